@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs everything a fresh clone needs: Debian packages (the capnp reference tool, Chromium,
+# the WASI C toolchain) and npm dependencies. Idempotent and quick when nothing is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-apt.sh capnproto chromium clang lld wasi-libc
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "flock: installing npm dependencies"
+  npm ci --no-audit --no-fund
+fi

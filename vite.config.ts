@@ -1,0 +1,31 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { defineConfig } from 'vite';
+
+// Builds the browser pages: the volunteer page (apps/worker-web) and the requester dashboard
+// (apps/dashboard), into dist/pages, which the coordinator serves. The dev server sends COOP/COEP
+// so pages are cross-origin isolated in development too.
+const pages = {
+  volunteer: resolve(import.meta.dirname, 'apps/worker-web/index.html'),
+  dashboard: resolve(import.meta.dirname, 'apps/dashboard/index.html'),
+};
+const isolation = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+export default defineConfig({
+  root: resolve(import.meta.dirname, 'apps'),
+  base: '/',
+  build: {
+    outDir: resolve(import.meta.dirname, 'dist/pages'),
+    emptyOutDir: true,
+    target: 'es2022',
+    rollupOptions: {
+      input: Object.fromEntries(Object.entries(pages).filter(([, path]) => existsSync(path))),
+    },
+  },
+  worker: { format: 'es' },
+  server: { headers: isolation },
+  preview: { headers: isolation },
+});

@@ -1,6 +1,6 @@
 // Launches the system Chromium (Debian package `chromium`) with the flags that work headless on
 // these machines (see DESIGN.md "Headless Chromium facts"). Used by every browser test and bench.
-import { type Browser, type LaunchOptions, chromium } from '@playwright/test';
+import { type Browser, chromium, type LaunchOptions } from '@playwright/test';
 
 export const CHROMIUM_PATH = process.env.FLOCK_CHROMIUM ?? '/usr/bin/chromium';
 

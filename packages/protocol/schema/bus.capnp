@@ -76,6 +76,15 @@ struct CancelAck {
   leaseId @1 :Text;
 }
 
+struct ResultAck {
+  # Coordinator -> volunteer: the result (or failure) for this lease was stored (accepted) or
+  # refused (`code`, e.g. LEASE_EXPIRED, WRONG_TOKEN). Either way the tab may forget it.
+  taskId @0 :Text;
+  leaseId @1 :Text;
+  accepted @2 :Bool;
+  code @3 :Text;
+}
+
 struct ErrorMessage {
   # Sent before the coordinator closes a connection for a protocol violation.
   code @0 :Text;
@@ -140,6 +149,7 @@ struct Frame {
     streamStart @23 :StreamStart;
     streamChunk @24 :StreamChunk;
     streamEnd @25 :StreamEnd;
+    resultAck @26 :ResultAck;
   }
 }
 

@@ -184,6 +184,10 @@ function renderModel({ structs, enums }) {
     }
     out += '}\n\n';
   }
+  out += `/** Each struct name with its message type, for typed encodeMessage/decodeMessage. */\n`;
+  out += `export interface StructTypes {\n${Object.keys(structs)
+    .map((n) => `  ${n}: ${n};`)
+    .join('\n')}\n}\n\n`;
   out += `/** Every struct's fields in schema order, as read from the CodeGeneratorRequest. */\n`;
   out += `export const STRUCTS = ${JSON.stringify(structs, null, 2)} as const;\n\n`;
   out += `/** Every enum's values in ordinal order, snake_case. */\n`;
@@ -215,7 +219,9 @@ async function main() {
     console.error(`generate --check: src/generated is stale (${stale.join(', ')}); run npm run generate`);
     process.exit(1);
   }
-  console.log(check ? 'generate --check: src/generated is current' : `generate: wrote ${stale.length} file(s)`);
+  console.log(
+    check ? 'generate --check: src/generated is current' : `generate: wrote ${stale.length} file(s)`,
+  );
 }
 
 await main();

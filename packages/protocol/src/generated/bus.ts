@@ -372,6 +372,43 @@ export class CancelAck extends $.Struct {
     toString(): string { return "CancelAck_" + super.toString(); }
 }
 /**
+* Coordinator -> volunteer: the result (or failure) for this lease was stored (accepted) or
+* refused (`code`, e.g. LEASE_EXPIRED, WRONG_TOKEN). Either way the tab may forget it.
+*
+*/
+export class ResultAck extends $.Struct {
+    static readonly _capnp = {
+        displayName: "ResultAck",
+        id: "d927ec80fa915b1e",
+        size: new $.ObjectSize(8, 3),
+    };
+    get taskId(): string {
+        return $.utils.getText(0, this);
+    }
+    set taskId(value: string) {
+        $.utils.setText(0, value, this);
+    }
+    get leaseId(): string {
+        return $.utils.getText(1, this);
+    }
+    set leaseId(value: string) {
+        $.utils.setText(1, value, this);
+    }
+    get accepted(): boolean {
+        return $.utils.getBit(0, this);
+    }
+    set accepted(value: boolean) {
+        $.utils.setBit(0, value, this);
+    }
+    get code(): string {
+        return $.utils.getText(2, this);
+    }
+    set code(value: string) {
+        $.utils.setText(2, value, this);
+    }
+    toString(): string { return "ResultAck_" + super.toString(); }
+}
+/**
 * Sent before the coordinator closes a connection for a protocol violation.
 *
 */
@@ -561,7 +598,8 @@ export const Frame_Payload_Which = {
     ERROR: 15,
     STREAM_START: 16,
     STREAM_CHUNK: 17,
-    STREAM_END: 18
+    STREAM_END: 18,
+    RESULT_ACK: 19
 } as const;
 export type Frame_Payload_Which = (typeof Frame_Payload_Which)[keyof typeof Frame_Payload_Which];
 export class Frame_Payload extends $.Struct {
@@ -584,6 +622,7 @@ export class Frame_Payload extends $.Struct {
     static readonly STREAM_START = Frame_Payload_Which.STREAM_START;
     static readonly STREAM_CHUNK = Frame_Payload_Which.STREAM_CHUNK;
     static readonly STREAM_END = Frame_Payload_Which.STREAM_END;
+    static readonly RESULT_ACK = Frame_Payload_Which.RESULT_ACK;
     static readonly _capnp = {
         displayName: "payload",
         id: "8985705f00dc61da",
@@ -1043,6 +1082,31 @@ export class Frame_Payload extends $.Struct {
     }
     set streamEnd(value: StreamEnd) {
         $.utils.setUint16(2, 18, this);
+        $.utils.copyFrom(value, $.utils.getPointer(6, this));
+    }
+    _adoptResultAck(value: $.Orphan<ResultAck>): void {
+        $.utils.setUint16(2, 19, this);
+        $.utils.adopt(value, $.utils.getPointer(6, this));
+    }
+    _disownResultAck(): $.Orphan<ResultAck> {
+        return $.utils.disown(this.resultAck);
+    }
+    get resultAck(): ResultAck {
+        $.utils.testWhich("resultAck", $.utils.getUint16(2, this), 19, this);
+        return $.utils.getStruct(6, ResultAck, this);
+    }
+    _hasResultAck(): boolean {
+        return !$.utils.isNull($.utils.getPointer(6, this));
+    }
+    _initResultAck(): ResultAck {
+        $.utils.setUint16(2, 19, this);
+        return $.utils.initStructAt(6, ResultAck, this);
+    }
+    get _isResultAck(): boolean {
+        return $.utils.getUint16(2, this) === 19;
+    }
+    set resultAck(value: ResultAck) {
+        $.utils.setUint16(2, 19, this);
         $.utils.copyFrom(value, $.utils.getPointer(6, this));
     }
     toString(): string { return "Frame_Payload_" + super.toString(); }

@@ -273,6 +273,13 @@ export interface CancelAck {
   lease_id?: string;
 }
 
+export interface ResultAck {
+  task_id?: string;
+  lease_id?: string;
+  accepted?: boolean;
+  code?: string;
+}
+
 export interface ErrorMessage {
   code?: string;
   message?: string;
@@ -313,7 +320,7 @@ export interface Frame {
   payload?: Frame_Payload;
 }
 
-export type Frame_Payload = { none: true } | { envelope: ComputeEnvelope } | { claim: ComputeClaim } | { assignment: ComputeAssignment } | { progress: ComputeProgress } | { result: ComputeResult } | { failure: ComputeFailure } | { cancelled: ComputeCancelled } | { capability: Capability } | { hello: Hello } | { welcome: Welcome } | { heartbeat: Heartbeat } | { heartbeat_ack: HeartbeatAck } | { cancel: Cancel } | { cancel_ack: CancelAck } | { error: ErrorMessage } | { stream_start: StreamStart } | { stream_chunk: StreamChunk } | { stream_end: StreamEnd };
+export type Frame_Payload = { none: true } | { envelope: ComputeEnvelope } | { claim: ComputeClaim } | { assignment: ComputeAssignment } | { progress: ComputeProgress } | { result: ComputeResult } | { failure: ComputeFailure } | { cancelled: ComputeCancelled } | { capability: Capability } | { hello: Hello } | { welcome: Welcome } | { heartbeat: Heartbeat } | { heartbeat_ack: HeartbeatAck } | { cancel: Cancel } | { cancel_ack: CancelAck } | { error: ErrorMessage } | { stream_start: StreamStart } | { stream_chunk: StreamChunk } | { stream_end: StreamEnd } | { result_ack: ResultAck };
 
 export interface ArenaSlice {
   name?: string;
@@ -332,6 +339,51 @@ export interface BridgeRecord {
   retryable?: boolean;
   pct?: number;
   params?: string;
+}
+
+/** Each struct name with its message type, for typed encodeMessage/decodeMessage. */
+export interface StructTypes {
+  KeyValue: KeyValue;
+  TensorSpec: TensorSpec;
+  DataRef: DataRef;
+  DataRef_Body: DataRef_Body;
+  BufferSpec: BufferSpec;
+  GpuLimit: GpuLimit;
+  GPUDescriptor: GPUDescriptor;
+  Battery: Battery;
+  Capability: Capability;
+  Constraint: Constraint;
+  Qos: Qos;
+  Requirements: Requirements;
+  Permissions: Permissions;
+  ModuleSpec: ModuleSpec;
+  VerificationPolicy: VerificationPolicy;
+  Security: Security;
+  ComputeEnvelope: ComputeEnvelope;
+  ComputeClaim: ComputeClaim;
+  ComputeAssignment: ComputeAssignment;
+  ComputeProgress: ComputeProgress;
+  ComputeResult: ComputeResult;
+  ComputeFailure: ComputeFailure;
+  ComputeCancelled: ComputeCancelled;
+  Trace: Trace;
+  Metadata: Metadata;
+  Hello: Hello;
+  Welcome: Welcome;
+  Heartbeat: Heartbeat;
+  LeaseRenewal: LeaseRenewal;
+  HeartbeatAck: HeartbeatAck;
+  Cancel: Cancel;
+  CancelAck: CancelAck;
+  ResultAck: ResultAck;
+  ErrorMessage: ErrorMessage;
+  StreamStart: StreamStart;
+  StreamChunk: StreamChunk;
+  StreamEnd: StreamEnd;
+  Frame: Frame;
+  Frame_Payload: Frame_Payload;
+  ArenaSlice: ArenaSlice;
+  BridgeRecord: BridgeRecord;
 }
 
 /** Every struct's fields in schema order, as read from the CodeGeneratorRequest. */
@@ -1747,6 +1799,39 @@ export const STRUCTS = {
       }
     ]
   },
+  "ResultAck": {
+    "union": false,
+    "fields": [
+      {
+        "name": "taskId",
+        "json": "task_id",
+        "type": {
+          "k": "text"
+        }
+      },
+      {
+        "name": "leaseId",
+        "json": "lease_id",
+        "type": {
+          "k": "text"
+        }
+      },
+      {
+        "name": "accepted",
+        "json": "accepted",
+        "type": {
+          "k": "bool"
+        }
+      },
+      {
+        "name": "code",
+        "json": "code",
+        "type": {
+          "k": "text"
+        }
+      }
+    ]
+  },
   "ErrorMessage": {
     "union": false,
     "fields": [
@@ -2124,6 +2209,15 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "StreamEnd"
+        }
+      },
+      {
+        "name": "resultAck",
+        "json": "result_ack",
+        "union": 19,
+        "type": {
+          "k": "struct",
+          "s": "ResultAck"
         }
       }
     ]

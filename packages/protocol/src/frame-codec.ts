@@ -1,0 +1,112 @@
+import { PAYLOAD_ROUTES, type PayloadKind, payloadKind } from './events.ts';
+import { Frame as CapnpFrame } from './generated/bus.ts';
+import { ENUMS, type Frame, type Frame_Payload, type Metadata, type Trace } from './generated/model.ts';
+import { type DecodeLimits, resolveLimits } from './limits.ts';
+import { asProtocolError, decodeRoot, encodeMessage, openMessage, visibleFields } from './message-codec.ts';
+import { ProtocolError } from './protocol-error.ts';
+
+/**
+ * Encodes one bus frame (bus-spec.md §5.2) as a framed Cap'n Proto message.
+ * Throws ProtocolError FRAME_TOO_LARGE when it would exceed `limits.maxFrameBytes`.
+ */
+export function encodeFrame(frame: Frame, limits?: Partial<DecodeLimits>): Uint8Array {
+  const resolved = resolveLimits(limits);
+  const bytes = encodeMessage('Frame', frame, resolved);
+  if (bytes.length > resolved.maxFrameBytes) {
+    throw new ProtocolError(
+      'FRAME_TOO_LARGE',
+      `frame of ${bytes.length} bytes exceeds ${resolved.maxFrameBytes}`,
+    );
+  }
+  return bytes;
+}
+
+/** Decodes one frame received from the network. Throws only ProtocolError, whatever the bytes. */
+export function decodeFrame(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Frame {
+  const resolved = resolveLimits(limits);
+  let frame: Frame;
+  try {
+    frame = decodeRoot(openMessage(bytes, resolved), 'Frame', bytes.length, resolved) as Frame;
+  } catch (error) {
+    throw asProtocolError(error);
+  }
+  if (!frame.payload) throw new ProtocolError('PAYLOAD_MISSING', 'frame has no payload', 'payload');
+  return frame;
+}
+
+/** What a router needs from a frame, read without decoding the payload. */
+export interface Routing {
+  type: (typeof ENUMS.FrameType)[number];
+  topic: string;
+  payload: PayloadKind;
+  task_id: string;
+}
+
+const payloadMembers = visibleFields('Frame_Payload');
+/** Payloads whose struct has a task_id field (read for routing). */
+const HAS_TASK_ID = new Set<string>(
+  payloadMembers
+    .filter((f) => f.type.k === 'struct' && visibleFields(f.type.s).some((g) => g.json === 'task_id'))
+    .map((f) => f.json),
+);
+
+/**
+ * Reads the routing fields (type, topic, payload kind, task_id) lazily: Cap'n Proto lets us touch
+ * only these pointers, so this costs a fraction of a full decode. Throws only ProtocolError.
+ */
+export function readRouting(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Routing {
+  const resolved = resolveLimits(limits);
+  try {
+    const message = openMessage(bytes, resolved);
+    const root = message.getRoot(CapnpFrame);
+    const type = ENUMS.FrameType[root.type];
+    if (type === undefined)
+      throw new ProtocolError('UNKNOWN_ENUM', `unknown frame type ${root.type}`, 'type');
+    const which = root.payload.which();
+    const member = payloadMembers.find((f) => f.union === which);
+    if (!member) throw new ProtocolError('UNKNOWN_ENUM', `unknown payload ${which}`, 'payload');
+    const kind = member.json as PayloadKind;
+    let taskId = '';
+    if (HAS_TASK_ID.has(kind)) {
+      const body = (root.payload as unknown as Record<string, { taskId: string }>)[member.name];
+      taskId = body?.taskId ?? '';
+    }
+    return { type, topic: root.topic, payload: kind, task_id: taskId };
+  } catch (error) {
+    throw asProtocolError(error);
+  }
+}
+
+/** A UUID v4 from getRandomValues (randomUUID is missing on insecure origins). */
+export function uuid(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export interface FrameOptions {
+  id?: string;
+  ts?: string;
+  trace?: Trace;
+  metadata?: Metadata;
+}
+
+/** Builds a frame around a payload: id, type, topic (the event name), ts and schema filled in. */
+export function makeFrame(payload: Frame_Payload, options: FrameOptions = {}): Frame {
+  const kind = payloadKind(payload);
+  if (kind === 'none') throw new ProtocolError('PAYLOAD_MISSING', 'a frame needs a payload', 'payload');
+  const route = PAYLOAD_ROUTES[kind];
+  const frame: Frame = {
+    id: options.id ?? uuid(),
+    type: route.type,
+    topic: route.topic,
+    ts: options.ts ?? new Date().toISOString(),
+    schema: `flock.v1.${route.struct}`,
+    payload,
+  };
+  if (options.trace) frame.trace = options.trace;
+  if (options.metadata) frame.metadata = options.metadata;
+  return frame;
+}

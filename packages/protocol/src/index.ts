@@ -1,0 +1,35 @@
+export { decodeBase64, encodeBase64 } from './base64.ts';
+export {
+  CONTROL_KINDS,
+  type ControlKind,
+  controlTopic,
+  EVENTS,
+  type EventName,
+  eventForPayload,
+  PAYLOAD_ROUTES,
+  type PayloadKind,
+  payloadKind,
+} from './events.ts';
+export {
+  decodeFrame,
+  encodeFrame,
+  type FrameOptions,
+  makeFrame,
+  type Routing,
+  readRouting,
+  uuid,
+} from './frame-codec.ts';
+export * from './generated/model.ts';
+export { fromJson, parseEnvelopeJson, toJson } from './json-view.ts';
+export { DEFAULT_LIMITS, type DecodeLimits } from './limits.ts';
+export { decodeMessage, encodeMessage, type StructName } from './message-codec.ts';
+export { assertNever, ProtocolError, type ProtocolErrorCode } from './protocol-error.ts';
+export { checkJsonValue, parseJsonObject, parseJsonText } from './safe-json.ts';
+export {
+  checkDataRef,
+  checkHash,
+  normalizeFeature,
+  QOS_LIMITS,
+  type ValidateOptions,
+  validateEnvelope,
+} from './validate.ts';

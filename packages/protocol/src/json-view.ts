@@ -1,0 +1,193 @@
+// The JSON view of every message: the seed's snake_case names, bytes as base64, params as an
+// object. fromJson is strict (unknown fields, wrong types and bad base64 are ProtocolErrors);
+// toJson is canonical (default scalars left out), so JSON → Cap'n Proto → JSON is lossless.
+import { decodeBase64, encodeBase64 } from './base64.ts';
+import { type ComputeEnvelope, ENUMS, type StructTypes } from './generated/model.ts';
+import { type DecodeLimits, resolveLimits } from './limits.ts';
+import { type FieldDesc, type StructName, structDesc, visibleFields } from './message-codec.ts';
+import { ProtocolError } from './protocol-error.ts';
+import { checkJsonValue, parseJsonText, utf8Length } from './safe-json.ts';
+import { type ValidateOptions, validateEnvelope } from './validate.ts';
+
+type Obj = Record<string, unknown>;
+type FieldType = FieldDesc['type'];
+
+const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
+const INT_RANGE = {
+  int: [-(2 ** 31), 2 ** 31 - 1],
+  uint: [0, 2 ** 32 - 1],
+  i64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  u64: [0, Number.MAX_SAFE_INTEGER],
+} as const;
+
+function isPlainObject(value: unknown): value is Obj {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON → message object
+
+function fromJsonValue(type: FieldType, value: unknown, path: string, limits: DecodeLimits): unknown {
+  switch (type.k) {
+    case 'void':
+      if (value !== true) throw new ProtocolError('WRONG_TYPE', 'must be true', path);
+      return true;
+    case 'bool':
+      if (typeof value !== 'boolean') throw new ProtocolError('WRONG_TYPE', 'must be a boolean', path);
+      return value;
+    case 'int':
+    case 'uint':
+    case 'i64':
+    case 'u64': {
+      if (typeof value !== 'number' || !Number.isInteger(value)) {
+        throw new ProtocolError('WRONG_TYPE', 'must be an integer', path);
+      }
+      const [lo, hi] = INT_RANGE[type.k];
+      if (value < lo || value > hi)
+        throw new ProtocolError('VALUE_OUT_OF_RANGE', `must be within ${lo}..${hi}`, path);
+      return value;
+    }
+    case 'float':
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new ProtocolError('WRONG_TYPE', 'must be a finite number', path);
+      }
+      return value;
+    case 'text':
+      if (typeof value !== 'string') throw new ProtocolError('WRONG_TYPE', 'must be a string', path);
+      return value;
+    case 'json': {
+      if (!isPlainObject(value)) throw new ProtocolError('WRONG_TYPE', 'must be a JSON object', path);
+      checkJsonValue(value, { maxDepth: limits.maxParamsDepth }, path);
+      if (utf8Length(JSON.stringify(value)) > limits.maxParamsBytes) {
+        throw new ProtocolError(
+          'PARAMS_TOO_LARGE',
+          `JSON is larger than ${limits.maxParamsBytes} bytes`,
+          path,
+        );
+      }
+      return value;
+    }
+    case 'data':
+      if (typeof value !== 'string') throw new ProtocolError('WRONG_TYPE', 'must be a base64 string', path);
+      return decodeBase64(value, path);
+    case 'enum': {
+      const values = structEnumValues(type.e);
+      if (typeof value !== 'string' || !values.includes(value)) {
+        throw new ProtocolError('UNKNOWN_ENUM', `must be one of ${values.join(', ')}`, path);
+      }
+      return value;
+    }
+    case 'struct':
+      return fromJsonStruct(type.s, value, path, limits);
+    case 'list': {
+      if (!Array.isArray(value)) throw new ProtocolError('WRONG_TYPE', 'must be an array', path);
+      return value.map((item, i) => fromJsonValue(type.of, item, `${path}[${i}]`, limits));
+    }
+    case 'group':
+      return fromJsonStruct(type.s, value, path, limits);
+    default:
+      throw new Error('unreachable');
+  }
+}
+
+function structEnumValues(name: keyof typeof ENUMS): readonly string[] {
+  return ENUMS[name];
+}
+
+function fromJsonStruct(name: StructName, value: unknown, path: string, limits: DecodeLimits): Obj {
+  if (!isPlainObject(value)) throw new ProtocolError('WRONG_TYPE', 'must be an object', path || '$');
+  const fields = visibleFields(name);
+  const byJson = new Map(fields.map((f) => [f.json, f]));
+  const out: Obj = Object.create(null) as Obj;
+  let unionSeen: string | undefined;
+  for (const key of Object.keys(value)) {
+    const field = byJson.get(key);
+    const fieldPath = join(path, key);
+    if (!field || field.json === 'none')
+      throw new ProtocolError('UNKNOWN_FIELD', `unknown field "${key}"`, fieldPath);
+    const raw = value[key];
+    if (raw === null || raw === undefined) continue;
+    const isFlattenedMember = field.union !== undefined && !structDesc(name).fields.includes(field);
+    if (field.union !== undefined && !isFlattenedMember && structDesc(name).union) {
+      if (unionSeen)
+        throw new ProtocolError('NOT_EXCLUSIVE', `only one of ${unionSeen}, ${key} may be set`, fieldPath);
+      unionSeen = key;
+    }
+    out[key] = fromJsonValue(field.type, raw, fieldPath, limits);
+  }
+  // A plain prototype again, now that no key can have touched it.
+  return Object.assign({}, out);
+}
+
+/** Converts a JSON-view value (already parsed) to the named message object. Strict. */
+export function fromJson<N extends StructName>(
+  name: N,
+  json: unknown,
+  limits?: Partial<DecodeLimits>,
+): StructTypes[N] {
+  return fromJsonStruct(name, json, '', resolveLimits(limits)) as StructTypes[N];
+}
+
+// ---------------------------------------------------------------------------------------------
+// message object → JSON
+
+function isDefaultScalar(type: FieldType, value: unknown): boolean {
+  switch (type.k) {
+    case 'bool':
+      return value === false;
+    case 'int':
+    case 'uint':
+    case 'i64':
+    case 'u64':
+    case 'float':
+      return value === 0;
+    case 'text':
+      return value === '';
+    default:
+      return false;
+  }
+}
+
+function toJsonValue(type: FieldType, value: unknown): unknown {
+  switch (type.k) {
+    case 'data':
+      return encodeBase64(value as Uint8Array);
+    case 'struct':
+    case 'group':
+      return toJsonStruct(type.s, value as Obj);
+    case 'list':
+      return (value as unknown[]).map((item) => toJsonValue(type.of, item));
+    default:
+      return value;
+  }
+}
+
+function toJsonStruct(name: StructName, obj: Obj): Obj {
+  const out: Obj = {};
+  for (const f of visibleFields(name)) {
+    const value = obj[f.json];
+    if (value === undefined || value === null || isDefaultScalar(f.type, value)) continue;
+    if (f.json === 'none') continue;
+    out[f.json] = toJsonValue(f.type, value);
+  }
+  return out;
+}
+
+/** Converts a message object to its canonical JSON view (ready for JSON.stringify). */
+export function toJson<N extends StructName>(name: N, obj: StructTypes[N]): Record<string, unknown> {
+  return toJsonStruct(name, obj as Obj);
+}
+
+/**
+ * Parses and validates a ComputeEnvelope from JSON text, as the REST API receives it: size and
+ * prototype-key checks while parsing, the strict JSON view, then the seed's validation rules.
+ */
+export function parseEnvelopeJson(
+  text: string,
+  options: ValidateOptions & { maxBytes?: number } = {},
+): ComputeEnvelope {
+  const value = parseJsonText(text, { maxBytes: options.maxBytes ?? 4 << 20, maxDepth: 128 }, '$');
+  const envelope = fromJson('ComputeEnvelope', value);
+  validateEnvelope(envelope, options);
+  return envelope;
+}

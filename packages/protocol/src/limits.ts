@@ -1,0 +1,31 @@
+/** Decoding limits. Every frame from the network is checked against these before it is used. */
+export interface DecodeLimits {
+  /** Largest frame in bytes. Default 1 MiB (the coordinator's ws maxPayload). */
+  maxFrameBytes: number;
+  /** Most segments a framed message may declare. Default 64. */
+  maxSegments: number;
+  /**
+   * Decoding work allowed per input byte: capnp-es charges one unit per pointer it follows, and
+   * Flock charges one per list element. Default 4, so a frame of n bytes costs at most about 4n.
+   */
+  traversalPerByte: number;
+  /** Deepest struct nesting. Default 64 (capnp-es enforces none by default). */
+  maxDepth: number;
+  /** Largest params JSON text in bytes. Default 1 MiB. */
+  maxParamsBytes: number;
+  /** Deepest params JSON nesting. Default 64. */
+  maxParamsDepth: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<DecodeLimits> = Object.freeze({
+  maxFrameBytes: 1 << 20,
+  maxSegments: 64,
+  traversalPerByte: 4,
+  maxDepth: 64,
+  maxParamsBytes: 1 << 20,
+  maxParamsDepth: 64,
+});
+
+export function resolveLimits(limits?: Partial<DecodeLimits>): DecodeLimits {
+  return limits ? { ...DEFAULT_LIMITS, ...limits } : DEFAULT_LIMITS;
+}

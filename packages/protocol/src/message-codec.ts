@@ -1,0 +1,427 @@
+// Converts between capnp-es structs and Flock's plain snake_case message objects, driven by the
+// descriptor table generated from the schema (generated/model.ts). One walker serves every struct,
+// so the layout is stated once: in schema/*.capnp.
+import { Message, type Struct } from 'capnp-es';
+
+type StructCtor<T extends Struct> = Parameters<Message['getRoot']>[0] & { new (...args: never[]): T };
+
+import * as bus from './generated/bus.ts';
+import * as compute from './generated/compute.ts';
+import { ENUMS, type JsonObject, STRUCTS, type StructTypes } from './generated/model.ts';
+import { type DecodeLimits, resolveLimits } from './limits.ts';
+import { ProtocolError } from './protocol-error.ts';
+import { parseJsonObject, stringifyJsonObject } from './safe-json.ts';
+
+export type StructName = keyof typeof STRUCTS;
+type EnumName = keyof typeof ENUMS;
+
+type FieldType =
+  | { readonly k: 'void' | 'bool' | 'int' | 'uint' | 'i64' | 'u64' | 'float' | 'text' | 'json' | 'data' }
+  | { readonly k: 'enum'; readonly e: EnumName }
+  | { readonly k: 'struct'; readonly s: StructName }
+  | { readonly k: 'list'; readonly of: FieldType }
+  | { readonly k: 'group'; readonly s: StructName; readonly flatten: boolean };
+
+export interface FieldDesc {
+  readonly name: string;
+  readonly json: string;
+  readonly union?: number;
+  readonly type: FieldType;
+}
+
+interface StructDesc {
+  readonly union: boolean;
+  readonly fields: readonly FieldDesc[];
+}
+
+export function structDesc(name: StructName): StructDesc {
+  return STRUCTS[name] as unknown as StructDesc;
+}
+
+/** The capnp-es class for each struct name, including union groups (`DataRef_Body`). */
+const CLASSES = { ...compute, ...bus } as unknown as Record<StructName, StructCtor<Struct>>;
+
+type Obj = Record<string, unknown>;
+// capnp-es structs expose generated accessors by field name; the walker reaches them by name.
+type Accessors = Record<string, unknown>;
+const call = (target: Accessors, method: string, ...args: unknown[]): unknown =>
+  (target[method] as (...a: unknown[]) => unknown).apply(target, args);
+
+const cap = (s: string): string => s[0]!.toUpperCase() + s.slice(1);
+const INT_RANGE = {
+  int: [-(2 ** 31), 2 ** 31 - 1],
+  uint: [0, 2 ** 32 - 1],
+  i64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  u64: [0, Number.MAX_SAFE_INTEGER],
+} as const;
+
+/** The plain-object members a struct shows: flattened groups contribute their members. */
+export function visibleFields(name: StructName): FieldDesc[] {
+  const out: FieldDesc[] = [];
+  for (const f of structDesc(name).fields) {
+    if (f.type.k === 'group' && f.type.flatten) out.push(...structDesc(f.type.s).fields);
+    else out.push(f);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+interface EncodeContext {
+  limits: DecodeLimits;
+}
+
+function fail(
+  code: 'WRONG_TYPE' | 'VALUE_OUT_OF_RANGE' | 'UNKNOWN_ENUM',
+  message: string,
+  field: string,
+): never {
+  throw new ProtocolError(code, message, field);
+}
+
+function setScalar(target: Accessors, f: FieldDesc, type: FieldType, value: unknown, path: string): void {
+  switch (type.k) {
+    case 'bool':
+      if (typeof value !== 'boolean') fail('WRONG_TYPE', 'must be a boolean', path);
+      target[f.name] = value;
+      return;
+    case 'int':
+    case 'uint':
+    case 'i64':
+    case 'u64': {
+      const [lo, hi] = INT_RANGE[type.k];
+      if (typeof value !== 'number' || !Number.isInteger(value))
+        fail('WRONG_TYPE', 'must be an integer', path);
+      if (value < lo || value > hi) fail('VALUE_OUT_OF_RANGE', `must be within ${lo}..${hi}`, path);
+      target[f.name] = type.k === 'i64' || type.k === 'u64' ? BigInt(value) : value;
+      return;
+    }
+    case 'float':
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        fail('WRONG_TYPE', 'must be a finite number', path);
+      target[f.name] = value;
+      return;
+    case 'text':
+      if (typeof value !== 'string') fail('WRONG_TYPE', 'must be a string', path);
+      target[f.name] = value;
+      return;
+    case 'enum': {
+      const index = (ENUMS[type.e] as readonly string[]).indexOf(value as string);
+      if (index < 0) fail('UNKNOWN_ENUM', `must be one of ${ENUMS[type.e].join(', ')}`, path);
+      target[f.name] = index;
+      return;
+    }
+    default:
+      throw new Error(`setScalar: ${type.k}`);
+  }
+}
+
+function encodeField(
+  ctx: EncodeContext,
+  target: Accessors,
+  f: FieldDesc,
+  value: unknown,
+  path: string,
+): void {
+  const type = f.type;
+  switch (type.k) {
+    case 'void':
+      target[f.name] = true;
+      return;
+    case 'json':
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        fail('WRONG_TYPE', 'must be a JSON object', path);
+      }
+      target[f.name] = stringifyJsonObject(
+        value as JsonObject,
+        { maxBytes: ctx.limits.maxParamsBytes, maxDepth: ctx.limits.maxParamsDepth },
+        path,
+      );
+      return;
+    case 'data': {
+      if (!(value instanceof Uint8Array)) fail('WRONG_TYPE', 'must be a Uint8Array', path);
+      const data = call(target, `_init${cap(f.name)}`, value.length) as { copyBuffer(src: Uint8Array): void };
+      data.copyBuffer(value);
+      return;
+    }
+    case 'struct': {
+      if (value === null || typeof value !== 'object') fail('WRONG_TYPE', 'must be an object', path);
+      encodeStruct(ctx, call(target, `_init${cap(f.name)}`) as Accessors, type.s, value as Obj, path);
+      return;
+    }
+    case 'list': {
+      if (!Array.isArray(value)) fail('WRONG_TYPE', 'must be an array', path);
+      const list = call(target, `_init${cap(f.name)}`, value.length) as {
+        get(i: number): Accessors;
+        set(i: number, v: unknown): void;
+      };
+      const of = type.of;
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        const itemPath = `${path}[${i}]`;
+        if (of.k === 'struct') {
+          if (item === null || typeof item !== 'object') fail('WRONG_TYPE', 'must be an object', itemPath);
+          encodeStruct(ctx, list.get(i), of.s, item as Obj, itemPath);
+        } else {
+          // Primitive lists: reuse the scalar checks on a one-slot shim, then store.
+          const shim: Accessors = {} as Accessors;
+          setScalar(shim, { name: 'v', json: 'v', type: of }, of, item, itemPath);
+          list.set(i, shim['v']);
+        }
+      }
+      return;
+    }
+    case 'group':
+      // Non-flattened groups are one-key objects; flattened ones are handled by the caller.
+      if (value === null || typeof value !== 'object') fail('WRONG_TYPE', 'must be an object', path);
+      encodeStruct(ctx, target[f.name] as Accessors, type.s, value as Obj, path);
+      return;
+    default:
+      setScalar(target, f, type, value, path);
+  }
+}
+
+function encodeStruct(ctx: EncodeContext, target: Accessors, name: StructName, obj: Obj, path: string): void {
+  const desc = structDesc(name);
+  let unionMember: FieldDesc | undefined;
+  for (const f of desc.fields) {
+    if (f.type.k === 'group' && f.type.flatten) {
+      encodeStruct(ctx, target[f.name] as Accessors, f.type.s, obj, path);
+      continue;
+    }
+    const value = obj[f.json];
+    if (value === undefined || value === null) continue;
+    if (f.union !== undefined) {
+      if (unionMember) {
+        throw new ProtocolError(
+          'NOT_EXCLUSIVE',
+          `only one of ${desc.fields
+            .filter((m) => m.union !== undefined)
+            .map((m) => m.json)
+            .join(', ')} may be set`,
+          path ? `${path}.${f.json}` : f.json,
+        );
+      }
+      unionMember = f;
+    }
+    encodeField(ctx, target, f, value, path ? `${path}.${f.json}` : f.json);
+  }
+}
+
+/** Encodes a struct as a framed, single-segment Cap'n Proto message. */
+export function encodeMessage<N extends StructName>(
+  name: N,
+  obj: StructTypes[N],
+  limits?: Partial<DecodeLimits>,
+): Uint8Array {
+  const message = new Message();
+  const root = message.initRoot(CLASSES[name]) as unknown as Accessors;
+  encodeStruct({ limits: resolveLimits(limits) }, root, name, obj as Obj, '');
+  return new Uint8Array(message.toArrayBuffer());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+interface DecodeContext {
+  limits: DecodeLimits;
+  /** Remaining element budget for lists (bounds work on zero-width list elements). */
+  budget: number;
+}
+
+function toSafeNumber(value: bigint, path: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new ProtocolError('VALUE_OUT_OF_RANGE', 'integer exceeds 2^53', path);
+  }
+  return Number(value);
+}
+
+function readScalar(type: FieldType, value: unknown, path: string): unknown {
+  switch (type.k) {
+    case 'i64':
+    case 'u64':
+      return toSafeNumber(value as bigint, path);
+    case 'enum': {
+      const name = (ENUMS[type.e] as readonly string[])[value as number];
+      if (name === undefined)
+        throw new ProtocolError('UNKNOWN_ENUM', `unknown ${type.e} ordinal ${value}`, path);
+      return name;
+    }
+    default:
+      return value;
+  }
+}
+
+function isDefault(type: FieldType, value: unknown): boolean {
+  switch (type.k) {
+    case 'bool':
+      return value === false;
+    case 'int':
+    case 'uint':
+    case 'float':
+      return value === 0;
+    case 'i64':
+    case 'u64':
+      return value === 0n;
+    case 'text':
+      return value === '';
+    default:
+      return false;
+  }
+}
+
+function decodeStruct(
+  ctx: DecodeContext,
+  source: Accessors,
+  name: StructName,
+  depth: number,
+  path: string,
+): Obj {
+  if (depth > ctx.limits.maxDepth) {
+    throw new ProtocolError('NESTING_TOO_DEEP', `structs nest deeper than ${ctx.limits.maxDepth}`, path);
+  }
+  const desc = structDesc(name);
+  const out: Obj = {};
+  const which = desc.union ? (call(source, 'which') as number) : -1;
+  for (const f of desc.fields) {
+    if (f.union !== undefined && f.union !== which) continue;
+    const fieldPath = path ? `${path}.${f.json}` : f.json;
+    const type = f.type;
+    switch (type.k) {
+      case 'void':
+        if (f.json !== 'none') out[f.json] = true;
+        break;
+      case 'json': {
+        const text = source[f.name] as string;
+        if (text !== '') {
+          out[f.json] = parseJsonObject(
+            text,
+            { maxBytes: ctx.limits.maxParamsBytes, maxDepth: ctx.limits.maxParamsDepth },
+            fieldPath,
+          );
+        }
+        break;
+      }
+      case 'data':
+        if (f.union !== undefined || call(source, `_has${cap(f.name)}`)) {
+          out[f.json] = (source[f.name] as { toUint8Array(): Uint8Array }).toUint8Array();
+        }
+        break;
+      case 'struct':
+        if (call(source, `_has${cap(f.name)}`)) {
+          out[f.json] = decodeStruct(ctx, source[f.name] as Accessors, type.s, depth + 1, fieldPath);
+        }
+        break;
+      case 'list': {
+        if (!call(source, `_has${cap(f.name)}`)) break;
+        const list = source[f.name] as { length: number; get(i: number): unknown };
+        ctx.budget -= list.length;
+        if (ctx.budget < 0) {
+          throw new ProtocolError(
+            'LIST_TOO_LONG',
+            `list of ${list.length} exceeds the decoding budget`,
+            fieldPath,
+          );
+        }
+        const items: unknown[] = new Array(list.length);
+        for (let i = 0; i < list.length; i++) {
+          const item = list.get(i);
+          items[i] =
+            type.of.k === 'struct'
+              ? decodeStruct(ctx, item as Accessors, type.of.s, depth + 1, `${fieldPath}[${i}]`)
+              : readScalar(type.of, item, `${fieldPath}[${i}]`);
+        }
+        out[f.json] = items;
+        break;
+      }
+      case 'group': {
+        const group = decodeStruct(ctx, source[f.name] as Accessors, type.s, depth + 1, fieldPath);
+        if (type.flatten) Object.assign(out, group);
+        else if (Object.keys(group).length > 0) out[f.json] = group;
+        break;
+      }
+      default: {
+        const value = source[f.name];
+        // Enums always show (they have no unset state); other scalars only when not default.
+        if (type.k === 'enum' || !isDefault(type, value)) out[f.json] = readScalar(type, value, fieldPath);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks the segment table of a framed message before capnp-es sees it: capnp-es would allocate
+ * an array as long as the claimed segment count, so a 4-byte header could ask for 2^32 slots.
+ */
+export function checkFraming(bytes: Uint8Array, limits: DecodeLimits): void {
+  if (bytes.length > limits.maxFrameBytes) {
+    throw new ProtocolError(
+      'FRAME_TOO_LARGE',
+      `frame of ${bytes.length} bytes exceeds ${limits.maxFrameBytes}`,
+    );
+  }
+  if (bytes.length < 8) throw new ProtocolError('FRAME_TOO_SHORT', 'a frame is at least 8 bytes');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const segments = view.getUint32(0, true) + 1;
+  if (segments > limits.maxSegments) {
+    throw new ProtocolError('TOO_MANY_SEGMENTS', `${segments} segments exceed ${limits.maxSegments}`);
+  }
+  let offset = 4 + segments * 4;
+  offset += offset % 8;
+  if (offset > bytes.length) throw new ProtocolError('MALFORMED_FRAME', 'segment table is truncated');
+  let total = offset;
+  for (let i = 0; i < segments; i++) total += view.getUint32(4 + i * 4, true) * 8;
+  if (total !== bytes.length) {
+    throw new ProtocolError(
+      'MALFORMED_FRAME',
+      `segment table claims ${total} bytes, frame has ${bytes.length}`,
+    );
+  }
+}
+
+/** Opens a framed message with the traversal limit set explicitly from its size. */
+export function openMessage(bytes: Uint8Array, limits: DecodeLimits): Message {
+  checkFraming(bytes, limits);
+  const message = new Message(bytes, false);
+  // capnp-es charges 8 units per pointer it constructs; allow traversalPerByte pointers per byte.
+  (message as unknown as { _capnp: { traversalLimit: number } })._capnp.traversalLimit =
+    8 * (64 + limits.traversalPerByte * bytes.length);
+  return message;
+}
+
+/** Maps anything capnp-es throws on hostile bytes to a ProtocolError. */
+export function asProtocolError(error: unknown): ProtocolError {
+  if (error instanceof ProtocolError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (message.includes('CAPNP-TS022'))
+    return new ProtocolError('TRAVERSAL_LIMIT', 'decoding traversal limit exceeded');
+  if (message.includes('CAPNP-TS011'))
+    return new ProtocolError('NESTING_TOO_DEEP', 'pointer nesting too deep');
+  if (error instanceof RangeError && /call stack/i.test(message)) {
+    return new ProtocolError('NESTING_TOO_DEEP', 'pointer nesting too deep');
+  }
+  return new ProtocolError('MALFORMED_FRAME', `malformed Cap'n Proto message: ${message.slice(0, 200)}`);
+}
+
+export function decodeRoot(message: Message, name: StructName, bytes: number, limits: DecodeLimits): Obj {
+  const root = message.getRoot(CLASSES[name]) as unknown as Accessors;
+  return decodeStruct({ limits, budget: 64 + limits.traversalPerByte * bytes }, root, name, 0, '');
+}
+
+/** Decodes a framed Cap'n Proto message of the named struct. Throws only ProtocolError. */
+export function decodeMessage<N extends StructName>(
+  name: N,
+  bytes: Uint8Array,
+  limits?: Partial<DecodeLimits>,
+): StructTypes[N] {
+  const resolved = resolveLimits(limits);
+  try {
+    return decodeRoot(openMessage(bytes, resolved), name, bytes.length, resolved) as StructTypes[N];
+  } catch (error) {
+    throw asProtocolError(error);
+  }
+}
+
+export { CLASSES };

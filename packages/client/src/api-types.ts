@@ -1,0 +1,113 @@
+// The JSON bodies of the requester REST API (contract B). Protocol messages themselves
+// (ComputeEnvelope, ComputeResult, Capability, ...) come from @flock/protocol.
+import type { JsonObject } from '@flock/protocol';
+
+export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** The states a task never leaves. */
+export const TERMINAL_STATES: readonly TaskState[] = ['succeeded', 'failed', 'cancelled'];
+
+export function isTerminal(state: TaskState): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+/** One attempt (lease) of a task on one worker. Times are Unix epoch milliseconds. */
+export interface TaskAttempt {
+  attempt: number;
+  worker_id: string;
+  lease_id: string;
+  started_at_ms: number;
+  ended_at_ms?: number;
+  outcome?: string;
+  code?: string;
+}
+
+/** `GET /v1/tasks/:id`. Times are Unix epoch milliseconds. */
+export interface TaskView {
+  task_id: string;
+  tenant: string;
+  campaign_id?: string;
+  op: string;
+  module_kind: string;
+  state: TaskState;
+  created_at_ms: number;
+  updated_at_ms: number;
+  progress?: { pct: number; metrics?: Record<string, string> };
+  /** Why no connected worker can take the task (queued only). */
+  waiting_reason?: string;
+  failure?: { code: string; message: string };
+  attempts: TaskAttempt[];
+  result_available: boolean;
+  executor?: string;
+  duration_ms?: number;
+}
+
+/** `GET /v1/tasks` filters; `after` is the `next` cursor of the previous page. */
+export interface TaskQuery {
+  state?: TaskState;
+  campaign_id?: string;
+  limit?: number;
+  after?: string;
+}
+
+export interface TaskPage {
+  tasks: TaskView[];
+  next?: string;
+}
+
+export interface CampaignCounts {
+  queued: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+export interface CampaignView {
+  campaign_id: string;
+  counts?: CampaignCounts;
+  tasks: TaskView[];
+}
+
+/** `POST /v1/modules`: the content address of an uploaded WASM module or WGSL source. */
+export interface ModuleRef {
+  /** `sha256:<hex>` of the bytes. */
+  hash: string;
+  size: number;
+  /** `flock:sha256:<hex>`: put it in `module.uri`. */
+  uri: string;
+}
+
+/** One volunteer in `GET /v1/workers`; `capability` is the JSON view of a Capability. */
+export interface WorkerView {
+  worker_id: string;
+  connected: boolean;
+  capability: JsonObject;
+  running: number;
+  tasks_succeeded: number;
+  tasks_failed: number;
+  connected_at_ms: number;
+  last_seen_ms: number;
+}
+
+/** `GET /v1/stats`. */
+export interface StatsView {
+  queue_depth: number;
+  running: number;
+  workers: number;
+  throughput_per_min: number;
+  latency_ms: { p50: number; p95: number; p99: number };
+}
+
+/**
+ * One text frame of `/v1/events`: `topic` is an event name such as
+ * `compute:dispatch:v1:progress`; `payload` is the JSON view of that event's message.
+ */
+export interface TaskEvent {
+  topic: string;
+  task_id: string;
+  campaign_id?: string;
+  ts: string | number;
+  state: TaskState;
+  payload: JsonObject;
+}

@@ -1,0 +1,315 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import {
+  type ComputeResult,
+  type DataRef,
+  DEFAULT_LIMITS,
+  type JsonObject,
+  type ModuleSpec,
+  parseEnvelopeJson,
+  parseJsonObject,
+  toJson,
+} from '@flock/protocol';
+import type { TaskView, WorkerView } from '../api-types.ts';
+import type { FlockClient } from '../flock-client.ts';
+import type { MapOutcome } from '../map-tasks.ts';
+import type { Task } from '../task.ts';
+import { EXIT, UsageError } from './exit-codes.ts';
+import type { CliIo, CliValues } from './main.ts';
+import { ProgressBar } from './progress-bar.ts';
+
+export interface CliContext {
+  client: FlockClient;
+  io: CliIo;
+  values: CliValues;
+  /** Positionals after the command name. */
+  args: string[];
+  readInput: (path: string) => Promise<string>;
+}
+
+type Command = (context: CliContext) => Promise<number>;
+
+const submit: Command = async ({ client, io, values, args, readInput }) => {
+  const path = one(args, 'submit <envelope.json|->');
+  const envelope = parseEnvelopeJson(await readInput(path));
+  const task = await client.submit(envelope, { format: values.capnp === true ? 'capnp' : 'json' });
+  if (values.wait !== true) {
+    printView(io, values, task.view!);
+    return EXIT.ok;
+  }
+  const view = await follow(task, io, values);
+  printView(io, values, view);
+  return view.state === 'succeeded' ? EXIT.ok : EXIT.taskFailed;
+};
+
+const status: Command = async ({ client, io, values, args }) => {
+  const view = await client.getTask(one(args, 'status <task_id>'));
+  printView(io, values, view);
+  return EXIT.ok;
+};
+
+const result: Command = async ({ client, io, values, args }) => {
+  const task = client.task(one(args, 'result <task_id>'));
+  if (values.wait === true) {
+    const view = await follow(task, io, values);
+    if (view.state !== 'succeeded') {
+      printView(io, values, view);
+      return EXIT.taskFailed;
+    }
+  }
+  const computeResult = await task.result({ wait: false });
+  await printResult(client, io, values, computeResult, values.out);
+  return EXIT.ok;
+};
+
+const cancel: Command = async ({ client, io, values, args }) => {
+  const view = await client.cancelTask(one(args, 'cancel <task_id>'));
+  printView(io, values, view);
+  return EXIT.ok;
+};
+
+const workers: Command = async ({ client, io, values, args }) => {
+  none(args, 'workers');
+  const list = await client.workers();
+  if (values.json === true) {
+    io.stdout(`${JSON.stringify({ workers: list }, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (list.length === 0) {
+    io.stdout('no workers\n');
+    return EXIT.ok;
+  }
+  io.stdout(table(['WORKER', 'CONNECTED', 'GPU', 'CORES', 'RUNNING', 'OK', 'FAILED'], list.map(workerRow)));
+  return EXIT.ok;
+};
+
+const stats: Command = async ({ client, io, values, args }) => {
+  none(args, 'stats');
+  const s = await client.stats();
+  if (values.json === true) {
+    io.stdout(`${JSON.stringify(s, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  io.stdout(
+    `queue ${s.queue_depth}  running ${s.running}  workers ${s.workers}  ${s.throughput_per_min}/min\n` +
+      `latency p50 ${s.latency_ms.p50} ms  p95 ${s.latency_ms.p95} ms  p99 ${s.latency_ms.p99} ms\n`,
+  );
+  return EXIT.ok;
+};
+
+const map: Command = async ({ client, io, values, args }) => {
+  if (args.length === 0) throw new UsageError('map needs at least one input file');
+  const sources = [values.wasm, values.wgsl, values.builtin].filter((v) => v !== undefined);
+  if (sources.length !== 1)
+    throw new UsageError('map needs exactly one of --wasm FILE, --wgsl FILE, --builtin OP');
+  let module: ModuleSpec;
+  if (values.builtin !== undefined) {
+    module = { kind: 'builtin' };
+  } else {
+    const kind = values.wasm === undefined ? 'wgsl' : 'wasm';
+    const bytes = await readBytes((values.wasm ?? values.wgsl)!);
+    module = await client.moduleSpec(bytes, kind, values.entry === undefined ? {} : { entry: values.entry });
+  }
+  const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+    throw new UsageError(`--concurrency must be an integer in 1..256, got "${values.concurrency}"`);
+  }
+  const params = values.params === undefined ? undefined : parseParams(values.params);
+  const inputs = await Promise.all(args.map(readBytes));
+  const bar = new ProgressBar(io.stderr, io.stderrIsTTY && values.json !== true);
+  bar.update({ total: inputs.length, done: 0 });
+  const op = values.op ?? values.builtin;
+  const outcomes = await client.map(module, inputs, {
+    concurrency,
+    ...(op === undefined ? {} : { op }),
+    ...(params === undefined ? {} : { params }),
+    ...(values.campaign === undefined ? {} : { campaignId: values.campaign }),
+    onProgress: (p) => bar.update({ total: p.total, done: p.done, failed: p.failed + p.cancelled }),
+  });
+  bar.finish();
+  if (values.out !== undefined) await writeMapOutputs(client, values.out, outcomes, args);
+  const failed = outcomes.filter((o) => o.state !== 'succeeded').length;
+  if (values.json === true) {
+    io.stdout(
+      `${JSON.stringify(
+        {
+          outcomes: outcomes.map((o) => ({
+            index: o.index,
+            input: args[o.index],
+            task_id: o.taskId,
+            state: o.state,
+            ...(o.failure === undefined ? {} : { failure: o.failure }),
+            ...(o.result === undefined ? {} : { result: toJson('ComputeResult', o.result) }),
+          })),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } else {
+    for (const o of outcomes) {
+      const detail = o.failure === undefined ? '' : `  ${o.failure.code}: ${o.failure.message}`;
+      io.stdout(`${o.taskId}  ${o.state}  ${args[o.index]}${detail}\n`);
+    }
+    io.stdout(`${outcomes.length - failed}/${outcomes.length} succeeded\n`);
+  }
+  return failed === 0 ? EXIT.ok : EXIT.taskFailed;
+};
+
+export const COMMANDS = { submit, status, result, cancel, workers, stats, map } satisfies Record<
+  string,
+  Command
+>;
+export type CommandName = keyof typeof COMMANDS;
+
+/** Follows a task to its end with a progress bar; resolves with the final view. */
+async function follow(task: Task, io: CliIo, values: CliValues): Promise<TaskView> {
+  const bar = new ProgressBar(io.stderr, io.stderrIsTTY && values.json !== true);
+  const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0)) {
+    throw new UsageError(`--timeout must be a positive integer (ms), got "${values.timeout}"`);
+  }
+  const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+  try {
+    for await (const event of task.events(signal === undefined ? {} : { signal })) {
+      const pct = event.payload['pct'];
+      const shown = typeof pct === 'number' ? pct : event.state === 'succeeded' ? 100 : 0;
+      bar.update({ total: 100, done: Math.round(shown), label: event.state });
+    }
+  } catch (error) {
+    if (signal?.aborted === true) {
+      bar.finish();
+      const { FlockError } = await import('../flock-error.ts');
+      throw new FlockError('TIMEOUT', `task ${task.id} did not end within ${timeoutMs} ms`);
+    }
+    throw error;
+  }
+  bar.finish();
+  return task.status();
+}
+
+function printView(io: CliIo, values: CliValues, view: TaskView): void {
+  if (values.json === true) {
+    io.stdout(`${JSON.stringify(view, null, 2)}\n`);
+    return;
+  }
+  const lines = [`${view.task_id}  ${view.state}  op=${view.op}  module=${view.module_kind}`];
+  if (view.campaign_id !== undefined) lines.push(`campaign ${view.campaign_id}`);
+  if (view.progress !== undefined && view.state === 'running') lines.push(`progress ${view.progress.pct}%`);
+  if (view.waiting_reason !== undefined) lines.push(`waiting: ${view.waiting_reason}`);
+  for (const a of view.attempts) {
+    const took = a.ended_at_ms === undefined ? 'running' : `${a.ended_at_ms - a.started_at_ms} ms`;
+    lines.push(
+      `attempt ${a.attempt}  worker ${a.worker_id}  ${a.outcome ?? ''}${a.code ? ` ${a.code}` : ''}  ${took}`,
+    );
+  }
+  if (view.failure !== undefined) lines.push(`failure ${view.failure.code}: ${view.failure.message}`);
+  if (view.duration_ms !== undefined) lines.push(`ran ${view.duration_ms} ms on ${view.executor ?? '?'}`);
+  io.stdout(`${lines.join('\n')}\n`);
+}
+
+async function printResult(
+  client: FlockClient,
+  io: CliIo,
+  values: CliValues,
+  computeResult: ComputeResult,
+  outDir: string | undefined,
+): Promise<void> {
+  const outputs = computeResult.outputs ?? [];
+  if (outDir !== undefined) {
+    await mkdir(outDir, { recursive: true });
+    for (const ref of outputs) await writeFile(join(outDir, safeName(ref)), await client.outputBytes(ref));
+  }
+  if (values.json === true) {
+    io.stdout(`${JSON.stringify(toJson('ComputeResult', computeResult), null, 2)}\n`);
+    return;
+  }
+  for (const ref of outputs) {
+    const bytes = await client.outputBytes(ref);
+    const text = outDir === undefined ? asText(ref, bytes) : undefined;
+    const where = outDir === undefined ? '' : ` -> ${join(outDir, safeName(ref))}`;
+    io.stdout(
+      text === undefined
+        ? `${ref.name ?? 'output'}: ${bytes.length} bytes ${ref.content_type ?? ''}${where}\n`
+        : `${ref.name ?? 'output'}: ${text}\n`,
+    );
+  }
+  const summary = (computeResult.summary ?? []).map((kv) => `${kv.key}=${kv.value}`).join(' ');
+  if (summary !== '') io.stdout(`summary ${summary}\n`);
+}
+
+async function writeMapOutputs(client: FlockClient, dir: string, outcomes: MapOutcome[], inputs: string[]) {
+  await mkdir(dir, { recursive: true });
+  for (const o of outcomes) {
+    for (const ref of o.result?.outputs ?? []) {
+      const name = `${basename(inputs[o.index]!)}.${safeName(ref)}`;
+      await writeFile(join(dir, name), await client.outputBytes(ref));
+    }
+  }
+}
+
+/** Text outputs are printed; binary ones (or long ones) are summarised. */
+function asText(ref: DataRef, bytes: Uint8Array): string | undefined {
+  if (ref.inline_json !== undefined) return ref.inline_json;
+  const type = ref.content_type ?? '';
+  const textual = type.startsWith('text/') || type.includes('json');
+  if (!textual || bytes.length > 64 * 1024) return undefined;
+  return new TextDecoder().decode(bytes).trimEnd();
+}
+
+function safeName(ref: DataRef): string {
+  return (ref.name ?? 'output').replace(/[^A-Za-z0-9._-]/g, '_') || 'output';
+}
+
+function workerRow(w: WorkerView): string[] {
+  const gpu = (w.capability['gpu'] ?? {}) as JsonObject;
+  const gpuText =
+    w.capability['webgpu'] === true ? `${gpu['vendor'] ?? '?'}/${gpu['architecture'] ?? '?'}` : '-';
+  return [
+    w.worker_id,
+    w.connected ? 'yes' : 'no',
+    gpuText,
+    String(w.capability['cpu_cores'] ?? '?'),
+    String(w.running),
+    String(w.tasks_succeeded),
+    String(w.tasks_failed),
+  ];
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return `${[line(head), ...rows.map(line)].join('\n')}\n`;
+}
+
+function parseParams(text: string): JsonObject {
+  try {
+    return parseJsonObject(text, {
+      maxBytes: DEFAULT_LIMITS.maxParamsBytes,
+      maxDepth: DEFAULT_LIMITS.maxParamsDepth,
+    });
+  } catch (error) {
+    throw new UsageError(`--params: ${(error as Error).message}`);
+  }
+}
+
+async function readBytes(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+function one(args: string[], usage: string): string {
+  if (args.length !== 1) throw new UsageError(`usage: flock ${usage}`);
+  return args[0]!;
+}
+
+function none(args: string[], usage: string): void {
+  if (args.length !== 0) throw new UsageError(`usage: flock ${usage}`);
+}

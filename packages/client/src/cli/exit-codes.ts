@@ -1,0 +1,47 @@
+import { ProtocolError } from '@flock/protocol';
+import { isFlockError } from '../flock-error.ts';
+
+/** What `flock` exits with. Scripts may rely on these numbers. */
+export const EXIT = {
+  ok: 0,
+  /** The task (or, for `map`, at least one task) failed or was cancelled. */
+  taskFailed: 1,
+  /** Bad command line, unreadable input file, or a request the coordinator refused as invalid. */
+  usage: 2,
+  /** Missing or wrong API key (401). */
+  auth: 3,
+  /** No such task, blob or campaign (404). */
+  notFound: 4,
+  /** The coordinator could not be reached, or did not answer in time. */
+  unreachable: 5,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** A bad command line; main prints the message and the usage hint and exits 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The exit code an error stands for. */
+export function exitCodeFor(error: unknown): ExitCode {
+  if (error instanceof UsageError || error instanceof ProtocolError) return EXIT.usage;
+  if (!isFlockError(error)) return EXIT.taskFailed;
+  switch (error.code) {
+    case 'UNAUTHENTICATED':
+      return EXIT.auth;
+    case 'NOT_FOUND':
+      return EXIT.notFound;
+    case 'UNREACHABLE':
+    case 'TIMEOUT':
+      return EXIT.unreachable;
+    case 'TASK_FAILED':
+    case 'TASK_CANCELLED':
+      return EXIT.taskFailed;
+    default:
+      if (error.status === 401) return EXIT.auth;
+      if (error.status === 404) return EXIT.notFound;
+      if (error.status >= 400 && error.status < 500) return EXIT.usage;
+      return EXIT.taskFailed;
+  }
+}

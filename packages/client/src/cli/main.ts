@@ -1,0 +1,157 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ProtocolError } from '@flock/protocol';
+import { WebSocket } from 'ws';
+import { FlockClient } from '../flock-client.ts';
+import { isFlockError } from '../flock-error.ts';
+import { type CliContext, COMMANDS, type CommandName } from './commands.ts';
+import { EXIT, exitCodeFor, UsageError } from './exit-codes.ts';
+
+/** Where the CLI reads and writes; `main` uses the process's by default, tests pass their own. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Draw the progress bar (stderr is a terminal). */
+  stderrIsTTY: boolean;
+  env: Readonly<Record<string, string | undefined>>;
+  readStdin: () => Promise<string>;
+}
+
+export const USAGE = `flock: submit, watch and fetch Flock compute tasks
+
+Usage: flock <command> [options]
+
+Commands:
+  submit <envelope.json|->     submit a ComputeEnvelope (JSON view); --wait to follow it to the end
+  status <task_id>             show a task: state, progress, attempts, failure
+  result <task_id>             print a task's outputs (--out DIR writes them as files; --wait)
+  cancel <task_id>             cancel a queued or running task
+  workers                      list connected volunteers
+  stats                        queue depth, throughput and latency percentiles
+  map <input files...>         one task per input file: --wasm FILE | --wgsl FILE | --builtin OP
+
+Options:
+  --url URL          coordinator (env FLOCK_URL, default http://127.0.0.1:8787)
+  --key KEY          API key (env FLOCK_API_KEY)
+  --json             machine-readable output on stdout (no progress bar)
+  --wait             submit/result: wait until the task ends
+  --timeout MS       give up waiting after MS milliseconds
+  --out DIR          result/map: write outputs into DIR
+  --capnp            submit: send the envelope as Cap'n Proto instead of JSON
+  --op NAME          map: envelope op (required with --builtin)
+  --params JSON      map: params object
+  --entry NAME       map: module entry point
+  --concurrency N    map: tasks in flight at once (default 4)
+  --campaign ID      map: campaign id (default map-<uuid>)
+  -h, --help         this text
+
+Exit codes: 0 ok, 1 task failed or cancelled, 2 usage or invalid request, 3 bad API key,
+4 not found, 5 coordinator unreachable.
+`;
+
+const OPTIONS = {
+  url: { type: 'string' },
+  key: { type: 'string' },
+  json: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  timeout: { type: 'string' },
+  out: { type: 'string' },
+  capnp: { type: 'boolean' },
+  wasm: { type: 'string' },
+  wgsl: { type: 'string' },
+  builtin: { type: 'string' },
+  op: { type: 'string' },
+  params: { type: 'string' },
+  entry: { type: 'string' },
+  concurrency: { type: 'string' },
+  campaign: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type CliValues = ReturnType<typeof parseCommandLine>['values'];
+
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function processIo(): CliIo {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    stderrIsTTY: process.stderr.isTTY === true,
+    env: process.env,
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+  };
+}
+
+/** Runs one `flock` command line and resolves with its exit code (see EXIT); never throws. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const { values, positionals } = parseCommandLine(argv);
+    json = values.json === true;
+    const [command, ...args] = positionals;
+    if (values.help === true || command === undefined || command === 'help') {
+      io.stdout(USAGE);
+      return command === undefined && values.help !== true ? EXIT.usage : EXIT.ok;
+    }
+    if (!Object.hasOwn(COMMANDS, command)) throw new UsageError(`unknown command "${command}"`);
+    const url = values.url ?? io.env['FLOCK_URL'] ?? 'http://127.0.0.1:8787';
+    const apiKey = values.key ?? io.env['FLOCK_API_KEY'];
+    if (apiKey === undefined || apiKey === '') {
+      throw new UsageError('no API key: pass --key or set FLOCK_API_KEY');
+    }
+    let client: FlockClient;
+    try {
+      client = new FlockClient({ url, apiKey, WebSocket });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const context: CliContext = { client, io, values, args, readInput };
+    return await COMMANDS[command as CommandName](context);
+  } catch (error) {
+    const code = exitCodeFor(error);
+    reportError(io, error, json);
+    if (code === EXIT.usage && error instanceof UsageError) io.stderr('Run "flock --help" for usage.\n');
+    return code;
+  }
+
+  async function readInput(path: string): Promise<string> {
+    if (path === '-') return io.readStdin();
+    try {
+      return await readFile(path, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+}
+
+function reportError(io: CliIo, error: unknown, json: boolean): void {
+  let code = 'ERROR';
+  let message = error instanceof Error ? error.message : String(error);
+  let field: string | undefined;
+  if (isFlockError(error)) {
+    code = error.code;
+    field = error.field;
+    if (error.code === 'UNAUTHENTICATED') message = `the API key was refused (${error.message})`;
+  } else if (error instanceof ProtocolError) {
+    code = error.code;
+    field = error.field;
+    message = `invalid envelope: ${error.message}`;
+  } else if (error instanceof UsageError) {
+    code = 'USAGE';
+  }
+  if (json) {
+    io.stdout(`${JSON.stringify({ error: { code, message, ...(field === undefined ? {} : { field }) } })}\n`);
+  } else {
+    io.stderr(`flock: ${code}: ${message}${field === undefined ? '' : ` (field: ${field})`}\n`);
+  }
+}

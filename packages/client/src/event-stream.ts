@@ -1,0 +1,142 @@
+import type { TaskEvent } from './api-types.ts';
+import { FlockError } from './flock-error.ts';
+
+/**
+ * What the SDK needs of a WebSocket: the browser's `WebSocket` and the `ws` package's both fit.
+ * Text frames must arrive as strings (both do that for text frames).
+ */
+export interface SocketLike {
+  addEventListener(type: 'open', listener: () => void): void;
+  addEventListener(type: 'error', listener: () => void): void;
+  addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
+  addEventListener(type: 'close', listener: (event: { code: number; reason: string }) => void): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketConstructor = new (url: string) => SocketLike;
+
+/** What `take` hands back: an event, a timeout with nothing queued, or the end of the stream. */
+export type Take = { event: TaskEvent } | { timeout: true } | { closed: { code: number; reason: string } };
+
+/**
+ * A subscription to `/v1/events`: frames are queued as they arrive and read with `take` or
+ * `for await`. The stream ends when the socket closes; frames that are not JSON objects are
+ * skipped (the server only sends objects; a proxy page is not an event).
+ */
+export class EventStream implements AsyncIterable<TaskEvent> {
+  readonly #socket: SocketLike;
+  readonly #queue: TaskEvent[] = [];
+  #waiter: (() => void) | undefined;
+  #closed: { code: number; reason: string } | undefined;
+
+  private constructor(socket: SocketLike) {
+    this.#socket = socket;
+    socket.addEventListener('message', (event) => {
+      if (typeof event.data !== 'string') return;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return;
+      this.#queue.push(parsed as TaskEvent);
+      this.#wake();
+    });
+    socket.addEventListener('close', (event) => {
+      this.#closed = { code: event.code, reason: event.reason };
+      this.#wake();
+    });
+  }
+
+  /** Opens the socket; rejects with `UNREACHABLE` when it closes or fails before opening. */
+  static open(url: string, WebSocketImpl: WebSocketConstructor, timeoutMs = 10_000): Promise<EventStream> {
+    return new Promise((resolve, reject) => {
+      let socket: SocketLike;
+      try {
+        socket = new WebSocketImpl(url);
+      } catch (cause) {
+        reject(new FlockError('UNREACHABLE', `cannot open ${redactKey(url)}`, { cause }));
+        return;
+      }
+      const stream = new EventStream(socket);
+      let settled = false;
+      const timer = setTimeout(() => {
+        fail(new FlockError('TIMEOUT', `no WebSocket handshake within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const fail = (error: FlockError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.close();
+        reject(error);
+      };
+      socket.addEventListener('open', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(stream);
+      });
+      socket.addEventListener('error', () => {
+        fail(new FlockError('UNREACHABLE', `cannot open the event stream ${redactKey(url)}`));
+      });
+      socket.addEventListener('close', (event) => {
+        fail(new FlockError('UNREACHABLE', `event stream closed during handshake (${event.code})`));
+      });
+    });
+  }
+
+  get closed(): { code: number; reason: string } | undefined {
+    return this.#closed;
+  }
+
+  /** The next event; waits at most `timeoutMs` (forever when undefined). */
+  async take(timeoutMs?: number): Promise<Take> {
+    for (;;) {
+      const event = this.#queue.shift();
+      if (event !== undefined) return { event };
+      if (this.#closed !== undefined) return { closed: this.#closed };
+      const timedOut = await new Promise<boolean>((resolve) => {
+        const timer =
+          timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                this.#waiter = undefined;
+                resolve(true);
+              }, timeoutMs);
+        this.#waiter = () => {
+          if (timer !== undefined) clearTimeout(timer);
+          resolve(false);
+        };
+      });
+      if (timedOut) return { timeout: true };
+    }
+  }
+
+  close(): void {
+    this.#socket.close(1000, 'done');
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<TaskEvent> {
+    try {
+      for (;;) {
+        const next = await this.take();
+        if (!('event' in next)) return;
+        yield next.event;
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+}
+
+/** The api key rides in the query string for browsers; never echo it in an error message. */
+function redactKey(url: string): string {
+  return url.replace(/([?&]key=)[^&]*/, '$1***');
+}

@@ -1,0 +1,226 @@
+import {
+  type ComputeEnvelope,
+  type ComputeResult,
+  type DataRef,
+  encodeMessage,
+  fromJson,
+  type ModuleSpec,
+  toJson,
+} from '@flock/protocol';
+import type {
+  CampaignView,
+  ModuleRef,
+  StatsView,
+  TaskPage,
+  TaskQuery,
+  TaskView,
+  WorkerView,
+} from './api-types.ts';
+import { EventStream, type WebSocketConstructor } from './event-stream.ts';
+import { FlockError } from './flock-error.ts';
+import { type FetchLike, HttpTransport } from './http-transport.ts';
+import { type MapInput, type MapOptions, type MapOutcome, mapTasks } from './map-tasks.ts';
+import { Task, type TaskBackend } from './task.ts';
+
+export interface FlockClientOptions {
+  /** The coordinator's base URL, e.g. `http://127.0.0.1:8787`. */
+  url: string;
+  /** A requester API key (`FLOCK_API_KEYS` on the coordinator). */
+  apiKey: string;
+  /** Defaults to the global `fetch`. */
+  fetch?: FetchLike;
+  /**
+   * The WebSocket used for `/v1/events`: defaults to the global one (browsers, Node 22+); in
+   * Node 20 pass `WebSocket` from the `ws` package. `null`: never open a socket, poll instead.
+   */
+  WebSocket?: WebSocketConstructor | null;
+  /** Per-request time limit in ms; default 30 000. */
+  timeoutMs?: number;
+}
+
+export interface SubmitOptions {
+  /** Body format: the JSON view (default) or a bare Cap'n Proto ComputeEnvelope. */
+  format?: 'json' | 'capnp';
+}
+
+/**
+ * The requester SDK: submit compute tasks to a Flock coordinator, watch them, cancel them and
+ * fetch their results. Runs in browsers and in Node 20+.
+ */
+export class FlockClient implements TaskBackend {
+  readonly url: string;
+  readonly #http: HttpTransport;
+  readonly #apiKey: string;
+  readonly #WebSocket: WebSocketConstructor | undefined;
+
+  constructor(options: FlockClientOptions) {
+    if (!/^https?:\/\//.test(options.url)) {
+      throw new FlockError(
+        'INVALID_ARGUMENT',
+        `url must start with http:// or https://, got "${options.url}"`,
+      );
+    }
+    if (options.apiKey === '') throw new FlockError('INVALID_ARGUMENT', 'apiKey is empty');
+    const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
+    if (fetchImpl === undefined)
+      throw new FlockError('INVALID_ARGUMENT', 'no global fetch: pass options.fetch');
+    this.#http = new HttpTransport(options.url, options.apiKey, fetchImpl, options.timeoutMs ?? 30_000);
+    this.url = this.#http.baseUrl;
+    this.#apiKey = options.apiKey;
+    const globalSocket = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    this.#WebSocket = options.WebSocket === null ? undefined : (options.WebSocket ?? globalSocket);
+  }
+
+  /** Checks the key against the coordinator; throws `UNAUTHENTICATED` (401) for a bad one. */
+  async checkKey(): Promise<void> {
+    await this.#http.json<TaskPage>('GET', '/v1/tasks', { query: { limit: 1 } });
+  }
+
+  /**
+   * Submits one task (`POST /v1/tasks`). Idempotent on `task_id`: the same content again returns
+   * the same task; different content under the same id is `CONFLICT`.
+   */
+  async submit(envelope: ComputeEnvelope, options: SubmitOptions = {}): Promise<Task> {
+    const view =
+      options.format === 'capnp'
+        ? await this.#http.json<TaskView>('POST', '/v1/tasks', {
+            body: encodeMessage('ComputeEnvelope', envelope),
+            contentType: 'application/x-capnp',
+          })
+        : await this.#http.json<TaskView>('POST', '/v1/tasks', { json: toJson('ComputeEnvelope', envelope) });
+    return new Task(this, view.task_id, view);
+  }
+
+  /** A handle on an existing task (nothing is fetched until you ask). */
+  task(taskId: string): Task {
+    return new Task(this, taskId);
+  }
+
+  getTask(taskId: string, signal?: AbortSignal): Promise<TaskView> {
+    return this.#http.json<TaskView>('GET', `/v1/tasks/${encodeURIComponent(taskId)}`, { signal });
+  }
+
+  listTasks(query: TaskQuery = {}): Promise<TaskPage> {
+    return this.#http.json<TaskPage>('GET', '/v1/tasks', { query: { ...query } });
+  }
+
+  cancelTask(taskId: string): Promise<TaskView> {
+    return this.#http.json<TaskView>('DELETE', `/v1/tasks/${encodeURIComponent(taskId)}`);
+  }
+
+  /** `GET /v1/tasks/:id/result`; `NOT_READY` (409) until the task succeeded. */
+  async fetchResult(taskId: string, signal?: AbortSignal): Promise<ComputeResult> {
+    const json = await this.#http.json<unknown>('GET', `/v1/tasks/${encodeURIComponent(taskId)}/result`, {
+      signal,
+    });
+    return fromJson('ComputeResult', json);
+  }
+
+  /** The bytes of an output (or input) DataRef: inline bytes, inline JSON as UTF-8, or a blob. */
+  async outputBytes(ref: DataRef): Promise<Uint8Array> {
+    if (ref.inline_bytes !== undefined) return ref.inline_bytes;
+    if (ref.inline_json !== undefined) return new TextEncoder().encode(ref.inline_json);
+    if (ref.uri !== undefined) return (await this.blob(ref.uri)).bytes;
+    throw new FlockError('INVALID_ARGUMENT', `DataRef "${ref.name ?? ''}" has no body`);
+  }
+
+  /** Reads a stored blob by `/v1/blobs/sha256:<hex>` uri or by bare `sha256:<hex>` hash. */
+  blob(uriOrHash: string): Promise<{ bytes: Uint8Array; contentType: string }> {
+    const path = uriOrHash.startsWith('/v1/blobs/') ? uriOrHash : `/v1/blobs/${uriOrHash}`;
+    if (!/^\/v1\/blobs\/[a-z0-9]+:[0-9a-f]+$/.test(path)) {
+      throw new FlockError('INVALID_ARGUMENT', `not a blob reference: "${uriOrHash}"`);
+    }
+    return this.#http.bytes(path);
+  }
+
+  /** Uploads a WASM module or WGSL source (`POST /v1/modules`), content-addressed by sha256. */
+  uploadModule(bytes: Uint8Array | string, kind: 'wasm' | 'wgsl'): Promise<ModuleRef> {
+    return this.#http.json<ModuleRef>('POST', '/v1/modules', {
+      body: bytes,
+      contentType: kind === 'wasm' ? 'application/wasm' : 'text/wgsl',
+    });
+  }
+
+  /** Uploads `bytes` and returns a ModuleSpec that points at them (`flock:sha256:...` + hash). */
+  async moduleSpec(
+    bytes: Uint8Array | string,
+    kind: 'wasm' | 'wgsl',
+    extra: ModuleSpec = {},
+  ): Promise<ModuleSpec> {
+    const ref = await this.uploadModule(bytes, kind);
+    return { ...extra, kind, uri: ref.uri, hash: ref.hash };
+  }
+
+  /** Submits many envelopes at once as one campaign (`POST /v1/campaigns`). */
+  async submitCampaign(
+    envelopes: ComputeEnvelope[],
+    campaignId?: string,
+  ): Promise<{ campaign_id: string; tasks: Task[] }> {
+    const body = {
+      ...(campaignId === undefined ? {} : { campaign_id: campaignId }),
+      tasks: envelopes.map((envelope) => toJson('ComputeEnvelope', envelope)),
+    };
+    const created = await this.#http.json<{ campaign_id: string; tasks: TaskView[] }>(
+      'POST',
+      '/v1/campaigns',
+      {
+        json: body,
+      },
+    );
+    return {
+      campaign_id: created.campaign_id,
+      tasks: created.tasks.map((v) => new Task(this, v.task_id, v)),
+    };
+  }
+
+  campaign(campaignId: string): Promise<CampaignView> {
+    return this.#http.json<CampaignView>('GET', `/v1/campaigns/${encodeURIComponent(campaignId)}`);
+  }
+
+  async workers(): Promise<WorkerView[]> {
+    return (await this.#http.json<{ workers: WorkerView[] }>('GET', '/v1/workers')).workers;
+  }
+
+  stats(): Promise<StatsView> {
+    return this.#http.json<StatsView>('GET', '/v1/stats');
+  }
+
+  /**
+   * Subscribes to `/v1/events` (all of this tenant's tasks, or those matching the filter).
+   * Throws `INVALID_ARGUMENT` when no WebSocket is available, `UNREACHABLE` when it cannot open.
+   */
+  events(filter: { task_id?: string; campaign_id?: string } = {}): Promise<EventStream> {
+    if (this.#WebSocket === undefined) {
+      throw new FlockError(
+        'INVALID_ARGUMENT',
+        'no WebSocket available: pass options.WebSocket (e.g. from "ws")',
+      );
+    }
+    const url = this.#http
+      .url('/v1/events', { key: this.#apiKey, task_id: filter.task_id, campaign_id: filter.campaign_id })
+      .replace(/^http/, 'ws');
+    return EventStream.open(url, this.#WebSocket);
+  }
+
+  async tryOpenEvents(filter: { task_id?: string; campaign_id?: string }): Promise<EventStream | undefined> {
+    if (this.#WebSocket === undefined) return undefined;
+    try {
+      return await this.events(filter);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Runs one module over many inputs (one task each, like DCP's `compute.for`), at most
+   * `concurrency` unfinished at a time, and resolves with one outcome per input, in input order.
+   * A failed task is an outcome, not an exception.
+   */
+  map(
+    module: ModuleSpec | Uint8Array,
+    inputs: readonly MapInput[],
+    options: MapOptions = {},
+  ): Promise<MapOutcome[]> {
+    return mapTasks(this, module, inputs, options);
+  }
+}

@@ -1,0 +1,123 @@
+import { FlockError } from './flock-error.ts';
+
+/** The `fetch` the SDK calls; the global one by default (Node 20+, browsers). */
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface RequestOptions {
+  /** Sent as `application/json`. */
+  json?: unknown;
+  /** Sent as is with `contentType`. */
+  body?: Uint8Array | string;
+  contentType?: string;
+  query?: Record<string, string | number | undefined>;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Sends authenticated requests to the coordinator and turns every failure into a FlockError:
+ * contract B's `{ "error": { code, message, field? } }` keeps its code; a refused connection is
+ * `UNREACHABLE`; a request past `timeoutMs` is `TIMEOUT`.
+ */
+export class HttpTransport {
+  readonly baseUrl: string;
+  readonly #apiKey: string;
+  readonly #fetch: FetchLike;
+  readonly #timeoutMs: number;
+
+  constructor(baseUrl: string, apiKey: string, fetchImpl: FetchLike, timeoutMs: number) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.#apiKey = apiKey;
+    this.#fetch = fetchImpl;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  url(path: string, query?: Record<string, string | number | undefined>): string {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined && value !== '') params.set(key, String(value));
+    }
+    const search = params.toString();
+    return `${this.baseUrl}${path}${search === '' ? '' : `?${search}`}`;
+  }
+
+  async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.send(method, path, options);
+    const text = await response.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch (cause) {
+      throw new FlockError('BAD_RESPONSE', `${method} ${path}: response is not JSON`, {
+        status: response.status,
+        cause,
+      });
+    }
+  }
+
+  async bytes(
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<{ bytes: Uint8Array; contentType: string }> {
+    const response = await this.send('GET', path, options);
+    return {
+      bytes: new Uint8Array(await response.arrayBuffer()),
+      contentType: response.headers.get('content-type') ?? 'application/octet-stream',
+    };
+  }
+
+  async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#apiKey}` };
+    let body: string | Uint8Array | undefined;
+    if (options.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.json);
+    } else if (options.body !== undefined) {
+      headers['content-type'] = options.contentType ?? 'application/octet-stream';
+      body = options.body;
+    }
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
+    let response: Response;
+    try {
+      response = await this.#fetch(this.url(path, options.query), {
+        method,
+        headers,
+        signal,
+        ...(body === undefined ? {} : { body: body as NonNullable<RequestInit['body']> }),
+      });
+    } catch (cause) {
+      if (options.signal?.aborted) throw new FlockError('ABORTED', `${method} ${path}: aborted`, { cause });
+      if (timeout.aborted) {
+        throw new FlockError('TIMEOUT', `${method} ${path}: no answer within ${this.#timeoutMs} ms`, {
+          cause,
+        });
+      }
+      throw new FlockError('UNREACHABLE', `cannot reach the coordinator at ${this.baseUrl}`, { cause });
+    }
+    if (!response.ok) throw await errorFromResponse(method, path, response);
+    return response;
+  }
+}
+
+async function errorFromResponse(method: string, path: string, response: Response): Promise<FlockError> {
+  const text = await response.text().catch(() => '');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const error = (parsed as { error?: { code?: unknown; message?: unknown; field?: unknown } } | undefined)
+    ?.error;
+  if (error !== undefined && typeof error.code === 'string') {
+    return new FlockError(
+      error.code,
+      typeof error.message === 'string' ? error.message : error.code,
+      typeof error.field === 'string'
+        ? { status: response.status, field: error.field }
+        : { status: response.status },
+    );
+  }
+  return new FlockError('BAD_RESPONSE', `${method} ${path}: HTTP ${response.status} without an error body`, {
+    status: response.status,
+  });
+}

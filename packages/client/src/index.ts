@@ -1,0 +1,25 @@
+export type {
+  CampaignCounts,
+  CampaignView,
+  ModuleRef,
+  StatsView,
+  TaskAttempt,
+  TaskEvent,
+  TaskPage,
+  TaskQuery,
+  TaskState,
+  TaskView,
+  WorkerView,
+} from './api-types.ts';
+export { isTerminal, TERMINAL_STATES } from './api-types.ts';
+export type { SocketLike, Take, WebSocketConstructor } from './event-stream.ts';
+export { EventStream } from './event-stream.ts';
+export type { FlockClientOptions, SubmitOptions } from './flock-client.ts';
+export { FlockClient } from './flock-client.ts';
+export type { ClientErrorCode } from './flock-error.ts';
+export { FlockError, isFlockError } from './flock-error.ts';
+export type { FetchLike } from './http-transport.ts';
+export type { MapInput, MapOptions, MapOutcome, MapProgress } from './map-tasks.ts';
+export { toDataRefs } from './map-tasks.ts';
+export type { TaskBackend, WaitOptions, WatchOptions } from './task.ts';
+export { eventFromView, Task } from './task.ts';

@@ -1,0 +1,187 @@
+// Pure logic of the SDK and CLI: no coordinator needed. The flows against a real coordinator
+// live in client.test.ts and cli.test.ts.
+import { createServer } from 'node:net';
+import { EVENTS, ProtocolError } from '@flock/protocol';
+import { describe, expect, it } from 'vitest';
+import { EXIT, exitCodeFor, UsageError } from '../src/cli/exit-codes.ts';
+import { type CliIo, main } from '../src/cli/main.ts';
+import { ProgressBar, renderBar } from '../src/cli/progress-bar.ts';
+import { eventFromView, FlockClient, FlockError, type TaskView, toDataRefs } from '../src/index.ts';
+
+function view(partial: Partial<TaskView>): TaskView {
+  return {
+    task_id: 't-1',
+    tenant: 'acme',
+    op: 'sum',
+    module_kind: 'builtin',
+    state: 'queued',
+    created_at_ms: 1000,
+    updated_at_ms: 2000,
+    attempts: [],
+    result_available: false,
+    ...partial,
+  };
+}
+
+function captureIo(env: Record<string, string> = {}): CliIo & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    stderrIsTTY: false,
+    env,
+    readStdin: async () => '',
+  };
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('renderBar', () => {
+  it('draws filled and empty cells, percent, counts and failures', () => {
+    expect(renderBar({ total: 20, done: 9, failed: 1 }, 20)).toBe(
+      '[#########...........]  45%  9/20 done, 1 failed',
+    );
+    expect(renderBar({ total: 4, done: 4, label: 'succeeded' }, 8)).toBe(
+      '[########] 100%  4/4 done  succeeded',
+    );
+    expect(renderBar({ total: 0, done: 0 }, 4)).toBe('[####] 100%  0/0 done');
+  });
+
+  it('redraws in place on a terminal and stays silent elsewhere', () => {
+    const tty: string[] = [];
+    const bar = new ProgressBar((t) => tty.push(t), true);
+    bar.update({ total: 2, done: 1 });
+    bar.finish();
+    expect(tty).toEqual([`\r\x1b[2K${renderBar({ total: 2, done: 1 })}`, '\n']);
+    const pipe: string[] = [];
+    const quiet = new ProgressBar((t) => pipe.push(t), false);
+    quiet.update({ total: 2, done: 1 });
+    quiet.finish();
+    expect(pipe).toEqual([]);
+  });
+});
+
+describe('exitCodeFor', () => {
+  it('maps errors to the documented exit codes', () => {
+    expect(exitCodeFor(new UsageError('x'))).toBe(2);
+    expect(exitCodeFor(new ProtocolError('MISSING_FIELD', 'task_id is required', 'task_id'))).toBe(2);
+    expect(exitCodeFor(new FlockError('UNAUTHENTICATED', 'bad key', { status: 401 }))).toBe(3);
+    expect(exitCodeFor(new FlockError('NOT_FOUND', 'no task', { status: 404 }))).toBe(4);
+    expect(exitCodeFor(new FlockError('UNREACHABLE', 'down'))).toBe(5);
+    expect(exitCodeFor(new FlockError('TIMEOUT', 'slow'))).toBe(5);
+    expect(exitCodeFor(new FlockError('TASK_FAILED', 'failed'))).toBe(1);
+    expect(exitCodeFor(new FlockError('TASK_CANCELLED', 'cancelled'))).toBe(1);
+    expect(exitCodeFor(new FlockError('MISSING_FIELD', 'op', { status: 400, field: 'op' }))).toBe(2);
+    expect(exitCodeFor(new FlockError('ALREADY_FINISHED', 'done', { status: 409 }))).toBe(2);
+    expect(exitCodeFor(new FlockError('INTERNAL', 'oops', { status: 500 }))).toBe(1);
+  });
+});
+
+describe('toDataRefs', () => {
+  it('makes one named input from bytes or text and keeps DataRef lists', () => {
+    expect(toDataRefs(new Uint8Array([1, 2]))).toEqual([
+      { name: 'input', content_type: 'application/octet-stream', inline_bytes: new Uint8Array([1, 2]) },
+    ]);
+    expect(toDataRefs('hi', { inputName: 'stdin' })).toEqual([
+      { name: 'stdin', content_type: 'text/plain; charset=utf-8', inline_bytes: new Uint8Array([104, 105]) },
+    ]);
+    const refs = [{ name: 'a', inline_json: '[1]' }];
+    expect(toDataRefs(refs)).toBe(refs);
+  });
+});
+
+describe('eventFromView', () => {
+  it('names the event of each state as the seed does', () => {
+    expect(eventFromView(view({ state: 'queued' }))).toEqual({
+      topic: EVENTS.requested,
+      task_id: 't-1',
+      ts: 2000,
+      state: 'queued',
+      payload: { task_id: 't-1' },
+    });
+    expect(eventFromView(view({ state: 'running' })).topic).toBe(EVENTS.accepted);
+    expect(eventFromView(view({ state: 'running', progress: { pct: 40 } })).payload).toEqual({
+      task_id: 't-1',
+      pct: 40,
+    });
+    expect(eventFromView(view({ state: 'succeeded', campaign_id: 'c' }))).toMatchObject({
+      topic: EVENTS.success,
+      campaign_id: 'c',
+    });
+    expect(
+      eventFromView(view({ state: 'failed', failure: { code: 'TIMEOUT', message: 'slow' } })).payload,
+    ).toEqual({
+      task_id: 't-1',
+      code: 'TIMEOUT',
+      message: 'slow',
+    });
+    expect(eventFromView(view({ state: 'cancelled' })).topic).toBe(EVENTS.cancelled);
+  });
+});
+
+describe('FlockClient', () => {
+  it('refuses a bad url or an empty key before sending anything', () => {
+    expect(() => new FlockClient({ url: 'ftp://x', apiKey: 'k' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    expect(() => new FlockClient({ url: 'http://x', apiKey: '' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+
+  it('reports a refused connection as UNREACHABLE with status 0', async () => {
+    const client = new FlockClient({ url: `http://127.0.0.1:${await closedPort()}`, apiKey: 'k' });
+    await expect(client.getTask('t-1')).rejects.toMatchObject({ code: 'UNREACHABLE', status: 0 });
+  });
+});
+
+describe('flock CLI without a coordinator', () => {
+  it('prints usage and exits 2 without a command, 0 with --help', async () => {
+    const io = captureIo();
+    expect(await main([], io)).toBe(EXIT.usage);
+    expect(io.out.join('')).toContain('Usage: flock <command>');
+    expect(await main(['--help'], captureIo())).toBe(EXIT.ok);
+  });
+
+  it('exits 2 for an unknown command, an unknown flag, a missing key or a missing argument', async () => {
+    const env = { FLOCK_API_KEY: 'k' };
+    const unknown = captureIo(env);
+    expect(await main(['frobnicate'], unknown)).toBe(2);
+    expect(unknown.err.join('')).toContain('flock: USAGE: unknown command "frobnicate"');
+    expect(await main(['status', 't-1', '--bogus'], captureIo(env))).toBe(2);
+    const noKey = captureIo();
+    expect(await main(['status', 't-1'], noKey)).toBe(2);
+    expect(noKey.err.join('')).toContain('no API key');
+    expect(await main(['status'], captureIo(env))).toBe(2);
+    expect(await main(['map', 'in.bin', '--wasm', 'a.wasm', '--builtin', 'sum'], captureIo(env))).toBe(2);
+  });
+
+  it('exits 2 with the field for an invalid envelope, before sending it', async () => {
+    const io = captureIo({ FLOCK_API_KEY: 'k', FLOCK_URL: 'http://127.0.0.1:9' });
+    io.readStdin = async () =>
+      JSON.stringify({ op: 'sum', module: { kind: 'builtin' }, requirements: { min: {} } });
+    expect(await main(['submit', '-', '--json'], io)).toBe(2);
+    expect(JSON.parse(io.out.join(''))).toEqual({
+      error: {
+        code: 'MISSING_FIELD',
+        message: expect.stringContaining('invalid envelope'),
+        field: 'task_id',
+      },
+    });
+  });
+
+  it('exits 5 when the coordinator is unreachable', async () => {
+    const io = captureIo({ FLOCK_API_KEY: 'k', FLOCK_URL: `http://127.0.0.1:${await closedPort()}` });
+    expect(await main(['status', 't-1'], io)).toBe(5);
+    expect(io.err.join('')).toMatch(/^flock: UNREACHABLE: cannot reach the coordinator/);
+  });
+});

@@ -94,8 +94,11 @@ function buildModel(buf) {
         return { k: 'enum', e: nameOf(t.enum.typeId) };
       case Type_Which.STRUCT:
         return { k: 'struct', s: nameOf(t.struct.typeId) };
-      case Type_Which.LIST:
-        return { k: 'list', of: typeOf(t.list.elementType, qualified) };
+      case Type_Which.LIST: {
+        const of = typeOf(t.list.elementType, qualified);
+        // List(KeyValue) is a string map in the model and the JSON view (the seed's `metrics`).
+        return of.k === 'struct' && of.s === 'KeyValue' ? { k: 'map' } : { k: 'list', of };
+      }
       default:
         throw new Error(`generate: unsupported type in ${qualified}`);
     }
@@ -143,6 +146,8 @@ function tsType(t) {
       return 'JsonObject';
     case 'data':
       return 'Uint8Array';
+    case 'map':
+      return 'Record<string, string>';
     case 'enum':
       return t.e;
     case 'struct':

@@ -4,7 +4,7 @@
 import { decodeBase64, encodeBase64 } from './base64.ts';
 import { type ComputeEnvelope, ENUMS, type StructTypes } from './generated/model.ts';
 import { type DecodeLimits, resolveLimits } from './limits.ts';
-import { type FieldDesc, type StructName, structDesc, visibleFields } from './message-codec.ts';
+import { type FieldDesc, mapEntries, type StructName, structDesc, visibleFields } from './message-codec.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { checkJsonValue, parseJsonText, utf8Length } from './safe-json.ts';
 import { type ValidateOptions, validateEnvelope } from './validate.ts';
@@ -67,6 +67,8 @@ function fromJsonValue(type: FieldType, value: unknown, path: string, limits: De
       }
       return value;
     }
+    case 'map':
+      return Object.fromEntries(mapEntries(value, path));
     case 'data':
       if (typeof value !== 'string') throw new ProtocolError('WRONG_TYPE', 'must be a base64 string', path);
       return decodeBase64(value, path);

@@ -16,7 +16,20 @@ export type StructName = keyof typeof STRUCTS;
 type EnumName = keyof typeof ENUMS;
 
 type FieldType =
-  | { readonly k: 'void' | 'bool' | 'int' | 'uint' | 'i64' | 'u64' | 'float' | 'text' | 'json' | 'data' }
+  | {
+      readonly k:
+        | 'void'
+        | 'bool'
+        | 'int'
+        | 'uint'
+        | 'i64'
+        | 'u64'
+        | 'float'
+        | 'text'
+        | 'json'
+        | 'data'
+        | 'map';
+    }
   | { readonly k: 'enum'; readonly e: EnumName }
   | { readonly k: 'struct'; readonly s: StructName }
   | { readonly k: 'list'; readonly of: FieldType }
@@ -117,6 +130,21 @@ function setScalar(target: Accessors, f: FieldDesc, type: FieldType, value: unkn
   }
 }
 
+const FORBIDDEN_MAP_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Checks a string map (List(KeyValue) in the schema) and returns its entries. */
+export function mapEntries(value: unknown, path: string): Array<[string, string]> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    fail('WRONG_TYPE', 'must be an object', path);
+  const entries = Object.entries(value);
+  for (const [key, text] of entries) {
+    if (FORBIDDEN_MAP_KEYS.has(key))
+      throw new ProtocolError('FORBIDDEN_KEY', `key "${key}" is not allowed`, `${path}.${key}`);
+    if (typeof text !== 'string') fail('WRONG_TYPE', 'map values must be strings', `${path}.${key}`);
+  }
+  return entries as Array<[string, string]>;
+}
+
 function encodeField(
   ctx: EncodeContext,
   target: Accessors,
@@ -143,6 +171,16 @@ function encodeField(
       if (!(value instanceof Uint8Array)) fail('WRONG_TYPE', 'must be a Uint8Array', path);
       const data = call(target, `_init${cap(f.name)}`, value.length) as { copyBuffer(src: Uint8Array): void };
       data.copyBuffer(value);
+      return;
+    }
+    case 'map': {
+      const entries = mapEntries(value, path);
+      const list = call(target, `_init${cap(f.name)}`, entries.length) as { get(i: number): Accessors };
+      entries.forEach(([key, text], i) => {
+        const kv = list.get(i);
+        kv['key'] = key;
+        kv['value'] = text;
+      });
       return;
     }
     case 'struct': {
@@ -308,6 +346,32 @@ function decodeStruct(
           out[f.json] = (source[f.name] as { toUint8Array(): Uint8Array }).toUint8Array();
         }
         break;
+      case 'map': {
+        if (!call(source, `_has${cap(f.name)}`)) break;
+        const list = source[f.name] as { length: number; get(i: number): { key: string; value: string } };
+        ctx.budget -= list.length;
+        if (ctx.budget < 0) {
+          throw new ProtocolError(
+            'LIST_TOO_LONG',
+            `map of ${list.length} exceeds the decoding budget`,
+            fieldPath,
+          );
+        }
+        const map: Record<string, string> = {};
+        for (let i = 0; i < list.length; i++) {
+          const kv = list.get(i);
+          if (FORBIDDEN_MAP_KEYS.has(kv.key)) {
+            throw new ProtocolError(
+              'FORBIDDEN_KEY',
+              `key "${kv.key}" is not allowed`,
+              `${fieldPath}.${kv.key}`,
+            );
+          }
+          map[kv.key] = kv.value;
+        }
+        out[f.json] = map;
+        break;
+      }
       case 'struct':
         if (call(source, `_has${cap(f.name)}`)) {
           out[f.json] = decodeStruct(ctx, source[f.name] as Accessors, type.s, depth + 1, fieldPath);

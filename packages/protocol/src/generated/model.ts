@@ -84,7 +84,7 @@ export interface Capability {
   battery?: Battery;
   visible?: boolean;
   cached_modules?: string[];
-  labels?: KeyValue[];
+  labels?: Record<string, string>;
   paused?: boolean;
 }
 
@@ -183,7 +183,7 @@ export interface ComputeProgress {
   task_id?: string;
   lease_id?: string;
   pct?: number;
-  metrics?: KeyValue[];
+  metrics?: Record<string, string>;
   message?: string;
 }
 
@@ -193,8 +193,8 @@ export interface ComputeResult {
   task_token?: string;
   worker_id?: string;
   outputs?: DataRef[];
-  summary?: KeyValue[];
-  metrics?: KeyValue[];
+  summary?: Record<string, string>;
+  metrics?: Record<string, string>;
   executor?: string;
   duration_ms?: number;
 }
@@ -802,11 +802,7 @@ export const STRUCTS = {
         "name": "labels",
         "json": "labels",
         "type": {
-          "k": "list",
-          "of": {
-            "k": "struct",
-            "s": "KeyValue"
-          }
+          "k": "map"
         }
       },
       {
@@ -1346,11 +1342,7 @@ export const STRUCTS = {
         "name": "metrics",
         "json": "metrics",
         "type": {
-          "k": "list",
-          "of": {
-            "k": "struct",
-            "s": "KeyValue"
-          }
+          "k": "map"
         }
       },
       {
@@ -1408,22 +1400,14 @@ export const STRUCTS = {
         "name": "summary",
         "json": "summary",
         "type": {
-          "k": "list",
-          "of": {
-            "k": "struct",
-            "s": "KeyValue"
-          }
+          "k": "map"
         }
       },
       {
         "name": "metrics",
         "json": "metrics",
         "type": {
-          "k": "list",
-          "of": {
-            "k": "struct",
-            "s": "KeyValue"
-          }
+          "k": "map"
         }
       },
       {

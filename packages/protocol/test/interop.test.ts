@@ -1,0 +1,168 @@
+// Interop with the reference implementation (issue #2, item 7): Debian's `capnp` tool encodes text
+// that Flock must decode field for field, and decodes Flock's frames to the expected text.
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ComputeEnvelope,
+  decodeFrame,
+  decodeMessage,
+  encodeFrame,
+  encodeMessage,
+  makeFrame,
+  ProtocolError,
+  readRouting,
+} from '../src/index.ts';
+import { canonicalText, capnpDecode, capnpEncode, requireCapnp, segmentCount } from './support/capnp-tool.ts';
+import { allFields, fieldsSet } from './support/descriptors.ts';
+import {
+  ASSIGNMENT_FRAME,
+  ASSIGNMENT_FRAME_TEXT,
+  ENVELOPE,
+  ENVELOPE_TEXT,
+  RESULT,
+  RESULT_TEXT,
+} from './support/interop-fixtures.ts';
+
+function expectProtocolError(fn: () => unknown, code: string, field?: string): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(ProtocolError);
+  expect((caught as ProtocolError).code).toBe(code);
+  if (field !== undefined) expect((caught as ProtocolError).field).toBe(field);
+}
+
+beforeAll(() => {
+  // Fails (never skips) when the tool is missing: `npm run setup` installs capnproto.
+  expect(requireCapnp()).toMatch(/^Cap'n Proto version \d+\.\d+/);
+});
+
+describe('fixtures', () => {
+  it('set every field of ComputeEnvelope and ComputeResult', () => {
+    expect(
+      [...allFields('ComputeEnvelope')].filter((f) => !fieldsSet('ComputeEnvelope', ENVELOPE).has(f)),
+    ).toEqual([]);
+    expect([...allFields('ComputeResult')].filter((f) => !fieldsSet('ComputeResult', RESULT).has(f))).toEqual(
+      [],
+    );
+    const frameFields = fieldsSet('Frame', ASSIGNMENT_FRAME);
+    for (const name of ['Frame', 'Trace', 'Metadata', 'ComputeAssignment'] as const) {
+      for (const f of allFields(name)) {
+        if (f.startsWith(`${name}.`) && f !== 'Frame.payload') expect(frameFields).toContain(f);
+      }
+    }
+  });
+});
+
+describe('capnp encode → Flock decode', () => {
+  it('decodes a ComputeEnvelope with every field set', () => {
+    const bytes = capnpEncode('compute.capnp', 'ComputeEnvelope', ENVELOPE_TEXT);
+    expect(decodeMessage('ComputeEnvelope', bytes)).toStrictEqual(ENVELOPE);
+  });
+
+  it('decodes a ComputeResult with every field set', () => {
+    const bytes = capnpEncode('compute.capnp', 'ComputeResult', RESULT_TEXT);
+    expect(decodeMessage('ComputeResult', bytes)).toStrictEqual(RESULT);
+  });
+
+  it('decodes a Frame carrying an assignment, and reads its routing fields lazily', () => {
+    const bytes = capnpEncode('bus.capnp', 'Frame', ASSIGNMENT_FRAME_TEXT);
+    expect(decodeFrame(bytes)).toStrictEqual(ASSIGNMENT_FRAME);
+    expect(readRouting(bytes)).toStrictEqual({
+      type: 'job',
+      topic: 'compute:dispatch:v1:accepted',
+      payload: 'assignment',
+      task_id: 't-123',
+    });
+  });
+
+  it('decodes a multi-segment message (far pointers) written by the reference tool', () => {
+    const blob = Uint8Array.from({ length: 20_000 }, (_, i) => (i * 31 + 7) & 0xff);
+    const hex = Array.from(blob, (b) => b.toString(16).padStart(2, '0')).join('');
+    const text = `(taskId = "big", op = "copy", module = (kind = builtin),
+      inputs = [(name = "a", body = (inlineBytes = 0x"${hex}")), (name = "b", body = (uri = "s3://b/c"))])`;
+    const bytes = capnpEncode('compute.capnp', 'ComputeEnvelope', text);
+    expect(segmentCount(bytes)).toBeGreaterThan(1);
+    const expected: ComputeEnvelope = {
+      task_id: 'big',
+      op: 'copy',
+      module: { kind: 'builtin' },
+      inputs: [
+        { name: 'a', inline_bytes: blob },
+        { name: 'b', uri: 's3://b/c' },
+      ],
+    };
+    expect(decodeMessage('ComputeEnvelope', bytes)).toStrictEqual(expected);
+    expect(
+      decodeFrame(capnpEncode('bus.capnp', 'Frame', `(payload = (envelope = ${text}))`)).payload,
+    ).toStrictEqual({
+      envelope: expected,
+    });
+  });
+
+  it('rejects what the reference tool can encode but Flock cannot represent, with exact codes', () => {
+    // A frame without a payload.
+    expectProtocolError(
+      () => decodeFrame(capnpEncode('bus.capnp', 'Frame', '(id = "x", topic = "t")')),
+      'PAYLOAD_MISSING',
+      'payload',
+    );
+    // A UInt64 above 2^53 - 1 cannot become a JS number without loss.
+    expectProtocolError(
+      () =>
+        decodeFrame(
+          capnpEncode('bus.capnp', 'Frame', '(payload = (welcome = (serverTimeMs = 9007199254740992)))'),
+        ),
+      'VALUE_OUT_OF_RANGE',
+      'payload.welcome.server_time_ms',
+    );
+    // params must be a JSON object; the wire carries it as text.
+    expectProtocolError(
+      () =>
+        decodeMessage('ComputeEnvelope', capnpEncode('compute.capnp', 'ComputeEnvelope', '(params = "[1]")')),
+      'WRONG_TYPE',
+      'params',
+    );
+    expectProtocolError(
+      () =>
+        decodeMessage(
+          'ComputeEnvelope',
+          capnpEncode('compute.capnp', 'ComputeEnvelope', '(params = "{\\"__proto__\\": {\\"x\\": 1}}")'),
+        ),
+      'FORBIDDEN_KEY',
+      'params.__proto__',
+    );
+  });
+});
+
+describe('Flock encode → capnp decode', () => {
+  it('a Frame carrying an assignment decodes to the canonical text', () => {
+    expect(capnpDecode('bus.capnp', 'Frame', encodeFrame(ASSIGNMENT_FRAME))).toBe(
+      canonicalText('bus.capnp', 'Frame', ASSIGNMENT_FRAME_TEXT),
+    );
+  });
+
+  it('a ComputeEnvelope and a ComputeResult decode to the canonical text', () => {
+    expect(capnpDecode('compute.capnp', 'ComputeEnvelope', encodeMessage('ComputeEnvelope', ENVELOPE))).toBe(
+      canonicalText('compute.capnp', 'ComputeEnvelope', ENVELOPE_TEXT),
+    );
+    expect(capnpDecode('compute.capnp', 'ComputeResult', encodeMessage('ComputeResult', RESULT))).toBe(
+      canonicalText('compute.capnp', 'ComputeResult', RESULT_TEXT),
+    );
+  });
+
+  it('a progress frame from makeFrame decodes to the exact text', () => {
+    const frame = makeFrame(
+      { progress: { task_id: 't-123', pct: 65.5, metrics: { tokens_s: '1200', mem_used_mb: '512' } } },
+      { id: 'f-1', ts: '2026-11-22T15:00:00.000Z', metadata: { tenant: 'acme' } },
+    );
+    expect(capnpDecode('bus.capnp', 'Frame', encodeFrame(frame))).toBe(
+      '(id = "f-1", type = event, topic = "compute:dispatch:v1:progress", ts = "2026-11-22T15:00:00.000Z", ' +
+        'schema = "flock.v1.ComputeProgress", metadata = (tenant = "acme"), payload = (progress = ' +
+        '(taskId = "t-123", pct = 65.5, metrics = [(key = "tokens_s", value = "1200"), ' +
+        '(key = "mem_used_mb", value = "512")])))',
+    );
+  });
+});

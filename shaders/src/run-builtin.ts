@@ -1,0 +1,56 @@
+// Picks the executor of a built-in op call: WGSL when a device is given and the call fits its
+// limits, else the WASM kernel (SIMD, or scalar where SIMD is missing), else the JS reference.
+import { type LimitShortfall, limitShortfalls, requiredLimits } from './gpu-limits.ts';
+import { getOp } from './manifest.ts';
+import type { Tensors } from './op-definition.ts';
+import { wasmKernels, wasmModule } from './run-wasm.ts';
+import { runPreparedWgsl } from './run-wgsl.ts';
+
+/** Which implementation produced a result. */
+export type BuiltinExecutor = 'wgsl' | 'wasm-simd' | 'wasm-scalar' | 'js';
+
+/** Options of runBuiltin. */
+export interface RunBuiltinOptions {
+  /** A GPUDevice to prefer; absent or not fitting means CPU. */
+  readonly device?: GPUDevice | undefined;
+}
+
+/** Outputs of a built-in op call and how they were computed. */
+export interface BuiltinResult {
+  readonly outputs: Tensors;
+  readonly executor: BuiltinExecutor;
+  /** When a device was given but not used: the limits it lacks. */
+  readonly limitShortfalls?: readonly LimitShortfall[];
+}
+
+/**
+ * Runs built-in `op` on the best executor here: WGSL when `device` is given and fits the call's
+ * limits, else WASM (for ops that have a kernel), else the JS reference. Throws ShaderError for
+ * bad input or params (same codes on every executor).
+ */
+export async function runBuiltin(
+  op: string,
+  inputs: Tensors,
+  params: Readonly<Record<string, unknown>> = {},
+  options: RunBuiltinOptions = {},
+): Promise<BuiltinResult> {
+  const def = getOp(op);
+  const prepared = def.prepare(inputs, params);
+  let shortfalls: LimitShortfall[] | undefined;
+  if (options.device !== undefined) {
+    shortfalls = limitShortfalls(requiredLimits(def, prepared.gpuPlan()), options.device.limits);
+    if (shortfalls.length === 0) {
+      return { outputs: await runPreparedWgsl(options.device, def, prepared), executor: 'wgsl' };
+    }
+  }
+  const extra = shortfalls === undefined ? {} : { limitShortfalls: shortfalls };
+  if (prepared.wasm !== undefined) {
+    const variant =
+      wasmModule('simd') !== null ? 'simd' : wasmModule('scalar') !== null ? 'scalar' : undefined;
+    if (variant !== undefined) {
+      const outputs = prepared.wasm(wasmKernels(variant));
+      return { outputs, executor: variant === 'simd' ? 'wasm-simd' : 'wasm-scalar', ...extra };
+    }
+  }
+  return { outputs: await prepared.reference(), executor: 'js', ...extra };
+}

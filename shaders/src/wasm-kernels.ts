@@ -1,0 +1,54 @@
+// The instantiated kernel module of wasm/kernels.c (one per variant) and the copy-in/copy-out
+// helpers the ops use. Kernel ABI: `reset()` frees everything, `alloc(bytes)` returns a 16-byte
+// aligned offset in the exported memory (0 when memory cannot grow), kernels take offsets.
+
+/** The exports of wasm/kernels.c. Offsets and counts are u32, results f32. */
+export interface WasmKernelExports {
+  readonly memory: WebAssembly.Memory;
+  reset(): void;
+  alloc(bytes: number): number;
+  matmul(a: number, b: number, c: number, m: number, n: number, k: number): void;
+  reduce_sum(x: number, n: number): number;
+  /** Returns the offset holding the result (`x` or `scratch`). */
+  fft(x: number, scratch: number, twiddles: number, n: number, batch: number, inverse: number): number;
+  sha256_batch(data: number, offsets: number, count: number, out: number): void;
+}
+
+/** `simd`: built with -msimd128; `scalar`: the same source with -mno-simd128. */
+export type WasmVariant = 'simd' | 'scalar';
+
+/** One instance of the kernel module with helpers to move tensors in and out of its memory. */
+export class WasmKernels {
+  readonly variant: WasmVariant;
+  readonly exports: WasmKernelExports;
+
+  constructor(variant: WasmVariant, exports: WasmKernelExports) {
+    this.variant = variant;
+    this.exports = exports;
+  }
+
+  /** Frees every earlier allocation; call before each op. */
+  reset(): void {
+    this.exports.reset();
+  }
+
+  /** Allocates `bytes` (zero-filled) and returns the offset. */
+  alloc(bytes: number): number {
+    const ptr = this.exports.alloc(bytes);
+    if (ptr === 0) throw new RangeError(`WASM kernel memory cannot grow by ${bytes} bytes`);
+    new Uint8Array(this.exports.memory.buffer, ptr, bytes).fill(0);
+    return ptr;
+  }
+
+  /** Allocates and copies `bytes` in; returns the offset. */
+  put(bytes: Uint8Array): number {
+    const ptr = this.alloc(Math.max(bytes.byteLength, 4));
+    new Uint8Array(this.exports.memory.buffer, ptr, bytes.byteLength).set(bytes);
+    return ptr;
+  }
+
+  /** Copies `length` bytes out of memory at `ptr`. */
+  take(ptr: number, length: number): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer, ptr, length).slice();
+  }
+}

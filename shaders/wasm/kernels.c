@@ -1,0 +1,246 @@
+// WASM kernels of the built-in ops (matmul, reduce_sum, fft, sha256_batch), kernel ABI: the host
+// calls reset(), alloc()s regions in the exported memory, copies inputs in, calls the kernel with
+// offsets, copies outputs out. One source, two builds (scripts/build-wasm.sh): with -msimd128 the
+// vector types below lower to WASM SIMD128; with -mno-simd128 the same code is scalarised, which
+// gives the SIMD-vs-scalar ratio of the benchmark.
+#include <stddef.h>
+#include <stdint.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef float f32x4u __attribute__((vector_size(16), aligned(4)));
+typedef uint32_t u32x4 __attribute__((vector_size(16)));
+
+// ---- bump allocator -------------------------------------------------------------------------
+
+extern unsigned char __heap_base;
+static uintptr_t heap_top;
+
+EXPORT(reset) void reset(void) { heap_top = (uintptr_t)&__heap_base; }
+
+// 16-byte aligned region of `size` bytes; 0 when memory cannot grow.
+EXPORT(alloc) uint32_t alloc(uint32_t size) {
+  if (heap_top == 0) reset();
+  uintptr_t p = (heap_top + 15) & ~(uintptr_t)15;
+  uintptr_t end = p + size;
+  uintptr_t have = __builtin_wasm_memory_size(0) * 65536;
+  if (end > have) {
+    size_t pages = (end - have + 65535) / 65536;
+    if (__builtin_wasm_memory_grow(0, pages) == (size_t)-1) return 0;
+  }
+  heap_top = end;
+  return (uint32_t)p;
+}
+
+static inline f32x4 load4(const float *p) { return *(const f32x4u *)p; }
+static inline void store4(float *p, f32x4 v) { *(f32x4u *)p = v; }
+static inline f32x4 splat4(float x) { return (f32x4){x, x, x, x}; }
+
+// ---- matmul: c (m x n) = a (m x k) * b (k x n), row-major ---------------------------------------
+// Register block of 4 rows x 8 columns (8 vector accumulators); scalar loops for the edges.
+
+EXPORT(matmul) void matmul(const float *a, const float *b, float *c, uint32_t m, uint32_t n, uint32_t k) {
+  uint32_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    uint32_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+      f32x4 acc[4][2] = {{0}};
+      for (uint32_t p = 0; p < k; p++) {
+        f32x4 b0 = load4(b + (size_t)p * n + j);
+        f32x4 b1 = load4(b + (size_t)p * n + j + 4);
+        for (int r = 0; r < 4; r++) {
+          f32x4 av = splat4(a[(size_t)(i + r) * k + p]);
+          acc[r][0] += av * b0;
+          acc[r][1] += av * b1;
+        }
+      }
+      for (int r = 0; r < 4; r++) {
+        store4(c + (size_t)(i + r) * n + j, acc[r][0]);
+        store4(c + (size_t)(i + r) * n + j + 4, acc[r][1]);
+      }
+    }
+    for (; j < n; j++) {
+      for (int r = 0; r < 4; r++) {
+        float s = 0;
+        for (uint32_t p = 0; p < k; p++) s += a[(size_t)(i + r) * k + p] * b[(size_t)p * n + j];
+        c[(size_t)(i + r) * n + j] = s;
+      }
+    }
+  }
+  for (; i < m; i++) {
+    for (uint32_t j = 0; j < n; j++) {
+      float s = 0;
+      for (uint32_t p = 0; p < k; p++) s += a[(size_t)i * k + p] * b[(size_t)p * n + j];
+      c[(size_t)i * n + j] = s;
+    }
+  }
+}
+
+// ---- reduce_sum ---------------------------------------------------------------------------------
+// Blocks of 1024 summed in four vector accumulators (f32), block sums added in f64, so the error
+// stays at the f32 block level instead of growing with n.
+
+EXPORT(reduce_sum) float reduce_sum(const float *x, uint32_t n) {
+  double total = 0;
+  uint32_t i = 0;
+  while (i + 16 <= n) {
+    uint32_t end = i + 1024 <= n ? i + 1024 : n - (n - i) % 16;
+    f32x4 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    for (; i < end; i += 16) {
+      s0 += load4(x + i);
+      s1 += load4(x + i + 4);
+      s2 += load4(x + i + 8);
+      s3 += load4(x + i + 12);
+    }
+    f32x4 s = (s0 + s1) + (s2 + s3);
+    total += (double)((s[0] + s[1]) + (s[2] + s[3]));
+  }
+  for (; i < n; i++) total += x[i];
+  return (float)total;
+}
+
+// ---- fft: batched radix-2 Stockham, same passes and twiddles as fft.wgsl -------------------------
+// x and scratch hold batch * n complex values; returns the one holding the result.
+
+EXPORT(fft) uint32_t fft(float *x, float *scratch, const float *tw, uint32_t n, uint32_t batch, uint32_t inverse) {
+  uint32_t half = n / 2;
+  float *src = x;
+  float *dst = scratch;
+  // conj: multiplies the imaginary part of the twiddle by -1 for the inverse transform.
+  const f32x4 conj = inverse ? (f32x4){-1, -1, -1, -1} : (f32x4){1, 1, 1, 1};
+  for (uint32_t ns = 1; ns < n; ns *= 2) {
+    uint32_t step = half / ns;
+    for (uint32_t bt = 0; bt < batch; bt++) {
+      const float *s = src + (size_t)bt * n * 2;
+      float *d = dst + (size_t)bt * n * 2;
+      if (ns == 1) {
+        for (uint32_t j = 0; j < half; j++) {
+          float ar = s[2 * j], ai = s[2 * j + 1], br = s[2 * (j + half)], bi = s[2 * (j + half) + 1];
+          d[4 * j] = ar + br;
+          d[4 * j + 1] = ai + bi;
+          d[4 * j + 2] = ar - br;
+          d[4 * j + 3] = ai - bi;
+        }
+        continue;
+      }
+      // ns >= 2: butterflies j and j + 1 share a sub-transform, so their outputs are adjacent.
+      for (uint32_t j = 0; j < half; j += 2) {
+        uint32_t k = j & (ns - 1);
+        const float *w0 = tw + 2 * (size_t)(k * step);
+        const float *w1 = tw + 2 * (size_t)((k + 1) * step);
+        f32x4 w = {w0[0], w0[1], w1[0], w1[1]};
+        f32x4 x0 = load4(s + 2 * j);
+        f32x4 x1 = load4(s + 2 * (j + half));
+        f32x4 wr = __builtin_shufflevector(w, w, 0, 0, 2, 2);
+        f32x4 wi = __builtin_shufflevector(w, w, 1, 1, 3, 3) * conj;
+        f32x4 sw = __builtin_shufflevector(x1, x1, 1, 0, 3, 2);
+        f32x4 t = x1 * wr + sw * wi * (f32x4){-1, 1, -1, 1};
+        uint32_t out = (j - k) * 2 + k;
+        store4(d + 2 * out, x0 + t);
+        store4(d + 2 * (out + ns), x0 - t);
+      }
+    }
+    float *tmp = src;
+    src = dst;
+    dst = tmp;
+  }
+  return (uint32_t)src;
+}
+
+// ---- sha256_batch ---------------------------------------------------------------------------------
+
+static const uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+// Big-endian word t (0..15) of block blk of the padded message.
+static uint32_t padded_word(const uint8_t *msg, uint32_t len, uint32_t blocks, uint32_t blk, uint32_t t) {
+  if (blk + 1 == blocks && t >= 14) return t == 14 ? len >> 29 : len << 3;
+  uint32_t w = 0;
+  for (uint32_t b = 0; b < 4; b++) {
+    uint32_t p = blk * 64 + t * 4 + b;
+    uint32_t v = p < len ? msg[p] : (p == len ? 0x80 : 0);
+    w = (w << 8) | v;
+  }
+  return w;
+}
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+// One SHA-256 compression over 4 lanes (4 messages with the same block count); the scalar
+// build runs the same code lane by lane.
+static void compress4(u32x4 h[8], const u32x4 wi[16]) {
+  u32x4 w[64];
+  for (int t = 0; t < 16; t++) w[t] = wi[t];
+  for (int t = 16; t < 64; t++) {
+    u32x4 s0 = ROTR(w[t - 15], 7) ^ ROTR(w[t - 15], 18) ^ (w[t - 15] >> 3);
+    u32x4 s1 = ROTR(w[t - 2], 17) ^ ROTR(w[t - 2], 19) ^ (w[t - 2] >> 10);
+    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+  }
+  u32x4 a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+  for (int t = 0; t < 64; t++) {
+    u32x4 t1 = hh + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g)) + K[t] + w[t];
+    u32x4 t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+    hh = g;
+    g = f;
+    f = e;
+    e = d + t1;
+    d = c;
+    c = b;
+    b = a;
+    a = t1 + t2;
+  }
+  h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+}
+
+static void put_digest(uint8_t *out, const u32x4 h[8], int lane) {
+  for (int i = 0; i < 8; i++) {
+    uint32_t v = h[i][lane];
+    out[4 * i] = v >> 24;
+    out[4 * i + 1] = v >> 16;
+    out[4 * i + 2] = v >> 8;
+    out[4 * i + 3] = v;
+  }
+}
+
+// Messages i..i+lanes-1 (lanes <= 4) must have the same block count; unused lanes are ignored.
+static void hash_group(const uint8_t *data, const uint32_t *offsets, uint32_t i, int lanes, uint8_t *out) {
+  uint32_t blocks = (offsets[i + 1] - offsets[i] + 9 + 63) / 64;
+  u32x4 h[8];
+  for (int j = 0; j < 8; j++) h[j] = (u32x4){H0[j], H0[j], H0[j], H0[j]};
+  u32x4 w[16];
+  for (uint32_t blk = 0; blk < blocks; blk++) {
+    for (uint32_t t = 0; t < 16; t++) {
+      for (int l = 0; l < 4; l++) {
+        uint32_t m = i + (uint32_t)(l < lanes ? l : 0);
+        w[t][l] = padded_word(data + offsets[m], offsets[m + 1] - offsets[m], blocks, blk, t);
+      }
+    }
+    compress4(h, w);
+  }
+  for (int l = 0; l < lanes; l++) put_digest(out + (size_t)(i + l) * 32, h, l);
+}
+
+EXPORT(sha256_batch) void sha256_batch(const uint8_t *data, const uint32_t *offsets, uint32_t count, uint8_t *out) {
+  uint32_t i = 0;
+  while (i < count) {
+    uint32_t blocks = (offsets[i + 1] - offsets[i] + 9 + 63) / 64;
+    int lanes = 1;
+    while (lanes < 4 && i + lanes < count &&
+           (offsets[i + lanes + 1] - offsets[i + lanes] + 9 + 63) / 64 == blocks) {
+      lanes++;
+    }
+    hash_group(data, offsets, i, lanes, out);
+    i += (uint32_t)lanes;
+  }
+}

@@ -91,6 +91,15 @@ export class FlockClient implements TaskBackend {
     return new Task(this, view.task_id, view);
   }
 
+  /**
+   * Submits an envelope already in its JSON view (e.g. pasted by a person) without converting it
+   * first: the coordinator parses and validates it and names the offending `field` if it is bad.
+   */
+  async submitJson(jsonView: unknown): Promise<Task> {
+    const view = await this.#http.json<TaskView>('POST', '/v1/tasks', { json: jsonView });
+    return new Task(this, view.task_id, view);
+  }
+
   /** A handle on an existing task (nothing is fetched until you ask). */
   task(taskId: string): Task {
     return new Task(this, taskId);

@@ -234,7 +234,9 @@ async function printResult(
         : `${ref.name ?? 'output'}: ${text}\n`,
     );
   }
-  const summary = (computeResult.summary ?? []).map((kv) => `${kv.key}=${kv.value}`).join(' ');
+  const summary = Object.entries(computeResult.summary ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   if (summary !== '') io.stdout(`summary ${summary}\n`);
 }
 

@@ -1,0 +1,136 @@
+import { type FlockClient, isFlockError, type TaskEvent, type TaskView } from '@flock/client';
+
+export type ConnectionState = 'connecting' | 'live' | 'lost';
+
+/**
+ * The tenant's tasks as the dashboard shows them, kept current by `/v1/events`: each event
+ * updates its task's state and progress in place; a task seen for the first time is fetched.
+ * When the socket drops it reconnects with backoff and re-reads the list to catch up.
+ */
+export class LiveTasks {
+  readonly #client: FlockClient;
+  readonly #tasks = new Map<string, TaskView>();
+  readonly #listeners = new Set<(changed: TaskView | undefined) => void>();
+  readonly #connectionListeners = new Set<(state: ConnectionState) => void>();
+  readonly #eventListeners = new Set<(event: TaskEvent) => void>();
+  #connection: ConnectionState = 'connecting';
+  #stopped = false;
+  #close: (() => void) | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(client: FlockClient) {
+    this.#client = client;
+  }
+
+  get connection(): ConnectionState {
+    return this.#connection;
+  }
+
+  /** Newest first. */
+  list(): TaskView[] {
+    return [...this.#tasks.values()].sort((a, b) => b.created_at_ms - a.created_at_ms);
+  }
+
+  get(taskId: string): TaskView | undefined {
+    return this.#tasks.get(taskId);
+  }
+
+  /** `changed` is the one task that changed, or undefined when the whole list was reloaded. */
+  subscribe(listener: (changed: TaskView | undefined) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  onConnection(listener: (state: ConnectionState) => void): () => void {
+    this.#connectionListeners.add(listener);
+    listener(this.#connection);
+    return () => this.#connectionListeners.delete(listener);
+  }
+
+  onEvent(listener: (event: TaskEvent) => void): () => void {
+    this.#eventListeners.add(listener);
+    return () => this.#eventListeners.delete(listener);
+  }
+
+  upsert(view: TaskView): void {
+    this.#tasks.set(view.task_id, view);
+    for (const listener of this.#listeners) listener(view);
+  }
+
+  async reload(): Promise<void> {
+    const page = await this.#client.listTasks({ limit: 200 });
+    this.#tasks.clear();
+    for (const view of page.tasks) this.#tasks.set(view.task_id, view);
+    for (const listener of this.#listeners) listener(undefined);
+  }
+
+  /** Runs until `stop`: connect, apply events, reconnect after a drop (1 s doubling to 10 s). */
+  async start(onAuthError: (error: unknown) => void): Promise<void> {
+    let delayMs = 1000;
+    while (!this.#stopped) {
+      this.#setConnection('connecting');
+      try {
+        const stream = await this.#client.events();
+        this.#close = () => stream.close();
+        this.#setConnection('live');
+        delayMs = 1000;
+        await this.reload();
+        for await (const event of stream) this.#apply(event);
+      } catch (error) {
+        if (isFlockError(error) && error.code === 'UNAUTHENTICATED') {
+          onAuthError(error);
+          return;
+        }
+      }
+      if (this.#stopped) return;
+      this.#setConnection('lost');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      delayMs = Math.min(delayMs * 2, 10_000);
+    }
+  }
+
+  /** Retry now instead of waiting out the backoff. */
+  reconnectNow(): void {
+    this.#wake?.();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#close?.();
+    this.#wake?.();
+  }
+
+  #apply(event: TaskEvent): void {
+    for (const listener of this.#eventListeners) listener(event);
+    const known = this.#tasks.get(event.task_id);
+    if (known === undefined) {
+      void this.#client
+        .getTask(event.task_id)
+        .then((view) => this.upsert(view))
+        .catch(() => undefined);
+      return;
+    }
+    const pct = event.payload['pct'];
+    const next: TaskView = { ...known, state: event.state, updated_at_ms: Date.now() };
+    if (typeof pct === 'number') next.progress = { ...known.progress, pct };
+    this.upsert(next);
+    // The event carries the state; timings, attempts and failure come with the full view.
+    if (event.state !== 'running' || known.state !== 'running') {
+      void this.#client
+        .getTask(event.task_id)
+        .then((view) => this.upsert(view))
+        .catch(() => undefined);
+    }
+  }
+
+  #setConnection(state: ConnectionState): void {
+    this.#connection = state;
+    for (const listener of this.#connectionListeners) listener(state);
+  }
+}

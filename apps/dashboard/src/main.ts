@@ -1,0 +1,116 @@
+// The requester dashboard: sign in, then a hash-routed single page (tasks, task, submit,
+// campaign, workers, charts) over the SDK. Served by the coordinator at /dashboard/.
+import { FlockClient } from '@flock/client';
+import 'uplot/dist/uPlot.min.css';
+import { renderCharts, StatsHistory } from './charts-view.ts';
+import { describeError } from './error-text.ts';
+import { LiveTasks } from './live-tasks.ts';
+import { KEY_STORAGE, renderSignIn } from './sign-in-view.ts';
+import { renderSubmit } from './submit-view.ts';
+import { renderTaskDetail } from './task-detail-view.ts';
+import { renderTaskList } from './task-list-view.ts';
+import { renderWorkers } from './workers-view.ts';
+
+const app = document.querySelector<HTMLElement>('#app')!;
+const nav = document.querySelector<HTMLElement>('#nav')!;
+const banner = document.querySelector<HTMLElement>('#banner')!;
+const connection = document.querySelector<HTMLElement>('#connection')!;
+const signOutButton = document.querySelector<HTMLButtonElement>('#sign-out')!;
+
+interface Signed {
+  client: FlockClient;
+  live: LiveTasks;
+  history: StatsHistory;
+  stopPolling: () => void;
+}
+
+let signed: Signed | undefined;
+let cleanup: (() => void) | undefined;
+
+const CONNECTION_TEXT = { connecting: 'connecting…', live: 'live', lost: 'connection lost' } as const;
+
+function signIn(client: FlockClient): void {
+  const live = new LiveTasks(client);
+  const history = new StatsHistory();
+  signed = { client, live, history, stopPolling: history.poll(client) };
+  nav.hidden = false;
+  signOutButton.hidden = false;
+  live.onConnection((state) => {
+    connection.dataset['state'] = state;
+    connection.textContent = CONNECTION_TEXT[state];
+    if (state === 'lost') {
+      banner.textContent = 'Lost connection to the coordinator. Reconnecting… (live updates paused)';
+      banner.hidden = false;
+    } else if (state === 'live') {
+      banner.hidden = true;
+    }
+  });
+  void live.start((error) => signOut(describeError(error)));
+  route();
+}
+
+function signOut(notice?: string): void {
+  sessionStorage.removeItem(KEY_STORAGE);
+  signed?.live.stop();
+  signed?.stopPolling();
+  signed = undefined;
+  cleanup?.();
+  cleanup = undefined;
+  nav.hidden = true;
+  signOutButton.hidden = true;
+  banner.hidden = true;
+  connection.textContent = '';
+  connection.dataset['state'] = 'idle';
+  renderSignIn(app, signIn, notice);
+}
+
+function route(): void {
+  cleanup?.();
+  cleanup = undefined;
+  if (signed === undefined) return;
+  const { client, live, history } = signed;
+  const [, page = 'tasks', arg] = location.hash.split('/');
+  const id = arg === undefined ? undefined : decodeURIComponent(arg);
+  for (const link of nav.querySelectorAll<HTMLAnchorElement>('a')) {
+    link.classList.toggle(
+      'active',
+      link.dataset['route'] === (page === 'task' || page === 'campaign' ? 'tasks' : page),
+    );
+  }
+  switch (page) {
+    case 'task':
+      cleanup = renderTaskDetail(app, live, client, id ?? '');
+      break;
+    case 'campaign':
+      cleanup = renderTaskList(app, live, client, id);
+      break;
+    case 'submit':
+      renderSubmit(app, live, client);
+      break;
+    case 'workers':
+      cleanup = renderWorkers(app, client);
+      break;
+    case 'charts':
+      cleanup = renderCharts(app, history);
+      break;
+    default:
+      cleanup = renderTaskList(app, live, client, undefined);
+  }
+}
+
+window.addEventListener('hashchange', route);
+signOutButton.addEventListener('click', () => signOut());
+
+const stored = sessionStorage.getItem(KEY_STORAGE);
+if (stored === null) {
+  renderSignIn(app, signIn);
+} else {
+  const client = new FlockClient({ url: location.origin, apiKey: stored });
+  client
+    .checkKey()
+    .then(() => signIn(client))
+    .catch((error: unknown) => {
+      if (describeError(error).includes('UNAUTHENTICATED')) signOut(describeError(error));
+      else renderSignIn(app, signIn, describeError(error));
+    });
+}

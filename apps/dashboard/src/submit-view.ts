@@ -1,0 +1,541 @@
+import type { FlockClient, TaskView } from '@flock/client';
+import {
+  type ComputeEnvelope,
+  type DataRef,
+  type JsonObject,
+  type ModuleSpec,
+  type Requirements,
+  toJson,
+} from '@flock/protocol';
+import { BUILTIN_OPS, type CatalogOp, encodeNumbers } from './builtin-catalog.ts';
+import { h, replace } from './dom.ts';
+import { describeError } from './error-text.ts';
+import type { LiveTasks } from './live-tasks.ts';
+
+type Tab = 'builtin' | 'module' | 'campaign' | 'json';
+
+const TABS: ReadonlyArray<[Tab, string]> = [
+  ['builtin', 'Built-in op'],
+  ['module', 'WASM / WGSL module'],
+  ['campaign', 'Campaign'],
+  ['json', 'Envelope JSON'],
+];
+
+export function newTaskId(prefix = 'dash'): string {
+  return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** The submit page: a built-in op form, a module upload form, a campaign form, raw JSON. */
+export function renderSubmit(
+  app: HTMLElement,
+  live: LiveTasks,
+  client: FlockClient,
+  tab: Tab = 'builtin',
+): void {
+  const error = h('p', { id: 'submit-error', class: 'error', role: 'alert', hidden: true });
+  const body = h('div', { class: 'tab-body' });
+  const fail = (caught: unknown): void => {
+    error.textContent = describeError(caught);
+    error.hidden = false;
+  };
+  const submitted = (task: { id: string; view: TaskView | undefined }): void => {
+    if (task.view !== undefined) live.upsert(task.view);
+    location.hash = `#/task/${encodeURIComponent(task.id)}`;
+  };
+  const context: FormContext = { client, live, fail, submitted, clearError: () => (error.hidden = true) };
+  const tabs = h(
+    'div',
+    { class: 'tabs', role: 'tablist' },
+    ...TABS.map(([id, label]) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          role: 'tab',
+          'data-tab': id,
+          'aria-selected': String(id === tab),
+          onclick: () => renderSubmit(app, live, client, id),
+        },
+        label,
+      ),
+    ),
+  );
+  replace(app, h('section', { class: 'card' }, h('h1', {}, 'Submit work'), tabs, error, body));
+  switch (tab) {
+    case 'builtin':
+      replace(body, builtinForm(context));
+      break;
+    case 'module':
+      replace(body, moduleForm(context));
+      break;
+    case 'campaign':
+      replace(body, campaignForm(context));
+      break;
+    case 'json':
+      replace(body, jsonForm(context));
+      break;
+  }
+}
+
+interface FormContext {
+  client: FlockClient;
+  live: LiveTasks;
+  fail: (error: unknown) => void;
+  clearError: () => void;
+  submitted: (task: { id: string; view: TaskView | undefined }) => void;
+}
+
+/** Runs a form action with its button disabled; errors land in the page's error box. */
+function guard(button: HTMLButtonElement, context: FormContext, action: () => Promise<void>): void {
+  context.clearError();
+  button.disabled = true;
+  action()
+    .catch(context.fail)
+    .finally(() => {
+      button.disabled = false;
+    });
+}
+
+function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+  return h(
+    'label',
+    { class: 'field' },
+    h('span', {}, label),
+    control,
+    hint === undefined ? null : h('small', {}, hint),
+  );
+}
+
+function qosFields(gpuDefault: boolean): { element: HTMLElement; read: () => Requirements } {
+  const webgpu = h('input', { type: 'checkbox', name: 'require-webgpu', checked: gpuDefault });
+  const wasm = h('input', { type: 'checkbox', name: 'require-wasm', checked: !gpuDefault });
+  const priority = h('input', { type: 'number', name: 'priority', value: 0, min: -10, max: 10 });
+  const deadline = h('input', { type: 'number', name: 'deadline-ms', value: 0, min: 0 });
+  const retries = h('input', { type: 'number', name: 'retries', value: 0, min: 0, max: 20 });
+  const element = h(
+    'fieldset',
+    { class: 'row' },
+    h('legend', {}, 'Requirements and QoS'),
+    h('label', { class: 'check' }, webgpu, ' needs WebGPU'),
+    h('label', { class: 'check' }, wasm, ' needs WASM'),
+    field('priority', priority),
+    field('deadline (ms)', deadline, '0 = none'),
+    field('retries', retries),
+  );
+  return {
+    element,
+    read: () => {
+      const qos = {
+        priority: Number(priority.value),
+        deadline_ms: Number(deadline.value),
+        retries: Number(retries.value),
+      };
+      return {
+        min: { ...(webgpu.checked ? { webgpu: true } : {}), ...(wasm.checked ? { wasm: true } : {}) },
+        qos,
+      };
+    },
+  };
+}
+
+function builtinForm(context: FormContext): HTMLElement {
+  const select = h(
+    'select',
+    { id: 'op-select', name: 'op' },
+    ...BUILTIN_OPS.map((o) => h('option', { value: o.op }, o.op)),
+  );
+  const details = h('div', { id: 'op-fields' });
+  const taskId = h('input', { name: 'task-id', placeholder: 'auto', class: 'mono' });
+  const qos = qosFields(true);
+  const button = h('button', { type: 'submit', class: 'primary', id: 'submit-builtin' }, 'Submit task');
+  let readOp: () => Promise<{ inputs: DataRef[]; params: JsonObject }> = async () => ({
+    inputs: [],
+    params: {},
+  });
+  const showOp = (): void => {
+    const op = BUILTIN_OPS.find((o) => o.op === select.value)!;
+    const built = opFields(op);
+    readOp = built.read;
+    replace(details, built.element);
+  };
+  select.addEventListener('change', showOp);
+  showOp();
+  const form = h(
+    'form',
+    { class: 'submit-form', id: 'builtin-form' },
+    h(
+      'div',
+      { class: 'row' },
+      field('Op', select),
+      field('Task id', taskId, 'optional; same id + same content = same task'),
+    ),
+    details,
+    qos.element,
+    button,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    guard(button, context, async () => {
+      const { inputs, params } = await readOp();
+      const envelope: ComputeEnvelope = {
+        task_id: taskId.value.trim() || newTaskId(select.value),
+        op: select.value,
+        module: { kind: 'builtin' },
+        requirements: qos.read(),
+        inputs,
+        params,
+      };
+      context.submitted(await context.client.submit(envelope));
+    });
+  });
+  return form;
+}
+
+/** Param and input controls of one op, filled with its example. */
+function opFields(op: CatalogOp): {
+  element: HTMLElement;
+  read: () => Promise<{ inputs: DataRef[]; params: JsonObject }>;
+} {
+  const paramControls = op.params.map((p) => {
+    const value = op.example.params[p.name] ?? p.default;
+    const input =
+      p.type === 'bool'
+        ? h('input', { type: 'checkbox', name: `param-${p.name}`, checked: value === true })
+        : h('input', {
+            type: 'number',
+            name: `param-${p.name}`,
+            step: p.type === 'u32' ? 1 : 'any',
+            min: p.min,
+            max: p.max,
+            value: typeof value === 'number' ? value : undefined,
+          });
+    return { p, input };
+  });
+  const inputControls = op.inputs.map((t) => {
+    const text = h(
+      'textarea',
+      { name: `input-${t.name}`, rows: 2, class: 'mono' },
+      op.example.inputs[t.name] ?? '',
+    );
+    const file = h('input', { type: 'file', name: `file-${t.name}` });
+    return { t, text, file };
+  });
+  const element = h(
+    'div',
+    {},
+    h('p', { class: 'muted', id: 'op-summary' }, op.summary),
+    paramControls.length === 0
+      ? null
+      : h(
+          'fieldset',
+          { class: 'row' },
+          h('legend', {}, 'Params'),
+          ...paramControls.map(({ p, input }) => field(p.name, input, `${p.type} · ${p.doc}`)),
+        ),
+    ...inputControls.map(({ t, text, file }) =>
+      h(
+        'fieldset',
+        {},
+        h('legend', {}, `Input ${t.name}: ${t.dtype}[${t.shape.join(', ')}]`),
+        h(
+          'small',
+          { class: 'muted' },
+          `${t.doc}. Numbers separated by spaces or commas, or a file of raw bytes.`,
+        ),
+        text,
+        file,
+      ),
+    ),
+  );
+  return {
+    element,
+    read: async () => {
+      const params: JsonObject = {};
+      for (const { p, input } of paramControls) {
+        if (p.type === 'bool') params[p.name] = input.checked;
+        else if (input.value !== '') params[p.name] = Number(input.value);
+      }
+      const inputs: DataRef[] = [];
+      for (const { t, text, file } of inputControls) {
+        const chosen = file.files?.[0];
+        let bytes: Uint8Array;
+        if (chosen !== undefined) {
+          bytes = new Uint8Array(await chosen.arrayBuffer());
+        } else {
+          try {
+            bytes = encodeNumbers(text.value, t.dtype);
+          } catch (caught) {
+            throw new Error(`Input "${t.name}": ${(caught as Error).message}`);
+          }
+        }
+        inputs.push({
+          name: t.name,
+          content_type: 'application/octet-stream',
+          inline_bytes: bytes,
+          tensor: { dtype: t.dtype },
+        });
+      }
+      return { inputs, params };
+    },
+  };
+}
+
+/** Reads a file input's file, or the text of a textarea, as bytes. */
+async function fileOrText(
+  file: HTMLInputElement,
+  text: HTMLTextAreaElement | HTMLInputElement,
+): Promise<Uint8Array> {
+  const chosen = file.files?.[0];
+  if (chosen !== undefined) return new Uint8Array(await chosen.arrayBuffer());
+  return new TextEncoder().encode(text.value);
+}
+
+function parseParams(text: string): JsonObject {
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (caught) {
+    throw new Error(`Params are not JSON: ${(caught as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new Error('Params must be a JSON object');
+  return value as JsonObject;
+}
+
+/** Upload a WASM module (or WGSL source), content-addressed, and run it on inputs. */
+function moduleForm(context: FormContext): HTMLElement {
+  const kind = h(
+    'select',
+    { name: 'module-kind', id: 'module-kind' },
+    h('option', { value: 'wasm' }, 'WASM'),
+    h('option', { value: 'wgsl' }, 'WGSL'),
+  );
+  const file = h('input', { type: 'file', name: 'module-file', id: 'module-file', accept: '.wasm,.wgsl' });
+  const source = h('textarea', {
+    name: 'module-source',
+    rows: 6,
+    class: 'mono',
+    placeholder: 'WGSL source (or choose a file)',
+  });
+  const entry = h('input', {
+    name: 'entry',
+    placeholder: 'WASI: _start; kernel/WGSL: the entry point',
+    class: 'mono',
+  });
+  const abi = h(
+    'select',
+    { name: 'abi' },
+    h('option', { value: 'wasi' }, 'WASI command'),
+    h('option', { value: 'kernel' }, 'kernel ABI'),
+  );
+  const workgroups = h('input', { name: 'workgroups', placeholder: 'e.g. 64,1,1', class: 'mono' });
+  const buffers = h('textarea', {
+    name: 'buffers',
+    rows: 3,
+    class: 'mono',
+    placeholder: '[{"name":"out","binding":0,"access":"read_write","size":256}]',
+  });
+  const op = h('input', { name: 'module-op', value: 'run', class: 'mono' });
+  const inputName = h('input', { name: 'module-input-name', value: 'stdin', class: 'mono' });
+  const inputText = h('textarea', {
+    name: 'module-input',
+    rows: 3,
+    class: 'mono',
+    placeholder: 'input text (stdin for WASI)',
+  });
+  const inputFile = h('input', { type: 'file', name: 'module-input-file' });
+  const params = h('textarea', {
+    name: 'module-params',
+    rows: 2,
+    class: 'mono',
+    placeholder: '{"args": ["--fast"]}',
+  });
+  const uploaded = h('p', { class: 'muted mono', id: 'module-hash' });
+  const qos = qosFields(false);
+  const button = h('button', { type: 'submit', class: 'primary', id: 'submit-module' }, 'Upload and submit');
+  const form = h(
+    'form',
+    { class: 'submit-form', id: 'module-form' },
+    h(
+      'div',
+      { class: 'row' },
+      field('Kind', kind),
+      field('Module file', file),
+      field('ABI (WASM)', abi),
+      field('Entry', entry),
+    ),
+    field('WGSL source', source),
+    h('div', { class: 'row' }, field('Workgroups (WGSL)', workgroups), field('Op name', op)),
+    field('Buffers (WGSL, JSON list of BufferSpec)', buffers),
+    h('fieldset', {}, h('legend', {}, 'Input'), field('Name', inputName), inputText, inputFile),
+    field('Params (JSON object)', params),
+    qos.element,
+    uploaded,
+    button,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    guard(button, context, async () => {
+      const moduleKind = kind.value as 'wasm' | 'wgsl';
+      const bytes = await fileOrText(file, source);
+      if (bytes.length === 0) throw new Error('Choose a module file (or paste WGSL source).');
+      const ref = await context.client.uploadModule(bytes, moduleKind);
+      uploaded.textContent = `uploaded ${ref.hash} (${ref.size} bytes)`;
+      const module: ModuleSpec = { kind: moduleKind, uri: ref.uri, hash: ref.hash };
+      if (entry.value.trim() !== '') module.entry = entry.value.trim();
+      if (moduleKind === 'wasm') module.abi = abi.value;
+      if (workgroups.value.trim() !== '')
+        module.workgroups = workgroups.value.split(',').map((n) => Number(n.trim()));
+      const envelope: ComputeEnvelope = {
+        task_id: newTaskId(moduleKind),
+        op: op.value.trim(),
+        module,
+        requirements: qos.read(),
+        inputs: [
+          {
+            name: inputName.value.trim(),
+            content_type: 'application/octet-stream',
+            inline_bytes: await fileOrText(inputFile, inputText),
+          },
+        ],
+        params: parseParams(params.value),
+      };
+      if (buffers.value.trim() !== '') {
+        // Sent as the JSON view: the coordinator validates each BufferSpec and names a bad field.
+        const json = { ...toJson('ComputeEnvelope', envelope), buffers: JSON.parse(buffers.value) };
+        context.submitted(await context.client.submitJson(json));
+        return;
+      }
+      context.submitted(await context.client.submit(envelope));
+    });
+  });
+  return form;
+}
+
+/** One module over many inputs (like DCP's compute.for): one task per line or per file. */
+function campaignForm(context: FormContext): HTMLElement {
+  const source = h(
+    'select',
+    { name: 'campaign-module', id: 'campaign-module' },
+    ...BUILTIN_OPS.map((o) => h('option', { value: `builtin:${o.op}` }, `built-in ${o.op}`)),
+    h('option', { value: 'wasm' }, 'uploaded WASM module'),
+  );
+  const file = h('input', { type: 'file', name: 'campaign-wasm', accept: '.wasm' });
+  const lines = h(
+    'textarea',
+    { name: 'campaign-lines', id: 'campaign-lines', rows: 6, class: 'mono' },
+    '{"width": 128, "height": 96, "x_min": -2, "x_max": 1}\n{"width": 128, "height": 96, "x_min": -0.8, "x_max": -0.6, "y_min": -0.2, "y_max": 0}\n{"width": 128, "height": 96, "x_min": -1.5, "x_max": -1.2, "y_min": -0.1, "y_max": 0.1}',
+  );
+  const files = h('input', { type: 'file', name: 'campaign-files', multiple: true });
+  const campaignId = h('input', { name: 'campaign-id', placeholder: 'auto', class: 'mono' });
+  const qos = qosFields(true);
+  const button = h('button', { type: 'submit', class: 'primary', id: 'submit-campaign' }, 'Submit campaign');
+  const form = h(
+    'form',
+    { class: 'submit-form', id: 'campaign-form' },
+    h(
+      'div',
+      { class: 'row' },
+      field('Module', source),
+      field('WASM file', file),
+      field('Campaign id', campaignId),
+    ),
+    field(
+      'One task per line',
+      lines,
+      'built-in op: a JSON params object per line; WASM: the stdin text per line',
+    ),
+    field('…or one task per file (WASM stdin)', files),
+    qos.element,
+    button,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    guard(button, context, async () => {
+      const id = campaignId.value.trim() || newTaskId('campaign');
+      const requirements = qos.read();
+      const envelopes: ComputeEnvelope[] = [];
+      const rows = lines.value.split('\n').filter((l) => l.trim() !== '');
+      if (source.value.startsWith('builtin:')) {
+        const op = source.value.slice('builtin:'.length);
+        rows.forEach((row, i) => {
+          let params: JsonObject;
+          try {
+            params = parseParams(row);
+          } catch (caught) {
+            throw new Error(`Line ${i + 1}: ${(caught as Error).message}`);
+          }
+          envelopes.push({
+            task_id: `${id}-${i}`,
+            op,
+            module: { kind: 'builtin' },
+            requirements,
+            params,
+            campaign_id: id,
+          });
+        });
+      } else {
+        const chosen = file.files?.[0];
+        if (chosen === undefined) throw new Error('Choose the WASM module file.');
+        const module = await context.client.moduleSpec(new Uint8Array(await chosen.arrayBuffer()), 'wasm');
+        const inputs: Uint8Array[] =
+          files.files !== null && files.files.length > 0
+            ? await Promise.all(Array.from(files.files, async (f) => new Uint8Array(await f.arrayBuffer())))
+            : rows.map((row) => new TextEncoder().encode(row));
+        inputs.forEach((bytes, i) => {
+          envelopes.push({
+            task_id: `${id}-${i}`,
+            op: 'map',
+            module,
+            requirements,
+            inputs: [{ name: 'stdin', content_type: 'application/octet-stream', inline_bytes: bytes }],
+            campaign_id: id,
+          });
+        });
+      }
+      if (envelopes.length === 0) throw new Error('The campaign has no inputs.');
+      const created = await context.client.submitCampaign(envelopes, id);
+      for (const task of created.tasks) if (task.view !== undefined) context.live.upsert(task.view);
+      location.hash = `#/campaign/${encodeURIComponent(created.campaign_id)}`;
+    });
+  });
+  return form;
+}
+
+const JSON_TEMPLATE = {
+  task_id: 'json-1',
+  op: 'reduce_sum',
+  module: { kind: 'builtin' },
+  requirements: { min: { webgpu: true } },
+  inputs: [{ name: 'x', content_type: 'application/octet-stream', inline_bytes: 'AACAPwAAAEAAAEBAAACAQA==' }],
+};
+
+/** A ComputeEnvelope in its JSON view, as the seed writes them; the coordinator validates it. */
+function jsonForm(context: FormContext): HTMLElement {
+  const text = h(
+    'textarea',
+    { name: 'envelope-json', id: 'envelope-json', rows: 16, class: 'mono' },
+    JSON.stringify({ ...JSON_TEMPLATE, task_id: newTaskId('json') }, null, 2),
+  );
+  const button = h('button', { type: 'submit', class: 'primary', id: 'submit-json' }, 'Submit envelope');
+  const form = h(
+    'form',
+    { class: 'submit-form', id: 'json-form' },
+    field('ComputeEnvelope (JSON view)', text),
+    button,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    guard(button, context, async () => {
+      let value: unknown;
+      try {
+        value = JSON.parse(text.value);
+      } catch (caught) {
+        throw new Error(`Not JSON: ${(caught as Error).message}`);
+      }
+      context.submitted(await context.client.submitJson(value));
+    });
+  });
+  return form;
+}

@@ -1,0 +1,202 @@
+import { type FlockClient, isTerminal, type TaskView } from '@flock/client';
+import type { ComputeResult, DataRef } from '@flock/protocol';
+import { formatBytes, formatDuration, formatTime, h, replace } from './dom.ts';
+import { describeError } from './error-text.ts';
+import type { LiveTasks } from './live-tasks.ts';
+import { previewOutput } from './result-preview.ts';
+import { progressBar, stateBadge } from './task-list-view.ts';
+
+/** One task: state, progress, attempts, timings, failure, cancel, result download and preview. */
+export function renderTaskDetail(
+  app: HTMLElement,
+  live: LiveTasks,
+  client: FlockClient,
+  taskId: string,
+): () => void {
+  const head = h('div', { class: 'section-head' });
+  const facts = h('dl', { class: 'facts', id: 'task-facts' });
+  const failure = h('div', { id: 'task-failure', class: 'failure', hidden: true });
+  const attempts = h('tbody', { id: 'attempt-rows' });
+  const results = h('section', { class: 'card', id: 'task-result', hidden: true });
+  const error = h('p', { class: 'error', role: 'alert', id: 'task-error', hidden: true });
+  const cancel = h('button', { type: 'button', id: 'cancel-task', class: 'danger' }, 'Cancel task');
+  let shownResultFor: string | undefined;
+  let urls: string[] = [];
+
+  cancel.addEventListener('click', async () => {
+    cancel.disabled = true;
+    error.hidden = true;
+    try {
+      live.upsert(await client.cancelTask(taskId));
+    } catch (caught) {
+      error.textContent = describeError(caught);
+      error.hidden = false;
+      cancel.disabled = false;
+    }
+  });
+
+  const render = (view: TaskView): void => {
+    replace(
+      head,
+      h('h1', { class: 'mono' }, view.task_id),
+      stateBadge(view.state),
+      isTerminal(view.state) ? null : cancel,
+    );
+    const last = view.attempts.at(-1);
+    const items: Array<[string, Node | string]> = [
+      ['Op', `${view.op} (${view.module_kind})`],
+      ['State', view.state],
+      ['Progress', progressBar(view)],
+      ['Campaign', view.campaign_id ?? '–'],
+      ['Created', formatTime(view.created_at_ms)],
+      ['Updated', formatTime(view.updated_at_ms)],
+      ['Worker', last?.worker_id ?? '–'],
+      ['Executor', view.executor ?? '–'],
+      ['Run time', formatDuration(view.duration_ms)],
+      ['Attempts', String(view.attempts.length)],
+    ];
+    if (view.waiting_reason !== undefined) items.push(['Waiting because', view.waiting_reason]);
+    replace(facts, ...items.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-fact': k }, v)]));
+    if (view.failure === undefined) {
+      failure.hidden = true;
+    } else {
+      replace(failure, h('b', { class: 'mono' }, view.failure.code), ` ${view.failure.message}`);
+      failure.hidden = false;
+    }
+    replace(
+      attempts,
+      ...view.attempts.map((a) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, a.attempt),
+          h('td', { class: 'mono' }, a.worker_id),
+          h('td', { class: 'mono' }, a.lease_id),
+          h('td', {}, formatTime(a.started_at_ms)),
+          h('td', {}, formatTime(a.ended_at_ms)),
+          h(
+            'td',
+            {},
+            a.ended_at_ms === undefined ? 'running' : formatDuration(a.ended_at_ms - a.started_at_ms),
+          ),
+          h(
+            'td',
+            {},
+            a.outcome ?? '–',
+            a.code === undefined ? null : h('span', { class: 'mono' }, ` ${a.code}`),
+          ),
+        ),
+      ),
+    );
+    if (view.state === 'succeeded' && shownResultFor !== view.task_id) {
+      shownResultFor = view.task_id;
+      void showResult();
+    }
+  };
+
+  const showResult = async (): Promise<void> => {
+    try {
+      const result = await client.fetchResult(taskId);
+      const outputs = await Promise.all(
+        (result.outputs ?? []).map(async (ref) => ({ ref, bytes: await client.outputBytes(ref) })),
+      );
+      replace(
+        results,
+        h('h2', {}, 'Result'),
+        resultSummary(result),
+        ...outputs.map(({ ref, bytes }) => outputCard(ref, bytes)),
+      );
+      results.hidden = false;
+    } catch (caught) {
+      shownResultFor = undefined;
+      error.textContent = describeError(caught);
+      error.hidden = false;
+    }
+  };
+
+  const outputCard = (ref: DataRef, bytes: Uint8Array): HTMLElement => {
+    const name = ref.name ?? 'output';
+    const type = ref.content_type ?? 'application/octet-stream';
+    const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type }));
+    urls.push(url);
+    return h(
+      'div',
+      { class: 'output', 'data-output': name },
+      h(
+        'div',
+        { class: 'output-head' },
+        h('b', {}, name),
+        h('span', { class: 'muted' }, ` ${type} · ${formatBytes(bytes.length)}`),
+        ref.tensor?.shape === undefined
+          ? null
+          : h('span', { class: 'muted' }, ` · ${ref.tensor.dtype ?? ''}[${ref.tensor.shape.join('×')}]`),
+        h(
+          'a',
+          { class: 'button', href: url, download: `${taskId}-${name}`, 'data-download': name },
+          'Download',
+        ),
+      ),
+      previewOutput(ref, bytes),
+    );
+  };
+
+  replace(
+    app,
+    h(
+      'section',
+      { class: 'card' },
+      head,
+      error,
+      facts,
+      failure,
+      h('h2', {}, 'Attempts'),
+      h(
+        'table',
+        { class: 'attempts' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ...['#', 'Worker', 'Lease', 'Started', 'Ended', 'Took', 'Outcome'].map((c) => h('th', {}, c)),
+          ),
+        ),
+        attempts,
+      ),
+    ),
+    results,
+  );
+
+  const known = live.get(taskId);
+  if (known !== undefined) render(known);
+  client
+    .getTask(taskId)
+    .then((view) => live.upsert(view))
+    .catch((caught: unknown) => {
+      error.textContent = describeError(caught);
+      error.hidden = false;
+    });
+  const unsubscribe = live.subscribe((changed) => {
+    const view = changed === undefined ? live.get(taskId) : changed.task_id === taskId ? changed : undefined;
+    if (view !== undefined) render(view);
+  });
+  return () => {
+    unsubscribe();
+    for (const url of urls) URL.revokeObjectURL(url);
+    urls = [];
+  };
+}
+
+function resultSummary(result: ComputeResult): HTMLElement {
+  const parts = [
+    ...Object.entries(result.summary ?? {}).map(([k, v]) => `${k}=${v}`),
+    ...Object.entries(result.metrics ?? {}).map(([k, v]) => `${k}=${v}`),
+  ];
+  return h(
+    'p',
+    { class: 'muted' },
+    `executor ${result.executor ?? '?'} · ${formatDuration(result.duration_ms)} on ${result.worker_id ?? '?'}`,
+    parts.length === 0 ? null : ` · ${parts.join(' ')}`,
+  );
+}

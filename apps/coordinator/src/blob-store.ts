@@ -1,0 +1,128 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+
+/** `sha256:<hex>` names; anything else is not a blob name. */
+const BLOB_NAME = /^sha256:([0-9a-f]{64})$/;
+
+/** Parses `sha256:<hex>` and returns the hex digest, or undefined. */
+export function blobHex(name: string): string | undefined {
+  return BLOB_NAME.exec(name)?.[1];
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Content-addressed files under `<dataDir>/blobs/sha256/<2 hex>/<64 hex>`. Writes go to a temp
+ * file and are renamed into place, so a crash never leaves a partial blob under its hash.
+ */
+export class BlobStore {
+  private readonly root: string;
+  private readonly tmp: string;
+
+  constructor(dataDir: string) {
+    this.root = join(dataDir, 'blobs', 'sha256');
+    this.tmp = join(dataDir, 'tmp');
+    mkdirSync(this.root, { recursive: true });
+    mkdirSync(this.tmp, { recursive: true });
+  }
+
+  pathOf(hex: string): string {
+    return join(this.root, hex.slice(0, 2), hex);
+  }
+
+  has(hex: string): boolean {
+    return existsSync(this.pathOf(hex));
+  }
+
+  size(hex: string): number | undefined {
+    try {
+      return statSync(this.pathOf(hex)).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  read(hex: string): Uint8Array | undefined {
+    try {
+      return readFileSync(this.pathOf(hex));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stores bytes; returns the sha256 hex. Storing the same bytes twice is a no-op. */
+  put(bytes: Uint8Array): string {
+    const hex = sha256Hex(bytes);
+    if (this.has(hex)) return hex;
+    const writer = this.writer();
+    writer.write(bytes);
+    writer.commit(hex);
+    return hex;
+  }
+
+  /** A streaming writer: bytes go to a temp file while the sha256 is computed. */
+  writer(): BlobWriter {
+    return new BlobWriter(join(this.tmp, randomBytes(12).toString('hex')), (hex) => this.pathOf(hex));
+  }
+}
+
+export class BlobWriter {
+  private fd: number | undefined;
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  constructor(
+    private readonly tmpPath: string,
+    private readonly target: (hex: string) => string,
+  ) {
+    this.fd = openSync(tmpPath, 'w', 0o600);
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.fd === undefined) throw new Error('blob writer is closed');
+    let off = 0;
+    while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off);
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+  }
+
+  /** Closes the temp file and returns the sha256 hex of everything written. */
+  finish(): string {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    return this.hash.digest('hex');
+  }
+
+  /** Moves the finished file into place under `hex` (computed by `finish` or known). */
+  commit(hex?: string): string {
+    const digest = this.fd !== undefined ? this.finish() : hex;
+    if (digest === undefined) throw new Error('blob writer has no digest');
+    const path = this.target(digest);
+    mkdirSync(join(path, '..'), { recursive: true });
+    renameSync(this.tmpPath, path);
+    return digest;
+  }
+
+  abort(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    try {
+      unlinkSync(this.tmpPath);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,203 @@
+import { resolve } from 'node:path';
+import { CoordinatorError } from './errors.ts';
+
+/** SQLite `synchronous` setting: NORMAL survives a process kill (kill -9); FULL also power loss. */
+export type SqliteSync = 'NORMAL' | 'FULL';
+
+/** Everything the coordinator can be told; `loadConfig` fills it from the environment. */
+export interface CoordinatorConfig {
+  /** TCP port; 0 picks a free one. Env FLOCK_PORT, default 8787. */
+  port: number;
+  /** Interface to listen on. Env FLOCK_HOST, default 127.0.0.1. */
+  host: string;
+  /** Data directory: SQLite file and content-addressed blobs. Env FLOCK_DATA, default ./.flock-data. */
+  dataDir: string;
+  /** API keys to tenants. Env FLOCK_API_KEYS="key:tenant,...". Empty: a dev key is generated. */
+  apiKeys: Map<string, string>;
+  /** Directory of the built pages (`/` and `/dashboard/`). Env FLOCK_PAGES_DIR, default ./dist/pages. */
+  pagesDir: string;
+  /** Extra Origins allowed on /v1/worker besides the page's own. Env FLOCK_ALLOWED_ORIGINS (comma list). */
+  allowedOrigins: string[];
+  /** Largest WebSocket frame a volunteer may send, bytes. Env FLOCK_MAX_FRAME_BYTES, default 1 MiB. */
+  maxFrameBytes: number;
+  /** Largest HTTP request body, bytes. Env FLOCK_MAX_BODY_BYTES, default 16 MiB. */
+  maxBodyBytes: number;
+  /** Largest streamed output, bytes. Env FLOCK_MAX_STREAM_BYTES, default 256 MiB. */
+  maxStreamBytes: number;
+  /** Lease length, ms. Env FLOCK_LEASE_MS, default 30000. */
+  leaseMs: number;
+  /** Heartbeat interval told to volunteers, ms. Env FLOCK_HEARTBEAT_MS, default leaseMs / 3. */
+  heartbeatMs: number;
+  /** Base of the exponential retry backoff, ms. Env FLOCK_RETRY_BASE_MS, default 1000 (cap 60 s). */
+  retryBaseMs: number;
+  /** Attempts a task may use in all (lease losses included). Env FLOCK_MAX_ATTEMPTS, default 10. */
+  maxAttempts: number;
+  /** Concurrent leases one connection may hold, whatever it advertises. Env FLOCK_MAX_SLOTS, default 32. */
+  maxSlotsPerWorker: number;
+  /** Frames per second one volunteer connection may send (burst 2x). Env FLOCK_WORKER_RATE, default 2000. */
+  workerFramesPerSecond: number;
+  /** Outputs larger than this are stored as blobs and served by uri. Env FLOCK_INLINE_OUTPUT_BYTES, default 64 KiB. */
+  inlineOutputBytes: number;
+  /** Stop pushing to a socket whose send buffer exceeds this, bytes. Env FLOCK_MAX_BUFFERED_BYTES, default 4 MiB. */
+  maxBufferedBytes: number;
+  /** SQLite synchronous mode. Env FLOCK_SQLITE_SYNC, default NORMAL. */
+  sqliteSync: SqliteSync;
+  /** pino level. Env FLOCK_LOG_LEVEL, default info. */
+  logLevel: string;
+}
+
+export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'apiKeys' | 'allowedOrigins'> = {
+  port: 8787,
+  host: '127.0.0.1',
+  dataDir: './.flock-data',
+  pagesDir: './dist/pages',
+  maxFrameBytes: 1 << 20,
+  maxBodyBytes: 16 << 20,
+  maxStreamBytes: 256 << 20,
+  leaseMs: 30_000,
+  heartbeatMs: 10_000,
+  retryBaseMs: 1000,
+  maxAttempts: 10,
+  maxSlotsPerWorker: 32,
+  workerFramesPerSecond: 2000,
+  inlineOutputBytes: 64 << 10,
+  maxBufferedBytes: 4 << 20,
+  sqliteSync: 'NORMAL',
+  logLevel: 'info',
+};
+
+/** Fills every unset field with its default; used by `startCoordinator` for partial configs. */
+export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): CoordinatorConfig {
+  const leaseMs = partial.leaseMs ?? DEFAULT_CONFIG.leaseMs;
+  const config: CoordinatorConfig = {
+    ...DEFAULT_CONFIG,
+    heartbeatMs: Math.max(50, Math.floor(leaseMs / 3)),
+    apiKeys: new Map(),
+    allowedOrigins: [],
+    ...stripUndefined(partial),
+  };
+  config.dataDir = resolve(config.dataDir);
+  config.pagesDir = resolve(config.pagesDir);
+  validate(config);
+  return config;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function validate(config: CoordinatorConfig): void {
+  const ints: Array<[keyof CoordinatorConfig, number, number]> = [
+    ['port', 0, 65535],
+    ['maxFrameBytes', 1024, 64 << 20],
+    ['maxBodyBytes', 1024, 1 << 30],
+    ['maxStreamBytes', 1024, 16 * 2 ** 30],
+    ['leaseMs', 100, 24 * 3600_000],
+    ['heartbeatMs', 10, 24 * 3600_000],
+    ['retryBaseMs', 0, 3600_000],
+    ['maxAttempts', 1, 1000],
+    ['maxSlotsPerWorker', 1, 4096],
+    ['workerFramesPerSecond', 1, 1_000_000],
+    ['inlineOutputBytes', 0, 64 << 20],
+    ['maxBufferedBytes', 1024, 1 << 30],
+  ];
+  for (const [key, min, max] of ints) {
+    const value = config[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new CoordinatorError('CONFIG_INVALID', `${key} must be an integer in ${min}..${max}`, key);
+    }
+  }
+  if (config.heartbeatMs >= config.leaseMs) {
+    throw new CoordinatorError('CONFIG_INVALID', 'heartbeatMs must be shorter than leaseMs', 'heartbeatMs');
+  }
+  if (config.sqliteSync !== 'NORMAL' && config.sqliteSync !== 'FULL') {
+    throw new CoordinatorError('CONFIG_INVALID', 'sqliteSync must be NORMAL or FULL', 'sqliteSync');
+  }
+}
+
+const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
+  ['FLOCK_PORT', 'port'],
+  ['FLOCK_MAX_FRAME_BYTES', 'maxFrameBytes'],
+  ['FLOCK_MAX_BODY_BYTES', 'maxBodyBytes'],
+  ['FLOCK_MAX_STREAM_BYTES', 'maxStreamBytes'],
+  ['FLOCK_LEASE_MS', 'leaseMs'],
+  ['FLOCK_HEARTBEAT_MS', 'heartbeatMs'],
+  ['FLOCK_RETRY_BASE_MS', 'retryBaseMs'],
+  ['FLOCK_MAX_ATTEMPTS', 'maxAttempts'],
+  ['FLOCK_MAX_SLOTS', 'maxSlotsPerWorker'],
+  ['FLOCK_WORKER_RATE', 'workerFramesPerSecond'],
+  ['FLOCK_INLINE_OUTPUT_BYTES', 'inlineOutputBytes'],
+  ['FLOCK_MAX_BUFFERED_BYTES', 'maxBufferedBytes'],
+];
+
+/**
+ * Reads the configuration from environment variables (see the README's table) and validates it.
+ * Throws `CoordinatorError('CONFIG_INVALID')` naming the variable on bad input.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorConfig {
+  const partial: Partial<CoordinatorConfig> = {};
+  const record = partial as Record<string, unknown>;
+  for (const [name, key] of ENV_INTS) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (!/^\d+$/.test(raw.trim())) {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        `${name} must be a non-negative integer, got "${raw}"`,
+        name,
+      );
+    }
+    record[key] = Number(raw.trim());
+  }
+  if (env.FLOCK_HOST) partial.host = env.FLOCK_HOST;
+  if (env.FLOCK_DATA) partial.dataDir = env.FLOCK_DATA;
+  if (env.FLOCK_PAGES_DIR) partial.pagesDir = env.FLOCK_PAGES_DIR;
+  if (env.FLOCK_LOG_LEVEL) partial.logLevel = env.FLOCK_LOG_LEVEL;
+  if (env.FLOCK_SQLITE_SYNC) {
+    const sync = env.FLOCK_SQLITE_SYNC.toUpperCase();
+    if (sync !== 'NORMAL' && sync !== 'FULL') {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        'FLOCK_SQLITE_SYNC must be NORMAL or FULL',
+        'FLOCK_SQLITE_SYNC',
+      );
+    }
+    partial.sqliteSync = sync;
+  }
+  if (env.FLOCK_ALLOWED_ORIGINS) {
+    partial.allowedOrigins = env.FLOCK_ALLOWED_ORIGINS.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+  }
+  if (env.FLOCK_API_KEYS) partial.apiKeys = parseApiKeys(env.FLOCK_API_KEYS);
+  try {
+    return resolveConfig(partial);
+  } catch (err) {
+    if (err instanceof CoordinatorError && err.field !== undefined) {
+      const envName = ENV_INTS.find(([, key]) => key === err.field)?.[0] ?? err.field;
+      throw new CoordinatorError('CONFIG_INVALID', err.message.replace(err.field, envName), envName);
+    }
+    throw err;
+  }
+}
+
+/** Parses `key:tenant,key2:tenant2`; keys must be at least 16 characters. */
+export function parseApiKeys(text: string): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const colon = item.lastIndexOf(':');
+    const key = colon > 0 ? item.slice(0, colon) : '';
+    const tenant = colon > 0 ? item.slice(colon + 1) : '';
+    if (key.length < 16 || !/^[A-Za-z0-9_.-]{1,64}$/.test(tenant)) {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        'FLOCK_API_KEYS entries must be "<key of 16+ chars>:<tenant [A-Za-z0-9_.-]>"',
+        'FLOCK_API_KEYS',
+      );
+    }
+    keys.set(key, tenant);
+  }
+  return keys;
+}

@@ -1,0 +1,933 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  type Capability,
+  type ComputeAssignment,
+  type ComputeEnvelope,
+  type ComputeFailure,
+  type ComputeProgress,
+  type ComputeResult,
+  type DataRef,
+  decodeMessage,
+  EVENTS,
+  encodeMessage,
+  type Frame_Payload,
+  type Hello,
+  type LeaseRenewal,
+  type ResultAck,
+  toJson,
+  type Welcome,
+} from '@flock/protocol';
+import type { Logger } from 'pino';
+import type { BlobStore } from './blob-store.ts';
+import type { CoordinatorConfig } from './config.ts';
+import type { EventsHub } from './events-hub.ts';
+import { type Lease, LeaseTable } from './lease-table.ts';
+import type { Metrics } from './metrics.ts';
+import { type SchedTask, Scheduler, type SchedWorker } from './scheduler.ts';
+import type { InsertOutcome, NewLease, Store, TaskRecord, TaskState } from './store.ts';
+import { TaskTokens } from './task-tokens.ts';
+
+/** How the coordinator talks to one connected volunteer (the worker hub implements it). */
+export interface WorkerLink {
+  /** Sends one frame; false when the socket is no longer open. */
+  send(payload: Frame_Payload): boolean;
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+}
+
+/** A large output received as a stream and stored as a blob, waiting for its result frame. */
+export interface StoredStream {
+  leaseId: string;
+  hex: string | undefined;
+  size: number;
+  name: string;
+  contentType: string;
+  /** Set when the stream was refused or its hash did not match. */
+  error: string | undefined;
+}
+
+/** A volunteer known to this process (connected now, or recently). */
+export interface WorkerState extends SchedWorker {
+  sessionHash: string;
+  link: WorkerLink | undefined;
+  client: string;
+  connectedAtMs: number;
+  lastSeenMs: number;
+  succeeded: number;
+  failed: number;
+  streams: Map<string, StoredStream>;
+}
+
+/** A queued or running task, as the coordinator keeps it in memory. */
+interface OpenTask {
+  uid: number;
+  tenant: string;
+  taskId: string;
+  campaignId: string | undefined;
+  returnChannel: string | undefined;
+  envelope: ComputeEnvelope;
+  state: 'queued' | 'running';
+  attempts: number;
+  failures: number;
+  maxRetries: number;
+  notBeforeMs: number;
+  deadlineAtMs: number | undefined;
+  sched: SchedTask;
+  leaseId: string | undefined;
+  createdAtMs: number;
+}
+
+/** A submission: a validated envelope and the tenant it belongs to. */
+export interface Submission {
+  tenant: string;
+  envelope: ComputeEnvelope;
+}
+
+/** Refusal codes of result_ack (Contract A, 7). */
+export type AckCode =
+  | 'LEASE_UNKNOWN'
+  | 'LEASE_EXPIRED'
+  | 'NOT_YOUR_LEASE'
+  | 'WRONG_TOKEN'
+  | 'TASK_MISMATCH'
+  | 'TASK_CANCELLED'
+  | 'STREAM_UNKNOWN'
+  | 'HASH_MISMATCH'
+  | 'DUPLICATE';
+
+const usesGpu = (env: ComputeEnvelope): boolean =>
+  env.module?.kind === 'wgsl' || Boolean(env.requirements?.min?.webgpu || env.requirements?.min?.gpu);
+
+/** A min-heap of (time, uid) for deadlines and retry backoffs. */
+class TimeQueue {
+  private readonly items: Array<[number, number]> = [];
+  push(at: number, uid: number): void {
+    const a = this.items;
+    a.push([at, uid]);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]![0] <= a[i]![0]) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  /** Pops every entry due at `now`. */
+  due(now: number): number[] {
+    const out: number[] = [];
+    const a = this.items;
+    while (a.length > 0 && a[0]![0] <= now) {
+      out.push(a[0]![1]);
+      const last = a.pop()!;
+      if (a.length === 0) break;
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]![0] < a[m]![0]) m = l;
+        if (r < a.length && a[r]![0] < a[m]![0]) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return out;
+  }
+  get size(): number {
+    return this.items.length;
+  }
+}
+
+/**
+ * The coordinator's engine: accepts tasks, keeps the open ones in memory, matches them to
+ * workers (Scheduler), leases them out (LeaseTable), and records every transition in the store
+ * before it is announced or acknowledged. The HTTP API and the worker hub call into it.
+ */
+export class Coordinator {
+  readonly scheduler = new Scheduler();
+  readonly leases = new LeaseTable();
+  readonly workers = new Map<string, WorkerState>();
+  private readonly open = new Map<number, OpenTask>();
+  private readonly deadlines = new TimeQueue();
+  private readonly delayed = new TimeQueue();
+  private delayedCount = 0;
+  private tokens!: TaskTokens;
+  private timer: NodeJS.Timeout | undefined;
+  private dispatchQueued = false;
+  private dispatching = false;
+  private dispatchAgain = false;
+  private closed = false;
+  /** Recent successes: [finished at, end-to-end latency] for /v1/stats. */
+  private readonly recent: Array<[number, number]> = [];
+
+  constructor(
+    readonly config: CoordinatorConfig,
+    readonly store: Store,
+    readonly blobs: BlobStore,
+    readonly events: EventsHub,
+    readonly metrics: Metrics,
+    readonly log: Logger,
+  ) {}
+
+  /** Loads the secret and every open task; leases of running tasks get one more lease period. */
+  async start(): Promise<void> {
+    let secret = await this.store.getMeta('task_token_secret');
+    if (!secret) {
+      secret = TaskTokens.newSecret().toString('base64');
+      await this.store.setMeta('task_token_secret', secret);
+    }
+    this.tokens = new TaskTokens(Buffer.from(secret, 'base64'));
+    const now = Date.now();
+    let running = 0;
+    for (const rec of await this.store.openTasks()) {
+      const task = this.toOpen(rec);
+      this.open.set(task.uid, task);
+      if (task.deadlineAtMs !== undefined) this.deadlines.push(task.deadlineAtMs, task.uid);
+      if (rec.state === 'queued') {
+        this.makeRunnable(task, now);
+        continue;
+      }
+      const attempt = rec.currentLeaseId ? await this.store.getAttempt(rec.currentLeaseId) : undefined;
+      if (!attempt) continue;
+      task.state = 'running';
+      task.leaseId = attempt.leaseId;
+      this.leases.add({
+        leaseId: attempt.leaseId,
+        taskUid: task.uid,
+        taskId: task.taskId,
+        tenant: task.tenant,
+        workerId: attempt.workerId,
+        attempt: attempt.attempt,
+        gpu: task.sched.gpu,
+        expiresAtMs: now + this.config.leaseMs,
+        cancelling: false,
+      });
+      this.scheduler.setRunning(task.tenant, 1);
+      running += 1;
+    }
+    this.log.info({ queued: this.scheduler.size + this.delayedCount, running }, 'recovered open tasks');
+    const tickMs = Math.max(20, Math.min(250, Math.floor(this.config.leaseMs / 5)));
+    this.timer = setInterval(() => void this.tick(), tickMs);
+    this.timer.unref();
+    this.scheduleDispatch();
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private toOpen(rec: TaskRecord): OpenTask {
+    const envelope = decodeMessage('ComputeEnvelope', rec.envelope, { maxFrameBytes: 1 << 30 });
+    const min = envelope.requirements?.min;
+    return {
+      uid: rec.uid,
+      tenant: rec.tenant,
+      taskId: rec.taskId,
+      campaignId: rec.campaignId,
+      returnChannel: envelope.return_channel || undefined,
+      envelope,
+      state: 'queued',
+      attempts: rec.attempts,
+      failures: rec.failures,
+      maxRetries: rec.maxRetries,
+      notBeforeMs: rec.notBeforeMs,
+      deadlineAtMs: rec.deadlineAtMs,
+      leaseId: undefined,
+      createdAtMs: rec.createdAtMs,
+      sched: {
+        uid: rec.uid,
+        tenant: rec.tenant,
+        priority: rec.priority,
+        deadlineAtMs: rec.deadlineAtMs,
+        min,
+        preferred: envelope.requirements?.preferred,
+        moduleHash: envelope.module?.hash || undefined,
+        gpu: usesGpu(envelope),
+        queuedAtMs: rec.updatedAtMs,
+      },
+    };
+  }
+
+  private makeRunnable(task: OpenTask, now: number): void {
+    task.state = 'queued';
+    task.leaseId = undefined;
+    task.sched.queuedAtMs = now;
+    if (task.notBeforeMs > now) {
+      this.delayed.push(task.notBeforeMs, task.uid);
+      this.delayedCount += 1;
+    } else {
+      this.scheduler.enqueue(task.sched);
+      this.scheduleDispatch();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Requester side
+
+  /**
+   * Stores tasks (one transaction), then queues and announces the new ones. Same task_id with the
+   * same content is `existing`; with other content `conflict` (and nothing is stored).
+   */
+  async submit(items: Submission[]): Promise<InsertOutcome[]> {
+    const now = Date.now();
+    const rows = items.map(({ tenant, envelope }) => {
+      const bytes = encodeMessage('ComputeEnvelope', envelope, { maxFrameBytes: 1 << 30 });
+      const qos = envelope.requirements?.qos;
+      return {
+        tenant,
+        taskId: envelope.task_id!,
+        campaignId: envelope.campaign_id || undefined,
+        op: envelope.op!,
+        moduleKind: envelope.module?.kind ?? 'wasm',
+        contentHash: createHash('sha256').update(bytes).digest('hex'),
+        envelope: bytes,
+        priority: qos?.priority ?? 0,
+        deadlineAtMs: qos?.deadline_ms ? now + qos.deadline_ms : undefined,
+        maxRetries: qos?.retries ?? 0,
+        createdAtMs: now,
+      };
+    });
+    const outcomes = await this.store.insertTasks(rows);
+    for (const outcome of outcomes) {
+      if (outcome.kind !== 'created') continue;
+      const task = this.toOpen(outcome.task);
+      this.open.set(task.uid, task);
+      if (task.deadlineAtMs !== undefined) this.deadlines.push(task.deadlineAtMs, task.uid);
+      this.makeRunnable(task, now);
+      this.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
+    }
+    return outcomes;
+  }
+
+  /** Cancels a task: queued ones leave the queue; running ones get a cancel pushed. */
+  async cancel(rec: TaskRecord, reason: string): Promise<TaskState | undefined> {
+    const now = Date.now();
+    const previous = await this.store.cancelTask(rec.uid, reason, now);
+    if (previous === undefined) return undefined;
+    const task = this.open.get(rec.uid);
+    this.open.delete(rec.uid);
+    this.scheduler.remove(rec.uid);
+    const lease = task?.leaseId ? this.leases.get(task.leaseId) : undefined;
+    if (lease && !lease.cancelling) {
+      lease.cancelling = true;
+      lease.expiresAtMs = Math.min(lease.expiresAtMs, now + this.config.leaseMs);
+      this.scheduler.setRunning(rec.tenant, -1);
+      this.workers.get(lease.workerId)?.link?.send({
+        cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason },
+      });
+    }
+    this.events.publish({
+      topic: EVENTS.cancelled,
+      tenant: rec.tenant,
+      taskId: rec.taskId,
+      campaignId: rec.campaignId,
+      returnChannel: task?.returnChannel,
+      state: 'cancelled',
+      tsMs: now,
+      payload: () => toJson('ComputeCancelled', { task_id: rec.taskId, reason }),
+    });
+    return previous;
+  }
+
+  /** Why a queued task waits, or undefined when it is not queued in this process. */
+  waitingReason(uid: number): string | undefined {
+    const task = this.open.get(uid);
+    if (!task || task.state !== 'queued') return undefined;
+    if (task.notBeforeMs > Date.now() && !this.scheduler.has(uid)) {
+      return `retry backoff until ${new Date(task.notBeforeMs).toISOString()}`;
+    }
+    return this.scheduler.waitingReason(task.sched, this.connectedWorkers());
+  }
+
+  connectedWorkers(): WorkerState[] {
+    const out: WorkerState[] = [];
+    for (const w of this.workers.values()) if (w.link) out.push(w);
+    return out;
+  }
+
+  queueDepth(): number {
+    return this.scheduler.size + this.delayedCount;
+  }
+
+  runningCount(): number {
+    return this.leases.size;
+  }
+
+  /** Successes per minute over the last minute, and end-to-end latency percentiles (ms). */
+  recentStats(): { throughputPerMin: number; p50: number; p95: number; p99: number } {
+    const now = Date.now();
+    while (this.recent.length > 0 && this.recent[0]![0] < now - 60_000) this.recent.shift();
+    const lat = this.recent.map((r) => r[1]).sort((a, b) => a - b);
+    const pct = (p: number): number =>
+      lat.length === 0 ? 0 : lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
+    return { throughputPerMin: this.recent.length, p50: pct(0.5), p95: pct(0.95), p99: pct(0.99) };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Volunteer side
+
+  /**
+   * Handles hello: resumes the worker identity for a known session token or makes a new one,
+   * re-attaches in-flight leases, takes undelivered results, and returns the welcome and acks.
+   */
+  async hello(
+    link: WorkerLink,
+    hello: Hello,
+  ): Promise<{ worker: WorkerState; welcome: Welcome; acks: ResultAck[] }> {
+    const now = Date.now();
+    let workerId: string | undefined;
+    let sessionToken = hello.session_token ?? '';
+    let resumed = false;
+    if (sessionToken) {
+      const found = await this.store.findWorkerBySession(sha256(sessionToken));
+      if (found) {
+        workerId = found.workerId;
+        resumed = true;
+      }
+    }
+    if (!workerId) {
+      workerId = `w-${randomBytes(9).toString('base64url')}`;
+      sessionToken = randomBytes(24).toString('base64url');
+    }
+    const sessionHash = sha256(sessionToken);
+    await this.store.upsertWorker({
+      workerId,
+      sessionHash,
+      createdAtMs: now,
+      lastSeenMs: now,
+      tasksSucceeded: 0,
+      tasksFailed: 0,
+    });
+    const previous = this.workers.get(workerId);
+    if (previous?.link && previous.link !== link) previous.link.close(1008, 'session resumed elsewhere');
+    const record = resumed ? await this.store.findWorkerBySession(sessionHash) : undefined;
+    const worker: WorkerState = {
+      workerId,
+      sessionHash,
+      link,
+      capability: hello.capability ?? {},
+      cachedModules: new Set(hello.capability?.cached_modules ?? []),
+      runningCpu: 0,
+      runningGpu: 0,
+      maxSlots: this.config.maxSlotsPerWorker,
+      reliability: 0.5,
+      blocked: false,
+      client: hello.client ?? '',
+      connectedAtMs: now,
+      lastSeenMs: now,
+      succeeded: record?.tasksSucceeded ?? previous?.succeeded ?? 0,
+      failed: record?.tasksFailed ?? previous?.failed ?? 0,
+      streams: new Map(),
+    };
+    worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
+    this.workers.set(workerId, worker);
+
+    // Results finished while disconnected come first: they may complete leases listed below.
+    const acks: ResultAck[] = [];
+    for (const result of hello.undelivered ?? []) acks.push(await this.handleResult(worker, result));
+
+    const inFlight = new Set(hello.in_flight ?? []);
+    for (const lease of this.leases.forWorker(workerId)) {
+      if (lease.cancelling) {
+        this.countLease(worker, lease, 1);
+        continue;
+      }
+      if (inFlight.has(lease.leaseId)) {
+        lease.expiresAtMs = Math.max(lease.expiresAtMs, now + this.config.leaseMs);
+        this.countLease(worker, lease, 1);
+      } else {
+        // The tab no longer has this job (reload lost it, or the assignment never arrived).
+        await this.loseLease(lease, 'LEASE_LOST', now);
+      }
+    }
+    const delivered = new Set((hello.undelivered ?? []).map((r) => r.lease_id));
+    for (const leaseId of inFlight) {
+      const lease = this.leases.get(leaseId);
+      if ((!lease || lease.workerId !== workerId) && !delivered.has(leaseId)) {
+        link.send({ cancel: { lease_id: leaseId, reason: 'LEASE_EXPIRED' } });
+      }
+    }
+    this.scheduleDispatch();
+    const welcome: Welcome = {
+      worker_id: workerId,
+      session_token: sessionToken,
+      heartbeat_ms: this.config.heartbeatMs,
+      lease_ms: this.config.leaseMs,
+      max_frame_bytes: this.config.maxFrameBytes,
+      resumed,
+      server_time_ms: now,
+    };
+    this.events.publishGlobal(EVENTS.capabilities, () => ({
+      worker_id: workerId,
+      capability: toJson('Capability', worker.capability),
+    }));
+    return { worker, welcome, acks };
+  }
+
+  private countLease(worker: WorkerState, lease: Lease, delta: number): void {
+    if (lease.gpu) worker.runningGpu = Math.max(0, worker.runningGpu + delta);
+    else worker.runningCpu = Math.max(0, worker.runningCpu + delta);
+  }
+
+  /** The connection closed; its leases stay until they expire (the tab may come back). */
+  disconnected(worker: WorkerState, link: WorkerLink): void {
+    if (worker.link !== link) return;
+    worker.link = undefined;
+    worker.lastSeenMs = Date.now();
+    for (const s of worker.streams.values()) s.error ??= 'STREAM_UNKNOWN';
+  }
+
+  capability(worker: WorkerState, capability: Capability): void {
+    worker.capability = capability;
+    worker.cachedModules = new Set(capability.cached_modules ?? []);
+    worker.lastSeenMs = Date.now();
+    this.events.publishGlobal(EVENTS.capabilities, () => ({
+      worker_id: worker.workerId,
+      capability: toJson('Capability', capability),
+    }));
+    this.scheduleDispatch();
+  }
+
+  heartbeat(worker: WorkerState, leaseIds: string[]): LeaseRenewal[] {
+    const now = Date.now();
+    worker.lastSeenMs = now;
+    return leaseIds.map((leaseId) => {
+      const lease = this.leases.renew(leaseId, worker.workerId, now + this.config.leaseMs);
+      return lease
+        ? { lease_id: leaseId, expires_at_ms: lease.expiresAtMs, valid: true }
+        : { lease_id: leaseId, expires_at_ms: 0, valid: false };
+    });
+  }
+
+  /** Checks a lease named by a worker; undefined when it is that worker's live lease with the right token. */
+  checkLease(
+    worker: WorkerState,
+    leaseId: string,
+    taskId: string | undefined,
+    token: string | undefined,
+  ): AckCode | undefined {
+    const lease = this.leases.get(leaseId);
+    if (!lease) return 'LEASE_UNKNOWN';
+    if (lease.workerId !== worker.workerId) return 'NOT_YOUR_LEASE';
+    if (taskId && taskId !== lease.taskId) return 'TASK_MISMATCH';
+    if (!this.tokens.verify(token, lease.leaseId, lease.taskId, lease.workerId)) return 'WRONG_TOKEN';
+    if (lease.cancelling) return 'TASK_CANCELLED';
+    return undefined;
+  }
+
+  /** Why a result or failure for a lease that is not live is refused (fencing by lease id). */
+  private async refusal(worker: WorkerState, leaseId: string, token: string | undefined): Promise<AckCode> {
+    const attempt = await this.store.getAttempt(leaseId);
+    if (!attempt) return 'LEASE_UNKNOWN';
+    if (attempt.workerId !== worker.workerId) return 'NOT_YOUR_LEASE';
+    const task = await this.store.getTaskByUid(attempt.taskUid);
+    if (!task || !this.tokens.verify(token, leaseId, task.taskId, attempt.workerId)) return 'WRONG_TOKEN';
+    if (attempt.outcome === 'succeeded') return 'DUPLICATE';
+    if (attempt.outcome === 'cancelled') return 'TASK_CANCELLED';
+    return 'LEASE_EXPIRED';
+  }
+
+  async progress(worker: WorkerState, p: ComputeProgress): Promise<void> {
+    const lease = this.leases.get(p.lease_id ?? '');
+    if (!lease || lease.workerId !== worker.workerId || lease.cancelling) return;
+    const task = this.open.get(lease.taskUid);
+    if (!task) return;
+    const metrics = p.metrics ?? {};
+    const pct = Math.max(0, Math.min(100, p.pct ?? 0));
+    await this.store.setProgress(task.uid, lease.leaseId, pct, metrics);
+    this.publish(task, EVENTS.progress, 'running', Date.now(), () =>
+      toJson('ComputeProgress', { ...p, task_id: task.taskId }),
+    );
+  }
+
+  /** A result: stored durably before the ack; duplicates of the accepted lease are acked again. */
+  async handleResult(worker: WorkerState, result: ComputeResult): Promise<ResultAck> {
+    const leaseId = result.lease_id ?? '';
+    const ack = (accepted: boolean, code?: AckCode): ResultAck => {
+      if (code && code !== 'DUPLICATE') this.metrics.errors.inc({ code });
+      return code
+        ? { task_id: result.task_id ?? '', lease_id: leaseId, accepted, code }
+        : { task_id: result.task_id ?? '', lease_id: leaseId, accepted };
+    };
+    const refused = this.checkLease(worker, leaseId, result.task_id, result.task_token);
+    if (refused === 'LEASE_UNKNOWN') {
+      const code = await this.refusal(worker, leaseId, result.task_token);
+      return ack(code === 'DUPLICATE', code);
+    }
+    if (refused) return ack(false, refused);
+    if (result.worker_id && result.worker_id !== worker.workerId) return ack(false, 'NOT_YOUR_LEASE');
+    const lease = this.leases.get(leaseId)!;
+    const task = this.open.get(lease.taskUid);
+    if (!task) return ack(false, 'LEASE_EXPIRED');
+
+    const outputs: DataRef[] = [];
+    for (const out of result.outputs ?? []) {
+      const resolved = this.resolveOutput(worker, lease, task, out);
+      if (typeof resolved === 'string') return ack(false, resolved);
+      outputs.push(resolved);
+    }
+    const stored: ComputeResult = {
+      task_id: task.taskId,
+      lease_id: leaseId,
+      worker_id: worker.workerId,
+      outputs,
+    };
+    if (result.summary && Object.keys(result.summary).length > 0) stored.summary = result.summary;
+    if (result.metrics && Object.keys(result.metrics).length > 0) stored.metrics = result.metrics;
+    if (result.executor) stored.executor = result.executor;
+    if (result.duration_ms) stored.duration_ms = result.duration_ms;
+    const now = Date.now();
+    const ok = await this.store.completeTask({
+      taskUid: task.uid,
+      leaseId,
+      result: encodeMessage('ComputeResult', stored, { maxFrameBytes: 1 << 30 }),
+      executor: result.executor || undefined,
+      durationMs: result.duration_ms || undefined,
+      nowMs: now,
+    });
+    if (!ok) return ack(false, 'LEASE_EXPIRED');
+    this.endLease(lease, worker);
+    this.open.delete(task.uid);
+    worker.succeeded += 1;
+    worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
+    void this.store.countWorkerOutcome(worker.workerId, true);
+    this.recent.push([now, now - task.createdAtMs]);
+    if (this.recent.length > 100_000) this.recent.shift();
+    this.publish(task, EVENTS.success, 'succeeded', now, () => toJson('ComputeResult', stored));
+    this.scheduleDispatch();
+    return ack(true);
+  }
+
+  private resolveOutput(worker: WorkerState, lease: Lease, task: OpenTask, out: DataRef): DataRef | AckCode {
+    if (out.uri?.startsWith('stream:')) {
+      const streamId = out.uri.slice('stream:'.length);
+      const stream = worker.streams.get(streamId);
+      if (!stream || stream.leaseId !== lease.leaseId) return 'STREAM_UNKNOWN';
+      if (stream.error) return stream.error as AckCode;
+      worker.streams.delete(streamId);
+      void this.store.recordBlob(`sha256:${stream.hex}`, task.tenant, 'output', stream.size, Date.now());
+      const ref: DataRef = {
+        ...out,
+        uri: `/v1/blobs/sha256:${stream.hex}`,
+        size: stream.size,
+        hash: `sha256:${stream.hex}`,
+      };
+      if (!ref.content_type && stream.contentType) ref.content_type = stream.contentType;
+      return ref;
+    }
+    const bytes = out.inline_bytes;
+    if (bytes && bytes.length > this.config.inlineOutputBytes) {
+      const hex = this.blobs.put(bytes);
+      void this.store.recordBlob(`sha256:${hex}`, task.tenant, 'output', bytes.length, Date.now());
+      const ref: DataRef = {
+        ...out,
+        uri: `/v1/blobs/sha256:${hex}`,
+        size: bytes.length,
+        hash: `sha256:${hex}`,
+      };
+      delete ref.inline_bytes;
+      return ref;
+    }
+    return out;
+  }
+
+  /** A failure: retried with backoff when retryable and retries remain, else the task fails. */
+  async handleFailure(worker: WorkerState, failure: ComputeFailure): Promise<ResultAck> {
+    const leaseId = failure.lease_id ?? '';
+    const ack = (accepted: boolean, code?: AckCode): ResultAck => {
+      if (code) this.metrics.errors.inc({ code });
+      return code
+        ? { task_id: failure.task_id ?? '', lease_id: leaseId, accepted, code }
+        : { task_id: failure.task_id ?? '', lease_id: leaseId, accepted };
+    };
+    const refused = this.checkLease(worker, leaseId, failure.task_id, failure.task_token);
+    if (refused === 'TASK_CANCELLED') {
+      // The job stopped because we cancelled it: the slot is free again.
+      const lease = this.leases.get(leaseId)!;
+      this.endLease(lease, worker);
+      this.scheduleDispatch();
+      return ack(true);
+    }
+    if (refused === 'LEASE_UNKNOWN') {
+      const code = await this.refusal(worker, leaseId, failure.task_token);
+      return ack(false, code === 'DUPLICATE' ? 'LEASE_EXPIRED' : code);
+    }
+    if (refused) return ack(false, refused);
+    const lease = this.leases.get(leaseId)!;
+    const task = this.open.get(lease.taskUid);
+    if (!task) return ack(false, 'LEASE_EXPIRED');
+    const code = failure.code || 'EXECUTION_ERROR';
+    this.metrics.errors.inc({ code });
+    const now = Date.now();
+    const retry =
+      failure.retryable === true &&
+      task.failures < task.maxRetries &&
+      task.attempts < this.config.maxAttempts;
+    const finalCode = failure.retryable && !retry ? 'RETRIES_EXHAUSTED' : code;
+    const message =
+      failure.retryable && !retry ? `${code}: ${failure.message ?? ''}` : (failure.message ?? '');
+    const requeueAtMs = retry ? now + this.backoff(task.failures + 1) : undefined;
+    const ok = await this.store.endAttempt({
+      taskUid: task.uid,
+      leaseId,
+      outcome: 'failed',
+      code,
+      message: failure.message ?? '',
+      taskCode: finalCode,
+      taskMessage: message,
+      requeueAtMs,
+      countsAsFailure: true,
+      nowMs: now,
+    });
+    if (!ok) return ack(false, 'LEASE_EXPIRED');
+    this.endLease(lease, worker);
+    worker.failed += 1;
+    worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
+    void this.store.countWorkerOutcome(worker.workerId, false);
+    task.failures += 1;
+    if (retry) {
+      task.notBeforeMs = requeueAtMs!;
+      this.makeRunnable(task, now);
+      this.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
+    } else {
+      this.open.delete(task.uid);
+      this.publish(task, EVENTS.failed, 'failed', now, () =>
+        toJson('ComputeFailure', {
+          task_id: task.taskId,
+          lease_id: leaseId,
+          worker_id: worker.workerId,
+          code: finalCode,
+          message,
+          retryable: false,
+        }),
+      );
+    }
+    this.scheduleDispatch();
+    return ack(true);
+  }
+
+  cancelAck(worker: WorkerState, leaseId: string): void {
+    const lease = this.leases.get(leaseId);
+    if (!lease || lease.workerId !== worker.workerId || !lease.cancelling) return;
+    this.endLease(lease, worker);
+    this.scheduleDispatch();
+  }
+
+  private backoff(failures: number): number {
+    return Math.min(60_000, this.config.retryBaseMs * 2 ** Math.max(0, failures - 1));
+  }
+
+  private endLease(lease: Lease, worker: WorkerState | undefined): void {
+    if (!this.leases.delete(lease.leaseId)) return;
+    const w = worker ?? this.workers.get(lease.workerId);
+    if (w) this.countLease(w, lease, -1);
+    if (!lease.cancelling) this.scheduler.setRunning(lease.tenant, -1);
+  }
+
+  /** A lease ran out or the tab lost the job: requeue (or fail once attempts are used up). */
+  private async loseLease(lease: Lease, code: string, now: number): Promise<void> {
+    if (lease.cancelling) {
+      this.endLease(lease, undefined);
+      return;
+    }
+    const task = this.open.get(lease.taskUid);
+    if (!task || task.leaseId !== lease.leaseId) {
+      this.endLease(lease, undefined);
+      return;
+    }
+    const exhausted = task.attempts >= this.config.maxAttempts;
+    const ok = await this.store.endAttempt({
+      taskUid: task.uid,
+      leaseId: lease.leaseId,
+      outcome: 'lease_expired',
+      code: exhausted ? 'RETRIES_EXHAUSTED' : code,
+      message: exhausted ? `${task.attempts} attempts, the last lost its lease` : undefined,
+      requeueAtMs: exhausted ? undefined : now,
+      countsAsFailure: false,
+      nowMs: now,
+    });
+    this.endLease(lease, undefined);
+    if (!ok) return;
+    this.metrics.errors.inc({ code });
+    if (exhausted) {
+      this.open.delete(task.uid);
+      this.publish(task, EVENTS.failed, 'failed', now, () =>
+        toJson('ComputeFailure', {
+          task_id: task.taskId,
+          code: 'RETRIES_EXHAUSTED',
+          message: 'lease lost on every attempt',
+        }),
+      );
+    } else {
+      task.notBeforeMs = now;
+      this.makeRunnable(task, now);
+      this.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Timers and dispatch
+
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    const now = Date.now();
+    try {
+      for (const lease of this.leases.expired(now)) await this.loseLease(lease, 'LEASE_EXPIRED', now);
+      for (const uid of this.delayed.due(now)) {
+        this.delayedCount -= 1;
+        const task = this.open.get(uid);
+        if (task && task.state === 'queued') {
+          this.scheduler.enqueue(task.sched);
+          this.scheduleDispatch();
+        }
+      }
+      for (const uid of this.deadlines.due(now)) await this.deadlineExceeded(uid, now);
+      for (const w of this.workers.values()) {
+        // Backpressure: a worker whose socket is backed up gets nothing new until it drains.
+        const blocked = w.link ? w.link.bufferedAmount() > this.config.maxBufferedBytes : true;
+        if (w.blocked && !blocked) this.scheduleDispatch();
+        w.blocked = blocked;
+      }
+    } catch (err) {
+      this.log.error({ err }, 'tick failed');
+    }
+  }
+
+  private async deadlineExceeded(uid: number, now: number): Promise<void> {
+    const task = this.open.get(uid);
+    if (!task) return;
+    const message = `deadline passed ${now - (task.deadlineAtMs ?? now)} ms ago`;
+    if (task.state === 'queued') {
+      if (!(await this.store.failQueued(uid, 'DEADLINE_EXCEEDED', message, now))) return;
+      this.scheduler.remove(uid);
+    } else {
+      const lease = task.leaseId ? this.leases.get(task.leaseId) : undefined;
+      if (!lease) return;
+      const ok = await this.store.endAttempt({
+        taskUid: uid,
+        leaseId: lease.leaseId,
+        outcome: 'deadline_exceeded',
+        code: 'DEADLINE_EXCEEDED',
+        message,
+        requeueAtMs: undefined,
+        countsAsFailure: false,
+        nowMs: now,
+      });
+      if (!ok) return;
+      lease.cancelling = true;
+      this.scheduler.setRunning(lease.tenant, -1);
+      this.workers.get(lease.workerId)?.link?.send({
+        cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason: 'DEADLINE_EXCEEDED' },
+      });
+    }
+    this.open.delete(uid);
+    this.metrics.errors.inc({ code: 'DEADLINE_EXCEEDED' });
+    this.publish(task, EVENTS.failed, 'failed', now, () =>
+      toJson('ComputeFailure', { task_id: task.taskId, code: 'DEADLINE_EXCEEDED', message }),
+    );
+  }
+
+  scheduleDispatch(): void {
+    if (this.dispatchQueued || this.closed) return;
+    this.dispatchQueued = true;
+    setImmediate(() => {
+      this.dispatchQueued = false;
+      void this.dispatch();
+    });
+  }
+
+  private async dispatch(): Promise<void> {
+    if (this.dispatching) {
+      this.dispatchAgain = true;
+      return;
+    }
+    this.dispatching = true;
+    try {
+      do {
+        this.dispatchAgain = false;
+        const picks = this.scheduler.assign(this.connectedWorkers());
+        if (picks.length === 0) break;
+        const now = Date.now();
+        const newLeases: NewLease[] = picks.map(({ task, worker }) => ({
+          taskUid: task.uid,
+          leaseId: `l-${randomBytes(12).toString('base64url')}`,
+          attempt: (this.open.get(task.uid)?.attempts ?? 0) + 1,
+          workerId: worker.workerId,
+          startedAtMs: now,
+          expiresAtMs: now + this.config.leaseMs,
+        }));
+        const started = await this.store.startLeases(newLeases);
+        picks.forEach(({ task: sched, worker }, i) => {
+          const lease = newLeases[i]!;
+          const task = this.open.get(sched.uid);
+          if (!started[i] || !task) {
+            if (sched.gpu) worker.runningGpu -= 1;
+            else worker.runningCpu -= 1;
+            this.scheduler.setRunning(sched.tenant, -1);
+            return;
+          }
+          task.state = 'running';
+          task.leaseId = lease.leaseId;
+          task.attempts = lease.attempt;
+          this.leases.add({
+            leaseId: lease.leaseId,
+            taskUid: task.uid,
+            taskId: task.taskId,
+            tenant: task.tenant,
+            workerId: worker.workerId,
+            attempt: lease.attempt,
+            gpu: sched.gpu,
+            expiresAtMs: lease.expiresAtMs,
+            cancelling: false,
+          });
+          this.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
+          const assignment: ComputeAssignment = {
+            task_id: task.taskId,
+            worker_id: worker.workerId,
+            lease_id: lease.leaseId,
+            lease_expires_at_ms: lease.expiresAtMs,
+            attempt: lease.attempt,
+            task_token: this.tokens.sign(lease.leaseId, task.taskId, worker.workerId),
+            envelope: task.envelope,
+          };
+          worker.link?.send({ assignment });
+          this.publish(task, EVENTS.accepted, 'running', now, () => {
+            const { envelope: _e, task_token: _t, ...visible } = assignment;
+            return toJson('ComputeAssignment', visible);
+          });
+        });
+      } while (!this.closed);
+    } catch (err) {
+      this.log.error({ err }, 'dispatch failed');
+    } finally {
+      this.dispatching = false;
+      if (this.dispatchAgain) this.scheduleDispatch();
+    }
+  }
+
+  private publish(
+    task: OpenTask,
+    topic: string,
+    state: TaskState,
+    tsMs: number,
+    payload: () => unknown,
+  ): void {
+    this.events.publish({
+      topic,
+      tenant: task.tenant,
+      taskId: task.taskId,
+      campaignId: task.campaignId,
+      returnChannel: task.returnChannel,
+      state,
+      tsMs,
+      payload,
+    });
+  }
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

@@ -1,0 +1,58 @@
+/**
+ * The coordinator's error catalogue. Every error that reaches a requester or a volunteer carries
+ * one of these stable codes; HTTP responses map them to a status with `httpStatus`.
+ */
+export type CoordinatorErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'NOT_READY'
+  | 'ALREADY_FINISHED'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'METHOD_NOT_ALLOWED'
+  | 'BAD_JSON'
+  | 'INVALID_ARGUMENT'
+  | 'RATE_LIMITED'
+  | 'REQUEST_TIMEOUT'
+  | 'INTERNAL'
+  | 'CONFIG_INVALID';
+
+const STATUS: Record<CoordinatorErrorCode, number> = {
+  UNAUTHENTICATED: 401,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  NOT_READY: 409,
+  ALREADY_FINISHED: 409,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  METHOD_NOT_ALLOWED: 405,
+  BAD_JSON: 400,
+  INVALID_ARGUMENT: 400,
+  RATE_LIMITED: 429,
+  REQUEST_TIMEOUT: 408,
+  INTERNAL: 500,
+  CONFIG_INVALID: 500,
+};
+
+/** A typed coordinator error; `field` names the offending input field when there is one. */
+export class CoordinatorError extends Error {
+  readonly code: CoordinatorErrorCode;
+  readonly field: string | undefined;
+
+  constructor(code: CoordinatorErrorCode, message: string, field?: string) {
+    super(message);
+    this.name = 'CoordinatorError';
+    this.code = code;
+    this.field = field;
+  }
+
+  get httpStatus(): number {
+    return STATUS[this.code];
+  }
+}
+
+/** Closes a switch over a union: a new member becomes a type error here. */
+export function assertNever(value: never): never {
+  throw new Error(`unexpected value: ${String(value)}`);
+}

@@ -1,0 +1,109 @@
+import type { WebSocket } from 'ws';
+import type { TaskState } from './store.ts';
+
+/** One task transition, as `/v1/events` subscribers receive it (the payload is built lazily). */
+export interface TaskEvent {
+  topic: string;
+  tenant: string;
+  taskId: string;
+  campaignId: string | undefined;
+  returnChannel: string | undefined;
+  state: TaskState;
+  tsMs: number;
+  /** The JSON view of the payload; only computed when someone listens. */
+  payload: () => unknown;
+}
+
+export interface EventFilter {
+  tenant: string;
+  taskId?: string | undefined;
+  campaignId?: string | undefined;
+  /** Receive only terminal events of tasks whose `return_channel` is this. */
+  channel?: string | undefined;
+}
+
+interface Subscriber {
+  socket: WebSocket;
+  filter: EventFilter;
+}
+
+const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'cancelled']);
+
+/**
+ * Fans task events out to `/v1/events` subscribers, each filtered by tenant (always), task,
+ * campaign, or return channel. A subscriber that cannot keep up (send buffer over the limit) is
+ * closed with 1013 rather than buffering without bound.
+ */
+export class EventsHub {
+  private readonly subscribers = new Set<Subscriber>();
+
+  constructor(private readonly maxBufferedBytes: number) {}
+
+  get size(): number {
+    return this.subscribers.size;
+  }
+
+  subscribe(socket: WebSocket, filter: EventFilter): void {
+    const sub = { socket, filter };
+    this.subscribers.add(sub);
+    socket.on('close', () => this.subscribers.delete(sub));
+  }
+
+  publish(event: TaskEvent): void {
+    if (this.subscribers.size === 0) return;
+    let text: string | undefined;
+    let channelText: string | undefined;
+    for (const sub of this.subscribers) {
+      const f = sub.filter;
+      if (f.tenant !== event.tenant) continue;
+      if (f.taskId !== undefined && f.taskId !== event.taskId) continue;
+      if (f.campaignId !== undefined && f.campaignId !== event.campaignId) continue;
+      let out: string;
+      if (f.channel !== undefined) {
+        if (event.returnChannel !== f.channel || !TERMINAL.has(event.state)) continue;
+        channelText ??= JSON.stringify({
+          ...this.body(event),
+          topic: event.returnChannel,
+          event: event.topic,
+        });
+        out = channelText;
+      } else {
+        text ??= JSON.stringify(this.body(event));
+        out = text;
+      }
+      if (sub.socket.readyState !== sub.socket.OPEN) continue;
+      if (sub.socket.bufferedAmount > this.maxBufferedBytes) {
+        sub.socket.close(1013, 'slow consumer');
+        this.subscribers.delete(sub);
+        continue;
+      }
+      sub.socket.send(out);
+    }
+  }
+
+  /** Worker-level events (capability updates): to every subscriber without a task filter. */
+  publishGlobal(topic: string, payload: () => unknown): void {
+    let text: string | undefined;
+    for (const sub of this.subscribers) {
+      const f = sub.filter;
+      if (f.taskId !== undefined || f.campaignId !== undefined || f.channel !== undefined) continue;
+      if (sub.socket.readyState !== sub.socket.OPEN) continue;
+      text ??= JSON.stringify({ topic, ts: new Date().toISOString(), payload: payload() });
+      sub.socket.send(text);
+    }
+  }
+
+  private body(event: TaskEvent): Record<string, unknown> {
+    const body: Record<string, unknown> = { topic: event.topic, task_id: event.taskId };
+    if (event.campaignId !== undefined) body.campaign_id = event.campaignId;
+    body.ts = new Date(event.tsMs).toISOString();
+    body.state = event.state;
+    body.payload = event.payload();
+    return body;
+  }
+
+  closeAll(): void {
+    for (const sub of this.subscribers) sub.socket.close(1001, 'coordinator shutting down');
+    this.subscribers.clear();
+  }
+}

@@ -1,0 +1,73 @@
+/** One lease: a worker's right to run one attempt of one task until `expiresAtMs`. */
+export interface Lease {
+  leaseId: string;
+  taskUid: number;
+  taskId: string;
+  tenant: string;
+  workerId: string;
+  attempt: number;
+  /** Uses a GPU slot (WGSL or WebGPU-requiring task) rather than a CPU slot. */
+  gpu: boolean;
+  expiresAtMs: number;
+  /** Cancel pushed to the worker; the slot stays taken until it acks or the lease runs out. */
+  cancelling: boolean;
+}
+
+/**
+ * The active leases, in memory, indexed by lease id and by worker. The store holds the durable
+ * record (attempt rows); this table decides expiry and answers heartbeats quickly.
+ */
+export class LeaseTable {
+  private readonly byId = new Map<string, Lease>();
+  private readonly byWorker = new Map<string, Set<string>>();
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  add(lease: Lease): void {
+    this.byId.set(lease.leaseId, lease);
+    let set = this.byWorker.get(lease.workerId);
+    if (!set) {
+      set = new Set();
+      this.byWorker.set(lease.workerId, set);
+    }
+    set.add(lease.leaseId);
+  }
+
+  get(leaseId: string): Lease | undefined {
+    return this.byId.get(leaseId);
+  }
+
+  delete(leaseId: string): Lease | undefined {
+    const lease = this.byId.get(leaseId);
+    if (!lease) return undefined;
+    this.byId.delete(leaseId);
+    const set = this.byWorker.get(lease.workerId);
+    set?.delete(leaseId);
+    if (set && set.size === 0) this.byWorker.delete(lease.workerId);
+    return lease;
+  }
+
+  /** Leases held by a worker (a copy: safe to delete while iterating). */
+  forWorker(workerId: string): Lease[] {
+    const set = this.byWorker.get(workerId);
+    if (!set) return [];
+    return [...set].map((id) => this.byId.get(id)!);
+  }
+
+  /** Extends a lease the worker still holds; undefined when it is not that worker's live lease. */
+  renew(leaseId: string, workerId: string, expiresAtMs: number): Lease | undefined {
+    const lease = this.byId.get(leaseId);
+    if (!lease || lease.workerId !== workerId || lease.cancelling) return undefined;
+    lease.expiresAtMs = Math.max(lease.expiresAtMs, expiresAtMs);
+    return lease;
+  }
+
+  /** Leases whose time is up at `nowMs`. */
+  expired(nowMs: number): Lease[] {
+    const out: Lease[] = [];
+    for (const lease of this.byId.values()) if (lease.expiresAtMs <= nowMs) out.push(lease);
+    return out;
+  }
+}

@@ -1,0 +1,85 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { TaskState } from './store.ts';
+
+/**
+ * The coordinator's Prometheus metrics, on a registry of its own (several coordinators can run
+ * in one process in tests). Gauges that mirror state are filled at scrape time by `collect`.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly tasks: Gauge<'state'>;
+  readonly queueDepth: Gauge;
+  readonly workers: Gauge<'capability'>;
+  readonly assignmentLatency: Histogram;
+  readonly frames: Counter<'direction'>;
+  readonly frameBytes: Counter<'direction'>;
+  readonly errors: Counter<'code'>;
+  readonly http: Counter<'method' | 'status'>;
+
+  constructor(collect: {
+    taskCounts: () => Promise<Record<TaskState, number>>;
+    queueDepth: () => number;
+    workersByCapability: () => Record<string, number>;
+  }) {
+    const registers = [this.registry];
+    this.tasks = new Gauge({
+      name: 'flock_tasks',
+      help: 'Tasks by state.',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const counts = await collect.taskCounts();
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      },
+    });
+    this.queueDepth = new Gauge({
+      name: 'flock_queue_depth',
+      help: 'Queued tasks (runnable or waiting for a retry backoff).',
+      registers,
+      collect() {
+        this.set(collect.queueDepth());
+      },
+    });
+    this.workers = new Gauge({
+      name: 'flock_workers',
+      help: 'Connected workers by capability class (webgpu, wasm).',
+      labelNames: ['capability'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [capability, n] of Object.entries(collect.workersByCapability()))
+          this.set({ capability }, n);
+      },
+    });
+    this.assignmentLatency = new Histogram({
+      name: 'flock_assignment_latency_seconds',
+      help: 'From queued (accepted or requeued) to leased to a worker.',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.frames = new Counter({
+      name: 'flock_worker_frames_total',
+      help: 'Volunteer WebSocket frames.',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.frameBytes = new Counter({
+      name: 'flock_worker_frame_bytes_total',
+      help: 'Volunteer WebSocket frame bytes.',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'flock_errors_total',
+      help: 'Errors by stable code (protocol violations, refused results, API errors).',
+      labelNames: ['code'],
+      registers,
+    });
+    this.http = new Counter({
+      name: 'flock_http_requests_total',
+      help: 'HTTP requests by method and status.',
+      labelNames: ['method', 'status'],
+      registers,
+    });
+  }
+}

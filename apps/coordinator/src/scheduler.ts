@@ -1,0 +1,306 @@
+import type { Capability, Constraint } from '@flock/protocol';
+import { needsSharedMemory, preferenceScore, unmetRequirement } from './matching.ts';
+
+/** What the scheduler needs to know about a queued task. */
+export interface SchedTask {
+  uid: number;
+  tenant: string;
+  /** qos.priority, higher first. */
+  priority: number;
+  /** Absolute deadline (epoch ms); earliest first within a priority. */
+  deadlineAtMs: number | undefined;
+  min: Constraint | undefined;
+  preferred: Constraint | undefined;
+  /** Module hash, to prefer workers that have it cached. */
+  moduleHash: string | undefined;
+  /** Takes a GPU slot. */
+  gpu: boolean;
+  /** When it (re)entered the queue, for the assignment latency. */
+  queuedAtMs: number;
+}
+
+/** A connected worker as the scheduler sees it; `running*` are updated by `assign`. */
+export interface SchedWorker {
+  workerId: string;
+  capability: Capability;
+  cachedModules: Set<string>;
+  runningCpu: number;
+  runningGpu: number;
+  /** Cap on concurrent leases whatever the worker advertises. */
+  maxSlots: number;
+  /** (succeeded + 1) / (succeeded + failed + 2). */
+  reliability: number;
+  /** Backpressure or closing: take no new work now. */
+  blocked: boolean;
+}
+
+/** Free slots of the given kind: within the advertised slots, the cap, and not paused. */
+export function freeSlots(w: SchedWorker, gpu: boolean): number {
+  const cap = w.capability;
+  if (cap.paused || w.blocked) return 0;
+  const cpuSlots = cap.cpu_slots ?? 0;
+  const gpuSlots = cap.gpu_slots ?? 0;
+  const total = Math.min(w.maxSlots, cpuSlots + gpuSlots) - (w.runningCpu + w.runningGpu);
+  const typed = gpu ? gpuSlots - w.runningGpu : cpuSlots - w.runningCpu;
+  return Math.max(0, Math.min(total, typed));
+}
+
+/** Whether a worker could ever run the task (ignoring how busy it is). */
+export function eligible(w: SchedWorker, t: Pick<SchedTask, 'min' | 'gpu'>): boolean {
+  const cap = w.capability;
+  if (unmetRequirement(cap, t.min) !== undefined) return false;
+  if (needsSharedMemory(t.min) && !cap.cross_origin_isolated) return false;
+  if (t.gpu && !(cap.gpu_slots && cap.webgpu)) return false;
+  return true;
+}
+
+/** A binary min-heap over a comparator. */
+class Heap<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
+  get size(): number {
+    return this.items.length;
+  }
+  peek(): T | undefined {
+    return this.items[0];
+  }
+  push(item: T): void {
+    const a = this.items;
+    a.push(item);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.before(a[i]!, a[p]!)) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): T | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.before(a[l]!, a[m]!)) m = l;
+        if (r < a.length && this.before(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+interface Entry {
+  task: SchedTask;
+  seq: number;
+}
+
+/** Priority desc, then deadline asc (none last), then arrival. */
+const taskBefore = (a: Entry, b: Entry): boolean => {
+  if (a.task.priority !== b.task.priority) return a.task.priority > b.task.priority;
+  const da = a.task.deadlineAtMs ?? Number.POSITIVE_INFINITY;
+  const db = b.task.deadlineAtMs ?? Number.POSITIVE_INFINITY;
+  if (da !== db) return da < db;
+  return a.seq < b.seq;
+};
+
+/** Tasks with the same requirements share a class: eligibility is computed once per class. */
+interface TaskClass {
+  key: string;
+  sample: SchedTask;
+  byTenant: Map<string, Heap<Entry>>;
+}
+
+/** One decision of a dispatch pass: this task goes to this worker. */
+export interface Match<W extends SchedWorker = SchedWorker> {
+  task: SchedTask;
+  worker: W;
+}
+
+/**
+ * The queue of runnable tasks and the matching of tasks to workers' free slots.
+ *
+ * Rules, in order: a worker must meet `requirements.min` (and have SharedArrayBuffer for tasks
+ * that need it, a GPU slot for GPU tasks); tenants share fairly (the tenant with the fewest
+ * running tasks, then the least recently served, goes first); within a tenant, higher
+ * `qos.priority` first, then earliest deadline, then arrival order. The task goes to the eligible
+ * worker with a free slot that scores best: `preferred` fields met, module cached, reliability.
+ */
+export class Scheduler {
+  private readonly classes = new Map<string, TaskClass>();
+  private readonly queued = new Map<number, Entry>();
+  private readonly tenantRunning = new Map<string, number>();
+  private readonly tenantServed = new Map<string, number>();
+  private seq = 0;
+
+  get size(): number {
+    return this.queued.size;
+  }
+
+  has(uid: number): boolean {
+    return this.queued.has(uid);
+  }
+
+  get(uid: number): SchedTask | undefined {
+    return this.queued.get(uid)?.task;
+  }
+
+  /** Adds a runnable task. */
+  enqueue(task: SchedTask): void {
+    if (this.queued.has(task.uid)) return;
+    const entry: Entry = { task, seq: ++this.seq };
+    this.queued.set(task.uid, entry);
+    const key = JSON.stringify([task.min ?? null, task.preferred ?? null, task.gpu]);
+    let klass = this.classes.get(key);
+    if (!klass) {
+      klass = { key, sample: task, byTenant: new Map() };
+      this.classes.set(key, klass);
+    }
+    let heap = klass.byTenant.get(task.tenant);
+    if (!heap) {
+      heap = new Heap(taskBefore);
+      klass.byTenant.set(task.tenant, heap);
+    }
+    heap.push(entry);
+  }
+
+  /** Removes a task (cancelled, deadline); heaps drop it lazily. */
+  remove(uid: number): boolean {
+    return this.queued.delete(uid);
+  }
+
+  /** Running-task counts per tenant, for fair share; the coordinator keeps them current. */
+  setRunning(tenant: string, delta: number): void {
+    const n = (this.tenantRunning.get(tenant) ?? 0) + delta;
+    if (n <= 0) this.tenantRunning.delete(tenant);
+    else this.tenantRunning.set(tenant, n);
+  }
+
+  private head(heap: Heap<Entry>): Entry | undefined {
+    for (;;) {
+      const top = heap.peek();
+      if (!top) return undefined;
+      if (this.queued.get(top.task.uid) === top) return top;
+      heap.pop();
+    }
+  }
+
+  /**
+   * Matches queued tasks to the workers' free slots. Returns the picks in order and updates the
+   * workers' running counts; the caller starts the leases (and undoes a pick that fails).
+   */
+  assign<W extends SchedWorker>(workers: W[]): Array<Match<W>> {
+    const picks: Array<Match<W>> = [];
+    if (this.queued.size === 0) return picks;
+    const open = workers.filter((w) => freeSlots(w, false) > 0 || freeSlots(w, true) > 0);
+    if (open.length === 0) return picks;
+
+    // Eligible workers per class, computed once per pass.
+    const candidates = new Map<TaskClass, W[]>();
+    for (const klass of this.classes.values()) {
+      let any = false;
+      for (const heap of klass.byTenant.values()) if (this.head(heap)) any = true;
+      if (!any) {
+        this.classes.delete(klass.key);
+        continue;
+      }
+      const list = open.filter((w) => eligible(w, klass.sample));
+      if (list.length > 0) candidates.set(klass, list);
+    }
+
+    for (;;) {
+      let best: { klass: TaskClass; tenant: string; entry: Entry } | undefined;
+      let bestKey: [number, number] | undefined;
+      for (const [klass, list] of candidates) {
+        if (!list.some((w) => freeSlots(w, klass.sample.gpu) > 0)) {
+          candidates.delete(klass);
+          continue;
+        }
+        for (const [tenant, heap] of klass.byTenant) {
+          const entry = this.head(heap);
+          if (!entry) continue;
+          const key: [number, number] = [
+            this.tenantRunning.get(tenant) ?? 0,
+            this.tenantServed.get(tenant) ?? 0,
+          ];
+          const better =
+            !bestKey ||
+            !best ||
+            key[0] < bestKey[0] ||
+            (key[0] === bestKey[0] && key[1] < bestKey[1]) ||
+            (key[0] === bestKey[0] && key[1] === bestKey[1] && taskBefore(entry, best.entry));
+          if (better) {
+            best = { klass, tenant, entry };
+            bestKey = key;
+          }
+        }
+      }
+      if (!best) break;
+      const { klass, tenant, entry } = best;
+      const task = entry.task;
+      const worker = this.bestWorker(candidates.get(klass)!, task);
+      if (!worker) {
+        candidates.delete(klass);
+        continue;
+      }
+      this.queued.delete(task.uid);
+      klass.byTenant.get(tenant)!.pop();
+      if (task.gpu) worker.runningGpu += 1;
+      else worker.runningCpu += 1;
+      this.setRunning(tenant, 1);
+      this.tenantServed.set(tenant, ++this.seq);
+      picks.push({ task, worker });
+    }
+    return picks;
+  }
+
+  private bestWorker<W extends SchedWorker>(list: W[], task: SchedTask): W | undefined {
+    let best: W | undefined;
+    let bestScore = Number.NEGATIVE_INFINITY;
+    for (const w of list) {
+      const free = freeSlots(w, task.gpu);
+      if (free === 0) continue;
+      let score = preferenceScore(w.capability, task.preferred) * 10;
+      if (task.moduleHash && w.cachedModules.has(task.moduleHash)) score += 5;
+      score += w.reliability * 4;
+      // Spread load: among equals, the worker with more free slots.
+      score += free * 0.01;
+      if (score > bestScore) {
+        bestScore = score;
+        best = w;
+      }
+    }
+    return best;
+  }
+
+  /** Why a queued task is not running: no eligible worker, all busy, or paused. */
+  waitingReason(task: SchedTask, workers: SchedWorker[]): string {
+    if (workers.length === 0) return 'no volunteers are connected';
+    const reasons = new Map<string, number>();
+    let eligibleCount = 0;
+    for (const w of workers) {
+      const unmet = unmetRequirement(w.capability, task.min);
+      if (unmet !== undefined) reasons.set(unmet, (reasons.get(unmet) ?? 0) + 1);
+      else if (needsSharedMemory(task.min) && !w.capability.cross_origin_isolated) {
+        const r = 'SharedArrayBuffer (tab not cross-origin isolated)';
+        reasons.set(r, (reasons.get(r) ?? 0) + 1);
+      } else if (task.gpu && !(w.capability.gpu_slots && w.capability.webgpu)) {
+        reasons.set('a GPU slot', (reasons.get('a GPU slot') ?? 0) + 1);
+      } else eligibleCount += 1;
+    }
+    if (eligibleCount === 0) {
+      const [first] = [...reasons.entries()].sort((a, b) => b[1] - a[1]);
+      return `no connected worker meets ${first?.[0] ?? 'the requirements'} (${workers.length} connected)`;
+    }
+    const paused = workers.filter((w) => eligible(w, task) && w.capability.paused).length;
+    if (paused === eligibleCount) return `all ${eligibleCount} eligible workers are paused`;
+    return `all ${eligibleCount} eligible workers are busy`;
+  }
+}

@@ -1,0 +1,601 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { SqliteSync } from './config.ts';
+import {
+  type AttemptRecord,
+  type AuditRecord,
+  type CompleteTask,
+  type EndAttempt,
+  emptyCounts,
+  type InsertOutcome,
+  type NewLease,
+  type NewTask,
+  type Store,
+  type TaskFilter,
+  type TaskRecord,
+  type TaskState,
+  type WorkerRecord,
+} from './store.ts';
+
+/** Schema migrations, applied in order; `user_version` records how many ran. Only ever append. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE tasks (
+     uid INTEGER PRIMARY KEY AUTOINCREMENT,
+     tenant TEXT NOT NULL,
+     task_id TEXT NOT NULL,
+     campaign_id TEXT,
+     op TEXT NOT NULL,
+     module_kind TEXT NOT NULL,
+     state TEXT NOT NULL,
+     content_hash TEXT NOT NULL,
+     envelope BLOB NOT NULL,
+     priority INTEGER NOT NULL,
+     deadline_at_ms INTEGER,
+     max_retries INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     failures INTEGER NOT NULL DEFAULT 0,
+     not_before_ms INTEGER NOT NULL DEFAULT 0,
+     created_at_ms INTEGER NOT NULL,
+     updated_at_ms INTEGER NOT NULL,
+     current_lease_id TEXT,
+     progress TEXT,
+     failure_code TEXT,
+     failure_message TEXT,
+     result BLOB,
+     executor TEXT,
+     duration_ms INTEGER,
+     UNIQUE (tenant, task_id)
+   );
+   CREATE INDEX tasks_open ON tasks (state) WHERE state IN ('queued', 'running');
+   CREATE INDEX tasks_tenant_state ON tasks (tenant, state, uid);
+   CREATE INDEX tasks_tenant_campaign ON tasks (tenant, campaign_id, uid);
+   CREATE TABLE attempts (
+     lease_id TEXT PRIMARY KEY,
+     task_uid INTEGER NOT NULL REFERENCES tasks (uid),
+     attempt INTEGER NOT NULL,
+     worker_id TEXT NOT NULL,
+     started_at_ms INTEGER NOT NULL,
+     expires_at_ms INTEGER NOT NULL,
+     ended_at_ms INTEGER,
+     outcome TEXT,
+     code TEXT
+   );
+   CREATE INDEX attempts_task ON attempts (task_uid, attempt);
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     task_uid INTEGER NOT NULL,
+     ts_ms INTEGER NOT NULL,
+     from_state TEXT,
+     to_state TEXT NOT NULL,
+     topic TEXT NOT NULL,
+     lease_id TEXT,
+     worker_id TEXT,
+     code TEXT
+   );
+   CREATE INDEX audit_task ON audit (task_uid, id);
+   CREATE TABLE workers (
+     worker_id TEXT PRIMARY KEY,
+     session_hash TEXT NOT NULL UNIQUE,
+     created_at_ms INTEGER NOT NULL,
+     last_seen_ms INTEGER NOT NULL,
+     tasks_succeeded INTEGER NOT NULL DEFAULT 0,
+     tasks_failed INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE blobs (
+     hash TEXT NOT NULL,
+     tenant TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     PRIMARY KEY (hash, tenant, kind)
+   );`,
+];
+
+const TOPIC = {
+  requested: 'compute:dispatch:v1:requested',
+  accepted: 'compute:dispatch:v1:accepted',
+  success: 'compute:dispatch:v1:success',
+  failed: 'compute:dispatch:v1:failed',
+  cancelled: 'compute:dispatch:v1:cancelled',
+} as const;
+
+interface TaskRow {
+  uid: number;
+  tenant: string;
+  task_id: string;
+  campaign_id: string | null;
+  op: string;
+  module_kind: string;
+  state: TaskState;
+  content_hash: string;
+  envelope: Buffer;
+  priority: number;
+  deadline_at_ms: number | null;
+  max_retries: number;
+  attempts: number;
+  failures: number;
+  not_before_ms: number;
+  created_at_ms: number;
+  updated_at_ms: number;
+  current_lease_id: string | null;
+  progress: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  result: Buffer | null;
+  executor: string | null;
+  duration_ms: number | null;
+}
+
+interface AttemptRow {
+  lease_id: string;
+  task_uid: number;
+  attempt: number;
+  worker_id: string;
+  started_at_ms: number;
+  expires_at_ms: number;
+  ended_at_ms: number | null;
+  outcome: string | null;
+  code: string | null;
+}
+
+function u8(buf: Buffer): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+function toTask(row: TaskRow): TaskRecord {
+  return {
+    uid: row.uid,
+    tenant: row.tenant,
+    taskId: row.task_id,
+    campaignId: row.campaign_id ?? undefined,
+    op: row.op,
+    moduleKind: row.module_kind,
+    state: row.state,
+    contentHash: row.content_hash,
+    envelope: u8(row.envelope),
+    priority: row.priority,
+    deadlineAtMs: row.deadline_at_ms ?? undefined,
+    maxRetries: row.max_retries,
+    attempts: row.attempts,
+    failures: row.failures,
+    notBeforeMs: row.not_before_ms,
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+    currentLeaseId: row.current_lease_id ?? undefined,
+    progress: row.progress === null ? undefined : JSON.parse(row.progress),
+    failureCode: row.failure_code ?? undefined,
+    failureMessage: row.failure_message ?? undefined,
+    result: row.result === null ? undefined : u8(row.result),
+    executor: row.executor ?? undefined,
+    durationMs: row.duration_ms ?? undefined,
+  };
+}
+
+function toAttempt(row: AttemptRow): AttemptRecord {
+  return {
+    leaseId: row.lease_id,
+    taskUid: row.task_uid,
+    attempt: row.attempt,
+    workerId: row.worker_id,
+    startedAtMs: row.started_at_ms,
+    expiresAtMs: row.expires_at_ms,
+    endedAtMs: row.ended_at_ms ?? undefined,
+    outcome: (row.outcome ?? undefined) as AttemptRecord['outcome'],
+    code: row.code ?? undefined,
+  };
+}
+
+/**
+ * The default store: one SQLite file (`<dataDir>/flock.db`) in WAL mode through better-sqlite3.
+ * better-sqlite3 is synchronous; the methods return settled promises so that the coordinator
+ * code is the same for an asynchronous (PostgreSQL) store.
+ */
+export class SqliteStore implements Store {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly stmts: ReturnType<SqliteStore['prepare']>;
+
+  constructor(dataDir: string, options: { sync?: SqliteSync } = {}) {
+    mkdirSync(dataDir, { recursive: true });
+    this.path = join(dataDir, 'flock.db');
+    this.db = new Database(this.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.sync ?? 'NORMAL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrateSync();
+    this.stmts = this.prepare();
+  }
+
+  private migrateSync(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let i = version; i < MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[i]!);
+        this.db.pragma(`user_version = ${i + 1}`);
+      })();
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+      byId: db.prepare<[string, string], TaskRow>('SELECT * FROM tasks WHERE tenant = ? AND task_id = ?'),
+      byUid: db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE uid = ?'),
+      insertTask: db.prepare(
+        `INSERT INTO tasks (tenant, task_id, campaign_id, op, module_kind, state, content_hash, envelope, priority,
+           deadline_at_ms, max_retries, created_at_ms, updated_at_ms)
+         VALUES (@tenant, @taskId, @campaignId, @op, @moduleKind, 'queued', @contentHash, @envelope, @priority,
+           @deadlineAtMs, @maxRetries, @createdAtMs, @createdAtMs)`,
+      ),
+      audit: db.prepare(
+        `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      open: db.prepare<[], TaskRow>("SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY uid"),
+      stateCounts: db.prepare<[], { state: TaskState; n: number }>(
+        'SELECT state, COUNT(*) AS n FROM tasks GROUP BY state',
+      ),
+      countTenant: db.prepare<[string], { state: TaskState; n: number }>(
+        'SELECT state, COUNT(*) AS n FROM tasks WHERE tenant = ? GROUP BY state',
+      ),
+      countCampaign: db.prepare<[string, string], { state: TaskState; n: number }>(
+        'SELECT state, COUNT(*) AS n FROM tasks WHERE tenant = ? AND campaign_id = ? GROUP BY state',
+      ),
+      startLease: db.prepare(
+        `UPDATE tasks SET state = 'running', attempts = attempts + 1, current_lease_id = @leaseId,
+           updated_at_ms = @startedAtMs, progress = NULL
+         WHERE uid = @taskUid AND state = 'queued'`,
+      ),
+      insertAttempt: db.prepare(
+        `INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
+         VALUES (@leaseId, @taskUid, @attempt, @workerId, @startedAtMs, @expiresAtMs)`,
+      ),
+      complete: db.prepare(
+        `UPDATE tasks SET state = 'succeeded', result = @result, executor = @executor, duration_ms = @durationMs,
+           current_lease_id = NULL, updated_at_ms = @nowMs, failure_code = NULL, failure_message = NULL
+         WHERE uid = @taskUid AND state = 'running' AND current_lease_id = @leaseId`,
+      ),
+      endAttemptRow: db.prepare(
+        'UPDATE attempts SET ended_at_ms = ?, outcome = ?, code = ? WHERE lease_id = ? AND ended_at_ms IS NULL',
+      ),
+      requeue: db.prepare(
+        `UPDATE tasks SET state = 'queued', current_lease_id = NULL, not_before_ms = @requeueAtMs,
+           failures = failures + @failureInc, updated_at_ms = @nowMs, progress = NULL
+         WHERE uid = @taskUid AND state = 'running' AND current_lease_id = @leaseId`,
+      ),
+      failRunning: db.prepare(
+        `UPDATE tasks SET state = 'failed', current_lease_id = NULL, failure_code = @code, failure_message = @message,
+           failures = failures + @failureInc, updated_at_ms = @nowMs
+         WHERE uid = @taskUid AND state = 'running' AND current_lease_id = @leaseId`,
+      ),
+      failQueued: db.prepare(
+        `UPDATE tasks SET state = 'failed', failure_code = ?, failure_message = ?, updated_at_ms = ?
+         WHERE uid = ? AND state = 'queued'`,
+      ),
+      cancel: db.prepare(
+        `UPDATE tasks SET state = 'cancelled', current_lease_id = NULL, failure_code = 'CANCELLED',
+           failure_message = ?, updated_at_ms = ?
+         WHERE uid = ? AND state IN ('queued', 'running')`,
+      ),
+      setProgress: db.prepare(
+        "UPDATE tasks SET progress = ? WHERE uid = ? AND state = 'running' AND current_lease_id = ?",
+      ),
+      getAttempt: db.prepare<[string], AttemptRow>('SELECT * FROM attempts WHERE lease_id = ?'),
+      listAttempts: db.prepare<[number], AttemptRow>(
+        'SELECT * FROM attempts WHERE task_uid = ? ORDER BY attempt',
+      ),
+      auditTrail: db.prepare<[number], Record<string, unknown>>(
+        'SELECT * FROM audit WHERE task_uid = ? ORDER BY id',
+      ),
+      upsertWorker: db.prepare(
+        `INSERT INTO workers (worker_id, session_hash, created_at_ms, last_seen_ms, tasks_succeeded, tasks_failed)
+         VALUES (@workerId, @sessionHash, @createdAtMs, @lastSeenMs, @tasksSucceeded, @tasksFailed)
+         ON CONFLICT (worker_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms`,
+      ),
+      workerBySession: db.prepare<[string], Record<string, number | string>>(
+        'SELECT * FROM workers WHERE session_hash = ?',
+      ),
+      workerSucceeded: db.prepare(
+        'UPDATE workers SET tasks_succeeded = tasks_succeeded + 1 WHERE worker_id = ?',
+      ),
+      workerFailed: db.prepare('UPDATE workers SET tasks_failed = tasks_failed + 1 WHERE worker_id = ?'),
+      recordBlob: db.prepare(
+        'INSERT OR IGNORE INTO blobs (hash, tenant, kind, size, created_at_ms) VALUES (?, ?, ?, ?, ?)',
+      ),
+      blobVisible: db.prepare<[string, string], { n: number }>(
+        'SELECT COUNT(*) AS n FROM blobs WHERE hash = ? AND tenant = ?',
+      ),
+      isModule: db.prepare<[string], { n: number }>(
+        "SELECT COUNT(*) AS n FROM blobs WHERE hash = ? AND kind = 'module'",
+      ),
+    };
+  }
+
+  async migrate(): Promise<void> {
+    this.migrateSync();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return this.stmts.getMeta.get(key)?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.stmts.setMeta.run(key, value);
+  }
+
+  async insertTasks(tasks: NewTask[]): Promise<InsertOutcome[]> {
+    const run = this.db.transaction((items: NewTask[]): InsertOutcome[] => {
+      const out: InsertOutcome[] = [];
+      for (const task of items) {
+        const existing = this.stmts.byId.get(task.tenant, task.taskId);
+        if (existing) {
+          out.push(
+            existing.content_hash === task.contentHash
+              ? { kind: 'existing', task: toTask(existing) }
+              : { kind: 'conflict', taskId: task.taskId },
+          );
+          continue;
+        }
+        const info = this.stmts.insertTask.run({
+          ...task,
+          campaignId: task.campaignId ?? null,
+          deadlineAtMs: task.deadlineAtMs ?? null,
+          envelope: Buffer.from(task.envelope.buffer, task.envelope.byteOffset, task.envelope.byteLength),
+        });
+        const uid = Number(info.lastInsertRowid);
+        this.stmts.audit.run(uid, task.createdAtMs, null, 'queued', TOPIC.requested, null, null, null);
+        out.push({ kind: 'created', task: toTask(this.stmts.byUid.get(uid)!) });
+      }
+      if (out.some((o) => o.kind === 'conflict')) throw new ConflictRollback(out);
+      return out;
+    });
+    try {
+      return run(tasks);
+    } catch (err) {
+      if (err instanceof ConflictRollback) {
+        // The transaction rolled back: what it had created is reported as skipped.
+        return err.outcomes.map((o) =>
+          o.kind === 'created' ? { kind: 'skipped', taskId: o.task.taskId } : o,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async getTask(tenant: string, taskId: string): Promise<TaskRecord | undefined> {
+    const row = this.stmts.byId.get(tenant, taskId);
+    return row ? toTask(row) : undefined;
+  }
+
+  async getTaskByUid(uid: number): Promise<TaskRecord | undefined> {
+    const row = this.stmts.byUid.get(uid);
+    return row ? toTask(row) : undefined;
+  }
+
+  async listTasks(tenant: string, filter: TaskFilter): Promise<TaskRecord[]> {
+    const where = ['tenant = ?', 'uid > ?'];
+    const args: Array<string | number> = [tenant, filter.afterUid ?? 0];
+    if (filter.state !== undefined) {
+      where.push('state = ?');
+      args.push(filter.state);
+    }
+    if (filter.campaignId !== undefined) {
+      where.push('campaign_id = ?');
+      args.push(filter.campaignId);
+    }
+    args.push(filter.limit);
+    const rows = this.db
+      .prepare<Array<string | number>, TaskRow>(
+        `SELECT * FROM tasks WHERE ${where.join(' AND ')} ORDER BY uid LIMIT ?`,
+      )
+      .all(...args);
+    return rows.map(toTask);
+  }
+
+  async countByState(tenant: string, campaignId: string | undefined): Promise<Record<TaskState, number>> {
+    const rows =
+      campaignId === undefined
+        ? this.stmts.countTenant.all(tenant)
+        : this.stmts.countCampaign.all(tenant, campaignId);
+    const counts = emptyCounts();
+    for (const row of rows) counts[row.state] = row.n;
+    return counts;
+  }
+
+  async openTasks(): Promise<TaskRecord[]> {
+    return this.stmts.open.all().map(toTask);
+  }
+
+  async stateCounts(): Promise<Record<TaskState, number>> {
+    const counts = emptyCounts();
+    for (const row of this.stmts.stateCounts.all()) counts[row.state] = row.n;
+    return counts;
+  }
+
+  async startLeases(leases: NewLease[]): Promise<boolean[]> {
+    return this.db.transaction((items: NewLease[]) =>
+      items.map((lease) => {
+        if (this.stmts.startLease.run(lease).changes !== 1) return false;
+        this.stmts.insertAttempt.run(lease);
+        this.stmts.audit.run(
+          lease.taskUid,
+          lease.startedAtMs,
+          'queued',
+          'running',
+          TOPIC.accepted,
+          lease.leaseId,
+          lease.workerId,
+          null,
+        );
+        return true;
+      }),
+    )(leases);
+  }
+
+  async completeTask(change: CompleteTask): Promise<boolean> {
+    return this.db.transaction((c: CompleteTask) => {
+      const done = this.stmts.complete.run({
+        taskUid: c.taskUid,
+        leaseId: c.leaseId,
+        result: Buffer.from(c.result.buffer, c.result.byteOffset, c.result.byteLength),
+        executor: c.executor ?? null,
+        durationMs: c.durationMs ?? null,
+        nowMs: c.nowMs,
+      });
+      if (done.changes !== 1) return false;
+      this.stmts.endAttemptRow.run(c.nowMs, 'succeeded', null, c.leaseId);
+      const worker = this.stmts.getAttempt.get(c.leaseId)?.worker_id ?? null;
+      this.stmts.audit.run(
+        c.taskUid,
+        c.nowMs,
+        'running',
+        'succeeded',
+        TOPIC.success,
+        c.leaseId,
+        worker,
+        null,
+      );
+      return true;
+    })(change);
+  }
+
+  async endAttempt(change: EndAttempt): Promise<boolean> {
+    return this.db.transaction((c: EndAttempt) => {
+      const params = {
+        taskUid: c.taskUid,
+        leaseId: c.leaseId,
+        nowMs: c.nowMs,
+        failureInc: c.countsAsFailure ? 1 : 0,
+        requeueAtMs: c.requeueAtMs ?? 0,
+        code: c.taskCode ?? c.code ?? null,
+        message: c.taskMessage ?? c.message ?? null,
+      };
+      const changed =
+        c.requeueAtMs !== undefined ? this.stmts.requeue.run(params) : this.stmts.failRunning.run(params);
+      if (changed.changes !== 1) return false;
+      this.stmts.endAttemptRow.run(c.nowMs, c.outcome, c.code ?? null, c.leaseId);
+      const worker = this.stmts.getAttempt.get(c.leaseId)?.worker_id ?? null;
+      const to: TaskState = c.requeueAtMs !== undefined ? 'queued' : 'failed';
+      const topic = to === 'failed' ? TOPIC.failed : TOPIC.requested;
+      this.stmts.audit.run(c.taskUid, c.nowMs, 'running', to, topic, c.leaseId, worker, params.code);
+      return true;
+    })(change);
+  }
+
+  async failQueued(taskUid: number, code: string, message: string, nowMs: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.stmts.failQueued.run(code, message, nowMs, taskUid).changes !== 1) return false;
+      this.stmts.audit.run(taskUid, nowMs, 'queued', 'failed', TOPIC.failed, null, null, code);
+      return true;
+    })();
+  }
+
+  async cancelTask(taskUid: number, reason: string, nowMs: number): Promise<TaskState | undefined> {
+    return this.db.transaction((): TaskState | undefined => {
+      const row = this.stmts.byUid.get(taskUid);
+      if (!row || (row.state !== 'queued' && row.state !== 'running')) return undefined;
+      this.stmts.cancel.run(reason, nowMs, taskUid);
+      if (row.current_lease_id !== null) {
+        this.stmts.endAttemptRow.run(nowMs, 'cancelled', 'CANCELLED', row.current_lease_id);
+      }
+      this.stmts.audit.run(
+        taskUid,
+        nowMs,
+        row.state,
+        'cancelled',
+        TOPIC.cancelled,
+        row.current_lease_id,
+        null,
+        null,
+      );
+      return row.state;
+    })();
+  }
+
+  async setProgress(
+    taskUid: number,
+    leaseId: string,
+    pct: number,
+    metrics: Record<string, string>,
+  ): Promise<void> {
+    this.stmts.setProgress.run(JSON.stringify({ pct, metrics }), taskUid, leaseId);
+  }
+
+  async getAttempt(leaseId: string): Promise<AttemptRecord | undefined> {
+    const row = this.stmts.getAttempt.get(leaseId);
+    return row ? toAttempt(row) : undefined;
+  }
+
+  async listAttempts(taskUid: number): Promise<AttemptRecord[]> {
+    return this.stmts.listAttempts.all(taskUid).map(toAttempt);
+  }
+
+  async auditTrail(taskUid: number): Promise<AuditRecord[]> {
+    return this.stmts.auditTrail.all(taskUid).map((row) => ({
+      taskUid: row.task_uid as number,
+      tsMs: row.ts_ms as number,
+      fromState: (row.from_state ?? undefined) as TaskState | undefined,
+      toState: row.to_state as TaskState,
+      topic: row.topic as string,
+      leaseId: (row.lease_id ?? undefined) as string | undefined,
+      workerId: (row.worker_id ?? undefined) as string | undefined,
+      code: (row.code ?? undefined) as string | undefined,
+    }));
+  }
+
+  async upsertWorker(worker: WorkerRecord): Promise<void> {
+    this.stmts.upsertWorker.run(worker);
+  }
+
+  async findWorkerBySession(sessionHash: string): Promise<WorkerRecord | undefined> {
+    const row = this.stmts.workerBySession.get(sessionHash);
+    if (!row) return undefined;
+    return {
+      workerId: row.worker_id as string,
+      sessionHash: row.session_hash as string,
+      createdAtMs: row.created_at_ms as number,
+      lastSeenMs: row.last_seen_ms as number,
+      tasksSucceeded: row.tasks_succeeded as number,
+      tasksFailed: row.tasks_failed as number,
+    };
+  }
+
+  async countWorkerOutcome(workerId: string, succeeded: boolean): Promise<void> {
+    (succeeded ? this.stmts.workerSucceeded : this.stmts.workerFailed).run(workerId);
+  }
+
+  async recordBlob(
+    hash: string,
+    tenant: string,
+    kind: 'module' | 'output',
+    size: number,
+    nowMs: number,
+  ): Promise<void> {
+    this.stmts.recordBlob.run(hash, tenant, kind, size, nowMs);
+  }
+
+  async blobVisible(hash: string, tenant: string): Promise<boolean> {
+    return (this.stmts.blobVisible.get(hash, tenant)?.n ?? 0) > 0;
+  }
+
+  async isModule(hash: string): Promise<boolean> {
+    return (this.stmts.isModule.get(hash)?.n ?? 0) > 0;
+  }
+}
+
+class ConflictRollback extends Error {
+  constructor(readonly outcomes: InsertOutcome[]) {
+    super('conflict');
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The coordinator's durable memory, as an interface. `SqliteStore` implements it; a PostgreSQL
+ * store must pass the same contract tests (test/store-contract.ts takes a store factory).
+ *
+ * Every method that changes a task is one transaction and is guarded: it names the state (and,
+ * for running tasks, the lease) it expects, and returns false when the task has moved on. That
+ * guard is the fencing that keeps a task from succeeding twice.
+ */
+
+export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export const TASK_STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+/** What an attempt ended with. */
+export type AttemptOutcome = 'succeeded' | 'failed' | 'lease_expired' | 'cancelled' | 'deadline_exceeded';
+
+export interface NewTask {
+  tenant: string;
+  taskId: string;
+  campaignId: string | undefined;
+  op: string;
+  moduleKind: string;
+  /** sha256 hex of the canonical encoding: same id + same hash is the same task. */
+  contentHash: string;
+  /** The envelope as a bare Cap'n Proto message. */
+  envelope: Uint8Array;
+  priority: number;
+  deadlineAtMs: number | undefined;
+  maxRetries: number;
+  createdAtMs: number;
+}
+
+export interface TaskRecord extends NewTask {
+  /** Internal id, unique across tenants, increasing with creation. */
+  uid: number;
+  state: TaskState;
+  attempts: number;
+  failures: number;
+  notBeforeMs: number;
+  updatedAtMs: number;
+  currentLeaseId: string | undefined;
+  progress: { pct: number; metrics: Record<string, string> } | undefined;
+  failureCode: string | undefined;
+  failureMessage: string | undefined;
+  /** ComputeResult as a bare Cap'n Proto message, once succeeded. */
+  result: Uint8Array | undefined;
+  executor: string | undefined;
+  durationMs: number | undefined;
+}
+
+export interface AttemptRecord {
+  leaseId: string;
+  taskUid: number;
+  attempt: number;
+  workerId: string;
+  startedAtMs: number;
+  expiresAtMs: number;
+  endedAtMs: number | undefined;
+  outcome: AttemptOutcome | undefined;
+  code: string | undefined;
+}
+
+export interface AuditRecord {
+  taskUid: number;
+  tsMs: number;
+  fromState: TaskState | undefined;
+  toState: TaskState;
+  topic: string;
+  leaseId: string | undefined;
+  workerId: string | undefined;
+  code: string | undefined;
+}
+
+export interface WorkerRecord {
+  workerId: string;
+  sessionHash: string;
+  createdAtMs: number;
+  lastSeenMs: number;
+  tasksSucceeded: number;
+  tasksFailed: number;
+}
+
+export type InsertOutcome =
+  | { kind: 'created'; task: TaskRecord }
+  | { kind: 'existing'; task: TaskRecord }
+  | { kind: 'conflict'; taskId: string }
+  /** Not inserted because another task of the same batch conflicted. */
+  | { kind: 'skipped'; taskId: string };
+
+export interface TaskFilter {
+  state?: TaskState | undefined;
+  campaignId?: string | undefined;
+  /** Return tasks with uid greater than this (cursor). */
+  afterUid?: number | undefined;
+  limit: number;
+}
+
+export interface NewLease {
+  taskUid: number;
+  leaseId: string;
+  attempt: number;
+  workerId: string;
+  startedAtMs: number;
+  expiresAtMs: number;
+}
+
+export interface CompleteTask {
+  taskUid: number;
+  leaseId: string;
+  result: Uint8Array;
+  executor: string | undefined;
+  durationMs: number | undefined;
+  nowMs: number;
+}
+
+export interface EndAttempt {
+  taskUid: number;
+  leaseId: string;
+  outcome: AttemptOutcome;
+  code: string | undefined;
+  message: string | undefined;
+  /** The task's failure code when it fails (default `code`), e.g. RETRIES_EXHAUSTED. */
+  taskCode?: string | undefined;
+  taskMessage?: string | undefined;
+  /** Set: back to queued, not before this time. Unset: the task fails with code/message. */
+  requeueAtMs: number | undefined;
+  /** Whether this attempt counts as a failure towards qos.retries. */
+  countsAsFailure: boolean;
+  nowMs: number;
+}
+
+export interface Store {
+  /** Creates or upgrades the schema. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  /**
+   * Inserts tasks in one transaction (queued, with a `requested` audit row each). An existing
+   * (tenant, task_id) with the same content hash is `existing`; with another hash `conflict`.
+   * When any is a conflict nothing is inserted.
+   */
+  insertTasks(tasks: NewTask[]): Promise<InsertOutcome[]>;
+  getTask(tenant: string, taskId: string): Promise<TaskRecord | undefined>;
+  getTaskByUid(uid: number): Promise<TaskRecord | undefined>;
+  listTasks(tenant: string, filter: TaskFilter): Promise<TaskRecord[]>;
+  countByState(tenant: string, campaignId: string | undefined): Promise<Record<TaskState, number>>;
+  /** Queued and running tasks, oldest first: what a restarted coordinator must pick up. */
+  openTasks(): Promise<TaskRecord[]>;
+  /** Tasks in each state, over all tenants (for metrics). */
+  stateCounts(): Promise<Record<TaskState, number>>;
+
+  /** queued → running for each lease, with an attempt row and an `accepted` audit row. */
+  startLeases(leases: NewLease[]): Promise<boolean[]>;
+  /** running (under this lease) → succeeded; false when the lease is no longer current. */
+  completeTask(change: CompleteTask): Promise<boolean>;
+  /** Ends the current attempt of a running task: requeue or fail. False when the lease moved on. */
+  endAttempt(change: EndAttempt): Promise<boolean>;
+  /** queued → failed (deadline, exhausted retries while queued). */
+  failQueued(taskUid: number, code: string, message: string, nowMs: number): Promise<boolean>;
+  /** queued|running → cancelled; returns the state it left, or undefined when already finished. */
+  cancelTask(taskUid: number, reason: string, nowMs: number): Promise<TaskState | undefined>;
+  setProgress(taskUid: number, leaseId: string, pct: number, metrics: Record<string, string>): Promise<void>;
+
+  getAttempt(leaseId: string): Promise<AttemptRecord | undefined>;
+  listAttempts(taskUid: number): Promise<AttemptRecord[]>;
+  auditTrail(taskUid: number): Promise<AuditRecord[]>;
+
+  upsertWorker(worker: WorkerRecord): Promise<void>;
+  findWorkerBySession(sessionHash: string): Promise<WorkerRecord | undefined>;
+  countWorkerOutcome(workerId: string, succeeded: boolean): Promise<void>;
+
+  /** Records that `tenant` may read blob `hash` (modules, outputs). */
+  recordBlob(
+    hash: string,
+    tenant: string,
+    kind: 'module' | 'output',
+    size: number,
+    nowMs: number,
+  ): Promise<void>;
+  blobVisible(hash: string, tenant: string): Promise<boolean>;
+  /** Whether any tenant uploaded this module (modules are then public by hash). */
+  isModule(hash: string): Promise<boolean>;
+}
+
+export function emptyCounts(): Record<TaskState, number> {
+  return { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+}

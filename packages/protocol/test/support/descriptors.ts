@@ -5,8 +5,20 @@ import { CLASSES, type FieldDesc, type StructName, visibleFields } from '../../s
 export type FieldType = FieldDesc['type'];
 type Obj = Record<string, unknown>;
 
+const floatWidths = new Map<string, boolean>();
+
 /** Float fields are Float32 or Float64 on the wire; the generated accessor says which. */
 export function isFloat32(struct: StructName, field: FieldDesc): boolean {
+  const key = `${struct}.${field.name}`;
+  let known = floatWidths.get(key);
+  if (known === undefined) {
+    known = readFloatWidth(struct, field);
+    floatWidths.set(key, known);
+  }
+  return known;
+}
+
+function readFloatWidth(struct: StructName, field: FieldDesc): boolean {
   let proto: object | null = CLASSES[struct].prototype;
   while (proto) {
     const getter = Object.getOwnPropertyDescriptor(proto, field.name)?.get;

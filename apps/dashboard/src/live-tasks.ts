@@ -108,6 +108,8 @@ export class LiveTasks {
 
   #apply(event: TaskEvent): void {
     for (const listener of this.#eventListeners) listener(event);
+    // Worker-wide events (capabilities) carry no task.
+    if (typeof event.task_id !== 'string' || event.task_id === '') return;
     const known = this.#tasks.get(event.task_id);
     if (known === undefined) {
       void this.#client

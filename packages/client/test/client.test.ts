@@ -1,0 +1,219 @@
+// The SDK against a real coordinator (in-process, SQLite, real HTTP and WebSockets) and a
+// simulated volunteer speaking the real worker protocol.
+import { createHash } from 'node:crypto';
+import { EVENTS } from '@flock/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { FlockClient, type MapProgress, type TaskEvent } from '../src/index.ts';
+import { KEY, OTHER_KEY, startTestCoordinator, type TestCoordinator } from './support/test-coordinator.ts';
+
+let env: TestCoordinator;
+let client: FlockClient;
+/** Paths of every request the client sent, in order (the real fetch does the work). */
+const requests: string[] = [];
+
+beforeAll(async () => {
+  env = await startTestCoordinator();
+  client = new FlockClient({
+    url: env.url,
+    apiKey: KEY,
+    WebSocket,
+    fetch: (input, init) => {
+      requests.push(`${init?.method ?? 'GET'} ${new URL(input).pathname}`);
+      return fetch(input, init);
+    },
+  });
+});
+
+afterAll(async () => {
+  await env?.close();
+});
+
+function envelope(taskId: string, op: string, bytes: number[] = [1, 2, 3]) {
+  return {
+    task_id: taskId,
+    op,
+    module: {
+      kind: 'wasm' as const,
+      uri: 'flock:sha256:' + '0'.repeat(64),
+      hash: `sha256:${'0'.repeat(64)}`,
+    },
+    requirements: { min: { wasm: true } },
+    inputs: [
+      { name: 'input', content_type: 'application/octet-stream', inline_bytes: new Uint8Array(bytes) },
+    ],
+  };
+}
+
+describe('submit, events, result', () => {
+  it('follows a task queued → running → succeeded with its progress, then reads the result', async () => {
+    const task = await client.submit(envelope('sdk-gated-1', 'gated'));
+    expect(task.id).toBe('sdk-gated-1');
+    expect(task.view?.state).toMatch(/^(queued|running)$/);
+    const seen: TaskEvent[] = [];
+    const iterator = task.events()[Symbol.asyncIterator]();
+    const first = iterator.next();
+    // events() subscribes, then reads the state: release the job once that read happened.
+    await expect.poll(() => requests.includes('GET /v1/tasks/sdk-gated-1')).toBe(true);
+    env.release('sdk-gated-1');
+    let next = await first;
+    while (next.done !== true) {
+      seen.push(next.value);
+      next = await iterator.next();
+    }
+    expect(seen.map((e) => [e.topic, e.state, e.payload['pct'] ?? null])).toEqual([
+      [EVENTS.progress, 'running', 25],
+      [EVENTS.progress, 'running', 50],
+      [EVENTS.progress, 'running', 75],
+      [EVENTS.success, 'succeeded', null],
+    ]);
+    const result = await task.result();
+    expect(result.task_id).toBe('sdk-gated-1');
+    expect(result.outputs).toEqual([{ name: 'sum', content_type: 'application/json', inline_json: '6' }]);
+    expect(result.summary).toEqual({ sum: '6', bytes: '3' });
+    const view = await task.status();
+    expect(view.state).toBe('succeeded');
+    expect(view.result_available).toBe(true);
+    expect(view.attempts).toHaveLength(1);
+    expect(view.attempts[0]!.worker_id).toBe(env.volunteer.workerId);
+  });
+
+  it('ends events() at once for a task that already finished, and waits without a socket by polling', async () => {
+    const task = await client.submit(envelope('sdk-sum-1', 'sum', [10, 20]));
+    expect((await task.wait({ timeoutMs: 20_000 })).state).toBe('succeeded');
+    const after: TaskEvent[] = [];
+    for await (const event of task.events()) after.push(event);
+    expect(after).toEqual([]);
+
+    const polling = new FlockClient({ url: env.url, apiKey: KEY, WebSocket: null });
+    const gated = await polling.submit(envelope('sdk-poll-1', 'gated', [5]));
+    const events = (async () => {
+      const out: TaskEvent[] = [];
+      for await (const event of gated.events({ pollMs: 50 })) out.push(event);
+      return out;
+    })();
+    env.release('sdk-poll-1');
+    const out = await events;
+    expect(out.at(-1)).toMatchObject({ topic: EVENTS.success, state: 'succeeded', task_id: 'sdk-poll-1' });
+    expect((await gated.result()).outputs?.[0]?.inline_json).toBe('5');
+  });
+
+  it('submits the same envelope as Cap’n Proto, idempotently, and refuses other content under that id', async () => {
+    const first = await client.submit(envelope('sdk-capnp-1', 'sum', [7]), { format: 'capnp' });
+    expect(first.id).toBe('sdk-capnp-1');
+    const again = await client.submit(envelope('sdk-capnp-1', 'sum', [7]));
+    expect(again.view?.created_at_ms).toBe(first.view?.created_at_ms);
+    await expect(client.submit(envelope('sdk-capnp-1', 'sum', [8]))).rejects.toMatchObject({
+      name: 'FlockError',
+      code: 'CONFLICT',
+      status: 409,
+    });
+    expect((await first.result({ timeoutMs: 20_000 })).outputs?.[0]?.inline_json).toBe('7');
+  });
+
+  it('reads a large output from its blob and checks nothing else is needed', async () => {
+    const bytes = Array.from({ length: 100_000 }, (_, i) => (i * 7) % 256);
+    const task = await client.submit(envelope('sdk-echo-1', 'echo', bytes));
+    const result = await task.result({ timeoutMs: 20_000 });
+    const out = result.outputs?.[0];
+    expect(out?.uri).toMatch(/^\/v1\/blobs\/sha256:[0-9a-f]{64}$/);
+    const got = await client.outputBytes(out!);
+    expect(got).toEqual(new Uint8Array(bytes));
+  });
+});
+
+describe('errors', () => {
+  it('names the missing field of an invalid envelope (400)', async () => {
+    const bad = { ...envelope('sdk-bad-1', 'sum'), op: '' };
+    await expect(client.submit(bad)).rejects.toMatchObject({
+      code: 'MISSING_FIELD',
+      status: 400,
+      field: 'op',
+    });
+  });
+
+  it('refuses a bad key (401) and hides other tenants’ tasks (404)', async () => {
+    const wrong = new FlockClient({ url: env.url, apiKey: 'nope', WebSocket });
+    await expect(wrong.checkKey()).rejects.toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
+    await client.submit(envelope('sdk-tenant-1', 'sum'));
+    const other = new FlockClient({ url: env.url, apiKey: OTHER_KEY, WebSocket });
+    await expect(other.getTask('sdk-tenant-1')).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404 });
+  });
+
+  it('reports a failed task as TASK_FAILED with its failure code', async () => {
+    const task = await client.submit(envelope('sdk-fail-1', 'fail'));
+    const error = await task.result({ timeoutMs: 20_000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'TASK_FAILED',
+      failure: { code: 'EXECUTION_ERROR', message: 'the kernel trapped' },
+    });
+    await expect(task.result({ wait: false })).rejects.toMatchObject({ status: 409 });
+  });
+
+  it('cancels a running task on its worker; a second cancel is ALREADY_FINISHED', async () => {
+    const task = await client.submit(envelope('sdk-slow-1', 'slow'));
+    await expect.poll(() => env.running.has('sdk-slow-1')).toBe(true);
+    const view = await task.cancel();
+    expect(view.state).toBe('cancelled');
+    await expect.poll(() => env.running.has('sdk-slow-1')).toBe(false);
+    await expect(task.result()).rejects.toMatchObject({ code: 'TASK_CANCELLED' });
+    await expect(task.cancel()).rejects.toMatchObject({ code: 'ALREADY_FINISHED', status: 409 });
+  });
+});
+
+describe('map, modules, workers, stats', () => {
+  it('uploads a module content-addressed', async () => {
+    const bytes = new TextEncoder().encode('@compute @workgroup_size(1) fn main() {}');
+    const ref = await client.uploadModule(bytes, 'wgsl');
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    expect(ref).toEqual({ hash: `sha256:${hex}`, size: bytes.length, uri: `flock:sha256:${hex}` });
+  });
+
+  it('maps a module over inputs with bounded concurrency, in input order, with progress', async () => {
+    const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+    const inputs = [[1], [2, 2], [3, 3, 3], 'abc', [9], [0, 255]].map((i) =>
+      typeof i === 'string' ? i : new Uint8Array(i),
+    );
+    const progress: MapProgress[] = [];
+    const outcomes = await client.map(wasm, inputs, {
+      concurrency: 2,
+      campaignId: 'sdk-map-1',
+      onProgress: (p) => progress.push(p),
+    });
+    expect(outcomes.map((o) => [o.index, o.taskId, o.state, o.result?.outputs?.[0]?.inline_json])).toEqual([
+      [0, 'sdk-map-1-0', 'succeeded', '1'],
+      [1, 'sdk-map-1-1', 'succeeded', '4'],
+      [2, 'sdk-map-1-2', 'succeeded', '9'],
+      [3, 'sdk-map-1-3', 'succeeded', String(97 + 98 + 99)],
+      [4, 'sdk-map-1-4', 'succeeded', '9'],
+      [5, 'sdk-map-1-5', 'succeeded', '255'],
+    ]);
+    expect(Math.max(...progress.map((p) => p.inFlight))).toBeLessThanOrEqual(2);
+    expect(env.maxRunning()).toBeLessThanOrEqual(4);
+    expect(progress.at(-1)).toEqual({
+      total: 6,
+      submitted: 6,
+      inFlight: 0,
+      succeeded: 6,
+      failed: 0,
+      cancelled: 0,
+      done: 6,
+    });
+    const campaign = await client.campaign('sdk-map-1');
+    expect(campaign.tasks.map((t) => t.task_id).sort()).toEqual(outcomes.map((o) => o.taskId).sort());
+    expect(campaign.counts?.succeeded).toBe(6);
+  });
+
+  it('lists the volunteer and the stats', async () => {
+    const workers = await client.workers();
+    const sim = workers.find((w) => w.worker_id === env.volunteer.workerId);
+    expect(sim).toMatchObject({
+      connected: true,
+      capability: { cpu_cores: 4, labels: { browser: 'flock-sim' } },
+    });
+    const stats = await client.stats();
+    expect(stats.workers).toBe(1);
+    expect(stats.queue_depth).toBe(0);
+    expect(typeof stats.latency_ms.p95).toBe('number');
+  });
+});

@@ -1,0 +1,98 @@
+// A real coordinator (in-process, SQLite in a temp dir, port 0) with one simulated volunteer
+// speaking the real worker protocol. The volunteer's runner picks its behaviour by `op`:
+//   sum (default)  outputs `sum` (JSON) of the input bytes
+//   echo           outputs the first input back (large ones go to a blob)
+//   fail           fails with EXECUTION_ERROR
+//   gated          waits for `release(task_id)`, reports progress 25/50/75, then sums
+//   slow           reports 10 % and runs until cancelled
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
+import { echoRunner, type SimRunner, SimulatedVolunteer, sumRunner } from '@flock/coordinator/sim';
+
+export const KEY = 'key-acme';
+export const OTHER_KEY = 'key-other';
+
+export interface TestCoordinator {
+  url: string;
+  coordinator: RunningCoordinator;
+  volunteer: SimulatedVolunteer;
+  /** Lets a `gated` task go on. */
+  release(taskId: string): void;
+  /** Task ids of jobs the volunteer is running right now, and the most it ever ran at once. */
+  running: Set<string>;
+  maxRunning: () => number;
+  close(): Promise<void>;
+}
+
+export async function startTestCoordinator(): Promise<TestCoordinator> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'flock-client-'));
+  const coordinator = await startCoordinator({
+    port: 0,
+    dataDir,
+    apiKeys: new Map([
+      [KEY, 'acme'],
+      [OTHER_KEY, 'other'],
+    ]),
+    logLevel: 'silent',
+  });
+  const gates = new Map<string, () => void>();
+  const opened = new Map<string, Promise<void>>();
+  const gate = (taskId: string): Promise<void> => {
+    let promise = opened.get(taskId);
+    if (promise === undefined) {
+      promise = new Promise<void>((resolve) => gates.set(taskId, resolve));
+      opened.set(taskId, promise);
+    }
+    return promise;
+  };
+  const running = new Set<string>();
+  let maxRunning = 0;
+  const runner: SimRunner = async (job) => {
+    const taskId = job.assignment.task_id ?? '';
+    running.add(taskId);
+    maxRunning = Math.max(maxRunning, running.size);
+    try {
+      switch (job.assignment.envelope?.op) {
+        case 'echo':
+          return echoRunner(job);
+        case 'fail':
+          return { failure: { code: 'EXECUTION_ERROR', message: 'the kernel trapped', retryable: false } };
+        case 'gated':
+          await gate(taskId);
+          for (const pct of [25, 50, 75]) job.progress(pct);
+          return sumRunner(job);
+        case 'slow':
+          job.progress(10);
+          await new Promise((resolve) => job.signal.addEventListener('abort', resolve, { once: true }));
+          return { failure: { code: 'CANCELLED', message: 'cancelled', retryable: false } };
+        default:
+          return sumRunner(job);
+      }
+    } finally {
+      running.delete(taskId);
+    }
+  };
+  const volunteer = await SimulatedVolunteer.connect({
+    url: coordinator.url,
+    run: runner,
+    capability: { cpu_slots: 4 },
+  });
+  return {
+    url: coordinator.url,
+    coordinator,
+    volunteer,
+    running,
+    maxRunning: () => maxRunning,
+    release: (taskId) => {
+      void gate(taskId);
+      gates.get(taskId)?.();
+    },
+    close: async () => {
+      await volunteer.close();
+      await coordinator.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

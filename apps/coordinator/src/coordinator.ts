@@ -335,7 +335,7 @@ export class Coordinator {
   /** Why a queued task waits, or undefined when it is not queued in this process. */
   waitingReason(uid: number): string | undefined {
     const task = this.open.get(uid);
-    if (!task || task.state !== 'queued') return undefined;
+    if (task?.state !== 'queued') return undefined;
     if (task.notBeforeMs > Date.now() && !this.scheduler.has(uid)) {
       return `retry backoff until ${new Date(task.notBeforeMs).toISOString()}`;
     }

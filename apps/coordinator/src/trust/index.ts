@@ -1,0 +1,46 @@
+export { adapterClassOf, DEFAULT_DEVICE_WEIGHTS, type DeviceClass, deviceClassOf } from './adapter-class.ts';
+export {
+  BuiltinKnownAnswers,
+  DEFAULT_CHECKS,
+  type DefaultCheck,
+  type KnownAnswer,
+  type KnownAnswerRequest,
+  type KnownAnswerSource,
+  mimicTaskId,
+  moduleKeyOf,
+  type ReferenceOp,
+  type ReferenceOps,
+} from './known-answers.ts';
+export { MemoryTrustStore } from './memory-trust-store.ts';
+export { digestOutputs, outputsOf, type ReplicaOutput, type ResultDigest, sameResult, sha256Of } from './result-digest.ts';
+export {
+  type CheckVerdict,
+  type IssuedCheck,
+  type StandingView,
+  TrustEngine,
+  type TrustEngineOptions,
+  type Verdict,
+  type VerificationStatus,
+  type WorkerRef,
+} from './trust-engine.ts';
+export { TrustError, type TrustErrorCode } from './trust-error.ts';
+export type {
+  AcceptedBy,
+  ReplicaRecord,
+  ReplicaStatus,
+  Reputation,
+  ResultGroup,
+  SpotCheckRecord,
+  TaskVerification,
+  TrustStore,
+  UnconfirmedResult,
+  VerificationState,
+  WorkerStanding,
+} from './trust-store.ts';
+export {
+  DEFAULT_POLICY_DEFAULTS,
+  type PolicyDefaults,
+  REPLICA_CEILING,
+  type ResolvedPolicy,
+  resolvePolicy,
+} from './verification-policy.ts';

@@ -1,0 +1,173 @@
+import type { Capability } from '@flock/protocol';
+import { describe, expect, test } from 'vitest';
+import { unmetRequirement } from '../src/matching.ts';
+import { type SchedTask, Scheduler, type SchedWorker } from '../src/scheduler.ts';
+
+const CPU: Capability = {
+  wasm: true,
+  cpu_slots: 1,
+  cross_origin_isolated: true,
+  cpu_cores: 4,
+  memory_mb: 2048,
+};
+const GPU: Capability = {
+  ...CPU,
+  webgpu: true,
+  gpu_slots: 1,
+  gpu: {
+    backend: 'webgpu',
+    vendor: 'google',
+    architecture: 'swiftshader',
+    features: ['shader-f16', 'timestamp-query'],
+  },
+};
+
+function worker(id: string, capability: Capability, extra: Partial<SchedWorker> = {}): SchedWorker {
+  return {
+    workerId: id,
+    capability,
+    cachedModules: new Set(),
+    runningCpu: 0,
+    runningGpu: 0,
+    maxSlots: 32,
+    reliability: 0.5,
+    blocked: false,
+    ...extra,
+  };
+}
+
+let uid = 0;
+function task(extra: Partial<SchedTask> = {}): SchedTask {
+  return {
+    uid: ++uid,
+    tenant: 'a',
+    priority: 0,
+    deadlineAtMs: undefined,
+    min: { wasm: true },
+    preferred: undefined,
+    moduleHash: undefined,
+    gpu: false,
+    queuedAtMs: 0,
+    ...extra,
+  };
+}
+
+describe('requirements.min', () => {
+  test('feature names match with - or _, limits are minimums, strings match', () => {
+    expect(unmetRequirement(GPU, { gpu: { features: ['shader_f16'] } })).toBeUndefined();
+    expect(unmetRequirement(GPU, { gpu: { features: ['SHADER-F16'] } })).toBeUndefined();
+    expect(unmetRequirement(CPU, { webgpu: true })).toBe('requirements.min.webgpu');
+    expect(unmetRequirement(GPU, { gpu: { features: ['subgroups'] } })).toBe(
+      'requirements.min.gpu.features subgroups',
+    );
+    expect(unmetRequirement(GPU, { gpu: { vendor: 'nvidia' } })).toBe('requirements.min.gpu.vendor = nvidia');
+    expect(unmetRequirement(GPU, { gpu: { limits: [{ name: 'maxBufferSize', value: 1 }] } })).toBe(
+      'requirements.min.gpu.limits maxBufferSize >= 1',
+    );
+    expect(unmetRequirement(CPU, { cpu_cores: 8 })).toBe('requirements.min.cpu_cores >= 8');
+    expect(unmetRequirement(CPU, { memory_mb: 2048 })).toBeUndefined();
+  });
+
+  test('a task only goes to a worker that meets requirements.min', () => {
+    const s = new Scheduler();
+    const t = task({ min: { webgpu: true, gpu: { features: ['shader_f16'] } }, gpu: true });
+    s.enqueue(t);
+    const cpu = worker('cpu', { ...CPU, cpu_slots: 4 });
+    expect(s.assign([cpu])).toEqual([]);
+    expect(s.waitingReason(t, [cpu])).toBe('no connected worker meets requirements.min.webgpu (1 connected)');
+    const gpu = worker('gpu', GPU);
+    expect(s.assign([cpu, gpu]).map((p) => [p.task.uid, p.worker.workerId])).toEqual([[t.uid, 'gpu']]);
+    expect(gpu.runningGpu).toBe(1);
+  });
+
+  test('tabs without cross-origin isolation get no work that needs SharedArrayBuffer', () => {
+    const s = new Scheduler();
+    const t = task({ min: { wasm: true, wasm_threads: true } });
+    s.enqueue(t);
+    const plain = worker('plain', { ...CPU, wasm_threads: true, cross_origin_isolated: false });
+    expect(s.assign([plain])).toEqual([]);
+    expect(s.waitingReason(t, [plain])).toContain('SharedArrayBuffer');
+    expect(s.assign([worker('iso', { ...CPU, wasm_threads: true })]).length).toBe(1);
+  });
+});
+
+describe('slots', () => {
+  test('never more than the free slots; paused workers get nothing', () => {
+    const s = new Scheduler();
+    for (let i = 0; i < 5; i++) s.enqueue(task());
+    const w = worker('w', { ...CPU, cpu_slots: 2 }, { runningCpu: 1 });
+    expect(s.assign([w])).toHaveLength(1);
+    expect(s.assign([w])).toHaveLength(0);
+    const paused = worker('p', { ...CPU, cpu_slots: 4, paused: true });
+    expect(s.assign([paused])).toHaveLength(0);
+    expect(s.waitingReason(task(), [paused])).toBe('all 1 eligible workers are paused');
+    const capped = worker('c', { ...CPU, cpu_slots: 100 }, { maxSlots: 2 });
+    expect(s.assign([capped])).toHaveLength(2);
+  });
+});
+
+describe('ordering', () => {
+  test('higher priority first, then earliest deadline, then arrival', () => {
+    const s = new Scheduler();
+    const low = task({ priority: 0 });
+    const highLate = task({ priority: 5, deadlineAtMs: 9000 });
+    const highEarly = task({ priority: 5, deadlineAtMs: 1000 });
+    const highNone = task({ priority: 5 });
+    for (const t of [low, highLate, highEarly, highNone]) s.enqueue(t);
+    const order: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const w = worker(`w${i}`, CPU);
+      order.push(...s.assign([w]).map((p) => p.task.uid));
+    }
+    expect(order).toEqual([highEarly.uid, highLate.uid, highNone.uid, low.uid]);
+  });
+
+  test('fair share: tenants alternate although one queued far more first', () => {
+    const s = new Scheduler();
+    const a = Array.from({ length: 6 }, () => task({ tenant: 'a' }));
+    const b = Array.from({ length: 3 }, () => task({ tenant: 'b' }));
+    for (const t of [...a, ...b]) s.enqueue(t);
+    const w = worker('w', { ...CPU, cpu_slots: 6 });
+    const picked = s.assign([w]).map((p) => p.task.tenant);
+    expect(picked).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+  });
+
+  test('fair share counts running tasks: the tenant with fewer running goes first', () => {
+    const s = new Scheduler();
+    s.setRunning('a', 3);
+    s.enqueue(task({ tenant: 'a', priority: 10 }));
+    const bTask = task({ tenant: 'b', priority: -10 });
+    s.enqueue(bTask);
+    expect(s.assign([worker('w', CPU)]).map((p) => p.task.uid)).toEqual([bTask.uid]);
+  });
+});
+
+describe('scoring', () => {
+  test('preferred fields, cached module and reliability pick the worker', () => {
+    const s = new Scheduler();
+    const t1 = task({ preferred: { wasm_simd: true } });
+    s.enqueue(t1);
+    const plain = worker('plain', CPU);
+    const simd = worker('simd', { ...CPU, wasm_simd: true });
+    expect(s.assign([plain, simd])[0]?.worker.workerId).toBe('simd');
+
+    const t2 = task({ moduleHash: 'sha256:m' });
+    s.enqueue(t2);
+    const cached = worker('cached', CPU, { cachedModules: new Set(['sha256:m']) });
+    expect(s.assign([worker('cold', CPU), cached])[0]?.worker.workerId).toBe('cached');
+
+    s.enqueue(task());
+    const flaky = worker('flaky', CPU, { reliability: 0.1 });
+    const solid = worker('solid', CPU, { reliability: 0.9 });
+    expect(s.assign([flaky, solid])[0]?.worker.workerId).toBe('solid');
+  });
+
+  test('removed tasks are skipped', () => {
+    const s = new Scheduler();
+    const t = task();
+    s.enqueue(t);
+    expect(s.remove(t.uid)).toBe(true);
+    expect(s.assign([worker('w', CPU)])).toEqual([]);
+    expect(s.size).toBe(0);
+  });
+});

@@ -1,0 +1,208 @@
+// The Store contract: every implementation (SQLite now, PostgreSQL later) must pass these.
+// Call `describeStoreContract(name, factory)` from a test file; the factory makes an empty store.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { NewTask, Store } from '../src/store.ts';
+
+export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+
+function newTask(taskId: string, over: Partial<NewTask> = {}): NewTask {
+  return {
+    tenant: 'a',
+    taskId,
+    campaignId: undefined,
+    op: 'sum',
+    moduleKind: 'builtin',
+    contentHash: `hash-${taskId}`,
+    envelope: new Uint8Array([1, 2, 3]),
+    priority: 0,
+    deadlineAtMs: undefined,
+    maxRetries: 2,
+    createdAtMs: 1000,
+    ...over,
+  };
+}
+
+export function describeStoreContract(name: string, factory: StoreFactory): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    test('insert is idempotent on (tenant, task_id) and refuses other content', async () => {
+      const [first] = await store.insertTasks([newTask('t1')]);
+      expect(first?.kind).toBe('created');
+      const [again] = await store.insertTasks([newTask('t1')]);
+      expect(again?.kind).toBe('existing');
+      const [other] = await store.insertTasks([newTask('t1', { contentHash: 'different' })]);
+      expect(other).toEqual({ kind: 'conflict', taskId: 't1' });
+      // Another tenant may use the same id.
+      const [b] = await store.insertTasks([newTask('t1', { tenant: 'b' })]);
+      expect(b?.kind).toBe('created');
+      expect((await store.getTask('a', 't1'))?.state).toBe('queued');
+      expect(await store.getTask('c', 't1')).toBeUndefined();
+    });
+
+    test('a batch with a conflict inserts nothing', async () => {
+      await store.insertTasks([newTask('t1')]);
+      const out = await store.insertTasks([newTask('t2'), newTask('t1', { contentHash: 'x' })]);
+      expect(out.map((o) => o.kind)).toEqual(['skipped', 'conflict']);
+      expect(await store.getTask('a', 't2')).toBeUndefined();
+    });
+
+    test('lease, complete once: a second completion or a stale lease is refused', async () => {
+      const [created] = await store.insertTasks([newTask('t1')]);
+      const uid = created!.kind === 'created' ? created!.task.uid : -1;
+      const lease = {
+        taskUid: uid,
+        leaseId: 'l1',
+        attempt: 1,
+        workerId: 'w1',
+        startedAtMs: 2000,
+        expiresAtMs: 9000,
+      };
+      expect(await store.startLeases([lease])).toEqual([true]);
+      expect(await store.startLeases([{ ...lease, leaseId: 'l2' }])).toEqual([false]);
+      const done = {
+        taskUid: uid,
+        leaseId: 'l1',
+        result: new Uint8Array([9]),
+        executor: 'sim',
+        durationMs: 5,
+        nowMs: 3000,
+      };
+      expect(await store.completeTask({ ...done, leaseId: 'other' })).toBe(false);
+      expect(await store.completeTask(done)).toBe(true);
+      expect(await store.completeTask(done)).toBe(false);
+      const task = await store.getTaskByUid(uid);
+      expect(task).toMatchObject({ state: 'succeeded', attempts: 1, executor: 'sim', durationMs: 5 });
+      expect([...(task?.result ?? [])]).toEqual([9]);
+      expect(await store.getAttempt('l1')).toMatchObject({
+        outcome: 'succeeded',
+        endedAtMs: 3000,
+        workerId: 'w1',
+      });
+      const trail = await store.auditTrail(uid);
+      expect(trail.map((a) => a.toState)).toEqual(['queued', 'running', 'succeeded']);
+      expect(trail.filter((a) => a.toState === 'succeeded')).toHaveLength(1);
+    });
+
+    test('endAttempt requeues (with backoff) or fails; the stale lease is then refused', async () => {
+      const [created] = await store.insertTasks([newTask('t1')]);
+      const uid = created!.kind === 'created' ? created!.task.uid : -1;
+      await store.startLeases([
+        { taskUid: uid, leaseId: 'l1', attempt: 1, workerId: 'w1', startedAtMs: 1, expiresAtMs: 2 },
+      ]);
+      const requeue = {
+        taskUid: uid,
+        leaseId: 'l1',
+        outcome: 'failed' as const,
+        code: 'TIMEOUT',
+        message: 'slow',
+        requeueAtMs: 5000,
+        countsAsFailure: true,
+        nowMs: 10,
+      };
+      expect(await store.endAttempt(requeue)).toBe(true);
+      expect(await store.endAttempt(requeue)).toBe(false);
+      expect(await store.getTaskByUid(uid)).toMatchObject({
+        state: 'queued',
+        failures: 1,
+        notBeforeMs: 5000,
+      });
+      await store.startLeases([
+        { taskUid: uid, leaseId: 'l2', attempt: 2, workerId: 'w2', startedAtMs: 20, expiresAtMs: 30 },
+      ]);
+      expect(
+        await store.endAttempt({
+          ...requeue,
+          leaseId: 'l2',
+          requeueAtMs: undefined,
+          taskCode: 'RETRIES_EXHAUSTED',
+          nowMs: 40,
+        }),
+      ).toBe(true);
+      expect(await store.getTaskByUid(uid)).toMatchObject({
+        state: 'failed',
+        failureCode: 'RETRIES_EXHAUSTED',
+        attempts: 2,
+      });
+      expect((await store.listAttempts(uid)).map((a) => [a.leaseId, a.outcome, a.code])).toEqual([
+        ['l1', 'failed', 'TIMEOUT'],
+        ['l2', 'failed', 'TIMEOUT'],
+      ]);
+    });
+
+    test('cancel from queued and running; finished tasks stay finished', async () => {
+      const out = await store.insertTasks([newTask('q'), newTask('r')]);
+      const [q, r] = out.map((o) => (o.kind === 'created' ? o.task.uid : -1));
+      await store.startLeases([
+        { taskUid: r!, leaseId: 'lr', attempt: 1, workerId: 'w', startedAtMs: 1, expiresAtMs: 2 },
+      ]);
+      expect(await store.cancelTask(q!, 'why', 5)).toBe('queued');
+      expect(await store.cancelTask(r!, 'why', 5)).toBe('running');
+      expect(await store.cancelTask(r!, 'why', 6)).toBeUndefined();
+      expect(await store.getAttempt('lr')).toMatchObject({ outcome: 'cancelled' });
+      expect(await store.failQueued(q!, 'DEADLINE_EXCEEDED', 'late', 7)).toBe(false);
+    });
+
+    test('queries: open tasks, counts, lists with cursor and filters', async () => {
+      await store.insertTasks([
+        newTask('a1', { campaignId: 'c1' }),
+        newTask('a2', { campaignId: 'c1' }),
+        newTask('a3'),
+        newTask('b1', { tenant: 'b' }),
+      ]);
+      const a2 = await store.getTask('a', 'a2');
+      await store.failQueued(a2!.uid, 'DEADLINE_EXCEEDED', 'late', 9);
+      expect((await store.openTasks()).map((t) => t.taskId)).toEqual(['a1', 'a3', 'b1']);
+      expect(await store.countByState('a', 'c1')).toEqual({
+        queued: 1,
+        running: 0,
+        succeeded: 0,
+        failed: 1,
+        cancelled: 0,
+      });
+      expect((await store.stateCounts()).queued).toBe(3);
+      const page1 = await store.listTasks('a', { limit: 2 });
+      expect(page1.map((t) => t.taskId)).toEqual(['a1', 'a2']);
+      const page2 = await store.listTasks('a', { limit: 2, afterUid: page1[1]!.uid });
+      expect(page2.map((t) => t.taskId)).toEqual(['a3']);
+      expect((await store.listTasks('a', { limit: 10, state: 'failed' })).map((t) => t.taskId)).toEqual([
+        'a2',
+      ]);
+    });
+
+    test('workers, blobs and meta', async () => {
+      await store.upsertWorker({
+        workerId: 'w1',
+        sessionHash: 'h1',
+        createdAtMs: 1,
+        lastSeenMs: 1,
+        tasksSucceeded: 0,
+        tasksFailed: 0,
+      });
+      await store.countWorkerOutcome('w1', true);
+      await store.countWorkerOutcome('w1', false);
+      expect(await store.findWorkerBySession('h1')).toMatchObject({
+        workerId: 'w1',
+        tasksSucceeded: 1,
+        tasksFailed: 1,
+      });
+      expect(await store.findWorkerBySession('nope')).toBeUndefined();
+      await store.recordBlob('sha256:aa', 'a', 'output', 3, 1);
+      expect(await store.blobVisible('sha256:aa', 'a')).toBe(true);
+      expect(await store.blobVisible('sha256:aa', 'b')).toBe(false);
+      expect(await store.isModule('sha256:aa')).toBe(false);
+      await store.recordBlob('sha256:bb', 'b', 'module', 3, 1);
+      expect(await store.isModule('sha256:bb')).toBe(true);
+      await store.setMeta('k', 'v');
+      expect(await store.getMeta('k')).toBe('v');
+    });
+  });
+}

@@ -1,0 +1,155 @@
+// The `flock` CLI against a real coordinator: commands run in-process through `main` (exact
+// stdout and exit codes), and once through the real bin (`npx flock`) to check the wiring.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliIo, main } from '../src/cli/main.ts';
+import { KEY, startTestCoordinator, type TestCoordinator } from './support/test-coordinator.ts';
+
+let env: TestCoordinator;
+let dir: string;
+
+beforeAll(async () => {
+  env = await startTestCoordinator();
+  dir = await mkdtemp(join(tmpdir(), 'flock-cli-'));
+});
+
+afterAll(async () => {
+  await env?.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+async function flock(args: string[], options: { key?: string; stdin?: string; tty?: boolean } = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    stderrIsTTY: options.tty ?? false,
+    env: { FLOCK_URL: env.url, FLOCK_API_KEY: options.key ?? KEY },
+    readStdin: async () => options.stdin ?? '',
+  };
+  const code = await main(args, io);
+  return { code, stdout: out.join(''), stderr: err.join('') };
+}
+
+function envelopeJson(taskId: string, op: string, base64 = 'AQID') {
+  return JSON.stringify({
+    task_id: taskId,
+    op,
+    module: { kind: 'wasm', uri: `flock:sha256:${'0'.repeat(64)}`, hash: `sha256:${'0'.repeat(64)}` },
+    requirements: { min: { wasm: true } },
+    inputs: [{ name: 'input', content_type: 'application/octet-stream', inline_bytes: base64 }],
+  });
+}
+
+describe('flock CLI', () => {
+  it('submit --wait --json follows the task to the end and exits 0', async () => {
+    const file = join(dir, 'sum.json');
+    await writeFile(file, envelopeJson('cli-sum-1', 'sum'));
+    const run = await flock(['submit', file, '--wait', '--json']);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      task_id: 'cli-sum-1',
+      state: 'succeeded',
+      result_available: true,
+    });
+  });
+
+  it('status, result (stdout and --out) and --json output', async () => {
+    const status = await flock(['status', 'cli-sum-1']);
+    expect(status.code).toBe(0);
+    expect(status.stdout.split('\n')[0]).toBe('cli-sum-1  succeeded  op=sum  module=wasm');
+    const result = await flock(['result', 'cli-sum-1']);
+    expect(result).toEqual({ code: 0, stdout: 'sum: 6\nsummary sum=6 bytes=3\n', stderr: '' });
+    const out = join(dir, 'out');
+    expect((await flock(['result', 'cli-sum-1', '--out', out])).code).toBe(0);
+    expect(await readFile(join(out, 'sum'), 'utf8')).toBe('6');
+    const json = await flock(['result', 'cli-sum-1', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      task_id: 'cli-sum-1',
+      outputs: [{ name: 'sum', content_type: 'application/json', inline_json: '6' }],
+    });
+  });
+
+  it('submit from stdin, then cancel the running task; cancelling again exits 2 (ALREADY_FINISHED)', async () => {
+    const submitted = await flock(['submit', '-'], { stdin: envelopeJson('cli-slow-1', 'slow') });
+    expect(submitted.code).toBe(0);
+    await expect.poll(() => env.running.has('cli-slow-1')).toBe(true);
+    const cancelled = await flock(['cancel', 'cli-slow-1', '--json']);
+    expect(cancelled.code).toBe(0);
+    expect(JSON.parse(cancelled.stdout)).toMatchObject({ task_id: 'cli-slow-1', state: 'cancelled' });
+    const again = await flock(['cancel', 'cli-slow-1']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/^flock: ALREADY_FINISHED: /);
+  });
+
+  it('exits 1 for a failed task, 3 for a bad key, 4 for an unknown task', async () => {
+    const failed = await flock(['submit', '-', '--wait'], { stdin: envelopeJson('cli-fail-1', 'fail') });
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain('failure EXECUTION_ERROR: the kernel trapped');
+    const result = await flock(['result', 'cli-fail-1', '--wait']);
+    expect(result.code).toBe(1);
+    const badKey = await flock(['status', 'cli-sum-1'], { key: 'wrong' });
+    expect(badKey.code).toBe(3);
+    expect(badKey.stderr).toMatch(/^flock: UNAUTHENTICATED: the API key was refused/);
+    const missing = await flock(['status', 'no-such-task', '--json']);
+    expect(missing.code).toBe(4);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
+  it('map runs one task per input file with a progress bar on a terminal, and writes outputs', async () => {
+    const wasm = join(dir, 'mod.wasm');
+    await writeFile(wasm, new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+    const inputs = [1, 2, 3].map((n) => join(dir, `in-${n}.bin`));
+    await Promise.all(inputs.map((path, i) => writeFile(path, new Uint8Array(i + 1).fill(i + 1))));
+    const out = join(dir, 'map-out');
+    const run = await flock(
+      ['map', '--wasm', wasm, '--concurrency', '2', '--campaign', 'cli-map-1', '--out', out, ...inputs],
+      { tty: true },
+    );
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      [
+        `cli-map-1-0  succeeded  ${inputs[0]}`,
+        `cli-map-1-1  succeeded  ${inputs[1]}`,
+        `cli-map-1-2  succeeded  ${inputs[2]}`,
+        '3/3 succeeded',
+        '',
+      ].join('\n'),
+    );
+    expect(run.stderr).toContain('[........................]   0%  0/3 done');
+    expect(run.stderr).toContain('[########################] 100%  3/3 done');
+    expect(await readFile(join(out, 'in-3.bin.sum'), 'utf8')).toBe('9');
+  });
+
+  it('workers --json lists the volunteer', async () => {
+    const run = await flock(['workers', '--json']);
+    expect(run.code).toBe(0);
+    const { workers } = JSON.parse(run.stdout) as {
+      workers: Array<{ worker_id: string; connected: boolean }>;
+    };
+    expect(workers).toContainEqual(
+      expect.objectContaining({ worker_id: env.volunteer.workerId, connected: true }),
+    );
+    const table = await flock(['workers']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^WORKER\s+CONNECTED\s+GPU\s+CORES\s+RUNNING\s+OK\s+FAILED$/);
+  });
+
+  it('runs as `npx flock` through the bin', async () => {
+    const root = resolve(import.meta.dirname, '../../..');
+    const { stdout } = await promisify(execFile)('npx', ['flock', 'status', 'cli-sum-1', '--json'], {
+      cwd: root,
+      env: { ...process.env, FLOCK_URL: env.url, FLOCK_API_KEY: KEY },
+    });
+    expect(JSON.parse(stdout)).toMatchObject({ task_id: 'cli-sum-1', state: 'succeeded' });
+    const failed = await promisify(execFile)('npx', ['flock', 'status', 'cli-sum-1'], {
+      cwd: root,
+      env: { ...process.env, FLOCK_URL: env.url, FLOCK_API_KEY: 'wrong' },
+    }).catch((error: { code: number }) => error);
+    expect((failed as { code: number }).code).toBe(3);
+  });
+});

@@ -6,7 +6,8 @@ export interface DecodeLimits {
   maxSegments: number;
   /**
    * Decoding work allowed per input byte: capnp-es charges one unit per pointer it follows, and
-   * Flock charges one per list element. Default 4, so a frame of n bytes costs at most about 4n.
+   * Flock charges one per list element and one per 8 bytes of text or data it reads (so aliased
+   * pointers cannot amplify a frame). Default 4, so a frame of n bytes costs at most about 4n.
    */
   traversalPerByte: number;
   /** Deepest struct nesting. Default 64 (capnp-es enforces none by default). */

@@ -264,8 +264,22 @@ export function encodeMessage<N extends StructName>(
 
 interface DecodeContext {
   limits: DecodeLimits;
-  /** Remaining element budget for lists (bounds work on zero-width list elements). */
+  /**
+   * Remaining work budget: one unit per list element (bounds zero-width list elements) and one
+   * per 8 bytes of text or data read.
+   */
   budget: number;
+}
+
+/**
+ * Charges text and data to the budget. capnp-es charges a pointer the same whatever it points
+ * at, so many pointers aliasing one large text would otherwise turn a small frame into gigabytes.
+ */
+function chargeBytes(ctx: DecodeContext, length: number, path: string): void {
+  ctx.budget -= Math.ceil(length / 8);
+  if (ctx.budget < 0) {
+    throw new ProtocolError('TRAVERSAL_LIMIT', 'text and data read exceed the decoding budget', path);
+  }
 }
 
 function toSafeNumber(value: bigint, path: string): number {
@@ -332,6 +346,7 @@ function decodeStruct(
         break;
       case 'json': {
         const text = source[f.name] as string;
+        chargeBytes(ctx, text.length, fieldPath);
         if (text !== '') {
           out[f.json] = parseJsonObject(
             text,
@@ -343,7 +358,9 @@ function decodeStruct(
       }
       case 'data':
         if (f.union !== undefined || call(source, `_has${cap(f.name)}`)) {
-          out[f.json] = (source[f.name] as { toUint8Array(): Uint8Array }).toUint8Array();
+          const bytes = (source[f.name] as { toUint8Array(): Uint8Array }).toUint8Array();
+          chargeBytes(ctx, bytes.length, fieldPath);
+          out[f.json] = bytes;
         }
         break;
       case 'map': {
@@ -360,6 +377,7 @@ function decodeStruct(
         const map: Record<string, string> = {};
         for (let i = 0; i < list.length; i++) {
           const kv = list.get(i);
+          chargeBytes(ctx, kv.key.length + kv.value.length, `${fieldPath}.${kv.key}`);
           if (FORBIDDEN_MAP_KEYS.has(kv.key)) {
             throw new ProtocolError(
               'FORBIDDEN_KEY',
@@ -391,6 +409,7 @@ function decodeStruct(
         const items: unknown[] = new Array(list.length);
         for (let i = 0; i < list.length; i++) {
           const item = list.get(i);
+          if (typeof item === 'string') chargeBytes(ctx, item.length, `${fieldPath}[${i}]`);
           items[i] =
             type.of.k === 'struct'
               ? decodeStruct(ctx, item as Accessors, type.of.s, depth + 1, `${fieldPath}[${i}]`)
@@ -407,6 +426,7 @@ function decodeStruct(
       }
       default: {
         const value = source[f.name];
+        if (typeof value === 'string') chargeBytes(ctx, value.length, fieldPath);
         // Enums always show (they have no unset state); other scalars only when not default.
         if (type.k === 'enum' || !isDefault(type, value)) out[f.json] = readScalar(type, value, fieldPath);
       }

@@ -21,6 +21,7 @@ import { visibleFields } from '../src/message-codec.ts';
 import { MessageArbitraries, ROOT_STRUCTS } from './support/arbitraries.ts';
 import { canonical } from './support/canonical.ts';
 import {
+  aliasPointerList,
   ELEMENT_SIZE,
   findListPointer,
   MAX_LIST_COUNT,
@@ -315,5 +316,25 @@ describe('decoding work is bounded by the input size', () => {
       decodeFrame(withListPointer(bytes, at, ELEMENT_SIZE.void, 100)),
     );
     expect(inside.code).toBe('MALFORMED_FRAME');
+  });
+
+  it('many pointers aliasing one large text cost their size: TRAVERSAL_LIMIT, not gigabytes', () => {
+    // 2,000 list elements all pointing at one 20 KB text would decode to 40 MB of strings from
+    // a 36 KB frame; the decoder charges text bytes against its budget.
+    const count = 2_000;
+    const big = 'y'.repeat(20_000);
+    const frame = makeFrame({ capability: { cached_modules: [big, ...Array<string>(count - 1).fill('a')] } });
+    const bytes = encodeFrame(frame);
+    const hostile = aliasPointerList(bytes, findListPointer(bytes, ELEMENT_SIZE.pointer, count), count);
+    const work = measureWork(() => decodeFrame(hostile));
+    expect(work.error).toBeInstanceOf(ProtocolError);
+    expect((work.error as ProtocolError).code).toBe('TRAVERSAL_LIMIT');
+    const field = (work.error as ProtocolError).field ?? '';
+    const index = Number(/^payload\.capability\.cached_modules\[(\d+)\]$/.exec(field)?.[1]);
+    // Stopped after a few dozen copies: the budget is 4 units a byte, one unit per 8 text bytes.
+    expect(index).toBeGreaterThan(1);
+    expect(index).toBeLessThanOrEqual(Math.ceil((8 * (64 + 4 * hostile.length)) / big.length));
+    // Without the aliasing, the same frame decodes.
+    expect(decodeFrame(bytes)).toStrictEqual(canonical('Frame', frame as never));
   });
 });

@@ -235,7 +235,7 @@ describe('modules and blobs', () => {
 
 describe('service endpoints', () => {
   test('healthz, metrics, stats, workers, pages with isolation headers', async () => {
-    expect(await (await fetch(`${c.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await c.api('/healthz', { key: null })).json()).toEqual({ status: 'ok' });
     const metrics = await (await fetch(`${c.url}/metrics`)).text();
     expect(metrics).toMatch(/flock_tasks\{state="queued"\} \d+/);
     expect(metrics).toContain('flock_assignment_latency_seconds_bucket');

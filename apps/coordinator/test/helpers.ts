@@ -8,10 +8,18 @@ import { type RunningCoordinator, startCoordinator } from '../src/start-coordina
 export const KEY_A = 'key-alpha-0123456789';
 export const KEY_B = 'key-bravo-0123456789';
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON bodies and assert on them
+export type Json = any;
+
+/** A fetch Response whose json() is typed loosely for assertions. */
+export interface JsonResponse extends Response {
+  json(): Promise<Json>;
+}
+
 export interface TestCoordinator extends RunningCoordinator {
   dataDir: string;
   /** fetch against the coordinator with tenant A's key (or `key`). */
-  api(path: string, init?: RequestInit & { key?: string | null; json?: unknown }): Promise<Response>;
+  api(path: string, init?: RequestInit & { key?: string | null; json?: unknown }): Promise<JsonResponse>;
   stop(): Promise<void>;
 }
 
@@ -44,7 +52,7 @@ export async function startTest(
         ...rest,
         headers,
         ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-      });
+      }) as Promise<JsonResponse>;
     },
     async stop() {
       await running.close();

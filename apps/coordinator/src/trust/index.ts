@@ -12,7 +12,14 @@ export {
   type ReferenceOps,
 } from './known-answers.ts';
 export { MemoryTrustStore } from './memory-trust-store.ts';
-export { digestOutputs, outputsOf, type ReplicaOutput, type ResultDigest, sameResult, sha256Of } from './result-digest.ts';
+export {
+  digestOutputs,
+  outputsOf,
+  type ReplicaOutput,
+  type ResultDigest,
+  sameResult,
+  sha256Of,
+} from './result-digest.ts';
 export {
   type CheckVerdict,
   type IssuedCheck,

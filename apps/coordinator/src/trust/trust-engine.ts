@@ -13,7 +13,12 @@ import type {
   VerificationState,
   WorkerStanding,
 } from './trust-store.ts';
-import { DEFAULT_POLICY_DEFAULTS, type PolicyDefaults, type ResolvedPolicy, resolvePolicy } from './verification-policy.ts';
+import {
+  DEFAULT_POLICY_DEFAULTS,
+  type PolicyDefaults,
+  type ResolvedPolicy,
+  resolvePolicy,
+} from './verification-policy.ts';
 
 /** A worker as the engine sees it: its identity and the adapter class the replica runs on. */
 export interface WorkerRef {
@@ -174,7 +179,10 @@ export class TrustEngine {
     this.maxCreditMs = options.maxCreditMs ?? 600_000;
     this.policyDefaults = options.policyDefaults ?? DEFAULT_POLICY_DEFAULTS;
     if (this.threshold < 1 || this.spotCheckRate < 0 || this.spotCheckRate > 1 || this.probationChecks < 0) {
-      throw new TrustError('INVALID_POLICY', 'trustThreshold ≥ 1, spotCheckRate in [0, 1], probationChecks ≥ 0');
+      throw new TrustError(
+        'INVALID_POLICY',
+        'trustThreshold ≥ 1, spotCheckRate in [0, 1], probationChecks ≥ 0',
+      );
     }
   }
 
@@ -189,7 +197,10 @@ export class TrustEngine {
    * Starts verifying a task (idempotent on `taskId`); throws INVALID_POLICY for a bad policy.
    * `moduleHash` is the reputation key of its module (`moduleKeyOf(envelope)`).
    */
-  open(taskId: string, task: { verification?: VerificationPolicy | undefined; moduleHash: string }): Promise<VerificationStatus> {
+  open(
+    taskId: string,
+    task: { verification?: VerificationPolicy | undefined; moduleHash: string },
+  ): Promise<VerificationStatus> {
     return this.serial(async () => {
       const existing = await this.store.getTask(taskId);
       if (existing) return this.statusOf(existing);
@@ -248,7 +259,8 @@ export class TrustEngine {
     return this.serial(async () => {
       const t = await this.task(taskId);
       const why = await this.refusal(t, worker);
-      if (why !== undefined) throw new TrustError('NOT_ELIGIBLE', `${worker.workerId} may not run ${taskId}: ${why}`);
+      if (why !== undefined)
+        throw new TrustError('NOT_ELIGIBLE', `${worker.workerId} may not run ${taskId}: ${why}`);
       let alone = false;
       if (t.policy.mode === 'adaptive' && !t.noAlone && t.target === 1 && !t.replicas.some(isActive)) {
         alone = await this.believedAlone(t.moduleHash, worker);
@@ -429,7 +441,8 @@ export class TrustEngine {
     return this.serial(async () => {
       const check = await this.store.getCheck(checkId);
       if (!check) throw new TrustError('UNKNOWN_CHECK', `no spot check ${checkId} is in flight`);
-      if (check.workerId !== workerId) throw new TrustError('NOT_ASSIGNED', `spot check ${checkId} is not ${workerId}'s`);
+      if (check.workerId !== workerId)
+        throw new TrustError('NOT_ASSIGNED', `spot check ${checkId} is not ${workerId}'s`);
       const passed = this.knownAnswers!.check(check.answer, outputs);
       await this.store.deleteCheck(checkId);
       const s = await this.standingOf(workerId);
@@ -490,7 +503,11 @@ export class TrustEngine {
       const s = await this.standingOf(workerId);
       const trusted = (await this.store.listReputations(workerId))
         .filter((r) => r.consecutiveValid >= this.threshold && s.vetted && !s.quarantined)
-        .map((r) => ({ moduleHash: r.moduleHash, adapterClass: r.adapterClass, consecutiveValid: r.consecutiveValid }));
+        .map((r) => ({
+          moduleHash: r.moduleHash,
+          adapterClass: r.adapterClass,
+          consecutiveValid: r.consecutiveValid,
+        }));
       return {
         workerId,
         vetted: s.vetted,
@@ -516,7 +533,11 @@ export class TrustEngine {
     return (await this.store.getStanding(workerId)) ?? newStanding(workerId, this.now());
   }
 
-  private async reputationOf(workerId: string, moduleHash: string, adapterClass: string): Promise<Reputation> {
+  private async reputationOf(
+    workerId: string,
+    moduleHash: string,
+    adapterClass: string,
+  ): Promise<Reputation> {
     return (
       (await this.store.getReputation(workerId, moduleHash, adapterClass)) ?? {
         workerId,
@@ -628,7 +649,15 @@ export class TrustEngine {
       valid.push(t.canonicalWorker);
     }
     const surplus = t.replicas.filter((r) => r.status === 'running').map((r) => r.workerId);
-    return { kind: 'accepted', by, canonicalWorker: t.canonicalWorker, digest: g.digest.hash, valid, invalid, surplus };
+    return {
+      kind: 'accepted',
+      by,
+      canonicalWorker: t.canonicalWorker,
+      digest: g.digest.hash,
+      valid,
+      invalid,
+      surplus,
+    };
   }
 
   /** Records a validated (or invalid) result of a replica: streak, counts and credit. */

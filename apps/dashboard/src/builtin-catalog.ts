@@ -126,8 +126,8 @@ export const BUILTIN_OPS: readonly CatalogOp[] = [
     params: [
       { name: 'width', type: 'u32', min: 1, doc: 'image width' },
       { name: 'height', type: 'u32', min: 1, doc: 'image height' },
-      { name: 'kw', type: 'u32', min: 1, max: 15, doc: 'kernel width, odd' },
-      { name: 'kh', type: 'u32', min: 1, max: 15, doc: 'kernel height, odd' },
+      { name: 'kw', type: 'u32', min: 1, max: 31, doc: 'kernel width, odd' },
+      { name: 'kh', type: 'u32', min: 1, max: 31, doc: 'kernel height, odd' },
     ],
     example: {
       inputs: { image: '0 0 0 0 9 0 0 0 0', kernel: '0.111 0.111 0.111 0.111 0.111 0.111 0.111 0.111 0.111' },
@@ -156,7 +156,7 @@ export const BUILTIN_OPS: readonly CatalogOp[] = [
         name: 'offsets',
         dtype: 'u32',
         shape: ['count + 1'],
-        doc: 'message i is data[offsets[i] .. offsets[i + 1])',
+        doc: 'message i is data[offsets[i] .. offsets[i + 1]); non-decreasing, last <= bytes',
       },
     ],
     outputs: [{ name: 'digests', dtype: 'u8', shape: ['count', '32'], doc: 'the digests, in order' }],

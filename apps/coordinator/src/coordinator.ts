@@ -775,6 +775,16 @@ export class Coordinator {
     if (this.closed) return;
     const now = Date.now();
     try {
+      for (const w of this.workers.values()) {
+        // Backpressure: a worker whose socket is backed up gets nothing new until it drains.
+        // A worker silent for a whole lease period (no heartbeat, no frame) is not given more.
+        const blocked = w.link
+          ? w.link.bufferedAmount() > this.config.maxBufferedBytes ||
+            now - w.lastSeenMs >= this.config.leaseMs
+          : true;
+        if (w.blocked && !blocked) this.scheduleDispatch();
+        w.blocked = blocked;
+      }
       for (const lease of this.leases.expired(now)) await this.loseLease(lease, 'LEASE_EXPIRED', now);
       for (const uid of this.delayed.due(now)) {
         this.delayedCount -= 1;
@@ -785,12 +795,6 @@ export class Coordinator {
         }
       }
       for (const uid of this.deadlines.due(now)) await this.deadlineExceeded(uid, now);
-      for (const w of this.workers.values()) {
-        // Backpressure: a worker whose socket is backed up gets nothing new until it drains.
-        const blocked = w.link ? w.link.bufferedAmount() > this.config.maxBufferedBytes : true;
-        if (w.blocked && !blocked) this.scheduleDispatch();
-        w.blocked = blocked;
-      }
     } catch (err) {
       this.log.error({ err }, 'tick failed');
     }

@@ -144,6 +144,7 @@ export class WorkerHub {
         return;
       }
       const w = worker;
+      w.lastSeenMs = Date.now();
       if ('capability' in payload) this.coordinator.capability(w, payload.capability);
       else if ('heartbeat' in payload) {
         const hb = payload.heartbeat;

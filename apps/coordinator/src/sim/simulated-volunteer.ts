@@ -242,7 +242,14 @@ export class SimulatedVolunteer extends EventEmitter {
       if (!this.stalled)
         this.send({ cancel_ack: { task_id: cancel.task_id ?? '', lease_id: cancel.lease_id ?? '' } });
     } else if ('result_ack' in payload) {
-      const ack = payload.result_ack;
+      // Defaults are omitted on the wire: spell the ack out in full for listeners.
+      const raw = payload.result_ack;
+      const ack: ResultAck = {
+        task_id: raw.task_id ?? '',
+        lease_id: raw.lease_id ?? '',
+        accepted: raw.accepted === true,
+      };
+      if (raw.code) ack.code = raw.code;
       this.unacked.delete(ack.lease_id ?? '');
       this.acks.push(ack);
       this.emit('ack', ack);

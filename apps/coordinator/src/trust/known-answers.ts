@@ -73,29 +73,30 @@ export function moduleKeyOf(envelope: ComputeEnvelope): string {
   return `${envelope.module?.kind ?? 'unknown'}:${envelope.op ?? ''}`;
 }
 
-const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const HEX = '0123456789abcdef';
+const DIGITS = '0123456789';
 
 /**
- * A fresh id shaped like `like`: every hex digit replaced by a random hex digit, every other
- * letter or digit by a random one of the same kind, separators kept. So a worker cannot tell a
- * check from a real task by the form of its id. Without `like`, a random UUID v4.
+ * A fresh id shaped like `like`, so a worker cannot tell a check from a real task by the form of
+ * its id: split at separators (`-_.:/`), tokens of decimal or hex digits are redrawn with the same
+ * length and alphabet, a word keeps its letters but redraws a trailing run of digits
+ * (`job-7f3a9c21` → `job-0c5e1b97`, `t-123` → `t-804`). Without `like`, a random UUID v4.
  */
 export function mimicTaskId(like: string | undefined, random: () => number): string {
   const pick = (set: string) => set[Math.floor(random() * set.length)]!;
+  const draw = (set: string, n: number) => Array.from({ length: n }, () => pick(set)).join('');
   if (like === undefined || like.length === 0) {
-    const hex = (n: number) => Array.from({ length: n }, () => pick(HEX)).join('');
-    return `${hex(8)}-${hex(4)}-4${hex(3)}-${pick('89ab')}${hex(3)}-${hex(12)}`;
+    return `${draw(HEX, 8)}-${draw(HEX, 4)}-4${draw(HEX, 3)}-${pick('89ab')}${draw(HEX, 3)}-${draw(HEX, 12)}`;
   }
-  let out = '';
-  for (const ch of like) {
-    if (/[0-9a-f]/.test(ch)) out += pick(HEX);
-    else if (/[A-F]/.test(ch)) out += pick(HEX).toUpperCase();
-    else if (/[a-z]/.test(ch)) out += pick(ALNUM.slice(0, 26));
-    else if (/[A-Z]/.test(ch)) out += pick(ALNUM.slice(0, 26)).toUpperCase();
-    else out += ch;
-  }
-  return out;
+  return like
+    .split(/([-_.:/])/)
+    .map((token) => {
+      if (/^[0-9]+$/.test(token)) return draw(DIGITS, token.length);
+      if (/^[0-9a-f]+$/.test(token) && /[0-9]/.test(token)) return draw(HEX, token.length);
+      if (/^[0-9A-F]+$/.test(token) && /[0-9]/.test(token)) return draw(HEX, token.length).toUpperCase();
+      return token.replace(/[0-9]+$/, (digits) => draw(DIGITS, digits.length));
+    })
+    .join('');
 }
 
 function randomTensor(dtype: string, bytes: number, random: () => number): Uint8Array {

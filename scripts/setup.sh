@@ -3,7 +3,7 @@
 # the WASI C toolchain) and npm dependencies. Idempotent and quick when nothing is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-apt.sh capnproto chromium clang lld wasi-libc postgresql
+bash scripts/ensure-apt.sh capnproto chromium clang lld wasi-libc libclang-rt-14-dev-wasm32 postgresql
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "flock: installing npm dependencies"
   # `npm install`, not `npm ci`: the lockfile records only this platform's optional binaries

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Compiles the C test and benchmark programs in fixtures/ to WebAssembly with Debian's clang, lld
+# and wasi-libc (sysroot /usr). Output: build/fixtures/*.wasm (never committed).
+#   WASI commands: clang --target=wasm32-wasi --sysroot=/usr -O2
+#   Kernel ABI:    clang --target=wasm32 -nostdlib, imported memory, no entry point
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=build/fixtures
+mkdir -p "$out"
+CC=${CC:-clang}
+wasi=(--target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-debug)
+for name in wasi-echo empty exit-code infinite-loop memory-bomb huge-output; do
+  "$CC" "${wasi[@]}" "fixtures/$name.c" -o "$out/$name.wasm"
+done
+# A module that imports a function no ABI provides: linking must leave the import undefined.
+"$CC" "${wasi[@]}" -Wl,--allow-undefined fixtures/forbidden-import.c -o "$out/forbidden-import.wasm"
+kernel=(--target=wasm32 -nostdlib -O3 -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base
+  -Wl,--strip-debug)
+"$CC" "${kernel[@]}" -msimd128 fixtures/kernel-poly.c -o "$out/kernel-poly-simd.wasm"
+"$CC" "${kernel[@]}" -mno-simd128 fixtures/kernel-poly.c -o "$out/kernel-poly-scalar.wasm"
+"$CC" "${kernel[@]}" fixtures/kernel-empty.c -o "$out/kernel-empty.wasm"
+echo "worker-web: built $(ls "$out" | wc -l) fixtures into $out"

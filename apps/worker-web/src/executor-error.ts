@@ -1,0 +1,50 @@
+// The failure codes an executor reports (contract A): every job failure crosses the thread and the
+// wire as `{ code, message, retryable }`, never as a stack trace (STYLE.md 7).
+
+/** Stable failure codes of the volunteer tab. */
+export type ExecutorErrorCode =
+  | 'TIMEOUT'
+  | 'MEMORY_LIMIT'
+  | 'OUTPUT_TOO_LARGE'
+  | 'INPUT_TOO_LARGE'
+  | 'HASH_MISMATCH'
+  | 'FORBIDDEN_IMPORT'
+  | 'SHADER_COMPILE'
+  | 'DEVICE_LOST'
+  | 'BUFFER_TOO_LARGE'
+  | 'UNSUPPORTED'
+  | 'EXECUTION_ERROR'
+  | 'CANCELLED';
+
+/** Codes worth another attempt elsewhere: the job did nothing wrong, this tab could not finish it. */
+const RETRYABLE: ReadonlySet<ExecutorErrorCode> = new Set(['TIMEOUT', 'DEVICE_LOST', 'CANCELLED']);
+
+/** A job failure with a stable code; `retryable` defaults from the code. */
+export class ExecutorError extends Error {
+  readonly code: ExecutorErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ExecutorErrorCode, message: string, retryable = RETRYABLE.has(code)) {
+    super(message);
+    this.name = 'ExecutorError';
+    this.code = code;
+    this.retryable = retryable;
+  }
+}
+
+/** The plain-object form of a failure that crosses postMessage and becomes a ComputeFailure. */
+export interface JobFailure {
+  ok: false;
+  code: ExecutorErrorCode;
+  message: string;
+  retryable: boolean;
+}
+
+/** Turns anything thrown inside an executor into a JobFailure; unknown errors are EXECUTION_ERROR. */
+export function toJobFailure(error: unknown): JobFailure {
+  if (error instanceof ExecutorError) {
+    return { ok: false, code: error.code, message: error.message, retryable: error.retryable };
+  }
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return { ok: false, code: 'EXECUTION_ERROR', message: message.slice(0, 500), retryable: false };
+}

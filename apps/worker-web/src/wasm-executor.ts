@@ -1,0 +1,344 @@
+// Runs `module.kind = "wasm"` jobs: the WASI preview1 command ABI (through
+// @bjorn3/browser_wasi_shim) and Flock's kernel ABI. Both are documented in ../README.md.
+// Checks happen in this order, and each stops the job before anything later runs:
+// input size -> hash (hash-wasm) -> imports -> memory ceiling -> compile -> instantiate -> run.
+import {
+  ConsoleStdout,
+  Directory,
+  type Fd,
+  File,
+  type Inode,
+  OpenFile,
+  PreopenDirectory,
+  WASI,
+  wasi as wasiDefs,
+} from '@bjorn3/browser_wasi_shim';
+import { ExecutorError } from './executor-error.ts';
+import type { JobOutput, JobSuccess, WasmJob } from './job.ts';
+import { sha256Ref, verifyModuleHash } from './module-hash.ts';
+import { capMemory, inspectWasm, type WasmModuleInfo } from './wasm-binary.ts';
+
+const PAGE = 65_536;
+/** A trap this close to the page ceiling (32 pages, 2 MiB) is reported as MEMORY_LIMIT. */
+const MEMORY_SLACK_PAGES = 32;
+const WASI_MODULE = 'wasi_snapshot_preview1';
+/** The WASI functions the shim implements: the only imports a WASI command may have. */
+const WASI_FUNCTIONS: ReadonlySet<string> = new Set(
+  Object.keys(new WASI([], [], [], { debug: false }).wasiImport),
+);
+
+/** Compiled modules by verified hash and page ceiling, kept for the life of one executor Worker. */
+export type CompiledModuleCache = Map<string, WebAssembly.Module>;
+
+/** Runs one WASM job to completion or throws an ExecutorError. */
+export async function runWasmJob(job: WasmJob, cache: CompiledModuleCache = new Map()): Promise<JobSuccess> {
+  const inputBytes = job.inputs.reduce((sum, input) => sum + input.bytes.byteLength, 0);
+  if (inputBytes > job.limits.maxInputBytes) {
+    throw new ExecutorError(
+      'INPUT_TOO_LARGE',
+      `inputs are ${inputBytes} bytes, the limit is ${job.limits.maxInputBytes}`,
+    );
+  }
+  const hash = job.moduleHash
+    ? await verifyModuleHash(job.module, job.moduleHash)
+    : await sha256Ref(job.module);
+  const info = inspectWasm(job.module);
+  checkImports(info, job.abi);
+
+  const started = performance.now();
+  const key = `${hash}|${job.limits.memoryPages}`;
+  let module = cache.get(key);
+  const cached = module !== undefined;
+  if (!module) {
+    // The engine enforces the ceiling: memory.grow returns -1 once the capped maximum is reached.
+    const capped = capMemory(job.module, job.limits.memoryPages);
+    try {
+      module = await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
+    } catch (error) {
+      throw new ExecutorError('EXECUTION_ERROR', `module does not compile: ${(error as Error).message}`);
+    }
+    cache.set(key, module);
+  }
+  const compileMs = performance.now() - started;
+  const result = job.abi === 'wasi' ? await runWasi(job, module) : await runKernel(job, module, info);
+  const runMs = performance.now() - started - compileMs;
+  result.metrics = {
+    ...result.metrics,
+    compile_ms: compileMs.toFixed(2),
+    run_ms: runMs.toFixed(2),
+    module_cached: String(cached),
+  };
+  result.summary = { ...result.summary, module_hash: hash };
+  return result;
+}
+
+function checkImports(info: WasmModuleInfo, abi: WasmJob['abi']): void {
+  for (const imp of info.imports) {
+    const allowed =
+      abi === 'wasi'
+        ? imp.module === WASI_MODULE && imp.kind === 'function' && WASI_FUNCTIONS.has(imp.name)
+        : imp.module === 'env' && imp.name === 'memory' && imp.kind === 'memory';
+    if (!allowed) {
+      throw new ExecutorError(
+        'FORBIDDEN_IMPORT',
+        `import ${imp.module}.${imp.name} (${imp.kind}) is not part of the ${abi} ABI`,
+      );
+    }
+  }
+}
+
+/** A write-only sink that fails the job as soon as it would pass the output limit. */
+function cappedSink(name: string, budget: { left: number }): { fd: ConsoleStdout; bytes: () => Uint8Array } {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const fd = new ConsoleStdout((data) => {
+    if (data.byteLength > budget.left) {
+      throw new ExecutorError('OUTPUT_TOO_LARGE', `${name} passed the output limit`);
+    }
+    budget.left -= data.byteLength;
+    chunks.push(data.slice());
+    length += data.byteLength;
+  });
+  const bytes = () => {
+    const out = new Uint8Array(length);
+    let at = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    return out;
+  };
+  return { fd, bytes };
+}
+
+/** /in: files can be opened for reading only; nothing can be created, renamed or removed. */
+class ReadOnlyPreopen extends PreopenDirectory {
+  override path_open(
+    dirflags: number,
+    path: string,
+    oflags: number,
+    rightsBase: bigint,
+    rightsInheriting: bigint,
+    fdFlags: number,
+  ) {
+    const writes = BigInt(wasiDefs.RIGHTS_FD_WRITE);
+    if ((oflags & (wasiDefs.OFLAGS_CREAT | wasiDefs.OFLAGS_TRUNC)) !== 0 || (rightsBase & writes) !== 0n) {
+      return { ret: wasiDefs.ERRNO_ROFS, fd_obj: null };
+    }
+    return super.path_open(dirflags, path, oflags, rightsBase, rightsInheriting, fdFlags);
+  }
+  override path_create_directory(): number {
+    return wasiDefs.ERRNO_ROFS;
+  }
+  override path_unlink_file(): number {
+    return wasiDefs.ERRNO_ROFS;
+  }
+  override path_remove_directory(): number {
+    return wasiDefs.ERRNO_ROFS;
+  }
+  override path_link(): number {
+    return wasiDefs.ERRNO_ROFS;
+  }
+  override path_unlink() {
+    return { ret: wasiDefs.ERRNO_ROFS, inode_obj: null };
+  }
+}
+
+function stringList(value: unknown, field: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+    throw new ExecutorError('EXECUTION_ERROR', `params.${field} must be a list of strings`, false);
+  }
+  return value as string[];
+}
+
+function envList(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ExecutorError('EXECUTION_ERROR', 'params.env must be an object of strings', false);
+  }
+  return Object.entries(value).map(([k, v]) => {
+    if (typeof v !== 'string' || k.includes('=')) {
+      throw new ExecutorError('EXECUTION_ERROR', `params.env.${k} must be a string`, false);
+    }
+    return `${k}=${v}`;
+  });
+}
+
+function collectFiles(dir: Directory, prefix: string, out: JobOutput[]): void {
+  for (const [name, inode] of [...dir.contents.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (inode instanceof Directory) collectFiles(inode, `${prefix}${name}/`, out);
+    else if (inode instanceof File) {
+      out.push({ name: `${prefix}${name}`, contentType: 'application/octet-stream', bytes: inode.data });
+    }
+  }
+}
+
+function memoryPages(memory: WebAssembly.Memory | undefined): number {
+  return memory ? memory.buffer.byteLength / PAGE : 0;
+}
+
+/** Classifies a trap or a failed exit: near the page ceiling it is MEMORY_LIMIT. */
+function failure(job: WasmJob, memory: WebAssembly.Memory | undefined, what: string): ExecutorError {
+  const pages = memoryPages(memory);
+  if (pages >= job.limits.memoryPages - MEMORY_SLACK_PAGES) {
+    return new ExecutorError(
+      'MEMORY_LIMIT',
+      `${what} with memory at ${pages} of ${job.limits.memoryPages} pages`,
+      false,
+    );
+  }
+  return new ExecutorError('EXECUTION_ERROR', what, false);
+}
+
+async function instantiate(
+  module: WebAssembly.Module,
+  imports: WebAssembly.Imports,
+): Promise<WebAssembly.Instance> {
+  try {
+    return await WebAssembly.instantiate(module, imports);
+  } catch (error) {
+    if (error instanceof WebAssembly.LinkError) {
+      throw new ExecutorError('FORBIDDEN_IMPORT', `module does not link: ${error.message}`);
+    }
+    if (error instanceof RangeError) throw new ExecutorError('MEMORY_LIMIT', error.message, false);
+    throw error;
+  }
+}
+
+async function runWasi(job: WasmJob, module: WebAssembly.Module): Promise<JobSuccess> {
+  if (job.params['wasi_net'] === true)
+    throw new ExecutorError('UNSUPPORTED', 'WASI sockets are not available');
+  const budget = { left: job.limits.maxOutputBytes };
+  const stdout = cappedSink('stdout', budget);
+  const stderr = cappedSink('stderr', budget);
+  const stdin = new File(job.inputs[0]?.bytes ?? new Uint8Array(0), { readonly: true });
+  const fds: Fd[] = [new OpenFile(stdin), stdout.fd, stderr.fd];
+  const outDir = new PreopenDirectory('/out', new Map());
+  if (job.wasiFs) {
+    const inFiles = new Map<string, Inode>(
+      job.inputs.map((input) => [input.name, new File(input.bytes, { readonly: true })]),
+    );
+    fds.push(new ReadOnlyPreopen('/in', inFiles), outDir);
+  }
+  const args = [job.taskId || 'main', ...stringList(job.params['args'], 'args')];
+  const shim = new WASI(args, envList(job.params['env']), fds, { debug: false });
+  const instance = await instantiate(module, { [WASI_MODULE]: shim.wasiImport });
+  const exports = instance.exports as { memory?: WebAssembly.Memory; _start?: () => unknown };
+  if (!(exports.memory instanceof WebAssembly.Memory) || typeof exports._start !== 'function') {
+    throw new ExecutorError('EXECUTION_ERROR', 'a WASI command must export memory and _start', false);
+  }
+  let exitCode: number;
+  try {
+    exitCode = shim.start({ exports: exports as { memory: WebAssembly.Memory; _start: () => unknown } });
+  } catch (error) {
+    if (error instanceof ExecutorError) throw error;
+    if (error instanceof RangeError) throw new ExecutorError('MEMORY_LIMIT', error.message, false);
+    throw failure(job, exports.memory, `trap: ${(error as Error).message ?? String(error)}`);
+  }
+  const stderrText = new TextDecoder().decode(stderr.bytes()).slice(-400);
+  if (exitCode !== 0) {
+    throw failure(
+      job,
+      exports.memory,
+      `exit status ${exitCode}${stderrText ? `: ${stderrText.trim()}` : ''}`,
+    );
+  }
+  const outputs: JobOutput[] = [{ name: 'stdout', contentType: 'text/plain', bytes: stdout.bytes() }];
+  collectFiles(outDir.dir, 'out/', outputs);
+  const total = outputs.reduce((sum, output) => sum + output.bytes.byteLength, 0);
+  if (total > job.limits.maxOutputBytes) {
+    throw new ExecutorError(
+      'OUTPUT_TOO_LARGE',
+      `outputs are ${total} bytes, the limit is ${job.limits.maxOutputBytes}`,
+    );
+  }
+  return {
+    ok: true,
+    outputs,
+    executor: 'wasm-wasi',
+    summary: { exit_code: '0', ...(stderrText ? { stderr: stderrText } : {}) },
+    metrics: { memory_pages: String(memoryPages(exports.memory)) },
+  };
+}
+
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+async function runKernel(
+  job: WasmJob,
+  module: WebAssembly.Module,
+  info: WasmModuleInfo,
+): Promise<JobSuccess> {
+  const limit = job.limits.memoryPages;
+  const imported = info.imports.find((imp) => imp.kind === 'memory')?.memory;
+  let memory: WebAssembly.Memory | undefined;
+  if (imported) {
+    if (imported.initial > limit) {
+      throw new ExecutorError(
+        'MEMORY_LIMIT',
+        `module needs ${imported.initial} initial pages, the limit is ${limit}`,
+      );
+    }
+    const maximum = Math.min(limit, imported.maximum ?? limit);
+    memory = new WebAssembly.Memory({ initial: imported.initial, maximum, shared: imported.shared });
+  }
+  const instance = await instantiate(module, memory ? { env: { memory } } : {});
+  const exports = instance.exports as Record<string, unknown>;
+  memory ??= exports['memory'] as WebAssembly.Memory | undefined;
+  if (!(memory instanceof WebAssembly.Memory)) {
+    throw new ExecutorError('EXECUTION_ERROR', 'a kernel must import env.memory or export memory', false);
+  }
+  const entry = exports[job.entry];
+  if (typeof entry !== 'function') {
+    throw new ExecutorError('EXECUTION_ERROR', `the module exports no function "${job.entry}"`, false);
+  }
+  const input = job.inputs[0]?.bytes ?? new Uint8Array(0);
+  const requested = job.params['output_bytes'];
+  const outCap = typeof requested === 'number' ? requested : input.byteLength;
+  if (!Number.isInteger(outCap) || outCap < 0) {
+    throw new ExecutorError('EXECUTION_ERROR', 'params.output_bytes must be a non-negative integer', false);
+  }
+  if (outCap > job.limits.maxOutputBytes) {
+    throw new ExecutorError(
+      'OUTPUT_TOO_LARGE',
+      `output_bytes ${outCap} is over the limit ${job.limits.maxOutputBytes}`,
+    );
+  }
+  const heapBase = exports['__heap_base'];
+  const base = heapBase instanceof WebAssembly.Global ? Number(heapBase.value) : memory.buffer.byteLength;
+  const inPtr = align16(base);
+  const outPtr = align16(inPtr + input.byteLength);
+  const needed = Math.ceil((outPtr + outCap) / PAGE);
+  const have = memoryPages(memory);
+  if (needed > limit) {
+    throw new ExecutorError('MEMORY_LIMIT', `regions need ${needed} pages, the limit is ${limit}`, false);
+  }
+  if (needed > have) memory.grow(needed - have);
+  new Uint8Array(memory.buffer, inPtr, input.byteLength).set(input);
+  let written: number;
+  try {
+    written = Number(
+      (entry as (a: number, b: number, c: number, d: number) => number)(
+        inPtr,
+        input.byteLength,
+        outPtr,
+        outCap,
+      ),
+    );
+  } catch (error) {
+    throw failure(job, memory, `trap: ${(error as Error).message ?? String(error)}`);
+  }
+  if (written < 0) throw new ExecutorError('EXECUTION_ERROR', `kernel returned error ${written}`, false);
+  if (written > outCap) {
+    throw new ExecutorError('OUTPUT_TOO_LARGE', `kernel wrote ${written} bytes into a ${outCap}-byte region`);
+  }
+  const name = typeof job.params['output_name'] === 'string' ? job.params['output_name'] : 'out';
+  const bytes = new Uint8Array(memory.buffer, outPtr, written).slice();
+  return {
+    ok: true,
+    outputs: [{ name, contentType: 'application/octet-stream', bytes }],
+    executor: 'wasm-kernel',
+    summary: { output_bytes: String(written) },
+    metrics: { memory_pages: String(memoryPages(memory)) },
+  };
+}

@@ -52,7 +52,7 @@ export function renderTaskDetail(
       ['Updated', formatTime(view.updated_at_ms)],
       ['Worker', last?.worker_id ?? '–'],
       ['Executor', view.executor ?? '–'],
-      ['Run time', formatDuration(view.duration_ms)],
+      ['Run time', formatDuration(view.duration_ms ?? attemptMs(last))],
       ['Attempts', String(view.attempts.length)],
     ];
     if (view.waiting_reason !== undefined) items.push(['Waiting because', view.waiting_reason]);
@@ -186,6 +186,11 @@ export function renderTaskDetail(
     for (const url of urls) URL.revokeObjectURL(url);
     urls = [];
   };
+}
+
+/** How long an ended attempt took, when the worker reported no duration of its own. */
+function attemptMs(attempt: TaskView['attempts'][number] | undefined): number | undefined {
+  return attempt?.ended_at_ms === undefined ? undefined : attempt.ended_at_ms - attempt.started_at_ms;
 }
 
 function resultSummary(result: ComputeResult): HTMLElement {

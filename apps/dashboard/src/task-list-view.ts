@@ -1,4 +1,10 @@
-import type { CampaignView, FlockClient, TaskState, TaskView } from '@flock/client';
+import {
+  type CampaignView,
+  type FlockClient,
+  isTerminal,
+  type TaskState,
+  type TaskView,
+} from '@flock/client';
 import { formatDuration, formatTime, h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
 import type { LiveTasks } from './live-tasks.ts';
@@ -13,11 +19,16 @@ export function progressBar(view: TaskView): HTMLElement {
   const pct = view.state === 'succeeded' ? 100 : (view.progress?.pct ?? 0);
   return h(
     'div',
-    { class: 'progress', title: `${pct.toFixed(0)}%` },
-    h('div', {
-      class: `progress-fill state-${view.state}`,
-      style: `width: ${Math.max(0, Math.min(100, pct))}%`,
-    }),
+    { class: 'progress-cell' },
+    h(
+      'div',
+      { class: 'progress', title: `${pct.toFixed(0)}%` },
+      h('div', {
+        class: `progress-fill state-${view.state}`,
+        style: `width: ${Math.max(0, Math.min(100, pct))}%`,
+      }),
+    ),
+    h('span', { class: 'muted pct' }, view.state === 'running' ? `${pct.toFixed(0)}%` : ''),
   );
 }
 
@@ -119,7 +130,7 @@ export function renderTaskList(
 function taskRow(view: TaskView): HTMLTableRowElement {
   const last = view.attempts.at(-1);
   const took =
-    view.duration_ms ?? (view.state === 'running' ? undefined : view.updated_at_ms - view.created_at_ms);
+    view.duration_ms ?? (isTerminal(view.state) ? view.updated_at_ms - view.created_at_ms : undefined);
   const row = h(
     'tr',
     { 'data-task-id': view.task_id, class: 'clickable' },

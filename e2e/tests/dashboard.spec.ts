@@ -1,0 +1,321 @@
+// The requester dashboard driven with real clicks: a real coordinator (in-process, SQLite, the
+// built pages), the page built by the root vite.config.ts, system Chromium, and a volunteer that
+// speaks the real worker protocol and computes built-in ops with @flock/shaders on the CPU.
+// Screenshots of the dashboard mid-run go to e2e/artifacts/.
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { register } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
+import { type SimRunner, SimulatedVolunteer } from '@flock/coordinator/sim';
+import type { DataRef } from '@flock/protocol';
+import { type Browser, expect, type Page, test } from '@playwright/test';
+import { build } from 'vite';
+import { launchChromium } from '../support/chromium.ts';
+
+// @flock/shaders imports its WGSL as `*.wgsl?raw` (a Vite convention); outside Vite, a module
+// hook gives the same thing: the file's text as the default export.
+register(
+  `data:text/javascript,${encodeURIComponent(`
+    import { readFileSync } from 'node:fs';
+    import { fileURLToPath } from 'node:url';
+    export async function load(url, context, next) {
+      const path = url.split('?')[0];
+      if (!path.endsWith('.wgsl')) return next(url, context);
+      const text = readFileSync(fileURLToPath(path), 'utf8');
+      return { format: 'module', source: 'export default ' + JSON.stringify(text), shortCircuit: true };
+    }`)}`,
+);
+const { OPS } = await import('@flock/shaders');
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const ARTIFACTS = join(ROOT, 'e2e/artifacts');
+const KEY = 'dash-key';
+
+let coordinator: RunningCoordinator;
+let volunteer: SimulatedVolunteer;
+let browser: Browser;
+let workDir: string;
+/** Jobs held before they finish until the test releases them (by task id). */
+const gates = new Map<string, () => void>();
+const held = new Set<string>();
+const released = new Set<string>();
+function release(taskId: string): void {
+  released.add(taskId);
+  gates.get(taskId)?.();
+}
+const running = new Set<string>();
+
+test.describe.configure({ mode: 'serial' });
+
+/** The mandelbrot reference, a few rows at a time so that progress flows and cancel is prompt. */
+async function mandelbrotInBands(
+  params: Record<string, number>,
+  signal: AbortSignal,
+  progress: (pct: number) => void,
+): Promise<Uint8Array> {
+  const width = params['width'] ?? 0;
+  const height = params['height'] ?? 0;
+  const yMin = params['y_min'] ?? -1.5;
+  const yMax = params['y_max'] ?? 1.5;
+  const out = new Uint8Array(width * height * 4);
+  // At most ~2e7 iterations per band: the volunteer shares this process with the coordinator.
+  const band = Math.max(1, Math.floor(2e7 / (width * (params['max_iter'] ?? 256))));
+  for (let row = 0; row < height; row += band) {
+    if (signal.aborted) throw new Error('cancelled');
+    const rows = Math.min(band, height - row);
+    const dy = (yMax - yMin) / height;
+    const prepared = OPS.mandelbrot.prepare(
+      {},
+      { ...params, height: rows, y_min: yMin + row * dy, y_max: yMin + (row + rows) * dy },
+    );
+    const { iterations } = await prepared.reference();
+    out.set(iterations!, row * width * 4);
+    progress(Math.round(((row + rows) / height) * 100));
+    await new Promise((r) => setImmediate(r));
+  }
+  return out;
+}
+
+/** Runs built-in ops with the CPU references of @flock/shaders; `hold: true` waits for release. */
+const runBuiltinOps: SimRunner = async (job) => {
+  const envelope = job.assignment.envelope ?? {};
+  const taskId = job.assignment.task_id ?? '';
+  const op = envelope.op ?? '';
+  const params = (envelope.params ?? {}) as Record<string, number>;
+  running.add(taskId);
+  try {
+    if (held.has(taskId) && !released.has(taskId)) {
+      job.progress(5);
+      await new Promise<void>((r) => gates.set(taskId, r));
+    }
+    const def = OPS[op as keyof typeof OPS];
+    if (def === undefined)
+      return { failure: { code: 'UNSUPPORTED', message: `no op ${op}`, retryable: false } };
+    let outputs: Record<string, Uint8Array>;
+    if (op === 'mandelbrot') {
+      outputs = { iterations: await mandelbrotInBands(params, job.signal, (pct) => job.progress(pct)) };
+    } else {
+      const inputs = Object.fromEntries((envelope.inputs ?? []).map((i) => [i.name ?? '', i.inline_bytes!]));
+      outputs = await def.prepare(inputs, params).reference();
+    }
+    const refs: DataRef[] = def.outputs.map((t) => {
+      const bytes = outputs[t.name]!;
+      let shape = t.shape.map((s) => Number(params[s] ?? s));
+      if (shape.some(Number.isNaN))
+        shape = [bytes.length / (t.dtype === 'u8' ? 1 : t.dtype === 'c64' ? 8 : 4)];
+      return {
+        name: t.name,
+        content_type: 'application/octet-stream',
+        inline_bytes: bytes,
+        tensor: { dtype: t.dtype, shape },
+      };
+    });
+    return { outputs: refs, executor: 'js' };
+  } catch (error) {
+    return { failure: { code: 'CANCELLED', message: String(error), retryable: false } };
+  } finally {
+    running.delete(taskId);
+  }
+};
+
+test.beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'flock-dash-e2e-'));
+  const pagesDir = join(workDir, 'pages');
+  await build({
+    configFile: join(ROOT, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir: pagesDir, emptyOutDir: true },
+  });
+  coordinator = await startCoordinator({
+    port: 0,
+    dataDir: join(workDir, 'data'),
+    pagesDir,
+    apiKeys: new Map([[KEY, 'acme']]),
+    logLevel: 'silent',
+  });
+  volunteer = await SimulatedVolunteer.connect({
+    url: coordinator.url,
+    run: runBuiltinOps,
+    capability: {
+      webgpu: true,
+      gpu: {
+        backend: 'webgpu',
+        vendor: 'flock-sim',
+        architecture: 'cpu-reference',
+        features: ['timestamp-query', 'float32-filterable', 'indirect-first-instance'],
+        is_fallback_adapter: true,
+      },
+      cpu_slots: 2,
+      gpu_slots: 2,
+      labels: { browser: 'flock-sim (Node)' },
+    },
+  });
+  browser = await launchChromium();
+  await mkdir(ARTIFACTS, { recursive: true });
+});
+
+test.afterAll(async () => {
+  for (const id of gates.keys()) release(id);
+  await browser?.close();
+  await volunteer?.close();
+  await coordinator?.close();
+  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+});
+
+async function signIn(page: Page, key = KEY): Promise<void> {
+  await page.goto(`${coordinator.url}/dashboard/`);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+test('a bad API key gets a clear message and no dashboard', async () => {
+  const page = await browser.newPage();
+  await signIn(page, 'not-a-key');
+  await expect(page.locator('#sign-in-error')).toHaveText(
+    'The coordinator refused this API key (401 UNAUTHENTICATED). Check the key and sign in again.',
+  );
+  await expect(page.locator('#nav')).toBeHidden();
+  await page.close();
+});
+
+test('submit a built-in op: queued → running → succeeded, then preview and download the result', async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await expect(page.locator('#connection')).toHaveText('live');
+  volunteer.pause();
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.locator('#op-select').selectOption('mandelbrot');
+  await page.locator('input[name="param-width"]').fill('256');
+  await page.locator('input[name="param-height"]').fill('192');
+  await page.locator('input[name="task-id"]').fill('dash-mandel-1');
+  held.add('dash-mandel-1');
+  await page.locator('#submit-builtin').click();
+
+  await expect(page).toHaveURL(/#\/task\/dash-mandel-1$/);
+  const badge = page.locator('.section-head .badge');
+  await expect(badge).toHaveText('queued');
+  await expect(page.locator('[data-fact="Waiting because"]')).not.toBeEmpty();
+  volunteer.resume();
+  await expect(badge).toHaveText('running');
+  await expect(page.locator('[data-fact="Worker"]')).toHaveText(volunteer.workerId);
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-task-running.png'), fullPage: true });
+  release('dash-mandel-1');
+  await expect(badge).toHaveText('succeeded', { timeout: 30_000 });
+
+  const output = page.locator('[data-output="iterations"]');
+  await expect(output).toContainText('u32[192×256]');
+  await expect(output.locator('canvas.preview-image')).toHaveAttribute('width', '256');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-task-result.png'), fullPage: true });
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    output.locator('[data-download]').click(),
+  ]);
+  expect(download.suggestedFilename()).toBe('dash-mandel-1-iterations');
+  const bytes = new Uint8Array(await readFile((await download.path())!));
+  const expected = (await OPS.mandelbrot.prepare({}, { width: 256, height: 192 }).reference())['iterations']!;
+  expect(bytes.length).toBe(256 * 192 * 4);
+  expect(Buffer.from(bytes).equals(Buffer.from(expected))).toBe(true);
+  await page.close();
+});
+
+test('the task list updates live, and screenshots of the dashboard mid-run look right', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  await signIn(page);
+  await expect(page.locator('#connection')).toHaveText('live');
+  const ids = ['dash-list-1', 'dash-list-2', 'dash-list-3'];
+  for (const id of ids) held.add(id);
+  await page.getByRole('link', { name: 'Submit' }).click();
+  for (const [i, id] of ids.entries()) {
+    await page.locator('#op-select').selectOption(i === 2 ? 'saxpy' : 'mandelbrot');
+    await page.locator('input[name="task-id"]').fill(id);
+    await page.locator('#submit-builtin').click();
+    await expect(page).toHaveURL(new RegExp(`#/task/${id}$`));
+    await page.getByRole('link', { name: 'Submit' }).click();
+  }
+  await page.getByRole('link', { name: 'Tasks' }).click();
+  const row = (id: string) => page.locator(`tr[data-task-id="${id}"] .badge`);
+  // Two slots: two running, one waiting in the queue.
+  await expect(row('dash-list-1')).toHaveText('running');
+  await expect(row('dash-list-2')).toHaveText('running');
+  await expect(row('dash-list-3')).toHaveText('queued');
+  await expect(page.locator('[data-count="running"] b')).toHaveText('2');
+  await expect(page.locator('[data-count="succeeded"] b')).toHaveText('1');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-tasks-mid-run.png'), fullPage: true });
+
+  await page.getByRole('link', { name: 'Workers' }).click();
+  const worker = page.locator(`tr[data-worker-id="${volunteer.workerId}"]`);
+  await expect(worker.locator('[data-gpu] b')).toHaveText('flock-sim / cpu-reference');
+  await expect(worker).toContainText('timestamp-query');
+  await expect(worker).toContainText('4 cores');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-workers.png'), fullPage: true });
+
+  await page.getByRole('link', { name: 'Charts' }).click();
+  await expect(page.locator('[data-stat="running"] b')).toHaveText('2');
+  await expect(page.locator('[data-stat="queue_depth"] b')).toHaveText('1');
+  await expect(page.locator('.chart canvas')).toHaveCount(3);
+
+  for (const id of ids) release(id);
+  await expect.poll(() => [...running].filter((id) => ids.includes(id)).length).toBe(0);
+  await expect(page.locator('[data-stat="running"] b')).toHaveText('0', { timeout: 20_000 });
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-charts.png'), fullPage: true });
+  await page.getByRole('link', { name: 'Tasks' }).click();
+  for (const id of ids) await expect(row(id)).toHaveText('succeeded');
+  await page.close();
+});
+
+test('cancel a long task from its page', async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.locator('#op-select').selectOption('mandelbrot');
+  await page.locator('input[name="param-width"]').fill('4096');
+  await page.locator('input[name="param-height"]').fill('4096');
+  await page.locator('input[name="param-max_iter"]').fill('1000000');
+  await page.locator('input[name="task-id"]').fill('dash-long-1');
+  await page.locator('#submit-builtin').click();
+  const badge = page.locator('.section-head .badge');
+  await expect(badge).toHaveText('running');
+  await expect.poll(() => running.has('dash-long-1')).toBe(true);
+  await page.locator('#cancel-task').click();
+  await expect(badge).toHaveText('cancelled');
+  await expect(page.locator('#cancel-task')).toHaveCount(0);
+  await expect.poll(() => running.has('dash-long-1')).toBe(false);
+  const view = await (
+    await fetch(`${coordinator.url}/v1/tasks/dash-long-1`, { headers: { authorization: `Bearer ${KEY}` } })
+  ).json();
+  expect(view.state).toBe('cancelled');
+  await page.close();
+});
+
+test('an invalid envelope names the field and why', async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.getByRole('tab', { name: 'Envelope JSON' }).click();
+  await page
+    .locator('#envelope-json')
+    .fill(JSON.stringify({ task_id: 'dash-bad-1', module: { kind: 'builtin' }, requirements: { min: {} } }));
+  await page.locator('#submit-json').click();
+  await expect(page.locator('#submit-error')).toHaveText(
+    /^Invalid envelope: field "op": .+ \(MISSING_FIELD\)$/,
+  );
+  await page.locator('#envelope-json').fill('{"task_id": ');
+  await page.locator('#submit-json').click();
+  await expect(page.locator('#submit-error')).toHaveText(/^Not JSON: /);
+  await page.close();
+});
+
+test('a lost connection is said plainly', async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await expect(page.locator('#connection')).toHaveText('live');
+  await volunteer.close();
+  await coordinator.close();
+  await expect(page.locator('#banner')).toHaveText(
+    'Lost connection to the coordinator. Reconnecting… (live updates paused)',
+  );
+  await expect(page.locator('#connection')).toHaveText(/connection lost|connecting…/);
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-connection-lost.png') });
+  await page.close();
+});

@@ -35,8 +35,15 @@ fn byte_at(i: u32) -> u32 {
 
 // Big-endian word at byte position pos of the padded message (length len, starting at start).
 fn padded_word(start: u32, len: u32, pos: u32) -> u32 {
-  if (pos + 3u < len && ((start + pos) & 3u) == 0u) {
-    return bswap(data[(start + pos) >> 2u]);
+  if (pos + 3u < len) {
+    // All four bytes are message bytes: one or two aligned loads and a funnel shift.
+    let addr = start + pos;
+    let shift = (addr & 3u) * 8u;
+    var word = data[addr >> 2u];
+    if (shift != 0u) {
+      word = (word >> shift) | (data[(addr >> 2u) + 1u] << (32u - shift));
+    }
+    return bswap(word);
   }
   var w = 0u;
   for (var b = 0u; b < 4u; b = b + 1u) {

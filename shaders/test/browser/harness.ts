@@ -1,0 +1,152 @@
+// Page side of the browser tests: runs the case matrix on WGSL (SwiftShader) and WASM against
+// the in-page references, and small known-answer calls; exposed as globalThis.flockHarness.
+import {
+  BUILTIN_OPS,
+  type BuiltinExecutor,
+  getOp,
+  measureError,
+  runBuiltin,
+  runWasm,
+  runWgsl,
+  ShaderError,
+  type Tensors,
+} from '../../src/index.ts';
+import { allCases } from '../support/cases.ts';
+
+/** Result of one case of the matrix. */
+export interface CaseReport {
+  readonly op: string;
+  readonly label: string;
+  readonly referenceSha256: string;
+  readonly wgsl: { readonly value: number; readonly bound: number; readonly sha256: string };
+  readonly wasm?: { readonly value: number; readonly bound: number; readonly sha256: string };
+}
+
+/** Numbers of a small tensor with its dtype. */
+export interface SmallTensor {
+  readonly dtype: 'f32' | 'u32' | 'u8';
+  readonly values: readonly number[];
+}
+
+let devicePromise: Promise<GPUDevice | null> | undefined;
+
+async function device(): Promise<GPUDevice | null> {
+  devicePromise ??= (async () => {
+    const adapter = await navigator.gpu?.requestAdapter();
+    return adapter ? adapter.requestDevice() : null;
+  })();
+  return devicePromise;
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes.slice()));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function encode(t: SmallTensor): Uint8Array {
+  if (t.dtype === 'u8') return Uint8Array.from(t.values);
+  const typed = t.dtype === 'f32' ? Float32Array.from(t.values) : Uint32Array.from(t.values);
+  return new Uint8Array(typed.buffer);
+}
+
+function decode(op: string, outputs: Tensors): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const spec of getOp(op).outputs) {
+    const bytes = outputs[spec.name]!.slice();
+    if (spec.dtype === 'u8') out[spec.name] = Array.from(bytes);
+    else if (spec.dtype === 'u32') out[spec.name] = Array.from(new Uint32Array(bytes.buffer));
+    else out[spec.name] = Array.from(new Float32Array(bytes.buffer));
+  }
+  return out;
+}
+
+const harness = {
+  /** Adapter facts and the page's isolation. */
+  async info() {
+    const adapter = await navigator.gpu?.requestAdapter();
+    return {
+      crossOriginIsolated,
+      hasAdapter: adapter !== null && adapter !== undefined,
+      architecture: adapter?.info.architecture ?? '',
+      vendor: adapter?.info.vendor ?? '',
+      isFallbackAdapter: adapter?.info.isFallbackAdapter ?? false,
+      ops: BUILTIN_OPS,
+    };
+  },
+
+  /** Runs cases [from, to) of the matrix on WGSL and (where the op has one) WASM SIMD. */
+  async runCases(from: number, to: number): Promise<CaseReport[]> {
+    const gpu = await device();
+    if (gpu === null) throw new Error('no WebGPU device');
+    const reports: CaseReport[] = [];
+    for (const c of allCases().slice(from, to)) {
+      const reference = await getOp(c.op).prepare(c.inputs, c.params).reference();
+      const refBytes = Object.values(reference)[0]!;
+      const gpuOut = await runWgsl(gpu, c.op, c.inputs, c.params);
+      const gpuError = measureError(c.op, c.inputs, gpuOut, reference);
+      const report: CaseReport = {
+        op: c.op,
+        label: c.label,
+        referenceSha256: await sha256Hex(refBytes),
+        wgsl: {
+          value: gpuError.value,
+          bound: gpuError.bound,
+          sha256: await sha256Hex(Object.values(gpuOut)[0]!),
+        },
+      };
+      if (getOp(c.op).hasWasm) {
+        const wasmOut = runWasm(c.op, c.inputs, c.params);
+        const wasmError = measureError(c.op, c.inputs, wasmOut, reference);
+        reports.push({
+          ...report,
+          wasm: {
+            value: wasmError.value,
+            bound: wasmError.bound,
+            sha256: await sha256Hex(Object.values(wasmOut)[0]!),
+          },
+        });
+      } else {
+        reports.push(report);
+      }
+    }
+    return reports;
+  },
+
+  /** Number of cases in the matrix. */
+  caseCount(): number {
+    return allCases().length;
+  },
+
+  /** One small call on WGSL; outputs decoded by dtype. */
+  async small(op: string, inputs: Record<string, SmallTensor>, params: Record<string, unknown>) {
+    const gpu = await device();
+    if (gpu === null) throw new Error('no WebGPU device');
+    const bytes: Tensors = {};
+    for (const [name, t] of Object.entries(inputs)) bytes[name] = encode(t);
+    return decode(op, await runWgsl(gpu, op, bytes, params));
+  },
+
+  /** runBuiltin with the page's device (if any): executor and outputs, or the error code. */
+  async builtin(
+    op: string,
+    inputs: Record<string, SmallTensor>,
+    params: Record<string, unknown>,
+    useDevice: boolean,
+  ): Promise<{ executor: BuiltinExecutor; outputs: Record<string, number[]> } | { code: string }> {
+    const bytes: Tensors = {};
+    for (const [name, t] of Object.entries(inputs)) bytes[name] = encode(t);
+    const gpu = useDevice ? await device() : null;
+    try {
+      const result = await runBuiltin(op, bytes, params, gpu === null ? {} : { device: gpu });
+      return { executor: result.executor, outputs: decode(op, result.outputs) };
+    } catch (error) {
+      if (error instanceof ShaderError) return { code: error.code };
+      throw error;
+    }
+  },
+};
+
+/** The harness API as the Node side sees it. */
+export type Harness = typeof harness;
+
+(globalThis as unknown as { flockHarness: Harness }).flockHarness = harness;

@@ -1,0 +1,40 @@
+// Executor selection of runBuiltin without a GPU: WASM where the op has a kernel, else JS; a
+// device whose limits do not fit is not used and the shortfall is reported.
+import { describe, expect, it } from 'vitest';
+import { getOp, measureError, runBuiltin } from '../src/index.ts';
+import { allCases } from './support/cases.ts';
+
+const TINY_LIMITS = {
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeWorkgroupSizeY: 256,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxStorageBuffersPerShaderStage: 8,
+  maxStorageBufferBindingSize: 1024,
+  maxBufferSize: 1024,
+};
+// Only `limits` is read before a device is used; a call that reached the GPU would throw here.
+const tinyDevice = { limits: TINY_LIMITS } as unknown as GPUDevice;
+
+describe('runBuiltin without a usable GPU', () => {
+  it('runs matmul as WASM SIMD and saxpy as JS when no device is given', async () => {
+    const mm = allCases().find((c) => c.op === 'matmul' && c.label.startsWith('65x17'))!;
+    const result = await runBuiltin(mm.op, mm.inputs, mm.params);
+    expect(result.executor).toBe('wasm-simd');
+    const expected = await getOp('matmul').prepare(mm.inputs, mm.params).reference();
+    expect(measureError('matmul', mm.inputs, result.outputs, expected).ok).toBe(true);
+    const sx = allCases().find((c) => c.op === 'saxpy' && c.label === 'n=257')!;
+    expect((await runBuiltin(sx.op, sx.inputs, sx.params)).executor).toBe('js');
+  });
+
+  it('skips a device whose buffer limits the call exceeds and says which', async () => {
+    const big = allCases().find((c) => c.op === 'reduce_sum' && c.label === 'n=513')!;
+    const result = await runBuiltin(big.op, big.inputs, big.params, { device: tinyDevice });
+    expect(result.executor).toBe('wasm-simd');
+    expect(result.limitShortfalls).toEqual([
+      { name: 'maxStorageBufferBindingSize', required: 2052, available: 1024 },
+      { name: 'maxBufferSize', required: 2052, available: 1024 },
+    ]);
+  });
+});

@@ -135,7 +135,14 @@ export class Bridge {
     this.layout = layout;
     this.#words = new Int32Array(buffer, byteOffset, HEADER_BYTES / 4);
     const at = (o: number): number => byteOffset + o;
-    this.inbox = new Ring(buffer, at(H.inboxControl), at(layout.inboxData), layout.inboxBytes, at(H.state));
+    this.inbox = new Ring(
+      buffer,
+      at(H.inboxControl),
+      at(layout.inboxData),
+      layout.inboxBytes,
+      at(H.state),
+      at(H.cancelJob),
+    );
     this.outbox = new Ring(
       buffer,
       at(H.outboxControl),

@@ -25,6 +25,7 @@ export class Ring {
   readonly #data: number;
   readonly #mask: number;
   readonly #state: number;
+  readonly #cancel: number;
 
   /** Internal: use `Bridge.inbox`/`Bridge.outbox`. Offsets are absolute bytes in `buffer`. */
   constructor(
@@ -33,6 +34,7 @@ export class Ring {
     dataOffset: number,
     capacity: number,
     stateOffset: number,
+    cancelOffset = -1,
   ) {
     this.#i32 = new Int32Array(buffer);
     this.#u8 = new Uint8Array(buffer);
@@ -41,6 +43,7 @@ export class Ring {
     this.capacity = capacity;
     this.#mask = capacity - 1;
     this.#state = stateOffset >> 2;
+    this.#cancel = cancelOffset >> 2;
   }
 
   /** Bytes in use (records with their length words and padding). */
@@ -132,8 +135,8 @@ export class Ring {
 
   /**
    * Consumer, blocking (Workers, Node): spins `spin` times, then Atomics.wait on the data epoch
-   * until a record is there, `timeoutMs` passes or the bridge is closed. Throws CANNOT_BLOCK on a
-   * browser main thread.
+   * until a record is there, `timeoutMs` passes, the bridge is closed or (inbox only) a cancel
+   * is requested. Throws CANNOT_BLOCK on a browser main thread.
    */
   waitForData(timeoutMs: number, spin = DEFAULT_SPIN): WaitResult {
     return this.#waitSync(RING.dataEpoch, RING.dataWaiting, () => !this.empty, timeoutMs, spin);
@@ -178,8 +181,15 @@ export class Ring {
     Atomics.notify(i32, this.#ctl + RING.spaceEpoch);
   }
 
-  #closed(): boolean {
-    return (Atomics.load(this.#i32, this.#state) & STATE.closed) !== 0;
+  #cancelSeen(): number {
+    return this.#cancel < 0 ? 0 : Atomics.load(this.#i32, this.#cancel);
+  }
+
+  /** 'closed' once the bridge is closed, 'cancelled' once a cancel arrived since the wait began. */
+  #interrupted(cancelAtStart: number): WaitResult | undefined {
+    if ((Atomics.load(this.#i32, this.#state) & STATE.closed) !== 0) return 'closed';
+    if (this.#cancelSeen() !== cancelAtStart) return 'cancelled';
+    return undefined;
   }
 
   /** Byte position (0 … capacity-1) of the oldest record's length word, or -1 when empty. */
@@ -245,13 +255,15 @@ export class Ring {
     }
     const i32 = this.#i32;
     const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
+    const cancel = this.#cancelSeen();
     for (;;) {
       Atomics.store(i32, this.#ctl + waiting, 1);
       const seen = Atomics.load(i32, this.#ctl + epoch);
       if (ready()) break;
-      if (this.#closed()) {
+      const interrupted = this.#interrupted(cancel);
+      if (interrupted) {
         Atomics.store(i32, this.#ctl + waiting, 0);
-        return 'closed';
+        return interrupted;
       }
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -274,13 +286,15 @@ export class Ring {
     for (let i = 0; i < spin; i++) if (ready()) return 'ok';
     const i32 = this.#i32;
     const deadline = Date.now() + timeoutMs;
+    const cancel = this.#cancelSeen();
     for (;;) {
       Atomics.store(i32, this.#ctl + waiting, 1);
       const seen = Atomics.load(i32, this.#ctl + epoch);
       if (ready()) break;
-      if (this.#closed()) {
+      const interrupted = this.#interrupted(cancel);
+      if (interrupted) {
         Atomics.store(i32, this.#ctl + waiting, 0);
-        return 'closed';
+        return interrupted;
       }
       const left = deadline - Date.now();
       if (left <= 0) {

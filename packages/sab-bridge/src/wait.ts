@@ -1,8 +1,11 @@
 // Blocking and non-blocking waits on an Int32 epoch word, shared by the rings and the allocator lock.
 import { BridgeError } from './bridge-error.ts';
 
-/** What a wait ended with: data/space is there, the time ran out, or the bridge was closed. */
-export type WaitResult = 'ok' | 'timed-out' | 'closed';
+/**
+ * What a wait ended with: data/space is there, the time ran out, the bridge was closed, or (on
+ * the inbox) the main thread requested a cancel while the executor waited.
+ */
+export type WaitResult = 'ok' | 'timed-out' | 'closed' | 'cancelled';
 
 type TimerHost = { setTimeout(callback: () => void, ms: number): unknown };
 

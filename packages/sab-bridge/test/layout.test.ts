@@ -92,7 +92,7 @@ describe('layout', () => {
     expect(codeOf(() => attach(sizes))).toBe('CORRUPT_HEADER');
 
     const bitflip = copy();
-    new Uint8Array(bitflip)[13] ^= 0x10; // inboxBytes 4096 → 8192, checksum now wrong
+    new Uint8Array(bitflip)[13]! ^= 0x10; // inboxBytes 4096 → 8192, checksum now wrong
     expect(codeOf(() => attach(bitflip))).toBe('CORRUPT_HEADER');
 
     const truncated = new SharedArrayBuffer(good.buffer.byteLength - 64);

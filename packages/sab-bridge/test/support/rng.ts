@@ -22,5 +22,5 @@ export function fillRecord(dst: Uint8Array, seed: number, seq: number): void {
 /** Payload length of record `seq`: 4-byte sequence number plus 0 … maxExtra bytes. */
 export function recordLength(seed: number, seq: number, maxExtra: number): number {
   const x = (Math.imul(seq ^ seed, 0x85ebca6b) ^ (seq >>> 13)) >>> 0;
-  return 4 + (Math.imul(x, 0xc2b2ae35) >>> 0) % (maxExtra + 1);
+  return 4 + ((Math.imul(x, 0xc2b2ae35) >>> 0) % (maxExtra + 1));
 }

@@ -90,24 +90,27 @@ export class EventStream implements AsyncIterable<TaskEvent> {
     return this.#closed;
   }
 
-  /** The next event; waits at most `timeoutMs` (forever when undefined). */
-  async take(timeoutMs?: number): Promise<Take> {
+  /**
+   * The next event; waits at most `timeoutMs` (forever when undefined). An abort of `signal`
+   * ends the wait early and reads as a timeout: the caller checks its signal.
+   */
+  async take(timeoutMs?: number, signal?: AbortSignal): Promise<Take> {
     for (;;) {
       const event = this.#queue.shift();
       if (event !== undefined) return { event };
       if (this.#closed !== undefined) return { closed: this.#closed };
+      if (signal?.aborted === true) return { timeout: true };
       const timedOut = await new Promise<boolean>((resolve) => {
-        const timer =
-          timeoutMs === undefined
-            ? undefined
-            : setTimeout(() => {
-                this.#waiter = undefined;
-                resolve(true);
-              }, timeoutMs);
-        this.#waiter = () => {
+        const finish = (timeout: boolean): void => {
           if (timer !== undefined) clearTimeout(timer);
-          resolve(false);
+          signal?.removeEventListener('abort', onAbort);
+          this.#waiter = undefined;
+          resolve(timeout);
         };
+        const onAbort = (): void => finish(true);
+        const timer = timeoutMs === undefined ? undefined : setTimeout(() => finish(true), timeoutMs);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.#waiter = () => finish(false);
       });
       if (timedOut) return { timeout: true };
     }

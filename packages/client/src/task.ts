@@ -62,7 +62,10 @@ export class Task {
       for (;;) {
         throwIfAborted(options.signal);
         const pollMs = options.pollMs ?? (stream === undefined ? 1000 : 5000);
-        const next = stream === undefined ? await idle(pollMs, options.signal) : await stream.take(pollMs);
+        const next =
+          stream === undefined
+            ? await idle(pollMs, options.signal)
+            : await stream.take(pollMs, options.signal);
         if ('event' in next) {
           if (next.event.task_id !== this.id) continue;
           lastState = next.event.state;

@@ -35,7 +35,7 @@ function envelope(taskId: string, op: string, bytes: number[] = [1, 2, 3]) {
     op,
     module: {
       kind: 'wasm' as const,
-      uri: 'flock:sha256:' + '0'.repeat(64),
+      uri: `flock:sha256:${'0'.repeat(64)}`,
       hash: `sha256:${'0'.repeat(64)}`,
     },
     requirements: { min: { wasm: true } },
@@ -148,6 +148,16 @@ describe('errors', () => {
       failure: { code: 'EXECUTION_ERROR', message: 'the kernel trapped' },
     });
     await expect(task.result({ wait: false })).rejects.toMatchObject({ status: 409 });
+  });
+
+  it('gives up waiting with TIMEOUT at the deadline, not at the next poll', async () => {
+    const task = await client.submit(envelope('sdk-slow-timeout', 'slow'));
+    await expect.poll(() => env.running.has('sdk-slow-timeout')).toBe(true);
+    const started = Date.now();
+    await expect(task.wait({ timeoutMs: 300 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    // The stream's safety-net poll is 5 s: the abort, not the poll, ended the wait.
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect((await task.cancel()).state).toBe('cancelled');
   });
 
   it('cancels a running task on its worker; a second cancel is ALREADY_FINISHED', async () => {

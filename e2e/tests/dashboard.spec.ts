@@ -2,6 +2,7 @@
 // built pages), the page built by the root vite.config.ts, system Chromium, and a volunteer that
 // speaks the real worker protocol and computes built-in ops with @flock/shaders on the CPU.
 // Screenshots of the dashboard mid-run go to e2e/artifacts/.
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { register } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -285,6 +286,50 @@ test('cancel a long task from its page', async () => {
     await fetch(`${coordinator.url}/v1/tasks/dash-long-1`, { headers: { authorization: `Bearer ${KEY}` } })
   ).json();
   expect(view.state).toBe('cancelled');
+  await page.close();
+});
+
+test('a campaign maps a built-in op over many inputs, one task per line', async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.getByRole('tab', { name: 'Campaign' }).click();
+  await page.locator('#campaign-module').selectOption('builtin:mandelbrot');
+  await page.locator('input[name="campaign-id"]').fill('dash-camp-1');
+  await page.locator('#submit-campaign').click();
+  await expect(page).toHaveURL(/#\/campaign\/dash-camp-1$/);
+  await expect(page.locator('h1')).toHaveText('Campaign dash-camp-1');
+  await expect(page.locator('[data-count="succeeded"] b')).toHaveText('3', { timeout: 30_000 });
+  await expect(page.locator('#task-rows tr')).toHaveCount(3);
+  for (const i of [0, 1, 2])
+    await expect(page.locator(`tr[data-task-id="dash-camp-1-${i}"] .badge`)).toHaveText('succeeded');
+  await expect(page.locator('#campaign-info')).toHaveText('3 tasks in this campaign');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-campaign.png'), fullPage: true });
+  await page.close();
+});
+
+test('a module is uploaded content-addressed; a failed task shows its failure code', async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.getByRole('tab', { name: 'WASM / WGSL module' }).click();
+  // The smallest valid module: magic and version. This volunteer runs only built-in ops.
+  const wasm = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  await page
+    .locator('#module-file')
+    .setInputFiles({ name: 'empty.wasm', mimeType: 'application/wasm', buffer: wasm });
+  await page.locator('textarea[name="module-input"]').fill('hello');
+  await page.locator('#submit-module').click();
+  await expect(page).toHaveURL(/#\/task\/wasm-[0-9a-f]{8}$/);
+  await expect(page.locator('.section-head .badge')).toHaveText('failed');
+  await expect(page.locator('#task-failure')).toHaveText('UNSUPPORTED no op run');
+  await expect(page.locator('#attempt-rows')).toContainText('UNSUPPORTED');
+  const hex = createHash('sha256').update(wasm).digest('hex');
+  const stored = await fetch(`${coordinator.url}/v1/modules/sha256:${hex}`, {
+    headers: { authorization: `Bearer ${KEY}` },
+  });
+  expect(stored.status).toBe(200);
+  expect(Buffer.from(await stored.arrayBuffer()).equals(wasm)).toBe(true);
   await page.close();
 });
 

@@ -11,7 +11,10 @@ export interface MapOptions {
   /** Envelope `op`; default `"map"` (builtin modules: the kernel name is required here). */
   op?: string;
   params?: JsonObject;
-  /** Default: `{ min: { wasm: true } }` for wasm, `{ min: { webgpu: true } }` for wgsl/builtin. */
+  /**
+   * Default: wasm `{ min: { wasm: true } }`; wgsl `{ min: { webgpu: true } }`; builtin
+   * `{ min: { wasm: true }, preferred: { webgpu: true } }` (built-in ops fall back to WASM/JS).
+   */
   requirements?: Requirements;
   /** Campaign all tasks join; default `map-<uuid>`. Task ids are `<campaignId>-<index>`. */
   campaignId?: string;
@@ -62,9 +65,7 @@ export async function mapTasks(
     throw new FlockError('INVALID_ARGUMENT', 'a builtin module needs options.op (the kernel name)');
   }
   const campaignId = options.campaignId ?? `map-${globalThis.crypto.randomUUID()}`;
-  const requirements = options.requirements ?? {
-    min: spec.kind === 'wasm' ? { wasm: true } : { webgpu: true },
-  };
+  const requirements = options.requirements ?? defaultRequirements(spec.kind);
   const progress: MapProgress = {
     total: inputs.length,
     submitted: 0,
@@ -136,6 +137,17 @@ export async function mapTasks(
   if (options.signal?.aborted === true)
     throw new FlockError('ABORTED', `map of campaign ${campaignId} aborted`);
   return outcomes;
+}
+
+function defaultRequirements(kind: ModuleSpec['kind']): Requirements {
+  switch (kind) {
+    case 'wgsl':
+      return { min: { webgpu: true } };
+    case 'builtin':
+      return { min: { wasm: true }, preferred: { webgpu: true } };
+    default:
+      return { min: { wasm: true } };
+  }
 }
 
 /** The inputs of one task made from one `map` item. */

@@ -126,6 +126,38 @@ describe('flock CLI', () => {
     expect(await readFile(join(out, 'in-3.bin.sum'), 'utf8')).toBe('9');
   });
 
+  it('map --builtin names the inputs and runs on a volunteer without WebGPU (WASM fallback)', async () => {
+    const files = [join(dir, 'x0.f32'), join(dir, 'x1.f32')];
+    await writeFile(files[0]!, new Uint8Array([1, 1]));
+    await writeFile(files[1]!, new Uint8Array([2, 2, 2]));
+    const run = await flock([
+      'map',
+      '--builtin',
+      'sum',
+      '--input-name',
+      'x',
+      '--campaign',
+      'cli-map-2',
+      '--json',
+      ...files,
+    ]);
+    expect(run.code).toBe(0);
+    const { outcomes } = JSON.parse(run.stdout) as {
+      outcomes: Array<{
+        task_id: string;
+        state: string;
+        result: { outputs: Array<{ inline_json: string }> };
+      }>;
+    };
+    expect(outcomes.map((o) => [o.task_id, o.state, o.result.outputs[0]!.inline_json])).toEqual([
+      ['cli-map-2-0', 'succeeded', '2'],
+      ['cli-map-2-1', 'succeeded', '6'],
+    ]);
+    const assignment = env.volunteer.assignments.find((a) => a.task_id === 'cli-map-2-0');
+    expect(assignment?.envelope?.inputs?.map((i) => i.name)).toEqual(['x']);
+    expect(assignment?.envelope?.requirements).toEqual({ min: { wasm: true }, preferred: { webgpu: true } });
+  });
+
   it('workers --json lists the volunteer', async () => {
     const run = await flock(['workers', '--json']);
     expect(run.code).toBe(0);

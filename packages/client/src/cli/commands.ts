@@ -124,6 +124,7 @@ const map: Command = async ({ client, io, values, args }) => {
     ...(op === undefined ? {} : { op }),
     ...(params === undefined ? {} : { params }),
     ...(values.campaign === undefined ? {} : { campaignId: values.campaign }),
+    ...(values['input-name'] === undefined ? {} : { inputName: values['input-name'] }),
     onProgress: (p) => bar.update({ total: p.total, done: p.done, failed: p.failed + p.cancelled }),
   });
   bar.finish();

@@ -41,6 +41,7 @@ Options:
   --op NAME          map: envelope op (required with --builtin)
   --params JSON      map: params object
   --entry NAME       map: module entry point
+  --input-name NAME  map: name of the input each file becomes (default "input"; built-in ops: e.g. x)
   --concurrency N    map: tasks in flight at once (default 4)
   --campaign ID      map: campaign id (default map-<uuid>)
   -h, --help         this text
@@ -63,6 +64,7 @@ const OPTIONS = {
   op: { type: 'string' },
   params: { type: 'string' },
   entry: { type: 'string' },
+  'input-name': { type: 'string' },
   concurrency: { type: 'string' },
   campaign: { type: 'string' },
   help: { type: 'boolean', short: 'h' },

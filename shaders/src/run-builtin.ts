@@ -5,6 +5,7 @@ import { getOp } from './manifest.ts';
 import type { Tensors } from './op-definition.ts';
 import { wasmKernels, wasmModule } from './run-wasm.ts';
 import { runPreparedWgsl } from './run-wgsl.ts';
+import { ShaderError } from './shader-error.ts';
 
 /** Which implementation produced a result. */
 export type BuiltinExecutor = 'wgsl' | 'wasm-simd' | 'wasm-scalar' | 'js';
@@ -23,10 +24,14 @@ export interface BuiltinResult {
   readonly limitShortfalls?: readonly LimitShortfall[];
 }
 
+/** A param for the executor rather than the op: `cpu_only: true` keeps the call off the GPU. */
+export const CPU_ONLY_PARAM = 'cpu_only';
+
 /**
  * Runs built-in `op` on the best executor here: WGSL when `device` is given and fits the call's
- * limits, else WASM (for ops that have a kernel), else the JS reference. Throws ShaderError for
- * bad input or params (same codes on every executor).
+ * limits, else WASM (for ops that have a kernel), else the JS reference. The param `cpu_only`
+ * (boolean) is taken out before the op's params are checked; `true` skips the device. Throws
+ * ShaderError for bad input or params (same codes on every executor).
  */
 export async function runBuiltin(
   op: string,
@@ -35,9 +40,13 @@ export async function runBuiltin(
   options: RunBuiltinOptions = {},
 ): Promise<BuiltinResult> {
   const def = getOp(op);
-  const prepared = def.prepare(inputs, params);
+  const { [CPU_ONLY_PARAM]: cpuOnly, ...opParams } = params;
+  if (cpuOnly !== undefined && typeof cpuOnly !== 'boolean') {
+    throw new ShaderError('BAD_PARAM', `param "${CPU_ONLY_PARAM}" must be a boolean`, CPU_ONLY_PARAM);
+  }
+  const prepared = def.prepare(inputs, opParams);
   let shortfalls: LimitShortfall[] | undefined;
-  if (options.device !== undefined) {
+  if (options.device !== undefined && cpuOnly !== true) {
     shortfalls = limitShortfalls(requiredLimits(def, prepared.gpuPlan()), options.device.limits);
     if (shortfalls.length === 0) {
       return { outputs: await runPreparedWgsl(options.device, def, prepared), executor: 'wgsl' };

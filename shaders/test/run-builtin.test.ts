@@ -37,4 +37,24 @@ describe('runBuiltin without a usable GPU', () => {
       { name: 'maxBufferSize', required: 2052, available: 1024 },
     ]);
   });
+
+  it('cpu_only: true keeps a call off the device; it must be a boolean', async () => {
+    const c = allCases().find((c) => c.op === 'fft' && c.label === 'n=256 batch=1')!;
+    // A device that fits everything: only cpu_only keeps the call off it.
+    const roomy = {
+      limits: { ...TINY_LIMITS, maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30 },
+    };
+    const result = await runBuiltin(
+      c.op,
+      c.inputs,
+      { ...c.params, cpu_only: true },
+      { device: roomy as unknown as GPUDevice },
+    );
+    expect(result.executor).toBe('wasm-simd');
+    expect(result.limitShortfalls).toBeUndefined();
+    await expect(runBuiltin(c.op, c.inputs, { ...c.params, cpu_only: 'yes' })).rejects.toMatchObject({
+      code: 'BAD_PARAM',
+      field: 'cpu_only',
+    });
+  });
 });

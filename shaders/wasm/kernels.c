@@ -38,17 +38,24 @@ static inline void store4(float *p, f32x4 v) { *(f32x4u *)p = v; }
 static inline f32x4 splat4(float x) { return (f32x4){x, x, x, x}; }
 
 // ---- matmul: c (m x n) = a (m x k) * b (k x n), row-major ---------------------------------------
-// Register block of 4 rows x 8 columns (8 vector accumulators); scalar loops for the edges.
+// For each panel of 8 columns, b's panel is packed contiguous (k x 8: no 4 KiB-strided walks that
+// alias in L1), then a register block of 4 rows x 8 columns (8 vector accumulators) sweeps down
+// it. Scalar loops cover the edges.
 
 EXPORT(matmul) void matmul(const float *a, const float *b, float *c, uint32_t m, uint32_t n, uint32_t k) {
-  uint32_t i = 0;
-  for (; i + 4 <= m; i += 4) {
-    uint32_t j = 0;
-    for (; j + 8 <= n; j += 8) {
+  float *panel = (float *)(uintptr_t)alloc(k * 8 * sizeof(float));
+  uint32_t j = 0;
+  for (; panel != 0 && j + 8 <= n; j += 8) {
+    for (uint32_t p = 0; p < k; p++) {
+      store4(panel + 8 * p, load4(b + (size_t)p * n + j));
+      store4(panel + 8 * p + 4, load4(b + (size_t)p * n + j + 4));
+    }
+    uint32_t i = 0;
+    for (; i + 4 <= m; i += 4) {
       f32x4 acc[4][2] = {{0}};
       for (uint32_t p = 0; p < k; p++) {
-        f32x4 b0 = load4(b + (size_t)p * n + j);
-        f32x4 b1 = load4(b + (size_t)p * n + j + 4);
+        f32x4 b0 = load4(panel + 8 * p);
+        f32x4 b1 = load4(panel + 8 * p + 4);
         for (int r = 0; r < 4; r++) {
           f32x4 av = splat4(a[(size_t)(i + r) * k + p]);
           acc[r][0] += av * b0;
@@ -60,16 +67,19 @@ EXPORT(matmul) void matmul(const float *a, const float *b, float *c, uint32_t m,
         store4(c + (size_t)(i + r) * n + j + 4, acc[r][1]);
       }
     }
-    for (; j < n; j++) {
-      for (int r = 0; r < 4; r++) {
-        float s = 0;
-        for (uint32_t p = 0; p < k; p++) s += a[(size_t)(i + r) * k + p] * b[(size_t)p * n + j];
-        c[(size_t)(i + r) * n + j] = s;
+    for (; i < m; i++) {
+      f32x4 acc0 = {0}, acc1 = {0};
+      for (uint32_t p = 0; p < k; p++) {
+        f32x4 av = splat4(a[(size_t)i * k + p]);
+        acc0 += av * load4(panel + 8 * p);
+        acc1 += av * load4(panel + 8 * p + 4);
       }
+      store4(c + (size_t)i * n + j, acc0);
+      store4(c + (size_t)i * n + j + 4, acc1);
     }
   }
-  for (; i < m; i++) {
-    for (uint32_t j = 0; j < n; j++) {
+  for (; j < n; j++) {
+    for (uint32_t i = 0; i < m; i++) {
       float s = 0;
       for (uint32_t p = 0; p < k; p++) s += a[(size_t)i * k + p] * b[(size_t)p * n + j];
       c[(size_t)i * n + j] = s;
@@ -166,6 +176,12 @@ static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
 // Big-endian word t (0..15) of block blk of the padded message.
 static uint32_t padded_word(const uint8_t *msg, uint32_t len, uint32_t blocks, uint32_t blk, uint32_t t) {
   if (blk + 1 == blocks && t >= 14) return t == 14 ? len >> 29 : len << 3;
+  uint32_t at = blk * 64 + t * 4;
+  if (at + 4 <= len) {
+    uint32_t v;
+    __builtin_memcpy(&v, msg + at, 4);
+    return __builtin_bswap32(v);
+  }
   uint32_t w = 0;
   for (uint32_t b = 0; b < 4; b++) {
     uint32_t p = blk * 64 + t * 4 + b;

@@ -1,3 +1,4 @@
+/// <reference path="../wgsl-modules.d.ts" />
 import source from '../../fft.wgsl?raw';
 import type { GpuPass, OpDefinition, Tensors } from '../op-definition.ts';
 import { bytesOf, checkInputs, f32View, groups, readParams, requireSize } from '../op-inputs.ts';

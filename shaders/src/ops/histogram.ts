@@ -1,3 +1,4 @@
+/// <reference path="../wgsl-modules.d.ts" />
 import source from '../../histogram.wgsl?raw';
 import type { OpDefinition, Tensors } from '../op-definition.ts';
 import { bytesOf, checkInputs, groups, readParams, requireSize, u32View } from '../op-inputs.ts';

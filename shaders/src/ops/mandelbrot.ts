@@ -1,3 +1,4 @@
+/// <reference path="../wgsl-modules.d.ts" />
 import source from '../../mandelbrot.wgsl?raw';
 import type { OpDefinition, Tensors } from '../op-definition.ts';
 import { bytesOf, checkInputs, groups, readParams } from '../op-inputs.ts';

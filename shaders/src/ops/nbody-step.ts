@@ -1,3 +1,4 @@
+/// <reference path="../wgsl-modules.d.ts" />
 import source from '../../nbody_step.wgsl?raw';
 import type { OpDefinition, Tensors } from '../op-definition.ts';
 import { bytesOf, checkInputs, f32View, groups, readParams, requireSize } from '../op-inputs.ts';

@@ -1,3 +1,4 @@
+/// <reference path="../wgsl-modules.d.ts" />
 import source from '../../prefix_sum.wgsl?raw';
 import type { GpuBufferPlan, GpuPass, OpDefinition, Tensors } from '../op-definition.ts';
 import { bytesOf, checkInputs, groups, readParams, requireSize, u32View } from '../op-inputs.ts';

@@ -1,3 +1,4 @@
+/// <reference path="../wgsl-modules.d.ts" />
 import { createSHA256 } from 'hash-wasm';
 import source from '../../sha256_batch.wgsl?raw';
 import type { OpDefinition, Tensors } from '../op-definition.ts';

@@ -1,0 +1,34 @@
+// Ring records as Cap'n Proto BridgeRecords (packages/protocol/schema/bus.capnp): a small header
+// naming arena slices; the bulk bytes stay in the arena.
+import { type ArenaSlice, type BridgeRecord, decodeMessage, encodeMessage } from '@flock/protocol';
+import type { ArenaHandle } from './arena.ts';
+import { BridgeError } from './bridge-error.ts';
+import type { Ring } from './ring.ts';
+
+/** Encodes `record` and pushes it; false when the ring is full (nothing is pushed). */
+export function pushRecord(ring: Ring, record: BridgeRecord): boolean {
+  return ring.push(encodeMessage('BridgeRecord', record));
+}
+
+/** Pops and decodes the oldest record, or undefined when empty. Bad bytes throw the protocol's ProtocolError. */
+export function popRecord(ring: Ring): BridgeRecord | undefined {
+  const bytes = ring.pop();
+  return bytes === undefined ? undefined : decodeMessage('BridgeRecord', bytes);
+}
+
+/** The ArenaSlice that names `handle` in a record. */
+export function sliceOf(name: string, handle: ArenaHandle): ArenaSlice {
+  return { name, offset: handle.offset, length: handle.length, generation: handle.generation };
+}
+
+/** The arena handle a record's slice names; the arena refuses it with STALE_HANDLE if it is not live. */
+export function handleOf(slice: ArenaSlice): ArenaHandle {
+  const { offset = 0, length = 0, generation = 0 } = slice;
+  if (generation === 0) {
+    throw new BridgeError(
+      'STALE_HANDLE',
+      `slice ${slice.name ?? '?'} has no generation: it names no allocation`,
+    );
+  }
+  return { offset, length, generation };
+}

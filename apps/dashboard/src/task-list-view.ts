@@ -136,7 +136,14 @@ function taskRow(view: TaskView): HTMLTableRowElement {
     { 'data-task-id': view.task_id, class: 'clickable' },
     h('td', {}, h('a', { href: `#/task/${encodeURIComponent(view.task_id)}` }, view.task_id)),
     h('td', {}, view.op, h('span', { class: 'muted' }, ` ${view.module_kind}`)),
-    h('td', {}, stateBadge(view.state)),
+    h(
+      'td',
+      {},
+      stateBadge(view.state),
+      view.failure === undefined
+        ? null
+        : h('span', { class: 'muted mono failure-code' }, ` ${view.failure.code}`),
+    ),
     h('td', {}, progressBar(view)),
     h('td', {}, formatTime(view.created_at_ms)),
     h('td', {}, formatDuration(took)),

@@ -16,8 +16,11 @@ export type ExecutorErrorCode =
   | 'EXECUTION_ERROR'
   | 'CANCELLED';
 
-/** Codes worth another attempt elsewhere: the job did nothing wrong, this tab could not finish it. */
-const RETRYABLE: ReadonlySet<ExecutorErrorCode> = new Set(['TIMEOUT', 'DEVICE_LOST', 'CANCELLED']);
+/**
+ * Codes worth another attempt elsewhere: this tab could not finish the job, another may. A
+ * TIMEOUT is not: a job that loops here loops everywhere (the requester's qos.retries still apply).
+ */
+const RETRYABLE: ReadonlySet<ExecutorErrorCode> = new Set(['DEVICE_LOST', 'CANCELLED', 'BUFFER_TOO_LARGE']);
 
 /** A job failure with a stable code; `retryable` defaults from the code. */
 export class ExecutorError extends Error {

@@ -1,0 +1,112 @@
+// The volunteer page: wires the DOM to a Volunteer. Nothing runs until the person presses Start;
+// that consent is remembered (IndexedDB) so a reload resumes where it was.
+import { maxCpuSlots } from './capability-probe.ts';
+import { TabStore } from './tab-store.ts';
+import { Volunteer, type VolunteerView } from './volunteer.ts';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function coordinatorUrl(): string {
+  const override = new URLSearchParams(location.search).get('coordinator');
+  if (override) return override;
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/worker`;
+}
+
+function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+function render(view: VolunteerView): void {
+  const { settings, probe } = view;
+  $('start').hidden = settings.started;
+  $('pause').hidden = !settings.started;
+  $('stop').hidden = !settings.started;
+  $('pause').textContent = settings.paused ? 'Resume' : 'Pause';
+  const slots = $<HTMLInputElement>('cpu-slots');
+  slots.max = String(maxCpuSlots(probe.cpuCores));
+  if (document.activeElement !== slots) slots.value = String(settings.cpuSlots);
+  $('cpu-max').textContent = `(1 to ${maxCpuSlots(probe.cpuCores)})`;
+  $<HTMLInputElement>('gpu').checked = settings.gpu;
+  $<HTMLInputElement>('gpu').disabled = probe.gpu === null;
+  $<HTMLInputElement>('only-charging').checked = settings.onlyWhileCharging;
+  $<HTMLInputElement>('only-visible').checked = settings.onlyWhileVisible;
+
+  $('connection').textContent =
+    view.connection +
+    (view.connectionDetail && view.connection !== 'open' ? ` (${view.connectionDetail})` : '');
+  $('state').textContent = view.pauseReason ?? (view.running.length > 0 ? 'working' : 'waiting for work');
+  $('worker-id').textContent = view.workerId || '—';
+  $('tasks-done').textContent = String(view.totals.tasksDone);
+  $('tasks-failed').textContent = String(view.totals.tasksFailed);
+  $('compute-time').textContent = formatSeconds(view.totals.computeMs);
+  $('throughput').textContent = `${view.throughputPerMin} tasks/min`;
+  const last = view.lastOutcome;
+  $('last-task').textContent = last
+    ? `${last.taskId}: ${last.ok ? `ok (${last.executor})` : `failed ${last.code}`}`
+    : '—';
+
+  const list = $('running');
+  list.replaceChildren(
+    ...(view.running.length === 0
+      ? [Object.assign(document.createElement('li'), { className: 'empty', textContent: 'nothing' })]
+      : view.running.map((job) => {
+          const item = document.createElement('li');
+          item.dataset['taskId'] = job.taskId;
+          const bar = Object.assign(document.createElement('progress'), { max: 100, value: job.pct });
+          item.append(`${job.taskId} · ${job.kind} ${job.op} `, bar, ` ${Math.round(job.pct)}%`);
+          return item;
+        })),
+  );
+  $('capability').textContent = JSON.stringify(view.capability, null, 2);
+
+  const isolation = $('isolation');
+  isolation.hidden = probe.crossOriginIsolated;
+  isolation.textContent =
+    'This page is not cross-origin isolated (it was served without COOP/COEP headers), so ' +
+    'SharedArrayBuffer and WASM threads are off. The tab still runs single-threaded jobs; the ' +
+    'coordinator is told and will not send jobs that need shared memory.';
+  const gpuNotice = $('gpu-notice');
+  gpuNotice.hidden = probe.gpu !== null;
+  gpuNotice.textContent =
+    'WebGPU is not available in this browser, so this tab runs WebAssembly (CPU) jobs only.';
+}
+
+async function main(): Promise<void> {
+  const store = await TabStore.open();
+  const volunteer = await Volunteer.create({
+    url: coordinatorUrl(),
+    origin: location.origin,
+    store,
+    createWorker: () => new Worker(new URL('./executor-worker.ts', import.meta.url), { type: 'module' }),
+  });
+  $('start').addEventListener('click', () => void volunteer.update({ started: true, paused: false }));
+  $('pause').addEventListener('click', () => void volunteer.update({ paused: !volunteer.settings.paused }));
+  $('stop').addEventListener('click', () => void volunteer.update({ started: false }));
+  $('cpu-slots').addEventListener('change', (event) => {
+    const value = Number((event.target as HTMLInputElement).value);
+    if (Number.isInteger(value)) void volunteer.update({ cpuSlots: value });
+  });
+  $('gpu').addEventListener(
+    'change',
+    (e) => void volunteer.update({ gpu: (e.target as HTMLInputElement).checked }),
+  );
+  $('only-charging').addEventListener(
+    'change',
+    (e) => void volunteer.update({ onlyWhileCharging: (e.target as HTMLInputElement).checked }),
+  );
+  $('only-visible').addEventListener(
+    'change',
+    (e) => void volunteer.update({ onlyWhileVisible: (e.target as HTMLInputElement).checked }),
+  );
+  let frame = 0;
+  volunteer.subscribe((view) => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(() => render(view));
+  });
+  // For tests and the curious: the page's state, and hooks to drop the socket or the GPU device.
+  Object.assign(globalThis, { flockVolunteer: volunteer });
+  document.body.dataset['ready'] = 'true';
+}
+
+void main();

@@ -1,0 +1,137 @@
+// The tab's WebSocket to the coordinator (contract A, `/v1/worker`): binary frames only, one
+// Frame each. Reconnects with exponential backoff and full jitter, says hello (resuming the
+// session) on every connection, heartbeats at the interval the welcome sets, and drops droppable
+// frames (progress) while the socket's send buffer is above the high-water mark.
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame_Payload,
+  type Hello,
+  makeFrame,
+  type Welcome,
+} from '@flock/protocol';
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** Reconnect backoff: min(cap, base · 2^attempt) · random(0.5..1). */
+export const BACKOFF = { baseMs: 500, capMs: 30_000 } as const;
+/** Progress frames are dropped while more than this is queued on the socket. */
+export const HIGH_WATER_BYTES = 1 << 20;
+
+export interface ConnectionHandlers {
+  /** Builds the hello for a new connection (capability, session, in-flight, undelivered). */
+  hello(): Promise<Hello>;
+  welcome(welcome: Welcome): void;
+  frame(payload: Frame_Payload): void;
+  /** Lease ids to renew in the next heartbeat. */
+  leases(): string[];
+  state(state: ConnectionState, detail: string): void;
+}
+
+/** The volunteer connection; `start()` connects and keeps reconnecting until `stop()`. */
+export class WorkerConnection {
+  private socket: WebSocket | undefined;
+  private attempt = 0;
+  private stopped = true;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private seq = 0;
+  welcome: Welcome | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly handlers: ConnectionHandlers,
+  ) {}
+
+  get open(): boolean {
+    return this.socket?.readyState === WebSocket.OPEN && this.welcome !== undefined;
+  }
+
+  /** Largest frame the coordinator accepts (from the welcome). */
+  get maxFrameBytes(): number {
+    return this.welcome?.max_frame_bytes || 1 << 20;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.heartbeatTimer);
+    this.socket?.close(1000, 'volunteer stopped');
+    this.socket = undefined;
+    this.welcome = undefined;
+    this.handlers.state('closed', 'stopped');
+  }
+
+  /** Drops the socket as a network failure would (tests); the tab reconnects. */
+  drop(): void {
+    this.socket?.close(4000, 'dropped');
+  }
+
+  /**
+   * Sends one frame. Returns false when the socket is not open, or when `droppable` and the send
+   * buffer is over the high-water mark (backpressure: progress can be skipped, results cannot).
+   */
+  send(payload: Frame_Payload, droppable = false): boolean {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    if (droppable && socket.bufferedAmount > HIGH_WATER_BYTES) return false;
+    socket.send(encodeFrame(makeFrame(payload), { maxFrameBytes: this.maxFrameBytes }));
+    return true;
+  }
+
+  private connect(): void {
+    this.handlers.state(this.attempt === 0 ? 'connecting' : 'reconnecting', this.url);
+    const socket = new WebSocket(this.url);
+    socket.binaryType = 'arraybuffer';
+    this.socket = socket;
+    socket.onopen = async () => {
+      const hello = await this.handlers.hello();
+      if (this.socket === socket && socket.readyState === WebSocket.OPEN) {
+        socket.send(encodeFrame(makeFrame({ hello }), { maxFrameBytes: this.maxFrameBytes }));
+      }
+    };
+    socket.onmessage = (event) => {
+      if (!(event.data instanceof ArrayBuffer)) return;
+      let payload: Frame_Payload | undefined;
+      try {
+        payload = decodeFrame(new Uint8Array(event.data), { maxFrameBytes: 64 << 20 }).payload;
+      } catch (error) {
+        console.warn('flock: undecodable frame from the coordinator', error);
+        return;
+      }
+      if (!payload) return;
+      if ('welcome' in payload) {
+        this.attempt = 0;
+        this.welcome = payload.welcome;
+        this.startHeartbeats(payload.welcome.heartbeat_ms || 10_000);
+        this.handlers.state('open', payload.welcome.worker_id ?? '');
+        this.handlers.welcome(payload.welcome);
+        return;
+      }
+      this.handlers.frame(payload);
+    };
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      clearInterval(this.heartbeatTimer);
+      this.welcome = undefined;
+      if (this.stopped) return;
+      const delay = Math.min(BACKOFF.capMs, BACKOFF.baseMs * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+      this.attempt++;
+      this.handlers.state('reconnecting', `closed ${event.code}${event.reason ? ` ${event.reason}` : ''}`);
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    };
+  }
+
+  private startHeartbeats(intervalMs: number): void {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => {
+      this.send({ heartbeat: { seq: ++this.seq, lease_ids: this.handlers.leases() } });
+    }, intervalMs);
+  }
+}

@@ -214,6 +214,28 @@ describe('map, modules, workers, stats', () => {
     expect(campaign.counts?.succeeded).toBe(6);
   });
 
+  it('submits a campaign in one request and streams only its events', async () => {
+    const stream = await client.events({ campaign_id: 'sdk-camp-1' });
+    const created = await client.submitCampaign(
+      [envelope('sdk-camp-1-a', 'sum', [1]), envelope('sdk-camp-1-b', 'sum', [2, 3])],
+      'sdk-camp-1',
+    );
+    expect(created.campaign_id).toBe('sdk-camp-1');
+    expect(created.tasks.map((t) => t.id)).toEqual(['sdk-camp-1-a', 'sdk-camp-1-b']);
+    await client.submit(envelope('sdk-not-in-camp', 'sum'));
+    const succeeded = new Set<string>();
+    while (succeeded.size < 2) {
+      const next = await stream.take(10_000);
+      if (!('event' in next)) throw new Error(`stream ended: ${JSON.stringify(next)}`);
+      expect(next.event.campaign_id).toBe('sdk-camp-1');
+      expect(next.event.task_id).toMatch(/^sdk-camp-1-[ab]$/);
+      if (next.event.topic === EVENTS.success) succeeded.add(next.event.task_id);
+    }
+    stream.close();
+    const results = await Promise.all(created.tasks.map((t) => t.result()));
+    expect(results.map((r) => r.outputs?.[0]?.inline_json)).toEqual(['1', '5']);
+  });
+
   it('lists the volunteer and the stats', async () => {
     const workers = await client.workers();
     const sim = workers.find((w) => w.worker_id === env.volunteer.workerId);

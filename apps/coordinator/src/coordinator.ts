@@ -7,10 +7,9 @@ import {
   type ComputeProgress,
   type ComputeResult,
   type DataRef,
-  decodeMessage,
   EVENTS,
-  encodeMessage,
   type Frame_Payload,
+  fromJson,
   type Hello,
   type LeaseRenewal,
   type ResultAck,
@@ -24,7 +23,7 @@ import type { EventsHub } from './events-hub.ts';
 import { type Lease, LeaseTable } from './lease-table.ts';
 import type { Metrics } from './metrics.ts';
 import { type SchedTask, Scheduler, type SchedWorker } from './scheduler.ts';
-import type { InsertOutcome, NewLease, Store, TaskRecord, TaskState } from './store.ts';
+import type { CompleteTask, InsertOutcome, NewLease, Store, TaskRecord, TaskState } from './store.ts';
 import { TaskTokens } from './task-tokens.ts';
 
 /** How the coordinator talks to one connected volunteer (the worker hub implements it). */
@@ -159,6 +158,11 @@ export class Coordinator {
   private dispatching = false;
   private dispatchAgain = false;
   private closed = false;
+  private readonly pendingCommits: Array<{
+    change: CompleteTask;
+    resolve: (ok: boolean) => void;
+    reject: (err: unknown) => void;
+  }> = [];
   /** Recent successes: [finished at, end-to-end latency] for /v1/stats. */
   private readonly recent: Array<[number, number]> = [];
 
@@ -219,8 +223,8 @@ export class Coordinator {
     if (this.timer) clearInterval(this.timer);
   }
 
-  private toOpen(rec: TaskRecord): OpenTask {
-    const envelope = decodeMessage('ComputeEnvelope', rec.envelope, { maxFrameBytes: 1 << 30 });
+  private toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
+    const envelope = known ?? fromJson('ComputeEnvelope', JSON.parse(new TextDecoder().decode(rec.envelope)));
     const min = envelope.requirements?.min;
     return {
       uid: rec.uid,
@@ -274,7 +278,7 @@ export class Coordinator {
   async submit(items: Submission[]): Promise<InsertOutcome[]> {
     const now = Date.now();
     const rows = items.map(({ tenant, envelope }) => {
-      const bytes = encodeMessage('ComputeEnvelope', envelope, { maxFrameBytes: 1 << 30 });
+      const bytes = new TextEncoder().encode(JSON.stringify(toJson('ComputeEnvelope', envelope)));
       const qos = envelope.requirements?.qos;
       return {
         tenant,
@@ -291,9 +295,9 @@ export class Coordinator {
       };
     });
     const outcomes = await this.store.insertTasks(rows);
-    for (const outcome of outcomes) {
+    for (const [i, outcome] of outcomes.entries()) {
       if (outcome.kind !== 'created') continue;
-      const task = this.toOpen(outcome.task);
+      const task = this.toOpen(outcome.task, items[i]!.envelope);
       this.open.set(task.uid, task);
       if (task.deadlineAtMs !== undefined) this.deadlines.push(task.deadlineAtMs, task.uid);
       this.makeRunnable(task, now);
@@ -580,25 +584,50 @@ export class Coordinator {
     if (result.executor) stored.executor = result.executor;
     if (result.duration_ms) stored.duration_ms = result.duration_ms;
     const now = Date.now();
-    const ok = await this.store.completeTask({
+    const ok = await this.commitResult({
       taskUid: task.uid,
       leaseId,
-      result: encodeMessage('ComputeResult', stored, { maxFrameBytes: 1 << 30 }),
+      result: new TextEncoder().encode(JSON.stringify(toJson('ComputeResult', stored))),
       executor: result.executor || undefined,
       durationMs: result.duration_ms || undefined,
       nowMs: now,
+      workerId: worker.workerId,
     });
     if (!ok) return ack(false, 'LEASE_EXPIRED');
     this.endLease(lease, worker);
     this.open.delete(task.uid);
     worker.succeeded += 1;
     worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
-    void this.store.countWorkerOutcome(worker.workerId, true);
     this.recent.push([now, now - task.createdAtMs]);
     if (this.recent.length > 100_000) this.recent.shift();
     this.publish(task, EVENTS.success, 'succeeded', now, () => toJson('ComputeResult', stored));
     this.scheduleDispatch();
     return ack(true);
+  }
+
+  /**
+   * Group commit: results that arrive in the same turn of the event loop are stored in one
+   * transaction; each caller learns its own outcome once that transaction has committed.
+   */
+  private commitResult(change: CompleteTask): Promise<boolean> {
+    const batch = this.store.completeTasks?.bind(this.store);
+    if (!batch) {
+      return this.store.completeTask(change).then(async (ok) => {
+        if (ok && change.workerId) await this.store.countWorkerOutcome(change.workerId, true);
+        return ok;
+      });
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      this.pendingCommits.push({ change, resolve, reject });
+      if (this.pendingCommits.length > 1) return;
+      setImmediate(() => {
+        const items = this.pendingCommits.splice(0);
+        batch(items.map((p) => p.change)).then(
+          (oks) => items.forEach((p, i) => p.resolve(oks[i] === true)),
+          (err: unknown) => items.forEach((p) => p.reject(err)),
+        );
+      });
+    });
   }
 
   private resolveOutput(worker: WorkerState, lease: Lease, task: OpenTask, out: DataRef): DataRef | AckCode {

@@ -274,8 +274,12 @@ export class HttpApi {
     if (task.state !== 'succeeded' || !task.result) {
       throw new CoordinatorError('NOT_READY', `task is ${task.state}`);
     }
-    const result = decodeMessage('ComputeResult', task.result, { maxFrameBytes: 1 << 30 });
-    json(res, 200, toJson('ComputeResult', result));
+    // Stored as its JSON view already.
+    res.writeHead(200, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': task.result.byteLength,
+    });
+    res.end(task.result);
   };
 
   private cancelTask: Handler = async (_req, res, tenant, parts) => {

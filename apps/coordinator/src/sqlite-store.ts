@@ -444,6 +444,15 @@ export class SqliteStore implements Store {
   }
 
   async completeTask(change: CompleteTask): Promise<boolean> {
+    return this.completeOne(change);
+  }
+
+  async completeTasks(changes: CompleteTask[]): Promise<boolean[]> {
+    return this.db.transaction((items: CompleteTask[]) => items.map((c) => this.completeOne(c)))(changes);
+  }
+
+  /** One completion; nests as a savepoint inside `completeTasks`' transaction. */
+  private completeOne(change: CompleteTask): boolean {
     return this.db.transaction((c: CompleteTask) => {
       const done = this.stmts.complete.run({
         taskUid: c.taskUid,
@@ -466,6 +475,7 @@ export class SqliteStore implements Store {
         worker,
         null,
       );
+      if (c.workerId !== undefined) this.stmts.workerSucceeded.run(c.workerId);
       return true;
     })(change);
   }

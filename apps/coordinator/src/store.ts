@@ -22,7 +22,7 @@ export interface NewTask {
   moduleKind: string;
   /** sha256 hex of the canonical encoding: same id + same hash is the same task. */
   contentHash: string;
-  /** The envelope as a bare Cap'n Proto message. */
+  /** The envelope's canonical JSON view (UTF-8), as `toJson('ComputeEnvelope', …)` writes it. */
   envelope: Uint8Array;
   priority: number;
   deadlineAtMs: number | undefined;
@@ -42,7 +42,7 @@ export interface TaskRecord extends NewTask {
   progress: { pct: number; metrics: Record<string, string> } | undefined;
   failureCode: string | undefined;
   failureMessage: string | undefined;
-  /** ComputeResult as a bare Cap'n Proto message, once succeeded. */
+  /** The ComputeResult's JSON view (UTF-8), once succeeded; served as is by the API. */
   result: Uint8Array | undefined;
   executor: string | undefined;
   durationMs: number | undefined;
@@ -111,6 +111,8 @@ export interface CompleteTask {
   executor: string | undefined;
   durationMs: number | undefined;
   nowMs: number;
+  /** When set, also counts a success for this worker in the same transaction. */
+  workerId?: string | undefined;
 }
 
 export interface EndAttempt {
@@ -156,6 +158,11 @@ export interface Store {
   startLeases(leases: NewLease[]): Promise<boolean[]>;
   /** running (under this lease) → succeeded; false when the lease is no longer current. */
   completeTask(change: CompleteTask): Promise<boolean>;
+  /**
+   * Optional group commit: `completeTask` for many in one transaction (results that arrive
+   * together share one commit). The coordinator uses it when present.
+   */
+  completeTasks?(changes: CompleteTask[]): Promise<boolean[]>;
   /** Ends the current attempt of a running task: requeue or fail. False when the lease moved on. */
   endAttempt(change: EndAttempt): Promise<boolean>;
   /** queued → failed (deadline, exhausted retries while queued). */

@@ -1,0 +1,202 @@
+// Crash safety: a coordinator process is killed with SIGKILL at seeded random moments while
+// 2,000 tasks are submitted and run by simulated volunteers, and restarted each time on the same
+// port and data directory. In the end every accepted task succeeded exactly once (one success
+// audit row, one succeeded attempt) with the right answer, and no result was lost.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, expect, test } from 'vitest';
+import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
+import { envelope, KEY_A } from './helpers.ts';
+
+const TASKS = 2000;
+const BATCH = 100;
+const VOLUNTEERS = 8;
+const KILLS = 5;
+const SEED = Number(process.env.FLOCK_CRASH_SEED ?? 20261122);
+const ROOT = resolve(import.meta.dirname, '../../..');
+
+/** mulberry32: a small seeded PRNG, so a failing run can be replayed with FLOCK_CRASH_SEED. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'flock-crash-'));
+let child: ChildProcess | undefined;
+const sims: SimulatedVolunteer[] = [];
+
+afterAll(async () => {
+  await Promise.all(sims.map((s) => s.close()));
+  child?.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function startChild(port: number): Promise<ChildProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'apps/coordinator/src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      FLOCK_PORT: String(port),
+      FLOCK_DATA: dir,
+      FLOCK_API_KEYS: `${KEY_A}:a`,
+      FLOCK_LEASE_MS: '1500',
+      FLOCK_HEARTBEAT_MS: '300',
+      FLOCK_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const end = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`coordinator exited with ${proc.exitCode}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return proc;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > end) throw new Error('coordinator did not start');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** POSTs a batch until the coordinator answers (it may be down): idempotent by task_id. */
+async function submit(port: number, tasks: Array<Record<string, unknown>>): Promise<number> {
+  for (;;) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/campaigns`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ campaign_id: 'crash', tasks }),
+      });
+      if (res.status === 200 || res.status === 201) return res.status;
+      throw new Error(`unexpected ${res.status}: ${await res.text()}`);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('unexpected')) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+function taskInput(i: number): number[] {
+  return [i & 0xff, (i >> 8) & 0xff, 7, 11];
+}
+
+test(`SIGKILL ${KILLS} times during ${TASKS} tasks: every task succeeds exactly once (seed ${SEED})`, async () => {
+  const random = prng(SEED);
+  const port = await freePort();
+  child = await startChild(port);
+  const url = `http://127.0.0.1:${port}`;
+
+  for (let v = 0; v < VOLUNTEERS; v++) {
+    sims.push(
+      await SimulatedVolunteer.connect({
+        url,
+        reconnect: true,
+        capability: { cpu_slots: 4 },
+        run: async ({ assignment }) => {
+          // A little work time, so kills land while jobs are in flight.
+          await new Promise((r) => setTimeout(r, Math.floor(random() * 4)));
+          const bytes = assignment.envelope?.inputs?.[0]?.inline_bytes ?? new Uint8Array(0);
+          const sum = bytes.reduce((a, b) => a + b, 0);
+          return { outputs: [{ name: 'sum', inline_json: String(sum) }], executor: 'sim' };
+        },
+      }),
+    );
+  }
+
+  const submitting = (async () => {
+    for (let start = 0; start < TASKS; start += BATCH) {
+      const tasks = [];
+      for (let i = start; i < start + BATCH; i++) {
+        tasks.push(
+          envelope(`crash-${i}`, {
+            inputs: [{ name: 'x', inline_bytes: Buffer.from(taskInput(i)).toString('base64') }],
+          }),
+        );
+      }
+      await submit(port, tasks);
+    }
+  })();
+
+  const succeeded = async (): Promise<number> => {
+    try {
+      const res = await fetch(`${url}/v1/campaigns/crash`, { headers: { authorization: `Bearer ${KEY_A}` } });
+      if (!res.ok) return 0;
+      return ((await res.json()) as { counts: { succeeded: number } }).counts.succeeded;
+    } catch {
+      return 0;
+    }
+  };
+
+  const killedAt: number[] = [];
+  for (let k = 0; k < KILLS; k++) {
+    await new Promise((r) => setTimeout(r, 150 + Math.floor(random() * 600)));
+    killedAt.push(await succeeded());
+    const dying = child;
+    const exited = new Promise((r) => dying.once('exit', r));
+    dying.kill('SIGKILL');
+    await exited;
+    child = await startChild(port);
+  }
+  await submitting;
+  const deadline = Date.now() + 60_000;
+  while ((await succeeded()) < TASKS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+
+  process.stdout.write(`crash test: succeeded at each kill ${killedAt.join(', ')}\n`);
+  // Kills landed mid-run, not before or after it.
+  expect(killedAt.some((n) => n > 0 && n < TASKS)).toBe(true);
+  const db = new Database(join(dir, 'flock.db'), { readonly: true });
+  const states = db
+    .prepare("SELECT state, COUNT(*) AS n FROM tasks WHERE campaign_id = 'crash' GROUP BY state")
+    .all();
+  expect(states).toEqual([{ state: 'succeeded', n: TASKS }]);
+  const successes = db
+    .prepare(
+      "SELECT task_uid, COUNT(*) AS n FROM audit WHERE to_state = 'succeeded' GROUP BY task_uid HAVING n <> 1",
+    )
+    .all();
+  expect(successes).toEqual([]);
+  const successRows = db.prepare("SELECT COUNT(*) AS n FROM audit WHERE to_state = 'succeeded'").get() as {
+    n: number;
+  };
+  expect(successRows.n).toBe(TASKS);
+  const winningAttempts = db
+    .prepare(
+      "SELECT task_uid, COUNT(*) AS n FROM attempts WHERE outcome = 'succeeded' GROUP BY task_uid HAVING n <> 1",
+    )
+    .all();
+  expect(winningAttempts).toEqual([]);
+  const rows = db.prepare('SELECT task_id, result FROM tasks').all() as Array<{
+    task_id: string;
+    result: Buffer;
+  }>;
+  let wrong = 0;
+  for (const row of rows) {
+    const i = Number(row.task_id.slice('crash-'.length));
+    const expected = String(taskInput(i).reduce((a, b) => a + b, 0));
+    const result = JSON.parse(row.result.toString('utf8'));
+    if (result.outputs?.[0]?.inline_json !== expected) wrong += 1;
+  }
+  expect(wrong).toBe(0);
+  db.close();
+}, 120_000);

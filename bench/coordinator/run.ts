@@ -1,0 +1,262 @@
+// Coordinator throughput benchmark: simulated volunteers over loopback run small tasks end to end
+// (durable acceptance over HTTP → assignment → result stored → result_ack), against BullMQ on a
+// local Redis with the same jobs and concurrency, in the same run. Prints tasks/s, the
+// submit-to-start latency percentiles of both, and the ratio.
+//
+//   npm run bench -w @flock/coordinator                  # 5,000 tasks, 50 volunteers
+//   npm run bench -w @flock/coordinator -- --full        # 50,000 tasks, 200 volunteers
+//   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --skip-bullmq --skip-flock
+//   BENCH_PROF=<dir> writes a CPU profile of the coordinator process.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SimulatedVolunteer } from '../../apps/coordinator/src/sim/simulated-volunteer.ts';
+
+const argv = process.argv.slice(2);
+const flag = (name: string): boolean => argv.includes(name);
+const option = (name: string, fallback: string): string => {
+  const i = argv.indexOf(name);
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
+};
+const FULL = flag('--full');
+const TASKS = Number(option('--tasks', FULL ? '50000' : '5000'));
+const VOLUNTEERS = Number(option('--volunteers', FULL ? '200' : '50'));
+const SLOTS = Number(option('--slots', '2'));
+const SYNC = option('--sync', 'NORMAL');
+const BATCH = 1000;
+const ROOT = resolve(import.meta.dirname, '../..');
+const KEY = 'bench-key-0123456789abcdef';
+
+function freePort(): Promise<number> {
+  return new Promise((done, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => done(port));
+    });
+  });
+}
+
+async function waitFor(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function input(i: number): number[] {
+  return Array.from({ length: 16 }, (_, k) => (i * 31 + k) & 0xff);
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+interface Outcome {
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+function summarise(
+  startedAt: number,
+  finishedAt: number,
+  submitted: Map<string, number>,
+  began: Map<string, number>,
+): Outcome {
+  const lat: number[] = [];
+  for (const [id, t] of began) lat.push(Math.max(0, t - submitted.get(id)!));
+  lat.sort((a, b) => a - b);
+  const seconds = (finishedAt - startedAt) / 1000;
+  return { seconds, perSecond: TASKS / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
+}
+
+async function benchFlock(): Promise<Outcome> {
+  const dir = mkdtempSync(join(tmpdir(), 'flock-bench-'));
+  const port = await freePort();
+  // BENCH_PROF=<dir>: write a CPU profile of the coordinator there.
+  const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...prof, '--import', 'tsx', 'apps/coordinator/src/main.ts'],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        FLOCK_PORT: String(port),
+        FLOCK_DATA: dir,
+        FLOCK_API_KEYS: `${KEY}:bench`,
+        FLOCK_LOG_LEVEL: 'warn',
+        FLOCK_SQLITE_SYNC: SYNC,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok === true,
+      'coordinator start',
+    );
+    const submitted = new Map<string, number>();
+    const began = new Map<string, number>();
+    let acked = 0;
+    const sims: SimulatedVolunteer[] = [];
+    for (let v = 0; v < VOLUNTEERS; v++) {
+      const sim = await SimulatedVolunteer.connect({
+        url,
+        capability: { cpu_slots: SLOTS },
+        run: ({ assignment }) => {
+          began.set(assignment.task_id!, Date.now());
+          let sum = 0;
+          for (const b of assignment.envelope?.inputs?.[0]?.inline_bytes ?? []) sum += b;
+          return { outputs: [{ name: 'sum', inline_json: String(sum) }] };
+        },
+      });
+      sim.on('ack', (ack: { accepted: boolean }) => {
+        if (ack.accepted) acked += 1;
+      });
+      sims.push(sim);
+    }
+    const startedAt = Date.now();
+    for (let start = 0; start < TASKS; start += BATCH) {
+      const tasks = [];
+      const now = Date.now();
+      for (let i = start; i < Math.min(TASKS, start + BATCH); i++) {
+        const id = `b-${i}`;
+        submitted.set(id, now);
+        tasks.push({
+          task_id: id,
+          op: 'sum',
+          module: { kind: 'builtin' },
+          requirements: { min: { wasm: true } },
+          inputs: [{ name: 'x', inline_bytes: Buffer.from(input(i)).toString('base64') }],
+        });
+      }
+      const res = await fetch(`${url}/v1/campaigns`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ campaign_id: `bench-${start}`, tasks }),
+      });
+      if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
+      if (process.env.BENCH_DEBUG) console.log(`batch ${start}: ${Date.now() - now} ms, acked ${acked}`);
+    }
+    await waitFor(() => acked >= TASKS, 'all results acknowledged', 600_000);
+    const finishedAt = Date.now();
+    await Promise.all(sims.map((s) => s.close()));
+    return summarise(startedAt, finishedAt, submitted, began);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchBullmq(): Promise<Outcome> {
+  const { Queue, Worker } = await import('bullmq');
+  const dir = mkdtempSync(join(tmpdir(), 'flock-bench-redis-'));
+  const port = await freePort();
+  // Durability comparable to SQLite WAL synchronous=NORMAL: the AOF is written on every
+  // command (survives a process kill) and fsynced once a second (like WAL checkpoints).
+  const redis = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--dir',
+      dir,
+    ],
+    { stdio: 'ignore' },
+  );
+  const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
+  try {
+    const { default: IORedis } = await import('ioredis');
+    await waitFor(async () => {
+      const probe = new IORedis({ ...connection, lazyConnect: true, retryStrategy: () => null });
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        probe.disconnect();
+      }
+    }, 'redis start');
+    const queue = new Queue('bench', { connection });
+    const submitted = new Map<string, number>();
+    const began = new Map<string, number>();
+    let completed = 0;
+    const workers = [];
+    for (let v = 0; v < VOLUNTEERS; v++) {
+      const worker = new Worker(
+        'bench',
+        async (job) => {
+          began.set(job.id!, Date.now());
+          let sum = 0;
+          for (const b of job.data.input as number[]) sum += b;
+          return sum;
+        },
+        { connection, concurrency: SLOTS },
+      );
+      worker.on('completed', () => {
+        completed += 1;
+      });
+      workers.push(worker);
+    }
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
+    const startedAt = Date.now();
+    for (let start = 0; start < TASKS; start += BATCH) {
+      const jobs = [];
+      const now = Date.now();
+      for (let i = start; i < Math.min(TASKS, start + BATCH); i++) {
+        const id = `b-${i}`;
+        submitted.set(id, now);
+        jobs.push({ name: 'sum', data: { input: input(i) }, opts: { jobId: id, removeOnComplete: true } });
+      }
+      await queue.addBulk(jobs);
+    }
+    await waitFor(() => completed >= TASKS, 'all BullMQ jobs completed', 600_000);
+    const finishedAt = Date.now();
+    await Promise.all(workers.map((w) => w.close()));
+    await queue.close();
+    return summarise(startedAt, finishedAt, submitted, began);
+  } finally {
+    redis.kill('SIGTERM');
+    await new Promise((r) => redis.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const line = (name: string, o: Outcome): string =>
+  `${name.padEnd(7)} ${o.perSecond.toFixed(0).padStart(7)} tasks/s  (${o.seconds.toFixed(1)} s)  submit→start p50 ${o.p50} ms  p99 ${o.p99} ms`;
+
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`;
+console.log(
+  `coordinator bench: ${TASKS} tasks, ${VOLUNTEERS} volunteers × ${SLOTS} slots, SQLite synchronous=${SYNC}`,
+);
+console.log(`machine: ${machine}`);
+const flock = flag('--skip-flock') ? undefined : await benchFlock();
+if (flock) console.log(line('flock', flock));
+const bull = flag('--skip-bullmq') ? undefined : await benchBullmq();
+if (bull) console.log(line('bullmq', bull));
+if (flock && bull)
+  console.log(`ratio flock/bullmq throughput: ${(flock.perSecond / bull.perSecond).toFixed(2)}`);
+process.exit(0);

@@ -21,8 +21,10 @@ const TABS: ReadonlyArray<[Tab, string]> = [
   ['json', 'Envelope JSON'],
 ];
 
+/** `prefix-<8 hex>`; getRandomValues works on plain-http pages, where randomUUID does not exist. */
 export function newTaskId(prefix = 'dash'): string {
-  return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+  const bytes = crypto.getRandomValues(new Uint8Array(4));
+  return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /** The submit page: a built-in op form, a module upload form, a campaign form, raw JSON. */

@@ -1,6 +1,7 @@
 import type { ComputeResult, DataRef, JsonObject, ModuleSpec, Requirements } from '@flock/protocol';
 import type { FlockClient } from './flock-client.ts';
 import { FlockError } from './flock-error.ts';
+import { randomId } from './random-id.ts';
 
 /** One item of `map`: bytes or text become one input named `inputName`; a DataRef list is used as is. */
 export type MapInput = Uint8Array | string | DataRef[];
@@ -16,7 +17,7 @@ export interface MapOptions {
    * `{ min: { wasm: true }, preferred: { webgpu: true } }` (built-in ops fall back to WASM/JS).
    */
   requirements?: Requirements;
-  /** Campaign all tasks join; default `map-<uuid>`. Task ids are `<campaignId>-<index>`. */
+  /** Campaign all tasks join; default `map-<16 hex>`. Task ids are `<campaignId>-<index>`. */
   campaignId?: string;
   /** Name of the input made from a bytes/text item; default `"input"`. */
   inputName?: string;
@@ -64,7 +65,7 @@ export async function mapTasks(
   if (spec.kind === 'builtin' && options.op === undefined) {
     throw new FlockError('INVALID_ARGUMENT', 'a builtin module needs options.op (the kernel name)');
   }
-  const campaignId = options.campaignId ?? `map-${globalThis.crypto.randomUUID()}`;
+  const campaignId = options.campaignId ?? `map-${randomId()}`;
   const requirements = options.requirements ?? defaultRequirements(spec.kind);
   const progress: MapProgress = {
     total: inputs.length,

@@ -43,7 +43,7 @@ Options:
   --entry NAME       map: module entry point
   --input-name NAME  map: name of the input each file becomes (default "input"; built-in ops: e.g. x)
   --concurrency N    map: tasks in flight at once (default 4)
-  --campaign ID      map: campaign id (default map-<uuid>)
+  --campaign ID      map: campaign id (default map-<16 hex>)
   -h, --help         this text
 
 Exit codes: 0 ok, 1 task failed or cancelled, 2 usage or invalid request, 3 bad API key,

@@ -1,0 +1,668 @@
+import pg from 'pg';
+import { CoordinatorError } from './errors.ts';
+import { migratePostgres, QUEUED_CHANNEL } from './pg/migrations.ts';
+import { PgNotifier, type PgNotifierOptions } from './pg/notify.ts';
+import {
+  type AttemptRecord,
+  type AuditRecord,
+  type CompleteTask,
+  type EndAttempt,
+  emptyCounts,
+  type InsertOutcome,
+  type NewLease,
+  type NewTask,
+  type Store,
+  type TaskFilter,
+  type TaskRecord,
+  type TaskState,
+  type WorkerRecord,
+} from './store.ts';
+
+const TOPIC = {
+  requested: 'compute:dispatch:v1:requested',
+  accepted: 'compute:dispatch:v1:accepted',
+  success: 'compute:dispatch:v1:success',
+  failed: 'compute:dispatch:v1:failed',
+  cancelled: 'compute:dispatch:v1:cancelled',
+} as const;
+
+export interface PostgresStoreOptions {
+  /** Connections in the pool. Default 10. */
+  maxConnections?: number;
+  /** `application_name` the server shows in pg_stat_activity. Default `flock-coordinator`. */
+  applicationName?: string;
+  /** Passed to the LISTEN connection of `notifier`. */
+  notifier?: PgNotifierOptions;
+}
+
+/** What `claimQueued` takes. */
+export interface ClaimRequest {
+  workerId: string;
+  /** Most tasks to claim. */
+  limit: number;
+  nowMs: number;
+  /** Lease length, ms: the attempt expires at nowMs + leaseMs. */
+  leaseMs: number;
+  /** Only tasks of these module kinds (the worker's executors). Unset: any. */
+  moduleKinds?: readonly string[] | undefined;
+}
+
+/** One task claimed by `claimQueued`, with the lease it now runs under. */
+export interface ClaimedTask {
+  task: TaskRecord;
+  lease: NewLease;
+}
+
+interface TaskRow {
+  uid: number;
+  tenant: string;
+  task_id: string;
+  campaign_id: string | null;
+  op: string;
+  module_kind: string;
+  state: TaskState;
+  content_hash: string;
+  envelope: Buffer;
+  priority: number;
+  deadline_at_ms: number | null;
+  max_retries: number;
+  attempts: number;
+  failures: number;
+  not_before_ms: number;
+  created_at_ms: number;
+  updated_at_ms: number;
+  current_lease_id: string | null;
+  progress: { pct: number; metrics: Record<string, string> } | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  result: Buffer | null;
+  executor: string | null;
+  duration_ms: number | null;
+}
+
+interface AttemptRow {
+  lease_id: string;
+  task_uid: number;
+  attempt: number;
+  worker_id: string;
+  started_at_ms: number;
+  expires_at_ms: number;
+  ended_at_ms: number | null;
+  outcome: string | null;
+  code: string | null;
+}
+
+interface AuditRow {
+  task_uid: number;
+  ts_ms: number;
+  from_state: TaskState | null;
+  to_state: TaskState;
+  topic: string;
+  lease_id: string | null;
+  worker_id: string | null;
+  code: string | null;
+}
+
+interface WorkerRow {
+  worker_id: string;
+  session_hash: string;
+  created_at_ms: number;
+  last_seen_ms: number;
+  tasks_succeeded: number;
+  tasks_failed: number;
+}
+
+const u8 = (buf: Buffer): Uint8Array => new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+const buf = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+function toTask(row: TaskRow): TaskRecord {
+  return {
+    uid: row.uid,
+    tenant: row.tenant,
+    taskId: row.task_id,
+    campaignId: row.campaign_id ?? undefined,
+    op: row.op,
+    moduleKind: row.module_kind,
+    state: row.state,
+    contentHash: row.content_hash,
+    envelope: u8(row.envelope),
+    priority: row.priority,
+    deadlineAtMs: row.deadline_at_ms ?? undefined,
+    maxRetries: row.max_retries,
+    attempts: row.attempts,
+    failures: row.failures,
+    notBeforeMs: row.not_before_ms,
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+    currentLeaseId: row.current_lease_id ?? undefined,
+    progress: row.progress ?? undefined,
+    failureCode: row.failure_code ?? undefined,
+    failureMessage: row.failure_message ?? undefined,
+    result: row.result === null ? undefined : u8(row.result),
+    executor: row.executor ?? undefined,
+    durationMs: row.duration_ms ?? undefined,
+  };
+}
+
+function toAttempt(row: AttemptRow): AttemptRecord {
+  return {
+    leaseId: row.lease_id,
+    taskUid: row.task_uid,
+    attempt: row.attempt,
+    workerId: row.worker_id,
+    startedAtMs: row.started_at_ms,
+    expiresAtMs: row.expires_at_ms,
+    endedAtMs: row.ended_at_ms ?? undefined,
+    outcome: (row.outcome ?? undefined) as AttemptRecord['outcome'],
+    code: row.code ?? undefined,
+  };
+}
+
+// BIGINT (uids, millisecond times, counts) as JS numbers: every value Flock stores is far below
+// 2^53. Set per pool, so other users of `pg` in the process keep the default (string).
+const INT8_AS_NUMBER: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8
+      ? (text: string) => Number(text)
+      : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/**
+ * The store for several coordinators: PostgreSQL through a `pg` pool. Same tables and the same
+ * guarded transitions as `SqliteStore`, so fencing holds across processes: every change names
+ * the state (and lease) it expects in its WHERE clause, and the row lock makes the first writer
+ * win. Each transition is one statement (data-modifying CTEs) and so one round trip and one
+ * implicit transaction. `claimQueued` hands out queued tasks with FOR UPDATE SKIP LOCKED, and
+ * `notifier` carries LISTEN/NOTIFY wake-ups (`flock_task_queued` fires on every insert/requeue).
+ */
+export class PostgresStore implements Store {
+  readonly pool: pg.Pool;
+  readonly notifier: PgNotifier;
+
+  constructor(
+    readonly url: string,
+    options: PostgresStoreOptions = {},
+  ) {
+    if (!/^postgres(ql)?:\/\//.test(url)) {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        'the PostgreSQL store needs a postgres:// URL',
+        'FLOCK_STORE',
+      );
+    }
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.maxConnections ?? 10,
+      application_name: options.applicationName ?? 'flock-coordinator',
+      types: INT8_AS_NUMBER,
+    });
+    // An idle client that loses its server emits here; the pool drops it and the next query
+    // connects afresh. Without a listener the process would crash.
+    this.pool.on('error', () => undefined);
+    this.notifier = new PgNotifier(url, this.pool, options.notifier);
+  }
+
+  async migrate(): Promise<void> {
+    await migratePostgres(this.pool);
+  }
+
+  async close(): Promise<void> {
+    await this.notifier.close();
+    if (!this.pool.ended) await this.pool.end();
+  }
+
+  /** Calls `onQueued` (at most once per committing transaction) whenever tasks become queued. */
+  onQueued(onQueued: () => void): Promise<() => Promise<void>> {
+    return this.notifier.listen(QUEUED_CHANNEL, () => onQueued());
+  }
+
+  private async tx<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const out = await body(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key]);
+    return rows[0]?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      [key, value],
+    );
+  }
+
+  async insertTasks(tasks: NewTask[]): Promise<InsertOutcome[]> {
+    const outcomes = await this.tx(async (client) => {
+      const out: InsertOutcome[] = [];
+      for (const task of tasks) {
+        // ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to commit, so two
+        // coordinators given the same task agree on one row.
+        const inserted = await client.query<TaskRow>(
+          `WITH t AS (
+             INSERT INTO tasks (tenant, task_id, campaign_id, op, module_kind, state, content_hash, envelope,
+               priority, deadline_at_ms, max_retries, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11)
+             ON CONFLICT (tenant, task_id) DO NOTHING
+             RETURNING *
+           ), a AS (
+             INSERT INTO audit (task_uid, ts_ms, to_state, topic) SELECT uid, $11, 'queued', $12 FROM t
+           )
+           SELECT * FROM t`,
+          [
+            task.tenant,
+            task.taskId,
+            task.campaignId ?? null,
+            task.op,
+            task.moduleKind,
+            task.contentHash,
+            buf(task.envelope),
+            task.priority,
+            task.deadlineAtMs ?? null,
+            task.maxRetries,
+            task.createdAtMs,
+            TOPIC.requested,
+          ],
+        );
+        const row = inserted.rows[0];
+        if (row) {
+          out.push({ kind: 'created', task: toTask(row) });
+          continue;
+        }
+        const existing = await client.query<TaskRow>(
+          'SELECT * FROM tasks WHERE tenant = $1 AND task_id = $2',
+          [task.tenant, task.taskId],
+        );
+        const found = existing.rows[0];
+        if (found === undefined || found.content_hash !== task.contentHash) {
+          out.push({ kind: 'conflict', taskId: task.taskId });
+        } else {
+          out.push({ kind: 'existing', task: toTask(found) });
+        }
+      }
+      if (out.some((o) => o.kind === 'conflict')) throw new ConflictRollback(out);
+      return out;
+    }).catch((err: unknown) => {
+      if (err instanceof ConflictRollback) return err.outcomes;
+      throw err;
+    });
+    // After a rollback what had been created was not: report it as skipped.
+    if (!outcomes.some((o) => o.kind === 'conflict')) return outcomes;
+    return outcomes.map((o) => (o.kind === 'created' ? { kind: 'skipped', taskId: o.task.taskId } : o));
+  }
+
+  async getTask(tenant: string, taskId: string): Promise<TaskRecord | undefined> {
+    const { rows } = await this.pool.query<TaskRow>(
+      'SELECT * FROM tasks WHERE tenant = $1 AND task_id = $2',
+      [tenant, taskId],
+    );
+    return rows[0] ? toTask(rows[0]) : undefined;
+  }
+
+  async getTaskByUid(uid: number): Promise<TaskRecord | undefined> {
+    const { rows } = await this.pool.query<TaskRow>('SELECT * FROM tasks WHERE uid = $1', [uid]);
+    return rows[0] ? toTask(rows[0]) : undefined;
+  }
+
+  async listTasks(tenant: string, filter: TaskFilter): Promise<TaskRecord[]> {
+    const args: Array<string | number> = [tenant, filter.afterUid ?? 0];
+    const where = ['tenant = $1', 'uid > $2'];
+    if (filter.state !== undefined) {
+      args.push(filter.state);
+      where.push(`state = $${args.length}`);
+    }
+    if (filter.campaignId !== undefined) {
+      args.push(filter.campaignId);
+      where.push(`campaign_id = $${args.length}`);
+    }
+    args.push(filter.limit);
+    const { rows } = await this.pool.query<TaskRow>(
+      `SELECT * FROM tasks WHERE ${where.join(' AND ')} ORDER BY uid LIMIT $${args.length}`,
+      args,
+    );
+    return rows.map(toTask);
+  }
+
+  async countByState(tenant: string, campaignId: string | undefined): Promise<Record<TaskState, number>> {
+    const { rows } =
+      campaignId === undefined
+        ? await this.pool.query<{ state: TaskState; n: number }>(
+            'SELECT state, COUNT(*) AS n FROM tasks WHERE tenant = $1 GROUP BY state',
+            [tenant],
+          )
+        : await this.pool.query<{ state: TaskState; n: number }>(
+            'SELECT state, COUNT(*) AS n FROM tasks WHERE tenant = $1 AND campaign_id = $2 GROUP BY state',
+            [tenant, campaignId],
+          );
+    const counts = emptyCounts();
+    for (const row of rows) counts[row.state] = row.n;
+    return counts;
+  }
+
+  async openTasks(): Promise<TaskRecord[]> {
+    const { rows } = await this.pool.query<TaskRow>(
+      "SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY uid",
+    );
+    return rows.map(toTask);
+  }
+
+  async stateCounts(): Promise<Record<TaskState, number>> {
+    const { rows } = await this.pool.query<{ state: TaskState; n: number }>(
+      'SELECT state, COUNT(*) AS n FROM tasks GROUP BY state',
+    );
+    const counts = emptyCounts();
+    for (const row of rows) counts[row.state] = row.n;
+    return counts;
+  }
+
+  async startLeases(leases: NewLease[]): Promise<boolean[]> {
+    const one = async (q: pg.Pool | pg.PoolClient, lease: NewLease): Promise<boolean> => {
+      const { rowCount } = await q.query(
+        `WITH t AS (
+           UPDATE tasks SET state = 'running', attempts = attempts + 1, current_lease_id = $2,
+             updated_at_ms = $5, progress = NULL
+           WHERE uid = $1 AND state = 'queued'
+           RETURNING uid
+         ), a AS (
+           INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
+           SELECT $2, uid, $3, $4, $5, $6 FROM t
+         )
+         INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
+         SELECT uid, $5, 'queued', 'running', $7, $2, $4 FROM t`,
+        [
+          lease.taskUid,
+          lease.leaseId,
+          lease.attempt,
+          lease.workerId,
+          lease.startedAtMs,
+          lease.expiresAtMs,
+          TOPIC.accepted,
+        ],
+      );
+      return rowCount === 1;
+    };
+    // One lease is one statement, atomic on its own: no BEGIN/COMMIT round trips.
+    if (leases.length === 1) return [await one(this.pool, leases[0]!)];
+    return this.tx(async (client) => {
+      const out: boolean[] = [];
+      for (const lease of leases) out.push(await one(client, lease));
+      return out;
+    });
+  }
+
+  /**
+   * Claims up to `limit` claimable queued tasks (not_before passed) for one worker, highest
+   * priority first, then earliest deadline, then oldest, and starts a lease on each (attempt row,
+   * `accepted` audit row) in one statement. Rows that another coordinator is claiming at the same
+   * moment are skipped (FOR UPDATE SKIP LOCKED), so concurrent claimers never wait on each other
+   * and never get the same task.
+   */
+  async claimQueued(req: ClaimRequest): Promise<ClaimedTask[]> {
+    const { rows } = await this.pool.query<TaskRow>(
+      `WITH picked AS (
+         SELECT uid FROM tasks
+         WHERE state = 'queued' AND not_before_ms <= $2 AND ($4::text[] IS NULL OR module_kind = ANY ($4))
+         ORDER BY priority DESC, deadline_at_ms ASC NULLS LAST, uid
+         LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       ), t AS (
+         UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1,
+           current_lease_id = 'l-' || replace(gen_random_uuid()::text, '-', ''), updated_at_ms = $2, progress = NULL
+         FROM picked WHERE tasks.uid = picked.uid
+         RETURNING tasks.*
+       ), a AS (
+         INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
+         SELECT current_lease_id, uid, attempts, $1, $2, $2 + $5 FROM t
+       ), au AS (
+         INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
+         SELECT uid, $2, 'queued', 'running', $6, current_lease_id, $1 FROM t
+       )
+       SELECT * FROM t ORDER BY priority DESC, deadline_at_ms ASC NULLS LAST, uid`,
+      [req.workerId, req.nowMs, req.limit, req.moduleKinds ?? null, req.leaseMs, TOPIC.accepted],
+    );
+    return rows.map((row) => ({
+      task: toTask(row),
+      lease: {
+        taskUid: row.uid,
+        leaseId: row.current_lease_id!,
+        attempt: row.attempts,
+        workerId: req.workerId,
+        startedAtMs: req.nowMs,
+        expiresAtMs: req.nowMs + req.leaseMs,
+      },
+    }));
+  }
+
+  async completeTask(change: CompleteTask): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `WITH t AS (
+         UPDATE tasks SET state = 'succeeded', result = $3, executor = $4, duration_ms = $5,
+           current_lease_id = NULL, updated_at_ms = $6, failure_code = NULL, failure_message = NULL
+         WHERE uid = $1 AND state = 'running' AND current_lease_id = $2
+         RETURNING uid
+       ), a AS (
+         UPDATE attempts SET ended_at_ms = $6, outcome = 'succeeded', code = NULL
+         WHERE lease_id = $2 AND ended_at_ms IS NULL AND EXISTS (SELECT 1 FROM t)
+       )
+       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
+       SELECT uid, $6, 'running', 'succeeded', $7, $2, (SELECT worker_id FROM attempts WHERE lease_id = $2) FROM t`,
+      [
+        change.taskUid,
+        change.leaseId,
+        buf(change.result),
+        change.executor ?? null,
+        change.durationMs ?? null,
+        change.nowMs,
+        TOPIC.success,
+      ],
+    );
+    return rowCount === 1;
+  }
+
+  async endAttempt(change: EndAttempt): Promise<boolean> {
+    const requeue = change.requeueAtMs !== undefined;
+    const taskCode = change.taskCode ?? change.code ?? null;
+    // $1 uid, $2 lease, $3 now, $4 failure increment, $5 outcome, $6 attempt code, $7 audit code,
+    // $8 topic, then $9 requeue time or $9/$10 the task's failure code and message.
+    const transition = requeue
+      ? `UPDATE tasks SET state = 'queued', current_lease_id = NULL, not_before_ms = $9,
+           failures = failures + $4, updated_at_ms = $3, progress = NULL
+         WHERE uid = $1 AND state = 'running' AND current_lease_id = $2
+         RETURNING uid, state`
+      : `UPDATE tasks SET state = 'failed', current_lease_id = NULL, failure_code = $9, failure_message = $10,
+           failures = failures + $4, updated_at_ms = $3
+         WHERE uid = $1 AND state = 'running' AND current_lease_id = $2
+         RETURNING uid, state`;
+    const args: unknown[] = [
+      change.taskUid,
+      change.leaseId,
+      change.nowMs,
+      change.countsAsFailure ? 1 : 0,
+      change.outcome,
+      change.code ?? null,
+      taskCode,
+      requeue ? TOPIC.requested : TOPIC.failed,
+      ...(requeue ? [change.requeueAtMs] : [taskCode, change.taskMessage ?? change.message ?? null]),
+    ];
+    const { rowCount } = await this.pool.query(
+      `WITH t AS (${transition}), a AS (
+         UPDATE attempts SET ended_at_ms = $3, outcome = $5, code = $6
+         WHERE lease_id = $2 AND ended_at_ms IS NULL AND EXISTS (SELECT 1 FROM t)
+       )
+       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
+       SELECT uid, $3, 'running', state, $8, $2, (SELECT worker_id FROM attempts WHERE lease_id = $2), $7 FROM t`,
+      args,
+    );
+    return rowCount === 1;
+  }
+
+  async failQueued(taskUid: number, code: string, message: string, nowMs: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `WITH t AS (
+         UPDATE tasks SET state = 'failed', failure_code = $2, failure_message = $3, updated_at_ms = $4
+         WHERE uid = $1 AND state = 'queued'
+         RETURNING uid
+       )
+       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, code)
+       SELECT uid, $4, 'queued', 'failed', $5, $2 FROM t`,
+      [taskUid, code, message, nowMs, TOPIC.failed],
+    );
+    return rowCount === 1;
+  }
+
+  async cancelTask(taskUid: number, reason: string, nowMs: number): Promise<TaskState | undefined> {
+    // `old` locks the row and keeps the state and lease it leaves (RETURNING shows new values).
+    const { rows } = await this.pool.query<{ from_state: TaskState }>(
+      `WITH old AS (
+         SELECT uid, state, current_lease_id FROM tasks
+         WHERE uid = $1 AND state IN ('queued', 'running')
+         FOR UPDATE
+       ), t AS (
+         UPDATE tasks SET state = 'cancelled', current_lease_id = NULL, failure_code = 'CANCELLED',
+           failure_message = $2, updated_at_ms = $3
+         FROM old WHERE tasks.uid = old.uid AND tasks.state IN ('queued', 'running')
+         RETURNING old.uid, old.state AS from_state, old.current_lease_id AS lease_id
+       ), a AS (
+         UPDATE attempts SET ended_at_ms = $3, outcome = 'cancelled', code = 'CANCELLED'
+         FROM t WHERE attempts.lease_id = t.lease_id AND attempts.ended_at_ms IS NULL
+       ), au AS (
+         INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id)
+         SELECT uid, $3, from_state, 'cancelled', $4, lease_id FROM t
+       )
+       SELECT from_state FROM t`,
+      [taskUid, reason, nowMs, TOPIC.cancelled],
+    );
+    return rows[0]?.from_state;
+  }
+
+  async setProgress(
+    taskUid: number,
+    leaseId: string,
+    pct: number,
+    metrics: Record<string, string>,
+  ): Promise<void> {
+    await this.pool.query(
+      "UPDATE tasks SET progress = $1 WHERE uid = $2 AND state = 'running' AND current_lease_id = $3",
+      [JSON.stringify({ pct, metrics }), taskUid, leaseId],
+    );
+  }
+
+  async getAttempt(leaseId: string): Promise<AttemptRecord | undefined> {
+    const { rows } = await this.pool.query<AttemptRow>('SELECT * FROM attempts WHERE lease_id = $1', [
+      leaseId,
+    ]);
+    return rows[0] ? toAttempt(rows[0]) : undefined;
+  }
+
+  async listAttempts(taskUid: number): Promise<AttemptRecord[]> {
+    const { rows } = await this.pool.query<AttemptRow>(
+      'SELECT * FROM attempts WHERE task_uid = $1 ORDER BY attempt',
+      [taskUid],
+    );
+    return rows.map(toAttempt);
+  }
+
+  async auditTrail(taskUid: number): Promise<AuditRecord[]> {
+    const { rows } = await this.pool.query<AuditRow>('SELECT * FROM audit WHERE task_uid = $1 ORDER BY id', [
+      taskUid,
+    ]);
+    return rows.map((row) => ({
+      taskUid: row.task_uid,
+      tsMs: row.ts_ms,
+      fromState: row.from_state ?? undefined,
+      toState: row.to_state,
+      topic: row.topic,
+      leaseId: row.lease_id ?? undefined,
+      workerId: row.worker_id ?? undefined,
+      code: row.code ?? undefined,
+    }));
+  }
+
+  async upsertWorker(worker: WorkerRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO workers (worker_id, session_hash, created_at_ms, last_seen_ms, tasks_succeeded, tasks_failed)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (worker_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms`,
+      [
+        worker.workerId,
+        worker.sessionHash,
+        worker.createdAtMs,
+        worker.lastSeenMs,
+        worker.tasksSucceeded,
+        worker.tasksFailed,
+      ],
+    );
+  }
+
+  async findWorkerBySession(sessionHash: string): Promise<WorkerRecord | undefined> {
+    const { rows } = await this.pool.query<WorkerRow>('SELECT * FROM workers WHERE session_hash = $1', [
+      sessionHash,
+    ]);
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      workerId: row.worker_id,
+      sessionHash: row.session_hash,
+      createdAtMs: row.created_at_ms,
+      lastSeenMs: row.last_seen_ms,
+      tasksSucceeded: row.tasks_succeeded,
+      tasksFailed: row.tasks_failed,
+    };
+  }
+
+  async countWorkerOutcome(workerId: string, succeeded: boolean): Promise<void> {
+    await this.pool.query(
+      succeeded
+        ? 'UPDATE workers SET tasks_succeeded = tasks_succeeded + 1 WHERE worker_id = $1'
+        : 'UPDATE workers SET tasks_failed = tasks_failed + 1 WHERE worker_id = $1',
+      [workerId],
+    );
+  }
+
+  async recordBlob(
+    hash: string,
+    tenant: string,
+    kind: 'module' | 'output',
+    size: number,
+    nowMs: number,
+  ): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO blobs (hash, tenant, kind, size, created_at_ms) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT DO NOTHING`,
+      [hash, tenant, kind, size, nowMs],
+    );
+  }
+
+  async blobVisible(hash: string, tenant: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'SELECT 1 FROM blobs WHERE hash = $1 AND tenant = $2 LIMIT 1',
+      [hash, tenant],
+    );
+    return rowCount === 1;
+  }
+
+  async isModule(hash: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      "SELECT 1 FROM blobs WHERE hash = $1 AND kind = 'module' LIMIT 1",
+      [hash],
+    );
+    return rowCount === 1;
+  }
+}
+
+class ConflictRollback extends Error {
+  constructor(readonly outcomes: InsertOutcome[]) {
+    super('conflict');
+  }
+}

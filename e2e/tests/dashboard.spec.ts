@@ -348,6 +348,13 @@ test('an invalid envelope names the field and why', async () => {
   await page.locator('#envelope-json').fill('{"task_id": ');
   await page.locator('#submit-json').click();
   await expect(page.locator('#submit-error')).toHaveText(/^Not JSON: /);
+  // The template as it stands is valid: reduce_sum of [1, 2, 3, 4], previewed as its value.
+  await page.getByRole('tab', { name: 'Built-in op' }).click();
+  await page.getByRole('tab', { name: 'Envelope JSON' }).click();
+  await page.locator('#submit-json').click();
+  await expect(page).toHaveURL(/#\/task\/json-[0-9a-f]{8}$/);
+  await expect(page.locator('.section-head .badge')).toHaveText('succeeded');
+  await expect(page.locator('[data-output="sum"] .preview-values')).toHaveText('10');
   await page.close();
 });
 

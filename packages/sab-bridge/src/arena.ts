@@ -170,9 +170,13 @@ export class Arena {
       this.#unlock();
     }
     if (blockOwner !== CLEAN && blockOwner !== owner) {
-      // The block is ours alone now: zero it outside the lock.
-      const start = this.byteOffset + (idx << this.#shift);
-      this.#u8.fill(0, start, start + units * this.minBlockBytes);
+      // The block is ours alone now: zero it outside the lock, 8 bytes at a time (V8 fills a
+      // shared Uint8Array byte by byte, ~4x slower; blocks are 16-byte aligned).
+      new Float64Array(
+        this.#u8.buffer,
+        this.byteOffset + (idx << this.#shift),
+        (units * this.minBlockBytes) / 8,
+      ).fill(0);
     }
     return { offset: idx << this.#shift, length, generation };
   }
@@ -228,35 +232,25 @@ export class Arena {
     const i32 = this.#i32;
     const c = this.#ctl;
     let largest = 0;
-    let free = 0;
-    this.#lock();
-    try {
-      for (let o = this.#maxOrder; o >= 0; o--) {
-        let n = 0;
-        for (
-          let idx = i32[c + ARENA.freeHeads + o]!;
-          idx !== -1;
-          idx = i32[this.#table + idx * BLOCK_STRIDE + NEXT]!
-        ) {
-          n++;
-        }
-        if (n > 0 && largest === 0) largest = (1 << o) * this.minBlockBytes;
-        free += n * (1 << o) * this.minBlockBytes;
+    for (let o = this.#maxOrder; o >= 0; o--) {
+      if (Atomics.load(i32, c + ARENA.freeHeads + o) !== -1) {
+        largest = (1 << o) * this.minBlockBytes;
+        break;
       }
-    } finally {
-      this.#unlock();
     }
-    const requestedBytes = i32[c + ARENA.requested]!;
-    const reservedBytes = i32[c + ARENA.reserved]!;
+    const requestedBytes = Atomics.load(i32, c + ARENA.requested);
+    const reservedBytes = Atomics.load(i32, c + ARENA.reserved);
+    // Free blocks tile everything not reserved: no walk of the free lists needed.
+    const free = this.arenaBytes - reservedBytes;
     return {
       arenaBytes: this.arenaBytes,
       requestedBytes,
       reservedBytes,
       freeBytes: free,
       largestFreeBlock: largest,
-      liveAllocations: i32[c + ARENA.live]!,
-      totalAllocations: i32[c + ARENA.allocs]! >>> 0,
-      zeroedBytes: i32[c + ARENA.zeroedBytes]! >>> 0,
+      liveAllocations: Atomics.load(i32, c + ARENA.live),
+      totalAllocations: Atomics.load(i32, c + ARENA.allocs) >>> 0,
+      zeroedBytes: Atomics.load(i32, c + ARENA.zeroedBytes) >>> 0,
       efficiency: reservedBytes === 0 ? 1 : requestedBytes / reservedBytes,
       fragmentation: free === 0 ? 0 : 1 - largest / free,
     };
@@ -297,17 +291,25 @@ export class Arena {
     this.#i32[e + OWNER] = owner;
   }
 
+  /** Inserts a free block in address order, so allocations take the lowest block and pack low. */
   #pushFree(idx: number, order: number, owner: number): void {
     const i32 = this.#i32;
-    const e = this.#table + idx * BLOCK_STRIDE;
+    const t = this.#table;
+    const e = t + idx * BLOCK_STRIDE;
     const headWord = this.#ctl + ARENA.freeHeads + order;
-    const head = i32[headWord]!;
+    let prev = -1;
+    let next = i32[headWord]!;
+    while (next !== -1 && next < idx) {
+      prev = next;
+      next = i32[t + next * BLOCK_STRIDE + NEXT]!;
+    }
     i32[e + INFO] = order | (KIND_FREE << KIND_SHIFT);
-    i32[e + NEXT] = head;
-    i32[e + PREV] = -1;
+    i32[e + NEXT] = next;
+    i32[e + PREV] = prev;
     i32[e + OWNER] = owner;
-    if (head !== -1) i32[this.#table + head * BLOCK_STRIDE + PREV] = idx;
-    i32[headWord] = idx;
+    if (next !== -1) i32[t + next * BLOCK_STRIDE + PREV] = idx;
+    if (prev === -1) i32[headWord] = idx;
+    else i32[t + prev * BLOCK_STRIDE + NEXT] = idx;
   }
 
   #unlinkFree(idx: number, order: number): void {

@@ -191,6 +191,7 @@ test('submit a built-in op: queued → running → succeeded, then preview and d
   await page.locator('input[name="param-height"]').fill('192');
   await page.locator('input[name="task-id"]').fill('dash-mandel-1');
   held.add('dash-mandel-1');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-submit.png'), fullPage: true });
   await page.locator('#submit-builtin').click();
 
   await expect(page).toHaveURL(/#\/task\/dash-mandel-1$/);

@@ -1,0 +1,168 @@
+// Shared setup of the volunteer-page specs: the pages built by the root vite.config.ts into a temp
+// dir, a real in-process coordinator (SQLite, port 0) serving them, and a REST client (contract B).
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
+import { expect } from '@playwright/test';
+import { build } from 'vite';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const ARTIFACTS = join(ROOT, 'e2e/artifacts');
+const FIXTURES = join(ROOT, 'apps/worker-web/build/fixtures');
+export const KEY = 'volunteer-e2e-key';
+
+/** A compiled fixture (apps/worker-web/scripts/build-fixtures.sh) and its sha256 reference. */
+export async function wasmFixture(
+  name: string,
+): Promise<{ bytes: Uint8Array; hash: string; base64: string }> {
+  const bytes = new Uint8Array(await readFile(join(FIXTURES, `${name}.wasm`)));
+  return {
+    bytes,
+    hash: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    base64: Buffer.from(bytes).toString('base64'),
+  };
+}
+
+export interface TaskView {
+  task_id: string;
+  state: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  failure?: { code: string; message: string };
+  attempts: Array<{ attempt: number; worker_id: string; lease_id: string; outcome?: string; code?: string }>;
+  executor?: string;
+  progress?: { pct: number };
+}
+
+export interface ResultView {
+  task_id: string;
+  executor?: string;
+  outputs?: Array<{ name: string; inline_bytes?: string; uri?: string; size?: number }>;
+  summary?: Record<string, string>;
+}
+
+/** A coordinator plus the built pages, torn down by `close`. */
+export class Harness {
+  private constructor(
+    readonly coordinator: RunningCoordinator,
+    private readonly workDir: string,
+  ) {}
+
+  static async start(config: { leaseMs?: number; heartbeatMs?: number; allowedOrigins?: string[] } = {}) {
+    const workDir = await mkdtemp(join(tmpdir(), 'flock-volunteer-e2e-'));
+    const pagesDir = join(workDir, 'pages');
+    await build({
+      configFile: join(ROOT, 'vite.config.ts'),
+      logLevel: 'warn',
+      build: { outDir: pagesDir, emptyOutDir: true },
+    });
+    const coordinator = await startCoordinator({
+      port: 0,
+      dataDir: join(workDir, 'data'),
+      pagesDir,
+      apiKeys: new Map([[KEY, 'volunteers-e2e']]),
+      logLevel: 'silent',
+      leaseMs: config.leaseMs ?? 15_000,
+      heartbeatMs: config.heartbeatMs ?? 1_000,
+      retryBaseMs: 100,
+      ...(config.allowedOrigins ? { allowedOrigins: config.allowedOrigins } : {}),
+    });
+    return new Harness(coordinator, workDir);
+  }
+
+  get url(): string {
+    return this.coordinator.url;
+  }
+
+  get pagesDir(): string {
+    return join(this.workDir, 'pages');
+  }
+
+  async api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${KEY}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: response.status, body: (await response.json()) as T };
+  }
+
+  /** POST /v1/tasks; asserts 201. */
+  async submit(envelope: Record<string, unknown>): Promise<TaskView> {
+    const { status, body } = await this.api<TaskView>('POST', '/v1/tasks', envelope);
+    expect(status, JSON.stringify(body)).toBe(201);
+    return body;
+  }
+
+  async task(taskId: string): Promise<TaskView> {
+    return (await this.api<TaskView>('GET', `/v1/tasks/${taskId}`)).body;
+  }
+
+  /** Polls until the task reaches `state` (or any final state, then fails with its view). */
+  async waitFor(taskId: string, state: TaskView['state'], timeout = 30_000): Promise<TaskView> {
+    let view: TaskView | undefined;
+    await expect
+      .poll(
+        async () => {
+          view = await this.task(taskId);
+          return view.state;
+        },
+        { timeout, message: `task ${taskId} to be ${state}` },
+      )
+      .toBe(state);
+    return view!;
+  }
+
+  async result(taskId: string): Promise<ResultView> {
+    const { status, body } = await this.api<ResultView>('GET', `/v1/tasks/${taskId}/result`);
+    expect(status).toBe(200);
+    return body;
+  }
+
+  async close(): Promise<void> {
+    await this.coordinator.close();
+    await rm(this.workDir, { recursive: true, force: true });
+  }
+}
+
+/** Decodes an inline output of a result view. */
+export function outputBytes(result: ResultView, name: string): Buffer {
+  const output = result.outputs?.find((o) => o.name === name);
+  if (!output?.inline_bytes)
+    throw new Error(`no inline output ${name} in ${JSON.stringify(result.outputs?.map((o) => o.name))}`);
+  return Buffer.from(output.inline_bytes, 'base64');
+}
+
+let counter = 0;
+/** A unique task id. */
+export function taskId(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+}
+
+/** A WASM task envelope (JSON view) with the module inline. */
+export function wasmTask(
+  id: string,
+  module: { base64: string; hash: string },
+  options: {
+    abi?: 'wasi' | 'kernel';
+    permissions?: Record<string, unknown>;
+    inputs?: Array<{ name: string; content_type?: string; inline_bytes: string }>;
+    params?: Record<string, unknown>;
+    hash?: string;
+  } = {},
+): Record<string, unknown> {
+  return {
+    task_id: id,
+    op: 'wasm-run',
+    module: {
+      kind: 'wasm',
+      inline: module.base64,
+      hash: options.hash ?? module.hash,
+      abi: options.abi ?? 'wasi',
+      permissions: { wasi_fs: true, ...options.permissions },
+    },
+    requirements: { min: { wasm: true } },
+    inputs: options.inputs ?? [],
+    params: options.params ?? {},
+  };
+}

@@ -1,0 +1,262 @@
+// The volunteer page in real headless Chromium against a real coordinator: a person opens the
+// page, presses Start, and tasks submitted over the REST API run in the tab: a C program compiled
+// to WASI, a kernel-ABI module, a WGSL shader on SwiftShader, and hostile modules that must fail
+// with exact codes while the tab goes on working. A screenshot mid-run goes to e2e/artifacts/.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Browser, expect, type Page, test } from '@playwright/test';
+import { launchChromium } from '../support/chromium.ts';
+import { ARTIFACTS, Harness, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
+
+test.describe.configure({ mode: 'serial' });
+
+let harness: Harness;
+let browser: Browser;
+let page: Page;
+
+const b64 = (bytes: Uint8Array | string) => Buffer.from(bytes).toString('base64');
+
+/** Counts what the tab keeps in IndexedDB for delivery: assignments in flight, unacknowledged outcomes. */
+function pendingInTab(tab: Page): Promise<{ assignments: number; outcomes: number }> {
+  return tab.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const request = indexedDB.open('flock-volunteer');
+        request.onerror = () => reject(request.error);
+        request.onsuccess = () => {
+          const tx = request.result.transaction(['assignments', 'outcomes']);
+          const a = tx.objectStore('assignments').count();
+          const o = tx.objectStore('outcomes').count();
+          tx.oncomplete = () => {
+            request.result.close();
+            resolve({ assignments: a.result, outcomes: o.result });
+          };
+        };
+      }),
+  );
+}
+
+test.beforeAll(async () => {
+  harness = await Harness.start();
+  browser = await launchChromium({ webgpu: true });
+  page = await browser.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.log(`[tab] ${message.text()}`);
+  });
+  await page.goto(`${harness.url}/`);
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+});
+
+test.afterAll(async () => {
+  await browser?.close();
+  await harness?.close();
+});
+
+test('the page explains itself, is isolated, and starts on consent', async () => {
+  await expect(page.getByRole('heading', { name: 'What happens when you press Start' })).toBeVisible();
+  expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+  await expect(page.locator('#isolation')).toBeHidden();
+  await expect(page.locator('#gpu-notice')).toBeHidden();
+  // Nothing connects before the person presses Start.
+  await expect(page.locator('#connection')).toHaveText('idle');
+  expect((await harness.api<{ workers: unknown[] }>('GET', '/v1/workers')).body.workers).toEqual([]);
+
+  await page.getByRole('button', { name: 'Start donating compute' }).click();
+  await expect(page.locator('#connection')).toHaveText('open');
+  const workers = (
+    await harness.api<{ workers: Array<{ connected: boolean; capability: Record<string, unknown> }> }>(
+      'GET',
+      '/v1/workers',
+    )
+  ).body.workers;
+  expect(workers).toHaveLength(1);
+  expect(workers[0]!.connected).toBe(true);
+  expect(workers[0]!.capability).toMatchObject({
+    wasm: true,
+    wasm_simd: true,
+    webgpu: true,
+    cross_origin_isolated: true,
+    shared_array_buffer: true,
+    cpu_slots: 1,
+    gpu_slots: 1,
+    gpu: { backend: 'webgpu', architecture: 'swiftshader', is_fallback_adapter: true },
+  });
+});
+
+test('a C program compiled to WASI returns its stdout and /out files', async () => {
+  const module = await wasmFixture('wasi-echo');
+  const id = taskId('wasi');
+  await harness.submit(
+    wasmTask(id, module, {
+      inputs: [{ name: 'greeting.txt', content_type: 'text/plain', inline_bytes: b64('hello flock') }],
+      params: { args: ['alpha', 'beta'], env: { GREETING: 'hi' } },
+    }),
+  );
+  const view = await harness.waitFor(id, 'succeeded');
+  expect(view.executor).toBe('wasm-wasi');
+  const result = await harness.result(id);
+  const sum = [...Buffer.from('hello flock')].reduce((a, b) => a + b, 0);
+  expect(outputBytes(result, 'stdout').toString()).toBe(
+    `argc=3 arg1=alpha arg2=beta\nGREETING=hi\nstdin=11 bytes\nin:greeting.txt sum=${sum}\nwrite-in=refused\n`,
+  );
+  expect(outputBytes(result, 'out/upper.txt').toString()).toBe('HELLO FLOCK');
+});
+
+test('a kernel-ABI module computes in place', async () => {
+  const module = await wasmFixture('kernel-poly-simd');
+  const xs = new Float32Array(1024).map((_, i) => (i % 64) / 64 - 0.5);
+  const id = taskId('kernel');
+  await harness.submit(
+    wasmTask(id, module, {
+      abi: 'kernel',
+      inputs: [{ name: 'x', inline_bytes: b64(new Uint8Array(xs.buffer)) }],
+    }),
+  );
+  await harness.waitFor(id, 'succeeded');
+  const out = outputBytes(await harness.result(id), 'out');
+  const expected = new Float32Array(xs.length);
+  for (const [i, x] of xs.entries()) {
+    let acc = 1;
+    for (let k = 0; k < 16; k++) acc = Math.fround(Math.fround(acc * x) + 0.5);
+    expected[i] = acc;
+  }
+  expect(Buffer.from(out).equals(Buffer.from(expected.buffer))).toBe(true);
+});
+
+const DOUBLE_SHADER = `@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  if (id.x < arrayLength(&src)) { dst[id.x] = src[id.x] * 2u + 1u; }
+}
+`;
+
+function wgslTask(id: string, source: string, n: number, extra: Record<string, unknown> = {}) {
+  const src = new Uint32Array(n).map((_, i) => i);
+  return {
+    task_id: id,
+    op: 'double',
+    module: { kind: 'wgsl', inline: b64(source), entry: 'main', workgroups: [Math.ceil(n / 64)] },
+    requirements: { min: { webgpu: true } },
+    inputs: [{ name: 'src', inline_bytes: b64(new Uint8Array(src.buffer)) }],
+    buffers: [
+      { name: 'src', group: 0, binding: 0, access: 'read' },
+      { name: 'dst', group: 0, binding: 1, access: 'read_write', size: n * 4 },
+    ],
+    ...extra,
+  };
+}
+
+test('a WGSL shader runs on SwiftShader', async () => {
+  const id = taskId('wgsl');
+  await harness.submit(wgslTask(id, DOUBLE_SHADER, 1000));
+  const view = await harness.waitFor(id, 'succeeded');
+  expect(view.executor).toBe('wgsl');
+  const out = new Uint32Array(new Uint8Array(outputBytes(await harness.result(id), 'dst')).buffer);
+  expect(out.length).toBe(1000);
+  expect([...out]).toEqual([...Array(1000).keys()].map((i) => i * 2 + 1));
+});
+
+test('a shader compile error reports its line', async () => {
+  const id = taskId('wgsl-bad');
+  const broken = DOUBLE_SHADER.replace(
+    'dst[id.x] = src[id.x] * 2u + 1u;',
+    'dst[id.x] = src[id.x] * undefined_thing;',
+  );
+  await harness.submit(wgslTask(id, broken, 64));
+  const view = await harness.waitFor(id, 'failed');
+  expect(view.failure?.code).toBe('SHADER_COMPILE');
+  expect(view.failure?.message).toMatch(/^line 5:\d+: .*undefined_thing/);
+});
+
+test('an infinite loop is killed at its timeout and the tab goes on to the next task', async () => {
+  const loop = await wasmFixture('infinite-loop');
+  const empty = await wasmFixture('empty');
+  const loopId = taskId('loop');
+  const nextId = taskId('after-loop');
+  await harness.submit(wasmTask(loopId, loop, { permissions: { timeout_ms: 1500 } }));
+  await harness.submit(wasmTask(nextId, empty));
+  const view = await harness.waitFor(loopId, 'failed');
+  expect(view.failure).toEqual({
+    code: 'TIMEOUT',
+    message: 'job ran past its 1500 ms timeout; executor terminated',
+  });
+  await harness.waitFor(nextId, 'succeeded');
+  await expect(page.locator('#last-task')).toHaveText(`${nextId}: ok (wasm-wasi)`);
+});
+
+test('a memory.grow bomb stops at the limit', async () => {
+  const id = taskId('bomb');
+  await harness.submit(
+    wasmTask(id, await wasmFixture('memory-bomb'), { permissions: { memory_pages: 256 } }),
+  );
+  const view = await harness.waitFor(id, 'failed');
+  expect(view.failure?.code).toBe('MEMORY_LIMIT');
+  expect(view.failure?.message).toMatch(/with memory at \d+ of 256 pages$/);
+});
+
+test('a wrong hash is refused before compiling', async () => {
+  const id = taskId('hash');
+  const module = await wasmFixture('wasi-echo');
+  await harness.submit(wasmTask(id, module, { hash: `sha256:${'ab'.repeat(32)}` }));
+  const view = await harness.waitFor(id, 'failed');
+  expect(view.failure).toEqual({
+    code: 'HASH_MISMATCH',
+    message: `module sha256 is ${module.hash.slice('sha256:'.length)}, expected ${'ab'.repeat(32)}`,
+  });
+});
+
+test('a forbidden import is refused', async () => {
+  const id = taskId('import');
+  await harness.submit(wasmTask(id, await wasmFixture('forbidden-import')));
+  const view = await harness.waitFor(id, 'failed');
+  expect(view.failure).toEqual({
+    code: 'FORBIDDEN_IMPORT',
+    message: 'import env.steal_cookies (function) is not part of the wasi ABI',
+  });
+});
+
+test('an oversized output fails OUTPUT_TOO_LARGE', async () => {
+  const id = taskId('huge');
+  await harness.submit(
+    wasmTask(id, await wasmFixture('huge-output'), { permissions: { max_output_bytes: 1_000_000 } }),
+  );
+  const view = await harness.waitFor(id, 'failed');
+  expect(view.failure).toEqual({ code: 'OUTPUT_TOO_LARGE', message: 'stdout passed the output limit' });
+});
+
+test('a person watches a task run (screenshot) and the running task can be cancelled', async () => {
+  const spin = await wasmFixture('spin');
+  const id = taskId('spin');
+  await harness.submit(wasmTask(id, spin, { params: { args: ['20000'] } }));
+  await harness.waitFor(id, 'running');
+  await expect(page.locator(`#running li[data-task-id="${id}"]`)).toBeVisible();
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'volunteer-mid-run.png'), fullPage: true });
+
+  const { status, body } = await harness.api<{ state: string }>('DELETE', `/v1/tasks/${id}`);
+  expect(status).toBe(200);
+  expect(body.state).toBe('cancelled');
+  await expect(page.locator(`#running li[data-task-id="${id}"]`)).toHaveCount(0);
+  const next = taskId('after-cancel');
+  await harness.submit(wasmTask(next, await wasmFixture('empty')));
+  await harness.waitFor(next, 'succeeded');
+});
+
+test('a reload in the middle of a task still delivers its result exactly once', async () => {
+  const spin = await wasmFixture('spin');
+  const id = taskId('reload');
+  await harness.submit(wasmTask(id, spin, { params: { args: ['1500'] } }));
+  const running = await harness.waitFor(id, 'running');
+  expect(running.attempts).toHaveLength(1);
+  await page.reload();
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+  // Consent is remembered: the tab reconnects by itself, resumes its identity and the job.
+  await expect(page.locator('#connection')).toHaveText('open');
+  const view = await harness.waitFor(id, 'succeeded');
+  expect(view.attempts).toHaveLength(1);
+  expect(view.attempts[0]).toMatchObject({ lease_id: running.attempts[0]!.lease_id, outcome: 'succeeded' });
+  expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 1500 ms\n');
+  // Acknowledged, so forgotten: nothing is left in IndexedDB to deliver or run again.
+  await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 0 });
+});

@@ -94,6 +94,8 @@ export interface OpDefinition {
   readonly workgroupStorageBytes: number;
   /** How the dispatch size follows from the inputs, in words. */
   readonly dispatch: string;
+  /** The size limits of a call on WGSL (beyond them the call runs on WASM or JS), in words. */
+  readonly sizeLimits: string;
   readonly errorBound: ErrorBound;
   readonly hasWasm: boolean;
   prepare(inputs: Tensors, params: Readonly<Record<string, unknown>>): PreparedOp;

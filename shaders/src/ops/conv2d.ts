@@ -24,6 +24,8 @@ export const conv2d: OpDefinition = {
   workgroupSize: [16, 16, 1],
   workgroupStorageBytes: 0,
   dispatch: '(ceil(width / 16), ceil(height / 16)) workgroups',
+  sizeLimits:
+    'width, height <= 65535 * 16; kw, kh <= 31 and odd; 4 * width * height bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-6 },
   hasWasm: false,
   prepare(inputs: Tensors, raw) {

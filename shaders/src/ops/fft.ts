@@ -19,6 +19,7 @@ export const fft: OpDefinition = {
   workgroupSize: [256, 1, 1],
   workgroupStorageBytes: 0,
   dispatch: 'log2(n) passes of ceil(batch * n / 2 / 256) workgroups',
+  sizeLimits: 'batch * n / 2 <= 65535 * 256; 8 * batch * n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-6 },
   hasWasm: true,
   prepare(inputs: Tensors, raw) {

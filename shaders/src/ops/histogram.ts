@@ -20,6 +20,7 @@ export const histogram: OpDefinition = {
   workgroupSize: [256, 1, 1],
   workgroupStorageBytes: MAX_BINS * 4,
   dispatch: 'min(ceil(n / 256), 64) workgroups in x, grid-stride over the values',
+  sizeLimits: 'bins <= 4096 (16 KiB of workgroup atomics); 4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'exact' },
   hasWasm: false,
   prepare(inputs: Tensors, raw) {

@@ -2,8 +2,10 @@
 import source from '../../mandelbrot.wgsl?raw';
 import type { OpDefinition, Tensors } from '../op-definition.ts';
 import { bytesOf, checkInputs, groups, readParams } from '../op-inputs.ts';
+import { ShaderError } from '../shader-error.ts';
 
 const f = Math.fround;
+const MAX_PIXELS = 2 ** 26;
 
 /** mandelbrot: escape-time iteration counts over a viewport. */
 export const mandelbrot: OpDefinition = {
@@ -26,6 +28,7 @@ export const mandelbrot: OpDefinition = {
   workgroupSize: [16, 16, 1],
   workgroupStorageBytes: 0,
   dispatch: '(ceil(width / 16), ceil(height / 16)) workgroups',
+  sizeLimits: 'width * height <= 2^26 pixels; width, height <= 65535 * 16',
   errorBound: { metric: 'mismatch_fraction', bound: 0.001 },
   hasWasm: false,
   prepare(inputs: Tensors, raw) {
@@ -38,6 +41,13 @@ export const mandelbrot: OpDefinition = {
     const y0 = f(p['y_min']!);
     const dx = f((p['x_max']! - p['x_min']!) / width);
     const dy = f((p['y_max']! - p['y_min']!) / height);
+    if (width * height > MAX_PIXELS) {
+      throw new ShaderError(
+        'BAD_PARAM',
+        `width * height = ${width * height} is over ${MAX_PIXELS} pixels`,
+        'width',
+      );
+    }
     const size = width * height * 4;
     return {
       op: 'mandelbrot',

@@ -21,6 +21,7 @@ export const matmul: OpDefinition = {
   workgroupSize: [16, 16, 1],
   workgroupStorageBytes: 2 * 1024 * 4,
   dispatch: '(ceil(n / 64), ceil(m / 64)) workgroups',
+  sizeLimits: 'm, n <= 65535 * 64; 4mk, 4kn, 4mn bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-5 },
   hasWasm: true,
   prepare(inputs: Tensors, raw) {

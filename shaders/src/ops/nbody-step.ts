@@ -17,6 +17,7 @@ export const nbodyStep: OpDefinition = {
   workgroupSize: [256, 1, 1],
   workgroupStorageBytes: 256 * 16,
   dispatch: 'ceil(n / 256) workgroups in x, each looping over all n bodies',
+  sizeLimits: 'n <= 65535 * 256; 32n bytes <= maxStorageBufferBindingSize; O(n^2) work',
   errorBound: { metric: 'rel_l2', bound: 1e-5 },
   hasWasm: false,
   prepare(inputs: Tensors, raw) {

@@ -16,6 +16,7 @@ export const prefixSum: OpDefinition = {
   workgroupSize: [BLOCK, 1, 1],
   workgroupStorageBytes: BLOCK * 4,
   dispatch: 'per level L (n, ceil(n/256), ... down to one block): ceil(size_L / 256) workgroups, twice',
+  sizeLimits: 'n <= 65535 * 256; 4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'exact' },
   hasWasm: false,
   prepare(inputs: Tensors, raw) {

@@ -16,6 +16,7 @@ export const reduceSum: OpDefinition = {
   workgroupSize: [256, 1, 1],
   workgroupStorageBytes: 256 * 4,
   dispatch: 'passes of ceil(n / 512), ceil(n / 512^2), ... workgroups until one value is left',
+  sizeLimits: 'n <= 65535 * 512 (first pass); 4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'abs_over_l1', bound: 1e-6 },
   hasWasm: true,
   prepare(inputs: Tensors, raw) {

@@ -19,6 +19,7 @@ export const saxpy: OpDefinition = {
   workgroupSize: [WG, 1, 1],
   workgroupStorageBytes: 0,
   dispatch: 'ceil(n / 256) workgroups in x',
+  sizeLimits: 'n <= 65535 * 256 (maxComputeWorkgroupsPerDimension); 4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-6 },
   hasWasm: false,
   prepare(inputs: Tensors, raw) {

@@ -24,6 +24,7 @@ export const sha256Batch: OpDefinition = {
   workgroupSize: [64, 1, 1],
   workgroupStorageBytes: 0,
   dispatch: 'ceil(count / 64) workgroups in x',
+  sizeLimits: 'count <= 65535 * 64; data bytes <= maxStorageBufferBindingSize; each message < 2^29 bytes',
   errorBound: { metric: 'exact' },
   hasWasm: true,
   prepare(inputs: Tensors, raw) {

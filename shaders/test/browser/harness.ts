@@ -11,7 +11,7 @@ import {
   ShaderError,
   type Tensors,
 } from '../../src/index.ts';
-import { allCases } from '../support/cases.ts';
+import { allCases, hex, sha256VectorInputs } from '../support/cases.ts';
 
 /** Result of one case of the matrix. */
 export interface CaseReport {
@@ -115,6 +115,17 @@ const harness = {
   /** Number of cases in the matrix. */
   caseCount(): number {
     return allCases().length;
+  },
+
+  /** The FIPS 180-2 vectors (built here: one is a megabyte) through WGSL, as hex digests. */
+  async sha256Vectors(): Promise<string[]> {
+    const gpu = await device();
+    if (gpu === null) throw new Error('no WebGPU device');
+    const inputs = sha256VectorInputs();
+    const digests = (await runWgsl(gpu, 'sha256_batch', inputs, {}))['digests']!;
+    return Array.from({ length: digests.byteLength / 32 }, (_, i) =>
+      hex(digests.subarray(i * 32, i * 32 + 32)),
+    );
   },
 
   /** One small call on WGSL; outputs decoded by dtype. */

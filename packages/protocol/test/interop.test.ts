@@ -1,5 +1,7 @@
 // Interop with the reference implementation (issue #2, item 7): Debian's `capnp` tool encodes text
 // that Flock must decode field for field, and decodes Flock's frames to the expected text.
+import { isDeepStrictEqual } from 'node:util';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type ComputeEnvelope,
@@ -7,12 +9,24 @@ import {
   decodeMessage,
   encodeFrame,
   encodeMessage,
+  type Frame,
   makeFrame,
   ProtocolError,
   readRouting,
 } from '../src/index.ts';
-import { canonicalText, capnpDecode, capnpEncode, requireCapnp, segmentCount } from './support/capnp-tool.ts';
-import { allFields, fieldsSet } from './support/descriptors.ts';
+import { MessageArbitraries } from './support/arbitraries.ts';
+import { canonical } from './support/canonical.ts';
+import {
+  canonicalText,
+  capnpDecode,
+  capnpEncode,
+  concatMessages,
+  escapeForEncode,
+  requireCapnp,
+  segmentCount,
+  splitMessages,
+} from './support/capnp-tool.ts';
+import { allFields, fieldsSet, mapFloat32 } from './support/descriptors.ts';
 import {
   ASSIGNMENT_FRAME,
   ASSIGNMENT_FRAME_TEXT,
@@ -164,5 +178,42 @@ describe('Flock encode → capnp decode', () => {
         '(taskId = "t-123", pct = 65.5, metrics = [(key = "tokens_s", value = "1200"), ' +
         '(key = "mem_used_mb", value = "512")])))',
     );
+  });
+});
+
+/** A frame with its Float32 values taken out (as NaN), and those values in order. */
+function splitFloat32(frame: object): [Record<string, unknown>, number[]] {
+  const floats: number[] = [];
+  const rest = mapFloat32('Frame', frame, (value) => {
+    floats.push(value);
+    return Number.NaN;
+  });
+  return [rest, floats];
+}
+
+describe('random frames through the reference tool', () => {
+  it('Flock encode → capnp decode → capnp encode → Flock decode gives the canonical frame', () => {
+    // One capnp process per direction for the whole batch: capnp reads and writes message streams.
+    const seed = Number(process.env['FLOCK_FUZZ_SEED'] ?? Date.now() % 2 ** 31);
+    const frames = fc.sample(new MessageArbitraries().frame(), { numRuns: 300, seed }) as Frame[];
+    const text = capnpDecode('bus.capnp', 'Frame', concatMessages(frames.map((f) => encodeFrame(f))));
+    expect(text.split('\n')).toHaveLength(frames.length);
+    const back = splitMessages(capnpEncode('bus.capnp', 'Frame', escapeForEncode(text)));
+    expect(back).toHaveLength(frames.length);
+    frames.forEach((frame, i) => {
+      // capnp prints a Float32 with 7 significant digits, which can move it by a few ulps
+      // (103341.6953125 prints as 103341.7 and reads back as 103341.703125): compare those
+      // within 1e-6 relative, and everything else exactly.
+      const [decoded, decodedFloats] = splitFloat32(decodeFrame(back[i]!));
+      const [expected, expectedFloats] = splitFloat32(canonical('Frame', frame as Record<string, unknown>));
+      if (!isDeepStrictEqual(decoded, expected)) {
+        expect({ seed, index: i, decoded }).toStrictEqual({ seed, index: i, decoded: expected });
+      }
+      expectedFloats.forEach((v, j) => {
+        expect(Math.abs(decodedFloats[j]! - v), `seed ${seed}, frame ${i}`).toBeLessThanOrEqual(
+          Math.abs(v) * 1e-6,
+        );
+      });
+    });
   });
 });

@@ -57,3 +57,54 @@ export function canonicalText(file: SchemaFile, type: string, text: string): str
 export function segmentCount(bytes: Uint8Array): number {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true) + 1;
 }
+
+/** Splits a stream of framed messages (as `capnp encode` writes several) into messages. */
+export function splitMessages(stream: Uint8Array): Uint8Array[] {
+  const view = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
+  const out: Uint8Array[] = [];
+  let at = 0;
+  while (at < stream.length) {
+    const segments = view.getUint32(at, true) + 1;
+    let length = 4 + segments * 4;
+    length += length % 8;
+    for (let i = 0; i < segments; i++) length += view.getUint32(at + 4 + i * 4, true) * 8;
+    out.push(stream.subarray(at, at + length));
+    at += length;
+  }
+  return out;
+}
+
+/** Concatenates messages into one stream (what `capnp decode` reads). */
+export function concatMessages(messages: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(messages.reduce((n, m) => n + m.length, 0));
+  let at = 0;
+  for (const m of messages) {
+    out.set(m, at);
+    at += m.length;
+  }
+  return out;
+}
+
+/**
+ * Rewrites `(`, `)` and `#` inside string literals of `capnp decode` text as `\x28`, `\x29`,
+ * `\x23`: the same bytes, in a form that capnp 0.9.2's `encode` reads back. Its scanner for where
+ * each message of a stream ends counts parentheses and skips `#` comments without regard to
+ * strings, so `(id = ")", trace = (spanId = "x"))` fails ("Failed to read input") and a `#` in
+ * one message's string swallows the end of the next.
+ */
+export function escapeForEncode(text: string): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString && c === '\\') {
+      out += c + (text[++i] ?? '');
+    } else if (inString && (c === '(' || c === ')' || c === '#')) {
+      out += `\\x${c.charCodeAt(0).toString(16)}`;
+    } else {
+      if (c === '"') inString = !inString;
+      out += c;
+    }
+  }
+  return out;
+}

@@ -64,3 +64,33 @@ export function allFields(name: StructName, out = new Set<string>()): Set<string
   }
   return out;
 }
+
+/** A copy of a message object with `fn` applied to the value of every Float32 field. */
+export function mapFloat32(name: StructName, obj: object, fn: (value: number) => number): Obj {
+  const out: Obj = { ...(obj as Obj) };
+  for (const f of visibleFields(name)) {
+    const value = out[f.json];
+    if (value !== undefined) out[f.json] = mapValue(name, f, f.type, value, fn);
+  }
+  return out;
+}
+
+function mapValue(
+  owner: StructName,
+  f: FieldDesc,
+  type: FieldType,
+  value: unknown,
+  fn: (v: number) => number,
+): unknown {
+  switch (type.k) {
+    case 'float':
+      return isFloat32(owner, f) ? fn(value as number) : value;
+    case 'struct':
+    case 'group':
+      return mapFloat32(type.s, value as Obj, fn);
+    case 'list':
+      return (value as unknown[]).map((item) => mapValue(owner, f, type.of, item, fn));
+    default:
+      return value;
+  }
+}

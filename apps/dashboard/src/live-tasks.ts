@@ -1,4 +1,4 @@
-import { type FlockClient, isFlockError, type TaskEvent, type TaskView } from '@flock/client';
+import { type FlockClient, isFlockError, isTerminal, type TaskEvent, type TaskView } from '@flock/client';
 
 export type ConnectionState = 'connecting' | 'live' | 'lost';
 
@@ -13,6 +13,8 @@ export class LiveTasks {
   readonly #listeners = new Set<(changed: TaskView | undefined) => void>();
   readonly #connectionListeners = new Set<(state: ConnectionState) => void>();
   readonly #eventListeners = new Set<(event: TaskEvent) => void>();
+  /** State changes seen per task, to drop fetched views that a newer change overtook. */
+  readonly #stateChanges = new Map<string, number>();
   #connection: ConnectionState = 'connecting';
   #stopped = false;
   #close: (() => void) | undefined;
@@ -112,10 +114,7 @@ export class LiveTasks {
     if (typeof event.task_id !== 'string' || event.task_id === '') return;
     const known = this.#tasks.get(event.task_id);
     if (known === undefined) {
-      void this.#client
-        .getTask(event.task_id)
-        .then((view) => this.upsert(view))
-        .catch(() => undefined);
+      this.#refresh(event.task_id);
       return;
     }
     const pct = event.payload['pct'];
@@ -123,12 +122,27 @@ export class LiveTasks {
     if (typeof pct === 'number') next.progress = { ...known.progress, pct };
     this.upsert(next);
     // The event carries the state; timings, attempts and failure come with the full view.
-    if (event.state !== 'running' || known.state !== 'running') {
-      void this.#client
-        .getTask(event.task_id)
-        .then((view) => this.upsert(view))
-        .catch(() => undefined);
+    if (event.state !== known.state) {
+      this.#stateChanges.set(event.task_id, (this.#stateChanges.get(event.task_id) ?? 0) + 1);
+      this.#refresh(event.task_id);
     }
+  }
+
+  /**
+   * Fetches a task's full view. A view that a later state change overtook is dropped (that
+   * change fetches its own), so a slow answer never shows a state the task has left.
+   */
+  #refresh(taskId: string): void {
+    const changesBefore = this.#stateChanges.get(taskId) ?? 0;
+    this.#client
+      .getTask(taskId)
+      .then((view) => {
+        if ((this.#stateChanges.get(taskId) ?? 0) !== changesBefore) return;
+        const current = this.#tasks.get(taskId);
+        if (current !== undefined && isTerminal(current.state) && !isTerminal(view.state)) return;
+        this.upsert(view);
+      })
+      .catch(() => undefined);
   }
 
   #setConnection(state: ConnectionState): void {

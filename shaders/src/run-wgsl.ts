@@ -47,7 +47,7 @@ async function pipelineFor(device: GPUDevice, def: OpDefinition): Promise<GPUCom
 /**
  * Runs `op` on `device` with inputs (bytes by name) and JSON params; resolves to the outputs.
  * Throws ShaderError: input/param codes, LIMIT_EXCEEDED when the device limits do not fit,
- * GPU_ERROR for a validation or out-of-memory error raised by the device.
+ * GPU_ERROR for a validation or out-of-memory error, a lost device, or a failed read-back.
  */
 export async function runWgsl(
   device: GPUDevice,
@@ -133,10 +133,15 @@ export async function runPreparedWgsl(
   } catch (error) {
     if (scopesOpen) {
       // A throw before the pops (e.g. a compile error): close the scopes this call opened.
-      await device.popErrorScope();
-      await device.popErrorScope();
+      await device.popErrorScope().catch(() => null);
+      await device.popErrorScope().catch(() => null);
     }
-    throw error;
+    if (error instanceof ShaderError) throw error;
+    // Pipeline creation or read-back failed (e.g. the device was lost): one stable code.
+    throw new ShaderError(
+      'GPU_ERROR',
+      `${def.op}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   } finally {
     for (const buffer of owned) buffer.destroy();
   }

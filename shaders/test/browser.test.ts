@@ -164,6 +164,10 @@ describe('runBuiltin picks the executor', () => {
     });
   });
 
+  it('a lost device gives GPU_ERROR', async () => {
+    expect(await call(page, (h) => h.onDestroyedDevice())).toBe('GPU_ERROR');
+  });
+
   it('WASM SIMD (or JS for ops without a kernel) on a tab without WebGPU', async () => {
     const cpuBrowser = await launchChromium({ webgpu: false });
     try {

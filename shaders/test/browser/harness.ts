@@ -128,6 +128,19 @@ const harness = {
     );
   },
 
+  /** runWgsl on a device destroyed first: the error code it gets. */
+  async onDestroyedDevice(): Promise<string> {
+    const adapter = await navigator.gpu.requestAdapter();
+    const lost = await adapter!.requestDevice();
+    lost.destroy();
+    try {
+      await runWgsl(lost, 'saxpy', { x: new Uint8Array(16), y: new Uint8Array(16) }, {});
+      return 'no error';
+    } catch (error) {
+      return error instanceof ShaderError ? error.code : String(error);
+    }
+  },
+
   /** One small call on WGSL; outputs decoded by dtype. */
   async small(op: string, inputs: Record<string, SmallTensor>, params: Record<string, unknown>) {
     const gpu = await device();

@@ -27,6 +27,8 @@ const CODE_POINT = fc
   .oneof(fc.integer({ min: 0, max: 0xd7ff }), fc.integer({ min: 0xe000, max: 0x10ffff }))
   .map((c) => String.fromCodePoint(c));
 
+const BOM = '\ufeff';
+
 /** Largest magnitude that survives a Float32 without becoming Infinity. */
 const FLOAT32_MAX = 3.4028234663852886e38;
 
@@ -95,10 +97,12 @@ export class MessageArbitraries {
 
   private text(): fc.Arbitrary<string> {
     const maxLength = this.options.maxString;
-    // Mostly ASCII (field names, ids), sometimes any well-formed code point including NUL.
+    // Mostly ASCII (field names, ids), sometimes any well-formed code point including NUL. Not a
+    // leading U+FEFF: capnp-es 0.0.16 decodes Text with a default TextDecoder, which drops it
+    // (a known bug, pinned by an it.fails test in property.test.ts).
     return fc.oneof(
       fc.string({ maxLength, unit: 'grapheme-ascii' }),
-      fc.string({ maxLength, unit: CODE_POINT }),
+      fc.string({ maxLength, unit: CODE_POINT }).filter((s) => !s.startsWith(BOM)),
     );
   }
 

@@ -112,7 +112,9 @@ test('a kernel-ABI module computes in place', async () => {
       inputs: [{ name: 'x', inline_bytes: b64(new Uint8Array(xs.buffer)) }],
     }),
   );
-  await harness.waitFor(id, 'succeeded');
+  const view = await harness.waitFor(id, 'succeeded');
+  // Shared memory in an isolated tab: the kernel ran on the sab-bridge arena, not on a copy.
+  expect(view.executor).toBe('wasm-kernel-arena');
   const out = outputBytes(await harness.result(id), 'out');
   const expected = new Float32Array(xs.length);
   for (const [i, x] of xs.entries()) {
@@ -155,6 +157,89 @@ test('a WGSL shader runs on SwiftShader', async () => {
   const out = new Uint32Array(new Uint8Array(outputBytes(await harness.result(id), 'dst')).buffer);
   expect(out.length).toBe(1000);
   expect([...out]).toEqual([...Array(1000).keys()].map((i) => i * 2 + 1));
+});
+
+const CHUNKED_SHADER = `struct Base { first: vec4<u32> }
+@group(0) @binding(0) var<uniform> base: Base;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = (base.first.x + wg.x) * 64u + li;
+  var acc = i;
+  for (var k = 0u; k < ITERATIONS; k++) { acc = acc * 1664525u + 1013904223u; }
+  if (i < arrayLength(&dst)) { dst[i] = select(acc, i * 3u, ITERATIONS == 0u); }
+}
+`;
+
+function chunkedTask(
+  id: string,
+  workgroups: number,
+  iterations: number,
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    task_id: id,
+    op: 'chunked',
+    module: {
+      kind: 'wgsl',
+      inline: b64(CHUNKED_SHADER.replaceAll('ITERATIONS', `${iterations}u`)),
+      entry: 'main',
+      workgroups: [workgroups],
+    },
+    requirements: { min: { webgpu: true } },
+    buffers: [
+      { name: 'flock_dispatch_base', group: 0, binding: 0, access: 'uniform', size: 16 },
+      { name: 'dst', group: 0, binding: 1, access: 'read_write', size: workgroups * 64 * 4 },
+    ],
+    params: { chunk_workgroups: 1 },
+    ...extra,
+  };
+}
+
+test('a long dispatch is split into chunks, each told its first workgroup', async () => {
+  const id = taskId('chunks');
+  await harness.submit(chunkedTask(id, 10, 0));
+  await harness.waitFor(id, 'succeeded');
+  const result = await harness.result(id);
+  expect(result.summary).toMatchObject({ chunks: '10' });
+  const out = new Uint32Array(new Uint8Array(outputBytes(result, 'dst')).buffer);
+  expect([...out]).toEqual([...Array(640).keys()].map((i) => i * 3));
+});
+
+test('a built-in op runs through @flock/shaders on the GPU slot', async () => {
+  const id = taskId('saxpy');
+  const x = new Float32Array(300).map((_, i) => i);
+  const y = new Float32Array(300).fill(0.5);
+  await harness.submit({
+    task_id: id,
+    op: 'saxpy',
+    module: { kind: 'builtin' },
+    requirements: { min: { webgpu: true } },
+    inputs: [
+      { name: 'x', inline_bytes: b64(new Uint8Array(x.buffer)) },
+      { name: 'y', inline_bytes: b64(new Uint8Array(y.buffer)) },
+    ],
+    params: { a: 2 },
+  });
+  const view = await harness.waitFor(id, 'succeeded');
+  expect(view.executor).toBe('builtin:wgsl');
+  const out = new Float32Array(new Uint8Array(outputBytes(await harness.result(id), 'out')).buffer);
+  expect([...out]).toEqual([...x].map((v) => v * 2 + 0.5));
+});
+
+test('a lost GPU device fails the job DEVICE_LOST, the task is requeued and runs on a new device', async () => {
+  const id = taskId('lost');
+  await harness.submit(
+    chunkedTask(id, 400, 20_000, { requirements: { min: { webgpu: true }, qos: { retries: 2 } } }),
+  );
+  await expect.poll(async () => (await harness.task(id)).progress?.pct ?? 0).toBeGreaterThan(0);
+  await page.evaluate(() =>
+    (
+      globalThis as unknown as { flockVolunteer: { loseDevice(): Promise<void> } }
+    ).flockVolunteer.loseDevice(),
+  );
+  const view = await harness.waitFor(id, 'succeeded', 60_000);
+  expect(view.attempts.map((a) => a.code ?? a.outcome)).toEqual(['DEVICE_LOST', 'succeeded']);
 });
 
 test('a shader compile error reports its line', async () => {

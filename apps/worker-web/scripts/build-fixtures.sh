@@ -16,7 +16,11 @@ done
 "$CC" "${wasi[@]}" -Wl,--allow-undefined fixtures/forbidden-import.c -o "$out/forbidden-import.wasm"
 kernel=(--target=wasm32 -nostdlib -O3 -Wl,--no-entry -Wl,--import-memory -Wl,--export=__heap_base
   -Wl,--strip-debug)
-"$CC" "${kernel[@]}" -msimd128 fixtures/kernel-poly.c -o "$out/kernel-poly-simd.wasm"
-"$CC" "${kernel[@]}" -mno-simd128 fixtures/kernel-poly.c -o "$out/kernel-poly-scalar.wasm"
+# Shared imported memory: the tab lays a sab-bridge arena into it and the kernel works in place.
+shared=(-matomics -mbulk-memory -Wl,--shared-memory -Wl,--max-memory=1073741824)
+"$CC" "${kernel[@]}" "${shared[@]}" -msimd128 fixtures/kernel-poly.c -o "$out/kernel-poly-simd.wasm"
+"$CC" "${kernel[@]}" "${shared[@]}" -mno-simd128 fixtures/kernel-poly.c -o "$out/kernel-poly-scalar.wasm"
+# Unshared imported memory: runs on the copy path (inputs copied into a private memory).
 "$CC" "${kernel[@]}" fixtures/kernel-empty.c -o "$out/kernel-empty.wasm"
+"$CC" "${kernel[@]}" -msimd128 fixtures/kernel-poly.c -o "$out/kernel-poly-private.wasm"
 echo "worker-web: built $(ls "$out" | wc -l) fixtures into $out"

@@ -3,9 +3,10 @@
 // limit gets its Worker terminated (the only way to stop a WASM loop) and a fresh Worker in its
 // slot, so the tab goes on with the next task.
 import * as Comlink from 'comlink';
-import { ExecutorError, type ExecutorErrorCode } from './executor-error.ts';
+import { ExecutorError, type ExecutorErrorCode, toJobFailure } from './executor-error.ts';
 import type { ExecutorApi, GpuProbe } from './executor-worker.ts';
 import type { Job, JobOutcome, JobProgress } from './job.ts';
+import { type KernelArena, prepareKernelArena } from './kernel-arena.ts';
 
 export type SlotKind = 'cpu' | 'gpu';
 
@@ -112,6 +113,20 @@ export class ExecutorPool {
     if (!slot) {
       return { ok: false, code: 'UNSUPPORTED', message: `no free ${kind} slot`, retryable: true };
     }
+    let arena: KernelArena | undefined;
+    try {
+      arena = job.kind === 'wasm' ? prepareKernelArena(job) : undefined;
+    } catch (error) {
+      return toJobFailure(error);
+    }
+    if (arena && job.kind === 'wasm') {
+      // The input already lies in the arena: the Worker gets the shared memory, not the bytes.
+      job = {
+        ...job,
+        arena: arena.view,
+        inputs: job.inputs.map((i) => ({ ...i, bytes: new Uint8Array(0) })),
+      };
+    }
     slot.busy = true;
     const killed = new Promise<JobOutcome>((resolve) => {
       slot.kill = (code, message) => {
@@ -140,7 +155,11 @@ export class ExecutorPool {
       }),
     );
     try {
-      return await Promise.race([ran, killed]);
+      const outcome = await Promise.race([ran, killed]);
+      if (arena && outcome.ok && outcome.outputs[0]) {
+        outcome.outputs[0].bytes = arena.finish(Number(outcome.summary['output_bytes'] ?? 0));
+      }
+      return outcome;
     } finally {
       clearTimeout(timeout);
       options.signal?.removeEventListener('abort', onAbort);

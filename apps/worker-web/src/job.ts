@@ -3,6 +3,7 @@
 // transferred, not copied.
 import type { BufferSpec, JsonObject } from '@flock/protocol';
 import type { JobFailure } from './executor-error.ts';
+import type { KernelArenaView } from './kernel-arena.ts';
 
 /** Resource limits of one job (ModuleSpec.permissions with the tab's defaults filled in). */
 export interface JobLimits {
@@ -57,6 +58,8 @@ export interface WasmJob extends JobBase {
   moduleHash: string;
   /** WASI: mount /in (read-only) and /out. */
   wasiFs: boolean;
+  /** Kernel ABI with shared memory: run in place on this sab-bridge arena (inputs are already in it). */
+  arena?: KernelArenaView;
 }
 
 /** `module.kind = "wgsl"`: one compute shader dispatch with storage/uniform bindings. */

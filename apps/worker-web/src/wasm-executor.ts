@@ -15,6 +15,7 @@ import {
 } from '@bjorn3/browser_wasi_shim';
 import { ExecutorError } from './executor-error.ts';
 import type { JobOutput, JobSuccess, WasmJob } from './job.ts';
+import { kernelOutputCapacity } from './kernel-arena.ts';
 import { sha256Ref, verifyModuleHash } from './module-hash.ts';
 import { capMemory, inspectWasm, type WasmModuleInfo } from './wasm-binary.ts';
 
@@ -271,18 +272,25 @@ async function runKernel(
 ): Promise<JobSuccess> {
   const limit = job.limits.memoryPages;
   const imported = info.imports.find((imp) => imp.kind === 'memory')?.memory;
-  let memory: WebAssembly.Memory | undefined;
-  if (imported) {
+  const arena = job.arena;
+  let memory: WebAssembly.Memory | undefined = arena?.memory;
+  if (imported && !memory) {
     if (imported.initial > limit) {
       throw new ExecutorError(
         'MEMORY_LIMIT',
         `module needs ${imported.initial} initial pages, the limit is ${limit}`,
       );
     }
+    if (imported.shared && typeof SharedArrayBuffer !== 'function') {
+      throw new ExecutorError(
+        'UNSUPPORTED',
+        'the kernel imports shared memory; this tab is not cross-origin isolated',
+      );
+    }
     const maximum = Math.min(limit, imported.maximum ?? limit);
     memory = new WebAssembly.Memory({ initial: imported.initial, maximum, shared: imported.shared });
   }
-  const instance = await instantiate(module, memory ? { env: { memory } } : {});
+  const instance = await instantiate(module, memory && imported ? { env: { memory } } : {});
   const exports = instance.exports as Record<string, unknown>;
   memory ??= exports['memory'] as WebAssembly.Memory | undefined;
   if (!(memory instanceof WebAssembly.Memory)) {
@@ -292,53 +300,51 @@ async function runKernel(
   if (typeof entry !== 'function') {
     throw new ExecutorError('EXECUTION_ERROR', `the module exports no function "${job.entry}"`, false);
   }
-  const input = job.inputs[0]?.bytes ?? new Uint8Array(0);
-  const requested = job.params['output_bytes'];
-  const outCap = typeof requested === 'number' ? requested : input.byteLength;
-  if (!Number.isInteger(outCap) || outCap < 0) {
-    throw new ExecutorError('EXECUTION_ERROR', 'params.output_bytes must be a non-negative integer', false);
+  let inPtr: number;
+  let inLength: number;
+  let outPtr: number;
+  let outCap: number;
+  if (arena) {
+    // In place: the main thread already put the input in the arena; nothing is copied here.
+    ({ inAddress: inPtr, inLength, outAddress: outPtr, outCapacity: outCap } = arena);
+  } else {
+    const input = job.inputs[0]?.bytes ?? new Uint8Array(0);
+    outCap = kernelOutputCapacity(job);
+    const heapBase = exports['__heap_base'];
+    const base = heapBase instanceof WebAssembly.Global ? Number(heapBase.value) : memory.buffer.byteLength;
+    inPtr = align16(base);
+    inLength = input.byteLength;
+    outPtr = align16(inPtr + inLength);
+    const needed = Math.ceil((outPtr + outCap) / PAGE);
+    const have = memoryPages(memory);
+    if (needed > limit) {
+      throw new ExecutorError('MEMORY_LIMIT', `regions need ${needed} pages, the limit is ${limit}`, false);
+    }
+    if (needed > have) memory.grow(needed - have);
+    new Uint8Array(memory.buffer, inPtr, inLength).set(input);
   }
-  if (outCap > job.limits.maxOutputBytes) {
-    throw new ExecutorError(
-      'OUTPUT_TOO_LARGE',
-      `output_bytes ${outCap} is over the limit ${job.limits.maxOutputBytes}`,
-    );
-  }
-  const heapBase = exports['__heap_base'];
-  const base = heapBase instanceof WebAssembly.Global ? Number(heapBase.value) : memory.buffer.byteLength;
-  const inPtr = align16(base);
-  const outPtr = align16(inPtr + input.byteLength);
-  const needed = Math.ceil((outPtr + outCap) / PAGE);
-  const have = memoryPages(memory);
-  if (needed > limit) {
-    throw new ExecutorError('MEMORY_LIMIT', `regions need ${needed} pages, the limit is ${limit}`, false);
-  }
-  if (needed > have) memory.grow(needed - have);
-  new Uint8Array(memory.buffer, inPtr, input.byteLength).set(input);
   let written: number;
+  const kernelStarted = performance.now();
   try {
     written = Number(
-      (entry as (a: number, b: number, c: number, d: number) => number)(
-        inPtr,
-        input.byteLength,
-        outPtr,
-        outCap,
-      ),
+      (entry as (a: number, b: number, c: number, d: number) => number)(inPtr, inLength, outPtr, outCap),
     );
   } catch (error) {
     throw failure(job, memory, `trap: ${(error as Error).message ?? String(error)}`);
   }
+  const kernelMs = performance.now() - kernelStarted;
   if (written < 0) throw new ExecutorError('EXECUTION_ERROR', `kernel returned error ${written}`, false);
   if (written > outCap) {
     throw new ExecutorError('OUTPUT_TOO_LARGE', `kernel wrote ${written} bytes into a ${outCap}-byte region`);
   }
   const name = typeof job.params['output_name'] === 'string' ? job.params['output_name'] : 'out';
-  const bytes = new Uint8Array(memory.buffer, outPtr, written).slice();
+  // In place, the output stays in the arena for the main thread to read; otherwise it is copied out.
+  const bytes = arena ? new Uint8Array(0) : new Uint8Array(memory.buffer, outPtr, written).slice();
   return {
     ok: true,
     outputs: [{ name, contentType: 'application/octet-stream', bytes }],
-    executor: 'wasm-kernel',
+    executor: arena ? 'wasm-kernel-arena' : 'wasm-kernel',
     summary: { output_bytes: String(written) },
-    metrics: { memory_pages: String(memoryPages(memory)) },
+    metrics: { memory_pages: String(memoryPages(memory)), kernel_ms: kernelMs.toFixed(3) },
   };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ExecutorError } from '../src/executor-error.ts';
 import { DEFAULT_LIMITS, type WasmJob } from '../src/job.ts';
+import { prepareKernelArena } from '../src/kernel-arena.ts';
 import { runWasmJob } from '../src/wasm-executor.ts';
 import { fixture } from './fixtures.ts';
 
@@ -159,5 +160,68 @@ describe('kernel ABI', () => {
     const job: WasmJob = { ...wasiJob('empty'), abi: 'kernel', entry: 'flock_kernel' };
     const failure = await failureOf(runWasmJob(job));
     expect(failure.code).toBe('FORBIDDEN_IMPORT');
+  });
+});
+
+describe('kernel ABI in place on a sab-bridge arena', () => {
+  const poly = (x: number) => {
+    let acc = 1;
+    for (let k = 0; k < 16; k++) acc = Math.fround(Math.fround(acc * x) + 0.5);
+    return acc;
+  };
+
+  it('the kernel reads and writes the arena blocks; the output is read where it lies', async () => {
+    const module = fixture('kernel-poly-simd');
+    const xs = new Float32Array([0.5, -0.25, 1, 0]);
+    const job: WasmJob = {
+      ...wasiJob('kernel-poly-simd'),
+      abi: 'kernel',
+      entry: 'flock_kernel',
+      module,
+      moduleHash: sha(module),
+      inputs: [{ name: 'x', contentType: '', bytes: new Uint8Array(xs.buffer) }],
+    };
+    const arena = prepareKernelArena(job)!;
+    expect(arena).toBeDefined();
+    // The input lies in shared memory after the module's two pages, inside the bridge's arena.
+    expect(arena.view.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(arena.view.inAddress).toBeGreaterThanOrEqual(2 * 65_536);
+    expect(new Float32Array(arena.view.memory.buffer, arena.view.inAddress, 4)).toEqual(xs);
+    const result = await runWasmJob({
+      ...job,
+      arena: arena.view,
+      inputs: [{ ...job.inputs[0]!, bytes: new Uint8Array(0) }],
+    });
+    expect(result.executor).toBe('wasm-kernel-arena');
+    expect(result.outputs[0]!.bytes.byteLength).toBe(0);
+    // The kernel wrote into the arena's output block: read it in place.
+    const inPlace = new Float32Array(arena.view.memory.buffer, arena.view.outAddress, 4);
+    expect([...inPlace]).toEqual([...xs].map(poly));
+    const out = arena.finish(Number(result.summary['output_bytes']));
+    expect([...new Float32Array(out.buffer)]).toEqual([...xs].map(poly));
+  });
+
+  it('a kernel with private memory takes the copy path', () => {
+    const module = fixture('kernel-poly-private');
+    const job: WasmJob = {
+      ...wasiJob('kernel-poly-private'),
+      abi: 'kernel',
+      module,
+      moduleHash: sha(module),
+    };
+    expect(prepareKernelArena(job)).toBeUndefined();
+  });
+
+  it('module pages plus the arena over the page limit is MEMORY_LIMIT', () => {
+    const module = fixture('kernel-poly-simd');
+    const job: WasmJob = {
+      ...wasiJob('kernel-poly-simd'),
+      abi: 'kernel',
+      module,
+      moduleHash: sha(module),
+      limits: { ...DEFAULT_LIMITS, memoryPages: 3 },
+      inputs: [{ name: 'x', contentType: '', bytes: new Uint8Array(200_000) }],
+    };
+    expect(() => prepareKernelArena(job)).toThrow(/module and arena need \d+ pages, the limit is 3/);
   });
 });

@@ -1,5 +1,8 @@
 // Interop with the reference implementation (issue #2, item 7): Debian's `capnp` tool encodes text
 // that Flock must decode field for field, and decodes Flock's frames to the expected text.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +26,7 @@ import {
   concatMessages,
   escapeForEncode,
   requireCapnp,
+  SCHEMA_DIR,
   segmentCount,
   splitMessages,
 } from './support/capnp-tool.ts';
@@ -148,6 +152,53 @@ describe('capnp encode → Flock decode', () => {
       'FORBIDDEN_KEY',
       'params.__proto__',
     );
+  });
+});
+
+describe('schema evolution', () => {
+  // Fields are only ever added (compute.capnp conventions): a peer on an older schema sends
+  // structs with smaller sections, a peer on a newer one sends fields Flock does not know.
+  it('a message from an older schema (smaller struct sections) decodes with defaults', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flock-schema-'));
+    try {
+      const path = join(dir, 'old.capnp');
+      writeFileSync(
+        path,
+        '@0xd1d2d3d4d5d6d7d8;\nstruct ComputeProgress { taskId @0 :Text; leaseId @1 :Text; }\n' +
+          'struct Frame { id @0 :Text; }\n',
+      );
+      const progress = capnpEncode({ path }, 'ComputeProgress', '(taskId = "t-1", leaseId = "l-1")');
+      expect(decodeMessage('ComputeProgress', progress)).toStrictEqual({ task_id: 't-1', lease_id: 'l-1' });
+      // A root without any data section: type reads as its default, the payload as none.
+      const frame = capnpEncode({ path }, 'Frame', '(id = "old-1")');
+      expect(decodeMessage('Frame', frame)).toStrictEqual({ id: 'old-1', type: 'event' });
+      expect(readRouting(frame)).toStrictEqual({ type: 'event', topic: '', payload: 'none', task_id: '' });
+      expectProtocolError(() => decodeFrame(frame), 'PAYLOAD_MISSING', 'payload');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a message from a newer schema (fields Flock does not know) decodes without them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flock-schema-'));
+    try {
+      const path = join(dir, 'compute.capnp');
+      const current = readFileSync(join(SCHEMA_DIR, 'compute.capnp'), 'utf8');
+      const newer = current.replace(
+        /(struct ComputeProgress \{[^}]*?)\n\}/,
+        '$1\n  etaMs @5 :UInt64;\n  stage @6 :Text;\n  history @7 :List(Float32);\n}',
+      );
+      expect(newer).not.toBe(current);
+      writeFileSync(path, newer);
+      const bytes = capnpEncode(
+        { path },
+        'ComputeProgress',
+        '(taskId = "t-1", pct = 12.5, etaMs = 4000, stage = "fft", history = [1.5, 2.5])',
+      );
+      expect(decodeMessage('ComputeProgress', bytes)).toStrictEqual({ task_id: 't-1', pct: 12.5 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -7,6 +7,11 @@ export const SCHEMA_DIR = fileURLToPath(new URL('../../schema/', import.meta.url
 
 export type SchemaFile = 'compute.capnp' | 'bus.capnp';
 
+/** A schema file by path, for schema-evolution tests (an older or newer copy of a struct). */
+export interface SchemaPath {
+  path: string;
+}
+
 /** Throws a clear error (not a skip) when the reference tool is missing. */
 export function requireCapnp(): string {
   const probe = spawnSync('capnp', ['--version'], { encoding: 'utf8' });
@@ -27,14 +32,14 @@ function run(args: string[], input: string | Uint8Array): Buffer {
   return result.stdout;
 }
 
-const schemaArgs = (file: SchemaFile, type: string): string[] => [
+const schemaArgs = (file: SchemaFile | SchemaPath, type: string): string[] => [
   `--import-path=${SCHEMA_DIR}`,
-  `${SCHEMA_DIR}${file}`,
+  typeof file === 'string' ? `${SCHEMA_DIR}${file}` : file.path,
   type,
 ];
 
 /** `capnp encode`: Cap'n Proto text → a framed binary message (standard serialization). */
-export function capnpEncode(file: SchemaFile, type: string, text: string): Uint8Array {
+export function capnpEncode(file: SchemaFile | SchemaPath, type: string, text: string): Uint8Array {
   return new Uint8Array(run(['encode', ...schemaArgs(file, type)], text));
 }
 

@@ -1,19 +1,20 @@
 // Ring records as Cap'n Proto BridgeRecords (packages/protocol/schema/bus.capnp): a small header
 // naming arena slices; the bulk bytes stay in the arena.
-import { type ArenaSlice, type BridgeRecord, decodeMessage, encodeMessage } from '@flock/protocol';
+import type { ArenaSlice, BridgeRecord } from '@flock/protocol';
 import type { ArenaHandle } from './arena.ts';
 import { BridgeError } from './bridge-error.ts';
+import { decodeBridgeRecord, encodeBridgeRecordScratch } from './bridge-record-codec.ts';
 import type { Ring } from './ring.ts';
 
 /** Encodes `record` and pushes it; false when the ring is full (nothing is pushed). */
 export function pushRecord(ring: Ring, record: BridgeRecord): boolean {
-  return ring.push(encodeMessage('BridgeRecord', record));
+  return ring.push(encodeBridgeRecordScratch(record));
 }
 
 /** Pops and decodes the oldest record, or undefined when empty. Bad bytes throw the protocol's ProtocolError. */
 export function popRecord(ring: Ring): BridgeRecord | undefined {
   const bytes = ring.pop();
-  return bytes === undefined ? undefined : decodeMessage('BridgeRecord', bytes);
+  return bytes === undefined ? undefined : decodeBridgeRecord(bytes);
 }
 
 /** The ArenaSlice that names `handle` in a record. */

@@ -1,0 +1,302 @@
+// The main-thread side of the sab-bridge benchmarks, the same code in Node and in Chromium.
+// Each comparison runs against its baseline in the same process, in the same run.
+import { type Bridge, create, popRecord, pushRecord, sliceOf } from '../src/index.ts';
+import { touch } from './peer.ts';
+import { mixedWorkload, type WorkloadResult } from './workload.ts';
+
+/** The main side's view of the peer: post to it, and take its replies in order. */
+export interface MainPort {
+  post(message: unknown, transfer?: ArrayBuffer[]): void;
+  next(): Promise<unknown>;
+}
+
+export interface Row {
+  name: string;
+  /** Median and p99 microseconds per operation. */
+  medianUs: number;
+  p99Us: number;
+  /** MiB/s for the bulk rows. */
+  mibPerS?: number;
+  note?: string;
+}
+
+export interface Results {
+  env: string;
+  roundTrip: Row[];
+  bulk: Row[];
+  workload: WorkloadResult;
+  ratios: Record<string, number>;
+}
+
+export interface BenchOptions {
+  env: string;
+  /** Whether this thread may Atomics.wait (Node main thread: yes; browser main thread: no). */
+  canBlock: boolean;
+  samples: number;
+  /** Round trips per timed sample: browsers coarsen performance.now() to 5 µs when isolated. */
+  batch: number;
+  bulkSamples: number;
+  log(line: string): void;
+}
+
+export const RING_CONFIG = {
+  inboxBytes: 1 << 16,
+  outboxBytes: 1 << 16,
+  arenaBytes: 16 << 20,
+  minBlockBytes: 256,
+};
+const MIB = 1 << 20;
+const now = (): number => performance.now();
+
+function summary(name: string, us: number[], note?: string): Row {
+  const s = [...us].sort((a, b) => a - b);
+  const at = (q: number): number => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { name, medianUs: at(0.5), p99Us: at(0.99), ...(note ? { note } : {}) };
+}
+
+type Wait = 'spin' | 'wait' | 'async';
+
+/** Times `samples` batches of `batch` sequential operations; returns µs per operation. */
+async function timeBatches(
+  opts: BenchOptions,
+  op: () => Promise<void> | void,
+  batch = opts.batch,
+): Promise<number[]> {
+  const out: number[] = [];
+  // Synchronous operations are not awaited: an await would add a microtask turn to each.
+  for (let w = 0; w < Math.max(20, opts.samples / 10); w++) {
+    const r = op();
+    if (r) await r;
+  }
+  for (let s = 0; s < opts.samples; s++) {
+    const t = now();
+    for (let i = 0; i < batch; i++) {
+      const r = op();
+      if (r) await r;
+    }
+    out.push(((now() - t) * 1000) / batch);
+  }
+  return out;
+}
+
+async function peerRing(port: MainPort, t: string, spin: number): Promise<void> {
+  port.post({ t, spin });
+  if ((await port.next()) !== 'started') throw new Error('peer did not start');
+}
+
+async function stopPeer(bridge: Bridge, port: MainPort, stop: Uint8Array): Promise<void> {
+  while (!bridge.inbox.push(stop)) await Promise.resolve();
+  const done = (await port.next()) as { t: string };
+  if (done.t !== 'done') throw new Error('peer did not stop');
+}
+
+/** Waits for the outbox on the main side the way `wait` says. */
+function waiter(bridge: Bridge, wait: Wait, spin: number): () => Promise<void> | void {
+  const ring = bridge.outbox;
+  if (wait === 'spin') {
+    return () => {
+      while (ring.empty) {}
+    };
+  }
+  if (wait === 'wait') {
+    return () => {
+      if (ring.waitForData(10_000, spin) !== 'ok') throw new Error('no reply');
+    };
+  }
+  return async () => {
+    if (ring.empty && (await ring.waitForDataAsync(10_000, spin)) !== 'ok') throw new Error('no reply');
+  };
+}
+
+async function ringRoundTrip(bridge: Bridge, port: MainPort, opts: BenchOptions, wait: Wait, spin: number) {
+  await peerRing(port, 'ring-echo', spin);
+  const msg = new Uint8Array(64).fill(7);
+  const back = new Uint8Array(64);
+  const until = waiter(bridge, wait, spin);
+  const check = (): void => {
+    if (bridge.outbox.popInto(back) !== 64) throw new Error('lost a record');
+  };
+  const us = await timeBatches(
+    opts,
+    wait === 'async'
+      ? async () => {
+          bridge.inbox.push(msg);
+          await until();
+          check();
+        }
+      : () => {
+          bridge.inbox.push(msg);
+          until();
+          check();
+        },
+  );
+  await stopPeer(bridge, port, new Uint8Array(0));
+  const how = wait === 'spin' ? 'main spins' : wait === 'wait' ? 'Atomics.wait' : 'Atomics.waitAsync';
+  return summary(`SAB ring, ${how}, spin ${wait === 'spin' ? '∞' : spin}`, us);
+}
+
+async function recordRoundTrip(bridge: Bridge, port: MainPort, opts: BenchOptions, wait: Wait, spin: number) {
+  await peerRing(port, 'record-echo', spin);
+  const until = waiter(bridge, wait, spin);
+  const rec = { kind: 'progress' as const, job_id: 42, task_id: 't-123', pct: 50 };
+  let bytes = 0;
+  const us = await timeBatches(opts, async () => {
+    pushRecord(bridge.inbox, rec);
+    await until();
+    const back = popRecord(bridge.outbox)!;
+    bytes = back.job_id ?? 0;
+  });
+  if (bytes !== 42) throw new Error('record echo mismatch');
+  await stopPeer(bridge, port, encodeCancel());
+  return summary(
+    `SAB ring + BridgeRecord encode/decode, ${wait === 'wait' ? 'Atomics.wait' : 'waitAsync'}`,
+    us,
+  );
+}
+
+function encodeCancel(): Uint8Array {
+  const b = create({ inboxBytes: 256, outboxBytes: 64, arenaBytes: 256, minBlockBytes: 256 });
+  pushRecord(b.inbox, { kind: 'cancel' });
+  return b.inbox.pop()!;
+}
+
+async function postMessageRoundTrip(port: MainPort, opts: BenchOptions) {
+  const msg = new Uint8Array(64).fill(7);
+  const us = await timeBatches(opts, async () => {
+    port.post({ t: 'echo', d: msg });
+    const r = (await port.next()) as { d: Uint8Array };
+    if (r.d.length !== 64) throw new Error('echo mismatch');
+  });
+  return summary('postMessage (structured clone of 64 B)', us);
+}
+
+function mibps(row: Row): Row {
+  return { ...row, mibPerS: 1e6 / row.medianUs };
+}
+
+async function bulk(bridge: Bridge, port: MainPort, opts: BenchOptions, wait: Wait): Promise<Row[]> {
+  const src = new Uint8Array(MIB);
+  for (let i = 0; i < MIB; i++) src[i] = (i * 131) & 0xff;
+  const dst = new Uint8Array(MIB);
+  const sabDst = new Uint8Array(new SharedArrayBuffer(MIB));
+  const each = { ...opts, samples: opts.bulkSamples };
+  const rows: Row[] = [];
+  rows.push(
+    mibps(
+      summary(
+        'TypedArray.set 1 MiB, ArrayBuffer → ArrayBuffer (physical limit)',
+        await timeBatches(each, () => dst.set(src), 1),
+      ),
+    ),
+  );
+  rows.push(
+    mibps(
+      summary(
+        'TypedArray.set 1 MiB, ArrayBuffer → SharedArrayBuffer',
+        await timeBatches(each, () => sabDst.set(src), 1),
+      ),
+    ),
+  );
+
+  await peerRing(port, 'arena-ack', 200);
+  const until = waiter(bridge, wait, 200);
+  const want = touch(src);
+  const handOff = (copyIn: boolean) => async () => {
+    const h = bridge.arena.alloc(MIB, 1)!;
+    if (copyIn) bridge.arena.bytes(h).set(src);
+    pushRecord(bridge.inbox, { kind: 'job', job_id: 1, slices: [sliceOf('in', h)] });
+    await until();
+    const ack = popRecord(bridge.outbox)!;
+    if (copyIn && ack.job_id !== want) throw new Error('arena hand-off delivered other bytes');
+    bridge.arena.free(h);
+  };
+  rows.push(
+    mibps(summary('arena hand-off: copy in + BridgeRecord + ack', await timeBatches(each, handOff(true), 1))),
+  );
+  rows.push(
+    mibps(
+      summary(
+        'arena hand-off, bytes already in the arena (alloc + record + ack)',
+        await timeBatches(each, handOff(false), 1),
+      ),
+    ),
+  );
+  await stopPeer(bridge, port, encodeCancel());
+
+  rows.push(
+    mibps(
+      summary(
+        'postMessage structured clone + ack',
+        await timeBatches(
+          each,
+          async () => {
+            port.post({ t: 'bulk', d: src });
+            const r = (await port.next()) as { n: number };
+            if (r.n !== want) throw new Error('clone delivered other bytes');
+          },
+          1,
+        ),
+      ),
+    ),
+  );
+  let buf = src.slice();
+  rows.push(
+    mibps(
+      summary(
+        'postMessage with transfer (buffer transferred back as the ack)',
+        await timeBatches(
+          each,
+          async () => {
+            port.post({ t: 'bulk-xfer', d: buf }, [buf.buffer as ArrayBuffer]);
+            buf = ((await port.next()) as { d: Uint8Array<ArrayBuffer> }).d;
+          },
+          1,
+        ),
+      ),
+    ),
+  );
+  return rows;
+}
+
+export async function runBenchmarks(port: MainPort, opts: BenchOptions): Promise<Results> {
+  const bridge = create(RING_CONFIG);
+  port.post({ t: 'attach', buffer: bridge.buffer, byteOffset: 0 });
+  if ((await port.next()) !== 'attached') throw new Error('peer did not attach');
+  const roundTrip: Row[] = [];
+  const log = (r: Row): void => {
+    opts.log(
+      `${r.name}: median ${r.medianUs.toFixed(2)} µs, p99 ${r.p99Us.toFixed(2)} µs${r.mibPerS ? `, ${r.mibPerS.toFixed(0)} MiB/s` : ''}`,
+    );
+  };
+  const add = (r: Row): void => {
+    roundTrip.push(r);
+    log(r);
+  };
+  add(await postMessageRoundTrip(port, opts));
+  add(await ringRoundTrip(bridge, port, opts, 'spin', 200));
+  const block: Wait = opts.canBlock ? 'wait' : 'async';
+  for (const spin of [0, 200, 2000]) add(await ringRoundTrip(bridge, port, opts, block, spin));
+  if (opts.canBlock) add(await ringRoundTrip(bridge, port, opts, 'async', 200));
+  add(await recordRoundTrip(bridge, port, opts, block, 200));
+  const bulkRows = await bulk(bridge, port, opts, block);
+  for (const r of bulkRows) log(r);
+  const workload = mixedWorkload();
+  opts.log(
+    `mixed workload: efficiency ${(workload.efficiency * 100).toFixed(2)} %, buddy-only ${(workload.buddyOnlyEfficiency * 100).toFixed(2)} %, failures ${workload.failures}`,
+  );
+
+  const pm = roundTrip[0]!.medianUs;
+  const byName = (prefix: string): Row => [...roundTrip, ...bulkRows].find((r) => r.name.startsWith(prefix))!;
+  const limit = bulkRows[0]!.mibPerS!;
+  const ratios: Record<string, number> = {
+    'postMessage RT / ring RT (spinning main)': pm / roundTrip[1]!.medianUs,
+    'postMessage RT / ring RT (blocking or async wait, spin 200)': pm / roundTrip[3]!.medianUs,
+    'postMessage RT / ring + BridgeRecord RT': pm / byName('SAB ring + BridgeRecord').medianUs,
+    'arena copy-in hand-off / TypedArray.set': byName('arena hand-off: copy in').mibPerS! / limit,
+    'arena hand-off (in place) / TypedArray.set': byName('arena hand-off, bytes already').mibPerS! / limit,
+    'postMessage clone / TypedArray.set': byName('postMessage structured clone').mibPerS! / limit,
+    'postMessage transfer / TypedArray.set': byName('postMessage with transfer').mibPerS! / limit,
+  };
+  for (const [k, v] of Object.entries(ratios)) opts.log(`ratio ${k}: ${v.toFixed(2)}`);
+  return { env: opts.env, roundTrip, bulk: bulkRows, workload, ratios };
+}

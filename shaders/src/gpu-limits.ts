@@ -1,6 +1,7 @@
 // The adapter limits an op call needs, derived from its definition and GPU plan, and the check
 // against a device's limits that decides between WGSL and the CPU executors.
-import type { GpuPlan, OpDefinition } from './op-definition.ts';
+import { getOp } from './manifest.ts';
+import type { GpuPlan, OpDefinition, Tensors } from './op-definition.ts';
 
 /** GPUSupportedLimits names this package checks. */
 export type GpuLimitName =
@@ -37,6 +38,16 @@ export function requiredLimits(def: OpDefinition, plan: GpuPlan): RequiredLimits
     maxStorageBufferBindingSize: maxBuffer,
     maxBufferSize: maxBuffer,
   };
+}
+
+/** The limits a call of built-in `op` with these inputs and params needs (validates them first). */
+export function requiredLimitsOf(
+  op: string,
+  inputs: Tensors,
+  params: Readonly<Record<string, unknown>> = {},
+): RequiredLimits {
+  const def = getOp(op);
+  return requiredLimits(def, def.prepare(inputs, params).gpuPlan());
 }
 
 /** A limit the device does not meet. */

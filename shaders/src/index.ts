@@ -5,9 +5,11 @@ export {
   limitShortfalls,
   type RequiredLimits,
   requiredLimits,
+  requiredLimitsOf,
 } from './gpu-limits.ts';
 export { BUILTIN_OPS, getOp, isBuiltinOp, OPS } from './manifest.ts';
 export type {
+  BindingContract,
   BuiltinOp,
   Dtype,
   ErrorBound,

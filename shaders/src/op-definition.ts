@@ -26,6 +26,13 @@ export interface TensorContract {
   readonly doc: string;
 }
 
+/** One binding of group 0 of an op's WGSL: its variable name and address space / access. */
+export interface BindingContract {
+  readonly binding: number;
+  readonly name: string;
+  readonly access: 'uniform' | 'read' | 'read_write';
+}
+
 /** A JSON param of an op. */
 export interface ParamContract {
   readonly name: string;
@@ -92,6 +99,8 @@ export interface OpDefinition {
   readonly workgroupSize: readonly [number, number, number];
   /** Bytes of `var<workgroup>` memory the entry point declares. */
   readonly workgroupStorageBytes: number;
+  /** Group 0: binding 0 the `Params` uniform, then one storage buffer per GpuPass binding slot. */
+  readonly bindings: readonly BindingContract[];
   /** How the dispatch size follows from the inputs, in words. */
   readonly dispatch: string;
   /** The size limits of a call on WGSL (beyond them the call runs on WASM or JS), in words. */

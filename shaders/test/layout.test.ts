@@ -30,13 +30,17 @@ describe.each(BUILTIN_OPS)('%s.wgsl', (op) => {
     expect(bytes).toBe(def.workgroupStorageBytes);
   });
 
-  it('has Params at binding 0 and one storage binding per plan slot; every pass fills Params exactly', () => {
+  it('declares the manifest bindings, one per plan slot after Params; every pass fills Params exactly', () => {
     const bindings = [...source.matchAll(/@group\(0\) @binding\((\d+)\) var<([\w, ]+)> (\w+)/g)].map((m) => ({
       index: Number(m[1]),
       space: m[2]!,
+      name: m[3]!,
     }));
     expect(bindings.map((b) => b.index)).toEqual(bindings.map((_, i) => i));
-    expect(bindings[0]!.space).toBe('uniform');
+    const access = (space: string) => (space === 'uniform' ? 'uniform' : space.replace('storage, ', ''));
+    expect(bindings.map((b) => ({ binding: b.index, name: b.name, access: access(b.space) }))).toEqual(
+      def.bindings,
+    );
     const fields = paramsLayoutOf(def).fields.map((f) => f.name);
     const cases = allCases().filter((c) => c.op === op);
     expect(cases.length).toBeGreaterThanOrEqual(3);

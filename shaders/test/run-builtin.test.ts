@@ -1,7 +1,7 @@
 // Executor selection of runBuiltin without a GPU: WASM where the op has a kernel, else JS; a
 // device whose limits do not fit is not used and the shortfall is reported.
 import { describe, expect, it } from 'vitest';
-import { getOp, measureError, runBuiltin } from '../src/index.ts';
+import { getOp, measureError, requiredLimitsOf, runBuiltin } from '../src/index.ts';
 import { allCases } from './support/cases.ts';
 
 const TINY_LIMITS = {
@@ -55,6 +55,21 @@ describe('runBuiltin without a usable GPU', () => {
     await expect(runBuiltin(c.op, c.inputs, { ...c.params, cpu_only: 'yes' })).rejects.toMatchObject({
       code: 'BAD_PARAM',
       field: 'cpu_only',
+    });
+  });
+
+  it('requiredLimitsOf states what a call needs from the adapter', () => {
+    // a (m x k = 128 x 130) is the largest buffer; 2 x 2 workgroups of 64 x 64.
+    const c = allCases().find((c) => c.op === 'matmul' && c.label.startsWith('128x130'))!;
+    expect(requiredLimitsOf(c.op, c.inputs, c.params)).toEqual({
+      maxComputeInvocationsPerWorkgroup: 256,
+      maxComputeWorkgroupSizeX: 16,
+      maxComputeWorkgroupSizeY: 16,
+      maxComputeWorkgroupStorageSize: 8192,
+      maxComputeWorkgroupsPerDimension: 2,
+      maxStorageBuffersPerShaderStage: 3,
+      maxStorageBufferBindingSize: 128 * 130 * 4,
+      maxBufferSize: 128 * 130 * 4,
     });
   });
 });

@@ -23,6 +23,12 @@ export const conv2d: OpDefinition = {
   wgsl: source,
   workgroupSize: [16, 16, 1],
   workgroupStorageBytes: 0,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'image', access: 'read' },
+    { binding: 2, name: 'kernel', access: 'read' },
+    { binding: 3, name: 'out', access: 'read_write' },
+  ],
   dispatch: '(ceil(width / 16), ceil(height / 16)) workgroups',
   sizeLimits:
     'width, height <= 65535 * 16; kw, kh <= 31 and odd; 4 * width * height bytes <= maxStorageBufferBindingSize',

@@ -18,6 +18,12 @@ export const fft: OpDefinition = {
   wgsl: source,
   workgroupSize: [256, 1, 1],
   workgroupStorageBytes: 0,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'src', access: 'read' },
+    { binding: 2, name: 'dst', access: 'read_write' },
+    { binding: 3, name: 'twiddles', access: 'read' },
+  ],
   dispatch: 'log2(n) passes of ceil(batch * n / 2 / 256) workgroups',
   sizeLimits: 'batch * n / 2 <= 65535 * 256; 8 * batch * n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-6 },

@@ -19,6 +19,11 @@ export const histogram: OpDefinition = {
   wgsl: source,
   workgroupSize: [256, 1, 1],
   workgroupStorageBytes: MAX_BINS * 4,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'values', access: 'read' },
+    { binding: 2, name: 'counts', access: 'read_write' },
+  ],
   dispatch: 'min(ceil(n / 256), 64) workgroups in x, grid-stride over the values',
   sizeLimits: 'bins <= 4096 (16 KiB of workgroup atomics); 4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'exact' },

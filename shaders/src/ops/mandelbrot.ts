@@ -27,6 +27,10 @@ export const mandelbrot: OpDefinition = {
   wgsl: source,
   workgroupSize: [16, 16, 1],
   workgroupStorageBytes: 0,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'iterations', access: 'read_write' },
+  ],
   dispatch: '(ceil(width / 16), ceil(height / 16)) workgroups',
   sizeLimits: 'width * height <= 2^26 pixels; width, height <= 65535 * 16',
   errorBound: { metric: 'mismatch_fraction', bound: 0.001 },

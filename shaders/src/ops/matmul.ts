@@ -20,6 +20,12 @@ export const matmul: OpDefinition = {
   wgsl: source,
   workgroupSize: [16, 16, 1],
   workgroupStorageBytes: 2 * 1024 * 4,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'a', access: 'read' },
+    { binding: 2, name: 'b', access: 'read' },
+    { binding: 3, name: 'c', access: 'read_write' },
+  ],
   dispatch: '(ceil(n / 64), ceil(m / 64)) workgroups',
   sizeLimits: 'm, n <= 65535 * 64; 4mk, 4kn, 4mn bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-5 },

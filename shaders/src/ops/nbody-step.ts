@@ -16,6 +16,11 @@ export const nbodyStep: OpDefinition = {
   wgsl: source,
   workgroupSize: [256, 1, 1],
   workgroupStorageBytes: 256 * 16,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'bodies', access: 'read' },
+    { binding: 2, name: 'next', access: 'read_write' },
+  ],
   dispatch: 'ceil(n / 256) workgroups in x, each looping over all n bodies',
   sizeLimits: 'n <= 65535 * 256; 32n bytes <= maxStorageBufferBindingSize; O(n^2) work',
   errorBound: { metric: 'rel_l2', bound: 1e-5 },

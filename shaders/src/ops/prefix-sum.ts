@@ -15,6 +15,11 @@ export const prefixSum: OpDefinition = {
   wgsl: source,
   workgroupSize: [BLOCK, 1, 1],
   workgroupStorageBytes: BLOCK * 4,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'data', access: 'read_write' },
+    { binding: 2, name: 'sums', access: 'read_write' },
+  ],
   dispatch: 'per level L (n, ceil(n/256), ... down to one block): ceil(size_L / 256) workgroups, twice',
   sizeLimits: 'n <= 65535 * 256; 4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'exact' },

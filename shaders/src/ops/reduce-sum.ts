@@ -15,6 +15,11 @@ export const reduceSum: OpDefinition = {
   wgsl: source,
   workgroupSize: [256, 1, 1],
   workgroupStorageBytes: 256 * 4,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'src', access: 'read' },
+    { binding: 2, name: 'dst', access: 'read_write' },
+  ],
   dispatch: 'passes of ceil(n / 512), ceil(n / 512^2), ... workgroups until one value is left',
   sizeLimits: 'n <= 65535 * 512 (first pass); 4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'abs_over_l1', bound: 1e-6 },

@@ -18,6 +18,12 @@ export const saxpy: OpDefinition = {
   wgsl: source,
   workgroupSize: [WG, 1, 1],
   workgroupStorageBytes: 0,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'x', access: 'read' },
+    { binding: 2, name: 'y', access: 'read' },
+    { binding: 3, name: 'out', access: 'read_write' },
+  ],
   dispatch: 'ceil(n / 256) workgroups in x',
   sizeLimits: 'n <= 65535 * 256 (maxComputeWorkgroupsPerDimension); 4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-6 },

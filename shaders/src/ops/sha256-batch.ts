@@ -23,6 +23,12 @@ export const sha256Batch: OpDefinition = {
   wgsl: source,
   workgroupSize: [64, 1, 1],
   workgroupStorageBytes: 0,
+  bindings: [
+    { binding: 0, name: 'params', access: 'uniform' },
+    { binding: 1, name: 'data', access: 'read' },
+    { binding: 2, name: 'offsets', access: 'read' },
+    { binding: 3, name: 'digests', access: 'read_write' },
+  ],
   dispatch: 'ceil(count / 64) workgroups in x',
   sizeLimits: 'count <= 65535 * 64; data bytes <= maxStorageBufferBindingSize; each message < 2^29 bytes',
   errorBound: { metric: 'exact' },

@@ -48,6 +48,7 @@ export function renderOpsReference(): string {
           `uniform \`Params { ${paramsLayoutOf(def)
             .fields.map((f) => `${f.name}: ${f.type}`)
             .join(', ')} }\``,
+        `- bindings (group 0): ${def.bindings.map((b) => `${b.binding} \`${b.name}\` ${b.access}`).join(', ')}`,
         `- dispatch: ${def.dispatch}`,
         `- limits: ${def.sizeLimits}`,
         `- error bound: ${bound(def.errorBound)}`,

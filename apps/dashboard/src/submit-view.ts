@@ -11,6 +11,7 @@ import { BUILTIN_OPS, type CatalogOp, encodeNumbers } from './builtin-catalog.ts
 import { h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
 import type { LiveTasks } from './live-tasks.ts';
+import { rememberParams } from './output-tensor.ts';
 
 type Tab = 'builtin' | 'module' | 'campaign' | 'json';
 
@@ -187,6 +188,7 @@ function builtinForm(context: FormContext): HTMLElement {
         inputs,
         params,
       };
+      rememberParams(envelope.task_id!, params);
       context.submitted(await context.client.submit(envelope));
     });
   });
@@ -468,6 +470,7 @@ function campaignForm(context: FormContext): HTMLElement {
           } catch (caught) {
             throw new Error(`Line ${i + 1}: ${(caught as Error).message}`);
           }
+          rememberParams(`${id}-${i}`, params);
           envelopes.push({
             task_id: `${id}-${i}`,
             op,

@@ -3,6 +3,7 @@ import type { ComputeResult, DataRef } from '@flock/protocol';
 import { formatBytes, formatDuration, formatTime, h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
 import type { LiveTasks } from './live-tasks.ts';
+import { outputTensor } from './output-tensor.ts';
 import { previewOutput } from './result-preview.ts';
 import { progressBar, stateBadge } from './task-list-view.ts';
 
@@ -114,7 +115,9 @@ export function renderTaskDetail(
     }
   };
 
-  const outputCard = (ref: DataRef, bytes: Uint8Array): HTMLElement => {
+  const outputCard = (bare: DataRef, bytes: Uint8Array): HTMLElement => {
+    const tensor = outputTensor(live.get(taskId)?.op ?? '', taskId, bare);
+    const ref: DataRef = tensor === undefined ? bare : { ...bare, tensor };
     const name = ref.name ?? 'output';
     const type = ref.content_type ?? 'application/octet-stream';
     const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type }));

@@ -1,0 +1,137 @@
+// The dashboard with a real volunteer tab: both pages built by the root vite.config.ts and
+// served by a real coordinator, in system Chromium with WebGPU (SwiftShader). A requester submits
+// a built-in op from the dashboard before any volunteer is there, watches it go queued → running →
+// succeeded once a person presses Start on the volunteer page, checks the result against the CPU
+// reference, and sees the tab's real GPU in the workers view.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { register } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
+import { type Browser, expect, type Page, test } from '@playwright/test';
+import { build } from 'vite';
+import { launchChromium } from '../support/chromium.ts';
+
+// @flock/shaders imports its WGSL as `*.wgsl?raw` (a Vite convention); outside Vite, a module
+// hook gives the same thing: the file's text as the default export.
+register(
+  `data:text/javascript,${encodeURIComponent(`
+    import { readFileSync } from 'node:fs';
+    import { fileURLToPath } from 'node:url';
+    export async function load(url, context, next) {
+      const path = url.split('?')[0];
+      if (!path.endsWith('.wgsl')) return next(url, context);
+      const text = readFileSync(fileURLToPath(path), 'utf8');
+      return { format: 'module', source: 'export default ' + JSON.stringify(text), shortCircuit: true };
+    }`)}`,
+);
+const { OPS } = await import('@flock/shaders');
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const ARTIFACTS = join(ROOT, 'e2e/artifacts');
+const KEY = 'dash-tab-key';
+
+let coordinator: RunningCoordinator;
+let browser: Browser;
+let workDir: string;
+let volunteerPage: Page;
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'flock-dash-tab-e2e-'));
+  const pagesDir = join(workDir, 'pages');
+  await build({
+    configFile: join(ROOT, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir: pagesDir, emptyOutDir: true },
+  });
+  coordinator = await startCoordinator({
+    port: 0,
+    dataDir: join(workDir, 'data'),
+    pagesDir,
+    apiKeys: new Map([[KEY, 'acme']]),
+    logLevel: 'silent',
+  });
+  browser = await launchChromium({ webgpu: true });
+  await mkdir(ARTIFACTS, { recursive: true });
+});
+
+test.afterAll(async () => {
+  await browser?.close();
+  await coordinator?.close();
+  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+});
+
+test('a built-in op from the dashboard runs on a real volunteer tab', async () => {
+  test.skip(
+    !existsSync(join(ROOT, 'apps/worker-web/index.html')),
+    'the volunteer page (apps/worker-web/index.html) is not in this checkout',
+  );
+  const dashboard = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await dashboard.goto(`${coordinator.url}/dashboard/`);
+  await dashboard.getByLabel('API key').fill(KEY);
+  await dashboard.getByRole('button', { name: 'Sign in' }).click();
+  await expect(dashboard.locator('#connection')).toHaveText('live');
+
+  await dashboard.getByRole('link', { name: 'Submit' }).click();
+  await dashboard.locator('#op-select').selectOption('mandelbrot');
+  await dashboard.locator('input[name="param-width"]').fill('320');
+  await dashboard.locator('input[name="param-height"]').fill('240');
+  await dashboard.locator('input[name="task-id"]').fill('tab-mandel-1');
+  await dashboard.locator('#submit-builtin').click();
+  await expect(dashboard).toHaveURL(/#\/task\/tab-mandel-1$/);
+
+  // Every state the badge shows, in order, however briefly.
+  await dashboard.evaluate(() => {
+    const seen: string[] = [];
+    (window as unknown as { seenStates: string[] }).seenStates = seen;
+    const record = (): void => {
+      const text = document.querySelector('.section-head .badge')?.textContent ?? '';
+      if (text !== '' && seen.at(-1) !== text) seen.push(text);
+    };
+    record();
+    new MutationObserver(record).observe(document.querySelector('#app')!, { childList: true, subtree: true });
+  });
+  await expect(dashboard.locator('.section-head .badge')).toHaveText('queued');
+  await expect(dashboard.locator('[data-fact="Waiting because"]')).not.toBeEmpty();
+
+  volunteerPage = await browser.newPage();
+  await volunteerPage.goto(`${coordinator.url}/`);
+  await expect(volunteerPage.locator('body')).toHaveAttribute('data-ready', 'true');
+  await volunteerPage.getByRole('button', { name: 'Start donating compute' }).click();
+
+  await expect(dashboard.locator('.section-head .badge')).toHaveText('succeeded', { timeout: 60_000 });
+  expect(await dashboard.evaluate(() => (window as unknown as { seenStates: string[] }).seenStates)).toEqual([
+    'queued',
+    'running',
+    'succeeded',
+  ]);
+  const output = dashboard.locator('[data-output="iterations"]');
+  await expect(output.locator('canvas.preview-image')).toHaveAttribute('width', '320');
+  await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-real-tab-result.png'), fullPage: true });
+
+  const [download] = await Promise.all([
+    dashboard.waitForEvent('download'),
+    output.locator('[data-download]').click(),
+  ]);
+  const got = new Uint32Array(new Uint8Array(await readFile((await download.path())!)).buffer);
+  const reference = (await OPS.mandelbrot.prepare({}, { width: 320, height: 240 }).reference())[
+    'iterations'
+  ]!;
+  const want = new Uint32Array(reference.buffer, reference.byteOffset, reference.byteLength / 4);
+  expect(got.length).toBe(320 * 240);
+  // The op's own bound: f32 chaos near the set's boundary may flip a few pixels (errorBound).
+  let mismatches = 0;
+  for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) mismatches++;
+  expect(mismatches / want.length).toBeLessThanOrEqual(0.001);
+
+  await dashboard.getByRole('link', { name: 'Workers' }).click();
+  const row = dashboard.locator('#worker-rows tr').first();
+  await expect(row.locator('[data-gpu] b')).toHaveText(/\/ swiftshader$/);
+  await expect(row.locator('[data-gpu] .chip')).toHaveText('fallback');
+  await expect(row).toContainText('1 ok');
+  await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-workers-real-tab.png'), fullPage: true });
+  await dashboard.close();
+});

@@ -7,6 +7,7 @@ export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancell
 /** The states a task never leaves. */
 export const TERMINAL_STATES: readonly TaskState[] = ['succeeded', 'failed', 'cancelled'];
 
+/** True for `succeeded`, `failed` and `cancelled`. */
 export function isTerminal(state: TaskState): boolean {
   return TERMINAL_STATES.includes(state);
 }

@@ -47,6 +47,7 @@ export class FlockError extends Error {
   }
 }
 
+/** Narrows an unknown error to a FlockError. */
 export function isFlockError(error: unknown): error is FlockError {
   return error instanceof FlockError;
 }

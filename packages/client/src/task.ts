@@ -1,4 +1,4 @@
-import { type ComputeResult, EVENTS, type JsonObject } from '@flock/protocol';
+import { assertNever, type ComputeResult, EVENTS, type JsonObject } from '@flock/protocol';
 import { isTerminal, type TaskEvent, type TaskState, type TaskView } from './api-types.ts';
 import type { EventStream } from './event-stream.ts';
 import { FlockError } from './flock-error.ts';
@@ -177,10 +177,6 @@ export function eventFromView(view: TaskView): TaskEvent {
     state: view.state,
     payload,
   };
-}
-
-function assertNever(value: never): never {
-  throw new FlockError('BAD_RESPONSE', `unknown task state ${String(value)}`);
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -35,6 +35,10 @@ const files: Record<string, [string, string]> = {
 };
 const server = createServer((req, res) => {
   const file = files[(req.url ?? '/').split('?')[0]!];
+  if (req.url === '/favicon.ico') {
+    res.writeHead(204).end();
+    return;
+  }
   if (!file) {
     res.writeHead(404).end();
     return;

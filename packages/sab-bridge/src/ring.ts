@@ -2,8 +2,11 @@ import { BridgeError } from './bridge-error.ts';
 import { RING, STATE } from './layout.ts';
 import { canBlock, type WaitResult, waitAsync, waitBlocking } from './wait.ts';
 
-/** Iterations of a spin (re-checking the ring) before a wait blocks; see the README's measurements. */
-export const DEFAULT_SPIN = 200;
+/**
+ * Iterations of a spin (re-checking the ring) before a wait sleeps. 0: on the 2-core CI machine a
+ * spin of 200 or 2000 made the 64 B round trip slower (README, benchmark); pass more where cores are spare.
+ */
+export const DEFAULT_SPIN = 0;
 
 /**
  * A single-producer single-consumer ring of variable-length byte records inside the bridge's

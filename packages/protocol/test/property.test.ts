@@ -28,6 +28,7 @@ import {
   MAX_LIST_COUNT,
   truncateSegment,
   withListPointer,
+  withZeroSizeStructList,
 } from './support/wire.ts';
 import { measureWork } from './support/work-meter.ts';
 
@@ -69,7 +70,8 @@ const DECODE_CODES: ReadonlySet<ProtocolErrorCode> = new Set<ProtocolErrorCode>(
 
 /**
  * Decoding work allowed per input byte, in DataView reads. The decoder allows 4 pointers and 4
- * list elements per byte, and one element of the widest struct costs a few reads per field.
+ * list elements per byte, and one element of the widest struct costs a few reads per field; the
+ * worst crafted frames measured (lists of zero-size structs) cost about 21 reads a byte.
  */
 const READS_PER_BYTE = 64;
 const READS_FIXED = 4096;
@@ -320,6 +322,25 @@ describe('decoding work is bounded by the input size', () => {
       expect(decodeFrame(bytes)).toStrictEqual(canonical('Frame', frame as never));
     });
   }
+
+  it('struct lists of zero-size elements: huge claims are refused at once, small ones by traversal', () => {
+    const bytes = encodeFrame(makeFrame({ hello: { undelivered: [{ task_id: 't' }] } }));
+    const at = findListPointer(bytes, ELEMENT_SIZE.composite, 9); // one ComputeResult: 1 data + 8 pointer words
+    const expectRefused = (count: number, code: ProtocolErrorCode): void => {
+      const hostile = withZeroSizeStructList(bytes, at, count);
+      const work = measureWork(() => decodeFrame(hostile));
+      expect(work.error).toBeInstanceOf(ProtocolError);
+      expect((work.error as ProtocolError).code).toBe(code);
+      expect(work.reads).toBeLessThanOrEqual(READS_FIXED + READS_PER_BYTE * hostile.length);
+    };
+    // capnp-es's bounds check on the list's end refuses the largest claims outright…
+    expectRefused(MAX_LIST_COUNT, 'MALFORMED_FRAME');
+    // …Flock's element budget those past 64 + 4 per byte…
+    expectRefused(1 << 22, 'LIST_TOO_LONG');
+    expectRefused(64 + 4 * bytes.length + 1, 'LIST_TOO_LONG');
+    // …and within the budget, the traversal charge per pointer capnp-es constructs.
+    expectRefused(200, 'TRAVERSAL_LIMIT');
+  });
 
   it('a claim just inside the element budget is read, one just outside is refused', () => {
     const bytes = encodeFrame(makeFrame({ capability: { gpu: { features: ['x'] } } }));

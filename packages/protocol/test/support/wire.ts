@@ -88,3 +88,19 @@ export function truncateSegment(bytes: Uint8Array, length: number): Uint8Array {
   view(out).setUint32(4, (length - SEGMENT_START) / 8, true);
   return out;
 }
+
+/**
+ * A copy in which the composite (struct) list at `at` claims `count` elements of zero size: no
+ * content words at all, so the claim is free to make. Cap'n Proto's C++ reader charges each such
+ * element a word of traversal for this reason.
+ */
+export function withZeroSizeStructList(bytes: Uint8Array, at: number, count: number): Uint8Array {
+  const out = bytes.slice();
+  const v = view(out);
+  if ((v.getUint32(at + 4, true) & 7) !== ELEMENT_SIZE.composite) throw new Error('not a composite list');
+  const tag = pointerTarget(out, at);
+  v.setUint32(at + 4, ELEMENT_SIZE.composite, true); // zero content words
+  v.setUint32(tag, (count << 2) >>> 0, true); // the tag's offset field holds the element count
+  v.setUint32(tag + 4, 0, true); // 0 data words, 0 pointers per element
+  return out;
+}

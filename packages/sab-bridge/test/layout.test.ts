@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { attach, BridgeError, bytesFor, create, layoutFor, MAGIC } from '../src/index.ts';
 
@@ -32,6 +33,18 @@ describe('layout', () => {
     });
     expect(bytesFor(config)).toBe(1142848);
     expect(create(config).buffer.byteLength).toBe(1142848);
+  });
+
+  it('is drawn the same in the code and in the README', () => {
+    const drawing = (text: string): string[] => {
+      const lines = text.split('\n');
+      const start = lines.findIndex((l) => l.includes('┌'));
+      const end = lines.findIndex((l) => l.includes('└'));
+      return lines.slice(start, end + 1).map((l) => l.replace(/^ \* ?/, '').trimEnd());
+    };
+    const code = drawing(readFileSync(new URL('../src/layout.ts', import.meta.url), 'utf8'));
+    expect(code.length).toBe(20);
+    expect(drawing(readFileSync(new URL('../README.md', import.meta.url), 'utf8'))).toEqual(code);
   });
 
   it('writes the header words in the documented order', () => {

@@ -82,6 +82,10 @@ export class Volunteer {
   private readonly running = new Map<string, Running>();
   private readonly waiting: ComputeAssignment[] = [];
   private readonly finishedAt: number[] = [];
+  /** performance.now() when each lease's assignment frame arrived. */
+  private readonly assignedAt = new Map<string, number>();
+  /** Assignment-to-result times of the last jobs, ms (benchmark and page). */
+  private readonly recentTimings: number[] = [];
   private connectionState: ConnectionState = 'idle';
   private connectionDetail = '';
   private workerId = '';
@@ -153,6 +157,11 @@ export class Volunteer {
     this.listeners.add(listener);
     listener(this.view());
     return () => this.listeners.delete(listener);
+  }
+
+  /** Assignment-frame-to-result-frame times of up to the last 1000 jobs, ms. */
+  timings(): number[] {
+    return [...this.recentTimings];
   }
 
   /** Test hooks: drop the socket; lose the GPU device. */
@@ -267,6 +276,7 @@ export class Volunteer {
       const assignment = payload.assignment;
       const leaseId = assignment.lease_id ?? '';
       if (this.running.has(leaseId) || this.waiting.some((w) => w.lease_id === leaseId)) return;
+      this.assignedAt.set(leaseId, performance.now());
       void this.options.store.saveAssignment(assignment).then(() => {
         this.waiting.push(assignment);
         this.pump();
@@ -409,14 +419,19 @@ export class Volunteer {
       this.totals.tasksFailed++;
       this.connection.send({ failure });
     }
+    const assignedAt = this.assignedAt.get(leaseId);
+    this.assignedAt.delete(leaseId);
+    if (assignedAt !== undefined) {
+      this.recentTimings.push(performance.now() - assignedAt);
+      if (this.recentTimings.length > 1000) this.recentTimings.shift();
+    }
     this.totals.computeMs += durationMs;
     this.finishedAt.push(Date.now());
     this.lastOutcome = outcome.ok
       ? { taskId, ok: true, executor: outcome.executor }
       : { taskId, ok: false, code: outcome.code };
-    await this.options.store.saveTotals(this.totals);
+    this.saveTotalsSoon();
     if (outcome.ok === false && outcome.code === 'DEVICE_LOST') await this.deviceLost(outcome.message);
-    this.cachedModules = await this.options.store.moduleHashes();
     this.publishCapability();
     this.changed();
     this.pump();
@@ -469,11 +484,26 @@ export class Volunteer {
     this.connection.send({ result: { ...result, outputs } });
   }
 
+  /** Lifetime counters are written at most once a second (they are for the page, not for correctness). */
+  private saveTotalsSoon(): void {
+    if (this.totalsTimer !== undefined) return;
+    this.totalsTimer = setTimeout(() => {
+      this.totalsTimer = undefined;
+      void this.options.store.saveTotals(this.totals);
+    }, 1000);
+  }
+
+  private totalsTimer: ReturnType<typeof setTimeout> | undefined;
+
   private moduleSource() {
     const store = this.options.store;
     return {
       cached: (hash: string) => store.module(hash),
-      store: (hash: string, bytes: Uint8Array) => store.saveModule(hash, bytes),
+      store: async (hash: string, bytes: Uint8Array) => {
+        await store.saveModule(hash, bytes);
+        // A newly cached module is part of the capability (the scheduler prefers tabs that have it).
+        if (!this.cachedModules.includes(hash)) this.cachedModules = [...this.cachedModules, hash];
+      },
       fetch: async (url: string) => {
         const response = await fetch(url);
         if (!response.ok) throw new Error(`${response.status} ${response.statusText} for ${url}`);

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { mixedWorkload } from '../bench/workload.ts';
 import { type ArenaHandle, BridgeError, create } from '../src/index.ts';
 
 const MIN = 64;
@@ -182,5 +183,15 @@ describe('Arena (buddy allocator)', () => {
     expect(codeOf(() => arena.alloc(ARENA + 1, 1))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => arena.alloc(1.5, 1))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => arena.alloc(10, 0))).toBe('INVALID_ARGUMENT');
+  });
+
+  it('keeps efficiency above 80 % on the seeded mixed workload, where plain buddy rounding does not', () => {
+    // The bench runs 20 000 jobs; 2 000 keep the test short and show the same.
+    const r = mixedWorkload(42, 2000);
+    expect(r.failures).toBe(0);
+    expect(r.allocations).toBe(6133);
+    expect(r.efficiency).toBeGreaterThan(0.99);
+    expect(r.minEfficiency).toBeGreaterThan(0.8);
+    expect(r.buddyOnlyEfficiency).toBeLessThan(0.8);
   });
 });

@@ -38,6 +38,10 @@ let workDir: string;
 let volunteerPage: Page;
 
 test.describe.configure({ mode: 'serial' });
+test.skip(
+  !existsSync(join(ROOT, 'apps/worker-web/index.html')),
+  'the volunteer page (apps/worker-web/index.html) is not in this checkout',
+);
 
 test.beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'flock-dash-tab-e2e-'));
@@ -65,10 +69,6 @@ test.afterAll(async () => {
 });
 
 test('a built-in op from the dashboard runs on a real volunteer tab', async () => {
-  test.skip(
-    !existsSync(join(ROOT, 'apps/worker-web/index.html')),
-    'the volunteer page (apps/worker-web/index.html) is not in this checkout',
-  );
   const dashboard = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await dashboard.goto(`${coordinator.url}/dashboard/`);
   await dashboard.getByLabel('API key').fill(KEY);
@@ -133,5 +133,30 @@ test('a built-in op from the dashboard runs on a real volunteer tab', async () =
   await expect(row.locator('[data-gpu] .chip')).toHaveText('fallback');
   await expect(row).toContainText('1 ok');
   await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-workers-real-tab.png'), fullPage: true });
+  await dashboard.close();
+});
+
+test('a long WASM task uploaded from the dashboard is cancelled on the volunteer tab', async () => {
+  const spin = join(ROOT, 'apps/worker-web/build/fixtures/spin.wasm');
+  test.skip(!existsSync(spin), 'the WASM fixtures are built by `npm run build` (apps/worker-web)');
+  const dashboard = await browser.newPage();
+  await dashboard.goto(`${coordinator.url}/dashboard/`);
+  await dashboard.getByLabel('API key').fill(KEY);
+  await dashboard.getByRole('button', { name: 'Sign in' }).click();
+  await dashboard.getByRole('link', { name: 'Submit' }).click();
+  await dashboard.getByRole('tab', { name: 'WASM / WGSL module' }).click();
+  // spin.c busy-computes for argv[1] ms: 60 s, far longer than this test waits.
+  await dashboard.locator('#module-file').setInputFiles(spin);
+  await dashboard.locator('textarea[name="module-params"]').fill('{"args": ["60000"]}');
+  await dashboard.locator('#submit-module').click();
+  await expect(dashboard).toHaveURL(/#\/task\/wasm-[0-9a-f]{8}$/);
+  const taskId = decodeURIComponent(dashboard.url().split('/').at(-1)!);
+  await expect(dashboard.locator('.section-head .badge')).toHaveText('running');
+  await expect(volunteerPage.locator(`#running li[data-task-id="${taskId}"]`)).toBeVisible();
+
+  await dashboard.locator('#cancel-task').click();
+  await expect(dashboard.locator('.section-head .badge')).toHaveText('cancelled');
+  await expect(volunteerPage.locator(`#running li[data-task-id="${taskId}"]`)).toHaveCount(0);
+  await expect(dashboard.locator('[data-fact="Worker"]')).toHaveText(/^w-/);
   await dashboard.close();
 });

@@ -1,0 +1,144 @@
+// The volunteer page where the browser gives less: no WebGPU (WASM-only, said plainly), and a
+// page served without COOP/COEP (not cross-origin isolated: no SharedArrayBuffer). In both the
+// capability the coordinator receives says so, and work the tab cannot do is never sent to it.
+
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize } from 'node:path';
+import { expect, type Page, test } from '@playwright/test';
+import { launchChromium } from '../support/chromium.ts';
+import { Harness, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
+
+test.describe.configure({ mode: 'serial' });
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+
+/** Serves the built pages (from `root.dir`, set once built) with no isolation headers at all. */
+async function plainServer(root: { dir: string }): Promise<{ server: Server; origin: string }> {
+  const server = createServer(async (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const file = join(root.dir, path === '/' ? 'worker-web/index.html' : normalize(path).replace(/^\/+/, ''));
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function workers(harness: Harness) {
+  return (
+    await harness.api<{ workers: Array<{ connected: boolean; capability: Record<string, unknown> }> }>(
+      'GET',
+      '/v1/workers',
+    )
+  ).body.workers.filter((w) => w.connected);
+}
+
+/** The JSON view leaves false and 0 out: spell the fields a test reads back in. */
+function withDefaults(capability: Record<string, unknown> | undefined): Record<string, unknown> {
+  const defaults = {
+    webgpu: false,
+    gpu_slots: 0,
+    cross_origin_isolated: false,
+    shared_array_buffer: false,
+    wasm_threads: false,
+  };
+  return { ...defaults, ...capability };
+}
+
+async function startDonating(page: Page): Promise<void> {
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+  await page.getByRole('button', { name: 'Start donating compute' }).click();
+  await expect(page.locator('#connection')).toHaveText('open');
+}
+
+test('without WebGPU the tab says it is WASM-only, runs WASM and is never sent WGSL', async () => {
+  const harness = await Harness.start();
+  const browser = await launchChromium({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${harness.url}/`);
+    await expect(page.locator('#gpu-notice')).toHaveText(
+      'WebGPU is not available in this browser, so this tab runs WebAssembly (CPU) jobs only.',
+    );
+    await expect(page.locator('#gpu')).toBeDisabled();
+    await startDonating(page);
+    const [worker] = await workers(harness);
+    expect(withDefaults(worker?.capability)).toMatchObject({
+      wasm: true,
+      webgpu: false,
+      gpu_slots: 0,
+      cpu_slots: 1,
+    });
+    expect(worker?.capability['gpu']).toBeUndefined();
+
+    const wgsl = taskId('no-gpu-wgsl');
+    await harness.submit({
+      task_id: wgsl,
+      op: 'noop',
+      module: {
+        kind: 'wgsl',
+        inline: Buffer.from('@compute @workgroup_size(1) fn main() {}').toString('base64'),
+      },
+      requirements: { min: { webgpu: true } },
+    });
+    const wasm = taskId('no-gpu-wasm');
+    await harness.submit(wasmTask(wasm, await wasmFixture('empty')));
+    await harness.waitFor(wasm, 'succeeded');
+    const view = await harness.task(wgsl);
+    expect(view.state).toBe('queued');
+    expect(view.attempts).toEqual([]);
+  } finally {
+    await browser.close();
+    await harness.close();
+  }
+});
+
+test('a page without COOP/COEP explains it, reports it, and gets no shared-memory work', async () => {
+  const root = { dir: '' };
+  const plain = await plainServer(root);
+  // The tab's origin is not the coordinator's: allow it explicitly.
+  const allowed = await Harness.start({ allowedOrigins: [plain.origin] });
+  root.dir = allowed.pagesDir;
+  const browser = await launchChromium({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    const ws = `${allowed.url.replace('http', 'ws')}/v1/worker`;
+    await page.goto(`${plain.origin}/?coordinator=${encodeURIComponent(ws)}`);
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
+    await expect(page.locator('#isolation')).toBeVisible();
+    await expect(page.locator('#isolation')).toContainText('not cross-origin isolated');
+    await startDonating(page);
+    const [worker] = await workers(allowed);
+    expect(withDefaults(worker?.capability)).toMatchObject({
+      wasm: true,
+      cross_origin_isolated: false,
+      shared_array_buffer: false,
+      wasm_threads: false,
+    });
+
+    const threaded = taskId('needs-sab');
+    await allowed.submit({
+      ...wasmTask(threaded, await wasmFixture('kernel-poly-simd'), { abi: 'kernel' }),
+      requirements: { min: { wasm: true, cross_origin_isolated: true } },
+    });
+    const plainTask = taskId('plain');
+    await allowed.submit(wasmTask(plainTask, await wasmFixture('wasi-echo'), { params: { args: ['x'] } }));
+    await allowed.waitFor(plainTask, 'succeeded');
+    expect(outputBytes(await allowed.result(plainTask), 'stdout').toString()).toMatch(/^argc=2 arg1=x\n/);
+    const view = await allowed.task(threaded);
+    expect(view.state).toBe('queued');
+    expect(view.attempts).toEqual([]);
+  } finally {
+    await browser.close();
+    plain.server.close();
+    await allowed.close();
+  }
+});

@@ -8,7 +8,7 @@
 //   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --skip-bullmq --skip-flock
 //   BENCH_PROF=<dir> writes a CPU profile of the coordinator process.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -62,10 +62,22 @@ function percentile(sorted: number[], p: number): number {
 }
 
 interface Outcome {
+  /** CPU seconds the server side used (coordinator process, or redis-server). */
+  serverCpu: number;
   seconds: number;
   perSecond: number;
   p50: number;
   p99: number;
+}
+
+/** utime + stime of a process, in seconds (Linux /proc; 0 elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 function summarise(
@@ -73,12 +85,19 @@ function summarise(
   finishedAt: number,
   submitted: Map<string, number>,
   began: Map<string, number>,
+  serverCpu: number,
 ): Outcome {
   const lat: number[] = [];
   for (const [id, t] of began) lat.push(Math.max(0, t - submitted.get(id)!));
   lat.sort((a, b) => a - b);
   const seconds = (finishedAt - startedAt) / 1000;
-  return { seconds, perSecond: TASKS / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
+  return {
+    serverCpu,
+    seconds,
+    perSecond: TASKS / seconds,
+    p50: percentile(lat, 0.5),
+    p99: percentile(lat, 0.99),
+  };
 }
 
 async function benchFlock(): Promise<Outcome> {
@@ -86,7 +105,7 @@ async function benchFlock(): Promise<Outcome> {
   const port = await freePort();
   // BENCH_PROF=<dir>: write a CPU profile of the coordinator there.
   const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
-  const child: ChildProcess = spawn(
+  const server: ChildProcess = spawn(
     process.execPath,
     [...prof, '--import', 'tsx', 'apps/coordinator/src/main.ts'],
     {
@@ -129,6 +148,7 @@ async function benchFlock(): Promise<Outcome> {
       sims.push(sim);
     }
     const startedAt = Date.now();
+    const cpuAtStart = cpuSeconds(server.pid);
     for (let start = 0; start < TASKS; start += BATCH) {
       const tasks = [];
       const now = Date.now();
@@ -153,11 +173,12 @@ async function benchFlock(): Promise<Outcome> {
     }
     await waitFor(() => acked >= TASKS, 'all results acknowledged', 600_000);
     const finishedAt = Date.now();
+    const cpuAtEnd = cpuSeconds(server.pid);
     await Promise.all(sims.map((s) => s.close()));
-    return summarise(startedAt, finishedAt, submitted, began);
+    return summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -168,7 +189,7 @@ async function benchBullmq(): Promise<Outcome> {
   const port = await freePort();
   // Durability comparable to SQLite WAL synchronous=NORMAL: the AOF is written on every
   // command (survives a process kill) and fsynced once a second (like WAL checkpoints).
-  const redis = spawn(
+  const server = spawn(
     'redis-server',
     [
       '--port',
@@ -223,6 +244,7 @@ async function benchBullmq(): Promise<Outcome> {
     }
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     const startedAt = Date.now();
+    const cpuAtStart = cpuSeconds(server.pid);
     for (let start = 0; start < TASKS; start += BATCH) {
       const jobs = [];
       const now = Date.now();
@@ -235,18 +257,20 @@ async function benchBullmq(): Promise<Outcome> {
     }
     await waitFor(() => completed >= TASKS, 'all BullMQ jobs completed', 600_000);
     const finishedAt = Date.now();
+    const cpuAtEnd = cpuSeconds(server.pid);
     await Promise.all(workers.map((w) => w.close()));
     await queue.close();
-    return summarise(startedAt, finishedAt, submitted, began);
+    return summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart);
   } finally {
-    redis.kill('SIGTERM');
-    await new Promise((r) => redis.once('exit', r));
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const line = (name: string, o: Outcome): string =>
-  `${name.padEnd(7)} ${o.perSecond.toFixed(0).padStart(7)} tasks/s  (${o.seconds.toFixed(1)} s)  submit→start p50 ${o.p50} ms  p99 ${o.p99} ms`;
+  `${name.padEnd(7)} ${o.perSecond.toFixed(0).padStart(7)} tasks/s  (${o.seconds.toFixed(1)} s)  ` +
+  `submit→start p50 ${o.p50} ms  p99 ${o.p99} ms  server CPU ${((o.serverCpu * 1e6) / TASKS).toFixed(0)} µs/task`;
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`;
 console.log(

@@ -158,6 +158,8 @@ export class Coordinator {
   private dispatching = false;
   private dispatchAgain = false;
   private closed = false;
+  private readonly leasePrefix = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+  private leaseSeq = 0;
   private readonly pendingCommits: Array<{
     change: CompleteTask;
     resolve: (ok: boolean) => void;
@@ -207,6 +209,7 @@ export class Coordinator {
         gpu: task.sched.gpu,
         expiresAtMs: now + this.config.leaseMs,
         cancelling: false,
+        token: undefined,
       });
       this.scheduler.setRunning(task.tenant, 1);
       running += 1;
@@ -336,14 +339,22 @@ export class Coordinator {
     return previous;
   }
 
-  /** Why a queued task waits, or undefined when it is not queued in this process. */
-  waitingReason(uid: number): string | undefined {
+  /**
+   * Why a queued task waits, or undefined when it is not queued in this process. `memo` shares
+   * the answer between tasks with the same requirements within one request.
+   */
+  waitingReason(uid: number, memo?: Map<string, string>): string | undefined {
     const task = this.open.get(uid);
     if (task?.state !== 'queued') return undefined;
     if (task.notBeforeMs > Date.now() && !this.scheduler.has(uid)) {
       return `retry backoff until ${new Date(task.notBeforeMs).toISOString()}`;
     }
-    return this.scheduler.waitingReason(task.sched, this.connectedWorkers());
+    const key = memo ? JSON.stringify([task.sched.min ?? null, task.sched.gpu]) : '';
+    const known = memo?.get(key);
+    if (known !== undefined) return known;
+    const reason = this.scheduler.waitingReason(task.sched, this.connectedWorkers());
+    memo?.set(key, reason);
+    return reason;
   }
 
   connectedWorkers(): WorkerState[] {
@@ -517,7 +528,10 @@ export class Coordinator {
     if (!lease) return 'LEASE_UNKNOWN';
     if (lease.workerId !== worker.workerId) return 'NOT_YOUR_LEASE';
     if (taskId && taskId !== lease.taskId) return 'TASK_MISMATCH';
-    if (!this.tokens.verify(token, lease.leaseId, lease.taskId, lease.workerId)) return 'WRONG_TOKEN';
+    const valid = lease.token
+      ? TaskTokens.same(token, lease.token)
+      : this.tokens.verify(token, lease.leaseId, lease.taskId, lease.workerId);
+    if (!valid) return 'WRONG_TOKEN';
     if (lease.cancelling) return 'TASK_CANCELLED';
     return undefined;
   }
@@ -745,6 +759,16 @@ export class Coordinator {
     this.scheduleDispatch();
   }
 
+  /**
+   * Lease ids: a random per-process prefix and a counter, so that ids are unique, never reused
+   * across restarts, and increase within a run (cheap appends to the attempts index). They are
+   * not secret: the task token is.
+   */
+  private nextLeaseId(): string {
+    this.leaseSeq += 1;
+    return `l-${this.leasePrefix}-${this.leaseSeq.toString(36).padStart(8, '0')}`;
+  }
+
   private backoff(failures: number): number {
     return Math.min(60_000, this.config.retryBaseMs * 2 ** Math.max(0, failures - 1));
   }
@@ -886,7 +910,7 @@ export class Coordinator {
         const now = Date.now();
         const newLeases: NewLease[] = picks.map(({ task, worker }) => ({
           taskUid: task.uid,
-          leaseId: `l-${randomBytes(12).toString('base64url')}`,
+          leaseId: this.nextLeaseId(),
           attempt: (this.open.get(task.uid)?.attempts ?? 0) + 1,
           workerId: worker.workerId,
           startedAtMs: now,
@@ -905,6 +929,7 @@ export class Coordinator {
           task.state = 'running';
           task.leaseId = lease.leaseId;
           task.attempts = lease.attempt;
+          const token = this.tokens.sign(lease.leaseId, task.taskId, worker.workerId);
           this.leases.add({
             leaseId: lease.leaseId,
             taskUid: task.uid,
@@ -915,6 +940,7 @@ export class Coordinator {
             gpu: sched.gpu,
             expiresAtMs: lease.expiresAtMs,
             cancelling: false,
+            token,
           });
           this.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
           const assignment: ComputeAssignment = {
@@ -923,7 +949,7 @@ export class Coordinator {
             lease_id: lease.leaseId,
             lease_expires_at_ms: lease.expiresAtMs,
             attempt: lease.attempt,
-            task_token: this.tokens.sign(lease.leaseId, task.taskId, worker.workerId),
+            task_token: token,
             envelope: task.envelope,
           };
           worker.link?.send({ assignment });

@@ -107,9 +107,13 @@ export class HttpApi {
     return undefined;
   }
 
-  private async view(task: TaskRecord): Promise<ReturnType<typeof taskView>> {
-    const attempts = await this.coordinator.store.listAttempts(task.uid);
-    return taskView(task, attempts, this.coordinator.waitingReason(task.uid));
+  /** The task view; `fresh` tasks were just created (no attempts yet); `memo` is per request. */
+  private async view(
+    task: TaskRecord,
+    options: { fresh?: boolean; memo?: Map<string, string> } = {},
+  ): Promise<ReturnType<typeof taskView>> {
+    const attempts = options.fresh ? [] : await this.coordinator.store.listAttempts(task.uid);
+    return taskView(task, attempts, this.coordinator.waitingReason(task.uid, options.memo));
   }
 
   private async findTask(tenant: string, taskId: string): Promise<TaskRecord> {
@@ -211,8 +215,11 @@ export class HttpApi {
       );
     }
     const views = [];
-    for (const o of outcomes)
-      if (o.kind === 'created' || o.kind === 'existing') views.push(await this.view(o.task));
+    const memo = new Map<string, string>();
+    for (const o of outcomes) {
+      if (o.kind !== 'created' && o.kind !== 'existing') continue;
+      views.push(await this.view(o.task, { fresh: o.kind === 'created', memo }));
+    }
     const created = outcomes.some((o) => o.kind === 'created');
     json(res, created ? 201 : 200, { campaign_id: campaignId, tasks: views });
   };
@@ -225,7 +232,8 @@ export class HttpApi {
       throw new CoordinatorError('NOT_FOUND', `no campaign "${campaignId}"`);
     const tasks = await store.listTasks(tenant, { campaignId, limit: MAX_CAMPAIGN_TASKS });
     const views = [];
-    for (const task of tasks) views.push(await this.view(task));
+    const memo = new Map<string, string>();
+    for (const task of tasks) views.push(await this.view(task, { memo }));
     json(res, 200, { campaign_id: campaignId, counts, tasks: views });
   };
 
@@ -262,7 +270,8 @@ export class HttpApi {
       limit,
     });
     const views = [];
-    for (const task of tasks) views.push(await this.view(task));
+    const memo = new Map<string, string>();
+    for (const task of tasks) views.push(await this.view(task, { memo }));
     const body: Record<string, unknown> = { tasks: views };
     if (tasks.length === limit)
       body.next = Buffer.from(String(tasks[tasks.length - 1]!.uid)).toString('base64url');

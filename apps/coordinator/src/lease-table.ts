@@ -11,6 +11,8 @@ export interface Lease {
   expiresAtMs: number;
   /** Cancel pushed to the worker; the slot stays taken until it acks or the lease runs out. */
   cancelling: boolean;
+  /** The task token handed out with it (unset for leases recovered after a restart). */
+  token: string | undefined;
 }
 
 /**

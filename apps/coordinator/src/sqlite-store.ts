@@ -91,6 +91,10 @@ const MIGRATIONS: string[] = [
      created_at_ms INTEGER NOT NULL,
      PRIMARY KEY (hash, tenant, kind)
    );`,
+  // Listing by tenant walks (tenant, uid) and filters state: an index on state would be
+  // rewritten on every transition, which is the hot path.
+  `DROP INDEX tasks_tenant_state;
+   CREATE INDEX tasks_tenant_uid ON tasks (tenant, uid);`,
 ];
 
 const TOPIC = {
@@ -196,6 +200,8 @@ export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly stmts: ReturnType<SqliteStore['prepare']>;
+  private txOpen = false;
+  private readonly waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
 
   constructor(dataDir: string, options: { sync?: SqliteSync } = {}) {
     mkdirSync(dataDir, { recursive: true });
@@ -323,15 +329,60 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.txOpen) this.commit();
     if (this.db.open) this.db.close();
   }
 
+  /**
+   * Runs a write inside the transaction of the current event-loop turn (group commit): the first
+   * write opens it, a setImmediate commits it, and every write's promise settles only after that
+   * COMMIT, so nothing is acknowledged before it is durable. Each write is a savepoint: one that
+   * throws rolls back alone.
+   */
+  private write<T>(fn: () => T): Promise<T> {
+    if (!this.txOpen) {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.txOpen = true;
+      setImmediate(() => this.commit());
+    }
+    let value: T;
+    try {
+      value = this.db.transaction(fn)();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.waiters.push({ resolve: () => resolve(value), reject });
+    });
+  }
+
+  /** Reads wait for the open group commit: nothing uncommitted is ever shown or acted on. */
+  private committed(): Promise<void> | undefined {
+    if (!this.txOpen) return undefined;
+    return new Promise<void>((resolve) => this.waiters.push({ resolve, reject: () => resolve() }));
+  }
+
+  private commit(): void {
+    if (!this.txOpen) return;
+    this.txOpen = false;
+    const waiters = this.waiters.splice(0);
+    try {
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      for (const w of waiters) w.reject(err);
+      return;
+    }
+    for (const w of waiters) w.resolve();
+  }
+
   async getMeta(key: string): Promise<string | undefined> {
+    await this.committed();
     return this.stmts.getMeta.get(key)?.value;
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.stmts.setMeta.run(key, value);
+    await this.write(() => this.stmts.setMeta.run(key, value));
   }
 
   async insertTasks(tasks: NewTask[]): Promise<InsertOutcome[]> {
@@ -361,7 +412,7 @@ export class SqliteStore implements Store {
       return out;
     });
     try {
-      return run(tasks);
+      return await this.write(() => run(tasks));
     } catch (err) {
       if (err instanceof ConflictRollback) {
         // The transaction rolled back: what it had created is reported as skipped.
@@ -374,16 +425,19 @@ export class SqliteStore implements Store {
   }
 
   async getTask(tenant: string, taskId: string): Promise<TaskRecord | undefined> {
+    await this.committed();
     const row = this.stmts.byId.get(tenant, taskId);
     return row ? toTask(row) : undefined;
   }
 
   async getTaskByUid(uid: number): Promise<TaskRecord | undefined> {
+    await this.committed();
     const row = this.stmts.byUid.get(uid);
     return row ? toTask(row) : undefined;
   }
 
   async listTasks(tenant: string, filter: TaskFilter): Promise<TaskRecord[]> {
+    await this.committed();
     const where = ['tenant = ?', 'uid > ?'];
     const args: Array<string | number> = [tenant, filter.afterUid ?? 0];
     if (filter.state !== undefined) {
@@ -404,6 +458,7 @@ export class SqliteStore implements Store {
   }
 
   async countByState(tenant: string, campaignId: string | undefined): Promise<Record<TaskState, number>> {
+    await this.committed();
     const rows =
       campaignId === undefined
         ? this.stmts.countTenant.all(tenant)
@@ -414,16 +469,22 @@ export class SqliteStore implements Store {
   }
 
   async openTasks(): Promise<TaskRecord[]> {
+    await this.committed();
     return this.stmts.open.all().map(toTask);
   }
 
   async stateCounts(): Promise<Record<TaskState, number>> {
+    await this.committed();
     const counts = emptyCounts();
     for (const row of this.stmts.stateCounts.all()) counts[row.state] = row.n;
     return counts;
   }
 
   async startLeases(leases: NewLease[]): Promise<boolean[]> {
+    return this.write(() => this.startLeasesNow(leases));
+  }
+
+  private startLeasesNow(leases: NewLease[]): boolean[] {
     return this.db.transaction((items: NewLease[]) =>
       items.map((lease) => {
         if (this.stmts.startLease.run(lease).changes !== 1) return false;
@@ -444,43 +505,36 @@ export class SqliteStore implements Store {
   }
 
   async completeTask(change: CompleteTask): Promise<boolean> {
-    return this.completeOne(change);
+    return this.write(() => this.completeOne(change));
   }
 
   async completeTasks(changes: CompleteTask[]): Promise<boolean[]> {
-    return this.db.transaction((items: CompleteTask[]) => items.map((c) => this.completeOne(c)))(changes);
+    return this.write(() => changes.map((c) => this.completeOne(c)));
   }
 
-  /** One completion; nests as a savepoint inside `completeTasks`' transaction. */
-  private completeOne(change: CompleteTask): boolean {
-    return this.db.transaction((c: CompleteTask) => {
-      const done = this.stmts.complete.run({
-        taskUid: c.taskUid,
-        leaseId: c.leaseId,
-        result: Buffer.from(c.result.buffer, c.result.byteOffset, c.result.byteLength),
-        executor: c.executor ?? null,
-        durationMs: c.durationMs ?? null,
-        nowMs: c.nowMs,
-      });
-      if (done.changes !== 1) return false;
-      this.stmts.endAttemptRow.run(c.nowMs, 'succeeded', null, c.leaseId);
-      const worker = this.stmts.getAttempt.get(c.leaseId)?.worker_id ?? null;
-      this.stmts.audit.run(
-        c.taskUid,
-        c.nowMs,
-        'running',
-        'succeeded',
-        TOPIC.success,
-        c.leaseId,
-        worker,
-        null,
-      );
-      if (c.workerId !== undefined) this.stmts.workerSucceeded.run(c.workerId);
-      return true;
-    })(change);
+  /** One completion, inside the caller's transaction (no savepoint per item). */
+  private completeOne(c: CompleteTask): boolean {
+    const done = this.stmts.complete.run({
+      taskUid: c.taskUid,
+      leaseId: c.leaseId,
+      result: Buffer.from(c.result.buffer, c.result.byteOffset, c.result.byteLength),
+      executor: c.executor ?? null,
+      durationMs: c.durationMs ?? null,
+      nowMs: c.nowMs,
+    });
+    if (done.changes !== 1) return false;
+    this.stmts.endAttemptRow.run(c.nowMs, 'succeeded', null, c.leaseId);
+    const worker = c.workerId ?? this.stmts.getAttempt.get(c.leaseId)?.worker_id ?? null;
+    this.stmts.audit.run(c.taskUid, c.nowMs, 'running', 'succeeded', TOPIC.success, c.leaseId, worker, null);
+    if (c.workerId !== undefined) this.stmts.workerSucceeded.run(c.workerId);
+    return true;
   }
 
   async endAttempt(change: EndAttempt): Promise<boolean> {
+    return this.write(() => this.endAttemptNow(change));
+  }
+
+  private endAttemptNow(change: EndAttempt): boolean {
     return this.db.transaction((c: EndAttempt) => {
       const params = {
         taskUid: c.taskUid,
@@ -504,15 +558,15 @@ export class SqliteStore implements Store {
   }
 
   async failQueued(taskUid: number, code: string, message: string, nowMs: number): Promise<boolean> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       if (this.stmts.failQueued.run(code, message, nowMs, taskUid).changes !== 1) return false;
       this.stmts.audit.run(taskUid, nowMs, 'queued', 'failed', TOPIC.failed, null, null, code);
       return true;
-    })();
+    });
   }
 
   async cancelTask(taskUid: number, reason: string, nowMs: number): Promise<TaskState | undefined> {
-    return this.db.transaction((): TaskState | undefined => {
+    return this.write((): TaskState | undefined => {
       const row = this.stmts.byUid.get(taskUid);
       if (!row || (row.state !== 'queued' && row.state !== 'running')) return undefined;
       this.stmts.cancel.run(reason, nowMs, taskUid);
@@ -530,7 +584,7 @@ export class SqliteStore implements Store {
         null,
       );
       return row.state;
-    })();
+    });
   }
 
   async setProgress(
@@ -539,19 +593,22 @@ export class SqliteStore implements Store {
     pct: number,
     metrics: Record<string, string>,
   ): Promise<void> {
-    this.stmts.setProgress.run(JSON.stringify({ pct, metrics }), taskUid, leaseId);
+    await this.write(() => this.stmts.setProgress.run(JSON.stringify({ pct, metrics }), taskUid, leaseId));
   }
 
   async getAttempt(leaseId: string): Promise<AttemptRecord | undefined> {
+    await this.committed();
     const row = this.stmts.getAttempt.get(leaseId);
     return row ? toAttempt(row) : undefined;
   }
 
   async listAttempts(taskUid: number): Promise<AttemptRecord[]> {
+    await this.committed();
     return this.stmts.listAttempts.all(taskUid).map(toAttempt);
   }
 
   async auditTrail(taskUid: number): Promise<AuditRecord[]> {
+    await this.committed();
     return this.stmts.auditTrail.all(taskUid).map((row) => ({
       taskUid: row.task_uid as number,
       tsMs: row.ts_ms as number,
@@ -565,10 +622,11 @@ export class SqliteStore implements Store {
   }
 
   async upsertWorker(worker: WorkerRecord): Promise<void> {
-    this.stmts.upsertWorker.run(worker);
+    await this.write(() => this.stmts.upsertWorker.run(worker));
   }
 
   async findWorkerBySession(sessionHash: string): Promise<WorkerRecord | undefined> {
+    await this.committed();
     const row = this.stmts.workerBySession.get(sessionHash);
     if (!row) return undefined;
     return {
@@ -582,7 +640,7 @@ export class SqliteStore implements Store {
   }
 
   async countWorkerOutcome(workerId: string, succeeded: boolean): Promise<void> {
-    (succeeded ? this.stmts.workerSucceeded : this.stmts.workerFailed).run(workerId);
+    await this.write(() => (succeeded ? this.stmts.workerSucceeded : this.stmts.workerFailed).run(workerId));
   }
 
   async recordBlob(
@@ -592,14 +650,16 @@ export class SqliteStore implements Store {
     size: number,
     nowMs: number,
   ): Promise<void> {
-    this.stmts.recordBlob.run(hash, tenant, kind, size, nowMs);
+    await this.write(() => this.stmts.recordBlob.run(hash, tenant, kind, size, nowMs));
   }
 
   async blobVisible(hash: string, tenant: string): Promise<boolean> {
+    await this.committed();
     return (this.stmts.blobVisible.get(hash, tenant)?.n ?? 0) > 0;
   }
 
   async isModule(hash: string): Promise<boolean> {
+    await this.committed();
     return (this.stmts.isModule.get(hash)?.n ?? 0) > 0;
   }
 }

@@ -22,9 +22,14 @@ export class TaskTokens {
   }
 
   verify(token: string | undefined, leaseId: string, taskId: string, workerId: string): boolean {
-    if (!token) return false;
-    const expected = Buffer.from(this.sign(leaseId, taskId, workerId));
-    const given = Buffer.from(token);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return TaskTokens.same(token, this.sign(leaseId, taskId, workerId));
+  }
+
+  /** Constant-time comparison of a presented token with the one handed out. */
+  static same(given: string | undefined, expected: string): boolean {
+    if (!given) return false;
+    const a = Buffer.from(given);
+    const b = Buffer.from(expected);
+    return a.length === b.length && timingSafeEqual(a, b);
   }
 }

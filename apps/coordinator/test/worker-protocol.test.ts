@@ -125,7 +125,7 @@ describe('protocol violations close only the offending connection', () => {
     // The healthy volunteer was not affected: it still gets and finishes work.
     await post('after-violations');
     await until(async () => (await view('after-violations')).state === 'succeeded');
-    expect(healthy.acks.map((a) => a.accepted)).toEqual([true]);
+    await expect.poll(() => healthy.acks.map((a) => a.accepted)).toEqual([true]);
     const metrics = await (await fetch(`${c.url}/metrics`)).text();
     expect(metrics).toContain('flock_errors_total{code="FRAME_TOO_LARGE"} 1');
   });

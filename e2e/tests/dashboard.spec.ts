@@ -237,7 +237,7 @@ test('the task list updates live, and screenshots of the dashboard mid-run look 
   }
   await page.getByRole('link', { name: 'Tasks' }).click();
   const row = (id: string) => page.locator(`tr[data-task-id="${id}"] .badge`);
-  // Two slots: two running, one waiting in the queue.
+  // Built-in ops that need WebGPU take GPU slots; the volunteer has two: two run, one waits.
   await expect(row('dash-list-1')).toHaveText('running');
   await expect(row('dash-list-2')).toHaveText('running');
   await expect(row('dash-list-3')).toHaveText('queued');

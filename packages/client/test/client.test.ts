@@ -50,6 +50,8 @@ describe('submit, events, result', () => {
     const task = await client.submit(envelope('sdk-gated-1', 'gated'));
     expect(task.id).toBe('sdk-gated-1');
     expect(task.view?.state).toMatch(/^(queued|running)$/);
+    // The volunteer holds the job: accepted (running) has been published before anyone listens.
+    await expect.poll(() => env.running.has('sdk-gated-1')).toBe(true);
     const seen: TaskEvent[] = [];
     const iterator = task.events()[Symbol.asyncIterator]();
     const first = iterator.next();

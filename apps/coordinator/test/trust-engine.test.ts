@@ -384,7 +384,7 @@ describe('spot checks', () => {
     expect(await trustError(r.engine.releaseSpotCheck(check.checkId))).toBe('UNKNOWN_CHECK');
   });
 
-  it('quarantines a worker that fails one, forfeits its pending credit and reopens what it vouched for alone', async () => {
+  it('quarantines a worker that fails one, forfeits its pending credit and reopens what it vouched for', async () => {
     const r = rig();
     await vet(r, w('a'));
     await vet(r, w('b'));
@@ -403,9 +403,10 @@ describe('spot checks', () => {
     expect(await r.engine.standing('a')).toMatchObject({ pendingCredit: 2 });
 
     const check = (await r.engine.issueSpotCheck(w('a')))!;
+    const sTasks = Array.from({ length: 10 }, (_, i) => `s${i}`);
     expect(await r.engine.submitSpotCheck(check.checkId, 'a', out(41))).toEqual({
       passed: false,
-      reverify: ['t1', 't2'],
+      reverify: [...sTasks, 't1', 't2'],
     });
     expect(await r.engine.standing('a')).toMatchObject({
       quarantined: true,
@@ -431,5 +432,37 @@ describe('spot checks', () => {
     expect(await r.engine.eligible('t1', w('a'))).toBe(false);
     r.setRandom(0);
     expect(await r.engine.assign('t1', w('b'))).toEqual({ alone: false, wanted: 1 });
+    // A quorum it was part of now rests on b alone: one more agreeing result is needed...
+    expect(await r.engine.reverify('s0')).toMatchObject({
+      state: 'pending',
+      returned: 1,
+      agreeing: 1,
+      wanted: 1,
+    });
+    await vet(r, w('c'));
+    await r.engine.assign('s0', w('c'));
+    expect(await r.engine.submit('s0', 'c', out(7))).toMatchObject({ kind: 'accepted', valid: ['b', 'c'] });
+    // ...and reverifying again changes nothing: the group holds without a.
+    expect(await r.engine.reverify('s0')).toMatchObject({ state: 'accepted', agreeing: 2 });
+    // Verdicts given at the first acceptance stand (b is not counted twice); c earns its own.
+    expect((await r.store.getReputation('b', MODULE, CPU))!.consecutiveValid).toBe(10);
+    expect((await r.store.getReputation('c', MODULE, CPU))!.consecutiveValid).toBe(1);
+  });
+
+  it('spot-checks a worker whose result disagreed at its next dispatch', async () => {
+    const r = rig({ spotCheckRate: 0 });
+    for (const id of ['a', 'b', 'c']) await vet(r, w(id));
+    r.setRandom(0.5);
+    expect(await r.engine.shouldSpotCheck(w('c'))).toBe(false);
+    await r.engine.open('t1', { verification: { replicas: 3 }, moduleHash: MODULE });
+    for (const id of ['a', 'b', 'c']) await r.engine.assign('t1', w(id));
+    await r.engine.submit('t1', 'a', out(1));
+    await r.engine.submit('t1', 'b', out(1));
+    expect(await r.engine.submit('t1', 'c', out(2))).toEqual({ kind: 'late', verdict: 'invalid' });
+    expect(await r.engine.shouldSpotCheck(w('c'))).toBe(true);
+    expect(await r.engine.shouldSpotCheck(w('a'))).toBe(false);
+    const check = (await r.engine.issueSpotCheck(w('c')))!;
+    await r.engine.submitSpotCheck(check.checkId, 'c', out(42));
+    expect(await r.engine.shouldSpotCheck(w('c'))).toBe(false);
   });
 });

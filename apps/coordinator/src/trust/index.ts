@@ -44,6 +44,7 @@ export type {
   VerificationState,
   WorkerStanding,
 } from './trust-store.ts';
+export { MAX_UNCONFIRMED } from './trust-store.ts';
 export {
   DEFAULT_POLICY_DEFAULTS,
   type PolicyDefaults,

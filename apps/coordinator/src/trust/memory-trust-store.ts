@@ -1,9 +1,11 @@
-import type {
-  Reputation,
-  SpotCheckRecord,
-  TaskVerification,
-  TrustStore,
-  WorkerStanding,
+import {
+  MAX_UNCONFIRMED,
+  type Reputation,
+  type SpotCheckRecord,
+  type TaskVerification,
+  type TrustStore,
+  type UnconfirmedResult,
+  type WorkerStanding,
 } from './trust-store.ts';
 
 function repKey(workerId: string, moduleHash: string, adapterClass: string): string {
@@ -19,6 +21,7 @@ export class MemoryTrustStore implements TrustStore {
   private readonly standings = new Map<string, WorkerStanding>();
   private readonly tasks = new Map<string, TaskVerification>();
   private readonly checks = new Map<string, SpotCheckRecord>();
+  private readonly unconfirmed = new Map<string, UnconfirmedResult[]>();
 
   async getReputation(
     workerId: string,
@@ -46,6 +49,19 @@ export class MemoryTrustStore implements TrustStore {
   }
   async listStandings(): Promise<WorkerStanding[]> {
     return [...this.standings.values()].map((s) => structuredClone(s));
+  }
+
+  async addUnconfirmed(workerId: string, entry: UnconfirmedResult): Promise<void> {
+    let list = this.unconfirmed.get(workerId);
+    if (!list) this.unconfirmed.set(workerId, (list = []));
+    list.push({ ...entry });
+    if (list.length > MAX_UNCONFIRMED) list.splice(0, list.length - MAX_UNCONFIRMED);
+  }
+  async listUnconfirmed(workerId: string): Promise<UnconfirmedResult[]> {
+    return (this.unconfirmed.get(workerId) ?? []).map((e) => ({ ...e }));
+  }
+  async clearUnconfirmed(workerId: string): Promise<void> {
+    this.unconfirmed.delete(workerId);
   }
 
   async getTask(taskId: string): Promise<TaskVerification | undefined> {

@@ -133,7 +133,7 @@ function newStanding(workerId: string, nowMs: number): WorkerStanding {
     invalidResults: 0,
     credit: 0,
     pendingCredit: 0,
-    unconfirmed: [],
+    suspect: false,
     checkInFlight: undefined,
   };
 }
@@ -329,7 +329,7 @@ export class TrustEngine {
         const verdict = await this.accept(t, group, replica.alone ? 'trusted' : 'single');
         const credit = this.credit(replica.adapterClass, this.creditMs(claim.claimedMs));
         standing.pendingCredit += credit;
-        standing.unconfirmed.push({ taskId, credit });
+        await this.store.addUnconfirmed(workerId, { taskId, credit });
         await this.store.putStanding(standing);
         const rep = await this.reputationOf(workerId, t.moduleHash, replica.adapterClass);
         rep.acceptedAlone++;
@@ -360,24 +360,42 @@ export class TrustEngine {
   }
 
   /**
-   * Reopens an accepted task whose canonical result a now-quarantined worker vouched for alone:
-   * its result is dropped, and a full quorum of other workers must agree. Returns the status.
+   * Re-examines an accepted task after workers that vouched for it were quarantined: their results
+   * are dropped, and if the rest of the canonical group no longer makes a quorum (with a vetted
+   * member), the task reopens and needs agreeing results from others; no replica of it is then
+   * believed alone. A task whose canonical group still holds stays accepted.
    */
   reverify(taskId: string): Promise<VerificationStatus> {
     return this.serial(async () => {
       const t = await this.task(taskId);
-      if (t.state === 'accepted' && (t.acceptedBy === 'trusted' || t.acceptedBy === 'single')) {
-        for (const r of t.replicas) if (r.status === 'returned') r.status = 'discarded';
-        t.groups = [];
-        t.state = 'pending';
-        t.acceptedBy = undefined;
-        t.canonicalGroup = undefined;
-        t.canonicalWorker = undefined;
-        t.decidedAtMs = undefined;
-        t.noAlone = true;
-        t.target = t.replicas.filter(isActive).length + t.policy.quorum;
-        await this.store.putTask(t);
+      if (t.state !== 'accepted') return this.statusOf(t);
+      const standings = new Map<string, WorkerStanding>();
+      for (const r of t.replicas) {
+        if (r.status === 'returned') standings.set(r.workerId, await this.standingOf(r.workerId));
       }
+      const good = (id: string) => standings.get(id)?.quarantined === false;
+      const remaining = t.groups[t.canonicalGroup!]!.members.filter(good);
+      const { quorum } = t.policy;
+      const holds =
+        t.acceptedBy === 'quorum'
+          ? remaining.length >= quorum &&
+            (!this.requireVetted || remaining.some((m) => standings.get(m)!.vetted))
+          : remaining.length >= 1;
+      if (holds) return this.statusOf(t);
+      for (const r of t.replicas) {
+        if (r.status === 'returned' && !good(r.workerId)) r.status = 'discarded';
+      }
+      for (const g of t.groups) g.members = g.members.filter(good);
+      t.state = 'pending';
+      t.acceptedBy = undefined;
+      t.canonicalGroup = undefined;
+      t.canonicalWorker = undefined;
+      t.decidedAtMs = undefined;
+      t.noAlone = true;
+      const largest = Math.max(0, ...t.groups.map((g) => g.members.length));
+      const needed = Math.max(1, quorum - largest);
+      t.target = t.replicas.filter(isActive).length + needed;
+      await this.store.putTask(t);
       return this.statusOf(t);
     });
   }
@@ -392,7 +410,7 @@ export class TrustEngine {
       if (!this.knownAnswers) return false;
       const s = await this.standingOf(worker.workerId);
       if (s.quarantined || s.checkInFlight !== undefined) return false;
-      if (s.checksPassed < this.probationChecks) return true;
+      if (s.checksPassed < this.probationChecks || s.suspect) return true;
       return this.random() < this.spotCheckRate;
     });
   }
@@ -456,7 +474,8 @@ export class TrustEngine {
         s.validResults++;
         s.credit += s.pendingCredit + this.credit(check.adapterClass, this.creditMs(claim.claimedMs));
         s.pendingCredit = 0;
-        s.unconfirmed = [];
+        await this.store.clearUnconfirmed(workerId);
+        s.suspect = false;
         rep.consecutiveValid++;
         rep.valid++;
       } else {
@@ -466,8 +485,8 @@ export class TrustEngine {
         s.quarantinedAtMs = this.now();
         s.vetted = false;
         s.pendingCredit = 0;
-        reverify = s.unconfirmed.map((u) => u.taskId);
-        s.unconfirmed = [];
+        reverify = [...new Set((await this.store.listUnconfirmed(workerId)).map((u) => u.taskId))];
+        await this.store.clearUnconfirmed(workerId);
         rep.consecutiveValid = 0;
         rep.invalid++;
         for (const other of await this.store.listReputations(workerId)) {
@@ -643,7 +662,9 @@ export class TrustEngine {
         if (r.status !== 'returned') continue;
         const ok = r.group === group;
         (ok ? valid : invalid).push(r.workerId);
-        await this.judge(t, r, ok, claimMs);
+        // A reopened task keeps the verdicts given at its first acceptance.
+        if (r.verdict === undefined) await this.judge(t, r, ok, claimMs);
+        if (ok) await this.store.addUnconfirmed(r.workerId, { taskId: t.taskId, credit: 0 });
       }
     } else {
       valid.push(t.canonicalWorker);
@@ -674,6 +695,7 @@ export class TrustEngine {
       rep.consecutiveValid = 0;
       rep.invalid++;
       s.invalidResults++;
+      s.suspect = true;
     }
     rep.updatedAtMs = this.now();
     await this.store.putReputation(rep);

@@ -17,6 +17,12 @@ export interface TrustStore {
   putStanding(standing: WorkerStanding): Promise<void>;
   listStandings(): Promise<WorkerStanding[]>;
 
+  /** Appends to the worker's vouched-for list, dropping the oldest beyond MAX_UNCONFIRMED. */
+  addUnconfirmed(workerId: string, entry: UnconfirmedResult): Promise<void>;
+  /** The worker's vouched-for list, oldest first. */
+  listUnconfirmed(workerId: string): Promise<UnconfirmedResult[]>;
+  clearUnconfirmed(workerId: string): Promise<void>;
+
   getTask(taskId: string): Promise<TaskVerification | undefined>;
   putTask(task: TaskVerification): Promise<void>;
   deleteTask(taskId: string): Promise<void>;
@@ -42,11 +48,18 @@ export interface Reputation {
   updatedAtMs: number;
 }
 
-/** A task accepted on one trusted worker's word, with the credit it earned provisionally. */
+/**
+ * A task whose canonical result this worker vouched for (alone, or as a member of the agreeing
+ * quorum) since its last passed known-answer check; `credit` is what it earned provisionally
+ * (0 for quorum results, whose credit is confirmed at once).
+ */
 export interface UnconfirmedResult {
   taskId: string;
   credit: number;
 }
+
+/** Vouched-for tasks (see `TrustStore.addUnconfirmed`) kept per worker at most; the oldest are dropped (no longer re-verifiable). */
+export const MAX_UNCONFIRMED = 1000;
 
 /** Everything the engine knows about one worker identity. */
 export interface WorkerStanding {
@@ -65,7 +78,8 @@ export interface WorkerStanding {
   credit: number;
   /** Credit of results accepted alone, confirmed by the next passed check, forfeited by a failed one. */
   pendingCredit: number;
-  unconfirmed: UnconfirmedResult[];
+  /** Returned a result that disagreed with the canonical one: its next dispatch is a spot check. */
+  suspect: boolean;
   /** The spot check this worker is running, if any (one at a time). */
   checkInFlight: string | undefined;
 }

@@ -44,11 +44,12 @@ async function main(): Promise<Results> {
       },
     },
     {
-      env: `Chromium ${chrome} headless, page main thread + dedicated Worker, crossOriginIsolated, ${page.navigator.hardwareConcurrency} cores`,
+      env: `Chromium ${chrome} headless, page main thread + dedicated Worker, crossOriginIsolated=${page.crossOriginIsolated}, ${page.navigator.hardwareConcurrency} cores`,
       canBlock: false,
       samples: Number(params.get('samples') ?? 400),
       batch: 32,
       bulkSamples: Number(params.get('bulk') ?? 200),
+      workloadJobs: Number(params.get('jobs') ?? 20_000),
       log: (line) => console.log(line),
     },
   );

@@ -36,6 +36,8 @@ export interface BenchOptions {
   /** Round trips per timed sample: browsers coarsen performance.now() to 5 µs when isolated. */
   batch: number;
   bulkSamples: number;
+  /** Jobs of the mixed arena workload (default 20 000). */
+  workloadJobs?: number;
   log(line: string): void;
 }
 
@@ -131,8 +133,9 @@ async function ringRoundTrip(bridge: Bridge, port: MainPort, opts: BenchOptions,
         },
   );
   await stopPeer(bridge, port, new Uint8Array(0));
-  const how = wait === 'spin' ? 'main spins' : wait === 'wait' ? 'Atomics.wait' : 'Atomics.waitAsync';
-  return summary(`SAB ring, ${how}, spin ${wait === 'spin' ? '∞' : spin}`, us);
+  if (wait === 'spin')
+    return summary(`SAB ring, main spins, executor ${spin ? 'spins too' : 'Atomics.wait'}`, us);
+  return summary(`SAB ring, ${wait === 'wait' ? 'Atomics.wait' : 'Atomics.waitAsync'}, spin ${spin}`, us);
 }
 
 async function recordRoundTrip(bridge: Bridge, port: MainPort, opts: BenchOptions, wait: Wait, spin: number) {
@@ -327,13 +330,14 @@ export async function runBenchmarks(port: MainPort, opts: BenchOptions): Promise
   };
   add(await postMessageRoundTrip(port, opts));
   add(await ringRoundTrip(bridge, port, opts, 'spin', 0));
+  add(await ringRoundTrip(bridge, port, opts, 'spin', 1e6));
   const block: Wait = opts.canBlock ? 'wait' : 'async';
   for (const spin of [0, 200, 2000]) add(await ringRoundTrip(bridge, port, opts, block, spin));
   if (opts.canBlock) add(await ringRoundTrip(bridge, port, opts, 'async', 0));
   add(await recordRoundTrip(bridge, port, opts, block, 0));
   const bulkRows = await bulk(bridge, port, opts, block);
   for (const r of bulkRows) log(r);
-  const workload = mixedWorkload();
+  const workload = mixedWorkload(42, opts.workloadJobs ?? 20_000);
   opts.log(
     `mixed workload: efficiency ${(workload.efficiency * 100).toFixed(2)} %, buddy-only ${(workload.buddyOnlyEfficiency * 100).toFixed(2)} %, failures ${workload.failures}`,
   );
@@ -343,8 +347,9 @@ export async function runBenchmarks(port: MainPort, opts: BenchOptions): Promise
   const limit = bulkRows[0]!.mibPerS!;
   const setUs = bulkRows[0]!.medianUs;
   const ratios: Record<string, number> = {
-    'postMessage RT / ring RT (spinning main)': pm / roundTrip[1]!.medianUs,
-    'postMessage RT / ring RT (blocking or async wait, no spin)': pm / roundTrip[2]!.medianUs,
+    'postMessage RT / ring RT (main spins, executor waits)': pm / roundTrip[1]!.medianUs,
+    'postMessage RT / ring RT (both spin)': pm / roundTrip[2]!.medianUs,
+    'postMessage RT / ring RT (blocking or async wait, no spin)': pm / roundTrip[3]!.medianUs,
     'postMessage RT / ring + BridgeRecord RT': pm / byName('SAB ring + BridgeRecord').medianUs,
   };
   // Bandwidth ratios against TypedArray.set: one hand-off (medians), then streams (best of 7).

@@ -5,7 +5,7 @@ const f = (n: number, d = 2): string => n.toFixed(d);
 
 function table(rows: Row[], bulk: boolean): string {
   const head = bulk
-    ? '| 1 MiB hand-off | median µs | p99 µs | MiB/s |'
+    ? '| 1 MiB hand-off | one: median µs | one: p99 µs | stream, 4 in flight, best of 7: MiB/s |'
     : '| 64 B round trip | median µs | p99 µs |';
   const sep = bulk ? '|---|---:|---:|---:|' : '|---|---:|---:|';
   const body = rows.map((r) =>

@@ -55,9 +55,11 @@ const SPIN = 100;
  * holding the bridge may allocate and free (under a short lock word in the header).
  *
  * Blocks are powers of two of `minBlockBytes` and coalesce with their buddy on free. An allocation
- * takes the smallest block that fits, then gives the unused tail back as smaller buddy blocks
- * ("trimming"), so it reserves its length rounded up to minBlockBytes, not to a power of two; it is
- * then a run of buddy blocks in decreasing size, all freed together.
+ * takes the lowest-addressed block of the smallest free size that fits, then gives the unused
+ * tail back as smaller buddy blocks ("trimming"), so it reserves its length rounded up to
+ * minBlockBytes, not to a power of two; it is then a run of buddy blocks in decreasing size, all
+ * freed together. Free lists are kept in address order, which packs small blocks low and keeps
+ * large aligned blocks whole; inserting walks the list (short in practice, O(blocks) at worst).
  *
  * Every block's bytes carry an owner tag. Allocating for a different owner zeroes the block first
  * (outside the lock), so one task never reads another's bytes; the same owner gets its own old bytes.

@@ -155,6 +155,7 @@ export class Coordinator {
   private tokens!: TaskTokens;
   private timer: NodeJS.Timeout | undefined;
   private dispatchQueued = false;
+  private ticking = false;
   private dispatching = false;
   private dispatchAgain = false;
   private closed = false;
@@ -613,7 +614,7 @@ export class Coordinator {
     worker.succeeded += 1;
     worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
     this.recent.push([now, now - task.createdAtMs]);
-    if (this.recent.length > 100_000) this.recent.shift();
+    if (this.recent.length > 200_000) this.recent.splice(0, 100_000);
     this.publish(task, EVENTS.success, 'succeeded', now, () => toJson('ComputeResult', stored));
     this.scheduleDispatch();
     return ack(true);
@@ -825,7 +826,8 @@ export class Coordinator {
   // Timers and dispatch
 
   private async tick(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.ticking) return;
+    this.ticking = true;
     const now = Date.now();
     try {
       for (const w of this.workers.values()) {
@@ -848,8 +850,19 @@ export class Coordinator {
         }
       }
       for (const uid of this.deadlines.due(now)) await this.deadlineExceeded(uid, now);
+      this.forgetIdleWorkers(now);
     } catch (err) {
       this.log.error({ err }, 'tick failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** Disconnected workers without leases are dropped from memory after ten minutes. */
+  private forgetIdleWorkers(now: number): void {
+    for (const [id, w] of this.workers) {
+      if (!w.link && now - w.lastSeenMs > 600_000 && this.leases.forWorker(id).length === 0)
+        this.workers.delete(id);
     }
   }
 

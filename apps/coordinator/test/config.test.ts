@@ -1,0 +1,66 @@
+import { describe, expect, test } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { CoordinatorError } from '../src/errors.ts';
+
+function configError(env: Record<string, string>): { code: string; field: string | undefined } {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof CoordinatorError) return { code: err.code, field: err.field };
+    throw err;
+  }
+  throw new Error('expected a configuration error');
+}
+
+describe('loadConfig', () => {
+  test('defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 8787,
+      host: '127.0.0.1',
+      maxFrameBytes: 1 << 20,
+      leaseMs: 30_000,
+      heartbeatMs: 10_000,
+      sqliteSync: 'NORMAL',
+    });
+    expect(c.dataDir.endsWith('.flock-data')).toBe(true);
+    expect(c.apiKeys.size).toBe(0);
+  });
+
+  test('reads every variable it documents', () => {
+    const c = loadConfig({
+      FLOCK_PORT: '9000',
+      FLOCK_HOST: '0.0.0.0',
+      FLOCK_API_KEYS: 'aaaaaaaaaaaaaaaa:t1, bbbbbbbbbbbbbbbb:t2',
+      FLOCK_ALLOWED_ORIGINS: 'https://a.example, https://b.example',
+      FLOCK_LEASE_MS: '6000',
+      FLOCK_SQLITE_SYNC: 'full',
+    });
+    expect(c.port).toBe(9000);
+    expect(c.host).toBe('0.0.0.0');
+    expect([...c.apiKeys]).toEqual([
+      ['aaaaaaaaaaaaaaaa', 't1'],
+      ['bbbbbbbbbbbbbbbb', 't2'],
+    ]);
+    expect(c.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(c.heartbeatMs).toBe(2000);
+    expect(c.sqliteSync).toBe('FULL');
+  });
+
+  test('bad values name the variable', () => {
+    expect(configError({ FLOCK_PORT: 'eighty' })).toEqual({ code: 'CONFIG_INVALID', field: 'FLOCK_PORT' });
+    expect(configError({ FLOCK_PORT: '70000' })).toEqual({ code: 'CONFIG_INVALID', field: 'FLOCK_PORT' });
+    expect(configError({ FLOCK_API_KEYS: 'short:t' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_API_KEYS',
+    });
+    expect(configError({ FLOCK_SQLITE_SYNC: 'OFF' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_SQLITE_SYNC',
+    });
+    expect(configError({ FLOCK_LEASE_MS: '1000', FLOCK_HEARTBEAT_MS: '2000' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_HEARTBEAT_MS',
+    });
+  });
+});

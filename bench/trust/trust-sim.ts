@@ -264,7 +264,8 @@ export async function simulate(cfg: SimConfig): Promise<SimResult> {
     if (liars.has(who.id) && ++quarantinedLiars === liars.size) detectedBy = clock;
     for (const taskId of reverify) {
       const s = await engine.reverify(taskId);
-      if (s.state === 'pending') {
+      // Reopened (it was decided and is pending again), not merely still pending.
+      if (s.state === 'pending' && canonical.has(taskId)) {
         reverified++;
         decided--;
         canonical.delete(taskId);

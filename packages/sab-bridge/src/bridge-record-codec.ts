@@ -213,7 +213,9 @@ function fastDecode(bytes: Uint8Array): BridgeRecord {
     const n = tagLo >> 2;
     const ed = tagHi & 0xffff;
     const ep = tagHi >>> 16;
-    if (n * (ed + ep) !== hi >>> 3) throw fallback;
+    // Zero-sized elements would let a short message claim millions of slices: leave those to the
+    // protocol codec and its traversal limit.
+    if (n * (ed + ep) !== hi >>> 3 || (n > 0 && ed + ep === 0)) throw fallback;
     const slices: ArenaSlice[] = [];
     for (let i = 0; i < n; i++) {
       const e = tag + 1 + i * (ed + ep);

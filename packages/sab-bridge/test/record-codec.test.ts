@@ -60,6 +60,23 @@ describe('BridgeRecord fast codec, tied to the protocol codec', () => {
     });
   });
 
+  it('leaves a list of 2^29 zero-sized slices to the protocol codec and its limits', () => {
+    const bytes = encodeBridgeRecord({ slices: [] });
+    const dv = new DataView(bytes.buffer);
+    // The slices pointer (root word 1 + 2 data words + 1) and its tag word right after the struct.
+    const tag = 8 + 8 * 8;
+    expect(dv.getUint32(tag + 4, true)).toBe(2 | (1 << 16));
+    dv.setUint32(tag, (1 << 29) << 2, true); // element count 2^29 …
+    dv.setUint32(tag + 4, 0, true); // … of 0 data words and 0 pointers
+    let err: unknown;
+    try {
+      decodeBridgeRecord(bytes);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ProtocolError);
+  });
+
   it('rejects what the protocol codec rejects, with the same error', () => {
     expect(() => encodeBridgeRecord({ pct: Number.NaN })).toThrow(ProtocolError);
     expect(() => encodeBridgeRecord({ job_id: -1 })).toThrow(ProtocolError);

@@ -141,7 +141,7 @@ export class Bridge {
       at(layout.inboxData),
       layout.inboxBytes,
       at(H.state),
-      at(H.cancelJob),
+      at(H.cancelCount),
     );
     this.outbox = new Ring(
       buffer,
@@ -186,8 +186,10 @@ export class Bridge {
     if (!Number.isInteger(jobId) || jobId < 1 || jobId > 0x7fffffff) {
       throw new BridgeError('INVALID_ARGUMENT', `job id ${jobId} is not a positive int32`);
     }
-    // Publish the id, then wake a blocked executor through the inbox epoch.
+    // Publish the id, then count the request (a wait in progress watches the count, so a second
+    // cancel of the same id still interrupts), then wake a blocked executor via the inbox epoch.
     Atomics.store(this.#words, H.cancelJob / 4, jobId);
+    Atomics.add(this.#words, H.cancelCount / 4, 1);
     this.inbox.wakeAll();
   }
 

@@ -7,7 +7,7 @@
  *  +0     ┌─────────────────────────────────────────────────────────────┐
  *         │ magic "FLKB" │ version │ totalBytes │ inboxBytes │ outboxBytes│  immutable after
  *         │ arenaBytes │ minBlockBytes │ checksum (FNV-1a of the 7 words) │  create(), 32 B
- *  +32    │ state flags │ alloc lock │ cancel job id │ (reserved)         │  32 B
+ *  +32    │ state flags │ alloc lock │ cancel job id │ cancel count       │  32 B
  *  +64    │ inbox  producer line: tail │ dataEpoch │ spaceWaiting        │  64 B each line,
  *  +128   │ inbox  consumer line: head │ spaceEpoch │ dataWaiting        │  so the two sides
  *  +192   │ outbox producer line: tail │ dataEpoch │ spaceWaiting        │  never write the
@@ -52,6 +52,7 @@ export const H = {
   state: 32,
   allocLock: 36,
   cancelJob: 40,
+  cancelCount: 44,
   inboxControl: 64,
   outboxControl: 192,
   arenaControl: 320,

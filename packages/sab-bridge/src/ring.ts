@@ -188,7 +188,7 @@ export class Ring {
     return this.#cancel < 0 ? 0 : Atomics.load(this.#i32, this.#cancel);
   }
 
-  /** 'closed' once the bridge is closed, 'cancelled' once a cancel arrived since the wait began. */
+  /** 'closed' once the bridge is closed, 'cancelled' once a cancel was requested since the wait began. */
   #interrupted(cancelAtStart: number): WaitResult | undefined {
     if ((Atomics.load(this.#i32, this.#state) & STATE.closed) !== 0) return 'closed';
     if (this.#cancelSeen() !== cancelAtStart) return 'cancelled';
@@ -260,6 +260,7 @@ export class Ring {
     const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
     const cancel = this.#cancelSeen();
     for (;;) {
+      // Say we may sleep before reading the epoch: a push after this read notifies us.
       Atomics.store(i32, this.#ctl + waiting, 1);
       const seen = Atomics.load(i32, this.#ctl + epoch);
       if (ready()) break;
@@ -291,6 +292,7 @@ export class Ring {
     const deadline = Date.now() + timeoutMs;
     const cancel = this.#cancelSeen();
     for (;;) {
+      // Say we may sleep before reading the epoch: a push after this read notifies us.
       Atomics.store(i32, this.#ctl + waiting, 1);
       const seen = Atomics.load(i32, this.#ctl + epoch);
       if (ready()) break;

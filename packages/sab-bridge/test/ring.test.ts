@@ -128,6 +128,16 @@ describe('Ring', () => {
     expect(b.inbox.waitForData(1000, 0)).toBe('closed');
   });
 
+  it('resolves an async wait for space when the consumer pops', async () => {
+    const b = bridge(64);
+    for (let i = 0; i < 4; i++) b.inbox.push(pattern(12, i));
+    const space = b.inbox.waitForSpaceAsync(12, 60_000, 0);
+    setTimeout(() => b.inbox.pop(), 5);
+    expect(await space).toBe('ok');
+    expect(b.inbox.push(pattern(12, 4))).toBe(true);
+    expect(await b.inbox.waitForSpaceAsync(12, 10, 0)).toBe('timed-out');
+  });
+
   it('resolves an async wait when a record arrives, with Atomics.waitAsync and with the fallback', async () => {
     for (const fallback of [false, true]) {
       forceWaitAsyncFallback(fallback);
@@ -149,6 +159,10 @@ describe('Ring', () => {
     setTimeout(() => b.requestCancel(7), 5);
     expect(await waiting).toBe('cancelled');
     expect(b.cancelledJob).toBe(7);
+    // The same id again still interrupts a wait that began after the first request.
+    const again = b.inbox.waitForDataAsync(60_000, 0);
+    setTimeout(() => b.requestCancel(7), 5);
+    expect(await again).toBe('cancelled');
     // The outbox has no cancel word: only data, time or close end its waits.
     expect(b.outbox.waitForData(10, 0)).toBe('timed-out');
     expect(codeOf(() => b.requestCancel(0))).toBe('INVALID_ARGUMENT');

@@ -83,11 +83,16 @@ async function campaign(
   }
 }
 
+/** Waits for success; returns the result's metrics plus its duration_ms (job build + executor, in the tab). */
 async function waitSucceeded(id: string): Promise<Record<string, string>> {
   for (;;) {
     const view = await api<{ state: string; failure?: unknown }>('GET', `/v1/tasks/${id}`);
     if (view.state === 'succeeded') {
-      return (await api<{ metrics?: Record<string, string> }>('GET', `/v1/tasks/${id}/result`)).metrics ?? {};
+      const result = await api<{ metrics?: Record<string, string>; duration_ms?: number }>(
+        'GET',
+        `/v1/tasks/${id}/result`,
+      );
+      return { ...result.metrics, duration_ms: String(result.duration_ms ?? 0) };
     }
     if (view.state === 'failed') throw new Error(`${id} failed: ${JSON.stringify(view.failure)}`);
     await new Promise((r) => setTimeout(r, 10));
@@ -105,9 +110,10 @@ try {
 
   // 1. Per-job overhead, one job at a time (a warm-up job first: compile caches, IndexedDB).
   await waitSucceeded((await api<{ task_id: string }>('POST', '/v1/tasks', wasmTask('warm', empty))).task_id);
+  const executorMs: number[] = [];
   for (let i = 0; i < 50; i++) {
     await api('POST', '/v1/tasks', wasmTask(`seq-${i}`, empty));
-    await waitSucceeded(`seq-${i}`);
+    executorMs.push(Number((await waitSucceeded(`seq-${i}`))['duration_ms']));
   }
   const overhead = ((await page.evaluate('flockVolunteer.timings()')) as number[]).slice(-50);
   // A string, not a function: tsx's transform would add helpers the page does not have.
@@ -132,10 +138,10 @@ try {
   // 3. SIMD vs scalar: the same C kernel, 1 Mi f32 elements, kernel time inside the executor.
   const simd = await fixture('kernel-poly-simd');
   const scalar = await fixture('kernel-poly-scalar');
-  const xs = new Float32Array(1 << 18).map((_, i) => ((i % 1000) - 500) / 1000);
+  const xs = new Float32Array(1 << 19).map((_, i) => ((i % 1000) - 500) / 1000);
   const input = Buffer.from(xs.buffer).toString('base64');
   const kernelMs: Record<string, number[]> = { simd: [], scalar: [] };
-  for (let round = 0; round < 7; round++) {
+  for (let round = 0; round < 13; round++) {
     for (const [name, module] of [
       ['simd', simd],
       ['scalar', scalar],
@@ -165,6 +171,9 @@ try {
   );
   console.log('1. empty WASI job, assignment frame -> result frame (in the tab, n=50):');
   console.log(`   median ${overheadMedian.toFixed(2)} ms, p95 ${p95(overhead).toFixed(2)} ms`);
+  console.log(
+    `   of which job build + executor Worker round trip (duration_ms): median ${median(executorMs)} ms`,
+  );
   console.log(`   baseline instantiate+_start in the page: median ${baselineMedian.toFixed(3)} ms`);
   console.log(`   ratio overhead/baseline: ${(overheadMedian / baselineMedian).toFixed(1)}x`);
   console.log(
@@ -175,9 +184,14 @@ try {
   );
   console.log(`   ratio tab/sim: ${(simSeconds / tabSeconds).toFixed(2)}`);
   console.log(
-    `3. kernel-poly over ${xs.length} f32 (median of 6): simd ${simdMedian.toFixed(2)} ms, scalar ${scalarMedian.toFixed(2)} ms`,
+    `3. kernel-poly over ${xs.length} f32 (12 runs each): simd ${simdMedian.toFixed(2)} ms, scalar ${scalarMedian.toFixed(2)} ms`,
   );
-  console.log(`   speed-up simd vs scalar: ${(scalarMedian / simdMedian).toFixed(2)}x`);
+  console.log(`   runs (ms): simd ${kernelMs['simd']!.join(' ')} | scalar ${kernelMs['scalar']!.join(' ')}`);
+  console.log(
+    `   speed-up simd vs scalar: ${(scalarMedian / simdMedian).toFixed(2)}x by medians, ${(
+      Math.min(...kernelMs['scalar']!) / Math.min(...kernelMs['simd']!)
+    ).toFixed(2)}x by best runs`,
+  );
 } finally {
   await browser.close();
   await coordinator.close();

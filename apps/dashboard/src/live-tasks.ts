@@ -2,6 +2,9 @@ import { type FlockClient, isFlockError, isTerminal, type TaskEvent, type TaskVi
 
 export type ConnectionState = 'connecting' | 'live' | 'lost';
 
+/** Tasks the list keeps in memory (the newest). */
+const MAX_TASKS = 5000;
+
 /**
  * The tenant's tasks as the dashboard shows them, kept current by `/v1/events`: each event
  * updates its task's state and progress in place; a task seen for the first time is fetched.
@@ -59,10 +62,12 @@ export class LiveTasks {
     for (const listener of this.#listeners) listener(view);
   }
 
+  /** Re-reads the list: every task, oldest first, keeping the newest `MAX_TASKS`. */
   async reload(): Promise<void> {
-    const page = await this.#client.listTasks({ limit: 200 });
+    const all: TaskView[] = [];
+    for await (const view of this.#client.iterateTasks({ limit: 1000 })) all.push(view);
     this.#tasks.clear();
-    for (const view of page.tasks) this.#tasks.set(view.task_id, view);
+    for (const view of all.slice(-MAX_TASKS)) this.#tasks.set(view.task_id, view);
     for (const listener of this.#listeners) listener(undefined);
   }
 

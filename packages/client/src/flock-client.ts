@@ -109,8 +109,19 @@ export class FlockClient implements TaskBackend {
     return this.#http.json<TaskView>('GET', `/v1/tasks/${encodeURIComponent(taskId)}`, { signal });
   }
 
+  /** One page of the tenant's tasks, oldest first; pass `next` back as `after` for the next page. */
   listTasks(query: TaskQuery = {}): Promise<TaskPage> {
     return this.#http.json<TaskPage>('GET', '/v1/tasks', { query: { ...query } });
+  }
+
+  /** Every task matching `query`, oldest first, fetched page by page (`limit` per page). */
+  async *iterateTasks(query: Omit<TaskQuery, 'after'> = {}): AsyncGenerator<TaskView, void, undefined> {
+    let after: string | undefined;
+    do {
+      const page = await this.listTasks(after === undefined ? query : { ...query, after });
+      yield* page.tasks;
+      after = page.next;
+    } while (after !== undefined);
   }
 
   cancelTask(taskId: string): Promise<TaskView> {

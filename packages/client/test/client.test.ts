@@ -238,6 +238,17 @@ describe('map, modules, workers, stats', () => {
     expect(results.map((r) => r.outputs?.[0]?.inline_json)).toEqual(['1', '5']);
   });
 
+  it('pages through every task, oldest first', async () => {
+    const other = new FlockClient({ url: env.url, apiKey: OTHER_KEY, WebSocket });
+    for (const i of [0, 1, 2, 3, 4]) await other.submit(envelope(`sdk-page-${i}`, 'sum', [i]));
+    const first = await other.listTasks({ limit: 2 });
+    expect(first.tasks.map((t) => t.task_id)).toEqual(['sdk-page-0', 'sdk-page-1']);
+    expect(typeof first.next).toBe('string');
+    const ids: string[] = [];
+    for await (const view of other.iterateTasks({ limit: 2 })) ids.push(view.task_id);
+    expect(ids).toEqual(['sdk-page-0', 'sdk-page-1', 'sdk-page-2', 'sdk-page-3', 'sdk-page-4']);
+  });
+
   it('lists the volunteer and the stats', async () => {
     const workers = await client.workers();
     const sim = workers.find((w) => w.worker_id === env.volunteer.workerId);

@@ -13,14 +13,20 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<vec2<f32>>;
 @group(0) @binding(3) var<storage, read> twiddles: array<vec2<f32>>;
 
+// Workgroups form a 2D grid when batch * n / 2 needs more than 65535 of them.
 @compute @workgroup_size(256)
-fn fft(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn fft(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let idx = (wid.y * nwg.x + wid.x) * 256u + lid.x;
   let half = params.n >> 1u;
-  if (gid.x >= half * params.batch) {
+  if (idx >= half * params.batch) {
     return;
   }
-  let base = (gid.x / half) * params.n;
-  let j = gid.x % half;
+  let base = (idx / half) * params.n;
+  let j = idx % half;
   let k = j & (params.ns - 1u);
   var w = twiddles[k * (half / params.ns)];
   if (params.inverse != 0u) {

@@ -3,6 +3,7 @@
 //          the block total to sums[workgroup];
 // phase 1: each block adds the scanned total of all earlier blocks, sums[workgroup - 1].
 // The host scans the block totals the same way, level by level, between the two phases.
+// Blocks are numbered across a 2D grid of workgroups; workgroups past the last block return.
 struct Params {
   n: u32,
   phase: u32,
@@ -15,11 +16,15 @@ var<workgroup> tile: array<u32, 256>;
 
 @compute @workgroup_size(256)
 fn prefix_sum(
-  @builtin(global_invocation_id) gid: vec3<u32>,
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-  let i = gid.x;
+  let block = wid.y * nwg.x + wid.x;
+  if (block * 256u >= params.n) {
+    return;
+  }
+  let i = block * 256u + lid.x;
   if (params.phase == 0u) {
     var v = 0u;
     if (i < params.n) {
@@ -40,9 +45,9 @@ fn prefix_sum(
       data[i] = tile[lid.x];
     }
     if (lid.x == 255u) {
-      sums[wid.x] = tile[255];
+      sums[block] = tile[255];
     }
-  } else if (wid.x > 0u && i < params.n) {
-    data[i] = data[i] + sums[wid.x - 1u];
+  } else if (block > 0u && i < params.n) {
+    data[i] = data[i] + sums[block - 1u];
   }
 }

@@ -1,6 +1,7 @@
 // reduce_sum: one pass of a tree reduction. Each workgroup sums a block of 512 elements of `src`
-// (two per invocation, then a halving tree in workgroup memory) into dst[workgroup]. The host
-// repeats passes over the partial sums until one value is left.
+// (two per invocation, then a halving tree in workgroup memory) into dst[block]. The host
+// repeats passes over the partial sums until one value is left. Blocks are numbered across a 2D
+// grid of workgroups (more than 65535 blocks); workgroups past the last block return at once.
 struct Params {
   n: u32,
 }
@@ -11,8 +12,16 @@ struct Params {
 var<workgroup> scratch: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn reduce_sum(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let base = wid.x * 512u + lid.x;
+fn reduce_sum(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let block = wid.y * nwg.x + wid.x;
+  if (block * 512u >= params.n) {
+    return;
+  }
+  let base = block * 512u + lid.x;
   var v = 0.0;
   if (base < params.n) {
     v = src[base];
@@ -29,6 +38,6 @@ fn reduce_sum(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_i
     workgroupBarrier();
   }
   if (lid.x == 0u) {
-    dst[wid.x] = scratch[0];
+    dst[block] = scratch[0];
   }
 }

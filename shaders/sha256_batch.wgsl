@@ -59,9 +59,14 @@ fn padded_word(start: u32, len: u32, pos: u32) -> u32 {
   return w;
 }
 
+// Workgroups form a 2D grid when count needs more than 65535 of them.
 @compute @workgroup_size(64)
-fn sha256_batch(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let m = gid.x;
+fn sha256_batch(
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  let m = (wid.y * nwg.x + wid.x) * 64u + lid.x;
   if (m >= params.count) {
     return;
   }

@@ -81,7 +81,8 @@ export interface GpuPlan {
 /** An op call whose inputs and params were validated: ready to run on any executor. */
 export interface PreparedOp {
   readonly op: BuiltinOp;
-  gpuPlan(): GpuPlan;
+  /** The GPU run; grids of more workgroups than `maxGroupsPerDim` (default 65535) wrap into rows. */
+  gpuPlan(maxGroupsPerDim?: number): GpuPlan;
   reference(): Promise<Tensors>;
   /** Present on ops with a WASM kernel. */
   readonly wasm?: (kernels: WasmKernels) => Tensors;

@@ -108,3 +108,16 @@ export function align4(n: number): number {
 export function groups(n: number, size: number): number {
   return Math.ceil(n / size);
 }
+
+/** The most workgroups per dimension every WebGPU device allows (the default limit). */
+export const MAX_GROUPS_PER_DIM = 65_535;
+
+/**
+ * A 2D grid of at least `count` workgroups, for kernels that number their workgroups
+ * `wid.y * nwg.x + wid.x`: one row when it fits, else rows of `perDim` (the device's
+ * maxComputeWorkgroupsPerDimension).
+ */
+export function grid(count: number, perDim = MAX_GROUPS_PER_DIM): [number, number, number] {
+  if (count <= perDim) return [count, 1, 1];
+  return [perDim, Math.ceil(count / perDim), 1];
+}

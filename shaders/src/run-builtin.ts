@@ -47,7 +47,8 @@ export async function runBuiltin(
   const prepared = def.prepare(inputs, opParams);
   let shortfalls: LimitShortfall[] | undefined;
   if (options.device !== undefined && cpuOnly !== true) {
-    shortfalls = limitShortfalls(requiredLimits(def, prepared.gpuPlan()), options.device.limits);
+    const plan = prepared.gpuPlan(options.device.limits.maxComputeWorkgroupsPerDimension);
+    shortfalls = limitShortfalls(requiredLimits(def, plan), options.device.limits);
     if (shortfalls.length === 0) {
       return { outputs: await runPreparedWgsl(options.device, def, prepared), executor: 'wgsl' };
     }

@@ -65,7 +65,7 @@ export async function runPreparedWgsl(
   def: OpDefinition,
   prepared: PreparedOp,
 ): Promise<Tensors> {
-  const plan = prepared.gpuPlan();
+  const plan = prepared.gpuPlan(device.limits.maxComputeWorkgroupsPerDimension);
   const shortfalls = limitShortfalls(requiredLimits(def, plan), device.limits);
   if (shortfalls.length > 0) {
     const text = shortfalls.map((s) => `${s.name} ${s.required} > ${s.available}`).join(', ');

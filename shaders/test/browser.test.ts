@@ -71,6 +71,20 @@ describe('WGSL on SwiftShader and WASM in Chromium', () => {
   });
 });
 
+describe('WGSL grids that wrap into rows', () => {
+  it('ops numbering workgroups across rows match the reference with 32 workgroups per row', async () => {
+    const results = await call(page, (h) => h.wrappedGrids());
+    expect(results.map((r) => [r.label, r.grid])).toEqual([
+      ['saxpy n=10000', [32, 2, 1]],
+      ['reduce_sum n=262145', [32, 17, 1]],
+      ['prefix_sum n=100000', [32, 13, 1]],
+      ['fft n=65536 batch=1', [32, 4, 1]],
+      ['sha256_batch count=2100', [32, 2, 1]],
+    ]);
+    for (const r of results) expect(r.value, r.label).toBeLessThanOrEqual(r.bound);
+  });
+});
+
 describe('WGSL known answers', () => {
   const small = (op: string, inputs: Record<string, SmallTensor>, params: Record<string, unknown> = {}) =>
     page.evaluate(

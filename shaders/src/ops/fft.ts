@@ -1,7 +1,7 @@
 /// <reference path="../wgsl-modules.d.ts" />
 import source from '../../fft.wgsl?raw';
 import type { GpuPass, OpDefinition, Tensors } from '../op-definition.ts';
-import { bytesOf, checkInputs, f32View, groups, readParams, requireSize } from '../op-inputs.ts';
+import { bytesOf, checkInputs, f32View, grid, groups, readParams, requireSize } from '../op-inputs.ts';
 
 /** fft: batched complex FFT, radix-2 Stockham, power-of-two sizes. */
 export const fft: OpDefinition = {
@@ -24,8 +24,8 @@ export const fft: OpDefinition = {
     { binding: 2, name: 'dst', access: 'read_write' },
     { binding: 3, name: 'twiddles', access: 'read' },
   ],
-  dispatch: 'log2(n) passes of ceil(batch * n / 2 / 256) workgroups',
-  sizeLimits: 'batch * n / 2 <= 65535 * 256; 8 * batch * n bytes <= maxStorageBufferBindingSize',
+  dispatch: 'log2(n) passes of ceil(batch * n / 2 / 256) workgroups (rows of 65535)',
+  sizeLimits: '8 * batch * n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-6 },
   hasWasm: true,
   prepare(inputs: Tensors, raw) {
@@ -46,7 +46,7 @@ export const fft: OpDefinition = {
     const batch = total / n;
     return {
       op: 'fft',
-      gpuPlan: () => {
+      gpuPlan: (perDim) => {
         const passes: GpuPass[] = [];
         let src = 'signal';
         let dst = 'work';
@@ -54,7 +54,7 @@ export const fft: OpDefinition = {
           passes.push({
             params: { n, batch, ns, inverse },
             bindings: [src, dst, 'twiddles'],
-            workgroups: [groups((n / 2) * batch, 256), 1, 1],
+            workgroups: grid(groups((n / 2) * batch, 256), perDim),
           });
           [src, dst] = [dst, src];
         }

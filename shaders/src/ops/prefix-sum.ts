@@ -1,7 +1,7 @@
 /// <reference path="../wgsl-modules.d.ts" />
 import source from '../../prefix_sum.wgsl?raw';
 import type { GpuBufferPlan, GpuPass, OpDefinition, Tensors } from '../op-definition.ts';
-import { bytesOf, checkInputs, groups, readParams, requireSize, u32View } from '../op-inputs.ts';
+import { bytesOf, checkInputs, grid, groups, readParams, requireSize, u32View } from '../op-inputs.ts';
 
 const BLOCK = 256;
 
@@ -20,8 +20,9 @@ export const prefixSum: OpDefinition = {
     { binding: 1, name: 'data', access: 'read_write' },
     { binding: 2, name: 'sums', access: 'read_write' },
   ],
-  dispatch: 'per level L (n, ceil(n/256), ... down to one block): ceil(size_L / 256) workgroups, twice',
-  sizeLimits: 'n <= 65535 * 256; 4n bytes <= maxStorageBufferBindingSize',
+  dispatch:
+    'per level L (n, ceil(n/256), ... down to one block): ceil(size_L / 256) workgroups (rows of 65535), twice',
+  sizeLimits: '4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'exact' },
   hasWasm: false,
   prepare(inputs: Tensors, raw) {
@@ -32,7 +33,7 @@ export const prefixSum: OpDefinition = {
     requireSize(n >= 1, 'values', 'values must have at least one element');
     return {
       op: 'prefix_sum',
-      gpuPlan: () => {
+      gpuPlan: (perDim) => {
         const sizes = [n];
         while (sizes[sizes.length - 1]! > BLOCK) sizes.push(groups(sizes[sizes.length - 1]!, BLOCK));
         const buffers: Record<string, GpuBufferPlan> = {
@@ -48,7 +49,7 @@ export const prefixSum: OpDefinition = {
           passes.push({
             params: { n: size, phase: 0 },
             bindings: [`l${level}`, upper(level)],
-            workgroups: [groups(size, BLOCK), 1, 1],
+            workgroups: grid(groups(size, BLOCK), perDim),
           });
         });
         for (let level = sizes.length - 2; level >= 0; level--) {
@@ -56,7 +57,7 @@ export const prefixSum: OpDefinition = {
           passes.push({
             params: { n: size, phase: 1 },
             bindings: [`l${level}`, upper(level)],
-            workgroups: [groups(size, BLOCK), 1, 1],
+            workgroups: grid(groups(size, BLOCK), perDim),
           });
         }
         return { buffers, passes, outputs: { scan: { buffer: 'l0', size: n * 4 } } };

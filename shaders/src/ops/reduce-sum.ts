@@ -1,7 +1,7 @@
 /// <reference path="../wgsl-modules.d.ts" />
 import source from '../../reduce_sum.wgsl?raw';
 import type { GpuPass, OpDefinition, Tensors } from '../op-definition.ts';
-import { bytesOf, checkInputs, f32View, groups, readParams, requireSize } from '../op-inputs.ts';
+import { bytesOf, checkInputs, f32View, grid, groups, readParams, requireSize } from '../op-inputs.ts';
 
 const BLOCK = 512;
 
@@ -20,8 +20,9 @@ export const reduceSum: OpDefinition = {
     { binding: 1, name: 'src', access: 'read' },
     { binding: 2, name: 'dst', access: 'read_write' },
   ],
-  dispatch: 'passes of ceil(n / 512), ceil(n / 512^2), ... workgroups until one value is left',
-  sizeLimits: 'n <= 65535 * 512 (first pass); 4n bytes <= maxStorageBufferBindingSize',
+  dispatch:
+    'passes of ceil(n / 512), ceil(n / 512^2), ... workgroups (rows of 65535) until one value is left',
+  sizeLimits: '4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'abs_over_l1', bound: 1e-6 },
   hasWasm: true,
   prepare(inputs: Tensors, raw) {
@@ -32,7 +33,7 @@ export const reduceSum: OpDefinition = {
     requireSize(n >= 1, 'x', 'x must have at least one element');
     return {
       op: 'reduce_sum',
-      gpuPlan: () => {
+      gpuPlan: (perDim) => {
         const passes: GpuPass[] = [];
         const first = groups(n, BLOCK);
         let src = 'x';
@@ -40,7 +41,7 @@ export const reduceSum: OpDefinition = {
         let dst = 'p0';
         for (;;) {
           const wg = groups(count, BLOCK);
-          passes.push({ params: { n: count }, bindings: [src, dst], workgroups: [wg, 1, 1] });
+          passes.push({ params: { n: count }, bindings: [src, dst], workgroups: grid(wg, perDim) });
           if (wg === 1) break;
           src = dst;
           dst = dst === 'p0' ? 'p1' : 'p0';

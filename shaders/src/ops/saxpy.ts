@@ -1,7 +1,7 @@
 /// <reference path="../wgsl-modules.d.ts" />
 import source from '../../saxpy.wgsl?raw';
 import type { OpDefinition, Tensors } from '../op-definition.ts';
-import { bytesOf, checkInputs, f32View, groups, readParams, requireSize } from '../op-inputs.ts';
+import { bytesOf, checkInputs, f32View, grid, groups, readParams, requireSize } from '../op-inputs.ts';
 
 const WG = 256;
 
@@ -24,8 +24,8 @@ export const saxpy: OpDefinition = {
     { binding: 2, name: 'y', access: 'read' },
     { binding: 3, name: 'out', access: 'read_write' },
   ],
-  dispatch: 'ceil(n / 256) workgroups in x',
-  sizeLimits: 'n <= 65535 * 256 (maxComputeWorkgroupsPerDimension); 4n bytes <= maxStorageBufferBindingSize',
+  dispatch: 'ceil(n / 256) workgroups, in rows of 65535 when more',
+  sizeLimits: '4n bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-6 },
   hasWasm: false,
   prepare(inputs: Tensors, raw) {
@@ -38,9 +38,9 @@ export const saxpy: OpDefinition = {
     requireSize(y.byteLength === x.byteLength, 'y', `y has ${y.byteLength / 4} elements, x has ${n}`);
     return {
       op: 'saxpy',
-      gpuPlan: () => ({
+      gpuPlan: (perDim) => ({
         buffers: { x: { size: n * 4, data: x }, y: { size: n * 4, data: y }, out: { size: n * 4 } },
-        passes: [{ params: { n, a }, bindings: ['x', 'y', 'out'], workgroups: [groups(n, WG), 1, 1] }],
+        passes: [{ params: { n, a }, bindings: ['x', 'y', 'out'], workgroups: grid(groups(n, WG), perDim) }],
         outputs: { out: { buffer: 'out', size: n * 4 } },
       }),
       reference: async () => {

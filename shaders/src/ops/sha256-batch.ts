@@ -2,7 +2,7 @@
 import { createSHA256 } from 'hash-wasm';
 import source from '../../sha256_batch.wgsl?raw';
 import type { OpDefinition, Tensors } from '../op-definition.ts';
-import { align4, checkInputs, groups, readParams, u32View } from '../op-inputs.ts';
+import { align4, checkInputs, grid, groups, readParams, u32View } from '../op-inputs.ts';
 import { ShaderError } from '../shader-error.ts';
 
 /** sha256_batch: SHA-256 of many messages in parallel, one invocation per message. */
@@ -29,8 +29,8 @@ export const sha256Batch: OpDefinition = {
     { binding: 2, name: 'offsets', access: 'read' },
     { binding: 3, name: 'digests', access: 'read_write' },
   ],
-  dispatch: 'ceil(count / 64) workgroups in x',
-  sizeLimits: 'count <= 65535 * 64; data bytes <= maxStorageBufferBindingSize; each message < 2^29 bytes',
+  dispatch: 'ceil(count / 64) workgroups (rows of 65535)',
+  sizeLimits: 'data bytes <= maxStorageBufferBindingSize; each message < 2^29 bytes',
   errorBound: { metric: 'exact' },
   hasWasm: true,
   prepare(inputs: Tensors, raw) {
@@ -56,7 +56,7 @@ export const sha256Batch: OpDefinition = {
     const out = count * 32;
     return {
       op: 'sha256_batch',
-      gpuPlan: () => ({
+      gpuPlan: (perDim) => ({
         buffers: {
           data: { size: Math.max(4, align4(data.byteLength)), data },
           offsets: { size: offsetBytes.byteLength, data: offsetBytes },
@@ -66,7 +66,7 @@ export const sha256Batch: OpDefinition = {
           {
             params: { count },
             bindings: ['data', 'offsets', 'digests'],
-            workgroups: [groups(count, 64), 1, 1],
+            workgroups: grid(groups(count, 64), perDim),
           },
         ],
         outputs: { digests: { buffer: 'digests', size: out } },

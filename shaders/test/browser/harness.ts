@@ -11,7 +11,7 @@ import {
   ShaderError,
   type Tensors,
 } from '../../src/index.ts';
-import { allCases, hex, sha256VectorInputs } from '../support/cases.ts';
+import { allCases, hex, messages, sha256VectorInputs } from '../support/cases.ts';
 
 /** Result of one case of the matrix. */
 export interface CaseReport {
@@ -27,6 +27,17 @@ export interface SmallTensor {
   readonly dtype: 'f32' | 'u32' | 'u8';
   readonly values: readonly number[];
 }
+
+const LIMIT_NAMES = [
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+] as const;
 
 let devicePromise: Promise<GPUDevice | null> | undefined;
 
@@ -139,6 +150,43 @@ const harness = {
     } catch (error) {
       return error instanceof ShaderError ? error.code : String(error);
     }
+  },
+
+  /**
+   * The grid-wrapping ops on a view of the device that reports maxComputeWorkgroupsPerDimension
+   * = 32, so their grids wrap into rows as they do past 65535 workgroups on a real limit (which
+   * SwiftShader runs too slowly to test). Returns each case's first grid and error.
+   */
+  async wrappedGrids(): Promise<{ label: string; grid: readonly number[]; value: number; bound: number }[]> {
+    const gpu = await device();
+    if (gpu === null) throw new Error('no WebGPU device');
+    const limits: Record<string, number> = {};
+    for (const name of LIMIT_NAMES) limits[name] = gpu.limits[name];
+    limits['maxComputeWorkgroupsPerDimension'] = 32;
+    const narrow = new Proxy(gpu, {
+      get(target, prop) {
+        if (prop === 'limits') return limits;
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const wanted = ['saxpy n=10000', 'reduce_sum n=262145', 'prefix_sum n=100000', 'fft n=65536 batch=1'];
+    const cases = allCases().filter((c) => wanted.includes(`${c.op} ${c.label}`));
+    cases.push({ op: 'sha256_batch', label: 'count=2100', inputs: messages(2100, 5, 40), params: {} });
+    const out = [];
+    for (const c of cases) {
+      const prepared = getOp(c.op).prepare(c.inputs, c.params);
+      const reference = await prepared.reference();
+      const actual = await runWgsl(narrow, c.op, c.inputs, c.params);
+      const error = measureError(c.op, c.inputs, actual, reference);
+      out.push({
+        label: `${c.op} ${c.label}`,
+        grid: prepared.gpuPlan(32).passes[0]!.workgroups,
+        value: error.value,
+        bound: error.bound,
+      });
+    }
+    return out;
   },
 
   /** One small call on WGSL; outputs decoded by dtype. */

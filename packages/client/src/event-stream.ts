@@ -116,6 +116,11 @@ export class EventStream implements AsyncIterable<TaskEvent> {
     }
   }
 
+  /** The events already received and not yet read, without waiting. */
+  drain(): TaskEvent[] {
+    return this.#queue.splice(0);
+  }
+
   close(): void {
     this.#socket.close(1000, 'done');
   }

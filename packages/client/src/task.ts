@@ -56,7 +56,11 @@ export class Task {
     try {
       // Subscribe first, then read the state: nothing can fall between the two.
       let last = await this.status(options.signal);
-      if (isTerminal(last.state)) return;
+      if (isTerminal(last.state)) {
+        // Ended between subscribing and reading: hand over what the stream caught meanwhile.
+        for (const event of stream?.drain() ?? []) if (event.task_id === this.id) yield event;
+        return;
+      }
       let lastState: TaskState = last.state;
       let lastPct = last.progress?.pct;
       for (;;) {

@@ -100,6 +100,48 @@ describe('submit, events, result', () => {
     expect((await gated.result()).outputs?.[0]?.inline_json).toBe('5');
   });
 
+  it('hands over the events caught while the first state read was on its way', async () => {
+    let holdRead: Promise<void> | undefined;
+    let readHeld: () => void = () => undefined;
+    const held = new FlockClient({
+      url: env.url,
+      apiKey: KEY,
+      WebSocket,
+      fetch: async (input, init) => {
+        if (holdRead !== undefined && new URL(input).pathname === '/v1/tasks/sdk-drain-1') {
+          readHeld();
+          await holdRead;
+        }
+        return fetch(input, init);
+      },
+    });
+    const task = await held.submit(envelope('sdk-drain-1', 'gated', [4]));
+    await expect.poll(() => env.running.has('sdk-drain-1')).toBe(true);
+    let letReadGo: () => void = () => undefined;
+    holdRead = new Promise<void>((resolve) => {
+      letReadGo = resolve;
+    });
+    const reached = new Promise<void>((resolve) => {
+      readHeld = resolve;
+    });
+    const events = (async () => {
+      const out: TaskEvent[] = [];
+      for await (const event of task.events()) out.push(event);
+      return out;
+    })();
+    // Subscribed, state read in flight: the task now runs to the end before the read answers.
+    await reached;
+    env.release('sdk-drain-1');
+    await expect.poll(async () => (await client.getTask('sdk-drain-1')).state).toBe('succeeded');
+    letReadGo();
+    expect((await events).map((e) => [e.topic, e.payload['pct'] ?? null])).toEqual([
+      [EVENTS.progress, 25],
+      [EVENTS.progress, 50],
+      [EVENTS.progress, 75],
+      [EVENTS.success, null],
+    ]);
+  });
+
   it('submits the same envelope as Cap’n Proto, idempotently, and refuses other content under that id', async () => {
     const first = await client.submit(envelope('sdk-capnp-1', 'sum', [7]), { format: 'capnp' });
     expect(first.id).toBe('sdk-capnp-1');

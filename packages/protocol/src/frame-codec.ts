@@ -2,8 +2,16 @@ import { PAYLOAD_ROUTES, type PayloadKind, payloadKind } from './events.ts';
 import { Frame as CapnpFrame } from './generated/bus.ts';
 import { ENUMS, type Frame, type Frame_Payload, type Metadata, type Trace } from './generated/model.ts';
 import { type DecodeLimits, resolveLimits } from './limits.ts';
-import { asProtocolError, decodeRoot, encodeMessage, openMessage, visibleFields } from './message-codec.ts';
+import {
+  asProtocolError,
+  checkFraming,
+  decodeRoot,
+  encodeMessage,
+  openMessage,
+  visibleFields,
+} from './message-codec.ts';
 import { ProtocolError } from './protocol-error.ts';
+import { readRoutingFields } from './routing-reader.ts';
 
 /**
  * Encodes one bus frame (bus-spec.md §5.2) as a framed Cap'n Proto message.
@@ -57,24 +65,30 @@ const HAS_TASK_ID = new Set<string>(
 export function readRouting(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Routing {
   const resolved = resolveLimits(limits);
   try {
-    const message = openMessage(bytes, resolved);
-    const root = message.getRoot(CapnpFrame);
-    const type = ENUMS.FrameType[root.type];
-    if (type === undefined)
-      throw new ProtocolError('UNKNOWN_ENUM', `unknown frame type ${root.type}`, 'type');
-    const which = root.payload.which();
-    const member = payloadMembers.find((f) => f.union === which);
-    if (!member) throw new ProtocolError('UNKNOWN_ENUM', `unknown payload ${which}`, 'payload');
-    const kind = member.json as PayloadKind;
-    let taskId = '';
-    if (HAS_TASK_ID.has(kind)) {
-      const body = (root.payload as unknown as Record<string, { taskId: string }>)[member.name];
-      taskId = body?.taskId ?? '';
-    }
-    return { type, topic: root.topic, payload: kind, task_id: taskId };
+    checkFraming(bytes, resolved);
+    // Plain single-segment frames (all that Flock writes): a few reads, no capnp-es objects.
+    return readRoutingFields(bytes) ?? readRoutingWithCapnpEs(bytes, resolved);
   } catch (error) {
     throw asProtocolError(error);
   }
+}
+
+/** readRouting through capnp-es: every frame the direct reader leaves out. Exported for tests. */
+export function readRoutingWithCapnpEs(bytes: Uint8Array, limits: DecodeLimits): Routing {
+  const message = openMessage(bytes, limits);
+  const root = message.getRoot(CapnpFrame);
+  const type = ENUMS.FrameType[root.type];
+  if (type === undefined) throw new ProtocolError('UNKNOWN_ENUM', `unknown frame type ${root.type}`, 'type');
+  const which = root.payload.which();
+  const member = payloadMembers.find((f) => f.union === which);
+  if (!member) throw new ProtocolError('UNKNOWN_ENUM', `unknown payload ${which}`, 'payload');
+  const kind = member.json as PayloadKind;
+  let taskId = '';
+  if (HAS_TASK_ID.has(kind)) {
+    const body = (root.payload as unknown as Record<string, { taskId: string }>)[member.name];
+    taskId = body?.taskId ?? '';
+  }
+  return { type, topic: root.topic, payload: kind, task_id: taskId };
 }
 
 /** A UUID v4 from getRandomValues (randomUUID is missing on insecure origins). */

@@ -5,7 +5,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { readRoutingWithCapnpEs } from '../src/frame-codec.ts';
 import {
+  DEFAULT_LIMITS,
   decodeFrame,
   decodeMessage,
   encodeFrame,
@@ -18,7 +20,8 @@ import {
   readRouting,
   toJson,
 } from '../src/index.ts';
-import { visibleFields } from '../src/message-codec.ts';
+import { checkFraming, visibleFields } from '../src/message-codec.ts';
+import { readRoutingFields } from '../src/routing-reader.ts';
 import { MessageArbitraries, ROOT_STRUCTS } from './support/arbitraries.ts';
 import { canonical } from './support/canonical.ts';
 import {
@@ -79,6 +82,39 @@ const READS_FIXED = 4096;
 const OUTPUT_PER_BYTE = 40;
 
 const arbs = new MessageArbitraries();
+
+/** Flip up to 8 bits, or overwrite up to 3 words with one random word (pointer-shaped or not). */
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant('flip' as const), at: fc.array(fc.nat(), { minLength: 1, maxLength: 8 }) }),
+  fc.record({
+    kind: fc.constant('word' as const),
+    at: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+    word: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+  }),
+);
+type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
+
+function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const n of m.at) {
+    if (m.kind === 'flip') {
+      const bit = n % (bytes.length * 8);
+      bytes[bit >> 3]! ^= 1 << (bit & 7);
+    } else {
+      view.setBigUint64((n % (bytes.length / 8)) * 8, m.word, true);
+    }
+  }
+  return bytes;
+}
+
+function codeOf(fn: () => unknown): ProtocolErrorCode | 'ok' | 'not a ProtocolError' {
+  try {
+    fn();
+    return 'ok';
+  } catch (error) {
+    return error instanceof ProtocolError ? error.code : 'not a ProtocolError';
+  }
+}
 
 /** Deep strict equality (-0 is not 0; classes must match); vitest's diff only on a mismatch. */
 function expectEqual(actual: unknown, expected: unknown): void {
@@ -183,6 +219,33 @@ describe('round trips', () => {
   );
 });
 
+describe('readRouting: the direct reader agrees with capnp-es', () => {
+  it(
+    'on every frame Flock encodes it answers, and gives what capnp-es gives; on mutated frames it answers only when capnp-es agrees',
+    () => {
+      let direct = 0;
+      fc.assert(
+        fc.property(arbs.frame(), mutation, (frame, m) => {
+          const bytes = encodeFrame(frame as Frame);
+          const fields = readRoutingFields(bytes);
+          expect(fields).toBeDefined();
+          expectEqual(fields, readRoutingWithCapnpEs(bytes, DEFAULT_LIMITS));
+          const mutated = mutate(bytes, m);
+          if (codeOf(() => checkFraming(mutated, DEFAULT_LIMITS)) !== 'ok') return;
+          const answer = readRoutingFields(mutated);
+          if (answer === undefined) return;
+          direct++;
+          // When the direct reader answers, capnp-es must return the very same fields.
+          expectEqual(answer, readRoutingWithCapnpEs(mutated, DEFAULT_LIMITS));
+        }),
+        params(),
+      );
+      expect(direct).toBeGreaterThan(0);
+    },
+    TIMEOUT_MS,
+  );
+});
+
 describe('known bugs (each test fails until the bug is fixed; then drop .fails)', () => {
   // Found by `npm run fuzz` (seed -1962904246): capnp-es 0.0.16 reads Text with a default
   // TextDecoder, which strips a leading byte-order mark, so "\ufeffabc" decodes as "abc". The
@@ -224,29 +287,9 @@ describe('hostile bytes yield only ProtocolError', () => {
     'bit-flipped and word-overwritten valid frames, with work bounded by the input size',
     () => {
       const codes = new Map<string, number>();
-      const mutation = fc.oneof(
-        fc.record({
-          kind: fc.constant('flip' as const),
-          at: fc.array(fc.nat(), { minLength: 1, maxLength: 8 }),
-        }),
-        fc.record({
-          kind: fc.constant('word' as const),
-          at: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
-          word: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
-        }),
-      );
       fc.assert(
         fc.property(arbs.frame(), mutation, (frame, m) => {
-          const bytes = encodeFrame(frame as Frame);
-          const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-          for (const n of m.at) {
-            if (m.kind === 'flip') {
-              const bit = n % (bytes.length * 8);
-              bytes[bit >> 3]! ^= 1 << (bit & 7);
-            } else {
-              view.setBigUint64((n % (bytes.length / 8)) * 8, m.word, true);
-            }
-          }
+          const bytes = mutate(encodeFrame(frame as Frame), m);
           const decoded = expectOnlyProtocolErrors(() => decodeFrame(bytes));
           codes.set(decoded.code, (codes.get(decoded.code) ?? 0) + 1);
           expectBoundedWork(bytes, decoded.reads, decoded.value);

@@ -20,6 +20,7 @@ export {
   sameResult,
   sha256Of,
 } from './result-digest.ts';
+export { SqliteTrustStore } from './sqlite-trust-store.ts';
 export {
   type CheckVerdict,
   type IssuedCheck,

@@ -35,8 +35,10 @@ export class MemoryTrustStore implements TrustStore {
     this.reputations.set(repKey(rep.workerId, rep.moduleHash, rep.adapterClass), structuredClone(rep));
   }
   async listReputations(workerId: string): Promise<Reputation[]> {
+    const key = (r: Reputation) => `${r.moduleHash}\u0000${r.adapterClass}`;
     return [...this.reputations.values()]
       .filter((r) => r.workerId === workerId)
+      .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
       .map((r) => structuredClone(r));
   }
 
@@ -48,7 +50,9 @@ export class MemoryTrustStore implements TrustStore {
     this.standings.set(standing.workerId, structuredClone(standing));
   }
   async listStandings(): Promise<WorkerStanding[]> {
-    return [...this.standings.values()].map((s) => structuredClone(s));
+    return [...this.standings.values()]
+      .sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0))
+      .map((s) => structuredClone(s));
   }
 
   async addUnconfirmed(workerId: string, entry: UnconfirmedResult): Promise<void> {

@@ -11,10 +11,12 @@ import type { ResolvedPolicy } from './verification-policy.ts';
 export interface TrustStore {
   getReputation(workerId: string, moduleHash: string, adapterClass: string): Promise<Reputation | undefined>;
   putReputation(rep: Reputation): Promise<void>;
+  /** Ordered by module hash, then adapter class. */
   listReputations(workerId: string): Promise<Reputation[]>;
 
   getStanding(workerId: string): Promise<WorkerStanding | undefined>;
   putStanding(standing: WorkerStanding): Promise<void>;
+  /** Ordered by worker id. */
   listStandings(): Promise<WorkerStanding[]>;
 
   /** Appends to the worker's vouched-for list, dropping the oldest beyond MAX_UNCONFIRMED. */

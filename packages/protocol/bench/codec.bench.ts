@@ -2,7 +2,7 @@
 // realistic ComputeEnvelope frame, against JSON.stringify / JSON.parse of its JSON view, in one
 // run. Prints ops/s, ns/op and the Flock / JSON speed ratio of each pair.
 //   npm run bench -w @flock/protocol     (BENCH_TIME_MS per task, default 2000; BENCH_ROUNDS, default 5)
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { Bench } from 'tinybench';
 import {
@@ -194,7 +194,8 @@ const hz = (name: string): number => median(hzByTask.get(name)!);
 
 console.log(
   `machine: ${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}, Node ${process.version}, ` +
-    `tinybench, ${ROUNDS} rounds × ${Math.round(TIME_MS / ROUNDS)} ms a task`,
+    `tinybench, ${ROUNDS} rounds × ${Math.round(TIME_MS / ROUNDS)} ms a task, ` +
+    `load average ${loadavg()[0]!.toFixed(1)} at the end`,
 );
 console.log(
   `sizes: Cap'n Proto frame ${wire.length} B, JSON view ${new TextEncoder().encode(text).length} B`,

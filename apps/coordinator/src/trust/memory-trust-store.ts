@@ -56,8 +56,8 @@ export class MemoryTrustStore implements TrustStore {
   }
 
   async addUnconfirmed(workerId: string, entry: UnconfirmedResult): Promise<void> {
-    let list = this.unconfirmed.get(workerId);
-    if (!list) this.unconfirmed.set(workerId, (list = []));
+    const list = this.unconfirmed.get(workerId) ?? [];
+    this.unconfirmed.set(workerId, list);
     list.push({ ...entry });
     if (list.length > MAX_UNCONFIRMED) list.splice(0, list.length - MAX_UNCONFIRMED);
   }

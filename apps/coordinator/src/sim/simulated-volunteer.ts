@@ -9,6 +9,7 @@ import {
   decodeFrame,
   encodeFrame,
   type Frame_Payload,
+  type Hello,
   type LeaseRenewal,
   makeFrame,
   type ResultAck,
@@ -105,7 +106,7 @@ interface RunningJob {
  * too big for a frame), heartbeats, acks cancels, keeps unacknowledged results and resends them
  * in the next hello. It can be told to lie, stall (stop heartbeats and hang jobs), or drop.
  *
- * Events: `welcome` (Welcome), `assignment` (ComputeAssignment), `cancel` (Cancel), `ack`
+ * Events: `hello` (Hello, as sent), `welcome` (Welcome), `assignment` (ComputeAssignment), `cancel` (Cancel), `ack`
  * (ResultAck), `error-frame` (ErrorMessage), `heartbeat-ack` (LeaseRenewal[]), `close` (code, reason).
  */
 export class SimulatedVolunteer extends EventEmitter {
@@ -156,16 +157,16 @@ export class SimulatedVolunteer extends EventEmitter {
       let welcomed = false;
       socket.on('open', () => {
         const undelivered = [...this.unacked.values()].flatMap((u) => (u.result ? [u.result] : []));
-        this.send({
-          hello: {
-            protocol_version: 1,
-            capability: this.capability,
-            session_token: this.sessionToken ?? '',
-            in_flight: [...this.running.keys()],
-            undelivered,
-            client: 'flock-sim',
-          },
-        });
+        const hello: Hello = {
+          protocol_version: 1,
+          capability: this.capability,
+          session_token: this.sessionToken ?? '',
+          in_flight: [...this.running.keys()],
+          undelivered,
+          client: 'flock-sim',
+        };
+        this.emit('hello', hello);
+        this.send({ hello });
       });
       socket.on('message', (data: Buffer) => {
         let payload: Frame_Payload;

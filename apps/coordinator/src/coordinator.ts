@@ -638,8 +638,12 @@ export class Coordinator {
       setImmediate(() => {
         const items = this.pendingCommits.splice(0);
         batch(items.map((p) => p.change)).then(
-          (oks) => items.forEach((p, i) => p.resolve(oks[i] === true)),
-          (err: unknown) => items.forEach((p) => p.reject(err)),
+          (oks) => {
+            for (const [i, p] of items.entries()) p.resolve(oks[i] === true);
+          },
+          (err: unknown) => {
+            for (const p of items) p.reject(err);
+          },
         );
       });
     });

@@ -334,14 +334,37 @@ test('a reload in the middle of a task still delivers its result exactly once', 
   await harness.submit(wasmTask(id, spin, { params: { args: ['1500'] } }));
   const running = await harness.waitFor(id, 'running');
   expect(running.attempts).toHaveLength(1);
+  const workerId = await page.locator('#worker-id').textContent();
   await page.reload();
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
   // Consent is remembered: the tab reconnects by itself, resumes its identity and the job.
   await expect(page.locator('#connection')).toHaveText('open');
+  // The session token resumed the same worker identity.
+  await expect(page.locator('#worker-id')).toHaveText(workerId ?? '');
   const view = await harness.waitFor(id, 'succeeded');
   expect(view.attempts).toHaveLength(1);
   expect(view.attempts[0]).toMatchObject({ lease_id: running.attempts[0]!.lease_id, outcome: 'succeeded' });
   expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 1500 ms\n');
   // Acknowledged, so forgotten: nothing is left in IndexedDB to deliver or run again.
+  await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 0 });
+});
+
+test('a result finished while disconnected is kept and delivered once in the next hello', async () => {
+  const spin = await wasmFixture('spin');
+  const id = taskId('offline');
+  await harness.submit(wasmTask(id, spin, { params: { args: ['800'] } }));
+  await harness.waitFor(id, 'running');
+  await page.context().setOffline(true);
+  await page.evaluate(() =>
+    (globalThis as unknown as { flockVolunteer: { dropConnection(): void } }).flockVolunteer.dropConnection(),
+  );
+  // The job finishes with nobody to tell: the outcome waits in IndexedDB.
+  await expect(page.locator('#last-task')).toHaveText(`${id}: ok (wasm-wasi)`);
+  expect(await pendingInTab(page)).toEqual({ assignments: 0, outcomes: 1 });
+  expect((await harness.task(id)).state).toBe('running');
+  await page.context().setOffline(false);
+  const view = await harness.waitFor(id, 'succeeded');
+  expect(view.attempts).toHaveLength(1);
+  expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 800 ms\n');
   await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 0 });
 });

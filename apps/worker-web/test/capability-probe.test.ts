@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { buildCapability, maxCpuSlots, type Probe, pauseReason, probeWasm } from '../src/capability-probe.ts';
+import { DEFAULT_SETTINGS, type Settings } from '../src/tab-store.ts';
+
+const PROBE: Probe = {
+  wasm: true,
+  wasmSimd: true,
+  wasmThreads: true,
+  wasmRelaxedSimd: false,
+  wasmBulkMemory: true,
+  crossOriginIsolated: true,
+  sharedArrayBuffer: true,
+  cpuCores: 8,
+  memoryMb: 8192,
+  gpu: {
+    backend: 'webgpu',
+    architecture: 'swiftshader',
+    description: 'SwiftShader',
+    is_fallback_adapter: true,
+  },
+  battery: { charging: false, level: 0.5 },
+  visible: true,
+  userAgent: 'Mozilla/5.0 HeadlessChrome/140.0.0.0 Safari/537.36',
+};
+const STARTED: Settings = { ...DEFAULT_SETTINGS, started: true, cpuSlots: 3 };
+
+describe('probeWasm', () => {
+  it('detects the features this engine has (Node 20: SIMD, threads, bulk memory)', () => {
+    expect(probeWasm()).toMatchObject({
+      wasm: true,
+      wasmSimd: true,
+      wasmThreads: true,
+      wasmBulkMemory: true,
+    });
+  });
+});
+
+describe('buildCapability', () => {
+  it('reports slots, the GPU and isolation', () => {
+    const capability = buildCapability(PROBE, STARTED, ['sha256:aa']);
+    expect(capability).toMatchObject({
+      cpu_slots: 3,
+      gpu_slots: 1,
+      webgpu: true,
+      cross_origin_isolated: true,
+      shared_array_buffer: true,
+      wasm_threads: true,
+      cached_modules: ['sha256:aa'],
+      paused: false,
+      labels: { browser: 'HeadlessChrome 140.0.0.0', gpu: 'SwiftShader', gpu_architecture: 'swiftshader' },
+    });
+  });
+
+  it('without isolation there is no shared memory and no threads, whatever the engine can do', () => {
+    const capability = buildCapability({ ...PROBE, crossOriginIsolated: false }, STARTED, []);
+    expect(capability).toMatchObject({
+      cross_origin_isolated: false,
+      shared_array_buffer: false,
+      wasm_threads: false,
+    });
+  });
+
+  it('GPU off or absent: no GPU slot and no descriptor', () => {
+    for (const capability of [
+      buildCapability(PROBE, { ...STARTED, gpu: false }, []),
+      buildCapability({ ...PROBE, gpu: null }, STARTED, []),
+    ]) {
+      expect(capability).toMatchObject({ webgpu: false, gpu_slots: 0 });
+      expect(capability.gpu).toBeUndefined();
+    }
+  });
+
+  it('caps CPU slots at cores − 1', () => {
+    expect(maxCpuSlots(8)).toBe(7);
+    expect(maxCpuSlots(1)).toBe(1);
+    expect(buildCapability({ ...PROBE, cpuCores: 2 }, { ...STARTED, cpuSlots: 5 }, []).cpu_slots).toBe(1);
+  });
+});
+
+describe('pauseReason', () => {
+  it('says why no new work is taken, in order of precedence', () => {
+    expect(pauseReason(PROBE, DEFAULT_SETTINGS)).toBe('not started');
+    expect(pauseReason(PROBE, { ...STARTED, paused: true })).toBe('paused by the volunteer');
+    expect(pauseReason(PROBE, { ...STARTED, onlyWhileCharging: true })).toBe('waiting for the charger');
+    expect(pauseReason({ ...PROBE, visible: false }, { ...STARTED, onlyWhileVisible: true })).toBe(
+      'waiting for the tab to be visible',
+    );
+    expect(pauseReason(PROBE, STARTED)).toBeNull();
+    expect(buildCapability(PROBE, { ...STARTED, onlyWhileCharging: true }, []).paused).toBe(true);
+  });
+});

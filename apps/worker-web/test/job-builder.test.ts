@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import type { ComputeAssignment } from '@flock/protocol';
+import { describe, expect, it } from 'vitest';
+import type { ExecutorError } from '../src/executor-error.ts';
+import { DEFAULT_LIMITS } from '../src/job.ts';
+import { buildJob, limitsOf, type ModuleSource, moduleUrl } from '../src/job-builder.ts';
+import { fixture } from './fixtures.ts';
+
+const ORIGIN = 'http://127.0.0.1:8787';
+const sha = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+function memorySource(served: Record<string, Uint8Array>) {
+  const cache = new Map<string, Uint8Array>();
+  const fetched: string[] = [];
+  const source: ModuleSource = {
+    cached: async (hash) => cache.get(hash),
+    store: async (hash, bytes) => void cache.set(hash, bytes),
+    fetch: async (url) => {
+      fetched.push(url);
+      const bytes = served[url];
+      if (!bytes) throw new Error(`404 for ${url}`);
+      return bytes;
+    },
+  };
+  return { source, cache, fetched };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return (error as ExecutorError).code;
+  }
+  return 'no error';
+}
+
+describe('limitsOf', () => {
+  it('uses each permission, and the default where it is 0 or unset', () => {
+    expect(limitsOf(undefined)).toEqual(DEFAULT_LIMITS);
+    expect(limitsOf({ permissions: { memory_pages: 64, timeout_ms: 0, max_output_bytes: 10 } })).toEqual({
+      ...DEFAULT_LIMITS,
+      memoryPages: 64,
+      maxOutputBytes: 10,
+    });
+  });
+});
+
+describe('moduleUrl', () => {
+  it('maps uploaded modules to the coordinator and resolves the rest against the origin', () => {
+    expect(moduleUrl(`flock:sha256:${'a'.repeat(64)}`, ORIGIN)).toBe(
+      `${ORIGIN}/v1/modules/sha256:${'a'.repeat(64)}`,
+    );
+    expect(moduleUrl('https://cdn.example/x.wasm', ORIGIN)).toBe('https://cdn.example/x.wasm');
+  });
+});
+
+describe('buildJob', () => {
+  const module = fixture('empty');
+  const hash = sha(module);
+  const assignment = (
+    spec: Record<string, unknown>,
+    extra: Record<string, unknown> = {},
+  ): ComputeAssignment => ({
+    task_id: 't-1',
+    lease_id: 'l-1',
+    envelope: { task_id: 't-1', op: 'run', module: { kind: 'wasm', ...spec }, ...extra },
+  });
+
+  it('fetches an uploaded module once, caches it by hash after verifying, then reads the cache', async () => {
+    const { source, cache, fetched } = memorySource({ [`${ORIGIN}/v1/modules/${hash}`]: module });
+    const first = await buildJob(assignment({ uri: `flock:${hash}` }), source, ORIGIN);
+    expect(first).toMatchObject({ kind: 'wasm', abi: 'wasi', entry: '_start', wasiFs: false });
+    expect(cache.get(hash)).toBe(module);
+    await buildJob(assignment({ uri: `flock:${hash}` }), source, ORIGIN);
+    expect(fetched).toEqual([`${ORIGIN}/v1/modules/${hash}`]);
+  });
+
+  it('never caches bytes whose hash does not match', async () => {
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    const { source, cache } = memorySource({ 'https://cdn.example/m.wasm': module });
+    const code = await codeOf(
+      buildJob(assignment({ uri: 'https://cdn.example/m.wasm', hash: wrong }), source, ORIGIN),
+    );
+    expect(code).toBe('HASH_MISMATCH');
+    expect(cache.size).toBe(0);
+  });
+
+  it('copies inline inputs so the job owns buffers it can transfer', async () => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    const job = await buildJob(
+      assignment(
+        { inline: module },
+        {
+          inputs: [
+            { name: 'a', inline_bytes: bytes },
+            { name: 'b', inline_json: '{"x":1}' },
+          ],
+        },
+      ),
+      memorySource({}).source,
+      ORIGIN,
+    );
+    expect(job.inputs.map((i) => [i.name, [...i.bytes]])).toEqual([
+      ['a', [1, 2, 3]],
+      ['b', [...new TextEncoder().encode('{"x":1}')]],
+    ]);
+    expect(job.inputs[0]!.bytes.buffer).not.toBe(bytes.buffer);
+  });
+
+  it('refuses sockets, unknown ABIs and inputs over the limit with their codes', async () => {
+    const { source } = memorySource({});
+    expect(
+      await codeOf(buildJob(assignment({ inline: module, permissions: { wasi_net: true } }), source, ORIGIN)),
+    ).toBe('UNSUPPORTED');
+    expect(await codeOf(buildJob(assignment({ inline: module, abi: 'emscripten' }), source, ORIGIN))).toBe(
+      'UNSUPPORTED',
+    );
+    const big = assignment(
+      { inline: module, permissions: { max_input_bytes: 2 } },
+      { inputs: [{ name: 'a', inline_bytes: new Uint8Array(3) }] },
+    );
+    expect(await codeOf(buildJob(big, source, ORIGIN))).toBe('INPUT_TOO_LARGE');
+  });
+
+  it('builds WGSL and built-in jobs', async () => {
+    const { source } = memorySource({});
+    const wgsl = await buildJob(
+      assignment({
+        kind: 'wgsl',
+        inline: new TextEncoder().encode('@compute @workgroup_size(1) fn f() {}'),
+        entry: 'f',
+        workgroups: [4, 2],
+      }),
+      source,
+      ORIGIN,
+    );
+    expect(wgsl).toMatchObject({
+      kind: 'wgsl',
+      entry: 'f',
+      workgroups: [4, 2, 1],
+      source: '@compute @workgroup_size(1) fn f() {}',
+    });
+    expect(await buildJob(assignment({ kind: 'builtin' }, { op: 'saxpy' }), source, ORIGIN)).toMatchObject({
+      kind: 'builtin',
+      op: 'saxpy',
+    });
+  });
+});

@@ -31,7 +31,7 @@ export {
   type RunBuiltinOptions,
   runBuiltin,
 } from './run-builtin.ts';
-export { runWasm, wasmKernels, wasmSimdSupported } from './run-wasm.ts';
+export { runWasm, wasmKernels, wasmSimdSupported, withWasmKernels } from './run-wasm.ts';
 export { paramsLayoutOf, runPreparedWgsl, runWgsl } from './run-wgsl.ts';
 export { ShaderError, type ShaderErrorCode } from './shader-error.ts';
 export { type WasmKernelExports, WasmKernels, type WasmVariant } from './wasm-kernels.ts';

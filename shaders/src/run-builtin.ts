@@ -3,7 +3,7 @@
 import { type LimitShortfall, limitShortfalls, requiredLimits } from './gpu-limits.ts';
 import { getOp } from './manifest.ts';
 import type { Tensors } from './op-definition.ts';
-import { wasmKernels, wasmModule } from './run-wasm.ts';
+import { wasmModule, withWasmKernels } from './run-wasm.ts';
 import { runPreparedWgsl } from './run-wgsl.ts';
 import { ShaderError } from './shader-error.ts';
 
@@ -58,7 +58,7 @@ export async function runBuiltin(
     const variant =
       wasmModule('simd') !== null ? 'simd' : wasmModule('scalar') !== null ? 'scalar' : undefined;
     if (variant !== undefined) {
-      const outputs = prepared.wasm(wasmKernels(variant));
+      const outputs = withWasmKernels(variant, prepared.wasm);
       return { outputs, executor: variant === 'simd' ? 'wasm-simd' : 'wasm-scalar', ...extra };
     }
   }

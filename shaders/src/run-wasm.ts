@@ -8,6 +8,20 @@ import { type WasmKernelExports, WasmKernels, type WasmVariant } from './wasm-ke
 const modules = new Map<WasmVariant, WebAssembly.Module | null>();
 const instances = new Map<WasmVariant, WasmKernels>();
 
+/** Memory a kernel instance may keep between calls; a larger one is dropped so it can be freed. */
+const KEEP_MEMORY_BYTES = 64 * 1024 * 1024;
+
+/** Runs `fn` on the kernels of `variant`, then drops the instance if its memory grew past 64 MiB. */
+export function withWasmKernels<T>(variant: WasmVariant, fn: (kernels: WasmKernels) => T): T {
+  const kernels = wasmKernels(variant);
+  try {
+    return fn(kernels);
+  } finally {
+    // WASM memory never shrinks: a tab that ran one big job should not hold it for the next.
+    if (kernels.exports.memory.buffer.byteLength > KEEP_MEMORY_BYTES) instances.delete(variant);
+  }
+}
+
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
@@ -55,5 +69,5 @@ export function runWasm(
 ): Tensors {
   const prepared = getOp(op).prepare(inputs, params);
   if (prepared.wasm === undefined) throw new ShaderError('WASM_UNAVAILABLE', `${op} has no WASM kernel`);
-  return prepared.wasm(wasmKernels(variant));
+  return withWasmKernels(variant, prepared.wasm);
 }

@@ -1,6 +1,7 @@
 // The instantiated kernel module of wasm/kernels.c (one per variant) and the copy-in/copy-out
 // helpers the ops use. Kernel ABI: `reset()` frees everything, `alloc(bytes)` returns a 16-byte
 // aligned offset in the exported memory (0 when memory cannot grow), kernels take offsets.
+import { ShaderError } from './shader-error.ts';
 
 /** The exports of wasm/kernels.c. Offsets and counts are u32, results f32. */
 export interface WasmKernelExports {
@@ -32,10 +33,14 @@ export class WasmKernels {
     this.exports.reset();
   }
 
-  /** Allocates `bytes` (zero-filled) and returns the offset. */
+  /** Allocates `bytes` (zero-filled) and returns the offset; LIMIT_EXCEEDED past 2 GiB. */
   alloc(bytes: number): number {
-    const ptr = this.exports.alloc(bytes);
-    if (ptr === 0) throw new RangeError(`WASM kernel memory cannot grow by ${bytes} bytes`);
+    const ptr = bytes > 0xffff_ffff ? 0 : this.exports.alloc(bytes);
+    if (ptr === 0)
+      throw new ShaderError(
+        'LIMIT_EXCEEDED',
+        `WASM kernel memory (2 GiB at most) cannot hold ${bytes} more bytes`,
+      );
     new Uint8Array(this.exports.memory.buffer, ptr, bytes).fill(0);
     return ptr;
   }

@@ -1,7 +1,7 @@
 // The WASM kernels (SIMD and scalar builds of wasm/kernels.c) against the CPU references, in
 // Node's V8 (the same engine as the tab); the browser test repeats a subset in Chromium.
 import { describe, expect, it } from 'vitest';
-import { getOp, measureError, runWasm, ShaderError, wasmSimdSupported } from '../src/index.ts';
+import { getOp, measureError, runWasm, ShaderError, wasmKernels, wasmSimdSupported } from '../src/index.ts';
 import { allCases, hex, SHA256_VECTORS, sha256VectorInputs } from './support/cases.ts';
 
 const wasmCases = allCases().filter((c) => getOp(c.op).hasWasm);
@@ -39,5 +39,28 @@ describe('WASM runner', () => {
       if (error instanceof ShaderError) code = error.code;
     }
     expect(code).toBe('WASM_UNAVAILABLE');
+  });
+
+  it('a call past the 2 GiB memory gets LIMIT_EXCEEDED, and the kernels keep working', () => {
+    const kernels = wasmKernels('simd');
+    kernels.reset();
+    let code = '';
+    try {
+      kernels.alloc(2 ** 31);
+    } catch (error) {
+      if (error instanceof ShaderError) code = error.code;
+    }
+    expect(code).toBe('LIMIT_EXCEEDED');
+    const x = new Uint8Array(Float32Array.of(1, 2, 3).buffer);
+    expect(Array.from(new Float32Array(runWasm('reduce_sum', { x })['sum']!.buffer))).toEqual([6]);
+  });
+
+  it('drops an instance whose memory grew past 64 MiB, so the next call gets a fresh one', () => {
+    const before = wasmKernels('simd');
+    const n = 20_000_000;
+    runWasm('reduce_sum', { x: new Uint8Array(n * 4) });
+    const after = wasmKernels('simd');
+    expect(after).not.toBe(before);
+    expect(after.exports.memory.buffer.byteLength).toBeLessThan(64 * 1024 * 1024);
   });
 });

@@ -242,7 +242,7 @@ test('the task list updates live, and screenshots of the dashboard mid-run look 
   await expect(row('dash-list-2')).toHaveText('running');
   await expect(row('dash-list-3')).toHaveText('queued');
   await expect(page.locator('[data-count="running"] b')).toHaveText('2');
-  await expect(page.locator('[data-count="succeeded"] b')).toHaveText('1');
+  await expect(page.locator('[data-count="queued"] b')).toHaveText('1');
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-tasks-mid-run.png'), fullPage: true });
 
   await page.getByRole('link', { name: 'Workers' }).click();
@@ -256,6 +256,7 @@ test('the task list updates live, and screenshots of the dashboard mid-run look 
   await expect(page.locator('[data-stat="running"] b')).toHaveText('2');
   await expect(page.locator('[data-stat="queue_depth"] b')).toHaveText('1');
   await expect(page.locator('.chart canvas')).toHaveCount(3);
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-charts-mid-run.png'), fullPage: true });
 
   for (const id of ids) release(id);
   await expect.poll(() => [...running].filter((id) => ids.includes(id)).length).toBe(0);

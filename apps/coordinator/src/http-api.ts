@@ -70,7 +70,7 @@ export class HttpApi {
         throw new CoordinatorError('METHOD_NOT_ALLOWED', `${method} ${path}`);
       return servePage(this.config.pagesDir, path, res, ISOLATION);
     }
-    const parts = path.split('/').slice(2).map(decodeURIComponent);
+    const parts = path.split('/').slice(2).map(decodeSegment);
     // Modules are fetched by volunteer tabs, which hold no API key: public by content hash.
     if (parts[0] === 'modules' && parts.length === 2 && method === 'GET')
       return this.getModule(res, parts[1]!);
@@ -86,7 +86,7 @@ export class HttpApi {
   }
 
   private pick(method: string, parts: string[]): Handler | undefined {
-    const [head, id, sub] = parts;
+    const [head, , sub] = parts;
     const n = parts.length;
     if (head === 'tasks') {
       if (n === 1 && method === 'POST') return this.createTask;
@@ -103,7 +103,6 @@ export class HttpApi {
     if (head === 'blobs' && n === 2 && method === 'GET') return this.getBlob;
     if (head === 'workers' && n === 1 && method === 'GET') return this.listWorkers;
     if (head === 'stats' && n === 1 && method === 'GET') return this.stats;
-    void id;
     return undefined;
   }
 
@@ -408,6 +407,14 @@ function json(res: ServerResponse, status: number, body: unknown): void {
     'Content-Length': Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new CoordinatorError('INVALID_ARGUMENT', 'malformed percent-encoding in the path', 'path');
+  }
 }
 
 function bearer(req: IncomingMessage): string | undefined {

@@ -142,6 +142,21 @@ describe('task lifecycle over HTTP', () => {
       code: 'ALREADY_FINISHED',
     });
     expect(await errorOf(await c.api('/v1/tasks/nope'))).toEqual({ status: 404, code: 'NOT_FOUND' });
+    expect(await errorOf(await c.api('/v1/tasks/%E0%A4%A'))).toEqual({
+      status: 400,
+      code: 'INVALID_ARGUMENT',
+      field: 'path',
+    });
+    expect(await errorOf(await c.api('/v1/nothing'))).toEqual({ status: 404, code: 'NOT_FOUND' });
+    expect(await errorOf(await c.api('/v1/tasks', { method: 'PUT' }))).toEqual({
+      status: 405,
+      code: 'METHOD_NOT_ALLOWED',
+    });
+  });
+
+  test('task ids with a slash work when percent-encoded', async () => {
+    expect((await c.api('/v1/tasks', { method: 'POST', json: envelope('dir/t-1') })).status).toBe(201);
+    expect((await (await c.api('/v1/tasks/dir%2Ft-1')).json()).task_id).toBe('dir/t-1');
   });
 
   test('list: filter by state, page with a cursor, bad limit is 400', async () => {

@@ -33,6 +33,19 @@ export interface PostgresStoreOptions {
   applicationName?: string;
   /** Passed to the LISTEN connection of `notifier`. */
   notifier?: PgNotifierOptions;
+  /**
+   * This coordinator's id when several share the database ([A-Za-z0-9_.-], up to 64). Attempts
+   * record it; `openTasks` then returns queued tasks and only this coordinator's running ones.
+   * Unset: one coordinator owns everything (as with SQLite).
+   */
+  coordinatorId?: string;
+}
+
+/** A running task whose lease was granted by a coordinator that stopped beating. */
+export interface OrphanedLease {
+  taskUid: number;
+  leaseId: string;
+  coordinatorId: string | undefined;
 }
 
 /** What `claimQueued` takes. */
@@ -112,6 +125,17 @@ interface WorkerRow {
   tasks_failed: number;
 }
 
+/**
+ * Splits the URL's own `options` (server settings) off, so that settings can be added to them:
+ * pg lets parameters in the connection string override the config object's.
+ */
+function splitOptions(url: string): { connectionString: string; options: string | undefined } {
+  const u = new URL(url);
+  const options = u.searchParams.get('options') ?? undefined;
+  u.searchParams.delete('options');
+  return { connectionString: u.toString(), options };
+}
+
 const u8 = (buf: Buffer): Uint8Array => new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 const buf = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -178,6 +202,7 @@ const INT8_AS_NUMBER: pg.CustomTypesConfig = {
 export class PostgresStore implements Store {
   readonly pool: pg.Pool;
   readonly notifier: PgNotifier;
+  readonly coordinatorId: string | undefined;
 
   constructor(
     readonly url: string,
@@ -190,11 +215,26 @@ export class PostgresStore implements Store {
         'FLOCK_STORE',
       );
     }
+    const id = options.coordinatorId;
+    if (id !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(id)) {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        'coordinatorId must match [A-Za-z0-9_.-]{1,64}',
+        'coordinatorId',
+      );
+    }
+    this.coordinatorId = id;
+    const parts = splitOptions(url);
+    // flock.coordinator_id is read by the DEFAULT of attempts.coordinator_id (migration 3).
+    const settings = [parts.options, id !== undefined ? `-c flock.coordinator_id=${id}` : undefined]
+      .filter((o) => o !== undefined)
+      .join(' ');
     this.pool = new pg.Pool({
-      connectionString: url,
+      connectionString: parts.connectionString,
       max: options.maxConnections ?? 10,
       application_name: options.applicationName ?? 'flock-coordinator',
       types: INT8_AS_NUMBER,
+      ...(settings !== '' ? { options: settings } : {}),
     });
     // An idle client that loses its server emits here; the pool drops it and the next query
     // connects afresh. Without a listener the process would crash.
@@ -351,10 +391,83 @@ export class PostgresStore implements Store {
   }
 
   async openTasks(): Promise<TaskRecord[]> {
+    if (this.coordinatorId === undefined) {
+      const { rows } = await this.pool.query<TaskRow>(
+        "SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY uid",
+      );
+      return rows.map(toTask);
+    }
+    // Running tasks of other coordinators are theirs (or, once they stop beating, swept back
+    // to the queue by `orphanedLeases`), never taken over by a starting coordinator.
     const { rows } = await this.pool.query<TaskRow>(
-      "SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY uid",
+      `SELECT * FROM tasks WHERE state = 'queued'
+         OR (state = 'running' AND EXISTS (
+           SELECT 1 FROM attempts a WHERE a.lease_id = tasks.current_lease_id AND a.coordinator_id = $1))
+       ORDER BY uid`,
+      [this.coordinatorId],
     );
     return rows.map(toTask);
+  }
+
+  /** Queued tasks last queued (inserted or requeued) at or after `sinceMs`, oldest first. */
+  async queuedSince(sinceMs: number): Promise<TaskRecord[]> {
+    const { rows } = await this.pool.query<TaskRow>(
+      "SELECT * FROM tasks WHERE state = 'queued' AND updated_at_ms >= $1 ORDER BY uid",
+      [sinceMs],
+    );
+    return rows.map(toTask);
+  }
+
+  /** Records that this coordinator is alive (needs `coordinatorId`). */
+  async beat(nowMs: number): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO coordinators (id, started_at_ms, last_seen_ms) VALUES ($1, $2, $2)
+       ON CONFLICT (id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms`,
+      [this.requireId(), nowMs],
+    );
+  }
+
+  /** Removes this coordinator from `coordinators`: its open leases become orphans at once. */
+  async leave(): Promise<void> {
+    await this.pool.query('DELETE FROM coordinators WHERE id = $1', [this.requireId()]);
+  }
+
+  /**
+   * Current leases of running tasks granted by a coordinator that has not beaten for
+   * `deadAfterMs` (or is unknown). Whoever finds them requeues them with `endAttempt`, which is
+   * fenced, so two sweepers cannot requeue one lease twice.
+   */
+  async orphanedLeases(nowMs: number, deadAfterMs: number, limit = 500): Promise<OrphanedLease[]> {
+    const { rows } = await this.pool.query<{
+      task_uid: number;
+      lease_id: string;
+      coordinator_id: string | null;
+    }>(
+      `SELECT a.task_uid, a.lease_id, a.coordinator_id
+       FROM attempts a
+       JOIN tasks t ON t.uid = a.task_uid AND t.state = 'running' AND t.current_lease_id = a.lease_id
+       LEFT JOIN coordinators c ON c.id = a.coordinator_id
+       WHERE a.ended_at_ms IS NULL AND (c.id IS NULL OR c.last_seen_ms < $1)
+       ORDER BY a.task_uid
+       LIMIT $2`,
+      [nowMs - deadAfterMs, limit],
+    );
+    return rows.map((r) => ({
+      taskUid: r.task_uid,
+      leaseId: r.lease_id,
+      coordinatorId: r.coordinator_id ?? undefined,
+    }));
+  }
+
+  private requireId(): string {
+    if (this.coordinatorId === undefined) {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        'this needs a PostgresStore with a coordinatorId',
+        'coordinatorId',
+      );
+    }
+    return this.coordinatorId;
   }
 
   async stateCounts(): Promise<Record<TaskState, number>> {

@@ -366,3 +366,88 @@ test('BIGINT columns come back as numbers in this pool only', async () => {
     await store.close();
   }
 });
+
+describe('PostgresStore with coordinator ids (several coordinators)', () => {
+  let a: PostgresStore;
+  let b: PostgresStore;
+  beforeEach(async () => {
+    const url = await harness.createSchema();
+    a = new PostgresStore(url, { maxConnections: 2, coordinatorId: 'coord-a' });
+    b = new PostgresStore(url, { maxConnections: 2, coordinatorId: 'coord-b' });
+    await Promise.all([a.migrate(), b.migrate()]);
+  });
+  afterEach(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  const lease = (taskUid: number, leaseId: string, at: number) => ({
+    taskUid,
+    leaseId,
+    attempt: 1,
+    workerId: 'w',
+    startedAtMs: at,
+    expiresAtMs: at + 100,
+  });
+
+  test("attempts record their coordinator; openTasks leaves other coordinators' running tasks alone", async () => {
+    const out = await a.insertTasks([task('t1'), task('t2'), task('t3')]);
+    const [u1, u2] = out.map((o) => (o.kind === 'created' ? o.task.uid : -1));
+    expect(await a.startLeases([lease(u1!, 'la', 2000)])).toEqual([true]);
+    expect(await b.startLeases([lease(u2!, 'lb', 2000)])).toEqual([true]);
+    const owners = await a.pool.query<{ lease_id: string; coordinator_id: string }>(
+      'SELECT lease_id, coordinator_id FROM attempts ORDER BY lease_id',
+    );
+    expect(owners.rows).toEqual([
+      { lease_id: 'la', coordinator_id: 'coord-a' },
+      { lease_id: 'lb', coordinator_id: 'coord-b' },
+    ]);
+    expect((await a.openTasks()).map((t) => [t.taskId, t.state])).toEqual([
+      ['t1', 'running'],
+      ['t3', 'queued'],
+    ]);
+    expect((await b.openTasks()).map((t) => [t.taskId, t.state])).toEqual([
+      ['t2', 'running'],
+      ['t3', 'queued'],
+    ]);
+  });
+
+  test('the leases of a coordinator that stops beating (or leaves) are orphans; requeued once', async () => {
+    const out = await a.insertTasks([task('t1'), task('t2')]);
+    const [u1, u2] = out.map((o) => (o.kind === 'created' ? o.task.uid : -1));
+    await a.beat(1000);
+    await b.beat(1000);
+    await a.startLeases([lease(u1!, 'la', 1000)]);
+    await b.startLeases([lease(u2!, 'lb', 1000)]);
+    expect(await b.orphanedLeases(1500, 1000)).toEqual([]);
+    await b.beat(5000);
+    const orphans = await b.orphanedLeases(5500, 1000);
+    expect(orphans).toEqual([{ taskUid: u1, leaseId: 'la', coordinatorId: 'coord-a' }]);
+    const requeue = {
+      taskUid: u1!,
+      leaseId: 'la',
+      outcome: 'lease_expired' as const,
+      code: 'COORDINATOR_LOST',
+      message: 'gone',
+      requeueAtMs: 5500,
+      countsAsFailure: false,
+      nowMs: 5500,
+    };
+    // Two sweepers racing: the fenced transition lets exactly one requeue it.
+    expect((await Promise.all([a.endAttempt(requeue), b.endAttempt(requeue)])).filter(Boolean)).toHaveLength(
+      1,
+    );
+    expect(await b.orphanedLeases(5500, 1000)).toEqual([]);
+    expect((await b.queuedSince(5000)).map((t) => t.taskId)).toEqual(['t1']);
+    expect((await b.queuedSince(0)).map((t) => t.taskId)).toEqual(['t1']);
+    await b.leave();
+    expect(await a.orphanedLeases(5600, 60_000)).toEqual([
+      { taskUid: u2, leaseId: 'lb', coordinatorId: 'coord-b' },
+    ]);
+  });
+
+  test('a bad coordinator id is refused with CONFIG_INVALID', () => {
+    expect(() => new PostgresStore(a.url, { coordinatorId: "x'; DROP" })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', field: 'coordinatorId' }),
+    );
+  });
+});

@@ -92,6 +92,19 @@ export const PG_MIGRATIONS: readonly string[] = [
      AFTER INSERT OR UPDATE OF state ON tasks
      FOR EACH ROW WHEN (NEW.state = 'queued')
      EXECUTE FUNCTION flock_notify_queued();`,
+  // 3: several coordinators. Each attempt records the coordinator that granted it (from the
+  // session setting `flock.coordinator_id`, which PostgresStore sets per connection, so the
+  // Store interface need not carry it); live coordinators beat in `coordinators`; the leases of
+  // one that stopped beating are found by `orphanedLeases`. Queued tasks are scanned by
+  // `updated_at_ms` when a wake-up arrives.
+  `CREATE TABLE coordinators (
+     id TEXT PRIMARY KEY,
+     started_at_ms BIGINT NOT NULL,
+     last_seen_ms BIGINT NOT NULL
+   );
+   ALTER TABLE attempts ADD COLUMN coordinator_id TEXT DEFAULT current_setting('flock.coordinator_id', true);
+   CREATE INDEX attempts_open ON attempts (coordinator_id) WHERE ended_at_ms IS NULL;
+   CREATE INDEX tasks_queued_since ON tasks (updated_at_ms) WHERE state = 'queued';`,
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

@@ -12,6 +12,7 @@ export {
   type ReferenceOps,
 } from './known-answers.ts';
 export { MemoryTrustStore } from './memory-trust-store.ts';
+export { FirstKnownAnswers, ReplayKnownAnswers } from './replay-known-answers.ts';
 export {
   digestOutputs,
   outputsOf,

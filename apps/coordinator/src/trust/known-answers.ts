@@ -11,6 +11,10 @@ export interface KnownAnswer {
   op: string;
   inputs: Record<string, Uint8Array>;
   expected: Record<string, Uint8Array>;
+  /** Outputs agree within these f32 bounds (replayed tolerance tasks); unset: the source's own rule. */
+  tolerance?: { abs: number; rel: number } | undefined;
+  /** Which source of a `FirstKnownAnswers` made it. */
+  source?: number | undefined;
 }
 
 export interface KnownAnswerRequest {

@@ -10,8 +10,16 @@ export interface WasmKernelExports {
   alloc(bytes: number): number;
   matmul(a: number, b: number, c: number, m: number, n: number, k: number): void;
   reduce_sum(x: number, n: number): number;
-  /** Returns the offset holding the result (`x` or `scratch`). */
-  fft(x: number, scratch: number, twiddles: number, n: number, batch: number, inverse: number): number;
+  /** `stage`: room for n f32. Returns the offset holding the result (`x` or `scratch`). */
+  fft(
+    x: number,
+    scratch: number,
+    twiddles: number,
+    stage: number,
+    n: number,
+    batch: number,
+    inverse: number,
+  ): number;
   sha256_batch(data: number, offsets: number, count: number, out: number): void;
 }
 

@@ -111,16 +111,22 @@ EXPORT(reduce_sum) float reduce_sum(const float *x, uint32_t n) {
 }
 
 // ---- fft: batched radix-2 Stockham, same passes and twiddles as fft.wgsl -------------------------
-// x and scratch hold batch * n complex values; returns the one holding the result.
+// x and scratch hold batch * n complex values; returns the one holding the result. Each pass
+// first gathers its twiddles tw[k * step] (k < ns) into stage (n floats of room, conjugated for
+// the inverse), so the butterflies read twiddles, inputs and outputs contiguously.
 
-EXPORT(fft) uint32_t fft(float *x, float *scratch, const float *tw, uint32_t n, uint32_t batch, uint32_t inverse) {
+EXPORT(fft) uint32_t fft(float *x, float *scratch, const float *tw, float *stage, uint32_t n, uint32_t batch,
+                         uint32_t inverse) {
   uint32_t half = n / 2;
   float *src = x;
   float *dst = scratch;
-  // conj: multiplies the imaginary part of the twiddle by -1 for the inverse transform.
-  const f32x4 conj = inverse ? (f32x4){-1, -1, -1, -1} : (f32x4){1, 1, 1, 1};
+  float sign = inverse ? -1.0f : 1.0f;
   for (uint32_t ns = 1; ns < n; ns *= 2) {
     uint32_t step = half / ns;
+    for (uint32_t k = 0; k < ns; k++) {
+      stage[2 * k] = tw[2 * (size_t)(k * step)];
+      stage[2 * k + 1] = sign * tw[2 * (size_t)(k * step) + 1];
+    }
     for (uint32_t bt = 0; bt < batch; bt++) {
       const float *s = src + (size_t)bt * n * 2;
       float *d = dst + (size_t)bt * n * 2;
@@ -134,21 +140,23 @@ EXPORT(fft) uint32_t fft(float *x, float *scratch, const float *tw, uint32_t n, 
         }
         continue;
       }
-      // ns >= 2: butterflies j and j + 1 share a sub-transform, so their outputs are adjacent.
-      for (uint32_t j = 0; j < half; j += 2) {
-        uint32_t k = j & (ns - 1);
-        const float *w0 = tw + 2 * (size_t)(k * step);
-        const float *w1 = tw + 2 * (size_t)((k + 1) * step);
-        f32x4 w = {w0[0], w0[1], w1[0], w1[1]};
-        f32x4 x0 = load4(s + 2 * j);
-        f32x4 x1 = load4(s + 2 * (j + half));
-        f32x4 wr = __builtin_shufflevector(w, w, 0, 0, 2, 2);
-        f32x4 wi = __builtin_shufflevector(w, w, 1, 1, 3, 3) * conj;
-        f32x4 sw = __builtin_shufflevector(x1, x1, 1, 0, 3, 2);
-        f32x4 t = x1 * wr + sw * wi * (f32x4){-1, 1, -1, 1};
-        uint32_t out = (j - k) * 2 + k;
-        store4(d + 2 * out, x0 + t);
-        store4(d + 2 * (out + ns), x0 - t);
+      // Butterfly j = g * ns + k reads s[j], s[j + half], writes d[2 g ns + k], d[2 g ns + k + ns].
+      for (uint32_t g = 0; g < half / ns; g++) {
+        const float *s0 = s + 2 * (size_t)g * ns;
+        const float *s1 = s0 + (size_t)n;
+        float *d0 = d + 4 * (size_t)g * ns;
+        float *d1 = d0 + 2 * (size_t)ns;
+        for (uint32_t k = 0; k < ns; k += 2) {
+          f32x4 w = load4(stage + 2 * k);
+          f32x4 x0 = load4(s0 + 2 * k);
+          f32x4 x1 = load4(s1 + 2 * k);
+          f32x4 wr = __builtin_shufflevector(w, w, 0, 0, 2, 2);
+          f32x4 wi = __builtin_shufflevector(w, w, 1, 1, 3, 3);
+          f32x4 sw = __builtin_shufflevector(x1, x1, 1, 0, 3, 2);
+          f32x4 t = x1 * wr + sw * wi * (f32x4){-1, 1, -1, 1};
+          store4(d0 + 2 * k, x0 + t);
+          store4(d1 + 2 * k, x0 - t);
+        }
       }
     }
     float *tmp = src;

@@ -74,7 +74,8 @@ export const fft: OpDefinition = {
         const px = kern.put(signal);
         const ps = kern.alloc(signal.byteLength);
         const pt = kern.put(bytesOf(twiddleTable(n)));
-        const out = kern.exports.fft(px, ps, pt, n, batch, inverse);
+        const stage = kern.alloc(Math.max(2, n) * 4);
+        const out = kern.exports.fft(px, ps, pt, stage, n, batch, inverse);
         return { spectrum: kern.take(out, signal.byteLength) };
       },
     };

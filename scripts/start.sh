@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ -f apps/worker-web/index.html ] || [ -f apps/dashboard/index.html ]; then
   echo "flock: building the pages (vite)"
-  if ! npx vite build --logLevel warn; then
+  # The volunteer page embeds the built-in ops' WASM kernels, generated into shaders/build/.
+  if ! npm run build --silent --workspace @flock/shaders || ! npx vite build --logLevel warn; then
     echo "flock: the page build failed; serving placeholder pages" >&2
   fi
 else

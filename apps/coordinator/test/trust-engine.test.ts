@@ -181,13 +181,17 @@ describe('quorum', () => {
     const r = rig({ requireVetted: false });
     await r.engine.open('t1', { verification: { replicas: 3 }, moduleHash: MODULE });
     for (const id of ['a', 'b', 'c']) await r.engine.assign('t1', w(id));
-    await r.engine.submit('t1', 'a', out(4));
-    expect(await r.engine.submit('t1', 'b', out(4))).toMatchObject({ kind: 'accepted', surplus: ['c'] });
-    expect(await r.engine.submit('t1', 'c', out(4), { claimedMs: 500 })).toEqual({
+    await r.engine.submit('t1', 'a', out(4), { claimedMs: 2000 });
+    expect(await r.engine.submit('t1', 'b', out(4), { claimedMs: 3000 })).toMatchObject({
+      kind: 'accepted',
+      surplus: ['c'],
+    });
+    // A late claim above the quorum's is cut to the quorum's smallest.
+    expect(await r.engine.submit('t1', 'c', out(4), { claimedMs: 9000 })).toEqual({
       kind: 'late',
       verdict: 'valid',
     });
-    expect((await r.engine.standing('c')).credit).toBe(0.5);
+    expect((await r.engine.standing('c')).credit).toBe(2);
   });
 
   it('serialises results that arrive together: one decision', async () => {

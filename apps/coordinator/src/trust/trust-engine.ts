@@ -312,7 +312,12 @@ export class TrustEngine {
           const canonical = t.groups[t.canonicalGroup!]!;
           verdict = sameResult(canonical.digest, digest, t.policy) ? 'valid' : 'invalid';
           if (verdict === 'valid') canonical.members.push(workerId);
-          await this.judge(t, replica, verdict === 'valid', this.creditMs(claim.claimedMs));
+          // Credited no more than the quorum it agrees with claimed.
+          const quorumClaims = t.replicas
+            .filter((r) => r !== replica && r.status === 'returned' && r.group === t.canonicalGroup)
+            .map((r) => this.creditMs(r.claimedMs));
+          const claimMs = Math.min(this.creditMs(claim.claimedMs), ...quorumClaims);
+          await this.judge(t, replica, verdict === 'valid', claimMs);
         }
         await this.store.putTask(t);
         return { kind: 'late', verdict };

@@ -242,6 +242,34 @@ test('a lost GPU device fails the job DEVICE_LOST, the task is requeued and runs
   expect(view.attempts.map((a) => a.code ?? a.outcome)).toEqual(['DEVICE_LOST', 'succeeded']);
 });
 
+test('a WGSL job past its timeout has its device destroyed; the next GPU job gets a new one', async () => {
+  const id = taskId('gpu-timeout');
+  await harness.submit(
+    chunkedTask(id, 400, 20_000, {
+      module: { ...chunkedTask(id, 400, 20_000).module, permissions: { timeout_ms: 300 } },
+    }),
+  );
+  const view = await harness.waitFor(id, 'failed');
+  expect(view.failure).toEqual({ code: 'TIMEOUT', message: 'WGSL job ran past 300 ms; device destroyed' });
+  const next = taskId('gpu-after-timeout');
+  await harness.submit(chunkedTask(next, 4, 0));
+  await harness.waitFor(next, 'succeeded');
+});
+
+test('a buffer larger than the adapter allows fails BUFFER_TOO_LARGE before anything is allocated', async () => {
+  const id = taskId('gpu-huge');
+  const task = wgslTask(id, DOUBLE_SHADER, 64);
+  task.buffers[1]!.size = 2 ** 34;
+  await harness.submit({ ...task, module: { ...task.module, permissions: { max_output_bytes: 2 ** 35 } } });
+  const view = await harness.waitFor(id, 'failed');
+  // Retryable (a larger adapter may take it); with qos.retries 0 the coordinator stops there.
+  expect(view.attempts.map((a) => a.code)).toEqual(['BUFFER_TOO_LARGE']);
+  expect(view.failure?.code).toBe('RETRIES_EXHAUSTED');
+  expect(view.failure?.message).toMatch(
+    /^BUFFER_TOO_LARGE: buffer "dst" is 17179869184 bytes; this adapter allows \d+$/,
+  );
+});
+
 test('a shader compile error reports its line', async () => {
   const id = taskId('wgsl-bad');
   const broken = DOUBLE_SHADER.replace(
@@ -367,4 +395,38 @@ test('a result finished while disconnected is kept and delivered once in the nex
   expect(view.attempts).toHaveLength(1);
   expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 800 ms\n');
   await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 0 });
+});
+
+test('pause and "only while visible" reach the coordinator, and the settings survive a reload', async () => {
+  const capability = async () =>
+    (
+      await harness.api<{ workers: Array<{ connected: boolean; capability: Record<string, unknown> }> }>(
+        'GET',
+        '/v1/workers',
+      )
+    ).body.workers.find((w) => w.connected)?.capability ?? {};
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await expect(page.locator('#state')).toHaveText('paused by the volunteer');
+  await expect.poll(async () => (await capability())['paused']).toBe(true);
+  const queued = taskId('while-paused');
+  await harness.submit(wasmTask(queued, await wasmFixture('empty')));
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await expect.poll(async () => (await capability())['paused'] ?? false).toBe(false);
+  await harness.waitFor(queued, 'succeeded');
+
+  await page.getByLabel('Only while this tab is visible').check();
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await expect(page.locator('#state')).toHaveText('waiting for the tab to be visible');
+  await expect.poll(async () => (await capability())['paused']).toBe(true);
+  await expect.poll(async () => (await capability())['visible'] ?? false).toBe(false);
+
+  await page.reload();
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+  await expect(page.getByLabel('Only while this tab is visible')).toBeChecked();
+  await page.getByLabel('Only while this tab is visible').uncheck();
+  await expect(page.locator('#state')).toHaveText('waiting for work');
+  await expect.poll(async () => (await capability())['paused'] ?? false).toBe(false);
 });

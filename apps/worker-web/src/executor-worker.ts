@@ -23,6 +23,8 @@ const compiled: CompiledModuleCache = new Map();
 let device: GPUDevice | undefined;
 let deviceLost: string | undefined;
 let onDeviceLost: ((reason: string) => void) | undefined;
+/** Devices this Worker destroyed itself (job timeout): their loss is not news for the capability. */
+const destroyedOnPurpose = new WeakSet<GPUDevice>();
 
 async function getDevice(): Promise<GPUDevice> {
   if (device && !deviceLost) return device;
@@ -44,7 +46,7 @@ async function getDevice(): Promise<GPUDevice> {
   void fresh.lost.then((info) => {
     if (device !== fresh) return;
     deviceLost = info.message || info.reason || 'device lost';
-    onDeviceLost?.(deviceLost);
+    if (!destroyedOnPurpose.has(fresh)) onDeviceLost?.(deviceLost);
   });
   return fresh;
 }
@@ -92,14 +94,16 @@ const api = {
         case 'wgsl': {
           const gpu = await getDevice();
           // Timeout destroys the device: the GPU stops, the job fails TIMEOUT, the next job gets a new one.
+          let timedOut = false;
           const timer = setTimeout(() => {
-            deviceLost = 'destroyed at the job timeout';
+            timedOut = true;
+            destroyedOnPurpose.add(gpu);
             gpu.destroy();
           }, job.limits.timeoutMs);
           try {
             outcome = await runWgslJob(job, gpu, onProgress);
           } catch (error) {
-            if (deviceLost === 'destroyed at the job timeout') {
+            if (timedOut) {
               throw new ExecutorError(
                 'TIMEOUT',
                 `WGSL job ran past ${job.limits.timeoutMs} ms; device destroyed`,
@@ -108,6 +112,12 @@ const api = {
             throw gpuFailure(error);
           } finally {
             clearTimeout(timer);
+          }
+          if (timedOut) {
+            throw new ExecutorError(
+              'TIMEOUT',
+              `WGSL job ran past ${job.limits.timeoutMs} ms; device destroyed`,
+            );
           }
           break;
         }

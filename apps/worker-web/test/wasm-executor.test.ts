@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ExecutorError } from '../src/executor-error.ts';
 import { DEFAULT_LIMITS, type WasmJob } from '../src/job.ts';
 import { prepareKernelArena } from '../src/kernel-arena.ts';
@@ -67,11 +67,25 @@ describe('WASI command ABI', () => {
     expect(failure).toEqual({ code: 'EXECUTION_ERROR', message: 'exit status 7: something went wrong' });
   });
 
-  it('refuses a wrong hash before compiling', async () => {
-    const job = wasiJob('wasi-echo', { moduleHash: `sha256:${'0'.repeat(64)}` });
-    const failure = await failureOf(runWasmJob(job));
-    expect(failure.code).toBe('HASH_MISMATCH');
-    expect(failure.message).toContain(`expected ${'0'.repeat(64)}`);
+  it('refuses a wrong hash, and a forbidden import, without compiling or instantiating anything', async () => {
+    const compile = vi.spyOn(WebAssembly, 'compile');
+    const instantiate = vi.spyOn(WebAssembly, 'instantiate');
+    try {
+      const job = wasiJob('wasi-echo', { moduleHash: `sha256:${'0'.repeat(64)}` });
+      const failure = await failureOf(runWasmJob(job));
+      expect(failure.code).toBe('HASH_MISMATCH');
+      expect(failure.message).toContain(`expected ${'0'.repeat(64)}`);
+      expect((await failureOf(runWasmJob(wasiJob('forbidden-import')))).code).toBe('FORBIDDEN_IMPORT');
+      expect(compile).not.toHaveBeenCalled();
+      expect(instantiate).not.toHaveBeenCalled();
+      // The same spies see a good module through: the assertion above is not vacuous.
+      await runWasmJob(wasiJob('empty'));
+      expect(compile).toHaveBeenCalledTimes(1);
+      expect(instantiate).toHaveBeenCalledTimes(1);
+    } finally {
+      compile.mockRestore();
+      instantiate.mockRestore();
+    }
   });
 
   it('accepts a blake3 hash', async () => {

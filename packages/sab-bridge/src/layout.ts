@@ -28,8 +28,9 @@
  */
 import { BridgeError } from './bridge-error.ts';
 
-/** "FLKB" read as a little-endian u32. */
+/** The header's first word: "FLKB" read as a little-endian u32. */
 export const MAGIC = 0x424b4c46;
+/** Layout version in the header's second word; attach() refuses any other (BAD_VERSION). */
 export const VERSION = 1;
 export const HEADER_BYTES = 512;
 export const GUARD_BYTES = 64;
@@ -93,7 +94,7 @@ export interface BridgeConfig {
   minBlockBytes?: number;
 }
 
-/** Where each region lies, in bytes from the bridge's start. */
+/** Where each region lies, in bytes from the bridge's start (sizes as configured, in bytes). */
 export interface Layout {
   inboxBytes: number;
   outboxBytes: number;

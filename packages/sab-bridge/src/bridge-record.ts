@@ -11,10 +11,15 @@ export function pushRecord(ring: Ring, record: BridgeRecord): boolean {
   return ring.push(encodeBridgeRecordScratch(record));
 }
 
+let scratch = new Uint8Array(1024);
+
 /** Pops and decodes the oldest record, or undefined when empty. Bad bytes throw the protocol's ProtocolError. */
 export function popRecord(ring: Ring): BridgeRecord | undefined {
-  const bytes = ring.pop();
-  return bytes === undefined ? undefined : decodeBridgeRecord(bytes);
+  const len = ring.peekLength();
+  if (len < 0) return undefined;
+  if (scratch.length < len) scratch = new Uint8Array(Math.max(len, scratch.length * 2));
+  // The decoded record holds copies (numbers, strings), never a view of the scratch bytes.
+  return decodeBridgeRecord(scratch.subarray(0, ring.popInto(scratch)));
 }
 
 /** The ArenaSlice that names `handle` in a record. */

@@ -9,6 +9,8 @@ const pages = {
   volunteer: resolve(import.meta.dirname, 'apps/worker-web/index.html'),
   dashboard: resolve(import.meta.dirname, 'apps/dashboard/index.html'),
 };
+// In development (`npx vite`), API and WebSocket calls go to a running coordinator.
+const coordinator = process.env['FLOCK_COORDINATOR_URL'] ?? 'http://127.0.0.1:8787';
 const isolation = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
@@ -26,6 +28,9 @@ export default defineConfig({
     },
   },
   worker: { format: 'es' },
-  server: { headers: isolation },
+  server: {
+    headers: isolation,
+    proxy: { '/v1': { target: coordinator, ws: true, changeOrigin: false } },
+  },
   preview: { headers: isolation },
 });

@@ -21,6 +21,27 @@ export interface WasmKernelExports {
     inverse: number,
   ): number;
   sha256_batch(data: number, offsets: number, count: number, out: number): void;
+  conv2d(
+    image: number,
+    kernel: number,
+    out: number,
+    width: number,
+    height: number,
+    kw: number,
+    kh: number,
+  ): void;
+  mandelbrot(
+    out: number,
+    width: number,
+    height: number,
+    maxIter: number,
+    x0: number,
+    y0: number,
+    dx: number,
+    dy: number,
+  ): void;
+  /** `soa`: room for 4n f32. */
+  nbody_step(bodies: number, next: number, soa: number, n: number, dt: number, eps2: number): void;
 }
 
 /** `simd`: built with -msimd128; `scalar`: the same source with -mno-simd128. */

@@ -1,16 +1,21 @@
-// WASM kernels of the built-in ops (matmul, reduce_sum, fft, sha256_batch), kernel ABI: the host
+// WASM kernels of the built-in ops (matmul, reduce_sum, fft, sha256_batch, conv2d, mandelbrot,
+// nbody_step), kernel ABI: the host
 // calls reset(), alloc()s regions in the exported memory, copies inputs in, calls the kernel with
 // offsets, copies outputs out. One source, two builds (scripts/build-wasm.sh): with -msimd128 the
 // vector types below lower to WASM SIMD128; with -mno-simd128 the same code is scalarised, which
 // gives the SIMD-vs-scalar ratio of the benchmark.
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+#endif
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
 typedef float f32x4 __attribute__((vector_size(16)));
 typedef float f32x4u __attribute__((vector_size(16), aligned(4)));
 typedef uint32_t u32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
 
 // ---- bump allocator -------------------------------------------------------------------------
 
@@ -36,6 +41,14 @@ EXPORT(alloc) uint32_t alloc(uint32_t size) {
 static inline f32x4 load4(const float *p) { return *(const f32x4u *)p; }
 static inline void store4(float *p, f32x4 v) { *(f32x4u *)p = v; }
 static inline f32x4 splat4(float x) { return (f32x4){x, x, x, x}; }
+
+static inline f32x4 sqrt4(f32x4 v) {
+#ifdef __wasm_simd128__
+  return (f32x4)wasm_f32x4_sqrt((v128_t)v);
+#else
+  return (f32x4){__builtin_sqrtf(v[0]), __builtin_sqrtf(v[1]), __builtin_sqrtf(v[2]), __builtin_sqrtf(v[3])};
+#endif
+}
 
 // ---- matmul: c (m x n) = a (m x k) * b (k x n), row-major ---------------------------------------
 // For each panel of 8 columns, b's panel is packed contiguous (k x 8: no 4 KiB-strided walks that
@@ -266,5 +279,117 @@ EXPORT(sha256_batch) void sha256_batch(const uint8_t *data, const uint32_t *offs
     }
     hash_group(data, offsets, i, lanes, out);
     i += (uint32_t)lanes;
+  }
+}
+
+// ---- conv2d: correlation with clamp-to-edge, as conv2d.wgsl --------------------------------------
+// Row by row: out_row += w * shifted source row for every kernel tap (ky outer, kx inner, the
+// reference's order); the clamped edges are scalar, the interior four pixels at a time.
+
+EXPORT(conv2d) void conv2d(const float *img, const float *ker, float *out, uint32_t w, uint32_t h, uint32_t kw,
+                           uint32_t kh) {
+  int rx = (int)(kw / 2), ry = (int)(kh / 2);
+  for (uint32_t y = 0; y < h; y++) {
+    float *o = out + (size_t)y * w;
+    for (uint32_t x = 0; x < w; x++) o[x] = 0;
+    for (uint32_t ky = 0; ky < kh; ky++) {
+      int sy = (int)y + (int)ky - ry;
+      sy = sy < 0 ? 0 : (sy > (int)h - 1 ? (int)h - 1 : sy);
+      const float *row = img + (size_t)sy * w;
+      for (uint32_t kx = 0; kx < kw; kx++) {
+        float wv = ker[ky * kw + kx];
+        int off = (int)kx - rx;
+        // Pixels [lo, hi) read row[x + off] in bounds; below lo clamp to row[0], from hi to row[w - 1].
+        int lo = off < 0 ? -off : 0;
+        int hi = (int)w - (off > 0 ? off : 0);
+        if (lo > (int)w) lo = (int)w;
+        if (hi < lo) hi = lo;
+        int x = 0;
+        for (; x < lo; x++) o[x] += wv * row[0];
+        f32x4 wv4 = splat4(wv);
+        for (; x + 4 <= hi; x += 4) store4(o + x, load4(o + x) + wv4 * load4(row + x + off));
+        for (; x < hi; x++) o[x] += wv * row[x + off];
+        for (; x < (int)w; x++) o[x] += wv * row[w - 1];
+      }
+    }
+  }
+}
+
+// ---- mandelbrot: escape-time iterations, as mandelbrot.wgsl (same f32 operations) -------------------
+// Four pixels of a row per vector; a lane stops counting once it escapes.
+
+EXPORT(mandelbrot) void mandelbrot(uint32_t *out, uint32_t w, uint32_t h, uint32_t max_iter, float x0, float y0,
+                                   float dx, float dy) {
+  for (uint32_t y = 0; y < h; y++) {
+    f32x4 cy = splat4(y0 + ((float)y + 0.5f) * dy);
+    for (uint32_t x = 0; x < w; x += 4) {
+      f32x4 cx;
+      for (int l = 0; l < 4; l++) cx[l] = x0 + ((float)(x + (uint32_t)l) + 0.5f) * dx;
+      f32x4 zx = splat4(0), zy = splat4(0);
+      i32x4 active = {-1, -1, -1, -1};
+      u32x4 count = {0, 0, 0, 0};
+      for (uint32_t i = 0; i < max_iter; i++) {
+        f32x4 zx2 = zx * zx;
+        f32x4 zy2 = zy * zy;
+        active &= ~(i32x4)(zx2 + zy2 > splat4(4.0f));
+        if ((active[0] | active[1] | active[2] | active[3]) == 0) break;
+        f32x4 nzy = (zx + zx) * zy + cy;
+        f32x4 nzx = (zx2 - zy2) + cx;
+        // Escaped lanes keep their z (no overflow into NaN) and their count.
+        zx = (f32x4)(((i32x4)nzx & active) | ((i32x4)zx & ~active));
+        zy = (f32x4)(((i32x4)nzy & active) | ((i32x4)zy & ~active));
+        count += (u32x4)active & 1;
+      }
+      for (uint32_t l = 0; l < 4 && x + l < w; l++) out[(size_t)y * w + x + l] = count[l];
+    }
+  }
+}
+
+// ---- nbody_step: all-pairs gravity step, as nbody_step.wgsl ------------------------------------------
+// Positions and masses are first copied to structure-of-arrays form in soa (4n floats), then four
+// target bodies share each source body's broadcast.
+
+EXPORT(nbody_step) void nbody_step(const float *bodies, float *next, float *soa, uint32_t n, float dt, float eps2) {
+  float *px = soa, *py = soa + n, *pz = soa + 2 * (size_t)n, *pm = soa + 3 * (size_t)n;
+  for (uint32_t i = 0; i < n; i++) {
+    px[i] = bodies[8 * (size_t)i];
+    py[i] = bodies[8 * (size_t)i + 1];
+    pz[i] = bodies[8 * (size_t)i + 2];
+    pm[i] = bodies[8 * (size_t)i + 3];
+  }
+  for (uint32_t i = 0; i < n; i += 4) {
+    f32x4 xi, yi, zi;
+    for (int l = 0; l < 4; l++) {
+      uint32_t b = i + (uint32_t)l < n ? i + (uint32_t)l : i;
+      xi[l] = px[b];
+      yi[l] = py[b];
+      zi[l] = pz[b];
+    }
+    f32x4 ax = splat4(0), ay = splat4(0), az = splat4(0);
+    f32x4 e2 = splat4(eps2);
+    for (uint32_t j = 0; j < n; j++) {
+      f32x4 ddx = splat4(px[j]) - xi;
+      f32x4 ddy = splat4(py[j]) - yi;
+      f32x4 ddz = splat4(pz[j]) - zi;
+      f32x4 r2 = ddx * ddx + ddy * ddy + ddz * ddz + e2;
+      f32x4 inv = splat4(1.0f) / sqrt4(r2);
+      f32x4 s = splat4(pm[j]) * inv * inv * inv;
+      ax += ddx * s;
+      ay += ddy * s;
+      az += ddz * s;
+    }
+    for (uint32_t l = 0; l < 4 && i + l < n; l++) {
+      const float *b = bodies + 8 * (size_t)(i + l);
+      float *o = next + 8 * (size_t)(i + l);
+      float vx = b[4] + ax[l] * dt, vy = b[5] + ay[l] * dt, vz = b[6] + az[l] * dt;
+      o[0] = b[0] + vx * dt;
+      o[1] = b[1] + vy * dt;
+      o[2] = b[2] + vz * dt;
+      o[3] = b[3];
+      o[4] = vx;
+      o[5] = vy;
+      o[6] = vz;
+      o[7] = 0;
+    }
   }
 }

@@ -33,7 +33,7 @@ export const conv2d: OpDefinition = {
   sizeLimits:
     'width, height <= 65535 * 16; kw, kh <= 31 and odd; 4 * width * height bytes <= maxStorageBufferBindingSize',
   errorBound: { metric: 'rel_l2', bound: 1e-6 },
-  hasWasm: false,
+  hasWasm: true,
   prepare(inputs: Tensors, raw) {
     checkInputs(this.inputs, inputs);
     const { width, height, kw, kh } = readParams(this.params, raw) as Record<
@@ -91,6 +91,14 @@ export const conv2d: OpDefinition = {
           }
         }
         return { out: bytesOf(out) };
+      },
+      wasm: (k) => {
+        k.reset();
+        const pi = k.put(image);
+        const pk = k.put(kernel);
+        const po = k.alloc(size);
+        k.exports.conv2d(pi, pk, po, width, height, kw, kh);
+        return { out: k.take(po, size) };
       },
     };
   },

@@ -34,7 +34,7 @@ export const mandelbrot: OpDefinition = {
   dispatch: '(ceil(width / 16), ceil(height / 16)) workgroups',
   sizeLimits: 'width * height <= 2^26 pixels; width, height <= 65535 * 16',
   errorBound: { metric: 'mismatch_fraction', bound: 0.001 },
-  hasWasm: false,
+  hasWasm: true,
   prepare(inputs: Tensors, raw) {
     checkInputs(this.inputs, inputs);
     const p = readParams(this.params, raw);
@@ -87,6 +87,12 @@ export const mandelbrot: OpDefinition = {
           }
         }
         return { iterations: bytesOf(out) };
+      },
+      wasm: (k) => {
+        k.reset();
+        const po = k.alloc(size);
+        k.exports.mandelbrot(po, width, height, maxIter, x0, y0, dx, dy);
+        return { iterations: k.take(po, size) };
       },
     };
   },

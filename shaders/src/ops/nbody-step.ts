@@ -24,7 +24,7 @@ export const nbodyStep: OpDefinition = {
   dispatch: 'ceil(n / 256) workgroups in x, each looping over all n bodies',
   sizeLimits: 'n <= 65535 * 256; 32n bytes <= maxStorageBufferBindingSize; O(n^2) work',
   errorBound: { metric: 'rel_l2', bound: 1e-5 },
-  hasWasm: false,
+  hasWasm: true,
   prepare(inputs: Tensors, raw) {
     checkInputs(this.inputs, inputs);
     const { dt, softening } = readParams(this.params, raw) as { dt: number; softening: number };
@@ -72,6 +72,14 @@ export const nbodyStep: OpDefinition = {
           out.set([px + vx * dt32, py + vy * dt32, pz + vz * dt32, b[i * 8 + 3]!, vx, vy, vz, 0], i * 8);
         }
         return { next: bytesOf(out) };
+      },
+      wasm: (k) => {
+        k.reset();
+        const pb = k.put(bodies);
+        const pn = k.alloc(bodies.byteLength);
+        const soa = k.alloc(n * 16);
+        k.exports.nbody_step(pb, pn, soa, n, dt32, eps2);
+        return { next: k.take(pn, bodies.byteLength) };
       },
     };
   },

@@ -37,6 +37,7 @@ let coordinator: RunningCoordinator;
 let volunteer: SimulatedVolunteer;
 let browser: Browser;
 let workDir: string;
+let pagesDir: string;
 /** Jobs held before they finish until the test releases them (by task id). */
 const gates = new Map<string, () => void>();
 const held = new Set<string>();
@@ -122,7 +123,7 @@ const runBuiltinOps: SimRunner = async (job) => {
 
 test.beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'flock-dash-e2e-'));
-  const pagesDir = join(workDir, 'pages');
+  pagesDir = join(workDir, 'pages');
   await build({
     configFile: join(ROOT, 'vite.config.ts'),
     logLevel: 'warn',
@@ -360,10 +361,23 @@ test('an invalid envelope names the field and why', async () => {
   await page.close();
 });
 
-test('a lost connection is said plainly', async () => {
+test('a lost connection is said plainly, and the page recovers or signs out', async () => {
   const page = await browser.newPage();
   await signIn(page);
   await expect(page.locator('#connection')).toHaveText('live');
+  // A task no volunteer can take: it waits in the queue, across the restart below.
+  const submitted = await fetch(`${coordinator.url}/v1/tasks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      task_id: 'dash-persist-1',
+      op: 'reduce_sum',
+      module: { kind: 'builtin' },
+      requirements: { min: { cpu_cores: 4096 } },
+    }),
+  });
+  expect(submitted.status).toBe(201);
+  await expect(page.locator('tr[data-task-id="dash-persist-1"] .badge')).toHaveText('queued');
   await volunteer.close();
   await coordinator.close();
   await expect(page.locator('#banner')).toHaveText(
@@ -371,5 +385,24 @@ test('a lost connection is said plainly', async () => {
   );
   await expect(page.locator('#connection')).toHaveText(/connection lost|connecting…/);
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-connection-lost.png') });
+
+  // The coordinator comes back on the same port with the same data: the page reconnects by
+  // itself and the tasks are still there.
+  const port = coordinator.port;
+  const restart = (keys: Map<string, string>) =>
+    startCoordinator({ port, dataDir: join(workDir, 'data'), pagesDir, apiKeys: keys, logLevel: 'silent' });
+  coordinator = await restart(new Map([[KEY, 'acme']]));
+  await expect(page.locator('#connection')).toHaveText('live', { timeout: 30_000 });
+  await expect(page.locator('#banner')).toBeHidden();
+  await expect(page.locator('tr[data-task-id="dash-persist-1"] .badge')).toHaveText('queued');
+
+  // It comes back without this key: the page says so and asks for another.
+  await coordinator.close();
+  coordinator = await restart(new Map([['another-key', 'acme']]));
+  await expect(page.locator('#sign-in-error')).toHaveText(
+    'The coordinator refused this API key (401 UNAUTHENTICATED). Check the key and sign in again.',
+    { timeout: 30_000 },
+  );
+  await expect(page.locator('#nav')).toBeHidden();
   await page.close();
 });

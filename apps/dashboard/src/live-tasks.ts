@@ -89,6 +89,15 @@ export class LiveTasks {
           return;
         }
       }
+      // A refused WebSocket handshake looks like any other drop: ask whether the key still works.
+      const refused = await this.#client.checkKey().then(
+        () => undefined,
+        (error: unknown) => (isFlockError(error) && error.code === 'UNAUTHENTICATED' ? error : undefined),
+      );
+      if (refused !== undefined && !this.#stopped) {
+        onAuthError(refused);
+        return;
+      }
       if (this.#stopped) return;
       this.#setConnection('lost');
       await new Promise<void>((resolve) => {

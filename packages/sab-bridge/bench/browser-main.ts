@@ -7,8 +7,13 @@ interface BrowserWorker {
   onmessage: ((event: { data: unknown }) => void) | null;
   onerror: ((event: { message: string }) => void) | null;
 }
+interface Port {
+  postMessage(message: unknown, transfer?: unknown[]): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
+}
 interface Page {
   crossOriginIsolated: boolean;
+  MessageChannel: new () => { port1: Port; port2: Port };
   navigator: { userAgent: string; hardwareConcurrency: number };
   Worker: new (url: string, options: { type: 'module' }) => BrowserWorker;
   __bench?: { results?: Results; error?: string };
@@ -50,6 +55,25 @@ async function main(): Promise<Results> {
       batch: 32,
       bulkSamples: Number(params.get('bulk') ?? 200),
       workloadJobs: Number(params.get('jobs') ?? 20_000),
+      async openChannel() {
+        const { port1, port2 } = new page.MessageChannel();
+        worker.postMessage({ t: 'port', port: port2 }, [port2 as unknown as ArrayBuffer]);
+        while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        if (queue.shift() !== 'port-ready') throw new Error('peer did not take the port');
+        const replies: unknown[] = [];
+        let ready = (): void => {};
+        port1.onmessage = (e) => {
+          replies.push(e.data);
+          ready();
+        };
+        return {
+          post: (m, transfer) => port1.postMessage(m, transfer ?? []),
+          async next() {
+            while (replies.length === 0) await new Promise<void>((r) => (ready = r));
+            return replies.shift();
+          },
+        };
+      },
       log: (line) => console.log(line),
     },
   );

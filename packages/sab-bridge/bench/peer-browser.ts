@@ -1,15 +1,20 @@
-// Benchmark peer in a browser dedicated Worker (bundled to peer.js by browser.bench.ts).
-import { servePeer } from './peer.ts';
+// Benchmark peer in a browser dedicated Worker (bundled to peer.js by chromium-runner.ts).
+import { type PeerPort, servePeer } from './peer.ts';
 
-interface WorkerScope {
+/** The part of a Worker scope or a MessagePort the peer uses. */
+interface Endpoint {
   postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
   onmessage: ((event: { data: unknown }) => void) | null;
 }
-const scope = globalThis as unknown as WorkerScope;
 
-servePeer({
-  post: (m, transfer) => scope.postMessage(m, transfer ?? []),
-  onMessage: (h) => {
-    scope.onmessage = (e) => h(e.data);
-  },
-});
+function wrap(port: Endpoint): PeerPort {
+  return {
+    post: (m, transfer) => port.postMessage(m, transfer ?? []),
+    onMessage: (h) => {
+      port.onmessage = (e) => h(e.data); // setting onmessage also starts a MessagePort
+    },
+    wrap: (p) => wrap(p as Endpoint),
+  };
+}
+
+servePeer(wrap(globalThis as unknown as Endpoint));

@@ -7,10 +7,13 @@ import { attach, type Bridge, handleOf, popRecord, pushRecord } from '../src/ind
 export interface PeerPort {
   post(message: unknown, transfer?: ArrayBuffer[]): void;
   onMessage(handler: (message: unknown) => void): void;
+  /** Wraps a MessagePort that the main side transferred (the MessageChannel baseline). */
+  wrap(port: unknown): PeerPort;
 }
 
 export type PeerCommand =
   | { t: 'attach'; buffer: SharedArrayBuffer; byteOffset: number }
+  | { t: 'port'; port: unknown }
   | { t: 'ring-echo'; spin: number }
   | { t: 'record-echo'; spin: number }
   | { t: 'arena-ack'; spin: number }
@@ -31,6 +34,10 @@ export function servePeer(port: PeerPort): void {
       case 'attach':
         bridge = attach(m.buffer, m.byteOffset);
         port.post('attached');
+        return;
+      case 'port':
+        servePeer(port.wrap(m.port));
+        port.post('port-ready');
         return;
       case 'echo':
         port.post({ t: 'echo', d: m.d });

@@ -9,7 +9,8 @@ describe('in Chromium', () => {
     const r = await runInChromium({ samples: 20, bulk: 8, workloadJobs: 200 });
     expect(r.env).toContain('crossOriginIsolated=true');
     expect(r.roundTrip.map((row) => row.name)).toEqual([
-      'postMessage (structured clone of 64 B)',
+      'Worker postMessage (structured clone of 64 B)',
+      'MessagePort.postMessage (MessageChannel, 64 B)',
       'SAB ring, main spins, executor Atomics.wait',
       'SAB ring, main spins, executor spins too',
       'SAB ring, Atomics.waitAsync, spin 0',

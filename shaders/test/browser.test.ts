@@ -85,6 +85,22 @@ describe('WGSL grids that wrap into rows', () => {
   });
 });
 
+describe('inputs as misaligned SharedArrayBuffer views (the executor arena)', () => {
+  it('give the same bytes as plain inputs on WGSL and WASM', async () => {
+    const results = await call(page, (h) => h.sharedInputs());
+    expect(Object.keys(results)).toEqual([
+      'matmul wgsl',
+      'matmul wasm',
+      'sha256_batch wgsl',
+      'sha256_batch wasm',
+    ]);
+    for (const [name, r] of Object.entries(results)) {
+      expect(r.shared, name).toBe(r.plain);
+      expect(r.ok, name).toBe(true);
+    }
+  });
+});
+
 describe('WGSL known answers', () => {
   const small = (op: string, inputs: Record<string, SmallTensor>, params: Record<string, unknown> = {}) =>
     page.evaluate(

@@ -189,6 +189,44 @@ const harness = {
     return out;
   },
 
+  /**
+   * matmul and sha256_batch with inputs that are misaligned views of a SharedArrayBuffer (as the
+   * executor hands over arena bytes), on WGSL and WASM: SHA-256 of each output, from the plain
+   * inputs and from the shared views, and whether the shared-input output is within bound.
+   */
+  async sharedInputs(): Promise<Record<string, { plain: string; shared: string; ok: boolean }>> {
+    const gpu = await device();
+    if (gpu === null) throw new Error('no WebGPU device');
+    const out: Record<string, { plain: string; shared: string; ok: boolean }> = {};
+    for (const c of allCases().filter(
+      (c) => c.label === '65x17 * 17x63' || c.label === 'count=65 len<=200',
+    )) {
+      const total = Object.values(c.inputs).reduce((sum, b) => sum + b.byteLength + 3, 0);
+      const arena = new Uint8Array(new SharedArrayBuffer(total + 8));
+      let at = 1;
+      const shared: Tensors = {};
+      for (const [name, bytes] of Object.entries(c.inputs)) {
+        arena.set(bytes, at);
+        shared[name] = arena.subarray(at, at + bytes.byteLength);
+        at += bytes.byteLength + 3;
+      }
+      const reference = await getOp(c.op).prepare(c.inputs, c.params).reference();
+      const runs = {
+        wgsl: (t: Tensors) => runWgsl(gpu, c.op, t, c.params),
+        wasm: async (t: Tensors) => runWasm(c.op, t, c.params),
+      };
+      for (const [executor, run] of Object.entries(runs)) {
+        const fromShared = await run(shared);
+        out[`${c.op} ${executor}`] = {
+          plain: await sha256Hex(Object.values(await run(c.inputs))[0]!),
+          shared: await sha256Hex(Object.values(fromShared)[0]!),
+          ok: measureError(c.op, c.inputs, fromShared, reference).ok,
+        };
+      }
+    }
+    return out;
+  },
+
   /** One small call on WGSL; outputs decoded by dtype. */
   async small(op: string, inputs: Record<string, SmallTensor>, params: Record<string, unknown>) {
     const gpu = await device();

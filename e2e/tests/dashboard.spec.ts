@@ -91,6 +91,23 @@ const runBuiltinOps: SimRunner = async (job) => {
       job.progress(5);
       await new Promise<void>((r) => gates.set(taskId, r));
     }
+    if (op === 'describe') {
+      // Reports on its stdin, as JSON and as text (for the JSON and text previews).
+      const stdin = envelope.inputs?.[0]?.inline_bytes ?? new Uint8Array(0);
+      const text = new TextDecoder().decode(stdin);
+      const report = { bytes: stdin.length, words: text.split(/\s+/).filter(Boolean).length };
+      return {
+        outputs: [
+          { name: 'report.json', content_type: 'application/json', inline_json: JSON.stringify(report) },
+          {
+            name: 'stdout',
+            content_type: 'text/plain',
+            inline_bytes: new TextEncoder().encode(text.toUpperCase()),
+          },
+        ],
+        executor: 'js',
+      };
+    }
     const def = OPS[op as keyof typeof OPS];
     if (def === undefined)
       return { failure: { code: 'UNSUPPORTED', message: `no op ${op}`, retryable: false } };
@@ -311,7 +328,7 @@ test('a campaign maps a built-in op over many inputs, one task per line', async 
   await page.close();
 });
 
-test('a module is uploaded content-addressed; a failed task shows its failure code', async () => {
+test('a module is uploaded content-addressed; failure codes, JSON and text results are shown', async () => {
   const page = await browser.newPage();
   await signIn(page);
   await page.getByRole('link', { name: 'Submit' }).click();
@@ -333,6 +350,22 @@ test('a module is uploaded content-addressed; a failed task shows its failure co
   });
   expect(stored.status).toBe(200);
   expect(Buffer.from(await stored.arrayBuffer()).equals(wasm)).toBe(true);
+
+  // The same module under an op this volunteer knows: JSON and text outputs are previewed.
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.getByRole('tab', { name: 'WASM / WGSL module' }).click();
+  await page
+    .locator('#module-file')
+    .setInputFiles({ name: 'empty.wasm', mimeType: 'application/wasm', buffer: wasm });
+  await page.locator('input[name="module-op"]').fill('describe');
+  await page.locator('textarea[name="module-input"]').fill('hello volunteer world');
+  await page.locator('#submit-module').click();
+  await expect(page.locator('.section-head .badge')).toHaveText('succeeded');
+  await expect(page.locator('[data-output="report.json"] .preview-json')).toHaveText(
+    JSON.stringify({ bytes: 21, words: 3 }, null, 2),
+  );
+  await expect(page.locator('[data-output="stdout"] .preview-text')).toHaveText('HELLO VOLUNTEER WORLD');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-text-json-result.png'), fullPage: true });
   await page.close();
 });
 

@@ -204,7 +204,7 @@ function resultSummary(result: ComputeResult): HTMLElement {
   return h(
     'p',
     { class: 'muted' },
-    `executor ${result.executor ?? '?'} · ${formatDuration(result.duration_ms)} on ${result.worker_id ?? '?'}`,
+    `executor ${result.executor ?? '?'}${result.duration_ms === undefined ? '' : ` · ${formatDuration(result.duration_ms)}`} on ${result.worker_id ?? '?'}`,
     parts.length === 0 ? null : ` · ${parts.join(' ')}`,
   );
 }

@@ -144,6 +144,7 @@ function reportError(io: CliIo, error: unknown, json: boolean): void {
     code = error.code;
     field = error.field;
     if (error.code === 'UNAUTHENTICATED') message = `the API key was refused (${error.message})`;
+    if (error.code === 'NOT_READY') message = `${error.message}; add --wait to wait for the result`;
   } else if (error instanceof ProtocolError) {
     code = error.code;
     field = error.field;

@@ -77,7 +77,8 @@ fn sha256_batch(
     0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
     0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
   );
-  var w: array<u32, 64>;
+  // The message schedule as a rolling window of 16 words (w[t & 15]), not 64: less private memory.
+  var w: array<u32, 16>;
   for (var blk = 0u; blk < blocks; blk = blk + 1u) {
     for (var t = 0u; t < 16u; t = t + 1u) {
       w[t] = padded_word(start, len, blk * 64u + t * 4u);
@@ -86,11 +87,6 @@ fn sha256_batch(
       // Bit length as a 64-bit big-endian integer in the last 8 bytes.
       w[14] = len >> 29u;
       w[15] = len << 3u;
-    }
-    for (var t = 16u; t < 64u; t = t + 1u) {
-      let s0 = rotr(w[t - 15u], 7u) ^ rotr(w[t - 15u], 18u) ^ (w[t - 15u] >> 3u);
-      let s1 = rotr(w[t - 2u], 17u) ^ rotr(w[t - 2u], 19u) ^ (w[t - 2u] >> 10u);
-      w[t] = w[t - 16u] + s0 + w[t - 7u] + s1;
     }
     var a = h[0];
     var b = h[1];
@@ -101,9 +97,16 @@ fn sha256_batch(
     var g = h[6];
     var hh = h[7];
     for (var t = 0u; t < 64u; t = t + 1u) {
+      if (t >= 16u) {
+        let w15 = w[(t + 1u) & 15u];
+        let w2 = w[(t + 14u) & 15u];
+        let s0 = rotr(w15, 7u) ^ rotr(w15, 18u) ^ (w15 >> 3u);
+        let s1 = rotr(w2, 17u) ^ rotr(w2, 19u) ^ (w2 >> 10u);
+        w[t & 15u] = w[t & 15u] + s0 + w[(t + 9u) & 15u] + s1;
+      }
       let s1 = rotr(e, 6u) ^ rotr(e, 11u) ^ rotr(e, 25u);
       let ch = (e & f) ^ (~e & g);
-      let t1 = hh + s1 + ch + K[t] + w[t];
+      let t1 = hh + s1 + ch + K[t] + w[t & 15u];
       let s0 = rotr(a, 2u) ^ rotr(a, 13u) ^ rotr(a, 22u);
       let maj = (a & b) ^ (a & c) ^ (b & c);
       let t2 = s0 + maj;

@@ -81,7 +81,7 @@ describe('flock CLI', () => {
     await expect.poll(() => env.running.has('cli-slow-1')).toBe(true);
     const early = await flock(['result', 'cli-slow-1']);
     expect(early.code).toBe(2);
-    expect(early.stderr).toBe('flock: NOT_READY: task is running; add --wait to wait for the result\n');
+    expect(early.stderr).toMatch(/^flock: NOT_READY: .+; add --wait to wait for the result\n$/);
     const cancelled = await flock(['cancel', 'cli-slow-1', '--json']);
     expect(cancelled.code).toBe(0);
     expect(JSON.parse(cancelled.stdout)).toMatchObject({ task_id: 'cli-slow-1', state: 'cancelled' });

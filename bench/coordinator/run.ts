@@ -5,7 +5,7 @@
 //
 //   npm run bench -w @flock/coordinator                  # 5,000 tasks, 50 volunteers
 //   npm run bench -w @flock/coordinator -- --full        # 50,000 tasks, 200 volunteers
-//   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --skip-bullmq --skip-flock
+//   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --paced N --skip-bullmq --skip-flock
 //   BENCH_PROF=<dir> writes a CPU profile of the coordinator process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,6 +26,9 @@ const VOLUNTEERS = Number(option('--volunteers', FULL ? '200' : '50'));
 const SLOTS = Number(option('--slots', '2'));
 const SYNC = option('--sync', 'NORMAL');
 const BATCH = 1000;
+/** Latency phase: tasks submitted one at a time at this rate, well below capacity. */
+const PACED = Number(option('--paced', '500'));
+const PACED_RATE = 100;
 const ROOT = resolve(import.meta.dirname, '../..');
 const KEY = 'bench-key-0123456789abcdef';
 
@@ -61,7 +64,32 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
+/** Submit→start latency of single submissions at a steady rate below capacity. */
+interface Paced {
+  p50: number;
+  p99: number;
+}
+
+/** Submits `count` tasks with `submit(i)` at PACED_RATE per second; latency from call to start. */
+async function paced(submit: (i: number) => Promise<void>, began: Map<string, number>): Promise<Paced> {
+  const sent = new Map<string, number>();
+  const t0 = Date.now();
+  const inflight: Array<Promise<void>> = [];
+  for (let i = 0; i < PACED; i++) {
+    const due = t0 + (i * 1000) / PACED_RATE;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    sent.set(`p-${i}`, Date.now());
+    inflight.push(submit(i));
+  }
+  await Promise.all(inflight);
+  await waitFor(() => [...sent.keys()].every((id) => began.has(id)), 'paced tasks started', 120_000);
+  const lat = [...sent].map(([id, t]) => began.get(id)! - t).sort((a, b) => a - b);
+  return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
+}
+
 interface Outcome {
+  paced: Paced | undefined;
   /** CPU seconds the server side used (coordinator process, or redis-server). */
   serverCpu: number;
   seconds: number;
@@ -88,10 +116,14 @@ function summarise(
   serverCpu: number,
 ): Outcome {
   const lat: number[] = [];
-  for (const [id, t] of began) lat.push(Math.max(0, t - submitted.get(id)!));
+  for (const [id, t] of began) {
+    const at = submitted.get(id);
+    if (at !== undefined) lat.push(Math.max(0, t - at));
+  }
   lat.sort((a, b) => a - b);
   const seconds = (finishedAt - startedAt) / 1000;
   return {
+    paced: undefined,
     serverCpu,
     seconds,
     perSecond: TASKS / seconds,
@@ -174,8 +206,25 @@ async function benchFlock(): Promise<Outcome> {
     await waitFor(() => acked >= TASKS, 'all results acknowledged', 600_000);
     const finishedAt = Date.now();
     const cpuAtEnd = cpuSeconds(server.pid);
+    const latency = await paced(async (i) => {
+      const res = await fetch(`${url}/v1/tasks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          task_id: `p-${i}`,
+          op: 'sum',
+          module: { kind: 'builtin' },
+          requirements: { min: { wasm: true } },
+          inputs: [{ name: 'x', inline_bytes: Buffer.from(input(i)).toString('base64') }],
+        }),
+      });
+      if (res.status !== 201) throw new Error(`paced submit failed: ${res.status}`);
+    }, began);
     await Promise.all(sims.map((s) => s.close()));
-    return summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart);
+    return {
+      ...summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart),
+      paced: latency,
+    };
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
@@ -258,9 +307,15 @@ async function benchBullmq(): Promise<Outcome> {
     await waitFor(() => completed >= TASKS, 'all BullMQ jobs completed', 600_000);
     const finishedAt = Date.now();
     const cpuAtEnd = cpuSeconds(server.pid);
+    const latency = await paced(async (i) => {
+      await queue.add('sum', { input: input(i) }, { jobId: `p-${i}`, removeOnComplete: true });
+    }, began);
     await Promise.all(workers.map((w) => w.close()));
     await queue.close();
-    return summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart);
+    return {
+      ...summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart),
+      paced: latency,
+    };
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
@@ -270,7 +325,8 @@ async function benchBullmq(): Promise<Outcome> {
 
 const line = (name: string, o: Outcome): string =>
   `${name.padEnd(7)} ${o.perSecond.toFixed(0).padStart(7)} tasks/s  (${o.seconds.toFixed(1)} s)  ` +
-  `submit→start p50 ${o.p50} ms  p99 ${o.p99} ms  server CPU ${((o.serverCpu * 1e6) / TASKS).toFixed(0)} µs/task`;
+  `backlog submit→start p50 ${o.p50} ms p99 ${o.p99} ms  server CPU ${((o.serverCpu * 1e6) / TASKS).toFixed(0)} µs/task  ` +
+  `paced (${PACED_RATE}/s) submit→start p50 ${o.paced?.p50} ms p99 ${o.paced?.p99} ms`;
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`;
 console.log(

@@ -211,6 +211,10 @@ export class SqliteStore implements Store {
     this.db.pragma(`synchronous = ${options.sync ?? 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // Keep the hot pages (open tasks, indexes) in memory; reads of older rows map the file.
+    this.db.pragma('cache_size = -65536');
+    this.db.pragma('mmap_size = 268435456');
+    this.db.pragma('temp_store = MEMORY');
     this.migrateSync();
     this.stmts = this.prepare();
   }

@@ -344,6 +344,17 @@ test('a person watches a task run (screenshot) and the running task can be cance
   await harness.submit(wasmTask(id, spin, { params: { args: ['20000'] } }));
   await harness.waitFor(id, 'running');
   await expect(page.locator(`#running li[data-task-id="${id}"]`)).toBeVisible();
+  // The program's progress lines reach the coordinator and the page while it runs.
+  await expect
+    .poll(async () => (await harness.task(id)).progress?.pct ?? 0, { timeout: 10_000 })
+    .toBeGreaterThanOrEqual(10);
+  await expect
+    .poll(() =>
+      page
+        .locator(`#running li[data-task-id="${id}"] progress`)
+        .evaluate((p) => (p as HTMLProgressElement).value),
+    )
+    .toBeGreaterThanOrEqual(10);
   await mkdir(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, 'volunteer-mid-run.png'), fullPage: true });
 
@@ -362,6 +373,7 @@ test('a reload in the middle of a task still delivers its result exactly once', 
   await harness.submit(wasmTask(id, spin, { params: { args: ['1500'] } }));
   const running = await harness.waitFor(id, 'running');
   expect(running.attempts).toHaveLength(1);
+  await expect(page.locator(`#running li[data-task-id="${id}"]`)).toBeVisible();
   const workerId = await page.locator('#worker-id').textContent();
   await page.reload();
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
@@ -380,8 +392,9 @@ test('a reload in the middle of a task still delivers its result exactly once', 
 test('a result finished while disconnected is kept and delivered once in the next hello', async () => {
   const spin = await wasmFixture('spin');
   const id = taskId('offline');
-  await harness.submit(wasmTask(id, spin, { params: { args: ['800'] } }));
-  await harness.waitFor(id, 'running');
+  await harness.submit(wasmTask(id, spin, { params: { args: ['2000'] } }));
+  // Running in the tab, not only "running" at the coordinator (the assignment frame may still be in flight).
+  await expect(page.locator(`#running li[data-task-id="${id}"]`)).toBeVisible();
   await page.context().setOffline(true);
   await page.evaluate(() =>
     (globalThis as unknown as { flockVolunteer: { dropConnection(): void } }).flockVolunteer.dropConnection(),
@@ -393,7 +406,7 @@ test('a result finished while disconnected is kept and delivered once in the nex
   await page.context().setOffline(false);
   const view = await harness.waitFor(id, 'succeeded');
   expect(view.attempts).toHaveLength(1);
-  expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 800 ms\n');
+  expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 2000 ms\n');
   await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 0 });
 });
 

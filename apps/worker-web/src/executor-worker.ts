@@ -89,7 +89,7 @@ const api = {
     try {
       switch (job.kind) {
         case 'wasm':
-          outcome = await runWasmJob(job, compiled);
+          outcome = await runWasmJob(job, compiled, onProgress);
           break;
         case 'wgsl': {
           const gpu = await getDevice();

@@ -14,7 +14,7 @@ import {
   wasi as wasiDefs,
 } from '@bjorn3/browser_wasi_shim';
 import { ExecutorError } from './executor-error.ts';
-import type { JobOutput, JobSuccess, WasmJob } from './job.ts';
+import type { JobOutput, JobProgress, JobSuccess, WasmJob } from './job.ts';
 import { kernelOutputCapacity } from './kernel-arena.ts';
 import { sha256Ref, verifyModuleHash } from './module-hash.ts';
 import { capMemory, inspectWasm, type WasmModuleInfo } from './wasm-binary.ts';
@@ -32,7 +32,11 @@ const WASI_FUNCTIONS: ReadonlySet<string> = new Set(
 export type CompiledModuleCache = Map<string, WebAssembly.Module>;
 
 /** Runs one WASM job to completion or throws an ExecutorError. */
-export async function runWasmJob(job: WasmJob, cache: CompiledModuleCache = new Map()): Promise<JobSuccess> {
+export async function runWasmJob(
+  job: WasmJob,
+  cache: CompiledModuleCache = new Map(),
+  onProgress?: (progress: JobProgress) => void,
+): Promise<JobSuccess> {
   const inputBytes = job.inputs.reduce((sum, input) => sum + input.bytes.byteLength, 0);
   if (inputBytes > job.limits.maxInputBytes) {
     throw new ExecutorError(
@@ -61,7 +65,8 @@ export async function runWasmJob(job: WasmJob, cache: CompiledModuleCache = new 
     cache.set(key, module);
   }
   const compileMs = performance.now() - started;
-  const result = job.abi === 'wasi' ? await runWasi(job, module) : await runKernel(job, module, info);
+  const result =
+    job.abi === 'wasi' ? await runWasi(job, module, onProgress) : await runKernel(job, module, info);
   const runMs = performance.now() - started - compileMs;
   result.metrics = {
     ...result.metrics,
@@ -89,9 +94,15 @@ function checkImports(info: WasmModuleInfo, abi: WasmJob['abi']): void {
 }
 
 /** A write-only sink that fails the job as soon as it would pass the output limit. */
-function cappedSink(name: string, budget: { left: number }): { fd: ConsoleStdout; bytes: () => Uint8Array } {
+function cappedSink(
+  name: string,
+  budget: { left: number },
+  onLine?: (line: string) => void,
+): { fd: ConsoleStdout; bytes: () => Uint8Array } {
   const chunks: Uint8Array[] = [];
   let length = 0;
+  const decoder = new TextDecoder();
+  let partial = '';
   const fd = new ConsoleStdout((data) => {
     if (data.byteLength > budget.left) {
       throw new ExecutorError('OUTPUT_TOO_LARGE', `${name} passed the output limit`);
@@ -99,6 +110,11 @@ function cappedSink(name: string, budget: { left: number }): { fd: ConsoleStdout
     budget.left -= data.byteLength;
     chunks.push(data.slice());
     length += data.byteLength;
+    if (onLine) {
+      const lines = (partial + decoder.decode(data, { stream: true })).split('\n');
+      partial = (lines.pop() ?? '').slice(-256);
+      for (const line of lines) onLine(line);
+    }
   });
   const bytes = () => {
     const out = new Uint8Array(length);
@@ -207,12 +223,35 @@ async function instantiate(
   }
 }
 
-async function runWasi(job: WasmJob, module: WebAssembly.Module): Promise<JobSuccess> {
+/** A stderr line `flock:progress <pct> [key=value ...]` reports progress (pct 0..100). */
+const PROGRESS_LINE = /^flock:progress (\d+(?:\.\d+)?)((?: [\w.-]+=\S*)*)$/;
+
+/** Parses a progress line of a WASI program, or returns undefined. */
+export function parseProgressLine(line: string): JobProgress | undefined {
+  const match = PROGRESS_LINE.exec(line.trimEnd());
+  if (!match) return undefined;
+  const metrics: Record<string, string> = {};
+  for (const pair of (match[2] ?? '').trim().split(' ').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    metrics[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return { pct: Math.min(100, Number(match[1])), metrics };
+}
+
+async function runWasi(
+  job: WasmJob,
+  module: WebAssembly.Module,
+  onProgress?: (progress: JobProgress) => void,
+): Promise<JobSuccess> {
   if (job.params['wasi_net'] === true)
     throw new ExecutorError('UNSUPPORTED', 'WASI sockets are not available');
   const budget = { left: job.limits.maxOutputBytes };
   const stdout = cappedSink('stdout', budget);
-  const stderr = cappedSink('stderr', budget);
+  const stderr = cappedSink('stderr', budget, (line) => {
+    const progress = parseProgressLine(line);
+    // The call posts a message at once, even while this thread runs the program synchronously.
+    if (progress) onProgress?.(progress);
+  });
   const stdin = new File(job.inputs[0]?.bytes ?? new Uint8Array(0), { readonly: true });
   const fds: Fd[] = [new OpenFile(stdin), stdout.fd, stderr.fd];
   const outDir = new PreopenDirectory('/out', new Map());

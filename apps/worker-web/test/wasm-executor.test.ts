@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ExecutorError } from '../src/executor-error.ts';
 import { DEFAULT_LIMITS, type WasmJob } from '../src/job.ts';
 import { prepareKernelArena } from '../src/kernel-arena.ts';
-import { runWasmJob } from '../src/wasm-executor.ts';
+import { parseProgressLine, runWasmJob } from '../src/wasm-executor.ts';
 import { fixture } from './fixtures.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -127,6 +127,27 @@ describe('WASI command ABI', () => {
       code: 'INPUT_TOO_LARGE',
       message: 'inputs are 11 bytes, the limit is 10',
     });
+  });
+});
+
+describe('WASI progress lines', () => {
+  it('parses `flock:progress <pct> [key=value ...]` and nothing else', () => {
+    expect(parseProgressLine('flock:progress 42.5 spins=10 phase=b')).toEqual({
+      pct: 42.5,
+      metrics: { spins: '10', phase: 'b' },
+    });
+    expect(parseProgressLine('flock:progress 250')).toEqual({ pct: 100, metrics: {} });
+    expect(parseProgressLine('progress 42')).toBeUndefined();
+    expect(parseProgressLine('flock:progress x')).toBeUndefined();
+  });
+
+  it('a running program reports progress through stderr while it runs', async () => {
+    const seen: number[] = [];
+    const result = await runWasmJob(wasiJob('spin', { params: { args: ['300'] } }), new Map(), (p) =>
+      seen.push(p.pct),
+    );
+    expect(new TextDecoder().decode(result.outputs[0]!.bytes)).toBe('spun 300 ms\n');
+    expect(seen).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90]);
   });
 });
 

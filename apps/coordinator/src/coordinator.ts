@@ -448,7 +448,11 @@ export class Coordinator {
     const inFlight = new Set(hello.in_flight ?? []);
     for (const lease of this.leases.forWorker(workerId)) {
       if (lease.cancelling) {
+        // Cancelled while the tab was away: tell it now; the slot frees on cancel_ack.
         this.countLease(worker, lease, 1);
+        if (inFlight.has(lease.leaseId)) {
+          link.send({ cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason: 'CANCELLED' } });
+        }
         continue;
       }
       if (inFlight.has(lease.leaseId)) {

@@ -115,6 +115,20 @@ export class HttpApi {
     return taskView(task, attempts, this.coordinator.waitingReason(task.uid, options.memo));
   }
 
+  /** A `flock:sha256:<hex>` module must have been uploaded (POST /v1/modules) first. */
+  private async checkModule(envelope: ComputeEnvelope, field: string): Promise<void> {
+    const uri = envelope.module?.uri;
+    if (!uri?.startsWith('flock:')) return;
+    const name = uri.slice('flock:'.length);
+    if (!blobHex(name) || !(await this.coordinator.store.isModule(name))) {
+      throw new CoordinatorError(
+        'INVALID_ARGUMENT',
+        `module ${uri} was not uploaded (POST /v1/modules)`,
+        field,
+      );
+    }
+  }
+
   private async findTask(tenant: string, taskId: string): Promise<TaskRecord> {
     const task = await this.coordinator.store.getTask(tenant, taskId);
     if (!task) throw new CoordinatorError('NOT_FOUND', `no task "${taskId}"`);
@@ -132,6 +146,7 @@ export class HttpApi {
       validateEnvelope(envelope);
     } else
       throw new CoordinatorError('UNSUPPORTED_MEDIA_TYPE', 'use application/json or application/x-capnp');
+    await this.checkModule(envelope, 'module.uri');
     const [outcome] = await this.coordinator.submit([{ tenant, envelope }]);
     if (!outcome || outcome.kind === 'conflict' || outcome.kind === 'skipped') {
       throw new CoordinatorError(
@@ -203,6 +218,8 @@ export class HttpApi {
         throw err;
       }
     });
+    for (const [i, envelope] of envelopes.entries())
+      await this.checkModule(envelope, `tasks[${i}].module.uri`);
     const outcomes = await this.coordinator.submit(envelopes.map((envelope) => ({ tenant, envelope })));
     const conflicts = outcomes.filter((o) => o.kind === 'conflict');
     if (conflicts.length > 0) {

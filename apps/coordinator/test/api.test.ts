@@ -245,6 +245,18 @@ describe('modules and blobs', () => {
       status: 404,
       code: 'NOT_FOUND',
     });
+    // Tasks may name uploaded modules by flock: uri; unknown ones are refused up front.
+    const missing = `flock:sha256:${'ab'.repeat(32)}`;
+    const refused = await c.api('/v1/tasks', {
+      method: 'POST',
+      json: envelope('mod-missing', { module: { kind: 'wasm', uri: missing, hash: missing.slice(6) } }),
+    });
+    expect(await errorOf(refused)).toEqual({ status: 400, code: 'INVALID_ARGUMENT', field: 'module.uri' });
+    const ok = await c.api('/v1/tasks', {
+      method: 'POST',
+      json: envelope('mod-ok', { module: { kind: 'wasm', uri: body.uri, hash: body.hash } }),
+    });
+    expect(ok.status).toBe(201);
   });
 });
 

@@ -19,6 +19,11 @@ export interface WatchOptions {
    */
   pollMs?: number;
   signal?: AbortSignal;
+  /**
+   * How long (ms) the coordinator may be unreachable while a task is watched before the watch
+   * gives up with `UNREACHABLE`; default 60 000. Polling goes on meanwhile.
+   */
+  maxOutageMs?: number;
 }
 
 export interface WaitOptions extends WatchOptions {
@@ -63,6 +68,8 @@ export class Task {
       }
       let lastState: TaskState = last.state;
       let lastPct = last.progress?.pct;
+      const maxOutageMs = options.maxOutageMs ?? 60_000;
+      let outageSince: number | undefined;
       for (;;) {
         throwIfAborted(options.signal);
         const pollMs = options.pollMs ?? (stream === undefined ? 1000 : 5000);
@@ -80,7 +87,17 @@ export class Task {
           continue;
         }
         if ('closed' in next) stream = undefined;
-        last = await this.status(options.signal);
+        try {
+          last = await this.status(options.signal);
+        } catch (error) {
+          // The coordinator is away (restart, network): keep polling through an outage.
+          outageSince ??= Date.now();
+          if (!isTransient(error) || Date.now() - outageSince > maxOutageMs) throw error;
+          continue;
+        }
+        outageSince = undefined;
+        // Back after a drop: resubscribe, so that events flow again instead of polls.
+        stream ??= await this.#backend.tryOpenEvents({ task_id: this.id });
         const pct = last.progress?.pct;
         if (last.state !== lastState || (last.state === 'running' && pct !== undefined && pct !== lastPct)) {
           lastState = last.state;
@@ -181,6 +198,13 @@ export function eventFromView(view: TaskView): TaskEvent {
     state: view.state,
     payload,
   };
+}
+
+function isTransient(error: unknown): boolean {
+  return (
+    error instanceof FlockError &&
+    (error.code === 'UNREACHABLE' || error.code === 'TIMEOUT' || error.status >= 500)
+  );
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -40,7 +40,7 @@ function envelopeJson(taskId: string, op: string, base64 = 'AQID') {
   return JSON.stringify({
     task_id: taskId,
     op,
-    module: { kind: 'wasm', uri: `flock:sha256:${'0'.repeat(64)}`, hash: `sha256:${'0'.repeat(64)}` },
+    module: env.module,
     requirements: { min: { wasm: true } },
     inputs: [{ name: 'input', content_type: 'application/octet-stream', inline_bytes: base64 }],
   });

@@ -1,6 +1,10 @@
 // The SDK against a real coordinator (in-process, SQLite, real HTTP and WebSockets) and a
 // simulated volunteer speaking the real worker protocol.
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCoordinator } from '@flock/coordinator';
 import { EVENTS } from '@flock/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -33,11 +37,7 @@ function envelope(taskId: string, op: string, bytes: number[] = [1, 2, 3]) {
   return {
     task_id: taskId,
     op,
-    module: {
-      kind: 'wasm' as const,
-      uri: `flock:sha256:${'0'.repeat(64)}`,
-      hash: `sha256:${'0'.repeat(64)}`,
-    },
+    module: env.module,
     requirements: { min: { wasm: true } },
     inputs: [
       { name: 'input', content_type: 'application/octet-stream', inline_bytes: new Uint8Array(bytes) },
@@ -202,6 +202,46 @@ describe('errors', () => {
     // The stream's safety-net poll is 5 s: the abort, not the poll, ended the wait.
     expect(Date.now() - started).toBeLessThan(2500);
     expect((await task.cancel()).state).toBe('cancelled');
+  });
+
+  it('keeps watching a task through a coordinator restart', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'flock-client-outage-'));
+    const apiKeys = new Map([[KEY, 'acme']]);
+    let coordinator = await startCoordinator({ port: 0, dataDir, apiKeys, logLevel: 'silent' });
+    const port = coordinator.port;
+    let reads = 0;
+    let failedReads = 0;
+    const local = new FlockClient({
+      url: coordinator.url,
+      apiKey: KEY,
+      WebSocket,
+      fetch: async (input, init) => {
+        if (new URL(input).pathname === '/v1/tasks/sdk-outage-1') reads += 1;
+        return fetch(input, init).catch((error: unknown) => {
+          failedReads += 1;
+          throw error;
+        });
+      },
+    });
+    try {
+      // No volunteer can take it: it waits in the queue while the coordinator goes away.
+      const task = await local.submit({
+        task_id: 'sdk-outage-1',
+        op: 'reduce_sum',
+        module: { kind: 'builtin' },
+        requirements: { min: { cpu_cores: 4096 } },
+      });
+      const waited = task.wait({ pollMs: 100 });
+      await expect.poll(() => reads).toBeGreaterThan(0);
+      await coordinator.close();
+      await expect.poll(() => failedReads).toBeGreaterThan(1);
+      coordinator = await startCoordinator({ port, dataDir, apiKeys, logLevel: 'silent' });
+      expect((await local.cancelTask('sdk-outage-1')).state).toBe('cancelled');
+      expect((await waited).state).toBe('cancelled');
+    } finally {
+      await coordinator.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('cancels a running task on its worker; a second cancel is ALREADY_FINISHED', async () => {

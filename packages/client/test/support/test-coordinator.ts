@@ -13,11 +13,15 @@ import { echoRunner, type SimRunner, SimulatedVolunteer, sumRunner } from '@floc
 
 export const KEY = 'key-acme';
 export const OTHER_KEY = 'key-other';
+/** The smallest valid WASM module (magic and version); the simulated volunteer never runs it. */
+export const WASM_HEADER = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
 export interface TestCoordinator {
   url: string;
   coordinator: RunningCoordinator;
   volunteer: SimulatedVolunteer;
+  /** WASM_HEADER, uploaded for `KEY`'s tenant: envelopes point their module at it. */
+  module: { kind: 'wasm'; uri: string; hash: string };
   /** Lets a `gated` task go on. */
   release(taskId: string): void;
   /** Task ids of jobs the volunteer is running right now, and the most it ever ran at once. */
@@ -79,8 +83,15 @@ export async function startTestCoordinator(): Promise<TestCoordinator> {
     run: runner,
     capability: { cpu_slots: 4 },
   });
+  const uploaded = await fetch(`${coordinator.url}/v1/modules`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/wasm' },
+    body: WASM_HEADER,
+  });
+  const ref = (await uploaded.json()) as { uri: string; hash: string };
   return {
     url: coordinator.url,
+    module: { kind: 'wasm', uri: ref.uri, hash: ref.hash },
     coordinator,
     volunteer,
     running,

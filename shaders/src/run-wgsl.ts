@@ -9,6 +9,9 @@ import { ShaderError } from './shader-error.ts';
 
 const layouts = new Map<BuiltinOp, ParamsLayout>();
 const pipelines = new WeakMap<GPUDevice, Map<BuiltinOp, GPUComputePipeline>>();
+// The tail of each device's chain of calls: error scopes are a per-device stack, so calls that
+// overlapped would pop each other's scopes.
+const tails = new WeakMap<GPUDevice, Promise<unknown>>();
 
 /** The uniform layout of an op, parsed once from its WGSL `struct Params`. */
 export function paramsLayoutOf(def: OpDefinition): ParamsLayout {
@@ -59,12 +62,19 @@ export async function runWgsl(
   return runPreparedWgsl(device, def, def.prepare(inputs, params));
 }
 
-/** Runs an already prepared op call on `device` (see runWgsl). */
-export async function runPreparedWgsl(
+/** Runs an already prepared op call on `device` (see runWgsl); calls on one device run in turn. */
+export function runPreparedWgsl(
   device: GPUDevice,
   def: OpDefinition,
   prepared: PreparedOp,
 ): Promise<Tensors> {
+  const previous = tails.get(device) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(() => runAlone(device, def, prepared));
+  tails.set(device, run);
+  return run;
+}
+
+async function runAlone(device: GPUDevice, def: OpDefinition, prepared: PreparedOp): Promise<Tensors> {
   const plan = prepared.gpuPlan(device.limits.maxComputeWorkgroupsPerDimension);
   const shortfalls = limitShortfalls(requiredLimits(def, plan), device.limits);
   if (shortfalls.length > 0) {

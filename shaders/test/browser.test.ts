@@ -194,6 +194,10 @@ describe('runBuiltin picks the executor', () => {
     });
   });
 
+  it("overlapping calls on one device: a failing call's GPU error stays with it", async () => {
+    expect(await call(page, (h) => h.overlappingWithError())).toEqual({ bad: 'GPU_ERROR', goodOk: true });
+  });
+
   it('a lost device gives GPU_ERROR', async () => {
     expect(await call(page, (h) => h.onDestroyedDevice())).toBe('GPU_ERROR');
   });

@@ -39,6 +39,22 @@ const LIMIT_NAMES = [
   'maxBufferSize',
 ] as const;
 
+/** A view of `gpu` whose `limits` report `overrides` (the real device does the work). */
+function withLimits(
+  gpu: GPUDevice,
+  overrides: Partial<Record<(typeof LIMIT_NAMES)[number], number>>,
+): GPUDevice {
+  const limits: Record<string, number> = {};
+  for (const name of LIMIT_NAMES) limits[name] = overrides[name] ?? gpu.limits[name];
+  return new Proxy(gpu, {
+    get(target, prop) {
+      if (prop === 'limits') return limits;
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 let devicePromise: Promise<GPUDevice | null> | undefined;
 
 async function device(): Promise<GPUDevice | null> {
@@ -160,16 +176,7 @@ const harness = {
   async wrappedGrids(): Promise<{ label: string; grid: readonly number[]; value: number; bound: number }[]> {
     const gpu = await device();
     if (gpu === null) throw new Error('no WebGPU device');
-    const limits: Record<string, number> = {};
-    for (const name of LIMIT_NAMES) limits[name] = gpu.limits[name];
-    limits['maxComputeWorkgroupsPerDimension'] = 32;
-    const narrow = new Proxy(gpu, {
-      get(target, prop) {
-        if (prop === 'limits') return limits;
-        const value = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    const narrow = withLimits(gpu, { maxComputeWorkgroupsPerDimension: 32 });
     const wanted = ['saxpy n=10000', 'reduce_sum n=262145', 'prefix_sum n=100000', 'fft n=65536 batch=1'];
     const cases = allCases().filter((c) => wanted.includes(`${c.op} ${c.label}`));
     cases.push({ op: 'sha256_batch', label: 'count=2100', inputs: messages(2100, 5, 40), params: {} });
@@ -225,6 +232,36 @@ const harness = {
       }
     }
     return out;
+  },
+
+  /**
+   * Two overlapping calls on one device, both pipelines already built: a correct call, then one
+   * that fails device validation (a view of the device claims 2^20 workgroups per dimension and
+   * the call dispatches 65536). Returns the failing call's error code and whether the correct
+   * call's output is within bound.
+   */
+  async overlappingWithError(): Promise<{ bad: string; goodOk: boolean }> {
+    const gpu = await device();
+    if (gpu === null) throw new Error('no WebGPU device');
+    const lying = withLimits(gpu, { maxComputeWorkgroupsPerDimension: 1 << 20 });
+    const count = 65_536 * 64;
+    const bad: Tensors = { data: new Uint8Array(4), offsets: new Uint8Array((count + 1) * 4) };
+    const good = allCases().find((c) => c.op === 'saxpy' && c.label === 'n=10000')!;
+    const runGood = () => runWgsl(lying, good.op, good.inputs, good.params);
+    const runBad = () => runWgsl(lying, 'sha256_batch', bad, {});
+    await runGood();
+    await runBad().catch(() => undefined);
+    const [goodResult, badResult] = await Promise.allSettled([runGood(), runBad()]);
+    const reference = await getOp(good.op).prepare(good.inputs, good.params).reference();
+    return {
+      bad:
+        badResult.status === 'rejected' && badResult.reason instanceof ShaderError
+          ? badResult.reason.code
+          : 'no error',
+      goodOk:
+        goodResult.status === 'fulfilled' &&
+        measureError(good.op, good.inputs, goodResult.value, reference).ok,
+    };
   },
 
   /** One small call on WGSL; outputs decoded by dtype. */

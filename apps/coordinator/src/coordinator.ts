@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  type Cancel,
   type Capability,
   type ComputeAssignment,
   type ComputeEnvelope,
@@ -49,6 +50,8 @@ export interface StoredStream {
 export interface WorkerState extends SchedWorker {
   sessionHash: string;
   link: WorkerLink | undefined;
+  /** Welcome sent: assignments may flow (none may overtake the welcome). */
+  ready: boolean;
   client: string;
   connectedAtMs: number;
   lastSeenMs: number;
@@ -360,8 +363,14 @@ export class Coordinator {
 
   connectedWorkers(): WorkerState[] {
     const out: WorkerState[] = [];
-    for (const w of this.workers.values()) if (w.link) out.push(w);
+    for (const w of this.workers.values()) if (w.link && w.ready) out.push(w);
     return out;
+  }
+
+  /** The hub has sent the welcome (and the acks and cancels): the worker may get work now. */
+  ready(worker: WorkerState): void {
+    worker.ready = true;
+    this.scheduleDispatch();
   }
 
   queueDepth(): number {
@@ -392,7 +401,7 @@ export class Coordinator {
   async hello(
     link: WorkerLink,
     hello: Hello,
-  ): Promise<{ worker: WorkerState; welcome: Welcome; acks: ResultAck[] }> {
+  ): Promise<{ worker: WorkerState; welcome: Welcome; acks: ResultAck[]; cancels: Cancel[] }> {
     const now = Date.now();
     let workerId: string | undefined;
     let sessionToken = hello.session_token ?? '';
@@ -431,6 +440,7 @@ export class Coordinator {
       maxSlots: this.config.maxSlotsPerWorker,
       reliability: 0.5,
       blocked: false,
+      ready: false,
       client: hello.client ?? '',
       connectedAtMs: now,
       lastSeenMs: now,
@@ -446,12 +456,16 @@ export class Coordinator {
     for (const result of hello.undelivered ?? []) acks.push(await this.handleResult(worker, result));
 
     const inFlight = new Set(hello.in_flight ?? []);
+    const cancels: Cancel[] = [];
     for (const lease of this.leases.forWorker(workerId)) {
       if (lease.cancelling) {
-        // Cancelled while the tab was away: tell it now; the slot frees on cancel_ack.
-        this.countLease(worker, lease, 1);
+        // Cancelled while the tab was away: tell it now (the slot frees on cancel_ack), or
+        // forget the lease if the tab no longer runs it.
         if (inFlight.has(lease.leaseId)) {
-          link.send({ cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason: 'CANCELLED' } });
+          this.countLease(worker, lease, 1);
+          cancels.push({ task_id: lease.taskId, lease_id: lease.leaseId, reason: 'CANCELLED' });
+        } else {
+          this.endLease(lease, worker);
         }
         continue;
       }
@@ -467,7 +481,7 @@ export class Coordinator {
     for (const leaseId of inFlight) {
       const lease = this.leases.get(leaseId);
       if ((!lease || lease.workerId !== workerId) && !delivered.has(leaseId)) {
-        link.send({ cancel: { lease_id: leaseId, reason: 'LEASE_EXPIRED' } });
+        cancels.push({ lease_id: leaseId, reason: 'LEASE_EXPIRED' });
       }
     }
     this.scheduleDispatch();
@@ -484,7 +498,7 @@ export class Coordinator {
       worker_id: workerId,
       capability: toJson('Capability', worker.capability),
     }));
-    return { worker, welcome, acks };
+    return { worker, welcome, acks, cancels };
   }
 
   private countLease(worker: WorkerState, lease: Lease, delta: number): void {

@@ -158,6 +158,8 @@ export class WorkerHub {
         }
         send({ welcome: out.welcome });
         for (const ack of out.acks) send({ result_ack: ack });
+        for (const cancel of out.cancels) send({ cancel });
+        this.coordinator.ready(worker);
         return;
       }
       const w = worker;

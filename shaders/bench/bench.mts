@@ -1,5 +1,6 @@
 // `npm run bench -w @flock/shaders`: one headless Chromium run (SwiftShader WebGPU) timing
-// matmul at 256/512/1024, fft and sha256_batch on WGSL, WASM SIMD, WASM scalar and plain JS,
+// matmul at 256/512/1024, fft, sha256_batch, conv2d, nbody_step and mandelbrot on WGSL, WASM
+// SIMD, WASM scalar and plain JS,
 // then printing throughputs and ratios against the baseline measured in the same run (plain JS;
 // hash-wasm for sha256, which is also the op's CPU reference).
 import os from 'node:os';

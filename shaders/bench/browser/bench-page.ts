@@ -12,10 +12,10 @@ export interface Timing {
 
 /** One benchmark row: an op at a size, its work per call (flop or bytes); the last timing is the baseline. */
 export interface BenchRow {
-  readonly op: 'matmul' | 'fft' | 'sha256_batch';
+  readonly op: 'matmul' | 'fft' | 'sha256_batch' | 'conv2d' | 'nbody_step' | 'mandelbrot';
   readonly size: string;
   readonly work: number;
-  readonly unit: 'GFLOP/s' | 'MB/s';
+  readonly unit: 'GFLOP/s' | 'MB/s' | 'Mpixel/s';
   readonly timings: Timing[];
 }
 
@@ -27,7 +27,7 @@ function floats(n: number, seed: number): Uint8Array {
 }
 
 // Best of up to `maxReps` runs after one warm-up, stopping once `budget` seconds are spent.
-async function time(impl: Timing['impl'], fn: () => unknown, budget = 1.5, maxReps = 5): Promise<Timing> {
+async function time(impl: Timing['impl'], fn: () => unknown, budget = 1.5, maxReps = 10): Promise<Timing> {
   await fn();
   let best = Number.POSITIVE_INFINITY;
   let reps = 0;
@@ -121,6 +121,55 @@ const bench = {
           await time('wasm-simd', () => runWasm('sha256_batch', inputs, {}, 'simd')),
           await time('wasm-scalar', () => runWasm('sha256_batch', inputs, {}, 'scalar')),
           await time('hash-wasm', () => reference.reference()),
+        ],
+      });
+    }
+    // The other ops with WASM kernels; the baseline is each op's JS reference.
+    const others: {
+      op: BenchRow['op'];
+      size: string;
+      work: number;
+      unit: BenchRow['unit'];
+      inputs: Tensors;
+      params: Record<string, number>;
+    }[] = [
+      {
+        op: 'conv2d',
+        size: '1024x1024, 5x5',
+        work: 2 * 25 * 1024 * 1024,
+        unit: 'GFLOP/s',
+        inputs: { image: floats(1024 * 1024, 21), kernel: floats(25, 22) },
+        params: { width: 1024, height: 1024, kw: 5, kh: 5 },
+      },
+      {
+        op: 'nbody_step',
+        size: '4096 bodies',
+        work: 20 * 4096 * 4096,
+        unit: 'GFLOP/s',
+        inputs: { bodies: floats(4096 * 8, 23) },
+        params: {},
+      },
+      {
+        op: 'mandelbrot',
+        size: '1024x768, 256 iter',
+        work: 1024 * 768,
+        unit: 'Mpixel/s',
+        inputs: {},
+        params: { width: 1024, height: 768, max_iter: 256 },
+      },
+    ];
+    for (const o of others) {
+      const prepared = getOp(o.op).prepare(o.inputs, o.params);
+      rows.push({
+        op: o.op,
+        size: o.size,
+        work: o.work,
+        unit: o.unit,
+        timings: [
+          await time('wgsl', () => runWgsl(device, o.op, o.inputs, o.params)),
+          await time('wasm-simd', () => runWasm(o.op, o.inputs, o.params, 'simd')),
+          await time('wasm-scalar', () => runWasm(o.op, o.inputs, o.params, 'scalar')),
+          await time('js', () => prepared.reference(), 1.5, 3),
         ],
       });
     }

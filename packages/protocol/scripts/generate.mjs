@@ -72,20 +72,25 @@ function buildModel(buf) {
       case Type_Which.BOOL:
         return { k: 'bool' };
       case Type_Which.INT8:
+        return { k: 'int', bits: 8 };
       case Type_Which.INT16:
+        return { k: 'int', bits: 16 };
       case Type_Which.INT32:
-        return { k: 'int' };
+        return { k: 'int', bits: 32 };
       case Type_Which.UINT8:
+        return { k: 'uint', bits: 8 };
       case Type_Which.UINT16:
+        return { k: 'uint', bits: 16 };
       case Type_Which.UINT32:
-        return { k: 'uint' };
+        return { k: 'uint', bits: 32 };
       case Type_Which.INT64:
         return { k: 'i64' };
       case Type_Which.UINT64:
         return { k: 'u64' };
       case Type_Which.FLOAT32:
+        return { k: 'float', bits: 32 };
       case Type_Which.FLOAT64:
-        return { k: 'float' };
+        return { k: 'float', bits: 64 };
       case Type_Which.TEXT:
         return JSON_TEXT_FIELDS.has(qualified) ? { k: 'json' } : { k: 'text' };
       case Type_Which.DATA:
@@ -120,11 +125,22 @@ function buildModel(buf) {
         if (f.which() === Field_Which.GROUP) {
           field.type = { k: 'group', s: nameOf(f.group.typeId), flatten: FLATTENED_GROUPS.has(qualified) };
         } else {
+          // The wire codec writes zeros as defaults; an explicit default would need XOR handling.
+          if (f.slot.hadExplicitDefault) throw new Error(`generate: ${qualified} has an explicit default`);
           field.type = typeOf(f.slot.type, qualified);
+          // Offset in units of the field's own size (bits for Bool), or the pointer index.
+          field.offset = f.slot.offset;
         }
         fields.push(field);
       }
-      structs[name] = { union: node.struct.discriminantCount > 0, fields };
+      structs[name] = {
+        union: node.struct.discriminantCount > 0,
+        dataWords: node.struct.dataWordCount,
+        pointers: node.struct.pointerCount,
+        // Byte offset of the union's UInt16 discriminant in the data section.
+        discriminant: node.struct.discriminantCount > 0 ? node.struct.discriminantOffset * 2 : -1,
+        fields,
+      };
     }
   }
   return { structs, enums };

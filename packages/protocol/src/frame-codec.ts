@@ -5,7 +5,7 @@ import { type DecodeLimits, resolveLimits } from './limits.ts';
 import {
   asProtocolError,
   checkFraming,
-  decodeRoot,
+  decodeChecked,
   encodeMessage,
   openMessage,
   visibleFields,
@@ -34,7 +34,7 @@ export function decodeFrame(bytes: Uint8Array, limits?: Partial<DecodeLimits>): 
   const resolved = resolveLimits(limits);
   let frame: Frame;
   try {
-    frame = decodeRoot(openMessage(bytes, resolved), 'Frame', bytes.length, resolved) as Frame;
+    frame = decodeChecked('Frame', bytes, resolved) as Frame;
   } catch (error) {
     throw asProtocolError(error);
   }

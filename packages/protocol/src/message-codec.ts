@@ -11,6 +11,7 @@ import { ENUMS, type JsonObject, STRUCTS, type StructTypes } from './generated/m
 import { type DecodeLimits, resolveLimits } from './limits.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { parseJsonObject, stringifyJsonObject } from './safe-json.ts';
+import { readMessage, Unsupported, writeMessage } from './wire-codec.ts';
 
 export type StructName = keyof typeof STRUCTS;
 type EnumName = keyof typeof ENUMS;
@@ -249,6 +250,15 @@ function encodeStruct(ctx: EncodeContext, target: Accessors, name: StructName, o
 
 /** Encodes a struct as a framed, single-segment Cap'n Proto message. */
 export function encodeMessage<N extends StructName>(
+  name: N,
+  obj: StructTypes[N],
+  limits?: Partial<DecodeLimits>,
+): Uint8Array {
+  return writeMessage(name, obj, resolveLimits(limits));
+}
+
+/** The same through capnp-es: the reference the direct codec is tested against. */
+export function referenceEncode<N extends StructName>(
   name: N,
   obj: StructTypes[N],
   limits?: Partial<DecodeLimits>,
@@ -494,8 +504,36 @@ export function decodeRoot(message: Message, name: StructName, bytes: number, li
   return decodeStruct({ limits, budget: 64 + limits.traversalPerByte * bytes }, root, name, 0, '');
 }
 
+/**
+ * Decodes a framed message after checking its segment table: directly for single-segment
+ * messages, through capnp-es for encodings the direct reader leaves to it (several segments, far
+ * pointers). Throws only ProtocolError.
+ */
+export function decodeChecked(name: StructName, bytes: Uint8Array, limits: DecodeLimits): Obj {
+  try {
+    checkFraming(bytes, limits);
+    try {
+      return readMessage(name, bytes, limits);
+    } catch (error) {
+      if (!(error instanceof Unsupported)) throw error;
+    }
+    return decodeRoot(openMessage(bytes, limits), name, bytes.length, limits);
+  } catch (error) {
+    throw asProtocolError(error);
+  }
+}
+
 /** Decodes a framed Cap'n Proto message of the named struct. Throws only ProtocolError. */
 export function decodeMessage<N extends StructName>(
+  name: N,
+  bytes: Uint8Array,
+  limits?: Partial<DecodeLimits>,
+): StructTypes[N] {
+  return decodeChecked(name, bytes, resolveLimits(limits)) as StructTypes[N];
+}
+
+/** The same through capnp-es only: the reference the direct codec is tested against. */
+export function referenceDecode<N extends StructName>(
   name: N,
   bytes: Uint8Array,
   limits?: Partial<DecodeLimits>,

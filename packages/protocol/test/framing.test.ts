@@ -140,14 +140,28 @@ describe('decode limits, each with its code', () => {
     expect(codeOf(() => decodeFrame(bytes, { maxDepth: 5 }))).toBe('no error');
   });
 
-  test('a list longer than the element budget → LIST_TOO_LONG', () => {
-    // A pointer-free list (UInt32s) costs capnp-es no traversal, so only Flock's budget stops it.
-    const workgroups = Array.from({ length: 500 }, (_, i) => i);
+  test('a list claiming more elements than the budget → LIST_TOO_LONG', () => {
     const bytes = encodeFrame(
-      makeFrame({ envelope: { task_id: 't', module: { kind: 'wgsl', workgroups } } }),
+      makeFrame({ envelope: { task_id: 't', module: { kind: 'wgsl', workgroups: [7] } } }),
     );
-    expect(codeOf(() => decodeFrame(bytes, { traversalPerByte: 0.05 }))).toBe('LIST_TOO_LONG');
-    expect(codeOf(() => decodeFrame(bytes))).toBe('no error');
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    // The workgroups pointer: a list (tag 1) of one four-byte element (size code 4, count 1).
+    let at = -1;
+    for (let i = 8; i < bytes.length; i += 8) {
+      if ((view.getUint32(i, true) & 3) === 1 && view.getUint32(i + 4, true) === ((1 << 3) | 4)) at = i;
+    }
+    expect(at).toBeGreaterThan(0);
+    const budget = 64 + DEFAULT_LIMITS.traversalPerByte * bytes.length;
+    const claim = (count: number, size: number): Uint8Array => {
+      const copy = bytes.slice();
+      new DataView(copy.buffer).setUint32(at + 4, ((count << 3) | size) >>> 0, true);
+      return copy;
+    };
+    // Zero-width (VOID) elements cost no bytes to claim; only the element budget stops them.
+    expect(codeOf(() => decodeFrame(claim(budget + 1, 0)))).toBe('LIST_TOO_LONG');
+    expect(codeOf(() => decodeFrame(claim(2 ** 29 - 1, 0)))).toBe('LIST_TOO_LONG');
+    // Within the budget the wrong element size is what is refused.
+    expect(codeOf(() => decodeFrame(claim(3, 0)))).toBe('MALFORMED_FRAME');
   });
 
   test('a UInt64 above 2^53 → VALUE_OUT_OF_RANGE', () => {

@@ -390,32 +390,41 @@ export interface StructTypes {
 export const STRUCTS = {
   "KeyValue": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 2,
+    "discriminant": -1,
     "fields": [
       {
         "name": "key",
         "json": "key",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "value",
         "json": "value",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       }
     ]
   },
   "TensorSpec": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 3,
+    "discriminant": -1,
     "fields": [
       {
         "name": "dtype",
         "json": "dtype",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "shape",
@@ -425,33 +434,40 @@ export const STRUCTS = {
           "of": {
             "k": "u64"
           }
-        }
+        },
+        "offset": 1
       },
       {
         "name": "layout",
         "json": "layout",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       }
     ]
   },
   "DataRef": {
     "union": false,
+    "dataWords": 2,
+    "pointers": 5,
+    "discriminant": -1,
     "fields": [
       {
         "name": "name",
         "json": "name",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "contentType",
         "json": "content_type",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "body",
@@ -467,14 +483,16 @@ export const STRUCTS = {
         "json": "hash",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "size",
         "json": "size",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "tensor",
@@ -482,12 +500,16 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "TensorSpec"
-        }
+        },
+        "offset": 4
       }
     ]
   },
   "DataRef_Body": {
     "union": true,
+    "dataWords": 2,
+    "pointers": 5,
+    "discriminant": 0,
     "fields": [
       {
         "name": "none",
@@ -495,7 +517,8 @@ export const STRUCTS = {
         "union": 0,
         "type": {
           "k": "void"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "inlineJson",
@@ -503,7 +526,8 @@ export const STRUCTS = {
         "union": 1,
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "inlineBytes",
@@ -511,7 +535,8 @@ export const STRUCTS = {
         "union": 2,
         "type": {
           "k": "data"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "uri",
@@ -519,33 +544,42 @@ export const STRUCTS = {
         "union": 3,
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       }
     ]
   },
   "BufferSpec": {
     "union": false,
+    "dataWords": 3,
+    "pointers": 2,
+    "discriminant": -1,
     "fields": [
       {
         "name": "name",
         "json": "name",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "group",
         "json": "group",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 0
       },
       {
         "name": "binding",
         "json": "binding",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       },
       {
         "name": "access",
@@ -553,14 +587,16 @@ export const STRUCTS = {
         "type": {
           "k": "enum",
           "e": "BufferAccess"
-        }
+        },
+        "offset": 4
       },
       {
         "name": "size",
         "json": "size",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "tensor",
@@ -568,66 +604,80 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "TensorSpec"
-        }
+        },
+        "offset": 1
       }
     ]
   },
   "GpuLimit": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 1,
+    "discriminant": -1,
     "fields": [
       {
         "name": "name",
         "json": "name",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "value",
         "json": "value",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 0
       }
     ]
   },
   "GPUDescriptor": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 7,
+    "discriminant": -1,
     "fields": [
       {
         "name": "backend",
         "json": "backend",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "vendor",
         "json": "vendor",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "architecture",
         "json": "architecture",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "device",
         "json": "device",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "description",
         "json": "description",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 4
       },
       {
         "name": "features",
@@ -637,7 +687,8 @@ export const STRUCTS = {
           "of": {
             "k": "text"
           }
-        }
+        },
+        "offset": 5
       },
       {
         "name": "limits",
@@ -648,80 +699,97 @@ export const STRUCTS = {
             "k": "struct",
             "s": "GpuLimit"
           }
-        }
+        },
+        "offset": 6
       },
       {
         "name": "isFallbackAdapter",
         "json": "is_fallback_adapter",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 0
       }
     ]
   },
   "Battery": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 0,
+    "discriminant": -1,
     "fields": [
       {
         "name": "charging",
         "json": "charging",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "level",
         "json": "level",
         "type": {
-          "k": "float"
-        }
+          "k": "float",
+          "bits": 32
+        },
+        "offset": 1
       }
     ]
   },
   "Capability": {
     "union": false,
+    "dataWords": 3,
+    "pointers": 4,
+    "discriminant": -1,
     "fields": [
       {
         "name": "wasm",
         "json": "wasm",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "wasmSimd",
         "json": "wasm_simd",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "wasmThreads",
         "json": "wasm_threads",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "wasmRelaxedSimd",
         "json": "wasm_relaxed_simd",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "wasmBulkMemory",
         "json": "wasm_bulk_memory",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 4
       },
       {
         "name": "webgpu",
         "json": "webgpu",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 5
       },
       {
         "name": "gpu",
@@ -729,49 +797,60 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "GPUDescriptor"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "cpuCores",
         "json": "cpu_cores",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       },
       {
         "name": "memoryMb",
         "json": "memory_mb",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 2
       },
       {
         "name": "crossOriginIsolated",
         "json": "cross_origin_isolated",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "sharedArrayBuffer",
         "json": "shared_array_buffer",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 7
       },
       {
         "name": "cpuSlots",
         "json": "cpu_slots",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 3
       },
       {
         "name": "gpuSlots",
         "json": "gpu_slots",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 4
       },
       {
         "name": "battery",
@@ -779,14 +858,16 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Battery"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "visible",
         "json": "visible",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 8
       },
       {
         "name": "cachedModules",
@@ -796,33 +877,40 @@ export const STRUCTS = {
           "of": {
             "k": "text"
           }
-        }
+        },
+        "offset": 2
       },
       {
         "name": "labels",
         "json": "labels",
         "type": {
           "k": "map"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "paused",
         "json": "paused",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 9
       }
     ]
   },
   "Constraint": {
     "union": false,
+    "dataWords": 2,
+    "pointers": 1,
+    "discriminant": -1,
     "fields": [
       {
         "name": "webgpu",
         "json": "webgpu",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "gpu",
@@ -830,80 +918,100 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "GPUDescriptor"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "wasm",
         "json": "wasm",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "wasmSimd",
         "json": "wasm_simd",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "wasmThreads",
         "json": "wasm_threads",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "cpuCores",
         "json": "cpu_cores",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       },
       {
         "name": "memoryMb",
         "json": "memory_mb",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 2
       },
       {
         "name": "crossOriginIsolated",
         "json": "cross_origin_isolated",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 4
       }
     ]
   },
   "Qos": {
     "union": false,
+    "dataWords": 2,
+    "pointers": 0,
+    "discriminant": -1,
     "fields": [
       {
         "name": "priority",
         "json": "priority",
         "type": {
-          "k": "int"
-        }
+          "k": "int",
+          "bits": 32
+        },
+        "offset": 0
       },
       {
         "name": "deadlineMs",
         "json": "deadline_ms",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "retries",
         "json": "retries",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       }
     ]
   },
   "Requirements": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 3,
+    "discriminant": -1,
     "fields": [
       {
         "name": "min",
@@ -911,7 +1019,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Constraint"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "preferred",
@@ -919,7 +1028,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Constraint"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "qos",
@@ -927,73 +1037,90 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Qos"
-        }
+        },
+        "offset": 2
       }
     ]
   },
   "Permissions": {
     "union": false,
+    "dataWords": 5,
+    "pointers": 0,
+    "discriminant": -1,
     "fields": [
       {
         "name": "memoryPages",
         "json": "memory_pages",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 0
       },
       {
         "name": "timeoutMs",
         "json": "timeout_ms",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       },
       {
         "name": "maxInputBytes",
         "json": "max_input_bytes",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "maxOutputBytes",
         "json": "max_output_bytes",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "fuel",
         "json": "fuel",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "wasiFs",
         "json": "wasi_fs",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 256
       },
       {
         "name": "wasiNet",
         "json": "wasi_net",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 257
       },
       {
         "name": "gpuAccess",
         "json": "gpu_access",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 258
       }
     ]
   },
   "ModuleSpec": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 7,
+    "discriminant": -1,
     "fields": [
       {
         "name": "kind",
@@ -1001,42 +1128,48 @@ export const STRUCTS = {
         "type": {
           "k": "enum",
           "e": "ModuleKind"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "uri",
         "json": "uri",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "hash",
         "json": "hash",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "entry",
         "json": "entry",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "inline",
         "json": "inline",
         "type": {
           "k": "data"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "abi",
         "json": "abi",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 4
       },
       {
         "name": "permissions",
@@ -1044,7 +1177,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Permissions"
-        }
+        },
+        "offset": 5
       },
       {
         "name": "workgroups",
@@ -1052,28 +1186,37 @@ export const STRUCTS = {
         "type": {
           "k": "list",
           "of": {
-            "k": "uint"
+            "k": "uint",
+            "bits": 32
           }
-        }
+        },
+        "offset": 6
       }
     ]
   },
   "VerificationPolicy": {
     "union": false,
+    "dataWords": 4,
+    "pointers": 0,
+    "discriminant": -1,
     "fields": [
       {
         "name": "replicas",
         "json": "replicas",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 0
       },
       {
         "name": "quorum",
         "json": "quorum",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       },
       {
         "name": "comparator",
@@ -1081,73 +1224,91 @@ export const STRUCTS = {
         "type": {
           "k": "enum",
           "e": "Comparator"
-        }
+        },
+        "offset": 4
       },
       {
         "name": "absTolerance",
         "json": "abs_tolerance",
         "type": {
-          "k": "float"
-        }
+          "k": "float",
+          "bits": 64
+        },
+        "offset": 2
       },
       {
         "name": "relTolerance",
         "json": "rel_tolerance",
         "type": {
-          "k": "float"
-        }
+          "k": "float",
+          "bits": 64
+        },
+        "offset": 3
       },
       {
         "name": "homogeneous",
         "json": "homogeneous",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 80
       },
       {
         "name": "maxReplicas",
         "json": "max_replicas",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 3
       }
     ]
   },
   "Security": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 1,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskToken",
         "json": "task_token",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       }
     ]
   },
   "ComputeEnvelope": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 13,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "op",
         "json": "op",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "version",
         "json": "version",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "module",
@@ -1155,7 +1316,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ModuleSpec"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "requirements",
@@ -1163,7 +1325,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Requirements"
-        }
+        },
+        "offset": 4
       },
       {
         "name": "inputs",
@@ -1174,21 +1337,24 @@ export const STRUCTS = {
             "k": "struct",
             "s": "DataRef"
           }
-        }
+        },
+        "offset": 5
       },
       {
         "name": "params",
         "json": "params",
         "type": {
           "k": "json"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "returnChannel",
         "json": "return_channel",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 7
       },
       {
         "name": "security",
@@ -1196,7 +1362,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Security"
-        }
+        },
+        "offset": 8
       },
       {
         "name": "buffers",
@@ -1207,7 +1374,8 @@ export const STRUCTS = {
             "k": "struct",
             "s": "BufferSpec"
           }
-        }
+        },
+        "offset": 9
       },
       {
         "name": "verification",
@@ -1215,94 +1383,114 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "VerificationPolicy"
-        }
+        },
+        "offset": 10
       },
       {
         "name": "campaignId",
         "json": "campaign_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 11
       },
       {
         "name": "correlationId",
         "json": "correlation_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 12
       }
     ]
   },
   "ComputeClaim": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 2,
+    "discriminant": -1,
     "fields": [
       {
         "name": "workerId",
         "json": "worker_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "slots",
         "json": "slots",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 0
       }
     ]
   },
   "ComputeAssignment": {
     "union": false,
+    "dataWords": 2,
+    "pointers": 5,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "workerId",
         "json": "worker_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "leaseId",
         "json": "lease_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "leaseExpiresAtMs",
         "json": "lease_expires_at_ms",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "attempt",
         "json": "attempt",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 2
       },
       {
         "name": "taskToken",
         "json": "task_token",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "envelope",
@@ -1310,80 +1498,97 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ComputeEnvelope"
-        }
+        },
+        "offset": 4
       }
     ]
   },
   "ComputeProgress": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 4,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "leaseId",
         "json": "lease_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "pct",
         "json": "pct",
         "type": {
-          "k": "float"
-        }
+          "k": "float",
+          "bits": 32
+        },
+        "offset": 0
       },
       {
         "name": "metrics",
         "json": "metrics",
         "type": {
           "k": "map"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "message",
         "json": "message",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 3
       }
     ]
   },
   "ComputeResult": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 8,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "leaseId",
         "json": "lease_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "taskToken",
         "json": "task_token",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "workerId",
         "json": "worker_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "outputs",
@@ -1394,179 +1599,217 @@ export const STRUCTS = {
             "k": "struct",
             "s": "DataRef"
           }
-        }
+        },
+        "offset": 4
       },
       {
         "name": "summary",
         "json": "summary",
         "type": {
           "k": "map"
-        }
+        },
+        "offset": 5
       },
       {
         "name": "metrics",
         "json": "metrics",
         "type": {
           "k": "map"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "executor",
         "json": "executor",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 7
       },
       {
         "name": "durationMs",
         "json": "duration_ms",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 0
       }
     ]
   },
   "ComputeFailure": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 7,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "leaseId",
         "json": "lease_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "taskToken",
         "json": "task_token",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "workerId",
         "json": "worker_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "code",
         "json": "code",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 4
       },
       {
         "name": "message",
         "json": "message",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 5
       },
       {
         "name": "retryable",
         "json": "retryable",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "field",
         "json": "field",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 6
       }
     ]
   },
   "ComputeCancelled": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 2,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "reason",
         "json": "reason",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       }
     ]
   },
   "Trace": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 3,
+    "discriminant": -1,
     "fields": [
       {
         "name": "correlationId",
         "json": "correlation_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "spanId",
         "json": "span_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "parentId",
         "json": "parent_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       }
     ]
   },
   "Metadata": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 3,
+    "discriminant": -1,
     "fields": [
       {
         "name": "campaignId",
         "json": "campaign_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "tenant",
         "json": "tenant",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "userId",
         "json": "user_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       }
     ]
   },
   "Hello": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 5,
+    "discriminant": -1,
     "fields": [
       {
         "name": "protocolVersion",
         "json": "protocol_version",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 0
       },
       {
         "name": "capability",
@@ -1574,14 +1817,16 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Capability"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "sessionToken",
         "json": "session_token",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "inFlight",
@@ -1591,7 +1836,8 @@ export const STRUCTS = {
           "of": {
             "k": "text"
           }
-        }
+        },
+        "offset": 2
       },
       {
         "name": "undelivered",
@@ -1602,80 +1848,99 @@ export const STRUCTS = {
             "k": "struct",
             "s": "ComputeResult"
           }
-        }
+        },
+        "offset": 3
       },
       {
         "name": "client",
         "json": "client",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 4
       }
     ]
   },
   "Welcome": {
     "union": false,
+    "dataWords": 3,
+    "pointers": 2,
+    "discriminant": -1,
     "fields": [
       {
         "name": "workerId",
         "json": "worker_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "sessionToken",
         "json": "session_token",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "heartbeatMs",
         "json": "heartbeat_ms",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 0
       },
       {
         "name": "leaseMs",
         "json": "lease_ms",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       },
       {
         "name": "maxFrameBytes",
         "json": "max_frame_bytes",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 2
       },
       {
         "name": "resumed",
         "json": "resumed",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 96
       },
       {
         "name": "serverTimeMs",
         "json": "server_time_ms",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 2
       }
     ]
   },
   "Heartbeat": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 1,
+    "discriminant": -1,
     "fields": [
       {
         "name": "seq",
         "json": "seq",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "leaseIds",
@@ -1685,45 +1950,56 @@ export const STRUCTS = {
           "of": {
             "k": "text"
           }
-        }
+        },
+        "offset": 0
       }
     ]
   },
   "LeaseRenewal": {
     "union": false,
+    "dataWords": 2,
+    "pointers": 1,
+    "discriminant": -1,
     "fields": [
       {
         "name": "leaseId",
         "json": "lease_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "expiresAtMs",
         "json": "expires_at_ms",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "valid",
         "json": "valid",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 64
       }
     ]
   },
   "HeartbeatAck": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 1,
+    "discriminant": -1,
     "fields": [
       {
         "name": "seq",
         "json": "seq",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "leases",
@@ -1734,203 +2010,249 @@ export const STRUCTS = {
             "k": "struct",
             "s": "LeaseRenewal"
           }
-        }
+        },
+        "offset": 0
       }
     ]
   },
   "Cancel": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 3,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "leaseId",
         "json": "lease_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "reason",
         "json": "reason",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       }
     ]
   },
   "CancelAck": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 2,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "leaseId",
         "json": "lease_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       }
     ]
   },
   "ResultAck": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 3,
+    "discriminant": -1,
     "fields": [
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "leaseId",
         "json": "lease_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "accepted",
         "json": "accepted",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "code",
         "json": "code",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       }
     ]
   },
   "ErrorMessage": {
     "union": false,
+    "dataWords": 0,
+    "pointers": 2,
+    "discriminant": -1,
     "fields": [
       {
         "name": "code",
         "json": "code",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "message",
         "json": "message",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       }
     ]
   },
   "StreamStart": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 7,
+    "discriminant": -1,
     "fields": [
       {
         "name": "streamId",
         "json": "stream_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "leaseId",
         "json": "lease_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "taskToken",
         "json": "task_token",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "name",
         "json": "name",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 4
       },
       {
         "name": "contentType",
         "json": "content_type",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 5
       },
       {
         "name": "totalBytes",
         "json": "total_bytes",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "hash",
         "json": "hash",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 6
       }
     ]
   },
   "StreamChunk": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 2,
+    "discriminant": -1,
     "fields": [
       {
         "name": "streamId",
         "json": "stream_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "seq",
         "json": "seq",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 0
       },
       {
         "name": "data",
         "json": "data",
         "type": {
           "k": "data"
-        }
+        },
+        "offset": 1
       }
     ]
   },
   "StreamEnd": {
     "union": false,
+    "dataWords": 2,
+    "pointers": 1,
+    "discriminant": -1,
     "fields": [
       {
         "name": "streamId",
         "json": "stream_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "status",
@@ -1938,33 +2260,41 @@ export const STRUCTS = {
         "type": {
           "k": "enum",
           "e": "StreamStatus"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "chunks",
         "json": "chunks",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       },
       {
         "name": "totalBytes",
         "json": "total_bytes",
         "type": {
           "k": "u64"
-        }
+        },
+        "offset": 1
       }
     ]
   },
   "Frame": {
     "union": false,
+    "dataWords": 1,
+    "pointers": 7,
+    "discriminant": -1,
     "fields": [
       {
         "name": "id",
         "json": "id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "type",
@@ -1972,28 +2302,32 @@ export const STRUCTS = {
         "type": {
           "k": "enum",
           "e": "FrameType"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "topic",
         "json": "topic",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 1
       },
       {
         "name": "ts",
         "json": "ts",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "schema",
         "json": "schema",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "trace",
@@ -2001,7 +2335,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Trace"
-        }
+        },
+        "offset": 4
       },
       {
         "name": "metadata",
@@ -2009,7 +2344,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Metadata"
-        }
+        },
+        "offset": 5
       },
       {
         "name": "payload",
@@ -2024,6 +2360,9 @@ export const STRUCTS = {
   },
   "Frame_Payload": {
     "union": true,
+    "dataWords": 1,
+    "pointers": 7,
+    "discriminant": 2,
     "fields": [
       {
         "name": "none",
@@ -2031,7 +2370,8 @@ export const STRUCTS = {
         "union": 0,
         "type": {
           "k": "void"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "envelope",
@@ -2040,7 +2380,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ComputeEnvelope"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "claim",
@@ -2049,7 +2390,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ComputeClaim"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "assignment",
@@ -2058,7 +2400,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ComputeAssignment"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "progress",
@@ -2067,7 +2410,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ComputeProgress"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "result",
@@ -2076,7 +2420,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ComputeResult"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "failure",
@@ -2085,7 +2430,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ComputeFailure"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "cancelled",
@@ -2094,7 +2440,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ComputeCancelled"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "capability",
@@ -2103,7 +2450,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Capability"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "hello",
@@ -2112,7 +2460,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Hello"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "welcome",
@@ -2121,7 +2470,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Welcome"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "heartbeat",
@@ -2130,7 +2480,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Heartbeat"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "heartbeatAck",
@@ -2139,7 +2490,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "HeartbeatAck"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "cancel",
@@ -2148,7 +2500,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "Cancel"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "cancelAck",
@@ -2157,7 +2510,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "CancelAck"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "error",
@@ -2166,7 +2520,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ErrorMessage"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "streamStart",
@@ -2175,7 +2530,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "StreamStart"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "streamChunk",
@@ -2184,7 +2540,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "StreamChunk"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "streamEnd",
@@ -2193,7 +2550,8 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "StreamEnd"
-        }
+        },
+        "offset": 6
       },
       {
         "name": "resultAck",
@@ -2202,45 +2560,59 @@ export const STRUCTS = {
         "type": {
           "k": "struct",
           "s": "ResultAck"
-        }
+        },
+        "offset": 6
       }
     ]
   },
   "ArenaSlice": {
     "union": false,
+    "dataWords": 2,
+    "pointers": 1,
+    "discriminant": -1,
     "fields": [
       {
         "name": "name",
         "json": "name",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "offset",
         "json": "offset",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 0
       },
       {
         "name": "length",
         "json": "length",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       },
       {
         "name": "generation",
         "json": "generation",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 2
       }
     ]
   },
   "BridgeRecord": {
     "union": false,
+    "dataWords": 2,
+    "pointers": 5,
+    "discriminant": -1,
     "fields": [
       {
         "name": "kind",
@@ -2248,21 +2620,25 @@ export const STRUCTS = {
         "type": {
           "k": "enum",
           "e": "BridgeRecordKind"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "jobId",
         "json": "job_id",
         "type": {
-          "k": "uint"
-        }
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
       },
       {
         "name": "taskId",
         "json": "task_id",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 0
       },
       {
         "name": "slices",
@@ -2273,42 +2649,49 @@ export const STRUCTS = {
             "k": "struct",
             "s": "ArenaSlice"
           }
-        }
+        },
+        "offset": 1
       },
       {
         "name": "code",
         "json": "code",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 2
       },
       {
         "name": "message",
         "json": "message",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 3
       },
       {
         "name": "retryable",
         "json": "retryable",
         "type": {
           "k": "bool"
-        }
+        },
+        "offset": 16
       },
       {
         "name": "pct",
         "json": "pct",
         "type": {
-          "k": "float"
-        }
+          "k": "float",
+          "bits": 32
+        },
+        "offset": 2
       },
       {
         "name": "params",
         "json": "params",
         "type": {
           "k": "text"
-        }
+        },
+        "offset": 4
       }
     ]
   }

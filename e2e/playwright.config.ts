@@ -1,9 +1,15 @@
 // Playwright for Flock's browser flows: system Chromium (see support/chromium.ts), tests start
-// their own coordinator in-process, artifacts (screenshots, traces of failures) go to e2e/artifacts.
+// their own coordinator (in-process, or spawned for the kill and quick-start flows), artifacts
+// (screenshots, traces of failures) go to e2e/artifacts. One project per browser/GPU profile
+// (support/flock-test.ts): the full flow (tests/matrix/full-flow.spec.ts) runs in each; the
+// other specs run in the project whose configuration they are about.
 import { defineConfig } from '@playwright/test';
 import { chromiumLaunchOptions } from './support/chromium.ts';
+import type { FlockOptions } from './support/flock-test.ts';
 
-export default defineConfig({
+const FULL_FLOW = /matrix\/full-flow\.spec\.ts$/;
+
+export default defineConfig<FlockOptions>({
   testDir: './tests',
   testMatch: '**/*.spec.ts',
   outputDir: './artifacts/test-results',
@@ -19,4 +25,43 @@ export default defineConfig({
     screenshot: 'only-on-failure',
     trace: 'retain-on-failure',
   },
+  projects: [
+    {
+      // WebGPU on the SwiftShader software adapter: the full flow, the fault flows, the README
+      // quick start, and the volunteer and dashboard specs (they launch WebGPU Chromium).
+      name: 'webgpu-swiftshader',
+      testMatch: [
+        FULL_FLOW,
+        /faults\/.*\.spec\.ts$/,
+        /quickstart\.spec\.ts$/,
+        /tests\/volunteer\.spec\.ts$/,
+        /tests\/dashboard[^/]*\.spec\.ts$/,
+      ],
+      use: { profile: 'webgpu-swiftshader', launchOptions: chromiumLaunchOptions({ webgpu: true }) },
+    },
+    {
+      // WebGPU disabled: only WASM work is assigned (and the degraded-tab spec, WebGPU off too).
+      name: 'wasm-only',
+      testMatch: [FULL_FLOW, /tests\/volunteer-degraded\.spec\.ts$/],
+      use: { profile: 'wasm-only', launchOptions: chromiumLaunchOptions({ webgpu: false }) },
+    },
+    {
+      // The page served without COOP/COEP through support/isolation-stripping-proxy.ts.
+      name: 'not-isolated',
+      testMatch: [FULL_FLOW],
+      use: { profile: 'not-isolated', launchOptions: chromiumLaunchOptions({ webgpu: true }) },
+    },
+    {
+      // Four tabs on one coordinator; capability routing across WebGPU and WASM-only tabs.
+      name: 'multi-tab',
+      testMatch: [FULL_FLOW, /matrix\/capability-routing\.spec\.ts$/],
+      use: { profile: 'multi-tab', launchOptions: chromiumLaunchOptions({ webgpu: true }) },
+    },
+    {
+      // Runs only where the adapter is hardware (not SwiftShader, not fallback); skipped with that reason elsewhere.
+      name: 'gpu-hardware',
+      testMatch: [FULL_FLOW],
+      use: { profile: 'gpu-hardware', launchOptions: chromiumLaunchOptions({ webgpu: true }) },
+    },
+  ],
 });

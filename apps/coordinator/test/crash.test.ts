@@ -148,9 +148,18 @@ test(`SIGKILL ${KILLS} times during ${TASKS} tasks: every task succeeds exactly 
     }
   };
 
+  // Results acknowledged so far, counted at the volunteers (cheap to poll).
+  const acked = (): number =>
+    sims.reduce((n, s) => n + s.acks.filter((a) => a.accepted && !a.code).length, 0);
+  // Kill points spread over the run: after a seeded random share (5–90%) of the results.
+  const thresholds = Array.from({ length: KILLS }, () => Math.floor(TASKS * (0.05 + 0.85 * random()))).sort(
+    (a, b) => a - b,
+  );
   const killedAt: number[] = [];
-  for (let k = 0; k < KILLS; k++) {
-    await new Promise((r) => setTimeout(r, 150 + Math.floor(random() * 600)));
+  for (const threshold of thresholds) {
+    const end = Date.now() + 60_000;
+    while (acked() < threshold && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, Math.floor(random() * 40)));
     killedAt.push(await succeeded());
     const dying = child;
     const exited = new Promise((r) => dying.once('exit', r));
@@ -163,8 +172,8 @@ test(`SIGKILL ${KILLS} times during ${TASKS} tasks: every task succeeds exactly 
   while ((await succeeded()) < TASKS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 
   process.stdout.write(`crash test: succeeded at each kill ${killedAt.join(', ')}\n`);
-  // Kills landed mid-run, not before or after it.
-  expect(killedAt.some((n) => n > 0 && n < TASKS)).toBe(true);
+  // Every kill landed mid-run, with results already stored and more to come.
+  expect(killedAt.every((n) => n > 0 && n < TASKS)).toBe(true);
   const db = new Database(join(dir, 'flock.db'), { readonly: true });
   const states = db
     .prepare("SELECT state, COUNT(*) AS n FROM tasks WHERE campaign_id = 'crash' GROUP BY state")
@@ -186,6 +195,18 @@ test(`SIGKILL ${KILLS} times during ${TASKS} tasks: every task succeeds exactly 
     )
     .all();
   expect(winningAttempts).toEqual([]);
+  // No acknowledged result was lost: every lease whose result the coordinator accepted is the
+  // task's succeeded attempt (an ack sent before the commit would show up as a lost lease here).
+  const ackedLeases = sims.flatMap((sim) =>
+    sim.acks.filter((a) => a.accepted && !a.code).map((a) => a.lease_id!),
+  );
+  expect(new Set(ackedLeases).size).toBe(ackedLeases.length);
+  const outcome = db.prepare<[string], { outcome: string | null }>(
+    'SELECT outcome FROM attempts WHERE lease_id = ?',
+  );
+  const notStored = ackedLeases.filter((lease) => outcome.get(lease)?.outcome !== 'succeeded');
+  expect(notStored).toEqual([]);
+  expect(ackedLeases.length).toBeGreaterThan(0);
   const rows = db.prepare('SELECT task_id, result FROM tasks').all() as Array<{
     task_id: string;
     result: Buffer;

@@ -41,7 +41,7 @@ test.beforeAll(async () => {
   browser = await launchChromium({ webgpu: true });
   page = await browser.newPage();
   page.on('console', (message) => {
-    if (message.type() === 'error') console.log(`[tab] ${message.text()}`);
+    if (message.type() === 'error' || message.type() === 'warning') console.log(`[tab] ${message.text()}`);
   });
   await page.goto(`${harness.url}/`);
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
@@ -63,14 +63,14 @@ test('the page explains itself, is isolated, and starts on consent', async () =>
 
   await page.getByRole('button', { name: 'Start donating compute' }).click();
   await expect(page.locator('#connection')).toHaveText('open');
-  const workers = (
-    await harness.api<{ workers: Array<{ connected: boolean; capability: Record<string, unknown> }> }>(
-      'GET',
-      '/v1/workers',
-    )
-  ).body.workers;
-  expect(workers).toHaveLength(1);
-  expect(workers[0]!.connected).toBe(true);
+  type WorkerView = { connected: boolean; capability: Record<string, unknown> };
+  let workers: WorkerView[] = [];
+  await expect
+    .poll(async () => {
+      workers = (await harness.api<{ workers: WorkerView[] }>('GET', '/v1/workers')).body.workers;
+      return workers.map((w) => w.connected);
+    })
+    .toEqual([true]);
   expect(workers[0]!.capability).toMatchObject({
     wasm: true,
     wasm_simd: true,

@@ -91,6 +91,8 @@ export class Volunteer {
   private workerId = '';
   private lastOutcome: VolunteerView['lastOutcome'];
   private lastPublished = '';
+  /** Leases whose results rode in the last hello (the rest are sent after the welcome). */
+  private sentInHello = new Set<string>();
   private readonly listeners = new Set<(view: VolunteerView) => void>();
 
   private constructor(private readonly options: VolunteerOptions) {
@@ -98,7 +100,8 @@ export class Volunteer {
       hello: () => this.hello(),
       welcome: (welcome) => void this.onWelcome(welcome.worker_id ?? '', welcome.session_token ?? ''),
       frame: (payload) => this.onFrame(payload),
-      leases: () => [...this.running.keys()],
+      // Jobs waiting for a slot hold leases too: renew them as well.
+      leases: () => [...this.running.keys(), ...this.waiting.map((w) => w.lease_id ?? '')],
       state: (state, detail) => {
         this.connectionState = state;
         this.connectionDetail = detail;
@@ -240,6 +243,7 @@ export class Volunteer {
     const undelivered = outcomes.flatMap((o) =>
       'result' in o && fitsInline(o.result, budget) ? [o.result] : [],
     );
+    this.sentInHello = new Set(undelivered.map((r) => r.lease_id ?? ''));
     const capability = this.capability();
     this.lastPublished = JSON.stringify(capability);
     return {
@@ -255,10 +259,9 @@ export class Volunteer {
   private async onWelcome(workerId: string, sessionToken: string): Promise<void> {
     this.workerId = workerId;
     await this.options.store.saveSession({ workerId, sessionToken });
-    const helloBudget = { left: this.connection.maxFrameBytes / 2 };
     for (const outcome of await this.options.store.outcomes()) {
       if ('failure' in outcome) this.connection.send({ failure: outcome.failure });
-      else if (!fitsInline(outcome.result, helloBudget)) await this.sendResult(outcome.result);
+      else if (!this.sentInHello.has(outcome.leaseId)) await this.sendResult(outcome.result);
     }
     // Assignments that were running when the tab went away run again, on the same lease.
     for (const assignment of await this.options.store.assignments()) {
@@ -431,7 +434,6 @@ export class Volunteer {
       ? { taskId, ok: true, executor: outcome.executor }
       : { taskId, ok: false, code: outcome.code };
     this.saveTotalsSoon();
-    if (outcome.ok === false && outcome.code === 'DEVICE_LOST') await this.deviceLost(outcome.message);
     this.publishCapability();
     this.changed();
     this.pump();

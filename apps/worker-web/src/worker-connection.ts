@@ -74,12 +74,13 @@ export class WorkerConnection {
   }
 
   /**
-   * Sends one frame. Returns false when the socket is not open, or when `droppable` and the send
+   * Sends one frame. Returns false when the session is not open (no welcome yet), or when `droppable` and the send
    * buffer is over the high-water mark (backpressure: progress can be skipped, results cannot).
    */
   send(payload: Frame_Payload, droppable = false): boolean {
     const socket = this.socket;
-    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    // Nothing but the hello goes out before the welcome: the coordinator closes on anything else.
+    if (!socket || socket.readyState !== WebSocket.OPEN || !this.welcome) return false;
     if (droppable && socket.bufferedAmount > HIGH_WATER_BYTES) return false;
     socket.send(encodeFrame(makeFrame(payload), { maxFrameBytes: this.maxFrameBytes }));
     return true;

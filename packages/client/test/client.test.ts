@@ -200,7 +200,7 @@ describe('errors', () => {
     const started = Date.now();
     await expect(task.wait({ timeoutMs: 300 })).rejects.toMatchObject({ code: 'TIMEOUT' });
     // The stream's safety-net poll is 5 s: the abort, not the poll, ended the wait.
-    expect(Date.now() - started).toBeLessThan(2500);
+    expect(Date.now() - started).toBeLessThan(4500);
     expect((await task.cancel()).state).toBe('cancelled');
   });
 

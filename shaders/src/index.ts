@@ -28,6 +28,8 @@ export { type ParamsField, type ParamsLayout, packParams, parseParamsLayout } fr
 export {
   type BuiltinExecutor,
   type BuiltinResult,
+  CPU_ONLY_PARAM,
+  type GpuSkipReason,
   type RunBuiltinOptions,
   runBuiltin,
 } from './run-builtin.ts';

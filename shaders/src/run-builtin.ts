@@ -14,13 +14,23 @@ export type BuiltinExecutor = 'wgsl' | 'wasm-simd' | 'wasm-scalar' | 'js';
 export interface RunBuiltinOptions {
   /** A GPUDevice to prefer; absent or not fitting means CPU. */
   readonly device?: GPUDevice | undefined;
+  /**
+   * Skip a device whose adapter is a fallback (CPU) adapter such as SwiftShader, where WASM SIMD
+   * is 5-60x faster (see README, Benchmark). Default false: any device is used.
+   */
+  readonly cpuOnFallbackAdapter?: boolean;
 }
+
+/** Why a given device was not used. */
+export type GpuSkipReason = 'cpu_only' | 'fallback_adapter' | 'limits';
 
 /** Outputs of a built-in op call and how they were computed. */
 export interface BuiltinResult {
   readonly outputs: Tensors;
   readonly executor: BuiltinExecutor;
-  /** When a device was given but not used: the limits it lacks. */
+  /** When a device was given but not used: why. */
+  readonly gpuSkipped?: GpuSkipReason;
+  /** When the device was skipped for its limits: the ones it lacks. */
   readonly limitShortfalls?: readonly LimitShortfall[];
 }
 
@@ -45,15 +55,17 @@ export async function runBuiltin(
     throw new ShaderError('BAD_PARAM', `param "${CPU_ONLY_PARAM}" must be a boolean`, CPU_ONLY_PARAM);
   }
   const prepared = def.prepare(inputs, opParams);
-  let shortfalls: LimitShortfall[] | undefined;
-  if (options.device !== undefined && cpuOnly !== true) {
-    const plan = prepared.gpuPlan(options.device.limits.maxComputeWorkgroupsPerDimension);
-    shortfalls = limitShortfalls(requiredLimits(def, plan), options.device.limits);
-    if (shortfalls.length === 0) {
-      return { outputs: await runPreparedWgsl(options.device, def, prepared), executor: 'wgsl' };
-    }
+  let extra: { gpuSkipped?: GpuSkipReason; limitShortfalls?: LimitShortfall[] } = {};
+  const device = options.device;
+  if (device !== undefined) {
+    const plan = prepared.gpuPlan(device.limits.maxComputeWorkgroupsPerDimension);
+    const shortfalls = limitShortfalls(requiredLimits(def, plan), device.limits);
+    if (cpuOnly === true) extra = { gpuSkipped: 'cpu_only' };
+    else if (options.cpuOnFallbackAdapter === true && device.adapterInfo?.isFallbackAdapter === true) {
+      extra = { gpuSkipped: 'fallback_adapter' };
+    } else if (shortfalls.length > 0) extra = { gpuSkipped: 'limits', limitShortfalls: shortfalls };
+    else return { outputs: await runPreparedWgsl(device, def, prepared), executor: 'wgsl' };
   }
-  const extra = shortfalls === undefined ? {} : { limitShortfalls: shortfalls };
   if (prepared.wasm !== undefined) {
     const variant =
       wasmModule('simd') !== null ? 'simd' : wasmModule('scalar') !== null ? 'scalar' : undefined;

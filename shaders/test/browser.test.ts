@@ -170,17 +170,24 @@ describe('WGSL known answers', () => {
 
 describe('runBuiltin picks the executor', () => {
   const builtin =
-    (op: string, inputs: Record<string, SmallTensor>, params: Record<string, unknown>, useDevice: boolean) =>
+    (
+      op: string,
+      inputs: Record<string, SmallTensor>,
+      params: Record<string, unknown>,
+      useDevice: boolean,
+      cpuOnFallbackAdapter = false,
+    ) =>
     (target: Page) =>
       target.evaluate(
-        ([o, i, p, d]) =>
+        ([o, i, p, d, f]) =>
           (globalThis as unknown as { flockHarness: Harness }).flockHarness.builtin(
             o as string,
             i as Record<string, SmallTensor>,
             p as Record<string, unknown>,
             d as boolean,
+            f as boolean,
           ),
-        [op, inputs, params, useDevice] as const,
+        [op, inputs, params, useDevice, cpuOnFallbackAdapter] as const,
       );
   const mm = builtin('matmul', { a: f32(1, 2, 3, 4), b: f32(5, 6, 7, 8) }, { m: 2, n: 2, k: 2 }, true);
   const ax = builtin('saxpy', { x: f32(1, 2), y: f32(3, 4) }, { a: 3 }, true);
@@ -191,6 +198,21 @@ describe('runBuiltin picks the executor', () => {
       await builtin('matmul', { a: f32(1, 2, 3), b: f32(5, 6, 7, 8) }, { m: 2, n: 2, k: 2 }, true)(page),
     ).toEqual({
       code: 'BAD_INPUT_SIZE',
+    });
+  });
+
+  it('cpuOnFallbackAdapter skips the SwiftShader device (a fallback adapter) and says so', async () => {
+    const onFallback = builtin(
+      'matmul',
+      { a: f32(1, 2, 3, 4), b: f32(5, 6, 7, 8) },
+      { m: 2, n: 2, k: 2 },
+      true,
+      true,
+    );
+    expect(await onFallback(page)).toEqual({
+      executor: 'wasm-simd',
+      outputs: { c: [19, 22, 43, 50] },
+      gpuSkipped: 'fallback_adapter',
     });
   });
 

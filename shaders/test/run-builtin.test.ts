@@ -32,6 +32,7 @@ describe('runBuiltin without a usable GPU', () => {
     const big = allCases().find((c) => c.op === 'reduce_sum' && c.label === 'n=513')!;
     const result = await runBuiltin(big.op, big.inputs, big.params, { device: tinyDevice });
     expect(result.executor).toBe('wasm-simd');
+    expect(result.gpuSkipped).toBe('limits');
     expect(result.limitShortfalls).toEqual([
       { name: 'maxStorageBufferBindingSize', required: 2052, available: 1024 },
       { name: 'maxBufferSize', required: 2052, available: 1024 },
@@ -51,6 +52,7 @@ describe('runBuiltin without a usable GPU', () => {
       { device: roomy as unknown as GPUDevice },
     );
     expect(result.executor).toBe('wasm-simd');
+    expect(result.gpuSkipped).toBe('cpu_only');
     expect(result.limitShortfalls).toBeUndefined();
     await expect(runBuiltin(c.op, c.inputs, { ...c.params, cpu_only: 'yes' })).rejects.toMatchObject({
       code: 'BAD_PARAM',

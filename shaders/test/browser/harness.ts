@@ -279,13 +279,22 @@ const harness = {
     inputs: Record<string, SmallTensor>,
     params: Record<string, unknown>,
     useDevice: boolean,
-  ): Promise<{ executor: BuiltinExecutor; outputs: Record<string, number[]> } | { code: string }> {
+    cpuOnFallbackAdapter = false,
+  ): Promise<
+    { executor: BuiltinExecutor; outputs: Record<string, number[]>; gpuSkipped?: string } | { code: string }
+  > {
     const bytes: Tensors = {};
     for (const [name, t] of Object.entries(inputs)) bytes[name] = encode(t);
     const gpu = useDevice ? await device() : null;
     try {
-      const result = await runBuiltin(op, bytes, params, gpu === null ? {} : { device: gpu });
-      return { executor: result.executor, outputs: decode(op, result.outputs) };
+      const result = await runBuiltin(
+        op,
+        bytes,
+        params,
+        gpu === null ? {} : { device: gpu, cpuOnFallbackAdapter },
+      );
+      const skipped = result.gpuSkipped === undefined ? {} : { gpuSkipped: result.gpuSkipped };
+      return { executor: result.executor, outputs: decode(op, result.outputs), ...skipped };
     } catch (error) {
       if (error instanceof ShaderError) return { code: error.code };
       throw error;

@@ -5,8 +5,10 @@
 export type ClientErrorCode =
   /** No connection could be made (DNS, refused, reset); `status` is 0. */
   | 'UNREACHABLE'
-  /** The request or the wait ran past its time limit. */
+  /** A request (or a WebSocket handshake) got no answer within its time limit. */
   | 'TIMEOUT'
+  /** `task.wait({ timeoutMs })`: the task did not end in time (it goes on running). */
+  | 'WAIT_TIMEOUT'
   /** The caller aborted through an AbortSignal. */
   | 'ABORTED'
   /** The server answered something that is not contract B (not JSON, no error object). */

@@ -27,7 +27,7 @@ export interface WatchOptions {
 }
 
 export interface WaitOptions extends WatchOptions {
-  /** Give up (`TIMEOUT`) after this many ms; default: wait as long as it takes. */
+  /** Give up (`WAIT_TIMEOUT`) after this many ms; default: wait as long as it takes. */
   timeoutMs?: number;
 }
 
@@ -125,7 +125,7 @@ export class Task {
       return await this.status(signal);
     } catch (error) {
       if (options.signal?.aborted !== true && signal.aborted) {
-        throw new FlockError('TIMEOUT', `task ${this.id} did not end within ${options.timeoutMs} ms`, {
+        throw new FlockError('WAIT_TIMEOUT', `task ${this.id} did not end within ${options.timeoutMs} ms`, {
           cause: error,
         });
       }

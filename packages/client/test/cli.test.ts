@@ -82,6 +82,11 @@ describe('flock CLI', () => {
     const early = await flock(['result', 'cli-slow-1']);
     expect(early.code).toBe(2);
     expect(early.stderr).toMatch(/^flock: NOT_READY: .+; add --wait to wait for the result\n$/);
+    const impatient = await flock(['result', 'cli-slow-1', '--wait', '--timeout', '300']);
+    expect(impatient.code).toBe(6);
+    expect(impatient.stderr).toBe(
+      'flock: WAIT_TIMEOUT: task cli-slow-1 did not end within 300 ms (it goes on)\n',
+    );
     const cancelled = await flock(['cancel', 'cli-slow-1', '--json']);
     expect(cancelled.code).toBe(0);
     expect(JSON.parse(cancelled.stdout)).toMatchObject({ task_id: 'cli-slow-1', state: 'cancelled' });

@@ -194,11 +194,11 @@ describe('errors', () => {
     await expect(task.result({ wait: false })).rejects.toMatchObject({ status: 409 });
   });
 
-  it('gives up waiting with TIMEOUT at the deadline, not at the next poll', async () => {
+  it('gives up waiting with WAIT_TIMEOUT at the deadline, not at the next poll', async () => {
     const task = await client.submit(envelope('sdk-slow-timeout', 'slow'));
     await expect.poll(() => env.running.has('sdk-slow-timeout')).toBe(true);
     const started = Date.now();
-    await expect(task.wait({ timeoutMs: 300 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await expect(task.wait({ timeoutMs: 300 })).rejects.toMatchObject({ code: 'WAIT_TIMEOUT' });
     // The stream's safety-net poll is 5 s: the abort, not the poll, ended the wait.
     expect(Date.now() - started).toBeLessThan(4500);
     expect((await task.cancel()).state).toBe('cancelled');

@@ -78,6 +78,7 @@ describe('exitCodeFor', () => {
     expect(exitCodeFor(new FlockError('NOT_FOUND', 'no task', { status: 404 }))).toBe(4);
     expect(exitCodeFor(new FlockError('UNREACHABLE', 'down'))).toBe(5);
     expect(exitCodeFor(new FlockError('TIMEOUT', 'slow'))).toBe(5);
+    expect(exitCodeFor(new FlockError('WAIT_TIMEOUT', 'still running'))).toBe(6);
     expect(exitCodeFor(new FlockError('TASK_FAILED', 'failed'))).toBe(1);
     expect(exitCodeFor(new FlockError('TASK_CANCELLED', 'cancelled'))).toBe(1);
     expect(exitCodeFor(new FlockError('MISSING_FIELD', 'op', { status: 400, field: 'op' }))).toBe(2);

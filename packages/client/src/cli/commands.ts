@@ -12,6 +12,7 @@ import {
 } from '@flock/protocol';
 import type { TaskView, WorkerView } from '../api-types.ts';
 import type { FlockClient } from '../flock-client.ts';
+import { FlockError } from '../flock-error.ts';
 import type { MapOutcome } from '../map-tasks.ts';
 import type { Task } from '../task.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
@@ -180,8 +181,7 @@ async function follow(task: Task, io: CliIo, values: CliValues): Promise<TaskVie
   } catch (error) {
     if (signal?.aborted === true) {
       bar.finish();
-      const { FlockError } = await import('../flock-error.ts');
-      throw new FlockError('TIMEOUT', `task ${task.id} did not end within ${timeoutMs} ms`);
+      throw new FlockError('WAIT_TIMEOUT', `task ${task.id} did not end within ${timeoutMs} ms (it goes on)`);
     }
     throw error;
   }

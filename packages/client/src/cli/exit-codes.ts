@@ -14,6 +14,8 @@ export const EXIT = {
   notFound: 4,
   /** The coordinator could not be reached, or did not answer in time. */
   unreachable: 5,
+  /** `--wait --timeout MS`: the task had not ended by then (it goes on running). */
+  waitTimeout: 6,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -35,6 +37,8 @@ export function exitCodeFor(error: unknown): ExitCode {
     case 'UNREACHABLE':
     case 'TIMEOUT':
       return EXIT.unreachable;
+    case 'WAIT_TIMEOUT':
+      return EXIT.waitTimeout;
     case 'TASK_FAILED':
     case 'TASK_CANCELLED':
       return EXIT.taskFailed;

@@ -47,7 +47,7 @@ Options:
   -h, --help         this text
 
 Exit codes: 0 ok, 1 task failed or cancelled, 2 usage or invalid request, 3 bad API key,
-4 not found, 5 coordinator unreachable.
+4 not found, 5 coordinator unreachable, 6 --timeout passed before the task ended.
 `;
 
 const OPTIONS = {

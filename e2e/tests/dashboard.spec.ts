@@ -327,6 +327,11 @@ test('a campaign maps a built-in op over many inputs, one task per line', async 
     await expect(page.locator(`tr[data-task-id="dash-camp-1-${i}"] .badge`)).toHaveText('succeeded', SLOW);
   await expect(page.locator('#campaign-info')).toHaveText('3 tasks in this campaign');
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-campaign.png'), fullPage: true });
+  // A task of the campaign links back to it.
+  await page.locator('tr[data-task-id="dash-camp-1-1"] a').click();
+  await expect(page.locator('[data-fact="Campaign"]')).toHaveText('dash-camp-1');
+  await page.locator('[data-fact="Campaign"] a').click();
+  await expect(page).toHaveURL(/#\/campaign\/dash-camp-1$/);
   await page.close();
 });
 

@@ -48,7 +48,12 @@ export function renderTaskDetail(
       ['Op', `${view.op} (${view.module_kind})`],
       ['State', view.state],
       ['Progress', progressBar(view)],
-      ['Campaign', view.campaign_id ?? '–'],
+      [
+        'Campaign',
+        view.campaign_id === undefined
+          ? '–'
+          : h('a', { href: `#/campaign/${encodeURIComponent(view.campaign_id)}` }, view.campaign_id),
+      ],
       ['Created', formatTime(view.created_at_ms)],
       ['Updated', formatTime(view.updated_at_ms)],
       ['Worker', last?.worker_id ?? '–'],

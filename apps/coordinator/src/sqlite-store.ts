@@ -177,6 +177,26 @@ function toTask(row: TaskRow): TaskRecord {
   };
 }
 
+/** The record of a task just inserted (what a read-back would return). */
+function newRecord(uid: number, task: NewTask): TaskRecord {
+  return {
+    ...task,
+    uid,
+    state: 'queued',
+    attempts: 0,
+    failures: 0,
+    notBeforeMs: 0,
+    updatedAtMs: task.createdAtMs,
+    currentLeaseId: undefined,
+    progress: undefined,
+    failureCode: undefined,
+    failureMessage: undefined,
+    result: undefined,
+    executor: undefined,
+    durationMs: undefined,
+  };
+}
+
 function toAttempt(row: AttemptRow): AttemptRecord {
   return {
     leaseId: row.lease_id,
@@ -242,7 +262,8 @@ export class SqliteStore implements Store {
         `INSERT INTO tasks (tenant, task_id, campaign_id, op, module_kind, state, content_hash, envelope, priority,
            deadline_at_ms, max_retries, created_at_ms, updated_at_ms)
          VALUES (@tenant, @taskId, @campaignId, @op, @moduleKind, 'queued', @contentHash, @envelope, @priority,
-           @deadlineAtMs, @maxRetries, @createdAtMs, @createdAtMs)`,
+           @deadlineAtMs, @maxRetries, @createdAtMs, @createdAtMs)
+         ON CONFLICT (tenant, task_id) DO NOTHING`,
       ),
       audit: db.prepare(
         `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
@@ -393,8 +414,15 @@ export class SqliteStore implements Store {
     const run = this.db.transaction((items: NewTask[]): InsertOutcome[] => {
       const out: InsertOutcome[] = [];
       for (const task of items) {
-        const existing = this.stmts.byId.get(task.tenant, task.taskId);
-        if (existing) {
+        // New ids are the common case: insert first, look the row up only on a conflict.
+        const info = this.stmts.insertTask.run({
+          ...task,
+          campaignId: task.campaignId ?? null,
+          deadlineAtMs: task.deadlineAtMs ?? null,
+          envelope: Buffer.from(task.envelope.buffer, task.envelope.byteOffset, task.envelope.byteLength),
+        });
+        if (info.changes === 0) {
+          const existing = this.stmts.byId.get(task.tenant, task.taskId)!;
           out.push(
             existing.content_hash === task.contentHash
               ? { kind: 'existing', task: toTask(existing) }
@@ -402,15 +430,9 @@ export class SqliteStore implements Store {
           );
           continue;
         }
-        const info = this.stmts.insertTask.run({
-          ...task,
-          campaignId: task.campaignId ?? null,
-          deadlineAtMs: task.deadlineAtMs ?? null,
-          envelope: Buffer.from(task.envelope.buffer, task.envelope.byteOffset, task.envelope.byteLength),
-        });
         const uid = Number(info.lastInsertRowid);
         this.stmts.audit.run(uid, task.createdAtMs, null, 'queued', TOPIC.requested, null, null, null);
-        out.push({ kind: 'created', task: toTask(this.stmts.byUid.get(uid)!) });
+        out.push({ kind: 'created', task: newRecord(uid, task) });
       }
       if (out.some((o) => o.kind === 'conflict')) throw new ConflictRollback(out);
       return out;

@@ -407,7 +407,13 @@ function moduleForm(context: FormContext): HTMLElement {
       };
       if (buffers.value.trim() !== '') {
         // Sent as the JSON view: the coordinator validates each BufferSpec and names a bad field.
-        const json = { ...toJson('ComputeEnvelope', envelope), buffers: JSON.parse(buffers.value) };
+        let bufferList: unknown;
+        try {
+          bufferList = JSON.parse(buffers.value);
+        } catch (caught) {
+          throw new Error(`Buffers are not JSON: ${(caught as Error).message}`);
+        }
+        const json = { ...toJson('ComputeEnvelope', envelope), buffers: bufferList };
         context.submitted(await context.client.submitJson(json));
         return;
       }

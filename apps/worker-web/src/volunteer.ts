@@ -22,7 +22,7 @@ import {
 } from './capability-probe.ts';
 import { ExecutorError, toJobFailure } from './executor-error.ts';
 import { ExecutorPool } from './executor-pool.ts';
-import type { JobOutcome, JobOutput } from './job.ts';
+import type { Job, JobOutcome, JobOutput } from './job.ts';
 import { buildJob, outputHash } from './job-builder.ts';
 import type { PendingOutcome, Settings, TabStore, Totals } from './tab-store.ts';
 import { type ConnectionState, WorkerConnection } from './worker-connection.ts';
@@ -81,6 +81,8 @@ export class Volunteer {
   private readonly connection: WorkerConnection;
   private readonly running = new Map<string, Running>();
   private readonly waiting: ComputeAssignment[] = [];
+  /** Slots promised to jobs that are still resolving their module and inputs, by slot kind. */
+  private readonly reserved = new Map<'cpu' | 'gpu', number>();
   private readonly finishedAt: number[] = [];
   /** performance.now() when each lease's assignment frame arrived. */
   private readonly assignedAt = new Map<string, number>();
@@ -317,28 +319,32 @@ export class Volunteer {
     if (index >= 0) this.waiting.splice(index, 1);
   }
 
-  /** Starts waiting assignments while slots are free. */
+  /**
+   * Starts waiting assignments, oldest first, wherever a slot of their kind is free. A job whose kind
+   * has no slot at all (the GPU was switched off after it was assigned) starts anyway and fails
+   * UNSUPPORTED (retryable), so it goes back to the coordinator instead of blocking the queue.
+   */
   private pump(): void {
     const pool = this.pool;
     if (!pool) return;
-    while (this.waiting.length > 0) {
-      const assignment = this.waiting[0]!;
-      const kind = assignment.envelope?.module?.kind ?? 'wasm';
-      const free =
-        kind === 'wasm'
-          ? pool.free('cpu')
-          : kind === 'wgsl'
-            ? pool.free('gpu')
-            : pool.size('gpu') > 0
-              ? pool.free('gpu')
-              : pool.free('cpu');
-      if (free === 0) return;
-      this.waiting.shift();
-      void this.run(assignment);
+    for (let i = 0; i < this.waiting.length; ) {
+      const assignment = this.waiting[i]!;
+      const moduleKind = assignment.envelope?.module?.kind ?? 'wasm';
+      const kind =
+        moduleKind === 'wasm' ? 'cpu' : moduleKind === 'wgsl' || pool.size('gpu') > 0 ? 'gpu' : 'cpu';
+      const reserved = this.reserved.get(kind) ?? 0;
+      if (pool.free(kind) > reserved || pool.size(kind) === 0) {
+        this.waiting.splice(i, 1);
+        // Held until the job reaches the pool (its module and inputs are resolved first).
+        this.reserved.set(kind, reserved + 1);
+        void this.run(assignment, () => this.reserved.set(kind, (this.reserved.get(kind) ?? 1) - 1));
+      } else {
+        i++;
+      }
     }
   }
 
-  private async run(assignment: ComputeAssignment): Promise<void> {
+  private async run(assignment: ComputeAssignment, release: () => void): Promise<void> {
     const leaseId = assignment.lease_id ?? '';
     const taskId = assignment.task_id ?? '';
     const abort = new AbortController();
@@ -360,9 +366,15 @@ export class Volunteer {
     let lastProgress = 0;
     let outcome: JobOutcome;
     try {
-      const job = await buildJob(assignment, this.moduleSource(), this.options.origin);
+      let job: Job;
+      try {
+        job = await buildJob(assignment, this.moduleSource(), this.options.origin);
+      } finally {
+        release();
+      }
       const pool = this.pool;
       if (!pool) throw new ExecutorError('CANCELLED', 'the volunteer stopped');
+      // pool.run takes its slot synchronously, before its first await: the reservation passes to it.
       outcome = await pool.run(job, {
         signal: abort.signal,
         onProgress: (progress) => {

@@ -102,6 +102,16 @@ test('a C program compiled to WASI returns its stdout and /out files', async () 
   expect(outputBytes(result, 'out/upper.txt').toString()).toBe('HELLO FLOCK');
 });
 
+test('a burst of tasks on one CPU slot runs one at a time, every one succeeding', async () => {
+  const empty = await wasmFixture('empty');
+  const ids = Array.from({ length: 6 }, () => taskId('burst'));
+  await Promise.all(ids.map((id) => harness.submit(wasmTask(id, empty))));
+  for (const id of ids) {
+    const view = await harness.waitFor(id, 'succeeded');
+    expect(view.attempts).toHaveLength(1);
+  }
+});
+
 test('a kernel-ABI module computes in place', async () => {
   const module = await wasmFixture('kernel-poly-simd');
   const xs = new Float32Array(1024).map((_, i) => (i % 64) / 64 - 0.5);

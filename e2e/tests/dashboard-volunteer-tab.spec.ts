@@ -162,3 +162,56 @@ test('a long WASM task uploaded from the dashboard is cancelled on the volunteer
   await expect(dashboard.locator('[data-fact="Worker"]')).toHaveText(/^w-/);
   await dashboard.close();
 });
+
+test('a WGSL shader typed into the dashboard runs on the tab’s GPU', async () => {
+  const dashboard = await browser.newPage();
+  await dashboard.goto(`${coordinator.url}/dashboard/`);
+  await dashboard.getByLabel('API key').fill(KEY);
+  await dashboard.getByRole('button', { name: 'Sign in' }).click();
+  await dashboard.getByRole('link', { name: 'Submit' }).click();
+  await dashboard.getByRole('tab', { name: 'WASM / WGSL module' }).click();
+  await dashboard.locator('#module-kind').selectOption('wgsl');
+  await dashboard
+    .locator('textarea[name="module-source"]')
+    .fill(
+      [
+        '@group(0) @binding(0) var<storage, read> src: array<u32>;',
+        '@group(0) @binding(1) var<storage, read_write> dst: array<u32>;',
+        '@compute @workgroup_size(64)',
+        'fn main(@builtin(global_invocation_id) id: vec3<u32>) {',
+        '  if (id.x < arrayLength(&src)) { dst[id.x] = src[id.x] * 2u + 1u; }',
+        '}',
+      ].join('\n'),
+    );
+  await dashboard.locator('input[name="entry"]').fill('main');
+  await dashboard.locator('input[name="workgroups"]').fill('2');
+  await dashboard.locator('input[name="module-op"]').fill('double');
+  await dashboard.locator('textarea[name="buffers"]').fill(
+    JSON.stringify([
+      { name: 'src', group: 0, binding: 0, access: 'read' },
+      { name: 'dst', group: 0, binding: 1, access: 'read_write', size: 128 * 4 },
+    ]),
+  );
+  await dashboard.locator('input[name="module-input-name"]').fill('src');
+  const src = Uint32Array.from({ length: 128 }, (_, i) => i);
+  await dashboard
+    .locator('input[name="module-input-file"]')
+    .setInputFiles({
+      name: 'src.u32',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(src.buffer),
+    });
+  await dashboard.locator('input[name="require-webgpu"]').check();
+  await dashboard.locator('input[name="require-wasm"]').uncheck();
+  await dashboard.locator('#submit-module').click();
+  await expect(dashboard).toHaveURL(/#\/task\/wgsl-[0-9a-f]{8}$/);
+  await expect(dashboard.locator('.section-head .badge')).toHaveText('succeeded', SLOW);
+  await expect(dashboard.locator('[data-fact="Executor"]')).toHaveText('wgsl');
+  const [download] = await Promise.all([
+    dashboard.waitForEvent('download'),
+    dashboard.locator('[data-output="dst"] [data-download]').click(),
+  ]);
+  const dst = new Uint32Array(new Uint8Array(await readFile((await download.path())!)).buffer);
+  expect([...dst]).toEqual([...src].map((v) => v * 2 + 1));
+  await dashboard.close();
+});

@@ -12,7 +12,9 @@ const FULL_FLOW = /matrix\/full-flow\.spec\.ts$/;
 export default defineConfig<FlockOptions>({
   testDir: './tests',
   testMatch: '**/*.spec.ts',
-  outputDir: './artifacts/test-results',
+  // Traces and screenshots of failures (CI keeps this folder). Playwright empties it at the start
+  // of a run: FLOCK_E2E_OUTPUT gives concurrent runs in one checkout a folder each.
+  outputDir: process.env.FLOCK_E2E_OUTPUT ?? './artifacts/test-results',
   // Two cores shared by everyone: at most two browsers at once, no retries (a flake is a bug).
   workers: 2,
   fullyParallel: false,

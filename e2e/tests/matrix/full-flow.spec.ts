@@ -6,10 +6,7 @@
 import type { Browser, Page } from '@playwright/test';
 import { expect, PROFILES, type Profile, test } from '../../support/flock-test.ts';
 import { describeAdapter, isHardwareAdapter, probeBrowserAdapter } from '../../support/gpu-adapter.ts';
-import {
-  type IsolationStrippingProxy,
-  startIsolationStrippingProxy,
-} from '../../support/isolation-stripping-proxy.ts';
+import { type PageProxy, startPageProxy } from '../../support/page-proxy.ts';
 import { builtinEnvelope, measureAgainstReference, referenceCalls } from '../../support/reference-ops.ts';
 import { openVolunteerTab, type VolunteerTab } from '../../support/volunteer-tab.ts';
 import {
@@ -26,7 +23,7 @@ test.describe.configure({ mode: 'serial' });
 
 let profile: Profile;
 let harness: Harness;
-let proxy: IsolationStrippingProxy | undefined;
+let proxy: PageProxy | undefined;
 let tabs: VolunteerTab[] = [];
 
 const b64 = (bytes: Uint8Array | string): string => Buffer.from(bytes).toString('base64');
@@ -47,7 +44,7 @@ test.beforeAll(async ({ browser, profile: name }) => {
     );
   }
   harness = await Harness.start();
-  if (!profile.isolated) proxy = await startIsolationStrippingProxy(harness.url);
+  if (!profile.isolated) proxy = await startPageProxy(harness.url, { stripIsolation: true });
   const pageUrl = `${proxy?.url ?? harness.url}/`;
   for (let i = 0; i < profile.tabs; i++) tabs.push(await openVolunteerTab(browser, pageUrl));
 });

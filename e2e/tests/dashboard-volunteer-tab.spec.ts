@@ -194,13 +194,11 @@ test('a WGSL shader typed into the dashboard runs on the tab’s GPU', async () 
   );
   await dashboard.locator('input[name="module-input-name"]').fill('src');
   const src = Uint32Array.from({ length: 128 }, (_, i) => i);
-  await dashboard
-    .locator('input[name="module-input-file"]')
-    .setInputFiles({
-      name: 'src.u32',
-      mimeType: 'application/octet-stream',
-      buffer: Buffer.from(src.buffer),
-    });
+  await dashboard.locator('input[name="module-input-file"]').setInputFiles({
+    name: 'src.u32',
+    mimeType: 'application/octet-stream',
+    buffer: Buffer.from(src.buffer),
+  });
   await dashboard.locator('input[name="require-webgpu"]').check();
   await dashboard.locator('input[name="require-wasm"]').uncheck();
   await dashboard.locator('#submit-module').click();

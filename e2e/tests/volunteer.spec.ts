@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
-import { ARTIFACTS, Harness, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
+import { ARTIFACTS, Harness, KEY, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -346,6 +346,25 @@ test('an oversized output fails OUTPUT_TOO_LARGE', async () => {
   );
   const view = await harness.waitFor(id, 'failed');
   expect(view.failure).toEqual({ code: 'OUTPUT_TOO_LARGE', message: 'stdout passed the output limit' });
+});
+
+test('an output too large for one frame is streamed and arrives whole', async () => {
+  const id = taskId('stream');
+  await harness.submit(
+    wasmTask(id, await wasmFixture('huge-output'), { permissions: { max_output_bytes: 16 * 1024 * 1024 } }),
+  );
+  await harness.waitFor(id, 'succeeded');
+  const result = await harness.result(id);
+  const stdout = result.outputs?.find((o) => o.name === 'stdout');
+  expect(stdout?.size).toBe(8 * 1024 * 1024);
+  expect(stdout?.uri).toMatch(/^\/v1\/blobs\/sha256:[0-9a-f]{64}$/);
+  const response = await fetch(`${harness.url}${stdout!.uri}`, {
+    headers: { Authorization: `Bearer ${KEY}` },
+  });
+  expect(response.status).toBe(200);
+  const bytes = Buffer.from(await response.arrayBuffer());
+  expect(bytes.length).toBe(8 * 1024 * 1024);
+  expect(bytes.equals(Buffer.alloc(8 * 1024 * 1024, 'x'))).toBe(true);
 });
 
 test('a person watches a task run (screenshot) and the running task can be cancelled', async () => {

@@ -102,6 +102,15 @@ describe('inputs as misaligned SharedArrayBuffer views (the executor arena)', ()
 });
 
 describe('WGSL known answers', () => {
+  it('every op: a closed-form answer at a size off the workgroup grid, byte for byte (WGSL and WASM)', async () => {
+    const differing = await call(page, (h) => h.closedForm('wgsl'));
+    expect(differing).toEqual(Object.fromEntries(BUILTIN_OPS.map((op) => [op, 0])));
+    const wasmOps = BUILTIN_OPS.filter((op) => getOp(op).hasWasm);
+    expect(await call(page, (h) => h.closedForm('wasm'))).toEqual(
+      Object.fromEntries(wasmOps.map((op) => [op, 0])),
+    );
+  });
+
   const small = (op: string, inputs: Record<string, SmallTensor>, params: Record<string, unknown> = {}) =>
     page.evaluate(
       ([o, i, p]) =>

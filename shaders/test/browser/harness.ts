@@ -264,6 +264,114 @@ const harness = {
     };
   },
 
+  /**
+   * One closed-form known answer per op at a size that is not a multiple of its workgroup size,
+   * on WGSL or on the WASM SIMD kernels (ops that have one): the number of output bytes that
+   * differ from the formula (0 = exact).
+   */
+  async closedForm(executor: 'wgsl' | 'wasm'): Promise<Record<string, number>> {
+    const gpu = await device();
+    if (gpu === null) throw new Error('no WebGPU device');
+    const f32s = (n: number, fn: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => fn(i));
+    const u32s = (n: number, fn: (i: number) => number) => Uint32Array.from({ length: n }, (_, i) => fn(i));
+    const b = (v: Float32Array | Uint32Array) => new Uint8Array(v.buffer);
+    const abc = new TextEncoder().encode('abc'.repeat(1000));
+    const abcDigest = [
+      0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0,
+      0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+    ];
+    const matB = f32s(130 * 130, (i) => (i % 13) - 6);
+    // Body i: position (i % 17) on each axis, mass 0, velocity (1, 2, 3).
+    const bodies = f32s(300 * 8, (e) => {
+      const field = e % 8;
+      if (field < 3) return (e >> 3) % 17;
+      return field >= 4 && field < 7 ? field - 3 : 0;
+    });
+    const cases: {
+      op: string;
+      inputs: Tensors;
+      params: Record<string, unknown>;
+      expected: Float32Array | Uint32Array | Uint8Array;
+    }[] = [
+      {
+        op: 'saxpy',
+        inputs: { x: b(f32s(1000, (i) => i % 97)), y: b(f32s(1000, () => 1)) },
+        params: { a: 3 },
+        expected: f32s(1000, (i) => 3 * (i % 97) + 1),
+      },
+      {
+        op: 'reduce_sum',
+        inputs: { x: b(f32s(70_001, () => 1)) },
+        params: {},
+        expected: Float32Array.of(70_001),
+      },
+      {
+        op: 'prefix_sum',
+        inputs: { values: b(u32s(100_003, () => 1)) },
+        params: {},
+        expected: u32s(100_003, (i) => i + 1),
+      },
+      {
+        op: 'histogram',
+        inputs: { values: b(u32s(100_003, (i) => i)) },
+        params: { bins: 4096, shift: 5 },
+        expected: u32s(4096, (k) => (k < 3125 ? 32 : k === 3125 ? 3 : 0)),
+      },
+      {
+        op: 'matmul',
+        inputs: { a: b(f32s(130 * 130, (i) => (i % 131 === 0 ? 1 : 0))), b: b(matB) },
+        params: { m: 130, n: 130, k: 130 },
+        expected: matB,
+      },
+      {
+        op: 'fft',
+        inputs: { signal: b(f32s(2 * 4096 * 3, (i) => (i % 8192 === 0 ? 1 : 0))) },
+        params: { n: 4096 },
+        expected: f32s(2 * 4096 * 3, (i) => (i % 2 === 0 ? 1 : 0)),
+      },
+      {
+        op: 'conv2d',
+        inputs: { image: b(f32s(100 * 37, (i) => i % 251)), kernel: b(f32s(25, (i) => (i === 12 ? 1 : 0))) },
+        params: { width: 100, height: 37, kw: 5, kh: 5 },
+        expected: f32s(100 * 37, (i) => i % 251),
+      },
+      {
+        op: 'mandelbrot',
+        inputs: {},
+        params: { width: 37, height: 23, max_iter: 300, x_min: -0.1, x_max: 0.1, y_min: -0.1, y_max: 0.1 },
+        expected: u32s(37 * 23, () => 300),
+      },
+      {
+        op: 'nbody_step',
+        inputs: { bodies: b(bodies) },
+        params: { dt: 0.5 },
+        // Massless bodies feel no force: v stays, p += v dt (exact: small integers and halves).
+        expected: f32s(300 * 8, (i) => (i % 8 < 3 ? bodies[i]! + bodies[i + 4]! * 0.5 : bodies[i]!)),
+      },
+      {
+        op: 'sha256_batch',
+        inputs: { data: abc, offsets: b(u32s(1001, (i) => 3 * i)) },
+        params: {},
+        expected: Uint8Array.from({ length: 32_000 }, (_, i) => abcDigest[i % 32]!),
+      },
+    ];
+    const out: Record<string, number> = {};
+    for (const c of cases) {
+      if (executor === 'wasm' && !getOp(c.op).hasWasm) continue;
+      const outputs =
+        executor === 'wgsl'
+          ? await runWgsl(gpu, c.op, c.inputs, c.params)
+          : runWasm(c.op, c.inputs, c.params);
+      const bytes = Object.values(outputs)[0]!;
+      const expected = new Uint8Array(c.expected.buffer, c.expected.byteOffset, c.expected.byteLength);
+      let differ = bytes.byteLength === expected.byteLength ? 0 : 1;
+      for (let i = 0; i < Math.min(bytes.byteLength, expected.byteLength); i++)
+        if (bytes[i] !== expected[i]) differ++;
+      out[c.op] = differ;
+    }
+    return out;
+  },
+
   /** One small call on WGSL; outputs decoded by dtype. */
   async small(op: string, inputs: Record<string, SmallTensor>, params: Record<string, unknown>) {
     const gpu = await device();

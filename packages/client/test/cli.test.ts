@@ -166,6 +166,25 @@ describe('flock CLI', () => {
     expect(assignment?.envelope?.requirements).toEqual({ min: { wasm: true }, preferred: { webgpu: true } });
   });
 
+  it('list filters by campaign and state, as a table or JSON', async () => {
+    const table = await flock(['list', '--campaign', 'cli-map-1']);
+    expect(table).toEqual({
+      code: 0,
+      stdout: [
+        'TASK         STATE      OP   MODULE  PROGRESS  CODE',
+        'cli-map-1-0  succeeded  map  wasm',
+        'cli-map-1-1  succeeded  map  wasm',
+        'cli-map-1-2  succeeded  map  wasm',
+        '',
+      ].join('\n'),
+      stderr: '',
+    });
+    const failed = await flock(['list', '--state', 'failed', '--json']);
+    const ids = (JSON.parse(failed.stdout) as { tasks: Array<{ task_id: string; state: string }> }).tasks;
+    expect(ids).toEqual([expect.objectContaining({ task_id: 'cli-fail-1', state: 'failed' })]);
+    expect((await flock(['list', '--state', 'done'])).code).toBe(2);
+  });
+
   it('workers --json lists the volunteer', async () => {
     const run = await flock(['workers', '--json']);
     expect(run.code).toBe(0);

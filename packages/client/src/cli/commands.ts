@@ -10,7 +10,7 @@ import {
   parseJsonObject,
   toJson,
 } from '@flock/protocol';
-import type { TaskView, WorkerView } from '../api-types.ts';
+import type { TaskState, TaskView, WorkerView } from '../api-types.ts';
 import type { FlockClient } from '../flock-client.ts';
 import { FlockError } from '../flock-error.ts';
 import type { MapOutcome } from '../map-tasks.ts';
@@ -29,6 +29,8 @@ export interface CliContext {
 }
 
 type Command = (context: CliContext) => Promise<number>;
+
+const TASK_STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
 const submit: Command = async ({ client, io, values, args, readInput }) => {
   const path = one(args, 'submit <envelope.json|->');
@@ -60,6 +62,40 @@ const result: Command = async ({ client, io, values, args }) => {
   }
   const computeResult = await task.result({ wait: false });
   await printResult(client, io, values, computeResult, values.out);
+  return EXIT.ok;
+};
+
+const list: Command = async ({ client, io, values, args }) => {
+  none(args, 'list [--state STATE] [--campaign ID]');
+  const state = values.state;
+  if (state !== undefined && !TASK_STATES.includes(state as TaskState)) {
+    throw new UsageError(`--state must be one of ${TASK_STATES.join(', ')}, got "${state}"`);
+  }
+  const tasks: TaskView[] = [];
+  for await (const view of client.iterateTasks({
+    limit: 1000,
+    ...(state === undefined ? {} : { state: state as TaskState }),
+    ...(values.campaign === undefined ? {} : { campaign_id: values.campaign }),
+  })) {
+    tasks.push(view);
+  }
+  if (values.json === true) {
+    io.stdout(`${JSON.stringify({ tasks }, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (tasks.length === 0) {
+    io.stdout('no tasks\n');
+    return EXIT.ok;
+  }
+  const rows = tasks.map((t) => [
+    t.task_id,
+    t.state,
+    t.op,
+    t.module_kind,
+    t.state === 'running' && t.progress !== undefined ? `${Math.round(t.progress.pct)}%` : '',
+    t.failure?.code ?? '',
+  ]);
+  io.stdout(table(['TASK', 'STATE', 'OP', 'MODULE', 'PROGRESS', 'CODE'], rows));
   return EXIT.ok;
 };
 
@@ -158,7 +194,7 @@ const map: Command = async ({ client, io, values, args }) => {
   return failed === 0 ? EXIT.ok : EXIT.taskFailed;
 };
 
-export const COMMANDS = { submit, status, result, cancel, workers, stats, map } satisfies Record<
+export const COMMANDS = { submit, status, list, result, cancel, workers, stats, map } satisfies Record<
   string,
   Command
 >;

@@ -24,6 +24,7 @@ Usage: flock <command> [options]
 Commands:
   submit <envelope.json|->     submit a ComputeEnvelope (JSON view); --wait to follow it to the end
   status <task_id>             show a task: state, progress, attempts, failure
+  list                         list tasks, oldest first (--state STATE, --campaign ID)
   result <task_id>             print a task's outputs (--out DIR writes them as files; --wait)
   cancel <task_id>             cancel a queued or running task
   workers                      list connected volunteers
@@ -43,7 +44,8 @@ Options:
   --entry NAME       map: module entry point
   --input-name NAME  map: name of the input each file becomes (default "input"; built-in ops: e.g. x)
   --concurrency N    map: tasks in flight at once (default 4)
-  --campaign ID      map: campaign id (default map-<16 hex>)
+  --campaign ID      map: campaign id (default map-<16 hex>); list: only that campaign
+  --state STATE      list: only tasks in STATE (queued, running, succeeded, failed, cancelled)
   -h, --help         this text
 
 Exit codes: 0 ok, 1 task failed or cancelled, 2 usage or invalid request, 3 bad API key,
@@ -67,6 +69,7 @@ const OPTIONS = {
   'input-name': { type: 'string' },
   concurrency: { type: 'string' },
   campaign: { type: 'string' },
+  state: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

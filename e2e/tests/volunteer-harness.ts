@@ -29,7 +29,15 @@ export interface TaskView {
   task_id: string;
   state: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
   failure?: { code: string; message: string };
-  attempts: Array<{ attempt: number; worker_id: string; lease_id: string; outcome?: string; code?: string }>;
+  attempts: Array<{
+    attempt: number;
+    worker_id: string;
+    lease_id: string;
+    started_at_ms: number;
+    ended_at_ms?: number;
+    outcome?: string;
+    code?: string;
+  }>;
   executor?: string;
   progress?: { pct: number };
 }

@@ -52,7 +52,11 @@ test('a tab closed mid-task: the task completes on another tab after its lease e
     [second.workerId, 'succeeded', undefined],
   ]);
   // Not requeued on disconnect: only once the lease, last renewed before the close, ran out.
-  const retriedAt = (view.attempts[1] as { started_at_ms: number }).started_at_ms;
+  const { body } = await harness.api<{ attempts: Array<{ started_at_ms: number }> }>(
+    'GET',
+    `/v1/tasks/${id}`,
+  );
+  const retriedAt = body.attempts[1]!.started_at_ms;
   expect(retriedAt - closedAt).toBeGreaterThanOrEqual(LEASE_MS - HEARTBEAT_MS - 100);
   expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 4000 ms\n');
 });

@@ -5,12 +5,12 @@
 //
 //   npm run bench -w @flock/coordinator                  # 5,000 tasks, 50 volunteers
 //   npm run bench -w @flock/coordinator -- --full        # 50,000 tasks, 200 volunteers
-//   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --paced N --skip-bullmq --skip-flock
+//   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --paced N --rounds N --skip-bullmq --skip-flock
 //   BENCH_PROF=<dir> writes a CPU profile of the coordinator process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SimulatedVolunteer } from '../../apps/coordinator/src/sim/simulated-volunteer.ts';
 
@@ -29,6 +29,8 @@ const BATCH = 1000;
 /** Latency phase: tasks submitted one at a time at this rate, well below capacity. */
 const PACED = Number(option('--paced', '500'));
 const PACED_RATE = 100;
+/** Alternating Flock/BullMQ rounds; medians are reported when more than one. */
+const ROUNDS = Number(option('--rounds', '1'));
 const ROOT = resolve(import.meta.dirname, '../..');
 const KEY = 'bench-key-0123456789abcdef';
 
@@ -261,6 +263,7 @@ async function benchBullmq(): Promise<Outcome> {
     const { default: IORedis } = await import('ioredis');
     await waitFor(async () => {
       const probe = new IORedis({ ...connection, lazyConnect: true, retryStrategy: () => null });
+      probe.on('error', () => undefined); // refused until redis-server listens
       try {
         await probe.connect();
         return (await probe.ping()) === 'PONG';
@@ -329,14 +332,45 @@ const line = (name: string, o: Outcome): string =>
   `paced (${PACED_RATE}/s) submit→start p50 ${o.paced?.p50} ms p99 ${o.paced?.p99} ms`;
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`;
+const load = (): string => loadavg()[0]!.toFixed(1);
 console.log(
-  `coordinator bench: ${TASKS} tasks, ${VOLUNTEERS} volunteers × ${SLOTS} slots, SQLite synchronous=${SYNC}`,
+  `coordinator bench: ${TASKS} tasks, ${VOLUNTEERS} volunteers × ${SLOTS} slots, SQLite synchronous=${SYNC}, ${ROUNDS} round(s)`,
 );
 console.log(`machine: ${machine}`);
-const flock = flag('--skip-flock') ? undefined : await benchFlock();
-if (flock) console.log(line('flock', flock));
-const bull = flag('--skip-bullmq') ? undefined : await benchBullmq();
-if (bull) console.log(line('bullmq', bull));
-if (flock && bull)
-  console.log(`ratio flock/bullmq throughput: ${(flock.perSecond / bull.perSecond).toFixed(2)}`);
+// Rounds alternate the two systems so that a change in the machine's load hits both alike.
+const flocks: Outcome[] = [];
+const bulls: Outcome[] = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  if (!flag('--skip-flock')) {
+    const o = await benchFlock();
+    flocks.push(o);
+    console.log(`${line('flock', o)}  (round ${round}, load ${load()})`);
+  }
+  if (!flag('--skip-bullmq')) {
+    const o = await benchBullmq();
+    bulls.push(o);
+    console.log(`${line('bullmq', o)}  (round ${round}, load ${load()})`);
+  }
+}
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+if (ROUNDS > 1) {
+  for (const [name, os] of [
+    ['flock', flocks],
+    ['bullmq', bulls],
+  ] as const) {
+    if (os.length === 0) continue;
+    console.log(
+      `median ${name}: ${median(os.map((o) => o.perSecond)).toFixed(0)} tasks/s, ` +
+        `${median(os.map((o) => (o.serverCpu * 1e6) / TASKS)).toFixed(0)} µs server CPU/task, ` +
+        `paced p50 ${median(os.map((o) => o.paced?.p50 ?? 0))} ms p99 ${median(os.map((o) => o.paced?.p99 ?? 0))} ms`,
+    );
+  }
+}
+if (flocks.length > 0 && bulls.length > 0) {
+  const ratio = median(flocks.map((o) => o.perSecond)) / median(bulls.map((o) => o.perSecond));
+  console.log(`ratio flock/bullmq throughput${ROUNDS > 1 ? ' (medians)' : ''}: ${ratio.toFixed(2)}`);
+}
 process.exit(0);

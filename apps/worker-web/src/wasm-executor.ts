@@ -128,6 +128,64 @@ function cappedSink(
   return { fd, bytes };
 }
 
+/**
+ * /out: a normal writable directory whose files count every byte written against the job's output
+ * budget as it is written, so a program cannot pile up file data in the Worker past the limit.
+ */
+class BudgetedPreopen extends PreopenDirectory {
+  constructor(
+    name: string,
+    private readonly budget: { left: number },
+  ) {
+    super(name, new Map());
+  }
+
+  override path_open(
+    dirflags: number,
+    path: string,
+    oflags: number,
+    rightsBase: bigint,
+    rightsInheriting: bigint,
+    fdFlags: number,
+  ) {
+    const opened = super.path_open(dirflags, path, oflags, rightsBase, rightsInheriting, fdFlags);
+    const fd = opened.fd_obj;
+    if (fd instanceof OpenFile) {
+      const budget = this.budget;
+      const charge = (bytes: number) => {
+        if (bytes > budget.left)
+          throw new ExecutorError('OUTPUT_TOO_LARGE', `/out/${path} passed the output limit`);
+        budget.left -= bytes;
+      };
+      const write = fd.fd_write.bind(fd);
+      const pwrite = fd.fd_pwrite.bind(fd);
+      fd.fd_write = (data: Uint8Array) => {
+        charge(data.byteLength);
+        return write(data);
+      };
+      fd.fd_pwrite = (data: Uint8Array, offset: bigint) => {
+        charge(data.byteLength);
+        return pwrite(data, offset);
+      };
+      // Growing a file without writing (ftruncate, posix_fallocate) is charged too.
+      const setSize = fd.fd_filestat_set_size.bind(fd);
+      const allocate = fd.fd_allocate.bind(fd);
+      const grow = (to: bigint) => {
+        if (to > fd.file.size) charge(Number(to - fd.file.size));
+      };
+      fd.fd_filestat_set_size = (size: bigint) => {
+        grow(size);
+        return setSize(size);
+      };
+      fd.fd_allocate = (offset: bigint, length: bigint) => {
+        grow(offset + length);
+        return allocate(offset, length);
+      };
+    }
+    return opened;
+  }
+}
+
 /** /in: files can be opened for reading only; nothing can be created, renamed or removed. */
 class ReadOnlyPreopen extends PreopenDirectory {
   override path_open(
@@ -254,7 +312,7 @@ async function runWasi(
   });
   const stdin = new File(job.inputs[0]?.bytes ?? new Uint8Array(0), { readonly: true });
   const fds: Fd[] = [new OpenFile(stdin), stdout.fd, stderr.fd];
-  const outDir = new PreopenDirectory('/out', new Map());
+  const outDir = new BudgetedPreopen('/out', budget);
   if (job.wasiFs) {
     const inFiles = new Map<string, Inode>(
       job.inputs.map((input) => [input.name, new File(input.bytes, { readonly: true })]),

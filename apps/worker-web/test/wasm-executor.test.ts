@@ -116,6 +116,21 @@ describe('WASI command ABI', () => {
     expect(failure).toEqual({ code: 'OUTPUT_TOO_LARGE', message: 'stdout passed the output limit' });
   });
 
+  it('fails OUTPUT_TOO_LARGE as soon as an /out file passes the limit, and shares the budget with stdout', async () => {
+    const limits = { ...DEFAULT_LIMITS, maxOutputBytes: 1_000_000 };
+    const failure = await failureOf(runWasmJob(wasiJob('huge-file', { limits })));
+    expect(failure).toEqual({ code: 'OUTPUT_TOO_LARGE', message: '/out/big.bin passed the output limit' });
+    // Within the limit the same program succeeds, its file whole.
+    const ok = await runWasmJob(
+      wasiJob('huge-file', { limits: { ...DEFAULT_LIMITS, maxOutputBytes: 9 << 20 } }),
+    );
+    expect(ok.outputs.map((o) => [o.name, o.bytes.byteLength])).toEqual([
+      ['stdout', 0],
+      ['out/big.bin', 8 << 20],
+    ]);
+    expect(ok.outputs[1]!.bytes.every((b) => b === 'y'.charCodeAt(0))).toBe(true);
+  });
+
   it('fails INPUT_TOO_LARGE before hashing', async () => {
     const limits = { ...DEFAULT_LIMITS, maxInputBytes: 10 };
     const job = wasiJob('empty', {

@@ -4,7 +4,6 @@
 // Screenshots of the dashboard mid-run go to e2e/artifacts/.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { register } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
@@ -13,21 +12,9 @@ import type { DataRef } from '@flock/protocol';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { build } from 'vite';
 import { launchChromium } from '../support/chromium.ts';
+import { flockShaders } from '../support/shaders.ts';
 
-// @flock/shaders imports its WGSL as `*.wgsl?raw` (a Vite convention); outside Vite, a module
-// hook gives the same thing: the file's text as the default export.
-register(
-  `data:text/javascript,${encodeURIComponent(`
-    import { readFileSync } from 'node:fs';
-    import { fileURLToPath } from 'node:url';
-    export async function load(url, context, next) {
-      const path = url.split('?')[0];
-      if (!path.endsWith('.wgsl')) return next(url, context);
-      const text = readFileSync(fileURLToPath(path), 'utf8');
-      return { format: 'module', source: 'export default ' + JSON.stringify(text), shortCircuit: true };
-    }`)}`,
-);
-const { OPS } = await import('@flock/shaders');
+const { OPS } = await flockShaders();
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const ARTIFACTS = join(ROOT, 'e2e/artifacts');

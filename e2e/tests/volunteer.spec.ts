@@ -439,7 +439,7 @@ test('a result finished while disconnected is kept and delivered once in the nex
   await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 0 });
 });
 
-test('pause and "only while visible" reach the coordinator, and the settings survive a reload', async () => {
+test('pause, GPU on/off and "only while visible" reach the coordinator, and the settings survive a reload', async () => {
   const capability = async () =>
     (
       await harness.api<{ workers: Array<{ connected: boolean; capability: Record<string, unknown> }> }>(
@@ -455,6 +455,16 @@ test('pause and "only while visible" reach the coordinator, and the settings sur
   await page.getByRole('button', { name: 'Resume' }).click();
   await expect.poll(async () => (await capability())['paused'] ?? false).toBe(false);
   await harness.waitFor(queued, 'succeeded');
+
+  // GPU off: no GPU slot, no WebGPU in the capability; on again: both back.
+  await page.getByLabel('Use the GPU (WebGPU)').uncheck();
+  await expect
+    .poll(async () => [(await capability())['webgpu'] ?? false, (await capability())['gpu_slots'] ?? 0])
+    .toEqual([false, 0]);
+  await page.getByLabel('Use the GPU (WebGPU)').check();
+  await expect
+    .poll(async () => [(await capability())['webgpu'], (await capability())['gpu_slots']])
+    .toEqual([true, 1]);
 
   await page.getByLabel('Only while this tab is visible').check();
   await page.evaluate(() => {

@@ -39,6 +39,12 @@ export interface PostgresStoreOptions {
    * Unset: one coordinator owns everything (as with SQLite).
    */
   coordinatorId?: string;
+  /**
+   * PostgreSQL `synchronous_commit` for this pool. `on` (default): a commit returns once its WAL
+   * is on disk. `off`: once it is in the server's memory; a coordinator crash loses nothing, a
+   * database server crash may lose the last few hundred milliseconds of commits (never corrupts).
+   */
+  synchronousCommit?: 'on' | 'off';
 }
 
 /** A running task whose lease was granted by a coordinator that stopped beating. */
@@ -226,7 +232,13 @@ export class PostgresStore implements Store {
     this.coordinatorId = id;
     const parts = splitOptions(url);
     // flock.coordinator_id is read by the DEFAULT of attempts.coordinator_id (migration 3).
-    const settings = [parts.options, id !== undefined ? `-c flock.coordinator_id=${id}` : undefined]
+    const settings = [
+      parts.options,
+      id !== undefined ? `-c flock.coordinator_id=${id}` : undefined,
+      options.synchronousCommit !== undefined
+        ? `-c synchronous_commit=${options.synchronousCommit}`
+        : undefined,
+    ]
       .filter((o) => o !== undefined)
       .join(' ');
     this.pool = new pg.Pool({
@@ -281,6 +293,15 @@ export class PostgresStore implements Store {
       'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       [key, value],
     );
+  }
+
+  /** Sets `key` unless it is set; returns the value stored (the first writer's, under races). */
+  async initMeta(key: string, value: string): Promise<string> {
+    await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
+      key,
+      value,
+    ]);
+    return (await this.getMeta(key)) ?? value;
   }
 
   async insertTasks(tasks: NewTask[]): Promise<InsertOutcome[]> {
@@ -414,6 +435,25 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<TaskRow>(
       "SELECT * FROM tasks WHERE state = 'queued' AND updated_at_ms >= $1 ORDER BY uid",
       [sinceMs],
+    );
+    return rows.map(toTask);
+  }
+
+  /** uid and queue time of tasks queued (inserted or requeued) in [fromMs, toMs]: a cheap scan. */
+  async queuedKeys(fromMs: number, toMs: number): Promise<Array<{ uid: number; updatedAtMs: number }>> {
+    const { rows } = await this.pool.query<{ uid: number; updated_at_ms: number }>(
+      "SELECT uid, updated_at_ms FROM tasks WHERE state = 'queued' AND updated_at_ms BETWEEN $1 AND $2 ORDER BY uid",
+      [fromMs, toMs],
+    );
+    return rows.map((r) => ({ uid: r.uid, updatedAtMs: r.updated_at_ms }));
+  }
+
+  /** The tasks with these uids that are still queued, oldest first. */
+  async queuedByUid(uids: readonly number[]): Promise<TaskRecord[]> {
+    if (uids.length === 0) return [];
+    const { rows } = await this.pool.query<TaskRow>(
+      "SELECT * FROM tasks WHERE uid = ANY ($1::bigint[]) AND state = 'queued' ORDER BY uid",
+      [uids],
     );
     return rows.map(toTask);
   }

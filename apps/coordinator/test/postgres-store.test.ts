@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { CoordinatorError } from '../src/errors.ts';
 import { PG_MIGRATIONS, QUEUED_CHANNEL } from '../src/pg/migrations.ts';
 import { MAX_NOTIFY_BYTES } from '../src/pg/notify.ts';
+import { QueueScanner } from '../src/pg/queue-scanner.ts';
 import { PostgresStore } from '../src/postgres-store.ts';
 import type { NewTask } from '../src/store.ts';
 import { describeStoreContract } from './store-contract.ts';
@@ -449,5 +450,59 @@ describe('PostgresStore with coordinator ids (several coordinators)', () => {
     expect(() => new PostgresStore(a.url, { coordinatorId: "x'; DROP" })).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID', field: 'coordinatorId' }),
     );
+  });
+});
+
+describe('QueueScanner (tasks queued through other coordinators)', () => {
+  let store: PostgresStore;
+  beforeEach(async () => {
+    store = new PostgresStore(await harness.createSchema(), { maxConnections: 2, coordinatorId: 'scan' });
+    await store.migrate();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  test('offers each queued task once per queue time, after the steal delay, and again when requeued', async () => {
+    const now = Date.now();
+    const adopted: string[] = [];
+    const scanner = new QueueScanner(
+      store,
+      (t) => adopted.push(`${t.taskId}@${t.attempts}`),
+      {
+        stealAfterMs: 30,
+        clockSkewMs: 1000,
+        onError: (err) => {
+          throw err;
+        },
+      },
+      now,
+    );
+    try {
+      await store.insertTasks([task('t1', { createdAtMs: now }), task('t2', { createdAtMs: now })]);
+      expect((await store.queuedKeys(now - 1, now + 1)).map((k) => k.updatedAtMs)).toEqual([now, now]);
+      scanner.wake();
+      await expect.poll(() => adopted.length, { timeout: 5000, interval: 5 }).toBe(2);
+      // A second wake-up finds nothing new.
+      scanner.wake();
+      const [claimed] = await store.claimQueued({ workerId: 'w', limit: 1, nowMs: now + 10, leaseMs: 100 });
+      scanner.wake();
+      await store.endAttempt({
+        taskUid: claimed!.task.uid,
+        leaseId: claimed!.lease.leaseId,
+        outcome: 'lease_expired',
+        code: 'LEASE_EXPIRED',
+        message: 'x',
+        requeueAtMs: now + 20,
+        countsAsFailure: false,
+        nowMs: now + 20,
+      });
+      scanner.wake();
+      await expect.poll(() => adopted.length, { timeout: 5000, interval: 5 }).toBe(3);
+      expect(adopted).toEqual(['t1@0', 't2@0', 't1@1']);
+      expect(await store.queuedByUid([claimed!.task.uid, 999_999])).toHaveLength(1);
+    } finally {
+      await scanner.close();
+    }
   });
 });

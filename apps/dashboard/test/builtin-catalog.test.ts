@@ -1,5 +1,5 @@
-// The dashboard's op catalogue restates the op contracts of @flock/shaders for its forms; this
-// ties the two, and checks the number parser that turns typed text into tensor bytes.
+// The dashboard's op catalogue is built from the op contracts of @flock/shaders; this checks it
+// offers every op with a working example, and the parser that turns typed text into tensor bytes.
 import { OPS } from '@flock/shaders';
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_OPS, encodeNumbers } from '../src/builtin-catalog.ts';

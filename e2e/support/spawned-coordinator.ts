@@ -51,10 +51,16 @@ export class CoordinatorProcess {
     });
   }
 
-  /** Spawns `command args` in the repo root with `env` added; call `banner()` to wait for start. */
+  /**
+   * Spawns `command args` in the repo root; call `banner()` to wait for start. The environment is
+   * this process's without any inherited FLOCK_* variable (a newcomer has none), plus `env`.
+   */
   static spawn(command: string, args: string[], env: Record<string, string>): CoordinatorProcess {
+    const inherited = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !name.startsWith('FLOCK_')),
+    );
     return new CoordinatorProcess(
-      spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
+      spawn(command, args, { cwd: ROOT, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
     );
   }
 

@@ -1,7 +1,7 @@
 // Executor selection of runBuiltin without a GPU: WASM where the op has a kernel, else JS; a
 // device whose limits do not fit is not used and the shortfall is reported.
 import { describe, expect, it } from 'vitest';
-import { getOp, measureError, requiredLimitsOf, runBuiltin } from '../src/index.ts';
+import { getOp, measureError, requiredLimitsOf, runBuiltin, runWgsl } from '../src/index.ts';
 import { allCases } from './support/cases.ts';
 
 const TINY_LIMITS = {
@@ -72,6 +72,15 @@ describe('runBuiltin without a usable GPU', () => {
       maxStorageBuffersPerShaderStage: 3,
       maxStorageBufferBindingSize: 128 * 130 * 4,
       maxBufferSize: 128 * 130 * 4,
+    });
+  });
+
+  it('runWgsl refuses a call over the device limits with LIMIT_EXCEEDED before touching the device', async () => {
+    const c = allCases().find((c) => c.op === 'reduce_sum' && c.label === 'n=513')!;
+    await expect(runWgsl(tinyDevice, c.op, c.inputs, c.params)).rejects.toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      message:
+        'reduce_sum does not fit this device: maxStorageBufferBindingSize 2052 > 1024, maxBufferSize 2052 > 1024',
     });
   });
 });

@@ -30,7 +30,7 @@ export const sha256Batch: OpDefinition = {
     { binding: 3, name: 'digests', access: 'read_write' },
   ],
   dispatch: 'ceil(count / 64) workgroups (rows of 65535)',
-  sizeLimits: 'data bytes <= maxStorageBufferBindingSize; each message < 2^29 bytes',
+  sizeLimits: 'data bytes <= maxStorageBufferBindingSize (offsets are u32, lengths in bits are 64-bit)',
   errorBound: { metric: 'exact' },
   hasWasm: true,
   prepare(inputs: Tensors, raw) {

@@ -112,6 +112,53 @@ test('a burst of tasks on one CPU slot runs one at a time, every one succeeding'
   }
 });
 
+test('an uploaded module is fetched once, verified, cached in IndexedDB and advertised', async () => {
+  const module = await wasmFixture('wasi-echo');
+  const upload = await fetch(`${harness.url}/v1/modules`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/wasm' },
+    body: module.bytes as Uint8Array<ArrayBuffer>,
+  });
+  expect(upload.status).toBe(201);
+  expect(await upload.json()).toMatchObject({ hash: module.hash, uri: `flock:${module.hash}` });
+  const fetches: string[] = [];
+  const onRequest = (request: { url(): string }) => {
+    if (request.url().includes('/v1/modules/')) fetches.push(request.url());
+  };
+  page.on('request', onRequest);
+  try {
+    for (const arg of ['one', 'two']) {
+      const id = taskId('uploaded');
+      await harness.submit({
+        task_id: id,
+        op: 'echo',
+        module: {
+          kind: 'wasm',
+          uri: `flock:${module.hash}`,
+          hash: module.hash,
+          permissions: { wasi_fs: true },
+        },
+        requirements: { min: { wasm: true } },
+        params: { args: [arg] },
+      });
+      await harness.waitFor(id, 'succeeded');
+      expect(outputBytes(await harness.result(id), 'stdout').toString()).toMatch(
+        new RegExp(`^argc=2 arg1=${arg}\n`),
+      );
+    }
+    expect(fetches).toEqual([`${harness.url}/v1/modules/${module.hash}`]);
+  } finally {
+    page.off('request', onRequest);
+  }
+  const workers = (
+    await harness.api<{ workers: Array<{ connected: boolean; capability: { cached_modules?: string[] } }> }>(
+      'GET',
+      '/v1/workers',
+    )
+  ).body.workers;
+  expect(workers.find((w) => w.connected)?.capability.cached_modules).toEqual([module.hash]);
+});
+
 test('a kernel-ABI module computes in place', async () => {
   const module = await wasmFixture('kernel-poly-simd');
   const xs = new Float32Array(1024).map((_, i) => (i % 64) / 64 - 0.5);

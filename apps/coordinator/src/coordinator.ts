@@ -231,7 +231,8 @@ export class Coordinator {
   }
 
   private toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
-    const envelope = known ?? fromJson('ComputeEnvelope', JSON.parse(new TextDecoder().decode(rec.envelope)));
+    const envelope =
+      known ?? fromJson('ComputeEnvelope', JSON.parse(Buffer.from(rec.envelope).toString('utf8')));
     const min = envelope.requirements?.min;
     return {
       uid: rec.uid,
@@ -285,7 +286,7 @@ export class Coordinator {
   async submit(items: Submission[]): Promise<InsertOutcome[]> {
     const now = Date.now();
     const rows = items.map(({ tenant, envelope }) => {
-      const bytes = new TextEncoder().encode(JSON.stringify(toJson('ComputeEnvelope', envelope)));
+      const bytes = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
       const qos = envelope.requirements?.qos;
       return {
         tenant,
@@ -620,7 +621,7 @@ export class Coordinator {
     const ok = await this.commitResult({
       taskUid: task.uid,
       leaseId,
-      result: new TextEncoder().encode(JSON.stringify(toJson('ComputeResult', stored))),
+      result: Buffer.from(JSON.stringify(toJson('ComputeResult', stored))),
       executor: result.executor || undefined,
       durationMs: result.duration_ms || undefined,
       nowMs: now,

@@ -1,13 +1,17 @@
 // Property tests of the WASM kernels (SIMD and scalar) against the references over random
 // shapes, including every edge of the 4x8 matmul blocking, the 4-wide conv2d/mandelbrot/nbody
-// vectors and the 4-lane sha256 groups. Seeded by fast-check; 40 runs per property.
+// vectors and the 4-lane sha256 groups. 40 runs per property from a fixed seed, so CI is
+// deterministic; FLOCK_FC_SEED=<n> explores other cases.
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { getOp, measureError, runWasm, type Tensors } from '../src/index.ts';
 
-const RUNS = { numRuns: 40 };
-const floats = (n: number) => fc.float32Array({ minLength: n, maxLength: n, min: -1, max: 1, noNaN: true });
+const RUNS = { numRuns: 40, seed: Number(process.env['FLOCK_FC_SEED'] ?? 20_261_122) };
+// Values in [-1, 1] in steps of 2^-16: no subnormals, whose few bits of precision make any
+// relative error bound meaningless (f32 itself cannot meet it there).
+const unit = fc.integer({ min: -65_536, max: 65_536 }).map((i) => i / 65_536);
+const floats = (n: number) => fc.array(unit, { minLength: n, maxLength: n }).map((v) => Float32Array.from(v));
 const bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 async function withinBound(op: string, inputs: Tensors, params: Record<string, unknown>): Promise<void> {
@@ -79,15 +83,8 @@ describe('WASM kernels over random shapes', () => {
   });
 
   it('nbody_step, n in 1..40 (positive masses)', async () => {
-    const body = fc.tuple(
-      fc.float({ min: -1, max: 1, noNaN: true }),
-      fc.float({ min: -1, max: 1, noNaN: true }),
-      fc.float({ min: -1, max: 1, noNaN: true }),
-      fc.float({ min: Math.fround(0.1), max: 2, noNaN: true }),
-      fc.float({ min: -1, max: 1, noNaN: true }),
-      fc.float({ min: -1, max: 1, noNaN: true }),
-      fc.float({ min: -1, max: 1, noNaN: true }),
-    );
+    const mass = fc.integer({ min: 1, max: 20 }).map((i) => i / 10);
+    const body = fc.tuple(unit, unit, unit, mass, unit, unit, unit);
     await fc.assert(
       fc.asyncProperty(fc.array(body, { minLength: 1, maxLength: 40 }), async (list) => {
         const data = Float32Array.from(list.flatMap((b) => [...b, 0]));

@@ -168,7 +168,8 @@ function toJsonStruct(name: StructName, obj: Obj): Obj {
   const out: Obj = {};
   for (const f of visibleFields(name)) {
     const value = obj[f.json];
-    if (value === undefined || value === null || isDefaultScalar(f.type, value)) continue;
+    if (value === undefined || value === null) continue;
+    if (f.union === undefined && isDefaultScalar(f.type, value)) continue;
     if (f.json === 'none') continue;
     out[f.json] = toJsonValue(f.type, value);
   }

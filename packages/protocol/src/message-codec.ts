@@ -437,8 +437,10 @@ function decodeStruct(
       default: {
         const value = source[f.name];
         if (typeof value === 'string') chargeBytes(ctx, value.length, fieldPath);
-        // Enums always show (they have no unset state); other scalars only when not default.
-        if (type.k === 'enum' || !isDefault(type, value)) out[f.json] = readScalar(type, value, fieldPath);
+        // Enums and selected union members always show; other scalars only when not default.
+        if (type.k === 'enum' || f.union !== undefined || !isDefault(type, value)) {
+          out[f.json] = readScalar(type, value, fieldPath);
+        }
       }
     }
   }

@@ -55,7 +55,7 @@ interface Layout {
 
 const SEGMENT_START = 8; // single segment: segment count word + one size word
 // Same decoding as capnp-es's Text (default options), so routing and full decoding agree.
-const textDecoder = new TextDecoder();
+const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** The root struct of a single-segment message, or undefined when it is anything else. */
 function rootOf(view: DataView): StructRef | undefined {

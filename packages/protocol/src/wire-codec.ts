@@ -99,7 +99,9 @@ const INT_RANGE: Record<string, readonly [number, number]> = {
 const KEY_VALUE: WireType = { k: 'struct', s: 'KeyValue' };
 const FORBIDDEN_MAP_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// fatal: invalid UTF-8 is an error, not U+FFFD; ignoreBOM: a leading U+FEFF is content.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 function wrongType(message: string, path: string): never {
   throw new ProtocolError('WRONG_TYPE', message, path);
@@ -263,6 +265,9 @@ class Writer {
       }
       case 'float':
         if (typeof value !== 'number' || !Number.isFinite(value)) wrongType('must be a finite number', path);
+        if (type.bits === 32 && Math.abs(value) > FLOAT32_MAX) {
+          throw new ProtocolError('VALUE_OUT_OF_RANGE', 'does not fit a Float32', path);
+        }
         if (type.bits === 32) this.view.setFloat32(p + offset * 4, value, true);
         else this.view.setFloat64(p + offset * 8, value, true);
         return;
@@ -285,7 +290,9 @@ class Writer {
     this.listPointer(ptr, target, ELEMENT.byte, count);
   }
 
-  private text(ptr: number, text: string): void {
+  private text(ptr: number, text: string, path: string): void {
+    // A lone surrogate has no UTF-8 form; TextEncoder would silently write U+FFFD instead.
+    if (!text.isWellFormed()) wrongType('text must be well-formed Unicode (no lone surrogates)', path);
     const length = utf8Bytes(text);
     const target = this.alloc(Math.ceil((length + 1) / 8));
     encoder.encodeInto(text, this.buf.subarray(8 + target, 8 + target + length));
@@ -297,7 +304,7 @@ class Writer {
     switch (type.k) {
       case 'text':
         if (typeof value !== 'string') wrongType('must be a string', path);
-        this.text(ptr, value);
+        this.text(ptr, value, path);
         return;
       case 'json':
         if (value === null || typeof value !== 'object' || Array.isArray(value))
@@ -309,6 +316,7 @@ class Writer {
             { maxBytes: this.limits.maxParamsBytes, maxDepth: this.limits.maxParamsDepth },
             path,
           ),
+          path,
         );
         return;
       case 'data':
@@ -487,7 +495,11 @@ class Reader {
     if (this.bytes[list.start + list.count - 1] !== 0) {
       throw new ProtocolError('MALFORMED_FRAME', 'text is not NUL-terminated', path);
     }
-    return decoder.decode(this.bytes.subarray(list.start, list.start + list.count - 1));
+    try {
+      return decoder.decode(this.bytes.subarray(list.start, list.start + list.count - 1));
+    } catch {
+      throw new ProtocolError('MALFORMED_FRAME', 'text is not valid UTF-8', path);
+    }
   }
 
   readStruct(name: StructName, s: StructRef, depth: number, path: string): Obj {
@@ -513,9 +525,13 @@ class Reader {
       }
       const size = elementSizeOf(type);
       if (size === ELEMENT.pointer || size === ELEMENT.composite) {
-        if (f.offset! >= s.pointerCount) continue;
-        const value = this.pointerValue(type, s.pointers + f.offset! * 8, depth, fieldPath);
+        const value =
+          f.offset! < s.pointerCount
+            ? this.pointerValue(type, s.pointers + f.offset! * 8, depth, fieldPath)
+            : undefined;
         if (value !== undefined) out[f.json] = value;
+        // The selected member of a union shows even when empty: the discriminant says it is set.
+        else if (f.union !== undefined) out[f.json] = type.k === 'data' ? new Uint8Array(0) : '';
         continue;
       }
       const value = this.scalar(type, s.data, s.dataBytes, f.offset!, fieldPath);
@@ -562,8 +578,12 @@ class Reader {
         const width = type.bits / 8;
         const at = data + offset * width;
         if (offset * width + width > dataBytes) return 0;
-        if (type.k === 'float')
-          return width === 4 ? this.view.getFloat32(at, true) : this.view.getFloat64(at, true);
+        if (type.k === 'float') {
+          const value = width === 4 ? this.view.getFloat32(at, true) : this.view.getFloat64(at, true);
+          if (!Number.isFinite(value))
+            throw new ProtocolError('VALUE_OUT_OF_RANGE', 'not a finite number', path);
+          return value;
+        }
         if (width === 4)
           return type.k === 'int' ? this.view.getInt32(at, true) : this.view.getUint32(at, true);
         if (width === 2)

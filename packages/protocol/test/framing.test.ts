@@ -233,3 +233,42 @@ describe('encoding refuses wrong shapes with the field path', () => {
     expect(codeOf(() => encodeMessage('ModuleSpec', { kind: 'python' as never }))).toBe('UNKNOWN_ENUM');
   });
 });
+
+describe('text and float edge cases', () => {
+  test('an empty selected union member survives the round trip (body "" is still a body)', () => {
+    const ref = { name: 'x', inline_json: '' };
+    expect(decodeMessage('DataRef', encodeMessage('DataRef', ref))).toEqual(ref);
+    expect(
+      decodeMessage('DataRef', encodeMessage('DataRef', { name: 'y', inline_bytes: new Uint8Array(0) })),
+    ).toEqual({
+      name: 'y',
+      inline_bytes: new Uint8Array(0),
+    });
+  });
+
+  test('a lone surrogate → WRONG_TYPE instead of a silent U+FFFD', () => {
+    expect(codeOf(() => encodeMessage('ComputeCancelled', { task_id: 'a\ud800' }))).toBe('WRONG_TYPE');
+    expect(
+      decodeMessage('ComputeCancelled', encodeMessage('ComputeCancelled', { task_id: 'a\u{1f600}' })),
+    ).toEqual({
+      task_id: 'a\u{1f600}',
+    });
+  });
+
+  test('invalid UTF-8 on the wire → MALFORMED_FRAME', () => {
+    const bytes = encodeMessage('ComputeCancelled', { task_id: 'abc' });
+    const at = Buffer.from(bytes).indexOf('abc');
+    bytes[at + 1] = 0xff;
+    expect(codeOf(() => decodeMessage('ComputeCancelled', bytes))).toBe('MALFORMED_FRAME');
+  });
+
+  test('a Float32 that overflows → VALUE_OUT_OF_RANGE; NaN on the wire → VALUE_OUT_OF_RANGE', () => {
+    expect(codeOf(() => encodeMessage('Battery', { level: 1e300 }))).toBe('VALUE_OUT_OF_RANGE');
+    const bytes = encodeMessage('Battery', { level: 0.5 });
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    // Battery: charging (bit 0), level (Float32 at byte 4 of the data section, which starts at 16).
+    expect(view.getFloat32(16 + 4, true)).toBe(0.5);
+    view.setFloat32(16 + 4, Number.NaN, true);
+    expect(codeOf(() => decodeMessage('Battery', bytes))).toBe('VALUE_OUT_OF_RANGE');
+  });
+});

@@ -4,7 +4,7 @@
 //   enum shows its ordinal-0 value);
 // - Float32 fields hold Math.fround(value); params go through JSON text;
 // - structs, lists, maps and Data show when set, even when empty;
-// - a union shows its one member; the `none` member shows nothing (a Frame payload of `none` is
+// - a union shows its one member, even an empty one; the `none` member shows nothing (a Frame payload of `none` is
 //   left out).
 import { ENUMS } from '../../src/index.ts';
 import { type FieldDesc, type StructName, structDesc } from '../../src/message-codec.ts';
@@ -75,8 +75,7 @@ function unionMember(group: StructName, source: Obj | undefined): Obj | undefine
     const value = source[f.json];
     if (value === undefined || value === null) continue;
     const canon = canonicalValue(group, f, f.type, value);
-    // A selected Text member that is "" is left out like any default Text (the decoder does so).
-    if (isDefaultScalar(f.type, canon)) return undefined;
+    // A selected member shows even when empty ("" or no bytes): the discriminant says it is set.
     return { [f.json]: canon };
   }
   return undefined;

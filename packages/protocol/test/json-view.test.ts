@@ -63,7 +63,7 @@ describe("the seed's JSON examples", () => {
       // JSON → Cap'n Proto (inside a frame) → JSON gives back exactly the seed's JSON.
       const frame = decodeFrame(encodeFrame(makeFrame({ [kind]: message } as never)));
       expect(frame.topic).toBe(eventForPayload(kind));
-      expect(toJson(name, (frame.payload as unknown as Record<string, never>)[kind])).toEqual(json);
+      expect(toJson(name, (frame.payload as unknown as Record<string, never>)[kind]!)).toEqual(json);
       // And as a bare message.
       expect(toJson(name, decodeMessage(name, encodeMessage(name, message)))).toEqual(json);
     },

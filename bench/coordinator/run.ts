@@ -139,6 +139,8 @@ async function benchFlock(): Promise<Outcome> {
   const port = await freePort();
   // BENCH_PROF=<dir>: write a CPU profile of the coordinator there.
   const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+  // BENCH_NODE_ARGS="--max-semi-space-size=32 ...": extra node flags for the coordinator.
+  if (process.env.BENCH_NODE_ARGS) prof.push(...process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean));
   const server: ChildProcess = spawn(
     process.execPath,
     [...prof, '--import', 'tsx', 'apps/coordinator/src/main.ts'],

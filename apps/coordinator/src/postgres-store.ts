@@ -305,47 +305,68 @@ export class PostgresStore implements Store {
   }
 
   async insertTasks(tasks: NewTask[]): Promise<InsertOutcome[]> {
+    const key = (tenant: string, taskId: string): string => JSON.stringify([tenant, taskId]);
     const outcomes = await this.tx(async (client) => {
+      // One statement for the whole batch (arrays unnested in input order, so uids follow it).
+      // ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to commit, so two
+      // coordinators given the same task agree on one row.
+      const inserted = await client.query<TaskRow>(
+        `WITH input AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+             $7::bytea[], $8::int[], $9::bigint[], $10::int[], $11::bigint[]) WITH ORDINALITY
+             AS i (tenant, task_id, campaign_id, op, module_kind, content_hash, envelope, priority,
+               deadline_at_ms, max_retries, created_at_ms, ord)
+         ), t AS (
+           INSERT INTO tasks (tenant, task_id, campaign_id, op, module_kind, state, content_hash, envelope,
+             priority, deadline_at_ms, max_retries, created_at_ms, updated_at_ms)
+           SELECT tenant, task_id, campaign_id, op, module_kind, 'queued', content_hash, envelope, priority,
+             deadline_at_ms, max_retries, created_at_ms, created_at_ms
+           FROM input ORDER BY ord
+           ON CONFLICT (tenant, task_id) DO NOTHING
+           RETURNING *
+         ), a AS (
+           INSERT INTO audit (task_uid, ts_ms, to_state, topic) SELECT uid, created_at_ms, 'queued', $12 FROM t
+         )
+         SELECT * FROM t ORDER BY uid`,
+        [
+          tasks.map((t) => t.tenant),
+          tasks.map((t) => t.taskId),
+          tasks.map((t) => t.campaignId ?? null),
+          tasks.map((t) => t.op),
+          tasks.map((t) => t.moduleKind),
+          tasks.map((t) => t.contentHash),
+          tasks.map((t) => buf(t.envelope)),
+          tasks.map((t) => t.priority),
+          tasks.map((t) => t.deadlineAtMs ?? null),
+          tasks.map((t) => t.maxRetries),
+          tasks.map((t) => t.createdAtMs),
+          TOPIC.requested,
+        ],
+      );
+      const created = new Map(inserted.rows.map((row) => [key(row.tenant, row.task_id), row]));
+      // Ids that were there before (or twice in this batch): compare with the stored row.
+      const others = tasks.filter((t) => !created.has(key(t.tenant, t.taskId)));
+      const existing = new Map<string, TaskRow>();
+      if (others.length > 0) {
+        const found = await client.query<TaskRow>(
+          `SELECT t.* FROM tasks t JOIN unnest($1::text[], $2::text[]) AS k (tenant, task_id)
+             ON t.tenant = k.tenant AND t.task_id = k.task_id`,
+          [others.map((t) => t.tenant), others.map((t) => t.taskId)],
+        );
+        for (const row of found.rows) existing.set(key(row.tenant, row.task_id), row);
+      }
       const out: InsertOutcome[] = [];
       for (const task of tasks) {
-        // ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to commit, so two
-        // coordinators given the same task agree on one row.
-        const inserted = await client.query<TaskRow>(
-          `WITH t AS (
-             INSERT INTO tasks (tenant, task_id, campaign_id, op, module_kind, state, content_hash, envelope,
-               priority, deadline_at_ms, max_retries, created_at_ms, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11)
-             ON CONFLICT (tenant, task_id) DO NOTHING
-             RETURNING *
-           ), a AS (
-             INSERT INTO audit (task_uid, ts_ms, to_state, topic) SELECT uid, $11, 'queued', $12 FROM t
-           )
-           SELECT * FROM t`,
-          [
-            task.tenant,
-            task.taskId,
-            task.campaignId ?? null,
-            task.op,
-            task.moduleKind,
-            task.contentHash,
-            buf(task.envelope),
-            task.priority,
-            task.deadlineAtMs ?? null,
-            task.maxRetries,
-            task.createdAtMs,
-            TOPIC.requested,
-          ],
-        );
-        const row = inserted.rows[0];
-        if (row) {
+        const k = key(task.tenant, task.taskId);
+        const row = created.get(k);
+        if (row !== undefined) {
           out.push({ kind: 'created', task: toTask(row) });
+          // A second copy of this id later in the batch is compared with this row.
+          created.delete(k);
+          existing.set(k, row);
           continue;
         }
-        const existing = await client.query<TaskRow>(
-          'SELECT * FROM tasks WHERE tenant = $1 AND task_id = $2',
-          [task.tenant, task.taskId],
-        );
-        const found = existing.rows[0];
+        const found = existing.get(k);
         if (found === undefined || found.content_hash !== task.contentHash) {
           out.push({ kind: 'conflict', taskId: task.taskId });
         } else {

@@ -2,6 +2,9 @@
 // what only a shared server has: SKIP LOCKED claims from concurrent connections, fencing across
 // coordinators (separate pools), LISTEN/NOTIFY delivery and reconnection, concurrent migration.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { CoordinatorError } from '../src/errors.ts';
@@ -9,7 +12,8 @@ import { PG_MIGRATIONS, QUEUED_CHANNEL } from '../src/pg/migrations.ts';
 import { MAX_NOTIFY_BYTES } from '../src/pg/notify.ts';
 import { QueueScanner } from '../src/pg/queue-scanner.ts';
 import { PostgresStore } from '../src/postgres-store.ts';
-import type { NewTask } from '../src/store.ts';
+import { SqliteStore } from '../src/sqlite-store.ts';
+import type { NewTask, Store } from '../src/store.ts';
 import { describeStoreContract } from './store-contract.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
 
@@ -505,4 +509,52 @@ describe('QueueScanner (tasks queued through other coordinators)', () => {
       await scanner.close();
     }
   });
+});
+
+describe('batch inserts: the same outcomes on both stores', () => {
+  const stores: Array<[string, () => Promise<{ store: Store; done: () => Promise<void> }>]> = [
+    [
+      'SqliteStore',
+      async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'flock-batch-'));
+        const store = new SqliteStore(dir);
+        return {
+          store,
+          done: async () => {
+            await store.close();
+            rmSync(dir, { recursive: true, force: true });
+          },
+        };
+      },
+    ],
+    [
+      'PostgresStore',
+      async () => {
+        const store = new PostgresStore(await harness.createSchema(), { maxConnections: 1 });
+        await store.migrate();
+        return { store, done: () => store.close() };
+      },
+    ],
+  ];
+  for (const [name, make] of stores) {
+    test(`${name}: uids follow input order; an id twice in one batch is created then existing`, async () => {
+      const { store, done } = await make();
+      try {
+        const out = await store.insertTasks([task('x'), task('y'), task('x'), task('w')]);
+        expect(out.map((o) => o.kind)).toEqual(['created', 'created', 'existing', 'created']);
+        const uids = out.map((o) => (o.kind === 'created' || o.kind === 'existing' ? o.task.uid : -1));
+        expect(uids[2]).toBe(uids[0]);
+        expect(uids[0]! < uids[1]! && uids[1]! < uids[3]!).toBe(true);
+        const bad = await store.insertTasks([task('z'), task('z', { contentHash: 'other' })]);
+        expect(bad).toEqual([
+          { kind: 'skipped', taskId: 'z' },
+          { kind: 'conflict', taskId: 'z' },
+        ]);
+        expect(await store.getTask('a', 'z')).toBeUndefined();
+        expect((await store.auditTrail(uids[0]!)).map((r) => r.toState)).toEqual(['queued']);
+      } finally {
+        await done();
+      }
+    });
+  }
 });

@@ -541,38 +541,41 @@ export class PostgresStore implements Store {
   }
 
   async startLeases(leases: NewLease[]): Promise<boolean[]> {
-    const one = async (q: pg.Pool | pg.PoolClient, lease: NewLease): Promise<boolean> => {
-      const { rowCount } = await q.query(
-        `WITH t AS (
-           UPDATE tasks SET state = 'running', attempts = attempts + 1, current_lease_id = $2,
-             updated_at_ms = $5, progress = NULL
-           WHERE uid = $1 AND state = 'queued'
-           RETURNING uid
-         ), a AS (
-           INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
-           SELECT $2, uid, $3, $4, $5, $6 FROM t
-         )
+    // A task named twice in one call: only its first lease can start (as on SQLite).
+    const seen = new Set<number>();
+    const firsts = leases.filter((l) => !seen.has(l.taskUid) && seen.add(l.taskUid));
+    if (firsts.length === 0) return [];
+    // One statement for the batch, atomic on its own: no BEGIN/COMMIT round trips.
+    const { rows } = await this.pool.query<{ lease_id: string }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
+           AS i (task_uid, lease_id, attempt, worker_id, started_at_ms, expires_at_ms)
+       ), t AS (
+         UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, current_lease_id = i.lease_id,
+           updated_at_ms = i.started_at_ms, progress = NULL
+         FROM input i
+         WHERE tasks.uid = i.task_uid AND tasks.state = 'queued'
+         RETURNING i.*
+       ), a AS (
+         INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
+         SELECT lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms FROM t
+       ), au AS (
          INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
-         SELECT uid, $5, 'queued', 'running', $7, $2, $4 FROM t`,
-        [
-          lease.taskUid,
-          lease.leaseId,
-          lease.attempt,
-          lease.workerId,
-          lease.startedAtMs,
-          lease.expiresAtMs,
-          TOPIC.accepted,
-        ],
-      );
-      return rowCount === 1;
-    };
-    // One lease is one statement, atomic on its own: no BEGIN/COMMIT round trips.
-    if (leases.length === 1) return [await one(this.pool, leases[0]!)];
-    return this.tx(async (client) => {
-      const out: boolean[] = [];
-      for (const lease of leases) out.push(await one(client, lease));
-      return out;
-    });
+         SELECT task_uid, started_at_ms, 'queued', 'running', $7, lease_id, worker_id FROM t
+       )
+       SELECT lease_id FROM t`,
+      [
+        firsts.map((l) => l.taskUid),
+        firsts.map((l) => l.leaseId),
+        firsts.map((l) => l.attempt),
+        firsts.map((l) => l.workerId),
+        firsts.map((l) => l.startedAtMs),
+        firsts.map((l) => l.expiresAtMs),
+        TOPIC.accepted,
+      ],
+    );
+    const started = new Set(rows.map((r) => r.lease_id));
+    return leases.map((l) => started.has(l.leaseId));
   }
 
   /**

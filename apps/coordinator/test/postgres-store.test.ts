@@ -537,7 +537,7 @@ describe('batch inserts: the same outcomes on both stores', () => {
     ],
   ];
   for (const [name, make] of stores) {
-    test(`${name}: uids follow input order; an id twice in one batch is created then existing`, async () => {
+    test(`${name}: uids follow input order; an id twice in a batch is created then existing; lease batches`, async () => {
       const { store, done } = await make();
       try {
         const out = await store.insertTasks([task('x'), task('y'), task('x'), task('w')]);
@@ -552,6 +552,30 @@ describe('batch inserts: the same outcomes on both stores', () => {
         ]);
         expect(await store.getTask('a', 'z')).toBeUndefined();
         expect((await store.auditTrail(uids[0]!)).map((r) => r.toState)).toEqual(['queued']);
+        // A batch of leases: one task already running, one named twice.
+        const lease = (uid: number, leaseId: string) => ({
+          taskUid: uid,
+          leaseId,
+          attempt: 1,
+          workerId: 'w',
+          startedAtMs: 5,
+          expiresAtMs: 50,
+        });
+        expect(await store.startLeases([lease(uids[0]!, 'l0')])).toEqual([true]);
+        expect(
+          await store.startLeases([
+            lease(uids[0]!, 'l1'),
+            lease(uids[1]!, 'l2'),
+            lease(uids[1]!, 'l3'),
+            lease(uids[3]!, 'l4'),
+          ]),
+        ).toEqual([false, true, false, true]);
+        expect((await store.getTaskByUid(uids[1]!))?.currentLeaseId).toBe('l2');
+        expect(await store.getAttempt('l3')).toBeUndefined();
+        expect((await store.auditTrail(uids[3]!)).map((r) => [r.toState, r.leaseId])).toEqual([
+          ['queued', undefined],
+          ['running', 'l4'],
+        ]);
       } finally {
         await done();
       }

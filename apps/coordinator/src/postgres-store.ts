@@ -622,29 +622,61 @@ export class PostgresStore implements Store {
   }
 
   async completeTask(change: CompleteTask): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `WITH t AS (
-         UPDATE tasks SET state = 'succeeded', result = $3, executor = $4, duration_ms = $5,
-           current_lease_id = NULL, updated_at_ms = $6, failure_code = NULL, failure_message = NULL
-         WHERE uid = $1 AND state = 'running' AND current_lease_id = $2
-         RETURNING uid
+    return (await this.completeTasks([change]))[0] === true;
+  }
+
+  /**
+   * Group commit: every completion of the batch in one statement (one round trip, one commit),
+   * each fenced by its lease; a success is counted for `workerId` when set.
+   */
+  async completeTasks(changes: CompleteTask[]): Promise<boolean[]> {
+    // A task named twice in one call: only the first can complete (as on SQLite).
+    const seen = new Set<number>();
+    const firsts = changes.filter((c) => !seen.has(c.taskUid) && seen.add(c.taskUid));
+    if (firsts.length === 0) return [];
+    const { rows } = await this.pool.query<{ lease_id: string }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::float8[], $6::bigint[],
+           $7::text[]) AS i (task_uid, lease_id, result, executor, duration_ms, now_ms, worker_id)
+       ), t AS (
+         UPDATE tasks SET state = 'succeeded', result = i.result, executor = i.executor,
+           duration_ms = i.duration_ms, current_lease_id = NULL, updated_at_ms = i.now_ms,
+           failure_code = NULL, failure_message = NULL
+         FROM input i
+         WHERE tasks.uid = i.task_uid AND tasks.state = 'running' AND tasks.current_lease_id = i.lease_id
+         RETURNING i.task_uid, i.lease_id, i.now_ms, i.worker_id
        ), a AS (
-         UPDATE attempts SET ended_at_ms = $6, outcome = 'succeeded', code = NULL
-         WHERE lease_id = $2 AND ended_at_ms IS NULL AND EXISTS (SELECT 1 FROM t)
+         UPDATE attempts SET ended_at_ms = t.now_ms, outcome = 'succeeded', code = NULL
+         FROM t WHERE attempts.lease_id = t.lease_id AND attempts.ended_at_ms IS NULL
+       ), au AS (
+         INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
+         SELECT t.task_uid, t.now_ms, 'running', 'succeeded', $8, t.lease_id,
+           COALESCE(t.worker_id, (SELECT x.worker_id FROM attempts x WHERE x.lease_id = t.lease_id))
+         FROM t
+       ), w AS (
+         UPDATE workers SET tasks_succeeded = tasks_succeeded + c.n
+         FROM (SELECT worker_id, COUNT(*) AS n FROM t WHERE worker_id IS NOT NULL GROUP BY worker_id) c
+         WHERE workers.worker_id = c.worker_id
        )
-       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
-       SELECT uid, $6, 'running', 'succeeded', $7, $2, (SELECT worker_id FROM attempts WHERE lease_id = $2) FROM t`,
+       SELECT lease_id FROM t`,
       [
-        change.taskUid,
-        change.leaseId,
-        buf(change.result),
-        change.executor ?? null,
-        change.durationMs ?? null,
-        change.nowMs,
+        firsts.map((c) => c.taskUid),
+        firsts.map((c) => c.leaseId),
+        firsts.map((c) => buf(c.result)),
+        firsts.map((c) => c.executor ?? null),
+        firsts.map((c) => c.durationMs ?? null),
+        firsts.map((c) => c.nowMs),
+        firsts.map((c) => c.workerId ?? null),
         TOPIC.success,
       ],
     );
-    return rowCount === 1;
+    const done = new Set(rows.map((r) => r.lease_id));
+    const counted = new Set<number>();
+    return changes.map((c) => {
+      if (counted.has(c.taskUid) || !done.has(c.leaseId)) return false;
+      counted.add(c.taskUid);
+      return true;
+    });
   }
 
   async endAttempt(change: EndAttempt): Promise<boolean> {

@@ -576,6 +576,43 @@ describe('batch inserts: the same outcomes on both stores', () => {
           ['queued', undefined],
           ['running', 'l4'],
         ]);
+        // Group commit: the current leases complete once, a stale lease and a repeat do not, and
+        // the worker's successes are counted in the same commit.
+        await store.upsertWorker({
+          workerId: 'w',
+          sessionHash: 'h',
+          createdAtMs: 1,
+          lastSeenMs: 1,
+          tasksSucceeded: 0,
+          tasksFailed: 0,
+        });
+        const done = (uid: number, leaseId: string) => ({
+          taskUid: uid,
+          leaseId,
+          result: new Uint8Array([7]),
+          executor: 'sim',
+          durationMs: 1.5,
+          nowMs: 60,
+          workerId: 'w',
+        });
+        expect(
+          await store.completeTasks!([
+            done(uids[0]!, 'l0'),
+            done(uids[1]!, 'l3'),
+            done(uids[3]!, 'l4'),
+            done(uids[3]!, 'l4'),
+          ]),
+        ).toEqual([true, false, true, false]);
+        expect(await store.findWorkerBySession('h')).toMatchObject({ tasksSucceeded: 2 });
+        expect(await store.getTaskByUid(uids[3]!)).toMatchObject({ state: 'succeeded', durationMs: 1.5 });
+        expect(await store.getAttempt('l4')).toMatchObject({ outcome: 'succeeded', endedAtMs: 60 });
+        expect((await store.auditTrail(uids[3]!)).map((r) => [r.toState, r.workerId])).toEqual([
+          ['queued', undefined],
+          ['running', 'w'],
+          ['succeeded', 'w'],
+        ]);
+        expect(await store.completeTask(done(uids[1]!, 'l2'))).toBe(true);
+        expect(await store.findWorkerBySession('h')).toMatchObject({ tasksSucceeded: 3 });
       } finally {
         await done();
       }

@@ -374,5 +374,12 @@ if (ROUNDS > 1) {
 if (flocks.length > 0 && bulls.length > 0) {
   const ratio = median(flocks.map((o) => o.perSecond)) / median(bulls.map((o) => o.perSecond));
   console.log(`ratio flock/bullmq throughput${ROUNDS > 1 ? ' (medians)' : ''}: ${ratio.toFixed(2)}`);
+  if (ROUNDS > 1) {
+    // Each round's pair ran back to back, under about the same load.
+    const paired = flocks.map((f, k) => f.perSecond / bulls[k]!.perSecond);
+    console.log(
+      `ratio per round: ${paired.map((r) => r.toFixed(2)).join(', ')}; median ${median(paired).toFixed(2)}`,
+    );
+  }
 }
 process.exit(0);

@@ -11,6 +11,8 @@ export class Metrics {
   readonly queueDepth: Gauge;
   readonly workers: Gauge<'capability'>;
   readonly assignmentLatency: Histogram;
+  /** Volunteer frames and bytes so far (the worker hub adds to these). */
+  readonly wire = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
   readonly frames: Counter<'direction'>;
   readonly frameBytes: Counter<'direction'>;
   readonly errors: Counter<'code'>;
@@ -57,17 +59,29 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
+    // Frame counts are plain numbers on the hot path, copied into the counters at scrape time.
+    const wire = this.wire;
     this.frames = new Counter({
       name: 'flock_worker_frames_total',
       help: 'Volunteer WebSocket frames.',
       labelNames: ['direction'],
       registers,
+      collect() {
+        this.reset();
+        this.inc({ direction: 'in' }, wire.framesIn);
+        this.inc({ direction: 'out' }, wire.framesOut);
+      },
     });
     this.frameBytes = new Counter({
       name: 'flock_worker_frame_bytes_total',
       help: 'Volunteer WebSocket frame bytes.',
       labelNames: ['direction'],
       registers,
+      collect() {
+        this.reset();
+        this.inc({ direction: 'in' }, wire.bytesIn);
+        this.inc({ direction: 'out' }, wire.bytesOut);
+      },
     });
     this.errors = new Counter({
       name: 'flock_errors_total',

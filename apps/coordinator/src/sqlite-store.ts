@@ -180,7 +180,17 @@ function toTask(row: TaskRow): TaskRecord {
 /** The record of a task just inserted (what a read-back would return). */
 function newRecord(uid: number, task: NewTask): TaskRecord {
   return {
-    ...task,
+    tenant: task.tenant,
+    taskId: task.taskId,
+    campaignId: task.campaignId,
+    op: task.op,
+    moduleKind: task.moduleKind,
+    contentHash: task.contentHash,
+    envelope: task.envelope,
+    priority: task.priority,
+    deadlineAtMs: task.deadlineAtMs,
+    maxRetries: task.maxRetries,
+    createdAtMs: task.createdAtMs,
     uid,
     state: 'queued',
     attempts: 0,

@@ -80,10 +80,7 @@ export class WorkerHub {
 
   private accept(socket: WebSocket, req: IncomingMessage): void {
     const metrics = this.coordinator.metrics;
-    const framesOut = metrics.frames.labels('out');
-    const bytesOut = metrics.frameBytes.labels('out');
-    const framesIn = metrics.frames.labels('in');
-    const bytesIn = metrics.frameBytes.labels('in');
+    const wire = metrics.wire;
     // Frames sent in one turn of the event loop leave in one write: an ack and the assignment
     // that the freed slot gets right after it share a system call.
     const tcp = (socket as unknown as { _socket: Socket })._socket;
@@ -91,8 +88,8 @@ export class WorkerHub {
     const send = (payload: Frame_Payload): boolean => {
       if (socket.readyState !== socket.OPEN) return false;
       const bytes = encodeFrame(makeFrame(payload, { id: frameId() }), { maxFrameBytes: 64 << 20 });
-      framesOut.inc();
-      bytesOut.inc(bytes.length);
+      wire.framesOut += 1;
+      wire.bytesOut += bytes.length;
       if (!corked) {
         corked = true;
         tcp.cork();
@@ -188,8 +185,8 @@ export class WorkerHub {
     socket.on('message', (data: RawData, isBinary: boolean) => {
       if (closed) return;
       const bytes = toBytes(data);
-      framesIn.inc();
-      bytesIn.inc(bytes.length);
+      wire.framesIn += 1;
+      wire.bytesIn += bytes.length;
       if (!isBinary) return violate(new Violation('TEXT_FRAME', 'frames must be binary', CLOSE.protocol));
       if (bytes.length > this.config.maxFrameBytes) {
         return violate(

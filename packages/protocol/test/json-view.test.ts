@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import {
@@ -17,11 +17,21 @@ import {
   toJson,
 } from '../src/index.ts';
 
-/** The JSON examples of seeds/compute-events.md, read from the seed itself. */
+/**
+ * The JSON examples of seeds/compute-events.md. A copy of the seed travels with the tests; when
+ * the workspace's shared/seeds/ is beside the checkout (as in CI), the copy must equal it.
+ */
+const SEED_COPY = join(import.meta.dirname, 'fixtures/compute-events.md');
+const SEED = join(import.meta.dirname, '../../../../shared/seeds/compute-events.md');
+
 function seedExamples(): string[] {
-  const seed = readFileSync(join(import.meta.dirname, '../../../../shared/seeds/compute-events.md'), 'utf8');
+  const seed = readFileSync(SEED_COPY, 'utf8');
   return [...seed.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
 }
+
+test.runIf(existsSync(SEED))('the copied seed is the seed', () => {
+  expect(readFileSync(SEED_COPY, 'utf8')).toBe(readFileSync(SEED, 'utf8'));
+});
 
 /** The seed's `...` placeholders, replaced by real values of the right shape. */
 function substitute(example: string): string {

@@ -289,19 +289,23 @@ export class SqliteStore implements Store {
       countCampaign: db.prepare<[string, string], { state: TaskState; n: number }>(
         'SELECT state, COUNT(*) AS n FROM tasks WHERE tenant = ? AND campaign_id = ? GROUP BY state',
       ),
-      startLease: db.prepare(
-        `UPDATE tasks SET state = 'running', attempts = attempts + 1, current_lease_id = @leaseId,
-           updated_at_ms = @startedAtMs, progress = NULL
-         WHERE uid = @taskUid AND state = 'queued'`,
+      // The hot statements bind positionally (cheaper than named parameters).
+      startLease: db.prepare<[string, number, number]>(
+        `UPDATE tasks SET state = 'running', attempts = attempts + 1, current_lease_id = ?,
+           updated_at_ms = ?, progress = NULL
+         WHERE uid = ? AND state = 'queued'`,
       ),
-      insertAttempt: db.prepare(
+      insertAttempt: db.prepare<[string, number, number, string, number, number]>(
         `INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
-         VALUES (@leaseId, @taskUid, @attempt, @workerId, @startedAtMs, @expiresAtMs)`,
+         VALUES (?, ?, ?, ?, ?, ?)`,
       ),
-      complete: db.prepare(
-        `UPDATE tasks SET state = 'succeeded', result = @result, executor = @executor, duration_ms = @durationMs,
-           current_lease_id = NULL, updated_at_ms = @nowMs, failure_code = NULL, failure_message = NULL
-         WHERE uid = @taskUid AND state = 'running' AND current_lease_id = @leaseId`,
+      complete: db.prepare<[Buffer, string | null, number | null, number, number, string]>(
+        `UPDATE tasks SET state = 'succeeded', result = ?, executor = ?, duration_ms = ?,
+           current_lease_id = NULL, updated_at_ms = ?, failure_code = NULL, failure_message = NULL
+         WHERE uid = ? AND state = 'running' AND current_lease_id = ?`,
+      ),
+      workerSucceededBy: db.prepare<[number, string]>(
+        'UPDATE workers SET tasks_succeeded = tasks_succeeded + ? WHERE worker_id = ?',
       ),
       endAttemptRow: db.prepare(
         'UPDATE attempts SET ended_at_ms = ?, outcome = ?, code = ? WHERE lease_id = ? AND ended_at_ms IS NULL',
@@ -523,8 +527,16 @@ export class SqliteStore implements Store {
   private startLeasesNow(leases: NewLease[]): boolean[] {
     return this.db.transaction((items: NewLease[]) =>
       items.map((lease) => {
-        if (this.stmts.startLease.run(lease).changes !== 1) return false;
-        this.stmts.insertAttempt.run(lease);
+        if (this.stmts.startLease.run(lease.leaseId, lease.startedAtMs, lease.taskUid).changes !== 1)
+          return false;
+        this.stmts.insertAttempt.run(
+          lease.leaseId,
+          lease.taskUid,
+          lease.attempt,
+          lease.workerId,
+          lease.startedAtMs,
+          lease.expiresAtMs,
+        );
         this.stmts.audit.run(
           lease.taskUid,
           lease.startedAtMs,
@@ -545,24 +557,33 @@ export class SqliteStore implements Store {
   }
 
   async completeTasks(changes: CompleteTask[]): Promise<boolean[]> {
-    return this.write(() => changes.map((c) => this.completeOne(c)));
+    return this.write(() => {
+      // Worker success counters: one UPDATE per worker per batch, not one per result.
+      const successes = new Map<string, number>();
+      const done = changes.map((c) => this.completeOne(c, successes));
+      for (const [workerId, n] of successes) this.stmts.workerSucceededBy.run(n, workerId);
+      return done;
+    });
   }
 
   /** One completion, inside the caller's transaction (no savepoint per item). */
-  private completeOne(c: CompleteTask): boolean {
-    const done = this.stmts.complete.run({
-      taskUid: c.taskUid,
-      leaseId: c.leaseId,
-      result: Buffer.from(c.result.buffer, c.result.byteOffset, c.result.byteLength),
-      executor: c.executor ?? null,
-      durationMs: c.durationMs ?? null,
-      nowMs: c.nowMs,
-    });
+  private completeOne(c: CompleteTask, successes?: Map<string, number>): boolean {
+    const done = this.stmts.complete.run(
+      Buffer.from(c.result.buffer, c.result.byteOffset, c.result.byteLength),
+      c.executor ?? null,
+      c.durationMs ?? null,
+      c.nowMs,
+      c.taskUid,
+      c.leaseId,
+    );
     if (done.changes !== 1) return false;
     this.stmts.endAttemptRow.run(c.nowMs, 'succeeded', null, c.leaseId);
     const worker = c.workerId ?? this.stmts.getAttempt.get(c.leaseId)?.worker_id ?? null;
     this.stmts.audit.run(c.taskUid, c.nowMs, 'running', 'succeeded', TOPIC.success, c.leaseId, worker, null);
-    if (c.workerId !== undefined) this.stmts.workerSucceeded.run(c.workerId);
+    if (c.workerId !== undefined) {
+      if (successes) successes.set(c.workerId, (successes.get(c.workerId) ?? 0) + 1);
+      else this.stmts.workerSucceeded.run(c.workerId);
+    }
     return true;
   }
 

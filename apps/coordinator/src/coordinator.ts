@@ -800,7 +800,11 @@ export class Coordinator {
   private endLease(lease: Lease, worker: WorkerState | undefined): void {
     if (!this.leases.delete(lease.leaseId)) return;
     const w = worker ?? this.workers.get(lease.workerId);
-    if (w) this.countLease(w, lease, -1);
+    if (w) {
+      this.countLease(w, lease, -1);
+      // Streams of this lease that no accepted result claimed are forgotten with it.
+      for (const [id, stream] of w.streams) if (stream.leaseId === lease.leaseId) w.streams.delete(id);
+    }
     if (!lease.cancelling) this.scheduler.setRunning(lease.tenant, -1);
   }
 

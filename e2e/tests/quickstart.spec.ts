@@ -58,6 +58,16 @@ test('npm start on a fresh data dir, open the printed URL, complete a demo task'
   const cli = await promisify(execFile)('npx', ['flock', 'submit', envelopePath, '--wait'], {
     cwd: ROOT,
     env: { ...process.env, FLOCK_URL: url, FLOCK_API_KEY: devKey ?? '' },
+    // A CLI that never returns fails here with what it printed, not at the test's timeout.
+    timeout: 60_000,
+  }).catch(async (error: Error & { stdout?: string; stderr?: string }) => {
+    const view = await fetch(`${url}/v1/tasks/quickstart-demo`, {
+      headers: { Authorization: `Bearer ${devKey}` },
+    });
+    throw new Error(
+      `flock submit --wait: ${error.message}\nstdout: ${error.stdout}\nstderr: ${error.stderr}\n` +
+        `task view: ${view.status} ${await view.text()}\ncoordinator: ${started?.stdout}`,
+    );
   });
   console.log(`quickstart: flock submit --wait printed: ${cli.stdout.trim()}`);
   expect(cli.stdout).toMatch(/^quickstart-demo {2}succeeded {2}op=saxpy {2}module=builtin$/m);

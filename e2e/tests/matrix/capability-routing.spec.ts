@@ -2,10 +2,11 @@
 // never given to the SwiftShader tabs (SwiftShader has no shader-f16) and shows why it waits, in
 // the API and on the dashboard; in a mixed set of four tabs (two with WebGPU, two launched with
 // WebGPU disabled) WGSL tasks go only to the WebGPU tabs, and WASM tasks run on all of them.
-import { type Browser, expect } from '@playwright/test';
+import type { Browser } from '@playwright/test';
 import { launchChromium } from '../../support/chromium.ts';
-import { test } from '../../support/flock-test.ts';
+import { expect, test } from '../../support/flock-test.ts';
 import { openVolunteerTab, type VolunteerTab } from '../../support/volunteer-tab.ts';
+import { doubleShaderAnswer, doubleShaderTask, u32s } from '../../support/wgsl-tasks.ts';
 import { Harness, KEY, outputBytes, taskId, wasmFixture, wasmTask } from '../volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
@@ -15,31 +16,6 @@ let wasmOnlyBrowser: Browser | undefined;
 const gpuTabs: VolunteerTab[] = [];
 const wasmTabs: VolunteerTab[] = [];
 const f16Task = taskId('needs-f16');
-
-const b64 = (bytes: Uint8Array | string): string => Buffer.from(bytes).toString('base64');
-
-const DOUBLE_SHADER = `@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  if (id.x < arrayLength(&src)) { dst[id.x] = src[id.x] * 2u + 1u; }
-}
-`;
-
-function wgslTask(id: string, n: number, requirements: Record<string, unknown>): Record<string, unknown> {
-  const src = Uint32Array.from({ length: n }, (_, i) => i);
-  return {
-    task_id: id,
-    op: 'double',
-    module: { kind: 'wgsl', inline: b64(DOUBLE_SHADER), entry: 'main', workgroups: [Math.ceil(n / 64)] },
-    requirements,
-    inputs: [{ name: 'src', inline_bytes: b64(new Uint8Array(src.buffer)) }],
-    buffers: [
-      { name: 'src', group: 0, binding: 0, access: 'read' },
-      { name: 'dst', group: 0, binding: 1, access: 'read_write', size: n * 4 },
-    ],
-  };
-}
 
 test.beforeAll(async ({ browser }) => {
   harness = await Harness.start();
@@ -55,10 +31,12 @@ test.afterAll(async () => {
 test('a task needing shader_f16 is never given to a SwiftShader tab and says why it waits', async ({
   browser,
 }) => {
-  await harness.submit(wgslTask(f16Task, 64, { min: { webgpu: true, gpu: { features: ['shader_f16'] } } }));
+  await harness.submit(
+    doubleShaderTask(f16Task, 64, { min: { webgpu: true, gpu: { features: ['shader_f16'] } } }),
+  );
   // A plain WGSL task submitted after it runs at once: the scheduler went round and passed it by.
   const plain = taskId('no-f16');
-  await harness.submit(wgslTask(plain, 64, { min: { webgpu: true } }));
+  await harness.submit(doubleShaderTask(plain, 64, { min: { webgpu: true } }));
   await harness.waitFor(plain, 'succeeded');
   const reason = 'no connected worker meets requirements.min.gpu.features shader_f16 (2 connected)';
   const view = await harness.task(f16Task);
@@ -101,7 +79,7 @@ test('in a mixed set of four tabs, WGSL goes only to the WebGPU tabs', async () 
   const wasmIds = Array.from({ length: 6 }, () => taskId('mixed-wasm'));
   // Interleaved, all at once: every tab is free, so only routing keeps WGSL off the WASM-only tabs.
   const tasks = wgslIds.flatMap((id, i) => [
-    wgslTask(id, 640, { min: { webgpu: true } }),
+    doubleShaderTask(id, 640, { min: { webgpu: true } }),
     wasmTask(wasmIds[i]!, echo, { params: { args: [String(i)] } }),
   ]);
   expect((await harness.api('POST', '/v1/campaigns', { tasks })).status).toBe(201);
@@ -114,9 +92,7 @@ test('in a mixed set of four tabs, WGSL goes only to the WebGPU tabs', async () 
   for (const id of wgslIds) {
     expect(webgpuOf.get(await ranOn(id))).toBe(true);
     const out = outputBytes(await harness.result(id), 'dst');
-    expect([...new Uint32Array(Uint8Array.from(out).buffer)]).toEqual(
-      Array.from({ length: 640 }, (_, i) => i * 2 + 1),
-    );
+    expect(u32s(out)).toEqual(doubleShaderAnswer(640));
   }
   const wasmWorkers = new Set<string>();
   for (const [i, id] of wasmIds.entries()) {

@@ -9,6 +9,7 @@ import { describeAdapter, isHardwareAdapter, probeBrowserAdapter } from '../../s
 import { type PageProxy, startPageProxy } from '../../support/page-proxy.ts';
 import { builtinEnvelope, measureAgainstReference, referenceCalls } from '../../support/reference-ops.ts';
 import { openVolunteerTab, type VolunteerTab } from '../../support/volunteer-tab.ts';
+import { doubleShaderAnswer, doubleShaderTask, u32s } from '../../support/wgsl-tasks.ts';
 import {
   Harness,
   KEY,
@@ -180,34 +181,15 @@ test('work that needs SharedArrayBuffer goes only to cross-origin-isolated tabs'
   expect((await harness.api<{ state: string }>('DELETE', `/v1/tasks/${id}`)).status).toBe(200);
 });
 
-const DOUBLE_SHADER = `@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  if (id.x < arrayLength(&src)) { dst[id.x] = src[id.x] * 2u + 1u; }
-}
-`;
-
 test('a WGSL shader runs where WebGPU is, and waits with its reason where it is not', async () => {
   const n = 1000;
   const id = taskId('wgsl');
-  const src = new Uint32Array(n).map((_, i) => i);
-  await harness.submit({
-    task_id: id,
-    op: 'double',
-    module: { kind: 'wgsl', inline: b64(DOUBLE_SHADER), entry: 'main', workgroups: [Math.ceil(n / 64)] },
-    requirements: { min: { webgpu: true } },
-    inputs: [{ name: 'src', inline_bytes: b64(new Uint8Array(src.buffer)) }],
-    buffers: [
-      { name: 'src', group: 0, binding: 0, access: 'read' },
-      { name: 'dst', group: 0, binding: 1, access: 'read_write', size: n * 4 },
-    ],
-  });
+  await harness.submit(doubleShaderTask(id, n));
   if (profile.webgpu) {
     const view = await harness.waitFor(id, 'succeeded');
     expect(view.executor).toBe('wgsl');
     const out = outputBytes(await harness.result(id), 'dst');
-    expect([...new Uint32Array(Uint8Array.from(out).buffer)]).toEqual([...src].map((i) => i * 2 + 1));
+    expect(u32s(out)).toEqual(doubleShaderAnswer(n));
     return;
   }
   const after = taskId('after-wgsl');

@@ -39,8 +39,8 @@ test('a running task cancelled: the executor stops and the event stream shows ca
       w.once('close', () => ended.add(w));
     });
 
-    // spin.c busy-computes for argv[1] ms: a minute, far longer than this test waits.
-    await harness.submit(wasmTask(id, await wasmFixture('spin'), { params: { args: ['60000'] } }));
+    // spin.c busy-computes for argv[1] ms, reporting progress every 10%: 20 s, progress at 2 s.
+    await harness.submit(wasmTask(id, await wasmFixture('spin'), { params: { args: ['20000'] } }));
     await expect(runningInTab(tab, id)).toBeVisible();
     await expect.poll(async () => (await harness.task(id)).progress?.pct ?? 0).toBeGreaterThan(0);
     const endedBefore = ended.size;
@@ -53,7 +53,7 @@ test('a running task cancelled: the executor stops and the event stream shows ca
     // The executor Worker that ran the job is gone.
     await expect.poll(() => ended.size).toBe(endedBefore + 1);
 
-    // The freed slot (cancel_ack) takes the next task while the spin would still have 50 s to go.
+    // The freed slot (cancel_ack) takes the next task while the spin would still have 18 s to go.
     const next = taskId('after-cancel');
     await harness.submit(wasmTask(next, await wasmFixture('wasi-echo'), { params: { args: ['next'] } }));
     await harness.waitFor(next, 'succeeded', 10_000);

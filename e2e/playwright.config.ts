@@ -8,6 +8,8 @@ import { chromiumLaunchOptions } from './support/chromium.ts';
 import type { FlockOptions } from './support/flock-test.ts';
 
 const FULL_FLOW = /matrix\/full-flow\.spec\.ts$/;
+const DEGRADED = /tests\/volunteer-degraded\.spec\.ts$/;
+const ROUTING = /matrix\/capability-routing\.spec\.ts$/;
 
 export default defineConfig<FlockOptions>({
   testDir: './tests',
@@ -30,25 +32,20 @@ export default defineConfig<FlockOptions>({
   projects: [
     {
       // WebGPU on the SwiftShader software adapter: the full flow, the fault flows, the README
-      // quick start, and the volunteer and dashboard specs (they launch WebGPU Chromium).
+      // quick start, the volunteer and dashboard specs (they launch WebGPU Chromium), and any new
+      // spec by default: everything but the specs that belong to another profile.
       name: 'webgpu-swiftshader',
-      testMatch: [
-        FULL_FLOW,
-        /faults\/.*\.spec\.ts$/,
-        /quickstart\.spec\.ts$/,
-        /tests\/volunteer\.spec\.ts$/,
-        /tests\/dashboard[^/]*\.spec\.ts$/,
-      ],
+      testIgnore: [DEGRADED, ROUTING],
       use: { profile: 'webgpu-swiftshader', launchOptions: chromiumLaunchOptions({ webgpu: true }) },
     },
     {
       // WebGPU disabled: only WASM work is assigned (and the degraded-tab spec, WebGPU off too).
       name: 'wasm-only',
-      testMatch: [FULL_FLOW, /tests\/volunteer-degraded\.spec\.ts$/],
+      testMatch: [FULL_FLOW, DEGRADED],
       use: { profile: 'wasm-only', launchOptions: chromiumLaunchOptions({ webgpu: false }) },
     },
     {
-      // The page served without COOP/COEP through support/isolation-stripping-proxy.ts.
+      // The page served without COOP/COEP through support/page-proxy.ts (headers stripped).
       name: 'not-isolated',
       testMatch: [FULL_FLOW],
       use: { profile: 'not-isolated', launchOptions: chromiumLaunchOptions({ webgpu: true }) },
@@ -56,7 +53,7 @@ export default defineConfig<FlockOptions>({
     {
       // Four tabs on one coordinator; capability routing across WebGPU and WASM-only tabs.
       name: 'multi-tab',
-      testMatch: [FULL_FLOW, /matrix\/capability-routing\.spec\.ts$/],
+      testMatch: [FULL_FLOW, ROUTING],
       use: { profile: 'multi-tab', launchOptions: chromiumLaunchOptions({ webgpu: true }) },
     },
     {

@@ -12,6 +12,32 @@ function coordinatorUrl(): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/worker`;
 }
 
+/**
+ * One donating tab per browser profile. The tabs share one volunteer identity (IndexedDB), so two
+ * tabs connected at once would resume the same session in turn and knock each other off. The tab
+ * holding this Web Lock donates; the others say so and can take over by stealing it.
+ */
+const TAB_LOCK = 'flock-volunteer-tab';
+
+/**
+ * Takes the tab lock (`steal`: from whichever tab holds it); resolves with whether this tab now
+ * holds it. `onLost` runs when another tab steals it. Without Web Locks (an insecure origin) every
+ * tab proceeds, as before.
+ */
+function takeTabLock(steal: boolean, onLost: () => void): Promise<boolean> {
+  const locks = navigator.locks as LockManager | undefined;
+  if (!locks) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    locks
+      .request(TAB_LOCK, steal ? { steal: true } : { ifAvailable: true }, (lock) => {
+        resolve(lock !== null);
+        // Held until the tab closes or another tab steals it (then this request rejects).
+        return lock ? new Promise<void>(() => {}) : undefined;
+      })
+      .catch(onLost);
+  });
+}
+
 function formatSeconds(ms: number): string {
   const s = ms / 1000;
   return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
@@ -60,6 +86,9 @@ function render(view: VolunteerView): void {
   );
   $('capability').textContent = JSON.stringify(view.capability, null, 2);
 
+  $('other-tab').hidden = !view.standby;
+  $('controls').toggleAttribute('inert', view.standby);
+
   const isolation = $('isolation');
   isolation.hidden = probe.crossOriginIsolated;
   isolation.textContent =
@@ -74,38 +103,46 @@ function render(view: VolunteerView): void {
 
 async function main(): Promise<void> {
   const store = await TabStore.open();
-  const volunteer = await Volunteer.create({
+  let volunteer: Volunteer | undefined;
+  const onLost = (): void => volunteer?.release();
+  const holdsLock = await takeTabLock(false, onLost);
+  volunteer = await Volunteer.create({
     url: coordinatorUrl(),
     origin: location.origin,
     store,
     createWorker: () => new Worker(new URL('./executor-worker.ts', import.meta.url), { type: 'module' }),
+    standby: !holdsLock,
   });
-  $('start').addEventListener('click', () => void volunteer.update({ started: true, paused: false }));
-  $('pause').addEventListener('click', () => void volunteer.update({ paused: !volunteer.settings.paused }));
-  $('stop').addEventListener('click', () => void volunteer.update({ started: false }));
+  const active = volunteer;
+  $('take-over').addEventListener('click', async () => {
+    if (await takeTabLock(true, onLost)) active.reclaim();
+  });
+  $('start').addEventListener('click', () => void active.update({ started: true, paused: false }));
+  $('pause').addEventListener('click', () => void active.update({ paused: !active.settings.paused }));
+  $('stop').addEventListener('click', () => void active.update({ started: false }));
   $('cpu-slots').addEventListener('change', (event) => {
     const value = Number((event.target as HTMLInputElement).value);
-    if (Number.isInteger(value)) void volunteer.update({ cpuSlots: value });
+    if (Number.isInteger(value)) void active.update({ cpuSlots: value });
   });
   $('gpu').addEventListener(
     'change',
-    (e) => void volunteer.update({ gpu: (e.target as HTMLInputElement).checked }),
+    (e) => void active.update({ gpu: (e.target as HTMLInputElement).checked }),
   );
   $('only-charging').addEventListener(
     'change',
-    (e) => void volunteer.update({ onlyWhileCharging: (e.target as HTMLInputElement).checked }),
+    (e) => void active.update({ onlyWhileCharging: (e.target as HTMLInputElement).checked }),
   );
   $('only-visible').addEventListener(
     'change',
-    (e) => void volunteer.update({ onlyWhileVisible: (e.target as HTMLInputElement).checked }),
+    (e) => void active.update({ onlyWhileVisible: (e.target as HTMLInputElement).checked }),
   );
   let frame = 0;
-  volunteer.subscribe((view) => {
+  active.subscribe((view) => {
     cancelAnimationFrame(frame);
     frame = requestAnimationFrame(() => render(view));
   });
   // For tests and the curious: the page's state, and hooks to drop the socket or the GPU device.
-  Object.assign(globalThis, { flockVolunteer: volunteer });
+  Object.assign(globalThis, { flockVolunteer: active });
   document.body.dataset['ready'] = 'true';
 }
 

@@ -51,6 +51,8 @@ export interface VolunteerView {
   /** Finished jobs per minute over the last minute. */
   throughputPerMin: number;
   lastOutcome: { taskId: string; ok: boolean; code?: string; executor?: string } | undefined;
+  /** Another tab of this browser donates; this one stays off the coordinator. */
+  standby: boolean;
 }
 
 interface Running {
@@ -71,6 +73,8 @@ export interface VolunteerOptions {
   origin: string;
   store: TabStore;
   createWorker: () => Worker;
+  /** Start in standby: another tab of this browser donates (see `release`). Default false. */
+  standby?: boolean;
 }
 
 export class Volunteer {
@@ -78,6 +82,7 @@ export class Volunteer {
   probe!: Probe;
   totals!: Totals;
   private pool: ExecutorPool | undefined;
+  private standby = false;
   private readonly connection: WorkerConnection;
   private readonly running = new Map<string, Running>();
   private readonly waiting: ComputeAssignment[] = [];
@@ -122,6 +127,7 @@ export class Volunteer {
       maxCpuSlots(volunteer.probe.cpuCores),
     );
     await volunteer.watchEnvironment();
+    volunteer.standby = options.standby ?? false;
     if (volunteer.settings.started) volunteer.begin();
     return volunteer;
   }
@@ -155,6 +161,7 @@ export class Volunteer {
       running: [...this.running.values()].map((r) => r.view),
       throughputPerMin: this.finishedAt.length,
       lastOutcome: this.lastOutcome,
+      standby: this.standby,
     };
   }
 
@@ -182,7 +189,26 @@ export class Volunteer {
     return this.settings.gpu && this.probe.gpu ? 1 : 0;
   }
 
+  /**
+   * Another tab of this browser took over: every tab shares one identity (IndexedDB), and two
+   * connections with one session would knock each other off. Stops here without touching the
+   * saved settings; running jobs are dropped and their leases expire into a requeue.
+   */
+  release(): void {
+    this.standby = true;
+    this.end();
+    this.changed();
+  }
+
+  /** This tab donates again (it took the other tab's place). */
+  reclaim(): void {
+    this.standby = false;
+    if (this.settings.started) this.begin();
+    this.changed();
+  }
+
   private begin(): void {
+    if (this.standby) return;
     if (!this.pool) {
       this.pool = new ExecutorPool(this.options.createWorker, this.settings.cpuSlots, this.gpuSlots());
       this.pool.onDeviceLost((reason) => void this.deviceLost(reason));

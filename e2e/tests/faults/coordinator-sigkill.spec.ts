@@ -136,10 +136,11 @@ test('SIGKILL mid-run and restart: tabs reconnect and every task succeeds exactl
       .all();
     expect(winning).toEqual(ids.toSorted().map((task_id) => ({ task_id, n: 1 })));
     // Only the two tabs ever ran anything.
-    const workers = db.prepare('SELECT DISTINCT worker_id FROM attempts ORDER BY worker_id').all();
-    expect(workers).toEqual(
-      tabs.map((t) => ({ worker_id: t.workerId })).sort((a, b) => a.worker_id.localeCompare(b.worker_id)),
-    );
+    // Compared as sorted id lists: SQLite's ORDER BY is binary, localeCompare is not (mixed-case ids).
+    const workers = db.prepare('SELECT DISTINCT worker_id FROM attempts').all() as Array<{
+      worker_id: string;
+    }>;
+    expect(workers.map((w) => w.worker_id).sort()).toEqual(tabs.map((t) => t.workerId).sort());
   } finally {
     db.close();
   }

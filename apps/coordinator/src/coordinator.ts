@@ -230,6 +230,19 @@ export class Coordinator {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /**
+   * Takes a task queued by another coordinator on a shared store into this one's queue. False
+   * when it is not queued or already known here.
+   */
+  adopt(rec: TaskRecord): boolean {
+    if (this.closed || rec.state !== 'queued' || this.open.has(rec.uid)) return false;
+    const task = this.toOpen(rec);
+    this.open.set(task.uid, task);
+    if (task.deadlineAtMs !== undefined) this.deadlines.push(task.deadlineAtMs, task.uid);
+    this.makeRunnable(task, Date.now());
+    return true;
+  }
+
   private toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
     const envelope =
       known ?? fromJson('ComputeEnvelope', JSON.parse(Buffer.from(rec.envelope).toString('utf8')));
@@ -964,6 +977,9 @@ export class Coordinator {
             if (sched.gpu) worker.runningGpu -= 1;
             else worker.runningCpu -= 1;
             this.scheduler.setRunning(sched.tenant, -1);
+            // The store refused: the task left the queue elsewhere (another coordinator on a
+            // shared store took it, or it was cancelled); if it comes back, `adopt` brings it.
+            if (task?.state === 'queued') this.open.delete(sched.uid);
             return;
           }
           task.state = 'running';

@@ -2,12 +2,15 @@
 // the coordinator, prints the URLs (and the dev API key when none were configured).
 import { loadConfig } from './config.ts';
 import { CoordinatorError } from './errors.ts';
+import { clusterFromEnv, startClusterCoordinator } from './pg/cluster.ts';
 import { startCoordinator } from './start-coordinator.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
+  let cluster: ReturnType<typeof clusterFromEnv>;
   try {
     config = loadConfig();
+    cluster = clusterFromEnv();
   } catch (err) {
     if (err instanceof CoordinatorError) {
       process.stderr.write(`flock: bad configuration: ${err.message}\n`);
@@ -15,7 +18,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const running = await startCoordinator(config);
+  // FLOCK_STORE=postgres://...: one of several coordinators on PostgreSQL (SCALE.md).
+  const running = cluster
+    ? await startClusterCoordinator(cluster.url, config, cluster.options)
+    : await startCoordinator(config);
   const lines = [
     `flock coordinator listening on ${running.url}`,
     `  volunteer page  ${running.url}/`,

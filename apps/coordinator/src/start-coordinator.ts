@@ -31,6 +31,8 @@ export interface RunningCoordinator {
 export interface StartOptions {
   /** Use this store instead of SQLite in `dataDir` (e.g. PostgreSQL). */
   store?: Store;
+  /** Use this events hub (e.g. one that relays to other coordinators). */
+  events?: EventsHub;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function startCoordinator(
   const store = options.store ?? new SqliteStore(config.dataDir, { sync: config.sqliteSync });
   await store.migrate();
   const blobs = new BlobStore(config.dataDir);
-  const events = new EventsHub(config.maxBufferedBytes);
+  const events = options.events ?? new EventsHub(config.maxBufferedBytes);
   const keys = new ApiKeys(config.apiKeys);
   let coordinator: Coordinator | undefined;
   const metrics = new Metrics({

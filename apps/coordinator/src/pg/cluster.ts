@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import { type CoordinatorConfig, resolveConfig } from '../config.ts';
+import { CoordinatorError } from '../errors.ts';
+import { PostgresStore } from '../postgres-store.ts';
+import { type RunningCoordinator, startCoordinator } from '../start-coordinator.ts';
+import { TaskTokens } from '../task-tokens.ts';
+import { ClusterEventsHub } from './cluster-events-hub.ts';
+import { QueueScanner } from './queue-scanner.ts';
+
+export interface ClusterOptions {
+  /** This coordinator's id ([A-Za-z0-9_.-]{1,64}). Default: random `c-` + 12 hex digits. */
+  coordinatorId?: string;
+  /** Pool size. Default 10. */
+  maxConnections?: number;
+  /** How often this coordinator records that it is alive and sweeps orphans, ms. Default 1000. */
+  beatMs?: number;
+  /**
+   * A coordinator silent this long is dead: the leases it granted go back to the queue, ms.
+   * Default: the lease length (what a volunteer gets before its own lease would expire).
+   */
+  deadAfterMs?: number;
+  /** Tolerated clock difference between coordinators when scanning for queued tasks, ms. Default 5000. */
+  clockSkewMs?: number;
+  /** A task queued through another coordinator is taken after waiting this long, ms. Default 100. */
+  stealAfterMs?: number;
+  /** PostgreSQL synchronous_commit of this coordinator's connections (see PostgresStoreOptions). Default on. */
+  synchronousCommit?: 'on' | 'off';
+}
+
+const ENV_INTS: Array<
+  [string, 'maxConnections' | 'beatMs' | 'deadAfterMs' | 'clockSkewMs' | 'stealAfterMs', number, number]
+> = [
+  ['FLOCK_PG_POOL', 'maxConnections', 1, 1000],
+  ['FLOCK_CLUSTER_BEAT_MS', 'beatMs', 10, 3600_000],
+  ['FLOCK_CLUSTER_DEAD_MS', 'deadAfterMs', 100, 24 * 3600_000],
+  ['FLOCK_CLUSTER_SKEW_MS', 'clockSkewMs', 0, 3600_000],
+  ['FLOCK_CLUSTER_STEAL_MS', 'stealAfterMs', 0, 3600_000],
+];
+
+/**
+ * Reads FLOCK_STORE: unset, empty or `sqlite` → undefined (the embedded SQLite store);
+ * `postgres://...` → the cluster settings, with FLOCK_COORDINATOR_ID, FLOCK_PG_POOL,
+ * FLOCK_CLUSTER_BEAT_MS, FLOCK_CLUSTER_DEAD_MS, FLOCK_CLUSTER_SKEW_MS, FLOCK_CLUSTER_STEAL_MS,
+ * FLOCK_PG_SYNC_COMMIT. Anything else throws
+ * `CoordinatorError('CONFIG_INVALID')` naming the variable.
+ */
+export function clusterFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): { url: string; options: ClusterOptions } | undefined {
+  const url = env.FLOCK_STORE?.trim() ?? '';
+  if (url === '' || url === 'sqlite') return undefined;
+  if (!/^postgres(ql)?:\/\/./.test(url)) {
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      'FLOCK_STORE must be "sqlite" or a postgres:// URL',
+      'FLOCK_STORE',
+    );
+  }
+  const options: ClusterOptions = {};
+  if (env.FLOCK_COORDINATOR_ID) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(env.FLOCK_COORDINATOR_ID)) {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        'FLOCK_COORDINATOR_ID must match [A-Za-z0-9_.-]{1,64}',
+        'FLOCK_COORDINATOR_ID',
+      );
+    }
+    options.coordinatorId = env.FLOCK_COORDINATOR_ID;
+  }
+  for (const [name, key, min, max] of ENV_INTS) {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') continue;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      throw new CoordinatorError('CONFIG_INVALID', `${name} must be an integer in ${min}..${max}`, name);
+    }
+    options[key] = value;
+  }
+  const sync = env.FLOCK_PG_SYNC_COMMIT?.trim().toLowerCase();
+  if (sync !== undefined && sync !== '') {
+    if (sync !== 'on' && sync !== 'off') {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        'FLOCK_PG_SYNC_COMMIT must be on or off',
+        'FLOCK_PG_SYNC_COMMIT',
+      );
+    }
+    options.synchronousCommit = sync;
+  }
+  return { url, options };
+}
+
+/** A coordinator that is one of several on one PostgreSQL database. */
+export interface ClusterCoordinator extends RunningCoordinator {
+  coordinatorId: string;
+  store: PostgresStore;
+}
+
+/**
+ * Starts a coordinator on a PostgreSQL database shared with others (`FLOCK_STORE=postgres://...`).
+ * What it adds to `startCoordinator`:
+ * - tasks queued through any coordinator reach this one's scheduler: the `flock_task_queued`
+ *   NOTIFY (sent by a trigger at commit) triggers a scan of recently queued tasks, adopted into
+ *   memory; leases are started with the guarded store transition, so when two coordinators pick
+ *   the same task one wins and the other forgets it;
+ * - task events fan out to `/v1/events` subscribers on every coordinator (`ClusterEventsHub`);
+ * - liveness: every `beatMs` it records itself in `coordinators` and requeues the current leases
+ *   of coordinators silent for `deadAfterMs` (e.g. killed with SIGKILL), so no task is lost;
+ *   their volunteers reconnect through the load balancer to another coordinator and resume
+ *   their session from the shared `workers` table.
+ */
+export async function startClusterCoordinator(
+  url: string,
+  partial: Partial<CoordinatorConfig> = {},
+  options: ClusterOptions = {},
+): Promise<ClusterCoordinator> {
+  const config = resolveConfig(partial);
+  const id = options.coordinatorId ?? `c-${randomBytes(6).toString('hex')}`;
+  const beatMs = options.beatMs ?? 1000;
+  const deadAfterMs = options.deadAfterMs ?? config.leaseMs;
+  let scanner: QueueScanner | undefined;
+
+  const store = new PostgresStore(url, {
+    coordinatorId: id,
+    maxConnections: options.maxConnections ?? 10,
+    applicationName: `flock-${id}`,
+    ...(options.synchronousCommit !== undefined ? { synchronousCommit: options.synchronousCommit } : {}),
+    // Notifications sent while the LISTEN connection was down are lost: scan everything.
+    notifier: { onResync: () => scanner?.resync() },
+  });
+  await store.migrate();
+  await store.beat(Date.now());
+  // Every coordinator must sign and verify task tokens with one secret: the first to start
+  // creates it, the others read it (the coordinator's own get-then-set would race).
+  await store.initMeta('task_token_secret', TaskTokens.newSecret().toString('base64'));
+  const events = new ClusterEventsHub(config.maxBufferedBytes, id);
+  const startedMs = Date.now();
+  const running = await startCoordinator(config, { store, events });
+  const coordinator = running.coordinator;
+  scanner = new QueueScanner(
+    store,
+    (task) => coordinator.adopt(task),
+    {
+      stealAfterMs: options.stealAfterMs ?? 100,
+      clockSkewMs: options.clockSkewMs ?? 5000,
+      onError: (err) => coordinator.log.warn({ err }, 'cluster: queue scan failed'),
+    },
+    startedMs,
+  );
+  const unlisten = [await events.attach(store), await store.onQueued(() => scanner.wake())];
+  // Whatever was queued between start()'s load and the LISTEN.
+  scanner.wake();
+
+  let sweeping = false;
+  const timer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    // The beat also wakes the scanner: tasks queued inside the last steal delay are picked up
+    // even when no further NOTIFY comes.
+    scanner.wake();
+    void (async () => {
+      const now = Date.now();
+      await store.beat(now);
+      for (const orphan of await store.orphanedLeases(now, deadAfterMs)) {
+        const requeued = await store.endAttempt({
+          taskUid: orphan.taskUid,
+          leaseId: orphan.leaseId,
+          outcome: 'lease_expired',
+          code: 'COORDINATOR_LOST',
+          message: `coordinator ${orphan.coordinatorId ?? '(unknown)'} stopped`,
+          requeueAtMs: now,
+          countsAsFailure: false,
+          nowMs: now,
+        });
+        if (requeued)
+          coordinator.log.info(
+            { lease: orphan.leaseId, from: orphan.coordinatorId },
+            'cluster: requeued orphan',
+          );
+      }
+    })()
+      .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: beat failed'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, beatMs);
+  timer.unref();
+
+  const close = running.close;
+  let closing: Promise<void> | undefined;
+  return {
+    ...running,
+    store,
+    coordinatorId: id,
+    close() {
+      closing ??= (async () => {
+        clearInterval(timer);
+        for (const stop of unlisten) await stop().catch(() => undefined);
+        await scanner.close();
+        // Leaving makes this coordinator's open leases orphans for the others to requeue.
+        await store.leave().catch(() => undefined);
+        await close();
+      })();
+      return closing;
+    },
+  };
+}

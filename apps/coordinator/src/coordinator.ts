@@ -20,12 +20,22 @@ import {
 import type { Logger } from 'pino';
 import type { BlobStore } from './blob-store.ts';
 import type { CoordinatorConfig } from './config.ts';
+import { CoordinatorError } from './errors.ts';
 import type { EventsHub } from './events-hub.ts';
 import { type Lease, LeaseTable } from './lease-table.ts';
 import type { Metrics } from './metrics.ts';
 import { type SchedTask, Scheduler, type SchedWorker } from './scheduler.ts';
 import type { CompleteTask, InsertOutcome, NewLease, Store, TaskRecord, TaskState } from './store.ts';
 import { TaskTokens } from './task-tokens.ts';
+import {
+  adapterClassOf,
+  MemoryTrustStore,
+  moduleKeyOf,
+  outputsOf,
+  resolvePolicy,
+  TrustEngine,
+  TrustError,
+} from './trust/index.ts';
 
 /** How the coordinator talks to one connected volunteer (the worker hub implements it). */
 export interface WorkerLink {
@@ -77,6 +87,8 @@ interface OpenTask {
   sched: SchedTask;
   leaseId: string | undefined;
   createdAtMs: number;
+  /** Set when the task has a `verification` policy: replicas' results by worker, until decided. */
+  replicas: Map<string, ComputeResult> | undefined;
 }
 
 /** A submission: a validated envelope and the tenant it belongs to. */
@@ -169,6 +181,11 @@ export class Coordinator {
     resolve: (ok: boolean) => void;
     reject: (err: unknown) => void;
   }> = [];
+  /**
+   * Verification of tasks that ask for it (`verification` set): replicas run one after another on
+   * distinct workers until a quorum agrees (TRUST.md). Keyed by task uid; state kept in memory.
+   */
+  readonly trust = new TrustEngine({ store: new MemoryTrustStore(), requireVetted: false });
   /** Recent successes: [finished at, end-to-end latency] for /v1/stats. */
   private readonly recent: Array<[number, number]> = [];
 
@@ -194,6 +211,7 @@ export class Coordinator {
     for (const rec of await this.store.openTasks()) {
       const task = this.toOpen(rec);
       this.open.set(task.uid, task);
+      await this.openVerification(task);
       if (task.deadlineAtMs !== undefined) this.deadlines.push(task.deadlineAtMs, task.uid);
       if (rec.state === 'queued') {
         this.makeRunnable(task, now);
@@ -262,6 +280,7 @@ export class Coordinator {
       deadlineAtMs: rec.deadlineAtMs,
       leaseId: undefined,
       createdAtMs: rec.createdAtMs,
+      replicas: envelope.verification ? new Map() : undefined,
       sched: {
         uid: rec.uid,
         tenant: rec.tenant,
@@ -289,6 +308,20 @@ export class Coordinator {
     }
   }
 
+  private async openVerification(task: OpenTask): Promise<void> {
+    if (!task.replicas) return;
+    await this.trust.open(String(task.uid), {
+      verification: task.envelope.verification,
+      moduleHash: moduleKeyOf(task.envelope),
+    });
+  }
+
+  /** A replica's lease ended without a result: the engine frees its slot. */
+  private releaseReplica(task: OpenTask | undefined, workerId: string): void {
+    if (!task?.replicas) return;
+    this.trust.release(String(task.uid), workerId).catch(() => undefined);
+  }
+
   // ------------------------------------------------------------------------------------------
   // Requester side
 
@@ -297,6 +330,14 @@ export class Coordinator {
    * same content is `existing`; with other content `conflict` (and nothing is stored).
    */
   async submit(items: Submission[]): Promise<InsertOutcome[]> {
+    for (const { envelope } of items) {
+      try {
+        if (envelope.verification) resolvePolicy(envelope.verification);
+      } catch (err) {
+        if (err instanceof TrustError) throw new CoordinatorError('INVALID_ARGUMENT', err.message, err.field);
+        throw err;
+      }
+    }
     const now = Date.now();
     const rows = items.map(({ tenant, envelope }) => {
       const bytes = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
@@ -320,6 +361,7 @@ export class Coordinator {
       if (outcome.kind !== 'created') continue;
       const task = this.toOpen(outcome.task, items[i]!.envelope);
       this.open.set(task.uid, task);
+      await this.openVerification(task);
       if (task.deadlineAtMs !== undefined) this.deadlines.push(task.deadlineAtMs, task.uid);
       this.makeRunnable(task, now);
       this.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
@@ -631,10 +673,17 @@ export class Coordinator {
     if (result.executor) stored.executor = result.executor;
     if (result.duration_ms) stored.duration_ms = result.duration_ms;
     const now = Date.now();
+    let canonical = stored;
+    if (task.replicas) {
+      const verified = await this.verifyReplica(worker, lease, task, stored, now);
+      if (verified === 'handled') return ack(true);
+      if (verified === 'gone') return ack(false, 'LEASE_EXPIRED');
+      canonical = verified;
+    }
     const ok = await this.commitResult({
       taskUid: task.uid,
       leaseId,
-      result: Buffer.from(JSON.stringify(toJson('ComputeResult', stored))),
+      result: Buffer.from(JSON.stringify(toJson('ComputeResult', canonical))),
       executor: result.executor || undefined,
       durationMs: result.duration_ms || undefined,
       nowMs: now,
@@ -647,9 +696,67 @@ export class Coordinator {
     worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
     this.recent.push([now, now - task.createdAtMs]);
     if (this.recent.length > 200_000) this.recent.splice(0, 100_000);
-    this.publish(task, EVENTS.success, 'succeeded', now, () => toJson('ComputeResult', stored));
+    this.publish(task, EVENTS.success, 'succeeded', now, () => toJson('ComputeResult', canonical));
     this.scheduleDispatch();
     return ack(true);
+  }
+
+  /**
+   * Feeds a replica's result to the trust engine. Accepted: returns the canonical result to
+   * commit. Otherwise ends this attempt here ('handled'): requeued for another replica on a
+   * worker that has not run it, or failed with VERIFICATION_FAILED.
+   */
+  private async verifyReplica(
+    worker: WorkerState,
+    lease: Lease,
+    task: OpenTask,
+    stored: ComputeResult,
+    now: number,
+  ): Promise<ComputeResult | 'handled' | 'gone'> {
+    const key = String(task.uid);
+    let verdict: Awaited<ReturnType<TrustEngine['submit']>> | undefined;
+    try {
+      const outputs = outputsOf(stored, (uri) => {
+        const hex = /sha256:([0-9a-f]{64})$/.exec(uri)?.[1];
+        return hex ? this.blobs.read(hex) : undefined;
+      });
+      verdict = await this.trust.submit(key, worker.workerId, outputs, { claimedMs: stored.duration_ms });
+    } catch (err) {
+      this.log.warn({ err, task: task.taskId }, 'result could not be verified');
+      this.releaseReplica(task, worker.workerId);
+    }
+    if (verdict?.kind === 'accepted') {
+      task.replicas!.set(worker.workerId, stored);
+      return task.replicas!.get(verdict.canonicalWorker) ?? stored;
+    }
+    task.replicas!.set(worker.workerId, stored);
+    const failure = verdict?.kind === 'failed' ? verdict.message : undefined;
+    const failed = failure !== undefined;
+    const ok = await this.store.endAttempt({
+      taskUid: task.uid,
+      leaseId: lease.leaseId,
+      outcome: 'succeeded',
+      code: failed ? 'VERIFICATION_FAILED' : undefined,
+      message: failure,
+      requeueAtMs: failed ? undefined : now,
+      countsAsFailure: false,
+      nowMs: now,
+    });
+    if (!ok) return 'gone';
+    this.endLease(lease, worker);
+    if (failed) {
+      this.open.delete(task.uid);
+      this.publish(task, EVENTS.failed, 'failed', now, () =>
+        toJson('ComputeFailure', { task_id: task.taskId, code: 'VERIFICATION_FAILED', message: failure }),
+      );
+    } else {
+      (task.sched.excludeWorkers ??= new Set()).add(worker.workerId);
+      task.notBeforeMs = now;
+      this.makeRunnable(task, now);
+      this.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
+    }
+    this.scheduleDispatch();
+    return 'handled';
   }
 
   /**
@@ -764,6 +871,7 @@ export class Coordinator {
     });
     if (!ok) return ack(false, 'LEASE_EXPIRED');
     this.endLease(lease, worker);
+    this.releaseReplica(task, worker.workerId);
     worker.failed += 1;
     worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
     void this.store.countWorkerOutcome(worker.workerId, false);
@@ -845,6 +953,7 @@ export class Coordinator {
     });
     this.endLease(lease, undefined);
     if (!ok) return;
+    this.releaseReplica(task, lease.workerId);
     this.metrics.errors.inc({ code });
     if (exhausted) {
       this.open.delete(task.uid);
@@ -998,6 +1107,12 @@ export class Coordinator {
             cancelling: false,
             token,
           });
+          if (task.replicas) {
+            const adapterClass = adapterClassOf(worker.capability, sched.gpu ? 'gpu' : 'cpu');
+            this.trust
+              .assign(String(task.uid), { workerId: worker.workerId, adapterClass })
+              .catch((err: unknown) => this.log.warn({ err, task: task.taskId }, 'replica not recorded'));
+          }
           this.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
           const assignment: ComputeAssignment = {
             task_id: task.taskId,

@@ -17,6 +17,8 @@ export interface SchedTask {
   gpu: boolean;
   /** When it (re)entered the queue, for the assignment latency. */
   queuedAtMs: number;
+  /** Workers that may not run it (they ran a replica of a verified task already). */
+  excludeWorkers?: Set<string> | undefined;
 }
 
 /** A connected worker as the scheduler sees it; `running*` are updated by `assign`. */
@@ -266,7 +268,7 @@ export class Scheduler {
     let bestScore = Number.NEGATIVE_INFINITY;
     for (const w of list) {
       const free = freeSlots(w, task.gpu);
-      if (free === 0) continue;
+      if (free === 0 || task.excludeWorkers?.has(w.workerId)) continue;
       let score = preferenceScore(w.capability, task.preferred) * 10;
       if (task.moduleHash && w.cachedModules.has(task.moduleHash)) score += 5;
       score += w.reliability * 4;

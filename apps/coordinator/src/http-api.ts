@@ -112,7 +112,22 @@ export class HttpApi {
     options: { fresh?: boolean; memo?: Map<string, string> } = {},
   ): Promise<ReturnType<typeof taskView>> {
     const attempts = options.fresh ? [] : await this.coordinator.store.listAttempts(task.uid);
-    return taskView(task, attempts, this.coordinator.waitingReason(task.uid, options.memo));
+    const view = taskView(task, attempts, this.coordinator.waitingReason(task.uid, options.memo));
+    // Verified tasks (#9): the engine's state while this process knows the task.
+    const v = await this.coordinator.trust.status(String(task.uid)).catch(() => undefined);
+    if (v) {
+      view.verification = {
+        state: v.state,
+        mode: v.mode,
+        quorum: v.quorum,
+        max_replicas: v.maxReplicas,
+        dispatched: v.dispatched,
+        returned: v.returned,
+        agreeing: v.agreeing,
+      };
+      if (v.acceptedBy) view.verification.accepted_by = v.acceptedBy;
+    }
+    return view;
   }
 
   /** A `flock:sha256:<hex>` module must have been uploaded (POST /v1/modules) first. */
@@ -366,16 +381,26 @@ export class HttpApi {
   };
 
   private listWorkers: Handler = async (_req, res) => {
-    const workers = [...this.coordinator.workers.values()].map((w) => ({
-      worker_id: w.workerId,
-      connected: w.link !== undefined,
-      capability: toJson('Capability', w.capability),
-      running: w.runningCpu + w.runningGpu,
-      tasks_succeeded: w.succeeded,
-      tasks_failed: w.failed,
-      connected_at_ms: w.connectedAtMs,
-      last_seen_ms: w.lastSeenMs,
-    }));
+    const workers = await Promise.all(
+      [...this.coordinator.workers.values()].map(async (w) => {
+        // Credit (#9): device-weighted compute seconds of validated results.
+        const standing = await this.coordinator.trust.standing(w.workerId);
+        return {
+          worker_id: w.workerId,
+          connected: w.link !== undefined,
+          capability: toJson('Capability', w.capability),
+          running: w.runningCpu + w.runningGpu,
+          tasks_succeeded: w.succeeded,
+          tasks_failed: w.failed,
+          connected_at_ms: w.connectedAtMs,
+          last_seen_ms: w.lastSeenMs,
+          credit: standing.credit,
+          pending_credit: standing.pendingCredit,
+          valid_results: standing.validResults,
+          invalid_results: standing.invalidResults,
+        };
+      }),
+    );
     json(res, 200, { workers });
   };
 

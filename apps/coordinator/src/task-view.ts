@@ -25,6 +25,17 @@ export interface TaskView {
   result_available: boolean;
   executor?: string;
   duration_ms?: number;
+  /** Tasks with a verification policy: how far verification has come (TRUST.md). */
+  verification?: {
+    state: 'pending' | 'accepted' | 'failed';
+    mode: 'fixed' | 'adaptive';
+    quorum: number;
+    max_replicas: number;
+    dispatched: number;
+    returned: number;
+    agreeing: number;
+    accepted_by?: 'quorum' | 'trusted' | 'single';
+  };
 }
 
 export function taskView(

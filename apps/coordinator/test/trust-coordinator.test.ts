@@ -44,6 +44,16 @@ describe('verified tasks on the coordinator', () => {
     const standing = await c.coordinator.trust.standing(liar.workerId);
     expect(standing).toMatchObject({ validResults: 0, credit: 0 });
     expect(standing.invalidResults).toBe(redone);
+
+    // Requesters see the verification state; /v1/workers shows credit and verdict counts.
+    const view: Json = await (await c.api(`/v1/tasks/${ids[0]}`)).json();
+    expect(view.verification).toMatchObject({ state: 'accepted', mode: 'fixed', quorum: 2, agreeing: 2 });
+    expect(view.verification.accepted_by).toBe('quorum');
+    const { workers }: Json = await (await c.api('/v1/workers')).json();
+    const byId = new Map<string, Json>(workers.map((w: Json) => [w.worker_id, w]));
+    expect(byId.get(liar.workerId)).toMatchObject({ credit: 0, valid_results: 0, invalid_results: redone });
+    const honestValid = byId.get(honest1.workerId).valid_results + byId.get(honest2.workerId).valid_results;
+    expect(honestValid).toBe(2 * ids.length);
   });
 
   it('fails VERIFICATION_FAILED when no quorum is possible within max_replicas', async () => {

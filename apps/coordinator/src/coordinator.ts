@@ -750,7 +750,9 @@ export class Coordinator {
         toJson('ComputeFailure', { task_id: task.taskId, code: 'VERIFICATION_FAILED', message: failure }),
       );
     } else {
-      (task.sched.excludeWorkers ??= new Set()).add(worker.workerId);
+      const excluded = task.sched.excludeWorkers ?? new Set<string>();
+      excluded.add(worker.workerId);
+      task.sched.excludeWorkers = excluded;
       task.notBeforeMs = now;
       this.makeRunnable(task, now);
       this.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));

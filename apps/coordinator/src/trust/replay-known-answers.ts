@@ -108,6 +108,6 @@ export class FirstKnownAnswers implements KnownAnswerSource {
 
   check(answer: KnownAnswer, outputs: readonly ReplicaOutput[]): boolean {
     const source = this.sources[answer.source ?? 0];
-    return source !== undefined && source.check(answer, outputs);
+    return source?.check(answer, outputs) === true;
   }
 }

@@ -217,6 +217,8 @@ export class Scheduler {
       if (list.length > 0) candidates.set(klass, list);
     }
 
+    // Tasks set aside for this pass: every free worker is one they exclude.
+    const deferred: Array<[Heap<Entry>, Entry]> = [];
     for (;;) {
       let best: { klass: TaskClass; tenant: string; entry: Entry } | undefined;
       let bestKey: [number, number] | undefined;
@@ -249,6 +251,14 @@ export class Scheduler {
       const task = entry.task;
       const worker = this.bestWorker(candidates.get(klass)!, task);
       if (!worker) {
+        if (task.excludeWorkers && candidates.get(klass)!.some((w) => freeSlots(w, task.gpu) > 0)) {
+          // Only this task's exclusions (a replica must run on another worker) rule out the free
+          // workers: set it aside for this pass rather than stall the tasks queued behind it.
+          const heap = klass.byTenant.get(tenant)!;
+          heap.pop();
+          deferred.push([heap, entry]);
+          continue;
+        }
         candidates.delete(klass);
         continue;
       }
@@ -260,6 +270,7 @@ export class Scheduler {
       this.tenantServed.set(tenant, ++this.seq);
       picks.push({ task, worker });
     }
+    for (const [heap, entry] of deferred) heap.push(entry);
     return picks;
   }
 

@@ -106,6 +106,21 @@ describe('slots', () => {
   });
 });
 
+describe('excluded workers (verification replicas)', () => {
+  test('a task whose only free worker it excludes does not stall the tasks behind it', () => {
+    const s = new Scheduler();
+    const w = worker('w1', CPU);
+    const blocked = task({ excludeWorkers: new Set(['w1']) });
+    const behind = task();
+    s.enqueue(blocked);
+    s.enqueue(behind);
+    // The head of the queue excludes w1; the next task in the same class takes it instead.
+    expect(s.assign([w]).map((p) => [p.task.uid, p.worker.workerId])).toEqual([[behind.uid, 'w1']]);
+    // The excluded task is still queued and goes to the next worker it does not exclude.
+    expect(s.assign([worker('w2', CPU)]).map((p) => p.task.uid)).toEqual([blocked.uid]);
+  });
+});
+
 describe('ordering', () => {
   test('higher priority first, then earliest deadline, then arrival', () => {
     const s = new Scheduler();

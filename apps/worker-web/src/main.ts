@@ -112,6 +112,7 @@ async function main(): Promise<void> {
     store,
     createWorker: () => new Worker(new URL('./executor-worker.ts', import.meta.url), { type: 'module' }),
     standby: !holdsLock,
+    corruptOutputs: new URLSearchParams(location.search).get('flock_test') === 'corrupt-outputs',
   });
   const active = volunteer;
   $('take-over').addEventListener('click', async () => {

@@ -75,6 +75,11 @@ export interface VolunteerOptions {
   createWorker: () => Worker;
   /** Start in standby: another tab of this browser donates (see `release`). Default false. */
   standby?: boolean;
+  /**
+   * Test only: flip the first byte of every inline output before sending it, so tests can show
+   * that a lying tab's results are never accepted (`?flock_test=corrupt-outputs`). Default false.
+   */
+  corruptOutputs?: boolean;
 }
 
 export class Volunteer {
@@ -438,9 +443,10 @@ export class Volunteer {
       worker_id: this.workerId,
     };
     if (outcome.ok) {
+      const outputs = await Promise.all(outcome.outputs.map(toDataRef));
       const result: ComputeResult = {
         ...base,
-        outputs: await Promise.all(outcome.outputs.map(toDataRef)),
+        outputs: this.options.corruptOutputs ? outputs.map(corrupt) : outputs,
         summary: outcome.summary,
         metrics: outcome.metrics,
         executor: outcome.executor,
@@ -576,3 +582,11 @@ function fitsInline(result: ComputeResult, budget: { left: number }): boolean {
 }
 
 export type { PendingOutcome };
+
+/** Test only (`corruptOutputs`): the same output with its first byte flipped. */
+function corrupt(ref: DataRef): DataRef {
+  if (!ref.inline_bytes || ref.inline_bytes.length === 0) return ref;
+  const bytes = ref.inline_bytes.slice();
+  bytes[0] = bytes[0]! ^ 0xff;
+  return { ...ref, inline_bytes: bytes };
+}

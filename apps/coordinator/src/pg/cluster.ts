@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type CoordinatorConfig, resolveConfig } from '../config.ts';
 import { CoordinatorError } from '../errors.ts';
 import { PostgresStore } from '../postgres-store.ts';
+import { freeSlots } from '../scheduler.ts';
 import { type RunningCoordinator, startCoordinator } from '../start-coordinator.ts';
 import { TaskTokens } from '../task-tokens.ts';
 import { ClusterEventsHub } from './cluster-events-hub.ts';
@@ -143,6 +144,11 @@ export async function startClusterCoordinator(
     {
       stealAfterMs: options.stealAfterMs ?? 100,
       clockSkewMs: options.clockSkewMs ?? 5000,
+      appetite: () => {
+        let free = 0;
+        for (const w of coordinator.connectedWorkers()) free += freeSlots(w, false) + freeSlots(w, true);
+        return 2 * free - coordinator.queueDepth();
+      },
       onError: (err) => coordinator.log.warn({ err }, 'cluster: queue scan failed'),
     },
     startedMs,
@@ -150,6 +156,10 @@ export async function startClusterCoordinator(
   const unlisten = [await events.attach(store), await store.onQueued(() => scanner.wake())];
   // Whatever was queued between start()'s load and the LISTEN.
   scanner.wake();
+  // A coordinator with idle volunteers looks for work queued elsewhere every 250 ms (a scan
+  // reads keys only); one with its own backlog does not scan at all (see `appetite`).
+  const hunger = setInterval(() => scanner.wake(), 250);
+  hunger.unref();
 
   let sweeping = false;
   const timer = setInterval(() => {
@@ -195,6 +205,7 @@ export async function startClusterCoordinator(
     close() {
       closing ??= (async () => {
         clearInterval(timer);
+        clearInterval(hunger);
         for (const stop of unlisten) await stop().catch(() => undefined);
         await scanner.close();
         // Leaving makes this coordinator's open leases orphans for the others to requeue.

@@ -9,6 +9,12 @@ export interface QueueScannerOptions {
   stealAfterMs: number;
   /** Tolerated clock difference between coordinators, ms: the scan window reaches this far back. */
   clockSkewMs: number;
+  /**
+   * How many tasks this coordinator can take now (free volunteer slots beyond its own queue).
+   * A scan adopts at most that many, oldest first, and leaves the rest queued for whoever has
+   * room, so that a backlog is not copied into every coordinator. Default: unlimited.
+   */
+  appetite?: () => number;
   onError: (err: unknown) => void;
 }
 
@@ -77,14 +83,19 @@ export class QueueScanner {
   }
 
   private async scan(): Promise<void> {
+    const appetite = this.options.appetite?.() ?? Number.POSITIVE_INFINITY;
+    if (appetite <= 0) return;
     const toMs = Date.now() - this.options.stealAfterMs;
     const keys = await this.store.queuedKeys(this.fromMs, toMs);
-    const fresh = keys.filter((k) => this.offered.get(k.uid) !== k.updatedAtMs);
+    const unseen = keys.filter((k) => this.offered.get(k.uid) !== k.updatedAtMs);
+    const fresh = unseen.slice(0, appetite);
     for (const k of fresh) this.offered.set(k.uid, k.updatedAtMs);
     for (const task of await this.store.queuedByUid(fresh.map((k) => k.uid))) {
       if (this.closed) return;
       this.adopt(task);
     }
+    // Left over for lack of room: keep the window where it is, so a later scan sees them.
+    if (fresh.length < unseen.length) return;
     this.fromMs = Math.max(this.fromMs, toMs - this.options.clockSkewMs);
     // What fell out of the window cannot be offered twice any more.
     for (const [uid, at] of this.offered) if (at < this.fromMs) this.offered.delete(uid);

@@ -3,7 +3,6 @@
 // a built-in op from the dashboard before any volunteer is there, watches it go queued → running →
 // succeeded once a person presses Start on the volunteer page, checks the result against the CPU
 // reference, and sees the tab's real GPU in the workers view.
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,10 +26,6 @@ let volunteerPage: Page;
 // Generous limits: two cores are shared with every other build and test on this machine.
 test.describe.configure({ mode: 'serial', timeout: 150_000 });
 const SLOW = { timeout: 60_000 };
-test.skip(
-  !existsSync(join(ROOT, 'apps/worker-web/index.html')),
-  'the volunteer page (apps/worker-web/index.html) is not in this checkout',
-);
 
 test.beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'flock-dash-tab-e2e-'));
@@ -127,7 +122,6 @@ test('a built-in op from the dashboard runs on a real volunteer tab', async () =
 
 test('a long WASM task uploaded from the dashboard is cancelled on the volunteer tab', async () => {
   const spin = join(ROOT, 'apps/worker-web/build/fixtures/spin.wasm');
-  test.skip(!existsSync(spin), 'the WASM fixtures are built by `npm run build` (apps/worker-web)');
   const dashboard = await browser.newPage();
   await dashboard.goto(`${coordinator.url}/dashboard/`);
   await dashboard.getByLabel('API key').fill(KEY);

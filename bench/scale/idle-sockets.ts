@@ -67,9 +67,10 @@ function connect(url: string, localAddress: string): Promise<WebSocket> {
       if (payload && 'welcome' in payload) {
         const every = payload.welcome.heartbeat_ms ?? 10_000;
         // Random phase, so that N heartbeats do not all land in the same tick.
-        setTimeout(() => {
+        const start = setTimeout(() => {
           timer = setInterval(() => send(ws, { heartbeat: { seq: ++seq, lease_ids: [] } }), every);
         }, Math.random() * every);
+        ws.on('close', () => clearTimeout(start));
         done(ws);
       }
     });
@@ -166,7 +167,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

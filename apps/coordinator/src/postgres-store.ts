@@ -17,6 +17,13 @@ import {
   type TaskState,
   type WorkerRecord,
 } from './store.ts';
+import {
+  type AttemptRow,
+  rowToTask,
+  type TaskRow as SharedTaskRow,
+  type TaskProgress,
+  toAttempt,
+} from './store-rows.ts';
 
 const TOPIC = {
   requested: 'compute:dispatch:v1:requested',
@@ -72,45 +79,6 @@ export interface ClaimedTask {
   lease: NewLease;
 }
 
-interface TaskRow {
-  uid: number;
-  tenant: string;
-  task_id: string;
-  campaign_id: string | null;
-  op: string;
-  module_kind: string;
-  state: TaskState;
-  content_hash: string;
-  envelope: Buffer;
-  priority: number;
-  deadline_at_ms: number | null;
-  max_retries: number;
-  attempts: number;
-  failures: number;
-  not_before_ms: number;
-  created_at_ms: number;
-  updated_at_ms: number;
-  current_lease_id: string | null;
-  progress: { pct: number; metrics: Record<string, string> } | null;
-  failure_code: string | null;
-  failure_message: string | null;
-  result: Buffer | null;
-  executor: string | null;
-  duration_ms: number | null;
-}
-
-interface AttemptRow {
-  lease_id: string;
-  task_uid: number;
-  attempt: number;
-  worker_id: string;
-  started_at_ms: number;
-  expires_at_ms: number;
-  ended_at_ms: number | null;
-  outcome: string | null;
-  code: string | null;
-}
-
 interface AuditRow {
   task_uid: number;
   ts_ms: number;
@@ -142,51 +110,12 @@ function splitOptions(url: string): { connectionString: string; options: string 
   return { connectionString: u.toString(), options };
 }
 
-const u8 = (buf: Buffer): Uint8Array => new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+type TaskRow = SharedTaskRow<TaskProgress>;
+
+/** pg parses the jsonb progress column itself. */
+const toTask = (row: TaskRow): TaskRecord => rowToTask(row, (progress) => progress);
+
 const buf = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-
-function toTask(row: TaskRow): TaskRecord {
-  return {
-    uid: row.uid,
-    tenant: row.tenant,
-    taskId: row.task_id,
-    campaignId: row.campaign_id ?? undefined,
-    op: row.op,
-    moduleKind: row.module_kind,
-    state: row.state,
-    contentHash: row.content_hash,
-    envelope: u8(row.envelope),
-    priority: row.priority,
-    deadlineAtMs: row.deadline_at_ms ?? undefined,
-    maxRetries: row.max_retries,
-    attempts: row.attempts,
-    failures: row.failures,
-    notBeforeMs: row.not_before_ms,
-    createdAtMs: row.created_at_ms,
-    updatedAtMs: row.updated_at_ms,
-    currentLeaseId: row.current_lease_id ?? undefined,
-    progress: row.progress ?? undefined,
-    failureCode: row.failure_code ?? undefined,
-    failureMessage: row.failure_message ?? undefined,
-    result: row.result === null ? undefined : u8(row.result),
-    executor: row.executor ?? undefined,
-    durationMs: row.duration_ms ?? undefined,
-  };
-}
-
-function toAttempt(row: AttemptRow): AttemptRecord {
-  return {
-    leaseId: row.lease_id,
-    taskUid: row.task_uid,
-    attempt: row.attempt,
-    workerId: row.worker_id,
-    startedAtMs: row.started_at_ms,
-    expiresAtMs: row.expires_at_ms,
-    endedAtMs: row.ended_at_ms ?? undefined,
-    outcome: (row.outcome ?? undefined) as AttemptRecord['outcome'],
-    code: row.code ?? undefined,
-  };
-}
 
 // BIGINT (uids, millisecond times, counts) as JS numbers: every value Flock stores is far below
 // 2^53. Set per pool, so other users of `pg` in the process keep the default (string).

@@ -1,0 +1,93 @@
+// The rows the SQL stores read back and their mapping to records: one definition shared by the
+// SQLite and PostgreSQL stores, which differ only in how the progress column arrives (JSON text
+// in SQLite, a parsed jsonb object from pg).
+import type { AttemptRecord, TaskRecord, TaskState } from './store.ts';
+
+export type TaskProgress = NonNullable<TaskRecord['progress']>;
+
+export interface TaskRow<Progress> {
+  uid: number;
+  tenant: string;
+  task_id: string;
+  campaign_id: string | null;
+  op: string;
+  module_kind: string;
+  state: TaskState;
+  content_hash: string;
+  envelope: Buffer;
+  priority: number;
+  deadline_at_ms: number | null;
+  max_retries: number;
+  attempts: number;
+  failures: number;
+  not_before_ms: number;
+  created_at_ms: number;
+  updated_at_ms: number;
+  current_lease_id: string | null;
+  progress: Progress | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  result: Buffer | null;
+  executor: string | null;
+  duration_ms: number | null;
+}
+
+export interface AttemptRow {
+  lease_id: string;
+  task_uid: number;
+  attempt: number;
+  worker_id: string;
+  started_at_ms: number;
+  expires_at_ms: number;
+  ended_at_ms: number | null;
+  outcome: string | null;
+  code: string | null;
+}
+
+/** A view of a driver's Buffer as a plain Uint8Array (no copy). */
+export function u8(buf: Buffer): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+export function rowToTask<P>(row: TaskRow<P>, readProgress: (stored: P) => TaskProgress): TaskRecord {
+  return {
+    uid: row.uid,
+    tenant: row.tenant,
+    taskId: row.task_id,
+    campaignId: row.campaign_id ?? undefined,
+    op: row.op,
+    moduleKind: row.module_kind,
+    state: row.state,
+    contentHash: row.content_hash,
+    envelope: u8(row.envelope),
+    priority: row.priority,
+    deadlineAtMs: row.deadline_at_ms ?? undefined,
+    maxRetries: row.max_retries,
+    attempts: row.attempts,
+    failures: row.failures,
+    notBeforeMs: row.not_before_ms,
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+    currentLeaseId: row.current_lease_id ?? undefined,
+    progress: row.progress === null ? undefined : readProgress(row.progress),
+    failureCode: row.failure_code ?? undefined,
+    failureMessage: row.failure_message ?? undefined,
+    result: row.result === null ? undefined : u8(row.result),
+    executor: row.executor ?? undefined,
+    durationMs: row.duration_ms ?? undefined,
+  };
+}
+
+export function toAttempt(row: AttemptRow): AttemptRecord {
+  return {
+    leaseId: row.lease_id,
+    taskUid: row.task_uid,
+    attempt: row.attempt,
+    workerId: row.worker_id,
+    startedAtMs: row.started_at_ms,
+    expiresAtMs: row.expires_at_ms,
+    endedAtMs: row.ended_at_ms ?? undefined,
+    outcome: (row.outcome ?? undefined) as AttemptRecord['outcome'],
+    code: row.code ?? undefined,
+  };
+}

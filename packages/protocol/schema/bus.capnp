@@ -45,6 +45,17 @@ struct Welcome {
   maxFrameBytes @4 :UInt32;
   resumed @5 :Bool;
   serverTimeMs @6 :UInt64;
+  standing @7 :Standing;     # what this identity has earned so far
+}
+
+struct Standing {
+  # A volunteer's trust standing and credit, for its own page (apps/coordinator/TRUST.md).
+  credit @0 :Float64;          # device-weighted compute seconds of validated results
+  pendingCredit @1 :Float64;   # results believed alone, confirmed by the next passed check
+  validResults @2 :UInt32;
+  invalidResults @3 :UInt32;
+  vetted @4 :Bool;             # passed a known-answer check
+  quarantined @5 :Bool;        # failed one: results no longer count
 }
 
 struct Heartbeat {
@@ -62,6 +73,7 @@ struct LeaseRenewal {
 struct HeartbeatAck {
   seq @0 :UInt64;
   leases @1 :List(LeaseRenewal);
+  standing @2 :Standing;     # the volunteer's current standing and credit
 }
 
 struct Cancel {

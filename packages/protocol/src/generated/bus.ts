@@ -176,7 +176,7 @@ export class Welcome extends $.Struct {
     static readonly _capnp = {
         displayName: "Welcome",
         id: "c6d8fc3739d27c74",
-        size: new $.ObjectSize(24, 2),
+        size: new $.ObjectSize(24, 3),
     };
     get workerId(): string {
         return $.utils.getText(0, this);
@@ -220,7 +220,93 @@ export class Welcome extends $.Struct {
     set serverTimeMs(value: bigint) {
         $.utils.setUint64(16, value, this);
     }
+    _adoptStanding(value: $.Orphan<Standing>): void {
+        $.utils.adopt(value, $.utils.getPointer(2, this));
+    }
+    _disownStanding(): $.Orphan<Standing> {
+        return $.utils.disown(this.standing);
+    }
+    /**
+* what this identity has earned so far
+*
+*/
+    get standing(): Standing {
+        return $.utils.getStruct(2, Standing, this);
+    }
+    _hasStanding(): boolean {
+        return !$.utils.isNull($.utils.getPointer(2, this));
+    }
+    _initStanding(): Standing {
+        return $.utils.initStructAt(2, Standing, this);
+    }
+    set standing(value: Standing) {
+        $.utils.copyFrom(value, $.utils.getPointer(2, this));
+    }
     toString(): string { return "Welcome_" + super.toString(); }
+}
+/**
+* A volunteer's trust standing and credit, for its own page (apps/coordinator/TRUST.md).
+*
+*/
+export class Standing extends $.Struct {
+    static readonly _capnp = {
+        displayName: "Standing",
+        id: "cf08ec08d335136a",
+        size: new $.ObjectSize(32, 0),
+    };
+    /**
+* device-weighted compute seconds of validated results
+*
+*/
+    get credit(): number {
+        return $.utils.getFloat64(0, this);
+    }
+    set credit(value: number) {
+        $.utils.setFloat64(0, value, this);
+    }
+    /**
+* results believed alone, confirmed by the next passed check
+*
+*/
+    get pendingCredit(): number {
+        return $.utils.getFloat64(8, this);
+    }
+    set pendingCredit(value: number) {
+        $.utils.setFloat64(8, value, this);
+    }
+    get validResults(): number {
+        return $.utils.getUint32(16, this);
+    }
+    set validResults(value: number) {
+        $.utils.setUint32(16, value, this);
+    }
+    get invalidResults(): number {
+        return $.utils.getUint32(20, this);
+    }
+    set invalidResults(value: number) {
+        $.utils.setUint32(20, value, this);
+    }
+    /**
+* passed a known-answer check
+*
+*/
+    get vetted(): boolean {
+        return $.utils.getBit(192, this);
+    }
+    set vetted(value: boolean) {
+        $.utils.setBit(192, value, this);
+    }
+    /**
+* failed one: results no longer count
+*
+*/
+    get quarantined(): boolean {
+        return $.utils.getBit(193, this);
+    }
+    set quarantined(value: boolean) {
+        $.utils.setBit(193, value, this);
+    }
+    toString(): string { return "Standing_" + super.toString(); }
 }
 /**
 * Volunteer -> coordinator: renews every listed lease it still works on.
@@ -292,7 +378,7 @@ export class HeartbeatAck extends $.Struct {
     static readonly _capnp = {
         displayName: "HeartbeatAck",
         id: "ddb7cf4b26e75bfa",
-        size: new $.ObjectSize(8, 1),
+        size: new $.ObjectSize(8, 2),
     };
     static _Leases: $.ListCtor<LeaseRenewal>;
     get seq(): bigint {
@@ -318,6 +404,28 @@ export class HeartbeatAck extends $.Struct {
     }
     set leases(value: $.List<LeaseRenewal>) {
         $.utils.copyFrom(value, $.utils.getPointer(0, this));
+    }
+    _adoptStanding(value: $.Orphan<Standing>): void {
+        $.utils.adopt(value, $.utils.getPointer(1, this));
+    }
+    _disownStanding(): $.Orphan<Standing> {
+        return $.utils.disown(this.standing);
+    }
+    /**
+* the volunteer's current standing and credit
+*
+*/
+    get standing(): Standing {
+        return $.utils.getStruct(1, Standing, this);
+    }
+    _hasStanding(): boolean {
+        return !$.utils.isNull($.utils.getPointer(1, this));
+    }
+    _initStanding(): Standing {
+        return $.utils.initStructAt(1, Standing, this);
+    }
+    set standing(value: Standing) {
+        $.utils.copyFrom(value, $.utils.getPointer(1, this));
     }
     toString(): string { return "HeartbeatAck_" + super.toString(); }
 }

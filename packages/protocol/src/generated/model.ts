@@ -236,6 +236,15 @@ export interface Hello {
   client?: string;
 }
 
+export interface Standing {
+  credit?: number;
+  pending_credit?: number;
+  valid_results?: number;
+  invalid_results?: number;
+  vetted?: boolean;
+  quarantined?: boolean;
+}
+
 export interface Welcome {
   worker_id?: string;
   session_token?: string;
@@ -244,6 +253,7 @@ export interface Welcome {
   max_frame_bytes?: number;
   resumed?: boolean;
   server_time_ms?: number;
+  standing?: Standing;
 }
 
 export interface Heartbeat {
@@ -260,6 +270,7 @@ export interface LeaseRenewal {
 export interface HeartbeatAck {
   seq?: number;
   leases?: LeaseRenewal[];
+  standing?: Standing;
 }
 
 export interface Cancel {
@@ -369,6 +380,7 @@ export interface StructTypes {
   Trace: Trace;
   Metadata: Metadata;
   Hello: Hello;
+  Standing: Standing;
   Welcome: Welcome;
   Heartbeat: Heartbeat;
   LeaseRenewal: LeaseRenewal;
@@ -1861,10 +1873,70 @@ export const STRUCTS = {
       }
     ]
   },
+  "Standing": {
+    "union": false,
+    "dataWords": 4,
+    "pointers": 0,
+    "discriminant": -1,
+    "fields": [
+      {
+        "name": "credit",
+        "json": "credit",
+        "type": {
+          "k": "float",
+          "bits": 64
+        },
+        "offset": 0
+      },
+      {
+        "name": "pendingCredit",
+        "json": "pending_credit",
+        "type": {
+          "k": "float",
+          "bits": 64
+        },
+        "offset": 1
+      },
+      {
+        "name": "validResults",
+        "json": "valid_results",
+        "type": {
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 4
+      },
+      {
+        "name": "invalidResults",
+        "json": "invalid_results",
+        "type": {
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 5
+      },
+      {
+        "name": "vetted",
+        "json": "vetted",
+        "type": {
+          "k": "bool"
+        },
+        "offset": 192
+      },
+      {
+        "name": "quarantined",
+        "json": "quarantined",
+        "type": {
+          "k": "bool"
+        },
+        "offset": 193
+      }
+    ]
+  },
   "Welcome": {
     "union": false,
     "dataWords": 3,
-    "pointers": 2,
+    "pointers": 3,
     "discriminant": -1,
     "fields": [
       {
@@ -1923,6 +1995,15 @@ export const STRUCTS = {
         "json": "server_time_ms",
         "type": {
           "k": "u64"
+        },
+        "offset": 2
+      },
+      {
+        "name": "standing",
+        "json": "standing",
+        "type": {
+          "k": "struct",
+          "s": "Standing"
         },
         "offset": 2
       }
@@ -1990,7 +2071,7 @@ export const STRUCTS = {
   "HeartbeatAck": {
     "union": false,
     "dataWords": 1,
-    "pointers": 1,
+    "pointers": 2,
     "discriminant": -1,
     "fields": [
       {
@@ -2012,6 +2093,15 @@ export const STRUCTS = {
           }
         },
         "offset": 0
+      },
+      {
+        "name": "standing",
+        "json": "standing",
+        "type": {
+          "k": "struct",
+          "s": "Standing"
+        },
+        "offset": 1
       }
     ]
   },

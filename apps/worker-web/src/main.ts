@@ -1,6 +1,8 @@
 // The volunteer page: wires the DOM to a Volunteer. Nothing runs until the person presses Start;
 // that consent is remembered (IndexedDB) so a reload resumes where it was.
 import { maxCpuSlots } from './capability-probe.ts';
+import { formatDuration } from './format-duration.ts';
+import { standingText } from './standing.ts';
 import { TabStore } from './tab-store.ts';
 import { Volunteer, type VolunteerView } from './volunteer.ts';
 
@@ -38,11 +40,6 @@ function takeTabLock(steal: boolean, onLost: () => void): Promise<boolean> {
   });
 }
 
-function formatSeconds(ms: number): string {
-  const s = ms / 1000;
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-}
-
 function render(view: VolunteerView): void {
   const { settings, probe } = view;
   $('start').hidden = settings.started;
@@ -65,12 +62,13 @@ function render(view: VolunteerView): void {
   $('worker-id').textContent = view.workerId || '—';
   $('tasks-done').textContent = String(view.totals.tasksDone);
   $('tasks-failed').textContent = String(view.totals.tasksFailed);
-  $('compute-time').textContent = formatSeconds(view.totals.computeMs);
+  $('compute-time').textContent = formatDuration(view.totals.computeMs);
   $('throughput').textContent = `${view.throughputPerMin} tasks/min`;
   const last = view.lastOutcome;
   $('last-task').textContent = last
     ? `${last.taskId}: ${last.ok ? `ok (${last.executor})` : `failed ${last.code}`}`
     : '—';
+  renderStanding(view);
 
   const list = $('running');
   list.replaceChildren(
@@ -99,6 +97,21 @@ function render(view: VolunteerView): void {
   gpuNotice.hidden = probe.gpu !== null;
   gpuNotice.textContent =
     'WebGPU is not available in this browser, so this tab runs WebAssembly (CPU) jobs only.';
+}
+
+/** Credit and trust status (apps/coordinator/TRUST.md): the raw seconds ride in `data-seconds`. */
+function renderStanding(view: VolunteerView): void {
+  const text = standingText(view.standing);
+  $('credit').textContent = text.credit;
+  $('credit').dataset['seconds'] = String(view.standing?.credit ?? '');
+  $('pending-credit').textContent = text.pendingCredit;
+  $('pending-credit').dataset['seconds'] = String(view.standing?.pendingCredit ?? '');
+  $('valid-results').textContent = text.validResults;
+  $('invalid-results').textContent = text.invalidResults;
+  const status = $('trust-status');
+  status.textContent = text.status;
+  status.dataset['status'] = view.standing?.status ?? '';
+  status.classList.toggle('notice', view.standing?.status === 'quarantined');
 }
 
 async function main(): Promise<void> {

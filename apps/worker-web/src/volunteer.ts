@@ -10,6 +10,7 @@ import type {
   DataRef,
   Frame_Payload,
   Hello,
+  Welcome,
 } from '@flock/protocol';
 import {
   batteryManager,
@@ -24,6 +25,7 @@ import { ExecutorError, toJobFailure } from './executor-error.ts';
 import { ExecutorPool } from './executor-pool.ts';
 import type { Job, JobOutcome, JobOutput } from './job.ts';
 import { buildJob, outputHash } from './job-builder.ts';
+import { StandingTracker, type StandingView } from './standing.ts';
 import type { PendingOutcome, Settings, TabStore, Totals } from './tab-store.ts';
 import { type ConnectionState, WorkerConnection } from './worker-connection.ts';
 
@@ -53,6 +55,11 @@ export interface VolunteerView {
   lastOutcome: { taskId: string; ok: boolean; code?: string; executor?: string } | undefined;
   /** Another tab of this browser donates; this one stays off the coordinator. */
   standby: boolean;
+  /**
+   * Credit and trust status as the coordinator last reported them (welcome, then every
+   * heartbeat_ack); undefined until the first report, kept across reconnects.
+   */
+  standing: StandingView | undefined;
 }
 
 interface Running {
@@ -102,6 +109,7 @@ export class Volunteer {
   private connectionDetail = '';
   private workerId = '';
   private lastOutcome: VolunteerView['lastOutcome'];
+  private readonly standing = new StandingTracker();
   private lastPublished = '';
   /** Leases whose results rode in the last hello (the rest are sent after the welcome). */
   private sentInHello = new Set<string>();
@@ -110,7 +118,7 @@ export class Volunteer {
   private constructor(private readonly options: VolunteerOptions) {
     this.connection = new WorkerConnection(options.url, {
       hello: () => this.hello(),
-      welcome: (welcome) => void this.onWelcome(welcome.worker_id ?? '', welcome.session_token ?? ''),
+      welcome: (welcome) => void this.onWelcome(welcome),
       frame: (payload) => this.onFrame(payload),
       // Jobs waiting for a slot hold leases too: renew them as well.
       leases: () => [...this.running.keys(), ...this.waiting.map((w) => w.lease_id ?? '')],
@@ -167,6 +175,7 @@ export class Volunteer {
       throughputPerMin: this.finishedAt.length,
       lastOutcome: this.lastOutcome,
       standby: this.standby,
+      standing: this.standing.current,
     };
   }
 
@@ -289,8 +298,11 @@ export class Volunteer {
     };
   }
 
-  private async onWelcome(workerId: string, sessionToken: string): Promise<void> {
+  private async onWelcome(welcome: Welcome): Promise<void> {
+    const workerId = welcome.worker_id ?? '';
+    const sessionToken = welcome.session_token ?? '';
     this.workerId = workerId;
+    this.standing.observe({ welcome });
     await this.options.store.saveSession({ workerId, sessionToken });
     for (const outcome of await this.options.store.outcomes()) {
       if ('failure' in outcome) this.connection.send({ failure: outcome.failure });
@@ -331,6 +343,7 @@ export class Volunteer {
     } else if ('result_ack' in payload) {
       void this.options.store.deleteOutcome(payload.result_ack.lease_id ?? '');
     } else if ('heartbeat_ack' in payload) {
+      if (this.standing.observe(payload)) this.changed();
       for (const lease of payload.heartbeat_ack.leases ?? []) {
         if (lease.valid) continue;
         const leaseId = lease.lease_id ?? '';

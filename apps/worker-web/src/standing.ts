@@ -90,9 +90,9 @@ export const TRUST_STATUS_TEXT: Record<TrustStatus, string> = {
   new: 'checking this device: one of its first tasks has a known answer, so its results can start to count',
   vetted: 'verified: this device answered a check correctly, and its results count',
   quarantined:
-    'results not counted: this device returned a wrong answer to a verification task, so its results ' +
-    'no longer count. This is usually the browser, the graphics driver or the hardware, not anything ' +
-    'you did; a browser or driver update, or a different device, may help.',
+    "this device's results no longer count: it returned a wrong answer to a verification task. That " +
+    'usually comes from the browser, the graphics driver or the hardware, not from anything you did; a ' +
+    'browser or driver update, or a different device, may help.',
 };
 
 /** Formats a standing for the page: credit like compute time, counts as integers. */

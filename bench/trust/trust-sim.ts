@@ -121,7 +121,10 @@ interface Identity {
 
 interface Job {
   kind: 'task' | 'check';
+  /** The task id, or the check's visible task id (what the worker computes on). */
   key: string;
+  /** A check's own id in the engine. */
+  checkId?: string;
   identity: Identity;
   end: number;
   seq: number;
@@ -208,12 +211,13 @@ export async function simulate(cfg: SimConfig): Promise<SimResult> {
     if (s.wanted > 0 && before === 0) pending.push(s.taskId);
   };
 
-  const start = (who: Identity, kind: Job['kind'], key: string) => {
+  const start = (who: Identity, kind: Job['kind'], key: string, checkId?: string) => {
     executions++;
     bump(windowExec, clock);
     running.push({
       kind,
       key,
+      ...(checkId !== undefined ? { checkId } : {}),
       identity: who,
       end: clock + speed[who.machine]! * (0.9 + draw() * 0.2),
       seq: seq++,
@@ -229,7 +233,7 @@ export async function simulate(cfg: SimConfig): Promise<SimResult> {
     if (await engine.shouldSpotCheck(ref)) {
       const check = (await engine.issueSpotCheck(ref))!;
       spotChecks++;
-      start(who, 'check', check.checkId);
+      start(who, 'check', check.envelope.task_id!, check.checkId);
       return true;
     }
     await engine.assign(taskId, ref);
@@ -304,7 +308,7 @@ export async function simulate(cfg: SimConfig): Promise<SimResult> {
     const outputs = [{ name: 'out', bytes }];
     let stillServing = true;
     if (job!.kind === 'check') {
-      const v = await engine.submitSpotCheck(job!.key, who.id, outputs, { claimedMs: 1000 });
+      const v = await engine.submitSpotCheck(job!.checkId!, who.id, outputs, { claimedMs: 1000 });
       if (!v.passed) {
         stillServing = false;
         await quarantine(who, v.reverify);

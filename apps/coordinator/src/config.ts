@@ -44,6 +44,16 @@ export interface CoordinatorConfig {
   sqliteSync: SqliteSync;
   /** pino level. Env FLOCK_LOG_LEVEL, default info. */
   logLevel: string;
+  /**
+   * Known-answer spot checks for workers that run verified tasks (TRUST.md). Off: nobody is
+   * vetted, so no result is ever believed alone and quorums need no vetted member.
+   * Env FLOCK_SPOT_CHECKS=on|off, default on.
+   */
+  spotChecks: boolean;
+  /** Share of dispatches to a vetted worker that are checks. Env FLOCK_SPOT_CHECK_RATE, default 0.02. */
+  spotCheckRate: number;
+  /** Validated results in a row before a worker may be believed alone. Env FLOCK_TRUST_THRESHOLD, default 10. */
+  trustThreshold: number;
 }
 
 export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'apiKeys' | 'allowedOrigins'> = {
@@ -64,6 +74,9 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'apiKeys' | 'allowedOrigins
   maxBufferedBytes: 4 << 20,
   sqliteSync: 'NORMAL',
   logLevel: 'info',
+  spotChecks: true,
+  spotCheckRate: 0.02,
+  trustThreshold: 10,
 };
 
 /** Fills every unset field with its default; used by `startCoordinator` for partial configs. */
@@ -100,6 +113,7 @@ function validate(config: CoordinatorConfig): void {
     ['workerFramesPerSecond', 1, 1_000_000],
     ['inlineOutputBytes', 0, 64 << 20],
     ['maxBufferedBytes', 1024, 1 << 30],
+    ['trustThreshold', 1, 1_000_000],
   ];
   for (const [key, min, max] of ints) {
     const value = config[key];
@@ -109,6 +123,10 @@ function validate(config: CoordinatorConfig): void {
   }
   if (config.heartbeatMs >= config.leaseMs) {
     throw new CoordinatorError('CONFIG_INVALID', 'heartbeatMs must be shorter than leaseMs', 'heartbeatMs');
+  }
+  const rate = config.spotCheckRate;
+  if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
+    throw new CoordinatorError('CONFIG_INVALID', 'spotCheckRate must be a number in 0..1', 'spotCheckRate');
   }
   if (config.sqliteSync !== 'NORMAL' && config.sqliteSync !== 'FULL') {
     throw new CoordinatorError('CONFIG_INVALID', 'sqliteSync must be NORMAL or FULL', 'sqliteSync');
@@ -128,6 +146,7 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
   ['FLOCK_WORKER_RATE', 'workerFramesPerSecond'],
   ['FLOCK_INLINE_OUTPUT_BYTES', 'inlineOutputBytes'],
   ['FLOCK_MAX_BUFFERED_BYTES', 'maxBufferedBytes'],
+  ['FLOCK_TRUST_THRESHOLD', 'trustThreshold'],
 ];
 
 /**
@@ -170,6 +189,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
       .filter((s) => s.length > 0);
   }
   if (env.FLOCK_API_KEYS) partial.apiKeys = parseApiKeys(env.FLOCK_API_KEYS);
+  if (env.FLOCK_SPOT_CHECKS) {
+    const v = env.FLOCK_SPOT_CHECKS.trim().toLowerCase();
+    if (v !== 'on' && v !== 'off') {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        'FLOCK_SPOT_CHECKS must be on or off',
+        'FLOCK_SPOT_CHECKS',
+      );
+    }
+    partial.spotChecks = v === 'on';
+  }
+  if (env.FLOCK_SPOT_CHECK_RATE) {
+    const raw = env.FLOCK_SPOT_CHECK_RATE.trim();
+    const rate = /^(0|1|0?\.\d+|1\.0*)$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!(rate >= 0 && rate <= 1)) {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        `FLOCK_SPOT_CHECK_RATE must be a number in 0..1, got "${env.FLOCK_SPOT_CHECK_RATE}"`,
+        'FLOCK_SPOT_CHECK_RATE',
+      );
+    }
+    partial.spotCheckRate = rate;
+  }
   try {
     return resolveConfig(partial);
   } catch (err) {

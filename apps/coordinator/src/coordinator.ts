@@ -14,6 +14,7 @@ import {
   type Hello,
   type LeaseRenewal,
   type ResultAck,
+  type Standing,
   toJson,
   type Welcome,
 } from '@flock/protocol';
@@ -29,13 +30,23 @@ import type { CompleteTask, InsertOutcome, NewLease, Store, TaskRecord, TaskStat
 import { TaskTokens } from './task-tokens.ts';
 import {
   adapterClassOf,
+  BuiltinKnownAnswers,
+  FirstKnownAnswers,
+  type IssuedCheck,
   MemoryTrustStore,
+  mimicTaskId,
   moduleKeyOf,
   outputsOf,
+  ReplayKnownAnswers,
+  type ReplicaOutput,
   resolvePolicy,
   TrustEngine,
   TrustError,
+  type TrustStore,
+  type VerificationStatus,
+  type WorkerRef,
 } from './trust/index.ts';
+import { loadReferenceOps } from './trust/reference-ops.ts';
 
 /** How the coordinator talks to one connected volunteer (the worker hub implements it). */
 export interface WorkerLink {
@@ -68,6 +79,12 @@ export interface WorkerState extends SchedWorker {
   succeeded: number;
   failed: number;
   streams: Map<string, StoredStream>;
+  /** Failed a known-answer check: gets no more work (its standing is kept by the trust engine). */
+  quarantined: boolean;
+  /** Checks in a row it could not run (failure, lost lease): after 3 it gets no more. */
+  checkMisses: number;
+  /** Its first check is out: it gets nothing else until that is judged. */
+  onProbation: boolean;
 }
 
 /** A queued or running task, as the coordinator keeps it in memory. */
@@ -89,6 +106,13 @@ interface OpenTask {
   createdAtMs: number;
   /** Set when the task has a `verification` policy: replicas' results by worker, until decided. */
   replicas: Map<string, ComputeResult> | undefined;
+}
+
+/** Where trust state lives and how its draws are made (defaults: the store's, crypto random). */
+export interface TrustOptions {
+  store?: TrustStore;
+  /** Uniform [0, 1) for spot-check and believe-alone draws. Tests pin it; never in production. */
+  random?: () => number;
 }
 
 /** A submission: a validated envelope and the tenant it belongs to. */
@@ -183,9 +207,14 @@ export class Coordinator {
   }> = [];
   /**
    * Verification of tasks that ask for it (`verification` set): replicas run one after another on
-   * distinct workers until a quorum agrees (TRUST.md). Keyed by task uid; state kept in memory.
+   * distinct workers until a quorum agrees, known-answer spot checks vet the workers, and trusted
+   * workers are believed alone (TRUST.md). Keyed by task uid. Made by `start`.
    */
-  readonly trust = new TrustEngine({ store: new MemoryTrustStore(), requireVetted: false });
+  trust!: TrustEngine;
+  /** Quorum-validated tasks, replayed as spot checks for modules without a CPU reference. */
+  private readonly replay = new ReplayKnownAnswers();
+  /** Check leases get negative task uids, which no task has. */
+  private checkSeq = 0;
   /** Recent successes: [finished at, end-to-end latency] for /v1/stats. */
   private readonly recent: Array<[number, number]> = [];
 
@@ -196,7 +225,21 @@ export class Coordinator {
     readonly events: EventsHub,
     readonly metrics: Metrics,
     readonly log: Logger,
+    private readonly trustOptions: TrustOptions = {},
   ) {}
+
+  /**
+   * Known answers: checks shaped like a built-in task from its op's CPU reference; for other
+   * modules a replayed quorum-validated task of the same module; else a default built-in check.
+   */
+  private async knownAnswers(): Promise<FirstKnownAnswers> {
+    const ops = await loadReferenceOps();
+    return new FirstKnownAnswers([
+      new BuiltinKnownAnswers(ops, []),
+      this.replay,
+      new BuiltinKnownAnswers(ops),
+    ]);
+  }
 
   /** Loads the secret and every open task; leases of running tasks get one more lease period. */
   async start(): Promise<void> {
@@ -206,6 +249,20 @@ export class Coordinator {
       await this.store.setMeta('task_token_secret', secret);
     }
     this.tokens = new TaskTokens(Buffer.from(secret, 'base64'));
+    const spotChecks = this.config.spotChecks;
+    this.trust = new TrustEngine({
+      // The store's own tables when it has them (SQLite), else memory.
+      store: this.trustOptions.store ?? this.store.trustStore?.() ?? new MemoryTrustStore(),
+      ...(this.trustOptions.random ? { random: this.trustOptions.random } : {}),
+      knownAnswers: spotChecks ? await this.knownAnswers() : undefined,
+      spotCheckRate: this.config.spotCheckRate,
+      trustThreshold: this.config.trustThreshold,
+      // Without checks nobody is ever vetted: a quorum then needs no vetted member.
+      requireVetted: spotChecks,
+    });
+    // Checks in flight died with the previous process (their leases are not stored).
+    const released = await this.trust.releaseAllChecks();
+    if (released > 0) this.log.info({ released }, 'spot checks of the previous run released');
     const now = Date.now();
     let running = 0;
     for (const rec of await this.store.openTasks()) {
@@ -310,10 +367,23 @@ export class Coordinator {
 
   private async openVerification(task: OpenTask): Promise<void> {
     if (!task.replicas) return;
-    await this.trust.open(String(task.uid), {
+    const status = await this.trust.open(String(task.uid), {
       verification: task.envelope.verification,
       moduleHash: moduleKeyOf(task.envelope),
     });
+    // A task recovered from durable trust state: its earlier replicas' workers stay excluded.
+    this.restrict(task, status);
+  }
+
+  /** Mirrors the engine's rules for the next replica in the task's scheduling entry. */
+  private restrict(task: OpenTask, status: VerificationStatus): void {
+    if (status.workers.length > 0) {
+      const excluded = task.sched.excludeWorkers ?? new Set<string>();
+      for (const id of status.workers) excluded.add(id);
+      task.sched.excludeWorkers = excluded;
+    }
+    task.sched.needsVetted = status.needsVetted || undefined;
+    task.sched.adapterClass = status.adapterLock;
   }
 
   /** A replica's lease ended without a result: the engine frees its slot. */
@@ -503,7 +573,13 @@ export class Coordinator {
       succeeded: record?.tasksSucceeded ?? previous?.succeeded ?? 0,
       failed: record?.tasksFailed ?? previous?.failed ?? 0,
       streams: new Map(),
+      quarantined: false,
+      checkMisses: previous?.checkMisses ?? 0,
+      onProbation: previous?.onProbation ?? false,
     };
+    const standing = await this.trust.standing(workerId);
+    worker.vetted = standing.vetted;
+    worker.quarantined = standing.quarantined;
     worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
     this.workers.set(workerId, worker);
 
@@ -549,12 +625,26 @@ export class Coordinator {
       max_frame_bytes: this.config.maxFrameBytes,
       resumed,
       server_time_ms: now,
+      standing: await this.standingOf(worker),
     };
     this.events.publishGlobal(EVENTS.capabilities, () => ({
       worker_id: workerId,
       capability: toJson('Capability', worker.capability),
     }));
     return { worker, welcome, acks, cancels };
+  }
+
+  /** What the volunteer page shows of the worker's trust standing and credit. */
+  async standingOf(worker: WorkerState): Promise<Standing> {
+    const s = await this.trust.standing(worker.workerId);
+    return {
+      credit: s.credit,
+      pending_credit: s.pendingCredit,
+      valid_results: s.validResults,
+      invalid_results: s.invalidResults,
+      vetted: s.vetted,
+      quarantined: s.quarantined,
+    };
   }
 
   private countLease(worker: WorkerState, lease: Lease, delta: number): void {
@@ -653,12 +743,17 @@ export class Coordinator {
     if (refused) return ack(false, refused);
     if (result.worker_id && result.worker_id !== worker.workerId) return ack(false, 'NOT_YOUR_LEASE');
     const lease = this.leases.get(leaseId)!;
+    if (lease.checkId !== undefined) {
+      const [accepted, code] = await this.checkResult(worker, lease, result);
+      this.scheduleDispatch();
+      return ack(accepted, code);
+    }
     const task = this.open.get(lease.taskUid);
     if (!task) return ack(false, 'LEASE_EXPIRED');
 
     const outputs: DataRef[] = [];
     for (const out of result.outputs ?? []) {
-      const resolved = this.resolveOutput(worker, lease, task, out);
+      const resolved = this.resolveOutput(worker, lease, task.tenant, out);
       if (typeof resolved === 'string') return ack(false, resolved);
       outputs.push(resolved);
     }
@@ -716,11 +811,12 @@ export class Coordinator {
     const key = String(task.uid);
     let verdict: Awaited<ReturnType<TrustEngine['submit']>> | undefined;
     try {
-      const outputs = outputsOf(stored, (uri) => {
-        const hex = /sha256:([0-9a-f]{64})$/.exec(uri)?.[1];
-        return hex ? this.blobs.read(hex) : undefined;
-      });
+      const outputs = outputsOf(stored, (uri) => this.blobBytes(uri));
       verdict = await this.trust.submit(key, worker.workerId, outputs, { claimedMs: stored.duration_ms });
+      if (verdict.kind === 'accepted' && verdict.by === 'quorum') {
+        const policy = resolvePolicy(task.envelope.verification);
+        this.replay.remember(task.envelope, outputs, policy, [...verdict.valid, ...verdict.invalid]);
+      }
     } catch (err) {
       this.log.warn({ err, task: task.taskId }, 'result could not be verified');
       this.releaseReplica(task, worker.workerId);
@@ -753,12 +849,141 @@ export class Coordinator {
       const excluded = task.sched.excludeWorkers ?? new Set<string>();
       excluded.add(worker.workerId);
       task.sched.excludeWorkers = excluded;
+      const status = await this.trust.status(key).catch(() => undefined);
+      if (status) this.restrict(task, status);
       task.notBeforeMs = now;
       this.makeRunnable(task, now);
       this.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
     }
     this.scheduleDispatch();
     return 'handled';
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Spot checks: known-answer tasks leased like real ones (TRUST.md). They are not stored as
+  // tasks: a check lease lives in the lease table only and its verdict in the trust engine.
+
+  /** Sends `worker` the check in place of the real task it was matched to (which is queued again). */
+  private leaseCheck(worker: WorkerState, sched: SchedTask, issued: IssuedCheck, now: number): void {
+    const leaseId = this.nextLeaseId();
+    const taskId = issued.envelope.task_id ?? '';
+    const token = this.tokens.sign(leaseId, taskId, worker.workerId);
+    const expiresAtMs = now + this.config.leaseMs;
+    this.checkSeq += 1;
+    this.leases.add({
+      leaseId,
+      taskUid: -this.checkSeq,
+      taskId,
+      tenant: sched.tenant,
+      workerId: worker.workerId,
+      attempt: 1,
+      gpu: sched.gpu,
+      expiresAtMs,
+      cancelling: false,
+      token,
+      checkId: issued.checkId,
+    });
+    this.metrics.spotChecks.inc({ outcome: 'issued' });
+    worker.link?.send({
+      assignment: {
+        task_id: taskId,
+        worker_id: worker.workerId,
+        lease_id: leaseId,
+        lease_expires_at_ms: expiresAtMs,
+        attempt: 1,
+        task_token: token,
+        envelope: issued.envelope,
+      },
+    });
+  }
+
+  /**
+   * Judges a check's outputs. The worker is acked exactly as for a real task. Passed: it is vetted.
+   * Failed: it is quarantined, gets no more work, and the tasks believed on its word alone since
+   * its last passed check are verified again.
+   */
+  private async checkResult(
+    worker: WorkerState,
+    lease: Lease,
+    result: ComputeResult,
+  ): Promise<[accepted: boolean, code?: AckCode]> {
+    const refs: DataRef[] = [];
+    for (const out of result.outputs ?? []) {
+      const resolved = this.resolveOutput(worker, lease, lease.tenant, out);
+      if (typeof resolved === 'string') return [false, resolved];
+      refs.push(resolved);
+    }
+    this.endLease(lease, worker);
+    let outputs: ReplicaOutput[];
+    try {
+      outputs = outputsOf({ outputs: refs }, (uri) => this.blobBytes(uri));
+    } catch {
+      outputs = []; // outputs that cannot be read cannot match the answer
+    }
+    let verdict: Awaited<ReturnType<TrustEngine['submitSpotCheck']>>;
+    try {
+      verdict = await this.trust.submitSpotCheck(lease.checkId!, worker.workerId, outputs, {
+        claimedMs: result.duration_ms,
+      });
+    } catch (err) {
+      this.log.warn({ err, worker: worker.workerId }, 'spot check could not be judged');
+      await this.trust.releaseSpotCheck(lease.checkId!).catch(() => undefined);
+      worker.onProbation = false;
+      return [true];
+    }
+    worker.checkMisses = 0;
+    worker.onProbation = false;
+    this.metrics.spotChecks.inc({ outcome: verdict.passed ? 'passed' : 'failed' });
+    if (verdict.passed) {
+      worker.vetted = true;
+      return [true];
+    }
+    worker.vetted = false;
+    worker.quarantined = true;
+    this.log.warn(
+      { worker: worker.workerId, reverify: verdict.reverify.length },
+      'worker failed a known-answer check: quarantined',
+    );
+    for (const key of verdict.reverify) await this.reverify(Number(key));
+    return [true];
+  }
+
+  /** A check's lease ended without a verdict (failure reported, lease lost): the worker may get another. */
+  private missCheck(lease: Lease, worker: WorkerState | undefined): void {
+    this.endLease(lease, worker);
+    this.metrics.spotChecks.inc({ outcome: 'released' });
+    const w = worker ?? this.workers.get(lease.workerId);
+    if (w) {
+      w.checkMisses += 1;
+      w.onProbation = false;
+    }
+    this.trust.releaseSpotCheck(lease.checkId!).catch(() => undefined);
+    this.scheduleDispatch();
+  }
+
+  /**
+   * A task accepted on the word of a worker since quarantined: if the engine reopens it, its
+   * stored result is withdrawn and it runs again on others (TRUST.md, "Residual risk").
+   */
+  private async reverify(uid: number): Promise<void> {
+    const status = await this.trust.reverify(String(uid)).catch(() => undefined);
+    if (status?.state !== 'pending') return;
+    const now = Date.now();
+    const rec = await this.store.reopenTask(uid, 'REVERIFY', now);
+    if (!rec || this.open.has(uid)) return;
+    const task = this.toOpen(rec);
+    this.open.set(uid, task);
+    this.restrict(task, status);
+    if (task.deadlineAtMs !== undefined) this.deadlines.push(task.deadlineAtMs, uid);
+    this.metrics.errors.inc({ code: 'REVERIFY' });
+    this.log.warn({ task: task.taskId }, 'result withdrawn: its worker failed a check; verifying again');
+    this.makeRunnable(task, now);
+    this.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
+  }
+
+  private blobBytes(uri: string): Uint8Array | undefined {
+    const hex = /sha256:([0-9a-f]{64})$/.exec(uri)?.[1];
+    return hex ? this.blobs.read(hex) : undefined;
   }
 
   /**
@@ -790,14 +1015,14 @@ export class Coordinator {
     });
   }
 
-  private resolveOutput(worker: WorkerState, lease: Lease, task: OpenTask, out: DataRef): DataRef | AckCode {
+  private resolveOutput(worker: WorkerState, lease: Lease, tenant: string, out: DataRef): DataRef | AckCode {
     if (out.uri?.startsWith('stream:')) {
       const streamId = out.uri.slice('stream:'.length);
       const stream = worker.streams.get(streamId);
       if (!stream || stream.leaseId !== lease.leaseId) return 'STREAM_UNKNOWN';
       if (stream.error) return stream.error as AckCode;
       worker.streams.delete(streamId);
-      void this.store.recordBlob(`sha256:${stream.hex}`, task.tenant, 'output', stream.size, Date.now());
+      void this.store.recordBlob(`sha256:${stream.hex}`, tenant, 'output', stream.size, Date.now());
       const ref: DataRef = {
         ...out,
         uri: `/v1/blobs/sha256:${stream.hex}`,
@@ -810,7 +1035,7 @@ export class Coordinator {
     const bytes = out.inline_bytes;
     if (bytes && bytes.length > this.config.inlineOutputBytes) {
       const hex = this.blobs.put(bytes);
-      void this.store.recordBlob(`sha256:${hex}`, task.tenant, 'output', bytes.length, Date.now());
+      void this.store.recordBlob(`sha256:${hex}`, tenant, 'output', bytes.length, Date.now());
       const ref: DataRef = {
         ...out,
         uri: `/v1/blobs/sha256:${hex}`,
@@ -846,6 +1071,10 @@ export class Coordinator {
     }
     if (refused) return ack(false, refused);
     const lease = this.leases.get(leaseId)!;
+    if (lease.checkId !== undefined) {
+      this.missCheck(lease, worker);
+      return ack(true);
+    }
     const task = this.open.get(lease.taskUid);
     if (!task) return ack(false, 'LEASE_EXPIRED');
     const code = failure.code || 'EXECUTION_ERROR';
@@ -933,6 +1162,10 @@ export class Coordinator {
 
   /** A lease ran out or the tab lost the job: requeue (or fail once attempts are used up). */
   private async loseLease(lease: Lease, code: string, now: number): Promise<void> {
+    if (lease.checkId !== undefined) {
+      this.missCheck(lease, undefined);
+      return;
+    }
     if (lease.cancelling) {
       this.endLease(lease, undefined);
       return;
@@ -1069,9 +1302,11 @@ export class Coordinator {
     try {
       do {
         this.dispatchAgain = false;
-        const picks = this.scheduler.assign(this.connectedWorkers());
-        if (picks.length === 0) break;
+        const matched = this.scheduler.assign(this.dispatchableWorkers());
+        if (matched.length === 0) break;
         const now = Date.now();
+        const picks = await this.screen(matched, now);
+        if (picks.length === 0) continue;
         const newLeases: NewLease[] = picks.map(({ task, worker }) => ({
           taskUid: task.uid,
           leaseId: this.nextLeaseId(),
@@ -1111,8 +1346,11 @@ export class Coordinator {
           });
           if (task.replicas) {
             const adapterClass = adapterClassOf(worker.capability, sched.gpu ? 'gpu' : 'cpu');
+            const key = String(task.uid);
             this.trust
-              .assign(String(task.uid), { workerId: worker.workerId, adapterClass })
+              .assign(key, { workerId: worker.workerId, adapterClass })
+              .then(() => this.trust.status(key))
+              .then((status) => this.restrict(task, status))
               .catch((err: unknown) => this.log.warn({ err, task: task.taskId }, 'replica not recorded'));
           }
           this.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
@@ -1140,6 +1378,90 @@ export class Coordinator {
     }
   }
 
+  /**
+   * A check's id has the form of a real task's with fresh digits; should it be the id of a task
+   * of the tenant (short ids), it is drawn again, so a worker never sees the same id twice.
+   */
+  private async distinctId(tenant: string, envelope: ComputeEnvelope): Promise<void> {
+    const like = envelope.task_id ?? '';
+    for (let i = 0; i < 8 && (await this.store.getTask(tenant, envelope.task_id ?? '')); i++) {
+      envelope.task_id = mimicTaskId(i < 4 ? like : `${like}-0000`, cryptoRandom);
+    }
+  }
+
+  /** Workers that may be given work: connected, welcomed, and not quarantined. */
+  private dispatchableWorkers(): WorkerState[] {
+    return this.connectedWorkers().filter((w) => !w.quarantined && !w.onProbation);
+  }
+
+  /**
+   * Looks at each match of a verified task before it is leased: the worker may be due a spot check
+   * (it gets the check and the task goes back to the queue), or the engine may refuse it (the
+   * task goes back with the engine's rules mirrored, so the scheduler will not match them again).
+   */
+  private async screen(
+    picks: Array<{ task: SchedTask; worker: WorkerState }>,
+    now: number,
+  ): Promise<Array<{ task: SchedTask; worker: WorkerState }>> {
+    const kept: Array<{ task: SchedTask; worker: WorkerState }> = [];
+    const undo = ({ task: sched, worker }: { task: SchedTask; worker: WorkerState }): void => {
+      if (sched.gpu) worker.runningGpu -= 1;
+      else worker.runningCpu -= 1;
+      this.scheduler.setRunning(sched.tenant, -1);
+      this.scheduler.enqueue(sched);
+    };
+    for (const pick of picks) {
+      const { task: sched, worker } = pick;
+      if (worker.onProbation) {
+        undo(pick); // matched again in this batch after its first check went out
+        continue;
+      }
+      const task = this.open.get(sched.uid);
+      if (!task?.replicas || task.state !== 'queued') {
+        kept.push(pick);
+        continue;
+      }
+      const ref: WorkerRef = {
+        workerId: worker.workerId,
+        adapterClass: adapterClassOf(worker.capability, sched.gpu ? 'gpu' : 'cpu'),
+      };
+      const key = String(task.uid);
+      try {
+        if (worker.checkMisses < 3 && (await this.trust.shouldSpotCheck(ref))) {
+          const issued = await this.trust.issueSpotCheck(ref, task.envelope);
+          if (issued) {
+            await this.distinctId(task.tenant, issued.envelope);
+            this.scheduler.enqueue(sched);
+            this.leaseCheck(worker, sched, issued, now);
+            // A new worker proves itself before it gets anything else.
+            if (!worker.vetted) worker.onProbation = true;
+            continue;
+          }
+        }
+        if (await this.trust.eligible(key, ref)) {
+          kept.push(pick);
+          continue;
+        }
+        this.restrict(task, await this.trust.status(key));
+      } catch (err) {
+        this.log.warn({ err, task: task.taskId }, 'verified task could not be screened');
+      }
+      // Refused: undo the match. Should the mirrored rules not rule this worker out, exclude it
+      // from the task, so the scheduler cannot offer the same match again.
+      const ruledOut =
+        sched.excludeWorkers?.has(worker.workerId) ||
+        (sched.needsVetted && !worker.vetted) ||
+        (sched.adapterClass !== undefined && sched.adapterClass !== ref.adapterClass);
+      if (!ruledOut) {
+        const excluded = sched.excludeWorkers ?? new Set<string>();
+        excluded.add(worker.workerId);
+        sched.excludeWorkers = excluded;
+      }
+      undo(pick);
+    }
+    return kept;
+  }
+
   private publish(
     task: OpenTask,
     topic: string,
@@ -1158,6 +1480,10 @@ export class Coordinator {
       payload,
     });
   }
+}
+
+function cryptoRandom(): number {
+  return randomBytes(6).readUIntLE(0, 6) / 2 ** 48;
 }
 
 function sha256(text: string): string {

@@ -398,6 +398,10 @@ export class HttpApi {
           pending_credit: standing.pendingCredit,
           valid_results: standing.validResults,
           invalid_results: standing.invalidResults,
+          checks_passed: standing.checksPassed,
+          checks_failed: standing.checksFailed,
+          vetted: standing.vetted,
+          quarantined: standing.quarantined,
         };
       }),
     );

@@ -13,6 +13,8 @@ export interface Lease {
   cancelling: boolean;
   /** The task token handed out with it (unset for leases recovered after a restart). */
   token: string | undefined;
+  /** A known-answer spot check, not a stored task (`taskUid` is then negative). */
+  checkId?: string | undefined;
 }
 
 /**

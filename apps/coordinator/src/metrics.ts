@@ -16,6 +16,8 @@ export class Metrics {
   readonly frames: Counter<'direction'>;
   readonly frameBytes: Counter<'direction'>;
   readonly errors: Counter<'code'>;
+  /** Known-answer checks: issued, passed, failed, released (no verdict: failure or lost lease). */
+  readonly spotChecks: Counter<'outcome'>;
   readonly http: Counter<'method' | 'status'>;
 
   constructor(collect: {
@@ -87,6 +89,12 @@ export class Metrics {
       name: 'flock_errors_total',
       help: 'Errors by stable code (protocol violations, refused results, API errors).',
       labelNames: ['code'],
+      registers,
+    });
+    this.spotChecks = new Counter({
+      name: 'flock_spot_checks_total',
+      help: 'Known-answer spot checks by outcome (issued, passed, failed, released).',
+      labelNames: ['outcome'],
       registers,
     });
     this.http = new Counter({

@@ -645,6 +645,23 @@ export class PostgresStore implements Store {
     return rowCount === 1;
   }
 
+  async reopenTask(taskUid: number, code: string, nowMs: number): Promise<TaskRecord | undefined> {
+    const { rows } = await this.pool.query<TaskRow>(
+      `WITH t AS (
+         UPDATE tasks SET state = 'queued', result = NULL, executor = NULL, duration_ms = NULL,
+           current_lease_id = NULL, progress = NULL, not_before_ms = $2, updated_at_ms = $2
+         WHERE uid = $1 AND state = 'succeeded'
+         RETURNING *
+       ), a AS (
+         INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, code)
+         SELECT uid, $2, 'succeeded', 'queued', $3, $4 FROM t
+       )
+       SELECT * FROM t`,
+      [taskUid, nowMs, TOPIC.requested, code],
+    );
+    return rows[0] ? toTask(rows[0]) : undefined;
+  }
+
   async failQueued(taskUid: number, code: string, message: string, nowMs: number): Promise<boolean> {
     const { rowCount } = await this.pool.query(
       `WITH t AS (

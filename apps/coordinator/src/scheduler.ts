@@ -1,5 +1,6 @@
 import type { Capability, Constraint } from '@flock/protocol';
 import { needsSharedMemory, preferenceScore, unmetRequirement } from './matching.ts';
+import { adapterClassOf } from './trust/adapter-class.ts';
 
 /** What the scheduler needs to know about a queued task. */
 export interface SchedTask {
@@ -19,6 +20,10 @@ export interface SchedTask {
   queuedAtMs: number;
   /** Workers that may not run it (they ran a replica of a verified task already). */
   excludeWorkers?: Set<string> | undefined;
+  /** Verified task whose quorum still lacks a vetted worker: only vetted workers may run it. */
+  needsVetted?: boolean | undefined;
+  /** Homogeneous verified task: only workers of this adapter class (`adapterClassOf`). */
+  adapterClass?: string | undefined;
 }
 
 /** A connected worker as the scheduler sees it; `running*` are updated by `assign`. */
@@ -34,6 +39,8 @@ export interface SchedWorker {
   reliability: number;
   /** Backpressure or closing: take no new work now. */
   blocked: boolean;
+  /** Passed a known-answer check (trust); unset counts as not vetted. */
+  vetted?: boolean | undefined;
 }
 
 /** Free slots of the given kind: within the advertised slots, the cap, and not paused. */
@@ -45,6 +52,11 @@ export function freeSlots(w: SchedWorker, gpu: boolean): number {
   const total = Math.min(w.maxSlots, cpuSlots + gpuSlots) - (w.runningCpu + w.runningGpu);
   const typed = gpu ? gpuSlots - w.runningGpu : cpuSlots - w.runningCpu;
   return Math.max(0, Math.min(total, typed));
+}
+
+/** Whether the task may run only on some of the workers its class could run on. */
+function restricted(task: SchedTask): boolean {
+  return task.excludeWorkers !== undefined || task.needsVetted === true || task.adapterClass !== undefined;
 }
 
 /** Whether a worker could ever run the task (ignoring how busy it is). */
@@ -251,9 +263,10 @@ export class Scheduler {
       const task = entry.task;
       const worker = this.bestWorker(candidates.get(klass)!, task);
       if (!worker) {
-        if (task.excludeWorkers && candidates.get(klass)!.some((w) => freeSlots(w, task.gpu) > 0)) {
-          // Only this task's exclusions (a replica must run on another worker) rule out the free
-          // workers: set it aside for this pass rather than stall the tasks queued behind it.
+        if (restricted(task) && candidates.get(klass)!.some((w) => freeSlots(w, task.gpu) > 0)) {
+          // Only this task's own restrictions (a replica must run on another worker, a vetted one,
+          // or one of an adapter class) rule out the free workers: set it aside for this pass
+          // rather than stall the tasks queued behind it.
           const heap = klass.byTenant.get(tenant)!;
           heap.pop();
           deferred.push([heap, entry]);
@@ -280,6 +293,9 @@ export class Scheduler {
     for (const w of list) {
       const free = freeSlots(w, task.gpu);
       if (free === 0 || task.excludeWorkers?.has(w.workerId)) continue;
+      if (task.needsVetted && !w.vetted) continue;
+      if (task.adapterClass && adapterClassOf(w.capability, task.gpu ? 'gpu' : 'cpu') !== task.adapterClass)
+        continue;
       let score = preferenceScore(w.capability, task.preferred) * 10;
       if (task.moduleHash && w.cachedModules.has(task.moduleHash)) score += 5;
       score += w.reliability * 4;

@@ -24,6 +24,8 @@ import {
   type TaskProgress,
   toAttempt,
 } from './store-rows.ts';
+import { SqliteTrustStore } from './trust/sqlite-trust-store.ts';
+import type { TrustStore } from './trust/trust-store.ts';
 
 /** Schema migrations, applied in order; `user_version` records how many ran. Only ever append. */
 const MIGRATIONS: string[] = [
@@ -255,6 +257,11 @@ export class SqliteStore implements Store {
            failure_message = ?, updated_at_ms = ?
          WHERE uid = ? AND state IN ('queued', 'running')`,
       ),
+      reopen: db.prepare(
+        `UPDATE tasks SET state = 'queued', result = NULL, executor = NULL, duration_ms = NULL,
+           current_lease_id = NULL, progress = NULL, not_before_ms = ?, updated_at_ms = ?
+         WHERE uid = ? AND state = 'succeeded'`,
+      ),
       setProgress: db.prepare(
         "UPDATE tasks SET progress = ? WHERE uid = ? AND state = 'running' AND current_lease_id = ?",
       ),
@@ -291,6 +298,14 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     this.migrateSync();
+  }
+
+  private trust: SqliteTrustStore | undefined;
+
+  /** Trust state (reputations, standings, verifications) in tables of its own in the same file. */
+  trustStore(): TrustStore {
+    this.trust ??= new SqliteTrustStore(this.db);
+    return this.trust;
   }
 
   async close(): Promise<void> {
@@ -545,6 +560,14 @@ export class SqliteStore implements Store {
       if (this.stmts.failQueued.run(code, message, nowMs, taskUid).changes !== 1) return false;
       this.stmts.audit.run(taskUid, nowMs, 'queued', 'failed', TOPIC.failed, null, null, code);
       return true;
+    });
+  }
+
+  async reopenTask(taskUid: number, code: string, nowMs: number): Promise<TaskRecord | undefined> {
+    return this.write(() => {
+      if (this.stmts.reopen.run(nowMs, nowMs, taskUid).changes !== 1) return undefined;
+      this.stmts.audit.run(taskUid, nowMs, 'succeeded', 'queued', TOPIC.requested, null, null, code);
+      return toTask(this.stmts.byUid.get(taskUid)!);
     });
   }
 

@@ -6,7 +6,7 @@ import { WebSocketServer } from 'ws';
 import { ApiKeys } from './api-keys.ts';
 import { BlobStore } from './blob-store.ts';
 import { type CoordinatorConfig, resolveConfig } from './config.ts';
-import { Coordinator } from './coordinator.ts';
+import { Coordinator, type TrustOptions } from './coordinator.ts';
 import { EventsHub } from './events-hub.ts';
 import { HttpApi } from './http-api.ts';
 import { Metrics } from './metrics.ts';
@@ -33,6 +33,8 @@ export interface StartOptions {
   store?: Store;
   /** Use this events hub (e.g. one that relays to other coordinators). */
   events?: EventsHub;
+  /** Trust state and draws (default: the store's trust tables, crypto random). */
+  trust?: TrustOptions;
 }
 
 /**
@@ -63,7 +65,7 @@ export async function startCoordinator(
       return out;
     },
   });
-  coordinator = new Coordinator(config, store, blobs, events, metrics, log);
+  coordinator = new Coordinator(config, store, blobs, events, metrics, log, options.trust);
   await coordinator.start();
 
   const api = new HttpApi(coordinator, keys, config, log);

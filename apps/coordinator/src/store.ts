@@ -7,6 +7,8 @@
  * guard is the fencing that keeps a task from succeeding twice.
  */
 
+import type { TrustStore } from './trust/trust-store.ts';
+
 export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export const TASK_STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -169,6 +171,11 @@ export interface Store {
   failQueued(taskUid: number, code: string, message: string, nowMs: number): Promise<boolean>;
   /** queued|running → cancelled; returns the state it left, or undefined when already finished. */
   cancelTask(taskUid: number, reason: string, nowMs: number): Promise<TaskState | undefined>;
+  /**
+   * A succeeded task back to queued (its result withdrawn, `code` in the audit trail): verification
+   * found that the worker it was believed from lied. Undefined when the task is not succeeded.
+   */
+  reopenTask(taskUid: number, code: string, nowMs: number): Promise<TaskRecord | undefined>;
   setProgress(taskUid: number, leaseId: string, pct: number, metrics: Record<string, string>): Promise<void>;
 
   getAttempt(leaseId: string): Promise<AttemptRecord | undefined>;
@@ -190,6 +197,8 @@ export interface Store {
   blobVisible(hash: string, tenant: string): Promise<boolean>;
   /** Whether any tenant uploaded this module (modules are then public by hash). */
   isModule(hash: string): Promise<boolean>;
+  /** Durable trust state beside the tasks; without it the coordinator keeps trust in memory. */
+  trustStore?(): TrustStore;
 }
 
 export function emptyCounts(): Record<TaskState, number> {

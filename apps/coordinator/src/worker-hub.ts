@@ -165,9 +165,8 @@ export class WorkerHub {
       if ('capability' in payload) this.coordinator.capability(w, payload.capability);
       else if ('heartbeat' in payload) {
         const hb = payload.heartbeat;
-        send({
-          heartbeat_ack: { seq: hb.seq ?? 0, leases: this.coordinator.heartbeat(w, hb.lease_ids ?? []) },
-        });
+        const leases = this.coordinator.heartbeat(w, hb.lease_ids ?? []);
+        send({ heartbeat_ack: { seq: hb.seq ?? 0, leases, standing: await this.coordinator.standingOf(w) } });
       } else if ('progress' in payload) await this.coordinator.progress(w, payload.progress);
       else if ('result' in payload)
         send({ result_ack: await this.coordinator.handleResult(w, payload.result) });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ComputeEnvelope } from '@flock/protocol';
 import type { CoordinatorConfig } from '../src/config.ts';
-import { type RunningCoordinator, startCoordinator } from '../src/start-coordinator.ts';
+import { type RunningCoordinator, type StartOptions, startCoordinator } from '../src/start-coordinator.ts';
 
 export const KEY_A = 'key-alpha-0123456789';
 export const KEY_B = 'key-bravo-0123456789';
@@ -27,19 +27,23 @@ export interface TestCoordinator extends RunningCoordinator {
 export async function startTest(
   overrides: Partial<CoordinatorConfig> = {},
   dataDir?: string,
+  options: StartOptions = {},
 ): Promise<TestCoordinator> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'flock-coord-'));
-  const running = await startCoordinator({
-    port: 0,
-    dataDir: dir,
-    logLevel: 'silent',
-    apiKeys: new Map([
-      [KEY_A, 'a'],
-      [KEY_B, 'b'],
-    ]),
-    pagesDir: join(dir, 'no-pages'),
-    ...overrides,
-  });
+  const running = await startCoordinator(
+    {
+      port: 0,
+      dataDir: dir,
+      logLevel: 'silent',
+      apiKeys: new Map([
+        [KEY_A, 'a'],
+        [KEY_B, 'b'],
+      ]),
+      pagesDir: join(dir, 'no-pages'),
+      ...overrides,
+    },
+    options,
+  );
   return {
     ...running,
     dataDir: dir,

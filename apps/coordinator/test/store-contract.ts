@@ -92,6 +92,47 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(trail.filter((a) => a.toState === 'succeeded')).toHaveLength(1);
     });
 
+    test('reopen withdraws a succeeded result (verification found a liar); only succeeded tasks', async () => {
+      const [created] = await store.insertTasks([newTask('t1')]);
+      const uid = created!.kind === 'created' ? created!.task.uid : -1;
+      expect(await store.reopenTask(uid, 'REVERIFY', 2500)).toBeUndefined(); // still queued
+      const lease = {
+        taskUid: uid,
+        leaseId: 'l1',
+        attempt: 1,
+        workerId: 'w1',
+        startedAtMs: 2000,
+        expiresAtMs: 9000,
+      };
+      await store.startLeases([lease]);
+      const done = { taskUid: uid, leaseId: 'l1', result: new Uint8Array([9]), nowMs: 3000 };
+      expect(await store.completeTask(done)).toBe(true);
+      const reopened = await store.reopenTask(uid, 'REVERIFY', 4000);
+      expect(reopened).toMatchObject({
+        uid,
+        state: 'queued',
+        attempts: 1,
+        result: undefined,
+        notBeforeMs: 4000,
+      });
+      expect((await store.getTaskByUid(uid))?.state).toBe('queued');
+      expect(await store.reopenTask(uid, 'REVERIFY', 4001)).toBeUndefined();
+      expect(await store.completeTask(done)).toBe(false); // the old lease cannot complete it again
+      expect((await store.openTasks()).map((t) => t.uid)).toContain(uid);
+      const trail = await store.auditTrail(uid);
+      expect(trail.map((a) => `${a.toState}:${a.code ?? ''}`)).toEqual([
+        'queued:',
+        'running:',
+        'succeeded:',
+        'queued:REVERIFY',
+      ]);
+      await store.startLeases([{ ...lease, leaseId: 'l2', attempt: 2, startedAtMs: 5000 }]);
+      expect(
+        await store.completeTask({ ...done, leaseId: 'l2', result: new Uint8Array([7]), nowMs: 6000 }),
+      ).toBe(true);
+      expect([...((await store.getTaskByUid(uid))?.result ?? [])]).toEqual([7]);
+    });
+
     test('endAttempt requeues (with backoff) or fails; the stale lease is then refused', async () => {
       const [created] = await store.insertTasks([newTask('t1')]);
       const uid = created!.kind === 'created' ? created!.task.uid : -1;

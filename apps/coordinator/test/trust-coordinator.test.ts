@@ -1,9 +1,11 @@
+import type { ComputeAssignment } from '@flock/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
+import { referenceRunner, SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
 import { envelope, type Json, startTest, type TestCoordinator, taskState, until } from './helpers.ts';
 
-// The coordinator with the trust engine in its result path, over real WebSockets, with simulated
-// volunteers of which one lies (reports sum + 1). Tasks ask for verification per task.
+// The coordinator with the trust engine in its dispatch and result paths, over real WebSockets,
+// with simulated volunteers (honest ones compute built-in ops by their CPU reference, so they pass
+// known-answer checks; liars corrupt their outputs). Tasks ask for verification per task.
 let c: TestCoordinator | undefined;
 const sims: SimulatedVolunteer[] = [];
 afterEach(async () => {
@@ -12,62 +14,267 @@ afterEach(async () => {
   c = undefined;
 });
 
+async function submitVerified(ids: string[], verification: Json): Promise<void> {
+  for (const id of ids) {
+    const res = await c!.api('/v1/tasks', { method: 'POST', json: envelope(id, { verification }) });
+    expect(res.status).toBe(201);
+  }
+}
+
+async function resultOf(id: string): Promise<Json> {
+  return (await c!.api(`/v1/tasks/${id}/result`)).json();
+}
+
+async function workersById(): Promise<Map<string, Json>> {
+  const { workers }: Json = await (await c!.api('/v1/workers')).json();
+  return new Map(workers.map((w: Json) => [w.worker_id, w]));
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${c!.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name));
+  return line ? Number(line.slice(name.length).trim()) : 0;
+}
+
+const uidOf = async (id: string) => String((await c!.store.getTask('a', id))!.uid);
+
+/**
+ * Pinned draws for the trust engine, all in [0, 0.5): a worker with a streak n ≥ 2 is always
+ * believed alone (draw < 1 − 1/n) and a spot-check rate of 0 or 1 means never or always; the
+ * digits of the check ids still vary (a seeded LCG).
+ */
+function lowDraws(): () => number {
+  let x = 12345;
+  return () => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return (x / 2 ** 32) * 0.49;
+  };
+}
+
 describe('verified tasks on the coordinator', () => {
-  it('never accepts the liar’s result: its tasks are redone elsewhere until two workers agree', async () => {
-    c = await startTest();
+  it('checks every new worker first: a liar fails its check, is quarantined and never counts', async () => {
+    c = await startTest({ spotCheckRate: 0 }); // probation checks only: exact counts
     const liar = await SimulatedVolunteer.connect({ url: c.url, lie: true });
     const honest1 = await SimulatedVolunteer.connect({ url: c.url });
     const honest2 = await SimulatedVolunteer.connect({ url: c.url });
     sims.push(liar, honest1, honest2);
-    const ids = Array.from({ length: 12 }, (_, i) => `v-${i}`);
+    const ids = Array.from({ length: 12 }, (_, i) => `v-${100 + i}`);
+    await submitVerified(ids, { replicas: 2, max_replicas: 4 });
+    for (const id of ids) await until(async () => (await taskState(c!, id)) === 'succeeded', 20_000, id);
+
+    const honest = new Set([honest1.workerId, honest2.workerId]);
     for (const id of ids) {
-      const res = await c.api('/v1/tasks', {
-        method: 'POST',
-        json: envelope(id, { verification: { replicas: 2, max_replicas: 4 } }),
-      });
-      expect(res.status).toBe(201);
+      const result = await resultOf(id);
+      expect(result.outputs).toMatchObject([{ name: 'sum', inline_json: '10' }]);
+      expect(honest.has(result.worker_id)).toBe(true);
+      const status = await c.coordinator.trust.status(await uidOf(id));
+      expect(status).toMatchObject({ state: 'accepted', acceptedBy: 'quorum', agreeing: 2, returned: 2 });
     }
+    // Each worker's first assignment was a known-answer check, shaped like the real tasks: an id
+    // of the same form that is none of theirs. The liar got that one assignment and nothing more.
+    for (const sim of [liar, honest1, honest2]) {
+      const first = sim.assignments[0]!;
+      expect(first.task_id).toMatch(/^v-\d+$/);
+      expect(ids).not.toContain(first.task_id);
+      expect(first.envelope?.module?.kind).toBe('builtin');
+    }
+    expect(liar.assignments.length).toBe(1);
+    expect(liar.acks).toMatchObject([{ accepted: true }]); // acked like any result
+
+    const liarStanding = await c.coordinator.trust.standing(liar.workerId);
+    expect(liarStanding).toMatchObject({
+      quarantined: true,
+      vetted: false,
+      checksFailed: 1,
+      validResults: 0,
+      invalidResults: 1,
+      credit: 0,
+    });
+    const byId = await workersById();
+    expect(byId.get(liar.workerId)).toMatchObject({ quarantined: true, credit: 0, checks_failed: 1 });
+    for (const sim of [honest1, honest2]) {
+      const w = byId.get(sim.workerId);
+      expect(w).toMatchObject({ vetted: true, quarantined: false, checks_passed: 1, invalid_results: 0 });
+      expect(w.credit).toBeGreaterThan(0);
+    }
+    expect(byId.get(honest1.workerId).valid_results + byId.get(honest2.workerId).valid_results).toBe(
+      2 * ids.length + 2,
+    );
+    expect(await metric('flock_spot_checks_total{outcome="failed"}')).toBe(1);
+    expect(await metric('flock_spot_checks_total{outcome="passed"}')).toBe(2);
+
+    // Requesters see the verification state.
+    const view: Json = await (await c.api(`/v1/tasks/${ids[0]}`)).json();
+    expect(view.verification).toMatchObject({ state: 'accepted', mode: 'fixed', quorum: 2, agreeing: 2 });
+    expect(view.verification.accepted_by).toBe('quorum');
+  });
+
+  it('outvotes a worker that answers checks but lies on real tasks; its tasks are redone elsewhere', async () => {
+    c = await startTest({ spotCheckRate: 0 });
+    const ids = Array.from({ length: 12 }, (_, i) => `v-${100 + i}`);
+    const real = new Set(ids);
+    const liar = await SimulatedVolunteer.connect({
+      url: c.url,
+      lie: (a: ComputeAssignment) => real.has(a.task_id ?? ''),
+    });
+    const honest1 = await SimulatedVolunteer.connect({ url: c.url });
+    const honest2 = await SimulatedVolunteer.connect({ url: c.url });
+    sims.push(liar, honest1, honest2);
+    await submitVerified(ids, { replicas: 2, max_replicas: 4 });
     for (const id of ids) await until(async () => (await taskState(c!, id)) === 'succeeded', 20_000, id);
     const honest = new Set([honest1.workerId, honest2.workerId]);
     let redone = 0;
     for (const id of ids) {
-      const result: Json = await (await c.api(`/v1/tasks/${id}/result`)).json();
+      const result = await resultOf(id);
       expect(result.outputs).toMatchObject([{ name: 'sum', inline_json: '10' }]);
       expect(honest.has(result.worker_id)).toBe(true);
-      const status = await c.coordinator.trust.status(String((await c.store.getTask('a', id))!.uid));
+      const status = await c.coordinator.trust.status(await uidOf(id));
       expect(status).toMatchObject({ state: 'accepted', acceptedBy: 'quorum', agreeing: 2 });
-      // The liar's replica disagreed: a third replica was needed.
       if (status.returned === 3) redone++;
-      expect(status.returned).toBe(status.dispatched);
     }
-    expect(redone).toBeGreaterThan(0);
+    const lied = liar.assignments.filter((a) => real.has(a.task_id ?? '')).length;
+    expect(lied).toBeGreaterThan(0);
+    expect(redone).toBe(lied);
     const standing = await c.coordinator.trust.standing(liar.workerId);
-    expect(standing).toMatchObject({ validResults: 0, credit: 0 });
-    expect(standing.invalidResults).toBe(redone);
-
-    // Requesters see the verification state; /v1/workers shows credit and verdict counts.
-    const view: Json = await (await c.api(`/v1/tasks/${ids[0]}`)).json();
-    expect(view.verification).toMatchObject({ state: 'accepted', mode: 'fixed', quorum: 2, agreeing: 2 });
-    expect(view.verification.accepted_by).toBe('quorum');
-    const { workers }: Json = await (await c.api('/v1/workers')).json();
-    const byId = new Map<string, Json>(workers.map((w: Json) => [w.worker_id, w]));
-    expect(byId.get(liar.workerId)).toMatchObject({ credit: 0, valid_results: 0, invalid_results: redone });
-    const honestValid = byId.get(honest1.workerId).valid_results + byId.get(honest2.workerId).valid_results;
-    expect(honestValid).toBe(2 * ids.length);
+    expect(standing).toMatchObject({ validResults: standing.checksPassed, invalidResults: lied });
+    expect(standing.checksPassed).toBeGreaterThanOrEqual(1);
   });
 
   it('fails VERIFICATION_FAILED when no quorum is possible within max_replicas', async () => {
     c = await startTest();
-    const liar = await SimulatedVolunteer.connect({ url: c.url, lie: true });
+    const liar = await SimulatedVolunteer.connect({ url: c.url, lie: (a) => a.task_id === 'f-1' });
     const honest = await SimulatedVolunteer.connect({ url: c.url });
     sims.push(liar, honest);
-    await c.api('/v1/tasks', {
-      method: 'POST',
-      json: envelope('f-1', { verification: { replicas: 2, max_replicas: 2 } }),
-    });
+    await submitVerified(['f-1'], { replicas: 2, max_replicas: 2 });
     await until(async () => (await taskState(c!, 'f-1')) === 'failed', 20_000, 'f-1 failed');
     const view: Json = await (await c.api('/v1/tasks/f-1')).json();
-    expect(JSON.stringify(view)).toContain('VERIFICATION_FAILED');
+    expect(view.error ?? view.failure ?? view).toMatchObject({ code: 'VERIFICATION_FAILED' });
+  });
+
+  it('believes a trusted worker alone (adaptive); credit for those results stays pending', async () => {
+    // No random checks (rate 0) beyond each worker's first; heartbeats every 500 ms.
+    c = await startTest({ trustThreshold: 2, spotCheckRate: 0, leaseMs: 1500 }, undefined, {
+      trust: { random: lowDraws() },
+    });
+    const a = await SimulatedVolunteer.connect({ url: c.url, capability: { cpu_slots: 1 } });
+    const b = await SimulatedVolunteer.connect({ url: c.url, capability: { cpu_slots: 1 } });
+    sims.push(a, b);
+    const ids = Array.from({ length: 10 }, (_, i) => `ad-${i}`);
+    for (const id of ids) {
+      await submitVerified([id], {});
+      await until(async () => (await taskState(c!, id)) === 'succeeded', 20_000, id);
+    }
+    const by = await Promise.all(
+      ids.map(async (id) => (await c!.coordinator.trust.status(await uidOf(id))).acceptedBy),
+    );
+    // Two quorum tasks give both workers a streak of 2; from then on each task runs once.
+    expect(by.slice(0, 2)).toEqual(['quorum', 'quorum']);
+    expect(by.slice(2)).toEqual(Array(8).fill('trusted'));
+    for (const id of ids) expect((await resultOf(id)).outputs).toMatchObject([{ inline_json: '10' }]);
+    const executions = a.assignments.length + b.assignments.length;
+    expect(executions).toBe(2 /* checks */ + 2 * 2 /* quorum tasks */ + 8);
+    const standings = await Promise.all([a, b].map((s) => c!.coordinator.trust.standing(s.workerId)));
+    expect(standings[0]!.pendingCredit + standings[1]!.pendingCredit).toBeGreaterThan(0);
+    // The page sees the same numbers (heartbeat acks carry the standing).
+    await until(
+      () => a.standing?.pending_credit === standings[0]!.pendingCredit || undefined,
+      5_000,
+      'standing',
+    );
+    expect(a.standing).toMatchObject({ vetted: true, credit: standings[0]!.credit });
+  });
+
+  it('withdraws results believed from a worker caught lying later, and verifies them again', async () => {
+    // Pinned draws: believed alone from a streak of 2; every dispatch to a vetted worker without a
+    // check in flight is a check (rate 1). The sleeper answers honestly until it is trusted, then
+    // lies on "late" tasks, and holds its answers to checks shaped like them until its lie has
+    // been accepted: then the check catches it.
+    c = await startTest({ trustThreshold: 2, spotCheckRate: 1 }, undefined, {
+      trust: { random: lowDraws() },
+    });
+    const lateIds = new Set<string>();
+    let caught = false;
+    const sleeper = await SimulatedVolunteer.connect({
+      url: c.url,
+      lie: (a) => (a.task_id ?? '').startsWith('late-'),
+      run: async (job) => {
+        const id = job.assignment.task_id ?? '';
+        if (id.startsWith('late-') && !lateIds.has(id)) {
+          await until(async () => (await taskState(c!, 'late-1000')) === 'succeeded', 20_000, 'lie accepted');
+          caught = true;
+        }
+        return referenceRunner(job);
+      },
+    });
+    const honest = await SimulatedVolunteer.connect({ url: c.url });
+    sims.push(sleeper, honest);
+    // One task at a time: both run each of the first two (quorum), which gives both a streak of 2.
+    for (const id of ['warm-0', 'warm-1', 'warm-2']) {
+      await submitVerified([id], {});
+      await until(async () => (await taskState(c!, id)) === 'succeeded', 20_000, id);
+    }
+    const trusted = await c.coordinator.trust.standing(sleeper.workerId);
+    expect(trusted.trusted.map((t) => t.moduleHash)).toContain('builtin:sum');
+
+    // Only the sleeper takes work now: the late task is believed from it alone, wrong.
+    honest.pause();
+    await until(
+      () => c!.coordinator.workers.get(honest.workerId)?.capability.paused || undefined,
+      5_000,
+      'paused',
+    );
+    lateIds.add('late-1000');
+    await submitVerified(['late-1000'], {});
+    await until(async () => (await taskState(c!, 'late-1000')) === 'succeeded', 20_000, 'late-1000 accepted');
+    expect((await resultOf('late-1000')).outputs).toMatchObject([{ inline_json: '11' }]);
+
+    // Its check then fails: quarantined, late-1000 is withdrawn and waits for a quorum of others.
+    await until(async () => (await c!.coordinator.trust.standing(sleeper.workerId)).quarantined || undefined);
+    expect(caught).toBe(true);
+    await until(async () => (await taskState(c!, 'late-1000')) === 'queued', 5_000, 'late-1000 reopened');
+    const helper = await SimulatedVolunteer.connect({ url: c.url });
+    sims.push(helper);
+    honest.resume();
+    await until(async () => (await taskState(c!, 'late-1000')) === 'succeeded', 20_000, 'late-1000 redone');
+    const redone = await resultOf('late-1000');
+    expect(redone.outputs).toMatchObject([{ inline_json: '10' }]);
+    expect([honest.workerId, helper.workerId]).toContain(redone.worker_id);
+    const status = await c.coordinator.trust.status(await uidOf('late-1000'));
+    expect(status).toMatchObject({ state: 'accepted', acceptedBy: 'quorum', agreeing: 2 });
+    const audit = await c.store.auditTrail(Number(await uidOf('late-1000')));
+    expect(audit.map((e) => `${e.fromState ?? ''}>${e.toState}:${e.code ?? ''}`)).toContain(
+      'succeeded>queued:REVERIFY',
+    );
+  });
+
+  it('keeps trust across a restart: a vetted worker is not checked again, a quarantined one stays out', async () => {
+    c = await startTest({ spotCheckRate: 0 });
+    const liar = await SimulatedVolunteer.connect({ url: c.url, lie: true });
+    const honest = await SimulatedVolunteer.connect({ url: c.url });
+    await submitVerified(['r-0'], { replicas: 1, quorum: 1 });
+    await until(async () => (await taskState(c!, 'r-0')) === 'succeeded', 20_000, 'r-0');
+    await until(async () => (await c!.coordinator.trust.standing(liar.workerId)).quarantined || undefined);
+    const before = await c.coordinator.trust.standing(honest.workerId);
+    expect(before).toMatchObject({ vetted: true, checksPassed: 1 });
+    const tokens: [string, string] = [liar.sessionToken!, honest.sessionToken!];
+    await liar.close();
+    await honest.close();
+    const dir = c.dataDir;
+    await c.coordinator.stop();
+    await c.close();
+    c = await startTest({ spotCheckRate: 0 }, dir);
+    const liar2 = await SimulatedVolunteer.connect({ url: c.url, lie: true, sessionToken: tokens[0] });
+    const honest2 = await SimulatedVolunteer.connect({ url: c.url, sessionToken: tokens[1] });
+    sims.push(liar2, honest2);
+    expect(liar2.workerId).toBe(liar.workerId);
+    expect(liar2.standing).toMatchObject({ quarantined: true });
+    expect(honest2.standing).toMatchObject({ vetted: true, credit: before.credit });
+    await submitVerified(['r-1'], { replicas: 1, quorum: 1 });
+    await until(async () => (await taskState(c!, 'r-1')) === 'succeeded', 20_000, 'r-1');
+    expect((await resultOf('r-1')).worker_id).toBe(honest.workerId);
+    // No check before real work: the vetted worker's only assignment is the task itself.
+    expect(honest2.assignments.map((a) => a.task_id)).toEqual(['r-1']);
+    expect(liar2.assignments).toEqual([]);
   });
 
   it('refuses a bad policy with 400 INVALID_ARGUMENT naming the field', async () => {

@@ -13,9 +13,11 @@ import {
   type LeaseRenewal,
   makeFrame,
   type ResultAck,
+  type Standing,
   type Welcome,
 } from '@flock/protocol';
 import WebSocket from 'ws';
+import { loadReferenceOps } from '../trust/reference-ops.ts';
 
 /** A job handed to the runner: the assignment, an abort signal (cancel, lease lost), progress. */
 export interface SimJob {
@@ -36,7 +38,10 @@ export interface SimulatedVolunteerOptions {
   url: string;
   /** Merged over a CPU-only, cross-origin-isolated default with 2 CPU slots. */
   capability?: Capability;
-  /** Runs each job; default `sumRunner` (sum and length of the input bytes). */
+  /**
+   * Runs each job; default `referenceRunner` (built-in ops by their CPU reference, as an honest
+   * CPU volunteer would, so it passes known-answer checks; anything else by `sumRunner`).
+   */
   run?: SimRunner;
   /** Origin header to send (browsers always send one; Node clients need not). */
   origin?: string;
@@ -44,8 +49,12 @@ export interface SimulatedVolunteerOptions {
   reconnect?: boolean;
   /** Resume this identity. */
   sessionToken?: string;
-  /** Lie: report a wrong answer (sum + 1), for verification tests. Default false. */
-  lie?: boolean;
+  /**
+   * Lie: report a wrong answer (sum + 1, bytes corrupted), for verification tests; a function
+   * lies only about the assignments it picks (a cheater that answers some tasks honestly).
+   * Default false.
+   */
+  lie?: boolean | ((assignment: ComputeAssignment) => boolean);
 }
 
 /** The default capability of a simulated volunteer. */
@@ -85,6 +94,33 @@ export const sumRunner: SimRunner = ({ assignment }) => {
   };
 };
 
+/**
+ * Built-in ops with a CPU reference (`@flock/shaders`: saxpy, matmul, ...) computed by that
+ * reference, outputs named as the op names them; other ops (such as the tests' `sum`) by `sumRunner`.
+ */
+export const referenceRunner: SimRunner = async (job) => {
+  const env = job.assignment.envelope ?? {};
+  const ops = await loadReferenceOps();
+  let op: ReturnType<typeof ops.getOp> | undefined;
+  try {
+    op = env.module?.kind === 'builtin' ? ops.getOp(env.op ?? '') : undefined;
+  } catch {
+    op = undefined; // not a built-in op with a reference
+  }
+  if (!op) return sumRunner(job);
+  const inputs: Record<string, Uint8Array> = {};
+  for (const input of env.inputs ?? []) inputs[input.name ?? ''] = inputBytes(input);
+  const outputs = await op.prepare(inputs, env.params ?? {}).reference();
+  return {
+    outputs: Object.entries(outputs).map(([name, bytes]) => ({
+      name,
+      content_type: 'application/octet-stream',
+      inline_bytes: bytes,
+    })),
+    executor: 'sim-reference',
+  };
+};
+
 /** Echoes the first input as output `echo` (bytes), for large-output (stream) tests. */
 export const echoRunner: SimRunner = ({ assignment }) => {
   const first = assignment.envelope?.inputs?.[0];
@@ -115,6 +151,8 @@ export class SimulatedVolunteer extends EventEmitter {
   workerId = '';
   sessionToken: string | undefined;
   welcome: Welcome | undefined;
+  /** Trust standing and credit as the coordinator last reported it (welcome, heartbeat ack). */
+  standing: Standing | undefined;
   /** Results and failures sent but not yet acknowledged, by lease id. */
   readonly unacked = new Map<string, { result?: ComputeResult; failure?: ComputeFailure }>();
   readonly running = new Map<string, RunningJob>();
@@ -214,6 +252,7 @@ export class SimulatedVolunteer extends EventEmitter {
   private onWelcome(welcome: Welcome): void {
     this.welcome = welcome;
     this.workerId = welcome.worker_id ?? '';
+    if (welcome.standing) this.standing = welcome.standing;
     this.sessionToken = welcome.session_token;
     this.reconnectDelay = 50;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
@@ -261,6 +300,7 @@ export class SimulatedVolunteer extends EventEmitter {
         this.running.get(l.lease_id ?? '')?.abort.abort();
         this.running.delete(l.lease_id ?? '');
       }
+      if (payload.heartbeat_ack.standing) this.standing = payload.heartbeat_ack.standing;
       this.emit('heartbeat-ack', leases);
     } else if ('error' in payload) {
       this.emit('error-frame', payload.error);
@@ -271,7 +311,8 @@ export class SimulatedVolunteer extends EventEmitter {
     const leaseId = assignment.lease_id ?? '';
     const abort = new AbortController();
     this.running.set(leaseId, { assignment, abort });
-    const run = this.options.run ?? sumRunner;
+    const startedAtMs = performance.now();
+    const run = this.options.run ?? referenceRunner;
     let outcome: SimOutcome;
     try {
       outcome = await run({
@@ -305,10 +346,14 @@ export class SimulatedVolunteer extends EventEmitter {
       this.send({ failure });
       return;
     }
-    const outputs = this.options.lie ? outcome.outputs.map(lieAbout) : outcome.outputs;
+    const lie = this.options.lie;
+    const lying = typeof lie === 'function' ? lie(assignment) : lie === true;
+    const outputs = lying ? outcome.outputs.map(lieAbout) : outcome.outputs;
     const result: ComputeResult = { ...base, outputs: this.streamLarge(base, outputs) };
     if (outcome.summary) result.summary = outcome.summary;
     result.executor = outcome.executor ?? 'sim';
+    // Compute time as a tab reports it (credit is weighted by it); at least 1 ms.
+    result.duration_ms = Math.max(1, Math.round(performance.now() - startedAtMs));
     this.unacked.set(leaseId, { result });
     this.send({ result });
   }
@@ -434,6 +479,8 @@ function lieAbout(out: DataRef): DataRef {
   if (out.inline_bytes) {
     const copy = new Uint8Array(out.inline_bytes);
     if (copy.length > 0) copy[0] = (copy[0]! + 1) & 0xff;
+    // And the exponent of the first f32: a lie far outside any op's error bound.
+    if (copy.length >= 4) copy[3] = copy[3]! ^ 0x40;
     return { ...out, inline_bytes: copy };
   }
   return out;

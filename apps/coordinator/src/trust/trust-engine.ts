@@ -87,6 +87,12 @@ export interface VerificationStatus {
   acceptedBy: AcceptedBy | undefined;
   /** Replicas the coordinator should dispatch now. */
   wanted: number;
+  /** The next replica must come from a vetted worker (agreeing unvetted ones cannot decide). */
+  needsVetted: boolean;
+  /** Homogeneous tasks: the adapter class every replica must run on, once the first was leased. */
+  adapterLock: string | undefined;
+  /** Workers that ran or run a replica (released ones excluded): none of them may run another. */
+  workers: string[];
 }
 
 export interface IssuedCheck {
@@ -434,7 +440,8 @@ export class TrustEngine {
         random: this.random,
       });
       if (!answer) return undefined;
-      const checkId = answer.envelope.task_id!;
+      // Its own id: the visible task id only looks like a real one and may repeat.
+      const checkId = `check-${randomBytes(12).toString('hex')}`;
       await this.store.putCheck({
         checkId,
         workerId: worker.workerId,
@@ -518,6 +525,24 @@ export class TrustEngine {
         s.checkInFlight = undefined;
         await this.store.putStanding(s);
       }
+    });
+  }
+
+  /**
+   * Forgets every check in flight (a restarted coordinator lost their leases), so those workers
+   * can be checked again. Returns how many there were.
+   */
+  releaseAllChecks(): Promise<number> {
+    return this.serial(async () => {
+      let released = 0;
+      for (const s of await this.store.listStandings()) {
+        if (s.checkInFlight === undefined) continue;
+        await this.store.deleteCheck(s.checkInFlight);
+        s.checkInFlight = undefined;
+        await this.store.putStanding(s);
+        released++;
+      }
+      return released;
     });
   }
 
@@ -729,6 +754,9 @@ export class TrustEngine {
       agreeing: Math.max(0, ...t.groups.map((g) => g.members.length)),
       acceptedBy: t.acceptedBy,
       wanted: this.wantedOf(t),
+      needsVetted: t.needsVetted,
+      adapterLock: t.adapterLock,
+      workers: [...new Set(t.replicas.filter((r) => r.status !== 'released').map((r) => r.workerId))],
     };
   }
 }

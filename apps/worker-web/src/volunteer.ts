@@ -596,10 +596,15 @@ function fitsInline(result: ComputeResult, budget: { left: number }): boolean {
 
 export type { PendingOutcome };
 
-/** Test only (`corruptOutputs`): the same output with its first byte flipped. */
+/**
+ * Test only (`corruptOutputs`): the same output with its first byte flipped and, for outputs of
+ * 4 bytes or more, the exponent of its first f32 too, so the lie is wrong beyond any op's error
+ * bound (a flipped low mantissa byte alone is within f32 tolerance).
+ */
 function corrupt(ref: DataRef): DataRef {
   if (!ref.inline_bytes || ref.inline_bytes.length === 0) return ref;
   const bytes = ref.inline_bytes.slice();
   bytes[0] = bytes[0]! ^ 0xff;
+  if (bytes.length >= 4) bytes[3] = bytes[3]! ^ 0x40;
   return { ...ref, inline_bytes: bytes };
 }

@@ -35,6 +35,9 @@ describe('loadConfig', () => {
       FLOCK_ALLOWED_ORIGINS: 'https://a.example, https://b.example',
       FLOCK_LEASE_MS: '6000',
       FLOCK_SQLITE_SYNC: 'full',
+      FLOCK_SPOT_CHECKS: 'off',
+      FLOCK_SPOT_CHECK_RATE: '0.25',
+      FLOCK_TRUST_THRESHOLD: '20',
     });
     expect(c.port).toBe(9000);
     expect(c.host).toBe('0.0.0.0');
@@ -45,6 +48,9 @@ describe('loadConfig', () => {
     expect(c.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(c.heartbeatMs).toBe(2000);
     expect(c.sqliteSync).toBe('FULL');
+    expect([c.spotChecks, c.spotCheckRate, c.trustThreshold]).toEqual([false, 0.25, 20]);
+    const defaults = loadConfig({});
+    expect([defaults.spotChecks, defaults.spotCheckRate, defaults.trustThreshold]).toEqual([true, 0.02, 10]);
   });
 
   test('bad values name the variable', () => {
@@ -57,6 +63,20 @@ describe('loadConfig', () => {
     expect(configError({ FLOCK_SQLITE_SYNC: 'OFF' })).toEqual({
       code: 'CONFIG_INVALID',
       field: 'FLOCK_SQLITE_SYNC',
+    });
+    for (const rate of ['1.5', '-0.1', 'often', '1e-2']) {
+      expect(configError({ FLOCK_SPOT_CHECK_RATE: rate })).toEqual({
+        code: 'CONFIG_INVALID',
+        field: 'FLOCK_SPOT_CHECK_RATE',
+      });
+    }
+    expect(configError({ FLOCK_SPOT_CHECKS: 'yes' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_SPOT_CHECKS',
+    });
+    expect(configError({ FLOCK_TRUST_THRESHOLD: '0' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_TRUST_THRESHOLD',
     });
     expect(configError({ FLOCK_LEASE_MS: '1000', FLOCK_HEARTBEAT_MS: '2000' })).toEqual({
       code: 'CONFIG_INVALID',

@@ -119,6 +119,25 @@ describe('excluded workers (verification replicas)', () => {
     // The excluded task is still queued and goes to the next worker it does not exclude.
     expect(s.assign([worker('w2', CPU)]).map((p) => p.task.uid)).toEqual([blocked.uid]);
   });
+  test('a quorum that needs a vetted worker waits for one; others take the tasks behind it', () => {
+    const s = new Scheduler();
+    const needs = task({ needsVetted: true });
+    const behind = task();
+    s.enqueue(needs);
+    s.enqueue(behind);
+    expect(s.assign([worker('new', CPU)]).map((p) => p.task.uid)).toEqual([behind.uid]);
+    expect(s.assign([worker('new2', CPU, { vetted: false })])).toEqual([]);
+    expect(s.assign([worker('old', CPU, { vetted: true })]).map((p) => p.task.uid)).toEqual([needs.uid]);
+  });
+
+  test('a homogeneous task runs only on the adapter class of its first replica', () => {
+    const s = new Scheduler();
+    const nvidia: Capability = { ...GPU, gpu: { ...GPU.gpu, vendor: 'nvidia', architecture: 'ampere' } };
+    const locked = task({ gpu: true, min: { webgpu: true }, adapterClass: 'gpu/nvidia/ampere' });
+    s.enqueue(locked);
+    expect(s.assign([worker('swiftshader', GPU)])).toEqual([]);
+    expect(s.assign([worker('ampere', nvidia)]).map((p) => p.worker.workerId)).toEqual(['ampere']);
+  });
 });
 
 describe('ordering', () => {

@@ -105,7 +105,14 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expiresAtMs: 9000,
       };
       await store.startLeases([lease]);
-      const done = { taskUid: uid, leaseId: 'l1', result: new Uint8Array([9]), nowMs: 3000 };
+      const done = {
+        taskUid: uid,
+        leaseId: 'l1',
+        result: new Uint8Array([9]),
+        executor: undefined,
+        durationMs: undefined,
+        nowMs: 3000,
+      };
       expect(await store.completeTask(done)).toBe(true);
       const reopened = await store.reopenTask(uid, 'REVERIFY', 4000);
       expect(reopened).toMatchObject({

@@ -54,12 +54,14 @@ function lowDraws(): () => number {
 describe('verified tasks on the coordinator', () => {
   it('checks every new worker first: a liar fails its check, is quarantined and never counts', async () => {
     c = await startTest({ spotCheckRate: 0 }); // probation checks only: exact counts
+    // Tasks first: a check's id is drawn again when it names an existing task, and only then
+    // are all of them known (the tests below tell checks from tasks by id).
+    const ids = Array.from({ length: 12 }, (_, i) => `v-${100 + i}`);
+    await submitVerified(ids, { replicas: 2, max_replicas: 4 });
     const liar = await SimulatedVolunteer.connect({ url: c.url, lie: true });
     const honest1 = await SimulatedVolunteer.connect({ url: c.url });
     const honest2 = await SimulatedVolunteer.connect({ url: c.url });
     sims.push(liar, honest1, honest2);
-    const ids = Array.from({ length: 12 }, (_, i) => `v-${100 + i}`);
-    await submitVerified(ids, { replicas: 2, max_replicas: 4 });
     for (const id of ids) await until(async () => (await taskState(c!, id)) === 'succeeded', 20_000, id);
 
     const honest = new Set([honest1.workerId, honest2.workerId]);
@@ -113,6 +115,7 @@ describe('verified tasks on the coordinator', () => {
     c = await startTest({ spotCheckRate: 0 });
     const ids = Array.from({ length: 12 }, (_, i) => `v-${100 + i}`);
     const real = new Set(ids);
+    await submitVerified(ids, { replicas: 2, max_replicas: 4 }); // before any check is drawn
     const liar = await SimulatedVolunteer.connect({
       url: c.url,
       lie: (a: ComputeAssignment) => real.has(a.task_id ?? ''),
@@ -120,7 +123,6 @@ describe('verified tasks on the coordinator', () => {
     const honest1 = await SimulatedVolunteer.connect({ url: c.url });
     const honest2 = await SimulatedVolunteer.connect({ url: c.url });
     sims.push(liar, honest1, honest2);
-    await submitVerified(ids, { replicas: 2, max_replicas: 4 });
     for (const id of ids) await until(async () => (await taskState(c!, id)) === 'succeeded', 20_000, id);
     const honest = new Set([honest1.workerId, honest2.workerId]);
     let redone = 0;
@@ -187,20 +189,21 @@ describe('verified tasks on the coordinator', () => {
   it('withdraws results believed from a worker caught lying later, and verifies them again', async () => {
     // Pinned draws: believed alone from a streak of 2; every dispatch to a vetted worker without a
     // check in flight is a check (rate 1). The sleeper answers honestly until it is trusted, then
-    // lies on "late" tasks, and holds its answers to checks shaped like them until its lie has
-    // been accepted: then the check catches it.
+    // lies on "late" tasks, and holds its answers to checks shaped like them until the test has
+    // seen its lie accepted: then the check catches it.
     c = await startTest({ trustThreshold: 2, spotCheckRate: 1 }, undefined, {
       trust: { random: lowDraws() },
     });
     const lateIds = new Set<string>();
     let caught = false;
+    let lieSeen = false;
     const sleeper = await SimulatedVolunteer.connect({
       url: c.url,
       lie: (a) => (a.task_id ?? '').startsWith('late-'),
       run: async (job) => {
         const id = job.assignment.task_id ?? '';
         if (id.startsWith('late-') && !lateIds.has(id)) {
-          await until(async () => (await taskState(c!, 'late-1000')) === 'succeeded', 20_000, 'lie accepted');
+          await until(() => lieSeen, 20_000, 'lie accepted');
           caught = true;
         }
         return referenceRunner(job);
@@ -227,6 +230,8 @@ describe('verified tasks on the coordinator', () => {
     await submitVerified(['late-1000'], {});
     await until(async () => (await taskState(c!, 'late-1000')) === 'succeeded', 20_000, 'late-1000 accepted');
     expect((await resultOf('late-1000')).outputs).toMatchObject([{ inline_json: '11' }]);
+    expect(caught).toBe(false);
+    lieSeen = true;
 
     // Its check then fails: quarantined, late-1000 is withdrawn and waits for a quorum of others.
     await until(async () => (await c!.coordinator.trust.standing(sleeper.workerId)).quarantined || undefined);

@@ -992,12 +992,8 @@ export class Coordinator {
    */
   private commitResult(change: CompleteTask): Promise<boolean> {
     const batch = this.store.completeTasks?.bind(this.store);
-    if (!batch) {
-      return this.store.completeTask(change).then(async (ok) => {
-        if (ok && change.workerId) await this.store.countWorkerOutcome(change.workerId, true);
-        return ok;
-      });
-    }
+    // A store without batches: one transaction per result (it counts the worker's success too).
+    if (!batch) return this.store.completeTask(change);
     return new Promise<boolean>((resolve, reject) => {
       this.pendingCommits.push({ change, resolve, reject });
       if (this.pendingCommits.length > 1) return;

@@ -11,12 +11,17 @@ export class ApiKeys {
   /** The generated development key, when no keys were configured (printed once at start). */
   readonly devKey: string | undefined;
 
-  constructor(keys: Map<string, string>) {
+  /** `devKey`: the development key to use when `keys` is empty (default: a new one). */
+  constructor(keys: Map<string, string>, devKey?: string) {
     for (const [key, tenant] of keys) this.entries.push({ hash: digest(key), tenant });
     if (this.entries.length === 0) {
-      this.devKey = `flock_dev_${randomBytes(18).toString('base64url')}`;
+      this.devKey = devKey ?? ApiKeys.newDevKey();
       this.entries.push({ hash: digest(this.devKey), tenant: 'dev' });
     }
+  }
+
+  static newDevKey(): string {
+    return `flock_dev_${randomBytes(18).toString('base64url')}`;
   }
 
   /** The tenant of a key, or undefined for an unknown key. */

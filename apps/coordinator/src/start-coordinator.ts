@@ -51,7 +51,16 @@ export async function startCoordinator(
   await store.migrate();
   const blobs = new BlobStore(config.dataDir);
   const events = options.events ?? new EventsHub(config.maxBufferedBytes);
-  const keys = new ApiKeys(config.apiKeys);
+  // Without configured keys, one development key, kept in the store so that it survives restarts.
+  let devKey: string | undefined;
+  if (config.apiKeys.size === 0) {
+    devKey = await store.getMeta('dev_api_key');
+    if (!devKey) {
+      devKey = ApiKeys.newDevKey();
+      await store.setMeta('dev_api_key', devKey);
+    }
+  }
+  const keys = new ApiKeys(config.apiKeys, devKey);
   let coordinator: Coordinator | undefined;
   const metrics = new Metrics({
     taskCounts: () => store.stateCounts(),

@@ -32,6 +32,33 @@ describe('auth', () => {
   });
 });
 
+describe('development key', () => {
+  test('without FLOCK_API_KEYS one dev key is made, kept across restarts, and is the only key', async () => {
+    const first = await startTest({ apiKeys: new Map() });
+    const devKey = first.devKey!;
+    expect(devKey).toMatch(/^flock_dev_[A-Za-z0-9_-]{24}$/);
+    expect((await first.api('/v1/tasks', { key: devKey })).status).toBe(200);
+    expect((await first.api('/v1/tasks', { key: KEY_A })).status).toBe(401);
+    const dir = first.dataDir;
+    await first.close();
+    const again = await startTest({ apiKeys: new Map() }, dir);
+    try {
+      expect(again.devKey).toBe(devKey);
+      expect((await again.api('/v1/tasks', { key: devKey })).status).toBe(200);
+    } finally {
+      await again.stop();
+    }
+    // Configured keys replace it.
+    const configured = await startTest({}, dir);
+    try {
+      expect(configured.devKey).toBeUndefined();
+      expect((await configured.api('/v1/tasks', { key: devKey })).status).toBe(401);
+    } finally {
+      await configured.stop();
+    }
+  });
+});
+
 describe('POST /v1/tasks', () => {
   test('bad JSON and invalid envelopes: 400 with the exact code and field', async () => {
     const post = (body: string, type = 'application/json') =>

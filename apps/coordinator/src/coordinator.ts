@@ -479,10 +479,13 @@ export class Coordinator {
     if (task.notBeforeMs > Date.now() && !this.scheduler.has(uid)) {
       return `retry backoff until ${new Date(task.notBeforeMs).toISOString()}`;
     }
+    const workers = this.connectedWorkers().filter((w) => !w.quarantined);
+    // A verified task's answer is its own (the workers it ran on, vetted, adapter class).
+    if (task.replicas) return this.scheduler.waitingReason(task.sched, workers);
     const key = memo ? JSON.stringify([task.sched.min ?? null, task.sched.gpu]) : '';
     const known = memo?.get(key);
     if (known !== undefined) return known;
-    const reason = this.scheduler.waitingReason(task.sched, this.connectedWorkers());
+    const reason = this.scheduler.waitingReason(task.sched, workers);
     memo?.set(key, reason);
     return reason;
   }

@@ -328,8 +328,24 @@ export class Scheduler {
       const [first] = [...reasons.entries()].sort((a, b) => b[1] - a[1]);
       return `no connected worker meets ${first?.[0] ?? 'the requirements'} (${workers.length} connected)`;
     }
-    const paused = workers.filter((w) => eligible(w, task) && w.capability.paused).length;
-    if (paused === eligibleCount) return `all ${eligibleCount} eligible workers are paused`;
-    return `all ${eligibleCount} eligible workers are busy`;
+    // A verified task's next replica: a worker it has not run on, vetted, of its adapter class.
+    const able = workers.filter((w) => eligible(w, task));
+    const fresh = able.filter((w) => !task.excludeWorkers?.has(w.workerId));
+    if (task.excludeWorkers && fresh.length === 0) {
+      return `verification: needs a replica from another volunteer (all ${able.length} eligible ran it)`;
+    }
+    const vetted = fresh.filter((w) => !task.needsVetted || w.vetted);
+    if (vetted.length === 0) {
+      return 'verification: the agreeing replicas need confirming by a verified volunteer (none connected)';
+    }
+    const sameClass = vetted.filter(
+      (w) =>
+        !task.adapterClass || adapterClassOf(w.capability, task.gpu ? 'gpu' : 'cpu') === task.adapterClass,
+    );
+    if (sameClass.length === 0)
+      return `verification: needs a volunteer on ${task.adapterClass} (homogeneous)`;
+    const paused = sameClass.filter((w) => w.capability.paused).length;
+    if (paused === sameClass.length) return `all ${sameClass.length} eligible workers are paused`;
+    return `all ${sameClass.length} eligible workers are busy`;
   }
 }

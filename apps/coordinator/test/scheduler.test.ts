@@ -130,6 +130,23 @@ describe('excluded workers (verification replicas)', () => {
     expect(s.assign([worker('old', CPU, { vetted: true })]).map((p) => p.task.uid)).toEqual([needs.uid]);
   });
 
+  test('a waiting verified task says which volunteer it waits for', () => {
+    const s = new Scheduler();
+    const [a, b] = [worker('a', CPU), worker('b', CPU, { vetted: true })];
+    expect(s.waitingReason(task({ excludeWorkers: new Set(['a', 'b']) }), [a, b])).toBe(
+      'verification: needs a replica from another volunteer (all 2 eligible ran it)',
+    );
+    expect(s.waitingReason(task({ excludeWorkers: new Set(['b']), needsVetted: true }), [a, b])).toBe(
+      'verification: the agreeing replicas need confirming by a verified volunteer (none connected)',
+    );
+    expect(s.waitingReason(task({ adapterClass: 'cpu/wasm-simd' }), [a, b])).toBe(
+      'verification: needs a volunteer on cpu/wasm-simd (homogeneous)',
+    );
+    expect(s.waitingReason(task({ excludeWorkers: new Set(['a']) }), [a, b])).toBe(
+      'all 1 eligible workers are busy',
+    );
+  });
+
   test('a homogeneous task runs only on the adapter class of its first replica', () => {
     const s = new Scheduler();
     const nvidia: Capability = { ...GPU, gpu: { ...GPU.gpu, vendor: 'nvidia', architecture: 'ampere' } };

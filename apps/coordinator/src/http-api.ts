@@ -8,6 +8,7 @@ import {
   parseEnvelopeJson,
   parseJsonText,
   toJson,
+  type VerificationPolicy,
   validateEnvelope,
 } from '@flock/protocol';
 import type { Logger } from 'pino';
@@ -19,6 +20,7 @@ import { CoordinatorError } from './errors.ts';
 import { servePage } from './static-pages.ts';
 import { TASK_STATES, type TaskRecord, type TaskState } from './store.ts';
 import { taskView } from './task-view.ts';
+import { resolvePolicy, TrustError } from './trust/index.ts';
 
 /** Tasks one campaign request may carry. */
 export const MAX_CAMPAIGN_TASKS = 10_000;
@@ -187,8 +189,26 @@ export class HttpApi {
     }
     const obj = value as Record<string, unknown>;
     for (const key of Object.keys(obj)) {
-      if (key !== 'campaign_id' && key !== 'tasks')
+      if (key !== 'campaign_id' && key !== 'tasks' && key !== 'verification')
         throw new CoordinatorError('INVALID_ARGUMENT', `unknown field "${key}"`, key);
+    }
+    // A campaign-wide verification policy: the default of every task that sets none.
+    let policy: VerificationPolicy | undefined;
+    if (obj.verification !== undefined) {
+      try {
+        policy = fromJson('VerificationPolicy', obj.verification);
+        resolvePolicy(policy);
+      } catch (err) {
+        if (err instanceof ProtocolError) {
+          throw new CoordinatorError(
+            'INVALID_ARGUMENT',
+            err.message,
+            `verification${err.field ? `.${err.field}` : ''}`,
+          );
+        }
+        if (err instanceof TrustError) throw new CoordinatorError('INVALID_ARGUMENT', err.message, err.field);
+        throw err;
+      }
     }
     let campaignId = obj.campaign_id;
     if (campaignId === undefined) campaignId = `c-${randomBytes(9).toString('base64url')}`;
@@ -219,6 +239,7 @@ export class HttpApi {
           );
         }
         envelope.campaign_id = campaignId as string;
+        if (policy && !envelope.verification) envelope.verification = structuredClone(policy);
         validateEnvelope(envelope);
         if (seen.has(envelope.task_id!))
           throw new CoordinatorError('INVALID_ARGUMENT', 'duplicate task_id', 'task_id');

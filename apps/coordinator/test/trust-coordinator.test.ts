@@ -282,6 +282,41 @@ describe('verified tasks on the coordinator', () => {
     expect(liar2.assignments).toEqual([]);
   });
 
+  it('takes a campaign-wide policy for the tasks that set none; a bad one is 400 naming the field', async () => {
+    c = await startTest();
+    const res = await c.api('/v1/campaigns', {
+      method: 'POST',
+      json: {
+        campaign_id: 'camp-1',
+        verification: { replicas: 3, max_replicas: 5 },
+        tasks: [envelope('cp-1'), envelope('cp-2', { verification: { replicas: 1, quorum: 1 } })],
+      },
+    });
+    expect(res.status).toBe(201);
+    const one: Json = await (await c.api('/v1/tasks/cp-1')).json();
+    expect(one.verification).toMatchObject({ state: 'pending', mode: 'fixed', quorum: 2, max_replicas: 5 });
+    const two: Json = await (await c.api('/v1/tasks/cp-2')).json();
+    expect(two.verification).toMatchObject({ state: 'pending', mode: 'fixed', quorum: 1 });
+    for (const [verification, field] of [
+      [{ replicas: 20 }, 'verification.replicas'],
+      [{ replicas: 2, quorum: 3 }, 'verification.quorum'],
+    ] as const) {
+      const bad = await c.api('/v1/campaigns', {
+        method: 'POST',
+        json: { verification, tasks: [envelope('cp-3')] },
+      });
+      expect(bad.status).toBe(400);
+      expect(await bad.json()).toMatchObject({ error: { code: 'INVALID_ARGUMENT', field } });
+    }
+    const unknown = await c.api('/v1/campaigns', {
+      method: 'POST',
+      json: { verification: { replicaz: 2 }, tasks: [envelope('cp-3')] },
+    });
+    expect(unknown.status).toBe(400);
+    expect((await unknown.json()).error.field).toMatch(/^verification/);
+    expect((await c.api('/v1/tasks/cp-3')).status).toBe(404); // nothing stored
+  });
+
   it('refuses a bad policy with 400 INVALID_ARGUMENT naming the field', async () => {
     c = await startTest();
     const res = await c.api('/v1/tasks', {

@@ -23,6 +23,37 @@ export interface TaskAttempt {
   code?: string;
 }
 
+/** Where verification of a task stands (apps/coordinator/TRUST.md). */
+export type VerificationState = 'pending' | 'accepted' | 'failed';
+
+/**
+ * How a verified task's result was accepted: `quorum` (enough distinct workers agreed),
+ * `trusted` (adaptive mode: one trusted worker's result believed alone), `single` (a quorum of 1).
+ */
+export type AcceptedBy = 'quorum' | 'trusted' | 'single';
+
+/**
+ * The `verification` block of a task view: present for tasks submitted with a `verification`
+ * policy. Counts are replicas (copies of the task run on distinct workers).
+ */
+export interface TaskVerification {
+  state: VerificationState;
+  /** `fixed`: the policy's replicas and quorum; `adaptive`: one copy when a trusted worker runs it. */
+  mode: 'fixed' | 'adaptive';
+  /** Agreeing results needed for a canonical result. */
+  quorum: number;
+  /** Copies in all before the task fails `VERIFICATION_FAILED`. */
+  max_replicas: number;
+  /** Copies leased so far (released ones not counted). */
+  dispatched: number;
+  /** Copies whose results came back. */
+  returned: number;
+  /** Size of the largest group of agreeing results. */
+  agreeing: number;
+  /** Set once accepted. */
+  accepted_by?: AcceptedBy;
+}
+
 /** `GET /v1/tasks/:id`. Times are Unix epoch milliseconds. */
 export interface TaskView {
   task_id: string;
@@ -41,6 +72,8 @@ export interface TaskView {
   result_available: boolean;
   executor?: string;
   duration_ms?: number;
+  /** Tasks submitted with a `verification` policy: how far verification has come. */
+  verification?: TaskVerification;
 }
 
 /** `GET /v1/tasks` filters; `after` is the `next` cursor of the previous page. */
@@ -89,6 +122,21 @@ export interface WorkerView {
   tasks_failed: number;
   connected_at_ms: number;
   last_seen_ms: number;
+  /** Device-weighted compute seconds of validated results (TRUST.md, "Credit"). */
+  credit: number;
+  /** Device-weighted seconds of results believed alone, confirmed by the worker's next passed check. */
+  pending_credit: number;
+  /** Results that agreed with a quorum or matched a known answer. */
+  valid_results: number;
+  /** Results that disagreed with the canonical result or failed a known-answer check. */
+  invalid_results: number;
+  /** Known-answer (spot) checks passed and failed. */
+  checks_passed: number;
+  checks_failed: number;
+  /** Passed a known-answer check: its results count toward quorums. */
+  vetted: boolean;
+  /** Failed a known-answer check: its results count for nothing and it gets no work. */
+  quarantined: boolean;
 }
 
 /** `GET /v1/stats`. */

@@ -1,4 +1,5 @@
 export type {
+  AcceptedBy,
   CampaignCounts,
   CampaignView,
   ModuleRef,
@@ -8,7 +9,9 @@ export type {
   TaskPage,
   TaskQuery,
   TaskState,
+  TaskVerification,
   TaskView,
+  VerificationState,
   WorkerView,
 } from './api-types.ts';
 export { isTerminal, TERMINAL_STATES } from './api-types.ts';
@@ -23,3 +26,5 @@ export type { MapInput, MapOptions, MapOutcome, MapProgress } from './map-tasks.
 export { toDataRefs } from './map-tasks.ts';
 export type { TaskBackend, WaitOptions, WatchOptions } from './task.ts';
 export { eventFromView, Task } from './task.ts';
+export type { TrustStatus } from './trust-text.ts';
+export { formatCredit, trustStatus, verificationText } from './trust-text.ts';

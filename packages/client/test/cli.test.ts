@@ -195,7 +195,12 @@ describe('flock CLI', () => {
       expect.objectContaining({ worker_id: env.volunteer.workerId, connected: true }),
     );
     const table = await flock(['workers']);
-    expect(table.stdout.split('\n')[0]).toMatch(/^WORKER\s+CONNECTED\s+GPU\s+CORES\s+RUNNING\s+OK\s+FAILED$/);
+    const [head, row] = table.stdout.split('\n');
+    expect(head).toMatch(
+      /^WORKER\s+CONNECTED\s+GPU\s+CORES\s+RUNNING\s+OK\s+FAILED\s+CREDIT\s+PENDING\s+VALIDATED\s+REJECTED\s+TRUST$/,
+    );
+    // Unverified tasks only: nothing validated, nothing earned, never checked.
+    expect(row!.split(/\s{2,}/).slice(-5)).toEqual(['0.0 s', '0.0 s', '0', '0', 'new']);
   });
 
   it('runs as `npx flock` through the bin', async () => {

@@ -6,7 +6,17 @@ import { describe, expect, it } from 'vitest';
 import { EXIT, exitCodeFor, UsageError } from '../src/cli/exit-codes.ts';
 import { type CliIo, main } from '../src/cli/main.ts';
 import { ProgressBar, renderBar } from '../src/cli/progress-bar.ts';
-import { eventFromView, FlockClient, FlockError, type TaskView, toDataRefs } from '../src/index.ts';
+import {
+  eventFromView,
+  FlockClient,
+  FlockError,
+  formatCredit,
+  type TaskVerification,
+  type TaskView,
+  toDataRefs,
+  trustStatus,
+  verificationText,
+} from '../src/index.ts';
 
 function view(partial: Partial<TaskView>): TaskView {
   return {
@@ -184,5 +194,78 @@ describe('flock CLI without a coordinator', () => {
     const io = captureIo({ FLOCK_API_KEY: 'k', FLOCK_URL: `http://127.0.0.1:${await closedPort()}` });
     expect(await main(['status', 't-1'], io)).toBe(5);
     expect(io.err.join('')).toMatch(/^flock: UNREACHABLE: cannot reach the coordinator/);
+  });
+});
+
+describe('verification and credit wording (shared by the CLI and the dashboard)', () => {
+  const base: TaskVerification = {
+    state: 'pending',
+    mode: 'fixed',
+    quorum: 2,
+    max_replicas: 5,
+    dispatched: 1,
+    returned: 0,
+    agreeing: 0,
+  };
+
+  it('words every state and way of acceptance', () => {
+    expect(verificationText(base)).toBe(
+      'pending (0 of 2 agree, 0 returned, 1 of at most 5 dispatched, mode fixed)',
+    );
+    expect(
+      verificationText({
+        ...base,
+        state: 'accepted',
+        dispatched: 3,
+        returned: 3,
+        agreeing: 2,
+        accepted_by: 'quorum',
+      }),
+    ).toBe('accepted by quorum (2 of 2 agree, 3 returned, mode fixed)');
+    expect(
+      verificationText({
+        ...base,
+        quorum: 1,
+        state: 'accepted',
+        returned: 1,
+        agreeing: 1,
+        accepted_by: 'single',
+      }),
+    ).toBe('accepted by single result (1 of 1 agree, 1 returned, mode fixed)');
+    expect(
+      verificationText({
+        ...base,
+        mode: 'adaptive',
+        state: 'accepted',
+        returned: 1,
+        agreeing: 1,
+        accepted_by: 'trusted',
+      }),
+    ).toBe('accepted by trusted worker (believed alone, 1 returned, mode adaptive)');
+    expect(
+      verificationText({
+        ...base,
+        state: 'failed',
+        max_replicas: 2,
+        dispatched: 2,
+        returned: 2,
+        agreeing: 1,
+      }),
+    ).toBe('failed (1 of 2 agree, 2 returned, 2 of at most 2 dispatched, mode fixed)');
+  });
+
+  it('formats credit seconds and names the trust status (quarantine wins)', () => {
+    expect([0, 0.04, 42.25, 59.96, 185, 7620].map(formatCredit)).toEqual([
+      '0.0 s',
+      '0.0 s',
+      '42.3 s',
+      '60.0 s',
+      '3 min 5 s',
+      '2 h 7 min',
+    ]);
+    expect([Number.NaN, -1].map(formatCredit)).toEqual(['?', '?']);
+    expect(trustStatus({ vetted: false, quarantined: false })).toBe('new');
+    expect(trustStatus({ vetted: true, quarantined: false })).toBe('verified');
+    expect(trustStatus({ vetted: true, quarantined: true })).toBe('quarantined');
   });
 });

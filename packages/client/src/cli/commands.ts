@@ -15,6 +15,7 @@ import type { FlockClient } from '../flock-client.ts';
 import { FlockError } from '../flock-error.ts';
 import type { MapOutcome } from '../map-tasks.ts';
 import type { Task } from '../task.ts';
+import { formatCredit, trustStatus, verificationText } from '../trust-text.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
 import type { CliIo, CliValues } from './main.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -116,7 +117,9 @@ const workers: Command = async ({ client, io, values, args }) => {
     io.stdout('no workers\n');
     return EXIT.ok;
   }
-  io.stdout(table(['WORKER', 'CONNECTED', 'GPU', 'CORES', 'RUNNING', 'OK', 'FAILED'], list.map(workerRow)));
+  const head = ['WORKER', 'CONNECTED', 'GPU', 'CORES', 'RUNNING', 'OK', 'FAILED'];
+  const trust = ['CREDIT', 'PENDING', 'VALIDATED', 'REJECTED', 'TRUST'];
+  io.stdout(table([...head, ...trust], list.map(workerRow)));
   return EXIT.ok;
 };
 
@@ -240,6 +243,7 @@ function printView(io: CliIo, values: CliValues, view: TaskView): void {
       `attempt ${a.attempt}  worker ${a.worker_id}  ${a.outcome ?? ''}${a.code ? ` ${a.code}` : ''}  ${took}`,
     );
   }
+  if (view.verification !== undefined) lines.push(`verification: ${verificationText(view.verification)}`);
   if (view.failure !== undefined) lines.push(`failure ${view.failure.code}: ${view.failure.message}`);
   if (view.duration_ms !== undefined) lines.push(`ran ${view.duration_ms} ms on ${view.executor ?? '?'}`);
   io.stdout(`${lines.join('\n')}\n`);
@@ -312,6 +316,11 @@ function workerRow(w: WorkerView): string[] {
     String(w.running),
     String(w.tasks_succeeded),
     String(w.tasks_failed),
+    formatCredit(w.credit),
+    formatCredit(w.pending_credit),
+    String(w.valid_results),
+    String(w.invalid_results),
+    trustStatus(w),
   ];
 }
 

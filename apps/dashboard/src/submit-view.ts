@@ -12,6 +12,7 @@ import { h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
 import type { LiveTasks } from './live-tasks.ts';
 import { rememberParams } from './output-tensor.ts';
+import { verificationFields } from './verification-view.ts';
 
 type Tab = 'builtin' | 'module' | 'campaign' | 'json';
 
@@ -150,6 +151,7 @@ function builtinForm(context: FormContext): HTMLElement {
   const details = h('div', { id: 'op-fields' });
   const taskId = h('input', { name: 'task-id', placeholder: 'auto', class: 'mono' });
   const qos = qosFields(true);
+  const verify = verificationFields();
   const button = h('button', { type: 'submit', class: 'primary', id: 'submit-builtin' }, 'Submit task');
   let readOp: () => Promise<{ inputs: DataRef[]; params: JsonObject }> = async () => ({
     inputs: [],
@@ -174,6 +176,7 @@ function builtinForm(context: FormContext): HTMLElement {
     ),
     details,
     qos.element,
+    verify.element,
     button,
   );
   form.addEventListener('submit', (event) => {
@@ -188,6 +191,8 @@ function builtinForm(context: FormContext): HTMLElement {
         inputs,
         params,
       };
+      const verification = verify.read();
+      if (verification !== undefined) envelope.verification = verification;
       rememberParams(envelope.task_id!, params);
       context.submitted(await context.client.submit(envelope));
     });
@@ -357,6 +362,7 @@ function moduleForm(context: FormContext): HTMLElement {
   });
   const uploaded = h('p', { class: 'muted mono', id: 'module-hash' });
   const qos = qosFields(false);
+  const verify = verificationFields();
   const button = h('button', { type: 'submit', class: 'primary', id: 'submit-module' }, 'Upload and submit');
   const form = h(
     'form',
@@ -375,6 +381,7 @@ function moduleForm(context: FormContext): HTMLElement {
     h('fieldset', {}, h('legend', {}, 'Input'), field('Name', inputName), inputText, inputFile),
     field('Params (JSON object)', params),
     qos.element,
+    verify.element,
     uploaded,
     button,
   );
@@ -382,6 +389,7 @@ function moduleForm(context: FormContext): HTMLElement {
     event.preventDefault();
     guard(button, context, async () => {
       const moduleKind = kind.value as 'wasm' | 'wgsl';
+      const verification = verify.read();
       const bytes = await fileOrText(file, source);
       if (bytes.length === 0) throw new Error('Choose a module file (or paste WGSL source).');
       const ref = await context.client.uploadModule(bytes, moduleKind);
@@ -405,6 +413,7 @@ function moduleForm(context: FormContext): HTMLElement {
         ],
         params: parseParams(params.value),
       };
+      if (verification !== undefined) envelope.verification = verification;
       if (buffers.value.trim() !== '') {
         // Sent as the JSON view: the coordinator validates each BufferSpec and names a bad field.
         let bufferList: unknown;
@@ -440,6 +449,7 @@ function campaignForm(context: FormContext): HTMLElement {
   const files = h('input', { type: 'file', name: 'campaign-files', multiple: true });
   const campaignId = h('input', { name: 'campaign-id', placeholder: 'auto', class: 'mono' });
   const qos = qosFields(true);
+  const verify = verificationFields();
   const button = h('button', { type: 'submit', class: 'primary', id: 'submit-campaign' }, 'Submit campaign');
   const form = h(
     'form',
@@ -458,6 +468,7 @@ function campaignForm(context: FormContext): HTMLElement {
     ),
     field('…or one task per file (WASM stdin)', files),
     qos.element,
+    verify.element,
     button,
   );
   form.addEventListener('submit', (event) => {
@@ -465,6 +476,7 @@ function campaignForm(context: FormContext): HTMLElement {
     guard(button, context, async () => {
       const id = campaignId.value.trim() || newTaskId('campaign');
       const requirements = qos.read();
+      const verification = verify.read();
       const envelopes: ComputeEnvelope[] = [];
       const rows = lines.value.split('\n').filter((l) => l.trim() !== '');
       if (source.value.startsWith('builtin:')) {
@@ -484,6 +496,7 @@ function campaignForm(context: FormContext): HTMLElement {
             requirements,
             params,
             campaign_id: id,
+            ...(verification === undefined ? {} : { verification }),
           });
         });
       } else {
@@ -502,6 +515,7 @@ function campaignForm(context: FormContext): HTMLElement {
             requirements,
             inputs: [{ name: 'stdin', content_type: 'application/octet-stream', inline_bytes: bytes }],
             campaign_id: id,
+            ...(verification === undefined ? {} : { verification }),
           });
         });
       }

@@ -6,8 +6,12 @@ import type { LiveTasks } from './live-tasks.ts';
 import { outputTensor } from './output-tensor.ts';
 import { previewOutput } from './result-preview.ts';
 import { progressBar, stateBadge } from './task-list-view.ts';
+import { verificationFact } from './verification-view.ts';
 
-/** One task: state, progress, attempts, timings, failure, cancel, result download and preview. */
+/**
+ * One task: state, progress, attempts, timings, verification (tasks with a policy), failure,
+ * cancel, result download and preview.
+ */
 export function renderTaskDetail(
   app: HTMLElement,
   live: LiveTasks,
@@ -61,6 +65,7 @@ export function renderTaskDetail(
       ['Run time', formatDuration(view.duration_ms ?? attemptMs(last))],
       ['Attempts', String(view.attempts.length)],
     ];
+    if (view.verification !== undefined) items.push(['Verification', verificationFact(view.verification)]);
     if (view.waiting_reason !== undefined) items.push(['Waiting because', view.waiting_reason]);
     replace(facts, ...items.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-fact': k }, v)]));
     if (view.failure === undefined) {

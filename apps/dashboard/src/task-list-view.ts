@@ -8,6 +8,7 @@ import {
 import { formatDuration, formatTime, h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
 import type { LiveTasks } from './live-tasks.ts';
+import { verificationChip } from './verification-view.ts';
 
 const STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
@@ -140,6 +141,8 @@ function taskRow(view: TaskView): HTMLTableRowElement {
       'td',
       {},
       stateBadge(view.state),
+      view.verification === undefined ? null : ' ',
+      view.verification === undefined ? null : verificationChip(view.verification),
       view.failure === undefined
         ? null
         : h('span', { class: 'muted mono failure-code' }, ` ${view.failure.code}`),

@@ -1,9 +1,13 @@
-import type { FlockClient, WorkerView } from '@flock/client';
+import { type FlockClient, formatCredit, trustStatus, type WorkerView } from '@flock/client';
 import type { JsonObject, JsonValue } from '@flock/protocol';
 import { formatTime, h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
+import { trustChip } from './verification-view.ts';
 
-/** Connected volunteers: GPU vendor/architecture, features, cores, slots, work done. */
+/**
+ * Volunteers: GPU vendor/architecture, features, cores, slots, work done, and what verification
+ * says of them (credit, validated and rejected results, trust status).
+ */
 export function renderWorkers(app: HTMLElement, client: FlockClient): () => void {
   const body = h('tbody', { id: 'worker-rows' });
   const error = h('p', { class: 'error', role: 'alert', hidden: true });
@@ -35,6 +39,10 @@ export function renderWorkers(app: HTMLElement, client: FlockClient): () => void
               'Slots',
               'Running',
               'Done',
+              'Credit',
+              'Validated',
+              'Rejected',
+              'Trust',
               'Last seen',
             ].map((c) => h('th', {}, c)),
           ),
@@ -58,7 +66,7 @@ export function renderWorkers(app: HTMLElement, client: FlockClient): () => void
                 h(
                   'tr',
                   {},
-                  h('td', { colspan: 10, class: 'empty' }, 'No volunteers yet: open the volunteer page.'),
+                  h('td', { colspan: 14, class: 'empty' }, 'No volunteers yet: open the volunteer page.'),
                 ),
               ]),
         );
@@ -131,6 +139,21 @@ function workerRow(w: WorkerView): HTMLTableRowElement {
       `${w.tasks_succeeded} ok`,
       w.tasks_failed > 0 ? h('div', { class: 'muted' }, `${w.tasks_failed} failed`) : null,
     ),
+    h(
+      'td',
+      { 'data-credit': w.credit, title: 'device-weighted compute seconds of validated results' },
+      formatCredit(w.credit),
+      w.pending_credit > 0
+        ? h(
+            'div',
+            { class: 'muted', 'data-pending-credit': w.pending_credit },
+            `+${formatCredit(w.pending_credit)} pending`,
+          )
+        : null,
+    ),
+    h('td', { 'data-validated': '' }, w.valid_results),
+    h('td', { 'data-rejected': '' }, w.invalid_results),
+    h('td', {}, trustChip(trustStatus(w))),
     h('td', {}, formatTime(w.last_seen_ms)),
   );
 }

@@ -17,6 +17,7 @@ import {
   type Welcome,
 } from '@flock/protocol';
 import WebSocket from 'ws';
+import type { ReferenceOp } from '../trust/known-answers.ts';
 import { loadReferenceOps } from '../trust/reference-ops.ts';
 
 /** A job handed to the runner: the assignment, an abort signal (cancel, lease lost), progress. */
@@ -100,13 +101,8 @@ export const sumRunner: SimRunner = ({ assignment }) => {
  */
 export const referenceRunner: SimRunner = async (job) => {
   const env = job.assignment.envelope ?? {};
-  const ops = await loadReferenceOps();
-  let op: ReturnType<typeof ops.getOp> | undefined;
-  try {
-    op = env.module?.kind === 'builtin' ? ops.getOp(env.op ?? '') : undefined;
-  } catch {
-    op = undefined; // not a built-in op with a reference
-  }
+  if (env.module?.kind !== 'builtin') return sumRunner(job);
+  const op = await referenceOp(env.op ?? '');
   if (!op) return sumRunner(job);
   const inputs: Record<string, Uint8Array> = {};
   for (const input of env.inputs ?? []) inputs[input.name ?? ''] = inputBytes(input);
@@ -120,6 +116,23 @@ export const referenceRunner: SimRunner = async (job) => {
     executor: 'sim-reference',
   };
 };
+
+/** Built-in ops by name (null: no reference), looked up once: benchmarks run many jobs. */
+const referenceOps = new Map<string, ReferenceOp | null>();
+
+async function referenceOp(name: string): Promise<ReferenceOp | null> {
+  let op = referenceOps.get(name);
+  if (op === undefined) {
+    const ops = await loadReferenceOps();
+    try {
+      op = ops.getOp(name);
+    } catch {
+      op = null; // not a built-in op with a reference
+    }
+    referenceOps.set(name, op);
+  }
+  return op;
+}
 
 /** Echoes the first input as output `echo` (bytes), for large-output (stream) tests. */
 export const echoRunner: SimRunner = ({ assignment }) => {

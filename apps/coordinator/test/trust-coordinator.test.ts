@@ -282,6 +282,59 @@ describe('verified tasks on the coordinator', () => {
     expect(liar2.assignments).toEqual([]);
   });
 
+  it('resumes a half-verified task after a restart: the replica it has counts, its worker stays excluded', async () => {
+    c = await startTest({ spotCheckRate: 0 });
+    const a = await SimulatedVolunteer.connect({ url: c.url });
+    const b = await SimulatedVolunteer.connect({ url: c.url });
+    // A first task gets both checked and vetted.
+    await submitVerified(['h-0'], { replicas: 2 });
+    await until(async () => (await taskState(c!, 'h-0')) === 'succeeded', 20_000, 'h-0');
+    b.pause(); // only a runs now
+    await until(
+      () => c!.coordinator.workers.get(b.workerId)?.capability.paused || undefined,
+      5_000,
+      'paused',
+    );
+    await submitVerified(['h-1'], { replicas: 2 });
+    await until(
+      async () => (await c!.coordinator.trust.status(await uidOf('h-1'))).returned === 1 || undefined,
+    );
+    const tokens: [string, string] = [a.sessionToken!, b.sessionToken!];
+    await a.close();
+    await b.close();
+    const dir = c.dataDir;
+    await c.close();
+
+    c = await startTest({ spotCheckRate: 0 }, dir);
+    const status = await c.coordinator.trust.status(await uidOf('h-1'));
+    expect(status).toMatchObject({ state: 'pending', returned: 1 });
+    // a comes back first: it ran the task already, so it may not run it again.
+    const a2 = await SimulatedVolunteer.connect({ url: c.url, sessionToken: tokens[0] });
+    sims.push(a2);
+    const view: Json = await (await c.api('/v1/tasks/h-1')).json();
+    expect(view.state).toBe('queued');
+    await until(
+      async () => {
+        const v: Json = await (await c!.api('/v1/tasks/h-1')).json();
+        return String(v.waiting_reason ?? '').includes('another volunteer') || undefined;
+      },
+      5_000,
+      'waiting reason',
+    );
+    expect(a2.assignments).toEqual([]);
+    const b2 = await SimulatedVolunteer.connect({ url: c.url, sessionToken: tokens[1] });
+    sims.push(b2);
+    await until(async () => (await taskState(c!, 'h-1')) === 'succeeded', 20_000, 'h-1');
+    expect(b2.assignments.map((x) => x.task_id)).toEqual(['h-1']); // vetted before the restart: no check
+    expect(await c.coordinator.trust.status(await uidOf('h-1'))).toMatchObject({
+      state: 'accepted',
+      acceptedBy: 'quorum',
+      agreeing: 2,
+      returned: 2,
+    });
+    expect((await resultOf('h-1')).outputs).toMatchObject([{ inline_json: '10' }]);
+  });
+
   it('takes a campaign-wide policy for the tasks that set none; a bad one is 400 naming the field', async () => {
     c = await startTest();
     const res = await c.api('/v1/campaigns', {

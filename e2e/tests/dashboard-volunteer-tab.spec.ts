@@ -2,10 +2,13 @@
 // served by a real coordinator, in system Chromium with WebGPU (SwiftShader). A requester submits
 // a built-in op from the dashboard before any volunteer is there, watches it go queued → running →
 // succeeded once a person presses Start on the volunteer page, checks the result against the CPU
-// reference, and sees the tab's real GPU in the workers view.
+// reference, and sees the tab's real GPU in the workers view. A task submitted with "Verify
+// results" runs on the tab after its known-answer check, and the dashboard shows how it was
+// accepted and what the tab earned.
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { formatCredit } from '@flock/client';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { build } from 'vite';
@@ -41,6 +44,8 @@ test.beforeAll(async () => {
     pagesDir,
     apiKeys: new Map([[KEY, 'acme']]),
     logLevel: 'silent',
+    // Verified tasks: only the probation check every new worker gets, no random ones (exact counts).
+    spotCheckRate: 0,
   });
   browser = await launchChromium({ webgpu: true });
   await mkdir(ARTIFACTS, { recursive: true });
@@ -192,5 +197,85 @@ test('a WGSL shader typed into the dashboard runs on the tab’s GPU', async () 
   ]);
   const dst = new Uint32Array(new Uint8Array(await readFile((await download.path())!)).buffer);
   expect([...dst]).toEqual([...src].map((v) => v * 2 + 1));
+  await dashboard.close();
+});
+
+test('a verified task from the dashboard: the tab is checked, runs it, and the task page says how it was accepted', async () => {
+  const dashboard = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await dashboard.goto(`${coordinator.url}/dashboard/`);
+  await dashboard.getByLabel('API key').fill(KEY);
+  await dashboard.getByRole('button', { name: 'Sign in' }).click();
+  await dashboard.getByRole('link', { name: 'Submit' }).click();
+  // A tile inside the main cardioid: every pixel runs to max_iter, so the task (and the check
+  // shaped like it) takes a measurable share of a second on SwiftShader and earns credit.
+  await dashboard.locator('#op-select').selectOption('mandelbrot');
+  const params = { width: 256, height: 256, max_iter: 4000, x_min: -0.5, x_max: 0, y_min: -0.3, y_max: 0.2 };
+  for (const [name, value] of Object.entries(params)) {
+    await dashboard.locator(`input[name="param-${name}"]`).fill(String(value));
+  }
+  await dashboard.locator('input[name="task-id"]').fill('tab-verified-1');
+  // The control is off by default, its numbers disabled until it is on.
+  await expect(dashboard.locator('input[name="verify-replicas"]')).toBeDisabled();
+  await dashboard.getByLabel('Verify results').check();
+  await expect(dashboard.locator('select[name="verify-mode"]')).toHaveValue('fixed');
+  // One copy, quorum 1: what the one tab can complete (a quorum of 2 needs two workers).
+  await dashboard.locator('input[name="verify-replicas"]').fill('1');
+  await dashboard.locator('input[name="verify-quorum"]').fill('1');
+  await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-submit-verified.png'), fullPage: true });
+  await dashboard.locator('#submit-builtin').click();
+  await expect(dashboard).toHaveURL(/#\/task\/tab-verified-1$/);
+
+  // The tab has run only unverified tasks so far: its first verified dispatch is a known-answer
+  // check built from this task, then the task itself; a single result is accepted as such.
+  await expect(dashboard.locator('.section-head .badge')).toHaveText('succeeded', SLOW);
+  const fact = dashboard.locator('[data-fact="Verification"]');
+  await expect(fact.locator('[data-verification-text]')).toHaveText(
+    'accepted by single result (1 of 1 agree, 1 returned, mode fixed)',
+  );
+  await expect(fact.locator('[data-verification]')).toHaveText('verified');
+  await expect(fact.locator('[data-verification]')).toHaveAttribute('data-verification', 'accepted');
+  // A check is no attempt of the task: one attempt, on the tab.
+  await expect(dashboard.locator('[data-fact="Attempts"]')).toHaveText('1');
+  const workerId = await volunteerPage.locator('#worker-id').textContent();
+  await expect(dashboard.locator('[data-fact="Worker"]')).toHaveText(workerId ?? '?');
+  await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-task-verified.png'), fullPage: true });
+
+  // The list marks the verified task, and only it.
+  await dashboard.getByRole('link', { name: 'Tasks' }).click();
+  await expect(dashboard.locator('tr[data-task-id="tab-verified-1"] [data-verification]')).toHaveText(
+    'verified',
+  );
+  await expect(dashboard.locator('tr[data-task-id="tab-mandel-1"] [data-verification]')).toHaveCount(0);
+
+  // The workers view: the passed check validated the tab (credit); the lone result's credit is pending.
+  await dashboard.getByRole('link', { name: 'Workers' }).click();
+  // What verification says of a volunteer comes right after its connection status.
+  await expect(dashboard.locator('table.workers th')).toHaveText([
+    'Worker',
+    'Status',
+    'Trust',
+    'Credit',
+    'Results',
+    'GPU',
+    'Features',
+    'CPU',
+    'Memory',
+    'Slots',
+    'Running',
+    'Done',
+    'Last seen',
+  ]);
+  const row = dashboard.locator(`#worker-rows tr[data-worker-id="${workerId}"]`);
+  await expect(row.locator('td').nth(2).locator('[data-trust]')).toHaveText('verified');
+  await expect(row.locator('[data-validated]')).toHaveText('1');
+  await expect(row.locator('[data-rejected]')).toHaveText('0');
+  const credit = Number(await row.locator('[data-credit]').getAttribute('data-credit'));
+  const pending = Number(await row.locator('[data-pending-credit]').getAttribute('data-pending-credit'));
+  expect(credit).toBeGreaterThan(0);
+  expect(pending).toBeGreaterThan(0);
+  await expect(row.locator('[data-credit]')).toHaveText(
+    `${formatCredit(credit)}+${formatCredit(pending)} pending`,
+  );
+  await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-workers-credit.png'), fullPage: true });
   await dashboard.close();
 });

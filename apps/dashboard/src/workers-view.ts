@@ -21,33 +21,36 @@ export function renderWorkers(app: HTMLElement, client: FlockClient): () => void
       summary,
       error,
       h(
-        'table',
-        { class: 'workers' },
+        'div',
+        { class: 'table-scroll' },
         h(
-          'thead',
-          {},
+          'table',
+          { class: 'workers' },
           h(
-            'tr',
+            'thead',
             {},
-            ...[
-              'Worker',
-              'Status',
-              'GPU',
-              'Features',
-              'CPU',
-              'Memory',
-              'Slots',
-              'Running',
-              'Done',
-              'Credit',
-              'Validated',
-              'Rejected',
-              'Trust',
-              'Last seen',
-            ].map((c) => h('th', {}, c)),
+            h(
+              'tr',
+              {},
+              ...[
+                'Worker',
+                'Status',
+                'Trust',
+                'Credit',
+                'Results',
+                'GPU',
+                'Features',
+                'CPU',
+                'Memory',
+                'Slots',
+                'Running',
+                'Done',
+                'Last seen',
+              ].map((c) => h('th', {}, c)),
+            ),
           ),
+          body,
         ),
-        body,
       ),
     ),
   );
@@ -66,7 +69,7 @@ export function renderWorkers(app: HTMLElement, client: FlockClient): () => void
                 h(
                   'tr',
                   {},
-                  h('td', { colspan: 14, class: 'empty' }, 'No volunteers yet: open the volunteer page.'),
+                  h('td', { colspan: 13, class: 'empty' }, 'No volunteers yet: open the volunteer page.'),
                 ),
               ]),
         );
@@ -105,6 +108,33 @@ function workerRow(w: WorkerView): HTMLTableRowElement {
       h('span', { class: `dot ${w.connected ? 'on' : 'off'}` }),
       w.connected ? (cap['paused'] === true ? 'paused' : 'connected') : 'gone',
     ),
+    h('td', {}, trustChip(trustStatus(w))),
+    h(
+      'td',
+      {
+        class: 'nowrap',
+        'data-credit': w.credit,
+        title: 'device-weighted compute seconds of validated results',
+      },
+      formatCredit(w.credit),
+      w.pending_credit > 0
+        ? h(
+            'div',
+            { class: 'muted', 'data-pending-credit': w.pending_credit },
+            `+${formatCredit(w.pending_credit)} pending`,
+          )
+        : null,
+    ),
+    h(
+      'td',
+      {
+        class: 'nowrap',
+        title: 'results that agreed with a quorum or a known answer, and those that did not',
+      },
+      h('span', { 'data-validated': '' }, w.valid_results),
+      ' validated',
+      h('div', { class: 'muted' }, h('span', { 'data-rejected': '' }, w.invalid_results), ' rejected'),
+    ),
     h(
       'td',
       { 'data-gpu': '' },
@@ -139,21 +169,6 @@ function workerRow(w: WorkerView): HTMLTableRowElement {
       `${w.tasks_succeeded} ok`,
       w.tasks_failed > 0 ? h('div', { class: 'muted' }, `${w.tasks_failed} failed`) : null,
     ),
-    h(
-      'td',
-      { 'data-credit': w.credit, title: 'device-weighted compute seconds of validated results' },
-      formatCredit(w.credit),
-      w.pending_credit > 0
-        ? h(
-            'div',
-            { class: 'muted', 'data-pending-credit': w.pending_credit },
-            `+${formatCredit(w.pending_credit)} pending`,
-          )
-        : null,
-    ),
-    h('td', { 'data-validated': '' }, w.valid_results),
-    h('td', { 'data-rejected': '' }, w.invalid_results),
-    h('td', {}, trustChip(trustStatus(w))),
     h('td', {}, formatTime(w.last_seen_ms)),
   );
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
 import { type SimRunner, SimulatedVolunteer } from '@flock/coordinator/sim';
-import type { DataRef } from '@flock/protocol';
+import type { Capability, DataRef } from '@flock/protocol';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { build } from 'vite';
 import { launchChromium } from '../support/chromium.ts';
@@ -22,6 +22,8 @@ const KEY = 'dash-key';
 
 let coordinator: RunningCoordinator;
 let volunteer: SimulatedVolunteer;
+/** A second volunteer, for a quorum of two (verified tasks run their copies on distinct workers). */
+let second: SimulatedVolunteer | undefined;
 let browser: Browser;
 let workDir: string;
 let pagesDir: string;
@@ -127,6 +129,21 @@ const runBuiltinOps: SimRunner = async (job) => {
   }
 };
 
+/** The scripted volunteers' capability: a (fallback) WebGPU adapter with two GPU slots. */
+const SIM_CAPABILITY: Capability = {
+  webgpu: true,
+  gpu: {
+    backend: 'webgpu',
+    vendor: 'flock-sim',
+    architecture: 'cpu-reference',
+    features: ['timestamp-query', 'float32-filterable', 'indirect-first-instance'],
+    is_fallback_adapter: true,
+  },
+  cpu_slots: 2,
+  gpu_slots: 2,
+  labels: { browser: 'flock-sim (Node)' },
+};
+
 test.beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'flock-dash-e2e-'));
   pagesDir = join(workDir, 'pages');
@@ -141,23 +158,13 @@ test.beforeAll(async () => {
     pagesDir,
     apiKeys: new Map([[KEY, 'acme']]),
     logLevel: 'silent',
+    // Verified tasks: only the probation check every new worker gets, no random ones (exact counts).
+    spotCheckRate: 0,
   });
   volunteer = await SimulatedVolunteer.connect({
     url: coordinator.url,
     run: runBuiltinOps,
-    capability: {
-      webgpu: true,
-      gpu: {
-        backend: 'webgpu',
-        vendor: 'flock-sim',
-        architecture: 'cpu-reference',
-        features: ['timestamp-query', 'float32-filterable', 'indirect-first-instance'],
-        is_fallback_adapter: true,
-      },
-      cpu_slots: 2,
-      gpu_slots: 2,
-      labels: { browser: 'flock-sim (Node)' },
-    },
+    capability: SIM_CAPABILITY,
   });
   browser = await launchChromium();
   await mkdir(ARTIFACTS, { recursive: true });
@@ -166,6 +173,7 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   for (const id of gates.keys()) release(id);
   await browser?.close();
+  await second?.close();
   await volunteer?.close();
   await coordinator?.close();
   if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
@@ -385,6 +393,67 @@ test('an invalid envelope names the field and why', async () => {
   await expect(page).toHaveURL(/#\/task\/json-[0-9a-f]{8}$/);
   await expect(page.locator('.section-head .badge')).toHaveText('succeeded', SLOW);
   await expect(page.locator('[data-output="sum"] .preview-values')).toHaveText('10');
+  await page.close();
+});
+
+test('a verified task waits for a second volunteer, then its page says a quorum accepted it', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(page);
+  await expect(page.locator('#connection')).toHaveText('live');
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.locator('#op-select').selectOption('saxpy');
+  await page.locator('input[name="task-id"]').fill('dash-verify-1');
+  await page.getByLabel('Verify results').check();
+  // A bad policy is refused (by the SDK's envelope check, before any request), naming the field.
+  await page.locator('input[name="verify-quorum"]').fill('3');
+  await page.locator('#submit-builtin').click();
+  await expect(page.locator('#submit-error')).toHaveText(
+    'Invalid envelope: field "verification.quorum": verification.quorum cannot exceed replicas (INVALID_FIELD)',
+  );
+  await page.locator('input[name="verify-quorum"]').fill('2');
+  await page.locator('#submit-builtin').click();
+  await expect(page).toHaveURL(/#\/task\/dash-verify-1$/);
+
+  // The one volunteer is checked first (a known answer), then runs one copy; the second copy
+  // must run on another worker, so the task is not done: half verified.
+  const fact = page.locator('[data-fact="Verification"]');
+  await expect(fact.locator('[data-verification-text]')).toHaveText(
+    'pending (1 of 2 agree, 1 returned, 1 of at most 5 dispatched, mode fixed)',
+    SLOW,
+  );
+  await expect(fact.locator('[data-verification]')).toHaveText('verifying');
+  await expect(page.locator('.section-head .badge')).toHaveText(/^(queued|running)$/);
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-task-verifying.png'), fullPage: true });
+
+  second = await SimulatedVolunteer.connect({
+    url: coordinator.url,
+    run: runBuiltinOps,
+    capability: SIM_CAPABILITY,
+  });
+  await expect(page.locator('.section-head .badge')).toHaveText('succeeded', SLOW);
+  await expect(fact.locator('[data-verification-text]')).toHaveText(
+    'accepted by quorum (2 of 2 agree, 2 returned, mode fixed)',
+  );
+  await expect(fact.locator('[data-verification]')).toHaveText('verified');
+  // The canonical result: a * x + y for the form's example (a = 2, x = 1 2 3 4, y = 10 20 30 40).
+  await expect(page.locator('[data-output="out"] .preview-values')).toHaveText(/^12\s+24\s+36\s+48$/);
+
+  await page.getByRole('link', { name: 'Tasks' }).click();
+  await expect(page.locator('tr[data-task-id="dash-verify-1"] [data-verification]')).toHaveText('verified');
+  await expect(page.locator('tr[data-task-id="dash-mandel-1"] [data-verification]')).toHaveCount(0);
+
+  // Both passed their check and agreed: two validated results each, credit confirmed (none pending).
+  await page.getByRole('link', { name: 'Workers' }).click();
+  for (const sim of [volunteer, second]) {
+    const row = page.locator(`#worker-rows tr[data-worker-id="${sim.workerId}"]`);
+    await expect(row.locator('[data-trust]')).toHaveText('verified');
+    await expect(row.locator('[data-validated]')).toHaveText('2');
+    await expect(row.locator('[data-rejected]')).toHaveText('0');
+    await expect(row.locator('[data-pending-credit]')).toHaveCount(0);
+  }
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-workers-verified.png'), fullPage: true });
+  await second.close();
+  second = undefined;
   await page.close();
 });
 

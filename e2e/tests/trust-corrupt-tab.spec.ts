@@ -22,7 +22,7 @@ interface WorkerStanding {
 }
 
 type VerifiedView = TaskView & {
-  verification?: { state: string; quorum: number; agreeing: number; returned: number };
+  verification?: { state: string; quorum: number; agreeing: number; returned: number; workers: string[] };
 };
 
 let harness: Harness;
@@ -90,7 +90,8 @@ test('a tab that corrupts its outputs fails its first check, is quarantined, and
     const view = (await harness.waitFor(id, 'succeeded', 60_000)) as VerifiedView;
     expect(view.verification).toMatchObject({ state: 'accepted', quorum: 2, agreeing: 2, returned: 2 });
     // Both honest tabs ran it, the liar never did.
-    expect(view.attempts.map((a) => a.worker_id).sort()).toEqual(honestIds);
+    expect([...view.verification!.workers].sort()).toEqual(honestIds);
+    expect(view.attempts.map((a) => a.worker_id)).not.toContain(liar.workerId);
     const result = await harness.result(id);
     expect(outputBytes(result, 'out/upper.txt').toString()).toBe(texts[i]!.toUpperCase());
   }

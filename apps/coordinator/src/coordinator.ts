@@ -106,6 +106,15 @@ interface OpenTask {
   createdAtMs: number;
   /** Set when the task has a `verification` policy: replicas' results by worker, until decided. */
   replicas: Map<string, ComputeResult> | undefined;
+  /**
+   * Verified tasks: the leases of the replicas running now. They run at once, on distinct
+   * workers; `leaseId` is then the stored attempt, which stays open until the engine decides.
+   */
+  replicaLeases: Set<string>;
+  /** Workers the dispatcher found the engine refusing for reasons the scheduler does not mirror. */
+  refusedWorkers: Set<string>;
+  /** Replica leases lost or failed retryably; bounded by maxAttempts. */
+  replicaLosses: number;
 }
 
 /** Where trust state lives and how its draws are made (defaults: the store's, crypto random). */
@@ -276,6 +285,23 @@ export class Coordinator {
       }
       const attempt = rec.currentLeaseId ? await this.store.getAttempt(rec.currentLeaseId) : undefined;
       if (!attempt) continue;
+      if (task.replicas) {
+        // Its replicas' leases lived in this process only: run the missing ones again.
+        await this.store.endAttempt({
+          taskUid: task.uid,
+          leaseId: attempt.leaseId,
+          outcome: 'lease_expired',
+          code: 'LEASE_EXPIRED',
+          message: 'coordinator restarted during verification',
+          requeueAtMs: now,
+          countsAsFailure: false,
+          nowMs: now,
+        });
+        await this.trust.releaseRunning(String(task.uid)).catch(() => 0);
+        this.restrict(task, await this.trust.status(String(task.uid)));
+        this.makeRunnable(task, now);
+        continue;
+      }
       task.state = 'running';
       task.leaseId = attempt.leaseId;
       this.leases.add({
@@ -338,6 +364,9 @@ export class Coordinator {
       leaseId: undefined,
       createdAtMs: rec.createdAtMs,
       replicas: envelope.verification ? new Map() : undefined,
+      replicaLeases: new Set(),
+      refusedWorkers: new Set(),
+      replicaLosses: 0,
       sched: {
         uid: rec.uid,
         tenant: rec.tenant,
@@ -377,13 +406,74 @@ export class Coordinator {
 
   /** Mirrors the engine's rules for the next replica in the task's scheduling entry. */
   private restrict(task: OpenTask, status: VerificationStatus): void {
-    if (status.workers.length > 0) {
-      const excluded = task.sched.excludeWorkers ?? new Set<string>();
-      for (const id of status.workers) excluded.add(id);
-      task.sched.excludeWorkers = excluded;
-    }
+    const excluded = new Set([...status.workers, ...task.refusedWorkers]);
+    task.sched.excludeWorkers = excluded.size > 0 ? excluded : undefined;
     task.sched.needsVetted = status.needsVetted || undefined;
     task.sched.adapterClass = status.adapterLock;
+  }
+
+  /** Queues a running verified task for one more replica (the engine wants one). */
+  private enqueueReplica(task: OpenTask): void {
+    if (this.open.get(task.uid) !== task || this.scheduler.has(task.uid)) return;
+    task.sched.queuedAtMs = Date.now();
+    this.scheduler.enqueue(task.sched);
+    this.scheduleDispatch();
+  }
+
+  /** After the engine changed its mind about a verified task: mirror its rules, queue a replica if wanted. */
+  private async followVerification(task: OpenTask): Promise<void> {
+    const status = await this.trust.status(String(task.uid)).catch(() => undefined);
+    if (!status || this.open.get(task.uid) !== task) return;
+    this.restrict(task, status);
+    if (status.state === 'pending' && status.wanted > 0) {
+      if (task.state === 'running') this.enqueueReplica(task);
+    }
+  }
+
+  /** Ends a replica's lease (its slot frees); the task's stored attempt stays open. */
+  private endReplicaLease(task: OpenTask, lease: Lease, worker: WorkerState | undefined): void {
+    task.replicaLeases.delete(lease.leaseId);
+    this.endLease(lease, worker);
+  }
+
+  /** Tells every running replica of a decided (or cancelled) task to stop. */
+  private cancelReplicas(task: OpenTask, reason: string, now: number): void {
+    for (const leaseId of task.replicaLeases) {
+      const lease = this.leases.get(leaseId);
+      if (!lease || lease.cancelling) continue;
+      lease.cancelling = true;
+      lease.expiresAtMs = Math.min(lease.expiresAtMs, now + this.config.leaseMs);
+      this.scheduler.setRunning(lease.tenant, -1);
+      this.workers.get(lease.workerId)?.link?.send({
+        cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason },
+      });
+    }
+    task.replicaLeases.clear();
+  }
+
+  /** A verified task fails: its stored attempt ends with `code`, running replicas are cancelled. */
+  private async failVerified(task: OpenTask, code: string, message: string, now: number): Promise<void> {
+    const ok = task.leaseId
+      ? await this.store.endAttempt({
+          taskUid: task.uid,
+          leaseId: task.leaseId,
+          outcome: code === 'VERIFICATION_FAILED' ? 'succeeded' : 'failed',
+          code,
+          message,
+          requeueAtMs: undefined,
+          countsAsFailure: false,
+          nowMs: now,
+        })
+      : await this.store.failQueued(task.uid, code, message, now);
+    if (!ok) return;
+    this.cancelReplicas(task, code === 'DEADLINE_EXCEEDED' ? code : 'CANCELLED', now);
+    this.scheduler.remove(task.uid);
+    this.open.delete(task.uid);
+    this.metrics.errors.inc({ code });
+    this.publish(task, EVENTS.failed, 'failed', now, () =>
+      toJson('ComputeFailure', { task_id: task.taskId, code, message }),
+    );
+    this.scheduleDispatch();
   }
 
   /** A replica's lease ended without a result: the engine frees its slot. */
@@ -447,7 +537,8 @@ export class Coordinator {
     const task = this.open.get(rec.uid);
     this.open.delete(rec.uid);
     this.scheduler.remove(rec.uid);
-    const lease = task?.leaseId ? this.leases.get(task.leaseId) : undefined;
+    if (task?.replicas) this.cancelReplicas(task, reason, now);
+    const lease = task?.leaseId && !task.replicas ? this.leases.get(task.leaseId) : undefined;
     if (lease && !lease.cancelling) {
       lease.cancelling = true;
       lease.expiresAtMs = Math.min(lease.expiresAtMs, now + this.config.leaseMs);
@@ -775,12 +866,12 @@ export class Coordinator {
     if (task.replicas) {
       const verified = await this.verifyReplica(worker, lease, task, stored, now);
       if (verified === 'handled') return ack(true);
-      if (verified === 'gone') return ack(false, 'LEASE_EXPIRED');
       canonical = verified;
     }
     const ok = await this.commitResult({
       taskUid: task.uid,
-      leaseId,
+      // A verified task completes on its stored attempt, whichever replica decided it.
+      leaseId: task.replicas ? (task.leaseId ?? leaseId) : leaseId,
       result: Buffer.from(JSON.stringify(toJson('ComputeResult', canonical))),
       executor: result.executor || undefined,
       durationMs: result.duration_ms || undefined,
@@ -789,6 +880,10 @@ export class Coordinator {
     });
     if (!ok) return ack(false, 'LEASE_EXPIRED');
     this.endLease(lease, worker);
+    if (task.replicas) {
+      this.cancelReplicas(task, 'CANCELLED', now); // surplus replicas: the quorum has spoken
+      this.scheduler.remove(task.uid);
+    }
     this.open.delete(task.uid);
     worker.succeeded += 1;
     worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
@@ -800,9 +895,9 @@ export class Coordinator {
   }
 
   /**
-   * Feeds a replica's result to the trust engine. Accepted: returns the canonical result to
-   * commit. Otherwise ends this attempt here ('handled'): requeued for another replica on a
-   * worker that has not run it, or failed with VERIFICATION_FAILED.
+   * Feeds a replica's result to the trust engine and ends the replica's lease. Accepted: returns the
+   * canonical result, to be committed on the task's stored attempt. Otherwise 'handled': another
+   * replica is queued when the engine wants one, or the task failed VERIFICATION_FAILED.
    */
   private async verifyReplica(
     worker: WorkerState,
@@ -810,7 +905,7 @@ export class Coordinator {
     task: OpenTask,
     stored: ComputeResult,
     now: number,
-  ): Promise<ComputeResult | 'handled' | 'gone'> {
+  ): Promise<ComputeResult | 'handled'> {
     const key = String(task.uid);
     let verdict: Awaited<ReturnType<TrustEngine['submit']>> | undefined;
     try {
@@ -823,41 +918,16 @@ export class Coordinator {
     } catch (err) {
       this.log.warn({ err, task: task.taskId }, 'result could not be verified');
       this.releaseReplica(task, worker.workerId);
-    }
-    if (verdict?.kind === 'accepted') {
-      task.replicas!.set(worker.workerId, stored);
-      return task.replicas!.get(verdict.canonicalWorker) ?? stored;
+      task.refusedWorkers.add(worker.workerId);
     }
     task.replicas!.set(worker.workerId, stored);
-    const failure = verdict?.kind === 'failed' ? verdict.message : undefined;
-    const failed = failure !== undefined;
-    const ok = await this.store.endAttempt({
-      taskUid: task.uid,
-      leaseId: lease.leaseId,
-      outcome: 'succeeded',
-      code: failed ? 'VERIFICATION_FAILED' : undefined,
-      message: failure,
-      requeueAtMs: failed ? undefined : now,
-      countsAsFailure: false,
-      nowMs: now,
-    });
-    if (!ok) return 'gone';
-    this.endLease(lease, worker);
-    if (failed) {
-      this.open.delete(task.uid);
-      this.publish(task, EVENTS.failed, 'failed', now, () =>
-        toJson('ComputeFailure', { task_id: task.taskId, code: 'VERIFICATION_FAILED', message: failure }),
-      );
-    } else {
-      const excluded = task.sched.excludeWorkers ?? new Set<string>();
-      excluded.add(worker.workerId);
-      task.sched.excludeWorkers = excluded;
-      const status = await this.trust.status(key).catch(() => undefined);
-      if (status) this.restrict(task, status);
-      task.notBeforeMs = now;
-      this.makeRunnable(task, now);
-      this.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
+    this.endReplicaLease(task, lease, worker);
+    if (verdict?.kind === 'accepted') return task.replicas!.get(verdict.canonicalWorker) ?? stored;
+    if (verdict?.kind === 'failed') {
+      await this.failVerified(task, 'VERIFICATION_FAILED', verdict.message, now);
+      return 'handled';
     }
+    await this.followVerification(task);
     this.scheduleDispatch();
     return 'handled';
   }
@@ -1079,6 +1149,10 @@ export class Coordinator {
     const code = failure.code || 'EXECUTION_ERROR';
     this.metrics.errors.inc({ code });
     const now = Date.now();
+    if (task.replicas) {
+      await this.replicaFailed(worker, lease, task, failure, code, now);
+      return ack(true);
+    }
     const retry =
       failure.retryable === true &&
       task.failures < task.maxRetries &&
@@ -1127,6 +1201,36 @@ export class Coordinator {
     return ack(true);
   }
 
+  /**
+   * A replica of a verified task failed. Not retryable: the task fails with the code (the job
+   * itself is broken). Retryable: another worker runs a replica, up to the task's retries.
+   */
+  private async replicaFailed(
+    worker: WorkerState,
+    lease: Lease,
+    task: OpenTask,
+    failure: ComputeFailure,
+    code: string,
+    now: number,
+  ): Promise<void> {
+    this.endReplicaLease(task, lease, worker);
+    this.releaseReplica(task, worker.workerId);
+    worker.failed += 1;
+    worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
+    void this.store.countWorkerOutcome(worker.workerId, false);
+    task.failures += 1;
+    if (failure.retryable !== true) {
+      await this.failVerified(task, code, failure.message ?? '', now);
+      return;
+    }
+    if (task.failures > task.maxRetries || (task.replicaLosses += 1) >= this.config.maxAttempts) {
+      await this.failVerified(task, 'RETRIES_EXHAUSTED', `${code}: ${failure.message ?? ''}`, now);
+      return;
+    }
+    task.refusedWorkers.add(worker.workerId); // it failed here: another worker tries
+    await this.followVerification(task);
+  }
+
   cancelAck(worker: WorkerState, leaseId: string): void {
     const lease = this.leases.get(leaseId);
     if (!lease || lease.workerId !== worker.workerId || !lease.cancelling) return;
@@ -1170,6 +1274,18 @@ export class Coordinator {
       return;
     }
     const task = this.open.get(lease.taskUid);
+    if (task?.replicas && task.replicaLeases.has(lease.leaseId)) {
+      // A replica's lease ran out: another worker runs one (the stored attempt stays open).
+      this.endReplicaLease(task, lease, undefined);
+      this.releaseReplica(task, lease.workerId);
+      this.metrics.errors.inc({ code });
+      if ((task.replicaLosses += 1) >= this.config.maxAttempts) {
+        await this.failVerified(task, 'RETRIES_EXHAUSTED', 'replica leases lost on every attempt', now);
+        return;
+      }
+      await this.followVerification(task);
+      return;
+    }
     if (!task || task.leaseId !== lease.leaseId) {
       this.endLease(lease, undefined);
       return;
@@ -1256,6 +1372,9 @@ export class Coordinator {
     if (task.state === 'queued') {
       if (!(await this.store.failQueued(uid, 'DEADLINE_EXCEEDED', message, now))) return;
       this.scheduler.remove(uid);
+    } else if (task.replicas) {
+      await this.failVerified(task, 'DEADLINE_EXCEEDED', message, now);
+      return;
     } else {
       const lease = task.leaseId ? this.leases.get(task.leaseId) : undefined;
       if (!lease) return;
@@ -1304,7 +1423,15 @@ export class Coordinator {
         const matched = this.scheduler.assign(this.dispatchableWorkers());
         if (matched.length === 0) break;
         const now = Date.now();
-        const picks = await this.screen(matched, now);
+        const screened = await this.screen(matched, now);
+        // More replicas of a verified task already running: leases of this process only.
+        const picks: typeof screened = [];
+        for (const pick of screened) {
+          const task = this.open.get(pick.task.uid);
+          if (task?.replicas && task.state === 'running')
+            this.leaseReplica(task, pick.worker, pick.task, now);
+          else picks.push(pick);
+        }
         if (picks.length === 0) continue;
         const newLeases: NewLease[] = picks.map(({ task, worker }) => ({
           taskUid: task.uid,
@@ -1344,13 +1471,8 @@ export class Coordinator {
             token,
           });
           if (task.replicas) {
-            const adapterClass = adapterClassOf(worker.capability, sched.gpu ? 'gpu' : 'cpu');
-            const key = String(task.uid);
-            this.trust
-              .assign(key, { workerId: worker.workerId, adapterClass })
-              .then(() => this.trust.status(key))
-              .then((status) => this.restrict(task, status))
-              .catch((err: unknown) => this.log.warn({ err, task: task.taskId }, 'replica not recorded'));
+            task.replicaLeases.add(lease.leaseId);
+            void this.replicaAssigned(task, worker, sched, lease.leaseId);
           }
           this.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
           const assignment: ComputeAssignment = {
@@ -1375,6 +1497,68 @@ export class Coordinator {
       this.dispatching = false;
       if (this.dispatchAgain) this.scheduleDispatch();
     }
+  }
+
+  /**
+   * One more replica of a running verified task, on `worker`: a lease like any other, kept in this
+   * process only (the task's stored attempt is its first replica's).
+   */
+  private leaseReplica(task: OpenTask, worker: WorkerState, sched: SchedTask, now: number): void {
+    const leaseId = this.nextLeaseId();
+    const token = this.tokens.sign(leaseId, task.taskId, worker.workerId);
+    const expiresAtMs = now + this.config.leaseMs;
+    this.leases.add({
+      leaseId,
+      taskUid: task.uid,
+      taskId: task.taskId,
+      tenant: task.tenant,
+      workerId: worker.workerId,
+      attempt: task.attempts,
+      gpu: sched.gpu,
+      expiresAtMs,
+      cancelling: false,
+      token,
+    });
+    task.replicaLeases.add(leaseId);
+    void this.replicaAssigned(task, worker, sched, leaseId);
+    this.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
+    const assignment: ComputeAssignment = {
+      task_id: task.taskId,
+      worker_id: worker.workerId,
+      lease_id: leaseId,
+      lease_expires_at_ms: expiresAtMs,
+      attempt: task.attempts,
+      task_token: token,
+      envelope: task.envelope,
+    };
+    worker.link?.send({ assignment });
+    this.publish(task, EVENTS.accepted, 'running', now, () => {
+      const { envelope: _e, task_token: _t, ...visible } = assignment;
+      return toJson('ComputeAssignment', visible);
+    });
+  }
+
+  /**
+   * Tells the engine of a replica just leased, mirrors its rules, and queues the next replica at
+   * once when the policy wants several (they run in parallel). Should the engine refuse it (a
+   * race with another decision), the lease is cancelled and the worker not offered the task again.
+   */
+  private async replicaAssigned(task: OpenTask, worker: WorkerState, sched: SchedTask, leaseId: string) {
+    const adapterClass = adapterClassOf(worker.capability, sched.gpu ? 'gpu' : 'cpu');
+    try {
+      await this.trust.assign(String(task.uid), { workerId: worker.workerId, adapterClass });
+    } catch (err) {
+      this.log.warn({ err, task: task.taskId }, 'replica refused by the trust engine: cancelled');
+      task.refusedWorkers.add(worker.workerId);
+      const lease = this.leases.get(leaseId);
+      if (lease && !lease.cancelling) {
+        lease.cancelling = true;
+        this.scheduler.setRunning(lease.tenant, -1);
+        worker.link?.send({ cancel: { task_id: task.taskId, lease_id: leaseId, reason: 'CANCELLED' } });
+      }
+      task.replicaLeases.delete(leaseId);
+    }
+    await this.followVerification(task);
   }
 
   /**
@@ -1416,7 +1600,7 @@ export class Coordinator {
         continue;
       }
       const task = this.open.get(sched.uid);
-      if (!task?.replicas || task.state !== 'queued') {
+      if (!task?.replicas) {
         kept.push(pick);
         continue;
       }
@@ -1441,7 +1625,15 @@ export class Coordinator {
           kept.push(pick);
           continue;
         }
-        this.restrict(task, await this.trust.status(key));
+        const status = await this.trust.status(key);
+        this.restrict(task, status);
+        if (status.state !== 'pending' || status.wanted === 0) {
+          // It wants no replica now: out of the queue until a result asks for one.
+          if (sched.gpu) worker.runningGpu -= 1;
+          else worker.runningCpu -= 1;
+          this.scheduler.setRunning(sched.tenant, -1);
+          continue;
+        }
       } catch (err) {
         this.log.warn({ err, task: task.taskId }, 'verified task could not be screened');
       }
@@ -1452,9 +1644,8 @@ export class Coordinator {
         (sched.needsVetted && !worker.vetted) ||
         (sched.adapterClass !== undefined && sched.adapterClass !== ref.adapterClass);
       if (!ruledOut) {
-        const excluded = sched.excludeWorkers ?? new Set<string>();
-        excluded.add(worker.workerId);
-        sched.excludeWorkers = excluded;
+        task.refusedWorkers.add(worker.workerId);
+        sched.excludeWorkers = new Set([...(sched.excludeWorkers ?? []), worker.workerId]);
       }
       undo(pick);
     }

@@ -124,8 +124,10 @@ export class HttpApi {
         quorum: v.quorum,
         max_replicas: v.maxReplicas,
         dispatched: v.dispatched,
+        running: v.running,
         returned: v.returned,
         agreeing: v.agreeing,
+        workers: v.workers,
       };
       if (v.acceptedBy) view.verification.accepted_by = v.acceptedBy;
     }

@@ -32,9 +32,13 @@ export interface TaskView {
     quorum: number;
     max_replicas: number;
     dispatched: number;
+    /** Replicas running now (they run at once, each on its own worker). */
+    running: number;
     returned: number;
     agreeing: number;
     accepted_by?: 'quorum' | 'trusted' | 'single';
+    /** Workers that ran or run a replica (only the first replica is a stored attempt). */
+    workers: string[];
   };
 }
 

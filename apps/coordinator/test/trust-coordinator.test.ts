@@ -1,6 +1,10 @@
 import type { ComputeAssignment } from '@flock/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { referenceRunner, SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
+import {
+  referenceRunner,
+  SimulatedVolunteer,
+  type SimulatedVolunteerOptions,
+} from '../src/sim/simulated-volunteer.ts';
 import { envelope, type Json, startTest, type TestCoordinator, taskState, until } from './helpers.ts';
 
 // The coordinator with the trust engine in its dispatch and result paths, over real WebSockets,
@@ -333,6 +337,42 @@ describe('verified tasks on the coordinator', () => {
       returned: 2,
     });
     expect((await resultOf('h-1')).outputs).toMatchObject([{ inline_json: '10' }]);
+  });
+
+  it('runs the replicas of a task at once, and cancels the surplus once a quorum agrees', async () => {
+    c = await startTest({ spotCheckRate: 0 });
+    await submitVerified(['p-0'], { replicas: 3, quorum: 2 }); // first: the checks take its shape
+    // Every replica of p-0 waits until all three are running: sequential replicas would never finish.
+    const started: string[] = [];
+    const gate: SimulatedVolunteerOptions['run'] = async (job) => {
+      if (job.assignment.task_id === 'p-0') {
+        const order = started.push(job.assignment.lease_id ?? '');
+        await until(() => started.length === 3 || job.signal.aborted, 20_000, 'three replicas running');
+        // The third to start is slow: the other two agree first and it is cancelled.
+        if (order === 3) {
+          await until(() => job.signal.aborted, 20_000, 'surplus cancelled');
+        }
+      }
+      return referenceRunner(job);
+    };
+    const sims3 = [];
+    for (let i = 0; i < 3; i++) sims3.push(await SimulatedVolunteer.connect({ url: c.url, run: gate }));
+    sims.push(...sims3);
+    await until(() => started.length === 3 || undefined, 20_000, 'parallel replicas');
+    const leases = started;
+    await until(async () => (await taskState(c!, 'p-0')) === 'succeeded', 20_000, 'p-0');
+    expect(await c.coordinator.trust.status(await uidOf('p-0'))).toMatchObject({
+      state: 'accepted',
+      acceptedBy: 'quorum',
+      agreeing: 2,
+      returned: 2,
+    });
+    const cancelled = sims3.find((sim) => sim.assignments.some((a) => a.lease_id === leases[2]))!;
+    await until(() => cancelled.running.size === 0 || undefined, 5_000, 'surplus stopped');
+    // One stored attempt for the three replicas; the result is one of the agreeing two.
+    const attempts = await c.store.listAttempts(Number(await uidOf('p-0')));
+    expect(attempts.map((a) => a.outcome)).toEqual(['succeeded']);
+    expect(leases.slice(0, 2)).toContain((await resultOf('p-0')).lease_id);
   });
 
   it('takes a campaign-wide policy for the tasks that set none; a bad one is 400 naming the field', async () => {

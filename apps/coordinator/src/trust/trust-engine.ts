@@ -370,6 +370,20 @@ export class TrustEngine {
     });
   }
 
+  /** Releases every running replica of the task (their leases died with a restart); returns how many. */
+  releaseRunning(taskId: string): Promise<number> {
+    return this.serial(async () => {
+      const t = await this.task(taskId);
+      const running = t.replicas.filter((r) => r.status === 'running');
+      for (const r of running) r.status = 'released';
+      if (t.state === 'pending' && !t.replicas.some(isActive) && t.policy.mode === 'adaptive' && !t.noAlone) {
+        t.target = 1;
+      }
+      if (running.length > 0) await this.store.putTask(t);
+      return running.length;
+    });
+  }
+
   /**
    * Re-examines an accepted task after workers that vouched for it were quarantined: their results
    * are dropped, and if the rest of the canonical group no longer makes a quorum (with a vetted

@@ -238,6 +238,7 @@ test('a verified task from the dashboard: the tab is checked, runs it, and the t
   await expect(dashboard.locator('[data-fact="Attempts"]')).toHaveText('1');
   const workerId = await volunteerPage.locator('#worker-id').textContent();
   await expect(dashboard.locator('[data-fact="Worker"]')).toHaveText(workerId ?? '?');
+  await expect(fact.locator('[data-verification-workers]')).toHaveText(`copies on ${workerId}`);
   await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-task-verified.png'), fullPage: true });
 
   // The list marks the verified task, and only it.

@@ -422,6 +422,7 @@ test('a verified task waits for a second volunteer, then its page says a quorum 
     SLOW,
   );
   await expect(fact.locator('[data-verification]')).toHaveText('verifying');
+  await expect(fact.locator('[data-verification-workers]')).toHaveText(`copies on ${volunteer.workerId}`);
   await expect(page.locator('.section-head .badge')).toHaveText(/^(queued|running)$/);
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-task-verifying.png'), fullPage: true });
 
@@ -435,6 +436,9 @@ test('a verified task waits for a second volunteer, then its page says a quorum 
     'accepted by quorum (2 of 2 agree, 2 returned, mode fixed)',
   );
   await expect(fact.locator('[data-verification]')).toHaveText('verified');
+  await expect(fact.locator('[data-verification-workers]')).toHaveText(
+    `copies on ${volunteer.workerId}, ${second.workerId}`,
+  );
   // The canonical result: a * x + y for the form's example (a = 2, x = 1 2 3 4, y = 10 20 30 40).
   await expect(page.locator('[data-output="out"] .preview-values')).toHaveText(/^12\s+24\s+36\s+48$/);
 

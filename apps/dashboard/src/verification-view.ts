@@ -21,7 +21,10 @@ export function verificationChip(v: TaskVerification): HTMLElement {
   );
 }
 
-/** The task page's Verification fact: the chip, then the line the CLI prints. */
+/**
+ * The task page's Verification fact: the chip, the line the CLI prints, and the workers that ran
+ * a copy (only the first copy is an attempt in the table below).
+ */
 export function verificationFact(v: TaskVerification): HTMLElement {
   return h(
     'span',
@@ -29,6 +32,13 @@ export function verificationFact(v: TaskVerification): HTMLElement {
     verificationChip(v),
     ' ',
     h('span', { 'data-verification-text': '' }, verificationText(v)),
+    v.workers.length === 0
+      ? null
+      : h(
+          'div',
+          { class: 'muted mono', 'data-verification-workers': '' },
+          `copies on ${v.workers.join(', ')}`,
+        ),
   );
 }
 

@@ -46,12 +46,19 @@ export interface TaskVerification {
   max_replicas: number;
   /** Copies leased so far (released ones not counted). */
   dispatched: number;
+  /** Copies running now (they run at once, each on its own worker). */
+  running: number;
   /** Copies whose results came back. */
   returned: number;
   /** Size of the largest group of agreeing results. */
   agreeing: number;
   /** Set once accepted. */
   accepted_by?: AcceptedBy;
+  /**
+   * Workers that ran or run a copy, in dispatch order. Only the first copy is a stored attempt,
+   * so this is where the others' workers show.
+   */
+  workers: string[];
 }
 
 /** `GET /v1/tasks/:id`. Times are Unix epoch milliseconds. */

@@ -23,7 +23,8 @@ const ACCEPTED_BY_TEXT: Record<AcceptedBy, string> = {
 
 /**
  * One line on a verified task, e.g. `accepted by quorum (2 of 2 agree, 2 returned, mode fixed)`,
- * `pending (1 of 2 agree, 1 returned, 2 of at most 5 dispatched, mode fixed)`,
+ * `pending (1 of 2 agree, 1 returned, 1 running, 2 of at most 5 dispatched, mode fixed)` (running
+ * only when some are),
  * `failed (1 of 2 agree, 2 returned, 2 of at most 2 dispatched, mode fixed)`. "a of q agree": the
  * largest group of agreeing results against the quorum it needs. A trusted worker's result is
  * believed alone, so no quorum is counted: `accepted by trusted worker (believed alone, 1
@@ -39,8 +40,10 @@ export function verificationText(v: TaskVerification): string {
     case 'accepted':
       return `accepted by ${ACCEPTED_BY_TEXT[v.accepted_by ?? 'quorum']} (${counts}, ${mode})`;
     case 'pending':
-    case 'failed':
-      return `${v.state} (${counts}, ${v.dispatched} of at most ${v.max_replicas} dispatched, ${mode})`;
+    case 'failed': {
+      const running = v.running > 0 ? `, ${v.running} running` : '';
+      return `${v.state} (${counts}${running}, ${v.dispatched} of at most ${v.max_replicas} dispatched, ${mode})`;
+    }
     default:
       return assertNever(v.state);
   }

@@ -204,13 +204,18 @@ describe('verification and credit wording (shared by the CLI and the dashboard)'
     quorum: 2,
     max_replicas: 5,
     dispatched: 1,
+    running: 1,
     returned: 0,
     agreeing: 0,
+    workers: ['w-1'],
   };
 
   it('words every state and way of acceptance', () => {
     expect(verificationText(base)).toBe(
-      'pending (0 of 2 agree, 0 returned, 1 of at most 5 dispatched, mode fixed)',
+      'pending (0 of 2 agree, 0 returned, 1 running, 1 of at most 5 dispatched, mode fixed)',
+    );
+    expect(verificationText({ ...base, running: 0, returned: 1, agreeing: 1 })).toBe(
+      'pending (1 of 2 agree, 1 returned, 1 of at most 5 dispatched, mode fixed)',
     );
     expect(
       verificationText({
@@ -247,6 +252,7 @@ describe('verification and credit wording (shared by the CLI and the dashboard)'
         ...base,
         state: 'failed',
         max_replicas: 2,
+        running: 0,
         dispatched: 2,
         returned: 2,
         agreeing: 1,

@@ -104,16 +104,23 @@ describe('verified tasks in the SDK and the CLI', () => {
       quorum: 2,
       max_replicas: 5,
       dispatched: 2,
+      running: 0,
       returned: 2,
       agreeing: 2,
       accepted_by: 'quorum',
+      workers: expect.any(Array),
     });
+    // Each copy on its own worker (only the first copy is a stored attempt).
+    expect([...view.verification!.workers].sort()).toEqual([a.workerId, b.workerId].sort());
     const status = await flock(['status', 'v-quorum-1']);
     expect(status.code).toBe(0);
     const lines = status.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('v-quorum-1  succeeded  op=sum  module=builtin');
-    expect(lines.at(-2)).toBe('verification: accepted by quorum (2 of 2 agree, 2 returned, mode fixed)');
-    expect(lines.at(-1)).toMatch(/^ran \d+ ms on sim$/);
+    expect(lines.slice(-3)).toEqual([
+      'verification: accepted by quorum (2 of 2 agree, 2 returned, mode fixed)',
+      `copies on ${view.verification!.workers.join(', ')}`,
+      expect.stringMatching(/^ran \d+ ms on sim$/),
+    ]);
 
     // --json: the view as the API gives it, the new block included.
     const json = await flock(['status', 'v-quorum-1', '--json']);
@@ -192,13 +199,15 @@ describe('verified tasks in the SDK and the CLI', () => {
     const liar = await volunteer(true);
     const failed = await viewWhen(client, 'v-fail-1', (v) => v.state === 'failed');
     expect(failed.failure?.code).toBe('VERIFICATION_FAILED');
-    expect(failed.verification).toMatchObject({ state: 'failed', returned: 2, agreeing: 1 });
+    expect(failed.verification).toMatchObject({ state: 'failed', returned: 2, agreeing: 1, running: 0 });
+    expect(failed.verification?.workers).toEqual([honest.workerId, liar.workerId]);
     const status = await flock(['status', 'v-fail-1']);
     expect(status.code).toBe(0);
     const lines = status.stdout.trimEnd().split('\n');
     expect(lines).toContain(
       'verification: failed (1 of 2 agree, 2 returned, 2 of at most 2 dispatched, mode fixed)',
     );
+    expect(lines).toContain(`copies on ${honest.workerId}, ${liar.workerId}`);
     expect(lines.find((l) => l.startsWith('failure '))).toMatch(/^failure VERIFICATION_FAILED: /);
     // Spot checks off: nobody was checked, so both stay new.
     const table = (await flock(['workers'])).stdout.split('\n');

@@ -243,7 +243,11 @@ function printView(io: CliIo, values: CliValues, view: TaskView): void {
       `attempt ${a.attempt}  worker ${a.worker_id}  ${a.outcome ?? ''}${a.code ? ` ${a.code}` : ''}  ${took}`,
     );
   }
-  if (view.verification !== undefined) lines.push(`verification: ${verificationText(view.verification)}`);
+  if (view.verification !== undefined) {
+    lines.push(`verification: ${verificationText(view.verification)}`);
+    // Only the first copy is an attempt above: name every worker that ran one.
+    if (view.verification.workers.length > 0) lines.push(`copies on ${view.verification.workers.join(', ')}`);
+  }
   if (view.failure !== undefined) lines.push(`failure ${view.failure.code}: ${view.failure.message}`);
   if (view.duration_ms !== undefined) lines.push(`ran ${view.duration_ms} ms on ${view.executor ?? '?'}`);
   io.stdout(`${lines.join('\n')}\n`);

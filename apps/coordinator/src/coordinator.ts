@@ -1223,7 +1223,8 @@ export class Coordinator {
       await this.failVerified(task, code, failure.message ?? '', now);
       return;
     }
-    if (task.failures > task.maxRetries || (task.replicaLosses += 1) >= this.config.maxAttempts) {
+    task.replicaLosses += 1;
+    if (task.failures > task.maxRetries || task.replicaLosses >= this.config.maxAttempts) {
       await this.failVerified(task, 'RETRIES_EXHAUSTED', `${code}: ${failure.message ?? ''}`, now);
       return;
     }
@@ -1279,7 +1280,8 @@ export class Coordinator {
       this.endReplicaLease(task, lease, undefined);
       this.releaseReplica(task, lease.workerId);
       this.metrics.errors.inc({ code });
-      if ((task.replicaLosses += 1) >= this.config.maxAttempts) {
+      task.replicaLosses += 1;
+      if (task.replicaLosses >= this.config.maxAttempts) {
         await this.failVerified(task, 'RETRIES_EXHAUSTED', 'replica leases lost on every attempt', now);
         return;
       }

@@ -115,8 +115,16 @@ export class HttpApi {
   ): Promise<ReturnType<typeof taskView>> {
     const attempts = options.fresh ? [] : await this.coordinator.store.listAttempts(task.uid);
     const view = taskView(task, attempts, this.coordinator.waitingReason(task.uid, options.memo));
-    // Verified tasks (#9): the engine's state while this process knows the task.
-    const v = await this.coordinator.trust.status(String(task.uid)).catch(() => undefined);
+    // Verified tasks (#9): the engine's state. Only tasks whose envelope has a policy are looked up
+    // (a lookup is a query, and most tasks have none).
+    const verified = Buffer.from(
+      task.envelope.buffer,
+      task.envelope.byteOffset,
+      task.envelope.byteLength,
+    ).includes('"verification"');
+    const v = verified
+      ? await this.coordinator.trust.status(String(task.uid)).catch(() => undefined)
+      : undefined;
     if (v) {
       view.verification = {
         state: v.state,

@@ -4,10 +4,12 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   statSync,
   unlinkSync,
+  utimesSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -63,14 +65,70 @@ export class BlobStore {
     }
   }
 
-  /** Stores bytes; returns the sha256 hex. Storing the same bytes twice is a no-op. */
+  /**
+   * Stores bytes; returns the sha256 hex. Storing the same bytes again only touches the file, so
+   * garbage collection (which spares recent files) sees it as new.
+   */
   put(bytes: Uint8Array): string {
     const hex = sha256Hex(bytes);
-    if (this.has(hex)) return hex;
+    if (this.has(hex)) {
+      const now = new Date();
+      try {
+        utimesSync(this.pathOf(hex), now, now);
+        return hex;
+      } catch {
+        // removed in between: write it again
+      }
+    }
     const writer = this.writer();
     writer.write(bytes);
     writer.commit(hex);
     return hex;
+  }
+
+  /** Removes a blob; returns its size, or undefined when it was not there. */
+  delete(hex: string): number | undefined {
+    const path = this.pathOf(hex);
+    try {
+      const { size } = statSync(path);
+      unlinkSync(path);
+      return size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every stored blob, with its size and last write (or touch) time. */
+  *list(): Generator<{ hex: string; size: number; mtimeMs: number }> {
+    for (const dir of readdirSync(this.root)) {
+      if (!/^[0-9a-f]{2}$/.test(dir)) continue;
+      for (const hex of readdirSync(join(this.root, dir))) {
+        if (!/^[0-9a-f]{64}$/.test(hex)) continue;
+        try {
+          const st = statSync(join(this.root, dir, hex));
+          yield { hex, size: st.size, mtimeMs: st.mtimeMs };
+        } catch {
+          // removed meanwhile
+        }
+      }
+    }
+  }
+
+  /** Removes temp files (of writers a crash interrupted) older than `beforeMs`; returns how many. */
+  removeStaleTemp(beforeMs: number): number {
+    let removed = 0;
+    for (const name of readdirSync(this.tmp)) {
+      const path = join(this.tmp, name);
+      try {
+        if (statSync(path).mtimeMs < beforeMs) {
+          unlinkSync(path);
+          removed++;
+        }
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return removed;
   }
 
   /** A streaming writer: bytes go to a temp file while the sha256 is computed. */

@@ -54,6 +54,10 @@ export interface CoordinatorConfig {
   spotCheckRate: number;
   /** Validated results in a row before a worker may be believed alone. Env FLOCK_TRUST_THRESHOLD, default 10. */
   trustThreshold: number;
+  /** How often unused blobs are collected, ms; 0: never. Env FLOCK_BLOB_GC_MS, default 6 h. */
+  blobGcIntervalMs: number;
+  /** Blobs younger than this are never collected, ms (at least the lease). Env FLOCK_BLOB_GRACE_MS, default 1 h. */
+  blobGcGraceMs: number;
 }
 
 export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'apiKeys' | 'allowedOrigins'> = {
@@ -77,6 +81,8 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'apiKeys' | 'allowedOrigins
   spotChecks: true,
   spotCheckRate: 0.02,
   trustThreshold: 10,
+  blobGcIntervalMs: 6 * 3600_000,
+  blobGcGraceMs: 3600_000,
 };
 
 /** Fills every unset field with its default; used by `startCoordinator` for partial configs. */
@@ -114,6 +120,8 @@ function validate(config: CoordinatorConfig): void {
     ['inlineOutputBytes', 0, 64 << 20],
     ['maxBufferedBytes', 1024, 1 << 30],
     ['trustThreshold', 1, 1_000_000],
+    ['blobGcIntervalMs', 0, 7 * 24 * 3600_000],
+    ['blobGcGraceMs', 0, 30 * 24 * 3600_000],
   ];
   for (const [key, min, max] of ints) {
     const value = config[key];
@@ -123,6 +131,13 @@ function validate(config: CoordinatorConfig): void {
   }
   if (config.heartbeatMs >= config.leaseMs) {
     throw new CoordinatorError('CONFIG_INVALID', 'heartbeatMs must be shorter than leaseMs', 'heartbeatMs');
+  }
+  if (config.blobGcIntervalMs > 0 && config.blobGcGraceMs < config.leaseMs) {
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      'blobGcGraceMs must be at least leaseMs (a streamed output waits up to a lease for its result)',
+      'blobGcGraceMs',
+    );
   }
   const rate = config.spotCheckRate;
   if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
@@ -147,6 +162,8 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
   ['FLOCK_INLINE_OUTPUT_BYTES', 'inlineOutputBytes'],
   ['FLOCK_MAX_BUFFERED_BYTES', 'maxBufferedBytes'],
   ['FLOCK_TRUST_THRESHOLD', 'trustThreshold'],
+  ['FLOCK_BLOB_GC_MS', 'blobGcIntervalMs'],
+  ['FLOCK_BLOB_GRACE_MS', 'blobGcGraceMs'],
 ];
 
 /**

@@ -19,6 +19,7 @@ import {
   type Welcome,
 } from '@flock/protocol';
 import type { Logger } from 'pino';
+import { type BlobGcResult, collectBlobs } from './blob-gc.ts';
 import type { BlobStore } from './blob-store.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { CoordinatorError } from './errors.ts';
@@ -224,6 +225,9 @@ export class Coordinator {
   private readonly replay = new ReplayKnownAnswers();
   /** Check leases get negative task uids, which no task has. */
   private checkSeq = 0;
+  /** When blobs are next collected (epoch ms), and whether a collection runs now. */
+  private nextBlobGcMs = 0;
+  private collecting = false;
   /** Recent successes: [finished at, end-to-end latency] for /v1/stats. */
   private readonly recent: Array<[number, number]> = [];
 
@@ -320,6 +324,8 @@ export class Coordinator {
       running += 1;
     }
     this.log.info({ queued: this.scheduler.size + this.delayedCount, running }, 'recovered open tasks');
+    // The first blob collection a minute after start (restarts must not put it off for ever).
+    this.nextBlobGcMs = now + Math.min(this.config.blobGcIntervalMs, 60_000);
     const tickMs = Math.max(20, Math.min(250, Math.floor(this.config.leaseMs / 5)));
     this.timer = setInterval(() => void this.tick(), tickMs);
     this.timer.unref();
@@ -982,7 +988,7 @@ export class Coordinator {
   ): Promise<[accepted: boolean, code?: AckCode]> {
     const refs: DataRef[] = [];
     for (const out of result.outputs ?? []) {
-      const resolved = this.resolveOutput(worker, lease, lease.tenant, out);
+      const resolved = this.resolveOutput(worker, lease, undefined, out);
       if (typeof resolved === 'string') return [false, resolved];
       refs.push(resolved);
     }
@@ -1084,14 +1090,21 @@ export class Coordinator {
     });
   }
 
-  private resolveOutput(worker: WorkerState, lease: Lease, tenant: string, out: DataRef): DataRef | AckCode {
+  /** `tenant` undefined: a check's output, kept as a blob for judging but not shown to any tenant. */
+  private resolveOutput(
+    worker: WorkerState,
+    lease: Lease,
+    tenant: string | undefined,
+    out: DataRef,
+  ): DataRef | AckCode {
     if (out.uri?.startsWith('stream:')) {
       const streamId = out.uri.slice('stream:'.length);
       const stream = worker.streams.get(streamId);
       if (!stream || stream.leaseId !== lease.leaseId) return 'STREAM_UNKNOWN';
       if (stream.error) return stream.error as AckCode;
       worker.streams.delete(streamId);
-      void this.store.recordBlob(`sha256:${stream.hex}`, tenant, 'output', stream.size, Date.now());
+      if (tenant !== undefined)
+        void this.store.recordBlob(`sha256:${stream.hex}`, tenant, 'output', stream.size, Date.now());
       const ref: DataRef = {
         ...out,
         uri: `/v1/blobs/sha256:${stream.hex}`,
@@ -1104,7 +1117,8 @@ export class Coordinator {
     const bytes = out.inline_bytes;
     if (bytes && bytes.length > this.config.inlineOutputBytes) {
       const hex = this.blobs.put(bytes);
-      void this.store.recordBlob(`sha256:${hex}`, tenant, 'output', bytes.length, Date.now());
+      if (tenant !== undefined)
+        void this.store.recordBlob(`sha256:${hex}`, tenant, 'output', bytes.length, Date.now());
       const ref: DataRef = {
         ...out,
         uri: `/v1/blobs/sha256:${hex}`,
@@ -1352,10 +1366,46 @@ export class Coordinator {
       }
       for (const uid of this.deadlines.due(now)) await this.deadlineExceeded(uid, now);
       this.forgetIdleWorkers(now);
+      if (this.config.blobGcIntervalMs > 0 && now >= this.nextBlobGcMs) {
+        this.nextBlobGcMs = now + this.config.blobGcIntervalMs;
+        void this.collectBlobs(now);
+      }
     } catch (err) {
       this.log.error({ err }, 'tick failed');
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /**
+   * Removes blobs nothing uses any more: outputs of refused, outvoted or withdrawn results, and
+   * temp files of interrupted writes (`blob-gc.ts`). Results held in memory (replicas of a task
+   * still being verified) count as in use. Returns undefined when a collection is already running.
+   */
+  async collectBlobs(nowMs = Date.now()): Promise<BlobGcResult | undefined> {
+    if (this.collecting) return undefined;
+    this.collecting = true;
+    try {
+      const inUse: string[] = [];
+      for (const task of this.open.values()) {
+        for (const result of task.replicas?.values() ?? []) {
+          for (const out of result.outputs ?? []) if (out.hash) inUse.push(out.hash);
+        }
+      }
+      const result = await collectBlobs(this.store, this.blobs, {
+        nowMs,
+        graceMs: this.config.blobGcGraceMs,
+        inUse,
+      });
+      this.metrics.blobsCollected.inc(result.deleted);
+      this.metrics.blobBytesCollected.inc(result.bytes);
+      if (result.deleted > 0 || result.tempRemoved > 0) this.log.info(result, 'unused blobs collected');
+      return result;
+    } catch (err) {
+      this.log.error({ err }, 'blob collection failed');
+      return undefined;
+    } finally {
+      this.collecting = false;
     }
   }
 

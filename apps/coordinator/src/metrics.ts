@@ -18,6 +18,9 @@ export class Metrics {
   readonly errors: Counter<'code'>;
   /** Known-answer checks: issued, passed, failed, released (no verdict: failure or lost lease). */
   readonly spotChecks: Counter<'outcome'>;
+  /** Blobs removed by garbage collection, and their bytes. */
+  readonly blobsCollected: Counter;
+  readonly blobBytesCollected: Counter;
   readonly http: Counter<'method' | 'status'>;
 
   constructor(collect: {
@@ -95,6 +98,16 @@ export class Metrics {
       name: 'flock_spot_checks_total',
       help: 'Known-answer spot checks by outcome (issued, passed, failed, released).',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.blobsCollected = new Counter({
+      name: 'flock_blobs_collected_total',
+      help: 'Unused blobs removed by garbage collection.',
+      registers,
+    });
+    this.blobBytesCollected = new Counter({
+      name: 'flock_blob_bytes_collected_total',
+      help: 'Bytes of the unused blobs removed by garbage collection.',
       registers,
     });
     this.http = new Counter({

@@ -19,6 +19,7 @@ import {
 } from './store.ts';
 import {
   type AttemptRow,
+  blobNamesIn,
   rowToTask,
   type TaskRow as SharedTaskRow,
   type TaskProgress,
@@ -805,6 +806,26 @@ export class PostgresStore implements Store {
       [hash, tenant],
     );
     return rowCount === 1;
+  }
+
+  async blobsInUse(sinceMs: number): Promise<Set<string>> {
+    const names = new Set<string>();
+    const { rows } = await this.pool.query<{ body: Buffer }>(
+      `SELECT result AS body FROM tasks WHERE result IS NOT NULL AND position('sha256:'::bytea IN result) > 0
+       UNION ALL SELECT envelope FROM tasks WHERE position('sha256:'::bytea IN envelope) > 0`,
+    );
+    for (const row of rows) for (const name of blobNamesIn(row.body)) names.add(name);
+    const kept = await this.pool.query<{ hash: string }>(
+      "SELECT DISTINCT hash FROM blobs WHERE kind = 'module' OR created_at_ms >= $1",
+      [sinceMs],
+    );
+    for (const row of kept.rows) names.add(row.hash);
+    return names;
+  }
+
+  async forgetOutputBlobs(names: string[]): Promise<void> {
+    if (names.length === 0) return;
+    await this.pool.query("DELETE FROM blobs WHERE kind = 'output' AND hash = ANY($1::text[])", [names]);
   }
 
   async isModule(hash: string): Promise<boolean> {

@@ -19,6 +19,7 @@ import {
 } from './store.ts';
 import {
   type AttemptRow,
+  blobNamesIn,
   rowToTask,
   type TaskRow as SharedTaskRow,
   type TaskProgress,
@@ -667,6 +668,30 @@ export class SqliteStore implements Store {
   async isModule(hash: string): Promise<boolean> {
     await this.committed();
     return (this.stmts.isModule.get(hash)?.n ?? 0) > 0;
+  }
+
+  async blobsInUse(sinceMs: number): Promise<Set<string>> {
+    await this.committed();
+    const names = new Set<string>();
+    const rows = this.db
+      .prepare<[], { body: Buffer }>(
+        `SELECT result AS body FROM tasks WHERE result IS NOT NULL AND instr(result, 'sha256:') > 0
+         UNION ALL SELECT envelope FROM tasks WHERE instr(envelope, 'sha256:') > 0`,
+      )
+      .iterate();
+    for (const row of rows) for (const name of blobNamesIn(row.body)) names.add(name);
+    const kept = this.db.prepare<[number], { hash: string }>(
+      "SELECT DISTINCT hash FROM blobs WHERE kind = 'module' OR created_at_ms >= ?",
+    );
+    for (const row of kept.iterate(sinceMs)) names.add(row.hash);
+    return names;
+  }
+
+  async forgetOutputBlobs(names: string[]): Promise<void> {
+    const drop = this.db.prepare("DELETE FROM blobs WHERE hash = ? AND kind = 'output'");
+    await this.write(() => {
+      for (const name of names) drop.run(name);
+    });
   }
 }
 

@@ -91,3 +91,9 @@ export function toAttempt(row: AttemptRow): AttemptRecord {
     code: row.code ?? undefined,
   };
 }
+
+/** The `sha256:<hex>` names in a stored JSON document. */
+export function blobNamesIn(body: Uint8Array): string[] {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1');
+  return text.match(/sha256:[0-9a-f]{64}/g) ?? [];
+}

@@ -197,6 +197,13 @@ export interface Store {
   blobVisible(hash: string, tenant: string): Promise<boolean>;
   /** Whether any tenant uploaded this module (modules are then public by hash). */
   isModule(hash: string): Promise<boolean>;
+  /**
+   * Blob GC, mark: the blob names (`sha256:<hex>`) named by any task's result or envelope, every
+   * module, and every blob recorded at or after `sinceMs` (its task may not have committed yet).
+   */
+  blobsInUse(sinceMs: number): Promise<Set<string>>;
+  /** Blob GC, sweep: drops the output records of these blobs (their files are gone). */
+  forgetOutputBlobs(names: string[]): Promise<void>;
   /** Durable trust state beside the tasks; without it the coordinator keeps trust in memory. */
   trustStore?(): TrustStore;
 }

@@ -38,6 +38,8 @@ describe('loadConfig', () => {
       FLOCK_SPOT_CHECKS: 'off',
       FLOCK_SPOT_CHECK_RATE: '0.25',
       FLOCK_TRUST_THRESHOLD: '20',
+      FLOCK_BLOB_GC_MS: '0',
+      FLOCK_BLOB_GRACE_MS: '7200000',
     });
     expect(c.port).toBe(9000);
     expect(c.host).toBe('0.0.0.0');
@@ -49,6 +51,7 @@ describe('loadConfig', () => {
     expect(c.heartbeatMs).toBe(2000);
     expect(c.sqliteSync).toBe('FULL');
     expect([c.spotChecks, c.spotCheckRate, c.trustThreshold]).toEqual([false, 0.25, 20]);
+    expect([c.blobGcIntervalMs, c.blobGcGraceMs]).toEqual([0, 7_200_000]);
     const defaults = loadConfig({});
     expect([defaults.spotChecks, defaults.spotCheckRate, defaults.trustThreshold]).toEqual([true, 0.02, 10]);
   });
@@ -77,6 +80,10 @@ describe('loadConfig', () => {
     expect(configError({ FLOCK_TRUST_THRESHOLD: '0' })).toEqual({
       code: 'CONFIG_INVALID',
       field: 'FLOCK_TRUST_THRESHOLD',
+    });
+    expect(configError({ FLOCK_LEASE_MS: '60000', FLOCK_BLOB_GRACE_MS: '30000' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_BLOB_GRACE_MS',
     });
     expect(configError({ FLOCK_LEASE_MS: '1000', FLOCK_HEARTBEAT_MS: '2000' })).toEqual({
       code: 'CONFIG_INVALID',

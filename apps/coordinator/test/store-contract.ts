@@ -226,6 +226,43 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       ]);
     });
 
+    test('blob GC: in use are blobs named by results and envelopes, modules, and recent records', async () => {
+      const hex = (c: string) => c.repeat(64);
+      const [inResult, inEnvelope, module, recent, garbage] = ['a', 'b', 'c', 'd', 'e'].map(
+        (c) => `sha256:${hex(c)}`,
+      ) as [string, string, string, string, string];
+      const [created] = await store.insertTasks([
+        newTask('t1', {
+          envelope: new TextEncoder().encode(`{"inputs":[{"uri":"/v1/blobs/${inEnvelope}"}]}`),
+        }),
+      ]);
+      const uid = created!.kind === 'created' ? created!.task.uid : -1;
+      await store.startLeases([
+        { taskUid: uid, leaseId: 'l1', attempt: 1, workerId: 'w', startedAtMs: 1, expiresAtMs: 2 },
+      ]);
+      const result = new TextEncoder().encode(
+        `{"outputs":[{"uri":"/v1/blobs/${inResult}","hash":"${inResult}"}]}`,
+      );
+      await store.completeTask({
+        taskUid: uid,
+        leaseId: 'l1',
+        result,
+        executor: undefined,
+        durationMs: undefined,
+        nowMs: 3,
+      });
+      await store.recordBlob(inResult, 'a', 'output', 5, 10);
+      await store.recordBlob(module, 'a', 'module', 5, 10);
+      await store.recordBlob(recent, 'a', 'output', 5, 5000);
+      await store.recordBlob(garbage, 'a', 'output', 5, 10);
+      const inUse = await store.blobsInUse(1000);
+      expect([...inUse].sort()).toEqual([inResult, inEnvelope, module, recent].sort());
+      await store.forgetOutputBlobs([garbage, module]);
+      expect(await store.blobVisible(garbage, 'a')).toBe(false);
+      expect(await store.isModule(module)).toBe(true); // modules are never forgotten
+      expect(await store.blobVisible(inResult, 'a')).toBe(true);
+    });
+
     test('workers, blobs and meta', async () => {
       await store.upsertWorker({
         workerId: 'w1',

@@ -58,6 +58,11 @@ export interface CoordinatorConfig {
   blobGcIntervalMs: number;
   /** Blobs younger than this are never collected, ms (at least the lease). Env FLOCK_BLOB_GRACE_MS, default 1 h. */
   blobGcGraceMs: number;
+  /**
+   * Finished tasks are deleted this many days after their last change (with every FLOCK_BLOB_GC_MS
+   * round); 0: kept for ever. Env FLOCK_RETENTION_DAYS, default 0.
+   */
+  retentionDays: number;
 }
 
 export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'apiKeys' | 'allowedOrigins'> = {
@@ -83,6 +88,7 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'apiKeys' | 'allowedOrigins
   trustThreshold: 10,
   blobGcIntervalMs: 6 * 3600_000,
   blobGcGraceMs: 3600_000,
+  retentionDays: 0,
 };
 
 /** Fills every unset field with its default; used by `startCoordinator` for partial configs. */
@@ -122,6 +128,7 @@ function validate(config: CoordinatorConfig): void {
     ['trustThreshold', 1, 1_000_000],
     ['blobGcIntervalMs', 0, 7 * 24 * 3600_000],
     ['blobGcGraceMs', 0, 30 * 24 * 3600_000],
+    ['retentionDays', 0, 36500],
   ];
   for (const [key, min, max] of ints) {
     const value = config[key];
@@ -131,6 +138,13 @@ function validate(config: CoordinatorConfig): void {
   }
   if (config.heartbeatMs >= config.leaseMs) {
     throw new CoordinatorError('CONFIG_INVALID', 'heartbeatMs must be shorter than leaseMs', 'heartbeatMs');
+  }
+  if (config.retentionDays > 0 && config.blobGcIntervalMs === 0) {
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      'retentionDays needs housekeeping rounds: blobGcIntervalMs must not be 0',
+      'retentionDays',
+    );
   }
   if (config.blobGcIntervalMs > 0 && config.blobGcGraceMs < config.leaseMs) {
     throw new CoordinatorError(
@@ -164,6 +178,7 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
   ['FLOCK_TRUST_THRESHOLD', 'trustThreshold'],
   ['FLOCK_BLOB_GC_MS', 'blobGcIntervalMs'],
   ['FLOCK_BLOB_GRACE_MS', 'blobGcGraceMs'],
+  ['FLOCK_RETENTION_DAYS', 'retentionDays'],
 ];
 
 /**

@@ -1368,13 +1368,44 @@ export class Coordinator {
       this.forgetIdleWorkers(now);
       if (this.config.blobGcIntervalMs > 0 && now >= this.nextBlobGcMs) {
         this.nextBlobGcMs = now + this.config.blobGcIntervalMs;
-        void this.collectBlobs(now);
+        void this.housekeeping(now);
       }
     } catch (err) {
       this.log.error({ err }, 'tick failed');
     } finally {
       this.ticking = false;
     }
+  }
+
+  /** One housekeeping round: retention (when set), then blob collection. */
+  async housekeeping(nowMs = Date.now()): Promise<{ purged: number; blobs: BlobGcResult | undefined }> {
+    const purged = await this.purgeExpired(nowMs);
+    return { purged, blobs: await this.collectBlobs(nowMs) };
+  }
+
+  /**
+   * Retention: deletes finished tasks last changed more than `retentionDays` ago (in batches of
+   * 1000, at most 100,000 a round) and their verification records; their blobs go in the next
+   * collection. Returns how many were deleted.
+   */
+  async purgeExpired(nowMs = Date.now()): Promise<number> {
+    if (this.config.retentionDays === 0) return 0;
+    const before = nowMs - this.config.retentionDays * 24 * 3600_000;
+    let purged = 0;
+    try {
+      for (let round = 0; round < 100; round++) {
+        const uids = await this.store.purgeFinished(before, 1000);
+        for (const uid of uids) await this.trust.forget(String(uid)).catch(() => undefined);
+        purged += uids.length;
+        if (uids.length < 1000) break;
+      }
+    } catch (err) {
+      this.log.error({ err }, 'retention failed');
+    }
+    if (purged > 0)
+      this.log.info({ purged, retentionDays: this.config.retentionDays }, 'finished tasks deleted');
+    this.metrics.tasksPurged.inc(purged);
+    return purged;
   }
 
   /**

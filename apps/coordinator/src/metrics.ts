@@ -21,6 +21,8 @@ export class Metrics {
   /** Blobs removed by garbage collection, and their bytes. */
   readonly blobsCollected: Counter;
   readonly blobBytesCollected: Counter;
+  /** Finished tasks deleted by retention. */
+  readonly tasksPurged: Counter;
   readonly http: Counter<'method' | 'status'>;
 
   constructor(collect: {
@@ -108,6 +110,11 @@ export class Metrics {
     this.blobBytesCollected = new Counter({
       name: 'flock_blob_bytes_collected_total',
       help: 'Bytes of the unused blobs removed by garbage collection.',
+      registers,
+    });
+    this.tasksPurged = new Counter({
+      name: 'flock_tasks_purged_total',
+      help: 'Finished tasks deleted by retention (FLOCK_RETENTION_DAYS).',
       registers,
     });
     this.http = new Counter({

@@ -823,6 +823,22 @@ export class PostgresStore implements Store {
     return names;
   }
 
+  async purgeFinished(beforeMs: number, limit: number): Promise<number[]> {
+    const { rows } = await this.pool.query<{ uid: string }>(
+      `WITH t AS (
+         SELECT uid FROM tasks WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at_ms < $1
+         ORDER BY uid LIMIT $2 FOR UPDATE SKIP LOCKED
+       ), a AS (
+         DELETE FROM attempts WHERE task_uid IN (SELECT uid FROM t)
+       ), au AS (
+         DELETE FROM audit WHERE task_uid IN (SELECT uid FROM t)
+       )
+       DELETE FROM tasks WHERE uid IN (SELECT uid FROM t) RETURNING uid`,
+      [beforeMs, limit],
+    );
+    return rows.map((r) => Number(r.uid)).sort((x, y) => x - y);
+  }
+
   async forgetOutputBlobs(names: string[]): Promise<void> {
     if (names.length === 0) return;
     await this.pool.query("DELETE FROM blobs WHERE kind = 'output' AND hash = ANY($1::text[])", [names]);

@@ -687,6 +687,27 @@ export class SqliteStore implements Store {
     return names;
   }
 
+  async purgeFinished(beforeMs: number, limit: number): Promise<number[]> {
+    const pick = this.db.prepare<[number, number], { uid: number }>(
+      `SELECT uid FROM tasks WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at_ms < ?
+       ORDER BY uid LIMIT ?`,
+    );
+    const dropAttempts = this.db.prepare('DELETE FROM attempts WHERE task_uid = ?');
+    const dropAudit = this.db.prepare('DELETE FROM audit WHERE task_uid = ?');
+    const dropTask = this.db.prepare(
+      "DELETE FROM tasks WHERE uid = ? AND state IN ('succeeded', 'failed', 'cancelled')",
+    );
+    return this.write(() => {
+      const uids = pick.all(beforeMs, limit).map((r) => r.uid);
+      for (const uid of uids) {
+        dropAttempts.run(uid);
+        dropAudit.run(uid);
+        dropTask.run(uid);
+      }
+      return uids;
+    });
+  }
+
   async forgetOutputBlobs(names: string[]): Promise<void> {
     const drop = this.db.prepare("DELETE FROM blobs WHERE hash = ? AND kind = 'output'");
     await this.write(() => {

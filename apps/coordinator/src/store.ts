@@ -204,6 +204,11 @@ export interface Store {
   blobsInUse(sinceMs: number): Promise<Set<string>>;
   /** Blob GC, sweep: drops the output records of these blobs (their files are gone). */
   forgetOutputBlobs(names: string[]): Promise<void>;
+  /**
+   * Retention: deletes up to `limit` finished tasks (succeeded, failed, cancelled) last changed
+   * before `beforeMs`, with their attempts and audit rows; returns their uids.
+   */
+  purgeFinished(beforeMs: number, limit: number): Promise<number[]>;
   /** Durable trust state beside the tasks; without it the coordinator keeps trust in memory. */
   trustStore?(): TrustStore;
 }

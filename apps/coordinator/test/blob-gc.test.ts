@@ -63,10 +63,12 @@ describe('blob garbage collection', () => {
     });
     expect(module.status).toBe(201);
     writeFileSync(join(c.dataDir, 'tmp', 'interrupted-write'), 'partial');
-    // One blob per distinct output: the canonical 3, the liar's that returned (a surplus replica
-    // may have been cancelled first), the three workers' first (known-answer) checks; the module.
+    // One blob per distinct output: the canonical 3, the liar's (each of its replicas ran in the
+    // first pair of its task, so each returned before the decision), the three workers' first
+    // (known-answer) checks when too big to inline (saxpy and matmul are, reduce_sum is not); the
+    // module.
     const before = blobFiles(c.dataDir).length;
-    expect(before).toBeGreaterThanOrEqual(3 + 3 + 1);
+    expect(before).toBeGreaterThanOrEqual(3 + lied + 1);
     expect(before).toBeLessThanOrEqual(3 + lied + 3 + 1);
 
     // Now: everything is within the grace period, nothing goes.
@@ -106,10 +108,12 @@ describe('blob garbage collection', () => {
       20_000,
       'first replica',
     );
-    // Its output and its check's: the check's is garbage, the replica's is kept.
-    expect(blobFiles(c.dataDir).length).toBe(2);
+    // Its output, and its check's when that was too big to inline (a default check is saxpy,
+    // reduce_sum or matmul): the check's is garbage, the replica's is kept.
+    const files = blobFiles(c.dataDir).length;
+    expect([1, 2]).toContain(files);
     expect(await c.coordinator.collectBlobs(Date.now() + 2 * 3600_000)).toMatchObject({
-      deleted: 1,
+      deleted: files - 1,
       kept: 1,
     });
     const second = await SimulatedVolunteer.connect({ url: c.url, run: echoReal });
@@ -117,5 +121,34 @@ describe('blob garbage collection', () => {
     await until(async () => (await taskState(c!, 'p-100')) === 'succeeded', 20_000, 'p-100');
     const result: Json = await (await c.api('/v1/tasks/p-100/result')).json();
     expect((await c.api(result.outputs[0].uri)).status).toBe(200);
+  });
+
+  it('retention deletes finished tasks after FLOCK_RETENTION_DAYS; their blobs go in the same round', async () => {
+    c = await startTest({ inlineOutputBytes: 16, retentionDays: 2 });
+    const sim = await SimulatedVolunteer.connect({ url: c.url, run: echoReal });
+    sims.push(sim);
+    await c.api('/v1/tasks', {
+      method: 'POST',
+      json: envelope('r-1', {
+        inputs: [{ name: 'x', inline_bytes: Buffer.alloc(64, 3).toString('base64') }],
+      }),
+    });
+    // Waits for a GPU no volunteer has: open, never purged.
+    await c.api('/v1/tasks', {
+      method: 'POST',
+      json: envelope('r-2', { requirements: { min: { webgpu: true } } }),
+    });
+    await until(async () => (await taskState(c!, 'r-1')) === 'succeeded', 10_000, 'r-1');
+    const result: Json = await (await c.api('/v1/tasks/r-1/result')).json();
+    expect((await c.api(result.outputs[0].uri)).status).toBe(200);
+
+    expect(await c.coordinator.housekeeping(Date.now() + 24 * 3600_000)).toMatchObject({ purged: 0 });
+    const round = await c.coordinator.housekeeping(Date.now() + 3 * 24 * 3600_000);
+    expect(round).toMatchObject({ purged: 1, blobs: { deleted: 1, kept: 0 } });
+    expect((await c.api('/v1/tasks/r-1')).status).toBe(404);
+    expect((await c.api(result.outputs[0].uri)).status).toBe(404);
+    expect(await taskState(c, 'r-2')).toBe('queued');
+    const metrics = await (await fetch(`${c.url}/metrics`)).text();
+    expect(metrics).toContain('flock_tasks_purged_total 1');
   });
 });

@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       FLOCK_BLOB_GC_MS: '0',
       FLOCK_BLOB_GRACE_MS: '7200000',
     });
+    expect(loadConfig({ FLOCK_RETENTION_DAYS: '30' }).retentionDays).toBe(30);
     expect(c.port).toBe(9000);
     expect(c.host).toBe('0.0.0.0');
     expect([...c.apiKeys]).toEqual([
@@ -80,6 +81,10 @@ describe('loadConfig', () => {
     expect(configError({ FLOCK_TRUST_THRESHOLD: '0' })).toEqual({
       code: 'CONFIG_INVALID',
       field: 'FLOCK_TRUST_THRESHOLD',
+    });
+    expect(configError({ FLOCK_RETENTION_DAYS: '30', FLOCK_BLOB_GC_MS: '0' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_RETENTION_DAYS',
     });
     expect(configError({ FLOCK_LEASE_MS: '60000', FLOCK_BLOB_GRACE_MS: '30000' })).toEqual({
       code: 'CONFIG_INVALID',

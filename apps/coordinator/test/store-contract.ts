@@ -263,6 +263,46 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.blobVisible(inResult, 'a')).toBe(true);
     });
 
+    test('retention purges finished tasks last changed before the cutoff, with attempts and audit', async () => {
+      const outcomes = await store.insertTasks(
+        ['old-done', 'old-failed', 'new-done', 'queued', 'running'].map((id) => newTask(id)),
+      );
+      const uid = (i: number) => (outcomes[i]!.kind === 'created' ? outcomes[i]!.task.uid : -1);
+      const lease = (i: number, id: string) => ({
+        taskUid: uid(i),
+        leaseId: id,
+        attempt: 1,
+        workerId: 'w',
+        startedAtMs: 1000,
+        expiresAtMs: 9000,
+      });
+      await store.startLeases([lease(0, 'l0'), lease(1, 'l1'), lease(2, 'l2'), lease(4, 'l4')]);
+      const done = { result: new Uint8Array([1]), executor: undefined, durationMs: undefined };
+      await store.completeTask({ taskUid: uid(0), leaseId: 'l0', ...done, nowMs: 2000 });
+      await store.endAttempt({
+        taskUid: uid(1),
+        leaseId: 'l1',
+        outcome: 'failed',
+        code: 'EXECUTION_ERROR',
+        message: 'x',
+        requeueAtMs: undefined,
+        countsAsFailure: true,
+        nowMs: 2000,
+      });
+      await store.completeTask({ taskUid: uid(2), leaseId: 'l2', ...done, nowMs: 8000 });
+      expect(await store.purgeFinished(5000, 1)).toEqual([uid(0)]); // a batch of one
+      expect(await store.purgeFinished(5000, 100)).toEqual([uid(1)]);
+      expect(await store.purgeFinished(5000, 100)).toEqual([]);
+      expect(await store.getTask('a', 'old-done')).toBeUndefined();
+      expect(await store.getAttempt('l0')).toBeUndefined();
+      expect(await store.auditTrail(uid(0))).toEqual([]);
+      expect((await store.getTask('a', 'new-done'))?.state).toBe('succeeded');
+      expect((await store.openTasks()).map((t) => t.taskId)).toEqual(['queued', 'running']);
+      // A purged id may be used again.
+      const [again] = await store.insertTasks([newTask('old-done')]);
+      expect(again!.kind).toBe('created');
+    });
+
     test('workers, blobs and meta', async () => {
       await store.upsertWorker({
         workerId: 'w1',

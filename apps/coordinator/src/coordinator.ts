@@ -86,6 +86,8 @@ export interface WorkerState extends SchedWorker {
   checkMisses: number;
   /** Its first check is out: it gets nothing else until that is judged. */
   onProbation: boolean;
+  /** The standing last read from the trust engine; unset once a verdict may have changed it. */
+  standing?: Standing | undefined;
 }
 
 /** A queued or running task, as the coordinator keeps it in memory. */
@@ -734,10 +736,14 @@ export class Coordinator {
     return { worker, welcome, acks, cancels };
   }
 
-  /** What the volunteer page shows of the worker's trust standing and credit. */
+  /**
+   * What the volunteer page shows of the worker's trust standing and credit. Cached per worker
+   * (every heartbeat ack carries it) until a verdict that involves the worker drops the cache.
+   */
   async standingOf(worker: WorkerState): Promise<Standing> {
+    if (worker.standing) return worker.standing;
     const s = await this.trust.standing(worker.workerId);
-    return {
+    worker.standing = {
       credit: s.credit,
       pending_credit: s.pendingCredit,
       valid_results: s.validResults,
@@ -745,6 +751,15 @@ export class Coordinator {
       vetted: s.vetted,
       quarantined: s.quarantined,
     };
+    return worker.standing;
+  }
+
+  /** A verdict may have changed these workers' standing: their next heartbeat ack reads it again. */
+  private standingChanged(workerIds: Iterable<string>): void {
+    for (const id of workerIds) {
+      const w = this.workers.get(id);
+      if (w) w.standing = undefined;
+    }
   }
 
   private countLease(worker: WorkerState, lease: Lease, delta: number): void {
@@ -917,6 +932,11 @@ export class Coordinator {
     try {
       const outputs = outputsOf(stored, (uri) => this.blobBytes(uri));
       verdict = await this.trust.submit(key, worker.workerId, outputs, { claimedMs: stored.duration_ms });
+      this.standingChanged(
+        verdict.kind === 'accepted'
+          ? [worker.workerId, ...verdict.valid, ...verdict.invalid]
+          : [worker.workerId],
+      );
       if (verdict.kind === 'accepted' && verdict.by === 'quorum') {
         const policy = resolvePolicy(task.envelope.verification);
         this.replay.remember(task.envelope, outputs, policy, [...verdict.valid, ...verdict.invalid]);
@@ -1012,6 +1032,7 @@ export class Coordinator {
     }
     worker.checkMisses = 0;
     worker.onProbation = false;
+    worker.standing = undefined;
     this.metrics.spotChecks.inc({ outcome: verdict.passed ? 'passed' : 'failed' });
     if (verdict.passed) {
       worker.vetted = true;

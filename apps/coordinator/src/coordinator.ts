@@ -32,6 +32,7 @@ import { TaskTokens } from './task-tokens.ts';
 import {
   adapterClassOf,
   BuiltinKnownAnswers,
+  cryptoRandom,
   FirstKnownAnswers,
   type IssuedCheck,
   MemoryTrustStore,
@@ -218,9 +219,9 @@ export class Coordinator {
     reject: (err: unknown) => void;
   }> = [];
   /**
-   * Verification of tasks that ask for it (`verification` set): replicas run one after another on
-   * distinct workers until a quorum agrees, known-answer spot checks vet the workers, and trusted
-   * workers are believed alone (TRUST.md). Keyed by task uid. Made by `start`.
+   * Verification of tasks that ask for it (`verification` set): replicas run at once on distinct
+   * workers until a quorum agrees, known-answer spot checks vet the workers, and trusted workers
+   * are believed alone (TRUST.md). Keyed by task uid. Made by `start`.
    */
   trust!: TrustEngine;
   /** Quorum-validated tasks, replayed as spot checks for modules without a CPU reference. */
@@ -433,9 +434,8 @@ export class Coordinator {
     const status = await this.trust.status(String(task.uid)).catch(() => undefined);
     if (!status || this.open.get(task.uid) !== task) return;
     this.restrict(task, status);
-    if (status.state === 'pending' && status.wanted > 0) {
-      if (task.state === 'running') this.enqueueReplica(task);
-    }
+    if (status.state === 'pending' && status.wanted > 0 && task.state === 'running')
+      this.enqueueReplica(task);
   }
 
   /** Ends a replica's lease (its slot frees); the task's stored attempt stays open. */
@@ -448,15 +448,23 @@ export class Coordinator {
   private cancelReplicas(task: OpenTask, reason: string, now: number): void {
     for (const leaseId of task.replicaLeases) {
       const lease = this.leases.get(leaseId);
-      if (!lease || lease.cancelling) continue;
-      lease.cancelling = true;
-      lease.expiresAtMs = Math.min(lease.expiresAtMs, now + this.config.leaseMs);
-      this.scheduler.setRunning(lease.tenant, -1);
-      this.workers.get(lease.workerId)?.link?.send({
-        cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason },
-      });
+      if (lease) this.cancelLease(lease, reason, now);
     }
     task.replicaLeases.clear();
+  }
+
+  /**
+   * Tells the lease's worker to stop. Its slot stays taken until the cancel is acked or the lease
+   * runs out (at most a lease period from now); the tenant's running count drops at once.
+   */
+  private cancelLease(lease: Lease, reason: string, now: number): void {
+    if (lease.cancelling) return;
+    lease.cancelling = true;
+    lease.expiresAtMs = Math.min(lease.expiresAtMs, now + this.config.leaseMs);
+    this.scheduler.setRunning(lease.tenant, -1);
+    this.workers.get(lease.workerId)?.link?.send({
+      cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason },
+    });
   }
 
   /** A verified task fails: its stored attempt ends with `code`, running replicas are cancelled. */
@@ -547,14 +555,7 @@ export class Coordinator {
     this.scheduler.remove(rec.uid);
     if (task?.replicas) this.cancelReplicas(task, reason, now);
     const lease = task?.leaseId && !task.replicas ? this.leases.get(task.leaseId) : undefined;
-    if (lease && !lease.cancelling) {
-      lease.cancelling = true;
-      lease.expiresAtMs = Math.min(lease.expiresAtMs, now + this.config.leaseMs);
-      this.scheduler.setRunning(rec.tenant, -1);
-      this.workers.get(lease.workerId)?.link?.send({
-        cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason },
-      });
-    }
+    if (lease) this.cancelLease(lease, reason, now);
     this.events.publish({
       topic: EVENTS.cancelled,
       tenant: rec.tenant,
@@ -679,9 +680,9 @@ export class Coordinator {
       checkMisses: previous?.checkMisses ?? 0,
       onProbation: previous?.onProbation ?? false,
     };
-    const standing = await this.trust.standing(workerId);
-    worker.vetted = standing.vetted;
-    worker.quarantined = standing.quarantined;
+    const known = await this.standingOf(worker);
+    worker.vetted = known.vetted === true;
+    worker.quarantined = known.quarantined === true;
     worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
     this.workers.set(workerId, worker);
 
@@ -727,6 +728,7 @@ export class Coordinator {
       max_frame_bytes: this.config.maxFrameBytes,
       resumed,
       server_time_ms: now,
+      // Cached since the read above, unless an undelivered result's verdict changed it.
       standing: await this.standingOf(worker),
     };
     this.events.publishGlobal(EVENTS.capabilities, () => ({
@@ -964,36 +966,24 @@ export class Coordinator {
 
   /** Sends `worker` the check in place of the real task it was matched to (which is queued again). */
   private leaseCheck(worker: WorkerState, sched: SchedTask, issued: IssuedCheck, now: number): void {
-    const leaseId = this.nextLeaseId();
-    const taskId = issued.envelope.task_id ?? '';
-    const token = this.tokens.sign(leaseId, taskId, worker.workerId);
-    const expiresAtMs = now + this.config.leaseMs;
     this.checkSeq += 1;
-    this.leases.add({
-      leaseId,
-      taskUid: -this.checkSeq,
-      taskId,
-      tenant: sched.tenant,
-      workerId: worker.workerId,
-      attempt: 1,
-      gpu: sched.gpu,
-      expiresAtMs,
-      cancelling: false,
-      token,
-      checkId: issued.checkId,
-    });
-    this.metrics.spotChecks.inc({ outcome: 'issued' });
-    worker.link?.send({
-      assignment: {
-        task_id: taskId,
-        worker_id: worker.workerId,
-        lease_id: leaseId,
-        lease_expires_at_ms: expiresAtMs,
+    this.sendAssignment(
+      worker,
+      {
+        leaseId: this.nextLeaseId(),
+        taskUid: -this.checkSeq,
+        taskId: issued.envelope.task_id ?? '',
+        tenant: sched.tenant,
+        workerId: worker.workerId,
         attempt: 1,
-        task_token: token,
-        envelope: issued.envelope,
+        gpu: sched.gpu,
+        expiresAtMs: now + this.config.leaseMs,
+        cancelling: false,
+        checkId: issued.checkId,
       },
-    });
+      issued.envelope,
+    );
+    this.metrics.spotChecks.inc({ outcome: 'issued' });
   }
 
   /**
@@ -1493,11 +1483,7 @@ export class Coordinator {
         nowMs: now,
       });
       if (!ok) return;
-      lease.cancelling = true;
-      this.scheduler.setRunning(lease.tenant, -1);
-      this.workers.get(lease.workerId)?.link?.send({
-        cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason: 'DEADLINE_EXCEEDED' },
-      });
+      this.cancelLease(lease, 'DEADLINE_EXCEEDED', now);
     }
     this.open.delete(uid);
     this.metrics.errors.inc({ code: 'DEADLINE_EXCEEDED' });
@@ -1532,9 +1518,9 @@ export class Coordinator {
         const picks: typeof screened = [];
         for (const pick of screened) {
           const task = this.open.get(pick.task.uid);
-          if (task?.replicas && task.state === 'running')
-            this.leaseReplica(task, pick.worker, pick.task, now);
-          else picks.push(pick);
+          if (task?.replicas && task.state === 'running') {
+            this.leaseTask(task, pick.worker, pick.task, this.nextLeaseId(), now + this.config.leaseMs, now);
+          } else picks.push(pick);
         }
         if (picks.length === 0) continue;
         const newLeases: NewLease[] = picks.map(({ task, worker }) => ({
@@ -1561,38 +1547,7 @@ export class Coordinator {
           task.state = 'running';
           task.leaseId = lease.leaseId;
           task.attempts = lease.attempt;
-          const token = this.tokens.sign(lease.leaseId, task.taskId, worker.workerId);
-          this.leases.add({
-            leaseId: lease.leaseId,
-            taskUid: task.uid,
-            taskId: task.taskId,
-            tenant: task.tenant,
-            workerId: worker.workerId,
-            attempt: lease.attempt,
-            gpu: sched.gpu,
-            expiresAtMs: lease.expiresAtMs,
-            cancelling: false,
-            token,
-          });
-          if (task.replicas) {
-            task.replicaLeases.add(lease.leaseId);
-            void this.replicaAssigned(task, worker, sched, lease.leaseId);
-          }
-          this.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
-          const assignment: ComputeAssignment = {
-            task_id: task.taskId,
-            worker_id: worker.workerId,
-            lease_id: lease.leaseId,
-            lease_expires_at_ms: lease.expiresAtMs,
-            attempt: lease.attempt,
-            task_token: token,
-            envelope: task.envelope,
-          };
-          worker.link?.send({ assignment });
-          this.publish(task, EVENTS.accepted, 'running', now, () => {
-            const { envelope: _e, task_token: _t, ...visible } = assignment;
-            return toJson('ComputeAssignment', visible);
-          });
+          this.leaseTask(task, worker, sched, lease.leaseId, lease.expiresAtMs, now);
         });
       } while (!this.closed);
     } catch (err) {
@@ -1604,42 +1559,63 @@ export class Coordinator {
   }
 
   /**
-   * One more replica of a running verified task, on `worker`: a lease like any other, kept in this
-   * process only (the task's stored attempt is its first replica's).
+   * Hands a lease of `task` to `worker`: the assignment, its latency and the `accepted` event; a
+   * verified task's replica is also told to the engine. Also how further replicas of a running
+   * verified task are leased (kept in this process only: the stored attempt is the first one's).
    */
-  private leaseReplica(task: OpenTask, worker: WorkerState, sched: SchedTask, now: number): void {
-    const leaseId = this.nextLeaseId();
-    const token = this.tokens.sign(leaseId, task.taskId, worker.workerId);
-    const expiresAtMs = now + this.config.leaseMs;
-    this.leases.add({
-      leaseId,
-      taskUid: task.uid,
-      taskId: task.taskId,
-      tenant: task.tenant,
-      workerId: worker.workerId,
-      attempt: task.attempts,
-      gpu: sched.gpu,
-      expiresAtMs,
-      cancelling: false,
-      token,
-    });
-    task.replicaLeases.add(leaseId);
-    void this.replicaAssigned(task, worker, sched, leaseId);
+  private leaseTask(
+    task: OpenTask,
+    worker: WorkerState,
+    sched: SchedTask,
+    leaseId: string,
+    expiresAtMs: number,
+    now: number,
+  ): void {
+    const assignment = this.sendAssignment(
+      worker,
+      {
+        leaseId,
+        taskUid: task.uid,
+        taskId: task.taskId,
+        tenant: task.tenant,
+        workerId: worker.workerId,
+        attempt: task.attempts,
+        gpu: sched.gpu,
+        expiresAtMs,
+        cancelling: false,
+      },
+      task.envelope,
+    );
+    if (task.replicas) {
+      task.replicaLeases.add(leaseId);
+      void this.replicaAssigned(task, worker, sched, leaseId);
+    }
     this.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
-    const assignment: ComputeAssignment = {
-      task_id: task.taskId,
-      worker_id: worker.workerId,
-      lease_id: leaseId,
-      lease_expires_at_ms: expiresAtMs,
-      attempt: task.attempts,
-      task_token: token,
-      envelope: task.envelope,
-    };
-    worker.link?.send({ assignment });
     this.publish(task, EVENTS.accepted, 'running', now, () => {
       const { envelope: _e, task_token: _t, ...visible } = assignment;
       return toJson('ComputeAssignment', visible);
     });
+  }
+
+  /** Signs the lease's task token, puts the lease in the table and sends the assignment. */
+  private sendAssignment(
+    worker: WorkerState,
+    lease: Omit<Lease, 'token'>,
+    envelope: ComputeEnvelope,
+  ): ComputeAssignment {
+    const token = this.tokens.sign(lease.leaseId, lease.taskId, worker.workerId);
+    this.leases.add(Object.assign(lease, { token }));
+    const assignment: ComputeAssignment = {
+      task_id: lease.taskId,
+      worker_id: worker.workerId,
+      lease_id: lease.leaseId,
+      lease_expires_at_ms: lease.expiresAtMs,
+      attempt: lease.attempt,
+      task_token: token,
+      envelope,
+    };
+    worker.link?.send({ assignment });
+    return assignment;
   }
 
   /**
@@ -1655,11 +1631,7 @@ export class Coordinator {
       this.log.warn({ err, task: task.taskId }, 'replica refused by the trust engine: cancelled');
       task.refusedWorkers.add(worker.workerId);
       const lease = this.leases.get(leaseId);
-      if (lease && !lease.cancelling) {
-        lease.cancelling = true;
-        this.scheduler.setRunning(lease.tenant, -1);
-        worker.link?.send({ cancel: { task_id: task.taskId, lease_id: leaseId, reason: 'CANCELLED' } });
-      }
+      if (lease) this.cancelLease(lease, 'CANCELLED', Date.now());
       task.replicaLeases.delete(leaseId);
     }
     await this.followVerification(task);
@@ -1774,10 +1746,6 @@ export class Coordinator {
       payload,
     });
   }
-}
-
-function cryptoRandom(): number {
-  return randomBytes(6).readUIntLE(0, 6) / 2 ** 48;
 }
 
 function sha256(text: string): string {

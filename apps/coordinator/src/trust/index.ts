@@ -24,6 +24,7 @@ export {
 export { SqliteTrustStore } from './sqlite-trust-store.ts';
 export {
   type CheckVerdict,
+  cryptoRandom,
   type IssuedCheck,
   type StandingView,
   TrustEngine,

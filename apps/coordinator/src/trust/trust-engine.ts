@@ -122,7 +122,8 @@ export interface StandingView {
   trusted: { moduleHash: string; adapterClass: string; consecutiveValid: number }[];
 }
 
-function cryptoRandom(): number {
+/** Uniform [0, 1) from the crypto RNG: draws a worker must not be able to predict. */
+export function cryptoRandom(): number {
   return randomBytes(6).readUIntLE(0, 6) / 2 ** 48;
 }
 

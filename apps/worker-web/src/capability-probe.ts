@@ -2,7 +2,7 @@
 // of wasm-feature-detect), WebGPU adapter facts, cores, memory, battery, visibility and isolation.
 // `buildCapability` combines the probe with the volunteer's settings into the Capability that is
 // published on start and on every change.
-import type { Capability, GPUDescriptor } from '@flock/protocol';
+import { CAPABILITY_LIMITS, type Capability, type GPUDescriptor } from '@flock/protocol';
 import type { Settings } from './tab-store.ts';
 
 /** Probe modules: each validates only where the engine has the feature. */
@@ -67,6 +67,14 @@ export function probeWasm(): Pick<
   };
 }
 
+/** A browser-given string within the coordinator's bound (code points: ≤ 4 UTF-8 bytes each). */
+function clip(text: string): string {
+  const points = Array.from(text);
+  return points.length <= CAPABILITY_LIMITS.textBytes / 4
+    ? text
+    : points.slice(0, CAPABILITY_LIMITS.textBytes / 4).join('');
+}
+
 /** The WebGPU adapter as a GPUDescriptor, or null. */
 export async function probeGpu(): Promise<GPUDescriptor | null> {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
@@ -93,10 +101,10 @@ export async function probeGpu(): Promise<GPUDescriptor | null> {
   }
   return {
     backend: 'webgpu',
-    vendor: info.vendor,
-    architecture: info.architecture,
-    device: info.device,
-    description: info.description,
+    vendor: clip(info.vendor),
+    architecture: clip(info.architecture),
+    device: clip(info.device),
+    description: clip(info.description),
     features: [...adapter.features].sort(),
     limits: Object.entries(limits).map(([name, value]) => ({ name, value })),
     is_fallback_adapter: info.isFallbackAdapter ?? legacyFallback ?? false,
@@ -172,7 +180,8 @@ export function buildCapability(probe: Probe, settings: Settings, cachedModules:
     cpu_slots: Math.min(settings.cpuSlots, maxCpuSlots(probe.cpuCores)),
     gpu_slots: gpuOn ? 1 : 0,
     visible: probe.visible,
-    cached_modules: cachedModules,
+    // The most recent ones, within what the coordinator accepts.
+    cached_modules: cachedModules.slice(-CAPABILITY_LIMITS.cachedModules),
     labels: {
       browser: browserLabel(probe.userAgent),
       ...(probe.gpu?.description ? { gpu: probe.gpu.description } : {}),

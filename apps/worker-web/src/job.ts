@@ -1,7 +1,7 @@
 // The job shapes that cross from the tab's main thread to an executor Worker and back (one place
 // for both sides, STYLE.md 4). They are plain structured-cloneable objects; byte arrays are
 // transferred, not copied.
-import type { BufferSpec, JsonObject } from '@flock/protocol';
+import { type BufferSpec, DEFAULT_TIMEOUT_MS, type JsonObject } from '@flock/protocol';
 import type { JobFailure } from './executor-error.ts';
 import type { KernelArenaView } from './kernel-arena.ts';
 
@@ -20,7 +20,7 @@ export interface JobLimits {
 /** Defaults used when a permission is 0 (unset). Documented in the README. */
 export const DEFAULT_LIMITS: Readonly<JobLimits> = {
   memoryPages: 1024,
-  timeoutMs: 30_000,
+  timeoutMs: DEFAULT_TIMEOUT_MS,
   maxInputBytes: 64 * 1024 * 1024,
   maxOutputBytes: 4 * 1024 * 1024,
 };

@@ -1,4 +1,5 @@
 export { decodeBase64, encodeBase64 } from './base64.ts';
+export { CAPABILITY_LIMITS, capabilityEntries, checkCapability } from './capability-limits.ts';
 export {
   CONTROL_KINDS,
   type ControlKind,
@@ -21,7 +22,7 @@ export {
 } from './frame-codec.ts';
 export * from './generated/model.ts';
 export { fromJson, parseEnvelopeJson, toJson } from './json-view.ts';
-export { DEFAULT_LIMITS, type DecodeLimits } from './limits.ts';
+export { DEFAULT_LIMITS, DEFAULT_TIMEOUT_MS, type DecodeLimits } from './limits.ts';
 export { decodeMessage, encodeMessage, type StructName } from './message-codec.ts';
 export { assertNever, ProtocolError, type ProtocolErrorCode } from './protocol-error.ts';
 export { checkJsonValue, parseJsonObject, parseJsonText } from './safe-json.ts';
@@ -33,3 +34,4 @@ export {
   type ValidateOptions,
   validateEnvelope,
 } from './validate.ts';
+export { checkWellFormedText, decodeUtf8Strict, illFormedTextPath } from './well-formed.ts';

@@ -30,3 +30,9 @@ export const DEFAULT_LIMITS: Readonly<DecodeLimits> = Object.freeze({
 export function resolveLimits(limits?: Partial<DecodeLimits>): DecodeLimits {
   return limits ? { ...DEFAULT_LIMITS, ...limits } : DEFAULT_LIMITS;
 }
+
+/**
+ * The executor's default wall-clock limit of a job when `permissions.timeout_ms` is 0 (tabs
+ * enforce it; the coordinator ends a lease held past it plus a grace).
+ */
+export const DEFAULT_TIMEOUT_MS = 30_000;

@@ -20,6 +20,7 @@ export type ProtocolErrorCode =
   | 'PARAMS_TOO_LARGE'
   | 'PARAMS_TOO_DEEP'
   | 'FORBIDDEN_KEY'
+  | 'INVALID_TEXT'
   // validation (compute-events.md rules 1-6 and Flock's own)
   | 'MISSING_FIELD'
   | 'INVALID_FIELD'

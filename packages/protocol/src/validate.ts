@@ -3,6 +3,7 @@
 import type { ComputeEnvelope, Constraint, DataRef, GPUDescriptor, ModuleSpec } from './generated/model.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { checkJsonValue, utf8Length } from './safe-json.ts';
+import { checkWellFormedText } from './well-formed.ts';
 
 export interface ValidateOptions {
   /** Rule 6: require `security.task_token` (requester-signed tasks). Default false. */
@@ -130,10 +131,13 @@ function checkRange(value: number | undefined, bounds: { min: number; max: numbe
 }
 
 /**
- * Validates an envelope (compute-events.md "Minimum Validation Rules" 1–6). Throws the first
- * problem found as a ProtocolError with `code` and `field`; returns nothing when valid.
+ * Validates an envelope (compute-events.md "Minimum Validation Rules" 1–6, and well-formed text
+ * everywhere). Throws the first problem found as a ProtocolError with `code` and `field`; returns
+ * nothing when valid.
  */
 export function validateEnvelope(env: ComputeEnvelope, options: ValidateOptions = {}): void {
+  // Text at the edge: whatever is accepted must encode into an assignment frame (UTF-8).
+  checkWellFormedText(env);
   // Rule 1: required fields.
   if (!env.task_id) missing('task_id');
   if (!TASK_ID.test(env.task_id!)) {

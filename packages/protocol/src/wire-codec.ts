@@ -498,7 +498,7 @@ class Reader {
     try {
       return decoder.decode(this.bytes.subarray(list.start, list.start + list.count - 1));
     } catch {
-      throw new ProtocolError('MALFORMED_FRAME', 'text is not valid UTF-8', path);
+      throw new ProtocolError('INVALID_TEXT', 'text is not valid UTF-8', path);
     }
   }
 

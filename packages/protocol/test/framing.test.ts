@@ -255,11 +255,19 @@ describe('text and float edge cases', () => {
     });
   });
 
-  test('invalid UTF-8 on the wire → MALFORMED_FRAME', () => {
+  test('invalid UTF-8 on the wire → INVALID_TEXT naming the field (the rule for text at the edge)', () => {
     const bytes = encodeMessage('ComputeCancelled', { task_id: 'abc' });
     const at = Buffer.from(bytes).indexOf('abc');
     bytes[at + 1] = 0xff;
-    expect(codeOf(() => decodeMessage('ComputeCancelled', bytes))).toBe('MALFORMED_FRAME');
+    expect(codeOf(() => decodeMessage('ComputeCancelled', bytes))).toBe('INVALID_TEXT');
+    const err = (() => {
+      try {
+        decodeMessage('ComputeCancelled', bytes);
+      } catch (e) {
+        return e as { field?: string };
+      }
+    })();
+    expect(err?.field).toBe('task_id');
   });
 
   test('a Float32 that overflows → VALUE_OUT_OF_RANGE; NaN on the wire → VALUE_OUT_OF_RANGE', () => {

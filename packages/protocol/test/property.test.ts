@@ -57,6 +57,7 @@ const DECODE_CODES: ReadonlySet<ProtocolErrorCode> = new Set<ProtocolErrorCode>(
   'FRAME_TOO_LARGE',
   'FRAME_TOO_SHORT',
   'MALFORMED_FRAME',
+  'INVALID_TEXT',
   'TOO_MANY_SEGMENTS',
   'TRAVERSAL_LIMIT',
   'NESTING_TOO_DEEP',

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   type ComputeEnvelope,
+  decodeUtf8Strict,
   ProtocolError,
   type ProtocolErrorCode,
   parseEnvelopeJson,
@@ -309,4 +310,39 @@ function toJsonBase(): Record<string, unknown> {
 test('verification quorum above replicas → INVALID_FIELD', () => {
   const env = mutate((e) => (e.verification = { replicas: 2, quorum: 3 }));
   expectError(() => validateEnvelope(env), 'INVALID_FIELD', 'verification.quorum');
+});
+
+describe('text is well-formed Unicode everywhere (what is accepted can be encoded)', () => {
+  const lone = 'a\ud800b';
+  test.each([
+    ['op', (e: ComputeEnvelope) => (e.op = lone)],
+    ['return_channel', (e: ComputeEnvelope) => (e.return_channel = lone)],
+    ['inputs[0].name', (e: ComputeEnvelope) => (e.inputs![0]!.name = lone)],
+    ['inputs[0].content_type', (e: ComputeEnvelope) => (e.inputs![0]!.content_type = lone)],
+    ['module.entry', (e: ComputeEnvelope) => (e.module!.entry = lone)],
+    ['params.note', (e: ComputeEnvelope) => (e.params = { note: lone })],
+    ['params.list[1]', (e: ComputeEnvelope) => (e.params = { list: ['ok', '\udfff'] })],
+    ['params.a\ud800', (e: ComputeEnvelope) => (e.params = { ['a\ud800']: 1 })],
+  ])('a lone surrogate in %s → INVALID_TEXT naming the field', (field, change) => {
+    expectError(() => validateEnvelope(mutate(change)), 'INVALID_TEXT', field);
+  });
+
+  test('JSON text with an escaped lone surrogate is refused when parsed, with the field', () => {
+    const json = JSON.stringify({ ...toJsonBase(), op: 'x' }).replace('"op":"x"', '"op":"\\ud800"');
+    expectError(() => parseEnvelopeJson(json), 'INVALID_TEXT', 'op');
+  });
+
+  test('surrogate pairs, other scripts and bytes that are not UTF-8 (inline_bytes) are fine', () => {
+    const env = mutate((e) => {
+      e.op = 'résumé-😀-数据';
+      e.params = { emoji: '🚀', key: '\u{10ffff}' };
+      e.inputs = [{ name: 'x', inline_bytes: new Uint8Array([0xed, 0xa0, 0x80, 0xff]) }];
+    });
+    expect(() => validateEnvelope(env)).not.toThrow();
+  });
+
+  test('decodeUtf8Strict refuses invalid UTF-8 instead of writing U+FFFD', () => {
+    expect(decodeUtf8Strict(new Uint8Array([0x68, 0xc3, 0xa9]))).toBe('hé');
+    expectError(() => decodeUtf8Strict(new Uint8Array([0x7b, 0xc0, 0xaf, 0x7d]), '$'), 'INVALID_TEXT', '$');
+  });
 });

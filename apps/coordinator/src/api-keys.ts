@@ -2,21 +2,35 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const digest = (key: string): Buffer => createHash('sha256').update(key).digest();
 
+/** Who a key is: its tenant, and whether it is an operator's (admin) key. */
+export interface KeyIdentity {
+  tenant: string;
+  /** Sees what concerns no single tenant, such as volunteers' capability events. */
+  admin: boolean;
+}
+
 /**
  * Requester API keys, held only as SHA-256 digests: the plaintext of a configured key is never
- * kept after start. `tenantOf` compares digests in constant time.
+ * kept after start. Lookups compare digests in constant time.
  */
 export class ApiKeys {
-  private readonly entries: Array<{ hash: Buffer; tenant: string }> = [];
+  private readonly entries: Array<{ hash: Buffer; identity: KeyIdentity }> = [];
   /** The generated development key, when no keys were configured (printed once at start). */
   readonly devKey: string | undefined;
 
-  /** `devKey`: the development key to use when `keys` is empty (default: a new one). */
-  constructor(keys: Map<string, string>, devKey?: string) {
-    for (const [key, tenant] of keys) this.entries.push({ hash: digest(key), tenant });
+  /**
+   * `keys` and `adminKeys` map keys to tenants (`FLOCK_API_KEYS`, `FLOCK_ADMIN_KEYS`). Without
+   * either, one development key of tenant `dev` is made (`devKey`, default a new one); it is the
+   * local operator's, so it is an admin key.
+   */
+  constructor(keys: Map<string, string>, devKey?: string, adminKeys: Map<string, string> = new Map()) {
+    for (const [key, tenant] of keys)
+      this.entries.push({ hash: digest(key), identity: { tenant, admin: false } });
+    for (const [key, tenant] of adminKeys)
+      this.entries.push({ hash: digest(key), identity: { tenant, admin: true } });
     if (this.entries.length === 0) {
       this.devKey = devKey ?? ApiKeys.newDevKey();
-      this.entries.push({ hash: digest(this.devKey), tenant: 'dev' });
+      this.entries.push({ hash: digest(this.devKey), identity: { tenant: 'dev', admin: true } });
     }
   }
 
@@ -24,12 +38,17 @@ export class ApiKeys {
     return `flock_dev_${randomBytes(18).toString('base64url')}`;
   }
 
-  /** The tenant of a key, or undefined for an unknown key. */
-  tenantOf(key: string | undefined): string | undefined {
+  /** The identity of a key, or undefined for an unknown key. */
+  identify(key: string | undefined): KeyIdentity | undefined {
     if (!key) return undefined;
     const hash = digest(key);
-    let tenant: string | undefined;
-    for (const entry of this.entries) if (timingSafeEqual(entry.hash, hash)) tenant = entry.tenant;
-    return tenant;
+    let found: KeyIdentity | undefined;
+    for (const entry of this.entries) if (timingSafeEqual(entry.hash, hash)) found = entry.identity;
+    return found;
+  }
+
+  /** The tenant of a key, or undefined for an unknown key. */
+  tenantOf(key: string | undefined): string | undefined {
+    return this.identify(key)?.tenant;
   }
 }

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { TrustedProxies } from './client-address.ts';
 import { CoordinatorError } from './errors.ts';
 
 /** SQLite `synchronous` setting: NORMAL survives a process kill (kill -9); FULL also power loss. */
@@ -14,6 +15,11 @@ export interface CoordinatorConfig {
   dataDir: string;
   /** API keys to tenants. Env FLOCK_API_KEYS="key:tenant,...". Empty: a dev key is generated. */
   apiKeys: Map<string, string>;
+  /**
+   * Operators' keys to tenants: requester keys that also see what concerns no single tenant
+   * (volunteers' capability events). Env FLOCK_ADMIN_KEYS, the same format. The dev key is one.
+   */
+  adminKeys: Map<string, string>;
   /** Directory of the built pages (`/` and `/dashboard/`). Env FLOCK_PAGES_DIR, default ./dist/pages. */
   pagesDir: string;
   /** Extra Origins allowed on /v1/worker besides the page's own. Env FLOCK_ALLOWED_ORIGINS (comma list). */
@@ -22,6 +28,12 @@ export interface CoordinatorConfig {
   maxFrameBytes: number;
   /** Largest HTTP request body, bytes. Env FLOCK_MAX_BODY_BYTES, default 16 MiB. */
   maxBodyBytes: number;
+  /** A request's headers must arrive within this, ms (else 408 and close). Env FLOCK_HEADERS_TIMEOUT_MS, default 10000. */
+  headersTimeoutMs: number;
+  /** A whole request, body included, must arrive within this, ms. Env FLOCK_REQUEST_TIMEOUT_MS, default 120000. */
+  requestTimeoutMs: number;
+  /** A connection with no traffic either way for this long is closed, ms. Env FLOCK_IDLE_TIMEOUT_MS, default 30000. */
+  idleTimeoutMs: number;
   /** Largest streamed output, bytes. Env FLOCK_MAX_STREAM_BYTES, default 256 MiB. */
   maxStreamBytes: number;
   /** Lease length, ms. Env FLOCK_LEASE_MS, default 30000. */
@@ -34,8 +46,37 @@ export interface CoordinatorConfig {
   maxAttempts: number;
   /** Concurrent leases one connection may hold, whatever it advertises. Env FLOCK_MAX_SLOTS, default 32. */
   maxSlotsPerWorker: number;
-  /** Frames per second one volunteer connection may send (burst 2x). Env FLOCK_WORKER_RATE, default 2000. */
+  /**
+   * Frames per second one volunteer connection may send (burst 2x; over it: close 1008). Its work
+   * (frames plus the entries of the lists they carry) is budgeted at 4x this rate: past the budget
+   * the connection is not read until the budget refills. Env FLOCK_WORKER_RATE, default 2000.
+   */
   workerFramesPerSecond: number;
+  /**
+   * Bytes per second one volunteer connection may send (burst 2 s); past it the connection is not
+   * read until the budget refills. Env FLOCK_WORKER_BYTES_RATE, default 32 MiB.
+   */
+  workerBytesPerSecond: number;
+  /** Open connections in all (HTTP and WebSocket). Env FLOCK_MAX_CONNECTIONS, default 10000. */
+  maxConnections: number;
+  /**
+   * Open connections per client address: TCP connections per peer, and WebSockets per client
+   * (behind a trusted proxy, the forwarded address). Env FLOCK_MAX_CONNECTIONS_PER_ADDRESS, default 512.
+   */
+  maxConnectionsPerAddress: number;
+  /** Volunteer hellos per client address per minute (bursts of as many). Env FLOCK_HELLOS_PER_MINUTE, default 600. */
+  hellosPerMinute: number;
+  /**
+   * Reverse proxies whose X-Forwarded-For gives the client address (IPs or CIDR blocks); from
+   * anyone else the header is ignored. Env FLOCK_TRUSTED_PROXIES (comma list), default none.
+   */
+  trustedProxies: string[];
+  /**
+   * Longest a lease may run, ms, whatever the task's `permissions.timeout_ms` asks. A lease ends
+   * at its task's time limit (timeout_ms, else 30 s, capped by this) plus one lease period of
+   * grace, even while heartbeats renew it. Env FLOCK_MAX_RUN_MS, default 1 h.
+   */
+  maxRunMs: number;
   /** Outputs larger than this are stored as blobs and served by uri. Env FLOCK_INLINE_OUTPUT_BYTES, default 64 KiB. */
   inlineOutputBytes: number;
   /** Stop pushing to a socket whose send buffer exceeds this, bytes. Env FLOCK_MAX_BUFFERED_BYTES, default 4 MiB. */
@@ -65,13 +106,19 @@ export interface CoordinatorConfig {
   retentionDays: number;
 }
 
-export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'apiKeys' | 'allowedOrigins'> = {
+export const DEFAULT_CONFIG: Omit<
+  CoordinatorConfig,
+  'apiKeys' | 'adminKeys' | 'allowedOrigins' | 'trustedProxies'
+> = {
   port: 8787,
   host: '127.0.0.1',
   dataDir: './.flock-data',
   pagesDir: './dist/pages',
   maxFrameBytes: 1 << 20,
   maxBodyBytes: 16 << 20,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 120_000,
+  idleTimeoutMs: 30_000,
   maxStreamBytes: 256 << 20,
   leaseMs: 30_000,
   heartbeatMs: 10_000,
@@ -79,6 +126,11 @@ export const DEFAULT_CONFIG: Omit<CoordinatorConfig, 'apiKeys' | 'allowedOrigins
   maxAttempts: 10,
   maxSlotsPerWorker: 32,
   workerFramesPerSecond: 2000,
+  workerBytesPerSecond: 32 << 20,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 512,
+  hellosPerMinute: 600,
+  maxRunMs: 3600_000,
   inlineOutputBytes: 64 << 10,
   maxBufferedBytes: 4 << 20,
   sqliteSync: 'NORMAL',
@@ -98,7 +150,9 @@ export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): Coordin
     ...DEFAULT_CONFIG,
     heartbeatMs: Math.max(50, Math.floor(leaseMs / 3)),
     apiKeys: new Map(),
+    adminKeys: new Map(),
     allowedOrigins: [],
+    trustedProxies: [],
     ...stripUndefined(partial),
   };
   config.dataDir = resolve(config.dataDir);
@@ -116,6 +170,9 @@ function validate(config: CoordinatorConfig): void {
     ['port', 0, 65535],
     ['maxFrameBytes', 1024, 64 << 20],
     ['maxBodyBytes', 1024, 1 << 30],
+    ['headersTimeoutMs', 100, 3600_000],
+    ['requestTimeoutMs', 100, 24 * 3600_000],
+    ['idleTimeoutMs', 100, 24 * 3600_000],
     ['maxStreamBytes', 1024, 16 * 2 ** 30],
     ['leaseMs', 100, 24 * 3600_000],
     ['heartbeatMs', 10, 24 * 3600_000],
@@ -123,6 +180,11 @@ function validate(config: CoordinatorConfig): void {
     ['maxAttempts', 1, 1000],
     ['maxSlotsPerWorker', 1, 4096],
     ['workerFramesPerSecond', 1, 1_000_000],
+    ['workerBytesPerSecond', 1024, 2 ** 40],
+    ['maxConnections', 1, 1_000_000],
+    ['maxConnectionsPerAddress', 1, 1_000_000],
+    ['hellosPerMinute', 1, 1_000_000],
+    ['maxRunMs', 1000, 30 * 24 * 3600_000],
     ['inlineOutputBytes', 0, 64 << 20],
     ['maxBufferedBytes', 1024, 1 << 30],
     ['trustThreshold', 1, 1_000_000],
@@ -139,6 +201,13 @@ function validate(config: CoordinatorConfig): void {
   if (config.heartbeatMs >= config.leaseMs) {
     throw new CoordinatorError('CONFIG_INVALID', 'heartbeatMs must be shorter than leaseMs', 'heartbeatMs');
   }
+  if (config.requestTimeoutMs < config.headersTimeoutMs) {
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      'requestTimeoutMs must be at least headersTimeoutMs',
+      'requestTimeoutMs',
+    );
+  }
   if (config.retentionDays > 0 && config.blobGcIntervalMs === 0) {
     throw new CoordinatorError(
       'CONFIG_INVALID',
@@ -153,6 +222,8 @@ function validate(config: CoordinatorConfig): void {
       'blobGcGraceMs',
     );
   }
+  // Throws CONFIG_INVALID naming the entry that is neither an address nor a CIDR block.
+  new TrustedProxies(config.trustedProxies);
   const rate = config.spotCheckRate;
   if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
     throw new CoordinatorError('CONFIG_INVALID', 'spotCheckRate must be a number in 0..1', 'spotCheckRate');
@@ -166,6 +237,9 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
   ['FLOCK_PORT', 'port'],
   ['FLOCK_MAX_FRAME_BYTES', 'maxFrameBytes'],
   ['FLOCK_MAX_BODY_BYTES', 'maxBodyBytes'],
+  ['FLOCK_HEADERS_TIMEOUT_MS', 'headersTimeoutMs'],
+  ['FLOCK_REQUEST_TIMEOUT_MS', 'requestTimeoutMs'],
+  ['FLOCK_IDLE_TIMEOUT_MS', 'idleTimeoutMs'],
   ['FLOCK_MAX_STREAM_BYTES', 'maxStreamBytes'],
   ['FLOCK_LEASE_MS', 'leaseMs'],
   ['FLOCK_HEARTBEAT_MS', 'heartbeatMs'],
@@ -173,6 +247,11 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
   ['FLOCK_MAX_ATTEMPTS', 'maxAttempts'],
   ['FLOCK_MAX_SLOTS', 'maxSlotsPerWorker'],
   ['FLOCK_WORKER_RATE', 'workerFramesPerSecond'],
+  ['FLOCK_WORKER_BYTES_RATE', 'workerBytesPerSecond'],
+  ['FLOCK_MAX_CONNECTIONS', 'maxConnections'],
+  ['FLOCK_MAX_CONNECTIONS_PER_ADDRESS', 'maxConnectionsPerAddress'],
+  ['FLOCK_HELLOS_PER_MINUTE', 'hellosPerMinute'],
+  ['FLOCK_MAX_RUN_MS', 'maxRunMs'],
   ['FLOCK_INLINE_OUTPUT_BYTES', 'inlineOutputBytes'],
   ['FLOCK_MAX_BUFFERED_BYTES', 'maxBufferedBytes'],
   ['FLOCK_TRUST_THRESHOLD', 'trustThreshold'],
@@ -220,7 +299,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
       .map((s) => s.trim())
       .filter((s) => s.length > 0);
   }
+  if (env.FLOCK_TRUSTED_PROXIES) {
+    partial.trustedProxies = env.FLOCK_TRUSTED_PROXIES.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+  }
   if (env.FLOCK_API_KEYS) partial.apiKeys = parseApiKeys(env.FLOCK_API_KEYS);
+  if (env.FLOCK_ADMIN_KEYS) partial.adminKeys = parseApiKeys(env.FLOCK_ADMIN_KEYS, 'FLOCK_ADMIN_KEYS');
   if (env.FLOCK_SPOT_CHECKS) {
     const v = env.FLOCK_SPOT_CHECKS.trim().toLowerCase();
     if (v !== 'on' && v !== 'off') {
@@ -248,7 +333,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
     return resolveConfig(partial);
   } catch (err) {
     if (err instanceof CoordinatorError && err.field !== undefined) {
-      const envName = ENV_INTS.find(([, key]) => key === err.field)?.[0] ?? err.field;
+      const envName =
+        ENV_INTS.find(([, key]) => key === err.field)?.[0] ??
+        (err.field === 'trustedProxies' ? 'FLOCK_TRUSTED_PROXIES' : err.field);
       throw new CoordinatorError('CONFIG_INVALID', err.message.replace(err.field, envName), envName);
     }
     throw err;
@@ -256,7 +343,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
 }
 
 /** Parses `key:tenant,key2:tenant2`; keys must be at least 16 characters. */
-export function parseApiKeys(text: string): Map<string, string> {
+export function parseApiKeys(text: string, variable = 'FLOCK_API_KEYS'): Map<string, string> {
   const keys = new Map<string, string>();
   for (const part of text.split(',')) {
     const item = part.trim();
@@ -267,8 +354,8 @@ export function parseApiKeys(text: string): Map<string, string> {
     if (key.length < 16 || !/^[A-Za-z0-9_.-]{1,64}$/.test(tenant)) {
       throw new CoordinatorError(
         'CONFIG_INVALID',
-        'FLOCK_API_KEYS entries must be "<key of 16+ chars>:<tenant [A-Za-z0-9_.-]>"',
-        'FLOCK_API_KEYS',
+        `${variable} entries must be "<key of 16+ chars>:<tenant [A-Za-z0-9_.-]>"`,
+        variable,
       );
     }
     keys.set(key, tenant);

@@ -8,6 +8,7 @@ import {
   type ComputeProgress,
   type ComputeResult,
   type DataRef,
+  DEFAULT_TIMEOUT_MS,
   EVENTS,
   type Frame_Payload,
   fromJson,
@@ -22,6 +23,7 @@ import type { Logger } from 'pino';
 import { type BlobGcResult, collectBlobs } from './blob-gc.ts';
 import type { BlobStore } from './blob-store.ts';
 import type { CoordinatorConfig } from './config.ts';
+import { checkDeliverable } from './deliverable.ts';
 import { CoordinatorError } from './errors.ts';
 import type { EventsHub } from './events-hub.ts';
 import { type Lease, LeaseTable } from './lease-table.ts';
@@ -89,6 +91,11 @@ export interface WorkerState extends SchedWorker {
   onProbation: boolean;
   /** The standing last read from the trust engine; unset once a verdict may have changed it. */
   standing?: Standing | undefined;
+  /**
+   * A new identity (not resumed) that has been sent nothing yet: when it leaves it is forgotten,
+   * its stored row too, so connections that say hello and leave leave nothing behind.
+   */
+  fresh: boolean;
 }
 
 /** A queued or running task, as the coordinator keeps it in memory. */
@@ -121,6 +128,9 @@ interface OpenTask {
   replicaLosses: number;
 }
 
+/** A task the scheduler matched to a worker in this pass (its slot is counted as taken). */
+type Match = { task: SchedTask; worker: WorkerState };
+
 /** Where trust state lives and how its draws are made (defaults: the store's, crypto random). */
 export interface TrustOptions {
   store?: TrustStore;
@@ -132,13 +142,14 @@ export interface TrustOptions {
 export interface Submission {
   tenant: string;
   envelope: ComputeEnvelope;
+  /** Where the envelope sits in its request (`tasks[3]`), for the `field` of a refusal. */
+  field?: string | undefined;
 }
 
 /** Refusal codes of result_ack (Contract A, 7). */
 export type AckCode =
   | 'LEASE_UNKNOWN'
   | 'LEASE_EXPIRED'
-  | 'NOT_YOUR_LEASE'
   | 'WRONG_TOKEN'
   | 'TASK_MISMATCH'
   | 'TASK_CANCELLED'
@@ -320,6 +331,7 @@ export class Coordinator {
         attempt: attempt.attempt,
         gpu: task.sched.gpu,
         expiresAtMs: now + this.config.leaseMs,
+        runUntilMs: now + this.runLimitMs(task.envelope),
         cancelling: false,
         token: undefined,
       });
@@ -506,17 +518,21 @@ export class Coordinator {
    * same content is `existing`; with other content `conflict` (and nothing is stored).
    */
   async submit(items: Submission[]): Promise<InsertOutcome[]> {
-    for (const { envelope } of items) {
+    for (const { envelope, field } of items) {
       try {
         if (envelope.verification) resolvePolicy(envelope.verification);
       } catch (err) {
-        if (err instanceof TrustError) throw new CoordinatorError('INVALID_ARGUMENT', err.message, err.field);
+        if (err instanceof TrustError) {
+          throw new CoordinatorError('INVALID_ARGUMENT', err.message, joinField(field, err.field));
+        }
         throw err;
       }
     }
     const now = Date.now();
-    const rows = items.map(({ tenant, envelope }) => {
+    const rows = items.map(({ tenant, envelope, field }) => {
       const bytes = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
+      // What is accepted can be delivered: its assignment fits the frame limit tabs are told.
+      checkDeliverable(envelope, bytes.length, this.config.maxFrameBytes, field);
       const qos = envelope.requirements?.qos;
       return {
         tenant,
@@ -579,7 +595,12 @@ export class Coordinator {
     if (task.notBeforeMs > Date.now() && !this.scheduler.has(uid)) {
       return `retry backoff until ${new Date(task.notBeforeMs).toISOString()}`;
     }
-    const workers = this.connectedWorkers().filter((w) => !w.quarantined);
+    const connected = this.connectedWorkers();
+    const workers = connected.filter((w) => !w.quarantined);
+    if (workers.length === 0 && connected.length > 0) {
+      const n = connected.length;
+      return `${n === 1 ? 'the connected volunteer is' : `all ${n} connected volunteers are`} quarantined (failed a known-answer check)`;
+    }
     // A verified task's answer is its own (the workers it ran on, vetted, adapter class).
     if (task.replicas) return this.scheduler.waitingReason(task.sched, workers);
     const key = memo ? JSON.stringify([task.sched.min ?? null, task.sched.gpu]) : '';
@@ -679,6 +700,7 @@ export class Coordinator {
       quarantined: false,
       checkMisses: previous?.checkMisses ?? 0,
       onProbation: previous?.onProbation ?? false,
+      fresh: !resumed && previous === undefined,
     };
     const known = await this.standingOf(worker);
     worker.vetted = known.vetted === true;
@@ -731,7 +753,7 @@ export class Coordinator {
       // Cached since the read above, unless an undelivered result's verdict changed it.
       standing: await this.standingOf(worker),
     };
-    this.events.publishGlobal(EVENTS.capabilities, () => ({
+    this.events.publishWorker(workerId, EVENTS.capabilities, () => ({
       worker_id: workerId,
       capability: toJson('Capability', worker.capability),
     }));
@@ -775,23 +797,34 @@ export class Coordinator {
     worker.link = undefined;
     worker.lastSeenMs = Date.now();
     for (const s of worker.streams.values()) s.error ??= 'STREAM_UNKNOWN';
+    if (worker.fresh && this.workers.get(worker.workerId) === worker) this.forgetWorker(worker);
+  }
+
+  /** Drops a worker that did nothing from memory and from the store. */
+  private forgetWorker(worker: WorkerState): void {
+    this.workers.delete(worker.workerId);
+    this.events.forgetWorker(worker.workerId);
+    this.store.forgetIdleWorker(worker.workerId).catch((err: unknown) => {
+      this.log.warn({ err, worker: worker.workerId }, 'idle worker row could not be removed');
+    });
   }
 
   capability(worker: WorkerState, capability: Capability): void {
     worker.capability = capability;
     worker.cachedModules = new Set(capability.cached_modules ?? []);
     worker.lastSeenMs = Date.now();
-    this.events.publishGlobal(EVENTS.capabilities, () => ({
+    this.events.publishWorker(worker.workerId, EVENTS.capabilities, () => ({
       worker_id: worker.workerId,
       capability: toJson('Capability', capability),
     }));
     this.scheduleDispatch();
   }
 
+  /** Renews the listed leases of `worker` (each once); the ack lists exactly those. */
   heartbeat(worker: WorkerState, leaseIds: string[]): LeaseRenewal[] {
     const now = Date.now();
     worker.lastSeenMs = now;
-    return leaseIds.map((leaseId) => {
+    return [...new Set(leaseIds)].map((leaseId) => {
       const lease = this.leases.renew(leaseId, worker.workerId, now + this.config.leaseMs);
       return lease
         ? { lease_id: leaseId, expires_at_ms: lease.expiresAtMs, valid: true }
@@ -807,22 +840,39 @@ export class Coordinator {
     token: string | undefined,
   ): AckCode | undefined {
     const lease = this.leases.get(leaseId);
-    if (!lease) return 'LEASE_UNKNOWN';
-    if (lease.workerId !== worker.workerId) return 'NOT_YOUR_LEASE';
+    // Another worker's lease gets the same answer as none: a guesser learns no lease ids.
+    if (!lease || lease.workerId !== worker.workerId) return 'LEASE_UNKNOWN';
     if (taskId && taskId !== lease.taskId) return 'TASK_MISMATCH';
-    const valid = lease.token
-      ? TaskTokens.same(token, lease.token)
-      : this.tokens.verify(token, lease.leaseId, lease.taskId, lease.workerId);
-    if (!valid) return 'WRONG_TOKEN';
+    if (!this.tokenOf(lease, token)) return 'WRONG_TOKEN';
     if (lease.cancelling) return 'TASK_CANCELLED';
     return undefined;
+  }
+
+  /** Whether `token` is the task token handed out with `lease`. */
+  private tokenOf(lease: Lease, token: string | undefined): boolean {
+    return lease.token
+      ? TaskTokens.same(token, lease.token)
+      : this.tokens.verify(token, lease.leaseId, lease.taskId, lease.workerId);
+  }
+
+  /**
+   * Whether the holder of `token` may fetch blob `name` (`sha256:<hex>`): the live lease it was
+   * handed out with names that blob as an input.
+   */
+  leaseMayRead(leaseId: string, token: string, name: string): boolean {
+    const lease = this.leases.get(leaseId);
+    return (
+      lease !== undefined &&
+      !lease.cancelling &&
+      lease.inputs?.has(name) === true &&
+      this.tokenOf(lease, token)
+    );
   }
 
   /** Why a result or failure for a lease that is not live is refused (fencing by lease id). */
   private async refusal(worker: WorkerState, leaseId: string, token: string | undefined): Promise<AckCode> {
     const attempt = await this.store.getAttempt(leaseId);
-    if (!attempt) return 'LEASE_UNKNOWN';
-    if (attempt.workerId !== worker.workerId) return 'NOT_YOUR_LEASE';
+    if (!attempt || attempt.workerId !== worker.workerId) return 'LEASE_UNKNOWN';
     const task = await this.store.getTaskByUid(attempt.taskUid);
     if (!task || !this.tokens.verify(token, leaseId, task.taskId, attempt.workerId)) return 'WRONG_TOKEN';
     if (attempt.outcome === 'succeeded') return 'DUPLICATE';
@@ -858,7 +908,7 @@ export class Coordinator {
       return ack(code === 'DUPLICATE', code);
     }
     if (refused) return ack(false, refused);
-    if (result.worker_id && result.worker_id !== worker.workerId) return ack(false, 'NOT_YOUR_LEASE');
+    if (result.worker_id && result.worker_id !== worker.workerId) return ack(false, 'LEASE_UNKNOWN');
     const lease = this.leases.get(leaseId)!;
     if (lease.checkId !== undefined) {
       const [accepted, code] = await this.checkResult(worker, lease, result);
@@ -964,26 +1014,37 @@ export class Coordinator {
   // Spot checks: known-answer tasks leased like real ones (TRUST.md). They are not stored as
   // tasks: a check lease lives in the lease table only and its verdict in the trust engine.
 
-  /** Sends `worker` the check in place of the real task it was matched to (which is queued again). */
-  private leaseCheck(worker: WorkerState, sched: SchedTask, issued: IssuedCheck, now: number): void {
+  /**
+   * Sends `worker` the check in place of the real task it was matched to (which is queued again).
+   * False when the check could not be encoded (it is released; the match is the caller's to undo).
+   */
+  private leaseCheck(worker: WorkerState, sched: SchedTask, issued: IssuedCheck, now: number): boolean {
     this.checkSeq += 1;
-    this.sendAssignment(
-      worker,
-      {
-        leaseId: this.nextLeaseId(),
-        taskUid: -this.checkSeq,
-        taskId: issued.envelope.task_id ?? '',
-        tenant: sched.tenant,
-        workerId: worker.workerId,
-        attempt: 1,
-        gpu: sched.gpu,
-        expiresAtMs: now + this.config.leaseMs,
-        cancelling: false,
-        checkId: issued.checkId,
-      },
-      issued.envelope,
-    );
+    try {
+      this.sendAssignment(
+        worker,
+        {
+          leaseId: this.nextLeaseId(),
+          taskUid: -this.checkSeq,
+          taskId: issued.envelope.task_id ?? '',
+          tenant: sched.tenant,
+          workerId: worker.workerId,
+          attempt: 1,
+          gpu: sched.gpu,
+          expiresAtMs: now + this.config.leaseMs,
+          runUntilMs: now + this.runLimitMs(issued.envelope),
+          cancelling: false,
+          checkId: issued.checkId,
+        },
+        issued.envelope,
+      );
+    } catch (err) {
+      this.log.warn({ err, worker: worker.workerId }, 'spot check could not be encoded: released');
+      this.trust.releaseSpotCheck(issued.checkId).catch(() => undefined);
+      return false;
+    }
     this.metrics.spotChecks.inc({ outcome: 'issued' });
+    return true;
   }
 
   /**
@@ -1201,9 +1262,7 @@ export class Coordinator {
     if (!ok) return ack(false, 'LEASE_EXPIRED');
     this.endLease(lease, worker);
     this.releaseReplica(task, worker.workerId);
-    worker.failed += 1;
-    worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
-    void this.store.countWorkerOutcome(worker.workerId, false);
+    this.countFailure(worker);
     task.failures += 1;
     if (retry) {
       task.notBeforeMs = requeueAtMs!;
@@ -1240,9 +1299,7 @@ export class Coordinator {
   ): Promise<void> {
     this.endReplicaLease(task, lease, worker);
     this.releaseReplica(task, worker.workerId);
-    worker.failed += 1;
-    worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
-    void this.store.countWorkerOutcome(worker.workerId, false);
+    this.countFailure(worker);
     task.failures += 1;
     if (failure.retryable !== true) {
       await this.failVerified(task, code, failure.message ?? '', now);
@@ -1262,6 +1319,23 @@ export class Coordinator {
     if (!lease || lease.workerId !== worker.workerId || !lease.cancelling) return;
     this.endLease(lease, worker);
     this.scheduleDispatch();
+  }
+
+  /**
+   * How long a lease of `envelope` may run: its time limit (`permissions.timeout_ms`, else the
+   * executor's default, at most FLOCK_MAX_RUN_MS) plus one lease period of grace for fetching the
+   * module and inputs and for the result to arrive.
+   */
+  private runLimitMs(envelope: ComputeEnvelope): number {
+    const timeout = envelope.module?.permissions?.timeout_ms || DEFAULT_TIMEOUT_MS;
+    return Math.min(timeout, this.config.maxRunMs) + this.config.leaseMs;
+  }
+
+  /** A failure of the worker's: counted durably, and its reliability drops. */
+  private countFailure(worker: WorkerState): void {
+    worker.failed += 1;
+    worker.reliability = (worker.succeeded + 1) / (worker.succeeded + worker.failed + 2);
+    void this.store.countWorkerOutcome(worker.workerId, false);
   }
 
   /**
@@ -1289,8 +1363,19 @@ export class Coordinator {
     if (!lease.cancelling) this.scheduler.setRunning(lease.tenant, -1);
   }
 
-  /** A lease ran out or the tab lost the job: requeue (or fail once attempts are used up). */
+  /**
+   * A lease ran out or the tab lost the job: requeue (or fail once attempts are used up). A lease
+   * held past its run-time limit (`RUN_TIME_EXCEEDED`) also costs the worker reliability, and the
+   * worker is told to stop.
+   */
   private async loseLease(lease: Lease, code: string, now: number): Promise<void> {
+    if (code === 'RUN_TIME_EXCEEDED' && !lease.cancelling) {
+      const worker = this.workers.get(lease.workerId);
+      if (worker) {
+        this.countFailure(worker);
+        worker.link?.send({ cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason: code } });
+      }
+    }
     if (lease.checkId !== undefined) {
       this.missCheck(lease, undefined);
       return;
@@ -1366,7 +1451,9 @@ export class Coordinator {
         if (w.blocked && !blocked) this.scheduleDispatch();
         w.blocked = blocked;
       }
-      for (const lease of this.leases.expired(now)) await this.loseLease(lease, 'LEASE_EXPIRED', now);
+      for (const lease of this.leases.expired(now)) {
+        await this.loseLease(lease, lease.overran ? 'RUN_TIME_EXCEEDED' : 'LEASE_EXPIRED', now);
+      }
       for (const uid of this.delayed.due(now)) {
         this.delayedCount -= 1;
         const task = this.open.get(uid);
@@ -1454,8 +1541,10 @@ export class Coordinator {
   /** Disconnected workers without leases are dropped from memory after ten minutes. */
   private forgetIdleWorkers(now: number): void {
     for (const [id, w] of this.workers) {
-      if (!w.link && now - w.lastSeenMs > 600_000 && this.leases.forWorker(id).length === 0)
+      if (!w.link && now - w.lastSeenMs > 600_000 && this.leases.forWorker(id).length === 0) {
         this.workers.delete(id);
+        this.events.forgetWorker(id);
+      }
     }
   }
 
@@ -1515,40 +1604,13 @@ export class Coordinator {
         const now = Date.now();
         const screened = await this.screen(matched, now);
         // More replicas of a verified task already running: leases of this process only.
-        const picks: typeof screened = [];
+        const picks: Match[] = [];
         for (const pick of screened) {
           const task = this.open.get(pick.task.uid);
-          if (task?.replicas && task.state === 'running') {
-            this.leaseTask(task, pick.worker, pick.task, this.nextLeaseId(), now + this.config.leaseMs, now);
-          } else picks.push(pick);
+          if (task?.replicas && task.state === 'running') await this.leaseReplica(task, pick, now);
+          else picks.push(pick);
         }
-        if (picks.length === 0) continue;
-        const newLeases: NewLease[] = picks.map(({ task, worker }) => ({
-          taskUid: task.uid,
-          leaseId: this.nextLeaseId(),
-          attempt: (this.open.get(task.uid)?.attempts ?? 0) + 1,
-          workerId: worker.workerId,
-          startedAtMs: now,
-          expiresAtMs: now + this.config.leaseMs,
-        }));
-        const started = await this.store.startLeases(newLeases);
-        picks.forEach(({ task: sched, worker }, i) => {
-          const lease = newLeases[i]!;
-          const task = this.open.get(sched.uid);
-          if (!started[i] || !task) {
-            if (sched.gpu) worker.runningGpu -= 1;
-            else worker.runningCpu -= 1;
-            this.scheduler.setRunning(sched.tenant, -1);
-            // The store refused: the task left the queue elsewhere (another coordinator on a
-            // shared store took it, or it was cancelled); if it comes back, `adopt` brings it.
-            if (task?.state === 'queued') this.open.delete(sched.uid);
-            return;
-          }
-          task.state = 'running';
-          task.leaseId = lease.leaseId;
-          task.attempts = lease.attempt;
-          this.leaseTask(task, worker, sched, lease.leaseId, lease.expiresAtMs, now);
-        });
+        if (picks.length > 0) await this.startPicks(picks, now);
       } while (!this.closed);
     } catch (err) {
       this.log.error({ err }, 'dispatch failed');
@@ -1559,33 +1621,133 @@ export class Coordinator {
   }
 
   /**
-   * Hands a lease of `task` to `worker`: the assignment, its latency and the `accepted` event; a
+   * Starts the leases of one pass in one store transaction, then sends each assignment. Failure-
+   * atomic: should the store fail, every pick goes back to the queue; a task whose assignment
+   * cannot be sent fails alone (UNDELIVERABLE) and the others are sent.
+   */
+  private async startPicks(picks: Match[], now: number): Promise<void> {
+    const newLeases: NewLease[] = picks.map(({ task, worker }) => ({
+      taskUid: task.uid,
+      leaseId: this.nextLeaseId(),
+      attempt: (this.open.get(task.uid)?.attempts ?? 0) + 1,
+      workerId: worker.workerId,
+      startedAtMs: now,
+      expiresAtMs: now + this.config.leaseMs,
+    }));
+    let started: boolean[];
+    try {
+      started = await this.store.startLeases(newLeases);
+    } catch (err) {
+      for (const pick of picks) this.unmatch(pick, true);
+      throw err;
+    }
+    for (const [i, pick] of picks.entries()) {
+      const lease = newLeases[i]!;
+      const task = this.open.get(pick.task.uid);
+      if (!started[i] || !task) {
+        this.unmatch(pick, false);
+        // The store refused: the task left the queue elsewhere (another coordinator on a
+        // shared store took it, or it was cancelled); if it comes back, `adopt` brings it.
+        if (task?.state === 'queued') this.open.delete(pick.task.uid);
+        continue;
+      }
+      task.state = 'running';
+      task.leaseId = lease.leaseId;
+      task.attempts = lease.attempt;
+      const unsent = this.leaseTask(task, pick, lease.leaseId, lease.expiresAtMs, now);
+      if (unsent) await this.undeliverable(task, pick, unsent, now);
+    }
+  }
+
+  /** One more replica of a running verified task; a replica that cannot be sent fails the task. */
+  private async leaseReplica(task: OpenTask, pick: Match, now: number): Promise<void> {
+    const unsent = this.leaseTask(task, pick, this.nextLeaseId(), now + this.config.leaseMs, now);
+    if (unsent) await this.undeliverable(task, pick, unsent, now);
+  }
+
+  /** Gives a match's slot back to its worker and tenant; `requeue` puts the task back in the queue. */
+  private unmatch({ task: sched, worker }: Match, requeue: boolean): void {
+    if (sched.gpu) worker.runningGpu -= 1;
+    else worker.runningCpu -= 1;
+    this.scheduler.setRunning(sched.tenant, -1);
+    if (requeue) this.scheduler.enqueue(sched);
+  }
+
+  /**
+   * A task's assignment could not be encoded (text or size the wire refuses, e.g. a task stored
+   * before the checks at submit existed): it fails alone with UNDELIVERABLE, not retryable, since
+   * no volunteer could ever receive it.
+   */
+  private async undeliverable(task: OpenTask, pick: Match, err: Error, now: number): Promise<void> {
+    this.unmatch(pick, false);
+    const code = 'UNDELIVERABLE';
+    const message = `the task cannot be sent to a volunteer: ${err.message}`;
+    this.log.warn({ task: task.taskId, tenant: task.tenant, err }, 'assignment could not be encoded');
+    try {
+      if (task.replicas) {
+        await this.failVerified(task, code, message, now);
+        return;
+      }
+      const leaseId = task.leaseId;
+      const ok = leaseId
+        ? await this.store.endAttempt({
+            taskUid: task.uid,
+            leaseId,
+            outcome: 'failed',
+            code,
+            message,
+            requeueAtMs: undefined,
+            countsAsFailure: false,
+            nowMs: now,
+          })
+        : await this.store.failQueued(task.uid, code, message, now);
+      if (!ok) return;
+    } catch (storeErr) {
+      this.log.error({ err: storeErr, task: task.taskId }, 'undeliverable task could not be failed');
+      return;
+    }
+    this.open.delete(task.uid);
+    this.metrics.errors.inc({ code });
+    this.publish(task, EVENTS.failed, 'failed', now, () =>
+      toJson('ComputeFailure', { task_id: task.taskId, code, message, retryable: false }),
+    );
+  }
+
+  /**
+   * Hands a lease of `task` to `pick.worker`: the assignment, its latency and the `accepted` event; a
    * verified task's replica is also told to the engine. Also how further replicas of a running
    * verified task are leased (kept in this process only: the stored attempt is the first one's).
+   * Returns the error when the assignment could not be encoded (nothing was leased then).
    */
   private leaseTask(
     task: OpenTask,
-    worker: WorkerState,
-    sched: SchedTask,
+    pick: Match,
     leaseId: string,
     expiresAtMs: number,
     now: number,
-  ): void {
-    const assignment = this.sendAssignment(
-      worker,
-      {
-        leaseId,
-        taskUid: task.uid,
-        taskId: task.taskId,
-        tenant: task.tenant,
-        workerId: worker.workerId,
-        attempt: task.attempts,
-        gpu: sched.gpu,
-        expiresAtMs,
-        cancelling: false,
-      },
-      task.envelope,
-    );
+  ): Error | undefined {
+    const { worker, task: sched } = pick;
+    let assignment: ComputeAssignment;
+    try {
+      assignment = this.sendAssignment(
+        worker,
+        {
+          leaseId,
+          taskUid: task.uid,
+          taskId: task.taskId,
+          tenant: task.tenant,
+          workerId: worker.workerId,
+          attempt: task.attempts,
+          gpu: sched.gpu,
+          expiresAtMs,
+          runUntilMs: now + this.runLimitMs(task.envelope),
+          cancelling: false,
+        },
+        task.envelope,
+      );
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
     if (task.replicas) {
       task.replicaLeases.add(leaseId);
       void this.replicaAssigned(task, worker, sched, leaseId);
@@ -1595,16 +1757,19 @@ export class Coordinator {
       const { envelope: _e, task_token: _t, ...visible } = assignment;
       return toJson('ComputeAssignment', visible);
     });
+    return undefined;
   }
 
-  /** Signs the lease's task token, puts the lease in the table and sends the assignment. */
+  /**
+   * Signs the lease's task token, sends the assignment, and puts the lease in the table. Throws,
+   * with nothing leased, when the assignment cannot be encoded.
+   */
   private sendAssignment(
     worker: WorkerState,
     lease: Omit<Lease, 'token'>,
     envelope: ComputeEnvelope,
   ): ComputeAssignment {
     const token = this.tokens.sign(lease.leaseId, lease.taskId, worker.workerId);
-    this.leases.add(Object.assign(lease, { token }));
     const assignment: ComputeAssignment = {
       task_id: lease.taskId,
       worker_id: worker.workerId,
@@ -1615,6 +1780,8 @@ export class Coordinator {
       envelope,
     };
     worker.link?.send({ assignment });
+    this.leases.add(Object.assign(lease, { token, inputs: blobInputs(envelope) }));
+    worker.fresh = false;
     return assignment;
   }
 
@@ -1658,21 +1825,12 @@ export class Coordinator {
    * (it gets the check and the task goes back to the queue), or the engine may refuse it (the
    * task goes back with the engine's rules mirrored, so the scheduler will not match them again).
    */
-  private async screen(
-    picks: Array<{ task: SchedTask; worker: WorkerState }>,
-    now: number,
-  ): Promise<Array<{ task: SchedTask; worker: WorkerState }>> {
-    const kept: Array<{ task: SchedTask; worker: WorkerState }> = [];
-    const undo = ({ task: sched, worker }: { task: SchedTask; worker: WorkerState }): void => {
-      if (sched.gpu) worker.runningGpu -= 1;
-      else worker.runningCpu -= 1;
-      this.scheduler.setRunning(sched.tenant, -1);
-      this.scheduler.enqueue(sched);
-    };
+  private async screen(picks: Match[], now: number): Promise<Match[]> {
+    const kept: Match[] = [];
     for (const pick of picks) {
       const { task: sched, worker } = pick;
       if (worker.onProbation) {
-        undo(pick); // matched again in this batch after its first check went out
+        this.unmatch(pick, true); // matched again in this batch after its first check went out
         continue;
       }
       const task = this.open.get(sched.uid);
@@ -1690,8 +1848,11 @@ export class Coordinator {
           const issued = await this.trust.issueSpotCheck(ref, task.envelope);
           if (issued) {
             await this.distinctId(task.tenant, issued.envelope);
+            if (!this.leaseCheck(worker, sched, issued, now)) {
+              this.unmatch(pick, true);
+              continue;
+            }
             this.scheduler.enqueue(sched);
-            this.leaseCheck(worker, sched, issued, now);
             // A new worker proves itself before it gets anything else.
             if (!worker.vetted) worker.onProbation = true;
             continue;
@@ -1705,9 +1866,7 @@ export class Coordinator {
         this.restrict(task, status);
         if (status.state !== 'pending' || status.wanted === 0) {
           // It wants no replica now: out of the queue until a result asks for one.
-          if (sched.gpu) worker.runningGpu -= 1;
-          else worker.runningCpu -= 1;
-          this.scheduler.setRunning(sched.tenant, -1);
+          this.unmatch(pick, false);
           continue;
         }
       } catch (err) {
@@ -1723,7 +1882,7 @@ export class Coordinator {
         task.refusedWorkers.add(worker.workerId);
         sched.excludeWorkers = new Set([...(sched.excludeWorkers ?? []), worker.workerId]);
       }
-      undo(pick);
+      this.unmatch(pick, true);
     }
     return kept;
   }
@@ -1746,6 +1905,23 @@ export class Coordinator {
       payload,
     });
   }
+}
+
+/** The uploaded blobs an envelope names as inputs (`flock:sha256:<hex>` → `sha256:<hex>`). */
+function blobInputs(envelope: ComputeEnvelope): Set<string> | undefined {
+  let names: Set<string> | undefined;
+  for (const input of envelope.inputs ?? []) {
+    if (!input.uri?.startsWith('flock:')) continue;
+    names ??= new Set();
+    names.add(input.uri.slice('flock:'.length));
+  }
+  return names;
+}
+
+/** `tasks[3]` + `verification.quorum` → `tasks[3].verification.quorum`. */
+function joinField(prefix: string | undefined, field: string | undefined): string | undefined {
+  if (!prefix) return field;
+  return field ? `${prefix}.${field}` : prefix;
 }
 
 function sha256(text: string): string {

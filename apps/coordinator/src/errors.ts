@@ -9,6 +9,7 @@ export type CoordinatorErrorCode =
   | 'NOT_READY'
   | 'ALREADY_FINISHED'
   | 'BODY_TOO_LARGE'
+  | 'TASK_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'METHOD_NOT_ALLOWED'
   | 'BAD_JSON'
@@ -25,6 +26,7 @@ const STATUS: Record<CoordinatorErrorCode, number> = {
   NOT_READY: 409,
   ALREADY_FINISHED: 409,
   BODY_TOO_LARGE: 413,
+  TASK_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   METHOD_NOT_ALLOWED: 405,
   BAD_JSON: 400,

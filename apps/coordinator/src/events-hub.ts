@@ -16,6 +16,8 @@ export interface TaskEvent {
 
 export interface EventFilter {
   tenant: string;
+  /** An operator's subscription: also receives worker events (capabilities), which no tenant owns. */
+  admin?: boolean | undefined;
   taskId?: string | undefined;
   campaignId?: string | undefined;
   /** Receive only terminal events of tasks whose `return_channel` is this. */
@@ -29,6 +31,19 @@ interface Subscriber {
 
 const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'cancelled']);
 
+/** One worker's events reach subscribers at most this often (the latest one wins), ms. */
+export const WORKER_EVENT_INTERVAL_MS = 1000;
+/** A worker event larger than this is not relayed (its capability is bounded far below it). */
+export const MAX_WORKER_EVENT_BYTES = 64 << 10;
+
+interface WorkerEvents {
+  /** When the worker's last event went out (epoch ms). */
+  sentAtMs: number;
+  /** The latest event held back until the interval ends. */
+  held: { topic: string; payload: () => unknown } | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
 /**
  * Fans task events out to `/v1/events` subscribers, each filtered by tenant (always), task,
  * campaign, or return channel. A subscriber that cannot keep up (send buffer over the limit) is
@@ -36,6 +51,7 @@ const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'cancelled']);
  */
 export class EventsHub {
   private readonly subscribers = new Set<Subscriber>();
+  private readonly workerEvents = new Map<string, WorkerEvents>();
 
   constructor(private readonly maxBufferedBytes: number) {}
 
@@ -81,14 +97,57 @@ export class EventsHub {
     }
   }
 
-  /** Worker-level events (capability updates): to every subscriber without a task filter. */
-  publishGlobal(topic: string, payload: () => unknown): void {
+  /**
+   * A worker's event (its capability): to admin subscribers without a task, campaign or channel
+   * filter only, since volunteers belong to no tenant. At most one per worker per
+   * WORKER_EVENT_INTERVAL_MS: a faster sender's latest event goes out when the interval ends.
+   */
+  publishWorker(workerId: string, topic: string, payload: () => unknown, nowMs = Date.now()): void {
+    let entry = this.workerEvents.get(workerId);
+    if (!entry) {
+      entry = { sentAtMs: 0, held: undefined, timer: undefined };
+      this.workerEvents.set(workerId, entry);
+    }
+    const wait = entry.sentAtMs + WORKER_EVENT_INTERVAL_MS - nowMs;
+    if (wait <= 0 && !entry.timer) {
+      entry.sentAtMs = nowMs;
+      this.sendWorkerEvent(topic, payload);
+      return;
+    }
+    entry.held = { topic, payload };
+    if (entry.timer) return;
+    const held = entry;
+    held.timer = setTimeout(() => {
+      held.timer = undefined;
+      const next = held.held;
+      held.held = undefined;
+      held.sentAtMs = Date.now();
+      if (next) this.sendWorkerEvent(next.topic, next.payload);
+    }, wait);
+    held.timer.unref();
+  }
+
+  /** The worker is gone: nothing of it is held back any more. */
+  forgetWorker(workerId: string): void {
+    const entry = this.workerEvents.get(workerId);
+    if (entry?.timer) clearTimeout(entry.timer);
+    this.workerEvents.delete(workerId);
+  }
+
+  private sendWorkerEvent(topic: string, payload: () => unknown): void {
     let text: string | undefined;
     for (const sub of this.subscribers) {
       const f = sub.filter;
-      if (f.taskId !== undefined || f.campaignId !== undefined || f.channel !== undefined) continue;
+      if (!f.admin || f.taskId !== undefined || f.campaignId !== undefined || f.channel !== undefined)
+        continue;
       if (sub.socket.readyState !== sub.socket.OPEN) continue;
       text ??= JSON.stringify({ topic, ts: new Date().toISOString(), payload: payload() });
+      if (text.length > MAX_WORKER_EVENT_BYTES) return;
+      if (sub.socket.bufferedAmount > this.maxBufferedBytes) {
+        sub.socket.close(1013, 'slow consumer');
+        this.subscribers.delete(sub);
+        continue;
+      }
       sub.socket.send(text);
     }
   }
@@ -105,5 +164,7 @@ export class EventsHub {
   closeAll(): void {
     for (const sub of this.subscribers) sub.socket.close(1001, 'coordinator shutting down');
     this.subscribers.clear();
+    for (const entry of this.workerEvents.values()) if (entry.timer) clearTimeout(entry.timer);
+    this.workerEvents.clear();
   }
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ComputeEnvelope,
   decodeMessage,
+  decodeUtf8Strict,
   fromJson,
   ProtocolError,
   parseEnvelopeJson,
@@ -76,6 +77,9 @@ export class HttpApi {
     // Modules are fetched by volunteer tabs, which hold no API key: public by content hash.
     if (parts[0] === 'modules' && parts.length === 2 && method === 'GET')
       return this.getModule(res, parts[1]!);
+    // A lease's uploaded inputs, for the tab holding it (its task token instead of a key).
+    if (parts[0] === 'leases' && parts.length === 4 && parts[2] === 'inputs' && method === 'GET')
+      return this.getLeaseInput(req, res, parts[1]!, parts[3]!);
 
     const tenant = this.keys.tenantOf(bearer(req));
     if (tenant === undefined) throw new CoordinatorError('UNAUTHENTICATED', 'a valid API key is required');
@@ -102,6 +106,7 @@ export class HttpApi {
       if (n === 2 && method === 'GET') return this.getCampaign;
     }
     if (head === 'modules' && n === 1 && method === 'POST') return this.uploadModule;
+    if (head === 'blobs' && n === 1 && method === 'POST') return this.uploadBlob;
     if (head === 'blobs' && n === 2 && method === 'GET') return this.getBlob;
     if (head === 'workers' && n === 1 && method === 'GET') return this.listWorkers;
     if (head === 'stats' && n === 1 && method === 'GET') return this.stats;
@@ -156,6 +161,25 @@ export class HttpApi {
     }
   }
 
+  /**
+   * Inputs named `flock:sha256:<hex>` must be blobs the tenant may read: uploaded with
+   * POST /v1/blobs, or outputs of its own tasks.
+   */
+  private async checkInputs(envelope: ComputeEnvelope, tenant: string, prefix: string): Promise<void> {
+    for (const [i, input] of (envelope.inputs ?? []).entries()) {
+      const uri = input.uri;
+      if (!uri?.startsWith('flock:')) continue;
+      const name = uri.slice('flock:'.length);
+      if (!blobHex(name) || !(await this.coordinator.store.blobVisible(name, tenant))) {
+        throw new CoordinatorError(
+          'INVALID_ARGUMENT',
+          `input ${uri} is not a blob of this tenant (upload it with POST /v1/blobs)`,
+          `${prefix}inputs[${i}].uri`,
+        );
+      }
+    }
+  }
+
   private async findTask(tenant: string, taskId: string): Promise<TaskRecord> {
     const task = await this.coordinator.store.getTask(tenant, taskId);
     if (!task) throw new CoordinatorError('NOT_FOUND', `no task "${taskId}"`);
@@ -167,13 +191,14 @@ export class HttpApi {
     const type = mediaType(req);
     let envelope: ComputeEnvelope;
     if (type === 'application/json')
-      envelope = parseEnvelopeJson(body.toString('utf8'), { maxBytes: this.config.maxBodyBytes });
+      envelope = parseEnvelopeJson(decodeUtf8Strict(body, '$'), { maxBytes: this.config.maxBodyBytes });
     else if (type === 'application/x-capnp') {
       envelope = decodeMessage('ComputeEnvelope', body, { maxFrameBytes: this.config.maxBodyBytes });
       validateEnvelope(envelope);
     } else
       throw new CoordinatorError('UNSUPPORTED_MEDIA_TYPE', 'use application/json or application/x-capnp');
     await this.checkModule(envelope, 'module.uri');
+    await this.checkInputs(envelope, tenant, '');
     const [outcome] = await this.coordinator.submit([{ tenant, envelope }]);
     if (!outcome || outcome.kind === 'conflict' || outcome.kind === 'skipped') {
       throw new CoordinatorError(
@@ -190,7 +215,7 @@ export class HttpApi {
       throw new CoordinatorError('UNSUPPORTED_MEDIA_TYPE', 'use application/json');
     const body = await readBody(req, this.config.maxBodyBytes);
     const value = parseJsonText(
-      body.toString('utf8'),
+      decodeUtf8Strict(body, '$'),
       { maxBytes: this.config.maxBodyBytes, maxDepth: 128 },
       '$',
     );
@@ -264,9 +289,13 @@ export class HttpApi {
         throw err;
       }
     });
-    for (const [i, envelope] of envelopes.entries())
+    for (const [i, envelope] of envelopes.entries()) {
       await this.checkModule(envelope, `tasks[${i}].module.uri`);
-    const outcomes = await this.coordinator.submit(envelopes.map((envelope) => ({ tenant, envelope })));
+      await this.checkInputs(envelope, tenant, `tasks[${i}].`);
+    }
+    const outcomes = await this.coordinator.submit(
+      envelopes.map((envelope, i) => ({ tenant, envelope, field: `tasks[${i}]` })),
+    );
     const conflicts = outcomes.filter((o) => o.kind === 'conflict');
     if (conflicts.length > 0) {
       const ids = conflicts.map((o) => (o.kind === 'conflict' ? o.taskId : '')).slice(0, 10);
@@ -376,6 +405,42 @@ export class HttpApi {
     json(res, 201, { hash, size: body.length, uri: `flock:${hash}` });
   };
 
+  /** Any bytes, to be named as a task input (`uri: "flock:sha256:<hex>"`): content-addressed. */
+  private uploadBlob: Handler = async (req, res, tenant) => {
+    const body = await readBody(req, this.config.maxBodyBytes);
+    const hex = this.coordinator.blobs.put(body);
+    const hash = `sha256:${hex}`;
+    await this.coordinator.store.recordBlob(hash, tenant, 'input', body.length, Date.now());
+    json(res, 201, { hash, size: body.length, uri: `flock:${hash}` });
+  };
+
+  /**
+   * An uploaded input of a live lease, for the tab that holds it: the lease's task token (header
+   * `X-Flock-Task-Token`) stands in for an API key, and only inputs the task names are served.
+   * Anything else is 404, so a guesser learns nothing.
+   */
+  private async getLeaseInput(
+    req: IncomingMessage,
+    res: ServerResponse,
+    leaseId: string,
+    name: string,
+  ): Promise<void> {
+    const token = req.headers['x-flock-task-token'];
+    const hex = blobHex(name);
+    const bytes =
+      hex && typeof token === 'string' && this.coordinator.leaseMayRead(leaseId, token, name)
+        ? this.coordinator.blobs.read(hex)
+        : undefined;
+    if (!bytes) throw new CoordinatorError('NOT_FOUND', `no input "${name}" for this lease`);
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': bytes.length,
+      'Cache-Control': 'private, no-store',
+      'Cross-Origin-Resource-Policy': 'same-origin',
+    });
+    res.end(bytes);
+  }
+
   private async getModule(res: ServerResponse, name: string): Promise<void> {
     const hex = blobHex(name);
     if (!hex || !(await this.coordinator.store.isModule(name)))
@@ -411,9 +476,21 @@ export class HttpApi {
     res.end(bytes);
   };
 
-  private listWorkers: Handler = async (_req, res) => {
+  /** Known volunteers by worker id, a page at a time: `?limit=` (1..1000, default 100), `?after=<id>`. */
+  private listWorkers: Handler = async (req, res) => {
+    const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const limitText = q.get('limit') ?? '100';
+    const limit = Number(limitText);
+    if (!/^\d+$/.test(limitText) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new CoordinatorError('INVALID_ARGUMENT', `limit must be 1..${MAX_LIST_LIMIT}`, 'limit');
+    }
+    const after = q.get('after') ?? '';
+    const page = [...this.coordinator.workers.values()]
+      .filter((w) => w.workerId > after)
+      .sort((a, b) => (a.workerId < b.workerId ? -1 : 1))
+      .slice(0, limit);
     const workers = await Promise.all(
-      [...this.coordinator.workers.values()].map(async (w) => {
+      page.map(async (w) => {
         // Credit (#9): device-weighted compute seconds of validated results.
         const standing = await this.coordinator.trust.standing(w.workerId);
         return {
@@ -436,7 +513,9 @@ export class HttpApi {
         };
       }),
     );
-    json(res, 200, { workers });
+    const body: Record<string, unknown> = { workers };
+    if (page.length === limit) body.next = page[page.length - 1]!.workerId;
+    json(res, 200, body);
   };
 
   private stats: Handler = async (_req, res) => {
@@ -473,6 +552,8 @@ export class HttpApi {
       res.destroy();
       return;
     }
+    // The rest of an over-limit body is not read: the connection closes after the answer.
+    if (body.code === 'BODY_TOO_LARGE') res.setHeader('Connection', 'close');
     json(res, status, { error: body });
   }
 }
@@ -508,11 +589,13 @@ function isWasm(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
 }
 
-/** Reads a request body up to `limit` bytes; over it: 413 BODY_TOO_LARGE (and stop reading). */
+/**
+ * Reads a request body up to `limit` bytes; over it: 413 BODY_TOO_LARGE, and the error answer
+ * closes the connection (the rest of the body is never read).
+ */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > limit) {
-    req.resume();
     return Promise.reject(new CoordinatorError('BODY_TOO_LARGE', `body over ${limit} bytes`));
   }
   return new Promise((resolve, reject) => {
@@ -523,7 +606,6 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         reject(new CoordinatorError('BODY_TOO_LARGE', `body over ${limit} bytes`));
         req.removeAllListeners('data');
-        req.resume();
         return;
       }
       chunks.push(chunk);

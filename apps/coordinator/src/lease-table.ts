@@ -9,10 +9,19 @@ export interface Lease {
   /** Uses a GPU slot (WGSL or WebGPU-requiring task) rather than a CPU slot. */
   gpu: boolean;
   expiresAtMs: number;
+  /**
+   * The run-time limit (epoch ms): the task's time limit plus a grace from when the lease began.
+   * Heartbeats never renew a lease past it, so a worker cannot hold a task for ever.
+   */
+  runUntilMs: number;
+  /** A heartbeat asked to renew it past `runUntilMs`: the worker kept it beyond its time. */
+  overran?: boolean | undefined;
   /** Cancel pushed to the worker; the slot stays taken until it acks or the lease runs out. */
   cancelling: boolean;
   /** The task token handed out with it (unset for leases recovered after a restart). */
   token: string | undefined;
+  /** The uploaded blobs (`sha256:<hex>`) its task names as inputs, which its worker may fetch. */
+  inputs?: Set<string> | undefined;
   /** A known-answer spot check, not a stored task (`taskUid` is then negative). */
   checkId?: string | undefined;
 }
@@ -60,11 +69,15 @@ export class LeaseTable {
     return [...set].map((id) => this.byId.get(id)!);
   }
 
-  /** Extends a lease the worker still holds; undefined when it is not that worker's live lease. */
+  /**
+   * Extends a lease the worker still holds, never past its run-time limit; undefined when it is
+   * not that worker's live lease.
+   */
   renew(leaseId: string, workerId: string, expiresAtMs: number): Lease | undefined {
     const lease = this.byId.get(leaseId);
     if (!lease || lease.workerId !== workerId || lease.cancelling) return undefined;
-    lease.expiresAtMs = Math.max(lease.expiresAtMs, expiresAtMs);
+    if (expiresAtMs > lease.runUntilMs) lease.overran = true;
+    lease.expiresAtMs = Math.max(lease.expiresAtMs, Math.min(expiresAtMs, lease.runUntilMs));
     return lease;
   }
 

@@ -5,6 +5,7 @@ import { PgNotifier, type PgNotifierOptions } from './pg/notify.ts';
 import {
   type AttemptRecord,
   type AuditRecord,
+  type BlobKind,
   type CompleteTask,
   type EndAttempt,
   emptyCounts,
@@ -777,6 +778,13 @@ export class PostgresStore implements Store {
     };
   }
 
+  async forgetIdleWorker(workerId: string): Promise<void> {
+    await this.pool.query(
+      'DELETE FROM workers WHERE worker_id = $1 AND tasks_succeeded = 0 AND tasks_failed = 0',
+      [workerId],
+    );
+  }
+
   async countWorkerOutcome(workerId: string, succeeded: boolean): Promise<void> {
     await this.pool.query(
       succeeded
@@ -786,13 +794,7 @@ export class PostgresStore implements Store {
     );
   }
 
-  async recordBlob(
-    hash: string,
-    tenant: string,
-    kind: 'module' | 'output',
-    size: number,
-    nowMs: number,
-  ): Promise<void> {
+  async recordBlob(hash: string, tenant: string, kind: BlobKind, size: number, nowMs: number): Promise<void> {
     await this.pool.query(
       `INSERT INTO blobs (hash, tenant, kind, size, created_at_ms) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT DO NOTHING`,
@@ -841,7 +843,7 @@ export class PostgresStore implements Store {
 
   async forgetOutputBlobs(names: string[]): Promise<void> {
     if (names.length === 0) return;
-    await this.pool.query("DELETE FROM blobs WHERE kind = 'output' AND hash = ANY($1::text[])", [names]);
+    await this.pool.query("DELETE FROM blobs WHERE kind <> 'module' AND hash = ANY($1::text[])", [names]);
   }
 
   async isModule(hash: string): Promise<boolean> {

@@ -5,6 +5,7 @@ import type { SqliteSync } from './config.ts';
 import {
   type AttemptRecord,
   type AuditRecord,
+  type BlobKind,
   type CompleteTask,
   type EndAttempt,
   emptyCounts,
@@ -285,6 +286,9 @@ export class SqliteStore implements Store {
         'UPDATE workers SET tasks_succeeded = tasks_succeeded + 1 WHERE worker_id = ?',
       ),
       workerFailed: db.prepare('UPDATE workers SET tasks_failed = tasks_failed + 1 WHERE worker_id = ?'),
+      forgetIdleWorker: db.prepare(
+        'DELETE FROM workers WHERE worker_id = ? AND tasks_succeeded = 0 AND tasks_failed = 0',
+      ),
       recordBlob: db.prepare(
         'INSERT OR IGNORE INTO blobs (hash, tenant, kind, size, created_at_ms) VALUES (?, ?, ?, ?, ?)',
       ),
@@ -650,13 +654,11 @@ export class SqliteStore implements Store {
     await this.write(() => (succeeded ? this.stmts.workerSucceeded : this.stmts.workerFailed).run(workerId));
   }
 
-  async recordBlob(
-    hash: string,
-    tenant: string,
-    kind: 'module' | 'output',
-    size: number,
-    nowMs: number,
-  ): Promise<void> {
+  async forgetIdleWorker(workerId: string): Promise<void> {
+    await this.write(() => this.stmts.forgetIdleWorker.run(workerId));
+  }
+
+  async recordBlob(hash: string, tenant: string, kind: BlobKind, size: number, nowMs: number): Promise<void> {
     await this.write(() => this.stmts.recordBlob.run(hash, tenant, kind, size, nowMs));
   }
 
@@ -709,7 +711,7 @@ export class SqliteStore implements Store {
   }
 
   async forgetOutputBlobs(names: string[]): Promise<void> {
-    const drop = this.db.prepare("DELETE FROM blobs WHERE hash = ? AND kind = 'output'");
+    const drop = this.db.prepare("DELETE FROM blobs WHERE hash = ? AND kind <> 'module'");
     await this.write(() => {
       for (const name of names) drop.run(name);
     });

@@ -1,17 +1,19 @@
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
-import { WebSocketServer } from 'ws';
+import { AddressCounter } from './address-limits.ts';
 import { ApiKeys } from './api-keys.ts';
 import { BlobStore } from './blob-store.ts';
+import { normalizeAddress, TrustedProxies } from './client-address.ts';
 import { type CoordinatorConfig, resolveConfig } from './config.ts';
 import { Coordinator, type TrustOptions } from './coordinator.ts';
+import { EventsEndpoint } from './events-endpoint.ts';
 import { EventsHub } from './events-hub.ts';
 import { HttpApi } from './http-api.ts';
 import { Metrics } from './metrics.ts';
 import { SqliteStore } from './sqlite-store.ts';
 import type { Store } from './store.ts';
+import { UpgradeRouter } from './upgrade-router.ts';
 import { WorkerHub } from './worker-hub.ts';
 
 /** A running coordinator. */
@@ -53,14 +55,14 @@ export async function startCoordinator(
   const events = options.events ?? new EventsHub(config.maxBufferedBytes);
   // Without configured keys, one development key, kept in the store so that it survives restarts.
   let devKey: string | undefined;
-  if (config.apiKeys.size === 0) {
+  if (config.apiKeys.size === 0 && config.adminKeys.size === 0) {
     devKey = await store.getMeta('dev_api_key');
     if (!devKey) {
       devKey = ApiKeys.newDevKey();
       await store.setMeta('dev_api_key', devKey);
     }
   }
-  const keys = new ApiKeys(config.apiKeys, devKey);
+  const keys = new ApiKeys(config.apiKeys, devKey, config.adminKeys);
   let coordinator: Coordinator | undefined;
   const metrics = new Metrics({
     taskCounts: () => store.stateCounts(),
@@ -78,47 +80,38 @@ export async function startCoordinator(
   await coordinator.start();
 
   const api = new HttpApi(coordinator, keys, config, log);
-  const hub = new WorkerHub(coordinator, config, log);
-  const eventsWss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-  const server = createServer(api.handle);
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 120_000;
+  const proxies = new TrustedProxies(config.trustedProxies);
+  const hub = new WorkerHub(coordinator, config, log, proxies);
+  const eventsEndpoint = new EventsEndpoint(keys, events);
+  const server = createServer(
+    {
+      // Timeouts are checked every second, so each fires when documented (Node's default: 30 s).
+      connectionsCheckingInterval: 1000,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+    },
+    api.handle,
+  );
   server.keepAliveTimeout = 5_000;
+  server.timeout = config.idleTimeoutMs;
   server.maxHeadersCount = 100;
-
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/v1/worker') {
-      hub.wss.handleUpgrade(req, socket, head, (ws) => hub.wss.emit('connection', ws, req));
+  server.maxConnections = config.maxConnections;
+  // Connections per peer address (a trusted proxy's are its clients', counted per WebSocket).
+  const perPeer = new AddressCounter(config.maxConnectionsPerAddress);
+  server.on('connection', (socket: Socket) => {
+    const peer = normalizeAddress(socket.remoteAddress);
+    if (proxies.has(peer)) return;
+    if (!perPeer.acquire(peer)) {
+      coordinator.metrics.errors.inc({ code: 'TOO_MANY_CONNECTIONS' });
+      socket.destroy();
       return;
     }
-    if (url.pathname === '/v1/events') {
-      const header = req.headers.authorization;
-      const key =
-        url.searchParams.get('key') ?? (header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined);
-      const tenant = keys.tenantOf(key ?? undefined);
-      if (tenant === undefined) {
-        const body = JSON.stringify({
-          error: { code: 'UNAUTHENTICATED', message: 'a valid API key is required' },
-        });
-        socket.end(
-          `HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
-        );
-        return;
-      }
-      eventsWss.handleUpgrade(req, socket, head, (ws) => {
-        events.subscribe(ws, {
-          tenant,
-          taskId: url.searchParams.get('task_id') ?? undefined,
-          campaignId: url.searchParams.get('campaign_id') ?? undefined,
-          channel: url.searchParams.get('channel') ?? undefined,
-        });
-        ws.on('message', () => ws.close(1003, 'the events stream is read-only'));
-      });
-      return;
-    }
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+    socket.once('close', () => perPeer.release(peer));
   });
+  const router = new UpgradeRouter((code) => coordinator.metrics.errors.inc({ code }))
+    .route('/v1/worker', hub)
+    .route('/v1/events', eventsEndpoint);
+  server.on('upgrade', router.handle);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -145,8 +138,7 @@ export async function startCoordinator(
         await coordinator.stop();
         hub.close();
         events.closeAll();
-        for (const ws of eventsWss.clients) ws.terminate();
-        eventsWss.close();
+        eventsEndpoint.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await store.close();

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
+import { CoordinatorError } from './errors.ts';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -39,7 +40,7 @@ export async function servePage(
   headers: Record<string, string>,
 ): Promise<void> {
   const page = PAGES[path === '/dashboard' ? '/dashboard/' : path];
-  const rel = page ? page.file : normalize(decodeURIComponent(path)).replace(/^([/\\])+/, '');
+  const rel = page ? page.file : normalize(decodePath(path)).replace(/^([/\\])+/, '');
   const file = join(pagesDir, rel);
   if (!file.startsWith(pagesDir + sep)) return notFound(res, headers);
   try {
@@ -63,6 +64,15 @@ export async function servePage(
       return;
     }
     notFound(res, headers);
+  }
+}
+
+/** Percent-decodes a page path; malformed encoding (`/%zz`, `/%c0%af`) is 400, not a crash. */
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    throw new CoordinatorError('INVALID_ARGUMENT', 'malformed percent-encoding in the path', 'path');
   }
 }
 

@@ -185,15 +185,11 @@ export interface Store {
   upsertWorker(worker: WorkerRecord): Promise<void>;
   findWorkerBySession(sessionHash: string): Promise<WorkerRecord | undefined>;
   countWorkerOutcome(workerId: string, succeeded: boolean): Promise<void>;
+  /** Deletes a worker's row if it has no outcomes counted (an identity that did nothing). */
+  forgetIdleWorker(workerId: string): Promise<void>;
 
-  /** Records that `tenant` may read blob `hash` (modules, outputs). */
-  recordBlob(
-    hash: string,
-    tenant: string,
-    kind: 'module' | 'output',
-    size: number,
-    nowMs: number,
-  ): Promise<void>;
+  /** Records that `tenant` may read blob `hash` (modules, uploaded inputs, outputs). */
+  recordBlob(hash: string, tenant: string, kind: BlobKind, size: number, nowMs: number): Promise<void>;
   blobVisible(hash: string, tenant: string): Promise<boolean>;
   /** Whether any tenant uploaded this module (modules are then public by hash). */
   isModule(hash: string): Promise<boolean>;
@@ -202,7 +198,7 @@ export interface Store {
    * module, and every blob recorded at or after `sinceMs` (its task may not have committed yet).
    */
   blobsInUse(sinceMs: number): Promise<Set<string>>;
-  /** Blob GC, sweep: drops the output records of these blobs (their files are gone). */
+  /** Blob GC, sweep: drops the output and input records of these blobs (their files are gone). */
   forgetOutputBlobs(names: string[]): Promise<void>;
   /**
    * Retention: deletes up to `limit` finished tasks (succeeded, failed, cancelled) last changed
@@ -212,6 +208,9 @@ export interface Store {
   /** Durable trust state beside the tasks; without it the coordinator keeps trust in memory. */
   trustStore?(): TrustStore;
 }
+
+/** What a blob is to the tenant that recorded it; modules are public by hash, the rest are not. */
+export type BlobKind = 'module' | 'input' | 'output';
 
 export function emptyCounts(): Record<TaskState, number> {
   return { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };

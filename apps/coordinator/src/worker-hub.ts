@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import {
+  capabilityEntries,
+  checkCapability,
   decodeFrame,
   encodeFrame,
   type Frame_Payload,
@@ -14,9 +16,13 @@ import {
 } from '@flock/protocol';
 import type { Logger } from 'pino';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { AddressCounter, AddressRate } from './address-limits.ts';
 import type { BlobWriter } from './blob-store.ts';
+import type { TrustedProxies } from './client-address.ts';
 import type { CoordinatorConfig } from './config.ts';
+import { ConnectionBudget } from './connection-budget.ts';
 import type { Coordinator, StoredStream, WorkerLink, WorkerState } from './coordinator.ts';
+import type { UpgradeDecision, WebSocketEndpoint } from './upgrade-router.ts';
 
 /** WebSocket close codes of Contract A, 10. */
 export const CLOSE = { policy: 1008, protocol: 1002, tooBig: 1009 } as const;
@@ -50,23 +56,64 @@ class Violation extends Error {
 /**
  * `/v1/worker`: one binary Cap'n Proto Frame per WebSocket message (Contract A). Checks Origin,
  * frame size, rate and protocol order; a violation sends `error { code, message }` and closes
- * that connection only (1009 too large, 1002 malformed/unexpected, 1008 policy).
+ * that connection only (1009 too large, 1002 malformed/unexpected, 1008 policy). What a connection
+ * costs is bounded by what it holds: lists in its frames by its slots, its bytes and work by
+ * budgets (past them it is not read for a while), and connections and hellos per address.
  */
-export class WorkerHub {
+export class WorkerHub implements WebSocketEndpoint {
   readonly wss: WebSocketServer;
+  /** Lease ids a frame may list: what a worker can hold (its slots), twice over for stale ones. */
+  readonly maxLeaseList: number;
+  private readonly sockets: AddressCounter;
+  private readonly hellos: AddressRate;
 
   constructor(
     private readonly coordinator: Coordinator,
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
+    private readonly proxies: TrustedProxies,
   ) {
+    this.maxLeaseList = config.maxSlotsPerWorker * 2;
+    this.sockets = new AddressCounter(config.maxConnectionsPerAddress);
+    this.hellos = new AddressRate(config.hellosPerMinute);
     // ws itself drops anything over twice the limit; between the two, we answer with an error frame.
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.maxFrameBytes * 2,
       perMessageDeflate: false,
     });
-    this.wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.accept(socket, req));
+  }
+
+  /** Connections per client address and hellos (one per connection) per minute are capped. */
+  admit(req: IncomingMessage): UpgradeDecision {
+    const address = this.proxies.clientAddress(req);
+    if (!this.hellos.take(address)) {
+      this.coordinator.metrics.errors.inc({ code: 'RATE_LIMITED' });
+      return {
+        accept: false,
+        status: 429,
+        code: 'RATE_LIMITED',
+        message: `more than ${this.config.hellosPerMinute} volunteer connections a minute from this address`,
+        headers: { 'Retry-After': String(Math.max(1, this.hellos.retryAfterS(address))) },
+      };
+    }
+    if (!this.sockets.acquire(address)) {
+      this.coordinator.metrics.errors.inc({ code: 'TOO_MANY_CONNECTIONS' });
+      return {
+        accept: false,
+        status: 429,
+        code: 'TOO_MANY_CONNECTIONS',
+        message: `${this.config.maxConnectionsPerAddress} volunteer connections are open from this address`,
+        headers: { 'Retry-After': '10' },
+      };
+    }
+    return {
+      accept: true,
+      onOpen: (socket) => {
+        socket.once('close', () => this.sockets.release(address));
+        this.accept(socket, req);
+      },
+    };
   }
 
   /** Whether the Origin header is allowed: absent (not a browser), same host, or listed. */
@@ -87,7 +134,10 @@ export class WorkerHub {
     let corked = false;
     const send = (payload: Frame_Payload): boolean => {
       if (socket.readyState !== socket.OPEN) return false;
-      const bytes = encodeFrame(makeFrame(payload, { id: frameId() }), { maxFrameBytes: 64 << 20 });
+      // The limit tabs are told: an assignment the submit checks let through always fits.
+      const bytes = encodeFrame(makeFrame(payload, { id: frameId() }), {
+        maxFrameBytes: this.config.maxFrameBytes,
+      });
       wire.framesOut += 1;
       wire.bytesOut += bytes.length;
       if (!corked) {
@@ -131,11 +181,30 @@ export class WorkerHub {
       () => violate(new Violation('HELLO_TIMEOUT', 'no hello received', CLOSE.policy)),
       HELLO_TIMEOUT_MS,
     );
+    const budget = new ConnectionBudget(
+      this.config.workerBytesPerSecond,
+      this.config.workerFramesPerSecond * 4,
+    );
+    /**
+     * Charges the connection before a frame is handled. An overdrawn connection waits (its frames
+     * are handled in order, so everything after waits too) and is not read meanwhile.
+     */
+    const throttle = async (bytes: number, work: number): Promise<void> => {
+      const waitMs = budget.spend(bytes, work);
+      if (waitMs <= 0) return;
+      metrics.errors.inc({ code: 'THROTTLED' });
+      socket.pause();
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      if (!closed) socket.resume();
+    };
 
     const handle = async (bytes: Uint8Array): Promise<void> => {
+      await throttle(bytes.length, 0);
       const frame = decodeFrame(bytes, { maxFrameBytes: this.config.maxFrameBytes });
       const payload = frame.payload!;
       const kind = payloadKind(payload);
+      await throttle(0, 1 + this.checkBounds(payload));
+      if (closed) return;
       if (!worker) {
         if (!('hello' in payload))
           throw new Violation('HELLO_REQUIRED', `expected hello, got ${kind}`, CLOSE.protocol);
@@ -222,9 +291,6 @@ export class WorkerHub {
           pending -= 1;
         });
     });
-    socket.on('error', (err) => {
-      metrics.errors.inc({ code: (err as { code?: string }).code ?? 'SOCKET_ERROR' });
-    });
     socket.on('close', () => {
       closed = true;
       clearTimeout(helloTimer);
@@ -233,6 +299,47 @@ export class WorkerHub {
       if (worker) this.coordinator.disconnected(worker, link);
       else void chain.then(() => worker && this.coordinator.disconnected(worker, link));
     });
+  }
+
+  /**
+   * Checks the lists a frame carries against what the worker can legitimately hold (its leases,
+   * the capability bounds); returns the entries it makes the coordinator process (work units).
+   */
+  private checkBounds(payload: Frame_Payload): number {
+    const leaseList = (n: number, what: string): number => {
+      if (n > this.maxLeaseList) {
+        throw new Violation(
+          'LIST_TOO_LONG',
+          `${what} lists ${n} leases; a worker holds at most ${this.config.maxSlotsPerWorker}`,
+          CLOSE.policy,
+        );
+      }
+      return n;
+    };
+    const capability = (cap: Parameters<typeof checkCapability>[0] | undefined): number => {
+      if (!cap) return 0;
+      try {
+        checkCapability(cap);
+      } catch (err) {
+        if (err instanceof ProtocolError) {
+          throw new Violation(err.code, `capability ${err.field}: ${err.message}`, CLOSE.policy);
+        }
+        throw err;
+      }
+      return capabilityEntries(cap);
+    };
+    if ('heartbeat' in payload) return leaseList(payload.heartbeat.lease_ids?.length ?? 0, 'heartbeat');
+    if ('capability' in payload) return capability(payload.capability);
+    if ('hello' in payload) {
+      const hello = payload.hello;
+      return (
+        leaseList(hello.in_flight?.length ?? 0, 'hello.in_flight') +
+        leaseList(hello.undelivered?.length ?? 0, 'hello.undelivered') +
+        capability(hello.capability)
+      );
+    }
+    if ('result' in payload) return payload.result.outputs?.length ?? 0;
+    return 0;
   }
 
   private streamStart(worker: WorkerState, streams: Map<string, OpenStream>, start: StreamStart): void {

@@ -142,7 +142,7 @@ describe('protocol violations close only the offending connection', () => {
 });
 
 describe('results are fenced by lease, worker and token', () => {
-  test('wrong token, foreign lease, unknown lease, replay', async () => {
+  test('wrong token, foreign lease (same refusal as unknown), unknown lease, replay', async () => {
     c = await startTest();
     const held = heldRunner();
     const a = await sim({ run: held.run, capability: { cpu_slots: 1 } });
@@ -156,8 +156,11 @@ describe('results are fenced by lease, worker and token', () => {
       worker_id: a.workerId,
       outputs: [{ name: 'sum', inline_json: '999' }],
     };
+    // Another worker's lease is refused exactly like one that does not exist: ids are not probed.
     b.send({ result: { ...base, worker_id: b.workerId } });
-    expect(await nextAck(b, assignment.lease_id)).toMatchObject({ accepted: false, code: 'NOT_YOUR_LEASE' });
+    expect(await nextAck(b, assignment.lease_id)).toMatchObject({ accepted: false, code: 'LEASE_UNKNOWN' });
+    b.send({ failure: { ...base, code: 'X', message: 'x', retryable: false } });
+    expect(await nextAck(b, assignment.lease_id)).toMatchObject({ accepted: false, code: 'LEASE_UNKNOWN' });
     a.send({ result: { ...base, task_token: 'hmac:forgedforgedforged' } });
     expect(await nextAck(a, assignment.lease_id)).toMatchObject({ accepted: false, code: 'WRONG_TOKEN' });
     a.send({ result: { ...base, lease_id: 'l-nonexistent' } });

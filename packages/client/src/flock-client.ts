@@ -197,8 +197,20 @@ export class FlockClient implements TaskBackend {
     return this.#http.json<CampaignView>('GET', `/v1/campaigns/${encodeURIComponent(campaignId)}`);
   }
 
+  /** Every volunteer the coordinator knows, page after page (1,000 a request). */
   async workers(): Promise<WorkerView[]> {
-    return (await this.#http.json<{ workers: WorkerView[] }>('GET', '/v1/workers')).workers;
+    const all: WorkerView[] = [];
+    let after: string | undefined;
+    do {
+      const query = `?limit=1000${after === undefined ? '' : `&after=${encodeURIComponent(after)}`}`;
+      const page = await this.#http.json<{ workers: WorkerView[]; next?: string }>(
+        'GET',
+        `/v1/workers${query}`,
+      );
+      all.push(...page.workers);
+      after = page.next;
+    } while (after !== undefined);
+    return all;
   }
 
   stats(): Promise<StatsView> {

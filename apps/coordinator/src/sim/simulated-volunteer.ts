@@ -320,6 +320,32 @@ export class SimulatedVolunteer extends EventEmitter {
     }
   }
 
+  /**
+   * Inputs uploaded as blobs (`uri: "flock:sha256:<hex>"`) fetched as a tab does, from the lease's
+   * input route with its task token, and inlined into a copy of the assignment for the runner.
+   */
+  private async fetchInputs(assignment: ComputeAssignment): Promise<ComputeAssignment> {
+    const inputs = assignment.envelope?.inputs ?? [];
+    if (!inputs.some((i) => i.uri?.startsWith('flock:'))) return assignment;
+    const base = new URL(this.options.url);
+    base.protocol = base.protocol === 'wss:' || base.protocol === 'https:' ? 'https:' : 'http:';
+    const resolved = await Promise.all(
+      inputs.map(async (input) => {
+        if (!input.uri?.startsWith('flock:')) return input;
+        const name = input.uri.slice('flock:'.length);
+        const url = new URL(
+          `/v1/leases/${encodeURIComponent(assignment.lease_id ?? '')}/inputs/${name}`,
+          base,
+        );
+        const res = await fetch(url, { headers: { 'x-flock-task-token': assignment.task_token ?? '' } });
+        if (!res.ok) throw new Error(`input ${name}: HTTP ${res.status}`);
+        const { uri: _uri, ...rest } = input;
+        return { ...rest, inline_bytes: new Uint8Array(await res.arrayBuffer()) };
+      }),
+    );
+    return { ...assignment, envelope: { ...assignment.envelope, inputs: resolved } };
+  }
+
   private async runJob(assignment: ComputeAssignment): Promise<void> {
     const leaseId = assignment.lease_id ?? '';
     const abort = new AbortController();
@@ -328,6 +354,7 @@ export class SimulatedVolunteer extends EventEmitter {
     const run = this.options.run ?? referenceRunner;
     let outcome: SimOutcome;
     try {
+      assignment = await this.fetchInputs(assignment);
       outcome = await run({
         assignment,
         signal: abort.signal,

@@ -1,0 +1,55 @@
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer } from 'ws';
+import type { ApiKeys } from './api-keys.ts';
+import type { EventsHub } from './events-hub.ts';
+import type { UpgradeDecision, WebSocketEndpoint } from './upgrade-router.ts';
+
+/** Largest message a requester may send on `/v1/events` (it is read-only: any message closes it). */
+export const EVENTS_MAX_PAYLOAD = 4096;
+
+/**
+ * `/v1/events`: a requester's live event stream. The key (`?key=` or a bearer header) picks the
+ * tenant, whose events alone it receives; admin keys also receive volunteers' capability events.
+ * The stream is read-only: a message closes it with 1003.
+ */
+export class EventsEndpoint implements WebSocketEndpoint {
+  readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: EVENTS_MAX_PAYLOAD,
+    perMessageDeflate: false,
+  });
+
+  constructor(
+    private readonly keys: ApiKeys,
+    private readonly events: EventsHub,
+  ) {}
+
+  admit(req: IncomingMessage): UpgradeDecision {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const header = req.headers.authorization;
+    const key =
+      url.searchParams.get('key') ?? (header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined);
+    const identity = this.keys.identify(key ?? undefined);
+    if (!identity) {
+      return { accept: false, status: 401, code: 'UNAUTHENTICATED', message: 'a valid API key is required' };
+    }
+    return {
+      accept: true,
+      onOpen: (ws) => {
+        this.events.subscribe(ws, {
+          tenant: identity.tenant,
+          admin: identity.admin,
+          taskId: url.searchParams.get('task_id') ?? undefined,
+          campaignId: url.searchParams.get('campaign_id') ?? undefined,
+          channel: url.searchParams.get('channel') ?? undefined,
+        });
+        ws.on('message', () => ws.close(1003, 'the events stream is read-only'));
+      },
+    };
+  }
+
+  close(): void {
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+  }
+}

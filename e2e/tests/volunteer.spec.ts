@@ -102,6 +102,35 @@ test('a C program compiled to WASI returns its stdout and /out files', async () 
   expect(outputBytes(result, 'out/upper.txt').toString()).toBe('HELLO FLOCK');
 });
 
+test('an input too large for a frame goes up as a blob and the tab fetches it with its lease', async () => {
+  const data = Buffer.alloc(1536 << 10);
+  for (let i = 0; i < data.length; i++) data[i] = 0x61 + (i % 26);
+  const inline = await harness.api<{ error: { code: string; field: string } }>(
+    'POST',
+    '/v1/tasks',
+    wasmTask(taskId('inline-big'), await wasmFixture('wasi-echo'), {
+      inputs: [{ name: 'big.txt', inline_bytes: b64(data) }],
+    }),
+  );
+  expect(inline.status).toBe(413);
+  expect(inline.body.error).toMatchObject({ code: 'TASK_TOO_LARGE', field: 'inputs[0]' });
+  const upload = await fetch(`${harness.url}/v1/blobs`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/octet-stream' },
+    body: data,
+  });
+  expect(upload.status).toBe(201);
+  const { uri } = (await upload.json()) as { uri: string };
+  const id = taskId('blob-input');
+  const task = wasmTask(id, await wasmFixture('wasi-echo'));
+  await harness.submit({ ...task, inputs: [{ name: 'big.txt', uri }] });
+  await harness.waitFor(id, 'succeeded');
+  const result = await harness.result(id);
+  const sum = data.reduce((a, b) => a + b, 0);
+  // The program reads the whole file (its stdin read stops at its 64 KiB buffer).
+  expect(outputBytes(result, 'stdout').toString()).toContain(`in:big.txt sum=${sum}\n`);
+});
+
 test('a burst of tasks on one CPU slot runs one at a time, every one succeeding', async () => {
   const empty = await wasmFixture('empty');
   const ids = Array.from({ length: 6 }, () => taskId('burst'));

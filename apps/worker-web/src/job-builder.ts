@@ -10,7 +10,7 @@ import { sha256Ref, verifyModuleHash } from './module-hash.ts';
 export interface ModuleSource {
   cached(hash: string): Promise<Uint8Array | undefined>;
   store(hash: string, bytes: Uint8Array): Promise<void>;
-  fetch(url: string): Promise<Uint8Array>;
+  fetch(url: string, headers?: Record<string, string>): Promise<Uint8Array>;
 }
 
 /** The limits of a job: each permission, or the default when it is 0/unset. */
@@ -50,12 +50,40 @@ async function moduleBytes(module: ModuleSpec, source: ModuleSource, origin: str
   return bytes;
 }
 
-async function inputBytes(ref: DataRef, source: ModuleSource, origin: string): Promise<Uint8Array> {
+async function inputBytes(
+  ref: DataRef,
+  assignment: ComputeAssignment,
+  source: ModuleSource,
+  origin: string,
+): Promise<Uint8Array> {
   // Copies: the job owns its buffers and transfers them to the executor Worker.
   if (ref.inline_bytes) return ref.inline_bytes.slice();
   if (ref.inline_json !== undefined) return new TextEncoder().encode(ref.inline_json);
+  if (ref.uri?.startsWith('flock:')) return uploadedInput(ref.uri, assignment, source, origin);
   if (ref.uri) return source.fetch(new URL(ref.uri, origin).href);
   return new Uint8Array(0);
+}
+
+/**
+ * An input the requester uploaded (`flock:sha256:<hex>`): fetched from the coordinator with the
+ * lease's task token (the only credential a tab holds), and checked against its hash.
+ */
+async function uploadedInput(
+  uri: string,
+  assignment: ComputeAssignment,
+  source: ModuleSource,
+  origin: string,
+): Promise<Uint8Array> {
+  const name = uri.slice('flock:'.length);
+  const url = new URL(`/v1/leases/${encodeURIComponent(assignment.lease_id ?? '')}/inputs/${name}`, origin);
+  let bytes: Uint8Array;
+  try {
+    bytes = await source.fetch(url.href, { 'x-flock-task-token': assignment.task_token ?? '' });
+  } catch (error) {
+    throw new ExecutorError('EXECUTION_ERROR', `input fetch failed: ${(error as Error).message}`, true);
+  }
+  await verifyModuleHash(bytes, name, 'input');
+  return bytes;
 }
 
 function workgroups(list: number[] | undefined): [number, number, number] {
@@ -75,7 +103,7 @@ export async function buildJob(
   const inputs: JobInput[] = [];
   let total = 0;
   for (const ref of envelope.inputs ?? []) {
-    const bytes = await inputBytes(ref, source, origin);
+    const bytes = await inputBytes(ref, assignment, source, origin);
     total += bytes.byteLength;
     if (total > limits.maxInputBytes) {
       throw new ExecutorError('INPUT_TOO_LARGE', `inputs pass the ${limits.maxInputBytes}-byte limit`);

@@ -13,15 +13,22 @@ export async function sha256Ref(bytes: Uint8Array): Promise<string> {
  * Verifies `bytes` against `expected` ("sha256:<hex>" or "blake3:<hex>"). Throws HASH_MISMATCH
  * when the digest differs or the reference is malformed; returns the verified reference.
  */
-export async function verifyModuleHash(bytes: Uint8Array, expected: string): Promise<string> {
+export async function verifyModuleHash(
+  bytes: Uint8Array,
+  expected: string,
+  what = 'module',
+): Promise<string> {
   const match = HASH.exec(expected.toLowerCase());
   if (!match) {
-    throw new ExecutorError('HASH_MISMATCH', `module hash "${expected}" is not sha256:<hex> or blake3:<hex>`);
+    throw new ExecutorError(
+      'HASH_MISMATCH',
+      `${what} hash "${expected}" is not sha256:<hex> or blake3:<hex>`,
+    );
   }
   const algorithm = match[1] as 'sha256' | 'blake3';
   const actual = algorithm === 'sha256' ? await sha256(bytes) : await blake3(bytes);
   if (actual !== match[2]) {
-    throw new ExecutorError('HASH_MISMATCH', `module ${algorithm} is ${actual}, expected ${match[2]}`);
+    throw new ExecutorError('HASH_MISMATCH', `${what} ${algorithm} is ${actual}, expected ${match[2]}`);
   }
   return `${algorithm}:${actual}`;
 }

@@ -563,8 +563,8 @@ export class Volunteer {
         // A newly cached module is part of the capability (the scheduler prefers tabs that have it).
         if (!this.cachedModules.includes(hash)) this.cachedModules = [...this.cachedModules, hash];
       },
-      fetch: async (url: string) => {
-        const response = await fetch(url);
+      fetch: async (url: string, headers?: Record<string, string>) => {
+        const response = await fetch(url, headers ? { headers } : {});
         if (!response.ok) throw new Error(`${response.status} ${response.statusText} for ${url}`);
         return new Uint8Array(await response.arrayBuffer());
       },

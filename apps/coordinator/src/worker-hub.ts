@@ -185,26 +185,25 @@ export class WorkerHub implements WebSocketEndpoint {
       this.config.workerBytesPerSecond,
       this.config.workerFramesPerSecond * 4,
     );
-    /**
-     * Charges the connection before a frame is handled. An overdrawn connection waits (its frames
-     * are handled in order, so everything after waits too) and is not read meanwhile.
-     */
-    const throttle = async (bytes: number, work: number): Promise<void> => {
-      const waitMs = budget.spend(bytes, work);
-      if (waitMs <= 0) return;
+    /** An overdrawn connection is not read, and its next frame not handled, for `ms`. */
+    const throttled = async (ms: number): Promise<void> => {
       metrics.errors.inc({ code: 'THROTTLED' });
       socket.pause();
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      await new Promise((resolve) => setTimeout(resolve, ms));
       if (!closed) socket.resume();
     };
 
     const handle = async (bytes: Uint8Array): Promise<void> => {
-      await throttle(bytes.length, 0);
       const frame = decodeFrame(bytes, { maxFrameBytes: this.config.maxFrameBytes });
       const payload = frame.payload!;
       const kind = payloadKind(payload);
-      await throttle(0, 1 + this.checkBounds(payload));
-      if (closed) return;
+      // Charged before the frame is acted on: frames are handled in order, so an overdrawn
+      // connection's frames all wait.
+      const waitMs = budget.spend(bytes.length, 1 + this.checkBounds(payload));
+      if (waitMs > 0) {
+        await throttled(waitMs);
+        if (closed) return;
+      }
       if (!worker) {
         if (!('hello' in payload))
           throw new Violation('HELLO_REQUIRED', `expected hello, got ${kind}`, CLOSE.protocol);

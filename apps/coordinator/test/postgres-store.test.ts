@@ -199,6 +199,9 @@ describe('PostgresStore on a shared server', () => {
       }
     };
     // Four claimers over two pools: each pool has several connections, so claims really overlap.
+    // The pools' connections are opened first: a claimer whose first connect is slow (a loaded
+    // machine) could otherwise find every task taken before it asks.
+    await Promise.all([a, b].flatMap((s) => [0, 1, 2, 3].map(() => s.pool.query('SELECT pg_sleep(0.02)'))));
     const results = await Promise.all([
       claim(a, 'a1', 1),
       claim(a, 'a2', 2),

@@ -22,7 +22,13 @@ export {
 } from './frame-codec.ts';
 export * from './generated/model.ts';
 export { fromJson, parseEnvelopeJson, toJson } from './json-view.ts';
-export { DEFAULT_LIMITS, DEFAULT_TIMEOUT_MS, type DecodeLimits } from './limits.ts';
+export {
+  DEFAULT_FUEL,
+  DEFAULT_LIMITS,
+  DEFAULT_TIMEOUT_MS,
+  type DecodeLimits,
+  FUEL_GLOBAL,
+} from './limits.ts';
 export { decodeMessage, encodeMessage, type StructName } from './message-codec.ts';
 export { assertNever, ProtocolError, type ProtocolErrorCode } from './protocol-error.ts';
 export { checkJsonValue, parseJsonObject, parseJsonText } from './safe-json.ts';

@@ -36,3 +36,14 @@ export function resolveLimits(limits?: Partial<DecodeLimits>): DecodeLimits {
  * enforce it; the coordinator ends a lease held past it plus a grace).
  */
 export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * Fuel: WASM modules run with an instruction budget. The coordinator instruments every module
+ * with a mutable i64 global exported under this name, charged as the module runs (about one unit
+ * per WASM instruction); the executor sets it to the budget before the run and reads what is
+ * left after. A trap with the global below zero is FUEL_EXHAUSTED.
+ */
+export const FUEL_GLOBAL = '__flock_fuel';
+
+/** The budget when `permissions.fuel` is 0: 10^12 units, far past any default timeout. */
+export const DEFAULT_FUEL = 1_000_000_000_000;

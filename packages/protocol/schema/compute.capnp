@@ -96,6 +96,7 @@ struct Capability {
   cachedModules @15 :List(Text); # module hashes compiled and cached in IndexedDB
   labels @16 :List(KeyValue);    # browser, os, driver, network, ...
   paused @17 :Bool;        # the volunteer paused: no new assignments
+  prefetch @18 :UInt32;    # assignments the tab queues beyond its running slots (0: none)
 }
 
 struct Constraint {

@@ -16,6 +16,12 @@ export interface DecodeLimits {
   maxParamsBytes: number;
   /** Deepest params JSON nesting. Default 64. */
   maxParamsDepth: number;
+  /**
+   * Data fields come back as views into the decoded bytes instead of copies: decoding a frame in
+   * place. Only for a caller that owns those bytes for as long as it uses the fields (a
+   * WebSocket message's own ArrayBuffer, say). Default false.
+   */
+  dataViews: boolean;
 }
 
 export const DEFAULT_LIMITS: Readonly<DecodeLimits> = Object.freeze({
@@ -25,6 +31,7 @@ export const DEFAULT_LIMITS: Readonly<DecodeLimits> = Object.freeze({
   maxDepth: 64,
   maxParamsBytes: 1 << 20,
   maxParamsDepth: 64,
+  dataViews: false,
 });
 
 export function resolveLimits(limits?: Partial<DecodeLimits>): DecodeLimits {

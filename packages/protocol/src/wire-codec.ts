@@ -612,8 +612,11 @@ class Reader {
       }
       case 'data': {
         const list = this.byteList(at, path);
-        // A copy: the input may be a reused buffer (a ring slot, a socket chunk).
-        return list ? this.bytes.slice(list.start, list.start + list.count) : undefined;
+        if (!list) return undefined;
+        // A copy unless asked for views: the input may be a reused buffer (a ring slot, a socket chunk).
+        return this.limits.dataViews
+          ? this.bytes.subarray(list.start, list.start + list.count)
+          : this.bytes.slice(list.start, list.start + list.count);
       }
       case 'struct': {
         const lo = this.view.getInt32(at, true);

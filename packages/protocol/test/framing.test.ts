@@ -246,6 +246,18 @@ describe('text and float edge cases', () => {
     });
   });
 
+  test('dataViews: Data fields are views into the decoded bytes (decoding in place), copies by default', () => {
+    const bytes = encodeMessage('DataRef', { name: 'x', inline_bytes: new Uint8Array([7, 8, 9]) });
+    const copied = decodeMessage('DataRef', bytes).inline_bytes!;
+    const viewed = decodeMessage('DataRef', bytes, { dataViews: true }).inline_bytes!;
+    expect([...viewed]).toEqual([7, 8, 9]);
+    expect(viewed.buffer).toBe(bytes.buffer);
+    expect(copied.buffer).not.toBe(bytes.buffer);
+    bytes[viewed.byteOffset] = 42;
+    expect(viewed[0]).toBe(42);
+    expect(copied[0]).toBe(7);
+  });
+
   test('a lone surrogate → WRONG_TYPE instead of a silent U+FFFD', () => {
     expect(codeOf(() => encodeMessage('ComputeCancelled', { task_id: 'a\ud800' }))).toBe('WRONG_TYPE');
     expect(

@@ -650,6 +650,16 @@ export class Capability extends $.Struct {
     set paused(value: boolean) {
         $.utils.setBit(9, value, this);
     }
+    /**
+* assignments the tab queues beyond its running slots (0: none)
+*
+*/
+    get prefetch(): number {
+        return $.utils.getUint32(20, this);
+    }
+    set prefetch(value: number) {
+        $.utils.setUint32(20, value, this);
+    }
     toString(): string { return "Capability_" + super.toString(); }
 }
 /**

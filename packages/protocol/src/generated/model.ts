@@ -86,6 +86,7 @@ export interface Capability {
   cached_modules?: string[];
   labels?: Record<string, string>;
   paused?: boolean;
+  prefetch?: number;
 }
 
 export interface Constraint {
@@ -907,6 +908,15 @@ export const STRUCTS = {
           "k": "bool"
         },
         "offset": 9
+      },
+      {
+        "name": "prefetch",
+        "json": "prefetch",
+        "type": {
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 5
       }
     ]
   },

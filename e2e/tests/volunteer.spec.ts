@@ -36,6 +36,24 @@ function pendingInTab(tab: Page): Promise<{ assignments: number; outcomes: numbe
   );
 }
 
+/** Lease ids of the assignments the tab keeps in IndexedDB for a reload. */
+function storedLeases(tab: Page): Promise<string[]> {
+  return tab.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const request = indexedDB.open('flock-volunteer');
+        request.onerror = () => reject(request.error);
+        request.onsuccess = () => {
+          const keys = request.result.transaction('assignments').objectStore('assignments').getAllKeys();
+          keys.onsuccess = () => {
+            request.result.close();
+            resolve(keys.result as string[]);
+          };
+        };
+      }),
+  );
+}
+
 test.beforeAll(async () => {
   harness = await Harness.start();
   browser = await launchChromium({ webgpu: true });
@@ -378,7 +396,8 @@ test('an infinite loop is killed at its timeout and the tab goes on to the next 
   const view = await harness.waitFor(loopId, 'failed');
   expect(view.failure).toEqual({
     code: 'TIMEOUT',
-    message: 'job ran past its 1500 ms timeout; executor terminated',
+    message:
+      'job ran past its 1500 ms timeout; it did not stop at a safe point, so its executor was terminated',
   });
   await harness.waitFor(nextId, 'succeeded');
   await expect(page.locator('#last-task')).toHaveText(`${nextId}: ok (wasm-wasi)`);
@@ -480,6 +499,8 @@ test('a reload in the middle of a task still delivers its result exactly once', 
   expect(running.attempts).toHaveLength(1);
   await expect(page.locator(`#running li[data-task-id="${id}"]`)).toBeVisible();
   const workerId = await page.locator('#worker-id').textContent();
+  // The write-behind keeps the assignment in IndexedDB once it has run past its window.
+  await expect.poll(() => storedLeases(page)).toContain(running.attempts[0]!.lease_id);
   await page.reload();
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
   // Consent is remembered: the tab reconnects by itself, resumes its identity and the job.
@@ -491,6 +512,28 @@ test('a reload in the middle of a task still delivers its result exactly once', 
   expect(view.attempts[0]).toMatchObject({ lease_id: running.attempts[0]!.lease_id, outcome: 'succeeded' });
   expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 1500 ms\n');
   // Acknowledged, so forgotten: nothing is left in IndexedDB to deliver or run again.
+  await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 0 });
+});
+
+test('a reload inside the write-behind window runs the job again, and its result is delivered once', async () => {
+  const spin = await wasmFixture('spin');
+  const id = taskId('reload-early');
+  // A long window, so that the reload surely falls inside it.
+  await page.evaluate('flockVolunteer.setWriteBehindWindow(60000)');
+  await harness.submit(wasmTask(id, spin, { params: { args: ['300'] } }));
+  await expect(page.locator(`#running li[data-task-id="${id}"]`)).toBeVisible();
+  // Nothing of it is in IndexedDB yet: a reload now loses the run, not the task.
+  const early = await harness.waitFor(id, 'running');
+  expect(await storedLeases(page)).not.toContain(early.attempts[0]!.lease_id);
+  await page.reload();
+  await expect(page.locator('#connection')).toHaveText('open');
+  const view = await harness.waitFor(id, 'succeeded');
+  // The coordinator requeued the lease the tab no longer listed; one attempt succeeded.
+  expect(view.attempts.map((a) => [a.outcome, a.code ?? null])).toEqual([
+    ['lease_expired', 'LEASE_LOST'],
+    ['succeeded', null],
+  ]);
+  expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 300 ms\n');
   await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 0 });
 });
 
@@ -506,7 +549,7 @@ test('a result finished while disconnected is kept and delivered once in the nex
   );
   // The job finishes with nobody to tell: the outcome waits in IndexedDB.
   await expect(page.locator('#last-task')).toHaveText(`${id}: ok (wasm-wasi)`);
-  expect(await pendingInTab(page)).toEqual({ assignments: 0, outcomes: 1 });
+  await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 1 });
   expect((await harness.task(id)).state).toBe('running');
   await page.context().setOffline(false);
   const view = await harness.waitFor(id, 'succeeded');

@@ -28,7 +28,7 @@ import { CoordinatorError } from './errors.ts';
 import type { EventsHub } from './events-hub.ts';
 import { type Lease, LeaseTable } from './lease-table.ts';
 import type { Metrics } from './metrics.ts';
-import { type SchedTask, Scheduler, type SchedWorker } from './scheduler.ts';
+import { prefetchOf, type SchedTask, Scheduler, type SchedWorker } from './scheduler.ts';
 import type { CompleteTask, InsertOutcome, NewLease, Store, TaskRecord, TaskState } from './store.ts';
 import { TaskTokens } from './task-tokens.ts';
 import {
@@ -1032,7 +1032,7 @@ export class Coordinator {
           attempt: 1,
           gpu: sched.gpu,
           expiresAtMs: now + this.config.leaseMs,
-          runUntilMs: now + this.runLimitMs(issued.envelope),
+          runUntilMs: now + this.runLimitMs(issued.envelope, worker),
           cancelling: false,
           checkId: issued.checkId,
         },
@@ -1226,6 +1226,10 @@ export class Coordinator {
     }
     if (refused) return ack(false, refused);
     const lease = this.leases.get(leaseId)!;
+    if (failure.code === 'LEASE_RETURNED') {
+      await this.returnLease(lease, worker);
+      return ack(true);
+    }
     if (lease.checkId !== undefined) {
       this.missCheck(lease, worker);
       return ack(true);
@@ -1286,6 +1290,22 @@ export class Coordinator {
   }
 
   /**
+   * The worker gives a lease back before running it (a job queued in its inbox when it paused):
+   * the task is requeued at once, with no penalty for the worker; a check is released.
+   */
+  private async returnLease(lease: Lease, worker: WorkerState): Promise<void> {
+    if (lease.checkId !== undefined) {
+      this.endLease(lease, worker);
+      worker.onProbation = false;
+      this.trust.releaseSpotCheck(lease.checkId).catch(() => undefined);
+      this.scheduleDispatch();
+      return;
+    }
+    await this.loseLease(lease, 'LEASE_RETURNED', Date.now());
+    this.scheduleDispatch();
+  }
+
+  /**
    * A replica of a verified task failed. Not retryable: the task fails with the code (the job
    * itself is broken). Retryable: another worker runs a replica, up to the task's retries.
    */
@@ -1323,12 +1343,18 @@ export class Coordinator {
 
   /**
    * How long a lease of `envelope` may run: its time limit (`permissions.timeout_ms`, else the
-   * executor's default, at most FLOCK_MAX_RUN_MS) plus one lease period of grace for fetching the
-   * module and inputs and for the result to arrive.
+   * executor's default, at most FLOCK_MAX_RUN_MS), twice over for a worker that prefetches, plus
+   * one lease period of grace for fetching the module and inputs and for the result to arrive.
    */
-  private runLimitMs(envelope: ComputeEnvelope): number {
-    const timeout = envelope.module?.permissions?.timeout_ms || DEFAULT_TIMEOUT_MS;
-    return Math.min(timeout, this.config.maxRunMs) + this.config.leaseMs;
+  private runLimitMs(envelope: ComputeEnvelope, worker?: WorkerState): number {
+    const timeout = Math.min(
+      envelope.module?.permissions?.timeout_ms || DEFAULT_TIMEOUT_MS,
+      this.config.maxRunMs,
+    );
+    // A worker that queues jobs behind running ones (prefetch, one per slot) may start this one
+    // only when the job ahead of it ends: it gets two time limits.
+    const queued = worker && prefetchOf(worker.capability) > 0 ? 2 : 1;
+    return queued * timeout + this.config.leaseMs;
   }
 
   /** A failure of the worker's: counted durably, and its reliability drops. */
@@ -1740,7 +1766,7 @@ export class Coordinator {
           attempt: task.attempts,
           gpu: sched.gpu,
           expiresAtMs,
-          runUntilMs: now + this.runLimitMs(task.envelope),
+          runUntilMs: now + this.runLimitMs(task.envelope, worker),
           cancelling: false,
         },
         task.envelope,

@@ -43,14 +43,29 @@ export interface SchedWorker {
   vetted?: boolean | undefined;
 }
 
-/** Free slots of the given kind: within the advertised slots, the cap, and not paused. */
+/**
+ * Leases a worker may hold beyond its running slots: jobs it queues in its executors' inboxes
+ * (`capability.prefetch`), at most one per slot.
+ */
+export function prefetchOf(cap: SchedWorker['capability']): number {
+  return Math.min(cap.prefetch ?? 0, (cap.cpu_slots ?? 0) + (cap.gpu_slots ?? 0));
+}
+
+/**
+ * Free slots of the given kind: within the advertised slots plus prefetch, the cap, and not
+ * paused. A kind may hold its slots plus the prefetch; all kinds together the slots plus the
+ * prefetch, never more than the cap.
+ */
 export function freeSlots(w: SchedWorker, gpu: boolean): number {
   const cap = w.capability;
   if (cap.paused || w.blocked) return 0;
   const cpuSlots = cap.cpu_slots ?? 0;
   const gpuSlots = cap.gpu_slots ?? 0;
-  const total = Math.min(w.maxSlots, cpuSlots + gpuSlots) - (w.runningCpu + w.runningGpu);
-  const typed = gpu ? gpuSlots - w.runningGpu : cpuSlots - w.runningCpu;
+  const prefetch = prefetchOf(cap);
+  const total = Math.min(w.maxSlots, cpuSlots + gpuSlots + prefetch) - (w.runningCpu + w.runningGpu);
+  const typed = gpu
+    ? (gpuSlots > 0 ? gpuSlots + prefetch : 0) - w.runningGpu
+    : (cpuSlots > 0 ? cpuSlots + prefetch : 0) - w.runningCpu;
   return Math.max(0, Math.min(total, typed));
 }
 

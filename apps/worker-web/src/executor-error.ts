@@ -1,3 +1,5 @@
+import type { JobSuccess } from './job.ts';
+
 // The failure codes an executor reports (contract A): every job failure crosses the thread and the
 // wire as `{ code, message, retryable }`, never as a stack trace (STYLE.md 7).
 
@@ -14,13 +16,25 @@ export type ExecutorErrorCode =
   | 'BUFFER_TOO_LARGE'
   | 'UNSUPPORTED'
   | 'EXECUTION_ERROR'
-  | 'CANCELLED';
+  | 'CANCELLED'
+  | 'FUEL_EXHAUSTED'
+  | 'ARENA_FULL'
+  | 'NEED_MODULE';
 
 /**
  * Codes worth another attempt elsewhere: this tab could not finish the job, another may. A
- * TIMEOUT is not: a job that loops here loops everywhere (the requester's qos.retries still apply).
+ * TIMEOUT is not: a job that loops here loops everywhere (the requester's qos.retries still apply);
+ * nor is FUEL_EXHAUSTED, whose count is the same on every tab. ARENA_FULL: this tab's executor had
+ * no room for the job's bytes now. NEED_MODULE never leaves the tab: an executor that no longer has
+ * a module compiled asks for its bytes, and the job is sent again with them.
  */
-const RETRYABLE: ReadonlySet<ExecutorErrorCode> = new Set(['DEVICE_LOST', 'CANCELLED', 'BUFFER_TOO_LARGE']);
+const RETRYABLE: ReadonlySet<ExecutorErrorCode> = new Set([
+  'DEVICE_LOST',
+  'CANCELLED',
+  'BUFFER_TOO_LARGE',
+  'ARENA_FULL',
+  'NEED_MODULE',
+]);
 
 /** A job failure with a stable code; `retryable` defaults from the code. */
 export class ExecutorError extends Error {
@@ -35,12 +49,14 @@ export class ExecutorError extends Error {
   }
 }
 
-/** The plain-object form of a failure that crosses postMessage and becomes a ComputeFailure. */
+/** The plain-object form of a failure that crosses to the main thread and becomes a ComputeFailure. */
 export interface JobFailure {
   ok: false;
   code: ExecutorErrorCode;
   message: string;
   retryable: boolean;
+  /** What a job that stopped cooperatively (cancel, timeout) wrote before it did. */
+  partial?: JobSuccess | undefined;
 }
 
 /** Turns anything thrown inside an executor into a JobFailure; unknown errors are EXECUTION_ERROR. */

@@ -1,172 +1,105 @@
-// The executor Worker: runs one job at a time for the pool on the main thread, which controls it
-// through comlink. Outputs are transferred back (not copied). A runaway job is not interrupted
-// here: the pool terminates this Worker at the job's timeout and starts a fresh one.
-import { runBuiltin, ShaderError } from '@flock/shaders';
+// The executor Worker: lives across jobs and serves the jobs of its own bridge, one at a time, in
+// the order they were placed. comlink carries setup only (attach a bridge, probe the GPU, test
+// hooks); every job arrives as a record on the bridge and its outcome leaves the same way.
+import { attach } from '@flock/sab-bridge';
 import * as Comlink from 'comlink';
-import { ExecutorError, toJobFailure } from './executor-error.ts';
-import type { BuiltinJob, JobOutcome, JobProgress, JobSuccess } from './job.ts';
-import { type CompiledModuleCache, runWasmJob } from './wasm-executor.ts';
-import { runWgslJob } from './wgsl-executor.ts';
+import { copyCounts, resetCopyCounts } from './copy-meter.ts';
+import { ExecutorControl } from './executor-control.ts';
+import {
+  type ExecutorTransport,
+  MessageExecutorTransport,
+  RingExecutorTransport,
+  type TransportCounters,
+} from './executor-transport.ts';
+import { GpuContext, type GpuProbe } from './gpu-context.ts';
+import { JobRunner } from './job-runner.ts';
+import { KERNEL_RESERVE } from './kernel-executor.ts';
 
-/** What the main thread learns about this Worker's GPU. */
-export interface GpuProbe {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  isFallbackAdapter: boolean;
-  features: string[];
-  limits: Record<string, number>;
-}
+export type { GpuProbe };
 
-const compiled: CompiledModuleCache = new Map();
-let device: GPUDevice | undefined;
-let deviceLost: string | undefined;
-let onDeviceLost: ((reason: string) => void) | undefined;
-/** Devices this Worker destroyed itself (job timeout): their loss is not news for the capability. */
-const destroyedOnPurpose = new WeakSet<GPUDevice>();
+const gpu = new GpuContext();
+const runner = new JobRunner(gpu);
+let transport: ExecutorTransport | undefined;
+/** Counters of the transports this Worker served before its current one (re-attached bridges). */
+const served = { jobs: 0, outcomes: 0, progress: 0 };
 
-async function getDevice(): Promise<GPUDevice> {
-  if (device && !deviceLost) return device;
-  if (!('gpu' in navigator) || !navigator.gpu)
-    throw new ExecutorError('UNSUPPORTED', 'WebGPU is not available in this tab');
-  const adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) throw new ExecutorError('UNSUPPORTED', 'no WebGPU adapter');
-  const limits: Record<string, number> = {};
-  for (const name of [
-    'maxStorageBufferBindingSize',
-    'maxBufferSize',
-    'maxComputeWorkgroupsPerDimension',
-  ] as const) {
-    limits[name] = adapter.limits[name];
+/** Serves `t` until it closes or another bridge replaces it. */
+async function serve(t: ExecutorTransport): Promise<void> {
+  for (;;) {
+    const job = await t.next();
+    if (!job || transport !== t) return;
+    const io = t.io(job);
+    // A job cancelled while it waited in the inbox stops before it starts.
+    const stop = io.stopRequested();
+    const outcome = stop
+      ? {
+          ok: false as const,
+          code: stop,
+          message: `${stop.toLowerCase()} before it started`,
+          retryable: stop === 'CANCELLED',
+        }
+      : await runner.run(job, io);
+    t.finish(job, outcome);
   }
-  const fresh = await adapter.requestDevice({ requiredLimits: limits });
-  device = fresh;
-  deviceLost = undefined;
-  void fresh.lost.then((info) => {
-    if (device !== fresh) return;
-    deviceLost = info.message || info.reason || 'device lost';
-    if (!destroyedOnPurpose.has(fresh)) onDeviceLost?.(deviceLost);
-  });
-  return fresh;
 }
 
-function gpuFailure(error: unknown): unknown {
-  if (deviceLost) return new ExecutorError('DEVICE_LOST', `GPU device lost: ${deviceLost}`);
-  return error;
-}
-
-async function runBuiltinJob(job: BuiltinJob): Promise<JobSuccess> {
-  let gpu: GPUDevice | undefined;
-  if (job.params['cpu_only'] !== true) gpu = await getDevice().catch(() => undefined);
-  const tensors = Object.fromEntries(job.inputs.map((input) => [input.name, input.bytes]));
-  try {
-    const result = await runBuiltin(job.op, tensors, job.params, { device: gpu });
-    return {
-      ok: true,
-      outputs: Object.entries(result.outputs).map(([name, bytes]) => ({
-        name,
-        contentType: 'application/octet-stream',
-        bytes,
-      })),
-      executor: `builtin:${result.executor}`,
-      summary: {},
-      metrics: {},
-    };
-  } catch (error) {
-    if (error instanceof ShaderError) {
-      const code = error.code === 'LIMIT_EXCEEDED' ? 'BUFFER_TOO_LARGE' : 'EXECUTION_ERROR';
-      throw new ExecutorError(code, `${error.code}: ${error.message}`, false);
-    }
-    throw error;
+function replace(next: ExecutorTransport): void {
+  if (transport) {
+    served.jobs += transport.counters.jobs;
+    served.outcomes += transport.counters.outcomes;
+    served.progress += transport.counters.progress;
   }
+  transport = next;
+  void serve(next);
 }
 
 const api = {
-  /** Runs one job; never throws: failures come back as `{ ok: false, code, ... }`. */
-  async run(job: import('./job.ts').Job, onProgress?: (progress: JobProgress) => void): Promise<JobOutcome> {
-    let outcome: JobOutcome;
-    try {
-      switch (job.kind) {
-        case 'wasm':
-          outcome = await runWasmJob(job, compiled, onProgress);
-          break;
-        case 'wgsl': {
-          const gpu = await getDevice();
-          // Timeout destroys the device: the GPU stops, the job fails TIMEOUT, the next job gets a new one.
-          let timedOut = false;
-          const timer = setTimeout(() => {
-            timedOut = true;
-            destroyedOnPurpose.add(gpu);
-            gpu.destroy();
-          }, job.limits.timeoutMs);
-          try {
-            outcome = await runWgslJob(job, gpu, onProgress);
-          } catch (error) {
-            if (timedOut) {
-              throw new ExecutorError(
-                'TIMEOUT',
-                `WGSL job ran past ${job.limits.timeoutMs} ms; device destroyed`,
-              );
-            }
-            throw gpuFailure(error);
-          } finally {
-            clearTimeout(timer);
-          }
-          if (timedOut) {
-            throw new ExecutorError(
-              'TIMEOUT',
-              `WGSL job ran past ${job.limits.timeoutMs} ms; device destroyed`,
-            );
-          }
-          break;
-        }
-        case 'builtin':
-          outcome = await runBuiltinJob(job);
-          break;
-      }
-    } catch (error) {
-      return toJobFailure(error);
-    }
-    return Comlink.transfer(
-      outcome,
-      outcome.outputs.map((o) => o.bytes.buffer as ArrayBuffer),
-    );
+  /** Serves the bridge laid out in `memory` (after KERNEL_RESERVE bytes), with its stop table. */
+  attachRing(memory: WebAssembly.Memory, control: SharedArrayBuffer): void {
+    const bridge = attach(memory.buffer as unknown as SharedArrayBuffer, KERNEL_RESERVE);
+    replace(new RingExecutorTransport(bridge, new ExecutorControl(control), memory));
+  },
+
+  /** Serves jobs sent over `port` (pages without SharedArrayBuffer). */
+  attachPort(port: MessagePort): void {
+    replace(new MessageExecutorTransport(port));
   },
 
   /** Adapter facts for the capability; null without WebGPU. */
-  async probeGpu(): Promise<GpuProbe | null> {
-    try {
-      const gpu = await getDevice();
-      const info = gpu.adapterInfo;
-      return {
-        vendor: info.vendor,
-        architecture: info.architecture,
-        device: info.device,
-        description: info.description,
-        isFallbackAdapter:
-          (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
-        features: [...gpu.features],
-        limits: {
-          maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize,
-          maxBufferSize: gpu.limits.maxBufferSize,
-          maxComputeWorkgroupsPerDimension: gpu.limits.maxComputeWorkgroupsPerDimension,
-          maxComputeInvocationsPerWorkgroup: gpu.limits.maxComputeInvocationsPerWorkgroup,
-        },
-      };
-    } catch {
-      return null;
-    }
+  probeGpu(): Promise<GpuProbe | null> {
+    return gpu.probe();
   },
 
   /** Registers the callback the main thread uses to republish its capability on device loss. */
   watchDeviceLost(callback: (reason: string) => void): void {
-    onDeviceLost = callback;
+    gpu.onDeviceLost = callback;
   },
 
   /** Test hook: loses the device as a driver reset would. */
   loseDevice(): void {
-    device?.destroy();
+    gpu.loseDevice();
+  },
+
+  /** Test hook: the records this Worker took and gave back, and the copies it made. */
+  counters(): {
+    transport: TransportCounters['transport'] | 'none';
+    jobs: number;
+    outcomes: number;
+    progress: number;
+    copies: ReturnType<typeof copyCounts>;
+  } {
+    const c = transport?.counters;
+    return {
+      transport: c?.transport ?? 'none',
+      jobs: served.jobs + (c?.jobs ?? 0),
+      outcomes: served.outcomes + (c?.outcomes ?? 0),
+      progress: served.progress + (c?.progress ?? 0),
+      copies: copyCounts(),
+    };
+  },
+
+  resetCopies(): void {
+    resetCopyCounts();
   },
 };
 

@@ -1,27 +1,46 @@
-// Turns a ComputeAssignment into a Job for an executor: fills the limits from
-// ModuleSpec.permissions, resolves the module (inline, cached in IndexedDB, or fetched) and the
-// inputs to bytes the job owns (so they can be transferred to the Worker).
+// Turns a ComputeAssignment into a PreparedJob: the JobSpec an executor is told, the module's
+// verified bytes (inline, cached, or fetched and cached by hash), and where each input's bytes
+// are — a view of the assignment frame (decoded in place, not copied), JSON text, or a fetch of an
+// uploaded blob. Nothing is copied here: the executor's host copies each input once, into its
+// region on the executor's bridge.
 import type { ComputeAssignment, DataRef, ModuleSpec } from '@flock/protocol';
 import { ExecutorError } from './executor-error.ts';
-import { DEFAULT_LIMITS, type Job, type JobInput, type JobLimits } from './job.ts';
+import { type JobKind, type JobSpec, limitsOf } from './job.ts';
 import { sha256Ref, verifyModuleHash } from './module-hash.ts';
 
-/** Where modules come from and go to: the tab's IndexedDB cache and the network. */
+export { limitsOf };
+
+/** Where modules come from and go to: the tab's caches and the network. */
 export interface ModuleSource {
   cached(hash: string): Promise<Uint8Array | undefined>;
   store(hash: string, bytes: Uint8Array): Promise<void>;
   fetch(url: string, headers?: Record<string, string>): Promise<Uint8Array>;
+  /** Opens a fetch whose body the host streams into the input's region. */
+  open(url: string, headers?: Record<string, string>): Promise<Response>;
 }
 
-/** The limits of a job: each permission, or the default when it is 0/unset. */
-export function limitsOf(module: ModuleSpec | undefined): JobLimits {
-  const p = module?.permissions ?? {};
-  return {
-    memoryPages: p.memory_pages || DEFAULT_LIMITS.memoryPages,
-    timeoutMs: p.timeout_ms || DEFAULT_LIMITS.timeoutMs,
-    maxInputBytes: p.max_input_bytes || DEFAULT_LIMITS.maxInputBytes,
-    maxOutputBytes: p.max_output_bytes || DEFAULT_LIMITS.maxOutputBytes,
-  };
+/** Where one input's bytes are. */
+export interface InputSource {
+  name: string;
+  contentType: string;
+  /** Bytes already here: a view of the assignment frame. */
+  bytes?: Uint8Array;
+  /** Text to encode straight into the region (inline_json). */
+  text?: string;
+  /** Or a fetch of them (an uploaded blob, a URL), streamed into the region. */
+  open?: () => Promise<Response>;
+  /** The hash fetched bytes must have (`sha256:<hex>` of an uploaded blob). */
+  hash?: string;
+}
+
+/** A job ready for an executor's host. */
+export interface PreparedJob {
+  spec: JobSpec;
+  /** WASM and WGSL: the module's verified bytes and the hash executors cache it by. */
+  module: { hash: string; bytes: Uint8Array } | undefined;
+  inputs: InputSource[];
+  /** Kernel-ABI jobs run alone in their executor: a kernel sees the whole shared memory it runs on. */
+  exclusive: boolean;
 }
 
 /** `flock:sha256:<hex>` (uploaded to the coordinator) becomes `/v1/modules/sha256:<hex>`. */
@@ -30,14 +49,21 @@ export function moduleUrl(uri: string, origin: string): string {
   return new URL(uri, origin).href;
 }
 
-async function moduleBytes(module: ModuleSpec, source: ModuleSource, origin: string): Promise<Uint8Array> {
-  if (module.inline && module.inline.byteLength > 0) return module.inline;
+async function moduleBytes(
+  module: ModuleSpec,
+  source: ModuleSource,
+  origin: string,
+): Promise<{ hash: string; bytes: Uint8Array }> {
+  if (module.inline && module.inline.byteLength > 0) {
+    // Verified by the executor before it compiles; hashed here only when no hash was given.
+    return { hash: module.hash || (await sha256Ref(module.inline)), bytes: module.inline };
+  }
   const uri = module.uri ?? '';
   if (!uri) throw new ExecutorError('EXECUTION_ERROR', 'module has neither inline bytes nor a uri', false);
   const hash = module.hash || (uri.startsWith('flock:') ? uri.slice('flock:'.length) : '');
   if (hash) {
     const cached = await source.cached(hash);
-    if (cached) return cached;
+    if (cached) return { hash, bytes: cached };
   }
   let bytes: Uint8Array;
   try {
@@ -46,44 +72,33 @@ async function moduleBytes(module: ModuleSpec, source: ModuleSource, origin: str
     throw new ExecutorError('EXECUTION_ERROR', `module fetch failed: ${(error as Error).message}`, true);
   }
   // Only verified bytes enter the cache: a wrong hash is refused here and never stored.
-  if (hash) await source.store(await verifyModuleHash(bytes, hash), bytes);
-  return bytes;
+  if (!hash) return { hash: await sha256Ref(bytes), bytes };
+  await source.store(await verifyModuleHash(bytes, hash), bytes);
+  return { hash, bytes };
 }
 
-async function inputBytes(
+function inputSource(
   ref: DataRef,
   assignment: ComputeAssignment,
   source: ModuleSource,
   origin: string,
-): Promise<Uint8Array> {
-  // Copies: the job owns its buffers and transfers them to the executor Worker.
-  if (ref.inline_bytes) return ref.inline_bytes.slice();
-  if (ref.inline_json !== undefined) return new TextEncoder().encode(ref.inline_json);
-  if (ref.uri?.startsWith('flock:')) return uploadedInput(ref.uri, assignment, source, origin);
-  if (ref.uri) return source.fetch(new URL(ref.uri, origin).href);
-  return new Uint8Array(0);
-}
-
-/**
- * An input the requester uploaded (`flock:sha256:<hex>`): fetched from the coordinator with the
- * lease's task token (the only credential a tab holds), and checked against its hash.
- */
-async function uploadedInput(
-  uri: string,
-  assignment: ComputeAssignment,
-  source: ModuleSource,
-  origin: string,
-): Promise<Uint8Array> {
-  const name = uri.slice('flock:'.length);
-  const url = new URL(`/v1/leases/${encodeURIComponent(assignment.lease_id ?? '')}/inputs/${name}`, origin);
-  let bytes: Uint8Array;
-  try {
-    bytes = await source.fetch(url.href, { 'x-flock-task-token': assignment.task_token ?? '' });
-  } catch (error) {
-    throw new ExecutorError('EXECUTION_ERROR', `input fetch failed: ${(error as Error).message}`, true);
+): InputSource {
+  const base = { name: ref.name ?? '', contentType: ref.content_type ?? '' };
+  if (ref.inline_bytes) return { ...base, bytes: ref.inline_bytes };
+  if (ref.inline_json !== undefined) return { ...base, text: ref.inline_json };
+  const uri = ref.uri ?? '';
+  if (uri.startsWith('flock:')) {
+    // An uploaded blob: the lease's task token is the tab's credential for it.
+    const name = uri.slice('flock:'.length);
+    const url = new URL(`/v1/leases/${encodeURIComponent(assignment.lease_id ?? '')}/inputs/${name}`, origin);
+    return {
+      ...base,
+      hash: name,
+      open: () => source.open(url.href, { 'x-flock-task-token': assignment.task_token ?? '' }),
+    };
   }
-  await verifyModuleHash(bytes, name, 'input');
-  return bytes;
+  if (uri) return { ...base, open: () => source.open(new URL(uri, origin).href) };
+  return { ...base, bytes: new Uint8Array(0) };
 }
 
 function workgroups(list: number[] | undefined): [number, number, number] {
@@ -91,60 +106,58 @@ function workgroups(list: number[] | undefined): [number, number, number] {
   return [x, y, z];
 }
 
-/** Builds the executor Job of an assignment; throws ExecutorError for what cannot run here. */
+/** Builds the PreparedJob of an assignment; throws ExecutorError for what cannot run here. */
 export async function buildJob(
   assignment: ComputeAssignment,
   source: ModuleSource,
   origin: string,
-): Promise<Job> {
+): Promise<PreparedJob> {
   const envelope = assignment.envelope ?? {};
   const module = envelope.module ?? {};
   const limits = limitsOf(module);
-  const inputs: JobInput[] = [];
-  let total = 0;
-  for (const ref of envelope.inputs ?? []) {
-    const bytes = await inputBytes(ref, assignment, source, origin);
-    total += bytes.byteLength;
-    if (total > limits.maxInputBytes) {
-      throw new ExecutorError('INPUT_TOO_LARGE', `inputs pass the ${limits.maxInputBytes}-byte limit`);
-    }
-    inputs.push({ name: ref.name ?? '', contentType: ref.content_type ?? '', bytes });
+  const inputs = (envelope.inputs ?? []).map((ref) => inputSource(ref, assignment, source, origin));
+  const known = inputs.reduce((sum, i) => sum + (i.bytes?.byteLength ?? i.text?.length ?? 0), 0);
+  if (known > limits.maxInputBytes) {
+    throw new ExecutorError('INPUT_TOO_LARGE', `inputs pass the ${limits.maxInputBytes}-byte limit`);
   }
-  const base = { taskId: assignment.task_id ?? '', inputs, params: envelope.params ?? {}, limits };
+  let kind: JobKind;
+  const spec: Omit<JobSpec, 'kind'> = {
+    taskId: assignment.task_id ?? '',
+    limits,
+    params: envelope.params ?? {},
+    inputs: inputs.map((i) => ({ name: i.name, contentType: i.contentType })),
+  };
+  let loaded: PreparedJob['module'];
   switch (module.kind ?? 'wasm') {
     case 'wasm': {
-      const bytes = await moduleBytes(module, source, origin);
       const abi = module.abi || 'wasi';
       if (abi !== 'wasi' && abi !== 'kernel')
         throw new ExecutorError('UNSUPPORTED', `unknown WASM abi "${abi}"`);
       if (module.permissions?.wasi_net)
         throw new ExecutorError('UNSUPPORTED', 'WASI sockets are not available in a browser');
-      return {
-        ...base,
-        kind: 'wasm',
-        abi,
-        entry: module.entry || (abi === 'wasi' ? '_start' : 'flock_kernel'),
-        module: bytes,
-        moduleHash: module.hash ?? '',
-        wasiFs: module.permissions?.wasi_fs === true,
-      };
+      kind = abi;
+      loaded = await moduleBytes(module, source, origin);
+      spec.moduleHash = loaded.hash;
+      spec.entry = module.entry || (abi === 'wasi' ? '_start' : 'flock_kernel');
+      spec.wasiFs = module.permissions?.wasi_fs === true;
+      break;
     }
     case 'wgsl': {
-      const bytes = await moduleBytes(module, source, origin);
-      if (module.hash && module.inline) await verifyModuleHash(bytes, module.hash);
-      return {
-        ...base,
-        kind: 'wgsl',
-        source: new TextDecoder().decode(bytes),
-        entry: module.entry || 'main',
-        workgroups: workgroups(module.workgroups),
-        buffers: envelope.buffers ?? [],
-      };
+      kind = 'wgsl';
+      loaded = await moduleBytes(module, source, origin);
+      if (module.hash && module.inline) await verifyModuleHash(loaded.bytes, module.hash);
+      spec.moduleHash = loaded.hash;
+      spec.entry = module.entry || 'main';
+      spec.workgroups = workgroups(module.workgroups);
+      spec.buffers = envelope.buffers ?? [];
+      break;
     }
     case 'builtin':
-      return { ...base, kind: 'builtin', op: envelope.op ?? '' };
+      kind = 'builtin';
+      spec.op = envelope.op ?? '';
+      break;
+    default:
+      throw new ExecutorError('UNSUPPORTED', `unknown module kind "${module.kind}"`);
   }
+  return { spec: { kind, ...spec }, module: loaded, inputs, exclusive: kind === 'kernel' };
 }
-
-/** sha256 of an output, for its DataRef. */
-export const outputHash = sha256Ref;

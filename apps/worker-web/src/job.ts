@@ -1,20 +1,28 @@
-// The job shapes that cross from the tab's main thread to an executor Worker and back (one place
-// for both sides, STYLE.md 4). They are plain structured-cloneable objects; byte arrays are
-// transferred, not copied.
-import { type BufferSpec, DEFAULT_TIMEOUT_MS, type JsonObject } from '@flock/protocol';
+// The job shapes shared by the tab's main thread and its executor Workers (one place for both
+// sides, STYLE.md 4). A job crosses to an executor as a record on its bridge: a `JobSpec` (JSON,
+// small) plus named byte regions (inputs, the module) that lie in the executor's arena, or travel
+// as transferred buffers where the page has no SharedArrayBuffer.
+import {
+  type BufferSpec,
+  DEFAULT_FUEL,
+  DEFAULT_TIMEOUT_MS,
+  type JsonObject,
+  type ModuleSpec,
+} from '@flock/protocol';
 import type { JobFailure } from './executor-error.ts';
-import type { KernelArenaView } from './kernel-arena.ts';
 
 /** Resource limits of one job (ModuleSpec.permissions with the tab's defaults filled in). */
 export interface JobLimits {
   /** WASM linear memory ceiling in 64 KiB pages. */
   memoryPages: number;
-  /** Wall-clock limit in milliseconds; the executor Worker is terminated past it. */
+  /** Wall-clock limit in milliseconds; the job is stopped past it (the Worker terminated at the last resort). */
   timeoutMs: number;
   /** Sum of all input bytes. */
   maxInputBytes: number;
   /** Sum of all output bytes (stdout and /out files included). */
   maxOutputBytes: number;
+  /** Instruction budget of a WASM module (fuel units, about one per WASM instruction). */
+  fuel: number;
 }
 
 /** Defaults used when a permission is 0 (unset). Documented in the README. */
@@ -23,67 +31,80 @@ export const DEFAULT_LIMITS: Readonly<JobLimits> = {
   timeoutMs: DEFAULT_TIMEOUT_MS,
   maxInputBytes: 64 * 1024 * 1024,
   maxOutputBytes: 4 * 1024 * 1024,
+  fuel: DEFAULT_FUEL,
 };
 
-/** One named input, already resolved to bytes. */
+/** The limits of a job: each permission, or the default when it is 0/unset. */
+export function limitsOf(module: ModuleSpec | undefined): JobLimits {
+  const p = module?.permissions ?? {};
+  return {
+    memoryPages: p.memory_pages || DEFAULT_LIMITS.memoryPages,
+    timeoutMs: p.timeout_ms || DEFAULT_LIMITS.timeoutMs,
+    maxInputBytes: p.max_input_bytes || DEFAULT_LIMITS.maxInputBytes,
+    maxOutputBytes: p.max_output_bytes || DEFAULT_LIMITS.maxOutputBytes,
+    fuel: p.fuel || DEFAULT_LIMITS.fuel,
+  };
+}
+
+/** Which executor runs a job: a WASI command, a kernel-ABI module, a WGSL shader, a built-in op. */
+export type JobKind = 'wasi' | 'kernel' | 'wgsl' | 'builtin';
+
+/**
+ * What an executor is told about a job, as the JSON `params` of its job record. Bulk bytes are
+ * never in it: inputs and the module are the record's named regions.
+ */
+export interface JobSpec {
+  kind: JobKind;
+  /** The task (for messages and argv[0]). */
+  taskId: string;
+  limits: JobLimits;
+  /** The envelope's params. */
+  params: JsonObject;
+  /** Name and content type of each input, in the order of the record's input regions. */
+  inputs: Array<{ name: string; contentType: string }>;
+  /** The module's verified hash (WASM, WGSL): executors keep compiled modules by it. */
+  moduleHash?: string;
+  /** Export to call (kernel ABI; `_start` for WASI) or WGSL entry point. */
+  entry?: string;
+  /** WASI: mount /in (read-only) and /out. */
+  wasiFs?: boolean;
+  workgroups?: [number, number, number];
+  buffers?: BufferSpec[];
+  /** Built-in op name. */
+  op?: string;
+}
+
+/** One named input, its bytes where they lie (an arena view, or a transferred buffer). */
 export interface JobInput {
   name: string;
   contentType: string;
   bytes: Uint8Array;
 }
 
-/** One named output. */
+/** One named output, its bytes where the executor wrote them. */
 export interface JobOutput {
   name: string;
   contentType: string;
   bytes: Uint8Array;
 }
 
-interface JobBase {
-  /** The task this job belongs to (for messages and progress). */
-  taskId: string;
+/** A job as an executor runs it. */
+export interface Job {
+  /** Positive int32, unique per executor: names the job's records and owns its arena blocks. */
+  jobId: number;
+  spec: JobSpec;
   inputs: JobInput[];
-  params: JsonObject;
-  limits: JobLimits;
+  /** The module's bytes, when the executor may not have them compiled yet. */
+  module: Uint8Array | undefined;
+  /** Kernel jobs on the ring: an i32 in shared memory the main thread sets when the job should stop. */
+  stopWord?: Uint8Array | undefined;
 }
-
-/** `module.kind = "wasm"`: a WASI command or a kernel-ABI module. */
-export interface WasmJob extends JobBase {
-  kind: 'wasm';
-  abi: 'wasi' | 'kernel';
-  /** Export to call: `_start` for WASI, `flock_kernel` by default for the kernel ABI. */
-  entry: string;
-  module: Uint8Array;
-  /** "sha256:<hex>" or "blake3:<hex>"; verified before the module is compiled. */
-  moduleHash: string;
-  /** WASI: mount /in (read-only) and /out. */
-  wasiFs: boolean;
-  /** Kernel ABI with shared memory: run in place on this sab-bridge arena (inputs are already in it). */
-  arena?: KernelArenaView;
-}
-
-/** `module.kind = "wgsl"`: one compute shader dispatch with storage/uniform bindings. */
-export interface WgslJob extends JobBase {
-  kind: 'wgsl';
-  source: string;
-  entry: string;
-  workgroups: [number, number, number];
-  buffers: BufferSpec[];
-}
-
-/** `module.kind = "builtin"`: a kernel of @flock/shaders chosen by `op`. */
-export interface BuiltinJob extends JobBase {
-  kind: 'builtin';
-  op: string;
-}
-
-export type Job = WasmJob | WgslJob | BuiltinJob;
 
 /** A finished job: outputs plus what actually ran. */
 export interface JobSuccess {
   ok: true;
   outputs: JobOutput[];
-  /** "wasm", "wasm-kernel", "wgsl", "builtin:<op>"... */
+  /** "wasm-wasi", "wasm-kernel", "wgsl", "builtin:<executor>"... */
   executor: string;
   summary: Record<string, string>;
   metrics: Record<string, string>;
@@ -96,3 +117,6 @@ export interface JobProgress {
   pct: number;
   metrics: Record<string, string>;
 }
+
+/** Why a running job is asked to stop: a cancel from the coordinator, or its own time limit. */
+export type StopReason = 'CANCELLED' | 'TIMEOUT';

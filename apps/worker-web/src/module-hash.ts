@@ -32,3 +32,6 @@ export async function verifyModuleHash(
   }
   return `${algorithm}:${actual}`;
 }
+
+/** sha256 of an output, for its DataRef (streamed outputs declare it). */
+export const outputHash = sha256Ref;

@@ -133,6 +133,32 @@ export class TabStore {
     ]);
   }
 
+  /**
+   * One transaction of the write-behind (write-behind.ts): assignments and outcomes to keep, and
+   * those to forget. A lease's outcome and the deletion of its assignment land together.
+   */
+  async write(batch: {
+    assignments: ComputeAssignment[];
+    outcomes: PendingOutcome[];
+    deleteAssignments: string[];
+    deleteOutcomes: string[];
+  }): Promise<void> {
+    const tx = this.db.transaction(['assignments', 'outcomes'], 'readwrite');
+    const assignments = tx.objectStore('assignments');
+    const outcomes = tx.objectStore('outcomes');
+    const now = Date.now();
+    await Promise.all([
+      ...batch.assignments.map((a) =>
+        assignments.put({ leaseId: a.lease_id ?? '', assignment: a, receivedAtMs: now }),
+      ),
+      ...batch.outcomes.map((o) => outcomes.put(o)),
+      ...batch.outcomes.map((o) => assignments.delete(o.leaseId)),
+      ...batch.deleteAssignments.map((id) => assignments.delete(id)),
+      ...batch.deleteOutcomes.map((id) => outcomes.delete(id)),
+      tx.done,
+    ]);
+  }
+
   async outcomes(): Promise<PendingOutcome[]> {
     return this.db.getAll('outcomes');
   }

@@ -1,17 +1,8 @@
 // The volunteer tab's brain: keeps the settings, the capability, the connection and the executor
-// pool in step. Every assignment is written to IndexedDB before it runs and every outcome before
-// it is sent; an outcome is forgotten only after its result_ack, so a reload or a dropped
-// connection delivers each result once (in the next hello) and never loses finished work.
-import type {
-  Capability,
-  ComputeAssignment,
-  ComputeFailure,
-  ComputeResult,
-  DataRef,
-  Frame_Payload,
-  Hello,
-  Welcome,
-} from '@flock/protocol';
+// pool in step, and hands assignments to the task runner. What makes reloads safe (assignments in
+// flight, outcomes not yet acknowledged) goes through the write-behind, so a reload or a dropped
+// connection delivers each result once and never loses finished work.
+import type { Capability, DataRef, Frame_Payload, Hello, Welcome } from '@flock/protocol';
 import {
   batteryManager,
   buildCapability,
@@ -21,23 +12,16 @@ import {
   probe,
   probeGpu,
 } from './capability-probe.ts';
-import { ExecutorError, toJobFailure } from './executor-error.ts';
-import { ExecutorPool } from './executor-pool.ts';
-import type { Job, JobOutcome, JobOutput } from './job.ts';
-import { buildJob, outputHash } from './job-builder.ts';
+import { copyCounts, resetCopyCounts } from './copy-meter.ts';
+import { ExecutorPool, type PoolCounters } from './executor-pool.ts';
+import type { ModuleSource } from './job-builder.ts';
 import { StandingTracker, type StandingView } from './standing.ts';
-import type { PendingOutcome, Settings, TabStore, Totals } from './tab-store.ts';
+import type { Settings, TabStore, Totals } from './tab-store.ts';
+import { type RunningView, TaskRunner } from './task-runner.ts';
 import { type ConnectionState, WorkerConnection } from './worker-connection.ts';
+import { WriteBehind } from './write-behind.ts';
 
-/** One job as the page shows it. */
-export interface RunningView {
-  taskId: string;
-  leaseId: string;
-  op: string;
-  kind: string;
-  pct: number;
-  startedAtMs: number;
-}
+export type { RunningView };
 
 /** Everything the page renders. */
 export interface VolunteerView {
@@ -62,17 +46,6 @@ export interface VolunteerView {
   standing: StandingView | undefined;
 }
 
-interface Running {
-  assignment: ComputeAssignment;
-  abort: AbortController;
-  view: RunningView;
-  /** Why it was stopped: cancel (ack it) or lease lost (drop it). */
-  stop?: 'cancel' | 'lease-lost';
-}
-
-/** Progress frames at most this often per job. */
-const PROGRESS_INTERVAL_MS = 250;
-
 export interface VolunteerOptions {
   /** ws(s)://host/v1/worker */
   url: string;
@@ -89,6 +62,11 @@ export interface VolunteerOptions {
   corruptOutputs?: boolean;
 }
 
+/** The first arena of each executor, and the most a job may make it grow to (bytes). */
+const ARENA = { first: 16 << 20, max: 256 << 20 };
+/** Verified modules kept in memory (the IndexedDB cache is for reloads). */
+const MODULES_IN_MEMORY = 32;
+
 export class Volunteer {
   settings!: Settings;
   probe!: Probe;
@@ -96,38 +74,48 @@ export class Volunteer {
   private pool: ExecutorPool | undefined;
   private standby = false;
   private readonly connection: WorkerConnection;
-  private readonly running = new Map<string, Running>();
-  private readonly waiting: ComputeAssignment[] = [];
-  /** Slots promised to jobs that are still resolving their module and inputs, by slot kind. */
-  private readonly reserved = new Map<'cpu' | 'gpu', number>();
+  private readonly tasks: TaskRunner;
+  private readonly persist: WriteBehind;
   private readonly finishedAt: number[] = [];
-  /** performance.now() when each lease's assignment frame arrived. */
-  private readonly assignedAt = new Map<string, number>();
-  /** Assignment-to-result times of the last jobs, ms (benchmark and page). */
-  private readonly recentTimings: number[] = [];
   private connectionState: ConnectionState = 'idle';
   private connectionDetail = '';
   private workerId = '';
   private lastOutcome: VolunteerView['lastOutcome'];
   private readonly standing = new StandingTracker();
   private lastPublished = '';
-  /** Leases whose results rode in the last hello (the rest are sent after the welcome). */
-  private sentInHello = new Set<string>();
   private readonly listeners = new Set<(view: VolunteerView) => void>();
+  private readonly modules = new Map<string, Uint8Array>();
 
   private constructor(private readonly options: VolunteerOptions) {
     this.connection = new WorkerConnection(options.url, {
       hello: () => this.hello(),
       welcome: (welcome) => void this.onWelcome(welcome),
       frame: (payload) => this.onFrame(payload),
-      // Jobs waiting for a slot hold leases too: renew them as well.
-      leases: () => [...this.running.keys(), ...this.waiting.map((w) => w.lease_id ?? '')],
+      // Jobs queued in an executor's inbox hold leases too: renew them as well.
+      leases: () => this.tasks.leases(),
       state: (state, detail) => {
         this.connectionState = state;
         this.connectionDetail = detail;
+        // A lost connection: jobs that have not started are dropped (the next hello does not list
+        // them, so the coordinator requeues them at once).
+        if (state === 'reconnecting') this.tasks.returnQueued();
         this.changed();
       },
     });
+    this.persist = new WriteBehind(options.store);
+    this.tasks = new TaskRunner(
+      {
+        connection: this.connection,
+        pool: () => this.pool,
+        workerId: () => this.workerId,
+        moduleSource: () => this.moduleSource(),
+        origin: options.origin,
+        corrupt: options.corruptOutputs ? corrupt : undefined,
+        finished: (taskId, ok, detail, durationMs) => this.finished(taskId, ok, detail, durationMs),
+        changed: () => this.changed(),
+      },
+      this.persist,
+    );
   }
 
   static async create(options: VolunteerOptions): Promise<Volunteer> {
@@ -153,8 +141,8 @@ export class Volunteer {
     if (this.settings.started) this.begin();
     else this.end();
     this.pool?.resize(this.settings.cpuSlots, this.gpuSlots());
+    if (pauseReason(this.probe, this.settings)) this.tasks.returnQueued();
     this.publishCapability();
-    this.pump();
     this.changed();
   }
 
@@ -171,7 +159,7 @@ export class Volunteer {
       connectionDetail: this.connectionDetail,
       workerId: this.workerId,
       totals: this.totals,
-      running: [...this.running.values()].map((r) => r.view),
+      running: [...this.tasks.running.values()].map((r) => r.view),
       throughputPerMin: this.finishedAt.length,
       lastOutcome: this.lastOutcome,
       standby: this.standby,
@@ -187,7 +175,37 @@ export class Volunteer {
 
   /** Assignment-frame-to-result-frame times of up to the last 1000 jobs, ms. */
   timings(): number[] {
-    return [...this.recentTimings];
+    return this.tasks.timings();
+  }
+
+  /**
+   * Test hook: how the jobs travelled. The pool's counts of records placed and outcomes heard,
+   * every executor's own (records taken and given back), the bulk copies each thread made, and
+   * IndexedDB transactions written.
+   */
+  async ringStats(): Promise<{
+    pool: PoolCounters | undefined;
+    workers: Awaited<ReturnType<ExecutorPool['workerCounters']>>;
+    copies: ReturnType<typeof copyCounts>;
+    idbWrites: number;
+  }> {
+    return {
+      pool: this.pool?.counters(),
+      workers: (await this.pool?.workerCounters()) ?? [],
+      copies: copyCounts(),
+      idbWrites: this.persist.flushes,
+    };
+  }
+
+  /** Test hook: forget the copies counted so far (on this thread and in every executor). */
+  async resetCopies(): Promise<void> {
+    resetCopyCounts();
+    await this.pool?.resetWorkerCopies();
+  }
+
+  /** Test hook: how long the write-behind keeps new entries in memory only, ms. */
+  setWriteBehindWindow(ms: number): void {
+    this.persist.windowMs = ms;
   }
 
   /** Test hooks: drop the socket; lose the GPU device. */
@@ -224,21 +242,30 @@ export class Volunteer {
   private begin(): void {
     if (this.standby) return;
     if (!this.pool) {
-      this.pool = new ExecutorPool(this.options.createWorker, this.settings.cpuSlots, this.gpuSlots());
+      this.pool = new ExecutorPool(this.options.createWorker, this.settings.cpuSlots, this.gpuSlots(), {
+        transport:
+          typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated ? 'ring' : 'message',
+        arenaBytes: ARENA.first,
+        maxArenaBytes: ARENA.max,
+      });
       this.pool.onDeviceLost((reason) => void this.deviceLost(reason));
     }
     this.connection.start();
   }
 
   private end(): void {
-    for (const r of this.running.values()) r.abort.abort('volunteer stopped');
+    this.tasks.abortAll('volunteer stopped');
+    void this.persist.flush();
     this.connection.stop();
     this.pool?.close();
     this.pool = undefined;
   }
 
   private capability(): Capability {
-    return buildCapability(this.probe, this.settings, this.cachedModules);
+    const capability = buildCapability(this.probe, this.settings, this.cachedModules);
+    // One job queued in each executor's inbox behind the one it runs.
+    if (!capability.paused) capability.prefetch = (capability.cpu_slots ?? 0) + (capability.gpu_slots ?? 0);
+    return capability;
   }
 
   private cachedModules: string[] = [];
@@ -254,15 +281,15 @@ export class Volunteer {
     this.cachedModules = await this.options.store.moduleHashes();
     document.addEventListener('visibilitychange', () => {
       this.probe.visible = document.visibilityState === 'visible';
+      if (pauseReason(this.probe, this.settings)) this.tasks.returnQueued();
       this.publishCapability();
-      this.pump();
       this.changed();
     });
     const battery = await batteryManager();
     battery?.addEventListener('chargingchange', () => {
       this.probe.battery = { charging: battery.charging, level: battery.level };
+      if (pauseReason(this.probe, this.settings)) this.tasks.returnQueued();
       this.publishCapability();
-      this.pump();
       this.changed();
     });
   }
@@ -276,23 +303,15 @@ export class Volunteer {
   }
 
   private async hello(): Promise<Hello> {
-    const store = this.options.store;
-    const session = await store.session();
-    const stored = await store.assignments();
-    const outcomes = await store.outcomes();
-    // Results small enough ride in the hello; larger ones are streamed after the welcome.
-    const budget = { left: this.connection.maxFrameBytes / 2 };
-    const undelivered = outcomes.flatMap((o) =>
-      'result' in o && fitsInline(o.result, budget) ? [o.result] : [],
-    );
-    this.sentInHello = new Set(undelivered.map((r) => r.lease_id ?? ''));
+    const session = await this.options.store.session();
+    const { inFlight, undelivered } = await this.tasks.helloParts(this.connection.maxFrameBytes);
     const capability = this.capability();
     this.lastPublished = JSON.stringify(capability);
     return {
       protocol_version: 1,
       capability,
       session_token: session?.sessionToken ?? '',
-      in_flight: [...new Set([...this.running.keys(), ...stored.map((a) => a.lease_id ?? '')])],
+      in_flight: inFlight,
       undelivered,
       client: `flock-tab ${navigator.userAgent.slice(0, 120)}`,
     };
@@ -304,243 +323,34 @@ export class Volunteer {
     this.workerId = workerId;
     this.standing.observe({ welcome });
     await this.options.store.saveSession({ workerId, sessionToken });
-    for (const outcome of await this.options.store.outcomes()) {
-      if ('failure' in outcome) this.connection.send({ failure: outcome.failure });
-      else if (!this.sentInHello.has(outcome.leaseId)) await this.sendResult(outcome.result);
-    }
-    // Assignments that were running when the tab went away run again, on the same lease.
-    for (const assignment of await this.options.store.assignments()) {
-      const leaseId = assignment.lease_id ?? '';
-      if (!this.running.has(leaseId) && !this.waiting.some((w) => w.lease_id === leaseId))
-        this.waiting.push(assignment);
-    }
+    await this.tasks.resume();
     this.publishCapability();
-    this.pump();
     this.changed();
   }
 
   private onFrame(payload: Frame_Payload): void {
-    if ('assignment' in payload) {
-      const assignment = payload.assignment;
-      const leaseId = assignment.lease_id ?? '';
-      if (this.running.has(leaseId) || this.waiting.some((w) => w.lease_id === leaseId)) return;
-      this.assignedAt.set(leaseId, performance.now());
-      void this.options.store.saveAssignment(assignment).then(() => {
-        this.waiting.push(assignment);
-        this.pump();
-      });
-    } else if ('cancel' in payload) {
-      const leaseId = payload.cancel.lease_id ?? '';
-      const running = this.running.get(leaseId);
-      if (running) {
-        running.stop = 'cancel';
-        running.abort.abort(payload.cancel.reason || 'cancelled');
-      } else {
-        this.dropWaiting(leaseId);
-        void this.options.store.deleteAssignment(leaseId);
-        this.connection.send({ cancel_ack: { task_id: payload.cancel.task_id ?? '', lease_id: leaseId } });
-      }
-    } else if ('result_ack' in payload) {
-      void this.options.store.deleteOutcome(payload.result_ack.lease_id ?? '');
-    } else if ('heartbeat_ack' in payload) {
+    if ('assignment' in payload) this.tasks.accept(payload.assignment);
+    else if ('cancel' in payload)
+      this.tasks.cancel(payload.cancel.lease_id ?? '', payload.cancel.task_id ?? '');
+    else if ('result_ack' in payload) this.tasks.acked(payload.result_ack.lease_id ?? '');
+    else if ('heartbeat_ack' in payload) {
       if (this.standing.observe(payload)) this.changed();
       for (const lease of payload.heartbeat_ack.leases ?? []) {
-        if (lease.valid) continue;
-        const leaseId = lease.lease_id ?? '';
-        const running = this.running.get(leaseId);
-        if (running) {
-          running.stop = 'lease-lost';
-          running.abort.abort('lease no longer valid');
-        }
+        if (!lease.valid) this.tasks.leaseLost(lease.lease_id ?? '');
       }
     } else if ('error' in payload) {
       console.warn(`flock: coordinator error ${payload.error.code}: ${payload.error.message}`);
     }
   }
 
-  private dropWaiting(leaseId: string): void {
-    const index = this.waiting.findIndex((w) => w.lease_id === leaseId);
-    if (index >= 0) this.waiting.splice(index, 1);
-  }
-
-  /**
-   * Starts waiting assignments, oldest first, wherever a slot of their kind is free. A job whose kind
-   * has no slot at all (the GPU was switched off after it was assigned) starts anyway and fails
-   * UNSUPPORTED (retryable), so it goes back to the coordinator instead of blocking the queue.
-   */
-  private pump(): void {
-    const pool = this.pool;
-    if (!pool) return;
-    for (let i = 0; i < this.waiting.length; ) {
-      const assignment = this.waiting[i]!;
-      const moduleKind = assignment.envelope?.module?.kind ?? 'wasm';
-      const kind =
-        moduleKind === 'wasm' ? 'cpu' : moduleKind === 'wgsl' || pool.size('gpu') > 0 ? 'gpu' : 'cpu';
-      const reserved = this.reserved.get(kind) ?? 0;
-      if (pool.free(kind) > reserved || pool.size(kind) === 0) {
-        this.waiting.splice(i, 1);
-        // Held until the job reaches the pool (its module and inputs are resolved first).
-        this.reserved.set(kind, reserved + 1);
-        void this.run(assignment, () => this.reserved.set(kind, (this.reserved.get(kind) ?? 1) - 1));
-      } else {
-        i++;
-      }
-    }
-  }
-
-  private async run(assignment: ComputeAssignment, release: () => void): Promise<void> {
-    const leaseId = assignment.lease_id ?? '';
-    const taskId = assignment.task_id ?? '';
-    const abort = new AbortController();
-    const started = Date.now();
-    const running: Running = {
-      assignment,
-      abort,
-      view: {
-        taskId,
-        leaseId,
-        op: assignment.envelope?.op ?? '',
-        kind: assignment.envelope?.module?.kind ?? 'wasm',
-        pct: 0,
-        startedAtMs: started,
-      },
-    };
-    this.running.set(leaseId, running);
-    this.changed();
-    let lastProgress = 0;
-    let outcome: JobOutcome;
-    try {
-      let job: Job;
-      try {
-        job = await buildJob(assignment, this.moduleSource(), this.options.origin);
-      } finally {
-        release();
-      }
-      const pool = this.pool;
-      if (!pool) throw new ExecutorError('CANCELLED', 'the volunteer stopped');
-      // pool.run takes its slot synchronously, before its first await: the reservation passes to it.
-      outcome = await pool.run(job, {
-        signal: abort.signal,
-        onProgress: (progress) => {
-          running.view.pct = progress.pct;
-          const now = Date.now();
-          if (now - lastProgress < PROGRESS_INTERVAL_MS && progress.pct < 100) return;
-          lastProgress = now;
-          this.connection.send(
-            {
-              progress: { task_id: taskId, lease_id: leaseId, pct: progress.pct, metrics: progress.metrics },
-            },
-            true,
-          );
-          this.changed();
-        },
-      });
-    } catch (error) {
-      outcome = toJobFailure(error);
-    }
-    this.running.delete(leaseId);
-    const durationMs = Date.now() - started;
-    if (running.stop) {
-      // Cancelled or lease lost: the coordinator already decided; send no result.
-      await this.options.store.deleteAssignment(leaseId);
-      if (running.stop === 'cancel')
-        this.connection.send({ cancel_ack: { task_id: taskId, lease_id: leaseId } });
-      this.changed();
-      this.pump();
-      return;
-    }
-    const base = {
-      task_id: taskId,
-      lease_id: leaseId,
-      task_token: assignment.task_token ?? '',
-      worker_id: this.workerId,
-    };
-    if (outcome.ok) {
-      const outputs = await Promise.all(outcome.outputs.map(toDataRef));
-      const result: ComputeResult = {
-        ...base,
-        outputs: this.options.corruptOutputs ? outputs.map(corrupt) : outputs,
-        summary: outcome.summary,
-        metrics: outcome.metrics,
-        executor: outcome.executor,
-        duration_ms: durationMs,
-      };
-      await this.options.store.finish({ leaseId, result });
-      this.totals.tasksDone++;
-      await this.sendResult(result);
-    } else {
-      const failure: ComputeFailure = {
-        ...base,
-        code: outcome.code,
-        message: outcome.message,
-        retryable: outcome.retryable,
-      };
-      await this.options.store.finish({ leaseId, failure });
-      this.totals.tasksFailed++;
-      this.connection.send({ failure });
-    }
-    const assignedAt = this.assignedAt.get(leaseId);
-    this.assignedAt.delete(leaseId);
-    if (assignedAt !== undefined) {
-      this.recentTimings.push(performance.now() - assignedAt);
-      if (this.recentTimings.length > 1000) this.recentTimings.shift();
-    }
+  private finished(taskId: string, ok: boolean, detail: string, durationMs: number): void {
+    if (ok) this.totals.tasksDone++;
+    else this.totals.tasksFailed++;
     this.totals.computeMs += durationMs;
     this.finishedAt.push(Date.now());
-    this.lastOutcome = outcome.ok
-      ? { taskId, ok: true, executor: outcome.executor }
-      : { taskId, ok: false, code: outcome.code };
+    this.lastOutcome = ok ? { taskId, ok: true, executor: detail } : { taskId, ok: false, code: detail };
     this.saveTotalsSoon();
     this.publishCapability();
-    this.changed();
-    this.pump();
-  }
-
-  /** Sends a result, streaming outputs that would not fit one frame. */
-  private async sendResult(result: ComputeResult): Promise<void> {
-    const limit = this.connection.maxFrameBytes;
-    const chunkSize = limit - 4096;
-    let inline = 0;
-    const outputs: DataRef[] = [];
-    for (const out of result.outputs ?? []) {
-      const bytes = out.inline_bytes;
-      if (!bytes || inline + bytes.byteLength < limit / 2) {
-        inline += bytes?.byteLength ?? 0;
-        outputs.push(out);
-        continue;
-      }
-      const streamId = `s-${crypto.randomUUID()}`;
-      const hash = out.hash ?? (await outputHash(bytes));
-      this.connection.send({
-        stream_start: {
-          stream_id: streamId,
-          task_id: result.task_id ?? '',
-          lease_id: result.lease_id ?? '',
-          task_token: result.task_token ?? '',
-          name: out.name ?? '',
-          content_type: out.content_type ?? '',
-          total_bytes: bytes.byteLength,
-          hash,
-        },
-      });
-      let seq = 0;
-      for (let offset = 0; offset < bytes.byteLength; offset += chunkSize) {
-        this.connection.send({
-          stream_chunk: { stream_id: streamId, seq: seq++, data: bytes.subarray(offset, offset + chunkSize) },
-        });
-      }
-      this.connection.send({
-        stream_end: { stream_id: streamId, status: 'ok', chunks: seq, total_bytes: bytes.byteLength },
-      });
-      outputs.push({
-        name: out.name ?? '',
-        content_type: out.content_type ?? '',
-        uri: `stream:${streamId}`,
-        size: bytes.byteLength,
-        hash,
-      });
-    }
-    this.connection.send({ result: { ...result, outputs } });
   }
 
   /** Lifetime counters are written at most once a second (they are for the page, not for correctness). */
@@ -554,11 +364,23 @@ export class Volunteer {
 
   private totalsTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private moduleSource() {
+  /** Modules: verified bytes in memory first, then IndexedDB (kept across reloads), then the network. */
+  private moduleSource(): ModuleSource {
     const store = this.options.store;
+    const remember = (hash: string, bytes: Uint8Array) => {
+      this.modules.set(hash, bytes);
+      if (this.modules.size > MODULES_IN_MEMORY) this.modules.delete(this.modules.keys().next().value!);
+    };
     return {
-      cached: (hash: string) => store.module(hash),
+      cached: async (hash: string) => {
+        const inMemory = this.modules.get(hash);
+        if (inMemory) return inMemory;
+        const stored = await store.module(hash);
+        if (stored) remember(hash, stored);
+        return stored;
+      },
       store: async (hash: string, bytes: Uint8Array) => {
+        remember(hash, bytes);
         await store.saveModule(hash, bytes);
         // A newly cached module is part of the capability (the scheduler prefers tabs that have it).
         if (!this.cachedModules.includes(hash)) this.cachedModules = [...this.cachedModules, hash];
@@ -568,6 +390,7 @@ export class Volunteer {
         if (!response.ok) throw new Error(`${response.status} ${response.statusText} for ${url}`);
         return new Uint8Array(await response.arrayBuffer());
       },
+      open: (url: string, headers?: Record<string, string>) => fetch(url, headers ? { headers } : {}),
     };
   }
 
@@ -576,25 +399,6 @@ export class Volunteer {
     for (const listener of this.listeners) listener(view);
   }
 }
-
-async function toDataRef(output: JobOutput): Promise<DataRef> {
-  return {
-    name: output.name,
-    content_type: output.contentType,
-    inline_bytes: output.bytes,
-    size: output.bytes.byteLength,
-    hash: await outputHash(output.bytes),
-  };
-}
-
-function fitsInline(result: ComputeResult, budget: { left: number }): boolean {
-  const size = (result.outputs ?? []).reduce((sum, o) => sum + (o.inline_bytes?.byteLength ?? 0), 0) + 1024;
-  if (size > budget.left) return false;
-  budget.left -= size;
-  return true;
-}
-
-export type { PendingOutcome };
 
 /**
  * Test only (`corruptOutputs`): the same output with its first byte flipped and, for outputs of

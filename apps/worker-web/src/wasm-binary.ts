@@ -63,7 +63,8 @@ class Reader {
     const length = this.u32();
     const end = this.pos + length;
     if (end > this.bytes.length) throw malformed('name runs past the end');
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(this.bytes.subarray(this.pos, end));
+    // A copy of the name (bytes in shared memory cannot be decoded in place by browsers).
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(this.bytes.slice(this.pos, end));
     this.pos = end;
     return text;
   }

@@ -2,8 +2,11 @@
 // every buffer against the adapter's limits, bind, dispatch (split into chunks when asked), read
 // back every read_write buffer as an output. Layout rules are in ../README.md.
 import type { BufferSpec } from '@flock/protocol';
+import { countCopy } from './copy-meter.ts';
 import { ExecutorError } from './executor-error.ts';
-import type { JobOutput, JobProgress, JobSuccess, WgslJob } from './job.ts';
+import type { Job, JobOutput, JobSuccess } from './job.ts';
+import type { JobIo } from './job-io.ts';
+import { textOf } from './wasi-io.ts';
 
 /** Binding name through which a shader learns the first workgroup of each chunk (vec4<u32>). */
 export const DISPATCH_BASE_BINDING = 'flock_dispatch_base';
@@ -42,14 +45,14 @@ interface PlannedBuffer {
   output: boolean;
 }
 
-function plan(job: WgslJob, limits: GPUSupportedLimits): PlannedBuffer[] {
+function plan(job: Job, limits: GPUSupportedLimits): PlannedBuffer[] {
   const planned: PlannedBuffer[] = [];
-  for (const spec of job.buffers) {
+  for (const spec of job.spec.buffers ?? []) {
     const name = spec.name ?? '';
     const access = spec.access ?? 'read';
     const input = job.inputs.find((i) => i.name === name);
     let data = input?.bytes;
-    if (!data && access === 'uniform') data = uniformFromParams(spec, job.params[name]);
+    if (!data && access === 'uniform') data = uniformFromParams(spec, job.spec.params[name]);
     if (!data && name === DISPATCH_BASE_BINDING) data = new Uint8Array(16);
     const size = round4(Math.max(spec.size ?? 0, data?.byteLength ?? 0));
     if (size === 0) {
@@ -76,37 +79,38 @@ function plan(job: WgslJob, limits: GPUSupportedLimits): PlannedBuffer[] {
 }
 
 /**
- * Runs one WGSL job. `onProgress` is called after every submitted chunk. Throws ExecutorError:
- * SHADER_COMPILE, BUFFER_TOO_LARGE, OUTPUT_TOO_LARGE, INPUT_TOO_LARGE, DEVICE_LOST, UNSUPPORTED.
+ * Runs one WGSL job: its source is the job's module region. Progress after every submitted chunk;
+ * between chunks a safe point (cancel, timeout). Throws ExecutorError: SHADER_COMPILE,
+ * BUFFER_TOO_LARGE, OUTPUT_TOO_LARGE, INPUT_TOO_LARGE, DEVICE_LOST, UNSUPPORTED, CANCELLED,
+ * TIMEOUT, ARENA_FULL.
  */
-export async function runWgslJob(
-  job: WgslJob,
-  device: GPUDevice,
-  onProgress?: (progress: JobProgress) => void,
-): Promise<JobSuccess> {
+export async function runWgslJob(job: Job, device: GPUDevice, io: JobIo): Promise<JobSuccess> {
   const started = performance.now();
+  const { limits, params } = job.spec;
   const inputBytes = job.inputs.reduce((sum, input) => sum + input.bytes.byteLength, 0);
-  if (inputBytes > job.limits.maxInputBytes) {
+  if (inputBytes > limits.maxInputBytes) {
     throw new ExecutorError(
       'INPUT_TOO_LARGE',
-      `inputs are ${inputBytes} bytes, the limit is ${job.limits.maxInputBytes}`,
+      `inputs are ${inputBytes} bytes, the limit is ${limits.maxInputBytes}`,
     );
   }
+  if (!job.module) throw new ExecutorError('NEED_MODULE', 'the WGSL source did not come with the job');
+  const source = textOf(job.module);
   const buffers = plan(job, device.limits);
   const outputBytes = buffers.filter((b) => b.output).reduce((sum, b) => sum + b.size, 0);
-  if (outputBytes > job.limits.maxOutputBytes) {
+  if (outputBytes > limits.maxOutputBytes) {
     throw new ExecutorError(
       'OUTPUT_TOO_LARGE',
-      `outputs are ${outputBytes} bytes, the limit is ${job.limits.maxOutputBytes}`,
+      `outputs are ${outputBytes} bytes, the limit is ${limits.maxOutputBytes}`,
     );
   }
-  const [x, y, z] = job.workgroups;
+  const [x, y, z] = job.spec.workgroups ?? [1, 1, 1];
   const perDimension = device.limits.maxComputeWorkgroupsPerDimension;
   if (y > perDimension || z > perDimension) {
     throw new ExecutorError('UNSUPPORTED', `workgroups ${y}x${z} exceed ${perDimension} per dimension`);
   }
   const base = buffers.find((b) => b.spec.name === DISPATCH_BASE_BINDING);
-  const requestedChunk = job.params['chunk_workgroups'];
+  const requestedChunk = params['chunk_workgroups'];
   const chunk = Math.min(
     perDimension,
     typeof requestedChunk === 'number' && requestedChunk > 0 ? requestedChunk : x,
@@ -117,14 +121,20 @@ export async function runWgslJob(
       `${x} workgroups in x need splitting; the shader must bind ${DISPATCH_BASE_BINDING} for that`,
     );
   }
+  const deadline = started + limits.timeoutMs;
+  const safePoint = (): void => {
+    const reason = io.stopRequested() ?? (performance.now() > deadline ? 'TIMEOUT' : undefined);
+    if (reason === 'CANCELLED') throw new ExecutorError('CANCELLED', 'cancelled between chunks');
+    if (reason === 'TIMEOUT') throw new ExecutorError('TIMEOUT', `WGSL job ran past ${limits.timeoutMs} ms`);
+  };
 
-  const shader = await compile(device, job.source);
+  const shader = await compile(device, source);
   device.pushErrorScope('validation');
   let pipeline: GPUComputePipeline;
   try {
     pipeline = await device.createComputePipelineAsync({
       layout: 'auto',
-      compute: { module: shader, entryPoint: job.entry },
+      compute: { module: shader, entryPoint: job.spec.entry || 'main' },
     });
   } catch (error) {
     await device.popErrorScope();
@@ -158,6 +168,7 @@ export async function runWgslJob(
     const baseIndex = base ? buffers.indexOf(base) : -1;
     let chunks = 0;
     for (let first = 0; first < x; first += chunk) {
+      safePoint();
       const count = Math.min(chunk, x - first);
       if (baseIndex >= 0)
         device.queue.writeBuffer(gpuBuffers[baseIndex]!, 0, new Uint32Array([first, 0, 0, 0]));
@@ -171,7 +182,7 @@ export async function runWgslJob(
       // One chunk at a time: a long dispatch never holds the GPU in one submission.
       await device.queue.onSubmittedWorkDone();
       chunks++;
-      onProgress?.({ pct: Math.round(((first + count) / x) * 100), metrics: { chunks: String(chunks) } });
+      io.progress({ pct: Math.round(((first + count) / x) * 100), metrics: { chunks: String(chunks) } });
     }
 
     const outputs: JobOutput[] = [];
@@ -185,7 +196,12 @@ export async function runWgslJob(
       encoder.copyBufferToBuffer(gpuBuffers[i]!, 0, staging, 0, b.size);
       device.queue.submit([encoder.finish()]);
       await staging.mapAsync(GPUMapMode.READ);
-      const bytes = new Uint8Array(staging.getMappedRange().slice(0));
+      // The readback's one copy: from the mapped range into the output's region.
+      const bytes = io.allocate(b.size);
+      if (!bytes)
+        throw new ExecutorError('ARENA_FULL', `no room for the ${b.size}-byte output "${b.spec.name}"`, true);
+      bytes.set(new Uint8Array(staging.getMappedRange()));
+      countCopy('out:gpu-readback', b.size);
       staging.destroy();
       outputs.push({ name: b.spec.name ?? '', contentType: 'application/octet-stream', bytes });
     }

@@ -101,7 +101,12 @@ export class WorkerConnection {
       if (!(event.data instanceof ArrayBuffer)) return;
       let payload: Frame_Payload | undefined;
       try {
-        payload = decodeFrame(new Uint8Array(event.data), { maxFrameBytes: 64 << 20 }).payload;
+        // Decoded in place: an input's bytes stay in this message's own buffer until they are copied,
+        // once, into their executor's arena.
+        payload = decodeFrame(new Uint8Array(event.data), {
+          maxFrameBytes: 64 << 20,
+          dataViews: true,
+        }).payload;
       } catch (error) {
         console.warn('flock: undecodable frame from the coordinator', error);
         return;

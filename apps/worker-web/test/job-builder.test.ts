@@ -12,6 +12,7 @@ const sha = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).
 function memorySource(served: Record<string, Uint8Array>) {
   const cache = new Map<string, Uint8Array>();
   const fetched: string[] = [];
+  const opened: Array<{ url: string; headers: Record<string, string> | undefined }> = [];
   const source: ModuleSource = {
     cached: async (hash) => cache.get(hash),
     store: async (hash, bytes) => void cache.set(hash, bytes),
@@ -21,8 +22,13 @@ function memorySource(served: Record<string, Uint8Array>) {
       if (!bytes) throw new Error(`404 for ${url}`);
       return bytes;
     },
+    open: async (url, headers) => {
+      opened.push({ url, headers });
+      const body = served[url];
+      return new Response(body ? (body.slice().buffer as ArrayBuffer) : null, { status: body ? 200 : 404 });
+    },
   };
-  return { source, cache, fetched };
+  return { source, cache, fetched, opened };
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -69,7 +75,8 @@ describe('buildJob', () => {
   it('fetches an uploaded module once, caches it by hash after verifying, then reads the cache', async () => {
     const { source, cache, fetched } = memorySource({ [`${ORIGIN}/v1/modules/${hash}`]: module });
     const first = await buildJob(assignment({ uri: `flock:${hash}` }), source, ORIGIN);
-    expect(first).toMatchObject({ kind: 'wasm', abi: 'wasi', entry: '_start', wasiFs: false });
+    expect(first.spec).toMatchObject({ kind: 'wasi', entry: '_start', wasiFs: false, moduleHash: hash });
+    expect(first.module).toEqual({ hash, bytes: module });
     expect(cache.get(hash)).toBe(module);
     await buildJob(assignment({ uri: `flock:${hash}` }), source, ORIGIN);
     expect(fetched).toEqual([`${ORIGIN}/v1/modules/${hash}`]);
@@ -85,8 +92,9 @@ describe('buildJob', () => {
     expect(cache.size).toBe(0);
   });
 
-  it('copies inline inputs so the job owns buffers it can transfer', async () => {
-    const bytes = new Uint8Array([1, 2, 3]);
+  it('leaves inline inputs where the frame decoded them: no copy before the executor region', async () => {
+    const frame = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    const bytes = frame.subarray(2, 5);
     const job = await buildJob(
       assignment(
         { inline: module },
@@ -100,11 +108,32 @@ describe('buildJob', () => {
       memorySource({}).source,
       ORIGIN,
     );
-    expect(job.inputs.map((i) => [i.name, [...i.bytes]])).toEqual([
-      ['a', [1, 2, 3]],
-      ['b', [...new TextEncoder().encode('{"x":1}')]],
+    expect(job.inputs[0]!.bytes).toBe(bytes);
+    expect(job.inputs[1]).toEqual({ name: 'b', contentType: '', text: '{"x":1}' });
+    expect(job.spec.inputs).toEqual([
+      { name: 'a', contentType: '' },
+      { name: 'b', contentType: '' },
     ]);
-    expect(job.inputs[0]!.bytes.buffer).not.toBe(bytes.buffer);
+  });
+
+  it('an uploaded input is fetched with the lease and its task token, and checked against its hash', async () => {
+    const blob = new Uint8Array([5, 6, 7]);
+    const name = sha(blob);
+    const url = `${ORIGIN}/v1/leases/l-1/inputs/${name}`;
+    const { source, opened } = memorySource({ [url]: blob });
+    const job = await buildJob(
+      {
+        ...assignment({ inline: module }, { inputs: [{ name: 'x', uri: `flock:${name}` }] }),
+        task_token: 'hmac:tok',
+      },
+      source,
+      ORIGIN,
+    );
+    const input = job.inputs[0]!;
+    expect(input.hash).toBe(name);
+    const response = await input.open!();
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(blob);
+    expect(opened).toEqual([{ url, headers: { 'x-flock-task-token': 'hmac:tok' } }]);
   });
 
   it('refuses sockets, unknown ABIs and inputs over the limit with their codes', async () => {
@@ -134,15 +163,12 @@ describe('buildJob', () => {
       source,
       ORIGIN,
     );
-    expect(wgsl).toMatchObject({
-      kind: 'wgsl',
-      entry: 'f',
-      workgroups: [4, 2, 1],
-      source: '@compute @workgroup_size(1) fn f() {}',
-    });
-    expect(await buildJob(assignment({ kind: 'builtin' }, { op: 'saxpy' }), source, ORIGIN)).toMatchObject({
-      kind: 'builtin',
-      op: 'saxpy',
-    });
+    expect(wgsl.spec).toMatchObject({ kind: 'wgsl', entry: 'f', workgroups: [4, 2, 1] });
+    expect(new TextDecoder().decode(wgsl.module!.bytes)).toBe('@compute @workgroup_size(1) fn f() {}');
+    const builtin = await buildJob(assignment({ kind: 'builtin' }, { op: 'saxpy' }), source, ORIGIN);
+    expect(builtin.spec).toMatchObject({ kind: 'builtin', op: 'saxpy' });
+    expect(builtin.module).toBeUndefined();
+    const kernel = await buildJob(assignment({ inline: module, abi: 'kernel' }), source, ORIGIN);
+    expect(kernel).toMatchObject({ exclusive: true, spec: { kind: 'kernel', entry: 'flock_kernel' } });
   });
 });

@@ -1,29 +1,56 @@
 import { createHash } from 'node:crypto';
+import { create, layoutFor } from '@flock/sab-bridge';
 import { describe, expect, it, vi } from 'vitest';
-import { ExecutorError } from '../src/executor-error.ts';
-import { DEFAULT_LIMITS, type WasmJob } from '../src/job.ts';
-import { prepareKernelArena } from '../src/kernel-arena.ts';
-import { parseProgressLine, runWasmJob } from '../src/wasm-executor.ts';
+import { ExecutorControl } from '../src/executor-control.ts';
+import { ExecutorError, type JobFailure } from '../src/executor-error.ts';
+import { RingExecutorTransport } from '../src/executor-transport.ts';
+import { DEFAULT_LIMITS, type Job, type JobSpec, type JobSuccess } from '../src/job.ts';
+import { heapIo, type JobIo } from '../src/job-io.ts';
+import { KERNEL_RESERVE, runKernelJob } from '../src/kernel-executor.ts';
+import { parseProgressLine, runWasiJob } from '../src/wasm-executor.ts';
+import { WasmModules } from '../src/wasm-modules.ts';
 import { fixture } from './fixtures.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const sha = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
-function wasiJob(name: string, overrides: Partial<WasmJob> = {}): WasmJob {
-  const module = fixture(name);
+interface TestJob {
+  kind?: 'wasi' | 'kernel';
+  module?: Uint8Array;
+  moduleHash?: string;
+  inputs?: Job['inputs'];
+  params?: JobSpec['params'];
+  limits?: JobSpec['limits'];
+  wasiFs?: boolean;
+  entry?: string;
+}
+
+function wasiJob(name: string, overrides: TestJob = {}): Job {
+  const module = overrides.module ?? fixture(name);
+  const inputs = overrides.inputs ?? [];
   return {
-    kind: 'wasm',
-    taskId: `t-${name}`,
-    abi: 'wasi',
-    entry: '_start',
+    jobId: 1,
     module,
-    moduleHash: sha(module),
-    wasiFs: true,
-    inputs: [],
-    params: {},
-    limits: { ...DEFAULT_LIMITS },
-    ...overrides,
+    inputs,
+    spec: {
+      kind: overrides.kind ?? 'wasi',
+      taskId: `t-${name}`,
+      entry: overrides.entry ?? (overrides.kind === 'kernel' ? 'flock_kernel' : '_start'),
+      moduleHash: overrides.moduleHash ?? sha(module),
+      wasiFs: overrides.wasiFs ?? true,
+      inputs: inputs.map((i) => ({ name: i.name, contentType: i.contentType })),
+      params: overrides.params ?? {},
+      limits: overrides.limits ?? { ...DEFAULT_LIMITS },
+    },
   };
+}
+
+/** Runs a WASI job on plain memory; throws what the executor throws, resolves its outcome. */
+async function runWasmJob(job: Job, modules = new WasmModules(), io: JobIo = heapIo()): Promise<JobSuccess> {
+  const outcome =
+    job.spec.kind === 'kernel' ? await runKernelJob(job, io, modules) : await runWasiJob(job, io, modules);
+  if (!outcome.ok) throw new ExecutorError(outcome.code, outcome.message, outcome.retryable);
+  return outcome;
 }
 
 async function failureOf(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
@@ -158,8 +185,10 @@ describe('WASI progress lines', () => {
 
   it('a running program reports progress through stderr while it runs', async () => {
     const seen: number[] = [];
-    const result = await runWasmJob(wasiJob('spin', { params: { args: ['300'] } }), new Map(), (p) =>
-      seen.push(p.pct),
+    const result = await runWasmJob(
+      wasiJob('spin', { params: { args: ['300'] } }),
+      new WasmModules(),
+      heapIo({ onProgress: (p) => seen.push(p.pct) }),
     );
     expect(new TextDecoder().decode(result.outputs[0]!.bytes)).toBe('spun 300 ms\n');
     expect(seen).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90]);
@@ -177,14 +206,13 @@ describe('kernel ABI', () => {
     it(`${variant} computes in place and returns the output region`, async () => {
       const xs = new Float32Array([0, 0.5, -1, 0.25, 0.75, -0.5, 1, 0.125, 0.9]);
       const module = fixture(variant);
-      const result = await runWasmJob({
-        ...wasiJob(variant),
-        abi: 'kernel',
-        entry: 'flock_kernel',
-        module,
-        moduleHash: sha(module),
-        inputs: [{ name: 'x', contentType: 'application/octet-stream', bytes: new Uint8Array(xs.buffer) }],
-      });
+      const result = await runWasmJob(
+        wasiJob(variant, {
+          kind: 'kernel',
+          module,
+          inputs: [{ name: 'x', contentType: 'application/octet-stream', bytes: new Uint8Array(xs.buffer) }],
+        }),
+      );
       expect(result.executor).toBe('wasm-kernel');
       const out = new Float32Array(result.outputs[0]!.bytes.slice().buffer);
       expect([...out]).toEqual([...xs].map(poly));
@@ -192,14 +220,10 @@ describe('kernel ABI', () => {
   }
 
   it('a kernel error code becomes EXECUTION_ERROR', async () => {
-    const module = fixture('kernel-poly-scalar');
-    const job: WasmJob = {
-      ...wasiJob('kernel-poly-scalar'),
-      abi: 'kernel',
-      entry: 'flock_kernel',
+    const job = wasiJob('kernel-poly-scalar', {
+      kind: 'kernel',
       inputs: [{ name: 'x', contentType: '', bytes: new Uint8Array(6) }],
-      moduleHash: sha(module),
-    };
+    });
     expect(await failureOf(runWasmJob(job))).toEqual({
       code: 'EXECUTION_ERROR',
       message: 'kernel returned error -1',
@@ -207,71 +231,95 @@ describe('kernel ABI', () => {
   });
 
   it('a WASI command is not a kernel: its imports are refused', async () => {
-    const job: WasmJob = { ...wasiJob('empty'), abi: 'kernel', entry: 'flock_kernel' };
+    const job = wasiJob('empty', { kind: 'kernel' });
     const failure = await failureOf(runWasmJob(job));
     expect(failure.code).toBe('FORBIDDEN_IMPORT');
   });
 });
 
-describe('kernel ABI in place on a sab-bridge arena', () => {
+describe("kernel ABI in place on the executor's bridge", () => {
   const poly = (x: number) => {
     let acc = 1;
     for (let k = 0; k < 16; k++) acc = Math.fround(Math.fround(acc * x) + 0.5);
     return acc;
   };
 
-  it('the kernel reads and writes the arena blocks; the output is read where it lies', async () => {
-    const module = fixture('kernel-poly-simd');
-    const xs = new Float32Array([0.5, -0.25, 1, 0]);
-    const job: WasmJob = {
-      ...wasiJob('kernel-poly-simd'),
-      abi: 'kernel',
-      entry: 'flock_kernel',
-      module,
-      moduleHash: sha(module),
-      inputs: [{ name: 'x', contentType: '', bytes: new Uint8Array(xs.buffer) }],
-    };
-    const arena = prepareKernelArena(job)!;
-    expect(arena).toBeDefined();
-    // The input lies in shared memory after the module's two pages, inside the bridge's arena.
-    expect(arena.view.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(arena.view.inAddress).toBeGreaterThanOrEqual(2 * 65_536);
-    expect(new Float32Array(arena.view.memory.buffer, arena.view.inAddress, 4)).toEqual(xs);
-    const result = await runWasmJob({
-      ...job,
-      arena: arena.view,
-      inputs: [{ ...job.inputs[0]!, bytes: new Uint8Array(0) }],
+  /** An executor's bridge as the tab lays it out: in a shared Memory, after the kernel's reserve. */
+  function bridgeMemory() {
+    const config = { inboxBytes: 4096, outboxBytes: 4096, arenaBytes: 1 << 20 };
+    const pages = Math.ceil((KERNEL_RESERVE + layoutFor(config).totalBytes) / 65_536);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const bridge = create(config, {
+      buffer: memory.buffer as unknown as SharedArrayBuffer,
+      byteOffset: KERNEL_RESERVE,
     });
+    return { memory, bridge, transport: new RingExecutorTransport(bridge, ExecutorControl.create(), memory) };
+  }
+
+  it('the kernel reads its input block and writes its output block where they lie', async () => {
+    const { memory, bridge, transport } = bridgeMemory();
+    const xs = new Float32Array([0.5, -0.25, 1, 0]);
+    const handle = bridge.arena.alloc(xs.byteLength, 7)!;
+    const input = bridge.arena.bytes(handle);
+    input.set(new Uint8Array(xs.buffer));
+    const job = { ...wasiJob('kernel-poly-simd', { kind: 'kernel' }), jobId: 7 };
+    job.inputs = [{ name: 'x', contentType: '', bytes: input }];
+    const result = await runWasmJob(job, new WasmModules(), transport.io(job));
     expect(result.executor).toBe('wasm-kernel-arena');
-    expect(result.outputs[0]!.bytes.byteLength).toBe(0);
-    // The kernel wrote into the arena's output block: read it in place.
-    const inPlace = new Float32Array(arena.view.memory.buffer, arena.view.outAddress, 4);
-    expect([...inPlace]).toEqual([...xs].map(poly));
-    const out = arena.finish(Number(result.summary['output_bytes']));
-    expect([...new Float32Array(out.buffer)]).toEqual([...xs].map(poly));
+    const out = result.outputs[0]!.bytes;
+    // The output is a view of an arena block in the same memory: nothing was copied out.
+    expect(out.buffer).toBe(memory.buffer);
+    expect(out.byteOffset).toBeGreaterThan(KERNEL_RESERVE);
+    expect([...new Float32Array(out.slice().buffer)]).toEqual([...xs].map(poly));
+    // The kernel's own data area is zeroed for the next task.
+    expect(new Uint8Array(memory.buffer, 0, KERNEL_RESERVE).every((b) => b === 0)).toBe(true);
+    bridge.verifyGuards();
   });
 
-  it('a kernel with private memory takes the copy path', () => {
-    const module = fixture('kernel-poly-private');
-    const job: WasmJob = {
-      ...wasiJob('kernel-poly-private'),
-      abi: 'kernel',
-      module,
-      moduleHash: sha(module),
-    };
-    expect(prepareKernelArena(job)).toBeUndefined();
+  it('a kernel with private memory takes the copy path, even on a bridge', async () => {
+    const { bridge, transport } = bridgeMemory();
+    const xs = new Float32Array([0.5, 1]);
+    const handle = bridge.arena.alloc(xs.byteLength, 3)!;
+    bridge.arena.bytes(handle).set(new Uint8Array(xs.buffer));
+    const job = { ...wasiJob('kernel-poly-private', { kind: 'kernel' }), jobId: 3 };
+    job.inputs = [{ name: 'x', contentType: '', bytes: bridge.arena.bytes(handle) }];
+    const result = await runWasmJob(job, new WasmModules(), transport.io(job));
+    expect(result.executor).toBe('wasm-kernel');
+    expect([...new Float32Array(result.outputs[0]!.bytes.slice().buffer)]).toEqual([...xs].map(poly));
   });
+});
 
-  it('module pages plus the arena over the page limit is MEMORY_LIMIT', () => {
-    const module = fixture('kernel-poly-simd');
-    const job: WasmJob = {
-      ...wasiJob('kernel-poly-simd'),
-      abi: 'kernel',
-      module,
-      moduleHash: sha(module),
-      limits: { ...DEFAULT_LIMITS, memoryPages: 3 },
-      inputs: [{ name: 'x', contentType: '', bytes: new Uint8Array(200_000) }],
-    };
-    expect(() => prepareKernelArena(job)).toThrow(/module and arena need \d+ pages, the limit is 3/);
+describe('module cache', () => {
+  it('compiles a module once per executor; without its bytes an executor that lacks it says NEED_MODULE', async () => {
+    const modules = new WasmModules();
+    const compile = vi.spyOn(WebAssembly, 'compile');
+    try {
+      await runWasmJob(wasiJob('empty'), modules);
+      const again = await runWasmJob({ ...wasiJob('empty'), module: undefined }, modules);
+      expect(again.metrics['module_cached']).toBe('true');
+      expect(compile).toHaveBeenCalledTimes(1);
+      const elsewhere = await failureOf(
+        runWasmJob({ ...wasiJob('empty'), module: undefined }, new WasmModules()),
+      );
+      expect(elsewhere.code).toBe('NEED_MODULE');
+    } finally {
+      compile.mockRestore();
+    }
+  });
+});
+
+describe('safe points', () => {
+  it('a cooperating program learns of a cancel from sched_yield, writes its partial output, and stops', async () => {
+    // The program runs synchronously: the request appears at its 50th safe point.
+    let checks = 0;
+    const io = heapIo({ stop: () => (++checks > 50 ? 'CANCELLED' : undefined) });
+    const job = wasiJob('cooperative', { params: { args: ['100000'] } });
+    const outcome = (await runWasiJob(job, io, new WasmModules())) as JobFailure;
+    expect(outcome.ok).toBe(false);
+    expect(outcome.code).toBe('CANCELLED');
+    expect(outcome.message).toBe('cancelled; the program wound down and exited 0');
+    const partial = outcome.partial!.outputs;
+    expect(partial.map((o) => o.name)).toEqual(['stdout', 'out/partial.txt']);
+    expect(new TextDecoder().decode(partial[1]!.bytes)).toMatch(/^stopped after \d+ steps\n$/);
   });
 });

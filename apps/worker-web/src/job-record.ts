@@ -1,0 +1,126 @@
+// The records of an executor's bridge, as both transports carry them: a BridgeRecord header (its
+// JSON `params` holds what is not bulk) and named byte regions. On the ring a region is an arena
+// slice; over postMessage it is a transferred buffer. The executor's code sees the same Job and
+// JobOutcome either way.
+import type { BridgeRecord } from '@flock/protocol';
+import type { JobFailure } from './executor-error.ts';
+import type { Job, JobOutcome, JobProgress, JobSpec } from './job.ts';
+
+/** A record and its regions, in order; a region's name says what it is. */
+export interface WireRecord {
+  record: BridgeRecord;
+  regions: Array<{ name: string; bytes: Uint8Array }>;
+}
+
+/** Region names of a job record: its module, its inputs (in the spec's order), a kernel's stop word. */
+export const REGION = { module: 'module', input: 'input', stop: 'stop' } as const;
+
+/** The job record: the spec as JSON, the module (when sent) and the inputs as regions. */
+export function jobRecord(job: Job): WireRecord {
+  const regions: WireRecord['regions'] = [];
+  if (job.module) regions.push({ name: REGION.module, bytes: job.module });
+  for (const input of job.inputs) regions.push({ name: REGION.input, bytes: input.bytes });
+  if (job.stopWord) regions.push({ name: REGION.stop, bytes: job.stopWord });
+  return {
+    record: { kind: 'job', job_id: job.jobId, task_id: job.spec.taskId, params: JSON.stringify(job.spec) },
+    regions,
+  };
+}
+
+/** Reads a job record back into a Job (the executor's side). */
+export function jobOf(wire: WireRecord): Job {
+  const spec = JSON.parse(wire.record.params ?? '{}') as JobSpec;
+  const inputs = wire.regions.filter((r) => r.name === REGION.input);
+  return {
+    jobId: wire.record.job_id ?? 0,
+    spec,
+    module: wire.regions.find((r) => r.name === REGION.module)?.bytes,
+    stopWord: wire.regions.find((r) => r.name === REGION.stop)?.bytes,
+    inputs: spec.inputs.map((meta, i) => ({
+      name: meta.name,
+      contentType: meta.contentType,
+      bytes: inputs[i]?.bytes ?? new Uint8Array(0),
+    })),
+  };
+}
+
+interface OutcomeMeta {
+  executor?: string;
+  summary?: Record<string, string>;
+  metrics?: Record<string, string>;
+  contentTypes: string[];
+  /** Bytes used of each region (an arena block may be longer than its output). */
+  lengths: number[];
+}
+
+/**
+ * The outcome record: a result with its outputs as regions, or a failure (whose regions are the
+ * partial outputs of a job that stopped cooperatively).
+ */
+export function outcomeRecord(jobId: number, outcome: JobOutcome): WireRecord {
+  const outputs = outcome.ok ? outcome.outputs : (outcome.partial?.outputs ?? []);
+  const meta: OutcomeMeta = {
+    contentTypes: outputs.map((o) => o.contentType),
+    lengths: outputs.map((o) => o.bytes.byteLength),
+  };
+  const regions = outputs.map((o) => ({ name: o.name, bytes: o.bytes }));
+  if (outcome.ok) {
+    meta.executor = outcome.executor;
+    meta.summary = outcome.summary;
+    meta.metrics = outcome.metrics;
+    return { record: { kind: 'result', job_id: jobId, params: JSON.stringify(meta) }, regions };
+  }
+  if (outcome.partial) meta.summary = outcome.partial.summary;
+  return {
+    record: {
+      kind: 'failure',
+      job_id: jobId,
+      code: outcome.code,
+      message: outcome.message,
+      retryable: outcome.retryable,
+      params: JSON.stringify(meta),
+    },
+    regions,
+  };
+}
+
+/** Reads an outcome record (the main thread's side). */
+export function outcomeOf(wire: WireRecord): JobOutcome {
+  const meta = JSON.parse(wire.record.params || '{"contentTypes":[],"lengths":[]}') as OutcomeMeta;
+  const outputs = wire.regions.map((r, i) => ({
+    name: r.name,
+    contentType: meta.contentTypes[i] ?? 'application/octet-stream',
+    bytes: r.bytes.subarray(0, meta.lengths[i] ?? r.bytes.byteLength),
+  }));
+  if (wire.record.kind === 'result') {
+    return {
+      ok: true,
+      outputs,
+      executor: meta.executor ?? '',
+      summary: meta.summary ?? {},
+      metrics: meta.metrics ?? {},
+    };
+  }
+  const failure: JobFailure = {
+    ok: false,
+    code: (wire.record.code ?? 'EXECUTION_ERROR') as JobFailure['code'],
+    message: wire.record.message ?? '',
+    retryable: wire.record.retryable === true,
+  };
+  if (outputs.length > 0 || meta.summary) {
+    failure.partial = { ok: true, outputs, executor: '', summary: meta.summary ?? {}, metrics: {} };
+  }
+  return failure;
+}
+
+/** A progress record (no regions). */
+export function progressRecord(jobId: number, progress: JobProgress): WireRecord {
+  return {
+    record: { kind: 'progress', job_id: jobId, pct: progress.pct, params: JSON.stringify(progress.metrics) },
+    regions: [],
+  };
+}
+
+export function progressOf(record: BridgeRecord): JobProgress {
+  return { pct: record.pct ?? 0, metrics: JSON.parse(record.params || '{}') as Record<string, string> };
+}

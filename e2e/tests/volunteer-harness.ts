@@ -56,7 +56,9 @@ export class Harness {
     private readonly workDir: string,
   ) {}
 
-  static async start(config: { leaseMs?: number; heartbeatMs?: number; allowedOrigins?: string[] } = {}) {
+  static async start(
+    config: { leaseMs?: number; heartbeatMs?: number; allowedOrigins?: string[]; maxBodyBytes?: number } = {},
+  ) {
     const workDir = await mkdtemp(join(tmpdir(), 'flock-volunteer-e2e-'));
     const pagesDir = join(workDir, 'pages');
     await build({
@@ -74,6 +76,7 @@ export class Harness {
       heartbeatMs: config.heartbeatMs ?? 1_000,
       retryBaseMs: 100,
       ...(config.allowedOrigins ? { allowedOrigins: config.allowedOrigins } : {}),
+      ...(config.maxBodyBytes ? { maxBodyBytes: config.maxBodyBytes } : {}),
     });
     return new Harness(coordinator, workDir);
   }

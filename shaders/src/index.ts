@@ -34,6 +34,6 @@ export {
   runBuiltin,
 } from './run-builtin.ts';
 export { runWasm, wasmKernels, wasmSimdSupported, withWasmKernels } from './run-wasm.ts';
-export { paramsLayoutOf, runPreparedWgsl, runWgsl } from './run-wgsl.ts';
+export { type OutputAllocator, paramsLayoutOf, runPreparedWgsl, runWgsl } from './run-wgsl.ts';
 export { ShaderError, type ShaderErrorCode } from './shader-error.ts';
 export { type WasmKernelExports, WasmKernels, type WasmVariant } from './wasm-kernels.ts';

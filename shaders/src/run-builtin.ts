@@ -4,7 +4,7 @@ import { type LimitShortfall, limitShortfalls, requiredLimits } from './gpu-limi
 import { getOp } from './manifest.ts';
 import type { Tensors } from './op-definition.ts';
 import { wasmModule, withWasmKernels } from './run-wasm.ts';
-import { runPreparedWgsl } from './run-wgsl.ts';
+import { type OutputAllocator, runPreparedWgsl } from './run-wgsl.ts';
 import { ShaderError } from './shader-error.ts';
 
 /** Which implementation produced a result. */
@@ -19,6 +19,8 @@ export interface RunBuiltinOptions {
    * is 5-60x faster (see README, Benchmark). Default false: any device is used.
    */
   readonly cpuOnFallbackAdapter?: boolean;
+  /** Where GPU read-backs go (see OutputAllocator); the CPU paths return fresh arrays. */
+  readonly allocate?: OutputAllocator | undefined;
 }
 
 /** Why a given device was not used. */
@@ -64,7 +66,7 @@ export async function runBuiltin(
     else if (options.cpuOnFallbackAdapter === true && device.adapterInfo?.isFallbackAdapter === true) {
       extra = { gpuSkipped: 'fallback_adapter' };
     } else if (shortfalls.length > 0) extra = { gpuSkipped: 'limits', limitShortfalls: shortfalls };
-    else return { outputs: await runPreparedWgsl(device, def, prepared), executor: 'wgsl' };
+    else return { outputs: await runPreparedWgsl(device, def, prepared, options.allocate), executor: 'wgsl' };
   }
   if (prepared.wasm !== undefined) {
     const variant =

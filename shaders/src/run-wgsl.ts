@@ -62,19 +62,31 @@ export async function runWgsl(
   return runPreparedWgsl(device, def, def.prepare(inputs, params));
 }
 
+/**
+ * Where read-back outputs go: a region of `bytes` bytes the caller owns (a volunteer tab's arena
+ * block, so the read-back is the output's only copy), or undefined for a fresh array.
+ */
+export type OutputAllocator = (bytes: number) => Uint8Array | undefined;
+
 /** Runs an already prepared op call on `device` (see runWgsl); calls on one device run in turn. */
 export function runPreparedWgsl(
   device: GPUDevice,
   def: OpDefinition,
   prepared: PreparedOp,
+  allocate?: OutputAllocator,
 ): Promise<Tensors> {
   const previous = tails.get(device) ?? Promise.resolve();
-  const run = previous.catch(() => undefined).then(() => runAlone(device, def, prepared));
+  const run = previous.catch(() => undefined).then(() => runAlone(device, def, prepared, allocate));
   tails.set(device, run);
   return run;
 }
 
-async function runAlone(device: GPUDevice, def: OpDefinition, prepared: PreparedOp): Promise<Tensors> {
+async function runAlone(
+  device: GPUDevice,
+  def: OpDefinition,
+  prepared: PreparedOp,
+  allocate: OutputAllocator | undefined,
+): Promise<Tensors> {
   const plan = prepared.gpuPlan(device.limits.maxComputeWorkgroupsPerDimension);
   const shortfalls = limitShortfalls(requiredLimits(def, plan), device.limits);
   if (shortfalls.length > 0) {
@@ -136,7 +148,10 @@ async function runAlone(device: GPUDevice, def: OpDefinition, prepared: Prepared
     const outputs: Tensors = {};
     for (const [name, staging, size] of reads) {
       await staging.mapAsync(GPUMapMode.READ);
-      outputs[name] = new Uint8Array(staging.getMappedRange(0, staging.size)).slice(0, size);
+      const mapped = new Uint8Array(staging.getMappedRange(0, staging.size), 0, size);
+      const region = allocate?.(size);
+      if (region) region.set(mapped);
+      outputs[name] = region ?? mapped.slice();
       staging.unmap();
     }
     return outputs;
@@ -158,8 +173,8 @@ async function runAlone(device: GPUDevice, def: OpDefinition, prepared: Prepared
 }
 
 function writePadded(device: GPUDevice, buffer: GPUBuffer, bytes: Uint8Array): void {
-  // Inputs may be views of a SharedArrayBuffer (the tab's arena); writeBuffer takes ArrayBuffers.
-  const data = bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice();
+  // Inputs may be views of a SharedArrayBuffer (the tab's arena): writeBuffer reads them in place.
+  const data = bytes as Uint8Array<ArrayBuffer>;
   // writeBuffer needs a multiple of 4 bytes; pad the tail (u8 inputs such as sha256 data).
   const whole = data.byteLength & ~3;
   if (whole > 0) device.queue.writeBuffer(buffer, 0, data, 0, whole);

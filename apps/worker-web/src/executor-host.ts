@@ -335,8 +335,8 @@ export class ExecutorHost {
       const sendModule =
         module !== undefined &&
         (entry.forceModule || prepared.spec.kind === 'wgsl' || !this.knownModules.has(module.hash));
-      // Its regions must fit; room for its outputs to grow in (doubling: the last block and the
-      // one before it live at once while the bytes move) is wanted, up to the largest arena.
+      // Its regions must fit; room for its outputs to grow in (the last block and the one before
+      // it live at once while the bytes move) is wanted, up to the largest arena.
       const need = total + (sendModule ? module!.bytes.byteLength : 0) + 64 * (sizes.length + 2);
       const want = Math.min(this.config.maxArenaBytes, need + 2 * pow2(prepared.spec.limits.maxOutputBytes));
       if (need > this.config.maxArenaBytes) {

@@ -2,6 +2,7 @@
 // built-in jobs run on it. A WGSL job past its timeout has the device destroyed (a dispatch cannot
 // be interrupted otherwise): it fails TIMEOUT and the next job gets a new device.
 import { runBuiltin, ShaderError } from '@flock/shaders';
+import { countCopy } from './copy-meter.ts';
 import { ExecutorError } from './executor-error.ts';
 import type { Job, JobSuccess } from './job.ts';
 import type { JobIo } from './job-io.ts';
@@ -86,7 +87,14 @@ export class GpuContext {
     const tensors = Object.fromEntries(job.inputs.map((input) => [input.name, input.bytes]));
     if (io.stopRequested()) throw new ExecutorError('CANCELLED', 'cancelled before it started');
     try {
-      const result = await runBuiltin(job.spec.op ?? '', tensors, job.spec.params, { device: gpu });
+      // GPU read-backs land in the job's regions (the output's one copy); the CPU paths' arrays
+      // are copied into regions when the outcome is sent.
+      const allocate = (bytes: number) => {
+        const region = io.allocate(bytes);
+        if (region) countCopy('out:gpu-readback', bytes);
+        return region;
+      };
+      const result = await runBuiltin(job.spec.op ?? '', tensors, job.spec.params, { device: gpu, allocate });
       return {
         ok: true,
         outputs: Object.entries(result.outputs).map(([name, bytes]) => ({

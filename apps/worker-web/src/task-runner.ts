@@ -59,6 +59,10 @@ export class TaskRunner {
   private readonly recentTimings: number[] = [];
   /** Leases whose results rode in the last hello. */
   sentInHello = new Set<string>();
+  /** The last job stopped by a cancel, a lost lease or a return, and what it wrote before it stopped (tests). */
+  lastStopped:
+    | { taskId: string; code: string; message: string; outputs: Array<{ name: string; text: string }> }
+    | undefined;
 
   constructor(
     private readonly ctx: TaskRunnerContext,
@@ -219,6 +223,13 @@ export class TaskRunner {
 
   /** Cancelled, lease lost or returned: the coordinator decides; nothing of the job is kept. */
   private stopped(running: Running, outcome: HostOutcome): void {
+    const partial = outcome.ok ? outcome.outputs : (outcome.partial?.outputs ?? []);
+    this.lastStopped = {
+      taskId: running.view.taskId,
+      code: outcome.ok ? 'OK' : outcome.code,
+      message: outcome.ok ? '' : outcome.message,
+      outputs: partial.map((o) => ({ name: o.name, text: new TextDecoder().decode(o.bytes.slice(0, 200)) })),
+    };
     outcome.release();
     const { lease_id: leaseId = '', task_id: taskId = '' } = running.assignment;
     this.persist.deleteAssignment(leaseId);

@@ -203,6 +203,11 @@ export class Volunteer {
     await this.pool?.resetWorkerCopies();
   }
 
+  /** Test hook: the last job stopped by a cancel (or a lost or returned lease), with its partial outputs. */
+  lastStopped(): TaskRunner['lastStopped'] {
+    return this.tasks.lastStopped;
+  }
+
   /** Test hook: how long the write-behind keeps new entries in memory only, ms. */
   setWriteBehindWindow(ms: number): void {
     this.persist.windowMs = ms;

@@ -21,12 +21,15 @@ export interface OutputBudget {
   left: number;
 }
 
-const FIRST_REGION = 4096;
+/** An output's first region; one that outgrows its region moves to one four times larger. */
+const FIRST_REGION = 64 << 10;
+const GROWTH = 4;
 
 /**
  * Bytes that grow in regions of the job (arena blocks on the ring): when a write passes the
- * capacity, a region twice as large replaces it (one copy of what was written, counted). Every
- * byte written is charged to the budget as it happens, so a program cannot pile up output past it.
+ * capacity, a region four times as large replaces it (a copy of what was written, counted: at most
+ * a third of the final size in all). Every byte written is charged to the budget as it happens, so
+ * a program cannot pile up output past it.
  */
 export class RegionBuffer {
   private region: Uint8Array = new Uint8Array(0);
@@ -69,7 +72,7 @@ export class RegionBuffer {
 
   private reserve(capacity: number): void {
     if (capacity <= this.region.byteLength) return;
-    const size = Math.max(capacity, this.region.byteLength * 2, FIRST_REGION);
+    const size = Math.max(capacity, this.region.byteLength * GROWTH, FIRST_REGION);
     let next = this.io.allocate(size);
     if (next) {
       if (this.length > 0) {

@@ -13,9 +13,15 @@ import type { PendingOutcome, TabStore } from './tab-store.ts';
 
 /** How long an entry may live only in memory, ms. */
 export const WRITE_BEHIND_MS = 250;
+/**
+ * An outcome's window also covers its upload: its bytes at this rate (bytes/ms, 16 MiB/s), so a
+ * large result still streaming to the coordinator is not copied into IndexedDB meanwhile.
+ */
+const UPLOAD_BYTES_PER_MS = (16 << 20) / 1000;
 
 interface Held<T> {
   value: T;
+  /** When it is due for IndexedDB if still held (epoch ms, before the window is added). */
   sinceMs: number;
   /** Written to IndexedDB: forgetting it then needs a delete there too. */
   persisted: boolean;
@@ -47,7 +53,12 @@ export class WriteBehind {
   finish(outcome: PendingOutcome): void {
     this.forget(this.assignments, this.deletes.assignments, outcome.leaseId);
     this.deletes.outcomes.delete(outcome.leaseId);
-    this.outcomes.set(outcome.leaseId, { value: outcome, sinceMs: Date.now(), persisted: false });
+    const bytes =
+      'result' in outcome
+        ? (outcome.result.outputs ?? []).reduce((sum, o) => sum + (o.inline_bytes?.byteLength ?? 0), 0)
+        : 0;
+    const sinceMs = Date.now() + bytes / UPLOAD_BYTES_PER_MS;
+    this.outcomes.set(outcome.leaseId, { value: outcome, sinceMs, persisted: false });
     this.schedule();
   }
 

@@ -1,7 +1,7 @@
 import type { Capability } from '@flock/protocol';
 import { describe, expect, test } from 'vitest';
 import { unmetRequirement } from '../src/matching.ts';
-import { type SchedTask, Scheduler, type SchedWorker } from '../src/scheduler.ts';
+import { freeSlots, prefetchOf, type SchedTask, Scheduler, type SchedWorker } from '../src/scheduler.ts';
 
 const CPU: Capability = {
   wasm: true,
@@ -220,5 +220,30 @@ describe('scoring', () => {
     expect(s.remove(t.uid)).toBe(true);
     expect(s.assign([worker('w', CPU)])).toEqual([]);
     expect(s.size).toBe(0);
+  });
+});
+
+describe('prefetch: leases queued in a tab beyond its running slots', () => {
+  test('each kind may hold its slots plus the prefetch, all kinds the slots plus the prefetch', () => {
+    const w = worker('p', { ...GPU, cpu_slots: 2, gpu_slots: 1, prefetch: 3 });
+    expect(freeSlots(w, false)).toBe(5);
+    expect(freeSlots(w, true)).toBe(4);
+    w.runningCpu = 5;
+    expect(freeSlots(w, true)).toBe(1);
+    expect(freeSlots(w, false)).toBe(0);
+  });
+
+  test('prefetch is at most one per slot, within the connection cap, and none for a kind without slots', () => {
+    expect(prefetchOf({ cpu_slots: 1, prefetch: 50 })).toBe(1);
+    expect(freeSlots(worker('a', { ...CPU, cpu_slots: 1, prefetch: 50 }), false)).toBe(2);
+    expect(freeSlots(worker('b', { ...CPU, cpu_slots: 20, prefetch: 20 }, { maxSlots: 32 }), false)).toBe(32);
+    expect(freeSlots(worker('c', { ...CPU, cpu_slots: 2, prefetch: 2 }), true)).toBe(0);
+  });
+
+  test('the scheduler hands a prefetching worker its slots plus the prefetch', () => {
+    const s = new Scheduler();
+    for (let i = 0; i < 5; i++) s.enqueue(task());
+    const picks = s.assign([worker('p', { ...CPU, cpu_slots: 1, prefetch: 1 })]);
+    expect(picks).toHaveLength(2);
   });
 });

@@ -1,0 +1,3 @@
+export { FuelError, type FuelErrorCode } from './fuel-error.ts';
+export { type FuelModule, FuelModules, type FuelModulesOptions } from './fuel-modules.ts';
+export { type FuelOptions, type FuelScheme, instrumentFuel } from './instrument.ts';

@@ -1,33 +1,36 @@
-// Volunteer-tab benchmark, all in one run on this machine (real coordinator, real Chromium):
-//  1. per-job overhead of an empty WASI job, assignment frame to result frame, measured in the
-//     tab, against a baseline of instantiating and running the same module in the page directly;
-//  2. jobs/s for one tab over a campaign of empty jobs, against the protocol-only floor of the
-//     coordinator's simulated volunteer (Node, no executor) on the same campaign size;
-//  3. a SIMD kernel against the same kernel built without SIMD (kernel time inside the executor).
-// Run: npm run bench -w @flock/worker-web   (needs `npm run build -w @flock/worker-web` first)
+// Volunteer-tab benchmark, all in one run on this machine (real coordinator, real Chromium), each
+// figure against a baseline measured in the same run:
+//  1. an empty WASI job, assignment frame → result frame, in the tab (target ≤ 1 ms median),
+//     against instantiating and running the same module in the page directly;
+//  2. one tab, one CPU slot with prefetch, 2,000 empty jobs: jobs/s (target ≥ 500), against the
+//     protocol floor: the coordinator's simulated volunteer (Node, no executor) with the same slot
+//     and prefetch on the same campaign (target ≥ 0.8×);
+//  3. 1 MiB and 64 MiB inputs: bulk copies per job and hand-off time (copy into the executor's
+//     arena, record, wake-up) against TypedArray.set of the same size in the page (target ≥ 0.5×);
+//  4. a SIMD kernel against the same kernel built without SIMD (kernel time inside the executor).
+// Run: npm run bench -w @flock/worker-web   (after `npm run build -w @flock/worker-web`)
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startCoordinator } from '@flock/coordinator';
 import { SimulatedVolunteer } from '@flock/coordinator/sim';
 import { build } from 'vite';
+import WebSocket from 'ws';
 import { launchChromium } from '../../../e2e/support/chromium.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
-const KEY = 'bench-key';
-const JOBS = Number(process.env['FLOCK_BENCH_JOBS'] ?? 200);
+const KEY = 'bench-key-0123456789';
+const JOBS = Number(process.env['FLOCK_BENCH_JOBS'] ?? 2000);
+const LATENCY_JOBS = 200;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
-const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)] ?? Number.NaN;
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const p95 = (xs: number[]) => sorted(xs)[Math.floor(xs.length * 0.95)] ?? Number.NaN;
 
 async function fixture(name: string) {
   const bytes = await readFile(join(ROOT, 'apps/worker-web/build/fixtures', `${name}.wasm`));
-  return {
-    bytes,
-    base64: bytes.toString('base64'),
-    hash: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
-  };
+  return { bytes, hash: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
 }
 
 const workDir = await mkdtemp(join(tmpdir(), 'flock-volunteer-bench-'));
@@ -42,48 +45,70 @@ const coordinator = await startCoordinator({
   pagesDir: join(workDir, 'pages'),
   apiKeys: new Map([[KEY, 'bench']]),
   logLevel: 'silent',
+  maxBodyBytes: 80 << 20,
 });
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+async function api<T>(method: string, path: string, body?: unknown, type = 'application/json'): Promise<T> {
   const response = await fetch(`${coordinator.url}${path}`, {
     method,
-    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
-    ...(body ? { body: JSON.stringify(body) } : {}),
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': type },
+    ...(body === undefined
+      ? {}
+      : { body: body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body) }),
   });
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
 }
 
-function wasmTask(id: string, module: { base64: string; hash: string }, extra: Record<string, unknown> = {}) {
+/** Uploads a module or an input; returns its `flock:` uri. */
+async function upload(bytes: Uint8Array, kind: 'modules' | 'blobs'): Promise<string> {
+  const type = kind === 'modules' ? 'application/wasm' : 'application/octet-stream';
+  return (await api<{ uri: string }>('POST', `/v1/${kind}`, bytes, type)).uri;
+}
+
+function wasmTask(id: string, module: { uri: string; hash: string }, extra: Record<string, unknown> = {}) {
   return {
     task_id: id,
     op: 'bench',
-    module: { kind: 'wasm', inline: module.base64, hash: module.hash, ...extra },
+    module: { kind: 'wasm', uri: module.uri, hash: module.hash, ...extra },
     requirements: { min: { wasm: true } },
   };
 }
 
-/** Submits `n` tasks as one campaign and returns the seconds until all succeeded. */
+/** Submits `n` tasks as one campaign; seconds until the events stream has seen all succeed. */
 async function campaign(
   prefix: string,
   n: number,
   make: (id: string) => Record<string, unknown>,
 ): Promise<number> {
+  const campaignId = `${prefix}-${Date.now()}`;
+  const events = new WebSocket(
+    `${coordinator.url.replace('http', 'ws')}/v1/events?key=${KEY}&campaign_id=${campaignId}`,
+  );
+  await new Promise((r) => events.once('open', r));
+  let done = 0;
+  let failed = 0;
+  const finished = new Promise<void>((resolve) => {
+    events.on('message', (data: Buffer) => {
+      const state = (JSON.parse(data.toString()) as { state: string }).state;
+      if (state === 'succeeded') done++;
+      if (state === 'failed') failed++;
+      if (done + failed === n) resolve();
+    });
+  });
   const started = performance.now();
-  const { campaign_id } = await api<{ campaign_id: string }>('POST', '/v1/campaigns', {
+  await api('POST', '/v1/campaigns', {
+    campaign_id: campaignId,
     tasks: Array.from({ length: n }, (_, i) => make(`${prefix}-${i}`)),
   });
-  for (;;) {
-    const { counts } = await api<{ counts: Record<string, number> }>('GET', `/v1/campaigns/${campaign_id}`);
-    if ((counts['succeeded'] ?? 0) + (counts['failed'] ?? 0) >= n) {
-      if (counts['failed']) throw new Error(`${counts['failed']} tasks of ${prefix} failed`);
-      return (performance.now() - started) / 1000;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await finished;
+  const seconds = (performance.now() - started) / 1000;
+  events.close();
+  if (failed) throw new Error(`${failed} tasks of ${prefix} failed`);
+  return seconds;
 }
 
-/** Waits for success; returns the result's metrics plus its duration_ms (job build + executor, in the tab). */
+/** Waits for success; returns the result's metrics plus its duration_ms. */
 async function waitSucceeded(id: string): Promise<Record<string, string>> {
   for (;;) {
     const view = await api<{ state: string; failure?: unknown }>('GET', `/v1/tasks/${id}`);
@@ -95,34 +120,44 @@ async function waitSucceeded(id: string): Promise<Record<string, string>> {
       return { ...result.metrics, duration_ms: String(result.duration_ms ?? 0) };
     }
     if (view.state === 'failed') throw new Error(`${id} failed: ${JSON.stringify(view.failure)}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 2));
   }
 }
 
 const browser = await launchChromium({ webgpu: false });
+const lines: string[] = [];
+const say = (line: string) => {
+  lines.push(line);
+  console.log(line);
+};
 try {
   const page = await browser.newPage();
   await page.goto(`${coordinator.url}/`);
   await page.waitForSelector('body[data-ready="true"]');
   await page.click('#start');
   await page.waitForFunction("document.querySelector('#connection')?.textContent === 'open'");
-  const empty = await fixture('empty');
+  const emptyFixture = await fixture('empty');
+  const empty = { uri: await upload(emptyFixture.bytes, 'modules'), hash: emptyFixture.hash };
+  say(
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, headless Chromium, load ${loadavg()[0]!.toFixed(1)}`,
+  );
 
-  // 1. Per-job overhead, one job at a time (a warm-up job first: compile caches, IndexedDB).
-  await waitSucceeded((await api<{ task_id: string }>('POST', '/v1/tasks', wasmTask('warm', empty))).task_id);
-  const executorMs: number[] = [];
-  for (let i = 0; i < 50; i++) {
-    await api('POST', '/v1/tasks', wasmTask(`seq-${i}`, empty));
-    executorMs.push(Number((await waitSucceeded(`seq-${i}`))['duration_ms']));
+  // 1. Latency, one job at a time (warm-up first: module fetched, compiled, cached).
+  for (let i = 0; i < 20; i++) {
+    await api('POST', '/v1/tasks', wasmTask(`warm-${i}`, empty));
+    await waitSucceeded(`warm-${i}`);
   }
-  const overhead = ((await page.evaluate('flockVolunteer.timings()')) as number[]).slice(-50);
-  // A string, not a function: tsx's transform would add helpers the page does not have.
+  for (let i = 0; i < LATENCY_JOBS; i++) {
+    await api('POST', '/v1/tasks', wasmTask(`seq-${i}`, empty));
+    await waitSucceeded(`seq-${i}`);
+  }
+  const latency = ((await page.evaluate('flockVolunteer.timings()')) as number[]).slice(-LATENCY_JOBS);
   const baseline = (await page.evaluate(`(async () => {
-    const bytes = Uint8Array.from(atob(${JSON.stringify(empty.base64)}), (c) => c.charCodeAt(0));
+    const bytes = new Uint8Array(await (await fetch('/v1/modules/${empty.hash}')).arrayBuffer());
     const module = await WebAssembly.compile(bytes);
     const stub = new Proxy({}, { get: () => () => 0 });
     const times = [];
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 200; i++) {
       const t = performance.now();
       const instance = await WebAssembly.instantiate(module, { wasi_snapshot_preview1: stub });
       instance.exports._start();
@@ -130,16 +165,91 @@ try {
     }
     return times;
   })()`)) as number[];
+  say(`1. empty WASI job, assignment frame -> result frame (in the tab, n=${LATENCY_JOBS}):`);
+  say(
+    `   median ${median(latency).toFixed(3)} ms, p95 ${p95(latency).toFixed(3)} ms (target: median <= 1 ms)`,
+  );
+  say(`   baseline instantiate + _start in the page: median ${median(baseline).toFixed(3)} ms`);
 
-  // 2. Throughput of one tab (cpu slots = cores − 1 of the browser) on a campaign of empty jobs.
-  const slots = (await page.evaluate('navigator.hardwareConcurrency - 1 || 1')) as number;
+  // 2. Throughput: one CPU slot (the page's default) with prefetch, against the simulated volunteer.
   const tabSeconds = await campaign('tab', JOBS, (id) => wasmTask(id, empty));
+  await page.click('#pause');
+  await page.waitForFunction("document.querySelector('#state')?.textContent === 'paused by the volunteer'");
+  const sim = await SimulatedVolunteer.connect({
+    url: coordinator.url,
+    capability: { cpu_slots: 1, prefetch: 1 },
+  });
+  const simSeconds = await campaign('sim', JOBS, (id) => wasmTask(id, empty));
+  await sim.close();
+  await page.click('#pause');
+  const tabRate = JOBS / tabSeconds;
+  const simRate = JOBS / simSeconds;
+  say(
+    `2. one tab, 1 CPU slot + prefetch 1, ${JOBS} empty jobs: ${tabRate.toFixed(0)} jobs/s (target >= 500)`,
+  );
+  say(
+    `   protocol floor, simulated volunteer with 1 slot + prefetch 1, same campaign: ${simRate.toFixed(0)} jobs/s`,
+  );
+  say(`   ratio tab / protocol floor: ${(tabRate / simRate).toFixed(2)} (target >= 0.8)`);
 
-  // 3. SIMD vs scalar: the same C kernel, 1 Mi f32 elements, kernel time inside the executor.
-  const simd = await fixture('kernel-poly-simd');
-  const scalar = await fixture('kernel-poly-scalar');
+  // 3. Hand-off of large inputs.
+  say(
+    '3. inputs handed to the executor (copy into its arena + record + wake-up) vs TypedArray.set, medians of 9:',
+  );
+  for (const size of [1 << 20, 64 << 20]) {
+    const input = await upload(new Uint8Array(size).fill(7), 'blobs');
+    const handoffs: number[] = [];
+    const copiesPerJob: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      await page.evaluate('flockVolunteer.resetCopies()');
+      const id = `handoff-${size}-${i}`;
+      await api('POST', '/v1/tasks', {
+        ...wasmTask(id, empty, { permissions: { max_input_bytes: size } }),
+        inputs: [{ name: 'x', uri: input }],
+      });
+      const metrics = await waitSucceeded(id);
+      if (i === 0) continue; // the first one may grow the arena
+      handoffs.push(Number(metrics['copy_in_ms']) + Number(metrics['handoff_ms']));
+      const stats = (await page.evaluate('flockVolunteer.ringStats()')) as {
+        copies: Record<string, { count: number; bytes: number }>;
+        workers: Array<{ copies: Record<string, { count: number; bytes: number }> }>;
+      };
+      const all = [stats.copies, ...stats.workers.map((w) => w.copies)].flatMap((c) => Object.entries(c));
+      copiesPerJob.push(
+        all
+          .filter(([path]) => !path.startsWith('module:'))
+          .map(([path, c]) => `${path} ×${c.count}`)
+          .join(', '),
+      );
+    }
+    const set = (await page.evaluate(`(() => {
+      const out = { ab: [], sab: [] };
+      const src = new Uint8Array(${size}).fill(7);
+      const ab = new Uint8Array(${size});
+      const sab = new Uint8Array(new SharedArrayBuffer(${size}));
+      for (let i = 0; i < 9; i++) {
+        let t = performance.now(); ab.set(src); out.ab.push(performance.now() - t);
+        t = performance.now(); sab.set(src); out.sab.push(performance.now() - t);
+      }
+      return out;
+    })()`)) as { ab: number[]; sab: number[] };
+    const mib = size >> 20;
+    const handoff = median(handoffs);
+    say(
+      `   ${mib} MiB: hand-off ${handoff.toFixed(3)} ms; TypedArray.set ${median(set.ab).toFixed(3)} ms (to SAB ${median(set.sab).toFixed(3)} ms)`,
+    );
+    say(
+      `      ratio set / hand-off: ${(median(set.ab) / handoff).toFixed(2)} (target >= 0.5); copies per job: ${copiesPerJob[0]}`,
+    );
+  }
+
+  // 4. SIMD vs scalar: the same C kernel, 512 Ki f32 elements, kernel time inside the executor.
+  const simdFixture = await fixture('kernel-poly-simd');
+  const scalarFixture = await fixture('kernel-poly-scalar');
+  const simd = { uri: await upload(simdFixture.bytes, 'modules'), hash: simdFixture.hash };
+  const scalar = { uri: await upload(scalarFixture.bytes, 'modules'), hash: scalarFixture.hash };
   const xs = new Float32Array(1 << 19).map((_, i) => ((i % 1000) - 500) / 1000);
-  const input = Buffer.from(xs.buffer).toString('base64');
+  const xsUri = await upload(new Uint8Array(xs.buffer), 'blobs');
   const kernelMs: Record<string, number[]> = { simd: [], scalar: [] };
   for (let round = 0; round < 13; round++) {
     for (const [name, module] of [
@@ -149,49 +259,18 @@ try {
       const id = `k-${name}-${round}`;
       await api('POST', '/v1/tasks', {
         ...wasmTask(id, module, { abi: 'kernel' }),
-        inputs: [{ name: 'x', inline_bytes: input }],
+        inputs: [{ name: 'x', uri: xsUri }],
       });
       const metrics = await waitSucceeded(id);
       if (round > 0) kernelMs[name]!.push(Number(metrics['kernel_ms']));
     }
   }
-  await page.close();
-
-  // Baseline for 2: the simulated volunteer (protocol only, no executor) on the same campaign.
-  const sim = await SimulatedVolunteer.connect({ url: coordinator.url, capability: { cpu_slots: slots } });
-  const simSeconds = await campaign('sim', JOBS, (id) => wasmTask(id, empty));
-  await sim.close();
-
-  const overheadMedian = median(overhead);
-  const baselineMedian = median(baseline);
   const simdMedian = median(kernelMs['simd']!);
   const scalarMedian = median(kernelMs['scalar']!);
-  console.log(
-    `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, headless Chromium`,
+  say(
+    `4. kernel-poly over ${xs.length} f32, in place (12 runs each): simd ${simdMedian.toFixed(2)} ms, scalar ${scalarMedian.toFixed(2)} ms`,
   );
-  console.log('1. empty WASI job, assignment frame -> result frame (in the tab, n=50):');
-  console.log(`   median ${overheadMedian.toFixed(2)} ms, p95 ${p95(overhead).toFixed(2)} ms`);
-  console.log(
-    `   of which job build + executor Worker round trip (duration_ms): median ${median(executorMs)} ms`,
-  );
-  console.log(`   baseline instantiate+_start in the page: median ${baselineMedian.toFixed(3)} ms`);
-  console.log(`   ratio overhead/baseline: ${(overheadMedian / baselineMedian).toFixed(1)}x`);
-  console.log(
-    `2. one tab, ${slots} CPU slot(s), campaign of ${JOBS} empty jobs: ${(JOBS / tabSeconds).toFixed(1)} jobs/s`,
-  );
-  console.log(
-    `   simulated volunteer (protocol floor), same campaign: ${(JOBS / simSeconds).toFixed(1)} jobs/s`,
-  );
-  console.log(`   ratio tab/sim: ${(simSeconds / tabSeconds).toFixed(2)}`);
-  console.log(
-    `3. kernel-poly over ${xs.length} f32 (12 runs each): simd ${simdMedian.toFixed(2)} ms, scalar ${scalarMedian.toFixed(2)} ms`,
-  );
-  console.log(`   runs (ms): simd ${kernelMs['simd']!.join(' ')} | scalar ${kernelMs['scalar']!.join(' ')}`);
-  console.log(
-    `   speed-up simd vs scalar: ${(scalarMedian / simdMedian).toFixed(2)}x by medians, ${(
-      Math.min(...kernelMs['scalar']!) / Math.min(...kernelMs['simd']!)
-    ).toFixed(2)}x by best runs`,
-  );
+  say(`   speed-up simd vs scalar: ${(scalarMedian / simdMedian).toFixed(2)}x by medians`);
 } finally {
   await browser.close();
   await coordinator.close();

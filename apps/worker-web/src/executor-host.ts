@@ -376,7 +376,8 @@ export class ExecutorHost {
           ? 'later'
           : this.fail(entry, new ExecutorError('ARENA_FULL', 'no room in the executor arena', true));
       }
-      for (const [i, s] of sizes.entries()) await s.fill(inputRegions[i]!);
+      let copyMs = 0;
+      for (const [i, s] of sizes.entries()) copyMs += await s.fill(inputRegions[i]!);
       if (moduleRegion) {
         moduleRegion.set(module!.bytes);
         countCopy('module:cache-to-region', module!.bytes.byteLength);
@@ -386,9 +387,10 @@ export class ExecutorHost {
       entry.transport = transport;
       entry.stopWord = stopWord;
       entry.moduleSent = sendModule;
+      const handoff = { copyMs, pushedAtMs: performance.timeOrigin + performance.now() };
       const wire = jobRecord({
         jobId,
-        spec: prepared.spec,
+        spec: { ...prepared.spec, handoff },
         module: moduleRegion,
         stopWord,
         inputs: prepared.spec.inputs.map((meta, i) => ({ ...meta, bytes: inputRegions[i]! })),
@@ -424,7 +426,8 @@ function stopFailure(reason: StopReason, message: string): JobFailure {
 /** An input with its length known, ready to be copied into its region. */
 interface SizedInput {
   length: number;
-  fill(region: Uint8Array): Promise<void>;
+  /** Copies the input into `region`; resolves with the ms spent copying (not waiting for the network). */
+  fill(region: Uint8Array): Promise<number>;
   /** The region was not reserved after all: drop what was opened. */
   discard(): void;
 }
@@ -437,9 +440,12 @@ async function sized(input: PreparedJob['inputs'][number]): Promise<SizedInput> 
     return {
       length: bytes.byteLength,
       fill: async (region) => {
+        const started = performance.now();
         region.set(bytes);
+        const ms = performance.now() - started;
         countCopy('in:frame-to-region', bytes.byteLength);
         if (input.hash) await verifyModuleHash(region, input.hash, 'input');
+        return ms;
       },
       discard: () => undefined,
     };
@@ -450,8 +456,10 @@ async function sized(input: PreparedJob['inputs'][number]): Promise<SizedInput> 
     return {
       length,
       fill: async (region) => {
+        const started = performance.now();
         encoder.encodeInto(text, region);
         countCopy('in:text-to-region', length);
+        return performance.now() - started;
       },
       discard: () => undefined,
     };
@@ -472,12 +480,15 @@ async function sized(input: PreparedJob['inputs'][number]): Promise<SizedInput> 
       // Streamed from the network into the region: the one copy, with no whole-body buffer.
       const reader = body.getReader();
       let at = 0;
+      let ms = 0;
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
         if (at + value.byteLength > length)
           throw new ExecutorError('EXECUTION_ERROR', `input ${input.name} is longer than declared`, true);
+        const started = performance.now();
         region.set(value, at);
+        ms += performance.now() - started;
         at += value.byteLength;
       }
       if (at !== length)
@@ -488,6 +499,7 @@ async function sized(input: PreparedJob['inputs'][number]): Promise<SizedInput> 
         );
       countCopy('in:network-to-region', length);
       if (input.hash) await verifyModuleHash(region, input.hash, 'input');
+      return ms;
     },
     discard: () => void body.cancel(),
   };

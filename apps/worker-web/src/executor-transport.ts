@@ -116,6 +116,8 @@ export class RingExecutorTransport implements ExecutorTransport {
     const wire = outcomeRecord(job.jobId, outcome);
     const used = new Set<ArenaHandle>();
     const slices = wire.regions.map((region) => {
+      // An empty output names no block.
+      if (region.bytes.byteLength === 0) return { name: region.name, offset: 0, length: 0, generation: 0 };
       // An output is a block this job allocated, or its first `length` bytes (the record says how many).
       let handle = region.bytes.buffer === this.bridge.buffer ? mine.get(region.bytes.byteOffset) : undefined;
       if (handle && (used.has(handle) || region.bytes.byteLength > handle.length)) handle = undefined;

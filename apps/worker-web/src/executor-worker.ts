@@ -28,6 +28,7 @@ async function serve(t: ExecutorTransport): Promise<void> {
   for (;;) {
     const job = await t.next();
     if (!job || transport !== t) return;
+    const startedAtMs = performance.timeOrigin + performance.now();
     const io = t.io(job);
     // A job cancelled while it waited in the inbox stops before it starts.
     const stop = io.stopRequested();
@@ -39,6 +40,12 @@ async function serve(t: ExecutorTransport): Promise<void> {
           retryable: stop === 'CANCELLED',
         }
       : await runner.run(job, io);
+    if (outcome.ok && job.spec.handoff) {
+      // How long the inputs took to reach this job: the copy in, then record and wake-up (a
+      // queued job's includes its wait behind the one ahead).
+      outcome.metrics['copy_in_ms'] = job.spec.handoff.copyMs.toFixed(3);
+      outcome.metrics['handoff_ms'] = (startedAtMs - job.spec.handoff.pushedAtMs).toFixed(3);
+    }
     t.finish(job, outcome);
   }
 }

@@ -72,6 +72,11 @@ export interface JobSpec {
   buffers?: BufferSpec[];
   /** Built-in op name. */
   op?: string;
+  /**
+   * How the inputs were handed over: ms spent copying them into their regions, and when the record
+   * was pushed (epoch ms, `performance.timeOrigin + performance.now()`, comparable across threads).
+   */
+  handoff?: { copyMs: number; pushedAtMs: number };
 }
 
 /** One named input, its bytes where they lie (an arena view, or a transferred buffer). */

@@ -85,6 +85,12 @@ export class Harness {
     return this.coordinator.url;
   }
 
+  /** Where the coordinator keeps the blob named `hash` (sha256:<hex>), for tests that damage one. */
+  blobPath(hash: string): string {
+    const hex = hash.slice('sha256:'.length);
+    return join(this.workDir, 'data', 'blobs', 'sha256', hex.slice(0, 2), hex);
+  }
+
   get pagesDir(): string {
     return join(this.workDir, 'pages');
   }

@@ -2,7 +2,8 @@
 // page, presses Start, and tasks submitted over the REST API run in the tab: a C program compiled
 // to WASI, a kernel-ABI module, a WGSL shader on SwiftShader, and hostile modules that must fail
 // with exact codes while the tab goes on working. A screenshot mid-run goes to e2e/artifacts/.
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
@@ -159,7 +160,7 @@ test('a burst of tasks on one CPU slot runs one at a time, every one succeeding'
   }
 });
 
-test('an uploaded module is fetched once, verified, cached in IndexedDB and advertised', async () => {
+test('an uploaded module is fetched once (as the coordinator metered it), verified, cached in IndexedDB and advertised', async () => {
   const module = await wasmFixture('wasi-echo');
   const upload = await fetch(`${harness.url}/v1/modules`, {
     method: 'POST',
@@ -167,7 +168,10 @@ test('an uploaded module is fetched once, verified, cached in IndexedDB and adve
     body: module.bytes as Uint8Array<ArrayBuffer>,
   });
   expect(upload.status).toBe(201);
-  expect(await upload.json()).toMatchObject({ hash: module.hash, uri: `flock:${module.hash}` });
+  const uploaded = (await upload.json()) as { hash: string; uri: string; metered_hash: string };
+  expect(uploaded).toMatchObject({ hash: module.hash, uri: `flock:${module.hash}` });
+  // What tabs fetch and run: the module instrumented with fuel, named by its own hash.
+  const metered = uploaded.metered_hash;
   const fetches: string[] = [];
   const onRequest = (request: { url(): string }) => {
     if (request.url().includes('/v1/modules/')) fetches.push(request.url());
@@ -193,7 +197,7 @@ test('an uploaded module is fetched once, verified, cached in IndexedDB and adve
         new RegExp(`^argc=2 arg1=${arg}\n`),
       );
     }
-    expect(fetches).toEqual([`${harness.url}/v1/modules/${module.hash}`]);
+    expect(fetches).toEqual([`${harness.url}/v1/modules/${metered}`]);
   } finally {
     page.off('request', onRequest);
   }
@@ -203,7 +207,7 @@ test('an uploaded module is fetched once, verified, cached in IndexedDB and adve
       '/v1/workers',
     )
   ).body.workers;
-  expect(workers.find((w) => w.connected)?.capability.cached_modules).toEqual([module.hash]);
+  expect(workers.find((w) => w.connected)?.capability.cached_modules).toEqual([metered]);
 });
 
 test('a kernel-ABI module computes in place', async () => {
@@ -413,14 +417,40 @@ test('a memory.grow bomb stops at the limit', async () => {
   expect(view.failure?.message).toMatch(/with memory at \d+ of 256 pages$/);
 });
 
-test('a wrong hash is refused before compiling', async () => {
-  const id = taskId('hash');
+test('a wrong hash is refused: at submit by the coordinator, and by the tab before compiling', async () => {
   const module = await wasmFixture('wasi-echo');
-  await harness.submit(wasmTask(id, module, { hash: `sha256:${'ab'.repeat(32)}` }));
+  const wrong = `sha256:${'ab'.repeat(32)}`;
+  const id0 = taskId('hash');
+  const refused = await harness.api('POST', '/v1/tasks', wasmTask(id0, module, { hash: wrong }));
+  expect(refused).toEqual({
+    status: 400,
+    body: {
+      error: {
+        code: 'HASH_MISMATCH',
+        message: `module sha256 is ${module.hash.slice('sha256:'.length)}, expected ${'ab'.repeat(32)}`,
+        field: 'module.hash',
+      },
+    },
+  });
+  // A module damaged on the coordinator's disk after upload: the tab checks what it fetched. A
+  // custom section makes it a module no tab has cached (instrumentation keeps custom sections).
+  const name = Buffer.from(`flock-test-${id0}`);
+  const unique = Buffer.concat([module.bytes, Buffer.from([0, name.length + 1, name.length]), name]);
+  const upload = await fetch(`${harness.url}/v1/modules`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/wasm' },
+    body: unique,
+  });
+  const { uri, metered_hash: metered } = (await upload.json()) as { uri: string; metered_hash: string };
+  const damaged = Buffer.from(await readFile(harness.blobPath(metered)));
+  damaged[damaged.length - 1]! ^= 1;
+  await writeFile(harness.blobPath(metered), damaged);
+  const id = taskId('hash');
+  await harness.submit({ ...wasmTask(id, module), module: { kind: 'wasm', uri } });
   const view = await harness.waitFor(id, 'failed');
   expect(view.failure).toEqual({
     code: 'HASH_MISMATCH',
-    message: `module sha256 is ${module.hash.slice('sha256:'.length)}, expected ${'ab'.repeat(32)}`,
+    message: `module sha256 is ${createHash('sha256').update(damaged).digest('hex')}, expected ${metered.slice('sha256:'.length)}`,
   });
 });
 
@@ -520,7 +550,8 @@ test('a reload inside the write-behind window runs the job again, and its result
   const id = taskId('reload-early');
   // A long window, so that the reload surely falls inside it.
   await page.evaluate('flockVolunteer.setWriteBehindWindow(60000)');
-  await harness.submit(wasmTask(id, spin, { params: { args: ['300'] } }));
+  // Long enough that the reload surely comes while it runs (its result must not be sent first).
+  await harness.submit(wasmTask(id, spin, { params: { args: ['3000'] } }));
   await expect(page.locator(`#running li[data-task-id="${id}"]`)).toBeVisible();
   // Nothing of it is in IndexedDB yet: a reload now loses the run, not the task.
   const early = await harness.waitFor(id, 'running');
@@ -533,7 +564,7 @@ test('a reload inside the write-behind window runs the job again, and its result
     ['lease_expired', 'LEASE_LOST'],
     ['succeeded', null],
   ]);
-  expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 300 ms\n');
+  expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe('spun 3000 ms\n');
   await expect.poll(() => pendingInTab(page)).toEqual({ assignments: 0, outcomes: 0 });
 });
 

@@ -77,6 +77,13 @@ export interface CoordinatorConfig {
    * grace, even while heartbeats renew it. Env FLOCK_MAX_RUN_MS, default 1 h.
    */
   maxRunMs: number;
+  /**
+   * Whether a task may name its WASM module by an http(s) uri: the coordinator fetches it once
+   * (at most maxBodyBytes, hash verified) to instrument it with fuel. Off: such tasks are refused
+   * and modules must be uploaded (POST /v1/modules) or sent inline. Env FLOCK_REMOTE_MODULES=on|off,
+   * default on.
+   */
+  remoteModules: boolean;
   /** Outputs larger than this are stored as blobs and served by uri. Env FLOCK_INLINE_OUTPUT_BYTES, default 64 KiB. */
   inlineOutputBytes: number;
   /** Stop pushing to a socket whose send buffer exceeds this, bytes. Env FLOCK_MAX_BUFFERED_BYTES, default 4 MiB. */
@@ -130,6 +137,7 @@ export const DEFAULT_CONFIG: Omit<
   maxConnections: 10_000,
   maxConnectionsPerAddress: 512,
   hellosPerMinute: 600,
+  remoteModules: true,
   maxRunMs: 3600_000,
   inlineOutputBytes: 64 << 10,
   maxBufferedBytes: 4 << 20,
@@ -306,17 +314,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
   }
   if (env.FLOCK_API_KEYS) partial.apiKeys = parseApiKeys(env.FLOCK_API_KEYS);
   if (env.FLOCK_ADMIN_KEYS) partial.adminKeys = parseApiKeys(env.FLOCK_ADMIN_KEYS, 'FLOCK_ADMIN_KEYS');
-  if (env.FLOCK_SPOT_CHECKS) {
-    const v = env.FLOCK_SPOT_CHECKS.trim().toLowerCase();
-    if (v !== 'on' && v !== 'off') {
-      throw new CoordinatorError(
-        'CONFIG_INVALID',
-        'FLOCK_SPOT_CHECKS must be on or off',
-        'FLOCK_SPOT_CHECKS',
-      );
-    }
-    partial.spotChecks = v === 'on';
-  }
+  if (env.FLOCK_SPOT_CHECKS) partial.spotChecks = onOff(env.FLOCK_SPOT_CHECKS, 'FLOCK_SPOT_CHECKS');
+  if (env.FLOCK_REMOTE_MODULES)
+    partial.remoteModules = onOff(env.FLOCK_REMOTE_MODULES, 'FLOCK_REMOTE_MODULES');
   if (env.FLOCK_SPOT_CHECK_RATE) {
     const raw = env.FLOCK_SPOT_CHECK_RATE.trim();
     const rate = /^(0|1|0?\.\d+|1\.0*)$/.test(raw) ? Number(raw) : Number.NaN;
@@ -340,6 +340,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
     }
     throw err;
   }
+}
+
+function onOff(raw: string, variable: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (v !== 'on' && v !== 'off')
+    throw new CoordinatorError('CONFIG_INVALID', `${variable} must be on or off`, variable);
+  return v === 'on';
 }
 
 /** Parses `key:tenant,key2:tenant2`; keys must be at least 16 characters. */

@@ -18,6 +18,7 @@ import { blobHex } from './blob-store.ts';
 import type { CoordinatorConfig } from './config.ts';
 import type { Coordinator } from './coordinator.ts';
 import { CoordinatorError } from './errors.ts';
+import { ModuleMeter } from './module-meter.ts';
 import { servePage } from './static-pages.ts';
 import { TASK_STATES, type TaskRecord, type TaskState } from './store.ts';
 import { taskView } from './task-view.ts';
@@ -46,7 +47,22 @@ export class HttpApi {
     private readonly keys: ApiKeys,
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.meter = new ModuleMeter({
+      blobs: coordinator.blobs,
+      store: coordinator.store,
+      maxModuleBytes: config.maxBodyBytes,
+      remoteModules: config.remoteModules,
+    });
+  }
+
+  /** Instruments the WASM modules of submitted tasks with fuel (module-meter.ts). */
+  private readonly meter: ModuleMeter;
+
+  /** Stops what the API runs beside requests (the fuel instrumenting thread). */
+  close(): Promise<void> {
+    return this.meter.close();
+  }
 
   /** The request listener for the HTTP server. */
   handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -199,6 +215,7 @@ export class HttpApi {
       throw new CoordinatorError('UNSUPPORTED_MEDIA_TYPE', 'use application/json or application/x-capnp');
     await this.checkModule(envelope, 'module.uri');
     await this.checkInputs(envelope, tenant, '');
+    await this.meter.meter(envelope);
     const [outcome] = await this.coordinator.submit([{ tenant, envelope }]);
     if (!outcome || outcome.kind === 'conflict' || outcome.kind === 'skipped') {
       throw new CoordinatorError(
@@ -292,6 +309,7 @@ export class HttpApi {
     for (const [i, envelope] of envelopes.entries()) {
       await this.checkModule(envelope, `tasks[${i}].module.uri`);
       await this.checkInputs(envelope, tenant, `tasks[${i}].`);
+      await this.meter.meter(envelope, `tasks[${i}].`);
     }
     const outcomes = await this.coordinator.submit(
       envelopes.map((envelope, i) => ({ tenant, envelope, field: `tasks[${i}]` })),
@@ -399,10 +417,18 @@ export class HttpApi {
     if (type === 'application/wasm' && !isWasm(body)) {
       throw new CoordinatorError('INVALID_ARGUMENT', 'not a WebAssembly binary (bad magic)', 'body');
     }
+    // Refused now if it could never be metered; its instrumented form is then ready for tasks.
+    const metered = type === 'application/wasm' ? await this.meter.meterUpload(body) : undefined;
     const hex = this.coordinator.blobs.put(body);
     const hash = `sha256:${hex}`;
     await this.coordinator.store.recordBlob(hash, tenant, 'module', body.length, Date.now());
-    json(res, 201, { hash, size: body.length, uri: `flock:${hash}` });
+    // metered_hash: what tabs will run (the module instrumented with fuel), for tasks naming `uri`.
+    json(res, 201, {
+      hash,
+      size: body.length,
+      uri: `flock:${hash}`,
+      ...(metered ? { metered_hash: metered.hash } : {}),
+    });
   };
 
   /** Any bytes, to be named as a task input (`uri: "flock:sha256:<hex>"`): content-addressed. */

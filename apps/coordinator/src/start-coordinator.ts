@@ -136,6 +136,7 @@ export async function startCoordinator(
     close() {
       closing ??= (async () => {
         await coordinator.stop();
+        await api.close();
         hub.close();
         events.closeAll();
         eventsEndpoint.close();

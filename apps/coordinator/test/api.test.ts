@@ -248,7 +248,14 @@ describe('modules and blobs', () => {
     expect(res.status).toBe(201);
     const body = await res.json();
     const hash = `sha256:${createHash('sha256').update(wasm).digest('hex')}`;
-    expect(body).toEqual({ hash, size: 8, uri: `flock:${hash}` });
+    // metered_hash: the same module instrumented with fuel, which tabs run (module-meter.test.ts).
+    expect(body).toEqual({
+      hash,
+      size: 8,
+      uri: `flock:${hash}`,
+      metered_hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    });
+    expect(body.metered_hash).not.toBe(hash);
     const dl = await fetch(`${c.url}/v1/modules/${body.hash}`);
     expect(dl.status).toBe(200);
     expect(new Uint8Array(await dl.arrayBuffer())).toEqual(wasm);

@@ -66,17 +66,17 @@ describe('blob garbage collection', () => {
     // One blob per distinct output: the canonical 3, the liar's (each of its replicas ran in the
     // first pair of its task, so each returned before the decision), the three workers' first
     // (known-answer) checks when too big to inline (saxpy and matmul are, reduce_sum is not); the
-    // module.
+    // module and its fuel-instrumented form.
     const before = blobFiles(c.dataDir).length;
-    expect(before).toBeGreaterThanOrEqual(3 + lied + 1);
-    expect(before).toBeLessThanOrEqual(3 + lied + 3 + 1);
+    expect(before).toBeGreaterThanOrEqual(3 + lied + 2);
+    expect(before).toBeLessThanOrEqual(3 + lied + 3 + 2);
 
     // Now: everything is within the grace period, nothing goes.
     expect(await c.coordinator.collectBlobs()).toMatchObject({ deleted: 0, tempRemoved: 0 });
     // Two hours on: the liar's outputs go, the rest stays.
     const later = await c.coordinator.collectBlobs(Date.now() + 2 * 3600_000);
-    expect(later).toMatchObject({ deleted: before - 4, kept: 4, tempRemoved: 1 });
-    expect(blobFiles(c.dataDir).length).toBe(4);
+    expect(later).toMatchObject({ deleted: before - 5, kept: 5, tempRemoved: 1 });
+    expect(blobFiles(c.dataDir).length).toBe(5);
     expect(existsSync(join(c.dataDir, 'tmp', 'interrupted-write'))).toBe(false);
     for (const [i, id] of ids.entries()) {
       const result: Json = await (await c.api(`/v1/tasks/${id}/result`)).json();
@@ -85,7 +85,7 @@ describe('blob garbage collection', () => {
       expect(Buffer.from(await blob.arrayBuffer())).toEqual(Buffer.alloc(64, i + 1));
     }
     const metrics = await (await fetch(`${c.url}/metrics`)).text();
-    expect(metrics).toContain(`flock_blobs_collected_total ${before - 4}`);
+    expect(metrics).toContain(`flock_blobs_collected_total ${before - 5}`);
   });
 
   it('keeps the outputs of replicas whose task is still being verified', async () => {

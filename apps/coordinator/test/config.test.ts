@@ -42,6 +42,8 @@ describe('loadConfig', () => {
       FLOCK_BLOB_GRACE_MS: '7200000',
     });
     expect(loadConfig({ FLOCK_RETENTION_DAYS: '30' }).retentionDays).toBe(30);
+    expect(loadConfig({}).remoteModules).toBe(true);
+    expect(loadConfig({ FLOCK_REMOTE_MODULES: 'OFF' }).remoteModules).toBe(false);
     expect(c.port).toBe(9000);
     expect(c.host).toBe('0.0.0.0');
     expect([...c.apiKeys]).toEqual([
@@ -74,6 +76,10 @@ describe('loadConfig', () => {
         field: 'FLOCK_SPOT_CHECK_RATE',
       });
     }
+    expect(configError({ FLOCK_REMOTE_MODULES: 'no' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_REMOTE_MODULES',
+    });
     expect(configError({ FLOCK_SPOT_CHECKS: 'yes' })).toEqual({
       code: 'CONFIG_INVALID',
       field: 'FLOCK_SPOT_CHECKS',

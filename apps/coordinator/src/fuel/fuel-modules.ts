@@ -20,8 +20,11 @@ export interface FuelModulesOptions {
   maxEntries?: number;
   /** Most instrumented bytes remembered, in bytes. Default 256 MiB. */
   maxBytes?: number;
-  /** Instruments a module. Default `instrumentFuel(bytes, { existing: 'refuse' })`. */
-  instrument?: (bytes: Uint8Array) => Uint8Array;
+  /**
+   * Instruments a module. Default `instrumentFuel(bytes, { existing: 'refuse' })` on this thread;
+   * the coordinator passes a FuelThread's, so that binaryen never blocks its event loop.
+   */
+  instrument?: (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 }
 
 const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -37,7 +40,9 @@ export class FuelModules {
   private readonly byOriginal = new Map<string, FuelModule>();
   private readonly outputs = new Map<string, FuelModule>();
   private readonly put: (bytes: Uint8Array) => string;
-  private readonly instrument: (bytes: Uint8Array) => Uint8Array;
+  private readonly instrument: (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+  /** Misses being instrumented now, by original sha256: callers asking meanwhile share one. */
+  private readonly inFlight = new Map<string, Promise<FuelModule>>();
   private readonly maxEntries: number;
   private readonly maxBytes: number;
   private bytesHeld = 0;
@@ -65,16 +70,26 @@ export class FuelModules {
 
   /**
    * The instrumented form of `original` (instrumenting it on a miss: tens of ms per 100 KiB of
-   * code). Throws FuelError NOT_WASM, ALREADY_NAMED or UNSUPPORTED; failures are not remembered.
+   * code). Rejects with FuelError NOT_WASM, ALREADY_NAMED or UNSUPPORTED (or what `instrument`
+   * throws); failures are not remembered. Concurrent misses for one module instrument it once.
    */
-  get(original: Uint8Array): FuelModule {
+  async get(original: Uint8Array): Promise<FuelModule> {
     const hex = sha256Hex(original);
     const known = this.byOriginal.get(hex) ?? this.outputs.get(hex);
     if (known) {
       this.touch(hex, known);
       return known;
     }
-    const bytes = this.instrument(original);
+    let pending = this.inFlight.get(hex);
+    if (!pending) {
+      pending = this.miss(hex, original).finally(() => this.inFlight.delete(hex));
+      this.inFlight.set(hex, pending);
+    }
+    return pending;
+  }
+
+  private async miss(hex: string, original: Uint8Array): Promise<FuelModule> {
+    const bytes = await this.instrument(original);
     this.instrumented++;
     const entry: FuelModule = { hash: `sha256:${this.put(bytes)}`, bytes };
     this.remember(hex, entry);

@@ -2,6 +2,11 @@
 # Builds wasm/kernels.c twice (SIMD128 and scalar) with clang + wasm-ld, then embeds both as
 # base64 in build/wasm-kernels.ts so the tab and its Workers load them without a fetch.
 set -euo pipefail
+# clang runs wasm-opt after linking when it finds one on PATH, and `npm run` puts binaryen's (a
+# coordinator dependency) there: the same C would then build to different modules under npm and
+# by hand. Leave node_modules/.bin off PATH so every build is clang's own output.
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v '/node_modules/' | paste -sd: -)
+export PATH
 cd "$(dirname "$0")/.."
 CLANG="${CLANG:-$(command -v clang-14 || command -v clang)}"
 mkdir -p build

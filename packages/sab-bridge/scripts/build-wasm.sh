@@ -2,6 +2,11 @@
 # Builds the kernel-ABI example module (kernels/*.c) into build/ for the zero-copy WASM test and
 # bench. Needs clang and wasm-ld (Debian clang-14, lld). The .wasm is not committed.
 set -euo pipefail
+# clang runs wasm-opt after linking when it finds one on PATH, and `npm run` puts binaryen's (a
+# coordinator dependency) there: the same C would then build to different modules under npm and
+# by hand. Leave node_modules/.bin off PATH so every build is clang's own output.
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v '/node_modules/' | paste -sd: -)
+export PATH
 cd "$(dirname "$0")/.."
 CLANG="${CLANG:-$(command -v clang || command -v clang-14)}"
 mkdir -p build

@@ -208,6 +208,38 @@ export class Arena {
     }
   }
 
+  /**
+   * Zeroes every free block that may hold an earlier owner's bytes and marks it clean; returns the
+   * bytes zeroed. Lazy zeroing (at allocation) keeps one task from reading another's bytes through
+   * the allocator; code that can read the whole arena (an in-place kernel on the bridge's memory)
+   * needs the free blocks clean too. Holds the lock while it zeroes.
+   */
+  scrubFree(): number {
+    const i32 = this.#i32;
+    const t = this.#table;
+    let zeroed = 0;
+    this.#lock();
+    try {
+      for (let order = 0; order <= this.#maxOrder; order++) {
+        for (let idx = i32[this.#ctl + ARENA.freeHeads + order]!; idx !== -1; ) {
+          const e = t + idx * BLOCK_STRIDE;
+          if (i32[e + OWNER] !== CLEAN) {
+            const bytes = (1 << order) * this.minBlockBytes;
+            new Float64Array(this.#u8.buffer, this.byteOffset + (idx << this.#shift), bytes / 8).fill(0);
+            i32[e + OWNER] = CLEAN;
+            zeroed += bytes;
+          }
+          idx = i32[e + NEXT]!;
+        }
+      }
+      const c = this.#ctl;
+      i32[c + ARENA.zeroedBytes] = (i32[c + ARENA.zeroedBytes]! + zeroed) | 0;
+    } finally {
+      this.#unlock();
+    }
+    return zeroed;
+  }
+
   /** True while `handle` names a live allocation. */
   isLive(handle: ArenaHandle): boolean {
     try {

@@ -174,6 +174,28 @@ export class Ring {
     );
   }
 
+  /** The ring's data bytes, where they lie (for tests and diagnostics; records are read with pop). */
+  dataView(): Uint8Array {
+    return this.#u8.subarray(this.#data, this.#data + this.capacity);
+  }
+
+  /**
+   * Zeroes the ring's free bytes (everything not between head and tail), where records already
+   * read still lie; returns how many. Only the producer writes free bytes, so this is safe from the
+   * producer's thread, or from another while the producer is known to be quiet.
+   */
+  scrubFree(): number {
+    const i32 = this.#i32;
+    const head = Atomics.load(i32, this.#ctl + RING.head);
+    const tail = Atomics.load(i32, this.#ctl + RING.tail);
+    const free = this.capacity - ((tail - head) >>> 0);
+    const start = tail & this.#mask;
+    const first = Math.min(free, this.capacity - start);
+    this.#u8.fill(0, this.#data + start, this.#data + start + first);
+    this.#u8.fill(0, this.#data, this.#data + (free - first));
+    return free;
+  }
+
   /** Wakes every waiter on this ring (used by Bridge.close()). */
   wakeAll(): void {
     const i32 = this.#i32;

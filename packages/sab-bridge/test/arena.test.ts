@@ -144,6 +144,26 @@ describe('Arena (buddy allocator)', () => {
     expect(arena.stats().zeroedBytes).toBe(1024);
   });
 
+  it('scrubFree zeroes what freed blocks still hold, leaves live blocks alone, and is idempotent', () => {
+    const bridge = fresh();
+    const arena = bridge.arena;
+    const gone = arena.alloc(1000, 1)!;
+    const live = arena.alloc(2000, 2)!;
+    arena.bytes(gone).fill(0xaa);
+    arena.bytes(live).fill(0xbb);
+    arena.free(gone);
+    const whole = new Uint8Array(bridge.buffer, arena.byteOffset, ARENA);
+    expect(whole.includes(0xaa)).toBe(true); // freed, not yet zeroed (lazy)
+    // At least the freed block; more when it coalesced with a clean buddy (marked mixed).
+    expect(arena.scrubFree()).toBeGreaterThanOrEqual(reserved(1000));
+    expect(whole.includes(0xaa)).toBe(false);
+    expect(arena.bytes(live).every((x) => x === 0xbb)).toBe(true);
+    expect(arena.scrubFree()).toBe(0);
+    // The same owner now gets zeroes, and no further zeroing is counted for it.
+    const again = arena.alloc(1000, 1)!;
+    expect(arena.bytes(again).every((x) => x === 0)).toBe(true);
+  });
+
   it('refuses stale, forged and misaligned handles', () => {
     const arena = fresh().arena;
     const a = arena.alloc(100, 1)!;

@@ -105,6 +105,22 @@ describe('Ring', () => {
     expect(codeOf(() => b.inbox.peekLength())).toBe('CORRUPT_RING');
   });
 
+  it('scrubFree zeroes records already read, wrapped or not, and keeps the unread ones whole', () => {
+    const ring = bridge(256).inbox;
+    for (let i = 0; i < 5; i++) expect(ring.push(new Uint8Array(40).fill(0xc0 + i))).toBe(true);
+    for (let i = 0; i < 4; i++) ring.pop();
+    // Wrap: these land across the end of the data region.
+    expect(ring.push(new Uint8Array(60).fill(0xd1))).toBe(true);
+    expect(ring.push(new Uint8Array(60).fill(0xd2))).toBe(true);
+    ring.pop(); // the fifth 0xc4 record
+    const used = ring.usedBytes;
+    expect(ring.scrubFree()).toBe(256 - used);
+    const data = ring.dataView();
+    for (const gone of [0xc0, 0xc1, 0xc2, 0xc3, 0xc4]) expect(data.includes(gone)).toBe(false);
+    expect(ring.pop()).toEqual(new Uint8Array(60).fill(0xd1));
+    expect(ring.pop()).toEqual(new Uint8Array(60).fill(0xd2));
+  });
+
   it('bumps the data epoch once per push', () => {
     const { inbox } = bridge(64);
     const e0 = inbox.epoch;

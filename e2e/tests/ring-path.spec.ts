@@ -1,8 +1,10 @@
 // The tab's job path on its executors' SharedArrayBuffer bridges (#14), in real Chromium against a
 // real coordinator: every job kind crosses a bridge (the pool's and the executors' record counters
 // equal the jobs run), 10,000 jobs through one tab with none lost or doubled, the bulk copies of a
-// 64 MiB input counted on each path (one in, one out), and a cooperating WASI program that writes
-// its partial output when it is cancelled, without its executor being terminated.
+// 64 MiB input counted on each path (one in; one out, two for GPU jobs), a cooperating WASI
+// program that writes its partial output when it is cancelled, without its executor being
+// terminated, a hostile in-place kernel that finds nothing of earlier jobs in the memory it runs
+// on, and a kernel that polls its stop word.
 import { createHash } from 'node:crypto';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
@@ -216,7 +218,7 @@ test('a 64 MiB kernel job: one copy in, none while it runs, one out (streamed)',
   });
 });
 
-test('WGSL and built-in jobs: one copy in each, and the readback is the one copy out', async () => {
+test('WGSL and built-in jobs: one copy in each; two out (GPU readback into the arena, arena into the frame)', async () => {
   const n = 1 << 20;
   const src = new Uint32Array(n).map((_, i) => i);
   const uri = await upload(new Uint8Array(src.buffer));
@@ -291,4 +293,55 @@ test('a cooperating WASI program writes its partial output on cancel; its execut
   const next = taskId('after-coop');
   await harness.submit(wasmTask(next, await wasmFixture('empty')));
   await harness.waitFor(next, 'succeeded');
+});
+
+test('an in-place kernel finds nothing of earlier jobs in the memory it runs on', async () => {
+  // A WASI job whose output (the upper-cased marker) waits in the arena for its acknowledgement,
+  // then a hostile kernel that scans all of the executor's arena for that output.
+  const marker = 'flock-secret-marker-for-the-snoop';
+  const upper = Buffer.from(marker.toUpperCase());
+  const flipped = Buffer.from(upper.map((b) => ~b & 0xff));
+  const victim = taskId('victim');
+  const snoop = taskId('snoop');
+  await harness.submit(
+    wasmTask(victim, await wasmFixture('wasi-echo'), {
+      inputs: [{ name: 'secret.txt', inline_bytes: Buffer.from(marker).toString('base64') }],
+    }),
+  );
+  await harness.submit(
+    wasmTask(snoop, await wasmFixture('kernel-snoop'), {
+      abi: 'kernel',
+      inputs: [{ name: 'pattern', inline_bytes: flipped.toString('base64') }],
+      params: { output_bytes: 4 },
+    }),
+  );
+  await harness.waitFor(victim, 'succeeded');
+  expect(outputBytes(await harness.result(victim), 'out/upper.txt')).toEqual(upper);
+  expect((await harness.waitFor(snoop, 'succeeded')).executor).toBe('wasm-kernel-arena');
+  expect(outputBytes(await harness.result(snoop), 'out').readUInt32LE(0)).toBe(0);
+});
+
+test('a kernel polling its stop word returns at its timeout (TIMEOUT) and on cancel, and keeps its executor', async () => {
+  const before = await stats();
+  const kernel = await wasmFixture('kernel-wait');
+  const timed = taskId('kernel-timeout');
+  await harness.submit(
+    wasmTask(timed, kernel, { abi: 'kernel', permissions: { timeout_ms: 300 }, params: { output_bytes: 8 } }),
+  );
+  expect((await harness.waitFor(timed, 'failed')).failure).toEqual({
+    code: 'TIMEOUT',
+    message: 'job ran past its 300 ms timeout; it returned after it was asked to stop',
+  });
+  const cancelled = taskId('kernel-cancel');
+  await harness.submit(wasmTask(cancelled, kernel, { abi: 'kernel', params: { output_bytes: 8 } }));
+  await expect(page.locator(`#running li[data-task-id="${cancelled}"]`)).toBeVisible();
+  await expect.poll(async () => (await harness.task(cancelled)).state).toBe('running');
+  expect((await harness.api('DELETE', `/v1/tasks/${cancelled}`)).status).toBe(200);
+  await expect
+    .poll(() => page.evaluate('flockVolunteer.lastStopped()?.taskId'), { timeout: 10_000 })
+    .toBe(cancelled);
+  const stopped = (await page.evaluate('flockVolunteer.lastStopped()')) as { code: string };
+  expect(stopped.code).toBe('OK'); // it returned its count: the coordinator had cancelled it anyway
+  expect((await harness.task(cancelled)).state).toBe('cancelled');
+  expect((await stats()).pool.respawns).toBe(before.pool.respawns);
 });

@@ -52,6 +52,8 @@ interface Entry {
   forceModule: boolean;
   /** Its promise was settled (cancelled while queued): its outcome, when it comes, is dropped. */
   settled: boolean;
+  /** Why it was asked to stop, if it was (a TIMEOUT stands even if the job then finishes). */
+  stopReason?: StopReason;
   timers: Array<ReturnType<typeof setTimeout>>;
 }
 
@@ -67,6 +69,11 @@ export class ExecutorHost {
   private readonly waiting: Entry[] = [];
   private readonly knownModules = new Set<string>();
   private nextJobId = 1;
+  /**
+   * Outcomes whose outputs still lie in the arena (until the coordinator acknowledges them). A
+   * kernel-ABI job runs on the executor's whole memory, so it waits until none is left.
+   */
+  private held = 0;
   private pumping = false;
   private closed = false;
   private arenaBytes: number;
@@ -207,10 +214,16 @@ export class ExecutorHost {
     this.clearTimers(entry);
     const transport = entry.transport!;
     for (const region of entry.regions) transport.free(region);
-    const outcome = outcomeOf(wire);
+    const outcome = lateTimeout(entry, outcomeOf(wire));
     const outputs = outcome.ok ? outcome.outputs : (outcome.partial?.outputs ?? []);
+    let released = outputs.length === 0;
+    if (!released) this.held++;
     const release = () => {
+      if (released) return;
+      released = true;
       for (const output of outputs) transport.free(output.bytes);
+      this.held--;
+      void this.pump();
     };
     if (!outcome.ok && outcome.code === 'NEED_MODULE' && !entry.settled) {
       this.knownModules.delete(entry.prepared.module?.hash ?? '');
@@ -246,6 +259,7 @@ export class ExecutorHost {
       return;
     }
     if (!this.placed.includes(entry) || entry.transport !== this.transport) return;
+    entry.stopReason ??= reason;
     this.transport.requestStop(entry.jobId, reason, entry.stopWord);
     if (this.placed[0] !== entry) {
       // Queued behind another: the executor skips it; the tab need not wait for that.
@@ -301,8 +315,11 @@ export class ExecutorHost {
           this.waiting.shift();
           continue;
         }
-        const alone = entry.prepared.exclusive || this.placed.some((e) => e.prepared.exclusive);
+        const exclusive = entry.prepared.exclusive && this.transport.kind === 'ring';
+        const alone = exclusive || this.placed.some((e) => e.prepared.exclusive);
         if (alone && this.placed.length > 0) return;
+        // Nothing of another job may lie in the memory an in-place kernel runs on.
+        if (exclusive && this.held > 0) return;
         const placed = await this.place(entry);
         if (placed === 'later') return;
         this.waiting.shift();
@@ -417,6 +434,21 @@ export class ExecutorHost {
     for (const timer of entry.timers) clearTimeout(timer);
     entry.timers = [];
   }
+}
+
+/**
+ * A job that finished after its timeout was asked to stop it (before the grace ran out, without a
+ * safe point in between) still ran past its time: it fails TIMEOUT, its outputs kept as partial.
+ */
+function lateTimeout(entry: Entry, outcome: JobOutcome): JobOutcome {
+  if (!outcome.ok || entry.stopReason !== 'TIMEOUT') return outcome;
+  return {
+    ok: false,
+    code: 'TIMEOUT',
+    message: `job ran past its ${entry.prepared.spec.limits.timeoutMs} ms timeout; it returned after it was asked to stop`,
+    retryable: false,
+    partial: outcome,
+  };
 }
 
 function stopFailure(reason: StopReason, message: string): JobFailure {

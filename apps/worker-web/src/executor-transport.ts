@@ -107,6 +107,12 @@ export class RingExecutorTransport implements ExecutorTransport {
       memory: this.memory,
       addressOf: (region) => (this.memory ? region.byteOffset : -1),
       stopWordAddress: stopRegion && this.memory ? stopRegion.byteOffset : -1,
+      // Safe while the job runs alone: the host places nothing beside an in-place kernel.
+      scrub: () => {
+        this.bridge.arena.scrubFree();
+        this.bridge.inbox.scrubFree();
+        this.bridge.outbox.scrubFree();
+      },
     };
   }
 
@@ -115,7 +121,35 @@ export class RingExecutorTransport implements ExecutorTransport {
     this.blocks.delete(job.jobId);
     const wire = outcomeRecord(job.jobId, outcome);
     const used = new Set<ArenaHandle>();
-    const slices = wire.regions.map((region) => {
+    let slices: ReturnType<typeof sliceOf>[];
+    try {
+      slices = this.slicesOf(job, wire, mine, used);
+    } catch (error) {
+      // No room to hand an output back: the job fails (retryable), the executor goes on.
+      for (const handle of new Set([...mine.values(), ...used])) this.bridge.arena.free(handle);
+      const failed = outcomeRecord(job.jobId, {
+        ok: false,
+        code: 'ARENA_FULL',
+        message: (error as Error).message,
+        retryable: true,
+      });
+      this.push({ record: failed.record, regions: [] }, true);
+      this.counters.outcomes++;
+      return;
+    }
+    for (const handle of mine.values()) if (!used.has(handle)) this.bridge.arena.free(handle);
+    this.push({ record: { ...wire.record, slices }, regions: [] }, true);
+    this.counters.outcomes++;
+  }
+
+  /** The arena block of each output (one copy into a new block for an output made elsewhere). */
+  private slicesOf(
+    job: Job,
+    wire: WireRecord,
+    mine: Map<number, ArenaHandle>,
+    used: Set<ArenaHandle>,
+  ): ReturnType<typeof sliceOf>[] {
+    return wire.regions.map((region) => {
       // An empty output names no block.
       if (region.bytes.byteLength === 0) return { name: region.name, offset: 0, length: 0, generation: 0 };
       // An output is a block this job allocated, or its first `length` bytes (the record says how many).
@@ -124,16 +158,16 @@ export class RingExecutorTransport implements ExecutorTransport {
       if (!handle) {
         // An output made outside the arena (a library's own buffer): one copy into a block.
         handle = this.bridge.arena.alloc(region.bytes.byteLength, job.jobId);
-        if (!handle) throw new Error('ARENA_FULL');
+        if (!handle)
+          throw new Error(
+            `no room in the executor arena for the ${region.bytes.byteLength}-byte output ${region.name}`,
+          );
         this.bridge.arena.bytes(handle).set(region.bytes);
         countCopy('out:executor-to-arena', region.bytes.byteLength);
       }
       used.add(handle);
       return sliceOf(region.name, handle);
     });
-    for (const handle of mine.values()) if (!used.has(handle)) this.bridge.arena.free(handle);
-    this.push({ record: { ...wire.record, slices }, regions: [] }, true);
-    this.counters.outcomes++;
   }
 
   /** Pushes a record; a result waits for space (the main thread drains the outbox continuously). */

@@ -27,6 +27,12 @@ export interface JobIo {
    * job should stop, for kernels that poll it; -1 without one.
    */
   stopWordAddress: number;
+  /**
+   * Zeroes whatever earlier jobs left in `memory` outside this job's regions (freed arena blocks,
+   * records already read from the rings): an in-place kernel can read all of it. Absent where
+   * there is no shared memory.
+   */
+  scrub?: () => void;
 }
 
 /** JobIo over ordinary memory: outputs are fresh buffers, nothing stops the job unless `stop` says so. */

@@ -51,7 +51,7 @@ export async function runKernelJob(job: Job, io: JobIo, modules: WasmModules): P
     imported?.shared === true &&
     imported.initial * PAGE <= KERNEL_RESERVE &&
     (imported.maximum === undefined || imported.maximum >= memoryPages(shared)) &&
-    input.buffer === shared.buffer;
+    (job.inputs.length === 0 || input.buffer === shared.buffer);
 
   let memory: WebAssembly.Memory | undefined;
   let inPtr: number;
@@ -59,9 +59,11 @@ export async function runKernelJob(job: Job, io: JobIo, modules: WasmModules): P
   let outRegion: Uint8Array | undefined;
   if (inPlace) {
     memory = shared;
+    // The kernel can read the whole memory: nothing of earlier jobs may be left in it.
+    io.scrub?.();
     outRegion = io.allocate(capacity);
     if (!outRegion) throw new ExecutorError('ARENA_FULL', `no room for a ${capacity}-byte output`, true);
-    inPtr = io.addressOf(input);
+    inPtr = job.inputs.length === 0 ? 0 : io.addressOf(input);
     outPtr = io.addressOf(outRegion);
   } else {
     if (imported && imported.initial > limit) {
@@ -117,7 +119,8 @@ export async function runKernelJob(job: Job, io: JobIo, modules: WasmModules): P
         input.byteLength,
         outPtr,
         capacity,
-        io.stopWordAddress,
+        // The stop word lies in the shared memory: a kernel on its private memory gets none (-1).
+        inPlace ? io.stopWordAddress : -1,
       ),
     );
   } catch (error) {

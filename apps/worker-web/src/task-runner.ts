@@ -107,7 +107,7 @@ export class TaskRunner {
     running.abort.abort('lease no longer valid');
   }
 
-  /** Gives back the jobs that have not started (paused, or the slots were reduced). */
+  /** Gives back the jobs that have not started (the volunteer paused, or the connection dropped). */
   returnQueued(): void {
     for (const running of this.running.values()) {
       if (running.view.startedAtMs !== 0 || running.stop) continue;

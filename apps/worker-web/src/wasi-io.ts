@@ -262,10 +262,13 @@ export class RegionDirectory extends Directory {
 
   override create_entry_for_path(path: string, isDir: boolean) {
     const made = super.create_entry_for_path(path, isDir);
-    if (!made.entry || isDir) return made;
-    // The shim made a plain File: put ours where it put it.
-    const file = new RegionFile(this.io, this.budget, `/out/${path}`);
-    return replaceEntry(this, made.entry, file) ? { ret: made.ret, entry: file } : made;
+    if (!made.entry) return made;
+    // The shim made a plain File or Directory: put ours where it put it. A subdirectory is ours
+    // too, so files created through a descriptor opened on it (openat) are region files as well.
+    const ours = isDir
+      ? new RegionDirectory(this.io, this.budget)
+      : new RegionFile(this.io, this.budget, `/out/${path}`);
+    return replaceEntry(this, made.entry, ours) ? { ret: made.ret, entry: ours } : made;
   }
 }
 

@@ -84,6 +84,15 @@ describe('WASI command ABI', () => {
     expect(new TextDecoder().decode(result.outputs[1]!.bytes)).toBe('HELLO FLOCK');
   });
 
+  it('returns files of /out subdirectories, also those made through a descriptor on one (openat)', async () => {
+    const result = await runWasmJob(wasiJob('out-tree'));
+    expect(result.outputs.map((o) => [o.name, new TextDecoder().decode(o.bytes)])).toEqual([
+      ['stdout', 'done\n'],
+      ['out/sub/deeper/at.txt', 'through openat\n'],
+      ['out/sub/direct.txt', 'by path\n'],
+    ]);
+  });
+
   it('without wasi_fs there is no /out: the program reports it by its exit status', async () => {
     const failure = await failureOf(runWasmJob(wasiJob('wasi-echo', { wasiFs: false })));
     expect(failure).toEqual({ code: 'EXECUTION_ERROR', message: 'exit status 3' });

@@ -80,6 +80,8 @@ export class ExecutorHost {
   private deviceLost: ((reason: string) => void) | undefined;
   /** Records placed and outcomes heard by this host, and Workers it had to replace. */
   readonly counters = { jobs: 0, outcomes: 0, respawns: 0 };
+  /** The last job's hand-off on this thread, ms: its inputs copied in, its record encoded and pushed. */
+  lastHandoff = { copyMs: 0, recordMs: 0 };
 
   constructor(
     private readonly createWorker: () => Worker,
@@ -404,15 +406,16 @@ export class ExecutorHost {
       entry.transport = transport;
       entry.stopWord = stopWord;
       entry.moduleSent = sendModule;
-      const handoff = { copyMs, pushedAtMs: performance.timeOrigin + performance.now() };
+      const recordFrom = performance.now();
       const wire = jobRecord({
         jobId,
-        spec: { ...prepared.spec, handoff },
+        spec: { ...prepared.spec, handoff: { copyMs } },
         module: moduleRegion,
         stopWord,
         inputs: prepared.spec.inputs.map((meta, i) => ({ ...meta, bytes: inputRegions[i]! })),
       });
       while (!transport.send(wire)) await new Promise((r) => setTimeout(r, 1));
+      this.lastHandoff = { copyMs, recordMs: performance.now() - recordFrom };
       return 'placed';
     } catch (error) {
       return this.fail(entry, error);

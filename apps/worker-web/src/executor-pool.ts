@@ -29,6 +29,8 @@ export interface PoolCounters {
   placed: number;
   outcomes: number;
   respawns: number;
+  /** The most recently placed job's hand-off (ExecutorHost.lastHandoff), on the CPU executors. */
+  lastHandoff: { copyMs: number; recordMs: number };
 }
 
 export class ExecutorPool {
@@ -125,7 +127,8 @@ export class ExecutorPool {
       sum.outcomes += host.counters.outcomes;
       sum.respawns += host.counters.respawns;
     }
-    return { transport: this.config.transport, ...sum };
+    const lastHandoff = this.hosts.find((h) => h.kind === 'cpu')?.lastHandoff ?? { copyMs: 0, recordMs: 0 };
+    return { transport: this.config.transport, ...sum, lastHandoff };
   }
 
   /** Test hook: every executor's own counters (records it took and gave back, copies it made). */

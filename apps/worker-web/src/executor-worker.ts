@@ -22,13 +22,17 @@ const runner = new JobRunner(gpu);
 let transport: ExecutorTransport | undefined;
 /** Counters of the transports this Worker served before its current one (re-attached bridges). */
 const served = { jobs: 0, outcomes: 0, progress: 0 };
+/** Where this Worker's time went, ms: waiting for a job, and running jobs (record to outcome). */
+const time = { idleMs: 0, busyMs: 0 };
 
 /** Serves `t` until it closes or another bridge replaces it. */
 async function serve(t: ExecutorTransport): Promise<void> {
   for (;;) {
+    const waitFrom = performance.now();
     const job = await t.next();
+    const busyFrom = performance.now();
+    time.idleMs += busyFrom - waitFrom;
     if (!job || transport !== t) return;
-    const startedAtMs = performance.timeOrigin + performance.now();
     const io = t.io(job);
     // A job cancelled while it waited in the inbox stops before it starts.
     const stop = io.stopRequested();
@@ -40,13 +44,11 @@ async function serve(t: ExecutorTransport): Promise<void> {
           retryable: stop === 'CANCELLED',
         }
       : await runner.run(job, io);
-    if (outcome.ok && job.spec.handoff) {
-      // How long the inputs took to reach this job: the copy in, then record and wake-up (a
-      // queued job's includes its wait behind the one ahead).
-      outcome.metrics['copy_in_ms'] = job.spec.handoff.copyMs.toFixed(3);
-      outcome.metrics['handoff_ms'] = (startedAtMs - job.spec.handoff.pushedAtMs).toFixed(3);
-    }
+    // The main thread's copy of the inputs into their regions (times across the two threads'
+    // clocks are not comparable: a Worker's performance.timeOrigin is its own).
+    if (outcome.ok && job.spec.handoff) outcome.metrics['copy_in_ms'] = job.spec.handoff.copyMs.toFixed(3);
     t.finish(job, outcome);
+    time.busyMs += performance.now() - busyFrom;
   }
 }
 
@@ -94,6 +96,8 @@ const api = {
     outcomes: number;
     progress: number;
     copies: ReturnType<typeof copyCounts>;
+    idleMs: number;
+    busyMs: number;
   } {
     const c = transport?.counters;
     return {
@@ -102,6 +106,7 @@ const api = {
       outcomes: served.outcomes + (c?.outcomes ?? 0),
       progress: served.progress + (c?.progress ?? 0),
       copies: copyCounts(),
+      ...time,
     };
   },
 

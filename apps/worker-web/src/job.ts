@@ -76,7 +76,7 @@ export interface JobSpec {
    * How the inputs were handed over: ms spent copying them into their regions, and when the record
    * was pushed (epoch ms, `performance.timeOrigin + performance.now()`, comparable across threads).
    */
-  handoff?: { copyMs: number; pushedAtMs: number };
+  handoff?: { copyMs: number };
 }
 
 /** One named input, its bytes where they lie (an arena view, or a transferred buffer). */

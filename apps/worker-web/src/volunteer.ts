@@ -66,6 +66,8 @@ export interface VolunteerOptions {
 const ARENA = { first: 16 << 20, max: 256 << 20 };
 /** Verified modules kept in memory (the IndexedDB cache is for reloads). */
 const MODULES_IN_MEMORY = 32;
+/** The page is told of changes at most this often (see `changed`). */
+const VIEW_INTERVAL_MS = 50;
 
 export class Volunteer {
   settings!: Settings;
@@ -355,7 +357,6 @@ export class Volunteer {
     this.finishedAt.push(Date.now());
     this.lastOutcome = ok ? { taskId, ok: true, executor: detail } : { taskId, ok: false, code: detail };
     this.saveTotalsSoon();
-    this.publishCapability();
   }
 
   /** Lifetime counters are written at most once a second (they are for the page, not for correctness). */
@@ -388,7 +389,10 @@ export class Volunteer {
         remember(hash, bytes);
         await store.saveModule(hash, bytes);
         // A newly cached module is part of the capability (the scheduler prefers tabs that have it).
-        if (!this.cachedModules.includes(hash)) this.cachedModules = [...this.cachedModules, hash];
+        if (!this.cachedModules.includes(hash)) {
+          this.cachedModules = [...this.cachedModules, hash];
+          this.publishCapability();
+        }
       },
       fetch: async (url: string, headers?: Record<string, string>) => {
         const response = await fetch(url, headers ? { headers } : {});
@@ -399,10 +403,21 @@ export class Volunteer {
     };
   }
 
+  /**
+   * Listeners hear of changes at most once per VIEW_INTERVAL_MS: a tab running hundreds of jobs a
+   * second would otherwise build the view several times per job.
+   */
   private changed(): void {
-    const view = this.view();
-    for (const listener of this.listeners) listener(view);
+    if (this.viewTimer !== undefined) return;
+    this.viewTimer = setTimeout(() => {
+      this.viewTimer = undefined;
+      if (this.listeners.size === 0) return;
+      const view = this.view();
+      for (const listener of this.listeners) listener(view);
+    }, VIEW_INTERVAL_MS);
   }
+
+  private viewTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /**

@@ -91,13 +91,31 @@ export function readRoutingWithCapnpEs(bytes: Uint8Array, limits: DecodeLimits):
   return { type, topic: root.topic, payload: kind, task_id: taskId };
 }
 
-/** A UUID v4 from getRandomValues (randomUUID is missing on insecure origins). */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** Random bytes drawn 4 KiB at a time: one getRandomValues call per 256 frame ids. */
+const RANDOM = new Uint8Array(4096);
+let randomAt = RANDOM.length;
+
+/**
+ * A UUID v4 from getRandomValues (randomUUID is missing on insecure origins). Frame ids need to be
+ * unique, not secret, so the random bytes come from a pool refilled 4 KiB at a time.
+ */
 export function uuid(): string {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6]! & 0x0f) | 0x40;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  if (randomAt + 16 > RANDOM.length) {
+    crypto.getRandomValues(RANDOM);
+    randomAt = 0;
+  }
+  const b = RANDOM;
+  const o = randomAt;
+  randomAt += 16;
+  b[o + 6] = (b[o + 6]! & 0x0f) | 0x40;
+  b[o + 8] = (b[o + 8]! & 0x3f) | 0x80;
+  let s = '';
+  for (let i = 0; i < 16; i++) {
+    s += HEX[b[o + i]!];
+    if (i === 3 || i === 5 || i === 7 || i === 9) s += '-';
+  }
+  return s;
 }
 
 export interface FrameOptions {

@@ -11,6 +11,7 @@ import {
   ProtocolError,
   type ProtocolErrorCode,
   readRouting,
+  uuid,
 } from '../src/index.ts';
 
 function codeOf(fn: () => unknown): ProtocolErrorCode | 'no error' | 'not a ProtocolError' {
@@ -53,6 +54,14 @@ describe('round trip', () => {
   test('an assignment frame decodes to the same object', () => {
     const frame = assignmentFrame();
     expect(decodeFrame(encodeFrame(frame))).toEqual(frame);
+  });
+
+  test('frame ids are UUID v4 and distinct across refills of the random pool', () => {
+    const ids = Array.from({ length: 1000 }, () => uuid());
+    for (const id of ids)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(1000);
+    expect(makeFrame({ heartbeat: { seq: 1 } }).id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   test('makeFrame fills the event name, type and schema of the seed table', () => {

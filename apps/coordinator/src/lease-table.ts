@@ -1,5 +1,15 @@
+/**
+ * What a lease is for, which decides how it ends (lease-outcomes.ts routes on it):
+ * - `task`: an attempt of a task without a verification policy, stored as an attempt row;
+ * - `replica`: one replica of a verified task (the task's stored attempt is the first replica's;
+ *   further replicas live in this process only), judged by the trust engine;
+ * - `check`: a known-answer spot check, not a stored task (`taskUid` is negative).
+ */
+export type LeaseKind = 'task' | 'replica' | 'check';
+
 /** One lease: a worker's right to run one attempt of one task until `expiresAtMs`. */
 export interface Lease {
+  kind: LeaseKind;
   leaseId: string;
   taskUid: number;
   taskId: string;
@@ -22,7 +32,7 @@ export interface Lease {
   token: string | undefined;
   /** The uploaded blobs (`sha256:<hex>`) its task names as inputs, which its worker may fetch. */
   inputs?: Set<string> | undefined;
-  /** A known-answer spot check, not a stored task (`taskUid` is then negative). */
+  /** The spot check it carries (kind `check`). */
   checkId?: string | undefined;
 }
 

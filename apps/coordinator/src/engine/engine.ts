@@ -1,0 +1,104 @@
+// The engine's shared state and its roles. Each role is one module with one job; they reach each
+// other through this object (wired once, here), and the Coordinator in front of them keeps the
+// public surface the edge (HTTP API, worker hub, cluster) calls.
+import type { Logger } from 'pino';
+import type { BlobStore } from '../blob-store.ts';
+import type { CoordinatorConfig } from '../config.ts';
+import type { EventsHub } from '../events-hub.ts';
+import { LeaseTable } from '../lease-table.ts';
+import type { Metrics } from '../metrics.ts';
+import { Scheduler } from '../scheduler.ts';
+import type { Store, TaskState } from '../store.ts';
+import type { TaskTokens } from '../task-tokens.ts';
+import { ReplayKnownAnswers, type TrustEngine, type TrustStore } from '../trust/index.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { Housekeeping } from './housekeeping.ts';
+import { LeaseOutcomes } from './lease-outcomes.ts';
+import type { OpenTask } from './open-task.ts';
+import { ResultOutputs } from './outputs.ts';
+import { RecentStats } from './recent-stats.ts';
+import { Recovery } from './recovery.ts';
+import { ReplicaRuns } from './replica-runs.ts';
+import { RequesterIntake } from './requester-intake.ts';
+import { SpotChecks } from './spot-checks.ts';
+import { TaskTransitions } from './task-transitions.ts';
+import { TimeQueue } from './time-queue.ts';
+import { WorkerSessions } from './worker-sessions.ts';
+import type { WorkerState } from './worker-state.ts';
+
+/** Where trust state lives and how its draws are made (defaults: the store's, crypto random). */
+export interface TrustOptions {
+  store?: TrustStore;
+  /** Uniform [0, 1) for spot-check and believe-alone draws. Tests pin it; never in production. */
+  random?: () => number;
+}
+
+export class Engine {
+  readonly scheduler = new Scheduler();
+  readonly leases = new LeaseTable();
+  readonly workers = new Map<string, WorkerState>();
+  /** Queued and running tasks of this process, by uid. */
+  readonly open = new Map<number, OpenTask>();
+  readonly deadlines = new TimeQueue();
+  /** Tasks waiting out a retry backoff (not in the scheduler until due). */
+  readonly delayed = new TimeQueue();
+  delayedCount = 0;
+  readonly stats = new RecentStats();
+  /** Quorum-validated tasks, replayed as spot checks for modules without a CPU reference. */
+  readonly replay = new ReplayKnownAnswers();
+  closed = false;
+  /** Made by Coordinator.start (the secret lives in the store). */
+  tokens!: TaskTokens;
+  /**
+   * Verification of tasks that ask for it (`verification` set): replicas run at once on distinct
+   * workers until a quorum agrees, known-answer spot checks vet the workers, and trusted workers
+   * are believed alone (TRUST.md). Keyed by task uid. Made by Coordinator.start.
+   */
+  trust!: TrustEngine;
+
+  readonly transitions: TaskTransitions;
+  readonly dispatcher: Dispatcher;
+  readonly outcomes: LeaseOutcomes;
+  readonly sessions: WorkerSessions;
+  readonly replicas: ReplicaRuns;
+  readonly checks: SpotChecks;
+  readonly outputs: ResultOutputs;
+  readonly housekeeping: Housekeeping;
+  readonly recovery: Recovery;
+  readonly intake: RequesterIntake;
+
+  constructor(
+    readonly config: CoordinatorConfig,
+    readonly store: Store,
+    readonly blobs: BlobStore,
+    readonly events: EventsHub,
+    readonly metrics: Metrics,
+    readonly log: Logger,
+    readonly trustOptions: TrustOptions,
+  ) {
+    this.transitions = new TaskTransitions(this);
+    this.dispatcher = new Dispatcher(this);
+    this.outcomes = new LeaseOutcomes(this);
+    this.sessions = new WorkerSessions(this);
+    this.replicas = new ReplicaRuns(this);
+    this.checks = new SpotChecks(this);
+    this.outputs = new ResultOutputs(this);
+    this.housekeeping = new Housekeeping(this);
+    this.recovery = new Recovery(this);
+    this.intake = new RequesterIntake(this);
+  }
+
+  /** Announces a task's transition on the events hub. */
+  publish(task: OpenTask, topic: string, state: TaskState, tsMs: number, payload: () => unknown): void {
+    this.events.publish({
+      topic,
+      tenant: task.tenant,
+      taskId: task.taskId,
+      campaignId: task.campaignId,
+      returnChannel: task.returnChannel,
+      state,
+      tsMs,
+      payload,
+    });
+  }
+}

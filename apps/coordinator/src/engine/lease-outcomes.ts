@@ -1,0 +1,217 @@
+// How leases end: a result, a failure, or a loss (expired, lost by the tab, held past its run
+// time, given back). Each entry point checks the lease once, then routes on its kind (task,
+// replica, check) to the one way that kind ends.
+import {
+  type ComputeFailure,
+  type ComputeResult,
+  type DataRef,
+  type ResultAck,
+  toJson,
+} from '@flock/protocol';
+import { assertNever } from '../errors.ts';
+import type { Lease } from '../lease-table.ts';
+import type { Engine } from './engine.ts';
+import type { OpenTask } from './open-task.ts';
+import type { AckCode, WorkerState } from './worker-state.ts';
+
+const ackOf =
+  (taskId: string | undefined, leaseId: string) =>
+  (accepted: boolean, code?: AckCode): ResultAck =>
+    code
+      ? { task_id: taskId ?? '', lease_id: leaseId, accepted, code }
+      : { task_id: taskId ?? '', lease_id: leaseId, accepted };
+
+export class LeaseOutcomes {
+  constructor(private readonly e: Engine) {}
+
+  /** A result: stored durably before the ack; duplicates of the accepted lease are acked again. */
+  async result(worker: WorkerState, result: ComputeResult): Promise<ResultAck> {
+    const leaseId = result.lease_id ?? '';
+    const make = ackOf(result.task_id, leaseId);
+    const ack = (accepted: boolean, code?: AckCode): ResultAck => {
+      if (code && code !== 'DUPLICATE') this.e.metrics.errors.inc({ code });
+      return make(accepted, code);
+    };
+    const refused = this.e.sessions.checkLease(worker, leaseId, result.task_id, result.task_token);
+    if (refused === 'LEASE_UNKNOWN') {
+      const code = await this.e.sessions.refusal(worker, leaseId, result.task_token);
+      return ack(code === 'DUPLICATE', code);
+    }
+    if (refused) return ack(false, refused);
+    if (result.worker_id && result.worker_id !== worker.workerId) return ack(false, 'LEASE_UNKNOWN');
+    const lease = this.e.leases.get(leaseId)!;
+    switch (lease.kind) {
+      case 'check': {
+        const [accepted, code] = await this.e.checks.judge(worker, lease, result);
+        this.e.dispatcher.scheduleDispatch();
+        return ack(accepted, code);
+      }
+      case 'task':
+      case 'replica': {
+        const task = this.e.open.get(lease.taskUid);
+        if (!task) return ack(false, 'LEASE_EXPIRED');
+        const code = await this.taskResult(worker, lease, task, result);
+        return code ? ack(false, code) : ack(true);
+      }
+      default:
+        return assertNever(lease.kind);
+    }
+  }
+
+  /** A failure: retried with backoff when retryable and retries remain, else the task fails. */
+  async failure(worker: WorkerState, failure: ComputeFailure): Promise<ResultAck> {
+    const leaseId = failure.lease_id ?? '';
+    const make = ackOf(failure.task_id, leaseId);
+    const ack = (accepted: boolean, code?: AckCode): ResultAck => {
+      if (code) this.e.metrics.errors.inc({ code });
+      return make(accepted, code);
+    };
+    const refused = this.e.sessions.checkLease(worker, leaseId, failure.task_id, failure.task_token);
+    if (refused === 'TASK_CANCELLED') {
+      // The job stopped because we cancelled it: the slot is free again.
+      this.e.dispatcher.endLease(this.e.leases.get(leaseId)!, worker);
+      this.e.dispatcher.scheduleDispatch();
+      return ack(true);
+    }
+    if (refused === 'LEASE_UNKNOWN') {
+      const code = await this.e.sessions.refusal(worker, leaseId, failure.task_token);
+      return ack(false, code === 'DUPLICATE' ? 'LEASE_EXPIRED' : code);
+    }
+    if (refused) return ack(false, refused);
+    const lease = this.e.leases.get(leaseId)!;
+    if (failure.code === 'LEASE_RETURNED') {
+      await this.returned(lease, worker);
+      return ack(true);
+    }
+    const now = Date.now();
+    switch (lease.kind) {
+      case 'check':
+        this.e.checks.missed(lease, worker);
+        return ack(true);
+      case 'replica': {
+        const task = this.e.open.get(lease.taskUid);
+        if (!task) return ack(false, 'LEASE_EXPIRED');
+        this.e.metrics.errors.inc({ code: failure.code || 'EXECUTION_ERROR' });
+        await this.e.replicas.failed(worker, lease, task, failure, now);
+        return ack(true);
+      }
+      case 'task': {
+        const task = this.e.open.get(lease.taskUid);
+        if (!task) return ack(false, 'LEASE_EXPIRED');
+        this.e.metrics.errors.inc({ code: failure.code || 'EXECUTION_ERROR' });
+        if (!(await this.e.transitions.attemptFailed(task, lease, failure, now)))
+          return ack(false, 'LEASE_EXPIRED');
+        this.e.dispatcher.endLease(lease, worker);
+        this.e.sessions.countFailure(worker);
+        this.e.dispatcher.scheduleDispatch();
+        return ack(true);
+      }
+      default:
+        return assertNever(lease.kind);
+    }
+  }
+
+  /**
+   * A lease ran out or the tab lost the job (`code`): requeued, or failed once attempts are used
+   * up. A lease held past its run-time limit (`RUN_TIME_EXCEEDED`) also costs the worker
+   * reliability, and the worker is told to stop.
+   */
+  async lost(lease: Lease, code: string, now: number): Promise<void> {
+    if (code === 'RUN_TIME_EXCEEDED' && !lease.cancelling) {
+      const worker = this.e.workers.get(lease.workerId);
+      if (worker) {
+        this.e.sessions.countFailure(worker);
+        worker.link?.send({ cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason: code } });
+      }
+    }
+    if (lease.kind === 'check') {
+      this.e.checks.missed(lease, undefined);
+      return;
+    }
+    if (lease.cancelling) {
+      this.e.dispatcher.endLease(lease, undefined);
+      return;
+    }
+    const task = this.e.open.get(lease.taskUid);
+    switch (lease.kind) {
+      case 'replica':
+        if (task?.replicaLeases.has(lease.leaseId)) await this.e.replicas.lost(task, lease, code, now);
+        else this.e.dispatcher.endLease(lease, undefined);
+        return;
+      case 'task':
+        this.e.dispatcher.endLease(lease, undefined);
+        if (task && task.leaseId === lease.leaseId)
+          await this.e.transitions.leaseLost(task, lease, code, now);
+        return;
+      default:
+        return assertNever(lease.kind);
+    }
+  }
+
+  /**
+   * The worker gives a lease back before running it (a job queued in its inbox when it paused):
+   * the task is requeued at once, with no penalty for the worker; a check is released.
+   */
+  private async returned(lease: Lease, worker: WorkerState): Promise<void> {
+    if (lease.kind === 'check') this.e.checks.returned(lease, worker);
+    else {
+      await this.lost(lease, 'LEASE_RETURNED', Date.now());
+      this.e.dispatcher.scheduleDispatch();
+    }
+  }
+
+  /** A task's or replica's result; undefined when accepted, else the refusal. */
+  private async taskResult(
+    worker: WorkerState,
+    lease: Lease,
+    task: OpenTask,
+    result: ComputeResult,
+  ): Promise<AckCode | undefined> {
+    const outputs: DataRef[] = [];
+    for (const out of result.outputs ?? []) {
+      const resolved = this.e.outputs.resolve(worker, lease, task.tenant, out);
+      if (typeof resolved === 'string') return resolved;
+      outputs.push(resolved);
+    }
+    const stored: ComputeResult = {
+      task_id: task.taskId,
+      lease_id: lease.leaseId,
+      worker_id: worker.workerId,
+      outputs,
+    };
+    if (result.summary && Object.keys(result.summary).length > 0) stored.summary = result.summary;
+    if (result.metrics && Object.keys(result.metrics).length > 0) stored.metrics = result.metrics;
+    if (result.executor) stored.executor = result.executor;
+    if (result.duration_ms) stored.duration_ms = result.duration_ms;
+    const now = Date.now();
+    let canonical = stored;
+    if (lease.kind === 'replica') {
+      const verified = await this.e.replicas.verify(worker, lease, task, stored, now);
+      if (verified === 'handled') return undefined;
+      canonical = verified;
+    }
+    const ok = await this.e.transitions.succeed(
+      task,
+      {
+        taskUid: task.uid,
+        // A verified task completes on its stored attempt, whichever replica decided it.
+        leaseId: lease.kind === 'replica' ? (task.leaseId ?? lease.leaseId) : lease.leaseId,
+        result: Buffer.from(JSON.stringify(toJson('ComputeResult', canonical))),
+        executor: result.executor || undefined,
+        durationMs: result.duration_ms || undefined,
+        nowMs: now,
+        workerId: worker.workerId,
+      },
+      canonical,
+    );
+    if (!ok) return 'LEASE_EXPIRED';
+    this.e.dispatcher.endLease(lease, worker);
+    if (task.replicas) {
+      this.e.replicas.cancelAll(task, 'CANCELLED', now); // surplus replicas: the quorum has spoken
+      this.e.scheduler.remove(task.uid);
+    }
+    this.e.sessions.countSuccess(worker);
+    this.e.dispatcher.scheduleDispatch();
+    return undefined;
+  }
+}

@@ -1,0 +1,78 @@
+// A queued or running task as the engine keeps it in memory, built from its stored record.
+import { type ComputeEnvelope, type ComputeResult, fromJson } from '@flock/protocol';
+import type { SchedTask } from '../scheduler.ts';
+import type { TaskRecord } from '../store.ts';
+import type { WorkerState } from './worker-state.ts';
+
+export interface OpenTask {
+  uid: number;
+  tenant: string;
+  taskId: string;
+  campaignId: string | undefined;
+  returnChannel: string | undefined;
+  envelope: ComputeEnvelope;
+  state: 'queued' | 'running';
+  attempts: number;
+  failures: number;
+  maxRetries: number;
+  notBeforeMs: number;
+  deadlineAtMs: number | undefined;
+  sched: SchedTask;
+  leaseId: string | undefined;
+  createdAtMs: number;
+  /** Set when the task has a `verification` policy: replicas' results by worker, until decided. */
+  replicas: Map<string, ComputeResult> | undefined;
+  /**
+   * Verified tasks: the leases of the replicas running now. They run at once, on distinct
+   * workers; `leaseId` is then the stored attempt, which stays open until the engine decides.
+   */
+  replicaLeases: Set<string>;
+  /** Workers the dispatcher found the engine refusing for reasons the scheduler does not mirror. */
+  refusedWorkers: Set<string>;
+  /** Replica leases lost or failed retryably; bounded by maxAttempts. */
+  replicaLosses: number;
+}
+
+/** A task the scheduler matched to a worker in this pass (its slot is counted as taken). */
+export type Match = { task: SchedTask; worker: WorkerState };
+
+export const usesGpu = (env: ComputeEnvelope): boolean =>
+  env.module?.kind === 'wgsl' || Boolean(env.requirements?.min?.webgpu || env.requirements?.min?.gpu);
+
+/** The open task of a stored record (`known`: its envelope, when the caller has it parsed). */
+export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
+  const envelope =
+    known ?? fromJson('ComputeEnvelope', JSON.parse(Buffer.from(rec.envelope).toString('utf8')));
+  const min = envelope.requirements?.min;
+  return {
+    uid: rec.uid,
+    tenant: rec.tenant,
+    taskId: rec.taskId,
+    campaignId: rec.campaignId,
+    returnChannel: envelope.return_channel || undefined,
+    envelope,
+    state: 'queued',
+    attempts: rec.attempts,
+    failures: rec.failures,
+    maxRetries: rec.maxRetries,
+    notBeforeMs: rec.notBeforeMs,
+    deadlineAtMs: rec.deadlineAtMs,
+    leaseId: undefined,
+    createdAtMs: rec.createdAtMs,
+    replicas: envelope.verification ? new Map() : undefined,
+    replicaLeases: new Set(),
+    refusedWorkers: new Set(),
+    replicaLosses: 0,
+    sched: {
+      uid: rec.uid,
+      tenant: rec.tenant,
+      priority: rec.priority,
+      deadlineAtMs: rec.deadlineAtMs,
+      min,
+      preferred: envelope.requirements?.preferred,
+      moduleHash: envelope.module?.hash || undefined,
+      gpu: usesGpu(envelope),
+      queuedAtMs: rec.updatedAtMs,
+    },
+  };
+}

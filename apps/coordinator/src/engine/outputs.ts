@@ -1,0 +1,55 @@
+// Outputs of a result as they are stored: streamed ones claimed from the worker's streams, large
+// inline ones moved to the blob store; both then referenced by `/v1/blobs/sha256:<hex>`.
+import type { DataRef } from '@flock/protocol';
+import type { Lease } from '../lease-table.ts';
+import type { Engine } from './engine.ts';
+import type { AckCode, WorkerState } from './worker-state.ts';
+
+export class ResultOutputs {
+  constructor(private readonly e: Engine) {}
+
+  /**
+   * The output as stored, or why the result is refused. `tenant` undefined: a check's output,
+   * kept as a blob for judging but not shown to any tenant.
+   */
+  resolve(worker: WorkerState, lease: Lease, tenant: string | undefined, out: DataRef): DataRef | AckCode {
+    if (out.uri?.startsWith('stream:')) {
+      const streamId = out.uri.slice('stream:'.length);
+      const stream = worker.streams.get(streamId);
+      if (!stream || stream.leaseId !== lease.leaseId) return 'STREAM_UNKNOWN';
+      if (stream.error) return stream.error as AckCode;
+      worker.streams.delete(streamId);
+      if (tenant !== undefined)
+        void this.e.store.recordBlob(`sha256:${stream.hex}`, tenant, 'output', stream.size, Date.now());
+      const ref: DataRef = {
+        ...out,
+        uri: `/v1/blobs/sha256:${stream.hex}`,
+        size: stream.size,
+        hash: `sha256:${stream.hex}`,
+      };
+      if (!ref.content_type && stream.contentType) ref.content_type = stream.contentType;
+      return ref;
+    }
+    const bytes = out.inline_bytes;
+    if (bytes && bytes.length > this.e.config.inlineOutputBytes) {
+      const hex = this.e.blobs.put(bytes);
+      if (tenant !== undefined)
+        void this.e.store.recordBlob(`sha256:${hex}`, tenant, 'output', bytes.length, Date.now());
+      const ref: DataRef = {
+        ...out,
+        uri: `/v1/blobs/sha256:${hex}`,
+        size: bytes.length,
+        hash: `sha256:${hex}`,
+      };
+      delete ref.inline_bytes;
+      return ref;
+    }
+    return out;
+  }
+
+  /** The bytes of a stored output named by its uri (`…sha256:<hex>`). */
+  blobBytes(uri: string): Uint8Array | undefined {
+    const hex = /sha256:([0-9a-f]{64})$/.exec(uri)?.[1];
+    return hex ? this.e.blobs.read(hex) : undefined;
+  }
+}

@@ -1,0 +1,73 @@
+// What a coordinator takes over when it starts (every open task of the store) or while it runs
+// (tasks queued by another coordinator on a shared store).
+import type { TaskRecord } from '../store.ts';
+import type { Engine } from './engine.ts';
+import { type OpenTask, toOpen } from './open-task.ts';
+
+export class Recovery {
+  constructor(private readonly e: Engine) {}
+
+  /**
+   * Loads every open task. Queued ones are queued; running ones keep their lease for one more
+   * lease period, for their tab to reconnect; a verified task's replicas lived in the previous
+   * process only, so its stored attempt ends and it runs its missing replicas again.
+   */
+  async recover(now: number): Promise<{ running: number }> {
+    let running = 0;
+    for (const rec of await this.e.store.openTasks()) {
+      const task = toOpen(rec);
+      this.e.transitions.open(task);
+      await this.e.replicas.open(task);
+      if (rec.state === 'queued') {
+        this.e.transitions.makeRunnable(task, now);
+        continue;
+      }
+      const attempt = rec.currentLeaseId ? await this.e.store.getAttempt(rec.currentLeaseId) : undefined;
+      if (!attempt) continue;
+      if (task.replicas) {
+        await this.restartVerification(task, attempt.leaseId, now);
+        continue;
+      }
+      this.e.transitions.started(task, attempt.leaseId, attempt.attempt);
+      this.e.leases.add({
+        kind: 'task',
+        leaseId: attempt.leaseId,
+        taskUid: task.uid,
+        taskId: task.taskId,
+        tenant: task.tenant,
+        workerId: attempt.workerId,
+        attempt: attempt.attempt,
+        gpu: task.sched.gpu,
+        expiresAtMs: now + this.e.config.leaseMs,
+        runUntilMs: now + this.e.dispatcher.runLimitMs(task.envelope),
+        cancelling: false,
+        token: undefined,
+      });
+      this.e.scheduler.setRunning(task.tenant, 1);
+      running += 1;
+    }
+    return { running };
+  }
+
+  private async restartVerification(task: OpenTask, leaseId: string, now: number): Promise<void> {
+    await this.e.trust.releaseRunning(String(task.uid)).catch(() => 0);
+    await this.e.transitions.verificationInterrupted(
+      task,
+      leaseId,
+      await this.e.trust.status(String(task.uid)),
+      now,
+    );
+  }
+
+  /**
+   * Takes a task queued by another coordinator on a shared store into this one's queue. False
+   * when it is not queued or already known here.
+   */
+  adopt(rec: TaskRecord): boolean {
+    if (this.e.closed || rec.state !== 'queued' || this.e.open.has(rec.uid)) return false;
+    const task = toOpen(rec);
+    this.e.transitions.open(task);
+    this.e.transitions.makeRunnable(task, Date.now());
+    return true;
+  }
+}

@@ -1,0 +1,191 @@
+// Replica runs of verified tasks (TRUST.md): replicas run at once on distinct workers, each
+// result goes to the trust engine, which accepts one (the task completes on its stored attempt),
+// wants another replica, or fails the task. The task's scheduling entry mirrors the engine's rules.
+import type { ComputeFailure, ComputeResult } from '@flock/protocol';
+import type { Lease } from '../lease-table.ts';
+import type { SchedTask } from '../scheduler.ts';
+import {
+  adapterClassOf,
+  moduleKeyOf,
+  outputsOf,
+  resolvePolicy,
+  type TrustEngine,
+  type VerificationStatus,
+} from '../trust/index.ts';
+import type { Engine } from './engine.ts';
+import type { OpenTask } from './open-task.ts';
+import type { WorkerState } from './worker-state.ts';
+
+export class ReplicaRuns {
+  constructor(private readonly e: Engine) {}
+
+  /** A verified task opened (submitted or recovered): the engine opens its verification. */
+  async open(task: OpenTask): Promise<void> {
+    if (!task.replicas) return;
+    const status = await this.e.trust.open(String(task.uid), {
+      verification: task.envelope.verification,
+      moduleHash: moduleKeyOf(task.envelope),
+    });
+    // A task recovered from durable trust state: its earlier replicas' workers stay excluded.
+    this.restrict(task, status);
+  }
+
+  /** Mirrors the engine's rules for the next replica in the task's scheduling entry. */
+  restrict(task: OpenTask, status: VerificationStatus): void {
+    const excluded = new Set([...status.workers, ...task.refusedWorkers]);
+    task.sched.excludeWorkers = excluded.size > 0 ? excluded : undefined;
+    task.sched.needsVetted = status.needsVetted || undefined;
+    task.sched.adapterClass = status.adapterLock;
+  }
+
+  /**
+   * Feeds a replica's result to the trust engine and ends the replica's lease. Accepted: returns the
+   * canonical result, to be committed on the task's stored attempt. Otherwise 'handled': another
+   * replica is queued when the engine wants one, or the task failed VERIFICATION_FAILED.
+   */
+  async verify(
+    worker: WorkerState,
+    lease: Lease,
+    task: OpenTask,
+    stored: ComputeResult,
+    now: number,
+  ): Promise<ComputeResult | 'handled'> {
+    const key = String(task.uid);
+    let verdict: Awaited<ReturnType<TrustEngine['submit']>> | undefined;
+    try {
+      const outputs = outputsOf(stored, (uri) => this.e.outputs.blobBytes(uri));
+      verdict = await this.e.trust.submit(key, worker.workerId, outputs, { claimedMs: stored.duration_ms });
+      this.e.sessions.standingChanged(
+        verdict.kind === 'accepted'
+          ? [worker.workerId, ...verdict.valid, ...verdict.invalid]
+          : [worker.workerId],
+      );
+      if (verdict.kind === 'accepted' && verdict.by === 'quorum') {
+        const policy = resolvePolicy(task.envelope.verification);
+        this.e.replay.remember(task.envelope, outputs, policy, [...verdict.valid, ...verdict.invalid]);
+      }
+    } catch (err) {
+      this.e.log.warn({ err, task: task.taskId }, 'result could not be verified');
+      this.release(task, worker.workerId);
+      task.refusedWorkers.add(worker.workerId);
+    }
+    task.replicas!.set(worker.workerId, stored);
+    this.endLease(task, lease, worker);
+    if (verdict?.kind === 'accepted') return task.replicas!.get(verdict.canonicalWorker) ?? stored;
+    if (verdict?.kind === 'failed') {
+      await this.e.transitions.failVerified(task, 'VERIFICATION_FAILED', verdict.message, now);
+      return 'handled';
+    }
+    await this.follow(task);
+    this.e.dispatcher.scheduleDispatch();
+    return 'handled';
+  }
+
+  /**
+   * A replica failed. Not retryable: the task fails with the code (the job itself is broken).
+   * Retryable: another worker runs a replica, up to the task's retries.
+   */
+  async failed(
+    worker: WorkerState,
+    lease: Lease,
+    task: OpenTask,
+    failure: ComputeFailure,
+    now: number,
+  ): Promise<void> {
+    const code = failure.code || 'EXECUTION_ERROR';
+    this.endLease(task, lease, worker);
+    this.release(task, worker.workerId);
+    this.e.sessions.countFailure(worker);
+    task.failures += 1;
+    if (failure.retryable !== true) {
+      await this.e.transitions.failVerified(task, code, failure.message ?? '', now);
+      return;
+    }
+    task.replicaLosses += 1;
+    if (task.failures > task.maxRetries || task.replicaLosses >= this.e.config.maxAttempts) {
+      await this.e.transitions.failVerified(
+        task,
+        'RETRIES_EXHAUSTED',
+        `${code}: ${failure.message ?? ''}`,
+        now,
+      );
+      return;
+    }
+    task.refusedWorkers.add(worker.workerId); // it failed here: another worker tries
+    await this.follow(task);
+  }
+
+  /** A replica's lease ran out: another worker runs one (the stored attempt stays open). */
+  async lost(task: OpenTask, lease: Lease, code: string, now: number): Promise<void> {
+    this.endLease(task, lease, undefined);
+    this.release(task, lease.workerId);
+    this.e.metrics.errors.inc({ code });
+    task.replicaLosses += 1;
+    if (task.replicaLosses >= this.e.config.maxAttempts) {
+      await this.e.transitions.failVerified(
+        task,
+        'RETRIES_EXHAUSTED',
+        'replica leases lost on every attempt',
+        now,
+      );
+      return;
+    }
+    await this.follow(task);
+  }
+
+  /**
+   * Tells the engine of a replica just leased, mirrors its rules, and queues the next replica at
+   * once when the policy wants several (they run in parallel). Should the engine refuse it (a
+   * race with another decision), the lease is cancelled and the worker not offered the task again.
+   */
+  async assigned(task: OpenTask, worker: WorkerState, sched: SchedTask, leaseId: string): Promise<void> {
+    const adapterClass = adapterClassOf(worker.capability, sched.gpu ? 'gpu' : 'cpu');
+    try {
+      await this.e.trust.assign(String(task.uid), { workerId: worker.workerId, adapterClass });
+    } catch (err) {
+      this.e.log.warn({ err, task: task.taskId }, 'replica refused by the trust engine: cancelled');
+      task.refusedWorkers.add(worker.workerId);
+      const lease = this.e.leases.get(leaseId);
+      if (lease) this.e.dispatcher.cancelLease(lease, 'CANCELLED', Date.now());
+      task.replicaLeases.delete(leaseId);
+    }
+    await this.follow(task);
+  }
+
+  /** Tells every running replica of a decided (or cancelled) task to stop. */
+  cancelAll(task: OpenTask, reason: string, now: number): void {
+    for (const leaseId of task.replicaLeases) {
+      const lease = this.e.leases.get(leaseId);
+      if (lease) this.e.dispatcher.cancelLease(lease, reason, now);
+    }
+    task.replicaLeases.clear();
+  }
+
+  /** A replica's lease ended without a result: the engine frees its slot. */
+  release(task: OpenTask | undefined, workerId: string): void {
+    if (!task?.replicas) return;
+    this.e.trust.release(String(task.uid), workerId).catch(() => undefined);
+  }
+
+  /** Ends a replica's lease (its slot frees); the task's stored attempt stays open. */
+  private endLease(task: OpenTask, lease: Lease, worker: WorkerState | undefined): void {
+    task.replicaLeases.delete(lease.leaseId);
+    this.e.dispatcher.endLease(lease, worker);
+  }
+
+  /** After the engine changed its mind about a verified task: mirror its rules, queue a replica if wanted. */
+  private async follow(task: OpenTask): Promise<void> {
+    const status = await this.e.trust.status(String(task.uid)).catch(() => undefined);
+    if (!status || this.e.open.get(task.uid) !== task) return;
+    this.restrict(task, status);
+    if (status.state === 'pending' && status.wanted > 0 && task.state === 'running') this.enqueue(task);
+  }
+
+  /** Queues a running verified task for one more replica (the engine wants one). */
+  private enqueue(task: OpenTask): void {
+    if (this.e.open.get(task.uid) !== task || this.e.scheduler.has(task.uid)) return;
+    task.sched.queuedAtMs = Date.now();
+    this.e.scheduler.enqueue(task.sched);
+    this.e.dispatcher.scheduleDispatch();
+  }
+}

@@ -1,0 +1,100 @@
+// The requester's side of the engine: tasks in (stored in one transaction, then queued and
+// announced) and why a queued task waits.
+import { createHash } from 'node:crypto';
+import { type ComputeEnvelope, toJson } from '@flock/protocol';
+import { checkDeliverable } from '../deliverable.ts';
+import { CoordinatorError } from '../errors.ts';
+import type { InsertOutcome } from '../store.ts';
+import { resolvePolicy, TrustError } from '../trust/index.ts';
+import type { Engine } from './engine.ts';
+import { toOpen } from './open-task.ts';
+
+/** A submission: a validated envelope and the tenant it belongs to. */
+export interface Submission {
+  tenant: string;
+  envelope: ComputeEnvelope;
+  /** Where the envelope sits in its request (`tasks[3]`), for the `field` of a refusal. */
+  field?: string | undefined;
+}
+
+export class RequesterIntake {
+  constructor(private readonly e: Engine) {}
+
+  /**
+   * Stores tasks (one transaction), then queues and announces the new ones. Same task_id with the
+   * same content is `existing`; with other content `conflict` (and nothing is stored).
+   */
+  async submit(items: Submission[]): Promise<InsertOutcome[]> {
+    for (const { envelope, field } of items) {
+      try {
+        if (envelope.verification) resolvePolicy(envelope.verification);
+      } catch (err) {
+        if (err instanceof TrustError) {
+          throw new CoordinatorError('INVALID_ARGUMENT', err.message, joinField(field, err.field));
+        }
+        throw err;
+      }
+    }
+    const now = Date.now();
+    const rows = items.map(({ tenant, envelope, field }) => {
+      const bytes = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
+      // What is accepted can be delivered: its assignment fits the frame limit tabs are told.
+      checkDeliverable(envelope, bytes.length, this.e.config.maxFrameBytes, field);
+      const qos = envelope.requirements?.qos;
+      return {
+        tenant,
+        taskId: envelope.task_id!,
+        campaignId: envelope.campaign_id || undefined,
+        op: envelope.op!,
+        moduleKind: envelope.module?.kind ?? 'wasm',
+        contentHash: createHash('sha256').update(bytes).digest('hex'),
+        envelope: bytes,
+        priority: qos?.priority ?? 0,
+        deadlineAtMs: qos?.deadline_ms ? now + qos.deadline_ms : undefined,
+        maxRetries: qos?.retries ?? 0,
+        createdAtMs: now,
+      };
+    });
+    const outcomes = await this.e.store.insertTasks(rows);
+    for (const [i, outcome] of outcomes.entries()) {
+      if (outcome.kind !== 'created') continue;
+      const task = toOpen(outcome.task, items[i]!.envelope);
+      this.e.transitions.open(task);
+      await this.e.replicas.open(task);
+      this.e.transitions.requeue(task, now);
+    }
+    return outcomes;
+  }
+
+  /**
+   * Why a queued task waits, or undefined when it is not queued in this process. `memo` shares
+   * the answer between tasks with the same requirements within one request.
+   */
+  waitingReason(uid: number, memo?: Map<string, string>): string | undefined {
+    const task = this.e.open.get(uid);
+    if (task?.state !== 'queued') return undefined;
+    if (task.notBeforeMs > Date.now() && !this.e.scheduler.has(uid)) {
+      return `retry backoff until ${new Date(task.notBeforeMs).toISOString()}`;
+    }
+    const connected = this.e.sessions.connectedWorkers();
+    const workers = connected.filter((w) => !w.quarantined);
+    if (workers.length === 0 && connected.length > 0) {
+      const n = connected.length;
+      return `${n === 1 ? 'the connected volunteer is' : `all ${n} connected volunteers are`} quarantined (failed a known-answer check)`;
+    }
+    // A verified task's answer is its own (the workers it ran on, vetted, adapter class).
+    if (task.replicas) return this.e.scheduler.waitingReason(task.sched, workers);
+    const key = memo ? JSON.stringify([task.sched.min ?? null, task.sched.gpu]) : '';
+    const known = memo?.get(key);
+    if (known !== undefined) return known;
+    const reason = this.e.scheduler.waitingReason(task.sched, workers);
+    memo?.set(key, reason);
+    return reason;
+  }
+}
+
+/** `tasks[3]` + `verification.quorum` → `tasks[3].verification.quorum`. */
+function joinField(prefix: string | undefined, field: string | undefined): string | undefined {
+  if (!prefix) return field;
+  return field ? `${prefix}.${field}` : prefix;
+}

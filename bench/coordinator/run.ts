@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SimulatedVolunteer } from '../../apps/coordinator/src/sim/simulated-volunteer.ts';
+import { ensureDebianPackages } from '../prerequisites.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): boolean => argv.includes(name);
@@ -333,6 +334,8 @@ const line = (name: string, o: Outcome): string =>
   `backlog submit→start p50 ${o.p50} ms p99 ${o.p99} ms  server CPU ${((o.serverCpu * 1e6) / TASKS).toFixed(0)} µs/task  ` +
   `paced (${PACED_RATE}/s) submit→start p50 ${o.paced?.p50} ms p99 ${o.paced?.p99} ms`;
 
+// BullMQ's side runs on a local redis-server (Debian's), installed here when missing.
+if (!flag('--skip-bullmq')) ensureDebianPackages(['redis-server']);
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`;
 const load = (): string => loadavg()[0]!.toFixed(1);
 console.log(

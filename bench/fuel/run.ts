@@ -11,7 +11,7 @@
 // qsort through a function pointer, recursion, floating point, libm). Also prints the fuel a run
 // uses, its ratio to the exact instruction count, module sizes and instrumentation times.
 //
-//   npm run bench:fuel -w @flock/coordinator      (fixtures: npm run build -w @flock/worker-web)
+//   npm run bench:fuel -w @flock/coordinator      (builds the fixtures, npm run build -w @flock/worker-web, when absent)
 //   options: --kernel-mib N (4) --kernel-reps N (200) --scale N (40) --runs N (9)
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -22,6 +22,7 @@ import { readBinary, WRITE_FEATURES } from '../../apps/coordinator/src/fuel/bina
 import { type FuelScheme, instrumentFuel } from '../../apps/coordinator/src/fuel/index.ts';
 import { EXACT_GLOBAL, instrumentExactCount } from '../../apps/coordinator/test/fuel-exact-count.ts';
 import { type WasmInstance, type WasmModule, wasm } from '../../apps/coordinator/test/fuel-wasm-api.ts';
+import { ensureWorkerWebFixtures } from '../prerequisites.ts';
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: number): number => {
@@ -33,6 +34,7 @@ const KERNEL_REPS = option('--kernel-reps', 200);
 const SCALE = option('--scale', 40);
 const RUNS = option('--runs', 9);
 const FIXTURES = resolve(import.meta.dirname, '../../apps/worker-web/build/fixtures');
+ensureWorkerWebFixtures(['kernel-poly-simd', 'fuel-work']);
 const PAGE = 65_536;
 const BUDGET = BigInt(DEFAULT_FUEL);
 const SCHEMES: FuelScheme[] = ['passed', 'local', 'global'];

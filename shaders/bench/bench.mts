@@ -5,10 +5,12 @@
 // hash-wasm for sha256, which is also the op's CPU reference).
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { ensureChromium } from '../../bench/prerequisites.ts';
 import { launchChromium } from '../../e2e/support/chromium.ts';
 import { servePage } from '../test/support/page-server.ts';
 import type { Bench, BenchRow } from './browser/bench-page.ts';
 
+ensureChromium();
 const sizes = (process.env.FLOCK_BENCH_SIZES ?? '256,512,1024').split(',').map(Number);
 const served = await servePage(fileURLToPath(new URL('./browser/bench-page.ts', import.meta.url)));
 const browser = await launchChromium({ webgpu: true });

@@ -11,7 +11,8 @@
 // Chromium runs with no DevTools session attached while figures 1 and 2 are measured (see
 // detached-tab.ts: Playwright's session reports every WebSocket frame, which a volunteer's tab
 // does not pay for); the bench attaches only to act on the page and to read its counters.
-// Run: npm run bench -w @flock/worker-web   (after `npm run build -w @flock/worker-web`)
+// Run: npm run bench -w @flock/worker-web   (installs Chromium and builds the fixtures and the shaders'
+// WASM kernels first when they are missing)
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import { SimulatedVolunteer } from '@flock/coordinator/sim';
 import type { Page } from '@playwright/test';
 import { build } from 'vite';
 import WebSocket from 'ws';
+import { ensureBuilt, ensureChromium, ensureWorkerWebFixtures } from '../../../bench/prerequisites.ts';
 import { DetachedTab } from './detached-tab.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
@@ -36,6 +38,11 @@ async function fixture(name: string) {
   const bytes = await readFile(join(ROOT, 'apps/worker-web/build/fixtures', `${name}.wasm`));
   return { bytes, hash: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
 }
+
+ensureChromium();
+ensureWorkerWebFixtures(['empty', 'kernel-poly-simd', 'kernel-poly-scalar']);
+// The volunteer page embeds the built-in ops' WASM kernels (shaders/build/, generated).
+ensureBuilt('@flock/shaders', ['shaders/build/wasm-kernels.ts']);
 
 const workDir = await mkdtemp(join(tmpdir(), 'flock-volunteer-bench-'));
 await build({

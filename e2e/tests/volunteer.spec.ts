@@ -350,16 +350,33 @@ test('a lost GPU device fails the job DEVICE_LOST, the task is requeued and runs
   expect(view.attempts.map((a) => a.code ?? a.outcome)).toEqual(['DEVICE_LOST', 'succeeded']);
 });
 
-test('a WGSL job past its timeout has its device destroyed; the next GPU job gets a new one', async () => {
+test('a WGSL job past its timeout stops between chunks and keeps its device', async () => {
   const id = taskId('gpu-timeout');
-  await harness.submit(
-    chunkedTask(id, 400, 20_000, {
-      module: { ...chunkedTask(id, 400, 20_000).module, permissions: { timeout_ms: 300 } },
-    }),
-  );
+  const task = chunkedTask(id, 400, 20_000);
+  await harness.submit({ ...task, module: { ...task.module, permissions: { timeout_ms: 300 } } });
   const view = await harness.waitFor(id, 'failed');
-  expect(view.failure).toEqual({ code: 'TIMEOUT', message: 'WGSL job ran past 300 ms; device destroyed' });
+  expect(view.failure).toEqual({
+    code: 'TIMEOUT',
+    message: 'WGSL job ran past 300 ms; stopped between chunks',
+  });
   const next = taskId('gpu-after-timeout');
+  await harness.submit(chunkedTask(next, 4, 0));
+  await harness.waitFor(next, 'succeeded');
+});
+
+test('a WGSL dispatch that runs on past its timeout and grace ends with its executor; the next GPU job gets a new one', async () => {
+  const id = taskId('gpu-stuck');
+  // One dispatch of every workgroup, seconds long on SwiftShader: no chunk boundary to stop at, and
+  // destroying the device does not interrupt it.
+  const task = chunkedTask(id, 400, 100_000, { params: { chunk_workgroups: 400 } });
+  await harness.submit({ ...task, module: { ...task.module, permissions: { timeout_ms: 300 } } });
+  const view = await harness.waitFor(id, 'failed');
+  expect(view.failure).toEqual({
+    code: 'TIMEOUT',
+    message:
+      'job ran past its 300 ms timeout; it did not stop at a safe point, so its executor was terminated',
+  });
+  const next = taskId('gpu-after-stuck');
   await harness.submit(chunkedTask(next, 4, 0));
   await harness.waitFor(next, 'succeeded');
 });

@@ -1,12 +1,16 @@
 // The executor Worker's GPU: one device, requested on first use and again after a loss; WGSL and
-// built-in jobs run on it. A WGSL job past its timeout has the device destroyed (a dispatch cannot
-// be interrupted otherwise): it fails TIMEOUT and the next job gets a new device.
+// built-in jobs run on it. A WGSL job past its timeout stops at its next chunk boundary; one whose
+// dispatch still runs DEVICE_GRACE_MS later has the device destroyed (a dispatch cannot be
+// interrupted otherwise): it fails TIMEOUT and the next job gets a new device.
 import { runBuiltin, ShaderError } from '@flock/shaders';
 import { countCopy } from './copy-meter.ts';
 import { ExecutorError } from './executor-error.ts';
 import type { Job, JobSuccess } from './job.ts';
 import type { JobIo } from './job-io.ts';
 import { runWgslJob } from './wgsl-executor.ts';
+
+/** How long past its timeout a WGSL job's dispatch may run before its device is destroyed. */
+export const DEVICE_GRACE_MS = 500;
 
 /** What the main thread learns about this Worker's GPU. */
 export interface GpuProbe {
@@ -61,13 +65,18 @@ export class GpuContext {
   async runWgsl(job: Job, io: JobIo): Promise<JobSuccess> {
     const gpu = await this.getDevice();
     let timedOut = false;
+    // The job stops itself at its next safe point past the deadline (between chunks). A dispatch
+    // still running DEVICE_GRACE_MS after it cannot be interrupted: its device is destroyed.
     const timer = setTimeout(() => {
       timedOut = true;
       this.destroyedOnPurpose.add(gpu);
       gpu.destroy();
-    }, job.spec.limits.timeoutMs);
+    }, job.spec.limits.timeoutMs + DEVICE_GRACE_MS);
     const timeout = () =>
-      new ExecutorError('TIMEOUT', `WGSL job ran past ${job.spec.limits.timeoutMs} ms; device destroyed`);
+      new ExecutorError(
+        'TIMEOUT',
+        `WGSL job ran past ${job.spec.limits.timeoutMs} ms; a dispatch still ran ${DEVICE_GRACE_MS} ms later, so its device was destroyed`,
+      );
     try {
       const outcome = await runWgslJob(job, gpu, io);
       if (timedOut) throw timeout();

@@ -151,9 +151,11 @@ async function main(): Promise<void> {
     (e) => void active.update({ onlyWhileVisible: (e.target as HTMLInputElement).checked }),
   );
   let frame = 0;
-  active.subscribe((view) => {
+  // Render what is true when the frame is drawn, not when the change was heard: a view taken
+  // earlier would undo a checkbox the person clicked in between.
+  active.subscribe(() => {
     cancelAnimationFrame(frame);
-    frame = requestAnimationFrame(() => render(view));
+    frame = requestAnimationFrame(() => render(active.view()));
   });
   // For tests and the curious: the page's state, and hooks to drop the socket or the GPU device.
   Object.assign(globalThis, { flockVolunteer: active });

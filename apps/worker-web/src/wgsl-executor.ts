@@ -125,7 +125,8 @@ export async function runWgslJob(job: Job, device: GPUDevice, io: JobIo): Promis
   const safePoint = (): void => {
     const reason = io.stopRequested() ?? (performance.now() > deadline ? 'TIMEOUT' : undefined);
     if (reason === 'CANCELLED') throw new ExecutorError('CANCELLED', 'cancelled between chunks');
-    if (reason === 'TIMEOUT') throw new ExecutorError('TIMEOUT', `WGSL job ran past ${limits.timeoutMs} ms`);
+    if (reason === 'TIMEOUT')
+      throw new ExecutorError('TIMEOUT', `WGSL job ran past ${limits.timeoutMs} ms; stopped between chunks`);
   };
 
   const shader = await compile(device, source);

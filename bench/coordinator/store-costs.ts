@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SqliteSync } from '../../apps/coordinator/src/config.ts';
-import { SqliteStore } from '../../apps/coordinator/src/sqlite-store.ts';
+import { SqliteStore } from '../../apps/coordinator/src/store/sqlite-store.ts';
 
 const i = process.argv.indexOf('--tasks');
 const N = i >= 0 ? Number(process.argv[i + 1]) : 20_000;

@@ -4,8 +4,8 @@
 //   parent → child: { type: 'measure' }  child → parent: { type: 'memory', ... }
 //   child → parent: { type: 'ready', port } once it listens
 import { loadConfig } from '../../apps/coordinator/src/config.ts';
-import { PostgresStore } from '../../apps/coordinator/src/postgres-store.ts';
 import { startCoordinator } from '../../apps/coordinator/src/start-coordinator.ts';
+import { PostgresStore } from '../../apps/coordinator/src/store/postgres-store.ts';
 
 export interface MemoryReport {
   type: 'memory';

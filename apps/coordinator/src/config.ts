@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { TrustedProxies } from './client-address.ts';
+import { TrustedProxies } from './edge/client-address.ts';
 import { CoordinatorError } from './errors.ts';
 
 /** SQLite `synchronous` setting: NORMAL survives a process kill (kill -9); FULL also power loss. */

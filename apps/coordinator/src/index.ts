@@ -1,15 +1,24 @@
-export { ApiKeys } from './api-keys.ts';
-export { BlobStore, blobHex, sha256Hex } from './blob-store.ts';
 export { type CoordinatorConfig, DEFAULT_CONFIG, loadConfig, parseApiKeys, resolveConfig } from './config.ts';
-export { type AckCode, Coordinator, type WorkerLink, type WorkerState } from './coordinator.ts';
+export { ApiKeys } from './edge/api-keys.ts';
+export { type EventFilter, EventsHub, type TaskEvent } from './edge/events-hub.ts';
+export { type TaskView, taskView } from './edge/task-view.ts';
+export { type AckCode, Coordinator, type WorkerLink, type WorkerState } from './engine/coordinator.ts';
+export { type Lease, LeaseTable } from './engine/lease-table.ts';
+export { needsSharedMemory, preferenceScore, unmetRequirement } from './engine/matching.ts';
+export {
+  eligible,
+  freeSlots,
+  type Match,
+  type SchedTask,
+  Scheduler,
+  type SchedWorker,
+} from './engine/scheduler.ts';
+export { TaskTokens } from './engine/task-tokens.ts';
 export { assertNever, CoordinatorError, type CoordinatorErrorCode } from './errors.ts';
-export { type EventFilter, EventsHub, type TaskEvent } from './events-hub.ts';
-export { type Lease, LeaseTable } from './lease-table.ts';
-export { needsSharedMemory, preferenceScore, unmetRequirement } from './matching.ts';
 export { Metrics } from './metrics.ts';
-export { eligible, freeSlots, type Match, type SchedTask, Scheduler, type SchedWorker } from './scheduler.ts';
-export { SqliteStore } from './sqlite-store.ts';
 export { type RunningCoordinator, type StartOptions, startCoordinator } from './start-coordinator.ts';
+export { BlobStore, blobHex, sha256Hex } from './store/blob-store.ts';
+export { SqliteStore } from './store/sqlite-store.ts';
 export type {
   AttemptOutcome,
   AttemptRecord,
@@ -24,6 +33,4 @@ export type {
   TaskRecord,
   TaskState,
   WorkerRecord,
-} from './store.ts';
-export { TaskTokens } from './task-tokens.ts';
-export { type TaskView, taskView } from './task-view.ts';
+} from './store/store.ts';

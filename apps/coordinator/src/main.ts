@@ -1,8 +1,9 @@
 // `npm start` / `node --import tsx apps/coordinator/src/main.ts`: reads the environment, starts
 // the coordinator, prints the URLs (and the dev API key when none were configured).
+
+import { clusterFromEnv, startClusterCoordinator } from './cluster/cluster.ts';
 import { loadConfig } from './config.ts';
 import { CoordinatorError } from './errors.ts';
-import { clusterFromEnv, startClusterCoordinator } from './pg/cluster.ts';
 import { startCoordinator } from './start-coordinator.ts';
 
 async function main(): Promise<void> {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { TaskState } from './store.ts';
+import type { TaskState } from './store/store.ts';
 
 /**
  * The coordinator's Prometheus metrics, on a registry of its own (several coordinators can run

@@ -1,20 +1,20 @@
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
-import { AddressCounter } from './address-limits.ts';
-import { ApiKeys } from './api-keys.ts';
-import { BlobStore } from './blob-store.ts';
-import { normalizeAddress, TrustedProxies } from './client-address.ts';
 import { type CoordinatorConfig, resolveConfig } from './config.ts';
-import { Coordinator, type TrustOptions } from './coordinator.ts';
-import { EventsEndpoint } from './events-endpoint.ts';
-import { EventsHub } from './events-hub.ts';
-import { HttpApi } from './http-api.ts';
+import { AddressCounter } from './edge/address-limits.ts';
+import { ApiKeys } from './edge/api-keys.ts';
+import { normalizeAddress, TrustedProxies } from './edge/client-address.ts';
+import { EventsEndpoint } from './edge/events-endpoint.ts';
+import { EventsHub } from './edge/events-hub.ts';
+import { HttpApi } from './edge/http-api.ts';
+import { UpgradeRouter } from './edge/upgrade-router.ts';
+import { WorkerHub } from './edge/worker-hub.ts';
+import { Coordinator, type TrustOptions } from './engine/coordinator.ts';
 import { Metrics } from './metrics.ts';
-import { SqliteStore } from './sqlite-store.ts';
-import type { Store } from './store.ts';
-import { UpgradeRouter } from './upgrade-router.ts';
-import { WorkerHub } from './worker-hub.ts';
+import { BlobStore } from './store/blob-store.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+import type { Store } from './store/store.ts';
 
 /** A running coordinator. */
 export interface RunningCoordinator {

@@ -7,7 +7,7 @@ import { type ComputeEnvelope, decodeFrame, encodeFrame, makeFrame, toJson } fro
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { MessageArbitraries } from '../../../packages/protocol/test/support/arbitraries.ts';
-import { assignmentFrameBytes, checkDeliverable } from '../src/deliverable.ts';
+import { assignmentFrameBytes, checkDeliverable } from '../src/engine/deliverable.ts';
 import { CoordinatorError } from '../src/errors.ts';
 
 const WIRE_PER_JSON_BYTE = 8;

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { clusterFromEnv } from '../src/pg/cluster.ts';
+import { clusterFromEnv } from '../src/cluster/cluster.ts';
 import { type SimRunner, SimulatedVolunteer, sumRunner } from '../src/sim/simulated-volunteer.ts';
 import { envelope, KEY_A } from './helpers.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';

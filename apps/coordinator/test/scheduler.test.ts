@@ -1,7 +1,13 @@
 import type { Capability } from '@flock/protocol';
 import { describe, expect, test } from 'vitest';
-import { unmetRequirement } from '../src/matching.ts';
-import { freeSlots, prefetchOf, type SchedTask, Scheduler, type SchedWorker } from '../src/scheduler.ts';
+import { unmetRequirement } from '../src/engine/matching.ts';
+import {
+  freeSlots,
+  prefetchOf,
+  type SchedTask,
+  Scheduler,
+  type SchedWorker,
+} from '../src/engine/scheduler.ts';
 
 const CPU: Capability = {
   wasm: true,

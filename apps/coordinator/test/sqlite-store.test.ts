@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { SqliteStore } from '../src/sqlite-store.ts';
+import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { describeStoreContract } from './store-contract.ts';
 
 describeStoreContract('SqliteStore', async () => {

@@ -1,7 +1,7 @@
 // The Store contract: every implementation (SQLite now, PostgreSQL later) must pass these.
 // Call `describeStoreContract(name, factory)` from a test file; the factory makes an empty store.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { NewTask, Store } from '../src/store.ts';
+import type { NewTask, Store } from '../src/store/store.ts';
 
 export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 

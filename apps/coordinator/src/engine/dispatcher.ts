@@ -9,11 +9,11 @@ import {
   EVENTS,
   toJson,
 } from '@flock/protocol';
-import type { Lease, LeaseKind } from '../lease-table.ts';
-import { prefetchOf } from '../scheduler.ts';
-import type { NewLease } from '../store.ts';
+import type { NewLease } from '../store/store.ts';
 import type { Engine } from './engine.ts';
+import type { Lease, LeaseKind } from './lease-table.ts';
 import type { Match, OpenTask } from './open-task.ts';
+import { prefetchOf } from './scheduler.ts';
 import type { WorkerState } from './worker-state.ts';
 
 export class Dispatcher {

@@ -2,25 +2,25 @@
 // other through this object (wired once, here), and the Coordinator in front of them keeps the
 // public surface the edge (HTTP API, worker hub, cluster) calls.
 import type { Logger } from 'pino';
-import type { BlobStore } from '../blob-store.ts';
 import type { CoordinatorConfig } from '../config.ts';
-import type { EventsHub } from '../events-hub.ts';
-import { LeaseTable } from '../lease-table.ts';
+import type { EventsHub } from '../edge/events-hub.ts';
 import type { Metrics } from '../metrics.ts';
-import { Scheduler } from '../scheduler.ts';
-import type { Store, TaskState } from '../store.ts';
-import type { TaskTokens } from '../task-tokens.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import type { Store, TaskState } from '../store/store.ts';
 import { ReplayKnownAnswers, type TrustEngine, type TrustStore } from '../trust/index.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { LeaseOutcomes } from './lease-outcomes.ts';
+import { LeaseTable } from './lease-table.ts';
 import type { OpenTask } from './open-task.ts';
 import { ResultOutputs } from './outputs.ts';
 import { RecentStats } from './recent-stats.ts';
 import { Recovery } from './recovery.ts';
 import { ReplicaRuns } from './replica-runs.ts';
 import { RequesterIntake } from './requester-intake.ts';
+import { Scheduler } from './scheduler.ts';
 import { SpotChecks } from './spot-checks.ts';
+import type { TaskTokens } from './task-tokens.ts';
 import { TaskTransitions } from './task-transitions.ts';
 import { TimeQueue } from './time-queue.ts';
 import { WorkerSessions } from './worker-sessions.ts';

@@ -1,6 +1,6 @@
 // Group commit of results: those that arrive in the same turn of the event loop are stored in one
 // transaction; each caller learns its own outcome once that transaction has committed.
-import type { CompleteTask, Store } from '../store.ts';
+import type { CompleteTask, Store } from '../store/store.ts';
 
 interface Pending {
   change: CompleteTask;

@@ -1,7 +1,7 @@
 // The engine's clock: every tick it applies backpressure, ends expired leases, releases retry
 // backoffs, fails tasks past their deadline and forgets idle workers; now and then it runs
 // retention and blob collection.
-import { type BlobGcResult, collectBlobs } from '../blob-gc.ts';
+import { type BlobGcResult, collectBlobs } from '../store/blob-gc.ts';
 import type { Engine } from './engine.ts';
 
 export class Housekeeping {

@@ -9,8 +9,8 @@ import {
   toJson,
 } from '@flock/protocol';
 import { assertNever } from '../errors.ts';
-import type { Lease } from '../lease-table.ts';
 import type { Engine } from './engine.ts';
+import type { Lease } from './lease-table.ts';
 import type { OpenTask } from './open-task.ts';
 import type { AckCode, WorkerState } from './worker-state.ts';
 

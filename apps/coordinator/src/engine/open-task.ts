@@ -1,7 +1,7 @@
 // A queued or running task as the engine keeps it in memory, built from its stored record.
 import { type ComputeEnvelope, type ComputeResult, fromJson } from '@flock/protocol';
-import type { SchedTask } from '../scheduler.ts';
-import type { TaskRecord } from '../store.ts';
+import type { TaskRecord } from '../store/store.ts';
+import type { SchedTask } from './scheduler.ts';
 import type { WorkerState } from './worker-state.ts';
 
 export interface OpenTask {

@@ -1,8 +1,8 @@
 // Outputs of a result as they are stored: streamed ones claimed from the worker's streams, large
 // inline ones moved to the blob store; both then referenced by `/v1/blobs/sha256:<hex>`.
 import type { DataRef } from '@flock/protocol';
-import type { Lease } from '../lease-table.ts';
 import type { Engine } from './engine.ts';
+import type { Lease } from './lease-table.ts';
 import type { AckCode, WorkerState } from './worker-state.ts';
 
 export class ResultOutputs {

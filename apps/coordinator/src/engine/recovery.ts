@@ -1,6 +1,6 @@
 // What a coordinator takes over when it starts (every open task of the store) or while it runs
 // (tasks queued by another coordinator on a shared store).
-import type { TaskRecord } from '../store.ts';
+import type { TaskRecord } from '../store/store.ts';
 import type { Engine } from './engine.ts';
 import { type OpenTask, toOpen } from './open-task.ts';
 

@@ -2,8 +2,6 @@
 // result goes to the trust engine, which accepts one (the task completes on its stored attempt),
 // wants another replica, or fails the task. The task's scheduling entry mirrors the engine's rules.
 import type { ComputeFailure, ComputeResult } from '@flock/protocol';
-import type { Lease } from '../lease-table.ts';
-import type { SchedTask } from '../scheduler.ts';
 import {
   adapterClassOf,
   moduleKeyOf,
@@ -13,7 +11,9 @@ import {
   type VerificationStatus,
 } from '../trust/index.ts';
 import type { Engine } from './engine.ts';
+import type { Lease } from './lease-table.ts';
 import type { OpenTask } from './open-task.ts';
+import type { SchedTask } from './scheduler.ts';
 import type { WorkerState } from './worker-state.ts';
 
 export class ReplicaRuns {

@@ -2,10 +2,10 @@
 // announced) and why a queued task waits.
 import { createHash } from 'node:crypto';
 import { type ComputeEnvelope, toJson } from '@flock/protocol';
-import { checkDeliverable } from '../deliverable.ts';
 import { CoordinatorError } from '../errors.ts';
-import type { InsertOutcome } from '../store.ts';
+import type { InsertOutcome } from '../store/store.ts';
 import { resolvePolicy, TrustError } from '../trust/index.ts';
+import { checkDeliverable } from './deliverable.ts';
 import type { Engine } from './engine.ts';
 import { toOpen } from './open-task.ts';
 

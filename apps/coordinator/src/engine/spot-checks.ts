@@ -2,8 +2,6 @@
 // the worker was matched to. A check is not stored as a task: its lease lives in the lease table
 // only (kind `check`) and its verdict in the trust engine.
 import type { ComputeEnvelope, ComputeResult, DataRef } from '@flock/protocol';
-import type { Lease } from '../lease-table.ts';
-import type { SchedTask } from '../scheduler.ts';
 import {
   adapterClassOf,
   BuiltinKnownAnswers,
@@ -18,7 +16,9 @@ import {
 } from '../trust/index.ts';
 import { loadReferenceOps } from '../trust/reference-ops.ts';
 import type { Engine } from './engine.ts';
+import type { Lease } from './lease-table.ts';
 import type { Match } from './open-task.ts';
+import type { SchedTask } from './scheduler.ts';
 import type { AckCode, WorkerState } from './worker-state.ts';
 
 export class SpotChecks {

@@ -2,11 +2,11 @@
 // guarded transactions), then mirrored in memory (the open tasks, the queue) and announced
 // (events). Leases, workers and the trust engine are the callers' business.
 import { type ComputeFailure, type ComputeResult, EVENTS, toJson } from '@flock/protocol';
-import type { Lease } from '../lease-table.ts';
-import type { CompleteTask, TaskRecord, TaskState } from '../store.ts';
+import type { CompleteTask, TaskRecord, TaskState } from '../store/store.ts';
 import type { VerificationStatus } from '../trust/index.ts';
 import type { Engine } from './engine.ts';
 import { GroupCommit } from './group-commit.ts';
+import type { Lease } from './lease-table.ts';
 import { type OpenTask, toOpen } from './open-task.ts';
 
 /** How an attempt ends, as the store records it. */

@@ -14,9 +14,9 @@ import {
   toJson,
   type Welcome,
 } from '@flock/protocol';
-import type { Lease } from '../lease-table.ts';
-import { TaskTokens } from '../task-tokens.ts';
 import type { Engine } from './engine.ts';
+import type { Lease } from './lease-table.ts';
+import { TaskTokens } from './task-tokens.ts';
 import { type AckCode, reliabilityOf, type WorkerLink, type WorkerState } from './worker-state.ts';
 
 export const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');

@@ -1,6 +1,6 @@
 // The engine's picture of a volunteer connection and of the links the edge gives it.
 import type { Frame_Payload, Standing } from '@flock/protocol';
-import type { SchedWorker } from '../scheduler.ts';
+import type { SchedWorker } from './scheduler.ts';
 
 /** How the coordinator talks to one connected volunteer (the worker hub implements it). */
 export interface WorkerLink {

@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { SqliteSync } from './config.ts';
+import type { SqliteSync } from '../config.ts';
+import { SqliteTrustStore } from '../trust/sqlite-trust-store.ts';
+import type { TrustStore } from '../trust/trust-store.ts';
 import {
   type AttemptRecord,
   type AuditRecord,
@@ -26,8 +28,6 @@ import {
   type TaskProgress,
   toAttempt,
 } from './store-rows.ts';
-import { SqliteTrustStore } from './trust/sqlite-trust-store.ts';
-import type { TrustStore } from './trust/trust-store.ts';
 
 /** Schema migrations, applied in order; `user_version` records how many ran. Only ever append. */
 const MIGRATIONS: string[] = [

@@ -16,12 +16,12 @@ import {
 } from '@flock/protocol';
 import type { Logger } from 'pino';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import type { CoordinatorConfig } from '../config.ts';
+import type { Coordinator, StoredStream, WorkerLink, WorkerState } from '../engine/coordinator.ts';
+import type { BlobWriter } from '../store/blob-store.ts';
 import { AddressCounter, AddressRate } from './address-limits.ts';
-import type { BlobWriter } from './blob-store.ts';
 import type { TrustedProxies } from './client-address.ts';
-import type { CoordinatorConfig } from './config.ts';
 import { ConnectionBudget } from './connection-budget.ts';
-import type { Coordinator, StoredStream, WorkerLink, WorkerState } from './coordinator.ts';
 import type { UpgradeDecision, WebSocketEndpoint } from './upgrade-router.ts';
 
 /** WebSocket close codes of Contract A, 10. */

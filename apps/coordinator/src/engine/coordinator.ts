@@ -15,23 +15,23 @@ import type {
   Welcome,
 } from '@flock/protocol';
 import type { Logger } from 'pino';
-import type { BlobGcResult } from './blob-gc.ts';
-import type { BlobStore } from './blob-store.ts';
-import type { CoordinatorConfig } from './config.ts';
-import { Engine, type TrustOptions } from './engine/engine.ts';
-import type { Submission } from './engine/requester-intake.ts';
-import type { AckCode, WorkerLink, WorkerState } from './engine/worker-state.ts';
-import type { EventsHub } from './events-hub.ts';
+import type { CoordinatorConfig } from '../config.ts';
+import type { EventsHub } from '../edge/events-hub.ts';
+import type { Metrics } from '../metrics.ts';
+import type { BlobGcResult } from '../store/blob-gc.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import type { InsertOutcome, Store, TaskRecord, TaskState } from '../store/store.ts';
+import { MemoryTrustStore, TrustEngine } from '../trust/index.ts';
+import { Engine, type TrustOptions } from './engine.ts';
 import type { LeaseTable } from './lease-table.ts';
-import type { Metrics } from './metrics.ts';
+import type { Submission } from './requester-intake.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { InsertOutcome, Store, TaskRecord, TaskState } from './store.ts';
 import { TaskTokens } from './task-tokens.ts';
-import { MemoryTrustStore, TrustEngine } from './trust/index.ts';
+import type { AckCode, WorkerLink, WorkerState } from './worker-state.ts';
 
-export type { TrustOptions } from './engine/engine.ts';
-export type { Submission } from './engine/requester-intake.ts';
-export type { AckCode, StoredStream, WorkerLink, WorkerState } from './engine/worker-state.ts';
+export type { TrustOptions } from './engine.ts';
+export type { Submission } from './requester-intake.ts';
+export type { AckCode, StoredStream, WorkerLink, WorkerState } from './worker-state.ts';
 
 /**
  * Accepts tasks, keeps the open ones in memory, matches them to workers (Scheduler), leases them

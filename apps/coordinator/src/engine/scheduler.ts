@@ -1,6 +1,6 @@
 import type { Capability, Constraint } from '@flock/protocol';
+import { adapterClassOf } from '../trust/adapter-class.ts';
 import { needsSharedMemory, preferenceScore, unmetRequirement } from './matching.ts';
-import { adapterClassOf } from './trust/adapter-class.ts';
 
 /** What the scheduler needs to know about a queued task. */
 export interface SchedTask {

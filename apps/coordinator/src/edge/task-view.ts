@@ -1,4 +1,4 @@
-import type { AttemptRecord, TaskRecord, TaskState } from './store.ts';
+import type { AttemptRecord, TaskRecord, TaskState } from '../store/store.ts';
 
 /** The task view of Contract B (`GET /v1/tasks/:id`). */
 export interface TaskView {

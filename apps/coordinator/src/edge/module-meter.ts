@@ -5,12 +5,12 @@
 import { createHash } from 'node:crypto';
 import type { ComputeEnvelope, ModuleSpec } from '@flock/protocol';
 import { blake3 } from 'hash-wasm';
-import type { BlobStore } from './blob-store.ts';
-import { CoordinatorError } from './errors.ts';
+import { CoordinatorError } from '../errors.ts';
 // Types only from fuel/index.ts: its modules import binaryen, loaded on first use (loadFuel).
-import { FuelError } from './fuel/fuel-error.ts';
-import type { FuelModule, FuelModules, FuelThread } from './fuel/index.ts';
-import type { Store } from './store.ts';
+import { FuelError } from '../fuel/fuel-error.ts';
+import type { FuelModule, FuelModules, FuelThread } from '../fuel/index.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import type { Store } from '../store/store.ts';
 
 /**
  * The owner instrumented modules are recorded under in the blobs table: not a tenant name (those
@@ -151,7 +151,7 @@ export class ModuleMeter {
 
   /** binaryen is loaded on the first WASM module only, and on a thread of its own. */
   private loadFuel(): Promise<{ modules: FuelModules; thread: FuelThread }> {
-    this.fuel ??= import('./fuel/index.ts').then(({ FuelModules, FuelThread }) => {
+    this.fuel ??= import('../fuel/index.ts').then(({ FuelModules, FuelThread }) => {
       const thread = new FuelThread();
       const modules = new FuelModules({
         put: (bytes) => this.options.blobs.put(bytes),

@@ -1,5 +1,5 @@
-import type { PostgresStore } from '../postgres-store.ts';
-import type { TaskRecord } from '../store.ts';
+import type { PostgresStore } from '../store/postgres-store.ts';
+import type { TaskRecord } from '../store/store.ts';
 
 export interface QueueScannerOptions {
   /**

@@ -1,8 +1,8 @@
 import { type ComputeResult, decodeMessage, toJson } from '@flock/protocol';
 import type { WebSocket } from 'ws';
-import { type EventFilter, EventsHub, type TaskEvent } from '../events-hub.ts';
-import type { PostgresStore } from '../postgres-store.ts';
-import type { TaskRecord, TaskState } from '../store.ts';
+import { type EventFilter, EventsHub, type TaskEvent } from '../edge/events-hub.ts';
+import type { PostgresStore } from '../store/postgres-store.ts';
+import type { TaskRecord, TaskState } from '../store/store.ts';
 import { MAX_NOTIFY_BYTES } from './notify.ts';
 
 /** The NOTIFY channel that carries task events between coordinators. */

@@ -1,5 +1,5 @@
 import { type ComputeEnvelope, encodeFrame, makeFrame, ProtocolError } from '@flock/protocol';
-import { CoordinatorError } from './errors.ts';
+import { CoordinatorError } from '../errors.ts';
 
 /**
  * Stand-ins at least as long as what an assignment adds around its envelope: lease id, worker id,

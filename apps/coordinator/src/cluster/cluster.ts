@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { type CoordinatorConfig, resolveConfig } from '../config.ts';
+import { freeSlots } from '../engine/scheduler.ts';
+import { TaskTokens } from '../engine/task-tokens.ts';
 import { CoordinatorError } from '../errors.ts';
-import { PostgresStore } from '../postgres-store.ts';
-import { freeSlots } from '../scheduler.ts';
 import { type RunningCoordinator, startCoordinator } from '../start-coordinator.ts';
-import { TaskTokens } from '../task-tokens.ts';
+import { PostgresStore } from '../store/postgres-store.ts';
 import { ClusterEventsHub } from './cluster-events-hub.ts';
 import { QueueScanner } from './queue-scanner.ts';
 

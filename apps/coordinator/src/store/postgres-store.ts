@@ -1,7 +1,7 @@
 import pg from 'pg';
-import { CoordinatorError } from './errors.ts';
-import { migratePostgres, QUEUED_CHANNEL } from './pg/migrations.ts';
-import { PgNotifier, type PgNotifierOptions } from './pg/notify.ts';
+import { PgNotifier, type PgNotifierOptions } from '../cluster/notify.ts';
+import { CoordinatorError } from '../errors.ts';
+import { migratePostgres, QUEUED_CHANNEL } from './pg-migrations.ts';
 import {
   type AttemptRecord,
   type AuditRecord,

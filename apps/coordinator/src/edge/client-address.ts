@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
-import { CoordinatorError } from './errors.ts';
+import { CoordinatorError } from '../errors.ts';
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`: one spelling per address, so limits count it once. */
 export function normalizeAddress(address: string | undefined): string {

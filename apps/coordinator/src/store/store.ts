@@ -7,7 +7,7 @@
  * guard is the fencing that keeps a task from succeeding twice.
  */
 
-import type { TrustStore } from './trust/trust-store.ts';
+import type { TrustStore } from '../trust/trust-store.ts';
 
 export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { TaskState } from './store.ts';
+import type { TaskState } from '../store/store.ts';
 
 /** One task transition, as `/v1/events` subscribers receive it (the payload is built lazily). */
 export interface TaskEvent {

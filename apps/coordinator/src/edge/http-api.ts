@@ -13,16 +13,16 @@ import {
   validateEnvelope,
 } from '@flock/protocol';
 import type { Logger } from 'pino';
+import type { CoordinatorConfig } from '../config.ts';
+import type { Coordinator } from '../engine/coordinator.ts';
+import { CoordinatorError } from '../errors.ts';
+import { blobHex } from '../store/blob-store.ts';
+import { TASK_STATES, type TaskRecord, type TaskState } from '../store/store.ts';
+import { resolvePolicy, TrustError } from '../trust/index.ts';
 import type { ApiKeys } from './api-keys.ts';
-import { blobHex } from './blob-store.ts';
-import type { CoordinatorConfig } from './config.ts';
-import type { Coordinator } from './coordinator.ts';
-import { CoordinatorError } from './errors.ts';
 import { ModuleMeter } from './module-meter.ts';
 import { servePage } from './static-pages.ts';
-import { TASK_STATES, type TaskRecord, type TaskState } from './store.ts';
 import { taskView } from './task-view.ts';
-import { resolvePolicy, TrustError } from './trust/index.ts';
 
 /** Tasks one campaign request may carry. */
 export const MAX_CAMPAIGN_TASKS = 10_000;

@@ -1,0 +1,214 @@
+// One volunteer connection: its frames checked (size, rate, budget, order) and handled in order,
+// what it sends back corked into one write per turn, and everything it holds (hello timer, open
+// streams, the engine's worker) released when it closes.
+import type { Socket } from 'node:net';
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame_Payload,
+  type Hello,
+  makeFrame,
+  payloadKind,
+} from '@flock/protocol';
+import type { Logger } from 'pino';
+import type { RawData, WebSocket } from 'ws';
+import type { CoordinatorConfig } from '../config.ts';
+import type { Coordinator, WorkerLink, WorkerState } from '../engine/coordinator.ts';
+import { ConnectionBudget } from './connection-budget.ts';
+import { frameWork } from './frame-bounds.ts';
+import { StreamReceiver } from './stream-receiver.ts';
+import { Violation } from './worker-violation.ts';
+
+/** Frames queued for processing on one connection before it counts as flooding. */
+const MAX_PENDING_FRAMES = 4096;
+/** A connection must say hello within this time. */
+const HELLO_TIMEOUT_MS = 10_000;
+
+export class WorkerSession {
+  readonly link: WorkerLink;
+  private worker: WorkerState | undefined;
+  /** Frames of one connection are handled in order (results are stored before the next frame). */
+  private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private closed = false;
+  private corked = false;
+  private readonly streams: StreamReceiver;
+  private readonly rate: { tokens: number; at: number };
+  private readonly budget: ConnectionBudget;
+  private helloTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly coordinator: Coordinator,
+    private readonly config: CoordinatorConfig,
+    private readonly log: Logger,
+  ) {
+    this.link = {
+      send: (payload) => this.send(payload),
+      bufferedAmount: () => socket.bufferedAmount,
+      close: (code, reason) => socket.close(code, reason),
+    };
+    this.streams = new StreamReceiver(coordinator, config);
+    this.rate = { tokens: config.workerFramesPerSecond * 2, at: Date.now() };
+    this.budget = new ConnectionBudget(config.workerBytesPerSecond, config.workerFramesPerSecond * 4);
+  }
+
+  /** Serves the socket; a page of an Origin that is not allowed is refused at once. */
+  start(originAllowed: boolean, origin: string | undefined): void {
+    if (!originAllowed) {
+      this.violate(Violation.of('ORIGIN_NOT_ALLOWED', `origin ${origin} is not allowed`));
+      return;
+    }
+    this.helloTimer = setTimeout(
+      () => this.violate(Violation.of('HELLO_TIMEOUT', 'no hello received')),
+      HELLO_TIMEOUT_MS,
+    );
+    this.socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(toBytes(data), isBinary));
+    this.socket.on('close', () => this.onClose());
+  }
+
+  /**
+   * Frames sent in one turn of the event loop leave in one write: an ack and the assignment that
+   * the freed slot gets right after it share a system call.
+   */
+  private send(payload: Frame_Payload): boolean {
+    const socket = this.socket;
+    if (socket.readyState !== socket.OPEN) return false;
+    // The limit tabs are told: an assignment the submit checks let through always fits.
+    const bytes = encodeFrame(makeFrame(payload), { maxFrameBytes: this.config.maxFrameBytes });
+    const wire = this.coordinator.metrics.wire;
+    wire.framesOut += 1;
+    wire.bytesOut += bytes.length;
+    if (!this.corked) {
+      const tcp = (socket as unknown as { _socket: Socket })._socket;
+      this.corked = true;
+      tcp.cork();
+      setImmediate(() => {
+        this.corked = false;
+        tcp.uncork();
+      });
+    }
+    socket.send(bytes);
+    return true;
+  }
+
+  private violate(v: Violation): void {
+    this.coordinator.metrics.errors.inc({ code: v.code });
+    this.log.debug({ code: v.code, message: v.message }, 'worker protocol violation');
+    if (this.socket.readyState === this.socket.OPEN) {
+      this.send({ error: { code: v.code, message: v.message } });
+      this.socket.close(v.closeCode, v.code);
+    }
+  }
+
+  private onMessage(bytes: Uint8Array, isBinary: boolean): void {
+    if (this.closed) return;
+    const wire = this.coordinator.metrics.wire;
+    wire.framesIn += 1;
+    wire.bytesIn += bytes.length;
+    if (!isBinary) return this.violate(Violation.of('TEXT_FRAME', 'frames must be binary'));
+    if (bytes.length > this.config.maxFrameBytes) {
+      return this.violate(
+        Violation.of(
+          'FRAME_TOO_LARGE',
+          `frame of ${bytes.length} bytes exceeds ${this.config.maxFrameBytes}`,
+        ),
+      );
+    }
+    const now = Date.now();
+    const perSecond = this.config.workerFramesPerSecond;
+    this.rate.tokens = Math.min(perSecond * 2, this.rate.tokens + ((now - this.rate.at) * perSecond) / 1000);
+    this.rate.at = now;
+    if (this.rate.tokens < 1 || this.pending >= MAX_PENDING_FRAMES) {
+      return this.violate(Violation.of('RATE_LIMITED', 'too many frames'));
+    }
+    this.rate.tokens -= 1;
+    this.pending += 1;
+    this.chain = this.chain
+      .then(() => (this.closed ? undefined : this.handle(bytes)))
+      .catch((err: unknown) => {
+        const v = Violation.from(err);
+        if (!v) this.log.error({ err }, 'worker frame failed');
+        this.violate(v ?? Violation.of('INTERNAL', 'internal error'));
+      })
+      .finally(() => {
+        this.pending -= 1;
+      });
+  }
+
+  private async handle(bytes: Uint8Array): Promise<void> {
+    const frame = decodeFrame(bytes, { maxFrameBytes: this.config.maxFrameBytes });
+    const payload = frame.payload!;
+    // Charged before the frame is acted on: frames are handled in order, so an overdrawn
+    // connection's frames all wait.
+    const waitMs = this.budget.spend(bytes.length, 1 + frameWork(payload, this.config.maxSlotsPerWorker));
+    if (waitMs > 0) {
+      await this.throttled(waitMs);
+      if (this.closed) return;
+    }
+    if (this.worker) return this.handleFrom(this.worker, payload);
+    if (!('hello' in payload))
+      throw Violation.of('HELLO_REQUIRED', `expected hello, got ${payloadKind(payload)}`);
+    await this.hello(payload.hello);
+  }
+
+  /** An overdrawn connection is not read, and its next frame not handled, for `ms`. */
+  private async throttled(ms: number): Promise<void> {
+    this.coordinator.metrics.errors.inc({ code: 'THROTTLED' });
+    this.socket.pause();
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    if (!this.closed) this.socket.resume();
+  }
+
+  private async hello(hello: Hello): Promise<void> {
+    if (hello.protocol_version !== 1) {
+      throw Violation.of('UNSUPPORTED_VERSION', `protocol_version ${hello.protocol_version} is not 1`);
+    }
+    clearTimeout(this.helloTimer);
+    const out = await this.coordinator.hello(this.link, hello);
+    this.worker = out.worker;
+    if (this.closed) {
+      this.coordinator.disconnected(out.worker, this.link);
+      return;
+    }
+    this.send({ welcome: out.welcome });
+    for (const ack of out.acks) this.send({ result_ack: ack });
+    for (const cancel of out.cancels) this.send({ cancel });
+    this.coordinator.ready(out.worker);
+  }
+
+  /** A frame after the hello. */
+  private async handleFrom(w: WorkerState, payload: Frame_Payload): Promise<void> {
+    const c = this.coordinator;
+    w.lastSeenMs = Date.now();
+    if ('capability' in payload) c.capability(w, payload.capability);
+    else if ('heartbeat' in payload) {
+      const hb = payload.heartbeat;
+      const leases = c.heartbeat(w, hb.lease_ids ?? []);
+      this.send({ heartbeat_ack: { seq: hb.seq ?? 0, leases, standing: await c.standingOf(w) } });
+    } else if ('progress' in payload) await c.progress(w, payload.progress);
+    else if ('result' in payload) this.send({ result_ack: await c.handleResult(w, payload.result) });
+    else if ('failure' in payload) this.send({ result_ack: await c.handleFailure(w, payload.failure) });
+    else if ('cancel_ack' in payload) c.cancelAck(w, payload.cancel_ack.lease_id ?? '');
+    else if ('stream_start' in payload) this.streams.start(w, payload.stream_start);
+    else if ('stream_chunk' in payload) this.streams.chunk(payload.stream_chunk);
+    else if ('stream_end' in payload) this.streams.end(w, payload.stream_end);
+    else if ('hello' in payload) throw Violation.of('DUPLICATE_HELLO', 'hello was already received');
+    else throw Violation.of('UNEXPECTED_FRAME', `a worker may not send ${payloadKind(payload)}`);
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    clearTimeout(this.helloTimer);
+    this.streams.abortAll();
+    if (this.worker) this.coordinator.disconnected(this.worker, this.link);
+    // A hello still being handled: its worker is told of the close once it exists.
+    else void this.chain.then(() => this.worker && this.coordinator.disconnected(this.worker, this.link));
+  }
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}

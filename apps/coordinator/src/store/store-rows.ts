@@ -1,7 +1,14 @@
 // The rows the SQL stores read back and their mapping to records: one definition shared by the
 // SQLite and PostgreSQL stores, which differ only in how the progress column arrives (JSON text
 // in SQLite, a parsed jsonb object from pg).
-import type { AttemptRecord, TaskRecord, TaskState } from './store.ts';
+import {
+  type AttemptRecord,
+  type AuditRecord,
+  emptyCounts,
+  type TaskRecord,
+  type TaskState,
+  type WorkerRecord,
+} from './store.ts';
 
 export type TaskProgress = NonNullable<TaskRecord['progress']>;
 
@@ -44,9 +51,41 @@ export interface AttemptRow {
   code: string | null;
 }
 
+export interface AuditRow {
+  task_uid: number;
+  ts_ms: number;
+  from_state: TaskState | null;
+  to_state: TaskState;
+  topic: string;
+  lease_id: string | null;
+  worker_id: string | null;
+  code: string | null;
+}
+
+export interface WorkerRow {
+  worker_id: string;
+  session_hash: string;
+  created_at_ms: number;
+  last_seen_ms: number;
+  tasks_succeeded: number;
+  tasks_failed: number;
+}
+
 /** A view of a driver's Buffer as a plain Uint8Array (no copy). */
 export function u8(buf: Buffer): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** A view of bytes as a Buffer, as the drivers bind them (no copy). */
+export function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Per-state task counts from `SELECT state, COUNT(*) AS n … GROUP BY state` rows. */
+export function tallyStates(rows: Iterable<{ state: TaskState; n: number }>): Record<TaskState, number> {
+  const counts = emptyCounts();
+  for (const row of rows) counts[row.state] = row.n;
+  return counts;
 }
 
 export function rowToTask<P>(row: TaskRow<P>, readProgress: (stored: P) => TaskProgress): TaskRecord {
@@ -89,6 +128,30 @@ export function toAttempt(row: AttemptRow): AttemptRecord {
     endedAtMs: row.ended_at_ms ?? undefined,
     outcome: (row.outcome ?? undefined) as AttemptRecord['outcome'],
     code: row.code ?? undefined,
+  };
+}
+
+export function toAudit(row: AuditRow): AuditRecord {
+  return {
+    taskUid: row.task_uid,
+    tsMs: row.ts_ms,
+    fromState: row.from_state ?? undefined,
+    toState: row.to_state,
+    topic: row.topic,
+    leaseId: row.lease_id ?? undefined,
+    workerId: row.worker_id ?? undefined,
+    code: row.code ?? undefined,
+  };
+}
+
+export function toWorker(row: WorkerRow): WorkerRecord {
+  return {
+    workerId: row.worker_id,
+    sessionHash: row.session_hash,
+    createdAtMs: row.created_at_ms,
+    lastSeenMs: row.last_seen_ms,
+    tasksSucceeded: row.tasks_succeeded,
+    tasksFailed: row.tasks_failed,
   };
 }
 

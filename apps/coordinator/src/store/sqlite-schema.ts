@@ -1,0 +1,108 @@
+// The SQLite store's file: how it is opened (pragmas) and its schema migrations.
+import Database from 'better-sqlite3';
+import type { SqliteSync } from '../config.ts';
+
+/** Schema migrations, applied in order; `user_version` records how many ran. Only ever append. */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE tasks (
+     uid INTEGER PRIMARY KEY AUTOINCREMENT,
+     tenant TEXT NOT NULL,
+     task_id TEXT NOT NULL,
+     campaign_id TEXT,
+     op TEXT NOT NULL,
+     module_kind TEXT NOT NULL,
+     state TEXT NOT NULL,
+     content_hash TEXT NOT NULL,
+     envelope BLOB NOT NULL,
+     priority INTEGER NOT NULL,
+     deadline_at_ms INTEGER,
+     max_retries INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     failures INTEGER NOT NULL DEFAULT 0,
+     not_before_ms INTEGER NOT NULL DEFAULT 0,
+     created_at_ms INTEGER NOT NULL,
+     updated_at_ms INTEGER NOT NULL,
+     current_lease_id TEXT,
+     progress TEXT,
+     failure_code TEXT,
+     failure_message TEXT,
+     result BLOB,
+     executor TEXT,
+     duration_ms INTEGER,
+     UNIQUE (tenant, task_id)
+   );
+   CREATE INDEX tasks_open ON tasks (state) WHERE state IN ('queued', 'running');
+   CREATE INDEX tasks_tenant_state ON tasks (tenant, state, uid);
+   CREATE INDEX tasks_tenant_campaign ON tasks (tenant, campaign_id, uid);
+   CREATE TABLE attempts (
+     lease_id TEXT PRIMARY KEY,
+     task_uid INTEGER NOT NULL REFERENCES tasks (uid),
+     attempt INTEGER NOT NULL,
+     worker_id TEXT NOT NULL,
+     started_at_ms INTEGER NOT NULL,
+     expires_at_ms INTEGER NOT NULL,
+     ended_at_ms INTEGER,
+     outcome TEXT,
+     code TEXT
+   );
+   CREATE INDEX attempts_task ON attempts (task_uid, attempt);
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     task_uid INTEGER NOT NULL,
+     ts_ms INTEGER NOT NULL,
+     from_state TEXT,
+     to_state TEXT NOT NULL,
+     topic TEXT NOT NULL,
+     lease_id TEXT,
+     worker_id TEXT,
+     code TEXT
+   );
+   CREATE INDEX audit_task ON audit (task_uid, id);
+   CREATE TABLE workers (
+     worker_id TEXT PRIMARY KEY,
+     session_hash TEXT NOT NULL UNIQUE,
+     created_at_ms INTEGER NOT NULL,
+     last_seen_ms INTEGER NOT NULL,
+     tasks_succeeded INTEGER NOT NULL DEFAULT 0,
+     tasks_failed INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE blobs (
+     hash TEXT NOT NULL,
+     tenant TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     PRIMARY KEY (hash, tenant, kind)
+   );`,
+  // Listing by tenant walks (tenant, uid) and filters state: an index on state would be
+  // rewritten on every transition, which is the hot path.
+  `DROP INDEX tasks_tenant_state;
+   CREATE INDEX tasks_tenant_uid ON tasks (tenant, uid);`,
+];
+
+/** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */
+export function openSqlite(path: string, sync: SqliteSync | undefined): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${sync ?? 'NORMAL'}`);
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  // Keep the hot pages (open tasks, indexes) in memory; reads of older rows map the file.
+  db.pragma('cache_size = -65536');
+  db.pragma('mmap_size = 268435456');
+  db.pragma('temp_store = MEMORY');
+  migrateSqlite(db);
+  return db;
+}
+
+/** Applies the migrations not yet run, each in its own transaction. */
+export function migrateSqlite(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let i = version; i < SQLITE_MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(SQLITE_MIGRATIONS[i]!);
+      db.pragma(`user_version = ${i + 1}`);
+    })();
+  }
+}

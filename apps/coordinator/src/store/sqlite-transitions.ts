@@ -1,0 +1,199 @@
+// The SQLite store's task transitions: synchronous bodies that run inside the group commit's
+// transaction. Each is guarded by the state (and lease) it expects and appends its audit row.
+import { EVENTS } from '@flock/protocol';
+import type Database from 'better-sqlite3';
+import { rollBackOnConflict } from './insert-conflict.ts';
+import { type SqliteStatements, toTask } from './sqlite-statements.ts';
+import type {
+  CompleteTask,
+  EndAttempt,
+  InsertOutcome,
+  NewLease,
+  NewTask,
+  TaskRecord,
+  TaskState,
+} from './store.ts';
+import { toBuffer } from './store-rows.ts';
+
+/** The record of a task just inserted (what a read-back would return). */
+function newRecord(uid: number, task: NewTask): TaskRecord {
+  return {
+    tenant: task.tenant,
+    taskId: task.taskId,
+    campaignId: task.campaignId,
+    op: task.op,
+    moduleKind: task.moduleKind,
+    contentHash: task.contentHash,
+    envelope: task.envelope,
+    priority: task.priority,
+    deadlineAtMs: task.deadlineAtMs,
+    maxRetries: task.maxRetries,
+    createdAtMs: task.createdAtMs,
+    uid,
+    state: 'queued',
+    attempts: 0,
+    failures: 0,
+    notBeforeMs: 0,
+    updatedAtMs: task.createdAtMs,
+    currentLeaseId: undefined,
+    progress: undefined,
+    failureCode: undefined,
+    failureMessage: undefined,
+    result: undefined,
+    executor: undefined,
+    durationMs: undefined,
+  };
+}
+
+/** Inserts a batch in one savepoint; a conflict throws `ConflictRollback` and undoes it all. */
+export function insertTasksNow(
+  db: Database.Database,
+  s: SqliteStatements,
+  tasks: NewTask[],
+): InsertOutcome[] {
+  return db.transaction((items: NewTask[]): InsertOutcome[] => {
+    const out: InsertOutcome[] = [];
+    for (const task of items) {
+      // New ids are the common case: insert first, look the row up only on a conflict.
+      const info = s.insertTask.run({
+        ...task,
+        campaignId: task.campaignId ?? null,
+        deadlineAtMs: task.deadlineAtMs ?? null,
+        envelope: toBuffer(task.envelope),
+      });
+      if (info.changes === 0) {
+        const existing = s.byId.get(task.tenant, task.taskId)!;
+        out.push(
+          existing.content_hash === task.contentHash
+            ? { kind: 'existing', task: toTask(existing) }
+            : { kind: 'conflict', taskId: task.taskId },
+        );
+        continue;
+      }
+      const uid = Number(info.lastInsertRowid);
+      s.audit.run(uid, task.createdAtMs, null, 'queued', EVENTS.requested, null, null, null);
+      out.push({ kind: 'created', task: newRecord(uid, task) });
+    }
+    return rollBackOnConflict(out);
+  })(tasks);
+}
+
+export function startLeasesNow(db: Database.Database, s: SqliteStatements, leases: NewLease[]): boolean[] {
+  return db.transaction((items: NewLease[]) =>
+    items.map((lease) => {
+      if (s.startLease.run(lease.leaseId, lease.startedAtMs, lease.taskUid).changes !== 1) return false;
+      s.insertAttempt.run(
+        lease.leaseId,
+        lease.taskUid,
+        lease.attempt,
+        lease.workerId,
+        lease.startedAtMs,
+        lease.expiresAtMs,
+      );
+      s.audit.run(
+        lease.taskUid,
+        lease.startedAtMs,
+        'queued',
+        'running',
+        EVENTS.accepted,
+        lease.leaseId,
+        lease.workerId,
+        null,
+      );
+      return true;
+    }),
+  )(leases);
+}
+
+/**
+ * One completion, inside the caller's transaction (no savepoint per item). With `successes`, the
+ * worker's success is counted there (the caller updates each worker once); else at once.
+ */
+export function completeOne(s: SqliteStatements, c: CompleteTask, successes?: Map<string, number>): boolean {
+  const done = s.complete.run(
+    toBuffer(c.result),
+    c.executor ?? null,
+    c.durationMs ?? null,
+    c.nowMs,
+    c.taskUid,
+    c.leaseId,
+  );
+  if (done.changes !== 1) return false;
+  s.endAttemptRow.run(c.nowMs, 'succeeded', null, c.leaseId);
+  const worker = c.workerId ?? s.getAttempt.get(c.leaseId)?.worker_id ?? null;
+  s.audit.run(c.taskUid, c.nowMs, 'running', 'succeeded', EVENTS.success, c.leaseId, worker, null);
+  if (c.workerId !== undefined) {
+    if (successes) successes.set(c.workerId, (successes.get(c.workerId) ?? 0) + 1);
+    else s.workerSucceeded.run(c.workerId);
+  }
+  return true;
+}
+
+/** A batch of completions; worker success counters: one UPDATE per worker, not one per result. */
+export function completeBatch(s: SqliteStatements, changes: CompleteTask[]): boolean[] {
+  const successes = new Map<string, number>();
+  const done = changes.map((c) => completeOne(s, c, successes));
+  for (const [workerId, n] of successes) s.workerSucceededBy.run(n, workerId);
+  return done;
+}
+
+export function endAttemptNow(db: Database.Database, s: SqliteStatements, change: EndAttempt): boolean {
+  return db.transaction((c: EndAttempt) => {
+    const params = {
+      taskUid: c.taskUid,
+      leaseId: c.leaseId,
+      nowMs: c.nowMs,
+      failureInc: c.countsAsFailure ? 1 : 0,
+      requeueAtMs: c.requeueAtMs ?? 0,
+      code: c.taskCode ?? c.code ?? null,
+      message: c.taskMessage ?? c.message ?? null,
+    };
+    const changed = c.requeueAtMs !== undefined ? s.requeue.run(params) : s.failRunning.run(params);
+    if (changed.changes !== 1) return false;
+    s.endAttemptRow.run(c.nowMs, c.outcome, c.code ?? null, c.leaseId);
+    const worker = s.getAttempt.get(c.leaseId)?.worker_id ?? null;
+    const to: TaskState = c.requeueAtMs !== undefined ? 'queued' : 'failed';
+    const topic = to === 'failed' ? EVENTS.failed : EVENTS.requested;
+    s.audit.run(c.taskUid, c.nowMs, 'running', to, topic, c.leaseId, worker, params.code);
+    return true;
+  })(change);
+}
+
+export function failQueuedNow(
+  s: SqliteStatements,
+  taskUid: number,
+  code: string,
+  message: string,
+  nowMs: number,
+): boolean {
+  if (s.failQueued.run(code, message, nowMs, taskUid).changes !== 1) return false;
+  s.audit.run(taskUid, nowMs, 'queued', 'failed', EVENTS.failed, null, null, code);
+  return true;
+}
+
+export function reopenNow(
+  s: SqliteStatements,
+  taskUid: number,
+  code: string,
+  nowMs: number,
+): TaskRecord | undefined {
+  if (s.reopen.run(nowMs, nowMs, taskUid).changes !== 1) return undefined;
+  s.audit.run(taskUid, nowMs, 'succeeded', 'queued', EVENTS.requested, null, null, code);
+  return toTask(s.byUid.get(taskUid)!);
+}
+
+export function cancelNow(
+  s: SqliteStatements,
+  taskUid: number,
+  reason: string,
+  nowMs: number,
+): TaskState | undefined {
+  const row = s.byUid.get(taskUid);
+  if (!row || (row.state !== 'queued' && row.state !== 'running')) return undefined;
+  s.cancel.run(reason, nowMs, taskUid);
+  if (row.current_lease_id !== null) {
+    s.endAttemptRow.run(nowMs, 'cancelled', 'CANCELLED', row.current_lease_id);
+  }
+  s.audit.run(taskUid, nowMs, row.state, 'cancelled', EVENTS.cancelled, row.current_lease_id, null, null);
+  return row.state;
+}

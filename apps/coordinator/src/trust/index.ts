@@ -1,4 +1,5 @@
 export { adapterClassOf, DEFAULT_DEVICE_WEIGHTS, type DeviceClass, deviceClassOf } from './adapter-class.ts';
+export type { WorkerRef } from './engine-context.ts';
 export {
   BuiltinKnownAnswers,
   DEFAULT_CHECKS,
@@ -12,7 +13,9 @@ export {
   type ReferenceOps,
 } from './known-answers.ts';
 export { MemoryTrustStore } from './memory-trust-store.ts';
+export type { Verdict } from './quorum.ts';
 export { FirstKnownAnswers, ReplayKnownAnswers } from './replay-known-answers.ts';
+export type { VerificationStatus } from './replicas.ts';
 export {
   digestOutputs,
   outputsOf,
@@ -21,18 +24,10 @@ export {
   sameResult,
   sha256Of,
 } from './result-digest.ts';
+export type { CheckVerdict, IssuedCheck } from './spot-checks.ts';
 export { SqliteTrustStore } from './sqlite-trust-store.ts';
-export {
-  type CheckVerdict,
-  cryptoRandom,
-  type IssuedCheck,
-  type StandingView,
-  TrustEngine,
-  type TrustEngineOptions,
-  type Verdict,
-  type VerificationStatus,
-  type WorkerRef,
-} from './trust-engine.ts';
+export type { StandingView } from './standing.ts';
+export { cryptoRandom, TrustEngine, type TrustEngineOptions } from './trust-engine.ts';
 export { TrustError, type TrustErrorCode } from './trust-error.ts';
 export type {
   AcceptedBy,

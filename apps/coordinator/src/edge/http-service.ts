@@ -1,0 +1,54 @@
+import { toJson } from '@flock/protocol';
+import type { WorkerState } from '../engine/coordinator.ts';
+import { type ApiContext, type Handler, json, listLimit } from './http-util.ts';
+
+/** One volunteer of `GET /v1/workers`, with its credit (#9): device-weighted compute seconds of validated results. */
+async function workerView(ctx: ApiContext, w: WorkerState): Promise<Record<string, unknown>> {
+  const standing = await ctx.coordinator.trust.standing(w.workerId);
+  return {
+    worker_id: w.workerId,
+    connected: w.link !== undefined,
+    capability: toJson('Capability', w.capability),
+    running: w.runningCpu + w.runningGpu,
+    tasks_succeeded: w.succeeded,
+    tasks_failed: w.failed,
+    connected_at_ms: w.connectedAtMs,
+    last_seen_ms: w.lastSeenMs,
+    credit: standing.credit,
+    pending_credit: standing.pendingCredit,
+    valid_results: standing.validResults,
+    invalid_results: standing.invalidResults,
+    checks_passed: standing.checksPassed,
+    checks_failed: standing.checksFailed,
+    vetted: standing.vetted,
+    quarantined: standing.quarantined,
+  };
+}
+
+/** Known volunteers by worker id, a page at a time: `?limit=` (1..1000, default 100), `?after=<id>`. */
+export const listWorkers: Handler = async (ctx, req, res) => {
+  const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
+  const limit = listLimit(q);
+  const after = q.get('after') ?? '';
+  const page = [...ctx.coordinator.workers.values()]
+    .filter((w) => w.workerId > after)
+    .sort((a, b) => (a.workerId < b.workerId ? -1 : 1))
+    .slice(0, limit);
+  const workers = await Promise.all(page.map((w) => workerView(ctx, w)));
+  const body: Record<string, unknown> = { workers };
+  if (page.length === limit) body.next = page[page.length - 1]!.workerId;
+  json(res, 200, body);
+};
+
+/** `GET /v1/stats`: queue depth, running tasks, connected volunteers, recent throughput and latency. */
+export const stats: Handler = async (ctx, _req, res) => {
+  const c = ctx.coordinator;
+  const recent = c.recentStats();
+  json(res, 200, {
+    queue_depth: c.queueDepth(),
+    running: c.runningCount(),
+    workers: c.connectedWorkers().length,
+    throughput_per_min: recent.throughputPerMin,
+    latency_ms: { p50: recent.p50, p95: recent.p95, p99: recent.p99 },
+  });
+};

@@ -1,0 +1,197 @@
+import {
+  type ComputeEnvelope,
+  decodeMessage,
+  decodeUtf8Strict,
+  parseEnvelopeJson,
+  validateEnvelope,
+} from '@flock/protocol';
+import { CoordinatorError } from '../errors.ts';
+import { blobHex } from '../store/blob-store.ts';
+import { TASK_STATES, type TaskRecord, type TaskState } from '../store/store.ts';
+import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
+import { taskView } from './task-view.ts';
+
+/** The task view; `fresh` tasks were just created (no attempts yet); `memo` is per request. */
+export async function viewTask(
+  ctx: ApiContext,
+  task: TaskRecord,
+  options: { fresh?: boolean; memo?: Map<string, string> } = {},
+): Promise<ReturnType<typeof taskView>> {
+  const attempts = options.fresh ? [] : await ctx.coordinator.store.listAttempts(task.uid);
+  const view = taskView(task, attempts, ctx.coordinator.waitingReason(task.uid, options.memo));
+  // Verified tasks (#9): the engine's state. Only tasks whose envelope has a policy are looked up
+  // (a lookup is a query, and most tasks have none).
+  const verified = Buffer.from(
+    task.envelope.buffer,
+    task.envelope.byteOffset,
+    task.envelope.byteLength,
+  ).includes('"verification"');
+  const v = verified
+    ? await ctx.coordinator.trust.status(String(task.uid)).catch(() => undefined)
+    : undefined;
+  if (v) {
+    view.verification = {
+      state: v.state,
+      mode: v.mode,
+      quorum: v.quorum,
+      max_replicas: v.maxReplicas,
+      dispatched: v.dispatched,
+      running: v.running,
+      returned: v.returned,
+      agreeing: v.agreeing,
+      workers: v.workers,
+    };
+    if (v.acceptedBy) view.verification.accepted_by = v.acceptedBy;
+  }
+  return view;
+}
+
+/** The views of `tasks`, in order, sharing one waiting-reason memo. */
+export async function viewTasks(
+  ctx: ApiContext,
+  tasks: TaskRecord[],
+): Promise<ReturnType<typeof taskView>[]> {
+  const views = [];
+  const memo = new Map<string, string>();
+  for (const task of tasks) views.push(await viewTask(ctx, task, { memo }));
+  return views;
+}
+
+/** A `flock:sha256:<hex>` module must have been uploaded (POST /v1/modules) first. */
+async function checkModule(ctx: ApiContext, envelope: ComputeEnvelope, field: string): Promise<void> {
+  const uri = envelope.module?.uri;
+  if (!uri?.startsWith('flock:')) return;
+  const name = uri.slice('flock:'.length);
+  if (!blobHex(name) || !(await ctx.coordinator.store.isModule(name))) {
+    throw new CoordinatorError(
+      'INVALID_ARGUMENT',
+      `module ${uri} was not uploaded (POST /v1/modules)`,
+      field,
+    );
+  }
+}
+
+/**
+ * Inputs named `flock:sha256:<hex>` must be blobs the tenant may read: uploaded with
+ * POST /v1/blobs, or outputs of its own tasks.
+ */
+async function checkInputs(
+  ctx: ApiContext,
+  envelope: ComputeEnvelope,
+  tenant: string,
+  prefix: string,
+): Promise<void> {
+  for (const [i, input] of (envelope.inputs ?? []).entries()) {
+    const uri = input.uri;
+    if (!uri?.startsWith('flock:')) continue;
+    const name = uri.slice('flock:'.length);
+    if (!blobHex(name) || !(await ctx.coordinator.store.blobVisible(name, tenant))) {
+      throw new CoordinatorError(
+        'INVALID_ARGUMENT',
+        `input ${uri} is not a blob of this tenant (upload it with POST /v1/blobs)`,
+        `${prefix}inputs[${i}].uri`,
+      );
+    }
+  }
+}
+
+/**
+ * What a submitted envelope must pass before it is queued: its module and inputs uploaded,
+ * its WASM module metered. `prefix` locates it in the request (`tasks[3].` in a campaign).
+ */
+export async function admitEnvelope(
+  ctx: ApiContext,
+  envelope: ComputeEnvelope,
+  tenant: string,
+  prefix: string,
+): Promise<void> {
+  await checkModule(ctx, envelope, `${prefix}module.uri`);
+  await checkInputs(ctx, envelope, tenant, prefix);
+  await ctx.meter.meter(envelope, prefix);
+}
+
+async function findTask(ctx: ApiContext, tenant: string, taskId: string): Promise<TaskRecord> {
+  const task = await ctx.coordinator.store.getTask(tenant, taskId);
+  if (!task) throw new CoordinatorError('NOT_FOUND', `no task "${taskId}"`);
+  return task;
+}
+
+/** The envelope of `POST /v1/tasks`, as JSON or Cap'n Proto. */
+function decodeEnvelope(ctx: ApiContext, type: string, body: Buffer): ComputeEnvelope {
+  const maxBytes = ctx.config.maxBodyBytes;
+  if (type === 'application/json') return parseEnvelopeJson(decodeUtf8Strict(body, '$'), { maxBytes });
+  if (type === 'application/x-capnp') {
+    const envelope = decodeMessage('ComputeEnvelope', body, { maxFrameBytes: maxBytes });
+    validateEnvelope(envelope);
+    return envelope;
+  }
+  throw new CoordinatorError('UNSUPPORTED_MEDIA_TYPE', 'use application/json or application/x-capnp');
+}
+
+export const createTask: Handler = async (ctx, req, res, tenant) => {
+  const body = await readBody(req, ctx.config.maxBodyBytes);
+  const envelope = decodeEnvelope(ctx, mediaType(req), body);
+  await admitEnvelope(ctx, envelope, tenant, '');
+  const [outcome] = await ctx.coordinator.submit([{ tenant, envelope }]);
+  if (!outcome || outcome.kind === 'conflict' || outcome.kind === 'skipped') {
+    throw new CoordinatorError(
+      'CONFLICT',
+      `task "${envelope.task_id}" exists with different content`,
+      'task_id',
+    );
+  }
+  json(res, outcome.kind === 'created' ? 201 : 200, await viewTask(ctx, outcome.task));
+};
+
+export const getTask: Handler = async (ctx, _req, res, tenant, parts) => {
+  json(res, 200, await viewTask(ctx, await findTask(ctx, tenant, parts[1]!)));
+};
+
+/** `?after=` of `GET /v1/tasks`: the base64url of the last uid of the previous page. */
+function afterCursor(after: string | null): number {
+  if (after === null) return 0;
+  const afterUid = Number(Buffer.from(after, 'base64url').toString('utf8'));
+  if (!Number.isSafeInteger(afterUid) || afterUid < 0)
+    throw new CoordinatorError('INVALID_ARGUMENT', 'bad cursor', 'after');
+  return afterUid;
+}
+
+export const listTasks: Handler = async (ctx, req, res, tenant) => {
+  const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
+  const state = q.get('state') ?? undefined;
+  if (state !== undefined && !TASK_STATES.includes(state as TaskState)) {
+    throw new CoordinatorError('INVALID_ARGUMENT', `state must be one of ${TASK_STATES.join(', ')}`, 'state');
+  }
+  const limit = listLimit(q);
+  const afterUid = afterCursor(q.get('after'));
+  const tasks = await ctx.coordinator.store.listTasks(tenant, {
+    state: state as TaskState | undefined,
+    campaignId: q.get('campaign_id') ?? undefined,
+    afterUid,
+    limit,
+  });
+  const body: Record<string, unknown> = { tasks: await viewTasks(ctx, tasks) };
+  if (tasks.length === limit)
+    body.next = Buffer.from(String(tasks[tasks.length - 1]!.uid)).toString('base64url');
+  json(res, 200, body);
+};
+
+export const getResult: Handler = async (ctx, _req, res, tenant, parts) => {
+  const task = await findTask(ctx, tenant, parts[1]!);
+  if (task.state !== 'succeeded' || !task.result) {
+    throw new CoordinatorError('NOT_READY', `task is ${task.state}`);
+  }
+  // Stored as its JSON view already.
+  res.writeHead(200, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': task.result.byteLength,
+  });
+  res.end(task.result);
+};
+
+export const cancelTask: Handler = async (ctx, _req, res, tenant, parts) => {
+  const task = await findTask(ctx, tenant, parts[1]!);
+  const previous = await ctx.coordinator.cancel(task, 'cancelled by requester');
+  if (previous === undefined) throw new CoordinatorError('ALREADY_FINISHED', `task is ${task.state}`);
+  json(res, 200, await viewTask(ctx, (await ctx.coordinator.store.getTaskByUid(task.uid))!));
+};

@@ -1,11 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   type Capability,
   type ComputeAssignment,
   type ComputeFailure,
   type ComputeResult,
-  type DataRef,
   decodeFrame,
   encodeFrame,
   type Frame_Payload,
@@ -17,22 +15,17 @@ import {
   type Welcome,
 } from '@flock/protocol';
 import WebSocket from 'ws';
-import type { ReferenceOp } from '../trust/known-answers.ts';
-import { loadReferenceOps } from '../trust/reference-ops.ts';
+import { lieAbout, referenceRunner, type SimOutcome, type SimRunner } from './runners.ts';
+import { fetchInputs, type LeaseBase, streamLarge } from './transfers.ts';
 
-/** A job handed to the runner: the assignment, an abort signal (cancel, lease lost), progress. */
-export interface SimJob {
-  assignment: ComputeAssignment;
-  signal: AbortSignal;
-  progress(pct: number, metrics?: Record<string, string>): void;
-}
-
-/** What a runner returns: outputs for a result, or a failure. */
-export type SimOutcome =
-  | { outputs: DataRef[]; summary?: Record<string, string>; executor?: string }
-  | { failure: { code: string; message: string; retryable: boolean } };
-
-export type SimRunner = (job: SimJob) => SimOutcome | Promise<SimOutcome>;
+export {
+  echoRunner,
+  referenceRunner,
+  type SimJob,
+  type SimOutcome,
+  type SimRunner,
+  sumRunner,
+} from './runners.ts';
 
 export interface SimulatedVolunteerOptions {
   /** Coordinator base URL (`http://host:port`) or the worker endpoint (`ws://host:port/v1/worker`). */
@@ -71,77 +64,6 @@ export const SIM_CAPABILITY: Capability = {
   gpu_slots: 0,
   visible: true,
   labels: { browser: 'flock-sim' },
-};
-
-function inputBytes(ref: DataRef): Uint8Array {
-  if (ref.inline_bytes) return ref.inline_bytes;
-  if (ref.inline_json !== undefined) return new TextEncoder().encode(ref.inline_json);
-  return new Uint8Array(0);
-}
-
-/** Sums every input byte: output `sum` (JSON number), summary `{ sum, bytes }`. */
-export const sumRunner: SimRunner = ({ assignment }) => {
-  let sum = 0;
-  let bytes = 0;
-  for (const input of assignment.envelope?.inputs ?? []) {
-    const data = inputBytes(input);
-    bytes += data.length;
-    for (const b of data) sum += b;
-  }
-  return {
-    outputs: [{ name: 'sum', content_type: 'application/json', inline_json: String(sum) }],
-    summary: { sum: String(sum), bytes: String(bytes) },
-    executor: 'sim',
-  };
-};
-
-/**
- * Built-in ops with a CPU reference (`@flock/shaders`: saxpy, matmul, ...) computed by that
- * reference, outputs named as the op names them; other ops (such as the tests' `sum`) by `sumRunner`.
- */
-export const referenceRunner: SimRunner = async (job) => {
-  const env = job.assignment.envelope ?? {};
-  if (env.module?.kind !== 'builtin') return sumRunner(job);
-  const op = await referenceOp(env.op ?? '');
-  if (!op) return sumRunner(job);
-  const inputs: Record<string, Uint8Array> = {};
-  for (const input of env.inputs ?? []) inputs[input.name ?? ''] = inputBytes(input);
-  const outputs = await op.prepare(inputs, env.params ?? {}).reference();
-  return {
-    outputs: Object.entries(outputs).map(([name, bytes]) => ({
-      name,
-      content_type: 'application/octet-stream',
-      inline_bytes: bytes,
-    })),
-    executor: 'sim-reference',
-  };
-};
-
-/** Built-in ops by name (null: no reference), looked up once: benchmarks run many jobs. */
-const referenceOps = new Map<string, ReferenceOp | null>();
-
-async function referenceOp(name: string): Promise<ReferenceOp | null> {
-  let op = referenceOps.get(name);
-  if (op === undefined) {
-    const ops = await loadReferenceOps();
-    try {
-      op = ops.getOp(name);
-    } catch {
-      op = null; // not a built-in op with a reference
-    }
-    referenceOps.set(name, op);
-  }
-  return op;
-}
-
-/** Echoes the first input as output `echo` (bytes), for large-output (stream) tests. */
-export const echoRunner: SimRunner = ({ assignment }) => {
-  const first = assignment.envelope?.inputs?.[0];
-  const data = first ? inputBytes(first) : new Uint8Array(0);
-  return {
-    outputs: [{ name: 'echo', content_type: 'application/octet-stream', inline_bytes: data }],
-    executor: 'sim',
-  };
 };
 
 interface RunningJob {
@@ -196,39 +118,18 @@ export class SimulatedVolunteer extends EventEmitter {
 
   /** Opens a (new) connection and says hello; resolves on welcome. */
   open(): Promise<Welcome> {
-    const url = new URL(this.options.url);
-    if (url.protocol === 'http:' || url.protocol === 'https:') {
-      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      url.pathname = '/v1/worker';
-    }
-    const socket = new WebSocket(url, this.options.origin ? { origin: this.options.origin } : {});
+    const socket = new WebSocket(
+      workerEndpoint(this.options.url),
+      this.options.origin ? { origin: this.options.origin } : {},
+    );
     socket.binaryType = 'nodebuffer';
     this.socket = socket;
     return new Promise<Welcome>((resolve, reject) => {
       let welcomed = false;
-      socket.on('open', () => {
-        const undelivered = [...this.unacked.values()].flatMap((u) => (u.result ? [u.result] : []));
-        const hello: Hello = {
-          protocol_version: 1,
-          capability: this.capability,
-          session_token: this.sessionToken ?? '',
-          in_flight: [...this.running.keys()],
-          undelivered,
-          client: 'flock-sim',
-        };
-        this.emit('hello', hello);
-        this.send({ hello });
-      });
+      socket.on('open', () => this.sayHello());
       socket.on('message', (data: Buffer) => {
-        let payload: Frame_Payload;
-        try {
-          payload = decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), {
-            maxFrameBytes: 64 << 20,
-          }).payload!;
-        } catch (err) {
-          this.emit('decode-error', err);
-          return;
-        }
+        const payload = this.decode(data);
+        if (!payload) return;
         if ('welcome' in payload) {
           welcomed = true;
           this.onWelcome(payload.welcome);
@@ -238,10 +139,7 @@ export class SimulatedVolunteer extends EventEmitter {
         this.onFrame(payload);
       });
       socket.on('close', (code: number, reason: Buffer) => {
-        this.lastClose = { code, reason: reason.toString() };
-        if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-        this.heartbeatTimer = undefined;
-        this.emit('close', code, reason.toString());
+        this.onClose(code, reason.toString());
         if (!welcomed) reject(new Error(`closed before welcome: ${code} ${reason.toString()}`));
         if (this.socket === socket && this.options.reconnect && !this.stopped) this.scheduleReconnect();
       });
@@ -249,6 +147,40 @@ export class SimulatedVolunteer extends EventEmitter {
         this.emit('socket-error', err);
       });
     });
+  }
+
+  /** The hello of a (re)connection: identity, leases still running, results not yet acknowledged. */
+  private sayHello(): void {
+    const undelivered = [...this.unacked.values()].flatMap((u) => (u.result ? [u.result] : []));
+    const hello: Hello = {
+      protocol_version: 1,
+      capability: this.capability,
+      session_token: this.sessionToken ?? '',
+      in_flight: [...this.running.keys()],
+      undelivered,
+      client: 'flock-sim',
+    };
+    this.emit('hello', hello);
+    this.send({ hello });
+  }
+
+  /** A frame's payload; undefined (and a `decode-error` event) when it does not decode. */
+  private decode(data: Buffer): Frame_Payload | undefined {
+    try {
+      return decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), {
+        maxFrameBytes: 64 << 20,
+      }).payload!;
+    } catch (err) {
+      this.emit('decode-error', err);
+      return undefined;
+    }
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.lastClose = { code, reason };
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.emit('close', code, reason);
   }
 
   private scheduleReconnect(): void {
@@ -320,32 +252,6 @@ export class SimulatedVolunteer extends EventEmitter {
     }
   }
 
-  /**
-   * Inputs uploaded as blobs (`uri: "flock:sha256:<hex>"`) fetched as a tab does, from the lease's
-   * input route with its task token, and inlined into a copy of the assignment for the runner.
-   */
-  private async fetchInputs(assignment: ComputeAssignment): Promise<ComputeAssignment> {
-    const inputs = assignment.envelope?.inputs ?? [];
-    if (!inputs.some((i) => i.uri?.startsWith('flock:'))) return assignment;
-    const base = new URL(this.options.url);
-    base.protocol = base.protocol === 'wss:' || base.protocol === 'https:' ? 'https:' : 'http:';
-    const resolved = await Promise.all(
-      inputs.map(async (input) => {
-        if (!input.uri?.startsWith('flock:')) return input;
-        const name = input.uri.slice('flock:'.length);
-        const url = new URL(
-          `/v1/leases/${encodeURIComponent(assignment.lease_id ?? '')}/inputs/${name}`,
-          base,
-        );
-        const res = await fetch(url, { headers: { 'x-flock-task-token': assignment.task_token ?? '' } });
-        if (!res.ok) throw new Error(`input ${name}: HTTP ${res.status}`);
-        const { uri: _uri, ...rest } = input;
-        return { ...rest, inline_bytes: new Uint8Array(await res.arrayBuffer()) };
-      }),
-    );
-    return { ...assignment, envelope: { ...assignment.envelope, inputs: resolved } };
-  }
-
   private async runJob(assignment: ComputeAssignment): Promise<void> {
     const leaseId = assignment.lease_id ?? '';
     const abort = new AbortController();
@@ -354,7 +260,7 @@ export class SimulatedVolunteer extends EventEmitter {
     const run = this.options.run ?? referenceRunner;
     let outcome: SimOutcome;
     try {
-      assignment = await this.fetchInputs(assignment);
+      assignment = await fetchInputs(this.options.url, assignment);
       outcome = await run({
         assignment,
         signal: abort.signal,
@@ -374,7 +280,13 @@ export class SimulatedVolunteer extends EventEmitter {
     while (this.stalled) await new Promise((r) => setTimeout(r, 50));
     if (abort.signal.aborted || this.stopped) return;
     this.running.delete(leaseId);
-    const base = {
+    this.report(assignment, outcome, startedAtMs);
+  }
+
+  /** Sends the job's failure or result (lying if told to), kept until acknowledged. */
+  private report(assignment: ComputeAssignment, outcome: SimOutcome, startedAtMs: number): void {
+    const leaseId = assignment.lease_id ?? '';
+    const base: LeaseBase & { worker_id: string } = {
       task_id: assignment.task_id ?? '',
       lease_id: leaseId,
       task_token: assignment.task_token ?? '',
@@ -389,50 +301,19 @@ export class SimulatedVolunteer extends EventEmitter {
     const lie = this.options.lie;
     const lying = typeof lie === 'function' ? lie(assignment) : lie === true;
     const outputs = lying ? outcome.outputs.map(lieAbout) : outcome.outputs;
-    const result: ComputeResult = { ...base, outputs: this.streamLarge(base, outputs) };
+    // Outputs too big for a frame go as streams first. `base` carries worker_id, which StreamStart
+    // does not define; it is passed whole, as before the split.
+    const limit = this.welcome?.max_frame_bytes ?? 1 << 20;
+    const result: ComputeResult = {
+      ...base,
+      outputs: streamLarge((p) => this.send(p), limit, base, outputs),
+    };
     if (outcome.summary) result.summary = outcome.summary;
     result.executor = outcome.executor ?? 'sim';
     // Compute time as a tab reports it (credit is weighted by it); at least 1 ms.
     result.duration_ms = Math.max(1, Math.round(performance.now() - startedAtMs));
     this.unacked.set(leaseId, { result });
     this.send({ result });
-  }
-
-  /** Outputs that would not fit a frame are sent as streams first; the result points at them. */
-  private streamLarge(
-    base: { task_id: string; lease_id: string; task_token: string },
-    outputs: DataRef[],
-  ): DataRef[] {
-    const limit = this.welcome?.max_frame_bytes ?? 1 << 20;
-    const chunkSize = limit - 4096;
-    return outputs.map((out) => {
-      const bytes = out.inline_bytes;
-      if (!bytes || bytes.length < limit / 2) return out;
-      const streamId = `s-${randomBytes(8).toString('hex')}`;
-      const hash = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-      this.send({
-        stream_start: {
-          ...base,
-          stream_id: streamId,
-          name: out.name ?? '',
-          content_type: out.content_type ?? '',
-          total_bytes: bytes.length,
-          hash,
-        },
-      });
-      let seq = 0;
-      for (let off = 0; off < bytes.length; off += chunkSize) {
-        this.send({
-          stream_chunk: { stream_id: streamId, seq: seq++, data: bytes.subarray(off, off + chunkSize) },
-        });
-      }
-      this.send({
-        stream_end: { stream_id: streamId, status: 'ok', chunks: seq, total_bytes: bytes.length },
-      });
-      const ref: DataRef = { name: out.name ?? '', uri: `stream:${streamId}`, size: bytes.length, hash };
-      if (out.content_type) ref.content_type = out.content_type;
-      return ref;
-    });
   }
 
   /** Sends one frame; false when the socket is not open. */
@@ -512,16 +393,12 @@ export class SimulatedVolunteer extends EventEmitter {
   }
 }
 
-function lieAbout(out: DataRef): DataRef {
-  if (out.inline_json !== undefined && /^-?\d+$/.test(out.inline_json)) {
-    return { ...out, inline_json: String(Number(out.inline_json) + 1) };
+/** The worker endpoint: an HTTP base URL becomes its `ws(s)://…/v1/worker`; a WebSocket URL stays. */
+function workerEndpoint(url: string): URL {
+  const endpoint = new URL(url);
+  if (endpoint.protocol === 'http:' || endpoint.protocol === 'https:') {
+    endpoint.protocol = endpoint.protocol === 'https:' ? 'wss:' : 'ws:';
+    endpoint.pathname = '/v1/worker';
   }
-  if (out.inline_bytes) {
-    const copy = new Uint8Array(out.inline_bytes);
-    if (copy.length > 0) copy[0] = (copy[0]! + 1) & 0xff;
-    // And the exponent of the first f32: a lie far outside any op's error bound.
-    if (copy.length >= 4) copy[3] = copy[3]! ^ 0x40;
-    return { ...out, inline_bytes: copy };
-  }
-  return out;
+  return endpoint;
 }

@@ -33,6 +33,7 @@ function list(node: string, item: string, plural: string): Slot {
   };
 }
 
+// One line; the long stretch after it is the KINDS table (a row per expression kind): data, not logic.
 const fields = (node: string, ...names: string[]): [string, Slot[]] => [node, names.map((n) => one(node, n))];
 
 const KINDS: [string, Slot[]][] = [

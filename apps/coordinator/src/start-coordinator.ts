@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
 import { type CoordinatorConfig, resolveConfig } from './config.ts';
@@ -39,50 +39,44 @@ export interface StartOptions {
   trust?: TrustOptions;
 }
 
-/**
- * Starts a coordinator on one port: REST API, `/v1/worker`, `/v1/events`, `/metrics`,
- * `/healthz`, and the pages. Resolves once it listens and has recovered its open tasks.
- */
-export async function startCoordinator(
-  partial: Partial<CoordinatorConfig> = {},
-  options: StartOptions = {},
-): Promise<RunningCoordinator> {
-  const config = resolveConfig(partial);
-  const log = pino({ level: config.logLevel, base: { svc: 'flock-coordinator' } });
-  const store = options.store ?? new SqliteStore(config.dataDir, { sync: config.sqliteSync });
-  await store.migrate();
-  const blobs = new BlobStore(config.dataDir);
-  const events = options.events ?? new EventsHub(config.maxBufferedBytes);
-  // Without configured keys, one development key, kept in the store so that it survives restarts.
-  let devKey: string | undefined;
-  if (config.apiKeys.size === 0 && config.adminKeys.size === 0) {
-    devKey = await store.getMeta('dev_api_key');
-    if (!devKey) {
-      devKey = ApiKeys.newDevKey();
-      await store.setMeta('dev_api_key', devKey);
-    }
+/** Without configured keys, one development key, kept in the store so that it survives restarts. */
+async function devKeyOf(config: CoordinatorConfig, store: Store): Promise<string | undefined> {
+  if (config.apiKeys.size !== 0 || config.adminKeys.size !== 0) return undefined;
+  let devKey = await store.getMeta('dev_api_key');
+  if (!devKey) {
+    devKey = ApiKeys.newDevKey();
+    await store.setMeta('dev_api_key', devKey);
   }
-  const keys = new ApiKeys(config.apiKeys, devKey, config.adminKeys);
-  let coordinator: Coordinator | undefined;
-  const metrics = new Metrics({
+  return devKey;
+}
+
+/** The Prometheus metrics, reading the coordinator once it exists. */
+function metricsOf(store: Store, coordinator: () => Coordinator | undefined): Metrics {
+  return new Metrics({
     taskCounts: () => store.stateCounts(),
-    queueDepth: () => coordinator?.queueDepth() ?? 0,
+    queueDepth: () => coordinator()?.queueDepth() ?? 0,
     workersByCapability: () => {
       const out: Record<string, number> = { webgpu: 0, wasm: 0 };
-      for (const w of coordinator?.connectedWorkers() ?? []) {
+      for (const w of coordinator()?.connectedWorkers() ?? []) {
         if (w.capability.webgpu) out.webgpu! += 1;
         if (w.capability.wasm) out.wasm! += 1;
       }
       return out;
     },
   });
-  coordinator = new Coordinator(config, store, blobs, events, metrics, log, options.trust);
-  await coordinator.start();
+}
 
-  const api = new HttpApi(coordinator, keys, config, log);
-  const proxies = new TrustedProxies(config.trustedProxies);
-  const hub = new WorkerHub(coordinator, config, log, proxies);
-  const eventsEndpoint = new EventsEndpoint(keys, events);
+/** What answers on the port: the REST API, and the WebSocket endpoints by upgrade. */
+interface Endpoints {
+  api: HttpApi;
+  proxies: TrustedProxies;
+  hub: WorkerHub;
+  eventsEndpoint: EventsEndpoint;
+}
+
+/** The HTTP server with its timeouts and connection limits; not yet listening. */
+function createHttpServer(config: CoordinatorConfig, coordinator: Coordinator, endpoints: Endpoints): Server {
+  const { api, proxies, hub, eventsEndpoint } = endpoints;
   const server = createServer(
     {
       // Timeouts are checked every second, so each fires when documented (Node's default: 30 s).
@@ -112,7 +106,11 @@ export async function startCoordinator(
     .route('/v1/worker', hub)
     .route('/v1/events', eventsEndpoint);
   server.on('upgrade', router.handle);
+  return server;
+}
 
+/** Listens on the configured host and port; resolves to the port (the given one, or the one given out for 0). */
+async function listen(server: Server, config: CoordinatorConfig): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -120,7 +118,35 @@ export async function startCoordinator(
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * Starts a coordinator on one port: REST API, `/v1/worker`, `/v1/events`, `/metrics`,
+ * `/healthz`, and the pages. Resolves once it listens and has recovered its open tasks.
+ */
+export async function startCoordinator(
+  partial: Partial<CoordinatorConfig> = {},
+  options: StartOptions = {},
+): Promise<RunningCoordinator> {
+  const config = resolveConfig(partial);
+  const log = pino({ level: config.logLevel, base: { svc: 'flock-coordinator' } });
+  const store = options.store ?? new SqliteStore(config.dataDir, { sync: config.sqliteSync });
+  await store.migrate();
+  const blobs = new BlobStore(config.dataDir);
+  const events = options.events ?? new EventsHub(config.maxBufferedBytes);
+  const keys = new ApiKeys(config.apiKeys, await devKeyOf(config, store), config.adminKeys);
+  let coordinator: Coordinator | undefined;
+  const metrics = metricsOf(store, () => coordinator);
+  coordinator = new Coordinator(config, store, blobs, events, metrics, log, options.trust);
+  await coordinator.start();
+
+  const api = new HttpApi(coordinator, keys, config, log);
+  const proxies = new TrustedProxies(config.trustedProxies);
+  const hub = new WorkerHub(coordinator, config, log, proxies);
+  const eventsEndpoint = new EventsEndpoint(keys, events);
+  const server = createHttpServer(config, coordinator, { api, proxies, hub, eventsEndpoint });
+  const port = await listen(server, config);
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
   log.info({ url }, 'coordinator listening');

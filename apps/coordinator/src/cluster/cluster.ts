@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type CoordinatorConfig, resolveConfig } from '../config.ts';
+import type { Coordinator } from '../engine/coordinator.ts';
 import { freeSlots } from '../engine/scheduler.ts';
 import { TaskTokens } from '../engine/task-tokens.ts';
 import { CoordinatorError } from '../errors.ts';
@@ -97,6 +98,96 @@ export interface ClusterCoordinator extends RunningCoordinator {
   store: PostgresStore;
 }
 
+/** The shared store, as coordinator `id`; `scanner` resyncs after the LISTEN connection was down. */
+function clusterStore(
+  url: string,
+  id: string,
+  options: ClusterOptions,
+  scanner: () => QueueScanner | undefined,
+): PostgresStore {
+  return new PostgresStore(url, {
+    coordinatorId: id,
+    maxConnections: options.maxConnections ?? 10,
+    applicationName: `flock-${id}`,
+    ...(options.synchronousCommit !== undefined ? { synchronousCommit: options.synchronousCommit } : {}),
+    // Notifications sent while the LISTEN connection was down are lost: scan everything.
+    notifier: { onResync: () => scanner()?.resync() },
+  });
+}
+
+/** Adopts tasks queued through other coordinators, as far as this one's volunteers have room. */
+function queueScanner(
+  store: PostgresStore,
+  coordinator: Coordinator,
+  options: ClusterOptions,
+  startedMs: number,
+): QueueScanner {
+  return new QueueScanner(
+    store,
+    (task) => coordinator.adopt(task),
+    {
+      stealAfterMs: options.stealAfterMs ?? 100,
+      clockSkewMs: options.clockSkewMs ?? 5000,
+      appetite: () => {
+        let free = 0;
+        for (const w of coordinator.connectedWorkers()) free += freeSlots(w, false) + freeSlots(w, true);
+        return 2 * free - coordinator.queueDepth();
+      },
+      onError: (err) => coordinator.log.warn({ err }, 'cluster: queue scan failed'),
+    },
+    startedMs,
+  );
+}
+
+/** One beat: records this coordinator alive and requeues the leases of dead ones. */
+async function beatAndSweep(
+  store: PostgresStore,
+  coordinator: Coordinator,
+  deadAfterMs: number,
+): Promise<void> {
+  const now = Date.now();
+  await store.beat(now);
+  for (const orphan of await store.orphanedLeases(now, deadAfterMs)) {
+    const requeued = await store.endAttempt({
+      taskUid: orphan.taskUid,
+      leaseId: orphan.leaseId,
+      outcome: 'lease_expired',
+      code: 'COORDINATOR_LOST',
+      message: `coordinator ${orphan.coordinatorId ?? '(unknown)'} stopped`,
+      requeueAtMs: now,
+      countsAsFailure: false,
+      nowMs: now,
+    });
+    if (requeued)
+      coordinator.log.info({ lease: orphan.leaseId, from: orphan.coordinatorId }, 'cluster: requeued orphan');
+  }
+}
+
+/** Beats every `beatMs`, one at a time (a beat still running skips the next). */
+function startBeats(
+  store: PostgresStore,
+  coordinator: Coordinator,
+  scanner: QueueScanner,
+  beatMs: number,
+  deadAfterMs: number,
+): NodeJS.Timeout {
+  let sweeping = false;
+  const timer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    // The beat also wakes the scanner: tasks queued inside the last steal delay are picked up
+    // even when no further NOTIFY comes.
+    scanner.wake();
+    void beatAndSweep(store, coordinator, deadAfterMs)
+      .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: beat failed'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, beatMs);
+  timer.unref();
+  return timer;
+}
+
 /**
  * Starts a coordinator on a PostgreSQL database shared with others (`FLOCK_STORE=postgres://...`).
  * What it adds to `startCoordinator`:
@@ -117,18 +208,8 @@ export async function startClusterCoordinator(
 ): Promise<ClusterCoordinator> {
   const config = resolveConfig(partial);
   const id = options.coordinatorId ?? `c-${randomBytes(6).toString('hex')}`;
-  const beatMs = options.beatMs ?? 1000;
-  const deadAfterMs = options.deadAfterMs ?? config.leaseMs;
   let scanner: QueueScanner | undefined;
-
-  const store = new PostgresStore(url, {
-    coordinatorId: id,
-    maxConnections: options.maxConnections ?? 10,
-    applicationName: `flock-${id}`,
-    ...(options.synchronousCommit !== undefined ? { synchronousCommit: options.synchronousCommit } : {}),
-    // Notifications sent while the LISTEN connection was down are lost: scan everything.
-    notifier: { onResync: () => scanner?.resync() },
-  });
+  const store = clusterStore(url, id, options, () => scanner);
   await store.migrate();
   await store.beat(Date.now());
   // Every coordinator must sign and verify task tokens with one secret: the first to start
@@ -138,63 +219,17 @@ export async function startClusterCoordinator(
   const startedMs = Date.now();
   const running = await startCoordinator(config, { store, events });
   const coordinator = running.coordinator;
-  scanner = new QueueScanner(
-    store,
-    (task) => coordinator.adopt(task),
-    {
-      stealAfterMs: options.stealAfterMs ?? 100,
-      clockSkewMs: options.clockSkewMs ?? 5000,
-      appetite: () => {
-        let free = 0;
-        for (const w of coordinator.connectedWorkers()) free += freeSlots(w, false) + freeSlots(w, true);
-        return 2 * free - coordinator.queueDepth();
-      },
-      onError: (err) => coordinator.log.warn({ err }, 'cluster: queue scan failed'),
-    },
-    startedMs,
-  );
-  const unlisten = [await events.attach(store), await store.onQueued(() => scanner.wake())];
+  const scan = queueScanner(store, coordinator, options, startedMs);
+  scanner = scan;
+  const unlisten = [await events.attach(store), await store.onQueued(() => scan.wake())];
   // Whatever was queued between start()'s load and the LISTEN.
-  scanner.wake();
+  scan.wake();
   // A coordinator with idle volunteers looks for work queued elsewhere every 250 ms (a scan
   // reads keys only); one with its own backlog does not scan at all (see `appetite`).
-  const hunger = setInterval(() => scanner.wake(), 250);
+  const hunger = setInterval(() => scan.wake(), 250);
   hunger.unref();
-
-  let sweeping = false;
-  const timer = setInterval(() => {
-    if (sweeping) return;
-    sweeping = true;
-    // The beat also wakes the scanner: tasks queued inside the last steal delay are picked up
-    // even when no further NOTIFY comes.
-    scanner.wake();
-    void (async () => {
-      const now = Date.now();
-      await store.beat(now);
-      for (const orphan of await store.orphanedLeases(now, deadAfterMs)) {
-        const requeued = await store.endAttempt({
-          taskUid: orphan.taskUid,
-          leaseId: orphan.leaseId,
-          outcome: 'lease_expired',
-          code: 'COORDINATOR_LOST',
-          message: `coordinator ${orphan.coordinatorId ?? '(unknown)'} stopped`,
-          requeueAtMs: now,
-          countsAsFailure: false,
-          nowMs: now,
-        });
-        if (requeued)
-          coordinator.log.info(
-            { lease: orphan.leaseId, from: orphan.coordinatorId },
-            'cluster: requeued orphan',
-          );
-      }
-    })()
-      .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: beat failed'))
-      .finally(() => {
-        sweeping = false;
-      });
-  }, beatMs);
-  timer.unref();
+  const beatMs = options.beatMs ?? 1000;
+  const timer = startBeats(store, coordinator, scan, beatMs, options.deadAfterMs ?? config.leaseMs);
 
   const close = running.close;
   let closing: Promise<void> | undefined;
@@ -207,7 +242,7 @@ export async function startClusterCoordinator(
         clearInterval(timer);
         clearInterval(hunger);
         for (const stop of unlisten) await stop().catch(() => undefined);
-        await scanner.close();
+        await scan.close();
         // Leaving makes this coordinator's open leases orphans for the others to requeue.
         await store.leave().catch(() => undefined);
         await close();

@@ -1,0 +1,194 @@
+// The PostgreSQL store's task writes outside leases: inserting batches, failing queued tasks,
+// cancelling, reopening and progress. Each transition is one statement (data-modifying CTEs)
+// that names the state it expects and appends its audit row.
+import { EVENTS } from '@flock/protocol';
+import type pg from 'pg';
+import { insertOrRollBack, rollBackOnConflict } from './insert-conflict.ts';
+import { inTransaction } from './pg-connection.ts';
+import { type TaskRow, toTask } from './pg-task-reads.ts';
+import type { InsertOutcome, NewTask, TaskRecord, TaskState } from './store.ts';
+import { toBuffer } from './store-rows.ts';
+
+const key = (tenant: string, taskId: string): string => JSON.stringify([tenant, taskId]);
+
+/**
+ * Inserts the batch in one statement (arrays unnested in input order, so uids follow it) and
+ * returns the rows created. ON CONFLICT DO NOTHING waits for a concurrent insert of the same id
+ * to commit, so two coordinators given the same task agree on one row.
+ */
+async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<TaskRow[]> {
+  const { rows } = await client.query<TaskRow>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+         $7::bytea[], $8::int[], $9::bigint[], $10::int[], $11::bigint[]) WITH ORDINALITY
+         AS i (tenant, task_id, campaign_id, op, module_kind, content_hash, envelope, priority,
+           deadline_at_ms, max_retries, created_at_ms, ord)
+     ), t AS (
+       INSERT INTO tasks (tenant, task_id, campaign_id, op, module_kind, state, content_hash, envelope,
+         priority, deadline_at_ms, max_retries, created_at_ms, updated_at_ms)
+       SELECT tenant, task_id, campaign_id, op, module_kind, 'queued', content_hash, envelope, priority,
+         deadline_at_ms, max_retries, created_at_ms, created_at_ms
+       FROM input ORDER BY ord
+       ON CONFLICT (tenant, task_id) DO NOTHING
+       RETURNING *
+     ), a AS (
+       INSERT INTO audit (task_uid, ts_ms, to_state, topic) SELECT uid, created_at_ms, 'queued', $12 FROM t
+     )
+     SELECT * FROM t ORDER BY uid`,
+    [
+      tasks.map((t) => t.tenant),
+      tasks.map((t) => t.taskId),
+      tasks.map((t) => t.campaignId ?? null),
+      tasks.map((t) => t.op),
+      tasks.map((t) => t.moduleKind),
+      tasks.map((t) => t.contentHash),
+      tasks.map((t) => toBuffer(t.envelope)),
+      tasks.map((t) => t.priority),
+      tasks.map((t) => t.deadlineAtMs ?? null),
+      tasks.map((t) => t.maxRetries),
+      tasks.map((t) => t.createdAtMs),
+      EVENTS.requested,
+    ],
+  );
+  return rows;
+}
+
+/** The stored rows of these ids, by `key`. */
+async function findExisting(client: pg.PoolClient, tasks: NewTask[]): Promise<Map<string, TaskRow>> {
+  const existing = new Map<string, TaskRow>();
+  if (tasks.length === 0) return existing;
+  const found = await client.query<TaskRow>(
+    `SELECT t.* FROM tasks t JOIN unnest($1::text[], $2::text[]) AS k (tenant, task_id)
+       ON t.tenant = k.tenant AND t.task_id = k.task_id`,
+    [tasks.map((t) => t.tenant), tasks.map((t) => t.taskId)],
+  );
+  for (const row of found.rows) existing.set(key(row.tenant, row.task_id), row);
+  return existing;
+}
+
+/** Each task's outcome, in input order, from the rows created and those found. */
+function outcomesOf(
+  tasks: NewTask[],
+  created: Map<string, TaskRow>,
+  existing: Map<string, TaskRow>,
+): InsertOutcome[] {
+  const out: InsertOutcome[] = [];
+  for (const task of tasks) {
+    const k = key(task.tenant, task.taskId);
+    const row = created.get(k);
+    if (row !== undefined) {
+      out.push({ kind: 'created', task: toTask(row) });
+      // A second copy of this id later in the batch is compared with this row.
+      created.delete(k);
+      existing.set(k, row);
+      continue;
+    }
+    const found = existing.get(k);
+    if (found === undefined || found.content_hash !== task.contentHash) {
+      out.push({ kind: 'conflict', taskId: task.taskId });
+    } else {
+      out.push({ kind: 'existing', task: toTask(found) });
+    }
+  }
+  return out;
+}
+
+export function insertTasks(pool: pg.Pool, tasks: NewTask[]): Promise<InsertOutcome[]> {
+  return insertOrRollBack(() =>
+    inTransaction(pool, async (client) => {
+      const inserted = await insertNew(client, tasks);
+      const created = new Map(inserted.map((row) => [key(row.tenant, row.task_id), row]));
+      // Ids that were there before (or twice in this batch): compare with the stored row.
+      const existing = await findExisting(
+        client,
+        tasks.filter((t) => !created.has(key(t.tenant, t.taskId))),
+      );
+      return rollBackOnConflict(outcomesOf(tasks, created, existing));
+    }),
+  );
+}
+
+export async function reopenTask(
+  pool: pg.Pool,
+  taskUid: number,
+  code: string,
+  nowMs: number,
+): Promise<TaskRecord | undefined> {
+  const { rows } = await pool.query<TaskRow>(
+    `WITH t AS (
+       UPDATE tasks SET state = 'queued', result = NULL, executor = NULL, duration_ms = NULL,
+         current_lease_id = NULL, progress = NULL, not_before_ms = $2, updated_at_ms = $2
+       WHERE uid = $1 AND state = 'succeeded'
+       RETURNING *
+     ), a AS (
+       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, code)
+       SELECT uid, $2, 'succeeded', 'queued', $3, $4 FROM t
+     )
+     SELECT * FROM t`,
+    [taskUid, nowMs, EVENTS.requested, code],
+  );
+  return rows[0] ? toTask(rows[0]) : undefined;
+}
+
+export async function failQueued(
+  pool: pg.Pool,
+  taskUid: number,
+  code: string,
+  message: string,
+  nowMs: number,
+): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `WITH t AS (
+       UPDATE tasks SET state = 'failed', failure_code = $2, failure_message = $3, updated_at_ms = $4
+       WHERE uid = $1 AND state = 'queued'
+       RETURNING uid
+     )
+     INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, code)
+     SELECT uid, $4, 'queued', 'failed', $5, $2 FROM t`,
+    [taskUid, code, message, nowMs, EVENTS.failed],
+  );
+  return rowCount === 1;
+}
+
+export async function cancelTask(
+  pool: pg.Pool,
+  taskUid: number,
+  reason: string,
+  nowMs: number,
+): Promise<TaskState | undefined> {
+  // `old` locks the row and keeps the state and lease it leaves (RETURNING shows new values).
+  const { rows } = await pool.query<{ from_state: TaskState }>(
+    `WITH old AS (
+       SELECT uid, state, current_lease_id FROM tasks
+       WHERE uid = $1 AND state IN ('queued', 'running')
+       FOR UPDATE
+     ), t AS (
+       UPDATE tasks SET state = 'cancelled', current_lease_id = NULL, failure_code = 'CANCELLED',
+         failure_message = $2, updated_at_ms = $3
+       FROM old WHERE tasks.uid = old.uid AND tasks.state IN ('queued', 'running')
+       RETURNING old.uid, old.state AS from_state, old.current_lease_id AS lease_id
+     ), a AS (
+       UPDATE attempts SET ended_at_ms = $3, outcome = 'cancelled', code = 'CANCELLED'
+       FROM t WHERE attempts.lease_id = t.lease_id AND attempts.ended_at_ms IS NULL
+     ), au AS (
+       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id)
+       SELECT uid, $3, from_state, 'cancelled', $4, lease_id FROM t
+     )
+     SELECT from_state FROM t`,
+    [taskUid, reason, nowMs, EVENTS.cancelled],
+  );
+  return rows[0]?.from_state;
+}
+
+export async function setProgress(
+  pool: pg.Pool,
+  taskUid: number,
+  leaseId: string,
+  pct: number,
+  metrics: Record<string, string>,
+): Promise<void> {
+  await pool.query(
+    "UPDATE tasks SET progress = $1 WHERE uid = $2 AND state = 'running' AND current_lease_id = $3",
+    [JSON.stringify({ pct, metrics }), taskUid, leaseId],
+  );
+}

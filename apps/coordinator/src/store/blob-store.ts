@@ -22,8 +22,12 @@ export function blobHex(name: string): string | undefined {
   return BLOB_NAME.exec(name)?.[1];
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/**
+ * The sha256 of bytes (a string: of its UTF-8), as lowercase hex: the one helper for content
+ * hashes, blob names (`sha256:<hex>`) and session-token digests.
+ */
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
 /**

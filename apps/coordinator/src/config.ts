@@ -98,6 +98,21 @@ export interface CoordinatorConfig {
    * Env FLOCK_SPOT_CHECKS=on|off, default on.
    */
   spotChecks: boolean;
+  /**
+   * Service-level targets per op (`/v1/stats` ops, `flock_slo_violation`): p95 end-to-end latency,
+   * ms (0: none; env FLOCK_SLO_P95_MS, default 0), success rate in 0..1 (0: none; env
+   * FLOCK_SLO_SUCCESS, default 0.99), over a sliding window (env FLOCK_SLO_WINDOW_MS, default 5 min).
+   */
+  sloP95Ms: number;
+  sloSuccess: number;
+  sloWindowMs: number;
+  /**
+   * Circuit breaker per tenant and op: after this many non-retryable failures in a row on distinct
+   * workers the op's tasks are held (0: never). Env FLOCK_BREAKER_FAILURES, default 5.
+   */
+  breakerFailures: number;
+  /** An open breaker lets one task through again after this, ms. Env FLOCK_BREAKER_COOLDOWN_MS, default 5 min. */
+  breakerCooldownMs: number;
   /** Share of dispatches to a vetted worker that are checks. Env FLOCK_SPOT_CHECK_RATE, default 0.02. */
   spotCheckRate: number;
   /** Validated results in a row before a worker may be believed alone. Env FLOCK_TRUST_THRESHOLD, default 10. */
@@ -144,6 +159,11 @@ export const DEFAULT_CONFIG: Omit<
   sqliteSync: 'NORMAL',
   logLevel: 'info',
   spotChecks: true,
+  sloP95Ms: 0,
+  sloSuccess: 0.99,
+  sloWindowMs: 300_000,
+  breakerFailures: 5,
+  breakerCooldownMs: 300_000,
   spotCheckRate: 0.02,
   trustThreshold: 10,
   blobGcIntervalMs: 6 * 3600_000,
@@ -199,6 +219,10 @@ function validate(config: CoordinatorConfig): void {
     ['blobGcIntervalMs', 0, 7 * 24 * 3600_000],
     ['blobGcGraceMs', 0, 30 * 24 * 3600_000],
     ['retentionDays', 0, 36500],
+    ['sloP95Ms', 0, 24 * 3600_000],
+    ['sloWindowMs', 1000, 24 * 3600_000],
+    ['breakerFailures', 0, 1000],
+    ['breakerCooldownMs', 1000, 7 * 24 * 3600_000],
   ];
   for (const [key, min, max] of ints) {
     const value = config[key];
@@ -232,6 +256,9 @@ function validate(config: CoordinatorConfig): void {
   }
   // Throws CONFIG_INVALID naming the entry that is neither an address nor a CIDR block.
   new TrustedProxies(config.trustedProxies);
+  if (typeof config.sloSuccess !== 'number' || !(config.sloSuccess >= 0 && config.sloSuccess <= 1)) {
+    throw new CoordinatorError('CONFIG_INVALID', 'sloSuccess must be a number in 0..1', 'sloSuccess');
+  }
   const rate = config.spotCheckRate;
   if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
     throw new CoordinatorError('CONFIG_INVALID', 'spotCheckRate must be a number in 0..1', 'spotCheckRate');
@@ -266,6 +293,10 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
   ['FLOCK_BLOB_GC_MS', 'blobGcIntervalMs'],
   ['FLOCK_BLOB_GRACE_MS', 'blobGcGraceMs'],
   ['FLOCK_RETENTION_DAYS', 'retentionDays'],
+  ['FLOCK_SLO_P95_MS', 'sloP95Ms'],
+  ['FLOCK_SLO_WINDOW_MS', 'sloWindowMs'],
+  ['FLOCK_BREAKER_FAILURES', 'breakerFailures'],
+  ['FLOCK_BREAKER_COOLDOWN_MS', 'breakerCooldownMs'],
 ];
 
 /**
@@ -317,18 +348,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
   if (env.FLOCK_SPOT_CHECKS) partial.spotChecks = onOff(env.FLOCK_SPOT_CHECKS, 'FLOCK_SPOT_CHECKS');
   if (env.FLOCK_REMOTE_MODULES)
     partial.remoteModules = onOff(env.FLOCK_REMOTE_MODULES, 'FLOCK_REMOTE_MODULES');
-  if (env.FLOCK_SPOT_CHECK_RATE) {
-    const raw = env.FLOCK_SPOT_CHECK_RATE.trim();
-    const rate = /^(0|1|0?\.\d+|1\.0*)$/.test(raw) ? Number(raw) : Number.NaN;
-    if (!(rate >= 0 && rate <= 1)) {
-      throw new CoordinatorError(
-        'CONFIG_INVALID',
-        `FLOCK_SPOT_CHECK_RATE must be a number in 0..1, got "${env.FLOCK_SPOT_CHECK_RATE}"`,
-        'FLOCK_SPOT_CHECK_RATE',
-      );
-    }
-    partial.spotCheckRate = rate;
-  }
+  if (env.FLOCK_SPOT_CHECK_RATE)
+    partial.spotCheckRate = fraction(env.FLOCK_SPOT_CHECK_RATE, 'FLOCK_SPOT_CHECK_RATE');
+  if (env.FLOCK_SLO_SUCCESS) partial.sloSuccess = fraction(env.FLOCK_SLO_SUCCESS, 'FLOCK_SLO_SUCCESS');
   try {
     return resolveConfig(partial);
   } catch (err) {
@@ -340,6 +362,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
     }
     throw err;
   }
+}
+
+/** A number in 0..1 written as 0, 1, 0.25 or .25. */
+function fraction(raw: string, variable: string): number {
+  const text = raw.trim();
+  const value = /^(0|1|0?\.\d+|1\.0*)$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= 0 && value <= 1)) {
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      `${variable} must be a number in 0..1, got "${raw}"`,
+      variable,
+    );
+  }
+  return value;
 }
 
 function onOff(raw: string, variable: string): boolean {

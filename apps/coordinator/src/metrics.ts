@@ -24,6 +24,14 @@ export class Metrics {
   /** Finished tasks deleted by retention. */
   readonly tasksPurged: Counter;
   readonly http: Counter<'method' | 'status'>;
+  /** Per op (engine/op-key.ts): queued → leased, leased → result or failure, and how tasks end. */
+  readonly opQueueWait: Histogram<'op'>;
+  readonly opRunTime: Histogram<'op'>;
+  readonly opOutcomes: Counter<'op' | 'outcome' | 'code'>;
+  /** 1 while an op misses a service-level target (slo: p95 | success). */
+  readonly sloViolation: Gauge<'op' | 'slo'>;
+  /** 1 while a tenant's op is held by its circuit breaker. */
+  readonly breakerOpen: Gauge<'tenant' | 'op'>;
 
   constructor(collect: {
     taskCounts: () => Promise<Record<TaskState, number>>;
@@ -121,6 +129,39 @@ export class Metrics {
       name: 'flock_http_requests_total',
       help: 'HTTP requests by method and status.',
       labelNames: ['method', 'status'],
+      registers,
+    });
+    const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+    this.opQueueWait = new Histogram({
+      name: 'flock_task_queue_wait_seconds',
+      help: 'From queued to leased, by op.',
+      labelNames: ['op'],
+      buckets: seconds,
+      registers,
+    });
+    this.opRunTime = new Histogram({
+      name: 'flock_task_run_seconds',
+      help: 'From leased to the result or failure, by op.',
+      labelNames: ['op'],
+      buckets: seconds,
+      registers,
+    });
+    this.opOutcomes = new Counter({
+      name: 'flock_task_outcomes_total',
+      help: 'Finished tasks by op, outcome (succeeded, failed) and failure code.',
+      labelNames: ['op', 'outcome', 'code'],
+      registers,
+    });
+    this.sloViolation = new Gauge({
+      name: 'flock_slo_violation',
+      help: 'Whether an op misses its service-level target (FLOCK_SLO_P95_MS, FLOCK_SLO_SUCCESS) over the window.',
+      labelNames: ['op', 'slo'],
+      registers,
+    });
+    this.breakerOpen = new Gauge({
+      name: 'flock_breaker_open',
+      help: "Whether a tenant's op is held by its circuit breaker (FLOCK_BREAKER_FAILURES).",
+      labelNames: ['tenant', 'op'],
       registers,
     });
   }

@@ -127,6 +127,32 @@ export class EventsHub {
     held.timer.unref();
   }
 
+  /**
+   * A notice of the coordinator's own (engine/notices.ts): to operators (admin subscribers) and,
+   * when it concerns a tenant, to that tenant's subscribers, in both cases only those without a
+   * task, campaign or channel filter.
+   */
+  publishNotice(notice: { topic: string; tenant?: string; payload: unknown }, nowMs = Date.now()): void {
+    let text: string | undefined;
+    for (const sub of this.subscribers) {
+      const f = sub.filter;
+      if (f.taskId !== undefined || f.campaignId !== undefined || f.channel !== undefined) continue;
+      if (!f.admin && (notice.tenant === undefined || f.tenant !== notice.tenant)) continue;
+      if (sub.socket.readyState !== sub.socket.OPEN) continue;
+      if (sub.socket.bufferedAmount > this.maxBufferedBytes) {
+        sub.socket.close(1013, 'slow consumer');
+        this.subscribers.delete(sub);
+        continue;
+      }
+      text ??= JSON.stringify({
+        topic: notice.topic,
+        ts: new Date(nowMs).toISOString(),
+        payload: notice.payload,
+      });
+      sub.socket.send(text);
+    }
+  }
+
   /** The worker is gone: nothing of it is held back any more. */
   forgetWorker(workerId: string): void {
     const entry = this.workerEvents.get(workerId);

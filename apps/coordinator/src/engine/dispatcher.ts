@@ -166,6 +166,7 @@ export class Dispatcher {
           attempt: task.attempts,
           gpu: sched.gpu,
           expiresAtMs,
+          startedAtMs: now,
           runUntilMs: now + this.runLimitMs(task.envelope, worker),
           cancelling: false,
         },
@@ -179,6 +180,7 @@ export class Dispatcher {
       void this.e.replicas.assigned(task, worker, sched, leaseId);
     }
     this.e.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
+    this.e.levels.leased(task, now - sched.queuedAtMs);
     this.e.publish(task, EVENTS.accepted, 'running', now, () => {
       const { envelope: _e, task_token: _t, ...visible } = assignment;
       return toJson('ComputeAssignment', visible);

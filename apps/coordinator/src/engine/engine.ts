@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { Store, TaskState } from '../store/store.ts';
 import { ReplayKnownAnswers, type TrustEngine, type TrustStore } from '../trust/index.ts';
+import { Breakers } from './breakers.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { LeaseOutcomes } from './lease-outcomes.ts';
@@ -19,6 +20,7 @@ import { Recovery } from './recovery.ts';
 import { ReplicaRuns } from './replica-runs.ts';
 import { RequesterIntake } from './requester-intake.ts';
 import { Scheduler } from './scheduler.ts';
+import { ServiceLevels } from './service-levels.ts';
 import { SpotChecks } from './spot-checks.ts';
 import type { TaskTokens } from './task-tokens.ts';
 import { TaskTransitions } from './task-transitions.ts';
@@ -66,6 +68,8 @@ export class Engine {
   readonly housekeeping: Housekeeping;
   readonly recovery: Recovery;
   readonly intake: RequesterIntake;
+  readonly levels: ServiceLevels;
+  readonly breakers: Breakers;
 
   constructor(
     readonly config: CoordinatorConfig,
@@ -86,6 +90,8 @@ export class Engine {
     this.housekeeping = new Housekeeping(this);
     this.recovery = new Recovery(this);
     this.intake = new RequesterIntake(this);
+    this.levels = new ServiceLevels(this);
+    this.breakers = new Breakers(this);
   }
 
   /** Announces a task's transition on the events hub. */

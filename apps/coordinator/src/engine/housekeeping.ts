@@ -10,6 +10,8 @@ export class Housekeeping {
   /** When blobs are next collected (epoch ms), and whether a collection runs now. */
   private nextBlobGcMs = 0;
   private collecting = false;
+  /** When service levels are next judged (once a second). */
+  private nextLevelsMs = 0;
 
   constructor(private readonly e: Engine) {}
 
@@ -37,13 +39,15 @@ export class Housekeeping {
       for (const uid of this.e.delayed.due(now)) {
         this.e.delayedCount -= 1;
         const task = this.e.open.get(uid);
-        if (task && task.state === 'queued') {
-          this.e.scheduler.enqueue(task.sched);
-          this.e.dispatcher.scheduleDispatch();
-        }
+        if (task && task.state === 'queued') this.e.transitions.enqueue(task);
       }
       for (const uid of this.e.deadlines.due(now)) await this.e.transitions.deadlineExceeded(uid, now);
       this.e.sessions.forgetIdle(now);
+      this.e.breakers.tick(now);
+      if (now >= this.nextLevelsMs) {
+        this.nextLevelsMs = now + 1000;
+        this.e.levels.evaluate(now);
+      }
       if (this.e.config.blobGcIntervalMs > 0 && now >= this.nextBlobGcMs) {
         this.nextBlobGcMs = now + this.e.config.blobGcIntervalMs;
         void this.round(now);

@@ -50,6 +50,7 @@ export class LeaseOutcomes {
       case 'replica': {
         const task = this.e.open.get(lease.taskUid);
         if (!task) return ack(false, 'LEASE_EXPIRED');
+        this.e.levels.ran(task, lease, Date.now());
         const code = await this.taskResult(worker, lease, task, result);
         return code ? ack(false, code) : ack(true);
       }
@@ -92,6 +93,9 @@ export class LeaseOutcomes {
         const task = this.e.open.get(lease.taskUid);
         if (!task) return ack(false, 'LEASE_EXPIRED');
         this.e.metrics.errors.inc({ code: failure.code || 'EXECUTION_ERROR' });
+        this.e.levels.ran(task, lease, now);
+        if (failure.retryable !== true)
+          this.e.breakers.failed(task, worker.workerId, failure.code || 'EXECUTION_ERROR', now);
         await this.e.replicas.failed(worker, lease, task, failure, now);
         return ack(true);
       }
@@ -99,8 +103,11 @@ export class LeaseOutcomes {
         const task = this.e.open.get(lease.taskUid);
         if (!task) return ack(false, 'LEASE_EXPIRED');
         this.e.metrics.errors.inc({ code: failure.code || 'EXECUTION_ERROR' });
+        this.e.levels.ran(task, lease, now);
         if (!(await this.e.transitions.attemptFailed(task, lease, failure, now)))
           return ack(false, 'LEASE_EXPIRED');
+        if (failure.retryable !== true)
+          this.e.breakers.failed(task, worker.workerId, failure.code || 'EXECUTION_ERROR', now);
         this.e.dispatcher.endLease(lease, worker);
         this.e.sessions.countFailure(worker);
         this.e.dispatcher.scheduleDispatch();
@@ -211,6 +218,7 @@ export class LeaseOutcomes {
       this.e.scheduler.remove(task.uid);
     }
     this.e.sessions.countSuccess(worker);
+    this.e.breakers.succeeded(task);
     this.e.dispatcher.scheduleDispatch();
     return undefined;
   }

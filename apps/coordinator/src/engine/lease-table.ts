@@ -19,6 +19,8 @@ export interface Lease {
   /** Uses a GPU slot (WGSL or WebGPU-requiring task) rather than a CPU slot. */
   gpu: boolean;
   expiresAtMs: number;
+  /** When it was handed out (epoch ms; for a lease recovered after a restart, when it was recovered). */
+  startedAtMs: number;
   /**
    * The run-time limit (epoch ms): the task's time limit plus a grace from when the lease began.
    * Heartbeats never renew a lease past it, so a worker cannot hold a task for ever.

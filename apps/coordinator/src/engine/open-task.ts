@@ -1,11 +1,14 @@
 // A queued or running task as the engine keeps it in memory, built from its stored record.
 import { type ComputeEnvelope, type ComputeResult, fromJson } from '@flock/protocol';
 import type { TaskRecord } from '../store/store.ts';
+import { opKeyOf } from './op-key.ts';
 import type { SchedTask } from './scheduler.ts';
 import type { WorkerState } from './worker-state.ts';
 
 export interface OpenTask {
   uid: number;
+  /** What it runs, as service levels and breakers count it (op-key.ts). */
+  op: string;
   tenant: string;
   taskId: string;
   campaignId: string | undefined;
@@ -46,6 +49,7 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
   const min = envelope.requirements?.min;
   return {
     uid: rec.uid,
+    op: opKeyOf(envelope),
     tenant: rec.tenant,
     taskId: rec.taskId,
     campaignId: rec.campaignId,

@@ -39,6 +39,7 @@ export class Recovery {
         attempt: attempt.attempt,
         gpu: task.sched.gpu,
         expiresAtMs: now + this.e.config.leaseMs,
+        startedAtMs: now,
         runUntilMs: now + this.e.dispatcher.runLimitMs(task.envelope),
         cancelling: false,
         token: undefined,

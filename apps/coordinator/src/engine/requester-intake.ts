@@ -73,6 +73,8 @@ export class RequesterIntake {
   waitingReason(uid: number, memo?: Map<string, string>): string | undefined {
     const task = this.e.open.get(uid);
     if (task?.state !== 'queued') return undefined;
+    const held = this.e.breakers.waitingReason(uid);
+    if (held) return held;
     if (task.notBeforeMs > Date.now() && !this.e.scheduler.has(uid)) {
       return `retry backoff until ${new Date(task.notBeforeMs).toISOString()}`;
     }

@@ -199,6 +199,7 @@ export class SpotChecks {
           attempt: 1,
           gpu: sched.gpu,
           expiresAtMs: now + this.e.config.leaseMs,
+          startedAtMs: now,
           runUntilMs: now + this.e.dispatcher.runLimitMs(issued.envelope, worker),
           cancelling: false,
           checkId: issued.checkId,

@@ -44,10 +44,14 @@ export class TaskTransitions {
     if (task.notBeforeMs > now) {
       this.e.delayed.push(task.notBeforeMs, task.uid);
       this.e.delayedCount += 1;
-    } else {
-      this.e.scheduler.enqueue(task.sched);
-      this.e.dispatcher.scheduleDispatch();
-    }
+    } else this.enqueue(task);
+  }
+
+  /** Into the scheduler's queue now, unless its op's breaker holds it. */
+  enqueue(task: OpenTask): void {
+    if (!this.e.breakers.admit(task)) return;
+    this.e.scheduler.enqueue(task.sched);
+    this.e.dispatcher.scheduleDispatch();
   }
 
   /** Queued (again) and announced as requested: new, retried, lost, or withdrawn. */
@@ -67,9 +71,8 @@ export class TaskTransitions {
   /** Commits the result (group commit); on success the task is finished and announced. */
   async succeed(task: OpenTask, change: CompleteTask, canonical: ComputeResult): Promise<boolean> {
     if (!(await this.commits.commit(change))) return false;
-    this.e.open.delete(task.uid);
     this.e.stats.record(change.nowMs, change.nowMs - task.createdAtMs);
-    this.e.publish(task, EVENTS.success, 'succeeded', change.nowMs, () => toJson('ComputeResult', canonical));
+    this.finished(task, undefined, change.nowMs, () => toJson('ComputeResult', canonical));
     return true;
   }
 
@@ -101,7 +104,7 @@ export class TaskTransitions {
     task.failures += 1;
     if (retry) this.requeue(task, now, requeueAtMs);
     else {
-      this.finished(task, 'failed', now, () =>
+      this.finished(task, finalCode, now, () =>
         toJson('ComputeFailure', {
           task_id: task.taskId,
           lease_id: lease.leaseId,
@@ -130,7 +133,7 @@ export class TaskTransitions {
       this.requeue(task, now, now);
       return;
     }
-    this.finished(task, 'failed', now, () =>
+    this.finished(task, 'RETRIES_EXHAUSTED', now, () =>
       toJson('ComputeFailure', {
         task_id: task.taskId,
         code: 'RETRIES_EXHAUSTED',
@@ -158,7 +161,7 @@ export class TaskTransitions {
       this.e.replicas.cancelAll(task, code === 'DEADLINE_EXCEEDED' ? code : 'CANCELLED', now);
     this.e.scheduler.remove(task.uid);
     this.e.metrics.errors.inc({ code });
-    this.finished(task, 'failed', now, () =>
+    this.finished(task, code, now, () =>
       toJson('ComputeFailure', { task_id: task.taskId, code, message, retryable: false }),
     );
     this.e.dispatcher.scheduleDispatch();
@@ -191,6 +194,7 @@ export class TaskTransitions {
     const task = this.e.open.get(rec.uid);
     this.e.open.delete(rec.uid);
     this.e.scheduler.remove(rec.uid);
+    this.e.breakers.forget(rec.uid);
     if (task?.replicas) this.e.replicas.cancelAll(task, reason, now);
     const lease = task?.leaseId && !task.replicas ? this.e.leases.get(task.leaseId) : undefined;
     if (lease) this.e.dispatcher.cancelLease(lease, reason, now);
@@ -258,10 +262,13 @@ export class TaskTransitions {
     });
   }
 
-  /** Leaves memory for good, announced with its final state. */
-  private finished(task: OpenTask, state: TaskState, now: number, payload: () => unknown): void {
+  /** Leaves memory for good: succeeded (no `code`) or failed with `code`, counted and announced. */
+  private finished(task: OpenTask, code: string | undefined, now: number, payload: () => unknown): void {
     this.e.open.delete(task.uid);
-    this.e.publish(task, state === 'failed' ? EVENTS.failed : EVENTS.success, state, now, payload);
+    this.e.breakers.forget(task.uid);
+    this.e.levels.finished(task, code, now);
+    if (code === undefined) this.e.publish(task, EVENTS.success, 'succeeded', now, payload);
+    else this.e.publish(task, EVENTS.failed, 'failed', now, payload);
   }
 
   private backoff(failures: number): number {

@@ -50,9 +50,14 @@ export class RecordingLink implements WorkerLink {
 /** The events hub, recording what the engine publishes. */
 class RecordingHub extends EventsHub {
   readonly events: TaskEvent[] = [];
+  readonly notices: Array<{ topic: string; tenant?: string; payload: unknown }> = [];
   override publish(event: TaskEvent): void {
     this.events.push(event);
     super.publish(event);
+  }
+  override publishNotice(notice: { topic: string; tenant?: string; payload: unknown }, nowMs?: number): void {
+    this.notices.push(notice);
+    super.publishNotice(notice, nowMs);
   }
 }
 
@@ -116,6 +121,24 @@ export class EngineHarness {
   async assignment(v: Volunteer, n = 0): Promise<ComputeAssignment> {
     await until(() => v.link.assignments.length > n, `assignment ${n}`);
     return v.link.assignments[n]!;
+  }
+
+  /** Reports a failure for `a`. */
+  fail(v: Volunteer, a: ComputeAssignment, code: string, retryable: boolean): Promise<unknown> {
+    return this.coordinator.handleFailure(v.worker, {
+      task_id: a.task_id ?? '',
+      lease_id: a.lease_id ?? '',
+      task_token: a.task_token ?? '',
+      code,
+      message: `${code} here`,
+      retryable,
+    });
+  }
+
+  /** A metric's samples as Prometheus prints them (`name{labels} value` lines). */
+  async metric(name: string): Promise<string[]> {
+    const text = await this.coordinator.metrics.registry.metrics();
+    return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
   }
 
   /** Reports a result for `a` with one output. */

@@ -1,0 +1,58 @@
+// Service levels per op: Prometheus histograms of queue wait and run time and counters of
+// outcomes by op and code; success rate and p95 latency over a window against the targets, with
+// a notice when an op starts or stops missing one.
+
+import type { Engine } from './engine.ts';
+import type { Lease } from './lease-table.ts';
+import { NOTICES } from './notices.ts';
+import { type OpLevel, OpStats } from './op-stats.ts';
+import type { OpenTask } from './open-task.ts';
+
+export class ServiceLevels {
+  private readonly stats: OpStats;
+
+  constructor(private readonly e: Engine) {
+    this.stats = new OpStats({
+      windowMs: e.config.sloWindowMs,
+      p95TargetMs: e.config.sloP95Ms,
+      successTarget: e.config.sloSuccess,
+    });
+  }
+
+  /** A lease of the task was handed out after `queuedMs` in the queue. */
+  leased(task: OpenTask, queuedMs: number): void {
+    this.e.metrics.opQueueWait.observe({ op: this.stats.keyOf(task.op) }, queuedMs / 1000);
+  }
+
+  /** A lease of the task ended with a result or a failure from its worker. */
+  ran(task: OpenTask, lease: Lease, nowMs: number): void {
+    this.e.metrics.opRunTime.observe({ op: this.stats.keyOf(task.op) }, (nowMs - lease.startedAtMs) / 1000);
+  }
+
+  /** The task is finished: succeeded, or failed with `code`. */
+  finished(task: OpenTask, code: string | undefined, nowMs: number): void {
+    const op = this.stats.keyOf(task.op);
+    this.e.metrics.opOutcomes.inc({ op, outcome: code ? 'failed' : 'succeeded', code: code ?? '' });
+    this.stats.record(op, code === undefined, nowMs - task.createdAtMs, nowMs);
+  }
+
+  /** Every op with an outcome in the window. */
+  levels(nowMs = Date.now()): OpLevel[] {
+    return this.stats.levels(nowMs);
+  }
+
+  /** Called by the tick: ops that started or stopped missing a target are flagged and announced. */
+  evaluate(nowMs: number): void {
+    for (const change of this.stats.evaluate(nowMs)) {
+      const { op, slo, violated, level } = change;
+      this.e.metrics.sloViolation.set({ op, slo }, violated ? 1 : 0);
+      const target = slo === 'p95' ? this.e.config.sloP95Ms : this.e.config.sloSuccess;
+      const measured = slo === 'p95' ? level.p95Ms : level.successRate;
+      if (violated) this.e.log.warn({ op, slo, target, measured }, 'op misses its service-level target');
+      this.e.events.publishNotice({
+        topic: violated ? NOTICES.sloViolated : NOTICES.sloRecovered,
+        payload: { op, slo, target, measured, window_ms: this.e.config.sloWindowMs, count: level.count },
+      });
+    }
+  }
+}

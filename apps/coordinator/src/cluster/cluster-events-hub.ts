@@ -1,4 +1,4 @@
-import { type ComputeResult, decodeMessage, toJson } from '@flock/protocol';
+import { type ComputeResult, decodeMessage, EVENTS, toJson } from '@flock/protocol';
 import type { WebSocket } from 'ws';
 import { type EventFilter, EventsHub, type TaskEvent } from '../edge/events-hub.ts';
 import type { PostgresStore } from '../store/postgres-store.ts';
@@ -22,7 +22,7 @@ interface Relayed {
 
 // Payloads that are large or costly to build are not sent; a receiver with a matching
 // subscriber reads them back from the store: the envelope (requested) and the result (success).
-const FROM_STORE = new Set(['compute:dispatch:v1:requested', 'compute:dispatch:v1:success']);
+const FROM_STORE = new Set<string>([EVENTS.requested, EVENTS.success]);
 // Room for the wrapper and the event header inside one NOTIFY.
 const INLINE_LIMIT = MAX_NOTIFY_BYTES - 1024;
 
@@ -152,12 +152,12 @@ export class ClusterEventsHub extends EventsHub {
 }
 
 function rebuild(topic: string, rec: TaskRecord): unknown {
-  if (topic === 'compute:dispatch:v1:success' && rec.result !== undefined) {
+  if (topic === EVENTS.success && rec.result !== undefined) {
     // The coordinator stores the result's JSON view; a bare Cap'n Proto message is read too.
     if (rec.result[0] === 0x7b) return JSON.parse(new TextDecoder().decode(rec.result));
     return toJson('ComputeResult', decodeMessage('ComputeResult', rec.result) as ComputeResult);
   }
-  if (topic === 'compute:dispatch:v1:requested') {
+  if (topic === EVENTS.requested) {
     // The store keeps the envelope as its JSON view.
     return JSON.parse(new TextDecoder().decode(rec.envelope));
   }

@@ -2,13 +2,13 @@
 // with an instruction budget (fuel/), stored as a module blob, and the task's envelope is rewritten
 // to name the instrumented module. Every tab then runs the same metered bytes, so `fuel_used` is the
 // same wherever a task runs, and a tab never needs binaryen (~15 MB, ~300 ms to load).
-import { createHash } from 'node:crypto';
 import type { ComputeEnvelope, ModuleSpec } from '@flock/protocol';
 import { blake3 } from 'hash-wasm';
 import { CoordinatorError } from '../errors.ts';
 // Types only from fuel/index.ts: its modules import binaryen, loaded on first use (loadFuel).
 import { FuelError } from '../fuel/fuel-error.ts';
 import type { FuelModule, FuelModules, FuelThread } from '../fuel/index.ts';
+import { sha256Hex } from '../sha256.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { Store } from '../store/store.ts';
 
@@ -31,7 +31,6 @@ export interface ModuleMeterOptions {
   fetchTimeoutMs?: number;
 }
 
-const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const HASH = /^(sha256|blake3):([0-9a-f]{64})$/;
 /** Remote modules remembered by verified hash (a campaign names one uri thousands of times). */
 const REMOTE_MEMO = 256;

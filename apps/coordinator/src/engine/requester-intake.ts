@@ -1,8 +1,8 @@
 // The requester's side of the engine: tasks in (stored in one transaction, then queued and
 // announced) and why a queued task waits.
-import { createHash } from 'node:crypto';
 import { type ComputeEnvelope, toJson } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
+import { sha256Hex } from '../sha256.ts';
 import type { InsertOutcome } from '../store/store.ts';
 import { resolvePolicy, TrustError } from '../trust/index.ts';
 import { checkDeliverable } from './deliverable.ts';
@@ -47,7 +47,7 @@ export class RequesterIntake {
         campaignId: envelope.campaign_id || undefined,
         op: envelope.op!,
         moduleKind: envelope.module?.kind ?? 'wasm',
-        contentHash: createHash('sha256').update(bytes).digest('hex'),
+        contentHash: sha256Hex(bytes),
         envelope: bytes,
         priority: qos?.priority ?? 0,
         deadlineAtMs: qos?.deadline_ms ? now + qos.deadline_ms : undefined,

@@ -1,7 +1,7 @@
 // Volunteers as the engine sees them: identity and resume (hello), capability, heartbeats, the
 // checks every frame naming a lease goes through, progress, cancel acks, and each worker's
 // counts of outcomes (its reliability) and trust standing.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   type Cancel,
   type Capability,
@@ -14,12 +14,11 @@ import {
   toJson,
   type Welcome,
 } from '@flock/protocol';
+import { sha256Hex } from '../sha256.ts';
 import type { Engine } from './engine.ts';
 import type { Lease } from './lease-table.ts';
 import { TaskTokens } from './task-tokens.ts';
 import { type AckCode, reliabilityOf, type WorkerLink, type WorkerState } from './worker-state.ts';
-
-export const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 export class WorkerSessions {
   constructor(private readonly e: Engine) {}

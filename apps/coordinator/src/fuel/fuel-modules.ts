@@ -1,6 +1,6 @@
 // The coordinator's cache of instrumented modules: each distinct module is instrumented once per
 // process, looked up by the sha256 of the bytes the requester sent.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../sha256.ts';
 import { instrumentFuel } from './instrument.ts';
 
 /** An instrumented module: its bytes and their content name `sha256:<hex>`. */
@@ -26,8 +26,6 @@ export interface FuelModulesOptions {
    */
   instrument?: (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 }
-
-const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /**
  * Instruments modules with fuel, memoised by the sha256 of the original bytes in an LRU map

@@ -1,7 +1,8 @@
 // Data that does not travel inline in a frame: inputs uploaded as blobs, fetched over HTTP as a tab
 // does, and outputs too big for a frame, sent as streams before the result.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { ComputeAssignment, DataRef, Frame_Payload } from '@flock/protocol';
+import { sha256Hex } from '../sha256.ts';
 
 /** The lease a frame belongs to, as results and streams name it. */
 export interface LeaseBase {
@@ -52,7 +53,7 @@ export function streamLarge(
     const bytes = out.inline_bytes;
     if (!bytes || bytes.length < limit / 2) return out;
     const streamId = `s-${randomBytes(8).toString('hex')}`;
-    const hash = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const hash = `sha256:${sha256Hex(bytes)}`;
     send({
       stream_start: {
         ...base,

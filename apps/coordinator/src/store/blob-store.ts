@@ -13,6 +13,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { sha256Hex } from '../sha256.ts';
 
 /** `sha256:<hex>` names; anything else is not a blob name. */
 const BLOB_NAME = /^sha256:([0-9a-f]{64})$/;
@@ -22,13 +23,7 @@ export function blobHex(name: string): string | undefined {
   return BLOB_NAME.exec(name)?.[1];
 }
 
-/**
- * The sha256 of bytes (a string: of its UTF-8), as lowercase hex: the one helper for content
- * hashes, blob names (`sha256:<hex>`) and session-token digests.
- */
-export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { sha256Hex };
 
 /**
  * Content-addressed files under `<dataDir>/blobs/sha256/<2 hex>/<64 hex>`. Writes go to a temp

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ComputeResult } from '@flock/protocol';
+import { sha256Hex } from '../sha256.ts';
 import { TrustError } from './trust-error.ts';
 import type { ResolvedPolicy } from './verification-policy.ts';
 
@@ -25,7 +26,7 @@ export interface ResultDigest {
 
 /** `sha256:<hex>` of bytes, the form of DataRef.hash and ModuleSpec.hash. */
 export function sha256Of(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  return `sha256:${sha256Hex(bytes)}`;
 }
 
 /**

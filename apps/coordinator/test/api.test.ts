@@ -304,11 +304,14 @@ describe('service endpoints', () => {
     const stats = await (await c.api('/v1/stats')).json();
     expect(Object.keys(stats).sort()).toEqual([
       'latency_ms',
+      'ops',
       'queue_depth',
       'running',
+      'slo',
       'throughput_per_min',
       'workers',
     ]);
+    expect(stats.slo).toEqual({ p95_ms: 0, success: 0.99, window_ms: 300_000 });
     expect(await (await c.api('/v1/workers')).json()).toEqual({ workers: [] });
     for (const path of ['/', '/dashboard/']) {
       const page = await fetch(`${c.url}${path}`);

@@ -7,7 +7,7 @@ import { CoordinatorError } from '../errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { getBlob, getLeaseInput, getModule, uploadBlob, uploadModule } from './http-blobs.ts';
 import { createCampaign, getCampaign } from './http-campaigns.ts';
-import { listWorkers, stats } from './http-service.ts';
+import { listBreakers, listWorkers, resetBreaker, stats } from './http-service.ts';
 import { cancelTask, createTask, getResult, getTask, listTasks } from './http-tasks.ts';
 import { type ApiContext, bearer, decodeSegment, type Handler, json } from './http-util.ts';
 import { ModuleMeter } from './module-meter.ts';
@@ -36,6 +36,8 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
   ['GET', 'blobs', 2, undefined, getBlob],
   ['GET', 'workers', 1, undefined, listWorkers],
   ['GET', 'stats', 1, undefined, stats],
+  ['GET', 'breakers', 1, undefined, listBreakers],
+  ['POST', 'breakers', 3, 'reset', resetBreaker],
 ];
 
 /**
@@ -107,7 +109,9 @@ export class HttpApi {
     if (tenant === undefined) throw new CoordinatorError('UNAUTHENTICATED', 'a valid API key is required');
     const handler = this.pick(method, parts);
     if (!handler) {
-      const known = ['tasks', 'campaigns', 'modules', 'blobs', 'workers', 'stats'].includes(parts[0] ?? '');
+      const known = ['tasks', 'campaigns', 'modules', 'blobs', 'workers', 'stats', 'breakers'].includes(
+        parts[0] ?? '',
+      );
       throw new CoordinatorError(known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', `${method} ${path}`);
     }
     return handler(this.ctx, req, res, tenant, parts);

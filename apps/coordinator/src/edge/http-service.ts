@@ -1,5 +1,6 @@
 import { toJson } from '@flock/protocol';
 import type { WorkerState } from '../engine/coordinator.ts';
+import { CoordinatorError } from '../errors.ts';
 import { type ApiContext, type Handler, json, listLimit } from './http-util.ts';
 
 /** One volunteer of `GET /v1/workers`, with its credit (#9): device-weighted compute seconds of validated results. */
@@ -40,7 +41,10 @@ export const listWorkers: Handler = async (ctx, req, res) => {
   json(res, 200, body);
 };
 
-/** `GET /v1/stats`: queue depth, running tasks, connected volunteers, recent throughput and latency. */
+/**
+ * `GET /v1/stats`: queue depth, running tasks, connected volunteers, recent throughput and
+ * latency, and each op's service level over the SLO window against the targets.
+ */
 export const stats: Handler = async (ctx, _req, res) => {
   const c = ctx.coordinator;
   const recent = c.recentStats();
@@ -50,5 +54,30 @@ export const stats: Handler = async (ctx, _req, res) => {
     workers: c.connectedWorkers().length,
     throughput_per_min: recent.throughputPerMin,
     latency_ms: { p50: recent.p50, p95: recent.p95, p99: recent.p99 },
+    slo: { p95_ms: ctx.config.sloP95Ms, success: ctx.config.sloSuccess, window_ms: ctx.config.sloWindowMs },
+    ops: c.opLevels().map((l) => ({
+      op: l.op,
+      count: l.count,
+      succeeded: l.succeeded,
+      failed: l.failed,
+      success_rate: l.successRate,
+      p50_ms: l.p50Ms,
+      p95_ms: l.p95Ms,
+      violations: l.violations,
+    })),
   });
+};
+
+/** `GET /v1/breakers`: the tenant's circuit breakers that are open or counting failures. */
+export const listBreakers: Handler = async (ctx, _req, res, tenant) => {
+  json(res, 200, { breakers: ctx.coordinator.breakers(tenant) });
+};
+
+/** `POST /v1/breakers/:op/reset`: closes the breaker and queues its held tasks. */
+export const resetBreaker: Handler = async (ctx, _req, res, tenant, parts) => {
+  const op = parts[1]!;
+  if (!ctx.coordinator.resetBreaker(tenant, op)) {
+    throw new CoordinatorError('NOT_FOUND', `no open breaker for op "${op}"`);
+  }
+  json(res, 200, { op, state: 'closed' });
 };

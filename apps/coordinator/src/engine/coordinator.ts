@@ -22,8 +22,10 @@ import type { BlobGcResult } from '../store/blob-gc.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { InsertOutcome, Store, TaskRecord, TaskState } from '../store/store.ts';
 import { MemoryTrustStore, TrustEngine } from '../trust/index.ts';
+import type { BreakerView } from './breakers.ts';
 import { Engine, type TrustOptions } from './engine.ts';
 import type { LeaseTable } from './lease-table.ts';
+import type { OpLevel } from './op-stats.ts';
 import type { Submission } from './requester-intake.ts';
 import type { Scheduler } from './scheduler.ts';
 import { TaskTokens } from './task-tokens.ts';
@@ -131,6 +133,21 @@ export class Coordinator {
 
   runningCount(): number {
     return this.e.leases.size;
+  }
+
+  /** Each op's service level over the SLO window (engine/op-stats.ts). */
+  opLevels(): OpLevel[] {
+    return this.e.levels.levels();
+  }
+
+  /** The tenant's circuit breakers that are open or counting failures. */
+  breakers(tenant: string): BreakerView[] {
+    return this.e.breakers.list(tenant);
+  }
+
+  /** Closes the tenant's breaker of `op` and queues its held tasks; false when none is open. */
+  resetBreaker(tenant: string, op: string): boolean {
+    return this.e.breakers.reset(tenant, op);
   }
 
   /** Successes per minute over the last minute, and end-to-end latency percentiles (ms). */

@@ -113,6 +113,11 @@ export interface CoordinatorConfig {
   breakerFailures: number;
   /** An open breaker lets one task through again after this, ms. Env FLOCK_BREAKER_COOLDOWN_MS, default 5 min. */
   breakerCooldownMs: number;
+  /**
+   * Batch tails: a campaign 90 % done leaves slow volunteers out and copies its stragglers
+   * (engine/campaign-tails.ts). Env FLOCK_TAILS=on|off, default on.
+   */
+  tailAcceleration: boolean;
   /** Share of dispatches to a vetted worker that are checks. Env FLOCK_SPOT_CHECK_RATE, default 0.02. */
   spotCheckRate: number;
   /** Validated results in a row before a worker may be believed alone. Env FLOCK_TRUST_THRESHOLD, default 10. */
@@ -164,6 +169,7 @@ export const DEFAULT_CONFIG: Omit<
   sloWindowMs: 300_000,
   breakerFailures: 5,
   breakerCooldownMs: 300_000,
+  tailAcceleration: true,
   spotCheckRate: 0.02,
   trustThreshold: 10,
   blobGcIntervalMs: 6 * 3600_000,
@@ -346,6 +352,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
   if (env.FLOCK_API_KEYS) partial.apiKeys = parseApiKeys(env.FLOCK_API_KEYS);
   if (env.FLOCK_ADMIN_KEYS) partial.adminKeys = parseApiKeys(env.FLOCK_ADMIN_KEYS, 'FLOCK_ADMIN_KEYS');
   if (env.FLOCK_SPOT_CHECKS) partial.spotChecks = onOff(env.FLOCK_SPOT_CHECKS, 'FLOCK_SPOT_CHECKS');
+  if (env.FLOCK_TAILS) partial.tailAcceleration = onOff(env.FLOCK_TAILS, 'FLOCK_TAILS');
   if (env.FLOCK_REMOTE_MODULES)
     partial.remoteModules = onOff(env.FLOCK_REMOTE_MODULES, 'FLOCK_REMOTE_MODULES');
   if (env.FLOCK_SPOT_CHECK_RATE)

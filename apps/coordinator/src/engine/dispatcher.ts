@@ -53,6 +53,10 @@ export class Dispatcher {
         for (const pick of screened) {
           const task = this.e.open.get(pick.task.uid);
           if (task?.replicas && task.state === 'running') await this.leaseReplica(task, pick, now);
+          else if (task?.state === 'running' && task.copy && task.copy.leaseId === undefined)
+            this.leaseCopy(task, pick, now);
+          else if (task?.state === 'running')
+            this.unmatch(pick, false); // its copy's moment passed
           else picks.push(pick);
         }
         if (picks.length > 0) await this.startPicks(picks, now);
@@ -113,6 +117,17 @@ export class Dispatcher {
     if (unsent) await this.undeliverable(task, pick, unsent, now);
   }
 
+  /** A speculative copy of a straggling task (campaign-tails.ts), leased in this process only. */
+  private leaseCopy(task: OpenTask, pick: Match, now: number): void {
+    const leaseId = this.nextLeaseId();
+    if (this.leaseTask(task, pick, leaseId, now + this.e.config.leaseMs, now, 'copy')) {
+      this.unmatch(pick, false);
+      task.copy = undefined;
+      return;
+    }
+    task.copy = { leaseId };
+  }
+
   /** Gives a match's slot back to its worker and tenant; `requeue` puts the task back in the queue. */
   unmatch({ task: sched, worker }: Match, requeue: boolean): void {
     if (sched.gpu) worker.runningGpu -= 1;
@@ -149,9 +164,9 @@ export class Dispatcher {
     leaseId: string,
     expiresAtMs: number,
     now: number,
+    kind: LeaseKind = task.replicas ? 'replica' : 'task',
   ): Error | undefined {
     const { worker, task: sched } = pick;
-    const kind: LeaseKind = task.replicas ? 'replica' : 'task';
     let assignment: ComputeAssignment;
     try {
       assignment = this.sendAssignment(

@@ -9,6 +9,7 @@ import type { BlobStore } from '../store/blob-store.ts';
 import type { Store, TaskState } from '../store/store.ts';
 import { ReplayKnownAnswers, type TrustEngine, type TrustStore } from '../trust/index.ts';
 import { Breakers } from './breakers.ts';
+import { CampaignTails } from './campaign-tails.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { LeaseOutcomes } from './lease-outcomes.ts';
@@ -70,6 +71,7 @@ export class Engine {
   readonly intake: RequesterIntake;
   readonly levels: ServiceLevels;
   readonly breakers: Breakers;
+  readonly tails: CampaignTails;
 
   constructor(
     readonly config: CoordinatorConfig,
@@ -92,6 +94,7 @@ export class Engine {
     this.intake = new RequesterIntake(this);
     this.levels = new ServiceLevels(this);
     this.breakers = new Breakers(this);
+    this.tails = new CampaignTails(this);
   }
 
   /** Announces a task's transition on the events hub. */

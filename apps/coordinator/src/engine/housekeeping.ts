@@ -47,6 +47,7 @@ export class Housekeeping {
       if (now >= this.nextLevelsMs) {
         this.nextLevelsMs = now + 1000;
         this.e.levels.evaluate(now);
+        this.e.tails.tick(now);
       }
       if (this.e.config.blobGcIntervalMs > 0 && now >= this.nextBlobGcMs) {
         this.nextBlobGcMs = now + this.e.config.blobGcIntervalMs;

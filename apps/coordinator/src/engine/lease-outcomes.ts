@@ -47,7 +47,8 @@ export class LeaseOutcomes {
         return ack(accepted, code);
       }
       case 'task':
-      case 'replica': {
+      case 'replica':
+      case 'copy': {
         const task = this.e.open.get(lease.taskUid);
         if (!task) return ack(false, 'LEASE_EXPIRED');
         this.e.levels.ran(task, lease, Date.now());
@@ -88,6 +89,14 @@ export class LeaseOutcomes {
     switch (lease.kind) {
       case 'check':
         this.e.checks.missed(lease, worker);
+        return ack(true);
+      case 'copy':
+        // The original still runs: the task goes on; another copy may be made later.
+        this.e.metrics.errors.inc({ code: failure.code || 'EXECUTION_ERROR' });
+        this.e.dispatcher.endLease(lease, worker);
+        this.e.sessions.countFailure(worker);
+        this.e.tails.copyEnded(this.e.open.get(lease.taskUid), lease);
+        this.e.dispatcher.scheduleDispatch();
         return ack(true);
       case 'replica': {
         const task = this.e.open.get(lease.taskUid);
@@ -141,6 +150,10 @@ export class LeaseOutcomes {
     }
     const task = this.e.open.get(lease.taskUid);
     switch (lease.kind) {
+      case 'copy':
+        this.e.dispatcher.endLease(lease, undefined);
+        this.e.tails.copyEnded(task, lease);
+        return;
       case 'replica':
         if (task?.replicaLeases.has(lease.leaseId)) await this.e.replicas.lost(task, lease, code, now);
         else this.e.dispatcher.endLease(lease, undefined);
@@ -191,7 +204,10 @@ export class LeaseOutcomes {
     if (result.executor) stored.executor = result.executor;
     if (result.duration_ms) stored.duration_ms = result.duration_ms;
     const now = Date.now();
+    const runMs = now - lease.startedAtMs;
     let canonical = stored;
+    // A copy that wins completes the task: its own stored attempt is the original's.
+    if (lease.kind === 'copy') task.copy = undefined;
     if (lease.kind === 'replica') {
       const verified = await this.e.replicas.verify(worker, lease, task, stored, now);
       if (verified === 'handled') return undefined;
@@ -202,7 +218,7 @@ export class LeaseOutcomes {
       {
         taskUid: task.uid,
         // A verified task completes on its stored attempt, whichever replica decided it.
-        leaseId: lease.kind === 'replica' ? (task.leaseId ?? lease.leaseId) : lease.leaseId,
+        leaseId: lease.kind === 'task' ? lease.leaseId : (task.leaseId ?? lease.leaseId),
         result: Buffer.from(JSON.stringify(toJson('ComputeResult', canonical))),
         executor: result.executor || undefined,
         durationMs: result.duration_ms || undefined,
@@ -213,6 +229,8 @@ export class LeaseOutcomes {
     );
     if (!ok) return 'LEASE_EXPIRED';
     this.e.dispatcher.endLease(lease, worker);
+    this.e.tails.ran(task, worker, runMs);
+    if (lease.kind === 'copy') this.e.tails.completedBy(task, lease, now);
     if (task.replicas) {
       this.e.replicas.cancelAll(task, 'CANCELLED', now); // surplus replicas: the quorum has spoken
       this.e.scheduler.remove(task.uid);

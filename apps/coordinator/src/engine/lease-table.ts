@@ -3,9 +3,11 @@
  * - `task`: an attempt of a task without a verification policy, stored as an attempt row;
  * - `replica`: one replica of a verified task (the task's stored attempt is the first replica's;
  *   further replicas live in this process only), judged by the trust engine;
- * - `check`: a known-answer spot check, not a stored task (`taskUid` is negative).
+ * - `check`: a known-answer spot check, not a stored task (`taskUid` is negative);
+ * - `copy`: a speculative copy of a straggling task at its campaign's tail (campaign-tails.ts),
+ *   in this process only; whichever of it and the task's lease returns first completes the task.
  */
-export type LeaseKind = 'task' | 'replica' | 'check';
+export type LeaseKind = 'task' | 'replica' | 'check' | 'copy';
 
 /** One lease: a worker's right to run one attempt of one task until `expiresAtMs`. */
 export interface Lease {

@@ -34,6 +34,8 @@ export interface OpenTask {
   refusedWorkers: Set<string>;
   /** Replica leases lost or failed retryably; bounded by maxAttempts. */
   replicaLosses: number;
+  /** A speculative copy at its campaign's tail: queued (no lease yet) or leased. */
+  copy?: { leaseId: string | undefined } | undefined;
 }
 
 /** A task the scheduler matched to a worker in this pass (its slot is counted as taken). */

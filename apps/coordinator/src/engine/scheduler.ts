@@ -24,6 +24,8 @@ export interface SchedTask {
   needsVetted?: boolean | undefined;
   /** Homogeneous verified task: only workers of this adapter class (`adapterClassOf`). */
   adapterClass?: string | undefined;
+  /** The tail of its campaign: workers far slower than the others, left out while faster ones exist. */
+  avoid?: Set<string> | undefined;
 }
 
 /** A connected worker as the scheduler sees it; `running*` are updated by `assign`. */
@@ -41,6 +43,8 @@ export interface SchedWorker {
   blocked: boolean;
   /** Passed a known-answer check (trust); unset counts as not vetted. */
   vetted?: boolean | undefined;
+  /** Recent lease-to-result time of its successes (moving average), ms; unset until its first. */
+  turnaroundMs?: number | undefined;
 }
 
 /**
@@ -71,7 +75,12 @@ export function freeSlots(w: SchedWorker, gpu: boolean): number {
 
 /** Whether the task may run only on some of the workers its class could run on. */
 function restricted(task: SchedTask): boolean {
-  return task.excludeWorkers !== undefined || task.needsVetted === true || task.adapterClass !== undefined;
+  return (
+    task.excludeWorkers !== undefined ||
+    task.needsVetted === true ||
+    task.adapterClass !== undefined ||
+    task.avoid !== undefined
+  );
 }
 
 /** Whether a worker could ever run the task (ignoring how busy it is). */
@@ -307,7 +316,7 @@ export class Scheduler {
     let bestScore = Number.NEGATIVE_INFINITY;
     for (const w of list) {
       const free = freeSlots(w, task.gpu);
-      if (free === 0 || task.excludeWorkers?.has(w.workerId)) continue;
+      if (free === 0 || task.excludeWorkers?.has(w.workerId) || task.avoid?.has(w.workerId)) continue;
       if (task.needsVetted && !w.vetted) continue;
       if (task.adapterClass && adapterClassOf(w.capability, task.gpu ? 'gpu' : 'cpu') !== task.adapterClass)
         continue;
@@ -359,6 +368,9 @@ export class Scheduler {
     );
     if (sameClass.length === 0)
       return `verification: needs a volunteer on ${task.adapterClass} (homogeneous)`;
+    const fast = sameClass.filter((w) => !task.avoid?.has(w.workerId));
+    if (fast.length === 0)
+      return `campaign tail: waiting for a faster volunteer (${sameClass.length} slow ones left out)`;
     const paused = sameClass.filter((w) => w.capability.paused).length;
     if (paused === sameClass.length) return `all ${sameClass.length} eligible workers are paused`;
     return `all ${sameClass.length} eligible workers are busy`;

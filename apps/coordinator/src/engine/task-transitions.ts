@@ -33,6 +33,7 @@ export class TaskTransitions {
   /** A stored task (submitted, recovered, adopted, reopened) becomes open in this process. */
   open(task: OpenTask): void {
     this.e.open.set(task.uid, task);
+    this.e.tails.opened(task);
     if (task.deadlineAtMs !== undefined) this.e.deadlines.push(task.deadlineAtMs, task.uid);
   }
 
@@ -56,6 +57,7 @@ export class TaskTransitions {
 
   /** Queued (again) and announced as requested: new, retried, lost, or withdrawn. */
   requeue(task: OpenTask, now: number, notBeforeMs?: number): void {
+    this.e.tails.attemptEnded(task, now);
     if (notBeforeMs !== undefined) task.notBeforeMs = notBeforeMs;
     this.makeRunnable(task, now);
     this.e.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
@@ -195,6 +197,10 @@ export class TaskTransitions {
     this.e.open.delete(rec.uid);
     this.e.scheduler.remove(rec.uid);
     this.e.breakers.forget(rec.uid);
+    if (task) {
+      this.e.tails.attemptEnded(task, now);
+      this.e.tails.finished(task);
+    }
     if (task?.replicas) this.e.replicas.cancelAll(task, reason, now);
     const lease = task?.leaseId && !task.replicas ? this.e.leases.get(task.leaseId) : undefined;
     if (lease) this.e.dispatcher.cancelLease(lease, reason, now);
@@ -266,6 +272,8 @@ export class TaskTransitions {
   private finished(task: OpenTask, code: string | undefined, now: number, payload: () => unknown): void {
     this.e.open.delete(task.uid);
     this.e.breakers.forget(task.uid);
+    this.e.tails.attemptEnded(task, now);
+    this.e.tails.finished(task);
     this.e.levels.finished(task, code, now);
     if (code === undefined) this.e.publish(task, EVENTS.success, 'succeeded', now, payload);
     else this.e.publish(task, EVENTS.failed, 'failed', now, payload);

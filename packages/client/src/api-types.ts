@@ -146,6 +146,39 @@ export interface WorkerView {
   quarantined: boolean;
 }
 
+/** A service-level target an op can miss: p95 end-to-end latency, or success rate. */
+export type SloKind = 'p95' | 'success';
+
+/** The coordinator's service-level targets (`FLOCK_SLO_P95_MS`, `FLOCK_SLO_SUCCESS`). */
+export interface SloTargets {
+  /** p95 end-to-end latency target, ms; 0: no target. */
+  p95_ms: number;
+  /** Success-rate target in 0..1; 0: no target. */
+  success: number;
+  /** The sliding window the ops' levels are measured over, ms. */
+  window_ms: number;
+}
+
+/**
+ * One op's service level over the SLO window. `op` is a built-in or library op by name (`sum`),
+ * a module by kind and hash prefix (`wasm:<12 hex>`, `wgsl:<12 hex>`), or `other` (ops past
+ * the coordinator's limit, counted together).
+ */
+export interface OpLevelView {
+  op: string;
+  /** Finished tasks in the window. */
+  count: number;
+  succeeded: number;
+  failed: number;
+  /** succeeded / count, in 0..1. */
+  success_rate: number;
+  /** End-to-end latency (accepted → finished) percentiles, ms. */
+  p50_ms: number;
+  p95_ms: number;
+  /** The targets it misses (judged from 20 outcomes in the window on). */
+  violations: SloKind[];
+}
+
 /** `GET /v1/stats`. */
 export interface StatsView {
   queue_depth: number;
@@ -153,6 +186,31 @@ export interface StatsView {
   workers: number;
   throughput_per_min: number;
   latency_ms: { p50: number; p95: number; p99: number };
+  slo: SloTargets;
+  /** Every op with a finished task in the window, sorted by op. */
+  ops: OpLevelView[];
+}
+
+/** `closed`: dispatched; `open`: its tasks are held; `half-open`: one task let through to try. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/**
+ * One circuit breaker of `GET /v1/breakers` (the caller's tenant): an op whose tasks failed
+ * non-retryably on `failed_workers` distinct volunteers in a row. Times are Unix epoch ms.
+ */
+export interface BreakerView {
+  op: string;
+  state: BreakerState;
+  /** Distinct volunteers with a non-retryable failure since the op's last success. */
+  failed_workers: number;
+  /** The last failure's code. */
+  last_code: string;
+  /** Queued tasks held out of the queue while it is open. */
+  held_tasks: number;
+  /** Set unless closed. */
+  opened_at_ms?: number;
+  /** When the cool-down lets one task through (set unless closed). */
+  retry_at_ms?: number;
 }
 
 /**

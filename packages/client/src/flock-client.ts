@@ -8,6 +8,7 @@ import {
   toJson,
 } from '@flock/protocol';
 import type {
+  BreakerView,
   CampaignView,
   ModuleRef,
   StatsView,
@@ -213,8 +214,33 @@ export class FlockClient implements TaskBackend {
     return all;
   }
 
+  /**
+   * `GET /v1/stats`: queue depth, running, workers, throughput and latency, the SLO targets, and
+   * each op's service level over the window (`ops`, sorted by op).
+   */
   stats(): Promise<StatsView> {
     return this.#http.json<StatsView>('GET', '/v1/stats');
+  }
+
+  /**
+   * This tenant's circuit breakers that are open, half-open, or closed with failures counted
+   * (`GET /v1/breakers`), sorted by op. While one is open its op's queued tasks are held.
+   */
+  async breakers(): Promise<BreakerView[]> {
+    const body = await this.#http.json<{ breakers: BreakerView[] }>('GET', '/v1/breakers');
+    return body.breakers;
+  }
+
+  /**
+   * Closes the breaker of `op` (`POST /v1/breakers/:op/reset`) and queues its held tasks again.
+   * `NOT_FOUND` (404) when no breaker of that op is open.
+   */
+  async resetBreaker(op: string): Promise<{ op: string; state: 'closed' }> {
+    if (op === '') throw new FlockError('INVALID_ARGUMENT', 'op is empty');
+    return await this.#http.json<{ op: string; state: 'closed' }>(
+      'POST',
+      `/v1/breakers/${encodeURIComponent(op)}/reset`,
+    );
   }
 
   /**

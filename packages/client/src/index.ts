@@ -1,8 +1,13 @@
 export type {
   AcceptedBy,
+  BreakerState,
+  BreakerView,
   CampaignCounts,
   CampaignView,
   ModuleRef,
+  OpLevelView,
+  SloKind,
+  SloTargets,
   StatsView,
   TaskAttempt,
   TaskEvent,
@@ -24,6 +29,13 @@ export { FlockError, isFlockError } from './flock-error.ts';
 export type { FetchLike } from './http-transport.ts';
 export type { MapInput, MapOptions, MapOutcome, MapProgress } from './map-tasks.ts';
 export { toDataRefs } from './map-tasks.ts';
+export {
+  formatSuccessRate,
+  formatWindow,
+  sloTargetsText,
+  sloTargetText,
+  violationsText,
+} from './service-level-text.ts';
 export type { TaskBackend, WaitOptions, WatchOptions } from './task.ts';
 export { eventFromView, Task } from './task.ts';
 export type { TrustStatus } from './trust-text.ts';

@@ -11,6 +11,8 @@ import {
   FlockClient,
   FlockError,
   formatCredit,
+  formatSuccessRate,
+  sloTargetsText,
   type TaskVerification,
   type TaskView,
   toDataRefs,
@@ -273,5 +275,25 @@ describe('verification and credit wording (shared by the CLI and the dashboard)'
     expect(trustStatus({ vetted: false, quarantined: false })).toBe('new');
     expect(trustStatus({ vetted: true, quarantined: false })).toBe('verified');
     expect(trustStatus({ vetted: true, quarantined: true })).toBe('quarantined');
+  });
+
+  it('words success rates (never 100 % short of 1) and the SLO targets', () => {
+    expect([1, 0.95, 0.6, 1 / 3, 0.29, 0.9996, 0].map(formatSuccessRate)).toEqual([
+      '100%',
+      '95%',
+      '60%',
+      '33.3%',
+      '29%',
+      '99.9%',
+      '0%',
+    ]);
+    expect([Number.NaN, -0.1, 1.5].map(formatSuccessRate)).toEqual(['?', '?', '?']);
+    expect(sloTargetsText({ p95_ms: 250, success: 0.99, window_ms: 300_000 })).toBe(
+      'targets p95 ≤ 250 ms, success ≥ 99% over 5 min',
+    );
+    expect(sloTargetsText({ p95_ms: 0, success: 0.995, window_ms: 90_000 })).toBe(
+      'targets success ≥ 99.5% over 90 s',
+    );
+    expect(sloTargetsText({ p95_ms: 0, success: 0, window_ms: 60_000 })).toBe('no targets (window 1 min)');
   });
 });

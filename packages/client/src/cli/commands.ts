@@ -17,8 +17,10 @@ import type { MapOutcome } from '../map-tasks.ts';
 import type { Task } from '../task.ts';
 import { formatCredit, trustStatus, verificationText } from '../trust-text.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
+import { none, one, table } from './format.ts';
 import type { CliIo, CliValues } from './main.ts';
 import { ProgressBar } from './progress-bar.ts';
+import { breakers, stats } from './service-commands.ts';
 
 export interface CliContext {
   client: FlockClient;
@@ -29,7 +31,7 @@ export interface CliContext {
   readInput: (path: string) => Promise<string>;
 }
 
-type Command = (context: CliContext) => Promise<number>;
+export type Command = (context: CliContext) => Promise<number>;
 
 const TASK_STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
@@ -123,20 +125,6 @@ const workers: Command = async ({ client, io, values, args }) => {
   return EXIT.ok;
 };
 
-const stats: Command = async ({ client, io, values, args }) => {
-  none(args, 'stats');
-  const s = await client.stats();
-  if (values.json === true) {
-    io.stdout(`${JSON.stringify(s, null, 2)}\n`);
-    return EXIT.ok;
-  }
-  io.stdout(
-    `queue ${s.queue_depth}  running ${s.running}  workers ${s.workers}  ${s.throughput_per_min}/min\n` +
-      `latency p50 ${s.latency_ms.p50} ms  p95 ${s.latency_ms.p95} ms  p99 ${s.latency_ms.p99} ms\n`,
-  );
-  return EXIT.ok;
-};
-
 const map: Command = async ({ client, io, values, args }) => {
   if (args.length === 0) throw new UsageError('map needs at least one input file');
   const sources = [values.wasm, values.wgsl, values.builtin].filter((v) => v !== undefined);
@@ -197,10 +185,17 @@ const map: Command = async ({ client, io, values, args }) => {
   return failed === 0 ? EXIT.ok : EXIT.taskFailed;
 };
 
-export const COMMANDS = { submit, status, list, result, cancel, workers, stats, map } satisfies Record<
-  string,
-  Command
->;
+export const COMMANDS = {
+  submit,
+  status,
+  list,
+  result,
+  cancel,
+  workers,
+  stats,
+  breakers,
+  map,
+} satisfies Record<string, Command>;
 export type CommandName = keyof typeof COMMANDS;
 
 /** Follows a task to its end with a progress bar; resolves with the final view. */
@@ -328,16 +323,6 @@ function workerRow(w: WorkerView): string[] {
   ];
 }
 
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return `${[line(head), ...rows.map(line)].join('\n')}\n`;
-}
-
 function parseParams(text: string): JsonObject {
   try {
     return parseJsonObject(text, {
@@ -355,13 +340,4 @@ async function readBytes(path: string): Promise<Uint8Array> {
   } catch (error) {
     throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-}
-
-function one(args: string[], usage: string): string {
-  if (args.length !== 1) throw new UsageError(`usage: flock ${usage}`);
-  return args[0]!;
-}
-
-function none(args: string[], usage: string): void {
-  if (args.length !== 0) throw new UsageError(`usage: flock ${usage}`);
 }

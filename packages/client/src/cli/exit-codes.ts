@@ -10,7 +10,7 @@ export const EXIT = {
   usage: 2,
   /** Missing or wrong API key (401). */
   auth: 3,
-  /** No such task, blob or campaign (404). */
+  /** No such task, blob or campaign, or no open breaker of the op (404). */
   notFound: 4,
   /** The coordinator could not be reached, or did not answer in time. */
   unreachable: 5,

@@ -28,7 +28,9 @@ Commands:
   result <task_id>             print a task's outputs (--out DIR writes them as files; --wait)
   cancel <task_id>             cancel a queued or running task
   workers                      list connected volunteers
-  stats                        queue depth, throughput and latency percentiles
+  stats                        queue depth, throughput, latency, and each op's service level
+  breakers                     circuit breakers of this key's ops (open ones hold their tasks)
+  breakers reset <op>          close an op's breaker: its held tasks are queued again
   map <input files...>         one task per input file: --wasm FILE | --wgsl FILE | --builtin OP
 
 Options:

@@ -1,10 +1,12 @@
 // The requester dashboard: sign in, then a hash-routed single page (tasks, task, submit,
-// campaign, workers, charts) over the SDK. Served by the coordinator at /dashboard/.
+// campaign, workers, charts with service levels and circuit breakers) over the SDK. Served by
+// the coordinator at /dashboard/.
 import { FlockClient } from '@flock/client';
 import 'uplot/dist/uPlot.min.css';
 import { renderCharts, StatsHistory } from './charts-view.ts';
 import { describeError } from './error-text.ts';
 import { LiveTasks } from './live-tasks.ts';
+import { renderServiceLevels } from './service-levels-view.ts';
 import { KEY_STORAGE, renderSignIn } from './sign-in-view.ts';
 import { renderSubmit } from './submit-view.ts';
 import { renderTaskDetail } from './task-detail-view.ts';
@@ -90,9 +92,15 @@ function route(): void {
     case 'workers':
       cleanup = renderWorkers(app, client);
       break;
-    case 'charts':
-      cleanup = renderCharts(app, history);
+    case 'charts': {
+      const stopCharts = renderCharts(app, history);
+      const stopLevels = renderServiceLevels(app, client, history, live);
+      cleanup = () => {
+        stopCharts();
+        stopLevels();
+      };
       break;
+    }
     default:
       cleanup = renderTaskList(app, live, client, undefined);
   }

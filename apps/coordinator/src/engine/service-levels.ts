@@ -8,8 +8,16 @@ import { NOTICES } from './notices.ts';
 import { type OpLevel, OpStats } from './op-stats.ts';
 import type { OpenTask } from './open-task.ts';
 
+/** An op's Prometheus children, looked up once: labelling on every observation costs per task. */
+interface OpSeries {
+  queueWait: { observe(seconds: number): void };
+  runTime: { observe(seconds: number): void };
+  succeeded: { inc(): void };
+}
+
 export class ServiceLevels {
   private readonly stats: OpStats;
+  private readonly series = new Map<string, OpSeries>();
 
   constructor(private readonly e: Engine) {
     this.stats = new OpStats({
@@ -21,19 +29,35 @@ export class ServiceLevels {
 
   /** A lease of the task was handed out after `queuedMs` in the queue. */
   leased(task: OpenTask, queuedMs: number): void {
-    this.e.metrics.opQueueWait.observe({ op: this.stats.keyOf(task.op) }, queuedMs / 1000);
+    this.seriesOf(task.op).queueWait.observe(queuedMs / 1000);
   }
 
   /** A lease of the task ended with a result or a failure from its worker. */
   ran(task: OpenTask, lease: Lease, nowMs: number): void {
-    this.e.metrics.opRunTime.observe({ op: this.stats.keyOf(task.op) }, (nowMs - lease.startedAtMs) / 1000);
+    this.seriesOf(task.op).runTime.observe((nowMs - lease.startedAtMs) / 1000);
   }
 
   /** The task is finished: succeeded, or failed with `code`. */
   finished(task: OpenTask, code: string | undefined, nowMs: number): void {
     const op = this.stats.keyOf(task.op);
-    this.e.metrics.opOutcomes.inc({ op, outcome: code ? 'failed' : 'succeeded', code: code ?? '' });
+    if (code === undefined) this.seriesOf(op).succeeded.inc();
+    else this.e.metrics.opOutcomes.inc({ op, outcome: 'failed', code });
     this.stats.record(op, code === undefined, nowMs - task.createdAtMs, nowMs);
+  }
+
+  private seriesOf(taskOp: string): OpSeries {
+    const op = this.stats.keyOf(taskOp);
+    let s = this.series.get(op);
+    if (!s) {
+      const m = this.e.metrics;
+      s = {
+        queueWait: m.opQueueWait.labels({ op }),
+        runTime: m.opRunTime.labels({ op }),
+        succeeded: m.opOutcomes.labels({ op, outcome: 'succeeded', code: '' }),
+      };
+      this.series.set(op, s);
+    }
+    return s;
   }
 
   /** Every op with an outcome in the window. */

@@ -9,20 +9,37 @@ import type Database from 'better-sqlite3';
 export class GroupCommit {
   private open = false;
   private readonly waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  /** Prepared once: `db.transaction(fn)` would build a wrapper per write, and `exec` parse each time. */
+  private readonly sql: Record<
+    'begin' | 'commit' | 'savepoint' | 'release' | 'rollbackTo',
+    Database.Statement
+  >;
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: Database.Database) {
+    this.sql = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      savepoint: db.prepare('SAVEPOINT flock_write'),
+      release: db.prepare('RELEASE flock_write'),
+      rollbackTo: db.prepare('ROLLBACK TO flock_write'),
+    };
+  }
 
   /** Runs a write inside the transaction of the current turn; settles after its COMMIT. */
   write<T>(fn: () => T): Promise<T> {
     if (!this.open) {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.sql.begin.run();
       this.open = true;
       setImmediate(() => this.commit());
     }
     let value: T;
+    this.sql.savepoint.run();
     try {
-      value = this.db.transaction(fn)();
+      value = fn();
+      this.sql.release.run();
     } catch (err) {
+      this.sql.rollbackTo.run();
+      this.sql.release.run();
       return Promise.reject(err);
     }
     return new Promise<T>((resolve, reject) => {
@@ -42,7 +59,7 @@ export class GroupCommit {
     this.open = false;
     const waiters = this.waiters.splice(0);
     try {
-      this.db.exec('COMMIT');
+      this.sql.commit.run();
     } catch (err) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       for (const w of waiters) w.reject(err);

@@ -106,21 +106,22 @@ export class WorkerSession {
     const wire = this.coordinator.metrics.wire;
     wire.framesIn += 1;
     wire.bytesIn += bytes.length;
-    if (!isBinary) return this.violate(Violation.of('TEXT_FRAME', 'frames must be binary'));
+    if (!isBinary) {
+      this.violate(Violation.of('TEXT_FRAME', 'frames must be binary'));
+      return;
+    }
     if (bytes.length > this.config.maxFrameBytes) {
-      return this.violate(
-        Violation.of(
-          'FRAME_TOO_LARGE',
-          `frame of ${bytes.length} bytes exceeds ${this.config.maxFrameBytes}`,
-        ),
-      );
+      const limit = this.config.maxFrameBytes;
+      this.violate(Violation.of('FRAME_TOO_LARGE', `frame of ${bytes.length} bytes exceeds ${limit}`));
+      return;
     }
     const now = Date.now();
     const perSecond = this.config.workerFramesPerSecond;
     this.rate.tokens = Math.min(perSecond * 2, this.rate.tokens + ((now - this.rate.at) * perSecond) / 1000);
     this.rate.at = now;
     if (this.rate.tokens < 1 || this.pending >= MAX_PENDING_FRAMES) {
-      return this.violate(Violation.of('RATE_LIMITED', 'too many frames'));
+      this.violate(Violation.of('RATE_LIMITED', 'too many frames'));
+      return;
     }
     this.rate.tokens -= 1;
     this.pending += 1;

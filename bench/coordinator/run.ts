@@ -5,7 +5,7 @@
 //
 //   npm run bench -w @flock/coordinator                  # 5,000 tasks, 50 volunteers
 //   npm run bench -w @flock/coordinator -- --full        # 50,000 tasks, 200 volunteers
-//   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --paced N --rounds N --skip-bullmq --skip-flock
+//   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --postgres --paced N --rounds N --skip-bullmq --skip-flock
 //   BENCH_PROF=<dir> writes a CPU profile of the coordinator process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +13,15 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SimulatedVolunteer } from '../../apps/coordinator/src/sim/simulated-volunteer.ts';
+import { acquirePostgres, type PostgresHarness } from '../../apps/coordinator/test/support/postgres.ts';
 import { ensureDebianPackages } from '../prerequisites.ts';
+
+let pgHarness: Promise<PostgresHarness> | undefined;
+/** The private PostgreSQL server, started once for the run (released when the process exits). */
+const postgres = (): Promise<PostgresHarness> => {
+  pgHarness ??= acquirePostgres();
+  return pgHarness;
+};
 
 const argv = process.argv.slice(2);
 const flag = (name: string): boolean => argv.includes(name);
@@ -26,6 +34,8 @@ const TASKS = Number(option('--tasks', FULL ? '50000' : '5000'));
 const VOLUNTEERS = Number(option('--volunteers', FULL ? '200' : '50'));
 const SLOTS = Number(option('--slots', '2'));
 const SYNC = option('--sync', 'NORMAL');
+/** --postgres: the coordinator on a private PostgreSQL server (scripts/postgres.sh) instead of SQLite. */
+const POSTGRES = flag('--postgres');
 const BATCH = 1000;
 /** Latency phase: tasks submitted one at a time at this rate, well below capacity. */
 const PACED = Number(option('--paced', '500'));
@@ -137,6 +147,7 @@ function summarise(
 
 async function benchFlock(): Promise<Outcome> {
   const dir = mkdtempSync(join(tmpdir(), 'flock-bench-'));
+  const store = POSTGRES ? { FLOCK_STORE: await (await postgres()).createDatabase() } : {};
   const port = await freePort();
   // BENCH_PROF=<dir>: write a CPU profile of the coordinator there.
   const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
@@ -154,6 +165,7 @@ async function benchFlock(): Promise<Outcome> {
         FLOCK_API_KEYS: `${KEY}:bench`,
         FLOCK_LOG_LEVEL: 'warn',
         FLOCK_SQLITE_SYNC: SYNC,
+        ...store,
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     },
@@ -339,7 +351,7 @@ if (!flag('--skip-bullmq')) ensureDebianPackages(['redis-server']);
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`;
 const load = (): string => loadavg()[0]!.toFixed(1);
 console.log(
-  `coordinator bench: ${TASKS} tasks, ${VOLUNTEERS} volunteers × ${SLOTS} slots, SQLite synchronous=${SYNC}, ${ROUNDS} round(s)`,
+  `coordinator bench: ${TASKS} tasks, ${VOLUNTEERS} volunteers × ${SLOTS} slots, ${POSTGRES ? 'PostgreSQL (one coordinator, private server)' : `SQLite synchronous=${SYNC}`}, ${ROUNDS} round(s)`,
 );
 console.log(`machine: ${machine}`);
 // Rounds alternate the two systems so that a change in the machine's load hits both alike.
@@ -385,4 +397,5 @@ if (flocks.length > 0 && bulls.length > 0) {
     );
   }
 }
+if (pgHarness) await (await pgHarness).release();
 process.exit(0);

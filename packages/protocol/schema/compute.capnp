@@ -97,6 +97,7 @@ struct Capability {
   labels @16 :List(KeyValue);    # browser, os, driver, network, ...
   paused @17 :Bool;        # the volunteer paused: no new assignments
   prefetch @18 :UInt32;    # assignments the tab queues beyond its running slots (0: none)
+  libraries @19 :List(Text);  # libraries loaded (warm) in the tab's executors ("image", "data", ...)
 }
 
 struct Constraint {
@@ -127,6 +128,7 @@ enum ModuleKind {
   wasm @0;
   wgsl @1;
   builtin @2;
+  library @3;   # a method of a library the tab loads (op = "<library>.<method>", params checked by its schema)
 }
 
 struct Permissions {

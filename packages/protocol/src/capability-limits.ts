@@ -10,6 +10,8 @@ import { utf8Length } from './safe-json.ts';
 export const CAPABILITY_LIMITS = {
   /** Entries of `cached_modules` (module hashes). */
   cachedModules: 256,
+  /** Entries of `libraries` (names of the libraries loaded in the tab). */
+  libraries: 32,
   /** Entries of `labels`. */
   labels: 32,
   /** UTF-8 bytes of one label key. */
@@ -26,6 +28,7 @@ export const CAPABILITY_LIMITS = {
 export function capabilityEntries(cap: Capability): number {
   return (
     (cap.cached_modules?.length ?? 0) +
+    (cap.libraries?.length ?? 0) +
     Object.keys(cap.labels ?? {}).length +
     (cap.gpu?.features?.length ?? 0) +
     (cap.gpu?.limits?.length ?? 0)
@@ -43,6 +46,11 @@ export function checkCapability(cap: Capability): void {
     tooLarge(`more than ${L.cachedModules} cached modules`, 'cached_modules');
   for (const [i, hash] of (cap.cached_modules ?? []).entries()) {
     if (utf8Length(hash) > L.textBytes) tooLarge(`longer than ${L.textBytes} bytes`, `cached_modules[${i}]`);
+  }
+  if ((cap.libraries?.length ?? 0) > L.libraries) tooLarge(`more than ${L.libraries} libraries`, 'libraries');
+  for (const [i, name] of (cap.libraries ?? []).entries()) {
+    if (utf8Length(name) > L.labelKeyBytes)
+      tooLarge(`longer than ${L.labelKeyBytes} bytes`, `libraries[${i}]`);
   }
   const labels = Object.entries(cap.labels ?? {});
   if (labels.length > L.labels) tooLarge(`more than ${L.labels} labels`, 'labels');

@@ -113,7 +113,18 @@ function checkModule(module: ModuleSpec): void {
       'module.inline',
     );
   }
-  if (module.kind !== 'builtin' && module.uri === undefined && module.inline === undefined) {
+  if (
+    (module.kind === 'builtin' || module.kind === 'library') &&
+    (module.uri !== undefined || module.inline !== undefined)
+  ) {
+    throw new ProtocolError('INVALID_FIELD', `a ${module.kind} module has no uri or inline source`, 'module');
+  }
+  if (
+    module.kind !== 'builtin' &&
+    module.kind !== 'library' &&
+    module.uri === undefined &&
+    module.inline === undefined
+  ) {
     throw new ProtocolError('MODULE_SOURCE_MISSING', `a ${module.kind} module needs uri or inline`, 'module');
   }
   if (module.kind === 'wasm' && module.abi && module.abi !== 'wasi' && module.abi !== 'kernel') {

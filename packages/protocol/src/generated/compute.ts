@@ -463,7 +463,7 @@ export class Capability extends $.Struct {
     static readonly _capnp = {
         displayName: "Capability",
         id: "e98f56950777104d",
-        size: new $.ObjectSize(24, 4),
+        size: new $.ObjectSize(24, 5),
     };
     static _Labels: $.ListCtor<KeyValue>;
     get wasm(): boolean {
@@ -660,6 +660,28 @@ export class Capability extends $.Struct {
     set prefetch(value: number) {
         $.utils.setUint32(20, value, this);
     }
+    _adoptLibraries(value: $.Orphan<$.List<string>>): void {
+        $.utils.adopt(value, $.utils.getPointer(4, this));
+    }
+    _disownLibraries(): $.Orphan<$.List<string>> {
+        return $.utils.disown(this.libraries);
+    }
+    /**
+* libraries loaded (warm) in the tab's executors ("image", "data", ...)
+*
+*/
+    get libraries(): $.List<string> {
+        return $.utils.getList(4, $.TextList, this);
+    }
+    _hasLibraries(): boolean {
+        return !$.utils.isNull($.utils.getPointer(4, this));
+    }
+    _initLibraries(length: number): $.List<string> {
+        return $.utils.initList(4, $.TextList, length, this);
+    }
+    set libraries(value: $.List<string>) {
+        $.utils.copyFrom(value, $.utils.getPointer(4, this));
+    }
     toString(): string { return "Capability_" + super.toString(); }
 }
 /**
@@ -837,7 +859,12 @@ export class Requirements extends $.Struct {
 export const ModuleKind = {
     WASM: 0,
     WGSL: 1,
-    BUILTIN: 2
+    BUILTIN: 2,
+    /**
+* a method of a library the tab loads (op = "<library>.<method>", params checked by its schema)
+*
+*/
+    LIBRARY: 3
 } as const;
 export type ModuleKind = (typeof ModuleKind)[keyof typeof ModuleKind];
 /**

@@ -7,7 +7,7 @@ export type JsonObject = { [key: string]: JsonValue };
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 
 export type BufferAccess = 'read' | 'read_write' | 'uniform';
-export type ModuleKind = 'wasm' | 'wgsl' | 'builtin';
+export type ModuleKind = 'wasm' | 'wgsl' | 'builtin' | 'library';
 export type Comparator = 'exact' | 'tolerance';
 export type FrameType = 'event' | 'job' | 'job_result' | 'stream_start' | 'stream_chunk' | 'stream_end' | 'control';
 export type StreamStatus = 'ok' | 'aborted';
@@ -87,6 +87,7 @@ export interface Capability {
   labels?: Record<string, string>;
   paused?: boolean;
   prefetch?: number;
+  libraries?: string[];
 }
 
 export interface Constraint {
@@ -753,7 +754,7 @@ export const STRUCTS = {
   "Capability": {
     "union": false,
     "dataWords": 3,
-    "pointers": 4,
+    "pointers": 5,
     "discriminant": -1,
     "fields": [
       {
@@ -917,6 +918,17 @@ export const STRUCTS = {
           "bits": 32
         },
         "offset": 5
+      },
+      {
+        "name": "libraries",
+        "json": "libraries",
+        "type": {
+          "k": "list",
+          "of": {
+            "k": "text"
+          }
+        },
+        "offset": 4
       }
     ]
   },
@@ -2807,7 +2819,8 @@ export const ENUMS = {
   "ModuleKind": [
     "wasm",
     "wgsl",
-    "builtin"
+    "builtin",
+    "library"
   ],
   "Comparator": [
     "exact",

@@ -1,0 +1,50 @@
+// What a library and each of its methods declare: one declaration per method, used by the
+// coordinator at submit, the tab, the SDK and the dashboard.
+import type { Params, ParamsSchema } from './params.ts';
+
+export type LibraryName = 'image' | 'data' | 'crypto' | 'audio' | 'video';
+
+/** Per-library defaults (the compute-module seed's), overridable by `module.permissions`. */
+export interface LibraryLimits {
+  maxInputBytes: number;
+  maxOutputBytes: number;
+  timeoutMs: number;
+  /** WASM memory the library may use, in 64 KiB pages. */
+  memoryPages: number;
+}
+
+export interface LibraryDefinition {
+  readonly name: LibraryName;
+  /** The npm package whose WASM build the tab runs. */
+  readonly package: string;
+  readonly doc: string;
+  readonly limits: LibraryLimits;
+  /** The build needs SharedArrayBuffer (pthreads): only cross-origin-isolated tabs run it. */
+  readonly needsSharedMemory: boolean;
+}
+
+/** How two volunteers' outputs of a method are compared when the task is verified. */
+export type Comparison =
+  /** Byte for byte (deterministic methods). */
+  | { readonly kind: 'exact' }
+  /** Decoded images whose pixels differ by at most `maxDiff` (0..255) per channel. */
+  | { readonly kind: 'pixels'; readonly maxDiff: number }
+  /** Decoded PCM samples whose difference is at most `maxDiff` (of full scale 1.0). */
+  | { readonly kind: 'samples'; readonly maxDiff: number };
+
+export interface MethodDefinition {
+  readonly library: LibraryName;
+  readonly method: string;
+  readonly doc: string;
+  readonly params: ParamsSchema;
+  /** How many inputs it takes. */
+  readonly inputs: { readonly min: number; readonly max: number; readonly doc: string };
+  /** How its outputs are named (for the README and the dashboard). */
+  readonly outputs: string;
+  readonly compare: Comparison;
+  /** Checks that the schema cannot state (e.g. a pipeline's steps); throws LibraryError INVALID_PARAMS. */
+  readonly check?: (params: Params) => void;
+}
+
+/** The op of a method: `<library>.<method>`. */
+export const opOf = (m: Pick<MethodDefinition, 'library' | 'method'>): string => `${m.library}.${m.method}`;

@@ -1,0 +1,28 @@
+// The coordinator's side of each library method: the same computation in Node (the same WASM
+// library, or its native twin), for tests, spot checks and verification.
+import { checkLibraryCall } from '../registry.ts';
+import { runCrypto } from '../runtime/crypto.ts';
+import type { LibraryInput, LibraryResult } from '../runtime/runtime.ts';
+
+export type { LibraryInput, LibraryResult } from '../runtime/runtime.ts';
+
+type Reference = (
+  call: ReturnType<typeof checkLibraryCall>,
+  inputs: LibraryInput[],
+) => Promise<LibraryResult>;
+
+const REFERENCES: Partial<Record<string, Reference>> = {
+  crypto: runCrypto,
+};
+
+/** Runs `op` in Node; throws LibraryError like the tab would. */
+export async function runReference(
+  op: string,
+  params: unknown,
+  inputs: LibraryInput[],
+): Promise<LibraryResult> {
+  const call = checkLibraryCall(op, params, inputs.length);
+  const reference = REFERENCES[call.method.library];
+  if (!reference) throw new Error(`no reference for ${call.method.library} yet`);
+  return reference(call, inputs);
+}

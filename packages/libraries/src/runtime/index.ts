@@ -1,0 +1,15 @@
+export { LibraryHost, type RuntimeFactories } from './library-host.ts';
+export type {
+  LibraryInput,
+  LibraryOutput,
+  LibraryResult,
+  LibraryRuntime,
+  RuntimeContext,
+} from './runtime.ts';
+
+import type { RuntimeFactories } from './library-host.ts';
+
+/** Every library's runtime, imported on first use (the page's bundle splits each into its own chunk). */
+export const RUNTIMES: RuntimeFactories = {
+  crypto: () => import('./crypto.ts').then((m) => m.cryptoRuntime),
+};

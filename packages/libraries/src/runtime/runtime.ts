@@ -1,0 +1,47 @@
+// The tab's side of a library: one runtime per library, loaded lazily in an executor Worker the
+// first time a job needs it and kept warm for the next.
+import type { CheckedCall } from '../registry.ts';
+
+export interface LibraryInput {
+  name: string;
+  contentType: string;
+  /** Where the input lies (a view of the executor's arena on the ring path): read, never kept. */
+  bytes: Uint8Array;
+}
+
+export interface LibraryOutput {
+  name: string;
+  contentType: string;
+  bytes: Uint8Array;
+}
+
+export interface LibraryResult {
+  outputs: LibraryOutput[];
+  summary?: Record<string, string>;
+}
+
+/** What a runtime may ask of the executor. */
+export interface RuntimeContext {
+  /**
+   * The bytes of a file of the library's npm package (its WASM build), fetched from the
+   * coordinator (`/v1/libs/<package>/<path>`) and checked against the page's manifest of hashes.
+   */
+  file(pkg: string, path: string): Promise<Uint8Array>;
+  /** The URL of that file (for glue code that must import it by URL). */
+  url(pkg: string, path: string): string;
+  /** Reports progress (0..100); cheap, call as often as useful. */
+  progress(pct: number): void;
+  /** Why the job should stop (cancel, timeout), or undefined: check between steps. */
+  stopRequested(): string | undefined;
+  /** The page is cross-origin isolated: SharedArrayBuffer and WASM threads are there. */
+  readonly threads: boolean;
+  /** The limits of this job (the library's, overridden by `permissions`). */
+  readonly limits: { maxInputBytes: number; maxOutputBytes: number; timeoutMs: number; memoryPages: number };
+}
+
+export interface LibraryRuntime {
+  /** Loads the library (its WASM); called once per executor, before its first job. */
+  load(ctx: RuntimeContext): Promise<void>;
+  /** Runs one call on inputs already checked against the method's count. */
+  run(call: CheckedCall, inputs: LibraryInput[], ctx: RuntimeContext): Promise<LibraryResult>;
+}

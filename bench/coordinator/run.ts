@@ -163,6 +163,8 @@ async function benchFlock(): Promise<Outcome> {
         FLOCK_PORT: String(port),
         FLOCK_DATA: dir,
         FLOCK_API_KEYS: `${KEY}:bench`,
+        // The op the simulated volunteers run (no page ships it).
+        FLOCK_EXTRA_OPS: 'sum',
         FLOCK_LOG_LEVEL: 'warn',
         FLOCK_SQLITE_SYNC: SYNC,
         ...store,

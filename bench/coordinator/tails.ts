@@ -40,6 +40,7 @@ async function campaign(tails: boolean, round: number): Promise<[number, number]
     apiKeys: new Map([[KEY, 'bench']]),
     logLevel: 'silent',
     tailAcceleration: tails,
+    extraOps: ['sum'],
     spotChecks: false,
   });
   const sims: SimulatedVolunteer[] = [];

@@ -93,6 +93,8 @@ const coordinator: ChildProcess = spawn(
       FLOCK_PORT: String(port),
       FLOCK_DATA: dir,
       FLOCK_API_KEYS: `${KEY}:bench`,
+      // The op the simulated volunteers run (no page ships it).
+      FLOCK_EXTRA_OPS: 'sum',
       FLOCK_ADMIN_KEYS: `${ADMIN}:ops`,
       FLOCK_LOG_LEVEL: 'error',
     },

@@ -64,6 +64,8 @@ async function startCoordinator(env: Record<string, string>): Promise<{ url: str
       ...env,
       FLOCK_PORT: String(port),
       FLOCK_API_KEYS: `${KEY}:bench`,
+      // The op the simulated volunteers run (no page ships it).
+      FLOCK_EXTRA_OPS: 'sum',
       FLOCK_LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'inherit'],

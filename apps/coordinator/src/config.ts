@@ -24,6 +24,13 @@ export interface CoordinatorConfig {
   pagesDir: string;
   /** Extra Origins allowed on /v1/worker besides the page's own. Env FLOCK_ALLOWED_ORIGINS (comma list). */
   allowedOrigins: string[];
+  /**
+   * Names accepted as `module.kind = "builtin"` ops besides the page's own (@flock/shaders): ops this
+   * deployment's volunteers run that the page does not ship, such as `sum`, which the simulated
+   * volunteers of the tests and benches run. Env FLOCK_EXTRA_OPS (comma list), default none: a
+   * misspelt op is refused at submit (400 UNKNOWN_OP).
+   */
+  extraOps: string[];
   /** Largest WebSocket frame a volunteer may send, bytes. Env FLOCK_MAX_FRAME_BYTES, default 1 MiB. */
   maxFrameBytes: number;
   /** Largest HTTP request body, bytes. Env FLOCK_MAX_BODY_BYTES, default 16 MiB. */
@@ -135,7 +142,7 @@ export interface CoordinatorConfig {
 
 export const DEFAULT_CONFIG: Omit<
   CoordinatorConfig,
-  'apiKeys' | 'adminKeys' | 'allowedOrigins' | 'trustedProxies'
+  'apiKeys' | 'adminKeys' | 'allowedOrigins' | 'trustedProxies' | 'extraOps'
 > = {
   port: 8787,
   host: '127.0.0.1',
@@ -187,6 +194,7 @@ export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): Coordin
     adminKeys: new Map(),
     allowedOrigins: [],
     trustedProxies: [],
+    extraOps: [],
     ...stripUndefined(partial),
   };
   config.dataDir = resolve(config.dataDir);
@@ -341,6 +349,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
   }
   if (env.FLOCK_ALLOWED_ORIGINS) {
     partial.allowedOrigins = env.FLOCK_ALLOWED_ORIGINS.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+  }
+  if (env.FLOCK_EXTRA_OPS) {
+    partial.extraOps = env.FLOCK_EXTRA_OPS.split(',')
       .map((s) => s.trim())
       .filter((s) => s.length > 0);
   }

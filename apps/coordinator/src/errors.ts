@@ -14,6 +14,10 @@ export type CoordinatorErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'BAD_JSON'
   | 'INVALID_ARGUMENT'
+  /** An op that is no built-in op, or no method of a library. */
+  | 'UNKNOWN_OP'
+  /** A library method's params that its schema refuses. */
+  | 'INVALID_PARAMS'
   | 'HASH_MISMATCH'
   | 'MODULE_REFUSED'
   | 'MODULE_FETCH_FAILED'
@@ -34,6 +38,8 @@ const STATUS: Record<CoordinatorErrorCode, number> = {
   METHOD_NOT_ALLOWED: 405,
   BAD_JSON: 400,
   INVALID_ARGUMENT: 400,
+  UNKNOWN_OP: 400,
+  INVALID_PARAMS: 400,
   HASH_MISMATCH: 400,
   MODULE_REFUSED: 400,
   MODULE_FETCH_FAILED: 502,

@@ -60,6 +60,58 @@ describe('development key', () => {
 });
 
 describe('POST /v1/tasks', () => {
+  test('an op no page runs is refused at submit: 400 UNKNOWN_OP / INVALID_PARAMS with the field', async () => {
+    const post = (extra: Record<string, unknown>, id = 'op-check') =>
+      c.api('/v1/tasks', { method: 'POST', json: envelope(id, extra) });
+    // A misspelt built-in op (before, accepted and failed on a volunteer).
+    expect(await errorOf(await post({ op: 'saxpi' }))).toEqual({
+      status: 400,
+      code: 'UNKNOWN_OP',
+      field: 'op',
+    });
+    const library = (op: string, params: unknown, inputs = 1) => ({
+      op,
+      module: { kind: 'library' },
+      params,
+      inputs: Array.from({ length: inputs }, (_, i) => ({ name: `in-${i}.txt`, inline_json: '"x"' })),
+    });
+    expect(await errorOf(await post(library('photo.resize', {})))).toEqual({
+      status: 400,
+      code: 'UNKNOWN_OP',
+      field: 'op',
+    });
+    expect(await errorOf(await post(library('crypto.hsh', {})))).toEqual({
+      status: 400,
+      code: 'UNKNOWN_OP',
+      field: 'op',
+    });
+    expect(await errorOf(await post(library('crypto.hash', { algorithms: ['md5'] })))).toEqual({
+      status: 400,
+      code: 'INVALID_PARAMS',
+      field: 'params.algorithms[0]',
+    });
+    expect(await errorOf(await post(library('crypto.hash', { algorithms: ['sha256'], widht: 3 })))).toEqual({
+      status: 400,
+      code: 'INVALID_PARAMS',
+      field: 'params.widht',
+    });
+    expect(await errorOf(await post(library('crypto.hash', { algorithms: ['sha256'] }, 0)))).toEqual({
+      status: 400,
+      code: 'INVALID_ARGUMENT',
+      field: 'inputs',
+    });
+    // In a campaign the field names the task.
+    const campaign = await c.api('/v1/campaigns', {
+      method: 'POST',
+      json: { campaign_id: 'op-camp', tasks: [envelope('op-c-0'), envelope('op-c-1', { op: 'matmull' })] },
+    });
+    expect(await errorOf(campaign)).toEqual({ status: 400, code: 'UNKNOWN_OP', field: 'tasks[1].op' });
+    // A valid call is accepted as submitted.
+    const ok = await post(library('crypto.hash', { algorithms: ['sha256', 'blake3'] }), 'op-ok');
+    expect(ok.status).toBe(201);
+    expect(await ok.json()).toMatchObject({ op: 'crypto.hash', module_kind: 'library', state: 'queued' });
+  });
+
   test('bad JSON and invalid envelopes: 400 with the exact code and field', async () => {
     const post = (body: string, type = 'application/json') =>
       c.api('/v1/tasks', { method: 'POST', body, headers: { 'content-type': type } });
@@ -108,7 +160,10 @@ describe('POST /v1/tasks', () => {
     const again = await c.api('/v1/tasks', { method: 'POST', json: envelope('idem-1') });
     expect(again.status).toBe(200);
     expect((await again.json()).created_at_ms).toBe(view.created_at_ms);
-    const other = await c.api('/v1/tasks', { method: 'POST', json: envelope('idem-1', { op: 'other' }) });
+    const other = await c.api('/v1/tasks', {
+      method: 'POST',
+      json: envelope('idem-1', { op: 'reduce_sum' }),
+    });
     expect(await errorOf(other)).toEqual({ status: 409, code: 'CONFLICT', field: 'task_id' });
   });
 
@@ -146,11 +201,11 @@ describe('tenants', () => {
     }
     // B may use the same task id for its own, different task.
     expect(
-      (await c.api('/v1/tasks', { method: 'POST', json: envelope('mine', { op: 'b-op' }), key: KEY_B }))
+      (await c.api('/v1/tasks', { method: 'POST', json: envelope('mine', { op: 'reduce_sum' }), key: KEY_B }))
         .status,
     ).toBe(201);
     const listB = await (await c.api('/v1/tasks', { key: KEY_B })).json();
-    expect(listB.tasks.map((t: { op: string }) => t.op)).toEqual(['b-op']);
+    expect(listB.tasks.map((t: { op: string }) => t.op)).toEqual(['reduce_sum']);
   });
 });
 

@@ -60,6 +60,8 @@ async function startChild(port: number): Promise<ChildProcess> {
       FLOCK_PORT: String(port),
       FLOCK_DATA: dir,
       FLOCK_API_KEYS: `${KEY_A}:a`,
+      // The op the simulated volunteers run (no page ships it).
+      FLOCK_EXTRA_OPS: 'sum',
       FLOCK_LEASE_MS: '1500',
       FLOCK_HEARTBEAT_MS: '300',
       FLOCK_LOG_LEVEL: 'warn',

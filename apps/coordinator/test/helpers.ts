@@ -40,6 +40,8 @@ export async function startTest(
         [KEY_B, 'b'],
       ]),
       pagesDir: join(dir, 'no-pages'),
+      // The op the simulated volunteers run (it sums the input bytes); no page ships it.
+      extraOps: ['sum'],
       ...overrides,
     },
     options,

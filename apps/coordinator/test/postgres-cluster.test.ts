@@ -98,6 +98,8 @@ async function startNode(id: string, store: string, dataDir: string): Promise<No
       FLOCK_DATA: dataDir,
       FLOCK_PAGES_DIR: join(dataDir, 'no-pages'),
       FLOCK_API_KEYS: `${KEY_A}:a`,
+      // The op the simulated volunteers run (no page ships it).
+      FLOCK_EXTRA_OPS: 'sum',
       FLOCK_LEASE_MS: String(LEASE_MS),
       FLOCK_RETRY_BASE_MS: '50',
       FLOCK_LOG_LEVEL: 'warn',

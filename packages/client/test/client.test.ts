@@ -207,7 +207,13 @@ describe('errors', () => {
   it('keeps watching a task through a coordinator restart', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'flock-client-outage-'));
     const apiKeys = new Map([[KEY, 'acme']]);
-    let coordinator = await startCoordinator({ port: 0, dataDir, apiKeys, logLevel: 'silent' });
+    let coordinator = await startCoordinator({
+      port: 0,
+      dataDir,
+      apiKeys,
+      logLevel: 'silent',
+      extraOps: ['sum'],
+    });
     const port = coordinator.port;
     let reads = 0;
     let failedReads = 0;
@@ -235,7 +241,7 @@ describe('errors', () => {
       await expect.poll(() => reads).toBeGreaterThan(0);
       await coordinator.close();
       await expect.poll(() => failedReads).toBeGreaterThan(1);
-      coordinator = await startCoordinator({ port, dataDir, apiKeys, logLevel: 'silent' });
+      coordinator = await startCoordinator({ port, dataDir, apiKeys, logLevel: 'silent', extraOps: ['sum'] });
       expect((await local.cancelTask('sdk-outage-1')).state).toBe('cancelled');
       expect((await waited).state).toBe('cancelled');
     } finally {

@@ -49,6 +49,8 @@ beforeAll(async () => {
     ]),
     logLevel: 'silent',
     breakerFailures: 2,
+    // The ops the simulated volunteer runs (no page ships them).
+    extraOps: ['sum', 'tally'],
     breakerCooldownMs: COOLDOWN_MS,
     sloSuccess: 0.99,
     sloP95Ms: 0,

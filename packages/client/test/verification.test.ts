@@ -34,6 +34,7 @@ async function start(options: { spotChecks: boolean }): Promise<FlockClient> {
     apiKeys: new Map([[KEY, 'acme']]),
     logLevel: 'silent',
     spotChecks: options.spotChecks,
+    extraOps: ['sum'],
     // Probation checks only (every new worker's first verified task): exact counts.
     spotCheckRate: 0,
   });

@@ -9,6 +9,7 @@ import { CoordinatorError } from '../errors.ts';
 import { blobHex } from '../store/blob-store.ts';
 import { TASK_STATES, type TaskRecord, type TaskState } from '../store/store.ts';
 import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
+import { checkOp } from './op-check.ts';
 import { taskView } from './task-view.ts';
 
 /** The task view; `fresh` tasks were just created (no attempts yet); `memo` is per request. */
@@ -105,6 +106,7 @@ export async function admitEnvelope(
   tenant: string,
   prefix: string,
 ): Promise<void> {
+  await checkOp(envelope, prefix, ctx.config.extraOps);
   await checkModule(ctx, envelope, `${prefix}module.uri`);
   await checkInputs(ctx, envelope, tenant, prefix);
   await ctx.meter.meter(envelope, prefix);

@@ -40,6 +40,8 @@ export async function startTestCoordinator(): Promise<TestCoordinator> {
       [OTHER_KEY, 'other'],
     ]),
     logLevel: 'silent',
+    // The op the simulated volunteers run (no page ships it).
+    extraOps: ['sum'],
   });
   const gates = new Map<string, () => void>();
   const opened = new Map<string, Promise<void>>();

@@ -41,8 +41,7 @@ export async function checkOp(
     throw new CoordinatorError(code, error.message, `${prefix}${error.field ?? 'op'}`);
   }
   if (needsSharedMemory) {
-    const requirements = (envelope.requirements ??= {});
-    const min = (requirements.min ??= {});
-    min.cross_origin_isolated = true;
+    envelope.requirements ??= {};
+    envelope.requirements.min = { ...envelope.requirements.min, cross_origin_isolated: true };
   }
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
+import { libraryManifestPlugin } from './packages/libraries/src/node/package-files.ts';
 
 // Builds the browser pages: the volunteer page (apps/worker-web) and the requester dashboard
 // (apps/dashboard), into dist/pages, which the coordinator serves. The dev server sends COOP/COEP
@@ -27,7 +28,9 @@ export default defineConfig({
       input: Object.fromEntries(Object.entries(pages).filter(([, path]) => existsSync(path))),
     },
   },
-  worker: { format: 'es' },
+  // The hashes of the library files the tab fetches (packages/libraries/src/files.ts).
+  plugins: [libraryManifestPlugin()],
+  worker: { format: 'es', plugins: () => [libraryManifestPlugin()] },
   server: {
     headers: isolation,
     proxy: { '/v1': { target: coordinator, ws: true, changeOrigin: false } },

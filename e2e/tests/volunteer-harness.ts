@@ -47,6 +47,7 @@ export interface ResultView {
   executor?: string;
   outputs?: Array<{ name: string; inline_bytes?: string; uri?: string; size?: number }>;
   summary?: Record<string, string>;
+  metrics?: Record<string, string>;
 }
 
 /** A coordinator plus the built pages, torn down by `close`. */

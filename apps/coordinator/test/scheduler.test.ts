@@ -1,6 +1,6 @@
 import type { Capability } from '@flock/protocol';
 import { describe, expect, test } from 'vitest';
-import { unmetRequirement } from '../src/engine/matching.ts';
+import { unmetRequirement, warmKeyOf, warmKeysOf } from '../src/engine/matching.ts';
 import {
   freeSlots,
   prefetchOf,
@@ -217,6 +217,24 @@ describe('scoring', () => {
     const flaky = worker('flaky', CPU, { reliability: 0.1 });
     const solid = worker('solid', CPU, { reliability: 0.9 });
     expect(s.assign([flaky, solid])[0]?.worker.workerId).toBe('solid');
+  });
+
+  test('a library task goes to the tab whose executors have that library loaded', () => {
+    const s = new Scheduler();
+    const envelope = { op: 'image.resize', module: { kind: 'library' as const } };
+    expect(warmKeyOf(envelope)).toBe('library:image');
+    expect(warmKeyOf({ op: 'saxpy', module: { kind: 'builtin' } })).toBeUndefined();
+    expect(warmKeyOf({ op: 'x', module: { kind: 'wasm', hash: 'sha256:m' } })).toBe('sha256:m');
+    s.enqueue(task({ moduleHash: warmKeyOf(envelope) }));
+    const dataOnly = { ...CPU, libraries: ['data'] };
+    const imageWarm = { ...CPU, libraries: ['data', 'image'], cached_modules: ['sha256:m'] };
+    expect([...warmKeysOf(imageWarm)]).toEqual(['sha256:m', 'library:data', 'library:image']);
+    const picked = s.assign([
+      worker('cold', CPU),
+      worker('data', dataOnly, { cachedModules: warmKeysOf(dataOnly) }),
+      worker('image', imageWarm, { cachedModules: warmKeysOf(imageWarm) }),
+    ]);
+    expect(picked[0]?.worker.workerId).toBe('image');
   });
 
   test('removed tasks are skipped', () => {

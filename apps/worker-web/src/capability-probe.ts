@@ -164,7 +164,12 @@ function browserLabel(userAgent: string): string {
 }
 
 /** The Capability this tab publishes for the given probe and settings. */
-export function buildCapability(probe: Probe, settings: Settings, cachedModules: string[]): Capability {
+export function buildCapability(
+  probe: Probe,
+  settings: Settings,
+  cachedModules: string[],
+  libraries: readonly string[] = [],
+): Capability {
   const gpuOn = settings.gpu && probe.gpu !== null;
   const capability: Capability = {
     wasm: probe.wasm,
@@ -182,6 +187,8 @@ export function buildCapability(probe: Probe, settings: Settings, cachedModules:
     visible: probe.visible,
     // The most recent ones, within what the coordinator accepts.
     cached_modules: cachedModules.slice(-CAPABILITY_LIMITS.cachedModules),
+    // Libraries loaded in an executor: the scheduler prefers this tab for their jobs.
+    libraries: libraries.slice(0, CAPABILITY_LIMITS.libraries),
     labels: {
       browser: browserLabel(probe.userAgent),
       ...(probe.gpu?.description ? { gpu: probe.gpu.description } : {}),

@@ -1,3 +1,4 @@
+import { LibraryError, type LibraryErrorCode } from '@flock/libraries';
 import type { JobSuccess } from './job.ts';
 
 // The failure codes an executor reports (contract A): every job failure crosses the thread and the
@@ -19,7 +20,9 @@ export type ExecutorErrorCode =
   | 'CANCELLED'
   | 'FUEL_EXHAUSTED'
   | 'ARENA_FULL'
-  | 'NEED_MODULE';
+  | 'NEED_MODULE'
+  /** A library job's own failures (@flock/libraries: PIXEL_LIMIT, INVALID_INPUT, FORBIDDEN...). */
+  | LibraryErrorCode;
 
 /**
  * Codes worth another attempt elsewhere: this tab could not finish the job, another may. A
@@ -55,6 +58,8 @@ export interface JobFailure {
   code: ExecutorErrorCode;
   message: string;
   retryable: boolean;
+  /** The params path at fault (a library job's `params.width`, `inputs[1]`), when there is one. */
+  field?: string | undefined;
   /** What a job that stopped cooperatively (cancel, timeout) wrote before it did. */
   partial?: JobSuccess | undefined;
 }
@@ -63,6 +68,16 @@ export interface JobFailure {
 export function toJobFailure(error: unknown): JobFailure {
   if (error instanceof ExecutorError) {
     return { ok: false, code: error.code, message: error.message, retryable: error.retryable };
+  }
+  if (error instanceof LibraryError) {
+    const failure: JobFailure = {
+      ok: false,
+      code: error.code,
+      message: error.message,
+      retryable: error.retryable,
+    };
+    if (error.field !== undefined) failure.field = error.field;
+    return failure;
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return { ok: false, code: 'EXECUTION_ERROR', message: message.slice(0, 500), retryable: false };

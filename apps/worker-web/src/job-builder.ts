@@ -3,9 +3,10 @@
 // are — a view of the assignment frame (decoded in place, not copied), JSON text, or a fetch of an
 // uploaded blob. Nothing is copied here: the executor's host copies each input once, into its
 // region on the executor's bridge.
+import { checkLibraryCall, LibraryError } from '@flock/libraries';
 import type { ComputeAssignment, DataRef, ModuleSpec } from '@flock/protocol';
 import { ExecutorError } from './executor-error.ts';
-import { type JobKind, type JobSpec, limitsOf } from './job.ts';
+import { type JobKind, type JobLimits, type JobSpec, limitsOf } from './job.ts';
 import { sha256Ref, verifyModuleHash } from './module-hash.ts';
 
 export { limitsOf };
@@ -106,6 +107,30 @@ function workgroups(list: number[] | undefined): [number, number, number] {
   return [x, y, z];
 }
 
+/**
+ * A library job's limits: its library's (the compute-module seed's defaults), each overridden by a
+ * permission that is set. The call is checked here too (this tab's registry), so a method this
+ * page does not know fails before any byte moves.
+ */
+function libraryLimits(op: string, params: unknown, inputs: number, module: ModuleSpec): JobLimits {
+  let library: ReturnType<typeof checkLibraryCall>['library'];
+  try {
+    library = checkLibraryCall(op, params, inputs).library;
+  } catch (error) {
+    if (error instanceof LibraryError) throw error;
+    throw new ExecutorError('EXECUTION_ERROR', (error as Error).message, false);
+  }
+  const p = module.permissions ?? {};
+  const base = limitsOf(module);
+  return {
+    ...base,
+    memoryPages: p.memory_pages || library.limits.memoryPages,
+    timeoutMs: p.timeout_ms || library.limits.timeoutMs,
+    maxInputBytes: p.max_input_bytes || library.limits.maxInputBytes,
+    maxOutputBytes: p.max_output_bytes || library.limits.maxOutputBytes,
+  };
+}
+
 /** Builds the PreparedJob of an assignment; throws ExecutorError for what cannot run here. */
 export async function buildJob(
   assignment: ComputeAssignment,
@@ -114,7 +139,10 @@ export async function buildJob(
 ): Promise<PreparedJob> {
   const envelope = assignment.envelope ?? {};
   const module = envelope.module ?? {};
-  const limits = limitsOf(module);
+  const limits =
+    module.kind === 'library'
+      ? libraryLimits(envelope.op ?? '', envelope.params, envelope.inputs?.length ?? 0, module)
+      : limitsOf(module);
   const inputs = (envelope.inputs ?? []).map((ref) => inputSource(ref, assignment, source, origin));
   const known = inputs.reduce((sum, i) => sum + (i.bytes?.byteLength ?? i.text?.length ?? 0), 0);
   if (known > limits.maxInputBytes) {
@@ -155,6 +183,11 @@ export async function buildJob(
     case 'builtin':
       kind = 'builtin';
       spec.op = envelope.op ?? '';
+      break;
+    case 'library':
+      kind = 'library';
+      spec.op = envelope.op ?? '';
+      spec.libraryOrigin = origin;
       break;
     default:
       throw new ExecutorError('UNSUPPORTED', `unknown module kind "${module.kind}"`);

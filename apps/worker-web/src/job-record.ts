@@ -49,6 +49,8 @@ interface OutcomeMeta {
   summary?: Record<string, string>;
   metrics?: Record<string, string>;
   contentTypes: string[];
+  /** A failure's field at fault (library jobs). */
+  field?: string;
   /** Bytes used of each region (an arena block may be longer than its output). */
   lengths: number[];
 }
@@ -71,6 +73,7 @@ export function outcomeRecord(jobId: number, outcome: JobOutcome): WireRecord {
     return { record: { kind: 'result', job_id: jobId, params: JSON.stringify(meta) }, regions };
   }
   if (outcome.partial) meta.summary = outcome.partial.summary;
+  if (outcome.field !== undefined) meta.field = outcome.field;
   return {
     record: {
       kind: 'failure',
@@ -107,6 +110,7 @@ export function outcomeOf(wire: WireRecord): JobOutcome {
     message: wire.record.message ?? '',
     retryable: wire.record.retryable === true,
   };
+  if (meta.field !== undefined) failure.field = meta.field;
   if (outputs.length > 0 || meta.summary) {
     failure.partial = { ok: true, outputs, executor: '', summary: meta.summary ?? {}, metrics: {} };
   }

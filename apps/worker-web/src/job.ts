@@ -46,8 +46,8 @@ export function limitsOf(module: ModuleSpec | undefined): JobLimits {
   };
 }
 
-/** Which executor runs a job: a WASI command, a kernel-ABI module, a WGSL shader, a built-in op. */
-export type JobKind = 'wasi' | 'kernel' | 'wgsl' | 'builtin';
+/** Which executor runs a job: a WASI command, a kernel-ABI module, a WGSL shader, a built-in op, a library method. */
+export type JobKind = 'wasi' | 'kernel' | 'wgsl' | 'builtin' | 'library';
 
 /**
  * What an executor is told about a job, as the JSON `params` of its job record. Bulk bytes are
@@ -70,8 +70,10 @@ export interface JobSpec {
   wasiFs?: boolean;
   workgroups?: [number, number, number];
   buffers?: BufferSpec[];
-  /** Built-in op name. */
+  /** Built-in op name, or a library's `<library>.<method>`. */
   op?: string;
+  /** Library jobs: the origin the library files are fetched from (the coordinator's). */
+  libraryOrigin?: string;
   /**
    * How the inputs were handed over: ms spent copying them into their regions, and when the record
    * was pushed (epoch ms, `performance.timeOrigin + performance.now()`, comparable across threads).

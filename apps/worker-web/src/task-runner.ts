@@ -293,6 +293,7 @@ export class TaskRunner {
       message: outcome.message,
       retryable: outcome.retryable,
     };
+    if (outcome.field !== undefined) failure.field = outcome.field;
     this.persist.finish({ leaseId, failure });
     this.ctx.connection.send({ failure });
   }

@@ -266,16 +266,19 @@ export class Volunteer {
     this.connection.stop();
     this.pool?.close();
     this.pool = undefined;
+    this.libraries = []; // loaded in the executors just closed
   }
 
   private capability(): Capability {
-    const capability = buildCapability(this.probe, this.settings, this.cachedModules);
+    const capability = buildCapability(this.probe, this.settings, this.cachedModules, this.libraries);
     // One job queued in each executor's inbox behind the one it runs.
     if (!capability.paused) capability.prefetch = (capability.cpu_slots ?? 0) + (capability.gpu_slots ?? 0);
     return capability;
   }
 
   private cachedModules: string[] = [];
+  /** Libraries an executor has loaded (a job of theirs succeeded here). */
+  private libraries: string[] = [];
 
   private publishCapability(): void {
     const capability = this.capability();
@@ -351,6 +354,11 @@ export class Volunteer {
   }
 
   private finished(taskId: string, ok: boolean, detail: string, durationMs: number): void {
+    const library = ok && detail.startsWith('library:') ? detail.slice('library:'.length) : '';
+    if (library && !this.libraries.includes(library)) {
+      this.libraries = [...this.libraries, library];
+      this.publishCapability();
+    }
     if (ok) this.totals.tasksDone++;
     else this.totals.tasksFailed++;
     this.totals.computeMs += durationMs;

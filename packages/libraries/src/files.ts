@@ -11,7 +11,10 @@ export interface LibraryFile {
 }
 
 export const LIBRARY_FILES: Readonly<Record<LibraryName, readonly LibraryFile[]>> = {
-  image: [],
+  image: [
+    { package: 'wasm-vips', path: 'lib/vips-es6.js' },
+    { package: 'wasm-vips', path: 'lib/vips.wasm' },
+  ],
   data: [],
   crypto: [],
   audio: [],
@@ -21,6 +24,20 @@ export const LIBRARY_FILES: Readonly<Record<LibraryName, readonly LibraryFile[]>
 /** Every file, once (audio and video share FFmpeg's). */
 export function allLibraryFiles(): LibraryFile[] {
   const seen = new Map<string, LibraryFile>();
-  for (const files of Object.values(LIBRARY_FILES)) for (const f of files) seen.set(`${f.package}/${f.path}`, f);
+  for (const files of Object.values(LIBRARY_FILES))
+    for (const f of files) seen.set(`${f.package}/${f.path}`, f);
   return [...seen.values()];
+}
+
+/**
+ * What the page's bundle knows of the files (built from the installed packages by the vite plugin in
+ * `@flock/libraries/node`): per package its version and each file's sha256 (hex) and size.
+ */
+export type LibraryManifest = Readonly<
+  Record<string, { version: string; files: Readonly<Record<string, { sha256: string; bytes: number }>> }>
+>;
+
+/** The coordinator's URL path of a file: versioned, so it can be cached as immutable. */
+export function libraryFilePath(pkg: string, version: string, path: string): string {
+  return `/v1/libs/${pkg}@${version}/${path}`;
 }

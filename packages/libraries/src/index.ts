@@ -1,3 +1,10 @@
+export {
+  allLibraryFiles,
+  LIBRARY_FILES,
+  type LibraryFile,
+  type LibraryManifest,
+  libraryFilePath,
+} from './files.ts';
 export { isLibraryName, LIBRARIES, LIBRARY_NAMES } from './libraries.ts';
 export { LibraryError, type LibraryErrorCode } from './library-error.ts';
 export {

@@ -7,6 +7,7 @@ import { CoordinatorError } from '../errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { getBlob, getLeaseInput, getModule, uploadBlob, uploadModule } from './http-blobs.ts';
 import { createCampaign, getCampaign } from './http-campaigns.ts';
+import { getLibraryFile } from './http-libs.ts';
 import { listBreakers, listWorkers, resetBreaker, stats } from './http-service.ts';
 import { cancelTask, createTask, getResult, getTask, listTasks } from './http-tasks.ts';
 import { type ApiContext, bearer, decodeSegment, type Handler, json } from './http-util.ts';
@@ -97,6 +98,9 @@ export class HttpApi {
         throw new CoordinatorError('METHOD_NOT_ALLOWED', `${method} ${path}`);
       return servePage(this.config.pagesDir, path, res, ISOLATION);
     }
+    // The libraries' WASM builds, for volunteer tabs (public, versioned, immutable).
+    if (path.startsWith('/v1/libs/') && (method === 'GET' || method === 'HEAD'))
+      return getLibraryFile(res, decodeURI(path), method === 'HEAD');
     const parts = path.split('/').slice(2).map(decodeSegment);
     // Modules are fetched by volunteer tabs, which hold no API key: public by content hash.
     if (parts[0] === 'modules' && parts.length === 2 && method === 'GET')

@@ -1,4 +1,10 @@
-import { type Capability, type Constraint, type GPUDescriptor, normalizeFeature } from '@flock/protocol';
+import {
+  type Capability,
+  type ComputeEnvelope,
+  type Constraint,
+  type GPUDescriptor,
+  normalizeFeature,
+} from '@flock/protocol';
 
 const eqi = (a: string | undefined, b: string | undefined): boolean =>
   (a ?? '').toLowerCase() === (b ?? '').toLowerCase();
@@ -65,4 +71,20 @@ export function preferenceScore(cap: Capability, preferred: Constraint | undefin
 /** Whether a task needs SharedArrayBuffer: threads or cross-origin isolation asked for. */
 export function needsSharedMemory(min: Constraint | undefined): boolean {
   return Boolean(min?.wasm_threads || min?.cross_origin_isolated);
+}
+
+/**
+ * What a tab has warm that a task can use, as keys: the module hashes it has compiled and cached,
+ * and `library:<name>` for each library its executors have loaded.
+ */
+export function warmKeysOf(cap: Capability): Set<string> {
+  const keys = new Set(cap.cached_modules ?? []);
+  for (const library of cap.libraries ?? []) keys.add(`library:${library}`);
+  return keys;
+}
+
+/** The key of what a task needs warm (see `warmKeysOf`): its module's hash, or its library. */
+export function warmKeyOf(envelope: ComputeEnvelope): string | undefined {
+  if (envelope.module?.kind === 'library') return `library:${(envelope.op ?? '').split('.')[0]}`;
+  return envelope.module?.hash || undefined;
 }

@@ -1,6 +1,7 @@
 // A queued or running task as the engine keeps it in memory, built from its stored record.
 import { type ComputeEnvelope, type ComputeResult, fromJson } from '@flock/protocol';
 import type { TaskRecord } from '../store/store.ts';
+import { warmKeyOf } from './matching.ts';
 import { opKeyOf } from './op-key.ts';
 import type { SchedTask } from './scheduler.ts';
 import type { WorkerState } from './worker-state.ts';
@@ -76,7 +77,7 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
       deadlineAtMs: rec.deadlineAtMs,
       min,
       preferred: envelope.requirements?.preferred,
-      moduleHash: envelope.module?.hash || undefined,
+      moduleHash: warmKeyOf(envelope),
       gpu: usesGpu(envelope),
       queuedAtMs: rec.updatedAtMs,
     },

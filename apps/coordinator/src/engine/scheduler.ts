@@ -12,7 +12,7 @@ export interface SchedTask {
   deadlineAtMs: number | undefined;
   min: Constraint | undefined;
   preferred: Constraint | undefined;
-  /** Module hash, to prefer workers that have it cached. */
+  /** What it needs warm (module hash, `library:<name>`), to prefer workers that have it (`warmKeyOf`). */
   moduleHash: string | undefined;
   /** Takes a GPU slot. */
   gpu: boolean;
@@ -32,6 +32,7 @@ export interface SchedTask {
 export interface SchedWorker {
   workerId: string;
   capability: Capability;
+  /** What it has warm (`warmKeysOf`): cached module hashes and loaded libraries. */
   cachedModules: Set<string>;
   runningCpu: number;
   runningGpu: number;

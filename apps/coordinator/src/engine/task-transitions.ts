@@ -91,12 +91,14 @@ export class TaskTransitions {
       task.attempts < this.e.config.maxAttempts;
     const exhausted = failure.retryable === true && !retry;
     const finalCode = exhausted ? 'RETRIES_EXHAUSTED' : code;
-    const message = exhausted ? `${code}: ${failure.message ?? ''}` : (failure.message ?? '');
+    // The field at fault (a library job's `params.width`, `inputs[1]`) leads its message.
+    const detail = failure.field ? `${failure.field}: ${failure.message ?? ''}` : (failure.message ?? '');
+    const message = exhausted ? `${code}: ${detail}` : detail;
     const requeueAtMs = retry ? now + this.backoff(task.failures + 1) : undefined;
     const ok = await this.endAttempt(task, lease.leaseId, now, {
       outcome: 'failed',
       code,
-      message: failure.message ?? '',
+      message: detail,
       taskCode: finalCode,
       taskMessage: message,
       requeueAtMs,

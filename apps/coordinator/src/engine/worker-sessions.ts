@@ -17,6 +17,7 @@ import {
 import { sha256Hex } from '../sha256.ts';
 import type { Engine } from './engine.ts';
 import type { Lease } from './lease-table.ts';
+import { warmKeysOf } from './matching.ts';
 import { TaskTokens } from './task-tokens.ts';
 import { type AckCode, reliabilityOf, type WorkerLink, type WorkerState } from './worker-state.ts';
 
@@ -50,7 +51,7 @@ export class WorkerSessions {
       sessionHash,
       link,
       capability: hello.capability ?? {},
-      cachedModules: new Set(hello.capability?.cached_modules ?? []),
+      cachedModules: warmKeysOf(hello.capability ?? {}),
       runningCpu: 0,
       runningGpu: 0,
       maxSlots: this.e.config.maxSlotsPerWorker,
@@ -217,7 +218,7 @@ export class WorkerSessions {
 
   capability(worker: WorkerState, capability: Capability): void {
     worker.capability = capability;
-    worker.cachedModules = new Set(capability.cached_modules ?? []);
+    worker.cachedModules = warmKeysOf(capability);
     worker.lastSeenMs = Date.now();
     this.e.events.publishWorker(worker.workerId, EVENTS.capabilities, () => ({
       worker_id: worker.workerId,

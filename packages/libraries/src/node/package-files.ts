@@ -1,0 +1,80 @@
+// The library files on this machine's disk (the installed npm packages): what the coordinator
+// serves under /v1/libs and what the page's manifest of hashes is built from. Node only.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { allLibraryFiles, type LibraryManifest, libraryFilePath } from '../files.ts';
+
+const require = createRequire(import.meta.url);
+
+export interface PackageFile {
+  package: string;
+  version: string;
+  path: string;
+  /** Where it lies on disk. */
+  file: string;
+  sha256: string;
+  bytes: number;
+  /** Its URL path on the coordinator (`/v1/libs/<package>@<version>/<path>`). */
+  urlPath: string;
+}
+
+/** The directory and version of an installed package. */
+export function installedPackage(pkg: string): { dir: string; version: string } {
+  const manifest = require.resolve(`${pkg}/package.json`);
+  const { version } = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string };
+  return { dir: dirname(manifest), version };
+}
+
+let cached: PackageFile[] | undefined;
+
+/** Every library file, hashed once per process (tens of MB: about a second). */
+export function packageFiles(): PackageFile[] {
+  if (cached) return cached;
+  cached = allLibraryFiles().map(({ package: pkg, path }) => {
+    const { dir, version } = installedPackage(pkg);
+    const file = join(dir, path);
+    const bytes = readFileSync(file);
+    return {
+      package: pkg,
+      version,
+      path,
+      file,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: bytes.byteLength,
+      urlPath: libraryFilePath(pkg, version, path),
+    };
+  });
+  return cached;
+}
+
+/** The manifest the page's bundle carries. */
+export function libraryManifest(): LibraryManifest {
+  const manifest: Record<
+    string,
+    { version: string; files: Record<string, { sha256: string; bytes: number }> }
+  > = {};
+  for (const f of packageFiles()) {
+    manifest[f.package] ??= { version: f.version, files: {} };
+    manifest[f.package]!.files[f.path] = { sha256: f.sha256, bytes: f.bytes };
+  }
+  return manifest;
+}
+
+/** The id the page imports the manifest by (see `libraryManifestPlugin`). */
+export const MANIFEST_MODULE = 'virtual:flock-library-manifest';
+
+/** A Vite plugin that gives the page `import manifest from 'virtual:flock-library-manifest'`. */
+export function libraryManifestPlugin(): {
+  name: string;
+  resolveId(id: string): string | undefined;
+  load(id: string): string | undefined;
+} {
+  const resolved = `\0${MANIFEST_MODULE}`;
+  return {
+    name: 'flock-library-manifest',
+    resolveId: (id) => (id === MANIFEST_MODULE ? resolved : undefined),
+    load: (id) => (id === resolved ? `export default ${JSON.stringify(libraryManifest())};` : undefined),
+  };
+}

@@ -154,6 +154,17 @@ export class FlockClient implements TaskBackend {
     return this.#http.bytes(path);
   }
 
+  /**
+   * Uploads an input (`POST /v1/blobs`), content-addressed by sha256: name it in a task's inputs
+   * by `uri` (`flock:sha256:<hex>`) instead of sending its bytes in every envelope.
+   */
+  uploadBlob(bytes: Uint8Array): Promise<ModuleRef> {
+    return this.#http.json<ModuleRef>('POST', '/v1/blobs', {
+      body: bytes,
+      contentType: 'application/octet-stream',
+    });
+  }
+
   /** Uploads a WASM module or WGSL source (`POST /v1/modules`), content-addressed by sha256. */
   uploadModule(bytes: Uint8Array | string, kind: 'wasm' | 'wgsl'): Promise<ModuleRef> {
     return this.#http.json<ModuleRef>('POST', '/v1/modules', {

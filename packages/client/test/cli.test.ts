@@ -1,6 +1,7 @@
 // The `flock` CLI against a real coordinator: commands run in-process through `main` (exact
 // stdout and exit codes), and once through the real bin (`npx flock`) to check the wiring.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -164,6 +165,54 @@ describe('flock CLI', () => {
     const assignment = env.volunteer.assignments.find((a) => a.task_id === 'cli-map-2-0');
     expect(assignment?.envelope?.inputs?.map((i) => i.name)).toEqual(['x']);
     expect(assignment?.envelope?.requirements).toEqual({ min: { wasm: true }, preferred: { webgpu: true } });
+  });
+
+  it('map --library checks the params first, names inputs after their files and writes outputs by name', async () => {
+    const files = [join(dir, 'a.txt'), join(dir, 'b.txt')];
+    await writeFile(files[0]!, 'alpha\n');
+    await writeFile(files[1]!, 'bravo\n');
+    // A misspelt param is a usage error before anything is sent.
+    const bad = await flock([
+      'map',
+      '--library',
+      'crypto.hash',
+      '--params',
+      '{"algorithm":["sha256"]}',
+      ...files,
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--library crypto.hash: params.algorithm unknown parameter (known: algorithms, argon2) (INVALID_PARAMS)');
+    const unknown = await flock(['map', '--library', 'crypto.hsh', ...files]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('UNKNOWN_METHOD');
+
+    const out = join(dir, 'digests');
+    const run = await flock([
+      'map',
+      '--library',
+      'crypto.hash',
+      '--params',
+      '{"algorithms":["sha256"]}',
+      '--campaign',
+      'cli-lib-1',
+      '--out',
+      out,
+      ...files,
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      `cli-lib-1-0  succeeded  ${files[0]}\ncli-lib-1-1  succeeded  ${files[1]}\n2/2 succeeded\n`,
+    );
+    const assignment = env.volunteer.assignments.find((a) => a.task_id === 'cli-lib-1-1');
+    expect(assignment?.envelope?.module).toEqual({ kind: 'library' });
+    expect(assignment?.envelope?.inputs?.map((i) => [i.name, i.content_type])).toEqual([
+      ['b.txt', 'text/plain'],
+    ]);
+    // Both tasks write digests.json: each file is prefixed with its input's name.
+    const digests = JSON.parse(await readFile(join(out, 'b.txt.digests.json'), 'utf8'));
+    expect(digests).toEqual({
+      'b.txt': { sha256: createHash('sha256').update('bravo\n').digest('hex') },
+    });
   });
 
   it('list filters by campaign and state, as a table or JSON', async () => {

@@ -1,5 +1,5 @@
-// Job runners of a simulated volunteer (sum, echo, built-in ops by their CPU reference), and the
-// lie a dishonest one tells about its outputs.
+// Job runners of a simulated volunteer (sum, echo, built-in ops by their CPU reference, library
+// methods by their Node reference), and the lie a dishonest one tells about its outputs.
 import type { ComputeAssignment, DataRef } from '@flock/protocol';
 import type { ReferenceOp } from '../trust/known-answers.ts';
 import { loadReferenceOps } from '../trust/reference-ops.ts';
@@ -46,6 +46,7 @@ export const sumRunner: SimRunner = ({ assignment }) => {
  */
 export const referenceRunner: SimRunner = async (job) => {
   const env = job.assignment.envelope ?? {};
+  if (env.module?.kind === 'library') return libraryRunner(job);
   if (env.module?.kind !== 'builtin') return sumRunner(job);
   const op = await referenceOp(env.op ?? '');
   if (!op) return sumRunner(job);
@@ -60,6 +61,38 @@ export const referenceRunner: SimRunner = async (job) => {
     })),
     executor: 'sim-reference',
   };
+};
+
+/**
+ * Library methods (`module.kind = "library"`) by their Node reference (@flock/libraries/reference:
+ * the same WASM library, or its native twin), as an honest tab would run them; a library's typed
+ * failure (INVALID_INPUT, FORBIDDEN...) as the tab reports it. Inline inputs only.
+ */
+export const libraryRunner: SimRunner = async ({ assignment }) => {
+  const env = assignment.envelope ?? {};
+  // Loaded on first use: the references bring native libraries (sharp, DuckDB) with them.
+  const { runReference } = await import('@flock/libraries/reference');
+  const { LibraryError } = await import('@flock/libraries');
+  const inputs = (env.inputs ?? []).map((ref) => ({
+    name: ref.name ?? '',
+    contentType: ref.content_type ?? '',
+    bytes: inputBytes(ref),
+  }));
+  try {
+    const result = await runReference(env.op ?? '', env.params ?? {}, inputs);
+    return {
+      outputs: result.outputs.map((o) => ({
+        name: o.name,
+        content_type: o.contentType,
+        inline_bytes: o.bytes,
+      })),
+      summary: result.summary ?? {},
+      executor: `sim-library:${(env.op ?? '').split('.')[0]}`,
+    };
+  } catch (error) {
+    if (!(error instanceof LibraryError)) throw error;
+    return { failure: { code: error.code, message: error.message, retryable: error.retryable } };
+  }
 };
 
 /** Built-in ops by name (null: no reference), looked up once: benchmarks run many jobs. */

@@ -20,6 +20,7 @@ import { fetchInputs, type LeaseBase, streamLarge } from './transfers.ts';
 
 export {
   echoRunner,
+  libraryRunner,
   referenceRunner,
   type SimJob,
   type SimOutcome,

@@ -19,6 +19,7 @@ import { formatCredit, trustStatus, verificationText } from '../trust-text.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
 import { none, one, table } from './format.ts';
 import type { CliIo, CliValues } from './main.ts';
+import { mapLibrary } from './map-library.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { breakers, stats } from './service-commands.ts';
 
@@ -127,9 +128,11 @@ const workers: Command = async ({ client, io, values, args }) => {
 
 const map: Command = async ({ client, io, values, args }) => {
   if (args.length === 0) throw new UsageError('map needs at least one input file');
-  const sources = [values.wasm, values.wgsl, values.builtin].filter((v) => v !== undefined);
+  const sources = [values.wasm, values.wgsl, values.builtin, values.library].filter((v) => v !== undefined);
   if (sources.length !== 1)
-    throw new UsageError('map needs exactly one of --wasm FILE, --wgsl FILE, --builtin OP');
+    throw new UsageError('map needs exactly one of --wasm FILE, --wgsl FILE, --builtin OP, --library OP');
+  const params = values.params === undefined ? undefined : parseParams(values.params);
+  if (values.library !== undefined) return mapLibrary({ client, io, values, args }, values.library, params);
   let module: ModuleSpec;
   if (values.builtin !== undefined) {
     module = { kind: 'builtin' };
@@ -138,11 +141,7 @@ const map: Command = async ({ client, io, values, args }) => {
     const bytes = await readBytes((values.wasm ?? values.wgsl)!);
     module = await client.moduleSpec(bytes, kind, values.entry === undefined ? {} : { entry: values.entry });
   }
-  const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
-    throw new UsageError(`--concurrency must be an integer in 1..256, got "${values.concurrency}"`);
-  }
-  const params = values.params === undefined ? undefined : parseParams(values.params);
+  const concurrency = parseConcurrency(values);
   const inputs = await Promise.all(args.map(readBytes));
   const bar = new ProgressBar(io.stderr, io.stderrIsTTY && values.json !== true);
   bar.update({ total: inputs.length, done: 0 });
@@ -157,6 +156,11 @@ const map: Command = async ({ client, io, values, args }) => {
   });
   bar.finish();
   if (values.out !== undefined) await writeMapOutputs(client, values.out, outcomes, args);
+  return reportMap(io, values, outcomes, args);
+};
+
+/** Prints how each input ended (a table, or --json); exit 0 when every task succeeded. */
+export function reportMap(io: CliIo, values: CliValues, outcomes: MapOutcome[], args: string[]): number {
   const failed = outcomes.filter((o) => o.state !== 'succeeded').length;
   if (values.json === true) {
     io.stdout(
@@ -183,7 +187,7 @@ const map: Command = async ({ client, io, values, args }) => {
     io.stdout(`${outcomes.length - failed}/${outcomes.length} succeeded\n`);
   }
   return failed === 0 ? EXIT.ok : EXIT.taskFailed;
-};
+}
 
 export const COMMANDS = {
   submit,
@@ -299,8 +303,10 @@ function asText(ref: DataRef, bytes: Uint8Array): string | undefined {
   return new TextDecoder().decode(bytes).trimEnd();
 }
 
-function safeName(ref: DataRef): string {
-  return (ref.name ?? 'output').replace(/[^A-Za-z0-9._-]/g, '_') || 'output';
+export function safeName(ref: DataRef): string {
+  const name = (ref.name ?? 'output').replace(/[^A-Za-z0-9._-]/g, '_');
+  // A volunteer names outputs: never `.` or `..` (the directory itself, or its parent).
+  return /^\.*$/.test(name) ? 'output' : name;
 }
 
 function workerRow(w: WorkerView): string[] {
@@ -323,7 +329,16 @@ function workerRow(w: WorkerView): string[] {
   ];
 }
 
-function parseParams(text: string): JsonObject {
+/** --concurrency, default 4. */
+export function parseConcurrency(values: CliValues): number {
+  const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+    throw new UsageError(`--concurrency must be an integer in 1..256, got "${values.concurrency}"`);
+  }
+  return concurrency;
+}
+
+export function parseParams(text: string): JsonObject {
   try {
     return parseJsonObject(text, {
       maxBytes: DEFAULT_LIMITS.maxParamsBytes,
@@ -334,7 +349,7 @@ function parseParams(text: string): JsonObject {
   }
 }
 
-async function readBytes(path: string): Promise<Uint8Array> {
+export async function readBytes(path: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (error) {

@@ -31,7 +31,8 @@ Commands:
   stats                        queue depth, throughput, latency, and each op's service level
   breakers                     circuit breakers of this key's ops (open ones hold their tasks)
   breakers reset <op>          close an op's breaker: its held tasks are queued again
-  map <input files...>         one task per input file: --wasm FILE | --wgsl FILE | --builtin OP
+  map <input files...>         one task per input file: --wasm FILE | --wgsl FILE | --builtin OP |
+                               --library OP (image.resize, data.query, crypto.hash, audio.transcode...)
 
 Options:
   --url URL          coordinator (env FLOCK_URL, default http://127.0.0.1:8787)
@@ -42,7 +43,7 @@ Options:
   --out DIR          result/map: write outputs into DIR
   --capnp            submit: send the envelope as Cap'n Proto instead of JSON
   --op NAME          map: envelope op (required with --builtin)
-  --params JSON      map: params object
+  --params JSON      map: params object (library ops: checked against the method's schema first)
   --entry NAME       map: module entry point
   --input-name NAME  map: name of the input each file becomes (default "input"; built-in ops: e.g. x)
   --concurrency N    map: tasks in flight at once (default 4)
@@ -65,6 +66,7 @@ const OPTIONS = {
   wasm: { type: 'string' },
   wgsl: { type: 'string' },
   builtin: { type: 'string' },
+  library: { type: 'string' },
   op: { type: 'string' },
   params: { type: 'string' },
   entry: { type: 'string' },

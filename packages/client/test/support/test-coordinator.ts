@@ -9,7 +9,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
-import { echoRunner, type SimRunner, SimulatedVolunteer, sumRunner } from '@flock/coordinator/sim';
+import {
+  echoRunner,
+  libraryRunner,
+  type SimRunner,
+  SimulatedVolunteer,
+  sumRunner,
+} from '@flock/coordinator/sim';
 
 export const KEY = 'key-acme';
 export const OTHER_KEY = 'key-other';
@@ -74,7 +80,8 @@ export async function startTestCoordinator(): Promise<TestCoordinator> {
           await new Promise((resolve) => job.signal.addEventListener('abort', resolve, { once: true }));
           return { failure: { code: 'CANCELLED', message: 'cancelled', retryable: false } };
         default:
-          return sumRunner(job);
+          // Library methods by their Node reference; everything else sums its input bytes.
+          return job.assignment.envelope?.module?.kind === 'library' ? libraryRunner(job) : sumRunner(job);
       }
     } finally {
       running.delete(taskId);

@@ -181,7 +181,9 @@ describe('flock CLI', () => {
       ...files,
     ]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--library crypto.hash: params.algorithm unknown parameter (known: algorithms, argon2) (INVALID_PARAMS)');
+    expect(bad.stderr).toContain(
+      '--library crypto.hash: params.algorithm unknown parameter (known: algorithms, argon2) (INVALID_PARAMS)',
+    );
     const unknown = await flock(['map', '--library', 'crypto.hsh', ...files]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('UNKNOWN_METHOD');

@@ -23,7 +23,10 @@ export interface NodeContext extends RuntimeContext {
   readonly fetched: string[];
 }
 
-export function nodeContext(library: LibraryName, limits: Partial<RuntimeContext['limits']> = {}): NodeContext {
+export function nodeContext(
+  library: LibraryName,
+  limits: Partial<RuntimeContext['limits']> = {},
+): NodeContext {
   const reports: number[] = [];
   const fetched: string[] = [];
   let stopped: string | undefined;

@@ -1,7 +1,7 @@
 // The library files on this machine's disk (the installed npm packages): what the coordinator
 // serves under /v1/libs and what the page's manifest of hashes is built from. Node only.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { allLibraryFiles, type LibraryManifest, libraryFilePath } from '../files.ts';
@@ -20,9 +20,15 @@ export interface PackageFile {
   urlPath: string;
 }
 
-/** The directory and version of an installed package. */
+/**
+ * The directory and version of an installed package. Found on Node's module search paths rather
+ * than by `require.resolve('<pkg>/package.json')`, which a package's `exports` may forbid (wasm-vips).
+ */
 export function installedPackage(pkg: string): { dir: string; version: string } {
-  const manifest = require.resolve(`${pkg}/package.json`);
+  const manifest = (require.resolve.paths(pkg) ?? [])
+    .map((dir) => join(dir, pkg, 'package.json'))
+    .find((file) => existsSync(file));
+  if (manifest === undefined) throw new Error(`${pkg} is not installed (npm install)`);
   const { version } = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string };
   return { dir: dirname(manifest), version };
 }

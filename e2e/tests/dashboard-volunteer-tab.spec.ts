@@ -4,12 +4,14 @@
 // succeeded once a person presses Start on the volunteer page, checks the result against the CPU
 // reference, and sees the tab's real GPU in the workers view. A task submitted with "Verify
 // results" runs on the tab after its known-answer check, and the dashboard shows how it was
-// accepted and what the tab earned.
+// accepted and what the tab earned. A library op is submitted from the form its schema builds.
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { formatCredit } from '@flock/client';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
+import { runReference } from '@flock/libraries/reference';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { build } from 'vite';
 import { launchChromium } from '../support/chromium.ts';
@@ -278,5 +280,40 @@ test('a verified task from the dashboard: the tab is checked, runs it, and the t
     `${formatCredit(credit)}+${formatCredit(pending)} pending`,
   );
   await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-workers-credit.png'), fullPage: true });
+  await dashboard.close();
+});
+
+test('a library op from its schema-built form: a bad call is named in the page, a good one runs on the tab', async () => {
+  const dashboard = await browser.newPage();
+  await dashboard.goto(`${coordinator.url}/dashboard/`);
+  await dashboard.getByLabel('API key').fill(KEY);
+  await dashboard.getByRole('button', { name: 'Sign in' }).click();
+  await dashboard.getByRole('link', { name: 'Submit' }).click();
+  await dashboard.getByRole('tab', { name: 'Library op' }).click();
+  await dashboard.locator('#library-op').selectOption('crypto.hash');
+  await expect(dashboard.locator('#library-summary')).toContainText('Digests of every input');
+  const text = Buffer.from('hello from the dashboard\n');
+  await dashboard
+    .locator('#library-files')
+    .setInputFiles({ name: 'note.txt', mimeType: 'text/plain', buffer: text });
+  // No algorithm ticked: the page checks the call against the schema before sending anything.
+  await dashboard.locator('#submit-library').click();
+  await expect(dashboard.locator('#submit-error')).toHaveText(
+    'params.algorithms is required (INVALID_PARAMS)',
+  );
+  await expect(dashboard).toHaveURL(/#\/submit/);
+
+  await dashboard.locator('input[name="param-algorithms"][value="sha256"]').check();
+  await dashboard.locator('input[name="param-algorithms"][value="blake3"]').check();
+  await dashboard.locator('#submit-library').click();
+  await expect(dashboard).toHaveURL(/#\/task\/crypto-hash-[0-9a-f]{8}$/);
+  await expect(dashboard.locator('.section-head .badge')).toHaveText('succeeded', SLOW);
+  const reference = await runReference('crypto.hash', { algorithms: ['sha256', 'blake3'] }, [
+    { name: 'note.txt', contentType: 'text/plain', bytes: text },
+  ]);
+  const want = JSON.parse(new TextDecoder().decode(reference.outputs[0]!.bytes));
+  expect(want['note.txt'].sha256).toBe(createHash('sha256').update(text).digest('hex'));
+  const preview = dashboard.locator('[data-output="digests.json"] pre.preview-json');
+  await expect(preview).toHaveText(JSON.stringify(want, null, 2));
   await dashboard.close();
 });

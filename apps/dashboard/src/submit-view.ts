@@ -4,30 +4,26 @@ import {
   type DataRef,
   type JsonObject,
   type ModuleSpec,
-  type Requirements,
   toJson,
 } from '@flock/protocol';
 import { BUILTIN_OPS, type CatalogOp, encodeNumbers } from './builtin-catalog.ts';
 import { h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
+import { type FormContext, field, guard, newTaskId, qosFields } from './form-parts.ts';
+import { libraryForm } from './library-form.ts';
 import type { LiveTasks } from './live-tasks.ts';
 import { rememberParams } from './output-tensor.ts';
 import { verificationFields } from './verification-view.ts';
 
-type Tab = 'builtin' | 'module' | 'campaign' | 'json';
+type Tab = 'builtin' | 'library' | 'module' | 'campaign' | 'json';
 
 const TABS: ReadonlyArray<[Tab, string]> = [
   ['builtin', 'Built-in op'],
+  ['library', 'Library op'],
   ['module', 'WASM / WGSL module'],
   ['campaign', 'Campaign'],
   ['json', 'Envelope JSON'],
 ];
-
-/** `prefix-<8 hex>`; getRandomValues works on plain-http pages, where randomUUID does not exist. */
-export function newTaskId(prefix = 'dash'): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(4));
-  return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
-}
 
 /** The submit page: a built-in op form, a module upload form, a campaign form, raw JSON. */
 export function renderSubmit(
@@ -69,6 +65,9 @@ export function renderSubmit(
     case 'builtin':
       replace(body, builtinForm(context));
       break;
+    case 'library':
+      replace(body, libraryForm(context));
+      break;
     case 'module':
       replace(body, moduleForm(context));
       break;
@@ -79,67 +78,6 @@ export function renderSubmit(
       replace(body, jsonForm(context));
       break;
   }
-}
-
-interface FormContext {
-  client: FlockClient;
-  live: LiveTasks;
-  fail: (error: unknown) => void;
-  clearError: () => void;
-  submitted: (task: { id: string; view: TaskView | undefined }) => void;
-}
-
-/** Runs a form action with its button disabled; errors land in the page's error box. */
-function guard(button: HTMLButtonElement, context: FormContext, action: () => Promise<void>): void {
-  context.clearError();
-  button.disabled = true;
-  action()
-    .catch(context.fail)
-    .finally(() => {
-      button.disabled = false;
-    });
-}
-
-function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
-  return h(
-    'label',
-    { class: 'field' },
-    h('span', {}, label),
-    control,
-    hint === undefined ? null : h('small', {}, hint),
-  );
-}
-
-function qosFields(gpuDefault: boolean): { element: HTMLElement; read: () => Requirements } {
-  const webgpu = h('input', { type: 'checkbox', name: 'require-webgpu', checked: gpuDefault });
-  const wasm = h('input', { type: 'checkbox', name: 'require-wasm', checked: !gpuDefault });
-  const priority = h('input', { type: 'number', name: 'priority', value: 0, min: -10, max: 10 });
-  const deadline = h('input', { type: 'number', name: 'deadline-ms', value: 0, min: 0 });
-  const retries = h('input', { type: 'number', name: 'retries', value: 0, min: 0, max: 20 });
-  const element = h(
-    'fieldset',
-    { class: 'row' },
-    h('legend', {}, 'Requirements and QoS'),
-    h('label', { class: 'check' }, webgpu, ' needs WebGPU'),
-    h('label', { class: 'check' }, wasm, ' needs WASM'),
-    field('priority', priority),
-    field('deadline (ms)', deadline, '0 = none'),
-    field('retries', retries),
-  );
-  return {
-    element,
-    read: () => {
-      const qos = {
-        priority: Number(priority.value),
-        deadline_ms: Number(deadline.value),
-        retries: Number(retries.value),
-      };
-      return {
-        min: { ...(webgpu.checked ? { webgpu: true } : {}), ...(wasm.checked ? { wasm: true } : {}) },
-        qos,
-      };
-    },
-  };
 }
 
 function builtinForm(context: FormContext): HTMLElement {

@@ -1,0 +1,73 @@
+// Pieces the submit page's forms share: labelled fields, the requirements/QoS fieldset, task ids,
+// and the guard that runs a form's action with its button disabled.
+import type { FlockClient, TaskView } from '@flock/client';
+import type { Requirements } from '@flock/protocol';
+import { h } from './dom.ts';
+import type { LiveTasks } from './live-tasks.ts';
+
+/** `prefix-<8 hex>`; getRandomValues works on plain-http pages, where randomUUID does not exist. */
+export function newTaskId(prefix = 'dash'): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(4));
+  return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+export interface FormContext {
+  client: FlockClient;
+  live: LiveTasks;
+  fail: (error: unknown) => void;
+  clearError: () => void;
+  submitted: (task: { id: string; view: TaskView | undefined }) => void;
+}
+
+/** Runs a form action with its button disabled; errors land in the page's error box. */
+export function guard(button: HTMLButtonElement, context: FormContext, action: () => Promise<void>): void {
+  context.clearError();
+  button.disabled = true;
+  action()
+    .catch(context.fail)
+    .finally(() => {
+      button.disabled = false;
+    });
+}
+
+export function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+  return h(
+    'label',
+    { class: 'field' },
+    h('span', {}, label),
+    control,
+    hint === undefined ? null : h('small', {}, hint),
+  );
+}
+
+export function qosFields(gpuDefault: boolean): { element: HTMLElement; read: () => Requirements } {
+  const webgpu = h('input', { type: 'checkbox', name: 'require-webgpu', checked: gpuDefault });
+  const wasm = h('input', { type: 'checkbox', name: 'require-wasm', checked: !gpuDefault });
+  const priority = h('input', { type: 'number', name: 'priority', value: 0, min: -10, max: 10 });
+  const deadline = h('input', { type: 'number', name: 'deadline-ms', value: 0, min: 0 });
+  const retries = h('input', { type: 'number', name: 'retries', value: 0, min: 0, max: 20 });
+  const element = h(
+    'fieldset',
+    { class: 'row' },
+    h('legend', {}, 'Requirements and QoS'),
+    h('label', { class: 'check' }, webgpu, ' needs WebGPU'),
+    h('label', { class: 'check' }, wasm, ' needs WASM'),
+    field('priority', priority),
+    field('deadline (ms)', deadline, '0 = none'),
+    field('retries', retries),
+  );
+  return {
+    element,
+    read: () => {
+      const qos = {
+        priority: Number(priority.value),
+        deadline_ms: Number(deadline.value),
+        retries: Number(retries.value),
+      };
+      return {
+        min: { ...(webgpu.checked ? { webgpu: true } : {}), ...(wasm.checked ? { wasm: true } : {}) },
+        qos,
+      };
+    },
+  };
+}

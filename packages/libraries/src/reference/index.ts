@@ -13,6 +13,7 @@ type Reference = (
 
 const REFERENCES: Partial<Record<string, Reference>> = {
   crypto: runCrypto,
+  image: (call, inputs) => import('./image.ts').then((m) => m.runImageReference(call, inputs)),
 };
 
 /** Runs `op` in Node; throws LibraryError like the tab would. */

@@ -2,6 +2,7 @@
 // serves exactly these under /v1/libs/<package>/<path> (immutable, CORP), and the page's bundle
 // carries their sha256, which the tab checks before using a byte.
 import type { LibraryName } from './method.ts';
+import { FFMPEG_FILES } from './runtime/media-files.ts';
 
 export interface LibraryFile {
   /** The npm package. */
@@ -17,8 +18,8 @@ export const LIBRARY_FILES: Readonly<Record<LibraryName, readonly LibraryFile[]>
   ],
   data: [],
   crypto: [],
-  audio: [],
-  video: [],
+  audio: FFMPEG_FILES,
+  video: FFMPEG_FILES,
 };
 
 /** Every file, once (audio and video share FFmpeg's). */

@@ -13,6 +13,8 @@ type Reference = (
 
 const REFERENCES: Partial<Record<string, Reference>> = {
   crypto: runCrypto,
+  audio: (call, inputs) => import('./media.ts').then((m) => m.runMediaReference(call, inputs)),
+  video: (call, inputs) => import('./media.ts').then((m) => m.runMediaReference(call, inputs)),
   image: (call, inputs) => import('./image.ts').then((m) => m.runImageReference(call, inputs)),
 };
 

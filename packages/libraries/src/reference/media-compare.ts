@@ -1,0 +1,116 @@
+// Decoding audio and video outputs with Debian's ffmpeg to judge two of them under a method's
+// `compare` rule: audio as float PCM (`samples`: the largest difference of full scale), video and
+// frames as RGB pictures (`pixels`: the largest difference of a channel, 0..255). Outputs of
+// different shapes (rate, channels, length; frame count or size) differ by Infinity.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Comparison } from '../method.ts';
+import { FFMPEG } from './media.ts';
+
+/** Decoded PCM: interleaved float samples. */
+export interface Pcm {
+  sampleRate: number;
+  channels: number;
+  samples: Float32Array;
+}
+
+/** Decoded pictures, RGB 8-bit. */
+export interface Frames {
+  width: number;
+  height: number;
+  frames: Uint8Array[];
+}
+
+/** Runs Debian's ffmpeg on `bytes` (as a file: MP4's index may lie at its end) and returns stdout. */
+function decode(bytes: Uint8Array, output: readonly string[]): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'flock-media-cmp-'));
+  try {
+    writeFileSync(join(dir, 'in'), bytes);
+    const result = spawnSync(FFMPEG, ['-v', 'error', '-nostdin', '-i', 'in', ...output, '-'], {
+      cwd: dir,
+      maxBuffer: 1 << 30,
+    });
+    if (result.status !== 0)
+      throw new Error(
+        `ffmpeg could not decode: ${result.stderr?.toString().trim() || result.error?.message}`,
+      );
+    return result.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The first audio stream as float PCM (read from the WAV ffmpeg writes). */
+export function decodePcm(bytes: Uint8Array): Pcm {
+  const wav = decode(bytes, ['-map', '0:a:0', '-c:a', 'pcm_f32le', '-f', 'wav']);
+  const channels = wav.readUInt16LE(22);
+  const sampleRate = wav.readUInt32LE(24);
+  let at = 12;
+  while (at + 8 <= wav.length && wav.toString('latin1', at, at + 4) !== 'data')
+    at += 8 + wav.readUInt32LE(at + 4);
+  const start = at + 8;
+  // A piped WAV's data size is unknown (0 or 0xFFFFFFFF): the samples run to the end.
+  const data = wav.subarray(start, start + Math.floor((wav.length - start) / 4) * 4);
+  const samples = new Float32Array(data.length / 4);
+  for (let i = 0; i < samples.length; i++) samples[i] = data.readFloatLE(4 * i);
+  return { sampleRate, channels, samples };
+}
+
+/** Every picture of the first video stream (or of an image) as RGB, from a stream of PPMs. */
+export function decodeFrames(bytes: Uint8Array): Frames {
+  const ppm = decode(bytes, ['-map', '0:v:0', '-c:v', 'ppm', '-f', 'image2pipe']);
+  const frames: Uint8Array[] = [];
+  let width = 0;
+  let height = 0;
+  let at = 0;
+  while (at < ppm.length) {
+    // "P6\n<w> <h>\n255\n" then w*h*3 bytes.
+    const header = /^P6\s+(\d+)\s+(\d+)\s+255\s/.exec(ppm.toString('latin1', at, at + 32));
+    if (!header) throw new Error('ffmpeg wrote something that is not a PPM');
+    width = Number(header[1]);
+    height = Number(header[2]);
+    const start = at + header[0].length;
+    frames.push(new Uint8Array(ppm.subarray(start, start + width * height * 3)));
+    at = start + width * height * 3;
+  }
+  return { width, height, frames };
+}
+
+/** The largest difference between two audio outputs' samples, of full scale. */
+export function maxSampleDiff(a: Uint8Array, b: Uint8Array): number {
+  const x = decodePcm(a);
+  const y = decodePcm(b);
+  if (x.sampleRate !== y.sampleRate || x.channels !== y.channels || x.samples.length !== y.samples.length)
+    return Number.POSITIVE_INFINITY;
+  let max = 0;
+  for (let i = 0; i < x.samples.length; i++) max = Math.max(max, Math.abs(x.samples[i]! - y.samples[i]!));
+  return max;
+}
+
+/** The largest difference between two video (or image) outputs' pixels, 0..255. */
+export function maxFrameDiff(a: Uint8Array, b: Uint8Array): number {
+  const x = decodeFrames(a);
+  const y = decodeFrames(b);
+  if (x.width !== y.width || x.height !== y.height || x.frames.length !== y.frames.length)
+    return Number.POSITIVE_INFINITY;
+  let max = 0;
+  for (const [f, frame] of x.frames.entries()) {
+    const other = y.frames[f]!;
+    for (let i = 0; i < frame.length; i++) max = Math.max(max, Math.abs(frame[i]! - other[i]!));
+  }
+  return max;
+}
+
+/** How far apart two outputs are under `rule`'s measure (exact: 0 or Infinity). */
+export function mediaDistance(rule: Comparison, a: Uint8Array, b: Uint8Array): number {
+  switch (rule.kind) {
+    case 'exact':
+      return Buffer.from(a).equals(Buffer.from(b)) ? 0 : Number.POSITIVE_INFINITY;
+    case 'samples':
+      return maxSampleDiff(a, b);
+    case 'pixels':
+      return maxFrameDiff(a, b);
+  }
+}

@@ -1,0 +1,158 @@
+// image.* (#15) in real Chromium against a real coordinator: the tab's executor loads wasm-vips
+// (its ES-module glue imported from a Blob URL of hash-checked bytes, its pthread Workers started
+// from it, vips.wasm compiled from checked bytes) and every method's outputs agree with the Node
+// reference (sharp, native libvips) under the method's rule: decoded pixels at most 2 apart, as
+// reference/image-compare.ts measures them for spot checks. The first job loads the library (cold:
+// both files fetched), the second finds it warm; a decompression bomb fails PIXEL_LIMIT and a
+// truncated JPEG INVALID_INPUT, neither retried, and the tab serves the next job.
+import { getMethod, LIBRARY_FILES } from '@flock/libraries';
+import { libraryManifest } from '@flock/libraries/node';
+import { runReference } from '@flock/libraries/reference';
+import { type Browser, expect, type Page, test } from '@playwright/test';
+import { maxPixelDiff } from '../../packages/libraries/src/reference/image-compare.ts';
+import {
+  type Fixture,
+  fixtures,
+  orientedJpeg,
+  pngBomb,
+  rawImage,
+} from '../../packages/libraries/test/support/image-fixtures.ts';
+import { launchChromium } from '../support/chromium.ts';
+import { Harness, KEY, type ResultView, taskId } from './volunteer-harness.ts';
+
+test.describe.configure({ mode: 'serial' });
+
+let harness: Harness;
+let browser: Browser;
+let page: Page;
+let inputs: Fixture[];
+
+test.beforeAll(async () => {
+  inputs = [...(await fixtures(160, 120)), await orientedJpeg(6, 150, 100)];
+  harness = await Harness.start();
+  browser = await launchChromium({ webgpu: false });
+  page = await browser.newPage();
+  await page.goto(`${harness.url}/`);
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+  await page.getByRole('button', { name: 'Start donating compute' }).click();
+  await expect(page.locator('#connection')).toHaveText('open');
+});
+
+test.afterAll(async () => {
+  await browser?.close();
+  await harness?.close();
+});
+
+function imageTask(id: string, op: string, params: unknown, files: Fixture[]) {
+  return {
+    task_id: id,
+    op,
+    module: { kind: 'library' },
+    params,
+    requirements: { min: { wasm: true } },
+    inputs: files.map((f) => ({
+      name: f.name,
+      content_type: f.contentType,
+      inline_bytes: Buffer.from(f.bytes).toString('base64'),
+    })),
+  };
+}
+
+/** An output's bytes: inline in the result, or (streamed from the tab's arena) a stored blob. */
+async function outputOf(result: ResultView, name: string): Promise<Uint8Array> {
+  const output = result.outputs?.find((o) => o.name === name);
+  if (output?.inline_bytes) return new Uint8Array(Buffer.from(output.inline_bytes, 'base64'));
+  expect(output?.uri, `output ${name}`).toMatch(/^\/v1\/blobs\/sha256:[0-9a-f]{64}$/);
+  const response = await fetch(`${harness.url}${output!.uri}`, {
+    headers: { Authorization: `Bearer ${KEY}` },
+  });
+  expect(response.status).toBe(200);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** Runs `op` in the tab and checks it against the reference under the method's rule. */
+async function agrees(op: string, params: object, files: Fixture[] = inputs): Promise<ResultView> {
+  const id = taskId(op.replace('.', '-'));
+  await harness.submit(imageTask(id, op, params, files));
+  const view = await harness.waitFor(id, 'succeeded');
+  expect(view.executor).toBe('library:image');
+  const result = await harness.result(id);
+  const reference = await runReference(op, params, files);
+  expect(result.summary).toEqual(reference.summary);
+  const names = reference.outputs.map((o) => o.name);
+  expect(result.outputs?.map((o) => o.name).sort()).toEqual([...names].sort());
+  const rule = getMethod(op).compare;
+  if (rule.kind !== 'pixels') throw new Error(`${op} is not compared by pixels`);
+  for (const want of reference.outputs) {
+    const diff = await maxPixelDiff(await outputOf(result, want.name), want.bytes);
+    expect(diff, `${op} ${want.name}`).toBeLessThanOrEqual(rule.maxDiff);
+  }
+  return result;
+}
+
+test('image.resize in the tab agrees with sharp; cold first (files fetched), warm second', async () => {
+  const first = await agrees('image.resize', { width: 80 });
+  expect(first.summary?.['rgb.jpg']).toBe('80x60');
+  expect(first.metrics?.['library_warm']).toBe('0');
+  const manifest = libraryManifest();
+  const bytes = LIBRARY_FILES.image.reduce((sum, f) => sum + manifest[f.package]!.files[f.path]!.bytes, 0);
+  expect(bytes).toBeGreaterThan(5_000_000); // vips.wasm and its glue
+  expect(first.metrics?.['library_fetched_bytes']).toBe(String(bytes));
+  const second = await agrees('image.resize', {
+    width: 100,
+    height: 100,
+    fit: 'contain',
+    kernel: 'mitchell',
+  });
+  expect(second.metrics?.['library_warm']).toBe('1');
+  expect(second.metrics?.['library_fetched_bytes']).toBeUndefined();
+  test.info().annotations.push({
+    type: 'figures',
+    description: `cold job ${first.metrics?.['library_ms']} ms, warm job ${second.metrics?.['library_ms']} ms`,
+  });
+});
+
+test('every other method agrees with sharp, with JPEG, PNG and WebP outputs', async () => {
+  await agrees('image.thumbnail', { width: 64, height: 48, fit: 'cover' });
+  await agrees('image.crop', { left: 10, top: 5, width: 60, height: 40 });
+  const rotated = await agrees('image.rotate', { angle: 90 });
+  expect(rotated.summary?.['oriented-6.jpg']).toBe('150x100'); // upright 100x150, then turned
+  await agrees('image.flip', { direction: 'horizontal' });
+  await agrees('image.grayscale', { format: 'png' });
+  await agrees('image.blur', { sigma: 1.5 });
+  await agrees('image.linear', { brightness: -10, contrast: 1.2, format: 'webp', quality: 70 });
+  await agrees('image.invert', { format: 'jpeg', quality: 60 });
+  const converted = await agrees('image.convert', { format: 'webp' });
+  expect(converted.outputs?.map((o) => o.name)).toContain('rgba.webp');
+  await agrees('image.pipeline', {
+    steps: [
+      { op: 'rotate' },
+      { op: 'resize', width: 90, kernel: 'lanczos2' },
+      { op: 'grayscale' },
+      { op: 'invert' },
+    ],
+    format: 'png',
+  });
+});
+
+test('a bomb fails PIXEL_LIMIT and a truncated JPEG INVALID_INPUT, not retried; the tab serves the next job', async () => {
+  const bomb = await pngBomb(50_000, 50_000);
+  const bombId = taskId('image-bomb');
+  await harness.submit(imageTask(bombId, 'image.invert', {}, [inputs[0]!, bomb]));
+  const bombed = await harness.waitFor(bombId, 'failed');
+  expect(bombed.failure?.code).toBe('PIXEL_LIMIT');
+  expect(bombed.failure?.message).toMatch(/50000x50000 .* more than the limit of 100000000/);
+  expect(bombed.attempts).toHaveLength(1);
+
+  const whole = await rawImage(160, 120, 3).jpeg().toBuffer();
+  const cut = { name: 'cut.jpg', contentType: 'image/jpeg', bytes: new Uint8Array(whole.subarray(0, 2_000)) };
+  const cutId = taskId('image-cut');
+  await harness.submit(imageTask(cutId, 'image.blur', { sigma: 1 }, [cut]));
+  const truncated = await harness.waitFor(cutId, 'failed');
+  expect(truncated.failure?.code).toBe('INVALID_INPUT');
+  expect(truncated.attempts).toHaveLength(1);
+
+  const after = await agrees('image.flip', { direction: 'vertical' }, [inputs[1]!]);
+  expect(after.summary).toEqual({ 'rgba.png': '160x120' });
+  expect(after.metrics?.['library_warm']).toBe('1');
+});

@@ -8,7 +8,7 @@ import { decodeFrames, decodePcm, mediaDistance } from '../src/reference/media-c
 import { LibraryHost, type LibraryInput, type LibraryResult, RUNTIMES } from '../src/runtime/index.ts';
 import { MediaRuntime } from '../src/runtime/media.ts';
 import { DEMUXERS, planMedia } from '../src/runtime/media-args.ts';
-import { input, mediaContext, stereoWav, testMp4 } from './support/media-fixtures.ts';
+import { generate, input, mediaContext, stereoWav, testMp4 } from './support/media-fixtures.ts';
 
 const host = new LibraryHost(RUNTIMES);
 const wav = () => input('tone.wav', stereoWav(1), 'audio/wav');
@@ -184,6 +184,24 @@ describe('hostile inputs and limits', () => {
     });
     const next = await host.run('video.extract_frames', { count: 1 }, [mp4()], mediaContext('video'));
     expect(next.outputs.map((o) => o.name)).toEqual(['clip_0001.png']);
+  });
+
+  it('refuses pictures over 4096×4096 before decoding them (PIXEL_LIMIT), and video.* on audio', async () => {
+    const big = generate('big.mkv', [
+      ...['-f', 'lavfi', '-i', 'color=c=blue:s=4200x4200:r=1:d=1', '-frames:v', '1'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast'],
+    ]);
+    const frames = { count: 1 };
+    for (const run of [
+      () => host.run('video.extract_frames', frames, [input('big.mkv', big)], mediaContext('video')),
+      () => runReference('video.extract_frames', frames, [input('big.mkv', big)]),
+    ])
+      expect(await failure(run())).toMatchObject({ code: 'PIXEL_LIMIT', field: 'inputs[0]' });
+    expect(await failure(host.run('video.trim', {}, [wav()], mediaContext('video')))).toEqual({
+      code: 'INVALID_INPUT',
+      field: 'inputs[0]',
+      message: 'inputs[0] has no video stream',
+    });
   });
 
   it('never lets a file name reach FFmpeg or name an output outside its folder', async () => {

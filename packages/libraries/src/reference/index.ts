@@ -16,6 +16,7 @@ const REFERENCES: Partial<Record<string, Reference>> = {
   audio: (call, inputs) => import('./media.ts').then((m) => m.runMediaReference(call, inputs)),
   video: (call, inputs) => import('./media.ts').then((m) => m.runMediaReference(call, inputs)),
   image: (call, inputs) => import('./image.ts').then((m) => m.runImageReference(call, inputs)),
+  data: (call, inputs) => import('./data.ts').then((m) => m.runDataReference(call, inputs)),
 };
 
 /** Runs `op` in Node; throws LibraryError like the tab would. */

@@ -15,4 +15,5 @@ export const RUNTIMES: RuntimeFactories = {
   audio: () => import('./media.ts').then((m) => m.mediaRuntime),
   video: () => import('./media.ts').then((m) => m.mediaRuntime),
   image: () => import('./image.ts').then((m) => m.imageRuntime),
+  data: () => import('./data.ts').then((m) => m.dataRuntime),
 };

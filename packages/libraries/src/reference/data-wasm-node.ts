@@ -1,0 +1,48 @@
+// duckdb-wasm in Node: the package's Node blocking bundle runs the same WASM as the tab's browser
+// blocking bundle (whose glue needs a browser: its bundled js-sha256 breaks under Node). Tests and the
+// bench run data.query through runDataJob on it, the code path the tab runs.
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { type DuckDBWasm, runDataJob } from '../runtime/data-job.ts';
+import type { LibraryRuntime } from '../runtime/runtime.ts';
+
+const require = createRequire(import.meta.url);
+
+interface NodeBlocking {
+  createDuckDB(
+    bundles: unknown,
+    logger: unknown,
+    runtime: unknown,
+  ): Promise<DuckDBWasm & { instantiate(p: () => void): Promise<unknown> }>;
+  VoidLogger: new () => unknown;
+  NODE_RUNTIME: unknown;
+}
+
+/** Instantiates duckdb-wasm's EH build (Node has WebAssembly exceptions) from node_modules. */
+export async function nodeDuckDBWasm(): Promise<DuckDBWasm> {
+  const duckdb = require('@duckdb/duckdb-wasm/dist/duckdb-node-blocking.cjs') as NodeBlocking;
+  const dist = join(require.resolve('@duckdb/duckdb-wasm/dist/duckdb-node-blocking.cjs'), '..');
+  const bundle = (build: string) => ({
+    mainModule: join(dist, `duckdb-${build}.wasm`),
+    mainWorker: join(dist, `duckdb-node-${build}.worker.cjs`),
+  });
+  const db = await duckdb.createDuckDB(
+    { mvp: bundle('mvp'), eh: bundle('eh') },
+    new duckdb.VoidLogger(),
+    duckdb.NODE_RUNTIME,
+  );
+  await db.instantiate(() => undefined);
+  return db;
+}
+
+/** The tab's data runtime with Node's blocking bundle in place of the browser's. */
+export function nodeDataRuntime(): LibraryRuntime {
+  let db: Promise<DuckDBWasm> | undefined;
+  return {
+    load: async () => {
+      db = nodeDuckDBWasm();
+      await db;
+    },
+    run: async (call, inputs, ctx) => runDataJob(await (db ?? nodeDuckDBWasm()), call, inputs, ctx),
+  };
+}

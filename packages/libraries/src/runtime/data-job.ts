@@ -1,0 +1,254 @@
+// One data.query on a duckdb-wasm instance: the tab's runtime (the browser's blocking bundle) and
+// the Node tests (the package's Node blocking bundle, the same WASM) both run jobs through here.
+import { LibraryError } from '../library-error.ts';
+import type { DataOutputFormat } from '../methods/data.ts';
+import type { CheckedCall } from '../registry.ts';
+import {
+  arrowStreamOf,
+  type Column,
+  csvHeader,
+  inputError,
+  inputFormat,
+  jsonArrayOf,
+  linesSql,
+  namedColumns,
+  queryError,
+  singleQuery,
+  sqlIdent,
+  sqlString,
+  tableNames,
+  wrapped,
+} from './data-plan.ts';
+import type { LibraryInput, LibraryResult, RuntimeContext } from './runtime.ts';
+
+/** The part of duckdb-wasm's DuckDBConnection a job uses. */
+export interface WasmConnection {
+  query(text: string): { toArray(): Array<{ toJSON(): Record<string, unknown> }> };
+  send(text: string, allowStreamResult?: boolean): Promise<Iterable<WasmBatch>>;
+  cancelSent(): boolean;
+  useUnsafe<R>(callback: (bindings: unknown, conn: number) => R): R;
+  insertArrowFromIPCStream(buffer: Uint8Array, options: { name: string }): void;
+  insertJSONFromPath(path: string, options: { name: string }): void;
+  close(): void;
+}
+
+/** A record batch of a streamed result (apache-arrow's RecordBatch, as far as a job reads it). */
+export interface WasmBatch {
+  getChildAt(index: number): Iterable<unknown> | null;
+}
+
+/** The part of duckdb-wasm's DuckDBBindings a job uses (the browser's and Node's blocking bundles). */
+export interface DuckDBWasm {
+  open(config: { maximumThreads?: number; query?: { castBigIntToDouble?: boolean } }): void;
+  connect(): WasmConnection;
+  tokenize(text: string): { offsets: number[]; types: number[] };
+  registerFileBuffer(name: string, buffer: Uint8Array): void;
+  dropFiles(names?: string[]): void;
+  startPendingQuery(conn: number, text: string, allowStreamResult: boolean): Uint8Array | null;
+  pollPendingQuery(conn: number): Uint8Array | null;
+  fetchQueryResults(conn: number): Uint8Array | null;
+  cancelPendingQuery(conn: number): boolean;
+}
+
+export type JobContext = Pick<RuntimeContext, 'progress' | 'stopRequested' | 'limits'>;
+
+const CONTENT_TYPES: Readonly<Record<DataOutputFormat, string>> = {
+  csv: 'text/csv',
+  json: 'application/x-ndjson',
+  arrow: 'application/vnd.apache.arrow.stream',
+};
+/** Arrow IPC's end-of-stream marker (continuation, zero length). */
+const ARROW_EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+
+function checkStop(ctx: JobContext): void {
+  const reason = ctx.stopRequested();
+  if (reason) throw new LibraryError('LIBRARY_ERROR', `stopped: ${reason}`);
+}
+
+function tooLarge(bytes: number, ctx: JobContext): never {
+  throw new LibraryError(
+    'OUTPUT_TOO_LARGE',
+    `the result passed the ${ctx.limits.maxOutputBytes}-byte limit (${bytes} bytes so far)`,
+  );
+}
+
+/** Loads every input as its table; files are registered only for the load. */
+function loadInputs(
+  db: DuckDBWasm,
+  conn: WasmConnection,
+  call: CheckedCall,
+  inputs: LibraryInput[],
+  ctx: JobContext,
+) {
+  const names = tableNames(inputs);
+  const formats = (call.params.formats ?? {}) as Record<string, string>;
+  for (const [i, input] of inputs.entries()) {
+    checkStop(ctx);
+    const format = inputFormat(input, formats);
+    const table = names[i]!;
+    const file = `input_${i}.${format}`;
+    try {
+      if (format === 'parquet') {
+        throw new LibraryError(
+          'INVALID_INPUT',
+          `${input.name}: Parquet needs DuckDB's parquet extension, which duckdb-wasm fetches from the network at run time and tabs do not; send CSV, JSON or Arrow`,
+          `inputs[${i}]`,
+        );
+      }
+      // A copy: the input may be a view of shared memory, and DuckDB keeps the buffer it is given.
+      const bytes = new Uint8Array(input.bytes);
+      if (format === 'arrow') {
+        const stream = arrowStreamOf(bytes);
+        if (typeof stream === 'string')
+          throw new LibraryError('INVALID_INPUT', `${input.name}: ${stream}`, `inputs[${i}]`);
+        conn.insertArrowFromIPCStream(stream, { name: table });
+        conn.query(`SELECT count(*) FROM ${sqlIdent(table)}`); // it was made
+      } else if (format === 'json') {
+        db.registerFileBuffer(file, jsonArrayOf(bytes));
+        conn.insertJSONFromPath(file, { name: table });
+      } else {
+        db.registerFileBuffer(file, bytes);
+        conn.query(`CREATE TABLE ${sqlIdent(table)} AS SELECT * FROM read_csv(${sqlString(file)})`);
+      }
+    } catch (err) {
+      throw inputError(err, i, input.name);
+    } finally {
+      db.dropFiles();
+    }
+    ctx.progress(Math.round((40 * (i + 1)) / inputs.length));
+  }
+}
+
+/** From here on the caller's SQL can reach nothing but the tables: no files, no extensions, no settings. */
+function lockDown(conn: WasmConnection): void {
+  conn.query('SET autoinstall_known_extensions = false');
+  conn.query('SET autoload_known_extensions = false');
+  conn.query('SET enable_external_access = false');
+  conn.query('SET lock_configuration = true');
+}
+
+function describe(conn: WasmConnection, sql: string): Column[] {
+  try {
+    return conn
+      .query(`DESCRIBE SELECT * FROM (\n${sql}\n)`)
+      .toArray()
+      .map((row) => {
+        const r = row.toJSON();
+        return { name: String(r.column_name), type: String(r.column_type) };
+      });
+  } catch (err) {
+    throw queryError(err);
+  }
+}
+
+/** CSV or JSON: one line per row, built by DuckDB, counted as it streams. */
+async function writeLines(
+  conn: WasmConnection,
+  sql: string,
+  columns: Column[],
+  format: 'csv' | 'json',
+  ctx: JobContext,
+): Promise<{ bytes: Uint8Array; rows: number }> {
+  const encoder = new TextEncoder();
+  const parts: Uint8Array[] = format === 'csv' ? [encoder.encode(csvHeader(columns))] : [];
+  let size = parts[0]?.byteLength ?? 0;
+  let rows = 0;
+  try {
+    for (const batch of await conn.send(linesSql(sql, columns, format), true)) {
+      const lines: string[] = [];
+      for (const line of batch.getChildAt(0) ?? []) lines.push(`${line as string}\n`);
+      const chunk = encoder.encode(lines.join(''));
+      size += chunk.byteLength;
+      rows += lines.length;
+      if (size > ctx.limits.maxOutputBytes) tooLarge(size, ctx);
+      parts.push(chunk);
+      checkStop(ctx);
+    }
+  } catch (err) {
+    conn.cancelSent();
+    throw queryError(err);
+  }
+  return { bytes: concat(parts, size), rows };
+}
+
+/** Arrow: DuckDB's own IPC stream, chunk by chunk, counted as it streams. */
+function writeArrow(db: DuckDBWasm, conn: WasmConnection, sql: string, columns: Column[], ctx: JobContext) {
+  const id = conn.useUnsafe((_, c) => c);
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    let chunk = db.startPendingQuery(
+      id,
+      `SELECT ${namedColumns(columns)} FROM ${wrapped(sql, columns.length)}`,
+      true,
+    );
+    while (chunk === null) chunk = db.pollPendingQuery(id);
+    while (chunk !== null && chunk.byteLength > 0) {
+      size += chunk.byteLength;
+      if (size > ctx.limits.maxOutputBytes) tooLarge(size, ctx);
+      parts.push(chunk.slice());
+      checkStop(ctx);
+      chunk = db.fetchQueryResults(id);
+    }
+  } catch (err) {
+    db.cancelPendingQuery(id);
+    throw queryError(err);
+  }
+  parts.push(ARROW_EOS);
+  return concat(parts, size + ARROW_EOS.byteLength);
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Runs one data.query on `db`, in a database of its own: it opens a fresh in-memory database
+ * (so no table or setting of an earlier job remains), loads the inputs, locks the configuration,
+ * checks the SQL is one query and writes the result.
+ */
+export async function runDataJob(
+  db: DuckDBWasm,
+  call: CheckedCall,
+  inputs: LibraryInput[],
+  ctx: JobContext,
+): Promise<LibraryResult> {
+  const format = call.params.format as DataOutputFormat;
+  const sql = singleQuery(call.params.sql as string, db.tokenize(call.params.sql as string));
+  db.open({ maximumThreads: 1, query: { castBigIntToDouble: false } });
+  const conn = db.connect();
+  try {
+    loadInputs(db, conn, call, inputs, ctx);
+    lockDown(conn);
+    checkStop(ctx);
+    const columns = describe(conn, sql);
+    ctx.progress(50);
+    let bytes: Uint8Array;
+    let rows: number;
+    if (format === 'arrow') {
+      bytes = writeArrow(db, conn, sql, columns, ctx);
+      rows = Number(
+        conn
+          .query(`SELECT count(*) AS n FROM ${wrapped(sql, columns.length)}`)
+          .toArray()[0]
+          ?.toJSON().n,
+      );
+    } else {
+      ({ bytes, rows } = await writeLines(conn, sql, columns, format, ctx));
+    }
+    ctx.progress(100);
+    return {
+      outputs: [{ name: `result.${format}`, contentType: CONTENT_TYPES[format], bytes }],
+      summary: { rows: String(rows), columns: String(columns.length) },
+    };
+  } finally {
+    conn.close();
+    db.dropFiles();
+  }
+}

@@ -78,12 +78,12 @@ describe('replayed known answers', () => {
     const first = new FirstKnownAnswers([replay, fixed]);
     const a1 = (await first.make({ workerId: 'c', adapterClass: 'cpu/wasm', template: env, random }))!;
     expect(a1).toMatchObject({ op: 'saxpy', source: 1 });
-    expect(first.check(a1, [])).toBe(true);
+    expect(await first.check(a1, [])).toBe(true);
     replay.remember(env, [{ name: 'img', bytes: Uint8Array.of(7) }], exact, ['a', 'b']);
     const a2 = (await first.make({ workerId: 'c', adapterClass: 'cpu/wasm', template: env, random }))!;
     expect(a2).toMatchObject({ op: 'render', source: 0 });
-    expect(first.check(a2, [{ name: 'img', bytes: Uint8Array.of(7) }])).toBe(true);
-    expect(first.check(a2, [])).toBe(false);
+    expect(await first.check(a2, [{ name: 'img', bytes: Uint8Array.of(7) }])).toBe(true);
+    expect(await first.check(a2, [])).toBe(false);
   });
 
   it('builds reputation on the replayed module through the engine', async () => {

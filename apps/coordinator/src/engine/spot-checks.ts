@@ -14,6 +14,7 @@ import {
   type TrustEngine,
   type WorkerRef,
 } from '../trust/index.ts';
+import { LibraryKnownAnswers } from '../trust/library-known-answers.ts';
 import { loadReferenceOps } from '../trust/reference-ops.ts';
 import type { Engine } from './engine.ts';
 import type { Lease } from './lease-table.ts';
@@ -28,13 +29,14 @@ export class SpotChecks {
   constructor(private readonly e: Engine) {}
 
   /**
-   * Known answers: checks shaped like a built-in task from its op's CPU reference; for other
-   * modules a replayed quorum-validated task of the same module; else a default built-in check.
+   * Known answers: checks shaped like a built-in task from its op's CPU reference, or like a
+   * library task from its method's Node reference; for other modules a replayed quorum-validated task of the same module; else a default built-in check.
    */
   async knownAnswers(): Promise<FirstKnownAnswers> {
     const ops = await loadReferenceOps();
     return new FirstKnownAnswers([
       new BuiltinKnownAnswers(ops, []),
+      new LibraryKnownAnswers(),
       this.e.replay,
       new BuiltinKnownAnswers(ops),
     ]);

@@ -30,7 +30,7 @@ export interface KnownAnswerSource {
   /** A new check, or undefined when this source has none for the request. */
   make(request: KnownAnswerRequest): Promise<KnownAnswer | undefined>;
   /** Whether `outputs` are a correct answer to `answer`. */
-  check(answer: KnownAnswer, outputs: readonly ReplicaOutput[]): boolean;
+  check(answer: KnownAnswer, outputs: readonly ReplicaOutput[]): boolean | Promise<boolean>;
 }
 
 /** The part of a built-in op definition (`@flock/shaders` OpDefinition) a known answer needs. */

@@ -106,8 +106,8 @@ export class FirstKnownAnswers implements KnownAnswerSource {
     return undefined;
   }
 
-  check(answer: KnownAnswer, outputs: readonly ReplicaOutput[]): boolean {
+  async check(answer: KnownAnswer, outputs: readonly ReplicaOutput[]): Promise<boolean> {
     const source = this.sources[answer.source ?? 0];
-    return source?.check(answer, outputs) === true;
+    return (await source?.check(answer, outputs)) === true;
   }
 }

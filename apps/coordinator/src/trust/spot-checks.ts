@@ -76,7 +76,7 @@ export async function submitSpotCheck(
   const check = await checkInFlight(ctx, checkId);
   if (check.workerId !== workerId)
     throw new TrustError('NOT_ASSIGNED', `spot check ${checkId} is not ${workerId}'s`);
-  const passed = ctx.knownAnswers!.check(check.answer, outputs);
+  const passed = await ctx.knownAnswers!.check(check.answer, outputs);
   await ctx.store.deleteCheck(checkId);
   const s = await standingOf(ctx, workerId);
   if (s.checkInFlight === checkId) s.checkInFlight = undefined;

@@ -5,6 +5,7 @@ import { runCrypto } from '../runtime/crypto.ts';
 import type { LibraryInput, LibraryResult } from '../runtime/runtime.ts';
 
 export type { LibraryInput, LibraryResult } from '../runtime/runtime.ts';
+export { type NamedBytes, outputsAgree } from './compare.ts';
 
 type Reference = (
   call: ReturnType<typeof checkLibraryCall>,

@@ -2,8 +2,9 @@
 // `compare` rule: audio as float PCM (`samples`: the largest difference of full scale), video and
 // frames as RGB pictures (`pixels`: the largest difference of a channel, 0..255). Outputs of
 // different shapes (rate, channels, length; frame count or size) differ by Infinity.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Comparison } from '../method.ts';
@@ -42,9 +43,36 @@ function decode(bytes: Uint8Array, output: readonly string[]): Buffer {
   }
 }
 
+/** As `decode`, without blocking the event loop (the coordinator judges spot checks with it). */
+async function decodeAsync(bytes: Uint8Array, output: readonly string[]): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'flock-media-cmp-'));
+  try {
+    await writeFile(join(dir, 'in'), bytes);
+    return await new Promise<Buffer>((resolve, reject) =>
+      execFile(
+        FFMPEG,
+        ['-v', 'error', '-nostdin', '-i', 'in', ...output, '-'],
+        { cwd: dir, encoding: 'buffer', maxBuffer: 1 << 30 },
+        (error, stdout, stderr) =>
+          error
+            ? reject(new Error(`ffmpeg could not decode: ${stderr.toString().trim() || error.message}`))
+            : resolve(stdout),
+      ),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const PCM_ARGS = ['-map', '0:a:0', '-c:a', 'pcm_f32le', '-f', 'wav'];
+const FRAME_ARGS = ['-map', '0:v:0', '-c:v', 'ppm', '-f', 'image2pipe'];
+
 /** The first audio stream as float PCM (read from the WAV ffmpeg writes). */
 export function decodePcm(bytes: Uint8Array): Pcm {
-  const wav = decode(bytes, ['-map', '0:a:0', '-c:a', 'pcm_f32le', '-f', 'wav']);
+  return pcmOf(decode(bytes, PCM_ARGS));
+}
+
+function pcmOf(wav: Buffer): Pcm {
   const channels = wav.readUInt16LE(22);
   const sampleRate = wav.readUInt32LE(24);
   let at = 12;
@@ -60,7 +88,10 @@ export function decodePcm(bytes: Uint8Array): Pcm {
 
 /** Every picture of the first video stream (or of an image) as RGB, from a stream of PPMs. */
 export function decodeFrames(bytes: Uint8Array): Frames {
-  const ppm = decode(bytes, ['-map', '0:v:0', '-c:v', 'ppm', '-f', 'image2pipe']);
+  return framesOf(decode(bytes, FRAME_ARGS));
+}
+
+function framesOf(ppm: Buffer): Frames {
   const frames: Uint8Array[] = [];
   let width = 0;
   let height = 0;
@@ -80,8 +111,10 @@ export function decodeFrames(bytes: Uint8Array): Frames {
 
 /** The largest difference between two audio outputs' samples, of full scale. */
 export function maxSampleDiff(a: Uint8Array, b: Uint8Array): number {
-  const x = decodePcm(a);
-  const y = decodePcm(b);
+  return pcmDistance(decodePcm(a), decodePcm(b));
+}
+
+function pcmDistance(x: Pcm, y: Pcm): number {
   if (x.sampleRate !== y.sampleRate || x.channels !== y.channels || x.samples.length !== y.samples.length)
     return Number.POSITIVE_INFINITY;
   let max = 0;
@@ -91,8 +124,10 @@ export function maxSampleDiff(a: Uint8Array, b: Uint8Array): number {
 
 /** The largest difference between two video (or image) outputs' pixels, 0..255. */
 export function maxFrameDiff(a: Uint8Array, b: Uint8Array): number {
-  const x = decodeFrames(a);
-  const y = decodeFrames(b);
+  return frameDistance(decodeFrames(a), decodeFrames(b));
+}
+
+function frameDistance(x: Frames, y: Frames): number {
   if (x.width !== y.width || x.height !== y.height || x.frames.length !== y.frames.length)
     return Number.POSITIVE_INFINITY;
   let max = 0;
@@ -112,5 +147,21 @@ export function mediaDistance(rule: Comparison, a: Uint8Array, b: Uint8Array): n
       return maxSampleDiff(a, b);
     case 'pixels':
       return maxFrameDiff(a, b);
+  }
+}
+
+/** As `mediaDistance`, with ffmpeg run asynchronously: the coordinator's event loop goes on. */
+export async function mediaDistanceAsync(rule: Comparison, a: Uint8Array, b: Uint8Array): Promise<number> {
+  switch (rule.kind) {
+    case 'exact':
+      return mediaDistance(rule, a, b);
+    case 'samples': {
+      const [x, y] = await Promise.all([decodeAsync(a, PCM_ARGS), decodeAsync(b, PCM_ARGS)]);
+      return pcmDistance(pcmOf(x), pcmOf(y));
+    }
+    case 'pixels': {
+      const [x, y] = await Promise.all([decodeAsync(a, FRAME_ARGS), decodeAsync(b, FRAME_ARGS)]);
+      return frameDistance(framesOf(x), framesOf(y));
+    }
   }
 }

@@ -1,0 +1,139 @@
+import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { LibraryKnownAnswers, MAX_CHECK_INPUT_BYTES } from '../src/trust/library-known-answers.ts';
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const template = {
+  task_id: 'job-1c2d3e4f',
+  op: 'crypto.hash',
+  version: '1.0.0',
+  module: { kind: 'library' as const },
+  inputs: [
+    { name: 'a.bin', content_type: 'application/octet-stream', inline_bytes: new Uint8Array(100).fill(7) },
+    { name: 'b.bin', content_type: 'application/octet-stream', inline_bytes: new Uint8Array(33).fill(1) },
+  ],
+  params: { algorithms: ['sha256'] },
+  security: { task_token: 'hmac:requester' },
+};
+
+describe('known answers for library methods, from their Node reference', () => {
+  it('imitates a crypto task with fresh inputs of the same sizes and expects the reference’s digests', async () => {
+    const source = new LibraryKnownAnswers();
+    const answer = (await source.make({
+      workerId: 'w',
+      adapterClass: 'cpu/wasm',
+      template,
+      random: rng(3),
+    }))!;
+    const env = answer.envelope;
+    expect(env.task_id).toMatch(/^job-[0-9a-f]{8}$/);
+    expect(env.task_id).not.toBe(template.task_id);
+    expect(env).toMatchObject({
+      op: 'crypto.hash',
+      module: { kind: 'library' },
+      params: { algorithms: ['sha256'] },
+    });
+    expect(env.security).toBeUndefined();
+    expect(env.inputs!.map((i) => [i.name, i.inline_bytes!.byteLength])).toEqual([
+      ['a.bin', 100],
+      ['b.bin', 33],
+    ]);
+    expect(env.inputs![0]!.inline_bytes).not.toEqual(template.inputs[0]!.inline_bytes);
+    expect(answer.moduleHash).toBe('library:crypto.hash');
+    const digests = JSON.parse(new TextDecoder().decode(answer.expected['digests.json']));
+    expect(digests).toEqual({
+      'a.bin': { sha256: createHash('sha256').update(env.inputs![0]!.inline_bytes!).digest('hex') },
+      'b.bin': { sha256: createHash('sha256').update(env.inputs![1]!.inline_bytes!).digest('hex') },
+    });
+  });
+
+  it('passes the reference’s outputs and fails wrong, missing or extra ones', async () => {
+    const source = new LibraryKnownAnswers();
+    const answer = (await source.make({
+      workerId: 'w',
+      adapterClass: 'cpu/wasm',
+      template,
+      random: rng(4),
+    }))!;
+    const right = answer.expected['digests.json']!;
+    const wrong = right.slice();
+    wrong[20]! ^= 1;
+    expect(await source.check(answer, [{ name: 'digests.json', bytes: right }])).toBe(true);
+    expect(await source.check(answer, [{ name: 'digests.json', bytes: wrong }])).toBe(false);
+    expect(await source.check(answer, [{ name: 'digests.json', hash: 'sha256:00' }])).toBe(false);
+    expect(await source.check(answer, [])).toBe(false);
+    expect(
+      await source.check(answer, [
+        { name: 'digests.json', bytes: right },
+        { name: 'extra', bytes: right },
+      ]),
+    ).toBe(false);
+  });
+
+  it('makes no check for other modules, blob inputs, inputs too large to compute here, or calls the reference refuses', async () => {
+    const source = new LibraryKnownAnswers();
+    const req = (t: object) =>
+      source.make({ workerId: 'w', adapterClass: 'cpu/wasm', template: t as never, random: rng(5) });
+    expect(await req({ ...template, module: { kind: 'builtin' }, op: 'saxpy' })).toBeUndefined();
+    expect(
+      await req({ ...template, inputs: [{ name: 'a.bin', hash: 'sha256:ab', size: 10 }] }),
+    ).toBeUndefined();
+    expect(await req({ ...template, params: { algorithms: ['md5'] } })).toBeUndefined();
+    const big = {
+      name: 'big.bin',
+      content_type: 'application/octet-stream',
+      inline_bytes: new Uint8Array(MAX_CHECK_INPUT_BYTES + 1),
+    };
+    expect(await req({ ...template, inputs: [big] })).toBeUndefined();
+    expect(
+      await req({ ...template, inputs: [{ ...big, inline_bytes: big.inline_bytes.subarray(1) }] }),
+    ).toBeDefined();
+  });
+
+  it('judges image outputs by their decoded pixels, within the method’s tolerance', async () => {
+    const png = await sharp({
+      create: { width: 32, height: 24, channels: 3, background: { r: 200, g: 100, b: 50 } },
+    })
+      .png()
+      .toBuffer();
+    const imageTemplate = {
+      task_id: 'job-0a0b0c0d',
+      op: 'image.invert',
+      module: { kind: 'library' as const },
+      inputs: [{ name: 'a.png', content_type: 'image/png', inline_bytes: new Uint8Array(png) }],
+      params: {},
+    };
+    const source = new LibraryKnownAnswers();
+    const answer = (await source.make({
+      workerId: 'w',
+      adapterClass: 'cpu/wasm',
+      template: imageTemplate,
+      random: rng(6),
+    }))!;
+    // Random bytes are no image: the check carries the task's own input.
+    expect(answer.envelope.inputs![0]!.inline_bytes).toEqual(new Uint8Array(png));
+    const want = answer.expected['a.png']!;
+    const { data } = await sharp(want).raw().toBuffer({ resolveWithObject: true });
+    expect([...data.subarray(0, 3)]).toEqual([55, 155, 205]);
+    // The same pixels encoded otherwise agree; pixels 40 levels off do not; a JPEG of other size neither.
+    const recoded = new Uint8Array(await sharp(want).png({ compressionLevel: 0 }).toBuffer());
+    expect(recoded).not.toEqual(want);
+    expect(await source.check(answer, [{ name: 'a.png', bytes: recoded }])).toBe(true);
+    const off = new Uint8Array(await sharp(want).linear(1, 40).png().toBuffer());
+    expect(await source.check(answer, [{ name: 'a.png', bytes: off }])).toBe(false);
+    const other = new Uint8Array(await sharp(want).resize(16).jpeg().toBuffer());
+    expect(await source.check(answer, [{ name: 'a.png', bytes: other }])).toBe(false);
+    expect(await source.check(answer, [{ name: 'a.png', bytes: new Uint8Array([1, 2, 3]) }])).toBe(false);
+  });
+});

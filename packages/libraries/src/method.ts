@@ -23,7 +23,11 @@ export interface LibraryDefinition {
   readonly needsSharedMemory: boolean;
 }
 
-/** How two volunteers' outputs of a method are compared when the task is verified. */
+/**
+ * How a volunteer's outputs are judged against the method's Node reference (known-answer spot
+ * checks, tests): the native twin may round differently. Replicas of a verified task all run the
+ * same WASM build and compare by the task's verification policy (exact by default).
+ */
 export type Comparison =
   /** Byte for byte (deterministic methods). */
   | { readonly kind: 'exact' }

@@ -1,0 +1,176 @@
+// data.query (#15) in real Chromium against a real coordinator: the tab's executor loads
+// duckdb-wasm's blocking browser bundle (its glue imported from a Blob URL of hash-checked bytes,
+// the EH build's WASM compiled from checked bytes) and runs DuckDB inside the executor Worker. The
+// inputs are written by native DuckDB (the Node reference's library); CSV and JSON results equal
+// the reference byte for byte (the method's `exact` rule), Arrow value for value. The first job
+// loads the library (cold: the glue and the EH build fetched), the second finds it warm; SQL that
+// reaches for a file fails FORBIDDEN, not retried, and the tab serves the next job.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { getMethod } from '@flock/libraries';
+import { libraryManifest } from '@flock/libraries/node';
+import { runReference } from '@flock/libraries/reference';
+import { type Browser, expect, type Page, test } from '@playwright/test';
+import { tableFromIPC } from 'apache-arrow';
+import { launchChromium } from '../support/chromium.ts';
+import { Harness, KEY, type ResultView, taskId } from './volunteer-harness.ts';
+
+test.describe.configure({ mode: 'serial' });
+
+interface Input {
+  name: string;
+  contentType: string;
+  bytes: Uint8Array;
+}
+
+let harness: Harness;
+let browser: Browser;
+let page: Page;
+let inputs: Input[];
+
+/** Orders as CSV and customers as NDJSON, written by native DuckDB. */
+async function dataInputs(): Promise<Input[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'flock-e2e-data-'));
+  try {
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    await conn.run(`COPY (SELECT i AS id, i % 5 AS customer, round(i * 0.75, 2) AS amount,
+        CASE WHEN i % 4 = 0 THEN NULL ELSE 'n, "' || i || '"' END AS note FROM range(1, 501) t(i))
+      TO '${dir}/orders.csv' (FORMAT csv, HEADER)`);
+    await conn.run(`COPY (SELECT i AS customer, 'customer ' || i AS name FROM range(5) t(i))
+      TO '${dir}/customers.json' (FORMAT json)`);
+    conn.closeSync();
+    db.closeSync();
+    const read = (name: string) => new Uint8Array(readFileSync(join(dir, name)));
+    return [
+      { name: 'orders.csv', contentType: 'text/csv', bytes: read('orders.csv') },
+      { name: 'customers.ndjson', contentType: 'application/x-ndjson', bytes: read('customers.json') },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test.beforeAll(async () => {
+  inputs = await dataInputs();
+  harness = await Harness.start();
+  browser = await launchChromium({ webgpu: false });
+  page = await browser.newPage();
+  await page.goto(`${harness.url}/`);
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+  await page.getByRole('button', { name: 'Start donating compute' }).click();
+  await expect(page.locator('#connection')).toHaveText('open');
+});
+
+test.afterAll(async () => {
+  await browser?.close();
+  await harness?.close();
+});
+
+function dataTask(id: string, params: unknown) {
+  return {
+    task_id: id,
+    op: 'data.query',
+    module: { kind: 'library' },
+    params,
+    requirements: { min: { wasm: true } },
+    inputs: inputs.map((f) => ({
+      name: f.name,
+      content_type: f.contentType,
+      inline_bytes: Buffer.from(f.bytes).toString('base64'),
+    })),
+  };
+}
+
+async function outputOf(result: ResultView, name: string): Promise<Uint8Array> {
+  const output = result.outputs?.find((o) => o.name === name);
+  if (output?.inline_bytes) return new Uint8Array(Buffer.from(output.inline_bytes, 'base64'));
+  expect(output?.uri, `output ${name}`).toMatch(/^\/v1\/blobs\/sha256:[0-9a-f]{64}$/);
+  const response = await fetch(`${harness.url}${output!.uri}`, {
+    headers: { Authorization: `Bearer ${KEY}` },
+  });
+  expect(response.status).toBe(200);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** Polls a task until it succeeds or fails (a failure's view says why at once). */
+async function settled(id: string) {
+  let view = await harness.task(id);
+  await expect
+    .poll(
+      async () => {
+        view = await harness.task(id);
+        return view.state === 'succeeded' || view.state === 'failed';
+      },
+      { timeout: 60_000, message: `task ${id} to settle` },
+    )
+    .toBe(true);
+  return view;
+}
+
+/** Runs data.query in the tab; returns its result, its one output and the reference's. */
+async function query(params: { sql: string; format?: string }) {
+  const id = taskId('data-query');
+  await harness.submit(dataTask(id, params));
+  const view = await settled(id);
+  expect(view.state, JSON.stringify(view.failure)).toBe('succeeded');
+  expect(view.executor).toBe('library:data');
+  const result = await harness.result(id);
+  const reference = await runReference('data.query', params, inputs);
+  expect(result.summary).toEqual(reference.summary);
+  const want = reference.outputs[0]!;
+  expect(result.outputs?.map((o) => o.name)).toEqual([want.name]);
+  return { result, got: await outputOf(result, want.name), want: want.bytes };
+}
+
+const JOIN = `SELECT c.name, count(*) AS orders, sum(o.amount) AS total, max(o.note) AS last_note
+  FROM orders o JOIN customers c USING (customer) GROUP BY ALL ORDER BY c.name`;
+
+test('data.query CSV and JSON equal native DuckDB byte for byte; cold first (files fetched), warm second', async () => {
+  expect(getMethod('data.query').compare).toEqual({ kind: 'exact' });
+  const csv = await query({ sql: JOIN });
+  expect(Buffer.from(csv.got).equals(Buffer.from(csv.want))).toBe(true);
+  expect(new TextDecoder().decode(csv.got).split('\n')[1]).toBe('customer 0,100,18937.5,"n, ""95"""');
+  expect(csv.result.metrics?.['library_warm']).toBe('0');
+  const manifest = libraryManifest();
+  const pkg = manifest['@duckdb/duckdb-wasm']!;
+  const fetched =
+    pkg.files['dist/duckdb-browser-blocking.mjs']!.bytes + pkg.files['dist/duckdb-eh.wasm']!.bytes;
+  expect(csv.result.metrics?.['library_fetched_bytes']).toBe(String(fetched)); // Chromium: the EH build only
+
+  const json = await query({ sql: JOIN, format: 'json' });
+  expect(Buffer.from(json.got).equals(Buffer.from(json.want))).toBe(true);
+  expect(json.result.metrics?.['library_warm']).toBe('1');
+  expect(json.result.metrics?.['library_fetched_bytes']).toBeUndefined();
+  test.info().annotations.push({
+    type: 'figures',
+    description: `cold job ${csv.result.metrics?.['library_ms']} ms, warm job ${json.result.metrics?.['library_ms']} ms`,
+  });
+});
+
+test('data.query Arrow holds the reference values', async () => {
+  const arrow = await query({
+    sql: 'SELECT id, amount, note FROM orders WHERE id % 50 = 0 ORDER BY id',
+    format: 'arrow',
+  });
+  const rows = (bytes: Uint8Array) =>
+    tableFromIPC(bytes)
+      .toArray()
+      .map((r) => Object.values(r.toJSON()).map((v) => (typeof v === 'bigint' ? Number(v) : v)));
+  expect(rows(arrow.got)).toEqual(rows(arrow.want));
+  expect(rows(arrow.got)[0]).toEqual([50, 37.5, 'n, "50"']);
+});
+
+test('SQL reaching for a file fails FORBIDDEN, not retried; the tab serves the next job', async () => {
+  const id = taskId('data-forbidden');
+  await harness.submit(dataTask(id, { sql: "SELECT * FROM read_csv('/etc/passwd')" }));
+  const view = await settled(id);
+  expect(view.state).toBe('failed');
+  expect(view.failure?.code).toBe('FORBIDDEN');
+  expect(view.failure?.message).toMatch(/Permission Error/);
+  expect(view.attempts).toHaveLength(1);
+  const next = await query({ sql: 'SELECT count(*) AS n FROM orders' });
+  expect(new TextDecoder().decode(next.got)).toBe('n\n500\n');
+});

@@ -263,6 +263,23 @@ describe('inputs, limits and stops', () => {
     }
   });
 
+  test('a query past the job memory fails LIBRARY_ERROR (out of memory), and the next job runs', async () => {
+    const ctx = nodeContext('data', { memoryPages: 512 }); // 32 MiB: DuckDB may use 24
+    const sql = 'SELECT i, count(*) AS n FROM range(30000000) t(i) GROUP BY i ORDER BY n DESC, i LIMIT 1';
+    const failed = host.run('data.query', { sql }, [sales], ctx);
+    await expect(failed).rejects.toMatchObject({
+      code: 'LIBRARY_ERROR',
+      message: expect.stringMatching(/Out of Memory/i),
+    });
+    const next = await host.run(
+      'data.query',
+      { sql: "SELECT current_setting('memory_limit') AS m" },
+      [sales],
+      nodeContext('data'),
+    );
+    expect(text(next.outputs[0]!.bytes)).toBe('m\n1.5 GiB\n');
+  });
+
   test('a stop requested while the inputs load ends the job, and the next job runs', async () => {
     const ctx = nodeContext('data');
     ctx.stop('cancelled');

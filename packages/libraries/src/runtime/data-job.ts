@@ -1,5 +1,6 @@
 // One data.query on a duckdb-wasm instance: the tab's runtime (the browser's blocking bundle) and
 // the Node tests (the package's Node blocking bundle, the same WASM) both run jobs through here.
+import { RecordBatchReader } from 'apache-arrow';
 import { LibraryError } from '../library-error.ts';
 import type { DataOutputFormat } from '../methods/data.ts';
 import type { CheckedCall } from '../registry.ts';
@@ -120,7 +121,10 @@ function loadInputs(
 }
 
 /** From here on the caller's SQL can reach nothing but the tables: no files, no extensions, no settings. */
-function lockDown(conn: WasmConnection): void {
+function lockDown(conn: WasmConnection, ctx: JobContext): void {
+  // DuckDB's buffers stay within three quarters of the job's WASM memory (the rest: files, results).
+  const mib = Math.max(16, Math.floor((ctx.limits.memoryPages * 65_536 * 0.75) / 2 ** 20));
+  conn.query(`SET memory_limit = '${mib}MiB'`);
   conn.query('SET autoinstall_known_extensions = false');
   conn.query('SET autoload_known_extensions = false');
   conn.query('SET enable_external_access = false');
@@ -225,7 +229,7 @@ export async function runDataJob(
   const conn = db.connect();
   try {
     loadInputs(db, conn, call, inputs, ctx);
-    lockDown(conn);
+    lockDown(conn, ctx);
     checkStop(ctx);
     const columns = describe(conn, sql);
     ctx.progress(50);
@@ -233,12 +237,8 @@ export async function runDataJob(
     let rows: number;
     if (format === 'arrow') {
       bytes = writeArrow(db, conn, sql, columns, ctx);
-      rows = Number(
-        conn
-          .query(`SELECT count(*) AS n FROM ${wrapped(sql, columns.length)}`)
-          .toArray()[0]
-          ?.toJSON().n,
-      );
+      rows = 0;
+      for (const batch of RecordBatchReader.from(bytes)) rows += batch.numRows;
     } else {
       ({ bytes, rows } = await writeLines(conn, sql, columns, format, ctx));
     }

@@ -20,6 +20,15 @@ import type {
 import { EventStream, type WebSocketConstructor } from './event-stream.ts';
 import { FlockError } from './flock-error.ts';
 import { type FetchLike, HttpTransport } from './http-transport.ts';
+import {
+  type LibraryFile,
+  type LibraryMapOptions,
+  type LibraryOp,
+  type LibraryParams,
+  type LibraryTaskOptions,
+  mapLibrary,
+  submitLibrary,
+} from './library-calls.ts';
 import { type MapInput, type MapOptions, type MapOutcome, mapTasks } from './map-tasks.ts';
 import { Task, type TaskBackend } from './task.ts';
 
@@ -291,5 +300,29 @@ export class FlockClient implements TaskBackend {
     options: MapOptions = {},
   ): Promise<MapOutcome[]> {
     return mapTasks(this, module, inputs, options);
+  }
+
+  /**
+   * Submits one library task (`image.resize`, `data.query`, `crypto.hash`, ...) over `files`.
+   * Params are typed per op and checked before anything is sent: a bad one throws FlockError
+   * `INVALID_PARAMS` naming the field. Large files are uploaded once as blobs.
+   */
+  library<Op extends LibraryOp>(
+    op: Op,
+    params: LibraryParams[Op],
+    files: readonly LibraryFile[],
+    options?: LibraryTaskOptions,
+  ): Promise<Task> {
+    return submitLibrary(this, op, params, files, options);
+  }
+
+  /** One library task per file (a campaign), at most `concurrency` at a time; outcomes in file order. */
+  mapLibrary<Op extends LibraryOp>(
+    op: Op,
+    params: LibraryParams[Op],
+    files: readonly LibraryFile[],
+    options?: LibraryMapOptions,
+  ): Promise<MapOutcome[]> {
+    return mapLibrary(this, op, params, files, options);
   }
 }

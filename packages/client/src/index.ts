@@ -27,6 +27,14 @@ export { FlockClient } from './flock-client.ts';
 export type { ClientErrorCode } from './flock-error.ts';
 export { FlockError, isFlockError } from './flock-error.ts';
 export type { FetchLike } from './http-transport.ts';
+export {
+  checkLibraryParams,
+  type LibraryFile,
+  type LibraryMapOptions,
+  type LibraryOp,
+  type LibraryParams,
+  type LibraryTaskOptions,
+} from './library-calls.ts';
 export { contentTypeOf, INLINE_INPUT_BYTES, libraryInput } from './library-inputs.ts';
 export type { MapInput, MapOptions, MapOutcome, MapProgress } from './map-tasks.ts';
 export { toDataRefs } from './map-tasks.ts';

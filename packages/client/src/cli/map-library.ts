@@ -5,10 +5,10 @@
 // cat.jpg), prefixed with its input's name where two tasks' outputs share one (digests.json).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { checkLibraryCall, LibraryError } from '@flock/libraries';
-import type { DataRef, JsonObject } from '@flock/protocol';
+import type { JsonObject } from '@flock/protocol';
 import type { FlockClient } from '../flock-client.ts';
-import { libraryInput } from '../library-inputs.ts';
+import { FlockError } from '../flock-error.ts';
+import { checkLibraryParams, type LibraryFile, type LibraryOp } from '../library-calls.ts';
 import type { MapOutcome } from '../map-tasks.ts';
 import { type CliContext, parseConcurrency, readBytes, reportMap, safeName } from './commands.ts';
 import { UsageError } from './exit-codes.ts';
@@ -20,23 +20,18 @@ export async function mapLibrary(
   params: JsonObject | undefined,
 ): Promise<number> {
   try {
-    checkLibraryCall(op, params ?? {}, 1);
+    checkLibraryParams(op, params ?? {}, 1);
   } catch (error) {
-    if (!(error instanceof LibraryError)) throw error;
+    if (!(error instanceof FlockError)) throw error;
     throw new UsageError(`--library ${op}: ${error.message} (${error.code})`);
   }
   const concurrency = parseConcurrency(values);
   const bar = new ProgressBar(io.stderr, io.stderrIsTTY && values.json !== true);
-  const items: DataRef[][] = [];
-  for (const path of args) {
-    items.push([await libraryInput(client, basename(path), await readBytes(path))]);
-    bar.update({ total: args.length, done: 0 });
-  }
-  const outcomes = await client.map({ kind: 'library' }, items, {
-    op,
+  const files: LibraryFile[] = [];
+  for (const path of args) files.push({ name: basename(path), bytes: await readBytes(path) });
+  // The op and params were checked against the schema above; the CLI takes them as text.
+  const outcomes = await client.mapLibrary(op as LibraryOp, (params ?? {}) as never, files, {
     concurrency,
-    requirements: { min: { wasm: true } },
-    ...(params === undefined ? {} : { params }),
     ...(values.campaign === undefined ? {} : { campaignId: values.campaign }),
     onProgress: (p) => bar.update({ total: p.total, done: p.done, failed: p.failed + p.cancelled }),
   });

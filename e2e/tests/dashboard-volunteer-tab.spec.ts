@@ -13,6 +13,7 @@ import { formatCredit } from '@flock/client';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
 import { runReference } from '@flock/libraries/reference';
 import { type Browser, expect, type Page, test } from '@playwright/test';
+import sharp from 'sharp';
 import { build } from 'vite';
 import { launchChromium } from '../support/chromium.ts';
 import { flockShaders } from '../support/shaders.ts';
@@ -315,5 +316,27 @@ test('a library op from its schema-built form: a bad call is named in the page, 
   expect(want['note.txt'].sha256).toBe(createHash('sha256').update(text).digest('hex'));
   const preview = dashboard.locator('[data-output="digests.json"] pre.preview-json');
   await expect(preview).toHaveText(JSON.stringify(want, null, 2));
+
+  // An image op: the chosen photo is shown as a thumbnail, and the task page previews the output.
+  await dashboard.getByRole('link', { name: 'Submit' }).click();
+  await dashboard.getByRole('tab', { name: 'Library op' }).click();
+  await dashboard.locator('#library-op').selectOption('image.thumbnail');
+  await dashboard.locator('input[name="param-width"]').fill('48');
+  await dashboard.locator('select[name="param-format"]').selectOption('png');
+  const photo = await sharp({ create: { width: 96, height: 64, channels: 3, background: '#3a7bd5' } })
+    .jpeg()
+    .toBuffer();
+  await dashboard
+    .locator('#library-files')
+    .setInputFiles({ name: 'sky.jpg', mimeType: 'image/jpeg', buffer: photo });
+  await expect(dashboard.locator('#library-thumbs img')).toHaveAttribute('alt', 'sky.jpg');
+  await dashboard.locator('#submit-library').click();
+  await expect(dashboard).toHaveURL(/#\/task\/image-thumbnail-[0-9a-f]{8}$/);
+  await expect(dashboard.locator('.section-head .badge')).toHaveText('succeeded', SLOW);
+  const image = dashboard.locator('[data-output="sky.png"] img.preview-image');
+  await expect(image).toBeVisible();
+  await expect
+    .poll(() => image.evaluate((img: HTMLImageElement) => [img.naturalWidth, img.naturalHeight]))
+    .toEqual([48, 32]);
   await dashboard.close();
 });

@@ -3,7 +3,8 @@
 // cross-origin, the sha256 as ETag; anything else is 404.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { type IncomingHttpHeaders, request } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { packageFiles } from '@flock/libraries/node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTest, type TestCoordinator } from './helpers.ts';
@@ -31,14 +32,30 @@ function rawGet(path: string): Promise<number> {
   });
 }
 
+/** A raw GET with `headers` and no decoding: the bytes as they came over the wire. */
+function rawGetBytes(
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${c.url}${path}`, { headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('library files', () => {
   const glue = packageFiles().find((f) => f.package === 'wasm-vips' && f.path === 'lib/vips-es6.js')!;
 
   test('a listed file is served whole, immutable, cross-origin, with its sha256 as ETag, without a key', async () => {
-    const res = await c.api(glue.urlPath, { key: null });
+    const res = await c.api(glue.urlPath, { key: null, headers: { 'accept-encoding': 'identity' } });
     expect(res.status).toBe(200);
     const body = new Uint8Array(await res.arrayBuffer());
-    expect(body).toEqual(new Uint8Array(readFileSync(glue.file)));
+    expect(Buffer.from(body).equals(readFileSync(glue.file))).toBe(true);
     const sha256 = createHash('sha256').update(body).digest('hex');
     expect(glue.sha256).toBe(sha256);
     expect(
@@ -54,13 +71,33 @@ describe('library files', () => {
       etag: `"sha256:${sha256}"`,
       'cross-origin-resource-policy': 'cross-origin',
     });
-    const head = await c.api(glue.urlPath, { key: null, method: 'HEAD' });
+    const head = await c.api(glue.urlPath, {
+      key: null,
+      method: 'HEAD',
+      headers: { 'accept-encoding': 'identity' },
+    });
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe(String(body.byteLength));
     const wasm = packageFiles().find((f) => f.path.endsWith('vips.wasm'))!;
     expect((await c.api(wasm.urlPath, { key: null, method: 'HEAD' })).headers.get('content-type')).toBe(
       'application/wasm',
     );
+  });
+
+  test('a client that takes gzip gets the file gzipped (same bytes once decoded), others get it as is', async () => {
+    const wasm = packageFiles().find((f) => f.path.endsWith('vips.wasm'))!;
+    const raw = await rawGetBytes(wasm.urlPath, { 'accept-encoding': 'gzip, deflate, br' });
+    expect(raw.headers['content-encoding']).toBe('gzip');
+    expect(raw.headers['vary']).toBe('Accept-Encoding');
+    expect(raw.headers['etag']).toBe(`"sha256:${wasm.sha256}.gz"`);
+    expect(Number(raw.headers['content-length'])).toBe(raw.body.byteLength);
+    expect(raw.body.byteLength).toBeLessThan(wasm.bytes / 2);
+    expect(gunzipSync(raw.body).equals(readFileSync(wasm.file))).toBe(true);
+    for (const refuses of ['identity', 'gzip;q=0', 'br']) {
+      const plain = await rawGetBytes(wasm.urlPath, { 'accept-encoding': refuses });
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(plain.body.byteLength).toBe(wasm.bytes);
+    }
   });
 
   test('unlisted files, other versions and paths that climb out are 404', async () => {

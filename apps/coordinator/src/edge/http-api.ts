@@ -100,7 +100,7 @@ export class HttpApi {
     }
     // The libraries' WASM builds, for volunteer tabs (public, versioned, immutable).
     if (path.startsWith('/v1/libs/') && (method === 'GET' || method === 'HEAD'))
-      return getLibraryFile(res, decodeURI(path), method === 'HEAD');
+      return getLibraryFile(req, res, decodeURI(path), method === 'HEAD');
     const parts = path.split('/').slice(2).map(decodeSegment);
     // Modules are fetched by volunteer tabs, which hold no API key: public by content hash.
     if (parts[0] === 'modules' && parts.length === 2 && method === 'GET')

@@ -1,7 +1,9 @@
 // `flock map --library` as the README shows it, through the real bin, against a real coordinator
 // and a real volunteer tab in Chromium: photos generated here are resized on the tab's wasm-vips,
 // a progress line per task is printed, and each thumbnail is written under its photo's name and
-// agrees with the Node reference (sharp: native libvips) under the method's pixel rule.
+// agrees with the Node reference (sharp: native libvips) under the method's pixel rule. Before
+// that, the tab's first image job shows that a cold library load runs under its own allowance:
+// the job's time limit (here far shorter than the load) starts once the library is loaded.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +13,7 @@ import { outputsAgree, runReference } from '@flock/libraries/reference';
 import { type Browser, expect, test } from '@playwright/test';
 import sharp from 'sharp';
 import { launchChromium } from '../support/chromium.ts';
-import { Harness, KEY, ROOT } from './volunteer-harness.ts';
+import { Harness, KEY, ROOT, taskId } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial', timeout: 150_000 });
 
@@ -52,6 +54,26 @@ async function photo(index: number): Promise<Buffer> {
     .jpeg({ quality: 90 })
     .toBuffer();
 }
+
+test('a cold library load does not count against the job’s time limit', async () => {
+  const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808000' } })
+    .png()
+    .toBuffer();
+  const id = taskId('lib-cold');
+  await harness.submit({
+    task_id: id,
+    op: 'image.invert',
+    module: { kind: 'library', permissions: { timeout_ms: 150 } },
+    params: {},
+    requirements: { min: { wasm: true } },
+    inputs: [{ name: 'dot.png', content_type: 'image/png', inline_bytes: png.toString('base64') }],
+  });
+  await harness.waitFor(id, 'succeeded');
+  const { metrics } = await harness.result(id);
+  expect(metrics?.['library_warm']).toBe('0');
+  // Fetching, checking and compiling 5 MiB of libvips took longer than the job may run.
+  expect(Number(metrics?.['library_ms'])).toBeGreaterThan(150);
+});
 
 test('flock map --library image.resize photos/*.jpg --out thumbs/ resizes each photo on the tab', async () => {
   const photos = join(dir, 'photos');

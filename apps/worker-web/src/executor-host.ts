@@ -8,7 +8,7 @@ import { countCopy } from './copy-meter.ts';
 import { ExecutorError, type JobFailure, toJobFailure } from './executor-error.ts';
 import type { ExecutorApi } from './executor-worker.ts';
 import { type HostTransport, MessageHostTransport, RingHostTransport } from './host-transport.ts';
-import type { JobOutcome, JobProgress, StopReason } from './job.ts';
+import { type JobOutcome, type JobProgress, LIBRARY_LOAD_TIMEOUT_MS, type StopReason } from './job.ts';
 import type { PreparedJob } from './job-builder.ts';
 import { jobRecord, outcomeOf, progressOf, type WireRecord } from './job-record.ts';
 import { verifyModuleHash } from './module-hash.ts';
@@ -55,6 +55,8 @@ interface Entry {
   /** Why it was asked to stop, if it was (a TIMEOUT stands even if the job then finishes). */
   stopReason?: StopReason;
   timers: Array<ReturnType<typeof setTimeout>>;
+  /** The time limit running now: the job's, or a library load's allowance. */
+  limit?: { timer: ReturnType<typeof setTimeout>; ms: number; what: string };
 }
 
 const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
@@ -203,7 +205,7 @@ export class ExecutorHost {
       for (const wire of records) {
         const entry = this.placed.find((e) => e.jobId === wire.record.job_id);
         if (!entry) continue;
-        if (wire.record.kind === 'progress') entry.options.onProgress?.(progressOf(wire.record));
+        if (wire.record.kind === 'progress') this.progressed(entry, progressOf(wire.record));
         else this.complete(entry, wire);
       }
     }
@@ -248,8 +250,29 @@ export class ExecutorHost {
     const entry = this.placed[0];
     if (!entry || entry.timers.length > 0) return;
     entry.options.onStart?.();
-    const timeoutMs = entry.prepared.spec.limits.timeoutMs;
-    entry.timers.push(setTimeout(() => this.stop(entry, 'TIMEOUT'), timeoutMs));
+    this.limit(entry, entry.prepared.spec.limits.timeoutMs, 'job');
+  }
+
+  /** (Re)starts the running job's time limit. */
+  private limit(entry: Entry, ms: number, what: string): void {
+    if (entry.limit) clearTimeout(entry.limit.timer);
+    const timer = setTimeout(() => this.stop(entry, 'TIMEOUT'), ms);
+    entry.timers.push(timer);
+    entry.limit = { timer, ms, what };
+  }
+
+  /**
+   * A library job says when its library starts and ends loading (a cold load may fetch 30 MiB):
+   * the load runs under its own allowance, and the job's time limit starts once it is loaded.
+   */
+  private progressed(entry: Entry, progress: JobProgress): void {
+    const phase = progress.metrics['library_phase'];
+    if (phase !== undefined && entry.limit && !entry.stopReason && this.placed[0] === entry) {
+      if (phase === 'loading') this.limit(entry, LIBRARY_LOAD_TIMEOUT_MS, 'library load');
+      if (phase === 'running') this.limit(entry, entry.prepared.spec.limits.timeoutMs, 'job');
+      return;
+    }
+    entry.options.onProgress?.(progress);
   }
 
   /** Asks a job to stop; a running one that has not answered within the grace is killed. */
@@ -273,7 +296,7 @@ export class ExecutorHost {
         if (this.placed[0] === entry) {
           const what =
             reason === 'TIMEOUT'
-              ? `job ran past its ${entry.prepared.spec.limits.timeoutMs} ms timeout`
+              ? `${entry.limit?.what ?? 'job'} ran past its ${entry.limit?.ms ?? entry.prepared.spec.limits.timeoutMs} ms timeout`
               : 'cancelled';
           this.kill(reason, `${what}; it did not stop at a safe point, so its executor was terminated`);
         }

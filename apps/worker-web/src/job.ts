@@ -26,6 +26,12 @@ export interface JobLimits {
 }
 
 /** Defaults used when a permission is 0 (unset). Documented in the README. */
+/**
+ * How long a library job may take to load its library the first time, apart from its own time
+ * limit (image jobs may run 5 s, while DuckDB's 33 MiB of WASM may take longer to arrive).
+ */
+export const LIBRARY_LOAD_TIMEOUT_MS = 120_000;
+
 export const DEFAULT_LIMITS: Readonly<JobLimits> = {
   memoryPages: 1024,
   timeoutMs: DEFAULT_TIMEOUT_MS,

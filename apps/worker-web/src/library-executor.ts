@@ -35,6 +35,12 @@ export class LibraryExecutor {
       threads: globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function',
       limits: job.spec.limits,
     };
+    if (!wasWarm) {
+      // The host gives a cold load its own allowance, then times the job from here.
+      io.progress({ pct: 0, metrics: { library_phase: 'loading' } });
+      await this.host.load(op, ctx);
+      io.progress({ pct: 0, metrics: { library_phase: 'running' } });
+    }
     const result = await this.host.run(op, job.spec.params, job.inputs, ctx);
     const stop = io.stopRequested();
     if (stop) throw new ExecutorError(stop, `${op} ${stop === 'TIMEOUT' ? 'timed out' : 'was cancelled'}`);

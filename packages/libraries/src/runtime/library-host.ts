@@ -2,7 +2,7 @@
 // code split from the page's bundle, its WASM fetched and checked), then kept warm.
 import { LibraryError } from '../library-error.ts';
 import type { LibraryName } from '../method.ts';
-import { checkLibraryCall } from '../registry.ts';
+import { checkLibraryCall, getMethod } from '../registry.ts';
 import type { LibraryInput, LibraryResult, LibraryRuntime, RuntimeContext } from './runtime.ts';
 
 /** How a library's runtime is made (a dynamic import, so its code loads only when used). */
@@ -19,7 +19,15 @@ export class LibraryHost {
     return [...this.ready];
   }
 
-  /** Runs `op` on `inputs`; `ctx.limits` are the job's. Throws LibraryError. */
+  /**
+   * Loads the library of `op` if it is not loaded yet (a tab times the load apart from the job:
+   * fetching 30 MiB of WASM may take longer than a job may run). Throws LibraryError.
+   */
+  async load(op: string, ctx: RuntimeContext): Promise<void> {
+    await this.runtime(getMethod(op).library, ctx);
+  }
+
+  /** Runs `op` on `inputs` (loading its library first if need be); `ctx.limits` are the job's. Throws LibraryError. */
   async run(
     op: string,
     params: unknown,

@@ -2,7 +2,7 @@
 // serves exactly these under /v1/libs/<package>/<path> (immutable, CORP), and the page's bundle
 // carries their sha256, which the tab checks before using a byte.
 import type { LibraryName } from './method.ts';
-import { DUCKDB_FILES } from './runtime/data-files.ts';
+import { DUCKDB_FILES, PARQUET_FILES } from './runtime/data-files.ts';
 import { FFMPEG_FILES } from './runtime/media-files.ts';
 
 export interface LibraryFile {
@@ -17,7 +17,7 @@ export const LIBRARY_FILES: Readonly<Record<LibraryName, readonly LibraryFile[]>
     { package: 'wasm-vips', path: 'lib/vips-es6.js' },
     { package: 'wasm-vips', path: 'lib/vips.wasm' },
   ],
-  data: DUCKDB_FILES,
+  data: [...DUCKDB_FILES, ...PARQUET_FILES],
   crypto: [],
   audio: FFMPEG_FILES,
   video: FFMPEG_FILES,

@@ -34,7 +34,12 @@ export type Comparison =
   /** Decoded images whose pixels differ by at most `maxDiff` (0..255) per channel. */
   | { readonly kind: 'pixels'; readonly maxDiff: number }
   /** Decoded PCM samples whose difference is at most `maxDiff` (of full scale 1.0). */
-  | { readonly kind: 'samples'; readonly maxDiff: number };
+  | { readonly kind: 'samples'; readonly maxDiff: number }
+  /**
+   * Tables: text outputs (CSV, JSON lines) byte for byte; Arrow IPC and Parquet outputs decoded, with
+   * the same column names, column types and values row by row (two writers encode them differently).
+   */
+  | { readonly kind: 'values' };
 
 export interface MethodDefinition {
   readonly library: LibraryName;

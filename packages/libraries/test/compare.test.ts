@@ -2,8 +2,11 @@
 // reference, by each method's rule: bytes, decoded pixels (sharp), decoded samples (ffmpeg).
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { outputsAgree } from '../src/reference/index.ts';
+import { nodeDataRuntime } from '../src/reference/data-wasm-node.ts';
+import { outputsAgree, runReference } from '../src/reference/index.ts';
+import { LibraryHost } from '../src/runtime/index.ts';
 import { generate } from './support/media-fixtures.ts';
+import { nodeContext } from './support/node-context.ts';
 
 const out = (name: string, bytes: Uint8Array | Buffer) => [{ name, bytes: new Uint8Array(bytes) }];
 
@@ -52,5 +55,38 @@ describe('outputsAgree', () => {
     expect(await outputsAgree('audio.resample', out('t.wav', new Uint8Array(8)), out('t.wav', wav))).toBe(
       false,
     );
+  });
+
+  it('data.query: Arrow and Parquet by decoded columns and values (the tab against native DuckDB), CSV by bytes', async () => {
+    const host = new LibraryHost({ data: async () => nodeDataRuntime() });
+    const rows = [
+      { name: 'n.csv', contentType: 'text/csv', bytes: new TextEncoder().encode('k,v\n1,0.5\n2,\n3,x\n') },
+    ];
+    const run = async (sql: string, format: string) => {
+      const params = { sql, format };
+      const tab = await host.run('data.query', params, rows, nodeContext('data'));
+      return { tab: tab.outputs, reference: (await runReference('data.query', params, rows)).outputs };
+    };
+    const SQL = "SELECT k, v, k * 1.5 AS f, DATE '2026-12-07' + k::INTEGER AS d FROM n ORDER BY k";
+    for (const format of ['arrow', 'parquet']) {
+      const right = await run(SQL, format);
+      expect(Buffer.compare(right.tab[0]!.bytes, right.reference[0]!.bytes)).not.toBe(0);
+      expect(await outputsAgree('data.query', right.tab, right.reference)).toBe(true);
+      const oneValue = await run(SQL.replace('k * 1.5', 'CASE WHEN k = 3 THEN 4.6 ELSE k * 1.5 END'), format);
+      expect(await outputsAgree('data.query', oneValue.tab, right.reference)).toBe(false);
+      const oneType = await run(SQL.replace('k * 1.5', '(k * 1.5)::FLOAT'), format);
+      expect(await outputsAgree('data.query', oneType.tab, right.reference)).toBe(false);
+      const oneName = await run(SQL.replace('AS f', 'AS g'), format);
+      expect(await outputsAgree('data.query', oneName.tab, right.reference)).toBe(false);
+      const cut = [{ ...right.tab[0]!, bytes: right.tab[0]!.bytes.subarray(0, 40) }];
+      expect(await outputsAgree('data.query', cut, right.reference)).toBe(false);
+    }
+    // CSV stays byte for byte: the same values spelled otherwise do not agree.
+    const csv = await run(SQL, 'csv');
+    expect(await outputsAgree('data.query', csv.tab, csv.reference)).toBe(true);
+    const respelled = new TextDecoder().decode(csv.tab[0]!.bytes).replace('1.5,', '1.50,');
+    expect(
+      await outputsAgree('data.query', out('result.csv', new TextEncoder().encode(respelled)), csv.reference),
+    ).toBe(false);
   });
 });

@@ -1,15 +1,16 @@
 // data.query: the tab's job code (data-job.ts) on duckdb-wasm's Node blocking bundle (the same WASM
 // the tab runs) against native DuckDB (@duckdb/node-api), on inputs native DuckDB wrote.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkLibraryCall, LIBRARY_FILES, LibraryError } from '../src/index.ts';
+import { installedPackage } from '../src/node/package-files.ts';
+import { sameTable } from '../src/reference/data-compare.ts';
 import { nodeDataRuntime } from '../src/reference/data-wasm-node.ts';
-import { runReference } from '../src/reference/index.ts';
+import { outputsAgree, runReference } from '../src/reference/index.ts';
 import { inputFormat, singleQuery, tableNames } from '../src/runtime/data-plan.ts';
 import { LibraryHost, type LibraryInput } from '../src/runtime/index.ts';
 import { nodeContext } from './support/node-context.ts';
@@ -34,10 +35,15 @@ const input = (name: string, bytes: Uint8Array, contentType = ''): LibraryInput 
   bytes,
 });
 
-/** Inputs written by native DuckDB: sales as CSV, customers as NDJSON, regions as a JSON array. */
+/**
+ * Inputs written by native DuckDB: sales as CSV, customers as NDJSON, regions as a JSON array, and
+ * as Parquet: events (most column types, with nulls) and customers again.
+ */
 let sales: LibraryInput;
 let customers: LibraryInput;
 let regions: LibraryInput;
+let events: LibraryInput;
+let customersParquet: LibraryInput;
 const dir = mkdtempSync(join(tmpdir(), 'flock-data-test-'));
 
 beforeAll(async () => {
@@ -50,12 +56,22 @@ beforeAll(async () => {
     TO '${dir}/customers.json' (FORMAT json)`);
   await conn.run(`COPY (SELECT i AS region, ['north', 'south', 'west'][i + 1] AS region_name FROM range(3) t(i))
     TO '${dir}/regions.json' (FORMAT json, ARRAY true)`);
+  await conn.run(`COPY (SELECT i::INTEGER AS id, i * 1000003 AS big, i / 7 AS ratio, 'event ' || (i % 13) AS label,
+      i % 2 = 0 AS even, DATE '2026-01-01' + (i % 365)::INTEGER AS day,
+      TIMESTAMP '2026-01-01 00:00:00' + to_seconds(i * 37) AS ts,
+      CASE WHEN i % 4 = 0 THEN NULL ELSE i % 7 END AS customer, CASE WHEN i % 9 = 0 THEN NULL ELSE 'x' || i END AS maybe
+    FROM range(5000) t(i)) TO '${dir}/events.parquet' (FORMAT parquet, ROW_GROUP_SIZE 2048)`);
+  await conn.run(
+    `COPY (SELECT * FROM read_json('${dir}/customers.json')) TO '${dir}/customers.parquet' (FORMAT parquet)`,
+  );
   conn.closeSync();
   db.closeSync();
   const read = (name: string) => new Uint8Array(readFileSync(join(dir, name)));
   sales = input('sales.csv', read('sales.csv'), 'text/csv');
   customers = input('customers.ndjson', read('customers.json'));
   regions = input('regions.json', read('regions.json'), 'application/json');
+  events = input('events.parquet', read('events.parquet'));
+  customersParquet = input('clients', read('customers.parquet'), 'application/vnd.apache.parquet');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -163,6 +179,101 @@ describe('data.query against native DuckDB', () => {
   });
 });
 
+describe('Parquet (parquet-wasm in the tab, DuckDB natively)', () => {
+  const TYPED = 'SELECT * FROM events WHERE id % 50 < 3 ORDER BY id';
+
+  test('a Parquet input of many column types and nulls: the tab equals native DuckDB (CSV by bytes, Arrow by value)', async () => {
+    const got = await host.run('data.query', { sql: TYPED }, [events], nodeContext('data'));
+    const want = await runReference('data.query', { sql: TYPED }, [events]);
+    expect(text(got.outputs[0]!.bytes)).toBe(text(want.outputs[0]!.bytes));
+    expect(got.summary).toEqual({ rows: '300', columns: '9' });
+    expect(want.summary).toEqual(got.summary);
+    const lines = text(got.outputs[0]!.bytes).split('\n');
+    expect(lines[0]).toBe('id,big,ratio,label,even,day,ts,customer,maybe');
+    expect(lines[1]).toBe('0,0,0.0,event 0,true,2026-01-01,2026-01-01 00:00:00,,');
+    expect(lines[3]).toBe('2,2000006,0.2857142857142857,event 2,true,2026-01-03,2026-01-01 00:01:14,2,x2');
+    const types =
+      'SELECT typeof(id), typeof(big), typeof(ratio), typeof(label), typeof(even), typeof(day), typeof(ts) FROM events LIMIT 1';
+    const typed = await host.run('data.query', { sql: types }, [events], nodeContext('data'));
+    expect(text(typed.outputs[0]!.bytes).split('\n')[1]).toBe(
+      'INTEGER,BIGINT,DOUBLE,VARCHAR,BOOLEAN,DATE,TIMESTAMP',
+    );
+    const arrowGot = await host.run(
+      'data.query',
+      { sql: TYPED, format: 'arrow' },
+      [events],
+      nodeContext('data'),
+    );
+    const arrowWant = await runReference('data.query', { sql: TYPED, format: 'arrow' }, [events]);
+    expect(await sameTable('result.arrow', arrowGot.outputs[0]!.bytes, arrowWant.outputs[0]!.bytes)).toBe(
+      true,
+    );
+  });
+
+  test('a join of a Parquet input (named by its content type) and a CSV input', async () => {
+    const sql = `SELECT c.name, count(*) AS orders, sum(s.amount) AS total FROM sales s JOIN clients c USING (customer)
+      GROUP BY ALL ORDER BY c.name`;
+    const got = await host.run('data.query', { sql }, [sales, customersParquet], nodeContext('data'));
+    const want = await runReference('data.query', { sql }, [sales, customersParquet]);
+    expect(text(got.outputs[0]!.bytes)).toBe(text(want.outputs[0]!.bytes));
+    expect(text(got.outputs[0]!.bytes).split('\n').slice(0, 2)).toEqual([
+      'name,orders,total',
+      'customer 0,285,356606.25',
+    ]);
+  });
+
+  test('format parquet: zstd, and by value the reference (native DuckDB COPY ... (FORMAT parquet))', async () => {
+    const sql = `SELECT label, count(*) AS n, sum(big) AS total, avg(ratio) AS mean, min(day) AS first, max(ts) AS last,
+        count(maybe) AS present FROM events GROUP BY label ORDER BY label`;
+    const got = await host.run('data.query', { sql, format: 'parquet' }, [events], nodeContext('data'));
+    const want = await runReference('data.query', { sql, format: 'parquet' }, [events]);
+    const [out] = got.outputs;
+    expect([out!.name, out!.contentType]).toEqual(['result.parquet', 'application/vnd.apache.parquet']);
+    expect(text(out!.bytes.subarray(0, 4))).toBe('PAR1');
+    expect(got.summary).toEqual({ rows: '13', columns: '7' });
+    expect(want.summary).toEqual(got.summary);
+    expect(Buffer.from(out!.bytes).equals(Buffer.from(want.outputs[0]!.bytes))).toBe(false);
+    expect(await sameTable('result.parquet', out!.bytes, want.outputs[0]!.bytes)).toBe(true);
+    expect(await outputsAgree('data.query', got.outputs, want.outputs)).toBe(true);
+    // Native DuckDB reads the tab's file: the same rows as the query, every column chunk zstd.
+    writeFileSync(join(dir, 'tab.parquet'), out!.bytes);
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    await conn.run(`CREATE TABLE events AS SELECT * FROM '${dir}/events.parquet'`);
+    const differ = await conn.runAndReadAll(
+      `SELECT count(*) FROM ((FROM '${dir}/tab.parquet' EXCEPT ${sql.replace(/ ORDER BY label$/, '')}) UNION ALL
+        (${sql.replace(/ ORDER BY label$/, '')} EXCEPT FROM '${dir}/tab.parquet'))`,
+    );
+    const codecs = await conn.runAndReadAll(
+      `SELECT DISTINCT compression FROM parquet_metadata('${dir}/tab.parquet')`,
+    );
+    conn.closeSync();
+    db.closeSync();
+    expect(differ.getRowsJS()).toEqual([[0n]]);
+    expect(codecs.getRowsJS()).toEqual([['ZSTD']]);
+  });
+
+  test('a truncated Parquet input is INVALID_INPUT on it, on both sides, and the next job runs', async () => {
+    const whole = events.bytes;
+    for (const cut of [whole.subarray(0, whole.byteLength >> 1), whole.subarray(0, 7), whole.subarray(4)]) {
+      const bad = [sales, input('cut.parquet', cut)];
+      expect(await errorOf(() => host.run('data.query', { sql: 'SELECT 1' }, bad, nodeContext('data')))).toBe(
+        'INVALID_INPUT inputs[1]',
+      );
+      expect(await errorOf(() => runReference('data.query', { sql: 'SELECT 1' }, bad))).toBe(
+        'INVALID_INPUT inputs[1]',
+      );
+    }
+    const next = await host.run(
+      'data.query',
+      { sql: 'SELECT count(*) AS n FROM events' },
+      [events],
+      nodeContext('data'),
+    );
+    expect(text(next.outputs[0]!.bytes)).toBe('n\n5000\n');
+  });
+});
+
 describe('what a query may not do', () => {
   const hostile: [string, string][] = [
     ["SELECT * FROM read_csv('/etc/passwd')", 'FORBIDDEN params.sql'],
@@ -219,7 +330,7 @@ describe('what a query may not do', () => {
 });
 
 describe('inputs, limits and stops', () => {
-  test('malformed inputs are INVALID_INPUT naming the input; Parquet is refused the same way', async () => {
+  test('malformed inputs are INVALID_INPUT naming the input', async () => {
     const ctx = () => nodeContext('data');
     const truncatedJson = input('bad.json', new TextEncoder().encode('[{"a": 1}, {"a": '));
     expect(
@@ -243,10 +354,16 @@ describe('inputs, limits and stops', () => {
     expect(
       await errorOf(() => runReference('data.query', { sql: 'SELECT 1' }, [input('t.parquet', parquet)])),
     ).toBe('INVALID_INPUT inputs[0]');
+    const notParquet = input('t.dat', sales.bytes);
+    expect(
+      await errorOf(() =>
+        host.run('data.query', { sql: 'SELECT 1', formats: { 't.dat': 'parquet' } }, [notParquet], ctx()),
+      ),
+    ).toBe('INVALID_INPUT inputs[0]');
   });
 
   test('a result past maxOutputBytes stops as it streams: OUTPUT_TOO_LARGE', async () => {
-    for (const format of ['csv', 'json', 'arrow']) {
+    for (const format of ['csv', 'json', 'arrow', 'parquet']) {
       const ctx = nodeContext('data', { maxOutputBytes: 1 << 20 });
       const started = performance.now();
       expect(
@@ -315,19 +432,21 @@ describe('inputs, limits and stops', () => {
     expect(inputFormat(input('x.ndjson', b('')))).toBe('json');
     expect(inputFormat(input('x', b(''), 'application/vnd.apache.arrow.file'))).toBe('arrow');
     expect(inputFormat(input('x', b('PAR1....')))).toBe('parquet');
+    expect(inputFormat(input('x', b('a,b'), 'application/vnd.apache.parquet'))).toBe('parquet');
+    expect(inputFormat(input('x.bin', b('a,b')), { 'x.bin': 'parquet' })).toBe('parquet');
     expect(inputFormat(input('x', b('  [{"a":1}]')))).toBe('json');
     expect(inputFormat(input('x', b('a,b\n1,2')))).toBe('csv');
     expect(() => singleQuery('select 1', { offsets: [0, 7], types: [4, 1] })).not.toThrow();
   });
 
-  test('LIBRARY_FILES.data lists the glue and both WASM builds, all in the installed package', () => {
-    expect(LIBRARY_FILES.data.map((f) => f.path)).toEqual([
-      'dist/duckdb-browser-blocking.mjs',
-      'dist/duckdb-eh.wasm',
-      'dist/duckdb-mvp.wasm',
+  test("LIBRARY_FILES.data lists duckdb-wasm's glue and both WASM builds, and parquet-wasm's WASM, all installed", () => {
+    expect(LIBRARY_FILES.data.map((f) => `${f.package}/${f.path}`)).toEqual([
+      '@duckdb/duckdb-wasm/dist/duckdb-browser-blocking.mjs',
+      '@duckdb/duckdb-wasm/dist/duckdb-eh.wasm',
+      '@duckdb/duckdb-wasm/dist/duckdb-mvp.wasm',
+      'parquet-wasm/esm/parquet_wasm_bg.wasm',
     ]);
-    const dist = dirname(createRequire(import.meta.url).resolve('@duckdb/duckdb-wasm'));
     for (const f of LIBRARY_FILES.data)
-      expect(readFileSync(join(dist, '..', f.path)).byteLength).toBeGreaterThan(1 << 20);
+      expect(readFileSync(join(installedPackage(f.package).dir, f.path)).byteLength).toBeGreaterThan(1 << 20);
   });
 });

@@ -1,6 +1,7 @@
 // Whether two sets of a library method's outputs agree under the method's `compare` rule: byte
-// for byte (exact), decoded pixels within `maxDiff` (image methods against native libvips), or
-// decoded samples within `maxDiff` (audio against native FFmpeg). Spot checks judge a volunteer's
+// for byte (exact), decoded pixels within `maxDiff` (image methods against native libvips),
+// decoded samples within `maxDiff` (audio against native FFmpeg), or decoded tables (values: data's
+// Arrow and Parquet results against native DuckDB; its CSV and JSON byte for byte). Spot checks judge a volunteer's
 // outputs against the Node reference with it; tests use it too.
 import type { Comparison } from '../method.ts';
 import { getMethod } from '../registry.ts';
@@ -14,11 +15,21 @@ const equalBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
 
 /**
- * Whether two encoded outputs agree under a tolerant rule. The decoders load on first use: sharp
- * for images, Debian's ffmpeg for audio and video.
+ * Whether two encoded outputs named `name` agree under a tolerant rule. The decoders load on first
+ * use: sharp for images, Debian's ffmpeg for audio and video, apache-arrow and parquet-wasm for tables.
  */
-async function within(library: string, rule: Comparison, a: Uint8Array, b: Uint8Array): Promise<boolean> {
+async function within(
+  library: string,
+  rule: Comparison,
+  name: string,
+  a: Uint8Array,
+  b: Uint8Array,
+): Promise<boolean> {
   if (rule.kind === 'exact') return equalBytes(a, b);
+  if (rule.kind === 'values') {
+    const { isTableOutput, sameTable } = await import('./data-compare.ts');
+    return library === 'data' && isTableOutput(name) && (await sameTable(name, a, b));
+  }
   if (library === 'audio' || library === 'video') {
     const { mediaDistanceAsync } = await import('./media-compare.ts');
     return (await mediaDistanceAsync(rule, a, b)) <= rule.maxDiff;
@@ -43,7 +54,7 @@ export async function outputsAgree(
     const got = actual.find((o) => o.name === want.name)!;
     if (equalBytes(got.bytes, want.bytes)) continue;
     try {
-      if (!(await within(library, rule, got.bytes, want.bytes))) return false;
+      if (!(await within(library, rule, want.name, got.bytes, want.bytes))) return false;
     } catch {
       return false;
     }

@@ -1,23 +1,28 @@
 // data.query natively: DuckDB's own library through @duckdb/node-api, one in-memory database per
 // call, one thread. The query is checked by DuckDB's parser (extract_statements and the prepared
 // statement's type), the configuration locked as in the tab, and CSV and JSON lines built by the
-// same SQL the tab runs (data-plan.ts), so both give the same bytes. Arrow: DuckDB's native
-// library has no IPC writer without the arrow extension, so the values are encoded with
-// apache-arrow; they equal the tab's value for value, not byte for byte (see docs/data.md).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// same SQL the tab runs (data-plan.ts), so both give the same bytes. Parquet is DuckDB's own
+// (read_parquet, COPY ... (FORMAT parquet)). DuckDB's native library has no Arrow IPC reader or
+// writer without the arrow extension, so Arrow goes through Parquet with parquet-wasm: an Arrow
+// input is written as Parquet and read by read_parquet, an Arrow result is DuckDB's Parquet read
+// back as Arrow. Arrow and Parquet equal the tab's value for value, not byte for byte (see
+// docs/data.md and compare.ts).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance, StatementType } from '@duckdb/node-api';
-import { Table, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { LibraryError } from '../library-error.ts';
 import type { DataOutputFormat } from '../methods/data.ts';
 import type { CheckedCall } from '../registry.ts';
+import { arrowToParquet, loadParquet, PARQUET_COMPRESSION, parquetToArrow } from '../runtime/data-parquet.ts';
 import {
+  arrowStreamOf,
   type Column,
   csvHeader,
   inputError,
   inputFormat,
   linesSql,
+  namedColumns,
   queryError,
   sqlIdent,
   sqlString,
@@ -25,57 +30,19 @@ import {
   wrapped,
 } from '../runtime/data-plan.ts';
 import type { LibraryInput, LibraryResult } from '../runtime/runtime.ts';
+import { installedFile } from './data-wasm-node.ts';
 
 const CONTENT_TYPES: Readonly<Record<DataOutputFormat, string>> = {
   csv: 'text/csv',
   json: 'application/x-ndjson',
   arrow: 'application/vnd.apache.arrow.stream',
+  parquet: 'application/vnd.apache.parquet',
 };
 
-/** DuckDB's type for an Arrow type (anything else is read as VARCHAR). */
-function duckType(arrowType: string): string {
-  const t = arrowType.toLowerCase();
-  const ints: Record<string, string> = {
-    int8: 'TINYINT',
-    int16: 'SMALLINT',
-    int32: 'INTEGER',
-    int64: 'BIGINT',
-    uint8: 'UTINYINT',
-    uint16: 'USMALLINT',
-    uint32: 'UINTEGER',
-    uint64: 'UBIGINT',
-    float32: 'FLOAT',
-    float64: 'DOUBLE',
-    bool: 'BOOLEAN',
-  };
-  if (ints[t]) return ints[t];
-  if (t.startsWith('date')) return 'DATE';
-  if (t.startsWith('timestamp')) return 'TIMESTAMP';
-  return 'VARCHAR';
-}
-
-/** An Arrow IPC input as NDJSON and the columns read_json should give it. */
-function arrowAsJson(bytes: Uint8Array): { text: string; columns: string } {
-  const table = tableFromIPC(bytes);
-  const fields = table.schema.fields;
-  const lines: string[] = [];
-  for (const row of table) {
-    const values = fields.map((f) => {
-      const v = (row as unknown as Record<string, unknown>)[f.name];
-      const text =
-        typeof v === 'bigint'
-          ? v.toString()
-          : v instanceof Date
-            ? JSON.stringify(v.toISOString())
-            : JSON.stringify(v ?? null);
-      return `${JSON.stringify(f.name)}:${text}`;
-    });
-    lines.push(`{${values.join(',')}}`);
-  }
-  const columns = fields
-    .map((f) => `${sqlString(f.name)}: ${sqlString(duckType(String(f.type)))}`)
-    .join(', ');
-  return { text: lines.join('\n'), columns: `{${columns}}` };
+/** An Arrow IPC input (stream or file) as Parquet, for read_parquet. */
+function arrowAsParquet(bytes: Uint8Array): Uint8Array | string {
+  const stream = arrowStreamOf(bytes);
+  return typeof stream === 'string' ? stream : arrowToParquet(stream);
 }
 
 async function loadInputs(conn: DuckDBConnection, call: CheckedCall, inputs: LibraryInput[], dir: string) {
@@ -84,26 +51,20 @@ async function loadInputs(conn: DuckDBConnection, call: CheckedCall, inputs: Lib
   for (const [i, input] of inputs.entries()) {
     const format = inputFormat(input, formats);
     const table = sqlIdent(names[i]!);
-    const file = join(dir, `input_${i}.${format}`);
+    const file = join(dir, `input_${i}.${format === 'arrow' ? 'parquet' : format}`);
     try {
-      if (format === 'parquet') {
-        throw new LibraryError(
-          'INVALID_INPUT',
-          `${input.name}: Parquet is not read (as in the tab)`,
-          `inputs[${i}]`,
-        );
-      }
+      let bytes: Uint8Array | string = input.bytes;
       if (format === 'arrow') {
-        const { text, columns } = arrowAsJson(input.bytes);
-        writeFileSync(file, text);
-        await conn.run(
-          `CREATE TABLE ${table} AS SELECT * FROM read_json(${sqlString(file)}, columns = ${columns})`,
-        );
-      } else {
-        writeFileSync(file, input.bytes);
-        const reader = format === 'json' ? 'read_json' : 'read_csv';
-        await conn.run(`CREATE TABLE ${table} AS SELECT * FROM ${reader}(${sqlString(file)})`);
+        await loadParquet({ file: installedFile });
+        bytes = arrowAsParquet(input.bytes);
+        if (typeof bytes === 'string')
+          throw new LibraryError('INVALID_INPUT', `${input.name}: ${bytes}`, `inputs[${i}]`);
       }
+      writeFileSync(file, bytes);
+      const reader = { csv: 'read_csv', json: 'read_json', arrow: 'read_parquet', parquet: 'read_parquet' }[
+        format
+      ];
+      await conn.run(`CREATE TABLE ${table} AS SELECT * FROM ${reader}(${sqlString(file)})`);
     } catch (err) {
       throw inputError(err, i, input.name);
     }
@@ -135,16 +96,24 @@ async function checkQuery(conn: DuckDBConnection, sql: string): Promise<string> 
   return sql.replace(/;\s*$/, '');
 }
 
-async function arrowOf(
-  conn: DuckDBConnection,
-  sql: string,
-  columns: Column[],
-): Promise<{ bytes: Uint8Array; rows: number }> {
-  const reader = await conn.runAndReadAll(`SELECT * FROM ${wrapped(sql, columns.length)}`);
-  const rows = reader.getRowsJS();
-  const arrays = Object.fromEntries(columns.map((c, i) => [c.name, vectorFromArray(rows.map((r) => r[i]))]));
-  const table = new Table(arrays);
-  return { bytes: tableToIPC(table, 'stream'), rows: rows.length };
+/**
+ * DuckDB types whose Parquet form differs from the Arrow the tab writes, as the type that matches:
+ * native DuckDB writes HUGEINT to Parquet as DOUBLE (rounding it) and UUID as 16 bytes, where
+ * duckdb-wasm's Arrow has DECIMAL(38,0) and a string.
+ */
+const AS_TAB_WRITES: Readonly<Record<string, string>> = {
+  HUGEINT: 'DECIMAL(38,0)',
+  UHUGEINT: 'DECIMAL(38,0)',
+  UUID: 'VARCHAR',
+};
+
+/** The result as Parquet, written by DuckDB into `out` (the one directory its configuration allows). */
+async function parquetOf(conn: DuckDBConnection, sql: string, columns: Column[], out: string) {
+  const file = join(out, 'result.parquet');
+  const copied = await conn.runAndReadAll(
+    `COPY (SELECT ${namedColumns(columns, (type) => AS_TAB_WRITES[type])} FROM ${wrapped(sql, columns.length)}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION ${PARQUET_COMPRESSION})`,
+  );
+  return { bytes: new Uint8Array(readFileSync(file)), rows: Number(copied.getRowsJS()[0]?.[0]) };
 }
 
 /** data.query on native DuckDB. Throws LibraryError as the tab would. */
@@ -153,9 +122,14 @@ export async function runDataReference(call: CheckedCall, inputs: LibraryInput[]
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
   const conn = await instance.connect();
   const dir = mkdtempSync(join(tmpdir(), 'flock-data-'));
+  const out = join(dir, 'out');
+  mkdirSync(out);
   try {
     await loadInputs(conn, call, inputs, dir);
+    if (format === 'arrow') await loadParquet({ file: installedFile });
     for (const setting of [
+      // The reference's own COPY of a Parquet result writes there; the caller's SELECT cannot.
+      `allowed_directories = [${sqlString(out)}]`,
       'autoinstall_known_extensions = false',
       'autoload_known_extensions = false',
       'enable_external_access = false',
@@ -175,8 +149,10 @@ export async function runDataReference(call: CheckedCall, inputs: LibraryInput[]
     let bytes: Uint8Array;
     let rows: number;
     try {
-      if (format === 'arrow') ({ bytes, rows } = await arrowOf(conn, sql, columns));
-      else {
+      if (format === 'arrow' || format === 'parquet') {
+        ({ bytes, rows } = await parquetOf(conn, sql, columns, out));
+        if (format === 'arrow') bytes = parquetToArrow(bytes);
+      } else {
         const lines = (await conn.runAndReadAll(linesSql(sql, columns, format)))
           .getRowsJS()
           .map((r) => `${r[0] as string}\n`);

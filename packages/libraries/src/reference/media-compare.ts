@@ -147,6 +147,8 @@ export function mediaDistance(rule: Comparison, a: Uint8Array, b: Uint8Array): n
       return maxSampleDiff(a, b);
     case 'pixels':
       return maxFrameDiff(a, b);
+    case 'values':
+      throw new Error('media outputs are not tables: no method of audio or video compares by values');
   }
 }
 
@@ -163,5 +165,7 @@ export async function mediaDistanceAsync(rule: Comparison, a: Uint8Array, b: Uin
       const [x, y] = await Promise.all([decodeAsync(a, FRAME_ARGS), decodeAsync(b, FRAME_ARGS)]);
       return frameDistance(framesOf(x), framesOf(y));
     }
+    case 'values':
+      return mediaDistance(rule, a, b);
   }
 }

@@ -14,3 +14,13 @@ export const DUCKDB_FILES: readonly LibraryFile[] = [
   { package: DUCKDB_PACKAGE, path: DUCKDB_EH_WASM },
   { package: DUCKDB_PACKAGE, path: DUCKDB_MVP_WASM },
 ];
+
+/**
+ * parquet-wasm (arrow-rs's Parquet reader and writer in WASM): duckdb-wasm's own Parquet reader is an
+ * extension it fetches from the network at run time. Its JS glue is bundled into the runtime; the
+ * tab fetches only the WASM, on the first job that reads or writes Parquet.
+ */
+export const PARQUET_PACKAGE = 'parquet-wasm';
+export const PARQUET_WASM = 'esm/parquet_wasm_bg.wasm';
+
+export const PARQUET_FILES: readonly LibraryFile[] = [{ package: PARQUET_PACKAGE, path: PARQUET_WASM }];

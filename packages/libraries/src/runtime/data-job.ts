@@ -1,9 +1,12 @@
 // One data.query on a duckdb-wasm instance: the tab's runtime (the browser's blocking bundle) and
 // the Node tests (the package's Node blocking bundle, the same WASM) both run jobs through here.
+// Parquet goes through parquet-wasm (data-parquet.ts): decoded to Arrow IPC on the way in, encoded
+// from DuckDB's Arrow IPC on the way out.
 import { RecordBatchReader } from 'apache-arrow';
 import { LibraryError } from '../library-error.ts';
 import type { DataOutputFormat } from '../methods/data.ts';
 import type { CheckedCall } from '../registry.ts';
+import { arrowToParquet, loadParquet, parquetToArrow } from './data-parquet.ts';
 import {
   arrowStreamOf,
   type Column,
@@ -51,12 +54,14 @@ export interface DuckDBWasm {
   cancelPendingQuery(conn: number): boolean;
 }
 
-export type JobContext = Pick<RuntimeContext, 'progress' | 'stopRequested' | 'limits'>;
+/** What a job uses of the RuntimeContext (`file`: parquet-wasm's WASM, for Parquet jobs only). */
+export type JobContext = Pick<RuntimeContext, 'file' | 'progress' | 'stopRequested' | 'limits'>;
 
 const CONTENT_TYPES: Readonly<Record<DataOutputFormat, string>> = {
   csv: 'text/csv',
   json: 'application/x-ndjson',
   arrow: 'application/vnd.apache.arrow.stream',
+  parquet: 'application/vnd.apache.parquet',
 };
 /** Arrow IPC's end-of-stream marker (continuation, zero length). */
 const ARROW_EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
@@ -73,8 +78,17 @@ function tooLarge(bytes: number, ctx: JobContext): never {
   );
 }
 
+/** An Arrow IPC stream (or file) as table `table`; a cut one is refused (duckdb-wasm would not say). */
+function insertArrow(conn: WasmConnection, table: string, bytes: Uint8Array): string | undefined {
+  const stream = arrowStreamOf(bytes);
+  if (typeof stream === 'string') return stream;
+  conn.insertArrowFromIPCStream(stream, { name: table });
+  conn.query(`SELECT count(*) FROM ${sqlIdent(table)}`); // it was made
+  return undefined;
+}
+
 /** Loads every input as its table; files are registered only for the load. */
-function loadInputs(
+async function loadInputs(
   db: DuckDBWasm,
   conn: WasmConnection,
   call: CheckedCall,
@@ -89,21 +103,12 @@ function loadInputs(
     const table = names[i]!;
     const file = `input_${i}.${format}`;
     try {
-      if (format === 'parquet') {
-        throw new LibraryError(
-          'INVALID_INPUT',
-          `${input.name}: Parquet needs DuckDB's parquet extension, which duckdb-wasm fetches from the network at run time and tabs do not; send CSV, JSON or Arrow`,
-          `inputs[${i}]`,
-        );
-      }
+      if (format === 'parquet') await loadParquet(ctx);
       // A copy: the input may be a view of shared memory, and DuckDB keeps the buffer it is given.
-      const bytes = new Uint8Array(input.bytes);
-      if (format === 'arrow') {
-        const stream = arrowStreamOf(bytes);
-        if (typeof stream === 'string')
-          throw new LibraryError('INVALID_INPUT', `${input.name}: ${stream}`, `inputs[${i}]`);
-        conn.insertArrowFromIPCStream(stream, { name: table });
-        conn.query(`SELECT count(*) FROM ${sqlIdent(table)}`); // it was made
+      const bytes = format === 'parquet' ? parquetToArrow(input.bytes) : new Uint8Array(input.bytes);
+      if (format === 'arrow' || format === 'parquet') {
+        const refused = insertArrow(conn, table, bytes);
+        if (refused) throw new LibraryError('INVALID_INPUT', `${input.name}: ${refused}`, `inputs[${i}]`);
       } else if (format === 'json') {
         db.registerFileBuffer(file, jsonArrayOf(bytes));
         conn.insertJSONFromPath(file, { name: table });
@@ -175,6 +180,12 @@ async function writeLines(
   return { bytes: concat(parts, size), rows };
 }
 
+/**
+ * An ENUM is written as VARCHAR: duckdb-wasm's Arrow dictionary of one is misread by arrow-rs
+ * (parquet-wasm), and native DuckDB's Parquet holds it as a string.
+ */
+const arrowCast = (type: string): string | undefined => (type.startsWith('ENUM(') ? 'VARCHAR' : undefined);
+
 /** Arrow: DuckDB's own IPC stream, chunk by chunk, counted as it streams. */
 function writeArrow(db: DuckDBWasm, conn: WasmConnection, sql: string, columns: Column[], ctx: JobContext) {
   const id = conn.useUnsafe((_, c) => c);
@@ -183,7 +194,7 @@ function writeArrow(db: DuckDBWasm, conn: WasmConnection, sql: string, columns: 
   try {
     let chunk = db.startPendingQuery(
       id,
-      `SELECT ${namedColumns(columns)} FROM ${wrapped(sql, columns.length)}`,
+      `SELECT ${namedColumns(columns, arrowCast)} FROM ${wrapped(sql, columns.length)}`,
       true,
     );
     while (chunk === null) chunk = db.pollPendingQuery(id);
@@ -200,6 +211,19 @@ function writeArrow(db: DuckDBWasm, conn: WasmConnection, sql: string, columns: 
   }
   parts.push(ARROW_EOS);
   return concat(parts, size + ARROW_EOS.byteLength);
+}
+
+/** The result's Arrow IPC stream as Parquet, within the output limit. */
+function encodeParquet(stream: Uint8Array, ctx: JobContext): Uint8Array {
+  checkStop(ctx);
+  let bytes: Uint8Array;
+  try {
+    bytes = arrowToParquet(stream);
+  } catch (err) {
+    throw new LibraryError('LIBRARY_ERROR', `writing Parquet: ${(err as Error).message}`);
+  }
+  if (bytes.byteLength > ctx.limits.maxOutputBytes) tooLarge(bytes.byteLength, ctx);
+  return bytes;
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {
@@ -228,17 +252,19 @@ export async function runDataJob(
   db.open({ maximumThreads: 1, query: { castBigIntToDouble: false } });
   const conn = db.connect();
   try {
-    loadInputs(db, conn, call, inputs, ctx);
+    await loadInputs(db, conn, call, inputs, ctx);
     lockDown(conn, ctx);
     checkStop(ctx);
     const columns = describe(conn, sql);
     ctx.progress(50);
     let bytes: Uint8Array;
     let rows: number;
-    if (format === 'arrow') {
+    if (format === 'arrow' || format === 'parquet') {
+      if (format === 'parquet') await loadParquet(ctx);
       bytes = writeArrow(db, conn, sql, columns, ctx);
       rows = 0;
       for (const batch of RecordBatchReader.from(bytes)) rows += batch.numRows;
+      if (format === 'parquet') bytes = encodeParquet(bytes, ctx);
     } else {
       ({ bytes, rows } = await writeLines(conn, sql, columns, format, ctx));
     }

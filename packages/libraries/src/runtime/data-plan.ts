@@ -168,9 +168,21 @@ export function singleQuery(sql: string, tokens: { offsets: number[]; types: num
   return semi >= 0 ? sql.slice(0, tokens.offsets[semi]) : sql;
 }
 
-/** The caller's columns under their own names, from the wrapped query. */
-export const namedColumns = (columns: readonly Column[]): string =>
-  columns.map((c, i) => `${QUERY_ALIAS}.c${i} AS ${sqlIdent(c.name)}`).join(', ') || '*';
+/**
+ * The caller's columns under their own names, from the wrapped query; `cast` names the type a
+ * column of a DuckDB type is written as (undefined: as it is).
+ */
+export const namedColumns = (
+  columns: readonly Column[],
+  cast: (type: string) => string | undefined = () => undefined,
+): string =>
+  columns
+    .map((c, i) => {
+      const to = cast(c.type);
+      const ref = `${QUERY_ALIAS}.c${i}`;
+      return `${to ? `CAST(${ref} AS ${to})` : ref} AS ${sqlIdent(c.name)}`;
+    })
+    .join(', ') || '*';
 
 /** The caller's query as a subquery whose columns are c0, c1, ... (duplicate names cannot clash). */
 export function wrapped(sql: string, columns: number): string {

@@ -1,0 +1,58 @@
+// Parquet for data.query in the tab: parquet-wasm (arrow-rs's Parquet reader and writer compiled to
+// WASM) turns a Parquet input into an Arrow IPC stream, which duckdb-wasm loads as it loads Arrow
+// inputs, and a result's Arrow IPC stream into Parquet. duckdb-wasm's own Parquet support is an
+// extension it fetches from the network at run time, which a tab cannot. The glue (the
+// wasm-bindgen web target) is bundled with the runtime; its WASM comes only through the
+// RuntimeContext (hash-checked bytes), instantiated once, by the first job that needs it.
+import init, {
+  Compression,
+  readParquet,
+  Table,
+  WriterPropertiesBuilder,
+  writeParquet,
+} from 'parquet-wasm/esm';
+import { LibraryError } from '../library-error.ts';
+import { PARQUET_PACKAGE, PARQUET_WASM } from './data-files.ts';
+import type { RuntimeContext } from './runtime.ts';
+
+/** The codec of every column of `result.parquet`: zstd at arrow-rs's default level (1). */
+export const PARQUET_COMPRESSION = 'zstd';
+
+/** Rows per Arrow batch read from a Parquet file (the reader's default, 1024, makes many tiny batches). */
+const READ_BATCH_ROWS = 122_880;
+
+let ready: Promise<void> | undefined;
+
+/**
+ * Instantiates parquet-wasm from its WASM (through `ctx.file`), once per runtime; later calls wait
+ * for the first. A failure is LIBRARY_LOAD_FAILED, and the next job tries again.
+ */
+export function loadParquet(ctx: Pick<RuntimeContext, 'file'>): Promise<void> {
+  ready ??= (async () => {
+    try {
+      const bytes = await ctx.file(PARQUET_PACKAGE, PARQUET_WASM);
+      await init({ module_or_path: bytes as Uint8Array<ArrayBuffer> });
+    } catch (err) {
+      ready = undefined;
+      throw new LibraryError(
+        'LIBRARY_LOAD_FAILED',
+        `parquet-wasm could not be loaded: ${(err as Error).message}`,
+      );
+    }
+  })();
+  return ready;
+}
+
+/** A Parquet file as one Arrow IPC stream. Throws parquet-wasm's Error for bytes that are not Parquet. */
+export function parquetToArrow(bytes: Uint8Array): Uint8Array {
+  return readParquet(bytes, { batchSize: READ_BATCH_ROWS }).intoIPCStream();
+}
+
+/** An Arrow IPC stream as a Parquet file, every column compressed with zstd. */
+export function arrowToParquet(stream: Uint8Array): Uint8Array {
+  const properties = new WriterPropertiesBuilder()
+    .setCompression(Compression.ZSTD)
+    .setCreatedBy('flock data.query (parquet-wasm)')
+    .build();
+  return writeParquet(Table.fromIPCStream(stream), properties);
+}

@@ -2,16 +2,17 @@
 // duckdb-wasm's blocking browser bundle (its glue imported from a Blob URL of hash-checked bytes,
 // the EH build's WASM compiled from checked bytes) and runs DuckDB inside the executor Worker. The
 // inputs are written by native DuckDB (the Node reference's library); CSV and JSON results equal
-// the reference byte for byte (the method's `exact` rule), Arrow value for value. The first job
-// loads the library (cold: the glue and the EH build fetched), the second finds it warm; SQL that
-// reaches for a file fails FORBIDDEN, not retried, and the tab serves the next job.
+// the reference byte for byte, Arrow and Parquet value for value (the method's `values` rule). The
+// first job loads the library (cold: the glue and the EH build fetched), the second finds it warm;
+// parquet-wasm's WASM is fetched by the first job with Parquet, not before. SQL that reaches for a
+// file fails FORBIDDEN, not retried, and the tab serves the next job.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { getMethod } from '@flock/libraries';
 import { libraryManifest } from '@flock/libraries/node';
-import { runReference } from '@flock/libraries/reference';
+import { outputsAgree, runReference } from '@flock/libraries/reference';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { tableFromIPC } from 'apache-arrow';
 import { launchChromium } from '../support/chromium.ts';
@@ -29,8 +30,12 @@ let harness: Harness;
 let browser: Browser;
 let page: Page;
 let inputs: Input[];
+/** Orders as CSV and customers as Parquet. */
+let parquetInputs: Input[];
+/** The URLs of parquet-wasm's files the page (or its Workers) requested. */
+const parquetRequests: string[] = [];
 
-/** Orders as CSV and customers as NDJSON, written by native DuckDB. */
+/** Orders as CSV, customers as NDJSON and as Parquet, written by native DuckDB. */
 async function dataInputs(): Promise<Input[]> {
   const dir = mkdtempSync(join(tmpdir(), 'flock-e2e-data-'));
   try {
@@ -41,12 +46,20 @@ async function dataInputs(): Promise<Input[]> {
       TO '${dir}/orders.csv' (FORMAT csv, HEADER)`);
     await conn.run(`COPY (SELECT i AS customer, 'customer ' || i AS name FROM range(5) t(i))
       TO '${dir}/customers.json' (FORMAT json)`);
+    await conn.run(`COPY (SELECT i AS customer, 'customer ' || i AS name, DATE '2026-12-01' + i::INTEGER AS since,
+        CASE WHEN i = 3 THEN NULL ELSE i * 2.5 END AS credit FROM range(5) t(i))
+      TO '${dir}/customers.parquet' (FORMAT parquet)`);
     conn.closeSync();
     db.closeSync();
     const read = (name: string) => new Uint8Array(readFileSync(join(dir, name)));
     return [
       { name: 'orders.csv', contentType: 'text/csv', bytes: read('orders.csv') },
       { name: 'customers.ndjson', contentType: 'application/x-ndjson', bytes: read('customers.json') },
+      {
+        name: 'customers.parquet',
+        contentType: 'application/vnd.apache.parquet',
+        bytes: read('customers.parquet'),
+      },
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -54,10 +67,15 @@ async function dataInputs(): Promise<Input[]> {
 }
 
 test.beforeAll(async () => {
-  inputs = await dataInputs();
+  const all = await dataInputs();
+  inputs = all.slice(0, 2);
+  parquetInputs = [all[0]!, all[2]!];
   harness = await Harness.start();
   browser = await launchChromium({ webgpu: false });
   page = await browser.newPage();
+  page.context().on('request', (request) => {
+    if (request.url().includes('/v1/libs/parquet-wasm@')) parquetRequests.push(request.url());
+  });
   await page.goto(`${harness.url}/`);
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
   await page.getByRole('button', { name: 'Start donating compute' }).click();
@@ -69,14 +87,14 @@ test.afterAll(async () => {
   await harness?.close();
 });
 
-function dataTask(id: string, params: unknown) {
+function dataTask(id: string, params: unknown, files = inputs) {
   return {
     task_id: id,
     op: 'data.query',
     module: { kind: 'library' },
     params,
     requirements: { min: { wasm: true } },
-    inputs: inputs.map((f) => ({
+    inputs: files.map((f) => ({
       name: f.name,
       content_type: f.contentType,
       inline_bytes: Buffer.from(f.bytes).toString('base64'),
@@ -111,14 +129,14 @@ async function settled(id: string) {
 }
 
 /** Runs data.query in the tab; returns its result, its one output and the reference's. */
-async function query(params: { sql: string; format?: string }) {
+async function query(params: { sql: string; format?: string }, files = inputs) {
   const id = taskId('data-query');
-  await harness.submit(dataTask(id, params));
+  await harness.submit(dataTask(id, params, files));
   const view = await settled(id);
   expect(view.state, JSON.stringify(view.failure)).toBe('succeeded');
   expect(view.executor).toBe('library:data');
   const result = await harness.result(id);
-  const reference = await runReference('data.query', params, inputs);
+  const reference = await runReference('data.query', params, files);
   expect(result.summary).toEqual(reference.summary);
   const want = reference.outputs[0]!;
   expect(result.outputs?.map((o) => o.name)).toEqual([want.name]);
@@ -129,7 +147,7 @@ const JOIN = `SELECT c.name, count(*) AS orders, sum(o.amount) AS total, max(o.n
   FROM orders o JOIN customers c USING (customer) GROUP BY ALL ORDER BY c.name`;
 
 test('data.query CSV and JSON equal native DuckDB byte for byte; cold first (files fetched), warm second', async () => {
-  expect(getMethod('data.query').compare).toEqual({ kind: 'exact' });
+  expect(getMethod('data.query').compare).toEqual({ kind: 'values' });
   const csv = await query({ sql: JOIN });
   expect(Buffer.from(csv.got).equals(Buffer.from(csv.want))).toBe(true);
   expect(new TextDecoder().decode(csv.got).split('\n')[1]).toBe('customer 0,100,18937.5,"n, ""95"""');
@@ -161,6 +179,37 @@ test('data.query Arrow holds the reference values', async () => {
       .map((r) => Object.values(r.toJSON()).map((v) => (typeof v === 'bigint' ? Number(v) : v)));
   expect(rows(arrow.got)).toEqual(rows(arrow.want));
   expect(rows(arrow.got)[0]).toEqual([50, 37.5, 'n, "50"']);
+});
+
+test('a Parquet input joined with CSV equals native DuckDB byte for byte; parquet-wasm is fetched then, once', async () => {
+  expect(parquetRequests).toEqual([]); // the CSV, JSON and Arrow jobs before did not fetch it
+  const sql = `SELECT c.name, c.since, c.credit, count(*) AS orders, sum(o.amount) AS total
+    FROM orders o JOIN customers c USING (customer) GROUP BY ALL ORDER BY c.name`;
+  const csv = await query({ sql }, parquetInputs);
+  expect(Buffer.from(csv.got).equals(Buffer.from(csv.want))).toBe(true);
+  expect(new TextDecoder().decode(csv.got).split('\n').slice(0, 5)).toEqual([
+    'name,since,credit,orders,total',
+    'customer 0,2026-12-01,0.0,100,18937.5',
+    'customer 1,2026-12-02,2.5,100,18637.5',
+    'customer 2,2026-12-03,5.0,100,18712.5',
+    'customer 3,2026-12-04,,100,18787.5',
+  ]);
+  const manifest = libraryManifest()['parquet-wasm']!;
+  expect(parquetRequests).toEqual([
+    expect.stringContaining(`/v1/libs/parquet-wasm@${manifest.version}/esm/parquet_wasm_bg.wasm`),
+  ]);
+});
+
+test("format parquet: the tab's Parquet equals the reference's (native DuckDB's) value for value", async () => {
+  const sql = `SELECT o.id, o.amount, o.note, c.name, c.since FROM orders o JOIN customers c USING (customer)
+    WHERE o.id % 25 = 0 ORDER BY o.id`;
+  const parquet = await query({ sql, format: 'parquet' }, parquetInputs);
+  expect(new TextDecoder().decode(parquet.got.subarray(0, 4))).toBe('PAR1');
+  expect(Buffer.from(parquet.got).equals(Buffer.from(parquet.want))).toBe(false);
+  expect(parquet.result.summary).toEqual({ rows: '20', columns: '5' });
+  const named = (bytes: Uint8Array) => [{ name: 'result.parquet', bytes }];
+  expect(await outputsAgree('data.query', named(parquet.got), named(parquet.want))).toBe(true);
+  expect(parquetRequests).toHaveLength(1); // warm: not fetched again
 });
 
 test('SQL reaching for a file fails FORBIDDEN, not retried; the tab serves the next job', async () => {

@@ -110,6 +110,8 @@ describe('POST /v1/tasks', () => {
     const ok = await post(library('crypto.hash', { algorithms: ['sha256', 'blake3'] }), 'op-ok');
     expect(ok.status).toBe(201);
     expect(await ok.json()).toMatchObject({ op: 'crypto.hash', module_kind: 'library', state: 'queued' });
+    // Cancelled, so the tests after this one see no queued task of theirs.
+    expect((await c.api('/v1/tasks/op-ok', { method: 'DELETE' })).status).toBe(200);
   });
 
   test('bad JSON and invalid envelopes: 400 with the exact code and field', async () => {

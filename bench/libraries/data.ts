@@ -1,20 +1,21 @@
-// data.query's engine, duckdb-wasm (the tab's WASM, run in Node by the package's blocking Node
-// bundle, one thread) against native DuckDB (@duckdb/node-api) with one thread and with its
-// default threads, measured in the same run: one GROUP BY with SUM/AVG/COUNT over 10 million rows.
-// The rows are a 10-million-row Parquet file that native DuckDB writes into the tmp dir (kept and
-// reused while its size is the same). duckdb-wasm 1.32 cannot read Parquet offline (its parquet
-// extension comes from the network), so each engine builds the same table with the same SQL, and
-// the aggregate is timed on that table; native DuckDB is also timed straight off the Parquet file.
-// Also: the cold load of duckdb-wasm (WASM compiled and instantiated) and the bytes of its files.
+// data.query over a 10-million-row Parquet file: the tab's whole path (parquet-wasm decodes the file
+// to Arrow IPC, duckdb-wasm loads it and runs the GROUP BY, one thread: data-job.ts on the package's
+// Node blocking bundle, the same WASM the tab runs) against native DuckDB (@duckdb/node-api) querying
+// the same file with read_parquet, with one thread and with its default threads, measured in the
+// same run. Also the engine alone (the aggregate on a table already loaded, both sides), the cold
+// load of duckdb-wasm and of parquet-wasm, and the bytes of the data library's files. The Parquet
+// file is written by native DuckDB into the tmp dir (kept and reused while its size is the same).
 //
 //   npx tsx bench/libraries/data.ts [--rows N (10000000)] [--runs R (3)]
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { LIBRARY_FILES } from '../../packages/libraries/src/index.ts';
-import { nodeDuckDBWasm } from '../../packages/libraries/src/reference/data-wasm-node.ts';
+import { checkLibraryCall, LIBRARIES, LIBRARY_FILES } from '../../packages/libraries/src/index.ts';
+import { installedPackage } from '../../packages/libraries/src/node/package-files.ts';
+import { installedFile, nodeDuckDBWasm } from '../../packages/libraries/src/reference/data-wasm-node.ts';
+import { type DuckDBWasm, runDataJob } from '../../packages/libraries/src/runtime/data-job.ts';
+import { loadParquet, parquetToArrow } from '../../packages/libraries/src/runtime/data-parquet.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number): number => {
@@ -48,7 +49,6 @@ async function parquetFile(): Promise<string> {
   await conn.run(`COPY (${GENERATE}) TO '${file}' (FORMAT parquet)`);
   conn.closeSync();
   db.closeSync();
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(sizeFile, String(statSync(file).size));
   return file;
 }
@@ -72,53 +72,88 @@ async function native(threads: string | undefined, parquet: string) {
   };
 }
 
-async function main(): Promise<void> {
-  const parquet = await parquetFile();
-  const t0 = performance.now();
-  const wasm = await nodeDuckDBWasm();
-  const coldMs = performance.now() - t0;
+/** The tab's job on the Parquet file: decode, load, query, write the CSV of 1000 groups. */
+async function tabJob(wasm: DuckDBWasm, bytes: Uint8Array) {
+  const call = checkLibraryCall('data.query', { sql: QUERY }, 1);
+  const ctx = {
+    file: installedFile,
+    progress: () => undefined,
+    stopRequested: () => undefined,
+    limits: LIBRARIES.data.limits,
+  };
+  const t = performance.now();
+  const result = await runDataJob(wasm, call, [{ name: 't.parquet', contentType: '', bytes }], ctx);
+  const csv = new TextDecoder().decode(result.outputs[0]!.bytes).split('\n');
+  return { s: (performance.now() - t) / 1000, n0: csv[1]?.split(',')[3] };
+}
+
+/** The engine alone: duckdb-wasm's aggregate over a table it already holds. */
+function wasmTable(wasm: DuckDBWasm): () => number {
   wasm.open({ maximumThreads: 1 });
   const conn = wasm.connect();
   conn.query(`CREATE TABLE t AS ${GENERATE}`);
+  return () => {
+    const t = performance.now();
+    conn.query(QUERY).toArray();
+    return (performance.now() - t) / 1000;
+  };
+}
+
+async function main(): Promise<void> {
+  const parquet = await parquetFile();
+  const bytes = new Uint8Array(readFileSync(parquet));
+  let t0 = performance.now();
+  const wasm = await nodeDuckDBWasm();
+  const coldDuckMs = performance.now() - t0;
+  t0 = performance.now();
+  await loadParquet({ file: installedFile });
+  const coldParquetMs = performance.now() - t0;
   const one = await native('1', parquet);
   const all = await native(undefined, parquet);
-  const s = { wasm: [] as number[], one: [] as number[], all: [] as number[], oneParquet: [] as number[] };
+  const s = { tab: [] as number[], decode: [] as number[], one: [] as number[], all: [] as number[] };
   let check = '';
   // Interleaved run by run, so that a busy machine slows all alike.
   for (let run = 0; run < RUNS; run++) {
+    const tab = await tabJob(wasm, bytes);
+    s.tab.push(tab.s);
     const t = performance.now();
-    const rows = conn.query(QUERY).toArray();
-    s.wasm.push((performance.now() - t) / 1000);
-    const oneRun = await one.table();
+    parquetToArrow(bytes);
+    s.decode.push((performance.now() - t) / 1000);
+    const oneRun = await one.parquet();
     s.one.push(oneRun.s);
-    s.all.push((await all.table()).s);
-    s.oneParquet.push((await one.parquet()).s);
-    check = `${rows.length} groups, wasm n[0]=${rows[0]?.toJSON().n} native n[0]=${oneRun.rows[0]?.[3]}`;
+    s.all.push((await all.parquet()).s);
+    check = `tab n[0]=${tab.n0} native n[0]=${oneRun.rows[0]?.[3]}`;
+  }
+  const engine = { wasm: [] as number[], one: [] as number[], all: [] as number[] };
+  const wasmQuery = wasmTable(wasm);
+  for (let run = 0; run < RUNS; run++) {
+    engine.wasm.push(wasmQuery());
+    engine.one.push((await one.table()).s);
+    engine.all.push((await all.table()).s);
   }
   one.close();
   all.close();
-  const dist = join(dirname(createRequire(import.meta.url).resolve('@duckdb/duckdb-wasm')), '..');
-  const bytes = Object.fromEntries(
-    LIBRARY_FILES.data.map((f) => [f.path, statSync(join(dist, f.path)).size]),
-  );
   const ms = (x: number[]) => `${(median(x) * 1000).toFixed(0)} ms`;
+  const ratio = (native: number[], wasm: number[]) => `${(median(native) / median(wasm)).toFixed(2)}x`;
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+  console.log(`data.query, ${ROWS} rows, GROUP BY k (1000 groups) with SUM/AVG/COUNT, median of ${RUNS}`);
+  console.log(`  Parquet file: ${parquet} (${mib(bytes.byteLength)}), ${check}`);
+  console.log(`  tab's whole path (parquet-wasm decode + duckdb-wasm load + query), 1 thread: ${ms(s.tab)}`);
+  console.log(`    of which parquet-wasm decode to Arrow IPC:  ${ms(s.decode)}`);
+  console.log(`  native DuckDB read_parquet, threads=1:      ${ms(s.one)}`);
+  console.log(`  native DuckDB read_parquet, default threads: ${ms(s.all)}`);
+  console.log(`  tab speed / native per core:  ${ratio(s.one, s.tab)} (target >= 0.5x)`);
+  console.log(`  tab speed / native all threads: ${ratio(s.all, s.tab)}`);
   console.log(
-    `data.query engine, ${ROWS} rows, GROUP BY k (1000 groups) with SUM/AVG/COUNT, median of ${RUNS}`,
+    `  engine alone (table loaded): duckdb-wasm ${ms(engine.wasm)}, native threads=1 ${ms(engine.one)} (${ratio(engine.one, engine.wasm)}), default threads ${ms(engine.all)} (${ratio(engine.all, engine.wasm)})`,
   );
-  console.log(`  check: ${check}`);
-  console.log(`  duckdb-wasm (EH build, Node blocking bundle), 1 thread: ${ms(s.wasm)}`);
   console.log(
-    `  native DuckDB, threads=1:            ${ms(s.one)}  (straight off Parquet: ${ms(s.oneParquet)})`,
+    `  cold load: duckdb-wasm ${coldDuckMs.toFixed(0)} ms, parquet-wasm ${coldParquetMs.toFixed(0)} ms`,
   );
-  console.log(`  native DuckDB, default threads:      ${ms(s.all)}`);
-  console.log(
-    `  wasm speed / native per core:        ${(median(s.one) / median(s.wasm)).toFixed(2)}x (target >= 0.5x)`,
-  );
-  console.log(`  wasm speed / native all threads:     ${(median(s.all) / median(s.wasm)).toFixed(2)}x`);
-  console.log(`  cold load (compile + instantiate):   ${coldMs.toFixed(0)} ms`);
-  for (const [path, size] of Object.entries(bytes))
-    console.log(`  ${path}: ${(size / 2 ** 20).toFixed(1)} MiB`);
-  console.log(`  Parquet file: ${parquet} (${(statSync(parquet).size / 2 ** 20).toFixed(0)} MiB)`);
+  for (const f of LIBRARY_FILES.data)
+    console.log(
+      `  ${f.package}/${f.path}: ${mib(statSync(join(installedPackage(f.package).dir, f.path)).size)}`,
+    );
 }
 
 await main();

@@ -147,8 +147,8 @@ export interface LibraryParams {
   "data.query": {
     /** one SELECT (or WITH ... SELECT) statement; ORDER BY it for a byte-exact result */
     sql: string;
-    /** the output: csv (with a header), json (one object per line) or arrow (IPC stream) (default "csv") */
-    format?: "csv" | "json" | "arrow";
+    /** the output: csv (with a header), json (one object per line), arrow (IPC stream) or parquet (zstd) (default "csv") */
+    format?: "csv" | "json" | "arrow" | "parquet";
     /** the format of an input by its name, where the extension and content type do not say */
     formats?: Readonly<Record<string, "csv" | "json" | "arrow" | "parquet">>;
   };

@@ -255,7 +255,8 @@ describe('Parquet (parquet-wasm in the tab, DuckDB natively)', () => {
 
   test('a truncated Parquet input is INVALID_INPUT on it, on both sides, and the next job runs', async () => {
     const whole = events.bytes;
-    for (const cut of [whole.subarray(0, whole.byteLength >> 1), whole.subarray(0, 7), whole.subarray(4)]) {
+    const cuts = [whole.subarray(0, whole.byteLength >> 1), whole.subarray(0, 7), whole.subarray(4)];
+    for (const cut of cuts) {
       const bad = [sales, input('cut.parquet', cut)];
       expect(await errorOf(() => host.run('data.query', { sql: 'SELECT 1' }, bad, nodeContext('data')))).toBe(
         'INVALID_INPUT inputs[1]',

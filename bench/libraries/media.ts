@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { checkLibraryCall, LibraryError } from '../../packages/libraries/src/index.ts';
 import { runReference } from '../../packages/libraries/src/reference/index.ts';
 import { FFMPEG } from '../../packages/libraries/src/reference/media.ts';
-import { maxSampleDiff } from '../../packages/libraries/src/reference/media-compare.ts';
+import { maxSampleDiff, sampleSnrDb } from '../../packages/libraries/src/reference/media-compare.ts';
 import { LibraryHost, type LibraryInput } from '../../packages/libraries/src/runtime/index.ts';
 import { MediaRuntime } from '../../packages/libraries/src/runtime/media.ts';
 import { planMedia } from '../../packages/libraries/src/runtime/media-args.ts';
@@ -42,6 +42,7 @@ const SOURCES: Record<string, (seconds: number) => string> = {
   chirp: (s) => `aevalsrc=0.8*sin(2*PI*(100+2000*t)*t):s=44100:d=${s}`,
   pink: (s) => `anoisesrc=c=pink:a=0.5:d=${s}:r=44100:seed=7`,
   white: (s) => `anoisesrc=c=white:a=0.5:d=${s}:r=44100:seed=7`,
+  loud: (s) => `anoisesrc=c=white:a=1:d=${s}:r=44100:seed=7`,
 };
 
 /** `seconds` of 44.1 kHz 16-bit WAV from one of SOURCES, with `channels` channels. */
@@ -150,6 +151,7 @@ async function tolerance(): Promise<void> {
   ];
   for (const [codec, base, bitrates] of matrix) {
     let worst = 0;
+    let worstSnr = Number.POSITIVE_INFINITY;
     const refused: string[] = [];
     for (const kind of Object.keys(SOURCES))
       for (const channels of [1, 2])
@@ -167,12 +169,16 @@ async function tolerance(): Promise<void> {
           }
           const ref = await runReference('audio.transcode', params, [wav]);
           const diff = maxSampleDiff(tab.outputs[0]!.bytes, ref.outputs[0]!.bytes);
+          const snr = sampleSnrDb(tab.outputs[0]!.bytes, ref.outputs[0]!.bytes);
           if (args.includes('--verbose'))
-            console.log(`  ${codec} ${kind} ${channels}ch ${bitrate_kbps}k: ${diff.toPrecision(3)}`);
+            console.log(
+              `  ${codec} ${kind} ${channels}ch ${bitrate_kbps}k: max diff ${diff.toPrecision(3)}, SNR ${snr.toFixed(1)} dB`,
+            );
           worst = Math.max(worst, diff);
+          worstSnr = Math.min(worstSnr, snr);
         }
     console.log(
-      `${codec}: max |WASM - native| ${worst.toPrecision(3)} of full scale (${Object.keys(SOURCES).length} signals, mono and stereo, ${bitrates.join('/')} kbit/s)` +
+      `${codec}: max |WASM - native| ${worst.toPrecision(3)} of full scale, lowest SNR ${worstSnr.toFixed(1)} dB (${Object.keys(SOURCES).length} signals, mono and stereo, ${bitrates.join('/')} kbit/s)` +
         (refused.length > 0 ? `; the encoder refused ${refused.join(', ')} (INVALID_PARAMS)` : ''),
     );
   }

@@ -36,6 +36,12 @@ export type Comparison =
   /** Decoded PCM samples whose difference is at most `maxDiff` (of full scale 1.0). */
   | { readonly kind: 'samples'; readonly maxDiff: number }
   /**
+   * Decoded PCM of the same rate, channels and length whose signal-to-noise ratio against the
+   * reference is at least `minDb`: lossy codecs' float code rounds otherwise in WASM, so single
+   * samples of noise may differ by as much as the signal while the whole stays close.
+   */
+  | { readonly kind: 'snr'; readonly minDb: number }
+  /**
    * Tables: text outputs (CSV, JSON lines) byte for byte; Arrow IPC and Parquet outputs decoded, with
    * the same column names, column types and values row by row (two writers encode them differently).
    */

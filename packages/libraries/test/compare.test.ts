@@ -43,6 +43,19 @@ describe('outputsAgree', () => {
     ).toBe(false);
   });
 
+  it('lossy audio methods: the SNR against the reference, not single samples', async () => {
+    const wav = (name: string, expr: string) =>
+      generate(name, ['-f', 'lavfi', '-i', `aevalsrc=${expr}:s=8000:d=0.5`, '-c:a', 'pcm_f32le']);
+    const want = wav('snr-ref.wav', '0.5*sin(2*PI*440*t)');
+    // Noise at −26 dB of the signal (SNR about 20 dB): a lossy codec's other rounding; agrees.
+    const close = wav('snr-close.wav', '0.5*sin(2*PI*440*t)+0.035*sin(2*PI*1234*t)');
+    const half = wav('snr-half.wav', '0.25*sin(2*PI*440*t)');
+    const other = wav('snr-other.wav', '0.5*sin(2*PI*660*t)');
+    expect(await outputsAgree('audio.transcode', out('t.wav', close), out('t.wav', want))).toBe(true);
+    expect(await outputsAgree('audio.transcode', out('t.wav', half), out('t.wav', want))).toBe(false);
+    expect(await outputsAgree('audio.transcode', out('t.wav', other), out('t.wav', want))).toBe(false);
+  });
+
   it('audio methods: decoded samples (ffmpeg, without blocking), whatever the container', async () => {
     const tone = (f: number, ext: string, codec: string) =>
       generate(`cmp-${f}.${ext}`, ['-f', 'lavfi', '-i', `sine=f=${f}:d=0.5:r=8000`, '-c:a', codec]);

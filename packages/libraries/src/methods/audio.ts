@@ -105,21 +105,23 @@ export function checkAudioEncoding(params: Params, format: AudioFormat): void {
 }
 
 /**
- * How far the tab's decoded audio may be from the reference's, of full scale (1.0), for methods
- * that may encode lossily. Measured with `npx tsx bench/libraries/media.ts --tolerance --verbose`
- * (the WASM core in Node against Debian's ffmpeg 5.1 as the reference runs it, both decoded to float
- * PCM by Debian's ffmpeg; 2 s of a two-tone mix, a sine, a chirp, pink and white noise at -6 dBFS,
- * mono and stereo, each lossy codec at its lowest, a middle and its highest bitrate; and stereo
- * white noise at 0 dBFS), 2026-12-07: mp3 (libmp3lame), alac, flac and PCM are sample-exact (the
- * reference runs with `-cpuflags 0`: FFmpeg's C code, as the WASM build's); aac differs by up to
- * 0.016 (chirp, 512 kbit/s); libvorbis by up to 0.32 (0 dBFS noise, 64 kbit/s); libopus by up to
- * 1.16 (0 dBFS white noise, 96 kbit/s): their own float code (and libopus' own SIMD natively)
- * takes other coding decisions, so single samples of noise-like audio can differ by as much as
- * the signal. 1.5 covers that; for lossy codecs the rule then checks mostly the shape (rate,
- * channels, length: any difference there is Infinity) and gross errors. Tabs agree with each other
- * byte for byte (the WASM build is deterministic), which the comparison tries first.
+ * How close the tab's decoded audio must stay to the reference's for methods that may encode
+ * lossily: a signal-to-noise ratio of at least this many dB over the whole output (rate, channels
+ * and length must be equal). Measured with `npx tsx bench/libraries/media.ts --tolerance --verbose`
+ * (the WASM core in Node against Debian's ffmpeg 5.1 as the reference runs it, both decoded to
+ * float PCM by Debian's ffmpeg; 2 s of a two-tone mix, a sine, a chirp, pink and white noise at
+ * -6 dBFS and white noise at 0 dBFS, mono and stereo, each lossy codec at its lowest, a middle and
+ * its highest bitrate), 2026-12-07: mp3 (libmp3lame), alac, flac and PCM come out sample-exact
+ * (the reference runs with `-cpuflags 0`: FFmpeg's C code, as the WASM build's); aac stays 56 dB
+ * or more; libvorbis and libopus use their own float code (libopus its own SIMD natively) and take
+ * other coding decisions: single samples of noise differ by up to 1.13 of full scale, so a
+ * largest-sample rule cannot tell right from wrong, while the SNR stays at 25 dB or more for
+ * libvorbis and 9.8 dB or more for libopus (stereo white noise at 96 kbit/s; tones 43 dB or more).
+ * 7 dB leaves a margin and still refuses other audio: a different tone scores about −3 dB,
+ * silence 0 dB, the right signal at half volume 6.0 dB. Tabs agree with each other byte for byte
+ * (the WASM build is deterministic), which the comparison tries first.
  */
-export const LOSSY_AUDIO_MAX_DIFF = 1.5;
+export const LOSSY_AUDIO_MIN_SNR_DB = 7;
 
 export const AUDIO_METHODS: readonly MethodDefinition[] = [
   {
@@ -150,7 +152,7 @@ export const AUDIO_METHODS: readonly MethodDefinition[] = [
     },
     inputs: { min: 1, max: 32, doc: 'audio files (or videos: their first audio stream)' },
     outputs: '`<input stem>.<format>` per input',
-    compare: { kind: 'samples', maxDiff: LOSSY_AUDIO_MAX_DIFF },
+    compare: { kind: 'snr', minDb: LOSSY_AUDIO_MIN_SNR_DB },
     check: (p) => checkAudioEncoding(p, p['format'] as AudioFormat),
   },
   {
@@ -214,6 +216,6 @@ export const AUDIO_METHODS: readonly MethodDefinition[] = [
     },
     inputs: { min: 1, max: 32, doc: 'audio files' },
     outputs: '`<input stem>.<format>` per input',
-    compare: { kind: 'samples', maxDiff: LOSSY_AUDIO_MAX_DIFF },
+    compare: { kind: 'snr', minDb: LOSSY_AUDIO_MIN_SNR_DB },
   },
 ];

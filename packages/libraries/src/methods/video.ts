@@ -118,7 +118,7 @@ export const VIDEO_METHODS: readonly MethodDefinition[] = [
     // Measured by test/media.test.ts (the WASM core in Node against Debian's ffmpeg 5.1 with
     // `-cpuflags 0` and x264's `asm=0`: H.264 scaled, VP8 and VP9, each decoded to RGB by Debian's
     // ffmpeg): the frames are identical. Only the video stream is compared (webm's Opus audio is
-    // not sample-exact; see LOSSY_AUDIO_MAX_DIFF).
+    // not sample-exact; see LOSSY_AUDIO_MIN_SNR_DB).
     compare: { kind: 'pixels', maxDiff: 0 },
     check: checkTranscode,
   },

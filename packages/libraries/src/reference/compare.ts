@@ -1,8 +1,9 @@
 // Whether two sets of a library method's outputs agree under the method's `compare` rule: byte
-// for byte (exact), decoded pixels within `maxDiff` (image methods against native libvips),
-// decoded samples within `maxDiff` (audio against native FFmpeg), or decoded tables (values: data's
-// Arrow and Parquet results against native DuckDB; its CSV and JSON byte for byte). Spot checks judge a volunteer's
-// outputs against the Node reference with it; tests use it too.
+// for byte (exact); decoded pixels within `maxDiff` (image methods against native libvips, video
+// frames against native FFmpeg); decoded samples within `maxDiff`, or above a signal-to-noise
+// ratio (audio against native FFmpeg); or decoded tables (values: data's Arrow and Parquet results
+// against native DuckDB; its CSV and JSON byte for byte). Spot checks judge a volunteer's outputs
+// against the Node reference with it; tests use it too.
 import type { Comparison } from '../method.ts';
 import { getMethod } from '../registry.ts';
 
@@ -31,8 +32,8 @@ async function within(
     return library === 'data' && isTableOutput(name) && (await sameTable(name, a, b));
   }
   if (library === 'audio' || library === 'video') {
-    const { mediaDistanceAsync } = await import('./media-compare.ts');
-    return (await mediaDistanceAsync(rule, a, b)) <= rule.maxDiff;
+    const { mediaAgreesAsync } = await import('./media-compare.ts');
+    return mediaAgreesAsync(rule, a, b);
   }
   const { maxPixelDiff } = await import('./image-compare.ts');
   return rule.kind === 'pixels' && (await maxPixelDiff(a, b)) <= rule.maxDiff;

@@ -138,6 +138,41 @@ function frameDistance(x: Frames, y: Frames): number {
   return max;
 }
 
+/**
+ * The signal-to-noise ratio of `x` against the reference `y`, in dB: Infinity when equal,
+ * -Infinity when their rate, channels or length differ.
+ */
+function snrDb(x: Pcm, y: Pcm): number {
+  if (x.sampleRate !== y.sampleRate || x.channels !== y.channels || x.samples.length !== y.samples.length)
+    return Number.NEGATIVE_INFINITY;
+  let signal = 0;
+  let noise = 0;
+  for (let i = 0; i < y.samples.length; i++) {
+    signal += y.samples[i]! ** 2;
+    noise += (x.samples[i]! - y.samples[i]!) ** 2;
+  }
+  return noise === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10(signal / noise);
+}
+
+/** The SNR of audio output `a` against the reference's `b`, in dB (see `snrDb`). */
+export function sampleSnrDb(a: Uint8Array, b: Uint8Array): number {
+  return snrDb(decodePcm(a), decodePcm(b));
+}
+
+/** Whether output `a` agrees with the reference's `b` under `rule`. */
+export function mediaAgrees(rule: Comparison, a: Uint8Array, b: Uint8Array): boolean {
+  return rule.kind === 'snr' ? sampleSnrDb(a, b) >= rule.minDb : mediaDistance(rule, a, b) <= maxDiffOf(rule);
+}
+
+/** As `mediaAgrees`, with ffmpeg run asynchronously: the coordinator's event loop goes on. */
+export async function mediaAgreesAsync(rule: Comparison, a: Uint8Array, b: Uint8Array): Promise<boolean> {
+  if (rule.kind !== 'snr') return (await mediaDistanceAsync(rule, a, b)) <= maxDiffOf(rule);
+  const [x, y] = await Promise.all([decodeAsync(a, PCM_ARGS), decodeAsync(b, PCM_ARGS)]);
+  return snrDb(pcmOf(x), pcmOf(y)) >= rule.minDb;
+}
+
+const maxDiffOf = (rule: Comparison): number => ('maxDiff' in rule ? rule.maxDiff : 0);
+
 /** How far apart two outputs are under `rule`'s measure (exact: 0 or Infinity). */
 export function mediaDistance(rule: Comparison, a: Uint8Array, b: Uint8Array): number {
   switch (rule.kind) {
@@ -147,8 +182,9 @@ export function mediaDistance(rule: Comparison, a: Uint8Array, b: Uint8Array): n
       return maxSampleDiff(a, b);
     case 'pixels':
       return maxFrameDiff(a, b);
+    case 'snr':
     case 'values':
-      throw new Error('media outputs are not tables: no method of audio or video compares by values');
+      throw new Error(`${rule.kind} is no distance: use mediaAgrees`);
   }
 }
 
@@ -165,6 +201,7 @@ export async function mediaDistanceAsync(rule: Comparison, a: Uint8Array, b: Uin
       const [x, y] = await Promise.all([decodeAsync(a, FRAME_ARGS), decodeAsync(b, FRAME_ARGS)]);
       return frameDistance(framesOf(x), framesOf(y));
     }
+    case 'snr':
     case 'values':
       return mediaDistance(rule, a, b);
   }

@@ -2,7 +2,7 @@
 // running the same argv as the tab's WASM core (runtime/media-args.ts), each pass in a fresh
 // temporary directory holding only its input. With the argv's `-cpuflags 0` and x264's `asm=0`
 // it takes FFmpeg's C paths, as the WASM build does: outputs decode to the same samples and
-// pixels, except libopus and libvorbis (see LOSSY_AUDIO_MAX_DIFF).
+// pixels, except libopus and libvorbis (see LOSSY_AUDIO_MIN_SNR_DB).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

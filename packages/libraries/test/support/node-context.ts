@@ -1,17 +1,15 @@
 // A RuntimeContext for running the tab's library runtimes in Node (tests, benches): files come
 // from node_modules instead of the coordinator, progress and stops are recorded.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LIBRARIES, type LibraryName } from '../../src/index.ts';
+import { installedPackage } from '../../src/node/package-files.ts';
 import type { RuntimeContext } from '../../src/runtime/index.ts';
 
-const require = createRequire(import.meta.url);
-
-/** The directory of an installed npm package. */
+/** The directory of an installed npm package (found even when its `exports` hide package.json). */
 export function packageDir(pkg: string): string {
-  return dirname(require.resolve(`${pkg}/package.json`));
+  return installedPackage(pkg).dir;
 }
 
 export interface NodeContext extends RuntimeContext {

@@ -6,7 +6,7 @@ import { RecordBatchReader } from 'apache-arrow';
 import { LibraryError } from '../library-error.ts';
 import type { DataOutputFormat } from '../methods/data.ts';
 import type { CheckedCall } from '../registry.ts';
-import { arrowToParquet, loadParquet, parquetToArrow } from './data-parquet.ts';
+import { arrowToParquet, loadParquet, parquetColumnsToArrow, parquetToArrow } from './data-parquet.ts';
 import {
   arrowStreamOf,
   type Column,
@@ -23,6 +23,7 @@ import {
   tableNames,
   wrapped,
 } from './data-plan.ts';
+import { type ParquetProjection, type ProjectionInput, projectParquet } from './data-projection.ts';
 import type { LibraryInput, LibraryResult, RuntimeContext } from './runtime.ts';
 
 /** The part of duckdb-wasm's DuckDBConnection a job uses. */
@@ -87,35 +88,72 @@ function insertArrow(conn: WasmConnection, table: string, bytes: Uint8Array): st
   return undefined;
 }
 
-/** Loads every input as its table; files are registered only for the load. */
+/**
+ * A Parquet input as table `table`. With a projection, only its columns are decoded, into a table of
+ * their own; `table` is then a view with every column of the file in the file's order, the others
+ * NULL of their type (the query binds as on the whole file; DuckDB's plan says it never reads them).
+ * Returns the columns decoded.
+ */
+async function loadParquetInput(
+  conn: WasmConnection,
+  table: string,
+  i: number,
+  bytes: Uint8Array,
+  projection: ParquetProjection | undefined,
+): Promise<string> {
+  const columns = projection?.columns;
+  const data = columns ? `flock parquet ${i}` : table;
+  const stream = columns ? await parquetColumnsToArrow(bytes, columns) : parquetToArrow(bytes);
+  const refused = insertArrow(conn, data, stream);
+  if (refused) return refused;
+  const loaded = conn
+    .query(`DESCRIBE ${sqlIdent(data)}`)
+    .toArray()
+    .map((row) => String(row.toJSON().column_name));
+  if (columns && projection) {
+    if (loaded.join('\n') !== columns.join('\n')) throw new Error(`decoded columns ${loaded.join(', ')}`);
+    const select = projection.schema.map((c) =>
+      columns.includes(c.name) ? sqlIdent(c.name) : `CAST(NULL AS ${c.type}) AS ${sqlIdent(c.name)}`,
+    );
+    conn.query(`CREATE VIEW ${sqlIdent(table)} AS SELECT ${select.join(', ')} FROM ${sqlIdent(data)}`);
+  }
+  return `${table}: ${loaded.join(', ')}`;
+}
+
+/**
+ * Loads every input as its table; files are registered only for the load. Returns, for each Parquet
+ * input, `table: its decoded columns`.
+ */
 async function loadInputs(
   db: DuckDBWasm,
   conn: WasmConnection,
-  call: CheckedCall,
   inputs: LibraryInput[],
+  planned: ProjectionInput[],
+  projections: ReadonlyMap<number, ParquetProjection>,
   ctx: JobContext,
-) {
-  const names = tableNames(inputs);
-  const formats = (call.params.formats ?? {}) as Record<string, string>;
+): Promise<string[]> {
+  const decoded: string[] = [];
   for (const [i, input] of inputs.entries()) {
     checkStop(ctx);
-    const format = inputFormat(input, formats);
-    const table = names[i]!;
+    const { table, format } = planned[i]!;
     const file = `input_${i}.${format}`;
     try {
-      if (format === 'parquet') await loadParquet(ctx);
-      // A copy: the input may be a view of shared memory, and DuckDB keeps the buffer it is given.
-      const bytes = format === 'parquet' ? parquetToArrow(input.bytes) : new Uint8Array(input.bytes);
-      if (format === 'arrow' || format === 'parquet') {
-        const refused = insertArrow(conn, table, bytes);
-        if (refused) throw new LibraryError('INVALID_INPUT', `${input.name}: ${refused}`, `inputs[${i}]`);
+      let refused: string | undefined;
+      if (format === 'parquet') {
+        const loaded = await loadParquetInput(conn, table, i, input.bytes, projections.get(i));
+        if (loaded.startsWith(`${table}: `)) decoded.push(loaded);
+        else refused = loaded;
+      } else if (format === 'arrow') {
+        // A copy: the input may be a view of shared memory, and DuckDB keeps the buffer it is given.
+        refused = insertArrow(conn, table, new Uint8Array(input.bytes));
       } else if (format === 'json') {
-        db.registerFileBuffer(file, jsonArrayOf(bytes));
+        db.registerFileBuffer(file, jsonArrayOf(new Uint8Array(input.bytes)));
         conn.insertJSONFromPath(file, { name: table });
       } else {
-        db.registerFileBuffer(file, bytes);
+        db.registerFileBuffer(file, new Uint8Array(input.bytes));
         conn.query(`CREATE TABLE ${sqlIdent(table)} AS SELECT * FROM read_csv(${sqlString(file)})`);
       }
+      if (refused) throw new LibraryError('INVALID_INPUT', `${input.name}: ${refused}`, `inputs[${i}]`);
     } catch (err) {
       throw inputError(err, i, input.name);
     } finally {
@@ -123,10 +161,11 @@ async function loadInputs(
     }
     ctx.progress(Math.round((40 * (i + 1)) / inputs.length));
   }
+  return decoded;
 }
 
 /** From here on the caller's SQL can reach nothing but the tables: no files, no extensions, no settings. */
-function lockDown(conn: WasmConnection, ctx: JobContext): void {
+function lockDown(conn: Pick<WasmConnection, 'query'>, ctx: JobContext): void {
   // DuckDB's buffers stay within three quarters of the job's WASM memory (the rest: files, results).
   const mib = Math.max(16, Math.floor((ctx.limits.memoryPages * 65_536 * 0.75) / 2 ** 20));
   conn.query(`SET memory_limit = '${mib}MiB'`);
@@ -237,9 +276,11 @@ function concat(parts: Uint8Array[], size: number): Uint8Array {
 }
 
 /**
- * Runs one data.query on `db`, in a database of its own: it opens a fresh in-memory database
- * (so no table or setting of an earlier job remains), loads the inputs, locks the configuration,
- * checks the SQL is one query and writes the result.
+ * Runs one data.query on `db`, in a database of its own: it checks the SQL is one query, finds the
+ * columns of each Parquet input the query reads (data-projection.ts, in a throwaway database), opens
+ * a fresh in-memory database (so no table or setting of an earlier job remains), loads the inputs,
+ * locks the configuration and writes the result. The summary's `parquet_columns` lists, for each
+ * Parquet input, the columns decoded (`table: a, b; other: c`).
  */
 export async function runDataJob(
   db: DuckDBWasm,
@@ -249,10 +290,19 @@ export async function runDataJob(
 ): Promise<LibraryResult> {
   const format = call.params.format as DataOutputFormat;
   const sql = singleQuery(call.params.sql as string, db.tokenize(call.params.sql as string));
+  const names = tableNames(inputs);
+  const formats = (call.params.formats ?? {}) as Record<string, string>;
+  const planned = inputs.map((input, i) => ({
+    table: names[i]!,
+    format: inputFormat(input, formats),
+    bytes: input.bytes,
+  }));
+  if (planned.some((p) => p.format === 'parquet')) await loadParquet(ctx);
+  const projections = projectParquet(db, planned, sql, (c) => lockDown(c, ctx));
   db.open({ maximumThreads: 1, query: { castBigIntToDouble: false } });
   const conn = db.connect();
   try {
-    await loadInputs(db, conn, call, inputs, ctx);
+    const decoded = await loadInputs(db, conn, inputs, planned, projections, ctx);
     lockDown(conn, ctx);
     checkStop(ctx);
     const columns = describe(conn, sql);
@@ -271,7 +321,11 @@ export async function runDataJob(
     ctx.progress(100);
     return {
       outputs: [{ name: `result.${format}`, contentType: CONTENT_TYPES[format], bytes }],
-      summary: { rows: String(rows), columns: String(columns.length) },
+      summary: {
+        rows: String(rows),
+        columns: String(columns.length),
+        ...(decoded.length > 0 ? { parquet_columns: decoded.join('; ') } : {}),
+      },
     };
   } finally {
     conn.close();

@@ -6,7 +6,9 @@
 // RuntimeContext (hash-checked bytes), instantiated once, by the first job that needs it.
 import init, {
   Compression,
+  ParquetFile,
   readParquet,
+  readSchema,
   Table,
   WriterPropertiesBuilder,
   writeParquet,
@@ -46,6 +48,29 @@ export function loadParquet(ctx: Pick<RuntimeContext, 'file'>): Promise<void> {
 /** A Parquet file as one Arrow IPC stream. Throws parquet-wasm's Error for bytes that are not Parquet. */
 export function parquetToArrow(bytes: Uint8Array): Uint8Array {
   return readParquet(bytes, { batchSize: READ_BATCH_ROWS }).intoIPCStream();
+}
+
+/** A Parquet file's schema as a zero-row Arrow IPC stream (reads only the footer). */
+export function parquetSchema(bytes: Uint8Array): Uint8Array {
+  return readSchema(bytes).intoIPCStream();
+}
+
+/**
+ * The named columns of a Parquet file (top-level names; kept in the file's order whatever the order
+ * given) as one Arrow IPC stream; only those column chunks are decoded. parquet-wasm 0.8's sync
+ * reader ignores `columns`; its async ParquetFile honours them. At least one column: none reads no rows.
+ */
+export async function parquetColumnsToArrow(
+  bytes: Uint8Array,
+  columns: readonly string[],
+): Promise<Uint8Array> {
+  const file = await ParquetFile.fromFile(new Blob([bytes as Uint8Array<ArrayBuffer>]));
+  try {
+    const table = await file.read({ columns: [...columns], batchSize: READ_BATCH_ROWS });
+    return table.intoIPCStream();
+  } finally {
+    file.free();
+  }
 }
 
 /** An Arrow IPC stream as a Parquet file, every column compressed with zstd. */

@@ -1,7 +1,7 @@
 // Pieces the submit page's forms share: labelled fields, the requirements/QoS fieldset, task ids,
 // and the guard that runs a form's action with its button disabled.
 import type { FlockClient, TaskView } from '@flock/client';
-import type { Requirements } from '@flock/protocol';
+import type { JsonObject, Requirements } from '@flock/protocol';
 import { h } from './dom.ts';
 import type { LiveTasks } from './live-tasks.ts';
 
@@ -70,4 +70,18 @@ export function qosFields(gpuDefault: boolean): { element: HTMLElement; read: ()
       };
     },
   };
+}
+
+/** A JSON object typed by a person (empty: `{}`); throws a message saying what is wrong. */
+export function parseParams(text: string): JsonObject {
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (caught) {
+    throw new Error(`Params are not JSON: ${(caught as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new Error('Params must be a JSON object');
+  return value as JsonObject;
 }

@@ -1,0 +1,104 @@
+// The campaign form of the submit page: one module (a built-in op or an uploaded WASM module)
+// over many inputs, one task per line or per file, like DCP's compute.for.
+import type { ComputeEnvelope, JsonObject } from '@flock/protocol';
+import { BUILTIN_OPS } from './builtin-catalog.ts';
+import { h } from './dom.ts';
+import { type FormContext, field, guard, newTaskId, parseParams, qosFields } from './form-parts.ts';
+import { rememberParams } from './output-tensor.ts';
+import { verificationFields } from './verification-view.ts';
+
+/** One module over many inputs (like DCP's compute.for): one task per line or per file. */
+export function campaignForm(context: FormContext): HTMLElement {
+  const source = h(
+    'select',
+    { name: 'campaign-module', id: 'campaign-module' },
+    ...BUILTIN_OPS.map((o) => h('option', { value: `builtin:${o.op}` }, `built-in ${o.op}`)),
+    h('option', { value: 'wasm' }, 'uploaded WASM module'),
+  );
+  const file = h('input', { type: 'file', name: 'campaign-wasm', accept: '.wasm' });
+  const lines = h(
+    'textarea',
+    { name: 'campaign-lines', id: 'campaign-lines', rows: 6, class: 'mono' },
+    '{"width": 128, "height": 96, "x_min": -2, "x_max": 1}\n{"width": 128, "height": 96, "x_min": -0.8, "x_max": -0.6, "y_min": -0.2, "y_max": 0}\n{"width": 128, "height": 96, "x_min": -1.5, "x_max": -1.2, "y_min": -0.1, "y_max": 0.1}',
+  );
+  const files = h('input', { type: 'file', name: 'campaign-files', multiple: true });
+  const campaignId = h('input', { name: 'campaign-id', placeholder: 'auto', class: 'mono' });
+  const qos = qosFields(true);
+  const verify = verificationFields();
+  const button = h('button', { type: 'submit', class: 'primary', id: 'submit-campaign' }, 'Submit campaign');
+  const form = h(
+    'form',
+    { class: 'submit-form', id: 'campaign-form' },
+    h(
+      'div',
+      { class: 'row' },
+      field('Module', source),
+      field('WASM file', file),
+      field('Campaign id', campaignId),
+    ),
+    field(
+      'One task per line',
+      lines,
+      'built-in op: a JSON params object per line; WASM: the stdin text per line',
+    ),
+    field('…or one task per file (WASM stdin)', files),
+    qos.element,
+    verify.element,
+    button,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    guard(button, context, async () => {
+      const id = campaignId.value.trim() || newTaskId('campaign');
+      const requirements = qos.read();
+      const verification = verify.read();
+      const envelopes: ComputeEnvelope[] = [];
+      const rows = lines.value.split('\n').filter((l) => l.trim() !== '');
+      if (source.value.startsWith('builtin:')) {
+        const op = source.value.slice('builtin:'.length);
+        rows.forEach((row, i) => {
+          let params: JsonObject;
+          try {
+            params = parseParams(row);
+          } catch (caught) {
+            throw new Error(`Line ${i + 1}: ${(caught as Error).message}`);
+          }
+          rememberParams(`${id}-${i}`, params);
+          envelopes.push({
+            task_id: `${id}-${i}`,
+            op,
+            module: { kind: 'builtin' },
+            requirements,
+            params,
+            campaign_id: id,
+            ...(verification === undefined ? {} : { verification }),
+          });
+        });
+      } else {
+        const chosen = file.files?.[0];
+        if (chosen === undefined) throw new Error('Choose the WASM module file.');
+        const module = await context.client.moduleSpec(new Uint8Array(await chosen.arrayBuffer()), 'wasm');
+        const inputs: Uint8Array[] =
+          files.files !== null && files.files.length > 0
+            ? await Promise.all(Array.from(files.files, async (f) => new Uint8Array(await f.arrayBuffer())))
+            : rows.map((row) => new TextEncoder().encode(row));
+        inputs.forEach((bytes, i) => {
+          envelopes.push({
+            task_id: `${id}-${i}`,
+            op: 'map',
+            module,
+            requirements,
+            inputs: [{ name: 'stdin', content_type: 'application/octet-stream', inline_bytes: bytes }],
+            campaign_id: id,
+            ...(verification === undefined ? {} : { verification }),
+          });
+        });
+      }
+      if (envelopes.length === 0) throw new Error('The campaign has no inputs.');
+      const created = await context.client.submitCampaign(envelopes, id);
+      for (const task of created.tasks) if (task.view !== undefined) context.live.upsert(task.view);
+      location.hash = `#/campaign/${encodeURIComponent(created.campaign_id)}`;
+    });
+  });
+  return form;
+}

@@ -64,7 +64,9 @@ export async function parquetColumnsToArrow(
   bytes: Uint8Array,
   columns: readonly string[],
 ): Promise<Uint8Array> {
-  const file = await ParquetFile.fromFile(new Blob([bytes as Uint8Array<ArrayBuffer>]));
+  // A Blob cannot be made from a view of shared memory (the tab's inputs are): copy those.
+  const own = bytes.buffer instanceof ArrayBuffer ? bytes : new Uint8Array(bytes);
+  const file = await ParquetFile.fromFile(new Blob([own as Uint8Array<ArrayBuffer>]));
   try {
     const table = await file.read({ columns: [...columns], batchSize: READ_BATCH_ROWS });
     return table.intoIPCStream();

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkLibraryCall, LibraryError } from '../src/index.ts';
 import { installedFile, nodeDuckDBWasm } from '../src/reference/data-wasm-node.ts';
@@ -19,6 +20,8 @@ let db: DuckDBWasm;
 let t: LibraryInput;
 let u: LibraryInput;
 let notes: LibraryInput;
+let notesJson: LibraryInput;
+let weights: LibraryInput;
 
 beforeAll(async () => {
   const native = await DuckDBInstance.create(':memory:');
@@ -31,12 +34,16 @@ beforeAll(async () => {
   await conn.run(
     `COPY (SELECT i AS k, 'note ' || i AS note FROM range(0, 7, 2) t(i)) TO '${dir}/notes.csv' (HEADER)`,
   );
+  await conn.run(`COPY (FROM '${dir}/notes.csv') TO '${dir}/notes.json' (FORMAT json)`);
   conn.closeSync();
   native.closeSync();
   const read = (name: string) => new Uint8Array(readFileSync(join(dir, name)));
   t = { name: 't.parquet', contentType: '', bytes: read('t.parquet') };
   u = { name: 'u.parquet', contentType: '', bytes: read('u.parquet') };
   notes = { name: 'notes.csv', contentType: 'text/csv', bytes: read('notes.csv') };
+  notesJson = { name: 'jnotes.ndjson', contentType: '', bytes: read('notes.json') };
+  const arrow = tableFromArrays({ k: Int32Array.from([1, 3, 5]), w: Float64Array.from([0.5, 1.5, 2.5]) });
+  weights = { name: 'w.arrow', contentType: '', bytes: tableToIPC(arrow, 'stream') };
   db = await nodeDuckDBWasm();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -84,13 +91,16 @@ describe('which columns a Parquet input decodes', () => {
     expect(await agrees(sql, [t])).toBe(decoded);
   });
 
-  test('a join of two Parquet inputs on a column, and a CSV input beside them', async () => {
+  test('a join of two Parquet inputs on a column; CSV, NDJSON and Arrow inputs beside them', async () => {
     const sql = `SELECT u.name, count(*) AS n, sum(t.v) AS total FROM t JOIN u ON t.k = u.k
       GROUP BY u.name ORDER BY u.name`;
     expect(await agrees(sql, [t, u])).toBe('t: k, v; u: k, name');
     const three = `SELECT u.name, n.note, count(*) AS rows FROM t JOIN u USING (k) LEFT JOIN notes n USING (k)
       GROUP BY ALL ORDER BY u.name`;
     expect(await agrees(three, [t, u, notes])).toBe('t: k; u: k, name');
+    const four = `SELECT t.k, count(*) AS n, max(j.note) AS note, sum(w.w) AS w FROM t LEFT JOIN jnotes j USING (k)
+      LEFT JOIN w USING (k) GROUP BY t.k ORDER BY t.k`;
+    expect(await agrees(four, [notesJson, t, weights])).toBe('t: k');
     expect(await agrees('SELECT * FROM t NATURAL JOIN u ORDER BY id', [t, u])).toBe(
       't: id, k, v, tag; u: k, name, weight',
     );

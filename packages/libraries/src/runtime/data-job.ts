@@ -92,7 +92,8 @@ function insertArrow(conn: WasmConnection, table: string, bytes: Uint8Array): st
  * A Parquet input as table `table`. With a projection, only its columns are decoded, into a table of
  * their own; `table` is then a view with every column of the file in the file's order, the others
  * NULL of their type (the query binds as on the whole file; DuckDB's plan says it never reads them).
- * Returns the columns decoded.
+ * If that fails in any way, every column is decoded instead. Returns `table: the columns decoded`,
+ * or why the input was refused.
  */
 async function loadParquetInput(
   conn: WasmConnection,
@@ -100,25 +101,34 @@ async function loadParquetInput(
   i: number,
   bytes: Uint8Array,
   projection: ParquetProjection | undefined,
-): Promise<string> {
+): Promise<{ decoded: string } | { refused: string }> {
   const columns = projection?.columns;
-  const data = columns ? `flock parquet ${i}` : table;
-  const stream = columns ? await parquetColumnsToArrow(bytes, columns) : parquetToArrow(bytes);
-  const refused = insertArrow(conn, data, stream);
-  if (refused) return refused;
-  const loaded = conn
-    .query(`DESCRIBE ${sqlIdent(data)}`)
+  if (columns && projection) {
+    const data = `flock parquet ${i}`;
+    try {
+      const refused = insertArrow(conn, data, await parquetColumnsToArrow(bytes, columns));
+      if (refused === undefined && loadedColumns(conn, data).join('\n') === columns.join('\n')) {
+        const select = projection.schema.map((c) =>
+          columns.includes(c.name) ? sqlIdent(c.name) : `CAST(NULL AS ${c.type}) AS ${sqlIdent(c.name)}`,
+        );
+        conn.query(`CREATE VIEW ${sqlIdent(table)} AS SELECT ${select.join(', ')} FROM ${sqlIdent(data)}`);
+        return { decoded: `${table}: ${columns.join(', ')}` };
+      }
+    } catch {
+      // Decoded below with every column, which says what is wrong with the file, if anything.
+    }
+    conn.query(`DROP VIEW IF EXISTS ${sqlIdent(table)}`);
+    conn.query(`DROP TABLE IF EXISTS ${sqlIdent(data)}`);
+  }
+  const refused = insertArrow(conn, table, parquetToArrow(bytes));
+  return refused ? { refused } : { decoded: `${table}: ${loadedColumns(conn, table).join(', ')}` };
+}
+
+const loadedColumns = (conn: WasmConnection, table: string): string[] =>
+  conn
+    .query(`DESCRIBE ${sqlIdent(table)}`)
     .toArray()
     .map((row) => String(row.toJSON().column_name));
-  if (columns && projection) {
-    if (loaded.join('\n') !== columns.join('\n')) throw new Error(`decoded columns ${loaded.join(', ')}`);
-    const select = projection.schema.map((c) =>
-      columns.includes(c.name) ? sqlIdent(c.name) : `CAST(NULL AS ${c.type}) AS ${sqlIdent(c.name)}`,
-    );
-    conn.query(`CREATE VIEW ${sqlIdent(table)} AS SELECT ${select.join(', ')} FROM ${sqlIdent(data)}`);
-  }
-  return `${table}: ${loaded.join(', ')}`;
-}
 
 /**
  * Loads every input as its table; files are registered only for the load. Returns, for each Parquet
@@ -141,8 +151,8 @@ async function loadInputs(
       let refused: string | undefined;
       if (format === 'parquet') {
         const loaded = await loadParquetInput(conn, table, i, input.bytes, projections.get(i));
-        if (loaded.startsWith(`${table}: `)) decoded.push(loaded);
-        else refused = loaded;
+        if ('decoded' in loaded) decoded.push(loaded.decoded);
+        else refused = loaded.refused;
       } else if (format === 'arrow') {
         // A copy: the input may be a view of shared memory, and DuckDB keeps the buffer it is given.
         refused = insertArrow(conn, table, new Uint8Array(input.bytes));

@@ -7,7 +7,7 @@
 // time) decodes every column: projection is only ever an optimisation, never a change of result.
 import type { DataInputFormat } from '../methods/data.ts';
 import { parquetSchema } from './data-parquet.ts';
-import { arrowStreamOf, type Column, sqlIdent, sqlString } from './data-plan.ts';
+import { arrowStreamOf, type Column, jsonArrayOf, sqlIdent, sqlString } from './data-plan.ts';
 
 /** The part of duckdb-wasm a projection pass uses (data-job.ts's DuckDBWasm and WasmConnection). */
 export interface ExplainDB {
@@ -87,7 +87,7 @@ function createTable(db: ExplainDB, conn: ExplainConnection, input: ProjectionIn
     conn.query(`CREATE TABLE ${sqlIdent(input.table)} AS SELECT * FROM read_csv(${sqlString(file)}) LIMIT 0`);
   } else {
     // duckdb-wasm's JSON import types the columns from the whole input: load it as the job does.
-    db.registerFileBuffer(file, new Uint8Array(input.bytes));
+    db.registerFileBuffer(file, jsonArrayOf(new Uint8Array(input.bytes)));
     conn.insertJSONFromPath(file, name);
   }
 }

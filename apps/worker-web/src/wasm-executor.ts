@@ -199,21 +199,23 @@ export async function runWasiJob(
       );
     }
     if (error instanceof RangeError) throw new ExecutorError('MEMORY_LIMIT', error.message, false);
-    throw failure(job, memory, `trap: ${(error as Error).message ?? String(error)}`);
+    throw failure(job, memory, trapMessage(error, stderrTail(stderr)));
   }
   if (safe.reason) return stopped(safe.reason, `wound down and exited ${exitCode}`, stdout, out);
-  const stderrText = textOf(stderr.buffer.view().subarray(-1600)).slice(-400);
-  if (exitCode !== 0) {
+  const stderrText = stderrTail(stderr);
+  const limit = job.spec.limits.memoryPages;
+  if (exitCode !== 0 && memoryPages(memory) >= limit - MEMORY_SLACK_PAGES) {
+    // Most likely an allocation that failed at the ceiling: the limit, not the program, is why.
     throw failure(job, memory, `exit status ${exitCode}${stderrText ? `: ${stderrText.trim()}` : ''}`);
   }
-  const outputs = collectOutputs(stdout, out);
-  const summary: Record<string, string> = { exit_code: '0', module_hash: hash };
+  // Any other exit status is the program's answer: a result, with everything it wrote.
+  const summary: Record<string, string> = { exit_code: String(exitCode), module_hash: hash };
   if (stderrText) summary['stderr'] = stderrText;
   const used = fuel.used();
   if (used !== undefined) summary['fuel_used'] = String(used);
   return {
     ok: true,
-    outputs,
+    outputs: collectOutputs(stdout, out),
     executor: 'wasm-wasi',
     summary,
     metrics: {
@@ -223,6 +225,29 @@ export async function runWasiJob(
       module_cached: String(cached),
     },
   };
+}
+
+/** The last 400 characters of what the program wrote to stderr. */
+function stderrTail(stderr: OutputSink): string {
+  return textOf(stderr.buffer.view().subarray(-1600)).slice(-400);
+}
+
+/** How many stderr lines a trap's message carries (a panic or assert message, an abort's note). */
+const TRAP_STDERR_LINES = 5;
+
+/**
+ * `trap: <kind>` (V8's words: unreachable, memory access out of bounds, divide by zero, ...), then
+ * the last lines the program wrote to stderr: an assert or a Rust panic prints its message there
+ * just before it traps.
+ */
+export function trapMessage(error: unknown, stderrText: string): string {
+  const kind = error instanceof Error ? error.message : String(error);
+  const lines = stderrText
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== '' && !PROGRESS_LINE.test(line))
+    .slice(-TRAP_STDERR_LINES);
+  return lines.length === 0 ? `trap: ${kind}` : `trap: ${kind}; stderr: ${lines.join(' | ')}`;
 }
 
 /** The failure of a job that stopped (cancel or timeout), with what it wrote before it did. */

@@ -94,13 +94,33 @@ describe('WASI command ABI', () => {
   });
 
   it('without wasi_fs there is no /out: the program reports it by its exit status', async () => {
-    const failure = await failureOf(runWasmJob(wasiJob('wasi-echo', { wasiFs: false })));
-    expect(failure).toEqual({ code: 'EXECUTION_ERROR', message: 'exit status 3' });
+    const result = await runWasmJob(wasiJob('wasi-echo', { wasiFs: false }));
+    expect(result.summary['exit_code']).toBe('3');
   });
 
-  it('a non-zero exit is EXECUTION_ERROR with the stderr tail', async () => {
-    const failure = await failureOf(runWasmJob(wasiJob('exit-code')));
-    expect(failure).toEqual({ code: 'EXECUTION_ERROR', message: 'exit status 7: something went wrong' });
+  it('a non-zero exit is a result: exit_code and the stderr tail in the summary', async () => {
+    const result = await runWasmJob(wasiJob('exit-code'));
+    expect(result.summary).toMatchObject({ exit_code: '7', stderr: 'something went wrong\n' });
+    expect(result.outputs.map((o) => [o.name, o.bytes.byteLength])).toEqual([['stdout', 0]]);
+  });
+
+  it('a non-zero exit keeps stdout and /out files', async () => {
+    const result = await runWasmJob(wasiJob('exit-with-files'));
+    expect(result.summary).toMatchObject({ exit_code: '3', stderr: 'giving up with status 3\n' });
+    expect(result.outputs.map((o) => [o.name, new TextDecoder().decode(o.bytes)])).toEqual([
+      ['stdout', 'wrote a.txt\n'],
+      ['out/a.txt', 'partial work\n'],
+    ]);
+  });
+
+  it('a failed assert traps; the failure names the trap and carries the assert message', async () => {
+    const failure = await failureOf(runWasmJob(wasiJob('assert-fail')));
+    expect(failure).toEqual({
+      code: 'EXECUTION_ERROR',
+      message:
+        'trap: unreachable; stderr: checking inputs | ' +
+        'Assertion failed: argc == 42 && "argc must be 42" (fixtures/assert-fail.c: main: 8)',
+    });
   });
 
   it('refuses a wrong hash, and a forbidden import, without compiling or instantiating anything', async () => {

@@ -102,6 +102,10 @@ describe('flock CLI', () => {
     expect(failed.stdout).toContain('failure EXECUTION_ERROR: the kernel trapped');
     const result = await flock(['result', 'cli-fail-1', '--wait']);
     expect(result.code).toBe(1);
+    const exited = await flock(['submit', '-', '--wait'], { stdin: envelopeJson('cli-exit-1', 'exit3') });
+    expect(exited.code).toBe(0);
+    const program = await flock(['result', 'cli-exit-1']);
+    expect(program).toEqual({ code: 3, stdout: 'sum: 6\nsummary sum=6 bytes=3 exit_code=3\n', stderr: '' });
     const badKey = await flock(['status', 'cli-sum-1'], { key: 'wrong' });
     expect(badKey.code).toBe(3);
     expect(badKey.stderr).toMatch(/^flock: UNAUTHENTICATED: the API key was refused/);

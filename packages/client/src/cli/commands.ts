@@ -66,8 +66,17 @@ const result: Command = async ({ client, io, values, args }) => {
   }
   const computeResult = await task.result({ wait: false });
   await printResult(client, io, values, computeResult, values.out);
-  return EXIT.ok;
+  return programStatus(computeResult);
 };
+
+/**
+ * A WASI program's own exit status (`summary.exit_code`, 1..255) when it exited non-zero, so a
+ * script sees it as it would from a local run; 0 otherwise. These numbers overlap EXIT's.
+ */
+export function programStatus(computeResult: ComputeResult): number {
+  const code = Number(computeResult.summary?.['exit_code'] ?? '0');
+  return Number.isInteger(code) && code > 0 && code <= 255 ? code : EXIT.ok;
+}
 
 const list: Command = async ({ client, io, values, args }) => {
   none(args, 'list [--state STATE] [--campaign ID]');

@@ -3,6 +3,7 @@
 //   sum (default)  outputs `sum` (JSON) of the input bytes
 //   echo           outputs the first input back (large ones go to a blob)
 //   fail           fails with EXECUTION_ERROR
+//   exit3          sums, as a WASI program that exited with status 3 would report it
 //   gated          waits for `release(task_id)`, reports progress 25/50/75, then sums
 //   slow           reports 10 % and runs until cancelled
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -71,6 +72,10 @@ export async function startTestCoordinator(): Promise<TestCoordinator> {
           return echoRunner(job);
         case 'fail':
           return { failure: { code: 'EXECUTION_ERROR', message: 'the kernel trapped', retryable: false } };
+        case 'exit3': {
+          const summed = await sumRunner(job);
+          return 'outputs' in summed ? { ...summed, summary: { ...summed.summary, exit_code: '3' } } : summed;
+        }
         case 'gated':
           await gate(taskId);
           for (const pct of [25, 50, 75]) job.progress(pct);

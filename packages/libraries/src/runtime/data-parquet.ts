@@ -50,9 +50,21 @@ export function parquetToArrow(bytes: Uint8Array): Uint8Array {
   return readParquet(bytes, { batchSize: READ_BATCH_ROWS }).intoIPCStream();
 }
 
-/** A Parquet file's schema as a zero-row Arrow IPC stream (reads only the footer). */
+const MAGIC = [0x50, 0x41, 0x52, 0x31]; // "PAR1"
+
+/**
+ * A Parquet file's schema as a zero-row Arrow IPC stream. Only the footer is handed to parquet-wasm
+ * (behind the leading magic): copying the whole file into its memory would cost more than the read.
+ */
 export function parquetSchema(bytes: Uint8Array): Uint8Array {
-  return readSchema(bytes).intoIPCStream();
+  const n = bytes.byteLength;
+  const footer = n >= 12 ? new DataView(bytes.buffer, bytes.byteOffset + n - 8, 4).getUint32(0, true) : n;
+  if (footer + 12 > n || !MAGIC.every((c, i) => bytes[n - 4 + i] === c))
+    return readSchema(bytes).intoIPCStream(); // not Parquet: parquet-wasm says why
+  const tail = new Uint8Array(4 + footer + 8);
+  tail.set(MAGIC);
+  tail.set(bytes.subarray(n - 8 - footer), 4);
+  return readSchema(tail).intoIPCStream();
 }
 
 /**

@@ -1,7 +1,10 @@
 // Real programs under the tab's WASI (issue 20), in real headless Chromium against a real
-// coordinator: a non-zero exit is a result that keeps stdout and /out files with its exit code,
-// and a failed C assert reaches the requester as the trap's kind plus the assert's own words.
+// coordinator: a non-zero exit is a result that keeps stdout and /out files with its exit code;
+// a failed C assert reaches the requester as the trap's kind plus the assert's own words; a C
+// program walks a tar mounted at `/` by relative paths and gets back what it wrote beside its
+// inputs; hostile archives fail with typed errors naming the entry or the limit.
 import { type Browser, expect, type Page, test } from '@playwright/test';
+import { packTar, type TarEntry } from 'modern-tar';
 import { launchChromium } from '../support/chromium.ts';
 import { Harness, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
 
@@ -47,4 +50,82 @@ test('a failed assert fails the task with the trap kind and the assert message',
       'trap: unreachable; stderr: checking inputs | ' +
       'Assertion failed: argc == 42 && "argc must be 42" (fixtures/assert-fail.c: main: 8)',
   });
+});
+
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+const file = (name: string, body: string): TarEntry => ({
+  header: { name, size: Buffer.byteLength(body) },
+  body,
+});
+
+/** Submits tree-walk with `archive` mounted at `/` as project.tar. */
+async function submitTreeWalk(id: string, archive: Uint8Array, params: Record<string, unknown>) {
+  await harness.submit(
+    wasmTask(id, await wasmFixture('tree-walk'), {
+      inputs: [{ name: 'project.tar', content_type: 'application/x-tar', inline_bytes: b64(archive) }],
+      params: { mounts: { '/': 'project.tar' }, ...params },
+    }),
+  );
+}
+
+test('a C program walks a tar mounted at / by relative paths; what it wrote beside its inputs comes back', async () => {
+  const archive = await packTar([
+    file('config.txt', 'mode=fast\n'),
+    file('data/a.txt', 'alpha'),
+    file('data/b.bin', '0123456789'),
+    file('data/log.txt', 'start\n'),
+    { header: { name: 'data/nested/', type: 'directory', size: 0 } },
+  ]);
+  const id = taskId('tree');
+  await submitTreeWalk(id, archive, { collect: ['/'] });
+  await harness.waitFor(id, 'succeeded');
+  const result = await harness.result(id);
+  expect(result.summary?.['exit_code']).toBe('0');
+  expect(result.outputs?.map((o) => o.name)).toEqual([
+    'stdout',
+    'data/log.txt',
+    'data/summary.txt',
+    'results/count.txt',
+  ]);
+  expect(outputBytes(result, 'stdout').toString()).toBe(
+    'file a.txt 5\nfile b.bin 10\nfile log.txt 6\ndir nested\nconfig: mode=fast\n',
+  );
+  expect(outputBytes(result, 'data/log.txt')).toEqual(Buffer.from('start\nappended\n'));
+  expect(outputBytes(result, 'data/summary.txt')).toEqual(Buffer.from('a.txt 5\nb.bin 10\nlog.txt 6\n'));
+  expect(outputBytes(result, 'results/count.txt')).toEqual(Buffer.from('4\n'));
+});
+
+test('hostile archives fail with typed errors: traversal, a symlink out, too many entries, too many bytes', async () => {
+  const cases: Array<[TarEntry[], Record<string, unknown>, { code: string; message: string }]> = [
+    [
+      [file('data/a.txt', 'a'), file('../../escape.txt', 'x')],
+      {},
+      { code: 'INVALID_INPUT', message: 'project.tar: entry "../../escape.txt" leaves the tree (..)' },
+    ],
+    [
+      [{ header: { name: 'data/passwd', type: 'symlink', linkname: '/etc/passwd', size: 0 } }],
+      {},
+      {
+        code: 'INVALID_INPUT',
+        message: 'project.tar: link "data/passwd" points outside the tree (/etc/passwd)',
+      },
+    ],
+    [
+      [file('a', '1'), file('b', '2'), file('c', '3')],
+      { mount_max_entries: 2 },
+      { code: 'INPUT_TOO_LARGE', message: 'project.tar: the mounts pass their limit of entries' },
+    ],
+    [
+      [file('big.bin', 'x'.repeat(4096))],
+      { mount_max_bytes: 4095 },
+      { code: 'INPUT_TOO_LARGE', message: 'project.tar: the mounts pass their limit of unpacked bytes' },
+    ],
+  ];
+  for (const [entries, params, failure] of cases) {
+    const id = taskId('hostile-tar');
+    await submitTreeWalk(id, await packTar(entries), params);
+    const view = await harness.waitFor(id, 'failed');
+    // The coordinator puts the field at fault (the archive's input) before the tab's message.
+    expect(view.failure).toEqual({ ...failure, message: `inputs[0]: ${failure.message}` });
+  }
 });

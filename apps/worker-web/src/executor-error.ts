@@ -43,12 +43,15 @@ const RETRYABLE: ReadonlySet<ExecutorErrorCode> = new Set([
 export class ExecutorError extends Error {
   readonly code: ExecutorErrorCode;
   readonly retryable: boolean;
+  /** The params path or input at fault (`params.mounts["/"]`, `inputs[1]`), when there is one. */
+  readonly field: string | undefined;
 
-  constructor(code: ExecutorErrorCode, message: string, retryable = RETRYABLE.has(code)) {
+  constructor(code: ExecutorErrorCode, message: string, retryable = RETRYABLE.has(code), field?: string) {
     super(message);
     this.name = 'ExecutorError';
     this.code = code;
     this.retryable = retryable;
+    this.field = field;
   }
 }
 
@@ -67,7 +70,14 @@ export interface JobFailure {
 /** Turns anything thrown inside an executor into a JobFailure; unknown errors are EXECUTION_ERROR. */
 export function toJobFailure(error: unknown): JobFailure {
   if (error instanceof ExecutorError) {
-    return { ok: false, code: error.code, message: error.message, retryable: error.retryable };
+    const failure: JobFailure = {
+      ok: false,
+      code: error.code,
+      message: error.message,
+      retryable: error.retryable,
+    };
+    if (error.field !== undefined) failure.field = error.field;
+    return failure;
   }
   if (error instanceof LibraryError) {
     const failure: JobFailure = {

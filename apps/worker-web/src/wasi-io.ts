@@ -34,6 +34,8 @@ const GROWTH = 4;
 export class RegionBuffer {
   private region: Uint8Array = new Uint8Array(0);
   length = 0;
+  /** Whether the program wrote, grew or truncated it (a preloaded file stays unchanged until then). */
+  changed = false;
 
   constructor(
     private readonly io: JobIo,
@@ -48,6 +50,7 @@ export class RegionBuffer {
 
   /** Makes room for `size` bytes (charging growth without writing, as ftruncate does). */
   resize(size: number): void {
+    this.changed = true;
     if (size > this.length) this.charge(size - this.length);
     this.reserve(size);
     if (size > this.length) this.region.fill(0, this.length, size);
@@ -56,11 +59,23 @@ export class RegionBuffer {
 
   /** Writes `bytes` at `at` (the one copy of the program's write), growing as needed. */
   write(bytes: Uint8Array, at = this.length): void {
+    this.changed = true;
     this.charge(bytes.byteLength);
     this.reserve(at + bytes.byteLength);
     if (at > this.length) this.region.fill(0, this.length, at);
     this.region.set(bytes, at);
     this.length = Math.max(this.length, at + bytes.byteLength);
+  }
+
+  /**
+   * Fills an empty buffer with a mounted file's bytes (the unpack limits, not the output budget,
+   * bound them); the buffer stays unchanged.
+   */
+  preload(bytes: Uint8Array): void {
+    this.reserve(bytes.byteLength);
+    this.region.set(bytes);
+    countCopy('in:archive-to-tree', bytes.byteLength);
+    this.length = bytes.byteLength;
   }
 
   private charge(bytes: number): void {
@@ -189,6 +204,8 @@ class ViewOpenFile extends OpenFile {
 /** A writable file of /out whose bytes grow in the job's regions. */
 export class RegionFile extends File {
   readonly buffer: RegionBuffer;
+  /** Unpacked from a mounted archive: collected only once the program changes it. */
+  fromArchive = false;
 
   constructor(io: JobIo, budget: OutputBudget, what: string) {
     super(new ArrayBuffer(0));
@@ -198,7 +215,10 @@ export class RegionFile extends File {
     Object.defineProperty(this, 'data', {
       get: () => buffer.view(),
       set: (value: Uint8Array) => {
-        if (value.byteLength === 0) buffer.length = 0;
+        if (value.byteLength === 0) {
+          buffer.length = 0;
+          buffer.changed = true;
+        }
       },
     });
   }
@@ -249,13 +269,14 @@ class RegionOpenFile extends OpenFile implements DirectWriter {
 }
 
 /**
- * /out's directory tree: files created in it, at any depth (the preopen creates every path from
- * its root), grow in the job's regions.
+ * A writable directory tree (/out, a mount): files created in it, at any depth (the preopen
+ * creates every path from its root), grow in the job's regions. `base` is its guest path.
  */
 export class RegionDirectory extends Directory {
   constructor(
-    private readonly io: JobIo,
-    private readonly budget: OutputBudget,
+    readonly io: JobIo,
+    readonly budget: OutputBudget,
+    readonly base = '/out',
   ) {
     super(new Map());
   }
@@ -265,9 +286,10 @@ export class RegionDirectory extends Directory {
     if (!made.entry) return made;
     // The shim made a plain File or Directory: put ours where it put it. A subdirectory is ours
     // too, so files created through a descriptor opened on it (openat) are region files as well.
+    const guest = `${this.base === '/' ? '' : this.base}/${path}`;
     const ours = isDir
-      ? new RegionDirectory(this.io, this.budget)
-      : new RegionFile(this.io, this.budget, `/out/${path}`);
+      ? new RegionDirectory(this.io, this.budget, guest)
+      : new RegionFile(this.io, this.budget, guest);
     return replaceEntry(this, made.entry, ours) ? { ret: made.ret, entry: ours } : made;
   }
 }
@@ -310,26 +332,4 @@ export function writeDirect(
     view.setUint32(nwrittenPtr, written, true);
     return wasi.ERRNO_SUCCESS;
   }) as never;
-}
-
-/** Every output a WASI run made: stdout, then each file under /out as `out/<path>`, sorted. */
-export function collectOutputs(
-  stdout: OutputSink,
-  out: Directory | undefined,
-): Array<{ name: string; contentType: string; bytes: Uint8Array }> {
-  const outputs = [{ name: 'stdout', contentType: 'text/plain', bytes: stdout.buffer.view() }];
-  const walk = (dir: Directory, prefix: string): void => {
-    for (const [name, inode] of [...dir.contents.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (inode instanceof Directory) walk(inode, `${prefix}${name}/`);
-      else if (inode instanceof RegionFile) {
-        outputs.push({
-          name: `${prefix}${name}`,
-          contentType: 'application/octet-stream',
-          bytes: inode.buffer.view(),
-        });
-      }
-    }
-  };
-  if (out) walk(out, 'out/');
-  return outputs;
 }

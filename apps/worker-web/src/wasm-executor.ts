@@ -3,28 +3,20 @@
 // stdout, stderr and /out files grow in regions the main thread reads in place. Every WASI call is
 // a safe point (cancel, timeout); fuel is metered when the module is instrumented. Documented in
 // ../README.md.
-import {
-  type Directory,
-  type Fd,
-  type Inode,
-  PreopenDirectory,
-  WASI,
-  wasi as wasiDefs,
-} from '@bjorn3/browser_wasi_shim';
+import { type Fd, WASI } from '@bjorn3/browser_wasi_shim';
 import { ExecutorError, type JobFailure } from './executor-error.ts';
 import { FuelMeter } from './fuel-meter.ts';
 import type { Job, JobProgress, JobSuccess } from './job.ts';
 import type { JobIo } from './job-io.ts';
 import { SafePoints, StopSignal } from './safe-points.ts';
+import { type OutputBudget, OutputSink, textOf, ViewFile, writeDirect } from './wasi-io.ts';
 import {
   collectOutputs,
-  type OutputBudget,
-  OutputSink,
-  RegionDirectory,
-  textOf,
-  ViewFile,
-  writeDirect,
-} from './wasi-io.ts';
+  parseCollect,
+  parseMounts,
+  type WasiFileSystem,
+  wasiFileSystem,
+} from './wasi-mounts.ts';
 import { instantiate, WASI_MODULE, type WasmModules } from './wasm-modules.ts';
 
 const PAGE = 65_536;
@@ -32,39 +24,6 @@ const PAGE = 65_536;
 const MEMORY_SLACK_PAGES = 32;
 /** WASI errno ECANCELED: what sched_yield returns to a stopping program. */
 const ECANCELED = 11;
-
-/** /in: files can be opened for reading only; nothing can be created, renamed or removed. */
-class ReadOnlyPreopen extends PreopenDirectory {
-  override path_open(
-    dirflags: number,
-    path: string,
-    oflags: number,
-    rightsBase: bigint,
-    rightsInheriting: bigint,
-    fdFlags: number,
-  ) {
-    const writes = BigInt(wasiDefs.RIGHTS_FD_WRITE);
-    if ((oflags & (wasiDefs.OFLAGS_CREAT | wasiDefs.OFLAGS_TRUNC)) !== 0 || (rightsBase & writes) !== 0n) {
-      return { ret: wasiDefs.ERRNO_ROFS, fd_obj: null };
-    }
-    return super.path_open(dirflags, path, oflags, rightsBase, rightsInheriting, fdFlags);
-  }
-  override path_create_directory(): number {
-    return wasiDefs.ERRNO_ROFS;
-  }
-  override path_unlink_file(): number {
-    return wasiDefs.ERRNO_ROFS;
-  }
-  override path_remove_directory(): number {
-    return wasiDefs.ERRNO_ROFS;
-  }
-  override path_link(): number {
-    return wasiDefs.ERRNO_ROFS;
-  }
-  override path_unlink() {
-    return { ret: wasiDefs.ERRNO_ROFS, inode_obj: null };
-  }
-}
 
 function stringList(value: unknown, field: string): string[] {
   if (value === undefined) return [];
@@ -150,15 +109,13 @@ export async function runWasiJob(
     if (progress) io.progress(progress);
   });
   const fds: Fd[] = [new ViewFile(job.inputs[0]?.bytes ?? new Uint8Array(0)).open(), stdout, stderr];
-  let out: Directory | undefined;
+  let fs: WasiFileSystem | undefined;
   if (job.spec.wasiFs) {
-    const inFiles = new Map<string, Inode>(
-      job.inputs.map((input) => [input.name, new ViewFile(input.bytes)]),
-    );
-    const outPreopen = new PreopenDirectory('/out', new Map());
-    out = new RegionDirectory(io, budget);
-    outPreopen.dir = out;
-    fds.push(new ReadOnlyPreopen('/in', inFiles), outPreopen);
+    fs = await wasiFileSystem(job, io, budget);
+    fds.push(...fs.preopens);
+  } else {
+    parseMounts(job);
+    parseCollect(job);
   }
   const args = [job.spec.taskId || 'main', ...stringList(job.spec.params['args'], 'args')];
   const shim = new WASI(args, envList(job.spec.params['env']), fds, { debug: false });
@@ -190,7 +147,7 @@ export async function runWasiJob(
   try {
     exitCode = shim.start({ exports: exports as { memory: WebAssembly.Memory; _start: () => unknown } });
   } catch (error) {
-    if (error instanceof StopSignal) return stopped(error.reason, 'did not stop when asked', stdout, out);
+    if (error instanceof StopSignal) return stopped(error.reason, 'did not stop when asked', stdout, fs);
     if (error instanceof ExecutorError) throw error;
     if (fuel.exhausted()) {
       throw new ExecutorError(
@@ -201,7 +158,7 @@ export async function runWasiJob(
     if (error instanceof RangeError) throw new ExecutorError('MEMORY_LIMIT', error.message, false);
     throw failure(job, memory, trapMessage(error, stderrTail(stderr)));
   }
-  if (safe.reason) return stopped(safe.reason, `wound down and exited ${exitCode}`, stdout, out);
+  if (safe.reason) return stopped(safe.reason, `wound down and exited ${exitCode}`, stdout, fs);
   const stderrText = stderrTail(stderr);
   const limit = job.spec.limits.memoryPages;
   if (exitCode !== 0 && memoryPages(memory) >= limit - MEMORY_SLACK_PAGES) {
@@ -215,7 +172,7 @@ export async function runWasiJob(
   if (used !== undefined) summary['fuel_used'] = String(used);
   return {
     ok: true,
-    outputs: collectOutputs(stdout, out),
+    outputs: collectOutputs(stdout, fs),
     executor: 'wasm-wasi',
     summary,
     metrics: {
@@ -255,7 +212,7 @@ function stopped(
   reason: 'CANCELLED' | 'TIMEOUT',
   how: string,
   stdout: OutputSink,
-  out: Directory | undefined,
+  fs: WasiFileSystem | undefined,
 ): JobFailure {
   return {
     ok: false,
@@ -265,7 +222,7 @@ function stopped(
     retryable: reason === 'CANCELLED',
     partial: {
       ok: true,
-      outputs: collectOutputs(stdout, out),
+      outputs: collectOutputs(stdout, fs),
       executor: 'wasm-wasi',
       summary: {},
       metrics: {},

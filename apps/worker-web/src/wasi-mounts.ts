@@ -1,0 +1,183 @@
+// The file system of a WASI job with `permissions.wasi_fs`: `/in` (read-only inputs), `/out`
+// (empty, writable), and `params.mounts` (tar inputs unpacked into writable trees at guest paths,
+// `/` included); and the outputs a run leaves under `params.collect` (default `["/out"]`), named by
+// their guest path without the leading slash (`out/sub/x.txt`). Documented in ../README.md.
+import { type Fd, type Inode, PreopenDirectory, wasi as wasiDefs } from '@bjorn3/browser_wasi_shim';
+import { ExecutorError } from './executor-error.ts';
+import type { Job } from './job.ts';
+import type { JobIo } from './job-io.ts';
+import { DEFAULT_UNPACK_LIMITS, type UnpackBudget, unpackTree } from './tar-tree.ts';
+import { type OutputBudget, type OutputSink, RegionDirectory, RegionFile, ViewFile } from './wasi-io.ts';
+
+/** /in: files can be opened for reading only; nothing can be created, renamed or removed. */
+class ReadOnlyPreopen extends PreopenDirectory {
+  override path_open(
+    dirflags: number,
+    path: string,
+    oflags: number,
+    rightsBase: bigint,
+    rightsInheriting: bigint,
+    fdFlags: number,
+  ) {
+    const writes = BigInt(wasiDefs.RIGHTS_FD_WRITE);
+    if ((oflags & (wasiDefs.OFLAGS_CREAT | wasiDefs.OFLAGS_TRUNC)) !== 0 || (rightsBase & writes) !== 0n) {
+      return { ret: wasiDefs.ERRNO_ROFS, fd_obj: null };
+    }
+    return super.path_open(dirflags, path, oflags, rightsBase, rightsInheriting, fdFlags);
+  }
+  override path_create_directory(): number {
+    return wasiDefs.ERRNO_ROFS;
+  }
+  override path_unlink_file(): number {
+    return wasiDefs.ERRNO_ROFS;
+  }
+  override path_remove_directory(): number {
+    return wasiDefs.ERRNO_ROFS;
+  }
+  override path_link(): number {
+    return wasiDefs.ERRNO_ROFS;
+  }
+  override path_unlink() {
+    return { ret: wasiDefs.ERRNO_ROFS, inode_obj: null };
+  }
+}
+
+/** A writable tree preopened at a guest path: `/out` or a mount. */
+export interface GuestTree {
+  path: string;
+  dir: RegionDirectory;
+}
+
+/** The preopens of a job (after stdin, stdout, stderr) and what `collect` will read back. */
+export interface WasiFileSystem {
+  preopens: Fd[];
+  trees: GuestTree[];
+  collect: string[];
+}
+
+const GUEST_PATH = /^\/$|^(\/[^/\0]+)+$/;
+
+function invalid(field: string, why: string): ExecutorError {
+  return new ExecutorError('INVALID_PARAMS', `${field} ${why}`, false, field);
+}
+
+/** Checks a guest path: absolute, no empty, `.` or `..` components, no trailing slash. */
+function guestPath(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !GUEST_PATH.test(value) || /\/\.\.?(\/|$)/.test(value)) {
+    throw invalid(field, 'must be an absolute path without "." or ".." components');
+  }
+  return value;
+}
+
+const under = (path: string, dir: string) => dir === '/' || path === dir || path.startsWith(`${dir}/`);
+
+/** `params.mounts`: `{ "<guest dir>": "<input name>" }`, each input a tar archive. */
+export function parseMounts(job: Job): Array<{ path: string; input: number }> {
+  const value = job.spec.params['mounts'];
+  if (value === undefined) return [];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid('params.mounts', 'must be an object of guest directory → input name');
+  }
+  if (!job.spec.wasiFs) throw invalid('params.mounts', 'needs permissions.wasi_fs');
+  return Object.entries(value).map(([path, name]) => {
+    const field = `params.mounts[${JSON.stringify(path)}]`;
+    guestPath(path, field);
+    if (path !== '/' && (under(path, '/in') || under(path, '/out'))) {
+      throw invalid(field, 'may not be /in, /out or under them');
+    }
+    const input = job.inputs.findIndex((i) => i.name === name);
+    if (input < 0) throw invalid(field, `names no input (${JSON.stringify(name)})`);
+    return { path, input };
+  });
+}
+
+/** `params.collect`: guest paths whose files come back; default `["/out"]`. */
+export function parseCollect(job: Job): string[] {
+  const value = job.spec.params['collect'];
+  if (value === undefined) return ['/out'];
+  if (!Array.isArray(value)) throw invalid('params.collect', 'must be a list of guest paths');
+  if (!job.spec.wasiFs) throw invalid('params.collect', 'needs permissions.wasi_fs');
+  return value.map((path, i) => guestPath(path, `params.collect[${i}]`));
+}
+
+/** `params.mount_max_bytes` / `mount_max_entries`: lower the unpack limits (never raise them). */
+function unpackBudget(job: Job): UnpackBudget {
+  const limit = (key: string, ceiling: number) => {
+    const value = job.spec.params[key];
+    if (value === undefined) return ceiling;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > ceiling) {
+      throw invalid(`params.${key}`, `must be an integer from 0 to ${ceiling}`);
+    }
+    return value;
+  };
+  return {
+    bytes: limit('mount_max_bytes', DEFAULT_UNPACK_LIMITS.maxBytes),
+    entries: limit('mount_max_entries', DEFAULT_UNPACK_LIMITS.maxEntries),
+  };
+}
+
+/** Builds `/in`, `/out` and the mounts of a job with `permissions.wasi_fs`. */
+export async function wasiFileSystem(job: Job, io: JobIo, budget: OutputBudget): Promise<WasiFileSystem> {
+  const mounts = parseMounts(job);
+  const collect = parseCollect(job);
+  const left = unpackBudget(job);
+  const inFiles = new Map<string, Inode>(job.inputs.map((input) => [input.name, new ViewFile(input.bytes)]));
+  const trees: GuestTree[] = [{ path: '/out', dir: new RegionDirectory(io, budget, '/out') }];
+  for (const { path, input } of mounts) {
+    const { name, bytes } = job.inputs[input]!;
+    trees.push({
+      path,
+      dir: await unpackTree({ name, bytes, field: `inputs[${input}]` }, path, io, budget, left),
+    });
+  }
+  collect.forEach((path, i) => {
+    if (!trees.some((tree) => under(path, tree.path) || under(tree.path, path))) {
+      throw invalid(`params.collect[${i}]`, 'is under no mount and not /out');
+    }
+  });
+  const preopens: Fd[] = [new ReadOnlyPreopen('/in', inFiles)];
+  for (const tree of trees) {
+    const preopen = new PreopenDirectory(tree.path, new Map());
+    preopen.dir = tree.dir;
+    preopens.push(preopen);
+  }
+  return { preopens, trees, collect };
+}
+
+type Output = { name: string; contentType: string; bytes: Uint8Array };
+
+/**
+ * Every output a WASI run made: stdout, then the files under each collected path that the program
+ * created or changed (a mounted file it left alone does not come back), named by guest path.
+ */
+export function collectOutputs(stdout: OutputSink, fs: WasiFileSystem | undefined): Output[] {
+  const outputs: Output[] = [{ name: 'stdout', contentType: 'text/plain', bytes: stdout.buffer.view() }];
+  const seen = new Set<string>(['stdout']);
+  const walk = (inode: Inode, guest: string): void => {
+    if (inode instanceof RegionFile) {
+      const name = guest.slice(1);
+      if ((inode.fromArchive && !inode.buffer.changed) || seen.has(name)) return;
+      seen.add(name);
+      outputs.push({ name, contentType: 'application/octet-stream', bytes: inode.buffer.view() });
+      return;
+    }
+    if (!(inode instanceof RegionDirectory)) return;
+    for (const [name, child] of [...inode.contents.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      walk(child, `${guest === '/' ? '' : guest}/${name}`);
+    }
+  };
+  for (const path of fs?.collect ?? []) {
+    for (const tree of fs?.trees ?? []) {
+      if (under(tree.path, path)) walk(tree.dir, tree.path);
+      else if (under(path, tree.path)) {
+        const rest = path.slice(tree.path === '/' ? 1 : tree.path.length + 1).split('/');
+        const found = rest.reduce<Inode | undefined>(
+          (at, part) => (at instanceof RegionDirectory ? at.contents.get(part) : undefined),
+          tree.dir,
+        );
+        if (found) walk(found, path);
+      }
+    }
+  }
+  return outputs;
+}

@@ -2,7 +2,8 @@
 // coordinator: a non-zero exit is a result that keeps stdout and /out files with its exit code;
 // a failed C assert reaches the requester as the trap's kind plus the assert's own words; a C
 // program walks a tar mounted at `/` by relative paths and gets back what it wrote beside its
-// inputs; hostile archives fail with typed errors naming the entry or the limit.
+// inputs; hostile archives fail with typed errors naming the entry or the limit; a sleep, poll()
+// on stdin and socket calls return to the program instead of trapping.
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { packTar, type TarEntry } from 'modern-tar';
 import { launchChromium } from '../support/chromium.ts';
@@ -128,4 +129,18 @@ test('hostile archives fail with typed errors: traversal, a symlink out, too man
     // The coordinator puts the field at fault (the archive's input) before the tab's message.
     expect(view.failure).toEqual({ ...failure, message: `inputs[0]: ${failure.message}` });
   }
+});
+
+test('a sleep, poll() on stdin and socket calls work in the tab: no trap, errnos the program can handle', async () => {
+  const id = taskId('poll');
+  await harness.submit(
+    wasmTask(id, await wasmFixture('poll-sockets'), {
+      inputs: [{ name: 'stdin.txt', content_type: 'text/plain', inline_bytes: b64(Buffer.from('hello')) }],
+    }),
+  );
+  await harness.waitFor(id, 'succeeded');
+  expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe(
+    'nanosleep=0 waited>=150ms=yes\npoll stdin=1 revents=POLLIN\nrecv=-1 errno=58\nsend=-1 errno=58\n' +
+      'shutdown=-1 errno=58\nrecv(99)=-1 errno=8\nENOTSUP=58 EBADF=8\n',
+  );
 });

@@ -17,6 +17,7 @@ import {
   type WasiFileSystem,
   wasiFileSystem,
 } from './wasi-mounts.ts';
+import { replacePollAndSockets } from './wasi-poll.ts';
 import { instantiate, WASI_MODULE, type WasmModules } from './wasm-modules.ts';
 
 const PAGE = 65_536;
@@ -123,6 +124,7 @@ export async function runWasiJob(
   const wasiImport = shim.wasiImport as unknown as Record<string, (...args: never[]) => unknown>;
   let memory: WebAssembly.Memory | undefined;
   writeDirect(wasiImport, shim.fds, () => memory!);
+  replacePollAndSockets(wasiImport, shim.fds, () => memory!, safe);
   for (const [name, call] of Object.entries(wasiImport)) {
     // Every WASI call is a safe point.
     wasiImport[name] = ((...args: never[]) => {

@@ -9,7 +9,8 @@ import { FuelMeter } from './fuel-meter.ts';
 import type { Job, JobProgress, JobSuccess } from './job.ts';
 import type { JobIo } from './job-io.ts';
 import { SafePoints, StopSignal } from './safe-points.ts';
-import { type OutputBudget, OutputSink, textOf, ViewFile, writeDirect } from './wasi-io.ts';
+import { tabImports } from './wasi-calls.ts';
+import { type OutputBudget, OutputSink, textOf, ViewFile } from './wasi-io.ts';
 import {
   collectOutputs,
   parseCollect,
@@ -17,15 +18,11 @@ import {
   type WasiFileSystem,
   wasiFileSystem,
 } from './wasi-mounts.ts';
-import { replacePollAndSockets } from './wasi-poll.ts';
 import { instantiate, WASI_MODULE, type WasmModules } from './wasm-modules.ts';
 
 const PAGE = 65_536;
 /** A trap this close to the page ceiling (32 pages, 2 MiB) is reported as MEMORY_LIMIT. */
 const MEMORY_SLACK_PAGES = 32;
-/** WASI errno ECANCELED: what sched_yield returns to a stopping program. */
-const ECANCELED = 11;
-
 function stringList(value: unknown, field: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
@@ -123,20 +120,7 @@ export async function runWasiJob(
   const safe = new SafePoints(io, started + job.spec.limits.timeoutMs);
   const wasiImport = shim.wasiImport as unknown as Record<string, (...args: never[]) => unknown>;
   let memory: WebAssembly.Memory | undefined;
-  writeDirect(wasiImport, shim.fds, () => memory!);
-  replacePollAndSockets(wasiImport, shim.fds, () => memory!, safe);
-  for (const [name, call] of Object.entries(wasiImport)) {
-    // Every WASI call is a safe point.
-    wasiImport[name] = ((...args: never[]) => {
-      safe.check();
-      return call(...args);
-    }) as never;
-  }
-  // A stopping program learns it here: ECANCELED, while its other calls still work.
-  wasiImport['sched_yield'] = (() => {
-    safe.check();
-    return safe.reason ? ECANCELED : 0;
-  }) as never;
+  tabImports(wasiImport, shim.fds, args, () => memory!, safe);
 
   const instance = await instantiate(module, { [WASI_MODULE]: shim.wasiImport });
   const exports = instance.exports as { memory?: WebAssembly.Memory; _start?: () => unknown };

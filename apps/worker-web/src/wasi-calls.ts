@@ -1,9 +1,13 @@
-// WASI calls the shim gets wrong for the tab, replaced: `poll_oneoff` (the shim takes one clock
-// only, busy-loops a CPU while it waits, and never writes `nevents`) sleeps with Atomics.wait in
-// slices that stay safe points, and reports file descriptors ready (files never block); the socket
-// calls (the shim throws, which traps the program) return an errno the program can handle.
+// The tab's wasi_snapshot_preview1 imports: the shim's, with the calls it gets wrong for the tab
+// replaced, and every call a safe point. Replaced: `poll_oneoff` (the shim takes one clock only,
+// busy-loops a CPU while it waits, and never writes `nevents`) sleeps with Atomics.wait in slices
+// that stay safe points, and reports file descriptors ready (files never block); the socket calls
+// (the shim throws, which traps the program) return an errno the program can handle;
+// `args_sizes_get` counts UTF-8 bytes (the shim counts UTF-16 units but writes UTF-8, so a
+// non-ASCII argument overran the buffer libc sized from it); `sched_yield` tells a stopping program.
 import { wasi } from '@bjorn3/browser_wasi_shim';
 import type { SafePoints } from './safe-points.ts';
+import { writeDirect } from './wasi-io.ts';
 
 type Imports = Record<string, (...args: never[]) => unknown>;
 
@@ -52,11 +56,46 @@ export function sleepUntil(deadline: number, safe: SafePoints): void {
   }
 }
 
+/** WASI errno ECANCELED: what sched_yield returns to a stopping program. */
+const ECANCELED = 11;
+
 /**
- * Replaces `poll_oneoff` and the socket calls in `imports` (before the safe-point wrappers are
- * put around every call). `fds` is the shim's live descriptor table.
+ * Makes the shim's imports the tab's, in place: `fds` is the shim's live descriptor table, `args`
+ * the argument list it was given, `memory` the program's memory once instantiated.
  */
-export function replacePollAndSockets(
+export function tabImports(
+  imports: Imports,
+  fds: unknown[],
+  args: readonly string[],
+  memory: () => WebAssembly.Memory,
+  safe: SafePoints,
+): void {
+  writeDirect(imports, fds, memory);
+  replacePollAndSockets(imports, fds, memory, safe);
+  const encoder = new TextEncoder();
+  const argBytes = args.reduce((sum, arg) => sum + encoder.encode(arg).byteLength + 1, 0);
+  imports['args_sizes_get'] = ((countPtr: number, bytesPtr: number): number => {
+    const view = new DataView(memory().buffer);
+    view.setUint32(countPtr, args.length, true);
+    view.setUint32(bytesPtr, argBytes, true);
+    return wasi.ERRNO_SUCCESS;
+  }) as never;
+  for (const [name, call] of Object.entries(imports)) {
+    // Every WASI call is a safe point.
+    imports[name] = ((...callArgs: never[]) => {
+      safe.check();
+      return call(...callArgs);
+    }) as never;
+  }
+  // A stopping program learns it here: ECANCELED, while its other calls still work.
+  imports['sched_yield'] = (() => {
+    safe.check();
+    return safe.reason ? ECANCELED : 0;
+  }) as never;
+}
+
+/** Replaces `poll_oneoff` and the socket calls in `imports`. */
+function replacePollAndSockets(
   imports: Imports,
   fds: unknown[],
   memory: () => WebAssembly.Memory,

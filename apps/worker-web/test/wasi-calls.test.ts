@@ -1,6 +1,7 @@
-// poll_oneoff and the socket calls as the tab answers them (wasi-poll.ts): a C program's sleep
-// waits in Atomics.wait, not a busy loop; poll() on stdin is ready with its bytes; recv, send and
-// shutdown return errnos (ENOTSUP on a descriptor, EBADF on none) instead of trapping.
+// The WASI calls the tab answers itself (wasi-calls.ts): a C program's sleep waits in
+// Atomics.wait, not a busy loop; poll() on stdin is ready with its bytes; recv, send and shutdown
+// return errnos (ENOTSUP on a descriptor, EBADF on none) instead of trapping; args_sizes_get
+// counts the UTF-8 bytes args_get writes.
 import { createHash } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_LIMITS, type Job } from '../src/job.ts';
@@ -9,8 +10,8 @@ import { runWasiJob } from '../src/wasm-executor.ts';
 import { WasmModules } from '../src/wasm-modules.ts';
 import { fixture } from './fixtures.ts';
 
-function pollJob(stdin: string): Job {
-  const module = fixture('poll-sockets');
+function pollJob(stdin: string, name = 'poll-sockets', args: string[] = []): Job {
+  const module = fixture(name);
   return {
     jobId: 1,
     module,
@@ -22,7 +23,7 @@ function pollJob(stdin: string): Job {
       moduleHash: `sha256:${createHash('sha256').update(module).digest('hex')}`,
       wasiFs: false,
       inputs: [{ name: 'stdin.txt', contentType: 'text/plain' }],
-      params: {},
+      params: { args },
       limits: { ...DEFAULT_LIMITS },
     },
   };
@@ -51,5 +52,13 @@ describe('poll_oneoff and sockets', () => {
     } finally {
       wait.mockRestore();
     }
+  });
+
+  it('sizes the argument buffer in UTF-8 bytes, so non-ASCII arguments arrive whole', async () => {
+    const args = ['日本語', 'ünï', 'plain'];
+    const result = await runWasiJob(pollJob('', 'args-size', args), heapIo(), new WasmModules());
+    if (!result.ok) throw new Error(result.message);
+    // With NULs: "t-poll" 7 bytes, 日本語 10, ünï 6, plain 6 (the shim said 21: UTF-16 units).
+    expect(new TextDecoder().decode(result.outputs[0]!.bytes)).toBe('argc=4 buffer=29\n日本語\nünï\nplain\n');
   });
 });

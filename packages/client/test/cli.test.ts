@@ -2,7 +2,7 @@
 // stdout and exit codes), and once through the real bin (`npx flock`) to check the wiring.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -106,6 +106,23 @@ describe('flock CLI', () => {
     expect(exited.code).toBe(0);
     const program = await flock(['result', 'cli-exit-1']);
     expect(program).toEqual({ code: 3, stdout: 'sum: 6\nsummary sum=6 bytes=3 exit_code=3\n', stderr: '' });
+    // A collected tree comes back as a tree under --out, and nothing lands outside it.
+    expect((await flock(['submit', '-', '--wait'], { stdin: envelopeJson('cli-tree-1', 'tree') })).code).toBe(
+      0,
+    );
+    const tree = join(dir, 'tree');
+    expect((await flock(['result', 'cli-tree-1', '--out', tree])).code).toBe(0);
+    expect((await readdir(tree, { recursive: true })).sort()).toEqual([
+      'data',
+      'data/summary.txt',
+      'output',
+      'output/output',
+      'output/output/escape',
+      'results',
+      'results/count.txt',
+    ]);
+    expect(await readFile(join(tree, 'data/summary.txt'), 'utf8')).toBe('data/summary.txt');
+    expect(await readFile(join(tree, 'output/output/escape'), 'utf8')).toBe('../../escape');
     const badKey = await flock(['status', 'cli-sum-1'], { key: 'wrong' });
     expect(badKey.code).toBe(3);
     expect(badKey.stderr).toMatch(/^flock: UNAUTHENTICATED: the API key was refused/);

@@ -1,5 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   type ComputeResult,
   type DataRef,
@@ -271,7 +271,11 @@ async function printResult(
   const outputs = computeResult.outputs ?? [];
   if (outDir !== undefined) {
     await mkdir(outDir, { recursive: true });
-    for (const ref of outputs) await writeFile(join(outDir, safeName(ref)), await client.outputBytes(ref));
+    for (const ref of outputs) {
+      const path = join(outDir, safePath(ref));
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, await client.outputBytes(ref));
+    }
   }
   if (values.json === true) {
     io.stdout(`${JSON.stringify(toJson('ComputeResult', computeResult), null, 2)}\n`);
@@ -280,7 +284,7 @@ async function printResult(
   for (const ref of outputs) {
     const bytes = await client.outputBytes(ref);
     const text = outDir === undefined ? asText(ref, bytes) : undefined;
-    const where = outDir === undefined ? '' : ` -> ${join(outDir, safeName(ref))}`;
+    const where = outDir === undefined ? '' : ` -> ${join(outDir, safePath(ref))}`;
     io.stdout(
       text === undefined
         ? `${ref.name ?? 'output'}: ${bytes.length} bytes ${ref.content_type ?? ''}${where}\n`
@@ -316,6 +320,16 @@ export function safeName(ref: DataRef): string {
   const name = (ref.name ?? 'output').replace(/[^A-Za-z0-9._-]/g, '_');
   // A volunteer names outputs: never `.` or `..` (the directory itself, or its parent).
   return /^\.*$/.test(name) ? 'output' : name;
+}
+
+/**
+ * Where `result --out` writes an output, relative to the folder: a WASI program's collected tree
+ * keeps its directories (`data/summary.txt`), each component made safe as `safeName` makes a name,
+ * so nothing lands outside the folder (`..` becomes `output`).
+ */
+export function safePath(ref: DataRef): string {
+  const parts = (ref.name ?? 'output').split('/').filter((part) => part !== '');
+  return parts.length === 0 ? 'output' : parts.map((part) => safeName({ name: part })).join('/');
 }
 
 function workerRow(w: WorkerView): string[] {

@@ -4,6 +4,7 @@
 //   echo           outputs the first input back (large ones go to a blob)
 //   fail           fails with EXECUTION_ERROR
 //   exit3          sums, as a WASI program that exited with status 3 would report it
+//   tree           outputs a collected tree: data/summary.txt, results/count.txt, ../../escape
 //   gated          waits for `release(task_id)`, reports progress 25/50/75, then sums
 //   slow           reports 10 % and runs until cancelled
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -72,6 +73,14 @@ export async function startTestCoordinator(): Promise<TestCoordinator> {
           return echoRunner(job);
         case 'fail':
           return { failure: { code: 'EXECUTION_ERROR', message: 'the kernel trapped', retryable: false } };
+        case 'tree':
+          return {
+            outputs: ['data/summary.txt', 'results/count.txt', '../../escape'].map((name) => ({
+              name,
+              content_type: 'application/octet-stream',
+              inline_bytes: new TextEncoder().encode(name),
+            })),
+          };
         case 'exit3': {
           const summed = await sumRunner(job);
           return 'outputs' in summed ? { ...summed, summary: { ...summed.summary, exit_code: '3' } } : summed;

@@ -7,7 +7,7 @@
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { packTar, type TarEntry } from 'modern-tar';
 import { launchChromium } from '../support/chromium.ts';
-import { Harness, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
+import { Harness, KEY, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -143,4 +143,24 @@ test('a sleep, poll() on stdin and socket calls work in the tab: no trap, errnos
     'nanosleep=0 waited>=150ms=yes\npoll stdin=1 revents=POLLIN\nrecv=-1 errno=58\nsend=-1 errno=58\n' +
       'shutdown=-1 errno=58\nrecv(99)=-1 errno=8\nENOTSUP=58 EBADF=8\n',
   );
+});
+
+test('a large mounted tree fits the arena: 1,500 small files and a 12 MiB one beside a 64 KiB output limit', async () => {
+  const small = Array.from({ length: 1500 }, (_, i) => file(`data/f${i}.txt`, `file ${i}\n`));
+  const archive = await packTar([...small, file('big.bin', 'b'.repeat(12 << 20))]);
+  const upload = await fetch(`${harness.url}/v1/blobs`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/x-tar' },
+    body: archive,
+  });
+  expect(upload.status).toBe(201);
+  const { uri } = (await upload.json()) as { uri: string };
+  const id = taskId('big-tree');
+  const task = wasmTask(id, await wasmFixture('empty'), {
+    permissions: { max_output_bytes: 65_536 },
+    params: { mounts: { '/': 'tree.tar' } },
+  });
+  await harness.submit({ ...task, inputs: [{ name: 'tree.tar', content_type: 'application/x-tar', uri }] });
+  const view = await harness.waitFor(id, 'succeeded');
+  expect(view.attempts.map((a) => a.outcome)).toEqual(['succeeded']);
 });

@@ -12,7 +12,7 @@ import { type JobOutcome, type JobProgress, LIBRARY_LOAD_TIMEOUT_MS, type StopRe
 import type { PreparedJob } from './job-builder.ts';
 import { jobRecord, outcomeOf, progressOf, type WireRecord } from './job-record.ts';
 import { COOPERATE_MS } from './safe-points.ts';
-import { sized } from './sized-input.ts';
+import { mountedBytes, sized } from './sized-input.ts';
 
 export type SlotKind = 'cpu' | 'gpu';
 
@@ -377,9 +377,14 @@ export class ExecutorHost {
       const sendModule =
         module !== undefined &&
         (entry.forceModule || prepared.spec.kind === 'wgsl' || !this.knownModules.has(module.hash));
-      // Its regions must fit; room for its outputs to grow in (the last block and the one before
-      // it live at once while the bytes move) is wanted, up to the largest arena.
-      const need = total + (sendModule ? module!.bytes.byteLength : 0) + 64 * (sizes.length + 2);
+      // Its regions must fit, and the trees its mounts unpack into; room for its outputs to grow in
+      // (the last block and the one before it live at once while the bytes move) is wanted, up to
+      // the largest arena.
+      const mounted = mountedBytes(
+        prepared.spec,
+        sizes.map((s) => s.length),
+      );
+      const need = total + mounted + (sendModule ? module!.bytes.byteLength : 0) + 64 * (sizes.length + 2);
       const want = Math.min(this.config.maxArenaBytes, need + 2 * pow2(prepared.spec.limits.maxOutputBytes));
       if (need > this.config.maxArenaBytes) {
         throw new ExecutorError(

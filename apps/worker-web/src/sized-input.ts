@@ -87,3 +87,14 @@ export async function sized(input: PreparedJob['inputs'][number]): Promise<Sized
     discard: () => void body.cancel(),
   };
 }
+
+/**
+ * Bytes a WASI job's mounted archives (`params.mounts`) unpack into, at most: a tar holds its files'
+ * bytes and more, so each mounted input's own length. The arena needs room for them beside the inputs.
+ */
+export function mountedBytes(spec: PreparedJob['spec'], lengths: readonly number[]): number {
+  const mounts = spec.params['mounts'];
+  if (spec.kind !== 'wasi' || typeof mounts !== 'object' || mounts === null) return 0;
+  const names = new Set(Object.values(mounts));
+  return spec.inputs.reduce((sum, input, i) => sum + (names.has(input.name) ? (lengths[i] ?? 0) : 0), 0);
+}

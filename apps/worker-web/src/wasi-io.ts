@@ -72,8 +72,12 @@ export class RegionBuffer {
    * bound them); the buffer stays unchanged.
    */
   preload(bytes: Uint8Array): void {
-    this.reserve(bytes.byteLength);
-    this.region.set(bytes);
+    // A block of just this size (not the 64 KiB an output starts with): a tree holds many small files.
+    const region = this.io.allocate(bytes.byteLength);
+    if (!region)
+      throw new ExecutorError('ARENA_FULL', `no room for ${bytes.byteLength} bytes of ${this.what}`, true);
+    this.region = region;
+    region.set(bytes);
     countCopy('in:archive-to-tree', bytes.byteLength);
     this.length = bytes.byteLength;
   }

@@ -140,8 +140,8 @@ test('a sleep, poll() on stdin and socket calls work in the tab: no trap, errnos
   );
   await harness.waitFor(id, 'succeeded');
   expect(outputBytes(await harness.result(id), 'stdout').toString()).toBe(
-    'nanosleep=0 waited>=150ms=yes\npoll stdin=1 revents=POLLIN\nrecv=-1 errno=58\nsend=-1 errno=58\n' +
-      'shutdown=-1 errno=58\nrecv(99)=-1 errno=8\nENOTSUP=58 EBADF=8\n',
+    'nanosleep=0 waited>=150ms=yes\npoll stdin=1 revents=POLLIN\nrecv=-1 errno=57\nsend=-1 errno=57\n' +
+      'shutdown=-1 errno=57\nrecv(99)=-1 errno=8\nENOTSOCK=57 EBADF=8\n',
   );
 });
 

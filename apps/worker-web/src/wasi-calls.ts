@@ -142,7 +142,8 @@ function replacePollAndSockets(
     view.setUint32(neventsPtr, ready.length, true);
     return wasi.ERRNO_SUCCESS;
   }) as never;
-  // No descriptor is a socket: a valid one answers ENOTSUP, anything else EBADF.
-  const noSockets = ((fd: number) => (fds[fd] === undefined ? wasi.ERRNO_BADF : wasi.ERRNO_NOTSUP)) as never;
+  // No descriptor is a socket: an open one answers ENOTSOCK (as POSIX and wasi-testsuite's
+  // sock_shutdown-not_sock expect), anything else EBADF.
+  const noSockets = ((fd: number) => (fds[fd] === undefined ? wasi.ERRNO_BADF : wasi.ERRNO_NOTSOCK)) as never;
   for (const name of ['sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown']) imports[name] = noSockets;
 }

@@ -1,6 +1,6 @@
 // The WASI calls the tab answers itself (wasi-calls.ts): a C program's sleep waits in
 // Atomics.wait, not a busy loop; poll() on stdin is ready with its bytes; recv, send and shutdown
-// return errnos (ENOTSUP on a descriptor, EBADF on none) instead of trapping; args_sizes_get
+// return errnos (ENOTSOCK on a descriptor, EBADF on none) instead of trapping; args_sizes_get
 // counts the UTF-8 bytes args_get writes.
 import { createHash } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
@@ -39,11 +39,11 @@ describe('poll_oneoff and sockets', () => {
       expect(new TextDecoder().decode(result.outputs[0]!.bytes)).toBe(
         'nanosleep=0 waited>=150ms=yes\n' +
           'poll stdin=1 revents=POLLIN\n' +
-          'recv=-1 errno=58\n' +
-          'send=-1 errno=58\n' +
-          'shutdown=-1 errno=58\n' +
+          'recv=-1 errno=57\n' +
+          'send=-1 errno=57\n' +
+          'shutdown=-1 errno=57\n' +
           'recv(99)=-1 errno=8\n' +
-          'ENOTSUP=58 EBADF=8\n',
+          'ENOTSOCK=57 EBADF=8\n',
       );
       expect(performance.now() - started).toBeGreaterThanOrEqual(150);
       // The 150 ms went by in sleeps of at most 25 ms each, not in a loop reading the clock.

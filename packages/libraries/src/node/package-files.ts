@@ -71,16 +71,28 @@ export function libraryManifest(): LibraryManifest {
 /** The id the page imports the manifest by (see `libraryManifestPlugin`). */
 export const MANIFEST_MODULE = 'virtual:flock-library-manifest';
 
-/** A Vite plugin that gives the page `import manifest from 'virtual:flock-library-manifest'`. */
+/**
+ * A Vite plugin that gives the page `import manifest from 'virtual:flock-library-manifest'`. It
+ * also drops the default WASM URL of parquet-wasm's glue, which would copy its 4.7 MiB WASM into
+ * the page's build: the tab always hands the glue the checked bytes it fetched from /v1/libs.
+ */
 export function libraryManifestPlugin(): {
   name: string;
+  enforce: 'pre';
   resolveId(id: string): string | undefined;
   load(id: string): string | undefined;
+  transform(code: string, id: string): string | undefined;
 } {
   const resolved = `\0${MANIFEST_MODULE}`;
+  const defaultWasm = "new URL('parquet_wasm_bg.wasm', import.meta.url)";
   return {
     name: 'flock-library-manifest',
+    enforce: 'pre',
     resolveId: (id) => (id === MANIFEST_MODULE ? resolved : undefined),
     load: (id) => (id === resolved ? `export default ${JSON.stringify(libraryManifest())};` : undefined),
+    transform: (code, id) =>
+      id.includes('parquet-wasm') && code.includes(defaultWasm)
+        ? code.replace(defaultWasm, 'undefined /* Flock passes the checked bytes */')
+        : undefined,
   };
 }

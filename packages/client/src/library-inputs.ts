@@ -41,8 +41,18 @@ export function contentTypeOf(name: string): string {
 }
 
 /** One named input: inline when small, else uploaded once and named by its hash. */
-export async function libraryInput(client: FlockClient, name: string, bytes: Uint8Array): Promise<DataRef> {
-  const ref: DataRef = { name, content_type: contentTypeOf(name), size: bytes.byteLength };
+export function libraryInput(client: FlockClient, name: string, bytes: Uint8Array): Promise<DataRef> {
+  return dataInput(client, name, contentTypeOf(name), bytes);
+}
+
+/** A named input of the given content type: inline up to INLINE_INPUT_BYTES, else uploaded once. */
+export async function dataInput(
+  client: FlockClient,
+  name: string,
+  contentType: string,
+  bytes: Uint8Array,
+): Promise<DataRef> {
+  const ref: DataRef = { name, content_type: contentType, size: bytes.byteLength };
   if (bytes.byteLength <= INLINE_INPUT_BYTES) return { ...ref, inline_bytes: bytes };
   const blob = await client.uploadBlob(bytes);
   return { ...ref, uri: blob.uri };

@@ -40,4 +40,11 @@ export {
   type ValidateOptions,
   validateEnvelope,
 } from './validate.ts';
+export {
+  checkWasiParams,
+  isGuestPath,
+  isUnderGuestPath,
+  WASI_MOUNT_LIMITS,
+  type WasiFsParams,
+} from './wasi-params.ts';
 export { checkWellFormedText, decodeUtf8Strict, illFormedTextPath } from './well-formed.ts';

@@ -32,7 +32,9 @@ export type ProtocolErrorCode =
   | 'MODULE_SOURCE_MISSING'
   | 'QOS_OUT_OF_RANGE'
   | 'TOKEN_REQUIRED'
-  | 'INVALID_TOKEN';
+  | 'INVALID_TOKEN'
+  // params the protocol itself defines (a WASI task's mounts and collect)
+  | 'INVALID_PARAMS';
 
 /**
  * The one error type of @flock/protocol. `code` is stable and safe to show to clients; `field` is

@@ -20,6 +20,7 @@ import { EXIT, UsageError } from './exit-codes.ts';
 import { none, one, table } from './format.ts';
 import type { CliIo, CliValues } from './main.ts';
 import { mapLibrary } from './map-library.ts';
+import { mapMounts, parseMountArgs, withMountArgs } from './mount-dirs.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { breakers, stats } from './service-commands.ts';
 
@@ -38,7 +39,7 @@ const TASK_STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'fa
 
 const submit: Command = async ({ client, io, values, args, readInput }) => {
   const path = one(args, 'submit <envelope.json|->');
-  const envelope = parseEnvelopeJson(await readInput(path));
+  const envelope = await withMountArgs(client, values, parseEnvelopeJson(await readInput(path)));
   const task = await client.submit(envelope, { format: values.capnp === true ? 'capnp' : 'json' });
   if (values.wait !== true) {
     printView(io, values, task.view!);
@@ -141,6 +142,8 @@ const map: Command = async ({ client, io, values, args }) => {
   if (sources.length !== 1)
     throw new UsageError('map needs exactly one of --wasm FILE, --wgsl FILE, --builtin OP, --library OP');
   const params = values.params === undefined ? undefined : parseParams(values.params);
+  const mounts = parseMountArgs(values.mount);
+  if (mounts.length > 0 && values.wasm === undefined) throw new UsageError('--mount needs --wasm');
   if (values.library !== undefined) return mapLibrary({ client, io, values, args }, values.library, params);
   let module: ModuleSpec;
   if (values.builtin !== undefined) {
@@ -151,14 +154,15 @@ const map: Command = async ({ client, io, values, args }) => {
     module = await client.moduleSpec(bytes, kind, values.entry === undefined ? {} : { entry: values.entry });
   }
   const concurrency = parseConcurrency(values);
-  const inputs = await Promise.all(args.map(readBytes));
+  const files = await Promise.all(args.map(readBytes));
+  const task = await mapMounts(client, mounts, { module, files, params, inputName: values['input-name'] });
   const bar = new ProgressBar(io.stderr, io.stderrIsTTY && values.json !== true);
-  bar.update({ total: inputs.length, done: 0 });
+  bar.update({ total: files.length, done: 0 });
   const op = values.op ?? values.builtin;
-  const outcomes = await client.map(module, inputs, {
+  const outcomes = await client.map(task.module, task.items, {
     concurrency,
     ...(op === undefined ? {} : { op }),
-    ...(params === undefined ? {} : { params }),
+    ...(task.params === undefined ? {} : { params: task.params }),
     ...(values.campaign === undefined ? {} : { campaignId: values.campaign }),
     ...(values['input-name'] === undefined ? {} : { inputName: values['input-name'] }),
     onProgress: (p) => bar.update({ total: p.total, done: p.done, failed: p.failed + p.cancelled }),

@@ -42,6 +42,8 @@ Options:
   --timeout MS       give up waiting after MS milliseconds
   --out DIR          result/map: write outputs into DIR
   --capnp            submit: send the envelope as Cap'n Proto instead of JSON
+  --mount G=DIR      submit, map --wasm: pack local directory DIR as a tar input mounted at guest
+                     path G (absolute; / allowed) in params.mounts; repeatable; sets wasi_fs
   --op NAME          map: envelope op (required with --builtin)
   --params JSON      map: params object (library ops: checked against the method's schema first)
   --entry NAME       map: module entry point
@@ -71,6 +73,7 @@ const OPTIONS = {
   params: { type: 'string' },
   entry: { type: 'string' },
   'input-name': { type: 'string' },
+  mount: { type: 'string', multiple: true },
   concurrency: { type: 'string' },
   campaign: { type: 'string' },
   state: { type: 'string' },

@@ -9,16 +9,6 @@ import { ExecutorError } from './executor-error.ts';
 import type { JobIo } from './job-io.ts';
 import { type OutputBudget, RegionDirectory, RegionFile } from './wasi-io.ts';
 
-/** What unpacking may make, over every mount of a job. */
-export interface UnpackLimits {
-  /** Bytes of file contents unpacked (default 64 MiB). */
-  maxBytes: number;
-  /** Entries: files, directories and links (default 10,000). */
-  maxEntries: number;
-}
-
-export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxBytes: 64 << 20, maxEntries: 10_000 };
-
 /** Where an archive comes from, for errors: its input's name and `inputs[i]`. */
 export interface ArchiveSource {
   name: string;
@@ -26,7 +16,7 @@ export interface ArchiveSource {
   bytes: Uint8Array;
 }
 
-/** What is left of the limits while a job's mounts unpack. */
+/** What is left of the limits (@flock/protocol WASI_MOUNT_LIMITS, or lower) while a job's mounts unpack. */
 export interface UnpackBudget {
   bytes: number;
   entries: number;

@@ -3,10 +3,16 @@
 // `/` included); and the outputs a run leaves under `params.collect` (default `["/out"]`), named by
 // their guest path without the leading slash (`out/sub/x.txt`). Documented in ../README.md.
 import { type Fd, type Inode, PreopenDirectory, wasi as wasiDefs } from '@bjorn3/browser_wasi_shim';
+import {
+  checkWasiParams,
+  ProtocolError,
+  isUnderGuestPath as under,
+  type WasiFsParams,
+} from '@flock/protocol';
 import { ExecutorError } from './executor-error.ts';
 import type { Job } from './job.ts';
 import type { JobIo } from './job-io.ts';
-import { DEFAULT_UNPACK_LIMITS, type UnpackBudget, unpackTree } from './tar-tree.ts';
+import { type UnpackBudget, unpackTree } from './tar-tree.ts';
 import { type OutputBudget, type OutputSink, RegionDirectory, RegionFile, ViewFile } from './wasi-io.ts';
 
 /** /in: files can be opened for reading only; nothing can be created, renamed or removed. */
@@ -55,72 +61,28 @@ export interface WasiFileSystem {
   collect: string[];
 }
 
-const GUEST_PATH = /^\/$|^(\/[^/\0]+)+$/;
-
-function invalid(field: string, why: string): ExecutorError {
-  return new ExecutorError('INVALID_PARAMS', `${field} ${why}`, false, field);
-}
-
-/** Checks a guest path: absolute, no empty, `.` or `..` components, no trailing slash. */
-function guestPath(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !GUEST_PATH.test(value) || /\/\.\.?(\/|$)/.test(value)) {
-    throw invalid(field, 'must be an absolute path without "." or ".." components');
+/**
+ * The file-system params of a job (`params.mounts`, `collect`, `mount_max_*`), checked by the
+ * same function the coordinator runs at submit; a bad one fails `INVALID_PARAMS` naming its field.
+ */
+export function wasiParams(job: Job): WasiFsParams {
+  try {
+    return checkWasiParams(
+      job.spec.params,
+      job.inputs.map((input) => input.name),
+      job.spec.wasiFs === true,
+    );
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    const field = error.field ?? 'params';
+    throw new ExecutorError('INVALID_PARAMS', error.message, false, field);
   }
-  return value;
-}
-
-const under = (path: string, dir: string) => dir === '/' || path === dir || path.startsWith(`${dir}/`);
-
-/** `params.mounts`: `{ "<guest dir>": "<input name>" }`, each input a tar archive. */
-export function parseMounts(job: Job): Array<{ path: string; input: number }> {
-  const value = job.spec.params['mounts'];
-  if (value === undefined) return [];
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalid('params.mounts', 'must be an object of guest directory → input name');
-  }
-  if (!job.spec.wasiFs) throw invalid('params.mounts', 'needs permissions.wasi_fs');
-  return Object.entries(value).map(([path, name]) => {
-    const field = `params.mounts[${JSON.stringify(path)}]`;
-    guestPath(path, field);
-    if (path !== '/' && (under(path, '/in') || under(path, '/out'))) {
-      throw invalid(field, 'may not be /in, /out or under them');
-    }
-    const input = job.inputs.findIndex((i) => i.name === name);
-    if (input < 0) throw invalid(field, `names no input (${JSON.stringify(name)})`);
-    return { path, input };
-  });
-}
-
-/** `params.collect`: guest paths whose files come back; default `["/out"]`. */
-export function parseCollect(job: Job): string[] {
-  const value = job.spec.params['collect'];
-  if (value === undefined) return ['/out'];
-  if (!Array.isArray(value)) throw invalid('params.collect', 'must be a list of guest paths');
-  if (!job.spec.wasiFs) throw invalid('params.collect', 'needs permissions.wasi_fs');
-  return value.map((path, i) => guestPath(path, `params.collect[${i}]`));
-}
-
-/** `params.mount_max_bytes` / `mount_max_entries`: lower the unpack limits (never raise them). */
-function unpackBudget(job: Job): UnpackBudget {
-  const limit = (key: string, ceiling: number) => {
-    const value = job.spec.params[key];
-    if (value === undefined) return ceiling;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > ceiling) {
-      throw invalid(`params.${key}`, `must be an integer from 0 to ${ceiling}`);
-    }
-    return value;
-  };
-  return {
-    bytes: limit('mount_max_bytes', DEFAULT_UNPACK_LIMITS.maxBytes),
-    entries: limit('mount_max_entries', DEFAULT_UNPACK_LIMITS.maxEntries),
-  };
 }
 
 /** Builds `/in`, `/out` and the mounts of a job with `permissions.wasi_fs`. */
 export async function wasiFileSystem(job: Job, io: JobIo, budget: OutputBudget): Promise<WasiFileSystem> {
-  const mounts = parseMounts(job);
-  const collect = parseCollect(job);
-  const left = unpackBudget(job);
+  const { mounts, collect, maxBytes, maxEntries } = wasiParams(job);
+  const left: UnpackBudget = { bytes: maxBytes, entries: maxEntries };
   const inFiles = new Map<string, Inode>(job.inputs.map((input) => [input.name, new ViewFile(input.bytes)]));
   const trees: GuestTree[] = [{ path: '/out', dir: new RegionDirectory(io, budget, '/out') }];
   for (const { path, input } of mounts) {
@@ -130,11 +92,6 @@ export async function wasiFileSystem(job: Job, io: JobIo, budget: OutputBudget):
       dir: await unpackTree({ name, bytes, field: `inputs[${input}]` }, path, io, budget, left),
     });
   }
-  collect.forEach((path, i) => {
-    if (!trees.some((tree) => under(path, tree.path) || under(tree.path, path))) {
-      throw invalid(`params.collect[${i}]`, 'is under no mount and not /out');
-    }
-  });
   const preopens: Fd[] = [new ReadOnlyPreopen('/in', inFiles)];
   for (const tree of trees) {
     const preopen = new PreopenDirectory(tree.path, new Map());

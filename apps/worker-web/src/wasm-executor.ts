@@ -11,13 +11,7 @@ import type { JobIo } from './job-io.ts';
 import { SafePoints, StopSignal } from './safe-points.ts';
 import { tabImports } from './wasi-calls.ts';
 import { type OutputBudget, OutputSink, textOf, ViewFile } from './wasi-io.ts';
-import {
-  collectOutputs,
-  parseCollect,
-  parseMounts,
-  type WasiFileSystem,
-  wasiFileSystem,
-} from './wasi-mounts.ts';
+import { collectOutputs, type WasiFileSystem, wasiFileSystem, wasiParams } from './wasi-mounts.ts';
 import { instantiate, WASI_MODULE, type WasmModules } from './wasm-modules.ts';
 
 const PAGE = 65_536;
@@ -112,8 +106,7 @@ export async function runWasiJob(
     fs = await wasiFileSystem(job, io, budget);
     fds.push(...fs.preopens);
   } else {
-    parseMounts(job);
-    parseCollect(job);
+    wasiParams(job);
   }
   const args = [job.spec.taskId || 'main', ...stringList(job.spec.params['args'], 'args')];
   const shim = new WASI(args, envList(job.spec.params['env']), fds, { debug: false });

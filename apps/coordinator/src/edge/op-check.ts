@@ -3,9 +3,11 @@
 // name a method whose schema accepts its params and input count (@flock/libraries, the same check
 // the tab runs). A library
 // whose WASM build needs SharedArrayBuffer adds `requirements.min.cross_origin_isolated`, so the
-// scheduler offers it only to tabs that can run it.
+// scheduler offers it only to tabs that can run it. A WASI program's mounts and collect paths are
+// checked as the tab checks them (@flock/protocol checkWasiParams), so a bad path or a mount naming
+// no input is a 400 here rather than a failed task.
 import { checkLibraryCall, LibraryError } from '@flock/libraries';
-import type { ComputeEnvelope } from '@flock/protocol';
+import { type ComputeEnvelope, checkWasiParams, ProtocolError } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
 import { loadReferenceOps } from '../trust/reference-ops.ts';
 
@@ -25,6 +27,7 @@ export async function checkOp(
       throw new CoordinatorError('UNKNOWN_OP', (error as Error).message, `${prefix}op`);
     }
   }
+  if (kind === 'wasm' && (envelope.module?.abi || 'wasi') === 'wasi') checkWasi(envelope, prefix);
   if (kind !== 'library') return;
   let needsSharedMemory: boolean;
   try {
@@ -43,5 +46,19 @@ export async function checkOp(
   if (needsSharedMemory) {
     envelope.requirements ??= {};
     envelope.requirements.min = { ...envelope.requirements.min, cross_origin_isolated: true };
+  }
+}
+
+/** `params.mounts`, `collect` and the mount limits of a WASI task: INVALID_PARAMS naming the field. */
+function checkWasi(envelope: ComputeEnvelope, prefix: string): void {
+  try {
+    checkWasiParams(
+      envelope.params,
+      (envelope.inputs ?? []).map((input) => input.name ?? ''),
+      envelope.module?.permissions?.wasi_fs === true,
+    );
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    throw new CoordinatorError('INVALID_PARAMS', error.message, `${prefix}${error.field ?? 'params'}`);
   }
 }

@@ -1,13 +1,16 @@
 // `flock submit --mount` and `flock map --wasm --mount` against a real coordinator: what the
 // simulated volunteer receives (input names and content types, params.mounts, wasi_fs) and that the
 // archive unpacks, with modern-tar as the tab reads it, to exactly the local directory's files.
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ComputeEnvelope, DataRef } from '@flock/protocol';
 import { unpackTar } from 'modern-tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../src/cli/exit-codes.ts';
 import { type CliIo, main } from '../src/cli/main.ts';
+import { packDirectory } from '../src/cli/mount-dirs.ts';
 import { FlockClient } from '../src/index.ts';
 import { INLINE_INPUT_BYTES } from '../src/library-inputs.ts';
 import { KEY, startTestCoordinator, type TestCoordinator, WASM_HEADER } from './support/test-coordinator.ts';
@@ -202,6 +205,11 @@ describe('flock --mount', () => {
         stderr: `flock: USAGE: ${message}\nRun "flock --help" for usage.\n`,
       });
     }
+    const fifo = await tree('fifo', {});
+    execFileSync('mkfifo', [join(fifo, 'pipe')]);
+    expect((await flock(['map', '--wasm', wasm, '--mount', `/d=${fifo}`, item])).stderr).toBe(
+      `flock: USAGE: --mount: ${join(fifo, 'pipe')} is neither a regular file nor a directory\nRun "flock --help" for usage.\n`,
+    );
     const builtin = await flock(['map', '--builtin', 'sum', '--mount', `/d=${ok}`, item]);
     expect(builtin.stderr).toBe('flock: USAGE: --mount needs --wasm\nRun "flock --help" for usage.\n');
     const kernel = JSON.stringify({
@@ -217,5 +225,14 @@ describe('flock --mount', () => {
         'flock: USAGE: --mount needs a WASI module (module.kind "wasm", abi "wasi")\nRun "flock --help" for usage.\n',
     });
     expect(env.volunteer.assignments.some((a) => a.task_id === 'cli-mount-kernel')).toBe(false);
+  });
+
+  it('refuses a tree past the limits of the tab, counted over all mounts', async () => {
+    const root = await tree('counted', { 'a/b.txt': '12345', 'c.txt': '678' });
+    const archive = await packDirectory(root, { bytes: 8, entries: 3 });
+    expect(Object.keys(await unpacked({ inline_bytes: archive }))).toEqual(['a/', 'a/b.txt', 'c.txt']);
+    const limit = `--mount: ${root} is over the tab's limit of 10000 entries or 67108864 bytes (over all mounts)`;
+    await expect(packDirectory(root, { bytes: 7, entries: 3 })).rejects.toThrow(new UsageError(limit));
+    await expect(packDirectory(root, { bytes: 8, entries: 2 })).rejects.toThrow(new UsageError(limit));
   });
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type Browser, expect, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
+import { openVolunteerTab } from '../support/volunteer-tab.ts';
 import { Harness, KEY, ROOT } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
@@ -20,11 +21,7 @@ let dir: string;
 test.beforeAll(async () => {
   harness = await Harness.start();
   browser = await launchChromium({ webgpu: false });
-  const page = await browser.newPage();
-  await page.goto(`${harness.url}/`);
-  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
-  await page.getByRole('button', { name: 'Start donating compute' }).click();
-  await expect(page.locator('#connection')).toHaveText('open');
+  await openVolunteerTab(browser, `${harness.url}/`);
   dir = await mkdtemp(join(tmpdir(), 'flock-cli-mount-'));
 });
 

@@ -13,6 +13,7 @@ import { outputsAgree, runReference } from '@flock/libraries/reference';
 import { type Browser, expect, test } from '@playwright/test';
 import sharp from 'sharp';
 import { launchChromium } from '../support/chromium.ts';
+import { openVolunteerTab } from '../support/volunteer-tab.ts';
 import { Harness, KEY, ROOT, taskId } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial', timeout: 150_000 });
@@ -24,11 +25,7 @@ let dir: string;
 test.beforeAll(async () => {
   harness = await Harness.start();
   browser = await launchChromium({ webgpu: false });
-  const page = await browser.newPage();
-  await page.goto(`${harness.url}/`);
-  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
-  await page.getByRole('button', { name: 'Start donating compute' }).click();
-  await expect(page.locator('#connection')).toHaveText('open');
+  await openVolunteerTab(browser, `${harness.url}/`);
   dir = await mkdtemp(join(tmpdir(), 'flock-lib-cli-'));
 });
 

@@ -5,24 +5,20 @@
 // job over its input limit fails with the library's typed code and the tab serves the next one.
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { runReference } from '@flock/libraries/reference';
-import { type Browser, expect, type Page, test } from '@playwright/test';
+import { type Browser, expect, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
-import { Harness, outputBytes, taskId } from './volunteer-harness.ts';
+import { openVolunteerTab } from '../support/volunteer-tab.ts';
+import { Harness, libraryTask, outputBytes, taskId } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
 
 let harness: Harness;
 let browser: Browser;
-let page: Page;
 
 test.beforeAll(async () => {
   harness = await Harness.start();
   browser = await launchChromium({ webgpu: false });
-  page = await browser.newPage();
-  await page.goto(`${harness.url}/`);
-  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
-  await page.getByRole('button', { name: 'Start donating compute' }).click();
-  await expect(page.locator('#connection')).toHaveText('open');
+  await openVolunteerTab(browser, `${harness.url}/`);
 });
 
 test.afterAll(async () => {
@@ -31,40 +27,20 @@ test.afterAll(async () => {
 });
 
 const INPUTS = [
-  { name: 'hello.txt', content_type: 'text/plain', bytes: Buffer.from('hello, flock\n') },
+  { name: 'hello.txt', contentType: 'text/plain', bytes: Buffer.from('hello, flock\n') },
   {
     name: 'ramp.bin',
-    content_type: 'application/octet-stream',
+    contentType: 'application/octet-stream',
     bytes: Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 31) & 0xff)),
   },
 ];
 
-function libraryTask(id: string, op: string, params: unknown, extra: Record<string, unknown> = {}) {
-  return {
-    task_id: id,
-    op,
-    module: { kind: 'library' },
-    params,
-    requirements: { min: { wasm: true } },
-    inputs: INPUTS.map((i) => ({
-      name: i.name,
-      content_type: i.content_type,
-      inline_bytes: i.bytes.toString('base64'),
-    })),
-    ...extra,
-  };
-}
-
-const referenceInputs = INPUTS.map((i) => ({
-  name: i.name,
-  contentType: i.content_type,
-  bytes: new Uint8Array(i.bytes),
-}));
+const referenceInputs = INPUTS.map((i) => ({ ...i, bytes: new Uint8Array(i.bytes) }));
 
 test('crypto.hash in the tab equals the Node reference and OpenSSL; cold first, warm second', async () => {
   const params = { algorithms: ['sha256', 'sha512', 'sha3-256', 'blake3', 'xxhash64'] };
   const first = taskId('lib-hash');
-  await harness.submit(libraryTask(first, 'crypto.hash', params));
+  await harness.submit(libraryTask(first, 'crypto.hash', params, INPUTS));
   const view = await harness.waitFor(first, 'succeeded');
   expect(view.executor).toBe('library:crypto');
   const result = await harness.result(first);
@@ -79,7 +55,7 @@ test('crypto.hash in the tab equals the Node reference and OpenSSL; cold first, 
   expect(result.metrics?.['library_warm']).toBe('0');
 
   const second = taskId('lib-hash');
-  await harness.submit(libraryTask(second, 'crypto.hash', { algorithms: ['blake3'] }));
+  await harness.submit(libraryTask(second, 'crypto.hash', { algorithms: ['blake3'] }, INPUTS));
   await harness.waitFor(second, 'succeeded');
   expect((await harness.result(second)).metrics?.['library_warm']).toBe('1');
   // The tab now says it holds crypto warm (the scheduler prefers it for crypto jobs).
@@ -97,7 +73,7 @@ test('crypto.hash in the tab equals the Node reference and OpenSSL; cold first, 
 test('crypto.ed25519_sign in the tab gives signatures OpenSSL verifies', async () => {
   const seed = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'; // RFC 8032 test 1
   const id = taskId('lib-sign');
-  await harness.submit(libraryTask(id, 'crypto.ed25519_sign', { private_key: seed }));
+  await harness.submit(libraryTask(id, 'crypto.ed25519_sign', { private_key: seed }, INPUTS));
   await harness.waitFor(id, 'succeeded');
   const result = await harness.result(id);
   const publicHex = result.summary?.['public_key'] ?? '';
@@ -116,19 +92,16 @@ test('crypto.ed25519_sign in the tab gives signatures OpenSSL verifies', async (
 test('a job over its input limit fails INPUT_TOO_LARGE, not retried; the tab serves the next job', async () => {
   const id = taskId('lib-big');
   await harness.submit(
-    libraryTask(
-      id,
-      'crypto.hash',
-      { algorithms: ['sha256'] },
-      { module: { kind: 'library', permissions: { max_input_bytes: 1000 } } },
-    ),
+    libraryTask(id, 'crypto.hash', { algorithms: ['sha256'] }, INPUTS, {
+      module: { kind: 'library', permissions: { max_input_bytes: 1000 } },
+    }),
   );
   const view = await harness.waitFor(id, 'failed');
   expect(view.failure?.code).toBe('INPUT_TOO_LARGE');
   expect(view.failure?.message).toMatch(/inputs pass .*1000-byte limit$/);
   expect(view.attempts).toHaveLength(1);
   const next = taskId('lib-after');
-  await harness.submit(libraryTask(next, 'crypto.hmac', { key: '6b6579' }));
+  await harness.submit(libraryTask(next, 'crypto.hmac', { key: '6b6579' }, INPUTS));
   await harness.waitFor(next, 'succeeded');
   const hmac = JSON.parse(outputBytes(await harness.result(next), 'digests.json').toString());
   expect(hmac['hello.txt']['hmac-sha256']).toBe(

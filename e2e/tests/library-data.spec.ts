@@ -16,7 +16,8 @@ import { outputsAgree, runReference } from '@flock/libraries/reference';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { tableFromIPC } from 'apache-arrow';
 import { launchChromium } from '../support/chromium.ts';
-import { Harness, KEY, type ResultView, taskId } from './volunteer-harness.ts';
+import { openVolunteerTab } from '../support/volunteer-tab.ts';
+import { Harness, libraryTask, taskId } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -72,46 +73,16 @@ test.beforeAll(async () => {
   parquetInputs = [all[0]!, all[2]!];
   harness = await Harness.start();
   browser = await launchChromium({ webgpu: false });
-  page = await browser.newPage();
+  page = (await openVolunteerTab(browser, `${harness.url}/`)).page;
   page.context().on('request', (request) => {
     if (request.url().includes('/v1/libs/parquet-wasm@')) parquetRequests.push(request.url());
   });
-  await page.goto(`${harness.url}/`);
-  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
-  await page.getByRole('button', { name: 'Start donating compute' }).click();
-  await expect(page.locator('#connection')).toHaveText('open');
 });
 
 test.afterAll(async () => {
   await browser?.close();
   await harness?.close();
 });
-
-function dataTask(id: string, params: unknown, files = inputs) {
-  return {
-    task_id: id,
-    op: 'data.query',
-    module: { kind: 'library' },
-    params,
-    requirements: { min: { wasm: true } },
-    inputs: files.map((f) => ({
-      name: f.name,
-      content_type: f.contentType,
-      inline_bytes: Buffer.from(f.bytes).toString('base64'),
-    })),
-  };
-}
-
-async function outputOf(result: ResultView, name: string): Promise<Uint8Array> {
-  const output = result.outputs?.find((o) => o.name === name);
-  if (output?.inline_bytes) return new Uint8Array(Buffer.from(output.inline_bytes, 'base64'));
-  expect(output?.uri, `output ${name}`).toMatch(/^\/v1\/blobs\/sha256:[0-9a-f]{64}$/);
-  const response = await fetch(`${harness.url}${output!.uri}`, {
-    headers: { Authorization: `Bearer ${KEY}` },
-  });
-  expect(response.status).toBe(200);
-  return new Uint8Array(await response.arrayBuffer());
-}
 
 /** Polls a task until it succeeds or fails (a failure's view says why at once). */
 async function settled(id: string) {
@@ -131,7 +102,7 @@ async function settled(id: string) {
 /** Runs data.query in the tab; returns its result, its one output and the reference's. */
 async function query(params: { sql: string; format?: string }, files = inputs) {
   const id = taskId('data-query');
-  await harness.submit(dataTask(id, params, files));
+  await harness.submit(libraryTask(id, 'data.query', params, files));
   const view = await settled(id);
   expect(view.state, JSON.stringify(view.failure)).toBe('succeeded');
   expect(view.executor).toBe('library:data');
@@ -142,7 +113,7 @@ async function query(params: { sql: string; format?: string }, files = inputs) {
   expect(summary).toEqual(reference.summary);
   const want = reference.outputs[0]!;
   expect(result.outputs?.map((o) => o.name)).toEqual([want.name]);
-  return { result, got: await outputOf(result, want.name), want: want.bytes };
+  return { result, got: await harness.output(result, want.name), want: want.bytes };
 }
 
 const JOIN = `SELECT c.name, count(*) AS orders, sum(o.amount) AS total, max(o.note) AS last_note
@@ -228,7 +199,9 @@ test("format parquet: the tab's Parquet equals the reference's (native DuckDB's)
 
 test('SQL reaching for a file fails FORBIDDEN, not retried; the tab serves the next job', async () => {
   const id = taskId('data-forbidden');
-  await harness.submit(dataTask(id, { sql: "SELECT * FROM read_csv('/etc/passwd')" }));
+  await harness.submit(
+    libraryTask(id, 'data.query', { sql: "SELECT * FROM read_csv('/etc/passwd')" }, inputs),
+  );
   const view = await settled(id);
   expect(view.state).toBe('failed');
   expect(view.failure?.code).toBe('FORBIDDEN');

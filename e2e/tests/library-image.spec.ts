@@ -8,7 +8,7 @@
 import { getMethod, LIBRARY_FILES } from '@flock/libraries';
 import { libraryManifest } from '@flock/libraries/node';
 import { runReference } from '@flock/libraries/reference';
-import { type Browser, expect, type Page, test } from '@playwright/test';
+import { type Browser, expect, test } from '@playwright/test';
 import { maxPixelDiff } from '../../packages/libraries/src/reference/image-compare.ts';
 import {
   type Fixture,
@@ -18,24 +18,20 @@ import {
   rawImage,
 } from '../../packages/libraries/test/support/image-fixtures.ts';
 import { launchChromium } from '../support/chromium.ts';
-import { Harness, KEY, type ResultView, taskId } from './volunteer-harness.ts';
+import { openVolunteerTab } from '../support/volunteer-tab.ts';
+import { Harness, libraryTask, type ResultView, taskId } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
 
 let harness: Harness;
 let browser: Browser;
-let page: Page;
 let inputs: Fixture[];
 
 test.beforeAll(async () => {
   inputs = [...(await fixtures(160, 120)), await orientedJpeg(6, 150, 100)];
   harness = await Harness.start();
   browser = await launchChromium({ webgpu: false });
-  page = await browser.newPage();
-  await page.goto(`${harness.url}/`);
-  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
-  await page.getByRole('button', { name: 'Start donating compute' }).click();
-  await expect(page.locator('#connection')).toHaveText('open');
+  await openVolunteerTab(browser, `${harness.url}/`);
 });
 
 test.afterAll(async () => {
@@ -43,37 +39,10 @@ test.afterAll(async () => {
   await harness?.close();
 });
 
-function imageTask(id: string, op: string, params: unknown, files: Fixture[]) {
-  return {
-    task_id: id,
-    op,
-    module: { kind: 'library' },
-    params,
-    requirements: { min: { wasm: true } },
-    inputs: files.map((f) => ({
-      name: f.name,
-      content_type: f.contentType,
-      inline_bytes: Buffer.from(f.bytes).toString('base64'),
-    })),
-  };
-}
-
-/** An output's bytes: inline in the result, or (streamed from the tab's arena) a stored blob. */
-async function outputOf(result: ResultView, name: string): Promise<Uint8Array> {
-  const output = result.outputs?.find((o) => o.name === name);
-  if (output?.inline_bytes) return new Uint8Array(Buffer.from(output.inline_bytes, 'base64'));
-  expect(output?.uri, `output ${name}`).toMatch(/^\/v1\/blobs\/sha256:[0-9a-f]{64}$/);
-  const response = await fetch(`${harness.url}${output!.uri}`, {
-    headers: { Authorization: `Bearer ${KEY}` },
-  });
-  expect(response.status).toBe(200);
-  return new Uint8Array(await response.arrayBuffer());
-}
-
 /** Runs `op` in the tab and checks it against the reference under the method's rule. */
 async function agrees(op: string, params: object, files: Fixture[] = inputs): Promise<ResultView> {
   const id = taskId(op.replace('.', '-'));
-  await harness.submit(imageTask(id, op, params, files));
+  await harness.submit(libraryTask(id, op, params, files));
   const view = await harness.waitFor(id, 'succeeded');
   expect(view.executor).toBe('library:image');
   const result = await harness.result(id);
@@ -84,7 +53,7 @@ async function agrees(op: string, params: object, files: Fixture[] = inputs): Pr
   const rule = getMethod(op).compare;
   if (rule.kind !== 'pixels') throw new Error(`${op} is not compared by pixels`);
   for (const want of reference.outputs) {
-    const diff = await maxPixelDiff(await outputOf(result, want.name), want.bytes);
+    const diff = await maxPixelDiff(await harness.output(result, want.name), want.bytes);
     expect(diff, `${op} ${want.name}`).toBeLessThanOrEqual(rule.maxDiff);
   }
   return result;
@@ -138,7 +107,7 @@ test('every other method agrees with sharp, with JPEG, PNG and WebP outputs', as
 test('a bomb fails PIXEL_LIMIT and a truncated JPEG INVALID_INPUT, not retried; the tab serves the next job', async () => {
   const bomb = await pngBomb(50_000, 50_000);
   const bombId = taskId('image-bomb');
-  await harness.submit(imageTask(bombId, 'image.invert', {}, [inputs[0]!, bomb]));
+  await harness.submit(libraryTask(bombId, 'image.invert', {}, [inputs[0]!, bomb]));
   const bombed = await harness.waitFor(bombId, 'failed');
   expect(bombed.failure?.code).toBe('PIXEL_LIMIT');
   expect(bombed.failure?.message).toMatch(/50000x50000 .* more than the limit of 100000000/);
@@ -147,7 +116,7 @@ test('a bomb fails PIXEL_LIMIT and a truncated JPEG INVALID_INPUT, not retried; 
   const whole = await rawImage(160, 120, 3).jpeg().toBuffer();
   const cut = { name: 'cut.jpg', contentType: 'image/jpeg', bytes: new Uint8Array(whole.subarray(0, 2_000)) };
   const cutId = taskId('image-cut');
-  await harness.submit(imageTask(cutId, 'image.blur', { sigma: 1 }, [cut]));
+  await harness.submit(libraryTask(cutId, 'image.blur', { sigma: 1 }, [cut]));
   const truncated = await harness.waitFor(cutId, 'failed');
   expect(truncated.failure?.code).toBe('INVALID_INPUT');
   expect(truncated.attempts).toHaveLength(1);

@@ -20,7 +20,8 @@ import {
 } from '../../packages/libraries/src/reference/media-compare.ts';
 import { launchChromium } from '../support/chromium.ts';
 import { type PageProxy, startPageProxy } from '../support/page-proxy.ts';
-import { Harness, KEY, type ResultView, taskId } from './volunteer-harness.ts';
+import { openVolunteerTab } from '../support/volunteer-tab.ts';
+import { Harness, libraryTask, type ResultView, taskId } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -62,33 +63,6 @@ type Input = { name: string; contentType: string; bytes: Buffer };
 const wav: Input = { name: 'tone.wav', contentType: 'audio/wav', bytes: WAV };
 const mp4: Input = { name: 'clip.mp4', contentType: 'video/mp4', bytes: MP4 };
 
-function libraryTask(id: string, op: string, params: unknown, inputs: Input[]) {
-  return {
-    task_id: id,
-    op,
-    module: { kind: 'library' },
-    params,
-    requirements: { min: { wasm: true } },
-    inputs: inputs.map((i) => ({
-      name: i.name,
-      content_type: i.contentType,
-      inline_bytes: i.bytes.toString('base64'),
-    })),
-  };
-}
-
-/** An output's bytes: inline in the result, or (streamed from the tab's arena) a stored blob. */
-async function outputOf(result: ResultView, name: string): Promise<Uint8Array> {
-  const output = result.outputs?.find((o) => o.name === name);
-  if (output?.inline_bytes) return new Uint8Array(Buffer.from(output.inline_bytes, 'base64'));
-  expect(output?.uri, `output ${name}`).toMatch(/^\/v1\/blobs\/sha256:[0-9a-f]{64}$/);
-  const response = await fetch(`${harness.url}${output!.uri}`, {
-    headers: { Authorization: `Bearer ${KEY}` },
-  });
-  expect(response.status).toBe(200);
-  return new Uint8Array(await response.arrayBuffer());
-}
-
 /** Runs `op` in the tab, checks it against the reference under the method's rule; returns the result. */
 async function runAndCompare(op: string, params: unknown, inputs: Input[]): Promise<ResultView> {
   const id = taskId(op.replace('.', '-'));
@@ -104,7 +78,7 @@ async function runAndCompare(op: string, params: unknown, inputs: Input[]): Prom
   expect(result.outputs?.map((o) => o.name)).toEqual(reference.outputs.map((o) => o.name));
   const rule = getMethod(op).compare;
   for (const want of reference.outputs) {
-    const got = await outputOf(result, want.name);
+    const got = await harness.output(result, want.name);
     expect(mediaAgrees(rule, got, want.bytes), `${op} ${want.name}`).toBe(true);
   }
   return result;
@@ -113,11 +87,7 @@ async function runAndCompare(op: string, params: unknown, inputs: Input[]): Prom
 test.beforeAll(async () => {
   harness = await Harness.start();
   browser = await launchChromium({ webgpu: false });
-  page = await browser.newPage();
-  await page.goto(`${harness.url}/`);
-  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
-  await page.getByRole('button', { name: 'Start donating compute' }).click();
-  await expect(page.locator('#connection')).toHaveText('open');
+  page = (await openVolunteerTab(browser, `${harness.url}/`)).page;
 });
 
 test.afterAll(async () => {
@@ -134,7 +104,7 @@ test('audio: FLAC sample-exact to the reference, cold; Opus within tolerance, wa
   expect(cold.metrics?.['library_fetched_bytes']).toBe(isolated ? '32849385' : '32344223');
   const warm = await runAndCompare('audio.transcode', { format: 'opus', bitrate_kbps: 64 }, [wav]);
   expect(warm.metrics?.['library_warm']).toBe('1');
-  const pcm = decodePcm(await outputOf(warm, 'tone.opus'));
+  const pcm = decodePcm(await harness.output(warm, 'tone.opus'));
   expect([pcm.sampleRate, pcm.channels]).toEqual([48000, 2]);
   console.log(
     `media e2e: isolated ${isolated}; cold ${cold.metrics?.['library_ms']} ms, warm ${warm.metrics?.['library_ms']} ms`,
@@ -145,12 +115,12 @@ test('audio.normalize and audio.trim match the reference sample for sample', asy
   const normalized = await runAndCompare('audio.normalize', { integrated_lufs: -16 }, [wav]);
   expect(normalized.summary?.['tone.wav']).toMatch(/^input -\d+\.\d+ LUFS/);
   const trimmed = await runAndCompare('audio.trim', { start: 0.25, duration: 0.5 }, [wav]);
-  expect(decodePcm(await outputOf(trimmed, 'tone.wav')).samples.length).toBe(2 * 22050);
+  expect(decodePcm(await harness.output(trimmed, 'tone.wav')).samples.length).toBe(2 * 22050);
 });
 
 test('video: H.264 scaled and PNG frames pixel-exact to the reference', async () => {
   const video = await runAndCompare('video.transcode', { container: 'mp4', width: 80 }, [mp4]);
-  const frames = decodeFrames(await outputOf(video, 'clip.mp4'));
+  const frames = decodeFrames(await harness.output(video, 'clip.mp4'));
   expect([frames.width, frames.height, frames.frames.length]).toEqual([80, 60, 10]);
   const stills = await runAndCompare('video.extract_frames', { fps: 2, count: 3 }, [mp4]);
   expect(stills.outputs?.map((o) => o.name)).toEqual(['clip_0001.png', 'clip_0002.png']);

@@ -137,10 +137,52 @@ export class Harness {
     return body;
   }
 
+  /** An output's bytes: inline in the result, or (streamed from the tab's arena) a stored blob. */
+  async output(result: ResultView, name: string): Promise<Uint8Array> {
+    const output = result.outputs?.find((o) => o.name === name);
+    if (output?.inline_bytes) return new Uint8Array(Buffer.from(output.inline_bytes, 'base64'));
+    expect(output?.uri, `output ${name}`).toMatch(/^\/v1\/blobs\/sha256:[0-9a-f]{64}$/);
+    const response = await fetch(`${this.url}${output!.uri}`, {
+      headers: { Authorization: `Bearer ${KEY}` },
+    });
+    expect(response.status).toBe(200);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
   async close(): Promise<void> {
     await this.coordinator.close();
     await rm(this.workDir, { recursive: true, force: true });
   }
+}
+
+/** A file as one input of a library task. */
+export interface NamedFile {
+  name: string;
+  contentType: string;
+  bytes: Uint8Array;
+}
+
+/** A library task envelope (JSON view) over `files`, each inline under its own name. */
+export function libraryTask(
+  id: string,
+  op: string,
+  params: unknown,
+  files: readonly NamedFile[],
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    task_id: id,
+    op,
+    module: { kind: 'library' },
+    params,
+    requirements: { min: { wasm: true } },
+    inputs: files.map((f) => ({
+      name: f.name,
+      content_type: f.contentType,
+      inline_bytes: Buffer.from(f.bytes).toString('base64'),
+    })),
+    ...extra,
+  };
 }
 
 /** Decodes an inline output of a result view. */

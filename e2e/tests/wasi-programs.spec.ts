@@ -4,25 +4,21 @@
 // program walks a tar mounted at `/` by relative paths and gets back what it wrote beside its
 // inputs; hostile archives fail with typed errors naming the entry or the limit; a sleep, poll()
 // on stdin and socket calls return to the program instead of trapping.
-import { type Browser, expect, type Page, test } from '@playwright/test';
+import { type Browser, expect, test } from '@playwright/test';
 import { packTar, type TarEntry } from 'modern-tar';
 import { launchChromium } from '../support/chromium.ts';
+import { openVolunteerTab } from '../support/volunteer-tab.ts';
 import { Harness, KEY, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
 
 let harness: Harness;
 let browser: Browser;
-let page: Page;
 
 test.beforeAll(async () => {
   harness = await Harness.start();
   browser = await launchChromium({ webgpu: false });
-  page = await browser.newPage();
-  await page.goto(`${harness.url}/`);
-  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
-  await page.getByRole('button', { name: 'Start donating compute' }).click();
-  await expect(page.locator('#connection')).toHaveText('open');
+  await openVolunteerTab(browser, `${harness.url}/`);
 });
 
 test.afterAll(async () => {

@@ -2,8 +2,31 @@
 // A volunteer sees every key sent in params: these methods are for work whose keys are not secret
 // from volunteers (checksums, signatures over public data, test vectors), never for secrets.
 import type { MethodDefinition } from '../method.ts';
+import type { ParamsSchema } from '../params.ts';
 
 const HEX = '^[0-9a-f]*$';
+
+/** AES-GCM's params, both ways: the key, the IV (`ivDoc`), additional authenticated data. */
+function aesGcmParams(ivDoc: string): ParamsSchema {
+  return {
+    fields: {
+      key: {
+        type: 'string',
+        doc: 'a 128- or 256-bit key, hex (a volunteer sees it)',
+        pattern: '^([0-9a-f]{32}|[0-9a-f]{64})$',
+      },
+      iv: { type: 'string', doc: ivDoc, pattern: '^[0-9a-f]{24}$' },
+      aad: {
+        type: 'string',
+        doc: 'additional authenticated data, hex',
+        pattern: HEX,
+        maxLength: 4096,
+        default: '',
+      },
+    },
+    required: ['key', 'iv'],
+  };
+}
 
 export const CRYPTO_METHODS: readonly MethodDefinition[] = [
   {
@@ -104,24 +127,7 @@ export const CRYPTO_METHODS: readonly MethodDefinition[] = [
     library: 'crypto',
     method: 'aes_gcm_encrypt',
     doc: 'AES-GCM encryption of every input (WebCrypto)',
-    params: {
-      fields: {
-        key: {
-          type: 'string',
-          doc: 'a 128- or 256-bit key, hex (a volunteer sees it)',
-          pattern: '^([0-9a-f]{32}|[0-9a-f]{64})$',
-        },
-        iv: { type: 'string', doc: 'a 96-bit IV, hex; use each one once per key', pattern: '^[0-9a-f]{24}$' },
-        aad: {
-          type: 'string',
-          doc: 'additional authenticated data, hex',
-          pattern: HEX,
-          maxLength: 4096,
-          default: '',
-        },
-      },
-      required: ['key', 'iv'],
-    },
+    params: aesGcmParams('a 96-bit IV, hex; use each one once per key'),
     inputs: { min: 1, max: 64, doc: 'the plaintexts' },
     outputs: '`<input>.enc`: ciphertext followed by the 16-byte tag',
     compare: { kind: 'exact' },
@@ -130,24 +136,7 @@ export const CRYPTO_METHODS: readonly MethodDefinition[] = [
     library: 'crypto',
     method: 'aes_gcm_decrypt',
     doc: 'AES-GCM decryption of every input (WebCrypto); a wrong tag fails INVALID_INPUT',
-    params: {
-      fields: {
-        key: {
-          type: 'string',
-          doc: 'a 128- or 256-bit key, hex (a volunteer sees it)',
-          pattern: '^([0-9a-f]{32}|[0-9a-f]{64})$',
-        },
-        iv: { type: 'string', doc: 'the 96-bit IV, hex', pattern: '^[0-9a-f]{24}$' },
-        aad: {
-          type: 'string',
-          doc: 'additional authenticated data, hex',
-          pattern: HEX,
-          maxLength: 4096,
-          default: '',
-        },
-      },
-      required: ['key', 'iv'],
-    },
+    params: aesGcmParams('the 96-bit IV, hex'),
     inputs: { min: 1, max: 64, doc: 'ciphertexts with their tag' },
     outputs: '`<input without .enc>`: the plaintext',
     compare: { kind: 'exact' },

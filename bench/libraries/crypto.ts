@@ -8,17 +8,10 @@
 //   npx tsx bench/libraries/crypto.ts [--mib N (64)] [--runs R (5)]
 import { createHash, randomFillSync } from 'node:crypto';
 import { build } from 'vite';
+import { intOption, median } from './options.ts';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const i = args.indexOf(name);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1) throw new Error(`bench: ${name} takes a positive integer`);
-  return value;
-};
-const MIB = option('--mib', 64);
-const RUNS = option('--runs', 5);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const MIB = intOption('--mib', 64);
+const RUNS = intOption('--runs', 5);
 
 /** The runtime bundled and minified by vite, as the page's build makes its chunk. */
 async function runtimeBundleBytes(): Promise<number> {

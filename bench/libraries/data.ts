@@ -20,17 +20,10 @@ import {
   parquetColumnsToArrow,
   parquetToArrow,
 } from '../../packages/libraries/src/runtime/data-parquet.ts';
+import { intOption, median } from './options.ts';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const i = args.indexOf(name);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1) throw new Error(`bench: ${name} takes a positive integer`);
-  return value;
-};
-const ROWS = option('--rows', 10_000_000);
-const RUNS = option('--runs', 3);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const ROWS = intOption('--rows', 10_000_000);
+const RUNS = intOption('--runs', 3);
 
 /** The rows: deterministic, so both engines build the same table. */
 const GENERATE = `SELECT range AS id, (range * 7919) % 1000 AS k, ((range * 104729) % 100000) / 100.0 AS v,

@@ -16,16 +16,10 @@ import { createImageRuntime } from '../../packages/libraries/src/runtime/image.t
 import { LibraryHost, type LibraryInput } from '../../packages/libraries/src/runtime/index.ts';
 import { pixels } from '../../packages/libraries/test/support/image-fixtures.ts';
 import { imageContext, nodeGlue, VIPS_DIR } from '../../packages/libraries/test/support/image-node-vips.ts';
+import { intOption } from './options.ts';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const i = args.indexOf(name);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1) throw new Error(`bench: ${name} takes a positive integer`);
-  return value;
-};
-const COUNT = option('--count', 100);
-const WIDTH = option('--width', 800);
+const COUNT = intOption('--count', 100);
+const WIDTH = intOption('--width', 800);
 const [W, H] = [4000, 3000];
 
 /**

@@ -16,6 +16,7 @@ import { SqliteStore } from '../src/store/sqlite-store.ts';
 import type { NewTask, Store } from '../src/store/store.ts';
 import { describeStoreContract } from './store-contract.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
+import { rng } from './support/rng.ts';
 
 let harness: PostgresHarness;
 beforeAll(async () => {
@@ -44,18 +45,6 @@ function task(taskId: string, over: Partial<NewTask> = {}): NewTask {
     maxRetries: 2,
     createdAtMs: 1000,
     ...over,
-  };
-}
-
-/** A deterministic PRNG (mulberry32) so the concurrency test is seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

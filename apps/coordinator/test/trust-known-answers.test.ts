@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BuiltinKnownAnswers, mimicTaskId, moduleKeyOf, type ReferenceOps } from '../src/trust/index.ts';
+import { rng } from './support/rng.ts';
 
 // The built-in ops' CPU references from @flock/shaders, as the coordinator passes them. Loaded by
 // URL so the coordinator's Node typecheck does not pull in the package's WebGPU/DOM-typed runners.
@@ -7,17 +8,6 @@ const shaders = (await import(
   new URL('../../../shaders/src/index.ts', import.meta.url).href
 )) as ReferenceOps;
 const ops: ReferenceOps = { getOp: shaders.getOp, measureError: shaders.measureError };
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function f32(values: number[]): Uint8Array {
   return new Uint8Array(new Float32Array(values).buffer);

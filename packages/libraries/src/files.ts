@@ -21,6 +21,8 @@ export const LIBRARY_FILES: Readonly<Record<LibraryName, readonly LibraryFile[]>
   crypto: [],
   audio: FFMPEG_FILES,
   video: FFMPEG_FILES,
+  // onnxruntime-web's build with its WebGPU execution provider (it runs the WASM one too).
+  ml: [{ package: 'onnxruntime-web', path: 'dist/ort-wasm-simd-threaded.asyncify.wasm' }],
 };
 
 /** Every file, once (audio and video share FFmpeg's). */

@@ -39,6 +39,13 @@ export const LIBRARIES: Readonly<Record<LibraryName, LibraryDefinition>> = {
     limits: { maxInputBytes: 100 * MiB, maxOutputBytes: 500 * MiB, timeoutMs: 60_000, memoryPages: 32_768 },
     needsSharedMemory: false,
   },
+  ml: {
+    name: 'ml',
+    package: 'onnxruntime-web',
+    doc: 'ONNX Runtime (onnxruntime-web): ONNX models on WebGPU or WASM; the model counts as an input',
+    limits: { maxInputBytes: 512 * MiB, maxOutputBytes: 256 * MiB, timeoutMs: 60_000, memoryPages: 65_536 },
+    needsSharedMemory: false,
+  },
 };
 
 export const LIBRARY_NAMES = Object.keys(LIBRARIES) as LibraryName[];

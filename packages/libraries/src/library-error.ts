@@ -1,7 +1,7 @@
 /**
  * Why a library call is refused or failed, with a stable code. The coordinator answers the first
  * four at submit (400, with `field`); the tab fails a job with the code (retryable only for
- * LIBRARY_LOAD_FAILED, which another tab may not meet).
+ * LIBRARY_LOAD_FAILED and DEVICE_LOST, which another tab, or another try, may not meet).
  */
 export type LibraryErrorCode =
   | 'UNKNOWN_LIBRARY'
@@ -18,7 +18,15 @@ export type LibraryErrorCode =
   | 'FORBIDDEN'
   | 'LIBRARY_LOAD_FAILED'
   /** The library itself failed on valid input (its message says how). */
-  | 'LIBRARY_ERROR';
+  | 'LIBRARY_ERROR'
+  /** ml: the model is not an ONNX model the runtime can read. */
+  | 'INVALID_MODEL'
+  /** ml: the model uses an operator this runtime does not have (the message names it). */
+  | 'UNSUPPORTED_OP'
+  /** ml: an input tensor does not fit the model: an unknown name, a wrong dtype or shape. */
+  | 'TENSOR_MISMATCH'
+  /** ml: the GPU device was lost mid-run (a driver reset): another try may run elsewhere. */
+  | 'DEVICE_LOST';
 
 export class LibraryError extends Error {
   constructor(
@@ -32,6 +40,6 @@ export class LibraryError extends Error {
   }
 
   get retryable(): boolean {
-    return this.code === 'LIBRARY_LOAD_FAILED';
+    return this.code === 'LIBRARY_LOAD_FAILED' || this.code === 'DEVICE_LOST';
   }
 }

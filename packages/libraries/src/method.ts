@@ -2,7 +2,7 @@
 // coordinator at submit, the tab, the SDK and the dashboard.
 import type { Params, ParamsSchema } from './params.ts';
 
-export type LibraryName = 'image' | 'data' | 'crypto' | 'audio' | 'video';
+export type LibraryName = 'image' | 'data' | 'crypto' | 'audio' | 'video' | 'ml';
 
 /** Per-library defaults (the compute-module seed's), overridable by `module.permissions`. */
 export interface LibraryLimits {
@@ -45,7 +45,17 @@ export type Comparison =
    * Tables: text outputs (CSV, JSON lines) byte for byte; Arrow IPC and Parquet outputs decoded, with
    * the same column names, column types and values row by row (two writers encode them differently).
    */
-  | { readonly kind: 'values' };
+  | { readonly kind: 'values' }
+  /**
+   * Tensors (ml): the same names, dtypes and shapes, float elements within
+   * `atol + rtol·max(|a|, |b|)` (execution providers order their sums differently), others equal.
+   */
+  | { readonly kind: 'tensors'; readonly atol: number; readonly rtol: number }
+  /**
+   * Top-k classes (ml.classify): per row, the scores of classes both name within `atol`, and a class
+   * only one names scored within `atol` of the other's last (a near tie at the cut may swap).
+   */
+  | { readonly kind: 'classes'; readonly atol: number };
 
 export interface MethodDefinition {
   readonly library: LibraryName;

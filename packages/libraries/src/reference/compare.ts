@@ -27,6 +27,10 @@ async function within(
   b: Uint8Array,
 ): Promise<boolean> {
   if (rule.kind === 'exact') return equalBytes(a, b);
+  if (rule.kind === 'tensors' || rule.kind === 'classes') {
+    const { mlAgrees } = await import('./ml-compare.ts');
+    return mlAgrees(rule, a, b);
+  }
   if (rule.kind === 'values') {
     const { isTableOutput, sameTable } = await import('./data-compare.ts');
     return library === 'data' && isTableOutput(name) && (await sameTable(name, a, b));

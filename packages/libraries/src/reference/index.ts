@@ -3,13 +3,21 @@
 import { checkLibraryCall } from '../registry.ts';
 import { runCrypto } from '../runtime/crypto.ts';
 import type { LibraryInput, LibraryResult } from '../runtime/runtime.ts';
+import type { ModelSource } from './ml.ts';
 
 export type { LibraryInput, LibraryResult } from '../runtime/runtime.ts';
 export { type NamedBytes, outputsAgree } from './compare.ts';
+export type { ModelSource } from './ml.ts';
+
+/** What a reference may need beyond the call: ml's models by hash. */
+export interface ReferenceOptions {
+  models?: ModelSource;
+}
 
 type Reference = (
   call: ReturnType<typeof checkLibraryCall>,
   inputs: LibraryInput[],
+  options: ReferenceOptions,
 ) => Promise<LibraryResult>;
 
 const REFERENCES: Partial<Record<string, Reference>> = {
@@ -18,6 +26,8 @@ const REFERENCES: Partial<Record<string, Reference>> = {
   video: (call, inputs) => import('./media.ts').then((m) => m.runMediaReference(call, inputs)),
   image: (call, inputs) => import('./image.ts').then((m) => m.runImageReference(call, inputs)),
   data: (call, inputs) => import('./data.ts').then((m) => m.runDataReference(call, inputs)),
+  ml: (call, inputs, options) =>
+    import('./ml.ts').then((m) => m.runMlReference(call, inputs, options.models ?? (() => undefined))),
 };
 
 /** Runs `op` in Node; throws LibraryError like the tab would. */
@@ -25,9 +35,10 @@ export async function runReference(
   op: string,
   params: unknown,
   inputs: LibraryInput[],
+  options: ReferenceOptions = {},
 ): Promise<LibraryResult> {
   const call = checkLibraryCall(op, params, inputs.length);
   const reference = REFERENCES[call.method.library];
   if (!reference) throw new Error(`no reference for ${call.method.library} yet`);
-  return reference(call, inputs);
+  return reference(call, inputs, options);
 }

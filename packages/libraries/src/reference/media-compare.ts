@@ -184,7 +184,9 @@ export function mediaDistance(rule: Comparison, a: Uint8Array, b: Uint8Array): n
       return maxFrameDiff(a, b);
     case 'snr':
     case 'values':
-      throw new Error(`${rule.kind} is no distance: use mediaAgrees`);
+    case 'tensors':
+    case 'classes':
+      throw new Error(`${rule.kind} is no media distance`);
   }
 }
 
@@ -203,6 +205,8 @@ export async function mediaDistanceAsync(rule: Comparison, a: Uint8Array, b: Uin
     }
     case 'snr':
     case 'values':
+    case 'tensors':
+    case 'classes':
       return mediaDistance(rule, a, b);
   }
 }

@@ -16,4 +16,5 @@ export const RUNTIMES: RuntimeFactories = {
   video: () => import('./media.ts').then((m) => m.mediaRuntime),
   image: () => import('./image.ts').then((m) => m.imageRuntime),
   data: () => import('./data.ts').then((m) => m.dataRuntime),
+  ml: () => import('./ml.ts').then((m) => m.mlRuntime),
 };

@@ -1,5 +1,6 @@
 // The tab's side of a library: one runtime per library, loaded lazily in an executor Worker the
 // first time a job needs it and kept warm for the next.
+import type { TensorShape } from '../models/tensors.ts';
 import type { CheckedCall } from '../registry.ts';
 
 export interface LibraryInput {
@@ -7,12 +8,16 @@ export interface LibraryInput {
   contentType: string;
   /** Where the input lies (a view of the executor's arena on the ring path): read, never kept. */
   bytes: Uint8Array;
+  /** Its dtype and shape when it is a tensor (the DataRef's TensorSpec): ml methods. */
+  tensor?: TensorShape;
 }
 
 export interface LibraryOutput {
   name: string;
   contentType: string;
   bytes: Uint8Array;
+  /** Its dtype and shape when it is a tensor (becomes the result DataRef's TensorSpec). */
+  tensor?: TensorShape;
 }
 
 export interface LibraryResult {
@@ -35,6 +40,15 @@ export interface RuntimeContext {
   stopRequested(): string | undefined;
   /** The page is cross-origin isolated: SharedArrayBuffer and WASM threads are there. */
   readonly threads: boolean;
+  /**
+   * The call's model (ml: `params.model`, a content-addressed upload): its hash, and its verified
+   * bytes unless this executor was handed them before (a runtime keeps its sessions by hash).
+   */
+  readonly model?: { readonly hash: string; readonly bytes: Uint8Array | undefined };
+  /** Asks for the job again with the model's bytes (this executor no longer has its session). */
+  needModel?(): never;
+  /** The executor's WebGPU device (a GPUDevice), when the tab has a usable one: ml's WebGPU execution. */
+  gpuDevice?(): Promise<object | undefined>;
   /** The limits of this job (the library's, overridden by `permissions`). */
   readonly limits: { maxInputBytes: number; maxOutputBytes: number; timeoutMs: number; memoryPages: number };
 }

@@ -304,6 +304,41 @@ export interface LibraryParams {
     /** frame width; the height keeps the aspect (default: the input’s) (16..4096) */
     width?: number;
   };
+  /** Runs an ONNX model on a batch of input tensors and returns its output tensors */
+  "ml.infer": {
+    /** the model: flock:sha256:<hex> of an ONNX file uploaded with POST /v1/modules */
+    model: string;
+    /** where it runs: webgpu, wasm, or auto (WebGPU where the tab has it, else WASM) (default "auto") */
+    execution?: "auto" | "webgpu" | "wasm";
+    /** which outputs to return (default: all) */
+    outputs?: ReadonlyArray<string>;
+  };
+  /** Embeddings: one output of the model, mean-pooled to [N, D], L2-normalized by default */
+  "ml.embed": {
+    /** the model: flock:sha256:<hex> of an ONNX file uploaded with POST /v1/modules */
+    model: string;
+    /** where it runs: webgpu, wasm, or auto (WebGPU where the tab has it, else WASM) (default "auto") */
+    execution?: "auto" | "webgpu" | "wasm";
+    /** the model output to use (default: the model's first) */
+    output?: string;
+    /** scale each embedding to unit length (default true) */
+    normalize?: boolean;
+  };
+  /** Top-k classes per row of one output: labels from the model's metadata (`labels`) or params */
+  "ml.classify": {
+    /** the model: flock:sha256:<hex> of an ONNX file uploaded with POST /v1/modules */
+    model: string;
+    /** where it runs: webgpu, wasm, or auto (WebGPU where the tab has it, else WASM) (default "auto") */
+    execution?: "auto" | "webgpu" | "wasm";
+    /** the model output to use (default: the model's first) */
+    output?: string;
+    /** classes per row (1..100; default 5) */
+    top_k?: number;
+    /** turn logits into probabilities first (default true) */
+    softmax?: boolean;
+    /** class names by index (default: the model's `labels` metadata, a JSON array) */
+    labels?: ReadonlyArray<string>;
+  };
 
 }
 

@@ -13,4 +13,12 @@ export {
   type TensorShape,
   writeNpy,
 } from './tensors.ts';
-export { CNN_LABELS, cnnModel, exampleValues, mlpModel, unsupportedOpModel, zooFiles } from './zoo.ts';
+export {
+  CNN_LABELS,
+  cnnModel,
+  exampleValues,
+  mlpModel,
+  pairModel,
+  unsupportedOpModel,
+  zooFiles,
+} from './zoo.ts';

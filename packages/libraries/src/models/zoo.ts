@@ -124,11 +124,32 @@ export function unsupportedOpModel(): OnnxModel {
   };
 }
 
+/** Two named inputs: `a` and `b` float32 [N,4] → `sum` = a + b and `product` = a · b (binding by name). */
+export function pairModel(): OnnxModel {
+  return {
+    name: 'flock-pair',
+    inputs: [
+      { name: 'a', dtype: 'float32', shape: ['N', 4] },
+      { name: 'b', dtype: 'float32', shape: ['N', 4] },
+    ],
+    outputs: [
+      { name: 'sum', dtype: 'float32', shape: ['N', 4] },
+      { name: 'product', dtype: 'float32', shape: ['N', 4] },
+    ],
+    initializers: [],
+    nodes: [
+      { op: 'Add', inputs: ['a', 'b'], outputs: ['sum'] },
+      { op: 'Mul', inputs: ['a', 'b'], outputs: ['product'] },
+    ],
+  };
+}
+
 /** Every model of the zoo by file name, as bytes. */
 export function zooFiles(): Record<string, Uint8Array> {
   return {
     'cnn.onnx': writeOnnx(cnnModel()),
     'mlp.onnx': writeOnnx(mlpModel()),
+    'pair.onnx': writeOnnx(pairModel()),
     'unsupported-op.onnx': writeOnnx(unsupportedOpModel()),
   };
 }

@@ -4,7 +4,15 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { checkLibraryCall, LibraryError } from '../src/index.ts';
-import { exampleValues, mlpModel, readNpy, writeNpy, zooFiles } from '../src/models/index.ts';
+import {
+  exampleValues,
+  mlpModel,
+  OnnxFormatError,
+  readNpy,
+  readOnnxInfo,
+  writeNpy,
+  zooFiles,
+} from '../src/models/index.ts';
 import { outputsAgree, runReference } from '../src/reference/index.ts';
 import { LibraryHost, type LibraryInput, RUNTIMES, type RuntimeContext } from '../src/runtime/index.ts';
 import { type NodeContext, nodeContext } from './support/node-context.ts';
@@ -338,5 +346,19 @@ describe('.npy', () => {
     expect(() => readNpy(file.subarray(0, file.byteLength - 4), 'x')).toThrow(
       /needs 24 bytes of data, has 20/,
     );
+  });
+});
+
+describe('reading an ONNX file without a runtime', () => {
+  test('metadata, opset and the largest weight tensor; what is not ONNX is refused', () => {
+    const info = readOnnxInfo(MODELS['cnn.onnx']!);
+    expect(info.irVersion).toBe(8);
+    expect(info.opset).toBe(13);
+    expect(JSON.parse(info.metadata['labels']!)).toHaveLength(10);
+    // fc.w: 784 × 10 float32.
+    expect(info.largestTensorBytes).toBe(784 * 10 * 4);
+    expect(readOnnxInfo(MODELS['pair.onnx']!).largestTensorBytes).toBe(0);
+    expect(() => readOnnxInfo(new TextEncoder().encode('<html>not a model</html>'))).toThrow(OnnxFormatError);
+    expect(() => readOnnxInfo(new Uint8Array([8, 8]))).toThrow('not an ONNX model: no graph');
   });
 });

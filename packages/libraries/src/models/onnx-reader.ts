@@ -8,6 +8,57 @@ export interface OnnxInfo {
   opset: number;
   /** ModelProto.metadata_props. */
   metadata: Record<string, string>;
+  /**
+   * Bytes of the largest weight tensor (graph initializer): a WebGPU tab needs a storage buffer at
+   * least this big (`maxStorageBufferBindingSize`).
+   */
+  largestTensorBytes: number;
+}
+
+/** Bytes per element of ONNX TensorProto.DataType (strings count 0: not held in a GPU buffer). */
+const ELEMENT_BYTES: Readonly<Record<number, number>> = {
+  1: 4,
+  2: 1,
+  3: 1,
+  4: 2,
+  5: 2,
+  6: 4,
+  7: 8,
+  9: 1,
+  10: 2,
+  11: 8,
+  12: 4,
+  13: 8,
+  16: 2,
+};
+
+/** A TensorProto's size in bytes from its dims and data type. */
+function tensorBytes(bytes: Uint8Array): number {
+  const r = new BinaryReader(bytes);
+  let count = 1;
+  let type = 0;
+  while (r.pos < r.len) {
+    const [field, wire] = r.tag();
+    if (field === 1 && wire === WireType.Varint) count *= Number(r.int64());
+    else if (field === 1 && wire === WireType.LengthDelimited) {
+      const packed = new BinaryReader(r.bytes());
+      while (packed.pos < packed.len) count *= Number(packed.int64());
+    } else if (field === 2 && wire === WireType.Varint) type = r.int32();
+    else r.skip(wire, field);
+  }
+  return count * (ELEMENT_BYTES[type] ?? 0);
+}
+
+/** The largest initializer of a GraphProto, in bytes. */
+function largestInitializer(graph: Uint8Array): number {
+  const r = new BinaryReader(graph);
+  let largest = 0;
+  while (r.pos < r.len) {
+    const [field, wire] = r.tag();
+    if (field === 5 && wire === WireType.LengthDelimited) largest = Math.max(largest, tensorBytes(r.bytes()));
+    else r.skip(wire, field);
+  }
+  return largest;
 }
 
 /** Why bytes are not an ONNX model. */
@@ -50,13 +101,14 @@ export function readOnnxInfo(bytes: Uint8Array): OnnxInfo {
   let irVersion = 0;
   let graph = false;
   let opset = 0;
+  let largestTensorBytes = 0;
   const metadata: Record<string, string> = {};
   try {
     while (r.pos < r.len) {
       const [field, wire] = r.tag();
       if (field === 1 && wire === WireType.Varint) irVersion = Number(r.int64());
       else if (field === 7 && wire === WireType.LengthDelimited) {
-        r.bytes();
+        largestTensorBytes = largestInitializer(r.bytes());
         graph = true;
       } else if (field === 8 && wire === WireType.LengthDelimited) {
         const set = readOpset(r.bytes());
@@ -71,5 +123,5 @@ export function readOnnxInfo(bytes: Uint8Array): OnnxInfo {
   }
   if (irVersion <= 0) throw new OnnxFormatError('not an ONNX model: no ir_version');
   if (!graph) throw new OnnxFormatError('not an ONNX model: no graph');
-  return { irVersion, opset, metadata };
+  return { irVersion, opset, metadata, largestTensorBytes };
 }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 import { libraryManifestPlugin } from './packages/libraries/src/node/package-files.ts';
 
 // Builds the browser pages: the volunteer page (apps/worker-web) and the requester dashboard
@@ -17,6 +17,23 @@ const isolation = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
+/**
+ * onnxruntime-web's bundle names its 26 MB WASM with `new URL(…, import.meta.url)`, which would
+ * make vite emit a second copy of it. The tab never fetches that one: the ml runtime hands ORT the
+ * bytes it fetched and hash-checked (`env.wasm.wasmBinary`), so the reference becomes a bare name.
+ */
+function ortWasmNotEmitted(): Plugin {
+  const reference = /new URL\("(ort-wasm-simd-threaded\.[a-z]+\.wasm)",import\.meta\.url\)\.href/g;
+  return {
+    name: 'flock-ort-wasm-not-emitted',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!/onnxruntime-web[\\/]dist[\\/]ort\.[a-z.]*bundle\.min\.mjs$/.test(id)) return undefined;
+      return { code: code.replace(reference, '"$1"'), map: null };
+    },
+  };
+}
+
 export default defineConfig({
   root: resolve(import.meta.dirname, 'apps'),
   base: '/',
@@ -29,8 +46,8 @@ export default defineConfig({
     },
   },
   // The hashes of the library files the tab fetches (packages/libraries/src/files.ts).
-  plugins: [libraryManifestPlugin()],
-  worker: { format: 'es', plugins: () => [libraryManifestPlugin()] },
+  plugins: [libraryManifestPlugin(), ortWasmNotEmitted()],
+  worker: { format: 'es', plugins: () => [libraryManifestPlugin(), ortWasmNotEmitted()] },
   server: {
     headers: isolation,
     proxy: { '/v1': { target: coordinator, ws: true, changeOrigin: false } },

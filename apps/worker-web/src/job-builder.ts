@@ -4,7 +4,8 @@
 // uploaded blob. Nothing is copied here: the executor's host copies each input once, into its
 // region on the executor's bridge.
 import { checkLibraryCall, LibraryError } from '@flock/libraries';
-import type { ComputeAssignment, DataRef, ModuleSpec } from '@flock/protocol';
+import type { TensorShape } from '@flock/libraries/models';
+import type { ComputeAssignment, DataRef, JsonObject, ModuleSpec, TensorSpec } from '@flock/protocol';
 import { ExecutorError } from './executor-error.ts';
 import { type JobKind, type JobLimits, type JobSpec, limitsOf } from './job.ts';
 import { sha256Ref, verifyModuleHash } from './module-hash.ts';
@@ -32,12 +33,14 @@ export interface InputSource {
   open?: () => Promise<Response>;
   /** The hash fetched bytes must have (`sha256:<hex>` of an uploaded blob). */
   hash?: string;
+  /** Its dtype and shape when the DataRef says it is a tensor (ml jobs). */
+  tensor?: TensorShape;
 }
 
 /** A job ready for an executor's host. */
 export interface PreparedJob {
   spec: JobSpec;
-  /** WASM and WGSL: the module's verified bytes and the hash executors cache it by. */
+  /** WASM and WGSL: the module's verified bytes and the hash executors cache it by; ml jobs: the model's. */
   module: { hash: string; bytes: Uint8Array } | undefined;
   inputs: InputSource[];
   /** Kernel-ABI jobs run alone in their executor: a kernel sees the whole shared memory it runs on. */
@@ -50,7 +53,7 @@ export function moduleUrl(uri: string, origin: string): string {
   return new URL(uri, origin).href;
 }
 
-async function moduleBytes(
+export async function moduleBytes(
   module: ModuleSpec,
   source: ModuleSource,
   origin: string,
@@ -84,7 +87,11 @@ function inputSource(
   source: ModuleSource,
   origin: string,
 ): InputSource {
-  const base = { name: ref.name ?? '', contentType: ref.content_type ?? '' };
+  const base: Pick<InputSource, 'name' | 'contentType' | 'tensor'> = {
+    name: ref.name ?? '',
+    contentType: ref.content_type ?? '',
+  };
+  if (ref.tensor) base.tensor = tensorShape(ref.tensor);
   if (ref.inline_bytes) return { ...base, bytes: ref.inline_bytes };
   if (ref.inline_json !== undefined) return { ...base, text: ref.inline_json };
   const uri = ref.uri ?? '';
@@ -100,6 +107,11 @@ function inputSource(
   }
   if (uri) return { ...base, open: () => source.open(new URL(uri, origin).href) };
   return { ...base, bytes: new Uint8Array(0) };
+}
+
+/** A DataRef's TensorSpec as the library runtime takes it; the ml method checks the dtype. */
+function tensorShape(spec: TensorSpec): TensorShape {
+  return { dtype: (spec.dtype ?? '') as TensorShape['dtype'], shape: spec.shape ?? [] };
 }
 
 function workgroups(list: number[] | undefined): [number, number, number] {
@@ -131,6 +143,20 @@ function libraryLimits(op: string, params: unknown, inputs: number, module: Modu
   };
 }
 
+/**
+ * An ml job's model (`params.model`, `flock:sha256:<hex>`, checked against the method's schema
+ * already): loaded like a module, from the tab's cache or fetched, hash-checked and cached.
+ */
+async function modelBytes(
+  params: JsonObject | undefined,
+  source: ModuleSource,
+  origin: string,
+): Promise<PreparedJob['module']> {
+  const model = params?.['model'];
+  if (typeof model !== 'string' || model === '') return undefined;
+  return moduleBytes({ uri: model }, source, origin);
+}
+
 /** Builds the PreparedJob of an assignment; throws ExecutorError for what cannot run here. */
 export async function buildJob(
   assignment: ComputeAssignment,
@@ -153,7 +179,11 @@ export async function buildJob(
     taskId: assignment.task_id ?? '',
     limits,
     params: envelope.params ?? {},
-    inputs: inputs.map((i) => ({ name: i.name, contentType: i.contentType })),
+    inputs: inputs.map((i) => ({
+      name: i.name,
+      contentType: i.contentType,
+      ...(i.tensor ? { tensor: i.tensor } : {}),
+    })),
   };
   let loaded: PreparedJob['module'];
   switch (module.kind ?? 'wasm') {
@@ -188,6 +218,8 @@ export async function buildJob(
       kind = 'library';
       spec.op = envelope.op ?? '';
       spec.libraryOrigin = origin;
+      loaded = await modelBytes(envelope.params, source, origin);
+      if (loaded) spec.moduleHash = loaded.hash;
       break;
     default:
       throw new ExecutorError('UNSUPPORTED', `unknown module kind "${module.kind}"`);

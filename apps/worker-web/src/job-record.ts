@@ -2,6 +2,7 @@
 // JSON `params` holds what is not bulk) and named byte regions. On the ring a region is an arena
 // slice; over postMessage it is a transferred buffer. The executor's code sees the same Job and
 // JobOutcome either way.
+import type { TensorShape } from '@flock/libraries/models';
 import type { BridgeRecord } from '@flock/protocol';
 import type { JobFailure } from './executor-error.ts';
 import type { Job, JobOutcome, JobProgress, JobSpec } from './job.ts';
@@ -40,6 +41,7 @@ export function jobOf(wire: WireRecord): Job {
       name: meta.name,
       contentType: meta.contentType,
       bytes: inputs[i]?.bytes ?? new Uint8Array(0),
+      ...(meta.tensor ? { tensor: meta.tensor } : {}),
     })),
   };
 }
@@ -49,6 +51,8 @@ interface OutcomeMeta {
   summary?: Record<string, string>;
   metrics?: Record<string, string>;
   contentTypes: string[];
+  /** Each output's TensorSpec (null: not a tensor); absent when no output is one. */
+  tensors?: Array<TensorShape | null>;
   /** A failure's field at fault (library jobs). */
   field?: string;
   /** Bytes used of each region (an arena block may be longer than its output). */
@@ -65,6 +69,7 @@ export function outcomeRecord(jobId: number, outcome: JobOutcome): WireRecord {
     contentTypes: outputs.map((o) => o.contentType),
     lengths: outputs.map((o) => o.bytes.byteLength),
   };
+  if (outputs.some((o) => o.tensor)) meta.tensors = outputs.map((o) => o.tensor ?? null);
   const regions = outputs.map((o) => ({ name: o.name, bytes: o.bytes }));
   if (outcome.ok) {
     meta.executor = outcome.executor;
@@ -90,11 +95,15 @@ export function outcomeRecord(jobId: number, outcome: JobOutcome): WireRecord {
 /** Reads an outcome record (the main thread's side). */
 export function outcomeOf(wire: WireRecord): JobOutcome {
   const meta = JSON.parse(wire.record.params || '{"contentTypes":[],"lengths":[]}') as OutcomeMeta;
-  const outputs = wire.regions.map((r, i) => ({
-    name: r.name,
-    contentType: meta.contentTypes[i] ?? 'application/octet-stream',
-    bytes: r.bytes.subarray(0, meta.lengths[i] ?? r.bytes.byteLength),
-  }));
+  const outputs = wire.regions.map((r, i) => {
+    const tensor = meta.tensors?.[i];
+    return {
+      name: r.name,
+      contentType: meta.contentTypes[i] ?? 'application/octet-stream',
+      bytes: r.bytes.subarray(0, meta.lengths[i] ?? r.bytes.byteLength),
+      ...(tensor ? { tensor } : {}),
+    };
+  });
   if (wire.record.kind === 'result') {
     return {
       ok: true,

@@ -12,9 +12,11 @@ import { WasmModules } from './wasm-modules.ts';
 
 export class JobRunner {
   private readonly modules = new WasmModules();
-  readonly libraries = new LibraryExecutor();
+  readonly libraries: LibraryExecutor;
 
-  constructor(private readonly gpu: GpuContext) {}
+  constructor(private readonly gpu: GpuContext) {
+    this.libraries = new LibraryExecutor(gpu);
+  }
 
   async run(job: Job, io: JobIo): Promise<JobOutcome> {
     try {

@@ -2,6 +2,8 @@
 // sides, STYLE.md 4). A job crosses to an executor as a record on its bridge: a `JobSpec` (JSON,
 // small) plus named byte regions (inputs, the module) that lie in the executor's arena, or travel
 // as transferred buffers where the page has no SharedArrayBuffer.
+
+import type { TensorShape } from '@flock/libraries/models';
 import {
   type BufferSpec,
   DEFAULT_FUEL,
@@ -66,9 +68,9 @@ export interface JobSpec {
   limits: JobLimits;
   /** The envelope's params. */
   params: JsonObject;
-  /** Name and content type of each input, in the order of the record's input regions. */
-  inputs: Array<{ name: string; contentType: string }>;
-  /** The module's verified hash (WASM, WGSL): executors keep compiled modules by it. */
+  /** Name, content type and (a tensor: its DataRef's TensorSpec) dtype and shape of each input, in the order of the record's input regions. */
+  inputs: Array<{ name: string; contentType: string; tensor?: TensorShape }>;
+  /** The module's verified hash (WASM, WGSL; an ml job's model): executors keep compiled modules and model sessions by it. */
   moduleHash?: string;
   /** Export to call (kernel ABI; `_start` for WASI) or WGSL entry point. */
   entry?: string;
@@ -92,6 +94,8 @@ export interface JobInput {
   name: string;
   contentType: string;
   bytes: Uint8Array;
+  /** Its dtype and shape when it is a tensor (ml jobs). */
+  tensor?: TensorShape;
 }
 
 /** One named output, its bytes where the executor wrote them. */
@@ -99,6 +103,8 @@ export interface JobOutput {
   name: string;
   contentType: string;
   bytes: Uint8Array;
+  /** Its dtype and shape when it is a tensor (ml jobs): the result DataRef's TensorSpec. */
+  tensor?: TensorShape;
 }
 
 /** A job as an executor runs it. */

@@ -6,6 +6,7 @@
 import manifest from 'virtual:flock-library-manifest';
 import { LibraryHost, RUNTIMES, type RuntimeContext } from '@flock/libraries/runtime';
 import { ExecutorError } from './executor-error.ts';
+import type { GpuContext } from './gpu-context.ts';
 import type { Job, JobOutput, JobSuccess } from './job.ts';
 import type { JobIo } from './job-io.ts';
 import { LibraryFiles } from './library-files.ts';
@@ -14,6 +15,9 @@ import { LibraryFiles } from './library-files.ts';
 export class LibraryExecutor {
   private readonly host = new LibraryHost(RUNTIMES);
   private files: LibraryFiles | undefined;
+
+  /** `gpu`: this executor's device (ml.* on WebGPU); its `getDevice` fails where the tab has none. */
+  constructor(private readonly gpu: GpuContext) {}
 
   /** Libraries loaded here. */
   warm(): string[] {
@@ -34,6 +38,8 @@ export class LibraryExecutor {
       stopRequested: () => io.stopRequested(),
       threads: globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function',
       limits: job.spec.limits,
+      gpuDevice: () => this.gpu.getDevice().catch(() => undefined),
+      ...(job.spec.moduleHash ? modelOf(job.spec.moduleHash, job.module) : {}),
     };
     if (!wasWarm) {
       // The host gives a cold load its own allowance, then times the job from here.
@@ -49,7 +55,12 @@ export class LibraryExecutor {
       if (!region)
         throw new ExecutorError('ARENA_FULL', `no room for ${o.name} (${o.bytes.byteLength} bytes)`);
       region.set(o.bytes);
-      return { name: o.name, contentType: o.contentType, bytes: region };
+      return {
+        name: o.name,
+        contentType: o.contentType,
+        bytes: region,
+        ...(o.tensor ? { tensor: o.tensor } : {}),
+      };
     });
     const metrics: Record<string, string> = {
       library_ms: (performance.now() - started).toFixed(1),
@@ -63,4 +74,20 @@ export class LibraryExecutor {
     this.files ??= new LibraryFiles(manifest, origin);
     return this.files;
   }
+}
+
+/**
+ * An ml job's model: its bytes when the host sent them (it does until this executor has run a job
+ * of that model), else the runtime finds its session by hash, or asks for the job again with them.
+ */
+function modelOf(hash: string, bytes: Uint8Array | undefined): Pick<RuntimeContext, 'model' | 'needModel'> {
+  // ONNX Runtime and TextDecoder take no views of shared memory (the ring's arena): the model is
+  // copied out once, when this executor builds its session (which keeps its own copy anyway).
+  const owned = bytes && bytes.buffer instanceof ArrayBuffer ? bytes : bytes?.slice();
+  return {
+    model: { hash, bytes: owned },
+    needModel: (): never => {
+      throw new ExecutorError('NEED_MODULE', `this executor no longer holds model ${hash}`);
+    },
+  };
 }

@@ -50,6 +50,7 @@ export async function sendResult(connection: WorkerConnection, result: ComputeRe
       uri: `stream:${streamId}`,
       size: bytes.byteLength,
       hash,
+      ...(out.tensor ? { tensor: out.tensor } : {}),
     });
   }
   const sent = connection.send({ result: { ...result, outputs } });

@@ -263,6 +263,7 @@ export class TaskRunner {
       content_type: o.contentType,
       inline_bytes: o.bytes,
       size: o.bytes.byteLength,
+      ...(o.tensor ? { tensor: { dtype: o.tensor.dtype, shape: o.tensor.shape } } : {}),
     }));
     const result: ComputeResult = {
       task_id: assignment.task_id ?? '',

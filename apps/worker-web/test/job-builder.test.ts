@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
+import { zooFiles } from '@flock/libraries/models';
 import type { ComputeAssignment } from '@flock/protocol';
 import { describe, expect, it } from 'vitest';
 import type { ExecutorError } from '../src/executor-error.ts';
 import { DEFAULT_LIMITS } from '../src/job.ts';
 import { buildJob, limitsOf, type ModuleSource, moduleUrl } from '../src/job-builder.ts';
+import { jobOf, jobRecord, outcomeOf, outcomeRecord } from '../src/job-record.ts';
 import { fixture } from './fixtures.ts';
 
 const ORIGIN = 'http://127.0.0.1:8787';
@@ -170,5 +172,96 @@ describe('buildJob', () => {
     expect(builtin.module).toBeUndefined();
     const kernel = await buildJob(assignment({ inline: module, abi: 'kernel' }), source, ORIGIN);
     expect(kernel).toMatchObject({ exclusive: true, spec: { kind: 'kernel', entry: 'flock_kernel' } });
+  });
+
+  it("loads an ml job's model like a module and passes each input's TensorSpec on", async () => {
+    const model = zooFiles()['mlp.onnx']!;
+    const modelHash = sha(model);
+    const { source, cache, fetched } = memorySource({ [`${ORIGIN}/v1/modules/${modelHash}`]: model });
+    const features = new Uint8Array(64 * 4);
+    const ml = (): ComputeAssignment =>
+      assignment(
+        { kind: 'library' },
+        {
+          op: 'ml.infer',
+          params: { model: `flock:${modelHash}` },
+          inputs: [
+            { name: 'features', inline_bytes: features, tensor: { dtype: 'float32', shape: [1, 64] } },
+          ],
+        },
+      );
+    const first = await buildJob(ml(), source, ORIGIN);
+    expect(first.module).toEqual({ hash: modelHash, bytes: model });
+    expect(first.spec).toMatchObject({ kind: 'library', op: 'ml.infer', moduleHash: modelHash });
+    expect(first.spec.inputs).toEqual([
+      { name: 'features', contentType: '', tensor: { dtype: 'float32', shape: [1, 64] } },
+    ]);
+    expect(cache.get(modelHash)).toBe(model);
+    await buildJob(ml(), source, ORIGIN);
+    expect(fetched).toEqual([`${ORIGIN}/v1/modules/${modelHash}`]);
+    // A library job without a model has no module.
+    const hash = await buildJob(
+      assignment(
+        { kind: 'library' },
+        {
+          op: 'crypto.hash',
+          params: { algorithms: ['sha256'] },
+          inputs: [{ name: 'a', inline_bytes: features }],
+        },
+      ),
+      source,
+      ORIGIN,
+    );
+    expect(hash.module).toBeUndefined();
+    expect(hash.spec.moduleHash).toBeUndefined();
+  });
+
+  it('refuses a model whose bytes do not have its hash, and caches nothing', async () => {
+    const model = zooFiles()['mlp.onnx']!;
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    const { source, cache } = memorySource({ [`${ORIGIN}/v1/modules/${wrong}`]: model });
+    const job = assignment(
+      { kind: 'library' },
+      {
+        op: 'ml.infer',
+        params: { model: `flock:${wrong}` },
+        inputs: [{ name: 'features', inline_bytes: new Uint8Array(256) }],
+      },
+    );
+    expect(await codeOf(buildJob(job, source, ORIGIN))).toBe('HASH_MISMATCH');
+    expect(cache.size).toBe(0);
+  });
+});
+
+describe('job and outcome records', () => {
+  it('carry input and output TensorSpecs to the executor and back', () => {
+    const tensor = { dtype: 'float32' as const, shape: [2, 3] };
+    const bytes = new Uint8Array(24);
+    const wire = jobRecord({
+      jobId: 7,
+      spec: {
+        kind: 'library',
+        taskId: 't',
+        limits: DEFAULT_LIMITS,
+        params: {},
+        inputs: [{ name: 'x', contentType: '', tensor }],
+      },
+      inputs: [{ name: 'x', contentType: '', bytes, tensor }],
+      module: undefined,
+    });
+    expect(jobOf(wire).inputs).toEqual([{ name: 'x', contentType: '', bytes, tensor }]);
+    const outcome = outcomeOf(
+      outcomeRecord(7, {
+        ok: true,
+        outputs: [
+          { name: 'y', contentType: 'application/octet-stream', bytes, tensor },
+          { name: 'note.json', contentType: 'application/json', bytes: new Uint8Array(2) },
+        ],
+        executor: 'library:ml',
+        summary: {},
+        metrics: {},
+      }),
+    );
+    expect(outcome.ok && outcome.outputs.map((o) => o.tensor)).toEqual([tensor, undefined]);
   });
 });

@@ -35,6 +35,12 @@ export interface CoordinatorConfig {
   maxFrameBytes: number;
   /** Largest HTTP request body, bytes. Env FLOCK_MAX_BODY_BYTES, default 16 MiB. */
   maxBodyBytes: number;
+  /**
+   * Largest ONNX model upload (`POST /v1/modules` with `application/onnx`), bytes: models are
+   * often far larger than modules. Env FLOCK_MAX_MODEL_BYTES, default 512 MiB (the ml library's
+   * input limit, the model included).
+   */
+  maxModelBytes: number;
   /** A request's headers must arrive within this, ms (else 408 and close). Env FLOCK_HEADERS_TIMEOUT_MS, default 10000. */
   headersTimeoutMs: number;
   /** A whole request, body included, must arrive within this, ms. Env FLOCK_REQUEST_TIMEOUT_MS, default 120000. */
@@ -150,6 +156,7 @@ export const DEFAULT_CONFIG: Omit<
   pagesDir: './dist/pages',
   maxFrameBytes: 1 << 20,
   maxBodyBytes: 16 << 20,
+  maxModelBytes: 512 << 20,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 120_000,
   idleTimeoutMs: 30_000,
@@ -212,6 +219,7 @@ function validate(config: CoordinatorConfig): void {
     ['port', 0, 65535],
     ['maxFrameBytes', 1024, 64 << 20],
     ['maxBodyBytes', 1024, 1 << 30],
+    ['maxModelBytes', 1024, 2 ** 31],
     ['headersTimeoutMs', 100, 3600_000],
     ['requestTimeoutMs', 100, 24 * 3600_000],
     ['idleTimeoutMs', 100, 24 * 3600_000],
@@ -286,6 +294,7 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
   ['FLOCK_PORT', 'port'],
   ['FLOCK_MAX_FRAME_BYTES', 'maxFrameBytes'],
   ['FLOCK_MAX_BODY_BYTES', 'maxBodyBytes'],
+  ['FLOCK_MAX_MODEL_BYTES', 'maxModelBytes'],
   ['FLOCK_HEADERS_TIMEOUT_MS', 'headersTimeoutMs'],
   ['FLOCK_REQUEST_TIMEOUT_MS', 'requestTimeoutMs'],
   ['FLOCK_IDLE_TIMEOUT_MS', 'idleTimeoutMs'],

@@ -18,6 +18,8 @@ export type CoordinatorErrorCode =
   | 'UNKNOWN_OP'
   /** A library method's params that its schema refuses. */
   | 'INVALID_PARAMS'
+  /** An ml.* task whose `params.model` names no uploaded model. */
+  | 'UNKNOWN_MODEL'
   | 'HASH_MISMATCH'
   | 'MODULE_REFUSED'
   | 'MODULE_FETCH_FAILED'
@@ -40,6 +42,7 @@ const STATUS: Record<CoordinatorErrorCode, number> = {
   INVALID_ARGUMENT: 400,
   UNKNOWN_OP: 400,
   INVALID_PARAMS: 400,
+  UNKNOWN_MODEL: 400,
   HASH_MISMATCH: 400,
   MODULE_REFUSED: 400,
   MODULE_FETCH_FAILED: 502,

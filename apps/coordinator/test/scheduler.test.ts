@@ -237,6 +237,25 @@ describe('scoring', () => {
     expect(picked[0]?.worker.workerId).toBe('image');
   });
 
+  test('an ml task goes to the tab that holds its model, whoever has the ml library loaded', () => {
+    const s = new Scheduler();
+    const model = `sha256:${'5e'.repeat(32)}`;
+    const envelope = {
+      op: 'ml.infer',
+      module: { kind: 'library' as const },
+      params: { model: `flock:${model}` },
+    };
+    expect(warmKeyOf(envelope)).toBe(model);
+    s.enqueue(task({ moduleHash: warmKeyOf(envelope) }));
+    const mlWarm = { ...CPU, libraries: ['ml'], cached_modules: [`sha256:${'01'.repeat(32)}`] };
+    const holder = { ...CPU, libraries: ['image'], cached_modules: [model] };
+    const picked = s.assign([
+      worker('ml-warm', mlWarm, { cachedModules: warmKeysOf(mlWarm) }),
+      worker('holder', holder, { cachedModules: warmKeysOf(holder) }),
+    ]);
+    expect(picked[0]?.worker.workerId).toBe('holder');
+  });
+
   test('removed tasks are skipped', () => {
     const s = new Scheduler();
     const t = task();

@@ -226,11 +226,11 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       ]);
     });
 
-    test('blob GC: in use are blobs named by results and envelopes, modules, and recent records', async () => {
+    test('blob GC: in use are blobs named by results and envelopes, modules, models, and recent records', async () => {
       const hex = (c: string) => c.repeat(64);
-      const [inResult, inEnvelope, module, recent, garbage] = ['a', 'b', 'c', 'd', 'e'].map(
+      const [inResult, inEnvelope, module, recent, garbage, model] = ['a', 'b', 'c', 'd', 'e', 'f'].map(
         (c) => `sha256:${hex(c)}`,
-      ) as [string, string, string, string, string];
+      ) as [string, string, string, string, string, string];
       const [created] = await store.insertTasks([
         newTask('t1', {
           envelope: new TextEncoder().encode(`{"inputs":[{"uri":"/v1/blobs/${inEnvelope}"}]}`),
@@ -255,11 +255,14 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       await store.recordBlob(module, 'a', 'module', 5, 10);
       await store.recordBlob(recent, 'a', 'output', 5, 5000);
       await store.recordBlob(garbage, 'a', 'output', 5, 10);
+      await store.recordBlob(model, 'a', 'model', 5, 10);
       const inUse = await store.blobsInUse(1000);
-      expect([...inUse].sort()).toEqual([inResult, inEnvelope, module, recent].sort());
-      await store.forgetOutputBlobs([garbage, module]);
+      expect([...inUse].sort()).toEqual([inResult, inEnvelope, module, recent, model].sort());
+      await store.forgetOutputBlobs([garbage, module, model]);
       expect(await store.blobVisible(garbage, 'a')).toBe(false);
       expect(await store.isModule(module)).toBe(true); // modules are never forgotten
+      expect(await store.isModel(model)).toBe(true); // nor are models
+      expect(await store.isModel(module)).toBe(false);
       expect(await store.blobVisible(inResult, 'a')).toBe(true);
     });
 
@@ -326,6 +329,11 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.isModule('sha256:aa')).toBe(false);
       await store.recordBlob('sha256:bb', 'b', 'module', 3, 1);
       expect(await store.isModule('sha256:bb')).toBe(true);
+      expect(await store.isModel('sha256:bb')).toBe(false);
+      // A model is public by hash like a module (GET /v1/modules), and known as a model.
+      await store.recordBlob('sha256:cc', 'b', 'model', 3, 1);
+      expect(await store.isModule('sha256:cc')).toBe(true);
+      expect(await store.isModel('sha256:cc')).toBe(true);
       await store.setMeta('k', 'v');
       expect(await store.getMeta('k')).toBe('v');
     });

@@ -201,3 +201,81 @@ describe('result digests', () => {
     });
   });
 });
+
+describe('JSON outputs under the tolerance comparator', () => {
+  // The ml library's own bound for classes (atol 1e-4), as a requester would set it.
+  const tolerant = resolvePolicy({ replicas: 2, comparator: 'tolerance', abs_tolerance: 1e-4 });
+  const classes = (rows: Array<Array<[number, string, number]>>) =>
+    new TextEncoder().encode(
+      JSON.stringify(rows.map((row) => row.map(([index, label, score]) => ({ index, label, score })))),
+    );
+  const digest = (bytes: Uint8Array, contentType = 'application/json') =>
+    digestOutputs([{ name: 'classes.json', bytes, contentType }], tolerant);
+  const base = classes([
+    [
+      [3, 'three', 0.71],
+      [8, 'eight', 0.2],
+    ],
+    [[1, 'one', 0.93]],
+  ]);
+
+  it('agrees when scores differ within the tolerance (an odd-length JSON is no f32 error)', () => {
+    const near = classes([
+      [
+        [3, 'three', 0.710001],
+        [8, 'eight', 0.199999],
+      ],
+      [[1, 'one', 0.930001]],
+    ]);
+    expect(base.byteLength % 4).not.toBe(0);
+    expect(digest(base).json).toEqual(['classes.json']);
+    expect(sameResult(digest(base), digest(near), tolerant)).toBe(true);
+  });
+
+  it('disagrees on a swapped label, a score off by 0.1, another shape, or bytes that are not JSON', () => {
+    const swapped = classes([
+      [
+        [3, 'eight', 0.71],
+        [8, 'three', 0.2],
+      ],
+      [[1, 'one', 0.93]],
+    ]);
+    const off = classes([
+      [
+        [3, 'three', 0.81],
+        [8, 'eight', 0.2],
+      ],
+      [[1, 'one', 0.93]],
+    ]);
+    const shorter = classes([[[3, 'three', 0.71]], [[1, 'one', 0.93]]]);
+    const notJson = new TextEncoder().encode('[[{"index":3,');
+    for (const other of [swapped, off, shorter, notJson]) {
+      expect(sameResult(digest(base), digest(other), tolerant)).toBe(false);
+    }
+    // The same near bytes as octet-stream are f32 elements or nothing: a JSON output never
+    // agrees with a binary one.
+    const near = classes([
+      [
+        [3, 'three', 0.710001],
+        [8, 'eight', 0.199999],
+      ],
+      [[1, 'one', 0.930001]],
+    ]);
+    const padded = new Uint8Array(Math.ceil(near.byteLength / 4) * 4);
+    padded.set(near);
+    expect(sameResult(digest(base), digest(padded, 'application/octet-stream'), tolerant)).toBe(false);
+  });
+
+  it('takes application/json from the DataRef, and inline JSON as JSON', () => {
+    const text = '{"a":[1,2]}';
+    expect(outputsOf({ outputs: [{ name: 'j', inline_json: text }] })[0]!.contentType).toBe(
+      'application/json',
+    );
+    const stored = outputsOf({
+      outputs: [{ name: 'classes.json', content_type: 'application/json', inline_bytes: base }],
+    });
+    expect(digestOutputs(stored, tolerant).json).toEqual(['classes.json']);
+    const exact = resolvePolicy({ replicas: 2 });
+    expect(digestOutputs(stored, exact).json).toBeUndefined();
+  });
+});

@@ -3,11 +3,18 @@ import { CoordinatorError } from '../errors.ts';
 import { blobHex } from '../store/blob-store.ts';
 import { type ApiContext, type Handler, isWasm, json, mediaType, readBody } from './http-util.ts';
 
-/** `POST /v1/modules`: a WASM or WGSL module, content-addressed, to be named by tasks' `module.uri`. */
+/**
+ * `POST /v1/modules`: a WASM or WGSL module, or an ONNX model (`application/onnx`, for ml.*
+ * tasks' `params.model`), content-addressed, to be named by tasks' `module.uri` or `params.model`.
+ */
 export const uploadModule: Handler = async (ctx, req, res, tenant) => {
   const type = mediaType(req);
+  if (type === 'application/onnx') return uploadModel(ctx, req, res, tenant);
   if (type !== 'application/wasm' && type !== 'text/wgsl') {
-    throw new CoordinatorError('UNSUPPORTED_MEDIA_TYPE', 'use application/wasm or text/wgsl');
+    throw new CoordinatorError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'use application/wasm, text/wgsl or application/onnx',
+    );
   }
   const body = await readBody(req, ctx.config.maxBodyBytes);
   if (body.length === 0) throw new CoordinatorError('INVALID_ARGUMENT', 'module is empty', 'body');
@@ -27,6 +34,32 @@ export const uploadModule: Handler = async (ctx, req, res, tenant) => {
     ...(metered ? { metered_hash: metered.hash } : {}),
   });
 };
+
+/**
+ * An ONNX model: up to FLOCK_MAX_MODEL_BYTES (models outgrow modules), read far enough to know it
+ * is a ModelProto with a graph, then public by hash like a module (tabs fetch it from
+ * `GET /v1/modules/<hash>` and keep it by hash).
+ */
+async function uploadModel(
+  ctx: ApiContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  tenant: string,
+): Promise<void> {
+  const body = await readBody(req, ctx.config.maxModelBytes, 'FLOCK_MAX_MODEL_BYTES');
+  if (body.length === 0) throw new CoordinatorError('INVALID_ARGUMENT', 'model is empty', 'body');
+  const { OnnxFormatError, readOnnxInfo } = await import('@flock/libraries/models');
+  try {
+    readOnnxInfo(body);
+  } catch (error) {
+    if (!(error instanceof OnnxFormatError)) throw error;
+    throw new CoordinatorError('INVALID_ARGUMENT', `not an ONNX model: ${error.message}`, 'body');
+  }
+  const hex = ctx.coordinator.blobs.put(body);
+  const hash = `sha256:${hex}`;
+  await ctx.coordinator.store.recordBlob(hash, tenant, 'model', body.length, Date.now());
+  json(res, 201, { hash, size: body.length, uri: `flock:${hash}` });
+}
 
 /** Any bytes, to be named as a task input (`uri: "flock:sha256:<hex>"`): content-addressed. */
 export const uploadBlob: Handler = async (ctx, req, res, tenant) => {
@@ -65,15 +98,20 @@ export async function getLeaseInput(
   res.end(bytes);
 }
 
-/** `GET /v1/modules/<name>`: public by content hash (volunteer tabs hold no API key). */
+/** `GET /v1/modules/<name>`: modules and models, public by content hash (volunteer tabs hold no API key). */
 export async function getModule(ctx: ApiContext, res: ServerResponse, name: string): Promise<void> {
   const hex = blobHex(name);
   if (!hex || !(await ctx.coordinator.store.isModule(name)))
     throw new CoordinatorError('NOT_FOUND', `no module "${name}"`);
   const bytes = ctx.coordinator.blobs.read(hex);
   if (!bytes) throw new CoordinatorError('NOT_FOUND', `no module "${name}"`);
+  const type = isWasm(bytes)
+    ? 'application/wasm'
+    : (await ctx.coordinator.store.isModel(name))
+      ? 'application/onnx'
+      : 'text/wgsl; charset=utf-8';
   res.writeHead(200, {
-    'Content-Type': isWasm(bytes) ? 'application/wasm' : 'text/wgsl; charset=utf-8',
+    'Content-Type': type,
     'Content-Length': bytes.length,
     'Cache-Control': 'public, max-age=31536000, immutable',
     ETag: `"${name}"`,

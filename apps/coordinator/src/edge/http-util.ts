@@ -66,13 +66,15 @@ export function listLimit(q: URLSearchParams): number {
 }
 
 /**
- * Reads a request body up to `limit` bytes; over it: 413 BODY_TOO_LARGE, and the error answer
- * closes the connection (the rest of the body is never read).
+ * Reads a request body up to `limit` bytes; over it: 413 BODY_TOO_LARGE (its message names
+ * `setting`, the variable that sets the limit, when given), and the error answer closes the
+ * connection (the rest of the body is never read).
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, setting?: string): Promise<Buffer> {
+  const message = `body over ${limit} bytes${setting === undefined ? '' : ` (${setting})`}`;
   const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > limit) {
-    return Promise.reject(new CoordinatorError('BODY_TOO_LARGE', `body over ${limit} bytes`));
+    return Promise.reject(new CoordinatorError('BODY_TOO_LARGE', message));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -80,7 +82,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        reject(new CoordinatorError('BODY_TOO_LARGE', `body over ${limit} bytes`));
+        reject(new CoordinatorError('BODY_TOO_LARGE', message));
         req.removeAllListeners('data');
         return;
       }

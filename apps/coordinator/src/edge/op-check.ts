@@ -5,7 +5,8 @@
 // whose WASM build needs SharedArrayBuffer adds `requirements.min.cross_origin_isolated`, so the
 // scheduler offers it only to tabs that can run it. A WASI program's mounts and collect paths are
 // checked as the tab checks them (@flock/protocol checkWasiParams), so a bad path or a mount naming
-// no input is a 400 here rather than a failed task.
+// no input is a 400 here rather than a failed task. An ml.* call asking for `execution: "webgpu"`
+// adds `requirements.min.webgpu` the same way, so only WebGPU tabs get it.
 import { checkLibraryCall, LibraryError } from '@flock/libraries';
 import { type ComputeEnvelope, checkWasiParams, ProtocolError } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
@@ -47,6 +48,20 @@ export async function checkOp(
     envelope.requirements ??= {};
     envelope.requirements.min = { ...envelope.requirements.min, cross_origin_isolated: true };
   }
+  if (op.startsWith('ml.') && envelope.params?.['execution'] === 'webgpu') {
+    envelope.requirements ??= {};
+    envelope.requirements.min = { ...envelope.requirements.min, webgpu: true };
+  }
+}
+
+/**
+ * The model an ml.* library call names (`params.model = "flock:sha256:<hex>"`, as `sha256:<hex>`),
+ * or undefined for any other call. The method schema has checked its form already.
+ */
+export function modelOf(envelope: ComputeEnvelope): string | undefined {
+  if (envelope.module?.kind !== 'library' || !envelope.op?.startsWith('ml.')) return undefined;
+  const model = envelope.params?.['model'];
+  return typeof model === 'string' && model.startsWith('flock:') ? model.slice('flock:'.length) : undefined;
 }
 
 /** `params.mounts`, `collect` and the mount limits of a WASI task: INVALID_PARAMS naming the field. */

@@ -83,8 +83,18 @@ export function warmKeysOf(cap: Capability): Set<string> {
   return keys;
 }
 
-/** The key of what a task needs warm (see `warmKeysOf`): its module's hash, or its library. */
+/**
+ * The key of what a task needs warm (see `warmKeysOf`): its module's hash, its library, or for an
+ * ml.* call its model's hash (`sha256:<hex>`: tabs list the models they hold in `cached_modules`,
+ * and a model is often far larger than the task's input).
+ */
 export function warmKeyOf(envelope: ComputeEnvelope): string | undefined {
-  if (envelope.module?.kind === 'library') return `library:${(envelope.op ?? '').split('.')[0]}`;
+  if (envelope.module?.kind === 'library') {
+    const model = envelope.params?.['model'];
+    if (envelope.op?.startsWith('ml.') && typeof model === 'string' && model.startsWith('flock:')) {
+      return model.slice('flock:'.length);
+    }
+    return `library:${(envelope.op ?? '').split('.')[0]}`;
+  }
   return envelope.module?.hash || undefined;
 }

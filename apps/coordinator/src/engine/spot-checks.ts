@@ -36,7 +36,7 @@ export class SpotChecks {
     const ops = await loadReferenceOps();
     return new FirstKnownAnswers([
       new BuiltinKnownAnswers(ops, []),
-      new LibraryKnownAnswers(),
+      new LibraryKnownAnswers((hash) => this.e.outputs.blobBytes(hash)),
       this.e.replay,
       new BuiltinKnownAnswers(ops),
     ]);

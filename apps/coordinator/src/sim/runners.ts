@@ -1,7 +1,9 @@
 // Job runners of a simulated volunteer (sum, echo, built-in ops by their CPU reference, library
 // methods by their Node reference), and the lie a dishonest one tells about its outputs.
+import type { ModelSource } from '@flock/libraries/reference';
 import type { ComputeAssignment, DataRef } from '@flock/protocol';
 import type { ReferenceOp } from '../trust/known-answers.ts';
+import { libraryInputOf } from '../trust/library-known-answers.ts';
 import { loadReferenceOps } from '../trust/reference-ops.ts';
 
 /** A job handed to the runner: the assignment, an abort signal (cancel, lease lost), progress. */
@@ -9,6 +11,8 @@ export interface SimJob {
   assignment: ComputeAssignment;
   signal: AbortSignal;
   progress(pct: number, metrics?: Record<string, string>): void;
+  /** ml.* models' bytes by hash (`sha256:<hex>`): the simulated volunteer fetches them as a tab does. */
+  models?: ModelSource;
 }
 
 /** What a runner returns: outputs for a result, or a failure. */
@@ -68,23 +72,20 @@ export const referenceRunner: SimRunner = async (job) => {
  * the same WASM library, or its native twin), as an honest tab would run them; a library's typed
  * failure (INVALID_INPUT, FORBIDDEN...) as the tab reports it. Inline inputs only.
  */
-export const libraryRunner: SimRunner = async ({ assignment }) => {
+export const libraryRunner: SimRunner = async ({ assignment, models }) => {
   const env = assignment.envelope ?? {};
   // Loaded on first use: the references bring native libraries (sharp, DuckDB) with them.
   const { runReference } = await import('@flock/libraries/reference');
   const { LibraryError } = await import('@flock/libraries');
-  const inputs = (env.inputs ?? []).map((ref) => ({
-    name: ref.name ?? '',
-    contentType: ref.content_type ?? '',
-    bytes: inputBytes(ref),
-  }));
+  const inputs = (env.inputs ?? []).map((ref) => libraryInputOf(ref, inputBytes(ref)));
   try {
-    const result = await runReference(env.op ?? '', env.params ?? {}, inputs);
+    const result = await runReference(env.op ?? '', env.params ?? {}, inputs, models ? { models } : {});
     return {
       outputs: result.outputs.map((o) => ({
         name: o.name,
         content_type: o.contentType,
         inline_bytes: o.bytes,
+        ...(o.tensor ? { tensor: { dtype: o.tensor.dtype, shape: o.tensor.shape } } : {}),
       })),
       summary: result.summary ?? {},
       executor: `sim-library:${(env.op ?? '').split('.')[0]}`,

@@ -16,7 +16,7 @@ import {
 } from '@flock/protocol';
 import WebSocket from 'ws';
 import { lieAbout, referenceRunner, type SimOutcome, type SimRunner } from './runners.ts';
-import { fetchInputs, type LeaseBase, streamLarge } from './transfers.ts';
+import { fetchInputs, fetchModel, type LeaseBase, streamLarge } from './transfers.ts';
 
 export {
   echoRunner,
@@ -265,6 +265,7 @@ export class SimulatedVolunteer extends EventEmitter {
       outcome = await run({
         assignment,
         signal: abort.signal,
+        models: (hash) => fetchModel(this.options.url, hash),
         progress: (pct, metrics) => {
           if (!abort.signal.aborted && !this.stalled) {
             this.send({

@@ -39,6 +39,21 @@ export async function fetchInputs(
 }
 
 /**
+ * An ml.* model by hash (`sha256:<hex>`), fetched from the coordinator's public `GET /v1/modules`
+ * as a tab fetches it, and checked against its hash.
+ */
+export async function fetchModel(coordinatorUrl: string, hash: string): Promise<Uint8Array | undefined> {
+  const base = new URL(coordinatorUrl);
+  base.protocol = base.protocol === 'wss:' || base.protocol === 'https:' ? 'https:' : 'http:';
+  const res = await fetch(new URL(`/v1/modules/${hash}`, base));
+  if (res.status === 404) return undefined;
+  if (!res.ok) throw new Error(`model ${hash}: HTTP ${res.status}`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (`sha256:${sha256Hex(bytes)}` !== hash) throw new Error(`model ${hash}: hash mismatch`);
+  return bytes;
+}
+
+/**
  * Outputs that would not fit a frame of `limit` bytes (half of it or more) are sent as streams
  * first, through `send`; the returned outputs point at them.
  */

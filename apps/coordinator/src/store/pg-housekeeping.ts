@@ -28,7 +28,15 @@ export async function blobVisible(pool: pg.Pool, hash: string, tenant: string): 
 }
 
 export async function isModule(pool: pg.Pool, hash: string): Promise<boolean> {
-  const { rowCount } = await pool.query("SELECT 1 FROM blobs WHERE hash = $1 AND kind = 'module' LIMIT 1", [
+  const { rowCount } = await pool.query(
+    "SELECT 1 FROM blobs WHERE hash = $1 AND kind IN ('module', 'model') LIMIT 1",
+    [hash],
+  );
+  return rowCount === 1;
+}
+
+export async function isModel(pool: pg.Pool, hash: string): Promise<boolean> {
+  const { rowCount } = await pool.query("SELECT 1 FROM blobs WHERE hash = $1 AND kind = 'model' LIMIT 1", [
     hash,
   ]);
   return rowCount === 1;
@@ -43,7 +51,7 @@ export async function blobsInUse(pool: pg.Pool, sinceMs: number): Promise<Set<st
   );
   for (const row of rows) for (const name of blobNamesIn(row.body)) names.add(name);
   const kept = await pool.query<{ hash: string }>(
-    "SELECT DISTINCT hash FROM blobs WHERE kind = 'module' OR created_at_ms >= $1",
+    "SELECT DISTINCT hash FROM blobs WHERE kind IN ('module', 'model') OR created_at_ms >= $1",
     [sinceMs],
   );
   for (const row of kept.rows) names.add(row.hash);
@@ -52,7 +60,9 @@ export async function blobsInUse(pool: pg.Pool, sinceMs: number): Promise<Set<st
 
 export async function forgetOutputBlobs(pool: pg.Pool, names: string[]): Promise<void> {
   if (names.length === 0) return;
-  await pool.query("DELETE FROM blobs WHERE kind <> 'module' AND hash = ANY($1::text[])", [names]);
+  await pool.query("DELETE FROM blobs WHERE kind NOT IN ('module', 'model') AND hash = ANY($1::text[])", [
+    names,
+  ]);
 }
 
 /** Deletes up to `limit` finished tasks last changed before `beforeMs`; returns their uids. */

@@ -279,4 +279,8 @@ export class PostgresStore implements Store {
   isModule(hash: string): Promise<boolean> {
     return housekeeping.isModule(this.pool, hash);
   }
+
+  isModel(hash: string): Promise<boolean> {
+    return housekeeping.isModel(this.pool, hash);
+  }
 }

@@ -14,7 +14,7 @@ export function sqliteBlobsInUse(db: Database.Database, sinceMs: number): Set<st
     .iterate();
   for (const row of rows) for (const name of blobNamesIn(row.body)) names.add(name);
   const kept = db.prepare<[number], { hash: string }>(
-    "SELECT DISTINCT hash FROM blobs WHERE kind = 'module' OR created_at_ms >= ?",
+    "SELECT DISTINCT hash FROM blobs WHERE kind IN ('module', 'model') OR created_at_ms >= ?",
   );
   for (const row of kept.iterate(sinceMs)) names.add(row.hash);
   return names;
@@ -47,7 +47,7 @@ export function preparePurge(db: Database.Database): (beforeMs: number, limit: n
 
 /** Prepares forgetting the records of output blobs (modules stay). */
 export function prepareForgetOutputBlobs(db: Database.Database): (names: string[]) => void {
-  const drop = db.prepare("DELETE FROM blobs WHERE hash = ? AND kind <> 'module'");
+  const drop = db.prepare("DELETE FROM blobs WHERE hash = ? AND kind NOT IN ('module', 'model')");
   return (names) => {
     for (const name of names) drop.run(name);
   };

@@ -146,7 +146,10 @@ function blobStatements(db: Database.Database) {
       'SELECT COUNT(*) AS n FROM blobs WHERE hash = ? AND tenant = ?',
     ),
     isModule: db.prepare<[string], { n: number }>(
-      "SELECT COUNT(*) AS n FROM blobs WHERE hash = ? AND kind = 'module'",
+      "SELECT COUNT(*) AS n FROM blobs WHERE hash = ? AND kind IN ('module', 'model')",
+    ),
+    isModel: db.prepare<[string], { n: number }>(
+      "SELECT COUNT(*) AS n FROM blobs WHERE hash = ? AND kind = 'model'",
     ),
   };
 }

@@ -230,6 +230,11 @@ export class SqliteStore implements Store {
     return (this.stmts.isModule.get(hash)?.n ?? 0) > 0;
   }
 
+  async isModel(hash: string): Promise<boolean> {
+    await this.committed();
+    return (this.stmts.isModel.get(hash)?.n ?? 0) > 0;
+  }
+
   async blobsInUse(sinceMs: number): Promise<Set<string>> {
     await this.committed();
     return sqliteBlobsInUse(this.db, sinceMs);

@@ -191,11 +191,13 @@ export interface Store {
   /** Records that `tenant` may read blob `hash` (modules, uploaded inputs, outputs). */
   recordBlob(hash: string, tenant: string, kind: BlobKind, size: number, nowMs: number): Promise<void>;
   blobVisible(hash: string, tenant: string): Promise<boolean>;
-  /** Whether any tenant uploaded this module (modules are then public by hash). */
+  /** Whether any tenant uploaded this module or model (they are then public by hash). */
   isModule(hash: string): Promise<boolean>;
+  /** Whether any tenant uploaded this ONNX model (`POST /v1/modules`, `application/onnx`). */
+  isModel(hash: string): Promise<boolean>;
   /**
    * Blob GC, mark: the blob names (`sha256:<hex>`) named by any task's result or envelope, every
-   * module, and every blob recorded at or after `sinceMs` (its task may not have committed yet).
+   * module and model, and every blob recorded at or after `sinceMs` (its task may not have committed yet).
    */
   blobsInUse(sinceMs: number): Promise<Set<string>>;
   /** Blob GC, sweep: drops the output and input records of these blobs (their files are gone). */
@@ -209,8 +211,8 @@ export interface Store {
   trustStore?(): TrustStore;
 }
 
-/** What a blob is to the tenant that recorded it; modules are public by hash, the rest are not. */
-export type BlobKind = 'module' | 'input' | 'output';
+/** What a blob is to the tenant that recorded it; modules and models are public by hash, the rest are not. */
+export type BlobKind = 'module' | 'model' | 'input' | 'output';
 
 export function emptyCounts(): Record<TaskState, number> {
   return { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };

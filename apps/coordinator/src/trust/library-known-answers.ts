@@ -4,7 +4,10 @@
 // method's own rule: byte for byte, or decoded pixels/samples within its measured tolerance.
 // Inputs: crypto methods get fresh random bytes of the real inputs' sizes (any bytes are valid);
 // the others carry the real task's inputs (random bytes are no image or Parquet file), so a
-// volunteer that later gets the real task sees its inputs twice, as a replica would.
+// volunteer that later gets the real task sees its inputs twice, as a replica would. ml.* calls
+// get their model's bytes from the blob store (`models`) and their inputs' tensor specs.
+import type { TensorDtype } from '@flock/libraries/models';
+import type { LibraryInput, ModelSource } from '@flock/libraries/reference';
 import type { ComputeEnvelope, DataRef } from '@flock/protocol';
 import {
   type KnownAnswer,
@@ -26,7 +29,19 @@ function randomBytes(length: number, random: () => number): Uint8Array {
   return Uint8Array.from({ length }, () => Math.floor(random() * 256));
 }
 
+/** A task input as a library input: its bytes, and its TensorSpec when it is a tensor (ml.*). */
+export function libraryInputOf(ref: DataRef, bytes: Uint8Array): LibraryInput {
+  const input: LibraryInput = { name: ref.name ?? '', contentType: ref.content_type ?? '', bytes };
+  const { dtype, shape } = ref.tensor ?? {};
+  // The ml job refuses a dtype it does not take (TENSOR_MISMATCH), as the tab does.
+  if (dtype && shape) input.tensor = { dtype: dtype as TensorDtype, shape: [...shape] };
+  return input;
+}
+
 export class LibraryKnownAnswers implements KnownAnswerSource {
+  /** `models`: ml.* models' bytes by hash (`sha256:<hex>`), from the coordinator's blob store. */
+  constructor(private readonly models: ModelSource = () => undefined) {}
+
   async make(request: KnownAnswerRequest): Promise<KnownAnswer | undefined> {
     const t = request.template;
     if (t?.module?.kind !== 'library' || !t.op) return undefined;
@@ -44,7 +59,8 @@ export class LibraryKnownAnswers implements KnownAnswerSource {
       const result = await runReference(
         t.op,
         t.params ?? {},
-        refs.map((r) => ({ name: r.name ?? '', contentType: r.content_type ?? '', bytes: r.inline_bytes! })),
+        refs.map((r) => libraryInputOf(r, r.inline_bytes!)),
+        { models: this.models },
       );
       expected = Object.fromEntries(result.outputs.map((o) => [o.name, o.bytes]));
     } catch {

@@ -23,10 +23,13 @@ interface DeviceLike {
   lost: Promise<unknown>;
 }
 
+/** The WebGPU provider option's device type (GPUDevice where the WebGPU types are loaded). */
+type GPUDeviceOption = NonNullable<InferenceSession.WebGpuExecutionProviderOption['device']>;
+
 export class MlRuntime implements LibraryRuntime {
   private ort: Ort | undefined;
   private readonly sessions = new Map<string, Promise<LoadedModel>>();
-  /** The device ONNX Runtime was handed (its WebGPU provider can be given one device only). */
+  /** The executor's device, handed to ONNX Runtime's WebGPU provider with each session. */
   private device: DeviceLike | undefined;
   private deviceLost = false;
 
@@ -88,7 +91,6 @@ export class MlRuntime implements LibraryRuntime {
     const device = (await ctx.gpuDevice?.()) as DeviceLike | undefined;
     if (!device) return undefined;
     this.device = device;
-    (this.ort!.env.webgpu as { device?: unknown }).device = device;
     void device.lost.then(() => {
       this.deviceLost = true;
     });
@@ -114,7 +116,13 @@ export class MlRuntime implements LibraryRuntime {
         ? ctx.needModel()
         : Promise.reject(new LibraryError('INVALID_PARAMS', 'the model was not handed over', 'params.model'));
     const labels = modelLabels(bytes);
-    const options: InferenceSession.SessionOptions = { executionProviders: [provider] };
+    // ORT 1.30's WebGPU provider takes the device as its option (it ignores env.webgpu.device and
+    // would create its own): the executor's device, so a loss there is a loss here.
+    const ep =
+      provider === 'webgpu' && this.device
+        ? { name: 'webgpu' as const, device: this.device as unknown as GPUDeviceOption }
+        : provider;
+    const options: InferenceSession.SessionOptions = { executionProviders: [ep] };
     loading = this.ort!.InferenceSession.create(bytes, options).then(
       (session) => ({ session, labels }),
       (error: unknown) => {

@@ -16,6 +16,9 @@ export const ORT_WASM = {
   path: 'dist/ort-wasm-simd-threaded.asyncify.wasm',
 } as const;
 
+/** How long a WebGPU failure waits for its device to report a loss, ms. */
+const LOSS_GRACE_MS = 200;
+
 /** Sessions kept per executor (a model's session holds its weights, on the GPU or in WASM memory). */
 const KEPT_SESSIONS = 4;
 
@@ -57,14 +60,27 @@ export class MlRuntime implements LibraryRuntime {
     const provider = await this.provider(call.params['execution'] as string, ctx);
     const loaded = await this.session(model, provider, ctx);
     ctx.progress(10);
+    let result: LibraryResult;
     try {
-      const result = await runMlCall(call, loaded, inputs, this.ort! as never);
-      ctx.progress(100);
-      return { ...result, summary: { ...result.summary, execution_provider: provider } };
+      result = await runMlCall(call, loaded, inputs, this.ort! as never);
     } catch (error) {
-      if (provider === 'webgpu' && this.deviceLost) throw this.lost();
+      if (provider === 'webgpu' && (await this.lostSoon())) throw this.lost();
       throw error;
     }
+    // Read-backs from a device lost mid-run are not to be trusted, even when ORT returned them.
+    if (provider === 'webgpu' && this.deviceLost) throw this.lost();
+    ctx.progress(100);
+    return { ...result, summary: { ...result.summary, execution_provider: provider } };
+  }
+
+  /**
+   * Whether the device is lost, or says so within LOSS_GRACE_MS: ORT's failure (a read-back whose
+   * buffer went with the device) can come before the device's `lost` promise settles.
+   */
+  private async lostSoon(): Promise<boolean> {
+    if (this.deviceLost || !this.device) return this.deviceLost;
+    await Promise.race([this.device.lost, new Promise((resolve) => setTimeout(resolve, LOSS_GRACE_MS))]);
+    return this.deviceLost;
   }
 
   private lost(): LibraryError {

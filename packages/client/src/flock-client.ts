@@ -31,6 +31,7 @@ import {
 } from './library-calls.ts';
 import { type MapInput, type MapOptions, type MapOutcome, mapTasks } from './map-tasks.ts';
 import { Task, type TaskBackend } from './task.ts';
+import { mapTensors, type TensorFile, type TensorMapOptions, type TensorOutcome } from './tensor-batches.ts';
 
 export interface FlockClientOptions {
   /** The coordinator's base URL, e.g. `http://127.0.0.1:8787`. */
@@ -182,6 +183,17 @@ export class FlockClient implements TaskBackend {
     });
   }
 
+  /**
+   * Uploads an ONNX model (`POST /v1/modules`, `application/onnx`) for ml.* ops: its `uri`
+   * (`flock:sha256:<hex>`) is their `params.model`.
+   */
+  uploadModel(bytes: Uint8Array): Promise<ModuleRef> {
+    return this.#http.json<ModuleRef>('POST', '/v1/modules', {
+      body: bytes,
+      contentType: 'application/onnx',
+    });
+  }
+
   /** Uploads `bytes` and returns a ModuleSpec that points at them (`flock:sha256:...` + hash). */
   async moduleSpec(
     bytes: Uint8Array | string,
@@ -324,5 +336,20 @@ export class FlockClient implements TaskBackend {
     options?: LibraryMapOptions,
   ): Promise<MapOutcome[]> {
     return mapLibrary(this, op, params, files, options);
+  }
+
+  /**
+   * An ml.* op over .npy files: each split along its leading dimension into tasks of
+   * `options.batch` rows (default one task per file), each input its rows' raw bytes with their
+   * TensorSpec; one outcome per batch (`file`, `batch`, `rows`). `joinFileOutputs` puts a file's
+   * outputs back together.
+   */
+  mapTensors<Op extends LibraryOp>(
+    op: Op,
+    params: LibraryParams[Op],
+    files: readonly TensorFile[],
+    options?: TensorMapOptions,
+  ): Promise<TensorOutcome[]> {
+    return mapTensors(this, op, params, files, options);
   }
 }

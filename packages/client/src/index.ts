@@ -47,5 +47,16 @@ export {
 } from './service-level-text.ts';
 export type { TaskBackend, WaitOptions, WatchOptions } from './task.ts';
 export { eventFromView, Task } from './task.ts';
+export {
+  type JoinedOutput,
+  joinFileOutputs,
+  joinRows,
+  readTensorFile,
+  splitRows,
+  type TensorBytes,
+  type TensorFile,
+  type TensorMapOptions,
+  type TensorOutcome,
+} from './tensor-batches.ts';
 export type { TrustStatus } from './trust-text.ts';
 export { formatCredit, trustStatus, verificationText } from './trust-text.ts';

@@ -20,6 +20,7 @@ import { EXIT, UsageError } from './exit-codes.ts';
 import { none, one, table } from './format.ts';
 import type { CliIo, CliValues } from './main.ts';
 import { mapLibrary } from './map-library.ts';
+import { model } from './map-tensors.ts';
 import { mapMounts, parseMountArgs, withMountArgs } from './mount-dirs.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { breakers, stats } from './service-commands.ts';
@@ -144,6 +145,9 @@ const map: Command = async ({ client, io, values, args }) => {
   const params = values.params === undefined ? undefined : parseParams(values.params);
   const mounts = parseMountArgs(values.mount);
   if (mounts.length > 0 && values.wasm === undefined) throw new UsageError('--mount needs --wasm');
+  if (values.batch !== undefined && !values.library?.startsWith('ml.')) {
+    throw new UsageError('--batch needs an ml.* op (--library ml.infer, ml.embed, ml.classify)');
+  }
   if (values.library !== undefined) return mapLibrary({ client, io, values, args }, values.library, params);
   let module: ModuleSpec;
   if (values.builtin !== undefined) {
@@ -212,6 +216,7 @@ export const COMMANDS = {
   stats,
   breakers,
   map,
+  model,
 } satisfies Record<string, Command>;
 export type CommandName = keyof typeof COMMANDS;
 

@@ -33,6 +33,9 @@ Commands:
   breakers reset <op>          close an op's breaker: its held tasks are queued again
   map <input files...>         one task per input file: --wasm FILE | --wgsl FILE | --builtin OP |
                                --library OP (image.resize, data.query, crypto.hash, audio.transcode...)
+                               ml.* ops (ml.infer, ml.embed, ml.classify) take .npy files: --batch N
+                               rows per task; --out DIR joins each output back (data.logits.npy)
+  model upload <model.onnx>    upload an ONNX model; prints its uri for ml.* --params '{"model":...}'
 
 Options:
   --url URL          coordinator (env FLOCK_URL, default http://127.0.0.1:8787)
@@ -49,6 +52,7 @@ Options:
   --entry NAME       map: module entry point
   --input-name NAME  map: name of the input each file becomes (default "input"; built-in ops: e.g. x)
   --concurrency N    map: tasks in flight at once (default 4)
+  --batch N          map, ml.* ops: rows (leading dimension) of an .npy file per task (default: all)
   --campaign ID      map: campaign id (default map-<16 hex>); list: only that campaign
   --state STATE      list: only tasks in STATE (queued, running, succeeded, failed, cancelled)
   -h, --help         this text
@@ -75,6 +79,7 @@ const OPTIONS = {
   'input-name': { type: 'string' },
   mount: { type: 'string', multiple: true },
   concurrency: { type: 'string' },
+  batch: { type: 'string' },
   campaign: { type: 'string' },
   state: { type: 'string' },
   help: { type: 'boolean', short: 'h' },

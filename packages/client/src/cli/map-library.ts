@@ -3,6 +3,7 @@
 // before anything is sent (a misspelt param is a usage error here, not a failed task), large files
 // are uploaded once, and each output is written under the name the library gave it (cat.png →
 // cat.jpg), prefixed with its input's name where two tasks' outputs share one (digests.json).
+// ml.* ops take .npy files instead, split into batches of rows (map-tensors.ts).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { JsonObject } from '@flock/protocol';
@@ -12,6 +13,7 @@ import { checkLibraryParams, type LibraryFile, type LibraryOp } from '../library
 import type { MapOutcome } from '../map-tasks.ts';
 import { type CliContext, parseConcurrency, readBytes, reportMap, safeName } from './commands.ts';
 import { UsageError } from './exit-codes.ts';
+import { mapTensorFiles } from './map-tensors.ts';
 import { ProgressBar } from './progress-bar.ts';
 
 export async function mapLibrary(
@@ -25,6 +27,7 @@ export async function mapLibrary(
     if (!(error instanceof FlockError)) throw error;
     throw new UsageError(`--library ${op}: ${error.message} (${error.code})`);
   }
+  if (op.startsWith('ml.')) return mapTensorFiles({ client, io, values, args }, op, params ?? {});
   const concurrency = parseConcurrency(values);
   const bar = new ProgressBar(io.stderr, io.stderrIsTTY && values.json !== true);
   const files: LibraryFile[] = [];

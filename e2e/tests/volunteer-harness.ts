@@ -45,7 +45,15 @@ export interface TaskView {
 export interface ResultView {
   task_id: string;
   executor?: string;
-  outputs?: Array<{ name: string; inline_bytes?: string; uri?: string; size?: number }>;
+  outputs?: Array<{
+    name: string;
+    content_type?: string;
+    inline_bytes?: string;
+    uri?: string;
+    size?: number;
+    /** A tensor output's dtype and shape (ml.*). */
+    tensor?: { dtype: string; shape: number[] };
+  }>;
   summary?: Record<string, string>;
   metrics?: Record<string, string>;
 }
@@ -110,6 +118,27 @@ export class Harness {
     const { status, body } = await this.api<TaskView>('POST', '/v1/tasks', envelope);
     expect(status, JSON.stringify(body)).toBe(201);
     return body;
+  }
+
+  /** POST /v1/modules (a WASM or WGSL module, an ONNX model); asserts 201, returns its `flock:` uri. */
+  uploadModule(bytes: Uint8Array, contentType: string): Promise<string> {
+    return this.upload('modules', bytes, contentType);
+  }
+
+  /** POST /v1/blobs (a task input, named by `uri`); asserts 201, returns its `flock:` uri. */
+  uploadBlob(bytes: Uint8Array): Promise<string> {
+    return this.upload('blobs', bytes, 'application/octet-stream');
+  }
+
+  private async upload(to: 'modules' | 'blobs', bytes: Uint8Array, contentType: string): Promise<string> {
+    const response = await fetch(`${this.url}/v1/${to}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': contentType },
+      body: Buffer.from(bytes),
+    });
+    const body = (await response.json()) as { uri: string };
+    expect(response.status, JSON.stringify(body)).toBe(201);
+    return body.uri;
   }
 
   async task(taskId: string): Promise<TaskView> {

@@ -164,6 +164,15 @@ test('the CNN on a WASM-only tab, a WebGPU (SwiftShader) tab and onnxruntime-nod
     `[ml] wasm tab, first job: ${Date.now() - from} ms, library_ms ${wasmResult.metrics?.['library_ms']}`,
   );
   expect(wasmResult.summary?.['execution_provider']).toBe('wasm');
+  // The tab keeps the model in IndexedDB and says so (the scheduler prefers tabs holding it).
+  await expect
+    .poll(async () => {
+      const { body } = await harness.api<{
+        workers: Array<{ worker_id: string; capability: { cached_modules?: string[] } }>;
+      }>('GET', '/v1/workers');
+      return body.workers.find((w) => w.worker_id === wasmTab.workerId)?.capability.cached_modules;
+    })
+    .toEqual([models['cnn.onnx']!.slice('flock:'.length)]);
 
   gpuTab = await openVolunteerTab(gpuBrowser, `${harness.url}/`);
   const onGpu = taskId('ml-gpu');

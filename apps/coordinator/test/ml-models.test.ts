@@ -115,6 +115,16 @@ describe('models over HTTP', () => {
       code: 'UNKNOWN_MODEL',
       field: 'tasks[1].params.model',
     });
+    // Nor is a model a module.
+    const asModule = envelope('ml-as-module', {
+      module: { kind: 'wasm', uri: `flock:${CNN_HASH}`, hash: CNN_HASH },
+    });
+    expect(await errorOf(await post(asModule))).toMatchObject({
+      status: 400,
+      code: 'INVALID_ARGUMENT',
+      field: 'module.uri',
+      message: `flock:${CNN_HASH} is an ONNX model: name it in an ml.* task's params.model`,
+    });
     const ok = await post(mlTask('ml-ok', { model: `flock:${CNN_HASH}` }));
     expect(ok.status).toBe(201);
     expect(await ok.json()).toMatchObject({ op: 'ml.infer', module_kind: 'library', state: 'queued' });

@@ -58,7 +58,7 @@ export async function viewTasks(
   return views;
 }
 
-/** A `flock:sha256:<hex>` module must have been uploaded (POST /v1/modules) first. */
+/** A `flock:sha256:<hex>` module must have been uploaded (POST /v1/modules) first, and be no model. */
 async function checkModule(ctx: ApiContext, envelope: ComputeEnvelope, field: string): Promise<void> {
   const uri = envelope.module?.uri;
   if (!uri?.startsWith('flock:')) return;
@@ -67,6 +67,13 @@ async function checkModule(ctx: ApiContext, envelope: ComputeEnvelope, field: st
     throw new CoordinatorError(
       'INVALID_ARGUMENT',
       `module ${uri} was not uploaded (POST /v1/modules)`,
+      field,
+    );
+  }
+  if (await ctx.coordinator.store.isModel(name)) {
+    throw new CoordinatorError(
+      'INVALID_ARGUMENT',
+      `${uri} is an ONNX model: name it in an ml.* task's params.model`,
       field,
     );
   }

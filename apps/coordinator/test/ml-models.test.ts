@@ -192,6 +192,38 @@ describe('known answers for ml, from onnxruntime-node', () => {
     expect(await source.check(answer, [{ name: 'logits', bytes: new Uint8Array(off.buffer) }])).toBe(false);
   });
 
+  it('reads an input the task names by uri from the blob store, and the check names the same blob', async () => {
+    const bytes = template.inputs![0]!.inline_bytes!;
+    const name = hashOf(bytes);
+    const blobs = new Map([
+      [CNN_HASH, CNN],
+      [name, bytes],
+    ]);
+    const source = new LibraryKnownAnswers((n) => blobs.get(n));
+    const { inline_bytes: _bytes, ...rest } = template.inputs![0]!;
+    const byUri = { ...rest, uri: `flock:${name}`, size: bytes.byteLength };
+    const answer = (await source.make({
+      workerId: 'w',
+      adapterClass: 'gpu/x',
+      template: { ...template, inputs: [byUri] },
+      random: rng(5),
+    }))!;
+    expect(answer.envelope.inputs).toEqual([byUri]);
+    const inline = (await source.make({ workerId: 'w', adapterClass: 'gpu/x', template, random: rng(5) }))!;
+    expect(answer.expected['logits']).toEqual(inline.expected['logits']);
+    // A blob declared (or missing its size) beyond what the coordinator computes here: no check.
+    const req = (input: object) =>
+      source.make({
+        workerId: 'w',
+        adapterClass: 'gpu/x',
+        template: { ...template, inputs: [input] },
+        random: rng(6),
+      });
+    expect(await req({ ...byUri, size: 9 * 1024 * 1024 })).toBeUndefined();
+    expect(await req({ ...byUri, size: undefined })).toBeUndefined();
+    expect(await req({ ...byUri, uri: `flock:sha256:${'77'.repeat(32)}` })).toBeUndefined();
+  });
+
   it('makes no check when the model is not in the store', async () => {
     const source = new LibraryKnownAnswers(() => undefined);
     const unknown = { ...template, params: { model: `flock:sha256:${'cd'.repeat(32)}` } };
@@ -209,6 +241,50 @@ describe('verified ml tasks on the coordinator', () => {
     await c?.stop();
     c = undefined;
   });
+
+  it('a check of an ml task whose input is an uploaded blob names that blob, and its lease may fetch it', async () => {
+    c = await startTest({ spotCheckRate: 0 });
+    await c.api('/v1/modules', {
+      method: 'POST',
+      body: CNN,
+      headers: { 'content-type': 'application/onnx' },
+    });
+    const image = imageInput();
+    const bytes = Buffer.from(image.inline_bytes, 'base64');
+    const blob: Json = await (
+      await c.api('/v1/blobs', {
+        method: 'POST',
+        body: bytes,
+        headers: { 'content-type': 'application/octet-stream' },
+      })
+    ).json();
+    const input = { name: 'image', uri: blob.uri, size: bytes.byteLength, tensor: image.tensor };
+    const verification = { replicas: 2, comparator: 'tolerance', abs_tolerance: 1e-4 };
+    const id = 'digits-2001';
+    const res = await c.api('/v1/tasks', {
+      method: 'POST',
+      json: mlTask(id, { model: `flock:${CNN_HASH}` }, { verification, inputs: [input] }),
+    });
+    expect(res.status).toBe(201);
+    const liar = await SimulatedVolunteer.connect({ url: c.url, lie: true });
+    const honest1 = await SimulatedVolunteer.connect({ url: c.url });
+    const honest2 = await SimulatedVolunteer.connect({ url: c.url });
+    sims.push(liar, honest1, honest2);
+    await until(async () => (await taskState(c!, id)) === 'succeeded', 60_000, id);
+    const check = liar.assignments[0]!;
+    expect(check.envelope?.op).toBe('ml.infer');
+    expect(check.envelope?.inputs?.map((i) => i.uri)).toEqual([blob.uri]);
+    expect(await c.coordinator.trust.standing(liar.workerId)).toMatchObject({
+      quarantined: true,
+      checksFailed: 1,
+    });
+    for (const sim of [honest1, honest2]) {
+      expect(await c.coordinator.trust.standing(sim.workerId)).toMatchObject({
+        checksPassed: 1,
+        checksFailed: 0,
+      });
+    }
+  }, 90_000);
 
   it('a volunteer corrupting its logits fails its ml check and is quarantined; honest ones are accepted', async () => {
     c = await startTest({ spotCheckRate: 0 });

@@ -4,10 +4,11 @@
 // method's own rule: byte for byte, or decoded pixels/samples within its measured tolerance.
 // Inputs: crypto methods get fresh random bytes of the real inputs' sizes (any bytes are valid);
 // the others carry the real task's inputs (random bytes are no image or Parquet file), so a
-// volunteer that later gets the real task sees its inputs twice, as a replica would. ml.* calls
-// get their model's bytes from the blob store (`models`) and their inputs' tensor specs.
+// volunteer that later gets the real task sees its inputs twice, as a replica would; inputs it
+// names by uri are read from the blob store, as are ml.* calls' models (their inputs keep their
+// tensor specs).
 import type { TensorDtype } from '@flock/libraries/models';
-import type { LibraryInput, ModelSource } from '@flock/libraries/reference';
+import type { LibraryInput } from '@flock/libraries/reference';
 import type { ComputeEnvelope, DataRef } from '@flock/protocol';
 import {
   type KnownAnswer,
@@ -38,29 +39,35 @@ export function libraryInputOf(ref: DataRef, bytes: Uint8Array): LibraryInput {
   return input;
 }
 
+/** A blob's bytes by name (`sha256:<hex>`): ml models and uploaded inputs, from the blob store. */
+export type BlobReader = (name: string) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
+
 export class LibraryKnownAnswers implements KnownAnswerSource {
-  /** `models`: ml.* models' bytes by hash (`sha256:<hex>`), from the coordinator's blob store. */
-  constructor(private readonly models: ModelSource = () => undefined) {}
+  /**
+   * `blobs`: the coordinator's blob store, for ml.* models (by the hash in `params.model`) and for
+   * inputs the real task names by `flock:sha256:<hex>` uri (the check names the same blob, which
+   * its lease may then fetch, as a replica would).
+   */
+  constructor(private readonly blobs: BlobReader = () => undefined) {}
 
   async make(request: KnownAnswerRequest): Promise<KnownAnswer | undefined> {
     const t = request.template;
     if (t?.module?.kind !== 'library' || !t.op) return undefined;
-    if (!(t.inputs ?? []).every((i) => i.inline_bytes !== undefined)) return undefined;
-    const size = (t.inputs ?? []).reduce((sum, i) => sum + i.inline_bytes!.byteLength, 0);
-    if (size > MAX_CHECK_INPUT_BYTES) return undefined;
     const fresh = t.op.startsWith('crypto.');
-    const refs: DataRef[] = (t.inputs ?? []).map((ref) => ({
-      ...ref,
-      inline_bytes: fresh ? randomBytes(ref.inline_bytes!.byteLength, request.random) : ref.inline_bytes!,
-    }));
+    const real = await this.inputBytes(t.inputs ?? [], fresh);
+    if (!real) return undefined;
+    const refs: DataRef[] = (t.inputs ?? []).map((ref, i) =>
+      fresh ? { ...ref, inline_bytes: randomBytes(real[i]!.byteLength, request.random) } : ref,
+    );
+    const bytes = refs.map((ref, i) => ref.inline_bytes ?? real[i]!);
     const { runReference } = await import('@flock/libraries/reference');
     let expected: Record<string, Uint8Array>;
     try {
       const result = await runReference(
         t.op,
         t.params ?? {},
-        refs.map((r) => libraryInputOf(r, r.inline_bytes!)),
-        { models: this.models },
+        refs.map((r, i) => libraryInputOf(r, bytes[i]!)),
+        { models: this.blobs },
       );
       expected = Object.fromEntries(result.outputs.map((o) => [o.name, o.bytes]));
     } catch {
@@ -72,8 +79,32 @@ export class LibraryKnownAnswers implements KnownAnswerSource {
     delete envelope.security;
     if (envelope.correlation_id)
       envelope.correlation_id = mimicTaskId(envelope.correlation_id, request.random);
-    const inputs = Object.fromEntries(refs.map((r) => [r.name ?? '', r.inline_bytes!]));
+    const inputs = Object.fromEntries(refs.map((r, i) => [r.name ?? '', bytes[i]!]));
     return { envelope, moduleHash: moduleKeyOf(envelope), op: t.op, inputs, expected };
+  }
+
+  /**
+   * Each input's bytes, at most MAX_CHECK_INPUT_BYTES in all: inline, or an uploaded blob named by
+   * `flock:` uri whose declared `size` fits (not for crypto, whose checks get fresh inline bytes).
+   * Undefined: no check from this template.
+   */
+  private async inputBytes(refs: readonly DataRef[], fresh: boolean): Promise<Uint8Array[] | undefined> {
+    const out: Uint8Array[] = [];
+    let size = 0;
+    for (const ref of refs) {
+      let bytes = ref.inline_bytes;
+      if (bytes === undefined) {
+        const declared = ref.size ?? Number.POSITIVE_INFINITY;
+        if (fresh || !ref.uri?.startsWith('flock:') || size + declared > MAX_CHECK_INPUT_BYTES)
+          return undefined;
+        bytes = await this.blobs(ref.uri.slice('flock:'.length));
+        if (bytes === undefined) return undefined;
+      }
+      size += bytes.byteLength;
+      if (size > MAX_CHECK_INPUT_BYTES) return undefined;
+      out.push(bytes);
+    }
+    return out;
   }
 
   async check(answer: KnownAnswer, outputs: readonly ReplicaOutput[]): Promise<boolean> {

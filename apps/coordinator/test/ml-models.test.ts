@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { exampleValues, zooFiles } from '@flock/libraries/models';
+import { exampleValues, readOnnxInfo, zooFiles } from '@flock/libraries/models';
 import type { ComputeEnvelope } from '@flock/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkOp } from '../src/edge/op-check.ts';
@@ -129,6 +129,59 @@ describe('models over HTTP', () => {
     expect(ok.status).toBe(201);
     expect(await ok.json()).toMatchObject({ op: 'ml.infer', module_kind: 'library', state: 'queued' });
     expect((await c.api('/v1/tasks/ml-ok', { method: 'DELETE' })).status).toBe(200);
+  });
+});
+
+describe('a task that must run on WebGPU asks for buffers that hold the model', () => {
+  let c: TestCoordinator;
+  beforeAll(async () => {
+    c = await startTest();
+    await c.api('/v1/modules', {
+      method: 'POST',
+      body: CNN,
+      headers: { 'content-type': 'application/onnx' },
+    });
+  });
+  afterAll(async () => {
+    await c.stop();
+  });
+  const stored = async (id: string, params: Json, requirements?: Json): Promise<Json> => {
+    const extra = requirements === undefined ? {} : { requirements };
+    const res = await c.api('/v1/tasks', { method: 'POST', json: mlTask(id, params, extra) });
+    expect(res.status).toBe(201);
+    const task = (await c.store.getTask('a', id))!;
+    expect((await c.api(`/v1/tasks/${id}`, { method: 'DELETE' })).status).toBe(200);
+    return JSON.parse(Buffer.from(task.envelope).toString('utf8')).requirements;
+  };
+
+  it('execution webgpu: min.webgpu and min.gpu.limits maxStorageBufferBindingSize ≥ its largest weight', async () => {
+    const largest = readOnnxInfo(CNN).largestTensorBytes;
+    expect(largest).toBeGreaterThan(0);
+    const model = `flock:${CNN_HASH}`;
+    expect(await stored('gpu-1', { model, execution: 'webgpu' })).toEqual({
+      min: {
+        wasm: true,
+        webgpu: true,
+        gpu: { limits: [{ name: 'maxStorageBufferBindingSize', value: largest }] },
+      },
+    });
+    // A requester's larger bound stands; other limits are kept.
+    const asked = {
+      min: {
+        gpu: {
+          limits: [
+            { name: 'maxBufferSize', value: 7 },
+            { name: 'maxStorageBufferBindingSize', value: largest * 2 },
+          ],
+        },
+      },
+    };
+    expect((await stored('gpu-2', { model, execution: 'webgpu' }, asked)).min.gpu.limits).toEqual([
+      { name: 'maxBufferSize', value: 7 },
+      { name: 'maxStorageBufferBindingSize', value: largest * 2 },
+    ]);
+    // auto may fall back to WASM: no GPU requirement.
+    expect(await stored('gpu-3', { model, execution: 'auto' })).toEqual({ min: { wasm: true } });
   });
 });
 

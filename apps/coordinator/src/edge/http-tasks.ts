@@ -9,7 +9,8 @@ import { CoordinatorError } from '../errors.ts';
 import { blobHex } from '../store/blob-store.ts';
 import { TASK_STATES, type TaskRecord, type TaskState } from '../store/store.ts';
 import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
-import { checkOp, modelOf } from './op-check.ts';
+import { checkModel } from './model-check.ts';
+import { checkOp } from './op-check.ts';
 import { taskView } from './task-view.ts';
 
 /** The task view; `fresh` tasks were just created (no attempts yet); `memo` is per request. */
@@ -77,17 +78,6 @@ async function checkModule(ctx: ApiContext, envelope: ComputeEnvelope, field: st
       field,
     );
   }
-}
-
-/** An ml.* call's `params.model` must be an uploaded ONNX model (POST /v1/modules, application/onnx). */
-async function checkModel(ctx: ApiContext, envelope: ComputeEnvelope, field: string): Promise<void> {
-  const name = modelOf(envelope);
-  if (name === undefined || (await ctx.coordinator.store.isModel(name))) return;
-  throw new CoordinatorError(
-    'UNKNOWN_MODEL',
-    `model flock:${name} was not uploaded (POST /v1/modules with Content-Type application/onnx)`,
-    field,
-  );
 }
 
 /**

@@ -46,8 +46,10 @@ describe('poll_oneoff and sockets', () => {
           'ENOTSOCK=57 EBADF=8\n',
       );
       expect(performance.now() - started).toBeGreaterThanOrEqual(150);
-      // The 150 ms went by in sleeps of at most 25 ms each, not in a loop reading the clock.
-      expect(wait.mock.calls.length).toBeGreaterThanOrEqual(6);
+      // The 150 ms went by in sleeps of at most 25 ms each, not in a loop reading the clock: a few
+      // waits (six when none oversleeps; fewer on a loaded machine, where a 25 ms wait lasts longer).
+      expect(wait.mock.calls.length).toBeGreaterThanOrEqual(2);
+      expect(wait.mock.calls.length).toBeLessThanOrEqual(60);
       expect(wait.mock.calls.every((call) => (call[3] ?? Infinity) <= 25)).toBe(true);
     } finally {
       wait.mockRestore();

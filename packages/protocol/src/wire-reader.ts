@@ -1,0 +1,323 @@
+// The direct codec's reader: a single-segment Cap'n Proto message read in place, with the
+// decode limits checked as it goes (see wire-codec.ts).
+import { ENUMS } from './generated/model.ts';
+import type { DecodeLimits } from './limits.ts';
+import { ProtocolError } from './protocol-error.ts';
+import { parseJsonObject } from './safe-json.ts';
+import {
+  BITS_PER_ELEMENT,
+  decoder,
+  ELEMENT,
+  elementSizeOf,
+  FORBIDDEN_MAP_KEYS,
+  join,
+  KEY_VALUE,
+  layout,
+  type Obj,
+  type StructName,
+  TWO_32,
+  Unsupported,
+  type WireType,
+} from './wire-layout.ts';
+
+interface StructRef {
+  data: number;
+  dataBytes: number;
+  pointers: number;
+  pointerCount: number;
+}
+
+const EMPTY: StructRef = { data: 0, dataBytes: 0, pointers: 0, pointerCount: 0 };
+
+class Reader {
+  private readonly view: DataView;
+  private readonly bytes: Uint8Array;
+  private readonly end: number;
+  private readonly limits: DecodeLimits;
+  /** Words that may still be read (the traversal limit). */
+  private words: number;
+  /** List elements that may still be visited (bounds zero-width elements). */
+  private elements: number;
+
+  constructor(bytes: Uint8Array, limits: DecodeLimits) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.end = bytes.length;
+    this.limits = limits;
+    this.words = 8 + limits.traversalPerByte * (bytes.length / 8);
+    this.elements = 64 + limits.traversalPerByte * bytes.length;
+  }
+
+  private charge(words: number, path?: string): void {
+    this.words -= words;
+    if (this.words < 0) throw new ProtocolError('TRAVERSAL_LIMIT', 'decoding traversal limit exceeded', path);
+  }
+
+  private inBounds(start: number, bytes: number): void {
+    if (start < 8 || start + bytes > this.end) {
+      throw new ProtocolError('MALFORMED_FRAME', 'pointer outside the segment');
+    }
+  }
+
+  /** Resolves the struct pointer at byte `at`; a null pointer is the empty struct. */
+  structAt(at: number, path?: string): StructRef {
+    const lo = this.view.getInt32(at, true);
+    const hi = this.view.getUint32(at + 4, true);
+    if (lo === 0 && hi === 0) return EMPTY;
+    const kind = lo & 3;
+    if (kind === 2) throw new Unsupported('far pointer');
+    if (kind !== 0) throw new ProtocolError('MALFORMED_FRAME', 'expected a struct pointer');
+    const data = at + 8 + (lo >> 2) * 8;
+    const dataBytes = (hi & 0xffff) * 8;
+    const pointerCount = hi >>> 16;
+    this.inBounds(data, dataBytes + pointerCount * 8);
+    this.charge(Math.max(1, dataBytes / 8 + pointerCount), path);
+    return { data, dataBytes, pointers: data + dataBytes, pointerCount };
+  }
+
+  /** Resolves a list pointer: where its elements start, their size code and count. */
+  private listAt(at: number, path: string): { start: number; size: number; count: number } | undefined {
+    const lo = this.view.getInt32(at, true);
+    const hi = this.view.getUint32(at + 4, true);
+    if (lo === 0 && hi === 0) return undefined;
+    const kind = lo & 3;
+    if (kind === 2) throw new Unsupported('far pointer');
+    if (kind !== 1) throw new ProtocolError('MALFORMED_FRAME', 'expected a list pointer', path);
+    const start = at + 8 + (lo >> 2) * 8;
+    const size = hi & 7;
+    const count = hi >>> 3;
+    return { start, size, count };
+  }
+
+  private elementBudget(count: number, path: string): void {
+    this.elements -= count;
+    if (this.elements < 0) {
+      throw new ProtocolError('LIST_TOO_LONG', `list of ${count} exceeds the decoding budget`, path);
+    }
+  }
+
+  private byteList(at: number, path: string): { start: number; count: number } | undefined {
+    const list = this.listAt(at, path);
+    if (!list) return undefined;
+    if (list.size !== ELEMENT.byte)
+      throw new ProtocolError('MALFORMED_FRAME', 'expected a list of bytes', path);
+    this.inBounds(list.start, list.count);
+    this.charge(Math.max(1, Math.ceil(list.count / 8)), path);
+    return list;
+  }
+
+  private text(at: number, path: string): string {
+    const list = this.byteList(at, path);
+    if (!list || list.count === 0) return '';
+    if (this.bytes[list.start + list.count - 1] !== 0) {
+      throw new ProtocolError('MALFORMED_FRAME', 'text is not NUL-terminated', path);
+    }
+    try {
+      return decoder.decode(this.bytes.subarray(list.start, list.start + list.count - 1));
+    } catch {
+      throw new ProtocolError('INVALID_TEXT', 'text is not valid UTF-8', path);
+    }
+  }
+
+  readStruct(name: StructName, s: StructRef, depth: number, path: string): Obj {
+    if (depth > this.limits.maxDepth) {
+      throw new ProtocolError('NESTING_TOO_DEEP', `structs nest deeper than ${this.limits.maxDepth}`, path);
+    }
+    const desc = layout(name);
+    const out: Obj = {};
+    const which = desc.union ? this.u16(s, desc.discriminant) : -1;
+    for (const f of desc.fields) {
+      if (f.union !== undefined && f.union !== which) continue;
+      const type = f.type;
+      const fieldPath = join(path, f.json);
+      if (type.k === 'group') {
+        const group = this.readStruct(type.s, s, depth + 1, fieldPath);
+        if (type.flatten) Object.assign(out, group);
+        else if (Object.keys(group).length > 0) out[f.json] = group;
+        continue;
+      }
+      if (type.k === 'void') {
+        if (f.json !== 'none') out[f.json] = true;
+        continue;
+      }
+      const size = elementSizeOf(type);
+      if (size === ELEMENT.pointer || size === ELEMENT.composite) {
+        const value =
+          f.offset! < s.pointerCount
+            ? this.pointerValue(type, s.pointers + f.offset! * 8, depth, fieldPath)
+            : undefined;
+        if (value !== undefined) out[f.json] = value;
+        // The selected member of a union shows even when empty: the discriminant says it is set.
+        else if (f.union !== undefined) out[f.json] = type.k === 'data' ? new Uint8Array(0) : '';
+        continue;
+      }
+      const value = this.scalar(type, s.data, s.dataBytes, f.offset!, fieldPath);
+      // Enums always show (they have no unset state); other scalars only when not the default.
+      if (type.k === 'enum' || (value !== 0 && value !== false)) out[f.json] = value;
+    }
+    return out;
+  }
+
+  private u16(s: StructRef, byteOffset: number): number {
+    return byteOffset + 2 <= s.dataBytes ? this.view.getUint16(s.data + byteOffset, true) : 0;
+  }
+
+  /** Reads a data-section value; beyond the section (an older writer) it is the default. */
+  private scalar(type: WireType, data: number, dataBytes: number, offset: number, path: string): unknown {
+    switch (type.k) {
+      case 'bool': {
+        const byte = offset >> 3;
+        return byte < dataBytes ? (this.bytes[data + byte]! & (1 << (offset & 7))) !== 0 : false;
+      }
+      case 'enum': {
+        const ordinal = offset * 2 + 2 <= dataBytes ? this.view.getUint16(data + offset * 2, true) : 0;
+        const name = (ENUMS[type.e] as readonly string[])[ordinal];
+        if (name === undefined)
+          throw new ProtocolError('UNKNOWN_ENUM', `unknown ${type.e} ordinal ${ordinal}`, path);
+        return name;
+      }
+      case 'i64':
+      case 'u64': {
+        if (offset * 8 + 8 > dataBytes) return 0;
+        const low = this.view.getUint32(data + offset * 8, true);
+        const high =
+          type.k === 'i64'
+            ? this.view.getInt32(data + offset * 8 + 4, true)
+            : this.view.getUint32(data + offset * 8 + 4, true);
+        const value = high * TWO_32 + low;
+        if (!Number.isSafeInteger(value))
+          throw new ProtocolError('VALUE_OUT_OF_RANGE', 'integer exceeds 2^53', path);
+        return value;
+      }
+      case 'int':
+      case 'uint':
+      case 'float': {
+        const width = type.bits / 8;
+        const at = data + offset * width;
+        if (offset * width + width > dataBytes) return 0;
+        if (type.k === 'float') {
+          const value = width === 4 ? this.view.getFloat32(at, true) : this.view.getFloat64(at, true);
+          if (!Number.isFinite(value))
+            throw new ProtocolError('VALUE_OUT_OF_RANGE', 'not a finite number', path);
+          return value;
+        }
+        if (width === 4)
+          return type.k === 'int' ? this.view.getInt32(at, true) : this.view.getUint32(at, true);
+        if (width === 2)
+          return type.k === 'int' ? this.view.getInt16(at, true) : this.view.getUint16(at, true);
+        return type.k === 'int' ? this.view.getInt8(at) : this.view.getUint8(at);
+      }
+      default:
+        throw new Error(`scalar: ${type.k}`);
+    }
+  }
+
+  private pointerValue(type: WireType, at: number, depth: number, path: string): unknown {
+    switch (type.k) {
+      case 'text': {
+        const text = this.text(at, path);
+        return text === '' ? undefined : text;
+      }
+      case 'json': {
+        const text = this.text(at, path);
+        if (text === '') return undefined;
+        return parseJsonObject(
+          text,
+          { maxBytes: this.limits.maxParamsBytes, maxDepth: this.limits.maxParamsDepth },
+          path,
+        );
+      }
+      case 'data': {
+        const list = this.byteList(at, path);
+        if (!list) return undefined;
+        // A copy unless asked for views: the input may be a reused buffer (a ring slot, a socket chunk).
+        return this.limits.dataViews
+          ? this.bytes.subarray(list.start, list.start + list.count)
+          : this.bytes.slice(list.start, list.start + list.count);
+      }
+      case 'struct': {
+        const lo = this.view.getInt32(at, true);
+        const hi = this.view.getUint32(at + 4, true);
+        if (lo === 0 && hi === 0) return undefined;
+        return this.readStruct(type.s, this.structAt(at, path), depth + 1, path);
+      }
+      case 'map': {
+        const items = this.list(KEY_VALUE, at, depth, path) as
+          | Array<{ key?: string; value?: string }>
+          | undefined;
+        if (!items) return undefined;
+        const map: Record<string, string> = {};
+        for (const { key = '', value = '' } of items) {
+          if (FORBIDDEN_MAP_KEYS.has(key)) {
+            throw new ProtocolError('FORBIDDEN_KEY', `key "${key}" is not allowed`, `${path}.${key}`);
+          }
+          map[key] = value;
+        }
+        return map;
+      }
+      case 'list':
+        return this.list(type.of, at, depth, path);
+      default:
+        throw new Error(`pointer: ${type.k}`);
+    }
+  }
+
+  private list(of: WireType, at: number, depth: number, path: string): unknown[] | undefined {
+    const list = this.listAt(at, path);
+    if (!list) return undefined;
+    const expected = elementSizeOf(of);
+    if (expected === ELEMENT.composite) {
+      if (list.size !== ELEMENT.composite)
+        throw new ProtocolError('MALFORMED_FRAME', 'expected a struct list', path);
+      this.inBounds(list.start, 8 + list.count * 8);
+      const tagLo = this.view.getInt32(list.start, true);
+      const tagHi = this.view.getUint32(list.start + 4, true);
+      if ((tagLo & 3) !== 0) throw new ProtocolError('MALFORMED_FRAME', 'bad composite list tag', path);
+      const n = tagLo >>> 2;
+      const dataBytes = (tagHi & 0xffff) * 8;
+      const pointerCount = tagHi >>> 16;
+      const perElement = dataBytes + pointerCount * 8;
+      if (n * perElement > list.count * 8)
+        throw new ProtocolError('MALFORMED_FRAME', 'composite list overruns', path);
+      this.elementBudget(n, path);
+      // Zero-size elements still cost a word each, as in Cap'n Proto C++: no free amplification.
+      this.charge(Math.max(1, list.count, n), path);
+      const s = (of as { s: StructName }).s;
+      const items: unknown[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const data = list.start + 8 + i * perElement;
+        const ref = { data, dataBytes, pointers: data + dataBytes, pointerCount };
+        items[i] = this.readStruct(s, ref, depth + 1, `${path}[${i}]`);
+      }
+      return items;
+    }
+    // The count first: a claim of 2^29 elements is refused before anything else is looked at.
+    this.elementBudget(list.count, path);
+    if (list.size !== expected)
+      throw new ProtocolError('MALFORMED_FRAME', 'list element size does not match', path);
+    const bytes = Math.ceil((list.count * BITS_PER_ELEMENT[expected]!) / 8);
+    this.inBounds(list.start, bytes);
+    this.charge(Math.max(1, Math.ceil(bytes / 8)), path);
+    const items: unknown[] = new Array(list.count);
+    for (let i = 0; i < list.count; i++) {
+      items[i] =
+        expected === ELEMENT.pointer
+          ? this.pointerValue(of, list.start + i * 8, depth, `${path}[${i}]`)
+          : this.scalar(of, list.start, bytes, i, `${path}[${i}]`);
+    }
+    // Text lists keep empty strings (their position matters).
+    if (of.k === 'text') for (let i = 0; i < items.length; i++) items[i] ??= '';
+    return items;
+  }
+}
+
+/**
+ * Decodes a single-segment framed message whose segment table was already checked.
+ * Throws ProtocolError for bad bytes and Unsupported for encodings left to capnp-es.
+ */
+export function readMessage(name: StructName, bytes: Uint8Array, limits: DecodeLimits): Obj {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== 0) throw new Unsupported('several segments');
+  const reader = new Reader(bytes, limits);
+  return reader.readStruct(name, reader.structAt(8), 0, '');
+}

@@ -1,0 +1,294 @@
+// The direct codec's writer: one message into a single Cap'n Proto segment, words written in
+// place (see wire-codec.ts).
+import { ENUMS, type JsonObject } from './generated/model.ts';
+import type { DecodeLimits } from './limits.ts';
+import { ProtocolError } from './protocol-error.ts';
+import { stringifyJsonObject } from './safe-json.ts';
+import {
+  BITS_PER_ELEMENT,
+  ELEMENT,
+  elementSizeOf,
+  encoder,
+  FLOAT32_MAX,
+  FORBIDDEN_MAP_KEYS,
+  INT_RANGE,
+  join,
+  KEY_VALUE,
+  layout,
+  type Obj,
+  type StructName,
+  TWO_32,
+  utf8Bytes,
+  type WireField,
+  type WireType,
+  wrongType,
+} from './wire-layout.ts';
+
+/** Encodes one message into a single segment; offsets are bytes from the segment's start. */
+class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  /** Bytes used in the segment. */
+  private used = 0;
+  private readonly limits: DecodeLimits;
+
+  constructor(limits: DecodeLimits, capacity = 4096) {
+    this.buf = new Uint8Array(8 + capacity);
+    this.view = new DataView(this.buf.buffer);
+    this.limits = limits;
+  }
+
+  /** Reserves zeroed words and returns their segment offset. */
+  alloc(words: number): number {
+    const at = this.used;
+    const need = 8 + at + words * 8;
+    if (need > this.buf.length) {
+      let size = this.buf.length * 2;
+      while (size < need) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(this.buf.subarray(0, 8 + at));
+      this.buf = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.used += words * 8;
+    return at;
+  }
+
+  private structPointer(ptr: number, target: number, dataWords: number, pointers: number): void {
+    const offset = (target - ptr - 8) / 8;
+    this.view.setInt32(8 + ptr, offset << 2, true);
+    this.view.setUint32(8 + ptr + 4, dataWords | (pointers << 16), true);
+  }
+
+  private listPointer(ptr: number, target: number, elementSize: number, count: number): void {
+    const offset = (target - ptr - 8) / 8;
+    this.view.setInt32(8 + ptr, (offset << 2) | 1, true);
+    this.view.setUint32(8 + ptr + 4, (elementSize | (count << 3)) >>> 0, true);
+  }
+
+  finish(): Uint8Array {
+    this.view.setUint32(0, 0, true); // one segment
+    this.view.setUint32(4, this.used / 8, true);
+    return this.buf.subarray(0, 8 + this.used);
+  }
+
+  root(name: StructName, obj: Obj): void {
+    const s = layout(name);
+    const ptr = this.alloc(1);
+    const at = this.alloc(s.dataWords + s.pointers);
+    this.structPointer(ptr, at, s.dataWords, s.pointers);
+    this.struct(name, obj, at, '');
+  }
+
+  /** Writes the fields of `obj` into the struct whose data section starts at `at`. */
+  private struct(name: StructName, obj: Obj, at: number, path: string): void {
+    const s = layout(name);
+    let member: WireField | undefined;
+    for (const f of s.fields) {
+      if (f.type.k === 'group') {
+        const groupObj = f.type.flatten ? obj : obj[f.json];
+        if (groupObj === undefined || groupObj === null) continue;
+        if (typeof groupObj !== 'object') wrongType('must be an object', join(path, f.json));
+        // A group lives in its parent's sections.
+        this.struct(f.type.s, groupObj as Obj, at, f.type.flatten ? path : join(path, f.json));
+        continue;
+      }
+      const value = obj[f.json];
+      if (value === undefined || value === null) continue;
+      const fieldPath = join(path, f.json);
+      if (f.union !== undefined) {
+        if (member) {
+          const names = s.fields.filter((m) => m.union !== undefined).map((m) => m.json);
+          throw new ProtocolError('NOT_EXCLUSIVE', `only one of ${names.join(', ')} may be set`, fieldPath);
+        }
+        member = f;
+        this.view.setUint16(8 + at + s.discriminant, f.union, true);
+      }
+      this.field(f, value, at, s.dataWords, fieldPath);
+    }
+  }
+
+  private field(f: WireField, value: unknown, at: number, dataWords: number, path: string): void {
+    const type = f.type;
+    const offset = f.offset!;
+    if (type.k === 'void') return;
+    if (elementSizeOf(type) === ELEMENT.pointer || type.k === 'struct') {
+      this.pointerValue(type, value, at + dataWords * 8 + offset * 8, path);
+    } else {
+      this.scalar(type, value, at, offset, path);
+    }
+  }
+
+  /** Writes a data-section value; `offset` is in units of the value's size (bits for Bool). */
+  private scalar(type: WireType, value: unknown, at: number, offset: number, path: string): void {
+    const p = 8 + at;
+    switch (type.k) {
+      case 'bool': {
+        if (typeof value !== 'boolean') wrongType('must be a boolean', path);
+        if (value) this.buf[p + (offset >> 3)]! |= 1 << (offset & 7);
+        return;
+      }
+      case 'int':
+      case 'uint':
+      case 'i64':
+      case 'u64': {
+        const bits = type.k === 'int' || type.k === 'uint' ? type.bits : 64;
+        const key = type.k === 'i64' || type.k === 'u64' ? type.k : `${type.k}${bits}`;
+        const [lo, hi] = INT_RANGE[key]!;
+        if (typeof value !== 'number' || !Number.isInteger(value)) wrongType('must be an integer', path);
+        if (value < lo || value > hi) {
+          throw new ProtocolError('VALUE_OUT_OF_RANGE', `must be within ${lo}..${hi}`, path);
+        }
+        if (type.k === 'i64' || type.k === 'u64') {
+          // Two halves; BigInt is only needed for negative values.
+          if (value >= 0) {
+            this.view.setUint32(p + offset * 8, value % TWO_32, true);
+            this.view.setUint32(p + offset * 8 + 4, Math.floor(value / TWO_32), true);
+          } else {
+            this.view.setBigInt64(p + offset * 8, BigInt(value), true);
+          }
+        } else if (bits === 32) {
+          this.view.setUint32(p + offset * 4, value >>> 0, true);
+        } else if (bits === 16) {
+          this.view.setUint16(p + offset * 2, value & 0xffff, true);
+        } else {
+          this.view.setUint8(p + offset, value & 0xff);
+        }
+        return;
+      }
+      case 'float':
+        if (typeof value !== 'number' || !Number.isFinite(value)) wrongType('must be a finite number', path);
+        if (type.bits === 32 && Math.abs(value) > FLOAT32_MAX) {
+          throw new ProtocolError('VALUE_OUT_OF_RANGE', 'does not fit a Float32', path);
+        }
+        if (type.bits === 32) this.view.setFloat32(p + offset * 4, value, true);
+        else this.view.setFloat64(p + offset * 8, value, true);
+        return;
+      case 'enum': {
+        const index = (ENUMS[type.e] as readonly string[]).indexOf(value as string);
+        if (index < 0)
+          throw new ProtocolError('UNKNOWN_ENUM', `must be one of ${ENUMS[type.e].join(', ')}`, path);
+        this.view.setUint16(p + offset * 2, index, true);
+        return;
+      }
+      default:
+        throw new Error(`scalar: ${type.k}`);
+    }
+  }
+
+  private bytes(ptr: number, bytes: Uint8Array, nul: boolean): void {
+    const count = bytes.length + (nul ? 1 : 0);
+    const target = this.alloc(Math.ceil(count / 8));
+    this.buf.set(bytes, 8 + target);
+    this.listPointer(ptr, target, ELEMENT.byte, count);
+  }
+
+  private text(ptr: number, text: string, path: string): void {
+    // A lone surrogate has no UTF-8 form; TextEncoder would silently write U+FFFD instead.
+    if (!text.isWellFormed()) wrongType('text must be well-formed Unicode (no lone surrogates)', path);
+    const length = utf8Bytes(text);
+    const target = this.alloc(Math.ceil((length + 1) / 8));
+    encoder.encodeInto(text, this.buf.subarray(8 + target, 8 + target + length));
+    this.listPointer(ptr, target, ELEMENT.byte, length + 1);
+  }
+
+  /** Writes the object a pointer at segment offset `ptr` refers to. */
+  private pointerValue(type: WireType, value: unknown, ptr: number, path: string): void {
+    switch (type.k) {
+      case 'text':
+        if (typeof value !== 'string') wrongType('must be a string', path);
+        this.text(ptr, value, path);
+        return;
+      case 'json':
+        if (value === null || typeof value !== 'object' || Array.isArray(value))
+          wrongType('must be a JSON object', path);
+        this.text(
+          ptr,
+          stringifyJsonObject(
+            value as JsonObject,
+            { maxBytes: this.limits.maxParamsBytes, maxDepth: this.limits.maxParamsDepth },
+            path,
+          ),
+          path,
+        );
+        return;
+      case 'data':
+        if (!(value instanceof Uint8Array)) wrongType('must be a Uint8Array', path);
+        this.bytes(ptr, value, false);
+        return;
+      case 'struct': {
+        if (value === null || typeof value !== 'object' || Array.isArray(value))
+          wrongType('must be an object', path);
+        const s = layout(type.s);
+        const target = this.alloc(s.dataWords + s.pointers);
+        this.structPointer(ptr, target, s.dataWords, s.pointers);
+        this.struct(type.s, value as Obj, target, path);
+        return;
+      }
+      case 'map': {
+        if (value === null || typeof value !== 'object' || Array.isArray(value))
+          wrongType('must be an object', path);
+        const entries = Object.entries(value as Obj);
+        for (const [key, text] of entries) {
+          if (FORBIDDEN_MAP_KEYS.has(key)) {
+            throw new ProtocolError('FORBIDDEN_KEY', `key "${key}" is not allowed`, `${path}.${key}`);
+          }
+          if (typeof text !== 'string') wrongType('map values must be strings', `${path}.${key}`);
+        }
+        this.list(
+          KEY_VALUE,
+          entries.map(([key, text]) => ({ key, value: text })),
+          ptr,
+          path,
+        );
+        return;
+      }
+      case 'list':
+        if (!Array.isArray(value)) wrongType('must be an array', path);
+        this.list(type.of, value, ptr, path);
+        return;
+      default:
+        throw new Error(`pointer: ${type.k}`);
+    }
+  }
+
+  private list(of: WireType, items: readonly unknown[], ptr: number, path: string): void {
+    const n = items.length;
+    const size = elementSizeOf(of);
+    if (size === ELEMENT.composite) {
+      const s = layout((of as { s: StructName }).s);
+      const perElement = s.dataWords + s.pointers;
+      const tag = this.alloc(1 + n * perElement);
+      // The tag word: a struct pointer whose offset field holds the element count.
+      this.view.setInt32(8 + tag, n << 2, true);
+      this.view.setUint32(8 + tag + 4, s.dataWords | (s.pointers << 16), true);
+      this.listPointer(ptr, tag, ELEMENT.composite, n * perElement);
+      for (let i = 0; i < n; i++) {
+        const item = items[i];
+        const itemPath = `${path}[${i}]`;
+        if (item === null || typeof item !== 'object' || Array.isArray(item))
+          wrongType('must be an object', itemPath);
+        this.struct((of as { s: StructName }).s, item as Obj, tag + 8 + i * perElement * 8, itemPath);
+      }
+      return;
+    }
+    if (size === ELEMENT.pointer) {
+      const target = this.alloc(n);
+      this.listPointer(ptr, target, ELEMENT.pointer, n);
+      for (let i = 0; i < n; i++) this.pointerValue(of, items[i], target + i * 8, `${path}[${i}]`);
+      return;
+    }
+    const bits = BITS_PER_ELEMENT[size]!;
+    const target = this.alloc(Math.ceil((n * bits) / 64));
+    this.listPointer(ptr, target, size, n);
+    // Elements are laid out like a data section with offsets 0..n-1.
+    for (let i = 0; i < n; i++) this.scalar(of, items[i], target, i, `${path}[${i}]`);
+  }
+}
+
+/** Encodes a struct as a framed single-segment message. */
+export function writeMessage(name: StructName, obj: object, limits: DecodeLimits): Uint8Array {
+  const writer = new Writer(limits);
+  writer.root(name, obj as Obj);
+  return writer.finish();
+}

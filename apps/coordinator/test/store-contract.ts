@@ -2,6 +2,7 @@
 // Call `describeStoreContract(name, factory)` from a test file; the factory makes an empty store.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { NewTask, Store } from '../src/store/store.ts';
+import type { NewWorkflow } from '../src/store/workflow-store.ts';
 
 export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
@@ -336,6 +337,66 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.isModel('sha256:cc')).toBe(true);
       await store.setMeta('k', 'v');
       expect(await store.getMeta('k')).toBe('v');
+    });
+
+    test('workflows: insert is idempotent by (tenant, id), finish is guarded, lists page by uid', async () => {
+      const wf = store.workflowStore();
+      const w = (id: string, over: Partial<NewWorkflow> = {}): NewWorkflow => ({
+        tenant: 'a',
+        workflowId: id,
+        definition: `{"workflow_id":"${id}"}`,
+        contentHash: `h-${id}`,
+        createdAtMs: 1000,
+        ...over,
+      });
+      const created = await wf.insert(w('w1'));
+      expect(created.kind).toBe('created');
+      const first = created.kind === 'created' ? created.workflow : undefined;
+      expect(first).toMatchObject({
+        tenant: 'a',
+        workflowId: 'w1',
+        definition: '{"workflow_id":"w1"}',
+        contentHash: 'h-w1',
+        state: 'running',
+        createdAtMs: 1000,
+        finishedAtMs: undefined,
+        code: undefined,
+        message: undefined,
+      });
+      expect(await wf.insert(w('w1'))).toEqual({ kind: 'existing', workflow: first });
+      expect(await wf.insert(w('w1', { contentHash: 'other' }))).toEqual({ kind: 'conflict' });
+      expect((await wf.insert(w('w1', { tenant: 'b' }))).kind).toBe('created');
+      await wf.insert(w('w2'));
+      await wf.insert(w('w3'));
+      expect((await wf.unfinished()).map((r) => `${r.tenant}/${r.workflowId}`)).toEqual([
+        'a/w1',
+        'b/w1',
+        'a/w2',
+        'a/w3',
+      ]);
+      const end = {
+        tenant: 'a',
+        workflowId: 'w2',
+        state: 'failed',
+        code: 'STEP_FAILED',
+        message: 'x',
+        nowMs: 5,
+      } as const;
+      expect(await wf.finish(end)).toBe(true);
+      expect(await wf.finish({ ...end, state: 'succeeded' })).toBe(false);
+      expect(await wf.get('a', 'w2')).toMatchObject({
+        state: 'failed',
+        finishedAtMs: 5,
+        code: 'STEP_FAILED',
+        message: 'x',
+      });
+      expect(await wf.get('c', 'w2')).toBeUndefined();
+      expect((await wf.unfinished()).map((r) => r.workflowId)).toEqual(['w1', 'w1', 'w3']);
+      const page1 = await wf.list('a', { limit: 2 });
+      expect(page1.map((r) => r.workflowId)).toEqual(['w1', 'w2']);
+      const page2 = await wf.list('a', { limit: 2, afterUid: page1[1]!.uid });
+      expect(page2.map((r) => r.workflowId)).toEqual(['w3']);
+      expect((await wf.list('a', { limit: 10, state: 'failed' })).map((r) => r.workflowId)).toEqual(['w2']);
     });
   });
 }

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { workflowsTableSql } from './workflow-store.ts';
 
 /**
  * PostgreSQL schema migrations, numbered from 1 and applied in order; `schema_migrations`
@@ -105,6 +106,8 @@ export const PG_MIGRATIONS: readonly string[] = [
    ALTER TABLE attempts ADD COLUMN coordinator_id TEXT DEFAULT current_setting('flock.coordinator_id', true);
    CREATE INDEX attempts_open ON attempts (coordinator_id) WHERE ended_at_ms IS NULL;
    CREATE INDEX tasks_queued_since ON tasks (updated_at_ms) WHERE state = 'queued';`,
+  // Workflows (WORKFLOWS.md); their steps are tasks of the campaign named by the workflow id.
+  workflowsTableSql('pg'),
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

@@ -9,6 +9,7 @@ import { migratePostgres, QUEUED_CHANNEL } from './pg-migrations.ts';
 import * as records from './pg-records.ts';
 import * as reads from './pg-task-reads.ts';
 import * as writes from './pg-task-writes.ts';
+import { PgWorkflowStore } from './pg-workflows.ts';
 import type {
   AttemptRecord,
   AuditRecord,
@@ -24,6 +25,7 @@ import type {
   TaskState,
   WorkerRecord,
 } from './store.ts';
+import type { WorkflowStore } from './workflow-store.ts';
 
 export type { PostgresStoreOptions } from './pg-connection.ts';
 export type { ClaimedTask, ClaimRequest, OrphanedLease } from './pg-leases.ts';
@@ -70,6 +72,14 @@ export class PostgresStore implements Store {
   async migrate(): Promise<void> {
     await migratePostgres(this.pool);
   }
+
+  /** The workflows table (pg-workflows.ts). */
+  workflowStore(): WorkflowStore {
+    this.workflows ??= new PgWorkflowStore(this.pool);
+    return this.workflows;
+  }
+
+  private workflows: PgWorkflowStore | undefined;
 
   async close(): Promise<void> {
     await this.notifier.close();

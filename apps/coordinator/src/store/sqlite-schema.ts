@@ -1,6 +1,7 @@
 // The SQLite store's file: how it is opened (pragmas) and its schema migrations.
 import Database from 'better-sqlite3';
 import type { SqliteSync } from '../config.ts';
+import { workflowsTableSql } from './workflow-store.ts';
 
 /** Schema migrations, applied in order; `user_version` records how many ran. Only ever append. */
 export const SQLITE_MIGRATIONS: readonly string[] = [
@@ -79,6 +80,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // rewritten on every transition, which is the hot path.
   `DROP INDEX tasks_tenant_state;
    CREATE INDEX tasks_tenant_uid ON tasks (tenant, uid);`,
+  // Workflows (WORKFLOWS.md); their steps are tasks of the campaign named by the workflow id.
+  workflowsTableSql('sqlite'),
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

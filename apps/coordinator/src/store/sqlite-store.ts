@@ -19,6 +19,7 @@ import {
   reopenNow,
   startLeasesNow,
 } from './sqlite-transitions.ts';
+import { SqliteWorkflowStore } from './sqlite-workflows.ts';
 import type {
   AttemptRecord,
   AuditRecord,
@@ -35,6 +36,7 @@ import type {
   WorkerRecord,
 } from './store.ts';
 import { tallyStates, toAttempt, toAudit, toWorker } from './store-rows.ts';
+import type { WorkflowStore } from './workflow-store.ts';
 
 /**
  * The default store: one SQLite file (`<dataDir>/flock.db`) in WAL mode through better-sqlite3.
@@ -48,6 +50,7 @@ export class SqliteStore implements Store {
   private readonly stmts: SqliteStatements;
   private readonly group: GroupCommit;
   private trust: SqliteTrustStore | undefined;
+  private workflows: SqliteWorkflowStore | undefined;
 
   constructor(dataDir: string, options: { sync?: SqliteSync } = {}) {
     mkdirSync(dataDir, { recursive: true });
@@ -65,6 +68,16 @@ export class SqliteStore implements Store {
   trustStore(): TrustStore {
     this.trust ??= new SqliteTrustStore(this.db);
     return this.trust;
+  }
+
+  /** The workflows table, written through the same group commit. */
+  workflowStore(): WorkflowStore {
+    this.workflows ??= new SqliteWorkflowStore(
+      this.db,
+      (fn) => this.write(fn),
+      () => this.committed(),
+    );
+    return this.workflows;
   }
 
   async close(): Promise<void> {

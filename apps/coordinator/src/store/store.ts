@@ -8,6 +8,7 @@
  */
 
 import type { TrustStore } from '../trust/trust-store.ts';
+import type { WorkflowStore } from './workflow-store.ts';
 
 export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -209,6 +210,8 @@ export interface Store {
   purgeFinished(beforeMs: number, limit: number): Promise<number[]>;
   /** Durable trust state beside the tasks; without it the coordinator keeps trust in memory. */
   trustStore?(): TrustStore;
+  /** The workflows table (WORKFLOWS.md). */
+  workflowStore(): WorkflowStore;
 }
 
 /** What a blob is to the tenant that recorded it; modules and models are public by hash, the rest are not. */

@@ -1,0 +1,83 @@
+// The SQLite store's workflow table (workflow-store.ts), written through the store's group commit.
+import type Database from 'better-sqlite3';
+import {
+  type NewWorkflow,
+  toWorkflow,
+  type WorkflowEnd,
+  type WorkflowFilter,
+  type WorkflowInsert,
+  type WorkflowRecord,
+  type WorkflowRow,
+  type WorkflowStore,
+} from './workflow-store.ts';
+
+type Write = <T>(fn: () => T) => Promise<T>;
+
+export class SqliteWorkflowStore implements WorkflowStore {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly write: Write,
+    private readonly committed: () => Promise<void> | undefined,
+  ) {}
+
+  insert(w: NewWorkflow): Promise<WorkflowInsert> {
+    return this.write(() => {
+      const run = this.db
+        .prepare(
+          `INSERT INTO workflows (tenant, workflow_id, definition, content_hash, state, created_at_ms)
+           VALUES (?, ?, ?, ?, 'running', ?) ON CONFLICT (tenant, workflow_id) DO NOTHING`,
+        )
+        .run(w.tenant, w.workflowId, w.definition, w.contentHash, w.createdAtMs);
+      const workflow = this.read(w.tenant, w.workflowId)!;
+      if (run.changes === 1) return { kind: 'created', workflow };
+      return workflow.contentHash === w.contentHash ? { kind: 'existing', workflow } : { kind: 'conflict' };
+    });
+  }
+
+  async get(tenant: string, workflowId: string): Promise<WorkflowRecord | undefined> {
+    await this.committed();
+    return this.read(tenant, workflowId);
+  }
+
+  async list(tenant: string, filter: WorkflowFilter): Promise<WorkflowRecord[]> {
+    await this.committed();
+    const state = filter.state === undefined ? '' : 'AND state = ?';
+    const args: Array<string | number> = [tenant, filter.afterUid ?? 0];
+    if (filter.state !== undefined) args.push(filter.state);
+    args.push(filter.limit);
+    return this.db
+      .prepare<Array<string | number>, WorkflowRow>(
+        `SELECT * FROM workflows WHERE tenant = ? AND uid > ? ${state} ORDER BY uid LIMIT ?`,
+      )
+      .all(...args)
+      .map(toWorkflow);
+  }
+
+  async unfinished(): Promise<WorkflowRecord[]> {
+    await this.committed();
+    return this.db
+      .prepare<[], WorkflowRow>(`SELECT * FROM workflows WHERE state = 'running' ORDER BY uid`)
+      .all()
+      .map(toWorkflow);
+  }
+
+  finish(end: WorkflowEnd): Promise<boolean> {
+    return this.write(
+      () =>
+        this.db
+          .prepare(
+            `UPDATE workflows SET state = ?, finished_at_ms = ?, code = ?, message = ?
+             WHERE tenant = ? AND workflow_id = ? AND state = 'running'`,
+          )
+          .run(end.state, end.nowMs, end.code ?? null, end.message ?? null, end.tenant, end.workflowId)
+          .changes === 1,
+    );
+  }
+
+  private read(tenant: string, workflowId: string): WorkflowRecord | undefined {
+    const row = this.db
+      .prepare<[string, string], WorkflowRow>('SELECT * FROM workflows WHERE tenant = ? AND workflow_id = ?')
+      .get(tenant, workflowId);
+    return row ? toWorkflow(row) : undefined;
+  }
+}

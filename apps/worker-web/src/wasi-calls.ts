@@ -72,6 +72,7 @@ export function tabImports(
 ): void {
   writeDirect(imports, fds, memory);
   replacePollAndSockets(imports, fds, memory, safe);
+  replacePathCalls(imports, fds, memory);
   const encoder = new TextEncoder();
   const argBytes = args.reduce((sum, arg) => sum + encoder.encode(arg).byteLength + 1, 0);
   imports['args_sizes_get'] = ((countPtr: number, bytesPtr: number): number => {
@@ -146,4 +147,36 @@ function replacePollAndSockets(
   // sock_shutdown-not_sock expect), anything else EBADF.
   const noSockets = ((fd: number) => (fds[fd] === undefined ? wasi.ERRNO_BADF : wasi.ERRNO_NOTSOCK)) as never;
   for (const name of ['sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown']) imports[name] = noSockets;
+}
+
+/** The time flags that contradict each other: a given time and "now" for the same stamp. */
+const BOTH_ATIM = wasi.FSTFLAGS_ATIM | wasi.FSTFLAGS_ATIM_NOW;
+const BOTH_MTIM = wasi.FSTFLAGS_MTIM | wasi.FSTFLAGS_MTIM_NOW;
+
+/** Whether `fstFlags` asks for a time and "now" for the same stamp (EINVAL, as POSIX utimensat). */
+export function conflictingTimes(fstFlags: number): boolean {
+  return (fstFlags & BOTH_ATIM) === BOTH_ATIM || (fstFlags & BOTH_MTIM) === BOTH_MTIM;
+}
+
+/**
+ * `path_symlink` reaches the tree's descriptors (the shim answers ENOTSUP without asking them);
+ * `fd_filestat_set_times` and `path_filestat_set_times` refuse contradicting flags with EINVAL
+ * before the descriptor sees them.
+ */
+function replacePathCalls(imports: Imports, fds: unknown[], memory: () => WebAssembly.Memory): void {
+  const text = (ptr: number, len: number) =>
+    new TextDecoder().decode(new Uint8Array(memory().buffer).slice(ptr, ptr + len));
+  imports['path_symlink'] = ((oldPtr: number, oldLen: number, fd: number, newPtr: number, newLen: number) => {
+    const dir = fds[fd] as { path_symlink?: (target: string, path: string) => number } | undefined;
+    if (dir === undefined) return wasi.ERRNO_BADF;
+    if (typeof dir.path_symlink !== 'function') return wasi.ERRNO_NOTDIR;
+    return dir.path_symlink(text(oldPtr, oldLen), text(newPtr, newLen));
+  }) as never;
+  for (const name of ['fd_filestat_set_times', 'path_filestat_set_times']) {
+    const shim = imports[name] as (...args: number[]) => number;
+    imports[name] = ((...args: number[]) => {
+      if (fds[args[0]!] === undefined) return wasi.ERRNO_BADF;
+      return conflictingTimes(args.at(-1)!) ? wasi.ERRNO_INVAL : shim(...args);
+    }) as never;
+  }
 }

@@ -116,7 +116,8 @@ export class RegionBuffer {
 
 /** Something `fd_write` can copy into straight from the program's memory. */
 interface DirectWriter {
-  writeFrom(bytes: Uint8Array): void;
+  /** Writes `bytes`; returns a WASI errno (0, or EBADF for a descriptor without the right). */
+  writeFrom(bytes: Uint8Array): number;
 }
 
 /** stdout/stderr: a RegionBuffer; stderr lines may also report progress. */
@@ -133,12 +134,13 @@ export class OutputSink extends ConsoleStdout implements DirectWriter {
 
   private readonly onLine: ((line: string) => void) | undefined;
 
-  writeFrom(bytes: Uint8Array): void {
+  writeFrom(bytes: Uint8Array): number {
     this.buffer.write(bytes);
-    if (!this.onLine) return;
+    if (!this.onLine) return wasi.ERRNO_SUCCESS;
     const lines = (this.partial + textOf(bytes, this.decoder, true)).split('\n');
     this.partial = (lines.pop() ?? '').slice(-256);
     for (const line of lines) this.onLine(line);
+    return wasi.ERRNO_SUCCESS;
   }
 
   override fd_write(data: Uint8Array): { ret: number; nwritten: number } {
@@ -234,30 +236,74 @@ export class RegionFile extends File {
   override path_open(oflags: number, rightsBase: bigint, fdFlags: number) {
     const opened = super.path_open(oflags, rightsBase, fdFlags);
     if (!opened.fd_obj) return opened;
-    const fd = new RegionOpenFile(this);
-    if (fdFlags & wasi.FDFLAGS_APPEND) fd.fd_seek(0n, wasi.WHENCE_END);
-    return { ret: opened.ret, fd_obj: fd };
+    return { ret: opened.ret, fd_obj: new RegionOpenFile(this, rightsBase, fdFlags) };
   }
 }
 
+const READ = BigInt(wasi.RIGHTS_FD_READ);
+const WRITE = BigInt(wasi.RIGHTS_FD_WRITE);
+
+/**
+ * A descriptor on a region file, holding the rights it was opened with (a read without
+ * `fd_read`, a write without `fd_write`, fails EBADF as on a file opened O_WRONLY or O_RDONLY) and
+ * its flags: with `append` every write goes to the end and leaves the offset there; `pwrite`
+ * writes where it is told and leaves the offset alone (POSIX; Linux would append).
+ */
 class RegionOpenFile extends OpenFile implements DirectWriter {
-  constructor(private readonly region: RegionFile) {
+  constructor(
+    private readonly region: RegionFile,
+    private rights: bigint,
+    private flags: number,
+  ) {
     super(region);
+    if (flags & wasi.FDFLAGS_APPEND) this.file_pos = BigInt(region.buffer.length);
   }
 
-  writeFrom(bytes: Uint8Array): void {
+  writeFrom(bytes: Uint8Array): number {
+    if ((this.rights & WRITE) === 0n) return wasi.ERRNO_BADF;
+    if (this.flags & wasi.FDFLAGS_APPEND) this.file_pos = BigInt(this.region.buffer.length);
     this.region.buffer.write(bytes, Number(this.file_pos));
     this.file_pos += BigInt(bytes.byteLength);
+    return wasi.ERRNO_SUCCESS;
   }
 
   override fd_write(data: Uint8Array): { ret: number; nwritten: number } {
-    this.writeFrom(data);
-    return { ret: 0, nwritten: data.byteLength };
+    const ret = this.writeFrom(data);
+    return { ret, nwritten: ret === wasi.ERRNO_SUCCESS ? data.byteLength : 0 };
   }
 
   override fd_pwrite(data: Uint8Array, offset: bigint): { ret: number; nwritten: number } {
+    if ((this.rights & WRITE) === 0n) return { ret: wasi.ERRNO_BADF, nwritten: 0 };
     this.region.buffer.write(data, Number(offset));
     return { ret: 0, nwritten: data.byteLength };
+  }
+
+  override fd_read(size: number): { ret: number; data: Uint8Array } {
+    if ((this.rights & READ) === 0n) return { ret: wasi.ERRNO_BADF, data: new Uint8Array(0) };
+    return super.fd_read(size);
+  }
+
+  override fd_pread(size: number, offset: bigint): { ret: number; data: Uint8Array } {
+    if ((this.rights & READ) === 0n) return { ret: wasi.ERRNO_BADF, data: new Uint8Array(0) };
+    return super.fd_pread(size, offset);
+  }
+
+  override fd_fdstat_get(): { ret: number; fdstat: wasi.Fdstat } {
+    const fdstat = new wasi.Fdstat(wasi.FILETYPE_REGULAR_FILE, this.flags);
+    fdstat.fs_rights_base = this.rights;
+    return { ret: 0, fdstat };
+  }
+
+  override fd_fdstat_set_flags(flags: number): number {
+    this.flags = flags;
+    return wasi.ERRNO_SUCCESS;
+  }
+
+  /** Rights only shrink: asking for one the descriptor lacks is ENOTCAPABLE. */
+  override fd_fdstat_set_rights(base: bigint, _inheriting: bigint): number {
+    if ((base & ~this.rights) !== 0n) return wasi.ERRNO_NOTCAPABLE;
+    this.rights = base;
+    return wasi.ERRNO_SUCCESS;
   }
 
   override fd_filestat_set_size(size: bigint): number {
@@ -330,7 +376,8 @@ export function writeDirect(
     for (let i = 0; i < n; i++) {
       const ptr = view.getUint32(iovs + i * 8, true);
       const len = view.getUint32(iovs + i * 8 + 4, true);
-      target.writeFrom(bytes.subarray(ptr, ptr + len));
+      const ret = target.writeFrom(bytes.subarray(ptr, ptr + len));
+      if (ret !== wasi.ERRNO_SUCCESS) return ret;
       written += len;
     }
     view.setUint32(nwrittenPtr, written, true);

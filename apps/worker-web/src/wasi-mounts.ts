@@ -2,7 +2,7 @@
 // (empty, writable), and `params.mounts` (tar inputs unpacked into writable trees at guest paths,
 // `/` included); and the outputs a run leaves under `params.collect` (default `["/out"]`), named by
 // their guest path without the leading slash (`out/sub/x.txt`). Documented in ../README.md.
-import { type Fd, type Inode, PreopenDirectory, wasi as wasiDefs } from '@bjorn3/browser_wasi_shim';
+import { Directory, type Fd, type Inode, wasi as wasiDefs } from '@bjorn3/browser_wasi_shim';
 import {
   checkWasiParams,
   ProtocolError,
@@ -14,9 +14,10 @@ import type { Job } from './job.ts';
 import type { JobIo } from './job-io.ts';
 import { type UnpackBudget, unpackTree } from './tar-tree.ts';
 import { type OutputBudget, type OutputSink, RegionDirectory, RegionFile, ViewFile } from './wasi-io.ts';
+import { TreePreopen } from './wasi-tree.ts';
 
 /** /in: files can be opened for reading only; nothing can be created, renamed or removed. */
-class ReadOnlyPreopen extends PreopenDirectory {
+class ReadOnlyPreopen extends TreePreopen {
   override path_open(
     dirflags: number,
     path: string,
@@ -45,6 +46,9 @@ class ReadOnlyPreopen extends PreopenDirectory {
   }
   override path_unlink() {
     return { ret: wasiDefs.ERRNO_ROFS, inode_obj: null };
+  }
+  override path_symlink(): number {
+    return wasiDefs.ERRNO_ROFS;
   }
 }
 
@@ -92,12 +96,8 @@ export async function wasiFileSystem(job: Job, io: JobIo, budget: OutputBudget):
       dir: await unpackTree({ name, bytes, field: `inputs[${input}]` }, path, io, budget, left),
     });
   }
-  const preopens: Fd[] = [new ReadOnlyPreopen('/in', inFiles)];
-  for (const tree of trees) {
-    const preopen = new PreopenDirectory(tree.path, new Map());
-    preopen.dir = tree.dir;
-    preopens.push(preopen);
-  }
+  const preopens: Fd[] = [new ReadOnlyPreopen('/in', new Directory(inFiles))];
+  for (const tree of trees) preopens.push(new TreePreopen(tree.path, tree.dir));
   return { preopens, trees, collect };
 }
 

@@ -3,7 +3,7 @@
 # the WASI C toolchain) and npm dependencies. Idempotent and quick when nothing is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-apt.sh capnproto chromium clang lld wasi-libc libclang-rt-14-dev-wasm32 postgresql prometheus ffmpeg
+bash scripts/ensure-apt.sh capnproto chromium clang lld wasi-libc libclang-rt-14-dev-wasm32 postgresql prometheus ffmpeg openssl nginx
 # Neither command writes package-lock.json, so a fresh clone's `npm start` leaves `git status`
 # clean whatever npm version runs it (npm 10, Node 20's own, drops the `libc` fields npm 11
 # records when `npm install` saves the lockfile). The lockfile lists every platform's optional

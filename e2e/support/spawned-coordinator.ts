@@ -81,7 +81,7 @@ export class CoordinatorProcess {
   async banner(timeoutMs = 60_000): Promise<StartBanner> {
     const end = Date.now() + timeoutMs;
     for (;;) {
-      const url = /flock coordinator listening on (http:\/\/\S+)/.exec(this.#stdout)?.[1];
+      const url = /flock coordinator listening on (https?:\/\/\S+)/.exec(this.#stdout)?.[1];
       const data = /^ {2}data {12}\S/m.test(this.#stdout);
       if (url !== undefined && data) {
         const devKey = /dev API key\s+(\S+)/.exec(this.#stdout)?.[1];

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { DEFAULT_DEPLOY, type DeployConfig, loadDeployConfig, validateDeploy } from './deploy-config.ts';
 import { TrustedProxies } from './edge/client-address.ts';
 import { CoordinatorError } from './errors.ts';
 
@@ -6,7 +7,7 @@ import { CoordinatorError } from './errors.ts';
 export type SqliteSync = 'NORMAL' | 'FULL';
 
 /** Everything the coordinator can be told; `loadConfig` fills it from the environment. */
-export interface CoordinatorConfig {
+export interface CoordinatorConfig extends DeployConfig {
   /** TCP port; 0 picks a free one. Env FLOCK_PORT, default 8787. */
   port: number;
   /** Interface to listen on. Env FLOCK_HOST, default 127.0.0.1. */
@@ -148,7 +149,7 @@ export interface CoordinatorConfig {
 
 export const DEFAULT_CONFIG: Omit<
   CoordinatorConfig,
-  'apiKeys' | 'adminKeys' | 'allowedOrigins' | 'trustedProxies' | 'extraOps'
+  'apiKeys' | 'adminKeys' | 'allowedOrigins' | 'trustedProxies' | 'extraOps' | keyof DeployConfig
 > = {
   port: 8787,
   host: '127.0.0.1',
@@ -202,6 +203,7 @@ export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): Coordin
     allowedOrigins: [],
     trustedProxies: [],
     extraOps: [],
+    ...DEFAULT_DEPLOY,
     ...stripUndefined(partial),
   };
   config.dataDir = resolve(config.dataDir);
@@ -278,6 +280,7 @@ function validate(config: CoordinatorConfig): void {
   }
   // Throws CONFIG_INVALID naming the entry that is neither an address nor a CIDR block.
   new TrustedProxies(config.trustedProxies);
+  validateDeploy(config);
   if (typeof config.sloSuccess !== 'number' || !(config.sloSuccess >= 0 && config.sloSuccess <= 1)) {
     throw new CoordinatorError('CONFIG_INVALID', 'sloSuccess must be a number in 0..1', 'sloSuccess');
   }
@@ -327,7 +330,7 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
  * Throws `CoordinatorError('CONFIG_INVALID')` naming the variable on bad input.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorConfig {
-  const partial: Partial<CoordinatorConfig> = {};
+  const partial: Partial<CoordinatorConfig> = loadDeployConfig(env);
   const record = partial as Record<string, unknown>;
   for (const [name, key] of ENV_INTS) {
     const raw = env[name];

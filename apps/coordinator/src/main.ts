@@ -23,22 +23,36 @@ async function main(): Promise<void> {
   const running = cluster
     ? await startClusterCoordinator(cluster.url, config, cluster.options)
     : await startCoordinator(config);
+  const site = running.publicUrl;
   const lines = [
     `flock coordinator listening on ${running.url}`,
-    `  volunteer page  ${running.url}/`,
-    `  dashboard       ${running.url}/dashboard/`,
-    `  API             ${running.url}/v1/tasks`,
-    `  metrics         ${running.url}/metrics`,
+    ...(site === running.url ? [] : [`  public URL      ${site}`]),
+    `  volunteer page  ${site}/`,
+    `  dashboard       ${site}/dashboard/`,
+    `  API             ${site}/v1/tasks`,
+    `  metrics         ${site}/metrics`,
     `  data            ${config.dataDir}`,
   ];
   if (running.devKey)
     lines.push(`  dev API key     ${running.devKey}   (set FLOCK_API_KEYS to use your own)`);
+  if (running.selfSignedCertFile) lines.push(...trustHint(running.selfSignedCertFile));
   process.stdout.write(`${lines.join('\n')}\n`);
   const stop = (): void => {
     void running.close().then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** How to trust the development certificate, printed with FLOCK_TLS=self-signed. */
+function trustHint(certFile: string): string[] {
+  return [
+    `  TLS certificate ${certFile}   (self-signed, for development; browsers warn until it is trusted)`,
+    `    trust it: Node clients (SDK, CLI)  NODE_EXTRA_CA_CERTS=${certFile}`,
+    `              curl                    curl --cacert ${certFile} ...`,
+    `              Chromium on Linux       certutil -d sql:$HOME/.pki/nssdb -A -t P,, -n flock-dev -i ${certFile}`,
+    `              Debian system store     cp ${certFile} /usr/local/share/ca-certificates/flock-dev.crt && update-ca-certificates`,
+  ];
 }
 
 void main();

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
 import { type CoordinatorConfig, resolveConfig } from './config.ts';
@@ -8,6 +9,7 @@ import { normalizeAddress, TrustedProxies } from './edge/client-address.ts';
 import { EventsEndpoint } from './edge/events-endpoint.ts';
 import { EventsHub } from './edge/events-hub.ts';
 import { HttpApi } from './edge/http-api.ts';
+import { selfSignedNames, type TlsCredentials, tlsCredentials } from './edge/tls-credentials.ts';
 import { UpgradeRouter } from './edge/upgrade-router.ts';
 import { WorkerHub } from './edge/worker-hub.ts';
 import { Coordinator, type TrustOptions } from './engine/coordinator.ts';
@@ -18,8 +20,12 @@ import type { Store } from './store/store.ts';
 
 /** A running coordinator. */
 export interface RunningCoordinator {
-  /** `http://host:port` */
+  /** `http://host:port`, or `https://host:port` with TLS: where it listens. */
   url: string;
+  /** `FLOCK_PUBLIC_URL` when set, else `url`: the origin volunteers and requesters are told. */
+  publicUrl: string;
+  /** With `FLOCK_TLS=self-signed`: the generated certificate's file, for clients to trust. */
+  selfSignedCertFile: string | undefined;
   port: number;
   /** The generated API key when FLOCK_API_KEYS was not set. */
   devKey: string | undefined;
@@ -74,18 +80,27 @@ interface Endpoints {
   eventsEndpoint: EventsEndpoint;
 }
 
-/** The HTTP server with its timeouts and connection limits; not yet listening. */
-function createHttpServer(config: CoordinatorConfig, coordinator: Coordinator, endpoints: Endpoints): Server {
+/**
+ * The HTTP server (HTTPS when `tls` is given: WSS upgrades on the same port) with its timeouts and
+ * connection limits; not yet listening.
+ */
+function createHttpServer(
+  config: CoordinatorConfig,
+  coordinator: Coordinator,
+  endpoints: Endpoints,
+  tls: TlsCredentials | undefined,
+): Server {
   const { api, proxies, hub, eventsEndpoint } = endpoints;
-  const server = createServer(
-    {
-      // Timeouts are checked every second, so each fires when documented (Node's default: 30 s).
-      connectionsCheckingInterval: 1000,
-      headersTimeout: config.headersTimeoutMs,
-      requestTimeout: config.requestTimeoutMs,
-    },
-    api.handle,
-  );
+  const options = {
+    // Timeouts are checked every second, so each fires when documented (Node's default: 30 s).
+    connectionsCheckingInterval: 1000,
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+  };
+  // An https.Server is an http.Server with a TLS layer under it: the same events and limits apply.
+  const server: Server = tls
+    ? (createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, api.handle) as unknown as Server)
+    : createServer(options, api.handle);
   server.keepAliveTimeout = 5_000;
   server.timeout = config.idleTimeoutMs;
   server.maxHeadersCount = 100;
@@ -131,6 +146,9 @@ export async function startCoordinator(
 ): Promise<RunningCoordinator> {
   const config = resolveConfig(partial);
   const log = pino({ level: config.logLevel, base: { svc: 'flock-coordinator' } });
+  // Before the store opens: a bad certificate stops the start with nothing to close.
+  const publicHost = config.publicUrl === undefined ? undefined : new URL(config.publicUrl).hostname;
+  const tls = await tlsCredentials(config.tls, config.dataDir, selfSignedNames([config.host, publicHost]));
   const store = options.store ?? new SqliteStore(config.dataDir, { sync: config.sqliteSync });
   await store.migrate();
   const blobs = new BlobStore(config.dataDir);
@@ -145,15 +163,18 @@ export async function startCoordinator(
   const proxies = new TrustedProxies(config.trustedProxies);
   const hub = new WorkerHub(coordinator, config, log, proxies);
   const eventsEndpoint = new EventsEndpoint(keys, events);
-  const server = createHttpServer(config, coordinator, { api, proxies, hub, eventsEndpoint });
+  const server = createHttpServer(config, coordinator, { api, proxies, hub, eventsEndpoint }, tls);
   const port = await listen(server, config);
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
-  log.info({ url }, 'coordinator listening');
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+  const publicUrl = config.publicUrl ?? url;
+  log.info({ url, publicUrl }, 'coordinator listening');
 
   let closing: Promise<void> | undefined;
   return {
     url,
+    publicUrl,
+    selfSignedCertFile: tls?.selfSignedCertFile,
     port,
     devKey: keys.devKey,
     config,

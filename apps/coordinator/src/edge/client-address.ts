@@ -65,4 +65,22 @@ export class TrustedProxies {
     for (let i = hops.length - 1; i >= 0; i--) if (!this.has(hops[i]!)) return hops[i]!;
     return hops[0] ?? peer;
   }
+
+  /**
+   * The origin a trusted proxy says the client asked for (`X-Forwarded-Proto` and
+   * `X-Forwarded-Host`, their first values), or undefined when the peer is not a trusted proxy or
+   * either header is missing: from anyone else the headers are ignored.
+   */
+  forwardedOrigin(req: IncomingMessage): string | undefined {
+    if (!this.has(normalizeAddress(req.socket.remoteAddress))) return undefined;
+    const first = (name: string): string | undefined => {
+      const value = req.headers[name];
+      const text = (Array.isArray(value) ? value[0] : value)?.split(',')[0]?.trim();
+      return text === undefined || text === '' ? undefined : text;
+    };
+    const proto = first('x-forwarded-proto')?.toLowerCase();
+    const host = first('x-forwarded-host');
+    if ((proto !== 'http' && proto !== 'https') || host === undefined) return undefined;
+    return `${proto}://${host}`;
+  }
 }

@@ -70,12 +70,18 @@ export class WorkerHub implements WebSocketEndpoint {
     };
   }
 
-  /** Whether the Origin header is allowed: absent (not a browser), same host, or listed. */
+  /**
+   * Whether the Origin header is allowed: absent (not a browser), same host (behind a trusted
+   * proxy: the `X-Forwarded-Host` and `X-Forwarded-Proto` it sets), the public URL's, or listed.
+   */
   originAllowed(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
     if (origin === undefined) return true;
     const host = req.headers.host;
     if (host && (origin === `http://${host}` || origin === `https://${host}`)) return true;
+    const forwarded = this.proxies.forwardedOrigin(req);
+    if (forwarded !== undefined && origin === forwarded) return true;
+    if (this.config.publicUrl !== undefined && origin === this.config.publicUrl) return true;
     return this.config.allowedOrigins.includes(origin);
   }
 

@@ -1,0 +1,86 @@
+import { CoordinatorError } from './errors.ts';
+
+/** How the coordinator's port speaks: plain HTTP, or HTTPS/WSS with given or generated credentials. */
+export type TlsSetting =
+  | { kind: 'off' }
+  /** PEM files (`FLOCK_TLS_CERT`, `FLOCK_TLS_KEY`); the certificate file may hold the chain. */
+  | { kind: 'files'; certFile: string; keyFile: string }
+  /** A development certificate made at the first start and kept in the data dir (`FLOCK_TLS=self-signed`). */
+  | { kind: 'self-signed' };
+
+/** What running beyond localhost needs: TLS and the public address. */
+export interface DeployConfig {
+  /** Env FLOCK_TLS_CERT + FLOCK_TLS_KEY, or FLOCK_TLS=self-signed; default off (plain HTTP). */
+  tls: TlsSetting;
+  /**
+   * The origin volunteers and requesters reach the coordinator at (e.g. behind a reverse proxy):
+   * the URLs printed at start use it, and its origin is always allowed on `/v1/worker`. Env
+   * FLOCK_PUBLIC_URL, default none (the listening address).
+   */
+  publicUrl: string | undefined;
+}
+
+export const DEFAULT_DEPLOY: DeployConfig = { tls: { kind: 'off' }, publicUrl: undefined };
+
+/** `https://host[:port]` with no path, query or credentials; the canonical spelling (no trailing slash). */
+export function parseOrigin(raw: string, variable: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new CoordinatorError('CONFIG_INVALID', `${variable}: "${raw}" is not a URL`, variable);
+  }
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.pathname !== '/' ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.username !== '' ||
+    url.password !== ''
+  ) {
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      `${variable}: "${raw}" must be http(s)://host[:port] with no path`,
+      variable,
+    );
+  }
+  return url.origin;
+}
+
+/** Checks a resolved deploy configuration (fields set in code as well as from the environment). */
+export function validateDeploy(config: DeployConfig): void {
+  const { tls } = config;
+  if (tls.kind === 'files' && (tls.certFile === '' || tls.keyFile === '')) {
+    throw new CoordinatorError('CONFIG_INVALID', 'tls needs both certFile and keyFile', 'tls');
+  }
+  if (config.publicUrl !== undefined) parseOrigin(config.publicUrl, 'publicUrl');
+}
+
+/** Reads FLOCK_TLS, FLOCK_TLS_CERT, FLOCK_TLS_KEY and FLOCK_PUBLIC_URL. */
+export function loadDeployConfig(env: NodeJS.ProcessEnv): Partial<DeployConfig> {
+  const partial: Partial<DeployConfig> = {};
+  const cert = env.FLOCK_TLS_CERT ?? '';
+  const key = env.FLOCK_TLS_KEY ?? '';
+  const mode = (env.FLOCK_TLS ?? '').trim().toLowerCase();
+  if (mode !== '' && mode !== 'self-signed' && mode !== 'off') {
+    throw new CoordinatorError('CONFIG_INVALID', 'FLOCK_TLS must be self-signed or off', 'FLOCK_TLS');
+  }
+  if ((cert === '') !== (key === '')) {
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      'FLOCK_TLS_CERT and FLOCK_TLS_KEY must be set together',
+      cert === '' ? 'FLOCK_TLS_CERT' : 'FLOCK_TLS_KEY',
+    );
+  }
+  if (cert !== '' && mode !== '') {
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      'FLOCK_TLS must not be set with FLOCK_TLS_CERT/FLOCK_TLS_KEY',
+      'FLOCK_TLS',
+    );
+  }
+  if (cert !== '') partial.tls = { kind: 'files', certFile: cert, keyFile: key };
+  else if (mode === 'self-signed') partial.tls = { kind: 'self-signed' };
+  if (env.FLOCK_PUBLIC_URL) partial.publicUrl = parseOrigin(env.FLOCK_PUBLIC_URL, 'FLOCK_PUBLIC_URL');
+  return partial;
+}

@@ -53,8 +53,15 @@ function child(payload: string): Promise<Outcome> {
     proc.on('close', (code, signal) => {
       if (code === null) resolve({ stdout, error: `killed by ${signal}` });
       else if (/RuntimeError|CompileError|LinkError/.test(stderr))
-        resolve({ stdout, error: stderr.trim().split('\n').slice(-3).join(' | ') });
+        resolve({ stdout, error: `trap; stderr: ${firstLines(stderr)}` });
       else resolve({ exitCode: code, stdout });
     });
   });
+}
+
+/** The first lines of a trap's stderr: a panic or assert message, then the error's own line. */
+function firstLines(stderr: string): string {
+  const lines = stderr.split('\n').filter((line) => line.trim() !== '');
+  const panic = lines.findIndex((line) => /panicked|Assertion|RuntimeError/.test(line));
+  return lines.slice(Math.max(0, panic), Math.max(0, panic) + 2).join(' | ');
 }

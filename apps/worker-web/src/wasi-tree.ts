@@ -122,11 +122,23 @@ const LOOKUP_FOLLOW = 1;
  * every right as inheriting (wasi-libc derives a file's rights from them).
  */
 export class TreeDirectory extends OpenDirectory {
+  /** The descriptor's rights; they only shrink (fd_fdstat_set_rights). */
+  private base = DIRECTORY_BASE;
+  private inheriting = DIRECTORY_INHERITING;
+
   override fd_fdstat_get(): { ret: number; fdstat: wasi.Fdstat } {
     const fdstat = new wasi.Fdstat(wasi.FILETYPE_DIRECTORY, 0);
-    fdstat.fs_rights_base = DIRECTORY_BASE;
-    fdstat.fs_rights_inherited = DIRECTORY_INHERITING;
+    fdstat.fs_rights_base = this.base;
+    fdstat.fs_rights_inherited = this.inheriting;
     return { ret: 0, fdstat };
+  }
+
+  /** Rights only shrink: asking for one the descriptor lacks is ENOTCAPABLE. */
+  override fd_fdstat_set_rights(base: bigint, inheriting: bigint): number {
+    if ((base & ~this.base) !== 0n || (inheriting & ~this.inheriting) !== 0n) return wasi.ERRNO_NOTCAPABLE;
+    this.base = base;
+    this.inheriting = inheriting;
+    return wasi.ERRNO_SUCCESS;
   }
 
   override path_open(
@@ -137,6 +149,11 @@ export class TreeDirectory extends OpenDirectory {
     _rightsInheriting: bigint,
     fdFlags: number,
   ): { ret: number; fd_obj: Fd | null } {
+    // O_TRUNC through a directory needs its path_filestat_set_size right (the one rights check on paths).
+    const truncates = (oflags & wasi.OFLAGS_TRUNC) !== 0;
+    if (truncates && (this.base & BigInt(wasi.RIGHTS_PATH_FILESTAT_SET_SIZE)) === 0n) {
+      return { ret: wasi.ERRNO_NOTCAPABLE, fd_obj: null };
+    }
     const at = resolvePath(this.dir, path, (dirflags & LOOKUP_FOLLOW) !== 0);
     if (at.ret !== 0) return { ret: at.ret, fd_obj: null };
     let entry = at.entry;

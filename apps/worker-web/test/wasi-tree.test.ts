@@ -100,6 +100,18 @@ describe('file descriptors on a tree', () => {
     expect(errnoOfOpen(fd, 'new/', wasi.OFLAGS_CREAT)).toBe(wasi.ERRNO_ISDIR);
   });
 
+  it('directory rights only shrink; without path_filestat_set_size, O_TRUNC fails ENOTCAPABLE', () => {
+    const { root, fd } = tree();
+    open(fd, 'file', wasi.OFLAGS_CREAT, WRITE).fd_write(bytes('keep'));
+    expect(fd.fd_fdstat_set_rights(DIRECTORY_INHERITING, DIRECTORY_INHERITING)).toBe(wasi.ERRNO_NOTCAPABLE);
+    const noTruncate = DIRECTORY_BASE & ~BigInt(wasi.RIGHTS_PATH_FILESTAT_SET_SIZE);
+    expect(fd.fd_fdstat_set_rights(noTruncate, DIRECTORY_INHERITING)).toBe(wasi.ERRNO_SUCCESS);
+    expect(fd.fd_fdstat_get().fdstat?.fs_rights_base).toBe(noTruncate);
+    expect(errnoOfOpen(fd, 'file', wasi.OFLAGS_TRUNC)).toBe(wasi.ERRNO_NOTCAPABLE);
+    expect(contents(root, 'file')).toBe('keep');
+    expect(fd.fd_fdstat_set_rights(DIRECTORY_BASE, DIRECTORY_INHERITING)).toBe(wasi.ERRNO_NOTCAPABLE);
+  });
+
   it('refuses a time and "now" for the same stamp (EINVAL), and nothing else', () => {
     expect(conflictingTimes(wasi.FSTFLAGS_ATIM | wasi.FSTFLAGS_ATIM_NOW)).toBe(true);
     expect(conflictingTimes(wasi.FSTFLAGS_MTIM | wasi.FSTFLAGS_MTIM_NOW)).toBe(true);

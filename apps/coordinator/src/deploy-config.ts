@@ -8,7 +8,7 @@ export type TlsSetting =
   /** A development certificate made at the first start and kept in the data dir (`FLOCK_TLS=self-signed`). */
   | { kind: 'self-signed' };
 
-/** What running beyond localhost needs: TLS and the public address. */
+/** What running beyond localhost needs: TLS, the public address, the origins CORS allows. */
 export interface DeployConfig {
   /** Env FLOCK_TLS_CERT + FLOCK_TLS_KEY, or FLOCK_TLS=self-signed; default off (plain HTTP). */
   tls: TlsSetting;
@@ -18,9 +18,14 @@ export interface DeployConfig {
    * FLOCK_PUBLIC_URL, default none (the listening address).
    */
   publicUrl: string | undefined;
+  /**
+   * Origins of requester web apps allowed to call the REST API from a browser (CORS). Env
+   * FLOCK_CORS_ORIGINS (comma list of `http(s)://host[:port]`), default none: no CORS headers.
+   */
+  corsOrigins: string[];
 }
 
-export const DEFAULT_DEPLOY: DeployConfig = { tls: { kind: 'off' }, publicUrl: undefined };
+export const DEFAULT_DEPLOY: DeployConfig = { tls: { kind: 'off' }, publicUrl: undefined, corsOrigins: [] };
 
 /** `https://host[:port]` with no path, query or credentials; the canonical spelling (no trailing slash). */
 export function parseOrigin(raw: string, variable: string): string {
@@ -54,9 +59,17 @@ export function validateDeploy(config: DeployConfig): void {
     throw new CoordinatorError('CONFIG_INVALID', 'tls needs both certFile and keyFile', 'tls');
   }
   if (config.publicUrl !== undefined) parseOrigin(config.publicUrl, 'publicUrl');
+  for (const origin of config.corsOrigins) {
+    if (parseOrigin(origin, 'corsOrigins') !== origin)
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        `corsOrigins: write "${origin}" as its origin`,
+        'corsOrigins',
+      );
+  }
 }
 
-/** Reads FLOCK_TLS, FLOCK_TLS_CERT, FLOCK_TLS_KEY and FLOCK_PUBLIC_URL. */
+/** Reads FLOCK_TLS, FLOCK_TLS_CERT, FLOCK_TLS_KEY, FLOCK_PUBLIC_URL and FLOCK_CORS_ORIGINS. */
 export function loadDeployConfig(env: NodeJS.ProcessEnv): Partial<DeployConfig> {
   const partial: Partial<DeployConfig> = {};
   const cert = env.FLOCK_TLS_CERT ?? '';
@@ -82,5 +95,11 @@ export function loadDeployConfig(env: NodeJS.ProcessEnv): Partial<DeployConfig> 
   if (cert !== '') partial.tls = { kind: 'files', certFile: cert, keyFile: key };
   else if (mode === 'self-signed') partial.tls = { kind: 'self-signed' };
   if (env.FLOCK_PUBLIC_URL) partial.publicUrl = parseOrigin(env.FLOCK_PUBLIC_URL, 'FLOCK_PUBLIC_URL');
+  if (env.FLOCK_CORS_ORIGINS) {
+    partial.corsOrigins = env.FLOCK_CORS_ORIGINS.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0)
+      .map((s) => parseOrigin(s, 'FLOCK_CORS_ORIGINS'));
+  }
   return partial;
 }

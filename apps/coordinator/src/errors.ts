@@ -24,6 +24,8 @@ export type CoordinatorErrorCode =
   | 'MODULE_REFUSED'
   | 'MODULE_FETCH_FAILED'
   | 'RATE_LIMITED'
+  /** A CORS preflight from an Origin not in FLOCK_CORS_ORIGINS. */
+  | 'ORIGIN_NOT_ALLOWED'
   | 'REQUEST_TIMEOUT'
   | 'INTERNAL'
   | 'CONFIG_INVALID';
@@ -47,6 +49,7 @@ const STATUS: Record<CoordinatorErrorCode, number> = {
   MODULE_REFUSED: 400,
   MODULE_FETCH_FAILED: 502,
   RATE_LIMITED: 429,
+  ORIGIN_NOT_ALLOWED: 403,
   REQUEST_TIMEOUT: 408,
   INTERNAL: 500,
   CONFIG_INVALID: 500,

@@ -5,6 +5,7 @@ import type { CoordinatorConfig } from '../config.ts';
 import type { Coordinator } from '../engine/coordinator.ts';
 import { CoordinatorError } from '../errors.ts';
 import type { ApiKeys } from './api-keys.ts';
+import { CorsPolicy } from './cors.ts';
 import { getBlob, getLeaseInput, getModule, uploadBlob, uploadModule } from './http-blobs.ts';
 import { createCampaign, getCampaign } from './http-campaigns.ts';
 import { getLibraryFile } from './http-libs.ts';
@@ -41,6 +42,9 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
   ['POST', 'breakers', 3, 'reset', resetBreaker],
 ];
 
+/** The first path segments of the authenticated routes (the only ones CORS applies to). */
+const REST_RESOURCES: ReadonlySet<string> = new Set(ROUTES.map((route) => route[1]));
+
 /**
  * The requester REST API (Contract B) on `node:http`: JSON view or `application/x-capnp` bodies,
  * bearer API keys per tenant, errors as `{ error: { code, message, field? } }`. Routing, auth
@@ -61,7 +65,11 @@ export class HttpApi {
       remoteModules: config.remoteModules,
     });
     this.ctx = { coordinator, config, meter: this.meter };
+    this.cors = new CorsPolicy(config.corsOrigins);
   }
+
+  /** CORS for requester web apps (FLOCK_CORS_ORIGINS), on the authenticated routes only. */
+  private readonly cors: CorsPolicy;
 
   /** Instruments the WASM modules of submitted tasks with fuel (module-meter.ts). */
   private readonly meter: ModuleMeter;
@@ -109,6 +117,9 @@ export class HttpApi {
     if (parts[0] === 'leases' && parts.length === 4 && parts[2] === 'inputs' && method === 'GET')
       return getLeaseInput(this.ctx, req, res, parts[1]!, parts[3]!);
 
+    // A preflight carries no key: answered here, before authentication, for a route that exists.
+    const corsFor = (requested: string) => this.pick(requested, parts) !== undefined;
+    if (REST_RESOURCES.has(parts[0] ?? '') && this.cors.handle(req, res, corsFor)) return;
     const tenant = this.keys.tenantOf(bearer(req));
     if (tenant === undefined) throw new CoordinatorError('UNAUTHENTICATED', 'a valid API key is required');
     const handler = this.pick(method, parts);

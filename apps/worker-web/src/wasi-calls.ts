@@ -4,10 +4,12 @@
 // that stay safe points, and reports file descriptors ready (files never block); the socket calls
 // (the shim throws, which traps the program) return an errno the program can handle;
 // `args_sizes_get` counts UTF-8 bytes (the shim counts UTF-16 units but writes UTF-8, so a
-// non-ASCII argument overran the buffer libc sized from it); `sched_yield` tells a stopping program.
+// non-ASCII argument overran the buffer libc sized from it); `sched_yield` tells a stopping program;
+// `path_symlink` and `path_readlink` reach the trees (wasi-tree.ts); file times (wasi-times.ts).
 import { wasi } from '@bjorn3/browser_wasi_shim';
 import type { SafePoints } from './safe-points.ts';
 import { writeDirect } from './wasi-io.ts';
+import { InodeTimes, timedFilestats } from './wasi-times.ts';
 
 type Imports = Record<string, (...args: never[]) => unknown>;
 
@@ -73,6 +75,7 @@ export function tabImports(
   writeDirect(imports, fds, memory);
   replacePollAndSockets(imports, fds, memory, safe);
   replacePathCalls(imports, fds, memory);
+  timedFilestats(imports, fds, memory, new InodeTimes(BigInt(Date.now()) * 1_000_000n));
   const encoder = new TextEncoder();
   const argBytes = args.reduce((sum, arg) => sum + encoder.encode(arg).byteLength + 1, 0);
   imports['args_sizes_get'] = ((countPtr: number, bytesPtr: number): number => {
@@ -149,34 +152,35 @@ function replacePollAndSockets(
   for (const name of ['sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown']) imports[name] = noSockets;
 }
 
-/** The time flags that contradict each other: a given time and "now" for the same stamp. */
-const BOTH_ATIM = wasi.FSTFLAGS_ATIM | wasi.FSTFLAGS_ATIM_NOW;
-const BOTH_MTIM = wasi.FSTFLAGS_MTIM | wasi.FSTFLAGS_MTIM_NOW;
-
-/** Whether `fstFlags` asks for a time and "now" for the same stamp (EINVAL, as POSIX utimensat). */
-export function conflictingTimes(fstFlags: number): boolean {
-  return (fstFlags & BOTH_ATIM) === BOTH_ATIM || (fstFlags & BOTH_MTIM) === BOTH_MTIM;
-}
-
 /**
  * `path_symlink` reaches the tree's descriptors (the shim answers ENOTSUP without asking them);
- * `fd_filestat_set_times` and `path_filestat_set_times` refuse contradicting flags with EINVAL
- * before the descriptor sees them.
+ * `path_readlink` into a buffer shorter than the link's text fills it (readlink(2)'s truncation;
+ * the shim answers EBADF).
  */
 function replacePathCalls(imports: Imports, fds: unknown[], memory: () => WebAssembly.Memory): void {
   const text = (ptr: number, len: number) =>
     new TextDecoder().decode(new Uint8Array(memory().buffer).slice(ptr, ptr + len));
+  imports['path_readlink'] = ((
+    fd: number,
+    pathPtr: number,
+    pathLen: number,
+    buf: number,
+    bufLen: number,
+    nread: number,
+  ) => {
+    const dir = fds[fd] as { path_readlink(path: string): { ret: number; data: string | null } } | undefined;
+    if (dir === undefined) return wasi.ERRNO_BADF;
+    const { ret, data } = dir.path_readlink(text(pathPtr, pathLen));
+    if (data === null) return ret;
+    const bytes = new TextEncoder().encode(data).subarray(0, bufLen);
+    new Uint8Array(memory().buffer).set(bytes, buf);
+    new DataView(memory().buffer).setUint32(nread, bytes.byteLength, true);
+    return wasi.ERRNO_SUCCESS;
+  }) as never;
   imports['path_symlink'] = ((oldPtr: number, oldLen: number, fd: number, newPtr: number, newLen: number) => {
     const dir = fds[fd] as { path_symlink?: (target: string, path: string) => number } | undefined;
     if (dir === undefined) return wasi.ERRNO_BADF;
     if (typeof dir.path_symlink !== 'function') return wasi.ERRNO_NOTDIR;
     return dir.path_symlink(text(oldPtr, oldLen), text(newPtr, newLen));
   }) as never;
-  for (const name of ['fd_filestat_set_times', 'path_filestat_set_times']) {
-    const shim = imports[name] as (...args: number[]) => number;
-    imports[name] = ((...args: number[]) => {
-      if (fds[args[0]!] === undefined) return wasi.ERRNO_BADF;
-      return conflictingTimes(args.at(-1)!) ? wasi.ERRNO_INVAL : shim(...args);
-    }) as never;
-  }
 }

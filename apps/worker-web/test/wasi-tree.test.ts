@@ -1,13 +1,16 @@
 // The tab's path and descriptor calls on its in-memory trees (wasi-tree.ts, wasi-io.ts), called
 // as the shim's imports call them: what wasi-testsuite's fd_flags_set, pwrite-with-append,
 // path_open_read_write, path_open_preopen, path_link, symlink_create, path_exists,
-// path_symlink_trailing_slashes, path_rename_dir_trailing_slashes and fstflags_validate expect,
+// path_symlink_trailing_slashes, path_rename_dir_trailing_slashes, truncation_rights,
+// fstflags_validate, fd_filestat_set, path_filestat and readlink expect,
 // errno for errno.
-import { type Fd, wasi } from '@bjorn3/browser_wasi_shim';
+import { type Fd, WASI, wasi } from '@bjorn3/browser_wasi_shim';
 import { describe, expect, it } from 'vitest';
 import { heapIo } from '../src/job-io.ts';
-import { conflictingTimes } from '../src/wasi-calls.ts';
+import { SafePoints } from '../src/safe-points.ts';
+import { tabImports } from '../src/wasi-calls.ts';
 import { RegionDirectory, type RegionFile } from '../src/wasi-io.ts';
+import { conflictingTimes, InodeTimes, writeFilestat } from '../src/wasi-times.ts';
 import {
   DIRECTORY_BASE,
   DIRECTORY_INHERITING,
@@ -118,6 +121,31 @@ describe('file descriptors on a tree', () => {
     expect(conflictingTimes(wasi.FSTFLAGS_ATIM | wasi.FSTFLAGS_MTIM_NOW)).toBe(false);
     expect(conflictingTimes(wasi.FSTFLAGS_ATIM_NOW | wasi.FSTFLAGS_MTIM)).toBe(false);
   });
+
+  it('keeps times per inode and writes a filestat with times at 40, 48 and 56 (the shim wrote 38, 46, 52)', () => {
+    const times = new InodeTimes(1_000n, () => 5_000n);
+    expect(times.set(7n, 10n, 20n, wasi.FSTFLAGS_MTIM)).toBe(wasi.ERRNO_SUCCESS);
+    expect(times.of(7n)).toEqual({ atim: 1_000n, mtim: 20n, ctim: 5_000n });
+    expect(times.set(7n, 0n, 0n, wasi.FSTFLAGS_MTIM | wasi.FSTFLAGS_MTIM_NOW)).toBe(wasi.ERRNO_INVAL);
+    expect(times.set(7n, 0n, 0n, wasi.FSTFLAGS_ATIM_NOW)).toBe(wasi.ERRNO_SUCCESS);
+    expect(times.of(7n)).toEqual({ atim: 5_000n, mtim: 20n, ctim: 5_000n });
+    expect(times.of(8n)).toEqual({ atim: 1_000n, mtim: 1_000n, ctim: 1_000n });
+
+    const view = new DataView(new ArrayBuffer(80));
+    new Uint8Array(view.buffer).fill(0xee);
+    writeFilestat(view, 8, new wasi.Filestat(7n, wasi.FILETYPE_REGULAR_FILE, 300n), times);
+    const u64 = (at: number) => view.getBigUint64(8 + at, true);
+    expect([u64(8), view.getUint8(8 + 16), u64(32), u64(40), u64(48), u64(56)]).toEqual([
+      7n,
+      wasi.FILETYPE_REGULAR_FILE,
+      300n,
+      5_000n,
+      20n,
+      5_000n,
+    ]);
+    expect(view.getUint8(7)).toBe(0xee);
+    expect(view.getUint8(72)).toBe(0xee);
+  });
 });
 
 describe('symbolic links in a tree', () => {
@@ -146,6 +174,25 @@ describe('symbolic links in a tree', () => {
     expect(fd.path_unlink_file('to-dir')).toBe(wasi.ERRNO_SUCCESS);
     expect(fd.path_remove_directory('dir')).toBe(wasi.ERRNO_NOTEMPTY);
     expect([...root.contents.keys()]).toEqual(['dir', 'to-file']);
+  });
+
+  it('through the imports: path_symlink reaches the tree, path_readlink truncates to a short buffer', () => {
+    const { fd } = tree();
+    const shim = new WASI([], [], [fd, fd, fd, fd]);
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const imports = shim.wasiImport as unknown as Record<string, (...args: number[]) => number>;
+    tabImports(imports as never, shim.fds, [], () => memory, new SafePoints(heapIo(), Infinity));
+    const heap = new Uint8Array(memory.buffer);
+    heap.set(bytes('targetlink'), 0);
+    expect(imports['path_symlink']!(0, 6, 3, 6, 4)).toBe(wasi.ERRNO_SUCCESS);
+    expect(fd.path_readlink('link')).toEqual({ ret: 0, data: 'target' });
+    heap.fill(0xee, 100, 110);
+    expect(imports['path_readlink']!(3, 6, 4, 100, 4, 200)).toBe(wasi.ERRNO_SUCCESS);
+    expect([
+      text(heap.subarray(100, 104)),
+      heap[104],
+      new DataView(memory.buffer).getUint32(200, true),
+    ]).toEqual(['targ', 0xee, 4]);
   });
 
   it('never lead out of the descriptor: absolute targets, climbing targets and loops fail', () => {

@@ -12,6 +12,7 @@ import { getLibraryFile } from './http-libs.ts';
 import { listBreakers, listWorkers, resetBreaker, stats } from './http-service.ts';
 import { cancelTask, createTask, getResult, getTask, listTasks } from './http-tasks.ts';
 import { type ApiContext, bearer, decodeSegment, type Handler, json } from './http-util.ts';
+import { cancelWorkflow, createWorkflow, getWorkflow, listWorkflows } from './http-workflows.ts';
 import { ModuleMeter } from './module-meter.ts';
 import { servePage } from './static-pages.ts';
 
@@ -33,6 +34,10 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
   ['GET', 'tasks', 3, 'result', getResult],
   ['POST', 'campaigns', 1, undefined, createCampaign],
   ['GET', 'campaigns', 2, undefined, getCampaign],
+  ['POST', 'workflows', 1, undefined, createWorkflow],
+  ['GET', 'workflows', 1, undefined, listWorkflows],
+  ['GET', 'workflows', 2, undefined, getWorkflow],
+  ['DELETE', 'workflows', 2, undefined, cancelWorkflow],
   ['POST', 'modules', 1, undefined, uploadModule],
   ['POST', 'blobs', 1, undefined, uploadBlob],
   ['GET', 'blobs', 2, undefined, getBlob],

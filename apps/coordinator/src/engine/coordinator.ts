@@ -30,6 +30,7 @@ import type { Submission } from './requester-intake.ts';
 import type { Scheduler } from './scheduler.ts';
 import { TaskTokens } from './task-tokens.ts';
 import type { AckCode, WorkerLink, WorkerState } from './worker-state.ts';
+import type { Workflows } from './workflows.ts';
 
 export type { TrustOptions } from './engine.ts';
 export type { Submission } from './requester-intake.ts';
@@ -67,6 +68,11 @@ export class Coordinator {
     return this.e.workers;
   }
 
+  /** Workflows: definitions in, steps advanced as their tasks end (WORKFLOWS.md). */
+  get workflows(): Workflows {
+    return this.e.workflows;
+  }
+
   /** The trust engine (TRUST.md); made by `start`. */
   get trust(): TrustEngine {
     return this.e.trust;
@@ -98,6 +104,7 @@ export class Coordinator {
     const now = Date.now();
     const { running } = await e.recovery.recover(now);
     this.log.info({ queued: this.queueDepth(), running }, 'recovered open tasks');
+    await e.workflows.recover();
     e.housekeeping.start(now);
     e.dispatcher.scheduleDispatch();
   }
@@ -105,6 +112,7 @@ export class Coordinator {
   async stop(): Promise<void> {
     this.e.closed = true;
     this.e.housekeeping.stop();
+    this.e.workflows.stop();
   }
 
   /** Takes a task queued by another coordinator on a shared store; false when not queued or known. */

@@ -28,6 +28,7 @@ import { TaskTransitions } from './task-transitions.ts';
 import { TimeQueue } from './time-queue.ts';
 import { WorkerSessions } from './worker-sessions.ts';
 import type { WorkerState } from './worker-state.ts';
+import { Workflows } from './workflows.ts';
 
 /** Where trust state lives and how its draws are made (defaults: the store's, crypto random). */
 export interface TrustOptions {
@@ -72,6 +73,7 @@ export class Engine {
   readonly levels: ServiceLevels;
   readonly breakers: Breakers;
   readonly tails: CampaignTails;
+  readonly workflows: Workflows;
 
   constructor(
     readonly config: CoordinatorConfig,
@@ -95,6 +97,7 @@ export class Engine {
     this.levels = new ServiceLevels(this);
     this.breakers = new Breakers(this);
     this.tails = new CampaignTails(this);
+    this.workflows = new Workflows(this);
   }
 
   /** Announces a task's transition on the events hub. */

@@ -216,6 +216,7 @@ export class TaskTransitions {
       tsMs: now,
       payload: () => toJson('ComputeCancelled', { task_id: rec.taskId, reason }),
     });
+    this.e.workflows.taskEnded(rec.tenant, rec.campaignId);
     return previous;
   }
 
@@ -279,6 +280,7 @@ export class TaskTransitions {
     this.e.levels.finished(task, code, now);
     if (code === undefined) this.e.publish(task, EVENTS.success, 'succeeded', now, payload);
     else this.e.publish(task, EVENTS.failed, 'failed', now, payload);
+    this.e.workflows.taskEnded(task.tenant, task.campaignId);
   }
 
   private backoff(failures: number): number {

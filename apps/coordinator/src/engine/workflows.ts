@@ -1,0 +1,351 @@
+// Workflows (WORKFLOWS.md): the advancer. A workflow's steps are ordinary tasks with deterministic
+// ids in the campaign named by the workflow id; whenever one of them ends (and once per unfinished
+// workflow at start) the advancer loads them, asks workflow-plan.ts what follows, and does it:
+// submits ready steps (a duplicate id is the same task, so nothing runs twice), cancels, finishes.
+import { fromJson, ProtocolError, validateEnvelope } from '@flock/protocol';
+import { CoordinatorError } from '../errors.ts';
+import type { TaskRecord, TaskState } from '../store/store.ts';
+import type { WorkflowRecord, WorkflowState } from '../store/workflow-store.ts';
+import type { Engine } from './engine.ts';
+import { parseWorkflow, type WorkflowDef } from './workflow-definition.ts';
+import {
+  type Plan,
+  planWorkflow,
+  type StepState,
+  type StepTask,
+  type StepView,
+  type Submit,
+} from './workflow-plan.ts';
+import type { StepOutputs } from './workflow-resolve.ts';
+
+/** Event topics: `compute:workflow:v1:<state>` for the workflow, `compute:workflow:v1:step` per step change. */
+export const workflowTopic = (state: WorkflowState | 'step'): string => `compute:workflow:v1:${state}`;
+
+/** A running workflow this process advances. */
+interface Active {
+  tenant: string;
+  workflowId: string;
+  def: WorkflowDef;
+  advancing: boolean;
+  again: boolean;
+  timer: NodeJS.Timeout | undefined;
+  /** Each step's last announced state. */
+  announced: Map<string, StepState>;
+}
+
+/** A workflow as `GET /v1/workflows/:id` shows it. */
+export interface WorkflowStatus {
+  record: WorkflowRecord;
+  steps: StepView[];
+}
+
+const STEP_EVENT_STATE: Record<StepState, TaskState> = {
+  waiting: 'queued',
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  skipped: 'cancelled',
+  cancelled: 'cancelled',
+};
+
+const TASK_PAGE = 1000;
+
+export class Workflows {
+  private readonly active = new Map<string, Active>();
+
+  constructor(private readonly e: Engine) {}
+
+  /** A stored definition, parsed again (it was checked when it was submitted). */
+  private parse(record: WorkflowRecord): WorkflowDef {
+    return parseWorkflow(JSON.parse(record.definition), () => record.workflowId);
+  }
+
+  /** Stores a new workflow and starts it; the same id and definition again is `existing`. */
+  async create(
+    tenant: string,
+    def: WorkflowDef,
+    definition: string,
+    contentHash: string,
+  ): Promise<{ kind: 'created' | 'existing'; record: WorkflowRecord }> {
+    const outcome = await this.e.store.workflowStore().insert({
+      tenant,
+      workflowId: def.workflowId,
+      definition,
+      contentHash,
+      createdAtMs: Date.now(),
+    });
+    if (outcome.kind === 'conflict')
+      throw new CoordinatorError(
+        'CONFLICT',
+        `workflow "${def.workflowId}" exists with another definition`,
+        'workflow_id',
+      );
+    if (outcome.kind === 'created') {
+      this.publishWorkflow(outcome.workflow, 'running');
+      this.track(outcome.workflow, def);
+    }
+    return { kind: outcome.kind, record: outcome.workflow };
+  }
+
+  /** Every unfinished workflow of the store, advanced once (recovery after a restart). */
+  async recover(): Promise<number> {
+    const records = await this.e.store.workflowStore().unfinished();
+    for (const record of records) this.track(record, this.parse(record));
+    return records.length;
+  }
+
+  stop(): void {
+    for (const a of this.active.values()) clearTimeout(a.timer);
+    this.active.clear();
+  }
+
+  /** A task ended: when it is a step of a workflow advanced here, that workflow advances. */
+  taskEnded(tenant: string, campaignId: string | undefined): void {
+    if (campaignId === undefined || this.active.size === 0) return;
+    const a = this.active.get(key(tenant, campaignId));
+    if (a) this.schedule(a);
+  }
+
+  /** The workflow and its steps' states, or undefined when the tenant has none by that id. */
+  async status(tenant: string, workflowId: string): Promise<WorkflowStatus | undefined> {
+    const record = await this.e.store.workflowStore().get(tenant, workflowId);
+    if (!record) return undefined;
+    const plan = planWorkflow(await this.planInput(tenant, this.parse(record)));
+    if (record.state === 'cancelled') {
+      for (const v of plan.steps) if (v.state === 'waiting' || v.state === 'running') v.state = 'cancelled';
+    }
+    return { record, steps: plan.steps };
+  }
+
+  /** Cancels a running workflow: stored first, then its open step tasks are cancelled. */
+  async cancel(tenant: string, workflowId: string): Promise<WorkflowRecord> {
+    const store = this.e.store.workflowStore();
+    const record = await store.get(tenant, workflowId);
+    if (!record) throw new CoordinatorError('NOT_FOUND', `no workflow "${workflowId}"`);
+    const now = Date.now();
+    const ok = await store.finish({
+      tenant,
+      workflowId,
+      state: 'cancelled',
+      code: 'CANCELLED',
+      message: 'cancelled by its requester',
+      nowMs: now,
+    });
+    if (!ok) throw new CoordinatorError('ALREADY_FINISHED', `workflow is ${record.state}`);
+    this.untrack(key(tenant, workflowId));
+    for (const t of await this.tasksOf(tenant, workflowId)) {
+      if (t.state === 'queued' || t.state === 'running')
+        await this.e.transitions.cancel(t, 'WORKFLOW_CANCELLED');
+    }
+    const finished = (await store.get(tenant, workflowId))!;
+    this.publishWorkflow(finished, 'cancelled');
+    return finished;
+  }
+
+  private track(record: WorkflowRecord, def: WorkflowDef): void {
+    const a: Active = {
+      tenant: record.tenant,
+      workflowId: record.workflowId,
+      def,
+      advancing: false,
+      again: false,
+      timer: undefined,
+      announced: new Map(),
+    };
+    this.active.set(key(a.tenant, a.workflowId), a);
+    this.schedule(a);
+  }
+
+  private untrack(k: string): void {
+    const a = this.active.get(k);
+    if (a) clearTimeout(a.timer);
+    this.active.delete(k);
+  }
+
+  /** Advances soon; events that arrive while it runs coalesce into one more pass. */
+  private schedule(a: Active): void {
+    if (a.advancing) {
+      a.again = true;
+      return;
+    }
+    a.advancing = true;
+    setImmediate(() => void this.run(a));
+  }
+
+  private async run(a: Active): Promise<void> {
+    try {
+      do {
+        a.again = false;
+        if (this.e.closed || this.active.get(key(a.tenant, a.workflowId)) !== a) return;
+        await this.advance(a);
+      } while (a.again);
+    } catch (err) {
+      this.e.log.error({ err, workflow: a.workflowId }, 'workflow advance failed');
+    } finally {
+      a.advancing = false;
+    }
+  }
+
+  private async advance(a: Active): Promise<void> {
+    const plan = planWorkflow(await this.planInput(a.tenant, a.def));
+    this.announceSteps(a, plan);
+    if (plan.outcome) return this.finish(a, plan.outcome);
+    for (const taskId of plan.cancel) {
+      const rec = await this.e.store.getTask(a.tenant, taskId);
+      if (rec) await this.e.transitions.cancel(rec, 'WORKFLOW_FAILED');
+    }
+    if (plan.submit.length > 0) {
+      const invalid = await this.submit(a, plan.submit);
+      if (invalid) return this.finish(a, { state: 'failed', code: 'STEP_INVALID', message: invalid });
+    }
+    clearTimeout(a.timer);
+    if (plan.retryAtMs !== undefined) {
+      a.timer = setTimeout(() => this.schedule(a), Math.max(0, plan.retryAtMs - Date.now()));
+      a.timer.unref();
+    }
+  }
+
+  /** Stores the blobs the steps read, then submits them; a message when an envelope is invalid. */
+  private async submit(a: Active, submits: Submit[]): Promise<string | undefined> {
+    const now = Date.now();
+    const items = [];
+    for (const s of submits) {
+      for (const blob of s.resolved.blobs) {
+        this.e.blobs.put(blob.bytes);
+        await this.e.store.recordBlob(`sha256:${blob.hex}`, a.tenant, 'output', blob.bytes.length, now);
+      }
+      try {
+        const envelope = fromJson('ComputeEnvelope', {
+          ...s.resolved.envelope,
+          task_id: s.taskId,
+          campaign_id: a.workflowId,
+        });
+        validateEnvelope(envelope);
+        items.push({ tenant: a.tenant, envelope, field: `steps.${s.stepId}` });
+      } catch (err) {
+        if (err instanceof ProtocolError) return `step "${s.stepId}": ${err.field ?? ''}: ${err.message}`;
+        throw err;
+      }
+    }
+    const outcomes = await this.e.intake.submit(items);
+    for (const o of outcomes) {
+      if (o.kind === 'conflict')
+        this.e.log.error({ task: o.taskId }, 'workflow step exists with other content');
+    }
+    return undefined;
+  }
+
+  private async finish(a: Active, outcome: NonNullable<Plan['outcome']>): Promise<void> {
+    this.untrack(key(a.tenant, a.workflowId));
+    const store = this.e.store.workflowStore();
+    const ok = await store.finish({
+      tenant: a.tenant,
+      workflowId: a.workflowId,
+      state: outcome.state,
+      code: outcome.code,
+      message: outcome.message,
+      nowMs: Date.now(),
+    });
+    const record = await store.get(a.tenant, a.workflowId);
+    if (ok && record) this.publishWorkflow(record, outcome.state);
+  }
+
+  private async planInput(tenant: string, def: WorkflowDef) {
+    const tasks = new Map<string, StepTask>();
+    for (const rec of await this.tasksOf(tenant, def.workflowId)) tasks.set(rec.taskId, stepTask(rec));
+    return { def, tasks, nowMs: Date.now(), readBlob: (hex: string) => this.e.blobs.read(hex) };
+  }
+
+  private async tasksOf(tenant: string, workflowId: string): Promise<TaskRecord[]> {
+    const all: TaskRecord[] = [];
+    for (let afterUid = 0; ; ) {
+      const page = await this.e.store.listTasks(tenant, {
+        campaignId: workflowId,
+        afterUid,
+        limit: TASK_PAGE,
+      });
+      all.push(...page);
+      if (page.length < TASK_PAGE) return all;
+      afterUid = page[page.length - 1]!.uid;
+    }
+  }
+
+  private announceSteps(a: Active, plan: Plan): void {
+    const now = Date.now();
+    for (const v of plan.steps) {
+      if (a.announced.get(v.id) === v.state) continue;
+      a.announced.set(v.id, v.state);
+      this.e.events.publish({
+        topic: workflowTopic('step'),
+        tenant: a.tenant,
+        taskId: a.workflowId,
+        campaignId: a.workflowId,
+        returnChannel: undefined,
+        state: STEP_EVENT_STATE[v.state],
+        tsMs: now,
+        payload: () => ({ workflow_id: a.workflowId, step: stepJson(v) }),
+      });
+    }
+  }
+
+  private publishWorkflow(record: WorkflowRecord, state: WorkflowState): void {
+    this.e.events.publish({
+      topic: workflowTopic(state),
+      tenant: record.tenant,
+      taskId: record.workflowId,
+      campaignId: record.workflowId,
+      returnChannel: undefined,
+      state,
+      tsMs: record.finishedAtMs ?? record.createdAtMs,
+      payload: () => workflowJson(record),
+    });
+  }
+}
+
+const key = (tenant: string, workflowId: string): string => `${tenant}\n${workflowId}`;
+
+/** The plan's view of a stored task. */
+function stepTask(rec: TaskRecord): StepTask {
+  let result: StepOutputs | undefined;
+  if (rec.state === 'succeeded' && rec.result) {
+    const json = JSON.parse(Buffer.from(rec.result).toString('utf8')) as Partial<StepOutputs>;
+    result = { outputs: json.outputs ?? [], summary: json.summary ?? {} };
+  }
+  return {
+    state: rec.state,
+    createdAtMs: rec.createdAtMs,
+    updatedAtMs: rec.updatedAtMs,
+    code: rec.failureCode,
+    message: rec.failureMessage,
+    result,
+  };
+}
+
+/** The JSON view of a workflow's row. */
+export function workflowJson(record: WorkflowRecord): Record<string, unknown> {
+  return {
+    workflow_id: record.workflowId,
+    state: record.state,
+    created_at_ms: record.createdAtMs,
+    ...(record.finishedAtMs !== undefined ? { finished_at_ms: record.finishedAtMs } : {}),
+    ...(record.code !== undefined ? { code: record.code } : {}),
+    ...(record.message !== undefined ? { message: record.message } : {}),
+  };
+}
+
+/** The JSON view of a step. */
+export function stepJson(v: StepView): Record<string, unknown> {
+  return {
+    id: v.id,
+    state: v.state,
+    task_ids: v.taskIds,
+    ...(v.code !== undefined ? { code: v.code } : {}),
+    ...(v.message !== undefined ? { message: v.message } : {}),
+    ...(v.startedAtMs !== undefined ? { started_at_ms: v.startedAtMs } : {}),
+    ...(v.finishedAtMs !== undefined ? { finished_at_ms: v.finishedAtMs } : {}),
+    ...(v.branches !== undefined ? { branches: v.branches } : {}),
+    ...(v.compensation
+      ? { compensation: { task_id: v.compensation.taskId, state: v.compensation.state } }
+      : {}),
+  };
+}

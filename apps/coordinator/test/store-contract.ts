@@ -398,5 +398,38 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(page2.map((r) => r.workflowId)).toEqual(['w3']);
       expect((await wf.list('a', { limit: 10, state: 'failed' })).map((r) => r.workflowId)).toEqual(['w2']);
     });
+
+    test('api keys: stored by hash with scopes, listed per tenant, revoked once and only by their tenant', async () => {
+      const keys = store.keyStore();
+      const k = (keyId: string, tenant: string, hash: string, createdAtMs: number) => ({
+        keyId,
+        tenant,
+        hash,
+        scopes: ['read', 'can_submit:image.*'],
+        name: keyId === 'k-1' ? 'ci' : undefined,
+        createdAtMs,
+      });
+      await keys.insert(k('k-1', 'a', 'h1', 10));
+      await keys.insert(k('k-2', 'b', 'h2', 20));
+      await keys.insert(k('k-3', 'a', 'h3', 30));
+      expect(await keys.byHash('h1')).toEqual({ ...k('k-1', 'a', 'h1', 10), revokedAtMs: undefined });
+      expect(await keys.byHash('nope')).toBeUndefined();
+      await expect(keys.insert(k('k-4', 'a', 'h1', 40))).rejects.toThrow();
+      expect((await keys.list('a')).map((r) => r.keyId)).toEqual(['k-1', 'k-3']);
+      expect((await keys.list(undefined)).map((r) => r.keyId)).toEqual(['k-1', 'k-2', 'k-3']);
+      // Another tenant's key is not found, and stays valid.
+      expect(await keys.revoke('k-2', 'a', 50)).toBeUndefined();
+      expect((await keys.byHash('h2'))?.revokedAtMs).toBeUndefined();
+      expect(await keys.revoke('k-1', 'a', 60)).toMatchObject({ keyId: 'k-1', revokedAtMs: 60 });
+      // A second revoke keeps the first time; an operator (any tenant) may revoke.
+      expect(await keys.revoke('k-1', undefined, 70)).toMatchObject({ keyId: 'k-1', revokedAtMs: 60 });
+      expect(await keys.revoke('k-2', undefined, 80)).toMatchObject({ tenant: 'b', revokedAtMs: 80 });
+      expect(await keys.revoke('k-9', undefined, 80)).toBeUndefined();
+      expect((await keys.byHash('h1'))?.revokedAtMs).toBe(60);
+      expect((await keys.list('a')).map((r) => [r.keyId, r.revokedAtMs])).toEqual([
+        ['k-1', 60],
+        ['k-3', undefined],
+      ]);
+    });
   });
 }

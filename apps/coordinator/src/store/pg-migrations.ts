@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { apiKeysTableSql } from './key-store.ts';
 import { workflowsTableSql } from './workflow-store.ts';
 
 /**
@@ -108,6 +109,8 @@ export const PG_MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_queued_since ON tasks (updated_at_ms) WHERE state = 'queued';`,
   // Workflows (WORKFLOWS.md); their steps are tasks of the campaign named by the workflow id.
   workflowsTableSql('pg'),
+  // API keys made through POST /v1/keys: hashes, scopes, revocation (edge/api-keys.ts).
+  apiKeysTableSql('pg'),
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

@@ -1,8 +1,10 @@
 import type pg from 'pg';
 import { PgNotifier } from '../cluster/notify.ts';
 import { CoordinatorError } from '../errors.ts';
+import type { KeyStore } from './key-store.ts';
 import { createPool, type PostgresStoreOptions } from './pg-connection.ts';
 import * as housekeeping from './pg-housekeeping.ts';
+import { PgKeyStore } from './pg-keys.ts';
 import type { ClaimedTask, ClaimRequest, OrphanedLease } from './pg-leases.ts';
 import * as leases from './pg-leases.ts';
 import { migratePostgres, QUEUED_CHANNEL } from './pg-migrations.ts';
@@ -80,6 +82,14 @@ export class PostgresStore implements Store {
   }
 
   private workflows: PgWorkflowStore | undefined;
+
+  /** The api_keys table (pg-keys.ts). */
+  keyStore(): KeyStore {
+    this.keys ??= new PgKeyStore(this.pool);
+    return this.keys;
+  }
+
+  private keys: PgKeyStore | undefined;
 
   async close(): Promise<void> {
     await this.notifier.close();

@@ -1,6 +1,7 @@
 // The SQLite store's file: how it is opened (pragmas) and its schema migrations.
 import Database from 'better-sqlite3';
 import type { SqliteSync } from '../config.ts';
+import { apiKeysTableSql } from './key-store.ts';
 import { workflowsTableSql } from './workflow-store.ts';
 
 /** Schema migrations, applied in order; `user_version` records how many ran. Only ever append. */
@@ -82,6 +83,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_tenant_uid ON tasks (tenant, uid);`,
   // Workflows (WORKFLOWS.md); their steps are tasks of the campaign named by the workflow id.
   workflowsTableSql('sqlite'),
+  // API keys made through POST /v1/keys: hashes, scopes, revocation (edge/api-keys.ts).
+  apiKeysTableSql('sqlite'),
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

@@ -5,8 +5,10 @@ import type { SqliteSync } from '../config.ts';
 import { SqliteTrustStore } from '../trust/sqlite-trust-store.ts';
 import type { TrustStore } from '../trust/trust-store.ts';
 import { insertOrRollBack } from './insert-conflict.ts';
+import type { KeyStore } from './key-store.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
 import { prepareForgetOutputBlobs, preparePurge, sqliteBlobsInUse } from './sqlite-housekeeping.ts';
+import { SqliteKeyStore } from './sqlite-keys.ts';
 import { migrateSqlite, openSqlite } from './sqlite-schema.ts';
 import { prepareStatements, type SqliteStatements, type TaskRow, toTask } from './sqlite-statements.ts';
 import {
@@ -51,6 +53,7 @@ export class SqliteStore implements Store {
   private readonly group: GroupCommit;
   private trust: SqliteTrustStore | undefined;
   private workflows: SqliteWorkflowStore | undefined;
+  private keys: SqliteKeyStore | undefined;
 
   constructor(dataDir: string, options: { sync?: SqliteSync } = {}) {
     mkdirSync(dataDir, { recursive: true });
@@ -78,6 +81,16 @@ export class SqliteStore implements Store {
       () => this.committed(),
     );
     return this.workflows;
+  }
+
+  /** The api_keys table, written through the same group commit. */
+  keyStore(): KeyStore {
+    this.keys ??= new SqliteKeyStore(
+      this.db,
+      (fn) => this.write(fn),
+      () => this.committed(),
+    );
+    return this.keys;
   }
 
   async close(): Promise<void> {

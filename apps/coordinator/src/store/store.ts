@@ -8,6 +8,7 @@
  */
 
 import type { TrustStore } from '../trust/trust-store.ts';
+import type { KeyStore } from './key-store.ts';
 import type { WorkflowStore } from './workflow-store.ts';
 
 export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -212,6 +213,8 @@ export interface Store {
   trustStore?(): TrustStore;
   /** The workflows table (WORKFLOWS.md). */
   workflowStore(): WorkflowStore;
+  /** The API keys made through `POST /v1/keys` (key-store.ts). */
+  keyStore(): KeyStore;
 }
 
 /** What a blob is to the tenant that recorded it; modules and models are public by hash, the rest are not. */

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
 import { SimulatedVolunteer } from '../../src/sim/simulated-volunteer.ts';
 import { type Json, KEY_A, KEY_B, startTest, type TestCoordinator, until } from '../helpers.ts';
+import { step, stepRunner, STEP_TASK as TASK } from './workflow-helpers.ts';
 
 let c: TestCoordinator;
 const sims: SimulatedVolunteer[] = [];

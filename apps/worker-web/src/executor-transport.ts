@@ -69,7 +69,9 @@ export class RingExecutorTransport implements ExecutorTransport {
           this.counters.jobs++;
           const regions = (record.slices ?? []).map((slice) => ({
             name: slice.name ?? '',
-            bytes: this.bridge.arena.bytes(handleOf(slice)),
+            // An empty input takes no block (generation 0), as the host reads empty outputs.
+            bytes:
+              (slice.generation ?? 0) === 0 ? new Uint8Array(0) : this.bridge.arena.bytes(handleOf(slice)),
           }));
           return jobOf({ record, regions });
         }

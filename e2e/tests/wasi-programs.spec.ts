@@ -141,6 +141,22 @@ test('a sleep, poll() on stdin and socket calls work in the tab: no trap, errnos
   );
 });
 
+test('an empty input reaches the program as empty stdin and an empty /in file (it used to hang the executor)', async () => {
+  const id = taskId('empty-input');
+  await harness.submit(
+    wasmTask(id, await wasmFixture('wasi-echo'), {
+      inputs: [
+        { name: 'empty.txt', content_type: 'text/plain', inline_bytes: '' },
+        { name: 'b.txt', content_type: 'text/plain', inline_bytes: b64(Buffer.from('AB')) },
+      ],
+      permissions: { timeout_ms: 10_000 },
+    }),
+  );
+  await harness.waitFor(id, 'succeeded');
+  const stdout = outputBytes(await harness.result(id), 'stdout').toString();
+  expect(stdout).toContain('stdin=0 bytes\nin:b.txt sum=131\nin:empty.txt sum=0\n');
+});
+
 test('a large mounted tree fits the arena: 1,500 small files and a 12 MiB one beside a 64 KiB output limit', async () => {
   const small = Array.from({ length: 1500 }, (_, i) => file(`data/f${i}.txt`, `file ${i}\n`));
   const archive = await packTar([...small, file('big.bin', 'b'.repeat(12 << 20))]);

@@ -8,7 +8,7 @@
 //
 // A test's `root` is packed as a tar (the CLI's --mount packing) mounted at `/` with `wasi_fs` on,
 // args and env as given; a test without `root` runs without `wasi_fs`, so it has no preopens at
-// all, as the suite's own runners give it. stdin is the tar (empty without `root`).
+// all, as the suite's own runners give it. stdin is empty, as node:wasi's.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { packDirectory } from '../../packages/client/src/cli/mount-dirs.ts';
@@ -28,8 +28,8 @@ async function envelope(test: SuiteCase, id: string, hash: string): Promise<Reco
   const inputs: Array<{ name: string; content_type: string; inline_bytes: string }> = [];
   const params: Record<string, unknown> = { args: test.args, env: test.env };
   if (test.root !== undefined) {
-    // The tar is also the program's stdin (the first input's bytes): an empty input before it
-    // leaves the job hanging in the tab before its first call (seen 2026-12-07, not yet fixed).
+    // An empty first input: stdin is the first input's bytes, and the tar is not the program's stdin.
+    inputs.push({ name: 'stdin', content_type: 'application/octet-stream', inline_bytes: '' });
     const tar = await packDirectory(test.root);
     inputs.push({
       name: 'root.tar',

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { DEFAULT_DEPLOY, type DeployConfig, loadDeployConfig, validateDeploy } from './deploy-config.ts';
 import { TrustedProxies } from './edge/client-address.ts';
+import { checkScope } from './edge/scopes.ts';
 import { CoordinatorError } from './errors.ts';
 
 /** SQLite `synchronous` setting: NORMAL survives a process kill (kill -9); FULL also power loss. */
@@ -21,6 +22,11 @@ export interface CoordinatorConfig extends DeployConfig {
    * (volunteers' capability events). Env FLOCK_ADMIN_KEYS, the same format. The dev key is one.
    */
   adminKeys: Map<string, string>;
+  /**
+   * Scope lists of configured keys (FLOCK_API_KEYS/FLOCK_ADMIN_KEYS entries `key:tenant|scope|...`);
+   * a key not in it may do everything in its tenant (edge/scopes.ts).
+   */
+  keyScopes: Map<string, string[]>;
   /** Directory of the built pages (`/` and `/dashboard/`). Env FLOCK_PAGES_DIR, default ./dist/pages. */
   pagesDir: string;
   /** Extra Origins allowed on /v1/worker besides the page's own. Env FLOCK_ALLOWED_ORIGINS (comma list). */
@@ -149,7 +155,13 @@ export interface CoordinatorConfig extends DeployConfig {
 
 export const DEFAULT_CONFIG: Omit<
   CoordinatorConfig,
-  'apiKeys' | 'adminKeys' | 'allowedOrigins' | 'trustedProxies' | 'extraOps' | keyof DeployConfig
+  | 'apiKeys'
+  | 'adminKeys'
+  | 'keyScopes'
+  | 'allowedOrigins'
+  | 'trustedProxies'
+  | 'extraOps'
+  | keyof DeployConfig
 > = {
   port: 8787,
   host: '127.0.0.1',
@@ -200,6 +212,7 @@ export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): Coordin
     heartbeatMs: Math.max(50, Math.floor(leaseMs / 3)),
     apiKeys: new Map(),
     adminKeys: new Map(),
+    keyScopes: new Map(),
     allowedOrigins: [],
     trustedProxies: [],
     extraOps: [],
@@ -376,6 +389,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
   }
   if (env.FLOCK_API_KEYS) partial.apiKeys = parseApiKeys(env.FLOCK_API_KEYS);
   if (env.FLOCK_ADMIN_KEYS) partial.adminKeys = parseApiKeys(env.FLOCK_ADMIN_KEYS, 'FLOCK_ADMIN_KEYS');
+  const keyScopes = new Map([
+    ...parseKeyScopes(env.FLOCK_API_KEYS ?? '', 'FLOCK_API_KEYS'),
+    ...parseKeyScopes(env.FLOCK_ADMIN_KEYS ?? '', 'FLOCK_ADMIN_KEYS'),
+  ]);
+  if (keyScopes.size > 0) partial.keyScopes = keyScopes;
   if (env.FLOCK_SPOT_CHECKS) partial.spotChecks = onOff(env.FLOCK_SPOT_CHECKS, 'FLOCK_SPOT_CHECKS');
   if (env.FLOCK_TAILS) partial.tailAcceleration = onOff(env.FLOCK_TAILS, 'FLOCK_TAILS');
   if (env.FLOCK_REMOTE_MODULES)
@@ -417,11 +435,14 @@ function onOff(raw: string, variable: string): boolean {
   return v === 'on';
 }
 
-/** Parses `key:tenant,key2:tenant2`; keys must be at least 16 characters. */
+/**
+ * Parses `key:tenant,key2:tenant2|read|can_submit:image.*`; keys must be at least 16 characters.
+ * What follows a `|` is the key's scope list (parseKeyScopes), not part of the key.
+ */
 export function parseApiKeys(text: string, variable = 'FLOCK_API_KEYS'): Map<string, string> {
   const keys = new Map<string, string>();
   for (const part of text.split(',')) {
-    const item = part.trim();
+    const item = part.split('|')[0]!.trim();
     if (item === '') continue;
     const colon = item.lastIndexOf(':');
     const key = colon > 0 ? item.slice(0, colon) : '';
@@ -436,4 +457,21 @@ export function parseApiKeys(text: string, variable = 'FLOCK_API_KEYS'): Map<str
     keys.set(key, tenant);
   }
   return keys;
+}
+
+/** The scope lists of `key:tenant|scope|scope` entries (entries without `|` have none: every scope). */
+export function parseKeyScopes(text: string, variable: string): Map<string, string[]> {
+  const scopes = new Map<string, string[]>();
+  for (const part of text.split(',')) {
+    const [head, ...list] = part.split('|').map((s) => s.trim());
+    if (list.length === 0) continue;
+    const key = head!.slice(0, head!.lastIndexOf(':'));
+    try {
+      scopes.set(key, [...new Set(list.map((s) => checkScope(s, variable)))]);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new CoordinatorError('CONFIG_INVALID', `${variable}: ${message}`, variable);
+    }
+  }
+  return scopes;
 }

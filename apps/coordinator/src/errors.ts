@@ -26,6 +26,8 @@ export type CoordinatorErrorCode =
   | 'RATE_LIMITED'
   /** A CORS preflight from an Origin not in FLOCK_CORS_ORIGINS. */
   | 'ORIGIN_NOT_ALLOWED'
+  /** A key without the scope a route or an op needs (the message names it). */
+  | 'FORBIDDEN'
   | 'REQUEST_TIMEOUT'
   | 'INTERNAL'
   | 'CONFIG_INVALID';
@@ -50,6 +52,7 @@ const STATUS: Record<CoordinatorErrorCode, number> = {
   MODULE_FETCH_FAILED: 502,
   RATE_LIMITED: 429,
   ORIGIN_NOT_ALLOWED: 403,
+  FORBIDDEN: 403,
   REQUEST_TIMEOUT: 408,
   INTERNAL: 500,
   CONFIG_INVALID: 500,

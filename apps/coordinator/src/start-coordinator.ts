@@ -153,7 +153,10 @@ export async function startCoordinator(
   await store.migrate();
   const blobs = new BlobStore(config.dataDir);
   const events = options.events ?? new EventsHub(config.maxBufferedBytes);
-  const keys = new ApiKeys(config.apiKeys, await devKeyOf(config, store), config.adminKeys);
+  const keys = new ApiKeys(config.apiKeys, await devKeyOf(config, store), config.adminKeys, {
+    scopes: config.keyScopes,
+    store: store.keyStore(),
+  });
   let coordinator: Coordinator | undefined;
   const metrics = metricsOf(store, () => coordinator);
   coordinator = new Coordinator(config, store, blobs, events, metrics, log, options.trust);

@@ -1,8 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { ApiKeys } from './api-keys.ts';
 import type { EventsHub } from './events-hub.ts';
 import type { UpgradeDecision, WebSocketEndpoint } from './upgrade-router.ts';
+
+/** Close code of an events stream whose key was revoked (4000–4999: the application's own). */
+export const CLOSE_KEY_REVOKED = 4401;
 
 /** Largest message a requester may send on `/v1/events` (it is read-only: any message closes it). */
 export const EVENTS_MAX_PAYLOAD = 4096;
@@ -19,23 +22,35 @@ export class EventsEndpoint implements WebSocketEndpoint {
     perMessageDeflate: false,
   });
 
+  /** Open streams by the stored key that opened them, closed when it is revoked. */
+  private readonly byKey = new Map<string, Set<WebSocket>>();
+
   constructor(
     private readonly keys: ApiKeys,
     private readonly events: EventsHub,
-  ) {}
+  ) {
+    keys.onRevoke((keyId) => {
+      for (const ws of this.byKey.get(keyId) ?? []) ws.close(CLOSE_KEY_REVOKED, 'the API key was revoked');
+    });
+  }
 
-  admit(req: IncomingMessage): UpgradeDecision {
+  async admit(req: IncomingMessage): Promise<UpgradeDecision> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const header = req.headers.authorization;
     const key =
       url.searchParams.get('key') ?? (header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined);
-    const identity = this.keys.identify(key ?? undefined);
+    const identity = await this.keys.identify(key ?? undefined);
     if (!identity) {
       return { accept: false, status: 401, code: 'UNAUTHENTICATED', message: 'a valid API key is required' };
     }
+    if (!identity.scopes.has('read')) {
+      return { accept: false, status: 403, code: 'FORBIDDEN', message: 'this key lacks the scope read' };
+    }
+    const { keyId } = identity;
     return {
       accept: true,
       onOpen: (ws) => {
+        if (keyId !== undefined) this.track(keyId, ws);
         this.events.subscribe(ws, {
           tenant: identity.tenant,
           admin: identity.admin,
@@ -46,6 +61,16 @@ export class EventsEndpoint implements WebSocketEndpoint {
         ws.on('message', () => ws.close(1003, 'the events stream is read-only'));
       },
     };
+  }
+
+  private track(keyId: string, ws: WebSocket): void {
+    const open = this.byKey.get(keyId) ?? new Set<WebSocket>();
+    this.byKey.set(keyId, open);
+    open.add(ws);
+    ws.once('close', () => {
+      open.delete(ws);
+      if (open.size === 0) this.byKey.delete(keyId);
+    });
   }
 
   close(): void {

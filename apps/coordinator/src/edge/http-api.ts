@@ -8,12 +8,14 @@ import type { ApiKeys } from './api-keys.ts';
 import { CorsPolicy } from './cors.ts';
 import { getBlob, getLeaseInput, getModule, uploadBlob, uploadModule } from './http-blobs.ts';
 import { createCampaign, getCampaign } from './http-campaigns.ts';
+import { handleKeys } from './http-keys.ts';
 import { getLibraryFile } from './http-libs.ts';
 import { listBreakers, listWorkers, resetBreaker, stats } from './http-service.ts';
 import { cancelTask, createTask, getResult, getTask, listTasks } from './http-tasks.ts';
 import { type ApiContext, bearer, decodeSegment, type Handler, json } from './http-util.ts';
 import { cancelWorkflow, createWorkflow, getWorkflow, listWorkflows } from './http-workflows.ts';
 import { ModuleMeter } from './module-meter.ts';
+import { forbidden, requiredScope, Scopes } from './scopes.ts';
 import { servePage } from './static-pages.ts';
 
 export { MAX_CAMPAIGN_TASKS } from './http-campaigns.ts';
@@ -125,8 +127,12 @@ export class HttpApi {
     // A preflight carries no key: answered here, before authentication, for a route that exists.
     const corsFor = (requested: string) => this.pick(requested, parts) !== undefined;
     if (REST_RESOURCES.has(parts[0] ?? '') && this.cors.handle(req, res, corsFor)) return;
-    const tenant = this.keys.tenantOf(bearer(req));
-    if (tenant === undefined) throw new CoordinatorError('UNAUTHENTICATED', 'a valid API key is required');
+    const identity = await this.keys.identify(bearer(req));
+    if (identity === undefined) throw new CoordinatorError('UNAUTHENTICATED', 'a valid API key is required');
+    if (parts[0] === 'keys') {
+      if (!identity.scopes.has('admin')) throw forbidden('admin');
+      return handleKeys(this.ctx, req, res, identity, this.keys, parts);
+    }
     const handler = this.pick(method, parts);
     if (!handler) {
       const known = ['tasks', 'campaigns', 'modules', 'blobs', 'workers', 'stats', 'breakers'].includes(
@@ -134,7 +140,11 @@ export class HttpApi {
       );
       throw new CoordinatorError(known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', `${method} ${path}`);
     }
-    return handler(this.ctx, req, res, tenant, parts);
+    const scope = requiredScope(method, parts[0] ?? '');
+    if (!identity.scopes.has(scope)) throw forbidden(scope);
+    // A key with a scope list carries it to the handlers (admitEnvelope checks can_submit per op).
+    const ctx = identity.scopes === Scopes.ALL ? this.ctx : { ...this.ctx, scopes: identity.scopes };
+    return handler(ctx, req, res, identity.tenant, parts);
   }
 
   private pick(method: string, parts: string[]): Handler | undefined {

@@ -11,6 +11,7 @@ import { TASK_STATES, type TaskRecord, type TaskState } from '../store/store.ts'
 import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
 import { checkModel } from './model-check.ts';
 import { checkOp } from './op-check.ts';
+import { forbidden } from './scopes.ts';
 import { taskView } from './task-view.ts';
 
 /** The task view; `fresh` tasks were just created (no attempts yet); `memo` is per request. */
@@ -114,6 +115,8 @@ export async function admitEnvelope(
   tenant: string,
   prefix: string,
 ): Promise<void> {
+  const op = envelope.op ?? '';
+  if (ctx.scopes && !ctx.scopes.canSubmit(op)) throw forbidden(`can_submit:${op}`, `${prefix}op`);
   await checkOp(envelope, prefix, ctx.config.extraOps);
   await checkModule(ctx, envelope, `${prefix}module.uri`);
   await checkModel(ctx, envelope, `${prefix}params.model`);

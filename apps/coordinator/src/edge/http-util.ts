@@ -3,6 +3,7 @@ import type { CoordinatorConfig } from '../config.ts';
 import type { Coordinator } from '../engine/coordinator.ts';
 import { CoordinatorError } from '../errors.ts';
 import type { ModuleMeter } from './module-meter.ts';
+import type { Scopes } from './scopes.ts';
 
 /** Largest page of `GET /v1/tasks` (and `GET /v1/workers`). */
 export const MAX_LIST_LIMIT = 1000;
@@ -13,6 +14,8 @@ export interface ApiContext {
   readonly config: CoordinatorConfig;
   /** Instruments the WASM modules of submitted tasks with fuel (module-meter.ts). */
   readonly meter: ModuleMeter;
+  /** The calling key's scopes when it has a list (absent: every scope of its tenant). */
+  readonly scopes?: Scopes;
 }
 
 /** One authenticated REST route: `parts` are the decoded path segments after `/v1/`. */

@@ -11,7 +11,7 @@ export type UpgradeDecision =
 export interface WebSocketEndpoint {
   readonly wss: WebSocketServer;
   /** Decides on an upgrade: refuse with an HTTP status, or accept and get the open socket. */
-  admit(req: IncomingMessage): UpgradeDecision;
+  admit(req: IncomingMessage): UpgradeDecision | Promise<UpgradeDecision>;
 }
 
 /**
@@ -36,7 +36,7 @@ export class UpgradeRouter {
     // Node hands the socket over without an error listener: a reset here would crash the process.
     socket.on('error', () => socket.destroy());
     let endpoint: WebSocketEndpoint | undefined;
-    let decision: UpgradeDecision;
+    let decision: UpgradeDecision | Promise<UpgradeDecision>;
     try {
       endpoint = this.routes.get(new URL(req.url ?? '/', 'http://localhost').pathname);
       decision = endpoint
@@ -45,6 +45,25 @@ export class UpgradeRouter {
     } catch {
       decision = { accept: false, status: 400, code: 'INVALID_ARGUMENT', message: 'bad upgrade request' };
     }
+    // An endpoint that looks a key up in the store decides later (events-endpoint.ts).
+    if (decision instanceof Promise) {
+      decision.then(
+        (later) => this.complete(req, socket, head, endpoint, later),
+        () => this.complete(req, socket, head, endpoint, INTERNAL_DECISION),
+      );
+      return;
+    }
+    this.complete(req, socket, head, endpoint, decision);
+  };
+
+  private complete(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    endpoint: WebSocketEndpoint | undefined,
+    decision: UpgradeDecision,
+  ): void {
+    if (socket.destroyed) return;
     if (!decision.accept || !endpoint) {
       const refused = decision.accept
         ? { status: 500, code: 'INTERNAL', message: 'internal error', headers: undefined }
@@ -57,8 +76,15 @@ export class UpgradeRouter {
       ws.on('error', (err: Error & { code?: string }) => this.onSocketError(err.code ?? 'SOCKET_ERROR'));
       onOpen(ws);
     });
-  };
+  }
 }
+
+const INTERNAL_DECISION: UpgradeDecision = {
+  accept: false,
+  status: 500,
+  code: 'INTERNAL',
+  message: 'internal error',
+};
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',

@@ -225,3 +225,21 @@ export interface TaskEvent {
   state: TaskState;
   payload: JsonObject;
 }
+
+/** One API key of `GET /v1/keys` (never its secret). Times are Unix epoch ms. */
+export interface KeyView {
+  /** `k-…`: what `revokeKey` names. */
+  key_id: string;
+  tenant: string;
+  /** `read`, `submit`, `cancel`, `admin`, `can_submit:<op pattern>`. */
+  scopes: string[];
+  name?: string;
+  created_at_ms: number;
+  /** Set once revoked: the key is refused from then on. */
+  revoked_at_ms?: number;
+}
+
+/** What `POST /v1/keys` answers: the key and its secret, which is shown this once. */
+export interface CreatedKey extends KeyView {
+  key: string;
+}

@@ -10,6 +10,8 @@ import {
 import type {
   BreakerView,
   CampaignView,
+  CreatedKey,
+  KeyView,
   ModuleRef,
   StatsView,
   TaskPage,
@@ -273,6 +275,28 @@ export class FlockClient implements TaskBackend {
       'POST',
       `/v1/breakers/${encodeURIComponent(op)}/reset`,
     );
+  }
+
+  /**
+   * Makes an API key of this tenant (an operator key may name another `tenant`) with `scopes`
+   * (`POST /v1/keys`; the caller needs `admin`). The answer's `key` is the secret, shown once.
+   */
+  createKey(request: { scopes: string[]; name?: string; tenant?: string }): Promise<CreatedKey> {
+    return this.#http.json<CreatedKey>('POST', '/v1/keys', { json: request });
+  }
+
+  /** This tenant's keys, revoked ones included (`GET /v1/keys`; operator keys: every tenant's). */
+  async keys(filter: { tenant?: string } = {}): Promise<KeyView[]> {
+    const body = await this.#http.json<{ keys: KeyView[] }>('GET', '/v1/keys', {
+      query: { tenant: filter.tenant },
+    });
+    return body.keys;
+  }
+
+  /** Revokes a key (`DELETE /v1/keys/:id`): refused from then on, its event streams closed. */
+  revokeKey(keyId: string): Promise<KeyView> {
+    if (keyId === '') throw new FlockError('INVALID_ARGUMENT', 'keyId is empty');
+    return this.#http.json<KeyView>('DELETE', `/v1/keys/${encodeURIComponent(keyId)}`);
   }
 
   /**

@@ -4,6 +4,8 @@ export type {
   BreakerView,
   CampaignCounts,
   CampaignView,
+  CreatedKey,
+  KeyView,
   ModuleRef,
   OpLevelView,
   SloKind,

@@ -18,6 +18,7 @@ import type { Task } from '../task.ts';
 import { formatCredit, trustStatus, verificationText } from '../trust-text.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
 import { none, one, table } from './format.ts';
+import { keys } from './key-commands.ts';
 import type { CliIo, CliValues } from './main.ts';
 import { mapLibrary } from './map-library.ts';
 import { model } from './map-tensors.ts';
@@ -215,6 +216,7 @@ export const COMMANDS = {
   workers,
   stats,
   breakers,
+  keys,
   map,
   model,
 } satisfies Record<string, Command>;

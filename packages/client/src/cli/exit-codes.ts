@@ -8,7 +8,7 @@ export const EXIT = {
   taskFailed: 1,
   /** Bad command line, unreadable input file, or a request the coordinator refused as invalid. */
   usage: 2,
-  /** Missing or wrong API key (401). */
+  /** Missing or wrong API key (401), or a key without the scope the call needs (403 FORBIDDEN). */
   auth: 3,
   /** No such task, blob or campaign, or no open breaker of the op (404). */
   notFound: 4,
@@ -31,6 +31,7 @@ export function exitCodeFor(error: unknown): ExitCode {
   if (!isFlockError(error)) return EXIT.taskFailed;
   switch (error.code) {
     case 'UNAUTHENTICATED':
+    case 'FORBIDDEN':
       return EXIT.auth;
     case 'NOT_FOUND':
       return EXIT.notFound;

@@ -31,6 +31,10 @@ Commands:
   stats                        queue depth, throughput, latency, and each op's service level
   breakers                     circuit breakers of this key's ops (open ones hold their tasks)
   breakers reset <op>          close an op's breaker: its held tasks are queued again
+  keys                         this tenant's API keys (an admin key; --tenant T with an operator key)
+  keys create <scope...>       make a key (read submit cancel admin can_submit:<op pattern>);
+                               prints its id and secret, shown once; --name N, --tenant T
+  keys revoke <key_id>         revoke a key: refused from then on
   map <input files...>         one task per input file: --wasm FILE | --wgsl FILE | --builtin OP |
                                --library OP (image.resize, data.query, crypto.hash, audio.transcode...)
                                ml.* ops (ml.infer, ml.embed, ml.classify) take .npy files: --batch N
@@ -55,9 +59,11 @@ Options:
   --batch N          map, ml.* ops: rows (leading dimension) of an .npy file per task (default: all)
   --campaign ID      map: campaign id (default map-<16 hex>); list: only that campaign
   --state STATE      list: only tasks in STATE (queued, running, succeeded, failed, cancelled)
+  --name N           keys create: a label for the key
+  --tenant T         keys, keys create: another tenant (operator keys only)
   -h, --help         this text
 
-Exit codes: 0 ok, 1 task failed or cancelled, 2 usage or invalid request, 3 bad API key,
+Exit codes: 0 ok, 1 task failed or cancelled, 2 usage or invalid request, 3 bad API key or scope,
 4 not found, 5 coordinator unreachable, 6 --timeout passed before the task ended.
 `;
 
@@ -82,6 +88,8 @@ const OPTIONS = {
   batch: { type: 'string' },
   campaign: { type: 'string' },
   state: { type: 'string' },
+  name: { type: 'string' },
+  tenant: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -1,0 +1,114 @@
+// API keys through the SDK (createKey, keys, revokeKey) and the CLI (`flock keys`), against a real
+// coordinator (in-process, SQLite in a temp dir): a key made with `read` reads but may not submit
+// (FORBIDDEN, exit 3), the secret is printed once, a revoked key is refused.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliIo, main } from '../src/cli/main.ts';
+import { FlockClient, FlockError, type KeyView } from '../src/index.ts';
+
+const KEY = 'key-acme-admin-0123456789';
+let dataDir: string;
+let coordinator: RunningCoordinator;
+let admin: FlockClient;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'flock-client-keys-'));
+  coordinator = await startCoordinator({
+    port: 0,
+    dataDir,
+    apiKeys: new Map([[KEY, 'acme']]),
+    logLevel: 'silent',
+    extraOps: ['sum'],
+  });
+  admin = new FlockClient({ url: coordinator.url, apiKey: KEY });
+});
+
+afterAll(async () => {
+  await coordinator?.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function flock(args: string[], key = KEY) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    stderrIsTTY: false,
+    env: { FLOCK_URL: coordinator.url, FLOCK_API_KEY: key },
+    readStdin: async () => '',
+  };
+  const code = await main(args, io);
+  return { code, stdout: out.join(''), stderr: err.join('') };
+}
+
+const sum = {
+  task_id: 'k-sum',
+  op: 'sum',
+  module: { kind: 'builtin' as const },
+  requirements: { min: { wasm: true } },
+};
+
+describe('keys through the SDK', () => {
+  it('creates a read key that reads but may not submit, lists it without its secret, revokes it', async () => {
+    const made = await admin.createKey({ scopes: ['read'], name: 'reader' });
+    expect(made).toMatchObject({ tenant: 'acme', scopes: ['read'], name: 'reader' });
+    expect(made.key).toMatch(/^flock_/);
+    const reader = new FlockClient({ url: coordinator.url, apiKey: made.key });
+    expect((await reader.listTasks()).tasks).toEqual([]);
+    const refused = await reader.submit(sum).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(FlockError);
+    expect(refused).toMatchObject({
+      code: 'FORBIDDEN',
+      status: 403,
+      message: 'this key lacks the scope submit',
+    });
+    const listed: KeyView[] = await admin.keys();
+    expect(listed).toEqual([
+      {
+        key_id: made.key_id,
+        tenant: 'acme',
+        scopes: ['read'],
+        name: 'reader',
+        created_at_ms: made.created_at_ms,
+      },
+    ]);
+    const revoked = await admin.revokeKey(made.key_id);
+    expect(revoked.revoked_at_ms).toBeGreaterThanOrEqual(made.created_at_ms);
+    await expect(reader.listTasks()).rejects.toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
+  });
+});
+
+describe('flock keys', () => {
+  it('create prints the id and the secret once; list shows the key; a key without admin exits 3', async () => {
+    const made = await flock(['keys', 'create', 'read', 'can_submit:su*', '--name', 'cli']);
+    expect(made.code).toBe(0);
+    const [keyId, secret] = made.stdout.trim().split(/\s+/);
+    expect(keyId).toMatch(/^k-/);
+    expect(secret).toMatch(/^flock_/);
+    expect(made.stderr).toBe('flock: the secret above is shown this once; keep it (FLOCK_API_KEY)\n');
+    const listed = await flock(['keys']);
+    expect(listed.code).toBe(0);
+    const row = listed.stdout
+      .split('\n')
+      .map((line) => line.trimEnd().split(/\s{2,}/))
+      .find((cells) => cells[0] === keyId);
+    expect(row?.slice(1, 4)).toEqual(['acme', 'read can_submit:su*', 'cli']);
+    expect(row?.[5]).toBe('-');
+    expect(await flock(['keys'], secret)).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: 'flock: FORBIDDEN: this key lacks the scope admin\n',
+    });
+    expect(await flock(['keys', 'revoke', keyId!])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(new RegExp(`^${keyId} revoked at \\d{4}-\\d\\d-\\d\\dT`)),
+    });
+    expect((await flock(['keys', 'revoke', 'k-missing'])).code).toBe(4);
+    expect((await flock(['keys', 'revoke'])).code).toBe(2);
+    expect((await flock(['keys', 'create'])).code).toBe(2);
+  });
+});

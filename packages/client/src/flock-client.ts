@@ -4,6 +4,7 @@ import {
   type DataRef,
   encodeMessage,
   fromJson,
+  type JsonObject,
   type ModuleSpec,
   toJson,
 } from '@flock/protocol';
@@ -34,6 +35,7 @@ import {
 import { type MapInput, type MapOptions, type MapOutcome, mapTasks } from './map-tasks.ts';
 import { Task, type TaskBackend } from './task.ts';
 import { mapTensors, type TensorFile, type TensorMapOptions, type TensorOutcome } from './tensor-batches.ts';
+import { Workflow, type WorkflowBackend, type WorkflowView } from './workflow.ts';
 
 export interface FlockClientOptions {
   /** The coordinator's base URL, e.g. `http://127.0.0.1:8787`. */
@@ -60,7 +62,7 @@ export interface SubmitOptions {
  * The requester SDK: submit compute tasks to a Flock coordinator, watch them, cancel them and
  * fetch their results. Runs in browsers and in Node 20+.
  */
-export class FlockClient implements TaskBackend {
+export class FlockClient implements TaskBackend, WorkflowBackend {
   readonly url: string;
   readonly #http: HttpTransport;
   readonly #apiKey: string;
@@ -226,6 +228,26 @@ export class FlockClient implements TaskBackend {
       campaign_id: created.campaign_id,
       tasks: created.tasks.map((v) => new Task(this, v.task_id, v)),
     };
+  }
+
+  /**
+   * Submits a workflow (`POST /v1/workflows`: steps, depends_on, references, when, for_each,
+   * on_error) and returns its handle. Idempotent on `workflow_id`; another definition under the
+   * same id is `CONFLICT`, a bad one 400 naming the `field`.
+   */
+  async workflow(definition: JsonObject): Promise<Workflow> {
+    const view = await this.#http.json<WorkflowView>('POST', '/v1/workflows', { json: definition });
+    return new Workflow(this, view.workflow_id, view);
+  }
+
+  getWorkflow(workflowId: string, signal?: AbortSignal): Promise<WorkflowView> {
+    return this.#http.json<WorkflowView>('GET', `/v1/workflows/${encodeURIComponent(workflowId)}`, {
+      signal,
+    });
+  }
+
+  cancelWorkflow(workflowId: string): Promise<WorkflowView> {
+    return this.#http.json<WorkflowView>('DELETE', `/v1/workflows/${encodeURIComponent(workflowId)}`);
   }
 
   campaign(campaignId: string): Promise<CampaignView> {

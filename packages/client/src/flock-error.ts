@@ -17,6 +17,10 @@ export type ClientErrorCode =
   | 'TASK_FAILED'
   /** `task.result()` on a task that ended `cancelled`. */
   | 'TASK_CANCELLED'
+  /** `workflow.result()` on a workflow that ended `failed`; `failure` holds its code and message. */
+  | 'WORKFLOW_FAILED'
+  /** `workflow.result()` on a workflow that ended `cancelled`. */
+  | 'WORKFLOW_CANCELLED'
   /** Bad arguments to an SDK call (caught before anything is sent). */
   | 'INVALID_ARGUMENT';
 

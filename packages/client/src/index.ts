@@ -62,3 +62,11 @@ export {
 } from './tensor-batches.ts';
 export type { TrustStatus } from './trust-text.ts';
 export { formatCredit, trustStatus, verificationText } from './trust-text.ts';
+export type {
+  StepState,
+  WorkflowBackend,
+  WorkflowState,
+  WorkflowStepView,
+  WorkflowView,
+} from './workflow.ts';
+export { Workflow } from './workflow.ts';

@@ -25,6 +25,7 @@ import { model } from './map-tensors.ts';
 import { mapMounts, parseMountArgs, withMountArgs } from './mount-dirs.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { breakers, stats } from './service-commands.ts';
+import { workflow } from './workflow-commands.ts';
 
 export interface CliContext {
   client: FlockClient;
@@ -219,6 +220,7 @@ export const COMMANDS = {
   keys,
   map,
   model,
+  workflow,
 } satisfies Record<string, Command>;
 export type CommandName = keyof typeof COMMANDS;
 

@@ -42,6 +42,8 @@ export function exitCodeFor(error: unknown): ExitCode {
       return EXIT.waitTimeout;
     case 'TASK_FAILED':
     case 'TASK_CANCELLED':
+    case 'WORKFLOW_FAILED':
+    case 'WORKFLOW_CANCELLED':
       return EXIT.taskFailed;
     default:
       if (error.status === 401) return EXIT.auth;

@@ -1,3 +1,4 @@
+import type { TenantLimitSettings } from './edge/tenant-limits.ts';
 import { CoordinatorError } from './errors.ts';
 
 /** How the coordinator's port speaks: plain HTTP, or HTTPS/WSS with given or generated credentials. */
@@ -8,8 +9,12 @@ export type TlsSetting =
   /** A development certificate made at the first start and kept in the data dir (`FLOCK_TLS=self-signed`). */
   | { kind: 'self-signed' };
 
-/** What running beyond localhost needs: TLS, the public address, the origins CORS allows. */
-export interface DeployConfig {
+/**
+ * What running beyond localhost needs: TLS, the public address, the origins CORS allows, and
+ * per-tenant limits on submissions (env FLOCK_TENANT_SUBMIT_RATE, FLOCK_TENANT_SUBMIT_BURST,
+ * FLOCK_TENANT_MAX_QUEUED; defaults: no limit, burst 20).
+ */
+export interface DeployConfig extends TenantLimitSettings {
   /** Env FLOCK_TLS_CERT + FLOCK_TLS_KEY, or FLOCK_TLS=self-signed; default off (plain HTTP). */
   tls: TlsSetting;
   /**
@@ -25,7 +30,14 @@ export interface DeployConfig {
   corsOrigins: string[];
 }
 
-export const DEFAULT_DEPLOY: DeployConfig = { tls: { kind: 'off' }, publicUrl: undefined, corsOrigins: [] };
+export const DEFAULT_DEPLOY: DeployConfig = {
+  tls: { kind: 'off' },
+  publicUrl: undefined,
+  corsOrigins: [],
+  tenantSubmitRate: 0,
+  tenantSubmitBurst: 20,
+  tenantMaxQueued: 0,
+};
 
 /** `https://host[:port]` with no path, query or credentials; the canonical spelling (no trailing slash). */
 export function parseOrigin(raw: string, variable: string): string {
@@ -54,6 +66,16 @@ export function parseOrigin(raw: string, variable: string): string {
 
 /** Checks a resolved deploy configuration (fields set in code as well as from the environment). */
 export function validateDeploy(config: DeployConfig): void {
+  for (const [key, max, variable] of LIMITS) {
+    const value = config[key];
+    const whole = key !== 'tenantSubmitRate';
+    if (!Number.isFinite(value) || (whole && !Number.isInteger(value)) || value < 0 || value > max)
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        `${variable} (${key}) must be ${whole ? 'an integer' : 'a number'} in 0..${max}`,
+        variable,
+      );
+  }
   const { tls } = config;
   if (tls.kind === 'files' && (tls.certFile === '' || tls.keyFile === '')) {
     throw new CoordinatorError('CONFIG_INVALID', 'tls needs both certFile and keyFile', 'tls');
@@ -68,6 +90,13 @@ export function validateDeploy(config: DeployConfig): void {
       );
   }
 }
+
+/** The limit settings, their variables and largest values. */
+const LIMITS: ReadonlyArray<readonly [keyof TenantLimitSettings, number, string]> = [
+  ['tenantSubmitRate', 1_000_000, 'FLOCK_TENANT_SUBMIT_RATE'],
+  ['tenantSubmitBurst', 1_000_000, 'FLOCK_TENANT_SUBMIT_BURST'],
+  ['tenantMaxQueued', 1_000_000_000, 'FLOCK_TENANT_MAX_QUEUED'],
+];
 
 /** Reads FLOCK_TLS, FLOCK_TLS_CERT, FLOCK_TLS_KEY, FLOCK_PUBLIC_URL and FLOCK_CORS_ORIGINS. */
 export function loadDeployConfig(env: NodeJS.ProcessEnv): Partial<DeployConfig> {
@@ -100,6 +129,15 @@ export function loadDeployConfig(env: NodeJS.ProcessEnv): Partial<DeployConfig> 
       .map((s) => s.trim())
       .filter((s) => s.length > 0)
       .map((s) => parseOrigin(s, 'FLOCK_CORS_ORIGINS'));
+  }
+  for (const [key, , variable] of LIMITS) {
+    const raw = env[variable]?.trim();
+    if (raw === undefined || raw === '') continue;
+    // The rate may be a fraction (0.5: one submission every 2 s); the counts are whole.
+    const pattern = key === 'tenantSubmitRate' ? /^(\d+|\d*\.\d+)$/ : /^\d+$/;
+    if (!pattern.test(raw))
+      throw new CoordinatorError('CONFIG_INVALID', `${variable} must be a non-negative number`, variable);
+    partial[key] = Number(raw);
   }
   return partial;
 }

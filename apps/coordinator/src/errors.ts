@@ -28,6 +28,8 @@ export type CoordinatorErrorCode =
   | 'ORIGIN_NOT_ALLOWED'
   /** A key without the scope a route or an op needs (the message names it). */
   | 'FORBIDDEN'
+  /** A tenant at its quota of queued tasks (FLOCK_TENANT_MAX_QUEUED); 429 with Retry-After. */
+  | 'QUOTA_EXCEEDED'
   | 'REQUEST_TIMEOUT'
   | 'INTERNAL'
   | 'CONFIG_INVALID';
@@ -53,6 +55,7 @@ const STATUS: Record<CoordinatorErrorCode, number> = {
   RATE_LIMITED: 429,
   ORIGIN_NOT_ALLOWED: 403,
   FORBIDDEN: 403,
+  QUOTA_EXCEEDED: 429,
   REQUEST_TIMEOUT: 408,
   INTERNAL: 500,
   CONFIG_INVALID: 500,

@@ -17,6 +17,7 @@ import { cancelWorkflow, createWorkflow, getWorkflow, listWorkflows } from './ht
 import { ModuleMeter } from './module-meter.ts';
 import { forbidden, requiredScope, Scopes } from './scopes.ts';
 import { servePage } from './static-pages.ts';
+import { RetryLaterError, TenantLimits } from './tenant-limits.ts';
 
 export { MAX_CAMPAIGN_TASKS } from './http-campaigns.ts';
 export { MAX_LIST_LIMIT, readBody } from './http-util.ts';
@@ -49,6 +50,9 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
   ['POST', 'breakers', 3, 'reset', resetBreaker],
 ];
 
+/** What a tenant's submission rate counts: each POST of tasks, campaigns, workflows. */
+const SUBMISSIONS: ReadonlySet<string> = new Set(['tasks', 'campaigns', 'workflows']);
+
 /** The first path segments of the authenticated routes (the only ones CORS applies to). */
 const REST_RESOURCES: ReadonlySet<string> = new Set(ROUTES.map((route) => route[1]));
 
@@ -71,7 +75,12 @@ export class HttpApi {
       maxModuleBytes: config.maxBodyBytes,
       remoteModules: config.remoteModules,
     });
-    this.ctx = { coordinator, config, meter: this.meter };
+    this.ctx = {
+      coordinator,
+      config,
+      meter: this.meter,
+      limits: new TenantLimits(config, coordinator.store),
+    };
     this.cors = new CorsPolicy(config.corsOrigins);
   }
 
@@ -142,6 +151,8 @@ export class HttpApi {
     }
     const scope = requiredScope(method, parts[0] ?? '');
     if (!identity.scopes.has(scope)) throw forbidden(scope);
+    if (method === 'POST' && parts.length === 1 && SUBMISSIONS.has(parts[0]!))
+      this.ctx.limits.takeSubmission(identity.tenant);
     // A key with a scope list carries it to the handlers (admitEnvelope checks can_submit per op).
     const ctx = identity.scopes === Scopes.ALL ? this.ctx : { ...this.ctx, scopes: identity.scopes };
     return handler(ctx, req, res, identity.tenant, parts);
@@ -179,6 +190,7 @@ export class HttpApi {
     }
     // The rest of an over-limit body is not read: the connection closes after the answer.
     if (body.code === 'BODY_TOO_LARGE') res.setHeader('Connection', 'close');
+    if (err instanceof RetryLaterError) res.setHeader('Retry-After', String(err.retryAfterS));
     json(res, status, { error: body });
   }
 }

@@ -127,6 +127,7 @@ async function submitCampaign(
   envelopes: ComputeEnvelope[],
 ): Promise<{ status: number; body: unknown }> {
   for (const [i, envelope] of envelopes.entries()) await admitEnvelope(ctx, envelope, tenant, `tasks[${i}].`);
+  await ctx.limits.checkQueued(tenant, envelopes.length);
   const outcomes = await ctx.coordinator.submit(
     envelopes.map((envelope, i) => ({ tenant, envelope, field: `tasks[${i}]` })),
   );

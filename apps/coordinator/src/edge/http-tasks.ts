@@ -146,6 +146,7 @@ export const createTask: Handler = async (ctx, req, res, tenant) => {
   const body = await readBody(req, ctx.config.maxBodyBytes);
   const envelope = decodeEnvelope(ctx, mediaType(req), body);
   await admitEnvelope(ctx, envelope, tenant, '');
+  await ctx.limits.checkQueued(tenant, 1);
   const [outcome] = await ctx.coordinator.submit([{ tenant, envelope }]);
   if (!outcome || outcome.kind === 'conflict' || outcome.kind === 'skipped') {
     throw new CoordinatorError(

@@ -4,6 +4,7 @@ import type { Coordinator } from '../engine/coordinator.ts';
 import { CoordinatorError } from '../errors.ts';
 import type { ModuleMeter } from './module-meter.ts';
 import type { Scopes } from './scopes.ts';
+import type { TenantLimits } from './tenant-limits.ts';
 
 /** Largest page of `GET /v1/tasks` (and `GET /v1/workers`). */
 export const MAX_LIST_LIMIT = 1000;
@@ -14,6 +15,8 @@ export interface ApiContext {
   readonly config: CoordinatorConfig;
   /** Instruments the WASM modules of submitted tasks with fuel (module-meter.ts). */
   readonly meter: ModuleMeter;
+  /** Per-tenant submission rate and queued-task quota (tenant-limits.ts). */
+  readonly limits: TenantLimits;
   /** The calling key's scopes when it has a list (absent: every scope of its tenant). */
   readonly scopes?: Scopes;
 }

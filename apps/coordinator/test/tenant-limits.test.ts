@@ -1,0 +1,111 @@
+// Per-tenant limits at the REST edge: a token bucket of submissions (429 RATE_LIMITED with
+// Retry-After) and a quota of queued tasks (429 QUOTA_EXCEEDED, Retry-After: 5); one tenant at
+// its limit never refuses another's submissions.
+import { afterEach, describe, expect, test } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { TokenBucket } from '../src/edge/tenant-limits.ts';
+import { envelope, type Json, KEY_B, startTest, type TestCoordinator } from './helpers.ts';
+
+let c: TestCoordinator | undefined;
+afterEach(async () => {
+  await c?.stop();
+  c = undefined;
+});
+
+async function post(path: string, body: unknown, key?: string) {
+  const res = await c!.api(path, { method: 'POST', json: body, ...(key ? { key } : {}) });
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    code: ((await res.json()) as Json).error?.code as string | undefined,
+  };
+}
+
+describe('TokenBucket', () => {
+  test('spends its burst, then says how long until the next token, refilling at the rate', () => {
+    const bucket = new TokenBucket(4, 2, 0);
+    expect([bucket.take(0), bucket.take(0)]).toEqual([0, 0]);
+    expect(bucket.take(0)).toBe(250);
+    expect(bucket.take(100)).toBeCloseTo(150, 9);
+    expect(bucket.take(250)).toBe(0);
+    // Refills up to the burst only.
+    expect(bucket.fullAt(10_000)).toBe(true);
+    expect([bucket.take(10_000), bucket.take(10_000), bucket.take(10_000)]).toEqual([0, 0, 250]);
+  });
+});
+
+describe('FLOCK_TENANT_SUBMIT_RATE', () => {
+  test('past the burst a tenant gets 429 RATE_LIMITED with Retry-After; another tenant does not', async () => {
+    // One token every 100 s: the fourth submission, well within that, waits ~100 s for the next.
+    c = await startTest({ tenantSubmitRate: 0.01, tenantSubmitBurst: 3 });
+    for (const id of ['r1', 'r2', 'r3']) expect((await post('/v1/tasks', envelope(id))).status).toBe(201);
+    expect(await post('/v1/tasks', envelope('r4'))).toEqual({
+      status: 429,
+      retryAfter: '100',
+      code: 'RATE_LIMITED',
+    });
+    // A campaign is one submission, and is refused alike; nothing of it is stored.
+    expect(await post('/v1/campaigns', { campaign_id: 'c', tasks: [envelope('c0')] })).toEqual({
+      status: 429,
+      retryAfter: '100',
+      code: 'RATE_LIMITED',
+    });
+    expect((await c.api('/v1/tasks/c0')).status).toBe(404);
+    expect((await c.api('/v1/tasks/r4')).status).toBe(404);
+    // Reading is not a submission.
+    expect((await c.api('/v1/tasks')).status).toBe(200);
+    expect((await post('/v1/tasks', envelope('b1'), KEY_B)).status).toBe(201);
+    const metrics = await (await fetch(`${c.url}/metrics`)).text();
+    expect(metrics).toContain('flock_errors_total{code="RATE_LIMITED"} 2');
+  });
+});
+
+describe('FLOCK_TENANT_MAX_QUEUED', () => {
+  test('a submission that would pass the quota is 429 QUOTA_EXCEEDED whole; a cancel frees room', async () => {
+    c = await startTest({ tenantMaxQueued: 3 });
+    expect((await post('/v1/tasks', envelope('q1'))).status).toBe(201);
+    expect(
+      (await post('/v1/campaigns', { campaign_id: 'c1', tasks: [envelope('q2'), envelope('q3')] })).status,
+    ).toBe(201);
+    expect(await post('/v1/tasks', envelope('q4'))).toEqual({
+      status: 429,
+      retryAfter: '5',
+      code: 'QUOTA_EXCEEDED',
+    });
+    expect((await c.api('/v1/tasks/q4')).status).toBe(404);
+    expect((await post('/v1/tasks', envelope('b1'), KEY_B)).status).toBe(201);
+    expect((await c.api('/v1/tasks/q1', { method: 'DELETE' })).status).toBe(200);
+    expect(
+      await post('/v1/campaigns', { campaign_id: 'c2', tasks: [envelope('q5'), envelope('q6')] }),
+    ).toEqual({
+      status: 429,
+      retryAfter: '5',
+      code: 'QUOTA_EXCEEDED',
+    });
+    expect((await c.api('/v1/tasks/q5')).status).toBe(404);
+    expect((await post('/v1/tasks', envelope('q4'))).status).toBe(201);
+  });
+});
+
+describe('settings', () => {
+  test('read from the environment; off by default; bad values name the variable', () => {
+    expect(loadConfig({})).toMatchObject({ tenantSubmitRate: 0, tenantSubmitBurst: 20, tenantMaxQueued: 0 });
+    expect(
+      loadConfig({
+        FLOCK_TENANT_SUBMIT_RATE: '0.5',
+        FLOCK_TENANT_SUBMIT_BURST: '100',
+        FLOCK_TENANT_MAX_QUEUED: '10000',
+      }),
+    ).toMatchObject({ tenantSubmitRate: 0.5, tenantSubmitBurst: 100, tenantMaxQueued: 10_000 });
+    for (const [variable, value] of [
+      ['FLOCK_TENANT_SUBMIT_RATE', '-1'],
+      ['FLOCK_TENANT_MAX_QUEUED', 'lots'],
+      ['FLOCK_TENANT_MAX_QUEUED', '1.5'],
+      ['FLOCK_TENANT_SUBMIT_BURST', '2000000'],
+    ] as const) {
+      expect(() => loadConfig({ [variable]: value })).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID', field: variable }),
+      );
+    }
+  });
+});

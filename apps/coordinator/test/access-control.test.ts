@@ -15,6 +15,7 @@ const SUM = 'key-sum-01234567890';
 const CANCEL = 'key-cancel-0123456789';
 const ADMIN_A = 'key-admin-a-0123456789';
 const OPERATOR = 'key-operator-0123456789';
+const CHANNEL = 'key-channel-0123456789';
 
 let c: TestCoordinator | undefined;
 afterEach(async () => {
@@ -32,6 +33,7 @@ function start(dataDir?: string): Promise<TestCoordinator> {
         [SUM, 'a'],
         [CANCEL, 'a'],
         [ADMIN_A, 'a'],
+        [CHANNEL, 'a'],
       ]),
       adminKeys: new Map([[OPERATOR, 'ops']]),
       keyScopes: new Map([
@@ -39,6 +41,7 @@ function start(dataDir?: string): Promise<TestCoordinator> {
         [SUM, ['can_submit:su*']],
         [CANCEL, ['cancel']],
         [ADMIN_A, ['admin']],
+        [CHANNEL, ['can_subscribe:jobs.*']],
       ]),
     },
     dataDir,
@@ -254,5 +257,32 @@ describe('/v1/keys', () => {
       ws.once('open', () => resolve(101));
     });
     expect(status).toBe(403);
+  });
+
+  test('can_subscribe:<pattern> opens only matching return channels, and gets their terminal events', async () => {
+    c = await start();
+    const base = c.url.replace('http', 'ws');
+    const open = (query: string) =>
+      new Promise<{ status: number; ws?: WebSocket }>((resolve) => {
+        const ws = new WebSocket(`${base}/v1/events?${query}`);
+        ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0 }));
+        ws.once('open', () => resolve({ status: 101, ws }));
+      });
+    expect((await open(`key=${CHANNEL}`)).status).toBe(403);
+    expect((await open(`key=${CHANNEL}&channel=other`)).status).toBe(403);
+    const { status, ws } = await open(`key=${CHANNEL}&channel=jobs.nightly`);
+    expect(status).toBe(101);
+    const message = new Promise<Json>((resolve) =>
+      ws!.once('message', (data) => resolve(JSON.parse(String(data)))),
+    );
+    await call('/v1/tasks', KEY_A, {
+      method: 'POST',
+      json: envelope('ch1', { return_channel: 'jobs.nightly' }),
+    });
+    expect((await call('/v1/tasks/ch1', KEY_A, { method: 'DELETE' })).status).toBe(200);
+    expect(await message).toMatchObject({ topic: 'jobs.nightly', task_id: 'ch1', state: 'cancelled' });
+    ws!.close();
+    // It reads nothing else.
+    expect(await call('/v1/tasks', CHANNEL)).toMatchObject(forbidden('read'));
   });
 });

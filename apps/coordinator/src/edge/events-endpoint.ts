@@ -43,8 +43,10 @@ export class EventsEndpoint implements WebSocketEndpoint {
     if (!identity) {
       return { accept: false, status: 401, code: 'UNAUTHENTICATED', message: 'a valid API key is required' };
     }
-    if (!identity.scopes.has('read')) {
-      return { accept: false, status: 403, code: 'FORBIDDEN', message: 'this key lacks the scope read' };
+    const channel = url.searchParams.get('channel') ?? undefined;
+    if (!identity.scopes.canSubscribe(channel)) {
+      const scope = channel === undefined ? 'read' : `can_subscribe:${channel}`;
+      return { accept: false, status: 403, code: 'FORBIDDEN', message: `this key lacks the scope ${scope}` };
     }
     const { keyId } = identity;
     return {
@@ -56,7 +58,7 @@ export class EventsEndpoint implements WebSocketEndpoint {
           admin: identity.admin,
           taskId: url.searchParams.get('task_id') ?? undefined,
           campaignId: url.searchParams.get('campaign_id') ?? undefined,
-          channel: url.searchParams.get('channel') ?? undefined,
+          channel,
         });
         ws.on('message', () => ws.close(1003, 'the events stream is read-only'));
       },

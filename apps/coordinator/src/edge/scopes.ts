@@ -6,6 +6,8 @@ export type RouteScope = 'submit' | 'read' | 'cancel' | 'admin';
 const ROUTE_SCOPES: readonly RouteScope[] = ['submit', 'read', 'cancel', 'admin'];
 /** `can_submit:<pattern>`: submit only tasks whose op matches (`*` any run of characters). */
 const CAN_SUBMIT = 'can_submit:';
+/** `can_subscribe:<pattern>`: `/v1/events?channel=` of matching return channels only. */
+const CAN_SUBSCRIBE = 'can_subscribe:';
 const PATTERN = /^[A-Za-z0-9_.:@/*-]{1,128}$/;
 
 /**
@@ -14,10 +16,11 @@ const PATTERN = /^[A-Za-z0-9_.:@/*-]{1,128}$/;
  */
 export function checkScope(text: string, field: string): string {
   if ((ROUTE_SCOPES as readonly string[]).includes(text)) return text;
-  if (text.startsWith(CAN_SUBMIT) && PATTERN.test(text.slice(CAN_SUBMIT.length))) return text;
+  for (const prefix of [CAN_SUBMIT, CAN_SUBSCRIBE])
+    if (text.startsWith(prefix) && PATTERN.test(text.slice(prefix.length))) return text;
   throw new CoordinatorError(
     'INVALID_ARGUMENT',
-    `"${text}" is not a scope (submit, read, cancel, admin, can_submit:<op pattern>)`,
+    `"${text}" is not a scope (submit, read, cancel, admin, can_submit:<op pattern>, can_subscribe:<channel pattern>)`,
     field,
   );
 }
@@ -52,6 +55,15 @@ export class Scopes {
   has(scope: RouteScope): boolean {
     if (this.admin || this.list!.includes(scope)) return true;
     return scope === 'submit' && this.list!.some((s) => s.startsWith(CAN_SUBMIT));
+  }
+
+  /** Whether the key may open `/v1/events` filtered to `channel` (any stream with `read`). */
+  canSubscribe(channel: string | undefined): boolean {
+    if (this.has('read')) return true;
+    if (channel === undefined) return false;
+    return this.list!.some(
+      (s) => s.startsWith(CAN_SUBSCRIBE) && globMatches(s.slice(CAN_SUBSCRIBE.length), channel),
+    );
   }
 
   /** Whether the key may submit a task of `op` (a built-in op, a library method, a module's op). */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config.ts';
+import { KEY_CACHE_MS } from '../src/edge/api-keys.ts';
 import { CLOSE_KEY_REVOKED } from '../src/edge/events-endpoint.ts';
 import { envelope, type Json, KEY_A, KEY_B, startTest, type TestCoordinator } from './helpers.ts';
 
@@ -285,4 +286,20 @@ describe('/v1/keys', () => {
     // It reads nothing else.
     expect(await call('/v1/tasks', CHANNEL)).toMatchObject(forbidden('read'));
   });
+
+  test('a key revoked through another coordinator (the shared store) closes this one’s streams within a round', async () => {
+    c = await start();
+    const made = await call('/v1/keys', ADMIN_A, { method: 'POST', json: { scopes: ['read'] } });
+    const ws = new WebSocket(`${c.url.replace('http', 'ws')}/v1/events?key=${made.body.key}`);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+    const started = Date.now();
+    // What another coordinator's DELETE /v1/keys/:id writes; this one hears nothing of it.
+    await c.store.keyStore().revoke(made.body.key_id, undefined, started);
+    expect(await closed).toBe(CLOSE_KEY_REVOKED);
+    expect(Date.now() - started).toBeLessThanOrEqual(KEY_CACHE_MS + 2_000);
+  }, 15_000);
 });

@@ -118,7 +118,16 @@ export class ApiKeys {
     for (const listener of this.revokeListeners) listener(record.keyId);
   }
 
-  /** Calls `listener(keyId)` for each key revoked through this coordinator. */
+  /**
+   * Looks a stored key up again in the store: a revocation made through another coordinator is
+   * then acted on here as if made here (cache, `onRevoke` listeners).
+   */
+  async recheck(hash: string): Promise<void> {
+    const record = await this.store?.byHash(hash);
+    if (record?.revokedAtMs !== undefined) this.revoked(record);
+  }
+
+  /** Calls `listener(keyId)` for each key revoked through this coordinator (or found revoked by `recheck`). */
   onRevoke(listener: (keyId: string) => void): void {
     this.revokeListeners.push(listener);
   }

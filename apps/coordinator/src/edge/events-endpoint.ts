@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { ApiKeys } from './api-keys.ts';
+import { ApiKeys, KEY_CACHE_MS } from './api-keys.ts';
 import type { EventsHub } from './events-hub.ts';
 import type { UpgradeDecision, WebSocketEndpoint } from './upgrade-router.ts';
 
@@ -22,15 +22,18 @@ export class EventsEndpoint implements WebSocketEndpoint {
     perMessageDeflate: false,
   });
 
-  /** Open streams by the stored key that opened them, closed when it is revoked. */
-  private readonly byKey = new Map<string, Set<WebSocket>>();
+  /** Open streams by the stored key that opened them (and its hash), closed when it is revoked. */
+  private readonly byKey = new Map<string, { hash: string; open: Set<WebSocket> }>();
+  /** Every KEY_CACHE_MS the stored keys of open streams are looked up again (revoked elsewhere?). */
+  private readonly recheck = setInterval(() => void this.recheckKeys(), KEY_CACHE_MS).unref();
 
   constructor(
     private readonly keys: ApiKeys,
     private readonly events: EventsHub,
   ) {
     keys.onRevoke((keyId) => {
-      for (const ws of this.byKey.get(keyId) ?? []) ws.close(CLOSE_KEY_REVOKED, 'the API key was revoked');
+      for (const ws of this.byKey.get(keyId)?.open ?? [])
+        ws.close(CLOSE_KEY_REVOKED, 'the API key was revoked');
     });
   }
 
@@ -52,7 +55,7 @@ export class EventsEndpoint implements WebSocketEndpoint {
     return {
       accept: true,
       onOpen: (ws) => {
-        if (keyId !== undefined) this.track(keyId, ws);
+        if (keyId !== undefined) this.track(keyId, ApiKeys.hashOf(key!), ws);
         this.events.subscribe(ws, {
           tenant: identity.tenant,
           admin: identity.admin,
@@ -65,9 +68,10 @@ export class EventsEndpoint implements WebSocketEndpoint {
     };
   }
 
-  private track(keyId: string, ws: WebSocket): void {
-    const open = this.byKey.get(keyId) ?? new Set<WebSocket>();
-    this.byKey.set(keyId, open);
+  private track(keyId: string, hash: string, ws: WebSocket): void {
+    const entry = this.byKey.get(keyId) ?? { hash, open: new Set<WebSocket>() };
+    this.byKey.set(keyId, entry);
+    const { open } = entry;
     open.add(ws);
     ws.once('close', () => {
       open.delete(ws);
@@ -75,7 +79,15 @@ export class EventsEndpoint implements WebSocketEndpoint {
     });
   }
 
+  private async recheckKeys(): Promise<void> {
+    for (const { hash } of [...this.byKey.values()]) {
+      // A store error leaves the stream open; the next round asks again.
+      await this.keys.recheck(hash).catch(() => undefined);
+    }
+  }
+
   close(): void {
+    clearInterval(this.recheck);
     for (const ws of this.wss.clients) ws.terminate();
     this.wss.close();
   }

@@ -216,7 +216,7 @@ export class TaskTransitions {
       tsMs: now,
       payload: () => toJson('ComputeCancelled', { task_id: rec.taskId, reason }),
     });
-    this.e.workflows.taskEnded(rec.tenant, rec.campaignId);
+    this.e.workflows.taskEnded(rec.tenant, rec.campaignId, rec.taskId);
     return previous;
   }
 
@@ -280,7 +280,7 @@ export class TaskTransitions {
     this.e.levels.finished(task, code, now);
     if (code === undefined) this.e.publish(task, EVENTS.success, 'succeeded', now, payload);
     else this.e.publish(task, EVENTS.failed, 'failed', now, payload);
-    this.e.workflows.taskEnded(task.tenant, task.campaignId);
+    this.e.workflows.taskEnded(task.tenant, task.campaignId, task.taskId);
   }
 
   private backoff(failures: number): number {

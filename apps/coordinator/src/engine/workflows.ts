@@ -31,6 +31,13 @@ interface Active {
   timer: NodeJS.Timeout | undefined;
   /** Each step's last announced state. */
   announced: Map<string, StepState>;
+  /**
+   * The workflow's tasks as last read, by id: loaded whole once, then only the tasks that ended
+   * since (`ended`) and the ones created since (`maxUid`), so a pass costs what changed.
+   */
+  tasks: Map<string, StepTask> | undefined;
+  maxUid: number;
+  ended: Set<string>;
 }
 
 /** A workflow as `GET /v1/workflows/:id` shows it. */
@@ -100,10 +107,12 @@ export class Workflows {
   }
 
   /** A task ended: when it is a step of a workflow advanced here, that workflow advances. */
-  taskEnded(tenant: string, campaignId: string | undefined): void {
+  taskEnded(tenant: string, campaignId: string | undefined, taskId: string): void {
     if (campaignId === undefined || this.active.size === 0) return;
     const a = this.active.get(key(tenant, campaignId));
-    if (a) this.schedule(a);
+    if (!a) return;
+    a.ended.add(taskId);
+    this.schedule(a);
   }
 
   /** The workflow and its steps' states, or undefined when the tenant has none by that id. */
@@ -151,6 +160,9 @@ export class Workflows {
       again: false,
       timer: undefined,
       announced: new Map(),
+      tasks: undefined,
+      maxUid: 0,
+      ended: new Set(),
     };
     this.active.set(key(a.tenant, a.workflowId), a);
     this.schedule(a);
@@ -187,7 +199,12 @@ export class Workflows {
   }
 
   private async advance(a: Active): Promise<void> {
-    const plan = planWorkflow(await this.planInput(a.tenant, a.def));
+    const plan = planWorkflow({
+      def: a.def,
+      tasks: await this.refresh(a),
+      nowMs: Date.now(),
+      readBlob: (hex: string) => this.e.blobs.read(hex),
+    });
     this.announceSteps(a, plan);
     if (plan.outcome) return this.finish(a, plan.outcome);
     for (const taskId of plan.cancel) {
@@ -256,9 +273,28 @@ export class Workflows {
     return { def, tasks, nowMs: Date.now(), readBlob: (hex: string) => this.e.blobs.read(hex) };
   }
 
-  private async tasksOf(tenant: string, workflowId: string): Promise<TaskRecord[]> {
+  /** The active workflow's tasks: read whole the first time, then what ended or appeared since. */
+  private async refresh(a: Active): Promise<Map<string, StepTask>> {
+    const ended = [...a.ended];
+    a.ended.clear();
+    const fresh = a.tasks === undefined;
+    a.tasks ??= new Map();
+    if (!fresh) {
+      for (const taskId of ended) {
+        const rec = await this.e.store.getTask(a.tenant, taskId);
+        if (rec) a.tasks.set(taskId, stepTask(rec));
+      }
+    }
+    for (const rec of await this.tasksOf(a.tenant, a.workflowId, a.maxUid)) {
+      a.tasks.set(rec.taskId, stepTask(rec));
+      a.maxUid = Math.max(a.maxUid, rec.uid);
+    }
+    return a.tasks;
+  }
+
+  private async tasksOf(tenant: string, workflowId: string, after = 0): Promise<TaskRecord[]> {
     const all: TaskRecord[] = [];
-    for (let afterUid = 0; ; ) {
+    for (let afterUid = after; ; ) {
       const page = await this.e.store.listTasks(tenant, {
         campaignId: workflowId,
         afterUid,

@@ -157,7 +157,6 @@ export function planWorkflow(input: PlanInput): Plan {
   const ev = new Evaluation(input);
   for (const step of topological(input.def)) ev.views.set(step.id, evaluateStep(ev, step));
   const steps = input.def.steps.map((s) => ev.views.get(s.id)!);
-  for (const v of steps) addTiming(v, input.tasks);
   const failed = steps.filter((v) => v.state === 'failed' || v.state === 'cancelled');
   if (failed.length === 0) {
     const done = steps.every((v) => v.state === 'succeeded' || v.state === 'skipped');
@@ -325,11 +324,22 @@ function view(step: WorkflowStep, state: StepState, code?: string, taskIds: stri
   return v;
 }
 
-/** When a step's first task was created and (finished steps) its last one changed. */
-function addTiming(v: StepView, tasks: ReadonlyMap<string, StepTask>): void {
-  const own = v.taskIds.map((id) => tasks.get(id)).filter((t) => t !== undefined);
-  if (own.length === 0) return;
-  v.startedAtMs = Math.min(...own.map((t) => t.createdAtMs));
-  if (v.state !== 'waiting' && v.state !== 'running')
-    v.finishedAtMs = Math.max(...own.map((t) => t.updatedAtMs));
+/**
+ * When each step's first task was created and (finished steps) its last one changed; for views
+ * (the advancer does not need it, and it is a walk over every task).
+ */
+export function addTiming(steps: StepView[], tasks: ReadonlyMap<string, StepTask>): void {
+  for (const v of steps) {
+    let started = Number.POSITIVE_INFINITY;
+    let finished = 0;
+    for (const id of v.taskIds) {
+      const t = tasks.get(id);
+      if (!t) continue;
+      started = Math.min(started, t.createdAtMs);
+      finished = Math.max(finished, t.updatedAtMs);
+    }
+    if (started === Number.POSITIVE_INFINITY) continue;
+    v.startedAtMs = started;
+    if (v.state !== 'waiting' && v.state !== 'running') v.finishedAtMs = finished;
+  }
 }

@@ -9,6 +9,7 @@ import type { WorkflowRecord, WorkflowState } from '../store/workflow-store.ts';
 import type { Engine } from './engine.ts';
 import { parseWorkflow, type WorkflowDef } from './workflow-definition.ts';
 import {
+  addTiming,
   type Plan,
   planWorkflow,
   type StepState,
@@ -119,7 +120,9 @@ export class Workflows {
   async status(tenant: string, workflowId: string): Promise<WorkflowStatus | undefined> {
     const record = await this.e.store.workflowStore().get(tenant, workflowId);
     if (!record) return undefined;
-    const plan = planWorkflow(await this.planInput(tenant, this.parse(record)));
+    const input = await this.planInput(tenant, this.parse(record));
+    const plan = planWorkflow(input);
+    addTiming(plan.steps, input.tasks);
     if (record.state === 'cancelled') {
       for (const v of plan.steps) if (v.state === 'waiting' || v.state === 'running') v.state = 'cancelled';
     }

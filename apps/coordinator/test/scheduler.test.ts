@@ -290,3 +290,24 @@ describe('prefetch: leases queued in a tab beyond its running slots', () => {
     expect(picks).toHaveLength(2);
   });
 });
+
+describe('FLOCK_TENANT_MAX_RUNNING', () => {
+  test('a tenant at its cap gets no more slots, others do; an ended task frees one', () => {
+    const s = new Scheduler();
+    s.limitTenants(2);
+    const flood = Array.from({ length: 6 }, () => task({ tenant: 'flood' }));
+    for (const t of flood) s.enqueue(t);
+    const w = worker('w', { ...CPU, cpu_slots: 8 });
+    expect(s.assign([w]).map((p) => p.task.uid)).toEqual([flood[0]!.uid, flood[1]!.uid]);
+    expect(s.assign([w])).toEqual([]);
+    expect(s.waitingReason(flood[2]!, [w])).toBe(
+      'this tenant runs 2 tasks, its limit (FLOCK_TENANT_MAX_RUNNING)',
+    );
+    const other = task({ tenant: 'other' });
+    s.enqueue(other);
+    expect(s.assign([w]).map((p) => p.task.uid)).toEqual([other.uid]);
+    s.setRunning('flood', -1);
+    expect(s.assign([w]).map((p) => p.task.uid)).toEqual([flood[2]!.uid]);
+    expect(w.runningCpu).toBe(4);
+  });
+});

@@ -2,12 +2,17 @@
 // Retry-After) and a quota of queued tasks (429 QUOTA_EXCEEDED, Retry-After: 5); one tenant at
 // its limit never refuses another's submissions.
 import { afterEach, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
 import { loadConfig } from '../src/config.ts';
 import { TokenBucket } from '../src/edge/tenant-limits.ts';
+import { type SimRunner, SimulatedVolunteer, sumRunner } from '../src/sim/simulated-volunteer.ts';
 import { envelope, type Json, KEY_B, startTest, type TestCoordinator } from './helpers.ts';
 
 let c: TestCoordinator | undefined;
+let volunteer: SimulatedVolunteer | undefined;
 afterEach(async () => {
+  await volunteer?.close();
+  volunteer = undefined;
   await c?.stop();
   c = undefined;
 });
@@ -87,20 +92,80 @@ describe('FLOCK_TENANT_MAX_QUEUED', () => {
   });
 });
 
+describe('FLOCK_TENANT_MAX_RUNNING', () => {
+  /** Simulated work: a flood task holds its slot 500 ms, any other task 50 ms. */
+  const timed: SimRunner = async (job) => {
+    const ms = job.assignment.task_id?.startsWith('flood-') ? 500 : 50;
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return sumRunner(job);
+  };
+
+  /** Submits `n` tasks of tenant b one after another; each one's ms from submit to `succeeded`. */
+  async function latencies(prefix: string, n: number): Promise<number[]> {
+    const ws = new WebSocket(`${c!.url.replace('http', 'ws')}/v1/events?key=${KEY_B}`);
+    const done = new Map<string, () => void>();
+    ws.on('message', (data) => {
+      const event = JSON.parse(String(data)) as { task_id?: string; state?: string };
+      if (event.state === 'succeeded') done.get(event.task_id ?? '')?.();
+    });
+    await new Promise((resolve) => ws.once('open', resolve));
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = `${prefix}-${i}`;
+      const succeeded = new Promise<void>((resolve) => done.set(id, resolve));
+      const start = performance.now();
+      expect((await post('/v1/tasks', envelope(id), KEY_B)).status).toBe(201);
+      await succeeded;
+      out.push(performance.now() - start);
+    }
+    ws.close();
+    return out;
+  }
+
+  test('one tenant floods: another tenant’s p99 stays within 2x of its unloaded value', async () => {
+    c = await startTest({ tenantMaxRunning: 2 });
+    volunteer = await SimulatedVolunteer.connect({ url: c.url, run: timed, capability: { cpu_slots: 4 } });
+    const unloaded = await latencies('calm', 20);
+    const flood = Array.from({ length: 200 }, (_, i) => envelope(`flood-${i}`));
+    expect((await post('/v1/campaigns', { campaign_id: 'flood', tasks: flood })).status).toBe(201);
+    const loaded = await latencies('busy', 20);
+    // The flood was on the whole time: two of its tasks running (its cap), the rest queued.
+    const running = await (await c.api('/v1/tasks?state=running')).json();
+    expect((running as Json).tasks.map((t: Json) => t.task_id.slice(0, 6))).toEqual(['flood-', 'flood-']);
+    const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * 0.99) - 1]!;
+    console.log(
+      `flood: tenant b p99 ${p99(unloaded).toFixed(1)} ms unloaded, ${p99(loaded).toFixed(1)} ms loaded`,
+    );
+    expect(p99(loaded)).toBeLessThanOrEqual(2 * p99(unloaded));
+  }, 30_000);
+});
+
 describe('settings', () => {
   test('read from the environment; off by default; bad values name the variable', () => {
-    expect(loadConfig({})).toMatchObject({ tenantSubmitRate: 0, tenantSubmitBurst: 20, tenantMaxQueued: 0 });
+    expect(loadConfig({})).toMatchObject({
+      tenantSubmitRate: 0,
+      tenantSubmitBurst: 20,
+      tenantMaxQueued: 0,
+      tenantMaxRunning: 0,
+    });
     expect(
       loadConfig({
         FLOCK_TENANT_SUBMIT_RATE: '0.5',
         FLOCK_TENANT_SUBMIT_BURST: '100',
         FLOCK_TENANT_MAX_QUEUED: '10000',
+        FLOCK_TENANT_MAX_RUNNING: '4',
       }),
-    ).toMatchObject({ tenantSubmitRate: 0.5, tenantSubmitBurst: 100, tenantMaxQueued: 10_000 });
+    ).toMatchObject({
+      tenantSubmitRate: 0.5,
+      tenantSubmitBurst: 100,
+      tenantMaxQueued: 10_000,
+      tenantMaxRunning: 4,
+    });
     for (const [variable, value] of [
       ['FLOCK_TENANT_SUBMIT_RATE', '-1'],
       ['FLOCK_TENANT_MAX_QUEUED', 'lots'],
       ['FLOCK_TENANT_MAX_QUEUED', '1.5'],
+      ['FLOCK_TENANT_MAX_RUNNING', '-2'],
       ['FLOCK_TENANT_SUBMIT_BURST', '2000000'],
     ] as const) {
       expect(() => loadConfig({ [variable]: value })).toThrow(

@@ -57,6 +57,8 @@ export interface TenantLimitSettings {
   tenantSubmitBurst: number;
   /** Queued tasks per tenant; a submission that would pass it is refused whole. */
   tenantMaxQueued: number;
+  /** Tasks one tenant runs at once on a coordinator's volunteers (the scheduler holds the rest queued). */
+  tenantMaxRunning: number;
 }
 
 /** Buckets kept before idle (full) ones are dropped. */

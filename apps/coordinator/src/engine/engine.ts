@@ -84,6 +84,7 @@ export class Engine {
     readonly log: Logger,
     readonly trustOptions: TrustOptions,
   ) {
+    this.scheduler.limitTenants(config.tenantMaxRunning);
     this.transitions = new TaskTransitions(this);
     this.dispatcher = new Dispatcher(this);
     this.outcomes = new LeaseOutcomes(this);

@@ -171,6 +171,7 @@ export interface Match<W extends SchedWorker = SchedWorker> {
  * running tasks, then the least recently served, goes first); within a tenant, higher
  * `qos.priority` first, then earliest deadline, then arrival order. The task goes to the eligible
  * worker with a free slot that scores best: `preferred` fields met, module cached, reliability.
+ * A tenant already running `maxRunningPerTenant` tasks (when set) gets no more until one ends.
  */
 export class Scheduler {
   private readonly classes = new Map<string, TaskClass>();
@@ -178,6 +179,13 @@ export class Scheduler {
   private readonly tenantRunning = new Map<string, number>();
   private readonly tenantServed = new Map<string, number>();
   private seq = 0;
+  /** Most tasks one tenant may run at once on this coordinator's workers; 0: no limit. */
+  private maxRunningPerTenant = 0;
+
+  /** Caps the tasks one tenant runs at once (FLOCK_TENANT_MAX_RUNNING; 0: no cap). */
+  limitTenants(maxRunning: number): void {
+    this.maxRunningPerTenant = maxRunning;
+  }
 
   get size(): number {
     return this.queued.size;
@@ -265,12 +273,11 @@ export class Scheduler {
           continue;
         }
         for (const [tenant, heap] of klass.byTenant) {
+          const running = this.tenantRunning.get(tenant) ?? 0;
+          if (this.maxRunningPerTenant > 0 && running >= this.maxRunningPerTenant) continue;
           const entry = this.head(heap);
           if (!entry) continue;
-          const key: [number, number] = [
-            this.tenantRunning.get(tenant) ?? 0,
-            this.tenantServed.get(tenant) ?? 0,
-          ];
+          const key: [number, number] = [running, this.tenantServed.get(tenant) ?? 0];
           const better =
             !bestKey ||
             !best ||
@@ -337,6 +344,9 @@ export class Scheduler {
   /** Why a queued task is not running: no eligible worker, all busy, or paused. */
   waitingReason(task: SchedTask, workers: SchedWorker[]): string {
     if (workers.length === 0) return 'no volunteers are connected';
+    const running = this.tenantRunning.get(task.tenant) ?? 0;
+    if (this.maxRunningPerTenant > 0 && running >= this.maxRunningPerTenant)
+      return `this tenant runs ${running} tasks, its limit (FLOCK_TENANT_MAX_RUNNING)`;
     const reasons = new Map<string, number>();
     let eligibleCount = 0;
     for (const w of workers) {

@@ -12,7 +12,8 @@ export type TlsSetting =
 /**
  * What running beyond localhost needs: TLS, the public address, the origins CORS allows, and
  * per-tenant limits on submissions (env FLOCK_TENANT_SUBMIT_RATE, FLOCK_TENANT_SUBMIT_BURST,
- * FLOCK_TENANT_MAX_QUEUED, FLOCK_TENANT_MAX_RUNNING; defaults: no limit, burst 20).
+ * FLOCK_TENANT_MAX_QUEUED, FLOCK_TENANT_MAX_RUNNING, FLOCK_TENANT_MAX_STORED_BYTES; defaults: no
+ * limit, burst 20).
  */
 export interface DeployConfig extends TenantLimitSettings {
   /** Env FLOCK_TLS_CERT + FLOCK_TLS_KEY, or FLOCK_TLS=self-signed; default off (plain HTTP). */
@@ -38,6 +39,7 @@ export const DEFAULT_DEPLOY: DeployConfig = {
   tenantSubmitBurst: 20,
   tenantMaxQueued: 0,
   tenantMaxRunning: 0,
+  tenantMaxStoredBytes: 0,
 };
 
 /** `https://host[:port]` with no path, query or credentials; the canonical spelling (no trailing slash). */
@@ -98,6 +100,7 @@ const LIMITS: ReadonlyArray<readonly [keyof TenantLimitSettings, number, string]
   ['tenantSubmitBurst', 1_000_000, 'FLOCK_TENANT_SUBMIT_BURST'],
   ['tenantMaxQueued', 1_000_000_000, 'FLOCK_TENANT_MAX_QUEUED'],
   ['tenantMaxRunning', 1_000_000, 'FLOCK_TENANT_MAX_RUNNING'],
+  ['tenantMaxStoredBytes', 2 ** 50, 'FLOCK_TENANT_MAX_STORED_BYTES'],
 ];
 
 /** Reads FLOCK_TLS, FLOCK_TLS_CERT, FLOCK_TLS_KEY, FLOCK_PUBLIC_URL and FLOCK_CORS_ORIGINS. */

@@ -399,6 +399,17 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect((await wf.list('a', { limit: 10, state: 'failed' })).map((r) => r.workflowId)).toEqual(['w2']);
     });
 
+    test('stored bytes: summed over the tenant’s blob rows, a blob once per kind', async () => {
+      await store.recordBlob('sha256:a1', 'a', 'input', 10, 1);
+      await store.recordBlob('sha256:a1', 'a', 'input', 10, 2);
+      await store.recordBlob('sha256:a2', 'a', 'output', 20, 3);
+      await store.recordBlob('sha256:a1', 'b', 'input', 10, 4);
+      await store.recordBlob('sha256:m1', 'b', 'module', 5, 5);
+      expect(await store.storedBytes('a')).toBe(30);
+      expect(await store.storedBytes('b')).toBe(15);
+      expect(await store.storedBytes('c')).toBe(0);
+    });
+
     test('api keys: stored by hash with scopes, listed per tenant, revoked once and only by their tenant', async () => {
       const keys = store.keyStore();
       const k = (keyId: string, tenant: string, hash: string, createdAtMs: number) => ({

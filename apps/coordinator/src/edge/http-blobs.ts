@@ -18,6 +18,7 @@ export const uploadModule: Handler = async (ctx, req, res, tenant) => {
   }
   const body = await readBody(req, ctx.config.maxBodyBytes);
   if (body.length === 0) throw new CoordinatorError('INVALID_ARGUMENT', 'module is empty', 'body');
+  await ctx.limits.checkStored(tenant, body.length);
   if (type === 'application/wasm' && !isWasm(body)) {
     throw new CoordinatorError('INVALID_ARGUMENT', 'not a WebAssembly binary (bad magic)', 'body');
   }
@@ -48,6 +49,7 @@ async function uploadModel(
 ): Promise<void> {
   const body = await readBody(req, ctx.config.maxModelBytes, 'FLOCK_MAX_MODEL_BYTES');
   if (body.length === 0) throw new CoordinatorError('INVALID_ARGUMENT', 'model is empty', 'body');
+  await ctx.limits.checkStored(tenant, body.length);
   const { OnnxFormatError, readOnnxInfo } = await import('@flock/libraries/models');
   try {
     readOnnxInfo(body);
@@ -64,6 +66,7 @@ async function uploadModel(
 /** Any bytes, to be named as a task input (`uri: "flock:sha256:<hex>"`): content-addressed. */
 export const uploadBlob: Handler = async (ctx, req, res, tenant) => {
   const body = await readBody(req, ctx.config.maxBodyBytes);
+  await ctx.limits.checkStored(tenant, body.length);
   const hex = ctx.coordinator.blobs.put(body);
   const hash = `sha256:${hex}`;
   await ctx.coordinator.store.recordBlob(hash, tenant, 'input', body.length, Date.now());

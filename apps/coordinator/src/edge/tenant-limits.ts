@@ -59,6 +59,8 @@ export interface TenantLimitSettings {
   tenantMaxQueued: number;
   /** Tasks one tenant runs at once on a coordinator's volunteers (the scheduler holds the rest queued). */
   tenantMaxRunning: number;
+  /** Bytes of blobs (uploads and outputs) per tenant; an upload that would pass it is refused. */
+  tenantMaxStoredBytes: number;
 }
 
 /** Buckets kept before idle (full) ones are dropped. */
@@ -110,6 +112,22 @@ export class TenantLimits {
         'QUOTA_EXCEEDED',
         `${queued} tasks queued; ${adding} more would pass this tenant's quota of ${max}`,
         QUOTA_RETRY_AFTER_S,
+      );
+    }
+  }
+
+  /**
+   * Throws QUOTA_EXCEEDED (429, no Retry-After: room comes back only as the tenant's tasks and
+   * their blobs are deleted) when `adding` more bytes would pass `tenant`'s stored-bytes quota.
+   */
+  async checkStored(tenant: string, adding: number): Promise<void> {
+    const max = this.settings.tenantMaxStoredBytes;
+    if (max === 0) return;
+    const stored = await this.store.storedBytes(tenant);
+    if (stored + adding > max) {
+      throw new CoordinatorError(
+        'QUOTA_EXCEEDED',
+        `${stored} bytes stored; ${adding} more would pass this tenant's quota of ${max} (FLOCK_TENANT_MAX_STORED_BYTES)`,
       );
     }
   }

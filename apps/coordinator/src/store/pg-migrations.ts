@@ -111,6 +111,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   workflowsTableSql('pg'),
   // API keys made through POST /v1/keys: hashes, scopes, revocation (edge/api-keys.ts).
   apiKeysTableSql('pg'),
+  // A tenant's stored bytes (FLOCK_TENANT_MAX_STORED_BYTES) are summed over its blob rows.
+  'CREATE INDEX blobs_tenant ON blobs (tenant);',
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

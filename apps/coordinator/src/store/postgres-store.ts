@@ -300,6 +300,14 @@ export class PostgresStore implements Store {
     return housekeeping.isModule(this.pool, hash);
   }
 
+  async storedBytes(tenant: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string | null }>(
+      'SELECT SUM(size) AS n FROM blobs WHERE tenant = $1',
+      [tenant],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   isModel(hash: string): Promise<boolean> {
     return housekeeping.isModel(this.pool, hash);
   }

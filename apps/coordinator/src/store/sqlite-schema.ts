@@ -85,6 +85,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   workflowsTableSql('sqlite'),
   // API keys made through POST /v1/keys: hashes, scopes, revocation (edge/api-keys.ts).
   apiKeysTableSql('sqlite'),
+  // A tenant's stored bytes (FLOCK_TENANT_MAX_STORED_BYTES) are summed over its blob rows.
+  'CREATE INDEX blobs_tenant ON blobs (tenant);',
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

@@ -251,6 +251,14 @@ export class SqliteStore implements Store {
     return (this.stmts.blobVisible.get(hash, tenant)?.n ?? 0) > 0;
   }
 
+  async storedBytes(tenant: string): Promise<number> {
+    await this.committed();
+    const row = this.db
+      .prepare<[string], { n: number | null }>('SELECT SUM(size) AS n FROM blobs WHERE tenant = ?')
+      .get(tenant);
+    return row?.n ?? 0;
+  }
+
   async isModule(hash: string): Promise<boolean> {
     await this.committed();
     return (this.stmts.isModule.get(hash)?.n ?? 0) > 0;

@@ -193,6 +193,8 @@ export interface Store {
   /** Records that `tenant` may read blob `hash` (modules, uploaded inputs, outputs). */
   recordBlob(hash: string, tenant: string, kind: BlobKind, size: number, nowMs: number): Promise<void>;
   blobVisible(hash: string, tenant: string): Promise<boolean>;
+  /** The bytes of every blob recorded for `tenant` (uploads and outputs; one blob once per kind). */
+  storedBytes(tenant: string): Promise<number>;
   /** Whether any tenant uploaded this module or model (they are then public by hash). */
   isModule(hash: string): Promise<boolean>;
   /** Whether any tenant uploaded this ONNX model (`POST /v1/modules`, `application/onnx`). */

@@ -23,6 +23,8 @@ interface Relayed {
 // Payloads that are large or costly to build are not sent; a receiver with a matching
 // subscriber reads them back from the store: the envelope (requested) and the result (success).
 const FROM_STORE = new Set<string>([EVENTS.requested, EVENTS.success]);
+const TASK_TOPICS = 'compute:dispatch:';
+const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'cancelled']);
 // Room for the wrapper and the event header inside one NOTIFY.
 const INLINE_LIMIT = MAX_NOTIFY_BYTES - 1024;
 
@@ -46,6 +48,11 @@ export class ClusterEventsHub extends EventsHub {
   private flushQueued = false;
   private inbound: Promise<void> = Promise.resolve();
   private store: PostgresStore | undefined;
+  /**
+   * Told of each task that another coordinator saw end (succeeded, failed, cancelled): the
+   * workflows advanced here whose steps ran there advance on it (engine/workflows.ts).
+   */
+  onRemoteEnd: ((tenant: string, campaignId: string | undefined, taskId: string) => void) | undefined;
 
   constructor(
     maxBufferedBytes: number,
@@ -124,6 +131,12 @@ export class ClusterEventsHub extends EventsHub {
       return;
     }
     if (message.o === this.originId || !Array.isArray(message.e)) return;
+    if (this.onRemoteEnd) {
+      for (const e of message.e) {
+        if (e.topic.startsWith(TASK_TOPICS) && TERMINAL.has(e.state))
+          this.onRemoteEnd(e.tenant, e.campaignId, e.taskId);
+      }
+    }
     const wanted = message.e.filter((e) => [...this.filters].some((f) => matches(f, e)));
     if (wanted.length === 0) return;
     // One at a time, so that a payload read from the store cannot overtake the next event.

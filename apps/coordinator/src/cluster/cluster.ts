@@ -219,6 +219,9 @@ export async function startClusterCoordinator(
   const startedMs = Date.now();
   const running = await startCoordinator(config, { store, events });
   const coordinator = running.coordinator;
+  // Steps of a workflow advanced here may run on another coordinator: their ends advance it.
+  events.onRemoteEnd = (tenant, campaignId, taskId) =>
+    coordinator.workflows.taskEnded(tenant, campaignId, taskId);
   const scan = queueScanner(store, coordinator, options, startedMs);
   scanner = scan;
   const unlisten = [await events.attach(store), await store.onQueued(() => scan.wake())];

@@ -38,11 +38,13 @@ export interface WorkflowDef {
   workflowId: string;
   steps: WorkflowStep[];
   onError: ErrorPolicy;
+  /** Where the workflow's and its steps' terminal events also go (`/v1/events?channel=`). */
+  returnChannel: string | undefined;
 }
 
 const WORKFLOW_ID = /^[A-Za-z0-9][A-Za-z0-9_:@-]{0,63}$/;
 const STEP_ID = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-const TOP_KEYS = new Set(['workflow_id', 'steps', 'on_error']);
+const TOP_KEYS = new Set(['workflow_id', 'steps', 'on_error', 'return_channel']);
 /** A step's envelope fields (a ComputeEnvelope's, less task_id and campaign_id, plus `qos`). */
 const ENVELOPE_KEYS = new Set([
   'op',
@@ -81,7 +83,10 @@ export function parseWorkflow(raw: unknown, workflowId: () => string): WorkflowD
   checkDag(steps);
   const ancestors = ancestorSets(steps);
   for (const [i, step] of steps.entries()) checkRefs(step, `steps[${i}]`, ancestors.get(step.id)!);
-  return { workflowId: id, steps, onError };
+  const channel = raw.return_channel;
+  if (channel !== undefined && (typeof channel !== 'string' || channel.length === 0 || channel.length > 256))
+    throw bad('return_channel: 1-256 characters', 'return_channel');
+  return { workflowId: id, steps, onError, returnChannel: channel };
 }
 
 /** `abort` | `skip` | `rollback` | `{ retry: n, backoff_ms? }`. */
@@ -278,6 +283,7 @@ export function workflowJson(def: WorkflowDef): Record<string, unknown> {
   return {
     workflow_id: def.workflowId,
     on_error: policyJson(def.onError),
+    ...(def.returnChannel !== undefined ? { return_channel: def.returnChannel } : {}),
     steps: def.steps.map((s) => ({
       id: s.id,
       ...s.envelope,

@@ -89,7 +89,7 @@ export class Workflows {
         'workflow_id',
       );
     if (outcome.kind === 'created') {
-      this.publishWorkflow(outcome.workflow, 'running');
+      this.publishWorkflow(outcome.workflow, 'running', def);
       this.track(outcome.workflow, def);
     }
     return { kind: outcome.kind, record: outcome.workflow };
@@ -150,7 +150,7 @@ export class Workflows {
         await this.e.transitions.cancel(t, 'WORKFLOW_CANCELLED');
     }
     const finished = (await store.get(tenant, workflowId))!;
-    this.publishWorkflow(finished, 'cancelled');
+    this.publishWorkflow(finished, 'cancelled', this.parse(finished));
     return finished;
   }
 
@@ -267,7 +267,7 @@ export class Workflows {
       nowMs: Date.now(),
     });
     const record = await store.get(a.tenant, a.workflowId);
-    if (ok && record) this.publishWorkflow(record, outcome.state);
+    if (ok && record) this.publishWorkflow(record, outcome.state, a.def);
   }
 
   private async planInput(tenant: string, def: WorkflowDef) {
@@ -319,7 +319,7 @@ export class Workflows {
         tenant: a.tenant,
         taskId: a.workflowId,
         campaignId: a.workflowId,
-        returnChannel: undefined,
+        returnChannel: a.def.returnChannel,
         state: STEP_EVENT_STATE[v.state],
         tsMs: now,
         payload: () => ({ workflow_id: a.workflowId, step: stepJson(v) }),
@@ -327,13 +327,13 @@ export class Workflows {
     }
   }
 
-  private publishWorkflow(record: WorkflowRecord, state: WorkflowState): void {
+  private publishWorkflow(record: WorkflowRecord, state: WorkflowState, def: WorkflowDef): void {
     this.e.events.publish({
       topic: workflowTopic(state),
       tenant: record.tenant,
       taskId: record.workflowId,
       campaignId: record.workflowId,
-      returnChannel: undefined,
+      returnChannel: def.returnChannel,
       state,
       tsMs: record.finishedAtMs ?? record.createdAtMs,
       payload: () => workflowJson(record),

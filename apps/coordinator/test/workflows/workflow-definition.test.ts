@@ -61,6 +61,7 @@ describe('workflow definitions', () => {
   });
 
   test.each([
+    [{ steps: [step('a')], return_channel: 5 }, 'return_channel', 'return_channel: 1-256 characters'],
     [{ steps: [step('a')], extra: 1 }, 'extra', 'unknown field "extra"'],
     [{ steps: [step('a', { task_id: 'x' })] }, 'steps[0].task_id', 'unknown field "task_id"'],
     [{ steps: [step('a', { campaign_id: 'x' })] }, 'steps[0].campaign_id', 'unknown field "campaign_id"'],

@@ -252,6 +252,30 @@ describe('workflows', () => {
     expect(flow.at(-1).payload).toMatchObject({ workflow_id: 'events', state: 'succeeded' });
   });
 
+  test('return_channel: the workflow’s and its steps’ terminal events reach the channel', async () => {
+    const ws = new WebSocket(`${c.url.replace('http', 'ws')}/v1/events?key=${KEY_A}&channel=wf-done`);
+    const seen: Json[] = [];
+    ws.on('message', (data) => seen.push(JSON.parse(String(data))));
+    await new Promise((resolve) => ws.once('open', resolve));
+    await submit({
+      workflow_id: 'channel',
+      return_channel: 'wf-done',
+      steps: [step('a'), step('b', { when: '${steps.a.summary.sum} > 99' })],
+    });
+    await until(() => seen.some((e) => e.event === 'compute:workflow:v1:succeeded'));
+    ws.close();
+    expect(seen.every((e) => e.topic === 'wf-done')).toBe(true);
+    const steps = seen
+      .filter((e) => e.event === 'compute:workflow:v1:step')
+      .map((e) => `${e.payload.step.id}:${e.payload.step.state}`);
+    expect(steps).toEqual(['a:succeeded', 'b:skipped']);
+    expect(seen.at(-1)).toMatchObject({
+      event: 'compute:workflow:v1:succeeded',
+      state: 'succeeded',
+      task_id: 'channel',
+    });
+  });
+
   test('the REST surface: 400 with the field, 409 on another definition, 404 per tenant, lists page', async () => {
     const bad = await c.api('/v1/workflows', {
       method: 'POST',

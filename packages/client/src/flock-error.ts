@@ -34,6 +34,8 @@ export class FlockError extends Error {
   readonly field: string | undefined;
   /** For `TASK_FAILED`: the task's failure code and message. */
   readonly failure: { code: string; message: string } | undefined;
+  /** A 429's `Retry-After` in ms (`RATE_LIMITED`, `QUOTA_EXCEEDED`): when to try again. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     code: ClientErrorCode | (string & {}),
@@ -42,6 +44,7 @@ export class FlockError extends Error {
       status?: number;
       field?: string | undefined;
       failure?: { code: string; message: string };
+      retryAfterMs?: number | undefined;
       cause?: unknown;
     } = {},
   ) {
@@ -50,6 +53,7 @@ export class FlockError extends Error {
     this.status = options.status ?? 0;
     this.field = options.field;
     this.failure = options.failure;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

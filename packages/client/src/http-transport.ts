@@ -109,13 +109,15 @@ async function errorFromResponse(method: string, path: string, response: Respons
   const error = (parsed as { error?: { code?: unknown; message?: unknown; field?: unknown } } | undefined)
     ?.error;
   if (error !== undefined && typeof error.code === 'string') {
-    return new FlockError(
-      error.code,
-      typeof error.message === 'string' ? error.message : error.code,
-      typeof error.field === 'string'
-        ? { status: response.status, field: error.field }
-        : { status: response.status },
-    );
+    // Retry-After in seconds (what the coordinator sends on 429); an HTTP date is not used.
+    const retryAfter = response.headers.get('retry-after');
+    const retryAfterMs =
+      retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
+    return new FlockError(error.code, typeof error.message === 'string' ? error.message : error.code, {
+      status: response.status,
+      ...(typeof error.field === 'string' ? { field: error.field } : {}),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
   }
   return new FlockError('BAD_RESPONSE', `${method} ${path}: HTTP ${response.status} without an error body`, {
     status: response.status,

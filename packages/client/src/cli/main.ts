@@ -170,6 +170,7 @@ function reportError(io: CliIo, error: unknown, json: boolean): void {
     field = error.field;
     if (error.code === 'UNAUTHENTICATED') message = `the API key was refused (${error.message})`;
     if (error.code === 'NOT_READY') message = `${error.message}; add --wait to wait for the result`;
+    if (error.retryAfterMs !== undefined) message = `${message} (retry after ${error.retryAfterMs / 1000} s)`;
   } else if (error instanceof ProtocolError) {
     code = error.code;
     field = error.field;

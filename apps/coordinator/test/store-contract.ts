@@ -399,6 +399,25 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect((await wf.list('a', { limit: 10, state: 'failed' })).map((r) => r.workflowId)).toEqual(['w2']);
     });
 
+    test('circuits: stored once by (tenant, name), another definition conflicts, listed by name', async () => {
+      const wf = store.workflowStore();
+      const c = {
+        tenant: 'a',
+        name: 'thumbs',
+        definition: '{"steps":[]}',
+        contentHash: 'h1',
+        createdAtMs: 7,
+      };
+      expect(await wf.putCircuit(c)).toBe('created');
+      expect(await wf.putCircuit(c)).toBe('existing');
+      expect(await wf.putCircuit({ ...c, contentHash: 'h2' })).toBe('conflict');
+      expect(await wf.putCircuit({ ...c, tenant: 'b' })).toBe('created');
+      expect(await wf.putCircuit({ ...c, name: 'alpha' })).toBe('created');
+      expect(await wf.getCircuit('a', 'thumbs')).toEqual(c);
+      expect(await wf.getCircuit('c', 'thumbs')).toBeUndefined();
+      expect((await wf.listCircuits('a')).map((r) => r.name)).toEqual(['alpha', 'thumbs']);
+    });
+
     test('stored bytes: summed over the tenant’s blob rows, a blob once per kind', async () => {
       await store.recordBlob('sha256:a1', 'a', 'input', 10, 1);
       await store.recordBlob('sha256:a1', 'a', 'input', 10, 2);

@@ -8,6 +8,7 @@ import type { ApiKeys } from './api-keys.ts';
 import { CorsPolicy } from './cors.ts';
 import { getBlob, getLeaseInput, getModule, uploadBlob, uploadModule } from './http-blobs.ts';
 import { createCampaign, getCampaign } from './http-campaigns.ts';
+import { createCircuit, getCircuit, listCircuits, runCircuit } from './http-circuits.ts';
 import { handleKeys } from './http-keys.ts';
 import { getLibraryFile } from './http-libs.ts';
 import { listBreakers, listWorkers, resetBreaker, stats } from './http-service.ts';
@@ -41,6 +42,10 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
   ['GET', 'workflows', 1, undefined, listWorkflows],
   ['GET', 'workflows', 2, undefined, getWorkflow],
   ['DELETE', 'workflows', 2, undefined, cancelWorkflow],
+  ['POST', 'circuits', 1, undefined, createCircuit],
+  ['GET', 'circuits', 1, undefined, listCircuits],
+  ['GET', 'circuits', 2, undefined, getCircuit],
+  ['POST', 'circuits', 3, 'runs', runCircuit],
   ['POST', 'modules', 1, undefined, uploadModule],
   ['POST', 'blobs', 1, undefined, uploadBlob],
   ['GET', 'blobs', 2, undefined, getBlob],

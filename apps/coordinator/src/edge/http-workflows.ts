@@ -95,7 +95,7 @@ async function admitTemplate(
   };
 }
 
-async function readDefinition(ctx: ApiContext, req: Parameters<Handler>[1]): Promise<unknown> {
+export async function readDefinition(ctx: ApiContext, req: Parameters<Handler>[1]): Promise<unknown> {
   if (mediaType(req) !== 'application/json')
     throw new CoordinatorError('UNSUPPORTED_MEDIA_TYPE', 'use application/json');
   const body = await readBody(req, ctx.config.maxBodyBytes);
@@ -107,7 +107,7 @@ async function readDefinition(ctx: ApiContext, req: Parameters<Handler>[1]): Pro
 }
 
 /** Every step's envelope (and compensation) admitted and stored in its checked form. */
-async function admitSteps(ctx: ApiContext, tenant: string, def: WorkflowDef): Promise<void> {
+export async function admitSteps(ctx: ApiContext, tenant: string, def: WorkflowDef): Promise<void> {
   for (const [i, step] of def.steps.entries()) {
     step.envelope = await admitTemplate(ctx, tenant, step.envelope, step.id, `steps[${i}]`);
     if (step.compensate)
@@ -115,8 +115,12 @@ async function admitSteps(ctx: ApiContext, tenant: string, def: WorkflowDef): Pr
   }
 }
 
-export const createWorkflow: Handler = async (ctx, req, res, tenant) => {
-  const raw = await readDefinition(ctx, req);
+/** Checks, admits and starts a definition; the answer of `POST /v1/workflows` (and of a circuit's run). */
+export async function startWorkflow(
+  ctx: ApiContext,
+  tenant: string,
+  raw: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const def = parseWorkflow(raw, () => `wf-${randomBytes(9).toString('base64url')}`);
   await admitSteps(ctx, tenant, def);
   const definition = JSON.stringify(definitionJson(def));
@@ -126,10 +130,15 @@ export const createWorkflow: Handler = async (ctx, req, res, tenant) => {
     definition,
     sha256Hex(Buffer.from(definition)),
   );
-  json(res, kind === 'created' ? 201 : 200, {
-    ...workflowJson(record),
-    definition: JSON.parse(record.definition),
-  });
+  return {
+    status: kind === 'created' ? 201 : 200,
+    body: { ...workflowJson(record), definition: JSON.parse(record.definition) },
+  };
+}
+
+export const createWorkflow: Handler = async (ctx, req, res, tenant) => {
+  const { status, body } = await startWorkflow(ctx, tenant, await readDefinition(ctx, req));
+  json(res, status, body);
 };
 
 export const getWorkflow: Handler = async (ctx, _req, res, tenant, parts) => {

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { apiKeysTableSql } from './key-store.ts';
-import { workflowsTableSql } from './workflow-store.ts';
+import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
 
 /**
  * PostgreSQL schema migrations, numbered from 1 and applied in order; `schema_migrations`
@@ -113,6 +113,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   apiKeysTableSql('pg'),
   // A tenant's stored bytes (FLOCK_TENANT_MAX_STORED_BYTES) are summed over its blob rows.
   'CREATE INDEX blobs_tenant ON blobs (tenant);',
+  // Circuits: named workflow templates (WORKFLOWS.md).
+  circuitsTableSql('pg'),
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

@@ -1,7 +1,10 @@
 // The PostgreSQL store's workflow table (workflow-store.ts): one statement per call.
 import type pg from 'pg';
 import {
+  type CircuitRecord,
+  type CircuitRow,
   type NewWorkflow,
+  toCircuit,
   toWorkflow,
   type WorkflowEnd,
   type WorkflowFilter,
@@ -47,6 +50,33 @@ export class PgWorkflowStore implements WorkflowStore {
       args,
     );
     return rows.map(toWorkflow);
+  }
+
+  async putCircuit(c: CircuitRecord): Promise<'created' | 'existing' | 'conflict'> {
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO circuits (tenant, name, definition, content_hash, created_at_ms)
+       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, name) DO NOTHING`,
+      [c.tenant, c.name, c.definition, c.contentHash, c.createdAtMs],
+    );
+    if (rowCount === 1) return 'created';
+    const known = await this.getCircuit(c.tenant, c.name);
+    return known?.contentHash === c.contentHash ? 'existing' : 'conflict';
+  }
+
+  async getCircuit(tenant: string, name: string): Promise<CircuitRecord | undefined> {
+    const { rows } = await this.pool.query<CircuitRow>(
+      'SELECT * FROM circuits WHERE tenant = $1 AND name = $2',
+      [tenant, name],
+    );
+    return rows[0] ? toCircuit(rows[0]) : undefined;
+  }
+
+  async listCircuits(tenant: string): Promise<CircuitRecord[]> {
+    const { rows } = await this.pool.query<CircuitRow>(
+      'SELECT * FROM circuits WHERE tenant = $1 ORDER BY name LIMIT 1000',
+      [tenant],
+    );
+    return rows.map(toCircuit);
   }
 
   async unfinished(): Promise<WorkflowRecord[]> {

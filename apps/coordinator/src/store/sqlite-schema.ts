@@ -2,7 +2,7 @@
 import Database from 'better-sqlite3';
 import type { SqliteSync } from '../config.ts';
 import { apiKeysTableSql } from './key-store.ts';
-import { workflowsTableSql } from './workflow-store.ts';
+import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
 
 /** Schema migrations, applied in order; `user_version` records how many ran. Only ever append. */
 export const SQLITE_MIGRATIONS: readonly string[] = [
@@ -87,6 +87,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   apiKeysTableSql('sqlite'),
   // A tenant's stored bytes (FLOCK_TENANT_MAX_STORED_BYTES) are summed over its blob rows.
   'CREATE INDEX blobs_tenant ON blobs (tenant);',
+  // Circuits: named workflow templates (WORKFLOWS.md).
+  circuitsTableSql('sqlite'),
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

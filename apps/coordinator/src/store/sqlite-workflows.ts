@@ -1,7 +1,10 @@
 // The SQLite store's workflow table (workflow-store.ts), written through the store's group commit.
 import type Database from 'better-sqlite3';
 import {
+  type CircuitRecord,
+  type CircuitRow,
   type NewWorkflow,
+  toCircuit,
   toWorkflow,
   type WorkflowEnd,
   type WorkflowFilter,
@@ -72,6 +75,40 @@ export class SqliteWorkflowStore implements WorkflowStore {
           .run(end.state, end.nowMs, end.code ?? null, end.message ?? null, end.tenant, end.workflowId)
           .changes === 1,
     );
+  }
+
+  putCircuit(c: CircuitRecord): Promise<'created' | 'existing' | 'conflict'> {
+    return this.write(() => {
+      const run = this.db
+        .prepare(
+          `INSERT INTO circuits (tenant, name, definition, content_hash, created_at_ms)
+           VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, name) DO NOTHING`,
+        )
+        .run(c.tenant, c.name, c.definition, c.contentHash, c.createdAtMs);
+      if (run.changes === 1) return 'created';
+      const known = this.db
+        .prepare<[string, string], { content_hash: string }>(
+          'SELECT content_hash FROM circuits WHERE tenant = ? AND name = ?',
+        )
+        .get(c.tenant, c.name);
+      return known?.content_hash === c.contentHash ? 'existing' : 'conflict';
+    });
+  }
+
+  async getCircuit(tenant: string, name: string): Promise<CircuitRecord | undefined> {
+    await this.committed();
+    const row = this.db
+      .prepare<[string, string], CircuitRow>('SELECT * FROM circuits WHERE tenant = ? AND name = ?')
+      .get(tenant, name);
+    return row ? toCircuit(row) : undefined;
+  }
+
+  async listCircuits(tenant: string): Promise<CircuitRecord[]> {
+    await this.committed();
+    return this.db
+      .prepare<[string], CircuitRow>('SELECT * FROM circuits WHERE tenant = ? ORDER BY name LIMIT 1000')
+      .all(tenant)
+      .map(toCircuit);
   }
 
   private read(tenant: string, workflowId: string): WorkflowRecord | undefined {

@@ -46,8 +46,23 @@ export interface WorkflowEnd {
   nowMs: number;
 }
 
+/** A circuit: a named workflow template of a tenant (`POST /v1/circuits`). */
+export interface CircuitRecord {
+  tenant: string;
+  name: string;
+  /** The template's JSON (a definition without workflow_id, with `${input.*}`/`${param.*}` slots). */
+  definition: string;
+  contentHash: string;
+  createdAtMs: number;
+}
+
 /** The workflow tables of a store (`Store.workflowStore()`); test/store-contract.ts covers both stores. */
 export interface WorkflowStore {
+  /** Stores a circuit; the same name with the same hash is `existing`, another hash `conflict`. */
+  putCircuit(circuit: CircuitRecord): Promise<'created' | 'existing' | 'conflict'>;
+  getCircuit(tenant: string, name: string): Promise<CircuitRecord | undefined>;
+  /** The tenant's circuits by name (at most 1,000). */
+  listCircuits(tenant: string): Promise<CircuitRecord[]>;
   /** Inserts a running workflow; the same id with the same hash is `existing`, another hash `conflict`. */
   insert(workflow: NewWorkflow): Promise<WorkflowInsert>;
   get(tenant: string, workflowId: string): Promise<WorkflowRecord | undefined>;
@@ -86,6 +101,36 @@ export function toWorkflow(row: WorkflowRow): WorkflowRecord {
     code: row.code ?? undefined,
     message: row.message ?? undefined,
   };
+}
+
+export interface CircuitRow {
+  tenant: string;
+  name: string;
+  definition: string;
+  content_hash: string;
+  created_at_ms: number;
+}
+
+export function toCircuit(row: CircuitRow): CircuitRecord {
+  return {
+    tenant: row.tenant,
+    name: row.name,
+    definition: row.definition,
+    contentHash: row.content_hash,
+    createdAtMs: Number(row.created_at_ms),
+  };
+}
+
+/** Circuits, the same in both stores. */
+export function circuitsTableSql(dialect: 'sqlite' | 'pg'): string {
+  return `CREATE TABLE circuits (
+     tenant TEXT NOT NULL,
+     name TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     content_hash TEXT NOT NULL,
+     created_at_ms ${dialect === 'sqlite' ? 'INTEGER' : 'BIGINT'} NOT NULL,
+     PRIMARY KEY (tenant, name)
+   );`;
 }
 
 /** The same table in both stores (types: SQLite's INTEGER, PostgreSQL's BIGINT). */

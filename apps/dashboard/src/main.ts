@@ -12,6 +12,7 @@ import { renderSubmit } from './submit-view.ts';
 import { renderTaskDetail } from './task-detail-view.ts';
 import { renderTaskList } from './task-list-view.ts';
 import { renderWorkers } from './workers-view.ts';
+import { renderWorkflowDetail, renderWorkflows } from './workflows-view.ts';
 
 const app = document.querySelector<HTMLElement>('#app')!;
 const nav = document.querySelector<HTMLElement>('#nav')!;
@@ -76,7 +77,8 @@ function route(): void {
   for (const link of nav.querySelectorAll<HTMLAnchorElement>('a')) {
     link.classList.toggle(
       'active',
-      link.dataset['route'] === (page === 'task' || page === 'campaign' ? 'tasks' : page),
+      link.dataset['route'] ===
+        (page === 'task' || page === 'campaign' ? 'tasks' : page === 'workflow' ? 'workflows' : page),
     );
   }
   switch (page) {
@@ -91,6 +93,12 @@ function route(): void {
       break;
     case 'workers':
       cleanup = renderWorkers(app, client);
+      break;
+    case 'workflows':
+      cleanup = renderWorkflows(app, client);
+      break;
+    case 'workflow':
+      cleanup = renderWorkflowDetail(app, client, id ?? '');
       break;
     case 'charts': {
       const stopCharts = renderCharts(app, history);

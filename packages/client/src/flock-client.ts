@@ -246,6 +246,13 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
     });
   }
 
+  /** This tenant's workflows, oldest first, a page at a time (`next` for the following one). */
+  listWorkflows(
+    query: { state?: string; limit?: number; after?: string } = {},
+  ): Promise<{ workflows: WorkflowView[]; next?: string }> {
+    return this.#http.json('GET', '/v1/workflows', { query });
+  }
+
   cancelWorkflow(workflowId: string): Promise<WorkflowView> {
     return this.#http.json<WorkflowView>('DELETE', `/v1/workflows/${encodeURIComponent(workflowId)}`);
   }

@@ -12,6 +12,8 @@ export type StepState = 'waiting' | 'running' | 'succeeded' | 'failed' | 'skippe
 export interface WorkflowStepView {
   id: string;
   state: StepState;
+  /** The steps it waits for (the DAG's edges). */
+  depends_on: string[];
   /** Every task the step ran: `<workflow_id>.<step>`, branches `.<i>`, retries `.retry<n>`. */
   task_ids: string[];
   code?: string;

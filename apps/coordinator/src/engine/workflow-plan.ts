@@ -31,6 +31,8 @@ export interface StepTask {
 export interface StepView {
   id: string;
   state: StepState;
+  /** The step's dependencies (from the definition), for drawing the DAG. */
+  dependsOn: readonly string[];
   /** Every task the step ran (attempts, branches), in order. */
   taskIds: string[];
   code?: string;
@@ -319,7 +321,7 @@ function failedView(step: WorkflowStep, taskIds: string[], err: ResolveError): S
 }
 
 function view(step: WorkflowStep, state: StepState, code?: string, taskIds: string[] = []): StepView {
-  const v: StepView = { id: step.id, state, taskIds };
+  const v: StepView = { id: step.id, state, dependsOn: step.dependsOn, taskIds };
   if (code !== undefined) v.code = code;
   return v;
 }

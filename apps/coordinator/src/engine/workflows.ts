@@ -377,6 +377,7 @@ export function stepJson(v: StepView): Record<string, unknown> {
   return {
     id: v.id,
     state: v.state,
+    depends_on: v.dependsOn,
     task_ids: v.taskIds,
     ...(v.code !== undefined ? { code: v.code } : {}),
     ...(v.message !== undefined ? { message: v.message } : {}),

@@ -124,6 +124,7 @@ test(`more than ${MAX_FOR_EACH_BRANCHES} branches fails the step FAN_OUT_TOO_WID
   expect(view.steps[1]).toEqual({
     id: 'b',
     state: 'failed',
+    depends_on: ['a'],
     task_ids: [],
     code: 'FAN_OUT_TOO_WIDE',
     message: `${MAX_FOR_EACH_BRANCHES + 1} branches, at most ${MAX_FOR_EACH_BRANCHES}`,

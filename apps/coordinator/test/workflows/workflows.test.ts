@@ -215,6 +215,7 @@ describe('workflows', () => {
     expect(view.steps[1]).toEqual({
       id: 'b',
       state: 'failed',
+      depends_on: ['a'],
       task_ids: [],
       code: 'REFERENCE_UNRESOLVED',
       message: 'step a has no output "nope"',

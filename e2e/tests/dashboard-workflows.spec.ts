@@ -1,0 +1,97 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: workflow references are `${…}` in plain strings
+// The dashboard's workflows page driven with real clicks: a three-step pipeline typed into the run
+// form, then its DAG drawn layer by layer with each step's state, live as the steps run (the
+// second is held by the volunteer until the test lets it go). Screenshot to e2e/artifacts/.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startCoordinator } from '@flock/coordinator';
+import { type SimRunner, SimulatedVolunteer, sumRunner } from '@flock/coordinator/sim';
+import { type Browser, expect, test } from '@playwright/test';
+import { launchChromium } from '../support/chromium.ts';
+import { dashboardPages, signIn } from '../support/dashboard-pages.ts';
+
+const ARTIFACTS = join(resolve(import.meta.dirname, '../..'), 'e2e/artifacts');
+const KEY = 'dash-key';
+const SLOW = { timeout: 60_000 };
+
+test.describe.configure({ mode: 'serial', timeout: 150_000 });
+
+let browser: Browser;
+let workDir: string;
+let pagesDir: string;
+
+test.beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'flock-workflows-e2e-'));
+  pagesDir = await dashboardPages();
+  browser = await launchChromium();
+  await mkdir(ARTIFACTS, { recursive: true });
+});
+
+test.afterAll(async () => {
+  await browser?.close();
+  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+});
+
+const TASK = { op: 'sum', module: { kind: 'builtin' }, requirements: { min: { wasm: true } } };
+const PIPELINE = {
+  workflow_id: 'dash-pipeline',
+  steps: [
+    { id: 'first', ...TASK, inputs: [{ name: 'x', inline_bytes: 'AQIDBA==' }] },
+    { id: 'second', ...TASK, inputs: [{ name: 'p', uri: '${steps.first.outputs.sum}' }] },
+    { id: 'third', ...TASK, depends_on: ['first'], when: '${steps.first.summary.sum} > 1000' },
+  ],
+};
+
+test('a pipeline run from the dashboard is drawn as a DAG whose steps change state live', async () => {
+  const flock = await startCoordinator({
+    port: 0,
+    dataDir: join(workDir, 'data'),
+    pagesDir,
+    apiKeys: new Map([[KEY, 'acme']]),
+    logLevel: 'silent',
+    extraOps: ['sum'],
+  });
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolveHeld) => {
+    release = resolveHeld;
+  });
+  const run: SimRunner = async (job) => {
+    if (job.assignment.task_id === 'dash-pipeline.second') await held;
+    return sumRunner(job);
+  };
+  const sim = await SimulatedVolunteer.connect({ url: flock.url, run });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  try {
+    await signIn(page, KEY, flock.url);
+    await expect(page.locator('#connection')).toHaveText('live');
+    await page.getByRole('link', { name: 'Workflows' }).click();
+    await page.getByLabel('Workflow definition (JSON)').fill(JSON.stringify(PIPELINE, null, 2));
+    await page.getByRole('button', { name: 'Run workflow' }).click();
+    await expect(page).toHaveURL(/#\/workflow\/dash-pipeline$/);
+    const node = (id: string) => page.locator(`.dag-node[data-step="${id}"]`);
+    // Layers: first, then second and third side by side.
+    await expect(page.locator('.dag-layer')).toHaveCount(2);
+    await expect(page.locator('.dag-layer').nth(1).locator('.dag-node')).toHaveCount(2);
+    await expect(node('first')).toHaveAttribute('data-state', 'succeeded', SLOW);
+    await expect(node('second')).toHaveAttribute('data-state', 'running', SLOW);
+    // 1+2+3+4 = 10 is not above 1000: third is skipped by its condition.
+    await expect(node('third')).toHaveAttribute('data-state', 'skipped', SLOW);
+    await expect(node('third')).toContainText('CONDITION_FALSE');
+    await expect(page.locator('#workflow-state')).toHaveText('running');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-workflow-running.png'), fullPage: true });
+    release();
+    await expect(node('second')).toHaveAttribute('data-state', 'succeeded', SLOW);
+    await expect(page.locator('#workflow-state')).toHaveText('succeeded', SLOW);
+    await expect(node('second')).toContainText('after first · 1 task');
+    await page.getByRole('link', { name: 'Workflows' }).click();
+    await expect(page.locator('#workflow-rows tr')).toHaveCount(1, SLOW);
+    await expect(page.locator('#workflow-rows tr').first()).toContainText('dash-pipeline');
+    await expect(page.locator('#workflow-rows tr').first()).toContainText('succeeded', SLOW);
+  } finally {
+    release();
+    await page.close();
+    sim.close();
+    await flock.close();
+  }
+});

@@ -95,3 +95,64 @@ test('a pipeline run from the dashboard is drawn as a DAG whose steps change sta
     await flock.close();
   }
 });
+
+test('a three-step pipeline submitted from the dashboard runs on a real volunteer tab', async () => {
+  const flock = await startCoordinator({
+    port: 0,
+    dataDir: join(workDir, 'tab-data'),
+    pagesDir,
+    apiKeys: new Map([[KEY, 'acme']]),
+    logLevel: 'silent',
+    spotCheckRate: 0,
+  });
+  const tabBrowser = await launchChromium({ webgpu: true });
+  // reduce_sum of f32 [1, 2, 3] is 6; each later step sums the one value before it: 6 again.
+  const sum = (id: string, x: Record<string, unknown>) => ({
+    id,
+    op: 'reduce_sum',
+    module: { kind: 'builtin' },
+    requirements: { min: { wasm: true } },
+    inputs: [{ name: 'x', content_type: 'application/octet-stream', ...x }],
+  });
+  const pipeline = {
+    workflow_id: 'tab-pipeline',
+    steps: [
+      sum('first', { inline_bytes: Buffer.from(new Float32Array([1, 2, 3]).buffer).toString('base64') }),
+      sum('second', { uri: '${steps.first.outputs.sum}' }),
+      sum('third', { uri: '${steps.second.outputs.sum}' }),
+    ],
+  };
+  const dashboard = await tabBrowser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    await signIn(dashboard, KEY, flock.url);
+    await expect(dashboard.locator('#connection')).toHaveText('live');
+    await dashboard.getByRole('link', { name: 'Workflows' }).click();
+    await dashboard.getByLabel('Workflow definition (JSON)').fill(JSON.stringify(pipeline));
+    await dashboard.getByRole('button', { name: 'Run workflow' }).click();
+    await expect(dashboard).toHaveURL(/#\/workflow\/tab-pipeline$/);
+    const node = (id: string) => dashboard.locator(`.dag-node[data-step="${id}"]`);
+    await expect(node('first')).toHaveAttribute('data-state', 'running');
+    await expect(node('second')).toHaveAttribute('data-state', 'waiting');
+    const volunteer = await tabBrowser.newPage();
+    await volunteer.goto(`${flock.url}/`);
+    await expect(volunteer.locator('body')).toHaveAttribute('data-ready', 'true');
+    await volunteer.getByRole('button', { name: 'Start donating compute' }).click();
+    await expect(dashboard.locator('#workflow-state')).toHaveText('succeeded', { timeout: 90_000 });
+    for (const id of ['first', 'second', 'third'])
+      await expect(node(id)).toHaveAttribute('data-state', 'succeeded');
+    await expect(dashboard.locator('.dag-layer')).toHaveCount(3);
+    await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-workflow-real-tab.png'), fullPage: true });
+    const result = (await (
+      await fetch(`${flock.url}/v1/tasks/tab-pipeline.third/result`, {
+        headers: { authorization: `Bearer ${KEY}` },
+      })
+    ).json()) as { outputs: Array<{ name: string; inline_bytes: string }> };
+    const out = result.outputs.find((o) => o.name === 'sum')!;
+    expect(
+      Array.from(new Float32Array(new Uint8Array(Buffer.from(out.inline_bytes, 'base64')).buffer)),
+    ).toEqual([6]);
+  } finally {
+    await tabBrowser.close();
+    await flock.close();
+  }
+});

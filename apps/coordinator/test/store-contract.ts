@@ -399,6 +399,27 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect((await wf.list('a', { limit: 10, state: 'failed' })).map((r) => r.workflowId)).toEqual(['w2']);
     });
 
+    test('retention keeps the finished steps of a running workflow until it finishes', async () => {
+      const wf = store.workflowStore();
+      const outcomes = await store.insertTasks([newTask('flow.a', { campaignId: 'flow' }), newTask('alone')]);
+      const uids = outcomes.map((o) => (o.kind === 'created' ? o.task.uid : -1));
+      for (const uid of uids) await store.cancelTask(uid, 'done', 2000);
+      const flow = { tenant: 'a', workflowId: 'flow', definition: '{}', contentHash: 'h', createdAtMs: 1000 };
+      await wf.insert(flow);
+      expect(await store.purgeFinished(10_000, 10)).toEqual([uids[1]]);
+      expect((await store.getTask('a', 'flow.a'))?.state).toBe('cancelled');
+      await wf.finish({
+        tenant: 'a',
+        workflowId: 'flow',
+        state: 'succeeded',
+        code: undefined,
+        message: undefined,
+        nowMs: 3000,
+      });
+      expect(await store.purgeFinished(10_000, 10)).toEqual([uids[0]]);
+      expect(await store.getTask('a', 'flow.a')).toBeUndefined();
+    });
+
     test('circuits: stored once by (tenant, name), another definition conflicts, listed by name', async () => {
       const wf = store.workflowStore();
       const c = {

@@ -70,6 +70,9 @@ export async function purgeFinished(pool: pg.Pool, beforeMs: number, limit: numb
   const { rows } = await pool.query<{ uid: string }>(
     `WITH t AS (
        SELECT uid FROM tasks WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at_ms < $1
+         -- A running workflow's finished steps stay: its advancer derives its state from them.
+         AND NOT EXISTS (SELECT 1 FROM workflows w
+                         WHERE w.tenant = tasks.tenant AND w.workflow_id = tasks.campaign_id AND w.state = 'running')
        ORDER BY uid LIMIT $2 FOR UPDATE SKIP LOCKED
      ), a AS (
        DELETE FROM attempts WHERE task_uid IN (SELECT uid FROM t)

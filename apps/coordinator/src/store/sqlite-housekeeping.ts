@@ -26,7 +26,10 @@ export function sqliteBlobsInUse(db: Database.Database, sinceMs: number): Set<st
  */
 export function preparePurge(db: Database.Database): (beforeMs: number, limit: number) => number[] {
   const pick = db.prepare<[number, number], { uid: number }>(
+    // A running workflow's finished steps stay: its advancer derives its state from them.
     `SELECT uid FROM tasks WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at_ms < ?
+       AND NOT EXISTS (SELECT 1 FROM workflows w
+                       WHERE w.tenant = tasks.tenant AND w.workflow_id = tasks.campaign_id AND w.state = 'running')
      ORDER BY uid LIMIT ?`,
   );
   const dropAttempts = db.prepare('DELETE FROM attempts WHERE task_uid = ?');

@@ -279,7 +279,7 @@ test('a campaign of 1,000 inferences (100 tasks of 10 images) over three tabs: a
   await third.context.close();
 });
 
-test('a GPU device lost while a WebGPU ml job runs fails it DEVICE_LOST; the retry runs on WASM and agrees; a later webgpu task gets a fresh device', async () => {
+test('a GPU device lost while a WebGPU ml job runs fails it DEVICE_LOST; the retry runs on WASM and agrees', async () => {
   // The GPU tab's ml session is warm (it ran the first test's job and its share of the campaign).
   const n = 4096;
   const id = taskId('ml-lost');
@@ -306,22 +306,6 @@ test('a GPU device lost while a WebGPU ml job runs fails it DEVICE_LOST; the ret
   ]);
   expect(result.summary?.['execution_provider']).toBe('wasm');
   expectClose(await logitsOf(result, n), await referenceLogits(n, 11));
-
-  // A task that asks for WebGPU is not refused by that tab from now on: it gets a fresh device.
-  const again = taskId('ml-fresh-device');
-  await harness.submit(
-    inferTask(again, 8, 12, {
-      params: { model: models['cnn.onnx'], execution: 'webgpu' },
-      requirements: { min: { webgpu: true } },
-    }),
-  );
-  const fresh = await succeeded(again);
-  expect(fresh.attempts.map((a) => [a.worker_id, a.code ?? a.outcome])).toEqual([
-    [gpuTab.workerId, 'succeeded'],
-  ]);
-  const freshResult = await harness.result(again);
-  expect(freshResult.summary?.['execution_provider']).toBe('webgpu');
-  expectClose(await logitsOf(freshResult, 8), await referenceLogits(8, 12));
 });
 
 test('an unsupported operator, a wrong input name and a wrong shape fail with typed codes; the tab serves the next job', async () => {

@@ -90,12 +90,11 @@ export class MlRuntime implements LibraryRuntime {
 
   /**
    * WebGPU when asked for or (auto) when the executor has a live device; WASM otherwise. After a
-   * loss, `auto` stays on WASM in this executor (a device that went once may go again), while
-   * `webgpu` asks the executor for a fresh device, so a retried WebGPU task is not refused forever.
+   * loss this executor stays off WebGPU: a session on a fresh device hung ORT 1.30 in CI once, so a
+   * `webgpu` task fails DEVICE_LOST at once (retryable, for another tab) instead.
    */
   private async provider(execution: string, ctx: RuntimeContext): Promise<Provider> {
     if (execution === 'wasm') return 'wasm';
-    if (this.deviceLost && execution === 'webgpu') this.forgetDevice();
     const device = this.deviceLost ? undefined : await this.gpu(ctx);
     if (device) return 'webgpu';
     if (execution === 'webgpu') {
@@ -107,20 +106,13 @@ export class MlRuntime implements LibraryRuntime {
     return 'wasm';
   }
 
-  /** Drops the lost device and its sessions; the next WebGPU job gets the executor's new device. */
-  private forgetDevice(): void {
-    for (const key of [...this.sessions.keys()]) if (key.endsWith(':webgpu')) this.sessions.delete(key);
-    this.device = undefined;
-    this.deviceLost = false;
-  }
-
   private async gpu(ctx: RuntimeContext): Promise<DeviceLike | undefined> {
     if (this.device) return this.device;
     const device = (await ctx.gpuDevice?.()) as DeviceLike | undefined;
     if (!device) return undefined;
     this.device = device;
     void device.lost.then(() => {
-      if (this.device === device) this.deviceLost = true;
+      this.deviceLost = true;
     });
     return device;
   }

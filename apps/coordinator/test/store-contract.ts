@@ -399,6 +399,38 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect((await wf.list('a', { limit: 10, state: 'failed' })).map((r) => r.workflowId)).toEqual(['w2']);
     });
 
+    test('stalled workflows: running, old enough, and no queued or running task', async () => {
+      const wf = store.workflowStore();
+      const w = (id: string, createdAtMs: number) => ({
+        tenant: 'a',
+        workflowId: id,
+        definition: '{}',
+        contentHash: `h-${id}`,
+        createdAtMs,
+      });
+      await wf.insert(w('idle', 1000));
+      await wf.insert(w('busy', 1000));
+      await wf.insert(w('young', 5000));
+      await wf.insert(w('over', 1000));
+      await store.insertTasks([
+        newTask('busy.a', { campaignId: 'busy' }),
+        newTask('idle.a', { campaignId: 'idle' }),
+      ]);
+      const idleA = await store.getTask('a', 'idle.a');
+      await store.cancelTask(idleA!.uid, 'done', 2000);
+      await wf.finish({
+        tenant: 'a',
+        workflowId: 'over',
+        state: 'failed',
+        code: 'X',
+        message: 'x',
+        nowMs: 2000,
+      });
+      expect((await wf.stalled(4000, 10)).map((r) => r.workflowId)).toEqual(['idle']);
+      expect((await wf.stalled(6000, 10)).map((r) => r.workflowId)).toEqual(['idle', 'young']);
+      expect((await wf.stalled(6000, 1)).map((r) => r.workflowId)).toEqual(['idle']);
+    });
+
     test('retention keeps the finished steps of a running workflow until it finishes', async () => {
       const wf = store.workflowStore();
       const outcomes = await store.insertTasks([newTask('flow.a', { campaignId: 'flow' }), newTask('alone')]);

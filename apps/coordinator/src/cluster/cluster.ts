@@ -179,6 +179,8 @@ function startBeats(
     // even when no further NOTIFY comes.
     scanner.wake();
     void beatAndSweep(store, coordinator, deadAfterMs)
+      // Workflows whose coordinator is gone are advanced here (engine/workflows.ts).
+      .then(() => coordinator.workflows.adoptStalled(deadAfterMs))
       .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: beat failed'))
       .finally(() => {
         sweeping = false;

@@ -102,6 +102,34 @@ export class Workflows {
     return records.length;
   }
 
+  /**
+   * Takes over running workflows not advanced here that have stayed stalled (none of their tasks
+   * queued or running) for `graceMs`: on a shared store, those of a coordinator that is gone.
+   * Advancing a workflow twice is safe (ids are deterministic, the final write is guarded); the
+   * grace keeps the pause between two steps of a live coordinator's workflow from counting.
+   * Returns how many it took.
+   */
+  async adoptStalled(graceMs: number, limit = 100): Promise<number> {
+    const now = Date.now();
+    const seen = new Map<string, number>();
+    let adopted = 0;
+    for (const record of await this.e.store.workflowStore().stalled(now - graceMs, limit)) {
+      const k = key(record.tenant, record.workflowId);
+      if (this.e.closed || this.active.has(k)) continue;
+      const since = this.suspects.get(k) ?? now;
+      seen.set(k, since);
+      if (now - since < graceMs) continue;
+      seen.delete(k);
+      this.track(record, this.parse(record));
+      adopted += 1;
+    }
+    this.suspects = seen;
+    return adopted;
+  }
+
+  /** Workflows seen stalled by `adoptStalled`, since when. */
+  private suspects = new Map<string, number>();
+
   stop(): void {
     for (const a of this.active.values()) clearTimeout(a.timer);
     this.active.clear();

@@ -86,6 +86,17 @@ export class PgWorkflowStore implements WorkflowStore {
     return rows.map(toWorkflow);
   }
 
+  async stalled(beforeMs: number, limit: number): Promise<WorkflowRecord[]> {
+    const { rows } = await this.pool.query<WorkflowRow>(
+      `SELECT * FROM workflows w WHERE w.state = 'running' AND w.created_at_ms < $1
+         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.tenant = w.tenant AND t.campaign_id = w.workflow_id
+                         AND t.state IN ('queued', 'running'))
+       ORDER BY w.uid LIMIT $2`,
+      [beforeMs, limit],
+    );
+    return rows.map(toWorkflow);
+  }
+
   async finish(end: WorkflowEnd): Promise<boolean> {
     const { rowCount } = await this.pool.query(
       `UPDATE workflows SET state = $1, finished_at_ms = $2, code = $3, message = $4

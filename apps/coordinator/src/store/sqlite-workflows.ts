@@ -64,6 +64,19 @@ export class SqliteWorkflowStore implements WorkflowStore {
       .map(toWorkflow);
   }
 
+  async stalled(beforeMs: number, limit: number): Promise<WorkflowRecord[]> {
+    await this.committed();
+    return this.db
+      .prepare<[number, number], WorkflowRow>(
+        `SELECT * FROM workflows w WHERE w.state = 'running' AND w.created_at_ms < ?
+         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.tenant = w.tenant AND t.campaign_id = w.workflow_id
+                         AND t.state IN ('queued', 'running'))
+       ORDER BY w.uid LIMIT ?`,
+      )
+      .all(beforeMs, limit)
+      .map(toWorkflow);
+  }
+
   finish(end: WorkflowEnd): Promise<boolean> {
     return this.write(
       () =>

@@ -70,6 +70,11 @@ export interface WorkflowStore {
   list(tenant: string, filter: WorkflowFilter): Promise<WorkflowRecord[]>;
   /** Every running workflow, oldest first: what a restarted coordinator advances. */
   unfinished(): Promise<WorkflowRecord[]>;
+  /**
+   * Running workflows created before `beforeMs` none of whose tasks is queued or running (at most
+   * `limit`, oldest first): stalled, if the coordinator advancing them is gone.
+   */
+  stalled(beforeMs: number, limit: number): Promise<WorkflowRecord[]>;
   /** running → a final state; false when it had already finished (the first writer wins). */
   finish(end: WorkflowEnd): Promise<boolean>;
 }

@@ -74,3 +74,64 @@ test('steps that run on another coordinator advance the workflow where it was su
     sim.close();
   }
 }, 60_000);
+
+test('a workflow whose coordinator is gone is taken over by another once it has stalled', async () => {
+  const url = await harness.createDatabase();
+  const config = {
+    port: 0,
+    dataDir: dir,
+    apiKeys: new Map([[KEY_A, 'a']]),
+    extraOps: ['sum'],
+    logLevel: 'silent' as const,
+  };
+  const options = { beatMs: 100, deadAfterMs: 500 };
+  const a = await startClusterCoordinator(url, config, { ...options, coordinatorId: 'ta' });
+  const b = await startClusterCoordinator(url, config, { ...options, coordinatorId: 'tb' });
+  nodes.push(b);
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolveHeld) => {
+    release = resolveHeld;
+  });
+  const sim = await SimulatedVolunteer.connect({
+    url: b.url,
+    run: async (job) => {
+      if (job.assignment.task_id === 'orphan.one') await held;
+      return stepRunner(job);
+    },
+  });
+  const api = (base: string, path: string, init: RequestInit = {}) =>
+    fetch(`${base}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
+    });
+  try {
+    const def = { workflow_id: 'orphan', steps: [step('one'), step('two'), step('three')] };
+    expect((await api(a.url, '/v1/workflows', { method: 'POST', body: JSON.stringify(def) })).status).toBe(
+      201,
+    );
+    await until(() => sim.running.size === 1, 10_000, 'step one running on the other coordinator');
+    // The coordinator that advanced the workflow goes away while its first step runs elsewhere.
+    await a.close();
+    release();
+    const view = await until(
+      async () => {
+        const body = (await (await api(b.url, '/v1/workflows/orphan')).json()) as {
+          state: string;
+          steps: Array<{ state: string; task_ids: string[] }>;
+        };
+        return body.state === 'running' ? undefined : body;
+      },
+      20_000,
+      'the workflow',
+    );
+    expect(view.state).toBe('succeeded');
+    expect(view.steps.map((s) => [s.state, s.task_ids])).toEqual([
+      ['succeeded', ['orphan.one']],
+      ['succeeded', ['orphan.two']],
+      ['succeeded', ['orphan.three']],
+    ]);
+  } finally {
+    release();
+    sim.close();
+  }
+}, 60_000);

@@ -248,3 +248,38 @@ struct ComputeCancelled {
   taskId @0 :Text;
   reason @1 :Text;
 }
+
+# Workflows (apps/coordinator/WORKFLOWS.md): the body of POST /v1/workflows as Cap'n Proto
+# (`application/x-capnp`); the JSON view of the API flattens each step's envelope into the step.
+
+struct WorkflowDefinition {
+  workflowId @0 :Text;          # empty: the coordinator names it
+  steps @1 :List(WorkflowStep);
+  onError @2 :ErrorPolicy;      # unset or inherit: abort
+  returnChannel @3 :Text;
+}
+
+struct WorkflowStep {
+  id @0 :Text;
+  envelope @1 :ComputeEnvelope; # the task, without taskId and campaignId
+  dependsOn @2 :List(Text);
+  dependsOnSet @3 :Bool;        # false: the previous step (dependsOn is then ignored)
+  when @4 :Text;                # a condition on summaries; empty: always
+  forEach @5 :Text;             # "${steps.<id>.outputs}" or "${steps.<id>.outputs.<name>}"; empty: none
+  onError @6 :ErrorPolicy;      # unset or inherit: the workflow's
+  compensate @7 :ComputeEnvelope;
+}
+
+struct ErrorPolicy {
+  kind @0 :ErrorKind;
+  retry @1 :UInt32;             # kind retry: this many more attempts (1..10)
+  backoffMs @2 :UInt32;         # kind retry: before the first of them, doubling; 0: 1000
+}
+
+enum ErrorKind {
+  inherit @0;                   # the workflow's (for the workflow: abort)
+  abort @1;
+  skip @2;
+  rollback @3;
+  retry @4;
+}

@@ -22,6 +22,7 @@ import { sha256Hex } from '../sha256.ts';
 import { WORKFLOW_STATES, type WorkflowState } from '../store/workflow-store.ts';
 import { admitEnvelope } from './http-tasks.ts';
 import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
+import { definitionFromCapnp } from './workflow-capnp.ts';
 
 /** A stand-in for a referenced input while the step is admitted (its real bytes come later). */
 const PLACEHOLDER_INPUT = { inline_json: 'null' };
@@ -97,7 +98,10 @@ async function admitTemplate(
 
 export async function readDefinition(ctx: ApiContext, req: Parameters<Handler>[1]): Promise<unknown> {
   if (mediaType(req) !== 'application/json')
-    throw new CoordinatorError('UNSUPPORTED_MEDIA_TYPE', 'use application/json');
+    throw new CoordinatorError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'use application/json (or, for workflows, application/x-capnp)',
+    );
   const body = await readBody(req, ctx.config.maxBodyBytes);
   return parseJsonText(
     decodeUtf8Strict(body, '$'),
@@ -136,8 +140,13 @@ export async function startWorkflow(
   };
 }
 
+/** `POST /v1/workflows`: the JSON form, or a Cap'n Proto `WorkflowDefinition` (workflow-capnp.ts). */
 export const createWorkflow: Handler = async (ctx, req, res, tenant) => {
-  const { status, body } = await startWorkflow(ctx, tenant, await readDefinition(ctx, req));
+  const raw =
+    mediaType(req) === 'application/x-capnp'
+      ? definitionFromCapnp(await readBody(req, ctx.config.maxBodyBytes), ctx.config.maxBodyBytes)
+      : await readDefinition(ctx, req);
+  const { status, body } = await startWorkflow(ctx, tenant, raw);
   json(res, status, body);
 };
 

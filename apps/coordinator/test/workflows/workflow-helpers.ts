@@ -29,7 +29,7 @@ export const stepRunner: SimRunner = async (job) => {
 };
 
 export const STEP_TASK = { op: 'sum', module: { kind: 'builtin' }, requirements: { min: { wasm: true } } };
-const BYTES = { name: 'x', inline_bytes: Buffer.from([1, 2, 3, 4]).toString('base64') };
+export const BYTES = { name: 'x', inline_bytes: Buffer.from([1, 2, 3, 4]).toString('base64') };
 export const step = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   id,
   ...STEP_TASK,

@@ -2,11 +2,12 @@
 // Workflows end to end: definitions through the REST API, steps run as tasks by simulated volunteers,
 // exact states for each error policy, conditions, references (and their errors), cancel mid-run.
 import { createHash } from 'node:crypto';
+import { encodeMessage, fromJson } from '@flock/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
 import { SimulatedVolunteer } from '../../src/sim/simulated-volunteer.ts';
 import { type Json, KEY_A, KEY_B, startTest, type TestCoordinator, until } from '../helpers.ts';
-import { step, stepRunner, STEP_TASK as TASK } from './workflow-helpers.ts';
+import { BYTES, step, stepRunner, STEP_TASK as TASK } from './workflow-helpers.ts';
 
 let c: TestCoordinator;
 const sims: SimulatedVolunteer[] = [];
@@ -275,6 +276,67 @@ describe('workflows', () => {
       state: 'succeeded',
       task_id: 'channel',
     });
+  });
+
+  test("a definition as Cap'n Proto runs, and is the same workflow as its JSON form", async () => {
+    const envelope = (extra: Record<string, unknown>) => ({ ...TASK, ...extra });
+    const message = fromJson('WorkflowDefinition', {
+      workflow_id: 'capnp',
+      on_error: { kind: 'skip' },
+      steps: [
+        { id: 'a', envelope: envelope({ inputs: [BYTES] }) },
+        {
+          id: 'b',
+          envelope: envelope({ inputs: [{ name: 'p', uri: '${steps.a.outputs.sum}' }], params: { n: 1 } }),
+          on_error: { kind: 'retry', retry: 2, backoff_ms: 10 },
+        },
+        {
+          id: 'c',
+          envelope: envelope({ inputs: [BYTES] }),
+          depends_on: ['a'],
+          depends_on_set: true,
+          when: '${steps.a.summary.sum} > 100',
+        },
+      ],
+    });
+    const res = await c.api('/v1/workflows', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-capnp' },
+      body: encodeMessage('WorkflowDefinition', message),
+    });
+    expect(res.status).toBe(201);
+    const view = await finished('capnp');
+    expect(states(view)).toEqual({ a: 'succeeded', b: 'succeeded', c: 'skipped' });
+    expect((await result('capnp.b')).summary.sum).toBe('97');
+    // The same definition in the JSON form is the same workflow (same stored content).
+    const again = await c.api('/v1/workflows', {
+      method: 'POST',
+      json: {
+        workflow_id: 'capnp',
+        on_error: 'skip',
+        steps: [
+          step('a'),
+          step('b', {
+            inputs: [{ name: 'p', uri: '${steps.a.outputs.sum}' }],
+            params: { n: 1 },
+            on_error: { retry: 2, backoff_ms: 10 },
+          }),
+          step('c', { depends_on: ['a'], when: '${steps.a.summary.sum} > 100' }),
+        ],
+      },
+    });
+    expect(again.status).toBe(200);
+    // A task_id in a step's envelope is refused as in JSON.
+    const bad = await c.api('/v1/workflows', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-capnp' },
+      body: encodeMessage(
+        'WorkflowDefinition',
+        fromJson('WorkflowDefinition', { steps: [{ id: 'a', envelope: envelope({ task_id: 'x' }) }] }),
+      ),
+    });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'steps[0].task_id' });
   });
 
   test('the REST surface: 400 with the field, 409 on another definition, 404 per tenant, lists page', async () => {

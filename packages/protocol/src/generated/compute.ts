@@ -1701,6 +1701,241 @@ export class ComputeCancelled extends $.Struct {
     }
     toString(): string { return "ComputeCancelled_" + super.toString(); }
 }
+export class WorkflowDefinition extends $.Struct {
+    static readonly _capnp = {
+        displayName: "WorkflowDefinition",
+        id: "df1505c26fbdb174",
+        size: new $.ObjectSize(0, 4),
+    };
+    static _Steps: $.ListCtor<WorkflowStep>;
+    /**
+* empty: the coordinator names it
+*
+*/
+    get workflowId(): string {
+        return $.utils.getText(0, this);
+    }
+    set workflowId(value: string) {
+        $.utils.setText(0, value, this);
+    }
+    _adoptSteps(value: $.Orphan<$.List<WorkflowStep>>): void {
+        $.utils.adopt(value, $.utils.getPointer(1, this));
+    }
+    _disownSteps(): $.Orphan<$.List<WorkflowStep>> {
+        return $.utils.disown(this.steps);
+    }
+    get steps(): $.List<WorkflowStep> {
+        return $.utils.getList(1, WorkflowDefinition._Steps, this);
+    }
+    _hasSteps(): boolean {
+        return !$.utils.isNull($.utils.getPointer(1, this));
+    }
+    _initSteps(length: number): $.List<WorkflowStep> {
+        return $.utils.initList(1, WorkflowDefinition._Steps, length, this);
+    }
+    set steps(value: $.List<WorkflowStep>) {
+        $.utils.copyFrom(value, $.utils.getPointer(1, this));
+    }
+    _adoptOnError(value: $.Orphan<ErrorPolicy>): void {
+        $.utils.adopt(value, $.utils.getPointer(2, this));
+    }
+    _disownOnError(): $.Orphan<ErrorPolicy> {
+        return $.utils.disown(this.onError);
+    }
+    /**
+* unset or inherit: abort
+*
+*/
+    get onError(): ErrorPolicy {
+        return $.utils.getStruct(2, ErrorPolicy, this);
+    }
+    _hasOnError(): boolean {
+        return !$.utils.isNull($.utils.getPointer(2, this));
+    }
+    _initOnError(): ErrorPolicy {
+        return $.utils.initStructAt(2, ErrorPolicy, this);
+    }
+    set onError(value: ErrorPolicy) {
+        $.utils.copyFrom(value, $.utils.getPointer(2, this));
+    }
+    get returnChannel(): string {
+        return $.utils.getText(3, this);
+    }
+    set returnChannel(value: string) {
+        $.utils.setText(3, value, this);
+    }
+    toString(): string { return "WorkflowDefinition_" + super.toString(); }
+}
+export class WorkflowStep extends $.Struct {
+    static readonly _capnp = {
+        displayName: "WorkflowStep",
+        id: "d440487b8dc6c741",
+        size: new $.ObjectSize(8, 7),
+    };
+    get id(): string {
+        return $.utils.getText(0, this);
+    }
+    set id(value: string) {
+        $.utils.setText(0, value, this);
+    }
+    _adoptEnvelope(value: $.Orphan<ComputeEnvelope>): void {
+        $.utils.adopt(value, $.utils.getPointer(1, this));
+    }
+    _disownEnvelope(): $.Orphan<ComputeEnvelope> {
+        return $.utils.disown(this.envelope);
+    }
+    /**
+* the task, without taskId and campaignId
+*
+*/
+    get envelope(): ComputeEnvelope {
+        return $.utils.getStruct(1, ComputeEnvelope, this);
+    }
+    _hasEnvelope(): boolean {
+        return !$.utils.isNull($.utils.getPointer(1, this));
+    }
+    _initEnvelope(): ComputeEnvelope {
+        return $.utils.initStructAt(1, ComputeEnvelope, this);
+    }
+    set envelope(value: ComputeEnvelope) {
+        $.utils.copyFrom(value, $.utils.getPointer(1, this));
+    }
+    _adoptDependsOn(value: $.Orphan<$.List<string>>): void {
+        $.utils.adopt(value, $.utils.getPointer(2, this));
+    }
+    _disownDependsOn(): $.Orphan<$.List<string>> {
+        return $.utils.disown(this.dependsOn);
+    }
+    get dependsOn(): $.List<string> {
+        return $.utils.getList(2, $.TextList, this);
+    }
+    _hasDependsOn(): boolean {
+        return !$.utils.isNull($.utils.getPointer(2, this));
+    }
+    _initDependsOn(length: number): $.List<string> {
+        return $.utils.initList(2, $.TextList, length, this);
+    }
+    set dependsOn(value: $.List<string>) {
+        $.utils.copyFrom(value, $.utils.getPointer(2, this));
+    }
+    /**
+* false: the previous step (dependsOn is then ignored)
+*
+*/
+    get dependsOnSet(): boolean {
+        return $.utils.getBit(0, this);
+    }
+    set dependsOnSet(value: boolean) {
+        $.utils.setBit(0, value, this);
+    }
+    /**
+* a condition on summaries; empty: always
+*
+*/
+    get when(): string {
+        return $.utils.getText(3, this);
+    }
+    set when(value: string) {
+        $.utils.setText(3, value, this);
+    }
+    /**
+* "${steps.<id>.outputs}" or "${steps.<id>.outputs.<name>}"; empty: none
+*
+*/
+    get forEach(): string {
+        return $.utils.getText(4, this);
+    }
+    set forEach(value: string) {
+        $.utils.setText(4, value, this);
+    }
+    _adoptOnError(value: $.Orphan<ErrorPolicy>): void {
+        $.utils.adopt(value, $.utils.getPointer(5, this));
+    }
+    _disownOnError(): $.Orphan<ErrorPolicy> {
+        return $.utils.disown(this.onError);
+    }
+    /**
+* unset or inherit: the workflow's
+*
+*/
+    get onError(): ErrorPolicy {
+        return $.utils.getStruct(5, ErrorPolicy, this);
+    }
+    _hasOnError(): boolean {
+        return !$.utils.isNull($.utils.getPointer(5, this));
+    }
+    _initOnError(): ErrorPolicy {
+        return $.utils.initStructAt(5, ErrorPolicy, this);
+    }
+    set onError(value: ErrorPolicy) {
+        $.utils.copyFrom(value, $.utils.getPointer(5, this));
+    }
+    _adoptCompensate(value: $.Orphan<ComputeEnvelope>): void {
+        $.utils.adopt(value, $.utils.getPointer(6, this));
+    }
+    _disownCompensate(): $.Orphan<ComputeEnvelope> {
+        return $.utils.disown(this.compensate);
+    }
+    get compensate(): ComputeEnvelope {
+        return $.utils.getStruct(6, ComputeEnvelope, this);
+    }
+    _hasCompensate(): boolean {
+        return !$.utils.isNull($.utils.getPointer(6, this));
+    }
+    _initCompensate(): ComputeEnvelope {
+        return $.utils.initStructAt(6, ComputeEnvelope, this);
+    }
+    set compensate(value: ComputeEnvelope) {
+        $.utils.copyFrom(value, $.utils.getPointer(6, this));
+    }
+    toString(): string { return "WorkflowStep_" + super.toString(); }
+}
+export class ErrorPolicy extends $.Struct {
+    static readonly _capnp = {
+        displayName: "ErrorPolicy",
+        id: "bc94a60c365e9be1",
+        size: new $.ObjectSize(16, 0),
+    };
+    get kind(): ErrorKind {
+        return $.utils.getUint16(0, this) as ErrorKind;
+    }
+    set kind(value: ErrorKind) {
+        $.utils.setUint16(0, value, this);
+    }
+    /**
+* kind retry: this many more attempts (1..10)
+*
+*/
+    get retry(): number {
+        return $.utils.getUint32(4, this);
+    }
+    set retry(value: number) {
+        $.utils.setUint32(4, value, this);
+    }
+    /**
+* kind retry: before the first of them, doubling; 0: 1000
+*
+*/
+    get backoffMs(): number {
+        return $.utils.getUint32(8, this);
+    }
+    set backoffMs(value: number) {
+        $.utils.setUint32(8, value, this);
+    }
+    toString(): string { return "ErrorPolicy_" + super.toString(); }
+}
+export const ErrorKind = {
+    /**
+* the workflow's (for the workflow: abort)
+*
+*/
+    INHERIT: 0,
+    ABORT: 1,
+    SKIP: 2,
+    ROLLBACK: 3,
+    RETRY: 4
+} as const;
+export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
 GPUDescriptor._Limits = $.CompositeList(GpuLimit);
 Capability._Labels = $.CompositeList(KeyValue);
 ComputeEnvelope._Inputs = $.CompositeList(DataRef);
@@ -1709,3 +1944,4 @@ ComputeProgress._Metrics = $.CompositeList(KeyValue);
 ComputeResult._Outputs = $.CompositeList(DataRef);
 ComputeResult._Summary = $.CompositeList(KeyValue);
 ComputeResult._Metrics = $.CompositeList(KeyValue);
+WorkflowDefinition._Steps = $.CompositeList(WorkflowStep);

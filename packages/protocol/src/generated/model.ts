@@ -9,6 +9,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObj
 export type BufferAccess = 'read' | 'read_write' | 'uniform';
 export type ModuleKind = 'wasm' | 'wgsl' | 'builtin' | 'library';
 export type Comparator = 'exact' | 'tolerance';
+export type ErrorKind = 'inherit' | 'abort' | 'skip' | 'rollback' | 'retry';
 export type FrameType = 'event' | 'job' | 'job_result' | 'stream_start' | 'stream_chunk' | 'stream_end' | 'control';
 export type StreamStatus = 'ok' | 'aborted';
 export type BridgeRecordKind = 'job' | 'result' | 'failure' | 'progress' | 'cancel';
@@ -217,6 +218,30 @@ export interface ComputeCancelled {
   reason?: string;
 }
 
+export interface WorkflowStep {
+  id?: string;
+  envelope?: ComputeEnvelope;
+  depends_on?: string[];
+  depends_on_set?: boolean;
+  when?: string;
+  for_each?: string;
+  on_error?: ErrorPolicy;
+  compensate?: ComputeEnvelope;
+}
+
+export interface ErrorPolicy {
+  kind?: ErrorKind;
+  retry?: number;
+  backoff_ms?: number;
+}
+
+export interface WorkflowDefinition {
+  workflow_id?: string;
+  steps?: WorkflowStep[];
+  on_error?: ErrorPolicy;
+  return_channel?: string;
+}
+
 export interface Trace {
   correlation_id?: string;
   span_id?: string;
@@ -379,6 +404,9 @@ export interface StructTypes {
   ComputeResult: ComputeResult;
   ComputeFailure: ComputeFailure;
   ComputeCancelled: ComputeCancelled;
+  WorkflowStep: WorkflowStep;
+  ErrorPolicy: ErrorPolicy;
+  WorkflowDefinition: WorkflowDefinition;
   Trace: Trace;
   Metadata: Metadata;
   Hello: Hello;
@@ -1766,6 +1794,164 @@ export const STRUCTS = {
       }
     ]
   },
+  "WorkflowStep": {
+    "union": false,
+    "dataWords": 1,
+    "pointers": 7,
+    "discriminant": -1,
+    "fields": [
+      {
+        "name": "id",
+        "json": "id",
+        "type": {
+          "k": "text"
+        },
+        "offset": 0
+      },
+      {
+        "name": "envelope",
+        "json": "envelope",
+        "type": {
+          "k": "struct",
+          "s": "ComputeEnvelope"
+        },
+        "offset": 1
+      },
+      {
+        "name": "dependsOn",
+        "json": "depends_on",
+        "type": {
+          "k": "list",
+          "of": {
+            "k": "text"
+          }
+        },
+        "offset": 2
+      },
+      {
+        "name": "dependsOnSet",
+        "json": "depends_on_set",
+        "type": {
+          "k": "bool"
+        },
+        "offset": 0
+      },
+      {
+        "name": "when",
+        "json": "when",
+        "type": {
+          "k": "text"
+        },
+        "offset": 3
+      },
+      {
+        "name": "forEach",
+        "json": "for_each",
+        "type": {
+          "k": "text"
+        },
+        "offset": 4
+      },
+      {
+        "name": "onError",
+        "json": "on_error",
+        "type": {
+          "k": "struct",
+          "s": "ErrorPolicy"
+        },
+        "offset": 5
+      },
+      {
+        "name": "compensate",
+        "json": "compensate",
+        "type": {
+          "k": "struct",
+          "s": "ComputeEnvelope"
+        },
+        "offset": 6
+      }
+    ]
+  },
+  "ErrorPolicy": {
+    "union": false,
+    "dataWords": 2,
+    "pointers": 0,
+    "discriminant": -1,
+    "fields": [
+      {
+        "name": "kind",
+        "json": "kind",
+        "type": {
+          "k": "enum",
+          "e": "ErrorKind"
+        },
+        "offset": 0
+      },
+      {
+        "name": "retry",
+        "json": "retry",
+        "type": {
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 1
+      },
+      {
+        "name": "backoffMs",
+        "json": "backoff_ms",
+        "type": {
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 2
+      }
+    ]
+  },
+  "WorkflowDefinition": {
+    "union": false,
+    "dataWords": 0,
+    "pointers": 4,
+    "discriminant": -1,
+    "fields": [
+      {
+        "name": "workflowId",
+        "json": "workflow_id",
+        "type": {
+          "k": "text"
+        },
+        "offset": 0
+      },
+      {
+        "name": "steps",
+        "json": "steps",
+        "type": {
+          "k": "list",
+          "of": {
+            "k": "struct",
+            "s": "WorkflowStep"
+          }
+        },
+        "offset": 1
+      },
+      {
+        "name": "onError",
+        "json": "on_error",
+        "type": {
+          "k": "struct",
+          "s": "ErrorPolicy"
+        },
+        "offset": 2
+      },
+      {
+        "name": "returnChannel",
+        "json": "return_channel",
+        "type": {
+          "k": "text"
+        },
+        "offset": 3
+      }
+    ]
+  },
   "Trace": {
     "union": false,
     "dataWords": 0,
@@ -2825,6 +3011,13 @@ export const ENUMS = {
   "Comparator": [
     "exact",
     "tolerance"
+  ],
+  "ErrorKind": [
+    "inherit",
+    "abort",
+    "skip",
+    "rollback",
+    "retry"
   ],
   "FrameType": [
     "event",

@@ -119,7 +119,26 @@ describe('flock workflow', () => {
     expect(lines[2]).toMatch(/^a\s+succeeded\s+1\s+\d+$/);
   });
 
-  it('a failed workflow exits 1; YAML is refused with 2; an unknown id 4', async () => {
+  it('runs a YAML pipeline as it runs the same JSON', async () => {
+    const file = join(dir, 'pipeline.yaml');
+    const yaml = [
+      'workflow_id: cli-yaml',
+      'steps:',
+      ...chain('cli-yaml').steps.map((s) => `  - ${JSON.stringify(s)}`),
+      '',
+    ].join('\n');
+    await writeFile(file, yaml);
+    const run = await flock(['workflow', 'run', file, '--wait', '--json']);
+    expect(run.code).toBe(0);
+    const view = JSON.parse(run.stdout);
+    expect(view).toMatchObject({ workflow_id: 'cli-yaml', state: 'succeeded' });
+    expect(view.steps.map((s: { id: string; state: string }) => [s.id, s.state])).toEqual([
+      ['a', 'succeeded'],
+      ['b', 'succeeded'],
+    ]);
+  });
+
+  it('a failed workflow exits 1; malformed YAML is a usage error (2) naming its line; an unknown id 4', async () => {
     const file = join(dir, 'failing.json');
     await writeFile(file, JSON.stringify({ workflow_id: 'cli-fail', steps: [step('a', { op: 'fail' })] }));
     const run = await flock(['workflow', 'run', file, '--wait']);
@@ -127,9 +146,11 @@ describe('flock workflow', () => {
     expect(run.stdout.split('\n')[0]).toBe(
       'cli-fail  failed  STEP_FAILED: step "a" failed: EXECUTION_ERROR: the kernel trapped',
     );
-    const yaml = await flock(['workflow', 'run', join(dir, 'pipeline.yaml')]);
+    const broken = join(dir, 'broken.yaml');
+    await writeFile(broken, 'workflow_id: y\nsteps:\n  - id: a\n  - id: a\n    id: b\n');
+    const yaml = await flock(['workflow', 'run', broken]);
     expect(yaml.code).toBe(2);
-    expect(yaml.stderr).toContain('YAML pipelines are not supported yet');
+    expect(yaml.stderr).toMatch(/broken\.yaml: Map keys must be unique at line 5, column 5/);
     expect((await flock(['workflow', 'status', 'nope'])).code).toBe(4);
   });
 });

@@ -40,7 +40,7 @@ Commands:
                                ml.* ops (ml.infer, ml.embed, ml.classify) take .npy files: --batch N
                                rows per task; --out DIR joins each output back (data.logits.npy)
   model upload <model.onnx>    upload an ONNX model; prints its uri for ml.* --params '{"model":...}'
-  workflow run <pipeline.json> submit a workflow (JSON; YAML not yet); --wait follows its steps to the end
+  workflow run <pipeline>      submit a workflow (.json, or .yaml/.yml); --wait follows its steps
   workflow status <id>         show a workflow: its state and each step's state, tasks, time, code
 
 Options:

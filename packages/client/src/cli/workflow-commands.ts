@@ -1,13 +1,35 @@
-// `flock workflow run <pipeline.json|-> [--wait]` and `flock workflow status <workflow_id>`.
-// JSON only: no YAML parser is among the workspace's dependencies.
+// `flock workflow run <pipeline.json|pipeline.yaml|-> [--wait]` and `flock workflow status <workflow_id>`.
 import { parseJsonObject } from '@flock/protocol';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { WorkflowView } from '../workflow.ts';
 import type { Command } from './commands.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
 import { table } from './format.ts';
 import type { CliIo, CliValues } from './main.ts';
 
-const USAGE = 'usage: flock workflow run <pipeline.json|-> [--wait] | flock workflow status <workflow_id>';
+const USAGE =
+  'usage: flock workflow run <pipeline.json|pipeline.yaml|-> [--wait] | flock workflow status <workflow_id>';
+const MAX_PIPELINE_BYTES = 16 << 20;
+
+/**
+ * A pipeline file as the JSON object the coordinator takes: JSON, or YAML (`.yaml`/`.yml`, the
+ * core schema: no dates or custom tags, aliases bounded, duplicate keys refused) turned into JSON.
+ * The coordinator checks the definition itself and names the field at fault.
+ */
+function readPipeline(target: string, text: string): ReturnType<typeof parseJsonObject> {
+  if (!/\.ya?ml$/i.test(target))
+    return parseJsonObject(text, { maxBytes: MAX_PIPELINE_BYTES, maxDepth: 128 }, '$');
+  let value: unknown;
+  try {
+    value = parseYaml(text, { schema: 'core', maxAliasCount: 100, uniqueKeys: true });
+  } catch (error) {
+    if (error instanceof YAMLParseError) throw new UsageError(`${target}: ${error.message.split('\n')[0]}`);
+    throw error;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new UsageError(`${target}: a pipeline is a mapping with workflow_id and steps`);
+  return parseJsonObject(JSON.stringify(value), { maxBytes: MAX_PIPELINE_BYTES, maxDepth: 128 }, '$');
+}
 
 export const workflow: Command = async (context) => {
   const { client, io, values, args, readInput } = context;
@@ -19,11 +41,7 @@ export const workflow: Command = async (context) => {
     return exitFor(view);
   }
   if (sub !== 'run') throw new UsageError(USAGE);
-  if (/\.ya?ml$/i.test(target))
-    throw new UsageError('YAML pipelines are not supported yet: write it as JSON');
-  const text = await readInput(target);
-  // The coordinator checks the definition and names the field at fault; here only its size.
-  const handle = await client.workflow(parseJsonObject(text, { maxBytes: 16 << 20, maxDepth: 128 }, '$'));
+  const handle = await client.workflow(readPipeline(target, await readInput(target)));
   if (values.wait !== true) {
     printWorkflow(io, values, await handle.status());
     return EXIT.ok;

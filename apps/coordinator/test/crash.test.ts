@@ -2,45 +2,22 @@
 // 2,000 tasks are submitted and run by simulated volunteers, and restarted each time on the same
 // port and data directory. In the end every accepted task succeeded exactly once (one success
 // audit row, one succeeded attempt) with the right answer, and no result was lost.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, expect, test } from 'vitest';
 import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
 import { envelope, KEY_A } from './helpers.ts';
+import { freePort, startCoordinatorChild } from './support/crash-child.ts';
+import { rng } from './support/rng.ts';
 
 const TASKS = 2000;
 const BATCH = 100;
 const VOLUNTEERS = 8;
 const KILLS = 5;
 const SEED = Number(process.env.FLOCK_CRASH_SEED ?? 20261122);
-const ROOT = resolve(import.meta.dirname, '../../..');
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with FLOCK_CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'flock-crash-'));
 let child: ChildProcess | undefined;
@@ -51,35 +28,6 @@ afterAll(async () => {
   child?.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function startChild(port: number): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'apps/coordinator/src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      FLOCK_PORT: String(port),
-      FLOCK_DATA: dir,
-      FLOCK_API_KEYS: `${KEY_A}:a`,
-      // The op the simulated volunteers run (no page ships it).
-      FLOCK_EXTRA_OPS: 'sum',
-      FLOCK_LEASE_MS: '1500',
-      FLOCK_HEARTBEAT_MS: '300',
-      FLOCK_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const end = Date.now() + 30_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`coordinator exited with ${proc.exitCode}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return proc;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > end) throw new Error('coordinator did not start');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** POSTs a batch until the coordinator answers (it may be down): idempotent by task_id. */
 async function submit(port: number, tasks: Array<Record<string, unknown>>): Promise<number> {
@@ -104,9 +52,9 @@ function taskInput(i: number): number[] {
 }
 
 test(`SIGKILL ${KILLS} times during ${TASKS} tasks: every task succeeds exactly once (seed ${SEED})`, async () => {
-  const random = prng(SEED);
+  const random = rng(SEED);
   const port = await freePort();
-  child = await startChild(port);
+  child = await startCoordinatorChild(port, dir);
   const url = `http://127.0.0.1:${port}`;
 
   for (let v = 0; v < VOLUNTEERS; v++) {
@@ -167,7 +115,7 @@ test(`SIGKILL ${KILLS} times during ${TASKS} tasks: every task succeeds exactly 
     const exited = new Promise((r) => dying.once('exit', r));
     dying.kill('SIGKILL');
     await exited;
-    child = await startChild(port);
+    child = await startCoordinatorChild(port, dir);
   }
   await submitting;
   const deadline = Date.now() + 60_000;

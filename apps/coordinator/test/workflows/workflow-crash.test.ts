@@ -4,45 +4,22 @@
 // aborts, rollbacks) are submitted and run by simulated volunteers, and restarted each time on
 // the same port and data directory. In the end every workflow finished in its expected state,
 // every step task that should have succeeded did exactly once, and compensations ran once.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, expect, test } from 'vitest';
 import { SimulatedVolunteer } from '../../src/sim/simulated-volunteer.ts';
 import { KEY_A } from '../helpers.ts';
+import { freePort, startCoordinatorChild } from '../support/crash-child.ts';
+import { rng } from '../support/rng.ts';
 import { step, stepRunner } from './workflow-helpers.ts';
 
 const WORKFLOWS = Number(process.env.FLOCK_WF_CRASH_COUNT ?? 200);
 const VOLUNTEERS = 6;
 const KILLS = 8;
 const SEED = Number(process.env.FLOCK_CRASH_SEED ?? 20261207);
-const ROOT = resolve(import.meta.dirname, '../../../..');
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with FLOCK_CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** What a workflow must end as: its state, each step task that succeeds, each that fails. */
 interface Expected {
@@ -149,34 +126,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startChild(port: number): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'apps/coordinator/src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      FLOCK_PORT: String(port),
-      FLOCK_DATA: dir,
-      FLOCK_API_KEYS: `${KEY_A}:a`,
-      FLOCK_EXTRA_OPS: 'sum',
-      FLOCK_LEASE_MS: '1500',
-      FLOCK_HEARTBEAT_MS: '300',
-      FLOCK_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const end = Date.now() + 30_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`coordinator exited with ${proc.exitCode}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return proc;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > end) throw new Error('coordinator did not start');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Calls the API until the coordinator answers (it may be down). */
 async function call(port: number, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   for (;;) {
@@ -194,9 +143,9 @@ async function call(port: number, path: string, body?: unknown): Promise<{ statu
 }
 
 test(`SIGKILL ${KILLS} times during ${WORKFLOWS} workflows: each ends as expected, steps succeed once (seed ${SEED})`, async () => {
-  const random = prng(SEED);
+  const random = rng(SEED);
   const port = await freePort();
-  child = await startChild(port);
+  child = await startCoordinatorChild(port, dir);
   const url = `http://127.0.0.1:${port}`;
   for (let v = 0; v < VOLUNTEERS; v++) {
     sims.push(
@@ -235,7 +184,7 @@ test(`SIGKILL ${KILLS} times during ${WORKFLOWS} workflows: each ends as expecte
     const exited = new Promise((r) => dying.once('exit', r));
     dying.kill('SIGKILL');
     await exited;
-    child = await startChild(port);
+    child = await startCoordinatorChild(port, dir);
   }
   await submitting;
   const deadline = Date.now() + 90_000;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { exampleValues, readNpy, writeNpy, zooFiles } from '@flock/libraries/models';
 import { runReference } from '@flock/libraries/reference';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIo, main } from '../src/cli/main.ts';
+import { runCli } from './support/run-cli.ts';
 import { KEY, startTestCoordinator, type TestCoordinator } from './support/test-coordinator.ts';
 
 let env: TestCoordinator;
@@ -35,19 +35,7 @@ afterAll(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-async function flock(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    stderrIsTTY: false,
-    env: { FLOCK_URL: env.url, FLOCK_API_KEY: KEY },
-    readStdin: async () => '',
-  };
-  const code = await main(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const flock = (args: string[]) => runCli(args, { url: env.url, key: KEY });
 
 /** The reference's outputs for all rows at once: what the joined batches must equal. */
 async function reference(op: string, params: object) {

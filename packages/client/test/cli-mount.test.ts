@@ -9,10 +9,10 @@ import type { ComputeEnvelope, DataRef } from '@flock/protocol';
 import { unpackTar } from 'modern-tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/cli/exit-codes.ts';
-import { type CliIo, main } from '../src/cli/main.ts';
 import { packDirectory } from '../src/cli/mount-dirs.ts';
 import { FlockClient } from '../src/index.ts';
 import { INLINE_INPUT_BYTES } from '../src/library-inputs.ts';
+import { runCli } from './support/run-cli.ts';
 import { KEY, startTestCoordinator, type TestCoordinator, WASM_HEADER } from './support/test-coordinator.ts';
 
 let env: TestCoordinator;
@@ -30,19 +30,7 @@ afterAll(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-async function flock(args: string[], stdin = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    stderrIsTTY: false,
-    env: { FLOCK_URL: env.url, FLOCK_API_KEY: KEY },
-    readStdin: async () => stdin,
-  };
-  const code = await main(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const flock = (args: string[], stdin = '') => runCli(args, { url: env.url, key: KEY, stdin });
 
 /** Writes a tree of files (name → bytes; a name ending in / is an empty directory). */
 async function tree(name: string, files: Record<string, Uint8Array | string>): Promise<string> {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIo, main } from '../src/cli/main.ts';
+import { runCli } from './support/run-cli.ts';
 import { KEY, startTestCoordinator, type TestCoordinator } from './support/test-coordinator.ts';
 
 let env: TestCoordinator;
@@ -23,19 +23,8 @@ afterAll(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-async function flock(args: string[], options: { key?: string; stdin?: string; tty?: boolean } = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    stderrIsTTY: options.tty ?? false,
-    env: { FLOCK_URL: env.url, FLOCK_API_KEY: options.key ?? KEY },
-    readStdin: async () => options.stdin ?? '',
-  };
-  const code = await main(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const flock = (args: string[], options: { key?: string; stdin?: string; tty?: boolean } = {}) =>
+  runCli(args, { url: env.url, key: options.key ?? KEY, ...options });
 
 function envelopeJson(taskId: string, op: string, base64 = 'AQID') {
   return JSON.stringify({

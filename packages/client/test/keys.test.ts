@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIo, main } from '../src/cli/main.ts';
 import { FlockClient, FlockError, type KeyView } from '../src/index.ts';
+import { runCli } from './support/run-cli.ts';
 
 const KEY = 'key-acme-admin-0123456789';
 let dataDir: string;
@@ -31,19 +31,7 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function flock(args: string[], key = KEY) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    stderrIsTTY: false,
-    env: { FLOCK_URL: coordinator.url, FLOCK_API_KEY: key },
-    readStdin: async () => '',
-  };
-  const code = await main(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const flock = (args: string[], key = KEY) => runCli(args, { url: coordinator.url, key });
 
 const sum = {
   task_id: 'k-sum',

@@ -9,8 +9,8 @@ import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
 import { type SimRunner, SimulatedVolunteer } from '@flock/coordinator/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { type CliIo, main } from '../src/cli/main.ts';
 import { type BreakerView, FlockClient, type StatsView } from '../src/index.ts';
+import { runCli } from './support/run-cli.ts';
 import { KEY, OTHER_KEY } from './support/test-coordinator.ts';
 
 const COOLDOWN_MS = 3_600_000;
@@ -80,19 +80,7 @@ async function run(taskId: string, op: string): Promise<string> {
   return (await task.wait({ timeoutMs: 20_000 })).state;
 }
 
-async function flock(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    stderrIsTTY: false,
-    env: { FLOCK_URL: coordinator.url, FLOCK_API_KEY: KEY },
-    readStdin: async () => '',
-  };
-  const code = await main(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const flock = (args: string[]) => runCli(args, { url: coordinator.url, key: KEY });
 
 /** A table's rows split into cells (columns are two or more spaces apart). */
 const cells = (text: string): string[][] =>

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
 import { SimulatedVolunteer } from '@flock/coordinator/sim';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliIo, main } from '../src/cli/main.ts';
 import { FlockClient, formatCredit, type TaskView, type WorkerView } from '../src/index.ts';
+import { runCli } from './support/run-cli.ts';
 
 const KEY = 'key-verify';
 
@@ -47,19 +47,7 @@ async function volunteer(lie = false): Promise<SimulatedVolunteer> {
   return sim;
 }
 
-async function flock(args: string[], stdin = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    stderrIsTTY: false,
-    env: { FLOCK_URL: coordinator!.url, FLOCK_API_KEY: KEY },
-    readStdin: async () => stdin,
-  };
-  const code = await main(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const flock = (args: string[], stdin = '') => runCli(args, { url: coordinator!.url, key: KEY, stdin });
 
 /** A built-in task (`sum`; the honest volunteers answer 10) with a verification policy. */
 function verifiedEnvelope(taskId: string, verification: Record<string, unknown>): string {

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { type CliIo, main } from '../src/cli/main.ts';
 import { FlockClient } from '../src/flock-client.ts';
 import { FlockError } from '../src/flock-error.ts';
+import { runCli } from './support/run-cli.ts';
 import { KEY, startTestCoordinator, type TestCoordinator } from './support/test-coordinator.ts';
 
 let env: TestCoordinator;
@@ -41,19 +41,7 @@ const chain = (id: string) => ({
   steps: [step('a'), step('b', { inputs: [{ name: 'prev', uri: '${steps.a.outputs.sum}' }] })],
 });
 
-async function flock(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    stderrIsTTY: false,
-    env: { FLOCK_URL: env.url, FLOCK_API_KEY: KEY },
-    readStdin: async () => '',
-  };
-  const code = await main(args, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const flock = (args: string[]) => runCli(args, { url: env.url, key: KEY });
 
 describe('client.workflow', () => {
   it('result() waits and returns each step’s result by step id', async () => {

@@ -1,4 +1,5 @@
 export { decodeBase64, encodeBase64 } from './base64.ts';
+export { canonicalEnvelope, canonicalJson } from './canonical.ts';
 export { CAPABILITY_LIMITS, capabilityEntries, checkCapability } from './capability-limits.ts';
 export {
   CONTROL_KINDS,

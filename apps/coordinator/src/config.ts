@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_DEPLOY, type DeployConfig, loadDeployConfig, validateDeploy } from './deploy-config.ts';
 import { TrustedProxies } from './edge/client-address.ts';
 import { checkScope } from './edge/scopes.ts';
+import { parseSigningSecrets, SIGN_PREFIX } from './edge/task-signatures.ts';
 import { CoordinatorError } from './errors.ts';
 
 /** SQLite `synchronous` setting: NORMAL survives a process kill (kill -9); FULL also power loss. */
@@ -27,6 +28,11 @@ export interface CoordinatorConfig extends DeployConfig {
    * a key not in it may do everything in its tenant (edge/scopes.ts).
    */
   keyScopes: Map<string, string[]>;
+  /**
+   * Signing secrets of configured keys (entries `key:tenant|sign:<secret>`): such a key's tasks
+   * must carry `security.task_token`, the HMAC of their canonical form (edge/task-signatures.ts).
+   */
+  signingSecrets: Map<string, string>;
   /** Directory of the built pages (`/` and `/dashboard/`). Env FLOCK_PAGES_DIR, default ./dist/pages. */
   pagesDir: string;
   /** Extra Origins allowed on /v1/worker besides the page's own. Env FLOCK_ALLOWED_ORIGINS (comma list). */
@@ -158,6 +164,7 @@ export const DEFAULT_CONFIG: Omit<
   | 'apiKeys'
   | 'adminKeys'
   | 'keyScopes'
+  | 'signingSecrets'
   | 'allowedOrigins'
   | 'trustedProxies'
   | 'extraOps'
@@ -213,6 +220,7 @@ export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): Coordin
     apiKeys: new Map(),
     adminKeys: new Map(),
     keyScopes: new Map(),
+    signingSecrets: new Map(),
     allowedOrigins: [],
     trustedProxies: [],
     extraOps: [],
@@ -394,6 +402,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
     ...parseKeyScopes(env.FLOCK_ADMIN_KEYS ?? '', 'FLOCK_ADMIN_KEYS'),
   ]);
   if (keyScopes.size > 0) partial.keyScopes = keyScopes;
+  const signingSecrets = new Map([
+    ...parseSigningSecrets(env.FLOCK_API_KEYS ?? '', 'FLOCK_API_KEYS'),
+    ...parseSigningSecrets(env.FLOCK_ADMIN_KEYS ?? '', 'FLOCK_ADMIN_KEYS'),
+  ]);
+  if (signingSecrets.size > 0) partial.signingSecrets = signingSecrets;
   if (env.FLOCK_SPOT_CHECKS) partial.spotChecks = onOff(env.FLOCK_SPOT_CHECKS, 'FLOCK_SPOT_CHECKS');
   if (env.FLOCK_TAILS) partial.tailAcceleration = onOff(env.FLOCK_TAILS, 'FLOCK_TAILS');
   if (env.FLOCK_REMOTE_MODULES)
@@ -459,11 +472,15 @@ export function parseApiKeys(text: string, variable = 'FLOCK_API_KEYS'): Map<str
   return keys;
 }
 
-/** The scope lists of `key:tenant|scope|scope` entries (entries without `|` have none: every scope). */
+/**
+ * The scope lists of `key:tenant|scope|scope` entries (entries without scopes have none: every
+ * scope). A `sign:<secret>` item is the key's signing secret (parseSigningSecrets), no scope.
+ */
 export function parseKeyScopes(text: string, variable: string): Map<string, string[]> {
   const scopes = new Map<string, string[]>();
   for (const part of text.split(',')) {
-    const [head, ...list] = part.split('|').map((s) => s.trim());
+    const [head, ...items] = part.split('|').map((s) => s.trim());
+    const list = items.filter((s) => !s.startsWith(SIGN_PREFIX));
     if (list.length === 0) continue;
     const key = head!.slice(0, head!.lastIndexOf(':'));
     try {

@@ -30,6 +30,10 @@ export type CoordinatorErrorCode =
   | 'FORBIDDEN'
   /** A tenant at its quota of queued tasks (FLOCK_TENANT_MAX_QUEUED); 429 with Retry-After. */
   | 'QUOTA_EXCEEDED'
+  /** A task whose `security.task_token` is not the HMAC of its canonical form under the key's secret. */
+  | 'BAD_SIGNATURE'
+  /** An unsigned task from a key configured with a signing secret (`|sign:`). */
+  | 'SIGNATURE_REQUIRED'
   | 'REQUEST_TIMEOUT'
   | 'INTERNAL'
   | 'CONFIG_INVALID';
@@ -56,6 +60,8 @@ const STATUS: Record<CoordinatorErrorCode, number> = {
   ORIGIN_NOT_ALLOWED: 403,
   FORBIDDEN: 403,
   QUOTA_EXCEEDED: 429,
+  BAD_SIGNATURE: 401,
+  SIGNATURE_REQUIRED: 401,
   REQUEST_TIMEOUT: 408,
   INTERNAL: 500,
   CONFIG_INVALID: 500,

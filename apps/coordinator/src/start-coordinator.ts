@@ -155,6 +155,7 @@ export async function startCoordinator(
   const events = options.events ?? new EventsHub(config.maxBufferedBytes);
   const keys = new ApiKeys(config.apiKeys, await devKeyOf(config, store), config.adminKeys, {
     scopes: config.keyScopes,
+    signingSecrets: config.signingSecrets,
     store: store.keyStore(),
   });
   let coordinator: Coordinator | undefined;

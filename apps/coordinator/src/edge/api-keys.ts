@@ -16,6 +16,8 @@ export interface KeyIdentity {
   scopes: Scopes;
   /** The id of a key made through `POST /v1/keys`; undefined for configured keys. */
   keyId: string | undefined;
+  /** The key's signing secret (`|sign:`): its tasks must be signed (task-signatures.ts). */
+  signingSecret?: string;
 }
 
 /** How long a stored key's lookup is believed, ms: a revocation on another coordinator takes this long. */
@@ -45,22 +47,24 @@ export class ApiKeys {
     keys: Map<string, string>,
     devKey?: string,
     adminKeys: Map<string, string> = new Map(),
-    options: { scopes?: Map<string, string[]>; store?: KeyStore } = {},
+    options: {
+      scopes?: Map<string, string[]>;
+      signingSecrets?: Map<string, string>;
+      store?: KeyStore;
+    } = {},
   ) {
-    const scopesOf = (key: string) => {
+    const configured = (key: string, tenant: string, admin: boolean): KeyIdentity => {
       const list = options.scopes?.get(key);
-      return list === undefined ? Scopes.ALL : Scopes.of(list);
+      const scopes = list === undefined ? Scopes.ALL : Scopes.of(list);
+      const identity: KeyIdentity = { tenant, admin, scopes, keyId: undefined };
+      const secret = options.signingSecrets?.get(key);
+      if (secret !== undefined) identity.signingSecret = secret;
+      return identity;
     };
     for (const [key, tenant] of keys)
-      this.entries.push({
-        hash: digest(key),
-        identity: { tenant, admin: false, scopes: scopesOf(key), keyId: undefined },
-      });
+      this.entries.push({ hash: digest(key), identity: configured(key, tenant, false) });
     for (const [key, tenant] of adminKeys)
-      this.entries.push({
-        hash: digest(key),
-        identity: { tenant, admin: true, scopes: scopesOf(key), keyId: undefined },
-      });
+      this.entries.push({ hash: digest(key), identity: configured(key, tenant, true) });
     if (this.entries.length === 0) {
       this.devKey = devKey ?? ApiKeys.newDevKey();
       this.entries.push({

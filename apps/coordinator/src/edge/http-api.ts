@@ -159,7 +159,10 @@ export class HttpApi {
     if (method === 'POST' && parts.length === 1 && SUBMISSIONS.has(parts[0]!))
       this.ctx.limits.takeSubmission(identity.tenant);
     // A key with a scope list carries it to the handlers (admitEnvelope checks can_submit per op).
-    const ctx = identity.scopes === Scopes.ALL ? this.ctx : { ...this.ctx, scopes: identity.scopes };
+    // A signing key's secret, too (checkSignature).
+    let ctx: ApiContext =
+      identity.scopes === Scopes.ALL ? this.ctx : { ...this.ctx, scopes: identity.scopes };
+    if (identity.signingSecret !== undefined) ctx = { ...ctx, signingSecret: identity.signingSecret };
     return handler(ctx, req, res, identity.tenant, parts);
   }
 

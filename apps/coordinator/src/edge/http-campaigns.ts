@@ -13,6 +13,7 @@ import { CoordinatorError } from '../errors.ts';
 import { resolvePolicy, TrustError } from '../trust/index.ts';
 import { admitEnvelope, viewTask, viewTasks } from './http-tasks.ts';
 import { type ApiContext, type Handler, json, mediaType, readBody } from './http-util.ts';
+import { checkSignature } from './task-signatures.ts';
 
 /** Tasks one campaign request may carry. */
 export const MAX_CAMPAIGN_TASKS = 10_000;
@@ -71,14 +72,19 @@ function campaignIdOf(raw: unknown): string {
   return campaignId;
 }
 
-/** One task of a campaign: in the campaign, with its policy unless it sets one, unique by task_id. */
+/**
+ * One task of a campaign: in the campaign, with its policy unless it sets one, unique by task_id.
+ * A signing key's task is checked as sent, before the campaign's id and policy are filled in.
+ */
 function campaignEnvelope(
   raw: unknown,
   campaignId: string,
   policy: VerificationPolicy | undefined,
   seen: Set<string>,
+  signingSecret: string | undefined,
 ): ComputeEnvelope {
   const envelope = fromJson('ComputeEnvelope', raw);
+  checkSignature(envelope, signingSecret, '');
   if (envelope.campaign_id && envelope.campaign_id !== campaignId) {
     throw new CoordinatorError('INVALID_ARGUMENT', 'campaign_id differs from the campaign', 'campaign_id');
   }
@@ -96,6 +102,7 @@ function campaignEnvelopes(
   tasks: unknown,
   campaignId: string,
   policy: VerificationPolicy | undefined,
+  signingSecret: string | undefined,
 ): ComputeEnvelope[] {
   if (!Array.isArray(tasks) || tasks.length === 0 || tasks.length > MAX_CAMPAIGN_TASKS) {
     throw new CoordinatorError(
@@ -107,7 +114,7 @@ function campaignEnvelopes(
   const seen = new Set<string>();
   return tasks.map((raw, i) => {
     try {
-      return campaignEnvelope(raw, campaignId, policy, seen);
+      return campaignEnvelope(raw, campaignId, policy, seen, signingSecret);
     } catch (err) {
       if (err instanceof ProtocolError || err instanceof CoordinatorError) {
         const field = `tasks[${i}]${err.field ? `.${err.field}` : ''}`;
@@ -150,7 +157,7 @@ export const createCampaign: Handler = async (ctx, req, res, tenant) => {
   const obj = await readCampaignBody(ctx, req);
   const policy = campaignPolicy(obj.verification);
   const campaignId = campaignIdOf(obj.campaign_id);
-  const envelopes = campaignEnvelopes(obj.tasks, campaignId, policy);
+  const envelopes = campaignEnvelopes(obj.tasks, campaignId, policy, ctx.signingSecret);
   const { status, body } = await submitCampaign(ctx, tenant, campaignId, envelopes);
   json(res, status, body);
 };

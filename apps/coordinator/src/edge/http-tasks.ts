@@ -12,6 +12,7 @@ import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } f
 import { checkModel } from './model-check.ts';
 import { checkOp } from './op-check.ts';
 import { forbidden } from './scopes.ts';
+import { checkSignature } from './task-signatures.ts';
 import { taskView } from './task-view.ts';
 
 /** The task view; `fresh` tasks were just created (no attempts yet); `memo` is per request. */
@@ -145,6 +146,7 @@ function decodeEnvelope(ctx: ApiContext, type: string, body: Buffer): ComputeEnv
 export const createTask: Handler = async (ctx, req, res, tenant) => {
   const body = await readBody(req, ctx.config.maxBodyBytes);
   const envelope = decodeEnvelope(ctx, mediaType(req), body);
+  checkSignature(envelope, ctx.signingSecret, '');
   await admitEnvelope(ctx, envelope, tenant, '');
   await ctx.limits.checkQueued(tenant, 1);
   const [outcome] = await ctx.coordinator.submit([{ tenant, envelope }]);
@@ -196,13 +198,25 @@ export const getResult: Handler = async (ctx, _req, res, tenant, parts) => {
   if (task.state !== 'succeeded' || !task.result) {
     throw new CoordinatorError('NOT_READY', `task is ${task.state}`);
   }
-  // Stored as its JSON view already.
+  // Stored as its JSON view already; a signed task's token is echoed in it.
+  const body = withTaskToken(task.result, task.envelope);
   res.writeHead(200, {
     'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': task.result.byteLength,
+    'Content-Length': body.byteLength,
   });
-  res.end(task.result);
+  res.end(body);
 };
+
+/** The stored result, with the requester's `security.task_token` as its `task_token` when it had one. */
+function withTaskToken(result: Uint8Array, envelopeJson: Uint8Array): Uint8Array {
+  const envelopeText = Buffer.from(envelopeJson.buffer, envelopeJson.byteOffset, envelopeJson.byteLength);
+  if (!envelopeText.includes('"security"')) return result;
+  const token = (JSON.parse(envelopeText.toString('utf8')) as { security?: { task_token?: string } }).security
+    ?.task_token;
+  if (!token) return result;
+  const view = JSON.parse(Buffer.from(result).toString('utf8')) as Record<string, unknown>;
+  return Buffer.from(JSON.stringify({ ...view, task_token: token }));
+}
 
 export const cancelTask: Handler = async (ctx, _req, res, tenant, parts) => {
   const task = await findTask(ctx, tenant, parts[1]!);

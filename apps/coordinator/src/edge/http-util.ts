@@ -19,6 +19,8 @@ export interface ApiContext {
   readonly limits: TenantLimits;
   /** The calling key's scopes when it has a list (absent: every scope of its tenant). */
   readonly scopes?: Scopes;
+  /** The calling key's signing secret: its tasks must be signed (task-signatures.ts). */
+  readonly signingSecret?: string;
 }
 
 /** One authenticated REST route: `parts` are the decoded path segments after `/v1/`. */

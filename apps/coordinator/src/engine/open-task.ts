@@ -45,9 +45,13 @@ export type Match = { task: SchedTask; worker: WorkerState };
 export const usesGpu = (env: ComputeEnvelope): boolean =>
   env.module?.kind === 'wgsl' || Boolean(env.requirements?.min?.webgpu || env.requirements?.min?.gpu);
 
-/** The open task of a stored record (`known`: its envelope, when the caller has it parsed). */
+/**
+ * The open task of a stored record (`known`: its envelope, when the caller has it parsed). Its
+ * envelope, which is what volunteers are sent, leaves out the requester's `security` (its signed
+ * task token stays in the stored record, for the result: GET /v1/tasks/:id/result).
+ */
 export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
-  const envelope =
+  const { security: _s, ...envelope } =
     known ?? fromJson('ComputeEnvelope', JSON.parse(Buffer.from(rec.envelope).toString('utf8')));
   const min = envelope.requirements?.min;
   return {

@@ -167,6 +167,7 @@ export class SimulatedVolunteer extends EventEmitter {
 
   /** A frame's payload; undefined (and a `decode-error` event) when it does not decode. */
   private decode(data: Buffer): Frame_Payload | undefined {
+    this.emit('frame-bytes', data); // every frame as received, for tests of what volunteers see
     try {
       return decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), {
         maxFrameBytes: 64 << 20,

@@ -33,6 +33,7 @@ import {
   submitLibrary,
 } from './library-calls.ts';
 import { type MapInput, type MapOptions, type MapOutcome, mapTasks } from './map-tasks.ts';
+import { signEnvelope } from './sign-envelope.ts';
 import { Task, type TaskBackend } from './task.ts';
 import { mapTensors, type TensorFile, type TensorMapOptions, type TensorOutcome } from './tensor-batches.ts';
 import { Workflow, type WorkflowBackend, type WorkflowView } from './workflow.ts';
@@ -51,6 +52,11 @@ export interface FlockClientOptions {
   WebSocket?: WebSocketConstructor | null;
   /** Per-request time limit in ms; default 30 000. */
   timeoutMs?: number;
+  /**
+   * The key's signing secret: `submit` and `submitCampaign` then sign each envelope
+   * (`signEnvelope`, its `security.task_token`) before sending it.
+   */
+  signingSecret?: string | undefined;
 }
 
 export interface SubmitOptions {
@@ -67,6 +73,7 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
   readonly #http: HttpTransport;
   readonly #apiKey: string;
   readonly #WebSocket: WebSocketConstructor | undefined;
+  readonly #signingSecret: string | undefined;
 
   constructor(options: FlockClientOptions) {
     if (!/^https?:\/\//.test(options.url)) {
@@ -84,6 +91,12 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
     this.#apiKey = options.apiKey;
     const globalSocket = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     this.#WebSocket = options.WebSocket === null ? undefined : (options.WebSocket ?? globalSocket);
+    this.#signingSecret = options.signingSecret || undefined;
+  }
+
+  /** `envelope`, signed when the client has a signing secret. */
+  #signed(envelope: ComputeEnvelope): Promise<ComputeEnvelope> | ComputeEnvelope {
+    return this.#signingSecret === undefined ? envelope : signEnvelope(envelope, this.#signingSecret);
   }
 
   /** Checks the key against the coordinator; throws `UNAUTHENTICATED` (401) for a bad one. */
@@ -95,7 +108,8 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
    * Submits one task (`POST /v1/tasks`). Idempotent on `task_id`: the same content again returns
    * the same task; different content under the same id is `CONFLICT`.
    */
-  async submit(envelope: ComputeEnvelope, options: SubmitOptions = {}): Promise<Task> {
+  async submit(unsigned: ComputeEnvelope, options: SubmitOptions = {}): Promise<Task> {
+    const envelope = await this.#signed(unsigned);
     const view =
       options.format === 'capnp'
         ? await this.#http.json<TaskView>('POST', '/v1/tasks', {
@@ -215,7 +229,9 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
   ): Promise<{ campaign_id: string; tasks: Task[] }> {
     const body = {
       ...(campaignId === undefined ? {} : { campaign_id: campaignId }),
-      tasks: envelopes.map((envelope) => toJson('ComputeEnvelope', envelope)),
+      tasks: (await Promise.all(envelopes.map((e) => this.#signed(e)))).map((envelope) =>
+        toJson('ComputeEnvelope', envelope),
+      ),
     };
     const created = await this.#http.json<{ campaign_id: string; tasks: TaskView[] }>(
       'POST',

@@ -8,7 +8,10 @@ export const EXIT = {
   taskFailed: 1,
   /** Bad command line, unreadable input file, or a request the coordinator refused as invalid. */
   usage: 2,
-  /** Missing or wrong API key (401), or a key without the scope the call needs (403 FORBIDDEN). */
+  /**
+   * Missing or wrong API key (401), a task its signing key did not sign or signed wrongly
+   * (401 SIGNATURE_REQUIRED, BAD_SIGNATURE), or a key without the scope the call needs (403 FORBIDDEN).
+   */
   auth: 3,
   /** No such task, blob or campaign, or no open breaker of the op (404). */
   notFound: 4,
@@ -31,6 +34,8 @@ export function exitCodeFor(error: unknown): ExitCode {
   if (!isFlockError(error)) return EXIT.taskFailed;
   switch (error.code) {
     case 'UNAUTHENTICATED':
+    case 'BAD_SIGNATURE':
+    case 'SIGNATURE_REQUIRED':
     case 'FORBIDDEN':
       return EXIT.auth;
     case 'NOT_FOUND':

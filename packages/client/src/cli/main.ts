@@ -45,7 +45,8 @@ Commands:
 
 Options:
   --url URL          coordinator (env FLOCK_URL, default http://127.0.0.1:8787)
-  --key KEY          API key (env FLOCK_API_KEY)
+  --key KEY          API key (env FLOCK_API_KEY); env FLOCK_SIGNING_SECRET: sign every task
+                     submitted with it (security.task_token, for keys configured with |sign:)
   --json             machine-readable output on stdout (no progress bar)
   --wait             submit/result: wait until the task ends
   --timeout MS       give up waiting after MS milliseconds
@@ -138,7 +139,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     }
     let client: FlockClient;
     try {
-      client = new FlockClient({ url, apiKey, WebSocket });
+      client = new FlockClient({ url, apiKey, WebSocket, signingSecret: io.env['FLOCK_SIGNING_SECRET'] });
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
@@ -169,6 +170,8 @@ function reportError(io: CliIo, error: unknown, json: boolean): void {
     code = error.code;
     field = error.field;
     if (error.code === 'UNAUTHENTICATED') message = `the API key was refused (${error.message})`;
+    if (error.code === 'SIGNATURE_REQUIRED' || error.code === 'BAD_SIGNATURE')
+      message = `${error.message} (set FLOCK_SIGNING_SECRET to this key's signing secret)`;
     if (error.code === 'NOT_READY') message = `${error.message}; add --wait to wait for the result`;
     if (error.retryAfterMs !== undefined) message = `${message} (retry after ${error.retryAfterMs / 1000} s)`;
   } else if (error instanceof ProtocolError) {

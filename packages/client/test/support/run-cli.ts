@@ -7,10 +7,10 @@ export interface CliRun {
   stderr: string;
 }
 
-/** `flock <args>` with FLOCK_URL `url` and FLOCK_API_KEY `key`; stdin and a TTY stderr if given. */
+/** `flock <args>` with FLOCK_URL `url` and FLOCK_API_KEY `key` (and `env`); stdin and a TTY stderr if given. */
 export async function runCli(
   args: string[],
-  options: { url: string; key: string; stdin?: string; tty?: boolean },
+  options: { url: string; key: string; stdin?: string; tty?: boolean; env?: Record<string, string> },
 ): Promise<CliRun> {
   const out: string[] = [];
   const err: string[] = [];
@@ -18,7 +18,7 @@ export async function runCli(
     stdout: (t) => out.push(t),
     stderr: (t) => err.push(t),
     stderrIsTTY: options.tty ?? false,
-    env: { FLOCK_URL: options.url, FLOCK_API_KEY: options.key },
+    env: { FLOCK_URL: options.url, FLOCK_API_KEY: options.key, ...options.env },
     readStdin: async () => options.stdin ?? '',
   };
   const code = await main(args, io);

@@ -2,46 +2,22 @@
 // counts): service levels per op against their targets, and a circuit breaker that opens after
 // non-retryable failures on two distinct volunteers and is reset with its button. Screenshots go
 // to e2e/artifacts/.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startCoordinator } from '@flock/coordinator';
 import { type SimRunner, SimulatedVolunteer } from '@flock/coordinator/sim';
-import { type Browser, expect, test } from '@playwright/test';
-import { launchChromium } from '../support/chromium.ts';
-import { dashboardPages, signIn } from '../support/dashboard-pages.ts';
+import { expect, test } from '@playwright/test';
+import { ARTIFACTS, DASHBOARD_KEY, dashboardSuite, SLOW, signIn } from '../support/dashboard-pages.ts';
 
-const ARTIFACTS = join(resolve(import.meta.dirname, '../..'), 'e2e/artifacts');
-const KEY = 'dash-key';
-const SLOW = { timeout: 60_000 };
-
-// Generous limits: two cores are shared with every other build and test on this machine.
-test.describe.configure({ mode: 'serial', timeout: 150_000 });
-
-let browser: Browser;
-let workDir: string;
-let pagesDir: string;
-
-test.beforeAll(async () => {
-  workDir = await mkdtemp(join(tmpdir(), 'flock-charts-e2e-'));
-  pagesDir = await dashboardPages();
-  browser = await launchChromium();
-  await mkdir(ARTIFACTS, { recursive: true });
-});
-
-test.afterAll(async () => {
-  await browser?.close();
-  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
-});
+const suite = dashboardSuite('charts');
 
 test('the charts page shows service levels per op, and an open breaker is reset with its button', async () => {
   // A coordinator of its own, for exact counts: a breaker opens after non-retryable failures on two
   // distinct volunteers; p95 target 60 s, success target 99 % (judged from 20 finished tasks on).
   const levels = await startCoordinator({
     port: 0,
-    dataDir: join(workDir, 'levels-data'),
-    pagesDir,
-    apiKeys: new Map([[KEY, 'acme']]),
+    dataDir: join(suite.workDir, 'levels-data'),
+    pagesDir: suite.pagesDir,
+    apiKeys: new Map([[DASHBOARD_KEY, 'acme']]),
     logLevel: 'silent',
     breakerFailures: 2,
     breakerCooldownMs: 3_600_000,
@@ -57,7 +33,7 @@ test('the charts page shows service levels per op, and an open breaker is reset 
   const api = async (path: string, body?: unknown): Promise<Record<string, unknown>> => {
     const response = await fetch(`${levels.url}${path}`, {
       method: body === undefined ? 'GET' : 'POST',
-      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${DASHBOARD_KEY}`, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return (await response.json()) as Record<string, unknown>;
@@ -72,7 +48,7 @@ test('the charts page shows service levels per op, and an open breaker is reset 
   const state = async (taskId: string) => (await api(`/v1/tasks/${taskId}`))['state'];
   let first: SimulatedVolunteer | undefined = await SimulatedVolunteer.connect({ url: levels.url, run });
   let other: SimulatedVolunteer | undefined;
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+  const page = await suite.browser.newPage({ viewport: { width: 1280, height: 1400 } });
   try {
     const tasks = Array.from({ length: 20 }, (_, i) => task(`lv-sum-${i}`, 'reduce_sum'));
     await api('/v1/campaigns', { campaign_id: 'lv-camp', tasks });
@@ -94,7 +70,7 @@ test('the charts page shows service levels per op, and an open breaker is reset 
         /^held: op saxpy failed non-retryably on 2 distinct volunteers in a row \(last FUEL_EXHAUSTED\)/,
       );
 
-    await signIn(page, KEY, levels.url);
+    await signIn(page, DASHBOARD_KEY, levels.url);
     await expect(page.locator('#connection')).toHaveText('live');
     await page.getByRole('link', { name: 'Charts' }).click();
     await expect(page.locator('#slo-targets')).toHaveText(

@@ -2,36 +2,14 @@
 // The dashboard's workflows page driven with real clicks: a three-step pipeline typed into the run
 // form, then its DAG drawn layer by layer with each step's state, live as the steps run (the
 // second is held by the volunteer until the test lets it go). Screenshot to e2e/artifacts/.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startCoordinator } from '@flock/coordinator';
 import { type SimRunner, SimulatedVolunteer, sumRunner } from '@flock/coordinator/sim';
-import { type Browser, expect, test } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
-import { dashboardPages, signIn } from '../support/dashboard-pages.ts';
+import { ARTIFACTS, DASHBOARD_KEY, dashboardSuite, SLOW, signIn } from '../support/dashboard-pages.ts';
 
-const ARTIFACTS = join(resolve(import.meta.dirname, '../..'), 'e2e/artifacts');
-const KEY = 'dash-key';
-const SLOW = { timeout: 60_000 };
-
-test.describe.configure({ mode: 'serial', timeout: 150_000 });
-
-let browser: Browser;
-let workDir: string;
-let pagesDir: string;
-
-test.beforeAll(async () => {
-  workDir = await mkdtemp(join(tmpdir(), 'flock-workflows-e2e-'));
-  pagesDir = await dashboardPages();
-  browser = await launchChromium();
-  await mkdir(ARTIFACTS, { recursive: true });
-});
-
-test.afterAll(async () => {
-  await browser?.close();
-  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
-});
+const suite = dashboardSuite('workflows');
 
 const TASK = { op: 'sum', module: { kind: 'builtin' }, requirements: { min: { wasm: true } } };
 const PIPELINE = {
@@ -46,9 +24,9 @@ const PIPELINE = {
 test('a pipeline run from the dashboard is drawn as a DAG whose steps change state live', async () => {
   const flock = await startCoordinator({
     port: 0,
-    dataDir: join(workDir, 'data'),
-    pagesDir,
-    apiKeys: new Map([[KEY, 'acme']]),
+    dataDir: join(suite.workDir, 'data'),
+    pagesDir: suite.pagesDir,
+    apiKeys: new Map([[DASHBOARD_KEY, 'acme']]),
     logLevel: 'silent',
     extraOps: ['sum'],
   });
@@ -61,9 +39,9 @@ test('a pipeline run from the dashboard is drawn as a DAG whose steps change sta
     return sumRunner(job);
   };
   const sim = await SimulatedVolunteer.connect({ url: flock.url, run });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const page = await suite.browser.newPage({ viewport: { width: 1280, height: 1000 } });
   try {
-    await signIn(page, KEY, flock.url);
+    await signIn(page, DASHBOARD_KEY, flock.url);
     await expect(page.locator('#connection')).toHaveText('live');
     await page.getByRole('link', { name: 'Workflows' }).click();
     await page.getByLabel('Workflow definition (JSON)').fill(JSON.stringify(PIPELINE, null, 2));
@@ -99,9 +77,9 @@ test('a pipeline run from the dashboard is drawn as a DAG whose steps change sta
 test('a three-step pipeline submitted from the dashboard runs on a real volunteer tab', async () => {
   const flock = await startCoordinator({
     port: 0,
-    dataDir: join(workDir, 'tab-data'),
-    pagesDir,
-    apiKeys: new Map([[KEY, 'acme']]),
+    dataDir: join(suite.workDir, 'tab-data'),
+    pagesDir: suite.pagesDir,
+    apiKeys: new Map([[DASHBOARD_KEY, 'acme']]),
     logLevel: 'silent',
     spotCheckRate: 0,
   });
@@ -124,7 +102,7 @@ test('a three-step pipeline submitted from the dashboard runs on a real voluntee
   };
   const dashboard = await tabBrowser.newPage({ viewport: { width: 1280, height: 900 } });
   try {
-    await signIn(dashboard, KEY, flock.url);
+    await signIn(dashboard, DASHBOARD_KEY, flock.url);
     await expect(dashboard.locator('#connection')).toHaveText('live');
     await dashboard.getByRole('link', { name: 'Workflows' }).click();
     await dashboard.getByLabel('Workflow definition (JSON)').fill(JSON.stringify(pipeline));
@@ -144,7 +122,7 @@ test('a three-step pipeline submitted from the dashboard runs on a real voluntee
     await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard-workflow-real-tab.png'), fullPage: true });
     const result = (await (
       await fetch(`${flock.url}/v1/tasks/tab-pipeline.third/result`, {
-        headers: { authorization: `Bearer ${KEY}` },
+        headers: { authorization: `Bearer ${DASHBOARD_KEY}` },
       })
     ).json()) as { outputs: Array<{ name: string; inline_bytes: string }> };
     const out = result.outputs.find((o) => o.name === 'sum')!;

@@ -11,6 +11,7 @@ import {
   readNpy,
   readOnnxInfo,
   writeNpy,
+  writeOnnx,
   zooFiles,
 } from '../src/models/index.ts';
 import { outputsAgree, runReference } from '../src/reference/index.ts';
@@ -360,5 +361,33 @@ describe('reading an ONNX file without a runtime', () => {
     expect(readOnnxInfo(MODELS['pair.onnx']!).largestTensorBytes).toBe(0);
     expect(() => readOnnxInfo(new TextEncoder().encode('<html>not a model</html>'))).toThrow(OnnxFormatError);
     expect(() => readOnnxInfo(new Uint8Array([8, 8]))).toThrow('not an ONNX model: no graph');
+  });
+});
+
+describe('ml.classify on many classes', () => {
+  test('a 200,000-class output is ranked: no spread of its scores into one call, which overflows the JS stack', async () => {
+    const classes = 200_000;
+    const bytes = writeOnnx({
+      name: 'wide',
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', classes] }],
+      outputs: [{ name: 'y', dtype: 'float32', shape: ['N', classes] }],
+      initializers: [],
+      nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
+    });
+    const hash = hashOf(bytes);
+    const ctx = { ...nodeContext('ml'), model: { hash, bytes } };
+    const x = new Float32Array(classes);
+    x[177_777] = 5;
+    const { outputs } = await run(
+      'ml.classify',
+      { model: `flock:${hash}`, top_k: 2 },
+      [tensorInput('x', x, [1, classes])],
+      ctx,
+    );
+    const [row] = jsonOf(outputs[0]!.bytes) as Array<Array<{ index: number; label: string }>>;
+    expect(row!.map((c) => [c.index, c.label])).toEqual([
+      [177_777, '177777'],
+      [0, '0'],
+    ]);
   });
 });

@@ -235,7 +235,8 @@ function classes(
   for (let r = 0; r < n; r++) {
     let scores = Array.from(data.subarray(r * d, (r + 1) * d));
     if (params['softmax'] === true) {
-      const max = Math.max(...scores);
+      // Not Math.max(...scores): an output of ~150,000 classes or more overflows V8's stack.
+      const max = scores.reduce((m, v) => Math.max(m, v), Number.NEGATIVE_INFINITY);
       const exp = scores.map((s) => Math.exp(s - max));
       const total = exp.reduce((a, b) => a + b, 0);
       scores = exp.map((e) => e / total);

@@ -229,6 +229,7 @@ struct ComputeResult {
   metrics @6 :List(KeyValue);
   executor @7 :Text;         # "wasm", "wgsl", "wasm-simd", ... what actually ran
   durationMs @8 :UInt64;
+  correlationId @9 :Text;    # the task's trace id (its envelope's correlation_id); set by the coordinator
 }
 
 struct ComputeFailure {

@@ -34,6 +34,15 @@ export { decodeMessage, encodeMessage, type StructName } from './message-codec.t
 export { assertNever, ProtocolError, type ProtocolErrorCode } from './protocol-error.ts';
 export { checkJsonValue, parseJsonObject, parseJsonText } from './safe-json.ts';
 export {
+  formatTraceparent,
+  isTraceId,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+  submitSpanId,
+  type TraceParent,
+} from './trace-context.ts';
+export {
   checkDataRef,
   checkHash,
   normalizeFeature,

@@ -22,6 +22,8 @@ export const QOS_LIMITS = {
 } as const;
 
 const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$/;
+/** A trace id: W3C's 32 hex digits, or a requester's own id of the task id's alphabet. */
+const CORRELATION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
 const HASH = /^(sha256|blake3):([0-9a-f]*)$/;
 const REMOTE_URI = /^(https?|s3|ipfs):/i;
 const FEATURE = /^[a-z0-9][a-z0-9_-]*$/;
@@ -153,6 +155,13 @@ export function validateEnvelope(env: ComputeEnvelope, options: ValidateOptions 
   if (!env.task_id) missing('task_id');
   if (!TASK_ID.test(env.task_id!)) {
     throw new ProtocolError('INVALID_FIELD', 'task_id: 1-200 of A-Z a-z 0-9 . _ : @ / -', 'task_id');
+  }
+  if (env.correlation_id && !CORRELATION_ID.test(env.correlation_id)) {
+    throw new ProtocolError(
+      'INVALID_FIELD',
+      'correlation_id: 1-128 of A-Z a-z 0-9 . _ : @ / -',
+      'correlation_id',
+    );
   }
   if (!env.op) missing('op');
   if (!env.module) missing('module.kind', 'module');

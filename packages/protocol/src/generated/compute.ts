@@ -1508,7 +1508,7 @@ export class ComputeResult extends $.Struct {
     static readonly _capnp = {
         displayName: "ComputeResult",
         id: "81d3bb7c0ac64818",
-        size: new $.ObjectSize(8, 8),
+        size: new $.ObjectSize(8, 9),
     };
     static _Outputs: $.ListCtor<DataRef>;
     static _Summary: $.ListCtor<KeyValue>;
@@ -1606,6 +1606,16 @@ export class ComputeResult extends $.Struct {
     }
     set durationMs(value: bigint) {
         $.utils.setUint64(0, value, this);
+    }
+    /**
+* the task's trace id (its envelope's correlation_id); set by the coordinator
+*
+*/
+    get correlationId(): string {
+        return $.utils.getText(8, this);
+    }
+    set correlationId(value: string) {
+        $.utils.setText(8, value, this);
     }
     toString(): string { return "ComputeResult_" + super.toString(); }
 }

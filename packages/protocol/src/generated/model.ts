@@ -200,6 +200,7 @@ export interface ComputeResult {
   metrics?: Record<string, string>;
   executor?: string;
   duration_ms?: number;
+  correlation_id?: string;
 }
 
 export interface ComputeFailure {
@@ -1617,7 +1618,7 @@ export const STRUCTS = {
   "ComputeResult": {
     "union": false,
     "dataWords": 1,
-    "pointers": 8,
+    "pointers": 9,
     "discriminant": -1,
     "fields": [
       {
@@ -1695,6 +1696,14 @@ export const STRUCTS = {
           "k": "u64"
         },
         "offset": 0
+      },
+      {
+        "name": "correlationId",
+        "json": "correlation_id",
+        "type": {
+          "k": "text"
+        },
+        "offset": 8
       }
     ]
   },

@@ -145,7 +145,8 @@ export const RESULT_TEXT = `(
   summary = [(key = "bins", value = "1024"), (key = "", value = "")],
   metrics = [(key = "tokens_s", value = "1200")],
   executor = "wgsl",
-  durationMs = 1234567)`;
+  durationMs = 1234567,
+  correlationId = "4bf92f3577b34da6a3ce929d0e0e4736")`;
 
 export const RESULT: ComputeResult = {
   task_id: 't-123',
@@ -169,6 +170,7 @@ export const RESULT: ComputeResult = {
   metrics: { tokens_s: '1200' },
   executor: 'wgsl',
   duration_ms: 1234567,
+  correlation_id: '4bf92f3577b34da6a3ce929d0e0e4736',
 };
 
 export const ASSIGNMENT_FRAME_TEXT = `(

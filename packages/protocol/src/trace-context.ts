@@ -1,0 +1,97 @@
+// W3C Trace Context (https://www.w3.org/TR/trace-context/): the `traceparent` header, and the
+// trace and span ids Flock mints. A task's trace id is its envelope's `correlation_id`.
+
+/** A parsed `traceparent`: version 00's four fields, lowercase hex. */
+export interface TraceParent {
+  /** 32 hex digits, not all zero. */
+  traceId: string;
+  /** 16 hex digits, not all zero: the caller's span. */
+  parentId: string;
+  /** 2 hex digits (`01`: sampled). */
+  flags: string;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+/**
+ * Parses a `traceparent` header. Undefined for an absent or invalid one, which the spec says a
+ * receiver must ignore (and start a new trace): a version other than 2 lowercase hex digits or
+ * `ff`, version 00 with anything after its flags, ids of the wrong length or all zero.
+ */
+export function parseTraceparent(header: string | undefined): TraceParent | undefined {
+  if (header === undefined) return undefined;
+  const m = TRACEPARENT.exec(header.trim());
+  if (!m) return undefined;
+  const [, version, traceId, parentId, flags, rest] = m;
+  if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
+  if (traceId === ZERO_TRACE || parentId === ZERO_SPAN) return undefined;
+  return { traceId: traceId!, parentId: parentId!, flags: flags! };
+}
+
+/** `00-<traceId>-<spanId>-<flags>`, the header a callee sends on. */
+export function formatTraceparent(traceId: string, spanId: string, flags = '01'): string {
+  return `00-${traceId}-${spanId}-${flags}`;
+}
+
+/** Whether `id` is a W3C trace id (32 lowercase hex digits, not all zero). */
+export function isTraceId(id: string | undefined): boolean {
+  return id !== undefined && /^[0-9a-f]{32}$/.test(id) && id !== ZERO_TRACE;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** Random bytes drawn 4 KiB at a time: one getRandomValues call per 256 trace ids. */
+const POOL = new Uint8Array(4096);
+let poolAt = POOL.length;
+
+function randomHex(bytes: number): string {
+  if (poolAt + bytes > POOL.length) {
+    crypto.getRandomValues(POOL);
+    poolAt = 0;
+  }
+  let s = '';
+  let zero = true;
+  for (let i = 0; i < bytes; i++) {
+    const b = POOL[poolAt + i]!;
+    if (b !== 0) zero = false;
+    s += HEX[b];
+  }
+  poolAt += bytes;
+  return zero ? randomHex(bytes) : s;
+}
+
+/**
+ * A new trace id: 16 random bytes as 32 hex digits. Random, not a counter, so that a minted id
+ * says nothing of how many came before, and a spot check's id (drawn fresh) looks the same.
+ */
+export function newTraceId(): string {
+  return randomHex(16);
+}
+
+/** A new span id: 8 random bytes as 16 hex digits. */
+export function newSpanId(): string {
+  return randomHex(8);
+}
+
+/**
+ * The span id a task's submission has in the trace `traceId`, derived (not stored) from the
+ * trace id and the task id: FNV-1a over both, two 32-bit lanes with different offsets. The
+ * coordinator answers it in `traceparent` at submit and names it as each lease's `parent_id`.
+ */
+export function submitSpanId(traceId: string, taskId: string): string {
+  const text = `${traceId}\n${taskId}`;
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c ^ (a >>> 7), 0x01000193);
+  }
+  if (a === 0 && b === 0) b = 1;
+  return hex32(a) + hex32(b);
+}
+
+function hex32(n: number): string {
+  return HEX[n >>> 24]! + HEX[(n >>> 16) & 0xff]! + HEX[(n >>> 8) & 0xff]! + HEX[n & 0xff]!;
+}

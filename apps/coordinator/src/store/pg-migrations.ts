@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { apiKeysTableSql } from './key-store.ts';
+import { webhookDeliveriesTableSql } from './webhook-store.ts';
 import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
 
 /**
@@ -115,6 +116,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   'CREATE INDEX blobs_tenant ON blobs (tenant);',
   // Circuits: named workflow templates (WORKFLOWS.md).
   circuitsTableSql('pg'),
+  // Webhook deliveries of return_channel URLs: the durable queue and its log (edge/webhooks.ts).
+  webhookDeliveriesTableSql('pg'),
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

@@ -5,6 +5,7 @@ import type { KeyStore } from './key-store.ts';
 import { createPool, type PostgresStoreOptions } from './pg-connection.ts';
 import * as housekeeping from './pg-housekeeping.ts';
 import { PgKeyStore } from './pg-keys.ts';
+import { PgWebhookStore } from './pg-webhooks.ts';
 import type { ClaimedTask, ClaimRequest, OrphanedLease } from './pg-leases.ts';
 import * as leases from './pg-leases.ts';
 import { migratePostgres, QUEUED_CHANNEL } from './pg-migrations.ts';
@@ -27,6 +28,7 @@ import type {
   TaskState,
   WorkerRecord,
 } from './store.ts';
+import type { WebhookStore } from './webhook-store.ts';
 import type { WorkflowStore } from './workflow-store.ts';
 
 export type { PostgresStoreOptions } from './pg-connection.ts';
@@ -90,6 +92,14 @@ export class PostgresStore implements Store {
   }
 
   private keys: PgKeyStore | undefined;
+
+  /** The webhook_deliveries table (pg-webhooks.ts). */
+  webhookStore(): WebhookStore {
+    this.webhooks ??= new PgWebhookStore(this.pool);
+    return this.webhooks;
+  }
+
+  private webhooks: PgWebhookStore | undefined;
 
   async close(): Promise<void> {
     await this.notifier.close();

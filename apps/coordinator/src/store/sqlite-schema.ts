@@ -2,6 +2,7 @@
 import Database from 'better-sqlite3';
 import type { SqliteSync } from '../config.ts';
 import { apiKeysTableSql } from './key-store.ts';
+import { webhookDeliveriesTableSql } from './webhook-store.ts';
 import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
 
 /** Schema migrations, applied in order; `user_version` records how many ran. Only ever append. */
@@ -89,6 +90,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   'CREATE INDEX blobs_tenant ON blobs (tenant);',
   // Circuits: named workflow templates (WORKFLOWS.md).
   circuitsTableSql('sqlite'),
+  // Webhook deliveries of return_channel URLs: the durable queue and its log (edge/webhooks.ts).
+  webhookDeliveriesTableSql('sqlite'),
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

@@ -21,6 +21,7 @@ import {
   reopenNow,
   startLeasesNow,
 } from './sqlite-transitions.ts';
+import { SqliteWebhookStore } from './sqlite-webhooks.ts';
 import { SqliteWorkflowStore } from './sqlite-workflows.ts';
 import type {
   AttemptRecord,
@@ -38,6 +39,7 @@ import type {
   WorkerRecord,
 } from './store.ts';
 import { tallyStates, toAttempt, toAudit, toWorker } from './store-rows.ts';
+import type { WebhookStore } from './webhook-store.ts';
 import type { WorkflowStore } from './workflow-store.ts';
 
 /**
@@ -54,6 +56,7 @@ export class SqliteStore implements Store {
   private trust: SqliteTrustStore | undefined;
   private workflows: SqliteWorkflowStore | undefined;
   private keys: SqliteKeyStore | undefined;
+  private webhooks: SqliteWebhookStore | undefined;
 
   constructor(dataDir: string, options: { sync?: SqliteSync } = {}) {
     mkdirSync(dataDir, { recursive: true });
@@ -91,6 +94,16 @@ export class SqliteStore implements Store {
       () => this.committed(),
     );
     return this.keys;
+  }
+
+  /** The webhook_deliveries table, written through the same group commit. */
+  webhookStore(): WebhookStore {
+    this.webhooks ??= new SqliteWebhookStore(
+      this.db,
+      (fn) => this.write(fn),
+      () => this.committed(),
+    );
+    return this.webhooks;
   }
 
   async close(): Promise<void> {

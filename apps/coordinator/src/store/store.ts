@@ -9,6 +9,7 @@
 
 import type { TrustStore } from '../trust/trust-store.ts';
 import type { KeyStore } from './key-store.ts';
+import type { WebhookStore } from './webhook-store.ts';
 import type { WorkflowStore } from './workflow-store.ts';
 
 export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -217,6 +218,8 @@ export interface Store {
   workflowStore(): WorkflowStore;
   /** The API keys made through `POST /v1/keys` (key-store.ts). */
   keyStore(): KeyStore;
+  /** Webhook deliveries of return_channel URLs, and their log (webhook-store.ts). */
+  webhookStore(): WebhookStore;
 }
 
 /** What a blob is to the tenant that recorded it; modules and models are public by hash, the rest are not. */

@@ -1,0 +1,79 @@
+// The PostgreSQL store's webhook_deliveries table (webhook-store.ts): one statement per call. A
+// claim takes due rows with FOR UPDATE SKIP LOCKED, so coordinators sharing the store never
+// claim the same delivery, and a crashed one's claims lapse at claimed_until_ms.
+import type pg from 'pg';
+import {
+  attemptJson,
+  type DeliveryAttempt,
+  type DeliveryNext,
+  type DeliveryRecord,
+  type DeliveryRow,
+  type NewDelivery,
+  toDelivery,
+  type WebhookStore,
+} from './webhook-store.ts';
+
+const MASTER_KEY = 'webhook_master_secret';
+
+export class PgWebhookStore implements WebhookStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async insert(d: NewDelivery): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `INSERT INTO webhook_deliveries (tenant, task_id, event, url, body, state, created_at_ms, next_attempt_at_ms)
+       VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) RETURNING id`,
+      [d.tenant, d.taskId, d.event, d.url, d.body, d.createdAtMs],
+    );
+    return Number(rows[0]!.id);
+  }
+
+  async claimDue(owner: string, nowMs: number, untilMs: number, limit: number): Promise<DeliveryRecord[]> {
+    const { rows } = await this.pool.query<DeliveryRow>(
+      `UPDATE webhook_deliveries SET claimed_by = $1, claimed_until_ms = $2
+       WHERE id IN (
+         SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at_ms <= $3
+         AND claimed_until_ms <= $3 ORDER BY next_attempt_at_ms, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [owner, untilMs, nowMs, limit],
+    );
+    // RETURNING keeps no order: oldest due first, as SQLite returns them.
+    return rows
+      .map(toDelivery)
+      .sort((a, b) => (a.nextAttemptAtMs ?? 0) - (b.nextAttemptAtMs ?? 0) || a.id - b.id);
+  }
+
+  async recordAttempt(
+    id: number,
+    owner: string,
+    attempt: DeliveryAttempt,
+    next: DeliveryNext,
+  ): Promise<boolean> {
+    const due = next.state === 'pending' ? next.nextAttemptAtMs : null;
+    const { rowCount } = await this.pool.query(
+      `UPDATE webhook_deliveries SET attempts = (attempts::jsonb || jsonb_build_array($1::jsonb))::text,
+       state = $2, next_attempt_at_ms = $3, claimed_by = NULL, claimed_until_ms = 0
+       WHERE id = $4 AND claimed_by = $5 AND state = 'pending'`,
+      [attemptJson(attempt), next.state, due, id, owner],
+    );
+    return rowCount === 1;
+  }
+
+  async list(tenant: string, taskId: string, limit: number): Promise<DeliveryRecord[]> {
+    const { rows } = await this.pool.query<DeliveryRow>(
+      'SELECT * FROM webhook_deliveries WHERE tenant = $1 AND task_id = $2 ORDER BY id LIMIT $3',
+      [tenant, taskId, limit],
+    );
+    return rows.map(toDelivery);
+  }
+
+  async masterSecret(generated: string): Promise<string> {
+    await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
+      MASTER_KEY,
+      generated,
+    ]);
+    const { rows } = await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [
+      MASTER_KEY,
+    ]);
+    return rows[0]!.value;
+  }
+}

@@ -1,0 +1,88 @@
+// The SQLite store's webhook_deliveries table (webhook-store.ts), written through the store's
+// group commit. One process owns the file, so a claim is a plain update inside the write.
+import type Database from 'better-sqlite3';
+import {
+  attemptJson,
+  type DeliveryAttempt,
+  type DeliveryNext,
+  type DeliveryRecord,
+  type DeliveryRow,
+  type NewDelivery,
+  toDelivery,
+  type WebhookStore,
+} from './webhook-store.ts';
+
+type Write = <T>(fn: () => T) => Promise<T>;
+
+const MASTER_KEY = 'webhook_master_secret';
+
+export class SqliteWebhookStore implements WebhookStore {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly write: Write,
+    private readonly committed: () => Promise<void> | undefined,
+  ) {}
+
+  insert(d: NewDelivery): Promise<number> {
+    return this.write(() => {
+      const run = this.db
+        .prepare(
+          `INSERT INTO webhook_deliveries (tenant, task_id, event, url, body, state, created_at_ms, next_attempt_at_ms)
+           VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
+        )
+        .run(d.tenant, d.taskId, d.event, d.url, d.body, d.createdAtMs, d.createdAtMs);
+      return Number(run.lastInsertRowid);
+    });
+  }
+
+  claimDue(owner: string, nowMs: number, untilMs: number, limit: number): Promise<DeliveryRecord[]> {
+    return this.write(() => {
+      const rows = this.db
+        .prepare<[number, number, number], DeliveryRow>(
+          `SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at_ms <= ?
+           AND claimed_until_ms <= ? ORDER BY next_attempt_at_ms, id LIMIT ?`,
+        )
+        .all(nowMs, nowMs, limit);
+      const claim = this.db.prepare(
+        'UPDATE webhook_deliveries SET claimed_by = ?, claimed_until_ms = ? WHERE id = ?',
+      );
+      for (const row of rows) claim.run(owner, untilMs, row.id);
+      return rows.map(toDelivery);
+    });
+  }
+
+  recordAttempt(id: number, owner: string, attempt: DeliveryAttempt, next: DeliveryNext): Promise<boolean> {
+    const due = next.state === 'pending' ? next.nextAttemptAtMs : null;
+    return this.write(() => {
+      const run = this.db
+        .prepare(
+          `UPDATE webhook_deliveries SET attempts = json_insert(attempts, '$[#]', json(?)), state = ?,
+           next_attempt_at_ms = ?, claimed_by = NULL, claimed_until_ms = 0
+           WHERE id = ? AND claimed_by = ? AND state = 'pending'`,
+        )
+        .run(attemptJson(attempt), next.state, due, id, owner);
+      return run.changes === 1;
+    });
+  }
+
+  async list(tenant: string, taskId: string, limit: number): Promise<DeliveryRecord[]> {
+    await this.committed();
+    return this.db
+      .prepare<[string, string, number], DeliveryRow>(
+        'SELECT * FROM webhook_deliveries WHERE tenant = ? AND task_id = ? ORDER BY id LIMIT ?',
+      )
+      .all(tenant, taskId, limit)
+      .map(toDelivery);
+  }
+
+  masterSecret(generated: string): Promise<string> {
+    return this.write(() => {
+      this.db
+        .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
+        .run(MASTER_KEY, generated);
+      return this.db
+        .prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?')
+        .get(MASTER_KEY)!.value;
+    });
+  }
+}

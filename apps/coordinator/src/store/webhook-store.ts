@@ -1,0 +1,130 @@
+// Webhook deliveries as the stores keep them: one row per (task event, return_channel URL), which
+// is both the durable queue of edge/webhooks.ts and the delivery log of GET /v1/webhooks/deliveries.
+
+/** `pending`: an attempt is due at `nextAttemptAtMs`; `delivered`: a 2xx came back; `failed`: given up. */
+export type DeliveryState = 'pending' | 'delivered' | 'failed';
+
+/** One POST of a delivery and how it ended. */
+export interface DeliveryAttempt {
+  /** When it was sent, epoch ms. */
+  atMs: number;
+  /** The receiver's HTTP status; absent when no answer came (network error, timeout, refusal). */
+  status: number | undefined;
+  /** Why it did not count as delivered; absent for a 2xx. */
+  error: string | undefined;
+}
+
+export interface NewDelivery {
+  tenant: string;
+  taskId: string;
+  /** The event's topic (`compute:dispatch:v1:success`, ...). */
+  event: string;
+  url: string;
+  /** The exact body posted, the text `/v1/events?channel=` subscribers receive. */
+  body: string;
+  createdAtMs: number;
+}
+
+export interface DeliveryRecord extends NewDelivery {
+  id: number;
+  state: DeliveryState;
+  attempts: DeliveryAttempt[];
+  /** When the next attempt is due (pending only). */
+  nextAttemptAtMs: number | undefined;
+}
+
+/** How an attempt leaves its delivery. */
+export type DeliveryNext =
+  | { state: 'pending'; nextAttemptAtMs: number }
+  | { state: 'delivered' }
+  | { state: 'failed' };
+
+/** The webhook_deliveries table (`Store.webhookStore()`); test/webhook-store-contract.ts covers both stores. */
+export interface WebhookStore {
+  /** Stores a pending delivery due at once; returns its id. */
+  insert(delivery: NewDelivery): Promise<number>;
+  /**
+   * Claims up to `limit` pending deliveries due by `nowMs` that nobody holds, for `owner` until
+   * `untilMs`: no other claim returns them meanwhile (across coordinators: SKIP LOCKED).
+   */
+  claimDue(owner: string, nowMs: number, untilMs: number, limit: number): Promise<DeliveryRecord[]>;
+  /**
+   * Appends `attempt` to a delivery `owner` holds and moves it to `next`, releasing the claim.
+   * False when the claim was lost (it expired and another owner took the delivery).
+   */
+  recordAttempt(id: number, owner: string, attempt: DeliveryAttempt, next: DeliveryNext): Promise<boolean>;
+  /** The tenant's deliveries of `taskId`, oldest first. */
+  list(tenant: string, taskId: string, limit: number): Promise<DeliveryRecord[]>;
+  /** The deployment's webhook master secret: `generated` unless one is stored (the first writer's wins). */
+  masterSecret(generated: string): Promise<string>;
+}
+
+/** A row of `webhook_deliveries` (the same columns in SQLite and PostgreSQL). */
+export interface DeliveryRow {
+  id: number | string;
+  tenant: string;
+  task_id: string;
+  event: string;
+  url: string;
+  body: string;
+  state: DeliveryState;
+  attempts: string;
+  created_at_ms: number | string;
+  next_attempt_at_ms: number | string | null;
+}
+
+interface StoredAttempt {
+  at_ms: number;
+  status?: number;
+  error?: string;
+}
+
+/** The JSON one attempt is appended to `attempts` as. */
+export function attemptJson(attempt: DeliveryAttempt): string {
+  const out: StoredAttempt = { at_ms: attempt.atMs };
+  if (attempt.status !== undefined) out.status = attempt.status;
+  if (attempt.error !== undefined) out.error = attempt.error;
+  return JSON.stringify(out);
+}
+
+export function toDelivery(row: DeliveryRow): DeliveryRecord {
+  const attempts = (JSON.parse(row.attempts) as StoredAttempt[]).map((a) => ({
+    atMs: a.at_ms,
+    status: a.status,
+    error: a.error,
+  }));
+  return {
+    id: Number(row.id),
+    tenant: row.tenant,
+    taskId: row.task_id,
+    event: row.event,
+    url: row.url,
+    body: row.body,
+    createdAtMs: Number(row.created_at_ms),
+    state: row.state,
+    attempts,
+    nextAttemptAtMs: row.next_attempt_at_ms === null ? undefined : Number(row.next_attempt_at_ms),
+  };
+}
+
+/** The same table in both stores (times: SQLite's INTEGER, PostgreSQL's BIGINT). */
+export function webhookDeliveriesTableSql(dialect: 'sqlite' | 'pg'): string {
+  const int = dialect === 'sqlite' ? 'INTEGER' : 'BIGINT';
+  const id = dialect === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGSERIAL PRIMARY KEY';
+  return `CREATE TABLE webhook_deliveries (
+     id ${id},
+     tenant TEXT NOT NULL,
+     task_id TEXT NOT NULL,
+     event TEXT NOT NULL,
+     url TEXT NOT NULL,
+     body TEXT NOT NULL,
+     state TEXT NOT NULL,
+     attempts TEXT NOT NULL DEFAULT '[]',
+     created_at_ms ${int} NOT NULL,
+     next_attempt_at_ms ${int},
+     claimed_by TEXT,
+     claimed_until_ms ${int} NOT NULL DEFAULT 0
+   );
+   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at_ms) WHERE state = 'pending';
+   CREATE INDEX webhook_deliveries_task ON webhook_deliveries (tenant, task_id, id);`;
+}

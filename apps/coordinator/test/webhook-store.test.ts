@@ -1,0 +1,155 @@
+// The webhook_deliveries table (store/webhook-store.ts) in both stores: one contract, run against
+// a SQLite file and a real PostgreSQL server, then what only a shared server has: concurrent
+// claims from two coordinators' pools never return the same delivery (SKIP LOCKED).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { PostgresStore } from '../src/store/postgres-store.ts';
+import { SqliteStore } from '../src/store/sqlite-store.ts';
+import type { Store } from '../src/store/store.ts';
+import type { NewDelivery } from '../src/store/webhook-store.ts';
+import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
+
+type Factory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+
+const delivery = (taskId: string, over: Partial<NewDelivery> = {}): NewDelivery => ({
+  tenant: 'a',
+  taskId,
+  event: 'compute:dispatch:v1:success',
+  url: 'https://hooks.example.com/flock',
+  body: `{"task_id":"${taskId}"}`,
+  createdAtMs: 1000,
+  ...over,
+});
+
+function describeWebhookStore(name: string, factory: Factory): void {
+  describe(`webhook store: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+      await store.migrate();
+    });
+    afterEach(async () => cleanup());
+
+    test('claims due pending deliveries once, records attempts in order, lists per tenant and task', async () => {
+      const w = store.webhookStore();
+      const first = await w.insert(delivery('t1'));
+      const second = await w.insert(delivery('t2', { createdAtMs: 1500 }));
+      await w.insert(delivery('t1', { tenant: 'b', body: '{"b":1}' }));
+      expect(second).toBeGreaterThan(first);
+      // Not due before its creation time; due ones are claimed oldest first, `limit` at most.
+      expect(await w.claimDue('me', 999, 60_000, 10)).toEqual([]);
+      const claimed = await w.claimDue('me', 1200, 60_000, 2);
+      expect(claimed.map((d) => [d.id, d.tenant, d.taskId, d.attempts, d.state])).toEqual([
+        [first, 'a', 't1', [], 'pending'],
+        [3, 'b', 't1', [], 'pending'],
+      ]);
+      expect(claimed[0]).toMatchObject({ body: '{"task_id":"t1"}', url: 'https://hooks.example.com/flock' });
+      // Held until 60 000: nobody claims them again, not even their owner.
+      expect((await w.claimDue('other', 2000, 70_000, 10)).map((d) => d.id)).toEqual([second]);
+      // A 500, retried at 5000; another owner cannot record on it.
+      const failed = { atMs: 1300, status: 500, error: 'HTTP 500' };
+      expect(await w.recordAttempt(first, 'other', failed, { state: 'failed' })).toBe(false);
+      expect(await w.recordAttempt(first, 'me', failed, { state: 'pending', nextAttemptAtMs: 5000 })).toBe(
+        true,
+      );
+      expect(await w.claimDue('me', 4999, 80_000, 10)).toEqual([]);
+      const again = await w.claimDue('me', 5000, 80_000, 10);
+      expect(again.map((d) => [d.id, d.attempts.length])).toEqual([[first, 1]]);
+      const ok = { atMs: 5001, status: 204, error: undefined };
+      expect(await w.recordAttempt(first, 'me', ok, { state: 'delivered' })).toBe(true);
+      // Finished: no more attempts recorded, never claimed again (the others' claims lapsed).
+      expect(await w.recordAttempt(first, 'me', ok, { state: 'delivered' })).toBe(false);
+      expect((await w.claimDue('me', 1e12, 1e12, 10)).map((d) => d.id)).toEqual([3, second]);
+      const log = await w.list('a', 't1', 100);
+      expect(log).toHaveLength(1);
+      expect(log[0]).toEqual({
+        id: first,
+        tenant: 'a',
+        taskId: 't1',
+        event: 'compute:dispatch:v1:success',
+        url: 'https://hooks.example.com/flock',
+        body: '{"task_id":"t1"}',
+        createdAtMs: 1000,
+        state: 'delivered',
+        nextAttemptAtMs: undefined,
+        attempts: [
+          { atMs: 1300, status: 500, error: 'HTTP 500' },
+          { atMs: 5001, status: 204, error: undefined },
+        ],
+      });
+      expect((await w.list('b', 't1', 100)).map((d) => d.body)).toEqual(['{"b":1}']);
+      expect(await w.list('b', 't2', 100)).toEqual([]);
+    });
+
+    test('a lapsed claim is taken by another owner; the first can no longer record', async () => {
+      const w = store.webhookStore();
+      const id = await w.insert(delivery('t1'));
+      expect((await w.claimDue('dead', 1000, 2000, 10)).map((d) => d.id)).toEqual([id]);
+      expect((await w.claimDue('live', 2000, 9000, 10)).map((d) => d.id)).toEqual([id]);
+      const attempt = { atMs: 2000, status: undefined, error: 'ECONNREFUSED: connect' };
+      expect(await w.recordAttempt(id, 'dead', attempt, { state: 'failed' })).toBe(false);
+      expect(await w.recordAttempt(id, 'live', attempt, { state: 'failed' })).toBe(true);
+      expect((await w.list('a', 't1', 10))[0]).toMatchObject({
+        state: 'failed',
+        attempts: [{ atMs: 2000, status: undefined, error: 'ECONNREFUSED: connect' }],
+      });
+    });
+
+    test('the master secret is the first one stored', async () => {
+      const w = store.webhookStore();
+      expect(await w.masterSecret('first-secret-0123456789')).toBe('first-secret-0123456789');
+      expect(await w.masterSecret('second-secret-0123456789')).toBe('first-secret-0123456789');
+    });
+  });
+}
+
+describeWebhookStore('SqliteStore', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flock-webhooks-'));
+  const store = new SqliteStore(dir);
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('PostgreSQL', () => {
+  let harness: PostgresHarness;
+  beforeAll(async () => {
+    harness = await acquirePostgres();
+  }, 300_000);
+  afterAll(async () => {
+    await harness?.release();
+  });
+
+  describeWebhookStore('PostgresStore', async () => {
+    const store = new PostgresStore(await harness.createSchema(), { maxConnections: 3 });
+    return { store, cleanup: () => store.close() };
+  });
+
+  test('two coordinators claiming at once never get the same delivery', async () => {
+    const url = await harness.createSchema();
+    const one = new PostgresStore(url, { maxConnections: 4 });
+    const two = new PostgresStore(url, { maxConnections: 4 });
+    try {
+      await one.migrate();
+      for (let i = 0; i < 60; i++) await one.webhookStore().insert(delivery(`t${i}`));
+      const claims = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          (i % 2 === 0 ? one : two).webhookStore().claimDue(`c${i}`, 2000, 60_000, 7),
+        ),
+      );
+      const ids = claims.flat().map((d) => d.id);
+      expect(ids).toHaveLength(60);
+      expect(new Set(ids).size).toBe(60);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});

@@ -6,6 +6,7 @@ import type { Coordinator } from '../engine/coordinator.ts';
 import { CoordinatorError } from '../errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { CorsPolicy } from './cors.ts';
+import { getAudit } from './http-audit.ts';
 import { getBlob, getLeaseInput, getModule, uploadBlob, uploadModule } from './http-blobs.ts';
 import { createCampaign, getCampaign } from './http-campaigns.ts';
 import { createCircuit, getCircuit, listCircuits, runCircuit } from './http-circuits.ts';
@@ -53,6 +54,7 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
   ['GET', 'stats', 1, undefined, stats],
   ['GET', 'breakers', 1, undefined, listBreakers],
   ['POST', 'breakers', 3, 'reset', resetBreaker],
+  ['GET', 'audit', 1, undefined, getAudit],
 ];
 
 /** What a tenant's submission rate counts: each POST of tasks, campaigns, workflows. */
@@ -163,6 +165,7 @@ export class HttpApi {
     let ctx: ApiContext =
       identity.scopes === Scopes.ALL ? this.ctx : { ...this.ctx, scopes: identity.scopes };
     if (identity.signingSecret !== undefined) ctx = { ...ctx, signingSecret: identity.signingSecret };
+    if (identity.admin) ctx = { ...ctx, admin: true };
     return handler(ctx, req, res, identity.tenant, parts);
   }
 

@@ -21,6 +21,8 @@ export interface ApiContext {
   readonly scopes?: Scopes;
   /** The calling key's signing secret: its tasks must be signed (task-signatures.ts). */
   readonly signingSecret?: string;
+  /** The calling key is an operator's (FLOCK_ADMIN_KEYS, the dev key): the audit log of every tenant. */
+  readonly admin?: boolean;
 }
 
 /** One authenticated REST route: `parts` are the decoded path segments after `/v1/`. */

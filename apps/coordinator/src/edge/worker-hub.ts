@@ -86,7 +86,8 @@ export class WorkerHub implements WebSocketEndpoint {
   }
 
   private accept(socket: WebSocket, req: IncomingMessage): void {
-    const session = new WorkerSession(socket, this.coordinator, this.config, this.log);
+    const userAgent = req.headers['user-agent'];
+    const session = new WorkerSession(socket, this.coordinator, this.config, this.log, userAgent);
     session.start(this.originAllowed(req), req.headers.origin);
   }
 

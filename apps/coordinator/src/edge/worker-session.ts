@@ -42,11 +42,13 @@ export class WorkerSession {
     private readonly coordinator: Coordinator,
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
+    userAgent?: string,
   ) {
     this.link = {
       send: (payload) => this.send(payload),
       bufferedAmount: () => socket.bufferedAmount,
       close: (code, reason) => socket.close(code, reason),
+      userAgent,
     };
     this.streams = new StreamReceiver(coordinator, config);
     this.rate = { tokens: config.workerFramesPerSecond * 2, at: Date.now() };

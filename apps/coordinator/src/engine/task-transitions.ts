@@ -4,6 +4,7 @@
 import { type ComputeFailure, type ComputeResult, EVENTS, toJson } from '@flock/protocol';
 import type { CompleteTask, TaskRecord, TaskState } from '../store/store.ts';
 import type { VerificationStatus } from '../trust/index.ts';
+import { outputHashOf } from './audit-hashes.ts';
 import type { Engine } from './engine.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { Lease } from './lease-table.ts';
@@ -72,7 +73,9 @@ export class TaskTransitions {
 
   /** Commits the result (group commit); on success the task is finished and announced. */
   async succeed(task: OpenTask, change: CompleteTask, canonical: ComputeResult): Promise<boolean> {
-    if (!(await this.commits.commit(change))) return false;
+    // The audit row of the success keeps the output hash (audit-hashes.ts).
+    const outputHash = change.outputHash ?? outputHashOf(canonical);
+    if (!(await this.commits.commit({ ...change, outputHash }))) return false;
     this.e.stats.record(change.nowMs, change.nowMs - task.createdAtMs);
     this.finished(task, undefined, change.nowMs, () => toJson('ComputeResult', canonical));
     return true;

@@ -19,6 +19,7 @@ import type { Engine } from './engine.ts';
 import type { Lease } from './lease-table.ts';
 import { warmKeysOf } from './matching.ts';
 import { TaskTokens } from './task-tokens.ts';
+import { fingerprintOf } from './worker-fingerprint.ts';
 import { type AckCode, reliabilityOf, type WorkerLink, type WorkerState } from './worker-state.ts';
 
 export class WorkerSessions {
@@ -43,6 +44,9 @@ export class WorkerSessions {
       tasksSucceeded: 0,
       tasksFailed: 0,
     });
+    // The environment the audit log shows beside this worker's attempts.
+    const fingerprint = fingerprintOf(hello.capability ?? {}, link.userAgent);
+    await this.e.store.auditStore().setFingerprint(workerId, JSON.stringify(fingerprint));
     const previous = this.e.workers.get(workerId);
     if (previous?.link && previous.link !== link) previous.link.close(1008, 'session resumed elsewhere');
     const record = resumed ? await this.e.store.findWorkerBySession(sessionHash) : undefined;

@@ -8,6 +8,8 @@ export interface WorkerLink {
   send(payload: Frame_Payload): boolean;
   bufferedAmount(): number;
   close(code: number, reason: string): void;
+  /** The User-Agent of the connection's upgrade request (the audit log's worker fingerprint). */
+  readonly userAgent?: string | undefined;
 }
 
 /** A large output received as a stream and stored as a blob, waiting for its result frame. */

@@ -40,6 +40,8 @@ export interface SimulatedVolunteerOptions {
   run?: SimRunner;
   /** Origin header to send (browsers always send one; Node clients need not). */
   origin?: string;
+  /** More headers of the upgrade request (a browser's User-Agent, for the audit log's fingerprint). */
+  headers?: Record<string, string>;
   /** Reconnect after the connection drops (resuming the session, resending results). Default false. */
   reconnect?: boolean;
   /** Resume this identity. */
@@ -119,10 +121,10 @@ export class SimulatedVolunteer extends EventEmitter {
 
   /** Opens a (new) connection and says hello; resolves on welcome. */
   open(): Promise<Welcome> {
-    const socket = new WebSocket(
-      workerEndpoint(this.options.url),
-      this.options.origin ? { origin: this.options.origin } : {},
-    );
+    const socket = new WebSocket(workerEndpoint(this.options.url), {
+      ...(this.options.origin ? { origin: this.options.origin } : {}),
+      ...(this.options.headers ? { headers: this.options.headers } : {}),
+    });
     socket.binaryType = 'nodebuffer';
     this.socket = socket;
     return new Promise<Welcome>((resolve, reject) => {

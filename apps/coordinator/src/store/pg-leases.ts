@@ -116,21 +116,23 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
   const { rows } = await pool.query<{ lease_id: string }>(
     `WITH input AS (
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::float8[], $6::bigint[],
-         $7::text[]) AS i (task_uid, lease_id, result, executor, duration_ms, now_ms, worker_id)
+         $7::text[], $9::text[]) AS i (task_uid, lease_id, result, executor, duration_ms, now_ms, worker_id,
+         output_hash)
      ), t AS (
        UPDATE tasks SET state = 'succeeded', result = i.result, executor = i.executor,
          duration_ms = i.duration_ms, current_lease_id = NULL, updated_at_ms = i.now_ms,
          failure_code = NULL, failure_message = NULL
        FROM input i
        WHERE tasks.uid = i.task_uid AND tasks.state = 'running' AND tasks.current_lease_id = i.lease_id
-       RETURNING i.task_uid, i.lease_id, i.now_ms, i.worker_id
+       RETURNING i.task_uid, i.lease_id, i.now_ms, i.worker_id, i.output_hash
      ), a AS (
        UPDATE attempts SET ended_at_ms = t.now_ms, outcome = 'succeeded', code = NULL
        FROM t WHERE attempts.lease_id = t.lease_id AND attempts.ended_at_ms IS NULL
      ), au AS (
-       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
+       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, output_hash)
        SELECT t.task_uid, t.now_ms, 'running', 'succeeded', $8, t.lease_id,
-         COALESCE(t.worker_id, (SELECT x.worker_id FROM attempts x WHERE x.lease_id = t.lease_id))
+         COALESCE(t.worker_id, (SELECT x.worker_id FROM attempts x WHERE x.lease_id = t.lease_id)),
+         t.output_hash
        FROM t
      ), w AS (
        UPDATE workers SET tasks_succeeded = tasks_succeeded + c.n
@@ -147,6 +149,7 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
       firsts.map((c) => c.nowMs),
       firsts.map((c) => c.workerId ?? null),
       EVENTS.success,
+      firsts.map((c) => c.outputHash ?? null),
     ],
   );
   const done = new Set(rows.map((r) => r.lease_id));

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { auditTablesSql } from './audit-store.ts';
 import { apiKeysTableSql } from './key-store.ts';
 import { webhookDeliveriesTableSql } from './webhook-store.ts';
 import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
@@ -118,6 +119,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   circuitsTableSql('pg'),
   // Webhook deliveries of return_channel URLs: the durable queue and its log (edge/webhooks.ts).
   webhookDeliveriesTableSql('pg'),
+  // The audit API (#19): output hashes on audit rows, worker fingerprints, replays.
+  auditTablesSql('pg'),
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

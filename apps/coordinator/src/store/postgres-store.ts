@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import { PgNotifier } from '../cluster/notify.ts';
 import { CoordinatorError } from '../errors.ts';
+import type { AuditStore } from './audit-store.ts';
 import type { KeyStore } from './key-store.ts';
+import { PgAuditStore } from './pg-audit.ts';
 import { createPool, type PostgresStoreOptions } from './pg-connection.ts';
 import * as housekeeping from './pg-housekeeping.ts';
 import { PgKeyStore } from './pg-keys.ts';
@@ -92,6 +94,14 @@ export class PostgresStore implements Store {
   }
 
   private keys: PgKeyStore | undefined;
+
+  /** The audit rows, worker fingerprints and replays (pg-audit.ts). */
+  auditStore(): AuditStore {
+    this.audit ??= new PgAuditStore(this.pool);
+    return this.audit;
+  }
+
+  private audit: PgAuditStore | undefined;
 
   /** The webhook_deliveries table (pg-webhooks.ts). */
   webhookStore(): WebhookStore {

@@ -1,6 +1,7 @@
 // The SQLite store's file: how it is opened (pragmas) and its schema migrations.
 import Database from 'better-sqlite3';
 import type { SqliteSync } from '../config.ts';
+import { auditTablesSql } from './audit-store.ts';
 import { apiKeysTableSql } from './key-store.ts';
 import { webhookDeliveriesTableSql } from './webhook-store.ts';
 import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
@@ -92,6 +93,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   circuitsTableSql('sqlite'),
   // Webhook deliveries of return_channel URLs: the durable queue and its log (edge/webhooks.ts).
   webhookDeliveriesTableSql('sqlite'),
+  // The audit API (#19): output hashes on audit rows, worker fingerprints, replays.
+  auditTablesSql('sqlite'),
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

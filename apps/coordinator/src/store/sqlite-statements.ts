@@ -44,6 +44,11 @@ function taskStatements(db: Database.Database) {
       `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    // A success's audit row, with the result's output hash (audit-store.ts).
+    auditSucceeded: db.prepare(
+      `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, output_hash)
+       VALUES (?, ?, 'running', 'succeeded', ?, ?, ?, ?)`,
+    ),
     auditTrail: db.prepare<[number], AuditRow>('SELECT * FROM audit WHERE task_uid = ? ORDER BY id'),
     open: db.prepare<[], TaskRow>("SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY uid"),
     stateCounts: db.prepare<[], StateCount>('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state'),

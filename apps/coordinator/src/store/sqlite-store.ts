@@ -4,8 +4,10 @@ import type Database from 'better-sqlite3';
 import type { SqliteSync } from '../config.ts';
 import { SqliteTrustStore } from '../trust/sqlite-trust-store.ts';
 import type { TrustStore } from '../trust/trust-store.ts';
+import type { AuditStore } from './audit-store.ts';
 import { insertOrRollBack } from './insert-conflict.ts';
 import type { KeyStore } from './key-store.ts';
+import { SqliteAuditStore } from './sqlite-audit.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
 import { prepareForgetOutputBlobs, preparePurge, sqliteBlobsInUse } from './sqlite-housekeeping.ts';
 import { SqliteKeyStore } from './sqlite-keys.ts';
@@ -95,6 +97,18 @@ export class SqliteStore implements Store {
     );
     return this.keys;
   }
+
+  /** The audit rows, worker fingerprints and replays, written through the same group commit. */
+  auditStore(): AuditStore {
+    this.audit ??= new SqliteAuditStore(
+      this.db,
+      (fn) => this.write(fn),
+      () => this.committed(),
+    );
+    return this.audit;
+  }
+
+  private audit: SqliteAuditStore | undefined;
 
   /** The webhook_deliveries table, written through the same group commit. */
   webhookStore(): WebhookStore {

@@ -121,7 +121,7 @@ export function completeOne(s: SqliteStatements, c: CompleteTask, successes?: Ma
   if (done.changes !== 1) return false;
   s.endAttemptRow.run(c.nowMs, 'succeeded', null, c.leaseId);
   const worker = c.workerId ?? s.getAttempt.get(c.leaseId)?.worker_id ?? null;
-  s.audit.run(c.taskUid, c.nowMs, 'running', 'succeeded', EVENTS.success, c.leaseId, worker, null);
+  s.auditSucceeded.run(c.taskUid, c.nowMs, EVENTS.success, c.leaseId, worker, c.outputHash ?? null);
   if (c.workerId !== undefined) {
     if (successes) successes.set(c.workerId, (successes.get(c.workerId) ?? 0) + 1);
     else s.workerSucceeded.run(c.workerId);

@@ -8,6 +8,7 @@
  */
 
 import type { TrustStore } from '../trust/trust-store.ts';
+import type { AuditStore } from './audit-store.ts';
 import type { KeyStore } from './key-store.ts';
 import type { WebhookStore } from './webhook-store.ts';
 import type { WorkflowStore } from './workflow-store.ts';
@@ -118,6 +119,8 @@ export interface CompleteTask {
   nowMs: number;
   /** When set, also counts a success for this worker in the same transaction. */
   workerId?: string | undefined;
+  /** The result's output hash (engine/audit-hashes.ts), kept on its `succeeded` audit row. */
+  outputHash?: string | undefined;
 }
 
 export interface EndAttempt {
@@ -218,6 +221,8 @@ export interface Store {
   workflowStore(): WorkflowStore;
   /** The API keys made through `POST /v1/keys` (key-store.ts). */
   keyStore(): KeyStore;
+  /** The audit log's reads, worker fingerprints and replays (audit-store.ts). */
+  auditStore(): AuditStore;
   /** Webhook deliveries of return_channel URLs, and their log (webhook-store.ts). */
   webhookStore(): WebhookStore;
 }

@@ -1,0 +1,117 @@
+// GET /v1/audit: the audit log (every transition of a tenant's tasks) with input and output hashes,
+// the attempt, the worker and its environment fingerprint, and the task's trace id.
+
+import { inputHashOf, traceIdOf } from '../engine/audit-hashes.ts';
+import { CoordinatorError } from '../errors.ts';
+import type { AuditEntry } from '../store/audit-store.ts';
+import { type Handler, json, listLimit } from './http-util.ts';
+
+const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$/;
+const QUERY_KEYS = new Set(['task_id', 'campaign_id', 'since', 'limit', 'after', 'tenant']);
+
+/** `?since=`: an ISO 8601 time or milliseconds since the epoch. */
+function sinceMs(text: string | null): number | undefined {
+  if (text === null) return undefined;
+  const ms = /^\d{1,15}$/.test(text)
+    ? Number(text)
+    : /^\d{4}-\d{2}-\d{2}/.test(text)
+      ? Date.parse(text)
+      : NaN;
+  if (!Number.isFinite(ms))
+    throw new CoordinatorError(
+      'INVALID_ARGUMENT',
+      'since must be an ISO 8601 time or epoch milliseconds',
+      'since',
+    );
+  return ms;
+}
+
+/** `?after=`: the opaque cursor of the previous page (base64url of its last row's id). */
+function afterId(text: string | null): number {
+  if (text === null) return 0;
+  const id = Number(Buffer.from(text, 'base64url').toString('utf8'));
+  if (!/^[A-Za-z0-9_-]{1,24}$/.test(text) || !Number.isSafeInteger(id) || id < 0)
+    throw new CoordinatorError('INVALID_ARGUMENT', 'bad cursor', 'after');
+  return id;
+}
+
+function optionalId(q: URLSearchParams, name: string): string | undefined {
+  const value = q.get(name);
+  if (value === null) return undefined;
+  if (!ID.test(value)) throw new CoordinatorError('INVALID_ARGUMENT', `${name} is not a valid id`, name);
+  return value;
+}
+
+/** Whose rows: the key's tenant; an operator key's every tenant, or the one it names. */
+function tenantOf(q: URLSearchParams, tenant: string, admin: boolean): string | undefined {
+  const named = q.get('tenant');
+  if (named === null) return admin ? undefined : tenant;
+  if (!TENANT.test(named))
+    throw new CoordinatorError('INVALID_ARGUMENT', 'tenant must match [A-Za-z0-9_.-]{1,64}', 'tenant');
+  if (named !== tenant && !admin)
+    throw new CoordinatorError(
+      'FORBIDDEN',
+      'only an operator key (FLOCK_ADMIN_KEYS) reads other tenants',
+      'tenant',
+    );
+  return named;
+}
+
+/** One row of the answer (snake_case, times ISO 8601). */
+function auditView(entry: AuditEntry, hashes: Map<string, { input: string; trace: string | null }>) {
+  const key = `${entry.tenant}\n${entry.taskId}`;
+  let task = hashes.get(key);
+  if (task === undefined) {
+    task = { input: inputHashOf(entry.envelope), trace: traceIdOf(entry.envelope) ?? null };
+    hashes.set(key, task);
+  }
+  return {
+    tenant: entry.tenant,
+    task_id: entry.taskId,
+    campaign_id: entry.campaignId ?? null,
+    trace_id: task.trace,
+    from: entry.fromState ?? null,
+    to: entry.toState,
+    topic: entry.topic,
+    code: entry.code ?? null,
+    ts: new Date(entry.tsMs).toISOString(),
+    lease_id: entry.leaseId ?? null,
+    attempt: entry.attempt ?? null,
+    input_hash: task.input,
+    output_hash: entry.outputHash ?? null,
+    worker:
+      entry.workerId === undefined
+        ? null
+        : {
+            id: entry.workerId,
+            ...(entry.fingerprint === undefined ? {} : (JSON.parse(entry.fingerprint) as object)),
+          },
+  };
+}
+
+/**
+ * `GET /v1/audit?task_id=|campaign_id=|since=&limit=&after=` (and `tenant=` for operator keys):
+ * audit rows in the order they were written; `next` is the cursor of the following page.
+ */
+export const getAudit: Handler = async (ctx, req, res, tenant) => {
+  const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
+  for (const key of q.keys()) {
+    if (!QUERY_KEYS.has(key))
+      throw new CoordinatorError('INVALID_ARGUMENT', `unknown parameter "${key}"`, key);
+  }
+  const limit = listLimit(q);
+  const entries = await ctx.coordinator.store.auditStore().entries({
+    tenant: tenantOf(q, tenant, ctx.admin === true),
+    taskId: optionalId(q, 'task_id'),
+    campaignId: optionalId(q, 'campaign_id'),
+    sinceMs: sinceMs(q.get('since')),
+    afterId: afterId(q.get('after')),
+    limit,
+  });
+  const hashes = new Map<string, { input: string; trace: string | null }>();
+  const body: Record<string, unknown> = { entries: entries.map((e) => auditView(e, hashes)) };
+  if (entries.length === limit)
+    body.next = Buffer.from(String(entries[entries.length - 1]!.id)).toString('base64url');
+  json(res, 200, body);
+};

@@ -1,0 +1,63 @@
+// The PostgreSQL store's audit side (audit-store.ts): one statement per call.
+import type pg from 'pg';
+import {
+  type AuditEntry,
+  type AuditEntryRow,
+  type AuditFilter,
+  type AuditStore,
+  auditQuery,
+  type ReplayRecord,
+  type ReplayRow,
+  toAuditEntry,
+  toReplay,
+} from './audit-store.ts';
+
+export class PgAuditStore implements AuditStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async entries(filter: AuditFilter): Promise<AuditEntry[]> {
+    const args: unknown[] = [];
+    const sql = auditQuery(filter, (value) => {
+      args.push(value);
+      return `$${args.length}`;
+    });
+    const { rows } = await this.pool.query<AuditEntryRow>(sql, args);
+    return rows.map(toAuditEntry);
+  }
+
+  async setFingerprint(workerId: string, fingerprint: string): Promise<void> {
+    await this.pool.query('UPDATE workers SET fingerprint = $1 WHERE worker_id = $2', [
+      fingerprint,
+      workerId,
+    ]);
+  }
+
+  async insertReplay(r: ReplayRecord): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO replays (tenant, replay_id, source_kind, source_id, created_at_ms, pairs)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, replay_id) DO NOTHING`,
+      [r.tenant, r.replayId, r.sourceKind, r.sourceId, r.createdAtMs, JSON.stringify(r.pairs)],
+    );
+    return rowCount === 1;
+  }
+
+  async getReplay(tenant: string, replayId: string): Promise<ReplayRecord | undefined> {
+    const { rows } = await this.pool.query<ReplayRow>(
+      'SELECT * FROM replays WHERE tenant = $1 AND replay_id = $2',
+      [tenant, replayId],
+    );
+    return rows[0] ? toReplay(rows[0]) : undefined;
+  }
+
+  async countReplays(
+    tenant: string,
+    sourceKind: ReplayRecord['sourceKind'],
+    sourceId: string,
+  ): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(
+      'SELECT COUNT(*)::int AS n FROM replays WHERE tenant = $1 AND source_kind = $2 AND source_id = $3',
+      [tenant, sourceKind, sourceId],
+    );
+    return rows[0]?.n ?? 0;
+  }
+}

@@ -1,5 +1,11 @@
 import type { TenantLimitSettings } from './edge/tenant-limits.ts';
 import { CoordinatorError } from './errors.ts';
+import {
+  DEFAULT_WEBHOOKS,
+  loadWebhookConfig,
+  validateWebhooks,
+  type WebhookSettings,
+} from './webhook-config.ts';
 
 /** How the coordinator's port speaks: plain HTTP, or HTTPS/WSS with given or generated credentials. */
 export type TlsSetting =
@@ -15,7 +21,7 @@ export type TlsSetting =
  * FLOCK_TENANT_MAX_QUEUED, FLOCK_TENANT_MAX_RUNNING, FLOCK_TENANT_MAX_STORED_BYTES; defaults: no
  * limit, burst 20).
  */
-export interface DeployConfig extends TenantLimitSettings {
+export interface DeployConfig extends TenantLimitSettings, WebhookSettings {
   /** Env FLOCK_TLS_CERT + FLOCK_TLS_KEY, or FLOCK_TLS=self-signed; default off (plain HTTP). */
   tls: TlsSetting;
   /**
@@ -40,6 +46,7 @@ export const DEFAULT_DEPLOY: DeployConfig = {
   tenantMaxQueued: 0,
   tenantMaxRunning: 0,
   tenantMaxStoredBytes: 0,
+  ...DEFAULT_WEBHOOKS,
 };
 
 /** `https://host[:port]` with no path, query or credentials; the canonical spelling (no trailing slash). */
@@ -79,6 +86,7 @@ export function validateDeploy(config: DeployConfig): void {
         variable,
       );
   }
+  validateWebhooks(config);
   const { tls } = config;
   if (tls.kind === 'files' && (tls.certFile === '' || tls.keyFile === '')) {
     throw new CoordinatorError('CONFIG_INVALID', 'tls needs both certFile and keyFile', 'tls');
@@ -105,7 +113,7 @@ const LIMITS: ReadonlyArray<readonly [keyof TenantLimitSettings, number, string]
 
 /** Reads FLOCK_TLS, FLOCK_TLS_CERT, FLOCK_TLS_KEY, FLOCK_PUBLIC_URL and FLOCK_CORS_ORIGINS. */
 export function loadDeployConfig(env: NodeJS.ProcessEnv): Partial<DeployConfig> {
-  const partial: Partial<DeployConfig> = {};
+  const partial: Partial<DeployConfig> = loadWebhookConfig(env);
   const cert = env.FLOCK_TLS_CERT ?? '';
   const key = env.FLOCK_TLS_KEY ?? '';
   const mode = (env.FLOCK_TLS ?? '').trim().toLowerCase();

@@ -11,6 +11,7 @@ import { EventsHub } from './edge/events-hub.ts';
 import { HttpApi } from './edge/http-api.ts';
 import { selfSignedNames, type TlsCredentials, tlsCredentials } from './edge/tls-credentials.ts';
 import { UpgradeRouter } from './edge/upgrade-router.ts';
+import { Webhooks } from './edge/webhooks.ts';
 import { WorkerHub } from './edge/worker-hub.ts';
 import { Coordinator, type TrustOptions } from './engine/coordinator.ts';
 import { Metrics } from './metrics.ts';
@@ -161,9 +162,13 @@ export async function startCoordinator(
   let coordinator: Coordinator | undefined;
   const metrics = metricsOf(store, () => coordinator);
   coordinator = new Coordinator(config, store, blobs, events, metrics, log, options.trust);
+  // Terminal events of tasks whose return_channel is a URL are posted there (edge/webhooks.ts).
+  const webhooks = new Webhooks(store.webhookStore(), config, log);
+  events.onTerminal = webhooks.onTerminal;
   await coordinator.start();
+  await webhooks.start();
 
-  const api = new HttpApi(coordinator, keys, config, log);
+  const api = new HttpApi(coordinator, keys, config, log, webhooks);
   const proxies = new TrustedProxies(config.trustedProxies);
   const hub = new WorkerHub(coordinator, config, log, proxies);
   const eventsEndpoint = new EventsEndpoint(keys, events);
@@ -187,6 +192,7 @@ export async function startCoordinator(
     close() {
       closing ??= (async () => {
         await coordinator.stop();
+        await webhooks.stop();
         await api.close();
         hub.close();
         events.closeAll();

@@ -159,6 +159,7 @@ export class ClusterEventsHub extends EventsHub {
         state: e.state,
         tsMs: e.tsMs,
         payload: () => payload,
+        relayed: true,
       });
     }
   }

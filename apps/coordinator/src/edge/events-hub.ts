@@ -12,6 +12,8 @@ export interface TaskEvent {
   tsMs: number;
   /** The JSON view of the payload; only computed when someone listens. */
   payload: () => unknown;
+  /** Relayed from another coordinator of a cluster (that one posts its webhooks). */
+  relayed?: boolean | undefined;
 }
 
 export interface EventFilter {
@@ -53,6 +55,12 @@ export class EventsHub {
   private readonly subscribers = new Set<Subscriber>();
   private readonly workerEvents = new Map<string, WorkerEvents>();
 
+  /**
+   * Told of each terminal event of a task with a return channel published here, not relayed ones,
+   * with the text channel subscribers get (edge/webhooks.ts posts those whose channel is a URL).
+   */
+  onTerminal: ((event: TaskEvent, message: () => string) => void) | undefined;
+
   constructor(private readonly maxBufferedBytes: number) {}
 
   get size(): number {
@@ -66,6 +74,8 @@ export class EventsHub {
   }
 
   publish(event: TaskEvent): void {
+    if (this.onTerminal && event.returnChannel !== undefined && !event.relayed && TERMINAL.has(event.state))
+      this.onTerminal(event, () => this.channelMessage(event));
     if (this.subscribers.size === 0) return;
     let text: string | undefined;
     let channelText: string | undefined;
@@ -176,6 +186,11 @@ export class EventsHub {
       }
       sub.socket.send(text);
     }
+  }
+
+  /** What `/v1/events?channel=<return_channel>` subscribers receive for `event` (webhooks post the same). */
+  channelMessage(event: TaskEvent): string {
+    return JSON.stringify({ ...this.body(event), topic: event.returnChannel, event: event.topic });
   }
 
   private body(event: TaskEvent): Record<string, unknown> {

@@ -15,11 +15,13 @@ import { getLibraryFile } from './http-libs.ts';
 import { listBreakers, listWorkers, resetBreaker, stats } from './http-service.ts';
 import { cancelTask, createTask, getResult, getTask, listTasks } from './http-tasks.ts';
 import { type ApiContext, bearer, decodeSegment, type Handler, json } from './http-util.ts';
+import { getWebhooks } from './http-webhooks.ts';
 import { cancelWorkflow, createWorkflow, getWorkflow, listWorkflows } from './http-workflows.ts';
 import { ModuleMeter } from './module-meter.ts';
 import { forbidden, requiredScope, Scopes } from './scopes.ts';
 import { servePage } from './static-pages.ts';
 import { RetryLaterError, TenantLimits } from './tenant-limits.ts';
+import type { Webhooks } from './webhooks.ts';
 
 export { MAX_CAMPAIGN_TASKS } from './http-campaigns.ts';
 export { MAX_LIST_LIMIT, readBody } from './http-util.ts';
@@ -54,6 +56,7 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
   ['GET', 'stats', 1, undefined, stats],
   ['GET', 'breakers', 1, undefined, listBreakers],
   ['POST', 'breakers', 3, 'reset', resetBreaker],
+  ['GET', 'webhooks', 2, undefined, getWebhooks],
   ['GET', 'audit', 1, undefined, getAudit],
 ];
 
@@ -75,6 +78,7 @@ export class HttpApi {
     private readonly keys: ApiKeys,
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
+    webhooks?: Webhooks,
   ) {
     this.meter = new ModuleMeter({
       blobs: coordinator.blobs,
@@ -87,6 +91,7 @@ export class HttpApi {
       config,
       meter: this.meter,
       limits: new TenantLimits(config, coordinator.store),
+      ...(webhooks !== undefined ? { webhooks } : {}),
     };
     this.cors = new CorsPolicy(config.corsOrigins);
   }

@@ -14,6 +14,7 @@ import { checkOp } from './op-check.ts';
 import { forbidden } from './scopes.ts';
 import { checkSignature } from './task-signatures.ts';
 import { taskView } from './task-view.ts';
+import { checkReturnChannel } from './webhook-targets.ts';
 
 /** The task view; `fresh` tasks were just created (no attempts yet); `memo` is per request. */
 export async function viewTask(
@@ -119,6 +120,7 @@ export async function admitEnvelope(
   const op = envelope.op ?? '';
   if (ctx.scopes && !ctx.scopes.canSubmit(op)) throw forbidden(`can_submit:${op}`, `${prefix}op`);
   await checkOp(envelope, prefix, ctx.config.extraOps);
+  checkReturnChannel(envelope.return_channel, ctx.config, `${prefix}return_channel`);
   await checkModule(ctx, envelope, `${prefix}module.uri`);
   await checkModel(ctx, envelope, `${prefix}params.model`);
   await checkInputs(ctx, envelope, tenant, prefix);

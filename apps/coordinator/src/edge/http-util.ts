@@ -5,6 +5,7 @@ import { CoordinatorError } from '../errors.ts';
 import type { ModuleMeter } from './module-meter.ts';
 import type { Scopes } from './scopes.ts';
 import type { TenantLimits } from './tenant-limits.ts';
+import type { Webhooks } from './webhooks.ts';
 
 /** Largest page of `GET /v1/tasks` (and `GET /v1/workers`). */
 export const MAX_LIST_LIMIT = 1000;
@@ -21,6 +22,8 @@ export interface ApiContext {
   readonly scopes?: Scopes;
   /** The calling key's signing secret: its tasks must be signed (task-signatures.ts). */
   readonly signingSecret?: string;
+  /** Webhook deliveries and the tenants' signing secrets (webhooks.ts). */
+  readonly webhooks?: Webhooks;
   /** The calling key is an operator's (FLOCK_ADMIN_KEYS, the dev key): the audit log of every tenant. */
   readonly admin?: boolean;
 }

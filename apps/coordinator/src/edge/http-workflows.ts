@@ -22,6 +22,7 @@ import { sha256Hex } from '../sha256.ts';
 import { WORKFLOW_STATES, type WorkflowState } from '../store/workflow-store.ts';
 import { admitEnvelope } from './http-tasks.ts';
 import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
+import { checkReturnChannel } from './webhook-targets.ts';
 import { definitionFromCapnp } from './workflow-capnp.ts';
 
 /** A stand-in for a referenced input while the step is admitted (its real bytes come later). */
@@ -126,6 +127,7 @@ export async function startWorkflow(
   raw: unknown,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const def = parseWorkflow(raw, () => `wf-${randomBytes(9).toString('base64url')}`);
+  checkReturnChannel(def.returnChannel, ctx.config, 'return_channel');
   await admitSteps(ctx, tenant, def);
   const definition = JSON.stringify(definitionJson(def));
   const { kind, record } = await ctx.coordinator.workflows.create(

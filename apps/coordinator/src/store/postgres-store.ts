@@ -7,13 +7,13 @@ import { PgAuditStore } from './pg-audit.ts';
 import { createPool, type PostgresStoreOptions } from './pg-connection.ts';
 import * as housekeeping from './pg-housekeeping.ts';
 import { PgKeyStore } from './pg-keys.ts';
-import { PgWebhookStore } from './pg-webhooks.ts';
 import type { ClaimedTask, ClaimRequest, OrphanedLease } from './pg-leases.ts';
 import * as leases from './pg-leases.ts';
 import { migratePostgres, QUEUED_CHANNEL } from './pg-migrations.ts';
 import * as records from './pg-records.ts';
 import * as reads from './pg-task-reads.ts';
 import * as writes from './pg-task-writes.ts';
+import { PgWebhookStore } from './pg-webhooks.ts';
 import { PgWorkflowStore } from './pg-workflows.ts';
 import type {
   AttemptRecord,

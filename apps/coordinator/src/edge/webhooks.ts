@@ -1,0 +1,203 @@
+// Webhooks for `return_channel` URLs: each terminal event of such a task (or workflow) is stored
+// as a delivery (webhook-store.ts) and posted, signed, until a 2xx, a refusal that retrying would
+// not change, or the attempts or time run out. The stored rows make deliveries survive restarts
+// and are the log `GET /v1/webhooks/deliveries` shows.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { DeliveryNext, DeliveryRecord, WebhookStore } from '../store/webhook-store.ts';
+import type { WebhookSettings } from '../webhook-config.ts';
+import type { TaskEvent } from './events-hub.ts';
+import {
+  type PostOutcome,
+  postWebhook,
+  SIGNATURE_HEADER,
+  tenantWebhookSecret,
+  webhookSignature,
+} from './webhook-post.ts';
+import { isWebhookChannel } from './webhook-targets.ts';
+
+/** How often due deliveries are looked for besides the local timers (rows from before a restart, or another coordinator's). */
+export const WEBHOOK_POLL_MS = 1000;
+/** Deliveries claimed (and posted at once) per pass. */
+const BATCH = 16;
+/** A claim outlasts its attempt's time limit by this, ms. */
+const CLAIM_GRACE_MS = 5000;
+
+/**
+ * The wait before retry `n` (n ≥ 1): base·2^(n−1) capped at `maxMs`, with equal jitter (a random
+ * point in its upper half), so receivers that failed together are not retried together.
+ */
+export function webhookBackoffMs(n: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const full = Math.min(maxMs, baseMs * 2 ** Math.min(n - 1, 40));
+  return Math.round(full / 2 + random() * (full / 2));
+}
+
+/** Where an attempt leaves its delivery (attempts made so far `n`, this one included). */
+export function nextAfter(
+  outcome: PostOutcome,
+  n: number,
+  createdAtMs: number,
+  nowMs: number,
+  settings: WebhookSettings,
+  random = Math.random,
+): DeliveryNext {
+  if (outcome.delivered) return { state: 'delivered' };
+  if (!outcome.retryable || n >= settings.webhookMaxAttempts) return { state: 'failed' };
+  const wait =
+    outcome.retryAfterMs !== undefined
+      ? Math.min(settings.webhookRetryMaxMs, outcome.retryAfterMs)
+      : webhookBackoffMs(n, settings.webhookRetryBaseMs, settings.webhookRetryMaxMs, random);
+  const at = nowMs + wait;
+  if (at > createdAtMs + settings.webhookGiveUpMs) return { state: 'failed' };
+  return { state: 'pending', nextAttemptAtMs: at };
+}
+
+export class Webhooks {
+  /** This process's claims are made in its name. */
+  private readonly owner = randomUUID();
+  private master: string | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAtMs = Number.POSITIVE_INFINITY;
+  private pass: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  /** Insertions not yet stored (awaited by stop). */
+  private readonly inserting = new Set<Promise<void>>();
+
+  constructor(
+    private readonly store: WebhookStore,
+    private readonly settings: WebhookSettings,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads (or makes and stores) the master secret and starts looking for due deliveries. */
+  async start(): Promise<void> {
+    this.master =
+      this.settings.webhookSecret ?? (await this.store.masterSecret(randomBytes(32).toString('hex')));
+    this.poll = setInterval(() => this.kick(), WEBHOOK_POLL_MS);
+    this.poll.unref();
+    this.kick();
+  }
+
+  /** The secret a tenant's receivers verify `Flock-Signature` with. */
+  secretFor(tenant: string): string {
+    if (this.master === undefined) throw new Error('webhooks not started');
+    return tenantWebhookSecret(this.master, tenant);
+  }
+
+  /** The events hub's sink: a terminal event of a task whose return_channel is a URL becomes a delivery. */
+  readonly onTerminal = (event: TaskEvent, body: () => string): void => {
+    if (this.stopped || !isWebhookChannel(event.returnChannel)) return;
+    const stored = this.store
+      .insert({
+        tenant: event.tenant,
+        taskId: event.taskId,
+        event: event.topic,
+        url: event.returnChannel,
+        body: body(),
+        createdAtMs: Date.now(),
+      })
+      .then(
+        () => this.kick(),
+        (err: unknown) => this.log.error({ err, task: event.taskId }, 'webhook delivery not stored'),
+      )
+      .finally(() => this.inserting.delete(stored));
+    this.inserting.add(stored);
+  };
+
+  /** Runs a pass now (or once more after the running one). */
+  kick(): void {
+    if (this.stopped || this.master === undefined) return;
+    if (this.pass) {
+      this.again = true;
+      return;
+    }
+    this.pass = this.runPasses().finally(() => {
+      this.pass = undefined;
+    });
+  }
+
+  private async runPasses(): Promise<void> {
+    do {
+      this.again = false;
+      const now = Date.now();
+      const until = now + this.settings.webhookTimeoutMs + CLAIM_GRACE_MS;
+      let claimed: DeliveryRecord[];
+      try {
+        claimed = await this.store.claimDue(this.owner, now, until, BATCH);
+      } catch (err) {
+        this.log.warn({ err }, 'webhook deliveries could not be claimed');
+        return;
+      }
+      await Promise.all(claimed.map((d) => this.attempt(d)));
+      if (claimed.length === BATCH) this.again = true;
+    } while (this.again && !this.stopped);
+  }
+
+  private async attempt(d: DeliveryRecord): Promise<void> {
+    const atMs = Date.now();
+    const n = d.attempts.length + 1;
+    const outcome = await postWebhook(
+      {
+        url: d.url,
+        body: d.body,
+        headers: {
+          'Content-Type': 'application/json',
+          'User-Agent': 'flock-webhooks/1',
+          [SIGNATURE_HEADER]: webhookSignature(d.body, this.secretFor(d.tenant), Math.floor(atMs / 1000)),
+          'Flock-Webhook-Id': String(d.id),
+          'Flock-Webhook-Attempt': String(n),
+        },
+        signal: this.abort.signal,
+      },
+      this.settings,
+    );
+    // Stopping mid-attempt: nothing is recorded; the claim lapses and the attempt is made again.
+    if (this.stopped) return;
+    const next = nextAfter(outcome, n, d.createdAtMs, Date.now(), this.settings);
+    const attempt = { atMs, status: outcome.status, error: outcome.error };
+    const kept = await this.store.recordAttempt(d.id, this.owner, attempt, next).catch((err: unknown) => {
+      this.log.warn({ err, delivery: d.id }, 'webhook attempt not recorded');
+      return false;
+    });
+    if (!kept) return;
+    if (next.state === 'pending') this.wakeAt(next.nextAttemptAtMs);
+    const fields = {
+      delivery: d.id,
+      task: d.taskId,
+      attempt: n,
+      status: outcome.status,
+      error: outcome.error,
+    };
+    if (next.state === 'failed') this.log.warn(fields, 'webhook delivery gave up');
+    else if (next.state === 'pending') this.log.info(fields, 'webhook attempt failed; will retry');
+  }
+
+  /** A pass at `atMs` (sooner than the poll when retries are quick). */
+  private wakeAt(atMs: number): void {
+    if (this.stopped || atMs >= this.timerAtMs) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAtMs = atMs;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAtMs = Number.POSITIVE_INFINITY;
+        this.kick();
+      },
+      Math.max(0, atMs - Date.now()),
+    );
+    this.timer.unref();
+  }
+
+  /** Stops posting: attempts in flight are abandoned (made again after a restart or by another coordinator). */
+  async stop(): Promise<void> {
+    await Promise.all([...this.inserting]);
+    this.stopped = true;
+    this.abort.abort();
+    if (this.poll) clearInterval(this.poll);
+    if (this.timer) clearTimeout(this.timer);
+    await this.pass;
+  }
+}

@@ -1,0 +1,340 @@
+// Webhooks for return_channel URLs (#19): a task's terminal event posted, signed, to a real local
+// HTTP(S) server; retries on 5xx and 429 (Retry-After), none on other 4xx; a restart mid-backoff
+// still delivers; return_channel checked at submit; the delivery log per tenant.
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import type { CoordinatorConfig } from '../src/config.ts';
+import { tlsCredentials } from '../src/edge/tls-credentials.ts';
+import { tenantWebhookSecret } from '../src/edge/webhook-post.ts';
+import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
+import { envelope, type Json, KEY_A, KEY_B, startTest, type TestCoordinator, until } from './helpers.ts';
+
+const READER = 'key-reader-a-0123456789';
+const MASTER = 'webhook-master-0123456789';
+
+interface Received {
+  body: string;
+  headers: IncomingMessage['headers'];
+}
+
+/** A receiver answering each POST with the next of `answers` (the last one repeats). */
+async function receiver(
+  answers: Array<[number, Record<string, string>?]>,
+  tls?: { cert: string; key: string },
+) {
+  const received: Received[] = [];
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+      const [status, headers] = answers[Math.min(received.length, answers.length) - 1]!;
+      res.writeHead(status, headers).end();
+    });
+  };
+  const server = tls ? createHttpsServer(tls, handle) : createHttpServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    received,
+    answers,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/hook`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+let c: TestCoordinator | undefined;
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  await c?.stop();
+  c = undefined;
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+/** Loopback over plain HTTP, quick retries: the settings of the tests. */
+const LOCAL: Partial<CoordinatorConfig> = {
+  webhookAllowHttp: true,
+  webhookAllowPrivate: true,
+  webhookSecret: MASTER,
+  webhookRetryBaseMs: 20,
+};
+
+async function start(over: Partial<CoordinatorConfig> = {}, dataDir?: string): Promise<TestCoordinator> {
+  return startTest(
+    {
+      ...LOCAL,
+      apiKeys: new Map([
+        [KEY_A, 'a'],
+        [KEY_B, 'b'],
+        [READER, 'a'],
+      ]),
+      keyScopes: new Map([[READER, ['submit', 'cancel']]]),
+      ...over,
+    },
+    dataDir,
+  );
+}
+
+/** Submits a task posting to `url`, then cancels it: its terminal event (cancelled) is the webhook. */
+async function cancelledTask(taskId: string, url: string, key = KEY_A): Promise<void> {
+  const made = await c!.api('/v1/tasks', {
+    key,
+    method: 'POST',
+    json: envelope(taskId, { return_channel: url }),
+  });
+  expect(made.status).toBe(201);
+  expect((await c!.api(`/v1/tasks/${taskId}`, { key, method: 'DELETE' })).status).toBe(200);
+}
+
+async function deliveries(taskId: string, key = KEY_A): Promise<Json[]> {
+  const res = await c!.api(`/v1/webhooks/deliveries?task_id=${taskId}`, { key });
+  expect(res.status).toBe(200);
+  return (await res.json()).deliveries;
+}
+
+const settled = (taskId: string) =>
+  until(async () => {
+    const [d] = await deliveries(taskId);
+    return d && d.state !== 'pending' ? d : undefined;
+  });
+
+describe('delivery', () => {
+  test('a succeeded task is posted once, signed, with the body channel subscribers receive', async () => {
+    const hook = await receiver([[204]]);
+    closers.push(hook.close);
+    c = await start();
+    const sim = await SimulatedVolunteer.connect({ url: c.url });
+    closers.push(() => sim.close());
+    const ws = new WebSocket(
+      `${c.url.replace('http', 'ws')}/v1/events?key=${KEY_A}&channel=${encodeURIComponent(hook.url)}`,
+    );
+    closers.push(async () => ws.close());
+    const messages: string[] = [];
+    ws.on('message', (data) => messages.push(String(data)));
+    await new Promise((resolve) => ws.once('open', resolve));
+    const made = await c.api('/v1/tasks', {
+      method: 'POST',
+      json: envelope('w1', { return_channel: hook.url }),
+    });
+    expect(made.status).toBe(201);
+    await until(() => hook.received.length === 1 && messages.length === 1, 10_000, 'the webhook');
+    const [post] = hook.received;
+    // Stripe-style signature over "<t>.<body>" with the tenant's secret, derived from the master.
+    const secret = tenantWebhookSecret(MASTER, 'a');
+    expect(secret).toBe(`whsec_${createHmac('sha256', MASTER).update('flock-webhook:a').digest('hex')}`);
+    const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(post!.headers['flock-signature']));
+    expect(match).not.toBeNull();
+    const t = Number(match![1]);
+    expect(Math.abs(t - Date.now() / 1000)).toBeLessThan(60);
+    expect(match![2]).toBe(createHmac('sha256', secret).update(`${t}.${post!.body}`).digest('hex'));
+    expect(post!.headers['content-type']).toBe('application/json');
+    expect(post!.headers['flock-webhook-attempt']).toBe('1');
+    // The same message as a /v1/events?channel= subscriber's (each has its own message id).
+    const body = JSON.parse(post!.body);
+    const streamed = JSON.parse(messages[0]!);
+    delete body.id;
+    delete streamed.id;
+    expect(body).toEqual(streamed);
+    expect(JSON.stringify(body)).toContain('"w1"');
+    expect(body.topic).toBe(hook.url);
+    // The tenant's admin reads the secret; the log shows one attempt, delivered.
+    const res = await c.api('/v1/webhooks/secret');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ tenant: 'a', secret });
+    const [logged] = await deliveries('w1');
+    expect(logged).toMatchObject({
+      task_id: 'w1',
+      event: 'compute:dispatch:v1:success',
+      url: hook.url,
+      state: 'delivered',
+      attempts: [{ n: 1, status: 204 }],
+    });
+    expect(String(post!.headers['flock-webhook-id'])).toBe(String(logged.id));
+    expect(logged.next_attempt_at_ms).toBeUndefined();
+  });
+
+  test('500 then 200: two attempts logged, delivered once', async () => {
+    const hook = await receiver([[500], [200]]);
+    closers.push(hook.close);
+    c = await start();
+    await cancelledTask('r1', hook.url);
+    const d = await settled('r1');
+    expect(d.state).toBe('delivered');
+    expect(d.attempts.map((a: Json) => [a.n, a.status, a.error])).toEqual([
+      [1, 500, 'HTTP 500'],
+      [2, 200, undefined],
+    ]);
+    expect(hook.received.map((r) => r.headers['flock-webhook-attempt'])).toEqual(['1', '2']);
+    // The same body both times, each signed when sent.
+    expect(hook.received[1]!.body).toBe(hook.received[0]!.body);
+    // Flat messages carry the state at the top, bus envelopes in their payload.
+    const sent = JSON.parse(hook.received[0]!.body);
+    expect(sent.state ?? sent.payload.state).toBe('cancelled');
+  });
+
+  test('a 4xx other than 429 is not retried', async () => {
+    const hook = await receiver([[410], [200]]);
+    closers.push(hook.close);
+    c = await start();
+    await cancelledTask('g1', hook.url);
+    const d = await settled('g1');
+    expect(d).toMatchObject({ state: 'failed', attempts: [{ n: 1, status: 410, error: 'HTTP 410' }] });
+    expect(d.next_attempt_at_ms).toBeUndefined();
+    expect(hook.received).toHaveLength(1);
+  });
+
+  test('429 waits its Retry-After; attempts stop at FLOCK_WEBHOOK_MAX_ATTEMPTS', async () => {
+    const hook = await receiver([[429, { 'Retry-After': '1' }], [503]]);
+    closers.push(hook.close);
+    c = await start({ webhookMaxAttempts: 3 });
+    await cancelledTask('q1', hook.url);
+    const first = await until(
+      async () => (await deliveries('q1'))[0]?.attempts.length === 1 && (await deliveries('q1'))[0],
+    );
+    expect(first.attempts[0]).toMatchObject({ n: 1, status: 429 });
+    expect(first.next_attempt_at_ms - first.attempts[0].at_ms).toBeGreaterThanOrEqual(1000);
+    const d = await settled('q1');
+    expect(d.attempts.map((a: Json) => a.status)).toEqual([429, 503, 503]);
+    expect(d.state).toBe('failed');
+    expect(d.attempts[1].at_ms - d.attempts[0].at_ms).toBeGreaterThanOrEqual(1000);
+    expect(hook.received).toHaveLength(3);
+  });
+
+  test('a connection refused is retried', async () => {
+    const hook = await receiver([[200]]);
+    await hook.close();
+    c = await start({ webhookMaxAttempts: 2 });
+    await cancelledTask('n1', hook.url);
+    const d = await settled('n1');
+    expect(d.state).toBe('failed');
+    expect(d.attempts).toHaveLength(2);
+    expect(d.attempts[0].status).toBeUndefined();
+    expect(d.attempts[0].error).toMatch(/^ECONNREFUSED/);
+  });
+
+  test('a restart mid-backoff still delivers (SQLite)', async () => {
+    const hook = await receiver([[503], [200]]);
+    closers.push(hook.close);
+    const dir = mkdtempSync(join(tmpdir(), 'flock-webhooks-'));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    c = await start({ webhookRetryBaseMs: 1500 }, dir);
+    await cancelledTask('s1', hook.url);
+    const waiting = await until(async () => {
+      const [d] = await deliveries('s1');
+      return d?.attempts.length === 1 ? d : undefined;
+    });
+    expect(waiting).toMatchObject({ state: 'pending', attempts: [{ status: 503 }] });
+    await c.stop();
+    c = undefined;
+    expect(hook.received).toHaveLength(1);
+    c = await start({ webhookRetryBaseMs: 1500 }, dir);
+    const d = await settled('s1');
+    expect(d.state).toBe('delivered');
+    expect(d.attempts.map((a: Json) => a.status)).toEqual([503, 200]);
+    expect(d.attempts[1].at_ms).toBeGreaterThanOrEqual(waiting.next_attempt_at_ms);
+    expect(hook.received).toHaveLength(2);
+  });
+
+  test('https with a certificate trusted through FLOCK_WEBHOOK_CA; untrusted, the attempt fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flock-webhook-tls-'));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const tls = (await tlsCredentials({ kind: 'self-signed' }, dir, ['127.0.0.1']))!;
+    const hook = await receiver([[200]], tls);
+    closers.push(hook.close);
+    c = await start({ webhookAllowHttp: false, webhookMaxAttempts: 1 });
+    await cancelledTask('u1', hook.url);
+    const untrusted = await settled('u1');
+    expect(untrusted.state).toBe('failed');
+    expect(untrusted.attempts[0].error).toMatch(/SELF_SIGNED|certificate/i);
+    expect(hook.received).toHaveLength(0);
+    await c.stop();
+    c = await start({ webhookAllowHttp: false, webhookCa: tls.cert });
+    await cancelledTask('u2', hook.url);
+    expect((await settled('u2')).attempts).toEqual([expect.objectContaining({ n: 1, status: 200 })]);
+    expect(hook.received).toHaveLength(1);
+  });
+});
+
+describe('return_channel at submit', () => {
+  test('URLs must parse, be https (http with the setting) and name no private address', async () => {
+    c = await start({ webhookAllowHttp: false, webhookAllowPrivate: false });
+    const submit = async (channel: string, id = 'v1') => {
+      const res = await c!.api('/v1/tasks', {
+        method: 'POST',
+        json: envelope(id, { return_channel: channel }),
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    const refused = (message: RegExp, field = 'return_channel') => ({
+      status: 400,
+      body: { error: { code: 'INVALID_ARGUMENT', message: expect.stringMatching(message), field } },
+    });
+    expect(await submit('https://')).toMatchObject(refused(/not a URL/));
+    expect(await submit('http://hooks.example.com/x')).toMatchObject(refused(/FLOCK_WEBHOOK_ALLOW_HTTP/));
+    expect(await submit('https://user:pw@hooks.example.com/x')).toMatchObject(refused(/credentials/));
+    for (const host of ['127.0.0.1', 'localhost', '10.1.2.3', '[::1]', '169.254.169.254', '192.168.0.9'])
+      expect(await submit(`https://${host}/x`)).toMatchObject(refused(/private/));
+    // A campaign names the task; a workflow its own channel; names that are no URL stay channels.
+    const campaign = await c.api('/v1/campaigns', {
+      method: 'POST',
+      json: { tasks: [envelope('c1'), envelope('c2', { return_channel: 'https://10.0.0.1/x' })] },
+    });
+    expect(campaign.status).toBe(400);
+    expect((await campaign.json()).error.field).toBe('tasks[1].return_channel');
+    const { task_id: _, ...step } = envelope('x');
+    const workflow = await c.api('/v1/workflows', {
+      method: 'POST',
+      json: { return_channel: 'https://localhost/x', steps: [{ id: 'a', ...step }] },
+    });
+    expect(workflow.status).toBe(400);
+    expect((await workflow.json()).error.field).toBe('return_channel');
+    expect((await submit('results-channel', 'v2')).status).toBe(201);
+    expect((await submit('https://hooks.example.com/flock', 'v3')).status).toBe(201);
+  });
+
+  test('with FLOCK_WEBHOOK_ALLOW_HTTP, http:// is taken', async () => {
+    c = await start({ webhookAllowHttp: true, webhookAllowPrivate: false });
+    const res = await c.api('/v1/tasks', {
+      method: 'POST',
+      json: envelope('h1', { return_channel: 'http://hooks.example.com/x' }),
+    });
+    expect(res.status).toBe(201);
+  });
+});
+
+describe('the delivery log', () => {
+  test('scoped by tenant, needs task_id and scope read; the secret needs admin', async () => {
+    const hook = await receiver([[200]]);
+    closers.push(hook.close);
+    c = await start();
+    await cancelledTask('t1', hook.url);
+    await cancelledTask('t1', hook.url, KEY_B);
+    await settled('t1');
+    expect((await deliveries('t1')).map((d) => d.task_id)).toEqual(['t1']);
+    const b = await until(async () => {
+      const [d] = await deliveries('t1', KEY_B);
+      return d?.state === 'delivered' ? d : undefined;
+    });
+    expect(b.id).not.toBe((await deliveries('t1'))[0].id);
+    expect(await deliveries('nobody')).toEqual([]);
+    const missing = await c.api('/v1/webhooks/deliveries');
+    expect(missing.status).toBe(400);
+    expect((await missing.json()).error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'task_id' });
+    const noRead = await c.api('/v1/webhooks/deliveries?task_id=t1', { key: READER });
+    expect(noRead.status).toBe(403);
+    expect((await noRead.json()).error.code).toBe('FORBIDDEN');
+    const noAdmin = await c.api('/v1/webhooks/secret', { key: READER });
+    expect(noAdmin.status).toBe(403);
+    // Each tenant's secret is its own.
+    const secretB = (await (await c.api('/v1/webhooks/secret', { key: KEY_B })).json()).secret;
+    expect(secretB).toBe(tenantWebhookSecret(MASTER, 'b'));
+    expect(secretB).not.toBe(tenantWebhookSecret(MASTER, 'a'));
+  });
+});

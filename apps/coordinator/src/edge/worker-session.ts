@@ -85,10 +85,15 @@ export class WorkerSession {
       const tcp = (socket as unknown as { _socket: Socket })._socket;
       this.corked = true;
       tcp.cork();
-      setImmediate(() => {
-        this.corked = false;
-        tcp.uncork();
-      });
+      // Uncorked two turns on, not one: a result's ack is sent as its commit settles, the freed
+      // slot's dispatch pass runs in the next turn and its lease commit in the one after, so the
+      // ack and the assignment that follows it share one write (one system call, one wake-up).
+      setImmediate(() =>
+        setImmediate(() => {
+          this.corked = false;
+          tcp.uncork();
+        }),
+      );
     }
     socket.send(bytes);
     return true;

@@ -63,6 +63,11 @@ export {
 } from './tensor-batches.ts';
 export type { TrustStatus } from './trust-text.ts';
 export { formatCredit, trustStatus, verificationText } from './trust-text.ts';
+export {
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  WEBHOOK_TOLERANCE_S,
+} from './verify-webhook.ts';
 export type {
   StepState,
   WorkflowBackend,

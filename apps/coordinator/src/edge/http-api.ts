@@ -12,6 +12,7 @@ import { createCampaign, getCampaign } from './http-campaigns.ts';
 import { createCircuit, getCircuit, listCircuits, runCircuit } from './http-circuits.ts';
 import { handleKeys } from './http-keys.ts';
 import { getLibraryFile } from './http-libs.ts';
+import { createReplay, getReplay } from './http-replay.ts';
 import { listBreakers, listWorkers, resetBreaker, stats } from './http-service.ts';
 import { cancelTask, createTask, getResult, getTask, listTasks } from './http-tasks.ts';
 import { type ApiContext, bearer, decodeSegment, type Handler, json } from './http-util.ts';
@@ -58,10 +59,12 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
   ['POST', 'breakers', 3, 'reset', resetBreaker],
   ['GET', 'webhooks', 2, undefined, getWebhooks],
   ['GET', 'audit', 1, undefined, getAudit],
+  ['POST', 'replay', 1, undefined, createReplay],
+  ['GET', 'replay', 2, undefined, getReplay],
 ];
 
 /** What a tenant's submission rate counts: each POST of tasks, campaigns, workflows. */
-const SUBMISSIONS: ReadonlySet<string> = new Set(['tasks', 'campaigns', 'workflows']);
+const SUBMISSIONS: ReadonlySet<string> = new Set(['tasks', 'campaigns', 'workflows', 'replay']);
 
 /** The first path segments of the authenticated routes (the only ones CORS applies to). */
 const REST_RESOURCES: ReadonlySet<string> = new Set(ROUTES.map((route) => route[1]));

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { pino } from 'pino';
+import { type DestinationStream, pino } from 'pino';
 import { type CoordinatorConfig, resolveConfig } from './config.ts';
 import { AddressCounter } from './edge/address-limits.ts';
 import { ApiKeys } from './edge/api-keys.ts';
@@ -44,6 +44,8 @@ export interface StartOptions {
   events?: EventsHub;
   /** Trust state and draws (default: the store's trust tables, crypto random). */
   trust?: TrustOptions;
+  /** Where the JSON log lines go (default: stdout); tests read them. */
+  logStream?: DestinationStream;
 }
 
 /** Without configured keys, one development key, kept in the store so that it survives restarts. */
@@ -146,7 +148,8 @@ export async function startCoordinator(
   options: StartOptions = {},
 ): Promise<RunningCoordinator> {
   const config = resolveConfig(partial);
-  const log = pino({ level: config.logLevel, base: { svc: 'flock-coordinator' } });
+  const logOptions = { level: config.logLevel, base: { svc: 'flock-coordinator' } };
+  const log = options.logStream ? pino(logOptions, options.logStream) : pino(logOptions);
   // Before the store opens: a bad certificate stops the start with nothing to close.
   const publicHost = config.publicUrl === undefined ? undefined : new URL(config.publicUrl).hostname;
   const tls = await tlsCredentials(config.tls, config.dataDir, selfSignedNames([config.host, publicHost]));

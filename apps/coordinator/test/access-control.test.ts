@@ -281,7 +281,10 @@ describe('/v1/keys', () => {
       json: envelope('ch1', { return_channel: 'jobs.nightly' }),
     });
     expect((await call('/v1/tasks/ch1', KEY_A, { method: 'DELETE' })).status).toBe(200);
-    expect(await message).toMatchObject({ topic: 'jobs.nightly', task_id: 'ch1', state: 'cancelled' });
+    expect(await message).toMatchObject({
+      topic: 'jobs.nightly',
+      payload: { task_id: 'ch1', state: 'cancelled' },
+    });
     ws!.close();
     // It reads nothing else.
     expect(await call('/v1/tasks', CHANNEL)).toMatchObject(forbidden('read'));

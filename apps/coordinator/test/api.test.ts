@@ -398,11 +398,15 @@ describe('/v1/events', () => {
     await c.api('/v1/tasks', { method: 'POST', json: envelope('ev-1'), key: KEY_B });
     await c.api('/v1/tasks/ev-1', { method: 'DELETE' });
     await expect.poll(() => got.length).toBe(2);
-    expect(got.map((e) => [e.topic, e.task_id, e.state, e.campaign_id])).toEqual([
+    // Bus envelopes (#19): the task's facts in the payload, its message in payload.data.
+    const payloads = got.map((e) => e.payload as Record<string, unknown>);
+    expect(
+      got.map((e, i) => [e.topic, payloads[i]!.task_id, payloads[i]!.state, payloads[i]!.campaign_id]),
+    ).toEqual([
       ['compute:dispatch:v1:requested', 'ev-1', 'queued', 'evc'],
       ['compute:dispatch:v1:cancelled', 'ev-1', 'cancelled', 'evc'],
     ]);
-    expect((got[0]!.payload as { task_id: string }).task_id).toBe('ev-1');
+    expect((payloads[0]!.data as { task_id: string }).task_id).toBe('ev-1');
     ws.close();
   });
 });

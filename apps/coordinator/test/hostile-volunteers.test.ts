@@ -214,7 +214,7 @@ describe('capability events reach operators only, at a bounded rate', () => {
     expect(last.payload).toMatchObject({ worker_id: s.workerId, capability: { cpu_slots: 20 } });
     // A task event proves the tenant's stream is live and got no worker events.
     await post('seen');
-    await until(() => tenant.events.some((e) => e.task_id === 'seen'));
+    await until(() => tenant.events.some((e) => e.payload.task_id === 'seen'));
     expect(tenant.events.filter((e) => e.topic === 'compute:capabilities:v1:update')).toEqual([]);
     expect(admin.events.filter((e) => e.topic === 'compute:capabilities:v1:update')).toHaveLength(2);
   });

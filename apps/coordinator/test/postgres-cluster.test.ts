@@ -194,7 +194,10 @@ describe('three coordinators on one PostgreSQL', () => {
       `${nodes[2]!.url.replace('http', 'ws')}/v1/events?key=${KEY_A}&campaign_id=camp`,
     );
     await new Promise((done) => ws.on('open', done));
-    const successes: Array<{ task_id: string; payload: { outputs?: Array<{ inline_json?: string }> } }> = [];
+    const successes: Array<{
+      payload: { task_id: string; data: { outputs?: Array<{ inline_json?: string }> } };
+      trace?: { correlation_id?: string };
+    }> = [];
     ws.on('message', (data) => {
       const event = JSON.parse(String(data));
       if (event.topic === 'compute:dispatch:v1:success') successes.push(event);
@@ -219,9 +222,11 @@ describe('three coordinators on one PostgreSQL', () => {
     expect(await count('SELECT COUNT(DISTINCT coordinator_id) AS n FROM attempts')).toBe(3);
 
     await expect.poll(() => successes.length, { timeout: 10_000 }).toBe(90);
-    expect(new Set(successes.map((e) => e.task_id)).size).toBe(90);
+    expect(new Set(successes.map((e) => e.payload.task_id)).size).toBe(90);
     // Every input is [1, 2, 3, 4]: the result payload (read back from the store) says 10.
-    expect(new Set(successes.map((e) => e.payload.outputs?.[0]?.inline_json))).toEqual(new Set(['10']));
+    expect(new Set(successes.map((e) => e.payload.data.outputs?.[0]?.inline_json))).toEqual(new Set(['10']));
+    // The trace crosses coordinators too (#19): each event names its task's minted trace id.
+    expect(successes.every((e) => /^[0-9a-f]{32}$/.test(e.trace?.correlation_id ?? ''))).toBe(true);
     const remote = await count(
       "SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'succeeded' AND coordinator_id <> 'c3'",
     );

@@ -108,8 +108,8 @@ describe('FLOCK_TENANT_MAX_RUNNING', () => {
     const ws = new WebSocket(`${c!.url.replace('http', 'ws')}/v1/events?key=${KEY_B}`);
     const done = new Map<string, () => void>();
     ws.on('message', (data) => {
-      const event = JSON.parse(String(data)) as { task_id?: string; state?: string };
-      if (event.state === 'succeeded') done.get(event.task_id ?? '')?.();
+      const event = JSON.parse(String(data)) as { payload: { task_id?: string; state?: string } };
+      if (event.payload.state === 'succeeded') done.get(event.payload.task_id ?? '')?.();
     });
     await new Promise((resolve) => ws.once('open', resolve));
     const out: number[] = [];

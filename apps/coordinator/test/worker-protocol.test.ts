@@ -411,16 +411,15 @@ describe('outputs and events', () => {
         'compute:dispatch:v1:progress',
         'compute:dispatch:v1:success',
       ]);
-    expect(byTask[2].payload).toMatchObject({ task_id: 'ev-run', pct: 50, metrics: { step: '1' } });
-    expect(byTask[3]).toMatchObject({
+    expect(byTask[2].payload.data).toMatchObject({ task_id: 'ev-run', pct: 50, metrics: { step: '1' } });
+    expect(byTask[3].payload).toMatchObject({
       state: 'succeeded',
-      payload: { outputs: [{ name: 'sum', inline_json: '10' }] },
+      data: { outputs: [{ name: 'sum', inline_json: '10' }] },
     });
     await expect.poll(() => byChannel.length).toBe(1);
     expect(byChannel[0]).toMatchObject({
       topic: 'analytics:ingest:v1:requested',
-      event: 'compute:dispatch:v1:success',
-      task_id: 'ev-run',
+      payload: { event: 'compute:dispatch:v1:success', task_id: 'ev-run' },
     });
   });
 });

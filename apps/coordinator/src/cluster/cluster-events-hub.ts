@@ -18,6 +18,9 @@ interface Relayed {
   state: TaskState;
   tsMs: number;
   p?: unknown;
+  /** The task's trace id and the lease's span (#19). */
+  c?: string;
+  s?: string;
 }
 
 // Payloads that are large or costly to build are not sent; a receiver with a matching
@@ -85,6 +88,8 @@ export class ClusterEventsHub extends EventsHub {
     };
     if (event.campaignId !== undefined) relayed.campaignId = event.campaignId;
     if (event.returnChannel !== undefined) relayed.returnChannel = event.returnChannel;
+    if (event.traceId !== undefined) relayed.c = event.traceId;
+    if (event.spanId !== undefined) relayed.s = event.spanId;
     let text = JSON.stringify(relayed);
     if (!FROM_STORE.has(event.topic)) {
       const withPayload = JSON.stringify({ ...relayed, p: event.payload() });
@@ -160,6 +165,8 @@ export class ClusterEventsHub extends EventsHub {
         tsMs: e.tsMs,
         payload: () => payload,
         relayed: true,
+        traceId: e.c,
+        spanId: e.s,
       });
     }
   }

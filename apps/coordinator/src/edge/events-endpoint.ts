@@ -51,6 +51,15 @@ export class EventsEndpoint implements WebSocketEndpoint {
       const scope = channel === undefined ? 'read' : `can_subscribe:${channel}`;
       return { accept: false, status: 403, code: 'FORBIDDEN', message: `this key lacks the scope ${scope}` };
     }
+    const format = url.searchParams.get('format') ?? 'bus';
+    if (format !== 'bus' && format !== 'legacy') {
+      return {
+        accept: false,
+        status: 400,
+        code: 'INVALID_ARGUMENT',
+        message: 'format must be bus (the default) or legacy',
+      };
+    }
     const { keyId } = identity;
     return {
       accept: true,
@@ -62,6 +71,7 @@ export class EventsEndpoint implements WebSocketEndpoint {
           taskId: url.searchParams.get('task_id') ?? undefined,
           campaignId: url.searchParams.get('campaign_id') ?? undefined,
           channel,
+          format,
         });
         ws.on('message', () => ws.close(1003, 'the events stream is read-only'));
       },

@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { TaskState } from '../store/store.ts';
+import { type EventFormat, plainMessage, transitionMessage } from './event-messages.ts';
 
 /** One task transition, as `/v1/events` subscribers receive it (the payload is built lazily). */
 export interface TaskEvent {
@@ -14,6 +15,10 @@ export interface TaskEvent {
   payload: () => unknown;
   /** Relayed from another coordinator of a cluster (that one posts its webhooks). */
   relayed?: boolean | undefined;
+  /** The task's trace id (its envelope's `correlation_id`; #19). */
+  traceId?: string | undefined;
+  /** The lease's span, for an event of one lease. */
+  spanId?: string | undefined;
 }
 
 export interface EventFilter {
@@ -24,6 +29,8 @@ export interface EventFilter {
   campaignId?: string | undefined;
   /** Receive only terminal events of tasks whose `return_channel` is this. */
   channel?: string | undefined;
+  /** Bus envelopes (default) or, for one release, the flat messages before them. */
+  format?: EventFormat | undefined;
 }
 
 interface Subscriber {
@@ -77,26 +84,24 @@ export class EventsHub {
     if (this.onTerminal && event.returnChannel !== undefined && !event.relayed && TERMINAL.has(event.state))
       this.onTerminal(event, () => this.channelMessage(event));
     if (this.subscribers.size === 0) return;
-    let text: string | undefined;
-    let channelText: string | undefined;
+    // Each shape is written once however many receive it: [bus, legacy] × [plain, channel].
+    const texts: (string | undefined)[] = [];
+    let data: unknown;
+    let built = false;
     for (const sub of this.subscribers) {
       const f = sub.filter;
       if (f.tenant !== event.tenant) continue;
       if (f.taskId !== undefined && f.taskId !== event.taskId) continue;
       if (f.campaignId !== undefined && f.campaignId !== event.campaignId) continue;
-      let out: string;
-      if (f.channel !== undefined) {
-        if (event.returnChannel !== f.channel || !TERMINAL.has(event.state)) continue;
-        channelText ??= JSON.stringify({
-          ...this.body(event),
-          topic: event.returnChannel,
-          event: event.topic,
-        });
-        out = channelText;
-      } else {
-        text ??= JSON.stringify(this.body(event));
-        out = text;
+      const channel = f.channel;
+      if (channel !== undefined && (event.returnChannel !== channel || !TERMINAL.has(event.state))) continue;
+      const slot = (f.format === 'legacy' ? 1 : 0) + (channel === undefined ? 0 : 2);
+      if (!built) {
+        data = event.payload();
+        built = true;
       }
+      texts[slot] ??= transitionMessage(event, data, f.format ?? 'bus', channel);
+      const out = texts[slot]!;
       if (sub.socket.readyState !== sub.socket.OPEN) continue;
       if (sub.socket.bufferedAmount > this.maxBufferedBytes) {
         sub.socket.close(1013, 'slow consumer');
@@ -143,7 +148,7 @@ export class EventsHub {
    * task, campaign or channel filter.
    */
   publishNotice(notice: { topic: string; tenant?: string; payload: unknown }, nowMs = Date.now()): void {
-    let text: string | undefined;
+    const texts: (string | undefined)[] = [];
     for (const sub of this.subscribers) {
       const f = sub.filter;
       if (f.taskId !== undefined || f.campaignId !== undefined || f.channel !== undefined) continue;
@@ -154,12 +159,10 @@ export class EventsHub {
         this.subscribers.delete(sub);
         continue;
       }
-      text ??= JSON.stringify({
-        topic: notice.topic,
-        ts: new Date(nowMs).toISOString(),
-        payload: notice.payload,
-      });
-      sub.socket.send(text);
+      const format = f.format ?? 'bus';
+      const slot = format === 'legacy' ? 1 : 0;
+      texts[slot] ??= plainMessage('notice', notice.topic, nowMs, notice.payload, format);
+      sub.socket.send(texts[slot]!);
     }
   }
 
@@ -171,13 +174,21 @@ export class EventsHub {
   }
 
   private sendWorkerEvent(topic: string, payload: () => unknown): void {
-    let text: string | undefined;
+    const texts: (string | undefined)[] = [];
+    let body: unknown;
+    const nowMs = Date.now();
     for (const sub of this.subscribers) {
       const f = sub.filter;
       if (!f.admin || f.taskId !== undefined || f.campaignId !== undefined || f.channel !== undefined)
         continue;
       if (sub.socket.readyState !== sub.socket.OPEN) continue;
-      text ??= JSON.stringify({ topic, ts: new Date().toISOString(), payload: payload() });
+      const format = f.format ?? 'bus';
+      const slot = format === 'legacy' ? 1 : 0;
+      if (texts[slot] === undefined) {
+        body ??= payload();
+        texts[slot] = plainMessage('worker', topic, nowMs, body, format);
+      }
+      const text = texts[slot]!;
       if (text.length > MAX_WORKER_EVENT_BYTES) return;
       if (sub.socket.bufferedAmount > this.maxBufferedBytes) {
         sub.socket.close(1013, 'slow consumer');
@@ -190,16 +201,7 @@ export class EventsHub {
 
   /** What `/v1/events?channel=<return_channel>` subscribers receive for `event` (webhooks post the same). */
   channelMessage(event: TaskEvent): string {
-    return JSON.stringify({ ...this.body(event), topic: event.returnChannel, event: event.topic });
-  }
-
-  private body(event: TaskEvent): Record<string, unknown> {
-    const body: Record<string, unknown> = { topic: event.topic, task_id: event.taskId };
-    if (event.campaignId !== undefined) body.campaign_id = event.campaignId;
-    body.ts = new Date(event.tsMs).toISOString();
-    body.state = event.state;
-    body.payload = event.payload();
-    return body;
+    return transitionMessage(event, event.payload(), 'bus', event.returnChannel);
   }
 
   closeAll(): void {

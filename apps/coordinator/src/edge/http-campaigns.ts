@@ -14,6 +14,7 @@ import { resolvePolicy, TrustError } from '../trust/index.ts';
 import { admitEnvelope, viewTask, viewTasks } from './http-tasks.ts';
 import { type ApiContext, type Handler, json, mediaType, readBody } from './http-util.ts';
 import { checkSignature } from './task-signatures.ts';
+import { answerTrace, requestTrace } from './trace-header.ts';
 
 /** Tasks one campaign request may carry. */
 export const MAX_CAMPAIGN_TASKS = 10_000;
@@ -132,11 +133,12 @@ async function submitCampaign(
   tenant: string,
   campaignId: string,
   envelopes: ComputeEnvelope[],
+  traceId: string | undefined,
 ): Promise<{ status: number; body: unknown }> {
   for (const [i, envelope] of envelopes.entries()) await admitEnvelope(ctx, envelope, tenant, `tasks[${i}].`);
   await ctx.limits.checkQueued(tenant, envelopes.length);
   const outcomes = await ctx.coordinator.submit(
-    envelopes.map((envelope, i) => ({ tenant, envelope, field: `tasks[${i}]` })),
+    envelopes.map((envelope, i) => ({ tenant, envelope, field: `tasks[${i}]`, traceId })),
   );
   const conflicts = outcomes.filter((o) => o.kind === 'conflict');
   if (conflicts.length > 0) {
@@ -158,7 +160,10 @@ export const createCampaign: Handler = async (ctx, req, res, tenant) => {
   const policy = campaignPolicy(obj.verification);
   const campaignId = campaignIdOf(obj.campaign_id);
   const envelopes = campaignEnvelopes(obj.tasks, campaignId, policy, ctx.signingSecret);
-  const { status, body } = await submitCampaign(ctx, tenant, campaignId, envelopes);
+  // With a traceparent, the campaign's tasks share its trace; without, each has one of its own.
+  const parent = requestTrace(req);
+  const { status, body } = await submitCampaign(ctx, tenant, campaignId, envelopes, parent?.traceId);
+  answerTrace(res, parent?.traceId, campaignId, parent);
   json(res, status, body);
 };
 

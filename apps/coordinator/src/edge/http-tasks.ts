@@ -5,6 +5,7 @@ import {
   parseEnvelopeJson,
   validateEnvelope,
 } from '@flock/protocol';
+import { storedCorrelationId } from '../engine/open-task.ts';
 import { CoordinatorError } from '../errors.ts';
 import { blobHex } from '../store/blob-store.ts';
 import { TASK_STATES, type TaskRecord, type TaskState } from '../store/store.ts';
@@ -14,6 +15,7 @@ import { checkOp } from './op-check.ts';
 import { forbidden } from './scopes.ts';
 import { checkSignature } from './task-signatures.ts';
 import { taskView } from './task-view.ts';
+import { answerTrace, requestTrace } from './trace-header.ts';
 import { checkReturnChannel } from './webhook-targets.ts';
 
 /** The task view; `fresh` tasks were just created (no attempts yet); `memo` is per request. */
@@ -151,7 +153,8 @@ export const createTask: Handler = async (ctx, req, res, tenant) => {
   checkSignature(envelope, ctx.signingSecret, '');
   await admitEnvelope(ctx, envelope, tenant, '');
   await ctx.limits.checkQueued(tenant, 1);
-  const [outcome] = await ctx.coordinator.submit([{ tenant, envelope }]);
+  const parent = requestTrace(req);
+  const [outcome] = await ctx.coordinator.submit([{ tenant, envelope, traceId: parent?.traceId }]);
   if (!outcome || outcome.kind === 'conflict' || outcome.kind === 'skipped') {
     throw new CoordinatorError(
       'CONFLICT',
@@ -159,6 +162,10 @@ export const createTask: Handler = async (ctx, req, res, tenant) => {
       'task_id',
     );
   }
+  // A task sent again keeps the trace it was stored with.
+  const traceId =
+    outcome.kind === 'created' ? envelope.correlation_id : storedCorrelationId(outcome.task.envelope);
+  answerTrace(res, traceId, outcome.task.taskId, parent);
   json(res, outcome.kind === 'created' ? 201 : 200, await viewTask(ctx, outcome.task));
 };
 

@@ -6,6 +6,7 @@ import {
   decodeFrame,
   encodeFrame,
   type Frame_Payload,
+  type FrameOptions,
   type Hello,
   makeFrame,
   payloadKind,
@@ -45,7 +46,7 @@ export class WorkerSession {
     userAgent?: string,
   ) {
     this.link = {
-      send: (payload) => this.send(payload),
+      send: (payload, frame) => this.send(payload, frame),
       bufferedAmount: () => socket.bufferedAmount,
       close: (code, reason) => socket.close(code, reason),
       userAgent,
@@ -73,11 +74,11 @@ export class WorkerSession {
    * Frames sent in one turn of the event loop leave in one write: an ack and the assignment that
    * the freed slot gets right after it share a system call.
    */
-  private send(payload: Frame_Payload): boolean {
+  private send(payload: Frame_Payload, frame?: FrameOptions): boolean {
     const socket = this.socket;
     if (socket.readyState !== socket.OPEN) return false;
     // The limit tabs are told: an assignment the submit checks let through always fits.
-    const bytes = encodeFrame(makeFrame(payload), { maxFrameBytes: this.config.maxFrameBytes });
+    const bytes = encodeFrame(makeFrame(payload, frame), { maxFrameBytes: this.config.maxFrameBytes });
     const wire = this.coordinator.metrics.wire;
     wire.framesOut += 1;
     wire.bytesOut += bytes.length;

@@ -3,15 +3,17 @@ import { CoordinatorError } from '../errors.ts';
 
 /**
  * Stand-ins at least as long as what an assignment adds around its envelope: lease id, worker id,
- * task token (`hmac:` + 43), frame id, timestamps, and room for a trace and metadata.
+ * task token (`hmac:` + 43), frame id, timestamps, and room for a trace (correlation_id ≤ 128,
+ * span ids 16) and metadata (tenant ≤ 128; the campaign id is the envelope's own, whatever its
+ * length).
  */
 const PAD = 'x'.repeat(128);
-const FRAME_EXTRAS = {
+const frameExtras = (envelope: ComputeEnvelope) => ({
   id: PAD.slice(0, 64),
   ts: PAD.slice(0, 64),
   trace: { correlation_id: PAD, span_id: PAD, parent_id: PAD },
-  metadata: { campaign_id: PAD, tenant: PAD, user_id: PAD },
-};
+  metadata: { campaign_id: envelope.campaign_id ?? '', tenant: PAD, user_id: PAD },
+});
 
 /** The size in bytes of the assignment frame that would carry `envelope` (an upper bound). */
 export function assignmentFrameBytes(envelope: ComputeEnvelope, limit = 64 << 20): number {
@@ -27,7 +29,7 @@ export function assignmentFrameBytes(envelope: ComputeEnvelope, limit = 64 << 20
         envelope,
       },
     },
-    FRAME_EXTRAS,
+    frameExtras(envelope),
   );
   return encodeFrame(frame, { maxFrameBytes: limit }).length;
 }

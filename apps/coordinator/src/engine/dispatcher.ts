@@ -7,6 +7,10 @@ import {
   type ComputeEnvelope,
   DEFAULT_TIMEOUT_MS,
   EVENTS,
+  type Metadata,
+  newSpanId,
+  submitSpanId,
+  type Trace,
   toJson,
 } from '@flock/protocol';
 import type { NewLease } from '../store/store.ts';
@@ -196,10 +200,17 @@ export class Dispatcher {
     }
     this.e.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
     this.e.levels.leased(task, now - sched.queuedAtMs);
-    this.e.publish(task, EVENTS.accepted, 'running', now, () => {
-      const { envelope: _e, task_token: _t, ...visible } = assignment;
-      return toJson('ComputeAssignment', visible);
-    });
+    this.e.publish(
+      task,
+      EVENTS.accepted,
+      'running',
+      now,
+      () => {
+        const { envelope: _e, task_token: _t, ...visible } = assignment;
+        return toJson('ComputeAssignment', visible);
+      },
+      this.e.leases.get(leaseId)?.spanId,
+    );
     return undefined;
   }
 
@@ -222,8 +233,9 @@ export class Dispatcher {
       task_token: token,
       envelope,
     };
-    worker.link?.send({ assignment });
-    this.e.leases.add(Object.assign(lease, { token, inputs: blobInputs(envelope) }));
+    const spanId = newSpanId();
+    worker.link?.send({ assignment }, frameTrace(envelope, lease, spanId));
+    this.e.leases.add(Object.assign(lease, { token, inputs: blobInputs(envelope), spanId }));
     worker.fresh = false;
     return assignment;
   }
@@ -295,4 +307,25 @@ function blobInputs(envelope: ComputeEnvelope): Set<string> | undefined {
     names.add(input.uri.slice('flock:'.length));
   }
   return names;
+}
+
+/**
+ * The assignment frame's trace and metadata (#19): the task's trace id (its envelope's
+ * `correlation_id`), a span of its own per lease whose parent is the submission's span, and the
+ * tenant and campaign. A spot check's are made the same way from its own (mimicked) ids.
+ */
+function frameTrace(
+  envelope: ComputeEnvelope,
+  lease: Omit<Lease, 'token'>,
+  spanId: string,
+): { trace: Trace; metadata: Metadata } {
+  const trace: Trace = { span_id: spanId };
+  const correlation = envelope.correlation_id;
+  if (correlation) {
+    trace.correlation_id = correlation;
+    trace.parent_id = submitSpanId(correlation, lease.taskId);
+  }
+  const metadata: Metadata = { tenant: lease.tenant };
+  if (envelope.campaign_id) metadata.campaign_id = envelope.campaign_id;
+  return { trace, metadata };
 }

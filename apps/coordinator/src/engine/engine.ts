@@ -101,8 +101,23 @@ export class Engine {
     this.workflows = new Workflows(this);
   }
 
-  /** Announces a task's transition on the events hub. */
-  publish(task: OpenTask, topic: string, state: TaskState, tsMs: number, payload: () => unknown): void {
+  /**
+   * Announces a task's transition on the events hub, and logs it at debug level with its trace
+   * (#19). `spanId`: the lease's span, for an event of one lease.
+   */
+  publish(
+    task: OpenTask,
+    topic: string,
+    state: TaskState,
+    tsMs: number,
+    payload: () => unknown,
+    spanId?: string,
+  ): void {
+    const traceId = task.envelope.correlation_id;
+    this.log.debug(
+      { task: task.taskId, tenant: task.tenant, trace_id: traceId, span_id: spanId, topic, state },
+      'task transition',
+    );
     this.events.publish({
       topic,
       tenant: task.tenant,
@@ -112,6 +127,8 @@ export class Engine {
       state,
       tsMs,
       payload,
+      traceId,
+      spanId,
     });
   }
 }

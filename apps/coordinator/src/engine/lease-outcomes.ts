@@ -203,6 +203,8 @@ export class LeaseOutcomes {
     if (result.metrics && Object.keys(result.metrics).length > 0) stored.metrics = result.metrics;
     if (result.executor) stored.executor = result.executor;
     if (result.duration_ms) stored.duration_ms = result.duration_ms;
+    // The trace is the task's own, whatever the volunteer wrote (#19).
+    if (task.envelope.correlation_id) stored.correlation_id = task.envelope.correlation_id;
     const now = Date.now();
     const runMs = now - lease.startedAtMs;
     let canonical = stored;

@@ -38,6 +38,8 @@ export interface Lease {
   inputs?: Set<string> | undefined;
   /** The spot check it carries (kind `check`). */
   checkId?: string | undefined;
+  /** Its span in the task's trace (the assignment frame's `trace.span_id`; #19). */
+  spanId?: string | undefined;
 }
 
 /**

@@ -87,3 +87,12 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
     },
   };
 }
+
+/** The trace id of a stored task: its envelope's `correlation_id` (parsed: for rare paths only). */
+export function storedCorrelationId(envelopeJson: Uint8Array): string | undefined {
+  const text = Buffer.from(envelopeJson.buffer, envelopeJson.byteOffset, envelopeJson.byteLength).toString(
+    'utf8',
+  );
+  const id = (JSON.parse(text) as { correlation_id?: unknown }).correlation_id;
+  return typeof id === 'string' ? id : undefined;
+}

@@ -1,6 +1,6 @@
 // The requester's side of the engine: tasks in (stored in one transaction, then queued and
 // announced) and why a queued task waits.
-import { type ComputeEnvelope, toJson } from '@flock/protocol';
+import { type ComputeEnvelope, newTraceId, toJson } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
 import { sha256Hex } from '../sha256.ts';
 import type { InsertOutcome } from '../store/store.ts';
@@ -15,6 +15,11 @@ export interface Submission {
   envelope: ComputeEnvelope;
   /** Where the envelope sits in its request (`tasks[3]`), for the `field` of a refusal. */
   field?: string | undefined;
+  /**
+   * The trace id of the request (its `traceparent`'s), for an envelope without `correlation_id`;
+   * none: one is minted (#19).
+   */
+  traceId?: string | undefined;
 }
 
 export class RequesterIntake {
@@ -36,8 +41,15 @@ export class RequesterIntake {
       }
     }
     const now = Date.now();
-    const rows = items.map(({ tenant, envelope, field }) => {
-      const bytes = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
+    const rows = items.map(({ tenant, envelope, field, traceId }) => {
+      let bytes: Buffer = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
+      // The content is the envelope as sent: a trace filled in here is no part of it, so the same
+      // task sent again (with another traceparent, or none) is the same task.
+      const contentHash = sha256Hex(bytes);
+      if (!envelope.correlation_id) {
+        envelope.correlation_id = traceId ?? newTraceId();
+        bytes = withCorrelation(bytes, envelope.correlation_id);
+      }
       // What is accepted can be delivered: its assignment fits the frame limit tabs are told.
       checkDeliverable(envelope, bytes.length, this.e.config.maxFrameBytes, field);
       const qos = envelope.requirements?.qos;
@@ -47,7 +59,7 @@ export class RequesterIntake {
         campaignId: envelope.campaign_id || undefined,
         op: envelope.op!,
         moduleKind: envelope.module?.kind ?? 'wasm',
-        contentHash: sha256Hex(bytes),
+        contentHash,
         envelope: bytes,
         priority: qos?.priority ?? 0,
         deadlineAtMs: qos?.deadline_ms ? now + qos.deadline_ms : undefined,
@@ -99,4 +111,13 @@ export class RequesterIntake {
 function joinField(prefix: string | undefined, field: string | undefined): string | undefined {
   if (!prefix) return field;
   return field ? `${prefix}.${field}` : prefix;
+}
+
+/**
+ * The JSON view `{...}` with `"correlation_id":"<id>"` first: spliced in, not serialized again.
+ * The id is hex or of the task id alphabet (validated), so it needs no escaping.
+ */
+function withCorrelation(json: Buffer, id: string): Buffer {
+  const head = Buffer.from(`{"correlation_id":"${id}"${json.length > 2 ? ',' : ''}`);
+  return Buffer.concat([head, json.subarray(1)]);
 }

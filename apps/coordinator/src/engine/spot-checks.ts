@@ -70,6 +70,7 @@ export class SpotChecks {
           const issued = await this.e.trust.issueSpotCheck(ref, task.envelope);
           if (issued) {
             await this.distinctId(task.tenant, issued.envelope);
+            disguise(issued.envelope, task.envelope);
             if (!this.lease(worker, sched, issued, now)) {
               this.e.dispatcher.unmatch(pick, true);
               continue;
@@ -237,4 +238,16 @@ export class SpotChecks {
       envelope.task_id = mimicTaskId(i < 4 ? like : `${like}-0000`, cryptoRandom);
     }
   }
+}
+
+/**
+ * A check carries what a real task of its kind carries (#19): a trace id of the same form as the
+ * real task's (every task has one; a fresh draw, since a requeued real task keeps its own) and
+ * the real task's campaign, so its assignment's trace and metadata look the same.
+ */
+function disguise(check: ComputeEnvelope, real: ComputeEnvelope): void {
+  if (real.correlation_id) check.correlation_id = mimicTaskId(real.correlation_id, cryptoRandom);
+  else delete check.correlation_id;
+  if (real.campaign_id) check.campaign_id = real.campaign_id;
+  else delete check.campaign_id;
 }

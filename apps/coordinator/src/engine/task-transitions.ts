@@ -8,7 +8,7 @@ import { outputHashOf } from './audit-hashes.ts';
 import type { Engine } from './engine.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { Lease } from './lease-table.ts';
-import { type OpenTask, toOpen } from './open-task.ts';
+import { type OpenTask, storedCorrelationId, toOpen } from './open-task.ts';
 
 /** How an attempt ends, as the store records it. */
 interface AttemptEnd {
@@ -218,6 +218,7 @@ export class TaskTransitions {
       state: 'cancelled',
       tsMs: now,
       payload: () => toJson('ComputeCancelled', { task_id: rec.taskId, reason }),
+      traceId: task ? task.envelope.correlation_id : storedCorrelationId(rec.envelope),
     });
     this.e.workflows.taskEnded(rec.tenant, rec.campaignId, rec.taskId);
     return previous;

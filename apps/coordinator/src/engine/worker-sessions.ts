@@ -292,8 +292,13 @@ export class WorkerSessions {
     const metrics = p.metrics ?? {};
     const pct = Math.max(0, Math.min(100, p.pct ?? 0));
     await this.e.store.setProgress(task.uid, lease.leaseId, pct, metrics);
-    this.e.publish(task, EVENTS.progress, 'running', Date.now(), () =>
-      toJson('ComputeProgress', { ...p, task_id: task.taskId }),
+    this.e.publish(
+      task,
+      EVENTS.progress,
+      'running',
+      Date.now(),
+      () => toJson('ComputeProgress', { ...p, task_id: task.taskId }),
+      lease.spanId,
     );
   }
 

@@ -1,11 +1,14 @@
 // The engine's picture of a volunteer connection and of the links the edge gives it.
-import type { Frame_Payload, Standing } from '@flock/protocol';
+import type { Frame_Payload, FrameOptions, Standing } from '@flock/protocol';
 import type { SchedWorker } from './scheduler.ts';
 
 /** How the coordinator talks to one connected volunteer (the worker hub implements it). */
 export interface WorkerLink {
-  /** Sends one frame; false when the socket is no longer open. */
-  send(payload: Frame_Payload): boolean;
+  /**
+   * Sends one frame (`frame`: its trace and metadata, for an assignment); false when the socket
+   * is no longer open.
+   */
+  send(payload: Frame_Payload, frame?: Pick<FrameOptions, 'trace' | 'metadata'>): boolean;
   bufferedAmount(): number;
   close(code: number, reason: string): void;
   /** The User-Agent of the connection's upgrade request (the audit log's worker fingerprint). */

@@ -6,7 +6,9 @@ import {
   type ComputeResult,
   decodeFrame,
   encodeFrame,
+  type Frame,
   type Frame_Payload,
+  type FrameOptions,
   type Hello,
   type LeaseRenewal,
   makeFrame,
@@ -97,6 +99,8 @@ export class SimulatedVolunteer extends EventEmitter {
   readonly acks: ResultAck[] = [];
   /** Assignments received, in order. */
   readonly assignments: ComputeAssignment[] = [];
+  /** The trace and metadata of each lease's assignment, echoed on its frames until acked. */
+  private readonly traces = new Map<string, FrameOptions>();
   lastClose: { code: number; reason: string } | undefined;
   private socket: WebSocket | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -131,15 +135,16 @@ export class SimulatedVolunteer extends EventEmitter {
       let welcomed = false;
       socket.on('open', () => this.sayHello());
       socket.on('message', (data: Buffer) => {
-        const payload = this.decode(data);
-        if (!payload) return;
+        const frame = this.decode(data);
+        if (!frame) return;
+        const payload = frame.payload!;
         if ('welcome' in payload) {
           welcomed = true;
           this.onWelcome(payload.welcome);
           resolve(payload.welcome);
           return;
         }
-        this.onFrame(payload);
+        this.onFrame(payload, frame);
       });
       socket.on('close', (code: number, reason: Buffer) => {
         this.onClose(code, reason.toString());
@@ -167,13 +172,13 @@ export class SimulatedVolunteer extends EventEmitter {
     this.send({ hello });
   }
 
-  /** A frame's payload; undefined (and a `decode-error` event) when it does not decode. */
-  private decode(data: Buffer): Frame_Payload | undefined {
+  /** A frame; undefined (and a `decode-error` event) when it does not decode. */
+  private decode(data: Buffer): Frame | undefined {
     this.emit('frame-bytes', data); // every frame as received, for tests of what volunteers see
     try {
       return decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), {
         maxFrameBytes: 64 << 20,
-      }).payload!;
+      });
     } catch (err) {
       this.emit('decode-error', err);
       return undefined;
@@ -217,9 +222,16 @@ export class SimulatedVolunteer extends EventEmitter {
     this.send({ heartbeat: { seq: ++this.seq, lease_ids: [...this.running.keys()] } });
   }
 
-  private onFrame(payload: Frame_Payload): void {
+  private onFrame(payload: Frame_Payload, frame: Frame): void {
     if ('assignment' in payload) {
       const assignment = payload.assignment;
+      // Echoed on every frame of the lease, as a tab does (#19).
+      if (frame.trace || frame.metadata) {
+        const echo: FrameOptions = {};
+        if (frame.trace) echo.trace = frame.trace;
+        if (frame.metadata) echo.metadata = frame.metadata;
+        this.traces.set(assignment.lease_id ?? '', echo);
+      }
       this.assignments.push(assignment);
       this.emit('assignment', assignment);
       void this.runJob(assignment);
@@ -228,6 +240,7 @@ export class SimulatedVolunteer extends EventEmitter {
       this.emit('cancel', cancel);
       this.running.get(cancel.lease_id ?? '')?.abort.abort();
       this.running.delete(cancel.lease_id ?? '');
+      this.traces.delete(cancel.lease_id ?? '');
       if (!this.stalled)
         this.send({ cancel_ack: { task_id: cancel.task_id ?? '', lease_id: cancel.lease_id ?? '' } });
     } else if ('result_ack' in payload) {
@@ -240,6 +253,7 @@ export class SimulatedVolunteer extends EventEmitter {
       };
       if (raw.code) ack.code = raw.code;
       this.unacked.delete(ack.lease_id ?? '');
+      this.traces.delete(ack.lease_id ?? '');
       this.acks.push(ack);
       this.emit('ack', ack);
     } else if ('heartbeat_ack' in payload) {
@@ -271,9 +285,17 @@ export class SimulatedVolunteer extends EventEmitter {
         models: (hash) => fetchModel(this.options.url, hash),
         progress: (pct, metrics) => {
           if (!abort.signal.aborted && !this.stalled) {
-            this.send({
-              progress: { task_id: assignment.task_id ?? '', lease_id: leaseId, pct, metrics: metrics ?? {} },
-            });
+            this.send(
+              {
+                progress: {
+                  task_id: assignment.task_id ?? '',
+                  lease_id: leaseId,
+                  pct,
+                  metrics: metrics ?? {},
+                },
+              },
+              this.traces.get(leaseId),
+            );
           }
         },
       });
@@ -300,7 +322,7 @@ export class SimulatedVolunteer extends EventEmitter {
     if ('failure' in outcome) {
       const failure: ComputeFailure = { ...base, ...outcome.failure };
       this.unacked.set(leaseId, { failure });
-      this.send({ failure });
+      this.send({ failure }, this.traces.get(leaseId));
       return;
     }
     const lie = this.options.lie;
@@ -311,21 +333,26 @@ export class SimulatedVolunteer extends EventEmitter {
     const limit = this.welcome?.max_frame_bytes ?? 1 << 20;
     const result: ComputeResult = {
       ...base,
-      outputs: streamLarge((p) => this.send(p), limit, base, outputs),
+      outputs: streamLarge((p) => this.send(p, this.traces.get(leaseId)), limit, base, outputs),
     };
     if (outcome.summary) result.summary = outcome.summary;
     result.executor = outcome.executor ?? 'sim';
     // Compute time as a tab reports it (credit is weighted by it); at least 1 ms.
     result.duration_ms = Math.max(1, Math.round(performance.now() - startedAtMs));
     this.unacked.set(leaseId, { result });
-    this.send({ result });
+    this.send({ result }, this.traces.get(leaseId));
   }
 
-  /** Sends one frame; false when the socket is not open. */
-  send(payload: Frame_Payload): boolean {
+  /**
+   * Sends one frame (`frame`: the trace and metadata it echoes); false when the socket is not
+   * open. Emits `frame-out` with the frame, for tests of what volunteers send.
+   */
+  send(payload: Frame_Payload, frame?: FrameOptions): boolean {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return false;
-    socket.send(encodeFrame(makeFrame(payload), { maxFrameBytes: 64 << 20 }));
+    const out = makeFrame(payload, frame);
+    if (this.listenerCount('frame-out') > 0) this.emit('frame-out', out);
+    socket.send(encodeFrame(out, { maxFrameBytes: 64 << 20 }));
     return true;
   }
 

@@ -249,9 +249,10 @@ describe('workflows', () => {
     expect(flow.map((e) => e.topic)[0]).toBe('compute:workflow:v1:running');
     const steps = flow
       .filter((e) => e.topic === 'compute:workflow:v1:step')
-      .map((e) => `${e.payload.step.id}:${e.payload.step.state}`);
+      .map((e) => `${e.payload.data.step.id}:${e.payload.data.step.state}`);
     expect(steps).toEqual(['a:running', 'b:waiting', 'a:succeeded', 'b:running', 'b:succeeded']);
-    expect(flow.at(-1).payload).toMatchObject({ workflow_id: 'events', state: 'succeeded' });
+    expect(flow.at(-1).schema).toBe('flock.workflow.event.v1');
+    expect(flow.at(-1).payload.data).toMatchObject({ workflow_id: 'events', state: 'succeeded' });
   });
 
   test('return_channel: the workflow’s and its steps’ terminal events reach the channel', async () => {
@@ -264,14 +265,14 @@ describe('workflows', () => {
       return_channel: 'wf-done',
       steps: [step('a'), step('b', { when: '${steps.a.summary.sum} > 99' })],
     });
-    await until(() => seen.some((e) => e.event === 'compute:workflow:v1:succeeded'));
+    await until(() => seen.some((e) => e.payload.event === 'compute:workflow:v1:succeeded'));
     ws.close();
     expect(seen.every((e) => e.topic === 'wf-done')).toBe(true);
     const steps = seen
-      .filter((e) => e.event === 'compute:workflow:v1:step')
-      .map((e) => `${e.payload.step.id}:${e.payload.step.state}`);
+      .filter((e) => e.payload.event === 'compute:workflow:v1:step')
+      .map((e) => `${e.payload.data.step.id}:${e.payload.data.step.state}`);
     expect(steps).toEqual(['a:succeeded', 'b:skipped']);
-    expect(seen.at(-1)).toMatchObject({
+    expect(seen.at(-1).payload).toMatchObject({
       event: 'compute:workflow:v1:succeeded',
       state: 'succeeded',
       task_id: 'channel',

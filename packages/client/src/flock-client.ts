@@ -20,6 +20,7 @@ import type {
   TaskView,
   WorkerView,
 } from './api-types.ts';
+import type { AuditPage, AuditQuery, ReplaySource, ReplayStatus, ReplayView } from './audit-types.ts';
 import { EventStream, type WebSocketConstructor } from './event-stream.ts';
 import { FlockError } from './flock-error.ts';
 import { type FetchLike, HttpTransport } from './http-transport.ts';
@@ -342,6 +343,28 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
   revokeKey(keyId: string): Promise<KeyView> {
     if (keyId === '') throw new FlockError('INVALID_ARGUMENT', 'keyId is empty');
     return this.#http.json<KeyView>('DELETE', `/v1/keys/${encodeURIComponent(keyId)}`);
+  }
+
+  /**
+   * One page of the audit log (`GET /v1/audit`): each transition of this tenant's tasks (an
+   * operator key: every tenant's) with input and output hashes, the worker and its fingerprint.
+   */
+  audit(query: AuditQuery = {}): Promise<AuditPage> {
+    const { since, limit, ...rest } = query;
+    return this.#http.json<AuditPage>('GET', '/v1/audit', {
+      query: { ...rest, since: since === undefined ? undefined : String(since), limit },
+    });
+  }
+
+  /** Replays a recorded task, campaign or workflow (`POST /v1/replay`; needs submit and read). */
+  replay(source: ReplaySource): Promise<ReplayView> {
+    return this.#http.json<ReplayView>('POST', '/v1/replay', { json: source });
+  }
+
+  /** A replay's pairs with both output hashes (`GET /v1/replay/:id`). */
+  replayStatus(replayId: string): Promise<ReplayStatus> {
+    if (replayId === '') throw new FlockError('INVALID_ARGUMENT', 'replayId is empty');
+    return this.#http.json<ReplayStatus>('GET', `/v1/replay/${encodeURIComponent(replayId)}`);
   }
 
   /**

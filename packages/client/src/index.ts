@@ -22,6 +22,16 @@ export type {
   WorkerView,
 } from './api-types.ts';
 export { isTerminal, TERMINAL_STATES } from './api-types.ts';
+export type {
+  AuditEntry,
+  AuditPage,
+  AuditQuery,
+  ReplaySide,
+  ReplaySource,
+  ReplayStatus,
+  ReplayView,
+  WorkerFingerprint,
+} from './audit-types.ts';
 export type { SocketLike, Take, WebSocketConstructor } from './event-stream.ts';
 export { EventStream } from './event-stream.ts';
 export type { FlockClientOptions, SubmitOptions } from './flock-client.ts';

@@ -16,6 +16,7 @@ import { FlockError } from '../flock-error.ts';
 import type { MapOutcome } from '../map-tasks.ts';
 import type { Task } from '../task.ts';
 import { formatCredit, trustStatus, verificationText } from '../trust-text.ts';
+import { audit, replay } from './audit-commands.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
 import { none, one, table } from './format.ts';
 import { keys } from './key-commands.ts';
@@ -221,6 +222,8 @@ export const COMMANDS = {
   map,
   model,
   workflow,
+  audit,
+  replay,
 } satisfies Record<string, Command>;
 export type CommandName = keyof typeof COMMANDS;
 

@@ -42,6 +42,11 @@ Commands:
   model upload <model.onnx>    upload an ONNX model; prints its uri for ml.* --params '{"model":...}'
   workflow run <pipeline>      submit a workflow (.json, or .yaml/.yml); --wait follows its steps
   workflow status <id>         show a workflow: its state and each step's state, tasks, time, code
+  audit                        the audit log: each transition with its hashes, worker and environment
+                               (--task ID | --campaign ID, --since TIME, --tenant T with an operator key)
+  replay --task ID             re-run a recorded task (or --campaign ID, --workflow ID) as
+                               <id>@replay-<n>; --wait: compare output hashes, exit 1 if any differ
+  replay status <replay_id>    a replay's pairs: both output hashes, equal or not
 
 Options:
   --url URL          coordinator (env FLOCK_URL, default http://127.0.0.1:8787)
@@ -60,7 +65,10 @@ Options:
   --input-name NAME  map: name of the input each file becomes (default "input"; built-in ops: e.g. x)
   --concurrency N    map: tasks in flight at once (default 4)
   --batch N          map, ml.* ops: rows (leading dimension) of an .npy file per task (default: all)
-  --campaign ID      map: campaign id (default map-<16 hex>); list: only that campaign
+  --campaign ID      map: campaign id (default map-<16 hex>); list, audit, replay: that campaign
+  --task ID          audit, replay: that task
+  --workflow ID      replay: that workflow's step tasks
+  --since TIME       audit: rows at or after TIME (ISO 8601 or epoch ms)
   --state STATE      list: only tasks in STATE (queued, running, succeeded, failed, cancelled)
   --name N           keys create: a label for the key
   --tenant T         keys, keys create: another tenant (operator keys only)
@@ -90,6 +98,9 @@ const OPTIONS = {
   concurrency: { type: 'string' },
   batch: { type: 'string' },
   campaign: { type: 'string' },
+  task: { type: 'string' },
+  workflow: { type: 'string' },
+  since: { type: 'string' },
   state: { type: 'string' },
   name: { type: 'string' },
   tenant: { type: 'string' },

@@ -41,6 +41,10 @@ export interface Probe {
   battery: { charging: boolean; level: number } | null;
   visible: boolean;
   userAgent: string;
+  /** `navigator.userAgentData.platform` ("Linux", "Windows"), where the browser tells. */
+  os?: string | undefined;
+  /** `navigator.connection.effectiveType` ("4g", "3g", ...), where the browser tells. */
+  network?: string | undefined;
 }
 
 function validates(bytes: readonly number[]): boolean {
@@ -140,6 +144,21 @@ export async function probe(webgpuWanted = true): Promise<Probe> {
     battery: battery ? { charging: battery.charging, level: battery.level } : null,
     visible: document.visibilityState === 'visible',
     userAgent: navigator.userAgent,
+    ...environmentOf(navigator),
+  };
+}
+
+/** The OS and network type the browser tells (Chromium does; others leave them out). */
+export function environmentOf(nav: Navigator): { os?: string; network?: string } {
+  const extra = nav as Navigator & {
+    userAgentData?: { platform?: string };
+    connection?: { effectiveType?: string };
+  };
+  const os = extra.userAgentData?.platform;
+  const network = extra.connection?.effectiveType;
+  return {
+    ...(typeof os === 'string' && os !== '' ? { os: os.slice(0, 64) } : {}),
+    ...(typeof network === 'string' && network !== '' ? { network: network.slice(0, 16) } : {}),
   };
 }
 
@@ -193,6 +212,9 @@ export function buildCapability(
       browser: browserLabel(probe.userAgent),
       ...(probe.gpu?.description ? { gpu: probe.gpu.description } : {}),
       ...(probe.gpu?.architecture ? { gpu_architecture: probe.gpu.architecture } : {}),
+      // The audit log's environment fingerprint (apps/coordinator README, "Audit and replay").
+      ...(probe.os ? { os: probe.os } : {}),
+      ...(probe.network ? { network: probe.network } : {}),
     },
     paused: pauseReason(probe, settings) !== null,
   };

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildCapability, maxCpuSlots, type Probe, pauseReason, probeWasm } from '../src/capability-probe.ts';
+import {
+  buildCapability,
+  environmentOf,
+  maxCpuSlots,
+  type Probe,
+  pauseReason,
+  probeWasm,
+} from '../src/capability-probe.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../src/tab-store.ts';
 
 const PROBE: Probe = {
@@ -49,6 +56,25 @@ describe('buildCapability', () => {
       paused: false,
       labels: { browser: 'HeadlessChrome 140.0.0.0', gpu: 'SwiftShader', gpu_architecture: 'swiftshader' },
     });
+  });
+
+  it('labels carry the OS and network type where the browser tells, and only then', () => {
+    const told = buildCapability({ ...PROBE, os: 'Linux', network: '4g' }, STARTED, []);
+    expect(told.labels).toEqual({
+      browser: 'HeadlessChrome 140.0.0.0',
+      gpu: 'SwiftShader',
+      gpu_architecture: 'swiftshader',
+      os: 'Linux',
+      network: '4g',
+    });
+    expect(Object.keys(buildCapability(PROBE, STARTED, []).labels ?? {})).toEqual([
+      'browser',
+      'gpu',
+      'gpu_architecture',
+    ]);
+    const nav = { userAgentData: { platform: 'Windows' }, connection: { effectiveType: '3g' } };
+    expect(environmentOf(nav as unknown as Navigator)).toEqual({ os: 'Windows', network: '3g' });
+    expect(environmentOf({ userAgentData: { platform: '' } } as unknown as Navigator)).toEqual({});
   });
 
   it('without isolation there is no shared memory and no threads, whatever the engine can do', () => {

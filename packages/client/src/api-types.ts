@@ -213,9 +213,22 @@ export interface BreakerView {
   retry_at_ms?: number;
 }
 
+/** A bus envelope's `trace` (W3C ids: a 32-hex trace id, 16-hex span ids). */
+export interface EventTrace {
+  /** The task's trace id: its envelope's `correlation_id`. */
+  correlation_id?: string;
+  /** The span the event belongs to: its lease's, or the submission's. */
+  span_id?: string;
+  /** The submission's span, when `span_id` is a lease's. */
+  parent_id?: string;
+}
+
 /**
- * One text frame of `/v1/events`: `topic` is an event name such as
- * `compute:dispatch:v1:progress`; `payload` is the JSON view of that event's message.
+ * One event of `/v1/events`, as the SDK hands it out: `topic` is an event name such as
+ * `compute:dispatch:v1:progress` (or the return channel); `payload` is the JSON view of that
+ * event's message. The wire carries bus envelopes (`{ id, type, topic, ts, schema, payload:
+ * { task_id, campaign_id?, state, event?, data }, trace }`); the SDK lifts the task's fields out
+ * of `payload` so that this shape stays what it was before them, plus `id`, `schema` and `trace`.
  */
 export interface TaskEvent {
   topic: string;
@@ -224,6 +237,13 @@ export interface TaskEvent {
   ts: string | number;
   state: TaskState;
   payload: JsonObject;
+  /** The bus envelope's id (absent on events the SDK made itself while polling). */
+  id?: string;
+  /** The payload's schema, e.g. `flock.task.event.v1`. */
+  schema?: string;
+  trace?: EventTrace;
+  /** On a return channel (`topic` is the channel): the event's own name. */
+  event?: string;
 }
 
 /** One API key of `GET /v1/keys` (never its secret). Times are Unix epoch ms. */

@@ -40,7 +40,7 @@ export class EventStream implements AsyncIterable<TaskEvent> {
         return;
       }
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return;
-      this.#queue.push(parsed as TaskEvent);
+      this.#queue.push(fromBusEnvelope(parsed as Record<string, unknown>));
       this.#wake();
     });
     socket.addEventListener('close', (event) => {
@@ -142,6 +142,35 @@ export class EventStream implements AsyncIterable<TaskEvent> {
     this.#waiter = undefined;
     waiter?.();
   }
+}
+
+const TASK_SCHEMAS = new Set(['flock.task.event.v1', 'flock.workflow.event.v1']);
+
+/**
+ * A message of `/v1/events` as a TaskEvent: a bus envelope of a task or workflow has its
+ * `payload.{task_id, campaign_id, state, event}` lifted out and `payload.data` as the payload;
+ * other bus envelopes (notices, capabilities) keep their payload; a flat message of
+ * `?format=legacy` is taken as it is.
+ */
+export function fromBusEnvelope(message: Record<string, unknown>): TaskEvent {
+  if (message.type !== 'event' || typeof message.schema !== 'string') return message as unknown as TaskEvent;
+  const payload = message.payload as Record<string, unknown> | undefined;
+  const out: Record<string, unknown> = { topic: message.topic };
+  if (TASK_SCHEMAS.has(message.schema) && payload !== null && typeof payload === 'object') {
+    out.task_id = payload.task_id;
+    if (payload.campaign_id !== undefined) out.campaign_id = payload.campaign_id;
+    out.ts = message.ts;
+    out.state = payload.state;
+    out.payload = payload.data;
+    if (payload.event !== undefined) out.event = payload.event;
+  } else {
+    out.ts = message.ts;
+    out.payload = payload;
+  }
+  out.id = message.id;
+  out.schema = message.schema;
+  if (message.trace !== undefined) out.trace = message.trace;
+  return out as unknown as TaskEvent;
 }
 
 /** The api key rides in the query string for browsers; never echo it in an error message. */

@@ -63,7 +63,16 @@ export interface FlockClientOptions {
 export interface SubmitOptions {
   /** Body format: the JSON view (default) or a bare Cap'n Proto ComputeEnvelope. */
   format?: 'json' | 'capnp';
+  /**
+   * A W3C `traceparent` (`00-<32 hex trace id>-<16 hex span id>-<flags>`): tasks without their own
+   * `correlation_id` join that trace (their results, events and frames name it). An invalid one is
+   * ignored by the coordinator, which then mints a trace id.
+   */
+  traceparent?: string | undefined;
 }
+
+const traceHeaders = (traceparent: string | undefined) =>
+  traceparent === undefined ? undefined : { traceparent };
 
 /**
  * The requester SDK: submit compute tasks to a Flock coordinator, watch them, cancel them and
@@ -116,8 +125,12 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
         ? await this.#http.json<TaskView>('POST', '/v1/tasks', {
             body: encodeMessage('ComputeEnvelope', envelope),
             contentType: 'application/x-capnp',
+            headers: traceHeaders(options.traceparent),
           })
-        : await this.#http.json<TaskView>('POST', '/v1/tasks', { json: toJson('ComputeEnvelope', envelope) });
+        : await this.#http.json<TaskView>('POST', '/v1/tasks', {
+            json: toJson('ComputeEnvelope', envelope),
+            headers: traceHeaders(options.traceparent),
+          });
     return new Task(this, view.task_id, view);
   }
 
@@ -223,10 +236,14 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
     return { ...extra, kind, uri: ref.uri, hash: ref.hash };
   }
 
-  /** Submits many envelopes at once as one campaign (`POST /v1/campaigns`). */
+  /**
+   * Submits many envelopes at once as one campaign (`POST /v1/campaigns`); with a `traceparent`,
+   * its tasks share that trace (without, each gets a trace id of its own).
+   */
   async submitCampaign(
     envelopes: ComputeEnvelope[],
     campaignId?: string,
+    options: Pick<SubmitOptions, 'traceparent'> = {},
   ): Promise<{ campaign_id: string; tasks: Task[] }> {
     const body = {
       ...(campaignId === undefined ? {} : { campaign_id: campaignId }),
@@ -237,9 +254,7 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
     const created = await this.#http.json<{ campaign_id: string; tasks: TaskView[] }>(
       'POST',
       '/v1/campaigns',
-      {
-        json: body,
-      },
+      { json: body, headers: traceHeaders(options.traceparent) },
     );
     return {
       campaign_id: created.campaign_id,

@@ -11,6 +11,8 @@ export interface RequestOptions {
   contentType?: string;
   query?: Record<string, string | number | undefined>;
   signal?: AbortSignal | undefined;
+  /** More request headers (e.g. `traceparent`). */
+  headers?: Record<string, string> | undefined;
 }
 
 /**
@@ -65,7 +67,7 @@ export class HttpTransport {
   }
 
   async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.#apiKey}` };
+    const headers: Record<string, string> = { ...options.headers, authorization: `Bearer ${this.#apiKey}` };
     let body: string | Uint8Array | undefined;
     if (options.json !== undefined) {
       headers['content-type'] = 'application/json';

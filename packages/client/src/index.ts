@@ -5,6 +5,7 @@ export type {
   CampaignCounts,
   CampaignView,
   CreatedKey,
+  EventTrace,
   KeyView,
   ModuleRef,
   OpLevelView,
@@ -33,7 +34,7 @@ export type {
   WorkerFingerprint,
 } from './audit-types.ts';
 export type { SocketLike, Take, WebSocketConstructor } from './event-stream.ts';
-export { EventStream } from './event-stream.ts';
+export { EventStream, fromBusEnvelope } from './event-stream.ts';
 export type { FlockClientOptions, SubmitOptions } from './flock-client.ts';
 export { FlockClient } from './flock-client.ts';
 export type { ClientErrorCode } from './flock-error.ts';

@@ -65,6 +65,16 @@ describe('flock CLI', () => {
     });
   });
 
+  it('submit --traceparent: the task joins that trace; its result names it (#19)', async () => {
+    const trace = '0af7651916cd43dd8448eb211c80319c';
+    const run = await flock(['submit', '-', '--wait', '--traceparent', `00-${trace}-b7ad6b7169203331-01`], {
+      stdin: envelopeJson('cli-trace-1', 'sum'),
+    });
+    expect(run.code).toBe(0);
+    const json = await flock(['result', 'cli-trace-1', '--json']);
+    expect(JSON.parse(json.stdout).correlation_id).toBe(trace);
+  });
+
   it('submit from stdin, then cancel the running task; cancelling again exits 2 (ALREADY_FINISHED)', async () => {
     const submitted = await flock(['submit', '-'], { stdin: envelopeJson('cli-slow-1', 'slow') });
     expect(submitted.code).toBe(0);

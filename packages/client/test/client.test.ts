@@ -326,6 +326,42 @@ describe('map, modules, workers, stats', () => {
     expect(results.map((r) => r.outputs?.[0]?.inline_json)).toEqual(['1', '5']);
   });
 
+  it('traceparent (#19): a campaign under one trace; its events and results name it', async () => {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const stream = await client.events({ campaign_id: 'sdk-trace' });
+    await client.submitCampaign([envelope('sdk-trace-a', 'sum', [4])], 'sdk-trace', {
+      traceparent: `00-${trace}-00f067aa0ba902b7-01`,
+    });
+    const events: TaskEvent[] = [];
+    while (!events.some((e) => e.topic === EVENTS.success)) {
+      const next = await stream.take(10_000);
+      if (!('event' in next)) throw new Error(`stream ended: ${JSON.stringify(next)}`);
+      events.push(next.event);
+    }
+    stream.close();
+    // The SDK lifts the bus envelope's task fields out; id, schema and trace come along.
+    expect(
+      events.map((e) => [e.topic, e.task_id, e.campaign_id, e.state, e.schema, e.trace?.correlation_id]),
+    ).toEqual([
+      [EVENTS.requested, 'sdk-trace-a', 'sdk-trace', 'queued', 'flock.task.event.v1', trace],
+      [EVENTS.accepted, 'sdk-trace-a', 'sdk-trace', 'running', 'flock.task.event.v1', trace],
+      [EVENTS.success, 'sdk-trace-a', 'sdk-trace', 'succeeded', 'flock.task.event.v1', trace],
+    ]);
+    for (const e of events) expect(e.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(events[2]!.payload.outputs).toEqual([
+      { name: 'sum', content_type: 'application/json', inline_json: '4' },
+    ]);
+    const result = await client.task('sdk-trace-a').result();
+    expect(result.correlation_id).toBe(trace);
+    // A single task: its own traceparent; without one the coordinator mints a 32-hex id.
+    const single = await client.submit(envelope('sdk-trace-b', 'sum'), {
+      traceparent: `00-${'1'.repeat(32)}-00f067aa0ba902b7-01`,
+    });
+    expect((await single.result()).correlation_id).toBe('1'.repeat(32));
+    const minted = await client.submit(envelope('sdk-trace-c', 'sum'));
+    expect((await minted.result()).correlation_id).toMatch(/^[0-9a-f]{32}$/);
+  });
+
   it('pages through every task, oldest first', async () => {
     const other = new FlockClient({ url: env.url, apiKey: OTHER_KEY, WebSocket });
     for (const i of [0, 1, 2, 3, 4]) await other.submit(envelope(`sdk-page-${i}`, 'sum', [i]));

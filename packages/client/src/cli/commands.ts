@@ -44,7 +44,10 @@ const TASK_STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'fa
 const submit: Command = async ({ client, io, values, args, readInput }) => {
   const path = one(args, 'submit <envelope.json|->');
   const envelope = await withMountArgs(client, values, parseEnvelopeJson(await readInput(path)));
-  const task = await client.submit(envelope, { format: values.capnp === true ? 'capnp' : 'json' });
+  const task = await client.submit(envelope, {
+    format: values.capnp === true ? 'capnp' : 'json',
+    traceparent: values.traceparent ?? (io.env['TRACEPARENT'] || undefined),
+  });
   if (values.wait !== true) {
     printView(io, values, task.view!);
     return EXIT.ok;

@@ -57,6 +57,8 @@ Options:
   --timeout MS       give up waiting after MS milliseconds
   --out DIR          result/map: write outputs into DIR
   --capnp            submit: send the envelope as Cap'n Proto instead of JSON
+  --traceparent H    submit: the W3C traceparent the task joins (env TRACEPARENT); without one,
+                     the coordinator mints a trace id (the result's correlation_id)
   --mount G=DIR      submit, map --wasm: pack local directory DIR as a tar input mounted at guest
                      path G (absolute; / allowed) in params.mounts; repeatable; sets wasi_fs
   --op NAME          map: envelope op (required with --builtin)
@@ -86,6 +88,7 @@ const OPTIONS = {
   timeout: { type: 'string' },
   out: { type: 'string' },
   capnp: { type: 'boolean' },
+  traceparent: { type: 'string' },
   wasm: { type: 'string' },
   wgsl: { type: 'string' },
   builtin: { type: 'string' },

@@ -96,8 +96,8 @@ const chainClient = (): Promise<number> =>
     const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/events?key=${KEY}&campaign_id=flat`);
     const done = new Map<string, () => void>();
     ws.on('message', (data) => {
-      const event = JSON.parse(String(data)) as { state: string; task_id: string };
-      if (event.state === 'succeeded') done.get(event.task_id)?.();
+      const { payload } = JSON.parse(String(data)) as { payload: { state: string; task_id: string } };
+      if (payload.state === 'succeeded') done.get(payload.task_id)?.();
     });
     await new Promise((r) => ws.once('open', r));
     const start = performance.now();

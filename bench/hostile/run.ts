@@ -107,7 +107,7 @@ try {
   const finished = new Map<string, number>();
   const events = new WebSocket(`ws://127.0.0.1:${port}/v1/events?key=${KEY}`);
   events.on('message', (data: Buffer) => {
-    const e = JSON.parse(data.toString()) as { task_id?: string; state?: string };
+    const e = (JSON.parse(data.toString()) as { payload: { task_id?: string; state?: string } }).payload;
     if (e.state === 'succeeded' && e.task_id) finished.set(e.task_id, performance.now());
   });
   // An operator's dashboard, which receives capability events.

@@ -102,7 +102,7 @@ async function campaign(
   let failed = 0;
   const finished = new Promise<void>((resolve) => {
     events.on('message', (data: Buffer) => {
-      const state = (JSON.parse(data.toString()) as { state: string }).state;
+      const state = (JSON.parse(data.toString()) as { payload: { state: string } }).payload.state;
       if (state === 'succeeded') done++;
       if (state === 'failed') failed++;
       if (done + failed === n) resolve();

@@ -8,13 +8,15 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
+import { type ClusterCoordinator, startClusterCoordinator } from '../src/cluster/cluster.ts';
 import type { CoordinatorConfig } from '../src/config.ts';
 import { tlsCredentials } from '../src/edge/tls-credentials.ts';
 import { tenantWebhookSecret } from '../src/edge/webhook-post.ts';
 import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
 import { envelope, type Json, KEY_A, KEY_B, startTest, type TestCoordinator, until } from './helpers.ts';
+import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
 
 const READER = 'key-reader-a-0123456789';
 const MASTER = 'webhook-master-0123456789';
@@ -336,5 +338,64 @@ describe('the delivery log', () => {
     const secretB = (await (await c.api('/v1/webhooks/secret', { key: KEY_B })).json()).secret;
     expect(secretB).toBe(tenantWebhookSecret(MASTER, 'b'));
     expect(secretB).not.toBe(tenantWebhookSecret(MASTER, 'a'));
+  });
+});
+
+describe('cluster', () => {
+  let harness: PostgresHarness;
+  beforeAll(async () => {
+    harness = await acquirePostgres();
+  }, 300_000);
+  afterAll(async () => {
+    await harness?.release();
+  });
+
+  test('two coordinators on one PostgreSQL post each event once: relayed events are not posted again', async () => {
+    const hook = await receiver([[200]]);
+    closers.push(hook.close);
+    const url = await harness.createSchema();
+    const config = {
+      ...LOCAL,
+      port: 0,
+      logLevel: 'silent',
+      apiKeys: new Map([[KEY_A, 'a']]),
+      extraOps: ['sum'],
+      dataDir: mkdtempSync(join(tmpdir(), 'flock-webhook-cluster-')),
+    };
+    closers.push(async () => rmSync(config.dataDir, { recursive: true, force: true }));
+    const one = await startClusterCoordinator(url, config);
+    closers.push(() => one.close());
+    const two = await startClusterCoordinator(url, config);
+    closers.push(() => two.close());
+    const call = (at: ClusterCoordinator, path: string, init: RequestInit = {}) =>
+      fetch(`${at.url}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
+      });
+    const deliveriesOf = async (at: ClusterCoordinator, id: string): Promise<Json[]> =>
+      ((await (await call(at, `/v1/webhooks/deliveries?task_id=${id}`)).json()) as Json).deliveries;
+    // k1 cancelled on the coordinator it was not submitted to (the return channel read from the
+    // store when the task is not open there); k2 and k3 cancelled where they were taken, their events relayed to the other.
+    for (const [id, cancelAt] of [
+      ['k1', two],
+      ['k2', one],
+      ['k3', one],
+    ] as const) {
+      const body = JSON.stringify(envelope(id, { return_channel: hook.url }));
+      expect((await call(one, '/v1/tasks', { method: 'POST', body })).status).toBe(201);
+      expect((await call(cancelAt, `/v1/tasks/${id}`, { method: 'DELETE' })).status).toBe(200);
+      await until(
+        async () => (await deliveriesOf(two, id))[0]?.state === 'delivered',
+        10_000,
+        `${id} delivered`,
+      );
+    }
+    // k3 delivered after k2's relay reached two: one delivery and one POST each.
+    for (const id of ['k1', 'k2', 'k3']) expect(await deliveriesOf(one, id)).toHaveLength(1);
+    expect(hook.received.map((r) => /"k\d"/.exec(r.body)?.[0])).toEqual(['"k1"', '"k2"', '"k3"']);
+    // The same tenant secret on both (one master in the shared store).
+    const secret = async (at: ClusterCoordinator) =>
+      ((await (await call(at, '/v1/webhooks/secret')).json()) as Json).secret;
+    expect(await secret(one)).toBe(await secret(two));
   });
 });

@@ -96,3 +96,15 @@ export function storedCorrelationId(envelopeJson: Uint8Array): string | undefine
   const id = (JSON.parse(text) as { correlation_id?: unknown }).correlation_id;
   return typeof id === 'string' ? id : undefined;
 }
+
+/**
+ * The `return_channel` of a stored task that is not open here (cancelled through another
+ * coordinator of a cluster): read from its envelope's JSON view, a rare path.
+ */
+export function storedReturnChannel(envelopeJson: Uint8Array): string | undefined {
+  const text = Buffer.from(envelopeJson.buffer, envelopeJson.byteOffset, envelopeJson.byteLength).toString(
+    'utf8',
+  );
+  const channel = (JSON.parse(text) as { return_channel?: unknown }).return_channel;
+  return typeof channel === 'string' && channel !== '' ? channel : undefined;
+}

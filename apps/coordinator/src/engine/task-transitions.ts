@@ -8,7 +8,7 @@ import { outputHashOf } from './audit-hashes.ts';
 import type { Engine } from './engine.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { Lease } from './lease-table.ts';
-import { type OpenTask, storedCorrelationId, toOpen } from './open-task.ts';
+import { type OpenTask, storedCorrelationId, storedReturnChannel, toOpen } from './open-task.ts';
 
 /** How an attempt ends, as the store records it. */
 interface AttemptEnd {
@@ -214,7 +214,7 @@ export class TaskTransitions {
       tenant: rec.tenant,
       taskId: rec.taskId,
       campaignId: rec.campaignId,
-      returnChannel: task?.returnChannel,
+      returnChannel: task ? task.returnChannel : storedReturnChannel(rec.envelope),
       state: 'cancelled',
       tsMs: now,
       payload: () => toJson('ComputeCancelled', { task_id: rec.taskId, reason }),

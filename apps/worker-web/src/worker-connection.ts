@@ -5,7 +5,9 @@
 import {
   decodeFrame,
   encodeFrame,
+  type Frame,
   type Frame_Payload,
+  type FrameOptions,
   type Hello,
   makeFrame,
   type Welcome,
@@ -36,6 +38,10 @@ export class WorkerConnection {
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private seq = 0;
+  /** Each lease's trace and metadata from its assignment, echoed on that lease's frames (#19). */
+  private readonly traces = new Map<string, FrameOptions>();
+  /** The lease of each open output stream (its chunks name only the stream). */
+  private readonly streamLeases = new Map<string, string>();
   welcome: Welcome | undefined;
 
   constructor(
@@ -82,8 +88,40 @@ export class WorkerConnection {
     // Nothing but the hello goes out before the welcome: the coordinator closes on anything else.
     if (!socket || socket.readyState !== WebSocket.OPEN || !this.welcome) return false;
     if (droppable && socket.bufferedAmount > HIGH_WATER_BYTES) return false;
-    socket.send(encodeFrame(makeFrame(payload), { maxFrameBytes: this.maxFrameBytes }));
+    socket.send(encodeFrame(makeFrame(payload, this.echo(payload)), { maxFrameBytes: this.maxFrameBytes }));
     return true;
+  }
+
+  /** The trace and metadata a frame of a lease echoes: those its assignment came with. */
+  private echo(payload: Frame_Payload): FrameOptions | undefined {
+    if (this.traces.size === 0) return undefined;
+    let leaseId: string | undefined;
+    if ('result' in payload) leaseId = payload.result.lease_id;
+    else if ('progress' in payload) leaseId = payload.progress.lease_id;
+    else if ('failure' in payload) leaseId = payload.failure.lease_id;
+    else if ('cancel_ack' in payload) leaseId = payload.cancel_ack.lease_id;
+    else if ('stream_start' in payload) {
+      leaseId = payload.stream_start.lease_id;
+      this.streamLeases.set(payload.stream_start.stream_id ?? '', leaseId ?? '');
+    } else if ('stream_chunk' in payload)
+      leaseId = this.streamLeases.get(payload.stream_chunk.stream_id ?? '');
+    else if ('stream_end' in payload) {
+      leaseId = this.streamLeases.get(payload.stream_end.stream_id ?? '');
+      this.streamLeases.delete(payload.stream_end.stream_id ?? '');
+    }
+    const echo = leaseId === undefined ? undefined : this.traces.get(leaseId);
+    if ('cancel_ack' in payload && leaseId !== undefined) this.traces.delete(leaseId);
+    return echo;
+  }
+
+  /** Keeps an assignment's trace and metadata until its result is acknowledged. */
+  private remember(frame: Frame, payload: Frame_Payload): void {
+    if ('assignment' in payload && (frame.trace || frame.metadata)) {
+      const echo: FrameOptions = {};
+      if (frame.trace) echo.trace = frame.trace;
+      if (frame.metadata) echo.metadata = frame.metadata;
+      this.traces.set(payload.assignment.lease_id ?? '', echo);
+    } else if ('result_ack' in payload) this.traces.delete(payload.result_ack.lease_id ?? '');
   }
 
   private connect(): void {
@@ -99,19 +137,18 @@ export class WorkerConnection {
     };
     socket.onmessage = (event) => {
       if (!(event.data instanceof ArrayBuffer)) return;
-      let payload: Frame_Payload | undefined;
+      let frame: Frame;
       try {
         // Decoded in place: an input's bytes stay in this message's own buffer until they are copied,
         // once, into their executor's arena.
-        payload = decodeFrame(new Uint8Array(event.data), {
-          maxFrameBytes: 64 << 20,
-          dataViews: true,
-        }).payload;
+        frame = decodeFrame(new Uint8Array(event.data), { maxFrameBytes: 64 << 20, dataViews: true });
       } catch (error) {
         console.warn('flock: undecodable frame from the coordinator', error);
         return;
       }
+      const payload = frame.payload;
       if (!payload) return;
+      this.remember(frame, payload);
       if ('welcome' in payload) {
         this.attempt = 0;
         this.welcome = payload.welcome;

@@ -87,7 +87,9 @@ describe.each(STORES)('GET /v1/audit on %s', (_name, makeStore) => {
       ['queued', 'running', EVENTS.accepted],
       ['running', 'succeeded', EVENTS.success],
     ]);
+    // Every new task has a trace id (minted here: a2 below carries the caller's).
     const traceId = rows[0].trace_id;
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     const input = inputHash(a1, traceId);
     const fingerprint = {
       id: sim.workerId,
@@ -217,5 +219,20 @@ describe.each(STORES)('GET /v1/audit on %s', (_name, makeStore) => {
       message: 'this key lacks the scope read',
     });
     expect((await c.api('/v1/audit', { key: null })).status).toBe(401);
+  });
+
+  // Last: it adds tasks to tenant a, whose rows the tests above count.
+  test("a submission's traceparent is its task's trace id on every audit row; correlation_id wins", async () => {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const headers = { traceparent: `00-${trace}-00f067aa0ba902b7-01` };
+    const traced = envelope('audit-a2', { inputs: [] });
+    expect((await c.api('/v1/tasks', { method: 'POST', json: traced, headers })).status).toBe(201);
+    const own = envelope('audit-a3', { inputs: [], correlation_id: 'req-42' });
+    expect((await c.api('/v1/tasks', { method: 'POST', json: own, headers })).status).toBe(201);
+    const a2 = (await (await c.api('/v1/audit?task_id=audit-a2')).json()).entries;
+    expect(a2[0]).toMatchObject({ trace_id: trace, input_hash: inputHash(traced, trace) });
+    expect(new Set(a2.map((r: { trace_id: string }) => r.trace_id))).toEqual(new Set([trace]));
+    const a3 = (await (await c.api('/v1/audit?task_id=audit-a3')).json()).entries;
+    expect(a3[0]).toMatchObject({ trace_id: 'req-42', input_hash: inputHash(own, 'req-42') });
   });
 });

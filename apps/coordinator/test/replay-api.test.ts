@@ -118,6 +118,10 @@ describe.each(STORES)('replay on %s', (_name, makeStore) => {
     // Its audit rows carry the same output hash, and another tenant sees neither.
     const audit = await (await c.api('/v1/audit?task_id=rp-t%40replay-1')).json();
     expect(audit.entries.map((r: Json) => r.output_hash)).toEqual([null, null, hash]);
+    // The replay is a trace of its own, not the original's.
+    const originalTrace = (await (await c.api('/v1/audit?task_id=rp-t')).json()).entries[0].trace_id;
+    expect(audit.entries[0].trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(audit.entries[0].trace_id).not.toBe(originalTrace);
     expect((await c.api('/v1/replay/rp-t@replay-1', { key: KEY_B })).status).toBe(404);
     expect(
       (await c.api('/v1/replay', { method: 'POST', key: KEY_B, json: { task_id: 'rp-t' } })).status,

@@ -125,6 +125,18 @@ export interface FrameOptions {
   metadata?: Metadata;
 }
 
+let isoAtMs = -1;
+let isoText = '';
+/** The time now in ISO 8601, formatted once per millisecond (the frames of a turn share it). */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoAtMs) {
+    isoAtMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
+}
+
 /** Builds a frame around a payload: id, type, topic (the event name), ts and schema filled in. */
 export function makeFrame(payload: Frame_Payload, options: FrameOptions = {}): Frame {
   const kind = payloadKind(payload);
@@ -134,7 +146,7 @@ export function makeFrame(payload: Frame_Payload, options: FrameOptions = {}): F
     id: options.id ?? uuid(),
     type: route.type,
     topic: route.topic,
-    ts: options.ts ?? new Date().toISOString(),
+    ts: options.ts ?? isoNow(),
     schema: `flock.v1.${route.struct}`,
     payload,
   };

@@ -112,8 +112,14 @@ class Reader {
     if (this.bytes[list.start + list.count - 1] !== 0) {
       throw new ProtocolError('MALFORMED_FRAME', 'text is not NUL-terminated', path);
     }
+    const end = list.start + list.count - 1;
+    // Short ASCII (ids, names, tokens): read by hand; a TextDecoder call costs more than the loop.
+    if (end - list.start <= SHORT_TEXT) {
+      const ascii = asciiText(this.bytes, list.start, end);
+      if (ascii !== undefined) return ascii;
+    }
     try {
-      return decoder.decode(this.bytes.subarray(list.start, list.start + list.count - 1));
+      return decoder.decode(this.bytes.subarray(list.start, end));
     } catch {
       throw new ProtocolError('INVALID_TEXT', 'text is not valid UTF-8', path);
     }
@@ -320,4 +326,18 @@ export function readMessage(name: StructName, bytes: Uint8Array, limits: DecodeL
   if (view.getUint32(0, true) !== 0) throw new Unsupported('several segments');
   const reader = new Reader(bytes, limits);
   return reader.readStruct(name, reader.structAt(8), 0, '');
+}
+
+/** Texts up to this many bytes are tried as ASCII before the TextDecoder. */
+const SHORT_TEXT = 64;
+
+/** `bytes[start..end)` as a string when every byte is ASCII (UTF-8 and Latin-1 agree there). */
+function asciiText(bytes: Uint8Array, start: number, end: number): string | undefined {
+  let text = '';
+  for (let i = start; i < end; i++) {
+    const b = bytes[i]!;
+    if (b >= 0x80) return undefined;
+    text += String.fromCharCode(b);
+  }
+  return text;
 }

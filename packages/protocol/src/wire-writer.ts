@@ -24,6 +24,13 @@ import {
   wrongType,
 } from './wire-layout.ts';
 
+/** Texts up to this many bytes are written by hand when ASCII. */
+const SHORT_TEXT = 64;
+/** The buffer messages are written into (8 bytes of segment table, then the segment). */
+const SCRATCH = new Uint8Array(8 + 64 * 1024);
+const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
+let scratchInUse = false;
+
 /** Encodes one message into a single segment; offsets are bytes from the segment's start. */
 class Writer {
   private buf: Uint8Array;
@@ -32,9 +39,21 @@ class Writer {
   private used = 0;
   private readonly limits: DecodeLimits;
 
-  constructor(limits: DecodeLimits, capacity = 4096) {
-    this.buf = new Uint8Array(8 + capacity);
-    this.view = new DataView(this.buf.buffer);
+  /** Whether `buf` is the shared scratch buffer (then `finish` copies the message out of it). */
+  private scratch: boolean;
+
+  constructor(limits: DecodeLimits) {
+    // Most messages are a few hundred bytes: they are written into one reused buffer and copied
+    // out, rather than into a fresh zeroed 4 KiB each (a frame's largest cost, and garbage).
+    this.scratch = !scratchInUse;
+    if (this.scratch) {
+      scratchInUse = true;
+      this.buf = SCRATCH;
+      this.view = SCRATCH_VIEW;
+    } else {
+      this.buf = new Uint8Array(8 + 4096);
+      this.view = new DataView(this.buf.buffer);
+    }
     this.limits = limits;
   }
 
@@ -47,11 +66,22 @@ class Writer {
       while (size < need) size *= 2;
       const grown = new Uint8Array(size);
       grown.set(this.buf.subarray(0, 8 + at));
+      this.release();
       this.buf = grown;
       this.view = new DataView(grown.buffer);
+    } else if (this.scratch) {
+      // The scratch buffer holds an earlier message's bytes: words are handed out zeroed.
+      this.buf.fill(0, 8 + at, need);
     }
     this.used += words * 8;
     return at;
+  }
+
+  /** Gives the scratch buffer back (once the message is copied out, or outgrew it). */
+  release(): void {
+    if (!this.scratch) return;
+    this.scratch = false;
+    scratchInUse = false;
   }
 
   private structPointer(ptr: number, target: number, dataWords: number, pointers: number): void {
@@ -69,7 +99,10 @@ class Writer {
   finish(): Uint8Array {
     this.view.setUint32(0, 0, true); // one segment
     this.view.setUint32(4, this.used / 8, true);
-    return this.buf.subarray(0, 8 + this.used);
+    if (!this.scratch) return this.buf.subarray(0, 8 + this.used);
+    const out = this.buf.slice(0, 8 + this.used);
+    this.release();
+    return out;
   }
 
   root(name: StructName, obj: Obj): void {
@@ -184,11 +217,20 @@ class Writer {
   }
 
   private text(ptr: number, text: string, path: string): void {
-    // A lone surrogate has no UTF-8 form; TextEncoder would silently write U+FFFD instead.
-    if (!text.isWellFormed()) wrongType('text must be well-formed Unicode (no lone surrogates)', path);
     const length = utf8Bytes(text);
+    const ascii = length === text.length;
+    // A lone surrogate has no UTF-8 form; TextEncoder would silently write U+FFFD instead.
+    if (!ascii && !text.isWellFormed())
+      wrongType('text must be well-formed Unicode (no lone surrogates)', path);
     const target = this.alloc(Math.ceil((length + 1) / 8));
-    encoder.encodeInto(text, this.buf.subarray(8 + target, 8 + target + length));
+    if (ascii && length <= SHORT_TEXT) {
+      // Short ASCII (ids, names, tokens): written by hand; an encodeInto call costs more.
+      const buf = this.buf;
+      const at = 8 + target;
+      for (let i = 0; i < length; i++) buf[at + i] = text.charCodeAt(i);
+    } else {
+      encoder.encodeInto(text, this.buf.subarray(8 + target, 8 + target + length));
+    }
     this.listPointer(ptr, target, ELEMENT.byte, length + 1);
   }
 
@@ -289,6 +331,10 @@ class Writer {
 /** Encodes a struct as a framed single-segment message. */
 export function writeMessage(name: StructName, obj: object, limits: DecodeLimits): Uint8Array {
   const writer = new Writer(limits);
-  writer.root(name, obj as Obj);
-  return writer.finish();
+  try {
+    writer.root(name, obj as Obj);
+    return writer.finish();
+  } finally {
+    writer.release();
+  }
 }

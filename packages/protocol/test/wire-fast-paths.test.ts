@@ -1,0 +1,99 @@
+// The direct codec's fast paths (#17's throughput): messages written into one reused scratch
+// buffer, and short ASCII texts written and read by hand instead of through TextEncoder and
+// TextDecoder. Each must give exactly the bytes and values the reference (capnp-es) gives, and
+// the same refusals.
+import { describe, expect, test } from 'vitest';
+import { decodeMessage, encodeMessage, referenceDecode, referenceEncode } from '../src/message-codec.ts';
+import { ProtocolError } from '../src/protocol-error.ts';
+
+/** A result whose texts and data fill most of its words with non-zero bytes. */
+function busyResult(): Record<string, unknown> {
+  return {
+    task_id: 'x'.repeat(200),
+    lease_id: 'é'.repeat(80),
+    task_token: 'k'.repeat(63),
+    executor: 'executor-with-a-long-name',
+    duration_ms: 2 ** 40,
+    outputs: [
+      { name: 'a'.repeat(64), inline_bytes: new Uint8Array(300).fill(0xff) },
+      { name: 'b', inline_json: JSON.stringify({ v: 'z'.repeat(100) }) },
+    ],
+  };
+}
+
+describe('the reused scratch buffer', () => {
+  test('a small message written after a large one is exactly what capnp-es writes', () => {
+    const small = { task_id: 't', outputs: [{ name: 'n' }] };
+    const fresh = encodeMessage('ComputeResult', small as never);
+    encodeMessage('ComputeResult', busyResult() as never);
+    const after = encodeMessage('ComputeResult', small as never);
+    expect(Buffer.from(after).equals(Buffer.from(fresh))).toBe(true);
+    // capnp-es lays the message out the same way: word for word.
+    expect(Buffer.from(after).equals(Buffer.from(referenceEncode('ComputeResult', small as never)))).toBe(
+      true,
+    );
+  });
+
+  test('each message owns its bytes: a later encode does not change an earlier one', () => {
+    const first = encodeMessage('ComputeResult', { task_id: 'first' } as never);
+    const copy = Buffer.from(first);
+    encodeMessage('ComputeResult', busyResult() as never);
+    expect(Buffer.from(first).equals(copy)).toBe(true);
+    expect(first.byteOffset).toBe(0);
+    expect(first.buffer.byteLength).toBe(first.length);
+  });
+
+  test('a message larger than the scratch buffer, and one after a refused write, come out right', () => {
+    const big = { task_id: 'big', outputs: [{ name: 'o', inline_bytes: new Uint8Array(100_000).fill(7) }] };
+    const bytes = encodeMessage('ComputeResult', big as never);
+    expect(referenceDecode('ComputeResult', bytes)).toStrictEqual(decodeMessage('ComputeResult', bytes));
+    expect((decodeMessage('ComputeResult', bytes) as typeof big).outputs[0]!.inline_bytes).toEqual(
+      big.outputs[0]!.inline_bytes,
+    );
+    expect(() => encodeMessage('ComputeResult', { task_id: 7 } as never)).toThrow(ProtocolError);
+    const small = { task_id: 'after' };
+    expect(
+      Buffer.from(encodeMessage('ComputeResult', small as never)).equals(
+        Buffer.from(referenceEncode('ComputeResult', small as never)),
+      ),
+    ).toBe(true);
+  });
+});
+
+describe('short texts', () => {
+  const texts = [
+    'a',
+    'x'.repeat(64),
+    'y'.repeat(65),
+    `${'a'.repeat(63)}é`,
+    'é',
+    '日本語',
+    '\u0000inner nul',
+    '😀',
+    '\u007f',
+  ];
+
+  test.each(texts)('%j is written as capnp-es writes it and read back as itself', (text) => {
+    const message = { task_id: text };
+    const bytes = encodeMessage('ComputeResult', message as never);
+    expect(Buffer.from(bytes).equals(Buffer.from(referenceEncode('ComputeResult', message as never)))).toBe(
+      true,
+    );
+    expect((decodeMessage('ComputeResult', bytes) as { task_id: string }).task_id).toBe(text);
+  });
+
+  test('a short text with a lone surrogate is refused (WRONG_TYPE)', () => {
+    expect(() => encodeMessage('ComputeResult', { task_id: 'ab\ud800' } as never)).toThrow(
+      expect.objectContaining({ code: 'WRONG_TYPE', field: 'task_id' }),
+    );
+  });
+
+  test('short text bytes that are not UTF-8 are refused (INVALID_TEXT)', () => {
+    const bytes = encodeMessage('ComputeResult', { task_id: 'abcd' } as never);
+    const at = Buffer.from(bytes).indexOf('abcd');
+    bytes[at + 1] = 0xff;
+    expect(() => decodeMessage('ComputeResult', bytes)).toThrow(
+      expect.objectContaining({ code: 'INVALID_TEXT', field: 'task_id' }),
+    );
+  });
+});

@@ -209,6 +209,40 @@ describe('without a traceparent', () => {
   });
 });
 
+describe('workflows', () => {
+  test('the steps share the workflow’s trace, which the answer and its events name', async () => {
+    c = await startTest();
+    await volunteer();
+    const seen = await events('&campaign_id=wf-t');
+    const step = (id: string, extra: Record<string, unknown> = {}) => {
+      const { task_id: _t, ...rest } = envelope(id);
+      return { id, ...rest, ...extra };
+    };
+    const sub = await submit(
+      { workflow_id: 'wf-t', steps: [step('a'), step('b', { depends_on: ['a'] })] },
+      {},
+      '/v1/workflows',
+    );
+    expect(sub.status).toBe(201);
+    const [, traceId, span] = sub.traceparent!.split('-');
+    expect(traceId).toMatch(HEX32);
+    expect(span).toBe(submitSpanId(traceId!, 'wf-t'));
+    await until(async () => seen.some((m) => m.topic === 'compute:workflow:v1:succeeded'));
+    const steps = await (await c.api('/v1/workflows/wf-t')).json();
+    const taskIds: string[] = steps.steps.flatMap((s: Json) => s.task_ids);
+    expect(taskIds).toHaveLength(2);
+    for (const id of taskIds)
+      expect((await (await c.api(`/v1/tasks/${encodeURIComponent(id)}/result`)).json()).correlation_id).toBe(
+        traceId,
+      );
+    const flow = seen.find((m) => m.topic === 'compute:workflow:v1:succeeded')!;
+    expect([flow.schema, flow.trace]).toEqual([
+      'flock.workflow.event.v1',
+      { correlation_id: traceId, span_id: span },
+    ]);
+  });
+});
+
 describe('spot checks', () => {
   test("a check's assignment carries a trace and metadata shaped like the real task's", async () => {
     // Every dispatch to a worker of a verified task is a check while one is due.

@@ -41,6 +41,7 @@ export {
   parseTraceparent,
   submitSpanId,
   type TraceParent,
+  workflowTraceId,
 } from './trace-context.ts';
 export {
   checkDataRef,

@@ -95,3 +95,12 @@ export function submitSpanId(traceId: string, taskId: string): string {
 function hex32(n: number): string {
   return HEX[n >>> 24]! + HEX[(n >>> 16) & 0xff]! + HEX[(n >>> 8) & 0xff]! + HEX[n & 0xff]!;
 }
+
+/**
+ * The trace id of a workflow, derived from its tenant and id (so every coordinator that advances
+ * it computes the same one, with nothing stored): two submission span ids of the pair, as 32 hex
+ * digits. Its step tasks without their own `correlation_id` share it.
+ */
+export function workflowTraceId(tenant: string, workflowId: string): string {
+  return submitSpanId(tenant, workflowId) + submitSpanId(workflowId, tenant);
+}

@@ -9,6 +9,7 @@ import {
   parseTraceparent,
   submitSpanId,
   validateEnvelope,
+  workflowTraceId,
 } from '../src/index.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -75,6 +76,14 @@ describe('minted ids', () => {
     expect(submitSpanId(TRACE, 't-2')).not.toBe(a);
     expect(submitSpanId(newTraceId(), 't-1')).not.toBe(a);
   });
+});
+
+test("a workflow's trace id is a function of tenant and workflow id: a W3C trace id", () => {
+  const id = workflowTraceId('acme', 'wf-1');
+  expect(isTraceId(id)).toBe(true);
+  expect(workflowTraceId('acme', 'wf-1')).toBe(id);
+  expect(workflowTraceId('other', 'wf-1')).not.toBe(id);
+  expect(workflowTraceId('acme', 'wf-2')).not.toBe(id);
 });
 
 describe('correlation_id bounds', () => {

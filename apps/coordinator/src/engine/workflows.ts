@@ -2,7 +2,7 @@
 // ids in the campaign named by the workflow id; whenever one of them ends (and once per unfinished
 // workflow at start) the advancer loads them, asks workflow-plan.ts what follows, and does it:
 // submits ready steps (a duplicate id is the same task, so nothing runs twice), cancels, finishes.
-import { fromJson, ProtocolError, validateEnvelope } from '@flock/protocol';
+import { fromJson, ProtocolError, validateEnvelope, workflowTraceId } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
 import type { TaskRecord, TaskState } from '../store/store.ts';
 import type { WorkflowRecord, WorkflowState } from '../store/workflow-store.ts';
@@ -269,7 +269,9 @@ export class Workflows {
           campaign_id: a.workflowId,
         });
         validateEnvelope(envelope);
-        items.push({ tenant: a.tenant, envelope, field: `steps.${s.stepId}` });
+        // The steps share their workflow's trace (#19).
+        const traceId = workflowTraceId(a.tenant, a.workflowId);
+        items.push({ tenant: a.tenant, envelope, field: `steps.${s.stepId}`, traceId });
       } catch (err) {
         if (err instanceof ProtocolError) return `step "${s.stepId}": ${err.field ?? ''}: ${err.message}`;
         throw err;
@@ -351,6 +353,7 @@ export class Workflows {
         state: STEP_EVENT_STATE[v.state],
         tsMs: now,
         payload: () => ({ workflow_id: a.workflowId, step: stepJson(v) }),
+        traceId: workflowTraceId(a.tenant, a.workflowId),
       });
     }
   }
@@ -365,6 +368,7 @@ export class Workflows {
       state,
       tsMs: record.finishedAtMs ?? record.createdAtMs,
       payload: () => workflowJson(record),
+      traceId: workflowTraceId(record.tenant, record.workflowId),
     });
   }
 }

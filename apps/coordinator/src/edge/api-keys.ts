@@ -138,5 +138,13 @@ export class ApiKeys {
 }
 
 function storedIdentity(record: ApiKeyRecord): KeyIdentity {
-  return { tenant: record.tenant, admin: false, scopes: Scopes.of(record.scopes), keyId: record.keyId };
+  const identity: KeyIdentity = {
+    tenant: record.tenant,
+    admin: false,
+    scopes: Scopes.of(record.scopes),
+    keyId: record.keyId,
+  };
+  // A key made with "signing": true must sign its tasks, as a configured `|sign:` key.
+  if (record.signingSecret !== undefined) identity.signingSecret = record.signingSecret;
+  return identity;
 }

@@ -1,6 +1,7 @@
 // `/v1/keys`: API keys made, listed and revoked by admin keys. A tenant's admin manages its own
 // tenant's keys; an operator's key (FLOCK_ADMIN_KEYS, the dev key) any tenant's. The secret is
-// returned once, at creation; the store keeps only its SHA-256.
+// returned once, at creation; the store keeps only its SHA-256. A key made with `"signing": true`
+// also gets a signing secret, returned once too and kept as it is (HMACs are recomputed with it).
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeUtf8Strict, parseJsonText } from '@flock/protocol';
@@ -23,6 +24,7 @@ function keyView(record: ApiKeyRecord): Record<string, unknown> {
     ...(record.name === undefined ? {} : { name: record.name }),
     created_at_ms: record.createdAtMs,
     ...(record.revokedAtMs === undefined ? {} : { revoked_at_ms: record.revokedAtMs }),
+    ...(record.signingSecret === undefined ? {} : { signing: true }),
   };
 }
 
@@ -49,7 +51,7 @@ async function readKeyRequest(req: IncomingMessage): Promise<Record<string, unkn
     throw new CoordinatorError('INVALID_ARGUMENT', 'body must be an object', '$');
   const obj = value as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (key !== 'scopes' && key !== 'name' && key !== 'tenant')
+    if (key !== 'scopes' && key !== 'name' && key !== 'tenant' && key !== 'signing')
       throw new CoordinatorError('INVALID_ARGUMENT', `unknown field "${key}"`, key);
   }
   return obj;
@@ -71,7 +73,10 @@ function requestedScopes(raw: unknown): string[] {
   return [...new Set(scopes)];
 }
 
-/** `POST /v1/keys { scopes, name?, tenant? }` → 201 with the secret (shown this once). */
+/**
+ * `POST /v1/keys { scopes, name?, tenant?, signing? }` → 201 with the secret (shown this once) and,
+ * with `signing: true`, the signing secret its tasks must be signed with (shown this once too).
+ */
 async function createKey(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, identity: KeyIdentity) {
   const body = await readKeyRequest(req);
   const tenant = targetTenant(identity, body.tenant, 'tenant');
@@ -79,6 +84,10 @@ async function createKey(ctx: ApiContext, req: IncomingMessage, res: ServerRespo
   const name = body.name;
   if (name !== undefined && (typeof name !== 'string' || name.length > 64))
     throw new CoordinatorError('INVALID_ARGUMENT', 'name must be a string of at most 64 characters', 'name');
+  if (body.signing !== undefined && typeof body.signing !== 'boolean')
+    throw new CoordinatorError('INVALID_ARGUMENT', 'signing must be true or false', 'signing');
+  // 192 bits, base64url: printable, no `,` or `|` (it could be written into FLOCK_API_KEYS too).
+  const signingSecret = body.signing === true ? `sign_${randomBytes(24).toString('base64url')}` : undefined;
   const secret = ApiKeys.newSecret();
   const record: ApiKeyRecord = {
     keyId: `k-${randomBytes(9).toString('base64url')}`,
@@ -88,9 +97,14 @@ async function createKey(ctx: ApiContext, req: IncomingMessage, res: ServerRespo
     name,
     createdAtMs: Date.now(),
     revokedAtMs: undefined,
+    signingSecret,
   };
   await ctx.coordinator.store.keyStore().insert(record);
-  json(res, 201, { ...keyView(record), key: secret });
+  json(res, 201, {
+    ...keyView(record),
+    key: secret,
+    ...(signingSecret === undefined ? {} : { signing_secret: signingSecret }),
+  });
 }
 
 /** `GET /v1/keys[?tenant=]` → `{ keys }`: the tenant's keys, revoked ones included (operators: `?tenant=` or all). */

@@ -12,6 +12,11 @@ export interface NewApiKey {
   /** A label for people; optional. */
   name: string | undefined;
   createdAtMs: number;
+  /**
+   * The key's signing secret (made with `"signing": true`): its tasks must carry an HMAC under it.
+   * Kept as it is, not hashed: the coordinator recomputes each task's HMAC (see Access).
+   */
+  signingSecret?: string | undefined;
 }
 
 export interface ApiKeyRecord extends NewApiKey {
@@ -41,6 +46,7 @@ export interface ApiKeyRow {
   name: string | null;
   created_at_ms: number | string;
   revoked_at_ms: number | string | null;
+  signing_secret?: string | null;
 }
 
 export function toApiKey(row: ApiKeyRow): ApiKeyRecord {
@@ -52,6 +58,7 @@ export function toApiKey(row: ApiKeyRow): ApiKeyRecord {
     name: row.name ?? undefined,
     createdAtMs: Number(row.created_at_ms),
     revokedAtMs: row.revoked_at_ms === null ? undefined : Number(row.revoked_at_ms),
+    signingSecret: row.signing_secret ?? undefined,
   };
 }
 

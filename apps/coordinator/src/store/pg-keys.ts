@@ -7,8 +7,17 @@ export class PgKeyStore implements KeyStore {
 
   async insert(key: NewApiKey): Promise<void> {
     await this.pool.query(
-      `INSERT INTO api_keys (key_id, tenant, hash, scopes, name, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [key.keyId, key.tenant, key.hash, JSON.stringify(key.scopes), key.name ?? null, key.createdAtMs],
+      `INSERT INTO api_keys (key_id, tenant, hash, scopes, name, created_at_ms, signing_secret)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        key.keyId,
+        key.tenant,
+        key.hash,
+        JSON.stringify(key.scopes),
+        key.name ?? null,
+        key.createdAtMs,
+        key.signingSecret ?? null,
+      ],
     );
   }
 

@@ -121,6 +121,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   webhookDeliveriesTableSql('pg'),
   // The audit API (#19): output hashes on audit rows, worker fingerprints, replays.
   auditTablesSql('pg'),
+  // Signing secrets of keys made through POST /v1/keys with "signing": true (edge/http-keys.ts).
+  'ALTER TABLE api_keys ADD COLUMN signing_secret TEXT;',
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

@@ -15,9 +15,18 @@ export class SqliteKeyStore implements KeyStore {
     await this.write(() =>
       this.db
         .prepare(
-          `INSERT INTO api_keys (key_id, tenant, hash, scopes, name, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO api_keys (key_id, tenant, hash, scopes, name, created_at_ms, signing_secret)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(key.keyId, key.tenant, key.hash, JSON.stringify(key.scopes), key.name ?? null, key.createdAtMs),
+        .run(
+          key.keyId,
+          key.tenant,
+          key.hash,
+          JSON.stringify(key.scopes),
+          key.name ?? null,
+          key.createdAtMs,
+          key.signingSecret ?? null,
+        ),
     );
   }
 

@@ -95,6 +95,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   webhookDeliveriesTableSql('sqlite'),
   // The audit API (#19): output hashes on audit rows, worker fingerprints, replays.
   auditTablesSql('sqlite'),
+  // Signing secrets of keys made through POST /v1/keys with "signing": true (edge/http-keys.ts).
+  'ALTER TABLE api_keys ADD COLUMN signing_secret TEXT;',
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

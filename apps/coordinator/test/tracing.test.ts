@@ -161,6 +161,26 @@ describe('a traceparent sent at submit', () => {
 });
 
 describe('without a traceparent', () => {
+  test('a campaign: one trace minted for its tasks to share, named in the answer', async () => {
+    c = await startTest();
+    const tab = await volunteer();
+    const sub = await submit(
+      { campaign_id: 'cm', tasks: [envelope('cm1'), envelope('cm2')] },
+      {},
+      '/v1/campaigns',
+    );
+    expect(sub.status).toBe(201);
+    const [, traceId, span, flags] = sub.traceparent!.split('-');
+    expect(traceId).toMatch(HEX32);
+    expect([span, flags]).toEqual([submitSpanId(traceId!, 'cm'), '01']);
+    await until(succeeded('cm1'));
+    await until(succeeded('cm2'));
+    const traces = tab.received
+      .filter((f) => f.payload && 'assignment' in f.payload)
+      .map((f) => f.trace?.correlation_id);
+    expect(traces).toEqual([traceId, traceId]);
+  });
+
   test('a trace id is minted per task; the answer names it; the same task sent again keeps it (200)', async () => {
     c = await startTest();
     const first = await submit(envelope('m1'));
@@ -243,6 +263,16 @@ describe('workflows', () => {
   });
 });
 
+/** The assignments `tab` received: the real task's (`realId`) and the checks'. */
+function split(tab: { received: Frame[] }, realId: string): { real: Frame; checks: Frame[] } {
+  const assignments = tab.received.filter((f) => f.payload && 'assignment' in f.payload);
+  const ids = assignments.map((f) => (f.payload as { assignment: { task_id: string } }).assignment.task_id);
+  return {
+    real: assignments[ids.indexOf(realId)]!,
+    checks: assignments.filter((_f, i) => ids[i] !== realId),
+  };
+}
+
 describe('spot checks', () => {
   test("a check's assignment carries a trace and metadata shaped like the real task's", async () => {
     // Every dispatch to a worker of a verified task is a check while one is due.
@@ -253,18 +283,39 @@ describe('spot checks', () => {
     });
     expect(sub.status).toBe(201);
     await until(succeeded('v1'));
-    const assignments = tab.received.filter((f) => f.payload && 'assignment' in f.payload);
-    const ids = assignments.map((f) => (f.payload as { assignment: { task_id: string } }).assignment.task_id);
-    const real = assignments[ids.indexOf('v1')]!;
-    const checks = assignments.filter((_f, i) => ids[i] !== 'v1');
+    const { real, checks } = split(tab, 'v1');
     expect(checks.length).toBeGreaterThanOrEqual(1);
     for (const check of checks) {
       const taskId = (check.payload as { assignment: { task_id: string } }).assignment.task_id;
       expect(Object.keys(check.trace!).sort()).toEqual(Object.keys(real.trace!).sort());
+      // A task's own trace: the check's is drawn fresh (the real task, requeued, keeps its own).
       expect(check.trace!.correlation_id).toMatch(HEX32);
+      expect(check.trace!.correlation_id).not.toBe(TRACE);
       expect(check.trace!.parent_id).toBe(submitSpanId(check.trace!.correlation_id!, taskId));
       expect(check.trace!.span_id).toMatch(HEX16);
       expect(check.metadata).toEqual(real.metadata);
+    }
+  });
+
+  test("a campaign task's check carries the campaign's trace and metadata, as its siblings do", async () => {
+    c = await startTest({ spotCheckRate: 1 });
+    const tab = await volunteer();
+    const sub = await submit(
+      { campaign_id: 'vc', verification: { replicas: 1 }, tasks: [envelope('vc1')] },
+      {},
+      '/v1/campaigns',
+    );
+    expect(sub.status).toBe(201);
+    const shared = sub.traceparent!.split('-')[1]!;
+    await until(succeeded('vc1'));
+    const { real, checks } = split(tab, 'vc1');
+    expect(checks.length).toBeGreaterThanOrEqual(1);
+    expect(real.trace!.correlation_id).toBe(shared);
+    for (const check of checks) {
+      const taskId = (check.payload as { assignment: { task_id: string } }).assignment.task_id;
+      expect(check.trace!.correlation_id).toBe(shared);
+      expect(check.trace!.parent_id).toBe(submitSpanId(shared, taskId));
+      expect(check.metadata).toEqual({ tenant: 'a', campaign_id: 'vc' });
     }
   });
 });

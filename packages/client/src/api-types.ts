@@ -257,9 +257,37 @@ export interface KeyView {
   created_at_ms: number;
   /** Set once revoked: the key is refused from then on. */
   revoked_at_ms?: number;
+  /** A signing key (made with `signing: true`): its tasks must carry `security.task_token`. */
+  signing?: boolean;
 }
 
 /** What `POST /v1/keys` answers: the key and its secret, which is shown this once. */
 export interface CreatedKey extends KeyView {
   key: string;
+  /** With `signing: true`: the secret its tasks are signed with (`signingSecret`), shown this once. */
+  signing_secret?: string;
+}
+
+/** One POST of a webhook delivery (`GET /v1/webhooks/deliveries`). Times are Unix epoch ms. */
+export interface WebhookAttempt {
+  n: number;
+  at_ms: number;
+  /** The receiver's HTTP status; absent when none came (network error, timeout). */
+  status?: number;
+  /** Why it did not deliver (`HTTP 500`, `ECONNREFUSED: ...`); absent on a 2xx. */
+  error?: string;
+}
+
+/** A task's (or workflow's) terminal event posted to its `return_channel` URL, with its attempts. */
+export interface WebhookDelivery {
+  id: number;
+  task_id: string;
+  /** The event's topic (`compute:dispatch:v1:success`, ...). */
+  event: string;
+  url: string;
+  state: 'pending' | 'delivered' | 'failed';
+  created_at_ms: number;
+  /** When the next attempt is due (pending only). */
+  next_attempt_at_ms?: number;
+  attempts: WebhookAttempt[];
 }

@@ -18,6 +18,7 @@ import type {
   TaskPage,
   TaskQuery,
   TaskView,
+  WebhookDelivery,
   WorkerView,
 } from './api-types.ts';
 import type { AuditPage, AuditQuery, ReplaySource, ReplayStatus, ReplayView } from './audit-types.ts';
@@ -237,8 +238,8 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
   }
 
   /**
-   * Submits many envelopes at once as one campaign (`POST /v1/campaigns`); with a `traceparent`,
-   * its tasks share that trace (without, each gets a trace id of its own).
+   * Submits many envelopes at once as one campaign (`POST /v1/campaigns`); its tasks share one
+   * trace: the `traceparent`'s, or one the coordinator mints.
    */
   async submitCampaign(
     envelopes: ComputeEnvelope[],
@@ -340,9 +341,15 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
 
   /**
    * Makes an API key of this tenant (an operator key may name another `tenant`) with `scopes`
-   * (`POST /v1/keys`; the caller needs `admin`). The answer's `key` is the secret, shown once.
+   * (`POST /v1/keys`; the caller needs `admin`). The answer's `key` is the secret, shown once;
+   * with `signing: true` the key must sign its tasks, with `signing_secret` (shown once too).
    */
-  createKey(request: { scopes: string[]; name?: string; tenant?: string }): Promise<CreatedKey> {
+  createKey(request: {
+    scopes: string[];
+    name?: string;
+    tenant?: string;
+    signing?: boolean;
+  }): Promise<CreatedKey> {
     return this.#http.json<CreatedKey>('POST', '/v1/keys', { json: request });
   }
 
@@ -358,6 +365,23 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
   revokeKey(keyId: string): Promise<KeyView> {
     if (keyId === '') throw new FlockError('INVALID_ARGUMENT', 'keyId is empty');
     return this.#http.json<KeyView>('DELETE', `/v1/keys/${encodeURIComponent(keyId)}`);
+  }
+
+  /**
+   * The webhook deliveries of a task or workflow whose `return_channel` is a URL, oldest first,
+   * each with its attempts (`GET /v1/webhooks/deliveries?task_id=`; scope `read`).
+   */
+  async webhookDeliveries(taskId: string): Promise<WebhookDelivery[]> {
+    if (taskId === '') throw new FlockError('INVALID_ARGUMENT', 'taskId is empty');
+    const body = await this.#http.json<{ deliveries: WebhookDelivery[] }>('GET', '/v1/webhooks/deliveries', {
+      query: { task_id: taskId },
+    });
+    return body.deliveries;
+  }
+
+  /** This tenant's webhook signing secret, for `verifyWebhook` (`GET /v1/webhooks/secret`; scope `admin`). */
+  async webhookSecret(): Promise<string> {
+    return (await this.#http.json<{ tenant: string; secret: string }>('GET', '/v1/webhooks/secret')).secret;
   }
 
   /**

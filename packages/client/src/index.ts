@@ -20,6 +20,8 @@ export type {
   TaskVerification,
   TaskView,
   VerificationState,
+  WebhookAttempt,
+  WebhookDelivery,
   WorkerView,
 } from './api-types.ts';
 export { isTerminal, TERMINAL_STATES } from './api-types.ts';

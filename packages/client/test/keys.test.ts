@@ -70,6 +70,51 @@ describe('keys through the SDK', () => {
   });
 });
 
+describe('signing keys', () => {
+  it('createKey({ signing: true }) returns a signing secret once; the SDK signs with it, unsigned is refused', async () => {
+    const made = await admin.createKey({ scopes: ['submit', 'read'], signing: true });
+    expect(made.signing).toBe(true);
+    expect(made.signing_secret).toMatch(/^sign_[A-Za-z0-9_-]{32}$/);
+    const unsigned = new FlockClient({ url: coordinator.url, apiKey: made.key });
+    await expect(unsigned.submit({ ...sum, task_id: 'k-unsigned' })).rejects.toMatchObject({
+      code: 'SIGNATURE_REQUIRED',
+      status: 401,
+    });
+    const signer = new FlockClient({
+      url: coordinator.url,
+      apiKey: made.key,
+      signingSecret: made.signing_secret!,
+    });
+    const task = await signer.submit({ ...sum, task_id: 'k-signed' });
+    expect(task.id).toBe('k-signed');
+    const listed = (await admin.keys()).find((k) => k.key_id === made.key_id);
+    expect(listed).toEqual({
+      key_id: made.key_id,
+      tenant: 'acme',
+      scopes: ['submit', 'read'],
+      created_at_ms: made.created_at_ms,
+      signing: true,
+    });
+  });
+
+  it('flock keys create --signing prints the key and its signing secret once; FLOCK_SIGNING_SECRET signs', async () => {
+    const made = await flock(['keys', 'create', 'submit', 'read', '--signing']);
+    expect(made.code).toBe(0);
+    const [keyId, secret, signingSecret] = made.stdout.trim().split(/\s+/);
+    expect(keyId).toMatch(/^k-/);
+    expect(secret).toMatch(/^flock_/);
+    expect(signingSecret).toMatch(/^sign_/);
+    expect(made.stderr).toBe(
+      'flock: the key and its signing secret above are shown this once; keep them (FLOCK_API_KEY, FLOCK_SIGNING_SECRET)\n',
+    );
+    const envelope = JSON.stringify({ ...sum, task_id: 'k-cli-signed' });
+    const run = (env: Record<string, string>) =>
+      runCli(['submit', '-', '--json'], { url: coordinator.url, key: secret!, stdin: envelope, env });
+    expect((await run({})).code).toBe(3);
+    expect((await run({ FLOCK_SIGNING_SECRET: signingSecret! })).code).toBe(0);
+  });
+});
+
 describe('flock keys', () => {
   it('create prints the id and the secret once; list shows the key; a key without admin exits 3', async () => {
     const made = await flock(['keys', 'create', 'read', 'can_submit:su*', '--name', 'cli']);

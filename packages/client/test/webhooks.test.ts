@@ -1,8 +1,17 @@
 // verifyWebhook: the coordinator's Flock-Signature (t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">)
 // checked against a known answer (computed with openssl; the coordinator's webhook-policy test
-// signs the same vector), tampering, another secret, stale and future times, malformed headers.
+// signs the same vector), tampering, another secret, stale and future times, malformed headers;
+// then a real coordinator's POST verified with the secret the SDK reads, and the delivery log
+// through the SDK and `flock webhooks`.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCoordinator } from '@flock/coordinator';
 import { describe, expect, test } from 'vitest';
-import { verifyWebhook, WEBHOOK_TOLERANCE_S } from '../src/index.ts';
+import { FlockClient, verifyWebhook, WEBHOOK_TOLERANCE_S } from '../src/index.ts';
+import { runCli } from './support/run-cli.ts';
 
 const BODY = '{"task_id":"t-1"}';
 const SECRET = 'whsec_test_secret';
@@ -49,4 +58,75 @@ describe('verifyWebhook', () => {
     ])
       expect(await verifyWebhook(BODY, header, SECRET, AT)).toBe(false);
   });
+});
+
+test("a coordinator's webhook verifies with the secret the SDK reads; its log through the SDK and the CLI", async () => {
+  const received: Array<{ body: Buffer; headers: IncomingHttpHeaders }> = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ body: Buffer.concat(chunks), headers: req.headers });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const dataDir = await mkdtemp(join(tmpdir(), 'flock-client-webhooks-'));
+  const key = 'key-acme-0123456789ab';
+  const coordinator = await startCoordinator({
+    port: 0,
+    dataDir,
+    apiKeys: new Map([[key, 'acme']]),
+    logLevel: 'silent',
+    extraOps: ['sum'],
+    webhookAllowHttp: true,
+    webhookAllowPrivate: true,
+  });
+  try {
+    const client = new FlockClient({ url: coordinator.url, apiKey: key });
+    const task = await client.submit({
+      task_id: 'wh-1',
+      op: 'sum',
+      module: { kind: 'builtin' },
+      requirements: { min: { wasm: true } },
+      return_channel: url,
+    });
+    await task.cancel();
+    for (let i = 0; received.length === 0 && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
+    const [post] = received;
+    const secret = await client.webhookSecret();
+    expect(secret).toMatch(/^whsec_[0-9a-f]{64}$/);
+    const header = String(post!.headers['flock-signature']);
+    expect(await verifyWebhook(new Uint8Array(post!.body), header, secret)).toBe(true);
+    expect(await verifyWebhook(post!.body.toString('utf8'), header, secret)).toBe(true);
+    expect(await verifyWebhook(`${post!.body.toString('utf8')}x`, header, secret)).toBe(false);
+    const [delivery] = await client.webhookDeliveries('wh-1');
+    expect(delivery).toMatchObject({
+      task_id: 'wh-1',
+      url,
+      state: 'delivered',
+      attempts: [{ n: 1, status: 204 }],
+    });
+    const cli = (args: string[]) => runCli(args, { url: coordinator.url, key });
+    expect(await cli(['webhooks', 'secret'])).toEqual({ code: 0, stdout: `${secret}\n`, stderr: '' });
+    const listed = await cli(['webhooks', 'wh-1', '--json']);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual({ deliveries: [delivery] });
+    const table = await cli(['webhooks', 'wh-1']);
+    expect(table.stdout.split('\n')[1]?.split(/\s{2,}/)).toEqual([
+      String(delivery!.id),
+      'compute:dispatch:v1:cancelled',
+      'delivered',
+      '1',
+      '204',
+      '-',
+      url,
+    ]);
+    expect((await cli(['webhooks'])).code).toBe(2);
+  } finally {
+    await coordinator.close();
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dataDir, { recursive: true, force: true });
+  }
 });

@@ -4,6 +4,7 @@ import {
   type ComputeEnvelope,
   decodeUtf8Strict,
   fromJson,
+  newTraceId,
   ProtocolError,
   parseJsonText,
   type VerificationPolicy,
@@ -160,10 +161,11 @@ export const createCampaign: Handler = async (ctx, req, res, tenant) => {
   const policy = campaignPolicy(obj.verification);
   const campaignId = campaignIdOf(obj.campaign_id);
   const envelopes = campaignEnvelopes(obj.tasks, campaignId, policy, ctx.signingSecret);
-  // With a traceparent, the campaign's tasks share its trace; without, each has one of its own.
+  // One request, one trace: the traceparent's, or one minted for the campaign's tasks to share.
   const parent = requestTrace(req);
-  const { status, body } = await submitCampaign(ctx, tenant, campaignId, envelopes, parent?.traceId);
-  answerTrace(res, parent?.traceId, campaignId, parent);
+  const traceId = parent?.traceId ?? newTraceId();
+  const { status, body } = await submitCampaign(ctx, tenant, campaignId, envelopes, traceId);
+  answerTrace(res, traceId, campaignId, parent);
   json(res, status, body);
 };
 

@@ -1,7 +1,7 @@
 // Spot checks (TRUST.md): known-answer tasks leased like real ones, in place of a verified task
 // the worker was matched to. A check is not stored as a task: its lease lives in the lease table
 // only (kind `check`) and its verdict in the trust engine.
-import type { ComputeEnvelope, ComputeResult, DataRef } from '@flock/protocol';
+import { type ComputeEnvelope, type ComputeResult, type DataRef, isTraceId } from '@flock/protocol';
 import {
   adapterClassOf,
   BuiltinKnownAnswers,
@@ -241,13 +241,15 @@ export class SpotChecks {
 }
 
 /**
- * A check carries what a real task of its kind carries (#19): a trace id of the same form as the
- * real task's (every task has one; a fresh draw, since a requeued real task keeps its own) and
- * the real task's campaign, so its assignment's trace and metadata look the same.
+ * A check carries what a real task of its kind carries (#19), so its assignment's trace and
+ * metadata look the same: the real task's campaign and a trace id like the real task's — the
+ * same one where the campaign's tasks share it (a campaign's or workflow's W3C trace id), else a
+ * fresh one of the same form (a requeued real task keeps its own, so a copy would stand out).
  */
 function disguise(check: ComputeEnvelope, real: ComputeEnvelope): void {
-  if (real.correlation_id) check.correlation_id = mimicTaskId(real.correlation_id, cryptoRandom);
-  else delete check.correlation_id;
+  const trace = real.correlation_id;
+  if (!trace) delete check.correlation_id;
+  else check.correlation_id = real.campaign_id && isTraceId(trace) ? trace : mimicTaskId(trace, cryptoRandom);
   if (real.campaign_id) check.campaign_id = real.campaign_id;
   else delete check.campaign_id;
 }

@@ -26,6 +26,7 @@ import { model } from './map-tensors.ts';
 import { mapMounts, parseMountArgs, withMountArgs } from './mount-dirs.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { breakers, stats } from './service-commands.ts';
+import { webhooks } from './webhook-commands.ts';
 import { workflow } from './workflow-commands.ts';
 
 export interface CliContext {
@@ -227,6 +228,7 @@ export const COMMANDS = {
   workflow,
   audit,
   replay,
+  webhooks,
 } satisfies Record<string, Command>;
 export type CommandName = keyof typeof COMMANDS;
 

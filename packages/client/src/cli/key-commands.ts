@@ -5,7 +5,7 @@ import { EXIT, UsageError } from './exit-codes.ts';
 import { table } from './format.ts';
 
 const KEYS_HEAD = ['KEY', 'TENANT', 'SCOPES', 'NAME', 'CREATED', 'REVOKED'];
-const USAGE = 'usage: flock keys [create <scope...> [--name N] [--tenant T] | revoke <key_id>]';
+const USAGE = 'usage: flock keys [create <scope...> [--name N] [--tenant T] [--signing] | revoke <key_id>]';
 
 /** `flock keys`: list; `create <scope...>`: make one, print its secret once; `revoke <key_id>`. */
 export const keys: Command = async ({ client, io, values, args }) => {
@@ -18,9 +18,19 @@ export const keys: Command = async ({ client, io, values, args }) => {
       scopes: rest,
       ...(values.name === undefined ? {} : { name: values.name }),
       ...(values.tenant === undefined ? {} : { tenant: values.tenant }),
+      ...(values.signing === true ? { signing: true } : {}),
     });
-    io.stdout(json ? `${JSON.stringify(made, null, 2)}\n` : `${made.key_id}  ${made.key}\n`);
-    if (!json) io.stderr('flock: the secret above is shown this once; keep it (FLOCK_API_KEY)\n');
+    if (json) io.stdout(`${JSON.stringify(made, null, 2)}\n`);
+    else {
+      io.stdout(
+        `${made.key_id}  ${made.key}${made.signing_secret === undefined ? '' : `  ${made.signing_secret}`}\n`,
+      );
+      io.stderr(
+        made.signing_secret === undefined
+          ? 'flock: the secret above is shown this once; keep it (FLOCK_API_KEY)\n'
+          : 'flock: the key and its signing secret above are shown this once; keep them (FLOCK_API_KEY, FLOCK_SIGNING_SECRET)\n',
+      );
+    }
     return EXIT.ok;
   }
   if (sub === 'revoke') {

@@ -33,7 +33,8 @@ Commands:
   breakers reset <op>          close an op's breaker: its held tasks are queued again
   keys                         this tenant's API keys (an admin key; --tenant T with an operator key)
   keys create <scope...>       make a key (read submit cancel admin can_submit:<op pattern>);
-                               prints its id and secret, shown once; --name N, --tenant T
+                               prints its id and secret, shown once; --name N, --tenant T;
+                               --signing: its tasks must be signed, its signing secret printed once
   keys revoke <key_id>         revoke a key: refused from then on
   map <input files...>         one task per input file: --wasm FILE | --wgsl FILE | --builtin OP |
                                --library OP (image.resize, data.query, crypto.hash, audio.transcode...)
@@ -47,6 +48,9 @@ Commands:
   replay --task ID             re-run a recorded task (or --campaign ID, --workflow ID) as
                                <id>@replay-<n>; --wait: compare output hashes, exit 1 if any differ
   replay status <replay_id>    a replay's pairs: both output hashes, equal or not
+  webhooks <task_id>           the webhook deliveries of a task (or workflow) whose return_channel
+                               is a URL: state, attempts, last status or error, next attempt
+  webhooks secret              the tenant's webhook signing secret (an admin key), for verifyWebhook
 
 Options:
   --url URL          coordinator (env FLOCK_URL, default http://127.0.0.1:8787)
@@ -74,6 +78,7 @@ Options:
   --state STATE      list: only tasks in STATE (queued, running, succeeded, failed, cancelled)
   --name N           keys create: a label for the key
   --tenant T         keys, keys create: another tenant (operator keys only)
+  --signing          keys create: a signing key (FLOCK_SIGNING_SECRET=<its signing secret> to submit)
   -h, --help         this text
 
 Exit codes: 0 ok, 1 task failed or cancelled, 2 usage or invalid request, 3 bad API key or scope,
@@ -107,6 +112,7 @@ const OPTIONS = {
   state: { type: 'string' },
   name: { type: 'string' },
   tenant: { type: 'string' },
+  signing: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -51,6 +51,8 @@ export class Engine {
   /** Quorum-validated tasks, replayed as spot checks for modules without a CPU reference. */
   readonly replay = new ReplayKnownAnswers();
   closed = false;
+  /** Task transitions are logged (FLOCK_LOG_LEVEL=debug or finer); fixed at start. */
+  private readonly logTransitions: boolean;
   /** Made by Coordinator.start (the secret lives in the store). */
   tokens!: TaskTokens;
   /**
@@ -84,6 +86,7 @@ export class Engine {
     readonly log: Logger,
     readonly trustOptions: TrustOptions,
   ) {
+    this.logTransitions = log.isLevelEnabled('debug');
     this.scheduler.limitTenants(config.tenantMaxRunning);
     this.transitions = new TaskTransitions(this);
     this.dispatcher = new Dispatcher(this);
@@ -114,10 +117,13 @@ export class Engine {
     spanId?: string,
   ): void {
     const traceId = task.envelope.correlation_id;
-    this.log.debug(
-      { task: task.taskId, tenant: task.tenant, trace_id: traceId, span_id: spanId, topic, state },
-      'task transition',
-    );
+    // Checked first: the line's object is not even built at the default level (the hot path).
+    if (this.logTransitions) {
+      this.log.debug(
+        { task: task.taskId, tenant: task.tenant, trace_id: traceId, span_id: spanId, topic, state },
+        'task transition',
+      );
+    }
     this.events.publish({
       topic,
       tenant: task.tenant,

@@ -10,6 +10,7 @@ import {
   makeFrame,
   newSpanId,
   submitSpanId,
+  workflowTraceId,
 } from '@flock/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
@@ -230,6 +231,18 @@ describe('without a traceparent', () => {
 });
 
 describe('workflows', () => {
+  test("a circuit's run answers the trace of its workflow", async () => {
+    c = await startTest();
+    const { task_id: _t, ...task } = envelope('x');
+    expect((await submit({ name: 'one', steps: [{ id: 'a', ...task }] }, {}, '/v1/circuits')).status).toBe(
+      201,
+    );
+    const run = await submit({ run_id: 'r1' }, {}, '/v1/circuits/one/runs');
+    expect(run.status).toBe(201);
+    const traceId = workflowTraceId('a', 'one-r1');
+    expect(run.traceparent).toBe(`00-${traceId}-${submitSpanId(traceId, 'one-r1')}-01`);
+  });
+
   test('the steps share the workflow’s trace, which the answer and its events name', async () => {
     c = await startTest();
     await volunteer();

@@ -8,6 +8,7 @@ import { sha256Hex } from '../sha256.ts';
 import type { CircuitRecord } from '../store/workflow-store.ts';
 import { type Handler, json } from './http-util.ts';
 import { admitSteps, readDefinition, startWorkflow } from './http-workflows.ts';
+import { answerWorkflowTrace } from './trace-header.ts';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,47}$/;
 const RUN_ID = /^[A-Za-z0-9_-]{1,15}$/;
@@ -105,5 +106,6 @@ export const runCircuit: Handler = async (ctx, req, res, tenant, parts) => {
     ...instance,
     workflow_id: `${circuit.name}-${runId}`,
   });
+  answerWorkflowTrace(res, tenant, String(body.workflow_id));
   json(res, status, { ...body, circuit: circuit.name, run_id: runId });
 };

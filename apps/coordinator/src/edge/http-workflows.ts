@@ -9,7 +9,6 @@ import {
   parseJsonText,
   toJson,
   validateEnvelope,
-  workflowTraceId,
 } from '@flock/protocol';
 import {
   workflowJson as definitionJson,
@@ -23,7 +22,7 @@ import { sha256Hex } from '../sha256.ts';
 import { WORKFLOW_STATES, type WorkflowState } from '../store/workflow-store.ts';
 import { admitEnvelope } from './http-tasks.ts';
 import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
-import { answerTrace } from './trace-header.ts';
+import { answerWorkflowTrace } from './trace-header.ts';
 import { checkReturnChannel } from './webhook-targets.ts';
 import { definitionFromCapnp } from './workflow-capnp.ts';
 
@@ -151,9 +150,7 @@ export const createWorkflow: Handler = async (ctx, req, res, tenant) => {
       ? definitionFromCapnp(await readBody(req, ctx.config.maxBodyBytes), ctx.config.maxBodyBytes)
       : await readDefinition(ctx, req);
   const { status, body } = await startWorkflow(ctx, tenant, raw);
-  // Its steps' trace (#19): derived from the workflow, so a traceparent sent with it is not used.
-  const workflowId = String(body.workflow_id);
-  answerTrace(res, workflowTraceId(tenant, workflowId), workflowId, undefined);
+  answerWorkflowTrace(res, tenant, String(body.workflow_id));
   json(res, status, body);
 };
 

@@ -7,6 +7,7 @@ import {
   parseTraceparent,
   submitSpanId,
   type TraceParent,
+  workflowTraceId,
 } from '@flock/protocol';
 
 /**
@@ -31,4 +32,12 @@ export function answerTrace(
 ): void {
   if (!isTraceId(traceId)) return;
   res.setHeader('traceparent', formatTraceparent(traceId!, submitSpanId(traceId!, subjectId), parent?.flags));
+}
+
+/**
+ * Answers a workflow's trace (its steps'): derived from the tenant and workflow id, so a
+ * traceparent sent with the workflow is not used.
+ */
+export function answerWorkflowTrace(res: ServerResponse, tenant: string, workflowId: string): void {
+  answerTrace(res, workflowTraceId(tenant, workflowId), workflowId, undefined);
 }

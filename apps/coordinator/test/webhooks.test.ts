@@ -264,6 +264,28 @@ describe('delivery', () => {
   });
 });
 
+test('a workflow posts its terminal event to its return_channel, logged under its id', async () => {
+  const hook = await receiver([[200]]);
+  closers.push(hook.close);
+  c = await start();
+  const { task_id: _, ...step } = envelope('x');
+  const made = await c.api('/v1/workflows', {
+    method: 'POST',
+    json: { workflow_id: 'wf-h', return_channel: hook.url, steps: [{ id: 'a', ...step }] },
+  });
+  expect(made.status).toBe(201);
+  expect((await c.api('/v1/workflows/wf-h', { method: 'DELETE' })).status).toBe(200);
+  const d = await settled('wf-h');
+  expect(d).toMatchObject({
+    event: 'compute:workflow:v1:cancelled',
+    state: 'delivered',
+    attempts: [{ status: 200 }],
+  });
+  expect(hook.received).toHaveLength(1);
+  const body = JSON.parse(hook.received[0]!.body);
+  expect(body.state ?? body.payload.state).toBe('cancelled');
+});
+
 describe('return_channel at submit', () => {
   test('URLs must parse, be https (http with the setting) and name no private address', async () => {
     c = await start({ webhookAllowHttp: false, webhookAllowPrivate: false });

@@ -35,14 +35,12 @@ export class SqliteWebhookStore implements WebhookStore {
     });
   }
 
-  claimDue(owner: string, nowMs: number, untilMs: number, limit: number): Promise<DeliveryRecord[]> {
+  async claimDue(owner: string, nowMs: number, untilMs: number, limit: number): Promise<DeliveryRecord[]> {
+    // Looked for outside a write first: the poll runs every second, and mostly finds nothing.
+    await this.committed();
+    if (this.due(nowMs, 1).length === 0) return [];
     return this.write(() => {
-      const rows = this.db
-        .prepare<[number, number, number], DeliveryRow>(
-          `SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at_ms <= ?
-           AND claimed_until_ms <= ? ORDER BY next_attempt_at_ms, id LIMIT ?`,
-        )
-        .all(nowMs, nowMs, limit);
+      const rows = this.due(nowMs, limit);
       const claim = this.db.prepare(
         'UPDATE webhook_deliveries SET claimed_by = ?, claimed_until_ms = ? WHERE id = ?',
       );
@@ -50,6 +48,16 @@ export class SqliteWebhookStore implements WebhookStore {
       return rows.map(toDelivery);
     });
   }
+
+  private due(nowMs: number, limit: number): DeliveryRow[] {
+    this.dueStatement ??= this.db.prepare<[number, number, number], DeliveryRow>(
+      `SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at_ms <= ?
+       AND claimed_until_ms <= ? ORDER BY next_attempt_at_ms, id LIMIT ?`,
+    );
+    return this.dueStatement.all(nowMs, nowMs, limit);
+  }
+
+  private dueStatement: Database.Statement<[number, number, number], DeliveryRow> | undefined;
 
   recordAttempt(id: number, owner: string, attempt: DeliveryAttempt, next: DeliveryNext): Promise<boolean> {
     const due = next.state === 'pending' ? next.nextAttemptAtMs : null;

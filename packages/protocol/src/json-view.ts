@@ -96,29 +96,57 @@ function structEnumValues(name: keyof typeof ENUMS): readonly string[] {
   return ENUMS[name];
 }
 
+/** What the JSON view needs of a struct, worked out once per struct (not per object converted). */
+interface StructView {
+  /** The members a JSON object shows (flattened groups' members included), in schema order. */
+  readonly fields: readonly FieldDesc[];
+  readonly byJson: ReadonlyMap<string, FieldDesc>;
+  /** The struct's own fields (a union member that is not one belongs to a flattened group). */
+  readonly own: ReadonlySet<FieldDesc>;
+  readonly union: boolean;
+}
+
+const VIEWS = new Map<StructName, StructView>();
+
+function viewOf(name: StructName): StructView {
+  let view = VIEWS.get(name);
+  if (!view) {
+    const fields = visibleFields(name);
+    const desc = structDesc(name);
+    view = {
+      fields,
+      byJson: new Map(fields.map((f) => [f.json, f])),
+      own: new Set(desc.fields),
+      union: desc.union,
+    };
+    VIEWS.set(name, view);
+  }
+  return view;
+}
+
 function fromJsonStruct(name: StructName, value: unknown, path: string, limits: DecodeLimits): Obj {
   if (!isPlainObject(value)) throw new ProtocolError('WRONG_TYPE', 'must be an object', path || '$');
-  const fields = visibleFields(name);
-  const byJson = new Map(fields.map((f) => [f.json, f]));
-  const out: Obj = Object.create(null) as Obj;
+  const view = viewOf(name);
+  // Only the schema's member names are written (any other key is refused first), and none of
+  // them is `__proto__`: a plain object is safe here.
+  const out: Obj = {};
   let unionSeen: string | undefined;
   for (const key of Object.keys(value)) {
-    const field = byJson.get(key);
+    const field = view.byJson.get(key);
     const fieldPath = join(path, key);
     if (!field || field.json === 'none')
       throw new ProtocolError('UNKNOWN_FIELD', `unknown field "${key}"`, fieldPath);
     const raw = value[key];
     if (raw === null || raw === undefined) continue;
-    const isFlattenedMember = field.union !== undefined && !structDesc(name).fields.includes(field);
-    if (field.union !== undefined && !isFlattenedMember && structDesc(name).union) {
+    const isFlattenedMember = field.union !== undefined && !view.own.has(field);
+    if (field.union !== undefined && !isFlattenedMember && view.union) {
       if (unionSeen)
         throw new ProtocolError('NOT_EXCLUSIVE', `only one of ${unionSeen}, ${key} may be set`, fieldPath);
       unionSeen = key;
     }
     out[key] = fromJsonValue(field.type, raw, fieldPath, limits);
   }
-  // A plain prototype again, now that no key can have touched it.
-  return Object.assign({}, out);
+  return out;
 }
 
 /** Converts a JSON-view value (already parsed) to the named message object. Strict. */
@@ -166,7 +194,7 @@ function toJsonValue(type: FieldType, value: unknown): unknown {
 
 function toJsonStruct(name: StructName, obj: Obj): Obj {
   const out: Obj = {};
-  for (const f of visibleFields(name)) {
+  for (const f of viewOf(name).fields) {
     const value = obj[f.json];
     if (value === undefined || value === null) continue;
     if (f.union === undefined && isDefaultScalar(f.type, value)) continue;

@@ -333,11 +333,11 @@ const SHORT_TEXT = 64;
 
 /** `bytes[start..end)` as a string when every byte is ASCII (UTF-8 and Latin-1 agree there). */
 function asciiText(bytes: Uint8Array, start: number, end: number): string | undefined {
-  let text = '';
+  const codes = new Array<number>(end - start);
   for (let i = start; i < end; i++) {
     const b = bytes[i]!;
     if (b >= 0x80) return undefined;
-    text += String.fromCharCode(b);
+    codes[i - start] = b;
   }
-  return text;
+  return String.fromCharCode.apply(null, codes);
 }

@@ -1,8 +1,9 @@
 // The direct codec's fast paths (#17's throughput): messages written into one reused scratch
 // buffer, and short ASCII texts written and read by hand instead of through TextEncoder and
 // TextDecoder. Each must give exactly the bytes and values the reference (capnp-es) gives, and
-// the same refusals.
+// the same refusals. The JSON view's per-struct lookups are built once per struct, not per object.
 import { describe, expect, test } from 'vitest';
+import { fromJson } from '../src/json-view.ts';
 import { decodeMessage, encodeMessage, referenceDecode, referenceEncode } from '../src/message-codec.ts';
 import { ProtocolError } from '../src/protocol-error.ts';
 
@@ -95,5 +96,50 @@ describe('short texts', () => {
     expect(() => decodeMessage('ComputeResult', bytes)).toThrow(
       expect.objectContaining({ code: 'INVALID_TEXT', field: 'task_id' }),
     );
+  });
+});
+
+describe('the JSON view with its lookups built once', () => {
+  test('objects come out plain, nested structs included, the same on every call', () => {
+    const json = {
+      task_id: 't',
+      op: 'sum',
+      module: { kind: 'builtin' },
+      inputs: [{ name: 'x', inline_bytes: 'AQID' }],
+    };
+    for (let i = 0; i < 3; i++) {
+      const envelope = fromJson('ComputeEnvelope', json);
+      expect(Object.getPrototypeOf(envelope)).toBe(Object.prototype);
+      expect(Object.getPrototypeOf(envelope.module)).toBe(Object.prototype);
+      expect(envelope).toStrictEqual({
+        task_id: 't',
+        op: 'sum',
+        module: { kind: 'builtin' },
+        inputs: [{ name: 'x', inline_bytes: new Uint8Array([1, 2, 3]) }],
+      });
+    }
+  });
+
+  test('a __proto__ or constructor key is an unknown field, and nothing is polluted', () => {
+    const hostile = JSON.parse('{"task_id":"t","module":{"kind":"builtin","__proto__":{"polluted":1}}}');
+    expect(() => fromJson('ComputeEnvelope', hostile)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_FIELD', field: 'module.__proto__' }),
+    );
+    expect(() => fromJson('ComputeEnvelope', { task_id: 't', constructor: 'x' })).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_FIELD', field: 'constructor' }),
+    );
+    expect(({} as { polluted?: number }).polluted).toBeUndefined();
+  });
+
+  test("a union's members are still exclusive; a flattened group's members are left to validation", () => {
+    expect(() =>
+      fromJson('Frame', { payload: { heartbeat: { seq: 1 }, progress: { task_id: 'x' } } }),
+    ).toThrow(expect.objectContaining({ code: 'NOT_EXCLUSIVE', field: 'payload.progress' }));
+    // DataRef's body is a flattened group: the JSON view takes both (validateEnvelope refuses).
+    expect(fromJson('DataRef', { name: 'x', inline_bytes: 'AQID', uri: 'https://e.com/x' })).toStrictEqual({
+      name: 'x',
+      inline_bytes: new Uint8Array([1, 2, 3]),
+      uri: 'https://e.com/x',
+    });
   });
 });

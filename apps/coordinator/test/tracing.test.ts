@@ -3,6 +3,7 @@
 // receives, the frames the volunteer sends back, /v1/events, the stored result and the JSON log.
 import { Writable } from 'node:stream';
 import {
+  campaignTraceId,
   decodeFrame,
   encodeFrame,
   type Frame,
@@ -10,7 +11,6 @@ import {
   makeFrame,
   newSpanId,
   submitSpanId,
-  workflowTraceId,
 } from '@flock/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
@@ -162,7 +162,7 @@ describe('a traceparent sent at submit', () => {
 });
 
 describe('without a traceparent', () => {
-  test('a campaign: one trace minted for its tasks to share, named in the answer', async () => {
+  test("a campaign's tasks share its own trace, derived from tenant and campaign id, however sent", async () => {
     c = await startTest();
     const tab = await volunteer();
     const sub = await submit(
@@ -171,15 +171,18 @@ describe('without a traceparent', () => {
       '/v1/campaigns',
     );
     expect(sub.status).toBe(201);
-    const [, traceId, span, flags] = sub.traceparent!.split('-');
-    expect(traceId).toMatch(HEX32);
-    expect([span, flags]).toEqual([submitSpanId(traceId!, 'cm'), '01']);
-    await until(succeeded('cm1'));
-    await until(succeeded('cm2'));
+    const traceId = campaignTraceId('a', 'cm');
+    expect(sub.traceparent).toBe(`00-${traceId}-${submitSpanId(traceId, 'cm')}-01`);
+    // A task of the same campaign sent alone joins the same trace.
+    const alone = await submit(envelope('cm3', { campaign_id: 'cm' }));
+    expect(alone.traceparent).toBe(`00-${traceId}-${submitSpanId(traceId, 'cm3')}-01`);
+    for (const id of ['cm1', 'cm2', 'cm3']) await until(succeeded(id));
     const traces = tab.received
       .filter((f) => f.payload && 'assignment' in f.payload)
       .map((f) => f.trace?.correlation_id);
-    expect(traces).toEqual([traceId, traceId]);
+    expect(traces).toEqual([traceId, traceId, traceId]);
+    // Another tenant's campaign of the same name is another trace.
+    expect(campaignTraceId('b', 'cm')).not.toBe(traceId);
   });
 
   test('a trace id is minted per task; the answer names it; the same task sent again keeps it (200)', async () => {
@@ -239,7 +242,7 @@ describe('workflows', () => {
     );
     const run = await submit({ run_id: 'r1' }, {}, '/v1/circuits/one/runs');
     expect(run.status).toBe(201);
-    const traceId = workflowTraceId('a', 'one-r1');
+    const traceId = campaignTraceId('a', 'one-r1');
     expect(run.traceparent).toBe(`00-${traceId}-${submitSpanId(traceId, 'one-r1')}-01`);
   });
 

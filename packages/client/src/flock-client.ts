@@ -239,7 +239,7 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
 
   /**
    * Submits many envelopes at once as one campaign (`POST /v1/campaigns`); its tasks share one
-   * trace: the `traceparent`'s, or one the coordinator mints.
+   * trace: the `traceparent`'s, or else the campaign's own (derived from its id).
    */
   async submitCampaign(
     envelopes: ComputeEnvelope[],

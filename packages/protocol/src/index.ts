@@ -34,6 +34,7 @@ export { decodeMessage, encodeMessage, type StructName } from './message-codec.t
 export { assertNever, ProtocolError, type ProtocolErrorCode } from './protocol-error.ts';
 export { checkJsonValue, parseJsonObject, parseJsonText } from './safe-json.ts';
 export {
+  campaignTraceId,
   formatTraceparent,
   isTraceId,
   newSpanId,
@@ -41,7 +42,6 @@ export {
   parseTraceparent,
   submitSpanId,
   type TraceParent,
-  workflowTraceId,
 } from './trace-context.ts';
 export {
   checkDataRef,

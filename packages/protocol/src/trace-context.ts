@@ -97,10 +97,10 @@ function hex32(n: number): string {
 }
 
 /**
- * The trace id of a workflow, derived from its tenant and id (so every coordinator that advances
- * it computes the same one, with nothing stored): two submission span ids of the pair, as 32 hex
- * digits. Its step tasks without their own `correlation_id` share it.
+ * The trace id a campaign's tasks share (a workflow's steps are the campaign of its id), derived
+ * from its tenant and id, so every submission into it and every coordinator computes the same one
+ * with nothing stored: two submission span ids of the pair, as 32 hex digits.
  */
-export function workflowTraceId(tenant: string, workflowId: string): string {
-  return submitSpanId(tenant, workflowId) + submitSpanId(workflowId, tenant);
+export function campaignTraceId(tenant: string, campaignId: string): string {
+  return submitSpanId(tenant, campaignId) + submitSpanId(campaignId, tenant);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   type ComputeEnvelope,
+  campaignTraceId,
   formatTraceparent,
   isTraceId,
   newSpanId,
@@ -9,7 +10,6 @@ import {
   parseTraceparent,
   submitSpanId,
   validateEnvelope,
-  workflowTraceId,
 } from '../src/index.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -78,12 +78,12 @@ describe('minted ids', () => {
   });
 });
 
-test("a workflow's trace id is a function of tenant and workflow id: a W3C trace id", () => {
-  const id = workflowTraceId('acme', 'wf-1');
+test("a campaign's trace id is a function of tenant and campaign id: a W3C trace id", () => {
+  const id = campaignTraceId('acme', 'wf-1');
   expect(isTraceId(id)).toBe(true);
-  expect(workflowTraceId('acme', 'wf-1')).toBe(id);
-  expect(workflowTraceId('other', 'wf-1')).not.toBe(id);
-  expect(workflowTraceId('acme', 'wf-2')).not.toBe(id);
+  expect(campaignTraceId('acme', 'wf-1')).toBe(id);
+  expect(campaignTraceId('other', 'wf-1')).not.toBe(id);
+  expect(campaignTraceId('acme', 'wf-2')).not.toBe(id);
 });
 
 describe('correlation_id bounds', () => {

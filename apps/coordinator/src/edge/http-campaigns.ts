@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   type ComputeEnvelope,
+  campaignTraceId,
   decodeUtf8Strict,
   fromJson,
-  newTraceId,
   ProtocolError,
   parseJsonText,
   type VerificationPolicy,
@@ -161,11 +161,10 @@ export const createCampaign: Handler = async (ctx, req, res, tenant) => {
   const policy = campaignPolicy(obj.verification);
   const campaignId = campaignIdOf(obj.campaign_id);
   const envelopes = campaignEnvelopes(obj.tasks, campaignId, policy, ctx.signingSecret);
-  // One request, one trace: the traceparent's, or one minted for the campaign's tasks to share.
+  // The tasks share one trace: the traceparent's, else the campaign's own (derived from its id).
   const parent = requestTrace(req);
-  const traceId = parent?.traceId ?? newTraceId();
-  const { status, body } = await submitCampaign(ctx, tenant, campaignId, envelopes, traceId);
-  answerTrace(res, traceId, campaignId, parent);
+  const { status, body } = await submitCampaign(ctx, tenant, campaignId, envelopes, parent?.traceId);
+  answerTrace(res, parent?.traceId ?? campaignTraceId(tenant, campaignId), campaignId, parent);
   json(res, status, body);
 };
 

@@ -2,12 +2,12 @@
 // and the answer's header names the coordinator's span in it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  campaignTraceId,
   formatTraceparent,
   isTraceId,
   parseTraceparent,
   submitSpanId,
   type TraceParent,
-  workflowTraceId,
 } from '@flock/protocol';
 
 /**
@@ -39,5 +39,5 @@ export function answerTrace(
  * traceparent sent with the workflow is not used.
  */
 export function answerWorkflowTrace(res: ServerResponse, tenant: string, workflowId: string): void {
-  answerTrace(res, workflowTraceId(tenant, workflowId), workflowId, undefined);
+  answerTrace(res, campaignTraceId(tenant, workflowId), workflowId, undefined);
 }

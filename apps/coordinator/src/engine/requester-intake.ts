@@ -1,6 +1,6 @@
 // The requester's side of the engine: tasks in (stored in one transaction, then queued and
 // announced) and why a queued task waits.
-import { type ComputeEnvelope, newTraceId, toJson } from '@flock/protocol';
+import { type ComputeEnvelope, campaignTraceId, newTraceId, toJson } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
 import { sha256Hex } from '../sha256.ts';
 import type { InsertOutcome } from '../store/store.ts';
@@ -17,7 +17,7 @@ export interface Submission {
   field?: string | undefined;
   /**
    * The trace id of the request (its `traceparent`'s), for an envelope without `correlation_id`;
-   * none: one is minted (#19).
+   * none: its campaign's (derived from tenant and campaign id), or a new one (#19).
    */
   traceId?: string | undefined;
 }
@@ -41,12 +41,20 @@ export class RequesterIntake {
       }
     }
     const now = Date.now();
+    const campaignTrace = { key: '', id: '' }; // a batch is mostly one campaign: derived once
     const rows = items.map(({ tenant, envelope, field, traceId }) => {
       let bytes: Buffer = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
       // The content is the envelope as sent: a trace filled in here is no part of it, so the same
       // task sent again (with another traceparent, or none) is the same task.
       const contentHash = sha256Hex(bytes);
       if (!envelope.correlation_id) {
+        const campaign = envelope.campaign_id;
+        if (traceId === undefined && campaign) {
+          const key = `${tenant}\n${campaign}`;
+          if (campaignTrace.key !== key)
+            Object.assign(campaignTrace, { key, id: campaignTraceId(tenant, campaign) });
+          traceId = campaignTrace.id;
+        }
         envelope.correlation_id = traceId ?? newTraceId();
         bytes = withCorrelation(bytes, envelope.correlation_id);
       }
@@ -90,19 +98,20 @@ export class RequesterIntake {
     if (task.notBeforeMs > Date.now() && !this.e.scheduler.has(uid)) {
       return `retry backoff until ${new Date(task.notBeforeMs).toISOString()}`;
     }
+    // Tasks with the same requirements in one request share the answer: looked up before the
+    // connected workers are listed (a campaign's 201 views every one of its tasks). A verified
+    // task's answer is its own (the workers it ran on, vetted, adapter class).
+    const key = memo && !task.replicas ? JSON.stringify([task.sched.min ?? null, task.sched.gpu]) : undefined;
+    const known = key === undefined ? undefined : memo?.get(key);
+    if (known !== undefined) return known;
     const connected = this.e.sessions.connectedWorkers();
     const workers = connected.filter((w) => !w.quarantined);
+    let reason: string;
     if (workers.length === 0 && connected.length > 0) {
       const n = connected.length;
-      return `${n === 1 ? 'the connected volunteer is' : `all ${n} connected volunteers are`} quarantined (failed a known-answer check)`;
-    }
-    // A verified task's answer is its own (the workers it ran on, vetted, adapter class).
-    if (task.replicas) return this.e.scheduler.waitingReason(task.sched, workers);
-    const key = memo ? JSON.stringify([task.sched.min ?? null, task.sched.gpu]) : '';
-    const known = memo?.get(key);
-    if (known !== undefined) return known;
-    const reason = this.e.scheduler.waitingReason(task.sched, workers);
-    memo?.set(key, reason);
+      reason = `${n === 1 ? 'the connected volunteer is' : `all ${n} connected volunteers are`} quarantined (failed a known-answer check)`;
+    } else reason = this.e.scheduler.waitingReason(task.sched, workers);
+    if (key !== undefined) memo?.set(key, reason);
     return reason;
   }
 }

@@ -2,7 +2,7 @@
 // ids in the campaign named by the workflow id; whenever one of them ends (and once per unfinished
 // workflow at start) the advancer loads them, asks workflow-plan.ts what follows, and does it:
 // submits ready steps (a duplicate id is the same task, so nothing runs twice), cancels, finishes.
-import { fromJson, ProtocolError, validateEnvelope, workflowTraceId } from '@flock/protocol';
+import { campaignTraceId, fromJson, ProtocolError, validateEnvelope } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
 import type { TaskRecord, TaskState } from '../store/store.ts';
 import type { WorkflowRecord, WorkflowState } from '../store/workflow-store.ts';
@@ -269,9 +269,8 @@ export class Workflows {
           campaign_id: a.workflowId,
         });
         validateEnvelope(envelope);
-        // The steps share their workflow's trace (#19).
-        const traceId = workflowTraceId(a.tenant, a.workflowId);
-        items.push({ tenant: a.tenant, envelope, field: `steps.${s.stepId}`, traceId });
+        // The steps share their workflow's trace: the campaign's, derived in intake (#19).
+        items.push({ tenant: a.tenant, envelope, field: `steps.${s.stepId}` });
       } catch (err) {
         if (err instanceof ProtocolError) return `step "${s.stepId}": ${err.field ?? ''}: ${err.message}`;
         throw err;
@@ -353,7 +352,7 @@ export class Workflows {
         state: STEP_EVENT_STATE[v.state],
         tsMs: now,
         payload: () => ({ workflow_id: a.workflowId, step: stepJson(v) }),
-        traceId: workflowTraceId(a.tenant, a.workflowId),
+        traceId: campaignTraceId(a.tenant, a.workflowId),
       });
     }
   }
@@ -368,7 +367,7 @@ export class Workflows {
       state,
       tsMs: record.finishedAtMs ?? record.createdAtMs,
       payload: () => workflowJson(record),
-      traceId: workflowTraceId(record.tenant, record.workflowId),
+      traceId: campaignTraceId(record.tenant, record.workflowId),
     });
   }
 }

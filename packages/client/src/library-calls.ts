@@ -25,6 +25,8 @@ export interface LibraryTaskOptions {
   taskId?: string;
   /** Default `{ min: { wasm: true } }`; the coordinator adds what the library itself needs. */
   requirements?: Requirements;
+  /** A W3C `traceparent` the task joins (see `SubmitOptions.traceparent`). */
+  traceparent?: string | undefined;
 }
 
 export type LibraryMapOptions = Omit<MapOptions, 'op' | 'params' | 'inputName' | 'contentType'>;
@@ -55,14 +57,17 @@ export async function submitLibrary<Op extends LibraryOp>(
   checkLibraryParams(op, params, files.length);
   const inputs: DataRef[] = [];
   for (const file of files) inputs.push(await libraryInput(client, file.name, file.bytes));
-  return client.submit({
-    task_id: options.taskId ?? `${op.replace('.', '-')}-${randomId()}`,
-    op,
-    module: { kind: 'library' },
-    params: params as JsonObject,
-    inputs,
-    requirements: options.requirements ?? DEFAULT_REQUIREMENTS,
-  });
+  return client.submit(
+    {
+      task_id: options.taskId ?? `${op.replace('.', '-')}-${randomId()}`,
+      op,
+      module: { kind: 'library' },
+      params: params as JsonObject,
+      inputs,
+      requirements: options.requirements ?? DEFAULT_REQUIREMENTS,
+    },
+    { traceparent: options.traceparent },
+  );
 }
 
 /** One library task per file (a campaign), like `flock map --library`; one outcome per file. */

@@ -29,6 +29,11 @@ export interface MapOptions {
   signal?: AbortSignal;
   /** Poll interval handed to each task's watch (ms). */
   pollMs?: number;
+  /**
+   * A W3C `traceparent` every task joins; without one they share their campaign's own trace id
+   * (see `SubmitOptions.traceparent`).
+   */
+  traceparent?: string | undefined;
 }
 
 /** Counts of a running `map`; `done = succeeded + failed + cancelled`. */
@@ -83,15 +88,18 @@ export async function mapTasks(
 
   const runOne = async (index: number): Promise<void> => {
     const taskId = `${campaignId}-${index}`;
-    const task = await client.submit({
-      task_id: taskId,
-      op: options.op ?? 'map',
-      module: spec,
-      requirements,
-      inputs: toDataRefs(inputs[index]!, options),
-      ...(options.params === undefined ? {} : { params: options.params }),
-      campaign_id: campaignId,
-    });
+    const task = await client.submit(
+      {
+        task_id: taskId,
+        op: options.op ?? 'map',
+        module: spec,
+        requirements,
+        inputs: toDataRefs(inputs[index]!, options),
+        ...(options.params === undefined ? {} : { params: options.params }),
+        campaign_id: campaignId,
+      },
+      { traceparent: options.traceparent },
+    );
     unfinished.add(taskId);
     progress.submitted += 1;
     progress.inFlight += 1;

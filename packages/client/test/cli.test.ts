@@ -73,6 +73,20 @@ describe('flock CLI', () => {
     expect(run.code).toBe(0);
     const json = await flock(['result', 'cli-trace-1', '--json']);
     expect(JSON.parse(json.stdout).correlation_id).toBe(trace);
+    // map, with the trace from env TRACEPARENT: every task joins it.
+    const wasm = join(dir, 'trace.wasm');
+    await writeFile(wasm, new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+    const input = join(dir, 'trace-in.bin');
+    await writeFile(input, new Uint8Array([5]));
+    const other = '1bf92f3577b34da6a3ce929d0e0e4736';
+    const map = await runCli(['map', '--wasm', wasm, '--campaign', 'cli-trace-map', input], {
+      url: env.url,
+      key: KEY,
+      env: { TRACEPARENT: `00-${other}-b7ad6b7169203331-01` },
+    });
+    expect(map.code).toBe(0);
+    const mapped = await flock(['result', 'cli-trace-map-0', '--json']);
+    expect(JSON.parse(mapped.stdout).correlation_id).toBe(other);
   });
 
   it('submit from stdin, then cancel the running task; cancelling again exits 2 (ALREADY_FINISHED)', async () => {

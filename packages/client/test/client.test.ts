@@ -353,6 +353,17 @@ describe('map, modules, workers, stats', () => {
     ]);
     const result = await client.task('sdk-trace-a').result();
     expect(result.correlation_id).toBe(trace);
+    // map: every task joins the traceparent given; without one, its campaign's own shared trace.
+    const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+    const traced = await client.map(wasm, ['a', 'b'], {
+      campaignId: 'sdk-trace-map',
+      traceparent: `00-${'2'.repeat(32)}-00f067aa0ba902b7-01`,
+    });
+    expect(traced.map((o) => o.result?.correlation_id)).toEqual(['2'.repeat(32), '2'.repeat(32)]);
+    const shared = await client.map(wasm, ['a', 'b'], { campaignId: 'sdk-trace-map2' });
+    const [first, second] = shared.map((o) => o.result?.correlation_id);
+    expect(first).toMatch(/^[0-9a-f]{32}$/);
+    expect(second).toBe(first);
     // A single task: its own traceparent; without one the coordinator mints a 32-hex id.
     const single = await client.submit(envelope('sdk-trace-b', 'sum'), {
       traceparent: `00-${'1'.repeat(32)}-00f067aa0ba902b7-01`,

@@ -42,12 +42,18 @@ export type Command = (context: CliContext) => Promise<number>;
 
 const TASK_STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
+/** `--traceparent`, else env TRACEPARENT: the trace submitted tasks join (#19). */
+export function traceOption(values: CliValues, io: CliIo): { traceparent?: string } {
+  const traceparent = values.traceparent ?? (io.env['TRACEPARENT'] || undefined);
+  return traceparent === undefined ? {} : { traceparent };
+}
+
 const submit: Command = async ({ client, io, values, args, readInput }) => {
   const path = one(args, 'submit <envelope.json|->');
   const envelope = await withMountArgs(client, values, parseEnvelopeJson(await readInput(path)));
   const task = await client.submit(envelope, {
     format: values.capnp === true ? 'capnp' : 'json',
-    traceparent: values.traceparent ?? (io.env['TRACEPARENT'] || undefined),
+    ...traceOption(values, io),
   });
   if (values.wait !== true) {
     printView(io, values, task.view!);
@@ -176,6 +182,7 @@ const map: Command = async ({ client, io, values, args }) => {
     ...(task.params === undefined ? {} : { params: task.params }),
     ...(values.campaign === undefined ? {} : { campaignId: values.campaign }),
     ...(values['input-name'] === undefined ? {} : { inputName: values['input-name'] }),
+    ...traceOption(values, io),
     onProgress: (p) => bar.update({ total: p.total, done: p.done, failed: p.failed + p.cancelled }),
   });
   bar.finish();

@@ -61,8 +61,8 @@ Options:
   --timeout MS       give up waiting after MS milliseconds
   --out DIR          result/map: write outputs into DIR
   --capnp            submit: send the envelope as Cap'n Proto instead of JSON
-  --traceparent H    submit: the W3C traceparent the task joins (env TRACEPARENT); without one,
-                     the coordinator mints a trace id (the result's correlation_id)
+  --traceparent H    submit, map: the W3C traceparent the tasks join (env TRACEPARENT); without
+                     one the coordinator gives each a trace id (the result's correlation_id)
   --mount G=DIR      submit, map --wasm: pack local directory DIR as a tar input mounted at guest
                      path G (absolute; / allowed) in params.mounts; repeatable; sets wasi_fs
   --op NAME          map: envelope op (required with --builtin)

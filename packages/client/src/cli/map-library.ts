@@ -11,7 +11,14 @@ import type { FlockClient } from '../flock-client.ts';
 import { FlockError } from '../flock-error.ts';
 import { checkLibraryParams, type LibraryFile, type LibraryOp } from '../library-calls.ts';
 import type { MapOutcome } from '../map-tasks.ts';
-import { type CliContext, parseConcurrency, readBytes, reportMap, safeName } from './commands.ts';
+import {
+  type CliContext,
+  parseConcurrency,
+  readBytes,
+  reportMap,
+  safeName,
+  traceOption,
+} from './commands.ts';
 import { UsageError } from './exit-codes.ts';
 import { mapTensorFiles } from './map-tensors.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -36,6 +43,7 @@ export async function mapLibrary(
   const outcomes = await client.mapLibrary(op as LibraryOp, (params ?? {}) as never, files, {
     concurrency,
     ...(values.campaign === undefined ? {} : { campaignId: values.campaign }),
+    ...traceOption(values, io),
     onProgress: (p) => bar.update({ total: p.total, done: p.done, failed: p.failed + p.cancelled }),
   });
   bar.finish();

@@ -10,7 +10,7 @@ import type { FlockClient } from '../flock-client.ts';
 import { FlockError } from '../flock-error.ts';
 import type { LibraryOp } from '../library-calls.ts';
 import { joinFileOutputs, type TensorFile, type TensorOutcome } from '../tensor-batches.ts';
-import { type CliContext, type Command, parseConcurrency, readBytes } from './commands.ts';
+import { type CliContext, type Command, parseConcurrency, readBytes, traceOption } from './commands.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
 import type { CliIo, CliValues } from './main.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -45,6 +45,7 @@ export async function mapTensorFiles(
       ...(batch === undefined ? {} : { batch }),
       ...(values['input-name'] === undefined ? {} : { inputName: values['input-name'] }),
       ...(values.campaign === undefined ? {} : { campaignId: values.campaign }),
+      ...traceOption(values, io),
       onProgress: (p) => bar.update({ total: p.total, done: p.done, failed: p.failed + p.cancelled }),
     });
   } catch (error) {

@@ -4,11 +4,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { Webhooks } from '../src/edge/webhooks.ts';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import type { Store } from '../src/store/store.ts';
 import type { NewDelivery } from '../src/store/webhook-store.ts';
+import { DEFAULT_WEBHOOKS } from '../src/webhook-config.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
 
 type Factory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
@@ -98,6 +101,38 @@ function describeWebhookStore(name: string, factory: Factory): void {
       });
     });
 
+    test('purge deletes finished deliveries made before the cutoff, oldest first, pending ones never', async () => {
+      const w = store.webhookStore();
+      const ids: number[] = [];
+      for (const [i, at] of [1000, 2000, 3000, 4000, 9000].entries())
+        ids.push(await w.insert(delivery(`p${i}`, { createdAtMs: at })));
+      const claimed = await w.claimDue('me', 10_000, 60_000, 10);
+      expect(claimed).toHaveLength(5);
+      const end = (id: number, next: { state: 'delivered' } | { state: 'failed' }) =>
+        w.recordAttempt(id, 'me', { atMs: 10_000, status: 200, error: undefined }, next);
+      await end(ids[0]!, { state: 'delivered' });
+      await end(ids[1]!, { state: 'failed' });
+      await end(ids[3]!, { state: 'delivered' });
+      await end(ids[4]!, { state: 'delivered' });
+      await w.recordAttempt(
+        ids[2]!,
+        'me',
+        { atMs: 10_000, status: 500, error: 'HTTP 500' },
+        {
+          state: 'pending',
+          nextAttemptAtMs: 20_000,
+        },
+      );
+      // Made before 5000: p0, p1 and p3 are finished, p2 pending stays; the limit takes the oldest.
+      expect(await w.purge(5000, 2)).toBe(2);
+      expect(await w.list('a', 'p0', 10)).toEqual([]);
+      expect(await w.list('a', 'p1', 10)).toEqual([]);
+      expect(await w.purge(5000, 10)).toBe(1);
+      expect((await w.list('a', 'p2', 10)).map((d) => d.state)).toEqual(['pending']);
+      expect((await w.list('a', 'p4', 10)).map((d) => d.state)).toEqual(['delivered']);
+      expect(await w.purge(5000, 10)).toBe(0);
+    });
+
     test('the master secret is the first one stored', async () => {
       const w = store.webhookStore();
       expect(await w.masterSecret('first-secret-0123456789')).toBe('first-secret-0123456789');
@@ -105,6 +140,31 @@ function describeWebhookStore(name: string, factory: Factory): void {
     });
   });
 }
+
+test('Webhooks.purge follows FLOCK_RETENTION_DAYS: finished deliveries older than it go; 0 keeps all', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flock-webhooks-'));
+  const store = new SqliteStore(dir);
+  try {
+    const w = store.webhookStore();
+    const day = 24 * 3600_000;
+    const now = 100 * day;
+    const old = await w.insert(delivery('old', { createdAtMs: now - 3 * day }));
+    const recent = await w.insert(delivery('recent', { createdAtMs: now - day / 2 }));
+    await w.claimDue('me', now, now + 1000, 10);
+    for (const id of [old, recent])
+      await w.recordAttempt(id, 'me', { atMs: now, status: 200, error: undefined }, { state: 'delivered' });
+    const log = pino({ level: 'silent' });
+    const keepAll = new Webhooks(w, { ...DEFAULT_WEBHOOKS, retentionDays: 0, blobGcIntervalMs: 0 }, log);
+    expect(await keepAll.purge(now)).toBe(0);
+    const twoDays = new Webhooks(w, { ...DEFAULT_WEBHOOKS, retentionDays: 2, blobGcIntervalMs: 0 }, log);
+    expect(await twoDays.purge(now)).toBe(1);
+    expect(await w.list('a', 'old', 10)).toEqual([]);
+    expect(await w.list('a', 'recent', 10)).toHaveLength(1);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 describeWebhookStore('SqliteStore', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'flock-webhooks-'));

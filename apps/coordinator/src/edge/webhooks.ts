@@ -52,11 +52,18 @@ export function nextAfter(
   return { state: 'pending', nextAttemptAtMs: at };
 }
 
+/** What the deliveries' retention follows: the tasks' (FLOCK_RETENTION_DAYS, every FLOCK_BLOB_GC_MS). */
+export interface WebhookRetention {
+  retentionDays: number;
+  blobGcIntervalMs: number;
+}
+
 export class Webhooks {
   /** This process's claims are made in its name. */
   private readonly owner = randomUUID();
   private master: string | undefined;
   private poll: NodeJS.Timeout | undefined;
+  private retention: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Number.POSITIVE_INFINITY;
   private pass: Promise<void> | undefined;
@@ -68,7 +75,7 @@ export class Webhooks {
 
   constructor(
     private readonly store: WebhookStore,
-    private readonly settings: WebhookSettings,
+    private readonly settings: WebhookSettings & WebhookRetention,
     private readonly log: Logger,
   ) {}
 
@@ -78,6 +85,11 @@ export class Webhooks {
       this.settings.webhookSecret ?? (await this.store.masterSecret(randomBytes(32).toString('hex')));
     this.poll = setInterval(() => this.kick(), WEBHOOK_POLL_MS);
     this.poll.unref();
+    const { retentionDays, blobGcIntervalMs } = this.settings;
+    if (retentionDays > 0 && blobGcIntervalMs > 0) {
+      this.retention = setInterval(() => void this.purge(), blobGcIntervalMs);
+      this.retention.unref();
+    }
     this.kick();
   }
 
@@ -191,12 +203,33 @@ export class Webhooks {
     this.timer.unref();
   }
 
+  /**
+   * Deletes the finished deliveries older than FLOCK_RETENTION_DAYS (their tasks go at the same
+   * age); returns how many. Pending ones stay: they end by FLOCK_WEBHOOK_GIVE_UP_MS.
+   */
+  async purge(nowMs = Date.now()): Promise<number> {
+    if (this.settings.retentionDays === 0) return 0;
+    const before = nowMs - this.settings.retentionDays * 24 * 3600_000;
+    let purged = 0;
+    try {
+      for (let round = 0; round < 100; round++) {
+        const n = await this.store.purge(before, 1000);
+        purged += n;
+        if (n < 1000) break;
+      }
+    } catch (err) {
+      this.log.error({ err }, 'webhook deliveries not purged');
+    }
+    return purged;
+  }
+
   /** Stops posting: attempts in flight are abandoned (made again after a restart or by another coordinator). */
   async stop(): Promise<void> {
     await Promise.all([...this.inserting]);
     this.stopped = true;
     this.abort.abort();
     if (this.poll) clearInterval(this.poll);
+    if (this.retention) clearInterval(this.retention);
     if (this.timer) clearTimeout(this.timer);
     await this.pass;
   }

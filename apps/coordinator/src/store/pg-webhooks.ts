@@ -66,6 +66,15 @@ export class PgWebhookStore implements WebhookStore {
     return rows.map(toDelivery);
   }
 
+  async purge(beforeMs: number, limit: number): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+       WHERE state <> 'pending' AND created_at_ms < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [beforeMs, limit],
+    );
+    return rowCount ?? 0;
+  }
+
   async masterSecret(generated: string): Promise<string> {
     await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
       MASTER_KEY,

@@ -83,6 +83,18 @@ export class SqliteWebhookStore implements WebhookStore {
       .map(toDelivery);
   }
 
+  purge(beforeMs: number, limit: number): Promise<number> {
+    return this.write(
+      () =>
+        this.db
+          .prepare(
+            `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+             WHERE state <> 'pending' AND created_at_ms < ? ORDER BY id LIMIT ?)`,
+          )
+          .run(beforeMs, limit).changes,
+    );
+  }
+
   masterSecret(generated: string): Promise<string> {
     return this.write(() => {
       this.db

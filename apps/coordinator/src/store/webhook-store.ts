@@ -55,6 +55,11 @@ export interface WebhookStore {
   recordAttempt(id: number, owner: string, attempt: DeliveryAttempt, next: DeliveryNext): Promise<boolean>;
   /** The tenant's deliveries of `taskId`, oldest first. */
   list(tenant: string, taskId: string, limit: number): Promise<DeliveryRecord[]>;
+  /**
+   * Deletes up to `limit` finished deliveries (delivered or failed) made before `beforeMs`, oldest
+   * first (retention); returns how many. Pending ones stay whatever their age.
+   */
+  purge(beforeMs: number, limit: number): Promise<number>;
   /** The deployment's webhook master secret: `generated` unless one is stored (the first writer's wins). */
   masterSecret(generated: string): Promise<string>;
 }

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { campaignTraceId } from '@flock/protocol';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
@@ -225,8 +226,10 @@ describe('three coordinators on one PostgreSQL', () => {
     expect(new Set(successes.map((e) => e.payload.task_id)).size).toBe(90);
     // Every input is [1, 2, 3, 4]: the result payload (read back from the store) says 10.
     expect(new Set(successes.map((e) => e.payload.data.outputs?.[0]?.inline_json))).toEqual(new Set(['10']));
-    // The trace crosses coordinators too (#19): each event names its task's minted trace id.
-    expect(successes.every((e) => /^[0-9a-f]{32}$/.test(e.trace?.correlation_id ?? ''))).toBe(true);
+    // The trace crosses coordinators too (#19): each event names the campaign's trace id.
+    expect(new Set(successes.map((e) => e.trace?.correlation_id))).toEqual(
+      new Set([campaignTraceId('a', 'camp')]),
+    );
     const remote = await count(
       "SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'succeeded' AND coordinator_id <> 'c3'",
     );

@@ -166,7 +166,7 @@ export async function startCoordinator(
   const metrics = metricsOf(store, () => coordinator);
   coordinator = new Coordinator(config, store, blobs, events, metrics, log, options.trust);
   // Terminal events of tasks whose return_channel is a URL are posted there (edge/webhooks.ts).
-  const webhooks = new Webhooks(store.webhookStore(), config, log);
+  const webhooks = new Webhooks(store.webhookStore(), config, log, metrics.registry);
   events.onTerminal = webhooks.onTerminal;
   await coordinator.start();
   await webhooks.start();

@@ -174,6 +174,9 @@ describe('delivery', () => {
       [2, 200, undefined],
     ]);
     expect(hook.received.map((r) => r.headers['flock-webhook-attempt'])).toEqual(['1', '2']);
+    const metrics = await (await c.api('/metrics')).text();
+    expect(metrics).toContain('flock_webhook_attempts_total{outcome="retry"} 1\n');
+    expect(metrics).toContain('flock_webhook_attempts_total{outcome="delivered"} 1\n');
     // The same body both times, each signed when sent.
     expect(hook.received[1]!.body).toBe(hook.received[0]!.body);
     // Flat messages carry the state at the top, bus envelopes in their payload.

@@ -4,6 +4,7 @@
 // and are the log `GET /v1/webhooks/deliveries` shows.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import type { DeliveryNext, DeliveryRecord, WebhookStore } from '../store/webhook-store.ts';
 import type { WebhookSettings } from '../webhook-config.ts';
 import type { TaskEvent } from './events-hub.ts';
@@ -77,7 +78,18 @@ export class Webhooks {
     private readonly store: WebhookStore,
     private readonly settings: WebhookSettings & WebhookRetention,
     private readonly log: Logger,
-  ) {}
+    registry?: Registry,
+  ) {
+    this.attempts = new Counter({
+      name: 'flock_webhook_attempts_total',
+      help: 'Webhook POSTs by outcome: delivered, retry (failed, another attempt is due), failed (given up).',
+      labelNames: ['outcome'],
+      registers: registry ? [registry] : [],
+    });
+  }
+
+  /** `flock_webhook_attempts_total{outcome}`. */
+  private readonly attempts: Counter<'outcome'>;
 
   /** Reads (or makes and stores) the master secret and starts looking for due deliveries. */
   async start(): Promise<void> {
@@ -175,6 +187,7 @@ export class Webhooks {
       return false;
     });
     if (!kept) return;
+    this.attempts.inc({ outcome: next.state === 'pending' ? 'retry' : next.state });
     if (next.state === 'pending') this.wakeAt(next.nextAttemptAtMs);
     const fields = {
       delivery: d.id,

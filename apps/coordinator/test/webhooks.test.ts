@@ -212,6 +212,29 @@ describe('delivery', () => {
     expect(hook.received).toHaveLength(3);
   });
 
+  test('a receiver that does not answer holds one slot until its time limit, not the others', async () => {
+    const hanging = createHttpServer(() => undefined);
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    closers.push(async () => {
+      hanging.closeAllConnections();
+      await new Promise<void>((resolve) => hanging.close(() => resolve()));
+    });
+    let asked = 0;
+    hanging.on('request', () => asked++);
+    const slowUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/slow`;
+    const hook = await receiver([[200]]);
+    closers.push(hook.close);
+    c = await start({ webhookTimeoutMs: 1500, webhookMaxAttempts: 1 });
+    await cancelledTask('slow', slowUrl);
+    await until(() => asked === 1, 5000, 'the slow POST');
+    await cancelledTask('fast', hook.url);
+    expect((await settled('fast')).state).toBe('delivered');
+    // Delivered while the slow one still waits for its answer.
+    expect((await deliveries('slow'))[0]).toMatchObject({ state: 'pending', attempts: [] });
+    const slow = await settled('slow');
+    expect(slow).toMatchObject({ state: 'failed', attempts: [{ n: 1, error: 'timed out after 1500 ms' }] });
+  });
+
   test('a connection refused is retried', async () => {
     const hook = await receiver([[200]]);
     await hook.close();

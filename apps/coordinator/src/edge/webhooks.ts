@@ -19,8 +19,8 @@ import { isWebhookChannel } from './webhook-targets.ts';
 
 /** How often due deliveries are looked for besides the local timers (rows from before a restart, or another coordinator's). */
 export const WEBHOOK_POLL_MS = 1000;
-/** Deliveries claimed (and posted at once) per pass. */
-const BATCH = 16;
+/** Attempts in flight at once; a slow receiver holds one slot for at most its time limit. */
+const MAX_IN_FLIGHT = 32;
 /** A claim outlasts its attempt's time limit by this, ms. */
 const CLAIM_GRACE_MS = 5000;
 
@@ -69,6 +69,8 @@ export class Webhooks {
   private timerAtMs = Number.POSITIVE_INFINITY;
   private pass: Promise<void> | undefined;
   private again = false;
+  /** Attempts posting now; each frees its slot and looks for more when it ends. */
+  private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
   private readonly abort = new AbortController();
   /** Insertions not yet stored (awaited by stop). */
@@ -131,7 +133,7 @@ export class Webhooks {
     this.inserting.add(stored);
   };
 
-  /** Runs a pass now (or once more after the running one). */
+  /** Claims what is due now, as far as free slots allow (or once more after the running claim). */
   kick(): void {
     if (this.stopped || this.master === undefined) return;
     if (this.pass) {
@@ -146,17 +148,28 @@ export class Webhooks {
   private async runPasses(): Promise<void> {
     do {
       this.again = false;
+      const room = MAX_IN_FLIGHT - this.inFlight.size;
+      if (room <= 0) return;
       const now = Date.now();
       const until = now + this.settings.webhookTimeoutMs + CLAIM_GRACE_MS;
       let claimed: DeliveryRecord[];
       try {
-        claimed = await this.store.claimDue(this.owner, now, until, BATCH);
+        claimed = await this.store.claimDue(this.owner, now, until, room);
       } catch (err) {
         this.log.warn({ err }, 'webhook deliveries could not be claimed');
         return;
       }
-      await Promise.all(claimed.map((d) => this.attempt(d)));
-      if (claimed.length === BATCH) this.again = true;
+      if (this.stopped) return;
+      for (const d of claimed) {
+        const posting: Promise<void> = this.attempt(d)
+          .catch((err: unknown) => this.log.error({ err, delivery: d.id }, 'webhook attempt failed'))
+          .finally(() => {
+            this.inFlight.delete(posting);
+            this.kick();
+          });
+        this.inFlight.add(posting);
+      }
+      if (claimed.length === room) this.again = true;
     } while (this.again && !this.stopped);
   }
 
@@ -245,5 +258,6 @@ export class Webhooks {
     if (this.retention) clearInterval(this.retention);
     if (this.timer) clearTimeout(this.timer);
     await this.pass;
+    await Promise.all([...this.inFlight]);
   }
 }

@@ -368,6 +368,20 @@ describe('/v1/events messages', () => {
       state: 'queued',
       payload: { ...envelope('e1'), correlation_id: TRACE },
     });
+    // Cancelled: the same trace, the event's data the ComputeCancelled.
+    expect((await c.api('/v1/tasks/e1', { method: 'DELETE' })).status).toBe(200);
+    await until(async () => bus.length === 2);
+    expect(bus[1]).toMatchObject({
+      topic: 'compute:dispatch:v1:cancelled',
+      schema: 'flock.task.event.v1',
+      payload: {
+        task_id: 'e1',
+        state: 'cancelled',
+        data: { task_id: 'e1', reason: 'cancelled by requester' },
+      },
+      trace: { correlation_id: TRACE, span_id: submitSpanId(TRACE, 'e1') },
+    });
+    expect(bus[1]!.id).not.toBe(m.id);
     const refused = await new Promise<number>((resolve) => {
       const ws = new WebSocket(`${c!.url.replace('http', 'ws')}/v1/events?key=${KEY_A}&format=xml`);
       ws.on('unexpected-response', (_req, r) => resolve(r.statusCode ?? 0));

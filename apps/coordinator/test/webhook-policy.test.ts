@@ -30,6 +30,12 @@ describe('targets', () => {
       '[::1]',
       '::ffff:127.0.0.1',
       '::ffff:10.1.1.1',
+      // The hex spelling URL parsing gives mapped addresses, IPv4-compatible, NAT64 and 6to4 ones.
+      '::ffff:7f00:1',
+      '::127.0.0.1',
+      '64:ff9b::7f00:1',
+      '64:ff9b::a9fe:a9fe',
+      '2002:c0a8:101::1',
     ])
       expect([a, isPrivateAddress(a)]).toEqual([a, true]);
     for (const a of [
@@ -38,6 +44,8 @@ describe('targets', () => {
       '8.8.8.8',
       '2606:4700::1111',
       '::ffff:8.8.8.8',
+      '64:ff9b::808:808',
+      '2002:808:808::1',
       'example.com',
     ])
       expect([a, isPrivateAddress(a)]).toEqual([a, false]);

@@ -30,7 +30,8 @@ for (const [net, bits] of [
 ] as const)
   BLOCKED.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
-  ['::', 128],
+  // Unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d.
+  ['::', 96],
   ['::1', 128],
   ['fc00::', 7],
   ['fe80::', 10],
@@ -38,14 +39,40 @@ for (const [net, bits] of [
 ] as const)
   BLOCKED.addSubnet(net, bits, 'ipv6');
 
+/** The eight 16-bit groups of an IPv6 literal (an embedded dotted IPv4 tail included). */
+function groupsOf(ipv6: string): number[] {
+  let text = ipv6;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const fill = tail === undefined ? [] : Array(8 - left.length - right.length).fill('0');
+  return [...left, ...fill, ...right].map((g) => Number.parseInt(g, 16));
+}
+
+/** The IPv4 address NAT64 (64:ff9b::/96) or 6to4 (2002::/16) embeds, if `groups` is one of those. */
+function embeddedIpv4(groups: number[]): string | undefined {
+  const quad = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  if (groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0))
+    return quad(groups[6]!, groups[7]!);
+  if (groups[0] === 0x2002) return quad(groups[1]!, groups[2]!);
+  return undefined;
+}
+
 /** Whether `address` (an IP literal) is one webhooks may not reach by default. */
 export function isPrivateAddress(address: string): boolean {
   const bare = address.replace(/^\[|\]$/g, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
-  if (mapped) return BLOCKED.check(mapped[1]!, 'ipv4');
   const family = isIP(bare);
   if (family === 0) return false;
-  return BLOCKED.check(bare, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 4) return BLOCKED.check(bare, 'ipv4');
+  // IPv4-mapped addresses (::ffff:a.b.c.d, any spelling) are checked against the IPv4 rules by BlockList.
+  if (BLOCKED.check(bare, 'ipv6')) return true;
+  const inner = embeddedIpv4(groupsOf(bare));
+  return inner !== undefined && BLOCKED.check(inner, 'ipv4');
 }
 
 /**

@@ -329,7 +329,16 @@ describe('return_channel at submit', () => {
     expect(await submit('https://')).toMatchObject(refused(/not a URL/));
     expect(await submit('http://hooks.example.com/x')).toMatchObject(refused(/FLOCK_WEBHOOK_ALLOW_HTTP/));
     expect(await submit('https://user:pw@hooks.example.com/x')).toMatchObject(refused(/credentials/));
-    for (const host of ['127.0.0.1', 'localhost', '10.1.2.3', '[::1]', '169.254.169.254', '192.168.0.9'])
+    for (const host of [
+      '127.0.0.1',
+      'localhost',
+      'LocalHost.',
+      'a.localhost',
+      '10.1.2.3',
+      '[::1]',
+      '169.254.169.254',
+      '192.168.0.9',
+    ])
       expect(await submit(`https://${host}/x`)).toMatchObject(refused(/private/));
     // A campaign names the task; a workflow its own channel; names that are no URL stay channels.
     const campaign = await c.api('/v1/campaigns', {

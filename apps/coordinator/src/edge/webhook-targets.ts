@@ -100,7 +100,7 @@ export function checkReturnChannel(
   if (url.username !== '' || url.password !== '') throw bad('must not carry credentials');
   if (url.hostname === '') throw bad('has no host');
   if (settings.webhookAllowPrivate) return;
-  const host = url.hostname.toLowerCase();
+  const host = url.hostname.toLowerCase().replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost') || isPrivateAddress(host))
     throw bad(`names a loopback or private address (${host}); see FLOCK_WEBHOOK_ALLOW_PRIVATE`);
 }

@@ -290,26 +290,46 @@ function split(tab: { received: Frame[] }, realId: string): { real: Frame; check
 }
 
 describe('spot checks', () => {
-  test("a check's assignment carries a trace and metadata shaped like the real task's", async () => {
+  test("a lone task's check: a fresh trace id when its own was minted, shaped like the real one's", async () => {
     // Every dispatch to a worker of a verified task is a check while one is due.
     c = await startTest({ spotCheckRate: 1 });
     const tab = await volunteer();
-    const sub = await submit(envelope('v1', { verification: { replicas: 1 } }), {
-      traceparent: `00-${TRACE}-${PARENT}-01`,
-    });
+    const sub = await submit(envelope('v1', { verification: { replicas: 1 } }));
     expect(sub.status).toBe(201);
+    const minted = sub.traceparent!.split('-')[1]!;
     await until(succeeded('v1'));
     const { real, checks } = split(tab, 'v1');
+    expect(real.trace!.correlation_id).toBe(minted);
     expect(checks.length).toBeGreaterThanOrEqual(1);
     for (const check of checks) {
       const taskId = (check.payload as { assignment: { task_id: string } }).assignment.task_id;
       expect(Object.keys(check.trace!).sort()).toEqual(Object.keys(real.trace!).sort());
-      // A task's own trace: the check's is drawn fresh (the real task, requeued, keeps its own).
+      // A minted trace is the task's alone: the check's is drawn fresh (the real task, requeued,
+      // keeps its own, so a copy would stand out).
       expect(check.trace!.correlation_id).toMatch(HEX32);
-      expect(check.trace!.correlation_id).not.toBe(TRACE);
+      expect(check.trace!.correlation_id).not.toBe(minted);
       expect(check.trace!.parent_id).toBe(submitSpanId(check.trace!.correlation_id!, taskId));
       expect(check.trace!.span_id).toMatch(HEX16);
       expect(check.metadata).toEqual(real.metadata);
+    }
+  });
+
+  test("a lone task's check under the requester's traceparent carries that trace, as its other tasks may", async () => {
+    c = await startTest({ spotCheckRate: 1 });
+    const tab = await volunteer();
+    const sub = await submit(envelope('v2', { verification: { replicas: 1 } }), {
+      traceparent: `00-${TRACE}-${PARENT}-01`,
+    });
+    expect(sub.status).toBe(201);
+    await until(succeeded('v2'));
+    const { real, checks } = split(tab, 'v2');
+    expect(real.trace!.correlation_id).toBe(TRACE);
+    expect(checks.length).toBeGreaterThanOrEqual(1);
+    for (const check of checks) {
+      const taskId = (check.payload as { assignment: { task_id: string } }).assignment.task_id;
+      expect(check.trace!.correlation_id).toBe(TRACE);
+      expect(check.trace!.parent_id).toBe(submitSpanId(TRACE, taskId));
+      expect(check.metadata).toEqual({ tenant: 'a' });
     }
   });
 

@@ -37,6 +37,12 @@ export interface OpenTask {
   replicaLosses: number;
   /** A speculative copy at its campaign's tail: queued (no lease yet) or leased. */
   copy?: { leaseId: string | undefined } | undefined;
+  /**
+   * Its trace id may be shared with other tasks: a campaign's (derived or chosen), or one its
+   * requester chose (known in the process that took the submission only). Spot checks copy a
+   * shared trace id and draw a fresh one otherwise (#19).
+   */
+  sharedTrace?: boolean;
 }
 
 /** A task the scheduler matched to a worker in this pass (its slot is counted as taken). */
@@ -62,6 +68,7 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
     campaignId: rec.campaignId,
     returnChannel: envelope.return_channel || undefined,
     envelope,
+    sharedTrace: Boolean(rec.campaignId),
     state: 'queued',
     attempts: rec.attempts,
     failures: rec.failures,

@@ -42,6 +42,8 @@ export class RequesterIntake {
     }
     const now = Date.now();
     const campaignTrace = { key: '', id: '' }; // a batch is mostly one campaign: derived once
+    // Traces the requester chose (its own correlation_id, a traceparent) may be shared by its tasks.
+    const chosen = items.map((item) => Boolean(item.envelope.correlation_id || item.traceId));
     const rows = items.map(({ tenant, envelope, field, traceId }) => {
       let bytes: Buffer = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
       // The content is the envelope as sent: a trace filled in here is no part of it, so the same
@@ -79,6 +81,7 @@ export class RequesterIntake {
     for (const [i, outcome] of outcomes.entries()) {
       if (outcome.kind !== 'created') continue;
       const task = toOpen(outcome.task, items[i]!.envelope);
+      if (chosen[i]) task.sharedTrace = true;
       this.e.transitions.open(task);
       await this.e.replicas.open(task);
       this.e.transitions.requeue(task, now);

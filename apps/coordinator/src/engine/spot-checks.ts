@@ -1,7 +1,7 @@
 // Spot checks (TRUST.md): known-answer tasks leased like real ones, in place of a verified task
 // the worker was matched to. A check is not stored as a task: its lease lives in the lease table
 // only (kind `check`) and its verdict in the trust engine.
-import { type ComputeEnvelope, type ComputeResult, type DataRef, isTraceId } from '@flock/protocol';
+import type { ComputeEnvelope, ComputeResult, DataRef } from '@flock/protocol';
 import {
   adapterClassOf,
   BuiltinKnownAnswers,
@@ -18,7 +18,7 @@ import { LibraryKnownAnswers } from '../trust/library-known-answers.ts';
 import { loadReferenceOps } from '../trust/reference-ops.ts';
 import type { Engine } from './engine.ts';
 import type { Lease } from './lease-table.ts';
-import type { Match } from './open-task.ts';
+import type { Match, OpenTask } from './open-task.ts';
 import type { SchedTask } from './scheduler.ts';
 import type { AckCode, WorkerState } from './worker-state.ts';
 
@@ -70,7 +70,7 @@ export class SpotChecks {
           const issued = await this.e.trust.issueSpotCheck(ref, task.envelope);
           if (issued) {
             await this.distinctId(task.tenant, issued.envelope);
-            disguise(issued.envelope, task.envelope);
+            disguise(issued.envelope, task);
             if (!this.lease(worker, sched, issued, now)) {
               this.e.dispatcher.unmatch(pick, true);
               continue;
@@ -242,14 +242,15 @@ export class SpotChecks {
 
 /**
  * A check carries what a real task of its kind carries (#19), so its assignment's trace and
- * metadata look the same: the real task's campaign and a trace id like the real task's — the
- * same one where the campaign's tasks share it (a campaign's or workflow's W3C trace id), else a
+ * metadata look the same: the real task's campaign and a trace id like the real task's — the same
+ * one where other tasks share it (a campaign's, a workflow's, one the requester chose), else a
  * fresh one of the same form (a requeued real task keeps its own, so a copy would stand out).
  */
-function disguise(check: ComputeEnvelope, real: ComputeEnvelope): void {
+function disguise(check: ComputeEnvelope, task: OpenTask): void {
+  const real = task.envelope;
   const trace = real.correlation_id;
   if (!trace) delete check.correlation_id;
-  else check.correlation_id = real.campaign_id && isTraceId(trace) ? trace : mimicTaskId(trace, cryptoRandom);
+  else check.correlation_id = task.sharedTrace ? trace : mimicTaskId(trace, cryptoRandom);
   if (real.campaign_id) check.campaign_id = real.campaign_id;
   else delete check.campaign_id;
 }

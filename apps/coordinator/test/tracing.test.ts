@@ -128,6 +128,8 @@ describe('a traceparent sent at submit', () => {
     // The stored result the requester reads.
     const stored = await (await c.api('/v1/tasks/t1/result')).json();
     expect([stored.task_id, stored.correlation_id]).toEqual(['t1', TRACE]);
+    // The task view names it too (read off the stored envelope).
+    expect((await (await c.api('/v1/tasks/t1')).json()).correlation_id).toBe(TRACE);
 
     // The JSON log: each transition at debug level, with the trace id.
     const logged = started.lines.filter((l) => l.msg === 'task transition' && l.task === 't1');
@@ -219,6 +221,7 @@ describe('without a traceparent', () => {
     });
     expect([own.status, own.traceparent]).toEqual([201, null]);
     const w3c = '0af7651916cd43dd8448eb211c80319c';
+    expect(own.body.correlation_id).toBe('order-17');
     const hexOwn = await submit(envelope('o2', { correlation_id: w3c }));
     expect(hexOwn.traceparent).toBe(`00-${w3c}-${submitSpanId(w3c, 'o2')}-01`);
     await until(succeeded('o1'));

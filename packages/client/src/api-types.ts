@@ -66,6 +66,8 @@ export interface TaskView {
   task_id: string;
   tenant: string;
   campaign_id?: string;
+  /** The task's trace id (its envelope's `correlation_id`, set by the coordinator when absent). */
+  correlation_id?: string;
   op: string;
   module_kind: string;
   state: TaskState;

@@ -1,3 +1,4 @@
+import { storedCorrelationId } from '../engine/open-task.ts';
 import type { AttemptRecord, TaskRecord, TaskState } from '../store/store.ts';
 
 /** The task view of Contract B (`GET /v1/tasks/:id`). */
@@ -5,6 +6,8 @@ export interface TaskView {
   task_id: string;
   tenant: string;
   campaign_id?: string;
+  /** Its trace id (its envelope's; #19). */
+  correlation_id?: string;
   op: string;
   module_kind: string;
   state: TaskState;
@@ -70,6 +73,8 @@ export function taskView(
     result_available: task.state === 'succeeded' && task.result !== undefined,
   };
   if (task.campaignId !== undefined) view.campaign_id = task.campaignId;
+  const correlation = storedCorrelationId(task.envelope);
+  if (correlation !== undefined) view.correlation_id = correlation;
   if (task.progress !== undefined && task.state === 'running') view.progress = task.progress;
   if (waitingReason !== undefined && task.state === 'queued') view.waiting_reason = waitingReason;
   if (task.failureCode !== undefined && (task.state === 'failed' || task.state === 'cancelled')) {

@@ -95,12 +95,20 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
   };
 }
 
-/** The trace id of a stored task: its envelope's `correlation_id` (parsed: for rare paths only). */
+const SPLICED = Buffer.from('{"correlation_id":"');
+
+/**
+ * The trace id of a stored task: its envelope's `correlation_id`. Read off the front where the
+ * coordinator spliced it in (requester-intake.ts); parsed only when the requester set it.
+ */
 export function storedCorrelationId(envelopeJson: Uint8Array): string | undefined {
-  const text = Buffer.from(envelopeJson.buffer, envelopeJson.byteOffset, envelopeJson.byteLength).toString(
-    'utf8',
-  );
-  const id = (JSON.parse(text) as { correlation_id?: unknown }).correlation_id;
+  const bytes = Buffer.from(envelopeJson.buffer, envelopeJson.byteOffset, envelopeJson.byteLength);
+  if (bytes.subarray(0, SPLICED.length).equals(SPLICED)) {
+    const end = bytes.indexOf(0x22, SPLICED.length);
+    if (end > 0) return bytes.toString('latin1', SPLICED.length, end);
+  }
+  if (!bytes.includes('"correlation_id"')) return undefined;
+  const id = (JSON.parse(bytes.toString('utf8')) as { correlation_id?: unknown }).correlation_id;
   return typeof id === 'string' ? id : undefined;
 }
 

@@ -133,6 +133,25 @@ function describeWebhookStore(name: string, factory: Factory): void {
       expect(await w.purge(5000, 10)).toBe(0);
     });
 
+    test("release gives up an owner's claims on pending deliveries only", async () => {
+      const w = store.webhookStore();
+      const mine = await w.insert(delivery('r1'));
+      const done = await w.insert(delivery('r2'));
+      const theirs = await w.insert(delivery('r3'));
+      await w.claimDue('me', 1000, 60_000, 2);
+      await w.claimDue('other', 1000, 60_000, 10);
+      await w.recordAttempt(
+        done,
+        'me',
+        { atMs: 1000, status: 200, error: undefined },
+        { state: 'delivered' },
+      );
+      await w.release('me');
+      // Mine is due again at once; the other owner's claim still holds.
+      expect((await w.claimDue('next', 1001, 60_000, 10)).map((d) => d.id)).toEqual([mine]);
+      expect(theirs).toBeGreaterThan(mine);
+    });
+
     test('the master secret is the first one stored', async () => {
       const w = store.webhookStore();
       expect(await w.masterSecret('first-secret-0123456789')).toBe('first-secret-0123456789');

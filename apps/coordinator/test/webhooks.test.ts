@@ -270,6 +270,39 @@ describe('delivery', () => {
     expect(hook.received).toHaveLength(2);
   });
 
+  test('a coordinator stopped mid-attempt gives its claim up: after a restart the POST is made again at once', async () => {
+    // The first POST is never answered; later ones are.
+    const seen: IncomingMessage['headers'][] = [];
+    const server = createHttpServer((req, res) => {
+      seen.push(req.headers);
+      req.resume();
+      if (seen.length > 1) res.writeHead(200).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const dir = mkdtempSync(join(tmpdir(), 'flock-webhooks-'));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    // A 10 s time limit: the claim would otherwise hold for 15 s.
+    c = await start({ webhookTimeoutMs: 10_000 }, dir);
+    await cancelledTask('m1', url);
+    await until(() => seen.length === 1, 5000, 'the first POST');
+    await c.stop();
+    c = await start({ webhookTimeoutMs: 10_000 }, dir);
+    const started = Date.now();
+    const d = await settled('m1');
+    expect(Date.now() - started).toBeLessThan(5000);
+    // The abandoned attempt was never recorded: one attempt, delivered, the same delivery posted twice.
+    expect(d).toMatchObject({ state: 'delivered', attempts: [{ n: 1, status: 200 }] });
+    expect(seen.map((h) => [h['flock-webhook-id'], h['flock-webhook-attempt']])).toEqual([
+      [String(d.id), '1'],
+      [String(d.id), '1'],
+    ]);
+  });
+
   test('https with a certificate trusted through FLOCK_WEBHOOK_CA; untrusted, the attempt fails', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flock-webhook-tls-'));
     closers.push(async () => rmSync(dir, { recursive: true, force: true }));

@@ -249,7 +249,10 @@ export class Webhooks {
     return purged;
   }
 
-  /** Stops posting: attempts in flight are abandoned (made again after a restart or by another coordinator). */
+  /**
+   * Stops posting: attempts in flight are abandoned unrecorded and their claims given up, so they
+   * are made again at once after a restart or by another coordinator.
+   */
   async stop(): Promise<void> {
     await Promise.all([...this.inserting]);
     this.stopped = true;
@@ -259,5 +262,9 @@ export class Webhooks {
     if (this.timer) clearTimeout(this.timer);
     await this.pass;
     await Promise.all([...this.inFlight]);
+    // The abandoned attempts are due again at once (after a restart, or on another coordinator).
+    await this.store.release(this.owner).catch((err: unknown) => {
+      this.log.warn({ err }, 'webhook claims not released');
+    });
   }
 }

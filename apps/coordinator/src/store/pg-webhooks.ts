@@ -58,6 +58,14 @@ export class PgWebhookStore implements WebhookStore {
     return rowCount === 1;
   }
 
+  async release(owner: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until_ms = 0
+       WHERE claimed_by = $1 AND state = 'pending'`,
+      [owner],
+    );
+  }
+
   async list(tenant: string, taskId: string, limit: number): Promise<DeliveryRecord[]> {
     const { rows } = await this.pool.query<DeliveryRow>(
       'SELECT * FROM webhook_deliveries WHERE tenant = $1 AND task_id = $2 ORDER BY id LIMIT $3',

@@ -73,6 +73,17 @@ export class SqliteWebhookStore implements WebhookStore {
     });
   }
 
+  async release(owner: string): Promise<void> {
+    await this.write(() =>
+      this.db
+        .prepare(
+          `UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until_ms = 0
+           WHERE claimed_by = ? AND state = 'pending'`,
+        )
+        .run(owner),
+    );
+  }
+
   async list(tenant: string, taskId: string, limit: number): Promise<DeliveryRecord[]> {
     await this.committed();
     return this.db

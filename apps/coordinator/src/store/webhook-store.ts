@@ -53,6 +53,8 @@ export interface WebhookStore {
    * False when the claim was lost (it expired and another owner took the delivery).
    */
   recordAttempt(id: number, owner: string, attempt: DeliveryAttempt, next: DeliveryNext): Promise<boolean>;
+  /** Gives up `owner`'s claims on pending deliveries (a coordinator stopping mid-attempt): due again at once. */
+  release(owner: string): Promise<void>;
   /** The tenant's deliveries of `taskId`, oldest first. */
   list(tenant: string, taskId: string, limit: number): Promise<DeliveryRecord[]>;
   /**

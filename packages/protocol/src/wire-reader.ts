@@ -135,9 +135,10 @@ class Reader {
     for (const f of desc.fields) {
       if (f.union !== undefined && f.union !== which) continue;
       const type = f.type;
-      const fieldPath = join(path, f.json);
+      // A field's path is worked out only where it is needed (a nested value, an error): most
+      // fields are scalars or null pointers.
       if (type.k === 'group') {
-        const group = this.readStruct(type.s, s, depth + 1, fieldPath);
+        const group = this.readStruct(type.s, s, depth + 1, join(path, f.json));
         if (type.flatten) Object.assign(out, group);
         else if (Object.keys(group).length > 0) out[f.json] = group;
         continue;
@@ -148,16 +149,19 @@ class Reader {
       }
       const size = elementSizeOf(type);
       if (size === ELEMENT.pointer || size === ELEMENT.composite) {
-        const value =
-          f.offset! < s.pointerCount
-            ? this.pointerValue(type, s.pointers + f.offset! * 8, depth, fieldPath)
-            : undefined;
+        let value: unknown;
+        if (f.offset! < s.pointerCount) {
+          const at = s.pointers + f.offset! * 8;
+          // A null pointer is the absent value, whatever its type (nothing to resolve or charge).
+          if (this.view.getInt32(at, true) !== 0 || this.view.getUint32(at + 4, true) !== 0)
+            value = this.pointerValue(type, at, depth, join(path, f.json));
+        }
         if (value !== undefined) out[f.json] = value;
         // The selected member of a union shows even when empty: the discriminant says it is set.
         else if (f.union !== undefined) out[f.json] = type.k === 'data' ? new Uint8Array(0) : '';
         continue;
       }
-      const value = this.scalar(type, s.data, s.dataBytes, f.offset!, fieldPath);
+      const value = this.scalar(type, s.data, s.dataBytes, f.offset!, path, f.json);
       // Enums always show (they have no unset state); other scalars only when not the default.
       if (type.k === 'enum' || (value !== 0 && value !== false)) out[f.json] = value;
     }
@@ -168,8 +172,18 @@ class Reader {
     return byteOffset + 2 <= s.dataBytes ? this.view.getUint16(s.data + byteOffset, true) : 0;
   }
 
-  /** Reads a data-section value; beyond the section (an older writer) it is the default. */
-  private scalar(type: WireType, data: number, dataBytes: number, offset: number, path: string): unknown {
+  /**
+   * Reads a data-section value; beyond the section (an older writer) it is the default. `key` is
+   * the field's name under `path` (a list element's: empty, `path` naming the element).
+   */
+  private scalar(
+    type: WireType,
+    data: number,
+    dataBytes: number,
+    offset: number,
+    path: string,
+    key = '',
+  ): unknown {
     switch (type.k) {
       case 'bool': {
         const byte = offset >> 3;
@@ -179,7 +193,11 @@ class Reader {
         const ordinal = offset * 2 + 2 <= dataBytes ? this.view.getUint16(data + offset * 2, true) : 0;
         const name = (ENUMS[type.e] as readonly string[])[ordinal];
         if (name === undefined)
-          throw new ProtocolError('UNKNOWN_ENUM', `unknown ${type.e} ordinal ${ordinal}`, path);
+          throw new ProtocolError(
+            'UNKNOWN_ENUM',
+            `unknown ${type.e} ordinal ${ordinal}`,
+            key ? join(path, key) : path,
+          );
         return name;
       }
       case 'i64':
@@ -192,7 +210,7 @@ class Reader {
             : this.view.getUint32(data + offset * 8 + 4, true);
         const value = high * TWO_32 + low;
         if (!Number.isSafeInteger(value))
-          throw new ProtocolError('VALUE_OUT_OF_RANGE', 'integer exceeds 2^53', path);
+          throw new ProtocolError('VALUE_OUT_OF_RANGE', 'integer exceeds 2^53', key ? join(path, key) : path);
         return value;
       }
       case 'int':
@@ -204,7 +222,11 @@ class Reader {
         if (type.k === 'float') {
           const value = width === 4 ? this.view.getFloat32(at, true) : this.view.getFloat64(at, true);
           if (!Number.isFinite(value))
-            throw new ProtocolError('VALUE_OUT_OF_RANGE', 'not a finite number', path);
+            throw new ProtocolError(
+              'VALUE_OUT_OF_RANGE',
+              'not a finite number',
+              key ? join(path, key) : path,
+            );
           return value;
         }
         if (width === 4)

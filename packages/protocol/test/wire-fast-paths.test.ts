@@ -143,3 +143,42 @@ describe('the JSON view with its lookups built once', () => {
     });
   });
 });
+
+describe('field paths worked out only when needed', () => {
+  /** Frame bytes whose two encodings (differing in one enum) differ at exactly one byte. */
+  function enumOffset(name: 'Frame', a: object, b: object): number {
+    const x = encodeMessage(name, a as never);
+    const y = encodeMessage(name, b as never);
+    const at = x.findIndex((v, i) => v !== y[i]);
+    expect(x.findIndex((v, i) => i > at && v !== y[i])).toBe(-1);
+    return at;
+  }
+
+  test('a bad enum ordinal names its field, at the root and nested', () => {
+    const base = { id: 'i', topic: 't', payload: { heartbeat: { seq: 1 } } };
+    const at = enumOffset('Frame', { ...base, type: 'event' }, { ...base, type: 'job' });
+    const bytes = encodeMessage('Frame', { ...base, type: 'event' } as never);
+    bytes[at] = 0xee;
+    expect(() => decodeMessage('Frame', bytes)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_ENUM', field: 'type' }),
+    );
+    const result = { task_id: 't', outputs: [{ name: 'o', inline_json: '1' }] };
+    const withKind = (kind: string): object => ({
+      ...base,
+      type: 'job',
+      payload: { assignment: { task_id: 't', envelope: { task_id: 't', module: { kind } } } },
+    });
+    const x = encodeMessage('Frame', withKind('wasm') as never);
+    const y = encodeMessage('Frame', withKind('builtin') as never);
+    const diff = x.findIndex((v, i) => v !== y[i]);
+    x[diff] = 0xee;
+    expect(() => decodeMessage('Frame', x)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_ENUM', field: 'payload.assignment.envelope.module.kind' }),
+    );
+    // Absent pointers read as absent: a frame with most fields unset comes back as it went in.
+    const sparse = { type: 'event', payload: { result } };
+    expect(decodeMessage('Frame', encodeMessage('Frame', sparse as never))).toStrictEqual(
+      referenceDecode('Frame', encodeMessage('Frame', sparse as never)),
+    );
+  });
+});

@@ -45,7 +45,7 @@ describe('FLOCK_CORS_ORIGINS', () => {
     expect(cors(pre)).toEqual({ status: 204, allowOrigin: APP, vary: 'Origin' });
     expect(pre.headers.get('access-control-allow-methods')).toBe('GET, POST, DELETE');
     expect(pre.headers.get('access-control-allow-headers')).toBe(
-      'Authorization, Content-Type, Accept, Accept-Encoding',
+      'Authorization, Content-Type, Accept, Accept-Encoding, traceparent',
     );
     expect(pre.headers.get('access-control-max-age')).toBe('600');
     expect(pre.headers.get('access-control-allow-credentials')).toBeNull();
@@ -58,7 +58,7 @@ describe('FLOCK_CORS_ORIGINS', () => {
     const list = await c.api('/v1/tasks', { headers: { Origin: APP } });
     expect(cors(list)).toEqual({ status: 200, allowOrigin: APP, vary: 'Origin' });
     expect(list.headers.get('access-control-expose-headers')).toBe(
-      'Retry-After, Content-Disposition, Content-Encoding',
+      'Retry-After, Content-Disposition, Content-Encoding, traceparent',
     );
     // The app can read why it was refused.
     const noKey = await c.api('/v1/tasks', { key: null, headers: { Origin: APP } });

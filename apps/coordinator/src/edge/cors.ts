@@ -4,9 +4,9 @@ import { CoordinatorError } from '../errors.ts';
 /** Methods of the REST API a browser app may call. */
 const METHODS = 'GET, POST, DELETE';
 /** Request headers the REST API reads. */
-const HEADERS = 'Authorization, Content-Type, Accept, Accept-Encoding';
+const HEADERS = 'Authorization, Content-Type, Accept, Accept-Encoding, traceparent';
 /** Response headers an app may read besides the CORS-safelisted ones. */
-const EXPOSED = 'Retry-After, Content-Disposition, Content-Encoding';
+const EXPOSED = 'Retry-After, Content-Disposition, Content-Encoding, traceparent';
 /** How long a browser may cache a preflight answer, seconds. */
 const MAX_AGE_S = 600;
 

@@ -369,6 +369,7 @@ describe('map, modules, workers, stats', () => {
       traceparent: `00-${'1'.repeat(32)}-00f067aa0ba902b7-01`,
     });
     expect((await single.result()).correlation_id).toBe('1'.repeat(32));
+    expect(single.view?.correlation_id).toBe('1'.repeat(32));
     const minted = await client.submit(envelope('sdk-trace-c', 'sum'));
     expect((await minted.result()).correlation_id).toMatch(/^[0-9a-f]{32}$/);
   });

@@ -35,7 +35,7 @@ import {
   submitLibrary,
 } from './library-calls.ts';
 import { type MapInput, type MapOptions, type MapOutcome, mapTasks } from './map-tasks.ts';
-import { signEnvelope } from './sign-envelope.ts';
+import { signBody, signEnvelope } from './sign-envelope.ts';
 import { Task, type TaskBackend } from './task.ts';
 import { mapTensors, type TensorFile, type TensorMapOptions, type TensorOutcome } from './tensor-batches.ts';
 import { Workflow, type WorkflowBackend, type WorkflowView } from './workflow.ts';
@@ -266,9 +266,12 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
   /**
    * Submits a workflow (`POST /v1/workflows`: steps, depends_on, references, when, for_each,
    * on_error) and returns its handle. Idempotent on `workflow_id`; another definition under the
-   * same id is `CONFLICT`, a bad one 400 naming the `field`.
+   * same id is `CONFLICT`, a bad one 400 naming the `field`. Signed (`signBody`) when the client
+   * has a signing secret.
    */
-  async workflow(definition: JsonObject): Promise<Workflow> {
+  async workflow(unsigned: JsonObject): Promise<Workflow> {
+    const definition =
+      this.#signingSecret === undefined ? unsigned : await signBody(unsigned, this.#signingSecret);
     const view = await this.#http.json<WorkflowView>('POST', '/v1/workflows', { json: definition });
     return new Workflow(this, view.workflow_id, view);
   }

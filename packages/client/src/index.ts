@@ -60,7 +60,7 @@ export {
   sloTargetText,
   violationsText,
 } from './service-level-text.ts';
-export { signEnvelope, taskToken } from './sign-envelope.ts';
+export { signBody, signEnvelope, taskToken } from './sign-envelope.ts';
 export type { TaskBackend, WaitOptions, WatchOptions } from './task.ts';
 export { eventFromView, Task } from './task.ts';
 export {

@@ -1,4 +1,4 @@
-import { type ComputeEnvelope, canonicalEnvelope } from '@flock/protocol';
+import { type ComputeEnvelope, canonicalEnvelope, canonicalJson } from '@flock/protocol';
 
 const hex = (bytes: ArrayBuffer): string =>
   Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -9,7 +9,11 @@ const hex = (bytes: ArrayBuffer): string =>
  * canonical form (`canonicalEnvelope` of @flock/protocol: its JSON view without `security`, keys
  * sorted at every depth, no whitespace, UTF-8). Web Crypto: browsers and Node 20+.
  */
-export async function taskToken(envelope: ComputeEnvelope, secret: string): Promise<string> {
+export function taskToken(envelope: ComputeEnvelope, secret: string): Promise<string> {
+  return hmacToken(canonicalEnvelope(envelope), secret);
+}
+
+async function hmacToken(canonical: string, secret: string): Promise<string> {
   const utf8 = new TextEncoder();
   const key = await crypto.subtle.importKey(
     'raw',
@@ -18,10 +22,20 @@ export async function taskToken(envelope: ComputeEnvelope, secret: string): Prom
     false,
     ['sign'],
   );
-  return `hmac:${hex(await crypto.subtle.sign('HMAC', key, utf8.encode(canonicalEnvelope(envelope))))}`;
+  return `hmac:${hex(await crypto.subtle.sign('HMAC', key, utf8.encode(canonical)))}`;
 }
 
 /** A copy of `envelope` signed with `secret` (its `security.task_token` set; see `taskToken`). */
 export async function signEnvelope(envelope: ComputeEnvelope, secret: string): Promise<ComputeEnvelope> {
   return { ...envelope, security: { ...envelope.security, task_token: await taskToken(envelope, secret) } };
+}
+
+/**
+ * A copy of a request body that is not an envelope — a workflow definition, a circuit, a
+ * circuit's run — signed with `secret`: its top-level `security.task_token` is `hmac:` and the hex
+ * HMAC-SHA256 of `canonicalJson` of the body without `security`.
+ */
+export async function signBody<T extends Record<string, unknown>>(body: T, secret: string): Promise<T> {
+  const { security: _s, ...unsigned } = body;
+  return { ...body, security: { task_token: await hmacToken(canonicalJson(unsigned), secret) } };
 }

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
 import { SimulatedVolunteer } from '@flock/coordinator/sim';
-import { type ComputeEnvelope, canonicalEnvelope } from '@flock/protocol';
+import { type ComputeEnvelope, canonicalEnvelope, canonicalJson } from '@flock/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { FlockClient, FlockError, signEnvelope } from '../src/index.ts';
+import { FlockClient, FlockError, signBody, signEnvelope } from '../src/index.ts';
 import { runCli } from './support/run-cli.ts';
 
 const KEY = 'key-signer-0123456789';
@@ -88,6 +88,30 @@ describe('the SDK and the CLI with a signing secret', () => {
       .submit(sum('sdk-3'))
       .catch((e: unknown) => e);
     expect([(wrong as FlockError).status, (wrong as FlockError).code]).toEqual([401, 'BAD_SIGNATURE']);
+  });
+
+  it('a workflow is signed as a body (signBody); unsigned it is 401 SIGNATURE_REQUIRED', async () => {
+    const step = {
+      id: 'a',
+      op: 'sum',
+      module: { kind: 'builtin' },
+      requirements: { min: { wasm: true } },
+      inputs: [{ name: 'x', inline_bytes: 'AQIDBA==' }],
+    };
+    const definition = { workflow_id: 'wf-signed', steps: [step] } as never;
+    const signed = await signBody(definition as Record<string, unknown>, SECRET);
+    const { security: _s, ...unsigned } = signed;
+    const hex = createHmac('sha256', SECRET).update(canonicalJson(unsigned)).digest('hex');
+    expect(signed.security).toEqual({ task_token: `hmac:${hex}` });
+    const refused = await client()
+      .workflow(definition)
+      .catch((e: unknown) => e);
+    expect([(refused as FlockError).status, (refused as FlockError).code]).toEqual([
+      401,
+      'SIGNATURE_REQUIRED',
+    ]);
+    const workflow = await client(SECRET).workflow(definition);
+    expect((await workflow.wait({ timeoutMs: 10_000 })).state).toBe('succeeded');
   });
 
   it('flock submit signs with FLOCK_SIGNING_SECRET; without it the task is refused, exit 3', async () => {

@@ -7,7 +7,7 @@ import { CoordinatorError } from '../errors.ts';
 import { sha256Hex } from '../sha256.ts';
 import type { CircuitRecord } from '../store/workflow-store.ts';
 import { type Handler, json } from './http-util.ts';
-import { admitSteps, readDefinition, startWorkflow } from './http-workflows.ts';
+import { admitSteps, readDefinition, signedBody, startWorkflow } from './http-workflows.ts';
 import { answerWorkflowTrace } from './trace-header.ts';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,47}$/;
@@ -38,7 +38,7 @@ function circuitView(c: CircuitRecord, withDefinition: boolean): Record<string, 
 }
 
 export const createCircuit: Handler = async (ctx, req, res, tenant) => {
-  const raw = await readDefinition(ctx, req);
+  const raw = signedBody(ctx, await readDefinition(ctx, req));
   if (!isObject(raw)) throw new CoordinatorError('INVALID_ARGUMENT', 'body must be an object', '$');
   const { name, ...template } = raw;
   if (typeof name !== 'string' || !NAME.test(name))
@@ -84,7 +84,7 @@ export const getCircuit: Handler = async (ctx, _req, res, tenant, parts) => {
 /** `POST /v1/circuits/:name/runs` `{ run_id?, inputs?, params? }`: a workflow `<name>-<run_id>`. */
 export const runCircuit: Handler = async (ctx, req, res, tenant, parts) => {
   const circuit = await findCircuit(ctx, tenant, parts[1]!);
-  const raw = await readDefinition(ctx, req);
+  const raw = signedBody(ctx, await readDefinition(ctx, req));
   if (!isObject(raw)) throw new CoordinatorError('INVALID_ARGUMENT', 'body must be an object', '$');
   for (const key of Object.keys(raw)) {
     if (key !== 'run_id' && key !== 'inputs' && key !== 'params')

@@ -22,6 +22,7 @@ import { sha256Hex } from '../sha256.ts';
 import { WORKFLOW_STATES, type WorkflowState } from '../store/workflow-store.ts';
 import { admitEnvelope } from './http-tasks.ts';
 import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
+import { checkBodySignature } from './task-signatures.ts';
 import { answerWorkflowTrace } from './trace-header.ts';
 import { checkReturnChannel } from './webhook-targets.ts';
 import { definitionFromCapnp } from './workflow-capnp.ts';
@@ -143,13 +144,19 @@ export async function startWorkflow(
   };
 }
 
+/** A definition, circuit or run body checked against the key's signing secret, `security` dropped. */
+export function signedBody(ctx: ApiContext, raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  return checkBodySignature(raw as Record<string, unknown>, ctx.signingSecret);
+}
+
 /** `POST /v1/workflows`: the JSON form, or a Cap'n Proto `WorkflowDefinition` (workflow-capnp.ts). */
 export const createWorkflow: Handler = async (ctx, req, res, tenant) => {
   const raw =
     mediaType(req) === 'application/x-capnp'
       ? definitionFromCapnp(await readBody(req, ctx.config.maxBodyBytes), ctx.config.maxBodyBytes)
       : await readDefinition(ctx, req);
-  const { status, body } = await startWorkflow(ctx, tenant, raw);
+  const { status, body } = await startWorkflow(ctx, tenant, signedBody(ctx, raw));
   answerWorkflowTrace(res, tenant, String(body.workflow_id));
   json(res, status, body);
 };

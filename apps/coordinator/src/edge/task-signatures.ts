@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { type ComputeEnvelope, canonicalEnvelope } from '@flock/protocol';
+import { type ComputeEnvelope, canonicalEnvelope, canonicalJson } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
 
 /** The `security.task_token` of `envelope` under `secret`: `hmac:` + hex HMAC-SHA256 of its canonical form. */
@@ -24,15 +24,49 @@ export function checkSignature(envelope: ComputeEnvelope, secret: string | undef
       'this key signs its tasks: set security.task_token',
       field,
     );
-  const want = Buffer.from(taskTokenOf(envelope, secret));
+  compareToken(token, taskTokenOf(envelope, secret), 'envelope', field);
+}
+
+function compareToken(token: string, expected: string, what: string, field: string): void {
+  const want = Buffer.from(expected);
   const got = Buffer.from(token);
   if (got.length !== want.length || !timingSafeEqual(got, want)) {
+    throw new CoordinatorError('BAD_SIGNATURE', `security.task_token is not the HMAC of this ${what}`, field);
+  }
+}
+
+/**
+ * Checks a signed request body that is not an envelope — a workflow definition, a circuit, a
+ * circuit's run — and returns it without its `security`. Such a body carries the token at its top:
+ * `security: { task_token }`, the HMAC (as `taskTokenOf`) of `canonicalJson` of the body without
+ * `security`. Without a secret the body's `security` is only shape-checked and dropped.
+ */
+export function checkBodySignature(
+  body: Record<string, unknown>,
+  secret: string | undefined,
+): Record<string, unknown> {
+  const { security, ...unsigned } = body;
+  const field = 'security.task_token';
+  if (security !== undefined) {
+    const ok =
+      typeof security === 'object' &&
+      security !== null &&
+      !Array.isArray(security) &&
+      Object.keys(security).every((k) => k === 'task_token') &&
+      typeof (security as { task_token?: unknown }).task_token === 'string';
+    if (!ok) throw new CoordinatorError('INVALID_ARGUMENT', 'security: { task_token: string }', 'security');
+  }
+  if (secret === undefined) return unsigned;
+  const token = (security as { task_token?: string } | undefined)?.task_token;
+  if (!token)
     throw new CoordinatorError(
-      'BAD_SIGNATURE',
-      'security.task_token is not the HMAC of this envelope',
+      'SIGNATURE_REQUIRED',
+      'this key signs its requests: set security.task_token',
       field,
     );
-  }
+  const hmac = createHmac('sha256', secret).update(canonicalJson(unsigned), 'utf8').digest('hex');
+  compareToken(token, `hmac:${hmac}`, 'request', field);
+  return unsigned;
 }
 
 /** The item of a configured key's entry that is its signing secret: `key:tenant|sign:<secret>`. */

@@ -6,10 +6,8 @@ import { createHash } from 'node:crypto';
 import { canonicalJson, EVENTS } from '@flock/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
-import { PostgresStore } from '../src/store/postgres-store.ts';
-import type { Store } from '../src/store/store.ts';
 import { envelope, KEY_B, startTest, type TestCoordinator, taskState, until } from './helpers.ts';
-import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
+import { coordinatorStores } from './support/postgres.ts';
 
 const ADMIN = 'key-admin-0123456789';
 const UA =
@@ -22,21 +20,7 @@ function inputHash(submitted: Record<string, unknown>, traceId: string | null): 
   return `sha256:${sha(canonicalJson(stored))}`;
 }
 
-let pgHarness: PostgresHarness | undefined;
-afterAll(async () => {
-  await pgHarness?.release();
-});
-
-const STORES: Array<[string, () => Promise<Store | undefined>]> = [
-  ['SQLite', async () => undefined],
-  [
-    'PostgreSQL',
-    async () => {
-      pgHarness ??= await acquirePostgres();
-      return new PostgresStore(await pgHarness.createSchema(), { maxConnections: 4 });
-    },
-  ],
-];
+const STORES = coordinatorStores();
 
 describe.each(STORES)('GET /v1/audit on %s', (_name, makeStore) => {
   let c: TestCoordinator;

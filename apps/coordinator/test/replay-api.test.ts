@@ -6,8 +6,6 @@ import { createHash, createHmac } from 'node:crypto';
 import { canonicalJson } from '@flock/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
-import { PostgresStore } from '../src/store/postgres-store.ts';
-import type { Store } from '../src/store/store.ts';
 import {
   envelope,
   type Json,
@@ -18,7 +16,7 @@ import {
   taskState,
   until,
 } from './helpers.ts';
-import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
+import { coordinatorStores } from './support/postgres.ts';
 import { step } from './workflows/workflow-helpers.ts';
 
 const ADMIN = 'key-admin-0123456789';
@@ -33,21 +31,7 @@ const sumHash = (bytes: number[]): string => {
 const withBytes = (id: string, bytes: number[], extra: Record<string, unknown> = {}) =>
   envelope(id, { inputs: [{ name: 'x', inline_bytes: Buffer.from(bytes).toString('base64') }], ...extra });
 
-let pgHarness: PostgresHarness | undefined;
-afterAll(async () => {
-  await pgHarness?.release();
-});
-
-const STORES: Array<[string, () => Promise<Store | undefined>]> = [
-  ['SQLite', async () => undefined],
-  [
-    'PostgreSQL',
-    async () => {
-      pgHarness ??= await acquirePostgres();
-      return new PostgresStore(await pgHarness.createSchema(), { maxConnections: 4 });
-    },
-  ],
-];
+const STORES = coordinatorStores();
 
 describe.each(STORES)('replay on %s', (_name, makeStore) => {
   let c: TestCoordinator;

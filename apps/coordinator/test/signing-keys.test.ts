@@ -4,13 +4,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import { taskTokenOf } from '../src/edge/task-signatures.ts';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import type { Store } from '../src/store/store.ts';
 import { envelope, envelopeObj, type Json, KEY_A, startTest, type TestCoordinator } from './helpers.ts';
-import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
+import { usePostgres } from './support/postgres.ts';
 
 let c: TestCoordinator | undefined;
 const cleanups: Array<() => Promise<void>> = [];
@@ -109,15 +109,9 @@ describeSigningStore('SqliteStore', async () => {
 });
 
 describe('PostgreSQL', () => {
-  let harness: PostgresHarness;
-  beforeAll(async () => {
-    harness = await acquirePostgres();
-  }, 300_000);
-  afterAll(async () => {
-    await harness?.release();
-  });
+  const harness = usePostgres();
   describeSigningStore('PostgresStore', async () => {
-    const store = new PostgresStore(await harness.createSchema(), { maxConnections: 2 });
+    const store = new PostgresStore(await harness().createSchema(), { maxConnections: 2 });
     cleanups.push(() => store.close());
     return store;
   });

@@ -5,14 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { Webhooks } from '../src/edge/webhooks.ts';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import type { Store } from '../src/store/store.ts';
 import type { NewDelivery } from '../src/store/webhook-store.ts';
 import { DEFAULT_WEBHOOKS } from '../src/webhook-config.ts';
-import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
+import { usePostgres } from './support/postgres.ts';
 
 type Factory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
@@ -198,21 +198,15 @@ describeWebhookStore('SqliteStore', async () => {
 });
 
 describe('PostgreSQL', () => {
-  let harness: PostgresHarness;
-  beforeAll(async () => {
-    harness = await acquirePostgres();
-  }, 300_000);
-  afterAll(async () => {
-    await harness?.release();
-  });
+  const harness = usePostgres();
 
   describeWebhookStore('PostgresStore', async () => {
-    const store = new PostgresStore(await harness.createSchema(), { maxConnections: 3 });
+    const store = new PostgresStore(await harness().createSchema(), { maxConnections: 3 });
     return { store, cleanup: () => store.close() };
   });
 
   test('two coordinators claiming at once never get the same delivery', async () => {
-    const url = await harness.createSchema();
+    const url = await harness().createSchema();
     const one = new PostgresStore(url, { maxConnections: 4 });
     const two = new PostgresStore(url, { maxConnections: 4 });
     try {

@@ -8,7 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { type ClusterCoordinator, startClusterCoordinator } from '../src/cluster/cluster.ts';
 import type { CoordinatorConfig } from '../src/config.ts';
@@ -16,7 +16,7 @@ import { tlsCredentials } from '../src/edge/tls-credentials.ts';
 import { tenantWebhookSecret } from '../src/edge/webhook-post.ts';
 import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
 import { envelope, type Json, KEY_A, KEY_B, startTest, type TestCoordinator, until } from './helpers.ts';
-import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
+import { usePostgres } from './support/postgres.ts';
 
 const READER = 'key-reader-a-0123456789';
 const MASTER = 'webhook-master-0123456789';
@@ -432,18 +432,12 @@ describe('the delivery log', () => {
 });
 
 describe('cluster', () => {
-  let harness: PostgresHarness;
-  beforeAll(async () => {
-    harness = await acquirePostgres();
-  }, 300_000);
-  afterAll(async () => {
-    await harness?.release();
-  });
+  const harness = usePostgres();
 
   test('two coordinators on one PostgreSQL post each event once: relayed events are not posted again', async () => {
     const hook = await receiver([[200]]);
     closers.push(hook.close);
-    const url = await harness.createSchema();
+    const url = await harness().createSchema();
     const config = {
       ...LOCAL,
       port: 0,

@@ -8,6 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { PostgresStore } from '../../src/store/postgres-store.ts';
+import type { Store } from '../../src/store/store.ts';
 
 const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('../../../../scripts/postgres.sh', import.meta.url));
@@ -74,4 +77,41 @@ export async function acquirePostgres(): Promise<PostgresHarness> {
       if (external === undefined) await run('bash', [SCRIPT, 'release', holder], { timeout: 120_000 });
     },
   };
+}
+
+/**
+ * The shared harness for the enclosing `describe` (or file): acquired before its tests (the first
+ * start may install and initialize the server), released after them. Returns a getter.
+ */
+export function usePostgres(): () => PostgresHarness {
+  let harness: PostgresHarness | undefined;
+  beforeAll(async () => {
+    harness = await acquirePostgres();
+  }, 300_000);
+  afterAll(async () => {
+    await harness?.release();
+  });
+  return () => harness!;
+}
+
+/**
+ * The stores a coordinator test runs on, for `describe.each`: SQLite (`undefined`: the test
+ * coordinator's own file) and PostgreSQL (a fresh schema of this file's harness, acquired on first
+ * use and released after the file).
+ */
+export function coordinatorStores(): Array<[string, () => Promise<Store | undefined>]> {
+  let harness: Promise<PostgresHarness> | undefined;
+  afterAll(async () => {
+    await (await harness)?.release();
+  });
+  return [
+    ['SQLite', async () => undefined],
+    [
+      'PostgreSQL',
+      async () => {
+        harness ??= acquirePostgres();
+        return new PostgresStore(await (await harness).createSchema(), { maxConnections: 4 });
+      },
+    ],
+  ];
 }

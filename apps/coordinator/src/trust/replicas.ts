@@ -2,7 +2,14 @@
 // them, and the status a requester sees. TRUST.md "Policy" and "In the coordinator".
 import type { VerificationPolicy } from '@flock/protocol';
 import { decideAfresh, decideAlone } from './believe-alone.ts';
-import { type EngineContext, runningReplica, taskOf, type WorkerRef, wantedOf } from './engine-context.ts';
+import {
+  type EngineContext,
+  isActive,
+  runningReplica,
+  taskOf,
+  type WorkerRef,
+  wantedOf,
+} from './engine-context.ts';
 import { standingOf } from './standing.ts';
 import { TrustError } from './trust-error.ts';
 import type { AcceptedBy, TaskVerification, VerificationState } from './trust-store.ts';
@@ -123,6 +130,23 @@ export async function assignReplica(
   });
   await ctx.store.putTask(t);
   return { alone, wanted: wantedOf(t) };
+}
+
+/**
+ * `TrustEngine.speculate`: one more replica beside those running (a straggler's speculative copy
+ * at its campaign's tail), which counts like any other. False when the task is decided, already
+ * wants a replica, has none running, runs one believed alone, or has dispatched `max_replicas`.
+ */
+export async function speculateReplica(ctx: EngineContext, taskId: string): Promise<boolean> {
+  const t = await taskOf(ctx, taskId);
+  const running = t.replicas.filter((r) => r.status === 'running');
+  if (t.state !== 'pending' || wantedOf(t) > 0 || running.length === 0 || running.some((r) => r.alone))
+    return false;
+  const dispatched = t.replicas.filter((r) => r.status !== 'released').length;
+  if (dispatched >= t.policy.maxReplicas) return false;
+  t.target = t.replicas.filter(isActive).length + 1;
+  await ctx.store.putTask(t);
+  return true;
 }
 
 /** `TrustEngine.release`: a replica's lease ended without a usable result. */

@@ -10,6 +10,7 @@ import {
   refusal,
   releaseReplica,
   releaseRunning,
+  speculateReplica,
   statusOf,
   type VerificationStatus,
 } from './replicas.ts';
@@ -162,6 +163,17 @@ export class TrustEngine {
   /** A replica's lease ended without a usable result (expired, failed, cancelled). */
   release(taskId: string, workerId: string): Promise<{ wanted: number }> {
     return this.serial(() => releaseReplica(this.ctx, taskId, workerId));
+  }
+
+  /**
+   * Asks for one replica more than the policy wants now, beside a straggling one (batch tails):
+   * it runs on another eligible worker and counts toward the quorum like any replica; whichever
+   * results reach the quorum first decide, and the rest are surplus. False (nothing changes) when
+   * the task is decided, wants a replica already, has none running, runs one believed alone, or
+   * has dispatched `max_replicas`.
+   */
+  speculate(taskId: string): Promise<boolean> {
+    return this.serial(() => speculateReplica(this.ctx, taskId));
   }
 
   /** Releases every running replica of the task (their leases died with a restart); returns how many. */

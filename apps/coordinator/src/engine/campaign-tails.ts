@@ -1,9 +1,13 @@
 // Batch tails (BOINC's batch acceleration): once a campaign is TAIL_FRACTION done, its queued tasks
 // leave out volunteers far slower than the rest, and a task still running past COPY_FACTOR times
 // the campaign's median run time gets a speculative copy on another volunteer. The first result
-// completes the task (on its stored attempt) and the other lease is cancelled. Tasks with a
-// verification policy get no copy (their replicas are the trust engine's to ask for).
+// completes the task (on its stored attempt) and the other lease is cancelled. A task with a
+// verification policy gets its copy as one more replica, granted by the trust engine (another
+// worker, counted toward the quorum like any replica; what the quorum leaves running is cancelled).
+// A campaign's total and done counts come from the store once when a coordinator recovers or adopts
+// its tasks; run times are this process's only (after a restart the median is measured afresh).
 
+import { TASK_STATES } from '../store/store.ts';
 import type { Engine } from './engine.ts';
 import type { Lease } from './lease-table.ts';
 import type { OpenTask } from './open-task.ts';
@@ -22,36 +26,77 @@ const MAX_RUNS = 200;
 const SLOW_FACTOR = 3;
 
 interface Campaign {
+  tenant: string;
+  campaignId: string;
   total: number;
   done: number;
   /** Run times (lease → result) of its successes, newest last. */
   runs: number[];
+  /** Its counts were (or are being) read from the store. */
+  counted?: boolean;
 }
+
+const keyOf = (tenant: string, campaignId: string): string => `${tenant}\u0000${campaignId}`;
 
 export class CampaignTails {
   private readonly campaigns = new Map<string, Campaign>();
+  /** Campaigns whose counts are to be read from the store (`countFromStore`). */
+  private readonly toCount: Campaign[] = [];
+  /** Verified tasks that were granted a speculative replica (one each). */
+  private readonly speculated = new Set<number>();
 
   constructor(private readonly e: Engine) {}
 
   /** A task of a campaign is open in this process (submitted, recovered, adopted). */
   opened(task: OpenTask): void {
     if (!task.campaignId) return;
-    const c = this.campaigns.get(task.campaignId) ?? { total: 0, done: 0, runs: [] };
+    const key = keyOf(task.tenant, task.campaignId);
+    let c = this.campaigns.get(key);
+    if (!c) {
+      c = { tenant: task.tenant, campaignId: task.campaignId, total: 0, done: 0, runs: [] };
+      this.campaigns.set(key, c);
+    }
     c.total += 1;
-    this.campaigns.set(task.campaignId, c);
+  }
+
+  /**
+   * A task recovered or adopted from the store: its campaign's counts are read from the store
+   * (`countFromStore`), once per campaign, since tasks finished before this process never opened here.
+   */
+  fromStore(task: OpenTask): void {
+    const c = this.campaignOf(task);
+    if (!c || c.counted) return;
+    c.counted = true;
+    this.toCount.push(c);
+  }
+
+  /** Reads the counts of the campaigns `fromStore` named: one store query per campaign. */
+  async countFromStore(): Promise<void> {
+    for (const c of this.toCount.splice(0)) {
+      try {
+        const counts = await this.e.store.countByState(c.tenant, c.campaignId);
+        const total = TASK_STATES.reduce((n, state) => n + counts[state], 0);
+        // What this process counted since is part of the store's counts.
+        c.total = Math.max(c.total, total);
+        c.done = Math.max(c.done, counts.succeeded + counts.failed + counts.cancelled);
+      } catch (err) {
+        this.e.log.warn({ err, campaign: c.campaignId }, 'campaign counts could not be read');
+      }
+    }
   }
 
   /** A task of the campaign finished (in any state). */
   finished(task: OpenTask): void {
-    const c = task.campaignId ? this.campaigns.get(task.campaignId) : undefined;
+    this.speculated.delete(task.uid);
+    const c = this.campaignOf(task);
     if (!c) return;
     c.done += 1;
-    if (c.done >= c.total) this.campaigns.delete(task.campaignId!);
+    if (c.done >= c.total) this.campaigns.delete(keyOf(c.tenant, c.campaignId));
   }
 
   /** A success of the task on `worker` took `runMs`: the campaign's runs and the worker's turnaround. */
   ran(task: OpenTask, worker: WorkerState, runMs: number): void {
-    const c = task.campaignId ? this.campaigns.get(task.campaignId) : undefined;
+    const c = this.campaignOf(task);
     if (c) {
       c.runs.push(runMs);
       if (c.runs.length > MAX_RUNS) c.runs.shift();
@@ -64,10 +109,11 @@ export class CampaignTails {
     if (!this.e.config.tailAcceleration) return;
     const slow = this.slowWorkers();
     for (const task of this.e.open.values()) {
-      const c = task.campaignId ? this.campaigns.get(task.campaignId) : undefined;
+      const c = this.campaignOf(task);
       if (!c || c.total < MIN_CAMPAIGN_TASKS || c.done < TAIL_FRACTION * c.total) continue;
       if (task.state === 'queued') task.sched.avoid = slow;
-      else if (!task.replicas && !task.copy) this.maybeCopy(task, c, now);
+      else if (task.replicas) this.maybeReplica(task, c, now);
+      else if (!task.copy) this.maybeCopy(task, c, now);
     }
   }
 
@@ -113,6 +159,29 @@ export class CampaignTails {
     this.e.scheduler.enqueue(task.sched);
     this.e.metrics.errors.inc({ code: 'SPECULATIVE_COPY' });
     this.e.dispatcher.scheduleDispatch();
+  }
+
+  /**
+   * A verified task with a replica running past COPY_FACTOR times the median: the trust engine is
+   * asked for one replica more (once per task; asked again at a later tick while it refuses).
+   */
+  private maybeReplica(task: OpenTask, c: Campaign, now: number): void {
+    if (c.runs.length < MIN_RUNS || this.speculated.has(task.uid) || this.e.scheduler.has(task.uid)) return;
+    const limit = COPY_FACTOR * median(c.runs);
+    const straggles = [...task.replicaLeases].some((id) => {
+      const lease = this.e.leases.get(id);
+      return lease !== undefined && !lease.cancelling && now - lease.startedAtMs > limit;
+    });
+    if (!straggles) return;
+    this.speculated.add(task.uid);
+    void this.e.replicas.speculate(task).then((granted) => {
+      if (granted) this.e.metrics.errors.inc({ code: 'SPECULATIVE_COPY' });
+      else this.speculated.delete(task.uid);
+    });
+  }
+
+  private campaignOf(task: OpenTask): Campaign | undefined {
+    return task.campaignId ? this.campaigns.get(keyOf(task.tenant, task.campaignId)) : undefined;
   }
 
   /** Connected workers whose turnaround is SLOW_FACTOR times the median of those measured. */

@@ -76,6 +76,8 @@ export class ReplicaRuns {
       await this.e.transitions.failVerified(task, 'VERIFICATION_FAILED', verdict.message, now);
       return 'handled';
     }
+    // Its run time counts like the deciding replica's (campaign medians, worker turnaround).
+    if (verdict?.kind === 'pending') this.e.tails.ran(task, worker, now - lease.startedAtMs);
     await this.follow(task);
     this.e.dispatcher.scheduleDispatch();
     return 'handled';
@@ -150,6 +152,17 @@ export class ReplicaRuns {
       task.replicaLeases.delete(leaseId);
     }
     await this.follow(task);
+  }
+
+  /**
+   * A replica straggles at its campaign's tail (campaign-tails.ts): the engine is asked for one
+   * replica more, which the scheduler gives to a worker that holds none of the task (the engine's
+   * rules, mirrored). True when the engine granted it.
+   */
+  async speculate(task: OpenTask): Promise<boolean> {
+    const granted = await this.e.trust.speculate(String(task.uid)).catch(() => false);
+    if (granted) await this.follow(task);
+    return granted;
   }
 
   /** Tells every running replica of a decided (or cancelled) task to stop. */

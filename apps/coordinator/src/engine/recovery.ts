@@ -17,6 +17,7 @@ export class Recovery {
     for (const rec of await this.e.store.openTasks()) {
       const task = toOpen(rec);
       this.e.transitions.open(task);
+      this.e.tails.fromStore(task);
       await this.e.replicas.open(task);
       if (rec.state === 'queued') {
         this.e.transitions.makeRunnable(task, now);
@@ -47,6 +48,8 @@ export class Recovery {
       this.e.scheduler.setRunning(task.tenant, 1);
       running += 1;
     }
+    // Its campaigns' counts, from the store: the tasks done before the restart count (batch tails).
+    await this.e.tails.countFromStore();
     return { running };
   }
 
@@ -68,6 +71,8 @@ export class Recovery {
     if (this.e.closed || rec.state !== 'queued' || this.e.open.has(rec.uid)) return false;
     const task = toOpen(rec);
     this.e.transitions.open(task);
+    this.e.tails.fromStore(task);
+    void this.e.tails.countFromStore();
     this.e.transitions.makeRunnable(task, Date.now());
     return true;
   }

@@ -4,6 +4,8 @@
 //
 //   npm run bench:tails -w @flock/coordinator
 //   options: --tasks N (400) --fast N (7) --fast-ms N (20) --slow-ms N (10000) --rounds N (3)
+//            --replicas N (0: unverified; N: every task verified by N replicas, a quorum of all N,
+//            so a straggling replica gets a speculative one)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +22,7 @@ const FAST = option('--fast', 7);
 const FAST_MS = option('--fast-ms', 20);
 const SLOW_MS = option('--slow-ms', 10_000);
 const ROUNDS = option('--rounds', 3);
+const REPLICAS = option('--replicas', 0);
 const KEY = 'bench-key-0123456789abcdef';
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -77,6 +80,7 @@ async function campaign(tails: boolean, round: number): Promise<[number, number]
           op: 'sum',
           module: { kind: 'builtin' },
           requirements: { min: { wasm: true } },
+          ...(REPLICAS > 0 ? { verification: { replicas: REPLICAS, quorum: REPLICAS } } : {}),
         })),
       }),
     });
@@ -107,7 +111,7 @@ console.log(
   `tails bench: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load ${loadavg()[0]!.toFixed(1)}`,
 );
 console.log(
-  `campaign of ${TASKS} tasks; ${FAST} volunteers at ${FAST_MS} ms a task, 1 at ${SLOW_MS} ms; ${ROUNDS} rounds`,
+  `campaign of ${TASKS} tasks${REPLICAS > 0 ? `, ${REPLICAS} of ${REPLICAS} replicas each` : ''}; ${FAST} volunteers at ${FAST_MS} ms a task, 1 at ${SLOW_MS} ms; ${ROUNDS} rounds`,
 );
 const results: Record<'off' | 'on', Array<[number, number]>> = { off: [], on: [] };
 for (let round = 0; round < ROUNDS; round++) {

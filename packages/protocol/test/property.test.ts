@@ -369,7 +369,7 @@ describe('decoding work is bounded by the input size', () => {
 
   it('struct lists of zero-size elements: huge claims are refused at once, small ones by traversal', () => {
     const bytes = encodeFrame(makeFrame({ hello: { undelivered: [{ task_id: 't' }] } }));
-    const at = findListPointer(bytes, ELEMENT_SIZE.composite, 9); // one ComputeResult: 1 data + 8 pointer words
+    const at = findListPointer(bytes, ELEMENT_SIZE.composite, 10); // one ComputeResult: 1 data + 9 pointer words
     const expectRefused = (count: number, ...codes: ProtocolErrorCode[]): void => {
       const hostile = withZeroSizeStructList(bytes, at, count);
       const work = measureWork(() => decodeFrame(hostile));

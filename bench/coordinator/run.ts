@@ -105,6 +105,11 @@ interface Outcome {
   paced: Paced | undefined;
   /** CPU seconds the server side used (coordinator process, or redis-server). */
   serverCpu: number;
+  /**
+   * CPU seconds this process used meanwhile: the simulated volunteers and the submitter (Flock),
+   * or BullMQ's workers and queue client. On a small machine it bounds the end-to-end ratio.
+   */
+  clientCpu: number;
   seconds: number;
   perSecond: number;
   p50: number;
@@ -121,12 +126,19 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/** User + system CPU seconds this process used since `since` (all its threads). */
+function clientSeconds(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
+}
+
 function summarise(
   startedAt: number,
   finishedAt: number,
   submitted: Map<string, number>,
   began: Map<string, number>,
   serverCpu: number,
+  clientCpu: number,
 ): Outcome {
   const lat: number[] = [];
   for (const [id, t] of began) {
@@ -138,6 +150,7 @@ function summarise(
   return {
     paced: undefined,
     serverCpu,
+    clientCpu,
     seconds,
     perSecond: TASKS / seconds,
     p50: percentile(lat, 0.5),
@@ -200,6 +213,7 @@ async function benchFlock(): Promise<Outcome> {
     }
     const startedAt = Date.now();
     const cpuAtStart = cpuSeconds(server.pid);
+    const clientAtStart = process.cpuUsage();
     for (let start = 0; start < TASKS; start += BATCH) {
       const tasks = [];
       const now = Date.now();
@@ -225,6 +239,7 @@ async function benchFlock(): Promise<Outcome> {
     await waitFor(() => acked >= TASKS, 'all results acknowledged', 600_000);
     const finishedAt = Date.now();
     const cpuAtEnd = cpuSeconds(server.pid);
+    const clientCpu = clientSeconds(clientAtStart);
     const latency = await paced(async (i) => {
       const res = await fetch(`${url}/v1/tasks`, {
         method: 'POST',
@@ -241,7 +256,7 @@ async function benchFlock(): Promise<Outcome> {
     }, began);
     await Promise.all(sims.map((s) => s.close()));
     return {
-      ...summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart),
+      ...summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart, clientCpu),
       paced: latency,
     };
   } finally {
@@ -314,6 +329,7 @@ async function benchBullmq(): Promise<Outcome> {
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     const startedAt = Date.now();
     const cpuAtStart = cpuSeconds(server.pid);
+    const clientAtStart = process.cpuUsage();
     for (let start = 0; start < TASKS; start += BATCH) {
       const jobs = [];
       const now = Date.now();
@@ -327,13 +343,14 @@ async function benchBullmq(): Promise<Outcome> {
     await waitFor(() => completed >= TASKS, 'all BullMQ jobs completed', 600_000);
     const finishedAt = Date.now();
     const cpuAtEnd = cpuSeconds(server.pid);
+    const clientCpu = clientSeconds(clientAtStart);
     const latency = await paced(async (i) => {
       await queue.add('sum', { input: input(i) }, { jobId: `p-${i}`, removeOnComplete: true });
     }, began);
     await Promise.all(workers.map((w) => w.close()));
     await queue.close();
     return {
-      ...summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart),
+      ...summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart, clientCpu),
       paced: latency,
     };
   } finally {
@@ -346,6 +363,7 @@ async function benchBullmq(): Promise<Outcome> {
 const line = (name: string, o: Outcome): string =>
   `${name.padEnd(7)} ${o.perSecond.toFixed(0).padStart(7)} tasks/s  (${o.seconds.toFixed(1)} s)  ` +
   `backlog submit→start p50 ${o.p50} ms p99 ${o.p99} ms  server CPU ${((o.serverCpu * 1e6) / TASKS).toFixed(0)} µs/task  ` +
+  `client CPU ${((o.clientCpu * 1e6) / TASKS).toFixed(0)} µs/task  ` +
   `paced (${PACED_RATE}/s) submit→start p50 ${o.paced?.p50} ms p99 ${o.paced?.p99} ms`;
 
 // BullMQ's side runs on a local redis-server (Debian's), installed here when missing.
@@ -384,6 +402,7 @@ if (ROUNDS > 1) {
     console.log(
       `median ${name}: ${median(os.map((o) => o.perSecond)).toFixed(0)} tasks/s, ` +
         `${median(os.map((o) => (o.serverCpu * 1e6) / TASKS)).toFixed(0)} µs server CPU/task, ` +
+        `${median(os.map((o) => (o.clientCpu * 1e6) / TASKS)).toFixed(0)} µs client CPU/task, ` +
         `paced p50 ${median(os.map((o) => o.paced?.p50 ?? 0))} ms p99 ${median(os.map((o) => o.paced?.p99 ?? 0))} ms`,
     );
   }

@@ -33,11 +33,25 @@ function taskStatements(db: Database.Database) {
   return {
     byId: db.prepare<[string, string], TaskRow>('SELECT * FROM tasks WHERE tenant = ? AND task_id = ?'),
     byUid: db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE uid = ?'),
-    insertTask: db.prepare(
+    insertTask: db.prepare<
+      [
+        string,
+        string,
+        string | null,
+        string,
+        string,
+        string,
+        Buffer,
+        number,
+        number | null,
+        number,
+        number,
+        number,
+      ]
+    >(
       `INSERT INTO tasks (tenant, task_id, campaign_id, op, module_kind, state, content_hash, envelope, priority,
          deadline_at_ms, max_retries, created_at_ms, updated_at_ms)
-       VALUES (@tenant, @taskId, @campaignId, @op, @moduleKind, 'queued', @contentHash, @envelope, @priority,
-         @deadlineAtMs, @maxRetries, @createdAtMs, @createdAtMs)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (tenant, task_id) DO NOTHING`,
     ),
     audit: db.prepare(

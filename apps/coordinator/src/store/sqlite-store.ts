@@ -143,7 +143,7 @@ export class SqliteStore implements Store {
   }
 
   async insertTasks(tasks: NewTask[]): Promise<InsertOutcome[]> {
-    return insertOrRollBack(() => this.write(() => insertTasksNow(this.db, this.stmts, tasks)));
+    return insertOrRollBack(() => this.write(() => insertTasksNow(this.stmts, tasks)));
   }
 
   async getTask(tenant: string, taskId: string): Promise<TaskRecord | undefined> {
@@ -199,7 +199,7 @@ export class SqliteStore implements Store {
   }
 
   async startLeases(leases: NewLease[]): Promise<boolean[]> {
-    return this.write(() => startLeasesNow(this.db, this.stmts, leases));
+    return this.write(() => startLeasesNow(this.stmts, leases));
   }
 
   async completeTask(change: CompleteTask): Promise<boolean> {
@@ -211,7 +211,7 @@ export class SqliteStore implements Store {
   }
 
   async endAttempt(change: EndAttempt): Promise<boolean> {
-    return this.write(() => endAttemptNow(this.db, this.stmts, change));
+    return this.write(() => endAttemptNow(this.stmts, change));
   }
 
   async failQueued(taskUid: number, code: string, message: string, nowMs: number): Promise<boolean> {

@@ -1,7 +1,6 @@
 // The SQLite store's task transitions: synchronous bodies that run inside the group commit's
 // transaction. Each is guarded by the state (and lease) it expects and appends its audit row.
 import { EVENTS } from '@flock/protocol';
-import type Database from 'better-sqlite3';
 import { rollBackOnConflict } from './insert-conflict.ts';
 import { type SqliteStatements, toTask } from './sqlite-statements.ts';
 import type {
@@ -45,64 +44,69 @@ function newRecord(uid: number, task: NewTask): TaskRecord {
   };
 }
 
-/** Inserts a batch in one savepoint; a conflict throws `ConflictRollback` and undoes it all. */
-export function insertTasksNow(
-  db: Database.Database,
-  s: SqliteStatements,
-  tasks: NewTask[],
-): InsertOutcome[] {
-  return db.transaction((items: NewTask[]): InsertOutcome[] => {
-    const out: InsertOutcome[] = [];
-    for (const task of items) {
-      // New ids are the common case: insert first, look the row up only on a conflict.
-      const info = s.insertTask.run({
-        ...task,
-        campaignId: task.campaignId ?? null,
-        deadlineAtMs: task.deadlineAtMs ?? null,
-        envelope: toBuffer(task.envelope),
-      });
-      if (info.changes === 0) {
-        const existing = s.byId.get(task.tenant, task.taskId)!;
-        out.push(
-          existing.content_hash === task.contentHash
-            ? { kind: 'existing', task: toTask(existing) }
-            : { kind: 'conflict', taskId: task.taskId },
-        );
-        continue;
-      }
-      const uid = Number(info.lastInsertRowid);
-      s.audit.run(uid, task.createdAtMs, null, 'queued', EVENTS.requested, null, null, null);
-      out.push({ kind: 'created', task: newRecord(uid, task) });
+/**
+ * Inserts a batch; a conflict throws `ConflictRollback`, and the group commit's savepoint around
+ * the write (`GroupCommit.write`) undoes it all — these bodies run only inside one, so they open
+ * no savepoint of their own (`db.transaction` would add one and build a wrapper per call).
+ */
+export function insertTasksNow(s: SqliteStatements, tasks: NewTask[]): InsertOutcome[] {
+  const out: InsertOutcome[] = [];
+  for (const task of tasks) {
+    // New ids are the common case: insert first, look the row up only on a conflict.
+    const info = s.insertTask.run(
+      task.tenant,
+      task.taskId,
+      task.campaignId ?? null,
+      task.op,
+      task.moduleKind,
+      task.contentHash,
+      toBuffer(task.envelope),
+      task.priority,
+      task.deadlineAtMs ?? null,
+      task.maxRetries,
+      task.createdAtMs,
+      task.createdAtMs,
+    );
+    if (info.changes === 0) {
+      const existing = s.byId.get(task.tenant, task.taskId)!;
+      out.push(
+        existing.content_hash === task.contentHash
+          ? { kind: 'existing', task: toTask(existing) }
+          : { kind: 'conflict', taskId: task.taskId },
+      );
+      continue;
     }
-    return rollBackOnConflict(out);
-  })(tasks);
+    const uid = Number(info.lastInsertRowid);
+    s.audit.run(uid, task.createdAtMs, null, 'queued', EVENTS.requested, null, null, null);
+    out.push({ kind: 'created', task: newRecord(uid, task) });
+  }
+  return rollBackOnConflict(out);
 }
 
-export function startLeasesNow(db: Database.Database, s: SqliteStatements, leases: NewLease[]): boolean[] {
-  return db.transaction((items: NewLease[]) =>
-    items.map((lease) => {
-      if (s.startLease.run(lease.leaseId, lease.startedAtMs, lease.taskUid).changes !== 1) return false;
-      s.insertAttempt.run(
-        lease.leaseId,
-        lease.taskUid,
-        lease.attempt,
-        lease.workerId,
-        lease.startedAtMs,
-        lease.expiresAtMs,
-      );
-      s.audit.run(
-        lease.taskUid,
-        lease.startedAtMs,
-        'queued',
-        'running',
-        EVENTS.accepted,
-        lease.leaseId,
-        lease.workerId,
-        null,
-      );
-      return true;
-    }),
-  )(leases);
+/** Starts a pass's leases (inside the group commit's savepoint, like `insertTasksNow`). */
+export function startLeasesNow(s: SqliteStatements, leases: NewLease[]): boolean[] {
+  return leases.map((lease) => {
+    if (s.startLease.run(lease.leaseId, lease.startedAtMs, lease.taskUid).changes !== 1) return false;
+    s.insertAttempt.run(
+      lease.leaseId,
+      lease.taskUid,
+      lease.attempt,
+      lease.workerId,
+      lease.startedAtMs,
+      lease.expiresAtMs,
+    );
+    s.audit.run(
+      lease.taskUid,
+      lease.startedAtMs,
+      'queued',
+      'running',
+      EVENTS.accepted,
+      lease.leaseId,
+      lease.workerId,
+      null,
+    );
+    return true;
+  });
 }
 
 /**
@@ -137,26 +141,25 @@ export function completeBatch(s: SqliteStatements, changes: CompleteTask[]): boo
   return done;
 }
 
-export function endAttemptNow(db: Database.Database, s: SqliteStatements, change: EndAttempt): boolean {
-  return db.transaction((c: EndAttempt) => {
-    const params = {
-      taskUid: c.taskUid,
-      leaseId: c.leaseId,
-      nowMs: c.nowMs,
-      failureInc: c.countsAsFailure ? 1 : 0,
-      requeueAtMs: c.requeueAtMs ?? 0,
-      code: c.taskCode ?? c.code ?? null,
-      message: c.taskMessage ?? c.message ?? null,
-    };
-    const changed = c.requeueAtMs !== undefined ? s.requeue.run(params) : s.failRunning.run(params);
-    if (changed.changes !== 1) return false;
-    s.endAttemptRow.run(c.nowMs, c.outcome, c.code ?? null, c.leaseId);
-    const worker = s.getAttempt.get(c.leaseId)?.worker_id ?? null;
-    const to: TaskState = c.requeueAtMs !== undefined ? 'queued' : 'failed';
-    const topic = to === 'failed' ? EVENTS.failed : EVENTS.requested;
-    s.audit.run(c.taskUid, c.nowMs, 'running', to, topic, c.leaseId, worker, params.code);
-    return true;
-  })(change);
+/** Ends a lease that did not succeed (inside the group commit's savepoint, like `insertTasksNow`). */
+export function endAttemptNow(s: SqliteStatements, c: EndAttempt): boolean {
+  const params = {
+    taskUid: c.taskUid,
+    leaseId: c.leaseId,
+    nowMs: c.nowMs,
+    failureInc: c.countsAsFailure ? 1 : 0,
+    requeueAtMs: c.requeueAtMs ?? 0,
+    code: c.taskCode ?? c.code ?? null,
+    message: c.taskMessage ?? c.message ?? null,
+  };
+  const changed = c.requeueAtMs !== undefined ? s.requeue.run(params) : s.failRunning.run(params);
+  if (changed.changes !== 1) return false;
+  s.endAttemptRow.run(c.nowMs, c.outcome, c.code ?? null, c.leaseId);
+  const worker = s.getAttempt.get(c.leaseId)?.worker_id ?? null;
+  const to: TaskState = c.requeueAtMs !== undefined ? 'queued' : 'failed';
+  const topic = to === 'failed' ? EVENTS.failed : EVENTS.requested;
+  s.audit.run(c.taskUid, c.nowMs, 'running', to, topic, c.leaseId, worker, params.code);
+  return true;
 }
 
 export function failQueuedNow(

@@ -1,6 +1,7 @@
 // The SQLite store's prepared statements, by role. The hot statements bind positionally
 // (cheaper than named parameters).
 import type Database from 'better-sqlite3';
+import { MultiInsert } from './sqlite-multi-insert.ts';
 import type { TaskRecord, TaskState } from './store.ts';
 import {
   type AttemptRow,
@@ -83,10 +84,6 @@ function leaseStatements(db: Database.Database) {
          updated_at_ms = ?, progress = NULL
        WHERE uid = ? AND state = 'queued'`,
     ),
-    insertAttempt: db.prepare<[string, number, number, string, number, number]>(
-      `INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    ),
     complete: db.prepare<[Buffer, string | null, number | null, number, number, string]>(
       `UPDATE tasks SET state = 'succeeded', result = ?, executor = ?, duration_ms = ?,
          current_lease_id = NULL, updated_at_ms = ?, failure_code = NULL, failure_message = NULL
@@ -156,6 +153,26 @@ function workerStatements(db: Database.Database) {
   };
 }
 
+/** The appends a batch of transitions makes, as multi-row INSERTs (sqlite-multi-insert.ts). */
+function batchStatements(db: Database.Database) {
+  return {
+    /** Audit rows: task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code, output_hash. */
+    auditRows: new MultiInsert(
+      db,
+      'INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code, output_hash)',
+      '(?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      9,
+    ),
+    /** Attempt rows: lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms. */
+    attemptRows: new MultiInsert(
+      db,
+      'INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)',
+      '(?, ?, ?, ?, ?, ?)',
+      6,
+    ),
+  };
+}
+
 function blobStatements(db: Database.Database) {
   return {
     recordBlob: db.prepare(
@@ -182,6 +199,7 @@ export function prepareStatements(db: Database.Database) {
     ...transitionStatements(db),
     ...workerStatements(db),
     ...blobStatements(db),
+    ...batchStatements(db),
   };
 }
 

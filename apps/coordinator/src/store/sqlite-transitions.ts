@@ -83,30 +83,23 @@ export function insertTasksNow(s: SqliteStatements, tasks: NewTask[]): InsertOut
   return rollBackOnConflict(out);
 }
 
-/** Starts a pass's leases (inside the group commit's savepoint, like `insertTasksNow`). */
+/**
+ * Starts a pass's leases (inside the group commit's savepoint, like `insertTasksNow`): each task
+ * row is claimed on its own, the attempt and audit rows of those claimed go in as multi-row INSERTs.
+ */
 export function startLeasesNow(s: SqliteStatements, leases: NewLease[]): boolean[] {
-  return leases.map((lease) => {
+  const attempts: unknown[] = [];
+  const audit: unknown[] = [];
+  const started = leases.map((lease) => {
     if (s.startLease.run(lease.leaseId, lease.startedAtMs, lease.taskUid).changes !== 1) return false;
-    s.insertAttempt.run(
-      lease.leaseId,
-      lease.taskUid,
-      lease.attempt,
-      lease.workerId,
-      lease.startedAtMs,
-      lease.expiresAtMs,
-    );
-    s.audit.run(
-      lease.taskUid,
-      lease.startedAtMs,
-      'queued',
-      'running',
-      EVENTS.accepted,
-      lease.leaseId,
-      lease.workerId,
-      null,
-    );
+    const { leaseId, taskUid, workerId, startedAtMs } = lease;
+    attempts.push(leaseId, taskUid, lease.attempt, workerId, startedAtMs, lease.expiresAtMs);
+    audit.push(taskUid, startedAtMs, 'queued', 'running', EVENTS.accepted, leaseId, workerId, null, null);
     return true;
   });
+  s.attemptRows.run(attempts);
+  s.auditRows.run(audit);
+  return started;
 }
 
 /**

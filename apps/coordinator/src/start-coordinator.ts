@@ -11,6 +11,7 @@ import { EventsHub } from './edge/events-hub.ts';
 import { HttpApi } from './edge/http-api.ts';
 import { selfSignedNames, type TlsCredentials, tlsCredentials } from './edge/tls-credentials.ts';
 import { UpgradeRouter } from './edge/upgrade-router.ts';
+import { WebhookOutbox } from './edge/webhook-outbox.ts';
 import { Webhooks } from './edge/webhooks.ts';
 import { WorkerHub } from './edge/worker-hub.ts';
 import { Coordinator, type TrustOptions } from './engine/coordinator.ts';
@@ -46,6 +47,8 @@ export interface StartOptions {
   trust?: TrustOptions;
   /** Where the JSON log lines go (default: stdout); tests read them. */
   logStream?: DestinationStream;
+  /** Other coordinators write the same store (a cluster on PostgreSQL). */
+  shared?: boolean;
 }
 
 /** Without configured keys, one development key, kept in the store so that it survives restarts. */
@@ -168,8 +171,12 @@ export async function startCoordinator(
   // Terminal events of tasks whose return_channel is a URL are posted there (edge/webhooks.ts).
   const webhooks = new Webhooks(store.webhookStore(), config, log, metrics.registry);
   events.onTerminal = webhooks.onTerminal;
+  // Deliveries a killed coordinator did not store are made from the outbox (edge/webhook-outbox.ts).
+  const outbox = new WebhookOutbox(store, log, () => webhooks.kick());
+  const startedAtMs = Date.now();
   await coordinator.start();
   await webhooks.start();
+  await outbox.start(startedAtMs, options.shared === true);
 
   const api = new HttpApi(coordinator, keys, config, log, webhooks);
   const proxies = new TrustedProxies(config.trustedProxies);
@@ -195,6 +202,7 @@ export async function startCoordinator(
     close() {
       closing ??= (async () => {
         await coordinator.stop();
+        await outbox.stop();
         await webhooks.stop();
         await api.close();
         hub.close();

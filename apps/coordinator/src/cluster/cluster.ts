@@ -219,7 +219,7 @@ export async function startClusterCoordinator(
   await store.initMeta('task_token_secret', TaskTokens.newSecret().toString('base64'));
   const events = new ClusterEventsHub(config.maxBufferedBytes, id);
   const startedMs = Date.now();
-  const running = await startCoordinator(config, { store, events });
+  const running = await startCoordinator(config, { store, events, shared: true });
   const coordinator = running.coordinator;
   // Steps of a workflow advanced here may run on another coordinator: their ends advance it.
   events.onRemoteEnd = (tenant, campaignId, taskId) =>

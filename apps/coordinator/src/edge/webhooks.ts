@@ -8,6 +8,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { DeliveryNext, DeliveryRecord, WebhookStore } from '../store/webhook-store.ts';
 import type { WebhookSettings } from '../webhook-config.ts';
 import type { TaskEvent } from './events-hub.ts';
+import { outboxKindOf } from './webhook-outbox.ts';
 import {
   type PostOutcome,
   postWebhook,
@@ -23,6 +24,12 @@ export const WEBHOOK_POLL_MS = 1000;
 const MAX_IN_FLIGHT = 32;
 /** A claim outlasts its attempt's time limit by this, ms. */
 const CLAIM_GRACE_MS = 5000;
+/**
+ * Fault injection for the crash tests, never set in production: an event topic
+ * (`compute:dispatch:v1:success`...) whose first webhook kills the process with SIGKILL after its
+ * terminal transition committed and before its delivery is stored.
+ */
+const FAULT_KILL_BEFORE_DELIVERY = process.env.FLOCK_FAULT_KILL_BEFORE_WEBHOOK;
 
 /**
  * The wait before retry `n` (n ≥ 1): base·2^(n−1) capped at `maxMs`, with equal jitter (a random
@@ -116,15 +123,18 @@ export class Webhooks {
   /** The events hub's sink: a terminal event of a task whose return_channel is a URL becomes a delivery. */
   readonly onTerminal = (event: TaskEvent, body: () => string): void => {
     if (this.stopped || !isWebhookChannel(event.returnChannel)) return;
+    if (event.topic === FAULT_KILL_BEFORE_DELIVERY) process.kill(process.pid, 'SIGKILL');
+    // The task's outbox row goes in the same write (edge/webhook-outbox.ts).
+    const delivery = {
+      tenant: event.tenant,
+      taskId: event.taskId,
+      event: event.topic,
+      url: event.returnChannel,
+      body: body(),
+      createdAtMs: Date.now(),
+    };
     const stored = this.store
-      .insert({
-        tenant: event.tenant,
-        taskId: event.taskId,
-        event: event.topic,
-        url: event.returnChannel,
-        body: body(),
-        createdAtMs: Date.now(),
-      })
+      .insert(delivery, outboxKindOf(event.topic))
       .then(
         () => this.kick(),
         (err: unknown) => this.log.error({ err, task: event.taskId }, 'webhook delivery not stored'),

@@ -1,9 +1,11 @@
 // The requester's side of the engine: tasks in (stored in one transaction, then queued and
 // announced) and why a queued task waits.
 import { type ComputeEnvelope, campaignTraceId, newTraceId, toJson } from '@flock/protocol';
+import { isWebhookChannel } from '../edge/webhook-targets.ts';
 import { CoordinatorError } from '../errors.ts';
 import { sha256Hex } from '../sha256.ts';
 import type { InsertOutcome } from '../store/store.ts';
+import type { ArmedWebhook } from '../store/webhook-store.ts';
 import { resolvePolicy, TrustError } from '../trust/index.ts';
 import { checkDeliverable } from './deliverable.ts';
 import type { Engine } from './engine.ts';
@@ -77,6 +79,7 @@ export class RequesterIntake {
         createdAtMs: now,
       };
     });
+    await this.armWebhooks(items, now);
     const outcomes = await this.e.store.insertTasks(rows);
     for (const [i, outcome] of outcomes.entries()) {
       if (outcome.kind !== 'created') continue;
@@ -87,6 +90,19 @@ export class RequesterIntake {
       this.e.transitions.requeue(task, now);
     }
     return outcomes;
+  }
+
+  /**
+   * Before tasks with a URL return_channel are stored, their webhook outbox rows are, so that a
+   * terminal event whose delivery a crash lost is still delivered (edge/webhook-outbox.ts).
+   */
+  private async armWebhooks(items: Submission[], now: number): Promise<void> {
+    const armed: ArmedWebhook[] = [];
+    for (const { tenant, envelope } of items) {
+      if (!isWebhookChannel(envelope.return_channel || undefined)) continue;
+      armed.push({ tenant, taskId: envelope.task_id!, kind: 'task', armedAtMs: now });
+    }
+    if (armed.length > 0) await this.e.store.webhookStore().arm(armed);
   }
 
   /**

@@ -3,6 +3,7 @@
 // workflow at start) the advancer loads them, asks workflow-plan.ts what follows, and does it:
 // submits ready steps (a duplicate id is the same task, so nothing runs twice), cancels, finishes.
 import { campaignTraceId, fromJson, ProtocolError, validateEnvelope } from '@flock/protocol';
+import { isWebhookChannel } from '../edge/webhook-targets.ts';
 import { CoordinatorError } from '../errors.ts';
 import type { TaskRecord, TaskState } from '../store/store.ts';
 import type { WorkflowRecord, WorkflowState } from '../store/workflow-store.ts';
@@ -75,6 +76,11 @@ export class Workflows {
     definition: string,
     contentHash: string,
   ): Promise<{ kind: 'created' | 'existing'; record: WorkflowRecord }> {
+    // Before it is stored: its webhook outbox row (edge/webhook-outbox.ts).
+    if (isWebhookChannel(def.returnChannel)) {
+      const armed = { tenant, taskId: def.workflowId, kind: 'workflow' as const, armedAtMs: Date.now() };
+      await this.e.store.webhookStore().arm([armed]);
+    }
     const outcome = await this.e.store.workflowStore().insert({
       tenant,
       workflowId: def.workflowId,

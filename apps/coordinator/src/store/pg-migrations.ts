@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { auditTablesSql } from './audit-store.ts';
 import { apiKeysTableSql } from './key-store.ts';
-import { webhookDeliveriesTableSql } from './webhook-store.ts';
+import { webhookDeliveriesTableSql, webhookOutboxTableSql } from './webhook-store.ts';
 import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
 
 /**
@@ -123,6 +123,9 @@ export const PG_MIGRATIONS: readonly string[] = [
   auditTablesSql('pg'),
   // Signing secrets of keys made through POST /v1/keys with "signing": true (edge/http-keys.ts).
   'ALTER TABLE api_keys ADD COLUMN signing_secret TEXT;',
+  // The webhook outbox: tasks and workflows with a URL return_channel whose delivery is not
+  // stored yet, so that one lost to a crash is made at the next start (edge/webhook-outbox.ts).
+  webhookOutboxTableSql('pg'),
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

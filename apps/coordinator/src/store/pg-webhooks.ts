@@ -3,13 +3,19 @@
 // claim the same delivery, and a crashed one's claims lapse at claimed_until_ms.
 import type pg from 'pg';
 import {
+  type ArmedWebhook,
   attemptJson,
   type DeliveryAttempt,
   type DeliveryNext,
   type DeliveryRecord,
   type DeliveryRow,
   type NewDelivery,
+  type OutboxKind,
+  type OutboxRow,
+  type SettledArm,
+  settledArmsSql,
   toDelivery,
+  toSettledArm,
   type WebhookStore,
 } from './webhook-store.ts';
 
@@ -18,13 +24,57 @@ const MASTER_KEY = 'webhook_master_secret';
 export class PgWebhookStore implements WebhookStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  async insert(d: NewDelivery): Promise<number> {
+  async insert(d: NewDelivery, settles?: OutboxKind): Promise<number> {
+    // One statement: the outbox row goes with the delivery's insert, or neither happens.
     const { rows } = await this.pool.query<{ id: string }>(
-      `INSERT INTO webhook_deliveries (tenant, task_id, event, url, body, state, created_at_ms, next_attempt_at_ms)
+      `WITH gone AS (DELETE FROM webhook_outbox WHERE tenant = $1 AND task_id = $2 AND kind = $7)
+       INSERT INTO webhook_deliveries (tenant, task_id, event, url, body, state, created_at_ms, next_attempt_at_ms)
        VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) RETURNING id`,
-      [d.tenant, d.taskId, d.event, d.url, d.body, d.createdAtMs],
+      [d.tenant, d.taskId, d.event, d.url, d.body, d.createdAtMs, settles ?? null],
     );
     return Number(rows[0]!.id);
+  }
+
+  async arm(rows: ArmedWebhook[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO webhook_outbox (tenant, task_id, kind, armed_at_ms)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ON CONFLICT DO NOTHING`,
+      [
+        rows.map((r) => r.tenant),
+        rows.map((r) => r.taskId),
+        rows.map((r) => r.kind),
+        rows.map((r) => r.armedAtMs),
+      ],
+    );
+  }
+
+  async settledArms(beforeMs: number, limit: number): Promise<SettledArm[]> {
+    const { rows } = await this.pool.query<OutboxRow>(settledArmsSql('pg'), [beforeMs, limit]);
+    return rows.map(toSettledArm);
+  }
+
+  async settle(arm: ArmedWebhook, delivery: NewDelivery | undefined): Promise<number | undefined> {
+    // The delivery is inserted only from the deleted row: of two coordinators settling the same
+    // row, one stores it.
+    const d = delivery;
+    const { rows } = await this.pool.query<{ id: string }>(
+      `WITH gone AS (DELETE FROM webhook_outbox WHERE tenant = $1 AND task_id = $2 AND kind = $3 RETURNING 1)
+       INSERT INTO webhook_deliveries (tenant, task_id, event, url, body, state, created_at_ms, next_attempt_at_ms)
+       SELECT $1, $2, $4::text, $5::text, $6::text, 'pending', $7::bigint, $7::bigint FROM gone WHERE $8::boolean
+       RETURNING id`,
+      [
+        arm.tenant,
+        arm.taskId,
+        arm.kind,
+        d?.event ?? '',
+        d?.url ?? '',
+        d?.body ?? '',
+        d?.createdAtMs ?? 0,
+        d !== undefined,
+      ],
+    );
+    return rows[0] ? Number(rows[0].id) : undefined;
   }
 
   async claimDue(owner: string, nowMs: number, untilMs: number, limit: number): Promise<DeliveryRecord[]> {

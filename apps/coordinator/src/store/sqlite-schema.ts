@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import type { SqliteSync } from '../config.ts';
 import { auditTablesSql } from './audit-store.ts';
 import { apiKeysTableSql } from './key-store.ts';
-import { webhookDeliveriesTableSql } from './webhook-store.ts';
+import { webhookDeliveriesTableSql, webhookOutboxTableSql } from './webhook-store.ts';
 import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
 
 /** Schema migrations, applied in order; `user_version` records how many ran. Only ever append. */
@@ -97,6 +97,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   auditTablesSql('sqlite'),
   // Signing secrets of keys made through POST /v1/keys with "signing": true (edge/http-keys.ts).
   'ALTER TABLE api_keys ADD COLUMN signing_secret TEXT;',
+  // The webhook outbox: tasks and workflows with a URL return_channel whose delivery is not
+  // stored yet, so that one lost to a crash is made at the next start (edge/webhook-outbox.ts).
+  webhookOutboxTableSql('sqlite'),
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

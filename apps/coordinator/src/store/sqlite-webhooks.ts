@@ -2,13 +2,19 @@
 // group commit. One process owns the file, so a claim is a plain update inside the write.
 import type Database from 'better-sqlite3';
 import {
+  type ArmedWebhook,
   attemptJson,
   type DeliveryAttempt,
   type DeliveryNext,
   type DeliveryRecord,
   type DeliveryRow,
   type NewDelivery,
+  type OutboxKind,
+  type OutboxRow,
+  type SettledArm,
+  settledArmsSql,
   toDelivery,
+  toSettledArm,
   type WebhookStore,
 } from './webhook-store.ts';
 
@@ -23,15 +29,54 @@ export class SqliteWebhookStore implements WebhookStore {
     private readonly committed: () => Promise<void> | undefined,
   ) {}
 
-  insert(d: NewDelivery): Promise<number> {
+  insert(d: NewDelivery, settles?: OutboxKind): Promise<number> {
     return this.write(() => {
-      const run = this.db
-        .prepare(
-          `INSERT INTO webhook_deliveries (tenant, task_id, event, url, body, state, created_at_ms, next_attempt_at_ms)
-           VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
-        )
-        .run(d.tenant, d.taskId, d.event, d.url, d.body, d.createdAtMs, d.createdAtMs);
-      return Number(run.lastInsertRowid);
+      if (settles !== undefined) this.disarm(d.tenant, d.taskId, settles);
+      return this.insertNow(d);
+    });
+  }
+
+  private insertNow(d: NewDelivery): number {
+    const run = this.db
+      .prepare(
+        `INSERT INTO webhook_deliveries (tenant, task_id, event, url, body, state, created_at_ms, next_attempt_at_ms)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
+      )
+      .run(d.tenant, d.taskId, d.event, d.url, d.body, d.createdAtMs, d.createdAtMs);
+    return Number(run.lastInsertRowid);
+  }
+
+  /** Deletes an outbox row; true when it was there. */
+  private disarm(tenant: string, taskId: string, kind: OutboxKind): boolean {
+    return (
+      this.db
+        .prepare('DELETE FROM webhook_outbox WHERE tenant = ? AND task_id = ? AND kind = ?')
+        .run(tenant, taskId, kind).changes === 1
+    );
+  }
+
+  async arm(rows: ArmedWebhook[]): Promise<void> {
+    await this.write(() => {
+      const arm = this.db.prepare(
+        `INSERT INTO webhook_outbox (tenant, task_id, kind, armed_at_ms) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+      );
+      for (const r of rows) arm.run(r.tenant, r.taskId, r.kind, r.armedAtMs);
+    });
+  }
+
+  async settledArms(beforeMs: number, limit: number): Promise<SettledArm[]> {
+    await this.committed();
+    return this.db
+      .prepare<{ before: number; limit: number }, OutboxRow>(settledArmsSql('sqlite'))
+      .all({ before: beforeMs, limit })
+      .map(toSettledArm);
+  }
+
+  settle(arm: ArmedWebhook, delivery: NewDelivery | undefined): Promise<number | undefined> {
+    return this.write(() => {
+      const armed = this.disarm(arm.tenant, arm.taskId, arm.kind);
+      return armed && delivery ? this.insertNow(delivery) : undefined;
     });
   }
 

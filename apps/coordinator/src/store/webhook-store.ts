@@ -39,10 +39,47 @@ export type DeliveryNext =
   | { state: 'delivered' }
   | { state: 'failed' };
 
+/** What an outbox row stands for: a task's terminal event, or a workflow's own. */
+export type OutboxKind = 'task' | 'workflow';
+
+/**
+ * An outbox row: a task or workflow with a URL return_channel, stored before it is, so that a
+ * terminal event whose delivery was never written (a coordinator killed in between) is found and
+ * delivered when a coordinator starts (edge/webhook-outbox.ts).
+ */
+export interface ArmedWebhook {
+  tenant: string;
+  /** The task id, or the workflow id. */
+  taskId: string;
+  kind: OutboxKind;
+  armedAtMs: number;
+}
+
+/** An outbox row whose task or workflow ended (or was never stored) before a given time. */
+export interface SettledArm extends ArmedWebhook {
+  /** False when no such task or workflow is stored: its insert never happened, or retention took it. */
+  stored: boolean;
+}
+
 /** The webhook_deliveries table (`Store.webhookStore()`); test/webhook-store-contract.ts covers both stores. */
 export interface WebhookStore {
-  /** Stores a pending delivery due at once; returns its id. */
-  insert(delivery: NewDelivery): Promise<number>;
+  /**
+   * Stores a pending delivery due at once; returns its id. `settles`: the outbox row of the
+   * delivery's task (or workflow) is deleted in the same write.
+   */
+  insert(delivery: NewDelivery, settles?: OutboxKind): Promise<number>;
+  /** Stores outbox rows (one already there stays as it is). */
+  arm(rows: ArmedWebhook[]): Promise<void>;
+  /**
+   * Up to `limit` outbox rows armed before `beforeMs` whose task or workflow ended before
+   * `beforeMs` (or is not stored), oldest first.
+   */
+  settledArms(beforeMs: number, limit: number): Promise<SettledArm[]>;
+  /**
+   * Deletes the outbox row and, when `delivery` is given and the row was there, stores the
+   * delivery in the same write; returns its id (undefined when nothing was stored).
+   */
+  settle(arm: ArmedWebhook, delivery: NewDelivery | undefined): Promise<number | undefined>;
   /**
    * Claims up to `limit` pending deliveries due by `nowMs` that nobody holds, for `owner` until
    * `untilMs`: no other claim returns them meanwhile (across coordinators: SKIP LOCKED).
@@ -64,6 +101,59 @@ export interface WebhookStore {
   purge(beforeMs: number, limit: number): Promise<number>;
   /** The deployment's webhook master secret: `generated` unless one is stored (the first writer's wins). */
   masterSecret(generated: string): Promise<string>;
+}
+
+/** A row of `webhook_outbox`. */
+export interface OutboxRow {
+  tenant: string;
+  task_id: string;
+  kind: OutboxKind;
+  armed_at_ms: number | string;
+  stored: number | boolean;
+}
+
+export function toSettledArm(row: OutboxRow): SettledArm {
+  return {
+    tenant: row.tenant,
+    taskId: row.task_id,
+    kind: row.kind,
+    armedAtMs: Number(row.armed_at_ms),
+    stored: row.stored === true || row.stored === 1,
+  };
+}
+
+/**
+ * The outbox: keyed by tenant, task (or workflow) id and kind, so that a row is found, and
+ * deleted with the delivery, by the primary key alone.
+ */
+export function webhookOutboxTableSql(dialect: 'sqlite' | 'pg'): string {
+  const int = dialect === 'sqlite' ? 'INTEGER' : 'BIGINT';
+  return `CREATE TABLE webhook_outbox (
+     tenant TEXT NOT NULL,
+     task_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     armed_at_ms ${int} NOT NULL,
+     PRIMARY KEY (tenant, task_id, kind)
+   );`;
+}
+
+/**
+ * The outbox rows armed before `before` whose task or workflow ended before it or is not stored,
+ * up to `limit` (SQLite: `@before`, `@limit`; PostgreSQL: `$1`, `$2`). The rows of open tasks are
+ * skipped through the tables' unique keys.
+ */
+export function settledArmsSql(dialect: 'sqlite' | 'pg'): string {
+  const [before, limit] = dialect === 'sqlite' ? ['@before', '@limit'] : ['$1', '$2'];
+  return `SELECT o.tenant, o.task_id, o.kind, o.armed_at_ms,
+     (t.uid IS NOT NULL OR w.uid IS NOT NULL) AS stored
+   FROM webhook_outbox o
+   LEFT JOIN tasks t ON o.kind = 'task' AND t.tenant = o.tenant AND t.task_id = o.task_id
+   LEFT JOIN workflows w ON o.kind = 'workflow' AND w.tenant = o.tenant AND w.workflow_id = o.task_id
+   WHERE o.armed_at_ms < ${before}
+     AND (t.uid IS NULL OR (t.state IN ('succeeded', 'failed', 'cancelled') AND t.updated_at_ms < ${before}))
+     AND (w.uid IS NULL OR (w.state <> 'running' AND w.finished_at_ms < ${before}))
+   ORDER BY o.armed_at_ms, o.tenant, o.task_id
+   LIMIT ${limit}`;
 }
 
 /** A row of `webhook_deliveries` (the same columns in SQLite and PostgreSQL). */

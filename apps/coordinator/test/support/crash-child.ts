@@ -20,10 +20,14 @@ export function freePort(): Promise<number> {
 
 /**
  * Starts a coordinator process on `port` and `dataDir` (tenant `a` with KEY_A; short leases and
- * heartbeats so a killed one's leases expire fast; the simulated volunteers' op `sum`), and
- * resolves once `/healthz` answers.
+ * heartbeats so a killed one's leases expire fast; the simulated volunteers' op `sum`; more or
+ * other settings in `env`), and resolves once `/healthz` answers.
  */
-export async function startCoordinatorChild(port: number, dataDir: string): Promise<ChildProcess> {
+export async function startCoordinatorChild(
+  port: number,
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<ChildProcess> {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'apps/coordinator/src/main.ts'], {
     cwd: ROOT,
     env: {
@@ -36,6 +40,7 @@ export async function startCoordinatorChild(port: number, dataDir: string): Prom
       FLOCK_LEASE_MS: '1500',
       FLOCK_HEARTBEAT_MS: '300',
       FLOCK_LOG_LEVEL: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

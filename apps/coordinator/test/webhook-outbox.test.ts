@@ -7,12 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EVENTS } from '@flock/protocol';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { WebhookOutbox } from '../src/edge/webhook-outbox.ts';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { OUTBOX_SWEEP_MS, WebhookOutbox } from '../src/edge/webhook-outbox.ts';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import type { NewTask, Store } from '../src/store/store.ts';
 import type { ArmedWebhook } from '../src/store/webhook-store.ts';
+import { until } from './helpers.ts';
 import { usePostgres } from './support/postgres.ts';
 
 type Factory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
@@ -216,5 +217,34 @@ describe('PostgreSQL', () => {
   describeOutbox('PostgresStore', async () => {
     const store = new PostgresStore(await harness().createSchema(), { maxConnections: 3 });
     return { store, cleanup: () => store.close() };
+  });
+
+  test('shared: a start leaves tasks that just ended to their coordinator; the sweep takes them after the grace', async () => {
+    const store = new PostgresStore(await harness().createSchema(), { maxConnections: 3 });
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      await store.migrate();
+      const now = Date.now();
+      const w = store.webhookStore();
+      await w.arm([arm('old'), arm('recent', 'task', now - 1000)]);
+      const [old, recent] = await insert(store, [task('old', HOOK), task('recent', HOOK)]);
+      await store.cancelTask(old!, 'by request', 500);
+      await store.cancelTask(recent!, 'by request', now - 1000);
+      let kicked = 0;
+      const outbox = new WebhookOutbox(store, pino({ level: 'silent' }), () => (kicked += 1));
+      await outbox.start(now, true);
+      expect(kicked).toBe(1);
+      expect((await w.list('a', 'old', 10)).map((d) => d.event)).toEqual([EVENTS.cancelled]);
+      // Ended 1 s before the start: its own coordinator may be storing its delivery right now.
+      expect(await w.list('a', 'recent', 10)).toEqual([]);
+      expect((await w.settledArms(now, 10)).map((a) => a.taskId)).toEqual(['recent']);
+      await vi.advanceTimersByTimeAsync(OUTBOX_SWEEP_MS);
+      await until(async () => kicked === 2);
+      expect((await w.list('a', 'recent', 10)).map((d) => d.event)).toEqual([EVENTS.cancelled]);
+      await outbox.stop();
+    } finally {
+      vi.useRealTimers();
+      await store.close();
+    }
   });
 });

@@ -29,6 +29,7 @@ export {
   DEFAULT_TIMEOUT_MS,
   type DecodeLimits,
   FUEL_GLOBAL,
+  resolveLimits,
 } from './limits.ts';
 export { decodeMessage, encodeMessage, type StructName } from './message-codec.ts';
 export { assertNever, ProtocolError, type ProtocolErrorCode } from './protocol-error.ts';

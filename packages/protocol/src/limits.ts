@@ -34,8 +34,19 @@ export const DEFAULT_LIMITS: Readonly<DecodeLimits> = Object.freeze({
   dataViews: false,
 });
 
+/** Limits `resolveLimits` made: given back to it (a frame codec passes them on), taken as they are. */
+const RESOLVED = new WeakSet<object>();
+
+/**
+ * Every limit, `limits` over the defaults. A caller that encodes or decodes often resolves its
+ * limits once and passes the result: it is returned as it is, not copied again on every call.
+ */
 export function resolveLimits(limits?: Partial<DecodeLimits>): DecodeLimits {
-  return limits ? { ...DEFAULT_LIMITS, ...limits } : DEFAULT_LIMITS;
+  if (!limits || limits === DEFAULT_LIMITS) return DEFAULT_LIMITS;
+  if (RESOLVED.has(limits)) return limits as DecodeLimits;
+  const resolved = { ...DEFAULT_LIMITS, ...limits };
+  RESOLVED.add(resolved);
+  return resolved;
 }
 
 /**

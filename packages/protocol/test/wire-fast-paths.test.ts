@@ -4,6 +4,7 @@
 // the same refusals. The JSON view's per-struct lookups are built once per struct, not per object.
 import { describe, expect, test } from 'vitest';
 import { fromJson } from '../src/json-view.ts';
+import { DEFAULT_LIMITS, resolveLimits } from '../src/limits.ts';
 import { decodeMessage, encodeMessage, referenceDecode, referenceEncode } from '../src/message-codec.ts';
 import { ProtocolError } from '../src/protocol-error.ts';
 
@@ -180,5 +181,28 @@ describe('field paths worked out only when needed', () => {
     expect(decodeMessage('Frame', encodeMessage('Frame', sparse as never))).toStrictEqual(
       referenceDecode('Frame', encodeMessage('Frame', sparse as never)),
     );
+  });
+});
+
+describe('limits resolved once', () => {
+  test('a resolved limits object is taken as it is; a partial one is merged over the defaults, fresh each time', () => {
+    expect(resolveLimits()).toBe(DEFAULT_LIMITS);
+    const partial = { maxFrameBytes: 4096 };
+    const resolved = resolveLimits(partial);
+    expect(resolved).toEqual({ ...DEFAULT_LIMITS, maxFrameBytes: 4096 });
+    expect(resolveLimits(partial)).not.toBe(resolved);
+    expect(resolveLimits(resolved)).toBe(resolved);
+    // An object with every field that resolveLimits did not make is still copied (it may change).
+    const own = { ...DEFAULT_LIMITS, maxFrameBytes: 1024 };
+    expect(resolveLimits(own)).not.toBe(own);
+    expect(resolveLimits(own)).toEqual(own);
+  });
+
+  test('a frame over the resolved limit is refused with it, one under it decoded', () => {
+    const limits = resolveLimits({ maxFrameBytes: 64 });
+    const bytes = encodeMessage('ResultAck', { task_id: 't'.repeat(100), accepted: true });
+    expect(() => decodeMessage('ResultAck', bytes, limits)).toThrow(ProtocolError);
+    const small = encodeMessage('ResultAck', { task_id: 't', accepted: true });
+    expect(decodeMessage('ResultAck', small, limits)).toMatchObject({ task_id: 't', accepted: true });
   });
 });

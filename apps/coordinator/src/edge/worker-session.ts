@@ -3,6 +3,7 @@
 // streams, the engine's worker) released when it closes.
 import type { Socket } from 'node:net';
 import {
+  type DecodeLimits,
   decodeFrame,
   encodeFrame,
   type Frame_Payload,
@@ -10,6 +11,7 @@ import {
   type Hello,
   makeFrame,
   payloadKind,
+  resolveLimits,
 } from '@flock/protocol';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
@@ -37,6 +39,8 @@ export class WorkerSession {
   private readonly rate: { tokens: number; at: number };
   private readonly budget: ConnectionBudget;
   private helloTimer: NodeJS.Timeout | undefined;
+  /** The frame limits, resolved once (not an object per frame for the codec to copy). */
+  private limits: DecodeLimits | undefined;
 
   constructor(
     private readonly socket: WebSocket,
@@ -78,7 +82,7 @@ export class WorkerSession {
     const socket = this.socket;
     if (socket.readyState !== socket.OPEN) return false;
     // The limit tabs are told: an assignment the submit checks let through always fits.
-    const bytes = encodeFrame(makeFrame(payload, frame), { maxFrameBytes: this.config.maxFrameBytes });
+    const bytes = encodeFrame(makeFrame(payload, frame), this.frameLimits());
     const wire = this.coordinator.metrics.wire;
     wire.framesOut += 1;
     wire.bytesOut += bytes.length;
@@ -98,6 +102,12 @@ export class WorkerSession {
     }
     socket.send(bytes);
     return true;
+  }
+
+  private frameLimits(): DecodeLimits {
+    const maxFrameBytes = this.config.maxFrameBytes;
+    if (this.limits?.maxFrameBytes !== maxFrameBytes) this.limits = resolveLimits({ maxFrameBytes });
+    return this.limits;
   }
 
   private violate(v: Violation): void {
@@ -146,7 +156,7 @@ export class WorkerSession {
   }
 
   private async handle(bytes: Uint8Array): Promise<void> {
-    const frame = decodeFrame(bytes, { maxFrameBytes: this.config.maxFrameBytes });
+    const frame = decodeFrame(bytes, this.frameLimits());
     const payload = frame.payload!;
     // Charged before the frame is acted on: frames are handled in order, so an overdrawn
     // connection's frames all wait.

@@ -382,6 +382,14 @@ describe('verified tasks on the coordinator', () => {
       },
     });
     expect(res.status).toBe(201);
+    // The 201's views name each task's policy too (the campaign's, or the task's own).
+    const created: Json = await res.json();
+    expect(
+      created.tasks.map((t: Json) => [t.task_id, t.verification?.state, t.verification?.quorum]),
+    ).toEqual([
+      ['cp-1', 'pending', 2],
+      ['cp-2', 'pending', 1],
+    ]);
     const one: Json = await (await c.api('/v1/tasks/cp-1')).json();
     expect(one.verification).toMatchObject({ state: 'pending', mode: 'fixed', quorum: 2, max_replicas: 5 });
     const two: Json = await (await c.api('/v1/tasks/cp-2')).json();

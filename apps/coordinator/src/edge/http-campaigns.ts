@@ -148,9 +148,11 @@ async function submitCampaign(
   }
   const views = [];
   const memo = new Map<string, string>();
-  for (const o of outcomes) {
-    if (o.kind !== 'created' && o.kind !== 'existing') continue;
-    views.push(await viewTask(ctx, o.task, { fresh: o.kind === 'created', memo }));
+  for (const [i, o] of outcomes.entries()) {
+    if (o.kind === 'created') {
+      const verified = envelopes[i]!.verification !== undefined;
+      views.push(await viewTask(ctx, o.task, { fresh: true, memo, verified }));
+    } else if (o.kind === 'existing') views.push(await viewTask(ctx, o.task, { memo }));
   }
   const created = outcomes.some((o) => o.kind === 'created');
   return { status: created ? 201 : 200, body: { campaign_id: campaignId, tasks: views } };

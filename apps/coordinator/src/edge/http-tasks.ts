@@ -22,17 +22,22 @@ import { checkReturnChannel } from './webhook-targets.ts';
 export async function viewTask(
   ctx: ApiContext,
   task: TaskRecord,
-  options: { fresh?: boolean; memo?: Map<string, string> } = {},
+  options: {
+    fresh?: boolean;
+    memo?: Map<string, string>;
+    /** Whether its envelope has a verification policy, where the caller has it parsed. */
+    verified?: boolean;
+  } = {},
 ): Promise<ReturnType<typeof taskView>> {
   const attempts = options.fresh ? [] : await ctx.coordinator.store.listAttempts(task.uid);
   const view = taskView(task, attempts, ctx.coordinator.waitingReason(task.uid, options.memo));
   // Verified tasks (#9): the engine's state. Only tasks whose envelope has a policy are looked up
   // (a lookup is a query, and most tasks have none).
-  const verified = Buffer.from(
-    task.envelope.buffer,
-    task.envelope.byteOffset,
-    task.envelope.byteLength,
-  ).includes('"verification"');
+  const verified =
+    options.verified ??
+    Buffer.from(task.envelope.buffer, task.envelope.byteOffset, task.envelope.byteLength).includes(
+      '"verification"',
+    );
   const v = verified
     ? await ctx.coordinator.trust.status(String(task.uid)).catch(() => undefined)
     : undefined;

@@ -42,14 +42,66 @@ export interface SloChange {
   level: OpLevel;
 }
 
-interface Sample {
-  atMs: number;
-  latencyMs: number;
-  ok: boolean;
+/**
+ * One op's last outcomes, oldest first from `head`: a ring of typed arrays (no object per outcome;
+ * it records every finished task), grown by doubling up to `max`, then overwriting the oldest.
+ */
+class Outcomes {
+  private at = new Float64Array(16);
+  private latency = new Float64Array(16);
+  private ok = new Uint8Array(16);
+  private head = 0;
+  size = 0;
+
+  constructor(private readonly max: number) {}
+
+  push(atMs: number, latencyMs: number, ok: boolean): void {
+    if (this.size === this.at.length && this.size < this.max) this.grow();
+    const cap = this.at.length;
+    const i = (this.head + this.size) % cap;
+    this.at[i] = atMs;
+    this.latency[i] = latencyMs;
+    this.ok[i] = ok ? 1 : 0;
+    if (this.size < cap) this.size += 1;
+    else this.head = (this.head + 1) % cap;
+  }
+
+  /** Forgets the outcomes before `sinceMs` (the oldest: they are recorded in time order). */
+  dropBefore(sinceMs: number): void {
+    while (this.size > 0 && this.at[this.head]! < sinceMs) {
+      this.head = (this.head + 1) % this.at.length;
+      this.size -= 1;
+    }
+  }
+
+  /** How many succeeded, and the latencies sorted ascending. */
+  summary(): { succeeded: number; latencies: number[] } {
+    const cap = this.at.length;
+    const latencies = new Array<number>(this.size);
+    let succeeded = 0;
+    for (let k = 0; k < this.size; k++) {
+      const i = (this.head + k) % cap;
+      latencies[k] = this.latency[i]!;
+      succeeded += this.ok[i]!;
+    }
+    return { succeeded, latencies: latencies.sort((a, b) => a - b) };
+  }
+
+  private grow(): void {
+    const cap = Math.min(this.max, this.at.length * 2);
+    const order = (from: Float64Array | Uint8Array, to: Float64Array | Uint8Array): void => {
+      for (let k = 0; k < this.size; k++) to[k] = from[(this.head + k) % from.length]!;
+    };
+    const [at, latency, ok] = [new Float64Array(cap), new Float64Array(cap), new Uint8Array(cap)];
+    order(this.at, at);
+    order(this.latency, latency);
+    order(this.ok, ok);
+    [this.at, this.latency, this.ok, this.head] = [at, latency, ok, 0];
+  }
 }
 
 export class OpStats {
-  private readonly ops = new Map<string, Sample[]>();
+  private readonly ops = new Map<string, Outcomes>();
   private readonly violating = new Set<string>();
   private readonly minSamples: number;
   private readonly maxSamples: number;
@@ -68,20 +120,19 @@ export class OpStats {
 
   record(op: string, ok: boolean, latencyMs: number, nowMs: number): void {
     const key = this.keyOf(op);
-    let samples = this.ops.get(key);
-    if (!samples) {
-      samples = [];
-      this.ops.set(key, samples);
+    let outcomes = this.ops.get(key);
+    if (!outcomes) {
+      outcomes = new Outcomes(this.maxSamples);
+      this.ops.set(key, outcomes);
     }
-    samples.push({ atMs: nowMs, latencyMs, ok });
-    if (samples.length > this.maxSamples) samples.splice(0, samples.length - this.maxSamples);
+    outcomes.push(nowMs, latencyMs, ok);
   }
 
   /** Every op with an outcome in the window, by name. */
   levels(nowMs: number): OpLevel[] {
     const out: OpLevel[] = [];
-    for (const [op, samples] of this.ops) {
-      const level = this.level(op, samples, nowMs);
+    for (const [op, outcomes] of this.ops) {
+      const level = this.level(op, outcomes, nowMs);
       if (level) out.push(level);
       else this.ops.delete(op);
     }
@@ -112,25 +163,22 @@ export class OpStats {
     return changes;
   }
 
-  private level(op: string, samples: Sample[], nowMs: number): OpLevel | undefined {
-    const since = nowMs - this.options.windowMs;
-    let first = 0;
-    while (first < samples.length && samples[first]!.atMs < since) first++;
-    if (first > 0) samples.splice(0, first);
-    if (samples.length === 0) return undefined;
-    const succeeded = samples.filter((s) => s.ok).length;
-    const latencies = samples.map((s) => s.latencyMs).sort((a, b) => a - b);
+  private level(op: string, outcomes: Outcomes, nowMs: number): OpLevel | undefined {
+    outcomes.dropBefore(nowMs - this.options.windowMs);
+    const count = outcomes.size;
+    if (count === 0) return undefined;
+    const { succeeded, latencies } = outcomes.summary();
     const level: OpLevel = {
       op,
-      count: samples.length,
+      count,
       succeeded,
-      failed: samples.length - succeeded,
-      successRate: succeeded / samples.length,
+      failed: count - succeeded,
+      successRate: succeeded / count,
       p50Ms: percentile(latencies, 0.5),
       p95Ms: percentile(latencies, 0.95),
       violations: [],
     };
-    if (samples.length >= this.minSamples) {
+    if (count >= this.minSamples) {
       const { p95TargetMs, successTarget } = this.options;
       if (p95TargetMs > 0 && level.p95Ms > p95TargetMs) level.violations.push('p95');
       if (successTarget > 0 && level.successRate < successTarget) level.violations.push('success');

@@ -1,16 +1,19 @@
 import { type FlockClient, isTerminal, type TaskView } from '@flock/client';
 import type { ComputeResult, DataRef } from '@flock/protocol';
+import { copyButton } from './copy-button.ts';
 import { formatBytes, formatDuration, formatTime, h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
 import type { LiveTasks } from './live-tasks.ts';
 import { outputTensor } from './output-tensor.ts';
+import { replayPanel } from './replay-view.ts';
 import { previewOutput } from './result-preview.ts';
+import { taskAuditPanel } from './task-audit-view.ts';
 import { progressBar, stateBadge } from './task-list-view.ts';
 import { verificationFact } from './verification-view.ts';
 
 /**
  * One task: state, progress, attempts, timings, verification (tasks with a policy), failure,
- * cancel, result download and preview.
+ * cancel, result download and preview; its trace id, audit trail, webhook deliveries and Replay.
  */
 export function renderTaskDetail(
   app: HTMLElement,
@@ -27,6 +30,10 @@ export function renderTaskDetail(
   const cancel = h('button', { type: 'button', id: 'cancel-task', class: 'danger' }, 'Cancel task');
   let shownResultFor: string | undefined;
   let urls: string[] = [];
+  const audit = taskAuditPanel(client, taskId);
+  const replay = replayPanel(client, taskId);
+  /** The state and attempt count the audit trail was last read for. */
+  let auditedAt = '';
 
   cancel.addEventListener('click', async () => {
     cancel.disabled = true;
@@ -67,6 +74,18 @@ export function renderTaskDetail(
     ];
     if (view.verification !== undefined) items.push(['Verification', verificationFact(view.verification)]);
     if (view.waiting_reason !== undefined) items.push(['Waiting because', view.waiting_reason]);
+    if (view.correlation_id !== undefined) {
+      items.push([
+        'Trace id',
+        h(
+          'span',
+          {},
+          h('code', { id: 'trace-id' }, view.correlation_id),
+          ' ',
+          copyButton(view.correlation_id),
+        ),
+      ]);
+    }
     replace(facts, ...items.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-fact': k }, v)]));
     if (view.failure === undefined) {
       failure.hidden = true;
@@ -99,6 +118,13 @@ export function renderTaskDetail(
         ),
       ),
     );
+    const terminal = isTerminal(view.state);
+    replay.setTerminal(terminal);
+    const at = `${view.state}/${view.attempts.length}`;
+    if (at !== auditedAt) {
+      auditedAt = at;
+      audit.refresh(terminal);
+    }
     if (view.state === 'succeeded' && shownResultFor !== view.task_id) {
       shownResultFor = view.task_id;
       void showResult();
@@ -177,6 +203,8 @@ export function renderTaskDetail(
         ),
         attempts,
       ),
+      replay.element,
+      audit.element,
     ),
     results,
   );
@@ -209,6 +237,8 @@ export function renderTaskDetail(
   return () => {
     clearInterval(verifyTimer);
     unsubscribe();
+    audit.stop();
+    replay.stop();
     for (const url of urls) URL.revokeObjectURL(url);
     urls = [];
   };

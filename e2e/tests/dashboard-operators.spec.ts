@@ -230,3 +230,99 @@ test('a read-only key sees the audit trail but its replay is refused (403)', asy
     await page.close();
   }
 });
+
+test('the Keys page makes a key that works against the API, shows its secret once, and revokes it (then 401)', async () => {
+  const page = await suite.browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  try {
+    await signIn(page, DASHBOARD_KEY, coordinator.url);
+    await expect(page.locator('#connection')).toHaveText('live');
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await expect(page.locator('#key-rows')).toHaveText('No stored keys yet.');
+
+    // read is checked by default; instead of submit (any op), an op pattern.
+    await expect(page.getByRole('checkbox', { name: 'read' })).toBeChecked();
+    await page.locator('#key-patterns').fill('can_submit:reduce_*');
+    await page.locator('#key-name').fill('ci-bot');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expect(page.locator('#created-key')).toContainText(
+      'Copy its secret now: it is shown only this once and cannot be read back.',
+    );
+    const secret = (await page.locator('#created-secret').textContent()) ?? '';
+    await expect(page.locator('#created-key button.copy')).toHaveAttribute('data-copy', secret);
+    await expect(page.locator('#created-signing-secret')).toHaveCount(0);
+    const { body: listed } = await api<{ keys: Array<{ key_id: string; scopes: string[]; name: string }> }>(
+      'GET',
+      '/v1/keys',
+    );
+    expect(listed.keys).toHaveLength(1);
+    const made = listed.keys[0]!;
+    expect(made).toMatchObject({ name: 'ci-bot', scopes: ['read', 'can_submit:reduce_*'] });
+    const row = page.locator(`#key-rows tr[data-key="${made.key_id}"]`);
+    await expect(row.locator('[data-key-field="scopes"] .chip')).toHaveText(['read', 'can_submit:reduce_*']);
+    await expect(row.locator('[data-key-field="signing"]')).toHaveText('no');
+    await expect(row.locator('[data-key-field="revoked"]')).toHaveText('–');
+    // The secret is never listed.
+    await expect(page.locator('#key-rows')).not.toContainText(secret);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-keys-created.png'), fullPage: true });
+
+    // The new key works against the API, within its scopes: reduce_* ops only, no admin.
+    expect((await api('POST', '/v1/tasks', sumTask('op-key-1'), secret)).status).toBe(201);
+    const saxpy = await api<{ error: { code: string } }>(
+      'POST',
+      '/v1/tasks',
+      { ...sumTask('op-key-2'), op: 'saxpy' },
+      secret,
+    );
+    expect(saxpy.status).toBe(403);
+    expect(saxpy.body.error.code).toBe('FORBIDDEN');
+    expect((await api('GET', '/v1/keys', undefined, secret)).status).toBe(403);
+
+    // A signing key: its signing secret is shown once too.
+    await page.getByRole('checkbox', { name: 'signing' }).check();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expect(page.locator('#created-signing-secret')).toHaveText(/^sign_[A-Za-z0-9_-]{32}$/);
+    await expect(page.locator('#key-rows tr')).toHaveCount(2);
+    await expect(page.locator('#key-rows [data-key-field="signing"]')).toHaveText(['no', 'yes']);
+
+    // Revoke asks first: dismissed, nothing changes.
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await expect(row.locator('[data-key-field="revoked"]')).toHaveText('–');
+    expect((await api('GET', '/v1/tasks/op-key-1', undefined, secret)).status).toBe(200);
+    // Accepted: the key is revoked, and refused from then on.
+    let asked = '';
+    page.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await expect(row.locator('[data-key-field="revoked"]')).not.toHaveText('–');
+    await expect(row.getByRole('button', { name: 'Revoke' })).toHaveCount(0);
+    expect(asked).toBe(`Revoke ${made.key_id} (ci-bot)? Requests with it are refused from now on.`);
+    const refused = await api<{ error: { code: string } }>('GET', '/v1/tasks/op-key-1', undefined, secret);
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.code).toBe('UNAUTHENTICATED');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-keys-revoked.png'), fullPage: true });
+  } finally {
+    await page.close();
+  }
+});
+
+test('a key without admin gets no Keys link, and the page itself says why', async () => {
+  const page = await suite.browser.newPage();
+  try {
+    // The admin's link shows once GET /v1/keys answers; the reader's never does.
+    await signIn(page, DASHBOARD_KEY, coordinator.url);
+    await expect(page.getByRole('link', { name: 'Keys' })).toBeVisible();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(page, READER_KEY, coordinator.url);
+    await expect(page.locator('#connection')).toHaveText('live');
+    await page.getByRole('link', { name: 'Charts' }).click();
+    expect((await api('GET', '/v1/keys', undefined, READER_KEY)).status).toBe(403);
+    await expect(page.locator('#nav-keys')).toBeHidden();
+    await page.goto(`${coordinator.url}/dashboard/#/keys`);
+    await expect(page.locator('#keys-error')).toHaveText('this key lacks the scope admin (FORBIDDEN)');
+  } finally {
+    await page.close();
+  }
+});

@@ -1,10 +1,11 @@
 // The requester dashboard: sign in, then a hash-routed single page (tasks, task, submit,
-// campaign, workers, charts with service levels and circuit breakers) over the SDK. Served by
+// campaign, workers, charts with service levels and circuit breakers, keys for admins) over the SDK. Served by
 // the coordinator at /dashboard/.
-import { FlockClient } from '@flock/client';
+import { FlockClient, isFlockError } from '@flock/client';
 import 'uplot/dist/uPlot.min.css';
 import { renderCharts, StatsHistory } from './charts-view.ts';
 import { describeError } from './error-text.ts';
+import { renderKeys } from './keys-view.ts';
 import { LiveTasks } from './live-tasks.ts';
 import { renderServiceLevels } from './service-levels-view.ts';
 import { KEY_STORAGE, renderSignIn } from './sign-in-view.ts';
@@ -19,6 +20,7 @@ const nav = document.querySelector<HTMLElement>('#nav')!;
 const banner = document.querySelector<HTMLElement>('#banner')!;
 const connection = document.querySelector<HTMLElement>('#connection')!;
 const signOutButton = document.querySelector<HTMLButtonElement>('#sign-out')!;
+const keysLink = document.querySelector<HTMLAnchorElement>('#nav-keys')!;
 
 interface Signed {
   client: FlockClient;
@@ -49,7 +51,24 @@ function signIn(client: FlockClient): void {
     }
   });
   void live.start((error) => signOut(describeError(error)));
+  showKeysLinkIfAdmin(client);
   route();
+}
+
+/**
+ * The Keys page is for keys with `admin`: `GET /v1/keys` answers 403 FORBIDDEN to any other, so
+ * the link shows only once that read succeeds.
+ */
+function showKeysLinkIfAdmin(client: FlockClient): void {
+  keysLink.hidden = true;
+  client
+    .keys()
+    .then(() => {
+      if (signed?.client === client) keysLink.hidden = false;
+    })
+    .catch((error: unknown) => {
+      if (!isFlockError(error) || error.code !== 'FORBIDDEN') console.warn('GET /v1/keys:', error);
+    });
 }
 
 function signOut(notice?: string): void {
@@ -60,6 +79,7 @@ function signOut(notice?: string): void {
   cleanup?.();
   cleanup = undefined;
   nav.hidden = true;
+  keysLink.hidden = true;
   signOutButton.hidden = true;
   banner.hidden = true;
   connection.textContent = '';
@@ -99,6 +119,9 @@ function route(): void {
       break;
     case 'workflow':
       cleanup = renderWorkflowDetail(app, client, id ?? '');
+      break;
+    case 'keys':
+      cleanup = renderKeys(app, client);
       break;
     case 'charts': {
       const stopCharts = renderCharts(app, history);

@@ -17,17 +17,6 @@ export function renderKeys(app: HTMLElement, client: FlockClient): () => void {
   const rows = h('tbody', { id: 'key-rows' });
   const error = h('p', { class: 'error', role: 'alert', id: 'keys-error', hidden: true });
   const created = h('div', { id: 'created-key', class: 'secret-once', hidden: true });
-  const checks = SCOPES.map((scope) =>
-    h('input', { type: 'checkbox', name: 'scope', value: scope, checked: scope === 'read' }),
-  );
-  const patterns = h('input', {
-    id: 'key-patterns',
-    class: 'mono',
-    placeholder: 'can_submit:image.* can_subscribe:results-*',
-  });
-  const name = h('input', { id: 'key-name', placeholder: 'ci-bot' });
-  const signing = h('input', { type: 'checkbox', id: 'key-signing' });
-  const createButton = h('button', { type: 'submit', class: 'primary' }, 'Create key');
 
   const fail = (caught: unknown): void => {
     error.textContent = describeError(caught);
@@ -54,7 +43,56 @@ export function renderKeys(app: HTMLElement, client: FlockClient): () => void {
       fail(caught);
     }
   };
+  const form = keyForm(client, {
+    clearError: () => {
+      error.hidden = true;
+    },
+    fail,
+    created: async (key) => {
+      showCreated(created, key);
+      await load();
+    },
+  });
 
+  replace(
+    app,
+    h(
+      'section',
+      { class: 'card' },
+      h('div', { class: 'section-head' }, h('h1', {}, 'API keys')),
+      error,
+      created,
+      keysTable(rows),
+      h('h2', {}, 'New key'),
+      form,
+    ),
+  );
+  void load();
+  return () => {
+    stopped = true;
+  };
+}
+
+interface KeyFormHooks {
+  clearError(): void;
+  fail(caught: unknown): void;
+  /** A key was made: show its secrets once and list it. */
+  created(key: CreatedKey): Promise<void>;
+}
+
+/** The New key form: scope checkboxes, typed patterns, a name and the signing box. */
+function keyForm(client: FlockClient, hooks: KeyFormHooks): HTMLFormElement {
+  const checks = SCOPES.map((scope) =>
+    h('input', { type: 'checkbox', name: 'scope', value: scope, checked: scope === 'read' }),
+  );
+  const patterns = h('input', {
+    id: 'key-patterns',
+    class: 'mono',
+    placeholder: 'can_submit:image.* can_subscribe:results-*',
+  });
+  const name = h('input', { id: 'key-name', placeholder: 'ci-bot' });
+  const signing = h('input', { type: 'checkbox', id: 'key-signing' });
+  const createButton = h('button', { type: 'submit', class: 'primary' }, 'Create key');
   const form = h(
     'form',
     { class: 'key-form', id: 'key-form' },
@@ -75,7 +113,7 @@ export function renderKeys(app: HTMLElement, client: FlockClient): () => void {
   );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    error.hidden = true;
+    hooks.clearError();
     const scopes = [
       ...checks.filter((c) => c.checked).map((c) => c.value),
       ...patterns.value.split(/[\s,]+/).filter((s) => s !== ''),
@@ -87,49 +125,26 @@ export function renderKeys(app: HTMLElement, client: FlockClient): () => void {
         ...(name.value.trim() === '' ? {} : { name: name.value.trim() }),
         ...(signing.checked ? { signing: true } : {}),
       });
-      showCreated(created, key);
       name.value = '';
       patterns.value = '';
-      await load();
+      await hooks.created(key);
     } catch (caught) {
-      fail(caught);
+      hooks.fail(caught);
     } finally {
       createButton.disabled = false;
     }
   });
+  return form;
+}
 
-  replace(
-    app,
-    h(
-      'section',
-      { class: 'card' },
-      h('div', { class: 'section-head' }, h('h1', {}, 'API keys')),
-      error,
-      created,
-      h(
-        'table',
-        { class: 'keys' },
-        h(
-          'thead',
-          {},
-          h(
-            'tr',
-            {},
-            ...['Key', 'Name', 'Tenant', 'Scopes', 'Signing', 'Created', 'Revoked', ''].map((c) =>
-              h('th', {}, c),
-            ),
-          ),
-        ),
-        rows,
-      ),
-      h('h2', {}, 'New key'),
-      form,
-    ),
+function keysTable(rows: HTMLElement): HTMLElement {
+  const heads = ['Key', 'Name', 'Tenant', 'Scopes', 'Signing', 'Created', 'Revoked', ''];
+  return h(
+    'table',
+    { class: 'keys' },
+    h('thead', {}, h('tr', {}, ...heads.map((c) => h('th', {}, c)))),
+    rows,
   );
-  void load();
-  return () => {
-    stopped = true;
-  };
 }
 
 function keyRow(key: KeyView, revoke: (key: KeyView) => Promise<void>): HTMLElement {

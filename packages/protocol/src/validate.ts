@@ -143,15 +143,8 @@ function checkRange(value: number | undefined, bounds: { min: number; max: numbe
   }
 }
 
-/**
- * Validates an envelope (compute-events.md "Minimum Validation Rules" 1–6, and well-formed text
- * everywhere). Throws the first problem found as a ProtocolError with `code` and `field`; returns
- * nothing when valid.
- */
-export function validateEnvelope(env: ComputeEnvelope, options: ValidateOptions = {}): void {
-  // Text at the edge: whatever is accepted must encode into an assignment frame (UTF-8).
-  checkWellFormedText(env);
-  // Rule 1: required fields.
+/** The task id (required) and the trace id (optional), each of its alphabet and length. */
+function checkIds(env: ComputeEnvelope): void {
   if (!env.task_id) missing('task_id');
   if (!TASK_ID.test(env.task_id!)) {
     throw new ProtocolError('INVALID_FIELD', 'task_id: 1-200 of A-Z a-z 0-9 . _ : @ / -', 'task_id');
@@ -163,6 +156,18 @@ export function validateEnvelope(env: ComputeEnvelope, options: ValidateOptions 
       'correlation_id',
     );
   }
+}
+
+/**
+ * Validates an envelope (compute-events.md "Minimum Validation Rules" 1–6, and well-formed text
+ * everywhere). Throws the first problem found as a ProtocolError with `code` and `field`; returns
+ * nothing when valid.
+ */
+export function validateEnvelope(env: ComputeEnvelope, options: ValidateOptions = {}): void {
+  // Text at the edge: whatever is accepted must encode into an assignment frame (UTF-8).
+  checkWellFormedText(env);
+  // Rule 1: required fields.
+  checkIds(env);
   if (!env.op) missing('op');
   if (!env.module) missing('module.kind', 'module');
   checkModule(env.module!);

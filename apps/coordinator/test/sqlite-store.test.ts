@@ -4,18 +4,9 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { describeStoreContract } from './store-contract.ts';
+import { temporarySqliteStore } from './support/sqlite.ts';
 
-describeStoreContract('SqliteStore', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'flock-store-'));
-  const store = new SqliteStore(dir);
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+describeStoreContract('SqliteStore', async () => temporarySqliteStore('flock-store-'));
 
 test('SqliteStore keeps its data across reopen (a new process sees committed tasks)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'flock-store-'));

@@ -2,19 +2,16 @@
 // SQLite file and a real PostgreSQL server: rows armed before their tasks, found once the task
 // or workflow ended (or was never stored), deleted with the delivery's insert, and settled into
 // the deliveries a killed coordinator would have stored. test/crash-webhook.test.ts kills one.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EVENTS } from '@flock/protocol';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { OUTBOX_SWEEP_MS, WebhookOutbox } from '../src/edge/webhook-outbox.ts';
 import { PostgresStore } from '../src/store/postgres-store.ts';
-import { SqliteStore } from '../src/store/sqlite-store.ts';
 import type { NewTask, Store } from '../src/store/store.ts';
 import type { ArmedWebhook } from '../src/store/webhook-store.ts';
 import { until } from './helpers.ts';
 import { usePostgres } from './support/postgres.ts';
+import { temporarySqliteStore } from './support/sqlite.ts';
 
 type Factory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
@@ -200,17 +197,7 @@ function describeOutbox(name: string, factory: Factory): void {
   });
 }
 
-describeOutbox('SqliteStore', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'flock-outbox-'));
-  const store = new SqliteStore(dir);
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+describeOutbox('SqliteStore', async () => temporarySqliteStore('flock-outbox-'));
 
 describe('PostgreSQL', () => {
   const harness = usePostgres();

@@ -13,6 +13,7 @@ import type { Store } from '../src/store/store.ts';
 import type { NewDelivery } from '../src/store/webhook-store.ts';
 import { DEFAULT_WEBHOOKS } from '../src/webhook-config.ts';
 import { usePostgres } from './support/postgres.ts';
+import { temporarySqliteStore } from './support/sqlite.ts';
 
 type Factory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
@@ -185,17 +186,7 @@ test('Webhooks.purge follows FLOCK_RETENTION_DAYS: finished deliveries older tha
   }
 });
 
-describeWebhookStore('SqliteStore', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'flock-webhooks-'));
-  const store = new SqliteStore(dir);
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+describeWebhookStore('SqliteStore', async () => temporarySqliteStore('flock-webhooks-'));
 
 describe('PostgreSQL', () => {
   const harness = usePostgres();

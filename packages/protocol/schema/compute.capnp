@@ -98,6 +98,7 @@ struct Capability {
   paused @17 :Bool;        # the volunteer paused: no new assignments
   prefetch @18 :UInt32;    # assignments the tab queues beyond its running slots (0: none)
   libraries @19 :List(Text);  # libraries loaded (warm) in the tab's executors ("image", "data", ...)
+  batchFrames @20 :UInt32; # frames the tab takes in one WebSocket message, concatenated (0 or 1: one a message)
 }
 
 struct Constraint {

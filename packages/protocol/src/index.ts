@@ -12,6 +12,7 @@ export {
   type PayloadKind,
   payloadKind,
 } from './events.ts';
+export { decodeFrames, joinFrames, MAX_BATCH_FRAMES, splitFrames } from './frame-batch.ts';
 export {
   decodeFrame,
   encodeFrame,

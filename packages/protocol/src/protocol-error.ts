@@ -5,6 +5,7 @@ export type ProtocolErrorCode =
   | 'FRAME_TOO_SHORT'
   | 'MALFORMED_FRAME'
   | 'TOO_MANY_SEGMENTS'
+  | 'TOO_MANY_FRAMES'
   | 'TRAVERSAL_LIMIT'
   | 'NESTING_TOO_DEEP'
   | 'LIST_TOO_LONG'

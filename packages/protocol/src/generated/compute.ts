@@ -463,7 +463,7 @@ export class Capability extends $.Struct {
     static readonly _capnp = {
         displayName: "Capability",
         id: "e98f56950777104d",
-        size: new $.ObjectSize(24, 5),
+        size: new $.ObjectSize(32, 5),
     };
     static _Labels: $.ListCtor<KeyValue>;
     get wasm(): boolean {
@@ -681,6 +681,16 @@ export class Capability extends $.Struct {
     }
     set libraries(value: $.List<string>) {
         $.utils.copyFrom(value, $.utils.getPointer(4, this));
+    }
+    /**
+* frames the tab takes in one WebSocket message, concatenated (0 or 1: one a message)
+*
+*/
+    get batchFrames(): number {
+        return $.utils.getUint32(24, this);
+    }
+    set batchFrames(value: number) {
+        $.utils.setUint32(24, value, this);
     }
     toString(): string { return "Capability_" + super.toString(); }
 }

@@ -89,6 +89,7 @@ export interface Capability {
   paused?: boolean;
   prefetch?: number;
   libraries?: string[];
+  batch_frames?: number;
 }
 
 export interface Constraint {
@@ -782,7 +783,7 @@ export const STRUCTS = {
   },
   "Capability": {
     "union": false,
-    "dataWords": 3,
+    "dataWords": 4,
     "pointers": 5,
     "discriminant": -1,
     "fields": [
@@ -958,6 +959,15 @@ export const STRUCTS = {
           }
         },
         "offset": 4
+      },
+      {
+        "name": "batchFrames",
+        "json": "batch_frames",
+        "type": {
+          "k": "uint",
+          "bits": 32
+        },
+        "offset": 6
       }
     ]
   },

@@ -6,6 +6,7 @@
 //   npm run bench -w @flock/coordinator                  # 5,000 tasks, 50 volunteers
 //   npm run bench -w @flock/coordinator -- --full        # 50,000 tasks, 200 volunteers
 //   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --postgres --paced N --rounds N --skip-bullmq --skip-flock
+//            --no-batch (volunteers take and send one frame a WebSocket message, as the tab does)
 //   BENCH_PROF=<dir> writes a CPU profile of the coordinator process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,6 +38,8 @@ const SYNC = option('--sync', 'NORMAL');
 /** --postgres: the coordinator on a private PostgreSQL server (scripts/postgres.sh) instead of SQLite. */
 const POSTGRES = flag('--postgres');
 const BATCH = 1000;
+/** Frames a simulated volunteer takes and sends in one WebSocket message (--no-batch: one). */
+const BATCH_FRAMES = flag('--no-batch') ? 0 : 64;
 /** Latency phase: tasks submitted one at a time at this rate, well below capacity. */
 const PACED = Number(option('--paced', '500'));
 const PACED_RATE = 100;
@@ -194,11 +197,13 @@ async function benchFlock(): Promise<Outcome> {
     const submitted = new Map<string, number>();
     const began = new Map<string, number>();
     let acked = 0;
+    /** WebSocket messages the volunteers received (an ack and an assignment a task, unbatched). */
+    let messagesIn = 0;
     const sims: SimulatedVolunteer[] = [];
     for (let v = 0; v < VOLUNTEERS; v++) {
       const sim = await SimulatedVolunteer.connect({
         url,
-        capability: { cpu_slots: SLOTS },
+        capability: { cpu_slots: SLOTS, batch_frames: BATCH_FRAMES },
         run: ({ assignment }) => {
           began.set(assignment.task_id!, Date.now());
           let sum = 0;
@@ -208,6 +213,9 @@ async function benchFlock(): Promise<Outcome> {
       });
       sim.on('ack', (ack: { accepted: boolean }) => {
         if (ack.accepted) acked += 1;
+      });
+      sim.on('frame-bytes', () => {
+        messagesIn += 1;
       });
       sims.push(sim);
     }
@@ -237,6 +245,7 @@ async function benchFlock(): Promise<Outcome> {
       if (process.env.BENCH_DEBUG) console.log(`batch ${start}: ${Date.now() - now} ms, acked ${acked}`);
     }
     await waitFor(() => acked >= TASKS, 'all results acknowledged', 600_000);
+    console.log(`  volunteers received ${(messagesIn / TASKS).toFixed(2)} WebSocket messages a task`);
     const finishedAt = Date.now();
     const cpuAtEnd = cpuSeconds(server.pid);
     const clientCpu = clientSeconds(clientAtStart);
@@ -371,7 +380,7 @@ if (!flag('--skip-bullmq')) ensureDebianPackages(['redis-server']);
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`;
 const load = (): string => loadavg()[0]!.toFixed(1);
 console.log(
-  `coordinator bench: ${TASKS} tasks, ${VOLUNTEERS} volunteers × ${SLOTS} slots, ${POSTGRES ? 'PostgreSQL (one coordinator, private server)' : `SQLite synchronous=${SYNC}`}, ${ROUNDS} round(s)`,
+  `coordinator bench: ${TASKS} tasks, ${VOLUNTEERS} volunteers × ${SLOTS} slots, ${BATCH_FRAMES ? 'batched frames' : 'one frame a message'}, ${POSTGRES ? 'PostgreSQL (one coordinator, private server)' : `SQLite synchronous=${SYNC}`}, ${ROUNDS} round(s)`,
 );
 console.log(`machine: ${machine}`);
 // Rounds alternate the two systems so that a change in the machine's load hits both alike.

@@ -12,7 +12,7 @@ export class Metrics {
   readonly workers: Gauge<'capability'>;
   readonly assignmentLatency: Histogram;
   /** Volunteer frames and bytes so far (the worker hub adds to these). */
-  readonly wire = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
+  readonly wire = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, batchesIn: 0, batchesOut: 0 };
   readonly frames: Counter<'direction'>;
   readonly frameBytes: Counter<'direction'>;
   readonly errors: Counter<'code'>;

@@ -62,7 +62,8 @@ test(`SIGKILL ${KILLS} times during ${TASKS} tasks: every task succeeds exactly 
       await SimulatedVolunteer.connect({
         url,
         reconnect: true,
-        capability: { cpu_slots: 4 },
+        // Half of them take and send batched frames (#17), half one frame a message.
+        capability: { cpu_slots: 4, batch_frames: v % 2 === 0 ? 16 : 0 },
         run: async ({ assignment }) => {
           // A little work time, so kills land while jobs are in flight.
           await new Promise((r) => setTimeout(r, Math.floor(random() * 4)));

@@ -9,9 +9,12 @@ import {
   type Frame_Payload,
   type FrameOptions,
   type Hello,
+  joinFrames,
+  MAX_BATCH_FRAMES,
   makeFrame,
   payloadKind,
   resolveLimits,
+  splitFrames,
 } from '@flock/protocol';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
@@ -35,6 +38,9 @@ export class WorkerSession {
   private pending = 0;
   private closed = false;
   private corked = false;
+  /** Frames of this turn for a volunteer that takes several a message (`batch_frames` > 1). */
+  private outbox: Uint8Array[] = [];
+  private outboxBytes = 0;
   private readonly streams: StreamReceiver;
   private readonly rate: { tokens: number; at: number };
   private readonly budget: ConnectionBudget;
@@ -51,7 +57,7 @@ export class WorkerSession {
   ) {
     this.link = {
       send: (payload, frame) => this.send(payload, frame),
-      bufferedAmount: () => socket.bufferedAmount,
+      bufferedAmount: () => socket.bufferedAmount + this.outboxBytes,
       close: (code, reason) => socket.close(code, reason),
       userAgent,
     };
@@ -86,6 +92,12 @@ export class WorkerSession {
     const wire = this.coordinator.metrics.wire;
     wire.framesOut += 1;
     wire.bytesOut += bytes.length;
+    const batch = this.batchFrames();
+    if (
+      batch > 1 &&
+      (this.outbox.length >= batch || this.outboxBytes + bytes.length > this.config.maxFrameBytes)
+    )
+      this.flushOutbox();
     if (!this.corked) {
       const tcp = (socket as unknown as { _socket: Socket })._socket;
       this.corked = true;
@@ -96,12 +108,35 @@ export class WorkerSession {
       setImmediate(() =>
         setImmediate(() => {
           this.corked = false;
+          this.flushOutbox();
           tcp.uncork();
         }),
       );
     }
-    socket.send(bytes);
+    if (batch > 1) {
+      this.outbox.push(bytes);
+      this.outboxBytes += bytes.length;
+    } else socket.send(bytes);
     return true;
+  }
+
+  /** Frames one message may carry to this volunteer: 1 unless its capability says more. */
+  private batchFrames(): number {
+    const n = this.worker?.capability.batch_frames ?? 0;
+    return Math.min(n, MAX_BATCH_FRAMES);
+  }
+
+  /** This turn's frames as one message (within the frame limit and the volunteer's count). */
+  private flushOutbox(): void {
+    if (this.outbox.length === 0) return;
+    const frames = this.outbox;
+    this.outbox = [];
+    this.outboxBytes = 0;
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (frames.length === 1 || this.batchFrames() > 1) {
+      if (frames.length > 1) this.coordinator.metrics.wire.batchesOut += 1;
+      this.socket.send(joinFrames(frames));
+    } else for (const bytes of frames) this.socket.send(bytes); // it has just stopped taking batches
   }
 
   private frameLimits(): DecodeLimits {
@@ -115,6 +150,7 @@ export class WorkerSession {
     this.log.debug({ code: v.code, message: v.message }, 'worker protocol violation');
     if (this.socket.readyState === this.socket.OPEN) {
       this.send({ error: { code: v.code, message: v.message } });
+      this.flushOutbox();
       this.socket.close(v.closeCode, v.code);
     }
   }
@@ -133,31 +169,47 @@ export class WorkerSession {
       this.violate(Violation.of('FRAME_TOO_LARGE', `frame of ${bytes.length} bytes exceeds ${limit}`));
       return;
     }
+    // Several frames a message only from a volunteer that said it sends them (after its hello).
+    let frames: Uint8Array[] | undefined;
+    const batch = this.batchFrames();
+    if (batch > 1) {
+      try {
+        frames = splitFrames(bytes, this.frameLimits(), batch);
+      } catch (err) {
+        this.violate(Violation.from(err) ?? Violation.of('INTERNAL', 'internal error'));
+        return;
+      }
+      if (frames.length > 1) wire.batchesIn += 1;
+    }
+    const n = frames?.length ?? 1;
+    wire.framesIn += n - 1;
     const now = Date.now();
     const perSecond = this.config.workerFramesPerSecond;
     this.rate.tokens = Math.min(perSecond * 2, this.rate.tokens + ((now - this.rate.at) * perSecond) / 1000);
     this.rate.at = now;
-    if (this.rate.tokens < 1 || this.pending >= MAX_PENDING_FRAMES) {
+    if (this.rate.tokens < n || this.pending + n > MAX_PENDING_FRAMES) {
       this.violate(Violation.of('RATE_LIMITED', 'too many frames'));
       return;
     }
-    this.rate.tokens -= 1;
-    this.pending += 1;
+    this.rate.tokens -= n;
+    this.pending += n;
     this.chain = this.chain
-      .then(() => (this.closed ? undefined : this.handle(bytes)))
+      .then(() => (this.closed ? undefined : frames ? this.handleBatch(frames) : this.handle(bytes)))
       .catch((err: unknown) => {
         const v = Violation.from(err);
         if (!v) this.log.error({ err }, 'worker frame failed');
         this.violate(v ?? Violation.of('INTERNAL', 'internal error'));
       })
       .finally(() => {
-        this.pending -= 1;
+        this.pending -= n;
       });
   }
 
   private async handle(bytes: Uint8Array): Promise<void> {
-    const frame = decodeFrame(bytes, this.frameLimits());
-    const payload = frame.payload!;
+    return this.handleFrame(bytes, decodeFrame(bytes, this.frameLimits()).payload!);
+  }
+
+  private async handleFrame(bytes: Uint8Array, payload: Frame_Payload): Promise<void> {
     // Charged before the frame is acted on: frames are handled in order, so an overdrawn
     // connection's frames all wait.
     const waitMs = this.budget.spend(bytes.length, 1 + frameWork(payload, this.config.maxSlotsPerWorker));
@@ -169,6 +221,35 @@ export class WorkerSession {
     if (!('hello' in payload))
       throw Violation.of('HELLO_REQUIRED', `expected hello, got ${payloadKind(payload)}`);
     await this.hello(payload.hello);
+  }
+
+  /**
+   * A message of several frames, in order; a run of results and failures for distinct leases is
+   * handled at once (their commits share a group commit), each acked on its own.
+   */
+  private async handleBatch(frames: Uint8Array[]): Promise<void> {
+    // All decoded before any is acted on: a malformed batch is refused whole, like a frame.
+    const decoded = frames.map((bytes) => decodeFrame(bytes, this.frameLimits()));
+    let run: Promise<void>[] = [];
+    let leases = new Set<string>();
+    for (let i = 0; i < frames.length; i++) {
+      if (this.closed) break;
+      const payload = decoded[i]!.payload!;
+      const outcome =
+        'result' in payload ? payload.result : 'failure' in payload ? payload.failure : undefined;
+      const lease = this.worker && outcome ? (outcome.lease_id ?? '') : undefined;
+      if (lease === undefined || leases.has(lease)) {
+        await Promise.all(run);
+        run = [];
+        leases = new Set();
+      }
+      if (lease === undefined) await this.handleFrame(frames[i]!, payload);
+      else {
+        leases.add(lease);
+        run.push(this.handleFrame(frames[i]!, payload));
+      }
+    }
+    await Promise.all(run);
   }
 
   /** An overdrawn connection is not read, and its next frame not handled, for `ms`. */

@@ -5,14 +5,18 @@ import {
   type ComputeFailure,
   type ComputeResult,
   decodeFrame,
+  decodeFrames,
   encodeFrame,
   type Frame,
   type Frame_Payload,
   type FrameOptions,
   type Hello,
+  joinFrames,
   type LeaseRenewal,
+  MAX_BATCH_FRAMES,
   makeFrame,
   type ResultAck,
+  resolveLimits,
   type Standing,
   type Welcome,
 } from '@flock/protocol';
@@ -55,6 +59,8 @@ export interface SimulatedVolunteerOptions {
    */
   lie?: boolean | ((assignment: ComputeAssignment) => boolean);
 }
+
+const SIM_LIMITS = resolveLimits({ maxFrameBytes: 64 << 20 });
 
 /** The default capability of a simulated volunteer. */
 export const SIM_CAPABILITY: Capability = {
@@ -108,6 +114,8 @@ export class SimulatedVolunteer extends EventEmitter {
   private stalled = false;
   private stopped = false;
   private reconnectDelay = 50;
+  private outbox: Uint8Array[] = [];
+  private outboxBytes = 0;
 
   private constructor(options: SimulatedVolunteerOptions) {
     super();
@@ -135,16 +143,14 @@ export class SimulatedVolunteer extends EventEmitter {
       let welcomed = false;
       socket.on('open', () => this.sayHello());
       socket.on('message', (data: Buffer) => {
-        const frame = this.decode(data);
-        if (!frame) return;
-        const payload = frame.payload!;
-        if ('welcome' in payload) {
-          welcomed = true;
-          this.onWelcome(payload.welcome);
-          resolve(payload.welcome);
-          return;
+        for (const frame of this.decode(data)) {
+          const payload = frame.payload!;
+          if ('welcome' in payload) {
+            welcomed = true;
+            this.onWelcome(payload.welcome);
+            resolve(payload.welcome);
+          } else this.onFrame(payload, frame);
         }
-        this.onFrame(payload, frame);
       });
       socket.on('close', (code: number, reason: Buffer) => {
         this.onClose(code, reason.toString());
@@ -172,16 +178,19 @@ export class SimulatedVolunteer extends EventEmitter {
     this.send({ hello });
   }
 
-  /** A frame; undefined (and a `decode-error` event) when it does not decode. */
-  private decode(data: Buffer): Frame | undefined {
-    this.emit('frame-bytes', data); // every frame as received, for tests of what volunteers see
+  /**
+   * A message's frames (several only when the capability says `batch_frames` > 1); none (and a
+   * `decode-error` event) when it does not decode.
+   */
+  private decode(data: Buffer): Frame[] {
+    this.emit('frame-bytes', data); // every message as received, for tests of what volunteers see
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     try {
-      return decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), {
-        maxFrameBytes: 64 << 20,
-      });
+      const batch = this.capability.batch_frames ?? 0;
+      return batch > 1 ? decodeFrames(bytes, SIM_LIMITS, batch) : [decodeFrame(bytes, SIM_LIMITS)];
     } catch (err) {
       this.emit('decode-error', err);
-      return undefined;
+      return [];
     }
   }
 
@@ -352,8 +361,27 @@ export class SimulatedVolunteer extends EventEmitter {
     if (!socket || socket.readyState !== WebSocket.OPEN) return false;
     const out = makeFrame(payload, frame);
     if (this.listenerCount('frame-out') > 0) this.emit('frame-out', out);
-    socket.send(encodeFrame(out, { maxFrameBytes: 64 << 20 }));
+    const bytes = encodeFrame(out, SIM_LIMITS);
+    const batch = Math.min(this.capability.batch_frames ?? 0, MAX_BATCH_FRAMES);
+    // After the welcome, a batching volunteer sends the frames of one turn as one message.
+    if (batch <= 1 || !this.welcome || 'hello' in payload) {
+      socket.send(bytes);
+      return true;
+    }
+    const limit = this.welcome.max_frame_bytes || 1 << 20;
+    if (this.outbox.length >= batch || this.outboxBytes + bytes.length > limit) this.flush();
+    if (this.outbox.length === 0) setImmediate(() => this.flush());
+    this.outbox.push(bytes);
+    this.outboxBytes += bytes.length;
     return true;
+  }
+
+  private flush(): void {
+    const frames = this.outbox;
+    if (frames.length === 0) return;
+    this.outbox = [];
+    this.outboxBytes = 0;
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(joinFrames(frames));
   }
 
   /** Sends raw bytes (malformed-frame tests). */

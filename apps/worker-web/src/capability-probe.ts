@@ -2,7 +2,7 @@
 // of wasm-feature-detect), WebGPU adapter facts, cores, memory, battery, visibility and isolation.
 // `buildCapability` combines the probe with the volunteer's settings into the Capability that is
 // published on start and on every change.
-import { CAPABILITY_LIMITS, type Capability, type GPUDescriptor } from '@flock/protocol';
+import { CAPABILITY_LIMITS, type Capability, type GPUDescriptor, MAX_BATCH_FRAMES } from '@flock/protocol';
 import type { Settings } from './tab-store.ts';
 
 /** Probe modules: each validates only where the engine has the feature. */
@@ -203,6 +203,8 @@ export function buildCapability(
     shared_array_buffer: probe.sharedArrayBuffer && probe.crossOriginIsolated,
     cpu_slots: Math.min(settings.cpuSlots, maxCpuSlots(probe.cpuCores)),
     gpu_slots: gpuOn ? 1 : 0,
+    // The coordinator may send the frames of one dispatch pass in one message (#17).
+    batch_frames: MAX_BATCH_FRAMES,
     visible: probe.visible,
     // The most recent ones, within what the coordinator accepts.
     cached_modules: cachedModules.slice(-CAPABILITY_LIMITS.cachedModules),

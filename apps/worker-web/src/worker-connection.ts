@@ -1,17 +1,22 @@
 // The tab's WebSocket to the coordinator (contract A, `/v1/worker`): binary frames only, one
-// Frame each. Reconnects with exponential backoff and full jitter, says hello (resuming the
+// Frame each from the tab; the coordinator may send several in one message (the capability's
+// `batch_frames`). Reconnects with exponential backoff and full jitter, says hello (resuming the
 // session) on every connection, heartbeats at the interval the welcome sets, and drops droppable
 // frames (progress) while the socket's send buffer is above the high-water mark.
 import {
-  decodeFrame,
+  decodeFrames,
   encodeFrame,
   type Frame,
   type Frame_Payload,
   type FrameOptions,
   type Hello,
+  MAX_BATCH_FRAMES,
   makeFrame,
+  resolveLimits,
   type Welcome,
 } from '@flock/protocol';
+
+const DECODE_LIMITS = resolveLimits({ maxFrameBytes: 64 << 20, dataViews: true });
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -137,27 +142,16 @@ export class WorkerConnection {
     };
     socket.onmessage = (event) => {
       if (!(event.data instanceof ArrayBuffer)) return;
-      let frame: Frame;
+      let frames: Frame[];
       try {
         // Decoded in place: an input's bytes stay in this message's own buffer until they are copied,
-        // once, into their executor's arena.
-        frame = decodeFrame(new Uint8Array(event.data), { maxFrameBytes: 64 << 20, dataViews: true });
+        // once, into their executor's arena. The hello says the tab takes batched frames.
+        frames = decodeFrames(new Uint8Array(event.data), DECODE_LIMITS, MAX_BATCH_FRAMES);
       } catch (error) {
         console.warn('flock: undecodable frame from the coordinator', error);
         return;
       }
-      const payload = frame.payload;
-      if (!payload) return;
-      this.remember(frame, payload);
-      if ('welcome' in payload) {
-        this.attempt = 0;
-        this.welcome = payload.welcome;
-        this.startHeartbeats(payload.welcome.heartbeat_ms || 10_000);
-        this.handlers.state('open', payload.welcome.worker_id ?? '');
-        this.handlers.welcome(payload.welcome);
-        return;
-      }
-      this.handlers.frame(payload);
+      for (const frame of frames) this.onFrame(frame);
     };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
@@ -169,6 +163,21 @@ export class WorkerConnection {
       this.handlers.state('reconnecting', `closed ${event.code}${event.reason ? ` ${event.reason}` : ''}`);
       this.reconnectTimer = setTimeout(() => this.connect(), delay);
     };
+  }
+
+  private onFrame(frame: Frame): void {
+    const payload = frame.payload;
+    if (!payload) return;
+    this.remember(frame, payload);
+    if ('welcome' in payload) {
+      this.attempt = 0;
+      this.welcome = payload.welcome;
+      this.startHeartbeats(payload.welcome.heartbeat_ms || 10_000);
+      this.handlers.state('open', payload.welcome.worker_id ?? '');
+      this.handlers.welcome(payload.welcome);
+      return;
+    }
+    this.handlers.frame(payload);
   }
 
   private startHeartbeats(intervalMs: number): void {

@@ -48,6 +48,7 @@ describe('buildCapability', () => {
     expect(capability).toMatchObject({
       cpu_slots: 3,
       gpu_slots: 1,
+      batch_frames: 64,
       webgpu: true,
       cross_origin_isolated: true,
       shared_array_buffer: true,

@@ -120,3 +120,81 @@ test("progress and result frames carry the trace and metadata of their lease's a
   const hello = sent.find((f) => f.payload && 'hello' in f.payload)!;
   expect([hello.trace, hello.metadata]).toEqual([undefined, undefined]);
 });
+
+test('a tab that takes batched frames handles every assignment of a message that carries several', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flock-tab-batch-'));
+  const flock = await startCoordinator({
+    port: 0,
+    dataDir: dir,
+    logLevel: 'silent',
+    apiKeys: new Map([[KEY, 'acme']]),
+    pagesDir: join(dir, 'no-pages'),
+    extraOps: ['sum'],
+  });
+  cleanups.push(
+    () => rmSync(dir, { recursive: true, force: true }),
+    () => flock.close(),
+  );
+  const previous = (globalThis as { WebSocket?: unknown }).WebSocket;
+  (globalThis as { WebSocket?: unknown }).WebSocket = RecordingSocket;
+  cleanups.push(() => {
+    (globalThis as { WebSocket?: unknown }).WebSocket = previous;
+  });
+  const assigned: string[] = [];
+  const connection: WorkerConnection = new WorkerConnection(`${flock.url.replace('http', 'ws')}/v1/worker`, {
+    hello: async () => ({
+      protocol_version: 1,
+      capability: { ...SIM_CAPABILITY, cpu_slots: 4, batch_frames: 64 },
+    }),
+    welcome: () => undefined,
+    frame: (payload) => {
+      if (!('assignment' in payload)) return;
+      const a = payload.assignment;
+      assigned.push(a.task_id ?? '');
+      connection.send({
+        result: {
+          task_id: a.task_id ?? '',
+          lease_id: a.lease_id ?? '',
+          task_token: a.task_token ?? '',
+          outputs: [{ name: 'sum', content_type: 'application/json', inline_json: '10' }],
+        },
+      });
+    },
+    leases: () => [],
+    state: () => undefined,
+  });
+  connection.start();
+  cleanups.push(() => connection.stop());
+  await expect.poll(() => connection.open).toBe(true);
+  const ids = ['b-1', 'b-2', 'b-3', 'b-4'];
+  const res = await fetch(`${flock.url}/v1/campaigns`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      campaign_id: 'camp-b',
+      tasks: ids.map((task_id) => ({
+        task_id,
+        op: 'sum',
+        module: { kind: 'builtin' },
+        requirements: { min: { wasm: true } },
+        inputs: [{ name: 'x', inline_bytes: 'AQIDBA==' }],
+      })),
+    }),
+  });
+  expect(res.status).toBe(201);
+  for (const id of ids) {
+    await expect
+      .poll(
+        async () =>
+          (
+            await (
+              await fetch(`${flock.url}/v1/tasks/${id}`, { headers: { authorization: `Bearer ${KEY}` } })
+            ).json()
+          ).state,
+      )
+      .toBe('succeeded');
+  }
+  expect(assigned.sort()).toEqual(ids);
+  // The four assignments came batched: fewer messages than frames went to the tab.
+  expect(flock.coordinator.metrics.wire.batchesOut).toBeGreaterThanOrEqual(1);
+});

@@ -153,6 +153,41 @@ function describeWebhookStore(name: string, factory: Factory): void {
       expect(theirs).toBeGreaterThan(mine);
     });
 
+    test("listByState pages a tenant's deliveries by state; redeliver resets a failed one only", async () => {
+      const w = store.webhookStore();
+      const ids: number[] = [];
+      for (let i = 0; i < 4; i++) ids.push(await w.insert(delivery(`t${i}`, { createdAtMs: 1000 + i })));
+      const other = await w.insert(delivery('t9', { tenant: 'b' }));
+      await w.claimDue('me', 2000, 60_000, 10);
+      const gone = { atMs: 1500, status: 400, error: 'HTTP 400' };
+      for (const id of [ids[0]!, ids[1]!, ids[3]!, other])
+        expect(await w.recordAttempt(id, 'me', gone, { state: 'failed' })).toBe(true);
+      const ok = { atMs: 1500, status: 204, error: undefined };
+      expect(await w.recordAttempt(ids[2]!, 'me', ok, { state: 'delivered' })).toBe(true);
+      const page = (afterId: number, sinceMs = 0, state: 'failed' | 'delivered' = 'failed') =>
+        w.listByState({ tenant: 'a', state, sinceMs, afterId, limit: 2 }).then((l) => l.map((d) => d.id));
+      expect(await page(0)).toEqual([ids[0], ids[1]]);
+      expect(await page(ids[1]!)).toEqual([ids[3]]);
+      expect(await page(0, 1001)).toEqual([ids[1], ids[3]]);
+      expect(await page(0, 0, 'delivered')).toEqual([ids[2]]);
+      // Another tenant's or an unknown id: undefined, nothing changes.
+      expect(await w.redeliver('b', ids[0]!, 9000)).toBeUndefined();
+      expect(await w.redeliver('a', 999_999, 9000)).toBeUndefined();
+      expect(await w.redeliver('a', ids[2]!, 9000)).toBe('delivered');
+      expect(await w.redeliver('a', ids[0]!, 9000)).toBe('failed');
+      // Now pending, due at 9000 with no attempts; a second redelivery finds it pending.
+      expect(await w.redeliver('a', ids[0]!, 9100)).toBe('pending');
+      expect(await w.claimDue('me', 8999, 70_000, 10)).toEqual([]);
+      const [again] = await w.claimDue('me', 9000, 70_000, 10);
+      expect(again).toMatchObject({ id: ids[0], state: 'pending', attempts: [], createdAtMs: 9000 });
+      expect(await page(0)).toEqual([ids[1], ids[3]]);
+      expect(
+        (await w.listByState({ tenant: 'b', state: 'failed', sinceMs: 0, afterId: 0, limit: 10 })).map(
+          (d) => d.id,
+        ),
+      ).toEqual([other]);
+    });
+
     test('the master secret is the first one stored', async () => {
       const w = store.webhookStore();
       expect(await w.masterSecret('first-secret-0123456789')).toBe('first-secret-0123456789');

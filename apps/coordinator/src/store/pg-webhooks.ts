@@ -9,10 +9,12 @@ import {
   type DeliveryNext,
   type DeliveryRecord,
   type DeliveryRow,
+  type DeliveryState,
   type NewDelivery,
   type OutboxKind,
   type OutboxRow,
   type SettledArm,
+  type StateQuery,
   settledArmsSql,
   toDelivery,
   toSettledArm,
@@ -122,6 +124,28 @@ export class PgWebhookStore implements WebhookStore {
       [tenant, taskId, limit],
     );
     return rows.map(toDelivery);
+  }
+
+  async listByState(q: StateQuery): Promise<DeliveryRecord[]> {
+    const { rows } = await this.pool.query<DeliveryRow>(
+      `SELECT * FROM webhook_deliveries WHERE tenant = $1 AND state = $2 AND created_at_ms >= $3 AND id > $4
+       ORDER BY id LIMIT $5`,
+      [q.tenant, q.state, q.sinceMs, q.afterId, q.limit],
+    );
+    return rows.map(toDelivery);
+  }
+
+  async redeliver(tenant: string, id: number, nowMs: number): Promise<DeliveryState | undefined> {
+    // The row is locked while it is read, so two redeliveries of one delivery reset it once.
+    const { rows } = await this.pool.query<{ state: DeliveryState }>(
+      `WITH d AS (SELECT id, state FROM webhook_deliveries WHERE id = $1 AND tenant = $2 FOR UPDATE),
+       reset AS (UPDATE webhook_deliveries SET state = 'pending', attempts = '[]', created_at_ms = $3,
+         next_attempt_at_ms = $3, claimed_by = NULL, claimed_until_ms = 0
+         WHERE id IN (SELECT id FROM d WHERE state = 'failed'))
+       SELECT state FROM d`,
+      [id, tenant, nowMs],
+    );
+    return rows[0]?.state;
   }
 
   async purge(beforeMs: number, limit: number): Promise<number> {

@@ -8,10 +8,12 @@ import {
   type DeliveryNext,
   type DeliveryRecord,
   type DeliveryRow,
+  type DeliveryState,
   type NewDelivery,
   type OutboxKind,
   type OutboxRow,
   type SettledArm,
+  type StateQuery,
   settledArmsSql,
   toDelivery,
   toSettledArm,
@@ -137,6 +139,35 @@ export class SqliteWebhookStore implements WebhookStore {
       )
       .all(tenant, taskId, limit)
       .map(toDelivery);
+  }
+
+  async listByState(q: StateQuery): Promise<DeliveryRecord[]> {
+    await this.committed();
+    return this.db
+      .prepare<[string, string, number, number, number], DeliveryRow>(
+        `SELECT * FROM webhook_deliveries WHERE tenant = ? AND state = ? AND created_at_ms >= ? AND id > ?
+         ORDER BY id LIMIT ?`,
+      )
+      .all(q.tenant, q.state, q.sinceMs, q.afterId, q.limit)
+      .map(toDelivery);
+  }
+
+  redeliver(tenant: string, id: number, nowMs: number): Promise<DeliveryState | undefined> {
+    return this.write(() => {
+      const row = this.db
+        .prepare<[number, string], { state: DeliveryState }>(
+          'SELECT state FROM webhook_deliveries WHERE id = ? AND tenant = ?',
+        )
+        .get(id, tenant);
+      if (row?.state === 'failed')
+        this.db
+          .prepare(
+            `UPDATE webhook_deliveries SET state = 'pending', attempts = '[]', created_at_ms = ?,
+             next_attempt_at_ms = ?, claimed_by = NULL, claimed_until_ms = 0 WHERE id = ?`,
+          )
+          .run(nowMs, nowMs, id);
+      return row?.state;
+    });
   }
 
   purge(beforeMs: number, limit: number): Promise<number> {

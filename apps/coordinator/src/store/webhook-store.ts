@@ -39,6 +39,15 @@ export type DeliveryNext =
   | { state: 'delivered' }
   | { state: 'failed' };
 
+/** `listByState`'s question: ids above `afterId`, created at or after `sinceMs`, at most `limit`. */
+export interface StateQuery {
+  tenant: string;
+  state: DeliveryState;
+  sinceMs: number;
+  afterId: number;
+  limit: number;
+}
+
 /** What an outbox row stands for: a task's terminal event, or a workflow's own. */
 export type OutboxKind = 'task' | 'workflow';
 
@@ -94,6 +103,15 @@ export interface WebhookStore {
   release(owner: string): Promise<void>;
   /** The tenant's deliveries of `taskId`, oldest first. */
   list(tenant: string, taskId: string, limit: number): Promise<DeliveryRecord[]>;
+  /** The tenant's deliveries in `query.state`, by id (the cursor), made at or after `sinceMs`. */
+  listByState(query: StateQuery): Promise<DeliveryRecord[]>;
+  /**
+   * Puts the tenant's failed delivery `id` back to pending, due at `nowMs`, with no attempts and
+   * `created_at_ms` = `nowMs` (its give-up window and retention start again). Returns the state it
+   * was in: `failed` (now pending), `pending` or `delivered` (left as it was), or undefined when
+   * the tenant has no such delivery.
+   */
+  redeliver(tenant: string, id: number, nowMs: number): Promise<DeliveryState | undefined>;
   /**
    * Deletes up to `limit` finished deliveries (delivered or failed) made before `beforeMs`, oldest
    * first (retention); returns how many. Pending ones stay whatever their age.

@@ -38,3 +38,30 @@ export function doubleShaderAnswer(n: number): number[] {
 export function u32s(bytes: Uint8Array): number[] {
   return [...new Uint32Array(Uint8Array.from(bytes).buffer)];
 }
+
+/**
+ * The JSON view of the built-in `saxpy` (`out = a·x + y`) on a WebGPU slot; `x` and `y` are
+ * float32 values sent inline, or the uris of uploaded blobs.
+ */
+export function saxpyTask(
+  taskId: string,
+  x: Float32Array | string,
+  y: Float32Array | string,
+  a: number,
+): Record<string, unknown> {
+  const input = (name: string, value: Float32Array | string) =>
+    typeof value === 'string'
+      ? { name, uri: value }
+      : {
+          name,
+          inline_bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'),
+        };
+  return {
+    task_id: taskId,
+    op: 'saxpy',
+    module: { kind: 'builtin' },
+    requirements: { min: { webgpu: true } },
+    inputs: [input('x', x), input('y', y)],
+    params: { a },
+  };
+}

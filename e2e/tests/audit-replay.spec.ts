@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
+import { saxpyTask } from '../support/wgsl-tasks.ts';
 import { Harness, outputBytes, taskId } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
@@ -13,7 +14,6 @@ let harness: Harness;
 let browser: Browser;
 let page: Page;
 const hex = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
-const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 
 test.beforeAll(async () => {
   harness = await Harness.start();
@@ -34,17 +34,7 @@ test("a tab's audit rows carry its fingerprint and output hash; its replay's out
   const id = taskId('audit');
   const x = new Float32Array(256).map((_, i) => i);
   const y = new Float32Array(256).fill(0.25);
-  await harness.submit({
-    task_id: id,
-    op: 'saxpy',
-    module: { kind: 'builtin' },
-    requirements: { min: { webgpu: true } },
-    inputs: [
-      { name: 'x', inline_bytes: b64(new Uint8Array(x.buffer)) },
-      { name: 'y', inline_bytes: b64(new Uint8Array(y.buffer)) },
-    ],
-    params: { a: 3 },
-  });
+  await harness.submit(saxpyTask(id, x, y, 3));
   await harness.waitFor(id, 'succeeded');
   const out = outputBytes(await harness.result(id), 'out');
   const outputHash = `sha256:${hex(`3:out=sha256:${hex(out)}\n`)}`;

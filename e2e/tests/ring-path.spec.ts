@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
-import { doubleShaderTask } from '../support/wgsl-tasks.ts';
+import { doubleShaderTask, saxpyTask } from '../support/wgsl-tasks.ts';
 import {
   Harness,
   KEY,
@@ -99,17 +99,7 @@ test('every job kind crosses its executor bridge: record counters equal the jobs
     }),
   );
   await harness.submit(doubleShaderTask(ids[2]!, 256));
-  await harness.submit({
-    task_id: ids[3],
-    op: 'saxpy',
-    module: { kind: 'builtin' },
-    requirements: { min: { webgpu: true } },
-    inputs: [
-      { name: 'x', inline_bytes: Buffer.from(new Float32Array([1, 2]).buffer).toString('base64') },
-      { name: 'y', inline_bytes: Buffer.from(new Float32Array([3, 4]).buffer).toString('base64') },
-    ],
-    params: { a: 2 },
-  });
+  await harness.submit(saxpyTask(ids[3]!, new Float32Array([1, 2]), new Float32Array([3, 4]), 2));
   const executors = [];
   for (const id of ids) executors.push((await harness.waitFor(id, 'succeeded')).executor);
   expect(executors).toEqual(['wasm-wasi', 'wasm-kernel-arena', 'wgsl', 'builtin:wgsl']);
@@ -252,17 +242,7 @@ test('WGSL and built-in jobs: one copy in each; two out (GPU readback into the a
   const y = await upload(new Uint8Array(new Float32Array(m).fill(2).buffer));
   await resetCopies();
   const builtin = taskId('copies-builtin');
-  await harness.submit({
-    task_id: builtin,
-    op: 'saxpy',
-    module: { kind: 'builtin' },
-    requirements: { min: { webgpu: true } },
-    inputs: [
-      { name: 'x', uri: x },
-      { name: 'y', uri: y },
-    ],
-    params: { a: 3 },
-  });
+  await harness.submit(saxpyTask(builtin, x, y, 3));
   expect((await harness.waitFor(builtin, 'succeeded', 60_000)).executor).toBe('builtin:wgsl');
   expect(allCopies(await stats())).toEqual({
     'in:network-to-region': { count: 2, bytes: 8 * m },

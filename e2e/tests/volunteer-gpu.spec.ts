@@ -6,6 +6,7 @@
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
 import { openVolunteerTab } from '../support/volunteer-tab.ts';
+import { saxpyTask } from '../support/wgsl-tasks.ts';
 import { Harness, outputBytes, taskId } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
@@ -115,17 +116,7 @@ test('a built-in op runs through @flock/shaders on the GPU slot', async () => {
   const id = taskId('saxpy');
   const x = new Float32Array(300).map((_, i) => i);
   const y = new Float32Array(300).fill(0.5);
-  await harness.submit({
-    task_id: id,
-    op: 'saxpy',
-    module: { kind: 'builtin' },
-    requirements: { min: { webgpu: true } },
-    inputs: [
-      { name: 'x', inline_bytes: b64(new Uint8Array(x.buffer)) },
-      { name: 'y', inline_bytes: b64(new Uint8Array(y.buffer)) },
-    ],
-    params: { a: 2 },
-  });
+  await harness.submit(saxpyTask(id, x, y, 2));
   const view = await harness.waitFor(id, 'succeeded');
   expect(view.executor).toBe('builtin:wgsl');
   const out = new Float32Array(new Uint8Array(outputBytes(await harness.result(id), 'out')).buffer);

@@ -16,7 +16,7 @@ import { createReplay, getReplay } from './http-replay.ts';
 import { listBreakers, listWorkers, resetBreaker, stats } from './http-service.ts';
 import { cancelTask, createTask, getResult, getTask, listTasks } from './http-tasks.ts';
 import { type ApiContext, bearer, decodeSegment, type Handler, json } from './http-util.ts';
-import { getWebhooks } from './http-webhooks.ts';
+import { getWebhooks, redeliverWebhook } from './http-webhooks.ts';
 import { cancelWorkflow, createWorkflow, getWorkflow, listWorkflows } from './http-workflows.ts';
 import { ModuleMeter } from './module-meter.ts';
 import { forbidden, requiredScope, Scopes } from './scopes.ts';
@@ -58,6 +58,7 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
   ['GET', 'breakers', 1, undefined, listBreakers],
   ['POST', 'breakers', 3, 'reset', resetBreaker],
   ['GET', 'webhooks', 2, undefined, getWebhooks],
+  ['POST', 'webhooks', 4, undefined, redeliverWebhook],
   ['GET', 'audit', 1, undefined, getAudit],
   ['POST', 'replay', 1, undefined, createReplay],
   ['GET', 'replay', 2, undefined, getReplay],

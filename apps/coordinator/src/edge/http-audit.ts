@@ -11,7 +11,7 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$/;
 const QUERY_KEYS = new Set(['task_id', 'campaign_id', 'since', 'limit', 'after', 'tenant']);
 
 /** `?since=`: an ISO 8601 time or milliseconds since the epoch. */
-function sinceMs(text: string | null): number | undefined {
+export function sinceMs(text: string | null): number | undefined {
   if (text === null) return undefined;
   const ms = /^\d{1,15}$/.test(text)
     ? Number(text)
@@ -28,7 +28,7 @@ function sinceMs(text: string | null): number | undefined {
 }
 
 /** `?after=`: the opaque cursor of the previous page (base64url of its last row's id). */
-function afterId(text: string | null): number {
+export function afterId(text: string | null): number {
   if (text === null) return 0;
   const id = Number(Buffer.from(text, 'base64url').toString('utf8'));
   if (!/^[A-Za-z0-9_-]{1,24}$/.test(text) || !Number.isSafeInteger(id) || id < 0)

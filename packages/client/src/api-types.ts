@@ -293,3 +293,21 @@ export interface WebhookDelivery {
   next_attempt_at_ms?: number;
   attempts: WebhookAttempt[];
 }
+
+/** Which of the tenant's webhook deliveries `FlockClient.webhookDeliveries` reads (one page). */
+export interface WebhookDeliveryQuery {
+  state: WebhookDelivery['state'];
+  /** Deliveries made at or after this time: ISO 8601 or epoch milliseconds. */
+  since?: string | number;
+  /** Deliveries per page, 1..1000 (default 100). */
+  limit?: number;
+  /** The previous page's `next`. */
+  after?: string;
+}
+
+/** One page of deliveries by state, oldest (lowest id) first. */
+export interface WebhookDeliveryPage {
+  deliveries: WebhookDelivery[];
+  /** The cursor of the next page, absent on the last. */
+  next?: string;
+}

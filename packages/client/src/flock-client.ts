@@ -19,6 +19,8 @@ import type {
   TaskQuery,
   TaskView,
   WebhookDelivery,
+  WebhookDeliveryPage,
+  WebhookDeliveryQuery,
   WorkerView,
 } from './api-types.ts';
 import type { AuditPage, AuditQuery, ReplaySource, ReplayStatus, ReplayView } from './audit-types.ts';
@@ -372,14 +374,39 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
 
   /**
    * The webhook deliveries of a task or workflow whose `return_channel` is a URL, oldest first,
-   * each with its attempts (`GET /v1/webhooks/deliveries?task_id=`; scope `read`).
+   * each with its attempts (`GET /v1/webhooks/deliveries?task_id=`; scope `read`). With a query
+   * instead: one page of this tenant's deliveries in `query.state` (`failed`: given up).
    */
-  async webhookDeliveries(taskId: string): Promise<WebhookDelivery[]> {
-    if (taskId === '') throw new FlockError('INVALID_ARGUMENT', 'taskId is empty');
+  webhookDeliveries(taskId: string): Promise<WebhookDelivery[]>;
+  webhookDeliveries(query: WebhookDeliveryQuery): Promise<WebhookDeliveryPage>;
+  async webhookDeliveries(
+    of: string | WebhookDeliveryQuery,
+  ): Promise<WebhookDelivery[] | WebhookDeliveryPage> {
+    if (typeof of !== 'string') {
+      const { since, ...rest } = of;
+      return this.#http.json<WebhookDeliveryPage>('GET', '/v1/webhooks/deliveries', {
+        query: { ...rest, since: since === undefined ? undefined : String(since) },
+      });
+    }
+    if (of === '') throw new FlockError('INVALID_ARGUMENT', 'taskId is empty');
     const body = await this.#http.json<{ deliveries: WebhookDelivery[] }>('GET', '/v1/webhooks/deliveries', {
-      query: { task_id: taskId },
+      query: { task_id: of },
     });
     return body.deliveries;
+  }
+
+  /**
+   * Posts a failed webhook delivery again, its attempts cleared, with the same `Flock-Webhook-Id`
+   * (`POST /v1/webhooks/deliveries/:id/redeliver`; scope `submit`). NOT_FOUND for an unknown id
+   * or another tenant's; CONFLICT when it is pending or delivered.
+   */
+  redeliverWebhook(id: number): Promise<{ id: number; state: 'pending' }> {
+    if (!Number.isSafeInteger(id) || id < 1)
+      throw new FlockError('INVALID_ARGUMENT', 'id must be a delivery id');
+    return this.#http.json<{ id: number; state: 'pending' }>(
+      'POST',
+      `/v1/webhooks/deliveries/${id}/redeliver`,
+    );
   }
 
   /** This tenant's webhook signing secret, for `verifyWebhook` (`GET /v1/webhooks/secret`; scope `admin`). */

@@ -22,6 +22,8 @@ export type {
   VerificationState,
   WebhookAttempt,
   WebhookDelivery,
+  WebhookDeliveryPage,
+  WebhookDeliveryQuery,
   WorkerView,
 } from './api-types.ts';
 export { isTerminal, TERMINAL_STATES } from './api-types.ts';

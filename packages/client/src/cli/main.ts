@@ -50,6 +50,8 @@ Commands:
   replay status <replay_id>    a replay's pairs: both output hashes, equal or not
   webhooks <task_id>           the webhook deliveries of a task (or workflow) whose return_channel
                                is a URL: state, attempts, last status or error, next attempt
+  webhooks failed              the tenant's failed (given up) webhook deliveries (--since TIME)
+  webhooks redeliver <id>      post a failed delivery again (same Flock-Webhook-Id, attempts cleared)
   webhooks secret              the tenant's webhook signing secret (an admin key), for verifyWebhook
 
 Options:
@@ -74,7 +76,7 @@ Options:
   --campaign ID      map: campaign id (default map-<16 hex>); list, audit, replay: that campaign
   --task ID          audit, replay: that task
   --workflow ID      replay: that workflow's step tasks
-  --since TIME       audit: rows at or after TIME (ISO 8601 or epoch ms)
+  --since TIME       audit, webhooks failed: rows at or after TIME (ISO 8601 or epoch ms)
   --state STATE      list: only tasks in STATE (queued, running, succeeded, failed, cancelled)
   --name N           keys create: a label for the key
   --tenant T         keys, keys create: another tenant (operator keys only)

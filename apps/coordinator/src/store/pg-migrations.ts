@@ -126,6 +126,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   // The webhook outbox: tasks and workflows with a URL return_channel whose delivery is not
   // stored yet, so that one lost to a crash is made at the next start (edge/webhook-outbox.ts).
   webhookOutboxTableSql('pg'),
+  // A tenant's webhook deliveries by state, by id: GET /v1/webhooks/deliveries?state= (http-webhooks.ts).
+  'CREATE INDEX webhook_deliveries_state ON webhook_deliveries (tenant, state, id);',
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

@@ -100,6 +100,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // The webhook outbox: tasks and workflows with a URL return_channel whose delivery is not
   // stored yet, so that one lost to a crash is made at the next start (edge/webhook-outbox.ts).
   webhookOutboxTableSql('sqlite'),
+  // A tenant's webhook deliveries by state, by id: GET /v1/webhooks/deliveries?state= (http-webhooks.ts).
+  'CREATE INDEX webhook_deliveries_state ON webhook_deliveries (tenant, state, id);',
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

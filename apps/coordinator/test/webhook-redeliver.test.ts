@@ -159,3 +159,30 @@ test('bad parameters are refused naming the field; a bare request still asks for
   }
   expect(await list('state=pending')).toEqual({ deliveries: [] });
 });
+
+test('a delivery waiting for its retry is pending: listed so, and redelivering it is 409', async () => {
+  const hook = await receiver();
+  closeHook = hook.close;
+  hook.status = 503;
+  c = await startTest({
+    webhookAllowHttp: true,
+    webhookAllowPrivate: true,
+    webhookSecret: MASTER,
+    webhookRetryBaseMs: 600_000,
+  });
+  await failedTask('p1', hook.url);
+  const pending = await until(async () => {
+    const { deliveries } = await list('state=pending');
+    return deliveries[0]?.attempts.length === 1 ? (deliveries[0] as Json) : undefined;
+  });
+  expect(pending).toMatchObject({ task_id: 'p1', state: 'pending', attempts: [{ n: 1, status: 503 }] });
+  expect(await errorOf(await redeliver(pending.id))).toEqual([
+    409,
+    {
+      code: 'CONFLICT',
+      message: `webhook delivery ${pending.id} is pending: only a failed delivery is redelivered`,
+    },
+  ]);
+  expect(await list('state=failed')).toEqual({ deliveries: [] });
+  expect(hook.received).toHaveLength(1);
+});

@@ -245,12 +245,18 @@ export class ExecutorHost {
     void this.pump();
   }
 
-  /** The job now first in the inbox has started: its time runs from here. */
+  /**
+   * The job now first in the inbox has started: its time runs from here. A library job's own limit
+   * starts when its executor says the library is loaded (`library_phase: running`, sent warm or
+   * cold); until then it runs under the load allowance, so a short limit is not spent before the
+   * executor could say that it is loading.
+   */
   private started(): void {
     const entry = this.placed[0];
     if (!entry || entry.timers.length > 0) return;
     entry.options.onStart?.();
-    this.limit(entry, entry.prepared.spec.limits.timeoutMs, 'job');
+    if (entry.prepared.spec.kind === 'library') this.limit(entry, LIBRARY_LOAD_TIMEOUT_MS, 'library load');
+    else this.limit(entry, entry.prepared.spec.limits.timeoutMs, 'job');
   }
 
   /** (Re)starts the running job's time limit. */

@@ -41,12 +41,13 @@ export class LibraryExecutor {
       gpuDevice: () => this.gpu.getDevice().catch(() => undefined),
       ...(job.spec.moduleHash ? modelOf(job.spec.moduleHash, job.module) : {}),
     };
+    // The host gives a cold load its own allowance and times the job from `running`, which is
+    // said warm too: the host holds a library job to the load allowance until it hears it.
     if (!wasWarm) {
-      // The host gives a cold load its own allowance, then times the job from here.
       io.progress({ pct: 0, metrics: { library_phase: 'loading' } });
       await this.host.load(op, ctx);
-      io.progress({ pct: 0, metrics: { library_phase: 'running' } });
     }
+    io.progress({ pct: 0, metrics: { library_phase: 'running' } });
     const result = await this.host.run(op, job.spec.params, job.inputs, ctx);
     const stop = io.stopRequested();
     if (stop) throw new ExecutorError(stop, `${op} ${stop === 'TIMEOUT' ? 'timed out' : 'was cancelled'}`);

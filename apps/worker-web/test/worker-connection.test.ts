@@ -29,8 +29,12 @@ afterEach(async () => {
   sent.length = 0;
 });
 
-test("progress and result frames carry the trace and metadata of their lease's assignment", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'flock-tab-trace-'));
+/**
+ * A coordinator in a temporary directory, with the tab's WebSocket swapped for the recording one
+ * until the test ends.
+ */
+async function coordinatorWithRecordedSocket(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const flock = await startCoordinator({
     port: 0,
     dataDir: dir,
@@ -48,6 +52,11 @@ test("progress and result frames carry the trace and metadata of their lease's a
   cleanups.push(() => {
     (globalThis as { WebSocket?: unknown }).WebSocket = previous;
   });
+  return flock;
+}
+
+test("progress and result frames carry the trace and metadata of their lease's assignment", async () => {
+  const flock = await coordinatorWithRecordedSocket('flock-tab-trace-');
 
   const assignments: Frame_Payload[] = [];
   const connection: WorkerConnection = new WorkerConnection(`${flock.url.replace('http', 'ws')}/v1/worker`, {
@@ -122,24 +131,7 @@ test("progress and result frames carry the trace and metadata of their lease's a
 });
 
 test('a tab that takes batched frames handles every assignment of a message that carries several', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'flock-tab-batch-'));
-  const flock = await startCoordinator({
-    port: 0,
-    dataDir: dir,
-    logLevel: 'silent',
-    apiKeys: new Map([[KEY, 'acme']]),
-    pagesDir: join(dir, 'no-pages'),
-    extraOps: ['sum'],
-  });
-  cleanups.push(
-    () => rmSync(dir, { recursive: true, force: true }),
-    () => flock.close(),
-  );
-  const previous = (globalThis as { WebSocket?: unknown }).WebSocket;
-  (globalThis as { WebSocket?: unknown }).WebSocket = RecordingSocket;
-  cleanups.push(() => {
-    (globalThis as { WebSocket?: unknown }).WebSocket = previous;
-  });
+  const flock = await coordinatorWithRecordedSocket('flock-tab-batch-');
   const assigned: string[] = [];
   const connection: WorkerConnection = new WorkerConnection(`${flock.url.replace('http', 'ws')}/v1/worker`, {
     hello: async () => ({

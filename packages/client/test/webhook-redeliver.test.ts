@@ -2,15 +2,10 @@
 // a 400 fails the delivery at once; `webhookDeliveries({ state: 'failed' })` and `flock webhooks
 // failed` list it; fixed, `flock webhooks redeliver <id>` posts it once more with the same
 // Flock-Webhook-Id; a second redelivery is CONFLICT, another id NOT_FOUND.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startCoordinator } from '@flock/coordinator';
 import { expect, test } from 'vitest';
-import { FlockClient, FlockError } from '../src/index.ts';
+import { FlockError } from '../src/index.ts';
 import { runCli } from './support/run-cli.ts';
+import { webhookRig } from './support/webhook-receiver.ts';
 
 async function poll<T>(fn: () => Promise<T | undefined>): Promise<T> {
   for (let i = 0; i < 500; i++) {
@@ -22,38 +17,11 @@ async function poll<T>(fn: () => Promise<T | undefined>): Promise<T> {
 }
 
 test('a failed webhook listed, redelivered once fixed, and refused a second time', async () => {
-  const received: IncomingHttpHeaders[] = [];
-  let status = 400;
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      received.push(req.headers);
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  const dataDir = await mkdtemp(join(tmpdir(), 'flock-client-redeliver-'));
-  const key = 'key-acme-0123456789ab';
-  const coordinator = await startCoordinator({
-    port: 0,
-    dataDir,
-    apiKeys: new Map([[key, 'acme']]),
-    logLevel: 'silent',
-    extraOps: ['sum'],
-    webhookAllowHttp: true,
-    webhookAllowPrivate: true,
-  });
+  const rig = await webhookRig(400);
+  const { url, coordinator, key, client, answer } = rig;
+  const received = () => rig.received.map((r) => r.headers);
   try {
-    const client = new FlockClient({ url: coordinator.url, apiKey: key });
-    const task = await client.submit({
-      task_id: 'rd-1',
-      op: 'sum',
-      module: { kind: 'builtin' },
-      requirements: { min: { wasm: true } },
-      return_channel: url,
-    });
-    await task.cancel();
+    await rig.cancelledTask('rd-1');
     const page = await poll(async () => {
       const p = await client.webhookDeliveries({ state: 'failed' });
       return p.deliveries.length > 0 ? p : undefined;
@@ -85,7 +53,7 @@ test('a failed webhook listed, redelivered once fixed, and refused a second time
       'no failed webhook deliveries\n',
     );
 
-    status = 204;
+    answer.status = 204;
     expect(await cli(['webhooks', 'redeliver', String(id)])).toEqual({
       code: 0,
       stdout: `webhook delivery ${id} is pending again: posted at once\n`,
@@ -96,7 +64,7 @@ test('a failed webhook listed, redelivered once fixed, and refused a second time
       return d?.state === 'delivered' ? [d] : undefined;
     });
     expect(delivered!.attempts.map((a) => [a.n, a.status])).toEqual([[1, 204]]);
-    expect(received.map((h) => [h['flock-webhook-id'], h['flock-webhook-attempt']])).toEqual([
+    expect(received().map((h) => [h['flock-webhook-id'], h['flock-webhook-attempt']])).toEqual([
       [String(id), '1'],
       [String(id), '1'],
     ]);
@@ -112,10 +80,8 @@ test('a failed webhook listed, redelivered once fixed, and refused a second time
       stderr: `flock: NOT_FOUND: no webhook delivery ${id + 1000}\n`,
     });
     expect((await cli(['webhooks', 'redeliver', 'abc'])).code).toBe(2);
-    expect(received).toHaveLength(2);
+    expect(received()).toHaveLength(2);
   } finally {
-    await coordinator.close();
-    await new Promise((resolve) => server.close(resolve));
-    await rm(dataDir, { recursive: true, force: true });
+    await rig.close();
   }
 });

@@ -3,15 +3,10 @@
 // signs the same vector), tampering, another secret, stale and future times, malformed headers;
 // then a real coordinator's POST verified with the secret the SDK reads, and the delivery log
 // through the SDK and `flock webhooks`.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startCoordinator } from '@flock/coordinator';
 import { describe, expect, test } from 'vitest';
-import { FlockClient, verifyWebhook, WEBHOOK_TOLERANCE_S } from '../src/index.ts';
+import { verifyWebhook, WEBHOOK_TOLERANCE_S } from '../src/index.ts';
 import { runCli } from './support/run-cli.ts';
+import { webhookRig } from './support/webhook-receiver.ts';
 
 const BODY = '{"task_id":"t-1"}';
 const SECRET = 'whsec_test_secret';
@@ -61,38 +56,10 @@ describe('verifyWebhook', () => {
 });
 
 test("a coordinator's webhook verifies with the secret the SDK reads; its log through the SDK and the CLI", async () => {
-  const received: Array<{ body: Buffer; headers: IncomingHttpHeaders }> = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ body: Buffer.concat(chunks), headers: req.headers });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  const dataDir = await mkdtemp(join(tmpdir(), 'flock-client-webhooks-'));
-  const key = 'key-acme-0123456789ab';
-  const coordinator = await startCoordinator({
-    port: 0,
-    dataDir,
-    apiKeys: new Map([[key, 'acme']]),
-    logLevel: 'silent',
-    extraOps: ['sum'],
-    webhookAllowHttp: true,
-    webhookAllowPrivate: true,
-  });
+  const rig = await webhookRig(204);
+  const { url, coordinator, key, client, received } = rig;
   try {
-    const client = new FlockClient({ url: coordinator.url, apiKey: key });
-    const task = await client.submit({
-      task_id: 'wh-1',
-      op: 'sum',
-      module: { kind: 'builtin' },
-      requirements: { min: { wasm: true } },
-      return_channel: url,
-    });
-    await task.cancel();
+    await rig.cancelledTask('wh-1');
     for (let i = 0; received.length === 0 && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
     const [post] = received;
     const secret = await client.webhookSecret();
@@ -125,8 +92,6 @@ test("a coordinator's webhook verifies with the secret the SDK reads; its log th
     ]);
     expect((await cli(['webhooks'])).code).toBe(2);
   } finally {
-    await coordinator.close();
-    await new Promise((resolve) => server.close(resolve));
-    await rm(dataDir, { recursive: true, force: true });
+    await rig.close();
   }
 });

@@ -8,8 +8,10 @@
 //   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --postgres --paced N --rounds N --skip-bullmq --skip-flock
 //            --no-batch (volunteers take and send one frame a WebSocket message, as the tab does)
 //   BENCH_PROF=<dir> writes a CPU profile of the coordinator process.
+//   BENCH_THREADS=1 also prints the coordinator's CPU per task by thread; FLOCK_SQLITE_THREAD=on
+//   runs its SQLite store on a thread of its own (both pass through to the coordinator).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -109,6 +111,11 @@ interface Outcome {
   /** CPU seconds the server side used (coordinator process, or redis-server). */
   serverCpu: number;
   /**
+   * Of it, the server's main thread (the coordinator's event loop; redis-server's): the rest is
+   * V8's GC helpers, libuv's pool and, with FLOCK_SQLITE_THREAD=on, the SQLite thread.
+   */
+  serverMainCpu: number;
+  /**
    * CPU seconds this process used meanwhile: the simulated volunteers and the submitter (Flock),
    * or BullMQ's workers and queue client. On a small machine it bounds the end-to-end ratio.
    */
@@ -120,12 +127,40 @@ interface Outcome {
 }
 
 /** utime + stime of a process, in seconds (Linux /proc; 0 elsewhere). */
-function cpuSeconds(pid: number | undefined): number {
+function cpuSeconds(pid: number | undefined, file = `/proc/${pid}/stat`): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return threadCpu(readFileSync(file, 'utf8'));
   } catch {
     return 0;
+  }
+}
+
+/** The CPU seconds of a process's main thread: its event loop, without V8's and libuv's helpers. */
+function mainThreadSeconds(pid: number | undefined): number {
+  return cpuSeconds(pid, `/proc/${pid}/task/${pid}/stat`);
+}
+
+/** CPU seconds of each thread of a process, by thread id and name (Linux /proc). */
+function threadSeconds(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    out.set(`${tid} ${name}`, threadCpu(stat));
+  }
+  return out;
+}
+
+function threadCpu(stat: string): number {
+  const fields = stat.split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** BENCH_THREADS=1: the coordinator's CPU per task by thread (the main thread is the first). */
+function printThreads(pid: number | undefined, atStart: Map<string, number>): void {
+  for (const [thread, seconds] of threadSeconds(pid)) {
+    const used = seconds - (atStart.get(thread) ?? 0);
+    if (used > 0) console.log(`  thread ${thread}: ${((used * 1e6) / TASKS).toFixed(0)} µs/task`);
   }
 }
 
@@ -140,7 +175,7 @@ function summarise(
   finishedAt: number,
   submitted: Map<string, number>,
   began: Map<string, number>,
-  serverCpu: number,
+  serverCpu: { all: number; main: number },
   clientCpu: number,
 ): Outcome {
   const lat: number[] = [];
@@ -152,7 +187,8 @@ function summarise(
   const seconds = (finishedAt - startedAt) / 1000;
   return {
     paced: undefined,
-    serverCpu,
+    serverCpu: serverCpu.all,
+    serverMainCpu: serverCpu.main,
     clientCpu,
     seconds,
     perSecond: TASKS / seconds,
@@ -221,6 +257,8 @@ async function benchFlock(): Promise<Outcome> {
     }
     const startedAt = Date.now();
     const cpuAtStart = cpuSeconds(server.pid);
+    const mainAtStart = mainThreadSeconds(server.pid);
+    const threadsAtStart = threadSeconds(server.pid);
     const clientAtStart = process.cpuUsage();
     for (let start = 0; start < TASKS; start += BATCH) {
       const tasks = [];
@@ -248,7 +286,9 @@ async function benchFlock(): Promise<Outcome> {
     console.log(`  volunteers received ${(messagesIn / TASKS).toFixed(2)} WebSocket messages a task`);
     const finishedAt = Date.now();
     const cpuAtEnd = cpuSeconds(server.pid);
+    const mainAtEnd = mainThreadSeconds(server.pid);
     const clientCpu = clientSeconds(clientAtStart);
+    if (process.env.BENCH_THREADS) printThreads(server.pid, threadsAtStart);
     const latency = await paced(async (i) => {
       const res = await fetch(`${url}/v1/tasks`, {
         method: 'POST',
@@ -265,7 +305,14 @@ async function benchFlock(): Promise<Outcome> {
     }, began);
     await Promise.all(sims.map((s) => s.close()));
     return {
-      ...summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart, clientCpu),
+      ...summarise(
+        startedAt,
+        finishedAt,
+        submitted,
+        began,
+        { all: cpuAtEnd - cpuAtStart, main: mainAtEnd - mainAtStart },
+        clientCpu,
+      ),
       paced: latency,
     };
   } finally {
@@ -338,6 +385,7 @@ async function benchBullmq(): Promise<Outcome> {
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     const startedAt = Date.now();
     const cpuAtStart = cpuSeconds(server.pid);
+    const mainAtStart = mainThreadSeconds(server.pid);
     const clientAtStart = process.cpuUsage();
     for (let start = 0; start < TASKS; start += BATCH) {
       const jobs = [];
@@ -352,6 +400,7 @@ async function benchBullmq(): Promise<Outcome> {
     await waitFor(() => completed >= TASKS, 'all BullMQ jobs completed', 600_000);
     const finishedAt = Date.now();
     const cpuAtEnd = cpuSeconds(server.pid);
+    const mainAtEnd = mainThreadSeconds(server.pid);
     const clientCpu = clientSeconds(clientAtStart);
     const latency = await paced(async (i) => {
       await queue.add('sum', { input: input(i) }, { jobId: `p-${i}`, removeOnComplete: true });
@@ -359,7 +408,14 @@ async function benchBullmq(): Promise<Outcome> {
     await Promise.all(workers.map((w) => w.close()));
     await queue.close();
     return {
-      ...summarise(startedAt, finishedAt, submitted, began, cpuAtEnd - cpuAtStart, clientCpu),
+      ...summarise(
+        startedAt,
+        finishedAt,
+        submitted,
+        began,
+        { all: cpuAtEnd - cpuAtStart, main: mainAtEnd - mainAtStart },
+        clientCpu,
+      ),
       paced: latency,
     };
   } finally {
@@ -369,9 +425,10 @@ async function benchBullmq(): Promise<Outcome> {
   }
 }
 
+const perTask = (seconds: number): string => ((seconds * 1e6) / TASKS).toFixed(0);
 const line = (name: string, o: Outcome): string =>
   `${name.padEnd(7)} ${o.perSecond.toFixed(0).padStart(7)} tasks/s  (${o.seconds.toFixed(1)} s)  ` +
-  `backlog submit→start p50 ${o.p50} ms p99 ${o.p99} ms  server CPU ${((o.serverCpu * 1e6) / TASKS).toFixed(0)} µs/task  ` +
+  `backlog submit→start p50 ${o.p50} ms p99 ${o.p99} ms  server CPU ${perTask(o.serverCpu)} µs/task (main thread ${perTask(o.serverMainCpu)})  ` +
   `client CPU ${((o.clientCpu * 1e6) / TASKS).toFixed(0)} µs/task  ` +
   `paced (${PACED_RATE}/s) submit→start p50 ${o.paced?.p50} ms p99 ${o.paced?.p99} ms`;
 
@@ -410,7 +467,8 @@ if (ROUNDS > 1) {
     if (os.length === 0) continue;
     console.log(
       `median ${name}: ${median(os.map((o) => o.perSecond)).toFixed(0)} tasks/s, ` +
-        `${median(os.map((o) => (o.serverCpu * 1e6) / TASKS)).toFixed(0)} µs server CPU/task, ` +
+        `${median(os.map((o) => (o.serverCpu * 1e6) / TASKS)).toFixed(0)} µs server CPU/task ` +
+        `(main thread ${median(os.map((o) => (o.serverMainCpu * 1e6) / TASKS)).toFixed(0)}), ` +
         `${median(os.map((o) => (o.clientCpu * 1e6) / TASKS)).toFixed(0)} µs client CPU/task, ` +
         `paced p50 ${median(os.map((o) => o.paced?.p50 ?? 0))} ms p99 ${median(os.map((o) => o.paced?.p99 ?? 0))} ms`,
     );

@@ -116,6 +116,12 @@ export interface CoordinatorConfig extends DeployConfig {
   maxBufferedBytes: number;
   /** SQLite synchronous mode. Env FLOCK_SQLITE_SYNC, default NORMAL. */
   sqliteSync: SqliteSync;
+  /**
+   * Whether the SQLite store runs on a worker thread of its own (store/sqlite-thread-store.ts):
+   * its statements and commits leave the event loop, which pays where a second core is free.
+   * Env FLOCK_SQLITE_THREAD=on|off, default off.
+   */
+  sqliteThread: boolean;
   /** pino level. Env FLOCK_LOG_LEVEL, default info. */
   logLevel: string;
   /**
@@ -196,6 +202,7 @@ export const DEFAULT_CONFIG: Omit<
   inlineOutputBytes: 64 << 10,
   maxBufferedBytes: 4 << 20,
   sqliteSync: 'NORMAL',
+  sqliteThread: false,
   logLevel: 'info',
   spotChecks: true,
   sloP95Ms: 0,
@@ -408,6 +415,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
   ]);
   if (signingSecrets.size > 0) partial.signingSecrets = signingSecrets;
   if (env.FLOCK_SPOT_CHECKS) partial.spotChecks = onOff(env.FLOCK_SPOT_CHECKS, 'FLOCK_SPOT_CHECKS');
+  if (env.FLOCK_SQLITE_THREAD) partial.sqliteThread = onOff(env.FLOCK_SQLITE_THREAD, 'FLOCK_SQLITE_THREAD');
   if (env.FLOCK_TAILS) partial.tailAcceleration = onOff(env.FLOCK_TAILS, 'FLOCK_TAILS');
   if (env.FLOCK_REMOTE_MODULES)
     partial.remoteModules = onOff(env.FLOCK_REMOTE_MODULES, 'FLOCK_REMOTE_MODULES');

@@ -18,6 +18,7 @@ import { Coordinator, type TrustOptions } from './engine/coordinator.ts';
 import { Metrics } from './metrics.ts';
 import { BlobStore } from './store/blob-store.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
+import { openSqliteThreadStore } from './store/sqlite-thread-store.ts';
 import type { Store } from './store/store.ts';
 
 /** A running coordinator. */
@@ -156,7 +157,11 @@ export async function startCoordinator(
   // Before the store opens: a bad certificate stops the start with nothing to close.
   const publicHost = config.publicUrl === undefined ? undefined : new URL(config.publicUrl).hostname;
   const tls = await tlsCredentials(config.tls, config.dataDir, selfSignedNames([config.host, publicHost]));
-  const store = options.store ?? new SqliteStore(config.dataDir, { sync: config.sqliteSync });
+  const store =
+    options.store ??
+    (config.sqliteThread
+      ? openSqliteThreadStore(config.dataDir, { sync: config.sqliteSync })
+      : new SqliteStore(config.dataDir, { sync: config.sqliteSync }));
   await store.migrate();
   const blobs = new BlobStore(config.dataDir);
   const events = options.events ?? new EventsHub(config.maxBufferedBytes);

@@ -86,6 +86,31 @@ describe('requirements.min', () => {
     expect(gpu.runningGpu).toBe(1);
   });
 
+  test('tasks queued one after another keep their own requirements (the class of the task before is reused only when equal)', () => {
+    const s = new Scheduler();
+    const plain = task({ min: { wasm: true } });
+    const more = task({ min: { wasm: true, memory_mb: 4096 } });
+    const cores = task({ min: { wasm: true, cpu_cores: 8 } });
+    const f16 = task({ min: { webgpu: true, gpu: { features: ['shader_f16'] } }, gpu: true });
+    const subgroups = task({ min: { webgpu: true, gpu: { features: ['subgroups'] } }, gpu: true });
+    const again = task({ min: { wasm: true } });
+    for (const t of [plain, more, cores, f16, subgroups, again]) s.enqueue(t);
+    const cpu = worker('cpu', { ...CPU, cpu_slots: 8 });
+    const gpu = worker('gpu', { ...GPU, gpu_slots: 4 });
+    const picks = s.assign([cpu, gpu]).map((p) => [p.task.uid, p.worker.workerId]);
+    expect(picks).toEqual([
+      [plain.uid, 'cpu'],
+      [f16.uid, 'gpu'],
+      [again.uid, 'cpu'],
+    ]);
+    expect(s.size).toBe(3);
+    // A pass drops the emptied class of the last task queued; an equal task is queued anew.
+    expect(s.assign([worker('idle', CPU)])).toEqual([]);
+    const next = task({ min: { wasm: true } });
+    s.enqueue(next);
+    expect(s.assign([worker('cpu2', CPU)]).map((p) => p.task.uid)).toEqual([next.uid]);
+  });
+
   test('tabs without cross-origin isolation get no work that needs SharedArrayBuffer', () => {
     const s = new Scheduler();
     const t = task({ min: { wasm: true, wasm_threads: true } });

@@ -74,6 +74,30 @@ export function freeSlots(w: SchedWorker, gpu: boolean): number {
   return Math.max(0, Math.min(total, typed));
 }
 
+/**
+ * Whether two requirement objects have the same fields with the same plain values; false when a
+ * value is an object (a GPU descriptor: compared by its JSON instead).
+ */
+function sameFlat(a: object | undefined, b: object | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  let fields = 0;
+  for (const key in a) {
+    const value = (a as Record<string, unknown>)[key];
+    if (typeof value === 'object' && value !== null) return false;
+    if (value !== (b as Record<string, unknown>)[key]) return false;
+    fields += 1;
+  }
+  for (const _ in b) fields -= 1;
+  return fields === 0;
+}
+
+/** Whether any of the workers has a free slot of the kind. */
+function anyFree(workers: readonly SchedWorker[], gpu: boolean): boolean {
+  for (let i = 0; i < workers.length; i++) if (freeSlots(workers[i]!, gpu) > 0) return true;
+  return false;
+}
+
 /** Whether the task may run only on some of the workers its class could run on. */
 function restricted(task: SchedTask): boolean {
   return (
@@ -106,31 +130,34 @@ class Heap<T> {
   push(item: T): void {
     const a = this.items;
     a.push(item);
+    // Sifted by moving parents down into the hole (a destructuring swap allocated an array a step).
     let i = a.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.before(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
+      const parent = a[p]!;
+      if (!this.before(item, parent)) break;
+      a[i] = parent;
       i = p;
     }
+    a[i] = item;
   }
   pop(): T | undefined {
     const a = this.items;
     const top = a[0];
     const last = a.pop();
     if (a.length > 0 && last !== undefined) {
-      a[0] = last;
+      // `last` sinks from the root: the smaller child moves up into the hole until `last` fits.
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
         const r = l + 1;
-        let m = i;
-        if (l < a.length && this.before(a[l]!, a[m]!)) m = l;
-        if (r < a.length && this.before(a[r]!, a[m]!)) m = r;
+        let m = l < a.length && this.before(a[l]!, last) ? l : i;
+        if (r < a.length && this.before(a[r]!, m === i ? last : a[m]!)) m = r;
         if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
+        a[i] = a[m]!;
         i = m;
       }
+      a[i] = last;
     }
     return top;
   }
@@ -179,6 +206,8 @@ export class Scheduler {
   private readonly tenantRunning = new Map<string, number>();
   private readonly tenantServed = new Map<string, number>();
   private seq = 0;
+  /** The class the last task queued went to (`classOf`). */
+  private lastClass: TaskClass | undefined;
   /** Most tasks one tenant may run at once on this coordinator's workers; 0: no limit. */
   private maxRunningPerTenant = 0;
 
@@ -204,18 +233,38 @@ export class Scheduler {
     if (this.queued.has(task.uid)) return;
     const entry: Entry = { task, seq: ++this.seq };
     this.queued.set(task.uid, entry);
-    const key = JSON.stringify([task.min ?? null, task.preferred ?? null, task.gpu]);
-    let klass = this.classes.get(key);
-    if (!klass) {
-      klass = { key, sample: task, byTenant: new Map() };
-      this.classes.set(key, klass);
-    }
+    const klass = this.classOf(task);
     let heap = klass.byTenant.get(task.tenant);
     if (!heap) {
       heap = new Heap(taskBefore);
       klass.byTenant.set(task.tenant, heap);
     }
     heap.push(entry);
+  }
+
+  /**
+   * The class of a task's requirements. A campaign's tasks mostly share them, so the class of the
+   * task queued before is tried first by comparing fields, and the JSON key is built only when
+   * that fails (it was a string and an array for every task queued).
+   */
+  private classOf(task: SchedTask): TaskClass {
+    const last = this.lastClass;
+    if (
+      last &&
+      last.sample.gpu === task.gpu &&
+      sameFlat(last.sample.min, task.min) &&
+      sameFlat(last.sample.preferred, task.preferred) &&
+      this.classes.get(last.key) === last
+    )
+      return last;
+    const key = JSON.stringify([task.min ?? null, task.preferred ?? null, task.gpu]);
+    let klass = this.classes.get(key);
+    if (!klass) {
+      klass = { key, sample: task, byTenant: new Map() };
+      this.classes.set(key, klass);
+    }
+    this.lastClass = klass;
+    return klass;
   }
 
   /** Removes a task (cancelled, deadline); heaps drop it lazily. */
@@ -264,38 +313,44 @@ export class Scheduler {
 
     // Tasks set aside for this pass: every free worker is one they exclude.
     const deferred: Array<[Heap<Entry>, Entry]> = [];
+    // Once per task handed out: the best head is kept in locals and the maps walked by key, so a
+    // pick allocates nothing but itself (entry pairs, tuples and closures here cost ~0.6 KB a task).
     for (;;) {
-      let best: { klass: TaskClass; tenant: string; entry: Entry } | undefined;
-      let bestKey: [number, number] | undefined;
-      for (const [klass, list] of candidates) {
-        if (!list.some((w) => freeSlots(w, klass.sample.gpu) > 0)) {
-          candidates.delete(klass);
+      let klass: TaskClass | undefined;
+      let tenant = '';
+      let entry: Entry | undefined;
+      let bestRunning = 0;
+      let bestServed = 0;
+      for (const k of candidates.keys()) {
+        if (!anyFree(candidates.get(k)!, k.sample.gpu)) {
+          candidates.delete(k);
           continue;
         }
-        for (const [tenant, heap] of klass.byTenant) {
-          const running = this.tenantRunning.get(tenant) ?? 0;
+        for (const t of k.byTenant.keys()) {
+          const running = this.tenantRunning.get(t) ?? 0;
           if (this.maxRunningPerTenant > 0 && running >= this.maxRunningPerTenant) continue;
-          const entry = this.head(heap);
-          if (!entry) continue;
-          const key: [number, number] = [running, this.tenantServed.get(tenant) ?? 0];
+          const head = this.head(k.byTenant.get(t)!);
+          if (!head) continue;
+          const served = this.tenantServed.get(t) ?? 0;
           const better =
-            !bestKey ||
-            !best ||
-            key[0] < bestKey[0] ||
-            (key[0] === bestKey[0] && key[1] < bestKey[1]) ||
-            (key[0] === bestKey[0] && key[1] === bestKey[1] && taskBefore(entry, best.entry));
+            !entry ||
+            running < bestRunning ||
+            (running === bestRunning && served < bestServed) ||
+            (running === bestRunning && served === bestServed && taskBefore(head, entry));
           if (better) {
-            best = { klass, tenant, entry };
-            bestKey = key;
+            klass = k;
+            tenant = t;
+            entry = head;
+            bestRunning = running;
+            bestServed = served;
           }
         }
       }
-      if (!best) break;
-      const { klass, tenant, entry } = best;
+      if (!klass || !entry) break;
       const task = entry.task;
       const worker = this.bestWorker(candidates.get(klass)!, task);
       if (!worker) {
-        if (restricted(task) && candidates.get(klass)!.some((w) => freeSlots(w, task.gpu) > 0)) {
+        if (restricted(task) && anyFree(candidates.get(klass)!, task.gpu)) {
           // Only this task's own restrictions (a replica must run on another worker, a vetted one,
           // or one of an adapter class) rule out the free workers: set it aside for this pass
           // rather than stall the tasks queued behind it.
@@ -322,7 +377,8 @@ export class Scheduler {
   private bestWorker<W extends SchedWorker>(list: W[], task: SchedTask): W | undefined {
     let best: W | undefined;
     let bestScore = Number.NEGATIVE_INFINITY;
-    for (const w of list) {
+    for (let i = 0; i < list.length; i++) {
+      const w = list[i]!;
       const free = freeSlots(w, task.gpu);
       if (free === 0 || task.excludeWorkers?.has(w.workerId) || task.avoid?.has(w.workerId)) continue;
       if (task.needsVetted && !w.vetted) continue;

@@ -12,9 +12,10 @@ import {
 } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
 import { resolvePolicy, TrustError } from '../trust/index.ts';
-import { admitEnvelope, viewTask, viewTasks } from './http-tasks.ts';
+import { admitEnvelope, admitEnvelopeAtOnce, freshTaskView, viewTask, viewTasks } from './http-tasks.ts';
 import { type ApiContext, type Handler, json, mediaType, readBody } from './http-util.ts';
 import { checkSignature } from './task-signatures.ts';
+import type { TaskView } from './task-view.ts';
 import { answerTrace, requestTrace } from './trace-header.ts';
 
 /** Tasks one campaign request may carry. */
@@ -136,7 +137,11 @@ async function submitCampaign(
   envelopes: ComputeEnvelope[],
   traceId: string | undefined,
 ): Promise<{ status: number; body: unknown }> {
-  for (const [i, envelope] of envelopes.entries()) await admitEnvelope(ctx, envelope, tenant, `tasks[${i}].`);
+  for (let i = 0; i < envelopes.length; i++) {
+    const envelope = envelopes[i]!;
+    const prefix = `tasks[${i}].`;
+    if (!admitEnvelopeAtOnce(ctx, envelope, prefix)) await admitEnvelope(ctx, envelope, tenant, prefix);
+  }
   await ctx.limits.checkQueued(tenant, envelopes.length);
   const outcomes = await ctx.coordinator.submit(
     envelopes.map((envelope, i) => ({ tenant, envelope, field: `tasks[${i}]`, traceId })),
@@ -146,12 +151,15 @@ async function submitCampaign(
     const ids = conflicts.map((o) => (o.kind === 'conflict' ? o.taskId : '')).slice(0, 10);
     throw new CoordinatorError('CONFLICT', `tasks exist with different content: ${ids.join(', ')}`, 'tasks');
   }
-  const views = [];
+  const views: TaskView[] = [];
   const memo = new Map<string, string>();
-  for (const [i, o] of outcomes.entries()) {
+  for (let i = 0; i < outcomes.length; i++) {
+    const o = outcomes[i]!;
     if (o.kind === 'created') {
-      const verified = envelopes[i]!.verification !== undefined;
-      views.push(await viewTask(ctx, o.task, { fresh: true, memo, verified }));
+      // A new task without a policy has no attempts and no verification state to look up: its
+      // view is made at once (viewTask's awaits cost a campaign's every task their promises).
+      if (envelopes[i]!.verification === undefined) views.push(freshTaskView(ctx, o.task, memo));
+      else views.push(await viewTask(ctx, o.task, { fresh: true, memo, verified: true }));
     } else if (o.kind === 'existing') views.push(await viewTask(ctx, o.task, { memo }));
   }
   const created = outcomes.some((o) => o.kind === 'created');

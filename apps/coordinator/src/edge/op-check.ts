@@ -10,7 +10,16 @@
 import { checkLibraryCall, LibraryError } from '@flock/libraries';
 import { type ComputeEnvelope, checkWasiParams, ProtocolError } from '@flock/protocol';
 import { CoordinatorError } from '../errors.ts';
+import type { ReferenceOps } from '../trust/known-answers.ts';
 import { loadReferenceOps } from '../trust/reference-ops.ts';
+
+/** The reference ops, once `checkOp` has loaded them: a built-in op is then checked at once. */
+let referenceOps: ReferenceOps | undefined;
+
+/** A built-in op that FLOCK_EXTRA_OPS does not name is looked up in the reference ops. */
+function needsReferenceOps(envelope: ComputeEnvelope, extraOps: readonly string[]): boolean {
+  return envelope.module?.kind === 'builtin' && !extraOps.includes(envelope.op ?? '');
+}
 
 /** Checks `envelope.op` against its module kind; `prefix` locates the task (`tasks[3].`). */
 export async function checkOp(
@@ -18,12 +27,22 @@ export async function checkOp(
   prefix: string,
   extraOps: readonly string[],
 ): Promise<void> {
+  if (needsReferenceOps(envelope, extraOps)) referenceOps ??= await loadReferenceOps();
+  checkOpNow(envelope, prefix, extraOps);
+}
+
+/** Whether `checkOpNow` can check `envelope` (the reference ops it may need are loaded). */
+export function canCheckOpNow(envelope: ComputeEnvelope, extraOps: readonly string[]): boolean {
+  return referenceOps !== undefined || !needsReferenceOps(envelope, extraOps);
+}
+
+/** `checkOp` without waiting, where `canCheckOpNow` says it can. */
+export function checkOpNow(envelope: ComputeEnvelope, prefix: string, extraOps: readonly string[]): void {
   const kind = envelope.module?.kind;
   const op = envelope.op ?? '';
-  if (kind === 'builtin' && !extraOps.includes(op)) {
-    const { getOp } = await loadReferenceOps();
+  if (needsReferenceOps(envelope, extraOps)) {
     try {
-      getOp(op);
+      referenceOps!.getOp(op);
     } catch (error) {
       throw new CoordinatorError('UNKNOWN_OP', (error as Error).message, `${prefix}op`);
     }

@@ -43,25 +43,26 @@ export class RequesterIntake {
       }
     }
     const now = Date.now();
-    const campaignTrace = { key: '', id: '' }; // a batch is mostly one campaign: derived once
+    const campaignTrace = { tenant: '', campaign: '', id: '' }; // a batch is mostly one campaign: derived once
     // Traces the requester chose (its own correlation_id, a traceparent) may be shared by its tasks.
     const chosen = items.map((item) => Boolean(item.envelope.correlation_id || item.traceId));
     const rows = items.map(({ tenant, envelope, field, traceId }) => {
-      let bytes: Buffer = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
+      const text = JSON.stringify(toJson('ComputeEnvelope', envelope));
       // The content is the envelope as sent: a trace filled in here is no part of it, so the same
       // task sent again (with another traceparent, or none) is the same task.
-      const contentHash = sha256Hex(bytes);
+      const contentHash = sha256Hex(text);
+      let bytes: Buffer;
       if (!envelope.correlation_id) {
         const campaign = envelope.campaign_id;
         if (traceId === undefined && campaign) {
-          const key = `${tenant}\n${campaign}`;
-          if (campaignTrace.key !== key)
-            Object.assign(campaignTrace, { key, id: campaignTraceId(tenant, campaign) });
+          if (campaignTrace.tenant !== tenant || campaignTrace.campaign !== campaign) {
+            Object.assign(campaignTrace, { tenant, campaign, id: campaignTraceId(tenant, campaign) });
+          }
           traceId = campaignTrace.id;
         }
         envelope.correlation_id = traceId ?? newTraceId();
-        bytes = withCorrelation(bytes, envelope.correlation_id);
-      }
+        bytes = withCorrelation(text, envelope.correlation_id);
+      } else bytes = Buffer.from(text);
       // What is accepted can be delivered: its assignment fits the frame limit tabs are told.
       checkDeliverable(envelope, bytes.length, this.e.config.maxFrameBytes, field);
       const qos = envelope.requirements?.qos;
@@ -142,10 +143,16 @@ function joinField(prefix: string | undefined, field: string | undefined): strin
 }
 
 /**
- * The JSON view `{...}` with `"correlation_id":"<id>"` first: spliced in, not serialized again.
+ * The JSON view `{...}` with `"correlation_id":"<id>"` first: spliced in, not serialized again,
+ * and written straight into the one buffer stored (the view's `{` overwritten by the comma).
  * The id is hex or of the task id alphabet (validated), so it needs no escaping.
  */
-function withCorrelation(json: Buffer, id: string): Buffer {
-  const head = Buffer.from(`{"correlation_id":"${id}"${json.length > 2 ? ',' : ''}`);
-  return Buffer.concat([head, json.subarray(1)]);
+function withCorrelation(json: string, id: string): Buffer {
+  const head = `{"correlation_id":"${id}"`;
+  if (json.length <= 2) return Buffer.from(`${head}}`);
+  const bytes = Buffer.allocUnsafe(head.length + Buffer.byteLength(json));
+  bytes.write(head, 0, 'latin1');
+  bytes.write(json, head.length, 'utf8');
+  bytes[head.length] = 0x2c; // ','
+  return bytes;
 }

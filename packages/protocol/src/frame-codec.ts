@@ -42,6 +42,24 @@ export function decodeFrame(bytes: Uint8Array, limits?: Partial<DecodeLimits>): 
   return frame;
 }
 
+/**
+ * A frame's payload alone: the frame is checked as `decodeFrame` checks it (the same errors for
+ * the same bytes) but its header (id, topic, ts, schema, trace, metadata) is not built, which is
+ * most of its texts — for a receiver that acts on the payload only, as the coordinator does with
+ * its volunteers' frames. Throws only ProtocolError.
+ */
+export function decodeFramePayload(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Frame_Payload {
+  const resolved = resolveLimits(limits);
+  let frame: Frame;
+  try {
+    frame = decodeChecked('Frame', bytes, resolved, 'payload') as Frame;
+  } catch (error) {
+    throw asProtocolError(error);
+  }
+  if (!frame.payload) throw new ProtocolError('PAYLOAD_MISSING', 'frame has no payload', 'payload');
+  return frame.payload;
+}
+
 /** What a router needs from a frame, read without decoding the payload. */
 export interface Routing {
   type: (typeof ENUMS.FrameType)[number];

@@ -15,6 +15,7 @@ export {
 export { decodeFrames, joinFrames, MAX_BATCH_FRAMES, splitFrames } from './frame-batch.ts';
 export {
   decodeFrame,
+  decodeFramePayload,
   encodeFrame,
   type FrameOptions,
   makeFrame,

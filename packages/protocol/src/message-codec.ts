@@ -509,13 +509,14 @@ export function decodeRoot(message: Message, name: StructName, bytes: number, li
 /**
  * Decodes a framed message after checking its segment table: directly for single-segment
  * messages, through capnp-es for encodings the direct reader leaves to it (several segments, far
- * pointers). Throws only ProtocolError.
+ * pointers). `only`: the one root field the caller uses; the direct reader checks the others
+ * without building them (capnp-es builds them all). Throws only ProtocolError.
  */
-export function decodeChecked(name: StructName, bytes: Uint8Array, limits: DecodeLimits): Obj {
+export function decodeChecked(name: StructName, bytes: Uint8Array, limits: DecodeLimits, only?: string): Obj {
   try {
     checkFraming(bytes, limits);
     try {
-      return readMessage(name, bytes, limits);
+      return readMessage(name, bytes, limits, only);
     } catch (error) {
       if (!(error instanceof Unsupported)) throw error;
     }

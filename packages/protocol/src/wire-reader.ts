@@ -48,9 +48,11 @@ class Reader {
     this.elements = 64 + limits.traversalPerByte * bytes.length;
   }
 
-  private charge(words: number, path?: string): void {
+  /** `key`, when given, is the field's name under `path` (joined only for an error). */
+  private charge(words: number, path?: string, key?: string): void {
     this.words -= words;
-    if (this.words < 0) throw new ProtocolError('TRAVERSAL_LIMIT', 'decoding traversal limit exceeded', path);
+    if (this.words < 0)
+      throw new ProtocolError('TRAVERSAL_LIMIT', 'decoding traversal limit exceeded', under(path, key));
   }
 
   private inBounds(start: number, bytes: number): void {
@@ -76,13 +78,17 @@ class Reader {
   }
 
   /** Resolves a list pointer: where its elements start, their size code and count. */
-  private listAt(at: number, path: string): { start: number; size: number; count: number } | undefined {
+  private listAt(
+    at: number,
+    path: string,
+    key?: string,
+  ): { start: number; size: number; count: number } | undefined {
     const lo = this.view.getInt32(at, true);
     const hi = this.view.getUint32(at + 4, true);
     if (lo === 0 && hi === 0) return undefined;
     const kind = lo & 3;
     if (kind === 2) throw new Unsupported('far pointer');
-    if (kind !== 1) throw new ProtocolError('MALFORMED_FRAME', 'expected a list pointer', path);
+    if (kind !== 1) throw new ProtocolError('MALFORMED_FRAME', 'expected a list pointer', under(path, key));
     const start = at + 8 + (lo >> 2) * 8;
     const size = hi & 7;
     const count = hi >>> 3;
@@ -96,55 +102,87 @@ class Reader {
     }
   }
 
-  private byteList(at: number, path: string): { start: number; count: number } | undefined {
-    const list = this.listAt(at, path);
+  private byteList(at: number, path: string, key?: string): { start: number; count: number } | undefined {
+    const list = this.listAt(at, path, key);
     if (!list) return undefined;
     if (list.size !== ELEMENT.byte)
-      throw new ProtocolError('MALFORMED_FRAME', 'expected a list of bytes', path);
+      throw new ProtocolError('MALFORMED_FRAME', 'expected a list of bytes', under(path, key));
     this.inBounds(list.start, list.count);
-    this.charge(Math.max(1, Math.ceil(list.count / 8)), path);
+    this.charge(Math.max(1, Math.ceil(list.count / 8)), path, key);
     return list;
   }
 
-  private text(at: number, path: string): string {
-    const list = this.byteList(at, path);
-    if (!list || list.count === 0) return '';
+  /** A text's bytes without its NUL, checked as `text` checks them; undefined when empty. */
+  private textBytes(at: number, path: string, key?: string): { start: number; end: number } | undefined {
+    const list = this.byteList(at, path, key);
+    if (!list || list.count === 0) return undefined;
     if (this.bytes[list.start + list.count - 1] !== 0) {
-      throw new ProtocolError('MALFORMED_FRAME', 'text is not NUL-terminated', path);
+      throw new ProtocolError('MALFORMED_FRAME', 'text is not NUL-terminated', under(path, key));
     }
-    const end = list.start + list.count - 1;
+    return { start: list.start, end: list.start + list.count - 1 };
+  }
+
+  private text(at: number, path: string, key?: string): string {
+    const range = this.textBytes(at, path, key);
+    if (!range) return '';
+    const { start, end } = range;
     // Short ASCII (ids, names, tokens): read by hand; a TextDecoder call costs more than the loop.
-    if (end - list.start <= SHORT_TEXT) {
-      const ascii = asciiText(this.bytes, list.start, end);
+    if (end - start <= SHORT_TEXT) {
+      const ascii = asciiText(this.bytes, start, end);
       if (ascii !== undefined) return ascii;
     }
     try {
-      return decoder.decode(this.bytes.subarray(list.start, end));
+      return decoder.decode(this.bytes.subarray(start, end));
     } catch {
-      throw new ProtocolError('INVALID_TEXT', 'text is not valid UTF-8', path);
+      throw new ProtocolError('INVALID_TEXT', 'text is not valid UTF-8', under(path, key));
     }
   }
 
-  readStruct(name: StructName, s: StructRef, depth: number, path: string): Obj {
+  /** Checks a text as `text` does, without making the string (ASCII needs no decoding to check). */
+  private checkText(at: number, path: string, key?: string): void {
+    const range = this.textBytes(at, path, key);
+    if (!range) return;
+    for (let i = range.start; i < range.end; i++) {
+      if (this.bytes[i]! < 0x80) continue;
+      try {
+        decoder.decode(this.bytes.subarray(range.start, range.end));
+      } catch {
+        throw new ProtocolError('INVALID_TEXT', 'text is not valid UTF-8', under(path, key));
+      }
+      return;
+    }
+  }
+
+  /**
+   * Reads a struct. `check`: every field is checked as it would be read (the same errors, the
+   * same traversal charges) but nothing is built, and the empty object is returned. `only`: the
+   * one field kept; the others are checked only (a frame's payload without its header's texts).
+   */
+  readStruct(name: StructName, s: StructRef, depth: number, path: string, check = false, only?: string): Obj {
     if (depth > this.limits.maxDepth) {
       throw new ProtocolError('NESTING_TOO_DEEP', `structs nest deeper than ${this.limits.maxDepth}`, path);
     }
     const desc = layout(name);
-    const out: Obj = {};
+    const out: Obj = check ? CHECKED : {};
     const which = desc.union ? this.u16(s, desc.discriminant) : -1;
-    for (const f of desc.fields) {
+    // Indexed, not for-of: this loop runs for every struct of every frame read.
+    const fields = desc.fields;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
       if (f.union !== undefined && f.union !== which) continue;
       const type = f.type;
+      const skip = check || (only !== undefined && f.json !== only);
       // A field's path is worked out only where it is needed (a nested value, an error): most
-      // fields are scalars or null pointers.
+      // fields are scalars, texts or null pointers.
       if (type.k === 'group') {
-        const group = this.readStruct(type.s, s, depth + 1, join(path, f.json));
+        const group = this.readStruct(type.s, s, depth + 1, join(path, f.json), skip);
+        if (skip) continue;
         if (type.flatten) Object.assign(out, group);
         else if (Object.keys(group).length > 0) out[f.json] = group;
         continue;
       }
       if (type.k === 'void') {
-        if (f.json !== 'none') out[f.json] = true;
+        if (f.json !== 'none' && !skip) out[f.json] = true;
         continue;
       }
       const size = elementSizeOf(type);
@@ -153,9 +191,13 @@ class Reader {
         if (f.offset! < s.pointerCount) {
           const at = s.pointers + f.offset! * 8;
           // A null pointer is the absent value, whatever its type (nothing to resolve or charge).
-          if (this.view.getInt32(at, true) !== 0 || this.view.getUint32(at + 4, true) !== 0)
-            value = this.pointerValue(type, at, depth, join(path, f.json));
+          if (this.view.getInt32(at, true) !== 0 || this.view.getUint32(at + 4, true) !== 0) {
+            if (type.k !== 'text') value = this.pointerValue(type, at, depth, join(path, f.json), skip);
+            else if (skip) this.checkText(at, path, f.json);
+            else value = this.text(at, path, f.json) || undefined;
+          }
         }
+        if (skip) continue;
         if (value !== undefined) out[f.json] = value;
         // The selected member of a union shows even when empty: the discriminant says it is set.
         else if (f.union !== undefined) out[f.json] = type.k === 'data' ? new Uint8Array(0) : '';
@@ -163,7 +205,7 @@ class Reader {
       }
       const value = this.scalar(type, s.data, s.dataBytes, f.offset!, path, f.json);
       // Enums always show (they have no unset state); other scalars only when not the default.
-      if (type.k === 'enum' || (value !== 0 && value !== false)) out[f.json] = value;
+      if (!skip && (type.k === 'enum' || (value !== 0 && value !== false))) out[f.json] = value;
     }
     return out;
   }
@@ -240,9 +282,14 @@ class Reader {
     }
   }
 
-  private pointerValue(type: WireType, at: number, depth: number, path: string): unknown {
+  /** A pointer field's value; `check`: checked as it would be read, nothing built (undefined). */
+  private pointerValue(type: WireType, at: number, depth: number, path: string, check = false): unknown {
     switch (type.k) {
       case 'text': {
+        if (check) {
+          this.checkText(at, path);
+          return undefined;
+        }
         const text = this.text(at, path);
         return text === '' ? undefined : text;
       }
@@ -257,7 +304,7 @@ class Reader {
       }
       case 'data': {
         const list = this.byteList(at, path);
-        if (!list) return undefined;
+        if (!list || check) return undefined;
         // A copy unless asked for views: the input may be a reused buffer (a ring slot, a socket chunk).
         return this.limits.dataViews
           ? this.bytes.subarray(list.start, list.start + list.count)
@@ -267,7 +314,8 @@ class Reader {
         const lo = this.view.getInt32(at, true);
         const hi = this.view.getUint32(at + 4, true);
         if (lo === 0 && hi === 0) return undefined;
-        return this.readStruct(type.s, this.structAt(at, path), depth + 1, path);
+        const struct = this.readStruct(type.s, this.structAt(at, path), depth + 1, path, check);
+        return check ? undefined : struct;
       }
       case 'map': {
         const items = this.list(KEY_VALUE, at, depth, path) as
@@ -284,13 +332,13 @@ class Reader {
         return map;
       }
       case 'list':
-        return this.list(type.of, at, depth, path);
+        return this.list(type.of, at, depth, path, check);
       default:
         throw new Error(`pointer: ${type.k}`);
     }
   }
 
-  private list(of: WireType, at: number, depth: number, path: string): unknown[] | undefined {
+  private list(of: WireType, at: number, depth: number, path: string, check = false): unknown[] | undefined {
     const list = this.listAt(at, path);
     if (!list) return undefined;
     const expected = elementSizeOf(of);
@@ -311,13 +359,14 @@ class Reader {
       // Zero-size elements still cost a word each, as in Cap'n Proto C++: no free amplification.
       this.charge(Math.max(1, list.count, n), path);
       const s = (of as { s: StructName }).s;
-      const items: unknown[] = new Array(n);
+      const items: unknown[] = new Array(check ? 0 : n);
       for (let i = 0; i < n; i++) {
         const data = list.start + 8 + i * perElement;
         const ref = { data, dataBytes, pointers: data + dataBytes, pointerCount };
-        items[i] = this.readStruct(s, ref, depth + 1, `${path}[${i}]`);
+        const item = this.readStruct(s, ref, depth + 1, `${path}[${i}]`, check);
+        if (!check) items[i] = item;
       }
-      return items;
+      return check ? undefined : items;
     }
     // The count first: a claim of 2^29 elements is refused before anything else is looked at.
     this.elementBudget(list.count, path);
@@ -326,13 +375,15 @@ class Reader {
     const bytes = Math.ceil((list.count * BITS_PER_ELEMENT[expected]!) / 8);
     this.inBounds(list.start, bytes);
     this.charge(Math.max(1, Math.ceil(bytes / 8)), path);
-    const items: unknown[] = new Array(list.count);
+    const items: unknown[] = new Array(check ? 0 : list.count);
     for (let i = 0; i < list.count; i++) {
-      items[i] =
+      const item =
         expected === ELEMENT.pointer
-          ? this.pointerValue(of, list.start + i * 8, depth, `${path}[${i}]`)
+          ? this.pointerValue(of, list.start + i * 8, depth, `${path}[${i}]`, check)
           : this.scalar(of, list.start, bytes, i, `${path}[${i}]`);
+      if (!check) items[i] = item;
     }
+    if (check) return undefined;
     // Text lists keep empty strings (their position matters).
     if (of.k === 'text') for (let i = 0; i < items.length; i++) items[i] ??= '';
     return items;
@@ -343,19 +394,32 @@ class Reader {
  * Decodes a single-segment framed message whose segment table was already checked.
  * Throws ProtocolError for bad bytes and Unsupported for encodings left to capnp-es.
  */
-export function readMessage(name: StructName, bytes: Uint8Array, limits: DecodeLimits): Obj {
+export function readMessage(name: StructName, bytes: Uint8Array, limits: DecodeLimits, only?: string): Obj {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== 0) throw new Unsupported('several segments');
   const reader = new Reader(bytes, limits);
-  return reader.readStruct(name, reader.structAt(8), 0, '');
+  return reader.readStruct(name, reader.structAt(8), 0, '', false, only);
+}
+
+/** What a struct read in `check` mode returns: nothing is ever written to it. */
+const CHECKED: Obj = Object.freeze({}) as Obj;
+
+/** `key` under `path`, for an error's field (`path` itself when there is no key). */
+function under(path: string | undefined, key: string | undefined): string | undefined {
+  return key === undefined ? path : join(path ?? '', key);
 }
 
 /** Texts up to this many bytes are tried as ASCII before the TextDecoder. */
 const SHORT_TEXT = 64;
+/**
+ * One code array per length, reused: `fromCharCode.apply` copies its arguments, so a read needs
+ * no array of its own (it made one per text, about as many bytes as the string itself).
+ */
+const CODES: number[][] = Array.from({ length: SHORT_TEXT + 1 }, (_, n) => new Array<number>(n).fill(0));
 
 /** `bytes[start..end)` as a string when every byte is ASCII (UTF-8 and Latin-1 agree there). */
 function asciiText(bytes: Uint8Array, start: number, end: number): string | undefined {
-  const codes = new Array<number>(end - start);
+  const codes = CODES[end - start]!;
   for (let i = start; i < end; i++) {
     const b = bytes[i]!;
     if (b >= 0x80) return undefined;

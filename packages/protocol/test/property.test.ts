@@ -9,6 +9,7 @@ import { readRoutingWithCapnpEs } from '../src/frame-codec.ts';
 import {
   DEFAULT_LIMITS,
   decodeFrame,
+  decodeFramePayload,
   decodeMessage,
   encodeFrame,
   encodeMessage,
@@ -245,6 +246,72 @@ describe('readRouting: the direct reader agrees with capnp-es', () => {
     },
     TIMEOUT_MS,
   );
+});
+
+describe('decodeFramePayload: the payload of decodeFrame, without the header built', () => {
+  /** The payload, or the error's code, field and message: what a receiver of the frame sees. */
+  function outcome(fn: () => unknown): unknown {
+    try {
+      return { payload: fn() };
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      return { code: error.code, field: error.field, message: error.message };
+    }
+  }
+
+  it(
+    'gives the same payload or the same error as decodeFrame, on every frame and on mutated ones',
+    () => {
+      const codes = new Set<string>();
+      fc.assert(
+        fc.property(arbs.frame(), mutation, (frame, m) => {
+          const bytes = encodeFrame(frame as Frame);
+          expectEqual(decodeFramePayload(bytes), decodeFrame(bytes).payload);
+          const mutated = mutate(bytes, m);
+          const full = outcome(() => decodeFrame(mutated).payload);
+          codes.add((full as { code?: string }).code ?? 'ok');
+          expectEqual(
+            outcome(() => decodeFramePayload(mutated)),
+            full,
+          );
+        }),
+        params(),
+      );
+      expect(codes.has('ok')).toBe(true);
+      expect(codes.has('MALFORMED_FRAME')).toBe(true);
+    },
+    TIMEOUT_MS,
+  );
+
+  it('checks the header it does not build: a bad text or enum there is refused as decodeFrame refuses it', () => {
+    const frame = makeFrame(
+      { result: { task_id: 't', lease_id: 'l', outputs: [{ name: 'sum', inline_json: '1' }] } },
+      { id: 'frame-id', trace: { span_id: 'span-é' }, metadata: { tenant: 'a' } },
+    );
+    const bytes = encodeFrame(frame);
+    expect(decodeFramePayload(bytes)).toStrictEqual(decodeFrame(bytes).payload);
+    // The trace's span id with a lone continuation byte (é is C3 A9: A9 alone is not UTF-8).
+    const span = new TextEncoder().encode('span-é');
+    const at = bytes.findIndex((_, i) => span.every((b, k) => bytes[i + k] === b));
+    const badText = bytes.slice();
+    badText[at + 5] = 0xa9;
+    expect(outcome(() => decodeFramePayload(badText))).toStrictEqual({
+      code: 'INVALID_TEXT',
+      field: 'trace.span_id',
+      message: 'text is not valid UTF-8',
+    });
+    expect(outcome(() => decodeFramePayload(badText))).toStrictEqual(outcome(() => decodeFrame(badText)));
+    // The frame id's NUL terminator overwritten.
+    const id = new TextEncoder().encode('frame-id');
+    const idAt = bytes.findIndex((_, i) => id.every((b, k) => bytes[i + k] === b));
+    const unterminated = bytes.slice();
+    unterminated[idAt + id.length] = 0x41;
+    expect(outcome(() => decodeFramePayload(unterminated))).toStrictEqual({
+      code: 'MALFORMED_FRAME',
+      field: 'id',
+      message: 'text is not NUL-terminated',
+    });
+  });
 });
 
 describe('text edge cases found by fuzzing', () => {

@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import {
   type DecodeLimits,
-  decodeFrame,
+  decodeFramePayload,
   encodeFrame,
   type Frame_Payload,
   type FrameOptions,
@@ -205,8 +205,10 @@ export class WorkerSession {
       });
   }
 
+  // The payload alone is decoded (the header is checked but not built): the engine reads nothing
+  // else of a volunteer's frame.
   private async handle(bytes: Uint8Array): Promise<void> {
-    return this.handleFrame(bytes, decodeFrame(bytes, this.frameLimits()).payload!);
+    return this.handleFrame(bytes, decodeFramePayload(bytes, this.frameLimits()));
   }
 
   private async handleFrame(bytes: Uint8Array, payload: Frame_Payload): Promise<void> {
@@ -229,12 +231,12 @@ export class WorkerSession {
    */
   private async handleBatch(frames: Uint8Array[]): Promise<void> {
     // All decoded before any is acted on: a malformed batch is refused whole, like a frame.
-    const decoded = frames.map((bytes) => decodeFrame(bytes, this.frameLimits()));
+    const decoded = frames.map((bytes) => decodeFramePayload(bytes, this.frameLimits()));
     let run: Promise<void>[] = [];
     let leases = new Set<string>();
     for (let i = 0; i < frames.length; i++) {
       if (this.closed) break;
-      const payload = decoded[i]!.payload!;
+      const payload = decoded[i]!;
       const outcome =
         'result' in payload ? payload.result : 'failure' in payload ? payload.failure : undefined;
       const lease = this.worker && outcome ? (outcome.lease_id ?? '') : undefined;

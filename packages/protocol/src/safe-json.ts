@@ -16,9 +16,13 @@ export interface JsonLimits {
  * substring search, which would also refuse the string value "__proto__".
  */
 export function checkJsonValue(value: unknown, limits: Pick<JsonLimits, 'maxDepth'>, field: string): void {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
+  // Two parallel stacks and for-in over own keys rather than [node, depth] pairs and
+  // Object.keys: a campaign's body is checked whole, and those were an array per value.
+  const nodes: unknown[] = [value];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop();
+    const depth = depths.pop()!;
     if (node === null || typeof node !== 'object') {
       if (typeof node === 'number' && !Number.isFinite(node)) {
         throw new ProtocolError('WRONG_TYPE', 'JSON numbers must be finite', field);
@@ -37,18 +41,23 @@ export function checkJsonValue(value: unknown, limits: Pick<JsonLimits, 'maxDept
       throw new ProtocolError('PARAMS_TOO_DEEP', `JSON nests deeper than ${limits.maxDepth} levels`, field);
     }
     if (Array.isArray(node)) {
-      for (const item of node) stack.push([item, depth + 1]);
+      for (const item of node) {
+        nodes.push(item);
+        depths.push(depth + 1);
+      }
       continue;
     }
     const proto = Object.getPrototypeOf(node);
     if (proto !== Object.prototype && proto !== null) {
       throw new ProtocolError('WRONG_TYPE', 'only plain JSON objects are allowed', field);
     }
-    for (const key of Object.keys(node)) {
+    for (const key in node) {
+      if (!Object.hasOwn(node, key)) continue;
       if (FORBIDDEN_KEYS.has(key)) {
         throw new ProtocolError('FORBIDDEN_KEY', `key "${key}" is not allowed`, `${field}.${key}`);
       }
-      stack.push([(node as Record<string, unknown>)[key], depth + 1]);
+      nodes.push((node as Record<string, unknown>)[key]);
+      depths.push(depth + 1);
     }
   }
 }

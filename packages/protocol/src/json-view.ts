@@ -12,7 +12,6 @@ import { type ValidateOptions, validateEnvelope } from './validate.ts';
 type Obj = Record<string, unknown>;
 type FieldType = FieldDesc['type'];
 
-const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
 const INT_RANGE = {
   int: [-(2 ** 31), 2 ** 31 - 1],
   uint: [0, 2 ** 32 - 1],
@@ -26,67 +25,83 @@ function isPlainObject(value: unknown): value is Obj {
 
 // ---------------------------------------------------------------------------------------------
 // JSON → message object
+//
+// The converters name a failure's field relative to the value they convert ('' for the value
+// itself) and each member or list item puts its own name in front as the error passes up
+// (`under`): a campaign converts thousands of envelopes, and building every member's path up
+// front, for the rare error, was a string per member.
 
-function fromJsonValue(type: FieldType, value: unknown, path: string, limits: DecodeLimits): unknown {
+/** `err` (a ProtocolError whose field is relative to the member `key`: `name` or `[3]`) under it. */
+function under(key: string, err: unknown): unknown {
+  if (!(err instanceof ProtocolError)) return err;
+  const f = err.field;
+  const field = !f ? key : f[0] === '[' || f[0] === '.' ? key + f : `${key}.${f}`;
+  return new ProtocolError(err.code, err.message, field);
+}
+
+function fromJsonValue(type: FieldType, value: unknown, limits: DecodeLimits): unknown {
   switch (type.k) {
     case 'void':
-      if (value !== true) throw new ProtocolError('WRONG_TYPE', 'must be true', path);
+      if (value !== true) throw new ProtocolError('WRONG_TYPE', 'must be true', '');
       return true;
     case 'bool':
-      if (typeof value !== 'boolean') throw new ProtocolError('WRONG_TYPE', 'must be a boolean', path);
+      if (typeof value !== 'boolean') throw new ProtocolError('WRONG_TYPE', 'must be a boolean', '');
       return value;
     case 'int':
     case 'uint':
     case 'i64':
     case 'u64': {
       if (typeof value !== 'number' || !Number.isInteger(value)) {
-        throw new ProtocolError('WRONG_TYPE', 'must be an integer', path);
+        throw new ProtocolError('WRONG_TYPE', 'must be an integer', '');
       }
-      const [lo, hi] = INT_RANGE[type.k];
-      if (value < lo || value > hi)
-        throw new ProtocolError('VALUE_OUT_OF_RANGE', `must be within ${lo}..${hi}`, path);
+      const range = INT_RANGE[type.k];
+      if (value < range[0] || value > range[1])
+        throw new ProtocolError('VALUE_OUT_OF_RANGE', `must be within ${range[0]}..${range[1]}`, '');
       return value;
     }
     case 'float':
       if (typeof value !== 'number' || !Number.isFinite(value)) {
-        throw new ProtocolError('WRONG_TYPE', 'must be a finite number', path);
+        throw new ProtocolError('WRONG_TYPE', 'must be a finite number', '');
       }
       return value;
     case 'text':
-      if (typeof value !== 'string') throw new ProtocolError('WRONG_TYPE', 'must be a string', path);
+      if (typeof value !== 'string') throw new ProtocolError('WRONG_TYPE', 'must be a string', '');
       return value;
     case 'json': {
-      if (!isPlainObject(value)) throw new ProtocolError('WRONG_TYPE', 'must be a JSON object', path);
-      checkJsonValue(value, { maxDepth: limits.maxParamsDepth }, path);
+      if (!isPlainObject(value)) throw new ProtocolError('WRONG_TYPE', 'must be a JSON object', '');
+      checkJsonValue(value, { maxDepth: limits.maxParamsDepth }, '');
       if (utf8Length(JSON.stringify(value)) > limits.maxParamsBytes) {
-        throw new ProtocolError(
-          'PARAMS_TOO_LARGE',
-          `JSON is larger than ${limits.maxParamsBytes} bytes`,
-          path,
-        );
+        throw new ProtocolError('PARAMS_TOO_LARGE', `JSON is larger than ${limits.maxParamsBytes} bytes`, '');
       }
       return value;
     }
     case 'map':
-      return Object.fromEntries(mapEntries(value, path));
+      return Object.fromEntries(mapEntries(value, ''));
     case 'data':
-      if (typeof value !== 'string') throw new ProtocolError('WRONG_TYPE', 'must be a base64 string', path);
-      return decodeBase64(value, path);
+      if (typeof value !== 'string') throw new ProtocolError('WRONG_TYPE', 'must be a base64 string', '');
+      return decodeBase64(value, '');
     case 'enum': {
       const values = structEnumValues(type.e);
       if (typeof value !== 'string' || !values.includes(value)) {
-        throw new ProtocolError('UNKNOWN_ENUM', `must be one of ${values.join(', ')}`, path);
+        throw new ProtocolError('UNKNOWN_ENUM', `must be one of ${values.join(', ')}`, '');
       }
       return value;
     }
     case 'struct':
-      return fromJsonStruct(type.s, value, path, limits);
-    case 'list': {
-      if (!Array.isArray(value)) throw new ProtocolError('WRONG_TYPE', 'must be an array', path);
-      return value.map((item, i) => fromJsonValue(type.of, item, `${path}[${i}]`, limits));
-    }
     case 'group':
-      return fromJsonStruct(type.s, value, path, limits);
+      return fromJsonStruct(type.s, value, limits);
+    case 'list': {
+      if (!Array.isArray(value)) throw new ProtocolError('WRONG_TYPE', 'must be an array', '');
+      const out: unknown[] = [];
+      for (let i = 0; i < value.length; i++) {
+        try {
+          out.push(fromJsonValue(type.of, value[i], limits));
+        } catch (err) {
+          throw under(`[${i}]`, err);
+        }
+      }
+      return out;
+    }
     default:
       throw new Error('unreachable');
   }
@@ -124,27 +139,32 @@ function viewOf(name: StructName): StructView {
   return view;
 }
 
-function fromJsonStruct(name: StructName, value: unknown, path: string, limits: DecodeLimits): Obj {
-  if (!isPlainObject(value)) throw new ProtocolError('WRONG_TYPE', 'must be an object', path || '$');
+function fromJsonStruct(name: StructName, value: unknown, limits: DecodeLimits): Obj {
+  if (!isPlainObject(value)) throw new ProtocolError('WRONG_TYPE', 'must be an object', '');
   const view = viewOf(name);
   // Only the schema's member names are written (any other key is refused first), and none of
   // them is `__proto__`: a plain object is safe here.
   const out: Obj = {};
   let unionSeen: string | undefined;
-  for (const key of Object.keys(value)) {
+  // for-in over own keys: Object.keys would be an array per object converted.
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     const field = view.byJson.get(key);
-    const fieldPath = join(path, key);
     if (!field || field.json === 'none')
-      throw new ProtocolError('UNKNOWN_FIELD', `unknown field "${key}"`, fieldPath);
+      throw new ProtocolError('UNKNOWN_FIELD', `unknown field "${key}"`, key);
     const raw = value[key];
     if (raw === null || raw === undefined) continue;
     const isFlattenedMember = field.union !== undefined && !view.own.has(field);
     if (field.union !== undefined && !isFlattenedMember && view.union) {
       if (unionSeen)
-        throw new ProtocolError('NOT_EXCLUSIVE', `only one of ${unionSeen}, ${key} may be set`, fieldPath);
+        throw new ProtocolError('NOT_EXCLUSIVE', `only one of ${unionSeen}, ${key} may be set`, key);
       unionSeen = key;
     }
-    out[key] = fromJsonValue(field.type, raw, fieldPath, limits);
+    try {
+      out[key] = fromJsonValue(field.type, raw, limits);
+    } catch (err) {
+      throw under(key, err);
+    }
   }
   return out;
 }
@@ -155,7 +175,13 @@ export function fromJson<N extends StructName>(
   json: unknown,
   limits?: Partial<DecodeLimits>,
 ): StructTypes[N] {
-  return fromJsonStruct(name, json, '', resolveLimits(limits)) as StructTypes[N];
+  try {
+    return fromJsonStruct(name, json, resolveLimits(limits)) as StructTypes[N];
+  } catch (err) {
+    // Only the value itself not being an object has no member to name.
+    if (err instanceof ProtocolError && !err.field) throw new ProtocolError(err.code, err.message, '$');
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

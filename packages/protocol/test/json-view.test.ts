@@ -147,6 +147,54 @@ describe('the JSON view is strict', () => {
     expect(caught?.field).toBe(field);
   });
 
+  test.each([
+    ['the value not an object', 'ComputeEnvelope', [], 'WRONG_TYPE', '$'],
+    [
+      'a list item not an object',
+      'ComputeEnvelope',
+      { inputs: [{ name: 'a' }, 5] },
+      'WRONG_TYPE',
+      'inputs[1]',
+    ],
+    [
+      'a forbidden key deep in params',
+      'ComputeEnvelope',
+      { params: { a: [{ b: JSON.parse('{"__proto__": 1}') }] } },
+      'FORBIDDEN_KEY',
+      'params.__proto__',
+    ],
+    [
+      'params nested too deep',
+      'ComputeEnvelope',
+      { params: { a: { b: { c: { d: {} } } } } },
+      'PARAMS_TOO_DEEP',
+      'params',
+    ],
+    ['a map value not a string', 'ComputeResult', { metrics: { ms: 3 } }, 'WRONG_TYPE', 'metrics.ms'],
+    [
+      'a list item of a list',
+      'ComputeEnvelope',
+      { requirements: { min: { gpu: { features: ['a', 7] } } } },
+      'WRONG_TYPE',
+      'requirements.min.gpu.features[1]',
+    ],
+    [
+      'two union members, nested',
+      'Frame',
+      { payload: { hello: {}, welcome: {} } },
+      'NOT_EXCLUSIVE',
+      'payload.welcome',
+    ],
+  ] as const)('the field of a nested error: %s → %s', (_what, name, json, code, field) => {
+    let caught: ProtocolError | undefined;
+    try {
+      fromJson(name, json, { maxParamsDepth: 4 });
+    } catch (error) {
+      caught = error as ProtocolError;
+    }
+    expect([caught?.code, caught?.field]).toEqual([code, field]);
+  });
+
   test('two members of a nested union → NOT_EXCLUSIVE', () => {
     expect(codeOf(() => fromJson('Frame', { payload: { hello: {}, welcome: {} } }))).toBe('NOT_EXCLUSIVE');
   });

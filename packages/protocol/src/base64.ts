@@ -9,23 +9,38 @@ for (let i = 0; i < ALPHABET.length; i++) LOOKUP[ALPHABET.charCodeAt(i)] = i;
 LOOKUP['-'.charCodeAt(0)] = 62;
 LOOKUP['_'.charCodeAt(0)] = 63;
 
-/** Standard base64 with padding. */
+const CODES = new Uint8Array(64);
+for (let i = 0; i < ALPHABET.length; i++) CODES[i] = ALPHABET.charCodeAt(i);
+const ascii = new TextDecoder();
+/** Reused for outputs up to 4 KiB (larger ones get their own, not kept). */
+const scratch = new Uint8Array(4096);
+
+/**
+ * Standard base64 with padding. The characters are written into bytes and decoded once: adding
+ * them to a string four at a time made several intermediate strings per three bytes, and every
+ * task's JSON view encodes its inline inputs.
+ */
 export function encodeBase64(bytes: Uint8Array): string {
-  let out = '';
+  const size = Math.ceil(bytes.length / 3) * 4;
+  const out = size <= scratch.length ? scratch : new Uint8Array(size);
+  let o = 0;
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]! + ALPHABET[n & 63]!;
+    out[o++] = CODES[n >> 18]!;
+    out[o++] = CODES[(n >> 12) & 63]!;
+    out[o++] = CODES[(n >> 6) & 63]!;
+    out[o++] = CODES[n & 63]!;
   }
   const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += `${ALPHABET[n >> 18]!}${ALPHABET[(n >> 12) & 63]!}==`;
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += `${ALPHABET[n >> 18]!}${ALPHABET[(n >> 12) & 63]!}${ALPHABET[(n >> 6) & 63]!}=`;
+  if (rest > 0) {
+    const n = (bytes[i]! << 16) | (rest === 2 ? bytes[i + 1]! << 8 : 0);
+    out[o++] = CODES[n >> 18]!;
+    out[o++] = CODES[(n >> 12) & 63]!;
+    out[o++] = rest === 2 ? CODES[(n >> 6) & 63]! : 61; // '='
+    out[o++] = 61;
   }
-  return out;
+  return ascii.decode(out.subarray(0, o));
 }
 
 /** Strict decode: padding optional, no whitespace, no stray characters. */

@@ -75,7 +75,9 @@ export function eventForPayload(kind: Exclude<PayloadKind, 'none'>): string {
   return PAYLOAD_ROUTES[kind].topic;
 }
 
-/** The payload kind of a frame payload object (`{ result: ... }` → `result`). */
+/** The payload kind of a frame payload object (`{ result: ... }` → `result`; `{}` → `none`). */
 export function payloadKind(payload: Frame_Payload): PayloadKind {
-  return Object.keys(payload)[0] as PayloadKind;
+  // Its first own key, read without making the array of all of them (once per frame sent).
+  for (const key in payload) if (Object.hasOwn(payload, key)) return key as PayloadKind;
+  return 'none';
 }

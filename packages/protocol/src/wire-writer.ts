@@ -41,6 +41,12 @@ class Writer {
 
   /** Whether `buf` is the shared scratch buffer (then `finish` copies the message out of it). */
   private scratch: boolean;
+  /**
+   * Where the value being written sits: field names and list indices from the root. Kept as a
+   * stack and joined into `payload.assignment.envelope.inputs[0].name` only for an error: joining
+   * a path string for every field written was most of what encoding a frame allocated.
+   */
+  private readonly path: Array<string | number> = [];
 
   constructor(limits: DecodeLimits) {
     // Most messages are a few hundred bytes: they are written into one reused buffer and copied
@@ -110,54 +116,71 @@ class Writer {
     const ptr = this.alloc(1);
     const at = this.alloc(s.dataWords + s.pointers);
     this.structPointer(ptr, at, s.dataWords, s.pointers);
-    this.struct(name, obj, at, '');
+    this.struct(name, obj, at);
+  }
+
+  /** The path of the value being written, as errors name it. */
+  private pathText(): string {
+    let text = '';
+    for (const segment of this.path) {
+      if (typeof segment === 'number') text = `${text}[${segment}]`;
+      else text = join(text, segment);
+    }
+    return text;
   }
 
   /** Writes the fields of `obj` into the struct whose data section starts at `at`. */
-  private struct(name: StructName, obj: Obj, at: number, path: string): void {
+  private struct(name: StructName, obj: Obj, at: number): void {
     const s = layout(name);
     let member: WireField | undefined;
     for (const f of s.fields) {
       if (f.type.k === 'group') {
         const groupObj = f.type.flatten ? obj : obj[f.json];
         if (groupObj === undefined || groupObj === null) continue;
-        if (typeof groupObj !== 'object') wrongType('must be an object', join(path, f.json));
+        if (!f.type.flatten) this.path.push(f.json);
+        if (typeof groupObj !== 'object') wrongType('must be an object', this.pathText());
         // A group lives in its parent's sections.
-        this.struct(f.type.s, groupObj as Obj, at, f.type.flatten ? path : join(path, f.json));
+        this.struct(f.type.s, groupObj as Obj, at);
+        if (!f.type.flatten) this.path.pop();
         continue;
       }
       const value = obj[f.json];
       if (value === undefined || value === null) continue;
-      const fieldPath = join(path, f.json);
+      this.path.push(f.json);
       if (f.union !== undefined) {
         if (member) {
           const names = s.fields.filter((m) => m.union !== undefined).map((m) => m.json);
-          throw new ProtocolError('NOT_EXCLUSIVE', `only one of ${names.join(', ')} may be set`, fieldPath);
+          throw new ProtocolError(
+            'NOT_EXCLUSIVE',
+            `only one of ${names.join(', ')} may be set`,
+            this.pathText(),
+          );
         }
         member = f;
         this.view.setUint16(8 + at + s.discriminant, f.union, true);
       }
-      this.field(f, value, at, s.dataWords, fieldPath);
+      this.field(f, value, at, s.dataWords);
+      this.path.pop();
     }
   }
 
-  private field(f: WireField, value: unknown, at: number, dataWords: number, path: string): void {
+  private field(f: WireField, value: unknown, at: number, dataWords: number): void {
     const type = f.type;
     const offset = f.offset!;
     if (type.k === 'void') return;
     if (elementSizeOf(type) === ELEMENT.pointer || type.k === 'struct') {
-      this.pointerValue(type, value, at + dataWords * 8 + offset * 8, path);
+      this.pointerValue(type, value, at + dataWords * 8 + offset * 8);
     } else {
-      this.scalar(type, value, at, offset, path);
+      this.scalar(type, value, at, offset);
     }
   }
 
   /** Writes a data-section value; `offset` is in units of the value's size (bits for Bool). */
-  private scalar(type: WireType, value: unknown, at: number, offset: number, path: string): void {
+  private scalar(type: WireType, value: unknown, at: number, offset: number): void {
     const p = 8 + at;
     switch (type.k) {
       case 'bool': {
-        if (typeof value !== 'boolean') wrongType('must be a boolean', path);
+        if (typeof value !== 'boolean') wrongType('must be a boolean', this.pathText());
         if (value) this.buf[p + (offset >> 3)]! |= 1 << (offset & 7);
         return;
       }
@@ -168,9 +191,10 @@ class Writer {
         const bits = type.k === 'int' || type.k === 'uint' ? type.bits : 64;
         const key = type.k === 'i64' || type.k === 'u64' ? type.k : `${type.k}${bits}`;
         const [lo, hi] = INT_RANGE[key]!;
-        if (typeof value !== 'number' || !Number.isInteger(value)) wrongType('must be an integer', path);
+        if (typeof value !== 'number' || !Number.isInteger(value))
+          wrongType('must be an integer', this.pathText());
         if (value < lo || value > hi) {
-          throw new ProtocolError('VALUE_OUT_OF_RANGE', `must be within ${lo}..${hi}`, path);
+          throw new ProtocolError('VALUE_OUT_OF_RANGE', `must be within ${lo}..${hi}`, this.pathText());
         }
         if (type.k === 'i64' || type.k === 'u64') {
           // Two halves; BigInt is only needed for negative values.
@@ -190,9 +214,10 @@ class Writer {
         return;
       }
       case 'float':
-        if (typeof value !== 'number' || !Number.isFinite(value)) wrongType('must be a finite number', path);
+        if (typeof value !== 'number' || !Number.isFinite(value))
+          wrongType('must be a finite number', this.pathText());
         if (type.bits === 32 && Math.abs(value) > FLOAT32_MAX) {
-          throw new ProtocolError('VALUE_OUT_OF_RANGE', 'does not fit a Float32', path);
+          throw new ProtocolError('VALUE_OUT_OF_RANGE', 'does not fit a Float32', this.pathText());
         }
         if (type.bits === 32) this.view.setFloat32(p + offset * 4, value, true);
         else this.view.setFloat64(p + offset * 8, value, true);
@@ -200,7 +225,11 @@ class Writer {
       case 'enum': {
         const index = (ENUMS[type.e] as readonly string[]).indexOf(value as string);
         if (index < 0)
-          throw new ProtocolError('UNKNOWN_ENUM', `must be one of ${ENUMS[type.e].join(', ')}`, path);
+          throw new ProtocolError(
+            'UNKNOWN_ENUM',
+            `must be one of ${ENUMS[type.e].join(', ')}`,
+            this.pathText(),
+          );
         this.view.setUint16(p + offset * 2, index, true);
         return;
       }
@@ -216,12 +245,12 @@ class Writer {
     this.listPointer(ptr, target, ELEMENT.byte, count);
   }
 
-  private text(ptr: number, text: string, path: string): void {
+  private text(ptr: number, text: string): void {
     const length = utf8Bytes(text);
     const ascii = length === text.length;
     // A lone surrogate has no UTF-8 form; TextEncoder would silently write U+FFFD instead.
     if (!ascii && !text.isWellFormed())
-      wrongType('text must be well-formed Unicode (no lone surrogates)', path);
+      wrongType('text must be well-formed Unicode (no lone surrogates)', this.pathText());
     const target = this.alloc(Math.ceil((length + 1) / 8));
     if (ascii && length <= SHORT_TEXT) {
       // Short ASCII (ids, names, tokens): written by hand; an encodeInto call costs more.
@@ -235,68 +264,69 @@ class Writer {
   }
 
   /** Writes the object a pointer at segment offset `ptr` refers to. */
-  private pointerValue(type: WireType, value: unknown, ptr: number, path: string): void {
+  private pointerValue(type: WireType, value: unknown, ptr: number): void {
     switch (type.k) {
       case 'text':
-        if (typeof value !== 'string') wrongType('must be a string', path);
-        this.text(ptr, value, path);
+        if (typeof value !== 'string') wrongType('must be a string', this.pathText());
+        this.text(ptr, value);
         return;
-      case 'json':
+      case 'json': {
         if (value === null || typeof value !== 'object' || Array.isArray(value))
-          wrongType('must be a JSON object', path);
-        this.text(
-          ptr,
-          stringifyJsonObject(
-            value as JsonObject,
-            { maxBytes: this.limits.maxParamsBytes, maxDepth: this.limits.maxParamsDepth },
-            path,
-          ),
-          path,
-        );
+          wrongType('must be a JSON object', this.pathText());
+        const limits = { maxBytes: this.limits.maxParamsBytes, maxDepth: this.limits.maxParamsDepth };
+        this.text(ptr, stringifyJsonObject(value as JsonObject, limits, this.pathText()));
         return;
+      }
       case 'data':
-        if (!(value instanceof Uint8Array)) wrongType('must be a Uint8Array', path);
+        if (!(value instanceof Uint8Array)) wrongType('must be a Uint8Array', this.pathText());
         this.bytes(ptr, value, false);
         return;
       case 'struct': {
         if (value === null || typeof value !== 'object' || Array.isArray(value))
-          wrongType('must be an object', path);
+          wrongType('must be an object', this.pathText());
         const s = layout(type.s);
         const target = this.alloc(s.dataWords + s.pointers);
         this.structPointer(ptr, target, s.dataWords, s.pointers);
-        this.struct(type.s, value as Obj, target, path);
+        this.struct(type.s, value as Obj, target);
         return;
       }
       case 'map': {
         if (value === null || typeof value !== 'object' || Array.isArray(value))
-          wrongType('must be an object', path);
+          wrongType('must be an object', this.pathText());
         const entries = Object.entries(value as Obj);
         for (const [key, text] of entries) {
           if (FORBIDDEN_MAP_KEYS.has(key)) {
-            throw new ProtocolError('FORBIDDEN_KEY', `key "${key}" is not allowed`, `${path}.${key}`);
+            throw new ProtocolError(
+              'FORBIDDEN_KEY',
+              `key "${key}" is not allowed`,
+              `${this.pathText()}.${key}`,
+            );
           }
-          if (typeof text !== 'string') wrongType('map values must be strings', `${path}.${key}`);
+          if (typeof text !== 'string') wrongType('map values must be strings', `${this.pathText()}.${key}`);
         }
         this.list(
           KEY_VALUE,
           entries.map(([key, text]) => ({ key, value: text })),
           ptr,
-          path,
         );
         return;
       }
       case 'list':
-        if (!Array.isArray(value)) wrongType('must be an array', path);
-        this.list(type.of, value, ptr, path);
+        if (!Array.isArray(value)) wrongType('must be an array', this.pathText());
+        this.list(type.of, value, ptr);
         return;
       default:
         throw new Error(`pointer: ${type.k}`);
     }
   }
 
-  private list(of: WireType, items: readonly unknown[], ptr: number, path: string): void {
+  private list(of: WireType, items: readonly unknown[], ptr: number): void {
     const n = items.length;
     const size = elementSizeOf(of);
+    // The element's index is the path's last segment while it is written.
+    const path = this.path;
+    const last = path.length;
+    path.push(0);
     if (size === ELEMENT.composite) {
       const s = layout((of as { s: StructName }).s);
       const perElement = s.dataWords + s.pointers;
@@ -307,24 +337,29 @@ class Writer {
       this.listPointer(ptr, tag, ELEMENT.composite, n * perElement);
       for (let i = 0; i < n; i++) {
         const item = items[i];
-        const itemPath = `${path}[${i}]`;
+        path[last] = i;
         if (item === null || typeof item !== 'object' || Array.isArray(item))
-          wrongType('must be an object', itemPath);
-        this.struct((of as { s: StructName }).s, item as Obj, tag + 8 + i * perElement * 8, itemPath);
+          wrongType('must be an object', this.pathText());
+        this.struct((of as { s: StructName }).s, item as Obj, tag + 8 + i * perElement * 8);
       }
-      return;
-    }
-    if (size === ELEMENT.pointer) {
+    } else if (size === ELEMENT.pointer) {
       const target = this.alloc(n);
       this.listPointer(ptr, target, ELEMENT.pointer, n);
-      for (let i = 0; i < n; i++) this.pointerValue(of, items[i], target + i * 8, `${path}[${i}]`);
-      return;
+      for (let i = 0; i < n; i++) {
+        path[last] = i;
+        this.pointerValue(of, items[i], target + i * 8);
+      }
+    } else {
+      const bits = BITS_PER_ELEMENT[size]!;
+      const target = this.alloc(Math.ceil((n * bits) / 64));
+      this.listPointer(ptr, target, size, n);
+      // Elements are laid out like a data section with offsets 0..n-1.
+      for (let i = 0; i < n; i++) {
+        path[last] = i;
+        this.scalar(of, items[i], target, i);
+      }
     }
-    const bits = BITS_PER_ELEMENT[size]!;
-    const target = this.alloc(Math.ceil((n * bits) / 64));
-    this.listPointer(ptr, target, size, n);
-    // Elements are laid out like a data section with offsets 0..n-1.
-    for (let i = 0; i < n; i++) this.scalar(of, items[i], target, i, `${path}[${i}]`);
+    path.pop();
   }
 }
 

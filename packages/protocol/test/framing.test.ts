@@ -10,6 +10,7 @@ import {
   makeFrame,
   ProtocolError,
   type ProtocolErrorCode,
+  payloadKind,
   readRouting,
   uuid,
 } from '../src/index.ts';
@@ -82,6 +83,9 @@ describe('round trip', () => {
       topic: 'flock:worker:v1:heartbeat',
     });
     expect(makeFrame({ stream_chunk: { seq: 0 } }).type).toBe('stream_chunk');
+    expect(payloadKind({ cancel_ack: { lease_id: 'l' } })).toBe('cancel_ack');
+    expect(payloadKind({} as never)).toBe('none');
+    expect(() => makeFrame({} as never)).toThrow(expect.objectContaining({ code: 'PAYLOAD_MISSING' }));
   });
 
   test('readRouting reads type, topic, payload kind and task_id without a full decode', () => {

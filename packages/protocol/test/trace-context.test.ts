@@ -76,6 +76,13 @@ describe('minted ids', () => {
     expect(submitSpanId(TRACE, 't-2')).not.toBe(a);
     expect(submitSpanId(newTraceId(), 't-1')).not.toBe(a);
   });
+
+  test('derived ids are the same in every version (known answers: every coordinator derives them)', () => {
+    expect(submitSpanId(TRACE, 't-1')).toBe('154f0edea04187e9');
+    expect(submitSpanId('', '')).toBe('0f0c6cddc7c3e024');
+    expect(submitSpanId(TRACE, 'tâche-é')).toBe('a011b66ebe23f4af');
+    expect(campaignTraceId('acme', 'c1')).toBe('273ca2fff61e49059d041593dbafafd6');
+  });
 });
 
 test("a campaign's trace id is a function of tenant and campaign id: a W3C trace id", () => {

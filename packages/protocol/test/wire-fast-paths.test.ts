@@ -206,3 +206,54 @@ describe('limits resolved once', () => {
     expect(decodeMessage('ResultAck', small, limits)).toMatchObject({ task_id: 't', accepted: true });
   });
 });
+
+describe('the writer names the field it refuses', () => {
+  const frame = (payload: object, extra: object = {}): object => ({ type: 'job', payload, ...extra });
+  const envelope = (extra: object): object => ({ task_id: 't', op: 'sum', ...extra });
+  const refusal = (encode: () => unknown): { code: string; field: string | undefined } | undefined => {
+    try {
+      encode();
+    } catch (err) {
+      if (err instanceof ProtocolError) return { code: err.code, field: err.field };
+      throw err;
+    }
+    return undefined;
+  };
+
+  test.each([
+    [frame({}, { type: 'nope' }), 'UNKNOWN_ENUM', 'type'],
+    [frame({ heartbeat: { seq: -1 } }), 'VALUE_OUT_OF_RANGE', 'payload.heartbeat.seq'],
+    [frame({ heartbeat: { seq: 1, lease_ids: ['a', 7] } }), 'WRONG_TYPE', 'payload.heartbeat.lease_ids[1]'],
+    [frame({ heartbeat: { seq: 1 }, result: { task_id: 't' } }), 'NOT_EXCLUSIVE', 'payload.heartbeat'],
+    [
+      frame({ assignment: { envelope: envelope({ inputs: [{ name: 'a' }, { name: 5 }] }) } }),
+      'WRONG_TYPE',
+      'payload.assignment.envelope.inputs[1].name',
+    ],
+    [
+      frame({ assignment: { envelope: envelope({ task_id: '\ud800' }) } }),
+      'WRONG_TYPE',
+      'payload.assignment.envelope.task_id',
+    ],
+    [
+      frame({ assignment: { envelope: envelope({ params: 5 }) } }),
+      'WRONG_TYPE',
+      'payload.assignment.envelope.params',
+    ],
+    [
+      frame({ hello: { protocol_version: 1, capability: { labels: { a: 'b', c: 5 } } } }),
+      'WRONG_TYPE',
+      'payload.hello.capability.labels.c',
+    ],
+    [
+      frame({ hello: { protocol_version: 1, capability: { gpu: { limits: [{ name: 'x', value: 'y' }] } } } }),
+      'WRONG_TYPE',
+      'payload.hello.capability.gpu.limits[0].value',
+    ],
+  ])('%j → %s at %s, as capnp-es', (message, code, field) => {
+    expect(refusal(() => encodeMessage('Frame', message as never))).toEqual({ code, field });
+    // capnp-es writes a lone surrogate as U+FFFD: only the direct codec refuses it.
+    if (!JSON.stringify(message).includes('\\ud800'))
+      expect(refusal(() => referenceEncode('Frame', message as never))).toEqual({ code, field });
+  });
+});

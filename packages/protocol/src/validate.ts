@@ -50,6 +50,16 @@ export function checkHash(hash: string, field: string): void {
 
 /** Rule 2: exactly one of inline_json, inline_bytes, uri. */
 export function checkDataRef(ref: DataRef, field: string): void {
+  const count =
+    (ref.inline_json !== undefined ? 1 : 0) +
+    (ref.inline_bytes !== undefined ? 1 : 0) +
+    (ref.uri !== undefined ? 1 : 0);
+  if (count !== 1) refuseBodies(ref, field);
+  if (ref.hash !== undefined && ref.hash !== '') checkHash(ref.hash, `${field}.hash`);
+}
+
+/** A DataRef with no body or several: which one and where (listed only for the error). */
+function refuseBodies(ref: DataRef, field: string): never {
   const bodies = (['inline_json', 'inline_bytes', 'uri'] as const).filter((k) => ref[k] !== undefined);
   if (bodies.length === 0) {
     throw new ProtocolError(
@@ -58,14 +68,11 @@ export function checkDataRef(ref: DataRef, field: string): void {
       field,
     );
   }
-  if (bodies.length > 1) {
-    throw new ProtocolError(
-      'BODY_NOT_EXCLUSIVE',
-      `only one of ${bodies.join(', ')} may be set`,
-      `${field}.${bodies[1]}`,
-    );
-  }
-  if (ref.hash !== undefined && ref.hash !== '') checkHash(ref.hash, `${field}.hash`);
+  throw new ProtocolError(
+    'BODY_NOT_EXCLUSIVE',
+    `only one of ${bodies.join(', ')} may be set`,
+    `${field}.${bodies[1]}`,
+  );
 }
 
 /** Normalises a WebGPU feature name: the seed writes `shader_f16`, WebGPU `shader-f16`. */
@@ -158,6 +165,16 @@ function checkIds(env: ComputeEnvelope): void {
   }
 }
 
+function checkInputNames(inputs: DataRef[]): void {
+  const names = new Set<string>();
+  inputs.forEach((input, i) => {
+    if (names.has(input.name!)) {
+      throw new ProtocolError('INVALID_FIELD', `duplicate input name "${input.name}"`, `inputs[${i}].name`);
+    }
+    names.add(input.name!);
+  });
+}
+
 /**
  * Validates an envelope (compute-events.md "Minimum Validation Rules" 1–6, and well-formed text
  * everywhere). Throws the first problem found as a ProtocolError with `code` and `field`; returns
@@ -177,17 +194,13 @@ export function validateEnvelope(env: ComputeEnvelope, options: ValidateOptions 
   if (req.preferred) checkConstraint(req.preferred, 'requirements.preferred');
 
   // Rule 2: DataRef body exclusivity.
-  env.inputs?.forEach((input, i) => {
-    if (!input.name) missing(`inputs[${i}].name`);
-    checkDataRef(input, `inputs[${i}]`);
-  });
-  const names = new Set<string>();
-  env.inputs?.forEach((input, i) => {
-    if (names.has(input.name!)) {
-      throw new ProtocolError('INVALID_FIELD', `duplicate input name "${input.name}"`, `inputs[${i}].name`);
-    }
-    names.add(input.name!);
-  });
+  const inputs = env.inputs ?? [];
+  for (let i = 0; i < inputs.length; i++) {
+    if (!inputs[i]!.name) missing(`inputs[${i}].name`);
+    checkDataRef(inputs[i]!, `inputs[${i}]`);
+  }
+  // (A task has few inputs, most often one: no Set for those.)
+  if (inputs.length > 1) checkInputNames(inputs);
 
   // Rule 3: the GPU requirement expression.
   if (needsGpu(env.module!) && !req.min!.webgpu && !req.min!.gpu) {

@@ -25,11 +25,31 @@ export function illFormedTextPath(value: unknown, path = ''): string | undefined
 }
 
 /**
+ * Whether any string in `value`, keys included, is not well-formed: `illFormedTextPath` without
+ * the paths, which it builds for every member it passes (every envelope of a campaign is checked,
+ * and nearly all are well-formed).
+ */
+function hasIllFormedText(value: unknown): boolean {
+  if (typeof value === 'string') return !value.isWellFormed();
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (hasIllFormedText(value[i])) return true;
+    return false;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (!key.isWellFormed() || hasIllFormedText((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
+}
+
+/**
  * Refuses a message with text that could not be encoded: every string a client sends must be
  * well-formed Unicode, so that what is accepted can also be delivered (Cap'n Proto text is UTF-8).
  * Throws `INVALID_TEXT` naming the field.
  */
 export function checkWellFormedText(value: unknown, field?: string): void {
+  if (!hasIllFormedText(value)) return;
   const found = illFormedTextPath(value);
   if (found === undefined) return;
   const at = field ? (found === '' ? field : `${field}.${found}`) : found;

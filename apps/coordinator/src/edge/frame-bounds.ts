@@ -9,6 +9,8 @@ import { Violation } from './worker-violation.ts';
  * ones) and the capability bounds; returns the entries it makes the coordinator process.
  */
 export function frameWork(payload: Frame_Payload, maxSlots: number): number {
+  // Results first: the frame volunteers send most needs no closure made for it.
+  if ('result' in payload) return payload.result.outputs?.length ?? 0;
   const leaseList = (n: number, what: string): number => {
     if (n > maxSlots * 2) {
       throw Violation.of('LIST_TOO_LONG', `${what} lists ${n} leases; a worker holds at most ${maxSlots}`);
@@ -25,7 +27,6 @@ export function frameWork(payload: Frame_Payload, maxSlots: number): number {
       capabilityWork(hello.capability)
     );
   }
-  if ('result' in payload) return payload.result.outputs?.length ?? 0;
   return 0;
 }
 

@@ -233,21 +233,22 @@ export class WorkerSession {
     // All decoded before any is acted on: a malformed batch is refused whole, like a frame.
     const decoded = frames.map((bytes) => decodeFramePayload(bytes, this.frameLimits()));
     let run: Promise<void>[] = [];
-    let leases = new Set<string>();
+    // The run's leases: an array, not a Set, for the few frames a message carries (at most 64).
+    let leases: string[] = [];
     for (let i = 0; i < frames.length; i++) {
       if (this.closed) break;
       const payload = decoded[i]!;
       const outcome =
         'result' in payload ? payload.result : 'failure' in payload ? payload.failure : undefined;
       const lease = this.worker && outcome ? (outcome.lease_id ?? '') : undefined;
-      if (lease === undefined || leases.has(lease)) {
+      if (lease === undefined || leases.includes(lease)) {
         await Promise.all(run);
         run = [];
-        leases = new Set();
+        leases = [];
       }
       if (lease === undefined) await this.handleFrame(frames[i]!, payload);
       else {
-        leases.add(lease);
+        leases.push(lease);
         run.push(this.handleFrame(frames[i]!, payload));
       }
     }

@@ -25,7 +25,7 @@ export class GroupCommit {
         const items = this.pending.splice(0);
         batch(items.map((p) => p.change)).then(
           (oks) => {
-            for (const [i, p] of items.entries()) p.resolve(oks[i] === true);
+            for (let i = 0; i < items.length; i++) items[i]!.resolve(oks[i] === true);
           },
           (err: unknown) => {
             for (const p of items) p.reject(err);

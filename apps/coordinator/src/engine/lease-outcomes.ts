@@ -14,12 +14,12 @@ import type { Lease } from './lease-table.ts';
 import type { OpenTask } from './open-task.ts';
 import type { AckCode, WorkerState } from './worker-state.ts';
 
-const ackOf =
-  (taskId: string | undefined, leaseId: string) =>
-  (accepted: boolean, code?: AckCode): ResultAck =>
-    code
-      ? { task_id: taskId ?? '', lease_id: leaseId, accepted, code }
-      : { task_id: taskId ?? '', lease_id: leaseId, accepted };
+/** The ack of a result or failure for `leaseId`. */
+function ackOf(taskId: string | undefined, leaseId: string, accepted: boolean, code?: AckCode): ResultAck {
+  return code
+    ? { task_id: taskId ?? '', lease_id: leaseId, accepted, code }
+    : { task_id: taskId ?? '', lease_id: leaseId, accepted };
+}
 
 export class LeaseOutcomes {
   constructor(private readonly e: Engine) {}
@@ -27,46 +27,47 @@ export class LeaseOutcomes {
   /** A result: stored durably before the ack; duplicates of the accepted lease are acked again. */
   async result(worker: WorkerState, result: ComputeResult): Promise<ResultAck> {
     const leaseId = result.lease_id ?? '';
-    const make = ackOf(result.task_id, leaseId);
-    const ack = (accepted: boolean, code?: AckCode): ResultAck => {
-      if (code && code !== 'DUPLICATE') this.e.metrics.errors.inc({ code });
-      return make(accepted, code);
-    };
     const refused = this.e.sessions.checkLease(worker, leaseId, result.task_id, result.task_token);
     if (refused === 'LEASE_UNKNOWN') {
       const code = await this.e.sessions.refusal(worker, leaseId, result.task_token);
-      return ack(code === 'DUPLICATE', code);
+      return this.resultAck(result, code === 'DUPLICATE', code);
     }
-    if (refused) return ack(false, refused);
-    if (result.worker_id && result.worker_id !== worker.workerId) return ack(false, 'LEASE_UNKNOWN');
+    if (refused) return this.resultAck(result, false, refused);
+    if (result.worker_id && result.worker_id !== worker.workerId)
+      return this.resultAck(result, false, 'LEASE_UNKNOWN');
     const lease = this.e.leases.get(leaseId)!;
     switch (lease.kind) {
       case 'check': {
         const [accepted, code] = await this.e.checks.judge(worker, lease, result);
         this.e.dispatcher.scheduleDispatch();
-        return ack(accepted, code);
+        return this.resultAck(result, accepted, code);
       }
       case 'task':
       case 'replica':
       case 'copy': {
         const task = this.e.open.get(lease.taskUid);
-        if (!task) return ack(false, 'LEASE_EXPIRED');
+        if (!task) return this.resultAck(result, false, 'LEASE_EXPIRED');
         this.e.levels.ran(task, lease, Date.now());
         const code = await this.taskResult(worker, lease, task, result);
-        return code ? ack(false, code) : ack(true);
+        return this.resultAck(result, code === undefined, code);
       }
       default:
         return assertNever(lease.kind);
     }
   }
 
+  /** A result's ack (a method, not a closure per result: this runs for every result). */
+  private resultAck(result: ComputeResult, accepted: boolean, code: AckCode | undefined): ResultAck {
+    if (code && code !== 'DUPLICATE') this.e.metrics.errors.inc({ code });
+    return ackOf(result.task_id, result.lease_id ?? '', accepted, code);
+  }
+
   /** A failure: retried with backoff when retryable and retries remain, else the task fails. */
   async failure(worker: WorkerState, failure: ComputeFailure): Promise<ResultAck> {
     const leaseId = failure.lease_id ?? '';
-    const make = ackOf(failure.task_id, leaseId);
     const ack = (accepted: boolean, code?: AckCode): ResultAck => {
       if (code) this.e.metrics.errors.inc({ code });
-      return make(accepted, code);
+      return ackOf(failure.task_id, leaseId, accepted, code);
     };
     const refused = this.e.sessions.checkLease(worker, leaseId, failure.task_id, failure.task_token);
     if (refused === 'TASK_CANCELLED') {

@@ -73,9 +73,10 @@ export class TaskTransitions {
 
   /** Commits the result (group commit); on success the task is finished and announced. */
   async succeed(task: OpenTask, change: CompleteTask, canonical: ComputeResult): Promise<boolean> {
-    // The audit row of the success keeps the output hash (audit-hashes.ts).
-    const outputHash = change.outputHash ?? outputHashOf(canonical);
-    if (!(await this.commits.commit({ ...change, outputHash }))) return false;
+    // The audit row of the success keeps the output hash (audit-hashes.ts). Set on the caller's
+    // change (made for this call) rather than on a spread copy of it.
+    change.outputHash ??= outputHashOf(canonical);
+    if (!(await this.commits.commit(change))) return false;
     this.e.stats.record(change.nowMs, change.nowMs - task.createdAtMs);
     this.finished(task, undefined, change.nowMs, () => toJson('ComputeResult', canonical));
     return true;

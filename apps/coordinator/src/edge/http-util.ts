@@ -38,12 +38,14 @@ export type Handler = (
 ) => Promise<void>;
 
 export function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  // Encoded once: measuring the text and then writing it (as a string) encoded it twice, and a
+  // campaign's answer is a view per task.
+  const bytes = Buffer.from(JSON.stringify(body));
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
+    'Content-Length': bytes.length,
   });
-  res.end(text);
+  res.end(bytes);
 }
 
 export function decodeSegment(segment: string): string {

@@ -31,6 +31,15 @@ const SCRATCH = new Uint8Array(8 + 64 * 1024);
 const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
 let scratchInUse = false;
 
+/** INT_RANGE by kind and width, looked up without making its key (`uint32`) per value written. */
+const INT_RANGES: Record<string, Record<number, readonly [number, number]>> = {
+  int: { 8: INT_RANGE.int8!, 16: INT_RANGE.int16!, 32: INT_RANGE.int32! },
+  uint: { 8: INT_RANGE.uint8!, 16: INT_RANGE.uint16!, 32: INT_RANGE.uint32! },
+  i64: { 64: INT_RANGE.i64! },
+  u64: { 64: INT_RANGE.u64! },
+};
+const intRange = (kind: string, bits: number): readonly [number, number] => INT_RANGES[kind]![bits]!;
+
 /** Encodes one message into a single segment; offsets are bytes from the segment's start. */
 class Writer {
   private buf: Uint8Array;
@@ -189,8 +198,7 @@ class Writer {
       case 'i64':
       case 'u64': {
         const bits = type.k === 'int' || type.k === 'uint' ? type.bits : 64;
-        const key = type.k === 'i64' || type.k === 'u64' ? type.k : `${type.k}${bits}`;
-        const [lo, hi] = INT_RANGE[key]!;
+        const [lo, hi] = intRange(type.k, bits);
         if (typeof value !== 'number' || !Number.isInteger(value))
           wrongType('must be an integer', this.pathText());
         if (value < lo || value > hi) {

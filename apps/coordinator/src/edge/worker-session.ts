@@ -193,22 +193,27 @@ export class WorkerSession {
     }
     this.rate.tokens -= n;
     this.pending += n;
-    this.chain = this.chain
-      .then(() => (this.closed ? undefined : frames ? this.handleBatch(frames) : this.handle(bytes)))
-      .catch((err: unknown) => {
-        const v = Violation.from(err);
-        if (!v) this.log.error({ err }, 'worker frame failed');
-        this.violate(v ?? Violation.of('INTERNAL', 'internal error'));
-      })
-      .finally(() => {
-        this.pending -= n;
-      });
+    this.chain = this.chain.then(() => this.handleMessage(bytes, frames, n));
   }
 
-  // The payload alone is decoded (the header is checked but not built): the engine reads nothing
-  // else of a volunteer's frame.
-  private async handle(bytes: Uint8Array): Promise<void> {
-    return this.handleFrame(bytes, decodeFramePayload(bytes, this.frameLimits()));
+  /**
+   * One message's frames, after those before it; a failure is the connection's violation. One
+   * async function a message (a `.then().catch().finally()` chain made six promises and closures).
+   */
+  private async handleMessage(bytes: Uint8Array, frames: Uint8Array[] | undefined, n: number): Promise<void> {
+    try {
+      if (this.closed) return;
+      // The payload alone is decoded (the header is checked but not built): the engine reads
+      // nothing else of a volunteer's frame.
+      if (frames) await this.handleBatch(frames);
+      else await this.handleFrame(bytes, decodeFramePayload(bytes, this.frameLimits()));
+    } catch (err) {
+      const v = Violation.from(err);
+      if (!v) this.log.error({ err }, 'worker frame failed');
+      this.violate(v ?? Violation.of('INTERNAL', 'internal error'));
+    } finally {
+      this.pending -= n;
+    }
   }
 
   private async handleFrame(bytes: Uint8Array, payload: Frame_Payload): Promise<void> {

@@ -102,8 +102,11 @@ const SPLICED = Buffer.from('{"correlation_id":"');
  * coordinator spliced it in (requester-intake.ts); parsed only when the requester set it.
  */
 export function storedCorrelationId(envelopeJson: Uint8Array): string | undefined {
-  const bytes = Buffer.from(envelopeJson.buffer, envelopeJson.byteOffset, envelopeJson.byteLength);
-  if (bytes.subarray(0, SPLICED.length).equals(SPLICED)) {
+  // Every task view reads it (a campaign's 201 has one per task): no Buffer views made of a Buffer.
+  const bytes = Buffer.isBuffer(envelopeJson)
+    ? envelopeJson
+    : Buffer.from(envelopeJson.buffer, envelopeJson.byteOffset, envelopeJson.byteLength);
+  if (bytes.length >= SPLICED.length && bytes.compare(SPLICED, 0, SPLICED.length, 0, SPLICED.length) === 0) {
     const end = bytes.indexOf(0x22, SPLICED.length);
     if (end > 0) return bytes.toString('latin1', SPLICED.length, end);
   }

@@ -6,7 +6,7 @@ import { type ComputeEnvelope, ENUMS, type StructTypes } from './generated/model
 import { type DecodeLimits, resolveLimits } from './limits.ts';
 import { type FieldDesc, mapEntries, type StructName, structDesc, visibleFields } from './message-codec.ts';
 import { ProtocolError } from './protocol-error.ts';
-import { checkJsonValue, parseJsonText, utf8Length } from './safe-json.ts';
+import { checkJsonValue, exceedsUtf8Bytes, parseJsonText } from './safe-json.ts';
 import { type ValidateOptions, validateEnvelope } from './validate.ts';
 
 type Obj = Record<string, unknown>;
@@ -70,7 +70,7 @@ function fromJsonValue(type: FieldType, value: unknown, limits: DecodeLimits): u
     case 'json': {
       if (!isPlainObject(value)) throw new ProtocolError('WRONG_TYPE', 'must be a JSON object', '');
       checkJsonValue(value, { maxDepth: limits.maxParamsDepth }, '');
-      if (utf8Length(JSON.stringify(value)) > limits.maxParamsBytes) {
+      if (exceedsUtf8Bytes(JSON.stringify(value), limits.maxParamsBytes)) {
         throw new ProtocolError('PARAMS_TOO_LARGE', `JSON is larger than ${limits.maxParamsBytes} bytes`, '');
       }
       return value;
@@ -211,16 +211,23 @@ function toJsonValue(type: FieldType, value: unknown): unknown {
     case 'struct':
     case 'group':
       return toJsonStruct(type.s, value as Obj);
-    case 'list':
-      return (value as unknown[]).map((item) => toJsonValue(type.of, item));
+    case 'list': {
+      const items = value as unknown[];
+      const out = new Array<unknown>(items.length);
+      for (let i = 0; i < items.length; i++) out[i] = toJsonValue(type.of, items[i]);
+      return out;
+    }
     default:
       return value;
   }
 }
 
+// Indexed loops, no closures: every stored result and every task view is converted here.
 function toJsonStruct(name: StructName, obj: Obj): Obj {
   const out: Obj = {};
-  for (const f of viewOf(name).fields) {
+  const fields = viewOf(name).fields;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
     const value = obj[f.json];
     if (value === undefined || value === null) continue;
     if (f.union === undefined && isDefaultScalar(f.type, value)) continue;

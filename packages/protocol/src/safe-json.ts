@@ -80,9 +80,19 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+/**
+ * Whether `text` takes more than `maxBytes` bytes as UTF-8, counted only when its length leaves it
+ * in doubt (UTF-8 takes 1 to 3 bytes a UTF-16 unit): a campaign's body or a task's params are
+ * mostly far under their limits.
+ */
+export function exceedsUtf8Bytes(text: string, maxBytes: number): boolean {
+  if (text.length > maxBytes) return true;
+  return text.length * 3 > maxBytes && utf8Length(text) > maxBytes;
+}
+
 /** Parses JSON text with a size limit, then checks depth and keys. Errors are ProtocolErrors. */
 export function parseJsonText(text: string, limits: JsonLimits, field = 'params'): JsonValue {
-  if (text.length > limits.maxBytes || utf8Length(text) > limits.maxBytes) {
+  if (exceedsUtf8Bytes(text, limits.maxBytes)) {
     throw new ProtocolError('PARAMS_TOO_LARGE', `JSON is larger than ${limits.maxBytes} bytes`, field);
   }
   let value: unknown;
@@ -108,7 +118,7 @@ export function parseJsonObject(text: string, limits: JsonLimits, field = 'param
 export function stringifyJsonObject(value: JsonObject, limits: JsonLimits, field = 'params'): string {
   checkJsonValue(value, limits, field);
   const text = JSON.stringify(value);
-  if (utf8Length(text) > limits.maxBytes) {
+  if (exceedsUtf8Bytes(text, limits.maxBytes)) {
     throw new ProtocolError('PARAMS_TOO_LARGE', `JSON is larger than ${limits.maxBytes} bytes`, field);
   }
   return text;

@@ -2,7 +2,7 @@
 // bounds. Each failure is a ProtocolError with a stable code and the offending field's path.
 import type { ComputeEnvelope, Constraint, DataRef, GPUDescriptor, ModuleSpec } from './generated/model.ts';
 import { ProtocolError } from './protocol-error.ts';
-import { checkJsonValue, utf8Length } from './safe-json.ts';
+import { checkJsonValue, exceedsUtf8Bytes } from './safe-json.ts';
 import { checkWellFormedText } from './well-formed.ts';
 
 export interface ValidateOptions {
@@ -237,7 +237,7 @@ export function validateEnvelope(env: ComputeEnvelope, options: ValidateOptions 
     const maxDepth = options.maxParamsDepth ?? 64;
     const maxBytes = options.maxParamsBytes ?? 1 << 20;
     checkJsonValue(env.params, { maxDepth }, 'params');
-    if (utf8Length(JSON.stringify(env.params)) > maxBytes) {
+    if (exceedsUtf8Bytes(JSON.stringify(env.params), maxBytes)) {
       throw new ProtocolError('PARAMS_TOO_LARGE', `params are larger than ${maxBytes} bytes`, 'params');
     }
   }

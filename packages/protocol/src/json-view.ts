@@ -92,10 +92,10 @@ function fromJsonValue(type: FieldType, value: unknown, limits: DecodeLimits): u
       return fromJsonStruct(type.s, value, limits);
     case 'list': {
       if (!Array.isArray(value)) throw new ProtocolError('WRONG_TYPE', 'must be an array', '');
-      const out: unknown[] = [];
+      const out = new Array<unknown>(value.length);
       for (let i = 0; i < value.length; i++) {
         try {
-          out.push(fromJsonValue(type.of, value[i], limits));
+          out[i] = fromJsonValue(type.of, value[i], limits);
         } catch (err) {
           throw under(`[${i}]`, err);
         }

@@ -82,7 +82,8 @@ export class RequesterIntake {
     });
     await this.armWebhooks(items, now);
     const outcomes = await this.e.store.insertTasks(rows);
-    for (const [i, outcome] of outcomes.entries()) {
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!;
       if (outcome.kind !== 'created') continue;
       const task = toOpen(outcome.task, items[i]!.envelope);
       if (chosen[i]) task.sharedTrace = true;

@@ -88,7 +88,8 @@ export class RequesterIntake {
       const task = toOpen(outcome.task, items[i]!.envelope);
       if (chosen[i]) task.sharedTrace = true;
       this.e.transitions.open(task);
-      await this.e.replicas.open(task);
+      // Only a verified task has replicas to open (an await per task of a campaign otherwise).
+      if (task.replicas) await this.e.replicas.open(task);
       this.e.transitions.requeue(task, now);
     }
     return outcomes;

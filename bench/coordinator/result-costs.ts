@@ -4,7 +4,7 @@
 // leases one task a slot (not measured), then hands every session its message of results (16
 // sessions a turn) and measures until the last ack is written: CPU µs or heap bytes per task.
 //
-//   npx tsx bench/coordinator/result-costs.ts [--rounds 40] [--workers 100] [--profile]
+//   npx tsx bench/coordinator/result-costs.ts [--rounds 70] [--workers 100] [--profile]
 //   node --expose-gc --max-semi-space-size=512 --min-semi-space-size=512 --import tsx \
 //     bench/coordinator/result-costs.ts
 //
@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
 import {
   type ComputeAssignment,
   decodeFrames,
@@ -40,12 +41,14 @@ const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
-const ROUNDS = arg('--rounds', 40);
+const ROUNDS = arg('--rounds', 70);
 /** Also print where the measured phases spend CPU and allocate (inspector sampling; slower). */
 const PROFILE = process.argv.includes('--profile');
 const WORKERS = arg('--workers', 100);
 const SLOTS = 2;
 const PER_TURN = 16;
+/** Rounds left out while the JIT settles (and with it, what escape analysis saves). */
+const WARMUP = 10;
 const LIMITS = resolveLimits({ maxFrameBytes: 64 << 20 });
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -148,6 +151,14 @@ class Profiler {
   }
 }
 
+/**
+ * Bytes in the young generation, where a round's objects are allocated: the whole heap's size
+ * also moves with what the JIT compiles (code, feedback), by several KB a task from round to round.
+ */
+function youngBytes(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
+}
+
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 async function until(fn: () => boolean): Promise<void> {
   const end = Date.now() + 10_000;
@@ -228,9 +239,9 @@ async function main(): Promise<void> {
       });
       return Buffer.from(joinFrames(frames));
     });
-    if (PROFILE && round >= 3) await profiler.start();
+    if (PROFILE && round >= WARMUP) await profiler.start();
     gc?.();
-    const heap = process.memoryUsage().heapUsed;
+    const heap = youngBytes();
     const start = process.cpuUsage();
     for (let w = 0; w < WORKERS; w++) {
       sockets[w]!.emit('message', messages[w], true);
@@ -239,27 +250,33 @@ async function main(): Promise<void> {
     await until(() => c.leases.size === 0);
     await until(() => sockets.every((s) => s.sent.length > 0));
     const used = process.cpuUsage(start);
-    const allocated = process.memoryUsage().heapUsed - heap;
-    if (PROFILE && round >= 3) await profiler.stop();
+    const allocated = youngBytes() - heap;
+    if (PROFILE && round >= WARMUP) await profiler.stop();
     let accepted = 0;
     for (const s of sockets)
       for (const { payload: p } of s.take())
         if (p && 'result_ack' in p && p.result_ack.accepted) accepted += 1;
     if (accepted !== perRound) throw new Error(`round ${round}: ${accepted} of ${perRound} accepted`);
-    if (round >= 3) {
-      // the first rounds warm up the JIT
+    if (round >= WARMUP) {
       cpu.push((used.user + used.system) / perRound);
       bytes.push(allocated / perRound);
     }
   }
   if (PROFILE) profiler.print(cpu.length * perRound);
-  if (process.env.ROUNDS_DEBUG) console.log(cpu.map((x) => x.toFixed(0)).join(' '));
+  if (process.env.ROUNDS_DEBUG) console.log((gc ? bytes : cpu).map((x) => x.toFixed(0)).join(' '));
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const what = `result path, ${WORKERS} × ${SLOTS} slots, ${cpu.length} rounds of ${perRound}`;
   // A young generation of 512 MiB makes the CPU figure meaningless (every allocation touches
   // fresh memory), and a normal one makes the heap figure meaningless: one or the other a run.
-  if (gc) console.log(`${what}: ${Math.round(median(bytes))} bytes allocated a task (median)`);
-  else {
+  // Rounds differ by a few KB a task (how the commits and dispatch passes fall in turns): the
+  // mean and its standard error say more than one run's median.
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const se = (xs: number[]): number =>
+    Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1) / xs.length);
+  if (gc) {
+    const [m, e] = [Math.round(mean(bytes)), Math.round(se(bytes))];
+    console.log(`${what}: ${m} ± ${e} bytes allocated a task (mean ± standard error)`);
+  } else {
     const q = [...cpu].sort((a, b) => a - b)[Math.floor(cpu.length / 4)]!;
     console.log(`${what}: ${median(cpu).toFixed(1)} µs CPU a task (median; lower quartile ${q.toFixed(1)})`);
   }

@@ -10,6 +10,7 @@ import {
   type VerificationPolicy,
   validateEnvelope,
 } from '@flock/protocol';
+import { WaitingMemo } from '../engine/waiting-memo.ts';
 import { CoordinatorError } from '../errors.ts';
 import { resolvePolicy, TrustError } from '../trust/index.ts';
 import { admitEnvelope, admitEnvelopeAtOnce, freshTaskView, viewTask, viewTasks } from './http-tasks.ts';
@@ -152,7 +153,7 @@ async function submitCampaign(
     throw new CoordinatorError('CONFLICT', `tasks exist with different content: ${ids.join(', ')}`, 'tasks');
   }
   const views: TaskView[] = [];
-  const memo = new Map<string, string>();
+  const memo = new WaitingMemo();
   for (let i = 0; i < outcomes.length; i++) {
     const o = outcomes[i]!;
     if (o.kind === 'created') {

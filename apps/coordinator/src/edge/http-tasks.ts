@@ -6,6 +6,7 @@ import {
   validateEnvelope,
 } from '@flock/protocol';
 import { storedCorrelationId } from '../engine/open-task.ts';
+import { WaitingMemo } from '../engine/waiting-memo.ts';
 import { CoordinatorError } from '../errors.ts';
 import { blobHex } from '../store/blob-store.ts';
 import { TASK_STATES, type TaskRecord, type TaskState } from '../store/store.ts';
@@ -24,7 +25,7 @@ export async function viewTask(
   task: TaskRecord,
   options: {
     fresh?: boolean;
-    memo?: Map<string, string>;
+    memo?: WaitingMemo;
     /** Whether its envelope has a verification policy, where the caller has it parsed. */
     verified?: boolean;
   } = {},
@@ -59,7 +60,7 @@ export async function viewTask(
 }
 
 /** The view of a task just created without a verification policy: `viewTask` with nothing to await. */
-export function freshTaskView(ctx: ApiContext, task: TaskRecord, memo?: Map<string, string>): TaskView {
+export function freshTaskView(ctx: ApiContext, task: TaskRecord, memo?: WaitingMemo): TaskView {
   return taskView(task, [], ctx.coordinator.waitingReason(task.uid, memo));
 }
 
@@ -69,7 +70,7 @@ export async function viewTasks(
   tasks: TaskRecord[],
 ): Promise<ReturnType<typeof taskView>[]> {
   const views = [];
-  const memo = new Map<string, string>();
+  const memo = new WaitingMemo();
   for (const task of tasks) views.push(await viewTask(ctx, task, { memo }));
   return views;
 }

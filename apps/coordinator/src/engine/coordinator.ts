@@ -29,6 +29,7 @@ import type { OpLevel } from './op-stats.ts';
 import type { Submission } from './requester-intake.ts';
 import type { Scheduler } from './scheduler.ts';
 import { TaskTokens } from './task-tokens.ts';
+import type { WaitingMemo } from './waiting-memo.ts';
 import type { AckCode, WorkerLink, WorkerState } from './worker-state.ts';
 import type { Workflows } from './workflows.ts';
 
@@ -131,7 +132,7 @@ export class Coordinator {
     return this.e.transitions.cancel(rec, reason);
   }
 
-  waitingReason(uid: number, memo?: Map<string, string>): string | undefined {
+  waitingReason(uid: number, memo?: WaitingMemo): string | undefined {
     return this.e.intake.waitingReason(uid, memo);
   }
 

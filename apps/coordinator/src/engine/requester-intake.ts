@@ -10,6 +10,7 @@ import { resolvePolicy, TrustError } from '../trust/index.ts';
 import { checkDeliverable } from './deliverable.ts';
 import type { Engine } from './engine.ts';
 import { toOpen } from './open-task.ts';
+import type { WaitingMemo } from './waiting-memo.ts';
 
 /** A submission: a validated envelope and the tenant it belongs to. */
 export interface Submission {
@@ -112,7 +113,7 @@ export class RequesterIntake {
    * Why a queued task waits, or undefined when it is not queued in this process. `memo` shares
    * the answer between tasks with the same requirements within one request.
    */
-  waitingReason(uid: number, memo?: Map<string, string>): string | undefined {
+  waitingReason(uid: number, memo?: WaitingMemo): string | undefined {
     const task = this.e.open.get(uid);
     if (task?.state !== 'queued') return undefined;
     const held = this.e.breakers.waitingReason(uid);
@@ -123,8 +124,8 @@ export class RequesterIntake {
     // Tasks with the same requirements in one request share the answer: looked up before the
     // connected workers are listed (a campaign's 201 views every one of its tasks). A verified
     // task's answer is its own (the workers it ran on, vetted, adapter class).
-    const key = memo && !task.replicas ? JSON.stringify([task.sched.min ?? null, task.sched.gpu]) : undefined;
-    const known = key === undefined ? undefined : memo?.get(key);
+    const shared = task.replicas ? undefined : memo;
+    const known = shared?.get(task.sched.min, task.sched.gpu);
     if (known !== undefined) return known;
     const connected = this.e.sessions.connectedWorkers();
     const workers = connected.filter((w) => !w.quarantined);
@@ -133,7 +134,7 @@ export class RequesterIntake {
       const n = connected.length;
       reason = `${n === 1 ? 'the connected volunteer is' : `all ${n} connected volunteers are`} quarantined (failed a known-answer check)`;
     } else reason = this.e.scheduler.waitingReason(task.sched, workers);
-    if (key !== undefined) memo?.set(key, reason);
+    shared?.set(task.sched.min, task.sched.gpu, reason);
     return reason;
   }
 }

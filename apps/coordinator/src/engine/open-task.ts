@@ -57,9 +57,11 @@ export const usesGpu = (env: ComputeEnvelope): boolean =>
  * task token stays in the stored record, for the result: GET /v1/tasks/:id/result).
  */
 export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
-  const { security: _s, ...envelope } =
-    known ?? fromJson('ComputeEnvelope', JSON.parse(Buffer.from(rec.envelope).toString('utf8')));
+  const parsed = known ?? fromJson('ComputeEnvelope', JSON.parse(Buffer.from(rec.envelope).toString('utf8')));
+  // Copied only to leave `security` out: most envelopes have none and are kept as they are.
+  const envelope = parsed.security === undefined ? parsed : withoutSecurity(parsed);
   const min = envelope.requirements?.min;
+  const verified = envelope.verification !== undefined;
   return {
     uid: rec.uid,
     op: opKeyOf(envelope),
@@ -77,9 +79,9 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
     deadlineAtMs: rec.deadlineAtMs,
     leaseId: undefined,
     createdAtMs: rec.createdAtMs,
-    replicas: envelope.verification ? new Map() : undefined,
-    replicaLeases: new Set(),
-    refusedWorkers: new Set(),
+    replicas: verified ? new Map() : undefined,
+    replicaLeases: verified ? new Set() : NONE,
+    refusedWorkers: verified ? new Set() : NONE,
     replicaLosses: 0,
     sched: {
       uid: rec.uid,
@@ -94,6 +96,22 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
     },
   };
 }
+
+function withoutSecurity({ security: _s, ...envelope }: ComputeEnvelope): ComputeEnvelope {
+  return envelope;
+}
+
+/**
+ * The replica leases and refused workers of a task without a verification policy: only verified
+ * tasks have either, so such tasks share this empty set rather than make two each. Adding to it
+ * is a bug, and throws rather than let tasks share what one of them recorded.
+ */
+class NoneSet extends Set<string> {
+  override add(value: string): this {
+    throw new Error(`a task without verification records no replica or refusal (${value})`);
+  }
+}
+const NONE: Set<string> = new NoneSet();
 
 const SPLICED = Buffer.from('{"correlation_id":"');
 

@@ -38,6 +38,12 @@ class Reader {
   private words: number;
   /** List elements that may still be visited (bounds zero-width elements). */
   private elements: number;
+  /** The list `listAt` resolved last: where its elements start, their size code and count. */
+  private listStart = 0;
+  private listSize = 0;
+  private listCount = 0;
+  /** Where the text `textBytes` checked last ends (its NUL), from `listStart`. */
+  private textEnd = 0;
 
   constructor(bytes: Uint8Array, limits: DecodeLimits) {
     this.bytes = bytes;
@@ -77,22 +83,21 @@ class Reader {
     return { data, dataBytes, pointers: data + dataBytes, pointerCount };
   }
 
-  /** Resolves a list pointer: where its elements start, their size code and count. */
-  private listAt(
-    at: number,
-    path: string,
-    key?: string,
-  ): { start: number; size: number; count: number } | undefined {
+  /**
+   * Resolves a list pointer into `listStart`, `listSize` (the element size code) and `listCount`;
+   * false for a null pointer. Fields, not an object a list: every text read goes through here.
+   */
+  private listAt(at: number, path: string, key?: string): boolean {
     const lo = this.view.getInt32(at, true);
     const hi = this.view.getUint32(at + 4, true);
-    if (lo === 0 && hi === 0) return undefined;
+    if (lo === 0 && hi === 0) return false;
     const kind = lo & 3;
     if (kind === 2) throw new Unsupported('far pointer');
     if (kind !== 1) throw new ProtocolError('MALFORMED_FRAME', 'expected a list pointer', under(path, key));
-    const start = at + 8 + (lo >> 2) * 8;
-    const size = hi & 7;
-    const count = hi >>> 3;
-    return { start, size, count };
+    this.listStart = at + 8 + (lo >> 2) * 8;
+    this.listSize = hi & 7;
+    this.listCount = hi >>> 3;
+    return true;
   }
 
   private elementBudget(count: number, path: string): void {
@@ -102,30 +107,33 @@ class Reader {
     }
   }
 
-  private byteList(at: number, path: string, key?: string): { start: number; count: number } | undefined {
-    const list = this.listAt(at, path, key);
-    if (!list) return undefined;
-    if (list.size !== ELEMENT.byte)
+  /** A list of bytes at `listStart`, `listCount` long (see `listAt`); false for a null pointer. */
+  private byteList(at: number, path: string, key?: string): boolean {
+    if (!this.listAt(at, path, key)) return false;
+    if (this.listSize !== ELEMENT.byte)
       throw new ProtocolError('MALFORMED_FRAME', 'expected a list of bytes', under(path, key));
-    this.inBounds(list.start, list.count);
-    this.charge(Math.max(1, Math.ceil(list.count / 8)), path, key);
-    return list;
+    this.inBounds(this.listStart, this.listCount);
+    this.charge(Math.max(1, Math.ceil(this.listCount / 8)), path, key);
+    return true;
   }
 
-  /** A text's bytes without its NUL, checked as `text` checks them; undefined when empty. */
-  private textBytes(at: number, path: string, key?: string): { start: number; end: number } | undefined {
-    const list = this.byteList(at, path, key);
-    if (!list || list.count === 0) return undefined;
-    if (this.bytes[list.start + list.count - 1] !== 0) {
+  /**
+   * A text's bytes without its NUL, from `listStart` to `textEnd`, checked as `text` checks them;
+   * false when the text is empty.
+   */
+  private textBytes(at: number, path: string, key?: string): boolean {
+    if (!this.byteList(at, path, key) || this.listCount === 0) return false;
+    this.textEnd = this.listStart + this.listCount - 1;
+    if (this.bytes[this.textEnd] !== 0) {
       throw new ProtocolError('MALFORMED_FRAME', 'text is not NUL-terminated', under(path, key));
     }
-    return { start: list.start, end: list.start + list.count - 1 };
+    return true;
   }
 
   private text(at: number, path: string, key?: string): string {
-    const range = this.textBytes(at, path, key);
-    if (!range) return '';
-    const { start, end } = range;
+    if (!this.textBytes(at, path, key)) return '';
+    const start = this.listStart;
+    const end = this.textEnd;
     // Short ASCII (ids, names, tokens): read by hand; a TextDecoder call costs more than the loop.
     if (end - start <= SHORT_TEXT) {
       const ascii = asciiText(this.bytes, start, end);
@@ -140,12 +148,13 @@ class Reader {
 
   /** Checks a text as `text` does, without making the string (ASCII needs no decoding to check). */
   private checkText(at: number, path: string, key?: string): void {
-    const range = this.textBytes(at, path, key);
-    if (!range) return;
-    for (let i = range.start; i < range.end; i++) {
+    if (!this.textBytes(at, path, key)) return;
+    const start = this.listStart;
+    const end = this.textEnd;
+    for (let i = start; i < end; i++) {
       if (this.bytes[i]! < 0x80) continue;
       try {
-        decoder.decode(this.bytes.subarray(range.start, range.end));
+        decoder.decode(this.bytes.subarray(start, end));
       } catch {
         throw new ProtocolError('INVALID_TEXT', 'text is not valid UTF-8', under(path, key));
       }
@@ -303,12 +312,12 @@ class Reader {
         );
       }
       case 'data': {
-        const list = this.byteList(at, path);
-        if (!list || check) return undefined;
+        if (!this.byteList(at, path) || check) return undefined;
+        const start = this.listStart;
         // A copy unless asked for views: the input may be a reused buffer (a ring slot, a socket chunk).
         return this.limits.dataViews
-          ? this.bytes.subarray(list.start, list.start + list.count)
-          : this.bytes.slice(list.start, list.start + list.count);
+          ? this.bytes.subarray(start, start + this.listCount)
+          : this.bytes.slice(start, start + this.listCount);
       }
       case 'struct': {
         const lo = this.view.getInt32(at, true);
@@ -339,8 +348,9 @@ class Reader {
   }
 
   private list(of: WireType, at: number, depth: number, path: string, check = false): unknown[] | undefined {
-    const list = this.listAt(at, path);
-    if (!list) return undefined;
+    if (!this.listAt(at, path)) return undefined;
+    // Copied out of the fields before reading the elements (which resolve lists of their own).
+    const list = { start: this.listStart, size: this.listSize, count: this.listCount };
     const expected = elementSizeOf(of);
     if (expected === ELEMENT.composite) {
       if (list.size !== ELEMENT.composite)

@@ -52,12 +52,16 @@ export function outputHashOf(result: ComputeResult): string | undefined {
 }
 
 /** The outputs' indexes in name order (unnamed ones are `#<index>`), as `digestOutputs` sorts. */
-function byName(outs: NonNullable<ComputeResult['outputs']>): number[] {
+function byName(outs: NonNullable<ComputeResult['outputs']>): readonly number[] {
+  // Most results have one output: its order is a constant, not an array and a closure a result.
+  if (outs.length === 1) return ONE;
   const order = outs.map((_, i) => i);
   if (outs.length < 2) return order;
   const name = (i: number): string => outs[i]!.name ?? `#${i}`;
   return order.sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
 }
+
+const ONE: readonly number[] = [0];
 
 /** The general digest's output hash, which `outputHashOf` must equal (its test compares them). */
 export function digestOutputHash(result: ComputeResult): string | undefined {

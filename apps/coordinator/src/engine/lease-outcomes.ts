@@ -188,11 +188,13 @@ export class LeaseOutcomes {
     task: OpenTask,
     result: ComputeResult,
   ): Promise<AckCode | undefined> {
-    const outputs: DataRef[] = [];
-    for (const out of result.outputs ?? []) {
-      const resolved = this.e.outputs.resolve(worker, lease, task.tenant, out);
+    const given = result.outputs ?? [];
+    // Sized at once (pushing onto [] makes a backing store of 17 for the usual one output).
+    const outputs = new Array<DataRef>(given.length);
+    for (let i = 0; i < given.length; i++) {
+      const resolved = this.e.outputs.resolve(worker, lease, task.tenant, given[i]!);
       if (typeof resolved === 'string') return resolved;
-      outputs.push(resolved);
+      outputs[i] = resolved;
     }
     const stored: ComputeResult = {
       task_id: task.taskId,

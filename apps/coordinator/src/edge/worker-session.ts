@@ -39,7 +39,7 @@ export class WorkerSession {
   private closed = false;
   private corked = false;
   /** Frames of this turn for a volunteer that takes several a message (`batch_frames` > 1). */
-  private outbox: Uint8Array[] = [];
+  private readonly outbox: Uint8Array[] = [];
   private outboxBytes = 0;
   private readonly streams: StreamReceiver;
   private readonly rate: { tokens: number; at: number };
@@ -99,19 +99,12 @@ export class WorkerSession {
     )
       this.flushOutbox();
     if (!this.corked) {
-      const tcp = (socket as unknown as { _socket: Socket })._socket;
       this.corked = true;
-      tcp.cork();
+      (socket as unknown as { _socket: Socket })._socket.cork();
       // Uncorked two turns on, not one: a result's ack is sent as its commit settles, the freed
       // slot's dispatch pass runs in the next turn and its lease commit in the one after, so the
       // ack and the assignment that follows it share one write (one system call, one wake-up).
-      setImmediate(() =>
-        setImmediate(() => {
-          this.corked = false;
-          this.flushOutbox();
-          tcp.uncork();
-        }),
-      );
+      setImmediate(this.uncorkNextTurn);
     }
     if (batch > 1) {
       this.outbox.push(bytes);
@@ -119,6 +112,17 @@ export class WorkerSession {
     } else socket.send(bytes);
     return true;
   }
+
+  // Methods made once: a cork made two closures every turn a volunteer was sent something.
+  private readonly uncorkNextTurn = (): void => {
+    setImmediate(this.uncork);
+  };
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.flushOutbox();
+    (this.socket as unknown as { _socket: Socket })._socket.uncork();
+  };
 
   /** Frames one message may carry to this volunteer: 1 unless its capability says more. */
   private batchFrames(): number {
@@ -128,15 +132,16 @@ export class WorkerSession {
 
   /** This turn's frames as one message (within the frame limit and the volunteer's count). */
   private flushOutbox(): void {
-    if (this.outbox.length === 0) return;
     const frames = this.outbox;
-    this.outbox = [];
+    if (frames.length === 0) return;
     this.outboxBytes = 0;
-    if (this.socket.readyState !== this.socket.OPEN) return;
-    if (frames.length === 1 || this.batchFrames() > 1) {
-      if (frames.length > 1) this.coordinator.metrics.wire.batchesOut += 1;
-      this.socket.send(joinFrames(frames));
-    } else for (const bytes of frames) this.socket.send(bytes); // it has just stopped taking batches
+    if (this.socket.readyState === this.socket.OPEN) {
+      if (frames.length === 1 || this.batchFrames() > 1) {
+        if (frames.length > 1) this.coordinator.metrics.wire.batchesOut += 1;
+        this.socket.send(joinFrames(frames));
+      } else for (const bytes of frames) this.socket.send(bytes); // it has just stopped taking batches
+    }
+    frames.length = 0; // the array is kept for the next turn's frames
   }
 
   private frameLimits(): DecodeLimits {

@@ -99,7 +99,8 @@ export class Dispatcher {
       for (const pick of picks) this.unmatch(pick, true);
       throw err;
     }
-    for (const [i, pick] of picks.entries()) {
+    for (let i = 0; i < picks.length; i++) {
+      const pick = picks[i]!;
       const lease = newLeases[i]!;
       const task = this.e.open.get(pick.task.uid);
       if (!started[i] || !task) {
@@ -235,7 +236,11 @@ export class Dispatcher {
     };
     const spanId = newSpanId();
     worker.link?.send({ assignment }, frameTrace(envelope, lease, spanId));
-    this.e.leases.add(Object.assign(lease, { token, inputs: blobInputs(envelope), spanId }));
+    const leased = lease as Lease;
+    leased.token = token;
+    leased.inputs = blobInputs(envelope);
+    leased.spanId = spanId;
+    this.e.leases.add(leased);
     worker.fresh = false;
     return assignment;
   }
@@ -301,7 +306,9 @@ export class Dispatcher {
 /** The uploaded blobs an envelope names as inputs (`flock:sha256:<hex>` → `sha256:<hex>`). */
 function blobInputs(envelope: ComputeEnvelope): Set<string> | undefined {
   let names: Set<string> | undefined;
-  for (const input of envelope.inputs ?? []) {
+  const inputs = envelope.inputs ?? [];
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i]!;
     if (!input.uri?.startsWith('flock:')) continue;
     names ??= new Set();
     names.add(input.uri.slice('flock:'.length));

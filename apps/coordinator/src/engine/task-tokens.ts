@@ -38,13 +38,19 @@ export class TaskTokens {
   }
 
   sign(leaseId: string, taskId: string, workerId: string): string {
-    const message = `${leaseId}\n${taskId}\n${workerId}`;
     const { inner, outer } = this;
-    if (inner && outer && message.length <= MAX_MESSAGE_UNITS) {
-      const n = inner.write(message, BLOCK, 'utf8');
-      outer.write(crypto.hash('sha256', inner.subarray(0, BLOCK + n), 'binary'), BLOCK, 'binary');
+    if (inner && outer && leaseId.length + taskId.length + workerId.length + 2 <= MAX_MESSAGE_UNITS) {
+      // The message `lease\ntask\nworker` written in its parts (the same UTF-8: '\n' ends any
+      // surrogate pair), not joined into a string first.
+      let n = BLOCK + inner.write(leaseId, BLOCK, 'utf8');
+      inner[n++] = 0x0a;
+      n += inner.write(taskId, n, 'utf8');
+      inner[n++] = 0x0a;
+      n += inner.write(workerId, n, 'utf8');
+      outer.write(crypto.hash('sha256', inner.subarray(0, n), 'binary'), BLOCK, 'binary');
       return `hmac:${crypto.hash('sha256', outer, 'base64url')}`;
     }
+    const message = `${leaseId}\n${taskId}\n${workerId}`;
     return `hmac:${createHmac('sha256', this.secret).update(message).digest('base64url')}`;
   }
 

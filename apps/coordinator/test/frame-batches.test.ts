@@ -171,3 +171,33 @@ test('a volunteer that does not advertise batches gets one frame a message and m
   expect(c.coordinator.metrics.wire.batchesIn).toBe(0);
   expect(c.coordinator.metrics.wire.batchesOut).toBe(0);
 });
+
+test('a turn of more frames than the volunteer takes a message leaves in messages of at most that many', async () => {
+  c = await startTest();
+  const v = await volunteer(c, { cpu_slots: 5, batch_frames: 2 });
+  const before = v.messages.length;
+  await campaign(c, 'split', ['t1', 't2', 't3', 't4', 't5']);
+  const assigned = await waitAssigned(v, 5);
+  expect(assigned.map((a) => a.task_id).sort()).toEqual(['t1', 't2', 't3', 't4', 't5']);
+  const sizes = v.messages.slice(before).map((m) => m.length);
+  expect(sizes).toEqual([2, 2, 1]);
+});
+
+test('a volunteer that stops taking batches mid-turn gets what was queued one frame a message', async () => {
+  c = await startTest();
+  const v = await volunteer(c, { cpu_slots: 2, batch_frames: 8 });
+  await campaign(c, 'stop', ['t1', 't2']);
+  const [a, b] = await waitAssigned(v, 2);
+  const before = v.messages.length;
+  // Both acks are queued for this turn's message before the capability is handled.
+  v.send([resultOf(a!), resultOf(b!), { capability: { wasm: true, cpu_slots: 2 } }]);
+  await until(() => acksOf(v).length === 2);
+  const after = v.messages.slice(before);
+  expect(after.map((m) => m.length)).toEqual([1, 1]);
+  expect(
+    after
+      .flat()
+      .map((p) => ('result_ack' in p ? p.result_ack.task_id : '?'))
+      .sort(),
+  ).toEqual(['t1', 't2']);
+});

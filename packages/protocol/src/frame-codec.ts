@@ -2,16 +2,10 @@ import { PAYLOAD_ROUTES, type PayloadKind, payloadKind } from './events.ts';
 import { Frame as CapnpFrame } from './generated/bus.ts';
 import { ENUMS, type Frame, type Frame_Payload, type Metadata, type Trace } from './generated/model.ts';
 import { type DecodeLimits, resolveLimits } from './limits.ts';
-import {
-  asProtocolError,
-  checkFraming,
-  decodeChecked,
-  encodeMessage,
-  openMessage,
-  visibleFields,
-} from './message-codec.ts';
+import { asProtocolError, checkFraming, decodeChecked, openMessage, visibleFields } from './message-codec.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { readRoutingFields } from './routing-reader.ts';
+import { writeMessage } from './wire-writer.ts';
 
 /**
  * Encodes one bus frame (bus-spec.md §5.2) as a framed Cap'n Proto message.
@@ -19,7 +13,20 @@ import { readRoutingFields } from './routing-reader.ts';
  */
 export function encodeFrame(frame: Frame, limits?: Partial<DecodeLimits>): Uint8Array {
   const resolved = resolveLimits(limits);
-  const bytes = encodeMessage('Frame', frame, resolved);
+  return checkedSize(writeMessage('Frame', frame, resolved), resolved);
+}
+
+/**
+ * Encodes one frame as `encodeFrame` does, into a view of the encoder's reused buffer rather than
+ * a copy: the bytes are valid only until the next message is encoded. For a sender that copies
+ * each frame into the message it is building (frames batched end to end).
+ */
+export function encodeFrameView(frame: Frame, limits?: Partial<DecodeLimits>): Uint8Array {
+  const resolved = resolveLimits(limits);
+  return checkedSize(writeMessage('Frame', frame, resolved, true), resolved);
+}
+
+function checkedSize(bytes: Uint8Array, resolved: DecodeLimits): Uint8Array {
   if (bytes.length > resolved.maxFrameBytes) {
     throw new ProtocolError(
       'FRAME_TOO_LARGE',

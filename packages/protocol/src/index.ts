@@ -17,6 +17,7 @@ export {
   decodeFrame,
   decodeFramePayload,
   encodeFrame,
+  encodeFrameView,
   type FrameOptions,
   makeFrame,
   type Routing,

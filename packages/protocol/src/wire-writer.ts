@@ -111,10 +111,11 @@ class Writer {
     this.view.setUint32(8 + ptr + 4, (elementSize | (count << 3)) >>> 0, true);
   }
 
-  finish(): Uint8Array {
+  /** The message's bytes: copied out of the scratch buffer unless `view` (see `writeMessage`). */
+  finish(view: boolean): Uint8Array {
     this.view.setUint32(0, 0, true); // one segment
     this.view.setUint32(4, this.used / 8, true);
-    if (!this.scratch) return this.buf.subarray(0, 8 + this.used);
+    if (!this.scratch || view) return this.buf.subarray(0, 8 + this.used);
     const out = this.buf.slice(0, 8 + this.used);
     this.release();
     return out;
@@ -371,12 +372,16 @@ class Writer {
   }
 }
 
-/** Encodes a struct as a framed single-segment message. */
-export function writeMessage(name: StructName, obj: object, limits: DecodeLimits): Uint8Array {
+/**
+ * Encodes a struct as a framed single-segment message. With `view`, its bytes may come back as a
+ * view of the writer's reused buffer, valid only until the next message is written: for a caller
+ * that copies them where they go at once (a copy made here would be one more).
+ */
+export function writeMessage(name: StructName, obj: object, limits: DecodeLimits, view = false): Uint8Array {
   const writer = new Writer(limits);
   try {
     writer.root(name, obj as Obj);
-    return writer.finish();
+    return writer.finish(view);
   } finally {
     writer.release();
   }

@@ -3,6 +3,7 @@
 // TextDecoder. Each must give exactly the bytes and values the reference (capnp-es) gives, and
 // the same refusals. The JSON view's per-struct lookups are built once per struct, not per object.
 import { describe, expect, test } from 'vitest';
+import { encodeFrame, encodeFrameView, makeFrame } from '../src/frame-codec.ts';
 import { fromJson } from '../src/json-view.ts';
 import { DEFAULT_LIMITS, resolveLimits } from '../src/limits.ts';
 import { decodeMessage, encodeMessage, referenceDecode, referenceEncode } from '../src/message-codec.ts';
@@ -255,5 +256,24 @@ describe('the writer names the field it refuses', () => {
     // capnp-es writes a lone surrogate as U+FFFD: only the direct codec refuses it.
     if (!JSON.stringify(message).includes('\\ud800'))
       expect(refusal(() => referenceEncode('Frame', message as never))).toEqual({ code, field });
+  });
+});
+
+describe('encodeFrameView', () => {
+  test("gives encodeFrame's bytes as a view of the encoder's reused buffer, valid until the next encode", () => {
+    const frame = makeFrame(
+      { result_ack: { task_id: 't', lease_id: 'l', accepted: true } },
+      { id: 'i', ts: 'x' },
+    );
+    const copy = encodeFrame(frame);
+    const view = encodeFrameView(frame);
+    expect(Buffer.from(view).equals(Buffer.from(copy))).toBe(true);
+    const kept = view.slice();
+    encodeFrame(makeFrame({ heartbeat: { seq: 9 } }, { id: 'j', ts: 'y' }));
+    expect(Buffer.from(view).equals(Buffer.from(kept))).toBe(false);
+    expect(Buffer.from(encodeFrame(frame)).equals(Buffer.from(copy))).toBe(true);
+    expect(() => encodeFrameView(frame, { maxFrameBytes: 16 })).toThrow(
+      expect.objectContaining({ code: 'FRAME_TOO_LARGE' }),
+    );
   });
 });

@@ -6,10 +6,10 @@ import {
   type DecodeLimits,
   decodeFramePayload,
   encodeFrame,
+  encodeFrameView,
   type Frame_Payload,
   type FrameOptions,
   type Hello,
-  joinFrames,
   MAX_BATCH_FRAMES,
   makeFrame,
   payloadKind,
@@ -29,6 +29,9 @@ import { Violation } from './worker-violation.ts';
 const MAX_PENDING_FRAMES = 4096;
 /** A connection must say hello within this time. */
 const HELLO_TIMEOUT_MS = 10_000;
+/** An outbox's first size: an ack and an assignment fit, and it comes from Node's buffer pool. */
+const OUTBOX_BYTES = 2048;
+const NO_BYTES = new Uint8Array(0);
 
 export class WorkerSession {
   readonly link: WorkerLink;
@@ -38,9 +41,14 @@ export class WorkerSession {
   private pending = 0;
   private closed = false;
   private corked = false;
-  /** Frames of this turn for a volunteer that takes several a message (`batch_frames` > 1). */
-  private readonly outbox: Uint8Array[] = [];
+  /**
+   * This turn's frames for a volunteer that takes several a message (`batch_frames` > 1), laid end
+   * to end as they are encoded: one buffer a message (not a copy of each frame, then the joined
+   * message); a fresh one each message, since the socket may still hold the last one.
+   */
+  private outbox: Uint8Array = NO_BYTES;
   private outboxBytes = 0;
+  private outboxFrames = 0;
   private readonly streams: StreamReceiver;
   private readonly rate: { tokens: number; at: number };
   private readonly budget: ConnectionBudget;
@@ -87,15 +95,18 @@ export class WorkerSession {
   private send(payload: Frame_Payload, frame?: FrameOptions): boolean {
     const socket = this.socket;
     if (socket.readyState !== socket.OPEN) return false;
-    // The limit tabs are told: an assignment the submit checks let through always fits.
-    const bytes = encodeFrame(makeFrame(payload, frame), this.frameLimits());
+    const batch = this.batchFrames();
+    // The limit tabs are told: an assignment the submit checks let through always fits. A frame
+    // to batch is the encoder's own bytes (valid until the next encode), copied into the outbox.
+    const message = makeFrame(payload, frame);
+    const limits = this.frameLimits();
+    const bytes = batch > 1 ? encodeFrameView(message, limits) : encodeFrame(message, limits);
     const wire = this.coordinator.metrics.wire;
     wire.framesOut += 1;
     wire.bytesOut += bytes.length;
-    const batch = this.batchFrames();
     if (
       batch > 1 &&
-      (this.outbox.length >= batch || this.outboxBytes + bytes.length > this.config.maxFrameBytes)
+      (this.outboxFrames >= batch || this.outboxBytes + bytes.length > this.config.maxFrameBytes)
     )
       this.flushOutbox();
     if (!this.corked) {
@@ -106,11 +117,23 @@ export class WorkerSession {
       // ack and the assignment that follows it share one write (one system call, one wake-up).
       setImmediate(this.uncorkNextTurn);
     }
-    if (batch > 1) {
-      this.outbox.push(bytes);
-      this.outboxBytes += bytes.length;
-    } else socket.send(bytes);
+    if (batch > 1) this.queue(bytes);
+    else socket.send(bytes);
     return true;
+  }
+
+  /** Copies a frame to the end of this turn's message. */
+  private queue(bytes: Uint8Array): void {
+    const end = this.outboxBytes + bytes.length;
+    if (end > this.outbox.length) {
+      // Small ones come from Node's buffer pool (no allocation of their own).
+      const grown = Buffer.allocUnsafe(Math.max(end, 2 * this.outbox.length, OUTBOX_BYTES));
+      grown.set(this.outbox.subarray(0, this.outboxBytes));
+      this.outbox = grown;
+    }
+    this.outbox.set(bytes, this.outboxBytes);
+    this.outboxBytes = end;
+    this.outboxFrames += 1;
   }
 
   // Methods made once: a cork made two closures every turn a volunteer was sent something.
@@ -132,16 +155,20 @@ export class WorkerSession {
 
   /** This turn's frames as one message (within the frame limit and the volunteer's count). */
   private flushOutbox(): void {
-    const frames = this.outbox;
-    if (frames.length === 0) return;
+    const frames = this.outboxFrames;
+    if (frames === 0) return;
+    const message = this.outbox.subarray(0, this.outboxBytes);
+    this.outbox = NO_BYTES;
     this.outboxBytes = 0;
-    if (this.socket.readyState === this.socket.OPEN) {
-      if (frames.length === 1 || this.batchFrames() > 1) {
-        if (frames.length > 1) this.coordinator.metrics.wire.batchesOut += 1;
-        this.socket.send(joinFrames(frames));
-      } else for (const bytes of frames) this.socket.send(bytes); // it has just stopped taking batches
+    this.outboxFrames = 0;
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (frames === 1 || this.batchFrames() > 1) {
+      if (frames > 1) this.coordinator.metrics.wire.batchesOut += 1;
+      this.socket.send(message);
+    } else {
+      // It has just stopped taking batches: the frames one a message.
+      for (const bytes of splitFrames(message, this.frameLimits(), frames)) this.socket.send(bytes);
     }
-    frames.length = 0; // the array is kept for the next turn's frames
   }
 
   private frameLimits(): DecodeLimits {

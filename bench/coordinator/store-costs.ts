@@ -3,14 +3,27 @@
 // 1,000), lease (passes of 50) and complete (group commits of 50), and the FULL/NORMAL ratio.
 //
 //   npx tsx bench/coordinator/store-costs.ts [--tasks N]
+//
+// `--rounds R` measures NORMAL alone R times and prints each phase's median CPU µs a task and
+// the share of it spent in COMMIT. With a young generation large enough that no scavenge runs
+// in a phase, it prints the bytes each phase allocates a task instead (the young generation's
+// growth; the CPU figure is then meaningless, every allocation touching fresh memory):
+//
+//   node --expose-gc --max-semi-space-size=512 --min-semi-space-size=512 --import tsx \
+//     bench/coordinator/store-costs.ts --rounds 5 --tasks 5000
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { SqliteSync } from '../../apps/coordinator/src/config.ts';
 import { SqliteStore } from '../../apps/coordinator/src/store/sqlite-store.ts';
 
 const i = process.argv.indexOf('--tasks');
 const N = i >= 0 ? Number(process.argv[i + 1]) : 20_000;
+const r = process.argv.indexOf('--rounds');
+const ROUNDS = r >= 0 ? Number(process.argv[r + 1]) : 0;
+/** Counting bytes: run with a young generation of 512 MiB and `--expose-gc` (see above). */
+const gc = (globalThis as { gc?: () => void }).gc;
 const envelope = Buffer.from(
   JSON.stringify({
     task_id: 'x',
@@ -25,7 +38,14 @@ const result = Buffer.from(JSON.stringify({ task_id: 'x', outputs: [{ name: 'sum
 interface Phase {
   cpu: number;
   wall: number;
+  /** CPU µs a task spent in COMMIT. */
+  commit: number;
+  /** Bytes allocated a task (young generation's growth), with `gc` only. */
+  bytes: number;
 }
+
+const youngBytes = (): number =>
+  getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
 
 async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'complete', Phase>> {
   const dir = mkdtempSync(join(tmpdir(), 'flock-store-bench-'));
@@ -40,12 +60,30 @@ async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'c
   });
   const uids: number[] = [];
   const leaseId = (uid: number): string => `l-${uid.toString(36).padStart(8, '0')}`;
+  // COMMIT's own CPU, timed around the group commit's method.
+  const group = (store as unknown as { group: { commit(): void } }).group;
+  const commitOnce = group.commit.bind(group);
+  let commitCpu = 0;
+  group.commit = () => {
+    const t = process.cpuUsage();
+    commitOnce();
+    const used = process.cpuUsage(t);
+    commitCpu += used.user + used.system;
+  };
   const phase = async (run: () => Promise<void>): Promise<Phase> => {
+    gc?.();
+    commitCpu = 0;
+    const heap = youngBytes();
     const cpu = process.cpuUsage();
     const wall = performance.now();
     await run();
     const used = process.cpuUsage(cpu);
-    return { cpu: (used.user + used.system) / N, wall: ((performance.now() - wall) * 1000) / N };
+    return {
+      cpu: (used.user + used.system) / N,
+      wall: ((performance.now() - wall) * 1000) / N,
+      commit: commitCpu / N,
+      bytes: gc ? (youngBytes() - heap) / N : 0,
+    };
   };
   const insert = await phase(async () => {
     for (let b = 0; b < N; b += 1000) {
@@ -100,10 +138,28 @@ async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'c
   return { insert, lease, complete };
 }
 
+const PHASES = ['insert', 'lease', 'complete'] as const;
+const median = (xs: number[]): number => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+
+if (ROUNDS > 0) {
+  const rounds: Array<Record<(typeof PHASES)[number], Phase>> = [];
+  for (let k = 0; k < ROUNDS; k++) rounds.push(await measure('NORMAL'));
+  console.log(`store costs: ${N} tasks, NORMAL, medians of ${ROUNDS} rounds`);
+  for (const name of PHASES) {
+    const of = (f: (p: Phase) => number) => median(rounds.map((round) => f(round[name])));
+    console.log(
+      gc
+        ? `${name.padEnd(9)} ${of((p) => p.bytes).toFixed(0)} B a task`
+        : `${name.padEnd(9)} ${of((p) => p.cpu).toFixed(2)} µs a task CPU, COMMIT ${of((p) => p.commit).toFixed(2)}`,
+    );
+  }
+  process.exit(0);
+}
+
 console.log(`store costs: ${N} tasks, µs per task (CPU / wall)`);
 const normal = await measure('NORMAL');
 const full = await measure('FULL');
-for (const name of ['insert', 'lease', 'complete'] as const) {
+for (const name of PHASES) {
   const n = normal[name];
   const f = full[name];
   console.log(

@@ -1,5 +1,7 @@
 // The SQLite store's prepared statements, by role. The hot statements bind positionally
-// (cheaper than named parameters).
+// (cheaper than named parameters), and write what is the same for every row (a transition's
+// states and topic) as SQL literals: each bound string is converted to UTF-8 on every run.
+import { EVENTS } from '@flock/protocol';
 import type Database from 'better-sqlite3';
 import { MultiInsert } from './sqlite-multi-insert.ts';
 import type { TaskRecord, TaskState } from './store.ts';
@@ -19,6 +21,9 @@ export const toTask = (row: TaskRow): TaskRecord =>
   rowToTask(row, (text) => JSON.parse(text) as TaskProgress);
 
 type StateCount = { state: TaskState; n: number };
+
+/** A constant as an SQL string literal. */
+const text = (value: string): string => `'${value.replaceAll("'", "''")}'`;
 
 function metaStatements(db: Database.Database) {
   return {
@@ -42,7 +47,7 @@ function taskStatements(db: Database.Database) {
         string,
         string,
         string,
-        Buffer,
+        Uint8Array,
         number,
         number | null,
         number,
@@ -59,10 +64,15 @@ function taskStatements(db: Database.Database) {
       `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    // A success's audit row, with the result's output hash (audit-store.ts).
-    auditSucceeded: db.prepare(
+    /** A new task's audit row: task_uid, ts_ms. */
+    auditQueued: db.prepare<[number, number]>(
+      `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic)
+       VALUES (?, ?, NULL, 'queued', ${text(EVENTS.requested)})`,
+    ),
+    /** A success's audit row, with the result's output hash (audit-store.ts). */
+    auditSucceeded: db.prepare<[number, number, string, string | null, string | null]>(
       `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, output_hash)
-       VALUES (?, ?, 'running', 'succeeded', ?, ?, ?, ?)`,
+       VALUES (?, ?, 'running', 'succeeded', ${text(EVENTS.success)}, ?, ?, ?)`,
     ),
     auditTrail: db.prepare<[number], AuditRow>('SELECT * FROM audit WHERE task_uid = ? ORDER BY id'),
     open: db.prepare<[], TaskRow>("SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY uid"),
@@ -84,13 +94,18 @@ function leaseStatements(db: Database.Database) {
          updated_at_ms = ?, progress = NULL
        WHERE uid = ? AND state = 'queued'`,
     ),
-    complete: db.prepare<[Buffer, string | null, number | null, number, number, string]>(
+    complete: db.prepare<[Uint8Array, string | null, number | null, number, number, string]>(
       `UPDATE tasks SET state = 'succeeded', result = ?, executor = ?, duration_ms = ?,
          current_lease_id = NULL, updated_at_ms = ?, failure_code = NULL, failure_message = NULL
        WHERE uid = ? AND state = 'running' AND current_lease_id = ?`,
     ),
     endAttemptRow: db.prepare(
       'UPDATE attempts SET ended_at_ms = ?, outcome = ?, code = ? WHERE lease_id = ? AND ended_at_ms IS NULL',
+    ),
+    /** `endAttemptRow` of a success: ended_at_ms, lease_id. */
+    endAttemptSucceeded: db.prepare<[number, string]>(
+      `UPDATE attempts SET ended_at_ms = ?, outcome = 'succeeded', code = NULL
+       WHERE lease_id = ? AND ended_at_ms IS NULL`,
     ),
     requeue: db.prepare(
       `UPDATE tasks SET state = 'queued', current_lease_id = NULL, not_before_ms = @requeueAtMs,
@@ -156,12 +171,12 @@ function workerStatements(db: Database.Database) {
 /** The appends a batch of transitions makes, as multi-row INSERTs (sqlite-multi-insert.ts). */
 function batchStatements(db: Database.Database) {
   return {
-    /** Audit rows: task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code, output_hash. */
-    auditRows: new MultiInsert(
+    /** The audit rows of started leases: task_uid, ts_ms, lease_id, worker_id. */
+    auditStarted: new MultiInsert(
       db,
-      'INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code, output_hash)',
-      '(?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      9,
+      'INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)',
+      `(?, ?, 'queued', 'running', ${text(EVENTS.accepted)}, ?, ?)`,
+      4,
     ),
     /** Attempt rows: lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms. */
     attemptRows: new MultiInsert(

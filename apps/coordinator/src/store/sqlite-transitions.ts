@@ -12,7 +12,6 @@ import type {
   TaskRecord,
   TaskState,
 } from './store.ts';
-import { toBuffer } from './store-rows.ts';
 
 /** The record of a task just inserted (what a read-back would return). */
 function newRecord(uid: number, task: NewTask): TaskRecord {
@@ -60,7 +59,7 @@ export function insertTasksNow(s: SqliteStatements, tasks: NewTask[]): InsertOut
       task.op,
       task.moduleKind,
       task.contentHash,
-      toBuffer(task.envelope),
+      task.envelope, // better-sqlite3 binds any Uint8Array as a blob: no Buffer view a task
       task.priority,
       task.deadlineAtMs ?? null,
       task.maxRetries,
@@ -77,7 +76,7 @@ export function insertTasksNow(s: SqliteStatements, tasks: NewTask[]): InsertOut
       continue;
     }
     const uid = Number(info.lastInsertRowid);
-    s.audit.run(uid, task.createdAtMs, null, 'queued', EVENTS.requested, null, null, null);
+    s.auditQueued.run(uid, task.createdAtMs);
     out.push({ kind: 'created', task: newRecord(uid, task) });
   }
   return rollBackOnConflict(out);
@@ -94,11 +93,11 @@ export function startLeasesNow(s: SqliteStatements, leases: NewLease[]): boolean
     if (s.startLease.run(lease.leaseId, lease.startedAtMs, lease.taskUid).changes !== 1) return false;
     const { leaseId, taskUid, workerId, startedAtMs } = lease;
     attempts.push(leaseId, taskUid, lease.attempt, workerId, startedAtMs, lease.expiresAtMs);
-    audit.push(taskUid, startedAtMs, 'queued', 'running', EVENTS.accepted, leaseId, workerId, null, null);
+    audit.push(taskUid, startedAtMs, leaseId, workerId);
     return true;
   });
   s.attemptRows.run(attempts);
-  s.auditRows.run(audit);
+  s.auditStarted.run(audit);
   return started;
 }
 
@@ -108,7 +107,7 @@ export function startLeasesNow(s: SqliteStatements, leases: NewLease[]): boolean
  */
 export function completeOne(s: SqliteStatements, c: CompleteTask, successes?: Map<string, number>): boolean {
   const done = s.complete.run(
-    toBuffer(c.result),
+    c.result,
     c.executor ?? null,
     c.durationMs ?? null,
     c.nowMs,
@@ -116,9 +115,9 @@ export function completeOne(s: SqliteStatements, c: CompleteTask, successes?: Ma
     c.leaseId,
   );
   if (done.changes !== 1) return false;
-  s.endAttemptRow.run(c.nowMs, 'succeeded', null, c.leaseId);
+  s.endAttemptSucceeded.run(c.nowMs, c.leaseId);
   const worker = c.workerId ?? s.getAttempt.get(c.leaseId)?.worker_id ?? null;
-  s.auditSucceeded.run(c.taskUid, c.nowMs, EVENTS.success, c.leaseId, worker, c.outputHash ?? null);
+  s.auditSucceeded.run(c.taskUid, c.nowMs, c.leaseId, worker, c.outputHash ?? null);
   if (c.workerId !== undefined) {
     if (successes) successes.set(c.workerId, (successes.get(c.workerId) ?? 0) + 1);
     else s.workerSucceeded.run(c.workerId);

@@ -17,7 +17,7 @@ import type { NewLease } from '../store/store.ts';
 import type { Engine } from './engine.ts';
 import type { Lease, LeaseKind } from './lease-table.ts';
 import type { Match, OpenTask } from './open-task.ts';
-import { prefetchOf } from './scheduler.ts';
+import { freeSlots, prefetchOf } from './scheduler.ts';
 import type { WorkerState } from './worker-state.ts';
 
 export class Dispatcher {
@@ -26,6 +26,10 @@ export class Dispatcher {
   private again = false;
   private readonly leasePrefix = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
   private leaseSeq = 0;
+  /** `l-<leasePrefix>-`, the fixed start of every lease id. */
+  private readonly leaseIdStart = `l-${this.leasePrefix}-`;
+  /** The workers of the current pass (`dispatchableWorkers`), refilled by each. */
+  private readonly dispatchable: WorkerState[] = [];
 
   constructor(private readonly e: Engine) {}
 
@@ -73,9 +77,19 @@ export class Dispatcher {
     }
   }
 
-  /** Workers that may be given work: connected, welcomed, not quarantined, not on probation. */
+  /**
+   * Workers that may be given work now: connected and welcomed (as `connectedWorkers` says), not
+   * quarantined, not on probation, with a free slot. Found in one walk into one reused array: a
+   * pass made two arrays of every connected worker before the scheduler kept the free ones.
+   */
   private dispatchableWorkers(): WorkerState[] {
-    return this.e.sessions.connectedWorkers().filter((w) => !w.quarantined && !w.onProbation);
+    const out = this.dispatchable;
+    out.length = 0;
+    for (const w of this.e.workers.values()) {
+      if (!w.link || !w.ready || w.quarantined || w.onProbation) continue;
+      if (freeSlots(w, false) > 0 || freeSlots(w, true) > 0) out.push(w);
+    }
+    return out;
   }
 
   /**
@@ -268,7 +282,7 @@ export class Dispatcher {
    */
   nextLeaseId(): string {
     this.leaseSeq += 1;
-    return `l-${this.leasePrefix}-${this.leaseSeq.toString(36).padStart(8, '0')}`;
+    return this.leaseIdStart + this.leaseSeq.toString(36).padStart(8, '0');
   }
 
   /** A lease's slot counted on its worker (+1) or given back (-1). */

@@ -72,9 +72,9 @@ export class LeaseTable {
     const lease = this.byId.get(leaseId);
     if (!lease) return undefined;
     this.byId.delete(leaseId);
-    const set = this.byWorker.get(lease.workerId);
-    set?.delete(leaseId);
-    if (set && set.size === 0) this.byWorker.delete(lease.workerId);
+    // An emptied set stays until the next sweep (`expired`): the worker's next lease, most often
+    // in the next dispatch pass, reuses it rather than make a set (and a map entry) a lease.
+    this.byWorker.get(lease.workerId)?.delete(leaseId);
     return lease;
   }
 
@@ -97,10 +97,11 @@ export class LeaseTable {
     return lease;
   }
 
-  /** Leases whose time is up at `nowMs`. */
+  /** Leases whose time is up at `nowMs`. The housekeeping sweep: it also drops emptied sets. */
   expired(nowMs: number): Lease[] {
     const out: Lease[] = [];
     for (const lease of this.byId.values()) if (lease.expiresAtMs <= nowMs) out.push(lease);
+    for (const [workerId, set] of this.byWorker) if (set.size === 0) this.byWorker.delete(workerId);
     return out;
   }
 }

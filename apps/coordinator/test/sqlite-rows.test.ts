@@ -1,10 +1,14 @@
 // The rows the SQLite store's hot transitions write, column by column: insert, lease and
-// complete write their constant columns (states, topic) as SQL literals (sqlite-statements.ts).
+// complete write their constant columns (states, topic) as SQL literals (sqlite-statements.ts);
+// and the index of open tasks recovery reads, before and after its migration.
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EVENTS } from '@flock/protocol';
 import Database from 'better-sqlite3';
 import { expect, test } from 'vitest';
+import { SQLITE_MIGRATIONS } from '../src/store/sqlite-schema.ts';
+import { SqliteStore } from '../src/store/sqlite-store.ts';
+import type { NewTask } from '../src/store/store.ts';
 import { temporarySqliteStore } from './support/sqlite.ts';
 
 test('insert, lease and complete write these audit, attempt and task rows', async () => {
@@ -112,5 +116,95 @@ test('insert, lease and complete write these audit, attempt and task rows', asyn
   });
   expect(db.prepare('SELECT tasks_succeeded FROM workers').get()).toEqual({ tasks_succeeded: 1 });
   db.close();
+  rmSync(dirname(path), { recursive: true, force: true });
+});
+
+/** The tasks table's own indexes (not the one its UNIQUE constraint makes). */
+const indexesOf = (db: Database.Database): string[] =>
+  db
+    .prepare<[], { name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' AND sql IS NOT NULL ORDER BY name",
+    )
+    .all()
+    .map((r) => r.name);
+
+const task = (taskId: string): NewTask => ({
+  tenant: 'a',
+  taskId,
+  campaignId: undefined,
+  op: 'sum',
+  moduleKind: 'wasm',
+  contentHash: taskId,
+  envelope: new Uint8Array([1]),
+  priority: 0,
+  deadlineAtMs: undefined,
+  maxRetries: 0,
+  createdAtMs: 1,
+});
+
+test('open tasks are read through tasks_unfinished, in a new file and in one upgraded from tasks_open', async () => {
+  const { store } = temporarySqliteStore('flock-rows-');
+  const ids = [
+    'queued',
+    'running',
+    'succeeded',
+    'failed',
+    'cancelled',
+    'reopened',
+    'requeued',
+    'fails-queued',
+  ];
+  const out = await store.insertTasks(ids.map(task));
+  const uid = Object.fromEntries(out.map((o, i) => [ids[i]!, o.kind === 'created' ? o.task.uid : -1]));
+  const leased = ['running', 'succeeded', 'failed', 'reopened', 'requeued'];
+  await store.startLeases(
+    leased.map((id) => ({
+      taskUid: uid[id]!,
+      leaseId: `l-${id}`,
+      attempt: 1,
+      workerId: 'w1',
+      startedAtMs: 2,
+      expiresAtMs: 9,
+    })),
+  );
+  for (const id of ['succeeded', 'reopened']) {
+    const done = { taskUid: uid[id]!, leaseId: `l-${id}`, result: new Uint8Array([5]), nowMs: 3 };
+    expect(await store.completeTask({ ...done, executor: 'sim', durationMs: 1 })).toBe(true);
+  }
+  expect(await store.reopenTask(uid.reopened!, 'REVERIFY', 4)).toBeDefined();
+  const end = { code: 'X', message: 'm', countsAsFailure: true, nowMs: 4 };
+  for (const [id, requeueAtMs] of [
+    ['failed', undefined],
+    ['requeued', 8],
+  ] as const) {
+    const ended = { ...end, taskUid: uid[id]!, leaseId: `l-${id}`, outcome: 'failed' as const, requeueAtMs };
+    expect(await store.endAttempt(ended)).toBe(true);
+  }
+  expect(await store.cancelTask(uid.cancelled!, 'no', 4)).toBe('queued');
+  expect(await store.failQueued(uid['fails-queued']!, 'DEADLINE_EXCEEDED', 'late', 4)).toBe(true);
+  const open = ['queued', 'running', 'reopened', 'requeued'];
+  const openNow = async (s: SqliteStore) => (await s.openTasks()).map((t) => [t.taskId, t.state]);
+  const expected = open.map((id) => [id, id === 'running' ? 'running' : 'queued']);
+  expect(await openNow(store)).toEqual(expected);
+  const path = store.path;
+  await store.close();
+
+  // The same file as the migrations before tasks_unfinished left it.
+  const old = new Database(path);
+  expect(indexesOf(old)).toEqual(['tasks_tenant_campaign', 'tasks_tenant_uid', 'tasks_unfinished']);
+  old.exec(`DROP INDEX tasks_unfinished;
+    CREATE INDEX tasks_open ON tasks (state) WHERE state IN ('queued', 'running');
+    PRAGMA user_version = ${SQLITE_MIGRATIONS.length - 1};`);
+  old.close();
+  const upgraded = new SqliteStore(dirname(path));
+  expect(await openNow(upgraded)).toEqual(expected);
+  await upgraded.close();
+  const after = new Database(path, { readonly: true });
+  expect(indexesOf(after)).toEqual(['tasks_tenant_campaign', 'tasks_tenant_uid', 'tasks_unfinished']);
+  const plan = after.prepare<[], { detail: string }>(
+    "EXPLAIN QUERY PLAN SELECT * FROM tasks WHERE result IS NULL AND state IN ('queued', 'running') ORDER BY uid",
+  );
+  expect(plan.all().map((r) => r.detail)).toEqual(['SCAN tasks USING INDEX tasks_unfinished']);
+  after.close();
   rmSync(dirname(path), { recursive: true, force: true });
 });

@@ -102,6 +102,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   webhookOutboxTableSql('sqlite'),
   // A tenant's webhook deliveries by state, by id: GET /v1/webhooks/deliveries?state= (http-webhooks.ts).
   'CREATE INDEX webhook_deliveries_state ON webhook_deliveries (tenant, state, id);',
+  // The open tasks that recovery reads, indexed without naming `state`: SQLite rewrites an
+  // index whose key or WHERE names a column on every UPDATE of that column, and tasks_open (on
+  // state) was rewritten by every lease (queued → running) as well as by every end. Only a
+  // success writes a result, so an open task has none; failed and cancelled tasks stay in this
+  // index too (recovery's query still filters by state) until retention purges them. A lease
+  // now writes no index (store-costs: about 1 µs a lease less, 0.7 a completion).
+  `CREATE INDEX tasks_unfinished ON tasks (uid) WHERE result IS NULL;
+   DROP INDEX tasks_open;`,
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

@@ -75,7 +75,11 @@ function taskStatements(db: Database.Database) {
        VALUES (?, ?, 'running', 'succeeded', ${text(EVENTS.success)}, ?, ?, ?)`,
     ),
     auditTrail: db.prepare<[number], AuditRow>('SELECT * FROM audit WHERE task_uid = ? ORDER BY id'),
-    open: db.prepare<[], TaskRow>("SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY uid"),
+    // An open task has no result (only a success writes one): the term lets the planner read
+    // tasks_unfinished, the index of tasks without one (sqlite-schema.ts).
+    open: db.prepare<[], TaskRow>(
+      "SELECT * FROM tasks WHERE result IS NULL AND state IN ('queued', 'running') ORDER BY uid",
+    ),
     stateCounts: db.prepare<[], StateCount>('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state'),
     countTenant: db.prepare<[string], StateCount>(
       'SELECT state, COUNT(*) AS n FROM tasks WHERE tenant = ? GROUP BY state',

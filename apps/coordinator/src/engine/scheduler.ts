@@ -182,6 +182,15 @@ interface TaskClass {
   key: string;
   sample: SchedTask;
   byTenant: Map<string, Heap<Entry>>;
+  /** `byTenant`'s entries in order (it only grows): walked by every pick without an iterator. */
+  tenants: Array<{ tenant: string; heap: Heap<Entry> }>;
+}
+
+/** A class in one pass: its eligible workers, until none of them has a free slot (`live`). */
+interface Candidate<W extends SchedWorker> {
+  klass: TaskClass;
+  workers: W[];
+  live: boolean;
 }
 
 /** One decision of a dispatch pass: this task goes to this worker. */
@@ -238,6 +247,7 @@ export class Scheduler {
     if (!heap) {
       heap = new Heap(taskBefore);
       klass.byTenant.set(task.tenant, heap);
+      klass.tenants.push({ tenant: task.tenant, heap });
     }
     heap.push(entry);
   }
@@ -260,7 +270,7 @@ export class Scheduler {
     const key = JSON.stringify([task.min ?? null, task.preferred ?? null, task.gpu]);
     let klass = this.classes.get(key);
     if (!klass) {
-      klass = { key, sample: task, byTenant: new Map() };
+      klass = { key, sample: task, byTenant: new Map(), tenants: [] };
       this.classes.set(key, klass);
     }
     this.lastClass = klass;
@@ -298,72 +308,64 @@ export class Scheduler {
     const open = workers.filter((w) => freeSlots(w, false) > 0 || freeSlots(w, true) > 0);
     if (open.length === 0) return picks;
 
-    // Eligible workers per class, computed once per pass.
-    const candidates = new Map<TaskClass, W[]>();
-    for (const klass of this.classes.values()) {
-      let any = false;
-      for (const heap of klass.byTenant.values()) if (this.head(heap)) any = true;
-      if (!any) {
-        this.classes.delete(klass.key);
-        continue;
-      }
-      const list = open.filter((w) => eligible(w, klass.sample));
-      if (list.length > 0) candidates.set(klass, list);
-    }
-
+    const candidates = this.candidates(open);
     // Tasks set aside for this pass: every free worker is one they exclude.
     const deferred: Array<[Heap<Entry>, Entry]> = [];
-    // Once per task handed out: the best head is kept in locals and the maps walked by key, so a
-    // pick allocates nothing but itself (entry pairs, tuples and closures here cost ~0.6 KB a task).
+    // Once per task handed out: the best head is kept in locals and arrays are walked by index,
+    // so a pick allocates nothing but itself (entry pairs, tuples, iterators, closures did).
     for (;;) {
-      let klass: TaskClass | undefined;
-      let tenant = '';
+      let best: Candidate<W> | undefined;
+      let queue: TaskClass['tenants'][number] | undefined;
       let entry: Entry | undefined;
       let bestRunning = 0;
       let bestServed = 0;
-      for (const k of candidates.keys()) {
-        if (!anyFree(candidates.get(k)!, k.sample.gpu)) {
-          candidates.delete(k);
+      for (let c = 0; c < candidates.length; c++) {
+        const candidate = candidates[c]!;
+        if (!candidate.live) continue;
+        if (!anyFree(candidate.workers, candidate.klass.sample.gpu)) {
+          candidate.live = false;
           continue;
         }
-        for (const t of k.byTenant.keys()) {
-          const running = this.tenantRunning.get(t) ?? 0;
+        const tenants = candidate.klass.tenants;
+        for (let q = 0; q < tenants.length; q++) {
+          const { tenant, heap } = tenants[q]!;
+          const running = this.tenantRunning.get(tenant) ?? 0;
           if (this.maxRunningPerTenant > 0 && running >= this.maxRunningPerTenant) continue;
-          const head = this.head(k.byTenant.get(t)!);
+          const head = this.head(heap);
           if (!head) continue;
-          const served = this.tenantServed.get(t) ?? 0;
+          const served = this.tenantServed.get(tenant) ?? 0;
           const better =
             !entry ||
             running < bestRunning ||
             (running === bestRunning && served < bestServed) ||
             (running === bestRunning && served === bestServed && taskBefore(head, entry));
           if (better) {
-            klass = k;
-            tenant = t;
+            best = candidate;
+            queue = tenants[q];
             entry = head;
             bestRunning = running;
             bestServed = served;
           }
         }
       }
-      if (!klass || !entry) break;
+      if (!best || !queue || !entry) break;
+      const { tenant, heap } = queue;
       const task = entry.task;
-      const worker = this.bestWorker(candidates.get(klass)!, task);
+      const worker = this.bestWorker(best.workers, task);
       if (!worker) {
-        if (restricted(task) && anyFree(candidates.get(klass)!, task.gpu)) {
+        if (restricted(task) && anyFree(best.workers, task.gpu)) {
           // Only this task's own restrictions (a replica must run on another worker, a vetted one,
           // or one of an adapter class) rule out the free workers: set it aside for this pass
           // rather than stall the tasks queued behind it.
-          const heap = klass.byTenant.get(tenant)!;
           heap.pop();
           deferred.push([heap, entry]);
           continue;
         }
-        candidates.delete(klass);
+        best.live = false;
         continue;
       }
       this.queued.delete(task.uid);
-      klass.byTenant.get(tenant)!.pop();
+      heap.pop();
       if (task.gpu) worker.runningGpu += 1;
       else worker.runningCpu += 1;
       this.setRunning(tenant, 1);
@@ -372,6 +374,22 @@ export class Scheduler {
     }
     for (const [heap, entry] of deferred) heap.push(entry);
     return picks;
+  }
+
+  /** Each class with queued tasks and its eligible workers, worked out once per pass. */
+  private candidates<W extends SchedWorker>(open: W[]): Array<Candidate<W>> {
+    const candidates: Array<Candidate<W>> = [];
+    for (const klass of this.classes.values()) {
+      let any = false;
+      for (const heap of klass.byTenant.values()) if (this.head(heap)) any = true;
+      if (!any) {
+        this.classes.delete(klass.key);
+        continue;
+      }
+      const list = open.filter((w) => eligible(w, klass.sample));
+      if (list.length > 0) candidates.push({ klass, workers: list, live: true });
+    }
+    return candidates;
   }
 
   private bestWorker<W extends SchedWorker>(list: W[], task: SchedTask): W | undefined {

@@ -21,9 +21,9 @@ import {
   type ComputeAssignment,
   type ComputeEnvelope,
   encodeFrame,
+  encodeFrameView,
   type Frame_Payload,
   type FrameOptions,
-  joinFrames,
   makeFrame,
   resolveLimits,
 } from '@flock/protocol';
@@ -82,21 +82,31 @@ async function sample(units: number, run: () => Promise<void> | void): Promise<S
   return { us: (used.user + used.system) / units, bytes: bytes / units };
 }
 
-/** A volunteer's link: frames encoded as a session encodes them, joined once per turn. */
+/**
+ * A volunteer's link: frames encoded as a session encodes them for a volunteer that takes
+ * batches (edge/worker-session.ts), laid end to end in one buffer a turn.
+ */
 class EncodingLink implements WorkerLink {
   worker: WorkerState | undefined;
-  private outbox: Uint8Array[] = [];
+  private message: Uint8Array = new Uint8Array(0);
+  private used = 0;
   constructor(private readonly onAssignment: (link: EncodingLink, a: ComputeAssignment) => void) {}
   send(payload: Frame_Payload, frame?: FrameOptions): boolean {
-    const bytes = encodeFrame(makeFrame(payload, frame), LIMITS);
-    if (this.outbox.length === 0) setImmediate(() => this.flush());
-    this.outbox.push(bytes);
+    const bytes = encodeFrameView(makeFrame(payload, frame), LIMITS);
+    if (this.used === 0) setImmediate(() => this.flush());
+    if (this.used + bytes.length > this.message.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.used + bytes.length, 2 * this.message.length, 2048));
+      grown.set(this.message.subarray(0, this.used));
+      this.message = grown;
+    }
+    this.message.set(bytes, this.used);
+    this.used += bytes.length;
     if ('assignment' in payload) this.onAssignment(this, payload.assignment);
     return true;
   }
   private flush(): void {
-    joinFrames(this.outbox);
-    this.outbox = [];
+    this.message = new Uint8Array(0);
+    this.used = 0;
   }
   bufferedAmount(): number {
     return 0;

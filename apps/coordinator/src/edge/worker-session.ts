@@ -9,10 +9,12 @@ import {
   encodeFrameView,
   type Frame_Payload,
   type FrameOptions,
+  type Heartbeat,
   type Hello,
   MAX_BATCH_FRAMES,
   makeFrame,
   payloadKind,
+  type ResultAck,
   resolveLimits,
   splitFrames,
 } from '@flock/protocol';
@@ -256,7 +258,11 @@ export class WorkerSession {
       await this.throttled(waitMs);
       if (this.closed) return;
     }
-    if (this.worker) return this.handleFrom(this.worker, payload);
+    if (this.worker) {
+      const handled = this.handleFrom(this.worker, payload);
+      if (handled) await handled;
+      return;
+    }
     if (!('hello' in payload))
       throw Violation.of('HELLO_REQUIRED', `expected hello, got ${payloadKind(payload)}`);
     await this.hello(payload.hello);
@@ -268,28 +274,25 @@ export class WorkerSession {
    */
   private async handleBatch(frames: Uint8Array[]): Promise<void> {
     // All decoded before any is acted on: a malformed batch is refused whole, like a frame.
-    const decoded = frames.map((bytes) => decodeFramePayload(bytes, this.frameLimits()));
+    const decoded = new Array<Frame_Payload>(frames.length);
+    for (let i = 0; i < frames.length; i++) decoded[i] = decodeFramePayload(frames[i]!, this.frameLimits());
     let run: Promise<void>[] = [];
-    // The run's leases: an array, not a Set, for the few frames a message carries (at most 64).
-    let leases: string[] = [];
+    let runFrom = 0;
     for (let i = 0; i < frames.length; i++) {
       if (this.closed) break;
       const payload = decoded[i]!;
-      const outcome =
-        'result' in payload ? payload.result : 'failure' in payload ? payload.failure : undefined;
-      const lease = this.worker && outcome ? (outcome.lease_id ?? '') : undefined;
-      if (lease === undefined || leases.includes(lease)) {
-        await Promise.all(run);
+      const lease = this.worker ? leaseOf(payload) : undefined;
+      if (lease === undefined || namesLease(decoded, runFrom, i, lease)) {
+        await settled(run);
         run = [];
-        leases = [];
+        runFrom = i;
       }
-      if (lease === undefined) await this.handleFrame(frames[i]!, payload);
-      else {
-        leases.push(lease);
-        run.push(this.handleFrame(frames[i]!, payload));
-      }
+      if (lease === undefined) {
+        await this.handleFrame(frames[i]!, payload);
+        runFrom = i + 1;
+      } else run.push(this.handleFrame(frames[i]!, payload));
     }
-    await Promise.all(run);
+    await settled(run);
   }
 
   /** An overdrawn connection is not read, and its next frame not handled, for `ms`. */
@@ -317,24 +320,37 @@ export class WorkerSession {
     this.coordinator.ready(out.worker);
   }
 
-  /** A frame after the hello. */
-  private async handleFrom(w: WorkerState, payload: Frame_Payload): Promise<void> {
+  /**
+   * A frame after the hello; a promise when it is handled asynchronously. A plain function, and
+   * the ack sent by a method made once: results, the frames sent most, take no async function or
+   * closure of their own here.
+   */
+  private handleFrom(w: WorkerState, payload: Frame_Payload): Promise<void> | undefined {
     const c = this.coordinator;
     w.lastSeenMs = Date.now();
+    if ('result' in payload) return c.handleResult(w, payload.result).then(this.sendAck);
+    if ('failure' in payload) return c.handleFailure(w, payload.failure).then(this.sendAck);
     if ('capability' in payload) c.capability(w, payload.capability);
-    else if ('heartbeat' in payload) {
-      const hb = payload.heartbeat;
-      const leases = c.heartbeat(w, hb.lease_ids ?? []);
-      this.send({ heartbeat_ack: { seq: hb.seq ?? 0, leases, standing: await c.standingOf(w) } });
-    } else if ('progress' in payload) await c.progress(w, payload.progress);
-    else if ('result' in payload) this.send({ result_ack: await c.handleResult(w, payload.result) });
-    else if ('failure' in payload) this.send({ result_ack: await c.handleFailure(w, payload.failure) });
+    else if ('heartbeat' in payload) return this.heartbeat(w, payload.heartbeat);
+    else if ('progress' in payload) return c.progress(w, payload.progress);
     else if ('cancel_ack' in payload) c.cancelAck(w, payload.cancel_ack.lease_id ?? '');
     else if ('stream_start' in payload) this.streams.start(w, payload.stream_start);
     else if ('stream_chunk' in payload) this.streams.chunk(payload.stream_chunk);
     else if ('stream_end' in payload) this.streams.end(w, payload.stream_end);
     else if ('hello' in payload) throw Violation.of('DUPLICATE_HELLO', 'hello was already received');
     else throw Violation.of('UNEXPECTED_FRAME', `a worker may not send ${payloadKind(payload)}`);
+    return undefined;
+  }
+
+  private readonly sendAck = (ack: ResultAck): void => {
+    this.send({ result_ack: ack });
+  };
+
+  private async heartbeat(w: WorkerState, hb: Heartbeat): Promise<void> {
+    const leases = this.coordinator.heartbeat(w, hb.lease_ids ?? []);
+    this.send({
+      heartbeat_ack: { seq: hb.seq ?? 0, leases, standing: await this.coordinator.standingOf(w) },
+    });
   }
 
   private onClose(): void {
@@ -345,6 +361,23 @@ export class WorkerSession {
     // A hello still being handled: its worker is told of the close once it exists.
     else void this.chain.then(() => this.worker && this.coordinator.disconnected(this.worker, this.link));
   }
+}
+
+/** The lease a result or failure names ('' for none); undefined for any other frame. */
+function leaseOf(payload: Frame_Payload): string | undefined {
+  const outcome = 'result' in payload ? payload.result : 'failure' in payload ? payload.failure : undefined;
+  return outcome ? (outcome.lease_id ?? '') : undefined;
+}
+
+/** Whether a result or failure among `payloads[from..to)` names `lease` (a run holds at most 64). */
+function namesLease(payloads: Frame_Payload[], from: number, to: number, lease: string): boolean {
+  for (let k = from; k < to; k++) if (leaseOf(payloads[k]!) === lease) return true;
+  return false;
+}
+
+/** The frames of a run handled (a run of one, the usual, without Promise.all). */
+function settled(run: Promise<void>[]): Promise<unknown> | undefined {
+  return run.length === 0 ? undefined : run.length === 1 ? run[0] : Promise.all(run);
 }
 
 function toBytes(data: RawData): Uint8Array {

@@ -28,6 +28,11 @@ export class Metrics {
   readonly opQueueWait: Histogram<'op'>;
   readonly opRunTime: Histogram<'op'>;
   readonly opOutcomes: Counter<'op' | 'outcome' | 'code'>;
+  /**
+   * Adds to `opOutcomes` what was counted outside prom-client on the hot path (successes, by
+   * engine/service-levels.ts); called whenever `opOutcomes` is read.
+   */
+  flushOpOutcomes: () => void = () => undefined;
   /** 1 while an op misses a service-level target (slo: p95 | success). */
   readonly sloViolation: Gauge<'op' | 'slo'>;
   /** 1 while a tenant's op is held by its circuit breaker. */
@@ -146,11 +151,15 @@ export class Metrics {
       buckets: seconds,
       registers,
     });
+    const flushOpOutcomes = (): void => this.flushOpOutcomes();
     this.opOutcomes = new Counter({
       name: 'flock_task_outcomes_total',
       help: 'Finished tasks by op, outcome (succeeded, failed) and failure code.',
       labelNames: ['op', 'outcome', 'code'],
       registers,
+      collect() {
+        flushOpOutcomes();
+      },
     });
     this.sloViolation = new Gauge({
       name: 'flock_slo_violation',

@@ -12,7 +12,12 @@ import type { OpenTask } from './open-task.ts';
 interface OpSeries {
   queueWait: { observe(seconds: number): void };
   runTime: { observe(seconds: number): void };
-  succeeded: { inc(): void };
+  succeeded: { inc(n?: number): void };
+  /**
+   * Successes not yet added to `succeeded`: counted here, added when the counter is read
+   * (`flush`). prom-client builds a label hash string and an object for every inc.
+   */
+  pending: number;
 }
 
 export class ServiceLevels {
@@ -25,6 +30,7 @@ export class ServiceLevels {
       p95TargetMs: e.config.sloP95Ms,
       successTarget: e.config.sloSuccess,
     });
+    e.metrics.flushOpOutcomes = () => this.flush();
   }
 
   /** A lease of the task was handed out after `queuedMs` in the queue. */
@@ -40,7 +46,7 @@ export class ServiceLevels {
   /** The task is finished: succeeded, or failed with `code`. */
   finished(task: OpenTask, code: string | undefined, nowMs: number): void {
     const op = this.stats.keyOf(task.op);
-    if (code === undefined) this.seriesOf(op).succeeded.inc();
+    if (code === undefined) this.seriesOf(op).pending += 1;
     else this.e.metrics.opOutcomes.inc({ op, outcome: 'failed', code });
     this.stats.record(op, code === undefined, nowMs - task.createdAtMs, nowMs);
   }
@@ -54,10 +60,20 @@ export class ServiceLevels {
         queueWait: m.opQueueWait.labels({ op }),
         runTime: m.opRunTime.labels({ op }),
         succeeded: m.opOutcomes.labels({ op, outcome: 'succeeded', code: '' }),
+        pending: 0,
       };
       this.series.set(op, s);
     }
     return s;
+  }
+
+  /** Adds the successes counted since the last flush to the outcomes counter. */
+  private flush(): void {
+    for (const s of this.series.values()) {
+      if (s.pending === 0) continue;
+      s.succeeded.inc(s.pending);
+      s.pending = 0;
+    }
   }
 
   /** Every op with an outcome in the window. */

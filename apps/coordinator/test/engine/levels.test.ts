@@ -59,6 +59,23 @@ describe('OpStats', () => {
 });
 
 describe('service levels in the engine', () => {
+  test('successes are counted between scrapes: each scrape shows all so far, none twice', async () => {
+    h = await EngineHarness.start();
+    const v = await h.connect({ wasm: true, cpu_slots: 4 });
+    const succeeded = async (): Promise<string[]> =>
+      (await h!.metric('flock_task_outcomes_total')).filter((l) => l.includes('succeeded'));
+    const run = async (ids: string[], from: number): Promise<void> => {
+      await h!.submit(...ids.map((id) => task(id)));
+      for (let i = 0; i < ids.length; i++) await h!.result(v, await h!.assignment(v, from + i));
+    };
+    expect(await succeeded()).toEqual([]);
+    await run(['t-count-0', 't-count-1'], 0);
+    expect(await succeeded()).toEqual(['flock_task_outcomes_total{op="sum",outcome="succeeded",code=""} 2']);
+    await run(['t-count-2', 't-count-3', 't-count-4'], 2);
+    expect(await succeeded()).toEqual(['flock_task_outcomes_total{op="sum",outcome="succeeded",code=""} 5']);
+    expect(await succeeded()).toEqual(['flock_task_outcomes_total{op="sum",outcome="succeeded",code=""} 5']);
+  });
+
   test('per-op outcomes, and a violation flagged and announced once the window misses the target', async () => {
     h = await EngineHarness.start({ sloSuccess: 0.9 });
     const v = await h.connect({ wasm: true, cpu_slots: 4 });

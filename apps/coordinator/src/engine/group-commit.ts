@@ -2,35 +2,34 @@
 // transaction; each caller learns its own outcome once that transaction has committed.
 import type { CompleteTask, Store } from '../store/store.ts';
 
-interface Pending {
-  change: CompleteTask;
-  resolve: (ok: boolean) => void;
-  reject: (err: unknown) => void;
-}
-
 export class GroupCommit {
-  private readonly pending: Pending[] = [];
+  /** This turn's changes, committed together in the next. */
+  private changes: CompleteTask[] = [];
+  /** What the store answers for this turn's changes, one boolean each, in order. */
+  private outcome: Promise<boolean[]> | undefined;
 
   constructor(private readonly store: Store) {}
 
-  /** Stores the result; true when it completed the task (the lease was still the task's). */
+  /**
+   * Stores the result; true when it completed the task (the lease was still the task's). The
+   * callers of a turn share one promise of the batch's answers (not a promise and its resolving
+   * functions each), each reading its own.
+   */
   commit(change: CompleteTask): Promise<boolean> {
-    const batch = this.store.completeTasks?.bind(this.store);
     // A store without batches: one transaction per result (it counts the worker's success too).
-    if (!batch) return this.store.completeTask(change);
-    return new Promise<boolean>((resolve, reject) => {
-      this.pending.push({ change, resolve, reject });
-      if (this.pending.length > 1) return;
+    if (!this.store.completeTasks) return this.store.completeTask(change);
+    const i = this.changes.length;
+    this.changes.push(change);
+    if (i === 0) this.outcome = this.nextTurn();
+    return this.outcome!.then((oks) => oks[i] === true);
+  }
+
+  private nextTurn(): Promise<boolean[]> {
+    return new Promise<boolean[]>((resolve, reject) => {
       setImmediate(() => {
-        const items = this.pending.splice(0);
-        batch(items.map((p) => p.change)).then(
-          (oks) => {
-            for (let i = 0; i < items.length; i++) items[i]!.resolve(oks[i] === true);
-          },
-          (err: unknown) => {
-            for (const p of items) p.reject(err);
-          },
-        );
+        const changes = this.changes;
+        this.changes = [];
+        this.store.completeTasks!(changes).then(resolve, reject);
       });
     });
   }

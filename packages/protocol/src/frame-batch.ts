@@ -50,6 +50,8 @@ export function splitFrames(
     for (let i = 0; i < segments; i++) end += view.getUint32(at + 4 + i * 4, true) * 8;
     if (at + end > bytes.length)
       throw new ProtocolError('MALFORMED_FRAME', `frame ${frames.length} is truncated`);
+    // A message of one frame (most, from a volunteer with one result to send) is that frame.
+    if (at === 0 && end === bytes.length) return [bytes];
     frames.push(bytes.subarray(at, at + end));
     at += end;
   }

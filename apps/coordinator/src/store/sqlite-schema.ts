@@ -119,8 +119,13 @@ export function openSqlite(path: string, sync: SqliteSync | undefined): Database
   db.pragma(`synchronous = ${sync ?? 'NORMAL'}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  // Keep the hot pages (open tasks, indexes) in memory; reads of older rows map the file.
-  db.pragma('cache_size = -65536');
+  // Keep the hot pages (open tasks, indexes, what the WAL holds) in memory; reads of older rows
+  // map the file. Not more: each COMMIT after a B-tree balance walks the whole page cache (a
+  // balance renumbers pages through the lock page's number, so the cache's truncation to the
+  // database's size cannot take its short path), and its cost grows with the pages cached.
+  // 16 MiB is 4,096 pages, four times the WAL's checkpoint at 1,000; 64 MiB cost ~2 µs a task
+  // more at 50,000 tasks (store-costs).
+  db.pragma('cache_size = -16384');
   db.pragma('mmap_size = 268435456');
   db.pragma('temp_store = MEMORY');
   migrateSqlite(db);

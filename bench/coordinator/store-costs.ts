@@ -4,7 +4,8 @@
 //
 //   npx tsx bench/coordinator/store-costs.ts [--tasks N] [--workers W]
 //
-// `--workers W` spreads the leases over W workers in turn (default 1; the full bench has 200).
+// `--workers W` spreads the leases over W workers in turn (default 1; the full bench has 200),
+// `--batch B` sets the lease passes' and group commits' size (default 50).
 //
 // `--rounds R` measures NORMAL alone R times and prints each phase's median CPU µs a task and
 // the share of it spent in COMMIT. With a young generation large enough that no scavenge runs
@@ -24,6 +25,8 @@ const i = process.argv.indexOf('--tasks');
 const N = i >= 0 ? Number(process.argv[i + 1]) : 20_000;
 const w = process.argv.indexOf('--workers');
 const WORKERS = w >= 0 ? Number(process.argv[w + 1]) : 1;
+const bi = process.argv.indexOf('--batch');
+const BATCH = bi >= 0 ? Number(process.argv[bi + 1]) : 50;
 const r = process.argv.indexOf('--rounds');
 const ROUNDS = r >= 0 ? Number(process.argv[r + 1]) : 0;
 /** Counting bytes: run with a young generation of 512 MiB and `--expose-gc` (see above). */
@@ -111,10 +114,10 @@ async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'c
     }
   });
   const lease = await phase(async () => {
-    for (let b = 0; b < N; b += 50) {
+    for (let b = 0; b < N; b += BATCH) {
       const now = Date.now();
       await store.startLeases(
-        uids.slice(b, b + 50).map((uid) => ({
+        uids.slice(b, b + BATCH).map((uid) => ({
           taskUid: uid,
           leaseId: leaseId(uid),
           attempt: 1,
@@ -126,9 +129,9 @@ async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'c
     }
   });
   const complete = await phase(async () => {
-    for (let b = 0; b < N; b += 50) {
+    for (let b = 0; b < N; b += BATCH) {
       await store.completeTasks(
-        uids.slice(b, b + 50).map((uid) => ({
+        uids.slice(b, b + BATCH).map((uid) => ({
           taskUid: uid,
           leaseId: leaseId(uid),
           result,

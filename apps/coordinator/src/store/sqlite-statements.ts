@@ -162,6 +162,9 @@ function workerStatements(db: Database.Database) {
     workerSucceeded: db.prepare(
       'UPDATE workers SET tasks_succeeded = tasks_succeeded + 1 WHERE worker_id = ?',
     ),
+    workerSucceededBy: db.prepare<[number, string]>(
+      'UPDATE workers SET tasks_succeeded = tasks_succeeded + ? WHERE worker_id = ?',
+    ),
     workerFailed: db.prepare('UPDATE workers SET tasks_failed = tasks_failed + 1 WHERE worker_id = ?'),
     forgetIdleWorker: db.prepare(
       'DELETE FROM workers WHERE worker_id = ? AND tasks_succeeded = 0 AND tasks_failed = 0',

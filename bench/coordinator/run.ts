@@ -10,6 +10,7 @@
 //   BENCH_PROF=<dir> writes a CPU profile of the coordinator process.
 //   BENCH_THREADS=1 also prints the coordinator's CPU per task by thread; FLOCK_SQLITE_THREAD=on
 //   runs its SQLite store on a thread of its own (both pass through to the coordinator).
+//   BENCH_PACED_DEBUG=1 prints the paced phase's slowest tasks and its submit→201 percentiles.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -91,6 +92,7 @@ interface Paced {
 /** Submits `count` tasks with `submit(i)` at PACED_RATE per second; latency from call to start. */
 async function paced(submit: (i: number) => Promise<void>, began: Map<string, number>): Promise<Paced> {
   const sent = new Map<string, number>();
+  const answered = new Map<string, number>();
   const t0 = Date.now();
   const inflight: Array<Promise<void>> = [];
   for (let i = 0; i < PACED; i++) {
@@ -98,11 +100,18 @@ async function paced(submit: (i: number) => Promise<void>, began: Map<string, nu
     const wait = due - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     sent.set(`p-${i}`, Date.now());
-    inflight.push(submit(i));
+    inflight.push(submit(i).then(() => void answered.set(`p-${i}`, Date.now())));
   }
   await Promise.all(inflight);
   await waitFor(() => [...sent.keys()].every((id) => began.has(id)), 'paced tasks started', 120_000);
   const lat = [...sent].map(([id, t]) => began.get(id)! - t).sort((a, b) => a - b);
+  if (process.env.BENCH_PACED_DEBUG) {
+    const rows = [...sent].map(([id, t]) => [id, t - t0, answered.get(id)! - t, began.get(id)! - t] as const);
+    rows.sort((a, b) => b[3] - a[3]);
+    console.log('slowest (id, at ms, 201 after, began after):', JSON.stringify(rows.slice(0, 12)));
+    const a = rows.map((r) => r[2]).sort((x, y) => x - y);
+    console.log(`201 p50 ${percentile(a, 0.5)} p99 ${percentile(a, 0.99)}`);
+  }
   return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
 }
 

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { BucketHistogram } from './bucket-histogram.ts';
 import type { TaskState } from './store/store.ts';
 
 /**
@@ -10,7 +11,7 @@ export class Metrics {
   readonly tasks: Gauge<'state'>;
   readonly queueDepth: Gauge;
   readonly workers: Gauge<'capability'>;
-  readonly assignmentLatency: Histogram;
+  readonly assignmentLatency: BucketHistogram;
   /** Volunteer frames and bytes so far (the worker hub adds to these). */
   readonly wire = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, batchesIn: 0, batchesOut: 0 };
   readonly frames: Counter<'direction'>;
@@ -25,8 +26,8 @@ export class Metrics {
   readonly tasksPurged: Counter;
   readonly http: Counter<'method' | 'status'>;
   /** Per op (engine/op-key.ts): queued → leased, leased → result or failure, and how tasks end. */
-  readonly opQueueWait: Histogram<'op'>;
-  readonly opRunTime: Histogram<'op'>;
+  readonly opQueueWait: BucketHistogram;
+  readonly opRunTime: BucketHistogram;
   readonly opOutcomes: Counter<'op' | 'outcome' | 'code'>;
   /**
    * Adds to `opOutcomes` what was counted outside prom-client on the hot path (successes, by
@@ -73,7 +74,8 @@ export class Metrics {
           this.set({ capability }, n);
       },
     });
-    this.assignmentLatency = new Histogram({
+    // Histograms observed for every task keep their counts in typed arrays (bucket-histogram.ts).
+    this.assignmentLatency = new BucketHistogram({
       name: 'flock_assignment_latency_seconds',
       help: 'From queued (accepted or requeued) to leased to a worker.',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
@@ -137,17 +139,17 @@ export class Metrics {
       registers,
     });
     const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
-    this.opQueueWait = new Histogram({
+    this.opQueueWait = new BucketHistogram({
       name: 'flock_task_queue_wait_seconds',
       help: 'From queued to leased, by op.',
-      labelNames: ['op'],
+      labelName: 'op',
       buckets: seconds,
       registers,
     });
-    this.opRunTime = new Histogram({
+    this.opRunTime = new BucketHistogram({
       name: 'flock_task_run_seconds',
       help: 'From leased to the result or failure, by op.',
-      labelNames: ['op'],
+      labelName: 'op',
       buckets: seconds,
       registers,
     });

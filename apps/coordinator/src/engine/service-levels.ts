@@ -57,8 +57,8 @@ export class ServiceLevels {
     if (!s) {
       const m = this.e.metrics;
       s = {
-        queueWait: m.opQueueWait.labels({ op }),
-        runTime: m.opRunTime.labels({ op }),
+        queueWait: m.opQueueWait.labels(op),
+        runTime: m.opRunTime.labels(op),
         succeeded: m.opOutcomes.labels({ op, outcome: 'succeeded', code: '' }),
         pending: 0,
       };

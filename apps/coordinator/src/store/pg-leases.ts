@@ -41,16 +41,21 @@ function firstPerTask<T extends { taskUid: number }>(items: T[]): T[] {
 export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<boolean[]> {
   const firsts = firstPerTask(leases);
   if (firsts.length === 0) return [];
-  // One statement for the batch, atomic on its own: no BEGIN/COMMIT round trips.
+  // One statement for the batch, atomic on its own: no BEGIN/COMMIT round trips. The tasks are
+  // found by `uid = ANY` and the state they must be in comes from the MATERIALIZED input, not
+  // as a literal: `state = 'queued'` let the planner read every queued task through a partial
+  // index and hash-join them with the batch (a fresh table has no statistics, so it guesses
+  // 0.5 % are queued): work that grew with the queue, not with the batch.
   const { rows } = await pool.query<{ lease_id: string }>(
-    `WITH input AS (
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
+    `WITH input AS MATERIALIZED (
+       SELECT *, 'queued'::text AS from_state
+       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
          AS i (task_uid, lease_id, attempt, worker_id, started_at_ms, expires_at_ms)
      ), t AS (
        UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, current_lease_id = i.lease_id,
          updated_at_ms = i.started_at_ms, progress = NULL
        FROM input i
-       WHERE tasks.uid = i.task_uid AND tasks.state = 'queued'
+       WHERE tasks.uid = ANY ($1::bigint[]) AND tasks.uid = i.task_uid AND tasks.state = i.from_state
        RETURNING i.*
      ), a AS (
        INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
@@ -113,9 +118,11 @@ export async function claimQueued(pool: pg.Pool, req: ClaimRequest): Promise<Cla
 export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Promise<boolean[]> {
   const firsts = firstPerTask(changes);
   if (firsts.length === 0) return [];
+  // Tasks found by `uid = ANY`, their state compared with the input's (as in startLeases).
   const { rows } = await pool.query<{ lease_id: string }>(
-    `WITH input AS (
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::float8[], $6::bigint[],
+    `WITH input AS MATERIALIZED (
+       SELECT *, 'running'::text AS from_state
+       FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::float8[], $6::bigint[],
          $7::text[], $9::text[]) AS i (task_uid, lease_id, result, executor, duration_ms, now_ms, worker_id,
          output_hash)
      ), t AS (
@@ -123,7 +130,8 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
          duration_ms = i.duration_ms, current_lease_id = NULL, updated_at_ms = i.now_ms,
          failure_code = NULL, failure_message = NULL
        FROM input i
-       WHERE tasks.uid = i.task_uid AND tasks.state = 'running' AND tasks.current_lease_id = i.lease_id
+       WHERE tasks.uid = ANY ($1::bigint[]) AND tasks.uid = i.task_uid AND tasks.state = i.from_state
+         AND tasks.current_lease_id = i.lease_id
        RETURNING i.task_uid, i.lease_id, i.now_ms, i.worker_id, i.output_hash
      ), a AS (
        UPDATE attempts SET ended_at_ms = t.now_ms, outcome = 'succeeded', code = NULL

@@ -68,7 +68,25 @@ export class EventsHub {
    */
   onTerminal: ((event: TaskEvent, message: () => string) => void) | undefined;
 
-  constructor(private readonly maxBufferedBytes: number) {}
+  /**
+   * A hub whose `publish` a subclass overrides (a recorder, the cluster relay) is handed every
+   * event: what it does with one is its own.
+   */
+  private readonly overridden: boolean;
+
+  constructor(private readonly maxBufferedBytes: number) {
+    this.overridden = Object.getPrototypeOf(this).publish !== EventsHub.prototype.publish;
+  }
+
+  /**
+   * Whether an event of a task entering `state` would reach anyone: a subscriber (of any tenant), the
+   * webhooks (terminal events of a task with a return channel), or a subclass. The engine builds
+   * no event, and no payload closure, otherwise: most tasks run with nobody listening.
+   */
+  wants(state: TaskState, returnChannel: string | undefined): boolean {
+    if (this.overridden || this.subscribers.size > 0) return true;
+    return this.onTerminal !== undefined && returnChannel !== undefined && TERMINAL.has(state);
+  }
 
   get size(): number {
     return this.subscribers.size;

@@ -215,6 +215,7 @@ export class Dispatcher {
     }
     this.e.metrics.assignmentLatency.observe((now - sched.queuedAtMs) / 1000);
     this.e.levels.leased(task, now - sched.queuedAtMs);
+    if (!this.e.announces(task, 'running')) return undefined;
     this.e.publish(
       task,
       EVENTS.accepted,

@@ -105,6 +105,14 @@ export class Engine {
   }
 
   /**
+   * Whether a transition of `task` into `state` is announced or logged at all: callers check it
+   * before they make the payload's closure (`publish` checks it again).
+   */
+  announces(task: OpenTask, state: TaskState): boolean {
+    return this.logTransitions || this.events.wants(state, task.returnChannel);
+  }
+
+  /**
    * Announces a task's transition on the events hub, and logs it at debug level with its trace
    * (#19). `spanId`: the lease's span, for an event of one lease.
    */
@@ -124,6 +132,7 @@ export class Engine {
         'task transition',
       );
     }
+    if (!this.events.wants(state, task.returnChannel)) return;
     this.events.publish({
       topic,
       tenant: task.tenant,

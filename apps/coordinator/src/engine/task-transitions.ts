@@ -61,7 +61,8 @@ export class TaskTransitions {
     this.e.tails.attemptEnded(task, now);
     if (notBeforeMs !== undefined) task.notBeforeMs = notBeforeMs;
     this.makeRunnable(task, now);
-    this.e.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
+    if (this.e.announces(task, 'queued'))
+      this.e.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
   }
 
   /** The store started its lease (`leaseId`, attempt number `attempt`). */
@@ -78,7 +79,9 @@ export class TaskTransitions {
     change.outputHash ??= outputHashOf(canonical);
     if (!(await this.commits.commit(change))) return false;
     this.e.stats.record(change.nowMs, change.nowMs - task.createdAtMs);
-    this.finished(task, undefined, change.nowMs, () => toJson('ComputeResult', canonical));
+    // No closure for a success nobody hears of (most of them): see Engine.announces.
+    const payload = this.e.announces(task, 'succeeded') ? () => toJson('ComputeResult', canonical) : unheard;
+    this.finished(task, undefined, change.nowMs, payload);
     return true;
   }
 
@@ -291,4 +294,9 @@ export class TaskTransitions {
   private backoff(failures: number): number {
     return Math.min(60_000, this.e.config.retryBaseMs * 2 ** Math.max(0, failures - 1));
   }
+}
+
+/** The payload of an event nobody hears of: never called (Engine.publish drops the event first). */
+function unheard(): unknown {
+  return undefined;
 }

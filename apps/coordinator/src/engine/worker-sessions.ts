@@ -292,6 +292,7 @@ export class WorkerSessions {
     const metrics = p.metrics ?? {};
     const pct = Math.max(0, Math.min(100, p.pct ?? 0));
     await this.e.store.setProgress(task.uid, lease.leaseId, pct, metrics);
+    if (!this.e.announces(task, 'running')) return;
     this.e.publish(
       task,
       EVENTS.progress,

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { WebSocket } from 'ws';
 import { EventsHub, type TaskEvent } from '../src/edge/events-hub.ts';
 
@@ -73,5 +73,13 @@ describe('EventsHub.wants', () => {
     expect(hub.wants('running', undefined)).toBe(true);
     expect(hub.wants('queued', undefined)).toBe(true);
     expect(new EventsHub(1 << 20).wants('queued', undefined)).toBe(false);
+  });
+
+  it('is true while a spy stands in for publish, and false once it is restored', () => {
+    const hub = new EventsHub(1 << 20);
+    const spy = vi.spyOn(hub, 'publish');
+    expect(hub.wants('running', undefined)).toBe(true);
+    spy.mockRestore();
+    expect(hub.wants('running', undefined)).toBe(false);
   });
 });

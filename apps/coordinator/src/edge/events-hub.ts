@@ -68,23 +68,17 @@ export class EventsHub {
    */
   onTerminal: ((event: TaskEvent, message: () => string) => void) | undefined;
 
-  /**
-   * A hub whose `publish` a subclass overrides (a recorder, the cluster relay) is handed every
-   * event: what it does with one is its own.
-   */
-  private readonly overridden: boolean;
-
-  constructor(private readonly maxBufferedBytes: number) {
-    this.overridden = Object.getPrototypeOf(this).publish !== EventsHub.prototype.publish;
-  }
+  constructor(private readonly maxBufferedBytes: number) {}
 
   /**
    * Whether an event of a task entering `state` would reach anyone: a subscriber (of any tenant), the
-   * webhooks (terminal events of a task with a return channel), or a subclass. The engine builds
-   * no event, and no payload closure, otherwise: most tasks run with nobody listening.
+   * webhooks (terminal events of a task with a return channel), or a `publish` of a subclass (the
+   * cluster relay, a recorder) or a spy, which is handed every event: what it does with one is its
+   * own. The engine builds no event, and no payload closure, otherwise: most tasks run with nobody
+   * listening.
    */
   wants(state: TaskState, returnChannel: string | undefined): boolean {
-    if (this.overridden || this.subscribers.size > 0) return true;
+    if (this.subscribers.size > 0 || this.publish !== EventsHub.prototype.publish) return true;
     return this.onTerminal !== undefined && returnChannel !== undefined && TERMINAL.has(state);
   }
 

@@ -11,13 +11,18 @@ import { toBuffer } from './store-rows.ts';
 
 const key = (tenant: string, taskId: string): string => JSON.stringify([tenant, taskId]);
 
+/** The ids of a row `insertNew` created. */
+type CreatedRow = Pick<TaskRow, 'uid' | 'tenant' | 'task_id'>;
+
 /**
  * Inserts the batch in one statement (arrays unnested in input order, so uids follow it) and
- * returns the rows created. ON CONFLICT DO NOTHING waits for a concurrent insert of the same id
- * to commit, so two coordinators given the same task agree on one row.
+ * returns the ids of the rows created, by uid. ON CONFLICT DO NOTHING waits for a concurrent
+ * insert of the same id to commit, so two coordinators given the same task agree on one row.
+ * Only the ids come back: the rest of a created row is the input (`newRecord`), and reading it
+ * back had pg parse every column, the envelope from hex, for each task.
  */
-async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<TaskRow[]> {
-  const { rows } = await client.query<TaskRow>(
+async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<CreatedRow[]> {
+  const { rows } = await client.query<CreatedRow>(
     `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
          $7::bytea[], $8::int[], $9::bigint[], $10::int[], $11::bigint[]) WITH ORDINALITY
@@ -30,11 +35,11 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<TaskR
          deadline_at_ms, max_retries, created_at_ms, created_at_ms
        FROM input ORDER BY ord
        ON CONFLICT (tenant, task_id) DO NOTHING
-       RETURNING *
+       RETURNING uid, tenant, task_id, created_at_ms
      ), a AS (
        INSERT INTO audit (task_uid, ts_ms, to_state, topic) SELECT uid, created_at_ms, 'queued', $12 FROM t
      )
-     SELECT * FROM t ORDER BY uid`,
+     SELECT uid, tenant, task_id FROM t ORDER BY uid`,
     [
       tasks.map((t) => t.tenant),
       tasks.map((t) => t.taskId),
@@ -53,42 +58,86 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<TaskR
   return rows;
 }
 
-/** The stored rows of these ids, by `key`. */
-async function findExisting(client: pg.PoolClient, tasks: NewTask[]): Promise<Map<string, TaskRow>> {
-  const existing = new Map<string, TaskRow>();
-  if (tasks.length === 0) return existing;
+/** The stored tasks of these ids, by `key`. */
+async function findExisting(client: pg.PoolClient, tasks: NewTask[]): Promise<Map<string, TaskRecord>> {
+  const existing = new Map<string, TaskRecord>();
   const found = await client.query<TaskRow>(
     `SELECT t.* FROM tasks t JOIN unnest($1::text[], $2::text[]) AS k (tenant, task_id)
        ON t.tenant = k.tenant AND t.task_id = k.task_id`,
     [tasks.map((t) => t.tenant), tasks.map((t) => t.taskId)],
   );
-  for (const row of found.rows) existing.set(key(row.tenant, row.task_id), row);
+  for (const row of found.rows) existing.set(key(row.tenant, row.task_id), toTask(row));
   return existing;
 }
 
-/** Each task's outcome, in input order, from the rows created and those found. */
-function outcomesOf(
+/** The record of a task just inserted (what a read-back would return). */
+function newRecord(uid: number, task: NewTask): TaskRecord {
+  return {
+    tenant: task.tenant,
+    taskId: task.taskId,
+    campaignId: task.campaignId,
+    op: task.op,
+    moduleKind: task.moduleKind,
+    contentHash: task.contentHash,
+    envelope: task.envelope,
+    priority: task.priority,
+    deadlineAtMs: task.deadlineAtMs,
+    maxRetries: task.maxRetries,
+    createdAtMs: task.createdAtMs,
+    uid,
+    state: 'queued',
+    attempts: 0,
+    failures: 0,
+    notBeforeMs: 0,
+    updatedAtMs: task.createdAtMs,
+    currentLeaseId: undefined,
+    progress: undefined,
+    failureCode: undefined,
+    failureMessage: undefined,
+    result: undefined,
+    executor: undefined,
+    durationMs: undefined,
+  };
+}
+
+/**
+ * Each task's outcome in input order: `created` (by uid, so in input order) pairs with the
+ * tasks it names in one walk; the others (ids there before, or a second copy in this batch)
+ * are compared with the stored row or the copy created here.
+ */
+async function outcomesOf(
+  client: pg.PoolClient,
   tasks: NewTask[],
-  created: Map<string, TaskRow>,
-  existing: Map<string, TaskRow>,
-): InsertOutcome[] {
-  const out: InsertOutcome[] = [];
-  for (const task of tasks) {
-    const k = key(task.tenant, task.taskId);
-    const row = created.get(k);
-    if (row !== undefined) {
-      out.push({ kind: 'created', task: toTask(row) });
-      // A second copy of this id later in the batch is compared with this row.
-      created.delete(k);
-      existing.set(k, row);
+  created: CreatedRow[],
+): Promise<InsertOutcome[]> {
+  const out: InsertOutcome[] = new Array(tasks.length);
+  const others: NewTask[] = [];
+  let next = 0;
+  for (let k = 0; k < tasks.length; k++) {
+    const task = tasks[k]!;
+    const row = created[next];
+    if (row !== undefined && row.task_id === task.taskId && row.tenant === task.tenant) {
+      out[k] = { kind: 'created', task: newRecord(row.uid, task) };
+      next++;
+    } else {
+      others.push(task);
+    }
+  }
+  if (others.length === 0) return out;
+  const existing = await findExisting(client, others);
+  for (let k = 0; k < tasks.length; k++) {
+    const done = out[k];
+    if (done !== undefined) {
+      // A second copy of this id later in the batch is compared with this record.
+      if (done.kind === 'created') existing.set(key(done.task.tenant, done.task.taskId), done.task);
       continue;
     }
-    const found = existing.get(k);
-    if (found === undefined || found.content_hash !== task.contentHash) {
-      out.push({ kind: 'conflict', taskId: task.taskId });
-    } else {
-      out.push({ kind: 'existing', task: toTask(found) });
-    }
+    const task = tasks[k]!;
+    const found = existing.get(key(task.tenant, task.taskId));
+    out[k] =
+      found === undefined || found.contentHash !== task.contentHash
+        ? { kind: 'conflict', taskId: task.taskId }
+        : { kind: 'existing', task: found };
   }
   return out;
 }
@@ -96,14 +145,8 @@ function outcomesOf(
 export function insertTasks(pool: pg.Pool, tasks: NewTask[]): Promise<InsertOutcome[]> {
   return insertOrRollBack(() =>
     inTransaction(pool, async (client) => {
-      const inserted = await insertNew(client, tasks);
-      const created = new Map(inserted.map((row) => [key(row.tenant, row.task_id), row]));
-      // Ids that were there before (or twice in this batch): compare with the stored row.
-      const existing = await findExisting(
-        client,
-        tasks.filter((t) => !created.has(key(t.tenant, t.taskId))),
-      );
-      return rollBackOnConflict(outcomesOf(tasks, created, existing));
+      const created = await insertNew(client, tasks);
+      return rollBackOnConflict(await outcomesOf(client, tasks, created));
     }),
   );
 }

@@ -39,6 +39,8 @@ const result = Buffer.from(JSON.stringify({ task_id: 'x', outputs: [{ name: 'sum
 
 interface Phase {
   cpu: number;
+  /** Of `cpu`, the kernel's (system time: socket writes and reads). */
+  sys: number;
   wall: number;
   /** The server's CPU µs a task. */
   server: number;
@@ -95,6 +97,7 @@ async function measure(url: string): Promise<Record<'insert' | 'lease' | 'comple
     const used = process.cpuUsage(cpu);
     return {
       cpu: (used.user + used.system) / N,
+      sys: used.system / N,
       wall: ((performance.now() - wall) * 1000) / N,
       server: (serverCpuUs() - server) / N,
       bytes: gc ? (youngBytes() - heap) / N : 0,
@@ -163,7 +166,7 @@ try {
   for (const name of PHASES) {
     const of = (f: (p: Phase) => number) => median(rounds.map((round) => f(round[name]))).toFixed(1);
     console.log(
-      `${name.padEnd(9)} CPU ${of((p) => p.cpu)} µs a task, wall ${of((p) => p.wall)}, server CPU ${of((p) => p.server)}` +
+      `${name.padEnd(9)} CPU ${of((p) => p.cpu)} µs a task (sys ${of((p) => p.sys)}), wall ${of((p) => p.wall)}, server CPU ${of((p) => p.server)}` +
         (gc ? `, ${of((p) => p.bytes)} B a task` : ''),
     );
   }

@@ -46,8 +46,12 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
   // as a literal: `state = 'queued'` let the planner read every queued task through a partial
   // index and hash-join them with the batch (a fresh table has no statistics, so it guesses
   // 0.5 % are queued): work that grew with the queue, not with the batch.
-  const { rows } = await pool.query<{ lease_id: string }>(
-    `WITH input AS MATERIALIZED (
+  // Named: each connection parses it once and, after five runs, may keep a generic plan (the
+  // tasks are found through tasks_pkey either way); its text names its columns, so a column
+  // added by a later migration cannot change the result a prepared statement was planned for.
+  const { rows } = await pool.query<{ lease_id: string }>({
+    name: 'flock_start_leases',
+    text: `WITH input AS MATERIALIZED (
        SELECT *, 'queued'::text AS from_state
        FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
          AS i (task_uid, lease_id, attempt, worker_id, started_at_ms, expires_at_ms)
@@ -65,7 +69,7 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
        SELECT task_uid, started_at_ms, 'queued', 'running', $7, lease_id, worker_id FROM t
      )
      SELECT lease_id FROM t`,
-    [
+    values: [
       firsts.map((l) => l.taskUid),
       firsts.map((l) => l.leaseId),
       firsts.map((l) => l.attempt),
@@ -74,7 +78,7 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
       firsts.map((l) => l.expiresAtMs),
       EVENTS.accepted,
     ],
-  );
+  });
   const started = new Set(rows.map((r) => r.lease_id));
   return leases.map((l) => started.has(l.leaseId));
 }
@@ -118,9 +122,10 @@ export async function claimQueued(pool: pg.Pool, req: ClaimRequest): Promise<Cla
 export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Promise<boolean[]> {
   const firsts = firstPerTask(changes);
   if (firsts.length === 0) return [];
-  // Tasks found by `uid = ANY`, their state compared with the input's (as in startLeases).
-  const { rows } = await pool.query<{ lease_id: string }>(
-    `WITH input AS MATERIALIZED (
+  // Tasks found by `uid = ANY`, their state compared with the input's; named (as in startLeases).
+  const { rows } = await pool.query<{ lease_id: string }>({
+    name: 'flock_complete_tasks',
+    text: `WITH input AS MATERIALIZED (
        SELECT *, 'running'::text AS from_state
        FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::float8[], $6::bigint[],
          $7::text[], $9::text[]) AS i (task_uid, lease_id, result, executor, duration_ms, now_ms, worker_id,
@@ -148,7 +153,7 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
        WHERE workers.worker_id = c.worker_id
      )
      SELECT lease_id FROM t`,
-    [
+    values: [
       firsts.map((c) => c.taskUid),
       firsts.map((c) => c.leaseId),
       firsts.map((c) => toBuffer(c.result)),
@@ -159,7 +164,7 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
       EVENTS.success,
       firsts.map((c) => c.outputHash ?? null),
     ],
-  );
+  });
   const done = new Set(rows.map((r) => r.lease_id));
   const counted = new Set<number>();
   return changes.map((c) => {

@@ -22,8 +22,10 @@ type CreatedRow = Pick<TaskRow, 'uid' | 'tenant' | 'task_id'>;
  * back had pg parse every column, the envelope from hex, for each task.
  */
 async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<CreatedRow[]> {
-  const { rows } = await client.query<CreatedRow>(
-    `WITH input AS (
+  // Named: parsed and planned once a connection (see startLeases).
+  const { rows } = await client.query<CreatedRow>({
+    name: 'flock_insert_tasks',
+    text: `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
          $7::bytea[], $8::int[], $9::bigint[], $10::int[], $11::bigint[]) WITH ORDINALITY
          AS i (tenant, task_id, campaign_id, op, module_kind, content_hash, envelope, priority,
@@ -40,7 +42,7 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<Creat
        INSERT INTO audit (task_uid, ts_ms, to_state, topic) SELECT uid, created_at_ms, 'queued', $12 FROM t
      )
      SELECT uid, tenant, task_id FROM t ORDER BY uid`,
-    [
+    values: [
       tasks.map((t) => t.tenant),
       tasks.map((t) => t.taskId),
       tasks.map((t) => t.campaignId ?? null),
@@ -54,7 +56,7 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<Creat
       tasks.map((t) => t.createdAtMs),
       EVENTS.requested,
     ],
-  );
+  });
   return rows;
 }
 

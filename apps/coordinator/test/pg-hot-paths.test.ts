@@ -1,7 +1,8 @@
 // The PostgreSQL store's hot calls beyond the shared contract: a batch insert's outcomes are
 // built from the input (only ids are read back) and must equal what a read-back returns, in
 // every mix of created, existing and repeated ids; a lease pass and a group commit must reach
-// their tasks by primary key, whatever the size of the queue.
+// their tasks by primary key, whatever the size of the queue; envelopes and results, sent
+// packed in one parameter a batch, are stored each with its own bytes.
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
 import { PostgresStore } from '../src/store/postgres-store.ts';
@@ -46,7 +47,7 @@ test('created records equal their read-back; existing ids and repeats in a batch
   const out = await store.insertTasks([
     task('t2'),
     task('t1'),
-    task('t3', { campaignId: undefined, deadlineAtMs: undefined }),
+    task('t3', { campaignId: undefined, deadlineAtMs: undefined, envelope: new Uint8Array() }),
     task('t2'),
     task('t1', { tenant: 'b' }),
   ]);
@@ -93,7 +94,10 @@ async function tasksScans(
       await client.query('SET plan_cache_mode = force_generic_plan');
       // EXECUTE takes no bound parameters: the values go in as literals, quoted by the server.
       const quoted = await Promise.all(
-        values.map(async (v) => (await client.query('SELECT quote_nullable($1::text) AS q', [v])).rows[0].q),
+        values.map(async (v) => {
+          const type = Buffer.isBuffer(v) ? 'bytea' : 'text';
+          return (await client.query(`SELECT quote_nullable($1::${type}) AS q`, [v])).rows[0].q;
+        }),
       );
       plan = (await client.query(`EXPLAIN (FORMAT JSON) EXECUTE probe (${quoted.join(', ')})`)).rows[0];
       await client.query('DEALLOCATE probe');
@@ -143,7 +147,8 @@ test('a lease pass and a group commit read their tasks through tasks_pkey, not b
   const done = leases.map((l) => ({
     taskUid: l.taskUid,
     leaseId: l.leaseId,
-    result: new Uint8Array([1]),
+    // Lengths 0, 1, 2, …: each result is cut from the batch's one packed parameter.
+    result: Uint8Array.from({ length: l.taskUid % 7 }, (_, k) => 250 + k),
     executor: undefined,
     durationMs: undefined,
     nowMs: 3000,
@@ -151,6 +156,7 @@ test('a lease pass and a group commit read their tasks through tasks_pkey, not b
   }));
   expect((await store.completeTasks(done)).every(Boolean)).toBe(true);
   store.pool.query = query;
+  for (const d of done) expect((await store.getTaskByUid(d.taskUid))?.result).toEqual(d.result);
   expect(seen).toHaveLength(2);
   for (const { sql, values } of seen) {
     expect(await tasksScans(store.pool, sql, values, false)).toEqual(['tasks_pkey']);

@@ -3,9 +3,9 @@
 // the task's state and current lease, so the first writer wins across processes.
 import { EVENTS } from '@flock/protocol';
 import type pg from 'pg';
+import { numberArray, packBytes } from './pg-params.ts';
 import { type TaskRow, toTask } from './pg-task-reads.ts';
 import type { CompleteTask, EndAttempt, NewLease, TaskRecord } from './store.ts';
-import { toBuffer } from './store-rows.ts';
 
 /** A running task whose lease was granted by a coordinator that stopped beating. */
 export interface OrphanedLease {
@@ -70,12 +70,12 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
      )
      SELECT lease_id FROM t`,
     values: [
-      firsts.map((l) => l.taskUid),
+      numberArray(firsts, (l) => l.taskUid),
       firsts.map((l) => l.leaseId),
-      firsts.map((l) => l.attempt),
+      numberArray(firsts, (l) => l.attempt),
       firsts.map((l) => l.workerId),
-      firsts.map((l) => l.startedAtMs),
-      firsts.map((l) => l.expiresAtMs),
+      numberArray(firsts, (l) => l.startedAtMs),
+      numberArray(firsts, (l) => l.expiresAtMs),
       EVENTS.accepted,
     ],
   });
@@ -122,16 +122,19 @@ export async function claimQueued(pool: pg.Pool, req: ClaimRequest): Promise<Cla
 export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Promise<boolean[]> {
   const firsts = firstPerTask(changes);
   if (firsts.length === 0) return [];
-  // Tasks found by `uid = ANY`, their state compared with the input's; named (as in startLeases).
+  // Results go as one binary parameter (see pg-params.ts). Tasks found by `uid = ANY`, their
+  // state compared with the input's; named (as in startLeases).
+  const results = packBytes(firsts, (c) => c.result);
   const { rows } = await pool.query<{ lease_id: string }>({
     name: 'flock_complete_tasks',
     text: `WITH input AS MATERIALIZED (
        SELECT *, 'running'::text AS from_state
-       FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::float8[], $6::bigint[],
-         $7::text[], $9::text[]) AS i (task_uid, lease_id, result, executor, duration_ms, now_ms, worker_id,
-         output_hash)
+       FROM unnest($1::bigint[], $2::text[], $3::int[], $10::int[], $4::text[], $5::float8[], $6::bigint[],
+         $7::text[], $9::text[]) AS i (task_uid, lease_id, result_start, result_length, executor, duration_ms,
+         now_ms, worker_id, output_hash)
      ), t AS (
-       UPDATE tasks SET state = 'succeeded', result = i.result, executor = i.executor,
+       UPDATE tasks SET state = 'succeeded', result = substring($11::bytea FROM i.result_start FOR i.result_length),
+         executor = i.executor,
          duration_ms = i.duration_ms, current_lease_id = NULL, updated_at_ms = i.now_ms,
          failure_code = NULL, failure_message = NULL
        FROM input i
@@ -154,15 +157,17 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
      )
      SELECT lease_id FROM t`,
     values: [
-      firsts.map((c) => c.taskUid),
+      numberArray(firsts, (c) => c.taskUid),
       firsts.map((c) => c.leaseId),
-      firsts.map((c) => toBuffer(c.result)),
+      results.starts,
       firsts.map((c) => c.executor ?? null),
       firsts.map((c) => c.durationMs ?? null),
-      firsts.map((c) => c.nowMs),
+      numberArray(firsts, (c) => c.nowMs),
       firsts.map((c) => c.workerId ?? null),
       EVENTS.success,
       firsts.map((c) => c.outputHash ?? null),
+      results.lengths,
+      results.blob,
     ],
   });
   const done = new Set(rows.map((r) => r.lease_id));

@@ -5,9 +5,9 @@ import { EVENTS } from '@flock/protocol';
 import type pg from 'pg';
 import { insertOrRollBack, rollBackOnConflict } from './insert-conflict.ts';
 import { inTransaction } from './pg-connection.ts';
+import { numberArray, packBytes } from './pg-params.ts';
 import { type TaskRow, toTask } from './pg-task-reads.ts';
 import type { InsertOutcome, NewTask, TaskRecord, TaskState } from './store.ts';
-import { toBuffer } from './store-rows.ts';
 
 const key = (tenant: string, taskId: string): string => JSON.stringify([tenant, taskId]);
 
@@ -22,18 +22,21 @@ type CreatedRow = Pick<TaskRow, 'uid' | 'tenant' | 'task_id'>;
  * back had pg parse every column, the envelope from hex, for each task.
  */
 async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<CreatedRow[]> {
+  // Envelopes go as one binary parameter (see pg-params.ts), numbers as prebuilt literals.
+  const envelopes = packBytes(tasks, (t) => t.envelope);
   // Named: parsed and planned once a connection (see startLeases).
   const { rows } = await client.query<CreatedRow>({
     name: 'flock_insert_tasks',
     text: `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-         $7::bytea[], $8::int[], $9::bigint[], $10::int[], $11::bigint[]) WITH ORDINALITY
-         AS i (tenant, task_id, campaign_id, op, module_kind, content_hash, envelope, priority,
-           deadline_at_ms, max_retries, created_at_ms, ord)
+         $7::int[], $13::int[], $8::int[], $9::bigint[], $10::int[], $11::bigint[]) WITH ORDINALITY
+         AS i (tenant, task_id, campaign_id, op, module_kind, content_hash, envelope_start, envelope_length,
+           priority, deadline_at_ms, max_retries, created_at_ms, ord)
      ), t AS (
        INSERT INTO tasks (tenant, task_id, campaign_id, op, module_kind, state, content_hash, envelope,
          priority, deadline_at_ms, max_retries, created_at_ms, updated_at_ms)
-       SELECT tenant, task_id, campaign_id, op, module_kind, 'queued', content_hash, envelope, priority,
+       SELECT tenant, task_id, campaign_id, op, module_kind, 'queued', content_hash,
+         substring($14::bytea FROM envelope_start FOR envelope_length), priority,
          deadline_at_ms, max_retries, created_at_ms, created_at_ms
        FROM input ORDER BY ord
        ON CONFLICT (tenant, task_id) DO NOTHING
@@ -49,12 +52,14 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<Creat
       tasks.map((t) => t.op),
       tasks.map((t) => t.moduleKind),
       tasks.map((t) => t.contentHash),
-      tasks.map((t) => toBuffer(t.envelope)),
-      tasks.map((t) => t.priority),
+      envelopes.starts,
+      numberArray(tasks, (t) => t.priority),
       tasks.map((t) => t.deadlineAtMs ?? null),
-      tasks.map((t) => t.maxRetries),
-      tasks.map((t) => t.createdAtMs),
+      numberArray(tasks, (t) => t.maxRetries),
+      numberArray(tasks, (t) => t.createdAtMs),
       EVENTS.requested,
+      envelopes.lengths,
+      envelopes.blob,
     ],
   });
   return rows;

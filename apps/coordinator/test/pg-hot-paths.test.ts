@@ -5,6 +5,7 @@
 // packed in one parameter a batch, are stored each with its own bytes.
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
+import { textArray } from '../src/store/pg-params.ts';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import type { NewTask } from '../src/store/store.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
@@ -162,4 +163,26 @@ test('a lease pass and a group commit read their tasks through tasks_pkey, not b
     expect(await tasksScans(store.pool, sql, values, false)).toEqual(['tasks_pkey']);
     expect(await tasksScans(store.pool, sql, values, true)).toEqual(['tasks_pkey']);
   }
+});
+
+test('text array literals read back as the strings they were made from', async () => {
+  const items = [
+    't-1',
+    '',
+    'NULL',
+    'null',
+    'Null ',
+    ' lead',
+    'a,b',
+    '{x}',
+    'q"uote',
+    'back\\slash',
+    'tab\t',
+    'x\ny',
+  ];
+  const more = ['é ü', '日本', '[1:2]', 'a\\"b', null];
+  const { rows } = await store.pool.query<{ a: Array<string | null> }>('SELECT $1::text[] AS a', [
+    textArray([...items, ...more], (v) => v),
+  ]);
+  expect(rows[0]!.a).toEqual([...items, ...more]);
 });

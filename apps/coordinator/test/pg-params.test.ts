@@ -1,7 +1,7 @@
 // The PostgreSQL store's batch parameters: number array literals and byte strings packed into
 // one buffer with 1-based starts, as `substring(blob FROM start FOR length)` reads them.
 import { expect, test } from 'vitest';
-import { numberArray, packBytes } from '../src/store/pg-params.ts';
+import { numberArray, packBytes, textArray } from '../src/store/pg-params.ts';
 
 test('numberArray writes an array literal in input order', () => {
   expect(numberArray([3, 1_733_000_000_000, 0.5], (x) => x)).toBe('{3,1733000000000,0.5}');
@@ -15,4 +15,11 @@ test('packBytes lays byte strings end to end with 1-based starts and lengths, em
   expect(packed.lengths).toBe('{2,0,1,3}');
   const none = packBytes([], (b: Uint8Array) => b);
   expect([none.blob.length, none.starts, none.lengths]).toEqual([0, '{}', '{}']);
+});
+
+test('textArray leaves ids bare and quotes anything else as the server reads it', () => {
+  const items = ['l-00ab', 'w1', 'sha256:9f/x+y=z@a.b', '', 'NULL', 'a b', 'q"u\\o', null, undefined];
+  expect(textArray(items, (v) => v)).toBe(
+    '{l-00ab,w1,sha256:9f/x+y=z@a.b,"","NULL","a b","q\\"u\\\\o",NULL,NULL}',
+  );
 });

@@ -3,7 +3,7 @@
 // the task's state and current lease, so the first writer wins across processes.
 import { EVENTS } from '@flock/protocol';
 import type pg from 'pg';
-import { numberArray, packBytes } from './pg-params.ts';
+import { numberArray, packBytes, textArray } from './pg-params.ts';
 import { type TaskRow, toTask } from './pg-task-reads.ts';
 import type { CompleteTask, EndAttempt, NewLease, TaskRecord } from './store.ts';
 
@@ -71,9 +71,9 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
      SELECT lease_id FROM t`,
     values: [
       numberArray(firsts, (l) => l.taskUid),
-      firsts.map((l) => l.leaseId),
+      textArray(firsts, (l) => l.leaseId),
       numberArray(firsts, (l) => l.attempt),
-      firsts.map((l) => l.workerId),
+      textArray(firsts, (l) => l.workerId),
       numberArray(firsts, (l) => l.startedAtMs),
       numberArray(firsts, (l) => l.expiresAtMs),
       EVENTS.accepted,
@@ -158,14 +158,14 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
      SELECT lease_id FROM t`,
     values: [
       numberArray(firsts, (c) => c.taskUid),
-      firsts.map((c) => c.leaseId),
+      textArray(firsts, (c) => c.leaseId),
       results.starts,
-      firsts.map((c) => c.executor ?? null),
+      textArray(firsts, (c) => c.executor ?? null),
       firsts.map((c) => c.durationMs ?? null),
       numberArray(firsts, (c) => c.nowMs),
-      firsts.map((c) => c.workerId ?? null),
+      textArray(firsts, (c) => c.workerId ?? null),
       EVENTS.success,
-      firsts.map((c) => c.outputHash ?? null),
+      textArray(firsts, (c) => c.outputHash ?? null),
       results.lengths,
       results.blob,
     ],

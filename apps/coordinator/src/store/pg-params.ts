@@ -5,9 +5,28 @@
 
 /** An array literal of numbers, `{1,2,3}`, for an `int[]`, `bigint[]` or `float8[]` parameter. */
 export function numberArray<T>(items: readonly T[], value: (item: T) => number): string {
-  let out = '{';
-  for (let k = 0; k < items.length; k++) out += (k === 0 ? '' : ',') + value(items[k]!);
-  return `${out}}`;
+  return `{${items.map(value).join(',')}}`;
+}
+
+// Characters an array element may hold unquoted (a conservative subset of what the server's
+// array parser accepts bare: no braces, commas, quotes, backslashes or white space).
+const BARE = /^[\w.:@/+=-]+$/;
+const NULL_WORD = /^null$/i;
+
+/**
+ * An array literal of text, `{a,"b c",NULL}`, for a `text[]` parameter: ids, hashes and names
+ * of the usual characters go bare (no string made for them), anything else quoted with `"` and
+ * `\` escaped, as pg would; null and undefined are NULL.
+ */
+export function textArray<T>(items: readonly T[], value: (item: T) => string | null | undefined): string {
+  const parts: string[] = new Array(items.length);
+  for (let k = 0; k < items.length; k++) {
+    const v = value(items[k]!);
+    if (v == null) parts[k] = 'NULL';
+    else if (BARE.test(v) && !NULL_WORD.test(v)) parts[k] = v;
+    else parts[k] = `"${v.replace(/[\\"]/g, '\\$&')}"`;
+  }
+  return `{${parts.join(',')}}`;
 }
 
 /** Byte strings packed into one binary parameter, each found by its start (1-based) and length. */

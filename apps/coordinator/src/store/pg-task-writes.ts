@@ -5,7 +5,7 @@ import { EVENTS } from '@flock/protocol';
 import type pg from 'pg';
 import { insertOrRollBack, rollBackOnConflict } from './insert-conflict.ts';
 import { inTransaction } from './pg-connection.ts';
-import { numberArray, packBytes } from './pg-params.ts';
+import { numberArray, packBytes, textArray } from './pg-params.ts';
 import { type TaskRow, toTask } from './pg-task-reads.ts';
 import type { InsertOutcome, NewTask, TaskRecord, TaskState } from './store.ts';
 
@@ -46,12 +46,12 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<Creat
      )
      SELECT uid, tenant, task_id FROM t ORDER BY uid`,
     values: [
-      tasks.map((t) => t.tenant),
-      tasks.map((t) => t.taskId),
-      tasks.map((t) => t.campaignId ?? null),
-      tasks.map((t) => t.op),
-      tasks.map((t) => t.moduleKind),
-      tasks.map((t) => t.contentHash),
+      textArray(tasks, (t) => t.tenant),
+      textArray(tasks, (t) => t.taskId),
+      textArray(tasks, (t) => t.campaignId ?? null),
+      textArray(tasks, (t) => t.op),
+      textArray(tasks, (t) => t.moduleKind),
+      textArray(tasks, (t) => t.contentHash),
       envelopes.starts,
       numberArray(tasks, (t) => t.priority),
       tasks.map((t) => t.deadlineAtMs ?? null),

@@ -186,3 +186,35 @@ test('text array literals read back as the strings they were made from', async (
   ]);
   expect(rows[0]!.a).toEqual([...items, ...more]);
 });
+
+test('a lease pass and a group commit answer each item: refused leases and a task named twice are false', async () => {
+  const out = await store.insertTasks([task('t1'), task('t2'), task('t3')]);
+  const [u1, u2, u3] = out.map((o) => (o.kind === 'created' ? o.task.uid : -1)) as [number, number, number];
+  const lease = (taskUid: number, leaseId: string) => ({
+    taskUid,
+    leaseId,
+    attempt: 1,
+    workerId: 'w1',
+    startedAtMs: 2000,
+    expiresAtMs: 9000,
+  });
+  expect(await store.startLeases([lease(u1, 'la')])).toEqual([true]);
+  // t1 runs already; t2 is named twice (its first lease wins); t3 is new.
+  expect(
+    await store.startLeases([lease(u1, 'lx'), lease(u2, 'lb'), lease(u2, 'lc'), lease(u3, 'ld')]),
+  ).toEqual([false, true, false, true]);
+  const done = (taskUid: number, leaseId: string) => ({
+    taskUid,
+    leaseId,
+    result: new Uint8Array([7]),
+    executor: undefined,
+    durationMs: undefined,
+    nowMs: 3000,
+  });
+  // 'lc' never ran; t3 is completed twice in one commit (its first counts).
+  expect(await store.completeTasks([done(u1, 'la'), done(u2, 'lc'), done(u3, 'ld'), done(u3, 'ld')])).toEqual(
+    [true, false, true, false],
+  );
+  expect(await store.completeTasks([done(u2, 'lb')])).toEqual([true]);
+  expect(await store.completeTasks([done(u2, 'lb')])).toEqual([false]);
+});

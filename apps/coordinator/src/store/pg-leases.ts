@@ -38,6 +38,25 @@ function firstPerTask<T extends { taskUid: number }>(items: T[]): T[] {
   return items.filter((i) => !seen.has(i.taskUid) && seen.add(i.taskUid));
 }
 
+/**
+ * The lease ids whose change the statement made: those of `firsts` less the `refused` rows it
+ * returned — or undefined when every item was a first and none was refused (the usual batch:
+ * no row came back to parse, no set to build). The batch statements return the refused leases
+ * rather than the made ones so that, usually, pg parses nothing.
+ */
+function madeLeases<T extends { leaseId: string }>(
+  items: T[],
+  firsts: T[],
+  refused: Array<{ lease_id: string }>,
+): Set<string> | undefined {
+  if (refused.length === 0 && firsts.length === items.length) return undefined;
+  const made = new Set(firsts.map((f) => f.leaseId));
+  for (const r of refused) made.delete(r.lease_id);
+  return made;
+}
+
+const allTrue = (n: number): boolean[] => new Array<boolean>(n).fill(true);
+
 export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<boolean[]> {
   const firsts = firstPerTask(leases);
   if (firsts.length === 0) return [];
@@ -68,7 +87,7 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
        INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
        SELECT task_uid, started_at_ms, 'queued', 'running', $7, lease_id, worker_id FROM t
      )
-     SELECT lease_id FROM t`,
+     SELECT i.lease_id FROM input i WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.lease_id = i.lease_id)`,
     values: [
       numberArray(firsts, (l) => l.taskUid),
       textArray(firsts, (l) => l.leaseId),
@@ -79,8 +98,8 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
       EVENTS.accepted,
     ],
   });
-  const started = new Set(rows.map((r) => r.lease_id));
-  return leases.map((l) => started.has(l.leaseId));
+  const started = madeLeases(leases, firsts, rows);
+  return started === undefined ? allTrue(leases.length) : leases.map((l) => started.has(l.leaseId));
 }
 
 export async function claimQueued(pool: pg.Pool, req: ClaimRequest): Promise<ClaimedTask[]> {
@@ -155,7 +174,7 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
        FROM (SELECT worker_id, COUNT(*) AS n FROM t WHERE worker_id IS NOT NULL GROUP BY worker_id) c
        WHERE workers.worker_id = c.worker_id
      )
-     SELECT lease_id FROM t`,
+     SELECT i.lease_id FROM input i WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.lease_id = i.lease_id)`,
     values: [
       numberArray(firsts, (c) => c.taskUid),
       textArray(firsts, (c) => c.leaseId),
@@ -170,7 +189,8 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
       results.blob,
     ],
   });
-  const done = new Set(rows.map((r) => r.lease_id));
+  const done = madeLeases(changes, firsts, rows);
+  if (done === undefined) return allTrue(changes.length);
   const counted = new Set<number>();
   return changes.map((c) => {
     if (counted.has(c.taskUid) || !done.has(c.leaseId)) return false;

@@ -150,14 +150,21 @@ test('a lease pass and a group commit read their tasks through tasks_pkey, not b
     leaseId: l.leaseId,
     // Lengths 0, 1, 2, …: each result is cut from the batch's one packed parameter.
     result: Uint8Array.from({ length: l.taskUid % 7 }, (_, k) => 250 + k),
-    executor: undefined,
-    durationMs: undefined,
+    executor: l.taskUid % 2 === 0 ? 'sim' : undefined,
+    durationMs: l.taskUid % 2 === 0 ? 1.5 : undefined,
     nowMs: 3000,
     workerId: 'w1',
   }));
   expect((await store.completeTasks(done)).every(Boolean)).toBe(true);
   store.pool.query = query;
-  for (const d of done) expect((await store.getTaskByUid(d.taskUid))?.result).toEqual(d.result);
+  for (const d of done) {
+    const stored = await store.getTaskByUid(d.taskUid);
+    expect([stored?.result, stored?.executor, stored?.durationMs]).toEqual([
+      d.result,
+      d.executor,
+      d.durationMs,
+    ]);
+  }
   expect(seen).toHaveLength(2);
   for (const { sql, values } of seen) {
     expect(await tasksScans(store.pool, sql, values, false)).toEqual(['tasks_pkey']);

@@ -6,6 +6,7 @@ import { numberArray, packBytes, textArray } from '../src/store/pg-params.ts';
 test('numberArray writes an array literal in input order', () => {
   expect(numberArray([3, 1_733_000_000_000, 0.5], (x) => x)).toBe('{3,1733000000000,0.5}');
   expect(numberArray([], (x: number) => x)).toBe('{}');
+  expect(numberArray([1, null, undefined, 2], (x) => x)).toBe('{1,NULL,NULL,2}');
 });
 
 test('packBytes lays byte strings end to end with 1-based starts and lengths, empty ones included', () => {

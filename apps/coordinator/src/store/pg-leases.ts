@@ -180,7 +180,7 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
       textArray(firsts, (c) => c.leaseId),
       results.starts,
       textArray(firsts, (c) => c.executor ?? null),
-      firsts.map((c) => c.durationMs ?? null),
+      numberArray(firsts, (c) => c.durationMs),
       numberArray(firsts, (c) => c.nowMs),
       textArray(firsts, (c) => c.workerId ?? null),
       EVENTS.success,

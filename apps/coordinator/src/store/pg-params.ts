@@ -3,9 +3,12 @@
 // element through two regular expressions, and a bytea element as `\\x` and its hex (twice its
 // size, decoded again by the server); a Buffer parameter it sends as is, in binary.
 
-/** An array literal of numbers, `{1,2,3}`, for an `int[]`, `bigint[]` or `float8[]` parameter. */
-export function numberArray<T>(items: readonly T[], value: (item: T) => number): string {
-  return `{${items.map(value).join(',')}}`;
+/**
+ * An array literal of numbers, `{1,2.5,NULL}`, for an `int[]`, `bigint[]` or `float8[]`
+ * parameter; null and undefined are NULL.
+ */
+export function numberArray<T>(items: readonly T[], value: (item: T) => number | null | undefined): string {
+  return `{${items.map((item) => value(item) ?? 'NULL').join(',')}}`;
 }
 
 // Characters an array element may hold unquoted (a conservative subset of what the server's

@@ -54,7 +54,7 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<Creat
       textArray(tasks, (t) => t.contentHash),
       envelopes.starts,
       numberArray(tasks, (t) => t.priority),
-      tasks.map((t) => t.deadlineAtMs ?? null),
+      numberArray(tasks, (t) => t.deadlineAtMs),
       numberArray(tasks, (t) => t.maxRetries),
       numberArray(tasks, (t) => t.createdAtMs),
       EVENTS.requested,

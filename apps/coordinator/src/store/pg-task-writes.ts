@@ -16,16 +16,16 @@ type CreatedRow = Pick<TaskRow, 'uid' | 'tenant' | 'task_id'>;
 
 /**
  * Inserts the batch in one statement (arrays unnested in input order, so uids follow it) and
- * returns the ids of the rows created, by uid. ON CONFLICT DO NOTHING waits for a concurrent
+ * returns the uids of the rows created, ascending. ON CONFLICT DO NOTHING waits for a concurrent
  * insert of the same id to commit, so two coordinators given the same task agree on one row.
- * Only the ids come back: the rest of a created row is the input (`newRecord`), and reading it
- * back had pg parse every column, the envelope from hex, for each task.
+ * Only the uids come back, in one row: the rest of a created row is the input (`newRecord`);
+ * reading rows back had pg parse every column (the envelope from hex) and a row a task.
  */
-async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<CreatedRow[]> {
+async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<number[]> {
   // Envelopes go as one binary parameter (see pg-params.ts), numbers as prebuilt literals.
   const envelopes = packBytes(tasks, (t) => t.envelope);
   // Named: parsed and planned once a connection (see startLeases).
-  const { rows } = await client.query<CreatedRow>({
+  const { rows } = await client.query<{ uids: string | null }>({
     name: 'flock_insert_tasks',
     text: `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -44,7 +44,7 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<Creat
      ), a AS (
        INSERT INTO audit (task_uid, ts_ms, to_state, topic) SELECT uid, created_at_ms, 'queued', $12 FROM t
      )
-     SELECT uid, tenant, task_id FROM t ORDER BY uid`,
+     SELECT array_agg(uid ORDER BY uid)::text AS uids FROM t`,
     values: [
       textArray(tasks, (t) => t.tenant),
       textArray(tasks, (t) => t.taskId),
@@ -62,6 +62,16 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<Creat
       envelopes.blob,
     ],
   });
+  const uids = rows[0]?.uids; // `{1,2,3}`, or null when none was created
+  return uids == null ? [] : uids.slice(1, -1).split(',').map(Number);
+}
+
+/** The ids of the rows of these uids, by uid. */
+async function createdRows(client: pg.PoolClient, uids: number[]): Promise<CreatedRow[]> {
+  const { rows } = await client.query<CreatedRow>(
+    'SELECT uid, tenant, task_id FROM tasks WHERE uid = ANY ($1::bigint[]) ORDER BY uid',
+    [numberArray(uids, (uid) => uid)],
+  );
   return rows;
 }
 
@@ -152,7 +162,12 @@ async function outcomesOf(
 export function insertTasks(pool: pg.Pool, tasks: NewTask[]): Promise<InsertOutcome[]> {
   return insertOrRollBack(() =>
     inTransaction(pool, async (client) => {
-      const created = await insertNew(client, tasks);
+      const uids = await insertNew(client, tasks);
+      // Every task created (the usual batch): their uids are in input order.
+      if (uids.length === tasks.length) {
+        return tasks.map((task, k): InsertOutcome => ({ kind: 'created', task: newRecord(uids[k]!, task) }));
+      }
+      const created = await createdRows(client, uids);
       return rollBackOnConflict(await outcomesOf(client, tasks, created));
     }),
   );

@@ -8,6 +8,7 @@ import { inTransaction } from './pg-connection.ts';
 import { numberArray, packBytes, textArray } from './pg-params.ts';
 import { type TaskRow, toTask } from './pg-task-reads.ts';
 import type { InsertOutcome, NewTask, TaskRecord, TaskState } from './store.ts';
+import { newRecord } from './store-rows.ts';
 
 const key = (tenant: string, taskId: string): string => JSON.stringify([tenant, taskId]);
 
@@ -85,36 +86,6 @@ async function findExisting(client: pg.PoolClient, tasks: NewTask[]): Promise<Ma
   );
   for (const row of found.rows) existing.set(key(row.tenant, row.task_id), toTask(row));
   return existing;
-}
-
-/** The record of a task just inserted (what a read-back would return). */
-function newRecord(uid: number, task: NewTask): TaskRecord {
-  return {
-    tenant: task.tenant,
-    taskId: task.taskId,
-    campaignId: task.campaignId,
-    op: task.op,
-    moduleKind: task.moduleKind,
-    contentHash: task.contentHash,
-    envelope: task.envelope,
-    priority: task.priority,
-    deadlineAtMs: task.deadlineAtMs,
-    maxRetries: task.maxRetries,
-    createdAtMs: task.createdAtMs,
-    uid,
-    state: 'queued',
-    attempts: 0,
-    failures: 0,
-    notBeforeMs: 0,
-    updatedAtMs: task.createdAtMs,
-    currentLeaseId: undefined,
-    progress: undefined,
-    failureCode: undefined,
-    failureMessage: undefined,
-    result: undefined,
-    executor: undefined,
-    durationMs: undefined,
-  };
 }
 
 /**

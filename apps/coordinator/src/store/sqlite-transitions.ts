@@ -12,36 +12,7 @@ import type {
   TaskRecord,
   TaskState,
 } from './store.ts';
-
-/** The record of a task just inserted (what a read-back would return). */
-function newRecord(uid: number, task: NewTask): TaskRecord {
-  return {
-    tenant: task.tenant,
-    taskId: task.taskId,
-    campaignId: task.campaignId,
-    op: task.op,
-    moduleKind: task.moduleKind,
-    contentHash: task.contentHash,
-    envelope: task.envelope,
-    priority: task.priority,
-    deadlineAtMs: task.deadlineAtMs,
-    maxRetries: task.maxRetries,
-    createdAtMs: task.createdAtMs,
-    uid,
-    state: 'queued',
-    attempts: 0,
-    failures: 0,
-    notBeforeMs: 0,
-    updatedAtMs: task.createdAtMs,
-    currentLeaseId: undefined,
-    progress: undefined,
-    failureCode: undefined,
-    failureMessage: undefined,
-    result: undefined,
-    executor: undefined,
-    durationMs: undefined,
-  };
-}
+import { newRecord } from './store-rows.ts';
 
 /**
  * Inserts a batch; a conflict throws `ConflictRollback`, and the group commit's savepoint around

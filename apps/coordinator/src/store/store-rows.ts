@@ -5,6 +5,7 @@ import {
   type AttemptRecord,
   type AuditRecord,
   emptyCounts,
+  type NewTask,
   type TaskRecord,
   type TaskState,
   type WorkerRecord,
@@ -159,4 +160,34 @@ export function toWorker(row: WorkerRow): WorkerRecord {
 export function blobNamesIn(body: Uint8Array): string[] {
   const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1');
   return text.match(/sha256:[0-9a-f]{64}/g) ?? [];
+}
+
+/** The record of a task just inserted (what a read-back would return). */
+export function newRecord(uid: number, task: NewTask): TaskRecord {
+  return {
+    tenant: task.tenant,
+    taskId: task.taskId,
+    campaignId: task.campaignId,
+    op: task.op,
+    moduleKind: task.moduleKind,
+    contentHash: task.contentHash,
+    envelope: task.envelope,
+    priority: task.priority,
+    deadlineAtMs: task.deadlineAtMs,
+    maxRetries: task.maxRetries,
+    createdAtMs: task.createdAtMs,
+    uid,
+    state: 'queued',
+    attempts: 0,
+    failures: 0,
+    notBeforeMs: 0,
+    updatedAtMs: task.createdAtMs,
+    currentLeaseId: undefined,
+    progress: undefined,
+    failureCode: undefined,
+    failureMessage: undefined,
+    result: undefined,
+    executor: undefined,
+    durationMs: undefined,
+  };
 }

@@ -13,8 +13,8 @@ import { CoordinatorError } from '../src/errors.ts';
 import { PG_MIGRATIONS, QUEUED_CHANNEL } from '../src/store/pg-migrations.ts';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
-import type { NewTask, Store } from '../src/store/store.ts';
-import { describeStoreContract } from './store-contract.ts';
+import type { Store } from '../src/store/store.ts';
+import { describeStoreContract, newTask as task } from './store-contract.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
 import { rng } from './support/rng.ts';
 
@@ -30,23 +30,6 @@ describeStoreContract('PostgresStore', async () => {
   const store = new PostgresStore(await harness.createSchema(), { maxConnections: 3 });
   return { store, cleanup: () => store.close() };
 });
-
-function task(taskId: string, over: Partial<NewTask> = {}): NewTask {
-  return {
-    tenant: 'a',
-    taskId,
-    campaignId: undefined,
-    op: 'sum',
-    moduleKind: 'builtin',
-    contentHash: `hash-${taskId}`,
-    envelope: new Uint8Array([1, 2, 3]),
-    priority: 0,
-    deadlineAtMs: undefined,
-    maxRetries: 2,
-    createdAtMs: 1000,
-    ...over,
-  };
-}
 
 /** Resolves with the next payload `count` handlers see, in order. */
 function collector() {

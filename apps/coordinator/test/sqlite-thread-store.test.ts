@@ -9,9 +9,9 @@ import { loadConfig } from '../src/config.ts';
 import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { openSqliteThreadStore } from '../src/store/sqlite-thread-store.ts';
-import type { NewTask, Store } from '../src/store/store.ts';
+import type { Store } from '../src/store/store.ts';
 import { envelope, startTest, type TestCoordinator, taskState, until } from './helpers.ts';
-import { describeStoreContract } from './store-contract.ts';
+import { describeStoreContract, newTask } from './store-contract.ts';
 
 function threadStore(): { store: Store; dir: string; cleanup: () => Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'flock-thread-store-'));
@@ -27,22 +27,6 @@ function threadStore(): { store: Store; dir: string; cleanup: () => Promise<void
 }
 
 describeStoreContract('SQLite on its own thread', async () => threadStore());
-
-function task(taskId: string): NewTask {
-  return {
-    tenant: 'a',
-    taskId,
-    campaignId: undefined,
-    op: 'sum',
-    moduleKind: 'builtin',
-    contentHash: `hash-${taskId}`,
-    envelope: new Uint8Array([1, 2, 3]),
-    priority: 0,
-    deadlineAtMs: undefined,
-    maxRetries: 2,
-    createdAtMs: 1000,
-  };
-}
 
 let coordinator: TestCoordinator | undefined;
 const cleanups: Array<() => Promise<void>> = [];
@@ -60,7 +44,7 @@ test('a write is answered only once committed: another connection sees it as soo
   const count = reader.prepare('SELECT count(*) AS n FROM tasks');
   // Twenty writes made in one turn travel in one message and share the thread's group commit.
   const outcomes = await Promise.all(
-    Array.from({ length: 20 }, (_, i) => store.insertTasks([task(`t${i}`)])),
+    Array.from({ length: 20 }, (_, i) => store.insertTasks([newTask(`t${i}`)])),
   );
   expect(outcomes.map(([o]) => o?.kind)).toEqual(Array(20).fill('created'));
   expect(count.get()).toEqual({ n: 20 });
@@ -78,7 +62,7 @@ test('calls run in the order they were made, sub-stores included', async () => {
   await store.migrate();
   const keys = store.keyStore();
   const [inserted, none, listed] = await Promise.all([
-    store.insertTasks([task('t1')]),
+    store.insertTasks([newTask('t1')]),
     keys.list('a'),
     store.listTasks('a', { limit: 10 }),
   ]);

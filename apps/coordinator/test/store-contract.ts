@@ -6,7 +6,8 @@ import type { NewWorkflow } from '../src/store/workflow-store.ts';
 
 export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
-function newTask(taskId: string, over: Partial<NewTask> = {}): NewTask {
+/** A task for store-level tests: tenant `a`, hash `hash-<id>`, three envelope bytes. */
+export function newTask(taskId: string, over: Partial<NewTask> = {}): NewTask {
   return {
     tenant: 'a',
     taskId,

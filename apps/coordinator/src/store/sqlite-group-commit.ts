@@ -15,7 +15,11 @@ export class GroupCommit {
     Database.Statement
   >;
 
-  constructor(private readonly db: Database.Database) {
+  /** `afterCommit` runs after each successful COMMIT (the WAL checkpointer's look at the WAL). */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly afterCommit?: () => void,
+  ) {
     this.sql = {
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
@@ -65,6 +69,7 @@ export class GroupCommit {
       for (const w of waiters) w.reject(err);
       return;
     }
+    this.afterCommit?.();
     for (const w of waiters) w.resolve();
   }
 }

@@ -8,6 +8,7 @@ import type { AuditStore } from './audit-store.ts';
 import { insertOrRollBack } from './insert-conflict.ts';
 import type { KeyStore } from './key-store.ts';
 import { SqliteAuditStore } from './sqlite-audit.ts';
+import { WalCheckpointer } from './sqlite-checkpointer.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
 import { prepareForgetOutputBlobs, preparePurge, sqliteBlobsInUse } from './sqlite-housekeeping.ts';
 import { SqliteKeyStore } from './sqlite-keys.ts';
@@ -55,6 +56,8 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts: SqliteStatements;
   private readonly group: GroupCommit;
+  /** WAL checkpoints on a thread of their own, started once the WAL has grown (sqlite-checkpointer.ts). */
+  private readonly checkpointer: WalCheckpointer;
   private trust: SqliteTrustStore | undefined;
   private workflows: SqliteWorkflowStore | undefined;
   private keys: SqliteKeyStore | undefined;
@@ -65,7 +68,8 @@ export class SqliteStore implements Store {
     this.path = join(dataDir, 'flock.db');
     this.db = openSqlite(this.path, options.sync);
     this.stmts = prepareStatements(this.db);
-    this.group = new GroupCommit(this.db);
+    this.checkpointer = new WalCheckpointer(this.db, this.path);
+    this.group = new GroupCommit(this.db, () => this.checkpointer.committed());
   }
 
   async migrate(): Promise<void> {
@@ -120,7 +124,10 @@ export class SqliteStore implements Store {
     return this.webhooks;
   }
 
+  /** The checkpoint thread stops first; the connection's close then checkpoints and removes the WAL. */
   async close(): Promise<void> {
+    this.group.commit();
+    await this.checkpointer.close();
     this.group.commit();
     if (this.db.open) this.db.close();
   }

@@ -12,13 +12,14 @@
 //   runs its SQLite store on a thread of its own (both pass through to the coordinator).
 //   BENCH_PACED_DEBUG=1 prints the paced phase's slowest tasks and its submit→201 percentiles.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SimulatedVolunteer } from '../../apps/coordinator/src/sim/simulated-volunteer.ts';
 import { acquirePostgres, type PostgresHarness } from '../../apps/coordinator/test/support/postgres.ts';
 import { ensureDebianPackages } from '../prerequisites.ts';
+import { clientSeconds, cpuSeconds, mainThreadSeconds, printThreads, threadSeconds } from './proc-cpu.ts';
 
 let pgHarness: Promise<PostgresHarness> | undefined;
 /** The private PostgreSQL server, started once for the run (released when the process exits). */
@@ -133,50 +134,6 @@ interface Outcome {
   perSecond: number;
   p50: number;
   p99: number;
-}
-
-/** utime + stime of a process, in seconds (Linux /proc; 0 elsewhere). */
-function cpuSeconds(pid: number | undefined, file = `/proc/${pid}/stat`): number {
-  try {
-    return threadCpu(readFileSync(file, 'utf8'));
-  } catch {
-    return 0;
-  }
-}
-
-/** The CPU seconds of a process's main thread: its event loop, without V8's and libuv's helpers. */
-function mainThreadSeconds(pid: number | undefined): number {
-  return cpuSeconds(pid, `/proc/${pid}/task/${pid}/stat`);
-}
-
-/** CPU seconds of each thread of a process, by thread id and name (Linux /proc). */
-function threadSeconds(pid: number | undefined): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    out.set(`${tid} ${name}`, threadCpu(stat));
-  }
-  return out;
-}
-
-function threadCpu(stat: string): number {
-  const fields = stat.split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** BENCH_THREADS=1: the coordinator's CPU per task by thread (the main thread is the first). */
-function printThreads(pid: number | undefined, atStart: Map<string, number>): void {
-  for (const [thread, seconds] of threadSeconds(pid)) {
-    const used = seconds - (atStart.get(thread) ?? 0);
-    if (used > 0) console.log(`  thread ${thread}: ${((used * 1e6) / TASKS).toFixed(0)} µs/task`);
-  }
-}
-
-/** User + system CPU seconds this process used since `since` (all its threads). */
-function clientSeconds(since: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(since);
-  return (used.user + used.system) / 1e6;
 }
 
 function summarise(
@@ -297,7 +254,7 @@ async function benchFlock(): Promise<Outcome> {
     const cpuAtEnd = cpuSeconds(server.pid);
     const mainAtEnd = mainThreadSeconds(server.pid);
     const clientCpu = clientSeconds(clientAtStart);
-    if (process.env.BENCH_THREADS) printThreads(server.pid, threadsAtStart);
+    if (process.env.BENCH_THREADS) printThreads(server.pid, threadsAtStart, TASKS);
     const latency = await paced(async (i) => {
       const res = await fetch(`${url}/v1/tasks`, {
         method: 'POST',

@@ -24,7 +24,7 @@ export interface CheckpointerOptions {
   restartFrames?: number;
   /** The thread's checkpoints run this often. Default 100 ms. */
   intervalMs?: number;
-  /** How often the store looks at the WAL's size (after a COMMIT) before the thread runs. Default 20 ms. */
+  /** How often the store looks at the WAL's size (after a COMMIT). Default 20 ms. */
   lookMs?: number;
 }
 
@@ -63,6 +63,9 @@ export class WalCheckpointer {
   private readonly restartFrames: number;
   private readonly lookMs: number;
   private nextLook = 0;
+  /** The WAL file's size at the last look, and the size past which it must not keep growing. */
+  private lastSize = 0;
+  private readonly restartBytes: number;
   /** The thread said the WAL is past `restartFrames`: the store checkpoints after its next COMMIT. */
   private restartDue = false;
   private readonly checkpoint: Database.Statement;
@@ -83,13 +86,16 @@ export class WalCheckpointer {
     this.intervalMs = options.intervalMs ?? 100;
     this.restartFrames = options.restartFrames ?? 2 * AUTOCHECKPOINT_PAGES;
     this.lookMs = options.lookMs ?? 20;
+    // A WAL frame is a page and its 24-byte header.
+    this.restartBytes = this.restartFrames * (pageSize + 24);
     db.pragma('wal_autocheckpoint = 0');
     this.checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
   }
 
   /**
-   * Called after each COMMIT: until the thread runs, looks at the WAL's size at most every
-   * `lookMs` (a clock read otherwise, so short-lived stores that write little never start one).
+   * Called after each COMMIT: looks at the WAL's size at most every `lookMs` (a clock read
+   * otherwise), to start the thread (so short-lived stores that write little never start one) and,
+   * once it runs, to see that the file does not keep growing past `restartFrames` frames.
    *
    * Under a steady stream of commits the thread's checkpoints rarely end with nothing left to
    * copy at a moment when no transaction is open, which is what lets the next BEGIN restart the
@@ -107,12 +113,20 @@ export class WalCheckpointer {
         this.restartDue = busy !== 0;
         return;
       }
-      if (this.worker || this.fellBack || this.closed) return;
+      if (this.fellBack || this.closed) return;
       const now = performance.now();
       if (now < this.nextLook) return;
       this.nextLook = now + this.lookMs;
       const size = statSync(this.walPath, { throwIfNoEntry: false })?.size ?? 0;
-      if (size > this.startBytes) this.start();
+      if (!this.worker) {
+        if (size > this.startBytes) this.start();
+      } else if (size > this.restartBytes && size > this.lastSize) {
+        // A restarted WAL is written from its start and the file keeps its size, so a file still
+        // growing past the bound means the thread has not kept up (a starved thread on a busy box,
+        // before it could say so): the store catches up itself, as SQLite's own checkpoint would.
+        this.restartDue = true;
+      }
+      this.lastSize = size;
     } catch {
       // A checkpoint is housekeeping: the COMMIT stands, and the next one tries again.
     }

@@ -22,6 +22,7 @@ import { startCoordinator } from '../../apps/coordinator/src/start-coordinator.t
 import { WalCheckpointer } from '../../apps/coordinator/src/store/sqlite-checkpointer.ts';
 import { SqliteStore } from '../../apps/coordinator/src/store/sqlite-store.ts';
 import type { Store } from '../../apps/coordinator/src/store/store.ts';
+import { benchCompletions, benchLeases, benchTasks } from './store-work.ts';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name);
@@ -86,45 +87,12 @@ async function storeOnly(n: number): Promise<void> {
   const main0 = mainCpuUs();
   const t0 = performance.now();
   for (let b = 0; b < n; b += 1000) {
-    const created = await store.insertTasks(
-      Array.from({ length: 1000 }, (_, k) => ({
-        tenant: 'a',
-        taskId: `t${b + k}`,
-        campaignId: 'c',
-        op: 'sum',
-        moduleKind: 'builtin',
-        contentHash: `h${b + k}`,
-        envelope,
-        priority: 0,
-        deadlineAtMs: undefined,
-        maxRetries: 0,
-        createdAtMs: Date.now(),
-      })),
-    );
-    const uids = created.map((o) => o.task.uid);
+    const created = await store.insertTasks(benchTasks(b, 1000, envelope));
+    const uids = created.flatMap((o) => (o.kind === 'created' ? [o.task.uid] : []));
     for (let c = 0; c < uids.length; c += 50) {
-      const now = Date.now();
       const slice = uids.slice(c, c + 50);
-      await store.startLeases(
-        slice.map((uid) => ({
-          taskUid: uid,
-          leaseId: `l${uid}`,
-          attempt: 1,
-          workerId: `w${uid % 200}`,
-          startedAtMs: now,
-          expiresAtMs: now + 30_000,
-        })),
-      );
-      await store.completeTasks(
-        slice.map((uid) => ({
-          taskUid: uid,
-          leaseId: `l${uid}`,
-          result,
-          executor: 'sim',
-          durationMs: 1,
-          nowMs: now,
-        })),
-      );
+      await store.startLeases(benchLeases(slice, 200));
+      await store.completeTasks(benchCompletions(slice, 200, result));
       // A turn of the event loop between batches, as the coordinator has (timers run).
       await new Promise((r) => setImmediate(r));
     }
@@ -149,7 +117,7 @@ async function paced(sims: number, tasks: number): Promise<void> {
       const t = performance.now();
       (args[1] as Server).on('finish', () => serverLat.push(performance.now() - t));
     }
-    return emit.call(this, event, ...args);
+    return emit.apply(this, [event, ...args] as Parameters<typeof emit>);
   } as typeof emit;
   const dir = mkdtempSync(join(tmpdir(), 'flock-ckpt-bench-'));
   const key = 'k'.repeat(20);

@@ -105,7 +105,7 @@ let next = 0;
 const bodies = (n: number): Buffer[] => Array.from({ length: n }, () => campaignBody(next++ * TASKS));
 
 // Warm-up: both servers, and the answer the bare server repeats.
-let answer = Buffer.alloc(0);
+let answer: Buffer = Buffer.alloc(0);
 for (const body of bodies(3)) {
   const res = await post(running.port, body);
   if (res.status !== 201) throw new Error(`${res.status} ${res.text}`);

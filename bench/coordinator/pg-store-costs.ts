@@ -16,6 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { PostgresStore } from '../../apps/coordinator/src/store/postgres-store.ts';
 import { acquirePostgres } from '../../apps/coordinator/test/support/postgres.ts';
+import { registerWorkers, storeWork } from './store-work.ts';
 
 const arg = (name: string, fallback: number): number => {
   const k = process.argv.indexOf(name);
@@ -74,19 +75,8 @@ function serverCpuUs(): number {
 async function measure(url: string): Promise<Record<'insert' | 'lease' | 'complete', Phase>> {
   const store = new PostgresStore(url);
   await store.migrate();
-  const workerId = (uid: number): string => `w${uid % WORKERS}`;
-  for (let k = 0; k < WORKERS; k++) {
-    await store.upsertWorker({
-      workerId: `w${k}`,
-      sessionHash: `h${k}`,
-      createdAtMs: 1,
-      lastSeenMs: 1,
-      tasksSucceeded: 0,
-      tasksFailed: 0,
-    });
-  }
-  const uids: number[] = [];
-  const leaseId = (uid: number): string => `l-${uid.toString(36).padStart(8, '0')}`;
+  await registerWorkers(store, WORKERS);
+  const work = storeWork(store, { tasks: N, batch: BATCH, workers: WORKERS, envelope, result });
   const phase = async (run: () => Promise<void>): Promise<Phase> => {
     gc?.();
     const heap = youngBytes();
@@ -103,54 +93,9 @@ async function measure(url: string): Promise<Record<'insert' | 'lease' | 'comple
       bytes: gc ? (youngBytes() - heap) / N : 0,
     };
   };
-  const insert = await phase(async () => {
-    for (let b = 0; b < N; b += 1000) {
-      const tasks = Array.from({ length: Math.min(1000, N - b) }, (_, k) => ({
-        tenant: 'a',
-        taskId: `t${b + k}`,
-        campaignId: 'c',
-        op: 'sum',
-        moduleKind: 'builtin',
-        contentHash: `h${b + k}`,
-        envelope,
-        priority: 0,
-        deadlineAtMs: undefined,
-        maxRetries: 0,
-        createdAtMs: Date.now(),
-      }));
-      for (const o of await store.insertTasks(tasks)) if (o.kind === 'created') uids.push(o.task.uid);
-    }
-  });
-  const lease = await phase(async () => {
-    for (let b = 0; b < N; b += BATCH) {
-      const now = Date.now();
-      await store.startLeases(
-        uids.slice(b, b + BATCH).map((uid) => ({
-          taskUid: uid,
-          leaseId: leaseId(uid),
-          attempt: 1,
-          workerId: workerId(uid),
-          startedAtMs: now,
-          expiresAtMs: now + 30_000,
-        })),
-      );
-    }
-  });
-  const complete = await phase(async () => {
-    for (let b = 0; b < N; b += BATCH) {
-      await store.completeTasks(
-        uids.slice(b, b + BATCH).map((uid) => ({
-          taskUid: uid,
-          leaseId: leaseId(uid),
-          result,
-          executor: 'sim',
-          durationMs: 1,
-          nowMs: Date.now(),
-          workerId: workerId(uid),
-        })),
-      );
-    }
-  });
+  const insert = await phase(work.insert);
+  const lease = await phase(work.lease);
+  const complete = await phase(work.complete);
   await store.close();
   return { insert, lease, complete };
 }

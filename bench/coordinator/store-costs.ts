@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { SqliteSync } from '../../apps/coordinator/src/config.ts';
 import { SqliteStore } from '../../apps/coordinator/src/store/sqlite-store.ts';
+import { registerWorkers, storeWork } from './store-work.ts';
 
 const i = process.argv.indexOf('--tasks');
 const N = i >= 0 ? Number(process.argv[i + 1]) : 20_000;
@@ -57,19 +58,8 @@ const youngBytes = (): number =>
 async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'complete', Phase>> {
   const dir = mkdtempSync(join(tmpdir(), 'flock-store-bench-'));
   const store = new SqliteStore(dir, { sync });
-  const workerId = (uid: number): string => `w${uid % WORKERS}`;
-  for (let k = 0; k < WORKERS; k++) {
-    await store.upsertWorker({
-      workerId: `w${k}`,
-      sessionHash: `h${k}`,
-      createdAtMs: 1,
-      lastSeenMs: 1,
-      tasksSucceeded: 0,
-      tasksFailed: 0,
-    });
-  }
-  const uids: number[] = [];
-  const leaseId = (uid: number): string => `l-${uid.toString(36).padStart(8, '0')}`;
+  await registerWorkers(store, WORKERS);
+  const work = storeWork(store, { tasks: N, batch: BATCH, workers: WORKERS, envelope, result });
   // COMMIT's own CPU, timed around the group commit's method.
   const group = (store as unknown as { group: { commit(): void } }).group;
   const commitOnce = group.commit.bind(group);
@@ -95,54 +85,9 @@ async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'c
       bytes: gc ? (youngBytes() - heap) / N : 0,
     };
   };
-  const insert = await phase(async () => {
-    for (let b = 0; b < N; b += 1000) {
-      const tasks = Array.from({ length: Math.min(1000, N - b) }, (_, k) => ({
-        tenant: 'a',
-        taskId: `t${b + k}`,
-        campaignId: 'c',
-        op: 'sum',
-        moduleKind: 'builtin',
-        contentHash: `h${b + k}`,
-        envelope,
-        priority: 0,
-        deadlineAtMs: undefined,
-        maxRetries: 0,
-        createdAtMs: Date.now(),
-      }));
-      for (const o of await store.insertTasks(tasks)) if (o.kind === 'created') uids.push(o.task.uid);
-    }
-  });
-  const lease = await phase(async () => {
-    for (let b = 0; b < N; b += BATCH) {
-      const now = Date.now();
-      await store.startLeases(
-        uids.slice(b, b + BATCH).map((uid) => ({
-          taskUid: uid,
-          leaseId: leaseId(uid),
-          attempt: 1,
-          workerId: workerId(uid),
-          startedAtMs: now,
-          expiresAtMs: now + 30_000,
-        })),
-      );
-    }
-  });
-  const complete = await phase(async () => {
-    for (let b = 0; b < N; b += BATCH) {
-      await store.completeTasks(
-        uids.slice(b, b + BATCH).map((uid) => ({
-          taskUid: uid,
-          leaseId: leaseId(uid),
-          result,
-          executor: 'sim',
-          durationMs: 1,
-          nowMs: Date.now(),
-          workerId: workerId(uid),
-        })),
-      );
-    }
-  });
+  const insert = await phase(work.insert);
+  const lease = await phase(work.lease);
+  const complete = await phase(work.complete);
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   return { insert, lease, complete };

@@ -13,10 +13,15 @@
 //   node --expose-gc --max-semi-space-size=512 --min-semi-space-size=512 --import tsx \
 //     bench/coordinator/pg-store-costs.ts --rounds 3 --tasks 5000
 import { readdirSync, readFileSync } from 'node:fs';
-import { getHeapSpaceStatistics } from 'node:v8';
 import { PostgresStore } from '../../apps/coordinator/src/store/postgres-store.ts';
 import { acquirePostgres } from '../../apps/coordinator/test/support/postgres.ts';
-import { registerWorkers, storeWork } from './store-work.ts';
+import {
+  BENCH_ENVELOPE as envelope,
+  registerWorkers,
+  BENCH_RESULT as result,
+  storeWork,
+  youngBytes,
+} from './store-work.ts';
 
 const arg = (name: string, fallback: number): number => {
   const k = process.argv.indexOf(name);
@@ -27,16 +32,6 @@ const WORKERS = arg('--workers', 200);
 const BATCH = arg('--batch', 50);
 const ROUNDS = arg('--rounds', 3);
 const gc = (globalThis as { gc?: () => void }).gc;
-const envelope = Buffer.from(
-  JSON.stringify({
-    task_id: 'x',
-    op: 'sum',
-    module: { kind: 'builtin' },
-    requirements: { min: { wasm: true } },
-    inputs: [{ name: 'x', inline_bytes: 'AAECAwQFBgcICQoLDA0ODw==' }],
-  }),
-);
-const result = Buffer.from(JSON.stringify({ task_id: 'x', outputs: [{ name: 'sum', inline_json: '120' }] }));
 
 interface Phase {
   cpu: number;
@@ -48,9 +43,6 @@ interface Phase {
   /** Bytes allocated a task (young generation's growth), with `gc` only. */
   bytes: number;
 }
-
-const youngBytes = (): number =>
-  getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
 
 const TICK_US = 1e6 / 100; // USER_HZ
 

@@ -17,10 +17,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getHeapSpaceStatistics } from 'node:v8';
 import type { SqliteSync } from '../../apps/coordinator/src/config.ts';
 import { SqliteStore } from '../../apps/coordinator/src/store/sqlite-store.ts';
-import { registerWorkers, storeWork } from './store-work.ts';
+import {
+  BENCH_ENVELOPE as envelope,
+  registerWorkers,
+  BENCH_RESULT as result,
+  storeWork,
+  youngBytes,
+} from './store-work.ts';
 
 const i = process.argv.indexOf('--tasks');
 const N = i >= 0 ? Number(process.argv[i + 1]) : 20_000;
@@ -32,16 +37,6 @@ const r = process.argv.indexOf('--rounds');
 const ROUNDS = r >= 0 ? Number(process.argv[r + 1]) : 0;
 /** Counting bytes: run with a young generation of 512 MiB and `--expose-gc` (see above). */
 const gc = (globalThis as { gc?: () => void }).gc;
-const envelope = Buffer.from(
-  JSON.stringify({
-    task_id: 'x',
-    op: 'sum',
-    module: { kind: 'builtin' },
-    requirements: { min: { wasm: true } },
-    inputs: [{ name: 'x', inline_bytes: 'AAECAwQFBgcICQoLDA0ODw==' }],
-  }),
-);
-const result = Buffer.from(JSON.stringify({ task_id: 'x', outputs: [{ name: 'sum', inline_json: '120' }] }));
 
 interface Phase {
   cpu: number;
@@ -51,9 +46,6 @@ interface Phase {
   /** Bytes allocated a task (young generation's growth), with `gc` only. */
   bytes: number;
 }
-
-const youngBytes = (): number =>
-  getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
 
 async function measure(sync: SqliteSync): Promise<Record<'insert' | 'lease' | 'complete', Phase>> {
   const dir = mkdtempSync(join(tmpdir(), 'flock-store-bench-'));

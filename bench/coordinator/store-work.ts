@@ -1,7 +1,29 @@
 // The store workload the store benches share (store-costs.ts on SQLite, pg-store-costs.ts on
 // PostgreSQL, checkpoint-costs.ts): the coordinator bench's tasks inserted in campaigns of 1,000,
 // leased in passes and completed in group commits, spread over a number of workers.
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { CompleteTask, NewLease, NewTask, Store } from '../../apps/coordinator/src/store/store.ts';
+
+/** The stored envelope of the coordinator bench's task (its JSON view), and its stored result. */
+export const BENCH_ENVELOPE = Buffer.from(
+  JSON.stringify({
+    task_id: 'x',
+    op: 'sum',
+    module: { kind: 'builtin' },
+    requirements: { min: { wasm: true } },
+    inputs: [{ name: 'x', inline_bytes: 'AAECAwQFBgcICQoLDA0ODw==' }],
+  }),
+);
+export const BENCH_RESULT = Buffer.from(
+  JSON.stringify({ task_id: 'x', outputs: [{ name: 'sum', inline_json: '120' }] }),
+);
+
+/**
+ * The young generation's bytes in use: with one large enough that no scavenge runs in a phase
+ * (`--max-semi-space-size=512 --min-semi-space-size=512`), its growth is what the phase allocated.
+ */
+export const youngBytes = (): number =>
+  getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
 
 const leaseId = (uid: number): string => `l-${uid.toString(36).padStart(8, '0')}`;
 const workerId = (uid: number, workers: number): string => `w${uid % workers}`;

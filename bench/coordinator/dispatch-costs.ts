@@ -36,7 +36,7 @@ import {
   type WorkerState,
 } from '../../apps/coordinator/src/engine/coordinator.ts';
 import { type SchedTask, Scheduler, type SchedWorker } from '../../apps/coordinator/src/engine/scheduler.ts';
-import { Metrics } from '../../apps/coordinator/src/metrics.ts';
+import { metricsOf } from '../../apps/coordinator/src/start-coordinator.ts';
 import { BlobStore } from '../../apps/coordinator/src/store/blob-store.ts';
 import { SqliteStore } from '../../apps/coordinator/src/store/sqlite-store.ts';
 
@@ -121,11 +121,7 @@ async function engineRound(): Promise<Sample> {
   const store = new SqliteStore(dataDir);
   await store.migrate();
   let coordinator: Coordinator | undefined;
-  const metrics = new Metrics({
-    taskCounts: () => store.stateCounts(),
-    queueDepth: () => coordinator?.queueDepth() ?? 0,
-    workersByCapability: () => ({}),
-  });
+  const metrics = metricsOf(store, () => coordinator);
   const hub = new EventsHub(config.maxBufferedBytes);
   const c = new Coordinator(config, store, new BlobStore(dataDir), hub, metrics, pino({ level: 'silent' }));
   coordinator = c;

@@ -34,7 +34,7 @@ import { resolveConfig } from '../../apps/coordinator/src/config.ts';
 import { EventsHub } from '../../apps/coordinator/src/edge/events-hub.ts';
 import { WorkerSession } from '../../apps/coordinator/src/edge/worker-session.ts';
 import { Coordinator } from '../../apps/coordinator/src/engine/coordinator.ts';
-import { Metrics } from '../../apps/coordinator/src/metrics.ts';
+import { metricsOf } from '../../apps/coordinator/src/start-coordinator.ts';
 import { BlobStore } from '../../apps/coordinator/src/store/blob-store.ts';
 import { SqliteStore } from '../../apps/coordinator/src/store/sqlite-store.ts';
 
@@ -177,11 +177,7 @@ async function main(): Promise<void> {
   const store = new SqliteStore(dataDir);
   await store.migrate();
   let coordinator: Coordinator | undefined;
-  const metrics = new Metrics({
-    taskCounts: () => store.stateCounts(),
-    queueDepth: () => coordinator?.queueDepth() ?? 0,
-    workersByCapability: () => ({}),
-  });
+  const metrics = metricsOf(store, () => coordinator);
   const log = pino({ level: 'silent' });
   const c = new Coordinator(config, store, new BlobStore(dataDir), new EventsHub(1 << 20), metrics, log);
   coordinator = c;

@@ -64,7 +64,7 @@ async function devKeyOf(config: CoordinatorConfig, store: Store): Promise<string
 }
 
 /** The Prometheus metrics, reading the coordinator once it exists. */
-function metricsOf(store: Store, coordinator: () => Coordinator | undefined): Metrics {
+export function metricsOf(store: Store, coordinator: () => Coordinator | undefined): Metrics {
   return new Metrics({
     taskCounts: () => store.stateCounts(),
     queueDepth: () => coordinator()?.queueDepth() ?? 0,

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { type CoordinatorConfig, resolveConfig } from '../../src/config.ts';
 import { EventsHub, type TaskEvent } from '../../src/edge/events-hub.ts';
 import { Coordinator, type WorkerLink, type WorkerState } from '../../src/engine/coordinator.ts';
-import { Metrics } from '../../src/metrics.ts';
+import { metricsOf } from '../../src/start-coordinator.ts';
 import { BlobStore } from '../../src/store/blob-store.ts';
 import { SqliteStore } from '../../src/store/sqlite-store.ts';
 
@@ -82,11 +82,7 @@ export class EngineHarness {
     await store.migrate();
     const hub = new RecordingHub(config.maxBufferedBytes);
     let coordinator: Coordinator | undefined;
-    const metrics = new Metrics({
-      taskCounts: () => store.stateCounts(),
-      queueDepth: () => coordinator?.queueDepth() ?? 0,
-      workersByCapability: () => ({}),
-    });
+    const metrics = metricsOf(store, () => coordinator);
     coordinator = new Coordinator(
       config,
       store,

@@ -12,9 +12,9 @@
 //
 //   node --expose-gc --max-semi-space-size=512 --min-semi-space-size=512 --import tsx \
 //     bench/coordinator/pg-store-costs.ts --rounds 3 --tasks 5000
-import { readdirSync, readFileSync } from 'node:fs';
 import { PostgresStore } from '../../apps/coordinator/src/store/postgres-store.ts';
 import { acquirePostgres } from '../../apps/coordinator/test/support/postgres.ts';
+import { namedProcessesSeconds } from './proc-cpu.ts';
 import {
   BENCH_ENVELOPE as envelope,
   registerWorkers,
@@ -44,25 +44,8 @@ interface Phase {
   bytes: number;
 }
 
-const TICK_US = 1e6 / 100; // USER_HZ
-
 /** CPU µs of every process named `postgres` (the server and its backends). */
-function serverCpuUs(): number {
-  let ticks = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
-      const fields = stat.slice(close + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
-    } catch {
-      // exited while read
-    }
-  }
-  return ticks * TICK_US;
-}
+const serverCpuUs = (): number => namedProcessesSeconds('postgres') * 1e6;
 
 async function measure(url: string): Promise<Record<'insert' | 'lease' | 'complete', Phase>> {
   const store = new PostgresStore(url);

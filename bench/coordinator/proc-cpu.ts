@@ -45,3 +45,18 @@ export function clientSeconds(since: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(since);
   return (used.user + used.system) / 1e6;
 }
+
+/** CPU seconds of every process named `name` (e.g. a server and its backends). */
+export function namedProcessesSeconds(name: string): number {
+  let seconds = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === name) seconds += threadCpu(stat);
+    } catch {
+      // exited while read
+    }
+  }
+  return seconds;
+}

@@ -1,7 +1,8 @@
 // ml.* (#16) in real Chromium against a real coordinator: ONNX models built from source
 // (@flock/libraries/models) and uploaded as modules (application/onnx); each tab fetches a model by
 // hash, checks it and keeps it in IndexedDB, and runs it on onnxruntime-web: with the WebGPU
-// provider (SwiftShader) where the tab has WebGPU, with the WASM provider where it has not. Both
+// provider (SwiftShader) where the task asks for WebGPU, with the WASM provider where it does not
+// (SwiftShader is a fallback adapter, so `auto` keeps to WASM) or the tab has no WebGPU. Both
 // agree with onnxruntime-node (the reference) within ml.infer's tolerance, over a 1,000-inference
 // campaign on three tabs too; a device lost mid-run is retried on WASM; unfit models and tensors
 // fail with typed codes; a tab that corrupts its outputs never gets a verified result accepted.
@@ -195,6 +196,54 @@ test('the CNN on a WASM-only tab, a WebGPU (SwiftShader) tab and onnxruntime-nod
   );
 });
 
+/** Presses Pause (`paused: true`) or Resume on a tab and waits until its capability says so. */
+async function setPaused(tab: VolunteerTab, paused: boolean): Promise<void> {
+  await tab.page.getByRole('button', { name: paused ? 'Pause' : 'Resume' }).click();
+  await expect
+    .poll(async () => {
+      const { body } = await harness.api<{
+        workers: Array<{ worker_id: string; capability: { paused?: boolean } }>;
+      }>('GET', '/v1/workers');
+      return body.workers.find((w) => w.worker_id === tab.workerId)?.capability.paused ?? false;
+    })
+    .toBe(paused);
+}
+
+test('on the SwiftShader tab (a fallback adapter) auto runs on WASM unless the task asks for WebGPU; execution "webgpu" runs on WebGPU', async () => {
+  // The WASM tab is paused, so every task goes to the SwiftShader tab.
+  await setPaused(wasmTab, true);
+  const n = 10;
+  const cnn = models['cnn.onnx'];
+  const variants = [
+    { name: 'auto', extra: {}, provider: 'wasm' },
+    { name: 'auto, min.webgpu', extra: { requirements: { min: { webgpu: true } } }, provider: 'webgpu' },
+    { name: 'webgpu', extra: { params: { model: cnn, execution: 'webgpu' } }, provider: 'webgpu' },
+  ];
+  const warmMs = new Map<string, number[]>();
+  for (let round = 0; round < 5; round++) {
+    for (const [v, variant] of variants.entries()) {
+      const id = taskId(`ml-fallback-${v}`);
+      const seed = 3000 + round;
+      await harness.submit(inferTask(id, n, seed, variant.extra));
+      const view = await succeeded(id);
+      const result = await harness.result(id);
+      expect([view.attempts.at(-1)?.worker_id, result.summary?.['execution_provider']]).toEqual([
+        gpuTab.workerId,
+        variant.provider,
+      ]);
+      expectClose(await logitsOf(result, n), await referenceLogits(n, seed));
+      if (result.metrics?.['library_warm'] === '1')
+        warmMs.set(variant.name, [...(warmMs.get(variant.name) ?? []), Number(result.metrics['library_ms'])]);
+    }
+  }
+  await setPaused(wasmTab, false);
+  const warm = (name: string) => median(warmMs.get(name) ?? []).toFixed(1);
+  console.log(
+    `[ml] SwiftShader tab, warm job of ${n} images, median library_ms: auto (wasm) ${warm('auto')}, ` +
+      `auto with min.webgpu ${warm('auto, min.webgpu')}, execution webgpu ${warm('webgpu')}`,
+  );
+});
+
 test('an output too large for one frame is streamed and keeps its TensorSpec', async () => {
   // 5,000 rows of the MLP: 1.28 MB of features in (uploaded), 640 KB of embeddings out, over half
   // a frame, so the tab streams it and the coordinator stores it as a blob.
@@ -258,7 +307,7 @@ test('a campaign of 1,000 inferences (100 tasks of 10 images) over three tabs: a
   console.log(`[ml] 1,000 inferences on three tabs: ${Date.now() - from} ms`);
   const counts = ranBy(views);
   console.log(
-    `[ml] tasks per tab: webgpu ${counts.get(gpuTab.workerId)}, wasm ${counts.get(wasmTab.workerId)}, ` +
+    `[ml] tasks per tab: SwiftShader ${counts.get(gpuTab.workerId)}, wasm ${counts.get(wasmTab.workerId)}, ` +
       `wasm (cold) ${counts.get(third.workerId)}`,
   );
   for (const tab of [gpuTab, wasmTab, third]) expect(counts.get(tab.workerId) ?? 0).toBeGreaterThan(0);
@@ -266,6 +315,8 @@ test('a campaign of 1,000 inferences (100 tasks of 10 images) over three tabs: a
   const warmMs = new Map<string, number[]>();
   for (const [i, id] of ids.entries()) {
     const result = await harness.result(id);
+    // `auto` on a task that does not ask for WebGPU: WASM on the SwiftShader tab too.
+    expect(result.summary?.['execution_provider']).toBe('wasm');
     expectClose(await logitsOf(result, batch), await referenceLogits(batch, 1000 + i));
     const worker = views.find((v) => v.task_id === id)!.attempts.at(-1)!.worker_id;
     if (result.metrics?.['library_warm'] === '1')
@@ -273,14 +324,14 @@ test('a campaign of 1,000 inferences (100 tasks of 10 images) over three tabs: a
   }
   const warm = (tab: VolunteerTab) => median(warmMs.get(tab.workerId) ?? []).toFixed(1);
   console.log(
-    `[ml] warm job of 10 images, median library_ms: webgpu ${warm(gpuTab)}, wasm ${warm(wasmTab)}, ` +
+    `[ml] warm job of 10 images, median library_ms: SwiftShader tab (auto: wasm) ${warm(gpuTab)}, wasm ${warm(wasmTab)}, ` +
       `wasm (cold at start) ${warm(third)}`,
   );
   await third.context.close();
 });
 
 test('a GPU device lost while a WebGPU ml job runs fails it DEVICE_LOST; the retry runs on WASM and agrees', async () => {
-  // The GPU tab's ml session is warm (it ran the first test's job and its share of the campaign).
+  // The GPU tab's WebGPU ml session is warm (it ran the first test's job and the fallback test's).
   const n = 4096;
   const id = taskId('ml-lost');
   // 12.8 MB of images (a GPU run long enough to lose the device in): uploaded, and named by uri with their TensorSpec.

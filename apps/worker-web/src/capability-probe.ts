@@ -3,6 +3,7 @@
 // `buildCapability` combines the probe with the volunteer's settings into the Capability that is
 // published on start and on every change.
 import { CAPABILITY_LIMITS, type Capability, type GPUDescriptor, MAX_BATCH_FRAMES } from '@flock/protocol';
+import { isFallbackAdapter } from './gpu-adapter.ts';
 import type { Settings } from './tab-store.ts';
 
 /** Probe modules: each validates only where the engine has the feature. */
@@ -90,8 +91,7 @@ export async function probeGpu(): Promise<GPUDescriptor | null> {
     return null;
   }
   if (!adapter) return null;
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  const legacyFallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const info = adapter.info;
   const limits: Record<string, number> = {};
   for (const name of [
     'maxStorageBufferBindingSize',
@@ -111,7 +111,7 @@ export async function probeGpu(): Promise<GPUDescriptor | null> {
     description: clip(info.description),
     features: [...adapter.features].sort(),
     limits: Object.entries(limits).map(([name, value]) => ({ name, value })),
-    is_fallback_adapter: info.isFallbackAdapter ?? legacyFallback ?? false,
+    is_fallback_adapter: isFallbackAdapter(adapter),
   };
 }
 

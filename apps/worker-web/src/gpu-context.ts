@@ -5,6 +5,7 @@
 import { runBuiltin, ShaderError } from '@flock/shaders';
 import { countCopy } from './copy-meter.ts';
 import { ExecutorError } from './executor-error.ts';
+import { isFallbackAdapter } from './gpu-adapter.ts';
 import type { Job, JobSuccess } from './job.ts';
 import type { JobIo } from './job-io.ts';
 import { runWgslJob } from './wgsl-executor.ts';
@@ -25,6 +26,8 @@ export interface GpuProbe {
 
 export class GpuContext {
   private device: GPUDevice | undefined;
+  /** The device's adapter is a fallback (software) one: see `isFallbackAdapter`. */
+  private fallback = false;
   private lost: string | undefined;
   /** Called when the device is lost by itself (the tab republishes its capability). */
   onDeviceLost: ((reason: string) => void) | undefined;
@@ -47,6 +50,7 @@ export class GpuContext {
     }
     const fresh = await adapter.requestDevice({ requiredLimits: limits });
     this.device = fresh;
+    this.fallback = isFallbackAdapter(adapter);
     this.lost = undefined;
     void fresh.lost.then((info) => {
       if (this.device !== fresh) return;
@@ -54,6 +58,15 @@ export class GpuContext {
       if (!this.destroyedOnPurpose.has(fresh)) this.onDeviceLost?.(this.lost);
     });
     return fresh;
+  }
+
+  /**
+   * The device and whether its adapter is a fallback (software) one, e.g. SwiftShader (ml.*'s
+   * `auto` runs on WASM there); fails as `getDevice` does.
+   */
+  async getGpu(): Promise<{ device: GPUDevice; isFallbackAdapter: boolean }> {
+    const device = await this.getDevice();
+    return { device, isFallbackAdapter: this.fallback };
   }
 
   /** A failure seen while the device was lost is DEVICE_LOST (retryable), whatever it looked like. */
@@ -134,8 +147,7 @@ export class GpuContext {
         architecture: info.architecture,
         device: info.device,
         description: info.description,
-        isFallbackAdapter:
-          (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+        isFallbackAdapter: this.fallback,
         features: [...gpu.features],
         limits: {
           maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize,

@@ -5,7 +5,14 @@
 // region on the executor's bridge.
 import { checkLibraryCall, LibraryError } from '@flock/libraries';
 import type { TensorShape } from '@flock/libraries/models';
-import type { ComputeAssignment, DataRef, JsonObject, ModuleSpec, TensorSpec } from '@flock/protocol';
+import type {
+  ComputeAssignment,
+  ComputeEnvelope,
+  DataRef,
+  JsonObject,
+  ModuleSpec,
+  TensorSpec,
+} from '@flock/protocol';
 import { ExecutorError } from './executor-error.ts';
 import { type JobKind, type JobLimits, type JobSpec, limitsOf } from './job.ts';
 import { sha256Ref, verifyModuleHash } from './module-hash.ts';
@@ -157,6 +164,12 @@ async function modelBytes(
   return moduleBytes({ uri: model }, source, origin);
 }
 
+/** The task asks for WebGPU: `min.webgpu`, or a GPU descriptor in `min.gpu` (the scheduler's GPU tasks). */
+function requiresWebgpu(envelope: ComputeEnvelope): boolean {
+  const min = envelope.requirements?.min;
+  return Boolean(min?.webgpu || min?.gpu);
+}
+
 /** Builds the PreparedJob of an assignment; throws ExecutorError for what cannot run here. */
 export async function buildJob(
   assignment: ComputeAssignment,
@@ -218,6 +231,7 @@ export async function buildJob(
       kind = 'library';
       spec.op = envelope.op ?? '';
       spec.libraryOrigin = origin;
+      if (requiresWebgpu(envelope)) spec.requiresWebgpu = true;
       loaded = await modelBytes(envelope.params, source, origin);
       if (loaded) spec.moduleHash = loaded.hash;
       break;

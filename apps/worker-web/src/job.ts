@@ -83,6 +83,11 @@ export interface JobSpec {
   /** Library jobs: the origin the library files are fetched from (the coordinator's). */
   libraryOrigin?: string;
   /**
+   * Library jobs: the task asks for WebGPU (`requirements.min.webgpu` or `min.gpu`), so ml.*'s
+   * `auto` runs on WebGPU even on a fallback adapter.
+   */
+  requiresWebgpu?: boolean;
+  /**
    * How the inputs were handed over: ms spent copying them into their regions, and when the record
    * was pushed (epoch ms, `performance.timeOrigin + performance.now()`, comparable across threads).
    */

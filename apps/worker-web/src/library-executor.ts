@@ -16,7 +16,7 @@ export class LibraryExecutor {
   private readonly host = new LibraryHost(RUNTIMES);
   private files: LibraryFiles | undefined;
 
-  /** `gpu`: this executor's device (ml.* on WebGPU); its `getDevice` fails where the tab has none. */
+  /** `gpu`: this executor's device (ml.* on WebGPU); its `getGpu` fails where the tab has none. */
   constructor(private readonly gpu: GpuContext) {}
 
   /** Libraries loaded here. */
@@ -38,7 +38,8 @@ export class LibraryExecutor {
       stopRequested: () => io.stopRequested(),
       threads: globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function',
       limits: job.spec.limits,
-      gpuDevice: () => this.gpu.getDevice().catch(() => undefined),
+      gpuDevice: () => this.gpu.getGpu().catch(() => undefined),
+      requiresWebgpu: job.spec.requiresWebgpu === true,
       ...(job.spec.moduleHash ? modelOf(job.spec.moduleHash, job.module) : {}),
     };
     // The host gives a cold load its own allowance and times the job from `running`, which is

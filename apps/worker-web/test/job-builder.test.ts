@@ -216,6 +216,30 @@ describe('buildJob', () => {
     expect(hash.spec.moduleHash).toBeUndefined();
   });
 
+  it("tells a library job whether its task asks for WebGPU (min.webgpu or min.gpu): ml's auto reads it", async () => {
+    const { source } = memorySource({});
+    const requiresWebgpu = async (requirements: object | undefined) =>
+      (
+        await buildJob(
+          assignment(
+            { kind: 'library' },
+            {
+              op: 'crypto.hash',
+              params: { algorithms: ['sha256'] },
+              inputs: [{ name: 'a', inline_bytes: new Uint8Array(4) }],
+              ...(requirements ? { requirements } : {}),
+            },
+          ),
+          source,
+          ORIGIN,
+        )
+      ).spec.requiresWebgpu;
+    expect(await requiresWebgpu({ min: { webgpu: true } })).toBe(true);
+    expect(await requiresWebgpu({ min: { gpu: { features: ['shader-f16'] } } })).toBe(true);
+    expect(await requiresWebgpu({ min: { wasm: true }, preferred: { webgpu: true } })).toBeUndefined();
+    expect(await requiresWebgpu(undefined)).toBeUndefined();
+  });
+
   it('refuses a model whose bytes do not have its hash, and caches nothing', async () => {
     const model = zooFiles()['mlp.onnx']!;
     const wrong = `sha256:${'0'.repeat(64)}`;

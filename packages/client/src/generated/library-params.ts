@@ -308,7 +308,7 @@ export interface LibraryParams {
   "ml.infer": {
     /** the model: flock:sha256:<hex> of an ONNX file uploaded with POST /v1/modules */
     model: string;
-    /** where it runs: webgpu, wasm, or auto (WebGPU where the tab has it, else WASM) (default "auto") */
+    /** where it runs: webgpu, wasm, or auto (WebGPU on a hardware GPU, or where the task requires WebGPU; else WASM) (default "auto") */
     execution?: "auto" | "webgpu" | "wasm";
     /** which outputs to return (default: all) */
     outputs?: ReadonlyArray<string>;
@@ -317,7 +317,7 @@ export interface LibraryParams {
   "ml.embed": {
     /** the model: flock:sha256:<hex> of an ONNX file uploaded with POST /v1/modules */
     model: string;
-    /** where it runs: webgpu, wasm, or auto (WebGPU where the tab has it, else WASM) (default "auto") */
+    /** where it runs: webgpu, wasm, or auto (WebGPU on a hardware GPU, or where the task requires WebGPU; else WASM) (default "auto") */
     execution?: "auto" | "webgpu" | "wasm";
     /** the model output to use (default: the model's first) */
     output?: string;
@@ -328,7 +328,7 @@ export interface LibraryParams {
   "ml.classify": {
     /** the model: flock:sha256:<hex> of an ONNX file uploaded with POST /v1/modules */
     model: string;
-    /** where it runs: webgpu, wasm, or auto (WebGPU where the tab has it, else WASM) (default "auto") */
+    /** where it runs: webgpu, wasm, or auto (WebGPU on a hardware GPU, or where the task requires WebGPU; else WASM) (default "auto") */
     execution?: "auto" | "webgpu" | "wasm";
     /** the model output to use (default: the model's first) */
     output?: string;

@@ -22,7 +22,7 @@ const model: ParamSpec = {
 
 const execution: ParamSpec = {
   type: 'enum',
-  doc: 'where it runs: webgpu, wasm, or auto (WebGPU where the tab has it, else WASM)',
+  doc: 'where it runs: webgpu, wasm, or auto (WebGPU on a hardware GPU, or where the task requires WebGPU; else WASM)',
   values: ['auto', 'webgpu', 'wasm'],
   default: 'auto',
 };

@@ -1,5 +1,6 @@
 export { LibraryHost, type RuntimeFactories } from './library-host.ts';
 export type {
+  ExecutorGpu,
   LibraryInput,
   LibraryOutput,
   LibraryResult,

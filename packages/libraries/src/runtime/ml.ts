@@ -1,7 +1,8 @@
 // ml.* in the tab: onnxruntime-web's build with its WebGPU execution provider, whose WASM (checked
 // against the page's manifest) also runs its WASM provider. Sessions are kept by model hash and
-// provider; `auto` runs on WebGPU where the executor has a device and falls back to WASM once it
-// loses it (the job that saw the loss fails DEVICE_LOST, which is retried).
+// provider; `auto` runs on WebGPU where the executor has a hardware adapter's device (or the task
+// asked for WebGPU) and falls back to WASM once it loses it (the job that saw the loss fails
+// DEVICE_LOST, which is retried).
 import type { InferenceSession } from 'onnxruntime-common';
 import { LibraryError } from '../library-error.ts';
 import type { CheckedCall } from '../registry.ts';
@@ -9,7 +10,12 @@ import { type LoadedModel, modelLabels, ortError, runMlCall } from './ml-job.ts'
 import type { LibraryInput, LibraryResult, LibraryRuntime, RuntimeContext } from './runtime.ts';
 
 type Ort = typeof import('onnxruntime-web/webgpu');
-type Provider = 'webgpu' | 'wasm';
+/** Where an ml job runs: ONNX Runtime's execution provider. */
+export type Provider = 'webgpu' | 'wasm';
+/** `params.execution` of an ml call. */
+export type Execution = 'auto' | Provider;
+/** The executor's WebGPU: a hardware adapter's device, a fallback (software) adapter's, or none usable. */
+export type GpuKind = 'hardware' | 'fallback' | 'none';
 
 export const ORT_WASM = {
   package: 'onnxruntime-web',
@@ -34,6 +40,8 @@ export class MlRuntime implements LibraryRuntime {
   private readonly sessions = new Map<string, Promise<LoadedModel>>();
   /** The executor's device, handed to ONNX Runtime's WebGPU provider with each session. */
   private device: DeviceLike | undefined;
+  /** The device's adapter is a fallback (software) one. */
+  private fallback = false;
   private deviceLost = false;
 
   async load(ctx: RuntimeContext): Promise<void> {
@@ -57,7 +65,7 @@ export class MlRuntime implements LibraryRuntime {
         'params.model',
       );
     }
-    const provider = await this.provider(call.params['execution'] as string, ctx);
+    const provider = await this.provider((call.params['execution'] as Execution | undefined) ?? 'auto', ctx);
     const loaded = await this.session(model, provider, ctx);
     ctx.progress(10);
     let result: LibraryResult;
@@ -89,32 +97,28 @@ export class MlRuntime implements LibraryRuntime {
   }
 
   /**
-   * WebGPU when asked for or (auto) when the executor has a live device; WASM otherwise. After a
-   * loss this executor stays off WebGPU: a session on a fresh device hung ORT 1.30 in CI once, so a
-   * `webgpu` task fails DEVICE_LOST at once (retryable, for another tab) instead.
+   * `chooseProvider` with this executor's GPU. After a loss this executor stays off WebGPU: a
+   * session on a fresh device hung ORT 1.30 in CI once, so a `webgpu` task fails DEVICE_LOST at
+   * once (retryable, for another tab) instead, and an `auto` one runs on WASM.
    */
-  private async provider(execution: string, ctx: RuntimeContext): Promise<Provider> {
-    if (execution === 'wasm') return 'wasm';
-    const device = this.deviceLost ? undefined : await this.gpu(ctx);
-    if (device) return 'webgpu';
-    if (execution === 'webgpu') {
-      throw new LibraryError(
-        'DEVICE_LOST',
-        'this tab has no usable WebGPU device; the task goes to another tab',
-      );
-    }
-    return 'wasm';
+  private async provider(execution: Execution, ctx: RuntimeContext): Promise<Provider> {
+    const gpu = execution === 'wasm' || this.deviceLost ? 'none' : await this.gpu(ctx);
+    return chooseProvider(execution, gpu, ctx.requiresWebgpu === true);
   }
 
-  private async gpu(ctx: RuntimeContext): Promise<DeviceLike | undefined> {
-    if (this.device) return this.device;
-    const device = (await ctx.gpuDevice?.()) as DeviceLike | undefined;
-    if (!device) return undefined;
-    this.device = device;
-    void device.lost.then(() => {
-      this.deviceLost = true;
-    });
-    return device;
+  /** The executor's WebGPU, asked for once (its device is kept: ORT's sessions live on it). */
+  private async gpu(ctx: RuntimeContext): Promise<GpuKind> {
+    if (!this.device) {
+      const gpu = await ctx.gpuDevice?.();
+      if (!gpu) return 'none';
+      const device = gpu.device as DeviceLike;
+      this.device = device;
+      this.fallback = gpu.isFallbackAdapter;
+      void device.lost.then(() => {
+        this.deviceLost = true;
+      });
+    }
+    return this.fallback ? 'fallback' : 'hardware';
   }
 
   private session(
@@ -158,6 +162,37 @@ export class MlRuntime implements LibraryRuntime {
     }
     return loading;
   }
+}
+
+/**
+ * Where an ml job runs. `wasm` and `webgpu` are the requester's choice: `webgpu` runs on any usable
+ * device, a fallback adapter's too, and without one fails DEVICE_LOST (retryable: another tab gets
+ * the task). `auto` runs on WebGPU on a hardware adapter, or on a fallback adapter where the task
+ * asked for WebGPU (`requiresWebgpu`); else on WASM. A fallback adapter emulates the GPU on the CPU:
+ * in one SwiftShader tab of headless Chromium, a warm ml.infer of 10 images through the repo's CNN
+ * took a median 103–228 ms on WebGPU and 1.0–1.9 ms on WASM (three runs; docs/ml.md).
+ */
+export function chooseProvider(execution: Execution, gpu: GpuKind, requiresWebgpu: boolean): Provider {
+  switch (execution) {
+    case 'wasm':
+      return 'wasm';
+    case 'webgpu':
+      if (gpu === 'none') {
+        throw new LibraryError(
+          'DEVICE_LOST',
+          'this tab has no usable WebGPU device; the task goes to another tab',
+        );
+      }
+      return 'webgpu';
+    case 'auto':
+      return gpu === 'hardware' || (gpu === 'fallback' && requiresWebgpu) ? 'webgpu' : 'wasm';
+    default:
+      return assertNever(execution);
+  }
+}
+
+function assertNever(value: never): never {
+  throw new LibraryError('INVALID_PARAMS', `unknown execution "${String(value)}"`, 'params.execution');
 }
 
 export const mlRuntime = new MlRuntime();

@@ -25,6 +25,17 @@ export interface LibraryResult {
   summary?: Record<string, string>;
 }
 
+/** The executor's WebGPU device, as `RuntimeContext.gpuDevice` hands it over. */
+export interface ExecutorGpu {
+  /** A GPUDevice (typed loosely: the package builds without the WebGPU types). */
+  readonly device: object;
+  /**
+   * Its adapter is a fallback one (`GPUAdapterInfo.isFallbackAdapter`): software rendering on the
+   * CPU, like SwiftShader in headless Chromium.
+   */
+  readonly isFallbackAdapter: boolean;
+}
+
 /** What a runtime may ask of the executor. */
 export interface RuntimeContext {
   /**
@@ -47,8 +58,13 @@ export interface RuntimeContext {
   readonly model?: { readonly hash: string; readonly bytes: Uint8Array | undefined };
   /** Asks for the job again with the model's bytes (this executor no longer has its session). */
   needModel?(): never;
-  /** The executor's WebGPU device (a GPUDevice), when the tab has a usable one: ml's WebGPU execution. */
-  gpuDevice?(): Promise<object | undefined>;
+  /** The executor's WebGPU device and its adapter's kind, when the tab has a usable one: ml's WebGPU execution. */
+  gpuDevice?(): Promise<ExecutorGpu | undefined>;
+  /**
+   * The task asks for WebGPU (`requirements.min.webgpu` or `min.gpu`): ml's `auto` then runs on
+   * WebGPU even on a fallback adapter. Absent: it does not.
+   */
+  readonly requiresWebgpu?: boolean;
   /** The limits of this job (the library's, overridden by `permissions`). */
   readonly limits: { maxInputBytes: number; maxOutputBytes: number; timeoutMs: number; memoryPages: number };
 }

@@ -1,7 +1,8 @@
 // The rows the SQLite store's hot transitions write, column by column: insert, lease and
 // complete write their constant columns (states, topic) as SQL literals (sqlite-statements.ts),
 // a batch of completions ends its attempts and counts its workers by UPDATE … FROM (VALUES …)
-// in chunks of 32; and the index of open tasks recovery reads, before and after its migration.
+// in chunks of 32; and the index of open tasks recovery reads, before and after its migration
+// (with the audit rows' tenants, whose migration came after it).
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EVENTS } from '@flock/protocol';
@@ -63,7 +64,7 @@ test('insert, lease and complete write these audit, attempt and task rows', asyn
   await store.close();
 
   const db = new Database(path, { readonly: true });
-  const none = { lease_id: null, worker_id: null, code: null, output_hash: null };
+  const none = { lease_id: null, worker_id: null, code: null, output_hash: null, tenant: 'a' };
   expect(db.prepare('SELECT * FROM audit ORDER BY id').all()).toEqual([
     {
       id: 1,
@@ -83,7 +84,7 @@ test('insert, lease and complete write these audit, attempt and task rows', asyn
         to_state: 'running',
         topic: EVENTS.accepted,
       },
-      ...{ lease_id: 'l1', worker_id: 'w1', code: null, output_hash: null },
+      ...{ lease_id: 'l1', worker_id: 'w1', code: null, output_hash: null, tenant: 'a' },
     },
     {
       ...{
@@ -94,7 +95,7 @@ test('insert, lease and complete write these audit, attempt and task rows', asyn
         to_state: 'succeeded',
         topic: EVENTS.success,
       },
-      ...{ lease_id: 'l1', worker_id: 'w1', code: null, output_hash: 'sha256:out' },
+      ...{ lease_id: 'l1', worker_id: 'w1', code: null, output_hash: 'sha256:out', tenant: 'a' },
     },
   ]);
   expect(db.prepare('SELECT * FROM attempts').all()).toEqual([
@@ -190,12 +191,16 @@ test('open tasks are read through tasks_unfinished, in a new file and in one upg
   const path = store.path;
   await store.close();
 
-  // The same file as the migrations before tasks_unfinished left it.
+  // The same file as the migrations before tasks_unfinished left it (so before audit_tenant,
+  // which came after it, too: the upgrade gives the audit rows their tasks' tenants).
   const old = new Database(path);
   expect(indexesOf(old)).toEqual(['tasks_tenant_campaign', 'tasks_tenant_uid', 'tasks_unfinished']);
+  const unfinished = SQLITE_MIGRATIONS.findIndex((sql) => sql.includes('CREATE INDEX tasks_unfinished'));
   old.exec(`DROP INDEX tasks_unfinished;
     CREATE INDEX tasks_open ON tasks (state) WHERE state IN ('queued', 'running');
-    PRAGMA user_version = ${SQLITE_MIGRATIONS.length - 1};`);
+    DROP INDEX audit_tenant;
+    ALTER TABLE audit DROP COLUMN tenant;
+    PRAGMA user_version = ${unfinished};`);
   old.close();
   const upgraded = new SqliteStore(dirname(path));
   expect(await openNow(upgraded)).toEqual(expected);
@@ -206,6 +211,8 @@ test('open tasks are read through tasks_unfinished, in a new file and in one upg
     "EXPLAIN QUERY PLAN SELECT * FROM tasks WHERE result IS NULL AND state IN ('queued', 'running') ORDER BY uid",
   );
   expect(plan.all().map((r) => r.detail)).toEqual(['SCAN tasks USING INDEX tasks_unfinished']);
+  const tenants = after.prepare('SELECT tenant, COUNT(*) AS n FROM audit GROUP BY tenant').all();
+  expect(tenants).toEqual([{ tenant: 'a', n: 20 }]);
   after.close();
   rmSync(dirname(path), { recursive: true, force: true });
 });

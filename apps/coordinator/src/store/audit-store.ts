@@ -81,10 +81,26 @@ export function auditTablesSql(dialect: 'sqlite' | 'pg'): string {
    CREATE INDEX replays_source ON replays (tenant, source_kind, source_id);`;
 }
 
+/**
+ * The migration both stores append for a tenant's whole trail (`GET /v1/audit` without a task or
+ * campaign): each audit row carries its task's tenant, indexed with the row id, so a page reads
+ * its rows in order from `audit_tenant` instead of walking every tenant's rows in id order and
+ * dropping the others' (or, for a small tenant, reading all its rows and sorting them). Rows
+ * written before it get their tenant from their task; every insert writes it since.
+ */
+export function auditTenantSql(): string {
+  return `ALTER TABLE audit ADD COLUMN tenant TEXT;
+   UPDATE audit SET tenant = (SELECT t.tenant FROM tasks t WHERE t.uid = audit.task_uid);
+   CREATE INDEX audit_tenant ON audit (tenant, id);`;
+}
+
 /** The audit query in either dialect: `?`/`$n` placeholders come from `param`, in order. */
 export function auditQuery(filter: AuditFilter, param: (value: unknown) => string): string {
   const where = [`a.id > ${param(filter.afterId)}`];
-  if (filter.tenant !== undefined) where.push(`t.tenant = ${param(filter.tenant)}`);
+  // A task's or campaign's rows are found from the task (tasks' indexes, then audit_task); a
+  // tenant's whole trail from audit_tenant.
+  const byTask = filter.taskId !== undefined || filter.campaignId !== undefined;
+  if (filter.tenant !== undefined) where.push(`${byTask ? 't' : 'a'}.tenant = ${param(filter.tenant)}`);
   if (filter.taskId !== undefined) where.push(`t.task_id = ${param(filter.taskId)}`);
   if (filter.campaignId !== undefined) where.push(`t.campaign_id = ${param(filter.campaignId)}`);
   if (filter.sinceMs !== undefined) where.push(`a.ts_ms >= ${param(filter.sinceMs)}`);

@@ -79,13 +79,13 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
          updated_at_ms = i.started_at_ms, progress = NULL
        FROM input i
        WHERE tasks.uid = ANY ($1::bigint[]) AND tasks.uid = i.task_uid AND tasks.state = i.from_state
-       RETURNING i.*
+       RETURNING i.*, tasks.tenant
      ), a AS (
        INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
        SELECT lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms FROM t
      ), au AS (
-       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
-       SELECT task_uid, started_at_ms, 'queued', 'running', $7, lease_id, worker_id FROM t
+       INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id)
+       SELECT task_uid, tenant, started_at_ms, 'queued', 'running', $7, lease_id, worker_id FROM t
      )
      SELECT i.lease_id FROM input i WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.lease_id = i.lease_id)`,
     values: [
@@ -119,8 +119,8 @@ export async function claimQueued(pool: pg.Pool, req: ClaimRequest): Promise<Cla
        INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
        SELECT current_lease_id, uid, attempts, $1, $2, $2 + $5 FROM t
      ), au AS (
-       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)
-       SELECT uid, $2, 'queued', 'running', $6, current_lease_id, $1 FROM t
+       INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id)
+       SELECT uid, tenant, $2, 'queued', 'running', $6, current_lease_id, $1 FROM t
      )
      SELECT * FROM t ORDER BY priority DESC, deadline_at_ms ASC NULLS LAST, uid`,
     [req.workerId, req.nowMs, req.limit, req.moduleKinds ?? null, req.leaseMs, EVENTS.accepted],
@@ -159,13 +159,13 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
        FROM input i
        WHERE tasks.uid = ANY ($1::bigint[]) AND tasks.uid = i.task_uid AND tasks.state = i.from_state
          AND tasks.current_lease_id = i.lease_id
-       RETURNING i.task_uid, i.lease_id, i.now_ms, i.worker_id, i.output_hash
+       RETURNING i.task_uid, tasks.tenant, i.lease_id, i.now_ms, i.worker_id, i.output_hash
      ), a AS (
        UPDATE attempts SET ended_at_ms = t.now_ms, outcome = 'succeeded', code = NULL
        FROM t WHERE attempts.lease_id = t.lease_id AND attempts.ended_at_ms IS NULL
      ), au AS (
-       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, output_hash)
-       SELECT t.task_uid, t.now_ms, 'running', 'succeeded', $8, t.lease_id,
+       INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id, output_hash)
+       SELECT t.task_uid, t.tenant, t.now_ms, 'running', 'succeeded', $8, t.lease_id,
          COALESCE(t.worker_id, (SELECT x.worker_id FROM attempts x WHERE x.lease_id = t.lease_id)),
          t.output_hash
        FROM t
@@ -208,11 +208,11 @@ export async function endAttempt(pool: pg.Pool, change: EndAttempt): Promise<boo
     ? `UPDATE tasks SET state = 'queued', current_lease_id = NULL, not_before_ms = $9,
          failures = failures + $4, updated_at_ms = $3, progress = NULL
        WHERE uid = $1 AND state = 'running' AND current_lease_id = $2
-       RETURNING uid, state`
+       RETURNING uid, tenant, state`
     : `UPDATE tasks SET state = 'failed', current_lease_id = NULL, failure_code = $9, failure_message = $10,
          failures = failures + $4, updated_at_ms = $3
        WHERE uid = $1 AND state = 'running' AND current_lease_id = $2
-       RETURNING uid, state`;
+       RETURNING uid, tenant, state`;
   const args: unknown[] = [
     change.taskUid,
     change.leaseId,
@@ -229,8 +229,8 @@ export async function endAttempt(pool: pg.Pool, change: EndAttempt): Promise<boo
        UPDATE attempts SET ended_at_ms = $3, outcome = $5, code = $6
        WHERE lease_id = $2 AND ended_at_ms IS NULL AND EXISTS (SELECT 1 FROM t)
      )
-     INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
-     SELECT uid, $3, 'running', state, $8, $2, (SELECT worker_id FROM attempts WHERE lease_id = $2), $7 FROM t`,
+     INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
+     SELECT uid, tenant, $3, 'running', state, $8, $2, (SELECT worker_id FROM attempts WHERE lease_id = $2), $7 FROM t`,
     args,
   );
   return rowCount === 1;

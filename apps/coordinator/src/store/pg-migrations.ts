@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { auditTablesSql } from './audit-store.ts';
+import { auditTablesSql, auditTenantSql } from './audit-store.ts';
 import { apiKeysTableSql } from './key-store.ts';
 import { webhookDeliveriesTableSql, webhookOutboxTableSql } from './webhook-store.ts';
 import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
@@ -128,6 +128,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   webhookOutboxTableSql('pg'),
   // A tenant's webhook deliveries by state, by id: GET /v1/webhooks/deliveries?state= (http-webhooks.ts).
   'CREATE INDEX webhook_deliveries_state ON webhook_deliveries (tenant, state, id);',
+  // A tenant's whole audit trail by id: GET /v1/audit without task_id or campaign_id (#19).
+  auditTenantSql(),
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

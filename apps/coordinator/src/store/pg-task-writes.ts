@@ -43,7 +43,8 @@ async function insertNew(client: pg.PoolClient, tasks: NewTask[]): Promise<numbe
        ON CONFLICT (tenant, task_id) DO NOTHING
        RETURNING uid, tenant, task_id, created_at_ms
      ), a AS (
-       INSERT INTO audit (task_uid, ts_ms, to_state, topic) SELECT uid, created_at_ms, 'queued', $12 FROM t
+       INSERT INTO audit (task_uid, tenant, ts_ms, to_state, topic)
+       SELECT uid, tenant, created_at_ms, 'queued', $12 FROM t
      )
      SELECT array_agg(uid ORDER BY uid)::text AS uids FROM t`,
     values: [
@@ -157,8 +158,8 @@ export async function reopenTask(
        WHERE uid = $1 AND state = 'succeeded'
        RETURNING *
      ), a AS (
-       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, code)
-       SELECT uid, $2, 'succeeded', 'queued', $3, $4 FROM t
+       INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, code)
+       SELECT uid, tenant, $2, 'succeeded', 'queued', $3, $4 FROM t
      )
      SELECT * FROM t`,
     [taskUid, nowMs, EVENTS.requested, code],
@@ -177,10 +178,10 @@ export async function failQueued(
     `WITH t AS (
        UPDATE tasks SET state = 'failed', failure_code = $2, failure_message = $3, updated_at_ms = $4
        WHERE uid = $1 AND state = 'queued'
-       RETURNING uid
+       RETURNING uid, tenant
      )
-     INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, code)
-     SELECT uid, $4, 'queued', 'failed', $5, $2 FROM t`,
+     INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, code)
+     SELECT uid, tenant, $4, 'queued', 'failed', $5, $2 FROM t`,
     [taskUid, code, message, nowMs, EVENTS.failed],
   );
   return rowCount === 1;
@@ -202,13 +203,13 @@ export async function cancelTask(
        UPDATE tasks SET state = 'cancelled', current_lease_id = NULL, failure_code = 'CANCELLED',
          failure_message = $2, updated_at_ms = $3
        FROM old WHERE tasks.uid = old.uid AND tasks.state IN ('queued', 'running')
-       RETURNING old.uid, old.state AS from_state, old.current_lease_id AS lease_id
+       RETURNING old.uid, tasks.tenant, old.state AS from_state, old.current_lease_id AS lease_id
      ), a AS (
        UPDATE attempts SET ended_at_ms = $3, outcome = 'cancelled', code = 'CANCELLED'
        FROM t WHERE attempts.lease_id = t.lease_id AND attempts.ended_at_ms IS NULL
      ), au AS (
-       INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id)
-       SELECT uid, $3, from_state, 'cancelled', $4, lease_id FROM t
+       INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id)
+       SELECT uid, tenant, $3, from_state, 'cancelled', $4, lease_id FROM t
      )
      SELECT from_state FROM t`,
     [taskUid, reason, nowMs, EVENTS.cancelled],

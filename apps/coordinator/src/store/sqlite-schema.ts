@@ -1,7 +1,7 @@
 // The SQLite store's file: how it is opened (pragmas) and its schema migrations.
 import Database from 'better-sqlite3';
 import type { SqliteSync } from '../config.ts';
-import { auditTablesSql } from './audit-store.ts';
+import { auditTablesSql, auditTenantSql } from './audit-store.ts';
 import { apiKeysTableSql } from './key-store.ts';
 import { webhookDeliveriesTableSql, webhookOutboxTableSql } from './webhook-store.ts';
 import { circuitsTableSql, workflowsTableSql } from './workflow-store.ts';
@@ -110,6 +110,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // now writes no index (store-costs: about 1 µs a lease less, 0.7 a completion).
   `CREATE INDEX tasks_unfinished ON tasks (uid) WHERE result IS NULL;
    DROP INDEX tasks_open;`,
+  // A tenant's whole audit trail by id: GET /v1/audit without task_id or campaign_id (#19).
+  auditTenantSql(),
 ];
 
 /** Opens (creating) the database file in WAL mode with the store's settings, and migrates it. */

@@ -25,6 +25,9 @@ type StateCount = { state: TaskState; n: number };
 /** A constant as an SQL string literal. */
 const text = (value: string): string => `'${value.replaceAll("'", "''")}'`;
 
+/** The tenant of the task whose uid is the parameter `uid`, as an SQL expression. */
+const tenantOf = (uid: string): string => `(SELECT tenant FROM tasks WHERE uid = ${uid})`;
+
 function metaStatements(db: Database.Database) {
   return {
     getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -60,19 +63,28 @@ function taskStatements(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (tenant, task_id) DO NOTHING`,
     ),
+    /**
+     * A transition's audit row: task_uid, task_uid again, ts_ms, from_state, to_state, topic,
+     * lease_id, worker_id, code. Its tenant (audit_tenant, audit-store.ts) is read from the task
+     * row the transition has just written, by the uid bound a second time (better-sqlite3 binds
+     * no `?NNN`); the same in `auditSucceeded` and `auditStarted`. A new task's is bound.
+     */
     audit: db.prepare(
-      `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
+       VALUES (?, ${tenantOf('?')}, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    /** A new task's audit row: task_uid, ts_ms. */
-    auditQueued: db.prepare<[number, number]>(
-      `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic)
-       VALUES (?, ?, NULL, 'queued', ${text(EVENTS.requested)})`,
+    /** A new task's audit row: task_uid, tenant, ts_ms. */
+    auditQueued: db.prepare<[number, string, number]>(
+      `INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic)
+       VALUES (?, ?, ?, NULL, 'queued', ${text(EVENTS.requested)})`,
     ),
-    /** A success's audit row, with the result's output hash (audit-store.ts). */
-    auditSucceeded: db.prepare<[number, number, string, string | null, string | null]>(
-      `INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id, output_hash)
-       VALUES (?, ?, 'running', 'succeeded', ${text(EVENTS.success)}, ?, ?, ?)`,
+    /**
+     * A success's audit row, with the result's output hash (audit-store.ts): task_uid, task_uid
+     * again, ts_ms, lease_id, worker_id, output_hash.
+     */
+    auditSucceeded: db.prepare<[number, number, number, string, string | null, string | null]>(
+      `INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id, output_hash)
+       VALUES (?, ${tenantOf('?')}, ?, 'running', 'succeeded', ${text(EVENTS.success)}, ?, ?, ?)`,
     ),
     auditTrail: db.prepare<[number], AuditRow>('SELECT * FROM audit WHERE task_uid = ? ORDER BY id'),
     // An open task has no result (only a success writes one): the term lets the planner read
@@ -175,12 +187,12 @@ function workerStatements(db: Database.Database) {
 /** The appends a batch of transitions makes, as multi-row INSERTs (sqlite-multi-insert.ts). */
 function batchStatements(db: Database.Database) {
   return {
-    /** The audit rows of started leases: task_uid, ts_ms, lease_id, worker_id. */
+    /** The audit rows of started leases: task_uid, task_uid again (its tenant), ts_ms, lease_id, worker_id. */
     auditStarted: new MultiInsert(
       db,
-      'INSERT INTO audit (task_uid, ts_ms, from_state, to_state, topic, lease_id, worker_id)',
-      `(?, ?, 'queued', 'running', ${text(EVENTS.accepted)}, ?, ?)`,
-      4,
+      'INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id)',
+      `(?, ${tenantOf('?')}, ?, 'queued', 'running', ${text(EVENTS.accepted)}, ?, ?)`,
+      5,
     ),
     /** `endAttemptSucceeded` of a batch's successes: lease_id, ended_at_ms. */
     endAttemptsSucceeded: new MultiInsert(

@@ -47,7 +47,7 @@ export function insertTasksNow(s: SqliteStatements, tasks: NewTask[]): InsertOut
       continue;
     }
     const uid = Number(info.lastInsertRowid);
-    s.auditQueued.run(uid, task.createdAtMs);
+    s.auditQueued.run(uid, task.tenant, task.createdAtMs);
     out.push({ kind: 'created', task: newRecord(uid, task) });
   }
   return rollBackOnConflict(out);
@@ -64,7 +64,7 @@ export function startLeasesNow(s: SqliteStatements, leases: NewLease[]): boolean
     if (s.startLease.run(lease.leaseId, lease.startedAtMs, lease.taskUid).changes !== 1) return false;
     const { leaseId, taskUid, workerId, startedAtMs } = lease;
     attempts.push(leaseId, taskUid, lease.attempt, workerId, startedAtMs, lease.expiresAtMs);
-    audit.push(taskUid, startedAtMs, leaseId, workerId);
+    audit.push(taskUid, taskUid, startedAtMs, leaseId, workerId);
     return true;
   });
   s.attemptRows.run(attempts);
@@ -87,7 +87,7 @@ function completeRows(s: SqliteStatements, c: CompleteTask): boolean {
   );
   if (done.changes !== 1) return false;
   const worker = c.workerId ?? s.getAttempt.get(c.leaseId)?.worker_id ?? null;
-  s.auditSucceeded.run(c.taskUid, c.nowMs, c.leaseId, worker, c.outputHash ?? null);
+  s.auditSucceeded.run(c.taskUid, c.taskUid, c.nowMs, c.leaseId, worker, c.outputHash ?? null);
   return true;
 }
 
@@ -160,7 +160,7 @@ export function endAttemptNow(s: SqliteStatements, c: EndAttempt): boolean {
   const worker = s.getAttempt.get(c.leaseId)?.worker_id ?? null;
   const to: TaskState = c.requeueAtMs !== undefined ? 'queued' : 'failed';
   const topic = to === 'failed' ? EVENTS.failed : EVENTS.requested;
-  s.audit.run(c.taskUid, c.nowMs, 'running', to, topic, c.leaseId, worker, params.code);
+  s.audit.run(c.taskUid, c.taskUid, c.nowMs, 'running', to, topic, c.leaseId, worker, params.code);
   return true;
 }
 
@@ -172,7 +172,7 @@ export function failQueuedNow(
   nowMs: number,
 ): boolean {
   if (s.failQueued.run(code, message, nowMs, taskUid).changes !== 1) return false;
-  s.audit.run(taskUid, nowMs, 'queued', 'failed', EVENTS.failed, null, null, code);
+  s.audit.run(taskUid, taskUid, nowMs, 'queued', 'failed', EVENTS.failed, null, null, code);
   return true;
 }
 
@@ -183,7 +183,7 @@ export function reopenNow(
   nowMs: number,
 ): TaskRecord | undefined {
   if (s.reopen.run(nowMs, nowMs, taskUid).changes !== 1) return undefined;
-  s.audit.run(taskUid, nowMs, 'succeeded', 'queued', EVENTS.requested, null, null, code);
+  s.audit.run(taskUid, taskUid, nowMs, 'succeeded', 'queued', EVENTS.requested, null, null, code);
   return toTask(s.byUid.get(taskUid)!);
 }
 
@@ -199,6 +199,16 @@ export function cancelNow(
   if (row.current_lease_id !== null) {
     s.endAttemptRow.run(nowMs, 'cancelled', 'CANCELLED', row.current_lease_id);
   }
-  s.audit.run(taskUid, nowMs, row.state, 'cancelled', EVENTS.cancelled, row.current_lease_id, null, null);
+  s.audit.run(
+    taskUid,
+    taskUid,
+    nowMs,
+    row.state,
+    'cancelled',
+    EVENTS.cancelled,
+    row.current_lease_id,
+    null,
+    null,
+  );
   return row.state;
 }

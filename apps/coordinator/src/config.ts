@@ -1,38 +1,20 @@
 import { resolve } from 'node:path';
 import { DEFAULT_DEPLOY, type DeployConfig, loadDeployConfig, validateDeploy } from './deploy-config.ts';
 import { TrustedProxies } from './edge/client-address.ts';
-import { checkScope } from './edge/scopes.ts';
-import { parseSigningSecrets, SIGN_PREFIX } from './edge/task-signatures.ts';
 import { CoordinatorError } from './errors.ts';
+import { type KeyConfig, loadKeyConfig } from './key-config.ts';
 
 /** SQLite `synchronous` setting: NORMAL survives a process kill (kill -9); FULL also power loss. */
 export type SqliteSync = 'NORMAL' | 'FULL';
 
 /** Everything the coordinator can be told; `loadConfig` fills it from the environment. */
-export interface CoordinatorConfig extends DeployConfig {
+export interface CoordinatorConfig extends DeployConfig, KeyConfig {
   /** TCP port; 0 picks a free one. Env FLOCK_PORT, default 8787. */
   port: number;
   /** Interface to listen on. Env FLOCK_HOST, default 127.0.0.1. */
   host: string;
   /** Data directory: SQLite file and content-addressed blobs. Env FLOCK_DATA, default ./.flock-data. */
   dataDir: string;
-  /** API keys to tenants. Env FLOCK_API_KEYS="key:tenant,...". Empty: a dev key is generated. */
-  apiKeys: Map<string, string>;
-  /**
-   * Operators' keys to tenants: requester keys that also see what concerns no single tenant
-   * (volunteers' capability events). Env FLOCK_ADMIN_KEYS, the same format. The dev key is one.
-   */
-  adminKeys: Map<string, string>;
-  /**
-   * Scope lists of configured keys (FLOCK_API_KEYS/FLOCK_ADMIN_KEYS entries `key:tenant|scope|...`);
-   * a key not in it may do everything in its tenant (edge/scopes.ts).
-   */
-  keyScopes: Map<string, string[]>;
-  /**
-   * Signing secrets of configured keys (entries `key:tenant|sign:<secret>`): such a key's tasks
-   * must carry `security.task_token`, the HMAC of their canonical form (edge/task-signatures.ts).
-   */
-  signingSecrets: Map<string, string>;
   /** Directory of the built pages (`/` and `/dashboard/`). Env FLOCK_PAGES_DIR, default ./dist/pages. */
   pagesDir: string;
   /** Extra Origins allowed on /v1/worker besides the page's own. Env FLOCK_ALLOWED_ORIGINS (comma list). */
@@ -402,18 +384,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
       .map((s) => s.trim())
       .filter((s) => s.length > 0);
   }
-  if (env.FLOCK_API_KEYS) partial.apiKeys = parseApiKeys(env.FLOCK_API_KEYS);
-  if (env.FLOCK_ADMIN_KEYS) partial.adminKeys = parseApiKeys(env.FLOCK_ADMIN_KEYS, 'FLOCK_ADMIN_KEYS');
-  const keyScopes = new Map([
-    ...parseKeyScopes(env.FLOCK_API_KEYS ?? '', 'FLOCK_API_KEYS'),
-    ...parseKeyScopes(env.FLOCK_ADMIN_KEYS ?? '', 'FLOCK_ADMIN_KEYS'),
-  ]);
-  if (keyScopes.size > 0) partial.keyScopes = keyScopes;
-  const signingSecrets = new Map([
-    ...parseSigningSecrets(env.FLOCK_API_KEYS ?? '', 'FLOCK_API_KEYS'),
-    ...parseSigningSecrets(env.FLOCK_ADMIN_KEYS ?? '', 'FLOCK_ADMIN_KEYS'),
-  ]);
-  if (signingSecrets.size > 0) partial.signingSecrets = signingSecrets;
+  Object.assign(partial, loadKeyConfig(env));
   if (env.FLOCK_SPOT_CHECKS) partial.spotChecks = onOff(env.FLOCK_SPOT_CHECKS, 'FLOCK_SPOT_CHECKS');
   if (env.FLOCK_SQLITE_THREAD) partial.sqliteThread = onOff(env.FLOCK_SQLITE_THREAD, 'FLOCK_SQLITE_THREAD');
   if (env.FLOCK_TAILS) partial.tailAcceleration = onOff(env.FLOCK_TAILS, 'FLOCK_TAILS');
@@ -454,49 +425,4 @@ function onOff(raw: string, variable: string): boolean {
   if (v !== 'on' && v !== 'off')
     throw new CoordinatorError('CONFIG_INVALID', `${variable} must be on or off`, variable);
   return v === 'on';
-}
-
-/**
- * Parses `key:tenant,key2:tenant2|read|can_submit:image.*`; keys must be at least 16 characters.
- * What follows a `|` is the key's scope list (parseKeyScopes), not part of the key.
- */
-export function parseApiKeys(text: string, variable = 'FLOCK_API_KEYS'): Map<string, string> {
-  const keys = new Map<string, string>();
-  for (const part of text.split(',')) {
-    const item = part.split('|')[0]!.trim();
-    if (item === '') continue;
-    const colon = item.lastIndexOf(':');
-    const key = colon > 0 ? item.slice(0, colon) : '';
-    const tenant = colon > 0 ? item.slice(colon + 1) : '';
-    if (key.length < 16 || !/^[A-Za-z0-9_.-]{1,64}$/.test(tenant)) {
-      throw new CoordinatorError(
-        'CONFIG_INVALID',
-        `${variable} entries must be "<key of 16+ chars>:<tenant [A-Za-z0-9_.-]>"`,
-        variable,
-      );
-    }
-    keys.set(key, tenant);
-  }
-  return keys;
-}
-
-/**
- * The scope lists of `key:tenant|scope|scope` entries (entries without scopes have none: every
- * scope). A `sign:<secret>` item is the key's signing secret (parseSigningSecrets), no scope.
- */
-export function parseKeyScopes(text: string, variable: string): Map<string, string[]> {
-  const scopes = new Map<string, string[]>();
-  for (const part of text.split(',')) {
-    const [head, ...items] = part.split('|').map((s) => s.trim());
-    const list = items.filter((s) => !s.startsWith(SIGN_PREFIX));
-    if (list.length === 0) continue;
-    const key = head!.slice(0, head!.lastIndexOf(':'));
-    try {
-      scopes.set(key, [...new Set(list.map((s) => checkScope(s, variable)))]);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      throw new CoordinatorError('CONFIG_INVALID', `${variable}: ${message}`, variable);
-    }
-  }
-  return scopes;
 }

@@ -1,4 +1,4 @@
-export { type CoordinatorConfig, DEFAULT_CONFIG, loadConfig, parseApiKeys, resolveConfig } from './config.ts';
+export { type CoordinatorConfig, DEFAULT_CONFIG, loadConfig, resolveConfig } from './config.ts';
 export { ApiKeys } from './edge/api-keys.ts';
 export { type EventFilter, EventsHub, type TaskEvent } from './edge/events-hub.ts';
 export { type TaskView, taskView } from './edge/task-view.ts';
@@ -15,6 +15,7 @@ export {
 } from './engine/scheduler.ts';
 export { TaskTokens } from './engine/task-tokens.ts';
 export { assertNever, CoordinatorError, type CoordinatorErrorCode } from './errors.ts';
+export { parseApiKeys } from './key-config.ts';
 export { Metrics } from './metrics.ts';
 export { type RunningCoordinator, type StartOptions, startCoordinator } from './start-coordinator.ts';
 export { BlobStore, blobHex, sha256Hex } from './store/blob-store.ts';

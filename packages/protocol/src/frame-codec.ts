@@ -2,9 +2,11 @@ import { PAYLOAD_ROUTES, type PayloadKind, payloadKind } from './events.ts';
 import { Frame as CapnpFrame } from './generated/bus.ts';
 import { ENUMS, type Frame, type Frame_Payload, type Metadata, type Trace } from './generated/model.ts';
 import { type DecodeLimits, resolveLimits } from './limits.ts';
-import { asProtocolError, checkFraming, decodeChecked, openMessage, visibleFields } from './message-codec.ts';
+import { decodeChecked } from './message-codec.ts';
+import { asProtocolError, checkFraming, openMessage } from './message-framing.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { readRoutingFields } from './routing-reader.ts';
+import { visibleFields } from './struct-descriptors.ts';
 import { writeMessage } from './wire-writer.ts';
 
 /**

@@ -34,9 +34,10 @@ export {
   FUEL_GLOBAL,
   resolveLimits,
 } from './limits.ts';
-export { decodeMessage, encodeMessage, type StructName } from './message-codec.ts';
+export { decodeMessage, encodeMessage } from './message-codec.ts';
 export { assertNever, ProtocolError, type ProtocolErrorCode } from './protocol-error.ts';
 export { checkJsonValue, parseJsonObject, parseJsonText } from './safe-json.ts';
+export type { StructName } from './struct-descriptors.ts';
 export {
   campaignTraceId,
   formatTraceparent,

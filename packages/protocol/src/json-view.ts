@@ -4,9 +4,16 @@
 import { decodeBase64, encodeBase64 } from './base64.ts';
 import { type ComputeEnvelope, ENUMS, type StructTypes } from './generated/model.ts';
 import { type DecodeLimits, resolveLimits } from './limits.ts';
-import { type FieldDesc, mapEntries, type StructName, structDesc, visibleFields } from './message-codec.ts';
+
 import { ProtocolError } from './protocol-error.ts';
 import { checkJsonValue, exceedsUtf8Bytes, parseJsonText } from './safe-json.ts';
+import {
+  type FieldDesc,
+  mapEntries,
+  type StructName,
+  structDesc,
+  visibleFields,
+} from './struct-descriptors.ts';
 import { type ValidateOptions, validateEnvelope } from './validate.ts';
 
 type Obj = Record<string, unknown>;

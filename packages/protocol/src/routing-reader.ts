@@ -12,7 +12,8 @@
 // uses), so it follows the schema.
 import type { PayloadKind } from './events.ts';
 import { ENUMS, type FrameType } from './generated/model.ts';
-import { encodeMessage, type StructName, visibleFields } from './message-codec.ts';
+import { encodeMessage } from './message-codec.ts';
+import { type StructName, visibleFields } from './struct-descriptors.ts';
 
 /** Routing fields, as `readRouting` returns them. */
 export interface RoutingFields {

@@ -21,8 +21,9 @@ import {
   readRouting,
   toJson,
 } from '../src/index.ts';
-import { checkFraming, visibleFields } from '../src/message-codec.ts';
+import { checkFraming } from '../src/message-framing.ts';
 import { readRoutingFields } from '../src/routing-reader.ts';
+import { visibleFields } from '../src/struct-descriptors.ts';
 import { MessageArbitraries, ROOT_STRUCTS } from './support/arbitraries.ts';
 import { canonical } from './support/canonical.ts';
 import {

@@ -3,13 +3,9 @@
 // against the `capnp` tool, this ties the direct codec to two independent implementations.
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import {
-  decodeMessage,
-  encodeMessage,
-  referenceDecode,
-  referenceEncode,
-  type StructName,
-} from '../src/message-codec.ts';
+import { decodeMessage, encodeMessage } from '../src/message-codec.ts';
+import { referenceDecode, referenceEncode } from '../src/reference-codec.ts';
+import type { StructName } from '../src/struct-descriptors.ts';
 import { MessageArbitraries } from './support/arbitraries.ts';
 import { canonical } from './support/canonical.ts';
 

@@ -6,8 +6,9 @@ import { describe, expect, test } from 'vitest';
 import { encodeFrame, encodeFrameView, makeFrame } from '../src/frame-codec.ts';
 import { fromJson } from '../src/json-view.ts';
 import { DEFAULT_LIMITS, resolveLimits } from '../src/limits.ts';
-import { decodeMessage, encodeMessage, referenceDecode, referenceEncode } from '../src/message-codec.ts';
+import { decodeMessage, encodeMessage } from '../src/message-codec.ts';
 import { ProtocolError } from '../src/protocol-error.ts';
+import { referenceDecode, referenceEncode } from '../src/reference-codec.ts';
 
 /** A result whose texts and data fill most of its words with non-zero bytes. */
 function busyResult(): Record<string, unknown> {

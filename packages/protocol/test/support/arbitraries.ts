@@ -3,7 +3,7 @@
 // Sizes are bounded: lists and strings stay short, and the schema has no recursive types.
 import fc from 'fast-check';
 import { ENUMS, type JsonObject, type JsonValue, STRUCTS } from '../../src/index.ts';
-import { type FieldDesc, type StructName, structDesc } from '../../src/message-codec.ts';
+import { type FieldDesc, type StructName, structDesc } from '../../src/struct-descriptors.ts';
 import { type FieldType, isFloat32 } from './descriptors.ts';
 
 type Obj = Record<string, unknown>;

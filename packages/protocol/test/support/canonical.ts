@@ -7,7 +7,7 @@
 // - a union shows its one member, even an empty one; the `none` member shows nothing (a Frame payload of `none` is
 //   left out).
 import { ENUMS } from '../../src/index.ts';
-import { type FieldDesc, type StructName, structDesc } from '../../src/message-codec.ts';
+import { type FieldDesc, type StructName, structDesc } from '../../src/struct-descriptors.ts';
 import { type FieldType, isFloat32 } from './descriptors.ts';
 
 type Obj = Record<string, unknown>;

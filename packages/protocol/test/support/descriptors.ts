@@ -1,6 +1,7 @@
 // Helpers over the generated descriptor table (STRUCTS/ENUMS), shared by the interop and property
 // tests: which fields a message object sets, and the wire width of float fields.
-import { CLASSES, type FieldDesc, type StructName, visibleFields } from '../../src/message-codec.ts';
+import { CLASSES } from '../../src/reference-codec.ts';
+import { type FieldDesc, type StructName, visibleFields } from '../../src/struct-descriptors.ts';
 
 export type FieldType = FieldDesc['type'];
 type Obj = Record<string, unknown>;

@@ -79,6 +79,9 @@ function input(i: number): number[] {
   return Array.from({ length: 16 }, (_, k) => (i * 31 + k) & 0xff);
 }
 
+/** A latency in ms to a tenth (the clock is performance.now(): sub-ms). */
+const ms = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(1));
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -94,24 +97,32 @@ interface Paced {
 async function paced(submit: (i: number) => Promise<void>, began: Map<string, number>): Promise<Paced> {
   const sent = new Map<string, number>();
   const answered = new Map<string, number>();
-  const t0 = Date.now();
+  const t0 = performance.now();
   const inflight: Array<Promise<void>> = [];
   for (let i = 0; i < PACED; i++) {
     const due = t0 + (i * 1000) / PACED_RATE;
-    const wait = due - Date.now();
+    const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    sent.set(`p-${i}`, Date.now());
-    inflight.push(submit(i).then(() => void answered.set(`p-${i}`, Date.now())));
+    sent.set(`p-${i}`, performance.now());
+    inflight.push(submit(i).then(() => void answered.set(`p-${i}`, performance.now())));
   }
   await Promise.all(inflight);
   await waitFor(() => [...sent.keys()].every((id) => began.has(id)), 'paced tasks started', 120_000);
   const lat = [...sent].map(([id, t]) => began.get(id)! - t).sort((a, b) => a - b);
   if (process.env.BENCH_PACED_DEBUG) {
-    const rows = [...sent].map(([id, t]) => [id, t - t0, answered.get(id)! - t, began.get(id)! - t] as const);
+    const rows = [...sent].map(
+      ([id, t]) =>
+        [
+          id,
+          Math.round(t - t0),
+          +(answered.get(id)! - t).toFixed(1),
+          +(began.get(id)! - t).toFixed(1),
+        ] as const,
+    );
     rows.sort((a, b) => b[3] - a[3]);
     console.log('slowest (id, at ms, 201 after, began after):', JSON.stringify(rows.slice(0, 12)));
     const a = rows.map((r) => r[2]).sort((x, y) => x - y);
-    console.log(`201 p50 ${percentile(a, 0.5)} p99 ${percentile(a, 0.99)}`);
+    console.log(`201 p50 ${ms(percentile(a, 0.5))} p99 ${ms(percentile(a, 0.99))}`);
   }
   return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
 }
@@ -207,7 +218,7 @@ async function benchFlock(): Promise<Outcome> {
         url,
         capability: { cpu_slots: SLOTS, batch_frames: BATCH_FRAMES },
         run: ({ assignment }) => {
-          began.set(assignment.task_id!, Date.now());
+          began.set(assignment.task_id!, performance.now());
           let sum = 0;
           for (const b of assignment.envelope?.inputs?.[0]?.inline_bytes ?? []) sum += b;
           return { outputs: [{ name: 'sum', inline_json: String(sum) }] };
@@ -228,7 +239,7 @@ async function benchFlock(): Promise<Outcome> {
     const clientAtStart = process.cpuUsage();
     for (let start = 0; start < TASKS; start += BATCH) {
       const tasks = [];
-      const now = Date.now();
+      const now = performance.now();
       for (let i = start; i < Math.min(TASKS, start + BATCH); i++) {
         const id = `b-${i}`;
         submitted.set(id, now);
@@ -246,7 +257,8 @@ async function benchFlock(): Promise<Outcome> {
         body: JSON.stringify({ campaign_id: `bench-${start}`, tasks }),
       });
       if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
-      if (process.env.BENCH_DEBUG) console.log(`batch ${start}: ${Date.now() - now} ms, acked ${acked}`);
+      if (process.env.BENCH_DEBUG)
+        console.log(`batch ${start}: ${(performance.now() - now).toFixed(0)} ms, acked ${acked}`);
     }
     await waitFor(() => acked >= TASKS, 'all results acknowledged', 600_000);
     console.log(`  volunteers received ${(messagesIn / TASKS).toFixed(2)} WebSocket messages a task`);
@@ -336,7 +348,7 @@ async function benchBullmq(): Promise<Outcome> {
       const worker = new Worker(
         'bench',
         async (job) => {
-          began.set(job.id!, Date.now());
+          began.set(job.id!, performance.now());
           let sum = 0;
           for (const b of job.data.input as number[]) sum += b;
           return sum;
@@ -355,7 +367,7 @@ async function benchBullmq(): Promise<Outcome> {
     const clientAtStart = process.cpuUsage();
     for (let start = 0; start < TASKS; start += BATCH) {
       const jobs = [];
-      const now = Date.now();
+      const now = performance.now();
       for (let i = start; i < Math.min(TASKS, start + BATCH); i++) {
         const id = `b-${i}`;
         submitted.set(id, now);
@@ -394,9 +406,9 @@ async function benchBullmq(): Promise<Outcome> {
 const perTask = (seconds: number): string => ((seconds * 1e6) / TASKS).toFixed(0);
 const line = (name: string, o: Outcome): string =>
   `${name.padEnd(7)} ${o.perSecond.toFixed(0).padStart(7)} tasks/s  (${o.seconds.toFixed(1)} s)  ` +
-  `backlog submit→start p50 ${o.p50} ms p99 ${o.p99} ms  server CPU ${perTask(o.serverCpu)} µs/task (main thread ${perTask(o.serverMainCpu)})  ` +
+  `backlog submit→start p50 ${o.p50.toFixed(0)} ms p99 ${o.p99.toFixed(0)} ms  server CPU ${perTask(o.serverCpu)} µs/task (main thread ${perTask(o.serverMainCpu)})  ` +
   `client CPU ${((o.clientCpu * 1e6) / TASKS).toFixed(0)} µs/task  ` +
-  `paced (${PACED_RATE}/s) submit→start p50 ${o.paced?.p50} ms p99 ${o.paced?.p99} ms`;
+  `paced (${PACED_RATE}/s) submit→start p50 ${ms(o.paced?.p50)} ms p99 ${ms(o.paced?.p99)} ms`;
 
 // BullMQ's side runs on a local redis-server (Debian's), installed here when missing.
 if (!flag('--skip-bullmq')) ensureDebianPackages(['redis-server']);
@@ -436,7 +448,7 @@ if (ROUNDS > 1) {
         `${median(os.map((o) => (o.serverCpu * 1e6) / TASKS)).toFixed(0)} µs server CPU/task ` +
         `(main thread ${median(os.map((o) => (o.serverMainCpu * 1e6) / TASKS)).toFixed(0)}), ` +
         `${median(os.map((o) => (o.clientCpu * 1e6) / TASKS)).toFixed(0)} µs client CPU/task, ` +
-        `paced p50 ${median(os.map((o) => o.paced?.p50 ?? 0))} ms p99 ${median(os.map((o) => o.paced?.p99 ?? 0))} ms`,
+        `paced p50 ${ms(median(os.map((o) => o.paced?.p50 ?? 0)))} ms p99 ${ms(median(os.map((o) => o.paced?.p99 ?? 0)))} ms`,
     );
   }
 }

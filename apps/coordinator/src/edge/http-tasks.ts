@@ -207,7 +207,14 @@ export const createTask: Handler = async (ctx, req, res, tenant) => {
   const traceId =
     outcome.kind === 'created' ? envelope.correlation_id : storedCorrelationId(outcome.task.envelope);
   answerTrace(res, traceId, outcome.task.taskId, parent);
-  json(res, outcome.kind === 'created' ? 201 : 200, await viewTask(ctx, outcome.task));
+  // A task just created has no attempts to look up (its first lease commits in the next turn).
+  const created = outcome.kind === 'created';
+  const view = await viewTask(
+    ctx,
+    outcome.task,
+    created ? { fresh: true, verified: envelope.verification !== undefined } : {},
+  );
+  json(res, created ? 201 : 200, view);
 };
 
 export const getTask: Handler = async (ctx, _req, res, tenant, parts) => {

@@ -171,7 +171,7 @@ describe('inputs uploaded as blobs', () => {
       method: 'POST',
       json: envelope('route', { inputs: [{ name: 'x', uri: mine }] }),
     });
-    const a = await sim.waitFor<Json>('assignment');
+    const a = (await sim.assignmentOf('route')) as Json;
     const get = (name: string, token: string, lease = a.lease_id) =>
       fetch(`${c!.url}/v1/leases/${lease}/inputs/${name}`, { headers: { 'x-flock-task-token': token } });
     const name = mine.slice('flock:'.length);

@@ -154,7 +154,7 @@ describe('no hoarding: a lease ends at its time limit, heartbeats or not', () =>
     const hoarder = await sim({ run: never, capability: { cpu_slots: 1 } });
     const cancelled = hoarder.waitFor<Json>('cancel', () => true, 10_000);
     await post('hoarded', { module: { kind: 'builtin', permissions: { timeout_ms: 400 } } });
-    await hoarder.waitFor('assignment');
+    await hoarder.assignmentOf('hoarded');
     const started = Date.now();
     // The hoarder heartbeats every 100 ms; the lease still ends at 400 + 600 ms.
     expect(await cancelled).toMatchObject({ task_id: 'hoarded', reason: 'RUN_TIME_EXCEEDED' });
@@ -183,7 +183,7 @@ describe('no hoarding: a lease ends at its time limit, heartbeats or not', () =>
     const hoarder = await sim({ run: never, capability: { cpu_slots: 1 } });
     const cancelled = hoarder.waitFor<Json>('cancel', () => true, 10_000);
     await post('capped', { module: { kind: 'builtin', permissions: { timeout_ms: 3_600_000 } } });
-    await hoarder.waitFor('assignment');
+    await hoarder.assignmentOf('capped');
     const started = Date.now();
     expect(await cancelled).toMatchObject({ reason: 'RUN_TIME_EXCEEDED' });
     expect(Date.now() - started).toBeLessThan(3500);

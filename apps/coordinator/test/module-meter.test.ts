@@ -39,8 +39,7 @@ afterEach(async () => {
 /** The assignment a volunteer receives for `taskId`. */
 async function assignmentOf(taskId: string, on: TestCoordinator = c): Promise<ComputeAssignment> {
   sim ??= await SimulatedVolunteer.connect({ url: on.url, run: () => ({ outputs: [] }) });
-  const seen = sim.assignments.find((a) => a.task_id === taskId);
-  return seen ?? sim.waitFor<ComputeAssignment>('assignment', (a) => a.task_id === taskId);
+  return sim.assignmentOf(taskId);
 }
 
 describe('tasks name metered modules', () => {

@@ -27,6 +27,11 @@ const never: SimRunner = ({ signal }) =>
 
 test('a prefetching tab gets its slots plus its prefetch; a returned lease is requeued with no penalty', async () => {
   c = await startTest();
+  // Queued before the tab connects: its hello leases the first two and `third` waits, so the
+  // returned `second` queues behind `third` (posted to a connected tab, each would start at once).
+  for (const id of ['first', 'second', 'third']) {
+    expect((await c.api('/v1/tasks', { method: 'POST', json: envelope(id) })).status).toBe(201);
+  }
   let returned = false;
   const tab = await sim({
     capability: { cpu_slots: 1, prefetch: 1 },
@@ -39,9 +44,6 @@ test('a prefetching tab gets its slots plus its prefetch; a returned lease is re
       return never(job);
     },
   });
-  for (const id of ['first', 'second', 'third']) {
-    expect((await c.api('/v1/tasks', { method: 'POST', json: envelope(id) })).status).toBe(201);
-  }
   await until(() => tab.assignments.length >= 2, 5000, 'two leases');
   expect(tab.assignments.slice(0, 2).map((a) => a.task_id)).toEqual(['first', 'second']);
   await until(
@@ -69,7 +71,7 @@ test('a lease of a prefetching worker may run two time limits; without prefetch,
       method: 'POST',
       json: envelope(id, { module: { kind: 'builtin', permissions: { timeout_ms: 400 } } }),
     });
-    await tab.waitFor('assignment', (a: Json) => a.task_id === id);
+    await tab.assignmentOf(id);
     const started = Date.now();
     expect(await cancelled).toMatchObject({ reason: 'RUN_TIME_EXCEEDED' });
     await tab.close();

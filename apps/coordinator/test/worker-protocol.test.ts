@@ -147,7 +147,7 @@ describe('results are fenced by lease, worker and token', () => {
     const held = heldRunner();
     const a = await sim({ run: held.run, capability: { cpu_slots: 1 } });
     await post('forge-1');
-    const assignment = await a.waitFor<Json>('assignment');
+    const assignment = (await a.assignmentOf('forge-1')) as Json;
     const b = await sim({ capability: { cpu_slots: 1, paused: true } });
     const base = {
       task_id: 'forge-1',
@@ -187,7 +187,7 @@ describe('leases', () => {
     const held = heldRunner();
     const slow = await sim({ run: held.run, capability: { cpu_slots: 1 } });
     await post('stall-1');
-    const first = await slow.waitFor<Json>('assignment');
+    const first = (await slow.assignmentOf('stall-1')) as Json;
     slow.stall();
     const t0 = Date.now();
     await until(async () => (await view('stall-1')).attempts[0]?.outcome === 'lease_expired', 5000);
@@ -219,7 +219,7 @@ describe('leases', () => {
     const s = await sim({ run: held.run, reconnect: true });
     const workerId = s.workerId;
     await post('long-1');
-    const assignment = await s.waitFor<Json>('assignment');
+    const assignment = (await s.assignmentOf('long-1')) as Json;
     // Three lease periods pass with heartbeats: still the same attempt, renewed each time.
     const renewed: boolean[] = [];
     s.on('heartbeat-ack', (leases: Json[]) => renewed.push(leases.length === 1 && leases[0].valid === true));
@@ -242,7 +242,7 @@ describe('leases', () => {
     const held = heldRunner();
     const gone = await sim({ run: held.run, capability: { cpu_slots: 1 } });
     await post('gone-1');
-    await gone.waitFor('assignment');
+    await gone.assignmentOf('gone-1');
     gone.disconnect();
     await until(async () => (await view('gone-1')).state === 'queued', 2000);
     expect((await view('gone-1')).waiting_reason).toBe('no volunteers are connected');
@@ -279,7 +279,7 @@ describe('cancel, deadlines, retries', () => {
     const held = heldRunner();
     const s = await sim({ run: held.run, capability: { cpu_slots: 1 } });
     await post('cancel-run');
-    const assignment = await s.waitFor<Json>('assignment');
+    const assignment = (await s.assignmentOf('cancel-run')) as Json;
     const cancelled = s.waitFor<Json>('cancel');
     const res = await c.api('/v1/tasks/cancel-run', { method: 'DELETE' });
     expect((await res.json()).state).toBe('cancelled');

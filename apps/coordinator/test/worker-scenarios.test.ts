@@ -99,7 +99,7 @@ describe('resume', () => {
     const job = gated();
     const s = await sim({ run: job.run, reconnect: true });
     await post('offline-1');
-    const assignment = await s.waitFor<Json>('assignment');
+    const assignment = (await s.assignmentOf('offline-1')) as Json;
     // Drop the connection, finish the job while offline, then let the sim come back.
     const hello = s.waitFor<Json>('hello');
     s.disconnect();
@@ -134,7 +134,7 @@ describe('hardening', () => {
     c = await startTest();
     const s = await sim({ run: gated().run });
     await post('stream-bad');
-    const a = await s.waitFor<Json>('assignment');
+    const a = (await s.assignmentOf('stream-bad')) as Json;
     const base = { task_id: 'stream-bad', lease_id: a.lease_id, task_token: a.task_token };
     const data = new Uint8Array([1, 2, 3, 4]);
     const wrongHash = `sha256:${createHash('sha256')
@@ -155,7 +155,7 @@ describe('hardening', () => {
     c = await startTest();
     const s = await sim({ run: gated().run });
     await post('stream-order');
-    const a = await s.waitFor<Json>('assignment');
+    const a = (await s.assignmentOf('stream-order')) as Json;
     const err = s.waitFor<Json>('error-frame');
     s.send({
       stream_start: {

@@ -207,7 +207,8 @@ export const createTask: Handler = async (ctx, req, res, tenant) => {
   const traceId =
     outcome.kind === 'created' ? envelope.correlation_id : storedCorrelationId(outcome.task.envelope);
   answerTrace(res, traceId, outcome.task.taskId, parent);
-  // A task just created has no attempts to look up (its first lease commits in the next turn).
+  // A task just created is shown as accepted: queued, with no attempts to look up (a lease its
+  // dispatch started before this answer shows from the next GET on).
   const created = outcome.kind === 'created';
   const view = await viewTask(
     ctx,

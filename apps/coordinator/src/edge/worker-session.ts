@@ -114,10 +114,13 @@ export class WorkerSession {
     if (!this.corked) {
       this.corked = true;
       (socket as unknown as { _socket: Socket })._socket.cork();
-      // Uncorked two turns on, not one: a result's ack is sent as its commit settles, the freed
-      // slot's dispatch pass runs in the next turn and its lease commit in the one after, so the
-      // ack and the assignment that follows it share one write (one system call, one wake-up).
-      setImmediate(this.uncorkNextTurn);
+      // A cork an ack opens is undone two turns on, not one: a result's ack is sent as its commit
+      // settles, the freed slot's dispatch pass runs in the next turn and its lease commit in the
+      // one after, so the ack and the assignment that follows it share one write (one system
+      // call, one wake-up). One an assignment opens is a dispatch pass's, which sends all its
+      // assignments in one job: undone as soon as that job is done.
+      if ('assignment' in payload) queueMicrotask(this.uncork);
+      else setImmediate(this.uncorkNextTurn);
     }
     if (batch > 1) this.queue(bytes);
     else socket.send(bytes);

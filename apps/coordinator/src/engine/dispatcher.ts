@@ -43,7 +43,19 @@ export class Dispatcher {
     });
   }
 
-  private async dispatch(): Promise<void> {
+  /**
+   * A dispatch pass now, for tasks just accepted: its leases commit at once (`Store.flush`), not
+   * at the end of the turn, so the assignments leave in the turn the tasks were accepted, before
+   * the request is answered. Settles once the pass has handed out what it could (at once when a
+   * pass is already running: that one goes round again).
+   */
+  dispatchAccepted(): Promise<void> {
+    if (this.e.closed) return Promise.resolve();
+    return this.dispatch(true);
+  }
+
+  /** `flush`: each lease pass commits at once (`dispatchAccepted`). */
+  private async dispatch(flush = false): Promise<void> {
     if (this.running) {
       this.again = true;
       return;
@@ -67,7 +79,7 @@ export class Dispatcher {
             this.unmatch(pick, false); // its copy's moment passed
           else picks.push(pick);
         }
-        if (picks.length > 0) await this.startPicks(picks, now);
+        if (picks.length > 0) await this.startPicks(picks, now, flush);
       } while (!this.e.closed);
     } catch (err) {
       this.e.log.error({ err }, 'dispatch failed');
@@ -97,7 +109,7 @@ export class Dispatcher {
    * atomic: should the store fail, every pick goes back to the queue; a task whose assignment
    * cannot be sent fails alone (UNDELIVERABLE) and the others are sent.
    */
-  private async startPicks(picks: Match[], now: number): Promise<void> {
+  private async startPicks(picks: Match[], now: number, flush: boolean): Promise<void> {
     const newLeases: NewLease[] = picks.map(({ task, worker }) => ({
       taskUid: task.uid,
       leaseId: this.nextLeaseId(),
@@ -108,7 +120,9 @@ export class Dispatcher {
     }));
     let started: boolean[];
     try {
-      started = await this.e.store.startLeases(newLeases);
+      const leased = this.e.store.startLeases(newLeases);
+      if (flush) this.e.store.flush?.();
+      started = await leased;
     } catch (err) {
       for (const pick of picks) this.unmatch(pick, true);
       throw err;

@@ -93,6 +93,9 @@ export class RequesterIntake {
       if (task.replicas) await this.e.replicas.open(task);
       this.e.transitions.requeue(task, now);
     }
+    // The new tasks that can start now are leased, committed and sent before the request is
+    // answered: submit→start is then one commit shorter, not a turn of the event loop later.
+    if (outcomes.some((o) => o.kind === 'created')) await this.e.dispatcher.dispatchAccepted();
     return outcomes;
   }
 

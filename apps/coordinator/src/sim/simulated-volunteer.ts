@@ -413,6 +413,17 @@ export class SimulatedVolunteer extends EventEmitter {
     this.socket?.terminate();
   }
 
+  /**
+   * The first assignment of task `taskId`: one received already or the next to come. A task that
+   * can start at once is assigned before its 201 is answered, so a test that posts and then waits
+   * for the event would miss it.
+   */
+  assignmentOf(taskId: string, timeoutMs = 10_000): Promise<ComputeAssignment> {
+    const seen = this.assignments.find((a) => a.task_id === taskId);
+    if (seen) return Promise.resolve(seen);
+    return this.waitFor<ComputeAssignment>('assignment', (a) => a.task_id === taskId, timeoutMs);
+  }
+
   /** Waits for the next event matching `predicate`. */
   waitFor<T = unknown>(
     event: string,

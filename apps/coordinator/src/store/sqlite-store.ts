@@ -132,6 +132,10 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
+  flush(): void {
+    this.group.commit();
+  }
+
   private write<T>(fn: () => T): Promise<T> {
     return this.group.write(fn);
   }

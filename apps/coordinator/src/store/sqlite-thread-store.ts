@@ -146,7 +146,11 @@ function remote<T extends object>(link: ThreadLink, scope: StoreScope, own: Reco
  */
 export function openSqliteThreadStore(dataDir: string, options: { sync?: SqliteSync } = {}): Store {
   const link = new ThreadLink({ dataDir, sync: options.sync });
-  const own: Record<string, unknown> = { close: () => link.close() };
+  const own: Record<string, unknown> = {
+    close: () => link.close(),
+    // Asked for in passing (Store.flush): nothing waits for it, and a failure shows in the writes.
+    flush: () => void link.call('store', 'flush', []).catch(() => undefined),
+  };
   for (const [accessor, scope] of Object.entries(ACCESSORS)) {
     const sub = remote<object>(link, scope);
     own[accessor] = () => sub;

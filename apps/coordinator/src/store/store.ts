@@ -171,6 +171,12 @@ export interface Store {
    * together share one commit). The coordinator uses it when present.
    */
   completeTasks?(changes: CompleteTask[]): Promise<boolean[]>;
+  /**
+   * Optional, for a store with a group commit: commits this turn's writes so far now rather than
+   * at the turn's end; their promises settle as usual. The dispatcher asks for it after leasing
+   * tasks just accepted (their assignments then leave in the same turn).
+   */
+  flush?(): void;
   /** Ends the current attempt of a running task: requeue or fail. False when the lease moved on. */
   endAttempt(change: EndAttempt): Promise<boolean>;
   /** queued → failed (deadline, exhausted retries while queued). */

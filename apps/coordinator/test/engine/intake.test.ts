@@ -1,6 +1,8 @@
 // What the requester intake stores: the envelope's JSON view, exactly, with the trace id it fills
-// in spliced first; the content hash is the view's as sent.
+// in spliced first; the content hash is the view's as sent. What it hands out before it answers.
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
 import { EngineHarness, task } from './engine-harness.ts';
 
@@ -31,4 +33,22 @@ test('the stored envelope is the JSON view with the trace id first, byte for byt
     '{"task_id":"t-own","op":"sum","module":{"kind":"builtin"},"requirements":{"min":{"wasm":true}},' +
       '"inputs":[{"name":"x","inline_bytes":"AQID"}],"correlation_id":"mine-1"}',
   );
+});
+
+test('a task that can start is leased, committed and sent before submit settles; the rest wait queued', async () => {
+  h = await EngineHarness.start();
+  const v = await h.connect();
+  await h.submit(task('t-now'), task('t-waits'));
+  // Settled: the one free slot's assignment has gone out already (not a turn of the event loop later)…
+  expect(v.link.assignments.map((a) => a.task_id)).toEqual(['t-now']);
+  // …after its lease committed: another connection to the file sees it running.
+  const other = new Database(join(h.dir, 'flock.db'), { readonly: true });
+  try {
+    expect(other.prepare('SELECT task_id, state FROM tasks ORDER BY uid').all()).toEqual([
+      { task_id: 't-now', state: 'running' },
+      { task_id: 't-waits', state: 'queued' },
+    ]);
+  } finally {
+    other.close();
+  }
 });

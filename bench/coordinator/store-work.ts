@@ -49,6 +49,7 @@ export function benchTasks(from: number, count: number, envelope: Uint8Array): N
 export function benchLeases(uids: number[], workers: number, now = Date.now()): NewLease[] {
   return uids.map((uid) => ({
     taskUid: uid,
+    tenant: 'a',
     leaseId: leaseId(uid),
     attempt: 1,
     workerId: workerId(uid, workers),
@@ -61,6 +62,7 @@ export function benchLeases(uids: number[], workers: number, now = Date.now()): 
 export function benchCompletions(uids: number[], workers: number, result: Uint8Array): CompleteTask[] {
   return uids.map((uid) => ({
     taskUid: uid,
+    tenant: 'a',
     leaseId: leaseId(uid),
     result,
     executor: 'sim',

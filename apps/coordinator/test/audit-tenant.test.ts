@@ -23,8 +23,9 @@ afterAll(async () => {
   await harness?.release();
 });
 
-const lease = (taskUid: number, leaseId: string, attempt = 1) => ({
+const lease = (taskUid: number, leaseId: string, attempt = 1, tenant = 'a') => ({
   taskUid,
+  tenant,
   leaseId,
   attempt,
   workerId: 'w1',
@@ -48,7 +49,7 @@ async function transitions(store: Store): Promise<number> {
     ['t1', 't2', 't3', 't4'].map((id) => newTask(id)).concat(newTask('t1', { tenant: 'b' })),
   );
   const [t1, t2, t3, t4, b1] = made.map((o) => (o.kind === 'created' ? o.task.uid : -1));
-  expect(await store.startLeases([lease(t1!, 'l1'), lease(b1!, 'lb')])).toEqual([true, true]);
+  expect(await store.startLeases([lease(t1!, 'l1'), lease(b1!, 'lb', 1, 'b')])).toEqual([true, true]);
   expect(await store.endAttempt(end(t1!, 'l1', 2500))).toBe(true);
   expect(await store.startLeases([lease(t1!, 'l2', 2)])).toEqual([true]);
   expect(await store.endAttempt(end(t1!, 'l2', undefined))).toBe(true);
@@ -56,7 +57,15 @@ async function transitions(store: Store): Promise<number> {
   expect(await store.cancelTask(t3!, 'stop', 3000)).toBe('queued');
   expect(await store.startLeases([lease(t4!, 'l3')])).toEqual([true]);
   const result = new Uint8Array([7]);
-  const done = { taskUid: t4!, leaseId: 'l3', result, executor: 'x', durationMs: 1, nowMs: 4000 };
+  const done = {
+    taskUid: t4!,
+    tenant: 'a',
+    leaseId: 'l3',
+    result,
+    executor: 'x',
+    durationMs: 1,
+    nowMs: 4000,
+  };
   expect(await store.completeTask({ ...done, workerId: 'w1', outputHash: 'sha256:00' })).toBe(true);
   expect((await store.reopenTask(t4!, 'CHECK_FAILED', 5000))?.state).toBe('queued');
   return t4!;

@@ -138,6 +138,7 @@ test('a lease pass and a group commit read their tasks through tasks_pkey, not b
   }) as typeof store.pool.query;
   const leases = uids.slice(0, 50).map((uid) => ({
     taskUid: uid,
+    tenant: 'a',
     leaseId: `l${uid}`,
     attempt: 1,
     workerId: 'w1',
@@ -147,6 +148,7 @@ test('a lease pass and a group commit read their tasks through tasks_pkey, not b
   expect((await store.startLeases(leases)).every(Boolean)).toBe(true);
   const done = leases.map((l) => ({
     taskUid: l.taskUid,
+    tenant: l.tenant,
     leaseId: l.leaseId,
     // Lengths 0, 1, 2, …: each result is cut from the batch's one packed parameter.
     result: Uint8Array.from({ length: l.taskUid % 7 }, (_, k) => 250 + k),
@@ -199,6 +201,7 @@ test('a lease pass and a group commit answer each item: refused leases and a tas
   const [u1, u2, u3] = out.map((o) => (o.kind === 'created' ? o.task.uid : -1)) as [number, number, number];
   const lease = (taskUid: number, leaseId: string) => ({
     taskUid,
+    tenant: 'a',
     leaseId,
     attempt: 1,
     workerId: 'w1',
@@ -212,6 +215,7 @@ test('a lease pass and a group commit answer each item: refused leases and a tas
   ).toEqual([false, true, false, true]);
   const done = (taskUid: number, leaseId: string) => ({
     taskUid,
+    tenant: 'a',
     leaseId,
     result: new Uint8Array([7]),
     executor: undefined,

@@ -214,7 +214,14 @@ describe('PostgresStore on a shared server', () => {
     ).toBe(true);
     const [again] = await b.claimQueued({ workerId: 'w2', limit: 1, nowMs: 2200, leaseMs: 100 });
     const lease2 = again!.lease.leaseId;
-    const result = { taskUid: uid, result: new Uint8Array([7]), executor: 'sim', durationMs: 3, nowMs: 2300 };
+    const result = {
+      taskUid: uid,
+      tenant: 'a',
+      result: new Uint8Array([7]),
+      executor: 'sim',
+      durationMs: 3,
+      nowMs: 2300,
+    };
     // The late result of the expired lease, arriving at B, is refused; the current one is taken once.
     expect(await b.completeTask({ ...result, leaseId: lease1 })).toBe(false);
     expect(await b.completeTask({ ...result, leaseId: lease2 })).toBe(true);
@@ -362,6 +369,7 @@ describe('PostgresStore with coordinator ids (several coordinators)', () => {
 
   const lease = (taskUid: number, leaseId: string, at: number) => ({
     taskUid,
+    tenant: 'a',
     leaseId,
     attempt: 1,
     workerId: 'w',
@@ -530,6 +538,7 @@ describe('batch inserts: the same outcomes on both stores', () => {
         // A batch of leases: one task already running, one named twice.
         const lease = (uid: number, leaseId: string) => ({
           taskUid: uid,
+          tenant: 'a',
           leaseId,
           attempt: 1,
           workerId: 'w',
@@ -563,6 +572,7 @@ describe('batch inserts: the same outcomes on both stores', () => {
         });
         const done = (uid: number, leaseId: string) => ({
           taskUid: uid,
+          tenant: 'a',
           leaseId,
           result: new Uint8Array([7]),
           executor: 'sim',

@@ -63,6 +63,7 @@ test('a lease pass of 40 writes 40 attempt rows and 40 accepted audit rows, skip
   await store.cancelTask(uids[5]!, 'gone', 1500);
   const lease = (uid: number, i: number) => ({
     taskUid: uid,
+    tenant: 'a',
     leaseId: `l-${String(i).padStart(3, '0')}`,
     attempt: 1,
     workerId: `w${i % 2}`,

@@ -42,7 +42,15 @@ test('insert, lease and complete write these audit, attempt and task rows', asyn
   const uid = created!.kind === 'created' ? created!.task.uid : -1;
   expect(
     await store.startLeases([
-      { taskUid: uid, leaseId: 'l1', attempt: 1, workerId: 'w1', startedAtMs: 20, expiresAtMs: 50 },
+      {
+        taskUid: uid,
+        tenant: 'a',
+        leaseId: 'l1',
+        attempt: 1,
+        workerId: 'w1',
+        startedAtMs: 20,
+        expiresAtMs: 50,
+      },
     ]),
   ).toEqual([true]);
   const result = new Uint8Array([0, 7, 8, 0]).subarray(1, 3);
@@ -50,6 +58,7 @@ test('insert, lease and complete write these audit, attempt and task rows', asyn
     await store.completeTasks([
       {
         taskUid: uid,
+        tenant: 'a',
         leaseId: 'l1',
         result,
         executor: 'sim',
@@ -162,6 +171,7 @@ test('open tasks are read through tasks_unfinished, in a new file and in one upg
   await store.startLeases(
     leased.map((id) => ({
       taskUid: uid[id]!,
+      tenant: 'a',
       leaseId: `l-${id}`,
       attempt: 1,
       workerId: 'w1',
@@ -170,7 +180,13 @@ test('open tasks are read through tasks_unfinished, in a new file and in one upg
     })),
   );
   for (const id of ['succeeded', 'reopened']) {
-    const done = { taskUid: uid[id]!, leaseId: `l-${id}`, result: new Uint8Array([5]), nowMs: 3 };
+    const done = {
+      taskUid: uid[id]!,
+      tenant: 'a',
+      leaseId: `l-${id}`,
+      result: new Uint8Array([5]),
+      nowMs: 3,
+    };
     expect(await store.completeTask({ ...done, executor: 'sim', durationMs: 1 })).toBe(true);
   }
   expect(await store.reopenTask(uid.reopened!, 'REVERIFY', 4)).toBeDefined();
@@ -237,6 +253,7 @@ test('a batch of 40 completions ends each attempt at its own time and counts eac
   await store.startLeases(
     uids.map((uid, i) => ({
       taskUid: uid,
+      tenant: 'a',
       leaseId: `l${i}`,
       attempt: 1,
       workerId: workerOf(i),
@@ -247,6 +264,7 @@ test('a batch of 40 completions ends each attempt at its own time and counts eac
   // Tasks 40 and 41 are not completed; task 7's second completion and task 8's stale lease fail.
   const changes: CompleteTask[] = uids.slice(0, 40).map((uid, i) => ({
     taskUid: uid,
+    tenant: 'a',
     leaseId: i === 8 ? 'stale' : `l${i}`,
     result: new Uint8Array([i]),
     executor: undefined,

@@ -65,6 +65,7 @@ test('completeTasks commits a batch and counts each worker once per success', as
   await store.startLeases(
     uids.map((uid, i) => ({
       taskUid: uid,
+      tenant: 'a',
       leaseId: `l${i}`,
       attempt: 1,
       workerId: workers[i]!,
@@ -75,6 +76,7 @@ test('completeTasks commits a batch and counts each worker once per success', as
   const done = await store.completeTasks(
     uids.map((uid, i) => ({
       taskUid: uid,
+      tenant: 'a',
       leaseId: i === 2 ? 'stale' : `l${i}`,
       result: new Uint8Array([i]),
       executor: 'sim',

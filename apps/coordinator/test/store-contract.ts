@@ -62,6 +62,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       const uid = created!.kind === 'created' ? created!.task.uid : -1;
       const lease = {
         taskUid: uid,
+        tenant: 'a',
         leaseId: 'l1',
         attempt: 1,
         workerId: 'w1',
@@ -72,6 +73,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.startLeases([{ ...lease, leaseId: 'l2' }])).toEqual([false]);
       const done = {
         taskUid: uid,
+        tenant: 'a',
         leaseId: 'l1',
         result: new Uint8Array([9]),
         executor: 'sim',
@@ -100,6 +102,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.reopenTask(uid, 'REVERIFY', 2500)).toBeUndefined(); // still queued
       const lease = {
         taskUid: uid,
+        tenant: 'a',
         leaseId: 'l1',
         attempt: 1,
         workerId: 'w1',
@@ -109,6 +112,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       await store.startLeases([lease]);
       const done = {
         taskUid: uid,
+        tenant: 'a',
         leaseId: 'l1',
         result: new Uint8Array([9]),
         executor: undefined,
@@ -146,7 +150,15 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       const [created] = await store.insertTasks([newTask('t1')]);
       const uid = created!.kind === 'created' ? created!.task.uid : -1;
       await store.startLeases([
-        { taskUid: uid, leaseId: 'l1', attempt: 1, workerId: 'w1', startedAtMs: 1, expiresAtMs: 2 },
+        {
+          taskUid: uid,
+          tenant: 'a',
+          leaseId: 'l1',
+          attempt: 1,
+          workerId: 'w1',
+          startedAtMs: 1,
+          expiresAtMs: 2,
+        },
       ]);
       const requeue = {
         taskUid: uid,
@@ -166,7 +178,15 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         notBeforeMs: 5000,
       });
       await store.startLeases([
-        { taskUid: uid, leaseId: 'l2', attempt: 2, workerId: 'w2', startedAtMs: 20, expiresAtMs: 30 },
+        {
+          taskUid: uid,
+          tenant: 'a',
+          leaseId: 'l2',
+          attempt: 2,
+          workerId: 'w2',
+          startedAtMs: 20,
+          expiresAtMs: 30,
+        },
       ]);
       expect(
         await store.endAttempt({
@@ -192,7 +212,15 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       const out = await store.insertTasks([newTask('q'), newTask('r')]);
       const [q, r] = out.map((o) => (o.kind === 'created' ? o.task.uid : -1));
       await store.startLeases([
-        { taskUid: r!, leaseId: 'lr', attempt: 1, workerId: 'w', startedAtMs: 1, expiresAtMs: 2 },
+        {
+          taskUid: r!,
+          tenant: 'a',
+          leaseId: 'lr',
+          attempt: 1,
+          workerId: 'w',
+          startedAtMs: 1,
+          expiresAtMs: 2,
+        },
       ]);
       expect(await store.cancelTask(q!, 'why', 5)).toBe('queued');
       expect(await store.cancelTask(r!, 'why', 5)).toBe('running');
@@ -240,13 +268,22 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       ]);
       const uid = created!.kind === 'created' ? created!.task.uid : -1;
       await store.startLeases([
-        { taskUid: uid, leaseId: 'l1', attempt: 1, workerId: 'w', startedAtMs: 1, expiresAtMs: 2 },
+        {
+          taskUid: uid,
+          tenant: 'a',
+          leaseId: 'l1',
+          attempt: 1,
+          workerId: 'w',
+          startedAtMs: 1,
+          expiresAtMs: 2,
+        },
       ]);
       const result = new TextEncoder().encode(
         `{"outputs":[{"uri":"/v1/blobs/${inResult}","hash":"${inResult}"}]}`,
       );
       await store.completeTask({
         taskUid: uid,
+        tenant: 'a',
         leaseId: 'l1',
         result,
         executor: undefined,
@@ -275,6 +312,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       const uid = (i: number) => (outcomes[i]!.kind === 'created' ? outcomes[i]!.task.uid : -1);
       const lease = (i: number, id: string) => ({
         taskUid: uid(i),
+        tenant: 'a',
         leaseId: id,
         attempt: 1,
         workerId: 'w',
@@ -282,7 +320,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expiresAtMs: 9000,
       });
       await store.startLeases([lease(0, 'l0'), lease(1, 'l1'), lease(2, 'l2'), lease(4, 'l4')]);
-      const done = { result: new Uint8Array([1]), executor: undefined, durationMs: undefined };
+      const done = { tenant: 'a', result: new Uint8Array([1]), executor: undefined, durationMs: undefined };
       await store.completeTask({ taskUid: uid(0), leaseId: 'l0', ...done, nowMs: 2000 });
       await store.endAttempt({
         taskUid: uid(1),

@@ -112,6 +112,7 @@ export class Dispatcher {
   private async startPicks(picks: Match[], now: number, flush: boolean): Promise<void> {
     const newLeases: NewLease[] = picks.map(({ task, worker }) => ({
       taskUid: task.uid,
+      tenant: task.tenant,
       leaseId: this.nextLeaseId(),
       attempt: (this.e.open.get(task.uid)?.attempts ?? 0) + 1,
       workerId: worker.workerId,

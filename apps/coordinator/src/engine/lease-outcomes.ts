@@ -222,6 +222,7 @@ export class LeaseOutcomes {
       task,
       {
         taskUid: task.uid,
+        tenant: task.tenant,
         // A verified task completes on its stored attempt, whichever replica decided it.
         leaseId: lease.kind === 'task' ? lease.leaseId : (task.leaseId ?? lease.leaseId),
         result: Buffer.from(JSON.stringify(toJson('ComputeResult', canonical))),

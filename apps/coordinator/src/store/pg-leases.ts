@@ -129,6 +129,7 @@ export async function claimQueued(pool: pg.Pool, req: ClaimRequest): Promise<Cla
     task: toTask(row),
     lease: {
       taskUid: row.uid,
+      tenant: row.tenant,
       leaseId: row.current_lease_id!,
       attempt: row.attempts,
       workerId: req.workerId,

@@ -67,7 +67,9 @@ function taskStatements(db: Database.Database) {
      * A transition's audit row: task_uid, task_uid again, ts_ms, from_state, to_state, topic,
      * lease_id, worker_id, code. Its tenant (audit_tenant, audit-store.ts) is read from the task
      * row the transition has just written, by the uid bound a second time (better-sqlite3 binds
-     * no `?NNN`); the same in `auditSucceeded` and `auditStarted`. A new task's is bound.
+     * no `?NNN`): the transitions that write it (a failure, a requeue, a cancel, a reopen) are
+     * not given the tenant, and run for few tasks. A new task's, a lease's and a success's rows,
+     * one each a task, bind the tenant their caller carries (`NewTask`, `NewLease`, `CompleteTask`).
      */
     audit: db.prepare(
       `INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
@@ -79,12 +81,12 @@ function taskStatements(db: Database.Database) {
        VALUES (?, ?, ?, NULL, 'queued', ${text(EVENTS.requested)})`,
     ),
     /**
-     * A success's audit row, with the result's output hash (audit-store.ts): task_uid, task_uid
-     * again, ts_ms, lease_id, worker_id, output_hash.
+     * A success's audit row, with the result's output hash (audit-store.ts): task_uid, tenant,
+     * ts_ms, lease_id, worker_id, output_hash.
      */
-    auditSucceeded: db.prepare<[number, number, number, string, string | null, string | null]>(
+    auditSucceeded: db.prepare<[number, string, number, string, string | null, string | null]>(
       `INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id, output_hash)
-       VALUES (?, ${tenantOf('?')}, ?, 'running', 'succeeded', ${text(EVENTS.success)}, ?, ?, ?)`,
+       VALUES (?, ?, ?, 'running', 'succeeded', ${text(EVENTS.success)}, ?, ?, ?)`,
     ),
     auditTrail: db.prepare<[number], AuditRow>('SELECT * FROM audit WHERE task_uid = ? ORDER BY id'),
     // An open task has no result (only a success writes one): the term lets the planner read
@@ -187,11 +189,11 @@ function workerStatements(db: Database.Database) {
 /** The appends a batch of transitions makes, as multi-row INSERTs (sqlite-multi-insert.ts). */
 function batchStatements(db: Database.Database) {
   return {
-    /** The audit rows of started leases: task_uid, task_uid again (its tenant), ts_ms, lease_id, worker_id. */
+    /** The audit rows of started leases: task_uid, tenant, ts_ms, lease_id, worker_id. */
     auditStarted: new MultiInsert(
       db,
       'INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id)',
-      `(?, ${tenantOf('?')}, ?, 'queued', 'running', ${text(EVENTS.accepted)}, ?, ?)`,
+      `(?, ?, ?, 'queued', 'running', ${text(EVENTS.accepted)}, ?, ?)`,
       5,
     ),
     /** `endAttemptSucceeded` of a batch's successes: lease_id, ended_at_ms. */

@@ -64,7 +64,7 @@ export function startLeasesNow(s: SqliteStatements, leases: NewLease[]): boolean
     if (s.startLease.run(lease.leaseId, lease.startedAtMs, lease.taskUid).changes !== 1) return false;
     const { leaseId, taskUid, workerId, startedAtMs } = lease;
     attempts.push(leaseId, taskUid, lease.attempt, workerId, startedAtMs, lease.expiresAtMs);
-    audit.push(taskUid, taskUid, startedAtMs, leaseId, workerId);
+    audit.push(taskUid, lease.tenant, startedAtMs, leaseId, workerId);
     return true;
   });
   s.attemptRows.run(attempts);
@@ -87,7 +87,7 @@ function completeRows(s: SqliteStatements, c: CompleteTask): boolean {
   );
   if (done.changes !== 1) return false;
   const worker = c.workerId ?? s.getAttempt.get(c.leaseId)?.worker_id ?? null;
-  s.auditSucceeded.run(c.taskUid, c.taskUid, c.nowMs, c.leaseId, worker, c.outputHash ?? null);
+  s.auditSucceeded.run(c.taskUid, c.tenant, c.nowMs, c.leaseId, worker, c.outputHash ?? null);
   return true;
 }
 

@@ -103,6 +103,11 @@ export interface TaskFilter {
 
 export interface NewLease {
   taskUid: number;
+  /**
+   * The task's tenant, written as is on its audit row (`audit_tenant`): the store does not look
+   * it up. The engine's `OpenTask.tenant`, which came from the task's own record.
+   */
+  tenant: string;
   leaseId: string;
   attempt: number;
   workerId: string;
@@ -112,6 +117,8 @@ export interface NewLease {
 
 export interface CompleteTask {
   taskUid: number;
+  /** The task's tenant, for its audit row, as in `NewLease`. */
+  tenant: string;
   leaseId: string;
   result: Uint8Array;
   executor: string | undefined;

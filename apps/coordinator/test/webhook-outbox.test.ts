@@ -10,6 +10,7 @@ import { PostgresStore } from '../src/store/postgres-store.ts';
 import type { NewTask, Store } from '../src/store/store.ts';
 import type { ArmedWebhook } from '../src/store/webhook-store.ts';
 import { until } from './helpers.ts';
+import { newTask } from './store-contract/store-test.ts';
 import { usePostgres } from './support/postgres.ts';
 import { temporarySqliteStore } from './support/sqlite.ts';
 
@@ -17,25 +18,18 @@ type Factory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
 const HOOK = 'https://hooks.example.com/flock';
 
+/** A stored task whose envelope names `returnChannel` (or none). */
 function task(taskId: string, returnChannel: string | undefined): NewTask {
   const envelope = {
     task_id: taskId,
     op: 'sum',
     ...(returnChannel ? { return_channel: returnChannel } : {}),
   };
-  return {
-    tenant: 'a',
-    taskId,
-    campaignId: undefined,
-    op: 'sum',
-    moduleKind: 'builtin',
-    contentHash: `hash-${taskId}`,
+  return newTask(taskId, {
     envelope: Buffer.from(JSON.stringify(envelope)),
-    priority: 0,
-    deadlineAtMs: undefined,
     maxRetries: 0,
     createdAtMs: 200,
-  };
+  });
 }
 
 const arm = (taskId: string, kind: ArmedWebhook['kind'] = 'task', armedAtMs = 100): ArmedWebhook => ({

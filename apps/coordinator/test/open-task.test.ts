@@ -4,34 +4,16 @@ import { type ComputeEnvelope, toJson } from '@flock/protocol';
 import { describe, expect, test } from 'vitest';
 import { toOpen } from '../src/engine/open-task.ts';
 import type { TaskRecord } from '../src/store/store.ts';
+import { newRecord } from '../src/store/store-rows.ts';
+import { newTask } from './store-contract/store-test.ts';
 
+/** The record a store returns for `envelope` just inserted as task `uid`. */
 function record(envelope: ComputeEnvelope, uid = 1): TaskRecord {
-  return {
+  const bytes = Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope)));
+  return newRecord(
     uid,
-    tenant: 'a',
-    taskId: envelope.task_id ?? '',
-    campaignId: undefined,
-    op: 'sum',
-    moduleKind: 'builtin',
-    contentHash: 'h',
-    envelope: Buffer.from(JSON.stringify(toJson('ComputeEnvelope', envelope))),
-    priority: 0,
-    deadlineAtMs: undefined,
-    maxRetries: 0,
-    createdAtMs: 1,
-    state: 'queued',
-    attempts: 0,
-    failures: 0,
-    notBeforeMs: 0,
-    updatedAtMs: 1,
-    currentLeaseId: undefined,
-    progress: undefined,
-    failureCode: undefined,
-    failureMessage: undefined,
-    result: undefined,
-    executor: undefined,
-    durationMs: undefined,
-  };
+    newTask(envelope.task_id ?? '', { envelope: bytes, contentHash: 'h', createdAtMs: 1 }),
+  );
 }
 
 const plain = (): ComputeEnvelope => ({ task_id: 't', op: 'sum', module: { kind: 'builtin' } });

@@ -11,6 +11,7 @@ import { expect, test } from 'vitest';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite-schema.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import type { CompleteTask, NewTask } from '../src/store/store.ts';
+import { newLease } from './store-contract/store-test.ts';
 import { temporarySqliteStore } from './support/sqlite.ts';
 
 test('insert, lease and complete write these audit, attempt and task rows', async () => {
@@ -251,15 +252,7 @@ test('a batch of 40 completions ends each attempt at its own time and counts eac
   const uids = out.map((o) => (o.kind === 'created' ? o.task.uid : -1));
   const workerOf = (i: number) => workers[i % 4]!;
   await store.startLeases(
-    uids.map((uid, i) => ({
-      taskUid: uid,
-      tenant: 'a',
-      leaseId: `l${i}`,
-      attempt: 1,
-      workerId: workerOf(i),
-      startedAtMs: 2,
-      expiresAtMs: 9,
-    })),
+    uids.map((uid, i) => newLease(uid, `l${i}`, { workerId: workerOf(i), startedAtMs: 2, expiresAtMs: 9 })),
   );
   // Tasks 40 and 41 are not completed; task 7's second completion and task 8's stale lease fail.
   const changes: CompleteTask[] = uids.slice(0, 40).map((uid, i) => ({

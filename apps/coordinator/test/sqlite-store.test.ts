@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { newLease } from './store-contract/store-test.ts';
 import { describeStoreContract } from './store-contract.ts';
 import { temporarySqliteStore } from './support/sqlite.ts';
 
@@ -63,15 +64,7 @@ test('completeTasks commits a batch and counts each worker once per success', as
   }
   const workers = ['w1', 'w1', 'w2'];
   await store.startLeases(
-    uids.map((uid, i) => ({
-      taskUid: uid,
-      tenant: 'a',
-      leaseId: `l${i}`,
-      attempt: 1,
-      workerId: workers[i]!,
-      startedAtMs: 2,
-      expiresAtMs: 9,
-    })),
+    uids.map((uid, i) => newLease(uid, `l${i}`, { workerId: workers[i]!, startedAtMs: 2, expiresAtMs: 9 })),
   );
   const done = await store.completeTasks(
     uids.map((uid, i) => ({

@@ -11,8 +11,12 @@
 //   BENCH_THREADS=1 also prints the coordinator's CPU per task by thread; FLOCK_SQLITE_THREAD=on
 //   runs its SQLite store on a thread of its own (both pass through to the coordinator).
 //   BENCH_PACED_DEBUG=1 prints the paced phase's slowest tasks and its submit→201 percentiles.
+//   Flock's paced tasks are sent twice over: with a kept-alive node:http connection (the lean
+//   client, as ioredis is BullMQ's: the headline figure) and with fetch (undici, what the SDK
+//   sends with by default), 500 each.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -94,7 +98,11 @@ interface Paced {
 }
 
 /** Submits `count` tasks with `submit(i)` at PACED_RATE per second; latency from call to start. */
-async function paced(submit: (i: number) => Promise<void>, began: Map<string, number>): Promise<Paced> {
+async function paced(
+  submit: (i: number) => Promise<void>,
+  began: Map<string, number>,
+  prefix = 'p',
+): Promise<Paced> {
   const sent = new Map<string, number>();
   const answered = new Map<string, number>();
   const t0 = performance.now();
@@ -103,8 +111,9 @@ async function paced(submit: (i: number) => Promise<void>, began: Map<string, nu
     const due = t0 + (i * 1000) / PACED_RATE;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    sent.set(`p-${i}`, performance.now());
-    inflight.push(submit(i).then(() => void answered.set(`p-${i}`, performance.now())));
+    const id = `${prefix}-${i}`;
+    sent.set(id, performance.now());
+    inflight.push(submit(i).then(() => void answered.set(id, performance.now())));
   }
   await Promise.all(inflight);
   await waitFor(() => [...sent.keys()].every((id) => began.has(id)), 'paced tasks started', 120_000);
@@ -129,6 +138,8 @@ async function paced(submit: (i: number) => Promise<void>, began: Map<string, nu
 
 interface Outcome {
   paced: Paced | undefined;
+  /** Flock only: the same paced phase sent with fetch (the SDK's transport). */
+  pacedFetch?: Paced;
   /** CPU seconds the server side used (coordinator process, or redis-server). */
   serverCpu: number;
   /**
@@ -267,20 +278,21 @@ async function benchFlock(): Promise<Outcome> {
     const mainAtEnd = mainThreadSeconds(server.pid);
     const clientCpu = clientSeconds(clientAtStart);
     if (process.env.BENCH_THREADS) printThreads(server.pid, threadsAtStart, TASKS);
-    const latency = await paced(async (i) => {
-      const res = await fetch(`${url}/v1/tasks`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          task_id: `p-${i}`,
-          op: 'sum',
-          module: { kind: 'builtin' },
-          requirements: { min: { wasm: true } },
-          inputs: [{ name: 'x', inline_bytes: Buffer.from(input(i)).toString('base64') }],
-        }),
-      });
-      if (res.status !== 201) throw new Error(`paced submit failed: ${res.status}`);
-    }, began);
+    // The lean client first (the headline figure), then fetch: each its own 500 tasks.
+    const latency = await paced((i) => postTask(url, pacedTask('p', i)), began);
+    const viaFetch = await paced(
+      async (i) => {
+        const res = await fetch(`${url}/v1/tasks`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+          body: pacedTask('q', i),
+        });
+        await res.arrayBuffer();
+        if (res.status !== 201) throw new Error(`paced submit failed: ${res.status}`);
+      },
+      began,
+      'q',
+    );
     await Promise.all(sims.map((s) => s.close()));
     return {
       ...summarise(
@@ -292,12 +304,83 @@ async function benchFlock(): Promise<Outcome> {
         clientCpu,
       ),
       paced: latency,
+      pacedFetch: viaFetch,
     };
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The body of paced task `<prefix>-<i>`: one task, as the backlog's. */
+function pacedTask(prefix: string, i: number): string {
+  return JSON.stringify({
+    task_id: `${prefix}-${i}`,
+    op: 'sum',
+    module: { kind: 'builtin' },
+    requirements: { min: { wasm: true } },
+    inputs: [{ name: 'x', inline_bytes: Buffer.from(input(i)).toString('base64') }],
+  });
+}
+
+/** One connection, kept alive between the paced phase's requests (as ioredis keeps BullMQ's). */
+const keptAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+
+/**
+ * The floor under the paced figures on this machine: a bare node:http server in a process of its
+ * own that reads each body and answers 201 at once, sent the same bodies the same way (kept-alive
+ * node:http, 100/s); call → whole 201 read. A paced Flock task's submit→start is one such request
+ * plus the coordinator's work and one WebSocket frame.
+ */
+async function httpFloor(): Promise<Paced> {
+  const source = `const s = require('node:http').createServer((q, r) => {
+    q.on('data', () => {}).on('end', () => r.writeHead(201, { 'content-type': 'application/json' }).end('{}'));
+  });
+  s.keepAliveTimeout = 5000;
+  s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));`;
+  const server = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<string>((done) =>
+      server.stdout!.once('data', (d) => done(String(d).trim())),
+    );
+    const answered = new Map<string, number>();
+    const url = `http://127.0.0.1:${port}`;
+    return await paced(
+      (i) => postTask(url, pacedTask('f', i)).then(() => void answered.set(`f-${i}`, performance.now())),
+      answered,
+      'f',
+    );
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
+}
+
+/** `POST /v1/tasks` over `keptAlive`; settles once the whole 201 has been read. */
+function postTask(url: string, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${url}/v1/tasks`,
+      {
+        method: 'POST',
+        agent: keptAlive,
+        headers: {
+          authorization: `Bearer ${KEY}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.once('end', () =>
+          res.statusCode === 201 ? resolve() : reject(new Error(`paced submit failed: ${res.statusCode}`)),
+        );
+      },
+    );
+    req.once('error', reject);
+    req.end(body);
+  });
 }
 
 async function benchBullmq(): Promise<Outcome> {
@@ -408,7 +491,8 @@ const line = (name: string, o: Outcome): string =>
   `${name.padEnd(7)} ${o.perSecond.toFixed(0).padStart(7)} tasks/s  (${o.seconds.toFixed(1)} s)  ` +
   `backlog submit→start p50 ${o.p50.toFixed(0)} ms p99 ${o.p99.toFixed(0)} ms  server CPU ${perTask(o.serverCpu)} µs/task (main thread ${perTask(o.serverMainCpu)})  ` +
   `client CPU ${((o.clientCpu * 1e6) / TASKS).toFixed(0)} µs/task  ` +
-  `paced (${PACED_RATE}/s) submit→start p50 ${ms(o.paced?.p50)} ms p99 ${ms(o.paced?.p99)} ms`;
+  `paced (${PACED_RATE}/s) submit→start p50 ${ms(o.paced?.p50)} ms p99 ${ms(o.paced?.p99)} ms` +
+  (o.pacedFetch ? ` (with fetch: p50 ${ms(o.pacedFetch.p50)} ms p99 ${ms(o.pacedFetch.p99)} ms)` : '');
 
 // BullMQ's side runs on a local redis-server (Debian's), installed here when missing.
 if (!flag('--skip-bullmq')) ensureDebianPackages(['redis-server']);
@@ -421,7 +505,13 @@ console.log(`machine: ${machine}`);
 // Rounds alternate the two systems so that a change in the machine's load hits both alike.
 const flocks: Outcome[] = [];
 const bulls: Outcome[] = [];
+const floors: Paced[] = [];
 for (let round = 1; round <= ROUNDS; round++) {
+  const floor = await httpFloor();
+  floors.push(floor);
+  console.log(
+    `floor   bare node:http server, POST → 201 read at ${PACED_RATE}/s: p50 ${ms(floor.p50)} ms p99 ${ms(floor.p99)} ms  (round ${round})`,
+  );
   if (!flag('--skip-flock')) {
     const o = await benchFlock();
     flocks.push(o);
@@ -438,6 +528,9 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 if (ROUNDS > 1) {
+  console.log(
+    `median floor: p50 ${ms(median(floors.map((f) => f.p50)))} ms p99 ${ms(median(floors.map((f) => f.p99)))} ms`,
+  );
   for (const [name, os] of [
     ['flock', flocks],
     ['bullmq', bulls],
@@ -448,7 +541,10 @@ if (ROUNDS > 1) {
         `${median(os.map((o) => (o.serverCpu * 1e6) / TASKS)).toFixed(0)} µs server CPU/task ` +
         `(main thread ${median(os.map((o) => (o.serverMainCpu * 1e6) / TASKS)).toFixed(0)}), ` +
         `${median(os.map((o) => (o.clientCpu * 1e6) / TASKS)).toFixed(0)} µs client CPU/task, ` +
-        `paced p50 ${ms(median(os.map((o) => o.paced?.p50 ?? 0)))} ms p99 ${ms(median(os.map((o) => o.paced?.p99 ?? 0)))} ms`,
+        `paced p50 ${ms(median(os.map((o) => o.paced?.p50 ?? 0)))} ms p99 ${ms(median(os.map((o) => o.paced?.p99 ?? 0)))} ms` +
+        (os[0]?.pacedFetch
+          ? ` (with fetch: p50 ${ms(median(os.map((o) => o.pacedFetch?.p50 ?? 0)))} ms p99 ${ms(median(os.map((o) => o.pacedFetch?.p99 ?? 0)))} ms)`
+          : ''),
     );
   }
 }

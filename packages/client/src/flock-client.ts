@@ -24,6 +24,7 @@ import type {
   WorkerView,
 } from './api-types.ts';
 import type { AuditPage, AuditQuery, ReplaySource, ReplayStatus, ReplayView } from './audit-types.ts';
+import { dataRefBytes, readBlob, uploadBlob, uploadModule } from './blob-calls.ts';
 import { EventStream, type WebSocketConstructor } from './event-stream.ts';
 import { FlockError } from './flock-error.ts';
 import { type FetchLike, HttpTransport } from './http-transport.ts';
@@ -37,9 +38,12 @@ import {
   submitLibrary,
 } from './library-calls.ts';
 import { type MapInput, type MapOptions, type MapOutcome, mapTasks } from './map-tasks.ts';
+import type { KeyRequest } from './operator-calls.ts';
+import * as operator from './operator-calls.ts';
 import { signBody, signEnvelope } from './sign-envelope.ts';
 import { Task, type TaskBackend } from './task.ts';
 import { mapTensors, type TensorFile, type TensorMapOptions, type TensorOutcome } from './tensor-batches.ts';
+import * as webhooks from './webhook-calls.ts';
 import { Workflow, type WorkflowBackend, type WorkflowView } from './workflow.ts';
 
 export interface FlockClientOptions {
@@ -183,20 +187,13 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
   }
 
   /** The bytes of an output (or input) DataRef: inline bytes, inline JSON as UTF-8, or a blob. */
-  async outputBytes(ref: DataRef): Promise<Uint8Array> {
-    if (ref.inline_bytes !== undefined) return ref.inline_bytes;
-    if (ref.inline_json !== undefined) return new TextEncoder().encode(ref.inline_json);
-    if (ref.uri !== undefined) return (await this.blob(ref.uri)).bytes;
-    throw new FlockError('INVALID_ARGUMENT', `DataRef "${ref.name ?? ''}" has no body`);
+  outputBytes(ref: DataRef): Promise<Uint8Array> {
+    return dataRefBytes(this.#http, ref);
   }
 
   /** Reads a stored blob by `/v1/blobs/sha256:<hex>` uri or by bare `sha256:<hex>` hash. */
   blob(uriOrHash: string): Promise<{ bytes: Uint8Array; contentType: string }> {
-    const path = uriOrHash.startsWith('/v1/blobs/') ? uriOrHash : `/v1/blobs/${uriOrHash}`;
-    if (!/^\/v1\/blobs\/[a-z0-9]+:[0-9a-f]+$/.test(path)) {
-      throw new FlockError('INVALID_ARGUMENT', `not a blob reference: "${uriOrHash}"`);
-    }
-    return this.#http.bytes(path);
+    return readBlob(this.#http, uriOrHash);
   }
 
   /**
@@ -204,18 +201,12 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
    * by `uri` (`flock:sha256:<hex>`) instead of sending its bytes in every envelope.
    */
   uploadBlob(bytes: Uint8Array): Promise<ModuleRef> {
-    return this.#http.json<ModuleRef>('POST', '/v1/blobs', {
-      body: bytes,
-      contentType: 'application/octet-stream',
-    });
+    return uploadBlob(this.#http, bytes);
   }
 
   /** Uploads a WASM module or WGSL source (`POST /v1/modules`), content-addressed by sha256. */
   uploadModule(bytes: Uint8Array | string, kind: 'wasm' | 'wgsl'): Promise<ModuleRef> {
-    return this.#http.json<ModuleRef>('POST', '/v1/modules', {
-      body: bytes,
-      contentType: kind === 'wasm' ? 'application/wasm' : 'text/wgsl',
-    });
+    return uploadModule(this.#http, bytes, kind);
   }
 
   /**
@@ -223,10 +214,7 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
    * (`flock:sha256:<hex>`) is their `params.model`.
    */
   uploadModel(bytes: Uint8Array): Promise<ModuleRef> {
-    return this.#http.json<ModuleRef>('POST', '/v1/modules', {
-      body: bytes,
-      contentType: 'application/onnx',
-    });
+    return uploadModule(this.#http, bytes, 'model');
   }
 
   /** Uploads `bytes` and returns a ModuleSpec that points at them (`flock:sha256:...` + hash). */
@@ -300,19 +288,8 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
   }
 
   /** Every volunteer the coordinator knows, page after page (1,000 a request). */
-  async workers(): Promise<WorkerView[]> {
-    const all: WorkerView[] = [];
-    let after: string | undefined;
-    do {
-      const query = `?limit=1000${after === undefined ? '' : `&after=${encodeURIComponent(after)}`}`;
-      const page = await this.#http.json<{ workers: WorkerView[]; next?: string }>(
-        'GET',
-        `/v1/workers${query}`,
-      );
-      all.push(...page.workers);
-      after = page.next;
-    } while (after !== undefined);
-    return all;
+  workers(): Promise<WorkerView[]> {
+    return operator.allWorkers(this.#http);
   }
 
   /**
@@ -320,28 +297,23 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
    * each op's service level over the window (`ops`, sorted by op).
    */
   stats(): Promise<StatsView> {
-    return this.#http.json<StatsView>('GET', '/v1/stats');
+    return operator.stats(this.#http);
   }
 
   /**
    * This tenant's circuit breakers that are open, half-open, or closed with failures counted
    * (`GET /v1/breakers`), sorted by op. While one is open its op's queued tasks are held.
    */
-  async breakers(): Promise<BreakerView[]> {
-    const body = await this.#http.json<{ breakers: BreakerView[] }>('GET', '/v1/breakers');
-    return body.breakers;
+  breakers(): Promise<BreakerView[]> {
+    return operator.breakers(this.#http);
   }
 
   /**
    * Closes the breaker of `op` (`POST /v1/breakers/:op/reset`) and queues its held tasks again.
    * `NOT_FOUND` (404) when no breaker of that op is open.
    */
-  async resetBreaker(op: string): Promise<{ op: string; state: 'closed' }> {
-    if (op === '') throw new FlockError('INVALID_ARGUMENT', 'op is empty');
-    return await this.#http.json<{ op: string; state: 'closed' }>(
-      'POST',
-      `/v1/breakers/${encodeURIComponent(op)}/reset`,
-    );
+  resetBreaker(op: string): Promise<{ op: string; state: 'closed' }> {
+    return operator.resetBreaker(this.#http, op);
   }
 
   /**
@@ -349,27 +321,18 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
    * (`POST /v1/keys`; the caller needs `admin`). The answer's `key` is the secret, shown once;
    * with `signing: true` the key must sign its tasks, with `signing_secret` (shown once too).
    */
-  createKey(request: {
-    scopes: string[];
-    name?: string;
-    tenant?: string;
-    signing?: boolean;
-  }): Promise<CreatedKey> {
-    return this.#http.json<CreatedKey>('POST', '/v1/keys', { json: request });
+  createKey(request: KeyRequest): Promise<CreatedKey> {
+    return operator.createKey(this.#http, request);
   }
 
   /** This tenant's keys, revoked ones included (`GET /v1/keys`; operator keys: every tenant's). */
-  async keys(filter: { tenant?: string } = {}): Promise<KeyView[]> {
-    const body = await this.#http.json<{ keys: KeyView[] }>('GET', '/v1/keys', {
-      query: { tenant: filter.tenant },
-    });
-    return body.keys;
+  keys(filter: { tenant?: string } = {}): Promise<KeyView[]> {
+    return operator.keys(this.#http, filter);
   }
 
   /** Revokes a key (`DELETE /v1/keys/:id`): refused from then on, its event streams closed. */
   revokeKey(keyId: string): Promise<KeyView> {
-    if (keyId === '') throw new FlockError('INVALID_ARGUMENT', 'keyId is empty');
-    return this.#http.json<KeyView>('DELETE', `/v1/keys/${encodeURIComponent(keyId)}`);
+    return operator.revokeKey(this.#http, keyId);
   }
 
   /**
@@ -379,20 +342,8 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
    */
   webhookDeliveries(taskId: string): Promise<WebhookDelivery[]>;
   webhookDeliveries(query: WebhookDeliveryQuery): Promise<WebhookDeliveryPage>;
-  async webhookDeliveries(
-    of: string | WebhookDeliveryQuery,
-  ): Promise<WebhookDelivery[] | WebhookDeliveryPage> {
-    if (typeof of !== 'string') {
-      const { since, ...rest } = of;
-      return this.#http.json<WebhookDeliveryPage>('GET', '/v1/webhooks/deliveries', {
-        query: { ...rest, since: since === undefined ? undefined : String(since) },
-      });
-    }
-    if (of === '') throw new FlockError('INVALID_ARGUMENT', 'taskId is empty');
-    const body = await this.#http.json<{ deliveries: WebhookDelivery[] }>('GET', '/v1/webhooks/deliveries', {
-      query: { task_id: of },
-    });
-    return body.deliveries;
+  webhookDeliveries(of: string | WebhookDeliveryQuery): Promise<WebhookDelivery[] | WebhookDeliveryPage> {
+    return webhooks.webhookDeliveries(this.#http, of);
   }
 
   /**
@@ -401,17 +352,12 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
    * or another tenant's; CONFLICT when it is pending or delivered.
    */
   redeliverWebhook(id: number): Promise<{ id: number; state: 'pending' }> {
-    if (!Number.isSafeInteger(id) || id < 1)
-      throw new FlockError('INVALID_ARGUMENT', 'id must be a delivery id');
-    return this.#http.json<{ id: number; state: 'pending' }>(
-      'POST',
-      `/v1/webhooks/deliveries/${id}/redeliver`,
-    );
+    return webhooks.redeliverWebhook(this.#http, id);
   }
 
   /** This tenant's webhook signing secret, for `verifyWebhook` (`GET /v1/webhooks/secret`; scope `admin`). */
-  async webhookSecret(): Promise<string> {
-    return (await this.#http.json<{ tenant: string; secret: string }>('GET', '/v1/webhooks/secret')).secret;
+  webhookSecret(): Promise<string> {
+    return webhooks.webhookSecret(this.#http);
   }
 
   /**
@@ -419,21 +365,17 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
    * operator key: every tenant's) with input and output hashes, the worker and its fingerprint.
    */
   audit(query: AuditQuery = {}): Promise<AuditPage> {
-    const { since, limit, ...rest } = query;
-    return this.#http.json<AuditPage>('GET', '/v1/audit', {
-      query: { ...rest, since: since === undefined ? undefined : String(since), limit },
-    });
+    return operator.audit(this.#http, query);
   }
 
   /** Replays a recorded task, campaign or workflow (`POST /v1/replay`; needs submit and read). */
   replay(source: ReplaySource): Promise<ReplayView> {
-    return this.#http.json<ReplayView>('POST', '/v1/replay', { json: source });
+    return operator.replay(this.#http, source);
   }
 
   /** A replay's pairs with both output hashes (`GET /v1/replay/:id`). */
   replayStatus(replayId: string): Promise<ReplayStatus> {
-    if (replayId === '') throw new FlockError('INVALID_ARGUMENT', 'replayId is empty');
-    return this.#http.json<ReplayStatus>('GET', `/v1/replay/${encodeURIComponent(replayId)}`);
+    return operator.replayStatus(this.#http, replayId);
   }
 
   /**

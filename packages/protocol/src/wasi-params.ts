@@ -1,7 +1,7 @@
 // The file-system params of a WASI task (`module.kind = "wasm"`, abi `wasi`): `params.mounts`,
 // `params.collect`, `params.mount_max_bytes` and `params.mount_max_entries`. One check, from params
 // and input names alone, run by the coordinator at submit and by the tab before it unpacks anything
-// (apps/worker-web/README.md, "Mounts"); the CLI checks its `--mount` guest paths with `isGuestPath`.
+// (apps/worker-web/JOBS.md, "Mounts"); the CLI checks its `--mount` guest paths with `isGuestPath`.
 import type { JsonObject } from './generated/model.ts';
 import { ProtocolError } from './protocol-error.ts';
 

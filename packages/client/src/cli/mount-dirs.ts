@@ -1,7 +1,7 @@
 // `--mount <guest>=<local dir>` of `flock submit` and `flock map --wasm`: each local directory is
 // packed into a tar archive (modern-tar, the reader the tab uses), added to the task's inputs
 // (inline when small, else uploaded once as a blob) and named in `params.mounts`, where the tab
-// unpacks it into a writable tree at the guest path (apps/worker-web/README.md, "Mounts").
+// unpacks it into a writable tree at the guest path (apps/worker-web/JOBS.md, "Mounts").
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import {

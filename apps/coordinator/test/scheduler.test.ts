@@ -188,6 +188,36 @@ describe('excluded workers (verification replicas)', () => {
   });
 });
 
+describe('passes', () => {
+  test("a pass sees only its own workers and classes: the last pass's lists, refilled in place, keep none of theirs", () => {
+    const s = new Scheduler();
+    const cpuTask = task();
+    const gpuTask = task({ min: { webgpu: true }, gpu: true });
+    s.enqueue(cpuTask);
+    s.enqueue(gpuTask);
+    const busy = worker('busy', CPU, { runningCpu: 1 });
+    const gpu = worker('gpu', { ...GPU, cpu_slots: 0 });
+    const cpus = [worker('c1', CPU), worker('c2', CPU), worker('c3', CPU)];
+    // Two classes, four open workers: both tasks go.
+    expect(s.assign([busy, gpu, ...cpus]).map((p) => [p.task.uid, p.worker.workerId])).toEqual([
+      [cpuTask.uid, 'c1'],
+      [gpuTask.uid, 'gpu'],
+    ]);
+    // Fewer workers than before, one class: none of the last pass's workers may be offered.
+    const next = [task(), task(), task()];
+    for (const t of next) s.enqueue(t);
+    const only = worker('only', CPU);
+    expect(s.assign([busy, only]).map((p) => [p.task.uid, p.worker.workerId])).toEqual([
+      [next[0]!.uid, 'only'],
+    ]);
+    expect(s.size).toBe(2);
+    // A pass whose only class has no free worker matches nothing, whatever the last pass had.
+    expect(s.assign([busy, gpu])).toEqual([]);
+    expect(s.assign(cpus.slice(1)).map((p) => p.worker.workerId)).toEqual(['c2', 'c3']);
+    expect(s.size).toBe(0);
+  });
+});
+
 describe('ordering', () => {
   test('higher priority first, then earliest deadline, then arrival', () => {
     const s = new Scheduler();

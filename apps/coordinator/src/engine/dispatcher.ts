@@ -64,6 +64,8 @@ export class Dispatcher {
     try {
       do {
         this.again = false;
+        // Nothing queued: no walk of every connected worker (a pass or more a task asks).
+        if (this.e.scheduler.size === 0) break;
         const matched = this.e.scheduler.assign(this.dispatchableWorkers());
         if (matched.length === 0) break;
         const now = Date.now();
@@ -95,12 +97,15 @@ export class Dispatcher {
    * pass made two arrays of every connected worker before the scheduler kept the free ones.
    */
   private dispatchableWorkers(): WorkerState[] {
+    // Written over in place, then cut to size: `length = 0` gave the array's storage back, and
+    // refilling it grew a new one step by step every pass.
     const out = this.dispatchable;
-    out.length = 0;
+    let n = 0;
     for (const w of this.e.workers.values()) {
       if (!w.link || !w.ready || w.quarantined || w.onProbation) continue;
-      if (freeSlots(w, false) > 0 || freeSlots(w, true) > 0) out.push(w);
+      if (freeSlots(w, false) > 0 || freeSlots(w, true) > 0) out[n++] = w;
     }
+    out.length = n;
     return out;
   }
 

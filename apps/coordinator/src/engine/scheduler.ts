@@ -93,6 +93,25 @@ function sameFlat(a: object | undefined, b: object | undefined): boolean {
 }
 
 /** Whether any of the workers has a free slot of the kind. */
+function hasFreeSlot(w: SchedWorker): boolean {
+  return freeSlots(w, false) > 0 || freeSlots(w, true) > 0;
+}
+
+/**
+ * `out` emptied and refilled with the `from` that pass `keep`, in order, in place: an array
+ * kept for the purpose grows once to its size and then allocates nothing (a `filter` made a new
+ * array, grown step by step, every pass).
+ */
+export function refill<W>(out: W[], from: readonly W[], keep: (w: W) => boolean): W[] {
+  let n = 0;
+  for (let i = 0; i < from.length; i++) {
+    const w = from[i]!;
+    if (keep(w)) out[n++] = w;
+  }
+  out.length = n;
+  return out;
+}
+
 function anyFree(workers: readonly SchedWorker[], gpu: boolean): boolean {
   for (let i = 0; i < workers.length; i++) if (freeSlots(workers[i]!, gpu) > 0) return true;
   return false;
@@ -219,6 +238,12 @@ export class Scheduler {
   private lastClass: TaskClass | undefined;
   /** Most tasks one tenant may run at once on this coordinator's workers; 0: no limit. */
   private maxRunningPerTenant = 0;
+  /**
+   * A pass's lists, kept between passes and refilled in place (`refill`): with 200 workers and a
+   * pass or more a task, new arrays of them were a third of a paced task's garbage.
+   */
+  private readonly open: SchedWorker[] = [];
+  private readonly passCandidates: Array<Candidate<SchedWorker>> = [];
 
   /** Caps the tasks one tenant runs at once (FLOCK_TENANT_MAX_RUNNING; 0: no cap). */
   limitTenants(maxRunning: number): void {
@@ -305,7 +330,7 @@ export class Scheduler {
   assign<W extends SchedWorker>(workers: W[]): Array<Match<W>> {
     const picks: Array<Match<W>> = [];
     if (this.queued.size === 0) return picks;
-    const open = workers.filter((w) => freeSlots(w, false) > 0 || freeSlots(w, true) > 0);
+    const open = refill(this.open as W[], workers, hasFreeSlot);
     if (open.length === 0) return picks;
 
     const candidates = this.candidates(open);
@@ -376,9 +401,13 @@ export class Scheduler {
     return picks;
   }
 
-  /** Each class with queued tasks and its eligible workers, worked out once per pass. */
+  /**
+   * Each class with queued tasks and its eligible workers, worked out once per pass. The array,
+   * its entries and their worker lists are the last pass's, refilled: a pass reads them only.
+   */
   private candidates<W extends SchedWorker>(open: W[]): Array<Candidate<W>> {
-    const candidates: Array<Candidate<W>> = [];
+    const candidates = this.passCandidates as Array<Candidate<W>>;
+    let n = 0;
     for (const klass of this.classes.values()) {
       let any = false;
       for (const heap of klass.byTenant.values()) if (this.head(heap)) any = true;
@@ -386,9 +415,16 @@ export class Scheduler {
         this.classes.delete(klass.key);
         continue;
       }
-      const list = open.filter((w) => eligible(w, klass.sample));
-      if (list.length > 0) candidates.push({ klass, workers: list, live: true });
+      const reused = candidates[n];
+      const list = refill(reused?.workers ?? [], open, (w) => eligible(w, klass.sample));
+      if (list.length === 0) continue;
+      if (reused) {
+        reused.klass = klass;
+        reused.live = true;
+      } else candidates[n] = { klass, workers: list, live: true };
+      n += 1;
     }
+    candidates.length = n;
     return candidates;
   }
 

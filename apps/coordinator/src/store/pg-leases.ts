@@ -68,18 +68,21 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
   // Named: each connection parses it once and, after five runs, may keep a generic plan (the
   // tasks are found through tasks_pkey either way); its text names its columns, so a column
   // added by a later migration cannot change the result a prepared statement was planned for.
+  // The lease's tenant is matched too (its audit row is filed under it): another tenant's lease
+  // is refused like a lost race.
   const { rows } = await pool.query<{ lease_id: string }>({
     name: 'flock_start_leases',
     text: `WITH input AS MATERIALIZED (
        SELECT *, 'queued'::text AS from_state
-       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
-         AS i (task_uid, lease_id, attempt, worker_id, started_at_ms, expires_at_ms)
+       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::bigint[], $8::text[])
+         AS i (task_uid, lease_id, attempt, worker_id, started_at_ms, expires_at_ms, tenant)
      ), t AS (
        UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, current_lease_id = i.lease_id,
          updated_at_ms = i.started_at_ms, progress = NULL
        FROM input i
        WHERE tasks.uid = ANY ($1::bigint[]) AND tasks.uid = i.task_uid AND tasks.state = i.from_state
-       RETURNING i.*, tasks.tenant
+         AND tasks.tenant = i.tenant
+       RETURNING i.*
      ), a AS (
        INSERT INTO attempts (lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms)
        SELECT lease_id, task_uid, attempt, worker_id, started_at_ms, expires_at_ms FROM t
@@ -96,6 +99,7 @@ export async function startLeases(pool: pg.Pool, leases: NewLease[]): Promise<bo
       numberArray(firsts, (l) => l.startedAtMs),
       numberArray(firsts, (l) => l.expiresAtMs),
       EVENTS.accepted,
+      textArray(firsts, (l) => l.tenant),
     ],
   });
   const started = madeLeases(leases, firsts, rows);
@@ -143,15 +147,15 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
   const firsts = firstPerTask(changes);
   if (firsts.length === 0) return [];
   // Results go as one binary parameter (see pg-params.ts). Tasks found by `uid = ANY`, their
-  // state compared with the input's; named (as in startLeases).
+  // state and tenant compared with the input's; named (as in startLeases).
   const results = packBytes(firsts, (c) => c.result);
   const { rows } = await pool.query<{ lease_id: string }>({
     name: 'flock_complete_tasks',
     text: `WITH input AS MATERIALIZED (
        SELECT *, 'running'::text AS from_state
        FROM unnest($1::bigint[], $2::text[], $3::int[], $10::int[], $4::text[], $5::float8[], $6::bigint[],
-         $7::text[], $9::text[]) AS i (task_uid, lease_id, result_start, result_length, executor, duration_ms,
-         now_ms, worker_id, output_hash)
+         $7::text[], $9::text[], $12::text[]) AS i (task_uid, lease_id, result_start, result_length, executor,
+         duration_ms, now_ms, worker_id, output_hash, tenant)
      ), t AS (
        UPDATE tasks SET state = 'succeeded', result = substring($11::bytea FROM i.result_start FOR i.result_length),
          executor = i.executor,
@@ -159,8 +163,8 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
          failure_code = NULL, failure_message = NULL
        FROM input i
        WHERE tasks.uid = ANY ($1::bigint[]) AND tasks.uid = i.task_uid AND tasks.state = i.from_state
-         AND tasks.current_lease_id = i.lease_id
-       RETURNING i.task_uid, tasks.tenant, i.lease_id, i.now_ms, i.worker_id, i.output_hash
+         AND tasks.current_lease_id = i.lease_id AND tasks.tenant = i.tenant
+       RETURNING i.task_uid, i.tenant, i.lease_id, i.now_ms, i.worker_id, i.output_hash
      ), a AS (
        UPDATE attempts SET ended_at_ms = t.now_ms, outcome = 'succeeded', code = NULL
        FROM t WHERE attempts.lease_id = t.lease_id AND attempts.ended_at_ms IS NULL
@@ -188,6 +192,7 @@ export async function completeTasks(pool: pg.Pool, changes: CompleteTask[]): Pro
       textArray(firsts, (c) => c.outputHash ?? null),
       results.lengths,
       results.blob,
+      textArray(firsts, (c) => c.tenant),
     ],
   });
   const done = madeLeases(changes, firsts, rows);

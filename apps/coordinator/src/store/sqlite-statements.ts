@@ -69,7 +69,8 @@ function taskStatements(db: Database.Database) {
      * row the transition has just written, by the uid bound a second time (better-sqlite3 binds
      * no `?NNN`): the transitions that write it (a failure, a requeue, a cancel, a reopen) are
      * not given the tenant, and run for few tasks. A new task's, a lease's and a success's rows,
-     * one each a task, bind the tenant their caller carries (`NewTask`, `NewLease`, `CompleteTask`).
+     * one each a task, bind the tenant their caller carries (`NewTask`, `NewLease`, `CompleteTask`;
+     * the last two only after their UPDATE matched it: `startLease`, `complete`).
      */
     audit: db.prepare(
       `INSERT INTO audit (task_uid, tenant, ts_ms, from_state, to_state, topic, lease_id, worker_id, code)
@@ -107,15 +108,24 @@ function taskStatements(db: Database.Database) {
 /** Leases and attempts: starting, completing and ending them. */
 function leaseStatements(db: Database.Database) {
   return {
-    startLease: db.prepare<[string, number, number]>(
+    /**
+     * current_lease_id, updated_at_ms, uid, tenant. The tenant is matched as well as the state:
+     * the lease's audit row is filed under the tenant its caller gave (`NewLease.tenant`), so a
+     * lease whose tenant is not the task's changes nothing, like one that lost a race.
+     */
+    startLease: db.prepare<[string, number, number, string]>(
       `UPDATE tasks SET state = 'running', attempts = attempts + 1, current_lease_id = ?,
          updated_at_ms = ?, progress = NULL
-       WHERE uid = ? AND state = 'queued'`,
+       WHERE uid = ? AND state = 'queued' AND tenant = ?`,
     ),
-    complete: db.prepare<[Uint8Array, string | null, number | null, number, number, string]>(
+    /**
+     * result, executor, duration_ms, updated_at_ms, uid, lease_id, tenant; the tenant matched
+     * as in `startLease` (`CompleteTask.tenant` files the success's audit row).
+     */
+    complete: db.prepare<[Uint8Array, string | null, number | null, number, number, string, string]>(
       `UPDATE tasks SET state = 'succeeded', result = ?, executor = ?, duration_ms = ?,
          current_lease_id = NULL, updated_at_ms = ?, failure_code = NULL, failure_message = NULL
-       WHERE uid = ? AND state = 'running' AND current_lease_id = ?`,
+       WHERE uid = ? AND state = 'running' AND current_lease_id = ? AND tenant = ?`,
     ),
     endAttemptRow: db.prepare(
       'UPDATE attempts SET ended_at_ms = ?, outcome = ?, code = ? WHERE lease_id = ? AND ended_at_ms IS NULL',

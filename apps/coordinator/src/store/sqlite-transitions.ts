@@ -1,5 +1,6 @@
 // The SQLite store's task transitions: synchronous bodies that run inside the group commit's
-// transaction. Each is guarded by the state (and lease) it expects and appends its audit row.
+// transaction. Each is guarded by the state (and lease) it expects and appends its audit row; a
+// lease and a success are also guarded by the tenant their audit row is filed under.
 import { EVENTS } from '@flock/protocol';
 import { rollBackOnConflict } from './insert-conflict.ts';
 import { type SqliteStatements, toTask } from './sqlite-statements.ts';
@@ -61,8 +62,8 @@ export function startLeasesNow(s: SqliteStatements, leases: NewLease[]): boolean
   const attempts: unknown[] = [];
   const audit: unknown[] = [];
   const started = leases.map((lease) => {
-    if (s.startLease.run(lease.leaseId, lease.startedAtMs, lease.taskUid).changes !== 1) return false;
     const { leaseId, taskUid, workerId, startedAtMs } = lease;
+    if (s.startLease.run(leaseId, startedAtMs, taskUid, lease.tenant).changes !== 1) return false;
     attempts.push(leaseId, taskUid, lease.attempt, workerId, startedAtMs, lease.expiresAtMs);
     audit.push(taskUid, lease.tenant, startedAtMs, leaseId, workerId);
     return true;
@@ -84,6 +85,7 @@ function completeRows(s: SqliteStatements, c: CompleteTask): boolean {
     c.nowMs,
     c.taskUid,
     c.leaseId,
+    c.tenant,
   );
   if (done.changes !== 1) return false;
   const worker = c.workerId ?? s.getAttempt.get(c.leaseId)?.worker_id ?? null;

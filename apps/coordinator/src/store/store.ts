@@ -104,8 +104,10 @@ export interface TaskFilter {
 export interface NewLease {
   taskUid: number;
   /**
-   * The task's tenant, written as is on its audit row (`audit_tenant`): the store does not look
-   * it up. The engine's `OpenTask.tenant`, which came from the task's own record.
+   * The task's tenant, written on its audit row (`audit_tenant`): the store does not look it up
+   * but checks it in the UPDATE that starts the lease, so a lease whose tenant is not the task's
+   * is refused (`false`, nothing written) like one that lost a race. The engine's
+   * `OpenTask.tenant`, which came from the task's own record.
    */
   tenant: string;
   leaseId: string;
@@ -117,7 +119,7 @@ export interface NewLease {
 
 export interface CompleteTask {
   taskUid: number;
-  /** The task's tenant, for its audit row, as in `NewLease`. */
+  /** The task's tenant, for its audit row; checked as in `NewLease` (another: refused, `false`). */
   tenant: string;
   leaseId: string;
   result: Uint8Array;
@@ -169,9 +171,15 @@ export interface Store {
   /** Tasks in each state, over all tenants (for metrics). */
   stateCounts(): Promise<Record<TaskState, number>>;
 
-  /** queued → running for each lease, with an attempt row and an `accepted` audit row. */
+  /**
+   * queued → running for each lease, with an attempt row and an `accepted` audit row; false for
+   * a task no longer queued or not of the lease's tenant.
+   */
   startLeases(leases: NewLease[]): Promise<boolean[]>;
-  /** running (under this lease) → succeeded; false when the lease is no longer current. */
+  /**
+   * running (under this lease) → succeeded; false when the lease is no longer current or the
+   * change's tenant is not the task's.
+   */
   completeTask(change: CompleteTask): Promise<boolean>;
   /**
    * Optional group commit: `completeTask` for many in one transaction (results that arrive

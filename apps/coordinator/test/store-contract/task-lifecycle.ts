@@ -58,6 +58,57 @@ export function taskLifecycleCases(storeTest: StoreTest): void {
   });
 
   storeTest(
+    "a lease or a completion given another tenant than the task's is refused, as a lost race",
+    async (store) => {
+      // Tenant a's t1 and tenant b's t1: b's lease of a's task would file its audit row in b's trail.
+      const out = await store.insertTasks([newTask('t1'), newTask('t1', { tenant: 'b' })]);
+      const [a, b] = out.map((o) => (o.kind === 'created' ? o.task.uid : -1));
+      const bTrail = async () =>
+        (await store.auditStore().entries({ tenant: 'b', afterId: 0, limit: 10 })).map(
+          (e) => `${e.taskId} ${e.toState} ${e.leaseId ?? '-'}`,
+        );
+      expect(
+        await store.startLeases([newLease(a!, 'lx', { tenant: 'b' }), newLease(b!, 'lb', { tenant: 'b' })]),
+      ).toEqual([false, true]);
+      expect(await store.getTaskByUid(a!)).toMatchObject({
+        state: 'queued',
+        attempts: 0,
+        currentLeaseId: undefined,
+      });
+      expect(await store.getAttempt('lx')).toBeUndefined();
+      expect(await store.listAttempts(a!)).toEqual([]);
+      expect((await store.auditTrail(a!)).map((e) => e.toState)).toEqual(['queued']);
+      expect(await bTrail()).toEqual(['t1 queued -', 't1 running lb']);
+
+      expect(await store.startLeases([newLease(a!, 'la', { workerId: 'w1' })])).toEqual([true]);
+      const done = {
+        taskUid: a!,
+        tenant: 'b',
+        leaseId: 'la',
+        result: new Uint8Array([9]),
+        executor: 'sim',
+        durationMs: 5,
+        nowMs: 3000,
+      };
+      expect(await store.completeTask(done)).toBe(false);
+      expect(await store.completeTasks!([done])).toEqual([false]);
+      expect(await store.getTaskByUid(a!)).toMatchObject({
+        state: 'running',
+        attempts: 1,
+        currentLeaseId: 'la',
+        result: undefined,
+      });
+      expect(await store.getAttempt('la')).toMatchObject({ outcome: undefined, endedAtMs: undefined });
+      expect((await store.auditTrail(a!)).map((e) => e.toState)).toEqual(['queued', 'running']);
+      expect(await bTrail()).toEqual(['t1 queued -', 't1 running lb']);
+
+      expect(await store.completeTask({ ...done, tenant: 'a' })).toBe(true);
+      expect(await store.getTaskByUid(a!)).toMatchObject({ state: 'succeeded', attempts: 1 });
+      expect((await store.auditTrail(a!)).map((e) => e.toState)).toEqual(['queued', 'running', 'succeeded']);
+    },
+  );
+
+  storeTest(
     'reopen withdraws a succeeded result (verification found a liar); only succeeded tasks',
     async (store) => {
       const [created] = await store.insertTasks([newTask('t1')]);

@@ -212,11 +212,13 @@ export class WorkerSessions {
 
   /** Disconnected workers without leases are dropped from memory after ten minutes. */
   forgetIdle(now: number): void {
-    for (const [id, w] of this.e.workers) {
-      if (!w.link && now - w.lastSeenMs > 600_000 && this.e.leases.forWorker(id).length === 0) {
-        this.e.workers.delete(id);
-        this.e.events.forgetWorker(id);
-      }
+    // By value, not by entry: each tick walks every worker, and an entry is an array made per worker.
+    for (const w of this.e.workers.values()) {
+      if (w.link || now - w.lastSeenMs <= 600_000) continue;
+      const id = w.workerId;
+      if (this.e.leases.forWorker(id).length > 0) continue;
+      this.e.workers.delete(id);
+      this.e.events.forgetWorker(id);
     }
   }
 

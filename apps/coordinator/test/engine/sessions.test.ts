@@ -58,6 +58,25 @@ describe('worker sessions', () => {
     expect(h.coordinator.workers.has(v.worker.workerId)).toBe(false);
     await until(async () => (await row()) === undefined, 'row removed');
   });
+
+  test('the tick forgets a worker gone ten minutes without leases; one holding a lease, or connected, stays', async () => {
+    h = await EngineHarness.start();
+    const gone = await h.connect();
+    await h.submit(task('t-done'));
+    expect(await h.result(gone, await h.assignment(gone))).toMatchObject({ accepted: true });
+    gone.worker.capability = { ...gone.worker.capability, paused: true };
+    const kept = await h.connect();
+    await h.submit(task('t-held'));
+    await h.assignment(kept);
+    const connected = await h.connect({ wasm: true, cpu_slots: 1, paused: true });
+    // Two leave (a worker that ran a task is kept in memory); ten minutes and more pass for all.
+    h.coordinator.disconnected(gone.worker, gone.link);
+    h.coordinator.disconnected(kept.worker, kept.link);
+    for (const v of [gone, kept, connected]) v.worker.lastSeenMs = Date.now() - 601_000;
+    await until(() => !h!.coordinator.workers.has(gone.worker.workerId), 'the idle worker forgotten');
+    expect(h.coordinator.workers.has(kept.worker.workerId)).toBe(true);
+    expect(h.coordinator.workers.has(connected.worker.workerId)).toBe(true);
+  });
 });
 
 describe('recovery', () => {

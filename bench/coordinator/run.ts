@@ -6,6 +6,8 @@
 //   npm run bench -w @flock/coordinator                  # 5,000 tasks, 50 volunteers
 //   npm run bench -w @flock/coordinator -- --full        # 50,000 tasks, 200 volunteers
 //   options: --tasks N --volunteers N --slots N --sync NORMAL|FULL --postgres --paced N --rounds N --skip-bullmq --skip-flock
+//            --sync applies to PostgreSQL too: NORMAL is synchronous_commit=off (the durability of
+//            SQLite's WAL NORMAL and Redis's everysec), FULL is on (a commit waits for its fsync).
 //            --no-batch (volunteers take and send one frame a WebSocket message, as the tab does)
 //   BENCH_PROF=<dir> writes a CPU profile of the coordinator process.
 //   BENCH_THREADS=1 also prints the coordinator's CPU per task by thread; FLOCK_SQLITE_THREAD=on
@@ -43,6 +45,12 @@ const TASKS = Number(option('--tasks', FULL ? '50000' : '5000'));
 const VOLUNTEERS = Number(option('--volunteers', FULL ? '200' : '50'));
 const SLOTS = Number(option('--slots', '2'));
 const SYNC = option('--sync', 'NORMAL');
+/**
+ * PostgreSQL's `synchronous_commit` for the same durability class: NORMAL, like SQLite's WAL
+ * NORMAL and Redis's `appendfsync everysec`, survives a process kill and may lose the last moments
+ * of commits to a machine crash (`off`); FULL waits for each commit's fsync (`on`).
+ */
+const PG_SYNC_COMMIT = SYNC === 'FULL' ? 'on' : 'off';
 /** --postgres: the coordinator on a private PostgreSQL server (scripts/postgres.sh) instead of SQLite. */
 const POSTGRES = flag('--postgres');
 const BATCH = 1000;
@@ -187,7 +195,9 @@ function summarise(
 
 async function benchFlock(): Promise<Outcome> {
   const dir = mkdtempSync(join(tmpdir(), 'flock-bench-'));
-  const store = POSTGRES ? { FLOCK_STORE: await (await postgres()).createDatabase() } : {};
+  const store = POSTGRES
+    ? { FLOCK_STORE: await (await postgres()).createDatabase(), FLOCK_PG_SYNC_COMMIT: PG_SYNC_COMMIT }
+    : {};
   const port = await freePort();
   // BENCH_PROF=<dir>: write a CPU profile of the coordinator there.
   const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
@@ -499,7 +509,7 @@ if (!flag('--skip-bullmq')) ensureDebianPackages(['redis-server']);
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`;
 const load = (): string => loadavg()[0]!.toFixed(1);
 console.log(
-  `coordinator bench: ${TASKS} tasks, ${VOLUNTEERS} volunteers × ${SLOTS} slots, ${BATCH_FRAMES ? 'batched frames' : 'one frame a message'}, ${POSTGRES ? 'PostgreSQL (one coordinator, private server)' : `SQLite synchronous=${SYNC}`}, ${ROUNDS} round(s)`,
+  `coordinator bench: ${TASKS} tasks, ${VOLUNTEERS} volunteers × ${SLOTS} slots, ${BATCH_FRAMES ? 'batched frames' : 'one frame a message'}, ${POSTGRES ? `PostgreSQL (one coordinator, private server, synchronous_commit=${PG_SYNC_COMMIT})` : `SQLite synchronous=${SYNC}`}, ${ROUNDS} round(s)`,
 );
 console.log(`machine: ${machine}`);
 // Rounds alternate the two systems so that a change in the machine's load hits both alike.

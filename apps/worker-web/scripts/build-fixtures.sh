@@ -15,7 +15,7 @@ mkdir -p "$out"
 CC=${CC:-clang}
 wasi=(--target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-debug)
 for name in wasi-echo empty exit-code infinite-loop memory-bomb huge-output huge-file spin fuel-work cooperative \
-  out-tree exit-with-files assert-fail tree-walk poll-sockets args-size; do
+  out-tree exit-with-files assert-fail tree-walk poll-sockets args-size random-bytes; do
   "$CC" "${wasi[@]}" "fixtures/$name.c" -o "$out/$name.wasm"
 done
 # A module that imports a function no ABI provides: linking must leave the import undefined.

@@ -12,6 +12,8 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export const ARTIFACTS = join(ROOT, 'e2e/artifacts');
 const FIXTURES = join(ROOT, 'apps/worker-web/build/fixtures');
 export const KEY = 'volunteer-e2e-key';
+/** A key of KEY's tenant with the scope `read` only (for refusals: 403 `FORBIDDEN`). */
+export const READ_ONLY_KEY = 'volunteer-e2e-reader';
 
 /** A compiled fixture (apps/worker-web/scripts/build-fixtures.sh) and its sha256 reference. */
 export async function wasmFixture(
@@ -79,7 +81,11 @@ export class Harness {
       port: 0,
       dataDir: join(workDir, 'data'),
       pagesDir,
-      apiKeys: new Map([[KEY, 'volunteers-e2e']]),
+      apiKeys: new Map([
+        [KEY, 'volunteers-e2e'],
+        [READ_ONLY_KEY, 'volunteers-e2e'],
+      ]),
+      keyScopes: new Map([[READ_ONLY_KEY, ['read']]]),
       logLevel: 'silent',
       leaseMs: config.leaseMs ?? 15_000,
       heartbeatMs: config.heartbeatMs ?? 1_000,

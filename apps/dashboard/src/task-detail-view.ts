@@ -31,7 +31,7 @@ export function renderTaskDetail(
   let shownResultFor: string | undefined;
   let urls: string[] = [];
   const audit = taskAuditPanel(client, taskId);
-  const replay = replayPanel(client, taskId);
+  const replay = replayPanel(client, { task_id: taskId });
   /** The state and attempt count the audit trail was last read for. */
   let auditedAt = '';
 

@@ -8,6 +8,7 @@ import {
 import { formatDuration, formatTime, h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
 import type { LiveTasks } from './live-tasks.ts';
+import { replayPanel } from './replay-view.ts';
 import { verificationChip } from './verification-view.ts';
 
 const STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -33,7 +34,10 @@ export function progressBar(view: TaskView): HTMLElement {
   );
 }
 
-/** The live task list; `campaignId` narrows it to one campaign and shows its counts. */
+/**
+ * The live task list; `campaignId` narrows it to one campaign and shows its counts and, once
+ * every task of it has ended, a Replay campaign button.
+ */
 export function renderTaskList(
   app: HTMLElement,
   live: LiveTasks,
@@ -49,11 +53,13 @@ export function renderTaskList(
   const counts = h('div', { class: 'counts', id: 'task-counts' });
   const body = h('tbody', { id: 'task-rows' });
   const campaignInfo = h('p', { class: 'muted', id: 'campaign-info' });
+  const replay = campaignId === undefined ? undefined : replayPanel(client, { campaign_id: campaignId });
   const render = (): void => {
     const wanted = filter.value;
     const all = live.list().filter((t) => campaignId === undefined || t.campaign_id === campaignId);
     const tally = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<TaskState, number>;
     for (const t of all) tally[t.state] += 1;
+    replay?.setTerminal(all.length > 0 && all.every((t) => isTerminal(t.state)));
     replace(
       counts,
       ...STATES.map((s) =>
@@ -88,6 +94,7 @@ export function renderTaskList(
       ),
       campaignId === undefined ? null : campaignInfo,
       counts,
+      replay?.element,
       h(
         'table',
         { class: 'tasks' },
@@ -124,6 +131,7 @@ export function renderTaskList(
   }
   return () => {
     unsubscribe();
+    replay?.stop();
     if (timer !== undefined) clearInterval(timer);
   };
 }

@@ -6,6 +6,7 @@ import type { JsonObject } from '@flock/protocol';
 import { formatTime, h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
 import { field } from './form-parts.ts';
+import { replayPanel } from './replay-view.ts';
 import { dagLayers } from './workflow-dag.ts';
 
 const EXAMPLE = JSON.stringify(
@@ -113,7 +114,10 @@ export function renderWorkflows(app: HTMLElement, client: FlockClient, everyMs =
   return () => clearInterval(timer);
 }
 
-/** One workflow: its state and its DAG, each step a box with its state, polled until it ends. */
+/**
+ * One workflow: its state and its DAG, each step a box with its state, polled until it ends; then
+ * a Replay workflow button (its step tasks re-run and compared).
+ */
 export function renderWorkflowDetail(
   app: HTMLElement,
   client: FlockClient,
@@ -125,6 +129,7 @@ export function renderWorkflowDetail(
   const dag = h('div', { class: 'dag', id: 'workflow-dag' });
   const error = h('p', { class: 'error', role: 'alert', hidden: true });
   const cancel = h('button', { type: 'button', id: 'cancel-workflow', hidden: true }, 'Cancel workflow');
+  const replay = replayPanel(client, { workflow_id: id });
   replace(
     app,
     h(
@@ -135,6 +140,7 @@ export function renderWorkflowDetail(
       error,
       cancel,
       dag,
+      replay.element,
     ),
   );
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -146,6 +152,7 @@ export function renderWorkflowDetail(
         ? `created ${formatTime(view.created_at_ms)}`
         : `${view.code}: ${view.message ?? ''}`;
     cancel.hidden = view.state !== 'running';
+    replay.setTerminal(view.state !== 'running');
     const steps = new Map((view.steps ?? []).map((s) => [s.id, s]));
     replace(
       dag,
@@ -179,6 +186,7 @@ export function renderWorkflowDetail(
   return () => {
     stopped = true;
     clearTimeout(timer);
+    replay.stop();
   };
 }
 

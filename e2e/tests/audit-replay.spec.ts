@@ -2,8 +2,9 @@
 // the worker's fingerprint as the tab and its WebSocket upgrade tell it (browser and OS, the
 // adapter, the os and network labels), the output hash of a built-in GPU op computed here, and a
 // replay of that task whose output hash equals the original's. Then the dashboard's Replay campaign
-// (two GPU tasks equal, a program printing random bytes different, a read-only key refused) and
-// Replay workflow (a two-step chain, both equal), run by the same tab.
+// (two GPU tasks equal, a program printing random bytes different, a read-only key refused; hidden
+// while a task of the campaign waits) and Replay workflow (a two-step chain, both equal), run by the
+// same tab.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { type Browser, expect, type Page, test } from '@playwright/test';
@@ -191,7 +192,27 @@ test("the dashboard replays a campaign: the GPU tasks' outputs equal, the random
   await dash.close();
 });
 
-test('the dashboard replays a workflow once it has ended: both step tasks replayed, outputs equal', async () => {
+test('Replay campaign shows only once every task of the campaign has ended', async () => {
+  const campaign = taskId('held');
+  const held = `${campaign}-f16`;
+  const x = new Float32Array(16);
+  // SwiftShader has no shader_f16: the task waits until it is cancelled.
+  const task = {
+    ...saxpyTask(held, x, x, 1),
+    requirements: { min: { webgpu: true, gpu: { features: ['shader_f16'] } } },
+  };
+  const made = await harness.api('POST', '/v1/campaigns', { campaign_id: campaign, tasks: [task] });
+  expect(made.status, JSON.stringify(made.body)).toBe(201);
+  const dash = await dashboard(KEY, `#/campaign/${campaign}`);
+  await expect(dash.locator('[data-count="queued"] b')).toHaveText('1');
+  await expect(dash.locator('#replay-campaign')).toBeHidden();
+  expect((await harness.api('DELETE', `/v1/tasks/${held}`)).status).toBe(200);
+  await expect(dash.locator('[data-count="cancelled"] b')).toHaveText('1');
+  await expect(dash.locator('#replay-campaign')).toBeVisible();
+  await dash.close();
+});
+
+test('the dashboard replays a workflow: both step tasks replayed, outputs equal', async () => {
   const workflow = taskId('wf');
   const sumStep = (id: string, input: Record<string, unknown>) => ({
     id,

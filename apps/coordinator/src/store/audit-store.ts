@@ -7,7 +7,7 @@ export interface AuditFilter {
   tenant: string | undefined;
   taskId?: string | undefined;
   campaignId?: string | undefined;
-  /** Rows at or after this time (ms). */
+  /** Rows at or after this time (ms); without a task the read starts at a bisected id (audit-since.ts). */
   sinceMs?: number | undefined;
   /** Rows after this audit row id (the cursor). */
   afterId: number;

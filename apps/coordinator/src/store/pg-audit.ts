@@ -1,6 +1,13 @@
 // The PostgreSQL store's audit side (audit-store.ts): one statement per call.
 import type pg from 'pg';
 import {
+  type AuditMark,
+  type AuditMarkRow,
+  type AuditProbe,
+  sinceStartFilter,
+  toAuditMark,
+} from './audit-since.ts';
+import {
   type AuditEntry,
   type AuditEntryRow,
   type AuditFilter,
@@ -12,12 +19,39 @@ import {
   toReplay,
 } from './audit-store.ts';
 
+/** How many points one round trip of `since=`'s bisection reads (`AuditProbe.width`). */
+const PROBE_WIDTH = 15;
+
+/**
+ * `since=`'s point reads (audit-since.ts) over the tenant's rows, or every row: PROBE_WIDTH
+ * points a query (a round trip costs far more than an index lookup).
+ */
+export function pgAuditProbe(pool: pg.Pool, tenant: string | undefined): AuditProbe {
+  const byTenant = tenant === undefined ? '' : 'tenant = $2 AND ';
+  const tenantArg = tenant === undefined ? [] : [tenant];
+  const atOrAfter = `SELECT p.n, a.id, a.ts_ms FROM unnest($1::bigint[]) WITH ORDINALITY AS p(id, n)
+       CROSS JOIN LATERAL (SELECT id, ts_ms FROM audit WHERE ${byTenant}id >= p.id ORDER BY id LIMIT 1) a`;
+  const last = `SELECT id, ts_ms FROM audit${tenant === undefined ? '' : ' WHERE tenant = $1'}
+       ORDER BY id DESC LIMIT 1`;
+  return {
+    width: PROBE_WIDTH,
+    atOrAfter: async (ids) => {
+      const { rows } = await pool.query<AuditMarkRow & { n: string }>(atOrAfter, [ids, ...tenantArg]);
+      const found: Array<AuditMark | undefined> = ids.map(() => undefined);
+      for (const row of rows) found[Number(row.n) - 1] = toAuditMark(row);
+      return found;
+    },
+    last: async () => toAuditMark((await pool.query<AuditMarkRow>(last, tenantArg)).rows[0]),
+  };
+}
+
 export class PgAuditStore implements AuditStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async entries(filter: AuditFilter): Promise<AuditEntry[]> {
+    const from = await sinceStartFilter(filter, pgAuditProbe(this.pool, filter.tenant));
     const args: unknown[] = [];
-    const sql = auditQuery(filter, (value) => {
+    const sql = auditQuery(from, (value) => {
       args.push(value);
       return `$${args.length}`;
     });

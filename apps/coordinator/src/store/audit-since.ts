@@ -78,11 +78,12 @@ export async function auditStart(
 
 /**
  * The filter with its cursor moved to where its `since=` read may start (`auditStart`); as it is
- * without `since` or with a task (whose rows audit_task finds directly).
+ * without `since` or with a task (whose rows audit_task finds directly). `probe` is made only when
+ * a search runs (SQLite's prepares its statements).
  */
-export async function sinceStartFilter(filter: AuditFilter, probe: AuditProbe): Promise<AuditFilter> {
+export async function sinceStartFilter(filter: AuditFilter, probe: () => AuditProbe): Promise<AuditFilter> {
   if (filter.sinceMs === undefined || filter.taskId !== undefined) return filter;
-  return { ...filter, afterId: await auditStart(filter.afterId, filter.sinceMs, probe) };
+  return { ...filter, afterId: await auditStart(filter.afterId, filter.sinceMs, probe()) };
 }
 
 /** A probe's row (ids and times are BIGINT strings from PostgreSQL). */

@@ -49,7 +49,7 @@ export class PgAuditStore implements AuditStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async entries(filter: AuditFilter): Promise<AuditEntry[]> {
-    const from = await sinceStartFilter(filter, pgAuditProbe(this.pool, filter.tenant));
+    const from = await sinceStartFilter(filter, () => pgAuditProbe(this.pool, filter.tenant));
     const args: unknown[] = [];
     const sql = auditQuery(from, (value) => {
       args.push(value);

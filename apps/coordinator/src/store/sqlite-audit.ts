@@ -47,7 +47,7 @@ export class SqliteAuditStore implements AuditStore {
 
   async entries(filter: AuditFilter): Promise<AuditEntry[]> {
     await this.committed();
-    const from = await sinceStartFilter(filter, sqliteAuditProbe(this.db, filter.tenant));
+    const from = await sinceStartFilter(filter, () => sqliteAuditProbe(this.db, filter.tenant));
     const args: unknown[] = [];
     const sql = auditQuery(from, (value) => {
       args.push(value);

@@ -18,13 +18,25 @@
 //   sends with by default), 500 each.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SimulatedVolunteer } from '../../apps/coordinator/src/sim/simulated-volunteer.ts';
 import { acquirePostgres, type PostgresHarness } from '../../apps/coordinator/test/support/postgres.ts';
 import { ensureDebianPackages } from '../prerequisites.ts';
+import {
+  httpFloor,
+  input,
+  KEY,
+  ms,
+  PACED_RATE,
+  type Paced,
+  paced,
+  pacedTask,
+  percentile,
+  postTask,
+  waitFor,
+} from './paced.ts';
 import { clientSeconds, cpuSeconds, mainThreadSeconds, printThreads, threadSeconds } from './proc-cpu.ts';
 
 let pgHarness: Promise<PostgresHarness> | undefined;
@@ -56,13 +68,9 @@ const POSTGRES = flag('--postgres');
 const BATCH = 1000;
 /** Frames a simulated volunteer takes and sends in one WebSocket message (--no-batch: one). */
 const BATCH_FRAMES = flag('--no-batch') ? 0 : 64;
-/** Latency phase: tasks submitted one at a time at this rate, well below capacity. */
-const PACED = Number(option('--paced', '500'));
-const PACED_RATE = 100;
 /** Alternating Flock/BullMQ rounds; medians are reported when more than one. */
 const ROUNDS = Number(option('--rounds', '1'));
 const ROOT = resolve(import.meta.dirname, '../..');
-const KEY = 'bench-key-0123456789abcdef';
 
 function freePort(): Promise<number> {
   return new Promise((done, reject) => {
@@ -73,75 +81,6 @@ function freePort(): Promise<number> {
       srv.close(() => done(port));
     });
   });
-}
-
-async function waitFor(
-  check: () => Promise<boolean> | boolean,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function input(i: number): number[] {
-  return Array.from({ length: 16 }, (_, k) => (i * 31 + k) & 0xff);
-}
-
-/** A latency in ms to a tenth (the clock is performance.now(): sub-ms). */
-const ms = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(1));
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
-/** Submit→start latency of single submissions at a steady rate below capacity. */
-interface Paced {
-  p50: number;
-  p99: number;
-}
-
-/** Submits `count` tasks with `submit(i)` at PACED_RATE per second; latency from call to start. */
-async function paced(
-  submit: (i: number) => Promise<void>,
-  began: Map<string, number>,
-  prefix = 'p',
-): Promise<Paced> {
-  const sent = new Map<string, number>();
-  const answered = new Map<string, number>();
-  const t0 = performance.now();
-  const inflight: Array<Promise<void>> = [];
-  for (let i = 0; i < PACED; i++) {
-    const due = t0 + (i * 1000) / PACED_RATE;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const id = `${prefix}-${i}`;
-    sent.set(id, performance.now());
-    inflight.push(submit(i).then(() => void answered.set(id, performance.now())));
-  }
-  await Promise.all(inflight);
-  await waitFor(() => [...sent.keys()].every((id) => began.has(id)), 'paced tasks started', 120_000);
-  const lat = [...sent].map(([id, t]) => began.get(id)! - t).sort((a, b) => a - b);
-  if (process.env.BENCH_PACED_DEBUG) {
-    const rows = [...sent].map(
-      ([id, t]) =>
-        [
-          id,
-          Math.round(t - t0),
-          +(answered.get(id)! - t).toFixed(1),
-          +(began.get(id)! - t).toFixed(1),
-        ] as const,
-    );
-    rows.sort((a, b) => b[3] - a[3]);
-    console.log('slowest (id, at ms, 201 after, began after):', JSON.stringify(rows.slice(0, 12)));
-    const a = rows.map((r) => r[2]).sort((x, y) => x - y);
-    console.log(`201 p50 ${ms(percentile(a, 0.5))} p99 ${ms(percentile(a, 0.99))}`);
-  }
-  return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
 }
 
 interface Outcome {
@@ -321,76 +260,6 @@ async function benchFlock(): Promise<Outcome> {
     await new Promise((r) => server.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The body of paced task `<prefix>-<i>`: one task, as the backlog's. */
-function pacedTask(prefix: string, i: number): string {
-  return JSON.stringify({
-    task_id: `${prefix}-${i}`,
-    op: 'sum',
-    module: { kind: 'builtin' },
-    requirements: { min: { wasm: true } },
-    inputs: [{ name: 'x', inline_bytes: Buffer.from(input(i)).toString('base64') }],
-  });
-}
-
-/** One connection, kept alive between the paced phase's requests (as ioredis keeps BullMQ's). */
-const keptAlive = new Agent({ keepAlive: true, maxSockets: 1 });
-
-/**
- * The floor under the paced figures on this machine: a bare node:http server in a process of its
- * own that reads each body and answers 201 at once, sent the same bodies the same way (kept-alive
- * node:http, 100/s); call → whole 201 read. A paced Flock task's submit→start is one such request
- * plus the coordinator's work and one WebSocket frame.
- */
-async function httpFloor(): Promise<Paced> {
-  const source = `const s = require('node:http').createServer((q, r) => {
-    q.on('data', () => {}).on('end', () => r.writeHead(201, { 'content-type': 'application/json' }).end('{}'));
-  });
-  s.keepAliveTimeout = 5000;
-  s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));`;
-  const server = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
-  try {
-    const port = await new Promise<string>((done) =>
-      server.stdout!.once('data', (d) => done(String(d).trim())),
-    );
-    const answered = new Map<string, number>();
-    const url = `http://127.0.0.1:${port}`;
-    return await paced(
-      (i) => postTask(url, pacedTask('f', i)).then(() => void answered.set(`f-${i}`, performance.now())),
-      answered,
-      'f',
-    );
-  } finally {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-}
-
-/** `POST /v1/tasks` over `keptAlive`; settles once the whole 201 has been read. */
-function postTask(url: string, body: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${url}/v1/tasks`,
-      {
-        method: 'POST',
-        agent: keptAlive,
-        headers: {
-          authorization: `Bearer ${KEY}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        res.resume();
-        res.once('end', () =>
-          res.statusCode === 201 ? resolve() : reject(new Error(`paced submit failed: ${res.statusCode}`)),
-        );
-      },
-    );
-    req.once('error', reject);
-    req.end(body);
-  });
 }
 
 async function benchBullmq(): Promise<Outcome> {

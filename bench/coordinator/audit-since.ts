@@ -19,6 +19,7 @@ import { PgAuditStore, pgAuditProbe } from '../../apps/coordinator/src/store/pg-
 import { PostgresStore } from '../../apps/coordinator/src/store/postgres-store.ts';
 import { SqliteAuditStore, sqliteAuditProbe } from '../../apps/coordinator/src/store/sqlite-audit.ts';
 import { openSqlite } from '../../apps/coordinator/src/store/sqlite-schema.ts';
+import { countedStart, writeAuditTrail } from '../../apps/coordinator/test/support/audit-trail.ts';
 import { acquirePostgres } from '../../apps/coordinator/test/support/postgres.ts';
 
 const arg = (name: string, fallback: number): number => {
@@ -59,18 +60,7 @@ async function compare(
 ): Promise<void> {
   const [old, now] = [await before(), await after()];
   if (JSON.stringify(old) !== JSON.stringify(now)) throw new Error(`${name}: the answers differ`);
-  let reads = 0;
-  const start = await auditStart(0, SINCE, {
-    width: probe.width,
-    atOrAfter: (ids) => {
-      reads++;
-      return probe.atOrAfter(ids);
-    },
-    last: () => {
-      reads++;
-      return probe.last();
-    },
-  });
+  const { start, reads } = await countedStart(probe, SINCE);
   const beforeMs = await medianMs(5, before);
   const afterMs = await medianMs(21, after);
   const bisectMs = await medianMs(21, () => auditStart(0, SINCE, probe));
@@ -84,19 +74,7 @@ async function sqlite(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'flock-audit-since-bench-'));
   const db = openSqlite(join(dir, 'flock.db'), undefined);
   try {
-    const task = db.prepare(
-      `INSERT INTO tasks (tenant, task_id, op, module_kind, state, content_hash, envelope, priority,
-         max_retries, created_at_ms, updated_at_ms) VALUES (?, ?, 'sum', 'builtin', 'queued', 'h', x'00', 0, 2, 1, 1)`,
-    );
-    const row = db.prepare(
-      "INSERT INTO audit (task_uid, tenant, ts_ms, to_state, topic) VALUES (?, ?, ?, 'queued', 'x')",
-    );
-    db.transaction(() => {
-      for (let i = 0; i < TASKS; i++) {
-        const uid = task.run(tenantOf(i), `k${i}`).lastInsertRowid;
-        for (let j = 0; j < 3; j++) row.run(uid, tenantOf(i), tsOf(i * 3 + j));
-      }
-    })();
+    writeAuditTrail(db, TASKS, tenantOf, tsOf);
     const args: unknown[] = [];
     const sql = auditQuery(FILTER, (v) => {
       args.push(v);

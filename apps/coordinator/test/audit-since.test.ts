@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { AUDIT_SINCE_MARGIN_MS, type AuditProbe, auditStart } from '../src/store/audit-since.ts';
+import { AUDIT_SINCE_MARGIN_MS, type AuditProbe } from '../src/store/audit-since.ts';
 import type { AuditFilter, AuditStore } from '../src/store/audit-store.ts';
 import { PgAuditStore, pgAuditProbe } from '../src/store/pg-audit.ts';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import { SqliteAuditStore, sqliteAuditProbe } from '../src/store/sqlite-audit.ts';
 import { openSqlite } from '../src/store/sqlite-schema.ts';
+import { countedStart } from './support/audit-trail.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
 
 interface Row {
@@ -134,21 +135,7 @@ async function checkStartUsed(audit: AuditStore, rewriteFirst: (ts: number) => P
 }
 
 /** The bisected start, and in how many calls of the probe (round trips on PostgreSQL). */
-async function startOf(probe: AuditProbe, sinceMs: number, marginMs = M) {
-  let reads = 0;
-  const counted: AuditProbe = {
-    width: probe.width,
-    atOrAfter: (ids) => {
-      reads++;
-      return probe.atOrAfter(ids);
-    },
-    last: () => {
-      reads++;
-      return probe.last();
-    },
-  };
-  return { start: await auditStart(0, sinceMs, counted, marginMs), reads };
-}
+const startOf = (probe: AuditProbe, sinceMs: number, marginMs = M) => countedStart(probe, sinceMs, marginMs);
 
 async function checkStart(probeOf: (tenant: string | undefined) => AuditProbe): Promise<void> {
   // Every row of a after the last one older than MID_TS − M is at or after that time (the step

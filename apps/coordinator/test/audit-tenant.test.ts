@@ -12,6 +12,7 @@ import { PostgresStore } from '../src/store/postgres-store.ts';
 import { openSqlite } from '../src/store/sqlite-schema.ts';
 import type { Store } from '../src/store/store.ts';
 import { newTask } from './store-contract.ts';
+import { writeAuditTrail } from './support/audit-trail.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
 import { temporarySqliteStore } from './support/sqlite.ts';
 
@@ -133,19 +134,7 @@ describe('the tenant-wide page is read through audit_tenant', () => {
     const dir = mkdtempSync(join(tmpdir(), 'flock-audit-plan-'));
     const db = openSqlite(join(dir, 'flock.db'), undefined);
     try {
-      const task = db.prepare(
-        `INSERT INTO tasks (tenant, task_id, op, module_kind, state, content_hash, envelope, priority,
-           max_retries, created_at_ms, updated_at_ms) VALUES (?, ?, 'sum', 'builtin', 'queued', 'h', x'00', 0, 2, 1, 1)`,
-      );
-      const row = db.prepare(
-        "INSERT INTO audit (task_uid, tenant, ts_ms, to_state, topic) VALUES (?, ?, ?, 'queued', 'x')",
-      );
-      db.transaction(() => {
-        for (let i = 0; i < TASKS; i++) {
-          const uid = task.run(tenantOf(i), `k${i}`).lastInsertRowid;
-          for (let j = 0; j < 3; j++) row.run(uid, tenantOf(i), i);
-        }
-      })();
+      writeAuditTrail(db, TASKS, tenantOf, (row) => Math.floor(row / 3));
       const args: unknown[] = [];
       const sql = auditQuery(PAGE, (value) => {
         args.push(value);

@@ -92,7 +92,7 @@ function sameFlat(a: object | undefined, b: object | undefined): boolean {
   return fields === 0;
 }
 
-/** Whether any of the workers has a free slot of the kind. */
+/** Whether the worker has a free slot of either kind. */
 function hasFreeSlot(w: SchedWorker): boolean {
   return freeSlots(w, false) > 0 || freeSlots(w, true) > 0;
 }
@@ -102,7 +102,7 @@ function hasFreeSlot(w: SchedWorker): boolean {
  * kept for the purpose grows once to its size and then allocates nothing (a `filter` made a new
  * array, grown step by step, every pass).
  */
-export function refill<W>(out: W[], from: readonly W[], keep: (w: W) => boolean): W[] {
+function refill<W>(out: W[], from: readonly W[], keep: (w: W) => boolean): W[] {
   let n = 0;
   for (let i = 0; i < from.length; i++) {
     const w = from[i]!;
@@ -112,6 +112,7 @@ export function refill<W>(out: W[], from: readonly W[], keep: (w: W) => boolean)
   return out;
 }
 
+/** Whether any of the workers has a free slot of the kind. */
 function anyFree(workers: readonly SchedWorker[], gpu: boolean): boolean {
   for (let i = 0; i < workers.length; i++) if (freeSlots(workers[i]!, gpu) > 0) return true;
   return false;

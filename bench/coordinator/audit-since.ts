@@ -76,7 +76,7 @@ async function sqlite(): Promise<void> {
   try {
     writeAuditTrail(db, TASKS, tenantOf, tsOf);
     const args: unknown[] = [];
-    const sql = auditQuery(FILTER, (v) => {
+    const sql = auditQuery('sqlite', FILTER, (v) => {
       args.push(v);
       return '?';
     });
@@ -136,7 +136,7 @@ async function postgres(): Promise<void> {
     );
     await pool.query('ANALYZE tasks; ANALYZE audit');
     const args: unknown[] = [];
-    const sql = auditQuery(FILTER, (v) => {
+    const sql = auditQuery('pg', FILTER, (v) => {
       args.push(v);
       return `$${args.length}`;
     });

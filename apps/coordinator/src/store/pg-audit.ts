@@ -51,7 +51,7 @@ export class PgAuditStore implements AuditStore {
   async entries(filter: AuditFilter): Promise<AuditEntry[]> {
     const from = await sinceStartFilter(filter, () => pgAuditProbe(this.pool, filter.tenant));
     const args: unknown[] = [];
-    const sql = auditQuery(from, (value) => {
+    const sql = auditQuery('pg', from, (value) => {
       args.push(value);
       return `$${args.length}`;
     });

@@ -49,7 +49,7 @@ export class SqliteAuditStore implements AuditStore {
     await this.committed();
     const from = await sinceStartFilter(filter, () => sqliteAuditProbe(this.db, filter.tenant));
     const args: unknown[] = [];
-    const sql = auditQuery(from, (value) => {
+    const sql = auditQuery('sqlite', from, (value) => {
       args.push(value);
       return '?';
     });

@@ -48,7 +48,10 @@ export interface ReplayRecord {
   pairs: Array<{ original: string; replay: string }>;
 }
 
-/** The audit side of a store (`Store.auditStore()`); test/audit-store.test.ts covers both stores. */
+/**
+ * The audit side of a store (`Store.auditStore()`); test/audit-api.test.ts, audit-tenant.test.ts
+ * and audit-since.test.ts cover both stores.
+ */
 export interface AuditStore {
   /** Audit rows matching `filter`, in the order they were written, at most `limit`. */
   entries(filter: AuditFilter): Promise<AuditEntry[]>;

@@ -41,6 +41,17 @@ export function summariseReplay(replay: ReplayStatus): ReplaySummary {
   };
 }
 
+/** Pairs the panel's table lists; the rest are counted under it (a campaign replays up to 10,000). */
+export const PAIRS_SHOWN = 100;
+/** The poll's delay for a replay of few pairs, and at most (a large one is re-read less often). */
+const POLL_MS = 500;
+const POLL_MAX_MS = 5000;
+
+/** How long the panel waits before it reads a replay of `pairs` pairs again: 0.5 s a 200 pairs, up to 5 s. */
+export function pollDelayMs(pairs: number): number {
+  return Math.min(POLL_MAX_MS, POLL_MS * Math.max(1, Math.ceil(pairs / 200)));
+}
+
 /** What the source is, for labels: `task`, `campaign` or `workflow`. */
 export function sourceKind(source: ReplaySource): 'task' | 'campaign' | 'workflow' {
   if ('task_id' in source) return 'task';

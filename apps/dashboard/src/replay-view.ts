@@ -2,10 +2,13 @@ import type { FlockClient, ReplaySource, ReplayStatus } from '@flock/client';
 import { shortHash } from './copy-button.ts';
 import { h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
-import { type ReplaySummary, sourceKind, summariseReplay } from './replay-summary.ts';
-
-/** How often a replay is re-read while its tasks run. */
-const REPLAY_POLL_MS = 500;
+import {
+  PAIRS_SHOWN,
+  pollDelayMs,
+  type ReplaySummary,
+  sourceKind,
+  summariseReplay,
+} from './replay-summary.ts';
 
 /** A Replay button (a task's, a campaign's or a workflow's page) and what came of the replay. */
 export interface ReplayPanel {
@@ -19,9 +22,11 @@ const LABEL = { task: 'Replay', campaign: 'Replay campaign', workflow: 'Replay w
 
 /**
  * Replays the source (`POST /v1/replay` with `{ task_id }`, `{ campaign_id }` or `{ workflow_id }`;
- * scopes submit and read) and shows the replay's status, re-read every REPLAY_POLL_MS
+ * scopes submit and read) and shows the replay's status, re-read (every 0.5 s, less often for many
+ * pairs: `pollDelayMs`)
  * (`GET /v1/replay/:id`) until it is done: how many tasks were replayed, equal, different and not
- * compared, the replayed tasks whose outputs differ, and each pair's states and output hashes.
+ * compared, the replayed tasks whose outputs differ, and the first PAIRS_SHOWN pairs' states and
+ * output hashes (the rest counted).
  * Ids name the kind: the button `replay-<kind>`, the panel `<kind>-replay`, the error and status
  * `replay-<kind>-error` / `replay-<kind>-status` (a task's: `replay-error` / `replay-status`).
  */
@@ -35,9 +40,11 @@ export function replayPanel(client: FlockClient, source: ReplaySource): ReplayPa
   let stopped = false;
 
   const poll = async (replayId: string): Promise<void> => {
+    let pairs = 0;
     try {
       const replay = await client.replayStatus(replayId);
       if (stopped) return;
+      pairs = replay.pairs.length;
       showStatus(status, replay, kind !== 'task');
       error.hidden = true;
       if (replay.done) {
@@ -49,7 +56,7 @@ export function replayPanel(client: FlockClient, source: ReplaySource): ReplayPa
       error.textContent = describeError(caught);
       error.hidden = false;
     }
-    timer = setTimeout(() => void poll(replayId), REPLAY_POLL_MS);
+    timer = setTimeout(() => void poll(replayId), pollDelayMs(pairs));
   };
 
   button.addEventListener('click', async () => {
@@ -128,7 +135,8 @@ function summaryLine(summary: ReplaySummary): HTMLElement {
 }
 
 function pairsTable(replay: ReplayStatus): HTMLElement {
-  return h(
+  const more = replay.pairs.length - PAIRS_SHOWN;
+  const table = h(
     'table',
     { class: 'replay-pairs' },
     h(
@@ -145,21 +153,38 @@ function pairsTable(replay: ReplayStatus): HTMLElement {
     h(
       'tbody',
       {},
-      ...replay.pairs.map((pair) =>
-        h(
-          'tr',
-          { 'data-replay-pair': pair.replay.task_id },
+      ...replay.pairs
+        .slice(0, PAIRS_SHOWN)
+        .map((pair) =>
           h(
-            'td',
-            { class: 'mono' },
-            h('a', { href: `#/task/${encodeURIComponent(pair.replay.task_id)}` }, pair.replay.task_id),
+            'tr',
+            { 'data-replay-pair': pair.replay.task_id },
+            h(
+              'td',
+              { class: 'mono' },
+              h('a', { href: `#/task/${encodeURIComponent(pair.replay.task_id)}` }, pair.replay.task_id),
+            ),
+            h('td', { 'data-replay': 'state' }, pair.replay.state),
+            h('td', {}, shortHash(pair.original.output_hash)),
+            h('td', {}, shortHash(pair.replay.output_hash)),
+            h(
+              'td',
+              { 'data-replay': 'equal' },
+              pair.equal === null ? '–' : pair.equal ? 'equal' : 'different',
+            ),
           ),
-          h('td', { 'data-replay': 'state' }, pair.replay.state),
-          h('td', {}, shortHash(pair.original.output_hash)),
-          h('td', {}, shortHash(pair.replay.output_hash)),
-          h('td', { 'data-replay': 'equal' }, pair.equal === null ? '–' : pair.equal ? 'equal' : 'different'),
         ),
-      ),
+    ),
+  );
+  if (more <= 0) return table;
+  return h(
+    'div',
+    {},
+    table,
+    h(
+      'p',
+      { class: 'muted', 'data-replay': 'more' },
+      `… and ${more.toLocaleString('en')} more pairs (all of them: GET /v1/replay/${replay.replay_id})`,
     ),
   );
 }

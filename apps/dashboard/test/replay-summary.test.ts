@@ -1,6 +1,6 @@
 import type { ReplayStatus } from '@flock/client';
 import { describe, expect, it } from 'vitest';
-import { sourceKind, summariseReplay } from '../src/replay-summary.ts';
+import { pollDelayMs, sourceKind, summariseReplay } from '../src/replay-summary.ts';
 
 type Pair = ReplayStatus['pairs'][number];
 const H1 = `sha256:${'1'.repeat(64)}`;
@@ -59,6 +59,14 @@ describe('sourceKind', () => {
       'task',
       'campaign',
       'workflow',
+    ]);
+  });
+});
+
+describe('pollDelayMs', () => {
+  it('re-reads a small replay every 0.5 s and a large one less often, at most every 5 s', () => {
+    expect([0, 1, 200, 201, 1000, 2000, 10_000].map(pollDelayMs)).toEqual([
+      500, 500, 500, 1000, 2500, 5000, 5000,
     ]);
   });
 });

@@ -1,5 +1,11 @@
 import { resolve } from 'node:path';
-import { DEFAULT_DEPLOY, type DeployConfig, loadDeployConfig, validateDeploy } from './deploy-config.ts';
+import {
+  DEFAULT_DEPLOY,
+  type DeployConfig,
+  loadDeployConfig,
+  parseOrigin,
+  validateDeploy,
+} from './deploy-config.ts';
 import { TrustedProxies } from './edge/client-address.ts';
 import { CoordinatorError } from './errors.ts';
 import { type KeyConfig, loadKeyConfig } from './key-config.ts';
@@ -17,7 +23,10 @@ export interface CoordinatorConfig extends DeployConfig, KeyConfig {
   dataDir: string;
   /** Directory of the built pages (`/` and `/dashboard/`). Env FLOCK_PAGES_DIR, default ./dist/pages. */
   pagesDir: string;
-  /** Extra Origins allowed on /v1/worker besides the page's own. Env FLOCK_ALLOWED_ORIGINS (comma list). */
+  /**
+   * Extra Origins allowed on /v1/worker besides the page's own, each `http(s)://host[:port]`.
+   * Env FLOCK_ALLOWED_ORIGINS (comma list).
+   */
   allowedOrigins: string[];
   /**
    * Names accepted as `module.kind = "builtin"` ops besides the page's own (@flock/shaders): ops this
@@ -104,7 +113,7 @@ export interface CoordinatorConfig extends DeployConfig, KeyConfig {
    * Env FLOCK_SQLITE_THREAD=on|off, default off.
    */
   sqliteThread: boolean;
-  /** pino level. Env FLOCK_LOG_LEVEL, default info. */
+  /** pino level (one of LOG_LEVELS). Env FLOCK_LOG_LEVEL, default info. */
   logLevel: string;
   /**
    * Known-answer spot checks for workers that run verified tasks (TRUST.md). Off: nobody is
@@ -146,6 +155,9 @@ export interface CoordinatorConfig extends DeployConfig, KeyConfig {
    */
   retentionDays: number;
 }
+
+/** The log levels pino knows; any other FLOCK_LOG_LEVEL stops the start. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const DEFAULT_CONFIG: Omit<
   CoordinatorConfig,
@@ -301,6 +313,22 @@ function validate(config: CoordinatorConfig): void {
   if (config.sqliteSync !== 'NORMAL' && config.sqliteSync !== 'FULL') {
     throw new CoordinatorError('CONFIG_INVALID', 'sqliteSync must be NORMAL or FULL', 'sqliteSync');
   }
+  if (!(LOG_LEVELS as readonly string[]).includes(config.logLevel)) {
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      `logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${config.logLevel}"`,
+      'logLevel',
+    );
+  }
+  // The hub compares the Origin header with these as written: only a canonical origin can match.
+  for (const origin of config.allowedOrigins) {
+    if (parseOrigin(origin, 'allowedOrigins') !== origin)
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        `allowedOrigins: write "${origin}" as its origin`,
+        'allowedOrigins',
+      );
+  }
 }
 
 const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
@@ -372,7 +400,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
   if (env.FLOCK_ALLOWED_ORIGINS) {
     partial.allowedOrigins = env.FLOCK_ALLOWED_ORIGINS.split(',')
       .map((s) => s.trim())
-      .filter((s) => s.length > 0);
+      .filter((s) => s.length > 0)
+      .map((s) => parseOrigin(s, 'FLOCK_ALLOWED_ORIGINS'));
   }
   if (env.FLOCK_EXTRA_OPS) {
     partial.extraOps = env.FLOCK_EXTRA_OPS.split(',')
@@ -397,13 +426,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorCon
     return resolveConfig(partial);
   } catch (err) {
     if (err instanceof CoordinatorError && err.field !== undefined) {
-      const envName =
-        ENV_INTS.find(([, key]) => key === err.field)?.[0] ??
-        (err.field === 'trustedProxies' ? 'FLOCK_TRUSTED_PROXIES' : err.field);
-      throw new CoordinatorError('CONFIG_INVALID', err.message.replace(err.field, envName), envName);
+      const envName = ENV_NAMES.get(err.field) ?? err.field;
+      throw new CoordinatorError('CONFIG_INVALID', withEnvNames(err.message, err.field), envName);
     }
     throw err;
   }
+}
+
+/** The variable of each field `validate` may name besides ENV_INTS' (deploy fields name theirs). */
+const ENV_NAMES = new Map<string, string>([
+  ...ENV_INTS.map(([name, key]): [string, string] => [key, name]),
+  ['host', 'FLOCK_HOST'],
+  ['logLevel', 'FLOCK_LOG_LEVEL'],
+  ['sqliteSync', 'FLOCK_SQLITE_SYNC'],
+  ['allowedOrigins', 'FLOCK_ALLOWED_ORIGINS'],
+  ['trustedProxies', 'FLOCK_TRUSTED_PROXIES'],
+  ['spotCheckRate', 'FLOCK_SPOT_CHECK_RATE'],
+  ['sloSuccess', 'FLOCK_SLO_SUCCESS'],
+]);
+
+/**
+ * `validate`'s message in the operator's words: the failing field and every other field it names
+ * (`heartbeatMs must be shorter than leaseMs`) become their variables.
+ */
+function withEnvNames(message: string, field: string): string {
+  const named = message.replace(field, ENV_NAMES.get(field) ?? field);
+  return named.replace(/\b[a-z]+[A-Z]\w*\b/g, (word) => ENV_NAMES.get(word) ?? word);
 }
 
 /** A number in 0..1 written as 0, 1, 0.25 or .25. */

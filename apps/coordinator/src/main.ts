@@ -20,9 +20,19 @@ async function main(): Promise<void> {
     throw err;
   }
   // FLOCK_STORE=postgres://...: one of several coordinators on PostgreSQL (SCALE.md).
-  const running = cluster
-    ? await startClusterCoordinator(cluster.url, config, cluster.options)
-    : await startCoordinator(config);
+  let running: Awaited<ReturnType<typeof startCoordinator>>;
+  try {
+    running = cluster
+      ? await startClusterCoordinator(cluster.url, config, cluster.options)
+      : await startCoordinator(config);
+  } catch (err) {
+    // What only the start finds out: unreadable TLS files (CONFIG_INVALID naming the variable),
+    // a host that does not resolve, a port taken.
+    const reason = startFailure(err, config.host, config.port);
+    if (reason === undefined) throw err;
+    process.stderr.write(`flock: ${reason}\n`);
+    process.exit(2);
+  }
   const site = running.publicUrl;
   const lines = [
     `flock coordinator listening on ${running.url}`,
@@ -42,6 +52,18 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** The operator's line for a start that failed on its settings; undefined for anything else. */
+function startFailure(err: unknown, host: string, port: number): string | undefined {
+  if (err instanceof CoordinatorError && err.code === 'CONFIG_INVALID')
+    return `bad configuration: ${err.message}`;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL')
+    return `cannot listen on FLOCK_HOST=${host}: ${(err as Error).message}`;
+  if (code === 'EADDRINUSE' || code === 'EACCES')
+    return `cannot listen on FLOCK_PORT=${port} (FLOCK_HOST=${host}): ${(err as Error).message}`;
+  return undefined;
 }
 
 /** How to trust the development certificate, printed with FLOCK_TLS=self-signed. */

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { loadConfig } from '../src/config.ts';
+import { clusterFromEnv } from '../src/cluster/cluster.ts';
+import { loadConfig, resolveConfig } from '../src/config.ts';
 import { CoordinatorError } from '../src/errors.ts';
 
 function configError(env: Record<string, string>): { code: string; field: string | undefined } {
@@ -7,6 +8,16 @@ function configError(env: Record<string, string>): { code: string; field: string
     loadConfig(env);
   } catch (err) {
     if (err instanceof CoordinatorError) return { code: err.code, field: err.field };
+    throw err;
+  }
+  throw new Error('expected a configuration error');
+}
+
+function configMessage(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof CoordinatorError) return err.message;
     throw err;
   }
   throw new Error('expected a configuration error');
@@ -100,5 +111,44 @@ describe('loadConfig', () => {
       code: 'CONFIG_INVALID',
       field: 'FLOCK_HEARTBEAT_MS',
     });
+  });
+
+  test("a log level pino lacks, an origin that is no origin, and messages in the variables' words", () => {
+    expect(configError({ FLOCK_LOG_LEVEL: 'loud' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_LOG_LEVEL',
+    });
+    expect(loadConfig({ FLOCK_LOG_LEVEL: 'silent' }).logLevel).toBe('silent');
+    // Compared with the Origin header as written, `volunteer.example` would never match.
+    expect(configError({ FLOCK_ALLOWED_ORIGINS: 'https://a.example, volunteer.example' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_ALLOWED_ORIGINS',
+    });
+    expect(loadConfig({ FLOCK_ALLOWED_ORIGINS: 'HTTPS://A.example/' }).allowedOrigins).toEqual([
+      'https://a.example',
+    ]);
+    expect(() => resolveConfig({ allowedOrigins: ['https://a.example/'] })).toThrow(
+      'allowedOrigins: write "https://a.example/" as its origin',
+    );
+    expect(configMessage({ FLOCK_LEASE_MS: '1000', FLOCK_HEARTBEAT_MS: '2000' })).toBe(
+      'FLOCK_HEARTBEAT_MS must be shorter than FLOCK_LEASE_MS',
+    );
+    expect(configMessage({ FLOCK_LEASE_MS: '60000', FLOCK_BLOB_GRACE_MS: '30000' })).toBe(
+      'FLOCK_BLOB_GRACE_MS must be at least FLOCK_LEASE_MS (a streamed output waits up to a lease for its result)',
+    );
+  });
+
+  test('cluster settings are checked on SQLite too', () => {
+    expect(clusterFromEnv({ FLOCK_PG_POOL: '4' })).toBeUndefined();
+    for (const [name, value] of [
+      ['FLOCK_PG_POOL', 'abc'],
+      ['FLOCK_CLUSTER_DEAD_MS', '-1'],
+      ['FLOCK_PG_SYNC_COMMIT', 'maybe'],
+      ['FLOCK_COORDINATOR_ID', 'a b'],
+    ] as const) {
+      expect(() => clusterFromEnv({ FLOCK_STORE: 'sqlite', [name]: value })).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID', field: name }),
+      );
+    }
   });
 });

@@ -29,6 +29,16 @@ export interface ClusterOptions {
   synchronousCommit?: 'on' | 'off';
 }
 
+/** What a cluster coordinator uses for the options left unset (deadAfterMs: the lease length). */
+export const DEFAULT_CLUSTER = {
+  maxConnections: 10,
+  beatMs: 1000,
+  clockSkewMs: 5000,
+  stealAfterMs: 100,
+  // Set on the connections, not left to the server's configuration: SCALE.md promises `on`.
+  synchronousCommit: 'on',
+} as const satisfies ClusterOptions;
+
 const ENV_INTS: Array<
   [string, 'maxConnections' | 'beatMs' | 'deadAfterMs' | 'clockSkewMs' | 'stealAfterMs', number, number]
 > = [
@@ -43,21 +53,26 @@ const ENV_INTS: Array<
  * Reads FLOCK_STORE: unset, empty or `sqlite` → undefined (the embedded SQLite store);
  * `postgres://...` → the cluster settings, with FLOCK_COORDINATOR_ID, FLOCK_PG_POOL,
  * FLOCK_CLUSTER_BEAT_MS, FLOCK_CLUSTER_DEAD_MS, FLOCK_CLUSTER_SKEW_MS, FLOCK_CLUSTER_STEAL_MS,
- * FLOCK_PG_SYNC_COMMIT. Anything else throws
+ * FLOCK_PG_SYNC_COMMIT. Those are checked whatever the store, so that a bad value set for a later
+ * move to PostgreSQL stops the start now. Anything else throws
  * `CoordinatorError('CONFIG_INVALID')` naming the variable.
  */
 export function clusterFromEnv(
   env: NodeJS.ProcessEnv = process.env,
 ): { url: string; options: ClusterOptions } | undefined {
   const url = env.FLOCK_STORE?.trim() ?? '';
-  if (url === '' || url === 'sqlite') return undefined;
-  if (!/^postgres(ql)?:\/\/./.test(url)) {
+  if (url !== '' && url !== 'sqlite' && !/^postgres(ql)?:\/\/./.test(url)) {
     throw new CoordinatorError(
       'CONFIG_INVALID',
       'FLOCK_STORE must be "sqlite" or a postgres:// URL',
       'FLOCK_STORE',
     );
   }
+  const options = clusterOptionsFromEnv(env);
+  return url === '' || url === 'sqlite' ? undefined : { url, options };
+}
+
+function clusterOptionsFromEnv(env: NodeJS.ProcessEnv): ClusterOptions {
   const options: ClusterOptions = {};
   if (env.FLOCK_COORDINATOR_ID) {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(env.FLOCK_COORDINATOR_ID)) {
@@ -89,7 +104,7 @@ export function clusterFromEnv(
     }
     options.synchronousCommit = sync;
   }
-  return { url, options };
+  return options;
 }
 
 /** A coordinator that is one of several on one PostgreSQL database. */
@@ -107,9 +122,9 @@ function clusterStore(
 ): PostgresStore {
   return new PostgresStore(url, {
     coordinatorId: id,
-    maxConnections: options.maxConnections ?? 10,
+    maxConnections: options.maxConnections ?? DEFAULT_CLUSTER.maxConnections,
     applicationName: `flock-${id}`,
-    ...(options.synchronousCommit !== undefined ? { synchronousCommit: options.synchronousCommit } : {}),
+    synchronousCommit: options.synchronousCommit ?? DEFAULT_CLUSTER.synchronousCommit,
     // Notifications sent while the LISTEN connection was down are lost: scan everything.
     notifier: { onResync: () => scanner()?.resync() },
   });
@@ -126,8 +141,8 @@ function queueScanner(
     store,
     (task) => coordinator.adopt(task),
     {
-      stealAfterMs: options.stealAfterMs ?? 100,
-      clockSkewMs: options.clockSkewMs ?? 5000,
+      stealAfterMs: options.stealAfterMs ?? DEFAULT_CLUSTER.stealAfterMs,
+      clockSkewMs: options.clockSkewMs ?? DEFAULT_CLUSTER.clockSkewMs,
       appetite: () => {
         let free = 0;
         for (const w of coordinator.connectedWorkers()) free += freeSlots(w, false) + freeSlots(w, true);
@@ -233,7 +248,7 @@ export async function startClusterCoordinator(
   // reads keys only); one with its own backlog does not scan at all (see `appetite`).
   const hunger = setInterval(() => scan.wake(), 250);
   hunger.unref();
-  const beatMs = options.beatMs ?? 1000;
+  const beatMs = options.beatMs ?? DEFAULT_CLUSTER.beatMs;
   const timer = startBeats(store, coordinator, scan, beatMs, options.deadAfterMs ?? config.leaseMs);
 
   const close = running.close;

@@ -66,6 +66,14 @@ export function parseApiKeys(text: string, variable = 'FLOCK_API_KEYS'): Map<str
         variable,
       );
     }
+    // A key listed twice would silently belong to its last tenant; the message leaves the key out.
+    if (keys.has(key)) {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        `${variable} lists the key of its tenant "${tenant}" twice`,
+        variable,
+      );
+    }
     keys.set(key, tenant);
   }
   return keys;

@@ -27,8 +27,8 @@ async function main(): Promise<void> {
       : await startCoordinator(config);
   } catch (err) {
     // What only the start finds out: unreadable TLS files (CONFIG_INVALID naming the variable),
-    // a host that does not resolve, a port taken.
-    const reason = startFailure(err, config.host, config.port);
+    // a host that does not resolve, a port taken, a data directory that cannot be made.
+    const reason = startFailure(err, config);
     if (reason === undefined) throw err;
     process.stderr.write(`flock: ${reason}\n`);
     process.exit(2);
@@ -55,14 +55,17 @@ async function main(): Promise<void> {
 }
 
 /** The operator's line for a start that failed on its settings; undefined for anything else. */
-function startFailure(err: unknown, host: string, port: number): string | undefined {
+function startFailure(err: unknown, config: ReturnType<typeof loadConfig>): string | undefined {
   if (err instanceof CoordinatorError && err.code === 'CONFIG_INVALID')
     return `bad configuration: ${err.message}`;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (!(err instanceof Error)) return undefined;
+  const { code, syscall, path } = err as NodeJS.ErrnoException;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EADDRNOTAVAIL')
-    return `cannot listen on FLOCK_HOST=${host}: ${(err as Error).message}`;
-  if (code === 'EADDRINUSE' || code === 'EACCES')
-    return `cannot listen on FLOCK_PORT=${port} (FLOCK_HOST=${host}): ${(err as Error).message}`;
+    return `cannot listen on FLOCK_HOST=${config.host}: ${err.message}`;
+  if (syscall === 'listen')
+    return `cannot listen on FLOCK_PORT=${config.port} (FLOCK_HOST=${config.host}): ${err.message}`;
+  // The data directory could not be made or written (a file in its path, no permission).
+  if (path?.startsWith(config.dataDir)) return `cannot use FLOCK_DATA=${config.dataDir}: ${err.message}`;
   return undefined;
 }
 

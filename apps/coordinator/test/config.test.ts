@@ -138,6 +138,17 @@ describe('loadConfig', () => {
     );
   });
 
+  test('a key listed twice is refused without showing it', () => {
+    const message = configMessage({
+      FLOCK_API_KEYS: 'aaaaaaaaaaaaaaaa:t1,bbbbbbbbbbbbbbbb:t2,aaaaaaaaaaaaaaaa:t3',
+    });
+    expect(message).toBe('FLOCK_API_KEYS lists the key of its tenant "t3" twice');
+    expect(configError({ FLOCK_ADMIN_KEYS: 'cccccccccccccccc:ops|read,cccccccccccccccc:ops' })).toEqual({
+      code: 'CONFIG_INVALID',
+      field: 'FLOCK_ADMIN_KEYS',
+    });
+  });
+
   test('cluster settings are checked on SQLite too', () => {
     expect(clusterFromEnv({ FLOCK_PG_POOL: '4' })).toBeUndefined();
     for (const [name, value] of [

@@ -1,8 +1,9 @@
 // `npm start` with a bad setting: src/main.ts stops with one line naming the variable and exit
 // code 2 (the README's promise), whether config parsing finds it or only the start does (a TLS
-// file that cannot be read, a port in use), never with a stack trace.
+// file that cannot be read, a port in use, a data directory that cannot be made), never with a
+// stack trace.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -55,7 +56,7 @@ describe('main.ts refuses bad settings at start', () => {
     });
   });
 
-  test('a TLS file that cannot be read, and a port in use', async () => {
+  test('a TLS file that cannot be read, a port in use, a data directory that cannot be made', async () => {
     const missing = join(dir, 'missing.pem');
     const tls = await startMain({ FLOCK_DATA: dir, FLOCK_TLS_CERT: missing, FLOCK_TLS_KEY: missing });
     expect(tls.code).toBe(2);
@@ -67,5 +68,12 @@ describe('main.ts refuses bad settings at start', () => {
     expect(port.stderr).toBe(
       `flock: cannot listen on FLOCK_PORT=${takenPort} (FLOCK_HOST=127.0.0.1): listen EADDRINUSE: address already in use 127.0.0.1:${takenPort}\n`,
     );
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const data = await startMain({ FLOCK_DATA: join(file, 'data'), FLOCK_PORT: '0' });
+    expect(data).toEqual({
+      code: 2,
+      stderr: `flock: cannot use FLOCK_DATA=${file}/data: ENOTDIR: not a directory, mkdir '${file}/data'\n`,
+    });
   });
 });

@@ -70,22 +70,31 @@ export async function stateCounts(pool: pg.Pool): Promise<Record<TaskState, numb
   return tallyStates(rows);
 }
 
-/** Queued and running tasks; with a `coordinatorId`, only the running ones it leased. */
-export async function openTasks(pool: pg.Pool, coordinatorId: string | undefined): Promise<TaskRecord[]> {
+/**
+ * Queued and running tasks with a uid above `afterUid`, at most `limit`, by uid; with a
+ * `coordinatorId`, only the running ones it leased.
+ */
+export async function openTasks(
+  pool: pg.Pool,
+  coordinatorId: string | undefined,
+  afterUid: number,
+  limit: number,
+): Promise<TaskRecord[]> {
   if (coordinatorId === undefined) {
     const { rows } = await pool.query<TaskRow>(
-      "SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY uid",
+      "SELECT * FROM tasks WHERE state IN ('queued', 'running') AND uid > $1 ORDER BY uid LIMIT $2",
+      [afterUid, limit],
     );
     return rows.map(toTask);
   }
   // Running tasks of other coordinators are theirs (or, once they stop beating, swept back
   // to the queue by `orphanedLeases`), never taken over by a starting coordinator.
   const { rows } = await pool.query<TaskRow>(
-    `SELECT * FROM tasks WHERE state = 'queued'
-       OR (state = 'running' AND EXISTS (
+    `SELECT * FROM tasks WHERE state IN ('queued', 'running') AND uid > $2 AND (state = 'queued'
+       OR EXISTS (
          SELECT 1 FROM attempts a WHERE a.lease_id = tasks.current_lease_id AND a.coordinator_id = $1))
-     ORDER BY uid`,
-    [coordinatorId],
+     ORDER BY uid LIMIT $3`,
+    [coordinatorId, afterUid, limit],
   );
   return rows.map(toTask);
 }

@@ -163,8 +163,8 @@ export class PostgresStore implements Store {
   }
 
   /** Queued and running tasks; with a `coordinatorId`, only the running tasks it leased. */
-  openTasks(): Promise<TaskRecord[]> {
-    return reads.openTasks(this.pool, this.coordinatorId);
+  openTasks(afterUid = 0, limit = Number.MAX_SAFE_INTEGER): Promise<TaskRecord[]> {
+    return reads.openTasks(this.pool, this.coordinatorId, afterUid, limit);
   }
 
   /** Queued tasks last queued (inserted or requeued) at or after `sinceMs`, oldest first. */

@@ -92,8 +92,8 @@ function taskStatements(db: Database.Database) {
     auditTrail: db.prepare<[number], AuditRow>('SELECT * FROM audit WHERE task_uid = ? ORDER BY id'),
     // An open task has no result (only a success writes one): the term lets the planner read
     // tasks_unfinished, the index of tasks without one (sqlite-schema.ts).
-    open: db.prepare<[], TaskRow>(
-      "SELECT * FROM tasks WHERE result IS NULL AND state IN ('queued', 'running') ORDER BY uid",
+    open: db.prepare<[number, number], TaskRow>(
+      "SELECT * FROM tasks WHERE result IS NULL AND state IN ('queued', 'running') AND uid > ? ORDER BY uid LIMIT ?",
     ),
     stateCounts: db.prepare<[], StateCount>('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state'),
     countTenant: db.prepare<[string], StateCount>(

@@ -199,9 +199,9 @@ export class SqliteStore implements Store {
     );
   }
 
-  async openTasks(): Promise<TaskRecord[]> {
+  async openTasks(afterUid = 0, limit = Number.MAX_SAFE_INTEGER): Promise<TaskRecord[]> {
     await this.committed();
-    return this.stmts.open.all().map(toTask);
+    return this.stmts.open.all(afterUid, limit).map(toTask);
   }
 
   async stateCounts(): Promise<Record<TaskState, number>> {

@@ -166,8 +166,11 @@ export interface Store {
   getTaskByUid(uid: number): Promise<TaskRecord | undefined>;
   listTasks(tenant: string, filter: TaskFilter): Promise<TaskRecord[]>;
   countByState(tenant: string, campaignId: string | undefined): Promise<Record<TaskState, number>>;
-  /** Queued and running tasks, oldest first: what a restarted coordinator must pick up. */
-  openTasks(): Promise<TaskRecord[]>;
+  /**
+   * Queued and running tasks, oldest first: what a restarted coordinator must pick up. A page:
+   * those with a uid above `afterUid` (default 0), at most `limit` (default all).
+   */
+  openTasks(afterUid?: number, limit?: number): Promise<TaskRecord[]>;
   /** Tasks in each state, over all tenants (for metrics). */
   stateCounts(): Promise<Record<TaskState, number>>;
 

@@ -15,6 +15,13 @@ export function taskQueryCases(storeTest: StoreTest): void {
     const a2 = await store.getTask('a', 'a2');
     await store.failQueued(a2!.uid, 'DEADLINE_EXCEEDED', 'late', 9);
     expect((await store.openTasks()).map((t) => t.taskId)).toEqual(['a1', 'a3', 'b1']);
+    // Paged as recovery reads them: after a uid, at most `limit`, skipping the failed a2.
+    const first = await store.openTasks(0, 1);
+    expect(first.map((t) => t.taskId)).toEqual(['a1']);
+    const next = await store.openTasks(first[0]!.uid, 1);
+    expect(next.map((t) => t.taskId)).toEqual(['a3']);
+    expect((await store.openTasks(next[0]!.uid, 5)).map((t) => t.taskId)).toEqual(['b1']);
+    expect(await store.openTasks((await store.getTask('b', 'b1'))!.uid, 5)).toEqual([]);
     expect(await store.countByState('a', 'c1')).toEqual({
       queued: 1,
       running: 0,

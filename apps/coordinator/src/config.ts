@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import {
   DEFAULT_DEPLOY,
   type DeployConfig,
@@ -9,6 +10,15 @@ import {
 import { TrustedProxies } from './edge/client-address.ts';
 import { CoordinatorError } from './errors.ts';
 import { type KeyConfig, loadKeyConfig } from './key-config.ts';
+
+/**
+ * 40 % of the heap V8 may grow to (`--max-old-space-size`; about 4 GiB by default on a 64-bit
+ * machine with 16 GiB or more): about 1.4 million of the bench's small tasks (1.26 KB each by the
+ * estimate, 1.1–1.2 KB of heap measured), the rest for requests in flight and garbage.
+ */
+export function defaultMaxOpenBytes(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit * 0.4);
+}
 
 /** SQLite `synchronous` setting: NORMAL survives a process kill (kill -9); FULL also power loss. */
 export type SqliteSync = 'NORMAL' | 'FULL';
@@ -105,6 +115,12 @@ export interface CoordinatorConfig extends DeployConfig, KeyConfig {
   inlineOutputBytes: number;
   /** Stop pushing to a socket whose send buffer exceeds this, bytes. Env FLOCK_MAX_BUFFERED_BYTES, default 4 MiB. */
   maxBufferedBytes: number;
+  /**
+   * Memory the queued and running tasks this coordinator holds may take, bytes (estimated:
+   * `OpenTasks`); a submission past it is refused 503 QUEUE_FULL with Retry-After until tasks
+   * finish. 0: no limit. Env FLOCK_MAX_OPEN_BYTES, default 40 % of the V8 heap limit.
+   */
+  maxOpenBytes: number;
   /** SQLite synchronous mode. Env FLOCK_SQLITE_SYNC, default NORMAL. */
   sqliteSync: SqliteSync;
   /**
@@ -195,6 +211,7 @@ export const DEFAULT_CONFIG: Omit<
   maxRunMs: 3600_000,
   inlineOutputBytes: 64 << 10,
   maxBufferedBytes: 4 << 20,
+  maxOpenBytes: defaultMaxOpenBytes(),
   sqliteSync: 'NORMAL',
   sqliteThread: false,
   logLevel: 'info',
@@ -261,6 +278,7 @@ function validate(config: CoordinatorConfig): void {
     ['maxRunMs', 1000, 30 * 24 * 3600_000],
     ['inlineOutputBytes', 0, 64 << 20],
     ['maxBufferedBytes', 1024, 1 << 30],
+    ['maxOpenBytes', 0, 2 ** 50],
     ['trustThreshold', 1, 1_000_000],
     ['blobGcIntervalMs', 0, 7 * 24 * 3600_000],
     ['blobGcGraceMs', 0, 30 * 24 * 3600_000],
@@ -353,6 +371,7 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
   ['FLOCK_MAX_RUN_MS', 'maxRunMs'],
   ['FLOCK_INLINE_OUTPUT_BYTES', 'inlineOutputBytes'],
   ['FLOCK_MAX_BUFFERED_BYTES', 'maxBufferedBytes'],
+  ['FLOCK_MAX_OPEN_BYTES', 'maxOpenBytes'],
   ['FLOCK_TRUST_THRESHOLD', 'trustThreshold'],
   ['FLOCK_BLOB_GC_MS', 'blobGcIntervalMs'],
   ['FLOCK_BLOB_GRACE_MS', 'blobGcGraceMs'],

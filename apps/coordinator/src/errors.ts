@@ -30,6 +30,11 @@ export type CoordinatorErrorCode =
   | 'FORBIDDEN'
   /** A tenant at its quota of queued tasks (FLOCK_TENANT_MAX_QUEUED); 429 with Retry-After. */
   | 'QUOTA_EXCEEDED'
+  /**
+   * The coordinator holds as many open tasks as its memory allows (FLOCK_MAX_OPEN_BYTES); 503
+   * with Retry-After: room comes back as tasks finish.
+   */
+  | 'QUEUE_FULL'
   /** A task whose `security.task_token` is not the HMAC of its canonical form under the key's secret. */
   | 'BAD_SIGNATURE'
   /** An unsigned task from a key configured with a signing secret (`|sign:`). */
@@ -60,6 +65,7 @@ const STATUS: Record<CoordinatorErrorCode, number> = {
   ORIGIN_NOT_ALLOWED: 403,
   FORBIDDEN: 403,
   QUOTA_EXCEEDED: 429,
+  QUEUE_FULL: 503,
   BAD_SIGNATURE: 401,
   SIGNATURE_REQUIRED: 401,
   REQUEST_TIMEOUT: 408,

@@ -10,6 +10,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly tasks: Gauge<'state'>;
   readonly queueDepth: Gauge;
+  readonly openBytes: Gauge;
   readonly workers: Gauge<'capability'>;
   readonly assignmentLatency: BucketHistogram;
   /** Volunteer frames and bytes so far (the worker hub adds to these). */
@@ -42,6 +43,8 @@ export class Metrics {
   constructor(collect: {
     taskCounts: () => Promise<Record<TaskState, number>>;
     queueDepth: () => number;
+    /** The estimated memory of the open tasks held (`Coordinator.openBytes`). */
+    openBytes: () => number;
     workersByCapability: () => Record<string, number>;
   }) {
     const registers = [this.registry];
@@ -61,6 +64,14 @@ export class Metrics {
       registers,
       collect() {
         this.set(collect.queueDepth());
+      },
+    });
+    this.openBytes = new Gauge({
+      name: 'flock_open_task_bytes',
+      help: 'Estimated memory of the queued and running tasks held, bytes (FLOCK_MAX_OPEN_BYTES caps it).',
+      registers,
+      collect() {
+        this.set(collect.openBytes());
       },
     });
     this.workers = new Gauge({

@@ -111,7 +111,7 @@ async function errorFromResponse(method: string, path: string, response: Respons
   const error = (parsed as { error?: { code?: unknown; message?: unknown; field?: unknown } } | undefined)
     ?.error;
   if (error !== undefined && typeof error.code === 'string') {
-    // Retry-After in seconds (what the coordinator sends on 429); an HTTP date is not used.
+    // Retry-After in seconds (what the coordinator sends on 429 and QUEUE_FULL's 503); an HTTP date is not used.
     const retryAfter = response.headers.get('retry-after');
     const retryAfterMs =
       retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;

@@ -94,7 +94,10 @@ export class HttpApi {
       coordinator,
       config,
       meter: this.meter,
-      limits: new TenantLimits(config, coordinator.store),
+      limits: new TenantLimits(config, coordinator.store, Date.now, {
+        openBytes: () => coordinator.openBytes(),
+        maxOpenBytes: config.maxOpenBytes,
+      }),
       ...(webhooks !== undefined ? { webhooks } : {}),
     };
     this.cors = new CorsPolicy(config.corsOrigins);

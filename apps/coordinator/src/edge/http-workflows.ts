@@ -130,6 +130,8 @@ export async function startWorkflow(
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const def = parseWorkflow(raw, () => `wf-${randomBytes(9).toString('base64url')}`);
   checkReturnChannel(def.returnChannel, ctx.config, 'return_channel');
+  // A workflow starts only where its first step has room; its later steps are always let in.
+  ctx.limits.checkCapacity(1);
   await admitSteps(ctx, tenant, def);
   const definition = JSON.stringify(definitionJson(def));
   const { kind, record } = await ctx.coordinator.workflows.create(

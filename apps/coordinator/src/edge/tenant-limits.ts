@@ -1,10 +1,11 @@
+import { OPEN_TASK_BYTES } from '../engine/open-tasks.ts';
 import { CoordinatorError, type CoordinatorErrorCode } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 
-/** A 429 whose answer carries `Retry-After` (seconds). */
+/** A 429 (or QUEUE_FULL's 503) whose answer carries `Retry-After` (seconds). */
 export class RetryLaterError extends CoordinatorError {
   constructor(
-    code: Extract<CoordinatorErrorCode, 'RATE_LIMITED' | 'QUOTA_EXCEEDED'>,
+    code: Extract<CoordinatorErrorCode, 'RATE_LIMITED' | 'QUOTA_EXCEEDED' | 'QUEUE_FULL'>,
     message: string,
     readonly retryAfterS: number,
   ) {
@@ -63,6 +64,17 @@ export interface TenantLimitSettings {
   tenantMaxStoredBytes: number;
 }
 
+/** What `checkQueued` compares: the estimated bytes of the open tasks held, and the budget. */
+export interface OpenTaskCapacity {
+  openBytes(): number;
+  maxOpenBytes: number;
+}
+
+/** Retry-After of QUEUE_FULL, s: the queue drains as volunteers finish tasks. */
+const QUEUE_FULL_RETRY_AFTER_S = 10;
+
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+
 /** Buckets kept before idle (full) ones are dropped. */
 const SWEEP_AT = 10_000;
 
@@ -79,6 +91,8 @@ export class TenantLimits {
     private readonly settings: TenantLimitSettings,
     private readonly store: Store,
     private readonly now: () => number = Date.now,
+    /** The coordinator's open tasks against its memory budget (`checkQueued`); none: no check. */
+    private readonly capacity?: OpenTaskCapacity,
   ) {}
 
   /** Spends one submission of `tenant`'s rate; throws RATE_LIMITED when none is left. */
@@ -102,8 +116,30 @@ export class TenantLimits {
     }
   }
 
-  /** Throws QUOTA_EXCEEDED when `adding` more queued tasks would pass `tenant`'s quota. */
+  /**
+   * Throws QUEUE_FULL when `adding` more tasks would pass the memory budget of this
+   * coordinator's open tasks (`FLOCK_MAX_OPEN_BYTES`), counted at `OPEN_TASK_BYTES` each: their
+   * envelopes count once they are open, so a submission may pass the budget by its own envelopes.
+   */
+  checkCapacity(adding: number): void {
+    const capacity = this.capacity;
+    if (capacity === undefined || capacity.maxOpenBytes === 0) return;
+    const held = capacity.openBytes();
+    if (held + adding * OPEN_TASK_BYTES > capacity.maxOpenBytes) {
+      throw new RetryLaterError(
+        'QUEUE_FULL',
+        `this coordinator's open tasks take about ${mib(held)} MiB; ${adding} more would pass its budget of ${mib(capacity.maxOpenBytes)} MiB (FLOCK_MAX_OPEN_BYTES): try again once tasks have finished`,
+        QUEUE_FULL_RETRY_AFTER_S,
+      );
+    }
+  }
+
+  /**
+   * Throws QUEUE_FULL when the coordinator has no room for `adding` more tasks (`checkCapacity`),
+   * and QUOTA_EXCEEDED when they would pass `tenant`'s quota of queued tasks.
+   */
   async checkQueued(tenant: string, adding: number): Promise<void> {
+    this.checkCapacity(adding);
     const max = this.settings.tenantMaxQueued;
     if (max === 0) return;
     const queued = (await this.store.countByState(tenant, undefined)).queued;

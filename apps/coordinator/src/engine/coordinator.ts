@@ -105,6 +105,12 @@ export class Coordinator {
     const now = Date.now();
     const { running } = await e.recovery.recover(now);
     this.log.info({ queued: this.queueDepth(), running }, 'recovered open tasks');
+    const { maxOpenBytes } = this.config;
+    if (maxOpenBytes > 0 && e.open.bytes > maxOpenBytes)
+      this.log.warn(
+        { openBytes: e.open.bytes, maxOpenBytes },
+        'the recovered tasks take more than FLOCK_MAX_OPEN_BYTES: submissions are refused (QUEUE_FULL) until they drain',
+      );
     await e.workflows.recover();
     e.housekeeping.start(now);
     e.dispatcher.scheduleDispatch();
@@ -134,6 +140,11 @@ export class Coordinator {
 
   waitingReason(uid: number, memo?: WaitingMemo): string | undefined {
     return this.e.intake.waitingReason(uid, memo);
+  }
+
+  /** The estimated memory of the queued and running tasks held now, bytes (`OpenTasks`). */
+  openBytes(): number {
+    return this.e.open.bytes;
   }
 
   queueDepth(): number {

@@ -15,6 +15,7 @@ import { Housekeeping } from './housekeeping.ts';
 import { LeaseOutcomes } from './lease-outcomes.ts';
 import { LeaseTable } from './lease-table.ts';
 import type { OpenTask } from './open-task.ts';
+import { OpenTasks } from './open-tasks.ts';
 import { ResultOutputs } from './outputs.ts';
 import { RecentStats } from './recent-stats.ts';
 import { Recovery } from './recovery.ts';
@@ -41,8 +42,8 @@ export class Engine {
   readonly scheduler = new Scheduler();
   readonly leases = new LeaseTable();
   readonly workers = new Map<string, WorkerState>();
-  /** Queued and running tasks of this process, by uid. */
-  readonly open = new Map<number, OpenTask>();
+  /** Queued and running tasks of this process, by uid, with their estimated memory. */
+  readonly open = new OpenTasks();
   readonly deadlines = new TimeQueue();
   /** Tasks waiting out a retry backoff (not in the scheduler until due). */
   readonly delayed = new TimeQueue();

@@ -3,6 +3,7 @@ import { type ComputeEnvelope, type ComputeResult, fromJson } from '@flock/proto
 import type { TaskRecord } from '../store/store.ts';
 import { warmKeyOf } from './matching.ts';
 import { opKeyOf } from './op-key.ts';
+import { OPEN_TASK_BYTES } from './open-tasks.ts';
 import type { SchedTask } from './scheduler.ts';
 import type { WorkerState } from './worker-state.ts';
 
@@ -24,6 +25,8 @@ export interface OpenTask {
   sched: SchedTask;
   leaseId: string | undefined;
   createdAtMs: number;
+  /** Its estimated memory, bytes (`OpenTasks`): `OPEN_TASK_BYTES` and its stored envelope's size. */
+  memBytes: number;
   /** Set when the task has a `verification` policy: replicas' results by worker, until decided. */
   replicas: Map<string, ComputeResult> | undefined;
   /**
@@ -79,6 +82,7 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
     deadlineAtMs: rec.deadlineAtMs,
     leaseId: undefined,
     createdAtMs: rec.createdAtMs,
+    memBytes: OPEN_TASK_BYTES + rec.envelope.byteLength,
     replicas: verified ? new Map() : undefined,
     replicaLeases: verified ? new Set() : NONE,
     refusedWorkers: verified ? new Set() : NONE,

@@ -1,0 +1,112 @@
+// The memory budget of a coordinator's open tasks (FLOCK_MAX_OPEN_BYTES): past it submissions
+// are refused 503 QUEUE_FULL with Retry-After and nothing of them is stored; room comes back as
+// tasks finish. And a restart reads the open tasks a page at a time (RECOVERY_PAGE).
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { OPEN_TASK_BYTES } from '../src/engine/open-tasks.ts';
+import { RECOVERY_PAGE } from '../src/engine/recovery.ts';
+import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { EngineHarness, task } from './engine/engine-harness.ts';
+import { envelope, type Json, startTest, type TestCoordinator } from './helpers.ts';
+
+let c: TestCoordinator | undefined;
+let h: EngineHarness | undefined;
+afterEach(async () => {
+  await c?.stop();
+  c = undefined;
+  await h?.stop();
+  h = undefined;
+});
+
+async function post(path: string, body: unknown) {
+  const res = await c!.api(path, { method: 'POST', json: body });
+  const json = (await res.json()) as Json;
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    code: json.error?.code as string | undefined,
+  };
+}
+
+describe('FLOCK_MAX_OPEN_BYTES', () => {
+  test('past the budget a submission is 503 QUEUE_FULL whole; a cancel makes room again', async () => {
+    c = await startTest({ maxOpenBytes: 1 << 20 });
+    expect((await post('/v1/tasks', envelope('o1'))).status).toBe(201);
+    // One open task: OPEN_TASK_BYTES and its stored envelope (the JSON, trace id spliced in).
+    const one = c.coordinator.openBytes();
+    const stored = await c.store.getTask('a', 'o1');
+    expect(one).toBe(OPEN_TASK_BYTES + stored!.envelope.byteLength);
+    await c.stop();
+    // Room for two such tasks, not three: the third is refused, a campaign of two too.
+    c = await startTest({ maxOpenBytes: 2 * one + OPEN_TASK_BYTES - 1 });
+    for (const id of ['o1', 'o2']) expect((await post('/v1/tasks', envelope(id))).status).toBe(201);
+    expect(c.coordinator.openBytes()).toBe(2 * one);
+    expect(await post('/v1/tasks', envelope('o3'))).toEqual({
+      status: 503,
+      retryAfter: '10',
+      code: 'QUEUE_FULL',
+    });
+    expect(
+      await post('/v1/campaigns', { campaign_id: 'c', tasks: [envelope('c1'), envelope('c2')] }),
+    ).toEqual({ status: 503, retryAfter: '10', code: 'QUEUE_FULL' });
+    const refused = await c.api('/v1/tasks', { method: 'POST', json: envelope('o3') });
+    expect(((await refused.json()) as Json).error?.message).toMatch(/FLOCK_MAX_OPEN_BYTES/);
+    expect((await c.api('/v1/tasks/o3')).status).toBe(404);
+    expect((await c.api('/v1/tasks/c1')).status).toBe(404);
+    // A new workflow is refused too: its first step would not fit.
+    const { task_id: _, ...step } = envelope('w-s');
+    const wf = { steps: [{ id: 's', ...step }] };
+    expect(await post('/v1/workflows', wf)).toEqual({ status: 503, retryAfter: '10', code: 'QUEUE_FULL' });
+    const metrics = await (await fetch(`${c.url}/metrics`)).text();
+    expect(metrics).toContain(`flock_open_task_bytes ${2 * one}`);
+    expect(metrics).toContain('flock_errors_total{code="QUEUE_FULL"} 4');
+    // A finished task leaves the budget.
+    expect((await c.api('/v1/tasks/o1', { method: 'DELETE' })).status).toBe(200);
+    expect(c.coordinator.openBytes()).toBe(one);
+    expect((await post('/v1/tasks', envelope('o3'))).status).toBe(201);
+  });
+
+  test('0 turns it off; it is read from the environment and bad values name the variable', () => {
+    expect(loadConfig({ FLOCK_MAX_OPEN_BYTES: '0' }).maxOpenBytes).toBe(0);
+    expect(loadConfig({ FLOCK_MAX_OPEN_BYTES: '1048576' }).maxOpenBytes).toBe(1 << 20);
+    // The default: 40 % of the heap V8 may grow to.
+    expect(loadConfig({}).maxOpenBytes).toBeGreaterThan(100 << 20);
+    expect(() => loadConfig({ FLOCK_MAX_OPEN_BYTES: '-1' })).toThrow(/FLOCK_MAX_OPEN_BYTES/);
+    expect(() => loadConfig({ FLOCK_MAX_OPEN_BYTES: 'lots' })).toThrow(/FLOCK_MAX_OPEN_BYTES/);
+  });
+});
+
+describe('recovery', () => {
+  test('reads the open tasks a page at a time: every queued task and a running lease past the first page', async () => {
+    h = await EngineHarness.start({ leaseMs: 60_000 });
+    const ids = Array.from({ length: RECOVERY_PAGE + 2 }, (_, i) => `p-${i}`);
+    for (let i = 0; i < ids.length; i += 1000)
+      await h.submit(...ids.slice(i, i + 1000).map((id) => task(id)));
+    // The last task goes first (priority): running, with the highest uid.
+    await h.submit(task('late', { requirements: { min: { wasm: true }, qos: { priority: 9 } } }));
+    const v = await h.connect();
+    expect((await h.assignment(v)).task_id).toBe('late');
+    const bytes = h.coordinator.openBytes();
+    const dir = h.dir;
+    await h.stop(true);
+    // Watched, not replaced: the real store answers each page.
+    const pages = vi.spyOn(SqliteStore.prototype, 'openTasks');
+    try {
+      h = await EngineHarness.start({ leaseMs: 60_000 }, dir);
+      const sizes = await Promise.all(pages.mock.results.map(async (r) => (await r.value).length));
+      expect(pages.mock.calls.map(([after, limit]) => [after !== 0, limit])).toEqual([
+        [false, RECOVERY_PAGE],
+        [true, RECOVERY_PAGE],
+      ]);
+      expect(sizes).toEqual([RECOVERY_PAGE, 3]);
+    } finally {
+      pages.mockRestore();
+    }
+    expect(h.coordinator.queueDepth()).toBe(RECOVERY_PAGE + 2);
+    expect(h.coordinator.openBytes()).toBe(bytes);
+    expect(await h.state('late')).toBe('running');
+    // Its lease was kept, not requeued (it would go first again): a new volunteer gets p-0.
+    const fresh = await h.connect();
+    expect((await h.assignment(fresh)).task_id).toBe('p-0');
+  });
+});

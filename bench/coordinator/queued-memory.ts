@@ -1,0 +1,148 @@
+// What a queued task costs a coordinator in memory, and what a restart's recovery takes: a
+// coordinator in this process is sent N campaigns of 1,000 of the bench's tasks (run.ts's
+// envelope: op sum, one 16-byte input) with no volunteer, so every task stays queued; then a second
+// process starts a coordinator on the same data directory and recovers them.
+//
+//   npx tsx bench/coordinator/queued-memory.ts [--campaigns N] [--heap-mb M]
+//       N campaigns (default 50: 50,000 tasks); M: the recovering process's --max-old-space-size
+//
+// Prints, per task: the heap the queued tasks hold (after a full GC), the coordinator's own
+// estimate (`flock_open_task_bytes`, FLOCK_MAX_OPEN_BYTES's measure), and for the recovery the
+// heap at its peak (sampled every 5 ms) and once recovered, and its time.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCoordinator } from '../../apps/coordinator/src/start-coordinator.ts';
+
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const CAMPAIGNS = arg('--campaigns', 50);
+const TASKS = CAMPAIGNS * 1000;
+const KEY = 'queued-memory-bench-key';
+const HEAP_MB = arg('--heap-mb', 0);
+const PHASE = process.argv.includes('--recover')
+  ? 'recover'
+  : process.argv.includes('--submit')
+    ? 'submit'
+    : 'main';
+
+/** The envelope bench/coordinator/run.ts sends for task `i`. */
+function envelope(i: number): object {
+  const input = Array.from({ length: 16 }, (_, k) => (i * 31 + k) & 0xff);
+  return {
+    task_id: `b-${i}`,
+    op: 'sum',
+    module: { kind: 'builtin' },
+    requirements: { min: { wasm: true } },
+    inputs: [{ name: 'x', inline_bytes: Buffer.from(input).toString('base64') }],
+  };
+}
+
+function post(port: number, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        port,
+        host: '127.0.0.1',
+        method: 'POST',
+        path: '/v1/campaigns',
+        headers: {
+          authorization: `Bearer ${KEY}`,
+          'content-type': 'application/json',
+          'content-length': body.length,
+        },
+      },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function collect(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc (the main phase does)');
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+const start = (dataDir: string) =>
+  startCoordinator({
+    port: 0,
+    dataDir,
+    apiKeys: new Map([[KEY, 'bench']]),
+    extraOps: ['sum'],
+    logLevel: 'warn',
+  });
+
+const perTask = (bytes: number): string => `${(bytes / TASKS).toFixed(0)} B`;
+
+if (PHASE === 'submit') {
+  const dir = process.argv[process.argv.indexOf('--submit') + 1]!;
+  const running = await start(dir);
+  const base = collect();
+  for (let c = 0; c < CAMPAIGNS; c++) {
+    const tasks = Array.from({ length: 1000 }, (_, i) => envelope(c * 1000 + i));
+    const status = await post(running.port, Buffer.from(JSON.stringify({ campaign_id: `c${c}`, tasks })));
+    if (status !== 201) throw new Error(`campaign ${c}: ${status}`);
+  }
+  const held = collect() - base;
+  console.log(
+    `queued:     heap ${perTask(held)} a task, estimate ${perTask(running.coordinator.openBytes())} a task`,
+  );
+  await running.close();
+} else if (PHASE === 'recover') {
+  const dir = process.argv[process.argv.indexOf('--recover') + 1]!;
+  const base = collect();
+  let peak = 0;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().heapUsed);
+  }, 5);
+  const t0 = performance.now();
+  const running = await start(dir);
+  const ms = performance.now() - t0;
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().heapUsed);
+  const held = collect() - base;
+  console.log(
+    `recovered:  heap ${perTask(held)} a task, peak ${perTask(peak - base)} a task, ` +
+      `${ms.toFixed(0)} ms (${((ms * 1000) / TASKS).toFixed(1)} µs a task), queue ${running.coordinator.queueDepth()}`,
+  );
+  await running.close();
+} else {
+  const dir = mkdtempSync(join(tmpdir(), 'flock-queued-memory-'));
+  const heap = HEAP_MB > 0 ? `, recovering with --max-old-space-size=${HEAP_MB}` : '';
+  console.log(
+    `queued-memory: ${TASKS} queued tasks (${CAMPAIGNS} campaigns of 1,000${heap}), node ${process.version}`,
+  );
+  try {
+    for (const phase of ['--submit', '--recover']) {
+      const out = spawnSync(
+        process.execPath,
+        [
+          '--expose-gc',
+          ...(HEAP_MB > 0 && phase === '--recover' ? [`--max-old-space-size=${HEAP_MB}`] : []),
+          '--import',
+          'tsx',
+          import.meta.filename,
+          phase,
+          dir,
+          '--campaigns',
+          String(CAMPAIGNS),
+        ],
+        { stdio: 'inherit' },
+      );
+      if (out.status !== 0) throw new Error(`${phase} exited ${out.status}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

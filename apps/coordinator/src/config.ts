@@ -14,7 +14,7 @@ import { type KeyConfig, loadKeyConfig } from './key-config.ts';
 /**
  * 40 % of the heap V8 may grow to (`--max-old-space-size`; about 4 GiB by default on a 64-bit
  * machine with 16 GiB or more): about 1.4 million of the bench's small tasks (1.26 KB each by the
- * estimate, 1.1–1.2 KB of heap measured), the rest for requests in flight and garbage.
+ * estimate, 0.9–1.0 KB of heap measured), the rest for requests in flight and garbage.
  */
 export function defaultMaxOpenBytes(): number {
   return Math.floor(getHeapStatistics().heap_size_limit * 0.4);

@@ -5,6 +5,7 @@ import { warmKeyOf } from './matching.ts';
 import { opKeyOf } from './op-key.ts';
 import { OPEN_TASK_BYTES } from './open-tasks.ts';
 import type { SchedTask } from './scheduler.ts';
+import { SharedParts } from './shared-parts.ts';
 import type { WorkerState } from './worker-state.ts';
 
 export interface OpenTask {
@@ -54,6 +55,9 @@ export type Match = { task: SchedTask; worker: WorkerState };
 export const usesGpu = (env: ComputeEnvelope): boolean =>
   env.module?.kind === 'wgsl' || Boolean(env.requirements?.min?.webgpu || env.requirements?.min?.gpu);
 
+/** The module and requirements the open tasks share (a campaign's are mostly equal). */
+const SHARED = new SharedParts();
+
 /**
  * The open task of a stored record (`known`: its envelope, when the caller has it parsed). Its
  * envelope, which is what volunteers are sent, leaves out the requester's `security` (its signed
@@ -63,6 +67,7 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
   const parsed = known ?? fromJson('ComputeEnvelope', JSON.parse(Buffer.from(rec.envelope).toString('utf8')));
   // Copied only to leave `security` out: most envelopes have none and are kept as they are.
   const envelope = parsed.security === undefined ? parsed : withoutSecurity(parsed);
+  SHARED.share(envelope);
   const min = envelope.requirements?.min;
   const verified = envelope.verification !== undefined;
   return {

@@ -3,9 +3,10 @@
 import type { OpenTask } from './open-task.ts';
 
 /**
- * What an open task takes in memory besides its envelope's bytes: measured 1.09 KB for the
- * bench's task (an op, one 16-byte input, a 240-byte envelope) with `bench/coordinator/queued-memory.ts`
- * (open task, scheduler entry, parsed envelope, maps), rounded up.
+ * What an open task takes in memory besides its envelope's bytes: measured 0.91–0.93 KB for the
+ * bench's task (an op, one 16-byte input, a 240-byte envelope; 1.1 KB before the shared module and
+ * requirements, shared-parts.ts) with `bench/coordinator/queued-memory.ts` (open task, scheduler
+ * entry, parsed envelope, maps): with the envelope's bytes, a margin for larger ones.
  */
 export const OPEN_TASK_BYTES = 1024;
 

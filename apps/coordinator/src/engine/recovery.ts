@@ -7,8 +7,9 @@ import { type OpenTask, toOpen } from './open-task.ts';
 /**
  * Open tasks read from the store at a time. Read all at once, a backlog's records were held
  * beside the open tasks made of them: 200,000 queued tasks could not be recovered in a 400 MiB
- * heap; a page at a time they recover in 300 MiB, 1.2 KB a task once recovered, and in 19 rather
- * than 29 µs a task (`bench/coordinator/queued-memory.ts --campaigns 200 --heap-mb 300`).
+ * heap; a page at a time they recovered in 300 MiB, 1.2 KB a task once recovered, in 19 rather
+ * than 29 µs a task (`bench/coordinator/queued-memory.ts --campaigns 200 --heap-mb 300`; with
+ * the shared module and requirements since, 1.0 KB a task, in 260 MiB).
  */
 export const RECOVERY_PAGE = 5000;
 

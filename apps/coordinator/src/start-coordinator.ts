@@ -162,7 +162,7 @@ export async function startCoordinator(
     options.store ??
     (config.sqliteThread
       ? openSqliteThreadStore(config.dataDir, { sync: config.sqliteSync })
-      : new SqliteStore(config.dataDir, { sync: config.sqliteSync }));
+      : new SqliteStore(config.dataDir, { sync: config.sqliteSync, warn: (message) => log.warn(message) }));
   await store.migrate();
   const blobs = new BlobStore(config.dataDir);
   const events = options.events ?? new EventsHub(config.maxBufferedBytes);

@@ -14,10 +14,10 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function open(): SqliteStore {
+function open(warn?: (message: string) => void): SqliteStore {
   const dir = mkdtempSync(join(tmpdir(), 'flock-ckpt-'));
   dirs.push(dir);
-  return new SqliteStore(dir);
+  return new SqliteStore(dir, warn ? { warn } : {});
 }
 
 const inner = (store: SqliteStore) =>
@@ -86,6 +86,7 @@ test('a store that writes little never starts the checkpoint thread', async () =
 test('a checkpoint thread that dies hands checkpoints back to SQLite, warning once', async () => {
   const store = open();
   const { checkpointer, db } = inner(store);
+  // Without a `warn` of the store's (as on its own thread), the warning goes to the console.
   const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
   try {
     checkpointer.start();
@@ -93,12 +94,34 @@ test('a checkpoint thread that dies hands checkpoints back to SQLite, warning on
     // The thread's exit is handled in a later turn: poll for SQLite's own checkpoint coming back.
     await until(() => db.pragma('wal_autocheckpoint', { simple: true }) === 1000, 5_000, 'the fallback');
     expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]![0]).toMatch(
+      /^flock: the SQLite checkpoint thread exited \(code \d+\); checkpoints run in commits again$/,
+    );
     await store.insertTasks([task('after')]);
     expect(await store.getTask('a', 'after')).toMatchObject({ state: 'queued' });
     await store.close();
     expect(existsSync(`${store.path}-wal`)).toBe(false);
   } finally {
     warn.mockRestore();
+  }
+});
+
+test("the dying thread's warning goes to the store's `warn` (the coordinator's log) when it has one", async () => {
+  const warnings: string[] = [];
+  const store = open((message) => warnings.push(message));
+  const { checkpointer, db } = inner(store);
+  const console_ = vi.spyOn(console, 'warn').mockImplementation(() => {});
+  try {
+    checkpointer.start();
+    await checkpointer.worker!.terminate();
+    await until(() => db.pragma('wal_autocheckpoint', { simple: true }) === 1000, 5_000, 'the fallback');
+    expect(warnings).toEqual([
+      'the SQLite checkpoint thread exited (code 0); checkpoints run in commits again',
+    ]);
+    expect(console_).not.toHaveBeenCalled();
+    await store.close();
+  } finally {
+    console_.mockRestore();
   }
 });
 

@@ -26,6 +26,11 @@ export interface CheckpointerOptions {
   intervalMs?: number;
   /** How often the store looks at the WAL's size (after a COMMIT). Default 20 ms. */
   lookMs?: number;
+  /**
+   * Where the one warning goes when the thread dies (the coordinator's log). Default
+   * `console.warn`: a store on its own thread (FLOCK_SQLITE_THREAD) has no logger to hand.
+   */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -62,6 +67,7 @@ export class WalCheckpointer {
   private readonly intervalMs: number;
   private readonly restartFrames: number;
   private readonly lookMs: number;
+  private readonly warn: (message: string) => void;
   private nextLook = 0;
   /** The WAL file's size at the last look, and the size past which it must not keep growing. */
   private lastSize = 0;
@@ -86,6 +92,7 @@ export class WalCheckpointer {
     this.intervalMs = options.intervalMs ?? 100;
     this.restartFrames = options.restartFrames ?? 2 * AUTOCHECKPOINT_PAGES;
     this.lookMs = options.lookMs ?? 20;
+    this.warn = options.warn ?? ((message) => console.warn(`flock: ${message}`));
     // A WAL frame is a page and its 24-byte header.
     this.restartBytes = this.restartFrames * (pageSize + 24);
     db.pragma('wal_autocheckpoint = 0');
@@ -174,6 +181,6 @@ export class WalCheckpointer {
     this.worker = undefined;
     this.fellBack = true;
     if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
-    console.warn(`flock: the SQLite checkpoint thread ${why}; checkpoints run in commits again`);
+    this.warn(`the SQLite checkpoint thread ${why}; checkpoints run in commits again`);
   }
 }

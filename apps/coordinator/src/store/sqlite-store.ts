@@ -63,12 +63,13 @@ export class SqliteStore implements Store {
   private keys: SqliteKeyStore | undefined;
   private webhooks: SqliteWebhookStore | undefined;
 
-  constructor(dataDir: string, options: { sync?: SqliteSync } = {}) {
+  /** `warn`: where the store's warnings go (the coordinator's log; default console.warn). */
+  constructor(dataDir: string, options: { sync?: SqliteSync; warn?: (message: string) => void } = {}) {
     mkdirSync(dataDir, { recursive: true });
     this.path = join(dataDir, 'flock.db');
     this.db = openSqlite(this.path, options.sync);
     this.stmts = prepareStatements(this.db);
-    this.checkpointer = new WalCheckpointer(this.db, this.path);
+    this.checkpointer = new WalCheckpointer(this.db, this.path, options.warn ? { warn: options.warn } : {});
     this.group = new GroupCommit(this.db, () => this.checkpointer.committed());
   }
 

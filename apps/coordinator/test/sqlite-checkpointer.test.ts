@@ -115,9 +115,10 @@ test("the dying thread's warning goes to the store's `warn` (the coordinator's l
     checkpointer.start();
     await checkpointer.worker!.terminate();
     await until(() => db.pragma('wal_autocheckpoint', { simple: true }) === 1000, 5_000, 'the fallback');
-    expect(warnings).toEqual([
-      'the SQLite checkpoint thread exited (code 0); checkpoints run in commits again',
-    ]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /^the SQLite checkpoint thread exited \(code \d+\); checkpoints run in commits again$/,
+    );
     expect(console_).not.toHaveBeenCalled();
     await store.close();
   } finally {

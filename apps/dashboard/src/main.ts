@@ -144,7 +144,8 @@ const stored = sessionStorage.getItem(KEY_STORAGE);
 if (stored === null) {
   renderSignIn(app, signIn);
 } else {
-  const client = new FlockClient({ url: location.origin, apiKey: stored });
+  // Refusals (429, 503 QUEUE_FULL) are shown at once, not waited out behind a still page.
+  const client = new FlockClient({ url: location.origin, apiKey: stored, throttleWaitMs: 0 });
   client
     .checkKey()
     .then(() => signIn(client))

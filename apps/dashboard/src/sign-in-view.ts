@@ -43,7 +43,7 @@ export function renderSignIn(
     button.disabled = true;
     error.hidden = true;
     try {
-      const client = new FlockClient({ url: location.origin, apiKey: input.value.trim() });
+      const client = new FlockClient({ url: location.origin, apiKey: input.value.trim(), throttleWaitMs: 0 });
       await client.checkKey();
       sessionStorage.setItem(KEY_STORAGE, input.value.trim());
       onSignedIn(client);

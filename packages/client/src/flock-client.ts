@@ -61,6 +61,15 @@ export interface FlockClientOptions {
   /** Per-request time limit in ms; default 30 000. */
   timeoutMs?: number;
   /**
+   * A request refused for now (429 `RATE_LIMITED` or `QUOTA_EXCEEDED`, 503 `QUEUE_FULL`: nothing
+   * of it was stored) is sent again after its `Retry-After`, while one call's waits add up to at
+   * most this many ms; then, or with a longer `Retry-After`, the FlockError is thrown. 0: never
+   * wait. Default 60 000.
+   */
+  throttleWaitMs?: number;
+  /** Told before each such wait (the error and the wait in ms): the CLI prints it. */
+  onThrottle?: (error: FlockError, waitMs: number) => void;
+  /**
    * The key's signing secret: `submit` and `submitCampaign` then sign each envelope
    * (`signEnvelope`, its `security.task_token`) before sending it.
    */
@@ -100,10 +109,19 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
       );
     }
     if (options.apiKey === '') throw new FlockError('INVALID_ARGUMENT', 'apiKey is empty');
+    const throttleWaitMs = options.throttleWaitMs ?? 60_000;
+    if (!(throttleWaitMs >= 0 && Number.isFinite(throttleWaitMs)))
+      throw new FlockError(
+        'INVALID_ARGUMENT',
+        `throttleWaitMs must be a number of ms ≥ 0, got ${throttleWaitMs}`,
+      );
     const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
     if (fetchImpl === undefined)
       throw new FlockError('INVALID_ARGUMENT', 'no global fetch: pass options.fetch');
-    this.#http = new HttpTransport(options.url, options.apiKey, fetchImpl, options.timeoutMs ?? 30_000);
+    this.#http = new HttpTransport(options.url, options.apiKey, fetchImpl, options.timeoutMs ?? 30_000, {
+      waitMs: throttleWaitMs,
+      onWait: options.onThrottle,
+    });
     this.url = this.#http.baseUrl;
     this.#apiKey = options.apiKey;
     const globalSocket = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;

@@ -16,21 +16,42 @@ export interface RequestOptions {
 }
 
 /**
+ * What a request refused for now does: 429 `RATE_LIMITED` or `QUOTA_EXCEEDED`, or 503 `QUEUE_FULL`,
+ * with a `Retry-After`. The coordinator stored nothing of it, so it is sent again after that long,
+ * whatever its method, as long as the waits add up to at most `waitMs`.
+ */
+export interface ThrottlePolicy {
+  /** Most time one call spends waiting out refusals, ms; 0: never wait (the error is thrown). */
+  waitMs: number;
+  /** Told before each wait (the CLI prints it). */
+  onWait?: ((error: FlockError, waitMs: number) => void) | undefined;
+}
+
+/**
  * Sends authenticated requests to the coordinator and turns every failure into a FlockError:
  * contract B's `{ "error": { code, message, field? } }` keeps its code; a refused connection is
- * `UNREACHABLE`; a request past `timeoutMs` is `TIMEOUT`.
+ * `UNREACHABLE`; a request past `timeoutMs` is `TIMEOUT`. A request refused for now is sent again
+ * after its `Retry-After` (`ThrottlePolicy`).
  */
 export class HttpTransport {
   readonly baseUrl: string;
   readonly #apiKey: string;
   readonly #fetch: FetchLike;
   readonly #timeoutMs: number;
+  readonly #throttle: ThrottlePolicy;
 
-  constructor(baseUrl: string, apiKey: string, fetchImpl: FetchLike, timeoutMs: number) {
+  constructor(
+    baseUrl: string,
+    apiKey: string,
+    fetchImpl: FetchLike,
+    timeoutMs: number,
+    throttle: ThrottlePolicy = { waitMs: 0 },
+  ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.#apiKey = apiKey;
     this.#fetch = fetchImpl;
     this.#timeoutMs = timeoutMs;
+    this.#throttle = throttle;
   }
 
   url(path: string, query?: Record<string, string | number | undefined>): string {
@@ -67,6 +88,21 @@ export class HttpTransport {
   }
 
   async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    let waited = 0;
+    for (;;) {
+      try {
+        return await this.#sendOnce(method, path, options);
+      } catch (error) {
+        const waitMs = throttleWait(error, this.#throttle.waitMs - waited);
+        if (waitMs === undefined) throw error;
+        this.#throttle.onWait?.(error as FlockError, waitMs);
+        await pause(waitMs, options.signal, `${method} ${path}`);
+        waited += waitMs;
+      }
+    }
+  }
+
+  async #sendOnce(method: string, path: string, options: RequestOptions): Promise<Response> {
     const headers: Record<string, string> = { ...options.headers, authorization: `Bearer ${this.#apiKey}` };
     let body: string | Uint8Array | undefined;
     if (options.json !== undefined) {
@@ -98,6 +134,33 @@ export class HttpTransport {
     if (!response.ok) throw await errorFromResponse(method, path, response);
     return response;
   }
+}
+
+/** Codes of refusals that leave nothing behind and say when to come back. */
+const THROTTLED = new Set(['RATE_LIMITED', 'QUOTA_EXCEEDED', 'QUEUE_FULL']);
+
+/** How long to wait before sending `error`'s request again, or undefined when it must be thrown. */
+function throttleWait(error: unknown, budgetMs: number): number | undefined {
+  if (!(error instanceof FlockError) || !THROTTLED.has(error.code)) return undefined;
+  if (error.status !== 429 && error.status !== 503) return undefined;
+  const waitMs = error.retryAfterMs;
+  return waitMs !== undefined && waitMs <= budgetMs ? waitMs : undefined;
+}
+
+function pause(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const aborted = () => reject(new FlockError('ABORTED', `${what}: aborted`));
+    if (signal?.aborted) return aborted();
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      aborted();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 async function errorFromResponse(method: string, path: string, response: Response): Promise<FlockError> {

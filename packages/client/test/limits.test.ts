@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliIo, main } from '../src/cli/main.ts';
+import { HttpTransport } from '../src/http-transport.ts';
 import { FlockClient } from '../src/index.ts';
 
 const KEY = 'key-limited-0123456789';
@@ -57,5 +58,87 @@ describe('429 RATE_LIMITED', () => {
     expect(err.join('')).toBe(
       'flock: RATE_LIMITED: more than 0.01 submissions a second (burst 1) from this tenant (retry after 100 s)\n',
     );
+  });
+});
+
+describe('waiting out a refusal (throttleWaitMs)', () => {
+  // One submission a second: the second within it is 429 with Retry-After: 1.
+  let dir: string;
+  let paced: RunningCoordinator;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'flock-client-throttle-'));
+    paced = await startCoordinator({
+      port: 0,
+      dataDir: dir,
+      apiKeys: new Map([[KEY, 'acme']]),
+      logLevel: 'silent',
+      extraOps: ['sum'],
+      tenantSubmitRate: 1,
+      tenantSubmitBurst: 1,
+    });
+  });
+  afterAll(async () => {
+    await paced?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the SDK waits the Retry-After and sends again, telling onThrottle; 0 throws at once', async () => {
+    const waits: Array<[string, number]> = [];
+    const client = new FlockClient({
+      url: paced.url,
+      apiKey: KEY,
+      onThrottle: (error, waitMs) => waits.push([error.code, waitMs]),
+    });
+    await client.submit(envelope('w1'));
+    const task = await client.submit(envelope('w2'));
+    expect(task.id).toBe('w2');
+    expect(waits).toEqual([['RATE_LIMITED', 1000]]);
+    const impatient = new FlockClient({ url: paced.url, apiKey: KEY, throttleWaitMs: 0 });
+    await expect(impatient.submit(envelope('w3'))).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      status: 429,
+    });
+    expect(() => new FlockClient({ url: paced.url, apiKey: KEY, throttleWaitMs: -1 })).toThrow(
+      /throttleWaitMs/,
+    );
+  });
+
+  it('a wait is cut short by the abort signal: ABORTED', async () => {
+    let told = () => {};
+    const waiting = new Promise<void>((resolve) => {
+      told = resolve;
+    });
+    const http = new HttpTransport(paced.url, KEY, fetch, 30_000, { waitMs: 60_000, onWait: () => told() });
+    await http.json('POST', '/v1/tasks', { json: envelope('a1') }).catch(() => undefined);
+    const abort = new AbortController();
+    const sent = http.json('POST', '/v1/tasks', { json: envelope('a2'), signal: abort.signal });
+    const outcome = sent.then(
+      () => 'sent',
+      (e: unknown) => e,
+    );
+    await waiting;
+    abort.abort();
+    expect(await outcome).toMatchObject({ code: 'ABORTED', message: 'POST /v1/tasks: aborted' });
+  });
+
+  it('the CLI says it waits, then submits', async () => {
+    const path = join(dir, 'c2.json');
+    await writeFile(path, JSON.stringify(envelope('c2')));
+    const client = new FlockClient({ url: paced.url, apiKey: KEY, throttleWaitMs: 0 });
+    await client.submit(envelope('c1')).catch(() => undefined);
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: CliIo = {
+      stdout: (t) => out.push(t),
+      stderr: (t) => err.push(t),
+      stderrIsTTY: false,
+      env: { FLOCK_URL: paced.url, FLOCK_API_KEY: KEY },
+      readStdin: async () => '',
+    };
+    expect(await main(['submit', path], io)).toBe(0);
+    expect(err.join('')).toBe(
+      'flock: RATE_LIMITED: more than 1 submissions a second (burst 1) from this tenant; trying again in 1 s\n',
+    );
+    expect(out.join('')).toContain('c2');
   });
 });

@@ -161,7 +161,17 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     }
     let client: FlockClient;
     try {
-      client = new FlockClient({ url, apiKey, WebSocket, signingSecret: io.env['FLOCK_SIGNING_SECRET'] });
+      client = new FlockClient({
+        url,
+        apiKey,
+        WebSocket,
+        signingSecret: io.env['FLOCK_SIGNING_SECRET'],
+        // Refused for now (a rate, a quota, a full queue): say so, wait its Retry-After, send again.
+        onThrottle: (error, waitMs) =>
+          io.stderr(
+            `flock: ${error.code}: ${error.message}; trying again in ${Math.round(waitMs / 1000)} s\n`,
+          ),
+      });
     } catch (error) {
       throw new UsageError((error as Error).message);
     }

@@ -15,6 +15,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCoordinator } from '../../apps/coordinator/src/start-coordinator.ts';
+import { pacedTask } from './paced.ts';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name);
@@ -30,17 +31,8 @@ const PHASE = process.argv.includes('--recover')
     ? 'submit'
     : 'main';
 
-/** The envelope bench/coordinator/run.ts sends for task `i`. */
-function envelope(i: number): object {
-  const input = Array.from({ length: 16 }, (_, k) => (i * 31 + k) & 0xff);
-  return {
-    task_id: `b-${i}`,
-    op: 'sum',
-    module: { kind: 'builtin' },
-    requirements: { min: { wasm: true } },
-    inputs: [{ name: 'x', inline_bytes: Buffer.from(input).toString('base64') }],
-  };
-}
+/** The envelope bench/coordinator/run.ts sends for task `i` (its paced tasks' form). */
+const envelope = (i: number): object => JSON.parse(pacedTask('b', i));
 
 function post(port: number, body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {

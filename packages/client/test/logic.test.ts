@@ -178,6 +178,39 @@ describe('flock CLI without a coordinator', () => {
     expect(await main(['map', 'in.bin', '--wasm', 'a.wasm', '--builtin', 'sum'], captureIo(env))).toBe(2);
   });
 
+  it('exits 2 for an option the command does not read, and for --timeout without --wait', async () => {
+    // A closed port: a command that ignored the option would get as far as the request (exit 5).
+    const env = { FLOCK_API_KEY: 'k', FLOCK_URL: `http://127.0.0.1:${await closedPort()}` };
+    const status = captureIo(env);
+    expect(await main(['status', 't-1', '--out', 'dir/'], status)).toBe(EXIT.usage);
+    expect(status.err.join('')).toBe(
+      'flock: USAGE: --out does not apply to status (its options: none)\nRun "flock --help" for usage.\n',
+    );
+    const map = captureIo(env);
+    expect(await main(['map', '--builtin', 'reduce_sum', '--timeout', '1000', 'a.f32'], map)).toBe(
+      EXIT.usage,
+    );
+    expect(map.err[0]).toBe(
+      'flock: USAGE: --timeout does not apply to map (its options: --wasm, --wgsl, --builtin, --library, ' +
+        '--op, --params, --entry, --input-name, --mount, --concurrency, --batch, --campaign, --out, --traceparent)\n',
+    );
+    const list = captureIo(env);
+    expect(await main(['list', '--state', 'running', '--task', 't-1', '--json'], list)).toBe(EXIT.usage);
+    expect(JSON.parse(list.out.join(''))).toEqual({
+      error: { code: 'USAGE', message: '--task does not apply to list (its options: --state, --campaign)' },
+    });
+    const submit = captureIo(env);
+    expect(await main(['submit', 'envelope.json', '--timeout', '5000'], submit)).toBe(EXIT.usage);
+    expect(submit.err[0]).toBe('flock: USAGE: --timeout needs --wait (submit only waits with --wait)\n');
+    // The options a command does read get through to the request.
+    expect(await main(['list', '--state', 'running', '--campaign', 'c-1'], captureIo(env))).toBe(
+      EXIT.unreachable,
+    );
+    expect(await main(['result', 't-1', '--wait', '--timeout', '50', '--out', 'o/'], captureIo(env))).toBe(
+      EXIT.unreachable,
+    );
+  });
+
   it('exits 2 with the field for an invalid envelope, before sending it', async () => {
     const io = captureIo({ FLOCK_API_KEY: 'k', FLOCK_URL: 'http://127.0.0.1:9' });
     io.readStdin = async () =>

@@ -4,6 +4,7 @@ import { ProtocolError } from '@flock/protocol';
 import { WebSocket } from 'ws';
 import { FlockClient } from '../flock-client.ts';
 import { isFlockError } from '../flock-error.ts';
+import { checkCommandOptions } from './command-options.ts';
 import { type CliContext, COMMANDS, type CommandName } from './commands.ts';
 import { EXIT, exitCodeFor, UsageError } from './exit-codes.ts';
 
@@ -60,14 +61,14 @@ Options:
                      submitted with it (security.task_token, for keys configured with |sign:)
   --json             machine-readable output on stdout (no progress bar)
   --wait             submit/result: wait until the task ends
-  --timeout MS       give up waiting after MS milliseconds
+  --timeout MS       with --wait: give up waiting after MS milliseconds
   --out DIR          result/map: write outputs into DIR
   --capnp            submit: send the envelope as Cap'n Proto instead of JSON
   --traceparent H    submit, map: the W3C traceparent the tasks join (env TRACEPARENT); without
                      one the coordinator gives each a trace id (the result's correlation_id)
   --mount G=DIR      submit, map --wasm: pack local directory DIR as a tar input mounted at guest
                      path G (absolute; / allowed) in params.mounts; repeatable; sets wasi_fs
-  --op NAME          map: envelope op (required with --builtin)
+  --op NAME          map: envelope op (default: the --builtin op; "map" for a module)
   --params JSON      map: params object (library ops: checked against the method's schema first)
   --entry NAME       map: module entry point
   --input-name NAME  map: name of the input each file becomes (default "input"; built-in ops: e.g. x)
@@ -154,6 +155,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       return command === undefined && values.help !== true ? EXIT.usage : EXIT.ok;
     }
     if (!Object.hasOwn(COMMANDS, command)) throw new UsageError(`unknown command "${command}"`);
+    checkCommandOptions(command as CommandName, values);
     const url = values.url ?? io.env['FLOCK_URL'] ?? 'http://127.0.0.1:8787';
     const apiKey = values.key ?? io.env['FLOCK_API_KEY'];
     if (apiKey === undefined || apiKey === '') {

@@ -5,12 +5,17 @@ import type { ModuleRef } from './api-types.ts';
 import { FlockError } from './flock-error.ts';
 import type { HttpTransport } from './http-transport.ts';
 
-/** A stored blob by `/v1/blobs/sha256:<hex>` uri or bare `sha256:<hex>`; anything else is refused. */
-export function readBlob(
+/**
+ * A stored blob by `/v1/blobs/sha256:<hex>` or `flock:sha256:<hex>` uri or bare `sha256:<hex>`;
+ * anything else is refused (INVALID_ARGUMENT).
+ */
+export async function readBlob(
   http: HttpTransport,
   uriOrHash: string,
 ): Promise<{ bytes: Uint8Array; contentType: string }> {
-  const path = uriOrHash.startsWith('/v1/blobs/') ? uriOrHash : `/v1/blobs/${uriOrHash}`;
+  // `flock:sha256:<hex>` is how an upload answers and how inputs name a blob: the same bytes.
+  const bare = uriOrHash.startsWith('flock:') ? uriOrHash.slice('flock:'.length) : uriOrHash;
+  const path = bare.startsWith('/v1/blobs/') ? bare : `/v1/blobs/${bare}`;
   if (!/^\/v1\/blobs\/[a-z0-9]+:[0-9a-f]+$/.test(path)) {
     throw new FlockError('INVALID_ARGUMENT', `not a blob reference: "${uriOrHash}"`);
   }

@@ -209,7 +209,10 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
     return dataRefBytes(this.#http, ref);
   }
 
-  /** Reads a stored blob by `/v1/blobs/sha256:<hex>` uri or by bare `sha256:<hex>` hash. */
+  /**
+   * Reads a stored blob by `/v1/blobs/sha256:<hex>` uri (outputs), `flock:sha256:<hex>` uri
+   * (uploads, inputs) or bare `sha256:<hex>` hash.
+   */
   blob(uriOrHash: string): Promise<{ bytes: Uint8Array; contentType: string }> {
     return readBlob(this.#http, uriOrHash);
   }
@@ -398,9 +401,9 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
 
   /**
    * Subscribes to `/v1/events` (all of this tenant's tasks, or those matching the filter).
-   * Throws `INVALID_ARGUMENT` when no WebSocket is available, `UNREACHABLE` when it cannot open.
+   * Rejects with `INVALID_ARGUMENT` when no WebSocket is available, `UNREACHABLE` when it cannot open.
    */
-  events(filter: { task_id?: string; campaign_id?: string } = {}): Promise<EventStream> {
+  async events(filter: { task_id?: string; campaign_id?: string } = {}): Promise<EventStream> {
     if (this.#WebSocket === undefined) {
       throw new FlockError(
         'INVALID_ARGUMENT',

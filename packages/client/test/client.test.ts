@@ -269,6 +269,24 @@ describe('map, modules, workers, stats', () => {
     expect(ref).toEqual({ hash: `sha256:${hex}`, size: bytes.length, uri: `flock:sha256:${hex}` });
   });
 
+  it('reads an uploaded blob back by the uri its upload answered', async () => {
+    const bytes = new Uint8Array([3, 1, 4, 1, 5, 9, 2, 6]);
+    const ref = await client.uploadBlob(bytes);
+    expect(ref.uri).toBe(`flock:${ref.hash}`);
+    expect((await client.blob(ref.uri)).bytes).toEqual(bytes);
+    expect((await client.blob(ref.hash)).bytes).toEqual(bytes);
+    expect(await client.outputBytes({ name: 'in', uri: ref.uri })).toEqual(bytes);
+    await expect(client.blob('flock:nope')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'not a blob reference: "flock:nope"',
+    });
+  });
+
+  it('events() without a WebSocket rejects, as a promise, with INVALID_ARGUMENT', async () => {
+    const socketless = new FlockClient({ url: env.url, apiKey: KEY, WebSocket: null });
+    await expect(socketless.events({ task_id: 't-1' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('maps a module over inputs with bounded concurrency, in input order, with progress', async () => {
     const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
     const inputs = [[1], [2, 2], [3, 3, 3], 'abc', [9], [0, 255]].map((i) =>

@@ -71,7 +71,7 @@ describe('models over HTTP', () => {
   it('refuses bytes that are no ONNX model (400 INVALID_ARGUMENT, body) and models over FLOCK_MAX_MODEL_BYTES (413)', async () => {
     const garbage = await errorOf(await upload('definitely not protobuf'));
     expect(garbage).toMatchObject({ status: 400, code: 'INVALID_ARGUMENT', field: 'body' });
-    expect(garbage.message).toMatch(/^not an ONNX model: /);
+    expect(garbage.message).toBe('not an ONNX model: cant skip wire type 4');
     expect(await errorOf(await upload(new Uint8Array(0)))).toMatchObject({
       status: 400,
       code: 'INVALID_ARGUMENT',

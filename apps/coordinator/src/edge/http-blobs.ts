@@ -55,7 +55,8 @@ async function uploadModel(
     readOnnxInfo(body);
   } catch (error) {
     if (!(error instanceof OnnxFormatError)) throw error;
-    throw new CoordinatorError('INVALID_ARGUMENT', `not an ONNX model: ${error.message}`, 'body');
+    // Its message already says "not an ONNX model: <why>".
+    throw new CoordinatorError('INVALID_ARGUMENT', error.message, 'body');
   }
   const hex = ctx.coordinator.blobs.put(body);
   const hash = `sha256:${hex}`;

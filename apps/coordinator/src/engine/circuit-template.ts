@@ -62,14 +62,25 @@ function fillInput(input: unknown, run: CircuitRun): unknown {
   const m = INPUT.exec(input.uri);
   if (!m) return input;
   const given = run.inputs[m[1]!];
-  if (!isObject(given))
+  if (!isObject(given)) {
+    // A bare string is the likely slip (`"data": "flock:sha256:…"`): say what shape is wanted.
+    const why =
+      given === undefined
+        ? `the circuit needs input "${m[1]}"`
+        : `input "${m[1]}" must be an object, got ${kindOf(given)}`;
     throw new CoordinatorError(
       'INVALID_ARGUMENT',
-      `the circuit needs input "${m[1]}" (a uri, inline_bytes or inline_json)`,
+      `${why} ({ "uri": … }, { "inline_bytes": … } or { "inline_json": … })`,
       `inputs.${m[1]}`,
     );
+  }
   const { uri: _uri, ...rest } = input;
   return { ...rest, ...given };
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }
 
 function fillParams(value: unknown, run: CircuitRun): unknown {

@@ -117,7 +117,22 @@ describe('circuits', () => {
       json: { params: { label: 'x', n: 1 } },
     });
     expect(noInput.status).toBe(400);
-    expect((await noInput.json()).error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'inputs.data' });
+    expect((await noInput.json()).error).toEqual({
+      code: 'INVALID_ARGUMENT',
+      message: 'the circuit needs input "data" ({ "uri": … }, { "inline_bytes": … } or { "inline_json": … })',
+      field: 'inputs.data',
+    });
+    const bareUri = await c.api('/v1/circuits/sumtwice/runs', {
+      method: 'POST',
+      json: { inputs: { data: 'flock:sha256:00' }, params: { label: 'x', n: 1 } },
+    });
+    expect(bareUri.status).toBe(400);
+    expect((await bareUri.json()).error).toEqual({
+      code: 'INVALID_ARGUMENT',
+      message:
+        'input "data" must be an object, got a string ({ "uri": … }, { "inline_bytes": … } or { "inline_json": … })',
+      field: 'inputs.data',
+    });
     const noParam = await c.api('/v1/circuits/sumtwice/runs', {
       method: 'POST',
       json: { inputs: { data: { inline_bytes: b64([1]) } }, params: { label: 'x' } },

@@ -142,6 +142,10 @@ describe('flock keys', () => {
     });
     expect((await flock(['keys', 'revoke', 'k-missing'])).code).toBe(4);
     expect((await flock(['keys', 'revoke'])).code).toBe(2);
-    expect((await flock(['keys', 'create'])).code).toBe(2);
+    const noScopes = await flock(['keys', 'create']);
+    expect(noScopes.code).toBe(2);
+    expect(noScopes.stderr).toContain(
+      '  scopes: read submit cancel admin can_submit:<op pattern> can_subscribe:<channel pattern>\n',
+    );
   });
 });

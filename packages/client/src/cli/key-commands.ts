@@ -13,7 +13,9 @@ export const keys: Command = async ({ client, io, values, args }) => {
   const json = values.json === true;
   if (sub === 'create') {
     if (rest.length === 0)
-      throw new UsageError(`${USAGE}\n  scopes: read submit cancel admin can_submit:<op pattern>`);
+      throw new UsageError(
+        `${USAGE}\n  scopes: read submit cancel admin can_submit:<op pattern> can_subscribe:<channel pattern>`,
+      );
     const made = await client.createKey({
       scopes: rest,
       ...(values.name === undefined ? {} : { name: values.name }),

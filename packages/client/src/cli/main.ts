@@ -28,12 +28,13 @@ Commands:
   list                         list tasks, oldest first (--state STATE, --campaign ID)
   result <task_id>             print a task's outputs (--out DIR writes them as files; --wait)
   cancel <task_id>             cancel a queued or running task
-  workers                      list connected volunteers
+  workers                      list volunteers, connected or not (GPU, cores, work, credit, trust)
   stats                        queue depth, throughput, latency, and each op's service level
   breakers                     circuit breakers of this key's ops (open ones hold their tasks)
   breakers reset <op>          close an op's breaker: its held tasks are queued again
   keys                         this tenant's API keys (an admin key; --tenant T with an operator key)
-  keys create <scope...>       make a key (read submit cancel admin can_submit:<op pattern>);
+  keys create <scope...>       make a key (read submit cancel admin can_submit:<op pattern>
+                               can_subscribe:<channel pattern>);
                                prints its id and secret, shown once; --name N, --tenant T;
                                --signing: its tasks must be signed, its signing secret printed once
   keys revoke <key_id>         revoke a key: refused from then on

@@ -211,6 +211,25 @@ describe('flock CLI without a coordinator', () => {
     );
   });
 
+  it('exits 2 for a --traceparent or TRACEPARENT that is no W3C traceparent, before reading any file', async () => {
+    const env = { FLOCK_API_KEY: 'k', FLOCK_URL: `http://127.0.0.1:${await closedPort()}` };
+    const flag = captureIo(env);
+    expect(
+      await main(['map', '--builtin', 'reduce_sum', '--traceparent', '00-zz', 'missing.f32'], flag),
+    ).toBe(EXIT.usage);
+    expect(flag.err[0]).toBe(
+      'flock: USAGE: --traceparent "00-zz" is not a W3C traceparent ' +
+        '(00-<32 hex trace id>-<16 hex span id>-<2 hex flags>, ids not all zero)\n',
+    );
+    const zero = captureIo({ ...env, TRACEPARENT: `00-${'0'.repeat(32)}-00f067aa0ba902b7-01` });
+    expect(await main(['submit', 'missing.json'], zero)).toBe(EXIT.usage);
+    expect(zero.err[0]).toMatch(/^flock: USAGE: env TRACEPARENT "00-0{32}-00f067aa0ba902b7-01" is not a W3C/);
+    // A valid one gets as far as the file.
+    const good = captureIo({ ...env, TRACEPARENT: `00-${'4'.repeat(32)}-00f067aa0ba902b7-01` });
+    expect(await main(['submit', 'missing.json'], good)).toBe(EXIT.usage);
+    expect(good.err[0]).toBe('flock: USAGE: cannot read missing.json: ENOENT\n');
+  });
+
   it('exits 2 with the field for an invalid envelope, before sending it', async () => {
     const io = captureIo({ FLOCK_API_KEY: 'k', FLOCK_URL: 'http://127.0.0.1:9' });
     io.readStdin = async () =>

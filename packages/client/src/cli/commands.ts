@@ -8,6 +8,7 @@ import {
   type ModuleSpec,
   parseEnvelopeJson,
   parseJsonObject,
+  parseTraceparent,
   toJson,
 } from '@flock/protocol';
 import type { TaskState, TaskView, WorkerView } from '../api-types.ts';
@@ -42,18 +43,29 @@ export type Command = (context: CliContext) => Promise<number>;
 
 const TASK_STATES: readonly TaskState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
-/** `--traceparent`, else env TRACEPARENT: the trace submitted tasks join (#19). */
+/**
+ * `--traceparent`, else env TRACEPARENT: the trace submitted tasks join (#19). One that is not a
+ * W3C traceparent is a usage error: the coordinator would ignore it and mint another trace.
+ */
 export function traceOption(values: CliValues, io: CliIo): { traceparent?: string } {
+  const source = values.traceparent === undefined ? 'env TRACEPARENT' : '--traceparent';
   const traceparent = values.traceparent ?? (io.env['TRACEPARENT'] || undefined);
-  return traceparent === undefined ? {} : { traceparent };
+  if (traceparent === undefined) return {};
+  if (parseTraceparent(traceparent) === undefined) {
+    throw new UsageError(
+      `${source} "${traceparent}" is not a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>, ids not all zero)`,
+    );
+  }
+  return { traceparent };
 }
 
 const submit: Command = async ({ client, io, values, args, readInput }) => {
   const path = one(args, 'submit <envelope.json|->');
+  const trace = traceOption(values, io);
   const envelope = await withMountArgs(client, values, parseEnvelopeJson(await readInput(path)));
   const task = await client.submit(envelope, {
     format: values.capnp === true ? 'capnp' : 'json',
-    ...traceOption(values, io),
+    ...trace,
   });
   if (values.wait !== true) {
     printView(io, values, task.view!);
@@ -156,6 +168,7 @@ const map: Command = async ({ client, io, values, args }) => {
   if (sources.length !== 1)
     throw new UsageError('map needs exactly one of --wasm FILE, --wgsl FILE, --builtin OP, --library OP');
   const params = values.params === undefined ? undefined : parseParams(values.params);
+  const trace = traceOption(values, io); // checked before any file is read or uploaded
   const mounts = parseMountArgs(values.mount);
   if (mounts.length > 0 && values.wasm === undefined) throw new UsageError('--mount needs --wasm');
   if (values.batch !== undefined && !values.library?.startsWith('ml.')) {
@@ -182,7 +195,7 @@ const map: Command = async ({ client, io, values, args }) => {
     ...(task.params === undefined ? {} : { params: task.params }),
     ...(values.campaign === undefined ? {} : { campaignId: values.campaign }),
     ...(values['input-name'] === undefined ? {} : { inputName: values['input-name'] }),
-    ...traceOption(values, io),
+    ...trace,
     onProgress: (p) => bar.update({ total: p.total, done: p.done, failed: p.failed + p.cancelled }),
   });
   bar.finish();

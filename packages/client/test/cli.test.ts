@@ -107,6 +107,12 @@ describe('flock CLI', () => {
     const again = await flock(['cancel', 'cli-slow-1']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/^flock: ALREADY_FINISHED: /);
+    // Its result, without --wait: the task's end (exit 1), not NOT_READY's "add --wait".
+    const ended = await flock(['result', 'cli-slow-1']);
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).toBe('');
+    expect(ended.stdout).toContain('cli-slow-1  cancelled  op=slow  module=wasm\n');
+    expect(ended.stdout).toContain('failure CANCELLED: cancelled by requester\n');
   });
 
   it('exits 1 for a failed task, 3 for a bad key, 4 for an unknown task', async () => {
@@ -115,6 +121,9 @@ describe('flock CLI', () => {
     expect(failed.stdout).toContain('failure EXECUTION_ERROR: the kernel trapped');
     const result = await flock(['result', 'cli-fail-1', '--wait']);
     expect(result.code).toBe(1);
+    const unwaited = await flock(['result', 'cli-fail-1']);
+    expect(unwaited.code).toBe(1);
+    expect(unwaited.stdout).toContain('failure EXECUTION_ERROR: the kernel trapped\n');
     const exited = await flock(['submit', '-', '--wait'], { stdin: envelopeJson('cli-exit-1', 'exit3') });
     expect(exited.code).toBe(0);
     const program = await flock(['result', 'cli-exit-1']);

@@ -11,9 +11,9 @@ import {
   parseTraceparent,
   toJson,
 } from '@flock/protocol';
-import type { TaskState, TaskView, WorkerView } from '../api-types.ts';
+import { isTerminal, type TaskState, type TaskView, type WorkerView } from '../api-types.ts';
 import type { FlockClient } from '../flock-client.ts';
-import { FlockError } from '../flock-error.ts';
+import { FlockError, isFlockError } from '../flock-error.ts';
 import type { MapOutcome } from '../map-tasks.ts';
 import type { Task } from '../task.ts';
 import { formatCredit, trustStatus, verificationText } from '../trust-text.ts';
@@ -91,7 +91,15 @@ const result: Command = async ({ client, io, values, args }) => {
       return EXIT.taskFailed;
     }
   }
-  const computeResult = await task.result({ wait: false });
+  const computeResult = await task.result({ wait: false }).catch(async (error: unknown) => {
+    // 409 NOT_READY also answers a task that failed or was cancelled: no waiting will help.
+    if (!isFlockError(error) || error.code !== 'NOT_READY') throw error;
+    const view = await task.status();
+    if (!isTerminal(view.state)) throw error;
+    printView(io, values, view);
+    return undefined;
+  });
+  if (computeResult === undefined) return EXIT.taskFailed;
   await printResult(client, io, values, computeResult, values.out);
   return programStatus(computeResult);
 };

@@ -136,18 +136,23 @@ export class Task {
   /**
    * The task's ComputeResult (inline outputs decoded to bytes; large outputs keep their
    * `/v1/blobs/...` uri: read them with `client.outputBytes`). Waits for the task to end unless
-   * `wait: false`. Throws `TASK_FAILED` (with `failure`) or `TASK_CANCELLED` when it did not succeed.
+   * `wait: false` (then `NOT_READY` while it runs). Throws `TASK_FAILED` (with `failure`) or
+   * `TASK_CANCELLED` when it did not succeed, waited for or not (`view` then holds its end).
    */
   async result(options: WaitOptions & { wait?: boolean } = {}): Promise<ComputeResult> {
-    if (options.wait === false) return this.#backend.fetchResult(this.id, options.signal);
-    const view = await this.wait(options);
-    if (view.state === 'failed') {
-      const failure = view.failure ?? { code: 'EXECUTION_ERROR', message: 'the task failed' };
-      throw new FlockError('TASK_FAILED', `task ${this.id} failed: ${failure.code}: ${failure.message}`, {
-        failure,
-      });
+    if (options.wait === false) {
+      try {
+        return await this.#backend.fetchResult(this.id, options.signal);
+      } catch (error) {
+        // 409 NOT_READY answers a failed or cancelled task too: say how it ended instead.
+        if (!(error instanceof FlockError) || error.code !== 'NOT_READY') throw error;
+        const view = await this.status(options.signal);
+        if (!isTerminal(view.state)) throw error;
+        throwUnlessSucceeded(view);
+        throw error;
+      }
     }
-    if (view.state === 'cancelled') throw new FlockError('TASK_CANCELLED', `task ${this.id} was cancelled`);
+    throwUnlessSucceeded(await this.wait(options));
     return this.#backend.fetchResult(this.id, options.signal);
   }
 
@@ -156,6 +161,18 @@ export class Task {
     this.view = await this.#backend.cancelTask(this.id);
     return this.view;
   }
+}
+
+/** Throws TASK_FAILED (with the failure) or TASK_CANCELLED for a task that ended without success. */
+function throwUnlessSucceeded(view: TaskView): void {
+  if (view.state === 'failed') {
+    const failure = view.failure ?? { code: 'EXECUTION_ERROR', message: 'the task failed' };
+    throw new FlockError('TASK_FAILED', `task ${view.task_id} failed: ${failure.code}: ${failure.message}`, {
+      failure,
+    });
+  }
+  if (view.state === 'cancelled')
+    throw new FlockError('TASK_CANCELLED', `task ${view.task_id} was cancelled`);
 }
 
 /** The event a state change stands for, when it was seen by polling rather than on the stream. */

@@ -191,12 +191,18 @@ describe('errors', () => {
       code: 'TASK_FAILED',
       failure: { code: 'EXECUTION_ERROR', message: 'the kernel trapped' },
     });
-    await expect(task.result({ wait: false })).rejects.toMatchObject({ status: 409 });
+    // Not waited for, the same: the coordinator's 409 NOT_READY is read as how the task ended.
+    await expect(task.result({ wait: false })).rejects.toMatchObject({
+      code: 'TASK_FAILED',
+      failure: { code: 'EXECUTION_ERROR', message: 'the kernel trapped' },
+    });
+    expect(task.view?.state).toBe('failed');
   });
 
   it('gives up waiting with WAIT_TIMEOUT at the deadline, not at the next poll', async () => {
     const task = await client.submit(envelope('sdk-slow-timeout', 'slow'));
     await expect.poll(() => env.running.has('sdk-slow-timeout')).toBe(true);
+    await expect(task.result({ wait: false })).rejects.toMatchObject({ code: 'NOT_READY', status: 409 });
     const started = Date.now();
     await expect(task.wait({ timeoutMs: 300 })).rejects.toMatchObject({ code: 'WAIT_TIMEOUT' });
     // The stream's safety-net poll is 5 s: the abort, not the poll, ended the wait.

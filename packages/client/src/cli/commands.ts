@@ -11,7 +11,7 @@ import {
   parseTraceparent,
   toJson,
 } from '@flock/protocol';
-import { isTerminal, type TaskState, type TaskView, type WorkerView } from '../api-types.ts';
+import type { TaskState, TaskView, WorkerView } from '../api-types.ts';
 import type { FlockClient } from '../flock-client.ts';
 import { FlockError, isFlockError } from '../flock-error.ts';
 import type { MapOutcome } from '../map-tasks.ts';
@@ -91,12 +91,11 @@ const result: Command = async ({ client, io, values, args }) => {
       return EXIT.taskFailed;
     }
   }
-  const computeResult = await task.result({ wait: false }).catch(async (error: unknown) => {
-    // 409 NOT_READY also answers a task that failed or was cancelled: no waiting will help.
-    if (!isFlockError(error) || error.code !== 'NOT_READY') throw error;
-    const view = await task.status();
-    if (!isTerminal(view.state)) throw error;
-    printView(io, values, view);
+  const computeResult = await task.result({ wait: false }).catch((error: unknown) => {
+    // Ended without success: print how (its failure line) rather than an error.
+    if (!isFlockError(error) || (error.code !== 'TASK_FAILED' && error.code !== 'TASK_CANCELLED'))
+      throw error;
+    printView(io, values, task.view!);
     return undefined;
   });
   if (computeResult === undefined) return EXIT.taskFailed;

@@ -112,6 +112,18 @@ describe('signing keys', () => {
       runCli(['submit', '-', '--json'], { url: coordinator.url, key: secret!, stdin: envelope, env });
     expect((await run({})).code).toBe(3);
     expect((await run({ FLOCK_SIGNING_SECRET: signingSecret! })).code).toBe(0);
+    const listed = await flock(['keys']);
+    expect(
+      listed.stdout
+        .split('\n')[0]
+        ?.trimEnd()
+        .split(/\s{2,}/),
+    ).toEqual(['KEY', 'TENANT', 'SCOPES', 'NAME', 'CREATED', 'REVOKED', 'SIGNING']);
+    const row = listed.stdout
+      .split('\n')
+      .map((line) => line.trimEnd().split(/\s{2,}/))
+      .find((cells) => cells[0] === keyId);
+    expect(row?.slice(2)).toEqual(['submit read', '-', expect.stringMatching(/^\d{4}-/), '-', 'yes']);
   });
 });
 
@@ -130,7 +142,7 @@ describe('flock keys', () => {
       .map((line) => line.trimEnd().split(/\s{2,}/))
       .find((cells) => cells[0] === keyId);
     expect(row?.slice(1, 4)).toEqual(['acme', 'read can_submit:su*', 'cli']);
-    expect(row?.[5]).toBe('-');
+    expect(row?.slice(5)).toEqual(['-', '-']);
     expect(await flock(['keys'], secret)).toEqual({
       code: 3,
       stdout: '',

@@ -4,7 +4,7 @@ import type { Command } from './commands.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
 import { table } from './format.ts';
 
-const KEYS_HEAD = ['KEY', 'TENANT', 'SCOPES', 'NAME', 'CREATED', 'REVOKED'];
+const KEYS_HEAD = ['KEY', 'TENANT', 'SCOPES', 'NAME', 'CREATED', 'REVOKED', 'SIGNING'];
 const USAGE = 'usage: flock keys [create <scope...> [--name N] [--tenant T] [--signing] | revoke <key_id>]';
 
 /** `flock keys`: list; `create <scope...>`: make one, print its secret once; `revoke <key_id>`. */
@@ -61,5 +61,7 @@ function keyRow(k: KeyView): string[] {
     k.name ?? '-',
     new Date(k.created_at_ms).toISOString(),
     k.revoked_at_ms === undefined ? '-' : new Date(k.revoked_at_ms).toISOString(),
+    // A signing key's tasks must carry its HMAC (FLOCK_SIGNING_SECRET): say which ones are.
+    k.signing === true ? 'yes' : '-',
   ];
 }

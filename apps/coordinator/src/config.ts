@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import {
+  checkCanonicalOrigins,
   DEFAULT_DEPLOY,
   type DeployConfig,
   loadDeployConfig,
@@ -339,14 +340,7 @@ function validate(config: CoordinatorConfig): void {
     );
   }
   // The hub compares the Origin header with these as written: only a canonical origin can match.
-  for (const origin of config.allowedOrigins) {
-    if (parseOrigin(origin, 'allowedOrigins') !== origin)
-      throw new CoordinatorError(
-        'CONFIG_INVALID',
-        `allowedOrigins: write "${origin}" as its origin`,
-        'allowedOrigins',
-      );
-  }
+  checkCanonicalOrigins(config.allowedOrigins, 'allowedOrigins');
 }
 
 const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [

@@ -74,6 +74,17 @@ export function parseOrigin(raw: string, variable: string): string {
   return url.origin;
 }
 
+/**
+ * Each of `origins` (a setting set in code as well as from the environment) must be an origin
+ * written as `parseOrigin` writes it: they are compared with an Origin header as written.
+ */
+export function checkCanonicalOrigins(origins: readonly string[], setting: string): void {
+  for (const origin of origins) {
+    if (parseOrigin(origin, setting) !== origin)
+      throw new CoordinatorError('CONFIG_INVALID', `${setting}: write "${origin}" as its origin`, setting);
+  }
+}
+
 /** Checks a resolved deploy configuration (fields set in code as well as from the environment). */
 export function validateDeploy(config: DeployConfig): void {
   for (const [key, max, variable] of LIMITS) {
@@ -92,14 +103,7 @@ export function validateDeploy(config: DeployConfig): void {
     throw new CoordinatorError('CONFIG_INVALID', 'tls needs both certFile and keyFile', 'tls');
   }
   if (config.publicUrl !== undefined) parseOrigin(config.publicUrl, 'publicUrl');
-  for (const origin of config.corsOrigins) {
-    if (parseOrigin(origin, 'corsOrigins') !== origin)
-      throw new CoordinatorError(
-        'CONFIG_INVALID',
-        `corsOrigins: write "${origin}" as its origin`,
-        'corsOrigins',
-      );
-  }
+  checkCanonicalOrigins(config.corsOrigins, 'corsOrigins');
 }
 
 /** The limit settings, their variables and largest values. */

@@ -5,6 +5,7 @@ import { inputHashOf, traceIdOf } from '../engine/audit-hashes.ts';
 import { CoordinatorError } from '../errors.ts';
 import type { AuditEntry } from '../store/audit-store.ts';
 import { type Handler, json, listLimit } from './http-util.ts';
+import { afterCursor, nextCursor } from './page-cursor.ts';
 
 const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$/;
@@ -25,15 +26,6 @@ export function sinceMs(text: string | null): number | undefined {
       'since',
     );
   return ms;
-}
-
-/** `?after=`: the opaque cursor of the previous page (base64url of its last row's id). */
-export function afterId(text: string | null): number {
-  if (text === null) return 0;
-  const id = Number(Buffer.from(text, 'base64url').toString('utf8'));
-  if (!/^[A-Za-z0-9_-]{1,24}$/.test(text) || !Number.isSafeInteger(id) || id < 0)
-    throw new CoordinatorError('INVALID_ARGUMENT', 'bad cursor', 'after');
-  return id;
 }
 
 function optionalId(q: URLSearchParams, name: string): string | undefined {
@@ -106,12 +98,11 @@ export const getAudit: Handler = async (ctx, req, res, tenant) => {
     taskId: optionalId(q, 'task_id'),
     campaignId: optionalId(q, 'campaign_id'),
     sinceMs: sinceMs(q.get('since')),
-    afterId: afterId(q.get('after')),
+    afterId: afterCursor(q.get('after')),
     limit,
   });
   const hashes = new Map<string, { input: string; trace: string | null }>();
   const body: Record<string, unknown> = { entries: entries.map((e) => auditView(e, hashes)) };
-  if (entries.length === limit)
-    body.next = Buffer.from(String(entries[entries.length - 1]!.id)).toString('base64url');
+  if (entries.length === limit) body.next = nextCursor(entries[entries.length - 1]!.id);
   json(res, 200, body);
 };

@@ -1,7 +1,9 @@
 import { toJson } from '@flock/protocol';
 import type { WorkerState } from '../engine/coordinator.ts';
+import { WORKER_ID } from '../engine/worker-sessions.ts';
 import { CoordinatorError } from '../errors.ts';
 import { type ApiContext, type Handler, json, listLimit } from './http-util.ts';
+import { badCursor } from './page-cursor.ts';
 
 /** One volunteer of `GET /v1/workers`, with its credit (#9): device-weighted compute seconds of validated results. */
 async function workerView(ctx: ApiContext, w: WorkerState): Promise<Record<string, unknown>> {
@@ -26,11 +28,16 @@ async function workerView(ctx: ApiContext, w: WorkerState): Promise<Record<strin
   };
 }
 
-/** Known volunteers by worker id, a page at a time: `?limit=` (1..1000, default 100), `?after=<id>`. */
+/**
+ * Known volunteers by worker id, a page at a time: `?limit=` (1..1000, default 100), `?after=<id>`
+ * (the previous page's `next`, its last worker id; one since forgotten still pages on from there).
+ * An `after` that is no worker id is 400 `INVALID_ARGUMENT` on `after`, as the other lists answer.
+ */
 export const listWorkers: Handler = async (ctx, req, res) => {
   const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
   const limit = listLimit(q);
   const after = q.get('after') ?? '';
+  if (q.has('after') && !WORKER_ID.test(after)) throw badCursor();
   const page = [...ctx.coordinator.workers.values()]
     .filter((w) => w.workerId > after)
     .sort((a, b) => (a.workerId < b.workerId ? -1 : 1))

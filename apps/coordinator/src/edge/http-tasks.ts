@@ -13,6 +13,7 @@ import { TASK_STATES, type TaskRecord, type TaskState } from '../store/store.ts'
 import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
 import { checkModel } from './model-check.ts';
 import { canCheckOpNow, checkOp, checkOpNow, modelOf } from './op-check.ts';
+import { afterCursor, nextCursor } from './page-cursor.ts';
 import { forbidden } from './scopes.ts';
 import { checkSignature } from './task-signatures.ts';
 import { type TaskView, taskView } from './task-view.ts';
@@ -222,15 +223,6 @@ export const getTask: Handler = async (ctx, _req, res, tenant, parts) => {
   json(res, 200, await viewTask(ctx, await findTask(ctx, tenant, parts[1]!)));
 };
 
-/** `?after=` of `GET /v1/tasks`: the base64url of the last uid of the previous page. */
-function afterCursor(after: string | null): number {
-  if (after === null) return 0;
-  const afterUid = Number(Buffer.from(after, 'base64url').toString('utf8'));
-  if (!Number.isSafeInteger(afterUid) || afterUid < 0)
-    throw new CoordinatorError('INVALID_ARGUMENT', 'bad cursor', 'after');
-  return afterUid;
-}
-
 export const listTasks: Handler = async (ctx, req, res, tenant) => {
   const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
   const state = q.get('state') ?? undefined;
@@ -246,8 +238,7 @@ export const listTasks: Handler = async (ctx, req, res, tenant) => {
     limit,
   });
   const body: Record<string, unknown> = { tasks: await viewTasks(ctx, tasks) };
-  if (tasks.length === limit)
-    body.next = Buffer.from(String(tasks[tasks.length - 1]!.uid)).toString('base64url');
+  if (tasks.length === limit) body.next = nextCursor(tasks[tasks.length - 1]!.uid);
   json(res, 200, body);
 };
 

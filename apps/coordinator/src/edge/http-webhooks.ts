@@ -4,8 +4,9 @@
 // secret (`GET /v1/webhooks/secret`, scope admin).
 import { CoordinatorError } from '../errors.ts';
 import type { DeliveryRecord, DeliveryState } from '../store/webhook-store.ts';
-import { afterId, sinceMs } from './http-audit.ts';
+import { sinceMs } from './http-audit.ts';
 import { type ApiContext, type Handler, json, listLimit } from './http-util.ts';
+import { afterCursor, nextCursor } from './page-cursor.ts';
 import { forbidden } from './scopes.ts';
 import type { Webhooks } from './webhooks.ts';
 
@@ -63,12 +64,11 @@ const listDeliveries: Handler = async (ctx, req, res, tenant, parts) => {
     tenant,
     state: state as DeliveryState,
     sinceMs: sinceMs(q.get('since')) ?? 0,
-    afterId: afterId(q.get('after')),
+    afterId: afterCursor(q.get('after')),
     limit,
   });
   const body: Record<string, unknown> = { deliveries: deliveries.map(deliveryView) };
-  if (deliveries.length === limit)
-    body.next = Buffer.from(String(deliveries[deliveries.length - 1]!.id)).toString('base64url');
+  if (deliveries.length === limit) body.next = nextCursor(deliveries[deliveries.length - 1]!.id);
   json(res, 200, body);
 };
 

@@ -22,6 +22,7 @@ import { sha256Hex } from '../sha256.ts';
 import { WORKFLOW_STATES, type WorkflowState } from '../store/workflow-store.ts';
 import { admitEnvelope } from './http-tasks.ts';
 import { type ApiContext, type Handler, json, listLimit, mediaType, readBody } from './http-util.ts';
+import { afterCursor, nextCursor } from './page-cursor.ts';
 import { checkBodySignature } from './task-signatures.ts';
 import { answerWorkflowTrace } from './trace-header.ts';
 import { checkReturnChannel } from './webhook-targets.ts';
@@ -185,15 +186,11 @@ export const listWorkflows: Handler = async (ctx, req, res, tenant) => {
       'state',
     );
   const limit = listLimit(q);
-  const after = q.get('after');
-  const afterUid = after === null ? 0 : Number(Buffer.from(after, 'base64url').toString('utf8'));
-  if (!Number.isSafeInteger(afterUid) || afterUid < 0)
-    throw new CoordinatorError('INVALID_ARGUMENT', 'bad cursor', 'after');
+  const afterUid = afterCursor(q.get('after'));
   const rows = await ctx.coordinator.store
     .workflowStore()
     .list(tenant, { state: state as WorkflowState | undefined, afterUid, limit });
   const body: Record<string, unknown> = { workflows: rows.map(workflowJson) };
-  if (rows.length === limit)
-    body.next = Buffer.from(String(rows[rows.length - 1]!.uid)).toString('base64url');
+  if (rows.length === limit) body.next = nextCursor(rows[rows.length - 1]!.uid);
   json(res, 200, body);
 };

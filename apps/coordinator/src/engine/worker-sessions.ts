@@ -22,6 +22,9 @@ import { TaskTokens } from './task-tokens.ts';
 import { fingerprintOf } from './worker-fingerprint.ts';
 import { type AckCode, reliabilityOf, type WorkerLink, type WorkerState } from './worker-state.ts';
 
+/** Every worker id a coordinator mints: `w-` and 72 random bits as base64url (`identify`). */
+export const WORKER_ID = /^w-[A-Za-z0-9_-]{12}$/;
+
 export class WorkerSessions {
   constructor(private readonly e: Engine) {}
 
@@ -111,7 +114,7 @@ export class WorkerSessions {
       if (found) return { workerId: found.workerId, sessionToken: token, resumed: true };
     }
     return {
-      workerId: `w-${randomBytes(9).toString('base64url')}`,
+      workerId: `w-${randomBytes(9).toString('base64url')}`, // WORKER_ID's shape
       sessionToken: randomBytes(24).toString('base64url'),
       resumed: false,
     };

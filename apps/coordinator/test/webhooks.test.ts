@@ -402,7 +402,7 @@ describe('return_channel at submit', () => {
 });
 
 describe('the delivery log', () => {
-  test('scoped by tenant, needs task_id and scope read; the secret needs admin', async () => {
+  test('scoped by tenant (404 for an unknown task), needs task_id and scope read; the secret needs admin', async () => {
     const hook = await receiver([[200]]);
     closers.push(hook.close);
     c = await start();
@@ -415,7 +415,21 @@ describe('the delivery log', () => {
       return d?.state === 'delivered' ? d : undefined;
     });
     expect(b.id).not.toBe((await deliveries('t1'))[0].id);
-    expect(await deliveries('nobody')).toEqual([]);
+    // A task of its own without deliveries: an empty log. An unknown id, or another tenant's: 404,
+    // as GET /v1/tasks/:id answers (a workflow's id is known too: see above).
+    expect((await c.api('/v1/tasks', { method: 'POST', json: envelope('quiet') })).status).toBe(201);
+    expect(await deliveries('quiet')).toEqual([]);
+    expect((await c.api('/v1/tasks', { key: KEY_B, method: 'POST', json: envelope('only-b') })).status).toBe(
+      201,
+    );
+    for (const id of ['nobody', 'only-b']) {
+      const unknown = await c.api(`/v1/webhooks/deliveries?task_id=${id}`);
+      expect([id, unknown.status, (await unknown.json()).error]).toEqual([
+        id,
+        404,
+        { code: 'NOT_FOUND', message: `no task or workflow "${id}"` },
+      ]);
+    }
     const missing = await c.api('/v1/webhooks/deliveries');
     expect(missing.status).toBe(400);
     expect((await missing.json()).error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'task_id' });

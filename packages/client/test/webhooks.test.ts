@@ -2,7 +2,7 @@
 // checked against a known answer (computed with openssl; the coordinator's webhook-policy test
 // signs the same vector), tampering, another secret, stale and future times, malformed headers;
 // then a real coordinator's POST verified with the secret the SDK reads, and the delivery log
-// through the SDK and `flock webhooks`.
+// through the SDK and `flock webhooks` (an unknown task: NOT_FOUND, exit 4).
 import { describe, expect, test } from 'vitest';
 import { verifyWebhook, WEBHOOK_TOLERANCE_S } from '../src/index.ts';
 import { runCli } from './support/run-cli.ts';
@@ -91,6 +91,18 @@ test("a coordinator's webhook verifies with the secret the SDK reads; its log th
       url,
     ]);
     expect((await cli(['webhooks'])).code).toBe(2);
+    // An id that is no task (or workflow) of the tenant is NOT_FOUND, not an empty log: printed,
+    // exit 4, as `flock status` of it.
+    await expect(client.webhookDeliveries('wh-none')).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      status: 404,
+    });
+    expect(await cli(['webhooks', 'wh-none'])).toEqual({
+      code: 4,
+      stdout: '',
+      stderr: 'flock: NOT_FOUND: no task or workflow "wh-none"\n',
+    });
+    expect((await cli(['status', 'wh-none'])).code).toBe(4);
   } finally {
     await rig.close();
   }

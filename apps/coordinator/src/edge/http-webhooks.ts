@@ -35,6 +35,17 @@ function deliveryView(d: DeliveryRecord): Record<string, unknown> {
   return view;
 }
 
+/**
+ * 404 `NOT_FOUND` (as `GET /v1/tasks/:id` answers) for an id that is neither a task nor a workflow
+ * of the tenant: an empty delivery log would read as "no webhooks were due".
+ */
+async function knownTaskOrWorkflow(ctx: ApiContext, tenant: string, id: string): Promise<void> {
+  const store = ctx.coordinator.store;
+  if ((await store.getTask(tenant, id)) !== undefined) return;
+  if ((await store.workflowStore().get(tenant, id)) !== undefined) return;
+  throw new CoordinatorError('NOT_FOUND', `no task or workflow "${id}"`);
+}
+
 const QUERY_KEYS = new Set(['task_id', 'state', 'since', 'limit', 'after']);
 const STATES: readonly DeliveryState[] = ['failed', 'pending', 'delivered'];
 
@@ -53,6 +64,7 @@ const listDeliveries: Handler = async (ctx, req, res, tenant, parts) => {
   if (taskId) {
     for (const key of ['state', 'since', 'after'])
       if (q.has(key)) throw new CoordinatorError('INVALID_ARGUMENT', `${key} does not go with task_id`, key);
+    await knownTaskOrWorkflow(ctx, tenant, taskId);
     const deliveries = await store.list(tenant, taskId, limit);
     return json(res, 200, { deliveries: deliveries.map(deliveryView) });
   }

@@ -96,6 +96,7 @@ export class HttpApi {
       meter: this.meter,
       limits: new TenantLimits(config, coordinator.store, Date.now, {
         openBytes: () => coordinator.openBytes(),
+        leftInStore: () => coordinator.leftInStore(),
         maxOpenBytes: config.maxOpenBytes,
       }),
       ...(webhooks !== undefined ? { webhooks } : {}),

@@ -68,6 +68,8 @@ export interface TenantLimitSettings {
 export interface OpenTaskCapacity {
   openBytes(): number;
   maxOpenBytes: number;
+  /** Queued tasks a restart left in the store past the budget, not loaded yet (engine/backlog.ts). */
+  leftInStore(): number;
 }
 
 /** Retry-After of QUEUE_FULL, s: the queue drains as volunteers finish tasks. */
@@ -120,10 +122,19 @@ export class TenantLimits {
    * Throws QUEUE_FULL when `adding` more tasks would pass the memory budget of this
    * coordinator's open tasks (`FLOCK_MAX_OPEN_BYTES`), counted at `OPEN_TASK_BYTES` each: their
    * envelopes count once they are open, so a submission may pass the budget by its own envelopes.
+   * While a restart's tasks wait in the store to be loaded (engine/backlog.ts) there is no room.
    */
   checkCapacity(adding: number): void {
     const capacity = this.capacity;
     if (capacity === undefined || capacity.maxOpenBytes === 0) return;
+    const left = capacity.leftInStore();
+    if (left > 0) {
+      throw new RetryLaterError(
+        'QUEUE_FULL',
+        `this coordinator is still loading ${left} tasks queued before its restart, past its memory budget (FLOCK_MAX_OPEN_BYTES): try again once tasks have finished`,
+        QUEUE_FULL_RETRY_AFTER_S,
+      );
+    }
     const held = capacity.openBytes();
     if (held + adding * OPEN_TASK_BYTES > capacity.maxOpenBytes) {
       throw new RetryLaterError(

@@ -103,13 +103,13 @@ export class Coordinator {
     const released = await e.trust.releaseAllChecks();
     if (released > 0) this.log.info({ released }, 'spot checks of the previous run released');
     const now = Date.now();
-    const { running } = await e.recovery.recover(now);
-    this.log.info({ queued: this.queueDepth(), running }, 'recovered open tasks');
+    const { running, left } = await e.recovery.recover(now);
+    this.log.info({ queued: this.queueDepth() - left, left, running }, 'recovered open tasks');
     const { maxOpenBytes } = this.config;
-    if (maxOpenBytes > 0 && e.open.bytes > maxOpenBytes)
+    if (left > 0)
       this.log.warn(
-        { openBytes: e.open.bytes, maxOpenBytes },
-        'the recovered tasks take more than FLOCK_MAX_OPEN_BYTES: submissions are refused (QUEUE_FULL) until they drain',
+        { left, openBytes: e.open.bytes, maxOpenBytes },
+        'queued tasks past FLOCK_MAX_OPEN_BYTES were left in the store: they are loaded as room frees, and submissions are refused (QUEUE_FULL) until they are',
       );
     await e.workflows.recover();
     e.housekeeping.start(now);
@@ -147,8 +147,14 @@ export class Coordinator {
     return this.e.open.bytes;
   }
 
+  /** Queued tasks held in memory, waiting out a backoff, or left in the store (`Backlog`). */
   queueDepth(): number {
-    return this.e.scheduler.size + this.e.delayedCount;
+    return this.e.scheduler.size + this.e.delayedCount + this.e.backlog.size;
+  }
+
+  /** Queued tasks a restart left in the store past the memory budget, not loaded yet. */
+  leftInStore(): number {
+    return this.e.backlog.size;
   }
 
   runningCount(): number {

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { Store, TaskState } from '../store/store.ts';
 import { ReplayKnownAnswers, type TrustEngine, type TrustStore } from '../trust/index.ts';
+import { Backlog } from './backlog.ts';
 import { Breakers } from './breakers.ts';
 import { CampaignTails } from './campaign-tails.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -72,6 +73,8 @@ export class Engine {
   readonly outputs: ResultOutputs;
   readonly housekeeping: Housekeeping;
   readonly recovery: Recovery;
+  /** Queued tasks a restart left in the store past the memory budget. */
+  readonly backlog: Backlog;
   readonly intake: RequesterIntake;
   readonly levels: ServiceLevels;
   readonly breakers: Breakers;
@@ -98,6 +101,7 @@ export class Engine {
     this.outputs = new ResultOutputs(this);
     this.housekeeping = new Housekeeping(this);
     this.recovery = new Recovery(this);
+    this.backlog = new Backlog(this);
     this.intake = new RequesterIntake(this);
     this.levels = new ServiceLevels(this);
     this.breakers = new Breakers(this);

@@ -43,6 +43,7 @@ export class Housekeeping {
       }
       for (const uid of this.e.deadlines.due(now)) await this.e.transitions.deadlineExceeded(uid, now);
       this.e.sessions.forgetIdle(now);
+      this.e.backlog.refill();
       this.e.breakers.tick(now);
       if (now >= this.nextLevelsMs) {
         this.nextLevelsMs = now + 1000;

@@ -17,33 +17,50 @@ export class Recovery {
   constructor(private readonly e: Engine) {}
 
   /**
-   * Loads every open task, a page at a time. Queued ones are queued; running ones keep their
-   * lease for one more lease period, for their tab to reconnect; a verified task's replicas lived
-   * in the previous process only, so its stored attempt ends and it runs its missing replicas again.
+   * Loads every open task, a page at a time. Queued ones are queued while they fit in the memory
+   * budget, and left in the store past it (backlog.ts); running ones keep their lease for one
+   * more lease period, for their tab to reconnect; a verified task's replicas lived in the
+   * previous process only, so its stored attempt ends and it runs its missing replicas again.
    */
-  async recover(now: number): Promise<{ running: number }> {
+  async recover(now: number): Promise<{ running: number; left: number }> {
     let running = 0;
+    const backlog = this.e.backlog;
     for (let after = 0; ; ) {
       const page = await this.e.store.openTasks(after, RECOVERY_PAGE);
-      for (const rec of page) if (await this.recoverOne(rec, now)) running += 1;
+      for (const rec of page) {
+        if (backlog.leaves(rec)) backlog.leave(rec);
+        else if (await this.recoverOne(rec, now)) running += 1;
+      }
       if (page.length < RECOVERY_PAGE) break;
       after = page[page.length - 1]!.uid;
     }
     // Its campaigns' counts, from the store: the tasks done before the restart count (batch tails).
     await this.e.tails.countFromStore();
-    return { running };
+    return { running, left: backlog.size };
   }
 
-  /** Takes over one open task; true when it is running under a lease kept for its tab. */
-  private async recoverOne(rec: TaskRecord, now: number): Promise<boolean> {
+  /** Queues a stored queued task (the caller counts its campaign's tasks from the store after). */
+  async queue(rec: TaskRecord, now: number): Promise<void> {
+    const task = await this.opened(rec);
+    this.e.transitions.makeRunnable(task, now);
+  }
+
+  /** The open task of a stored one, held from now on (with its durable trust state, if verified). */
+  private async opened(rec: TaskRecord): Promise<OpenTask> {
     const task = toOpen(rec);
     this.e.transitions.open(task);
     this.e.tails.fromStore(task);
     await this.e.replicas.open(task);
+    return task;
+  }
+
+  /** Takes over one open task; true when it is running under a lease kept for its tab. */
+  private async recoverOne(rec: TaskRecord, now: number): Promise<boolean> {
     if (rec.state === 'queued') {
-      this.e.transitions.makeRunnable(task, now);
+      await this.queue(rec, now);
       return false;
     }
+    const task = await this.opened(rec);
     const attempt = rec.currentLeaseId ? await this.e.store.getAttempt(rec.currentLeaseId) : undefined;
     if (!attempt) return false;
     if (task.replicas) {

@@ -37,7 +37,7 @@ function envelopeJson(taskId: string, op: string, base64 = 'AQID') {
 }
 
 describe('flock CLI', () => {
-  it('submit --wait --json follows the task to the end and exits 0', async () => {
+  it('submit --wait --json follows the task to the end: its view with the result; exits 0', async () => {
     const file = join(dir, 'sum.json');
     await writeFile(file, envelopeJson('cli-sum-1', 'sum'));
     const run = await flock(['submit', file, '--wait', '--json']);
@@ -46,6 +46,7 @@ describe('flock CLI', () => {
       task_id: 'cli-sum-1',
       state: 'succeeded',
       result_available: true,
+      result: { task_id: 'cli-sum-1', outputs: [{ name: 'sum', inline_json: '6' }], summary: { sum: '6' } },
     });
   });
 
@@ -125,9 +126,24 @@ describe('flock CLI', () => {
     expect(unwaited.code).toBe(1);
     expect(unwaited.stdout).toContain('failure EXECUTION_ERROR: the kernel trapped\n');
     const exited = await flock(['submit', '-', '--wait'], { stdin: envelopeJson('cli-exit-1', 'exit3') });
-    expect(exited.code).toBe(0);
     const program = await flock(['result', 'cli-exit-1']);
     expect(program).toEqual({ code: 3, stdout: 'sum: 6\nsummary sum=6 bytes=3 exit_code=3\n', stderr: '' });
+    // submit --wait exits as `result` does, the program's status, and prints its view, then what
+    // `result` prints; with --json, the view with `result --json`'s document as `result`.
+    expect([exited.code, exited.stderr]).toEqual([3, '']);
+    expect(exited.stdout).toMatch(/^cli-exit-1 {2}succeeded {2}op=exit3 {2}module=wasm\n/);
+    expect(exited.stdout.endsWith(`\n${program.stdout}`)).toBe(true);
+    const exitedJson = await flock(['submit', '-', '--wait', '--json'], {
+      stdin: envelopeJson('cli-exit-2', 'exit3'),
+    });
+    expect(exitedJson.code).toBe(3);
+    const resultJson = await flock(['result', 'cli-exit-2', '--json']);
+    expect(resultJson.code).toBe(3);
+    expect(JSON.parse(exitedJson.stdout)).toMatchObject({
+      task_id: 'cli-exit-2',
+      state: 'succeeded',
+      result: JSON.parse(resultJson.stdout),
+    });
     // A collected tree comes back as a tree under --out, and nothing lands outside it.
     expect((await flock(['submit', '-', '--wait'], { stdin: envelopeJson('cli-tree-1', 'tree') })).code).toBe(
       0,

@@ -72,8 +72,13 @@ const submit: Command = async ({ client, io, values, args, readInput }) => {
     return EXIT.ok;
   }
   const view = await follow(task, io, values);
-  printView(io, values, view);
-  return view.state === 'succeeded' ? EXIT.ok : EXIT.taskFailed;
+  if (view.state !== 'succeeded') {
+    printView(io, values, view);
+    return EXIT.taskFailed;
+  }
+  // How it ran, then what `flock result` prints, with its exit status (--json: one document).
+  if (values.json !== true) printView(io, values, view);
+  return showResult(client, io, values, task, view);
 };
 
 const status: Command = async ({ client, io, values, args }) => {
@@ -91,6 +96,22 @@ const result: Command = async ({ client, io, values, args }) => {
       return EXIT.taskFailed;
     }
   }
+  return showResult(client, io, values, task);
+};
+
+/**
+ * Prints a task's result as `flock result` does and returns the exit status: the program's own
+ * (`programStatus`), or 1 when the task ended without a result (its view, failure line and all,
+ * is printed instead). `view`, from `submit --wait`: with --json, the one document printed is that
+ * view with the result as `result`.
+ */
+async function showResult(
+  client: FlockClient,
+  io: CliIo,
+  values: CliValues,
+  task: Task,
+  view?: TaskView,
+): Promise<number> {
   const computeResult = await task.result({ wait: false }).catch((error: unknown) => {
     // Ended without success: print how (its failure line) rather than an error.
     if (!isFlockError(error) || (error.code !== 'TASK_FAILED' && error.code !== 'TASK_CANCELLED'))
@@ -99,9 +120,11 @@ const result: Command = async ({ client, io, values, args }) => {
     return undefined;
   });
   if (computeResult === undefined) return EXIT.taskFailed;
-  await printResult(client, io, values, computeResult, values.out);
+  if (view !== undefined && values.json === true)
+    io.stdout(`${JSON.stringify({ ...view, result: toJson('ComputeResult', computeResult) }, null, 2)}\n`);
+  else await printResult(client, io, values, computeResult, values.out);
   return programStatus(computeResult);
-};
+}
 
 /**
  * A WASI program's own exit status (`summary.exit_code`, 1..255) when it exited non-zero, so a

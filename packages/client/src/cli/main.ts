@@ -24,6 +24,7 @@ Usage: flock <command> [options]
 
 Commands:
   submit <envelope.json|->     submit a ComputeEnvelope (JSON view); --wait to follow it to the end
+                               and print its result, exiting as result does
   status <task_id>             show a task: state, progress, attempts, failure
   list                         list tasks, oldest first (--state STATE, --campaign ID)
   result <task_id>             print a task's outputs (--out DIR writes them as files; --wait)

@@ -358,8 +358,9 @@ export class FlockClient implements TaskBackend, WorkflowBackend {
 
   /**
    * The webhook deliveries of a task or workflow whose `return_channel` is a URL, oldest first,
-   * each with its attempts (`GET /v1/webhooks/deliveries?task_id=`; scope `read`). With a query
-   * instead: one page of this tenant's deliveries in `query.state` (`failed`: given up).
+   * each with its attempts (`GET /v1/webhooks/deliveries?task_id=`; scope `read`); `NOT_FOUND`
+   * for an id that is neither a task nor a workflow of this tenant. With a query instead: one page
+   * of this tenant's deliveries in `query.state` (`failed`: given up).
    */
   webhookDeliveries(taskId: string): Promise<WebhookDelivery[]>;
   webhookDeliveries(query: WebhookDeliveryQuery): Promise<WebhookDeliveryPage>;

@@ -1,5 +1,6 @@
 // The volunteer page: wires the DOM to a Volunteer. Nothing runs until the person presses Start;
 // that consent is remembered (IndexedDB) so a reload resumes where it was.
+import { activityText } from './activity.ts';
 import { maxCpuSlots } from './capability-probe.ts';
 import { formatDuration } from './format-duration.ts';
 import { standingText } from './standing.ts';
@@ -58,7 +59,7 @@ function render(view: VolunteerView): void {
   $('connection').textContent =
     view.connection +
     (view.connectionDetail && view.connection !== 'open' ? ` (${view.connectionDetail})` : '');
-  $('state').textContent = view.pauseReason ?? (view.running.length > 0 ? 'working' : 'waiting for work');
+  $('state').textContent = activityText(view.pauseReason, view.connection, view.running.length);
   $('worker-id').textContent = view.workerId || '—';
   $('tasks-done').textContent = String(view.totals.tasksDone);
   $('tasks-failed').textContent = String(view.totals.tasksFailed);

@@ -167,6 +167,17 @@ export function maxCpuSlots(cores: number): number {
   return Math.max(1, cores - 1);
 }
 
+/**
+ * The CPU slots a volunteer typed into the page's number input (`text`, its value): a whole
+ * number is clamped into 1..maxCpuSlots(cores); anything else (empty, a fraction, not a number)
+ * keeps `current`.
+ */
+export function cpuSlotsFrom(text: string, current: number, cores: number): number {
+  const value = text.trim() === '' ? Number.NaN : Number(text);
+  if (!Number.isInteger(value)) return current;
+  return Math.max(1, Math.min(value, maxCpuSlots(cores)));
+}
+
 /** Why the tab takes no new work right now, or null when it does. */
 export function pauseReason(probe: Probe, settings: Settings): string | null {
   if (!settings.started) return 'not started';

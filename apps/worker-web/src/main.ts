@@ -1,7 +1,7 @@
 // The volunteer page: wires the DOM to a Volunteer. Nothing runs until the person presses Start;
 // that consent is remembered (IndexedDB) so a reload resumes where it was.
 import { activityText } from './activity.ts';
-import { maxCpuSlots } from './capability-probe.ts';
+import { cpuSlotsFrom, maxCpuSlots } from './capability-probe.ts';
 import { formatDuration } from './format-duration.ts';
 import { standingText } from './standing.ts';
 import { TabStore } from './tab-store.ts';
@@ -135,9 +135,13 @@ async function main(): Promise<void> {
   $('start').addEventListener('click', () => void active.update({ started: true, paused: false }));
   $('pause').addEventListener('click', () => void active.update({ paused: !active.settings.paused }));
   $('stop').addEventListener('click', () => void active.update({ started: false }));
-  $('cpu-slots').addEventListener('change', (event) => {
-    const value = Number((event.target as HTMLInputElement).value);
-    if (Number.isInteger(value)) void active.update({ cpuSlots: value });
+  $('cpu-slots').addEventListener('change', async (event) => {
+    const input = event.target as HTMLInputElement;
+    await active.update({
+      cpuSlots: cpuSlotsFrom(input.value, active.settings.cpuSlots, active.probe.cpuCores),
+    });
+    // The box shows what was applied (render leaves a focused box alone while it is typed in).
+    input.value = String(active.settings.cpuSlots);
   });
   $('gpu').addEventListener(
     'change',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildCapability,
+  cpuSlotsFrom,
   environmentOf,
   maxCpuSlots,
   type Probe,
@@ -101,6 +102,25 @@ describe('buildCapability', () => {
     expect(maxCpuSlots(8)).toBe(7);
     expect(maxCpuSlots(1)).toBe(1);
     expect(buildCapability({ ...PROBE, cpuCores: 2 }, { ...STARTED, cpuSlots: 5 }, []).cpu_slots).toBe(1);
+  });
+});
+
+describe('cpuSlotsFrom', () => {
+  it('clamps a whole number typed into the box to 1..cores − 1', () => {
+    expect(cpuSlotsFrom('3', 1, 8)).toBe(3);
+    expect(cpuSlotsFrom(' 7 ', 1, 8)).toBe(7);
+    expect(cpuSlotsFrom('99', 2, 8)).toBe(7);
+    expect(cpuSlotsFrom('0', 2, 8)).toBe(1);
+    expect(cpuSlotsFrom('-2', 2, 8)).toBe(1);
+    expect(cpuSlotsFrom('4', 1, 2)).toBe(1);
+  });
+
+  it('keeps the current slots for an empty box, a fraction or no number', () => {
+    expect(cpuSlotsFrom('', 3, 8)).toBe(3);
+    expect(cpuSlotsFrom('   ', 3, 8)).toBe(3);
+    expect(cpuSlotsFrom('2.5', 3, 8)).toBe(3);
+    expect(cpuSlotsFrom('abc', 3, 8)).toBe(3);
+    expect(cpuSlotsFrom('1e400', 3, 8)).toBe(3);
   });
 });
 

@@ -54,6 +54,9 @@ function render(view: VolunteerView): void {
   $<HTMLInputElement>('gpu').checked = settings.gpu;
   $<HTMLInputElement>('gpu').disabled = probe.gpu === null;
   $<HTMLInputElement>('only-charging').checked = settings.onlyWhileCharging;
+  // Without the Battery API the tab cannot tell whether it charges: the setting would do nothing.
+  $<HTMLInputElement>('only-charging').disabled = probe.battery === null;
+  $('charging-note').hidden = probe.battery !== null;
   $<HTMLInputElement>('only-visible').checked = settings.onlyWhileVisible;
 
   $('connection').textContent =

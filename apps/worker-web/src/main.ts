@@ -43,10 +43,14 @@ function takeTabLock(steal: boolean, onLost: () => void): Promise<boolean> {
 
 function render(view: VolunteerView): void {
   const { settings, probe } = view;
+  // The button pressed is hidden below: keep the keyboard on the controls (Start → Pause, Stop → Start).
+  const focused = document.activeElement;
   $('start').hidden = settings.started;
   $('pause').hidden = !settings.started;
   $('stop').hidden = !settings.started;
   $('pause').textContent = settings.paused ? 'Resume' : 'Pause';
+  if (focused === $('start') && settings.started) $('pause').focus();
+  else if (focused === $('stop') && !settings.started) $('start').focus();
   const slots = $<HTMLInputElement>('cpu-slots');
   slots.max = String(maxCpuSlots(probe.cpuCores));
   if (document.activeElement !== slots) slots.value = String(settings.cpuSlots);
@@ -82,6 +86,7 @@ function render(view: VolunteerView): void {
           const item = document.createElement('li');
           item.dataset['taskId'] = job.taskId;
           const bar = Object.assign(document.createElement('progress'), { max: 100, value: job.pct });
+          bar.setAttribute('aria-label', `progress of ${job.taskId}`);
           item.append(`${job.taskId} · ${job.kind} ${job.op} `, bar, ` ${Math.round(job.pct)}%`);
           return item;
         })),

@@ -87,7 +87,10 @@ export const NO_STANDING_TEXT: StandingText = {
 
 /** The status line of each trust status; quarantine explains itself without blaming anyone. */
 export const TRUST_STATUS_TEXT: Record<TrustStatus, string> = {
-  new: 'checking this device: one of its first tasks has a known answer, so its results can start to count',
+  // Checks come only before verified tasks (TRUST.md "Spot checks, live"): plain tasks never bring one.
+  new:
+    'not verified yet: the first verified task this device is given has a known answer, and its ' +
+    'results start to count once it answers that correctly',
   vetted: 'verified: this device answered a check correctly, and its results count',
   quarantined:
     "this device's results no longer count: it returned a wrong answer to a verification task. That " +

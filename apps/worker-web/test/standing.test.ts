@@ -159,9 +159,10 @@ describe('standingText', () => {
     });
   });
 
-  it('each status has its own line: checking, verified, not counted with what may help', () => {
+  it('each status has its own line: not verified yet, verified, not counted with what may help', () => {
     expect(standingText(standingView({})).status).toBe(TRUST_STATUS_TEXT.new);
-    expect(TRUST_STATUS_TEXT.new).toMatch(/^checking this device/);
+    // Not "checking": a device given only plain tasks is never sent a check.
+    expect(TRUST_STATUS_TEXT.new).toMatch(/^not verified yet: the first verified task this device is given /);
     expect(TRUST_STATUS_TEXT.vetted).toMatch(/^verified/);
     const quarantined = standingText(standingView({ quarantined: true })).status;
     expect(quarantined).toBe(TRUST_STATUS_TEXT.quarantined);

@@ -3,8 +3,10 @@
 // envelope: op sum, one 16-byte input) with no volunteer, so every task stays queued; then a second
 // process starts a coordinator on the same data directory and recovers them.
 //
-//   npx tsx bench/coordinator/queued-memory.ts [--campaigns N] [--heap-mb M]
-//       N campaigns (default 50: 50,000 tasks); M: the recovering process's --max-old-space-size
+//   npx tsx bench/coordinator/queued-memory.ts [--campaigns N] [--heap-mb M] [--params-kb K]
+//       N campaigns (default 50: 50,000 tasks); M: the recovering process's --max-old-space-size;
+//       K: each task also carries about K KiB of JSON params (rows of small objects), to check
+//       the estimate for tasks whose params are held parsed
 //
 // Prints, per task: the heap the queued tasks hold (after a full GC), the coordinator's own
 // estimate (`flock_open_task_bytes`, FLOCK_MAX_OPEN_BYTES's measure), and for the recovery the
@@ -25,14 +27,27 @@ const CAMPAIGNS = arg('--campaigns', 50);
 const TASKS = CAMPAIGNS * 1000;
 const KEY = 'queued-memory-bench-key';
 const HEAP_MB = arg('--heap-mb', 0);
+const PARAMS_KB = arg('--params-kb', 0);
 const PHASE = process.argv.includes('--recover')
   ? 'recover'
   : process.argv.includes('--submit')
     ? 'submit'
     : 'main';
 
+/** Rows of small objects, about `kb` KiB of JSON (a typical table-shaped params). */
+function paramsOf(i: number, kb: number): object {
+  const row = (r: number) => ({ id: i * 1000 + r, name: `row-${r}`, score: r / 7, tags: ['a', 'b'] });
+  const rows = Array.from({ length: Math.round((kb * 1024) / JSON.stringify(row(0)).length) }, (_, r) =>
+    row(r),
+  );
+  return { rows };
+}
+
 /** The envelope bench/coordinator/run.ts sends for task `i` (its paced tasks' form). */
-const envelope = (i: number): object => JSON.parse(pacedTask('b', i));
+const envelope = (i: number): object => {
+  const task = JSON.parse(pacedTask('b', i));
+  return PARAMS_KB > 0 ? { ...task, params: paramsOf(i, PARAMS_KB) } : task;
+};
 
 function post(port: number, body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -81,14 +96,17 @@ if (PHASE === 'submit') {
   const dir = process.argv[process.argv.indexOf('--submit') + 1]!;
   const running = await start(dir);
   const base = collect();
+  let stored = 0;
   for (let c = 0; c < CAMPAIGNS; c++) {
     const tasks = Array.from({ length: 1000 }, (_, i) => envelope(c * 1000 + i));
+    stored += tasks.reduce((n: number, t) => n + JSON.stringify(t).length, 0);
     const status = await post(running.port, Buffer.from(JSON.stringify({ campaign_id: `c${c}`, tasks })));
     if (status !== 201) throw new Error(`campaign ${c}: ${status}`);
   }
   const held = collect() - base;
   console.log(
-    `queued:     heap ${perTask(held)} a task, estimate ${perTask(running.coordinator.openBytes())} a task`,
+    `queued:     heap ${perTask(held)} a task, estimate ${perTask(running.coordinator.openBytes())} a task ` +
+      `(envelope JSON ${perTask(stored)})`,
   );
   await running.close();
 } else if (PHASE === 'recover') {
@@ -106,7 +124,8 @@ if (PHASE === 'submit') {
   const held = collect() - base;
   console.log(
     `recovered:  heap ${perTask(held)} a task, peak ${perTask(peak - base)} a task, ` +
-      `${ms.toFixed(0)} ms (${((ms * 1000) / TASKS).toFixed(1)} µs a task), queue ${running.coordinator.queueDepth()}`,
+      `${ms.toFixed(0)} ms (${((ms * 1000) / TASKS).toFixed(1)} µs a task), queue ${running.coordinator.queueDepth()}, ` +
+      `left in the store ${running.coordinator.leftInStore()}`,
   );
   await running.close();
 } else {
@@ -129,6 +148,8 @@ if (PHASE === 'submit') {
           dir,
           '--campaigns',
           String(CAMPAIGNS),
+          '--params-kb',
+          String(PARAMS_KB),
         ],
         { stdio: 'inherit' },
       );

@@ -3,7 +3,7 @@
 // tasks finish. And a restart reads the open tasks a page at a time (RECOVERY_PAGE).
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { OPEN_TASK_BYTES } from '../src/engine/open-tasks.ts';
+import { OPEN_TASK_BYTES, PARAMS_HEAP_EXTRA } from '../src/engine/open-tasks.ts';
 import { RECOVERY_PAGE } from '../src/engine/recovery.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { EngineHarness, task } from './engine/engine-harness.ts';
@@ -64,6 +64,17 @@ describe('FLOCK_MAX_OPEN_BYTES', () => {
     expect((await c.api('/v1/tasks/o1', { method: 'DELETE' })).status).toBe(200);
     expect(c.coordinator.openBytes()).toBe(one);
     expect((await post('/v1/tasks', envelope('o3'))).status).toBe(201);
+  });
+
+  test('params are counted at 2.5× their JSON text: they are held parsed', async () => {
+    c = await startTest({ maxOpenBytes: 1 << 20 });
+    const params = { rows: [{ id: 1, name: 'row-1', tags: ['a', 'b'] }], scale: 0.5 };
+    expect((await post('/v1/tasks', envelope('p1', { params }))).status).toBe(201);
+    const stored = await c.store.getTask('a', 'p1');
+    const text = JSON.stringify(params).length;
+    expect(c.coordinator.openBytes()).toBe(
+      OPEN_TASK_BYTES + stored!.envelope.byteLength + Math.ceil(PARAMS_HEAP_EXTRA * text),
+    );
   });
 
   test('0 turns it off; it is read from the environment and bad values name the variable', () => {

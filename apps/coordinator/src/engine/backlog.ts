@@ -11,7 +11,10 @@ import { RECOVERY_PAGE } from './recovery.ts';
 export const BACKLOG_REASON =
   'waiting in the store: the coordinator restarted with more open tasks than its memory budget (FLOCK_MAX_OPEN_BYTES); they are loaded in submission order as room frees';
 
-/** The estimated memory a stored task takes once open (`OpenTask.memBytes`). */
+/**
+ * The estimated memory a stored task takes once open, before it is parsed: its params' extra
+ * (`openTaskBytes`) is counted once it is, so a load may pass the budget by that much.
+ */
 export const openBytesOf = (rec: TaskRecord): number => OPEN_TASK_BYTES + rec.envelope.byteLength;
 
 export class Backlog {

@@ -3,7 +3,7 @@ import { type ComputeEnvelope, type ComputeResult, fromJson } from '@flock/proto
 import type { TaskRecord } from '../store/store.ts';
 import { warmKeyOf } from './matching.ts';
 import { opKeyOf } from './op-key.ts';
-import { OPEN_TASK_BYTES } from './open-tasks.ts';
+import { openTaskBytes } from './open-tasks.ts';
 import type { SchedTask } from './scheduler.ts';
 import { SharedParts } from './shared-parts.ts';
 import type { WorkerState } from './worker-state.ts';
@@ -26,7 +26,7 @@ export interface OpenTask {
   sched: SchedTask;
   leaseId: string | undefined;
   createdAtMs: number;
-  /** Its estimated memory, bytes (`OpenTasks`): `OPEN_TASK_BYTES` and its stored envelope's size. */
+  /** Its estimated memory, bytes (`openTaskBytes`): a fixed part, its stored envelope, its params. */
   memBytes: number;
   /** Set when the task has a `verification` policy: replicas' results by worker, until decided. */
   replicas: Map<string, ComputeResult> | undefined;
@@ -87,7 +87,7 @@ export function toOpen(rec: TaskRecord, known?: ComputeEnvelope): OpenTask {
     deadlineAtMs: rec.deadlineAtMs,
     leaseId: undefined,
     createdAtMs: rec.createdAtMs,
-    memBytes: OPEN_TASK_BYTES + rec.envelope.byteLength,
+    memBytes: openTaskBytes(rec.envelope.byteLength, envelope.params),
     replicas: verified ? new Map() : undefined,
     replicaLeases: verified ? new Set() : NONE,
     refusedWorkers: verified ? new Set() : NONE,

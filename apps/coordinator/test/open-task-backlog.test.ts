@@ -5,12 +5,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { BACKLOG_REASON } from '../src/engine/backlog.ts';
 import { OPEN_TASK_BYTES } from '../src/engine/open-tasks.ts';
 import { SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
+import type { StartOptions } from '../src/start-coordinator.ts';
+import { PostgresStore } from '../src/store/postgres-store.ts';
 import { EngineHarness, task } from './engine/engine-harness.ts';
 import { envelope, type Json, startTest, type TestCoordinator, until } from './helpers.ts';
+import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
 
 let c: TestCoordinator | undefined;
 let h: EngineHarness | undefined;
@@ -58,19 +61,34 @@ describe('a restart past the budget', () => {
     expect(await h.state('b-7')).toBe('cancelled');
     for (const id of order) expect(await h.state(id)).toBe('succeeded');
   });
+});
+
+describe.each(['SQLite', 'PostgreSQL'])('a restart past the budget on %s', (storeName) => {
+  let harness: Promise<PostgresHarness> | undefined;
+  afterAll(async () => {
+    await (await harness)?.release();
+  });
+  /** The same store at each start: the data dir's SQLite file, or one PostgreSQL schema. */
+  async function storeOf(): Promise<() => StartOptions> {
+    if (storeName === 'SQLite') return () => ({});
+    harness ??= acquirePostgres();
+    const url = await (await harness).createSchema();
+    return () => ({ store: new PostgresStore(url, { maxConnections: 4 }) });
+  }
 
   test('refuses submissions 503 QUEUE_FULL until the tasks it left are loaded, and says why a task waits', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flock-backlog-'));
     dirs.push(dir);
-    c = await startTest({ maxOpenBytes: 0 }, dir);
-    for (const id of ['q-0', 'q-1', 'q-2'])
+    const store = await storeOf();
+    c = await startTest({ maxOpenBytes: 0 }, dir, store());
+    for (const id of ['q-0', 'q-1', 'q-2', 'q-3'])
       expect((await c.api('/v1/tasks', { method: 'POST', json: envelope(id) })).status).toBe(201);
-    const one = c.coordinator.openBytes() / 3;
+    const one = c.coordinator.openBytes() / 4;
     await c.stop();
 
-    // Room for two and not quite a third: q-2 stays in the store.
-    c = await startTest({ maxOpenBytes: 2 * one + OPEN_TASK_BYTES - 1 }, dir);
-    expect(c.coordinator.leftInStore()).toBe(1);
+    // Room for two and not quite a third: q-2 and q-3 stay in the store.
+    c = await startTest({ maxOpenBytes: 2 * one + OPEN_TASK_BYTES - 1 }, dir, store());
+    expect(c.coordinator.leftInStore()).toBe(2);
     const post = async (id: string) => {
       const res = await c!.api('/v1/tasks', { method: 'POST', json: envelope(id) });
       const json = (await res.json()) as Json;
@@ -80,21 +98,30 @@ describe('a restart past the budget', () => {
       status: 503,
       retryAfter: '10',
       code: 'QUEUE_FULL',
-      message: expect.stringMatching(/still loading 1 tasks queued before its restart/),
+      message: expect.stringMatching(/still loading 2 tasks queued before its restart/),
     });
-    const view = (await (await c.api('/v1/tasks/q-2')).json()) as Json;
-    expect([view.state, view.waiting_reason]).toEqual(['queued', BACKLOG_REASON]);
-    const stats = (await (await c.api('/v1/stats')).json()) as Json;
-    expect(stats.queue_depth).toBe(3);
-    // Cancelled, it is no longer waited for; the two loaded still fill the budget.
-    expect((await c.api('/v1/tasks/q-2', { method: 'DELETE' })).status).toBe(200);
-    expect(c.coordinator.leftInStore()).toBe(0);
+    const reason = async (id: string) => {
+      const view = (await (await c!.api(`/v1/tasks/${id}`)).json()) as Json;
+      return [view.state, view.waiting_reason === BACKLOG_REASON];
+    };
+    expect(await reason('q-2')).toEqual(['queued', true]);
+    expect(await reason('q-1')).toEqual(['queued', false]);
+    expect(((await (await c.api('/v1/stats')).json()) as Json).queue_depth).toBe(4);
+    // Cancelled while left, q-3 is no longer waited for; a loaded task cancelled makes room, and
+    // the next housekeeping tick loads q-2.
+    expect((await c.api('/v1/tasks/q-3', { method: 'DELETE' })).status).toBe(200);
+    expect(c.coordinator.leftInStore()).toBe(1);
+    expect((await c.api('/v1/tasks/q-0', { method: 'DELETE' })).status).toBe(200);
+    await until(() => c!.coordinator.leftInStore() === 0, 5000, 'q-2 loaded');
+    expect(await reason('q-2')).toEqual(['queued', false]);
+    expect(c.coordinator.openBytes()).toBe(2 * one);
+    // Now the budget alone decides: full with q-1 and q-2.
     expect(await post('n-0')).toMatchObject({
       status: 503,
       code: 'QUEUE_FULL',
       message: expect.stringMatching(/would pass its budget/),
     });
-    expect((await c.api('/v1/tasks/q-0', { method: 'DELETE' })).status).toBe(200);
+    expect((await c.api('/v1/tasks/q-1', { method: 'DELETE' })).status).toBe(200);
     expect((await post('n-0')).status).toBe(201);
   });
 });

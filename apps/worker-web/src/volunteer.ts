@@ -15,6 +15,7 @@ import {
 import { copyCounts, resetCopyCounts } from './copy-meter.ts';
 import { ExecutorPool, type PoolCounters } from './executor-pool.ts';
 import type { ModuleSource } from './job-builder.ts';
+import { RecentCount } from './recent-count.ts';
 import { StandingTracker, type StandingView } from './standing.ts';
 import type { Settings, TabStore, Totals } from './tab-store.ts';
 import { type RunningView, TaskRunner } from './task-runner.ts';
@@ -78,7 +79,8 @@ export class Volunteer {
   private readonly connection: WorkerConnection;
   private readonly tasks: TaskRunner;
   private readonly persist: WriteBehind;
-  private readonly finishedAt: number[] = [];
+  /** Jobs finished in the last minute; the page hears when one leaves that minute too. */
+  private readonly finishedRecently = new RecentCount(60_000, () => this.changed());
   private connectionState: ConnectionState = 'idle';
   private connectionDetail = '';
   private workerId = '';
@@ -150,8 +152,6 @@ export class Volunteer {
 
   /** Current state for the page. */
   view(): VolunteerView {
-    const now = Date.now();
-    while (this.finishedAt.length > 0 && this.finishedAt[0]! < now - 60_000) this.finishedAt.shift();
     return {
       settings: this.settings,
       probe: this.probe,
@@ -162,7 +162,7 @@ export class Volunteer {
       workerId: this.workerId,
       totals: this.totals,
       running: [...this.tasks.running.values()].map((r) => r.view),
-      throughputPerMin: this.finishedAt.length,
+      throughputPerMin: this.finishedRecently.count(),
       lastOutcome: this.lastOutcome,
       standby: this.standby,
       standing: this.standing.current,
@@ -362,7 +362,7 @@ export class Volunteer {
     if (ok) this.totals.tasksDone++;
     else this.totals.tasksFailed++;
     this.totals.computeMs += durationMs;
-    this.finishedAt.push(Date.now());
+    this.finishedRecently.add();
     this.lastOutcome = ok ? { taskId, ok: true, executor: detail } : { taskId, ok: false, code: detail };
     this.saveTotalsSoon();
   }

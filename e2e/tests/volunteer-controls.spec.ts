@@ -114,6 +114,63 @@ test('the CPU slots box shows the slots applied: out of range is clamped, a frac
   await page.context().close();
 });
 
+test('fewer CPU slots while jobs run: those jobs finish, their executors retire, and then one job runs at a time', async () => {
+  const page = await openPage(() =>
+    Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => 4 }),
+  );
+  await page.getByLabel('Use the GPU (WebGPU)').uncheck();
+  await page.getByRole('button', { name: 'Start donating compute' }).click();
+  await expect(page.locator('#connection')).toHaveText('open');
+  const slots = page.getByRole('spinbutton', { name: /^CPU slots/ });
+  await slots.fill('3');
+  await slots.press('Enter');
+  await expect.poll(async () => (await capabilityOf(page))['cpu_slots']).toBe(3);
+  const executors = () =>
+    page.evaluate(async () => {
+      const volunteer = (
+        globalThis as unknown as { flockVolunteer: { ringStats(): Promise<{ workers: unknown[] }> } }
+      ).flockVolunteer;
+      return (await volunteer.ringStats()).workers.length;
+    });
+  expect(await executors()).toBe(3);
+  // The most jobs running at once in the tab (started, not queued), sampled by the page itself.
+  await page.evaluate(() => {
+    type Running = { startedAtMs: number };
+    const volunteer = (globalThis as unknown as { flockVolunteer: { view(): { running: Running[] } } })
+      .flockVolunteer;
+    const probe = { most: 0 };
+    Object.assign(globalThis, { concurrency: probe });
+    setInterval(() => {
+      const now = volunteer.view().running.filter((r) => r.startedAtMs > 0).length;
+      probe.most = Math.max(probe.most, now);
+    }, 10);
+  });
+  const mostAtOnce = () =>
+    page.evaluate(() => (globalThis as unknown as { concurrency: { most: number } }).concurrency.most);
+  const resetMost = () =>
+    page.evaluate(() => {
+      (globalThis as unknown as { concurrency: { most: number } }).concurrency.most = 0;
+    });
+
+  const spin = await wasmFixture('spin');
+  const first = [taskId('three'), taskId('three'), taskId('three')];
+  for (const id of first) await harness.submit(wasmTask(id, spin, { params: { args: ['1500'] } }));
+  await expect.poll(mostAtOnce).toBe(3);
+  await slots.fill('1');
+  await slots.press('Enter');
+  await expect.poll(async () => (await capabilityOf(page))['cpu_slots']).toBe(1);
+  // Running jobs are not cut short: each succeeds in its one attempt.
+  for (const id of first) expect((await harness.waitFor(id, 'succeeded')).attempts).toHaveLength(1);
+  await expect.poll(executors).toBe(1);
+
+  await resetMost();
+  const next = [taskId('one'), taskId('one')];
+  for (const id of next) await harness.submit(wasmTask(id, spin, { params: { args: ['500'] } }));
+  for (const id of next) await harness.waitFor(id, 'succeeded');
+  expect(await mostAtOnce()).toBe(1);
+  await page.context().close();
+});
+
 test('"Only while charging" waits for the charger, and is off (saying why) without the Battery API', async () => {
   const page = await openPage(() => {
     const battery = Object.assign(new EventTarget(), { charging: false, level: 0.5 });

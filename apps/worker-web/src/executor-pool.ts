@@ -38,6 +38,12 @@ export class ExecutorPool {
   private deviceLostListener: ((reason: string) => void) | undefined;
   /** Counts of executors already retired (resize). */
   private readonly retired = { placed: 0, outcomes: 0, respawns: 0 };
+  /**
+   * Executors beyond the number wanted that were busy when it fell (fewer CPU slots, the GPU
+   * switched off): they take no new job and retire when their last one ends, so the slots the
+   * volunteer set are the jobs that run at once.
+   */
+  private readonly draining = new Set<ExecutorHost>();
 
   constructor(
     private readonly createWorker: () => Worker,
@@ -48,31 +54,44 @@ export class ExecutorPool {
     this.resize(cpuSlots, gpuSlots);
   }
 
-  /** Sets the number of executors of each kind; idle ones beyond it are retired, busy ones finish first. */
+  /**
+   * Sets the number of executors of each kind that take jobs. Beyond it, idle ones are retired at
+   * once and busy ones drain: they finish what they hold, take nothing new, then retire.
+   */
   resize(cpuSlots: number, gpuSlots: number): void {
     for (const [kind, wanted] of [
       ['cpu', cpuSlots],
       ['gpu', gpuSlots],
     ] as const) {
       let have = this.size(kind);
+      for (const host of this.hosts) {
+        if (have >= wanted) break;
+        if (host.kind === kind && this.draining.delete(host)) have++;
+      }
       while (have < wanted) {
         const host = new ExecutorHost(this.createWorker, kind, this.config);
         if (kind === 'gpu' && this.deviceLostListener) host.onDeviceLost(this.deviceLostListener);
         this.hosts.push(host);
         have++;
       }
-      for (const host of [...this.hosts].reverse()) {
-        if (have <= wanted) break;
-        if (host.kind === kind && host.load === 0) {
-          this.retire(host);
-          have--;
-        }
+      // Idle ones go first; the newest first among equals.
+      const surplus = this.active(kind)
+        .reverse()
+        .sort((a, b) => Number(a.load > 0) - Number(b.load > 0));
+      for (const host of surplus.slice(0, Math.max(0, have - wanted))) {
+        if (host.load === 0) this.retire(host);
+        else this.draining.add(host);
       }
     }
   }
 
+  /** Executors of a kind that take jobs (draining ones left out). */
   size(kind: SlotKind): number {
-    return this.hosts.filter((h) => h.kind === kind).length;
+    return this.active(kind).length;
+  }
+
+  private active(kind: SlotKind): ExecutorHost[] {
+    return this.hosts.filter((h) => h.kind === kind && !this.draining.has(h));
   }
 
   /** Jobs in the executors of a kind (running, queued in their inboxes, or waiting for room). */
@@ -83,7 +102,7 @@ export class ExecutorPool {
   /** Runs a job on the least loaded executor of its kind. Never rejects. */
   run(prepared: PreparedJob, options: RunOptions = {}): Promise<HostOutcome> {
     const kind = slotKindOf(prepared.spec.kind, this.size('gpu') > 0);
-    const candidates = this.hosts.filter((h) => h.kind === kind);
+    const candidates = this.active(kind);
     if (candidates.length === 0) {
       return Promise.resolve({
         ok: false,
@@ -95,7 +114,15 @@ export class ExecutorPool {
     }
     // Least loaded first; a job that must run alone prefers an idle executor.
     const host = candidates.reduce((best, h) => (h.load < best.load ? h : best));
-    return host.run(prepared, options);
+    return host.run(prepared, options).then((outcome) => {
+      if (this.draining.size > 0) this.retireDrained();
+      return outcome;
+    });
+  }
+
+  /** Draining executors whose last job has ended retire (their outputs stay readable until released). */
+  private retireDrained(): void {
+    for (const host of this.draining) if (host.load === 0) this.retire(host);
   }
 
   onDeviceLost(listener: (reason: string) => void): void {
@@ -149,6 +176,7 @@ export class ExecutorPool {
     this.retired.outcomes += host.counters.outcomes;
     this.retired.respawns += host.counters.respawns;
     host.close();
+    this.draining.delete(host);
     const index = this.hosts.indexOf(host);
     if (index >= 0) this.hosts.splice(index, 1);
   }

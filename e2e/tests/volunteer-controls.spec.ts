@@ -219,3 +219,25 @@ test('while the coordinator cannot be reached the page says so, and goes back to
   await expect(page.locator('#state')).toHaveText('waiting for work');
   await page.context().close();
 });
+
+test('a browser that refuses the page storage is told why, and Start is off instead of doing nothing', async () => {
+  const context = await browser.newContext();
+  // What Chromium does for a site that may not keep data ("block all cookies").
+  await context.addInitScript(() => {
+    IDBFactory.prototype.open = () => {
+      throw new DOMException('The user denied permission to access the database.', 'SecurityError');
+    };
+  });
+  const page = await context.newPage();
+  await page.goto(`${harness.url}/`);
+  await expect(page.locator('body')).toHaveAttribute('data-ready', 'failed');
+  await expect(page.getByRole('alert')).toHaveText(
+    'Flock cannot start in this tab: the browser does not let this site store data (IndexedDB), which ' +
+      'Flock needs to remember your choice and keep finished work safe across reloads. Allow this site ' +
+      'to keep cookies and site data, then reload the page. (SecurityError: The user denied permission ' +
+      'to access the database.)',
+  );
+  await expect(page.getByRole('button', { name: 'Start donating compute' })).toBeDisabled();
+  await expect(page.locator('#connection')).toHaveText('idle');
+  await context.close();
+});

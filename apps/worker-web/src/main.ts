@@ -123,8 +123,33 @@ function renderStanding(view: VolunteerView): void {
   status.classList.toggle('notice', view.standing?.status === 'quarantined');
 }
 
+/**
+ * The page cannot start: says why in plain words (the error's name and message, never a stack),
+ * and turns Start off instead of leaving a button that does nothing. `data-ready="failed"`.
+ */
+function cannotStart(why: string, error: unknown): void {
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const notice = $('startup-error');
+  notice.textContent = `${why} (${detail})`;
+  notice.hidden = false;
+  $<HTMLButtonElement>('start').disabled = true;
+  document.body.dataset['ready'] = 'failed';
+}
+
 async function main(): Promise<void> {
-  const store = await TabStore.open();
+  let store: TabStore;
+  try {
+    store = await TabStore.open();
+  } catch (error) {
+    // Chromium refuses IndexedDB where the site may not keep data ("block all cookies").
+    cannotStart(
+      'Flock cannot start in this tab: the browser does not let this site store data (IndexedDB), which ' +
+        'Flock needs to remember your choice and keep finished work safe across reloads. Allow this site ' +
+        'to keep cookies and site data, then reload the page.',
+      error,
+    );
+    return;
+  }
   let volunteer: Volunteer | undefined;
   const onLost = (): void => volunteer?.release();
   const holdsLock = await takeTabLock(false, onLost);
@@ -175,4 +200,4 @@ async function main(): Promise<void> {
   document.body.dataset['ready'] = 'true';
 }
 
-void main();
+main().catch((error: unknown) => cannotStart('Flock could not start in this tab.', error));

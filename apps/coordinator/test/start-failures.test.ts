@@ -1,7 +1,7 @@
 // `npm start` with a bad setting: src/main.ts stops with one line naming the variable and exit
 // code 2 (the README's promise), whether config parsing finds it or only the start does (a TLS
 // file that cannot be read, a port in use, a data directory that cannot be made), never with a
-// stack trace.
+// stack trace; a PostgreSQL store it cannot reach too.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -75,5 +75,27 @@ describe('main.ts refuses bad settings at start', () => {
       code: 2,
       stderr: `flock: cannot use FLOCK_DATA=${file}/data: ENOTDIR: not a directory, mkdir '${file}/data'\n`,
     });
+  });
+
+  test('a PostgreSQL store that cannot be reached: FLOCK_STORE named, its password hidden', async () => {
+    // A port nothing listens on: taken, then given back.
+    const probe = createServer();
+    await new Promise<void>((ok) => probe.listen(0, '127.0.0.1', ok));
+    const closedPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((ok) => probe.close(() => ok()));
+    const refused = await startMain({
+      FLOCK_DATA: dir,
+      FLOCK_STORE: `postgres://flock:hunter2@127.0.0.1:${closedPort}/flock?password=hunter2`,
+    });
+    expect(refused).toEqual({
+      code: 2,
+      stderr: `flock: bad configuration: FLOCK_STORE: cannot use postgres://flock:***@127.0.0.1:${closedPort}/flock?password=***: connect ECONNREFUSED 127.0.0.1:${closedPort}\n`,
+    });
+    // A database host that does not resolve was blamed on FLOCK_HOST before.
+    const unresolved = await startMain({ FLOCK_DATA: dir, FLOCK_STORE: 'postgres://flock@db.invalid/flock' });
+    expect(unresolved.code).toBe(2);
+    expect(unresolved.stderr).toMatch(
+      /^flock: bad configuration: FLOCK_STORE: cannot use postgres:\/\/flock@db\.invalid\/flock: getaddrinfo (ENOTFOUND|EAI_AGAIN) db\.invalid\n$/,
+    );
   });
 });

@@ -130,6 +130,51 @@ function clusterStore(
   });
 }
 
+/**
+ * Migrates the shared database, the first statement that reaches it. A server that cannot be
+ * reached, refuses the user or lacks the database stops the start with `CONFIG_INVALID` naming
+ * FLOCK_STORE (the URL without its password), not a driver's stack trace, nor blamed on FLOCK_HOST
+ * as main.ts would read a host name that does not resolve. Other errors pass unchanged.
+ */
+async function migrateOrExplain(store: PostgresStore, url: string): Promise<void> {
+  try {
+    await store.migrate();
+  } catch (err) {
+    if (!cannotUse(err)) throw err;
+    await store.close().catch(() => undefined);
+    throw new CoordinatorError(
+      'CONFIG_INVALID',
+      `FLOCK_STORE: cannot use ${withoutPassword(url)}: ${(err as Error).message}`,
+      'FLOCK_STORE',
+    );
+  }
+}
+
+/**
+ * Whether a first connection failed on where it points: a socket error (refused, unresolved host,
+ * timeout) or a PostgreSQL error of class 08 (connection), 28 (authorization), 3D (no such
+ * database), 53 (too many connections) or 57P (shutting down, starting up).
+ */
+function cannotUse(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const { syscall, code } = err as NodeJS.ErrnoException;
+  if (syscall !== undefined) return true;
+  if (/^Connection terminated/.test(err.message)) return true;
+  return typeof code === 'string' && /^(08|28|3D|53|57P)/.test(code);
+}
+
+/** The URL as an operator may see it in a terminal or a log: password and `password=` hidden. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+    return parsed.href;
+  } catch {
+    return 'the postgres:// URL';
+  }
+}
+
 /** Adopts tasks queued through other coordinators, as far as this one's volunteers have room. */
 function queueScanner(
   store: PostgresStore,
@@ -227,7 +272,7 @@ export async function startClusterCoordinator(
   const id = options.coordinatorId ?? `c-${randomBytes(6).toString('hex')}`;
   let scanner: QueueScanner | undefined;
   const store = clusterStore(url, id, options, () => scanner);
-  await store.migrate();
+  await migrateOrExplain(store, url);
   await store.beat(Date.now());
   // Every coordinator must sign and verify task tokens with one secret: the first to start
   // creates it, the others read it (the coordinator's own get-then-set would race).

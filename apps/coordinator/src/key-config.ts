@@ -34,6 +34,16 @@ export function loadKeyConfig(env: NodeJS.ProcessEnv): Partial<KeyConfig> {
   const keys: Partial<KeyConfig> = {};
   if (env.FLOCK_API_KEYS) keys.apiKeys = parseApiKeys(env.FLOCK_API_KEYS);
   if (env.FLOCK_ADMIN_KEYS) keys.adminKeys = parseApiKeys(env.FLOCK_ADMIN_KEYS, 'FLOCK_ADMIN_KEYS');
+  // A key in both lists would silently be the operator's (the later entry wins the lookup).
+  for (const [key, tenant] of keys.adminKeys ?? []) {
+    if (keys.apiKeys?.has(key)) {
+      throw new CoordinatorError(
+        'CONFIG_INVALID',
+        `FLOCK_ADMIN_KEYS lists the key of its tenant "${tenant}" that FLOCK_API_KEYS lists too (tenant "${keys.apiKeys.get(key)}")`,
+        'FLOCK_ADMIN_KEYS',
+      );
+    }
+  }
   const keyScopes = new Map([
     ...parseKeyScopes(env.FLOCK_API_KEYS ?? '', 'FLOCK_API_KEYS'),
     ...parseKeyScopes(env.FLOCK_ADMIN_KEYS ?? '', 'FLOCK_ADMIN_KEYS'),

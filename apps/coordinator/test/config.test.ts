@@ -147,6 +147,15 @@ describe('loadConfig', () => {
       code: 'CONFIG_INVALID',
       field: 'FLOCK_ADMIN_KEYS',
     });
+    // In both lists it was silently the operator's key of "ops", its acme entry ignored.
+    expect(
+      configMessage({
+        FLOCK_API_KEYS: 'aaaaaaaaaaaaaaaa:acme|read',
+        FLOCK_ADMIN_KEYS: 'cccccccccccccccc:ops,aaaaaaaaaaaaaaaa:ops',
+      }),
+    ).toBe(
+      'FLOCK_ADMIN_KEYS lists the key of its tenant "ops" that FLOCK_API_KEYS lists too (tenant "acme")',
+    );
   });
 
   test('cluster settings are checked on SQLite too', () => {

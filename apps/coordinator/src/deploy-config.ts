@@ -151,9 +151,12 @@ export function loadDeployConfig(env: NodeJS.ProcessEnv): Partial<DeployConfig> 
     const raw = env[variable]?.trim();
     if (raw === undefined || raw === '') continue;
     // The rate may be a fraction (0.5: one submission every 2 s); the counts are whole.
-    const pattern = key === 'tenantSubmitRate' ? /^(\d+|\d*\.\d+)$/ : /^\d+$/;
-    if (!pattern.test(raw))
-      throw new CoordinatorError('CONFIG_INVALID', `${variable} must be a non-negative number`, variable);
+    const whole = key !== 'tenantSubmitRate';
+    const pattern = whole ? /^\d+$/ : /^(\d+|\d*\.\d+)$/;
+    if (!pattern.test(raw)) {
+      const what = whole ? 'a non-negative integer' : 'a non-negative number';
+      throw new CoordinatorError('CONFIG_INVALID', `${variable} must be ${what}, got "${raw}"`, variable);
+    }
     partial[key] = Number(raw);
   }
   return partial;

@@ -210,5 +210,12 @@ describe('settings', () => {
         expect.objectContaining({ code: 'CONFIG_INVALID', field: variable }),
       );
     }
+    // 1.5 is a non-negative number: the message said that was what it wanted.
+    expect(() => loadConfig({ FLOCK_TENANT_MAX_QUEUED: '1.5' })).toThrow(
+      'FLOCK_TENANT_MAX_QUEUED must be a non-negative integer, got "1.5"',
+    );
+    expect(() => loadConfig({ FLOCK_TENANT_SUBMIT_RATE: '-1' })).toThrow(
+      'FLOCK_TENANT_SUBMIT_RATE must be a non-negative number, got "-1"',
+    );
   });
 });

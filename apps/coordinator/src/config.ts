@@ -118,10 +118,12 @@ export interface CoordinatorConfig extends DeployConfig, KeyConfig {
   maxBufferedBytes: number;
   /**
    * Memory the queued and running tasks this coordinator holds may take, bytes (estimated:
-   * `OpenTasks`); a submission past it is refused 503 QUEUE_FULL with Retry-After until tasks
-   * finish. 0: no limit. Env FLOCK_MAX_OPEN_BYTES, default 40 % of the V8 heap limit.
+   * `OpenTasks`); queued tasks past it wait in the store (engine/backlog.ts). 0: no limit.
+   * Env FLOCK_MAX_OPEN_BYTES, default 40 % of the V8 heap limit.
    */
   maxOpenBytes: number;
+  /** Queued tasks that may wait in the store past it; then 503 QUEUE_FULL. Env FLOCK_MAX_STORE_QUEUED, default 10 million; 0: none. */
+  maxStoreQueued: number;
   /** SQLite synchronous mode. Env FLOCK_SQLITE_SYNC, default NORMAL. */
   sqliteSync: SqliteSync;
   /**
@@ -213,6 +215,7 @@ export const DEFAULT_CONFIG: Omit<
   inlineOutputBytes: 64 << 10,
   maxBufferedBytes: 4 << 20,
   maxOpenBytes: defaultMaxOpenBytes(),
+  maxStoreQueued: 10_000_000,
   sqliteSync: 'NORMAL',
   sqliteThread: false,
   logLevel: 'info',
@@ -280,6 +283,7 @@ function validate(config: CoordinatorConfig): void {
     ['inlineOutputBytes', 0, 64 << 20],
     ['maxBufferedBytes', 1024, 1 << 30],
     ['maxOpenBytes', 0, 2 ** 50],
+    ['maxStoreQueued', 0, 2 ** 40],
     ['trustThreshold', 1, 1_000_000],
     ['blobGcIntervalMs', 0, 7 * 24 * 3600_000],
     ['blobGcGraceMs', 0, 30 * 24 * 3600_000],
@@ -366,6 +370,7 @@ const ENV_INTS: Array<[string, keyof CoordinatorConfig]> = [
   ['FLOCK_INLINE_OUTPUT_BYTES', 'inlineOutputBytes'],
   ['FLOCK_MAX_BUFFERED_BYTES', 'maxBufferedBytes'],
   ['FLOCK_MAX_OPEN_BYTES', 'maxOpenBytes'],
+  ['FLOCK_MAX_STORE_QUEUED', 'maxStoreQueued'],
   ['FLOCK_TRUST_THRESHOLD', 'trustThreshold'],
   ['FLOCK_BLOB_GC_MS', 'blobGcIntervalMs'],
   ['FLOCK_BLOB_GRACE_MS', 'blobGcGraceMs'],

@@ -11,6 +11,7 @@ export class Metrics {
   readonly tasks: Gauge<'state'>;
   readonly queueDepth: Gauge;
   readonly openBytes: Gauge;
+  readonly storeQueued: Gauge;
   readonly workers: Gauge<'capability'>;
   readonly assignmentLatency: BucketHistogram;
   /** Volunteer frames and bytes so far (the worker hub adds to these). */
@@ -45,6 +46,8 @@ export class Metrics {
     queueDepth: () => number;
     /** The estimated memory of the open tasks held (`Coordinator.openBytes`). */
     openBytes: () => number;
+    /** Queued tasks waiting in the store past the memory budget (`Coordinator.leftInStore`). */
+    leftInStore: () => number;
     workersByCapability: () => Record<string, number>;
   }) {
     const registers = [this.registry];
@@ -60,7 +63,7 @@ export class Metrics {
     });
     this.queueDepth = new Gauge({
       name: 'flock_queue_depth',
-      help: 'Queued tasks (runnable or waiting for a retry backoff).',
+      help: 'Queued tasks (runnable, waiting for a retry backoff, or waiting in the store past FLOCK_MAX_OPEN_BYTES).',
       registers,
       collect() {
         this.set(collect.queueDepth());
@@ -72,6 +75,14 @@ export class Metrics {
       registers,
       collect() {
         this.set(collect.openBytes());
+      },
+    });
+    this.storeQueued = new Gauge({
+      name: 'flock_store_queued_tasks',
+      help: 'Queued tasks waiting in the store past FLOCK_MAX_OPEN_BYTES, loaded as room frees (FLOCK_MAX_STORE_QUEUED caps it).',
+      registers,
+      collect() {
+        this.set(collect.leftInStore());
       },
     });
     this.workers = new Gauge({

@@ -69,6 +69,7 @@ export function metricsOf(store: Store, coordinator: () => Coordinator | undefin
     taskCounts: () => store.stateCounts(),
     queueDepth: () => coordinator()?.queueDepth() ?? 0,
     openBytes: () => coordinator()?.openBytes() ?? 0,
+    leftInStore: () => coordinator()?.leftInStore() ?? 0,
     workersByCapability: () => {
       const out: Record<string, number> = { webgpu: 0, wasm: 0 };
       for (const w of coordinator()?.connectedWorkers() ?? []) {

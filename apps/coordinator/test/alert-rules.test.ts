@@ -43,6 +43,7 @@ describe('alert rules name real metrics', () => {
       'flock_open_task_bytes',
       'flock_queue_depth',
       'flock_slo_violation',
+      'flock_store_queued_tasks',
       'flock_task_outcomes_total',
       'flock_workers',
     ]);

@@ -1,7 +1,7 @@
-// Past the memory budget (FLOCK_MAX_OPEN_BYTES) nothing accepted is lost and the heap stays
-// bounded: a restart leaves the queued tasks that do not fit in the store and loads them in
-// submission order as room frees (engine/backlog.ts), refusing new submissions until it has; a
-// running workflow's ready steps wait for room instead of passing the budget.
+// Past the memory budget (FLOCK_MAX_OPEN_BYTES) the heap stays bounded and nothing accepted is
+// lost: queued tasks that do not fit wait in the store (engine/backlog.ts) and are loaded in
+// submission order as tasks finish; those a restart finds past the budget, new ones behind them,
+// and a running workflow's steps.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,32 @@ describe('a restart past the budget', () => {
   });
 });
 
+describe('a campaign past the budget', () => {
+  test('counts each of its tasks once for its tail, whether it waited in the store or not', async () => {
+    h = await EngineHarness.start({ maxOpenBytes: 0 });
+    await h.submit(task('cp-p', { campaign_id: 'cmp0' }));
+    const one = h.coordinator.openBytes();
+    const dir = h.dir;
+    await h.stop(true);
+    h = await EngineHarness.start({ maxOpenBytes: 3 * one }, dir);
+    const tails = h.coordinator.campaignTails;
+    const ids = Array.from({ length: 6 }, (_, i) => `cp-${i}`);
+    await h.submit(...ids.map((id) => task(id, { campaign_id: 'camp' })));
+    expect(h.coordinator.leftInStore()).toBe(4);
+    expect(tails.counts('a', 'camp')).toEqual({ total: 6, done: 0 });
+    // Restarted with some of them still in the store: counted from the store, once.
+    await h.stop(true);
+    h = await EngineHarness.start({ maxOpenBytes: 3 * one }, dir);
+    expect(h.coordinator.leftInStore()).toBe(4);
+    expect(h.coordinator.campaignTails.counts('a', 'camp')).toEqual({ total: 6, done: 0 });
+    const v = await h.connect();
+    for (let n = 0; n < 7; n++) await h.result(v, await h.assignment(v, n));
+    // Done: the campaign is forgotten (a task counted twice would keep it, never done).
+    expect(h.coordinator.campaignTails.counts('a', 'camp')).toBeUndefined();
+    expect(h.coordinator.leftInStore()).toBe(0);
+  });
+});
+
 describe.each(['SQLite', 'PostgreSQL'])('a restart past the budget on %s', (storeName) => {
   let harness: Promise<PostgresHarness> | undefined;
   afterAll(async () => {
@@ -76,7 +102,7 @@ describe.each(['SQLite', 'PostgreSQL'])('a restart past the budget on %s', (stor
     return () => ({ store: new PostgresStore(url, { maxConnections: 4 }) });
   }
 
-  test('refuses submissions 503 QUEUE_FULL until the tasks it left are loaded, and says why a task waits', async () => {
+  test('new tasks wait behind the ones it left, each loaded in submission order as tasks finish', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'flock-backlog-'));
     dirs.push(dir);
     const store = await storeOf();
@@ -89,74 +115,54 @@ describe.each(['SQLite', 'PostgreSQL'])('a restart past the budget on %s', (stor
     // Room for two and not quite a third: q-2 and q-3 stay in the store.
     c = await startTest({ maxOpenBytes: 2 * one + OPEN_TASK_BYTES - 1 }, dir, store());
     expect(c.coordinator.leftInStore()).toBe(2);
-    const post = async (id: string) => {
-      const res = await c!.api('/v1/tasks', { method: 'POST', json: envelope(id) });
-      const json = (await res.json()) as Json;
-      return { status: res.status, retryAfter: res.headers.get('retry-after'), ...json.error };
-    };
-    expect(await post('n-0')).toMatchObject({
-      status: 503,
-      retryAfter: '10',
-      code: 'QUEUE_FULL',
-      message: expect.stringMatching(/still loading 2 tasks queued before its restart/),
-    });
-    const reason = async (id: string) => {
+    const waiting = async (id: string) => {
       const view = (await (await c!.api(`/v1/tasks/${id}`)).json()) as Json;
       return [view.state, view.waiting_reason === BACKLOG_REASON];
     };
-    expect(await reason('q-2')).toEqual(['queued', true]);
-    expect(await reason('q-1')).toEqual(['queued', false]);
-    expect(((await (await c.api('/v1/stats')).json()) as Json).queue_depth).toBe(4);
-    // Cancelled while left, q-3 is no longer waited for; a loaded task cancelled makes room, and
-    // the next housekeeping tick loads q-2.
+    expect(await waiting('q-2')).toEqual(['queued', true]);
+    expect(await waiting('q-1')).toEqual(['queued', false]);
+    // A new task is accepted and waits behind them, though a task finishing would make room.
+    expect((await c.api('/v1/tasks', { method: 'POST', json: envelope('n-0') })).status).toBe(201);
+    expect(await waiting('n-0')).toEqual(['queued', true]);
+    const depth = async () => ((await (await c!.api('/v1/stats')).json()) as Json).queue_depth;
+    expect([c.coordinator.leftInStore(), await depth()]).toEqual([3, 5]);
+    // Cancelled while left, q-3 is not waited for; each loaded task cancelled makes room for the
+    // next waiting one, loaded at the next housekeeping tick: q-2, then n-0.
     expect((await c.api('/v1/tasks/q-3', { method: 'DELETE' })).status).toBe(200);
-    expect(c.coordinator.leftInStore()).toBe(1);
+    expect(c.coordinator.leftInStore()).toBe(2);
     expect((await c.api('/v1/tasks/q-0', { method: 'DELETE' })).status).toBe(200);
-    await until(() => c!.coordinator.leftInStore() === 0, 5000, 'q-2 loaded');
-    expect(await reason('q-2')).toEqual(['queued', false]);
-    expect(c.coordinator.openBytes()).toBe(2 * one);
-    // Now the budget alone decides: full with q-1 and q-2.
-    expect(await post('n-0')).toMatchObject({
-      status: 503,
-      code: 'QUEUE_FULL',
-      message: expect.stringMatching(/would pass its budget/),
-    });
+    await until(() => c!.coordinator.leftInStore() === 1, 5000, 'q-2 loaded');
+    expect([await waiting('q-2'), await waiting('n-0')]).toEqual([
+      ['queued', false],
+      ['queued', true],
+    ]);
     expect((await c.api('/v1/tasks/q-1', { method: 'DELETE' })).status).toBe(200);
-    expect((await post('n-0')).status).toBe(201);
+    await until(() => c!.coordinator.leftInStore() === 0, 5000, 'n-0 loaded');
+    expect([await waiting('n-0'), await depth(), c.coordinator.openBytes()]).toEqual([
+      ['queued', false],
+      2,
+      2 * one,
+    ]);
   });
 });
 
 describe('a running workflow past the budget', () => {
-  test('submits the ready steps that fit and the rest once room frees; all of them run', async () => {
-    // Room for two steps at OPEN_TASK_BYTES each, as the edge counts a submission.
-    c = await startTest({ maxOpenBytes: 2 * OPEN_TASK_BYTES + 500 });
+  test('its steps wait in the store like any task, and all of them run', async () => {
+    // A budget no task fits: one is open at a time (a task always fits an empty coordinator).
+    c = await startTest({ maxOpenBytes: 1 });
     const steps = ['s1', 's2', 's3', 's4'].map((id) => {
       const { task_id: _t, ...rest } = envelope(id);
       return { id, depends_on: [], ...rest };
     });
     const res = await c.api('/v1/workflows', { method: 'POST', json: { workflow_id: 'wf-room', steps } });
     expect(res.status).toBe(201);
-    const created = async () => {
-      const view = (await (await c!.api('/v1/workflows/wf-room')).json()) as Json;
-      return (view.steps as Json[]).flatMap((s) => s.task_ids as string[]);
-    };
-    await until(async () => (await created()).length === 2, 5000, 'two steps submitted');
-    const first = await created();
+    const view = async () => (await (await c!.api('/v1/workflows/wf-room')).json()) as Json;
+    await until(async () => ((await view()).steps as Json[]).every((s) => s.task_ids.length === 1));
+    expect([c.coordinator.leftInStore(), c.coordinator.queueDepth()]).toEqual([3, 4]);
 
     sim = await SimulatedVolunteer.connect({ url: c.url });
-    await until(
-      async () => ((await (await c!.api('/v1/workflows/wf-room')).json()) as Json).state === 'succeeded',
-      10_000,
-      'the workflow succeeded',
-    );
-    const all = await created();
-    expect(all).toHaveLength(4);
-    // The later two were submitted only after one of the first two had finished.
-    const rec = async (id: string) => (await c!.store.getTask('a', id))!;
-    const firstDone = Math.min(...(await Promise.all(first.map(async (id) => (await rec(id)).updatedAtMs))));
-    for (const id of all.filter((id) => !first.includes(id))) {
-      expect((await rec(id)).createdAtMs).toBeGreaterThanOrEqual(firstDone);
-      expect((await rec(id)).state).toBe('succeeded');
-    }
+    await until(async () => (await view()).state === 'succeeded', 10_000, 'the workflow succeeded');
+    for (const step of (await view()).steps as Json[]) expect(step.state).toBe('succeeded');
+    expect(c.coordinator.leftInStore()).toBe(0);
   });
 });

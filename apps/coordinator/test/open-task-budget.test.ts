@@ -1,13 +1,15 @@
-// The memory budget of a coordinator's open tasks (FLOCK_MAX_OPEN_BYTES): past it submissions
-// are refused 503 QUEUE_FULL with Retry-After and nothing of them is stored; room comes back as
-// tasks finish. And a restart reads the open tasks a page at a time (RECOVERY_PAGE).
+// The memory budget of a coordinator's open tasks (FLOCK_MAX_OPEN_BYTES): past it queued tasks
+// wait in the store, loaded as tasks finish, up to FLOCK_MAX_STORE_QUEUED; past that a submission
+// is refused 503 QUEUE_FULL with Retry-After and nothing of it is stored. And a restart reads the
+// open tasks a page at a time (RECOVERY_PAGE).
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { loadConfig } from '../src/config.ts';
+import { BACKLOG_REASON } from '../src/engine/backlog.ts';
 import { OPEN_TASK_BYTES, PARAMS_HEAP_EXTRA } from '../src/engine/open-tasks.ts';
 import { RECOVERY_PAGE } from '../src/engine/recovery.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { EngineHarness, task } from './engine/engine-harness.ts';
-import { envelope, type Json, startTest, type TestCoordinator } from './helpers.ts';
+import { envelope, type Json, startTest, type TestCoordinator, until } from './helpers.ts';
 
 let c: TestCoordinator | undefined;
 let h: EngineHarness | undefined;
@@ -29,7 +31,7 @@ async function post(path: string, body: unknown) {
 }
 
 describe('FLOCK_MAX_OPEN_BYTES', () => {
-  test('past the budget a submission is 503 QUEUE_FULL whole; a cancel makes room again', async () => {
+  test('past it tasks wait in the store; past FLOCK_MAX_STORE_QUEUED a submission is 503 QUEUE_FULL whole', async () => {
     c = await startTest({ maxOpenBytes: 1 << 20 });
     expect((await post('/v1/tasks', envelope('o1'))).status).toBe(201);
     // One open task: OPEN_TASK_BYTES and its stored envelope (the JSON, trace id spliced in).
@@ -37,33 +39,36 @@ describe('FLOCK_MAX_OPEN_BYTES', () => {
     const stored = await c.store.getTask('a', 'o1');
     expect(one).toBe(OPEN_TASK_BYTES + stored!.envelope.byteLength);
     await c.stop();
-    // Room for two such tasks, not three: the third is refused, a campaign of two too.
-    c = await startTest({ maxOpenBytes: 2 * one + OPEN_TASK_BYTES - 1 });
-    for (const id of ['o1', 'o2']) expect((await post('/v1/tasks', envelope(id))).status).toBe(201);
-    expect(c.coordinator.openBytes()).toBe(2 * one);
-    expect(await post('/v1/tasks', envelope('o3'))).toEqual({
-      status: 503,
-      retryAfter: '10',
-      code: 'QUEUE_FULL',
-    });
-    expect(
-      await post('/v1/campaigns', { campaign_id: 'c', tasks: [envelope('c1'), envelope('c2')] }),
-    ).toEqual({ status: 503, retryAfter: '10', code: 'QUEUE_FULL' });
-    const refused = await c.api('/v1/tasks', { method: 'POST', json: envelope('o3') });
-    expect(((await refused.json()) as Json).error?.message).toMatch(/FLOCK_MAX_OPEN_BYTES/);
-    expect((await c.api('/v1/tasks/o3')).status).toBe(404);
-    expect((await c.api('/v1/tasks/c1')).status).toBe(404);
-    // A new workflow is refused too: its first step would not fit.
+    // Room for two such tasks in memory, not three; three more may wait in the store.
+    c = await startTest({ maxOpenBytes: 2 * one + OPEN_TASK_BYTES - 1, maxStoreQueued: 3 });
+    for (const id of ['o1', 'o2', 'o3']) expect((await post('/v1/tasks', envelope(id))).status).toBe(201);
+    expect([c.coordinator.openBytes(), c.coordinator.leftInStore()]).toEqual([2 * one, 1]);
+    const o3 = (await (await c.api('/v1/tasks/o3')).json()) as Json;
+    expect([o3.state, o3.waiting_reason]).toEqual(['queued', BACKLOG_REASON]);
+    const campaign = (tasks: string[]) => ({ campaign_id: 'c', tasks: tasks.map((id) => envelope(id)) });
+    expect((await post('/v1/campaigns', campaign(['c1', 'c2']))).status).toBe(201);
+    expect(c.coordinator.leftInStore()).toBe(3);
+    // The store's queue is full: a task, a campaign, a new workflow are refused, nothing stored.
+    const full = { status: 503, retryAfter: '10', code: 'QUEUE_FULL' };
+    expect(await post('/v1/tasks', envelope('o4'))).toEqual(full);
+    expect(await post('/v1/campaigns', campaign(['c3']))).toEqual(full);
     const { task_id: _, ...step } = envelope('w-s');
-    const wf = { steps: [{ id: 's', ...step }] };
-    expect(await post('/v1/workflows', wf)).toEqual({ status: 503, retryAfter: '10', code: 'QUEUE_FULL' });
+    expect(await post('/v1/workflows', { steps: [{ id: 's', ...step }] })).toEqual(full);
+    const refused = await c.api('/v1/tasks', { method: 'POST', json: envelope('o4') });
+    expect(((await refused.json()) as Json).error?.message).toMatch(/FLOCK_MAX_STORE_QUEUED \(3\)/);
+    expect((await c.api('/v1/tasks/o4')).status).toBe(404);
+    expect((await c.api('/v1/tasks/c3')).status).toBe(404);
     const metrics = await (await fetch(`${c.url}/metrics`)).text();
     expect(metrics).toContain(`flock_open_task_bytes ${2 * one}`);
+    expect(metrics).toContain('flock_store_queued_tasks 3');
+    expect(metrics).toContain('flock_queue_depth 5');
     expect(metrics).toContain('flock_errors_total{code="QUEUE_FULL"} 4');
-    // A finished task leaves the budget.
+    // A finished task leaves the budget; the oldest waiting task is loaded in its place.
     expect((await c.api('/v1/tasks/o1', { method: 'DELETE' })).status).toBe(200);
-    expect(c.coordinator.openBytes()).toBe(one);
-    expect((await post('/v1/tasks', envelope('o3'))).status).toBe(201);
+    await until(() => c!.coordinator.leftInStore() === 2, 5000, 'o3 loaded');
+    expect(c.coordinator.openBytes()).toBe(2 * one);
+    expect((await post('/v1/tasks', envelope('o4'))).status).toBe(201);
+    expect(c.coordinator.leftInStore()).toBe(3);
   });
 
   test('params are counted at 2.5× their JSON text: they are held parsed', async () => {
@@ -84,6 +89,9 @@ describe('FLOCK_MAX_OPEN_BYTES', () => {
     expect(loadConfig({}).maxOpenBytes).toBeGreaterThan(100 << 20);
     expect(() => loadConfig({ FLOCK_MAX_OPEN_BYTES: '-1' })).toThrow(/FLOCK_MAX_OPEN_BYTES/);
     expect(() => loadConfig({ FLOCK_MAX_OPEN_BYTES: 'lots' })).toThrow(/FLOCK_MAX_OPEN_BYTES/);
+    expect(loadConfig({}).maxStoreQueued).toBe(10_000_000);
+    expect(loadConfig({ FLOCK_MAX_STORE_QUEUED: '0' }).maxStoreQueued).toBe(0);
+    expect(() => loadConfig({ FLOCK_MAX_STORE_QUEUED: '-5' })).toThrow(/FLOCK_MAX_STORE_QUEUED/);
   });
 });
 

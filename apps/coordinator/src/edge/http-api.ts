@@ -95,9 +95,8 @@ export class HttpApi {
       config,
       meter: this.meter,
       limits: new TenantLimits(config, coordinator.store, Date.now, {
-        openBytes: () => coordinator.openBytes(),
         leftInStore: () => coordinator.leftInStore(),
-        maxOpenBytes: config.maxOpenBytes,
+        maxStoreQueued: config.maxStoreQueued,
       }),
       ...(webhooks !== undefined ? { webhooks } : {}),
     };

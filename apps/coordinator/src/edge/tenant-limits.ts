@@ -1,4 +1,3 @@
-import { OPEN_TASK_BYTES } from '../engine/open-tasks.ts';
 import { CoordinatorError, type CoordinatorErrorCode } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 
@@ -64,18 +63,16 @@ export interface TenantLimitSettings {
   tenantMaxStoredBytes: number;
 }
 
-/** What `checkQueued` compares: the estimated bytes of the open tasks held, and the budget. */
-export interface OpenTaskCapacity {
-  openBytes(): number;
-  maxOpenBytes: number;
-  /** Queued tasks a restart left in the store past the budget, not loaded yet (engine/backlog.ts). */
+/** What `checkCapacity` compares: the queued tasks waiting in the store, and their limit. */
+export interface StoreQueueCapacity {
+  /** Queued tasks waiting in the store past the memory budget (engine/backlog.ts). */
   leftInStore(): number;
+  /** FLOCK_MAX_STORE_QUEUED; 0: none. */
+  maxStoreQueued: number;
 }
 
 /** Retry-After of QUEUE_FULL, s: the queue drains as volunteers finish tasks. */
 const QUEUE_FULL_RETRY_AFTER_S = 10;
-
-const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
 
 /** Buckets kept before idle (full) ones are dropped. */
 const SWEEP_AT = 10_000;
@@ -93,8 +90,8 @@ export class TenantLimits {
     private readonly settings: TenantLimitSettings,
     private readonly store: Store,
     private readonly now: () => number = Date.now,
-    /** The coordinator's open tasks against its memory budget (`checkQueued`); none: no check. */
-    private readonly capacity?: OpenTaskCapacity,
+    /** The queue waiting in the store against its limit (`checkQueued`); none: no check. */
+    private readonly capacity?: StoreQueueCapacity,
   ) {}
 
   /** Spends one submission of `tenant`'s rate; throws RATE_LIMITED when none is left. */
@@ -119,27 +116,17 @@ export class TenantLimits {
   }
 
   /**
-   * Throws QUEUE_FULL when `adding` more tasks would pass the memory budget of this
-   * coordinator's open tasks (`FLOCK_MAX_OPEN_BYTES`), counted at `OPEN_TASK_BYTES` each: their
-   * envelopes count once they are open, so a submission may pass the budget by its own envelopes.
-   * While a restart's tasks wait in the store to be loaded (engine/backlog.ts) there is no room.
+   * Throws QUEUE_FULL when `adding` more tasks could pass `FLOCK_MAX_STORE_QUEUED`: past the
+   * memory budget (`FLOCK_MAX_OPEN_BYTES`) queued tasks wait in the store, up to that many.
    */
   checkCapacity(adding: number): void {
     const capacity = this.capacity;
-    if (capacity === undefined || capacity.maxOpenBytes === 0) return;
+    if (capacity === undefined || capacity.maxStoreQueued === 0) return;
     const left = capacity.leftInStore();
-    if (left > 0) {
+    if (left + adding > capacity.maxStoreQueued) {
       throw new RetryLaterError(
         'QUEUE_FULL',
-        `this coordinator is still loading ${left} tasks queued before its restart, past its memory budget (FLOCK_MAX_OPEN_BYTES): try again once tasks have finished`,
-        QUEUE_FULL_RETRY_AFTER_S,
-      );
-    }
-    const held = capacity.openBytes();
-    if (held + adding * OPEN_TASK_BYTES > capacity.maxOpenBytes) {
-      throw new RetryLaterError(
-        'QUEUE_FULL',
-        `this coordinator's open tasks take about ${mib(held)} MiB; ${adding} more would pass its budget of ${mib(capacity.maxOpenBytes)} MiB (FLOCK_MAX_OPEN_BYTES): try again once tasks have finished`,
+        `${left} queued tasks wait in this coordinator's store past its memory budget; ${adding} more would pass FLOCK_MAX_STORE_QUEUED (${capacity.maxStoreQueued}): try again once tasks have finished`,
         QUEUE_FULL_RETRY_AFTER_S,
       );
     }

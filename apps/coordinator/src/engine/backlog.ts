@@ -1,7 +1,7 @@
-// Queued tasks a restart left in the store past the memory budget (FLOCK_MAX_OPEN_BYTES). The
-// recovery loads queued tasks only while they fit; the rest wait in the store and are loaded in
-// submission order as room frees. Until the last of them is loaded, new submissions are refused
-// (QUEUE_FULL) and workflow steps wait, so tasks accepted before the restart go first.
+// The queue past the memory budget (FLOCK_MAX_OPEN_BYTES): queued tasks that do not fit in memory
+// wait in the store, and are loaded in submission order as room frees. New tasks past the budget
+// are stored and left there (intake), and so are the queued tasks a restart finds past it
+// (recovery). Once tasks wait there, every new one waits behind them, so none overtakes an older.
 import type { TaskRecord } from '../store/store.ts';
 import type { Engine } from './engine.ts';
 import { OPEN_TASK_BYTES } from './open-tasks.ts';
@@ -9,7 +9,7 @@ import { RECOVERY_PAGE } from './recovery.ts';
 
 /** Why a task left in the store waits (`GET /v1/tasks/:id`'s `waiting_reason`). */
 export const BACKLOG_REASON =
-  'waiting in the store: the coordinator restarted with more open tasks than its memory budget (FLOCK_MAX_OPEN_BYTES); they are loaded in submission order as room frees';
+  "waiting in the store: this coordinator's queued tasks fill its memory budget (FLOCK_MAX_OPEN_BYTES); the ones past it are loaded in submission order as tasks finish";
 
 /**
  * The estimated memory a stored task takes once open, before it is parsed: its params' extra
@@ -27,37 +27,32 @@ export class Backlog {
 
   constructor(private readonly e: Engine) {}
 
-  /** Tasks still waiting in the store to be loaded. */
+  /** Tasks waiting in the store to be loaded. */
   get size(): number {
     return this.left;
   }
 
-  /** Whether `bytes` more fit in the budget (always, without one). */
+  /** Whether `bytes` more fit in the budget (always without one, and with no task open). */
   fits(bytes: number): boolean {
     const budget = this.e.config.maxOpenBytes;
-    return budget === 0 || this.e.open.bytes + bytes <= budget;
+    return budget === 0 || this.e.open.bytes + bytes <= budget || this.e.open.size === 0;
   }
 
-  /**
-   * How many more tasks the budget has room for, at `OPEN_TASK_BYTES` each as the edge counts
-   * them (`TenantLimits.checkCapacity`): none while tasks are left in the store, all without one.
-   */
-  room(): number {
-    const budget = this.e.config.maxOpenBytes;
-    if (budget === 0) return Number.POSITIVE_INFINITY;
-    if (this.left > 0) return 0;
-    return Math.max(0, Math.floor((budget - this.e.open.bytes) / OPEN_TASK_BYTES));
+  /** Whether a stored queued task taking `bytes` once open waits in the store instead. */
+  leaves(bytes: number): boolean {
+    return this.left > 0 || !this.fits(bytes);
   }
 
-  /** Whether the recovery must leave `rec` in the store: it is queued and does not fit. */
-  leaves(rec: TaskRecord): boolean {
-    return rec.state === 'queued' && (this.left > 0 || !this.fits(openBytesOf(rec)));
-  }
-
-  /** The recovery leaves `rec` (in uid order) in the store. */
-  leave(rec: TaskRecord): void {
-    if (this.left === 0) this.after = rec.uid - 1;
-    this.last = rec.uid;
+  /** Leaves the queued task `uid` (in uid order: the newest so far) in the store. */
+  leave(uid: number): void {
+    if (this.left === 0) {
+      this.after = uid - 1;
+      this.e.log.warn(
+        { openBytes: this.e.open.bytes, maxOpenBytes: this.e.config.maxOpenBytes },
+        'queued tasks past FLOCK_MAX_OPEN_BYTES wait in the store from now on, loaded in submission order as tasks finish',
+      );
+    }
+    this.last = uid;
     this.left += 1;
   }
 
@@ -80,7 +75,7 @@ export class Backlog {
     const slack = Math.min(this.e.config.maxOpenBytes / 10, RECOVERY_PAGE * OPEN_TASK_BYTES);
     if (!this.fits(slack)) return;
     this.loading = this.load()
-      .catch((err) => this.e.log.error({ err }, 'loading tasks left in the store failed'))
+      .catch((err) => this.e.log.error({ err }, 'loading queued tasks from the store failed'))
       .finally(() => {
         this.loading = undefined;
       });
@@ -94,19 +89,19 @@ export class Backlog {
   private async load(): Promise<void> {
     let loaded = 0;
     while (this.left > 0 && !this.e.closed) {
+      // Tasks left while the page is read have newer uids than any in it: not done yet then.
+      const lastBefore = this.last;
       const page = await this.e.store.openTasks(this.after, RECOVERY_PAGE);
       const stop = await this.loadPage(page);
       loaded += stop.loaded;
       if (stop.full) break;
-      if (page.length < RECOVERY_PAGE || this.after >= this.last) {
-        this.left = 0; // past the last one: any not seen were cancelled or leased elsewhere
+      if (page.length < RECOVERY_PAGE && this.last === lastBefore) {
+        this.left = 0; // read to the end: any not seen were cancelled or leased elsewhere
         break;
       }
     }
-    if (loaded > 0) {
-      await this.e.tails.countFromStore();
-      this.e.log.info({ loaded, left: this.left }, 'loaded tasks left in the store');
-    }
+    if (loaded > 0) this.e.log.debug({ loaded, left: this.left }, 'loaded queued tasks from the store');
+    if (this.left === 0) this.e.log.info('no queued task waits in the store any more');
   }
 
   /** Loads a page's tasks in uid order until one does not fit (`full`). */
@@ -115,14 +110,14 @@ export class Backlog {
     const now = Date.now();
     for (const rec of page) {
       if (rec.uid > this.last) {
-        this.left = 0;
+        this.left = 0; // past the last one left
         return { loaded, full: false };
       }
       if (rec.state === 'queued' && !this.e.open.has(rec.uid)) {
         if (!this.fits(openBytesOf(rec))) return { loaded, full: true };
-        await this.e.recovery.queue(rec, now);
+        this.left = Math.max(0, this.left - 1); // (on a shared store it may be another's)
+        await this.e.recovery.queue(rec, now, true);
         loaded += 1;
-        this.left = Math.max(0, this.left - 1);
       }
       this.after = rec.uid;
     }

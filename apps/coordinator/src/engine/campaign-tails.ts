@@ -49,20 +49,45 @@ export class CampaignTails {
 
   constructor(private readonly e: Engine) {}
 
-  /** A task of a campaign is open in this process (submitted, recovered, adopted). */
+  /**
+   * A task of a campaign is open in this process (submitted, recovered, adopted), or submitted here
+   * and left in the store past the memory budget (engine/backlog.ts).
+   */
   opened(task: OpenTask): void {
     if (!task.campaignId) return;
-    let byId = this.campaigns.get(task.tenant);
+    this.campaign(task.tenant, task.campaignId).total += 1;
+  }
+
+  /**
+   * A recovery left a queued task of a campaign in the store: its campaign's counts are read from
+   * the store (`countFromStore`), which has it, as for a task recovered (`fromStore`).
+   */
+  inStore(tenant: string, campaignId: string | undefined): void {
+    if (!campaignId) return;
+    const c = this.campaign(tenant, campaignId);
+    if (c.counted) return;
+    c.counted = true;
+    this.toCount.push(c);
+  }
+
+  /** A campaign's counts as the tails know them (undefined once done, or never open here). */
+  counts(tenant: string, campaignId: string): { total: number; done: number } | undefined {
+    const c = this.campaigns.get(tenant)?.get(campaignId);
+    return c && { total: c.total, done: c.done };
+  }
+
+  private campaign(tenant: string, campaignId: string): Campaign {
+    let byId = this.campaigns.get(tenant);
     if (!byId) {
       byId = new Map();
-      this.campaigns.set(task.tenant, byId);
+      this.campaigns.set(tenant, byId);
     }
-    let c = byId.get(task.campaignId);
+    let c = byId.get(campaignId);
     if (!c) {
-      c = { tenant: task.tenant, campaignId: task.campaignId, total: 0, done: 0, runs: [] };
-      byId.set(task.campaignId, c);
+      c = { tenant, campaignId, total: 0, done: 0, runs: [] };
+      byId.set(campaignId, c);
     }
-    c.total += 1;
+    return c;
   }
 
   /**

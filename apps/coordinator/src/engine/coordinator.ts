@@ -23,6 +23,7 @@ import type { BlobStore } from '../store/blob-store.ts';
 import type { InsertOutcome, Store, TaskRecord, TaskState } from '../store/store.ts';
 import { MemoryTrustStore, TrustEngine } from '../trust/index.ts';
 import type { BreakerView } from './breakers.ts';
+import type { CampaignTails } from './campaign-tails.ts';
 import { Engine, type TrustOptions } from './engine.ts';
 import type { LeaseTable } from './lease-table.ts';
 import type { OpLevel } from './op-stats.ts';
@@ -69,6 +70,11 @@ export class Coordinator {
     return this.e.workers;
   }
 
+  /** Batch tails: campaigns' counts and their tail acceleration. */
+  get campaignTails(): CampaignTails {
+    return this.e.tails;
+  }
+
   /** Workflows: definitions in, steps advanced as their tasks end (WORKFLOWS.md). */
   get workflows(): Workflows {
     return this.e.workflows;
@@ -109,7 +115,7 @@ export class Coordinator {
     if (left > 0)
       this.log.warn(
         { left, openBytes: e.open.bytes, maxOpenBytes },
-        'queued tasks past FLOCK_MAX_OPEN_BYTES were left in the store: they are loaded as room frees, and submissions are refused (QUEUE_FULL) until they are',
+        'queued tasks past FLOCK_MAX_OPEN_BYTES were left in the store: they are loaded in submission order as tasks finish',
       );
     await e.workflows.recover();
     e.housekeeping.start(now);

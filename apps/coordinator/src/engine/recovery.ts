@@ -1,6 +1,7 @@
 // What a coordinator takes over when it starts (every open task of the store) or while it runs
 // (tasks queued by another coordinator on a shared store).
 import type { TaskRecord } from '../store/store.ts';
+import { openBytesOf } from './backlog.ts';
 import type { Engine } from './engine.ts';
 import { type OpenTask, toOpen } from './open-task.ts';
 
@@ -28,8 +29,10 @@ export class Recovery {
     for (let after = 0; ; ) {
       const page = await this.e.store.openTasks(after, RECOVERY_PAGE);
       for (const rec of page) {
-        if (backlog.leaves(rec)) backlog.leave(rec);
-        else if (await this.recoverOne(rec, now)) running += 1;
+        if (rec.state === 'queued' && backlog.leaves(openBytesOf(rec))) {
+          backlog.leave(rec.uid);
+          this.e.tails.inStore(rec.tenant, rec.campaignId);
+        } else if (await this.recoverOne(rec, now)) running += 1;
       }
       if (page.length < RECOVERY_PAGE) break;
       after = page[page.length - 1]!.uid;
@@ -39,17 +42,20 @@ export class Recovery {
     return { running, left: backlog.size };
   }
 
-  /** Queues a stored queued task (the caller counts its campaign's tasks from the store after). */
-  async queue(rec: TaskRecord, now: number): Promise<void> {
-    const task = await this.opened(rec);
+  /**
+   * Queues a stored queued task (the caller counts its campaign's tasks from the store after);
+   * `counted`: loaded from the store past the budget, its campaign counts it already.
+   */
+  async queue(rec: TaskRecord, now: number, counted = false): Promise<void> {
+    const task = await this.opened(rec, counted);
     this.e.transitions.makeRunnable(task, now);
   }
 
   /** The open task of a stored one, held from now on (with its durable trust state, if verified). */
-  private async opened(rec: TaskRecord): Promise<OpenTask> {
+  private async opened(rec: TaskRecord, counted = false): Promise<OpenTask> {
     const task = toOpen(rec);
-    this.e.transitions.open(task);
-    this.e.tails.fromStore(task);
+    this.e.transitions.open(task, counted);
+    if (!counted) this.e.tails.fromStore(task);
     await this.e.replicas.open(task);
     return task;
   }

@@ -89,6 +89,13 @@ export class RequesterIntake {
       if (outcome.kind !== 'created') continue;
       const task = toOpen(outcome.task, items[i]!.envelope);
       if (chosen[i]) task.sharedTrace = true;
+      if (this.e.backlog.leaves(task.memBytes)) {
+        // Past the memory budget: stored and announced, loaded once room frees (backlog.ts).
+        this.e.backlog.leave(task.uid);
+        this.e.tails.opened(task);
+        this.e.transitions.announceQueued(task, now);
+        continue;
+      }
       this.e.transitions.open(task);
       // Only a verified task has replicas to open (an await per task of a campaign otherwise).
       if (task.replicas) await this.e.replicas.open(task);

@@ -31,10 +31,13 @@ export class TaskTransitions {
     this.commits = new GroupCommit(e.store);
   }
 
-  /** A stored task (submitted, recovered, adopted, reopened) becomes open in this process. */
-  open(task: OpenTask): void {
+  /**
+   * A stored task (submitted, recovered, adopted, reopened) becomes open in this process;
+   * `counted`: its campaign already counts it (a task loaded from the store, engine/backlog.ts).
+   */
+  open(task: OpenTask, counted = false): void {
     this.e.open.set(task.uid, task);
-    this.e.tails.opened(task);
+    if (!counted) this.e.tails.opened(task);
     if (task.deadlineAtMs !== undefined) this.e.deadlines.push(task.deadlineAtMs, task.uid);
   }
 
@@ -61,6 +64,11 @@ export class TaskTransitions {
     this.e.tails.attemptEnded(task, now);
     if (notBeforeMs !== undefined) task.notBeforeMs = notBeforeMs;
     this.makeRunnable(task, now);
+    this.announceQueued(task, now);
+  }
+
+  /** Announces a task as requested (queued): new, retried, lost, withdrawn, or left in the store. */
+  announceQueued(task: OpenTask, now: number): void {
     if (this.e.announces(task, 'queued'))
       this.e.publish(task, EVENTS.requested, 'queued', now, () => toJson('ComputeEnvelope', task.envelope));
   }

@@ -40,8 +40,6 @@ interface Active {
   tasks: Map<string, StepTask> | undefined;
   maxUid: number;
   ended: Set<string>;
-  /** Ready steps were held back for want of memory (logged once). */
-  heldBack: boolean;
 }
 
 /** A workflow as `GET /v1/workflows/:id` shows it. */
@@ -60,9 +58,6 @@ const STEP_EVENT_STATE: Record<StepState, TaskState> = {
 };
 
 const TASK_PAGE = 1000;
-
-/** How soon a workflow whose ready steps found no room in the memory budget looks again, ms. */
-const STEP_ROOM_RETRY_MS = 1000;
 
 export class Workflows {
   private readonly active = new Map<string, Active>();
@@ -205,7 +200,6 @@ export class Workflows {
       tasks: undefined,
       maxUid: 0,
       ended: new Set(),
-      heldBack: false,
     };
     this.active.set(key(a.tenant, a.workflowId), a);
     this.schedule(a);
@@ -254,33 +248,15 @@ export class Workflows {
       const rec = await this.e.store.getTask(a.tenant, taskId);
       if (rec) await this.e.transitions.cancel(rec, 'WORKFLOW_FAILED');
     }
-    let retryAtMs = plan.retryAtMs;
     if (plan.submit.length > 0) {
-      // Steps past the memory budget wait (durably: they are submitted by a later pass).
-      const room = this.e.backlog.room();
-      const submits = plan.submit.length > room ? plan.submit.slice(0, room) : plan.submit;
-      if (submits.length < plan.submit.length) {
-        retryAtMs = Math.min(retryAtMs ?? Number.POSITIVE_INFINITY, Date.now() + STEP_ROOM_RETRY_MS);
-        this.heldBack(a, plan.submit.length - submits.length);
-      } else a.heldBack = false;
-      const invalid = submits.length > 0 ? await this.submit(a, submits) : undefined;
+      const invalid = await this.submit(a, plan.submit);
       if (invalid) return this.finish(a, { state: 'failed', code: 'STEP_INVALID', message: invalid });
     }
     clearTimeout(a.timer);
-    if (retryAtMs !== undefined) {
-      a.timer = setTimeout(() => this.schedule(a), Math.max(0, retryAtMs - Date.now()));
+    if (plan.retryAtMs !== undefined) {
+      a.timer = setTimeout(() => this.schedule(a), Math.max(0, plan.retryAtMs - Date.now()));
       a.timer.unref();
     }
-  }
-
-  /** Logs (once a workflow until it has room again) that ready steps wait for memory. */
-  private heldBack(a: Active, steps: number): void {
-    if (a.heldBack) return;
-    a.heldBack = true;
-    this.e.log.warn(
-      { workflow: a.workflowId, tenant: a.tenant, steps },
-      'workflow steps wait: the open tasks fill FLOCK_MAX_OPEN_BYTES',
-    );
   }
 
   /** Stores the blobs the steps read, then submits them; a message when an envelope is invalid. */

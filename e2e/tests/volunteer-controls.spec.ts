@@ -5,7 +5,8 @@
 // the coordinator cannot be reached. (Found by walking apps/worker-web/README.md as a volunteer.)
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
-import { Harness, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
+import { saxpyTask } from '../support/wgsl-tasks.ts';
+import { Harness, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -168,6 +169,31 @@ test('fewer CPU slots while jobs run: those jobs finish, their executors retire,
   for (const id of next) await harness.submit(wasmTask(id, spin, { params: { args: ['500'] } }));
   for (const id of next) await harness.waitFor(id, 'succeeded');
   expect(await mostAtOnce()).toBe(1);
+  await page.context().close();
+});
+
+test('with the GPU switched off a built-in op runs on the CPU, and on the GPU once it is on again', async () => {
+  const page = await openPage();
+  await page.getByLabel('Use the GPU (WebGPU)').uncheck();
+  await page.getByRole('button', { name: 'Start donating compute' }).click();
+  await expect(page.locator('#connection')).toHaveText('open');
+  const x = new Float32Array(300).map((_, i) => i);
+  const y = new Float32Array(300).fill(0.5);
+  const expected = [...x].map((v) => v * 2 + 0.5);
+  // A built-in op that any tab may run (it asks for WASM, not WebGPU).
+  const saxpy = (id: string) => ({ ...saxpyTask(id, x, y, 2), requirements: { min: { wasm: true } } });
+  const off = taskId('saxpy-gpu-off');
+  await harness.submit(saxpy(off));
+  const ranOff = await harness.waitFor(off, 'succeeded');
+  expect(ranOff.executor).toMatch(/^builtin:(wasm-simd|wasm-scalar|js)$/);
+  const outOff = new Float32Array(new Uint8Array(outputBytes(await harness.result(off), 'out')).buffer);
+  expect([...outOff]).toEqual(expected);
+
+  await page.getByLabel('Use the GPU (WebGPU)').check();
+  await expect.poll(async () => (await capabilityOf(page))['gpu_slots']).toBe(1);
+  const on = taskId('saxpy-gpu-on');
+  await harness.submit(saxpy(on));
+  expect((await harness.waitFor(on, 'succeeded')).executor).toBe('builtin:wgsl');
   await page.context().close();
 });
 

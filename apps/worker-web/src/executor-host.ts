@@ -172,6 +172,8 @@ export class ExecutorHost {
     this.worker = this.createWorker();
     this.remote = Comlink.wrap<ExecutorApi>(this.worker);
     this.worker.addEventListener('error', () => this.kill('EXECUTION_ERROR', 'the executor Worker crashed'));
+    // Before the bridge, so before any job: comlink delivers calls in order.
+    void this.remote.useGpu(this.kind === 'gpu');
     if (this.deviceLost) void this.remote.watchDeviceLost(Comlink.proxy(this.deviceLost));
     this.attach();
   }

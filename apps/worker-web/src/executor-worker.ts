@@ -74,6 +74,11 @@ const api = {
     replace(new MessageExecutorTransport(port));
   },
 
+  /** Whether this executor may use the GPU (the GPU slot's executor); set before any job. */
+  useGpu(allowed: boolean): void {
+    gpu.allowed = allowed;
+  },
+
   /** Adapter facts for the capability; null without WebGPU. */
   probeGpu(): Promise<GpuProbe | null> {
     return gpu.probe();

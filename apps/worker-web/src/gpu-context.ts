@@ -33,8 +33,15 @@ export class GpuContext {
   onDeviceLost: ((reason: string) => void) | undefined;
   /** Devices destroyed on purpose (job timeout): their loss is not news for the capability. */
   private readonly destroyedOnPurpose = new WeakSet<GPUDevice>();
+  /**
+   * Whether this executor may use the GPU: only the GPU slot's may. A CPU executor runs built-in
+   * and library jobs only when the tab has no GPU slot (no WebGPU, or the volunteer switched the
+   * GPU off), so there they take their WASM/JS paths. Default false.
+   */
+  allowed = false;
 
   async getDevice(): Promise<GPUDevice> {
+    if (!this.allowed) throw new ExecutorError('UNSUPPORTED', 'this executor has no GPU slot');
     if (this.device && !this.lost) return this.device;
     if (!('gpu' in navigator) || !navigator.gpu)
       throw new ExecutorError('UNSUPPORTED', 'WebGPU is not available in this tab');

@@ -40,6 +40,11 @@ export type CoordinatorErrorCode =
   /** An unsigned task from a key configured with a signing secret (`|sign:`). */
   | 'SIGNATURE_REQUIRED'
   | 'REQUEST_TIMEOUT'
+  /**
+   * The shared store (PostgreSQL) cannot be reached now: 503 with Retry-After. Nothing of the
+   * request is known to be stored; a retried submission is safe (idempotent on task_id).
+   */
+  | 'STORE_UNAVAILABLE'
   | 'INTERNAL'
   | 'CONFIG_INVALID';
 
@@ -69,6 +74,7 @@ const STATUS: Record<CoordinatorErrorCode, number> = {
   BAD_SIGNATURE: 401,
   SIGNATURE_REQUIRED: 401,
   REQUEST_TIMEOUT: 408,
+  STORE_UNAVAILABLE: 503,
   INTERNAL: 500,
   CONFIG_INVALID: 500,
 };

@@ -6,6 +6,7 @@ import { TaskTokens } from '../engine/task-tokens.ts';
 import { CoordinatorError } from '../errors.ts';
 import { type RunningCoordinator, startCoordinator } from '../start-coordinator.ts';
 import { PostgresStore } from '../store/postgres-store.ts';
+import { storeUnavailable } from '../store/store-unavailable.ts';
 import { ClusterEventsHub } from './cluster-events-hub.ts';
 import { QueueScanner } from './queue-scanner.ts';
 
@@ -140,7 +141,7 @@ async function migrateOrExplain(store: PostgresStore, url: string): Promise<void
   try {
     await store.migrate();
   } catch (err) {
-    if (!cannotUse(err)) throw err;
+    if (!storeUnavailable(err)) throw err;
     await store.close().catch(() => undefined);
     throw new CoordinatorError(
       'CONFIG_INVALID',
@@ -148,19 +149,6 @@ async function migrateOrExplain(store: PostgresStore, url: string): Promise<void
       'FLOCK_STORE',
     );
   }
-}
-
-/**
- * Whether a first connection failed on where it points: a socket error (refused, unresolved host,
- * timeout) or a PostgreSQL error of class 08 (connection), 28 (authorization), 3D (no such
- * database), 53 (too many connections) or 57P (shutting down, starting up).
- */
-function cannotUse(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const { syscall, code } = err as NodeJS.ErrnoException;
-  if (syscall !== undefined) return true;
-  if (/^Connection terminated/.test(err.message)) return true;
-  return typeof code === 'string' && /^(08|28|3D|53|57P)/.test(code);
 }
 
 /** The URL as an operator may see it in a terminal or a log: password and `password=` hidden. */

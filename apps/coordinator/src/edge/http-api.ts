@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { CoordinatorConfig } from '../config.ts';
 import type { Coordinator } from '../engine/coordinator.ts';
 import { CoordinatorError } from '../errors.ts';
+import { storeUnavailable } from '../store/store-unavailable.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { CorsPolicy } from './cors.ts';
 import { getAudit } from './http-audit.ts';
@@ -67,6 +68,9 @@ const ROUTES: ReadonlyArray<readonly [string, string, number, string | undefined
 /** What a tenant's submission rate counts: each POST of tasks, campaigns, workflows. */
 const SUBMISSIONS: ReadonlySet<string> = new Set(['tasks', 'campaigns', 'workflows', 'replay']);
 
+/** Seconds a request that found the store unreachable is told to wait (STORE_UNAVAILABLE). */
+const STORE_RETRY_AFTER_S = 2;
+
 /** The first path segments of the authenticated routes (the only ones CORS applies to). */
 const REST_RESOURCES: ReadonlySet<string> = new Set(ROUTES.map((route) => route[1]));
 
@@ -128,7 +132,11 @@ export class HttpApi {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (path === '/healthz') {
+      // A cluster coordinator that cannot reach PostgreSQL is out of a load balancer's rotation.
+      if (this.coordinator.store.reachable === false) return json(res, 503, { status: 'store unavailable' });
+      return json(res, 200, { status: 'ok' });
+    }
     if (path === '/metrics') {
       const registry = this.coordinator.metrics.registry;
       const text = await registry.metrics();
@@ -203,6 +211,12 @@ export class HttpApi {
       status = 400;
       body = { code: err.code, message: err.message };
       if (err.field !== undefined) body.field = err.field;
+    } else if (storeUnavailable(err)) {
+      // The database is down or unreachable: the client may come back, unlike after a bug.
+      status = 503;
+      body = { code: 'STORE_UNAVAILABLE', message: 'the store cannot be reached; try again' };
+      res.setHeader('Retry-After', String(STORE_RETRY_AFTER_S));
+      this.log.warn({ err: (err as Error).message }, 'request failed: store unavailable');
     } else {
       this.log.error({ err }, 'request failed');
     }

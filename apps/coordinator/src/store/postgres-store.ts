@@ -30,6 +30,7 @@ import type {
   TaskState,
   WorkerRecord,
 } from './store.ts';
+import { storeUnavailable } from './store-unavailable.ts';
 import type { WebhookStore } from './webhook-store.ts';
 import type { WorkflowStore } from './workflow-store.ts';
 
@@ -184,12 +185,21 @@ export class PostgresStore implements Store {
 
   /** Records that this coordinator is alive (needs `coordinatorId`). */
   async beat(nowMs: number): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO coordinators (id, started_at_ms, last_seen_ms) VALUES ($1, $2, $2)
-       ON CONFLICT (id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms`,
-      [this.requireId(), nowMs],
-    );
+    try {
+      await this.pool.query(
+        `INSERT INTO coordinators (id, started_at_ms, last_seen_ms) VALUES ($1, $2, $2)
+         ON CONFLICT (id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms`,
+        [this.requireId(), nowMs],
+      );
+    } catch (err) {
+      if (storeUnavailable(err)) this.reachable = false;
+      throw err;
+    }
+    this.reachable = true;
   }
+
+  /** False from a beat that could not reach the server until one that does (`/healthz`). */
+  reachable = true;
 
   /** Removes this coordinator from `coordinators`: its open leases become orphans at once. */
   async leave(): Promise<void> {

@@ -152,6 +152,11 @@ export interface Store {
   /** Creates or upgrades the schema. */
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * False while a shared store's server cannot be reached (PostgreSQL: this coordinator's latest
+   * beat failed), for `/healthz`; absent on a store in the process (SQLite).
+   */
+  readonly reachable?: boolean;
 
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;

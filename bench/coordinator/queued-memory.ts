@@ -3,14 +3,17 @@
 // envelope: op sum, one 16-byte input) with no volunteer, so every task stays queued; then a second
 // process starts a coordinator on the same data directory and recovers them.
 //
-//   npx tsx bench/coordinator/queued-memory.ts [--campaigns N] [--heap-mb M] [--params-kb K]
+//   npx tsx bench/coordinator/queued-memory.ts [--campaigns N] [--heap-mb M] [--submit-heap-mb S]
+//                                              [--params-kb K]
 //       N campaigns (default 50: 50,000 tasks); M: the recovering process's --max-old-space-size;
+//       S: the submitting process's (past its budget, 40 % of it, tasks wait in the store);
 //       K: each task also carries about K KiB of JSON params (rows of small objects), to check
 //       the estimate for tasks whose params are held parsed
 //
 // Prints, per task: the heap the queued tasks hold (after a full GC), the coordinator's own
 // estimate (`flock_open_task_bytes`, FLOCK_MAX_OPEN_BYTES's measure), and for the recovery the
-// heap at its peak (sampled every 5 ms) and once recovered, and its time.
+// heap at its peak (sampled every 5 ms) and once recovered, and its time; per task held in
+// memory, and how many wait in the store past the budget.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -27,6 +30,7 @@ const CAMPAIGNS = arg('--campaigns', 50);
 const TASKS = CAMPAIGNS * 1000;
 const KEY = 'queued-memory-bench-key';
 const HEAP_MB = arg('--heap-mb', 0);
+const SUBMIT_HEAP_MB = arg('--submit-heap-mb', 0);
 const PARAMS_KB = arg('--params-kb', 0);
 const PHASE = process.argv.includes('--recover')
   ? 'recover'
@@ -90,7 +94,8 @@ const start = (dataDir: string) =>
     logLevel: 'warn',
   });
 
-const perTask = (bytes: number): string => `${(bytes / TASKS).toFixed(0)} B`;
+const per = (bytes: number, tasks: number): string => `${(bytes / tasks).toFixed(0)} B`;
+const perTask = (bytes: number): string => per(bytes, TASKS);
 
 if (PHASE === 'submit') {
   const dir = process.argv[process.argv.indexOf('--submit') + 1]!;
@@ -104,9 +109,11 @@ if (PHASE === 'submit') {
     if (status !== 201) throw new Error(`campaign ${c}: ${status}`);
   }
   const held = collect() - base;
+  const left = running.coordinator.leftInStore();
+  const inMemory = TASKS - left;
   console.log(
-    `queued:     heap ${perTask(held)} a task, estimate ${perTask(running.coordinator.openBytes())} a task ` +
-      `(envelope JSON ${perTask(stored)})`,
+    `queued:     heap ${per(held, inMemory)} a task, estimate ${per(running.coordinator.openBytes(), inMemory)} a task ` +
+      `(envelope JSON ${perTask(stored)}); ${inMemory} in memory, ${left} in the store`,
   );
   await running.close();
 } else if (PHASE === 'recover') {
@@ -122,15 +129,18 @@ if (PHASE === 'submit') {
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage().heapUsed);
   const held = collect() - base;
+  const inMemory = TASKS - running.coordinator.leftInStore();
   console.log(
-    `recovered:  heap ${perTask(held)} a task, peak ${perTask(peak - base)} a task, ` +
+    `recovered:  heap ${per(held, inMemory)} a task, peak ${per(peak - base, inMemory)} a task, ` +
       `${ms.toFixed(0)} ms (${((ms * 1000) / TASKS).toFixed(1)} µs a task), queue ${running.coordinator.queueDepth()}, ` +
       `left in the store ${running.coordinator.leftInStore()}`,
   );
   await running.close();
 } else {
   const dir = mkdtempSync(join(tmpdir(), 'flock-queued-memory-'));
-  const heap = HEAP_MB > 0 ? `, recovering with --max-old-space-size=${HEAP_MB}` : '';
+  const heap =
+    (SUBMIT_HEAP_MB > 0 ? `, submitting with --max-old-space-size=${SUBMIT_HEAP_MB}` : '') +
+    (HEAP_MB > 0 ? `, recovering with --max-old-space-size=${HEAP_MB}` : '');
   console.log(
     `queued-memory: ${TASKS} queued tasks (${CAMPAIGNS} campaigns of 1,000${heap}), node ${process.version}`,
   );
@@ -141,6 +151,7 @@ if (PHASE === 'submit') {
         [
           '--expose-gc',
           ...(HEAP_MB > 0 && phase === '--recover' ? [`--max-old-space-size=${HEAP_MB}`] : []),
+          ...(SUBMIT_HEAP_MB > 0 && phase === '--submit' ? [`--max-old-space-size=${SUBMIT_HEAP_MB}`] : []),
           '--import',
           'tsx',
           import.meta.filename,

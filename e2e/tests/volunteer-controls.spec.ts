@@ -63,7 +63,10 @@ test('Start, Pause and Stop work from the keyboard; Pause lets the running job f
   await harness.submit(wasmTask(running, spin, { params: { args: ['1500'] } }));
   await harness.submit(wasmTask(queued, await wasmFixture('empty')));
   await expect(page.getByRole('progressbar', { name: `progress of ${running}` })).toBeVisible();
-  await expect(page.getByRole('progressbar', { name: `progress of ${queued}` })).toBeVisible();
+  // The second waits behind it, and says so: it takes no CPU slot yet.
+  const queuedItem = page.locator(`#running li[data-task-id="${queued}"]`);
+  await expect(queuedItem).toHaveText(`${queued} · wasm wasm-run queued`);
+  await expect(queuedItem).toHaveAttribute('data-state', 'queued');
 
   await page.locator('#pause').focus();
   await page.keyboard.press('Enter');

@@ -85,9 +85,17 @@ function render(view: VolunteerView): void {
       : view.running.map((job) => {
           const item = document.createElement('li');
           item.dataset['taskId'] = job.taskId;
+          const label = `${job.taskId} · ${job.kind} ${job.op} `;
+          // A prefetched job waits behind the one its executor runs: it uses no CPU slot yet.
+          if (job.startedAtMs === 0) {
+            item.dataset['state'] = 'queued';
+            item.append(label, 'queued');
+            return item;
+          }
+          item.dataset['state'] = 'running';
           const bar = Object.assign(document.createElement('progress'), { max: 100, value: job.pct });
           bar.setAttribute('aria-label', `progress of ${job.taskId}`);
-          item.append(`${job.taskId} · ${job.kind} ${job.op} `, bar, ` ${Math.round(job.pct)}%`);
+          item.append(label, bar, ` ${Math.round(job.pct)}%`);
           return item;
         })),
   );

@@ -119,7 +119,15 @@ export class CampaignTails {
   /** A task of the campaign finished (in any state). */
   finished(task: OpenTask): void {
     this.speculated.delete(task.uid);
-    const c = this.campaignOf(task);
+    this.done(this.campaignOf(task));
+  }
+
+  /** A task of the campaign waiting in the store (engine/backlog.ts) was cancelled there. */
+  endedInStore(tenant: string, campaignId: string | undefined): void {
+    this.done(campaignId ? this.campaigns.get(tenant)?.get(campaignId) : undefined);
+  }
+
+  private done(c: Campaign | undefined): void {
     if (!c) return;
     c.done += 1;
     if (c.done < c.total) return;

@@ -217,7 +217,10 @@ export class TaskTransitions {
     if (task) {
       this.e.tails.attemptEnded(task, now);
       this.e.tails.finished(task);
-    } else this.e.backlog.ended(rec.uid);
+    } else if (previous === 'queued' && this.e.backlog.holds(rec.uid)) {
+      this.e.backlog.ended(rec.uid);
+      this.e.tails.endedInStore(rec.tenant, rec.campaignId);
+    }
     if (task?.replicas) this.e.replicas.cancelAll(task, reason, now);
     const lease = task?.leaseId && !task.replicas ? this.e.leases.get(task.leaseId) : undefined;
     if (lease) this.e.dispatcher.cancelLease(lease, reason, now);

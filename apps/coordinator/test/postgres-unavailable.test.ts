@@ -1,13 +1,15 @@
 // A cluster coordinator whose PostgreSQL server goes away (SCALE.md): its requests answer 503
-// STORE_UNAVAILABLE with Retry-After, not 500 INTERNAL, and `/healthz` answers 503 so that a load
-// balancer takes it out of rotation; both come back once the server is reachable again. The
-// server is reached through a TCP relay the test closes and reopens, a real outage from the
-// coordinator's side that leaves the shared test server running for the other test files.
+// STORE_UNAVAILABLE with Retry-After, not 500 INTERNAL (a WebSocket upgrade's key lookup too),
+// and `/healthz` answers 503 so that a load balancer takes it out of rotation; both come back
+// once the server is reachable again. The server is reached through a TCP relay the test closes
+// and reopens, a real outage from the coordinator's side that leaves the shared test server
+// running for the other test files.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { WebSocket } from 'ws';
 import { type ClusterCoordinator, startClusterCoordinator } from '../src/cluster/cluster.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
 
@@ -42,6 +44,27 @@ class Relay {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((ok) => server?.close(() => ok()) ?? ok());
   }
+}
+
+/** The HTTP answer to a WebSocket upgrade that is refused. */
+function upgradeRefusal(
+  url: string,
+  key: string,
+): Promise<{ status: number; retryAfter: unknown; body: unknown }> {
+  return new Promise((done, fail) => {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${key}` } });
+    ws.on('open', () => fail(new Error('the upgrade was accepted')));
+    ws.on('error', () => undefined);
+    ws.on('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+      });
+      res.on('end', () =>
+        done({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: JSON.parse(text) }),
+      );
+    });
+  });
 }
 
 let harness: PostgresHarness;
@@ -105,6 +128,15 @@ test('requests answer 503 STORE_UNAVAILABLE and /healthz 503 while PostgreSQL ca
       error: { code: 'STORE_UNAVAILABLE', message: 'the store cannot be reached; try again' },
     });
   }
+
+  // A stream's key that is not configured is looked up in the store: 503 too, not 500.
+  expect(
+    await upgradeRefusal(`${at.replace('http', 'ws')}/v1/events`, 'flock_not-configured-0123456789'),
+  ).toEqual({
+    status: 503,
+    retryAfter: '2',
+    body: { error: { code: 'STORE_UNAVAILABLE', message: 'the store cannot be reached; try again' } },
+  });
 
   await relay.open();
   await expect.poll(health, { timeout: 5000, interval: 50 }).toEqual({

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { storeUnavailable } from '../store/store-unavailable.ts';
 
 /** What a WebSocket endpoint decides about an upgrade request before the handshake. */
 export type UpgradeDecision =
@@ -49,7 +50,14 @@ export class UpgradeRouter {
     if (decision instanceof Promise) {
       decision.then(
         (later) => this.complete(req, socket, head, endpoint, later),
-        () => this.complete(req, socket, head, endpoint, INTERNAL_DECISION),
+        (err: unknown) =>
+          this.complete(
+            req,
+            socket,
+            head,
+            endpoint,
+            storeUnavailable(err) ? STORE_DECISION : INTERNAL_DECISION,
+          ),
       );
       return;
     }
@@ -84,6 +92,15 @@ const INTERNAL_DECISION: UpgradeDecision = {
   status: 500,
   code: 'INTERNAL',
   message: 'internal error',
+};
+
+/** The key lookup found the shared store unreachable (as the REST API answers, http-api.ts). */
+const STORE_DECISION: UpgradeDecision = {
+  accept: false,
+  status: 503,
+  code: 'STORE_UNAVAILABLE',
+  message: 'the store cannot be reached; try again',
+  headers: { 'Retry-After': '2' },
 };
 
 const REASONS: Record<number, string> = {

@@ -141,4 +141,17 @@ describe('flock workflow', () => {
     expect(yaml.stderr).toMatch(/broken\.yaml: Map keys must be unique at line 5, column 5/);
     expect((await flock(['workflow', 'status', 'nope'])).code).toBe(4);
   });
+
+  it('run --wait --timeout exits 6 when the workflow has not ended (it goes on running)', async () => {
+    const file = join(dir, 'slow.json');
+    await writeFile(file, JSON.stringify({ workflow_id: 'cli-slow', steps: [step('a', { op: 'slow' })] }));
+    const run = await flock(['workflow', 'run', file, '--wait', '--timeout', '300']);
+    // Before its last line, stderr may show "a: running".
+    expect([run.code, run.stderr.trimEnd().split('\n').at(-1)]).toEqual([
+      6,
+      'flock: WAIT_TIMEOUT: workflow cli-slow did not end within 300 ms (it goes on)',
+    ]);
+    expect((await client.getWorkflow('cli-slow')).state).toBe('running');
+    expect((await client.cancelWorkflow('cli-slow')).state).toBe('cancelled');
+  });
 });

@@ -1,6 +1,7 @@
 // `flock workflow run <pipeline.json|pipeline.yaml|-> [--wait]` and `flock workflow status <workflow_id>`.
 import { parseJsonObject } from '@flock/protocol';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { FlockError } from '../flock-error.ts';
 import type { WorkflowView } from '../workflow.ts';
 import type { Command } from './commands.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
@@ -49,11 +50,20 @@ export const workflow: Command = async (context) => {
   const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0))
     throw new UsageError(`--timeout must be a positive integer (ms), got "${values.timeout}"`);
-  for await (const event of handle.events(
-    timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) },
-  )) {
-    const step = event.payload.step as { id?: string; state?: string } | undefined;
-    if (values.json !== true && step) io.stderr(`${step.id}: ${step.state}\n`);
+  const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+  try {
+    for await (const event of handle.events(signal === undefined ? {} : { signal })) {
+      const step = event.payload.step as { id?: string; state?: string } | undefined;
+      if (values.json !== true && step) io.stderr(`${step.id}: ${step.state}\n`);
+    }
+  } catch (error) {
+    // As for tasks: exit 6, not the 1 of a failed workflow.
+    if (signal?.aborted === true)
+      throw new FlockError(
+        'WAIT_TIMEOUT',
+        `workflow ${handle.id} did not end within ${timeoutMs} ms (it goes on)`,
+      );
+    throw error;
   }
   const view = await handle.status();
   printWorkflow(io, values, view);

@@ -152,15 +152,29 @@ export function summaryValue(
   return value;
 }
 
-/** The branches of a for_each step: the source's outputs, or the elements of its JSON list output. */
+/**
+ * The branches of a for_each step: the source's outputs, or the elements of its JSON list output.
+ * Over a for_each source, every branch's outputs (or every branch's list, in branch order).
+ */
 export function forEachItems(
   ref: StepRef & { kind: 'outputs' | 'output' },
   source: StepOutputs,
   readBlob: (hex: string) => Uint8Array | undefined,
 ): Item[] {
   if (ref.kind === 'outputs') return source.outputs.map((output) => ({ output }));
-  const out = source.outputs.find((o) => o.name === ref.name);
-  if (!out) throw new ResolveError(`step "${ref.step}" has no output "${ref.name}"`);
+  if (!source.branches) return jsonList(source.outputs, ref, ref.step, readBlob);
+  return source.branches.flatMap((outs, i) => jsonList(outs, ref, `${ref.step}[${i}]`, readBlob));
+}
+
+/** The elements of the named JSON list output among `outs` (`where` names the step, or branch). */
+function jsonList(
+  outs: StoredOutput[],
+  ref: StepRef & { kind: 'output' },
+  where: string,
+  readBlob: (hex: string) => Uint8Array | undefined,
+): Item[] {
+  const out = outs.find((o) => o.name === ref.name);
+  if (!out) throw new ResolveError(`step "${where}" has no output "${ref.name}"`);
   let text: string | undefined = out.inline_json;
   if (text === undefined && out.inline_bytes !== undefined)
     text = Buffer.from(out.inline_bytes, 'base64').toString('utf8');
@@ -175,7 +189,6 @@ export function forEachItems(
   } catch {
     list = undefined;
   }
-  if (!Array.isArray(list))
-    throw new ResolveError(`output "${ref.name}" of step "${ref.step}" is no JSON list`);
+  if (!Array.isArray(list)) throw new ResolveError(`output "${ref.name}" of step "${where}" is no JSON list`);
   return list.map((value) => ({ value }));
 }

@@ -109,6 +109,33 @@ test('fan-out over every output of a step; a step over a missing list output fai
   expect(params.map((a) => a.envelope?.params?.of).sort()).toEqual(['list', 'sum']);
 });
 
+test("for_each over a for_each step's list output: the elements of every branch's list, in order", async () => {
+  const view = await run(
+    {
+      workflow_id: 'lists',
+      steps: [
+        step('a', { params: { list: 2 } }),
+        // Each of its 2 branches outputs the list [0, 1, 2].
+        step('m', { for_each: '${steps.a.outputs.list}', params: { list: 3 } }),
+        step('n', { for_each: '${steps.m.outputs.list}', inputs: [{ name: 'v', uri: '${item}' }] }),
+        step('bad', { depends_on: ['m'], for_each: '${steps.m.outputs.nope}', on_error: 'skip' }),
+      ],
+    },
+    15_000,
+  );
+  expect(view.steps[2]).toMatchObject({ state: 'succeeded', branches: 6 });
+  expect(view.steps[2].task_ids).toEqual([0, 1, 2, 3, 4, 5].map((i) => `lists.n.${i}`));
+  const element = async (i: number) =>
+    (await (await c.api(`/v1/tasks/lists.n.${i}/result`)).json()).summary.sum;
+  // Branch 4 is the second element of m's second branch: 1, whose JSON text sums to 49.
+  expect([await element(2), await element(4)]).toEqual([String(byteSum('2')), String(byteSum('1'))]);
+  expect(view.steps[3]).toMatchObject({
+    state: 'skipped',
+    code: 'REFERENCE_UNRESOLVED',
+    message: 'step "m[0]" has no output "nope"',
+  });
+});
+
 test(`more than ${MAX_FOR_EACH_BRANCHES} branches fails the step FAN_OUT_TOO_WIDE without a task`, async () => {
   const view = await run(
     {

@@ -61,8 +61,8 @@ export interface FlockClientOptions {
   /** Per-request time limit in ms; default 30 000. */
   timeoutMs?: number;
   /**
-   * A request refused for now (429 `RATE_LIMITED` or `QUOTA_EXCEEDED`, 503 `QUEUE_FULL`: nothing
-   * of it was stored) is sent again after its `Retry-After`, while one call's waits add up to at
+   * A request refused for now (429 `RATE_LIMITED` or `QUOTA_EXCEEDED`, 503 `QUEUE_FULL` or
+   * `STORE_UNAVAILABLE`: nothing of it was stored) is sent again after its `Retry-After`, while one call's waits add up to at
    * most this many ms; then, or with a longer `Retry-After`, the FlockError is thrown. 0: never
    * wait. Default 60 000.
    */

@@ -34,7 +34,7 @@ export class FlockError extends Error {
   readonly field: string | undefined;
   /** For `TASK_FAILED`: the task's failure code and message. */
   readonly failure: { code: string; message: string } | undefined;
-  /** `Retry-After` in ms (429 `RATE_LIMITED`, `QUOTA_EXCEEDED`; 503 `QUEUE_FULL`): when to try again. */
+  /** `Retry-After` in ms (429 `RATE_LIMITED`, `QUOTA_EXCEEDED`; 503 `QUEUE_FULL`, `STORE_UNAVAILABLE`): when to try again. */
   readonly retryAfterMs: number | undefined;
 
   constructor(

@@ -16,9 +16,11 @@ export interface RequestOptions {
 }
 
 /**
- * What a request refused for now does: 429 `RATE_LIMITED` or `QUOTA_EXCEEDED`, or 503 `QUEUE_FULL`,
- * with a `Retry-After`. The coordinator stored nothing of it, so it is sent again after that long,
- * whatever its method, as long as the waits add up to at most `waitMs`.
+ * What a request refused for now does: 429 `RATE_LIMITED` or `QUOTA_EXCEEDED`, or 503 `QUEUE_FULL`
+ * or `STORE_UNAVAILABLE` (a cluster coordinator out of reach of PostgreSQL), with a `Retry-After`.
+ * It is sent again after that long, whatever its method, as long as the waits add up to at most
+ * `waitMs`: the coordinator stored nothing of it, or (a store lost in mid-commit) a submission sent
+ * again is the same task, by its id.
  */
 export interface ThrottlePolicy {
   /** Most time one call spends waiting out refusals, ms; 0: never wait (the error is thrown). */
@@ -137,7 +139,7 @@ export class HttpTransport {
 }
 
 /** Codes of refusals that leave nothing behind and say when to come back. */
-const THROTTLED = new Set(['RATE_LIMITED', 'QUOTA_EXCEEDED', 'QUEUE_FULL']);
+const THROTTLED = new Set(['RATE_LIMITED', 'QUOTA_EXCEEDED', 'QUEUE_FULL', 'STORE_UNAVAILABLE']);
 
 /** How long to wait before sending `error`'s request again, or undefined when it must be thrown. */
 function throttleWait(error: unknown, budgetMs: number): number | undefined {
@@ -174,7 +176,7 @@ async function errorFromResponse(method: string, path: string, response: Respons
   const error = (parsed as { error?: { code?: unknown; message?: unknown; field?: unknown } } | undefined)
     ?.error;
   if (error !== undefined && typeof error.code === 'string') {
-    // Retry-After in seconds (what the coordinator sends on 429 and QUEUE_FULL's 503); an HTTP date is not used.
+    // Retry-After in seconds (what the coordinator sends on 429 and 503); an HTTP date is not used.
     const retryAfter = response.headers.get('retry-after');
     const retryAfterMs =
       retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;

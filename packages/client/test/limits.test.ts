@@ -1,6 +1,8 @@
 // A tenant's limits as the SDK and the CLI report them: a 429's code and its Retry-After, against a
 // real coordinator (in-process, SQLite in a temp dir) that allows one submission per 100 s.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningCoordinator, startCoordinator } from '@flock/coordinator';
@@ -140,5 +142,42 @@ describe('waiting out a refusal (throttleWaitMs)', () => {
       'flock: RATE_LIMITED: more than 1 submissions a second (burst 1) from this tenant; trying again in 1 s\n',
     );
     expect(out.join('')).toContain('c2');
+  });
+});
+
+describe('503 STORE_UNAVAILABLE', () => {
+  // A stand-in server answering as a cluster coordinator does while PostgreSQL is out of reach
+  // (apps/coordinator/test/postgres-unavailable.test.ts checks that answer): once, then 201.
+  let server: Server;
+  let url: string;
+  const seen: string[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (seen.length === 1) {
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+        res.end(
+          JSON.stringify({ error: { code: 'STORE_UNAVAILABLE', message: 'the store is unreachable' } }),
+        );
+        return;
+      }
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ task_id: 's1', state: 'queued' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('is waited out like a refusal and the request sent again', async () => {
+    const waits: Array<[string, number]> = [];
+    const http = new HttpTransport(url, KEY, fetch, 30_000, {
+      waitMs: 60_000,
+      onWait: (error, waitMs) => waits.push([error.code, waitMs]),
+    });
+    const body = await http.json('POST', '/v1/tasks', { json: envelope('s1') });
+    expect(body).toEqual({ task_id: 's1', state: 'queued' });
+    expect(waits).toEqual([['STORE_UNAVAILABLE', 1000]]);
+    expect(seen).toEqual(['POST /v1/tasks', 'POST /v1/tasks']);
   });
 });

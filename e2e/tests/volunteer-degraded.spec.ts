@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
-import { expect, type Page, test } from '@playwright/test';
-import { launchChromium } from '../support/chromium.ts';
+import { chromium, expect, type Page, test } from '@playwright/test';
+import { CHROMIUM_PATH, chromiumArgs, launchChromium } from '../support/chromium.ts';
 import { Harness, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
@@ -140,5 +140,37 @@ test('a page without COOP/COEP explains it, reports it, and gets no shared-memor
     await browser.close();
     plain.server.close();
     await allowed.close();
+  }
+});
+
+test('a page on an insecure origin (plain http, not localhost) runs WASM and streams a large output', async () => {
+  const harness = await Harness.start();
+  // http://flock.test is neither HTTPS nor localhost: no secure context, as for a volunteer who
+  // opens http://<server>:8787/ from another machine.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [...chromiumArgs({ webgpu: false }), '--host-resolver-rules=MAP flock.test 127.0.0.1'],
+  });
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (error) => console.log(`[tab] ${error.message}`));
+    await page.goto(`http://flock.test:${new URL(harness.url).port}/`);
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+    expect(await page.evaluate(() => isSecureContext)).toBe(false);
+    await expect(page.locator('#isolation')).toBeVisible();
+    await startDonating(page);
+    // 8 MiB of stdout: more than half a frame, so it goes up as a stream (its id drawn in the tab).
+    const id = taskId('insecure-stream');
+    await harness.submit(
+      wasmTask(id, await wasmFixture('huge-output'), { permissions: { max_output_bytes: 16 * 1024 * 1024 } }),
+    );
+    const view = await harness.waitFor(id, 'succeeded');
+    expect(view.attempts).toHaveLength(1);
+    const stdout = await harness.output(await harness.result(id), 'stdout');
+    expect(Buffer.from(stdout).equals(Buffer.alloc(8 * 1024 * 1024, 'x'))).toBe(true);
+  } finally {
+    await browser.close();
+    await harness.close();
   }
 });

@@ -1,7 +1,7 @@
 // Results and failures as frames. A result's outputs are views of its executor's arena: the frame
 // is encoded from them (the one copy out), and an output too large for one frame goes first as
 // stream_start / stream_chunk / stream_end, each chunk encoded from a view of the same bytes.
-import type { ComputeResult, DataRef } from '@flock/protocol';
+import { type ComputeResult, type DataRef, uuid } from '@flock/protocol';
 import { countCopy } from './copy-meter.ts';
 import { outputHash } from './module-hash.ts';
 import type { WorkerConnection } from './worker-connection.ts';
@@ -19,7 +19,8 @@ export async function sendResult(connection: WorkerConnection, result: ComputeRe
       outputs.push(out);
       continue;
     }
-    const streamId = `s-${crypto.randomUUID()}`;
+    // Not crypto.randomUUID: an insecure origin (http://<server>:8787 from another machine) lacks it.
+    const streamId = `s-${uuid()}`;
     const hash = out.hash ?? (await outputHash(bytes));
     if (!connection.open) return false;
     connection.send({

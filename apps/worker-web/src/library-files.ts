@@ -3,6 +3,7 @@
 // executors and reloads) and checked against the sha256 the page's bundle carries before a byte is
 // used. Each file is fetched once per executor.
 import { type LibraryManifest, libraryFilePath } from '@flock/libraries';
+import { sha256 as sha256Hex } from 'hash-wasm';
 
 export class LibraryFiles {
   private readonly loaded = new Map<string, Promise<Uint8Array>>();
@@ -44,8 +45,9 @@ export class LibraryFiles {
     const response = await fetch(url);
     if (!response.ok) throw new Error(`${response.status} ${response.statusText} for ${url}`);
     const bytes = new Uint8Array(await response.arrayBuffer());
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-    const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+    // hash-wasm, not WebCrypto: a page on an insecure origin has no crypto.subtle, and its tab may
+    // still be sent library jobs that need no shared memory.
+    const hex = await sha256Hex(bytes);
     if (hex !== sha256) throw new Error(`${url} has sha256 ${hex}, the page expects ${sha256}`);
     this.fetchedBytes += bytes.byteLength;
     return bytes;

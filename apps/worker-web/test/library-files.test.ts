@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LibraryFiles } from '../src/library-files.ts';
 
 const GOOD = new TextEncoder().encode('(module)');
@@ -66,4 +66,19 @@ describe('library files', () => {
     await expect(files.file('lib', 'missing.wasm')).rejects.toThrow(/^404/);
     expect(hits).toEqual(['/v1/libs/lib@1.2.3/missing.wasm']);
   });
+
+  it('checks the files without WebCrypto, as on an insecure origin (no crypto.subtle)', async () => {
+    const real = globalThis.crypto;
+    vi.stubGlobal('crypto', { getRandomValues: (a: Uint8Array) => real.getRandomValues(a) });
+    expect(globalThis.crypto.subtle).toBeUndefined();
+    const files = new LibraryFiles(MANIFEST, origin);
+    expect(await files.file('lib', 'good.wasm')).toEqual(GOOD);
+    await expect(files.file('lib', 'tampered.js')).rejects.toThrow(
+      /tampered\.js has sha256 [0-9a-f]{64}, the page expects/,
+    );
+  });
+});
+
+afterEach(() => {
+  vi.unstubAllGlobals();
 });

@@ -2,6 +2,7 @@
 // its step tasks (deterministic ids, WORKFLOWS.md). Given them, it says what each step is, which
 // tasks to submit now (references resolved), which to cancel, when a retry falls due, and
 // whether the workflow has finished. No I/O: the caller (workflows.ts) loads and acts.
+import type { ComputeEnvelope } from '@flock/protocol';
 import type { TaskState } from '../store/store.ts';
 import { MAX_FOR_EACH_BRANCHES, type WorkflowDef, type WorkflowStep } from './workflow-definition.ts';
 import { compare, parseCondition } from './workflow-refs.ts';
@@ -12,6 +13,7 @@ import {
   ResolveError,
   resolveEnvelope,
   type StepOutputs,
+  stepTask,
   summaryValue,
 } from './workflow-resolve.ts';
 
@@ -48,6 +50,8 @@ export interface Submit {
   stepId: string;
   taskId: string;
   resolved: Resolved;
+  /** The task to submit: the resolved envelope with its id and campaign, checked. */
+  task: ComputeEnvelope;
 }
 
 export interface Plan {
@@ -130,7 +134,8 @@ class Evaluation {
     }
     try {
       const resolved = resolveEnvelope(step.envelope, { results: (id) => this.results.get(id), item });
-      this.submit.push({ stepId: step.id, taskId: next.taskId, resolved });
+      const task = stepTask(resolved, next.taskId, this.input.def.workflowId);
+      this.submit.push({ stepId: step.id, taskId: next.taskId, resolved, task });
       this.wanted.add(step.id);
       return undefined;
     } catch (err) {
@@ -205,7 +210,13 @@ function failing(ev: Evaluation, steps: StepView[], failed: StepView[]): Plan {
         results: (id) => ev.results.get(id),
         item: undefined,
       });
-      return { ...base, submit: [{ stepId: step.id, taskId, resolved }], cancel: [], outcome: undefined };
+      const task = stepTask(resolved, taskId, ev.input.def.workflowId);
+      return {
+        ...base,
+        submit: [{ stepId: step.id, taskId, resolved, task }],
+        cancel: [],
+        outcome: undefined,
+      };
     } catch (err) {
       if (!(err instanceof ResolveError)) throw err;
       view.compensation = { taskId, state: 'failed' };
@@ -270,7 +281,7 @@ function evaluateFanOut(ev: Evaluation, step: WorkflowStep): StepView {
   }
   if (items.length > MAX_FOR_EACH_BRANCHES) {
     return {
-      ...view(step, 'failed', 'FAN_OUT_TOO_WIDE'),
+      ...view(step, step.onError.kind === 'skip' ? 'skipped' : 'failed', 'FAN_OUT_TOO_WIDE'),
       message: `${items.length} branches, at most ${MAX_FOR_EACH_BRANCHES}`,
     };
   }

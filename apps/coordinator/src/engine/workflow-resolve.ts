@@ -4,6 +4,7 @@
 // holds; an inline output is stored as a blob first), summaries are substituted into params.
 // Deterministic: the same results give the same envelope, so a resubmitted step is the same task.
 import { createHash } from 'node:crypto';
+import { type ComputeEnvelope, fromJson, ProtocolError, validateEnvelope } from '@flock/protocol';
 import { type StepRef, substitute, wholeRef } from './workflow-refs.ts';
 
 /** An output as a step's stored result holds it (the ComputeResult JSON view's DataRef). */
@@ -25,9 +26,18 @@ export interface StepOutputs {
   branches?: StoredOutput[][];
 }
 
-/** A reference that cannot be resolved: the step fails with this code. */
+/**
+ * A step that cannot be submitted: a reference that cannot be resolved (`REFERENCE_UNRESOLVED`),
+ * or an envelope that breaks the envelope rules once resolved (`STEP_INVALID`). The step fails
+ * with this code.
+ */
 export class ResolveError extends Error {
-  readonly code = 'REFERENCE_UNRESOLVED';
+  constructor(
+    message: string,
+    readonly code: 'REFERENCE_UNRESOLVED' | 'STEP_INVALID' = 'REFERENCE_UNRESOLVED',
+  ) {
+    super(message);
+  }
 }
 
 /** A blob the resolved envelope names that must be stored before the task is submitted. */
@@ -77,6 +87,27 @@ export function resolveEnvelope(template: Record<string, unknown>, ctx: ResolveC
     rest.requirements = { ...requirements, qos: { ...(requirements.qos as object), ...(qos as object) } };
   }
   return { envelope: rest, blobs };
+}
+
+/**
+ * The resolved envelope as the task `taskId` of the workflow's campaign, checked by the envelope
+ * rules; ResolveError `STEP_INVALID` naming the field when it breaks them (a fan-in input named
+ * like another input, say).
+ */
+export function stepTask(resolved: Resolved, taskId: string, workflowId: string): ComputeEnvelope {
+  try {
+    const envelope = fromJson('ComputeEnvelope', {
+      ...resolved.envelope,
+      task_id: taskId,
+      campaign_id: workflowId,
+    });
+    validateEnvelope(envelope);
+    return envelope;
+  } catch (err) {
+    if (err instanceof ProtocolError)
+      throw new ResolveError(`${err.field ? `${err.field}: ` : ''}${err.message}`, 'STEP_INVALID');
+    throw err;
+  }
 }
 
 /** One input, or one per branch when it names an output of a for_each step (fan-in). */

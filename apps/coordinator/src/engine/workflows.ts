@@ -2,7 +2,7 @@
 // ids in the campaign named by the workflow id; whenever one of them ends (and once per unfinished
 // workflow at start) the advancer loads them, asks workflow-plan.ts what follows, and does it:
 // submits ready steps (a duplicate id is the same task, so nothing runs twice), cancels, finishes.
-import { campaignTraceId, fromJson, ProtocolError, validateEnvelope } from '@flock/protocol';
+import { campaignTraceId } from '@flock/protocol';
 import { isWebhookChannel } from '../edge/webhook-targets.ts';
 import { CoordinatorError } from '../errors.ts';
 import type { TaskRecord, TaskState } from '../store/store.ts';
@@ -248,10 +248,7 @@ export class Workflows {
       const rec = await this.e.store.getTask(a.tenant, taskId);
       if (rec) await this.e.transitions.cancel(rec, 'WORKFLOW_FAILED');
     }
-    if (plan.submit.length > 0) {
-      const invalid = await this.submit(a, plan.submit);
-      if (invalid) return this.finish(a, { state: 'failed', code: 'STEP_INVALID', message: invalid });
-    }
+    if (plan.submit.length > 0) await this.submit(a, plan.submit);
     clearTimeout(a.timer);
     if (plan.retryAtMs !== undefined) {
       a.timer = setTimeout(() => this.schedule(a), Math.max(0, plan.retryAtMs - Date.now()));
@@ -259,8 +256,8 @@ export class Workflows {
     }
   }
 
-  /** Stores the blobs the steps read, then submits them; a message when an envelope is invalid. */
-  private async submit(a: Active, submits: Submit[]): Promise<string | undefined> {
+  /** Stores the blobs the steps read, then submits them (the plan has checked their envelopes). */
+  private async submit(a: Active, submits: Submit[]): Promise<void> {
     const now = Date.now();
     const items = [];
     for (const s of submits) {
@@ -268,26 +265,14 @@ export class Workflows {
         this.e.blobs.put(blob.bytes);
         await this.e.store.recordBlob(`sha256:${blob.hex}`, a.tenant, 'output', blob.bytes.length, now);
       }
-      try {
-        const envelope = fromJson('ComputeEnvelope', {
-          ...s.resolved.envelope,
-          task_id: s.taskId,
-          campaign_id: a.workflowId,
-        });
-        validateEnvelope(envelope);
-        // The steps share their workflow's trace: the campaign's, derived in intake (#19).
-        items.push({ tenant: a.tenant, envelope, field: `steps.${s.stepId}` });
-      } catch (err) {
-        if (err instanceof ProtocolError) return `step "${s.stepId}": ${err.field ?? ''}: ${err.message}`;
-        throw err;
-      }
+      // The steps share their workflow's trace: the campaign's, derived in intake (#19).
+      items.push({ tenant: a.tenant, envelope: s.task, field: `steps.${s.stepId}` });
     }
     const outcomes = await this.e.intake.submit(items);
     for (const o of outcomes) {
       if (o.kind === 'conflict')
         this.e.log.error({ task: o.taskId }, 'workflow step exists with other content');
     }
-    return undefined;
   }
 
   private async finish(a: Active, outcome: NonNullable<Plan['outcome']>): Promise<void> {

@@ -136,24 +136,28 @@ test("for_each over a for_each step's list output: the elements of every branch'
   });
 });
 
-test(`more than ${MAX_FOR_EACH_BRANCHES} branches fails the step FAN_OUT_TOO_WIDE without a task`, async () => {
+test(`more than ${MAX_FOR_EACH_BRANCHES} branches fails the step FAN_OUT_TOO_WIDE (skips it under skip) without a task`, async () => {
   const view = await run(
     {
       workflow_id: 'wide',
       steps: [
         step('a', { params: { list: MAX_FOR_EACH_BRANCHES + 1 } }),
         step('b', { for_each: '${steps.a.outputs.list}' }),
+        step('c', { depends_on: ['a'], for_each: '${steps.a.outputs.list}', on_error: 'skip' }),
       ],
     },
     15_000,
   );
   expect(view.state).toBe('failed');
+  const message = `${MAX_FOR_EACH_BRANCHES + 1} branches, at most ${MAX_FOR_EACH_BRANCHES}`;
   expect(view.steps[1]).toEqual({
     id: 'b',
     state: 'failed',
     depends_on: ['a'],
     task_ids: [],
     code: 'FAN_OUT_TOO_WIDE',
-    message: `${MAX_FOR_EACH_BRANCHES + 1} branches, at most ${MAX_FOR_EACH_BRANCHES}`,
+    message,
   });
+  // Under on_error skip, the step is skipped with the code instead.
+  expect(view.steps[2]).toEqual({ ...view.steps[1], id: 'c', state: 'skipped' });
 });

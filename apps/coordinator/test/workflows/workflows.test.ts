@@ -223,6 +223,42 @@ describe('workflows', () => {
     });
   });
 
+  test('an envelope that breaks the rules once resolved fails its step STEP_INVALID, never submitted', async () => {
+    await submit({
+      workflow_id: 'invalid',
+      steps: [
+        step('a', { params: { list: 2 } }),
+        step('m', { for_each: '${steps.a.outputs.list}', inputs: [{ name: 'v', uri: '${item}' }] }),
+        // The fan-in makes inputs p.0 and p.1: p.0 is then named twice.
+        step('r', {
+          inputs: [
+            { name: 'p', uri: '${steps.m.outputs.sum}' },
+            { name: 'p.0', inline_json: '1' },
+          ],
+        }),
+        step('after'),
+      ],
+    });
+    const view = await finished('invalid');
+    expect([view.state, view.code, view.message]).toEqual([
+      'failed',
+      'STEP_FAILED',
+      'step "r" failed: STEP_INVALID: inputs[2].name: duplicate input name "p.0"',
+    ]);
+    expect(view.steps.slice(2)).toEqual([
+      {
+        id: 'r',
+        state: 'failed',
+        depends_on: ['m'],
+        task_ids: [],
+        code: 'STEP_INVALID',
+        message: 'inputs[2].name: duplicate input name "p.0"',
+      },
+      { id: 'after', state: 'cancelled', depends_on: ['r'], task_ids: [] },
+    ]);
+    expect((await c.api('/v1/tasks/invalid.r')).status).toBe(404);
+  });
+
   test('cancel mid-run: the workflow and its running step are cancelled; again is 409', async () => {
     await submit({ workflow_id: 'cancel', steps: [step('slow', { params: { hang: true } }), step('next')] });
     await until(async () => (await (await c.api('/v1/tasks/cancel.slow')).json()).state === 'running');

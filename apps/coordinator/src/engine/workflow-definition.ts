@@ -82,7 +82,8 @@ export function parseWorkflow(raw: unknown, workflowId: () => string): WorkflowD
   for (const [i, s] of raw.steps.entries()) steps.push(parseStep(s, i, steps, onError));
   checkDag(steps);
   const ancestors = ancestorSets(steps);
-  for (const [i, step] of steps.entries()) checkRefs(step, `steps[${i}]`, ancestors.get(step.id)!);
+  const fanOuts = new Set(steps.filter((s) => s.forEach).map((s) => s.id));
+  for (const [i, step] of steps.entries()) checkRefs(step, `steps[${i}]`, ancestors.get(step.id)!, fanOuts);
   const channel = raw.return_channel;
   if (channel !== undefined && (typeof channel !== 'string' || channel.length === 0 || channel.length > 256))
     throw bad('return_channel: 1-256 characters', 'return_channel');
@@ -213,8 +214,15 @@ function ancestorSets(steps: WorkflowStep[]): Map<string, Set<string>> {
   return memo;
 }
 
-/** References in inputs, params, when, for_each and compensate name ancestors, in the right places. */
-function checkRefs(step: WorkflowStep, field: string, ancestors: Set<string>): void {
+/**
+ * References in inputs, params, when, for_each and compensate name ancestors, in the right places;
+ * summaries only of steps that have one (a for_each step has none: its branches' tasks do).
+ */
+function checkRefs(step: WorkflowStep, field: string, ancestors: Set<string>, fanOuts: Set<string>): void {
+  const hasSummary = (ref: StepRef, where: string): void => {
+    if (ref.kind === 'summary' && fanOuts.has(ref.step))
+      throw bad(`step "${ref.step}" is a for_each step, which has no summary (pass on its outputs)`, where);
+  };
   const scope = (ref: StepRef, where: string): void => {
     if (ref.kind === 'item') {
       if (!step.forEach) throw bad('${item} is only known in a for_each step', where);
@@ -222,6 +230,7 @@ function checkRefs(step: WorkflowStep, field: string, ancestors: Set<string>): v
     }
     if (!ancestors.has(ref.step))
       throw bad(`references step "${ref.step}", which is not among its dependencies`, where);
+    hasSummary(ref, where);
   };
   if (step.forEach) scope(step.forEach, `${field}.for_each`);
   if (step.when) {
@@ -235,6 +244,7 @@ function checkRefs(step: WorkflowStep, field: string, ancestors: Set<string>): v
     checkEnvelopeRefs(step.compensate, `${field}.compensate`, (ref, where) => {
       if (ref.kind === 'item' || !own.has(ref.step))
         throw bad('a compensation references its step or the step’s dependencies', where);
+      hasSummary(ref, where);
     });
   }
 }
@@ -274,7 +284,11 @@ function checkParams(value: unknown, where: string, scope: Scope): void {
   } else if (Array.isArray(value)) {
     for (const [i, v] of value.entries()) checkParams(v, `${where}[${i}]`, scope);
   } else if (isObject(value)) {
-    for (const [k, v] of Object.entries(value)) checkParams(v, `${where}.${k}`, scope);
+    for (const [k, v] of Object.entries(value)) {
+      // Keys are not substituted: a reference there would reach the task as its text.
+      if (k.includes('${')) throw bad('references are allowed in params values, not keys', `${where}.${k}`);
+      checkParams(v, `${where}.${k}`, scope);
+    }
   }
 }
 

@@ -165,6 +165,33 @@ describe('workflow definitions', () => {
       'a compensation references its step or the step’s dependencies',
     ],
     [
+      {
+        steps: [
+          step('a'),
+          step('m', { for_each: '${steps.a.outputs}' }),
+          step('b', { when: '${steps.m.summary.sum} > 0' }),
+        ],
+      },
+      'steps[2].when',
+      'step "m" is a for_each step, which has no summary (pass on its outputs)',
+    ],
+    [
+      {
+        steps: [
+          step('a'),
+          step('m', { for_each: '${steps.a.outputs}' }),
+          step('b', { compensate: { ...task, params: { n: 'of ${steps.m.summary.sum}' } } }),
+        ],
+      },
+      'steps[2].compensate.params.n',
+      'step "m" is a for_each step, which has no summary (pass on its outputs)',
+    ],
+    [
+      { steps: [step('a'), step('b', { params: { '${steps.a.summary.n}': 1 } })] },
+      'steps[1].params.${steps.a.summary.n}',
+      'references are allowed in params values, not keys',
+    ],
+    [
       { steps: [step('a', { module: { kind: 'builtin', uri: '${steps.x.outputs.m}' } })] },
       'steps[0].module',
       'references are allowed in inputs and params only',

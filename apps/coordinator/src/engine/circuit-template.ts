@@ -74,8 +74,35 @@ function fillInput(input: unknown, run: CircuitRun): unknown {
       `inputs.${m[1]}`,
     );
   }
+  checkBody(m[1]!, given);
   const { uri: _uri, ...rest } = input;
   return { ...rest, ...given };
+}
+
+/** What a run's input may set: one body and what describes it (the slot keeps its name). */
+const BODY_KEYS = new Set(['uri', 'inline_bytes', 'inline_json', 'content_type', 'hash', 'size', 'tensor']);
+const BODIES = ['uri', 'inline_bytes', 'inline_json'];
+
+/** A run's input is refused naming `inputs.<name>`, not the step input it fills. */
+function checkBody(name: string, given: Record<string, unknown>): void {
+  const field = `inputs.${name}`;
+  for (const key of Object.keys(given)) {
+    if (!BODY_KEYS.has(key))
+      throw new CoordinatorError(
+        'INVALID_ARGUMENT',
+        `unknown field "${key}" in input "${name}"`,
+        `${field}.${key}`,
+      );
+  }
+  const bodies = BODIES.filter((key) => given[key] !== undefined);
+  if (bodies.length !== 1)
+    throw new CoordinatorError(
+      'INVALID_ARGUMENT',
+      `input "${name}" needs exactly one of "uri", "inline_bytes", "inline_json"`,
+      field,
+    );
+  if (typeof given[bodies[0]!] !== 'string')
+    throw new CoordinatorError('INVALID_ARGUMENT', `${bodies[0]} must be a string`, `${field}.${bodies[0]}`);
 }
 
 function kindOf(value: unknown): string {

@@ -111,7 +111,7 @@ describe('circuits', () => {
     }
   });
 
-  test('a run without a slot’s input or param is 400 naming it; an unknown circuit 404', async () => {
+  test('a run without a slot’s input or param, or with a malformed input, is 400 naming it; an unknown circuit 404', async () => {
     const noInput = await c.api('/v1/circuits/sumtwice/runs', {
       method: 'POST',
       json: { params: { label: 'x', n: 1 } },
@@ -133,6 +133,26 @@ describe('circuits', () => {
         'input "data" must be an object, got a string ({ "uri": … }, { "inline_bytes": … } or { "inline_json": … })',
       field: 'inputs.data',
     });
+    const malformed: Array<[unknown, string, string]> = [
+      [{ foo: 1 }, 'inputs.data.foo', 'unknown field "foo" in input "data"'],
+      [{ name: 'y', inline_json: '1' }, 'inputs.data.name', 'unknown field "name" in input "data"'],
+      [
+        { uri: 'flock:sha256:00', inline_json: '1' },
+        'inputs.data',
+        'input "data" needs exactly one of "uri", "inline_bytes", "inline_json"',
+      ],
+      [{ inline_json: 5 }, 'inputs.data.inline_json', 'inline_json must be a string'],
+    ];
+    for (const [data, field, message] of malformed) {
+      const res = await c.api('/v1/circuits/sumtwice/runs', {
+        method: 'POST',
+        json: { inputs: { data }, params: { label: 'x', n: 1 } },
+      });
+      expect([res.status, (await res.json()).error]).toEqual([
+        400,
+        { code: 'INVALID_ARGUMENT', message, field },
+      ]);
+    }
     const noParam = await c.api('/v1/circuits/sumtwice/runs', {
       method: 'POST',
       json: { inputs: { data: { inline_bytes: b64([1]) } }, params: { label: 'x' } },

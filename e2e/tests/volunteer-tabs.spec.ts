@@ -66,8 +66,11 @@ test('a second tab stands by, a task runs undisturbed, and the second tab can ta
   expect(after[0]!.connected_at_ms).toBe(worker!.connected_at_ms);
 
   // The person moves Flock to the second tab: the first stands down, the same identity reconnects.
-  await second.getByRole('button', { name: 'Donate from this tab instead' }).click();
+  // From the keyboard: the button hides itself, and the focus goes on to Pause.
+  await second.getByRole('button', { name: 'Donate from this tab instead' }).focus();
+  await second.keyboard.press('Enter');
   await expect(second.locator('#other-tab')).toBeHidden();
+  await expect(second.getByRole('button', { name: 'Pause' })).toBeFocused();
   await expect(first.locator('#other-tab')).toBeVisible();
   await expect(second.locator('#connection')).toHaveText('open');
   await expect(first.locator('#connection')).not.toHaveText('open');

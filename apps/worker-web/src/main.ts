@@ -103,6 +103,8 @@ function render(view: VolunteerView): void {
 
   $('other-tab').hidden = !view.standby;
   $('controls').toggleAttribute('inert', view.standby);
+  // "Donate from this tab instead" hides itself once pressed: the keyboard goes on to the controls.
+  if (focused === $('take-over') && !view.standby) $(settings.started ? 'pause' : 'start').focus();
 
   const isolation = $('isolation');
   isolation.hidden = probe.crossOriginIsolated;

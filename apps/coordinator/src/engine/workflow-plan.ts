@@ -181,10 +181,12 @@ export function planWorkflow(input: PlanInput): Plan {
 /** A step failed under abort or rollback: cancel what runs, compensate, then fail. */
 function failing(ev: Evaluation, steps: StepView[], failed: StepView[]): Plan {
   const base = { steps, retryAtMs: undefined };
+  // Nothing new starts: a step with no task left running (due, waiting out a retry's backoff, or
+  // waiting for its dependencies) is cancelled, so the view and the step events end it.
   const open = new Set(ev.open);
   for (const v of steps) {
-    if (ev.wanted.has(v.id) && v.state === 'running' && !v.taskIds.some((id) => open.has(id)))
-      v.state = 'cancelled';
+    const live = v.state === 'running' && v.taskIds.some((id) => open.has(id));
+    if ((v.state === 'running' || v.state === 'waiting') && !live) v.state = 'cancelled';
   }
   if (ev.open.length > 0) return { ...base, submit: [], cancel: ev.open, outcome: undefined };
   // The cause: a step that failed, rather than one cancelled because of it.

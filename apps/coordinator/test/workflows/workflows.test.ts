@@ -143,6 +143,24 @@ describe('workflows', () => {
     expect((await c.api('/v1/tasks/abort.never')).status).toBe(404);
   });
 
+  test('abort ends every step: one waiting out a retry’s backoff and its dependants are cancelled', async () => {
+    await submit({
+      workflow_id: 'abort-backoff',
+      steps: [
+        step('flaky', { params: { fail: true }, on_error: { retry: 2, backoff_ms: 60_000 } }),
+        step('next', { depends_on: ['flaky'] }),
+        step('bad', { depends_on: [], params: { fail: true } }),
+      ],
+    });
+    const view = await finished('abort-backoff');
+    expect(view.message).toBe('step "bad" failed: BOOM: abort-backoff.bad asked to fail');
+    expect(view.steps.map((s: Json) => [s.id, s.state, s.task_ids])).toEqual([
+      ['flaky', 'cancelled', ['abort-backoff.flaky']],
+      ['next', 'cancelled', []],
+      ['bad', 'failed', ['abort-backoff.bad']],
+    ]);
+  });
+
   test('skip: the failed step is skipped with its code, dependants see it, the workflow succeeds', async () => {
     await submit({
       workflow_id: 'skip',

@@ -35,6 +35,8 @@ const PLACEHOLDER_INPUT = { inline_json: 'null' };
 function sampleEnvelope(template: Record<string, unknown>, stepId: string): ComputeEnvelope {
   const inputs = Array.isArray(template.inputs)
     ? template.inputs.map((raw) => {
+        // Not an object: left for the envelope checks to refuse with its field.
+        if (typeof raw !== 'object' || raw === null) return raw;
         const input = raw as Record<string, unknown>;
         if (typeof input.uri !== 'string' || !wholeRef(input.uri)) return input;
         const { uri: _uri, hash: _hash, size: _size, ...rest } = input;

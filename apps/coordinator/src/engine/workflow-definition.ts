@@ -251,6 +251,9 @@ function checkRefs(step: WorkflowStep, field: string, ancestors: Set<string>, fa
 
 type Scope = (ref: StepRef, where: string) => void;
 
+/** What an input referencing an output must not set itself. */
+const BODY_OF_OUTPUT = ['inline_json', 'inline_bytes', 'hash', 'size'] as const;
+
 /** Output references only as a whole input `uri`; summaries and items in params strings. */
 function checkEnvelopeRefs(env: Record<string, unknown>, field: string, scope: Scope): void {
   const inputs = Array.isArray(env.inputs) ? env.inputs : [];
@@ -263,6 +266,10 @@ function checkEnvelopeRefs(env: Record<string, unknown>, field: string, scope: S
       if (key !== 'uri' || !ref || ref.kind === 'summary' || ref.kind === 'outputs')
         throw bad('an input references `"uri": "${steps.<id>.outputs.<name>}"` (or ${item})', where);
       scope(ref, where);
+      // The output it names brings its own body, hash and size.
+      const extra = BODY_OF_OUTPUT.find((k) => input[k] !== undefined);
+      if (extra !== undefined)
+        throw bad(`a referenced input takes its ${extra} from the output`, `${field}.inputs[${i}].${extra}`);
     }
   }
   checkParams(env.params, `${field}.params`, scope);

@@ -192,6 +192,29 @@ describe('workflow definitions', () => {
       'references are allowed in params values, not keys',
     ],
     [
+      {
+        steps: [
+          step('a'),
+          step('b', { inputs: [{ name: 'p', uri: '${steps.a.outputs.sum}', inline_json: '1' }] }),
+        ],
+      },
+      'steps[1].inputs[0].inline_json',
+      'a referenced input takes its inline_json from the output',
+    ],
+    [
+      {
+        steps: [
+          step('a', { params: { list: 2 } }),
+          step('b', {
+            for_each: '${steps.a.outputs}',
+            inputs: [{ name: 'p', uri: '${item}', hash: 'sha256:00' }],
+          }),
+        ],
+      },
+      'steps[1].inputs[0].hash',
+      'a referenced input takes its hash from the output',
+    ],
+    [
       { steps: [step('a', { module: { kind: 'builtin', uri: '${steps.x.outputs.m}' } })] },
       'steps[0].module',
       'references are allowed in inputs and params only',

@@ -411,6 +411,15 @@ describe('workflows', () => {
     });
     expect(badEnv.status).toBe(400);
     expect((await badEnv.json()).error.field).toBe('steps[0].requirements.min');
+    // An input that is no object is the envelope's refusal, not a 500.
+    const nullInput = await c.api('/v1/workflows', {
+      method: 'POST',
+      json: { steps: [step('a', { inputs: [null] })] },
+    });
+    expect([nullInput.status, (await nullInput.json()).error]).toEqual([
+      400,
+      { code: 'WRONG_TYPE', message: 'must be an object', field: 'steps[0].inputs[0]' },
+    ]);
     await submit({ workflow_id: 'same', steps: [step('a')] });
     await submit({ workflow_id: 'same', steps: [step('a')] }, 200);
     const conflict = await c.api('/v1/workflows', {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import { chromium, expect, type Page, test } from '@playwright/test';
 import { CHROMIUM_PATH, chromiumArgs, launchChromium } from '../support/chromium.ts';
-import { Harness, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
+import { Harness, libraryTask, outputBytes, taskId, wasmFixture, wasmTask } from './volunteer-harness.ts';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -143,7 +143,7 @@ test('a page without COOP/COEP explains it, reports it, and gets no shared-memor
   }
 });
 
-test('a page on an insecure origin (plain http, not localhost) runs WASM and streams a large output', async () => {
+test('a page on an insecure origin (plain http, not localhost) runs WASM, streams a large output, and gets no WebCrypto work', async () => {
   const harness = await Harness.start();
   // http://flock.test is neither HTTPS nor localhost: no secure context, as for a volunteer who
   // opens http://<server>:8787/ from another machine.
@@ -169,6 +169,25 @@ test('a page on an insecure origin (plain http, not localhost) runs WASM and str
     expect(view.attempts).toHaveLength(1);
     const stdout = await harness.output(await harness.result(id), 'stdout');
     expect(Buffer.from(stdout).equals(Buffer.alloc(8 * 1024 * 1024, 'x'))).toBe(true);
+
+    // Such a page has no crypto.subtle: AES-GCM waits for an isolated (so secure) tab, saying why,
+    // while a digest (hash-wasm) runs here.
+    const text = { name: 'p.txt', contentType: 'text/plain', bytes: new TextEncoder().encode('hello') };
+    const aes = taskId('insecure-aes');
+    await harness.submit(
+      libraryTask(aes, 'crypto.aes_gcm_encrypt', { key: '00'.repeat(16), iv: '00'.repeat(12) }, [text]),
+    );
+    const digest = taskId('insecure-hash');
+    await harness.submit(libraryTask(digest, 'crypto.hash', { algorithms: ['sha256'] }, [text]));
+    expect((await harness.waitFor(digest, 'succeeded')).executor).toBe('library:crypto');
+    const waiting = (await harness.task(aes)) as Awaited<ReturnType<Harness['task']>> & {
+      waiting_reason?: string;
+    };
+    expect(waiting.state).toBe('queued');
+    expect(waiting.attempts).toEqual([]);
+    expect(waiting.waiting_reason).toBe(
+      'no connected worker meets requirements.min.cross_origin_isolated (1 connected)',
+    );
   } finally {
     await browser.close();
     await harness.close();

@@ -69,6 +69,11 @@ export interface MethodDefinition {
   readonly compare: Comparison;
   /** Checks that the schema cannot state (e.g. a pipeline's steps); throws LibraryError INVALID_PARAMS. */
   readonly check?: (params: Params) => void;
+  /**
+   * Uses WebCrypto (`crypto.subtle`), which a page on an insecure origin lacks: the coordinator
+   * asks for a cross-origin-isolated tab (isolation implies a secure context). Default false.
+   */
+  readonly needsWebCrypto?: boolean;
 }
 
 /** The op of a method: `<library>.<method>`. */

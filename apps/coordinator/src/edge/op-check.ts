@@ -2,8 +2,9 @@
 // one would otherwise fail on a volunteer; FLOCK_EXTRA_OPS names more), and a library call must
 // name a method whose schema accepts its params and input count (@flock/libraries, the same check
 // the tab runs). A library
-// whose WASM build needs SharedArrayBuffer adds `requirements.min.cross_origin_isolated`, so the
-// scheduler offers it only to tabs that can run it. A WASI program's mounts and collect paths are
+// whose WASM build needs SharedArrayBuffer, or a method that uses WebCrypto (which a page on an
+// insecure origin lacks), adds `requirements.min.cross_origin_isolated`, so the scheduler offers
+// it only to tabs that can run it. A WASI program's mounts and collect paths are
 // checked as the tab checks them (@flock/protocol checkWasiParams), so a bad path or a mount naming
 // no input is a 400 here rather than a failed task. An ml.* call asking for `execution: "webgpu"`
 // adds `requirements.min.webgpu` the same way, so only WebGPU tabs get it.
@@ -49,10 +50,11 @@ export function checkOpNow(envelope: ComputeEnvelope, prefix: string, extraOps: 
   }
   if (kind === 'wasm' && (envelope.module?.abi || 'wasi') === 'wasi') checkWasi(envelope, prefix);
   if (kind !== 'library') return;
-  let needsSharedMemory: boolean;
+  let needsIsolation: boolean;
   try {
-    needsSharedMemory = checkLibraryCall(op, envelope.params, envelope.inputs?.length ?? 0).library
-      .needsSharedMemory;
+    const call = checkLibraryCall(op, envelope.params, envelope.inputs?.length ?? 0);
+    // Shared memory, and WebCrypto (secure contexts only), are had only by isolated tabs.
+    needsIsolation = call.library.needsSharedMemory || call.method.needsWebCrypto === true;
   } catch (error) {
     if (!(error instanceof LibraryError)) throw error;
     const code =
@@ -63,7 +65,7 @@ export function checkOpNow(envelope: ComputeEnvelope, prefix: string, extraOps: 
           : 'INVALID_ARGUMENT';
     throw new CoordinatorError(code, error.message, `${prefix}${error.field ?? 'op'}`);
   }
-  if (needsSharedMemory) {
+  if (needsIsolation) {
     envelope.requirements ??= {};
     envelope.requirements.min = { ...envelope.requirements.min, cross_origin_isolated: true };
   }

@@ -89,6 +89,7 @@ export const CRYPTO_METHODS: readonly MethodDefinition[] = [
     library: 'crypto',
     method: 'ed25519_sign',
     doc: 'Ed25519 signatures of every input',
+    needsWebCrypto: true,
     params: {
       fields: {
         private_key: {
@@ -107,6 +108,7 @@ export const CRYPTO_METHODS: readonly MethodDefinition[] = [
     library: 'crypto',
     method: 'ed25519_verify',
     doc: 'Checks Ed25519 signatures of every input',
+    needsWebCrypto: true,
     params: {
       fields: {
         public_key: { type: 'string', doc: 'the 32-byte public key, hex', pattern: '^[0-9a-f]{64}$' },
@@ -127,6 +129,7 @@ export const CRYPTO_METHODS: readonly MethodDefinition[] = [
     library: 'crypto',
     method: 'aes_gcm_encrypt',
     doc: 'AES-GCM encryption of every input (WebCrypto)',
+    needsWebCrypto: true,
     params: aesGcmParams('a 96-bit IV, hex; use each one once per key'),
     inputs: { min: 1, max: 64, doc: 'the plaintexts' },
     outputs: '`<input>.enc`: ciphertext followed by the 16-byte tag',
@@ -136,6 +139,7 @@ export const CRYPTO_METHODS: readonly MethodDefinition[] = [
     library: 'crypto',
     method: 'aes_gcm_decrypt',
     doc: 'AES-GCM decryption of every input (WebCrypto); a wrong tag fails INVALID_INPUT',
+    needsWebCrypto: true,
     params: aesGcmParams('the 96-bit IV, hex'),
     inputs: { min: 1, max: 64, doc: 'ciphertexts with their tag' },
     outputs: '`<input without .enc>`: the plaintext',

@@ -16,14 +16,17 @@ const RUN_ID = /^[A-Za-z0-9_-]{1,15}$/;
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The template parsed with stand-ins in its slots (inputs `inline_json: "null"`, params 0). */
-function standInDef(template: Record<string, unknown>, name: string): WorkflowDef {
+/**
+ * The template parsed with stand-ins in its slots (inputs `inline_json: "null"`, params 0);
+ * `stored`: one checked when it was stored (parseWorkflow).
+ */
+function standInDef(template: Record<string, unknown>, name: string, stored = false): WorkflowDef {
   const slots = templateSlots(template);
   const run = {
     inputs: Object.fromEntries(slots.inputs.map((n) => [n, { inline_json: 'null' }])),
     params: Object.fromEntries(slots.params.map((n) => [n, 0])),
   };
-  return parseWorkflow({ ...instantiate(template, run), workflow_id: `${name}-check` }, () => name);
+  return parseWorkflow({ ...instantiate(template, run), workflow_id: `${name}-check` }, () => name, stored);
 }
 
 function circuitView(c: CircuitRecord, withDefinition: boolean): Record<string, unknown> {
@@ -32,7 +35,7 @@ function circuitView(c: CircuitRecord, withDefinition: boolean): Record<string, 
     name: c.name,
     created_at_ms: c.createdAtMs,
     ...templateSlots(template),
-    topology: topology(standInDef(template, c.name)),
+    topology: topology(standInDef(template, c.name, true)),
     ...(withDefinition ? { definition: template } : {}),
   };
 }

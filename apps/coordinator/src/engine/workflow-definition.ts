@@ -68,8 +68,12 @@ const bad = (message: string, field: string): CoordinatorError =>
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Parses and checks a definition; `workflowId` is used when the body names none. */
-export function parseWorkflow(raw: unknown, workflowId: () => string): WorkflowDef {
+/**
+ * Parses and checks a definition; `workflowId` is used when the body names none. `stored`: one
+ * read back from the store, whose references were checked when it was submitted — not again, so
+ * that a check added since cannot stop a workflow (or a coordinator's start) halfway.
+ */
+export function parseWorkflow(raw: unknown, workflowId: () => string, stored = false): WorkflowDef {
   if (!isObject(raw)) throw bad('body must be an object', '$');
   for (const key of Object.keys(raw)) if (!TOP_KEYS.has(key)) throw bad(`unknown field "${key}"`, key);
   const id = raw.workflow_id === undefined ? workflowId() : raw.workflow_id;
@@ -83,7 +87,8 @@ export function parseWorkflow(raw: unknown, workflowId: () => string): WorkflowD
   checkDag(steps);
   const ancestors = ancestorSets(steps);
   const fanOuts = new Set(steps.filter((s) => s.forEach).map((s) => s.id));
-  for (const [i, step] of steps.entries()) checkRefs(step, `steps[${i}]`, ancestors.get(step.id)!, fanOuts);
+  for (const [i, step] of steps.entries())
+    if (!stored) checkRefs(step, `steps[${i}]`, ancestors.get(step.id)!, fanOuts);
   const channel = raw.return_channel;
   if (channel !== undefined && (typeof channel !== 'string' || channel.length === 0 || channel.length > 256))
     throw bad('return_channel: 1-256 characters', 'return_channel');

@@ -66,7 +66,7 @@ export class Workflows {
 
   /** A stored definition, parsed again (it was checked when it was submitted). */
   private parse(record: WorkflowRecord): WorkflowDef {
-    return parseWorkflow(JSON.parse(record.definition), () => record.workflowId);
+    return parseWorkflow(JSON.parse(record.definition), () => record.workflowId, true);
   }
 
   /** Stores a new workflow and starts it; the same id and definition again is `existing`. */

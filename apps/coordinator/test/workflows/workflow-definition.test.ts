@@ -223,6 +223,25 @@ describe('workflow definitions', () => {
     expect(refusal(body)).toEqual({ code: 'INVALID_ARGUMENT', field, message });
   });
 
+  test('a stored definition is read back without the submit-time reference checks', () => {
+    // Stored before a check was added: it must still recover and show, not stop the start.
+    const old = {
+      workflow_id: 'w-old',
+      steps: [
+        step('a'),
+        step('m', { for_each: '${steps.a.outputs}' }),
+        step('b', { when: '${steps.m.summary.n} > 0' }),
+      ],
+    };
+    expect(refusal(old).field).toBe('steps[2].when');
+    const def = parseWorkflow(old, () => 'unused', true);
+    expect(def.steps.map((s) => [s.id, s.dependsOn])).toEqual([
+      ['a', []],
+      ['m', ['a']],
+      ['b', ['m']],
+    ]);
+  });
+
   test('too many steps is refused; the limit itself is accepted', () => {
     const many = (n: number) => Array.from({ length: n }, (_, i) => step(`s${i}`));
     expect(parse({ steps: many(MAX_WORKFLOW_STEPS) }).steps).toHaveLength(MAX_WORKFLOW_STEPS);

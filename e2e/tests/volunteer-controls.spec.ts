@@ -60,7 +60,7 @@ test('Start, Pause and Stop work from the keyboard; Pause lets the running job f
   const spin = await wasmFixture('spin');
   const running = taskId('runs-on');
   const queued = taskId('given-back');
-  await harness.submit(wasmTask(running, spin, { params: { args: ['1500'] } }));
+  await harness.submit(wasmTask(running, spin, { params: { args: ['3000'] } }));
   await harness.submit(wasmTask(queued, await wasmFixture('empty')));
   await expect(page.getByRole('progressbar', { name: `progress of ${running}` })).toBeVisible();
   // The second waits behind it, and says so: it takes no CPU slot yet.
@@ -158,7 +158,7 @@ test('fewer CPU slots while jobs run: those jobs finish, their executors retire,
 
   const spin = await wasmFixture('spin');
   const first = [taskId('three'), taskId('three'), taskId('three')];
-  for (const id of first) await harness.submit(wasmTask(id, spin, { params: { args: ['1500'] } }));
+  for (const id of first) await harness.submit(wasmTask(id, spin, { params: { args: ['2500'] } }));
   await expect.poll(mostAtOnce).toBe(3);
   await slots.fill('1');
   await slots.press('Enter');

@@ -76,6 +76,17 @@ export class Workflows {
     definition: string,
     contentHash: string,
   ): Promise<{ kind: 'created' | 'existing'; record: WorkflowRecord }> {
+    // Its steps are the tasks of the campaign named by its id: a campaign that already has tasks
+    // would lend them to the steps (a task id taken is the same task), results and all.
+    if ((await this.e.store.workflowStore().get(tenant, def.workflowId)) === undefined) {
+      const [taken] = await this.e.store.listTasks(tenant, { campaignId: def.workflowId, limit: 1 });
+      if (taken)
+        throw new CoordinatorError(
+          'CONFLICT',
+          `campaign "${def.workflowId}" already has tasks (${taken.taskId}): a workflow's steps are the tasks of the campaign named by its id`,
+          'workflow_id',
+        );
+    }
     // Before it is stored: its webhook outbox row (edge/webhook-outbox.ts).
     if (isWebhookChannel(def.returnChannel)) {
       const armed = { tenant, taskId: def.workflowId, kind: 'workflow' as const, armedAtMs: Date.now() };

@@ -427,6 +427,22 @@ describe('workflows', () => {
       json: { workflow_id: 'same', steps: [step('z')] },
     });
     expect(conflict.status).toBe(409);
+    // A campaign that already has tasks would lend them to the steps named like them.
+    const task = { task_id: 'taken.a', campaign_id: 'taken', ...TASK, inputs: [BYTES], params: { other: 1 } };
+    expect((await c.api('/v1/tasks', { method: 'POST', json: task })).status).toBe(201);
+    const taken = await c.api('/v1/workflows', {
+      method: 'POST',
+      json: { workflow_id: 'taken', steps: [step('a')] },
+    });
+    expect([taken.status, (await taken.json()).error]).toEqual([
+      409,
+      {
+        code: 'CONFLICT',
+        message:
+          'campaign "taken" already has tasks (taken.a): a workflow\'s steps are the tasks of the campaign named by its id',
+        field: 'workflow_id',
+      },
+    ]);
     expect((await c.api('/v1/workflows/same', { key: KEY_B })).status).toBe(404);
     const page = await (await c.api('/v1/workflows?limit=2')).json();
     expect(page.workflows).toHaveLength(2);

@@ -125,7 +125,10 @@ class Evaluation {
 
   constructor(readonly input: PlanInput) {}
 
-  /** Queues the chain's next attempt when due (resolving the template), else notes when it is. */
+  /**
+   * Queues the chain's next attempt when due (resolving the template; its id joins the chain's
+   * task ids, so the step's view and event name it), else notes when it is.
+   */
   want(step: WorkflowStep, chain: Chain, item: Item | undefined): ResolveError | undefined {
     const next = chain.next!;
     if (next.dueAtMs > this.input.nowMs) {
@@ -137,6 +140,7 @@ class Evaluation {
       const task = stepTask(resolved, next.taskId, this.input.def.workflowId);
       this.submit.push({ stepId: step.id, taskId: next.taskId, resolved, task });
       this.wanted.add(step.id);
+      chain.taskIds.push(next.taskId);
       return undefined;
     } catch (err) {
       if (err instanceof ResolveError) return err;
@@ -293,12 +297,11 @@ function evaluateFanOut(ev: Evaluation, step: WorkflowStep): StepView {
   let failure: { chain: Chain } | undefined;
   for (const [i, item] of items.entries()) {
     const chain = chainOf(ev.input, step, i);
+    const err = chain.state === 'missing' ? ev.want(step, chain, item) : undefined;
+    if (err) return failedView(step, [...taskIds, ...chain.taskIds], err);
     taskIds.push(...chain.taskIds);
-    if (chain.state === 'missing') {
-      pending = true;
-      const err = ev.want(step, chain, item);
-      if (err) return failedView(step, taskIds, err);
-    } else if (chain.state === 'running') {
+    if (chain.state === 'missing') pending = true;
+    else if (chain.state === 'running') {
       pending = true;
       ev.open.push(chain.taskIds.at(-1)!);
     } else if (chain.state === 'succeeded') branches.push(chain.last!.result ?? { outputs: [], summary: {} });

@@ -305,6 +305,9 @@ describe('workflows', () => {
       .filter((e) => e.topic === 'compute:workflow:v1:step')
       .map((e) => `${e.payload.data.step.id}:${e.payload.data.step.state}`);
     expect(steps).toEqual(['a:running', 'b:waiting', 'a:succeeded', 'b:running', 'b:succeeded']);
+    // A step announced running names the task it is submitting, to follow on /v1/events.
+    const running = flow.filter((e) => e.payload.data.step?.state === 'running');
+    expect(running.map((e) => e.payload.data.step.task_ids)).toEqual([['events.a'], ['events.b']]);
     expect(flow.at(-1).schema).toBe('flock.workflow.event.v1');
     expect(flow.at(-1).payload.data).toMatchObject({ workflow_id: 'events', state: 'succeeded' });
   });

@@ -334,14 +334,17 @@ test('a workflow posts its terminal event to its return_channel, logged under it
   });
   expect(made.status).toBe(201);
   expect((await c.api('/v1/workflows/wf-h', { method: 'DELETE' })).status).toBe(200);
-  const d = await settled('wf-h');
-  expect(d).toMatchObject({
-    event: 'compute:workflow:v1:cancelled',
-    state: 'delivered',
-    attempts: [{ status: 200 }],
+  // Its step's end (the step it stopped), then its own.
+  const both = await until(async () => {
+    const ds = await deliveries('wf-h');
+    return ds.length === 2 && ds.every((d) => d.state !== 'pending') ? ds : undefined;
   });
-  expect(hook.received).toHaveLength(1);
-  const body = JSON.parse(hook.received[0]!.body);
+  expect(both.map((d) => [d.event, d.state, d.attempts.map((a: Json) => a.status)])).toEqual([
+    ['compute:workflow:v1:step', 'delivered', [200]],
+    ['compute:workflow:v1:cancelled', 'delivered', [200]],
+  ]);
+  expect(hook.received).toHaveLength(2);
+  const body = JSON.parse(hook.received.find((r) => r.body.includes('compute:workflow:v1:cancelled'))!.body);
   expect(body.state ?? body.payload.state).toBe('cancelled');
 });
 

@@ -189,13 +189,20 @@ export class Workflows {
       nowMs: now,
     });
     if (!ok) throw new CoordinatorError('ALREADY_FINISHED', `workflow is ${record.state}`);
+    // What was announced here (nothing when another coordinator advances it).
+    const announced = this.active.get(key(tenant, workflowId))?.announced ?? new Map<string, StepState>();
     this.untrack(key(tenant, workflowId));
     for (const t of await this.tasksOf(tenant, workflowId)) {
       if (t.state === 'queued' || t.state === 'running')
         await this.e.transitions.cancel(t, 'WORKFLOW_CANCELLED');
     }
     const finished = (await store.get(tenant, workflowId))!;
-    this.publishWorkflow(finished, 'cancelled', this.parse(finished));
+    const def = this.parse(finished);
+    // The steps it stopped end too, before the workflow does, as the advancer would announce them.
+    const stopped =
+      (await this.status(tenant, workflowId))?.steps.filter((v) => v.state === 'cancelled') ?? [];
+    this.announce(tenant, def, stopped, announced);
+    this.publishWorkflow(finished, 'cancelled', def);
     return finished;
   }
 
@@ -253,7 +260,7 @@ export class Workflows {
       nowMs: Date.now(),
       readBlob: (hex: string) => this.e.blobs.read(hex),
     });
-    this.announceSteps(a, plan);
+    this.announce(a.tenant, a.def, plan.steps, a.announced);
     if (plan.outcome) return this.finish(a, plan.outcome);
     for (const taskId of plan.cancel) {
       const rec = await this.e.store.getTask(a.tenant, taskId);
@@ -340,21 +347,27 @@ export class Workflows {
     }
   }
 
-  private announceSteps(a: Active, plan: Plan): void {
+  /** Publishes each step whose state is not the one last announced (`announced`, updated). */
+  private announce(
+    tenant: string,
+    def: WorkflowDef,
+    steps: StepView[],
+    announced: Map<string, StepState>,
+  ): void {
     const now = Date.now();
-    for (const v of plan.steps) {
-      if (a.announced.get(v.id) === v.state) continue;
-      a.announced.set(v.id, v.state);
+    for (const v of steps) {
+      if (announced.get(v.id) === v.state) continue;
+      announced.set(v.id, v.state);
       this.e.events.publish({
         topic: workflowTopic('step'),
-        tenant: a.tenant,
-        taskId: a.workflowId,
-        campaignId: a.workflowId,
-        returnChannel: a.def.returnChannel,
+        tenant,
+        taskId: def.workflowId,
+        campaignId: def.workflowId,
+        returnChannel: def.returnChannel,
         state: STEP_EVENT_STATE[v.state],
         tsMs: now,
-        payload: () => ({ workflow_id: a.workflowId, step: stepJson(v) }),
-        traceId: campaignTraceId(a.tenant, a.workflowId),
+        payload: () => ({ workflow_id: def.workflowId, step: stepJson(v) }),
+        traceId: campaignTraceId(tenant, def.workflowId),
       });
     }
   }

@@ -278,6 +278,10 @@ describe('workflows', () => {
   });
 
   test('cancel mid-run: the workflow and its running step are cancelled; again is 409', async () => {
+    const ws = new WebSocket(`${c.url.replace('http', 'ws')}/v1/events?key=${KEY_A}&campaign_id=cancel`);
+    const seen: Json[] = [];
+    ws.on('message', (data) => seen.push(JSON.parse(String(data))));
+    await new Promise((resolve) => ws.once('open', resolve));
     await submit({ workflow_id: 'cancel', steps: [step('slow', { params: { hang: true } }), step('next')] });
     await until(async () => (await (await c.api('/v1/tasks/cancel.slow')).json()).state === 'running');
     const res = await c.api('/v1/workflows/cancel', { method: 'DELETE' });
@@ -289,6 +293,13 @@ describe('workflows', () => {
     const again = await c.api('/v1/workflows/cancel', { method: 'DELETE' });
     expect(again.status).toBe(409);
     expect((await again.json()).error.code).toBe('ALREADY_FINISHED');
+    // The steps it stopped are announced ended, then the workflow.
+    await until(() => seen.some((e) => e.topic === 'compute:workflow:v1:cancelled'));
+    ws.close();
+    const flow = seen
+      .filter((e) => e.topic.startsWith('compute:workflow:v1:'))
+      .map((e) => (e.payload.data.step ? `${e.payload.data.step.id}:${e.payload.data.step.state}` : e.topic));
+    expect(flow.slice(-3)).toEqual(['slow:cancelled', 'next:cancelled', 'compute:workflow:v1:cancelled']);
   });
 
   test('events: step changes and the workflow’s end on /v1/events, filtered by campaign_id', async () => {

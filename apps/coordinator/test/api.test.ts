@@ -363,6 +363,7 @@ describe('service endpoints', () => {
       'latency_ms',
       'ops',
       'queue_depth',
+      'queued_in_store',
       'running',
       'slo',
       'throughput_per_min',

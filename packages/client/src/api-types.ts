@@ -184,6 +184,8 @@ export interface OpLevelView {
 /** `GET /v1/stats`. */
 export interface StatsView {
   queue_depth: number;
+  /** Of `queue_depth`, the tasks waiting in the store past the coordinator's memory budget. */
+  queued_in_store: number;
   running: number;
   workers: number;
   throughput_per_min: number;

@@ -181,3 +181,41 @@ describe('503 STORE_UNAVAILABLE', () => {
     expect(seen).toEqual(['POST /v1/tasks', 'POST /v1/tasks']);
   });
 });
+
+describe('a queue past the memory budget', () => {
+  // A budget no task fits: one is held in memory (a task always fits an empty coordinator).
+  let dir: string;
+  let small: RunningCoordinator;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'flock-client-store-queue-'));
+    small = await startCoordinator({
+      port: 0,
+      dataDir: dir,
+      apiKeys: new Map([[KEY, 'acme']]),
+      logLevel: 'silent',
+      extraOps: ['sum'],
+      maxOpenBytes: 1,
+    });
+  });
+  afterAll(async () => {
+    await small?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stats and flock stats say how many tasks wait in the store', async () => {
+    const client = new FlockClient({ url: small.url, apiKey: KEY });
+    for (const id of ['s1', 's2', 's3']) await client.submit(envelope(id));
+    const stats = await client.stats();
+    expect([stats.queue_depth, stats.queued_in_store]).toEqual([3, 2]);
+    const out: string[] = [];
+    const io: CliIo = {
+      stdout: (t) => out.push(t),
+      stderr: () => {},
+      stderrIsTTY: false,
+      env: { FLOCK_URL: small.url, FLOCK_API_KEY: KEY },
+      readStdin: async () => '',
+    };
+    expect(await main(['stats'], io)).toBe(0);
+    expect(out.join('').split('\n')[0]).toBe('queue 3 (2 in the store)  running 0  workers 0  0/min');
+  });
+});

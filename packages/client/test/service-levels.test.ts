@@ -122,6 +122,7 @@ describe('service levels per op', () => {
     const text = await flock(['stats']);
     expect(text.code).toBe(0);
     const lines = text.stdout.split('\n');
+    expect(lines[0]).toMatch(/^queue 0 {2}running 0 {2}workers \d+ {2}\d+\/min$/);
     expect(lines[2]).toBe('targets success ≥ 99% over 10 min');
     expect(cells(lines.slice(3).join('\n'))).toEqual([
       ['OP', 'TASKS', 'SUCCEEDED', 'FAILED', 'SUCCESS', 'P50 MS', 'P95 MS', 'MISSES'],

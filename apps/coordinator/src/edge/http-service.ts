@@ -49,14 +49,16 @@ export const listWorkers: Handler = async (ctx, req, res) => {
 };
 
 /**
- * `GET /v1/stats`: queue depth, running tasks, connected volunteers, recent throughput and
- * latency, and each op's service level over the SLO window against the targets.
+ * `GET /v1/stats`: queue depth (and how much of it waits in the store past the memory budget),
+ * running tasks, connected volunteers, recent throughput and latency, and each op's service level
+ * over the SLO window against the targets.
  */
 export const stats: Handler = async (ctx, _req, res) => {
   const c = ctx.coordinator;
   const recent = c.recentStats();
   json(res, 200, {
     queue_depth: c.queueDepth(),
+    queued_in_store: c.leftInStore(),
     running: c.runningCount(),
     workers: c.connectedWorkers().length,
     throughput_per_min: recent.throughputPerMin,

@@ -16,7 +16,7 @@ export const stats: Command = async ({ client, io, values, args }) => {
     return EXIT.ok;
   }
   io.stdout(
-    `queue ${s.queue_depth}  running ${s.running}  workers ${s.workers}  ${s.throughput_per_min}/min\n` +
+    `queue ${s.queue_depth}${s.queued_in_store > 0 ? ` (${s.queued_in_store} in the store)` : ''}  running ${s.running}  workers ${s.workers}  ${s.throughput_per_min}/min\n` +
       `latency p50 ${s.latency_ms.p50} ms  p95 ${s.latency_ms.p95} ms  p99 ${s.latency_ms.p99} ms\n` +
       `${sloTargetsText(s.slo)}\n`,
   );

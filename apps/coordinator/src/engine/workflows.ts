@@ -223,6 +223,11 @@ export class Workflows {
     this.schedule(a);
   }
 
+  /** Whether this process advances the workflow (it is running and tracked here). */
+  advances(tenant: string, workflowId: string): boolean {
+    return this.active.has(key(tenant, workflowId));
+  }
+
   private untrack(k: string): void {
     const a = this.active.get(k);
     if (a) clearTimeout(a.timer);
@@ -254,6 +259,9 @@ export class Workflows {
   }
 
   private async advance(a: Active): Promise<void> {
+    // Ended elsewhere (cancelled through another coordinator of a shared store): nothing more.
+    const record = await this.e.store.workflowStore().get(a.tenant, a.workflowId);
+    if (record?.state !== 'running') return this.untrack(key(a.tenant, a.workflowId));
     const plan = planWorkflow({
       def: a.def,
       tasks: await this.refresh(a),

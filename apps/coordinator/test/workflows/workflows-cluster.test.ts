@@ -135,3 +135,44 @@ test('a workflow whose coordinator is gone is taken over by another once it has 
     sim.close();
   }
 }, 60_000);
+
+test('a workflow cancelled through another coordinator is not advanced further where it runs', async () => {
+  const url = await harness.createDatabase();
+  const config = {
+    port: 0,
+    dataDir: dir,
+    apiKeys: new Map([[KEY_A, 'a']]),
+    extraOps: ['sum'],
+    logLevel: 'silent' as const,
+  };
+  const a = await startClusterCoordinator(url, config, { coordinatorId: 'ca' });
+  const b = await startClusterCoordinator(url, config, { coordinatorId: 'cb' });
+  nodes.push(a, b);
+  const sim = await SimulatedVolunteer.connect({ url: a.url, run: stepRunner });
+  const api = (base: string, path: string, init: RequestInit = {}) =>
+    fetch(`${base}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
+    });
+  try {
+    // The step fails, and its retry waits out a backoff with no task open: a cancel through the
+    // other coordinator then has no task to cancel, and only the stored workflow says so.
+    const def = {
+      workflow_id: 'stopped',
+      steps: [step('flaky', { params: { fail: true }, on_error: { retry: 2, backoff_ms: 1500 } })],
+    };
+    expect((await api(a.url, '/v1/workflows', { method: 'POST', body: JSON.stringify(def) })).status).toBe(
+      201,
+    );
+    const state = async (id: string) => (await a.coordinator.store.getTask('a', id))?.state;
+    await until(async () => (await state('stopped.flaky')) === 'failed', 10_000, 'the first attempt failed');
+    expect((await api(b.url, '/v1/workflows/stopped', { method: 'DELETE' })).status).toBe(200);
+    // Its retry timer fires on the coordinator advancing it, which finds it ended and lets go.
+    await until(() => !a.coordinator.workflows.advances('a', 'stopped'), 10_000, 'let go');
+    expect(await state('stopped.flaky.retry1')).toBeUndefined();
+    const view = (await (await api(a.url, '/v1/workflows/stopped')).json()) as { state: string };
+    expect(view.state).toBe('cancelled');
+  } finally {
+    sim.close();
+  }
+}, 60_000);

@@ -1,7 +1,10 @@
 import { isFlockError } from '@flock/client';
 
-/** A sentence a person can act on, for any error the SDK or the coordinator raises. */
-export function describeError(error: unknown): string {
+/**
+ * A sentence a person can act on, for any error the SDK or the coordinator raises. `subject` names
+ * what a refusal with a field was about (default `envelope`: `Invalid envelope: field "op": …`).
+ */
+export function describeError(error: unknown, subject = 'envelope'): string {
   if (!isFlockError(error)) return error instanceof Error ? error.message : String(error);
   switch (error.code) {
     case 'UNAUTHENTICATED':
@@ -16,7 +19,11 @@ export function describeError(error: unknown): string {
       return 'The task has already finished: there is nothing to cancel.';
     default:
       if (error.field !== undefined) {
-        return `Invalid envelope: field "${error.field}": ${error.message} (${error.code})`;
+        return `Invalid ${subject}: field "${error.field}": ${error.message} (${error.code})`;
+      }
+      // 429 RATE_LIMITED / QUOTA_EXCEEDED, 503 QUEUE_FULL: when the coordinator said to try again.
+      if (error.retryAfterMs !== undefined) {
+        return `${error.message} (${error.code}); try again in ${Math.max(1, Math.ceil(error.retryAfterMs / 1000))} s`;
       }
       return `${error.message} (${error.code})`;
   }

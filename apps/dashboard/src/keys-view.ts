@@ -19,7 +19,7 @@ export function renderKeys(app: HTMLElement, client: FlockClient): () => void {
   const created = h('div', { id: 'created-key', class: 'secret-once', hidden: true });
 
   const fail = (caught: unknown): void => {
-    error.textContent = describeError(caught);
+    error.textContent = describeError(caught, 'key');
     error.hidden = false;
   };
   const load = async (): Promise<void> => {

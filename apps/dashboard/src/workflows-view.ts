@@ -41,10 +41,10 @@ export function renderWorkflows(app: HTMLElement, client: FlockClient, everyMs =
     event.preventDefault();
     error.hidden = true;
     try {
-      const wf = await client.workflow(JSON.parse(definition.value) as JsonObject);
+      const wf = await client.workflow(parseDefinition(definition.value));
       location.hash = `#/workflow/${encodeURIComponent(wf.id)}`;
     } catch (e) {
-      error.textContent = describeError(e);
+      error.textContent = describeError(e, 'workflow');
       error.hidden = false;
     }
   };
@@ -105,8 +105,10 @@ export function renderWorkflows(app: HTMLElement, client: FlockClient, everyMs =
           ),
         ),
       );
-    } catch {
-      // The next round tries again; the connection indicator says when the coordinator is away.
+      if (page.workflows.length === 0) replace(rows, listNote('No workflows yet: run one above.'));
+    } catch (e) {
+      // Shown until the next round (every `everyMs`) reads the list again.
+      replace(rows, listNote(describeError(e), 'error'));
     }
   };
   void draw();
@@ -210,4 +212,22 @@ function stepBox(step: WorkflowStepView): HTMLElement {
 function badge(state: string): HTMLElement {
   const colour = state === 'waiting' ? 'queued' : state === 'skipped' ? 'cancelled' : state;
   return h('span', { class: `badge state-${colour}`, 'data-state': state }, state);
+}
+
+/** The list's one row when it has no workflows to show, or could not be read. */
+function listNote(text: string, className = 'empty'): HTMLTableRowElement {
+  return h('tr', {}, h('td', { colspan: 4, class: className, id: 'workflow-list-note' }, text));
+}
+
+/** The definition typed into the run form: a JSON object, or an error saying what is wrong. */
+function parseDefinition(text: string): JsonObject {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (caught) {
+    throw new Error(`Not JSON: ${(caught as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new Error('A workflow definition is a JSON object: { "steps": [ … ] }');
+  return value as JsonObject;
 }

@@ -321,6 +321,36 @@ test('a campaign maps a built-in op over many inputs, one task per line', async 
   await page.close();
 });
 
+test('a campaign of an op with inputs takes them per line; a line missing one is refused', async () => {
+  const page = await browser.newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Submit' }).click();
+  await page.getByRole('tab', { name: 'Campaign' }).click();
+  // Choosing the op shows its example line, inputs included, so Submit works as it stands.
+  await page.locator('#campaign-module').selectOption('builtin:saxpy');
+  await expect(page.locator('#campaign-lines')).toHaveValue('{"a":2,"x":[1,2,3,4],"y":[10,20,30,40]}');
+  await page.locator('input[name="campaign-id"]').fill('dash-camp-saxpy');
+  await page.locator('#campaign-lines').fill('{"a": 2, "x": [1, 2], "y": [3, 4]}\n{"a": 3, "x": [1]}');
+  await page.locator('#submit-campaign').click();
+  await expect(page.locator('#submit-error')).toHaveText(
+    'Line 2: input "y" (f32[n]) is missing: add "y": [10, 20, 30, 40]',
+  );
+  await expect(page).toHaveURL(/#\/submit$/);
+  await page
+    .locator('#campaign-lines')
+    .fill('{"a": 2, "x": [1, 2], "y": [3, 4]}\n{"a": 3, "x": "1 1", "y": "0 1"}');
+  await page.locator('#submit-campaign').click();
+  await expect(page).toHaveURL(/#\/campaign\/dash-camp-saxpy$/);
+  await expect(page.locator('[data-count="succeeded"] b')).toHaveText('2', SLOW);
+  await expect(page.locator('[data-count="failed"] b')).toHaveText('0');
+  await page.locator('tr[data-task-id="dash-camp-saxpy-0"] a').click();
+  await expect(page.locator('[data-output="out"] .preview-values')).toHaveText('5  8', SLOW);
+  await page.goBack();
+  await page.locator('tr[data-task-id="dash-camp-saxpy-1"] a').click();
+  await expect(page.locator('[data-output="out"] .preview-values')).toHaveText('3  4', SLOW);
+  await page.close();
+});
+
 test('a module is uploaded content-addressed; failure codes, JSON and text results are shown', async () => {
   const page = await browser.newPage();
   await signIn(page);

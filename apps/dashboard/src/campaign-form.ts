@@ -1,9 +1,11 @@
 // The campaign form of the submit page: one module (a built-in op or an uploaded WASM module)
-// over many inputs, one task per line or per file, like DCP's compute.for.
-import type { ComputeEnvelope, JsonObject } from '@flock/protocol';
-import { BUILTIN_OPS } from './builtin-catalog.ts';
+// over many inputs, one task per line (a built-in op's params and inputs) or per file, like DCP's
+// compute.for.
+import type { ComputeEnvelope } from '@flock/protocol';
+import { BUILTIN_OPS, type CatalogOp } from './builtin-catalog.ts';
+import { builtinCampaignLine, exampleCampaignLine } from './campaign-lines.ts';
 import { h } from './dom.ts';
-import { type FormContext, field, guard, newTaskId, parseParams, qosFields } from './form-parts.ts';
+import { type FormContext, field, guard, newTaskId, qosFields } from './form-parts.ts';
 import { rememberParams } from './output-tensor.ts';
 import { verificationFields } from './verification-view.ts';
 
@@ -16,11 +18,19 @@ export function campaignForm(context: FormContext): HTMLElement {
     h('option', { value: 'wasm' }, 'uploaded WASM module'),
   );
   const file = h('input', { type: 'file', name: 'campaign-wasm', accept: '.wasm' });
+  source.value = 'builtin:mandelbrot';
   const lines = h(
     'textarea',
     { name: 'campaign-lines', id: 'campaign-lines', rows: 6, class: 'mono' },
-    '{"width": 128, "height": 96, "x_min": -2, "x_max": 1}\n{"width": 128, "height": 96, "x_min": -0.8, "x_max": -0.6, "y_min": -0.2, "y_max": 0}\n{"width": 128, "height": 96, "x_min": -1.5, "x_max": -1.2, "y_min": -0.1, "y_max": 0.1}',
+    exampleLines(source.value),
   );
+  // Choosing another module shows its example, unless the lines are the person's own.
+  let shownExample = lines.value;
+  source.addEventListener('change', () => {
+    if (lines.value !== shownExample) return;
+    shownExample = exampleLines(source.value);
+    lines.value = shownExample;
+  });
   const files = h('input', { type: 'file', name: 'campaign-files', multiple: true });
   const campaignId = h('input', { name: 'campaign-id', placeholder: 'auto', class: 'mono' });
   const qos = qosFields(true);
@@ -39,7 +49,7 @@ export function campaignForm(context: FormContext): HTMLElement {
     field(
       'One task per line',
       lines,
-      'built-in op: a JSON params object per line; WASM: the stdin text per line',
+      'built-in op: a JSON object per line, its params and its inputs as lists of numbers (saxpy: {"a": 2, "x": [1, 2], "y": [3, 4]}); WASM: the stdin text per line',
     ),
     field('…or one task per file (WASM stdin)', files),
     qos.element,
@@ -55,21 +65,22 @@ export function campaignForm(context: FormContext): HTMLElement {
       const envelopes: ComputeEnvelope[] = [];
       const rows = lines.value.split('\n').filter((l) => l.trim() !== '');
       if (source.value.startsWith('builtin:')) {
-        const op = source.value.slice('builtin:'.length);
+        const op = builtinOp(source.value);
         rows.forEach((row, i) => {
-          let params: JsonObject;
+          let task: ReturnType<typeof builtinCampaignLine>;
           try {
-            params = parseParams(row);
+            task = builtinCampaignLine(op, row);
           } catch (caught) {
             throw new Error(`Line ${i + 1}: ${(caught as Error).message}`);
           }
-          rememberParams(`${id}-${i}`, params);
+          rememberParams(`${id}-${i}`, task.params);
           envelopes.push({
             task_id: `${id}-${i}`,
-            op,
+            op: op.op,
             module: { kind: 'builtin' },
             requirements,
-            params,
+            inputs: task.inputs,
+            params: task.params,
             campaign_id: id,
             ...(verification === undefined ? {} : { verification }),
           });
@@ -101,4 +112,21 @@ export function campaignForm(context: FormContext): HTMLElement {
     });
   });
   return form;
+}
+
+const MANDELBROT_LINES = [
+  '{"width": 128, "height": 96, "x_min": -2, "x_max": 1}',
+  '{"width": 128, "height": 96, "x_min": -0.8, "x_max": -0.6, "y_min": -0.2, "y_max": 0}',
+  '{"width": 128, "height": 96, "x_min": -1.5, "x_max": -1.2, "y_min": -0.1, "y_max": 0.1}',
+].join('\n');
+
+function builtinOp(value: string): CatalogOp {
+  return BUILTIN_OPS.find((o) => `builtin:${o.op}` === value)!;
+}
+
+/** The lines the form shows for a module choice: a few tasks a person can submit as they are. */
+function exampleLines(value: string): string {
+  if (value === 'builtin:mandelbrot') return MANDELBROT_LINES;
+  if (!value.startsWith('builtin:')) return 'first stdin\nsecond stdin';
+  return exampleCampaignLine(builtinOp(value));
 }

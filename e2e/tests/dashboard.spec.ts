@@ -499,12 +499,29 @@ test('a lost connection is said plainly, and the page recovers or signs out', as
   });
   expect(submitted.status).toBe(201);
   await expect(page.locator('tr[data-task-id="dash-persist-1"] .badge')).toHaveText('queued');
+  // Its page says why it waits, and says it again when that changes with no change of state.
+  await page.locator('tr[data-task-id="dash-persist-1"] a').click();
+  const waiting = page.locator('[data-fact="Waiting because"]');
+  await expect(waiting).toHaveText(
+    'no connected worker meets requirements.min.cpu_cores >= 4096 (1 connected)',
+  );
   await volunteer.close();
+  await expect(waiting).toHaveText('no volunteers are connected');
   await coordinator.close();
   await expect(page.locator('#banner')).toHaveText(
     'Lost connection to the coordinator. Reconnecting… (live updates paused)',
   );
   await expect(page.locator('#connection')).toHaveText(/connection lost|connecting…/);
+  // The task page opened while the coordinator is away says so, until it answers again.
+  await page.evaluate(() => {
+    location.hash = '#/tasks';
+  });
+  await page.evaluate(() => {
+    location.hash = '#/task/dash-persist-1';
+  });
+  await expect(page.locator('#task-error')).toHaveText(
+    'Lost connection to the coordinator: it did not answer. Is it running?',
+  );
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-connection-lost.png') });
 
   // The coordinator comes back on the same port with the same data: the page reconnects by
@@ -515,6 +532,9 @@ test('a lost connection is said plainly, and the page recovers or signs out', as
   coordinator = await restart(new Map([[KEY, 'acme']]));
   await expect(page.locator('#connection')).toHaveText('live', { timeout: 30_000 });
   await expect(page.locator('#banner')).toBeHidden();
+  await expect(page.locator('#task-error')).toBeHidden();
+  await expect(page.locator('.section-head .badge')).toHaveText('queued');
+  await page.getByRole('link', { name: 'Tasks' }).click();
   await expect(page.locator('tr[data-task-id="dash-persist-1"] .badge')).toHaveText('queued');
 
   // It comes back without this key: the page says so and asks for another.

@@ -128,7 +128,7 @@ export class LiveTasks {
     if (typeof event.task_id !== 'string' || event.task_id === '') return;
     const known = this.#tasks.get(event.task_id);
     if (known === undefined) {
-      this.#refresh(event.task_id);
+      this.refresh(event.task_id);
       return;
     }
     const pct = event.payload['pct'];
@@ -138,15 +138,16 @@ export class LiveTasks {
     // The event carries the state; timings, attempts and failure come with the full view.
     if (event.state !== known.state) {
       this.#stateChanges.set(event.task_id, (this.#stateChanges.get(event.task_id) ?? 0) + 1);
-      this.#refresh(event.task_id);
+      this.refresh(event.task_id);
     }
   }
 
   /**
-   * Fetches a task's full view. A view that a later state change overtook is dropped (that
-   * change fetches its own), so a slow answer never shows a state the task has left.
+   * Fetches a task's full view (for what changes without an event: its waiting reason, its
+   * verification). A view that a later state change overtook is dropped (that change fetches its
+   * own), so a slow answer never shows a state the task has left; a failed read is dropped too.
    */
-  #refresh(taskId: string): void {
+  refresh(taskId: string): void {
     const changesBefore = this.#stateChanges.get(taskId) ?? 0;
     this.#client
       .getTask(taskId)

@@ -34,6 +34,8 @@ export function renderTaskDetail(
   const replay = replayPanel(client, { task_id: taskId });
   /** The state and attempt count the audit trail was last read for. */
   let auditedAt = '';
+  /** The first read failed (coordinator away): its error goes once a view arrives. */
+  let loadFailed = false;
 
   cancel.addEventListener('click', async () => {
     cancel.disabled = true;
@@ -48,6 +50,10 @@ export function renderTaskDetail(
   });
 
   const render = (view: TaskView): void => {
+    if (loadFailed) {
+      loadFailed = false;
+      error.hidden = true;
+    }
     replace(
       head,
       h('h1', { class: 'mono' }, view.task_id),
@@ -215,6 +221,7 @@ export function renderTaskDetail(
     .getTask(taskId)
     .then((view) => live.upsert(view))
     .catch((caught: unknown) => {
+      loadFailed = true;
       error.textContent = describeError(caught);
       error.hidden = false;
     });
@@ -222,20 +229,16 @@ export function renderTaskDetail(
     const view = changed === undefined ? live.get(taskId) : changed.task_id === taskId ? changed : undefined;
     if (view !== undefined) render(view);
   });
-  // Verification moves on without a state change (a copy returns while the task waits or runs):
-  // no event says so, so a task still being verified is re-read every VERIFY_POLL_MS.
-  const verifyTimer = setInterval(() => {
+  // The waiting reason (a volunteer came or left, all busy, paused) and verification (a copy
+  // returns while the task waits or runs) move on without a state change: no event says so, so a
+  // queued task, or one still being verified, is re-read every POLL_MS.
+  const pollTimer = setInterval(() => {
     const view = live.get(taskId);
-    if (view?.verification?.state !== 'pending' || isTerminal(view.state)) return;
-    client
-      .getTask(taskId)
-      .then((fresh) => {
-        if (!isTerminal(live.get(taskId)?.state ?? 'queued')) live.upsert(fresh);
-      })
-      .catch(() => undefined);
-  }, VERIFY_POLL_MS);
+    if (view === undefined || isTerminal(view.state)) return;
+    if (view.state === 'queued' || view.verification?.state === 'pending') live.refresh(taskId);
+  }, POLL_MS);
   return () => {
-    clearInterval(verifyTimer);
+    clearInterval(pollTimer);
     unsubscribe();
     audit.stop();
     replay.stop();
@@ -244,8 +247,8 @@ export function renderTaskDetail(
   };
 }
 
-/** How often the page re-reads a task whose verification is pending. */
-const VERIFY_POLL_MS = 2000;
+/** How often the page re-reads a queued task, or one whose verification is pending. */
+const POLL_MS = 2000;
 
 /** How long an ended attempt took, when the worker reported no duration of its own. */
 function attemptMs(attempt: TaskView['attempts'][number] | undefined): number | undefined {

@@ -239,8 +239,15 @@ test('the Keys page makes a key that works against the API, shows its secret onc
     await page.getByRole('link', { name: 'Keys' }).click();
     await expect(page.locator('#key-rows')).toHaveText('No stored keys yet.');
 
-    // read is checked by default; instead of submit (any op), an op pattern.
+    // read is checked by default; instead of submit (any op), an op pattern. A pattern that is
+    // no scope is refused as the key's field, not an envelope's, and nothing is made.
     await expect(page.getByRole('checkbox', { name: 'read' })).toBeChecked();
+    await page.locator('#key-patterns').fill('bogus:thing');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expect(page.locator('#keys-error')).toHaveText(
+      'Invalid key: field "scopes[1]": "bogus:thing" is not a scope (submit, read, cancel, admin, can_submit:<op pattern>, can_subscribe:<channel pattern>) (INVALID_ARGUMENT)',
+    );
+    await expect(page.locator('#key-rows')).toHaveText('No stored keys yet.');
     await page.locator('#key-patterns').fill('can_submit:reduce_*');
     await page.locator('#key-name').fill('ci-bot');
     await page.getByRole('button', { name: 'Create key' }).click();

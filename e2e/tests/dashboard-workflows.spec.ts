@@ -44,7 +44,18 @@ test('a pipeline run from the dashboard is drawn as a DAG whose steps change sta
     await signIn(page, DASHBOARD_KEY, flock.url);
     await expect(page.locator('#connection')).toHaveText('live');
     await page.getByRole('link', { name: 'Workflows' }).click();
-    await page.getByLabel('Workflow definition (JSON)').fill(JSON.stringify(PIPELINE, null, 2));
+    await expect(page.locator('#workflow-list-note')).toHaveText('No workflows yet: run one above.');
+    // A definition that is not JSON, and one the coordinator refuses, say what is wrong.
+    const definition = page.getByLabel('Workflow definition (JSON)');
+    await definition.fill('{"steps": ');
+    await page.getByRole('button', { name: 'Run workflow' }).click();
+    await expect(page.locator('#workflow-error')).toHaveText(/^Not JSON: /);
+    await definition.fill('{"steps": [{"id": "a"}]}');
+    await page.getByRole('button', { name: 'Run workflow' }).click();
+    await expect(page.locator('#workflow-error')).toHaveText(
+      'Invalid workflow: field "steps[0].op": op is required (MISSING_FIELD)',
+    );
+    await definition.fill(JSON.stringify(PIPELINE, null, 2));
     await page.getByRole('button', { name: 'Run workflow' }).click();
     await expect(page).toHaveURL(/#\/workflow\/dash-pipeline$/);
     const node = (id: string) => page.locator(`.dag-node[data-step="${id}"]`);

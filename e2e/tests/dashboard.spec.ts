@@ -326,8 +326,18 @@ test('a campaign of an op with inputs takes them per line; a line missing one is
   await signIn(page);
   await page.getByRole('link', { name: 'Submit' }).click();
   await page.getByRole('tab', { name: 'Campaign' }).click();
+  // A WASM module asks for WASM, not WebGPU (a WASM-only tab could not take it otherwise).
+  const needsWebgpu = page.locator('input[name="require-webgpu"]');
+  const needsWasm = page.locator('input[name="require-wasm"]');
+  await expect(needsWebgpu).toBeChecked();
+  await page.locator('#campaign-module').selectOption('wasm');
+  await expect(needsWebgpu).not.toBeChecked();
+  await expect(needsWasm).toBeChecked();
+  await expect(page.locator('#campaign-lines')).toHaveValue('first stdin\nsecond stdin');
   // Choosing the op shows its example line, inputs included, so Submit works as it stands.
   await page.locator('#campaign-module').selectOption('builtin:saxpy');
+  await expect(needsWebgpu).toBeChecked();
+  await expect(needsWasm).not.toBeChecked();
   await expect(page.locator('#campaign-lines')).toHaveValue('{"a":2,"x":[1,2,3,4],"y":[10,20,30,40]}');
   await page.locator('input[name="campaign-id"]').fill('dash-camp-saxpy');
   await page.locator('#campaign-lines').fill('{"a": 2, "x": [1, 2], "y": [3, 4]}\n{"a": 3, "x": [1]}');
@@ -356,6 +366,15 @@ test('a module is uploaded content-addressed; failure codes, JSON and text resul
   await signIn(page);
   await page.getByRole('link', { name: 'Submit' }).click();
   await page.getByRole('tab', { name: 'WASM / WGSL module' }).click();
+  // WGSL asks for WebGPU (else the coordinator refuses it: GPU_REQUIREMENT_MISSING); WASM for WASM.
+  const needsWebgpu = page.locator('input[name="require-webgpu"]');
+  await expect(needsWebgpu).not.toBeChecked();
+  await page.locator('#module-kind').selectOption('wgsl');
+  await expect(needsWebgpu).toBeChecked();
+  await expect(page.locator('input[name="require-wasm"]')).not.toBeChecked();
+  await page.locator('#module-kind').selectOption('wasm');
+  await expect(needsWebgpu).not.toBeChecked();
+  await expect(page.locator('input[name="require-wasm"]')).toBeChecked();
   // The smallest valid module: magic and version. This volunteer runs only built-in ops.
   const wasm = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   await page

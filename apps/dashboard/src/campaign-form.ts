@@ -19,21 +19,23 @@ export function campaignForm(context: FormContext): HTMLElement {
   );
   const file = h('input', { type: 'file', name: 'campaign-wasm', accept: '.wasm' });
   source.value = 'builtin:mandelbrot';
+  const qos = qosFields(true);
   const lines = h(
     'textarea',
     { name: 'campaign-lines', id: 'campaign-lines', rows: 6, class: 'mono' },
     exampleLines(source.value),
   );
-  // Choosing another module shows its example, unless the lines are the person's own.
+  // Choosing another module asks for what it runs on (a built-in op: WebGPU; WASM: WASM) and
+  // shows its example, unless the lines are the person's own.
   let shownExample = lines.value;
   source.addEventListener('change', () => {
+    qos.prefer(source.value.startsWith('builtin:'));
     if (lines.value !== shownExample) return;
     shownExample = exampleLines(source.value);
     lines.value = shownExample;
   });
   const files = h('input', { type: 'file', name: 'campaign-files', multiple: true });
   const campaignId = h('input', { name: 'campaign-id', placeholder: 'auto', class: 'mono' });
-  const qos = qosFields(true);
   const verify = verificationFields();
   const button = h('button', { type: 'submit', class: 'primary', id: 'submit-campaign' }, 'Submit campaign');
   const form = h(

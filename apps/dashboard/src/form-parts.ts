@@ -40,7 +40,16 @@ export function field(label: string, control: HTMLElement, hint?: string): HTMLE
   );
 }
 
-export function qosFields(gpuDefault: boolean): { element: HTMLElement; read: () => Requirements } {
+/**
+ * The requirements/QoS fieldset; `needs WebGPU` starts checked when `gpuDefault`, else `needs
+ * WASM`. `prefer` flips them when the form's module changes (WGSL or a built-in op: WebGPU; WASM:
+ * WASM), so a WASM task is not held for a GPU nor a WGSL one refused for lacking one.
+ */
+export function qosFields(gpuDefault: boolean): {
+  element: HTMLElement;
+  read: () => Requirements;
+  prefer: (gpu: boolean) => void;
+} {
   const webgpu = h('input', { type: 'checkbox', name: 'require-webgpu', checked: gpuDefault });
   const wasm = h('input', { type: 'checkbox', name: 'require-wasm', checked: !gpuDefault });
   const priority = h('input', { type: 'number', name: 'priority', value: 0, min: -10, max: 10 });
@@ -58,6 +67,10 @@ export function qosFields(gpuDefault: boolean): { element: HTMLElement; read: ()
   );
   return {
     element,
+    prefer: (gpu) => {
+      webgpu.checked = gpu;
+      wasm.checked = !gpu;
+    },
     read: () => {
       const qos = {
         priority: Number(priority.value),

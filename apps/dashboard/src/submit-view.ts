@@ -288,6 +288,7 @@ function moduleForm(context: FormContext): HTMLElement {
   });
   const uploaded = h('p', { class: 'muted mono', id: 'module-hash' });
   const qos = qosFields(false);
+  kind.addEventListener('change', () => qos.prefer(kind.value === 'wgsl'));
   const verify = verificationFields();
   const button = h('button', { type: 'submit', class: 'primary', id: 'submit-module' }, 'Upload and submit');
   const form = h(

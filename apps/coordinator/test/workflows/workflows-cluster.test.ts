@@ -26,26 +26,30 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A cluster node's settings: one data directory, as a cluster's nodes share blobs. */
+const nodeConfig = () => ({
+  port: 0,
+  dataDir: dir,
+  apiKeys: new Map([[KEY_A, 'a']]),
+  extraOps: ['sum'],
+  logLevel: 'silent' as const,
+});
+
+/** A request to the node at `base` with tenant a's key. */
+const call = (base: string, path: string, init: RequestInit = {}) =>
+  fetch(`${base}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
+  });
+
 test('steps that run on another coordinator advance the workflow where it was submitted', async () => {
   const url = await harness.createDatabase();
-  // One data directory: the coordinators share blobs as a cluster's nodes do.
-  const config = {
-    port: 0,
-    dataDir: dir,
-    apiKeys: new Map([[KEY_A, 'a']]),
-    extraOps: ['sum'],
-    logLevel: 'silent' as const,
-  };
   for (const id of ['wa', 'wb'])
-    nodes.push(await startClusterCoordinator(url, config, { coordinatorId: id }));
+    nodes.push(await startClusterCoordinator(url, nodeConfig(), { coordinatorId: id }));
   const [a, b] = nodes as [ClusterCoordinator, ClusterCoordinator];
   const sim = await SimulatedVolunteer.connect({ url: b.url, run: stepRunner });
   try {
-    const api = (path: string, init: RequestInit = {}) =>
-      fetch(`${a.url}${path}`, {
-        ...init,
-        headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
-      });
+    const api = (path: string, init: RequestInit = {}) => call(a.url, path, init);
     const def = {
       workflow_id: 'across',
       steps: [
@@ -77,16 +81,9 @@ test('steps that run on another coordinator advance the workflow where it was su
 
 test('a workflow whose coordinator is gone is taken over by another once it has stalled', async () => {
   const url = await harness.createDatabase();
-  const config = {
-    port: 0,
-    dataDir: dir,
-    apiKeys: new Map([[KEY_A, 'a']]),
-    extraOps: ['sum'],
-    logLevel: 'silent' as const,
-  };
   const options = { beatMs: 100, deadAfterMs: 500 };
-  const a = await startClusterCoordinator(url, config, { ...options, coordinatorId: 'ta' });
-  const b = await startClusterCoordinator(url, config, { ...options, coordinatorId: 'tb' });
+  const a = await startClusterCoordinator(url, nodeConfig(), { ...options, coordinatorId: 'ta' });
+  const b = await startClusterCoordinator(url, nodeConfig(), { ...options, coordinatorId: 'tb' });
   nodes.push(b);
   let release: () => void = () => undefined;
   const held = new Promise<void>((resolveHeld) => {
@@ -99,14 +96,9 @@ test('a workflow whose coordinator is gone is taken over by another once it has 
       return stepRunner(job);
     },
   });
-  const api = (base: string, path: string, init: RequestInit = {}) =>
-    fetch(`${base}${path}`, {
-      ...init,
-      headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
-    });
   try {
     const def = { workflow_id: 'orphan', steps: [step('one'), step('two'), step('three')] };
-    expect((await api(a.url, '/v1/workflows', { method: 'POST', body: JSON.stringify(def) })).status).toBe(
+    expect((await call(a.url, '/v1/workflows', { method: 'POST', body: JSON.stringify(def) })).status).toBe(
       201,
     );
     await until(() => sim.running.size === 1, 10_000, 'step one running on the other coordinator');
@@ -115,7 +107,7 @@ test('a workflow whose coordinator is gone is taken over by another once it has 
     release();
     const view = await until(
       async () => {
-        const body = (await (await api(b.url, '/v1/workflows/orphan')).json()) as {
+        const body = (await (await call(b.url, '/v1/workflows/orphan')).json()) as {
           state: string;
           steps: Array<{ state: string; task_ids: string[] }>;
         };
@@ -138,22 +130,10 @@ test('a workflow whose coordinator is gone is taken over by another once it has 
 
 test('a workflow cancelled through another coordinator is not advanced further where it runs', async () => {
   const url = await harness.createDatabase();
-  const config = {
-    port: 0,
-    dataDir: dir,
-    apiKeys: new Map([[KEY_A, 'a']]),
-    extraOps: ['sum'],
-    logLevel: 'silent' as const,
-  };
-  const a = await startClusterCoordinator(url, config, { coordinatorId: 'ca' });
-  const b = await startClusterCoordinator(url, config, { coordinatorId: 'cb' });
+  const a = await startClusterCoordinator(url, nodeConfig(), { coordinatorId: 'ca' });
+  const b = await startClusterCoordinator(url, nodeConfig(), { coordinatorId: 'cb' });
   nodes.push(a, b);
   const sim = await SimulatedVolunteer.connect({ url: a.url, run: stepRunner });
-  const api = (base: string, path: string, init: RequestInit = {}) =>
-    fetch(`${base}${path}`, {
-      ...init,
-      headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
-    });
   try {
     // The step fails, and its retry waits out a backoff with no task open: a cancel through the
     // other coordinator then has no task to cancel, and only the stored workflow says so.
@@ -161,16 +141,16 @@ test('a workflow cancelled through another coordinator is not advanced further w
       workflow_id: 'stopped',
       steps: [step('flaky', { params: { fail: true }, on_error: { retry: 2, backoff_ms: 1500 } })],
     };
-    expect((await api(a.url, '/v1/workflows', { method: 'POST', body: JSON.stringify(def) })).status).toBe(
+    expect((await call(a.url, '/v1/workflows', { method: 'POST', body: JSON.stringify(def) })).status).toBe(
       201,
     );
     const state = async (id: string) => (await a.coordinator.store.getTask('a', id))?.state;
     await until(async () => (await state('stopped.flaky')) === 'failed', 10_000, 'the first attempt failed');
-    expect((await api(b.url, '/v1/workflows/stopped', { method: 'DELETE' })).status).toBe(200);
+    expect((await call(b.url, '/v1/workflows/stopped', { method: 'DELETE' })).status).toBe(200);
     // Its retry timer fires on the coordinator advancing it, which finds it ended and lets go.
     await until(() => !a.coordinator.workflows.advances('a', 'stopped'), 10_000, 'let go');
     expect(await state('stopped.flaky.retry1')).toBeUndefined();
-    const view = (await (await api(a.url, '/v1/workflows/stopped')).json()) as { state: string };
+    const view = (await (await call(a.url, '/v1/workflows/stopped')).json()) as { state: string };
     expect(view.state).toBe('cancelled');
   } finally {
     sim.close();

@@ -128,4 +128,36 @@ describe('recovery', () => {
     const fresh = await h.connect();
     expect((await h.assignment(fresh)).task_id).toBe('p-0');
   });
+
+  test('past the budget it reads only the running tasks after the first page, and counts the queued ones left', async () => {
+    h = await EngineHarness.start({ leaseMs: 60_000 });
+    const ids = Array.from({ length: RECOVERY_PAGE + 2 }, (_, i) => `p-${i}`);
+    for (let i = 0; i < ids.length; i += 1000)
+      await h.submit(...ids.slice(i, i + 1000).map((id) => task(id)));
+    await h.submit(task('late', { requirements: { min: { wasm: true }, qos: { priority: 9 } } }));
+    const v = await h.connect();
+    expect((await h.assignment(v)).task_id).toBe('late');
+    const one = h.coordinator.openBytes() / (ids.length + 1);
+    const dir = h.dir;
+    await h.stop(true);
+    const pages = vi.spyOn(SqliteStore.prototype, 'openTasks');
+    const running = vi.spyOn(SqliteStore.prototype, 'runningTasks');
+    try {
+      // Room for ten tasks: the first page fills it and leaves the rest of its queued tasks.
+      h = await EngineHarness.start({ leaseMs: 60_000, maxOpenBytes: Math.floor(10 * one) }, dir);
+      expect(pages.mock.calls.map(([, limit]) => limit)).toEqual([RECOVERY_PAGE]);
+      expect(running.mock.calls).toHaveLength(1);
+    } finally {
+      pages.mockRestore();
+      running.mockRestore();
+    }
+    // Ten queued tasks in memory, 'late' running (its lease kept), the other 4,992 left in the store.
+    expect([h.coordinator.leftInStore(), h.coordinator.queueDepth()]).toEqual([
+      RECOVERY_PAGE - 8,
+      RECOVERY_PAGE + 2,
+    ]);
+    expect(await h.state('late')).toBe('running');
+    const fresh = await h.connect();
+    expect((await h.assignment(fresh)).task_id).toBe('p-0');
+  });
 });

@@ -45,15 +45,27 @@ export class Backlog {
 
   /** Leaves the queued task `uid` (in uid order: the newest so far) in the store. */
   leave(uid: number): void {
+    this.leaveFrom(uid - 1, uid, 1);
+  }
+
+  /**
+   * Leaves `count` queued tasks above `afterUid` in the store without naming them: a restart
+   * that stopped reading queued tasks once they no longer fitted (`Recovery.recover`).
+   */
+  leaveRest(afterUid: number, count: number): void {
+    if (count > 0) this.leaveFrom(afterUid, Number.POSITIVE_INFINITY, count);
+  }
+
+  private leaveFrom(afterUid: number, lastUid: number, count: number): void {
     if (this.left === 0) {
-      this.after = uid - 1;
+      this.after = afterUid;
+      this.last = lastUid;
       this.e.log.warn(
         { openBytes: this.e.open.bytes, maxOpenBytes: this.e.config.maxOpenBytes },
         'queued tasks past FLOCK_MAX_OPEN_BYTES wait in the store from now on, loaded in submission order as tasks finish',
       );
-    }
-    this.last = uid;
-    this.left += 1;
+    } else this.last = Math.max(this.last, lastUid);
+    this.left += count;
   }
 
   /** Whether the task of `uid` is one left in the store. */
@@ -100,7 +112,10 @@ export class Backlog {
         break;
       }
     }
-    if (loaded > 0) this.e.log.debug({ loaded, left: this.left }, 'loaded queued tasks from the store');
+    if (loaded > 0) {
+      await this.e.tails.countFromStore();
+      this.e.log.debug({ loaded, left: this.left }, 'loaded queued tasks from the store');
+    }
     if (this.left === 0) this.e.log.info('no queued task waits in the store any more');
   }
 

@@ -26,7 +26,8 @@ export class Recovery {
   async recover(now: number): Promise<{ running: number; left: number }> {
     let running = 0;
     const backlog = this.e.backlog;
-    for (let after = 0; ; ) {
+    let after = 0;
+    for (;;) {
       const page = await this.e.store.openTasks(after, RECOVERY_PAGE);
       for (const rec of page) {
         if (rec.state === 'queued' && backlog.leaves(openBytesOf(rec))) {
@@ -36,10 +37,33 @@ export class Recovery {
       }
       if (page.length < RECOVERY_PAGE) break;
       after = page[page.length - 1]!.uid;
+      // Past the budget every queued task left is left: read only the running ones from here.
+      if (backlog.size > 0) {
+        running += await this.recoverRunning(after, now);
+        break;
+      }
     }
     // Its campaigns' counts, from the store: the tasks done before the restart count (batch tails).
     await this.e.tails.countFromStore();
     return { running, left: backlog.size };
+  }
+
+  /**
+   * The running tasks above `after`; the queued ones there are counted as left in the store (all
+   * queued tasks but those loaded and those left so far).
+   */
+  private async recoverRunning(after: number, now: number): Promise<number> {
+    let running = 0;
+    for (let from = after; ; ) {
+      const page = await this.e.store.runningTasks(from, RECOVERY_PAGE);
+      for (const rec of page) if (await this.recoverOne(rec, now)) running += 1;
+      if (page.length < RECOVERY_PAGE) break;
+      from = page[page.length - 1]!.uid;
+    }
+    const queued = (await this.e.store.stateCounts()).queued;
+    const held = this.e.scheduler.size + this.e.delayedCount;
+    this.e.backlog.leaveRest(after, queued - held - this.e.backlog.size);
+    return running;
   }
 
   /**
@@ -55,7 +79,10 @@ export class Recovery {
   private async opened(rec: TaskRecord, counted = false): Promise<OpenTask> {
     const task = toOpen(rec);
     this.e.transitions.open(task, counted);
-    if (!counted) this.e.tails.fromStore(task);
+    // Loaded from the store: its campaign counts it, or (left unnamed by a restart) is counted
+    // from the store once, like a recovered task's.
+    if (counted) this.e.tails.inStore(rec.tenant, rec.campaignId);
+    else this.e.tails.fromStore(task);
     await this.e.replicas.open(task);
     return task;
   }

@@ -74,15 +74,18 @@ export async function stateCounts(pool: pg.Pool): Promise<Record<TaskState, numb
  * Queued and running tasks with a uid above `afterUid`, at most `limit`, by uid; with a
  * `coordinatorId`, only the running ones it leased.
  */
+/** Open tasks above `afterUid` in uid order; `only`: of that state alone (running, for a restart past its budget). */
 export async function openTasks(
   pool: pg.Pool,
   coordinatorId: string | undefined,
   afterUid: number,
   limit: number,
+  only?: 'running',
 ): Promise<TaskRecord[]> {
+  const states = only === undefined ? "state IN ('queued', 'running')" : "state = 'running'";
   if (coordinatorId === undefined) {
     const { rows } = await pool.query<TaskRow>(
-      "SELECT * FROM tasks WHERE state IN ('queued', 'running') AND uid > $1 ORDER BY uid LIMIT $2",
+      `SELECT * FROM tasks WHERE ${states} AND uid > $1 ORDER BY uid LIMIT $2`,
       [afterUid, limit],
     );
     return rows.map(toTask);
@@ -90,7 +93,7 @@ export async function openTasks(
   // Running tasks of other coordinators are theirs (or, once they stop beating, swept back
   // to the queue by `orphanedLeases`), never taken over by a starting coordinator.
   const { rows } = await pool.query<TaskRow>(
-    `SELECT * FROM tasks WHERE state IN ('queued', 'running') AND uid > $2 AND (state = 'queued'
+    `SELECT * FROM tasks WHERE ${states} AND uid > $2 AND (state = 'queued'
        OR EXISTS (
          SELECT 1 FROM attempts a WHERE a.lease_id = tasks.current_lease_id AND a.coordinator_id = $1))
      ORDER BY uid LIMIT $3`,

@@ -168,6 +168,10 @@ export class PostgresStore implements Store {
     return reads.openTasks(this.pool, this.coordinatorId, afterUid, limit);
   }
 
+  runningTasks(afterUid: number, limit: number): Promise<TaskRecord[]> {
+    return reads.openTasks(this.pool, this.coordinatorId, afterUid, limit, 'running');
+  }
+
   /** Queued tasks last queued (inserted or requeued) at or after `sinceMs`, oldest first. */
   queuedSince(sinceMs: number): Promise<TaskRecord[]> {
     return reads.queuedSince(this.pool, sinceMs);

@@ -95,6 +95,9 @@ function taskStatements(db: Database.Database) {
     open: db.prepare<[number, number], TaskRow>(
       "SELECT * FROM tasks WHERE result IS NULL AND state IN ('queued', 'running') AND uid > ? ORDER BY uid LIMIT ?",
     ),
+    running: db.prepare<[number, number], TaskRow>(
+      "SELECT * FROM tasks WHERE result IS NULL AND state = 'running' AND uid > ? ORDER BY uid LIMIT ?",
+    ),
     stateCounts: db.prepare<[], StateCount>('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state'),
     countTenant: db.prepare<[string], StateCount>(
       'SELECT state, COUNT(*) AS n FROM tasks WHERE tenant = ? GROUP BY state',

@@ -205,6 +205,11 @@ export class SqliteStore implements Store {
     return this.stmts.open.all(afterUid, limit).map(toTask);
   }
 
+  async runningTasks(afterUid: number, limit: number): Promise<TaskRecord[]> {
+    await this.committed();
+    return this.stmts.running.all(afterUid, limit).map(toTask);
+  }
+
   async stateCounts(): Promise<Record<TaskState, number>> {
     await this.committed();
     return tallyStates(this.stmts.stateCounts.all());

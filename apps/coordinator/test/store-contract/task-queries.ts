@@ -35,6 +35,16 @@ export function taskQueryCases(storeTest: StoreTest): void {
     const page2 = await store.listTasks('a', { limit: 2, afterUid: page1[1]!.uid });
     expect(page2.map((t) => t.taskId)).toEqual(['a3']);
     expect((await store.listTasks('a', { limit: 10, state: 'failed' })).map((t) => t.taskId)).toEqual(['a2']);
+    // Running ones only, for a restart past its budget: a1 and b1 leased, a3 still queued.
+    const a1 = first[0]!.uid;
+    const b1 = (await store.getTask('b', 'b1'))!.uid;
+    await store.startLeases([newLease(a1, 'la'), newLease(b1, 'lb', { tenant: 'b' })]);
+    expect((await store.runningTasks(0, 5)).map((t) => [t.taskId, t.state])).toEqual([
+      ['a1', 'running'],
+      ['b1', 'running'],
+    ]);
+    expect((await store.runningTasks(a1, 1)).map((t) => t.taskId)).toEqual(['b1']);
+    expect(await store.runningTasks(b1, 5)).toEqual([]);
   });
 
   storeTest(

@@ -329,6 +329,8 @@ test('a key without admin gets no Keys link, and the page itself says why', asyn
     await expect(page.locator('#nav-keys')).toBeHidden();
     await page.goto(`${coordinator.url}/dashboard/#/keys`);
     await expect(page.locator('#keys-error')).toHaveText('this key lacks the scope admin (FORBIDDEN)');
+    // Nor does it offer a form its key may not use.
+    await expect(page.locator('#key-form')).toBeHidden();
   } finally {
     await page.close();
   }

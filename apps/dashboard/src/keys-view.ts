@@ -1,4 +1,4 @@
-import type { CreatedKey, FlockClient, KeyView } from '@flock/client';
+import { type CreatedKey, type FlockClient, isFlockError, type KeyView } from '@flock/client';
 import { copyButton } from './copy-button.ts';
 import { formatTime, h, replace } from './dom.ts';
 import { describeError } from './error-text.ts';
@@ -17,6 +17,8 @@ export function renderKeys(app: HTMLElement, client: FlockClient): () => void {
   const rows = h('tbody', { id: 'key-rows' });
   const error = h('p', { class: 'error', role: 'alert', id: 'keys-error', hidden: true });
   const created = h('div', { id: 'created-key', class: 'secret-once', hidden: true });
+  // The table and the New key form: hidden for a key without `admin`, which may use neither.
+  const manage = h('div', { id: 'keys-manage' });
 
   const fail = (caught: unknown): void => {
     error.textContent = describeError(caught, 'key');
@@ -29,7 +31,9 @@ export function renderKeys(app: HTMLElement, client: FlockClient): () => void {
       replace(rows, ...keys.map((key) => keyRow(key, revoke)));
       if (keys.length === 0) replace(rows, h('tr', {}, h('td', { colspan: 8 }, 'No stored keys yet.')));
     } catch (caught) {
-      if (!stopped) fail(caught);
+      if (stopped) return;
+      fail(caught);
+      if (isFlockError(caught) && caught.code === 'FORBIDDEN') manage.hidden = true;
     }
   };
   const revoke = async (key: KeyView): Promise<void> => {
@@ -62,11 +66,10 @@ export function renderKeys(app: HTMLElement, client: FlockClient): () => void {
       h('div', { class: 'section-head' }, h('h1', {}, 'API keys')),
       error,
       created,
-      keysTable(rows),
-      h('h2', {}, 'New key'),
-      form,
+      manage,
     ),
   );
+  replace(manage, keysTable(rows), h('h2', {}, 'New key'), form);
   void load();
   return () => {
     stopped = true;

@@ -95,19 +95,27 @@ describe('FLOCK_MAX_OPEN_BYTES', () => {
   });
 });
 
+/**
+ * A stopped coordinator's data dir holding RECOVERY_PAGE + 2 queued tasks `p-…` and, last, `late`
+ * running (it went first by priority: a running lease with the highest uid); and the estimated
+ * bytes of those open tasks.
+ */
+async function stoppedPastOnePage(): Promise<{ dir: string; bytes: number }> {
+  h = await EngineHarness.start({ leaseMs: 60_000 });
+  const ids = Array.from({ length: RECOVERY_PAGE + 2 }, (_, i) => `p-${i}`);
+  for (let i = 0; i < ids.length; i += 1000) await h.submit(...ids.slice(i, i + 1000).map((id) => task(id)));
+  await h.submit(task('late', { requirements: { min: { wasm: true }, qos: { priority: 9 } } }));
+  const v = await h.connect();
+  expect((await h.assignment(v)).task_id).toBe('late');
+  const bytes = h.coordinator.openBytes();
+  const dir = h.dir;
+  await h.stop(true);
+  return { dir, bytes };
+}
+
 describe('recovery', () => {
   test('reads the open tasks a page at a time: every queued task and a running lease past the first page', async () => {
-    h = await EngineHarness.start({ leaseMs: 60_000 });
-    const ids = Array.from({ length: RECOVERY_PAGE + 2 }, (_, i) => `p-${i}`);
-    for (let i = 0; i < ids.length; i += 1000)
-      await h.submit(...ids.slice(i, i + 1000).map((id) => task(id)));
-    // The last task goes first (priority): running, with the highest uid.
-    await h.submit(task('late', { requirements: { min: { wasm: true }, qos: { priority: 9 } } }));
-    const v = await h.connect();
-    expect((await h.assignment(v)).task_id).toBe('late');
-    const bytes = h.coordinator.openBytes();
-    const dir = h.dir;
-    await h.stop(true);
+    const { dir, bytes } = await stoppedPastOnePage();
     // Watched, not replaced: the real store answers each page.
     const pages = vi.spyOn(SqliteStore.prototype, 'openTasks');
     try {
@@ -130,16 +138,8 @@ describe('recovery', () => {
   });
 
   test('past the budget it reads only the running tasks after the first page, and counts the queued ones left', async () => {
-    h = await EngineHarness.start({ leaseMs: 60_000 });
-    const ids = Array.from({ length: RECOVERY_PAGE + 2 }, (_, i) => `p-${i}`);
-    for (let i = 0; i < ids.length; i += 1000)
-      await h.submit(...ids.slice(i, i + 1000).map((id) => task(id)));
-    await h.submit(task('late', { requirements: { min: { wasm: true }, qos: { priority: 9 } } }));
-    const v = await h.connect();
-    expect((await h.assignment(v)).task_id).toBe('late');
-    const one = h.coordinator.openBytes() / (ids.length + 1);
-    const dir = h.dir;
-    await h.stop(true);
+    const { dir, bytes } = await stoppedPastOnePage();
+    const one = bytes / (RECOVERY_PAGE + 3);
     const pages = vi.spyOn(SqliteStore.prototype, 'openTasks');
     const running = vi.spyOn(SqliteStore.prototype, 'runningTasks');
     try {

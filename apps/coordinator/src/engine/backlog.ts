@@ -73,9 +73,14 @@ export class Backlog {
     return this.left > 0 && uid > this.after && uid <= this.last && !this.e.open.has(uid);
   }
 
-  /** A task left in the store was cancelled (or otherwise ended) before it was loaded. */
-  ended(uid: number): void {
-    if (this.holds(uid)) this.left = Math.max(0, this.left - 1);
+  /**
+   * A queued task not held here was cancelled: true, and no longer counted, when it was one left
+   * in the store.
+   */
+  ended(uid: number): boolean {
+    if (!this.holds(uid)) return false;
+    this.left = Math.max(0, this.left - 1);
+    return true;
   }
 
   /**
@@ -93,7 +98,7 @@ export class Backlog {
       });
   }
 
-  /** Waits for a load under way (tests, shutdown). */
+  /** Waits for a load under way (`Coordinator.stop`, before its store is closed). */
   async settled(): Promise<void> {
     await this.loading;
   }

@@ -126,6 +126,8 @@ export class Coordinator {
     this.e.closed = true;
     this.e.housekeeping.stop();
     this.e.workflows.stop();
+    // A load from the store under way reads the store once more before it sees `closed`.
+    await this.e.backlog.settled();
   }
 
   /** Takes a task queued by another coordinator on a shared store; false when not queued or known. */

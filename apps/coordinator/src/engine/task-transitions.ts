@@ -217,8 +217,7 @@ export class TaskTransitions {
     if (task) {
       this.e.tails.attemptEnded(task, now);
       this.e.tails.finished(task);
-    } else if (previous === 'queued' && this.e.backlog.holds(rec.uid)) {
-      this.e.backlog.ended(rec.uid);
+    } else if (previous === 'queued' && this.e.backlog.ended(rec.uid)) {
       this.e.tails.endedInStore(rec.tenant, rec.campaignId);
     }
     if (task?.replicas) this.e.replicas.cancelAll(task, reason, now);

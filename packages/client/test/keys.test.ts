@@ -143,6 +143,9 @@ describe('flock keys', () => {
       .find((cells) => cells[0] === keyId);
     expect(row?.slice(1, 4)).toEqual(['acme', 'read can_submit:su*', 'cli']);
     expect(row?.slice(5)).toEqual(['-', '-']);
+    // `keys list` is the same command as `keys`; anything after it is a usage error.
+    expect(await flock(['keys', 'list'])).toEqual(listed);
+    expect(await flock(['keys', 'list', 'extra'])).toMatchObject({ code: 2, stdout: '' });
     expect(await flock(['keys'], secret)).toEqual({
       code: 3,
       stdout: '',

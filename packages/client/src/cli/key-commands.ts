@@ -1,13 +1,14 @@
-// `flock keys [create <scope...> | revoke <key_id>]`: the tenant's API keys (an admin key's).
+// `flock keys [list | create <scope...> | revoke <key_id>]`: the tenant's API keys (an admin key's).
 import type { KeyView } from '../api-types.ts';
 import type { Command } from './commands.ts';
 import { EXIT, UsageError } from './exit-codes.ts';
 import { table } from './format.ts';
 
 const KEYS_HEAD = ['KEY', 'TENANT', 'SCOPES', 'NAME', 'CREATED', 'REVOKED', 'SIGNING'];
-const USAGE = 'usage: flock keys [create <scope...> [--name N] [--tenant T] [--signing] | revoke <key_id>]';
+const USAGE =
+  'usage: flock keys [list | create <scope...> [--name N] [--tenant T] [--signing] | revoke <key_id>]';
 
-/** `flock keys`: list; `create <scope...>`: make one, print its secret once; `revoke <key_id>`. */
+/** `flock keys` (or `keys list`): list; `create <scope...>`: make one, print its secret once; `revoke <key_id>`. */
 export const keys: Command = async ({ client, io, values, args }) => {
   const [sub, ...rest] = args;
   const json = values.json === true;
@@ -46,7 +47,8 @@ export const keys: Command = async ({ client, io, values, args }) => {
     );
     return EXIT.ok;
   }
-  if (sub !== undefined) throw new UsageError(USAGE);
+  // `keys list` reads as the other commands do; it is the same as a bare `keys`.
+  if (sub !== undefined && (sub !== 'list' || rest.length > 0)) throw new UsageError(USAGE);
   const list = await client.keys(values.tenant === undefined ? {} : { tenant: values.tenant });
   if (json) io.stdout(`${JSON.stringify({ keys: list }, null, 2)}\n`);
   else io.stdout(list.length === 0 ? 'no keys\n' : table(KEYS_HEAD, list.map(keyRow)));

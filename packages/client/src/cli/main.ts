@@ -33,7 +33,7 @@ Commands:
   stats                        queue depth, throughput, latency, and each op's service level
   breakers                     circuit breakers of this key's ops (open ones hold their tasks)
   breakers reset <op>          close an op's breaker: its held tasks are queued again
-  keys                         this tenant's API keys (an admin key; --tenant T with an operator key)
+  keys [list]                  this tenant's API keys (an admin key; --tenant T with an operator key)
   keys create <scope...>       make a key (read submit cancel admin can_submit:<op pattern>
                                can_subscribe:<channel pattern>);
                                prints its id and secret, shown once; --name N, --tenant T;

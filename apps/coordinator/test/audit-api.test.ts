@@ -134,7 +134,10 @@ describe.each(STORES)('GET /v1/audit on %s', (_name, makeStore) => {
       'b/audit-b1',
     ]);
     expect(own.entries[0].input_hash).toBe(inputHash(b1, own.entries[0].trace_id));
-    expect((await (await c.api('/v1/audit?task_id=audit-a1', { key: KEY_B })).json()).entries).toEqual([]);
+    // Another tenant's task is no task of this key's, as GET /v1/tasks/:id answers it.
+    const foreign = await c.api('/v1/audit?task_id=audit-a1', { key: KEY_B });
+    expect(foreign.status).toBe(404);
+    expect(await foreign.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no task "audit-a1"' } });
     const other = await c.api('/v1/audit?tenant=a', { key: KEY_B });
     expect(other.status).toBe(403);
     expect((await other.json()).error).toMatchObject({ code: 'FORBIDDEN', field: 'tenant' });
@@ -172,6 +175,25 @@ describe.each(STORES)('GET /v1/audit on %s', (_name, makeStore) => {
     );
     const future = await (await c.api(`/v1/audit?since=${Date.now() + 60_000}`)).json();
     expect(future.entries).toEqual([]);
+  });
+
+  test("an unknown task is 404 NOT_FOUND; a known task's page past its rows is an empty list", async () => {
+    for (const key of [undefined, ADMIN]) {
+      const res = await c.api('/v1/audit?task_id=audit-none', key === undefined ? {} : { key });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no task "audit-none"' } });
+    }
+    const named = await c.api('/v1/audit?task_id=audit-b1&tenant=a', { key: ADMIN });
+    expect(named.status).toBe(404);
+    const rows = (await (await c.api('/v1/audit?task_id=audit-a1')).json()).entries;
+    expect(rows).toHaveLength(3);
+    const future = await c.api(`/v1/audit?task_id=audit-a1&since=${Date.now() + 60_000}`);
+    expect(future.status).toBe(200);
+    expect(await future.json()).toEqual({ entries: [] });
+    const first = await (await c.api('/v1/audit?task_id=audit-a1&limit=3')).json();
+    const past = await c.api(`/v1/audit?task_id=audit-a1&after=${first.next}`);
+    expect(past.status).toBe(200);
+    expect(await past.json()).toEqual({ entries: [] });
   });
 
   test('bad parameters are 400 naming the field; a key without read is 403', async () => {

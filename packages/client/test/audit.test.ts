@@ -48,7 +48,7 @@ describe('audit', () => {
     expect(paged.entries).toHaveLength(2);
     expect((await client.audit({ task_id: 'au-1', after: paged.next! })).entries).toEqual([page.entries[2]]);
     const other = new FlockClient({ url: env.url, apiKey: OTHER_KEY });
-    expect((await other.audit({ task_id: 'au-1' })).entries).toEqual([]);
+    await expect(other.audit({ task_id: 'au-1' })).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404 });
     await expect(client.audit({ since: 'yesterday' })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       status: 400,
@@ -69,6 +69,9 @@ describe('audit', () => {
     const json = await flock(['audit', '--task', 'au-1', '--json']);
     expect(JSON.parse(json.stdout)).toEqual({ entries: (await client.audit({ task_id: 'au-1' })).entries });
     expect((await flock(['audit', 'extra'])).code).toBe(2);
+    const unknown = await flock(['audit', '--task', 'au-none']);
+    expect(unknown).toMatchObject({ code: 4, stdout: '' });
+    expect(unknown.stderr).toContain('no task "au-none"');
   });
 });
 

@@ -84,7 +84,8 @@ function auditView(entry: AuditEntry, hashes: Map<string, { input: string; trace
 
 /**
  * `GET /v1/audit?task_id=|campaign_id=|since=&limit=&after=` (and `tenant=` for operator keys):
- * audit rows in the order they were written; `next` is the cursor of the following page.
+ * audit rows in the order they were written; `next` is the cursor of the following page. A
+ * `task_id` without any audit row in the tenant (every operator's tenant) is 404 `NOT_FOUND`.
  */
 export const getAudit: Handler = async (ctx, req, res, tenant) => {
   const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
@@ -93,14 +94,24 @@ export const getAudit: Handler = async (ctx, req, res, tenant) => {
       throw new CoordinatorError('INVALID_ARGUMENT', `unknown parameter "${key}"`, key);
   }
   const limit = listLimit(q);
-  const entries = await ctx.coordinator.store.auditStore().entries({
-    tenant: tenantOf(q, tenant, ctx.admin === true),
-    taskId: optionalId(q, 'task_id'),
+  const audit = ctx.coordinator.store.auditStore();
+  const whose = tenantOf(q, tenant, ctx.admin === true);
+  const taskId = optionalId(q, 'task_id');
+  const entries = await audit.entries({
+    tenant: whose,
+    taskId,
     campaignId: optionalId(q, 'campaign_id'),
     sinceMs: sinceMs(q.get('since')),
     afterId: afterCursor(q.get('after')),
     limit,
   });
+  // An empty page of a task with no audit row at all (unknown, another tenant's, or purged with
+  // its rows) is 404 as GET /v1/tasks/:id answers it, not an empty trail; a page past its last row
+  // or before since= is an empty list.
+  if (taskId !== undefined && entries.length === 0) {
+    const any = await audit.entries({ tenant: whose, taskId, afterId: 0, limit: 1 });
+    if (any.length === 0) throw new CoordinatorError('NOT_FOUND', `no task "${taskId}"`);
+  }
   const hashes = new Map<string, { input: string; trace: string | null }>();
   const body: Record<string, unknown> = { entries: entries.map((e) => auditView(e, hashes)) };
   if (entries.length === limit) body.next = nextCursor(entries[entries.length - 1]!.id);

@@ -193,3 +193,40 @@ test('a page on an insecure origin (plain http, not localhost) runs WASM, stream
     await harness.close();
   }
 });
+
+test('a coordinator that refuses the page origin is said plainly, not retried, and Try again connects once allowed', async () => {
+  const root = { dir: '' };
+  const plain = await plainServer(root);
+  // The coordinator allows only its own origin: the page's, another port, is refused (1008).
+  const harness = await Harness.start();
+  root.dir = harness.pagesDir;
+  const browser = await launchChromium({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    const sockets: string[] = [];
+    page.on('websocket', (socket) => sockets.push(socket.url()));
+    const ws = `${harness.url.replace('http', 'ws')}/v1/worker`;
+    await page.goto(`${plain.origin}/?coordinator=${encodeURIComponent(ws)}`);
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true');
+    await page.getByRole('button', { name: 'Start donating compute' }).click();
+    await expect(page.locator('#refused-text')).toHaveText(
+      `This coordinator does not accept volunteers from this page's origin (${plain.origin}); its ` +
+        'operator must add it to FLOCK_ALLOWED_ORIGINS. The tab has stopped trying to connect.',
+    );
+    await expect(page.locator('#connection')).toHaveText('refused (ORIGIN_NOT_ALLOWED)');
+    await expect(page.locator('#state')).toHaveText('stopped: the coordinator refused this tab');
+    expect(sockets).toEqual([ws]);
+
+    // The operator adds the origin (FLOCK_ALLOWED_ORIGINS); Try again connects, and the notice goes.
+    harness.coordinator.config.allowedOrigins.push(plain.origin);
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await expect(page.locator('#connection')).toHaveText('open');
+    await expect(page.locator('#refused')).toBeHidden();
+    await expect(page.getByRole('button', { name: 'Pause' })).toBeFocused();
+    expect(sockets).toEqual([ws, ws]);
+  } finally {
+    await browser.close();
+    plain.server.close();
+    await harness.close();
+  }
+});

@@ -3,6 +3,7 @@
 import { activityText } from './activity.ts';
 import { cpuSlotsFrom, maxCpuSlots } from './capability-probe.ts';
 import { formatDuration } from './format-duration.ts';
+import { refusalText } from './refusal.ts';
 import { standingText } from './standing.ts';
 import { TabStore } from './tab-store.ts';
 import { Volunteer, type VolunteerView } from './volunteer.ts';
@@ -101,6 +102,13 @@ function render(view: VolunteerView): void {
   );
   $('capability').textContent = JSON.stringify(view.capability, null, 2);
 
+  // Refused for good: the tab waits for the person (after the operator's fix) to press Try again.
+  $('refused').hidden = view.refusal === undefined;
+  $('refused-text').textContent =
+    view.refusal === undefined ? '' : refusalText(view.refusal, location.origin);
+  if (focused === $('try-again') && view.refusal === undefined)
+    $(settings.started ? 'pause' : 'start').focus();
+
   $('other-tab').hidden = !view.standby;
   $('controls').toggleAttribute('inert', view.standby);
   // "Donate from this tab instead" hides itself once pressed: the keyboard goes on to the controls.
@@ -175,6 +183,7 @@ async function main(): Promise<void> {
   $('take-over').addEventListener('click', async () => {
     if (await takeTabLock(true, onLost)) active.reclaim();
   });
+  $('try-again').addEventListener('click', () => active.retryConnection());
   $('start').addEventListener('click', () => void active.update({ started: true, paused: false }));
   $('pause').addEventListener('click', () => void active.update({ paused: !active.settings.paused }));
   $('stop').addEventListener('click', () => void active.update({ started: false }));

@@ -16,6 +16,7 @@ import { copyCounts, resetCopyCounts } from './copy-meter.ts';
 import { ExecutorPool, type PoolCounters } from './executor-pool.ts';
 import type { ModuleSource } from './job-builder.ts';
 import { RecentCount } from './recent-count.ts';
+import type { RefusalCode } from './refusal.ts';
 import { StandingTracker, type StandingView } from './standing.ts';
 import type { Settings, TabStore, Totals } from './tab-store.ts';
 import { type RunningView, TaskRunner } from './task-runner.ts';
@@ -32,6 +33,8 @@ export interface VolunteerView {
   pauseReason: string | null;
   connection: ConnectionState;
   connectionDetail: string;
+  /** The coordinator refused this tab for good: it no longer reconnects until `retryConnection`. */
+  refusal: RefusalCode | undefined;
   workerId: string;
   totals: Totals;
   running: RunningView[];
@@ -102,7 +105,7 @@ export class Volunteer {
         this.connectionDetail = detail;
         // A lost connection: jobs that have not started are dropped (the next hello does not list
         // them, so the coordinator requeues them at once).
-        if (state === 'reconnecting') this.tasks.returnQueued();
+        if (state === 'reconnecting' || state === 'refused') this.tasks.returnQueued();
         this.changed();
       },
     });
@@ -159,6 +162,7 @@ export class Volunteer {
       pauseReason: pauseReason(this.probe, this.settings),
       connection: this.connectionState,
       connectionDetail: this.connectionDetail,
+      refusal: this.connection.refusal,
       workerId: this.workerId,
       totals: this.totals,
       running: [...this.tasks.running.values()].map((r) => r.view),
@@ -213,6 +217,11 @@ export class Volunteer {
   /** Test hook: how long the write-behind keeps new entries in memory only, ms. */
   setWriteBehindWindow(ms: number): void {
     this.persist.windowMs = ms;
+  }
+
+  /** Connects again after the coordinator refused this tab ("Try again"). */
+  retryConnection(): void {
+    this.connection.retry();
   }
 
   /** Test hooks: drop the socket; lose the GPU device. */

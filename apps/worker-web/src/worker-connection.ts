@@ -2,7 +2,8 @@
 // Frame each from the tab; the coordinator may send several in one message (the capability's
 // `batch_frames`). Reconnects with exponential backoff and full jitter, says hello (resuming the
 // session) on every connection, heartbeats at the interval the welcome sets, and drops droppable
-// frames (progress) while the socket's send buffer is above the high-water mark.
+// frames (progress) while the socket's send buffer is above the high-water mark. A refusal that
+// reconnecting cannot cure (src/refusal.ts) stops the reconnecting until `retry()`.
 import {
   decodeFrames,
   encodeFrame,
@@ -15,10 +16,12 @@ import {
   resolveLimits,
   type Welcome,
 } from '@flock/protocol';
+import { type RefusalCode, refusalOf } from './refusal.ts';
 
 const DECODE_LIMITS = resolveLimits({ maxFrameBytes: 64 << 20, dataViews: true });
 
-export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+/** `refused`: the coordinator refused the tab for good (the detail is the RefusalCode). */
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'refused' | 'closed';
 
 /** Reconnect backoff: min(cap, base · 2^attempt) · random(0.5..1). */
 export const BACKOFF = { baseMs: 500, capMs: 30_000 } as const;
@@ -48,6 +51,8 @@ export class WorkerConnection {
   /** The lease of each open output stream (its chunks name only the stream). */
   private readonly streamLeases = new Map<string, string>();
   welcome: Welcome | undefined;
+  /** Why the coordinator refused the tab for good; undefined while it may connect. */
+  refusal: RefusalCode | undefined;
 
   constructor(
     private readonly url: string,
@@ -69,8 +74,17 @@ export class WorkerConnection {
     this.connect();
   }
 
+  /** Connects again after a refusal (the person fixed, or asked to recheck, its cause). */
+  retry(): void {
+    if (this.stopped || this.refusal === undefined) return;
+    this.refusal = undefined;
+    this.attempt = 0;
+    this.connect();
+  }
+
   stop(): void {
     this.stopped = true;
+    this.refusal = undefined;
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeatTimer);
     this.socket?.close(1000, 'volunteer stopped');
@@ -158,6 +172,13 @@ export class WorkerConnection {
       clearInterval(this.heartbeatTimer);
       this.welcome = undefined;
       if (this.stopped) return;
+      const refusal = refusalOf(event.code, event.reason);
+      if (refusal !== undefined) {
+        this.refusal = refusal;
+        this.socket = undefined;
+        this.handlers.state('refused', refusal);
+        return;
+      }
       const delay = Math.min(BACKOFF.capMs, BACKOFF.baseMs * 2 ** this.attempt) * (0.5 + Math.random() / 2);
       this.attempt++;
       this.handlers.state('reconnecting', `closed ${event.code}${event.reason ? ` ${event.reason}` : ''}`);

@@ -17,4 +17,8 @@ describe('activityText', () => {
     expect(activityText(null, 'connecting', 0)).toBe('waiting for the coordinator');
     expect(activityText(null, 'reconnecting', 0)).toBe('waiting for the coordinator');
   });
+
+  it('says it stopped when the coordinator refused the tab for good', () => {
+    expect(activityText(null, 'refused', 0)).toBe('stopped: the coordinator refused this tab');
+  });
 });

@@ -169,8 +169,9 @@ export interface CoordinatorConfig extends DeployConfig, KeyConfig {
   /** Blobs younger than this are never collected, ms (at least the lease). Env FLOCK_BLOB_GRACE_MS, default 1 h. */
   blobGcGraceMs: number;
   /**
-   * Finished tasks are deleted this many days after their last change (with every FLOCK_BLOB_GC_MS
-   * round); 0: kept for ever. Env FLOCK_RETENTION_DAYS, default 0.
+   * Finished tasks are deleted this many days after their last change, a workflow's step tasks with
+   * the workflow once it ended that long ago (with every FLOCK_BLOB_GC_MS round); 0: kept for ever.
+   * Env FLOCK_RETENTION_DAYS, default 0.
    */
   retentionDays: number;
 }

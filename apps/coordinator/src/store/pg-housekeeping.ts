@@ -65,14 +65,24 @@ export async function forgetOutputBlobs(pool: pg.Pool, names: string[]): Promise
   ]);
 }
 
-/** Deletes up to `limit` finished tasks last changed before `beforeMs`; returns their uids. */
+/**
+ * Deletes up to `limit` finished tasks last changed before `beforeMs`, a workflow's only with the
+ * workflow (`Store.purgeFinished`); returns their uids.
+ */
 export async function purgeFinished(pool: pg.Pool, beforeMs: number, limit: number): Promise<number[]> {
+  // Its own statement: the tasks' WITH below sees the workflows as they were before it.
+  await pool.query(
+    `DELETE FROM workflows WHERE uid IN (
+       SELECT uid FROM workflows w WHERE w.state <> 'running' AND w.finished_at_ms < $1
+         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.tenant = w.tenant AND t.campaign_id = w.workflow_id
+                                                 AND t.state IN ('queued', 'running'))
+       ORDER BY uid LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [beforeMs, limit],
+  );
   const { rows } = await pool.query<{ uid: string }>(
     `WITH t AS (
        SELECT uid FROM tasks WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at_ms < $1
-         -- A running workflow's finished steps stay: its advancer derives its state from them.
-         AND NOT EXISTS (SELECT 1 FROM workflows w
-                         WHERE w.tenant = tasks.tenant AND w.workflow_id = tasks.campaign_id AND w.state = 'running')
+         AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.tenant = tasks.tenant AND w.workflow_id = tasks.campaign_id)
        ORDER BY uid LIMIT $2 FOR UPDATE SKIP LOCKED
      ), a AS (
        DELETE FROM attempts WHERE task_uid IN (SELECT uid FROM t)

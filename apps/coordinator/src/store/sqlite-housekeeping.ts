@@ -22,14 +22,20 @@ export function sqliteBlobsInUse(db: Database.Database, sinceMs: number): Set<st
 
 /**
  * Prepares the purge of finished tasks; the returned function deletes up to `limit` of those last
- * changed before `beforeMs` (with their attempts and audit rows) and returns their uids.
+ * changed before `beforeMs` (with their attempts and audit rows) and returns their uids. A
+ * workflow's step tasks go only with the workflow (`Store.purgeFinished`).
  */
 export function preparePurge(db: Database.Database): (beforeMs: number, limit: number) => number[] {
+  const dropWorkflows = db.prepare<[number, number]>(
+    `DELETE FROM workflows WHERE uid IN (
+       SELECT uid FROM workflows w WHERE w.state <> 'running' AND w.finished_at_ms < ?
+         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.tenant = w.tenant AND t.campaign_id = w.workflow_id
+                                                 AND t.state IN ('queued', 'running'))
+       ORDER BY uid LIMIT ?)`,
+  );
   const pick = db.prepare<[number, number], { uid: number }>(
-    // A running workflow's finished steps stay: its advancer derives its state from them.
     `SELECT uid FROM tasks WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at_ms < ?
-       AND NOT EXISTS (SELECT 1 FROM workflows w
-                       WHERE w.tenant = tasks.tenant AND w.workflow_id = tasks.campaign_id AND w.state = 'running')
+       AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.tenant = tasks.tenant AND w.workflow_id = tasks.campaign_id)
      ORDER BY uid LIMIT ?`,
   );
   const dropAttempts = db.prepare('DELETE FROM attempts WHERE task_uid = ?');
@@ -38,6 +44,7 @@ export function preparePurge(db: Database.Database): (beforeMs: number, limit: n
     "DELETE FROM tasks WHERE uid = ? AND state IN ('succeeded', 'failed', 'cancelled')",
   );
   return (beforeMs, limit) => {
+    dropWorkflows.run(beforeMs, limit);
     const uids = pick.all(beforeMs, limit).map((r) => r.uid);
     for (const uid of uids) {
       dropAttempts.run(uid);

@@ -247,7 +247,10 @@ export interface Store {
   forgetOutputBlobs(names: string[]): Promise<void>;
   /**
    * Retention: deletes up to `limit` finished tasks (succeeded, failed, cancelled) last changed
-   * before `beforeMs`, with their attempts and audit rows; returns their uids.
+   * before `beforeMs`, with their attempts and audit rows; returns their uids. A workflow's step
+   * tasks (those of the campaign named by its id) stay while its row does, since its view is derived
+   * from them: first up to `limit` workflows that finished before `beforeMs` with no open task are
+   * deleted, then their tasks go like any other. A workflow is shown whole or not at all (404).
    */
   purgeFinished(beforeMs: number, limit: number): Promise<number[]>;
   /** Durable trust state beside the tasks; without it the coordinator keeps trust in memory. */

@@ -123,6 +123,47 @@ export function workflowCases(storeTest: StoreTest): void {
   });
 
   storeTest(
+    'retention takes a finished workflow with its steps once it ended before the cutoff, never its steps alone',
+    async (store) => {
+      const wf = store.workflowStore();
+      const outcomes = await store.insertTasks([
+        newTask('old.a', { campaignId: 'old' }),
+        newTask('late.a', { campaignId: 'late' }),
+        newTask('open.a', { campaignId: 'open' }),
+        newTask('open.b', { campaignId: 'open' }),
+      ]);
+      const uids = outcomes.map((o) => (o.kind === 'created' ? o.task.uid : -1));
+      for (const uid of [uids[0]!, uids[1]!, uids[2]!]) await store.cancelTask(uid, 'done', 2000);
+      const end = { state: 'succeeded' as const, code: undefined, message: undefined };
+      for (const [id, finishedAt] of [
+        ['old', 3000],
+        ['late', 20_000],
+        ['open', 3000],
+      ] as const) {
+        await wf.insert({
+          tenant: 'a',
+          workflowId: id,
+          definition: '{}',
+          contentHash: 'h',
+          createdAtMs: 1000,
+        });
+        await wf.finish({ tenant: 'a', workflowId: id, ...end, nowMs: finishedAt });
+      }
+      // `late` ended after the cutoff and `open` still has a queued task: both stay whole.
+      expect(await store.purgeFinished(10_000, 10)).toEqual([uids[0]]);
+      expect(await wf.get('a', 'old')).toBeUndefined();
+      expect(await store.getTask('a', 'old.a')).toBeUndefined();
+      expect((await wf.get('a', 'late'))?.state).toBe('succeeded');
+      expect((await store.getTask('a', 'late.a'))?.state).toBe('cancelled');
+      expect((await wf.get('a', 'open'))?.state).toBe('succeeded');
+      expect((await store.getTask('a', 'open.a'))?.state).toBe('cancelled');
+      await store.cancelTask(uids[3]!, 'done', 4000);
+      expect(await store.purgeFinished(30_000, 10)).toEqual([uids[1], uids[2], uids[3]]);
+      expect((await wf.list('a', { limit: 10 })).map((r) => r.workflowId)).toEqual([]);
+    },
+  );
+
+  storeTest(
     'circuits: stored once by (tenant, name), another definition conflicts, listed by name',
     async (store) => {
       const wf = store.workflowStore();

@@ -7,9 +7,10 @@ import { formatDuration } from './format-duration.ts';
  * Where this device stands with the coordinator's verification:
  * - `new`: it has not passed a known-answer check yet (its first tasks include one);
  * - `vetted`: it passed one, so its results count toward quorums;
- * - `quarantined`: it failed one, so its results no longer count.
+ * - `quarantined`: it failed one, so its results no longer count;
+ * - `unchecked`: the coordinator runs no checks (`FLOCK_SPOT_CHECKS=off`), so nobody is vetted.
  */
-export type TrustStatus = 'new' | 'vetted' | 'quarantined';
+export type TrustStatus = 'new' | 'vetted' | 'quarantined' | 'unchecked';
 
 /** The standing with every default filled in (the wire omits zeros and falses). */
 export interface StandingView {
@@ -24,14 +25,23 @@ export interface StandingView {
   status: TrustStatus;
 }
 
-/** Fills in the defaults of a `Standing` from the wire. Quarantine wins over vetting. */
+/**
+ * Fills in the defaults of a `Standing` from the wire. Quarantine wins (a verdict from when checks
+ * ran is kept), then vetting, then a coordinator that runs no checks.
+ */
 export function standingView(standing: Standing): StandingView {
   return {
     credit: standing.credit ?? 0,
     pendingCredit: standing.pending_credit ?? 0,
     validResults: standing.valid_results ?? 0,
     invalidResults: standing.invalid_results ?? 0,
-    status: standing.quarantined ? 'quarantined' : standing.vetted ? 'vetted' : 'new',
+    status: standing.quarantined
+      ? 'quarantined'
+      : standing.vetted
+        ? 'vetted'
+        : standing.unchecked
+          ? 'unchecked'
+          : 'new',
   };
 }
 
@@ -92,6 +102,10 @@ export const TRUST_STATUS_TEXT: Record<TrustStatus, string> = {
     'not verified yet: the first verified task this device is given has a known answer, and its ' +
     'results start to count once it answers that correctly',
   vetted: 'verified: this device answered a check correctly, and its results count',
+  // FLOCK_SPOT_CHECKS=off: no check will come, so "not verified yet" would wait forever.
+  unchecked:
+    'this coordinator does not spot-check volunteers: no known-answer task will come, and this ' +
+    "device's results count when another volunteer's results agree with them",
   quarantined:
     "this device's results no longer count: it returned a wrong answer to a verification task. That " +
     'usually comes from the browser, the graphics driver or the hardware, not from anything you did; a ' +

@@ -67,6 +67,20 @@ describe('reportedStanding', () => {
     });
   });
 
+  it('a coordinator that runs no spot checks reports unchecked; a verdict from before still wins', () => {
+    const unchecked = overTheWire({ welcome: { worker_id: 'w-1', standing: { unchecked: true } } });
+    expect(reportedStanding(unchecked)).toEqual({
+      credit: 0,
+      pendingCredit: 0,
+      validResults: 0,
+      invalidResults: 0,
+      status: 'unchecked',
+    });
+    const ack = (standing: Record<string, boolean>) => overTheWire({ heartbeat_ack: { seq: 1, standing } });
+    expect(reportedStanding(ack({ unchecked: true, quarantined: true }))?.status).toBe('quarantined');
+    expect(reportedStanding(ack({ unchecked: true, vetted: true }))?.status).toBe('vetted');
+  });
+
   it('frames without a standing, and frames of other kinds, report none', () => {
     expect(reportedStanding(overTheWire({ heartbeat_ack: { seq: 1, leases: [] } }))).toBeUndefined();
     expect(reportedStanding(overTheWire({ welcome: { worker_id: 'w-1' } }))).toBeUndefined();
@@ -164,6 +178,10 @@ describe('standingText', () => {
     // Not "checking": a device given only plain tasks is never sent a check.
     expect(TRUST_STATUS_TEXT.new).toMatch(/^not verified yet: the first verified task this device is given /);
     expect(TRUST_STATUS_TEXT.vetted).toMatch(/^verified/);
+    expect(standingText(standingView({ unchecked: true })).status).toBe(
+      'this coordinator does not spot-check volunteers: no known-answer task will come, and this ' +
+        "device's results count when another volunteer's results agree with them",
+    );
     const quarantined = standingText(standingView({ quarantined: true })).status;
     expect(quarantined).toBe(TRUST_STATUS_TEXT.quarantined);
     expect(quarantined).toMatch(

@@ -56,6 +56,7 @@ struct Standing {
   invalidResults @3 :UInt32;
   vetted @4 :Bool;             # passed a known-answer check
   quarantined @5 :Bool;        # failed one: results no longer count
+  unchecked @6 :Bool;          # the coordinator runs no known-answer checks (FLOCK_SPOT_CHECKS=off): nobody is vetted
 }
 
 struct Heartbeat {

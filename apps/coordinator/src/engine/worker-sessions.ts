@@ -172,6 +172,8 @@ export class WorkerSessions {
       vetted: s.vetted,
       quarantined: s.quarantined,
     };
+    // The page would otherwise wait for a check that never comes ("not verified yet").
+    if (!this.e.config.spotChecks) worker.standing.unchecked = true;
     return worker.standing;
   }
 

@@ -306,6 +306,16 @@ export class Standing extends $.Struct {
     set quarantined(value: boolean) {
         $.utils.setBit(193, value, this);
     }
+    /**
+* the coordinator runs no known-answer checks (FLOCK_SPOT_CHECKS=off): nobody is vetted
+*
+*/
+    get unchecked(): boolean {
+        return $.utils.getBit(194, this);
+    }
+    set unchecked(value: boolean) {
+        $.utils.setBit(194, value, this);
+    }
     toString(): string { return "Standing_" + super.toString(); }
 }
 /**

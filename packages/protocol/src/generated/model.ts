@@ -272,6 +272,7 @@ export interface Standing {
   invalid_results?: number;
   vetted?: boolean;
   quarantined?: boolean;
+  unchecked?: boolean;
 }
 
 export interface Welcome {
@@ -2157,6 +2158,14 @@ export const STRUCTS = {
           "k": "bool"
         },
         "offset": 193
+      },
+      {
+        "name": "unchecked",
+        "json": "unchecked",
+        "type": {
+          "k": "bool"
+        },
+        "offset": 194
       }
     ]
   },

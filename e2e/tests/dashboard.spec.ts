@@ -518,6 +518,18 @@ test('a lost connection is said plainly, and the page recovers or signs out', as
   });
   expect(submitted.status).toBe(201);
   await expect(page.locator('tr[data-task-id="dash-persist-1"] .badge')).toHaveText('queued');
+  // Its row's tooltip says why it waits, and follows a volunteer leaving and another joining.
+  const row = page.locator('tr[data-task-id="dash-persist-1"]');
+  const unmet = 'no connected worker meets requirements.min.cpu_cores >= 4096 (1 connected)';
+  await expect(row).toHaveAttribute('title', unmet);
+  await volunteer.close();
+  await expect(row).toHaveAttribute('title', 'no volunteers are connected');
+  volunteer = await SimulatedVolunteer.connect({
+    url: coordinator.url,
+    run: runBuiltinOps,
+    capability: SIM_CAPABILITY,
+  });
+  await expect(row).toHaveAttribute('title', unmet);
   // Its page says why it waits, and says it again when that changes with no change of state.
   await page.locator('tr[data-task-id="dash-persist-1"] a').click();
   const waiting = page.locator('[data-fact="Waiting because"]');

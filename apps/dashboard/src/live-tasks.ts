@@ -16,8 +16,14 @@ export class LiveTasks {
   readonly #listeners = new Set<(changed: TaskView | undefined) => void>();
   readonly #connectionListeners = new Set<(state: ConnectionState) => void>();
   readonly #eventListeners = new Set<(event: TaskEvent) => void>();
-  /** State changes seen per task, to drop fetched views that a newer change overtook. */
-  readonly #stateChanges = new Map<string, number>();
+  /**
+   * State changes seen, numbered: the number of each task's last one, to drop fetched views that a
+   * change seen after the fetch began overtook.
+   */
+  #changeSeq = 0;
+  readonly #lastChange = new Map<string, number>();
+  /** A `refreshQueued` is under way (the next one waits for it to end). */
+  #refreshingQueued = false;
   #connection: ConnectionState = 'connecting';
   #stopped = false;
   #close: (() => void) | undefined;
@@ -137,9 +143,14 @@ export class LiveTasks {
     this.upsert(next);
     // The event carries the state; timings, attempts and failure come with the full view.
     if (event.state !== known.state) {
-      this.#stateChanges.set(event.task_id, (this.#stateChanges.get(event.task_id) ?? 0) + 1);
+      this.#lastChange.set(event.task_id, ++this.#changeSeq);
       this.refresh(event.task_id);
     }
+  }
+
+  /** Whether a state change of `taskId` was seen after the change numbered `seq`. */
+  #overtaken(taskId: string, seq: number): boolean {
+    return (this.#lastChange.get(taskId) ?? 0) > seq;
   }
 
   /**
@@ -148,16 +159,49 @@ export class LiveTasks {
    * own), so a slow answer never shows a state the task has left; a failed read is dropped too.
    */
   refresh(taskId: string): void {
-    const changesBefore = this.#stateChanges.get(taskId) ?? 0;
+    const seq = this.#changeSeq;
     this.#client
       .getTask(taskId)
       .then((view) => {
-        if ((this.#stateChanges.get(taskId) ?? 0) !== changesBefore) return;
+        if (this.#overtaken(taskId, seq)) return;
         const current = this.#tasks.get(taskId);
         if (current !== undefined && isTerminal(current.state) && !isTerminal(view.state)) return;
         this.upsert(view);
       })
       .catch(() => undefined);
+  }
+
+  /**
+   * Re-reads the waiting reason of every queued task the list holds, in one listing of the queued
+   * tasks: it changes with no event (a volunteer comes or leaves, a breaker opens). Tasks whose
+   * state changed meanwhile keep what their change fetched; listeners hear once, as for a reload,
+   * and only when a reason changed. A call while one is under way, or a failed read, does nothing.
+   */
+  async refreshQueued(): Promise<void> {
+    if (this.#refreshingQueued) return;
+    this.#refreshingQueued = true;
+    const seq = this.#changeSeq;
+    let changed = false;
+    try {
+      let read = 0;
+      for await (const view of this.#client.iterateTasks({ state: 'queued', limit: 1000 })) {
+        const known = this.#tasks.get(view.task_id);
+        const stale =
+          known?.state === 'queued' &&
+          known.waiting_reason !== view.waiting_reason &&
+          !this.#overtaken(view.task_id, seq);
+        if (stale) {
+          this.#tasks.set(view.task_id, view);
+          changed = true;
+        }
+        if (++read >= MAX_TASKS) break;
+      }
+    } catch {
+      // The next call reads again; the connection banner says when the coordinator is away.
+    } finally {
+      this.#refreshingQueued = false;
+    }
+    if (changed) for (const listener of this.#listeners) listener(undefined);
   }
 
   #setConnection(state: ConnectionState): void {

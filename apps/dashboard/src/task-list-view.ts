@@ -113,6 +113,11 @@ export function renderTaskList(
   );
   render();
   const unsubscribe = live.subscribe(render);
+  // A queued task's waiting reason (its row's tooltip) changes with no event: re-read while any
+  // waits. A campaign's page re-reads its every task already (below).
+  const waitingTimer = setInterval(() => {
+    if (campaignId === undefined && live.list().some((t) => t.state === 'queued')) void live.refreshQueued();
+  }, WAITING_POLL_MS);
   let timer: ReturnType<typeof setInterval> | undefined;
   if (campaignId !== undefined) {
     const refreshCampaign = (): void => {
@@ -131,10 +136,14 @@ export function renderTaskList(
   }
   return () => {
     unsubscribe();
+    clearInterval(waitingTimer);
     replay?.stop();
     if (timer !== undefined) clearInterval(timer);
   };
 }
+
+/** How often the list re-reads its queued tasks' waiting reasons (as the task page does). */
+const WAITING_POLL_MS = 2000;
 
 function taskRow(view: TaskView): HTMLTableRowElement {
   const last = view.attempts.at(-1);

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   let running: Awaited<ReturnType<typeof startCoordinator>>;
   try {
     running = cluster
-      ? await startClusterCoordinator(cluster.url, config, cluster.options)
+      ? await startClusterCoordinator(cluster.url, config, { ...cluster.options, onIdLost: idLost })
       : await startCoordinator(config);
   } catch (err) {
     // What only the start finds out: unreadable TLS files (CONFIG_INVALID naming the variable),
@@ -52,6 +52,12 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** Another process claimed FLOCK_COORDINATOR_ID after this one's beats stopped: it has stopped. */
+function idLost(err: CoordinatorError): void {
+  process.stderr.write(`flock: ${err.message}\n`);
+  process.exit(2);
 }
 
 /** The operator's line for a start that failed on its settings; undefined for anything else. */

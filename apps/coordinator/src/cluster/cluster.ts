@@ -28,6 +28,21 @@ export interface ClusterOptions {
   stealAfterMs?: number;
   /** PostgreSQL synchronous_commit of this coordinator's connections (see PostgresStoreOptions). Default on. */
   synchronousCommit?: 'on' | 'off';
+  /**
+   * Called once this coordinator has stopped because another process claimed its id (its beats
+   * had stopped for longer than `idAliveMs(beatMs)`: a pause, a partition). Default: none (the
+   * coordinator logs it and stops).
+   */
+  onIdLost?: (err: CoordinatorError) => void;
+}
+
+/**
+ * How long a coordinator id stays held after its holder's last beat, ms: 3 beats. Until then
+ * another process that starts with the id is refused; after it, the id is free (a coordinator
+ * killed without leaving can be restarted under its id and takes back its running leases).
+ */
+export function idAliveMs(beatMs: number): number {
+  return 3 * beatMs;
 }
 
 /** What a cluster coordinator uses for the options left unset (deadAfterMs: the lease length). */
@@ -187,14 +202,36 @@ function queueScanner(
   );
 }
 
-/** One beat: records this coordinator alive and requeues the leases of dead ones. */
-async function beatAndSweep(
-  store: PostgresStore,
-  coordinator: Coordinator,
-  deadAfterMs: number,
-): Promise<void> {
+/**
+ * Claims the coordinator id for this process, or stops the start with `CONFIG_INVALID` naming
+ * FLOCK_COORDINATOR_ID and the live process that holds it.
+ */
+async function claimOrExplain(store: PostgresStore, id: string, aliveMs: number): Promise<void> {
+  const held = await store.claimId(Date.now(), aliveMs);
+  if (held === undefined) return;
+  await store.close().catch(() => undefined);
+  throw new CoordinatorError(
+    'CONFIG_INVALID',
+    `FLOCK_COORDINATOR_ID=${id} is held by a live coordinator (${held.holder}, started ` +
+      `${new Date(held.startedAtMs).toISOString()}, last beat ${held.lastBeatAgoMs} ms ago): stop it or ` +
+      `choose another id (a stopped coordinator's id is free ${aliveMs} ms after its last beat)`,
+    'FLOCK_COORDINATOR_ID',
+  );
+}
+
+/** The error a coordinator stops with when another process has claimed its id. */
+function idLost(id: string, aliveMs: number): CoordinatorError {
+  return new CoordinatorError(
+    'CONFIG_INVALID',
+    `FLOCK_COORDINATOR_ID=${id} was claimed by another coordinator after this one had not beaten ` +
+      `for ${aliveMs} ms: this one stops`,
+    'FLOCK_COORDINATOR_ID',
+  );
+}
+
+/** Requeues the current leases of coordinators silent for `deadAfterMs`. */
+async function sweep(store: PostgresStore, coordinator: Coordinator, deadAfterMs: number): Promise<void> {
   const now = Date.now();
-  await store.beat(now);
   for (const orphan of await store.orphanedLeases(now, deadAfterMs)) {
     const requeued = await store.endAttempt({
       taskUid: orphan.taskUid,
@@ -211,25 +248,41 @@ async function beatAndSweep(
   }
 }
 
-/** Beats every `beatMs`, one at a time (a beat still running skips the next). */
+/**
+ * Every `beatMs`: a beat, and a sweep of dead coordinators' leases and stalled workflows, each
+ * one at a time (one still running skips its next). Beats do not wait for a long sweep: a holder
+ * that stops beating for `idAliveMs` loses its id. `lost` runs when a beat finds it lost.
+ */
 function startBeats(
   store: PostgresStore,
   coordinator: Coordinator,
   scanner: QueueScanner,
   beatMs: number,
   deadAfterMs: number,
+  lost: () => void,
 ): NodeJS.Timeout {
+  let beating = false;
   let sweeping = false;
   const timer = setInterval(() => {
-    if (sweeping) return;
-    sweeping = true;
     // The beat also wakes the scanner: tasks queued inside the last steal delay are picked up
     // even when no further NOTIFY comes.
     scanner.wake();
-    void beatAndSweep(store, coordinator, deadAfterMs)
+    if (!beating) {
+      beating = true;
+      void store
+        .beat(Date.now())
+        .then((held) => held || lost())
+        .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: beat failed'))
+        .finally(() => {
+          beating = false;
+        });
+    }
+    if (sweeping) return;
+    sweeping = true;
+    void sweep(store, coordinator, deadAfterMs)
       // Workflows whose coordinator is gone are advanced here (engine/workflows.ts).
       .then(() => coordinator.workflows.adoptStalled(deadAfterMs))
-      .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: beat failed'))
+      .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: sweep failed'))
       .finally(() => {
         sweeping = false;
       });
@@ -261,13 +314,25 @@ export async function startClusterCoordinator(
   let scanner: QueueScanner | undefined;
   const store = clusterStore(url, id, options, () => scanner);
   await migrateOrExplain(store, url);
-  await store.beat(Date.now());
+  const beatMs = options.beatMs ?? DEFAULT_CLUSTER.beatMs;
+  await claimOrExplain(store, id, idAliveMs(beatMs));
   // Every coordinator must sign and verify task tokens with one secret: the first to start
   // creates it, the others read it (the coordinator's own get-then-set would race).
   await store.initMeta('task_token_secret', TaskTokens.newSecret().toString('base64'));
   const events = new ClusterEventsHub(config.maxBufferedBytes, id);
   const startedMs = Date.now();
-  const running = await startCoordinator(config, { store, events, shared: true });
+  // The id stays held while the start recovers its tasks (which may take longer than idAliveMs);
+  // a start that fails gives it back at once.
+  const holding = setInterval(() => void store.beat(Date.now()).catch(() => undefined), beatMs);
+  let running: RunningCoordinator;
+  try {
+    running = await startCoordinator(config, { store, events, shared: true });
+  } catch (err) {
+    await store.leave().catch(() => undefined);
+    throw err;
+  } finally {
+    clearInterval(holding);
+  }
   const coordinator = running.coordinator;
   // Steps of a workflow advanced here may run on another coordinator: their ends advance it.
   events.onRemoteEnd = (tenant, campaignId, taskId) =>
@@ -281,12 +346,17 @@ export async function startClusterCoordinator(
   // reads keys only); one with its own backlog does not scan at all (see `appetite`).
   const hunger = setInterval(() => scan.wake(), 250);
   hunger.unref();
-  const beatMs = options.beatMs ?? DEFAULT_CLUSTER.beatMs;
-  const timer = startBeats(store, coordinator, scan, beatMs, options.deadAfterMs ?? config.leaseMs);
-
   const close = running.close;
   let closing: Promise<void> | undefined;
-  return {
+  // Another process holds the id now: its leases are that one's; this one stops at once.
+  const lost = (): void => {
+    const err = idLost(id, idAliveMs(beatMs));
+    coordinator.log.error({ err }, 'cluster: coordinator id lost');
+    void self.close().then(() => options.onIdLost?.(err));
+  };
+  const timer = startBeats(store, coordinator, scan, beatMs, options.deadAfterMs ?? config.leaseMs, lost);
+
+  const self: ClusterCoordinator = {
     ...running,
     store,
     coordinatorId: id,
@@ -303,4 +373,5 @@ export async function startClusterCoordinator(
       return closing;
     },
   };
+  return self;
 }

@@ -130,6 +130,11 @@ export const PG_MIGRATIONS: readonly string[] = [
   'CREATE INDEX webhook_deliveries_state ON webhook_deliveries (tenant, state, id);',
   // A tenant's whole audit trail by id: GET /v1/audit without task_id or campaign_id (#19).
   auditTenantSql(),
+  // One process per coordinator id (pg-coordinator-ids.ts): the nonce of the process that holds
+  // it, how that process names itself, and its last beat on the server's clock.
+  `ALTER TABLE coordinators ADD COLUMN nonce TEXT;
+   ALTER TABLE coordinators ADD COLUMN holder TEXT;
+   ALTER TABLE coordinators ADD COLUMN beat_at TIMESTAMPTZ;`,
 ];
 
 /** The NOTIFY channel of migration 2: a task was inserted or requeued. */

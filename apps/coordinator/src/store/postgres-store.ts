@@ -5,6 +5,8 @@ import type { AuditStore } from './audit-store.ts';
 import type { KeyStore } from './key-store.ts';
 import { PgAuditStore } from './pg-audit.ts';
 import { createPool, type PostgresStoreOptions } from './pg-connection.ts';
+import * as ids from './pg-coordinator-ids.ts';
+import { IdClaim, type IdHolder } from './pg-coordinator-ids.ts';
 import * as housekeeping from './pg-housekeeping.ts';
 import { PgKeyStore } from './pg-keys.ts';
 import type { ClaimedTask, ClaimRequest, OrphanedLease } from './pg-leases.ts';
@@ -35,6 +37,7 @@ import type { WebhookStore } from './webhook-store.ts';
 import type { WorkflowStore } from './workflow-store.ts';
 
 export type { PostgresStoreOptions } from './pg-connection.ts';
+export type { IdHolder } from './pg-coordinator-ids.ts';
 export type { ClaimedTask, ClaimRequest, OrphanedLease } from './pg-leases.ts';
 
 /**
@@ -187,19 +190,29 @@ export class PostgresStore implements Store {
     return reads.queuedByUid(this.pool, uids);
   }
 
-  /** Records that this coordinator is alive (needs `coordinatorId`). */
-  async beat(nowMs: number): Promise<void> {
+  /**
+   * Claims `coordinatorId` for this process (pg-coordinator-ids.ts): undefined when it holds the
+   * id now (it was free, or its holder's last beat is older than `aliveMs` on the server's clock),
+   * else the live process that holds it.
+   */
+  claimId(nowMs: number, aliveMs: number): Promise<IdHolder | undefined> {
+    return ids.claimId(this.pool, this.idClaim(), nowMs, aliveMs);
+  }
+
+  /**
+   * Records that this coordinator is alive (needs `coordinatorId`). False when another process
+   * has claimed the id since this one last beat: this one must stop.
+   */
+  async beat(nowMs: number): Promise<boolean> {
+    let held: boolean;
     try {
-      await this.pool.query(
-        `INSERT INTO coordinators (id, started_at_ms, last_seen_ms) VALUES ($1, $2, $2)
-         ON CONFLICT (id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms`,
-        [this.requireId(), nowMs],
-      );
+      held = await ids.beat(this.pool, this.idClaim(), nowMs);
     } catch (err) {
       if (storeUnavailable(err)) this.reachable = false;
       throw err;
     }
     this.reachable = true;
+    return held;
   }
 
   /** False from a beat that could not reach the server until one that does (`/healthz`). */
@@ -207,7 +220,14 @@ export class PostgresStore implements Store {
 
   /** Removes this coordinator from `coordinators`: its open leases become orphans at once. */
   async leave(): Promise<void> {
-    await this.pool.query('DELETE FROM coordinators WHERE id = $1', [this.requireId()]);
+    await ids.leave(this.pool, this.idClaim());
+  }
+
+  private claim: IdClaim | undefined;
+
+  private idClaim(): IdClaim {
+    this.claim ??= new IdClaim(this.requireId());
+    return this.claim;
   }
 
   /**

@@ -1,11 +1,13 @@
 import type { ComputeAssignment } from '@flock/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { referenceRunner, type SimRunner, SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
+import { referenceRunner, SimulatedVolunteer } from '../src/sim/simulated-volunteer.ts';
 import { envelope, type Json, startTest, type TestCoordinator, taskState, until } from './helpers.ts';
+import { lowDraws, verifiedTasks } from './support/verified-tasks.ts';
 
 // The coordinator with the trust engine in its dispatch and result paths, over real WebSockets,
 // with simulated volunteers (honest ones compute built-in ops by their CPU reference, so they pass
-// known-answer checks; liars corrupt their outputs). Tasks ask for verification per task.
+// known-answer checks; liars corrupt their outputs). Tasks ask for verification per task. A restart
+// (trust-restart.test.ts) and replicas running at once (trust-replicas.test.ts) have files of their own.
 let c: TestCoordinator | undefined;
 const sims: SimulatedVolunteer[] = [];
 afterEach(async () => {
@@ -13,43 +15,7 @@ afterEach(async () => {
   await c?.stop();
   c = undefined;
 });
-
-async function submitVerified(ids: string[], verification: Json): Promise<void> {
-  for (const id of ids) {
-    const res = await c!.api('/v1/tasks', { method: 'POST', json: envelope(id, { verification }) });
-    expect(res.status).toBe(201);
-  }
-}
-
-async function resultOf(id: string): Promise<Json> {
-  return (await c!.api(`/v1/tasks/${id}/result`)).json();
-}
-
-async function workersById(): Promise<Map<string, Json>> {
-  const { workers }: Json = await (await c!.api('/v1/workers')).json();
-  return new Map(workers.map((w: Json) => [w.worker_id, w]));
-}
-
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`${c!.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(name));
-  return line ? Number(line.slice(name.length).trim()) : 0;
-}
-
-const uidOf = async (id: string) => String((await c!.store.getTask('a', id))!.uid);
-
-/**
- * Pinned draws for the trust engine, all in [0, 0.5): a worker with a streak n ≥ 2 is always
- * believed alone (draw < 1 − 1/n) and a spot-check rate of 0 or 1 means never or always; the
- * digits of the check ids still vary (a seeded LCG).
- */
-function lowDraws(): () => number {
-  let x = 12345;
-  return () => {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    return (x / 2 ** 32) * 0.49;
-  };
-}
+const { submitVerified, resultOf, workersById, metric, uidOf } = verifiedTasks(() => c!);
 
 describe('verified tasks on the coordinator', () => {
   it('checks every new worker first: a liar fails its check, is quarantined and never counts', async () => {
@@ -252,125 +218,6 @@ describe('verified tasks on the coordinator', () => {
     );
   });
 
-  it('keeps trust across a restart: a vetted worker is not checked again, a quarantined one stays out', async () => {
-    c = await startTest({ spotCheckRate: 0 });
-    const liar = await SimulatedVolunteer.connect({ url: c.url, lie: true });
-    const honest = await SimulatedVolunteer.connect({ url: c.url });
-    await submitVerified(['r-0'], { replicas: 1, quorum: 1 });
-    await until(async () => (await taskState(c!, 'r-0')) === 'succeeded', 20_000, 'r-0');
-    await until(async () => (await c!.coordinator.trust.standing(liar.workerId)).quarantined || undefined);
-    const before = await c.coordinator.trust.standing(honest.workerId);
-    expect(before).toMatchObject({ vetted: true, checksPassed: 1 });
-    const tokens: [string, string] = [liar.sessionToken!, honest.sessionToken!];
-    await liar.close();
-    await honest.close();
-    const dir = c.dataDir;
-    await c.coordinator.stop();
-    await c.close();
-    c = await startTest({ spotCheckRate: 0 }, dir);
-    const liar2 = await SimulatedVolunteer.connect({ url: c.url, lie: true, sessionToken: tokens[0] });
-    const honest2 = await SimulatedVolunteer.connect({ url: c.url, sessionToken: tokens[1] });
-    sims.push(liar2, honest2);
-    expect(liar2.workerId).toBe(liar.workerId);
-    expect(liar2.standing).toMatchObject({ quarantined: true });
-    expect(honest2.standing).toMatchObject({ vetted: true, credit: before.credit });
-    await submitVerified(['r-1'], { replicas: 1, quorum: 1 });
-    await until(async () => (await taskState(c!, 'r-1')) === 'succeeded', 20_000, 'r-1');
-    expect((await resultOf('r-1')).worker_id).toBe(honest.workerId);
-    // No check before real work: the vetted worker's only assignment is the task itself.
-    expect(honest2.assignments.map((a) => a.task_id)).toEqual(['r-1']);
-    expect(liar2.assignments).toEqual([]);
-  });
-
-  it('resumes a half-verified task after a restart: the replica it has counts, its worker stays excluded', async () => {
-    c = await startTest({ spotCheckRate: 0 });
-    const a = await SimulatedVolunteer.connect({ url: c.url });
-    const b = await SimulatedVolunteer.connect({ url: c.url });
-    // A first task gets both checked and vetted.
-    await submitVerified(['h-0'], { replicas: 2 });
-    await until(async () => (await taskState(c!, 'h-0')) === 'succeeded', 20_000, 'h-0');
-    b.pause(); // only a runs now
-    await until(
-      () => c!.coordinator.workers.get(b.workerId)?.capability.paused || undefined,
-      5_000,
-      'paused',
-    );
-    await submitVerified(['h-1'], { replicas: 2 });
-    await until(
-      async () => (await c!.coordinator.trust.status(await uidOf('h-1'))).returned === 1 || undefined,
-    );
-    const tokens: [string, string] = [a.sessionToken!, b.sessionToken!];
-    await a.close();
-    await b.close();
-    const dir = c.dataDir;
-    await c.close();
-
-    c = await startTest({ spotCheckRate: 0 }, dir);
-    const status = await c.coordinator.trust.status(await uidOf('h-1'));
-    expect(status).toMatchObject({ state: 'pending', returned: 1 });
-    // a comes back first: it ran the task already, so it may not run it again.
-    const a2 = await SimulatedVolunteer.connect({ url: c.url, sessionToken: tokens[0] });
-    sims.push(a2);
-    const view: Json = await (await c.api('/v1/tasks/h-1')).json();
-    expect(view.state).toBe('queued');
-    await until(
-      async () => {
-        const v: Json = await (await c!.api('/v1/tasks/h-1')).json();
-        return String(v.waiting_reason ?? '').includes('another volunteer') || undefined;
-      },
-      5_000,
-      'waiting reason',
-    );
-    expect(a2.assignments).toEqual([]);
-    const b2 = await SimulatedVolunteer.connect({ url: c.url, sessionToken: tokens[1] });
-    sims.push(b2);
-    await until(async () => (await taskState(c!, 'h-1')) === 'succeeded', 20_000, 'h-1');
-    expect(b2.assignments.map((x) => x.task_id)).toEqual(['h-1']); // vetted before the restart: no check
-    expect(await c.coordinator.trust.status(await uidOf('h-1'))).toMatchObject({
-      state: 'accepted',
-      acceptedBy: 'quorum',
-      agreeing: 2,
-      returned: 2,
-    });
-    expect((await resultOf('h-1')).outputs).toMatchObject([{ inline_json: '10' }]);
-  });
-
-  it('runs the replicas of a task at once, and cancels the surplus once a quorum agrees', async () => {
-    c = await startTest({ spotCheckRate: 0 });
-    await submitVerified(['p-0'], { replicas: 3, quorum: 2 }); // first: the checks take its shape
-    // Every replica of p-0 waits until all three are running: sequential replicas would never finish.
-    const started: string[] = [];
-    const gate: SimRunner = async (job) => {
-      if (job.assignment.task_id === 'p-0') {
-        const order = started.push(job.assignment.lease_id ?? '');
-        await until(() => started.length === 3 || job.signal.aborted, 20_000, 'three replicas running');
-        // The third to start is slow: the other two agree first and it is cancelled.
-        if (order === 3) {
-          await until(() => job.signal.aborted, 20_000, 'surplus cancelled');
-        }
-      }
-      return referenceRunner(job);
-    };
-    const sims3 = [];
-    for (let i = 0; i < 3; i++) sims3.push(await SimulatedVolunteer.connect({ url: c.url, run: gate }));
-    sims.push(...sims3);
-    await until(() => started.length === 3 || undefined, 20_000, 'parallel replicas');
-    const leases = started;
-    await until(async () => (await taskState(c!, 'p-0')) === 'succeeded', 20_000, 'p-0');
-    expect(await c.coordinator.trust.status(await uidOf('p-0'))).toMatchObject({
-      state: 'accepted',
-      acceptedBy: 'quorum',
-      agreeing: 2,
-      returned: 2,
-    });
-    const cancelled = sims3.find((sim) => sim.assignments.some((a) => a.lease_id === leases[2]))!;
-    await until(() => cancelled.running.size === 0 || undefined, 5_000, 'surplus stopped');
-    // One stored attempt for the three replicas; the result is one of the agreeing two.
-    const attempts = await c.store.listAttempts(Number(await uidOf('p-0')));
-    expect(attempts.map((a) => a.outcome)).toEqual(['succeeded']);
-    expect(leases.slice(0, 2)).toContain((await resultOf('p-0')).lease_id);
-  });
-
   it('takes a campaign-wide policy for the tasks that set none; a bad one is 400 naming the field', async () => {
     c = await startTest();
     const res = await c.api('/v1/campaigns', {
@@ -434,99 +281,5 @@ describe('verified tasks on the coordinator', () => {
     await until(async () => (await taskState(c!, 'n-1')) === 'succeeded', 10_000, 'n-1');
     const attempts = await c.store.listAttempts((await c.store.getTask('a', 'n-1'))!.uid);
     expect(attempts.length).toBe(1);
-  });
-});
-
-describe('replicas running at once: cancel, deadline, loss, failure', () => {
-  /** Two vetted sims whose jobs of task `hold` wait until told (or cancelled). */
-  async function twoHolding(hold: string, overrides: Parameters<typeof startTest>[0] = {}) {
-    c = await startTest({ spotCheckRate: 0, ...overrides });
-    await submitVerified([`${hold}-warm`], { replicas: 2 }); // checks take its shape; both get vetted
-    const release = { go: false };
-    const started: string[] = [];
-    const run: SimRunner = async (job) => {
-      if (job.assignment.task_id === hold) {
-        started.push(job.assignment.worker_id ?? '');
-        await until(() => release.go || job.signal.aborted, 20_000, 'released');
-      }
-      return referenceRunner(job);
-    };
-    const a = await SimulatedVolunteer.connect({ url: c.url, run });
-    const b = await SimulatedVolunteer.connect({ url: c.url, run });
-    sims.push(a, b);
-    await until(async () => (await taskState(c!, `${hold}-warm`)) === 'succeeded', 20_000, 'warm');
-    return { a, b, release, started };
-  }
-
-  it('cancelling a task stops every replica, and their slots run other work', async () => {
-    const { a, b, started } = await twoHolding('x-1');
-    await submitVerified(['x-1'], { replicas: 2 });
-    await until(() => started.length === 2 || undefined, 10_000, 'both replicas');
-    const cancels: string[] = [];
-    for (const sim of [a, b]) sim.on('cancel', (x: Json) => cancels.push(x.task_id));
-    expect((await c!.api('/v1/tasks/x-1', { method: 'DELETE' })).status).toBe(200);
-    await until(() => cancels.length === 2 || undefined, 5_000, 'two cancels');
-    expect(cancels).toEqual(['x-1', 'x-1']);
-    await until(() => a.running.size + b.running.size === 0 || undefined, 5_000, 'slots free');
-    expect(c!.coordinator.runningCount()).toBe(0);
-    await c!.api('/v1/tasks', { method: 'POST', json: envelope('x-2') });
-    await until(async () => (await taskState(c!, 'x-2')) === 'succeeded', 10_000, 'x-2');
-  });
-
-  it('a deadline fails the task DEADLINE_EXCEEDED and stops its replicas', async () => {
-    const { a, b, started } = await twoHolding('d-1');
-    await c!.api('/v1/tasks', {
-      method: 'POST',
-      json: envelope('d-1', {
-        verification: { replicas: 2 },
-        requirements: { min: { wasm: true }, qos: { deadline_ms: 800 } },
-      }),
-    });
-    await until(() => started.length === 2 || undefined, 10_000, 'both replicas');
-    await until(async () => (await taskState(c!, 'd-1')) === 'failed', 10_000, 'deadline');
-    const view: Json = await (await c!.api('/v1/tasks/d-1')).json();
-    expect(JSON.stringify(view)).toContain('DEADLINE_EXCEEDED');
-    await until(() => a.running.size + b.running.size === 0 || undefined, 5_000, 'replicas stopped');
-  });
-
-  it('a replica whose worker goes silent is released and runs on another worker', async () => {
-    const { a, b, release, started } = await twoHolding('s-1', { leaseMs: 900 });
-    await submitVerified(['s-1'], { replicas: 2 });
-    await until(() => started.length === 2 || undefined, 10_000, 'both replicas');
-    a.stall(); // no heartbeats: its lease runs out
-    const c3 = await SimulatedVolunteer.connect({ url: c!.url });
-    sims.push(c3);
-    release.go = true;
-    await until(async () => (await taskState(c!, 's-1')) === 'succeeded', 20_000, 's-1');
-    const status = await c!.coordinator.trust.status(await uidOf('s-1'));
-    expect(status).toMatchObject({ state: 'accepted', agreeing: 2 });
-    const view: Json = await (await c!.api('/v1/tasks/s-1')).json();
-    expect([...view.verification.workers].sort()).toEqual([b.workerId, c3.workerId].sort());
-    a.stall(false);
-  });
-
-  it('a replica that fails for good fails the task with its code and stops the other', async () => {
-    c = await startTest({ spotCheckRate: 0 });
-    await submitVerified(['f-warm'], { replicas: 2 });
-    const started: string[] = [];
-    const run =
-      (fail: boolean): SimRunner =>
-      async (job) => {
-        if (job.assignment.task_id !== 'f-2') return referenceRunner(job);
-        started.push(job.assignment.worker_id ?? '');
-        await until(() => started.length === 2 || job.signal.aborted, 10_000, 'both');
-        if (fail) return { failure: { code: 'MODULE_TRAP', message: 'unreachable', retryable: false } };
-        await until(() => job.signal.aborted, 10_000, 'cancelled');
-        return referenceRunner(job);
-      };
-    const ok = await SimulatedVolunteer.connect({ url: c.url, run: run(false) });
-    const bad = await SimulatedVolunteer.connect({ url: c.url, run: run(true) });
-    sims.push(ok, bad);
-    await until(async () => (await taskState(c!, 'f-warm')) === 'succeeded', 20_000, 'warm');
-    await submitVerified(['f-2'], { replicas: 2 });
-    await until(async () => (await taskState(c!, 'f-2')) === 'failed', 10_000, 'f-2 failed');
-    const view: Json = await (await c.api('/v1/tasks/f-2')).json();
-    expect(JSON.stringify(view)).toContain('MODULE_TRAP');
-    await until(() => ok.running.size === 0 || undefined, 5_000, 'other replica stopped');
   });
 });

@@ -1,10 +1,10 @@
 // The memory budget of a coordinator's open tasks (FLOCK_MAX_OPEN_BYTES): past it queued tasks
 // wait in the store, loaded as tasks finish, up to FLOCK_MAX_STORE_QUEUED; past that a submission
 // is refused 503 QUEUE_FULL with Retry-After and nothing of it is stored. And a restart reads the
-// open tasks a page at a time (RECOVERY_PAGE).
+// first page of open tasks (RECOVERY_PAGE) and loads the queued ones past it while it serves.
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { BACKLOG_REASON } from '../src/engine/backlog.ts';
+import { BACKLOG_REASON, LOAD_PAGE, RESTART_REASON } from '../src/engine/backlog.ts';
 import { OPEN_TASK_BYTES, PARAMS_HEAP_EXTRA } from '../src/engine/open-tasks.ts';
 import { RECOVERY_PAGE } from '../src/engine/recovery.ts';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
@@ -114,24 +114,31 @@ async function stoppedPastOnePage(): Promise<{ dir: string; bytes: number }> {
 }
 
 describe('recovery', () => {
-  test('reads the open tasks a page at a time: every queued task and a running lease past the first page', async () => {
+  test('reads one page and the running tasks after it before it serves; the queued ones past it load in order while it serves', async () => {
     const { dir, bytes } = await stoppedPastOnePage();
     // Watched, not replaced: the real store answers each page.
     const pages = vi.spyOn(SqliteStore.prototype, 'openTasks');
+    const running = vi.spyOn(SqliteStore.prototype, 'runningTasks');
     try {
       h = await EngineHarness.start({ leaseMs: 60_000 }, dir);
-      const sizes = await Promise.all(pages.mock.results.map(async (r) => (await r.value).length));
-      expect(pages.mock.calls.map(([after, limit]) => [after !== 0, limit])).toEqual([
-        [false, RECOVERY_PAGE],
-        [true, RECOVERY_PAGE],
-      ]);
-      expect(sizes).toEqual([RECOVERY_PAGE, 3]);
+      expect(pages.mock.calls).toEqual([[0, RECOVERY_PAGE]]);
+      expect(running.mock.calls).toHaveLength(1);
+      // Started: the first page in memory, 'late' running (its lease kept), the last two queued
+      // tasks waiting in the store, and saying why.
+      expect([h.coordinator.leftInStore(), h.coordinator.queueDepth()]).toEqual([2, RECOVERY_PAGE + 2]);
+      expect(await h.state('late')).toBe('running');
+      const last = (await h.store.getTask('a', `p-${RECOVERY_PAGE + 1}`))!.uid;
+      expect(h.coordinator.waitingReason(last)).toBe(RESTART_REASON);
+      // Loaded at a housekeeping tick, from where the first page ended.
+      await until(() => h!.coordinator.leftInStore() === 0, 5000, 'the rest loaded');
+      expect(pages.mock.calls[1]).toEqual([pages.mock.calls[1]![0], LOAD_PAGE]);
+      expect(pages.mock.calls[1]![0]).toBeGreaterThan(0);
     } finally {
       pages.mockRestore();
+      running.mockRestore();
     }
     expect(h.coordinator.queueDepth()).toBe(RECOVERY_PAGE + 2);
     expect(h.coordinator.openBytes()).toBe(bytes);
-    expect(await h.state('late')).toBe('running');
     // Its lease was kept, not requeued (it would go first again): a new volunteer gets p-0.
     const fresh = await h.connect();
     expect((await h.assignment(fresh)).task_id).toBe('p-0');

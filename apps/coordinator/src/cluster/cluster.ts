@@ -249,9 +249,12 @@ async function sweep(store: PostgresStore, coordinator: Coordinator, deadAfterMs
 }
 
 /**
- * Every `beatMs`: a beat, and a sweep of dead coordinators' leases and stalled workflows, each
- * one at a time (one still running skips its next). Beats do not wait for a long sweep: a holder
- * that stops beating for `idAliveMs` loses its id. `lost` runs when a beat finds it lost.
+ * Every `beatMs`: a beat, then (after a beat that held the id) a sweep of dead coordinators'
+ * leases and stalled workflows. Each runs one at a time (one still running skips its next), and
+ * beats do not wait for a long sweep: a holder that stops beating for `idAliveMs` loses its id.
+ * A sweep follows a beat so that this coordinator's own row is fresh when it looks for orphans
+ * (after an outage longer than `deadAfterMs` its own leases would look orphaned). `lost` runs
+ * when a beat finds the id held by another process.
  */
 function startBeats(
   store: PostgresStore,
@@ -263,20 +266,7 @@ function startBeats(
 ): NodeJS.Timeout {
   let beating = false;
   let sweeping = false;
-  const timer = setInterval(() => {
-    // The beat also wakes the scanner: tasks queued inside the last steal delay are picked up
-    // even when no further NOTIFY comes.
-    scanner.wake();
-    if (!beating) {
-      beating = true;
-      void store
-        .beat(Date.now())
-        .then((held) => held || lost())
-        .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: beat failed'))
-        .finally(() => {
-          beating = false;
-        });
-    }
+  const sweepOnce = (): void => {
     if (sweeping) return;
     sweeping = true;
     void sweep(store, coordinator, deadAfterMs)
@@ -285,6 +275,20 @@ function startBeats(
       .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: sweep failed'))
       .finally(() => {
         sweeping = false;
+      });
+  };
+  const timer = setInterval(() => {
+    // The beat also wakes the scanner: tasks queued inside the last steal delay are picked up
+    // even when no further NOTIFY comes.
+    scanner.wake();
+    if (beating) return;
+    beating = true;
+    void store
+      .beat(Date.now())
+      .then((held) => (held ? sweepOnce() : lost()))
+      .catch((err: unknown) => coordinator.log.warn({ err }, 'cluster: beat failed'))
+      .finally(() => {
+        beating = false;
       });
   }, beatMs);
   timer.unref();
@@ -349,7 +353,10 @@ export async function startClusterCoordinator(
   const close = running.close;
   let closing: Promise<void> | undefined;
   // Another process holds the id now: its leases are that one's; this one stops at once.
+  let gone = false;
   const lost = (): void => {
+    if (gone) return;
+    gone = true;
     const err = idLost(id, idAliveMs(beatMs));
     coordinator.log.error({ err }, 'cluster: coordinator id lost');
     void self.close().then(() => options.onIdLost?.(err));

@@ -1,7 +1,8 @@
-// The queue past the memory budget (FLOCK_MAX_OPEN_BYTES): queued tasks that do not fit in memory
-// wait in the store, and are loaded in submission order as room frees. New tasks past the budget
-// are stored and left there (intake), and so are the queued tasks a restart finds past it
-// (recovery). Once tasks wait there, every new one waits behind them, so none overtakes an older.
+// Queued tasks that wait in the store rather than in memory, loaded in submission order: past the
+// memory budget (FLOCK_MAX_OPEN_BYTES) as room frees, and after a restart past its first page while
+// the coordinator serves. New tasks past the budget are stored and left there (intake), and so are
+// the queued tasks a restart finds past its first page (recovery). Once tasks wait there, every new
+// one waits behind them, so none overtakes an older.
 import type { TaskRecord } from '../store/store.ts';
 import type { Engine } from './engine.ts';
 import { OPEN_TASK_BYTES } from './open-tasks.ts';
@@ -10,6 +11,16 @@ import { RECOVERY_PAGE } from './recovery.ts';
 /** Why a task left in the store waits (`GET /v1/tasks/:id`'s `waiting_reason`). */
 export const BACKLOG_REASON =
   "waiting in the store: this coordinator's queued tasks fill its memory budget (FLOCK_MAX_OPEN_BYTES); the ones past it are loaded in submission order as tasks finish";
+
+/** Why a task left by a restart waits while there is room to load it. */
+export const RESTART_REASON =
+  'waiting in the store: after a restart the coordinator loads its queued tasks in submission order while it serves';
+
+/**
+ * Stored tasks read a page at a time while the coordinator serves: a page's tasks are made open in
+ * one go (about 20 µs each), so this bounds how long a load holds the event loop (~20 ms).
+ */
+export const LOAD_PAGE = 1000;
 
 /**
  * The estimated memory a stored task takes once open, before it is parsed: its params' extra
@@ -24,6 +35,8 @@ export class Backlog {
   /** How many were left and not loaded yet (less those cancelled since). */
   private left = 0;
   private loading: Promise<void> | undefined;
+  /** Why the tasks left now were left: the budget, or a restart that read only its first page. */
+  private cause: 'budget' | 'restart' = 'budget';
 
   constructor(private readonly e: Engine) {}
 
@@ -45,27 +58,34 @@ export class Backlog {
 
   /** Leaves the queued task `uid` (in uid order: the newest so far) in the store. */
   leave(uid: number): void {
-    this.leaveFrom(uid - 1, uid, 1);
+    this.leaveFrom(uid - 1, uid, 1, 'budget');
   }
 
   /**
    * Leaves `count` queued tasks above `afterUid` in the store without naming them: a restart
-   * that stopped reading queued tasks once they no longer fitted (`Recovery.recover`).
+   * that read its first page of open tasks and only the running ones after it (`Recovery.recover`).
    */
   leaveRest(afterUid: number, count: number): void {
-    if (count > 0) this.leaveFrom(afterUid, Number.POSITIVE_INFINITY, count);
+    if (count > 0) this.leaveFrom(afterUid, Number.POSITIVE_INFINITY, count, 'restart');
   }
 
-  private leaveFrom(afterUid: number, lastUid: number, count: number): void {
+  private leaveFrom(afterUid: number, lastUid: number, count: number, cause: 'budget' | 'restart'): void {
     if (this.left === 0) {
       this.after = afterUid;
       this.last = lastUid;
-      this.e.log.warn(
-        { openBytes: this.e.open.bytes, maxOpenBytes: this.e.config.maxOpenBytes },
-        'queued tasks past FLOCK_MAX_OPEN_BYTES wait in the store from now on, loaded in submission order as tasks finish',
-      );
+      this.cause = cause;
+      if (cause === 'budget')
+        this.e.log.warn(
+          { openBytes: this.e.open.bytes, maxOpenBytes: this.e.config.maxOpenBytes },
+          'queued tasks past FLOCK_MAX_OPEN_BYTES wait in the store from now on, loaded in submission order as tasks finish',
+        );
     } else this.last = Math.max(this.last, lastUid);
     this.left += count;
+  }
+
+  /** Why a task left in the store waits (`waiting_reason`). */
+  reason(): string {
+    return this.cause === 'restart' && this.fits(OPEN_TASK_BYTES) ? RESTART_REASON : BACKLOG_REASON;
   }
 
   /** Whether the task of `uid` is one left in the store. */
@@ -106,13 +126,16 @@ export class Backlog {
   private async load(): Promise<void> {
     let loaded = 0;
     while (this.left > 0 && !this.e.closed) {
+      // A store read that waits for nothing resolves in a microtask: without a turn of the event
+      // loop between pages, a load of many pages would hold the sockets and timers until it ended.
+      if (loaded > 0) await new Promise((resolve) => setImmediate(resolve));
       // Tasks left while the page is read have newer uids than any in it: not done yet then.
       const lastBefore = this.last;
-      const page = await this.e.store.openTasks(this.after, RECOVERY_PAGE);
+      const page = await this.e.store.openTasks(this.after, LOAD_PAGE);
       const stop = await this.loadPage(page);
       loaded += stop.loaded;
       if (stop.full) break;
-      if (page.length < RECOVERY_PAGE && this.last === lastBefore) {
+      if (page.length < LOAD_PAGE && this.last === lastBefore) {
         this.left = 0; // read to the end: any not seen were cancelled or leased elsewhere
         break;
       }

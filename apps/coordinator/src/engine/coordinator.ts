@@ -27,6 +27,7 @@ import type { CampaignTails } from './campaign-tails.ts';
 import { Engine, type TrustOptions } from './engine.ts';
 import type { LeaseTable } from './lease-table.ts';
 import type { OpLevel } from './op-stats.ts';
+import { OPEN_TASK_BYTES } from './open-tasks.ts';
 import type { Submission } from './requester-intake.ts';
 import type { Scheduler } from './scheduler.ts';
 import { TaskTokens } from './task-tokens.ts';
@@ -112,10 +113,15 @@ export class Coordinator {
     const { running, left } = await e.recovery.recover(now);
     this.log.info({ queued: this.queueDepth() - left, left, running }, 'recovered open tasks');
     const { maxOpenBytes } = this.config;
-    if (left > 0)
+    if (left > 0 && !e.backlog.fits(OPEN_TASK_BYTES))
       this.log.warn(
         { left, openBytes: e.open.bytes, maxOpenBytes },
         'queued tasks past FLOCK_MAX_OPEN_BYTES were left in the store: they are loaded in submission order as tasks finish',
+      );
+    else if (left > 0)
+      this.log.info(
+        { left },
+        'queued tasks past the first page are loaded from the store while the coordinator serves',
       );
     await e.workflows.recover();
     e.housekeeping.start(now);

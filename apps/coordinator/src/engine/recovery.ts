@@ -6,11 +6,13 @@ import type { Engine } from './engine.ts';
 import { type OpenTask, toOpen } from './open-task.ts';
 
 /**
- * Open tasks read from the store at a time. Read all at once, a backlog's records were held
- * beside the open tasks made of them: 200,000 queued tasks could not be recovered in a 400 MiB
- * heap; a page at a time they recovered in 300 MiB, 1.2 KB a task once recovered, in 19 rather
- * than 29 µs a task (`bench/coordinator/queued-memory.ts --campaigns 200 --heap-mb 300`; with
- * the shared module and requirements since, 1.0 KB a task, in 260 MiB).
+ * Open tasks a restart reads before the coordinator listens. Read all at once, a backlog's
+ * records were held beside the open tasks made of them: 200,000 queued tasks could not be
+ * recovered in a 400 MiB heap; a page at a time they recovered in 300 MiB, 1.2 KB a task once
+ * recovered, in 19 rather than 29 µs a task (`bench/coordinator/queued-memory.ts --campaigns 200
+ * --heap-mb 300`; with the shared module and requirements since, 1.0 KB a task, in 260 MiB). Past
+ * this first page only the running tasks are read before listening; the queued ones are loaded
+ * in the background (backlog.ts), so a backlog of millions does not hold the port closed.
  */
 export const RECOVERY_PAGE = 5000;
 
@@ -18,31 +20,24 @@ export class Recovery {
   constructor(private readonly e: Engine) {}
 
   /**
-   * Loads every open task, a page at a time. Queued ones are queued while they fit in the memory
-   * budget, and left in the store past it (backlog.ts); running ones keep their lease for one
-   * more lease period, for their tab to reconnect; a verified task's replicas lived in the
-   * previous process only, so its stored attempt ends and it runs its missing replicas again.
+   * Loads the first page of open tasks and every running one after it. Queued ones are queued
+   * while they fit in the memory budget, and left in the store past it or past the first page,
+   * to be loaded in submission order while the coordinator serves (backlog.ts); running ones
+   * keep their lease for one more lease period, for their tab to reconnect; a verified task's
+   * replicas lived in the previous process only, so its stored attempt ends and it runs its
+   * missing replicas again.
    */
   async recover(now: number): Promise<{ running: number; left: number }> {
     let running = 0;
     const backlog = this.e.backlog;
-    let after = 0;
-    for (;;) {
-      const page = await this.e.store.openTasks(after, RECOVERY_PAGE);
-      for (const rec of page) {
-        if (rec.state === 'queued' && backlog.leaves(openBytesOf(rec))) {
-          backlog.leave(rec.uid);
-          this.e.tails.inStore(rec.tenant, rec.campaignId);
-        } else if (await this.recoverOne(rec, now)) running += 1;
-      }
-      if (page.length < RECOVERY_PAGE) break;
-      after = page[page.length - 1]!.uid;
-      // Past the budget every queued task left is left: read only the running ones from here.
-      if (backlog.size > 0) {
-        running += await this.recoverRunning(after, now);
-        break;
-      }
+    const page = await this.e.store.openTasks(0, RECOVERY_PAGE);
+    for (const rec of page) {
+      if (rec.state === 'queued' && backlog.leaves(openBytesOf(rec))) {
+        backlog.leave(rec.uid);
+        this.e.tails.inStore(rec.tenant, rec.campaignId);
+      } else if (await this.recoverOne(rec, now)) running += 1;
     }
+    if (page.length === RECOVERY_PAGE) running += await this.recoverRunning(page[page.length - 1]!.uid, now);
     // Its campaigns' counts, from the store: the tasks done before the restart count (batch tails).
     await this.e.tails.countFromStore();
     return { running, left: backlog.size };

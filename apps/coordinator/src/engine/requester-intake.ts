@@ -7,7 +7,6 @@ import { sha256Hex } from '../sha256.ts';
 import type { InsertOutcome } from '../store/store.ts';
 import type { ArmedWebhook } from '../store/webhook-store.ts';
 import { resolvePolicy, TrustError } from '../trust/index.ts';
-import { BACKLOG_REASON } from './backlog.ts';
 import { checkDeliverable } from './deliverable.ts';
 import type { Engine } from './engine.ts';
 import { toOpen } from './open-task.ts';
@@ -126,7 +125,7 @@ export class RequesterIntake {
    */
   waitingReason(uid: number, memo?: WaitingMemo): string | undefined {
     const task = this.e.open.get(uid);
-    if (task === undefined && this.e.backlog.holds(uid)) return BACKLOG_REASON;
+    if (task === undefined && this.e.backlog.holds(uid)) return this.e.backlog.reason();
     if (task?.state !== 'queued') return undefined;
     const held = this.e.breakers.waitingReason(uid);
     if (held) return held;

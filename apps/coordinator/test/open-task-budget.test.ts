@@ -100,9 +100,9 @@ describe('FLOCK_MAX_OPEN_BYTES', () => {
  * running (it went first by priority: a running lease with the highest uid); and the estimated
  * bytes of those open tasks.
  */
-async function stoppedPastOnePage(): Promise<{ dir: string; bytes: number }> {
+async function stoppedPastOnePage(past = 2): Promise<{ dir: string; bytes: number }> {
   h = await EngineHarness.start({ leaseMs: 60_000 });
-  const ids = Array.from({ length: RECOVERY_PAGE + 2 }, (_, i) => `p-${i}`);
+  const ids = Array.from({ length: RECOVERY_PAGE + past }, (_, i) => `p-${i}`);
   for (let i = 0; i < ids.length; i += 1000) await h.submit(...ids.slice(i, i + 1000).map((id) => task(id)));
   await h.submit(task('late', { requirements: { min: { wasm: true }, qos: { priority: 9 } } }));
   const v = await h.connect();
@@ -142,6 +142,21 @@ describe('recovery', () => {
     // Its lease was kept, not requeued (it would go first again): a new volunteer gets p-0.
     const fresh = await h.connect();
     expect((await h.assignment(fresh)).task_id).toBe('p-0');
+  });
+
+  test('a load from the store gives the event loop a turn between its pages', async () => {
+    const past = 2 * LOAD_PAGE + 2;
+    const { dir } = await stoppedPastOnePage(past);
+    h = await EngineHarness.start({ leaseMs: 60_000 }, dir);
+    // Three pages to load (1,000, 1,000, and 2 with 'late'): a timer polling in between sees
+    // them go, where a load that never yielded would go from all to none in one turn.
+    const seen = new Set<number>();
+    await until(() => {
+      seen.add(h!.coordinator.leftInStore());
+      return h!.coordinator.leftInStore() === 0;
+    });
+    expect([...seen].some((n) => n > 0 && n < past)).toBe(true);
+    expect(h.coordinator.queueDepth()).toBe(RECOVERY_PAGE + past);
   });
 
   test('past the budget it reads only the running tasks after the first page, and counts the queued ones left', async () => {

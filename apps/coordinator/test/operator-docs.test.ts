@@ -2,7 +2,7 @@
 // cluster table) list exactly the FLOCK_* variables the coordinator reads, with their defaults,
 // and the README's Observability section lists exactly the metrics a running coordinator exports.
 // The variables are found by scanning src/ rather than from a list in config.ts: they are read in
-// five files (config, deploy-config, webhook-config, key-config, cluster), partly through tables
+// five files (config-env, deploy-config, webhook-config, key-config, cluster), partly through tables
 // and partly as `env.FLOCK_X`, and a list kept beside them could drift as the docs did.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

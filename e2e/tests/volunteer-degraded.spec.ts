@@ -1,7 +1,10 @@
 // The volunteer page where the browser gives less: no WebGPU (WASM-only, said plainly), and a
-// page served without COOP/COEP (not cross-origin isolated: no SharedArrayBuffer). In both the
-// capability the coordinator receives says so, and work the tab cannot do is never sent to it.
+// page served without COOP/COEP (not cross-origin isolated: no SharedArrayBuffer, though WebCrypto
+// on a secure origin), one on an insecure origin (no WebCrypto either). In each the capability the
+// coordinator receives says so, and work the tab cannot do is never sent to it; and a coordinator
+// that refuses the page's origin.
 
+import { createCipheriv } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +49,7 @@ function withDefaults(capability: Record<string, unknown> | undefined): Record<s
     webgpu: false,
     gpu_slots: 0,
     cross_origin_isolated: false,
+    secure_context: false,
     shared_array_buffer: false,
     wasm_threads: false,
   };
@@ -100,7 +104,7 @@ test('without WebGPU the tab says it is WASM-only, runs WASM and is never sent W
   }
 });
 
-test('a page without COOP/COEP explains it, reports it, and gets no shared-memory work', async () => {
+test('a page without COOP/COEP explains it, reports it, gets no shared-memory work, and runs WebCrypto on a secure origin', async () => {
   const root = { dir: '' };
   const plain = await plainServer(root);
   // The tab's origin is not the coordinator's: allow it explicitly.
@@ -136,6 +140,23 @@ test('a page without COOP/COEP explains it, reports it, and gets no shared-memor
     const view = await allowed.task(threaded);
     expect(view.state).toBe('queued');
     expect(view.attempts).toEqual([]);
+
+    // 127.0.0.1 is a secure context though not isolated: it has WebCrypto, and runs AES-GCM.
+    expect(await page.evaluate(() => isSecureContext)).toBe(true);
+    expect(withDefaults(worker?.capability)['secure_context']).toBe(true);
+    const plaintext = new TextEncoder().encode('hello');
+    const key = '00'.repeat(16);
+    const iv = '00'.repeat(12);
+    const aes = taskId('secure-aes');
+    await allowed.submit(
+      libraryTask(aes, 'crypto.aes_gcm_encrypt', { key, iv }, [
+        { name: 'p.txt', contentType: 'text/plain', bytes: plaintext },
+      ]),
+    );
+    expect((await allowed.waitFor(aes, 'succeeded')).executor).toBe('library:crypto');
+    const cipher = createCipheriv('aes-128-gcm', Buffer.from(key, 'hex'), Buffer.from(iv, 'hex'));
+    const expected = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    expect(outputBytes(await allowed.result(aes), 'p.txt.enc').equals(expected)).toBe(true);
   } finally {
     await browser.close();
     plain.server.close();
@@ -160,6 +181,11 @@ test('a page on an insecure origin (plain http, not localhost) runs WASM, stream
     expect(await page.evaluate(() => isSecureContext)).toBe(false);
     await expect(page.locator('#isolation')).toBeVisible();
     await startDonating(page);
+    const [worker] = await workers(harness);
+    expect(withDefaults(worker?.capability)).toMatchObject({
+      cross_origin_isolated: false,
+      secure_context: false,
+    });
     // 8 MiB of stdout: more than half a frame, so it goes up as a stream (its id drawn in the tab).
     const id = taskId('insecure-stream');
     await harness.submit(
@@ -170,7 +196,7 @@ test('a page on an insecure origin (plain http, not localhost) runs WASM, stream
     const stdout = await harness.output(await harness.result(id), 'stdout');
     expect(Buffer.from(stdout).equals(Buffer.alloc(8 * 1024 * 1024, 'x'))).toBe(true);
 
-    // Such a page has no crypto.subtle: AES-GCM waits for an isolated (so secure) tab, saying why,
+    // Such a page has no crypto.subtle: AES-GCM waits for a tab in a secure context, saying why,
     // while a digest (hash-wasm) runs here.
     const text = { name: 'p.txt', contentType: 'text/plain', bytes: new TextEncoder().encode('hello') };
     const aes = taskId('insecure-aes');
@@ -186,7 +212,7 @@ test('a page on an insecure origin (plain http, not localhost) runs WASM, stream
     expect(waiting.state).toBe('queued');
     expect(waiting.attempts).toEqual([]);
     expect(waiting.waiting_reason).toBe(
-      'no connected worker meets requirements.min.cross_origin_isolated (1 connected)',
+      'no connected worker meets requirements.min.secure_context (1 connected)',
     );
   } finally {
     await browser.close();

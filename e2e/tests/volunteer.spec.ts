@@ -96,6 +96,7 @@ test('the page explains itself, is isolated, and starts on consent', async () =>
     wasm_simd: true,
     webgpu: true,
     cross_origin_isolated: true,
+    secure_context: true,
     shared_array_buffer: true,
     cpu_slots: 1,
     gpu_slots: 1,

@@ -74,6 +74,18 @@ describe('requirements.min', () => {
     expect(unmetRequirement(CPU, { memory_mb: 2048 })).toBeUndefined();
   });
 
+  test('a secure context is met by a secure tab, isolated or not, and by an isolated tab that does not say', () => {
+    const plain: Capability = { wasm: true, cpu_slots: 1 };
+    expect(unmetRequirement(plain, { secure_context: true })).toBe('requirements.min.secure_context');
+    expect(unmetRequirement({ ...plain, secure_context: true }, { secure_context: true })).toBeUndefined();
+    // A tab from before `secure_context`: isolation needs a secure context.
+    expect(unmetRequirement(CPU, { secure_context: true })).toBeUndefined();
+    // A secure tab that is not isolated still lacks isolation.
+    expect(unmetRequirement({ ...plain, secure_context: true }, { cross_origin_isolated: true })).toBe(
+      'requirements.min.cross_origin_isolated',
+    );
+  });
+
   test('a task only goes to a worker that meets requirements.min', () => {
     const s = new Scheduler();
     const t = task({ min: { webgpu: true, gpu: { features: ['shader_f16'] } }, gpu: true });

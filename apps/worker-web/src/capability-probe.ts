@@ -34,6 +34,8 @@ export interface Probe {
   wasmRelaxedSimd: boolean;
   wasmBulkMemory: boolean;
   crossOriginIsolated: boolean;
+  /** `isSecureContext`: HTTPS or localhost, so WebCrypto (`crypto.subtle`) is there. */
+  secureContext: boolean;
   sharedArrayBuffer: boolean;
   cpuCores: number;
   memoryMb: number;
@@ -137,6 +139,7 @@ export async function probe(webgpuWanted = true): Promise<Probe> {
   return {
     ...probeWasm(),
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
+    secureContext: globalThis.isSecureContext === true,
     sharedArrayBuffer: typeof SharedArrayBuffer === 'function',
     cpuCores: navigator.hardwareConcurrency || 1,
     memoryMb: Math.round(((navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? 0) * 1024),
@@ -211,6 +214,8 @@ export function buildCapability(
     cpu_cores: probe.cpuCores,
     memory_mb: probe.memoryMb,
     cross_origin_isolated: probe.crossOriginIsolated,
+    // WebCrypto methods (crypto.aes_gcm_*, crypto.ed25519_*) ask for this, not for isolation.
+    secure_context: probe.secureContext,
     shared_array_buffer: probe.sharedArrayBuffer && probe.crossOriginIsolated,
     cpu_slots: Math.min(settings.cpuSlots, maxCpuSlots(probe.cpuCores)),
     gpu_slots: gpuOn ? 1 : 0,

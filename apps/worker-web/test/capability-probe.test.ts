@@ -17,6 +17,7 @@ const PROBE: Probe = {
   wasmRelaxedSimd: false,
   wasmBulkMemory: true,
   crossOriginIsolated: true,
+  secureContext: true,
   sharedArrayBuffer: true,
   cpuCores: 8,
   memoryMb: 8192,
@@ -52,6 +53,7 @@ describe('buildCapability', () => {
       batch_frames: 64,
       webgpu: true,
       cross_origin_isolated: true,
+      secure_context: true,
       shared_array_buffer: true,
       wasm_threads: true,
       cached_modules: ['sha256:aa'],
@@ -86,6 +88,17 @@ describe('buildCapability', () => {
       shared_array_buffer: false,
       wasm_threads: false,
     });
+  });
+
+  it('a secure page without isolation says it is secure (WebCrypto); an insecure one says it is not', () => {
+    const secure = buildCapability({ ...PROBE, crossOriginIsolated: false }, STARTED, []);
+    expect(secure).toMatchObject({ cross_origin_isolated: false, secure_context: true });
+    const insecure = buildCapability(
+      { ...PROBE, crossOriginIsolated: false, secureContext: false },
+      STARTED,
+      [],
+    );
+    expect(insecure).toMatchObject({ cross_origin_isolated: false, secure_context: false });
   });
 
   it('GPU off or absent: no GPU slot and no descriptor', () => {

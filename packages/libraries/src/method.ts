@@ -71,7 +71,7 @@ export interface MethodDefinition {
   readonly check?: (params: Params) => void;
   /**
    * Uses WebCrypto (`crypto.subtle`), which a page on an insecure origin lacks: the coordinator
-   * asks for a cross-origin-isolated tab (isolation implies a secure context). Default false.
+   * asks for a tab in a secure context (`min.secure_context`). Default false.
    */
   readonly needsWebCrypto?: boolean;
 }

@@ -99,6 +99,7 @@ struct Capability {
   prefetch @18 :UInt32;    # assignments the tab queues beyond its running slots (0: none)
   libraries @19 :List(Text);  # libraries loaded (warm) in the tab's executors ("image", "data", ...)
   batchFrames @20 :UInt32; # frames the tab takes in one WebSocket message, concatenated (0 or 1: one a message)
+  secureContext @21 :Bool; # isSecureContext: WebCrypto (crypto.subtle) is there; a cross-origin-isolated tab is always one
 }
 
 struct Constraint {
@@ -111,6 +112,7 @@ struct Constraint {
   cpuCores @5 :UInt32;
   memoryMb @6 :UInt32;
   crossOriginIsolated @7 :Bool;
+  secureContext @8 :Bool;   # met by a capability's secureContext or crossOriginIsolated (isolation implies it)
 }
 
 struct Qos {

@@ -1,10 +1,10 @@
 // The op of a submitted task, checked before it is accepted: a built-in op must exist (a misspelt
 // one would otherwise fail on a volunteer; FLOCK_EXTRA_OPS names more), and a library call must
 // name a method whose schema accepts its params and input count (@flock/libraries, the same check
-// the tab runs). A library
-// whose WASM build needs SharedArrayBuffer, or a method that uses WebCrypto (which a page on an
-// insecure origin lacks), adds `requirements.min.cross_origin_isolated`, so the scheduler offers
-// it only to tabs that can run it. A WASI program's mounts and collect paths are
+// the tab runs). A library whose WASM build needs SharedArrayBuffer adds
+// `requirements.min.cross_origin_isolated`, and a method that uses WebCrypto (which a page on an
+// insecure origin lacks) `requirements.min.secure_context`, so the scheduler offers it only to tabs
+// that can run it. A WASI program's mounts and collect paths are
 // checked as the tab checks them (@flock/protocol checkWasiParams), so a bad path or a mount naming
 // no input is a 400 here rather than a failed task. An ml.* call asking for `execution: "webgpu"`
 // adds `requirements.min.webgpu` the same way, so only WebGPU tabs get it.
@@ -50,11 +50,14 @@ export function checkOpNow(envelope: ComputeEnvelope, prefix: string, extraOps: 
   }
   if (kind === 'wasm' && (envelope.module?.abi || 'wasi') === 'wasi') checkWasi(envelope, prefix);
   if (kind !== 'library') return;
-  let needsIsolation: boolean;
+  let needs: { cross_origin_isolated?: true; secure_context?: true };
   try {
     const call = checkLibraryCall(op, envelope.params, envelope.inputs?.length ?? 0);
-    // Shared memory, and WebCrypto (secure contexts only), are had only by isolated tabs.
-    needsIsolation = call.library.needsSharedMemory || call.method.needsWebCrypto === true;
+    // Shared memory is had only by isolated tabs; WebCrypto by tabs in a secure context.
+    needs = {
+      ...(call.library.needsSharedMemory ? { cross_origin_isolated: true } : {}),
+      ...(call.method.needsWebCrypto === true ? { secure_context: true } : {}),
+    };
   } catch (error) {
     if (!(error instanceof LibraryError)) throw error;
     const code =
@@ -65,9 +68,9 @@ export function checkOpNow(envelope: ComputeEnvelope, prefix: string, extraOps: 
           : 'INVALID_ARGUMENT';
     throw new CoordinatorError(code, error.message, `${prefix}${error.field ?? 'op'}`);
   }
-  if (needsIsolation) {
+  if (needs.cross_origin_isolated || needs.secure_context) {
     envelope.requirements ??= {};
-    envelope.requirements.min = { ...envelope.requirements.min, cross_origin_isolated: true };
+    envelope.requirements.min = { ...envelope.requirements.min, ...needs };
   }
   if (op.startsWith('ml.') && envelope.params?.['execution'] === 'webgpu') {
     envelope.requirements ??= {};

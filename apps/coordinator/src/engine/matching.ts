@@ -44,6 +44,9 @@ export function unmetRequirement(
   if (want.wasm_simd && !cap.wasm_simd) return `${field}.wasm_simd`;
   if (want.wasm_threads && !cap.wasm_threads) return `${field}.wasm_threads`;
   if (want.cross_origin_isolated && !cap.cross_origin_isolated) return `${field}.cross_origin_isolated`;
+  // An isolated tab is always a secure context: tabs from before `secure_context` count too.
+  if (want.secure_context && !cap.secure_context && !cap.cross_origin_isolated)
+    return `${field}.secure_context`;
   if (want.cpu_cores && (cap.cpu_cores ?? 0) < want.cpu_cores)
     return `${field}.cpu_cores >= ${want.cpu_cores}`;
   if (want.memory_mb && (cap.memory_mb ?? 0) < want.memory_mb)

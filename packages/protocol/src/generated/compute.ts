@@ -692,6 +692,16 @@ export class Capability extends $.Struct {
     set batchFrames(value: number) {
         $.utils.setUint32(24, value, this);
     }
+    /**
+* isSecureContext: WebCrypto (crypto.subtle) is there; a cross-origin-isolated tab is always one
+*
+*/
+    get secureContext(): boolean {
+        return $.utils.getBit(10, this);
+    }
+    set secureContext(value: boolean) {
+        $.utils.setBit(10, value, this);
+    }
     toString(): string { return "Capability_" + super.toString(); }
 }
 /**
@@ -763,6 +773,16 @@ export class Constraint extends $.Struct {
     }
     set crossOriginIsolated(value: boolean) {
         $.utils.setBit(4, value, this);
+    }
+    /**
+* met by a capability's secureContext or crossOriginIsolated (isolation implies it)
+*
+*/
+    get secureContext(): boolean {
+        return $.utils.getBit(5, this);
+    }
+    set secureContext(value: boolean) {
+        $.utils.setBit(5, value, this);
     }
     toString(): string { return "Constraint_" + super.toString(); }
 }

@@ -90,6 +90,7 @@ export interface Capability {
   prefetch?: number;
   libraries?: string[];
   batch_frames?: number;
+  secure_context?: boolean;
 }
 
 export interface Constraint {
@@ -101,6 +102,7 @@ export interface Constraint {
   cpu_cores?: number;
   memory_mb?: number;
   cross_origin_isolated?: boolean;
+  secure_context?: boolean;
 }
 
 export interface Qos {
@@ -969,6 +971,14 @@ export const STRUCTS = {
           "bits": 32
         },
         "offset": 6
+      },
+      {
+        "name": "secureContext",
+        "json": "secure_context",
+        "type": {
+          "k": "bool"
+        },
+        "offset": 10
       }
     ]
   },
@@ -1044,6 +1054,14 @@ export const STRUCTS = {
           "k": "bool"
         },
         "offset": 4
+      },
+      {
+        "name": "secureContext",
+        "json": "secure_context",
+        "type": {
+          "k": "bool"
+        },
+        "offset": 5
       }
     ]
   },

@@ -28,7 +28,7 @@ export const ENVELOPE_TEXT = `(
         limits = [(name = "maxStorageBufferBindingSize", value = 134217728)],
         isFallbackAdapter = true),
       wasm = true, wasmSimd = true, wasmThreads = true, cpuCores = 4, memoryMb = 8192,
-      crossOriginIsolated = true),
+      crossOriginIsolated = true, secureContext = true),
     preferred = (cpuCores = 16),
     qos = (priority = -3, deadlineMs = 2592000000, retries = 20)),
   inputs = [
@@ -91,6 +91,7 @@ export const ENVELOPE: ComputeEnvelope = {
       cpu_cores: 4,
       memory_mb: 8192,
       cross_origin_isolated: true,
+      secure_context: true,
     },
     preferred: { cpu_cores: 16 },
     qos: { priority: -3, deadline_ms: 2592000000, retries: 20 },

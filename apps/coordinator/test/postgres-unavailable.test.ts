@@ -5,46 +5,15 @@
 // and reopens, a real outage from the coordinator's side that leaves the shared test server
 // running for the other test files.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
 import { type ClusterCoordinator, startClusterCoordinator } from '../src/cluster/cluster.ts';
 import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
+import { Relay } from './support/tcp-relay.ts';
 
 const KEY = 'unavailable-key-0123456789';
-
-/** Forwards 127.0.0.1:<port> to `target`; `close()` ends every relayed connection too. */
-class Relay {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async open(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.target);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((ok) => server.listen(this.port, '127.0.0.1', ok));
-    this.port = (server.address() as { port: number }).port;
-    this.server = server;
-  }
-
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((ok) => server?.close(() => ok()) ?? ok());
-  }
-}
 
 /** The HTTP answer to a WebSocket upgrade that is refused. */
 function upgradeRefusal(

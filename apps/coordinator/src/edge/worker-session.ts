@@ -22,8 +22,10 @@ import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import type { CoordinatorConfig } from '../config.ts';
 import type { Coordinator, WorkerLink, WorkerState } from '../engine/coordinator.ts';
+import { storeUnavailable } from '../store/store-unavailable.ts';
 import { ConnectionBudget } from './connection-budget.ts';
 import { frameWork } from './frame-bounds.ts';
+import { type ParkedOutcome, ParkedOutcomes } from './parked-outcomes.ts';
 import { StreamReceiver } from './stream-receiver.ts';
 import { Violation } from './worker-violation.ts';
 
@@ -31,6 +33,8 @@ import { Violation } from './worker-violation.ts';
 const MAX_PENDING_FRAMES = 4096;
 /** A connection must say hello within this time. */
 const HELLO_TIMEOUT_MS = 10_000;
+/** How often results that found the store unreachable are stored again, at most, ms. */
+const PARKED_RETRY_MS = 1000;
 /** An outbox's first size: an ack and an assignment fit, and it comes from Node's buffer pool. */
 const OUTBOX_BYTES = 2048;
 const NO_BYTES = new Uint8Array(0);
@@ -57,6 +61,8 @@ export class WorkerSession {
   private helloTimer: NodeJS.Timeout | undefined;
   /** The frame limits, resolved once (not an object per frame for the codec to copy). */
   private limits: DecodeLimits | undefined;
+  /** Results and failures waiting for the store (made at the first). */
+  private parked: ParkedOutcomes | undefined;
 
   constructor(
     private readonly socket: WebSocket,
@@ -245,11 +251,25 @@ export class WorkerSession {
       if (frames) await this.handleBatch(frames);
       else await this.handleFrame(bytes, decodeFramePayload(bytes, this.frameLimits()));
     } catch (err) {
-      const v = Violation.from(err);
-      if (!v) this.log.error({ err }, 'worker frame failed');
-      this.violate(v ?? Violation.of('INTERNAL', 'internal error'));
+      this.failed(err);
     } finally {
       this.pending -= n;
+    }
+  }
+
+  /**
+   * A frame's handling failed: the volunteer's violation, the store out of reach (close 1013: the
+   * tab comes back and resends what was not acked), or the coordinator's own error.
+   */
+  private failed(err: unknown): void {
+    const v = Violation.from(err);
+    if (v) this.violate(v);
+    else if (storeUnavailable(err)) {
+      this.log.warn({ err }, 'worker frame: the store cannot be reached');
+      this.violate(Violation.of('STORE_UNAVAILABLE', 'the store cannot be reached; reconnect and try again'));
+    } else {
+      this.log.error({ err }, 'worker frame failed');
+      this.violate(Violation.of('INTERNAL', 'internal error'));
     }
   }
 
@@ -263,7 +283,15 @@ export class WorkerSession {
     }
     if (this.worker) {
       const handled = this.handleFrom(this.worker, payload);
-      if (handled) await handled;
+      if (!handled) return;
+      try {
+        await handled;
+      } catch (err) {
+        // A result or failure the store could not take now is stored later (parked-outcomes.ts).
+        const outcome = storeUnavailable(err) ? outcomeOf(payload) : undefined;
+        if (!outcome) throw err;
+        this.parking(this.worker).park(outcome);
+      }
       return;
     }
     if (!('hello' in payload))
@@ -349,6 +377,21 @@ export class WorkerSession {
     this.send({ result_ack: ack });
   };
 
+  /** This connection's parked outcomes, made at the first. */
+  private parking(w: WorkerState): ParkedOutcomes {
+    const c = this.coordinator;
+    this.parked ??= new ParkedOutcomes(
+      {
+        handle: (o) => ('result' in o ? c.handleResult(w, o.result) : c.handleFailure(w, o.failure)),
+        renew: (leaseIds) => void c.heartbeat(w, leaseIds),
+        ack: this.sendAck,
+        failed: (err) => this.failed(err),
+      },
+      Math.min(PARKED_RETRY_MS, this.config.heartbeatMs),
+    );
+    return this.parked;
+  }
+
   private async heartbeat(w: WorkerState, hb: Heartbeat): Promise<void> {
     const leases = this.coordinator.heartbeat(w, hb.lease_ids ?? []);
     this.send({
@@ -359,11 +402,19 @@ export class WorkerSession {
   private onClose(): void {
     this.closed = true;
     clearTimeout(this.helloTimer);
+    this.parked?.close();
     this.streams.abortAll();
     if (this.worker) this.coordinator.disconnected(this.worker, this.link);
     // A hello still being handled: its worker is told of the close once it exists.
     else void this.chain.then(() => this.worker && this.coordinator.disconnected(this.worker, this.link));
   }
+}
+
+/** A result or failure frame's outcome; undefined for any other frame. */
+function outcomeOf(payload: Frame_Payload): ParkedOutcome | undefined {
+  if ('result' in payload) return { result: payload.result };
+  if ('failure' in payload) return { failure: payload.failure };
+  return undefined;
 }
 
 /** The lease a result or failure names ('' for none); undefined for any other frame. */

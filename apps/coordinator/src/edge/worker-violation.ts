@@ -2,8 +2,11 @@
 // then the connection closed with the code's WebSocket close code (Contract A, 10).
 import { ProtocolError } from '@flock/protocol';
 
-/** WebSocket close codes of Contract A, 10 (and 1011 for the coordinator's own failure). */
-export const CLOSE = { policy: 1008, protocol: 1002, tooBig: 1009, internal: 1011 } as const;
+/**
+ * WebSocket close codes of Contract A, 10, 1011 for the coordinator's own failure and 1013 (try
+ * again later) while its store cannot be reached.
+ */
+export const CLOSE = { policy: 1008, protocol: 1002, tooBig: 1009, internal: 1011, tryAgain: 1013 } as const;
 type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
 
 /** Each violation code with the close code it ends the connection with. */
@@ -24,6 +27,8 @@ const VIOLATIONS = {
   FRAME_TOO_LARGE: CLOSE.tooBig,
   STREAM_TOO_LARGE: CLOSE.tooBig,
   INTERNAL: CLOSE.internal,
+  // Not the volunteer's doing: the tab reconnects, and its hello carries what was not acked.
+  STORE_UNAVAILABLE: CLOSE.tryAgain,
 } as const satisfies Record<string, CloseCode>;
 
 export type ViolationCode = keyof typeof VIOLATIONS;

@@ -47,8 +47,10 @@ export class LeaseOutcomes {
       case 'copy': {
         const task = this.e.open.get(lease.taskUid);
         if (!task) return this.resultAck(result, false, 'LEASE_EXPIRED');
-        this.e.levels.ran(task, lease, Date.now());
+        const ranUntil = Date.now();
         const code = await this.taskResult(worker, lease, task, result);
+        // Observed once handled: a result the store could not take now comes again (parked-outcomes.ts).
+        this.e.levels.ran(task, lease, ranUntil);
         return this.resultAck(result, code === undefined, code);
       }
       default:
@@ -112,10 +114,11 @@ export class LeaseOutcomes {
       case 'task': {
         const task = this.e.open.get(lease.taskUid);
         if (!task) return ack(false, 'LEASE_EXPIRED');
+        const stored = await this.e.transitions.attemptFailed(task, lease, failure, now);
+        // Counted once handled: a failure the store could not take now comes again (parked-outcomes.ts).
         this.e.metrics.errors.inc({ code: failure.code || 'EXECUTION_ERROR' });
         this.e.levels.ran(task, lease, now);
-        if (!(await this.e.transitions.attemptFailed(task, lease, failure, now)))
-          return ack(false, 'LEASE_EXPIRED');
+        if (!stored) return ack(false, 'LEASE_EXPIRED');
         if (failure.retryable !== true)
           this.e.breakers.failed(task, worker.workerId, failure.code || 'EXECUTION_ERROR', now);
         this.e.dispatcher.endLease(lease, worker);

@@ -4,7 +4,8 @@
 // reference (sharp, native libvips) under the method's rule: decoded pixels at most 2 apart, as
 // reference/image-compare.ts measures them for spot checks. The first job loads the library (cold:
 // both files fetched), the second finds it warm; a decompression bomb fails PIXEL_LIMIT and a
-// truncated JPEG INVALID_INPUT, neither retried, and the tab serves the next job.
+// truncated JPEG INVALID_INPUT, neither retried, and the tab serves the next job; so do a TIFF, an
+// SVG and a WebP without a size, read where they lie (the executor's shared arena).
 import { getMethod, LIBRARY_FILES } from '@flock/libraries';
 import { libraryManifest } from '@flock/libraries/node';
 import { runReference } from '@flock/libraries/reference';
@@ -123,5 +124,44 @@ test('a bomb fails PIXEL_LIMIT and a truncated JPEG INVALID_INPUT, not retried; 
 
   const after = await agrees('image.flip', { direction: 'vertical' }, [inputs[1]!]);
   expect(after.summary).toEqual({ 'rgba.png': '160x120' });
+  expect(after.metrics?.['library_warm']).toBe('1');
+});
+
+test('a TIFF, an SVG and a WebP without a readable size fail INVALID_INPUT in the tab (whose inputs lie in shared memory), not LIBRARY_ERROR', async () => {
+  const tiff = new Uint8Array(await rawImage(32, 24, 3).tiff().toBuffer());
+  const svg = new TextEncoder().encode(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><image href="file:///etc/passwd"/></svg>',
+  );
+  // RIFF....WEBP and a chunk no size can be read from.
+  const webp = new Uint8Array([...new TextEncoder().encode('RIFF\x10\x00\x00\x00WEBPJUNK'), 0, 0, 0, 0]);
+  const cases = [
+    {
+      name: 'x.tiff',
+      contentType: 'image/tiff',
+      bytes: tiff,
+      message: /^inputs\[0\]: x\.tiff is not a JPEG, PNG, WebP or GIF image$/,
+    },
+    {
+      name: 'x.svg',
+      contentType: 'image/svg+xml',
+      bytes: svg,
+      message: /^inputs\[0\]: x\.svg is not a JPEG, PNG, WebP or GIF image$/,
+    },
+    {
+      name: 'x.webp',
+      contentType: 'image/webp',
+      bytes: webp,
+      message: /^inputs\[0\]: x\.webp: a WebP without a readable size$/,
+    },
+  ];
+  for (const c of cases) {
+    const id = taskId('image-refused');
+    await harness.submit(libraryTask(id, 'image.invert', {}, [c]));
+    const view = await harness.waitFor(id, 'failed');
+    expect(view.failure?.code, view.failure?.message).toBe('INVALID_INPUT');
+    expect(view.failure?.message).toMatch(c.message);
+    expect(view.attempts).toHaveLength(1);
+  }
+  const after = await agrees('image.invert', {}, [inputs[0]!]);
   expect(after.metrics?.['library_warm']).toBe('1');
 });

@@ -7,7 +7,7 @@ import type { LibraryLimits } from '../method.ts';
 import { checkedStep, type OutputFormat, STEP_OPS, type StepOp } from '../methods/image.ts';
 import type { Params } from '../params.ts';
 import type { CheckedCall } from '../registry.ts';
-import { declaredSize } from './image-sniff.ts';
+import { ascii, declaredSize } from './image-sniff.ts';
 
 /** The formats an input may be in. */
 export type InputFormat = 'jpeg' | 'png' | 'webp' | 'gif';
@@ -125,7 +125,7 @@ export function checkPixels(width: number, height: number, limit: number, field:
 export function checkDeclared(bytes: Uint8Array, limit: number, name: string, index: number): void {
   const size = declaredSize(bytes);
   if (size) checkPixels(size.width, size.height, limit, `inputs[${index}]`, `input ${index}`);
-  else if (bytes.length >= 12 && new TextDecoder().decode(bytes.subarray(8, 12)) === 'WEBP')
+  else if (ascii(bytes, 8, 'WEBP'))
     throw new LibraryError('INVALID_INPUT', `${name}: a WebP without a readable size`, `inputs[${index}]`);
 }
 

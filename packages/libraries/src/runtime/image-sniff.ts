@@ -11,7 +11,8 @@ export interface DeclaredSize {
   height: number;
 }
 
-const ascii = (bytes: Uint8Array, at: number, text: string): boolean =>
+/** Whether `text` (ASCII) lies at `at`: compared byte by byte, so a view of shared memory will do. */
+export const ascii = (bytes: Uint8Array, at: number, text: string): boolean =>
   bytes.length >= at + text.length && [...text].every((c, i) => bytes[at + i] === c.charCodeAt(0));
 
 const u16be = (b: Uint8Array, at: number) => (b[at]! << 8) | b[at + 1]!;

@@ -8,7 +8,7 @@
 // fail with typed codes; a tab that corrupts its outputs never gets a verified result accepted.
 // The `[ml]` lines print the measured differences and timings (docs/ml.md records them).
 import { getMethod } from '@flock/libraries';
-import { exampleValues, zooFiles } from '@flock/libraries/models';
+import { exampleValues, writeNpy, zooFiles } from '@flock/libraries/models';
 import { runReference } from '@flock/libraries/reference';
 import { type Browser, expect, test } from '@playwright/test';
 import { launchChromium } from '../support/chromium.ts';
@@ -194,6 +194,39 @@ test('the CNN on a WASM-only tab, a WebGPU (SwiftShader) tab and onnxruntime-nod
     `[ml] max |diff| cnn [${n},1,28,28]: wasm-reference ${maxDiff(wasm, want).toExponential(2)}, ` +
       `webgpu-reference ${maxDiff(gpu, want).toExponential(2)}, webgpu-wasm ${maxDiff(gpu, wasm).toExponential(2)}`,
   );
+});
+
+test('.npy inputs without a TensorSpec are read from their header in the tab (a view of shared memory) and agree with the reference', async () => {
+  const n = 3;
+  const seed = 11;
+  const want = await referenceLogits(n, seed);
+  const npy = writeNpy({ dtype: 'float32', shape: [n, ...IMAGE] }, images(n, seed));
+  const id = taskId('ml-npy');
+  await harness.submit({
+    task_id: id,
+    op: 'ml.infer',
+    module: { kind: 'library' },
+    params: { model: models['cnn.onnx'] },
+    requirements: { min: { wasm: true } },
+    inputs: [{ name: 'digits.npy', inline_bytes: Buffer.from(npy).toString('base64') }],
+  });
+  await succeeded(id);
+  const result = await harness.result(id);
+  expect(result.summary?.['batch']).toBe(String(n));
+  expectClose(await logitsOf(result, n), want);
+  // A cut one is refused for what it is, and the tab serves the next job.
+  const cut = taskId('ml-npy-cut');
+  await harness.submit({
+    task_id: cut,
+    op: 'ml.infer',
+    module: { kind: 'library' },
+    params: { model: models['cnn.onnx'] },
+    requirements: { min: { wasm: true } },
+    inputs: [{ name: 'digits.npy', inline_bytes: Buffer.from(npy.subarray(0, 1000)).toString('base64') }],
+  });
+  const view = await settled(cut);
+  expect([view.failure?.code, view.attempts.length]).toEqual(['INVALID_INPUT', 1]);
+  expect(view.failure?.message).toMatch(/^inputs\[0\]: /);
 });
 
 /** Presses Pause (`paused: true`) or Resume on a tab and waits until its capability says so. */

@@ -81,7 +81,9 @@ export function readNpy(bytes: Uint8Array, field: string): TensorShape & { data:
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const start = major === 1 ? 10 : 12;
   if (start + headerLength > bytes.byteLength) bad('truncated header');
-  const header = new TextDecoder().decode(bytes.subarray(start, start + headerLength));
+  // A copy: in a tab the input is a view of the executor's shared arena, and browsers'
+  // TextDecoder refuses views of shared memory.
+  const header = new TextDecoder().decode(bytes.slice(start, start + headerLength));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const order = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const dims = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { type DestinationStream, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 import { type CoordinatorConfig, resolveConfig } from './config.ts';
 import { AddressCounter } from './edge/address-limits.ts';
 import { ApiKeys } from './edge/api-keys.ts';
@@ -17,6 +17,7 @@ import { WorkerHub } from './edge/worker-hub.ts';
 import { Coordinator, type TrustOptions } from './engine/coordinator.ts';
 import { Metrics } from './metrics.ts';
 import { BlobStore } from './store/blob-store.ts';
+import { DataDirLock } from './store/data-dir-lock.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import { openSqliteThreadStore } from './store/sqlite-thread-store.ts';
 import type { Store } from './store/store.ts';
@@ -159,6 +160,25 @@ export async function startCoordinator(
   // Before the store opens: a bad certificate stops the start with nothing to close.
   const publicHost = config.publicUrl === undefined ? undefined : new URL(config.publicUrl).hostname;
   const tls = await tlsCredentials(config.tls, config.dataDir, selfSignedNames([config.host, publicHost]));
+  // The embedded store's directory serves one coordinator process at a time (data-dir-lock.ts).
+  const lock = options.store === undefined ? DataDirLock.acquire(config.dataDir) : undefined;
+  try {
+    return await serve(config, options, log, tls, lock);
+  } catch (err) {
+    // A start that failed gives the directory back.
+    lock?.release();
+    throw err;
+  }
+}
+
+/** The rest of the start: the store, the engine, the server; `lock` is released on close. */
+async function serve(
+  config: CoordinatorConfig,
+  options: StartOptions,
+  log: Logger,
+  tls: TlsCredentials | undefined,
+  lock: DataDirLock | undefined,
+): Promise<RunningCoordinator> {
   const store =
     options.store ??
     (config.sqliteThread
@@ -218,6 +238,7 @@ export async function startCoordinator(
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await store.close();
+        lock?.release();
       })();
       return closing;
     },

@@ -37,13 +37,17 @@ export interface ClusterOptions {
 }
 
 /**
- * How long a coordinator id stays held after its holder's last beat, ms: 3 beats. Until then
- * another process that starts with the id is refused; after it, the id is free (a coordinator
- * killed without leaving can be restarted under its id and takes back its running leases).
+ * How long a coordinator id stays held after its holder's last beat, ms: 3 beats. A process that
+ * starts with the id meanwhile waits for the window to end and is refused if the holder beat
+ * again; after it, the id is free (a coordinator killed without leaving can be restarted under
+ * its id at once: it waits out the window and takes back its running leases).
  */
 export function idAliveMs(beatMs: number): number {
   return 3 * beatMs;
 }
+
+/** How long past a holder's window a start waits before it claims again (clock steps, the query). */
+const CLAIM_MARGIN_MS = 50;
 
 /** What a cluster coordinator uses for the options left unset (deadAfterMs: the lease length). */
 export const DEFAULT_CLUSTER = {
@@ -204,10 +208,17 @@ function queueScanner(
 
 /**
  * Claims the coordinator id for this process, or stops the start with `CONFIG_INVALID` naming
- * FLOCK_COORDINATOR_ID and the live process that holds it.
+ * FLOCK_COORDINATOR_ID and the live process that holds it. A holder that beat within the window
+ * may be alive, or killed a moment ago (a supervisor restarting a crashed coordinator at once):
+ * the start waits for the window to pass from that beat and claims again, so only a holder that
+ * beat meanwhile keeps the id.
  */
 async function claimOrExplain(store: PostgresStore, id: string, aliveMs: number): Promise<void> {
-  const held = await store.claimId(Date.now(), aliveMs);
+  let held = await store.claimId(Date.now(), aliveMs);
+  if (held !== undefined) {
+    await new Promise((r) => setTimeout(r, Math.max(0, aliveMs - held!.lastBeatAgoMs) + CLAIM_MARGIN_MS));
+    held = await store.claimId(Date.now(), aliveMs);
+  }
   if (held === undefined) return;
   await store.close().catch(() => undefined);
   throw new CoordinatorError(

@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { LibraryKnownAnswers, MAX_CHECK_INPUT_BYTES } from '../src/trust/library-known-answers.ts';
+import {
+  LibraryKnownAnswers,
+  MAX_CHECK_ARGON2_KIB_PASSES,
+  MAX_CHECK_INPUT_BYTES,
+} from '../src/trust/library-known-answers.ts';
 import { rng } from './support/rng.ts';
 
 const template = {
@@ -125,5 +129,53 @@ describe('known answers for library methods, from their Node reference', () => {
     const other = new Uint8Array(await sharp(want).resize(16).jpeg().toBuffer());
     expect(await source.check(answer, [{ name: 'a.png', bytes: other }])).toBe(false);
     expect(await source.check(answer, [{ name: 'a.png', bytes: new Uint8Array([1, 2, 3]) }])).toBe(false);
+  });
+
+  it('a reference past its budget makes no check, within the budget, and its template is skipped at once after', async () => {
+    const source = new LibraryKnownAnswers(() => undefined, 300);
+    const slow = {
+      task_id: 'job-510w',
+      op: 'data.query',
+      module: { kind: 'library' as const },
+      // Hours natively: the check must not wait for it (dispatch waits for the check).
+      params: { sql: 'SELECT count(*) AS n FROM range(1000000000000)' },
+      inputs: [{ name: 't.csv', content_type: 'text/csv', inline_bytes: new TextEncoder().encode('a\n1\n') }],
+    };
+    const req = (t: object, seed: number) =>
+      source.make({ workerId: 'w', adapterClass: 'cpu/wasm', template: t as never, random: rng(seed) });
+    let from = Date.now();
+    expect(await req(slow, 7)).toBeUndefined();
+    expect(Date.now() - from).toBeLessThan(3_000);
+    from = Date.now();
+    expect(await req(slow, 8)).toBeUndefined();
+    expect(Date.now() - from).toBeLessThan(100);
+    // The next template's reference runs (on the default budget: a cold load may pass 300 ms).
+    const quick = { ...slow, task_id: 'job-90ic', params: { sql: 'SELECT a + 1 AS b FROM t' } };
+    const answer = (await new LibraryKnownAnswers().make({
+      workerId: 'w',
+      adapterClass: 'cpu/wasm',
+      template: quick as never,
+      random: rng(9),
+    }))!;
+    expect(new TextDecoder().decode(answer.expected['result.csv'])).toBe('b\n2\n');
+  });
+
+  it('a crypto check asks the reference for at most MAX_CHECK_ARGON2_KIB_PASSES of argon2id (it runs on the event loop)', async () => {
+    const source = new LibraryKnownAnswers();
+    const req = (argon2: object, inputs = template.inputs) =>
+      source.make({
+        workerId: 'w',
+        adapterClass: 'cpu/wasm',
+        template: { ...template, inputs, params: { algorithms: ['argon2id'], argon2 } } as never,
+        random: rng(10),
+      });
+    const salt = '00112233445566778899';
+    const one = [template.inputs[0]!];
+    expect(await req({ salt, memory_kib: MAX_CHECK_ARGON2_KIB_PASSES, iterations: 1 }, one)).toBeDefined();
+    expect(await req({ salt, memory_kib: MAX_CHECK_ARGON2_KIB_PASSES / 2, iterations: 1 })).toBeDefined();
+    expect(await req({ salt, memory_kib: MAX_CHECK_ARGON2_KIB_PASSES, iterations: 1 })).toBeUndefined();
+    // The method's defaults: 64 MiB, 3 passes.
+    expect(await req({ salt }, one)).toBeUndefined();
+    expect(await req({ salt, memory_kib: 262_144, iterations: 16, parallelism: 4 })).toBeUndefined();
   });
 });

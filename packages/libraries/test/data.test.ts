@@ -457,3 +457,26 @@ describe('inputs, limits and stops', () => {
       expect(readFileSync(join(installedPackage(f.package).dir, f.path)).byteLength).toBeGreaterThan(1 << 20);
   });
 });
+
+describe('the reference runs on the coordinator, held to the tab’s limits', () => {
+  test('DuckDB’s memory_limit is three quarters of the method’s WASM memory, as in the tab', async () => {
+    const sql = "SELECT current_setting('memory_limit') AS m";
+    const result = await runReference('data.query', { sql }, [sales]);
+    expect(text(result.outputs[0]!.bytes)).toBe('m\n1.5 GiB\n');
+  });
+
+  test('a query the caller stops (a known answer past its budget) is interrupted: LIBRARY_ERROR at once', async () => {
+    const stop = new AbortController();
+    const sql = 'SELECT count(*) AS n FROM range(1000000000000)';
+    const from = Date.now();
+    setTimeout(() => stop.abort(), 300);
+    const error = await runReference('data.query', { sql }, [sales], { signal: stop.signal }).catch((e) => e);
+    expect(error).toBeInstanceOf(LibraryError);
+    expect([error.code, error.message]).toEqual(['LIBRARY_ERROR', 'DuckDB was stopped by its caller']);
+    expect(Date.now() - from).toBeLessThan(5_000);
+    // The next call is served.
+    expect(
+      text((await runReference('data.query', { sql: 'SELECT 1 AS x' }, [sales])).outputs[0]!.bytes),
+    ).toBe('x\n1\n');
+  });
+});

@@ -25,6 +25,25 @@ import type { ReplicaOutput } from './result-digest.ts';
  */
 export const MAX_CHECK_INPUT_BYTES = 8 * 1024 * 1024;
 
+/**
+ * The time a check's reference may take. It is computed while the dispatch pass that screens the
+ * task waits, so past this a template makes no check (the next source's is used) instead of
+ * holding every tenant's dispatch: a query that runs for hours natively, a long transcode. Its
+ * reference is told to stop (data.query interrupts DuckDB) and the template is skipped at once
+ * from then on.
+ */
+export const CHECK_REFERENCE_BUDGET_MS = 5_000;
+
+/**
+ * The most argon2id work (KiB of memory times passes, over every input) a crypto check may ask of
+ * the reference: hash-wasm computes on the coordinator's event loop, where no budget can stop it.
+ * One 64 MiB pass (about half a second); the method's defaults (3 passes) make no check.
+ */
+export const MAX_CHECK_ARGON2_KIB_PASSES = 64 * 1024;
+
+/** Templates whose reference ran past the budget, remembered (oldest forgotten) so none waits twice. */
+const SLOW_KEPT = 1024;
+
 /** Fresh bytes for a check whose method reads any bytes (crypto.*). */
 function randomBytes(length: number, random: () => number): Uint8Array {
   return Uint8Array.from({ length }, () => Math.floor(random() * 256));
@@ -42,17 +61,38 @@ export function libraryInputOf(ref: DataRef, bytes: Uint8Array): LibraryInput {
 /** A blob's bytes by name (`sha256:<hex>`): ml models and uploaded inputs, from the blob store. */
 export type BlobReader = (name: string) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
 
+/** KiB of memory times passes a crypto.hash template's argon2id asks for, over all its inputs. */
+function argon2Work(t: ComputeEnvelope): number {
+  const params = t.params as {
+    algorithms?: unknown;
+    argon2?: { memory_kib?: unknown; iterations?: unknown };
+  };
+  if (t.op !== 'crypto.hash' || !Array.isArray(params?.algorithms) || !params.algorithms.includes('argon2id'))
+    return 0;
+  // The method's defaults (65,536 KiB, 3 passes) where the template leaves them out.
+  const memory = Number(params.argon2?.memory_kib ?? 65_536);
+  const passes = Number(params.argon2?.iterations ?? 3);
+  return (t.inputs?.length ?? 0) * memory * passes;
+}
+
 export class LibraryKnownAnswers implements KnownAnswerSource {
   /**
    * `blobs`: the coordinator's blob store, for ml.* models (by the hash in `params.model`) and for
    * inputs the real task names by `flock:sha256:<hex>` uri (the check names the same blob, which
    * its lease may then fetch, as a replica would).
    */
-  constructor(private readonly blobs: BlobReader = () => undefined) {}
+  private readonly slow = new Set<string>();
+
+  /** `budgetMs`: CHECK_REFERENCE_BUDGET_MS (tests shorten it). */
+  constructor(
+    private readonly blobs: BlobReader = () => undefined,
+    private readonly budgetMs = CHECK_REFERENCE_BUDGET_MS,
+  ) {}
 
   async make(request: KnownAnswerRequest): Promise<KnownAnswer | undefined> {
     const t = request.template;
     if (t?.module?.kind !== 'library' || !t.op) return undefined;
+    if (this.slow.has(t.task_id ?? '') || argon2Work(t) > MAX_CHECK_ARGON2_KIB_PASSES) return undefined;
     const fresh = t.op.startsWith('crypto.');
     const real = await this.inputBytes(t.inputs ?? [], fresh);
     if (!real) return undefined;
@@ -60,19 +100,11 @@ export class LibraryKnownAnswers implements KnownAnswerSource {
       fresh ? { ...ref, inline_bytes: randomBytes(real[i]!.byteLength, request.random) } : ref,
     );
     const bytes = refs.map((ref, i) => ref.inline_bytes ?? real[i]!);
-    const { runReference } = await import('@flock/libraries/reference');
-    let expected: Record<string, Uint8Array>;
-    try {
-      const result = await runReference(
-        t.op,
-        t.params ?? {},
-        refs.map((r, i) => libraryInputOf(r, bytes[i]!)),
-        { models: this.blobs },
-      );
-      expected = Object.fromEntries(result.outputs.map((o) => [o.name, o.bytes]));
-    } catch {
-      return undefined; // the reference refuses these inputs: no check to make from them
-    }
+    const expected = await this.reference(
+      t,
+      refs.map((r, i) => libraryInputOf(r, bytes[i]!)),
+    );
+    if (!expected) return undefined;
     const envelope: ComputeEnvelope = structuredClone(t);
     envelope.task_id = mimicTaskId(t.task_id, request.random);
     envelope.inputs = refs;
@@ -81,6 +113,39 @@ export class LibraryKnownAnswers implements KnownAnswerSource {
       envelope.correlation_id = mimicTaskId(envelope.correlation_id, request.random);
     const inputs = Object.fromEntries(refs.map((r, i) => [r.name ?? '', bytes[i]!]));
     return { envelope, moduleHash: moduleKeyOf(envelope), op: t.op, inputs, expected };
+  }
+
+  /** The reference's outputs by name; undefined when it refuses the call or runs past the budget. */
+  private async reference(
+    t: ComputeEnvelope,
+    inputs: LibraryInput[],
+  ): Promise<Record<string, Uint8Array> | undefined> {
+    const { runReference } = await import('@flock/libraries/reference');
+    const stop = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const pastBudget = new Promise<'slow'>((resolve) => {
+      timer = setTimeout(() => resolve('slow'), this.budgetMs);
+    });
+    const computing = runReference(t.op!, t.params ?? {}, inputs, {
+      models: this.blobs,
+      signal: stop.signal,
+    });
+    // The reference may settle after the race is decided: its rejection then goes nowhere.
+    computing.catch(() => undefined);
+    try {
+      const result = await Promise.race([computing, pastBudget]);
+      if (result === 'slow') {
+        stop.abort();
+        this.slow.add(t.task_id ?? '');
+        if (this.slow.size > SLOW_KEPT) this.slow.delete(this.slow.values().next().value!);
+        return undefined;
+      }
+      return Object.fromEntries(result.outputs.map((o) => [o.name, o.bytes]));
+    } catch {
+      return undefined; // the reference refuses these inputs: no check to make from them
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -116,60 +116,103 @@ async function parquetOf(conn: DuckDBConnection, sql: string, columns: Column[],
   return { bytes: new Uint8Array(readFileSync(file)), rows: Number(copied.getRowsJS()[0]?.[0]) };
 }
 
-/** data.query on native DuckDB. Throws LibraryError as the tab would. */
-export async function runDataReference(call: CheckedCall, inputs: LibraryInput[]): Promise<LibraryResult> {
+/**
+ * data.query on native DuckDB. Throws LibraryError as the tab would. The caller's SQL runs here, on
+ * the coordinator, so it is held to the library's limits as a tab holds it: DuckDB's memory_limit
+ * is three quarters of the method's default WASM memory, and a statement still running at its
+ * default time, or when `signal` aborts, is interrupted (LIBRARY_ERROR).
+ */
+export async function runDataReference(
+  call: CheckedCall,
+  inputs: LibraryInput[],
+  signal?: AbortSignal,
+): Promise<LibraryResult> {
   const format = call.params.format as DataOutputFormat;
+  const { memoryPages, timeoutMs } = call.library.limits;
   const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
   const conn = await instance.connect();
   const dir = mkdtempSync(join(tmpdir(), 'flock-data-'));
   const out = join(dir, 'out');
   mkdirSync(out);
+  let stopped: string | undefined;
+  let again: ReturnType<typeof setInterval> | undefined;
+  const stop = (why: string) => {
+    stopped ??= why;
+    conn.interrupt();
+    // An interrupt between two statements meets none: the next one is interrupted too.
+    again ??= setInterval(() => conn.interrupt(), 20);
+  };
+  const timer = setTimeout(() => stop(`ran past the method's ${timeoutMs} ms limit`), timeoutMs);
+  const onAbort = () => stop('was stopped by its caller');
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await loadInputs(conn, call, inputs, dir);
-    if (format === 'arrow') await loadParquet({ file: installedFile });
-    for (const setting of [
-      // The reference's own COPY of a Parquet result writes there; the caller's SELECT cannot.
-      `allowed_directories = [${sqlString(out)}]`,
-      'autoinstall_known_extensions = false',
-      'autoload_known_extensions = false',
-      'enable_external_access = false',
-      'lock_configuration = true',
-    ])
-      await conn.run(`SET ${setting}`);
-    const sql = await checkQuery(conn, call.params.sql as string);
-    let columns: Column[];
-    try {
-      const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM (\n${sql}\n)`);
-      columns = described
-        .getRowObjectsJS()
-        .map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
-    } catch (err) {
-      throw queryError(err);
-    }
-    let bytes: Uint8Array;
-    let rows: number;
-    try {
-      if (format === 'arrow' || format === 'parquet') {
-        ({ bytes, rows } = await parquetOf(conn, sql, columns, out));
-        if (format === 'arrow') bytes = parquetToArrow(bytes);
-      } else {
-        const lines = (await conn.runAndReadAll(linesSql(sql, columns, format)))
-          .getRowsJS()
-          .map((r) => `${r[0] as string}\n`);
-        const head = format === 'csv' ? csvHeader(columns) : '';
-        bytes = new TextEncoder().encode(head + lines.join(''));
-        rows = lines.length;
-      }
-    } catch (err) {
-      throw queryError(err);
-    }
-    return {
-      outputs: [{ name: `result.${format}`, contentType: CONTENT_TYPES[format], bytes }],
-      summary: { rows: String(rows), columns: String(columns.length) },
-    };
+    return await query(conn, call, inputs, { format, dir, out, memoryPages });
+  } catch (err) {
+    if (stopped) throw new LibraryError('LIBRARY_ERROR', `DuckDB ${stopped}`);
+    throw err;
   } finally {
+    clearTimeout(timer);
+    clearInterval(again);
+    signal?.removeEventListener('abort', onAbort);
     conn.closeSync();
     instance.closeSync();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function query(
+  conn: DuckDBConnection,
+  call: CheckedCall,
+  inputs: LibraryInput[],
+  {
+    format,
+    dir,
+    out,
+    memoryPages,
+  }: { format: DataOutputFormat; dir: string; out: string; memoryPages: number },
+): Promise<LibraryResult> {
+  await loadInputs(conn, call, inputs, dir);
+  if (format === 'arrow') await loadParquet({ file: installedFile });
+  for (const setting of [
+    // The reference's own COPY of a Parquet result writes there; the caller's SELECT cannot.
+    `allowed_directories = [${sqlString(out)}]`,
+    'autoinstall_known_extensions = false',
+    'autoload_known_extensions = false',
+    `memory_limit = '${Math.max(16, Math.floor((memoryPages * 65_536 * 0.75) / 2 ** 20))}MiB'`,
+    'enable_external_access = false',
+    'lock_configuration = true',
+  ])
+    await conn.run(`SET ${setting}`);
+  const sql = await checkQuery(conn, call.params.sql as string);
+  let columns: Column[];
+  try {
+    const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM (\n${sql}\n)`);
+    columns = described
+      .getRowObjectsJS()
+      .map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
+  } catch (err) {
+    throw queryError(err);
+  }
+  let bytes: Uint8Array;
+  let rows: number;
+  try {
+    if (format === 'arrow' || format === 'parquet') {
+      ({ bytes, rows } = await parquetOf(conn, sql, columns, out));
+      if (format === 'arrow') bytes = parquetToArrow(bytes);
+    } else {
+      const lines = (await conn.runAndReadAll(linesSql(sql, columns, format)))
+        .getRowsJS()
+        .map((r) => `${r[0] as string}\n`);
+      const head = format === 'csv' ? csvHeader(columns) : '';
+      bytes = new TextEncoder().encode(head + lines.join(''));
+      rows = lines.length;
+    }
+  } catch (err) {
+    throw queryError(err);
+  }
+  return {
+    outputs: [{ name: `result.${format}`, contentType: CONTENT_TYPES[format], bytes }],
+    summary: { rows: String(rows), columns: String(columns.length) },
+  };
 }

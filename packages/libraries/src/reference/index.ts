@@ -12,6 +12,11 @@ export type { ModelSource } from './ml.ts';
 /** What a reference may need beyond the call: ml's models by hash. */
 export interface ReferenceOptions {
   models?: ModelSource;
+  /**
+   * Aborted: the caller no longer wants the result. data.query interrupts DuckDB and rejects;
+   * the other references run to their end (audio/video within their own time limit).
+   */
+  signal?: AbortSignal;
 }
 
 type Reference = (
@@ -25,7 +30,8 @@ const REFERENCES: Partial<Record<string, Reference>> = {
   audio: (call, inputs) => import('./media.ts').then((m) => m.runMediaReference(call, inputs)),
   video: (call, inputs) => import('./media.ts').then((m) => m.runMediaReference(call, inputs)),
   image: (call, inputs) => import('./image.ts').then((m) => m.runImageReference(call, inputs)),
-  data: (call, inputs) => import('./data.ts').then((m) => m.runDataReference(call, inputs)),
+  data: (call, inputs, options) =>
+    import('./data.ts').then((m) => m.runDataReference(call, inputs, options.signal)),
   ml: (call, inputs, options) =>
     import('./ml.ts').then((m) => m.runMlReference(call, inputs, options.models ?? (() => undefined))),
 };

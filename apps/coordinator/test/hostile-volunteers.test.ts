@@ -240,6 +240,20 @@ describe('identities that did nothing leave nothing behind', () => {
     expect(workers.map((w: Json) => w.worker_id)).toEqual([worker.workerId]);
   });
 
+  test('GET /v1/workers says a worker is unchecked where the coordinator runs no spot checks', async () => {
+    const standing = async () => {
+      const { workers } = await (await c!.api('/v1/workers')).json();
+      return workers.map((w: Json) => [w.vetted, w.unchecked]);
+    };
+    c = await startTest({ spotChecks: false });
+    await sim();
+    expect(await standing()).toEqual([[false, true]]);
+    await c.stop();
+    c = await startTest();
+    await sim();
+    expect(await standing()).toEqual([[false, false]]);
+  });
+
   test('GET /v1/workers pages by worker id', async () => {
     c = await startTest();
     const all = await Promise.all(Array.from({ length: 5 }, () => sim()));

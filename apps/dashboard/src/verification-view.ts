@@ -46,6 +46,7 @@ const TRUST_TITLE: Record<TrustStatus, string> = {
   verified: 'passed a known-answer check: its results count toward quorums',
   new: 'not checked yet: its first verified task is a known-answer check',
   quarantined: 'failed a known-answer check: its results count for nothing',
+  unchecked: 'this coordinator runs no known-answer checks: its results count when a quorum agrees',
 };
 
 export function trustChip(status: TrustStatus): HTMLElement {

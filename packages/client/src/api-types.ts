@@ -146,6 +146,11 @@ export interface WorkerView {
   vetted: boolean;
   /** Failed a known-answer check: its results count for nothing and it gets no work. */
   quarantined: boolean;
+  /**
+   * The coordinator runs no known-answer checks (`FLOCK_SPOT_CHECKS=off`): no worker is ever
+   * vetted, and results count when a quorum agrees. Absent from coordinators before it.
+   */
+  unchecked?: boolean;
 }
 
 /** A service-level target an op can miss: p95 end-to-end latency, or success rate. */

@@ -6,13 +6,16 @@ import type { AcceptedBy, TaskVerification, WorkerView } from './api-types.ts';
 /**
  * Where a volunteer stands: `verified` (passed a known-answer check: its results count toward
  * quorums), `new` (not checked yet: its first verified task is a check), `quarantined` (failed a
- * check: its results count for nothing). Quarantine wins over verified.
+ * check: its results count for nothing), `unchecked` (the coordinator runs no checks: its results
+ * count when a quorum agrees). Quarantine wins over verified, and both over unchecked (a standing
+ * from before checks were turned off).
  */
-export type TrustStatus = 'verified' | 'new' | 'quarantined';
+export type TrustStatus = 'verified' | 'new' | 'quarantined' | 'unchecked';
 
-export function trustStatus(worker: Pick<WorkerView, 'vetted' | 'quarantined'>): TrustStatus {
+export function trustStatus(worker: Pick<WorkerView, 'vetted' | 'quarantined' | 'unchecked'>): TrustStatus {
   if (worker.quarantined) return 'quarantined';
-  return worker.vetted ? 'verified' : 'new';
+  if (worker.vetted) return 'verified';
+  return worker.unchecked ? 'unchecked' : 'new';
 }
 
 const ACCEPTED_BY_TEXT: Record<AcceptedBy, string> = {

@@ -327,6 +327,9 @@ describe('verification and credit wording (shared by the CLI and the dashboard)'
     expect(trustStatus({ vetted: false, quarantined: false })).toBe('new');
     expect(trustStatus({ vetted: true, quarantined: false })).toBe('verified');
     expect(trustStatus({ vetted: true, quarantined: true })).toBe('quarantined');
+    expect(trustStatus({ vetted: false, quarantined: false, unchecked: true })).toBe('unchecked');
+    expect(trustStatus({ vetted: true, quarantined: false, unchecked: true })).toBe('verified');
+    expect(trustStatus({ vetted: false, quarantined: true, unchecked: true })).toBe('quarantined');
   });
 
   it('words success rates (never 100 % short of 1) and the SLO targets', () => {

@@ -25,6 +25,8 @@ async function workerView(ctx: ApiContext, w: WorkerState): Promise<Record<strin
     checks_failed: standing.checksFailed,
     vetted: standing.vetted,
     quarantined: standing.quarantined,
+    // FLOCK_SPOT_CHECKS=off: no worker is ever checked, so "not vetted" does not mean "new".
+    unchecked: !ctx.config.spotChecks,
   };
 }
 

@@ -295,6 +295,25 @@ describe('bad models and tensors get typed errors, and the runtime serves the ne
     expect(cold.asked).toBe(1);
   });
 
+  test('a warm executor, not sent the model again, still counts it against the input limit', async () => {
+    const x = tensorInput('features', exampleValues(64, 5), [1, 64]);
+    const limits = { ...nodeContext('ml').limits, maxInputBytes: MODELS['mlp.onnx']!.byteLength };
+    await run('ml.infer', { model: uri('mlp.onnx') }, [x], ctxFor('mlp.onnx'));
+    // Cold (bytes handed over) and warm (the session kept) refuse alike.
+    for (const bytes of [true, false])
+      expect(
+        await errorOf(
+          run('ml.infer', { model: uri('mlp.onnx') }, [x], { ...ctxFor('mlp.onnx', bytes), limits }),
+        ),
+      ).toBe('INPUT_TOO_LARGE params.model');
+    const roomy = { ...limits, maxInputBytes: limits.maxInputBytes + x.bytes.byteLength };
+    const ok = await run('ml.infer', { model: uri('mlp.onnx') }, [x], {
+      ...ctxFor('mlp.onnx', false),
+      limits: roomy,
+    });
+    expect(ok.outputs[0]!.tensor?.shape).toEqual([1, 32]);
+  });
+
   test('params: the model must be a flock:sha256 uri, execution one of three', () => {
     const codeOf = (params: object) => {
       try {

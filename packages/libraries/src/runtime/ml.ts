@@ -27,6 +27,8 @@ const LOSS_GRACE_MS = 200;
 
 /** Sessions kept per executor (a model's session holds its weights, on the GPU or in WASM memory). */
 const KEPT_SESSIONS = 4;
+/** Model sizes remembered by hash (a number each; sessions come and go, sizes outlive them). */
+const KEPT_MODEL_SIZES = 1024;
 
 interface DeviceLike {
   lost: Promise<unknown>;
@@ -38,6 +40,11 @@ type GPUDeviceOption = NonNullable<InferenceSession.WebGpuExecutionProviderOptio
 export class MlRuntime implements LibraryRuntime {
   private ort: Ort | undefined;
   private readonly sessions = new Map<string, Promise<LoadedModel>>();
+  /**
+   * Each model's size by hash, from the job that handed it over: a warm executor is not sent the
+   * bytes again, and the model still counts against the input limit, as on a cold one.
+   */
+  private readonly modelSizes = new Map<string, number>();
   /** The executor's device, handed to ONNX Runtime's WebGPU provider with each session. */
   private device: DeviceLike | undefined;
   /** The device's adapter is a fallback (software) one. */
@@ -57,7 +64,14 @@ export class MlRuntime implements LibraryRuntime {
   async run(call: CheckedCall, inputs: LibraryInput[], ctx: RuntimeContext): Promise<LibraryResult> {
     const model = ctx.model;
     if (!model) throw new LibraryError('INVALID_PARAMS', 'the call names no model', 'params.model');
-    const total = inputs.reduce((sum, i) => sum + i.bytes.byteLength, model.bytes?.byteLength ?? 0);
+    if (model.bytes) {
+      this.modelSizes.delete(model.hash);
+      this.modelSizes.set(model.hash, model.bytes.byteLength);
+      if (this.modelSizes.size > KEPT_MODEL_SIZES)
+        this.modelSizes.delete(this.modelSizes.keys().next().value!);
+    }
+    const modelBytes = model.bytes?.byteLength ?? this.modelSizes.get(model.hash) ?? 0;
+    const total = inputs.reduce((sum, i) => sum + i.bytes.byteLength, modelBytes);
     if (total > ctx.limits.maxInputBytes) {
       throw new LibraryError(
         'INPUT_TOO_LARGE',

@@ -97,6 +97,9 @@ function linkTarget(from: string[], linkname: string, entry: string, source: Arc
   return parts;
 }
 
+/** A tar header's size: an archive that holds anything is at least one. */
+const TAR_BLOCK = 512;
+
 async function readArchive(source: ArchiveSource): Promise<ParsedTarEntryWithData[]> {
   // The reader decodes header text from views of what it is given, and browsers' TextDecoder
   // refuses views of shared memory: hand it a private copy of an arena view.
@@ -106,6 +109,9 @@ async function readArchive(source: ArchiveSource): Promise<ParsedTarEntryWithDat
     countCopy('in:archive-unshare', bytes.byteLength);
   }
   try {
+    // The reader takes what is shorter than one header block for an empty archive.
+    if (bytes.byteLength > 0 && bytes.byteLength < TAR_BLOCK)
+      throw new Error('shorter than one 512-byte header');
     return await unpackTar(bytes);
   } catch (error) {
     throw new ExecutorError(

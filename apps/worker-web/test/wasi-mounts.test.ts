@@ -123,6 +123,12 @@ describe('tar unpacking', () => {
     const failure = await refusal(unpack(junk));
     expect(failure.code).toBe('INVALID_INPUT');
     expect(failure.message).toMatch(/^tree\.tar is not a readable tar archive: /);
+    // Shorter than one header: no archive, not an empty one.
+    expect(await refusal(unpack(new TextEncoder().encode('not a tar file at all')))).toEqual({
+      code: 'INVALID_INPUT',
+      message: 'tree.tar is not a readable tar archive: shorter than one 512-byte header',
+      field: 'inputs[0]',
+    });
   });
 });
 

@@ -210,3 +210,11 @@ test('SQL reaching for a file fails FORBIDDEN, not retried; the tab serves the n
   const next = await query({ sql: 'SELECT count(*) AS n FROM orders' });
   expect(new TextDecoder().decode(next.got)).toBe('n\n500\n');
 });
+
+test('a query as long as params.sql may be (100,000 characters) runs: the job spec outgrows the ring record', async () => {
+  const head = 'SELECT count(*) AS n FROM orders -- ';
+  const sql = head + 'x'.repeat(100_000 - head.length);
+  expect(sql).toHaveLength(100_000);
+  const long = await query({ sql });
+  expect(new TextDecoder().decode(long.got)).toBe('n\n500\n');
+});

@@ -10,7 +10,14 @@ import type { ExecutorApi } from './executor-worker.ts';
 import { type HostTransport, MessageHostTransport, RingHostTransport } from './host-transport.ts';
 import { type JobOutcome, type JobProgress, LIBRARY_LOAD_TIMEOUT_MS, type StopReason } from './job.ts';
 import type { PreparedJob } from './job-builder.ts';
-import { jobRecord, outcomeOf, progressOf, type WireRecord } from './job-record.ts';
+import {
+  jobRecord,
+  outcomeOf,
+  progressOf,
+  SPEC_IN_RECORD_MAX,
+  specBytes,
+  type WireRecord,
+} from './job-record.ts';
 import { COOPERATE_MS } from './safe-points.ts';
 import { mountedBytes, sized } from './sized-input.ts';
 
@@ -392,7 +399,11 @@ export class ExecutorHost {
         prepared.spec,
         sizes.map((s) => s.length),
       );
-      const need = total + mounted + (sendModule ? module!.bytes.byteLength : 0) + 64 * (sizes.length + 2);
+      // A spec too long for the record travels in a block, with room for its handoff (added below).
+      const specLength = specBytes(prepared.spec).byteLength;
+      const specBlock = specLength > SPEC_IN_RECORD_MAX ? specLength + 128 : 0;
+      const need =
+        total + mounted + specBlock + (sendModule ? module!.bytes.byteLength : 0) + 64 * (sizes.length + 3);
       const want = Math.min(this.config.maxArenaBytes, need + 2 * pow2(prepared.spec.limits.maxOutputBytes));
       if (need > this.config.maxArenaBytes) {
         throw new ExecutorError(
@@ -420,9 +431,11 @@ export class ExecutorHost {
       const inputRegions = sizes.map((s) => reserve(s.length));
       const moduleRegion = sendModule ? reserve(module!.bytes.byteLength) : undefined;
       const stopWord = prepared.spec.kind === 'kernel' && transport.kind === 'ring' ? reserve(4) : undefined;
+      const specRegion = specBlock > 0 ? reserve(specBlock) : undefined;
       if (
         inputRegions.some((r) => !r) ||
         (sendModule && !moduleRegion) ||
+        (specBlock > 0 && !specRegion) ||
         (prepared.spec.kind === 'kernel' && transport.kind === 'ring' && !stopWord)
       ) {
         for (const region of regions) transport.free(region);
@@ -437,19 +450,28 @@ export class ExecutorHost {
         moduleRegion.set(module!.bytes);
         countCopy('module:cache-to-region', module!.bytes.byteLength);
       }
+      const spec = { ...prepared.spec, handoff: { copyMs } };
+      if (specRegion) {
+        // JSON takes the spaces after it as whitespace.
+        specRegion.fill(0x20);
+        specRegion.set(specBytes(spec));
+      }
       entry.jobId = jobId;
       entry.regions = regions;
       entry.transport = transport;
       entry.stopWord = stopWord;
       entry.moduleSent = sendModule;
       const recordFrom = performance.now();
-      const wire = jobRecord({
-        jobId,
-        spec: { ...prepared.spec, handoff: { copyMs } },
-        module: moduleRegion,
-        stopWord,
-        inputs: prepared.spec.inputs.map((meta, i) => ({ ...meta, bytes: inputRegions[i]! })),
-      });
+      const wire = jobRecord(
+        {
+          jobId,
+          spec,
+          module: moduleRegion,
+          stopWord,
+          inputs: prepared.spec.inputs.map((meta, i) => ({ ...meta, bytes: inputRegions[i]! })),
+        },
+        specRegion,
+      );
       while (!transport.send(wire)) await new Promise((r) => setTimeout(r, 1));
       this.lastHandoff = { copyMs, recordMs: performance.now() - recordFrom };
       return 'placed';

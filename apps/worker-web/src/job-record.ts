@@ -13,24 +13,44 @@ export interface WireRecord {
   regions: Array<{ name: string; bytes: Uint8Array }>;
 }
 
-/** Region names of a job record: its module, its inputs (in the spec's order), a kernel's stop word. */
-export const REGION = { module: 'module', input: 'input', stop: 'stop' } as const;
+/**
+ * Region names of a job record: its module, its inputs (in the spec's order), a kernel's stop word,
+ * and the spec itself when it is too long for the record.
+ */
+export const REGION = { module: 'module', input: 'input', stop: 'stop', spec: 'spec' } as const;
 
-/** The job record: the spec as JSON, the module (when sent) and the inputs as regions. */
-export function jobRecord(job: Job): WireRecord {
+/**
+ * The longest spec JSON carried in the record itself (UTF-8 bytes). A record must fit the ring
+ * (64 KiB) and a task's params may be up to 1 MiB (`maxParamsBytes`: a long SQL query, a WASI
+ * program's arguments): a longer spec travels as a region of its own.
+ */
+export const SPEC_IN_RECORD_MAX = 16 * 1024;
+
+/** The spec's JSON as UTF-8, to be placed in a region when longer than SPEC_IN_RECORD_MAX. */
+export function specBytes(spec: JobSpec): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(spec));
+}
+
+/**
+ * The job record: the spec as JSON, the module (when sent) and the inputs as regions. `specRegion`:
+ * the spec's bytes (`specBytes`) already in a region, for a spec past SPEC_IN_RECORD_MAX.
+ */
+export function jobRecord(job: Job, specRegion?: Uint8Array): WireRecord {
   const regions: WireRecord['regions'] = [];
   if (job.module) regions.push({ name: REGION.module, bytes: job.module });
   for (const input of job.inputs) regions.push({ name: REGION.input, bytes: input.bytes });
   if (job.stopWord) regions.push({ name: REGION.stop, bytes: job.stopWord });
-  return {
-    record: { kind: 'job', job_id: job.jobId, task_id: job.spec.taskId, params: JSON.stringify(job.spec) },
-    regions,
-  };
+  if (specRegion) regions.push({ name: REGION.spec, bytes: specRegion });
+  const params = specRegion ? '' : JSON.stringify(job.spec);
+  return { record: { kind: 'job', job_id: job.jobId, task_id: job.spec.taskId, params }, regions };
 }
 
 /** Reads a job record back into a Job (the executor's side). */
 export function jobOf(wire: WireRecord): Job {
-  const spec = JSON.parse(wire.record.params ?? '{}') as JobSpec;
+  const specRegion = wire.regions.find((r) => r.name === REGION.spec)?.bytes;
+  // A copy: browsers' TextDecoder refuses a view of the shared arena.
+  const text = specRegion ? new TextDecoder().decode(specRegion.slice()) : wire.record.params;
+  const spec = JSON.parse(text || '{}') as JobSpec;
   const inputs = wire.regions.filter((r) => r.name === REGION.input);
   return {
     jobId: wire.record.job_id ?? 0,

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { RingExecutorTransport } from '../src/executor-transport.ts';
 import { RingHostTransport } from '../src/host-transport.ts';
 import { DEFAULT_LIMITS, type Job } from '../src/job.ts';
-import { jobRecord } from '../src/job-record.ts';
+import { jobRecord, SPEC_IN_RECORD_MAX, specBytes } from '../src/job-record.ts';
 
 describe('ring transport', () => {
   it('carries an empty input as no bytes beside a filled one', async () => {
@@ -38,6 +38,41 @@ describe('ring transport', () => {
       ['empty', []],
       ['x', [1, 2, 3]],
     ]);
+    host.close();
+  });
+
+  it('carries a spec longer than the ring holds (params up to 1 MiB) in a region of its own', async () => {
+    const host = new RingHostTransport(1 << 22);
+    const executor = new RingExecutorTransport(host.bridge, host.control, host.memory);
+    // A long query of multi-byte characters: longer in UTF-8 than in UTF-16 code units.
+    const sql = `SELECT '${'é'.repeat(60_000)}' AS x`;
+    const job: Job = {
+      jobId: 11,
+      module: undefined,
+      inputs: [],
+      spec: {
+        kind: 'library',
+        taskId: 't-long-params',
+        entry: '',
+        moduleHash: '',
+        wasiFs: false,
+        inputs: [],
+        params: { sql },
+        limits: { ...DEFAULT_LIMITS },
+      },
+    };
+    const bytes = specBytes(job.spec);
+    expect(bytes.byteLength).toBeGreaterThan(SPEC_IN_RECORD_MAX);
+    // In the record it can never fit the 64 KiB ring.
+    expect(() => host.send(jobRecord(job))).toThrow(/RECORD_TOO_LARGE/);
+    // Padded with spaces, as the host leaves the rest of its block.
+    const region = host.reserve(11, bytes.byteLength + 7)!;
+    region.fill(0x20);
+    region.set(bytes);
+    expect(host.send(jobRecord(job, region))).toBe(true);
+    const received = await executor.next();
+    expect(received?.spec.params).toEqual({ sql });
+    expect(received?.spec.taskId).toBe('t-long-params');
     host.close();
   });
 });

@@ -51,6 +51,10 @@ describe('crypto.hash', () => {
     expect(codeOf(() => checkLibraryCall('crypto.hash', { algorithms: ['argon2id'], argon2: {} }, 1))).toBe(
       'INVALID_PARAMS params.argon2.salt',
     );
+    // Without argon2 at all: refused by the check the coordinator runs at submit.
+    expect(codeOf(() => checkLibraryCall('crypto.hash', { algorithms: ['sha256', 'argon2id'] }, 1))).toBe(
+      'INVALID_PARAMS params.argon2',
+    );
     const { outputs } = await runReference(
       'crypto.hash',
       {

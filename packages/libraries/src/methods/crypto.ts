@@ -1,6 +1,7 @@
 // crypto.*: digests and MACs (hash-wasm), signatures (@noble/ed25519), AES-GCM (WebCrypto).
 // A volunteer sees every key sent in params: these methods are for work whose keys are not secret
 // from volunteers (checksums, signatures over public data, test vectors), never for secrets.
+import { LibraryError } from '../library-error.ts';
 import type { MethodDefinition } from '../method.ts';
 import type { ParamsSchema } from '../params.ts';
 
@@ -64,6 +65,15 @@ export const CRYPTO_METHODS: readonly MethodDefinition[] = [
     inputs: { min: 1, max: 64, doc: 'the data to hash' },
     outputs: '`digests.json`: `{ "<input>": { "<algorithm>": "<hex>" } }`',
     compare: { kind: 'exact' },
+    // Refused at submit, not first in a volunteer's tab.
+    check: (params) => {
+      if ((params['algorithms'] as string[]).includes('argon2id') && params['argon2'] === undefined)
+        throw new LibraryError(
+          'INVALID_PARAMS',
+          'params.argon2 is required for argon2id (its salt)',
+          'params.argon2',
+        );
+    },
   },
   {
     library: 'crypto',

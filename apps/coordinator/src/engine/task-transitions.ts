@@ -106,8 +106,10 @@ export class TaskTransitions {
       task.attempts < this.e.config.maxAttempts;
     const exhausted = failure.retryable === true && !retry;
     const finalCode = exhausted ? 'RETRIES_EXHAUSTED' : code;
-    // The field at fault (a library job's `params.width`, `inputs[1]`) leads its message.
-    const detail = failure.field ? `${failure.field}: ${failure.message ?? ''}` : (failure.message ?? '');
+    // The field at fault (a library job's `params.width`, `inputs[1]`) leads its message, once: many
+    // messages already start with it (`params.sql must be one SELECT query`).
+    const said = failure.message ?? '';
+    const detail = failure.field && !said.startsWith(failure.field) ? `${failure.field}: ${said}` : said;
     const message = exhausted ? `${code}: ${detail}` : detail;
     const requeueAtMs = retry ? now + this.backoff(task.failures + 1) : undefined;
     const ok = await this.endAttempt(task, lease.leaseId, now, {

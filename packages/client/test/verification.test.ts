@@ -198,10 +198,10 @@ describe('verified tasks in the SDK and the CLI', () => {
     );
     expect(lines).toContain(`copies on ${honest.workerId}, ${liar.workerId}`);
     expect(lines.find((l) => l.startsWith('failure '))).toMatch(/^failure VERIFICATION_FAILED: /);
-    // Spot checks off: nobody was checked, so both stay new.
+    // Spot checks off: nobody is ever checked, so both read unchecked (not new: no check will come).
     const table = (await flock(['workers'])).stdout.split('\n');
     for (const sim of [honest, liar]) {
-      expect(table.find((r) => r.startsWith(`${sim.workerId} `))).toMatch(/ new$/);
+      expect(table.find((r) => r.startsWith(`${sim.workerId} `))).toMatch(/ unchecked$/);
     }
   });
 

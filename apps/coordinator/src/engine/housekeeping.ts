@@ -2,6 +2,7 @@
 // backoffs, fails tasks past their deadline and forgets idle workers; now and then it runs
 // retention and blob collection.
 import { type BlobGcResult, collectBlobs } from '../store/blob-gc.ts';
+import { storeUnavailable } from '../store/store-unavailable.ts';
 import type { Engine } from './engine.ts';
 
 export class Housekeeping {
@@ -33,9 +34,7 @@ export class Housekeeping {
     const now = Date.now();
     try {
       this.backpressure(now);
-      for (const lease of this.e.leases.expired(now)) {
-        await this.e.outcomes.lost(lease, lease.overran ? 'RUN_TIME_EXCEEDED' : 'LEASE_EXPIRED', now);
-      }
+      await this.endExpired(now);
       for (const uid of this.e.delayed.due(now)) {
         this.e.delayedCount -= 1;
         const task = this.e.open.get(uid);
@@ -58,6 +57,21 @@ export class Housekeeping {
       this.e.log.error({ err }, 'tick failed');
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /**
+   * Ends the leases whose time is up. While the store cannot be reached, what is left of them
+   * stays (as the store has it) and is ended at a later tick: the rest of the tick goes on.
+   */
+  private async endExpired(now: number): Promise<void> {
+    for (const lease of this.e.leases.expired(now)) {
+      try {
+        await this.e.outcomes.lost(lease, lease.overran ? 'RUN_TIME_EXCEEDED' : 'LEASE_EXPIRED', now);
+      } catch (err) {
+        if (!storeUnavailable(err)) throw err;
+        return;
+      }
     }
   }
 

@@ -104,11 +104,12 @@ export class LeaseOutcomes {
       case 'replica': {
         const task = this.e.open.get(lease.taskUid);
         if (!task) return ack(false, 'LEASE_EXPIRED');
+        await this.e.replicas.failed(worker, lease, task, failure, now);
+        // Counted once handled, as a task's failure below.
         this.e.metrics.errors.inc({ code: failure.code || 'EXECUTION_ERROR' });
         this.e.levels.ran(task, lease, now);
         if (failure.retryable !== true)
           this.e.breakers.failed(task, worker.workerId, failure.code || 'EXECUTION_ERROR', now);
-        await this.e.replicas.failed(worker, lease, task, failure, now);
         return ack(true);
       }
       case 'task': {
@@ -134,16 +135,24 @@ export class LeaseOutcomes {
   /**
    * A lease ran out or the tab lost the job (`code`): requeued, or failed once attempts are used
    * up. A lease held past its run-time limit (`RUN_TIME_EXCEEDED`) also costs the worker
-   * reliability, and the worker is told to stop.
+   * reliability, and the worker is told to stop. The store is written before the lease ends in
+   * memory: should it be unreachable (a PostgreSQL outage), this throws, the lease stays as it was
+   * and its end is tried again (the next housekeeping tick, or the returned lease's parked failure).
    */
   async lost(lease: Lease, code: string, now: number): Promise<void> {
-    if (code === 'RUN_TIME_EXCEEDED' && !lease.cancelling) {
+    const overran = code === 'RUN_TIME_EXCEEDED' && !lease.cancelling;
+    await this.end(lease, code, now);
+    if (overran) {
       const worker = this.e.workers.get(lease.workerId);
       if (worker) {
         this.e.sessions.countFailure(worker);
         worker.link?.send({ cancel: { task_id: lease.taskId, lease_id: lease.leaseId, reason: code } });
       }
     }
+  }
+
+  /** How `lost` ends each kind of lease. */
+  private async end(lease: Lease, code: string, now: number): Promise<void> {
     if (lease.kind === 'check') {
       this.e.checks.missed(lease, undefined);
       return;
@@ -163,9 +172,9 @@ export class LeaseOutcomes {
         else this.e.dispatcher.endLease(lease, undefined);
         return;
       case 'task':
-        this.e.dispatcher.endLease(lease, undefined);
         if (task && task.leaseId === lease.leaseId)
           await this.e.transitions.leaseLost(task, lease, code, now);
+        this.e.dispatcher.endLease(lease, undefined);
         return;
       default:
         return assertNever(lease.kind);

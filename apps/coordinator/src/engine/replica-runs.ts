@@ -85,7 +85,8 @@ export class ReplicaRuns {
 
   /**
    * A replica failed. Not retryable: the task fails with the code (the job itself is broken).
-   * Retryable: another worker runs a replica, up to the task's retries.
+   * Retryable: another worker runs a replica, up to the task's retries. A failure that fails the
+   * task is stored before anything changes in memory (`failFirst`).
    */
   async failed(
     worker: WorkerState,
@@ -95,44 +96,59 @@ export class ReplicaRuns {
     now: number,
   ): Promise<void> {
     const code = failure.code || 'EXECUTION_ERROR';
+    const retryable = failure.retryable === true;
+    const exhausted =
+      retryable &&
+      (task.failures + 1 > task.maxRetries || task.replicaLosses + 1 >= this.e.config.maxAttempts);
+    if (!retryable) await this.failFirst(task, lease, code, failure.message ?? '', now);
+    else if (exhausted)
+      await this.failFirst(task, lease, 'RETRIES_EXHAUSTED', `${code}: ${failure.message ?? ''}`, now);
     this.endLease(task, lease, worker);
     this.release(task, worker.workerId);
     this.e.sessions.countFailure(worker);
     task.failures += 1;
-    if (failure.retryable !== true) {
-      await this.e.transitions.failVerified(task, code, failure.message ?? '', now);
-      return;
-    }
+    if (!retryable) return;
     task.replicaLosses += 1;
-    if (task.failures > task.maxRetries || task.replicaLosses >= this.e.config.maxAttempts) {
-      await this.e.transitions.failVerified(
-        task,
-        'RETRIES_EXHAUSTED',
-        `${code}: ${failure.message ?? ''}`,
-        now,
-      );
-      return;
-    }
+    if (exhausted) return;
     task.refusedWorkers.add(worker.workerId); // it failed here: another worker tries
     await this.follow(task);
   }
 
-  /** A replica's lease ran out: another worker runs one (the stored attempt stays open). */
+  /**
+   * A replica's lease ran out: another worker runs one (the stored attempt stays open), or the
+   * task fails once replica leases were lost `maxAttempts` times (stored first: `failFirst`).
+   */
   async lost(task: OpenTask, lease: Lease, code: string, now: number): Promise<void> {
+    const exhausted = task.replicaLosses + 1 >= this.e.config.maxAttempts;
+    if (exhausted)
+      await this.failFirst(task, lease, 'RETRIES_EXHAUSTED', 'replica leases lost on every attempt', now);
     this.endLease(task, lease, undefined);
     this.release(task, lease.workerId);
     this.e.metrics.errors.inc({ code });
     task.replicaLosses += 1;
-    if (task.replicaLosses >= this.e.config.maxAttempts) {
-      await this.e.transitions.failVerified(
-        task,
-        'RETRIES_EXHAUSTED',
-        'replica leases lost on every attempt',
-        now,
-      );
-      return;
+    if (!exhausted) await this.follow(task);
+  }
+
+  /**
+   * Fails a verified task on its stored attempt while `lease`, whose end decides it, is still
+   * live: should the store be unreachable (a PostgreSQL outage), this throws with the task and the
+   * lease as they were, and the lease's end is tried again (its parked outcome, a later tick).
+   */
+  private async failFirst(
+    task: OpenTask,
+    lease: Lease,
+    code: string,
+    message: string,
+    now: number,
+  ): Promise<void> {
+    // Not among the replicas the failure cancels: this one has ended already.
+    task.replicaLeases.delete(lease.leaseId);
+    try {
+      await this.e.transitions.failVerified(task, code, message, now);
+    } catch (err) {
+      task.replicaLeases.add(lease.leaseId);
+      throw err;
     }
-    await this.follow(task);
   }
 
   /**

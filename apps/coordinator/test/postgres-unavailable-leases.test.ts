@@ -1,0 +1,219 @@
+// Leases that end while the coordinator's PostgreSQL server cannot be reached (SCALE.md): a lease
+// that expires, one given back, a replica that fails. The store is written before the lease ends
+// in memory, so a write the outage refuses leaves both as they were and the end is tried again
+// (the next housekeeping tick, or the volunteer's parked failure): once the server is back, each
+// task runs to its end exactly once. The outage is a real one: the coordinator reaches the shared
+// test server through a TCP relay the test closes and reopens.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type ClusterCoordinator, startClusterCoordinator } from '../src/cluster/cluster.ts';
+import { type SimRunner, SimulatedVolunteer, sumRunner } from '../src/sim/simulated-volunteer.ts';
+import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
+import { Relay } from './support/tcp-relay.ts';
+
+const KEY = 'unavailable-key-0123456789';
+const LEASE_MS = 1000;
+
+let harness: PostgresHarness;
+let relay: Relay;
+let direct: pg.Client;
+let node: ClusterCoordinator;
+let dir: string;
+const sims: SimulatedVolunteer[] = [];
+
+beforeAll(async () => {
+  harness = await acquirePostgres();
+  dir = mkdtempSync(join(tmpdir(), 'flock-pg-leases-'));
+  const url = new URL(await harness.createDatabase());
+  direct = new pg.Client({ connectionString: url.toString() });
+  await direct.connect();
+  relay = new Relay({ host: url.hostname, port: Number(url.port) });
+  await relay.open();
+  url.port = String(relay.port);
+  node = await startClusterCoordinator(
+    url.toString(),
+    {
+      port: 0,
+      dataDir: dir,
+      apiKeys: new Map([[KEY, 'a']]),
+      extraOps: ['sum'],
+      leaseMs: LEASE_MS,
+      // Replicas of unvetted volunteers may then agree (a quorum needs no vetted member).
+      spotChecks: false,
+      logLevel: 'silent',
+    },
+    { coordinatorId: 'leases', beatMs: 50 },
+  );
+});
+
+afterAll(async () => {
+  for (const sim of sims) await sim.close();
+  await node?.close();
+  await relay?.close();
+  await direct?.end();
+  await harness?.release();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A runner that holds every job until `release()`. */
+function gated(outcome: SimRunner = sumRunner): { run: SimRunner; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return {
+    run: async (job) => {
+      await gate;
+      return outcome(job);
+    },
+    release,
+  };
+}
+
+async function volunteer(run: SimRunner): Promise<SimulatedVolunteer> {
+  const sim = await SimulatedVolunteer.connect({ url: node.url, run });
+  sims.push(sim);
+  return sim;
+}
+
+async function submit(taskId: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const res = await fetch(`${node.url}/v1/tasks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      task_id: taskId,
+      op: 'sum',
+      module: { kind: 'builtin' },
+      requirements: { min: { wasm: true } },
+      inputs: [{ name: 'x', inline_bytes: Buffer.from([1, 2, 3]).toString('base64') }],
+      ...extra,
+    }),
+  });
+  expect(res.status).toBe(201);
+}
+
+const healthz = async (): Promise<number> => (await fetch(`${node.url}/healthz`)).status;
+
+/** The outage: the relay closed and the coordinator's beat has found it (healthz 503). */
+async function cutStore(): Promise<void> {
+  await relay.close();
+  await expect.poll(healthz, { timeout: 5000, interval: 25 }).toBe(503);
+}
+
+async function restoreStore(): Promise<void> {
+  await relay.open();
+  await expect.poll(healthz, { timeout: 5000, interval: 25 }).toBe(200);
+}
+
+/** The task's state and failures, and its attempts by outcome and worker, as stored. */
+async function stored(taskId: string) {
+  const task = await direct.query('SELECT state, failures, failure_code FROM tasks WHERE task_id = $1', [
+    taskId,
+  ]);
+  const attempts = await direct.query(
+    `SELECT a.outcome, a.worker_id FROM attempts a JOIN tasks t ON a.task_uid = t.uid
+     WHERE t.task_id = $1 ORDER BY a.attempt`,
+    [taskId],
+  );
+  return { task: task.rows, attempts: attempts.rows };
+}
+
+const stateOf = async (taskId: string): Promise<string | undefined> =>
+  (await direct.query('SELECT state FROM tasks WHERE task_id = $1', [taskId])).rows[0]?.state;
+
+/** Waits out `ms` of the outage (what the test is about: leases running out meanwhile). */
+const outlast = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('a lease that expires during the outage is ended once the server is back: the task runs again, once', async () => {
+  const first = await volunteer(gated().run);
+  await submit('expired');
+  await first.assignmentOf('expired');
+
+  await cutStore();
+  // The tab is gone and cannot come back within its lease: the lease runs out during the outage.
+  await first.close();
+  await outlast(LEASE_MS * 3);
+
+  await restoreStore();
+  const second = await volunteer(sumRunner);
+  await expect.poll(() => stateOf('expired'), { timeout: 10_000, interval: 50 }).toBe('succeeded');
+  expect(await stored('expired')).toEqual({
+    task: [{ state: 'succeeded', failures: 0, failure_code: null }],
+    attempts: [
+      { outcome: 'lease_expired', worker_id: first.workerId },
+      { outcome: 'succeeded', worker_id: second.workerId },
+    ],
+  });
+  expect(second.assignments.map((a) => a.task_id)).toEqual(['expired']);
+  await second.close();
+});
+
+test('a lease given back during the outage is requeued once the server is back, and its failure acked', async () => {
+  let given = 0;
+  const { run, release } = gated((job) => {
+    given += 1;
+    return given === 1
+      ? { failure: { code: 'LEASE_RETURNED', message: 'paused', retryable: true } }
+      : sumRunner(job);
+  });
+  const sim = await volunteer(run);
+  await submit('returned');
+  const leaseId = (await sim.assignmentOf('returned')).lease_id ?? '';
+
+  await cutStore();
+  release();
+  await expect.poll(() => sim.unacked.has(leaseId), { timeout: 5000, interval: 10 }).toBe(true);
+  await outlast(LEASE_MS * 2);
+  expect(sim.acks).toEqual([]);
+
+  await restoreStore();
+  // Its failure acked, and its result too: the task ran again on the same volunteer.
+  await expect.poll(() => sim.acks.length, { timeout: 10_000, interval: 25 }).toBe(2);
+  expect(sim.acks.map((a) => [a.lease_id === leaseId, a.accepted, a.code])).toEqual([
+    [true, true, undefined],
+    [false, true, undefined],
+  ]);
+  expect(await stored('returned')).toEqual({
+    task: [{ state: 'succeeded', failures: 0, failure_code: null }],
+    attempts: [
+      { outcome: 'lease_expired', worker_id: sim.workerId },
+      { outcome: 'succeeded', worker_id: sim.workerId },
+    ],
+  });
+  await sim.close();
+});
+
+test("a verified task's replica that fails for good during the outage fails the task once the server is back", async () => {
+  const failing = gated(() => ({
+    failure: { code: 'INVALID_INPUT', message: 'x: not a number', retryable: false },
+  }));
+  const a = await volunteer(failing.run);
+  // The other replica runs until it is cancelled.
+  const b = await volunteer(
+    (job) => new Promise((resolve) => job.signal.addEventListener('abort', () => resolve(sumRunner(job)))),
+  );
+  await submit('replica-failed', { verification: { replicas: 2 } });
+  const leaseId = (await a.assignmentOf('replica-failed')).lease_id ?? '';
+  const other = (await b.assignmentOf('replica-failed')).lease_id ?? '';
+
+  await cutStore();
+  failing.release();
+  await expect.poll(() => a.unacked.has(leaseId), { timeout: 5000, interval: 10 }).toBe(true);
+  await outlast(LEASE_MS * 2);
+  expect(a.acks).toEqual([]);
+
+  await restoreStore();
+  await expect
+    .poll(() => a.acks, { timeout: 10_000, interval: 25 })
+    .toEqual([{ task_id: 'replica-failed', lease_id: leaseId, accepted: true }]);
+  await expect.poll(() => b.running.has(other), { timeout: 5000, interval: 25 }).toBe(false);
+  expect(b.acks).toEqual([]);
+  expect((await stored('replica-failed')).task).toEqual([
+    { state: 'failed', failures: 0, failure_code: 'INVALID_INPUT' },
+  ]);
+  await a.close();
+  await b.close();
+});

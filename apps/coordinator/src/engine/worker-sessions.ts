@@ -327,7 +327,11 @@ export class WorkerSessions {
   countFailure(worker: WorkerState): void {
     worker.failed += 1;
     worker.reliability = reliabilityOf(worker);
-    void this.e.store.countWorkerOutcome(worker.workerId, false);
+    // Not awaited (the worker's counters are a statistic): a store that cannot take it now (a
+    // PostgreSQL outage) loses the count, not the process (an unhandled rejection ends it).
+    this.e.store.countWorkerOutcome(worker.workerId, false).catch((err: unknown) => {
+      this.e.log.warn({ err, worker: worker.workerId }, 'failure of the worker not counted in the store');
+    });
   }
 
   /** Whether `token` is the task token handed out with `lease`. */

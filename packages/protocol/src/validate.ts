@@ -99,6 +99,9 @@ function checkConstraint(c: Constraint, field: string): void {
   if (c.gpu) checkGpu(c.gpu, `${field}.gpu`);
 }
 
+/** The most `permissions.memory_pages` may ask for: 64 KiB pages of a 32-bit WebAssembly memory. */
+const MAX_MEMORY_PAGES = 65_536;
+
 /** Rule 3: a GPU requirement is explicit (min.webgpu or min.gpu). */
 function needsGpu(module: ModuleSpec): boolean {
   return module.kind === 'wgsl' || module.permissions?.gpu_access === true;
@@ -115,6 +118,14 @@ function checkModule(module: ModuleSpec): void {
     );
   }
   if (module.hash) checkHash(module.hash, 'module.hash');
+  if ((module.permissions?.memory_pages ?? 0) > MAX_MEMORY_PAGES) {
+    // Past it a tab could only fail the job when its module does not compile.
+    throw new ProtocolError(
+      'VALUE_OUT_OF_RANGE',
+      `must be at most ${MAX_MEMORY_PAGES} (4 GiB, the most a 32-bit WebAssembly memory holds)`,
+      'module.permissions.memory_pages',
+    );
+  }
   if (module.uri !== undefined && module.inline !== undefined) {
     throw new ProtocolError(
       'BODY_NOT_EXCLUSIVE',

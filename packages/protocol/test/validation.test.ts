@@ -209,6 +209,16 @@ describe('rule 4: module integrity', () => {
     expect(() => validateEnvelope(mutate((e) => (e.module = { kind: 'builtin' })))).not.toThrow();
   });
 
+  test('memory_pages past 65,536 (a 32-bit memory) → VALUE_OUT_OF_RANGE; 65,536 is accepted', () => {
+    const pages = (n: number) => mutate((e) => (e.module!.permissions = { memory_pages: n }));
+    expectError(
+      () => validateEnvelope(pages(65_537)),
+      'VALUE_OUT_OF_RANGE',
+      'module.permissions.memory_pages',
+    );
+    expect(() => validateEnvelope(pages(65_536))).not.toThrow();
+  });
+
   test('uri and inline together → BODY_NOT_EXCLUSIVE', () => {
     const env = mutate((e) => (e.module!.inline = new Uint8Array([0])));
     expectError(() => validateEnvelope(env), 'BODY_NOT_EXCLUSIVE', 'module.inline');

@@ -217,3 +217,61 @@ test("a verified task's replica that fails for good during the outage fails the 
   await a.close();
   await b.close();
 });
+
+test("a verified task's deciding replica result sent during the outage is voted once, then stored and acked", async () => {
+  const a = await volunteer(sumRunner);
+  const deciding = gated();
+  const b = await volunteer(deciding.run);
+  await submit('decided', { verification: { replicas: 2 } });
+  const leaseId = (await b.assignmentOf('decided')).lease_id ?? '';
+  // The first replica's result agrees with nothing yet: acked, no store write.
+  await expect.poll(() => a.acks.map((x) => x.accepted), { timeout: 5000, interval: 10 }).toEqual([true]);
+
+  await cutStore();
+  deciding.release();
+  await expect.poll(() => b.unacked.has(leaseId), { timeout: 5000, interval: 10 }).toBe(true);
+  // The parked result is tried again meanwhile, and its lease outlives the lease length.
+  await outlast(LEASE_MS * 2);
+  expect(b.acks).toEqual([]);
+
+  await restoreStore();
+  await expect
+    .poll(() => b.acks, { timeout: 10_000, interval: 25 })
+    .toEqual([{ task_id: 'decided', lease_id: leaseId, accepted: true }]);
+  expect((await stored('decided')).task).toEqual([{ state: 'succeeded', failures: 0, failure_code: null }]);
+  const uid = (await direct.query('SELECT uid FROM tasks WHERE task_id = $1', ['decided'])).rows[0].uid;
+  expect(await node.coordinator.trust.status(String(uid))).toMatchObject({
+    state: 'accepted',
+    returned: 2,
+    agreeing: 2,
+    workers: [a.workerId, b.workerId],
+  });
+  await a.close();
+  await b.close();
+});
+
+test('a verified task decided during the outage by a volunteer that then left is stored once the server is back', async () => {
+  const a = await volunteer(sumRunner);
+  const deciding = gated();
+  const b = await volunteer(deciding.run);
+  await submit('decided-left', { verification: { replicas: 2 } });
+  const leaseId = (await b.assignmentOf('decided-left')).lease_id ?? '';
+  await expect.poll(() => a.acks.map((x) => x.accepted), { timeout: 5000, interval: 10 }).toEqual([true]);
+
+  await cutStore();
+  deciding.release();
+  await expect.poll(() => b.unacked.has(leaseId), { timeout: 5000, interval: 10 }).toBe(true);
+  // Gone for good: its lease runs out during the outage, with the decision its result made.
+  await b.close();
+  await outlast(LEASE_MS * 3);
+
+  await restoreStore();
+  await expect.poll(() => stateOf('decided-left'), { timeout: 10_000, interval: 50 }).toBe('succeeded');
+  expect(await stored('decided-left')).toEqual({
+    task: [{ state: 'succeeded', failures: 0, failure_code: null }],
+    attempts: [{ outcome: 'succeeded', worker_id: expect.any(String) }],
+  });
+  const uid = (await direct.query('SELECT uid FROM tasks WHERE task_id = $1', ['decided-left'])).rows[0].uid;
+  expect(await node.coordinator.trust.status(String(uid))).toMatchObject({ state: 'accepted', returned: 2 });
+  await a.close();
+});

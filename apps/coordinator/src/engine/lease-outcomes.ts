@@ -167,10 +167,15 @@ export class LeaseOutcomes {
         this.e.dispatcher.endLease(lease, undefined);
         this.e.tails.copyEnded(task, lease);
         return;
-      case 'replica':
-        if (task?.replicaLeases.has(lease.leaseId)) await this.e.replicas.lost(task, lease, code, now);
+      case 'replica': {
+        // Its result decided the task, and the store could not take that yet: committed now.
+        const worker = this.e.workers.get(lease.workerId);
+        if (task?.decided?.leaseId === lease.leaseId && worker)
+          await this.taskResult(worker, lease, task, task.decided.result);
+        else if (task?.replicaLeases.has(lease.leaseId)) await this.e.replicas.lost(task, lease, code, now);
         else this.e.dispatcher.endLease(lease, undefined);
         return;
+      }
       case 'task':
         if (task && task.leaseId === lease.leaseId)
           await this.e.transitions.leaseLost(task, lease, code, now);
@@ -245,6 +250,8 @@ export class LeaseOutcomes {
       },
       canonical,
     );
+    // A replica's lease lives until its decision is stored (verify): it ends here either way.
+    if (!ok && lease.kind === 'replica') this.e.replicas.endLease(task, lease, worker);
     if (!ok) return 'LEASE_EXPIRED';
     this.e.dispatcher.endLease(lease, worker);
     this.e.tails.ran(task, worker, runMs);

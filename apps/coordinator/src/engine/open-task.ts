@@ -39,6 +39,12 @@ export interface OpenTask {
   refusedWorkers: Set<string>;
   /** Replica leases lost or failed retryably; bounded by maxAttempts. */
   replicaLosses: number;
+  /**
+   * Verified tasks: the trust engine decided on the result of replica lease `leaseId` (`result`,
+   * its outputs stored), and the store has not taken the decision yet (it could not be reached).
+   * That result, sent again or its lease lost, commits this decision rather than vote again.
+   */
+  decided?: { leaseId: string; result: ComputeResult; decision: ReplicaDecision } | undefined;
   /** A speculative copy at its campaign's tail: queued (no lease yet) or leased. */
   copy?: { leaseId: string | undefined } | undefined;
   /**
@@ -48,6 +54,11 @@ export interface OpenTask {
    */
   sharedTrace?: boolean;
 }
+
+/** What the trust engine decided on a verified task: the result it accepted, or why it failed. */
+export type ReplicaDecision =
+  | { kind: 'accepted'; canonical: ComputeResult }
+  | { kind: 'failed'; message: string };
 
 /** A task the scheduler matched to a worker in this pass (its slot is counted as taken). */
 export type Match = { task: SchedTask; worker: WorkerState };

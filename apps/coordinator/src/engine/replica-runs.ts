@@ -12,7 +12,7 @@ import {
 } from '../trust/index.ts';
 import type { Engine } from './engine.ts';
 import type { Lease } from './lease-table.ts';
-import type { OpenTask } from './open-task.ts';
+import type { OpenTask, ReplicaDecision } from './open-task.ts';
 import type { SchedTask } from './scheduler.ts';
 import type { WorkerState } from './worker-state.ts';
 
@@ -39,9 +39,11 @@ export class ReplicaRuns {
   }
 
   /**
-   * Feeds a replica's result to the trust engine and ends the replica's lease. Accepted: returns the
-   * canonical result, to be committed on the task's stored attempt. Otherwise 'handled': another
-   * replica is queued when the engine wants one, or the task failed VERIFICATION_FAILED.
+   * Feeds a replica's result to the trust engine. Accepted: returns the canonical result, to be
+   * committed on the task's stored attempt (the caller then ends the lease). Otherwise 'handled'
+   * and the lease ended: another replica is queued when the engine wants one, or the task failed
+   * VERIFICATION_FAILED. A decision stays on the task (`decided`) until the store takes it, so
+   * that the same result sent again after a store failure commits it without voting twice.
    */
   async verify(
     worker: WorkerState,
@@ -50,6 +52,28 @@ export class ReplicaRuns {
     stored: ComputeResult,
     now: number,
   ): Promise<ComputeResult | 'handled'> {
+    const decision =
+      task.decided?.leaseId === lease.leaseId
+        ? task.decided.decision
+        : await this.vote(worker, lease, task, stored, now);
+    if (decision === undefined) return 'handled';
+    if (decision.kind === 'accepted') return decision.canonical;
+    await this.failFirst(task, lease, 'VERIFICATION_FAILED', decision.message, now);
+    this.endLease(task, lease, worker);
+    return 'handled';
+  }
+
+  /**
+   * The trust engine's verdict on a replica's result: its decision (kept on the task), or
+   * undefined when it wants another replica or the result counts for nothing (the lease ended).
+   */
+  private async vote(
+    worker: WorkerState,
+    lease: Lease,
+    task: OpenTask,
+    stored: ComputeResult,
+    now: number,
+  ): Promise<ReplicaDecision | undefined> {
     const key = String(task.uid);
     let verdict: Awaited<ReturnType<TrustEngine['submit']>> | undefined;
     try {
@@ -70,17 +94,20 @@ export class ReplicaRuns {
       task.refusedWorkers.add(worker.workerId);
     }
     task.replicas!.set(worker.workerId, stored);
-    this.endLease(task, lease, worker);
-    if (verdict?.kind === 'accepted') return task.replicas!.get(verdict.canonicalWorker) ?? stored;
-    if (verdict?.kind === 'failed') {
-      await this.e.transitions.failVerified(task, 'VERIFICATION_FAILED', verdict.message, now);
-      return 'handled';
+    let decision: ReplicaDecision | undefined;
+    if (verdict?.kind === 'accepted')
+      decision = { kind: 'accepted', canonical: task.replicas!.get(verdict.canonicalWorker) ?? stored };
+    else if (verdict?.kind === 'failed') decision = { kind: 'failed', message: verdict.message };
+    if (decision) {
+      task.decided = { leaseId: lease.leaseId, result: stored, decision };
+      return decision;
     }
+    this.endLease(task, lease, worker);
     // Its run time counts like the deciding replica's (campaign medians, worker turnaround).
     if (verdict?.kind === 'pending') this.e.tails.ran(task, worker, now - lease.startedAtMs);
     await this.follow(task);
     this.e.dispatcher.scheduleDispatch();
-    return 'handled';
+    return undefined;
   }
 
   /**
@@ -197,7 +224,7 @@ export class ReplicaRuns {
   }
 
   /** Ends a replica's lease (its slot frees); the task's stored attempt stays open. */
-  private endLease(task: OpenTask, lease: Lease, worker: WorkerState | undefined): void {
+  endLease(task: OpenTask, lease: Lease, worker: WorkerState | undefined): void {
     task.replicaLeases.delete(lease.leaseId);
     this.e.dispatcher.endLease(lease, worker);
   }

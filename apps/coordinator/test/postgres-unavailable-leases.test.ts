@@ -275,3 +275,28 @@ test('a verified task decided during the outage by a volunteer that then left is
   expect(await node.coordinator.trust.status(String(uid))).toMatchObject({ state: 'accepted', returned: 2 });
   await a.close();
 });
+
+test('a result whose output goes to the blob store during the outage is stored and acked once the server is back', async () => {
+  const big = new Uint8Array(70 << 10).fill(7); // past the 64 KiB kept inline: a blob
+  const { run, release } = gated(() => ({ outputs: [{ name: 'big', inline_bytes: big }] }));
+  const sim = await volunteer(run);
+  await submit('blob-output');
+  const leaseId = (await sim.assignmentOf('blob-output')).lease_id ?? '';
+
+  await cutStore();
+  release();
+  await expect.poll(() => sim.unacked.has(leaseId), { timeout: 5000, interval: 10 }).toBe(true);
+  await outlast(LEASE_MS * 2);
+
+  await restoreStore();
+  await expect
+    .poll(() => sim.acks, { timeout: 10_000, interval: 25 })
+    .toEqual([{ task_id: 'blob-output', lease_id: leaseId, accepted: true }]);
+  const blobs = async () =>
+    (await direct.query('SELECT hash, tenant, size::int FROM blobs WHERE kind = $1', ['output'])).rows;
+  // Recorded without holding up the result: polled.
+  await expect
+    .poll(blobs, { timeout: 5000, interval: 25 })
+    .toEqual([{ hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), tenant: 'a', size: big.length }]);
+  await sim.close();
+});

@@ -19,8 +19,7 @@ export class ResultOutputs {
       if (!stream || stream.leaseId !== lease.leaseId) return 'STREAM_UNKNOWN';
       if (stream.error) return stream.error as AckCode;
       worker.streams.delete(streamId);
-      if (tenant !== undefined)
-        void this.e.store.recordBlob(`sha256:${stream.hex}`, tenant, 'output', stream.size, Date.now());
+      if (tenant !== undefined) this.record(`sha256:${stream.hex}`, tenant, stream.size);
       const ref: DataRef = {
         ...out,
         uri: `/v1/blobs/sha256:${stream.hex}`,
@@ -33,8 +32,7 @@ export class ResultOutputs {
     const bytes = out.inline_bytes;
     if (bytes && bytes.length > this.e.config.inlineOutputBytes) {
       const hex = this.e.blobs.put(bytes);
-      if (tenant !== undefined)
-        void this.e.store.recordBlob(`sha256:${hex}`, tenant, 'output', bytes.length, Date.now());
+      if (tenant !== undefined) this.record(`sha256:${hex}`, tenant, bytes.length);
       const ref: DataRef = {
         ...out,
         uri: `/v1/blobs/sha256:${hex}`,
@@ -45,6 +43,17 @@ export class ResultOutputs {
       return ref;
     }
     return out;
+  }
+
+  /**
+   * Records an output blob for its tenant (stored bytes), not awaited. Should the store refuse it
+   * (a PostgreSQL outage), the warning is all: a result naming the blob keeps it from collection,
+   * and a result the store could not take is resolved again when it comes again (parked-outcomes.ts).
+   */
+  private record(name: string, tenant: string, size: number): void {
+    this.e.store.recordBlob(name, tenant, 'output', size, Date.now()).catch((err: unknown) => {
+      this.e.log.warn({ err, blob: name }, 'output blob not recorded in the store');
+    });
   }
 
   /** The bytes of a stored output named by its uri (`…sha256:<hex>`). */

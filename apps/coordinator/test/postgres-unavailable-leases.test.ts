@@ -300,3 +300,19 @@ test('a result whose output goes to the blob store during the outage is stored a
     .toEqual([{ hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), tenant: 'a', size: big.length }]);
   await sim.close();
 });
+
+test('a deadline that passes during the outage fails the task once the server is back', async () => {
+  // No volunteer here has a GPU: the task waits in the queue.
+  await submit('deadline', {
+    requirements: { min: { wasm: true, webgpu: true }, qos: { deadline_ms: 1500 } },
+  });
+  await cutStore();
+  await outlast(2000);
+  expect(await healthz()).toBe(503);
+
+  await restoreStore();
+  await expect.poll(() => stateOf('deadline'), { timeout: 5000, interval: 25 }).toBe('failed');
+  expect((await stored('deadline')).task).toEqual([
+    { state: 'failed', failures: 0, failure_code: 'DEADLINE_EXCEEDED' },
+  ]);
+});

@@ -40,7 +40,7 @@ export class Housekeeping {
         const task = this.e.open.get(uid);
         if (task && task.state === 'queued') this.e.transitions.enqueue(task);
       }
-      for (const uid of this.e.deadlines.due(now)) await this.e.transitions.deadlineExceeded(uid, now);
+      await this.failPastDeadline(now);
       this.e.sessions.forgetIdle(now);
       this.e.backlog.refill();
       this.e.breakers.tick(now);
@@ -70,6 +70,23 @@ export class Housekeeping {
         await this.e.outcomes.lost(lease, lease.overran ? 'RUN_TIME_EXCEEDED' : 'LEASE_EXPIRED', now);
       } catch (err) {
         if (!storeUnavailable(err)) throw err;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Fails the tasks whose deadline passed. While the store cannot be reached, the rest stay due
+   * (put back) and are failed at a later tick.
+   */
+  private async failPastDeadline(now: number): Promise<void> {
+    const due = this.e.deadlines.due(now);
+    for (let i = 0; i < due.length; i++) {
+      try {
+        await this.e.transitions.deadlineExceeded(due[i]!, now);
+      } catch (err) {
+        if (!storeUnavailable(err)) throw err;
+        for (const uid of due.slice(i)) this.e.deadlines.push(now, uid);
         return;
       }
     }

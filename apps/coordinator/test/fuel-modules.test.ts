@@ -14,12 +14,16 @@ async function refusalOf(pending: Promise<unknown>): Promise<string> {
   throw new Error(`no FuelError: ${String(error)}`);
 }
 
+/** Instruments on this thread (the coordinator passes a FuelThread's). */
+const here = (bytes: Uint8Array) => instrumentFuel(bytes, { existing: 'refuse' });
+
 const tiny = (n: number) => wat(`(module (func (export "f") (result i32) (i32.const ${n})))`);
 
 describe('FuelModules', async () => {
   it('instruments a module once and names it by the sha256 of the instrumented bytes', async () => {
     const stored: Uint8Array[] = [];
     const modules = new FuelModules({
+      instrument: here,
       put: (bytes) => {
         stored.push(bytes);
         return hex(bytes);
@@ -36,7 +40,7 @@ describe('FuelModules', async () => {
   });
 
   it('hands its own output back unchanged, and refuses other modules that export __flock_fuel', async () => {
-    const modules = new FuelModules();
+    const modules = new FuelModules({ instrument: here });
     const entry = await modules.get(tiny(1));
     expect(await modules.get(entry.bytes)).toBe(entry);
     expect(modules.instrumentedCount).toBe(1);
@@ -47,7 +51,7 @@ describe('FuelModules', async () => {
   });
 
   it('forgets the least recently used module past maxEntries', async () => {
-    const modules = new FuelModules({ maxEntries: 2 });
+    const modules = new FuelModules({ instrument: here, maxEntries: 2 });
     const [a, b, c] = [tiny(1), tiny(2), tiny(3)];
     const first = await modules.get(a);
     await modules.get(b);
@@ -63,7 +67,7 @@ describe('FuelModules', async () => {
 
   it('forgets modules past maxBytes but keeps the newest', async () => {
     const big = fixture('fuel-work');
-    const modules = new FuelModules({ maxBytes: 1000 });
+    const modules = new FuelModules({ instrument: here, maxBytes: 1000 });
     const small = await modules.get(tiny(1));
     expect(modules.size).toBe(1);
     const large = await modules.get(big);
@@ -105,6 +109,6 @@ describe('FuelModules', async () => {
   });
 
   it('rejects bounds that cannot hold a module', async () => {
-    expect(() => new FuelModules({ maxEntries: 0 })).toThrow(RangeError);
+    expect(() => new FuelModules({ instrument: here, maxEntries: 0 })).toThrow(RangeError);
   });
 });

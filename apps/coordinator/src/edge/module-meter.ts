@@ -148,9 +148,18 @@ export class ModuleMeter {
     return metered;
   }
 
-  /** binaryen is loaded on the first WASM module only, and on a thread of its own. */
+  /**
+   * binaryen is loaded on the first WASM module only, and on a thread of its own: these two
+   * modules do not import it (fuel/index.ts does, through instrument.ts). Through the main
+   * thread's tsx loader, binaryen's 12 MB took about 20 s to load (a fresh coordinator's first
+   * submission of a module waited that long, and past FLOCK_IDLE_TIMEOUT_MS on a busy machine
+   * its connection was closed unanswered); on the thread, about 1 s.
+   */
   private loadFuel(): Promise<{ modules: FuelModules; thread: FuelThread }> {
-    this.fuel ??= import('../fuel/index.ts').then(({ FuelModules, FuelThread }) => {
+    this.fuel ??= Promise.all([
+      import('../fuel/fuel-modules.ts'),
+      import('../fuel/fuel-thread-client.ts'),
+    ]).then(([{ FuelModules }, { FuelThread }]) => {
       const thread = new FuelThread();
       const modules = new FuelModules({
         put: (bytes) => this.options.blobs.put(bytes),

@@ -1,7 +1,6 @@
 // The coordinator's cache of instrumented modules: each distinct module is instrumented once per
 // process, looked up by the sha256 of the bytes the requester sent.
 import { sha256Hex } from '../sha256.ts';
-import { instrumentFuel } from './instrument.ts';
 
 /** An instrumented module: its bytes and their content name `sha256:<hex>`. */
 export interface FuelModule {
@@ -21,10 +20,12 @@ export interface FuelModulesOptions {
   /** Most instrumented bytes remembered, in bytes. Default 256 MiB. */
   maxBytes?: number;
   /**
-   * Instruments a module. Default `instrumentFuel(bytes, { existing: 'refuse' })` on this thread;
-   * the coordinator passes a FuelThread's, so that binaryen never blocks its event loop.
+   * Instruments a module: the coordinator passes a FuelThread's, so that binaryen never blocks its
+   * event loop, nor loads on its main thread; `instrumentFuel(bytes, { existing: 'refuse' })` does it
+   * on this thread. No default: this module must not import binaryen (module-meter.ts loads it on
+   * the main thread).
    */
-  instrument?: (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+  instrument: (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 }
 
 /**
@@ -46,9 +47,9 @@ export class FuelModules {
   private bytesHeld = 0;
   private instrumented = 0;
 
-  constructor(options: FuelModulesOptions = {}) {
+  constructor(options: FuelModulesOptions) {
     this.put = options.put ?? sha256Hex;
-    this.instrument = options.instrument ?? ((bytes) => instrumentFuel(bytes, { existing: 'refuse' }));
+    this.instrument = options.instrument;
     this.maxEntries = options.maxEntries ?? 64;
     this.maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
     if (!(this.maxEntries >= 1) || !(this.maxBytes >= 0)) {

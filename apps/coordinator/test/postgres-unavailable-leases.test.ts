@@ -4,116 +4,21 @@
 // (the next housekeeping tick, or the volunteer's parked failure): once the server is back, each
 // task runs to its end exactly once. The outage is a real one: the coordinator reaches the shared
 // test server through a TCP relay the test closes and reopens.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type ClusterCoordinator, startClusterCoordinator } from '../src/cluster/cluster.ts';
-import { type SimRunner, SimulatedVolunteer, sumRunner } from '../src/sim/simulated-volunteer.ts';
-import { acquirePostgres, type PostgresHarness } from './support/postgres.ts';
-import { Relay } from './support/tcp-relay.ts';
+import { expect, test } from 'vitest';
+import { sumRunner } from '../src/sim/simulated-volunteer.ts';
+import { gated, useStoreOutage } from './support/store-outage.ts';
 
-const KEY = 'unavailable-key-0123456789';
 const LEASE_MS = 1000;
 
-let harness: PostgresHarness;
-let relay: Relay;
-let direct: pg.Client;
-let node: ClusterCoordinator;
-let dir: string;
-const sims: SimulatedVolunteer[] = [];
-
-beforeAll(async () => {
-  harness = await acquirePostgres();
-  dir = mkdtempSync(join(tmpdir(), 'flock-pg-leases-'));
-  const url = new URL(await harness.createDatabase());
-  direct = new pg.Client({ connectionString: url.toString() });
-  await direct.connect();
-  relay = new Relay({ host: url.hostname, port: Number(url.port) });
-  await relay.open();
-  url.port = String(relay.port);
-  node = await startClusterCoordinator(
-    url.toString(),
-    {
-      port: 0,
-      dataDir: dir,
-      apiKeys: new Map([[KEY, 'a']]),
-      extraOps: ['sum'],
-      leaseMs: LEASE_MS,
-      // Replicas of unvetted volunteers may then agree (a quorum needs no vetted member).
-      spotChecks: false,
-      logLevel: 'silent',
-    },
-    { coordinatorId: 'leases', beatMs: 50 },
-  );
-});
-
-afterAll(async () => {
-  for (const sim of sims) await sim.close();
-  await node?.close();
-  await relay?.close();
-  await direct?.end();
-  await harness?.release();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-/** A runner that holds every job until `release()`. */
-function gated(outcome: SimRunner = sumRunner): { run: SimRunner; release: () => void } {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  return {
-    run: async (job) => {
-      await gate;
-      return outcome(job);
-    },
-    release,
-  };
-}
-
-async function volunteer(run: SimRunner): Promise<SimulatedVolunteer> {
-  const sim = await SimulatedVolunteer.connect({ url: node.url, run });
-  sims.push(sim);
-  return sim;
-}
-
-async function submit(taskId: string, extra: Record<string, unknown> = {}): Promise<void> {
-  const res = await fetch(`${node.url}/v1/tasks`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      task_id: taskId,
-      op: 'sum',
-      module: { kind: 'builtin' },
-      requirements: { min: { wasm: true } },
-      inputs: [{ name: 'x', inline_bytes: Buffer.from([1, 2, 3]).toString('base64') }],
-      ...extra,
-    }),
-  });
-  expect(res.status).toBe(201);
-}
-
-const healthz = async (): Promise<number> => (await fetch(`${node.url}/healthz`)).status;
-
-/** The outage: the relay closed and the coordinator's beat has found it (healthz 503). */
-async function cutStore(): Promise<void> {
-  await relay.close();
-  await expect.poll(healthz, { timeout: 5000, interval: 25 }).toBe(503);
-}
-
-async function restoreStore(): Promise<void> {
-  await relay.open();
-  await expect.poll(healthz, { timeout: 5000, interval: 25 }).toBe(200);
-}
+const outage = useStoreOutage({ coordinatorId: 'leases', leaseMs: LEASE_MS, spotChecks: false });
+const { volunteer, submit, healthz, cutStore, restoreStore } = outage;
 
 /** The task's state and failures, and its attempts by outcome and worker, as stored. */
 async function stored(taskId: string) {
-  const task = await direct.query('SELECT state, failures, failure_code FROM tasks WHERE task_id = $1', [
-    taskId,
-  ]);
-  const attempts = await direct.query(
+  const task = await outage
+    .direct()
+    .query('SELECT state, failures, failure_code FROM tasks WHERE task_id = $1', [taskId]);
+  const attempts = await outage.direct().query(
     `SELECT a.outcome, a.worker_id FROM attempts a JOIN tasks t ON a.task_uid = t.uid
      WHERE t.task_id = $1 ORDER BY a.attempt`,
     [taskId],
@@ -122,7 +27,7 @@ async function stored(taskId: string) {
 }
 
 const stateOf = async (taskId: string): Promise<string | undefined> =>
-  (await direct.query('SELECT state FROM tasks WHERE task_id = $1', [taskId])).rows[0]?.state;
+  (await outage.direct().query('SELECT state FROM tasks WHERE task_id = $1', [taskId])).rows[0]?.state;
 
 /** Waits out `ms` of the outage (what the test is about: leases running out meanwhile). */
 const outlast = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -239,8 +144,9 @@ test("a verified task's deciding replica result sent during the outage is voted 
     .poll(() => b.acks, { timeout: 10_000, interval: 25 })
     .toEqual([{ task_id: 'decided', lease_id: leaseId, accepted: true }]);
   expect((await stored('decided')).task).toEqual([{ state: 'succeeded', failures: 0, failure_code: null }]);
-  const uid = (await direct.query('SELECT uid FROM tasks WHERE task_id = $1', ['decided'])).rows[0].uid;
-  expect(await node.coordinator.trust.status(String(uid))).toMatchObject({
+  const uid = (await outage.direct().query('SELECT uid FROM tasks WHERE task_id = $1', ['decided'])).rows[0]
+    .uid;
+  expect(await outage.node().coordinator.trust.status(String(uid))).toMatchObject({
     state: 'accepted',
     returned: 2,
     agreeing: 2,
@@ -271,8 +177,12 @@ test('a verified task decided during the outage by a volunteer that then left is
     task: [{ state: 'succeeded', failures: 0, failure_code: null }],
     attempts: [{ outcome: 'succeeded', worker_id: expect.any(String) }],
   });
-  const uid = (await direct.query('SELECT uid FROM tasks WHERE task_id = $1', ['decided-left'])).rows[0].uid;
-  expect(await node.coordinator.trust.status(String(uid))).toMatchObject({ state: 'accepted', returned: 2 });
+  const uid = (await outage.direct().query('SELECT uid FROM tasks WHERE task_id = $1', ['decided-left']))
+    .rows[0].uid;
+  expect(await outage.node().coordinator.trust.status(String(uid))).toMatchObject({
+    state: 'accepted',
+    returned: 2,
+  });
   await a.close();
 });
 
@@ -293,7 +203,8 @@ test('a result whose output goes to the blob store during the outage is stored a
     .poll(() => sim.acks, { timeout: 10_000, interval: 25 })
     .toEqual([{ task_id: 'blob-output', lease_id: leaseId, accepted: true }]);
   const blobs = async () =>
-    (await direct.query('SELECT hash, tenant, size::int FROM blobs WHERE kind = $1', ['output'])).rows;
+    (await outage.direct().query('SELECT hash, tenant, size::int FROM blobs WHERE kind = $1', ['output']))
+      .rows;
   // Recorded without holding up the result: polled.
   await expect
     .poll(blobs, { timeout: 5000, interval: 25 })

@@ -10,16 +10,10 @@ import type { ExecutorApi } from './executor-worker.ts';
 import { type HostTransport, MessageHostTransport, RingHostTransport } from './host-transport.ts';
 import { type JobOutcome, type JobProgress, LIBRARY_LOAD_TIMEOUT_MS, type StopReason } from './job.ts';
 import type { PreparedJob } from './job-builder.ts';
-import {
-  jobRecord,
-  outcomeOf,
-  progressOf,
-  SPEC_IN_RECORD_MAX,
-  specBytes,
-  type WireRecord,
-} from './job-record.ts';
+import { bytesNeeded, reserveRegions, specBlockBytes } from './job-placement.ts';
+import { jobRecord, outcomeOf, progressOf, specBytes, type WireRecord } from './job-record.ts';
 import { COOPERATE_MS } from './safe-points.ts';
-import { mountedBytes, sized } from './sized-input.ts';
+import { sized } from './sized-input.ts';
 
 export type SlotKind = 'cpu' | 'gpu';
 
@@ -392,18 +386,16 @@ export class ExecutorHost {
       const sendModule =
         module !== undefined &&
         (entry.forceModule || prepared.spec.kind === 'wgsl' || !this.knownModules.has(module.hash));
+      const lengths = sizes.map((s) => s.length);
+      const extras = {
+        moduleBytes: sendModule ? module!.bytes.byteLength : 0,
+        stopWord: prepared.spec.kind === 'kernel' && this.transport.kind === 'ring',
+        specBlock: specBlockBytes(prepared.spec),
+      };
       // Its regions must fit, and the trees its mounts unpack into; room for its outputs to grow in
       // (the last block and the one before it live at once while the bytes move) is wanted, up to
       // the largest arena.
-      const mounted = mountedBytes(
-        prepared.spec,
-        sizes.map((s) => s.length),
-      );
-      // A spec too long for the record travels in a block, with room for its handoff (added below).
-      const specLength = specBytes(prepared.spec).byteLength;
-      const specBlock = specLength > SPEC_IN_RECORD_MAX ? specLength + 128 : 0;
-      const need =
-        total + mounted + specBlock + (sendModule ? module!.bytes.byteLength : 0) + 64 * (sizes.length + 3);
+      const need = bytesNeeded(prepared.spec, lengths, extras);
       const want = Math.min(this.config.maxArenaBytes, need + 2 * pow2(prepared.spec.limits.maxOutputBytes));
       if (need > this.config.maxArenaBytes) {
         throw new ExecutorError(
@@ -422,55 +414,40 @@ export class ExecutorHost {
       const jobId = this.nextJobId;
       this.nextJobId = this.nextJobId >= 0x7fffffff ? 1 : this.nextJobId + 1;
       const transport = this.transport;
-      const regions: Uint8Array[] = [];
-      const reserve = (length: number): Uint8Array | undefined => {
-        const region = transport.reserve(jobId, length);
-        if (region) regions.push(region);
-        return region;
-      };
-      const inputRegions = sizes.map((s) => reserve(s.length));
-      const moduleRegion = sendModule ? reserve(module!.bytes.byteLength) : undefined;
-      const stopWord = prepared.spec.kind === 'kernel' && transport.kind === 'ring' ? reserve(4) : undefined;
-      const specRegion = specBlock > 0 ? reserve(specBlock) : undefined;
-      if (
-        inputRegions.some((r) => !r) ||
-        (sendModule && !moduleRegion) ||
-        (specBlock > 0 && !specRegion) ||
-        (prepared.spec.kind === 'kernel' && transport.kind === 'ring' && !stopWord)
-      ) {
-        for (const region of regions) transport.free(region);
+      const regions = reserveRegions(transport, jobId, lengths, extras);
+      if (!regions) {
         for (const s of sizes) s.discard();
         return this.placed.length > 0
           ? 'later'
           : this.fail(entry, new ExecutorError('ARENA_FULL', 'no room in the executor arena', true));
       }
       let copyMs = 0;
-      for (const [i, s] of sizes.entries()) copyMs += await s.fill(inputRegions[i]!);
-      if (moduleRegion) {
-        moduleRegion.set(module!.bytes);
+      for (const [i, s] of sizes.entries()) copyMs += await s.fill(regions.inputs[i]!);
+      if (regions.module) {
+        regions.module.set(module!.bytes);
         countCopy('module:cache-to-region', module!.bytes.byteLength);
       }
       const spec = { ...prepared.spec, handoff: { copyMs } };
-      if (specRegion) {
+      if (regions.spec) {
         // JSON takes the spaces after it as whitespace.
-        specRegion.fill(0x20);
-        specRegion.set(specBytes(spec));
+        regions.spec.fill(0x20);
+        regions.spec.set(specBytes(spec));
       }
       entry.jobId = jobId;
-      entry.regions = regions;
+      entry.regions = regions.all;
       entry.transport = transport;
-      entry.stopWord = stopWord;
+      entry.stopWord = regions.stopWord;
       entry.moduleSent = sendModule;
       const recordFrom = performance.now();
       const wire = jobRecord(
         {
           jobId,
           spec,
-          module: moduleRegion,
-          stopWord,
-          inputs: prepared.spec.inputs.map((meta, i) => ({ ...meta, bytes: inputRegions[i]! })),
+          module: regions.module,
+          stopWord: regions.stopWord,
+          inputs: prepared.spec.inputs.map((meta, i) => ({ ...meta, bytes: regions.inputs[i]! })),
         },
-        specRegion,
+        regions.spec,
       );
       while (!transport.send(wire)) await new Promise((r) => setTimeout(r, 1));
       this.lastHandoff = { copyMs, recordMs: performance.now() - recordFrom };

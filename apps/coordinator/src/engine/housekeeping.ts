@@ -43,6 +43,7 @@ export class Housekeeping {
       await this.failPastDeadline(now);
       this.e.sessions.forgetIdle(now);
       this.e.backlog.refill();
+      this.e.outputs.recordAgain();
       this.e.breakers.tick(now);
       if (now >= this.nextLevelsMs) {
         this.nextLevelsMs = now + 1000;

@@ -5,7 +5,13 @@ import type { Engine } from './engine.ts';
 import type { Lease } from './lease-table.ts';
 import type { AckCode, WorkerState } from './worker-state.ts';
 
+/** Output blobs the store refused to record, kept to record again (oldest first past it dropped). */
+const MAX_UNRECORDED = 10_000;
+
 export class ResultOutputs {
+  /** Output blobs whose record the store refused (an outage), recorded again each tick. */
+  private readonly unrecorded: Array<{ name: string; tenant: string; size: number }> = [];
+
   constructor(private readonly e: Engine) {}
 
   /**
@@ -47,13 +53,22 @@ export class ResultOutputs {
 
   /**
    * Records an output blob for its tenant (stored bytes), not awaited. Should the store refuse it
-   * (a PostgreSQL outage), the warning is all: a result naming the blob keeps it from collection,
-   * and a result the store could not take is resolved again when it comes again (parked-outcomes.ts).
+   * (a PostgreSQL outage), it is recorded again at the next housekeeping ticks (`recordAgain`): a
+   * result parked meanwhile comes again with its output already a blob reference, so nothing else
+   * would record it, and the tenant's stored-bytes quota would not count it.
    */
   private record(name: string, tenant: string, size: number): void {
     this.e.store.recordBlob(name, tenant, 'output', size, Date.now()).catch((err: unknown) => {
-      this.e.log.warn({ err, blob: name }, 'output blob not recorded in the store');
+      if (this.unrecorded.length === 0)
+        this.e.log.warn({ err, blob: name }, 'output blob not recorded in the store: tried again each tick');
+      if (this.unrecorded.length >= MAX_UNRECORDED) this.unrecorded.shift();
+      this.unrecorded.push({ name, tenant, size });
     });
+  }
+
+  /** Records again the output blobs the store refused (housekeeping tick; recording is idempotent). */
+  recordAgain(): void {
+    for (const { name, tenant, size } of this.unrecorded.splice(0)) this.record(name, tenant, size);
   }
 
   /** The bytes of a stored output named by its uri (`…sha256:<hex>`). */

@@ -60,7 +60,7 @@ test('a cold library load does not count against the job’s time limit', async 
   await harness.submit({
     task_id: id,
     op: 'image.invert',
-    module: { kind: 'library', permissions: { timeout_ms: 300 } },
+    module: { kind: 'library', permissions: { timeout_ms: 500 } },
     params: {},
     requirements: { min: { wasm: true } },
     inputs: [{ name: 'dot.png', content_type: 'image/png', inline_bytes: png.toString('base64') }],
@@ -69,8 +69,9 @@ test('a cold library load does not count against the job’s time limit', async 
   const { metrics } = await harness.result(id);
   expect(metrics?.['library_warm']).toBe('0');
   // Fetching, checking and compiling 5 MiB of libvips took longer than the job may run (about
-  // 700 ms here on a quiet box; the job itself gets 300 ms, room for its first, compiling call).
-  expect(Number(metrics?.['library_ms'])).toBeGreaterThan(300);
+  // 700 ms here on a quiet box; the job itself gets 500 ms, room for its first, compiling call
+  // when another test's browser shares the cores: at 300 ms a CI run's job timed out).
+  expect(Number(metrics?.['library_ms'])).toBeGreaterThan(500);
 });
 
 test('flock map --library image.resize photos/*.jpg --out thumbs/ resizes each photo on the tab', async () => {

@@ -114,7 +114,9 @@ test('every job kind crosses its executor bridge: record counters equal the jobs
 });
 
 test('10,000 jobs through one tab: none lost, none doubled, every one on the ring', async () => {
-  test.setTimeout(180_000);
+  // About a minute alone; in the suite another worker's browser shares the two cores, and a CI run
+  // took 150 s for 9,201 of them. What it checks is the count, not the speed.
+  test.setTimeout(330_000);
   const before = await stats();
   const empty = await wasmFixture('empty');
   const uploaded = await fetch(`${harness.url}/v1/modules`, {
@@ -138,7 +140,7 @@ test('10,000 jobs through one tab: none lost, none doubled, every one on the rin
       async () =>
         (await harness.api<{ counts: { succeeded: number } }>('GET', `/v1/campaigns/${campaign}`)).body.counts
           .succeeded,
-      { timeout: 150_000, intervals: [500] },
+      { timeout: 300_000, intervals: [500] },
     )
     .toBe(n);
   const { body } = await harness.api<{ counts: Record<string, number>; tasks: TaskView[] }>(
